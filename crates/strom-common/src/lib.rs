@@ -1,0 +1,13 @@
+//! Shared vocabulary of Strom: ids, configuration, Flink's task and job states, errors.
+
+pub mod config;
+pub mod ids;
+pub mod states;
+pub mod time;
+
+pub use config::{ConfigError, Configuration};
+pub use ids::{AttemptId, JobId, VertexId};
+pub use states::{ExecutionState, JobStatus, JobType};
+
+/// The version Strom reports where Flink reports `flink-version`.
+pub const STROM_VERSION: &str = env!("CARGO_PKG_VERSION");

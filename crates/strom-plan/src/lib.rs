@@ -1,0 +1,8 @@
+//! Strom's plans: the JobGraph (what a client submits) and the SQL compiler that builds it from
+//! Flink-dialect SQL through DataFusion's parser and planner.
+
+pub mod job_graph;
+pub mod types;
+
+pub use job_graph::*;
+pub use types::{Column, RowSchema, SqlType};

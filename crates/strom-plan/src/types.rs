@@ -1,0 +1,154 @@
+//! SQL column types in Flink's spelling, and their Arrow representation.
+
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::sync::Arc;
+
+/// A Flink SQL type. Timestamps are `TIMESTAMP(p)` without time zone, kept in UTC.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SqlType {
+    Boolean,
+    TinyInt,
+    SmallInt,
+    Int,
+    BigInt,
+    Float,
+    Double,
+    Decimal(u8, i8),
+    String,
+    Date,
+    Timestamp(u8),
+}
+
+impl SqlType {
+    /// The Arrow type of this SQL type.
+    pub fn to_arrow(&self) -> DataType {
+        match self {
+            SqlType::Boolean => DataType::Boolean,
+            SqlType::TinyInt => DataType::Int8,
+            SqlType::SmallInt => DataType::Int16,
+            SqlType::Int => DataType::Int32,
+            SqlType::BigInt => DataType::Int64,
+            SqlType::Float => DataType::Float32,
+            SqlType::Double => DataType::Float64,
+            SqlType::Decimal(p, s) => DataType::Decimal128(*p, *s),
+            SqlType::String => DataType::Utf8,
+            SqlType::Date => DataType::Date32,
+            SqlType::Timestamp(p) => DataType::Timestamp(
+                match p {
+                    0 => TimeUnit::Second,
+                    1..=3 => TimeUnit::Millisecond,
+                    4..=6 => TimeUnit::Microsecond,
+                    _ => TimeUnit::Nanosecond,
+                },
+                None,
+            ),
+        }
+    }
+
+    /// The SQL type of an Arrow type, where there is one.
+    pub fn from_arrow(dt: &DataType) -> Option<SqlType> {
+        Some(match dt {
+            DataType::Boolean => SqlType::Boolean,
+            DataType::Int8 => SqlType::TinyInt,
+            DataType::Int16 => SqlType::SmallInt,
+            DataType::Int32 => SqlType::Int,
+            DataType::Int64 => SqlType::BigInt,
+            DataType::Float32 => SqlType::Float,
+            DataType::Float64 => SqlType::Double,
+            DataType::Decimal128(p, s) => SqlType::Decimal(*p, *s),
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => SqlType::String,
+            DataType::Date32 => SqlType::Date,
+            DataType::Timestamp(u, _) => SqlType::Timestamp(match u {
+                TimeUnit::Second => 0,
+                TimeUnit::Millisecond => 3,
+                TimeUnit::Microsecond => 6,
+                TimeUnit::Nanosecond => 9,
+            }),
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for SqlType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SqlType::Boolean => write!(f, "BOOLEAN"),
+            SqlType::TinyInt => write!(f, "TINYINT"),
+            SqlType::SmallInt => write!(f, "SMALLINT"),
+            SqlType::Int => write!(f, "INT"),
+            SqlType::BigInt => write!(f, "BIGINT"),
+            SqlType::Float => write!(f, "FLOAT"),
+            SqlType::Double => write!(f, "DOUBLE"),
+            SqlType::Decimal(p, s) => write!(f, "DECIMAL({p}, {s})"),
+            SqlType::String => write!(f, "STRING"),
+            SqlType::Date => write!(f, "DATE"),
+            SqlType::Timestamp(p) => write!(f, "TIMESTAMP({p})"),
+        }
+    }
+}
+
+/// A named, typed column.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Column {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub ty: SqlType,
+    #[serde(default = "yes")]
+    pub nullable: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// An ordered list of columns: the schema of a table or of an operator's output.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(transparent)]
+pub struct RowSchema {
+    pub columns: Vec<Column>,
+}
+
+impl RowSchema {
+    pub fn new(columns: Vec<Column>) -> Self {
+        Self { columns }
+    }
+
+    pub fn to_arrow(&self) -> SchemaRef {
+        Arc::new(Schema::new(
+            self.columns
+                .iter()
+                .map(|c| Field::new(&c.name, c.ty.to_arrow(), c.nullable))
+                .collect::<Vec<_>>(),
+        ))
+    }
+
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.name.eq_ignore_ascii_case(name))
+    }
+
+    pub fn project(&self, indices: &[usize]) -> RowSchema {
+        RowSchema::new(indices.iter().map(|i| self.columns[*i].clone()).collect())
+    }
+
+    pub fn len(&self) -> usize {
+        self.columns.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.columns.is_empty()
+    }
+}
+
+impl fmt::Display for RowSchema {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, c) in self.columns.iter().enumerate() {
+            if i > 0 {
+                write!(f, ", ")?;
+            }
+            write!(f, "{} {}", c.name, c.ty)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,121 @@
+//! The connector interface: how the runtime reads and writes tables. Implementations live in
+//! `strom-connectors`; the runtime finds them through a [`ConnectorRegistry`].
+
+use datafusion::arrow::record_batch::RecordBatch;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use strom_plan::TableSpec;
+
+/// Rows per batch a source should aim for.
+pub const DEFAULT_BATCH_ROWS: usize = 8192;
+
+/// A connector error: says what was wrong and where (file, line, field, option).
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectorError {
+    #[error("unknown connector '{name}' for table '{table}'; available connectors: {available}")]
+    UnknownConnector { name: String, table: String, available: String },
+    #[error("table '{table}': {message}")]
+    BadOption { table: String, message: String },
+    #[error("{0}")]
+    Io(String),
+    #[error("{0}")]
+    Parse(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Where a reader or writer runs: subtask index and parallelism of its vertex.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubtaskInfo {
+    pub index: u32,
+    pub parallelism: u32,
+}
+
+/// Counters a source or sink reports (shown as metrics).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectorCounters {
+    /// Bytes read or written.
+    pub bytes: u64,
+    /// Rows skipped because they could not be parsed (with `*.ignore-parse-errors`).
+    pub skipped_rows: u64,
+}
+
+/// Reads one subtask's share of a bounded or unbounded table.
+pub trait SourceReader: Send {
+    /// The next batch (its schema is the table's schema projected to the requested columns), or
+    /// `None` at end of input. A reader of an unbounded table may block.
+    fn next_batch(&mut self) -> Result<Option<RecordBatch>, ConnectorError>;
+
+    fn counters(&self) -> ConnectorCounters {
+        ConnectorCounters::default()
+    }
+}
+
+/// Writes one subtask's rows to a table.
+pub trait SinkWriter: Send {
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), ConnectorError>;
+    /// End of input: flush and close.
+    fn finish(&mut self) -> Result<(), ConnectorError>;
+
+    fn counters(&self) -> ConnectorCounters {
+        ConnectorCounters::default()
+    }
+}
+
+/// Creates readers and writers for one `'connector' = '...'` value.
+pub trait ConnectorFactory: Send + Sync {
+    /// The value of the `connector` option this factory serves.
+    fn name(&self) -> &'static str;
+
+    /// Checks the table's options (and, for a source, that its input exists) before a job is
+    /// accepted. `as_source` tells whether the table is read or written.
+    fn validate(&self, table: &TableSpec, as_source: bool) -> Result<(), ConnectorError>;
+
+    /// Whether this table, read as a source, is bounded.
+    fn is_bounded(&self, _table: &TableSpec) -> bool {
+        true
+    }
+
+    /// A reader for subtask `subtask` of the source, producing the columns `projection` of the
+    /// table schema, in that order, in batches of about `batch_rows` rows.
+    fn create_reader(
+        &self,
+        table: &TableSpec,
+        projection: &[usize],
+        subtask: SubtaskInfo,
+        batch_rows: usize,
+    ) -> Result<Box<dyn SourceReader>, ConnectorError>;
+
+    /// A writer for subtask `subtask` of the sink.
+    fn create_writer(&self, table: &TableSpec, subtask: SubtaskInfo) -> Result<Box<dyn SinkWriter>, ConnectorError>;
+}
+
+/// The connectors a cluster knows, by name.
+#[derive(Clone, Default)]
+pub struct ConnectorRegistry {
+    factories: BTreeMap<&'static str, Arc<dyn ConnectorFactory>>,
+}
+
+impl ConnectorRegistry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn register(&mut self, factory: Arc<dyn ConnectorFactory>) {
+        self.factories.insert(factory.name(), factory);
+    }
+
+    /// The factory for a table's `connector` option, or a clear error listing the known ones.
+    pub fn get(&self, table: &TableSpec) -> Result<&Arc<dyn ConnectorFactory>, ConnectorError> {
+        let name = table.connector();
+        self.factories.get(name).ok_or_else(|| ConnectorError::UnknownConnector {
+            name: name.to_string(),
+            table: table.name.clone(),
+            available: self.factories.keys().copied().collect::<Vec<_>>().join(", "),
+        })
+    }
+
+    pub fn names(&self) -> Vec<&'static str> {
+        self.factories.keys().copied().collect()
+    }
+}
