@@ -37,6 +37,7 @@ pub mod keys {
     pub const JOBMANAGER_RPC_PORT: &str = "jobmanager.rpc.port";
     pub const WEB_REFRESH_INTERVAL: &str = "web.refresh-interval";
     pub const TABLE_DML_SYNC: &str = "table.dml-sync";
+    pub const AGG_PHASE_STRATEGY: &str = "table.optimizer.agg-phase-strategy";
 
     /// Every key Strom reads; others are kept (and shown) but warned about.
     pub const KNOWN: &[&str] = &[

@@ -2,7 +2,10 @@
 //! Flink-dialect SQL through DataFusion's parser and planner.
 
 pub mod job_graph;
+pub mod sql;
 pub mod types;
 
 pub use job_graph::*;
+pub use sql::error::SqlError;
+pub use sql::planner::{compile_script, CompiledScript};
 pub use types::{Column, RowSchema, SqlType};

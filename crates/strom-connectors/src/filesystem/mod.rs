@@ -1,0 +1,176 @@
+//! The `filesystem` connector (Flink's option names).
+//!
+//! ```sql
+//! CREATE TABLE bid (...) WITH (
+//!   'connector' = 'filesystem',
+//!   'path' = '/data/bids.csv',          -- a file, or a directory of files
+//!   'format' = 'csv',                   -- 'csv' | 'json' (newline-delimited objects)
+//!   'csv.field-delimiter' = ',',        -- one ASCII character ('\t' for tab); default ','
+//!   'csv.ignore-parse-errors' = 'false',
+//!   'json.ignore-parse-errors' = 'false'
+//! );
+//! ```
+//!
+//! **Source.** A directory means every regular, non-hidden file in it (names starting with `.`
+//! or `_` are hidden, as in Flink), in natural name order (`part-2` before `part-10`), not
+//! recursive. The input is split by byte ranges across the source subtasks (see [`split`]).
+//! CSV has no header; an empty field is NULL (a quoted empty field `""` is an empty string);
+//! RFC 4180 double-quoted fields are supported, except line breaks inside quoted fields. Empty
+//! lines are skipped. JSON lines are objects whose field names are the column names
+//! (case-sensitive; missing or `null` = NULL; unknown fields are ignored).
+//!
+//! **Sink.** Each sink subtask `k` writes the file `<path>/part-<k>-0.csv` (or `.json`); the
+//! directory is created if missing. The name is fixed so that re-running the same job overwrites
+//! its previous output; the file is written as the hidden `.part-<k>-0.<ext>.inprogress` and
+//! renamed at the end of input, and subtask 0 removes `part-<j>-0.<ext>` files of a previous run
+//! with a higher parallelism (`j >= parallelism`).
+
+pub mod csv_reader;
+pub mod json_reader;
+pub mod split;
+pub mod writer;
+
+use crate::{bool_option, check_keys};
+use std::path::PathBuf;
+use strom_plan::TableSpec;
+use strom_runtime::connector::DEFAULT_BATCH_ROWS;
+use strom_runtime::{ConnectorError, ConnectorFactory, SinkWriter, SourceReader, SubtaskInfo};
+
+/// Supported values of `'format'`.
+pub const FORMATS: &str = "'csv', 'json'";
+
+/// A file format of the filesystem connector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Json,
+}
+
+impl Format {
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Json => "json",
+        }
+    }
+}
+
+/// The parsed options of a filesystem table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FsOptions {
+    pub path: PathBuf,
+    pub format: Format,
+    pub delimiter: u8,
+    pub csv_ignore_parse_errors: bool,
+    pub json_ignore_parse_errors: bool,
+}
+
+const KNOWN_FORMAT_KEYS: &[&str] = &["csv.field-delimiter", "csv.ignore-parse-errors", "json.ignore-parse-errors"];
+
+impl FsOptions {
+    /// Parses and checks the options of `table`.
+    pub fn parse(table: &TableSpec) -> Result<Self, ConnectorError> {
+        let bad = |message: String| ConnectorError::BadOption { table: table.name.clone(), message };
+        let path = match table.option("path") {
+            Some(p) if !p.trim().is_empty() => PathBuf::from(p),
+            _ => {
+                return Err(bad(
+                    "the filesystem connector needs 'path' = '<file or directory>'; add it to the WITH clause".into(),
+                ))
+            }
+        };
+        let format = match table.option("format").map(|f| f.trim().to_ascii_lowercase()) {
+            Some(f) if f == "csv" => Format::Csv,
+            Some(f) if f == "json" => Format::Json,
+            Some(f) => {
+                return Err(bad(format!(
+                    "unsupported 'format' = '{f}' for the filesystem connector; supported formats: {FORMATS}"
+                )))
+            }
+            None => {
+                return Err(bad(format!(
+                    "the filesystem connector needs a 'format'; supported formats: {FORMATS}"
+                )))
+            }
+        };
+        check_keys(table, "csv.", KNOWN_FORMAT_KEYS)?;
+        check_keys(table, "json.", KNOWN_FORMAT_KEYS)?;
+        let delimiter = match table.option("csv.field-delimiter") {
+            None => b',',
+            Some(d) => {
+                let d = if d == "\\t" { "\t" } else { d };
+                match d.as_bytes() {
+                    [c] if c.is_ascii() && !matches!(c, b'"' | b'\n' | b'\r') => *c,
+                    _ => {
+                        return Err(bad(format!(
+                            "'csv.field-delimiter' = '{d}' must be a single ASCII character other than a quote or a line break (use '\\t' for tab)"
+                        )))
+                    }
+                }
+            }
+        };
+        Ok(Self {
+            path,
+            format,
+            delimiter,
+            csv_ignore_parse_errors: bool_option(table, "csv.ignore-parse-errors", false)?,
+            json_ignore_parse_errors: bool_option(table, "json.ignore-parse-errors", false)?,
+        })
+    }
+}
+
+/// The `filesystem` connector: CSV and JSON files as bounded sources and as sinks.
+#[derive(Debug, Default)]
+pub struct FileSystemConnector;
+
+impl ConnectorFactory for FileSystemConnector {
+    fn name(&self) -> &'static str {
+        "filesystem"
+    }
+
+    fn validate(&self, table: &TableSpec, as_source: bool) -> Result<(), ConnectorError> {
+        let opts = FsOptions::parse(table)?;
+        if as_source {
+            split::list_input(&opts.path).map_err(|e| ConnectorError::BadOption {
+                table: table.name.clone(),
+                message: e.to_string(),
+            })?;
+        } else if opts.path.is_file() {
+            return Err(ConnectorError::BadOption {
+                table: table.name.clone(),
+                message: format!(
+                    "sink 'path' = '{}' is a file, but the filesystem sink writes part files into a directory; use a directory path",
+                    opts.path.display()
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    fn create_reader(
+        &self,
+        table: &TableSpec,
+        projection: &[usize],
+        subtask: SubtaskInfo,
+        batch_rows: usize,
+    ) -> Result<Box<dyn SourceReader>, ConnectorError> {
+        let opts = FsOptions::parse(table)?;
+        crate::check_projection(table, projection)?;
+        let batch_rows = if batch_rows == 0 { DEFAULT_BATCH_ROWS } else { batch_rows };
+        let files = split::list_input(&opts.path)?;
+        let slices = split::plan_split(&files, subtask.index, subtask.parallelism);
+        let lines = split::SplitReader::new(files, slices, split::DEFAULT_CHUNK);
+        Ok(match opts.format {
+            Format::Csv => Box::new(csv_reader::CsvReader::new(table, &opts, projection, lines, batch_rows)),
+            Format::Json => Box::new(json_reader::JsonReader::new(table, &opts, projection, lines, batch_rows)),
+        })
+    }
+
+    fn create_writer(&self, table: &TableSpec, subtask: SubtaskInfo) -> Result<Box<dyn SinkWriter>, ConnectorError> {
+        let opts = FsOptions::parse(table)?;
+        Ok(Box::new(writer::FileSinkWriter::create(table, &opts, subtask)?))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,447 @@
+//! Input listing and parallel splits of line-oriented files.
+//!
+//! The input (one file, or every regular non-hidden file of a directory in natural name order)
+//! is seen as the concatenation of its files. Subtask `k` of `p` owns the byte range
+//! `[total*k/p, total*(k+1)/p)` of that concatenation and reads every line that STARTS in it:
+//! a subtask whose range starts in the middle of a line skips to the next line start, and the
+//! last line it owns is read to its end even past the range end. Lines never span files (the
+//! last line of a file may lack its newline). Every line is therefore read exactly once, for any
+//! parallelism, and each subtask reads its lines in file order.
+//!
+//! Line numbers are only needed for error messages, so a subtask that starts in the middle of a
+//! file counts the newlines before its first line lazily, when an error is reported.
+
+use memchr::{memchr, memrchr};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use strom_runtime::ConnectorError;
+
+/// Default size of one read.
+pub const DEFAULT_CHUNK: usize = 8 << 20;
+
+/// One input file and its size at listing time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputFile {
+    pub path: PathBuf,
+    pub len: u64,
+}
+
+fn io_err(path: &Path, what: &str, e: std::io::Error) -> ConnectorError {
+    ConnectorError::Io(format!("cannot {what} '{}': {e}", path.display()))
+}
+
+/// Whether a directory entry name is hidden (`.x`, or `_x` like Flink's `_SUCCESS`).
+fn hidden(name: &str) -> bool {
+    name.starts_with('.') || name.starts_with('_')
+}
+
+/// Compares names so that digit runs compare by value (`part-2` before `part-10`).
+pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if a[i].is_ascii_digit() && b[j].is_ascii_digit() {
+            let si = i;
+            while i < a.len() && a[i].is_ascii_digit() {
+                i += 1;
+            }
+            let sj = j;
+            while j < b.len() && b[j].is_ascii_digit() {
+                j += 1;
+            }
+            let da = trim_zeros(&a[si..i]);
+            let db = trim_zeros(&b[sj..j]);
+            let ord = da.len().cmp(&db.len()).then_with(|| da.cmp(db));
+            if ord != Ordering::Equal {
+                return ord;
+            }
+        } else {
+            let ord = a[i].cmp(&b[j]);
+            if ord != Ordering::Equal {
+                return ord;
+            }
+            i += 1;
+            j += 1;
+        }
+    }
+    (a.len() - i).cmp(&(b.len() - j)).then_with(|| a.cmp(b))
+}
+
+fn trim_zeros(d: &[u8]) -> &[u8] {
+    let k = d.iter().position(|&c| c != b'0').unwrap_or(d.len());
+    &d[k..]
+}
+
+/// Lists the input of `path`: the file itself, or the regular non-hidden files of a directory
+/// (not recursive) in natural name order.
+pub fn list_input(path: &Path) -> Result<Vec<InputFile>, ConnectorError> {
+    let meta = std::fs::metadata(path).map_err(|e| {
+        ConnectorError::Io(format!(
+            "input path '{}' cannot be read: {e}; check the table's 'path' option (a file or a directory of files)",
+            path.display()
+        ))
+    })?;
+    if meta.is_file() {
+        return Ok(vec![InputFile { path: path.to_path_buf(), len: meta.len() }]);
+    }
+    if !meta.is_dir() {
+        return Err(ConnectorError::Io(format!(
+            "input path '{}' is neither a regular file nor a directory",
+            path.display()
+        )));
+    }
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(path).map_err(|e| io_err(path, "list directory", e))? {
+        let entry = entry.map_err(|e| io_err(path, "list directory", e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if hidden(name) {
+            continue;
+        }
+        let p = entry.path();
+        // follows symlinks
+        let Ok(m) = std::fs::metadata(&p) else { continue };
+        if m.is_file() {
+            files.push((name.to_string(), InputFile { path: p, len: m.len() }));
+        }
+    }
+    files.sort_by(|a, b| natural_cmp(&a.0, &b.0));
+    Ok(files.into_iter().map(|(_, f)| f).collect())
+}
+
+/// The part of one file a subtask owns: lines starting in `[start, end)` (file offsets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileSlice {
+    pub file: usize,
+    pub start: u64,
+    pub end: u64,
+}
+
+/// The slices of subtask `index` of `parallelism` over `files`.
+pub fn plan_split(files: &[InputFile], index: u32, parallelism: u32) -> Vec<FileSlice> {
+    let p = parallelism.max(1) as u128;
+    let k = (index as u128).min(p - 1);
+    let total: u128 = files.iter().map(|f| f.len as u128).sum();
+    let start = (total * k / p) as u64;
+    let end = (total * (k + 1) / p) as u64;
+    let mut out = Vec::new();
+    let mut g = 0u64;
+    for (i, f) in files.iter().enumerate() {
+        let (fs, fe) = (g, g + f.len);
+        g = fe;
+        let s = start.max(fs);
+        let e = end.min(fe);
+        if s < e {
+            out.push(FileSlice { file: i, start: s - fs, end: e - fs });
+        }
+    }
+    out
+}
+
+struct Current {
+    slice: FileSlice,
+    file: File,
+    /// File offset of `buf[0]`.
+    buf_off: u64,
+    /// Start of the next unconsumed line.
+    pos: usize,
+    /// End of valid bytes in the buffer.
+    filled: usize,
+    /// End of the owned complete lines available (`pos..complete`).
+    complete: usize,
+    eof: bool,
+    /// No owned lines beyond `complete`.
+    done: bool,
+    /// Still looking for the first line start (slice starting mid-file).
+    skipping: bool,
+    /// File offset of the first owned line.
+    first_line_start: u64,
+    /// Lines consumed so far in this slice.
+    lines: u64,
+}
+
+/// Reads the lines a subtask owns, in chunks of complete lines.
+pub struct SplitReader {
+    files: Vec<InputFile>,
+    slices: Vec<FileSlice>,
+    next_slice: usize,
+    cur: Option<Current>,
+    buf: Vec<u8>,
+    bytes_read: u64,
+    generation: u64,
+}
+
+/// A run of complete lines (each ends with `\n`, except possibly the last line of a file).
+pub struct Lines<'a> {
+    pub data: &'a [u8],
+    /// Lines of the current slice consumed before `data` (so the first line of `data` is line
+    /// `lines_before + 1` of the slice).
+    pub lines_before: u64,
+    /// Changes whenever buffer contents move (new read or next file).
+    pub generation: u64,
+    /// Offset of `data[0]` in the reader's buffer (stable within one generation).
+    pub buf_pos: usize,
+}
+
+impl SplitReader {
+    pub fn new(files: Vec<InputFile>, slices: Vec<FileSlice>, chunk: usize) -> Self {
+        Self {
+            files,
+            slices,
+            next_slice: 0,
+            cur: None,
+            buf: vec![0; chunk.max(1)],
+            bytes_read: 0,
+            generation: 0,
+        }
+    }
+
+    /// Bytes read from files so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read
+    }
+
+    /// The path of the file being read.
+    pub fn current_path(&self) -> &Path {
+        match &self.cur {
+            Some(c) => &self.files[c.slice.file].path,
+            None => Path::new(""),
+        }
+    }
+
+    /// Ensures complete lines are available; `false` at the end of this subtask's input.
+    pub fn fill(&mut self) -> Result<bool, ConnectorError> {
+        loop {
+            match self.cur.as_mut() {
+                Some(c) => {
+                    if c.pos < c.complete {
+                        return Ok(true);
+                    }
+                    if c.done {
+                        self.cur = None;
+                        continue;
+                    }
+                    let path = &self.files[c.slice.file].path;
+                    self.generation += 1;
+                    read_more(c, &mut self.buf, &mut self.bytes_read, path)?;
+                    scan(c, &self.buf);
+                }
+                None => {
+                    let Some(slice) = self.slices.get(self.next_slice).copied() else {
+                        return Ok(false);
+                    };
+                    self.next_slice += 1;
+                    let path = &self.files[slice.file].path;
+                    let mut file = File::open(path).map_err(|e| io_err(path, "open", e))?;
+                    let seek_to = slice.start.saturating_sub(1);
+                    if seek_to > 0 {
+                        file.seek(SeekFrom::Start(seek_to)).map_err(|e| io_err(path, "seek in", e))?;
+                    }
+                    self.generation += 1;
+                    self.cur = Some(Current {
+                        slice,
+                        file,
+                        buf_off: seek_to,
+                        pos: 0,
+                        filled: 0,
+                        complete: 0,
+                        eof: false,
+                        done: false,
+                        skipping: slice.start > 0,
+                        first_line_start: 0,
+                        lines: 0,
+                    });
+                }
+            }
+        }
+    }
+
+    /// The complete lines available (call after [`fill`](Self::fill) returned `true`).
+    pub fn lines(&self) -> Lines<'_> {
+        match &self.cur {
+            Some(c) => Lines {
+                data: &self.buf[c.pos..c.complete],
+                lines_before: c.lines,
+                generation: self.generation,
+                buf_pos: c.pos,
+            },
+            None => Lines { data: &[], lines_before: 0, generation: self.generation, buf_pos: 0 },
+        }
+    }
+
+    /// Marks `bytes` bytes (whole lines, `lines` of them) of [`lines`](Self::lines) consumed.
+    pub fn consume(&mut self, bytes: usize, lines: u64) {
+        if let Some(c) = self.cur.as_mut() {
+            c.pos = (c.pos + bytes).min(c.complete);
+            c.lines += lines;
+        }
+    }
+
+    /// The 1-based line number within its file of line `line_in_slice` (1-based) of the
+    /// current slice. Counts the newlines before the slice's first line when the slice starts
+    /// mid-file (only done for error messages).
+    pub fn file_line_number(&self, line_in_slice: u64) -> u64 {
+        let Some(c) = &self.cur else { return line_in_slice };
+        if c.first_line_start == 0 {
+            return line_in_slice;
+        }
+        let path = &self.files[c.slice.file].path;
+        match count_newlines(path, c.first_line_start) {
+            Ok(n) => n + line_in_slice,
+            Err(_) => line_in_slice,
+        }
+    }
+}
+
+/// Newlines in the first `upto` bytes of a file.
+pub fn count_newlines(path: &Path, upto: u64) -> std::io::Result<u64> {
+    let mut f = File::open(path)?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut left = upto;
+    let mut n = 0u64;
+    while left > 0 {
+        let want = (buf.len() as u64).min(left) as usize;
+        let got = f.read(&mut buf[..want])?;
+        if got == 0 {
+            break;
+        }
+        n += memchr::memchr_iter(b'\n', &buf[..got]).count() as u64;
+        left -= got as u64;
+    }
+    Ok(n)
+}
+
+fn read_more(c: &mut Current, buf: &mut Vec<u8>, bytes_read: &mut u64, path: &Path) -> Result<(), ConnectorError> {
+    // drop consumed bytes
+    if c.pos > 0 {
+        buf.copy_within(c.pos..c.filled, 0);
+        c.buf_off += c.pos as u64;
+        c.filled -= c.pos;
+        c.complete = c.complete.saturating_sub(c.pos);
+        c.pos = 0;
+    }
+    if c.filled == buf.len() {
+        // one line longer than the buffer: grow
+        let new_len = buf.len() * 2;
+        buf.resize(new_len, 0);
+    }
+    let file_pos = c.buf_off + c.filled as u64;
+    let space = buf.len() - c.filled;
+    // read up to the owned end (plus a little to finish the last line), not a whole chunk past it
+    let want = if file_pos < c.slice.end {
+        (c.slice.end - file_pos).saturating_add(4096)
+    } else {
+        64 << 10
+    };
+    let want = (want.min(space as u64) as usize).max(1);
+    loop {
+        match c.file.read(&mut buf[c.filled..c.filled + want]) {
+            Ok(0) => {
+                c.eof = true;
+                return Ok(());
+            }
+            Ok(n) => {
+                c.filled += n;
+                *bytes_read += n as u64;
+                return Ok(());
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io_err(path, "read", e)),
+        }
+    }
+}
+
+fn scan(c: &mut Current, buf: &[u8]) {
+    if c.skipping {
+        match memchr(b'\n', &buf[c.pos..c.filled]) {
+            Some(k) => {
+                c.pos += k + 1;
+                c.complete = c.pos;
+                c.skipping = false;
+                c.first_line_start = c.buf_off + c.pos as u64;
+                if c.first_line_start >= c.slice.end {
+                    c.done = true;
+                    return;
+                }
+            }
+            None => {
+                c.pos = c.filled;
+                c.complete = c.filled;
+                if c.eof {
+                    c.done = true;
+                }
+                return;
+            }
+        }
+    }
+    let search_start = c.complete.max(c.pos);
+    let filled_end = c.buf_off + c.filled as u64;
+    if c.slice.end <= filled_end {
+        // the buffer holds the last owned byte: the last owned line ends at the first newline
+        // at or after it
+        let last = (c.slice.end - 1 - c.buf_off) as usize;
+        let from = search_start.max(last);
+        if let Some(k) = memchr(b'\n', &buf[from..c.filled]) {
+            c.complete = from + k + 1;
+            c.done = true;
+            return;
+        }
+    }
+    if c.eof {
+        // last line of the file without a newline
+        c.complete = c.filled;
+        c.done = true;
+        return;
+    }
+    if let Some(k) = memrchr(b'\n', &buf[search_start..c.filled]) {
+        c.complete = search_start + k + 1;
+    }
+}
+
+/// Iterates over the lines of a chunk: yields `(line without \n or \r\n, bytes consumed)`.
+#[inline]
+pub fn next_line(data: &[u8], off: usize) -> (&[u8], usize) {
+    let rest = &data[off..];
+    let (line, next) = match memchr(b'\n', rest) {
+        Some(k) => (&rest[..k], off + k + 1),
+        None => (rest, data.len()),
+    };
+    let line = match line.last() {
+        Some(b'\r') => &line[..line.len() - 1],
+        _ => line,
+    };
+    (line, next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn natural_order() {
+        let mut v = vec!["part-10-0.csv", "part-2-0.csv", "part-1-0.csv", "a", "part-02-0.csv"];
+        v.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(v, vec!["a", "part-1-0.csv", "part-02-0.csv", "part-2-0.csv", "part-10-0.csv"]);
+    }
+
+    #[test]
+    fn split_ranges_cover_total() {
+        let files = vec![
+            InputFile { path: "a".into(), len: 10 },
+            InputFile { path: "b".into(), len: 0 },
+            InputFile { path: "c".into(), len: 7 },
+        ];
+        for p in 1..6 {
+            let mut total = 0;
+            for k in 0..p {
+                for s in plan_split(&files, k, p) {
+                    assert!(s.start < s.end);
+                    total += s.end - s.start;
+                }
+            }
+            assert_eq!(total, 17);
+        }
+    }
+}

@@ -1,0 +1,35 @@
+//! Tables known to a SQL session, and the planning-only table provider DataFusion plans against.
+
+use crate::job_graph::{TableSpec, WindowSpec};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::logical_expr::{LogicalTableSource, TableSource};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// A window table function found in a query, planned as the table `__window_<n>`.
+#[derive(Debug, Clone)]
+pub struct WindowTvf {
+    pub table: String,
+    pub time_column: String,
+    pub window: WindowSpec,
+}
+
+impl WindowTvf {
+    pub fn table_name(index: usize) -> String {
+        format!("__window_{index}")
+    }
+}
+
+/// The tables declared by `CREATE TABLE`, by (lower-case) name.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    pub tables: BTreeMap<String, TableSpec>,
+}
+
+impl Catalog {
+    pub fn source_for(schema: SchemaRef) -> Arc<dyn TableSource> {
+        // Strom plans with DataFusion but executes with its own operators: a schema suffices.
+        Arc::new(LogicalTableSource::new(schema))
+    }
+}
+

@@ -1,0 +1,53 @@
+//! `FlinkDialect`: sqlparser's generic dialect plus the Flink syntax Strom needs inside
+//! expressions: `TABLE name` as a table argument of a window table function
+//! (`TUMBLE(TABLE bid, DESCRIPTOR(date_time), INTERVAL '10' SECOND)`).
+//!
+//! Statement-level Flink syntax (`CREATE TABLE ... WATERMARK FOR ... WITH (...)`, `SET 'k' = 'v'`)
+//! is handled by [`crate::sql::parser`], which drives the same parser instance, so every error
+//! position is a true position in the SQL text.
+
+use sqlparser::ast::{Expr, Ident};
+use sqlparser::dialect::{Dialect, GenericDialect};
+use sqlparser::keywords::Keyword;
+use sqlparser::parser::{Parser, ParserError};
+use sqlparser::tokenizer::Token;
+
+/// Marker identifier for a `TABLE name` argument (`__table__.name` as a compound identifier).
+pub const TABLE_ARG_MARKER: &str = "__strom_table_arg__";
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FlinkDialect;
+
+impl Dialect for FlinkDialect {
+    fn is_delimited_identifier_start(&self, ch: char) -> bool {
+        ch == '`' || ch == '"'
+    }
+
+    fn is_identifier_start(&self, ch: char) -> bool {
+        GenericDialect.is_identifier_start(ch)
+    }
+
+    fn is_identifier_part(&self, ch: char) -> bool {
+        GenericDialect.is_identifier_part(ch)
+    }
+
+    fn supports_group_by_expr(&self) -> bool {
+        true
+    }
+
+    fn parse_prefix(&self, parser: &mut Parser) -> Option<Result<Expr, ParserError>> {
+        // `TABLE <name>` where an expression is expected (a table argument).
+        let [first, second] = parser.peek_tokens();
+        let is_table = matches!(&first, Token::Word(w) if w.keyword == Keyword::TABLE);
+        let then_name = matches!(&second, Token::Word(_));
+        if !(is_table && then_name) {
+            return None;
+        }
+        parser.next_token();
+        Some(parser.parse_object_name(false).map(|name| {
+            let mut parts = vec![Ident::new(TABLE_ARG_MARKER)];
+            parts.extend(name.0.into_iter().filter_map(|p| p.as_ident().cloned()));
+            Expr::CompoundIdentifier(parts)
+        }))
+    }
+}

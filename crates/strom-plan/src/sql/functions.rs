@@ -1,0 +1,92 @@
+//! The DataFusion session Strom plans and evaluates with: DataFusion's built-in functions plus
+//! Flink functions DataFusion lacks (`MOD`).
+
+use datafusion::arrow::compute::kernels::numeric::rem;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::{plan_err, Result};
+use datafusion::execution::context::{SessionConfig, SessionContext};
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
+use std::sync::Arc;
+
+/// A session configured for Flink semantics (decimal literals, Flink functions).
+pub fn session_context() -> SessionContext {
+    let mut config = SessionConfig::new().with_target_partitions(1).with_information_schema(false);
+    config.options_mut().sql_parser.parse_float_as_decimal = true;
+    config.options_mut().execution.time_zone = Some("+00:00".to_string());
+    let ctx = SessionContext::new_with_config(config);
+    ctx.register_udf(ScalarUDF::from(ModFunc::new()));
+    ctx
+}
+
+/// Flink's `MOD(a, b)`: the remainder with the sign of `a` (as Java's `%`).
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct ModFunc {
+    signature: Signature,
+}
+
+impl ModFunc {
+    pub fn new() -> Self {
+        Self { signature: Signature::user_defined(Volatility::Immutable) }
+    }
+}
+
+impl Default for ModFunc {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn mod_type(a: &DataType, b: &DataType) -> Result<DataType> {
+    use DataType::*;
+    let int = |t: &DataType| matches!(t, Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64 | Null);
+    if int(a) && int(b) {
+        Ok(if matches!((a, b), (Int8 | Int16 | Int32 | Null, Int8 | Int16 | Int32 | Null)) { Int32 } else { Int64 })
+    } else if a.is_numeric() && b.is_numeric() || matches!(a, Null) || matches!(b, Null) {
+        Ok(Float64)
+    } else {
+        plan_err!("MOD expects two numeric arguments, got {a} and {b}")
+    }
+}
+
+impl ScalarUDFImpl for ModFunc {
+    fn name(&self) -> &str {
+        "mod"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        match arg_types {
+            [a, b] => mod_type(a, b),
+            _ => plan_err!("MOD expects 2 arguments, got {}", arg_types.len()),
+        }
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        match arg_types {
+            [a, b] => {
+                let t = mod_type(a, b)?;
+                Ok(vec![t.clone(), t])
+            }
+            _ => plan_err!("MOD expects 2 arguments, got {}", arg_types.len()),
+        }
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let n = args.number_rows;
+        let [a, b] = args.args.as_slice() else {
+            return plan_err!("MOD expects 2 arguments");
+        };
+        let scalar_result = matches!((a, b), (ColumnarValue::Scalar(_), ColumnarValue::Scalar(_)));
+        let a = a.to_array(n)?;
+        let b = b.to_array(n)?;
+        let r = rem(&a, &b)?;
+        if scalar_result {
+            Ok(ColumnarValue::Scalar(datafusion::common::ScalarValue::try_from_array(&r, 0)?))
+        } else {
+            Ok(ColumnarValue::Array(Arc::new(r) as _))
+        }
+    }
+}

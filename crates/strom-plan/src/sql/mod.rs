@@ -1,0 +1,10 @@
+//! Flink-dialect SQL: parsing, planning with DataFusion, translation to a JobGraph.
+
+pub mod catalog;
+pub mod dialect;
+pub mod error;
+pub mod expr_codec;
+pub mod functions;
+pub mod parser;
+pub mod planner;
+pub mod window_tvf;

@@ -1,0 +1,343 @@
+//! Splits a SQL script into statements and parses Flink's statement syntax:
+//! `SET 'k' = 'v'`, `RESET`, `CREATE TABLE ... (cols, WATERMARK FOR c AS e, PRIMARY KEY (..) NOT
+//! ENFORCED) WITH ('k' = 'v', ...)`; everything else (INSERT, SELECT) goes to sqlparser's stock
+//! statement parser with [`FlinkDialect`].
+
+use super::dialect::FlinkDialect;
+use super::error::SqlError;
+use crate::job_graph::{TableSpec, WatermarkSpec};
+use crate::types::{Column, RowSchema, SqlType};
+use sqlparser::ast::{DataType, ExactNumberInfo, Spanned, Statement, TimezoneInfo};
+use sqlparser::keywords::Keyword;
+use sqlparser::parser::Parser;
+use sqlparser::tokenizer::{Span, Token};
+use std::collections::BTreeMap;
+
+/// One statement of a script.
+#[derive(Debug, Clone)]
+pub enum SqlStatement {
+    Set { key: String, value: String },
+    Reset { key: Option<String> },
+    CreateTable { table: TableSpec, if_not_exists: bool, span: Span },
+    /// INSERT INTO ... / SELECT ..., parsed by sqlparser.
+    Query(Box<Statement>),
+}
+
+/// Parses a whole script (statements separated by `;`).
+pub fn parse_script(sql: &str) -> Result<Vec<SqlStatement>, SqlError> {
+    parse_statements(sql).map_err(|e| {
+        if e.position.is_some() {
+            return e;
+        }
+        // errors at the end of the text carry no position in sqlparser: point at the end
+        let line = sql.lines().count().max(1) as u64;
+        let column = sql.lines().last().map(|l| l.chars().count() as u64 + 1).unwrap_or(1);
+        SqlError::at(e.message, line, column)
+    })
+}
+
+fn parse_statements(sql: &str) -> Result<Vec<SqlStatement>, SqlError> {
+    let dialect = FlinkDialect;
+    let mut parser = Parser::new(&dialect).try_with_sql(sql)?;
+    let mut out = Vec::new();
+    loop {
+        while parser.consume_token(&Token::SemiColon) {}
+        if parser.peek_token().token == Token::EOF {
+            break;
+        }
+        let stmt = parse_one(&mut parser)?;
+        out.push(stmt);
+        let next = parser.peek_token();
+        if next.token != Token::EOF && next.token != Token::SemiColon {
+            return Err(SqlError::at_span(
+                format!("SQL parse error: expected ';' or end of script, found '{}'", next.token),
+                next.span,
+            ));
+        }
+    }
+    Ok(out)
+}
+
+fn parse_one(parser: &mut Parser) -> Result<SqlStatement, SqlError> {
+    if parser.parse_keyword(Keyword::SET) {
+        let key = parse_string_or_word(parser)?;
+        parser.expect_token(&Token::Eq)?;
+        let value = parse_string_or_word(parser)?;
+        return Ok(SqlStatement::Set { key, value });
+    }
+    if parser.parse_keyword(Keyword::RESET) {
+        let key = match parser.peek_token().token {
+            Token::SingleQuotedString(_) => Some(parser.parse_literal_string()?),
+            _ => None,
+        };
+        return Ok(SqlStatement::Reset { key });
+    }
+    let [a, b, c] = parser.peek_tokens();
+    let is_kw = |t: &Token, k: Keyword| matches!(t, Token::Word(w) if w.keyword == k);
+    let create_table = is_kw(&a, Keyword::CREATE)
+        && (is_kw(&b, Keyword::TABLE) || (is_kw(&b, Keyword::TEMPORARY) && is_kw(&c, Keyword::TABLE)));
+    if create_table {
+        return parse_create_table(parser);
+    }
+    Ok(SqlStatement::Query(Box::new(parser.parse_statement()?)))
+}
+
+fn parse_string_or_word(parser: &mut Parser) -> Result<String, SqlError> {
+    let t = parser.next_token();
+    match t.token {
+        Token::SingleQuotedString(s) | Token::DoubleQuotedString(s) => Ok(s),
+        Token::Word(w) => {
+            // unquoted dotted keys: execution.runtime-mode is several tokens; collect them
+            let mut s = w.value;
+            loop {
+                let n = parser.peek_token_no_skip();
+                match n.token {
+                    Token::Period | Token::Minus => {
+                        parser.next_token_no_skip();
+                        s.push_str(&n.token.to_string());
+                    }
+                    Token::Word(ref w2) if s.ends_with('.') || s.ends_with('-') => {
+                        s.push_str(&w2.value);
+                        parser.next_token_no_skip();
+                    }
+                    Token::Number(ref num, _) if s.ends_with('.') || s.ends_with('-') => {
+                        s.push_str(num);
+                        parser.next_token_no_skip();
+                    }
+                    _ => break,
+                }
+            }
+            Ok(s)
+        }
+        Token::Number(n, _) => Ok(n),
+        other => Err(SqlError::at_span(format!("SQL parse error: expected a quoted string such as 'value', found '{other}'"), t.span)),
+    }
+}
+
+fn parse_create_table(parser: &mut Parser) -> Result<SqlStatement, SqlError> {
+    let start = parser.peek_token().span;
+    parser.expect_keyword(Keyword::CREATE)?;
+    let _ = parser.parse_keyword(Keyword::TEMPORARY);
+    parser.expect_keyword(Keyword::TABLE)?;
+    let if_not_exists = parser.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
+    let name_tok = parser.peek_token();
+    let name = parser.parse_object_name(false)?;
+    let name = name
+        .0
+        .last()
+        .and_then(|p| p.as_ident())
+        .map(|i| normalize_ident(i))
+        .ok_or_else(|| SqlError::at_span("SQL parse error: expected a table name", name_tok.span))?;
+    parser.expect_token(&Token::LParen)?;
+    let mut columns = Vec::new();
+    let mut watermark = None;
+    let mut primary_key = Vec::new();
+    loop {
+        let t = parser.peek_token();
+        if word_is(&t.token, "WATERMARK") {
+            parser.next_token();
+            let for_tok = parser.next_token();
+            if !matches!(&for_tok.token, Token::Word(w) if w.keyword == Keyword::FOR) {
+                return Err(SqlError::at_span("SQL parse error: expected FOR after WATERMARK (WATERMARK FOR column AS expression)", for_tok.span));
+            }
+            let col_tok = parser.peek_token();
+            let col = normalize_ident(&parser.parse_identifier()?);
+            parser.expect_keyword(Keyword::AS)?;
+            let expr = parser.parse_expr()?;
+            watermark = Some((WatermarkSpec { column: col, sql: expr.to_string() }, col_tok.span));
+        } else if matches!(&t.token, Token::Word(w) if w.keyword == Keyword::PRIMARY) {
+            parser.next_token();
+            parser.expect_keyword(Keyword::KEY)?;
+            parser.expect_token(&Token::LParen)?;
+            loop {
+                primary_key.push(normalize_ident(&parser.parse_identifier()?));
+                if !parser.consume_token(&Token::Comma) {
+                    break;
+                }
+            }
+            parser.expect_token(&Token::RParen)?;
+            let _ = parser.parse_keywords(&[Keyword::NOT, Keyword::ENFORCED]);
+        } else {
+            let col_tok = parser.peek_token();
+            let col_name = normalize_ident(&parser.parse_identifier()?);
+            let ty_tok = parser.peek_token();
+            let ty = if word_is(&ty_tok.token, "STRING") {
+                parser.next_token();
+                SqlType::String
+            } else {
+                let dt = parser.parse_data_type()?;
+                sql_type(&dt).ok_or_else(|| {
+                    SqlError::at_span(
+                        format!("unsupported type {dt} for column '{col_name}'; supported: BOOLEAN, TINYINT, SMALLINT, INT, BIGINT, FLOAT, DOUBLE, DECIMAL(p, s), STRING/VARCHAR, DATE, TIMESTAMP(p)"),
+                        ty_tok.span,
+                    )
+                })?
+            };
+            let mut nullable = true;
+            loop {
+                if parser.parse_keywords(&[Keyword::NOT, Keyword::NULL]) {
+                    nullable = false;
+                } else if parser.parse_keyword(Keyword::NULL) {
+                    nullable = true;
+                } else if parser.parse_keywords(&[Keyword::PRIMARY, Keyword::KEY]) {
+                    let _ = parser.parse_keywords(&[Keyword::NOT, Keyword::ENFORCED]);
+                    primary_key.push(col_name.clone());
+                } else if parser.parse_keyword(Keyword::COMMENT) {
+                    parser.parse_literal_string()?;
+                } else {
+                    break;
+                }
+            }
+            if columns.iter().any(|c: &Column| c.name == col_name) {
+                return Err(SqlError::at_span(format!("column '{col_name}' is declared twice in table '{name}'"), col_tok.span));
+            }
+            columns.push(Column { name: col_name, ty, nullable });
+        }
+        if parser.consume_token(&Token::Comma) {
+            continue;
+        }
+        parser.expect_token(&Token::RParen)?;
+        break;
+    }
+    if parser.parse_keyword(Keyword::COMMENT) {
+        parser.parse_literal_string()?;
+    }
+    let mut options = BTreeMap::new();
+    if parser.parse_keyword(Keyword::WITH) {
+        parser.expect_token(&Token::LParen)?;
+        if !parser.consume_token(&Token::RParen) {
+            loop {
+                let k = parser.parse_literal_string()?;
+                parser.expect_token(&Token::Eq)?;
+                let v = parser.parse_literal_string()?;
+                options.insert(k, v);
+                if parser.consume_token(&Token::Comma) {
+                    continue;
+                }
+                parser.expect_token(&Token::RParen)?;
+                break;
+            }
+        }
+    }
+    let schema = RowSchema::new(columns);
+    let watermark = match watermark {
+        Some((w, span)) => {
+            let Some(idx) = schema.index_of(&w.column) else {
+                return Err(SqlError::at_span(
+                    format!("WATERMARK FOR '{}': table '{name}' has no such column; columns: {}", w.column, column_list(&schema)),
+                    span,
+                ));
+            };
+            if !matches!(schema.columns[idx].ty, SqlType::Timestamp(_)) {
+                return Err(SqlError::at_span(
+                    format!("WATERMARK FOR '{}': the rowtime column must be TIMESTAMP(3), not {}", w.column, schema.columns[idx].ty),
+                    span,
+                ));
+            }
+            Some(w)
+        }
+        None => None,
+    };
+    for k in &primary_key {
+        if schema.index_of(k).is_none() {
+            return Err(SqlError::at_span(format!("PRIMARY KEY column '{k}' is not a column of table '{name}'"), start));
+        }
+    }
+    if !options.contains_key("connector") {
+        return Err(SqlError::at_span(
+            format!("table '{name}' has no 'connector' option; add WITH ('connector' = 'filesystem' | 'datagen' | 'blackhole' | 'print', ...)"),
+            start,
+        ));
+    }
+    let table = TableSpec { name, schema, options, watermark, primary_key };
+    let span = start.union(&parser.peek_token().span);
+    Ok(SqlStatement::CreateTable { table, if_not_exists, span })
+}
+
+pub(crate) fn column_list(schema: &RowSchema) -> String {
+    schema.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+fn word_is(t: &Token, text: &str) -> bool {
+    matches!(t, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(text))
+}
+
+/// Unquoted identifiers are case-insensitive (lower-cased, as DataFusion does); quoted ones keep
+/// their case.
+pub fn normalize_ident(i: &sqlparser::ast::Ident) -> String {
+    if i.quote_style.is_some() {
+        i.value.clone()
+    } else {
+        i.value.to_ascii_lowercase()
+    }
+}
+
+fn sql_type(dt: &DataType) -> Option<SqlType> {
+    Some(match dt {
+        DataType::Boolean | DataType::Bool => SqlType::Boolean,
+        DataType::TinyInt(_) => SqlType::TinyInt,
+        DataType::SmallInt(_) => SqlType::SmallInt,
+        DataType::Int(_) | DataType::Integer(_) => SqlType::Int,
+        DataType::BigInt(_) => SqlType::BigInt,
+        DataType::Float(_) | DataType::Real => SqlType::Float,
+        DataType::Double(_) | DataType::DoublePrecision => SqlType::Double,
+        DataType::Decimal(info) | DataType::Numeric(info) | DataType::Dec(info) => match info {
+            ExactNumberInfo::None => SqlType::Decimal(10, 0),
+            ExactNumberInfo::Precision(p) => SqlType::Decimal((*p).min(38) as u8, 0),
+            ExactNumberInfo::PrecisionAndScale(p, s) => SqlType::Decimal((*p).min(38) as u8, *s as i8),
+        },
+        DataType::String(_) | DataType::Varchar(_) | DataType::Char(_) | DataType::Text | DataType::CharVarying(_) | DataType::Character(_) => SqlType::String,
+        DataType::Date => SqlType::Date,
+        DataType::Timestamp(p, TimezoneInfo::None | TimezoneInfo::WithoutTimeZone) => SqlType::Timestamp(p.unwrap_or(6).min(9) as u8),
+        DataType::Datetime(p) => SqlType::Timestamp(p.unwrap_or(6).min(9) as u8),
+        DataType::Custom(name, args) if name.to_string().eq_ignore_ascii_case("TIMESTAMP_LTZ") => {
+            SqlType::Timestamp(args.first().and_then(|a| a.parse().ok()).unwrap_or(6))
+        }
+        _ => return None,
+    })
+}
+
+/// The span of a statement (for errors).
+pub fn statement_span(s: &Statement) -> Span {
+    s.span()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BID: &str = include_str!("../../tests/data/bid_source.sql");
+
+    #[test]
+    fn parses_the_benchmark_source() {
+        let stmts = parse_script(BID).unwrap();
+        assert_eq!(stmts.len(), 1);
+        let SqlStatement::CreateTable { table, .. } = &stmts[0] else { panic!("{stmts:?}") };
+        assert_eq!(table.name, "bid");
+        assert_eq!(table.schema.len(), 7);
+        assert_eq!(table.schema.columns[5].ty, SqlType::Timestamp(3));
+        assert_eq!(table.watermark.as_ref().unwrap().column, "date_time");
+        assert_eq!(table.option("format"), Some("csv"));
+    }
+
+    #[test]
+    fn set_and_tvf() {
+        let stmts = parse_script(
+            "SET 'execution.runtime-mode' = 'batch';\nSET parallelism.default = 2;\nINSERT INTO s SELECT window_start, COUNT(*) FROM TABLE(TUMBLE(TABLE bid, DESCRIPTOR(date_time), INTERVAL '10' SECOND)) GROUP BY window_start, window_end;",
+        )
+        .unwrap();
+        assert!(matches!(&stmts[0], SqlStatement::Set { key, value } if key == "execution.runtime-mode" && value == "batch"));
+        assert!(matches!(&stmts[1], SqlStatement::Set { key, value } if key == "parallelism.default" && value == "2"), "{:?}", stmts[1]);
+        assert!(matches!(&stmts[2], SqlStatement::Query(_)));
+    }
+
+    #[test]
+    fn errors_have_positions() {
+        let e = parse_script("CREATE TABLE t (a BIGINT,\n  b WHATEVER(3)) WITH ('connector' = 'x')").unwrap_err();
+        assert_eq!(e.position.map(|p| p.line), Some(2), "{e}");
+        let e = parse_script("SELEC 1").unwrap_err();
+        assert!(e.position.is_some(), "{e}");
+        let e = parse_script("CREATE TABLE t (a BIGINT, WATERMARK FOR b AS b) WITH ('connector'='x')").unwrap_err();
+        assert!(e.message.contains("no such column"), "{e}");
+    }
+}
