@@ -7,7 +7,8 @@ use arrow::array::{
     Int64Array, Int8Array, StringArray, TimestampMicrosecondArray, TimestampMillisecondArray,
     TimestampNanosecondArray, TimestampSecondArray,
 };
-use arrow::buffer::{BooleanBuffer, NullBufferBuilder, OffsetBuffer, ScalarBuffer};
+use arrow::array::builder::NullBufferBuilder;
+use arrow::buffer::{BooleanBuffer, OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, TimeUnit};
 use std::sync::Arc;
 use strom_plan::{Column, SqlType};

@@ -1,1 +1,82 @@
+//! Strom's connectors: `filesystem` (CSV and JSON files, source and sink), `datagen`
+//! (generated rows, including the benchmark's bids), `blackhole` and `print` (sinks).
+//!
+//! [`default_registry`] registers them all. Each connector is a
+//! [`strom_runtime::ConnectorFactory`]; see the module docs for its options.
 
+pub mod bids;
+pub mod blackhole;
+mod columns;
+pub mod datagen;
+pub mod filesystem;
+pub mod format;
+pub mod print;
+pub mod text;
+
+use std::sync::Arc;
+use strom_plan::TableSpec;
+use strom_runtime::{ConnectorError, ConnectorRegistry};
+
+pub use bids::write_bids_csv;
+pub use blackhole::{BlackholeConnector, BlackholeWriter};
+pub use datagen::DatagenConnector;
+pub use filesystem::FileSystemConnector;
+pub use print::PrintConnector;
+
+/// A registry with every connector of this crate: `blackhole`, `datagen`, `filesystem`,
+/// `print`.
+pub fn default_registry() -> ConnectorRegistry {
+    let mut r = ConnectorRegistry::new();
+    r.register(Arc::new(FileSystemConnector));
+    r.register(Arc::new(DatagenConnector));
+    r.register(Arc::new(BlackholeConnector));
+    r.register(Arc::new(PrintConnector));
+    r
+}
+
+/// A boolean option (`'true'`/`'false'`, any case), or `default` when absent.
+pub(crate) fn bool_option(table: &TableSpec, key: &str, default: bool) -> Result<bool, ConnectorError> {
+    match table.option(key) {
+        None => Ok(default),
+        Some(v) if v.trim().eq_ignore_ascii_case("true") => Ok(true),
+        Some(v) if v.trim().eq_ignore_ascii_case("false") => Ok(false),
+        Some(v) => Err(ConnectorError::BadOption {
+            table: table.name.clone(),
+            message: format!("option '{key}' = '{v}' must be 'true' or 'false'"),
+        }),
+    }
+}
+
+/// Rejects options starting with `prefix` that are not in `known`.
+pub(crate) fn check_keys(table: &TableSpec, prefix: &str, known: &[&str]) -> Result<(), ConnectorError> {
+    for k in table.options.keys() {
+        if k.starts_with(prefix) && !known.contains(&k.as_str()) {
+            let same: Vec<&str> = known.iter().copied().filter(|x| x.starts_with(prefix)).collect();
+            return Err(ConnectorError::BadOption {
+                table: table.name.clone(),
+                message: format!("unsupported option '{k}'; supported '{prefix}*' options: {}", same.join(", ")),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Checks that a projection indexes the table's columns.
+pub(crate) fn check_projection(table: &TableSpec, projection: &[usize]) -> Result<(), ConnectorError> {
+    if let Some(i) = projection.iter().find(|&&i| i >= table.schema.columns.len()) {
+        return Err(ConnectorError::Other(format!(
+            "projection index {i} is out of range for table '{}' with {} columns",
+            table.name,
+            table.schema.columns.len()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn registry_has_all_connectors() {
+        assert_eq!(super::default_registry().names(), vec!["blackhole", "datagen", "filesystem", "print"]);
+    }
+}

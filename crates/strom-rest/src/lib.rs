@@ -1,1 +1,65 @@
+//! Strom's REST API: Flink's paths and JSON shapes (`/overview`, `/jobs`, `/jobs/:id`, ...), served
+//! by axum on 127.0.0.1:8081 unless configured otherwise.
 
+mod handlers;
+
+use axum::routing::{get, post};
+use axum::Router;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use strom_cluster::Dispatcher;
+use strom_common::config::keys;
+
+pub use handlers::RestError;
+
+/// The REST router over a Dispatcher.
+pub fn router(d: Arc<Dispatcher>) -> Router {
+    let max_body = d
+        .config
+        .get("rest.server.max-content-length")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(100 * 1024 * 1024);
+    Router::new()
+        .route("/config", get(handlers::config))
+        .route("/overview", get(handlers::overview))
+        .route("/jobs", get(handlers::jobs).post(handlers::submit))
+        .route("/jobs/overview", get(handlers::jobs_overview))
+        .route("/jobs/{jobid}", get(handlers::job_details).patch(handlers::job_patch))
+        .route("/jobs/{jobid}/status", get(handlers::job_status))
+        .route("/jobs/{jobid}/plan", get(handlers::job_plan))
+        .route("/jobs/{jobid}/exceptions", get(handlers::job_exceptions))
+        .route("/jobs/{jobid}/execution-result", get(handlers::execution_result))
+        .route("/taskmanagers", get(handlers::taskmanagers))
+        .route("/v1/jobs", post(handlers::submit))
+        .fallback(handlers::not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(max_body))
+        .with_state(d)
+}
+
+/// Binds `rest.bind-address` (default 127.0.0.1) : `rest.port` (default 8081; 0 picks a free port).
+pub async fn bind(d: &Dispatcher) -> std::io::Result<tokio::net::TcpListener> {
+    let addr = d
+        .config
+        .get(keys::REST_BIND_ADDRESS)
+        .or(d.config.get(keys::REST_ADDRESS))
+        .unwrap_or("127.0.0.1")
+        .to_string();
+    let port = d
+        .config
+        .get_u16(keys::REST_PORT, 8081)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+    let addr = if addr == "localhost" { "127.0.0.1".to_string() } else { addr };
+    let sock: SocketAddr = format!("{addr}:{port}")
+        .parse()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("bad rest address {addr}:{port}: {e}")))?;
+    tokio::net::TcpListener::bind(sock).await
+}
+
+/// Serves until the future `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    d: Arc<Dispatcher>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(d)).with_graceful_shutdown(shutdown).await
+}

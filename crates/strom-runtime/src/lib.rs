@@ -2,5 +2,15 @@
 //! tasks, and the connector interface.
 
 pub mod connector;
+pub mod element;
+pub mod error;
+pub mod exchange;
+pub mod metrics;
+pub mod operator;
+pub mod operators;
+pub mod task;
 
 pub use connector::{ConnectorError, ConnectorFactory, ConnectorRegistry, SinkWriter, SourceReader, SubtaskInfo};
+pub use error::TaskError;
+pub use metrics::{TaskMetrics, TaskMetricsSnapshot};
+pub use task::{run_task, InputDescriptor, TaskContext, TaskDeploymentDescriptor};

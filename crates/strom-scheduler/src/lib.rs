@@ -1,1 +1,33 @@
+//! Strom's scheduling decision core, sans-IO: plain structs that take events and return actions,
+//! with no threads, sockets or clocks (time comes in as `now` in milliseconds).
+//!
+//! - [`chain`]: operator chaining of a JobGraph.
+//! - [`ExecutionGraph`]: subtasks, execution attempts and the task and job state machines.
+//! - [`SlotPool`]: the slots of the TaskManagers, allocated all or nothing by [`SlotPolicy`].
+//! - [`Scheduler`]: eager or lazy (pipelined region) scheduling with slot sharing.
+//!
+//! The JobMaster's loop: `chain` the submitted graph, build the `ExecutionGraph` and a
+//! `Scheduler` (mode from [`SchedulingMode::for_job_type`]), call `start`, and feed the scheduler
+//! slot changes, task terminal states and periodic timeout checks, carrying out the
+//! [`SchedulerAction`]s it returns and recording task states in the `ExecutionGraph`.
 
+pub mod chaining;
+mod error;
+pub mod execution_graph;
+pub mod pipelined_region;
+pub mod scheduling_strategy;
+pub mod slot_pool;
+pub mod slot_sharing;
+#[cfg(test)]
+mod testkit;
+mod topology;
+
+pub use chaining::{chain, is_chainable};
+pub use error::SchedulerError;
+pub use execution_graph::{
+    Execution, ExecutionGraph, ExecutionJobVertex, ExecutionVertex, ExecutionVertexId,
+};
+pub use pipelined_region::{pipelined_regions, Region};
+pub use scheduling_strategy::{Scheduler, SchedulerAction, SchedulerPhase, SchedulingMode};
+pub use slot_pool::{NotEnoughSlots, SlotId, SlotPolicy, SlotPool, TaskManagerId};
+pub use slot_sharing::required_slots;

@@ -621,8 +621,7 @@ pub fn partial_schema(input: &RowSchema, group_by: &[usize], calls: &[AggCall]) 
             AggFunc::Avg => {
                 let sum_ty = match c.arg.map(|a| &input.columns[a].ty) {
                     Some(SqlType::Decimal(_, s)) => SqlType::Decimal(38, *s),
-                    Some(SqlType::Float | SqlType::Double) | None => SqlType::Double,
-                    Some(_) => SqlType::BigInt,
+                    _ => SqlType::Double,
                 };
                 cols.push(Column { name: format!("$sum{k}"), ty: sum_ty, nullable: true });
                 cols.push(Column { name: format!("$count{k}"), ty: SqlType::BigInt, nullable: false });

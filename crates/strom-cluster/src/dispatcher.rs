@@ -1,0 +1,159 @@
+//! Dispatcher: accepts JobGraphs, validates them, assigns ids, keeps every job (running and
+//! finished, for the history), starts one JobMaster per job, and answers queries.
+
+use crate::job_master::{JobEvent, JobMaster, JobMasterConfig, JobState};
+use crate::resource_manager::ResourceManager;
+use crossbeam_channel::Sender;
+use parking_lot::{Mutex, RwLock};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use strom_common::config::keys;
+use strom_common::time::now_millis;
+use strom_common::{Configuration, JobId, JobStatus};
+use strom_plan::{JobGraph, OperatorSpec};
+use strom_runtime::exchange::LocalShuffle;
+use strom_runtime::ConnectorRegistry;
+use strom_scheduler::chaining::chain;
+use strom_scheduler::execution_graph::ExecutionGraph;
+use strom_scheduler::slot_pool::SlotPolicy;
+
+/// Why a submission or request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum DispatcherError {
+    #[error("job {0} already exists; submit with another job id or none")]
+    DuplicateJob(JobId),
+    #[error("invalid job graph: {0}")]
+    InvalidGraph(String),
+    #[error("Job {0} not found")]
+    JobNotFound(JobId),
+    #[error("the cluster is shutting down")]
+    ShuttingDown,
+}
+
+/// A job known to the Dispatcher.
+pub struct JobEntry {
+    pub id: JobId,
+    pub name: String,
+    pub submitted_at: i64,
+    pub state: Arc<Mutex<JobState>>,
+    events: Sender<JobEvent>,
+}
+
+pub struct Dispatcher {
+    pub config: Configuration,
+    pub rm: Arc<ResourceManager>,
+    pub shuffle: LocalShuffle,
+    pub connectors: Arc<ConnectorRegistry>,
+    pub started_at: i64,
+    jobs: RwLock<BTreeMap<JobId, Arc<JobEntry>>>,
+    order: Mutex<Vec<JobId>>,
+}
+
+impl Dispatcher {
+    pub fn new(config: Configuration, rm: Arc<ResourceManager>, shuffle: LocalShuffle, connectors: Arc<ConnectorRegistry>) -> Self {
+        Self {
+            config,
+            rm,
+            shuffle,
+            connectors,
+            started_at: now_millis(),
+            jobs: RwLock::new(BTreeMap::new()),
+            order: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Checks a graph: structure, then every connector's options and inputs.
+    pub fn validate(&self, graph: &JobGraph) -> Result<(), DispatcherError> {
+        graph.validate().map_err(|e| DispatcherError::InvalidGraph(e.to_string()))?;
+        for v in &graph.vertices {
+            for op in &v.operators {
+                let (table, as_source) = match op {
+                    OperatorSpec::Source(s) => (&s.table, true),
+                    OperatorSpec::Sink(s) => (&s.table, false),
+                    _ => continue,
+                };
+                let f = self.connectors.get(table).map_err(|e| DispatcherError::InvalidGraph(e.to_string()))?;
+                f.validate(table, as_source).map_err(|e| DispatcherError::InvalidGraph(e.to_string()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Accepts a job and starts its JobMaster; returns its id.
+    pub fn submit(self: &Arc<Self>, mut graph: JobGraph) -> Result<JobId, DispatcherError> {
+        self.validate(&graph)?;
+        let id = graph.job_id.unwrap_or_else(JobId::random);
+        graph.job_id = Some(id);
+        let mut jobs = self.jobs.write();
+        if jobs.contains_key(&id) {
+            return Err(DispatcherError::DuplicateJob(id));
+        }
+        let now = now_millis();
+        let chained = chain(&graph);
+        let eg = ExecutionGraph::new(id, chained.clone(), now).map_err(|e| DispatcherError::InvalidGraph(e.to_string()))?;
+        let mut job_conf = self.config.clone();
+        for (k, v) in &graph.config {
+            job_conf.set(k.clone(), v.clone());
+        }
+        let slot_timeout_ms = job_conf
+            .get_duration(keys::SLOT_REQUEST_TIMEOUT, std::time::Duration::from_secs(300))
+            .map_err(|e| DispatcherError::InvalidGraph(e.to_string()))?
+            .as_millis() as i64;
+        let policy = match job_conf.get(keys::SLOT_POLICY).map(|s| s.to_ascii_lowercase()) {
+            Some(p) if p == "pack" => SlotPolicy::Pack,
+            Some(p) if p == "spread" => SlotPolicy::Spread,
+            None => SlotPolicy::Spread,
+            Some(p) => return Err(DispatcherError::InvalidGraph(format!("bad value '{p}' for '{}': expected 'spread' or 'pack'", keys::SLOT_POLICY))),
+        };
+        let (tx, rx) = crossbeam_channel::unbounded();
+        self.rm.subscribe(tx.clone());
+        let me = Arc::downgrade(self);
+        let jm = JobMaster::new(
+            eg,
+            chained,
+            self.rm.clone(),
+            self.shuffle.clone(),
+            JobMasterConfig { slot_timeout_ms, policy },
+            (tx.clone(), rx),
+            Box::new(move |status| {
+                if let Some(d) = me.upgrade() {
+                    d.on_job_terminal(id, status);
+                }
+            }),
+        );
+        let entry = Arc::new(JobEntry { id, name: graph.name.clone(), submitted_at: now, state: jm.state.clone(), events: tx });
+        jobs.insert(id, entry);
+        self.order.lock().push(id);
+        drop(jobs);
+        tracing::info!("job {id} ({}) submitted", graph.name);
+        std::thread::Builder::new()
+            .name(format!("jobmaster-{}", &id.to_string()[..8]))
+            .spawn(move || jm.run())
+            .map_err(|e| DispatcherError::InvalidGraph(format!("cannot start the JobMaster: {e}")))?;
+        Ok(id)
+    }
+
+    fn on_job_terminal(&self, id: JobId, status: JobStatus) {
+        tracing::info!("job {id} is {status}; archived");
+    }
+
+    pub fn job(&self, id: JobId) -> Result<Arc<JobEntry>, DispatcherError> {
+        self.jobs.read().get(&id).cloned().ok_or(DispatcherError::JobNotFound(id))
+    }
+
+    /// Jobs, newest first.
+    pub fn jobs(&self) -> Vec<Arc<JobEntry>> {
+        let jobs = self.jobs.read();
+        self.order.lock().iter().rev().filter_map(|id| jobs.get(id).cloned()).collect()
+    }
+
+    pub fn cancel(&self, id: JobId) -> Result<(), DispatcherError> {
+        let job = self.job(id)?;
+        let _ = job.events.send(JobEvent::Cancel);
+        Ok(())
+    }
+
+    pub fn status(&self, id: JobId) -> Result<JobStatus, DispatcherError> {
+        Ok(self.job(id)?.state.lock().graph.status())
+    }
+}

@@ -1,0 +1,285 @@
+//! What the REST API shows, in Flink's JSON shapes (field names and types as Flink 2.x answers).
+
+use crate::dispatcher::{Dispatcher, JobEntry};
+use crate::job_master::JobState;
+use serde_json::{json, Map, Value};
+use strom_common::time::now_millis;
+use strom_common::{ExecutionState, JobStatus};
+use strom_runtime::TaskMetricsSnapshot;
+
+/// The version string in `flink-version` fields.
+pub fn version() -> String {
+    format!("strom-{}", strom_common::STROM_VERSION)
+}
+
+fn task_counts_lower(st: &JobState) -> Value {
+    let mut m = Map::new();
+    let counts = st.graph.task_counts();
+    for s in ExecutionState::ALL {
+        m.insert(s.as_str().to_ascii_lowercase(), json!(counts.get(&s).copied().unwrap_or(0)));
+    }
+    m.insert("reconciling".into(), json!(0));
+    m.insert("total".into(), json!(counts.values().sum::<usize>()));
+    Value::Object(m)
+}
+
+fn state_counts_upper(counts: impl Fn(ExecutionState) -> usize) -> Value {
+    let mut m = Map::new();
+    for s in ExecutionState::ALL {
+        m.insert(s.as_str().to_string(), json!(counts(s)));
+    }
+    m.insert("RECONCILING".into(), json!(0));
+    Value::Object(m)
+}
+
+fn times(st: &JobState) -> (i64, i64, i64, i64) {
+    let g = &st.graph;
+    let start = g.status_timestamp(JobStatus::Initializing).unwrap_or(0);
+    let status = g.status();
+    let end = if status.is_globally_terminal() { g.status_timestamp(status).unwrap_or(-1) } else { -1 };
+    let duration = if end >= 0 { end - start } else { now_millis() - start };
+    let last = JobStatus::ALL.iter().filter_map(|s| g.status_timestamp(*s)).max().unwrap_or(start);
+    (start, end, duration, last)
+}
+
+pub fn overview(d: &Dispatcher) -> Value {
+    let (total, free) = d.rm.slot_counts();
+    let mut running = 0;
+    let mut finished = 0;
+    let mut cancelled = 0;
+    let mut failed = 0;
+    for j in d.jobs() {
+        match j.state.lock().graph.status() {
+            JobStatus::Finished => finished += 1,
+            JobStatus::Canceled => cancelled += 1,
+            JobStatus::Failed => failed += 1,
+            _ => running += 1,
+        }
+    }
+    json!({
+        "taskmanagers": d.rm.task_executors().len(),
+        "slots-total": total,
+        "slots-available": free,
+        "jobs-running": running,
+        "jobs-finished": finished,
+        "jobs-cancelled": cancelled,
+        "jobs-failed": failed,
+        "flink-version": version(),
+        "flink-commit": option_env!("STROM_COMMIT").unwrap_or("unknown"),
+    })
+}
+
+pub fn jobs(d: &Dispatcher) -> Value {
+    let jobs: Vec<Value> = d
+        .jobs()
+        .iter()
+        .map(|j| json!({"id": j.id.to_string(), "status": j.state.lock().graph.status().as_str()}))
+        .collect();
+    json!({ "jobs": jobs })
+}
+
+pub fn job_overview(j: &JobEntry) -> Value {
+    let st = j.state.lock();
+    let (start, end, duration, last) = times(&st);
+    json!({
+        "jid": j.id.to_string(),
+        "name": j.name,
+        "jobType": st.graph.job_type.as_str(),
+        "schedulerType": "Default",
+        "start-time": start,
+        "end-time": end,
+        "duration": duration,
+        "state": st.graph.status().as_str(),
+        "last-modification": last,
+        "tasks": task_counts_lower(&st),
+        "pending-operators": 0,
+    })
+}
+
+pub fn jobs_overview(d: &Dispatcher) -> Value {
+    json!({ "jobs": d.jobs().iter().map(|j| job_overview(j)).collect::<Vec<_>>() })
+}
+
+fn vertex_metrics(m: &TaskMetricsSnapshot, source: bool, sink: bool) -> Value {
+    json!({
+        "read-bytes": if source { 0 } else { m.bytes_in },
+        "read-bytes-complete": true,
+        "write-bytes": if sink { 0 } else { m.bytes_out },
+        "write-bytes-complete": true,
+        "read-records": if source { 0 } else { m.records_in },
+        "read-records-complete": true,
+        "write-records": if sink { 0 } else { m.records_out },
+        "write-records-complete": true,
+        "accumulated-backpressured-time": m.backpressured_ms,
+        "accumulated-idle-time": m.idle_ms,
+        "accumulated-busy-time": m.busy_ms as f64,
+    })
+}
+
+pub fn plan(j: &JobEntry, st: &JobState) -> Value {
+    let g = &st.graph;
+    let nodes: Vec<Value> = g
+        .vertices
+        .iter()
+        .map(|v| {
+            let inputs: Vec<Value> = g
+                .edges
+                .iter()
+                .filter(|e| e.target == v.vertex.id)
+                .enumerate()
+                .map(|(n, e)| {
+                    json!({
+                        "id": e.source.to_string(),
+                        "num": n,
+                        "exchange": match e.result_type {
+                            strom_plan::ResultType::Pipelined => "pipelined_bounded",
+                            strom_plan::ResultType::Blocking => "blocking",
+                        },
+                        "ship_strategy": e.ship_strategy.name(),
+                    })
+                })
+                .collect();
+            let description: Vec<String> = v.vertex.operators.iter().map(|o| o.description()).collect();
+            let mut node = json!({
+                "id": v.vertex.id.to_string(),
+                "operator": "",
+                "parallelism": v.vertex.parallelism,
+                "operator_strategy": "",
+                "description": description.join("<br/>+- "),
+                "optimizer_properties": {},
+            });
+            if !inputs.is_empty() {
+                node["inputs"] = json!(inputs);
+            }
+            node
+        })
+        .collect();
+    json!({ "jid": j.id.to_string(), "name": j.name, "type": g.job_type.as_str(), "nodes": nodes })
+}
+
+pub fn job_details(j: &JobEntry) -> Value {
+    let st = j.state.lock();
+    let (start, end, duration, _) = times(&st);
+    let g = &st.graph;
+    let mut timestamps = Map::new();
+    for s in JobStatus::ALL {
+        timestamps.insert(s.as_str().to_string(), json!(g.status_timestamp(s).unwrap_or(0)));
+    }
+    let mut status_counts = std::collections::BTreeMap::new();
+    let vertices: Vec<Value> = g
+        .vertices
+        .iter()
+        .map(|v| {
+            let mut m = TaskMetricsSnapshot::default();
+            let mut counts = std::collections::BTreeMap::new();
+            let mut vstart = i64::MAX;
+            let mut vend = -1i64;
+            for ev in &v.subtasks {
+                let e = &ev.current;
+                m += st.metrics_of(e.attempt_id);
+                *counts.entry(e.state).or_insert(0usize) += 1;
+                if let Some(t) = e.state_timestamps.get(&ExecutionState::Deploying) {
+                    vstart = vstart.min(*t);
+                }
+                if e.state.is_terminal() {
+                    vend = vend.max(e.state_timestamps.get(&e.state).copied().unwrap_or(-1));
+                } else {
+                    vend = i64::MAX;
+                }
+            }
+            let vstart = if vstart == i64::MAX { -1 } else { vstart };
+            let vend = if vend == i64::MAX { -1 } else { vend };
+            let vstatus = v.aggregate_state();
+            *status_counts.entry(vstatus).or_insert(0usize) += 1;
+            let source = matches!(v.vertex.operators.first(), Some(strom_plan::OperatorSpec::Source(_)));
+            let sink = matches!(v.vertex.operators.last(), Some(strom_plan::OperatorSpec::Sink(_)));
+            json!({
+                "id": v.vertex.id.to_string(),
+                "slotSharingGroupId": strom_common::VertexId::derive(v.vertex.slot_sharing_group.as_bytes()).to_string(),
+                "name": v.vertex.name,
+                "maxParallelism": v.vertex.max_parallelism,
+                "parallelism": v.vertex.parallelism,
+                "status": vstatus.as_str(),
+                "start-time": vstart,
+                "end-time": vend,
+                "duration": if vstart < 0 { -1 } else if vend < 0 { now_millis() - vstart } else { vend - vstart },
+                "tasks": state_counts_upper(|s| counts.get(&s).copied().unwrap_or(0)),
+                "metrics": vertex_metrics(&m, source, sink),
+            })
+        })
+        .collect();
+    let mut detail = json!({
+        "jid": j.id.to_string(),
+        "application-id": j.id.to_string(),
+        "name": j.name,
+        "isStoppable": false,
+        "state": g.status().as_str(),
+        "job-type": g.job_type.as_str(),
+        "schedulerType": "Default",
+        "start-time": start,
+        "end-time": end,
+        "duration": duration,
+        "maxParallelism": -1,
+        "now": now_millis(),
+        "timestamps": timestamps,
+        "vertices": vertices,
+        "status-counts": state_counts_upper(|s| status_counts.get(&s).copied().unwrap_or(0)),
+        "plan": plan(j, &st),
+    });
+    let (rin, rout) = job_totals(&st);
+    detail["strom-records"] = json!({"in": rin, "out": rout});
+    if let Some(c) = &st.root_cause {
+        detail["strom-root-cause"] = json!(c);
+    }
+    if let Some(w) = &st.waiting_for_slots {
+        detail["strom-waiting-for-slots"] = json!(w);
+    }
+    detail
+}
+
+pub fn taskmanagers(d: &Dispatcher) -> Value {
+    let pool_allocated = |id: &strom_scheduler::slot_pool::TaskManagerId| d.rm.pool.lock().allocated_on(id).unwrap_or(0);
+    let tms: Vec<Value> = d
+        .rm
+        .task_executors()
+        .iter()
+        .map(|te| {
+            let free = (te.slots as usize).saturating_sub(pool_allocated(&te.id));
+            json!({
+                "id": te.id.to_string(),
+                "path": format!("strom://{}", te.id),
+                "dataPort": te.data_port,
+                "jmxPort": -1,
+                "timeSinceLastHeartbeat": now_millis(),
+                "slotsNumber": te.slots,
+                "freeSlots": free,
+                "totalResource": {"cpuCores": te.hardware.cpu_cores as f64, "taskHeapMemory": 0, "taskOffHeapMemory": 0, "managedMemory": 0, "networkMemory": 0, "extendedResources": {}},
+                "freeResource": {"cpuCores": te.hardware.cpu_cores as f64, "taskHeapMemory": 0, "taskOffHeapMemory": 0, "managedMemory": 0, "networkMemory": 0, "extendedResources": {}},
+                "hardware": {"cpuCores": te.hardware.cpu_cores, "physicalMemory": te.hardware.physical_memory, "freeMemory": 0, "managedMemory": 0},
+                "memoryConfiguration": {},
+                "blocked": false,
+            })
+        })
+        .collect();
+    json!({ "taskmanagers": tms })
+}
+
+/// Per-job summary a client prints at the end: records in/out of sources and sinks.
+pub fn job_totals(st: &JobState) -> (u64, u64) {
+    let mut read = 0;
+    let mut written = 0;
+    for v in &st.graph.vertices {
+        let source = matches!(v.vertex.operators.first(), Some(strom_plan::OperatorSpec::Source(_)));
+        let sink = matches!(v.vertex.operators.last(), Some(strom_plan::OperatorSpec::Sink(_)));
+        for ev in &v.subtasks {
+            let m = st.metrics_of(ev.current.attempt_id);
+            if source {
+                read += m.records_in;
+            }
+            if sink {
+                written += m.records_out;
+            }
+        }
+    }
+    (read, written)
+}

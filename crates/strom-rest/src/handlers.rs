@@ -1,0 +1,152 @@
+//! Request handlers. Errors use Flink's `{"errors": [...]}` shape with 400 or 404.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+use strom_cluster::dispatcher::DispatcherError;
+use strom_cluster::{views, Dispatcher};
+use strom_common::{JobId, JobStatus};
+use strom_plan::JobGraph;
+
+/// An error answer in Flink's shape.
+pub struct RestError(pub StatusCode, pub String);
+
+impl IntoResponse for RestError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "errors": [self.1] }))).into_response()
+    }
+}
+
+impl From<DispatcherError> for RestError {
+    fn from(e: DispatcherError) -> Self {
+        let code = match e {
+            DispatcherError::JobNotFound(_) => StatusCode::NOT_FOUND,
+            DispatcherError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        RestError(code, e.to_string())
+    }
+}
+
+type D = State<Arc<Dispatcher>>;
+
+fn job_id(s: &str) -> Result<JobId, RestError> {
+    s.parse().map_err(|_| {
+        RestError(
+            StatusCode::BAD_REQUEST,
+            format!("Bad request, could not parse parameters: Cannot resolve path parameter (jobid) from value \"{s}\"; a job id is 32 hexadecimal characters"),
+        )
+    })
+}
+
+pub async fn not_found(uri: Uri) -> RestError {
+    RestError(StatusCode::NOT_FOUND, format!("Unable to load requested file {}.", uri.path()))
+}
+
+pub async fn config(State(d): D) -> Json<Value> {
+    let refresh = d.config.get_u32("web.refresh-interval", 3000).unwrap_or(3000);
+    Json(json!({
+        "refresh-interval": refresh,
+        "timezone-name": "Coordinated Universal Time",
+        "timezone-offset": 0,
+        "flink-version": views::version(),
+        "flink-revision": "unknown",
+        "features": {"web-submit": false, "web-cancel": true, "web-rescale": false, "web-history": false},
+    }))
+}
+
+pub async fn overview(State(d): D) -> Json<Value> {
+    Json(views::overview(&d))
+}
+
+pub async fn jobs(State(d): D) -> Json<Value> {
+    Json(views::jobs(&d))
+}
+
+pub async fn jobs_overview(State(d): D) -> Json<Value> {
+    Json(views::jobs_overview(&d))
+}
+
+pub async fn job_details(State(d): D, Path(id): Path<String>) -> Result<Json<Value>, RestError> {
+    let j = d.job(job_id(&id)?)?;
+    Ok(Json(views::job_details(&j)))
+}
+
+pub async fn job_status(State(d): D, Path(id): Path<String>) -> Result<Json<Value>, RestError> {
+    let s = d.status(job_id(&id)?)?;
+    Ok(Json(json!({ "status": s.as_str() })))
+}
+
+pub async fn job_plan(State(d): D, Path(id): Path<String>) -> Result<Json<Value>, RestError> {
+    let j = d.job(job_id(&id)?)?;
+    let st = j.state.lock();
+    Ok(Json(json!({ "plan": views::plan(&j, &st) })))
+}
+
+pub async fn job_exceptions(State(d): D, Path(id): Path<String>) -> Result<Json<Value>, RestError> {
+    let j = d.job(job_id(&id)?)?;
+    let st = j.state.lock();
+    let ts = st.graph.status_timestamp(JobStatus::Failed).or(st.graph.status_timestamp(JobStatus::Failing));
+    let history: Vec<Value> = st
+        .root_cause
+        .iter()
+        .map(|c| json!({"exceptionName": "TaskFailure", "stacktrace": c, "timestamp": ts.unwrap_or(0), "taskName": Value::Null, "endpoint": Value::Null, "taskManagerId": Value::Null, "failureLabels": {}, "concurrentExceptions": []}))
+        .collect();
+    Ok(Json(json!({ "exceptionHistory": { "entries": history, "truncated": false } })))
+}
+
+pub async fn execution_result(State(d): D, Path(id): Path<String>) -> Result<Json<Value>, RestError> {
+    let j = d.job(job_id(&id)?)?;
+    let st = j.state.lock();
+    let status = st.graph.status();
+    if !status.is_globally_terminal() {
+        return Ok(Json(json!({ "status": { "id": "IN_PROGRESS" } })));
+    }
+    let app_status = match status {
+        JobStatus::Finished => "SUCCEEDED",
+        JobStatus::Canceled => "CANCELED",
+        _ => "FAILED",
+    };
+    let s = st.graph.status_timestamp(JobStatus::Initializing).unwrap_or(0);
+    let net_runtime = st.graph.status_timestamp(status).unwrap_or(s) - s;
+    let mut result = json!({
+        "id": j.id.to_string(),
+        "application-status": app_status,
+        "accumulator-results": {},
+        "net-runtime": net_runtime,
+    });
+    if let Some(c) = &st.root_cause {
+        result["failure-cause"] = json!({ "class": "org.apache.flink.runtime.JobException", "stack-trace": c, "serialized-throwable": "" });
+    }
+    Ok(Json(json!({ "status": { "id": "COMPLETED" }, "job-execution-result": result })))
+}
+
+pub async fn job_patch(State(d): D, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> Result<Response, RestError> {
+    let id = job_id(&id)?;
+    match q.get("mode").map(String::as_str) {
+        None | Some("cancel") => {
+            d.cancel(id)?;
+            Ok((StatusCode::ACCEPTED, Json(json!({}))).into_response())
+        }
+        Some(m) => Err(RestError(StatusCode::BAD_REQUEST, format!("Bad request: unknown mode '{m}'; the only supported mode is 'cancel'"))),
+    }
+}
+
+pub async fn taskmanagers(State(d): D) -> Json<Value> {
+    Json(views::taskmanagers(&d))
+}
+
+/// `POST /jobs` with a JobGraph as JSON: `{"jobid": "..."}` on success.
+pub async fn submit(State(d): D, body: Result<Json<JobGraph>, JsonRejection>) -> Result<Response, RestError> {
+    let Json(graph) = body.map_err(|e| RestError(StatusCode::BAD_REQUEST, format!("Bad request: the body is not a valid JobGraph: {}", e.body_text())))?;
+    let d2 = d.clone();
+    let id = tokio::task::spawn_blocking(move || d2.submit(graph))
+        .await
+        .map_err(|e| RestError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "jobid": id.to_string(), "jobUrl": format!("/jobs/{id}") }))).into_response())
+}

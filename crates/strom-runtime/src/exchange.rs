@@ -1,0 +1,306 @@
+//! Exchanges between tasks in one process: bounded channels for PIPELINED results (a full channel
+//! blocks the producer: backpressure with bounded memory), stored partitions for BLOCKING results
+//! (read by consumers scheduled after the producers finished). Rows are routed by the edge's ship
+//! strategy.
+
+use crate::element::StreamElement;
+use crate::error::TaskError;
+use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
+use datafusion::arrow::array::{ArrayRef, UInt32Array};
+use datafusion::arrow::compute::take;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::hash_utils::{create_hashes, RandomState};
+use parking_lot::{Condvar, Mutex};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use strom_common::{JobId, VertexId};
+use strom_plan::{ResultType, ShipStrategy};
+
+/// Elements buffered per input channel of a consumer (pipelined).
+pub const CHANNEL_CAPACITY: usize = 4;
+
+/// Identifies one input gate: a consumer subtask's input `input_index` in one execution round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct GateKey {
+    pub job: JobId,
+    /// Incremented by the JobMaster on every (re)start, so a restarted attempt never meets a
+    /// channel of an older one.
+    pub round: u32,
+    pub vertex: VertexId,
+    pub subtask: u32,
+    pub input_index: u32,
+}
+
+/// Identifies the stored output of one producer subtask (BLOCKING).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PartitionKey {
+    pub job: JobId,
+    pub round: u32,
+    pub vertex: VertexId,
+    pub subtask: u32,
+    pub consumer: VertexId,
+}
+
+type Message = (u32, StreamElement);
+
+#[derive(Default)]
+struct Registry {
+    gates: HashMap<GateKey, Sender<Message>>,
+    stored: HashMap<PartitionKey, Vec<Vec<StreamElement>>>,
+}
+
+/// The in-process shuffle service shared by the TaskManagers of one process.
+#[derive(Clone, Default)]
+pub struct LocalShuffle {
+    inner: Arc<(Mutex<Registry>, Condvar)>,
+}
+
+impl LocalShuffle {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Creates a pipelined input gate fed by `channels` producer channels.
+    pub fn open_gate(&self, key: GateKey, channels: usize) -> Receiver<Message> {
+        let (tx, rx) = bounded(CHANNEL_CAPACITY * channels.max(1));
+        let (lock, cv) = &*self.inner;
+        lock.lock().gates.insert(key, tx);
+        cv.notify_all();
+        rx
+    }
+
+    /// Creates an input gate over BLOCKING partitions already produced by `producers` subtasks of
+    /// `producer`.
+    pub fn open_stored_gate(
+        &self,
+        job: JobId,
+        round: u32,
+        producer: VertexId,
+        producers: u32,
+        consumer: VertexId,
+        subtask: u32,
+        forward: bool,
+    ) -> Result<Receiver<Message>, TaskError> {
+        let (tx, rx) = unbounded();
+        let mut reg = self.inner.0.lock();
+        let range = if forward { subtask..subtask + 1 } else { 0..producers };
+        for p in range {
+            let key = PartitionKey { job, round, vertex: producer, subtask: p, consumer };
+            let parts = reg.stored.get_mut(&key).ok_or_else(|| {
+                TaskError::Deployment(format!("the result of {producer} subtask {p} is not available"))
+            })?;
+            let elements = std::mem::take(&mut parts[subtask as usize]);
+            for e in elements {
+                let _ = tx.send((p, e));
+            }
+        }
+        Ok(rx)
+    }
+
+    fn connect(&self, key: GateKey, cancel: &AtomicBool) -> Result<Sender<Message>, TaskError> {
+        let (lock, cv) = &*self.inner;
+        let mut reg = lock.lock();
+        loop {
+            if let Some(tx) = reg.gates.get(&key) {
+                return Ok(tx.clone());
+            }
+            if cancel.load(Ordering::Relaxed) {
+                return Err(TaskError::Canceled);
+            }
+            cv.wait_for(&mut reg, Duration::from_millis(50));
+        }
+    }
+
+    fn store(&self, key: PartitionKey, parts: Vec<Vec<StreamElement>>) {
+        self.inner.0.lock().stored.insert(key, parts);
+    }
+
+    /// Forgets every gate and stored partition of a job round (job end or restart).
+    pub fn release(&self, job: JobId, round: u32) {
+        let mut reg = self.inner.0.lock();
+        reg.gates.retain(|k, _| !(k.job == job && k.round == round));
+        reg.stored.retain(|k, _| !(k.job == job && k.round == round));
+    }
+}
+
+/// One outgoing edge of a task, as deployed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OutputDescriptor {
+    pub consumer: VertexId,
+    pub consumer_parallelism: u32,
+    pub input_index: u32,
+    pub ship_strategy: ShipStrategy,
+    pub result_type: ResultType,
+}
+
+enum Target {
+    Pipelined(Vec<Sender<Message>>),
+    Blocking { key: PartitionKey, parts: Vec<Vec<StreamElement>> },
+}
+
+/// Writes a task's output to one edge: routes rows, broadcasts watermarks and end of input.
+pub struct ResultPartitionWriter {
+    strategy: ShipStrategy,
+    target: Target,
+    /// This producer's channel index at every consumer.
+    channel: u32,
+    next: usize,
+    hashes: Vec<u64>,
+    pub backpressured: Duration,
+}
+
+impl ResultPartitionWriter {
+    pub fn connect(
+        shuffle: &LocalShuffle,
+        job: JobId,
+        round: u32,
+        producer: VertexId,
+        subtask: u32,
+        d: &OutputDescriptor,
+        cancel: &AtomicBool,
+    ) -> Result<Self, TaskError> {
+        let n = d.consumer_parallelism;
+        let target = match d.result_type {
+            ResultType::Pipelined => {
+                let targets: Vec<u32> = match d.ship_strategy {
+                    ShipStrategy::Forward => vec![subtask],
+                    _ => (0..n).collect(),
+                };
+                let mut senders = Vec::new();
+                for t in targets {
+                    let key = GateKey { job, round, vertex: d.consumer, subtask: t, input_index: d.input_index };
+                    senders.push(shuffle.connect(key, cancel)?);
+                }
+                Target::Pipelined(senders)
+            }
+            ResultType::Blocking => Target::Blocking {
+                key: PartitionKey { job, round, vertex: producer, subtask, consumer: d.consumer },
+                parts: (0..n).map(|_| Vec::new()).collect(),
+            },
+        };
+        Ok(Self { strategy: d.ship_strategy.clone(), target, channel: subtask, next: subtask as usize, hashes: Vec::new(), backpressured: Duration::ZERO })
+    }
+
+    fn width(&self) -> usize {
+        match &self.target {
+            Target::Pipelined(s) => s.len(),
+            Target::Blocking { parts, .. } => parts.len(),
+        }
+    }
+
+    /// The single target of a FORWARD edge: the only sender (pipelined) or the partition with this
+    /// producer's index (blocking).
+    fn forward_target(&self) -> usize {
+        match &self.target {
+            Target::Pipelined(_) => 0,
+            Target::Blocking { .. } => self.channel as usize,
+        }
+    }
+
+    fn send(&mut self, target: usize, e: StreamElement, cancel: &AtomicBool) -> Result<(), TaskError> {
+        match &mut self.target {
+            Target::Pipelined(senders) => {
+                let tx = &senders[target];
+                let mut msg = (self.channel, e);
+                // fast path: room in the channel
+                match tx.try_send(msg) {
+                    Ok(()) => return Ok(()),
+                    Err(crossbeam_channel::TrySendError::Disconnected(_)) => {
+                        return Err(TaskError::Disconnected("the consumer task ended".into()))
+                    }
+                    Err(crossbeam_channel::TrySendError::Full(m)) => msg = m,
+                }
+                let start = Instant::now();
+                loop {
+                    match tx.send_timeout(msg, Duration::from_millis(50)) {
+                        Ok(()) => break,
+                        Err(crossbeam_channel::SendTimeoutError::Timeout(m)) => {
+                            if cancel.load(Ordering::Relaxed) {
+                                return Err(TaskError::Canceled);
+                            }
+                            msg = m;
+                        }
+                        Err(crossbeam_channel::SendTimeoutError::Disconnected(_)) => {
+                            return Err(TaskError::Disconnected("the consumer task ended".into()))
+                        }
+                    }
+                }
+                self.backpressured += start.elapsed();
+                Ok(())
+            }
+            Target::Blocking { parts, .. } => {
+                parts[target].push(e);
+                Ok(())
+            }
+        }
+    }
+
+    /// Routes a batch; returns the number of rows written.
+    pub fn write(&mut self, batch: RecordBatch, cancel: &AtomicBool) -> Result<(), TaskError> {
+        let n = self.width();
+        match &self.strategy {
+            ShipStrategy::Forward => self.send(self.forward_target(), StreamElement::Batch(batch), cancel),
+            ShipStrategy::Broadcast => {
+                for t in 0..n {
+                    self.send(t, StreamElement::Batch(batch.clone()), cancel)?;
+                }
+                Ok(())
+            }
+            ShipStrategy::Rebalance => {
+                let t = self.next % n;
+                self.next += 1;
+                self.send(t, StreamElement::Batch(batch), cancel)
+            }
+            ShipStrategy::Hash { keys } => {
+                if n == 1 {
+                    return self.send(0, StreamElement::Batch(batch), cancel);
+                }
+                let cols: Vec<ArrayRef> = keys.iter().map(|k| batch.column(*k).clone()).collect();
+                self.hashes.clear();
+                self.hashes.resize(batch.num_rows(), 0);
+                if !cols.is_empty() {
+                    create_hashes(&cols, &RandomState::with_seed(0x5752_4f4d), &mut self.hashes)?;
+                }
+                let mut idx: Vec<Vec<u32>> = vec![Vec::new(); n];
+                for (i, h) in self.hashes.iter().enumerate() {
+                    idx[(*h % n as u64) as usize].push(i as u32);
+                }
+                for (t, rows) in idx.into_iter().enumerate() {
+                    if rows.is_empty() {
+                        continue;
+                    }
+                    let part = if rows.len() == batch.num_rows() {
+                        batch.clone()
+                    } else {
+                        let rows = UInt32Array::from(rows);
+                        let columns = batch.columns().iter().map(|c| take(c.as_ref(), &rows, None)).collect::<Result<Vec<_>, _>>()?;
+                        RecordBatch::try_new(batch.schema(), columns)?
+                    };
+                    self.send(t, StreamElement::Batch(part), cancel)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Sends a control element (watermark, end of input) to every consumer channel.
+    pub fn broadcast(&mut self, e: StreamElement, cancel: &AtomicBool) -> Result<(), TaskError> {
+        if self.strategy == ShipStrategy::Forward {
+            return self.send(self.forward_target(), e, cancel);
+        }
+        for t in 0..self.width() {
+            self.send(t, e.clone(), cancel)?;
+        }
+        Ok(())
+    }
+
+    /// End of input: BLOCKING results are published for their consumers.
+    pub fn close(self, shuffle: &LocalShuffle) {
+        if let Target::Blocking { key, parts } = self.target {
+            shuffle.store(key, parts);
+        }
+    }
+}

@@ -1,0 +1,327 @@
+//! Columnar accumulators for COUNT, SUM, MIN, MAX and AVG: one slot per group.
+
+use crate::error::TaskError;
+use datafusion::arrow::array::{
+    Array, ArrayRef, Decimal128Array, Float64Array, Int64Array, StringArray,
+};
+use datafusion::arrow::buffer::NullBuffer;
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::DataType;
+use std::sync::Arc;
+use strom_plan::{AggFunc, SqlType};
+
+/// The value domain an accumulator computes in.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Domain {
+    I64,
+    F64,
+    /// Decimal with the given scale.
+    I128(i8),
+    Str,
+}
+
+impl Domain {
+    /// The domain for values of `t`.
+    pub fn of(t: &DataType) -> Domain {
+        match t {
+            DataType::Float16 | DataType::Float32 | DataType::Float64 => Domain::F64,
+            DataType::Decimal128(_, s) => Domain::I128(*s),
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Domain::Str,
+            _ => Domain::I64,
+        }
+    }
+
+    fn arrow(self) -> DataType {
+        match self {
+            Domain::I64 => DataType::Int64,
+            Domain::F64 => DataType::Float64,
+            Domain::I128(s) => DataType::Decimal128(38, s),
+            Domain::Str => DataType::Utf8,
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Values {
+    I64(Vec<i64>),
+    F64(Vec<f64>),
+    I128(Vec<i128>),
+    Str(Vec<Option<String>>),
+}
+
+/// One aggregate's state for every group of a table.
+#[derive(Debug)]
+pub struct Accumulator {
+    func: AggFunc,
+    /// Final mode: inputs are partial states.
+    merge: bool,
+    domain: Domain,
+    values: Values,
+    seen: Vec<bool>,
+    counts: Vec<i64>,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Cmp {
+    Min,
+    Max,
+}
+
+fn keep(cmp: Cmp, better: bool) -> bool {
+    match cmp {
+        Cmp::Min => better,
+        Cmp::Max => !better,
+    }
+}
+
+impl Accumulator {
+    /// `input_type`: the type of the argument (Single/Partial) or of the state column (Final).
+    pub fn new(func: AggFunc, merge: bool, input_type: Option<&DataType>) -> Self {
+        let domain = match func {
+            AggFunc::Count | AggFunc::CountStar => Domain::I64,
+            AggFunc::Avg => match input_type.map(Domain::of) {
+                Some(Domain::I128(s)) => Domain::I128(s),
+                _ => Domain::F64,
+            },
+            _ => input_type.map(Domain::of).unwrap_or(Domain::I64),
+        };
+        let values = match domain {
+            Domain::I64 => Values::I64(Vec::new()),
+            Domain::F64 => Values::F64(Vec::new()),
+            Domain::I128(_) => Values::I128(Vec::new()),
+            Domain::Str => Values::Str(Vec::new()),
+        };
+        Self { func, merge, domain, values, seen: Vec::new(), counts: Vec::new() }
+    }
+
+    fn grow(&mut self, groups: usize) {
+        if self.seen.len() >= groups {
+            return;
+        }
+        self.seen.resize(groups, false);
+        self.counts.resize(groups, 0);
+        match &mut self.values {
+            Values::I64(v) => v.resize(groups, 0),
+            Values::F64(v) => v.resize(groups, 0.0),
+            Values::I128(v) => v.resize(groups, 0),
+            Values::Str(v) => v.resize(groups, None),
+        }
+    }
+
+    /// Adds rows: `groups[i]` is the group of row i; `args` the argument column (none for
+    /// COUNT(*)), or for a merging AVG the sum and count state columns.
+    pub fn update(&mut self, groups: &[u32], num_groups: usize, args: &[ArrayRef]) -> Result<(), TaskError> {
+        self.grow(num_groups);
+        if groups.is_empty() {
+            return Ok(());
+        }
+        match (self.func, self.merge) {
+            (AggFunc::CountStar, false) => {
+                for g in groups {
+                    self.counts[*g as usize] += 1;
+                }
+            }
+            (AggFunc::Count, false) => {
+                let a = &args[0];
+                for (i, g) in groups.iter().enumerate() {
+                    if a.is_valid(i) {
+                        self.counts[*g as usize] += 1;
+                    }
+                }
+            }
+            (AggFunc::Count | AggFunc::CountStar, true) => {
+                let a = as_i64(&args[0])?;
+                for (i, g) in groups.iter().enumerate() {
+                    if a.is_valid(i) {
+                        self.counts[*g as usize] += a.value(i);
+                    }
+                }
+            }
+            (AggFunc::Sum, _) => self.fold(groups, &args[0], None)?,
+            (AggFunc::Min, _) => self.fold(groups, &args[0], Some(Cmp::Min))?,
+            (AggFunc::Max, _) => self.fold(groups, &args[0], Some(Cmp::Max))?,
+            (AggFunc::Avg, false) => {
+                self.fold(groups, &args[0], None)?;
+                let a = &args[0];
+                for (i, g) in groups.iter().enumerate() {
+                    if a.is_valid(i) {
+                        self.counts[*g as usize] += 1;
+                    }
+                }
+            }
+            (AggFunc::Avg, true) => {
+                self.fold(groups, &args[0], None)?;
+                let c = as_i64(&args[1])?;
+                for (i, g) in groups.iter().enumerate() {
+                    if c.is_valid(i) {
+                        self.counts[*g as usize] += c.value(i);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sum (cmp None) or min/max of a column into the groups.
+    fn fold(&mut self, groups: &[u32], arg: &ArrayRef, cmp: Option<Cmp>) -> Result<(), TaskError> {
+        let target = self.domain.arrow();
+        let arr = if arg.data_type() == &target { arg.clone() } else { cast(arg, &target)? };
+        let seen = &mut self.seen;
+        match &mut self.values {
+            Values::I64(v) => {
+                let a = arr.as_any().downcast_ref::<Int64Array>().expect("cast to Int64");
+                let vals = a.values();
+                let no_nulls = a.null_count() == 0;
+                for (i, g) in groups.iter().enumerate() {
+                    if !no_nulls && a.is_null(i) {
+                        continue;
+                    }
+                    let g = *g as usize;
+                    let x = vals[i];
+                    match cmp {
+                        None => v[g] = v[g].wrapping_add(x),
+                        Some(c) => {
+                            if !seen[g] || keep(c, x < v[g]) && x != v[g] {
+                                v[g] = x;
+                            }
+                        }
+                    }
+                    seen[g] = true;
+                }
+            }
+            Values::F64(v) => {
+                let a = arr.as_any().downcast_ref::<Float64Array>().expect("cast to Float64");
+                for (i, g) in groups.iter().enumerate() {
+                    if a.is_null(i) {
+                        continue;
+                    }
+                    let g = *g as usize;
+                    let x = a.value(i);
+                    match cmp {
+                        None => v[g] += x,
+                        Some(c) => {
+                            if !seen[g] || keep(c, x < v[g]) && x != v[g] {
+                                v[g] = x;
+                            }
+                        }
+                    }
+                    seen[g] = true;
+                }
+            }
+            Values::I128(v) => {
+                let a = arr.as_any().downcast_ref::<Decimal128Array>().expect("cast to Decimal128");
+                for (i, g) in groups.iter().enumerate() {
+                    if a.is_null(i) {
+                        continue;
+                    }
+                    let g = *g as usize;
+                    let x = a.value(i);
+                    match cmp {
+                        None => v[g] = v[g].wrapping_add(x),
+                        Some(c) => {
+                            if !seen[g] || keep(c, x < v[g]) && x != v[g] {
+                                v[g] = x;
+                            }
+                        }
+                    }
+                    seen[g] = true;
+                }
+            }
+            Values::Str(v) => {
+                let a = arr.as_any().downcast_ref::<StringArray>().expect("cast to Utf8");
+                let c = cmp.ok_or_else(|| TaskError::Operator("SUM/AVG of strings".into()))?;
+                for (i, g) in groups.iter().enumerate() {
+                    if a.is_null(i) {
+                        continue;
+                    }
+                    let g = *g as usize;
+                    let x = a.value(i);
+                    let replace = match &v[g] {
+                        None => true,
+                        Some(cur) => keep(c, x < cur.as_str()) && x != cur.as_str(),
+                    };
+                    if replace {
+                        v[g] = Some(x.to_string());
+                    }
+                    seen[g] = true;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Final values for groups `0..n`, cast to `result`.
+    pub fn evaluate(&self, n: usize, result: &SqlType) -> Result<ArrayRef, TaskError> {
+        let target = result.to_arrow();
+        let arr: ArrayRef = match self.func {
+            AggFunc::Count | AggFunc::CountStar => Arc::new(Int64Array::from(self.counts[..n].to_vec())),
+            AggFunc::Avg => match (&self.values, &target) {
+                (Values::I128(v), DataType::Decimal128(p, rs)) => {
+                    let Domain::I128(s) = self.domain else { unreachable!() };
+                    let mul = 10i128.pow((*rs - s).max(0) as u32);
+                    let vals: Vec<Option<i128>> = (0..n)
+                        .map(|g| {
+                            let c = self.counts[g] as i128;
+                            (c > 0).then(|| {
+                                let num = v[g] * mul;
+                                let q = num / c;
+                                let r = num % c;
+                                if 2 * r.abs() >= c { q + num.signum() } else { q }
+                            })
+                        })
+                        .collect();
+                    Arc::new(Decimal128Array::from(vals).with_precision_and_scale(*p, *rs)?)
+                }
+                (Values::I128(v), _) => {
+                    let Domain::I128(s) = self.domain else { unreachable!() };
+                    let f = 10f64.powi(s as i32);
+                    Arc::new(Float64Array::from(
+                        (0..n).map(|g| (self.counts[g] > 0).then(|| v[g] as f64 / f / self.counts[g] as f64)).collect::<Vec<_>>(),
+                    ))
+                }
+                (Values::F64(v), _) => Arc::new(Float64Array::from(
+                    (0..n).map(|g| (self.counts[g] > 0).then(|| v[g] / self.counts[g] as f64)).collect::<Vec<_>>(),
+                )),
+                _ => return Err(TaskError::Operator("AVG over unsupported type".into())),
+            },
+            _ => self.values_array(n)?,
+        };
+        Ok(if arr.data_type() == &target { arr } else { cast(&arr, &target)? })
+    }
+
+    /// Partial states for groups `0..n`: one column, or sum and count for AVG.
+    pub fn state(&self, n: usize, types: &[SqlType]) -> Result<Vec<ArrayRef>, TaskError> {
+        let arrs: Vec<ArrayRef> = match self.func {
+            AggFunc::Count | AggFunc::CountStar => vec![Arc::new(Int64Array::from(self.counts[..n].to_vec()))],
+            AggFunc::Avg => vec![self.values_array(n)?, Arc::new(Int64Array::from(self.counts[..n].to_vec()))],
+            _ => vec![self.values_array(n)?],
+        };
+        arrs.into_iter()
+            .zip(types)
+            .map(|(a, t)| {
+                let t = t.to_arrow();
+                if a.data_type() == &t { Ok(a) } else { cast(&a, &t).map_err(TaskError::from) }
+            })
+            .collect()
+    }
+
+    fn values_array(&self, n: usize) -> Result<ArrayRef, TaskError> {
+        let nulls = NullBuffer::from(self.seen[..n].to_vec());
+        let nulls = (nulls.null_count() > 0).then_some(nulls);
+        Ok(match &self.values {
+            Values::I64(v) => Arc::new(Int64Array::new(v[..n].to_vec().into(), nulls)),
+            Values::F64(v) => Arc::new(Float64Array::new(v[..n].to_vec().into(), nulls)),
+            Values::I128(v) => {
+                let Domain::I128(s) = self.domain else { unreachable!() };
+                Arc::new(Decimal128Array::new(v[..n].to_vec().into(), nulls).with_precision_and_scale(38, s)?)
+            }
+            Values::Str(v) => Arc::new(StringArray::from(v[..n].to_vec())),
+        })
+    }
+}
+
+fn as_i64(a: &ArrayRef) -> Result<&Int64Array, TaskError> {
+    a.as_any()
+        .downcast_ref::<Int64Array>()
+        .ok_or_else(|| TaskError::Operator(format!("expected a BIGINT state column, got {}", a.data_type())))
+}

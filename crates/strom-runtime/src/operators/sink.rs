@@ -1,0 +1,60 @@
+//! The sink operator: hands batches to a connector's writer.
+
+use crate::connector::SinkWriter;
+use crate::error::TaskError;
+use crate::metrics::TaskMetrics;
+use crate::operator::{Operator, Output};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use std::sync::Arc;
+
+pub struct SinkOperator {
+    writer: Box<dyn SinkWriter>,
+    metrics: Arc<TaskMetrics>,
+    schema: SchemaRef,
+    name: String,
+}
+
+impl SinkOperator {
+    /// Rows written count as the task's records out.
+    pub fn new(writer: Box<dyn SinkWriter>, schema: SchemaRef, name: String, metrics: Arc<TaskMetrics>) -> Self {
+        Self { writer, schema, name, metrics }
+    }
+}
+
+impl Operator for SinkOperator {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn process_batch(&mut self, batch: RecordBatch, _out: &mut dyn Output) -> Result<(), TaskError> {
+        // present the table's column names and types to the writer
+        let columns = batch
+            .columns()
+            .iter()
+            .zip(self.schema.fields())
+            .map(|(c, f)| if c.data_type() == f.data_type() { Ok(c.clone()) } else { cast(c, f.data_type()) })
+            .collect::<Result<Vec<_>, _>>()?;
+        let schema = if self.schema.fields().iter().zip(&columns).all(|(f, c)| f.is_nullable() || c.null_count() == 0) {
+            self.schema.clone()
+        } else {
+            Arc::new(datafusion::arrow::datatypes::Schema::new(
+                self.schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect::<Vec<_>>(),
+            ))
+        };
+        let batch = RecordBatch::try_new(schema, columns)?;
+        self.writer.write(&batch)?;
+        TaskMetrics::add(&self.metrics.records_out, batch.num_rows() as u64);
+        Ok(())
+    }
+
+    fn process_watermark(&mut self, _watermark: i64, _out: &mut dyn Output) -> Result<(), TaskError> {
+        Ok(())
+    }
+
+    fn finish(&mut self, _out: &mut dyn Output) -> Result<(), TaskError> {
+        self.writer.finish()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,282 @@
+//! A task: one attempt of one subtask. It drives its chain from a source reader or from its input
+//! gate, writes to its result partitions, and reports how it ended.
+
+use crate::connector::{ConnectorRegistry, SourceReader, SubtaskInfo, DEFAULT_BATCH_ROWS};
+use crate::element::{StreamElement, MAX_WATERMARK};
+use crate::error::TaskError;
+use crate::exchange::{GateKey, LocalShuffle, OutputDescriptor, ResultPartitionWriter};
+use crate::metrics::TaskMetrics;
+use crate::operator::{Chain, Output};
+use crate::operators::build_chain;
+use crate::operators::calc::physical_expr;
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use datafusion::arrow::array::{Array, TimestampMillisecondArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::physical_expr::PhysicalExpr;
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use strom_common::{AttemptId, JobId, VertexId};
+use strom_plan::{OperatorSpec, ResultType};
+
+/// One input edge of a task, as deployed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InputDescriptor {
+    pub producer: VertexId,
+    pub producer_parallelism: u32,
+    pub input_index: u32,
+    pub result_type: ResultType,
+    /// FORWARD: only the producer subtask with the same index feeds this task.
+    pub forward: bool,
+}
+
+/// Everything a TaskManager needs to run one task (Flink's TaskDeploymentDescriptor).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TaskDeploymentDescriptor {
+    pub job_id: JobId,
+    pub round: u32,
+    pub vertex: VertexId,
+    pub vertex_name: String,
+    pub subtask: u32,
+    pub parallelism: u32,
+    pub attempt_id: AttemptId,
+    pub attempt_number: u32,
+    pub operators: Vec<OperatorSpec>,
+    pub inputs: Vec<InputDescriptor>,
+    pub outputs: Vec<OutputDescriptor>,
+}
+
+impl TaskDeploymentDescriptor {
+    pub fn subtask_info(&self) -> SubtaskInfo {
+        SubtaskInfo { index: self.subtask, parallelism: self.parallelism }
+    }
+}
+
+/// Shared handles of a running task.
+#[derive(Clone)]
+pub struct TaskContext {
+    pub shuffle: LocalShuffle,
+    pub connectors: Arc<ConnectorRegistry>,
+    pub cancel: Arc<AtomicBool>,
+    pub metrics: Arc<TaskMetrics>,
+}
+
+struct Outputs<'a> {
+    writers: Vec<ResultPartitionWriter>,
+    cancel: &'a AtomicBool,
+    metrics: &'a TaskMetrics,
+    last_watermark: i64,
+}
+
+impl Output for Outputs<'_> {
+    fn emit(&mut self, batch: RecordBatch) -> Result<(), TaskError> {
+        TaskMetrics::add(&self.metrics.records_out, batch.num_rows() as u64);
+        TaskMetrics::add(&self.metrics.bytes_out, batch.get_array_memory_size() as u64);
+        let n = self.writers.len();
+        for (i, w) in self.writers.iter_mut().enumerate() {
+            if i + 1 == n {
+                return w.write(batch, self.cancel);
+            }
+            w.write(batch.clone(), self.cancel)?;
+        }
+        Ok(())
+    }
+
+    fn emit_watermark(&mut self, watermark: i64) -> Result<(), TaskError> {
+        if watermark <= self.last_watermark {
+            return Ok(());
+        }
+        self.last_watermark = watermark;
+        for w in &mut self.writers {
+            w.broadcast(StreamElement::Watermark(watermark), self.cancel)?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs a task to its end on the calling thread.
+pub fn run_task(tdd: &TaskDeploymentDescriptor, ctx: &TaskContext) -> Result<(), TaskError> {
+    let cancel = &*ctx.cancel;
+    let (source, chain_specs) = match tdd.operators.split_first() {
+        Some((OperatorSpec::Source(s), rest)) => (Some(s), rest),
+        Some(_) => (None, &tdd.operators[..]),
+        None => return Err(TaskError::Deployment("empty operator chain".into())),
+    };
+    let mut chain = build_chain(chain_specs, &ctx.connectors, tdd.subtask_info(), &ctx.metrics)?;
+    // open the input gates before connecting outputs, so that pipelined producers find them
+    let gates: Vec<(Receiver<(u32, StreamElement)>, usize)> = tdd
+        .inputs
+        .iter()
+        .map(|i| {
+            let channels = if i.forward { 1 } else { i.producer_parallelism as usize };
+            let rx = match i.result_type {
+                ResultType::Pipelined => Ok(ctx.shuffle.open_gate(
+                    GateKey { job: tdd.job_id, round: tdd.round, vertex: tdd.vertex, subtask: tdd.subtask, input_index: i.input_index },
+                    channels,
+                )),
+                ResultType::Blocking => ctx.shuffle.open_stored_gate(tdd.job_id, tdd.round, i.producer, i.producer_parallelism, tdd.vertex, tdd.subtask, i.forward),
+            }?;
+            Ok((rx, channels))
+        })
+        .collect::<Result<_, TaskError>>()?;
+    let writers = tdd
+        .outputs
+        .iter()
+        .map(|o| ResultPartitionWriter::connect(&ctx.shuffle, tdd.job_id, tdd.round, tdd.vertex, tdd.subtask, o, cancel))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut out = Outputs { writers, cancel, metrics: &ctx.metrics, last_watermark: i64::MIN };
+    let result = match source {
+        Some(s) => {
+            let reader = ctx
+                .connectors
+                .get(&s.table)?
+                .create_reader(&s.table, &s.projection, tdd.subtask_info(), DEFAULT_BATCH_ROWS)?;
+            let wm = s
+                .watermark
+                .as_ref()
+                .map(|w| physical_expr(&w.expr, &s.output).map(|e| (e, w.rowtime)))
+                .transpose()?;
+            run_source(reader, wm, &mut chain, &mut out, ctx)
+        }
+        None => run_inputs(gates, &mut chain, &mut out, ctx),
+    };
+    TaskMetrics::add(&ctx.metrics.late_records_dropped, chain.late_records_dropped());
+    result?;
+    let bp: Duration = out.writers.iter().map(|w| w.backpressured).sum();
+    TaskMetrics::add(&ctx.metrics.backpressured_ns, bp.as_nanos() as u64);
+    for mut w in out.writers {
+        w.broadcast(StreamElement::EndOfInput, cancel)?;
+        w.close(&ctx.shuffle);
+    }
+    Ok(())
+}
+
+fn finish(chain: &mut Chain, out: &mut Outputs, ctx: &TaskContext) -> Result<(), TaskError> {
+    let t = Instant::now();
+    chain.process_watermark(MAX_WATERMARK, out)?;
+    chain.finish(out)?;
+    TaskMetrics::add(&ctx.metrics.busy_ns, t.elapsed().as_nanos() as u64);
+    Ok(())
+}
+
+fn run_source(
+    mut reader: Box<dyn SourceReader>,
+    watermark: Option<(Arc<dyn PhysicalExpr>, usize)>,
+    chain: &mut Chain,
+    out: &mut Outputs,
+    ctx: &TaskContext,
+) -> Result<(), TaskError> {
+    let mut current = i64::MIN;
+    let mut io = Duration::ZERO;
+    let mut busy = Duration::ZERO;
+    loop {
+        if ctx.cancel.load(Ordering::Relaxed) {
+            return Err(TaskError::Canceled);
+        }
+        let t0 = Instant::now();
+        let next = reader.next_batch()?;
+        let t1 = Instant::now();
+        io += t1 - t0;
+        let Some(batch) = next else { break };
+        let rows = batch.num_rows() as u64;
+        TaskMetrics::add(&ctx.metrics.records_in, rows);
+        let wm = match &watermark {
+            Some((expr, _)) if rows > 0 => max_timestamp(expr.as_ref(), &batch)?,
+            _ => None,
+        };
+        chain.process_batch(batch, out)?;
+        if let Some(w) = wm {
+            if w > current {
+                current = w;
+                chain.process_watermark(w, out)?;
+            }
+        }
+        busy += t1.elapsed();
+    }
+    let c = reader.counters();
+    TaskMetrics::add(&ctx.metrics.bytes_in, c.bytes);
+    TaskMetrics::add(&ctx.metrics.skipped_rows, c.skipped_rows);
+    // time spent reading counts as busy too (I/O and parsing), tracked apart as idle-free work
+    TaskMetrics::add(&ctx.metrics.busy_ns, (busy + io).as_nanos() as u64);
+    finish(chain, out, ctx)
+}
+
+fn max_timestamp(expr: &dyn PhysicalExpr, batch: &RecordBatch) -> Result<Option<i64>, TaskError> {
+    let v = expr
+        .evaluate(batch)
+        .and_then(|v| v.into_array(batch.num_rows()))
+        .map_err(|e| TaskError::Expr { operator: "WatermarkAssigner".into(), message: e.to_string() })?;
+    let v = if v.data_type() == &DataType::Timestamp(TimeUnit::Millisecond, None) {
+        v
+    } else {
+        cast(&v, &DataType::Timestamp(TimeUnit::Millisecond, None))?
+    };
+    let a = v.as_any().downcast_ref::<TimestampMillisecondArray>().expect("cast");
+    Ok(datafusion::arrow::compute::max(a))
+}
+
+fn run_inputs(
+    gates: Vec<(Receiver<(u32, StreamElement)>, usize)>,
+    chain: &mut Chain,
+    out: &mut Outputs,
+    ctx: &TaskContext,
+) -> Result<(), TaskError> {
+    // single logical input: all gates feed the chain; watermark = min over all channels
+    let mut sel = crossbeam_channel::Select::new();
+    for (rx, _) in &gates {
+        sel.recv(rx);
+    }
+    let mut channel_wm: Vec<Vec<i64>> = gates.iter().map(|(_, n)| vec![i64::MIN; *n]).collect();
+    let mut open: usize = gates.iter().map(|(_, n)| *n).sum();
+    let mut current = i64::MIN;
+    let mut busy = Duration::ZERO;
+    let mut idle = Duration::ZERO;
+    while open > 0 {
+        let t0 = Instant::now();
+        let op = match sel.select_timeout(Duration::from_millis(50)) {
+            Ok(op) => op,
+            Err(_) => {
+                idle += t0.elapsed();
+                if ctx.cancel.load(Ordering::Relaxed) {
+                    return Err(TaskError::Canceled);
+                }
+                continue;
+            }
+        };
+        let g = op.index();
+        let msg = match op.recv(&gates[g].0) {
+            Ok(m) => m,
+            Err(_) => return Err(TaskError::Disconnected("an upstream task ended without end of input".into())),
+        };
+        let t1 = Instant::now();
+        idle += t1 - t0;
+        let ch = if gates[g].1 == 1 { 0 } else { msg.0 as usize };
+        match msg.1 {
+            StreamElement::Batch(b) => {
+                TaskMetrics::add(&ctx.metrics.records_in, b.num_rows() as u64);
+                TaskMetrics::add(&ctx.metrics.bytes_in, b.get_array_memory_size() as u64);
+                chain.process_batch(b, out)?;
+            }
+            StreamElement::Watermark(w) => {
+                channel_wm[g][ch] = channel_wm[g][ch].max(w);
+                let min = channel_wm.iter().flatten().copied().min().unwrap_or(i64::MIN);
+                if min > current {
+                    current = min;
+                    chain.process_watermark(min, out)?;
+                }
+            }
+            StreamElement::EndOfInput => {
+                open -= 1;
+                channel_wm[g][ch] = MAX_WATERMARK;
+            }
+        }
+        busy += t1.elapsed();
+    }
+    let _ = RecvTimeoutError::Timeout;
+    TaskMetrics::add(&ctx.metrics.busy_ns, busy.as_nanos() as u64);
+    TaskMetrics::add(&ctx.metrics.idle_ns, idle.as_nanos() as u64);
+    finish(chain, out, ctx)
+}

@@ -1,0 +1,156 @@
+//! `strom sql`: compile a script to JobGraphs and run them, embedded or on a cluster.
+
+use crate::client::Rest;
+use anyhow::{bail, Context, Result};
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use strom_common::config::keys;
+use strom_common::{Configuration, JobStatus};
+
+/// Replaces `${NAME}` with the environment variable NAME.
+fn substitute(text: &str, file: &std::path::Path) -> Result<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("${") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        let Some(j) = after.find('}') else {
+            out.push_str(&rest[i..]);
+            rest = "";
+            break;
+        };
+        let name = &after[..j];
+        match std::env::var(name) {
+            Ok(v) => out.push_str(&v),
+            Err(_) => bail!("{} uses ${{{name}}} but the environment variable {name} is not set; set it, e.g. {name}=... strom sql -f {}", file.display(), file.display()),
+        }
+        rest = &after[j + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+pub fn run(files: &[PathBuf], jobmanager: Option<&str>, detached: bool, config: Configuration, started: Instant) -> Result<i32> {
+    let mut script = String::new();
+    for f in files {
+        let text = std::fs::read_to_string(f).with_context(|| format!("cannot read SQL file {}", f.display()))?;
+        script.push_str(&substitute(&text, f)?);
+        script.push_str("\n;\n");
+    }
+    let compiled = match strom_plan::compile_script(&script, &config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("SQL error: {e}");
+            return Ok(2);
+        }
+    };
+    if compiled.jobs.is_empty() {
+        println!("The script has no INSERT or SELECT statement: nothing to run.");
+        return Ok(0);
+    }
+    match jobmanager {
+        Some(url) => {
+            let rest = Rest::new(url);
+            let mut code = 0;
+            for g in &compiled.jobs {
+                let id = rest.submit(g)?;
+                println!("Job has been submitted with JobID {id}");
+                if !detached {
+                    code = code.max(watch_remote(&rest, &id, started)?);
+                }
+            }
+            Ok(code)
+        }
+        None => run_embedded(compiled, started),
+    }
+}
+
+fn run_embedded(compiled: strom_plan::CompiledScript, started: Instant) -> Result<i32> {
+    let mut config = compiled.config.clone();
+    let p = compiled.jobs.iter().flat_map(|j| j.vertices.iter().map(|v| v.parallelism)).max().unwrap_or(1);
+    let slots = config.get_u32(keys::NUM_TASK_SLOTS, 1)?.max(p);
+    config.set(keys::NUM_TASK_SLOTS, slots.to_string());
+    let tms = config.get_u32(keys::LOCAL_NUMBER_TASKMANAGER, 1)?;
+    let d = strom_cluster::start_embedded(config, tms, strom_connectors::default_registry())?;
+    let mut code = 0;
+    for g in compiled.jobs {
+        let id = match d.submit(g) {
+            Ok(id) => id,
+            Err(e) => {
+                eprintln!("The job was rejected: {e}");
+                code = 1;
+                continue;
+            }
+        };
+        println!("Job has been submitted with JobID {id}");
+        let job = d.job(id)?;
+        let mut last_print = Instant::now();
+        loop {
+            let (status, totals) = {
+                let st = job.state.lock();
+                (st.graph.status(), strom_cluster::views::job_totals(&st))
+            };
+            if status.is_globally_terminal() {
+                let st = job.state.lock();
+                let start = st.graph.status_timestamp(JobStatus::Initializing).unwrap_or(0);
+                let end = st.graph.status_timestamp(status).unwrap_or(start);
+                eprint!("\r\x1b[K");
+                println!(
+                    "Job {id} {status} in {} ms (job time); read {} rows, wrote {} rows; {:.0} rows/s; command wall time {:.3} s",
+                    end - start,
+                    totals.0,
+                    totals.1,
+                    totals.0 as f64 / ((end - start).max(1) as f64 / 1e3),
+                    started.elapsed().as_secs_f64()
+                );
+                if status != JobStatus::Finished {
+                    if let Some(c) = &st.root_cause {
+                        eprintln!("Root cause: {c}");
+                    }
+                    code = 1;
+                }
+                break;
+            }
+            if last_print.elapsed() > Duration::from_millis(500) {
+                eprint!("\r\x1b[K{status}: {} rows in, {} rows out, {:.1} s", totals.0, totals.1, started.elapsed().as_secs_f64());
+                let _ = std::io::stderr().flush();
+                last_print = Instant::now();
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    Ok(code)
+}
+
+/// Polls a submitted job until it ends; prints progress and the result.
+pub fn watch_remote(rest: &Rest, id: &str, started: Instant) -> Result<i32> {
+    let mut last_print = Instant::now();
+    loop {
+        let v = rest.get(&format!("/jobs/{id}"))?;
+        let state = v["state"].as_str().unwrap_or("UNKNOWN").to_string();
+        let rin = v["strom-records"]["in"].as_u64().unwrap_or(0);
+        let rout = v["strom-records"]["out"].as_u64().unwrap_or(0);
+        if matches!(state.as_str(), "FINISHED" | "FAILED" | "CANCELED") {
+            eprint!("\r\x1b[K");
+            println!(
+                "Job {id} {state} in {} ms (job time); read {rin} rows, wrote {rout} rows; command wall time {:.3} s",
+                v["duration"],
+                started.elapsed().as_secs_f64()
+            );
+            if state != "FINISHED" {
+                if let Some(c) = v["strom-root-cause"].as_str() {
+                    eprintln!("Root cause: {c}");
+                }
+                return Ok(1);
+            }
+            return Ok(0);
+        }
+        if last_print.elapsed() > Duration::from_millis(500) {
+            eprint!("\r\x1b[K{state}: {rin} rows in, {rout} rows out, {:.1} s", started.elapsed().as_secs_f64());
+            let _ = std::io::stderr().flush();
+            last_print = Instant::now();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

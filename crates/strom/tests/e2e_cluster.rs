@@ -1,0 +1,360 @@
+//! End-to-end test of `strom standalone` and its REST API (Flink's shapes), driven by a minimal
+//! HTTP/1.1 client over `std::net::TcpStream` and by the `strom` client commands: a q5 job with
+//! a checked answer, `list`/`info`, error statuses, and cancelling an unbounded job.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+// ---------------------------------------------------------------------------------------------
+// The cluster process
+
+/// A `strom standalone` child process; killed on drop, also when the test panics.
+struct Cluster {
+    child: Child,
+    port: u16,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Cluster {
+    fn start(taskmanagers: u32, slots: u32) -> Self {
+        let mut child = strom()
+            .args(["standalone", "--taskmanagers", &taskmanagers.to_string(), "--slots", &slots.to_string(), "-D", "rest.port=0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start strom standalone");
+        let stdout = child.stdout.take().expect("stdout");
+        let stderr_pipe = child.stderr.take().expect("stderr");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        {
+            let stderr = stderr.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr_pipe).lines().map_while(Result::ok) {
+                    let mut s = stderr.lock().unwrap();
+                    s.push_str(&line);
+                    s.push('\n');
+                }
+            });
+        }
+        let (tx, rx) = mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            // Keeps draining stdout after the ready line so the child never blocks on a full pipe.
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        // From here on the guard owns the child: a panic below kills it.
+        let mut cluster = Cluster { child, port: 0, stderr };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut seen = Vec::new();
+        let ready = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) if line.contains("Strom standalone cluster ready in") => break line,
+                Ok(line) => seen.push(line),
+                Err(_) => panic!(
+                    "strom standalone printed no ready line within 60 s (or exited: {:?})\nstdout: {seen:?}\nstderr: {}",
+                    cluster.child.try_wait(),
+                    cluster.stderr()
+                ),
+            }
+        };
+        let url = ready.split("REST http://").nth(1).and_then(|s| s.split([',', ' ']).next()).unwrap_or_else(|| panic!("no REST address in '{ready}'"));
+        cluster.port = url.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or_else(|| panic!("no port in '{ready}'"));
+        assert_ne!(cluster.port, 0, "the ready line names port 0: '{ready}'");
+        assert!(ready.contains(&format!("{taskmanagers} TaskManager(s), {} slots", taskmanagers * slots)), "ready line: '{ready}'");
+        cluster
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn stderr(&self) -> String {
+        tail(&self.stderr.lock().unwrap(), 4000)
+    }
+
+    fn http(&self, method: &str, path: &str, body: Option<&str>) -> Resp {
+        http(self.port, method, path, body).unwrap_or_else(|e| panic!("{method} {path}: {e}\ncluster stderr:\n{}", self.stderr()))
+    }
+
+    /// GET that must answer 200 with JSON.
+    fn get_ok(&self, path: &str) -> Value {
+        let r = self.http("GET", path, None);
+        assert_eq!(r.status, 200, "GET {path}: {}", r.body);
+        r.json(path)
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A minimal HTTP/1.1 client
+
+struct Resp {
+    status: u16,
+    body: String,
+}
+
+impl Resp {
+    fn json(&self, what: &str) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{what}: the body is not JSON ({e}): {}", self.body))
+    }
+
+    /// Asserts the status and Flink's error body `{"errors": ["..."]}`.
+    fn assert_error(&self, status: u16, what: &str) {
+        assert_eq!(self.status, status, "{what}: expected HTTP {status}, got {}: {}", self.status, self.body);
+        let v = self.json(what);
+        let errors = v["errors"].as_array().unwrap_or_else(|| panic!("{what}: no \"errors\" array in {}", self.body));
+        assert!(!errors.is_empty() && errors.iter().all(Value::is_string), "{what}: errors must be non-empty strings: {}", self.body);
+    }
+}
+
+fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> std::io::Result<Resp> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    s.set_write_timeout(Some(Duration::from_secs(30)))?;
+    let body = body.unwrap_or("");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nAccept: application/json\r\n");
+    if !body.is_empty() || method != "GET" {
+        req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len()));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes())?;
+    s.flush()?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    parse_response(&raw).map_err(|e| std::io::Error::other(format!("{e}; raw response: {:?}", String::from_utf8_lossy(&raw))))
+}
+
+fn parse_response(raw: &[u8]) -> Result<Resp, String> {
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or("no end of headers")?;
+    let head = std::str::from_utf8(&raw[..split]).map_err(|e| e.to_string())?;
+    let mut body = raw[split + 4..].to_vec();
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().ok_or("empty response")?;
+    let mut parts = status_line.split_whitespace();
+    let version = parts.next().unwrap_or("");
+    if !version.starts_with("HTTP/1.") {
+        return Err(format!("bad status line '{status_line}'"));
+    }
+    let status: u16 = parts.next().and_then(|s| s.parse().ok()).ok_or_else(|| format!("bad status line '{status_line}'"))?;
+    let mut chunked = false;
+    let mut length = None;
+    for h in lines {
+        let Some((k, v)) = h.split_once(':') else { continue };
+        let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
+        if k == "transfer-encoding" && v.to_ascii_lowercase().contains("chunked") {
+            chunked = true;
+        }
+        if k == "content-length" {
+            length = v.parse::<usize>().ok();
+        }
+    }
+    if chunked {
+        body = dechunk(&body)?;
+    } else if let Some(n) = length {
+        if body.len() < n {
+            return Err(format!("body has {} bytes, Content-Length says {n}", body.len()));
+        }
+        body.truncate(n);
+    }
+    Ok(Resp { status, body: String::from_utf8(body).map_err(|e| e.to_string())? })
+}
+
+fn dechunk(mut b: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    loop {
+        let eol = b.windows(2).position(|w| w == b"\r\n").ok_or("bad chunk header")?;
+        let size_text = std::str::from_utf8(&b[..eol]).map_err(|e| e.to_string())?;
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16).map_err(|e| format!("bad chunk size '{size_text}': {e}"))?;
+        b = &b[eol + 2..];
+        if size == 0 {
+            return Ok(out);
+        }
+        if b.len() < size + 2 {
+            return Err("truncated chunk".into());
+        }
+        out.extend_from_slice(&b[..size]);
+        b = &b[size + 2..];
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+fn poll<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {} s waiting for {what}", timeout.as_secs());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+const UNBOUNDED_JOB: &str = "CREATE TABLE bid (
+  auction BIGINT, bidder BIGINT, price BIGINT, channel STRING, url STRING,
+  date_time TIMESTAMP(3), extra STRING
+) WITH ('connector' = 'datagen', 'generator' = 'bids', 'rows-per-second' = '1000');
+CREATE TABLE sink_bh (auction BIGINT, price BIGINT) WITH ('connector' = 'blackhole');
+INSERT INTO sink_bh SELECT auction, price FROM bid;
+";
+
+#[test]
+fn standalone_cluster_rest_jobs_and_cancel() {
+    // The reference first: it runs `strom gen-bids` and should not count against the cluster.
+    let expected = expected_for("q5");
+    let bid_path = gen_bids();
+    let cluster = Cluster::start(2, 2);
+    let jm = cluster.url();
+
+    // --- cluster shape
+    let ov = cluster.get_ok("/overview");
+    assert_eq!(ov["taskmanagers"], 2, "/overview: {ov}");
+    assert_eq!(ov["slots-total"], 4, "/overview: {ov}");
+    assert_eq!(ov["slots-available"], 4, "/overview: {ov}");
+    assert_eq!(ov["jobs-running"], 0, "/overview: {ov}");
+    let tms = cluster.get_ok("/taskmanagers");
+    let list = tms["taskmanagers"].as_array().unwrap_or_else(|| panic!("/taskmanagers: no array: {tms}"));
+    assert_eq!(list.len(), 2, "/taskmanagers: {tms}");
+    for tm in list {
+        assert_eq!(tm["slotsNumber"], 2, "/taskmanagers entry: {tm}");
+        assert!(tm["id"].is_string(), "/taskmanagers entry without id: {tm}");
+    }
+    assert_ne!(list[0]["id"], list[1]["id"], "two TaskManagers with one id: {tms}");
+    let jobs = cluster.get_ok("/jobs");
+    assert_eq!(jobs["jobs"].as_array().map(Vec::len), Some(0), "/jobs before any job: {jobs}");
+
+    // --- q5 on the cluster, p=2, answer checked against the reference
+    let tmp = TempDir::new("cluster");
+    let out_dir = tmp.join("out");
+    let sink_sql = tmp.join("q5.sql");
+    write_text(&sink_sql, &query_with_file_sink("q5", &out_dir));
+    let out = run(strom()
+        .arg("sql")
+        .arg("-f")
+        .arg(bench_sql("bid_source.sql"))
+        .arg("-f")
+        .arg(&sink_sql)
+        .args(["--jobmanager", &jm, "-p", "2"])
+        .env("BID_PATH", &bid_path));
+    if out.code != Some(0) {
+        panic!("q5 on the cluster failed\n{}\ncluster stderr:\n{}", out.describe(), cluster.stderr());
+    }
+    let id = out.job_id();
+    let (read, wrote) = out.finished_line(&id);
+    assert_same_rows("q5 on the standalone cluster, p=2", &read_sink_rows(&out_dir), expected);
+    assert_eq!(read, BID_ROWS, "rows read reported by the FINISHED line\n{}", out.describe());
+    assert_eq!(wrote, expected.len() as u64, "rows written reported by the FINISHED line\n{}", out.describe());
+
+    // --- the client commands
+    let l = run(strom().args(["list", "--jobmanager", &jm]));
+    l.assert_success();
+    assert!(
+        l.stdout.lines().any(|line| line.contains(&id) && line.contains("FINISHED")),
+        "`strom list` does not show {id} FINISHED\n{}",
+        l.describe()
+    );
+    let i = run(strom().args(["info", &id, "--jobmanager", &jm]));
+    i.assert_success();
+    assert!(i.stdout.contains(&id) && i.stdout.contains("FINISHED"), "`strom info`\n{}", i.describe());
+
+    // --- REST views of the finished job
+    let d = cluster.get_ok(&format!("/jobs/{id}"));
+    assert_eq!(d["jid"], id.as_str(), "/jobs/{id}: {d}");
+    assert_eq!(d["state"], "FINISHED", "/jobs/{id}: {d}");
+    let vertices = d["vertices"].as_array().unwrap_or_else(|| panic!("/jobs/{id}: no vertices: {d}"));
+    assert!(!vertices.is_empty(), "/jobs/{id}: empty vertices");
+    for v in vertices {
+        assert_eq!(v["status"], "FINISHED", "vertex of a FINISHED job: {v}");
+        assert!(v["id"].is_string() && v["name"].is_string(), "vertex without id/name: {v}");
+        let p = v["parallelism"].as_u64().unwrap_or(0);
+        assert!((1..=2).contains(&p), "vertex parallelism {p} with -p 2: {v}");
+    }
+    assert!(vertices.iter().any(|v| v["parallelism"] == 2), "no vertex runs with parallelism 2: {d}");
+    let st = cluster.get_ok(&format!("/jobs/{id}/status"));
+    assert_eq!(st, serde_json::json!({"status": "FINISHED"}), "/jobs/{id}/status");
+    let plan = cluster.get_ok(&format!("/jobs/{id}/plan"));
+    let nodes = plan["plan"]["nodes"].as_array().unwrap_or_else(|| panic!("/jobs/{id}/plan: no plan.nodes: {plan}"));
+    assert!(!nodes.is_empty(), "/jobs/{id}/plan: no nodes: {plan}");
+    assert_eq!(plan["plan"]["jid"], id.as_str(), "/jobs/{id}/plan: {plan}");
+    let jo = cluster.get_ok("/jobs/overview");
+    let entry = jo["jobs"]
+        .as_array()
+        .and_then(|a| a.iter().find(|j| j["jid"] == id.as_str()))
+        .unwrap_or_else(|| panic!("/jobs/overview lacks {id}: {jo}"));
+    assert_eq!(entry["state"], "FINISHED", "/jobs/overview entry: {entry}");
+    let jobs = cluster.get_ok("/jobs");
+    assert!(
+        jobs["jobs"].as_array().is_some_and(|a| a.iter().any(|j| j["id"] == id.as_str() && j["status"] == "FINISHED")),
+        "/jobs lacks {id} FINISHED: {jobs}"
+    );
+
+    // --- errors
+    cluster.http("GET", "/jobs/doesnotexist", None).assert_error(400, "GET /jobs/doesnotexist");
+    cluster.http("GET", "/jobs/00000000000000000000000000000000", None).assert_error(404, "GET /jobs/<unknown id>");
+    cluster.http("GET", "/jobs/00000000000000000000000000000000/status", None).assert_error(404, "GET /jobs/<unknown id>/status");
+    cluster.http("GET", "/nosuchpath", None).assert_error(404, "GET /nosuchpath");
+    cluster.http("POST", "/jobs", Some("{bad")).assert_error(400, "POST /jobs {bad");
+
+    // --- cancel an unbounded job
+    let unbounded = tmp.join("unbounded.sql");
+    write_text(&unbounded, UNBOUNDED_JOB);
+    let sub = run(strom().arg("sql").arg("-f").arg(&unbounded).args(["--jobmanager", &jm, "--detached"]));
+    sub.assert_success();
+    let uid = sub.job_id();
+    assert_ne!(uid, id);
+    poll("the unbounded job to be RUNNING", Duration::from_secs(30), || {
+        let s = cluster.get_ok(&format!("/jobs/{uid}/status"));
+        assert!(!matches!(s["status"].as_str(), Some("FAILED" | "FINISHED" | "CANCELED")), "the unbounded job ended by itself: {s}");
+        (s["status"] == "RUNNING").then_some(())
+    });
+    let r = cluster.http("PATCH", &format!("/jobs/{uid}?mode=cancel"), None);
+    assert_eq!(r.status, 202, "PATCH /jobs/{uid}?mode=cancel: {}", r.body);
+    assert_eq!(r.json("cancel response"), serde_json::json!({}), "cancel response body");
+    poll("the job to be CANCELED", Duration::from_secs(30), || {
+        let s = cluster.get_ok(&format!("/jobs/{uid}/status"));
+        (s["status"] == "CANCELED").then_some(())
+    });
+    let d = cluster.get_ok(&format!("/jobs/{uid}"));
+    assert_eq!(d["state"], "CANCELED", "/jobs/{uid}: {d}");
+    // The slots come back.
+    poll("all 4 slots free after the cancel", Duration::from_secs(10), || {
+        let ov = cluster.get_ok("/overview");
+        (ov["slots-available"] == 4).then_some(())
+    });
+    let bad = run(strom().args(["cancel", "00000000000000000000000000000000", "--jobmanager", &jm]));
+    assert!(bad.code.is_some() && bad.code != Some(0), "`strom cancel` of an unknown job must fail\n{}", bad.describe());
+
+    // --- the cluster is still up
+    let ov = cluster.get_ok("/overview");
+    assert_eq!(ov["taskmanagers"], 2, "/overview at the end: {ov}");
+    assert_eq!(ov["jobs-running"], 0, "/overview at the end: {ov}");
+    assert_eq!(ov["jobs-finished"], 1, "/overview at the end: {ov}");
+    assert_eq!(ov["jobs-cancelled"], 1, "/overview at the end: {ov}");
+    assert_eq!(ov["jobs-failed"], 0, "/overview at the end: {ov}");
+    drop(cluster);
+}
+
+#[test]
+fn http_client_parses_chunked_and_plain_responses() {
+    let r = parse_response(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}").unwrap();
+    assert_eq!((r.status, r.body.as_str()), (200, "{}"));
+    let r = parse_response(b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n{\"a\r\n4\r\n\":1}\r\n0\r\n\r\n").unwrap();
+    assert_eq!((r.status, r.body.as_str()), (404, "{\"a\":1}"));
+}

@@ -1,0 +1,316 @@
+//! End-to-end tests of `strom sql`: the benchmark queries (shared/bench/sql) on the embedded
+//! cluster, streaming and batch, parallelism 1 and 2, with the blackhole sink swapped for a CSV
+//! filesystem sink; answers are checked against an independent reference (tests/common). Also
+//! the error paths: bad SQL, unknown names, unknown connector, missing and malformed input.
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+const MODES: [&str; 2] = ["streaming", "batch"];
+const PARALLELISMS: [u32; 2] = [1, 2];
+
+/// `strom sql -f <files>... -p P -D execution.runtime-mode=MODE` with BID_PATH set.
+fn sql_cmd(files: &[&Path], p: u32, mode: &str, bid_path: &Path) -> Command {
+    let mut c = strom();
+    c.arg("sql");
+    for f in files {
+        c.arg("-f").arg(f);
+    }
+    c.arg("-p").arg(p.to_string()).arg("-D").arg(format!("execution.runtime-mode={mode}")).env("BID_PATH", bid_path);
+    c
+}
+
+/// Runs one benchmark query with a file sink and checks rows and the final line.
+fn check_query(query: &str, mode: &str, p: u32, source: &Path) {
+    let expected = expected_for(query);
+    let tmp = TempDir::new(&format!("{query}-{mode}-p{p}"));
+    let out_dir = tmp.join("out");
+    let sink_sql = tmp.join(&format!("{query}.sql"));
+    write_text(&sink_sql, &query_with_file_sink(query, &out_dir));
+    let out = run(&mut sql_cmd(&[source, &sink_sql], p, mode, &gen_bids()));
+    out.assert_success();
+    let id = out.job_id();
+    let (read, wrote) = out.finished_line(&id);
+    let rows = read_sink_rows(&out_dir);
+    assert_same_rows(&format!("{query} {mode} p={p}"), &rows, expected);
+    assert_eq!(read, BID_ROWS, "{query} {mode} p={p}: the FINISHED line reports {read} rows read\n{}", out.describe());
+    assert_eq!(
+        wrote,
+        expected.len() as u64,
+        "{query} {mode} p={p}: the FINISHED line reports {wrote} rows written, the sink files hold {}\n{}",
+        expected.len(),
+        out.describe()
+    );
+}
+
+/// Runs every mode x parallelism of a query; reports all failing combinations together.
+fn check_all(query: &str) {
+    let source = bench_sql("bid_source.sql");
+    // Build the reference (and the bids file) outside the per-case panics.
+    let n = expected_for(query).len();
+    assert!(n > 0, "empty reference for {query}");
+    let mut failures = Vec::new();
+    for mode in MODES {
+        for p in PARALLELISMS {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check_query(query, mode, p, &source)));
+            if let Err(e) = r {
+                let msg = e
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "panic".into());
+                failures.push(format!("==== {query} {mode} p={p}:\n{msg}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} of 4 runs of {query} failed:\n{}", failures.len(), failures.join("\n"));
+}
+
+#[test]
+fn q0_passthrough() {
+    check_all("q0");
+}
+
+#[test]
+fn q1_currency_conversion() {
+    check_all("q1");
+}
+
+#[test]
+fn q2_selection() {
+    check_all("q2");
+}
+
+#[test]
+fn q5_tumbling_count_per_auction() {
+    check_all("q5");
+}
+
+#[test]
+fn q7_tumbling_max_price() {
+    check_all("q7");
+}
+
+/// The reference's building blocks against hand-computed values (no binary involved).
+#[test]
+fn reference_self_check() {
+    assert_eq!(days_from_civil(1970, 1, 1), 0);
+    assert_eq!(days_from_civil(2024, 1, 1), 19_723);
+    assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+    assert_eq!(civil_from_days(19_723), (2024, 1, 1));
+    assert_eq!(civil_from_days(19_782), (2024, 2, 29));
+    assert_eq!(parse_ts("2024-01-01 00:00:00.000"), 1_704_067_200_000);
+    assert_eq!(parse_ts("2024-02-29 23:59:59.999"), 1_709_251_199_999);
+    assert_eq!(fmt_ts(1_709_251_199_999), "2024-02-29 23:59:59.999");
+    assert_eq!(fmt_ts(1_704_067_210_000), "2024-01-01 00:00:10.000");
+    assert_eq!(try_parse_ts("2024-01-01 00:00:00"), None);
+    assert_eq!(q1_price(100), "90.800");
+    assert_eq!(q1_price(1), "0.908");
+    assert_eq!(q1_price(10_000_099), "9080089.892");
+    let text = "1230,5,100,Google,u,2024-01-01 00:00:09.999,x\n\
+                1230,6,300,Apple,u,2024-01-01 00:00:10.000,y\n\
+                7,8,200,Baidu,u,2024-01-01 00:00:10.001,z\n\
+                1,2,abc,Google,u,2024-01-01 00:00:00.000,x\n";
+    let b = parse_bids_text(text, true);
+    assert_eq!(b.len(), 3);
+    assert_eq!(
+        expected("q0", &b),
+        vec![
+            "1230,5,100,2024-01-01 00:00:09.999,x",
+            "1230,6,300,2024-01-01 00:00:10.000,y",
+            "7,8,200,2024-01-01 00:00:10.001,z"
+        ]
+    );
+    assert_eq!(expected("q1", &b)[0], "1230,5,90.800,2024-01-01 00:00:09.999,x");
+    assert_eq!(expected("q2", &b), vec!["1230,100", "1230,300"]);
+    assert_eq!(
+        expected("q5", &b),
+        vec![
+            "1230,2024-01-01 00:00:00.000,2024-01-01 00:00:10.000,1",
+            "1230,2024-01-01 00:00:10.000,2024-01-01 00:00:20.000,1",
+            "7,2024-01-01 00:00:10.000,2024-01-01 00:00:20.000,1"
+        ]
+    );
+    assert_eq!(
+        expected("q7", &b),
+        vec!["2024-01-01 00:00:00.000,2024-01-01 00:00:10.000,100", "2024-01-01 00:00:10.000,2024-01-01 00:00:20.000,300"]
+    );
+}
+
+const DATAGEN_BID: &str = "CREATE TABLE bid (
+  auction   BIGINT,
+  bidder    BIGINT,
+  price     BIGINT,
+  channel   STRING,
+  url       STRING,
+  date_time TIMESTAMP(3),
+  extra     STRING,
+  WATERMARK FOR date_time AS date_time - INTERVAL '0.001' SECOND
+) WITH (
+  'connector' = 'datagen',
+  'generator' = 'bids',
+  'number-of-rows' = '200000'
+);
+";
+
+/// The datagen bids source gives the same answers as the generated file (q5 both modes, and q0,
+/// which checks every written column row by row).
+#[test]
+fn datagen_bids_source_matches_file() {
+    assert_eq!(BID_ROWS, 200_000, "DATAGEN_BID hardcodes 200000 rows");
+    let tmp = TempDir::new("datagen");
+    let source = tmp.join("datagen_source.sql");
+    write_text(&source, DATAGEN_BID);
+    for (query, mode, p) in [("q5", "streaming", 2), ("q5", "batch", 1), ("q0", "batch", 2)] {
+        let expected = expected_for(query);
+        let out_dir = tmp.join(&format!("out-{query}-{mode}-{p}"));
+        let sink_sql = tmp.join(&format!("{query}-{mode}-{p}.sql"));
+        write_text(&sink_sql, &query_with_file_sink(query, &out_dir));
+        // BID_PATH is not used by the datagen source; set it anyway (harmless).
+        let out = run(&mut sql_cmd(&[&source, &sink_sql], p, mode, &gen_bids()));
+        out.assert_success();
+        let id = out.job_id();
+        let (read, _) = out.finished_line(&id);
+        let rows = read_sink_rows(&out_dir);
+        assert_same_rows(&format!("{query} from datagen, {mode} p={p}"), &rows, expected);
+        assert_eq!(read, BID_ROWS, "{query} from datagen: the FINISHED line reports {read} rows read\n{}", out.describe());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bad input: each must end quickly with a clear message and the documented exit code.
+
+const BAD_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs the bid source plus `query_sql` (BID_PATH = the generated file), p=1, streaming.
+fn run_with_source(query_sql: &str, bid_path: &Path) -> Output {
+    let tmp = TempDir::new("bad");
+    let f = tmp.join("query.sql");
+    write_text(&f, query_sql);
+    let source = bench_sql("bid_source.sql");
+    run_with_timeout(&mut sql_cmd(&[&source, &f], 1, "streaming", bid_path), BAD_TIMEOUT)
+}
+
+fn assert_exit(out: &Output, code: i32, what: &str) {
+    assert_eq!(out.code, Some(code), "{what}: expected exit code {code}\n{}", out.describe());
+}
+
+fn assert_stderr_has(out: &Output, needle: &str, what: &str) {
+    assert!(
+        out.stderr.to_lowercase().contains(&needle.to_lowercase()),
+        "{what}: stderr does not mention '{needle}'\n{}",
+        out.describe()
+    );
+}
+
+#[test]
+fn bad_sql_syntax_is_reported_with_its_line() {
+    let tmp = TempDir::new("syntax");
+    let f = tmp.join("typo.sql");
+    write_text(&f, "-- a typo on line 3\nCREATE TABLE s (a BIGINT) WITH ('connector' = 'blackhole');\nSELEC a FROM s;\n");
+    let out = run_with_timeout(strom().arg("sql").arg("-f").arg(&f), BAD_TIMEOUT);
+    assert_exit(&out, 2, "SELEC typo");
+    assert_stderr_has(&out, "SQL error", "SELEC typo");
+    assert_stderr_has(&out, "line", "SELEC typo");
+    assert_stderr_has(&out, "line 3", "SELEC typo (the typo is on line 3)");
+    assert!(!out.stdout.contains("Job has been submitted"), "no job may be submitted\n{}", out.describe());
+}
+
+const SINK_A: &str = "CREATE TABLE s (a BIGINT) WITH ('connector' = 'blackhole');\n";
+
+#[test]
+fn unknown_table_is_a_sql_error() {
+    let out = run_with_source(&format!("{SINK_A}INSERT INTO s SELECT auction FROM nosuch_table;\n"), &gen_bids());
+    assert_exit(&out, 2, "unknown table");
+    assert_stderr_has(&out, "SQL error", "unknown table");
+    assert_stderr_has(&out, "nosuch_table", "unknown table");
+}
+
+#[test]
+fn unknown_column_is_a_sql_error() {
+    let out = run_with_source(&format!("{SINK_A}INSERT INTO s SELECT nosuch_column FROM bid;\n"), &gen_bids());
+    assert_exit(&out, 2, "unknown column");
+    assert_stderr_has(&out, "SQL error", "unknown column");
+    assert_stderr_has(&out, "nosuch_column", "unknown column");
+}
+
+#[test]
+fn unknown_function_is_a_sql_error() {
+    let out = run_with_source(&format!("{SINK_A}INSERT INTO s SELECT NOSUCH_FUNC(price) FROM bid;\n"), &gen_bids());
+    assert_exit(&out, 2, "unknown function");
+    assert_stderr_has(&out, "SQL error", "unknown function");
+    assert_stderr_has(&out, "nosuch_func", "unknown function");
+}
+
+#[test]
+fn unknown_connector_is_rejected() {
+    let out = run_with_source(
+        "CREATE TABLE s (a BIGINT) WITH ('connector' = 'nosuchconn');\nINSERT INTO s SELECT auction FROM bid;\n",
+        &gen_bids(),
+    );
+    assert_exit(&out, 1, "unknown connector");
+    assert_stderr_has(&out, "The job was rejected", "unknown connector");
+    assert_stderr_has(&out, "nosuchconn", "unknown connector");
+}
+
+#[test]
+fn missing_input_file_is_named() {
+    let tmp = TempDir::new("missing");
+    let out_dir = tmp.join("out");
+    let q = query_with_file_sink("q0", &out_dir);
+    let out = run_with_source(&q, Path::new("/nonexistent.csv"));
+    assert!(out.code.is_some() && out.code != Some(0), "a missing input file must fail the command\n{}", out.describe());
+    assert_stderr_has(&out, "/nonexistent.csv", "missing input file");
+}
+
+const GOOD_1: &str = "1230,2001,500,Google,https://www.nexmark.com/1/item.htm?query=1&channel_id=0,2024-01-01 00:00:00.000,abcdefgh";
+const GOOD_2: &str = "1001,2002,700,Apple,https://www.nexmark.com/2/item.htm?query=1&channel_id=3,2024-01-01 00:00:00.001,ijklmnop";
+const BAD_ROW: &str = "1,2,abc,Google,u,2024-01-01 00:00:00.000,x";
+const GOOD_3: &str = "1002,2003,900,Baidu,https://www.nexmark.com/3/item.htm?query=1&channel_id=2,2024-01-01 00:00:10.002,qrstuvwx";
+
+fn malformed_file(tmp: &TempDir) -> (PathBuf, String) {
+    let text = format!("{GOOD_1}\n{GOOD_2}\n{BAD_ROW}\n{GOOD_3}\n");
+    let p = tmp.join("malformed.csv");
+    write_text(&p, &text);
+    (p, text)
+}
+
+#[test]
+fn malformed_csv_row_fails_with_file_line_and_column() {
+    let tmp = TempDir::new("malformed");
+    let (csv, _) = malformed_file(&tmp);
+    let out_dir = tmp.join("out");
+    let out = run_with_source(&query_with_file_sink("q0", &out_dir), &csv);
+    assert!(out.code.is_some() && out.code != Some(0), "a malformed row must fail the job\n{}", out.describe());
+    assert_stderr_has(&out, &csv.display().to_string(), "malformed row (file path)");
+    assert_stderr_has(&out, "line", "malformed row");
+    assert_stderr_has(&out, "line 3", "malformed row (it is line 3 of the file)");
+    assert_stderr_has(&out, "price", "malformed row (the column)");
+}
+
+#[test]
+fn malformed_csv_row_is_skipped_with_ignore_parse_errors() {
+    let tmp = TempDir::new("ignore");
+    let (csv, text) = malformed_file(&tmp);
+    let source_text = read_text(&bench_sql("bid_source.sql"));
+    let needle = "'format' = 'csv'";
+    assert_eq!(source_text.matches(needle).count(), 1, "bid_source.sql must have one {needle}");
+    let source = tmp.join("source_ignore.sql");
+    write_text(&source, &source_text.replace(needle, "'format' = 'csv',\n  'csv.ignore-parse-errors' = 'true'"));
+    let out_dir = tmp.join("out");
+    let sink = tmp.join("q0.sql");
+    write_text(&sink, &query_with_file_sink("q0", &out_dir));
+    for mode in MODES {
+        let out = run_with_timeout(&mut sql_cmd(&[&source, &sink], 1, mode, &csv), BAD_TIMEOUT);
+        out.assert_success();
+        let id = out.job_id();
+        out.finished_line(&id);
+        let expected = expected("q0", &parse_bids_text(&text, true));
+        assert_eq!(expected.len(), 3);
+        assert_same_rows(&format!("ignore-parse-errors, {mode}"), &read_sink_rows(&out_dir), &expected);
+    }
+}
