@@ -13,14 +13,23 @@ use strom_scheduler::slot_pool::TaskManagerId;
 
 /// Starts an embedded cluster with `taskmanagers` TaskManagers of `taskmanager.numberOfTaskSlots`
 /// slots each.
-pub fn start_embedded(config: Configuration, taskmanagers: u32, connectors: ConnectorRegistry) -> Result<Arc<Dispatcher>, ConfigError> {
+pub fn start_embedded(
+    config: Configuration,
+    taskmanagers: u32,
+    connectors: ConnectorRegistry,
+) -> Result<Arc<Dispatcher>, ConfigError> {
     let slots = config.get_u32(keys::NUM_TASK_SLOTS, 1)?.max(1);
     let rm = Arc::new(ResourceManager::new());
     let shuffle = LocalShuffle::new();
     let connectors = Arc::new(connectors);
     for i in 0..taskmanagers.max(1) {
         let id = TaskManagerId(format!("localhost:{}-{:06x}", i, rand_suffix(i)));
-        rm.register(Arc::new(TaskExecutor::new(id, slots, shuffle.clone(), connectors.clone())));
+        rm.register(Arc::new(TaskExecutor::new(
+            id,
+            slots,
+            shuffle.clone(),
+            connectors.clone(),
+        )));
     }
     Ok(Arc::new(Dispatcher::new(config, rm, shuffle, connectors)))
 }

@@ -50,7 +50,12 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    pub fn new(config: Configuration, rm: Arc<ResourceManager>, shuffle: LocalShuffle, connectors: Arc<ConnectorRegistry>) -> Self {
+    pub fn new(
+        config: Configuration,
+        rm: Arc<ResourceManager>,
+        shuffle: LocalShuffle,
+        connectors: Arc<ConnectorRegistry>,
+    ) -> Self {
         Self {
             config,
             rm,
@@ -64,7 +69,9 @@ impl Dispatcher {
 
     /// Checks a graph: structure, then every connector's options and inputs.
     pub fn validate(&self, graph: &JobGraph) -> Result<(), DispatcherError> {
-        graph.validate().map_err(|e| DispatcherError::InvalidGraph(e.to_string()))?;
+        graph
+            .validate()
+            .map_err(|e| DispatcherError::InvalidGraph(e.to_string()))?;
         for v in &graph.vertices {
             for op in &v.operators {
                 let (table, as_source) = match op {
@@ -72,8 +79,12 @@ impl Dispatcher {
                     OperatorSpec::Sink(s) => (&s.table, false),
                     _ => continue,
                 };
-                let f = self.connectors.get(table).map_err(|e| DispatcherError::InvalidGraph(e.to_string()))?;
-                f.validate(table, as_source).map_err(|e| DispatcherError::InvalidGraph(e.to_string()))?;
+                let f = self
+                    .connectors
+                    .get(table)
+                    .map_err(|e| DispatcherError::InvalidGraph(e.to_string()))?;
+                f.validate(table, as_source)
+                    .map_err(|e| DispatcherError::InvalidGraph(e.to_string()))?;
             }
         }
         Ok(())
@@ -90,20 +101,32 @@ impl Dispatcher {
         }
         let now = now_millis();
         let chained = chain(&graph);
-        let eg = ExecutionGraph::new(id, chained.clone(), now).map_err(|e| DispatcherError::InvalidGraph(e.to_string()))?;
+        let eg = ExecutionGraph::new(id, chained.clone(), now)
+            .map_err(|e| DispatcherError::InvalidGraph(e.to_string()))?;
         let mut job_conf = self.config.clone();
         for (k, v) in &graph.config {
             job_conf.set(k.clone(), v.clone());
         }
         let slot_timeout_ms = job_conf
-            .get_duration(keys::SLOT_REQUEST_TIMEOUT, std::time::Duration::from_secs(300))
+            .get_duration(
+                keys::SLOT_REQUEST_TIMEOUT,
+                std::time::Duration::from_secs(300),
+            )
             .map_err(|e| DispatcherError::InvalidGraph(e.to_string()))?
             .as_millis() as i64;
-        let policy = match job_conf.get(keys::SLOT_POLICY).map(|s| s.to_ascii_lowercase()) {
+        let policy = match job_conf
+            .get(keys::SLOT_POLICY)
+            .map(|s| s.to_ascii_lowercase())
+        {
             Some(p) if p == "pack" => SlotPolicy::Pack,
             Some(p) if p == "spread" => SlotPolicy::Spread,
             None => SlotPolicy::Spread,
-            Some(p) => return Err(DispatcherError::InvalidGraph(format!("bad value '{p}' for '{}': expected 'spread' or 'pack'", keys::SLOT_POLICY))),
+            Some(p) => {
+                return Err(DispatcherError::InvalidGraph(format!(
+                    "bad value '{p}' for '{}': expected 'spread' or 'pack'",
+                    keys::SLOT_POLICY
+                )))
+            }
         };
         let (tx, rx) = crossbeam_channel::unbounded();
         self.rm.subscribe(tx.clone());
@@ -113,7 +136,10 @@ impl Dispatcher {
             chained,
             self.rm.clone(),
             self.shuffle.clone(),
-            JobMasterConfig { slot_timeout_ms, policy },
+            JobMasterConfig {
+                slot_timeout_ms,
+                policy,
+            },
             (tx.clone(), rx),
             Box::new(move |status| {
                 if let Some(d) = me.upgrade() {
@@ -121,7 +147,13 @@ impl Dispatcher {
                 }
             }),
         );
-        let entry = Arc::new(JobEntry { id, name: graph.name.clone(), submitted_at: now, state: jm.state.clone(), events: tx });
+        let entry = Arc::new(JobEntry {
+            id,
+            name: graph.name.clone(),
+            submitted_at: now,
+            state: jm.state.clone(),
+            events: tx,
+        });
         jobs.insert(id, entry);
         self.order.lock().push(id);
         drop(jobs);
@@ -129,7 +161,9 @@ impl Dispatcher {
         std::thread::Builder::new()
             .name(format!("jobmaster-{}", &id.to_string()[..8]))
             .spawn(move || jm.run())
-            .map_err(|e| DispatcherError::InvalidGraph(format!("cannot start the JobMaster: {e}")))?;
+            .map_err(|e| {
+                DispatcherError::InvalidGraph(format!("cannot start the JobMaster: {e}"))
+            })?;
         Ok(id)
     }
 
@@ -138,13 +172,22 @@ impl Dispatcher {
     }
 
     pub fn job(&self, id: JobId) -> Result<Arc<JobEntry>, DispatcherError> {
-        self.jobs.read().get(&id).cloned().ok_or(DispatcherError::JobNotFound(id))
+        self.jobs
+            .read()
+            .get(&id)
+            .cloned()
+            .ok_or(DispatcherError::JobNotFound(id))
     }
 
     /// Jobs, newest first.
     pub fn jobs(&self) -> Vec<Arc<JobEntry>> {
         let jobs = self.jobs.read();
-        self.order.lock().iter().rev().filter_map(|id| jobs.get(id).cloned()).collect()
+        self.order
+            .lock()
+            .iter()
+            .rev()
+            .filter_map(|id| jobs.get(id).cloned())
+            .collect()
     }
 
     pub fn cancel(&self, id: JobId) -> Result<(), DispatcherError> {

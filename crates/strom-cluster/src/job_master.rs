@@ -19,7 +19,12 @@ use strom_scheduler::slot_pool::SlotPolicy;
 /// What reaches a JobMaster.
 #[derive(Debug)]
 pub enum JobEvent {
-    TaskState { id: ExecutionVertexId, attempt: AttemptId, state: ExecutionState, error: Option<String> },
+    TaskState {
+        id: ExecutionVertexId,
+        attempt: AttemptId,
+        state: ExecutionState,
+        error: Option<String>,
+    },
     /// Slots were registered or released somewhere in the cluster.
     SlotsChanged,
     Cancel,
@@ -36,7 +41,10 @@ pub struct JobState {
 
 impl JobState {
     pub fn metrics_of(&self, attempt: AttemptId) -> TaskMetricsSnapshot {
-        self.metrics.get(&attempt).map(|m| m.snapshot()).unwrap_or_default()
+        self.metrics
+            .get(&attempt)
+            .map(|m| m.snapshot())
+            .unwrap_or_default()
     }
 }
 
@@ -74,8 +82,24 @@ impl JobMaster {
             JobType::Batch => SchedulingMode::Lazy,
         };
         let scheduler = Scheduler::new(&graph, mode, config.policy);
-        let state = Arc::new(Mutex::new(JobState { graph, plan, metrics: HashMap::new(), root_cause: None, waiting_for_slots: None }));
-        Self { state, events: events.1, sender: events.0, rm, shuffle, scheduler, config, round: 0, on_terminal }
+        let state = Arc::new(Mutex::new(JobState {
+            graph,
+            plan,
+            metrics: HashMap::new(),
+            root_cause: None,
+            waiting_for_slots: None,
+        }));
+        Self {
+            state,
+            events: events.1,
+            sender: events.0,
+            rm,
+            shuffle,
+            scheduler,
+            config,
+            round: 0,
+            on_terminal,
+        }
     }
 
     /// Runs the job to a terminal state on the calling thread.
@@ -92,7 +116,9 @@ impl JobMaster {
             match self.events.recv_timeout(Duration::from_millis(200)) {
                 Ok(ev) => self.on_event(ev),
                 Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
-                    let actions = self.scheduler.on_timeout_check(now_millis(), self.config.slot_timeout_ms);
+                    let actions = self
+                        .scheduler
+                        .on_timeout_check(now_millis(), self.config.slot_timeout_ms);
                     self.handle(actions);
                 }
                 Err(_) => break,
@@ -121,10 +147,18 @@ impl JobMaster {
                 self.handle(actions);
             }
             JobEvent::Cancel => self.cancel(),
-            JobEvent::TaskState { id, attempt, state, error } => {
+            JobEvent::TaskState {
+                id,
+                attempt,
+                state,
+                error,
+            } => {
                 let status = {
                     let mut st = self.state.lock();
-                    if let Err(e) = st.graph.transition_task(id, attempt, state, now_millis(), error.clone()) {
+                    if let Err(e) =
+                        st.graph
+                            .transition_task(id, attempt, state, now_millis(), error.clone())
+                    {
                         tracing::debug!("task update ignored: {e}");
                         return;
                     }
@@ -147,7 +181,10 @@ impl JobMaster {
                                 self.scheduler.on_task_failed(id, &mut pool)
                             };
                             self.handle(actions);
-                            if !matches!(self.state.lock().graph.status(), JobStatus::Failing | JobStatus::Failed) {
+                            if !matches!(
+                                self.state.lock().graph.status(),
+                                JobStatus::Failing | JobStatus::Failed
+                            ) {
                                 self.fail(cause);
                             }
                         }
@@ -163,7 +200,11 @@ impl JobMaster {
         for a in actions {
             match a {
                 SchedulerAction::Deploy(list) => self.deploy(list),
-                SchedulerAction::WaitingForSlots { needed, available, total } => {
+                SchedulerAction::WaitingForSlots {
+                    needed,
+                    available,
+                    total,
+                } => {
                     let msg = format!("waiting for slots: the job needs {needed} slots, {available} of {total} are free");
                     tracing::info!("{msg}");
                     self.state.lock().waiting_for_slots = Some(msg);
@@ -188,7 +229,9 @@ impl JobMaster {
             let now = now_millis();
             let (tdd, attempt) = {
                 let g = &st.graph;
-                let Some(ejv) = g.vertices.iter().find(|v| v.vertex.id == id.vertex) else { continue };
+                let Some(ejv) = g.vertices.iter().find(|v| v.vertex.id == id.vertex) else {
+                    continue;
+                };
                 let ev = &ejv.subtasks[id.subtask as usize];
                 let attempt = ev.current.attempt_id;
                 let inputs = g
@@ -197,7 +240,12 @@ impl JobMaster {
                     .filter(|e| e.target == id.vertex)
                     .map(|e| InputDescriptor {
                         producer: e.source,
-                        producer_parallelism: g.vertices.iter().find(|v| v.vertex.id == e.source).map(|v| v.vertex.parallelism).unwrap_or(1),
+                        producer_parallelism: g
+                            .vertices
+                            .iter()
+                            .find(|v| v.vertex.id == e.source)
+                            .map(|v| v.vertex.parallelism)
+                            .unwrap_or(1),
                         input_index: e.input_index,
                         result_type: e.result_type,
                         forward: e.ship_strategy == ShipStrategy::Forward,
@@ -209,7 +257,12 @@ impl JobMaster {
                     .filter(|e| e.source == id.vertex)
                     .map(|e| OutputDescriptor {
                         consumer: e.target,
-                        consumer_parallelism: g.vertices.iter().find(|v| v.vertex.id == e.target).map(|v| v.vertex.parallelism).unwrap_or(1),
+                        consumer_parallelism: g
+                            .vertices
+                            .iter()
+                            .find(|v| v.vertex.id == e.target)
+                            .map(|v| v.vertex.parallelism)
+                            .unwrap_or(1),
                         input_index: e.input_index,
                         ship_strategy: e.ship_strategy.clone(),
                         result_type: e.result_type,
@@ -231,8 +284,12 @@ impl JobMaster {
                 (tdd, attempt)
             };
             let _ = st.graph.set_slot(id, attempt, Some(slot.clone()));
-            let _ = st.graph.transition_task(id, attempt, ExecutionState::Scheduled, now, None);
-            let _ = st.graph.transition_task(id, attempt, ExecutionState::Deploying, now, None);
+            let _ = st
+                .graph
+                .transition_task(id, attempt, ExecutionState::Scheduled, now, None);
+            let _ = st
+                .graph
+                .transition_task(id, attempt, ExecutionState::Deploying, now, None);
             submissions.push((slot, tdd, id, attempt));
         }
         for (slot, tdd, id, attempt) in submissions {
@@ -263,7 +320,9 @@ impl JobMaster {
                 let e = &ev.current;
                 match e.state {
                     s if s.is_terminal() => {}
-                    ExecutionState::Created | ExecutionState::Scheduled => to_cancel.push((ev.id, e.attempt_id, None)),
+                    ExecutionState::Created | ExecutionState::Scheduled => {
+                        to_cancel.push((ev.id, e.attempt_id, None))
+                    }
                     _ => to_cancel.push((ev.id, e.attempt_id, e.slot.clone())),
                 }
             }
@@ -271,10 +330,14 @@ impl JobMaster {
         for (id, attempt, slot) in to_cancel {
             match slot {
                 None => {
-                    let _ = st.graph.transition_task(id, attempt, ExecutionState::Canceled, now, None);
+                    let _ =
+                        st.graph
+                            .transition_task(id, attempt, ExecutionState::Canceled, now, None);
                 }
                 Some(slot) => {
-                    let _ = st.graph.transition_task(id, attempt, ExecutionState::Canceling, now, None);
+                    let _ =
+                        st.graph
+                            .transition_task(id, attempt, ExecutionState::Canceling, now, None);
                     if let Some(te) = self.rm.task_executor(&slot.task_manager) {
                         te.cancel_task(attempt);
                     }
@@ -311,7 +374,11 @@ impl JobMaster {
     fn check_all_terminal(&mut self) {
         let (status, all_terminal) = {
             let st = self.state.lock();
-            let all = st.graph.vertices.iter().all(|v| v.subtasks.iter().all(|e| e.current.state.is_terminal()));
+            let all = st
+                .graph
+                .vertices
+                .iter()
+                .all(|v| v.subtasks.iter().all(|e| e.current.state.is_terminal()));
             (st.graph.status(), all)
         };
         if !all_terminal {

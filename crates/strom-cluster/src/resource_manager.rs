@@ -24,7 +24,9 @@ impl ResourceManager {
     /// Registers a TaskManager and offers its slots.
     pub fn register(&self, te: Arc<TaskExecutor>) {
         tracing::info!("TaskManager {} registered with {} slots", te.id, te.slots);
-        self.pool.lock().register_task_manager(te.id.clone(), te.slots);
+        self.pool
+            .lock()
+            .register_task_manager(te.id.clone(), te.slots);
         self.task_executors.write().insert(te.id.clone(), te);
         self.notify_slots_changed();
     }
@@ -35,7 +37,9 @@ impl ResourceManager {
     }
 
     pub fn notify_slots_changed(&self) {
-        self.listeners.lock().retain(|tx| tx.send(JobEvent::SlotsChanged).is_ok());
+        self.listeners
+            .lock()
+            .retain(|tx| tx.send(JobEvent::SlotsChanged).is_ok());
     }
 
     pub fn task_executor(&self, id: &TaskManagerId) -> Option<Arc<TaskExecutor>> {

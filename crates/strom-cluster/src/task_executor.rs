@@ -8,8 +8,10 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use strom_common::{AttemptId, ExecutionState};
-use strom_runtime::{run_task, ConnectorRegistry, TaskContext, TaskDeploymentDescriptor, TaskError, TaskMetrics};
 use strom_runtime::exchange::LocalShuffle;
+use strom_runtime::{
+    run_task, ConnectorRegistry, TaskContext, TaskDeploymentDescriptor, TaskError, TaskMetrics,
+};
 use strom_scheduler::execution_graph::ExecutionVertexId;
 use strom_scheduler::slot_pool::TaskManagerId;
 
@@ -22,17 +24,26 @@ pub struct Hardware {
 
 impl Hardware {
     pub fn detect() -> Self {
-        let cpu_cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let cpu_cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
         let physical_memory = std::fs::read_to_string("/proc/meminfo")
             .ok()
             .and_then(|s| {
                 s.lines()
                     .find(|l| l.starts_with("MemTotal:"))
-                    .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<u64>().ok()))
+                    .and_then(|l| {
+                        l.split_whitespace()
+                            .nth(1)
+                            .and_then(|kb| kb.parse::<u64>().ok())
+                    })
             })
             .map(|kb| kb * 1024)
             .unwrap_or(0);
-        Self { cpu_cores, physical_memory }
+        Self {
+            cpu_cores,
+            physical_memory,
+        }
     }
 }
 
@@ -53,7 +64,12 @@ pub struct TaskExecutor {
 }
 
 impl TaskExecutor {
-    pub fn new(id: TaskManagerId, slots: u32, shuffle: LocalShuffle, connectors: Arc<ConnectorRegistry>) -> Self {
+    pub fn new(
+        id: TaskManagerId,
+        slots: u32,
+        shuffle: LocalShuffle,
+        connectors: Arc<ConnectorRegistry>,
+    ) -> Self {
         Self {
             id,
             slots,
@@ -76,10 +92,25 @@ impl TaskExecutor {
     ) -> Arc<TaskMetrics> {
         let cancel = Arc::new(AtomicBool::new(false));
         let metrics = Arc::new(TaskMetrics::default());
-        self.running.lock().insert(tdd.attempt_id, RunningTask { cancel: cancel.clone() });
-        let ctx = TaskContext { shuffle: self.shuffle.clone(), connectors: self.connectors.clone(), cancel: cancel.clone(), metrics: metrics.clone() };
+        self.running.lock().insert(
+            tdd.attempt_id,
+            RunningTask {
+                cancel: cancel.clone(),
+            },
+        );
+        let ctx = TaskContext {
+            shuffle: self.shuffle.clone(),
+            connectors: self.connectors.clone(),
+            cancel: cancel.clone(),
+            metrics: metrics.clone(),
+        };
         let me = self.clone();
-        let name = format!("{} ({}/{})", tdd.vertex_name, tdd.subtask + 1, tdd.parallelism);
+        let name = format!(
+            "{} ({}/{})",
+            tdd.vertex_name,
+            tdd.subtask + 1,
+            tdd.parallelism
+        );
         let spawn = std::thread::Builder::new().name(format!("task-{}-{}", tdd.vertex.to_string().get(..8).unwrap_or(""), tdd.subtask)).spawn({
             let listener = listener.clone();
             let tdd = tdd.clone();

@@ -16,7 +16,10 @@ fn task_counts_lower(st: &JobState) -> Value {
     let mut m = Map::new();
     let counts = st.graph.task_counts();
     for s in ExecutionState::ALL {
-        m.insert(s.as_str().to_ascii_lowercase(), json!(counts.get(&s).copied().unwrap_or(0)));
+        m.insert(
+            s.as_str().to_ascii_lowercase(),
+            json!(counts.get(&s).copied().unwrap_or(0)),
+        );
     }
     m.insert("reconciling".into(), json!(0));
     m.insert("total".into(), json!(counts.values().sum::<usize>()));
@@ -36,9 +39,21 @@ fn times(st: &JobState) -> (i64, i64, i64, i64) {
     let g = &st.graph;
     let start = g.status_timestamp(JobStatus::Initializing).unwrap_or(0);
     let status = g.status();
-    let end = if status.is_globally_terminal() { g.status_timestamp(status).unwrap_or(-1) } else { -1 };
-    let duration = if end >= 0 { end - start } else { now_millis() - start };
-    let last = JobStatus::ALL.iter().filter_map(|s| g.status_timestamp(*s)).max().unwrap_or(start);
+    let end = if status.is_globally_terminal() {
+        g.status_timestamp(status).unwrap_or(-1)
+    } else {
+        -1
+    };
+    let duration = if end >= 0 {
+        end - start
+    } else {
+        now_millis() - start
+    };
+    let last = JobStatus::ALL
+        .iter()
+        .filter_map(|s| g.status_timestamp(*s))
+        .max()
+        .unwrap_or(start);
     (start, end, duration, last)
 }
 
@@ -139,7 +154,8 @@ pub fn plan(j: &JobEntry, st: &JobState) -> Value {
                     })
                 })
                 .collect();
-            let description: Vec<String> = v.vertex.operators.iter().map(|o| o.description()).collect();
+            let description: Vec<String> =
+                v.vertex.operators.iter().map(|o| o.description()).collect();
             let mut node = json!({
                 "id": v.vertex.id.to_string(),
                 "operator": "",
@@ -163,7 +179,10 @@ pub fn job_details(j: &JobEntry) -> Value {
     let g = &st.graph;
     let mut timestamps = Map::new();
     for s in JobStatus::ALL {
-        timestamps.insert(s.as_str().to_string(), json!(g.status_timestamp(s).unwrap_or(0)));
+        timestamps.insert(
+            s.as_str().to_string(),
+            json!(g.status_timestamp(s).unwrap_or(0)),
+        );
     }
     let mut status_counts = std::collections::BTreeMap::new();
     let vertices: Vec<Value> = g
@@ -238,7 +257,9 @@ pub fn job_details(j: &JobEntry) -> Value {
 }
 
 pub fn taskmanagers(d: &Dispatcher) -> Value {
-    let pool_allocated = |id: &strom_scheduler::slot_pool::TaskManagerId| d.rm.pool.lock().allocated_on(id).unwrap_or(0);
+    let pool_allocated = |id: &strom_scheduler::slot_pool::TaskManagerId| {
+        d.rm.pool.lock().allocated_on(id).unwrap_or(0)
+    };
     let tms: Vec<Value> = d
         .rm
         .task_executors()
@@ -269,8 +290,14 @@ pub fn job_totals(st: &JobState) -> (u64, u64) {
     let mut read = 0;
     let mut written = 0;
     for v in &st.graph.vertices {
-        let source = matches!(v.vertex.operators.first(), Some(strom_plan::OperatorSpec::Source(_)));
-        let sink = matches!(v.vertex.operators.last(), Some(strom_plan::OperatorSpec::Sink(_)));
+        let source = matches!(
+            v.vertex.operators.first(),
+            Some(strom_plan::OperatorSpec::Source(_))
+        );
+        let sink = matches!(
+            v.vertex.operators.last(),
+            Some(strom_plan::OperatorSpec::Sink(_))
+        );
         for ev in &v.subtasks {
             let m = st.metrics_of(ev.current.attempt_id);
             if source {

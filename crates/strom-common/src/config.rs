@@ -10,11 +10,18 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read configuration file {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("configuration file {path} is not valid YAML: {message}")]
     Yaml { path: String, message: String },
     #[error("bad value '{value}' for '{key}': expected {expected}")]
-    BadValue { key: String, value: String, expected: &'static str },
+    BadValue {
+        key: String,
+        value: String,
+        expected: &'static str,
+    },
     #[error("bad dynamic property '{0}': expected key=value")]
     BadDynamic(String),
 }
@@ -137,14 +144,20 @@ impl Configuration {
     pub fn get_u32(&self, key: &str, default: u32) -> Result<u32, ConfigError> {
         match self.get(key) {
             None => Ok(default),
-            Some(v) => v.trim().parse().map_err(|_| bad(key, v, "a non-negative integer")),
+            Some(v) => v
+                .trim()
+                .parse()
+                .map_err(|_| bad(key, v, "a non-negative integer")),
         }
     }
 
     pub fn get_u16(&self, key: &str, default: u16) -> Result<u16, ConfigError> {
         match self.get(key) {
             None => Ok(default),
-            Some(v) => v.trim().parse().map_err(|_| bad(key, v, "a port number (0-65535)")),
+            Some(v) => v
+                .trim()
+                .parse()
+                .map_err(|_| bad(key, v, "a port number (0-65535)")),
         }
     }
 
@@ -161,7 +174,8 @@ impl Configuration {
     pub fn get_duration(&self, key: &str, default: Duration) -> Result<Duration, ConfigError> {
         match self.get(key) {
             None => Ok(default),
-            Some(v) => parse_duration(v).ok_or_else(|| bad(key, v, "a duration such as '10 s' or '500 ms'")),
+            Some(v) => parse_duration(v)
+                .ok_or_else(|| bad(key, v, "a duration such as '10 s' or '500 ms'")),
         }
     }
 
@@ -227,14 +241,19 @@ fn scalar(v: &serde_yaml::Value) -> String {
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => n.to_string(),
         Value::Null => String::new(),
-        other => serde_yaml::to_string(other).unwrap_or_default().trim().to_string(),
+        other => serde_yaml::to_string(other)
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
     }
 }
 
 /// Parses Flink's duration syntax.
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let num: f64 = num.trim().parse().ok()?;
     let ms = match unit.trim().to_ascii_lowercase().as_str() {
@@ -257,7 +276,10 @@ mod tests {
 
     #[test]
     fn nested_yaml_flattens() {
-        let c = Configuration::from_yaml_str("rest:\n  port: 9091\ntaskmanager:\n  numberOfTaskSlots: 4\nparallelism.default: 2\n").unwrap();
+        let c = Configuration::from_yaml_str(
+            "rest:\n  port: 9091\ntaskmanager:\n  numberOfTaskSlots: 4\nparallelism.default: 2\n",
+        )
+        .unwrap();
         assert_eq!(c.get_u16("rest.port", 0).unwrap(), 9091);
         assert_eq!(c.get_u32(keys::NUM_TASK_SLOTS, 1).unwrap(), 4);
         assert_eq!(c.get_u32(keys::PARALLELISM_DEFAULT, 1).unwrap(), 2);

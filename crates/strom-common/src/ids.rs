@@ -86,14 +86,20 @@ mod tests {
         let s = id.to_string();
         assert_eq!(s.len(), 32);
         assert_eq!(s.parse::<JobId>().unwrap(), id);
-        assert_eq!(serde_json::from_str::<JobId>(&serde_json::to_string(&id).unwrap()).unwrap(), id);
+        assert_eq!(
+            serde_json::from_str::<JobId>(&serde_json::to_string(&id).unwrap()).unwrap(),
+            id
+        );
     }
 
     #[test]
     fn rejects_bad_ids() {
         assert!("doesnotexist".parse::<JobId>().is_err());
         assert!("0000000000000000000000000000000g".parse::<JobId>().is_err());
-        assert_eq!("00000000000000000000000000000001".parse::<JobId>().unwrap(), JobId(1));
+        assert_eq!(
+            "00000000000000000000000000000001".parse::<JobId>().unwrap(),
+            JobId(1)
+        );
     }
 
     #[test]

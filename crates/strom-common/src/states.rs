@@ -202,7 +202,10 @@ mod tests {
                 assert!(!from.can_transition_to(to), "{from} -> {to}");
             }
         }
-        for from in JobStatus::ALL.into_iter().filter(|s| s.is_globally_terminal()) {
+        for from in JobStatus::ALL
+            .into_iter()
+            .filter(|s| s.is_globally_terminal())
+        {
             for to in JobStatus::ALL {
                 assert!(!from.can_transition_to(to), "{from} -> {to}");
             }
@@ -212,13 +215,23 @@ mod tests {
     #[test]
     fn happy_paths() {
         use ExecutionState::*;
-        let path = [Created, Scheduled, Deploying, Initializing, Running, Finished];
+        let path = [
+            Created,
+            Scheduled,
+            Deploying,
+            Initializing,
+            Running,
+            Finished,
+        ];
         for w in path.windows(2) {
             assert!(w[0].can_transition_to(w[1]), "{} -> {}", w[0], w[1]);
         }
         assert!(!Created.can_transition_to(Running));
         assert!(JobStatus::Created.can_transition_to(JobStatus::Running));
         assert!(!JobStatus::Created.can_transition_to(JobStatus::Finished));
-        assert_eq!(serde_json::to_string(&Initializing).unwrap(), "\"INITIALIZING\"");
+        assert_eq!(
+            serde_json::to_string(&Initializing).unwrap(),
+            "\"INITIALIZING\""
+        );
     }
 }

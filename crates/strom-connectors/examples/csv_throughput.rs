@@ -28,22 +28,46 @@ fn bid_table(options: &[(&str, &str)]) -> TableSpec {
     ];
     TableSpec {
         name: "bid".into(),
-        schema: RowSchema::new(cols.into_iter().map(|(n, ty)| Column { name: n.into(), ty, nullable: true }).collect()),
-        options: options.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>(),
+        schema: RowSchema::new(
+            cols.into_iter()
+                .map(|(n, ty)| Column {
+                    name: n.into(),
+                    ty,
+                    nullable: true,
+                })
+                .collect(),
+        ),
+        options: options
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<BTreeMap<_, _>>(),
         watermark: None,
         primary_key: vec![],
     }
 }
 
 /// Reads the whole table with `p` subtasks (one thread each); returns (rows, seconds).
-fn read(factory: &(dyn ConnectorFactory + Sync), t: &TableSpec, projection: &[usize], p: u32) -> (u64, f64) {
+fn read(
+    factory: &(dyn ConnectorFactory + Sync),
+    t: &TableSpec,
+    projection: &[usize],
+    p: u32,
+) -> (u64, f64) {
     let start = Instant::now();
     let rows: u64 = std::thread::scope(|s| {
         let handles: Vec<_> = (0..p)
             .map(|k| {
                 s.spawn(move || {
                     let mut r = factory
-                        .create_reader(t, projection, SubtaskInfo { index: k, parallelism: p }, 8192)
+                        .create_reader(
+                            t,
+                            projection,
+                            SubtaskInfo {
+                                index: k,
+                                parallelism: p,
+                            },
+                            8192,
+                        )
                         .expect("reader");
                     let mut n = 0u64;
                     while let Some(b) = r.next_batch().expect("batch") {
@@ -59,11 +83,16 @@ fn read(factory: &(dyn ConnectorFactory + Sync), t: &TableSpec, projection: &[us
 }
 
 fn best_of_3(mut f: impl FnMut() -> (u64, f64)) -> (u64, f64) {
-    (0..3).map(|_| f()).min_by(|a, b| a.1.total_cmp(&b.1)).unwrap_or((0, f64::INFINITY))
+    (0..3)
+        .map(|_| f())
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .unwrap_or((0, f64::INFINITY))
 }
 
 fn main() {
-    let arg = std::env::args().nth(1).unwrap_or_else(|| "5000000".to_string());
+    let arg = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "5000000".to_string());
     let mut _cleanup = None;
     let path: PathBuf = match arg.parse::<u64>() {
         Ok(rows) => {
@@ -83,10 +112,17 @@ fn main() {
         Err(_) => PathBuf::from(arg),
     };
     let size = std::fs::metadata(&path).expect("input file").len();
-    let t = bid_table(&[("connector", "filesystem"), ("path", path.to_str().expect("utf8 path")), ("format", "csv")]);
+    let t = bid_table(&[
+        ("connector", "filesystem"),
+        ("path", path.to_str().expect("utf8 path")),
+        ("format", "csv"),
+    ]);
     println!("input: {} ({size} bytes)", path.display());
     for p in [1u32, 2] {
-        for (name, proj) in [("[auction, date_time]", vec![0usize, 5]), ("all 7 columns", (0..7).collect())] {
+        for (name, proj) in [
+            ("[auction, date_time]", vec![0usize, 5]),
+            ("all 7 columns", (0..7).collect()),
+        ] {
             let (rows, secs) = best_of_3(|| read(&FileSystemConnector, &t, &proj, p));
             println!(
                 "csv source p={p} {name:<22}: {rows} rows in {secs:.3} s = {:>6.0} MB/s, {:>6.2} M rows/s",
@@ -96,10 +132,20 @@ fn main() {
         }
     }
     let n = 20_000_000u64.to_string();
-    let g = bid_table(&[("connector", "datagen"), ("generator", "bids"), ("number-of-rows", &n)]);
-    for (name, proj) in [("[auction, date_time]", vec![0usize, 5]), ("all 7 columns", (0..7).collect())] {
+    let g = bid_table(&[
+        ("connector", "datagen"),
+        ("generator", "bids"),
+        ("number-of-rows", &n),
+    ]);
+    for (name, proj) in [
+        ("[auction, date_time]", vec![0usize, 5]),
+        ("all 7 columns", (0..7).collect()),
+    ] {
         let (rows, secs) = best_of_3(|| read(&DatagenConnector, &g, &proj, 1));
-        println!("datagen bids p=1 {name:<22}: {rows} rows in {secs:.3} s = {:>6.2} M rows/s", rows as f64 / secs / 1e6);
+        println!(
+            "datagen bids p=1 {name:<22}: {rows} rows in {secs:.3} s = {:>6.2} M rows/s",
+            rows as f64 / secs / 1e6
+        );
     }
     if let Some(p) = _cleanup {
         let _ = std::fs::remove_file(p);

@@ -175,14 +175,28 @@ fn extra_parts(r4: u64, out: &mut Vec<u8>) {
 
 /// The rows `first, first+stride, ...` (`count` of them) of the bid columns `cols`, in that
 /// order. Only these columns are computed.
-pub fn bid_columns(cols: &[BidColumn], first: u64, stride: u64, count: usize) -> Result<Vec<ArrayRef>, arrow::error::ArrowError> {
+pub fn bid_columns(
+    cols: &[BidColumn],
+    first: u64,
+    stride: u64,
+    count: usize,
+) -> Result<Vec<ArrayRef>, arrow::error::ArrowError> {
     let idx = |j: usize| first.wrapping_add(stride.wrapping_mul(j as u64));
     cols.iter()
         .map(|c| -> Result<ArrayRef, arrow::error::ArrowError> {
             Ok(match c {
-                BidColumn::Auction => Arc::new(Int64Array::new(ScalarBuffer::from((0..count).map(|j| auction(idx(j))).collect::<Vec<_>>()), None)),
-                BidColumn::Bidder => Arc::new(Int64Array::new(ScalarBuffer::from((0..count).map(|j| bidder(idx(j))).collect::<Vec<_>>()), None)),
-                BidColumn::Price => Arc::new(Int64Array::new(ScalarBuffer::from((0..count).map(|j| price(idx(j))).collect::<Vec<_>>()), None)),
+                BidColumn::Auction => Arc::new(Int64Array::new(
+                    ScalarBuffer::from((0..count).map(|j| auction(idx(j))).collect::<Vec<_>>()),
+                    None,
+                )),
+                BidColumn::Bidder => Arc::new(Int64Array::new(
+                    ScalarBuffer::from((0..count).map(|j| bidder(idx(j))).collect::<Vec<_>>()),
+                    None,
+                )),
+                BidColumn::Price => Arc::new(Int64Array::new(
+                    ScalarBuffer::from((0..count).map(|j| price(idx(j))).collect::<Vec<_>>()),
+                    None,
+                )),
                 BidColumn::DateTime => Arc::new(TimestampMillisecondArray::new(
                     ScalarBuffer::from((0..count).map(|j| date_time(idx(j))).collect::<Vec<_>>()),
                     None,
@@ -195,17 +209,26 @@ pub fn bid_columns(cols: &[BidColumn], first: u64, stride: u64, count: usize) ->
         .collect()
 }
 
-fn strings(count: usize, avg: usize, mut f: impl FnMut(usize, &mut Vec<u8>)) -> Result<ArrayRef, arrow::error::ArrowError> {
+fn strings(
+    count: usize,
+    avg: usize,
+    mut f: impl FnMut(usize, &mut Vec<u8>),
+) -> Result<ArrayRef, arrow::error::ArrowError> {
     let mut offsets: Vec<i32> = Vec::with_capacity(count + 1);
     let mut values: Vec<u8> = Vec::with_capacity(count * avg);
     offsets.push(0);
     for j in 0..count {
         f(j, &mut values);
-        let end = i32::try_from(values.len())
-            .map_err(|_| arrow::error::ArrowError::ComputeError("string column over 2 GiB".into()))?;
+        let end = i32::try_from(values.len()).map_err(|_| {
+            arrow::error::ArrowError::ComputeError("string column over 2 GiB".into())
+        })?;
         offsets.push(end);
     }
-    Ok(Arc::new(StringArray::try_new(OffsetBuffer::new(ScalarBuffer::from(offsets)), values.into(), None)?))
+    Ok(Arc::new(StringArray::try_new(
+        OffsetBuffer::new(ScalarBuffer::from(offsets)),
+        values.into(),
+        None,
+    )?))
 }
 
 /// Appends the CSV line of row `i` (as `gen_bids.rs` writes it). `ts` caches the formatted
@@ -301,6 +324,9 @@ mod tests {
         .expect("batch");
         let mut csv = Vec::new();
         crate::filesystem::writer::batch_to_csv(&batch, b',', &mut csv).expect("csv");
-        assert_eq!(String::from_utf8(csv).expect("a"), String::from_utf8(out).expect("b"));
+        assert_eq!(
+            String::from_utf8(csv).expect("a"),
+            String::from_utf8(out).expect("b")
+        );
     }
 }

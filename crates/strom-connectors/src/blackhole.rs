@@ -38,13 +38,20 @@ impl SinkWriter for BlackholeWriter {
     }
 
     fn finish(&mut self) -> Result<(), ConnectorError> {
-        tracing::debug!(rows = self.rows, batches = self.batches, "blackhole sink finished");
+        tracing::debug!(
+            rows = self.rows,
+            batches = self.batches,
+            "blackhole sink finished"
+        );
         Ok(())
     }
 
     /// `bytes` is the in-memory size of the batches received (nothing is written).
     fn counters(&self) -> ConnectorCounters {
-        ConnectorCounters { bytes: self.bytes, skipped_rows: 0 }
+        ConnectorCounters {
+            bytes: self.bytes,
+            skipped_rows: 0,
+        }
     }
 }
 
@@ -82,7 +89,11 @@ impl ConnectorFactory for BlackholeConnector {
         })
     }
 
-    fn create_writer(&self, _table: &TableSpec, _subtask: SubtaskInfo) -> Result<Box<dyn SinkWriter>, ConnectorError> {
+    fn create_writer(
+        &self,
+        _table: &TableSpec,
+        _subtask: SubtaskInfo,
+    ) -> Result<Box<dyn SinkWriter>, ConnectorError> {
         Ok(Box::new(BlackholeWriter::default()))
     }
 }
@@ -96,7 +107,8 @@ mod tests {
     #[test]
     fn counts_rows() {
         let mut w = BlackholeWriter::default();
-        let b = RecordBatch::try_from_iter([("a", Arc::new(Int64Array::from(vec![1, 2, 3])) as _)]).expect("batch");
+        let b = RecordBatch::try_from_iter([("a", Arc::new(Int64Array::from(vec![1, 2, 3])) as _)])
+            .expect("batch");
         w.write(&b).expect("write");
         w.write(&b).expect("write");
         w.finish().expect("finish");

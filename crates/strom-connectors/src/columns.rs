@@ -2,12 +2,12 @@
 //! turn them into Arrow arrays, with row-level rollback (a row that fails half way is undone).
 
 use crate::text;
-use arrow::array::{
-    ArrayRef, BooleanArray, Date32Array, Decimal128Array, Float32Array, Float64Array, Int16Array, Int32Array,
-    Int64Array, Int8Array, StringArray, TimestampMicrosecondArray, TimestampMillisecondArray,
-    TimestampNanosecondArray, TimestampSecondArray,
-};
 use arrow::array::builder::NullBufferBuilder;
+use arrow::array::{
+    ArrayRef, BooleanArray, Date32Array, Decimal128Array, Float32Array, Float64Array, Int16Array,
+    Int32Array, Int64Array, Int8Array, StringArray, TimestampMicrosecondArray,
+    TimestampMillisecondArray, TimestampNanosecondArray, TimestampSecondArray,
+};
 use arrow::buffer::{BooleanBuffer, OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, TimeUnit};
 use std::sync::Arc;
@@ -70,7 +70,11 @@ impl ColumnBuilder {
                 Data::Ts(Vec::with_capacity(capacity), unit)
             }
         };
-        Self { data, nulls: NullBufferBuilder::new(capacity), nullable: col.nullable }
+        Self {
+            data,
+            nulls: NullBufferBuilder::new(capacity),
+            nullable: col.nullable,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -113,9 +117,18 @@ impl ColumnBuilder {
             Data::I64(v) => text::parse_i64(s).map(|x| v.push(x)).is_some(),
             Data::Ts(v, unit) => text::parse_timestamp(s, *unit).map(|x| v.push(x)).is_some(),
             Data::Str(..) => return self.push_string(s),
-            Data::I32(v) => text::parse_i64(s).and_then(|x| i32::try_from(x).ok()).map(|x| v.push(x)).is_some(),
-            Data::I16(v) => text::parse_i64(s).and_then(|x| i16::try_from(x).ok()).map(|x| v.push(x)).is_some(),
-            Data::I8(v) => text::parse_i64(s).and_then(|x| i8::try_from(x).ok()).map(|x| v.push(x)).is_some(),
+            Data::I32(v) => text::parse_i64(s)
+                .and_then(|x| i32::try_from(x).ok())
+                .map(|x| v.push(x))
+                .is_some(),
+            Data::I16(v) => text::parse_i64(s)
+                .and_then(|x| i16::try_from(x).ok())
+                .map(|x| v.push(x))
+                .is_some(),
+            Data::I8(v) => text::parse_i64(s)
+                .and_then(|x| i8::try_from(x).ok())
+                .map(|x| v.push(x))
+                .is_some(),
             Data::F64(v) => text::parse_f64(s).map(|x| v.push(x)).is_some(),
             Data::F32(v) => text::parse_f64(s).map(|x| v.push(x as f32)).is_some(),
             Data::Dec(v, p, sc) => text::parse_decimal(s, *p, *sc).map(|x| v.push(x)).is_some(),
@@ -243,15 +256,25 @@ impl ColumnBuilder {
         let nulls = self.nulls.finish();
         self.nulls = NullBufferBuilder::new(cap);
         let arr: ArrayRef = match &mut self.data {
-            Data::Bool(v) => Arc::new(BooleanArray::new(BooleanBuffer::from(take_cap(v, cap)), nulls)),
+            Data::Bool(v) => Arc::new(BooleanArray::new(
+                BooleanBuffer::from(take_cap(v, cap)),
+                nulls,
+            )),
             Data::I8(v) => Arc::new(Int8Array::new(ScalarBuffer::from(take_cap(v, cap)), nulls)),
             Data::I16(v) => Arc::new(Int16Array::new(ScalarBuffer::from(take_cap(v, cap)), nulls)),
             Data::I32(v) => Arc::new(Int32Array::new(ScalarBuffer::from(take_cap(v, cap)), nulls)),
             Data::I64(v) => Arc::new(Int64Array::new(ScalarBuffer::from(take_cap(v, cap)), nulls)),
-            Data::F32(v) => Arc::new(Float32Array::new(ScalarBuffer::from(take_cap(v, cap)), nulls)),
-            Data::F64(v) => Arc::new(Float64Array::new(ScalarBuffer::from(take_cap(v, cap)), nulls)),
+            Data::F32(v) => Arc::new(Float32Array::new(
+                ScalarBuffer::from(take_cap(v, cap)),
+                nulls,
+            )),
+            Data::F64(v) => Arc::new(Float64Array::new(
+                ScalarBuffer::from(take_cap(v, cap)),
+                nulls,
+            )),
             Data::Dec(v, p, s) => Arc::new(
-                Decimal128Array::new(ScalarBuffer::from(take_cap(v, cap)), nulls).with_precision_and_scale(*p, *s)?,
+                Decimal128Array::new(ScalarBuffer::from(take_cap(v, cap)), nulls)
+                    .with_precision_and_scale(*p, *s)?,
             ),
             Data::Str(o, vals) => {
                 let offsets = std::mem::replace(o, Vec::with_capacity(cap + 1));
@@ -263,13 +286,20 @@ impl ColumnBuilder {
                     nulls,
                 )?)
             }
-            Data::Date(v) => Arc::new(Date32Array::new(ScalarBuffer::from(take_cap(v, cap)), nulls)),
+            Data::Date(v) => Arc::new(Date32Array::new(
+                ScalarBuffer::from(take_cap(v, cap)),
+                nulls,
+            )),
             Data::Ts(v, unit) => {
                 let values = ScalarBuffer::from(take_cap(v, cap));
                 match unit {
                     TimeUnit::Second => Arc::new(TimestampSecondArray::new(values, nulls)),
-                    TimeUnit::Millisecond => Arc::new(TimestampMillisecondArray::new(values, nulls)),
-                    TimeUnit::Microsecond => Arc::new(TimestampMicrosecondArray::new(values, nulls)),
+                    TimeUnit::Millisecond => {
+                        Arc::new(TimestampMillisecondArray::new(values, nulls))
+                    }
+                    TimeUnit::Microsecond => {
+                        Arc::new(TimestampMicrosecondArray::new(values, nulls))
+                    }
                     TimeUnit::Nanosecond => Arc::new(TimestampNanosecondArray::new(values, nulls)),
                 }
             }

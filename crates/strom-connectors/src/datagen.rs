@@ -38,9 +38,10 @@ use crate::bids::{self, BidColumn};
 use crate::check_projection;
 use crate::text;
 use arrow::array::{
-    ArrayRef, BooleanArray, Date32Array, Decimal128Array, Float32Array, Float64Array, Int16Array, Int32Array,
-    Int64Array, Int8Array, RecordBatch, RecordBatchOptions, StringArray, TimestampMicrosecondArray,
-    TimestampMillisecondArray, TimestampNanosecondArray, TimestampSecondArray,
+    ArrayRef, BooleanArray, Date32Array, Decimal128Array, Float32Array, Float64Array, Int16Array,
+    Int32Array, Int64Array, Int8Array, RecordBatch, RecordBatchOptions, StringArray,
+    TimestampMicrosecondArray, TimestampMillisecondArray, TimestampNanosecondArray,
+    TimestampSecondArray,
 };
 use arrow::buffer::{BooleanBuffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
@@ -50,8 +51,22 @@ use strom_plan::{SqlType, TableSpec};
 use strom_runtime::connector::DEFAULT_BATCH_ROWS;
 use strom_runtime::{ConnectorError, ConnectorFactory, SinkWriter, SourceReader, SubtaskInfo};
 
-const TABLE_KEYS: &[&str] = &["connector", "number-of-rows", "rows-per-second", "generator"];
-const FIELD_KEYS: &[&str] = &["kind", "min", "max", "length", "start", "end", "max-past", "null-rate"];
+const TABLE_KEYS: &[&str] = &[
+    "connector",
+    "number-of-rows",
+    "rows-per-second",
+    "generator",
+];
+const FIELD_KEYS: &[&str] = &[
+    "kind",
+    "min",
+    "max",
+    "length",
+    "start",
+    "end",
+    "max-past",
+    "null-rate",
+];
 const NULL_SALT: u64 = 0x6E75_6C6C;
 
 /// The `datagen` connector.
@@ -96,7 +111,10 @@ struct Spec {
 }
 
 fn bad(table: &TableSpec, message: String) -> ConnectorError {
-    ConnectorError::BadOption { table: table.name.clone(), message }
+    ConnectorError::BadOption {
+        table: table.name.clone(),
+        message,
+    }
 }
 
 /// Parses a duration like `'5 s'`, `'100ms'`, `'2 min'`, `'1 h'`, `'1 d'` (plain number = ms).
@@ -131,7 +149,10 @@ impl Spec {
         for key in table.options.keys() {
             if let Some(rest) = key.strip_prefix("fields.") {
                 let Some((col, opt)) = rest.rsplit_once('.') else {
-                    return Err(bad(table, format!("datagen option '{key}' should be 'fields.<column>.<option>'")));
+                    return Err(bad(
+                        table,
+                        format!("datagen option '{key}' should be 'fields.<column>.<option>'"),
+                    ));
                 };
                 if table.schema.columns.iter().all(|c| c.name != col) {
                     return Err(bad(
@@ -145,7 +166,10 @@ impl Spec {
                 if !FIELD_KEYS.contains(&opt) {
                     return Err(bad(
                         table,
-                        format!("unsupported datagen option '{key}'; field options: {}", FIELD_KEYS.join(", ")),
+                        format!(
+                            "unsupported datagen option '{key}'; field options: {}",
+                            FIELD_KEYS.join(", ")
+                        ),
                     ));
                 }
             } else if !TABLE_KEYS.contains(&key.as_str()) {
@@ -230,7 +254,11 @@ impl Spec {
                 Generator::Fields(fields)
             }
         };
-        Ok(Spec { rows, rows_per_second, generator })
+        Ok(Spec {
+            rows,
+            rows_per_second,
+            generator,
+        })
     }
 
     fn field(table: &TableSpec, col: &str, ty: &SqlType) -> Result<Field, ConnectorError> {
@@ -240,7 +268,15 @@ impl Spec {
             None => 0.0,
             Some(v) => match v.trim().parse::<f64>() {
                 Ok(x) if (0.0..=1.0).contains(&x) => x,
-                _ => return Err(bad(table, format!("'{}' = '{v}' must be a number between 0 and 1", key("null-rate")))),
+                _ => {
+                    return Err(bad(
+                        table,
+                        format!(
+                            "'{}' = '{v}' must be a number between 0 and 1",
+                            key("null-rate")
+                        ),
+                    ))
+                }
             },
         };
         let kind = opt("kind").map(|k| k.trim().to_ascii_lowercase());
@@ -248,13 +284,23 @@ impl Spec {
             Some("sequence") => {
                 let get = |o: &str| -> Result<i64, ConnectorError> {
                     let v = opt(o).ok_or_else(|| {
-                        bad(table, format!("sequence column '{col}' needs '{}' (an integer)", key(o)))
+                        bad(
+                            table,
+                            format!("sequence column '{col}' needs '{}' (an integer)", key(o)),
+                        )
                     })?;
-                    v.trim().parse::<i64>().map_err(|_| bad(table, format!("'{}' = '{v}' is not an integer", key(o))))
+                    v.trim()
+                        .parse::<i64>()
+                        .map_err(|_| bad(table, format!("'{}' = '{v}' is not an integer", key(o))))
                 };
                 let (start, end) = (get("start")?, get("end")?);
                 if end < start {
-                    return Err(bad(table, format!("sequence column '{col}': 'end' ({end}) is below 'start' ({start})")));
+                    return Err(bad(
+                        table,
+                        format!(
+                            "sequence column '{col}': 'end' ({end}) is below 'start' ({start})"
+                        ),
+                    ));
                 }
                 match ty {
                     SqlType::TinyInt | SqlType::SmallInt | SqlType::Int | SqlType::BigInt => {
@@ -279,7 +325,10 @@ impl Spec {
                         ))
                     }
                 }
-                if ["min", "max", "length", "max-past"].iter().any(|o| opt(o).is_some()) {
+                if ["min", "max", "length", "max-past"]
+                    .iter()
+                    .any(|o| opt(o).is_some())
+                {
                     return Err(bad(
                         table,
                         format!("sequence column '{col}' takes 'start' and 'end' only (min, max, length, max-past are for random columns)"),
@@ -291,20 +340,35 @@ impl Spec {
                 if opt("start").is_some() || opt("end").is_some() {
                     return Err(bad(
                         table,
-                        format!("'start'/'end' of column '{col}' need 'fields.{col}.kind' = 'sequence'"),
+                        format!(
+                            "'start'/'end' of column '{col}' need 'fields.{col}.kind' = 'sequence'"
+                        ),
                     ));
                 }
                 let numeric = matches!(
                     ty,
-                    SqlType::TinyInt | SqlType::SmallInt | SqlType::Int | SqlType::BigInt | SqlType::Float | SqlType::Double | SqlType::Decimal(..)
+                    SqlType::TinyInt
+                        | SqlType::SmallInt
+                        | SqlType::Int
+                        | SqlType::BigInt
+                        | SqlType::Float
+                        | SqlType::Double
+                        | SqlType::Decimal(..)
                 );
                 if !numeric && (opt("min").is_some() || opt("max").is_some()) {
-                    return Err(bad(table, format!("'min'/'max' apply to numeric columns, not to '{col}' ({ty})")));
+                    return Err(bad(
+                        table,
+                        format!("'min'/'max' apply to numeric columns, not to '{col}' ({ty})"),
+                    ));
                 }
                 if !matches!(ty, SqlType::String) && opt("length").is_some() {
-                    return Err(bad(table, format!("'length' applies to STRING columns, not to '{col}' ({ty})")));
+                    return Err(bad(
+                        table,
+                        format!("'length' applies to STRING columns, not to '{col}' ({ty})"),
+                    ));
                 }
-                if !matches!(ty, SqlType::Timestamp(_) | SqlType::Date) && opt("max-past").is_some() {
+                if !matches!(ty, SqlType::Timestamp(_) | SqlType::Date) && opt("max-past").is_some()
+                {
                     return Err(bad(table, format!("'max-past' applies to TIMESTAMP and DATE columns, not to '{col}' ({ty})")));
                 }
                 let r = match ty {
@@ -315,11 +379,17 @@ impl Spec {
                                 None => Ok(d),
                                 Some(v) => match v.trim().parse::<i64>() {
                                     Ok(x) if x >= lo && x <= hi => Ok(x),
-                                    _ => Err(bad(table, format!("'{}' = '{v}' is not a {ty} value", key(o)))),
+                                    _ => Err(bad(
+                                        table,
+                                        format!("'{}' = '{v}' is not a {ty} value", key(o)),
+                                    )),
                                 },
                             }
                         };
-                        Random::Int { min: get("min", lo)?, max: get("max", hi)? }
+                        Random::Int {
+                            min: get("min", lo)?,
+                            max: get("max", hi)?,
+                        }
                     }
                     SqlType::Float | SqlType::Double => {
                         let (lo, hi) = if matches!(ty, SqlType::Float) {
@@ -332,29 +402,55 @@ impl Spec {
                                 None => Ok(d),
                                 Some(v) => match v.trim().parse::<f64>() {
                                     Ok(x) if x.is_finite() => Ok(x),
-                                    _ => Err(bad(table, format!("'{}' = '{v}' is not a finite number", key(o)))),
+                                    _ => Err(bad(
+                                        table,
+                                        format!("'{}' = '{v}' is not a finite number", key(o)),
+                                    )),
                                 },
                             }
                         };
-                        Random::Float { min: get("min", lo)?, max: get("max", hi)? }
+                        Random::Float {
+                            min: get("min", lo)?,
+                            max: get("max", hi)?,
+                        }
                     }
                     SqlType::Decimal(p, s) => {
                         let lim = text::pow10(*p as u32) - 1;
                         let get = |o: &str, d: i128| -> Result<i128, ConnectorError> {
                             match opt(o) {
                                 None => Ok(d),
-                                Some(v) => text::parse_decimal(v.as_bytes(), *p, *s)
-                                    .ok_or_else(|| bad(table, format!("'{}' = '{v}' is not a {ty} value", key(o)))),
+                                Some(v) => {
+                                    text::parse_decimal(v.as_bytes(), *p, *s).ok_or_else(|| {
+                                        bad(
+                                            table,
+                                            format!("'{}' = '{v}' is not a {ty} value", key(o)),
+                                        )
+                                    })
+                                }
                             }
                         };
-                        Random::Dec { min: get("min", -lim)?, max: get("max", lim)? }
+                        Random::Dec {
+                            min: get("min", -lim)?,
+                            max: get("max", lim)?,
+                        }
                     }
                     SqlType::String => {
                         let len = match opt("length") {
                             None => 100,
-                            Some(v) => v.trim().parse::<usize>().ok().filter(|l| *l <= 1 << 20).ok_or_else(|| {
-                                bad(table, format!("'{}' = '{v}' is not a length (0..1048576)", key("length")))
-                            })?,
+                            Some(v) => v
+                                .trim()
+                                .parse::<usize>()
+                                .ok()
+                                .filter(|l| *l <= 1 << 20)
+                                .ok_or_else(|| {
+                                    bad(
+                                        table,
+                                        format!(
+                                            "'{}' = '{v}' is not a length (0..1048576)",
+                                            key("length")
+                                        ),
+                                    )
+                                })?,
                         };
                         Random::Str { len }
                     }
@@ -371,10 +467,16 @@ impl Spec {
                 };
                 match &r {
                     Random::Int { min, max } if min > max => {
-                        return Err(bad(table, format!("column '{col}': 'min' ({min}) is above 'max' ({max})")))
+                        return Err(bad(
+                            table,
+                            format!("column '{col}': 'min' ({min}) is above 'max' ({max})"),
+                        ))
                     }
                     Random::Float { min, max } if min > max => {
-                        return Err(bad(table, format!("column '{col}': 'min' ({min}) is above 'max' ({max})")))
+                        return Err(bad(
+                            table,
+                            format!("column '{col}': 'min' ({min}) is above 'max' ({max})"),
+                        ))
                     }
                     Random::Dec { min, max } if min > max => {
                         return Err(bad(table, format!("column '{col}': 'min' is above 'max'")))
@@ -386,11 +488,17 @@ impl Spec {
             Some(k) => {
                 return Err(bad(
                     table,
-                    format!("'fields.{col}.kind' = '{k}' is not supported; use 'random' or 'sequence'"),
+                    format!(
+                        "'fields.{col}.kind' = '{k}' is not supported; use 'random' or 'sequence'"
+                    ),
                 ))
             }
         };
-        Ok(Field { ty: ty.clone(), gen, null_rate })
+        Ok(Field {
+            ty: ty.clone(),
+            gen,
+            null_rate,
+        })
     }
 }
 
@@ -422,11 +530,20 @@ impl ConnectorFactory for DatagenConnector {
     ) -> Result<Box<dyn SourceReader>, ConnectorError> {
         let spec = Spec::parse(table)?;
         check_projection(table, projection)?;
-        Ok(Box::new(DatagenReader::new(table, spec, projection, subtask, batch_rows)))
+        Ok(Box::new(DatagenReader::new(
+            table, spec, projection, subtask, batch_rows,
+        )))
     }
 
-    fn create_writer(&self, table: &TableSpec, _subtask: SubtaskInfo) -> Result<Box<dyn SinkWriter>, ConnectorError> {
-        Err(bad(table, "the datagen connector is a source only; it cannot be written to".into()))
+    fn create_writer(
+        &self,
+        table: &TableSpec,
+        _subtask: SubtaskInfo,
+    ) -> Result<Box<dyn SinkWriter>, ConnectorError> {
+        Err(bad(
+            table,
+            "the datagen connector is a source only; it cannot be written to".into(),
+        ))
     }
 }
 
@@ -449,7 +566,13 @@ pub struct DatagenReader {
 }
 
 impl DatagenReader {
-    fn new(table: &TableSpec, spec: Spec, projection: &[usize], subtask: SubtaskInfo, batch_rows: usize) -> Self {
+    fn new(
+        table: &TableSpec,
+        spec: Spec,
+        projection: &[usize],
+        subtask: SubtaskInfo,
+        batch_rows: usize,
+    ) -> Self {
         let p = subtask.parallelism.max(1) as u64;
         let k = (subtask.index as u64).min(p - 1);
         let (first, stride, total) = match spec.rows {
@@ -461,7 +584,11 @@ impl DatagenReader {
             None => (k, p, None),
         };
         let rate = spec.rows_per_second.map(|r| r / p as f64);
-        let batch_rows = if batch_rows == 0 { DEFAULT_BATCH_ROWS } else { batch_rows };
+        let batch_rows = if batch_rows == 0 {
+            DEFAULT_BATCH_ROWS
+        } else {
+            batch_rows
+        };
         Self {
             generator: spec.generator,
             projection: projection.to_vec(),
@@ -490,13 +617,20 @@ impl SourceReader for DatagenReader {
             // about 20 batches per second, each released at its scheduled time
             count = count.min(((rate / 20.0).ceil() as u64).max(1));
             let started = *self.started.get_or_insert_with(Instant::now);
-            let due = started + Duration::from_secs_f64(self.emitted as f64 / rate);
+            let due = Duration::try_from_secs_f64(self.emitted as f64 / rate)
+                .ok()
+                .and_then(|d| started.checked_add(d));
             let now = Instant::now();
-            if due > now {
-                std::thread::sleep(due - now);
+            match due {
+                Some(due) if due > now => std::thread::sleep(due - now),
+                Some(_) => {}
+                // beyond what an Instant can hold: effectively never; check back hourly
+                None => std::thread::sleep(Duration::from_secs(3600)),
             }
         }
-        let first = self.first + self.emitted * self.stride;
+        let first = self
+            .first
+            .wrapping_add(self.emitted.wrapping_mul(self.stride));
         let n = count as usize;
         let arrays: Vec<ArrayRef> = match &self.generator {
             Generator::Bids(cols) => {
@@ -522,30 +656,42 @@ impl SourceReader for DatagenReader {
 /// The random value of row `i`, column `c`, stream `salt`.
 #[inline]
 fn rand(i: u64, c: usize, salt: u64) -> u64 {
-    bids::splitmix64(bids::splitmix64(i) ^ ((c as u64 + 1).wrapping_mul(0xD6E8_FEB8_6659_FD93)) ^ salt)
+    bids::splitmix64(
+        bids::splitmix64(i) ^ ((c as u64 + 1).wrapping_mul(0xD6E8_FEB8_6659_FD93)) ^ salt,
+    )
 }
 
 /// Uniform in `[min, max]` (inclusive), by 128-bit multiply (no modulo bias beyond 2^-64).
 #[inline]
 fn in_range(r: u64, min: i128, max: i128) -> i128 {
-    let span = (max - min) as u128 + 1;
-    if span > u64::MAX as u128 {
-        // the whole 64-bit range or more
-        let hi = rand_wide(r);
-        return min + (hi % span) as i128;
-    }
-    min + ((r as u128 * span) >> 64) as i128
+    let span = max.abs_diff(min) + 1;
+    let offset = if span > u64::MAX as u128 {
+        // the whole 64-bit range or more (wide decimals)
+        rand_wide(r) % span
+    } else {
+        (r as u128 * span) >> 64
+    };
+    // two's complement: the sum is within [min, max]
+    min.wrapping_add(offset as i128)
 }
 
 fn rand_wide(r: u64) -> u128 {
     ((bids::splitmix64(r) as u128) << 64) | r as u128
 }
 
-fn generate(f: &Field, c: usize, first: u64, stride: u64, n: usize) -> Result<ArrayRef, arrow::error::ArrowError> {
+fn generate(
+    f: &Field,
+    c: usize,
+    first: u64,
+    stride: u64,
+    n: usize,
+) -> Result<ArrayRef, arrow::error::ArrowError> {
     let idx = |j: usize| first.wrapping_add(stride.wrapping_mul(j as u64));
     let nulls: Option<NullBuffer> = if f.null_rate > 0.0 {
         let threshold = (f.null_rate * 18_446_744_073_709_551_616.0) as u128;
-        let valid: Vec<bool> = (0..n).map(|j| (rand(idx(j), c, NULL_SALT) as u128) >= threshold).collect();
+        let valid: Vec<bool> = (0..n)
+            .map(|j| (rand(idx(j), c, NULL_SALT) as u128) >= threshold)
+            .collect();
         Some(NullBuffer::new(BooleanBuffer::from(valid)))
     } else {
         None
@@ -554,19 +700,35 @@ fn generate(f: &Field, c: usize, first: u64, stride: u64, n: usize) -> Result<Ar
         let i = idx(j);
         match &f.gen {
             FieldGen::Sequence { start, .. } => *start as i128 + i as i128,
-            FieldGen::Random(Random::Int { min, max }) => in_range(rand(i, c, 0), *min as i128, *max as i128),
+            FieldGen::Random(Random::Int { min, max }) => {
+                in_range(rand(i, c, 0), *min as i128, *max as i128)
+            }
             FieldGen::Random(Random::Dec { min, max }) => in_range(rand(i, c, 0), *min, *max),
             _ => 0,
         }
     };
     let arr: ArrayRef = match (&f.ty, &f.gen) {
-        (SqlType::TinyInt, _) => Arc::new(Int8Array::new((0..n).map(|j| ints(j) as i8).collect::<Vec<_>>().into(), nulls)),
-        (SqlType::SmallInt, _) => Arc::new(Int16Array::new((0..n).map(|j| ints(j) as i16).collect::<Vec<_>>().into(), nulls)),
-        (SqlType::Int, _) => Arc::new(Int32Array::new((0..n).map(|j| ints(j) as i32).collect::<Vec<_>>().into(), nulls)),
-        (SqlType::BigInt, _) => Arc::new(Int64Array::new((0..n).map(|j| ints(j) as i64).collect::<Vec<_>>().into(), nulls)),
+        (SqlType::TinyInt, _) => Arc::new(Int8Array::new(
+            (0..n).map(|j| ints(j) as i8).collect::<Vec<_>>().into(),
+            nulls,
+        )),
+        (SqlType::SmallInt, _) => Arc::new(Int16Array::new(
+            (0..n).map(|j| ints(j) as i16).collect::<Vec<_>>().into(),
+            nulls,
+        )),
+        (SqlType::Int, _) => Arc::new(Int32Array::new(
+            (0..n).map(|j| ints(j) as i32).collect::<Vec<_>>().into(),
+            nulls,
+        )),
+        (SqlType::BigInt, _) => Arc::new(Int64Array::new(
+            (0..n).map(|j| ints(j) as i64).collect::<Vec<_>>().into(),
+            nulls,
+        )),
         (SqlType::Decimal(p, s), FieldGen::Sequence { start, .. }) => {
             let m = text::pow10((*s).max(0) as u32);
-            let v: Vec<i128> = (0..n).map(|j| (*start as i128 + idx(j) as i128) * m).collect();
+            let v: Vec<i128> = (0..n)
+                .map(|j| (*start as i128 + idx(j) as i128) * m)
+                .collect();
             Arc::new(Decimal128Array::new(v.into(), nulls).with_precision_and_scale(*p, *s)?)
         }
         (SqlType::Decimal(p, s), _) => {
@@ -588,7 +750,10 @@ fn generate(f: &Field, c: usize, first: u64, stride: u64, n: usize) -> Result<Ar
                 })
                 .collect();
             if matches!(f.ty, SqlType::Float) {
-                Arc::new(Float32Array::new(v.into_iter().map(|x| x as f32).collect::<Vec<_>>().into(), nulls))
+                Arc::new(Float32Array::new(
+                    v.into_iter().map(|x| x as f32).collect::<Vec<_>>().into(),
+                    nulls,
+                ))
             } else {
                 Arc::new(Float64Array::new(v.into(), nulls))
             }
@@ -617,11 +782,16 @@ fn generate(f: &Field, c: usize, first: u64, stride: u64, n: usize) -> Result<Ar
                     }
                     _ => {}
                 }
-                let end = i32::try_from(values.len())
-                    .map_err(|_| arrow::error::ArrowError::ComputeError("string batch over 2 GiB".into()))?;
+                let end = i32::try_from(values.len()).map_err(|_| {
+                    arrow::error::ArrowError::ComputeError("string batch over 2 GiB".into())
+                })?;
                 offsets.push(end);
             }
-            Arc::new(StringArray::try_new(OffsetBuffer::new(ScalarBuffer::from(offsets)), values.into(), nulls)?)
+            Arc::new(StringArray::try_new(
+                OffsetBuffer::new(ScalarBuffer::from(offsets)),
+                values.into(),
+                nulls,
+            )?)
         }
         (SqlType::Boolean, _) => {
             let v: Vec<bool> = (0..n).map(|j| rand(idx(j), c, 0) & 1 == 1).collect();
@@ -635,26 +805,49 @@ fn generate(f: &Field, c: usize, first: u64, stride: u64, n: usize) -> Result<Ar
             let ms: Vec<i64> = (0..n)
                 .map(|j| {
                     let i = idx(j);
-                    let past = if max_past == 0 { 0 } else { in_range(rand(i, c, 0), 0, max_past as i128) as i64 };
-                    bids::BASE_EPOCH_MS.saturating_add(i as i64).saturating_sub(past)
+                    let past = if max_past == 0 {
+                        0
+                    } else {
+                        in_range(rand(i, c, 0), 0, max_past as i128) as i64
+                    };
+                    bids::BASE_EPOCH_MS
+                        .saturating_add(i as i64)
+                        .saturating_sub(past)
                 })
                 .collect();
             match f.ty.to_arrow() {
                 DataType::Date32 => Arc::new(Date32Array::new(
-                    ms.iter().map(|m| m.div_euclid(86_400_000) as i32).collect::<Vec<_>>().into(),
+                    ms.iter()
+                        .map(|m| m.div_euclid(86_400_000) as i32)
+                        .collect::<Vec<_>>()
+                        .into(),
                     nulls,
                 )),
-                DataType::Timestamp(TimeUnit::Second, _) => {
-                    Arc::new(TimestampSecondArray::new(ms.iter().map(|m| m.div_euclid(1000)).collect::<Vec<_>>().into(), nulls))
+                DataType::Timestamp(TimeUnit::Second, _) => Arc::new(TimestampSecondArray::new(
+                    ms.iter()
+                        .map(|m| m.div_euclid(1000))
+                        .collect::<Vec<_>>()
+                        .into(),
+                    nulls,
+                )),
+                DataType::Timestamp(TimeUnit::Microsecond, _) => {
+                    Arc::new(TimestampMicrosecondArray::new(
+                        ms.iter()
+                            .map(|m| m.saturating_mul(1000))
+                            .collect::<Vec<_>>()
+                            .into(),
+                        nulls,
+                    ))
                 }
-                DataType::Timestamp(TimeUnit::Microsecond, _) => Arc::new(TimestampMicrosecondArray::new(
-                    ms.iter().map(|m| m.saturating_mul(1000)).collect::<Vec<_>>().into(),
-                    nulls,
-                )),
-                DataType::Timestamp(TimeUnit::Nanosecond, _) => Arc::new(TimestampNanosecondArray::new(
-                    ms.iter().map(|m| m.saturating_mul(1_000_000)).collect::<Vec<_>>().into(),
-                    nulls,
-                )),
+                DataType::Timestamp(TimeUnit::Nanosecond, _) => {
+                    Arc::new(TimestampNanosecondArray::new(
+                        ms.iter()
+                            .map(|m| m.saturating_mul(1_000_000))
+                            .collect::<Vec<_>>()
+                            .into(),
+                        nulls,
+                    ))
+                }
                 _ => Arc::new(TimestampMillisecondArray::new(ms.into(), nulls)),
             }
         }
@@ -669,20 +862,45 @@ mod tests {
     use strom_plan::{Column, RowSchema};
 
     fn table(cols: &[(&str, SqlType)], opts: &[(&str, &str)]) -> TableSpec {
-        let mut options: BTreeMap<String, String> = opts.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut options: BTreeMap<String, String> = opts
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         options.insert("connector".into(), "datagen".into());
         TableSpec {
             name: "t".into(),
-            schema: RowSchema::new(cols.iter().map(|(n, t)| Column { name: n.to_string(), ty: t.clone(), nullable: true }).collect()),
+            schema: RowSchema::new(
+                cols.iter()
+                    .map(|(n, t)| Column {
+                        name: n.to_string(),
+                        ty: t.clone(),
+                        nullable: true,
+                    })
+                    .collect(),
+            ),
             options,
             watermark: None,
             primary_key: vec![],
         }
     }
 
-    fn read_all(t: &TableSpec, projection: &[usize], k: u32, p: u32, batch: usize) -> Vec<RecordBatch> {
+    fn read_all(
+        t: &TableSpec,
+        projection: &[usize],
+        k: u32,
+        p: u32,
+        batch: usize,
+    ) -> Vec<RecordBatch> {
         let mut r = DatagenConnector
-            .create_reader(t, projection, SubtaskInfo { index: k, parallelism: p }, batch)
+            .create_reader(
+                t,
+                projection,
+                SubtaskInfo {
+                    index: k,
+                    parallelism: p,
+                },
+                batch,
+            )
             .expect("reader");
         let mut out = Vec::new();
         while let Some(b) = r.next_batch().expect("batch") {
@@ -739,19 +957,34 @@ mod tests {
         // value checks against the options
         use arrow::array::AsArray;
         let ids = one.column(0).as_primitive::<arrow::datatypes::Int64Type>();
-        assert_eq!(ids.values().iter().copied().collect::<Vec<_>>(), (1..=1000).collect::<Vec<i64>>());
+        assert_eq!(
+            ids.values().iter().copied().collect::<Vec<_>>(),
+            (1..=1000).collect::<Vec<i64>>()
+        );
         let v = one.column(1).as_primitive::<arrow::datatypes::Int32Type>();
         assert!(v.values().iter().all(|x| (-5..=5).contains(x)));
-        assert!((-5..=5).all(|x| v.values().contains(&x)), "all values of a small range appear");
+        assert!(
+            (-5..=5).all(|x| v.values().contains(&x)),
+            "all values of a small range appear"
+        );
         let s = one.column(2).as_string::<i32>();
-        assert!(s.iter().all(|x| x.is_some_and(|x| x.len() == 7 && x.bytes().all(|b| b.is_ascii_hexdigit()))));
-        let d = one.column(3).as_primitive::<arrow::datatypes::Decimal128Type>();
+        assert!(s
+            .iter()
+            .all(|x| x.is_some_and(|x| x.len() == 7 && x.bytes().all(|b| b.is_ascii_hexdigit()))));
+        let d = one
+            .column(3)
+            .as_primitive::<arrow::datatypes::Decimal128Type>();
         assert!(d.values().iter().all(|x| (150..=200).contains(x)));
-        let ts = one.column(4).as_primitive::<arrow::datatypes::TimestampMillisecondType>();
+        let ts = one
+            .column(4)
+            .as_primitive::<arrow::datatypes::TimestampMillisecondType>();
         assert_eq!(ts.value(0), bids::BASE_EPOCH_MS);
         assert_eq!(ts.value(999), bids::BASE_EPOCH_MS + 999);
         let nulls = one.column(6).null_count();
-        assert!((150..350).contains(&nulls), "null-rate 0.25 of 1000 gave {nulls}");
+        assert!(
+            (150..350).contains(&nulls),
+            "null-rate 0.25 of 1000 gave {nulls}"
+        );
         // projection in another order gives the same column values
         let proj = concat(&read_all(&t, &[2, 0], 0, 1, 1000));
         assert_eq!(proj.column(0), one.column(2));
@@ -759,12 +992,49 @@ mod tests {
     }
 
     #[test]
+    fn wide_ranges_do_not_overflow() {
+        let t = table(
+            &[
+                ("d", SqlType::Decimal(38, 0)),
+                ("i", SqlType::BigInt),
+                ("x", SqlType::TinyInt),
+            ],
+            &[("number-of-rows", "500")],
+        );
+        let b = concat(&read_all(&t, &[0, 1, 2], 0, 1, 500));
+        use arrow::array::AsArray;
+        let lim = text::pow10(38) - 1;
+        let d = b
+            .column(0)
+            .as_primitive::<arrow::datatypes::Decimal128Type>();
+        assert!(d.values().iter().all(|v| (-lim..=lim).contains(v)));
+        assert!(d.values().iter().any(|v| *v < 0) && d.values().iter().any(|v| *v > 0));
+        let i = b.column(1).as_primitive::<arrow::datatypes::Int64Type>();
+        assert!(i.values().iter().any(|v| *v < 0) && i.values().iter().any(|v| *v > 0));
+        assert_eq!(in_range(u64::MAX, -3, 3), 3);
+        assert_eq!(in_range(0, -3, 3), -3);
+    }
+
+    #[test]
     fn sequence_bounds_the_table() {
-        let t = table(&[("id", SqlType::Int)], &[("fields.id.kind", "sequence"), ("fields.id.start", "10"), ("fields.id.end", "19")]);
+        let t = table(
+            &[("id", SqlType::Int)],
+            &[
+                ("fields.id.kind", "sequence"),
+                ("fields.id.start", "10"),
+                ("fields.id.end", "19"),
+            ],
+        );
         assert!(DatagenConnector.is_bounded(&t));
         let b = concat(&read_all(&t, &[0], 1, 2, 3));
         use arrow::array::AsArray;
-        assert_eq!(b.column(0).as_primitive::<arrow::datatypes::Int32Type>().values().to_vec(), vec![15, 16, 17, 18, 19]);
+        assert_eq!(
+            b.column(0)
+                .as_primitive::<arrow::datatypes::Int32Type>()
+                .values()
+                .to_vec(),
+            vec![15, 16, 17, 18, 19]
+        );
         let u = table(&[("id", SqlType::Int)], &[]);
         assert!(!DatagenConnector.is_bounded(&u));
     }
@@ -773,7 +1043,15 @@ mod tests {
     fn unbounded_interleaves_and_rate_limits() {
         let t = table(&[("id", SqlType::BigInt)], &[("rows-per-second", "200")]);
         let mut r = DatagenConnector
-            .create_reader(&t, &[0], SubtaskInfo { index: 0, parallelism: 2 }, 1000)
+            .create_reader(
+                &t,
+                &[0],
+                SubtaskInfo {
+                    index: 0,
+                    parallelism: 2,
+                },
+                1000,
+            )
             .expect("reader");
         let start = Instant::now();
         let mut rows = 0;
@@ -781,25 +1059,43 @@ mod tests {
             rows += r.next_batch().expect("ok").expect("unbounded").num_rows();
         }
         // 100 rows/s for this subtask: 30 rows take about 0.25 s at least
-        assert!(start.elapsed() >= Duration::from_millis(200), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() >= Duration::from_millis(200),
+            "{:?}",
+            start.elapsed()
+        );
     }
 
     #[test]
     fn validation_messages() {
-        let err = |t: &TableSpec| DatagenConnector.validate(t, true).expect_err("invalid").to_string();
+        let err = |t: &TableSpec| {
+            DatagenConnector
+                .validate(t, true)
+                .expect_err("invalid")
+                .to_string()
+        };
         let t = table(&[("x", SqlType::BigInt)], &[("fields.y.min", "1")]);
         assert!(err(&t).contains("column 'y'"), "{}", err(&t));
         let t = table(&[("x", SqlType::BigInt)], &[("fields.x.mni", "1")]);
         assert!(err(&t).contains("fields.x.mni"));
         let t = table(&[("x", SqlType::BigInt)], &[("number-of-rows", "-3")]);
         assert!(err(&t).contains("number-of-rows"));
-        let t = table(&[("x", SqlType::BigInt)], &[("fields.x.min", "5"), ("fields.x.max", "1")]);
+        let t = table(
+            &[("x", SqlType::BigInt)],
+            &[("fields.x.min", "5"), ("fields.x.max", "1")],
+        );
         assert!(err(&t).contains("above"));
         let t = table(&[("x", SqlType::Int)], &[("fields.x.max", "9999999999")]);
         assert!(err(&t).contains("INT"));
-        let t = table(&[("auction", SqlType::BigInt), ("foo", SqlType::BigInt)], &[("generator", "bids")]);
+        let t = table(
+            &[("auction", SqlType::BigInt), ("foo", SqlType::BigInt)],
+            &[("generator", "bids")],
+        );
         assert!(err(&t).contains("'foo' is not a bid column"), "{}", err(&t));
-        let t = table(&[("date_time", SqlType::Timestamp(6))], &[("generator", "bids")]);
+        let t = table(
+            &[("date_time", SqlType::Timestamp(6))],
+            &[("generator", "bids")],
+        );
         assert!(err(&t).contains("TIMESTAMP(3)"), "{}", err(&t));
         let t = table(&[("price", SqlType::BigInt)], &[("generator", "auctions")]);
         assert!(err(&t).contains("'bids'"));
@@ -813,16 +1109,35 @@ mod tests {
 
     #[test]
     fn bids_projection_matches_full_rows() {
-        let names = ["extra", "date_time", "auction", "url", "price", "channel", "bidder"];
-        let cols: Vec<(&str, SqlType)> =
-            names.iter().map(|n| (*n, BidColumn::from_name(n).map(|b| b.sql_type()).unwrap_or(SqlType::Int))).collect();
+        let names = [
+            "extra",
+            "date_time",
+            "auction",
+            "url",
+            "price",
+            "channel",
+            "bidder",
+        ];
+        let cols: Vec<(&str, SqlType)> = names
+            .iter()
+            .map(|n| {
+                (
+                    *n,
+                    BidColumn::from_name(n)
+                        .map(|b| b.sql_type())
+                        .unwrap_or(SqlType::Int),
+                )
+            })
+            .collect();
         let t = table(&cols, &[("generator", "bids"), ("number-of-rows", "1000")]);
         DatagenConnector.validate(&t, true).expect("valid");
         let b = concat(&read_all(&t, &[2, 1], 1, 2, 256));
         assert_eq!(b.num_rows(), 500);
         use arrow::array::AsArray;
         let a = b.column(0).as_primitive::<arrow::datatypes::Int64Type>();
-        let ts = b.column(1).as_primitive::<arrow::datatypes::TimestampMillisecondType>();
+        let ts = b
+            .column(1)
+            .as_primitive::<arrow::datatypes::TimestampMillisecondType>();
         for j in 0..500 {
             let i = 500 + j as u64;
             assert_eq!(a.value(j), bids::auction(i));

@@ -7,9 +7,9 @@
 use crate::text;
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::{
-    DataType, Date32Type, Date64Type, Decimal128Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type,
-    Int8Type, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
-    TimestampSecondType, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
+    DataType, Date32Type, Date64Type, Decimal128Type, Float32Type, Float64Type, Int16Type,
+    Int32Type, Int64Type, Int8Type, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
+    TimestampNanosecondType, TimestampSecondType, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
 };
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 
@@ -76,7 +76,9 @@ impl<'a> ColumnText<'a> {
             DataType::UInt64 => Kind::Int(IntVals::U64(a.as_primitive::<UInt64Type>().values())),
             DataType::Float32 => Kind::F32(a.as_primitive::<Float32Type>().values()),
             DataType::Float64 => Kind::F64(a.as_primitive::<Float64Type>().values()),
-            DataType::Decimal128(_, s) => Kind::Dec(a.as_primitive::<Decimal128Type>().values(), *s),
+            DataType::Decimal128(_, s) => {
+                Kind::Dec(a.as_primitive::<Decimal128Type>().values(), *s)
+            }
             DataType::Utf8 => Kind::Str(a.as_string::<i32>()),
             DataType::LargeUtf8 => Kind::LargeStr(a.as_string::<i64>()),
             DataType::Utf8View => Kind::StrView(a.as_string_view()),
@@ -255,7 +257,9 @@ pub fn excerpt(b: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::{Decimal128Array, Float64Array, Int64Array, StringArray, TimestampMillisecondArray};
+    use arrow::array::{
+        Decimal128Array, Float64Array, Int64Array, StringArray, TimestampMillisecondArray,
+    };
     use std::sync::Arc;
 
     fn render(a: ArrayRef, style: Style) -> Vec<String> {
@@ -272,15 +276,40 @@ mod tests {
     #[test]
     fn csv_values() {
         let csv = Style::Csv { delimiter: b',' };
-        let a: ArrayRef = Arc::new(StringArray::from(vec![Some("plain"), Some("a,b"), Some("say \"hi\""), Some("x\ny"), Some(""), None]));
-        assert_eq!(render(a, csv), vec!["plain", "\"a,b\"", "\"say \"\"hi\"\"\"", "\"x\ny\"", "\"\"", ""]);
+        let a: ArrayRef = Arc::new(StringArray::from(vec![
+            Some("plain"),
+            Some("a,b"),
+            Some("say \"hi\""),
+            Some("x\ny"),
+            Some(""),
+            None,
+        ]));
+        assert_eq!(
+            render(a, csv),
+            vec![
+                "plain",
+                "\"a,b\"",
+                "\"say \"\"hi\"\"\"",
+                "\"x\ny\"",
+                "\"\"",
+                ""
+            ]
+        );
         let d: ArrayRef = Arc::new(
-            Decimal128Array::from(vec![Some(90_800), Some(-5), None]).with_precision_and_scale(23, 3).expect("valid"),
+            Decimal128Array::from(vec![Some(90_800), Some(-5), None])
+                .with_precision_and_scale(23, 3)
+                .expect("valid"),
         );
         assert_eq!(render(d, csv), vec!["90.800", "-0.005", ""]);
-        let t: ArrayRef = Arc::new(TimestampMillisecondArray::from(vec![Some(1_704_067_200_001), None]));
+        let t: ArrayRef = Arc::new(TimestampMillisecondArray::from(vec![
+            Some(1_704_067_200_001),
+            None,
+        ]));
         assert_eq!(render(t.clone(), csv), vec!["2024-01-01 00:00:00.001", ""]);
-        assert_eq!(render(t, Style::Json), vec!["\"2024-01-01 00:00:00.001\"", "null"]);
+        assert_eq!(
+            render(t, Style::Json),
+            vec!["\"2024-01-01 00:00:00.001\"", "null"]
+        );
         let i: ArrayRef = Arc::new(Int64Array::from(vec![Some(-3), None]));
         assert_eq!(render(i, Style::Print), vec!["-3", "null"]);
         let f: ArrayRef = Arc::new(Float64Array::from(vec![1.0, f64::NAN]));
@@ -292,7 +321,10 @@ mod tests {
     fn json_strings() {
         let mut out = Vec::new();
         write_json_string(&mut out, "a\"b\\c\nd\u{1}é".as_bytes());
-        assert_eq!(String::from_utf8(out.clone()).expect("utf8"), "\"a\\\"b\\\\c\\nd\\u0001é\"");
+        assert_eq!(
+            String::from_utf8(out.clone()).expect("utf8"),
+            "\"a\\\"b\\\\c\\nd\\u0001é\""
+        );
         let back: String = serde_json::from_slice(&out).expect("valid JSON");
         assert_eq!(back, "a\"b\\c\nd\u{1}é");
     }

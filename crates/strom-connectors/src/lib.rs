@@ -35,7 +35,11 @@ pub fn default_registry() -> ConnectorRegistry {
 }
 
 /// A boolean option (`'true'`/`'false'`, any case), or `default` when absent.
-pub(crate) fn bool_option(table: &TableSpec, key: &str, default: bool) -> Result<bool, ConnectorError> {
+pub(crate) fn bool_option(
+    table: &TableSpec,
+    key: &str,
+    default: bool,
+) -> Result<bool, ConnectorError> {
     match table.option(key) {
         None => Ok(default),
         Some(v) if v.trim().eq_ignore_ascii_case("true") => Ok(true),
@@ -48,13 +52,24 @@ pub(crate) fn bool_option(table: &TableSpec, key: &str, default: bool) -> Result
 }
 
 /// Rejects options starting with `prefix` that are not in `known`.
-pub(crate) fn check_keys(table: &TableSpec, prefix: &str, known: &[&str]) -> Result<(), ConnectorError> {
+pub(crate) fn check_keys(
+    table: &TableSpec,
+    prefix: &str,
+    known: &[&str],
+) -> Result<(), ConnectorError> {
     for k in table.options.keys() {
         if k.starts_with(prefix) && !known.contains(&k.as_str()) {
-            let same: Vec<&str> = known.iter().copied().filter(|x| x.starts_with(prefix)).collect();
+            let same: Vec<&str> = known
+                .iter()
+                .copied()
+                .filter(|x| x.starts_with(prefix))
+                .collect();
             return Err(ConnectorError::BadOption {
                 table: table.name.clone(),
-                message: format!("unsupported option '{k}'; supported '{prefix}*' options: {}", same.join(", ")),
+                message: format!(
+                    "unsupported option '{k}'; supported '{prefix}*' options: {}",
+                    same.join(", ")
+                ),
             });
         }
     }
@@ -62,8 +77,14 @@ pub(crate) fn check_keys(table: &TableSpec, prefix: &str, known: &[&str]) -> Res
 }
 
 /// Checks that a projection indexes the table's columns.
-pub(crate) fn check_projection(table: &TableSpec, projection: &[usize]) -> Result<(), ConnectorError> {
-    if let Some(i) = projection.iter().find(|&&i| i >= table.schema.columns.len()) {
+pub(crate) fn check_projection(
+    table: &TableSpec,
+    projection: &[usize],
+) -> Result<(), ConnectorError> {
+    if let Some(i) = projection
+        .iter()
+        .find(|&&i| i >= table.schema.columns.len())
+    {
         return Err(ConnectorError::Other(format!(
             "projection index {i} is out of range for table '{}' with {} columns",
             table.name,
@@ -77,6 +98,9 @@ pub(crate) fn check_projection(table: &TableSpec, projection: &[usize]) -> Resul
 mod tests {
     #[test]
     fn registry_has_all_connectors() {
-        assert_eq!(super::default_registry().names(), vec!["blackhole", "datagen", "filesystem", "print"]);
+        assert_eq!(
+            super::default_registry().names(),
+            vec!["blackhole", "datagen", "filesystem", "print"]
+        );
     }
 }

@@ -70,11 +70,18 @@ impl PrintWriter {
 }
 
 /// Appends the print lines of `batch`.
-pub fn format_rows(batch: &RecordBatch, prefix: &[u8], out: &mut Vec<u8>) -> Result<(), ConnectorError> {
+pub fn format_rows(
+    batch: &RecordBatch,
+    prefix: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), ConnectorError> {
     let cols: Vec<ColumnText<'_>> = batch
         .columns()
         .iter()
-        .map(|a| ColumnText::new(a).map_err(|e| ConnectorError::Other(format!("cannot print column: {e}"))))
+        .map(|a| {
+            ColumnText::new(a)
+                .map_err(|e| ConnectorError::Other(format!("cannot print column: {e}")))
+        })
         .collect::<Result<_, _>>()?;
     for row in 0..batch.num_rows() {
         out.extend_from_slice(prefix);
@@ -108,7 +115,10 @@ impl SinkWriter for PrintWriter {
     }
 
     fn counters(&self) -> ConnectorCounters {
-        ConnectorCounters { bytes: self.bytes, skipped_rows: 0 }
+        ConnectorCounters {
+            bytes: self.bytes,
+            skipped_rows: 0,
+        }
     }
 }
 
@@ -118,12 +128,21 @@ impl ConnectorFactory for PrintConnector {
     }
 
     fn validate(&self, table: &TableSpec, as_source: bool) -> Result<(), ConnectorError> {
-        let bad = |message: String| ConnectorError::BadOption { table: table.name.clone(), message };
+        let bad = |message: String| ConnectorError::BadOption {
+            table: table.name.clone(),
+            message,
+        };
         if as_source {
-            return Err(bad("the print connector is a sink only; read from 'filesystem' or 'datagen' instead".into()));
+            return Err(bad(
+                "the print connector is a sink only; read from 'filesystem' or 'datagen' instead"
+                    .into(),
+            ));
         }
         if let Some(k) = table.options.keys().find(|k| !KEYS.contains(&k.as_str())) {
-            return Err(bad(format!("unsupported print option '{k}'; supported: {}", KEYS.join(", "))));
+            return Err(bad(format!(
+                "unsupported print option '{k}'; supported: {}",
+                KEYS.join(", ")
+            )));
         }
         bool_option(table, "standard-error", false)?;
         Ok(())
@@ -142,8 +161,16 @@ impl ConnectorFactory for PrintConnector {
         })
     }
 
-    fn create_writer(&self, table: &TableSpec, subtask: SubtaskInfo) -> Result<Box<dyn SinkWriter>, ConnectorError> {
-        let target = if bool_option(table, "standard-error", false)? { Target::Stderr } else { Target::Stdout };
+    fn create_writer(
+        &self,
+        table: &TableSpec,
+        subtask: SubtaskInfo,
+    ) -> Result<Box<dyn SinkWriter>, ConnectorError> {
+        let target = if bool_option(table, "standard-error", false)? {
+            Target::Stderr
+        } else {
+            Target::Stdout
+        };
         Ok(Box::new(PrintWriter {
             prefix: print_prefix(table.option("print-identifier"), subtask).into_bytes(),
             target,
@@ -156,24 +183,49 @@ impl ConnectorFactory for PrintConnector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::{ArrayRef, Decimal128Array, Int64Array, StringArray, TimestampMillisecondArray};
+    use arrow::array::{
+        ArrayRef, Decimal128Array, Int64Array, StringArray, TimestampMillisecondArray,
+    };
     use std::sync::{Arc, Mutex};
 
     #[test]
     fn prints_flink_rows() {
         let batch = RecordBatch::try_from_iter([
-            ("a", Arc::new(Int64Array::from(vec![Some(1001), None])) as ArrayRef),
-            ("t", Arc::new(TimestampMillisecondArray::from(vec![1_704_067_200_000, 1_704_067_200_005])) as ArrayRef),
-            ("s", Arc::new(StringArray::from(vec!["abc", "x, y"])) as ArrayRef),
+            (
+                "a",
+                Arc::new(Int64Array::from(vec![Some(1001), None])) as ArrayRef,
+            ),
+            (
+                "t",
+                Arc::new(TimestampMillisecondArray::from(vec![
+                    1_704_067_200_000,
+                    1_704_067_200_005,
+                ])) as ArrayRef,
+            ),
+            (
+                "s",
+                Arc::new(StringArray::from(vec!["abc", "x, y"])) as ArrayRef,
+            ),
             (
                 "d",
-                Arc::new(Decimal128Array::from(vec![90_800, 1]).with_precision_and_scale(23, 3).expect("ok")) as ArrayRef,
+                Arc::new(
+                    Decimal128Array::from(vec![90_800, 1])
+                        .with_precision_and_scale(23, 3)
+                        .expect("ok"),
+                ) as ArrayRef,
             ),
         ])
         .expect("batch");
         let sink = Arc::new(Mutex::new(Vec::new()));
         let mut w = PrintWriter {
-            prefix: print_prefix(Some("x"), SubtaskInfo { index: 1, parallelism: 2 }).into_bytes(),
+            prefix: print_prefix(
+                Some("x"),
+                SubtaskInfo {
+                    index: 1,
+                    parallelism: 2,
+                },
+            )
+            .into_bytes(),
             target: Target::Buffer(sink.clone()),
             buf: Vec::new(),
             bytes: 0,
@@ -185,8 +237,35 @@ mod tests {
             text,
             "x:2> +I[1001, 2024-01-01 00:00:00.000, abc, 90.800]\nx:2> +I[null, 2024-01-01 00:00:00.005, x, y, 0.001]\n"
         );
-        assert_eq!(print_prefix(None, SubtaskInfo { index: 0, parallelism: 1 }), "");
-        assert_eq!(print_prefix(None, SubtaskInfo { index: 2, parallelism: 3 }), "3> ");
-        assert_eq!(print_prefix(Some("out"), SubtaskInfo { index: 0, parallelism: 1 }), "out> ");
+        assert_eq!(
+            print_prefix(
+                None,
+                SubtaskInfo {
+                    index: 0,
+                    parallelism: 1
+                }
+            ),
+            ""
+        );
+        assert_eq!(
+            print_prefix(
+                None,
+                SubtaskInfo {
+                    index: 2,
+                    parallelism: 3
+                }
+            ),
+            "3> "
+        );
+        assert_eq!(
+            print_prefix(
+                Some("out"),
+                SubtaskInfo {
+                    index: 0,
+                    parallelism: 1
+                }
+            ),
+            "out> "
+        );
     }
 }

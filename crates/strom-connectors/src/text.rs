@@ -614,27 +614,60 @@ mod tests {
         out.clear();
         write_decimal(&mut out, i128::MAX / 10, 2);
         let s = (i128::MAX / 10).to_string();
-        assert_eq!(out, format!("{}.{}", &s[..s.len() - 2], &s[s.len() - 2..]).as_bytes());
+        assert_eq!(
+            out,
+            format!("{}.{}", &s[..s.len() - 2], &s[s.len() - 2..]).as_bytes()
+        );
     }
 
     #[test]
     fn timestamps() {
         use TimeUnit::*;
         let base = 1_704_067_200_000i64;
-        assert_eq!(parse_timestamp(b"2024-01-01 00:00:00.000", Millisecond), Some(base));
-        assert_eq!(parse_timestamp(b"2024-01-01T00:00:00.123", Millisecond), Some(base + 123));
-        assert_eq!(parse_timestamp(b"2024-01-01 00:00:01.5", Millisecond), Some(base + 1_500));
-        assert_eq!(parse_timestamp(b"2024-01-01 00:00:01.123456", Millisecond), Some(base + 1_123));
-        assert_eq!(parse_timestamp(b"2024-01-01 00:00:01.123456", Microsecond), Some((base + 1_123) * 1000 + 456));
-        assert_eq!(parse_timestamp(b"2024-01-01 00:00:01", Second), Some(base / 1000 + 1));
+        assert_eq!(
+            parse_timestamp(b"2024-01-01 00:00:00.000", Millisecond),
+            Some(base)
+        );
+        assert_eq!(
+            parse_timestamp(b"2024-01-01T00:00:00.123", Millisecond),
+            Some(base + 123)
+        );
+        assert_eq!(
+            parse_timestamp(b"2024-01-01 00:00:01.5", Millisecond),
+            Some(base + 1_500)
+        );
+        assert_eq!(
+            parse_timestamp(b"2024-01-01 00:00:01.123456", Millisecond),
+            Some(base + 1_123)
+        );
+        assert_eq!(
+            parse_timestamp(b"2024-01-01 00:00:01.123456", Microsecond),
+            Some((base + 1_123) * 1000 + 456)
+        );
+        assert_eq!(
+            parse_timestamp(b"2024-01-01 00:00:01", Second),
+            Some(base / 1000 + 1)
+        );
         assert_eq!(parse_timestamp(b"2024-01-01", Millisecond), Some(base));
-        assert_eq!(parse_timestamp(b"2024-1-1 1:02", Millisecond), Some(base + 3_720_000));
-        assert_eq!(parse_timestamp(b"2024-01-01T00:00:00Z", Millisecond), Some(base));
-        assert_eq!(parse_timestamp(b"1969-12-31 23:59:59.999", Millisecond), Some(-1));
+        assert_eq!(
+            parse_timestamp(b"2024-1-1 1:02", Millisecond),
+            Some(base + 3_720_000)
+        );
+        assert_eq!(
+            parse_timestamp(b"2024-01-01T00:00:00Z", Millisecond),
+            Some(base)
+        );
+        assert_eq!(
+            parse_timestamp(b"1969-12-31 23:59:59.999", Millisecond),
+            Some(-1)
+        );
         assert_eq!(parse_timestamp(b"2024-02-30 00:00:00", Millisecond), None);
         assert_eq!(parse_timestamp(b"2024-01-01 24:00:00", Millisecond), None);
         assert_eq!(parse_timestamp(b"2024-01-01 00:00:00.", Millisecond), None);
-        assert_eq!(parse_timestamp(b"2024-01-01 00:00:00.12x", Millisecond), None);
+        assert_eq!(
+            parse_timestamp(b"2024-01-01 00:00:00.12x", Millisecond),
+            None
+        );
         assert_eq!(parse_timestamp(b"hello", Millisecond), None);
         assert_eq!(parse_timestamp(b"2024-01-01 00:00:00 x", Millisecond), None);
         let mut out = Vec::new();
@@ -654,7 +687,12 @@ mod tests {
             for v in [0i64, 1, -1, 1_704_067_200_123, -98_765_432_100] {
                 out.clear();
                 write_timestamp(&mut out, v, unit);
-                assert_eq!(parse_timestamp(&out, unit), Some(v), "{}", String::from_utf8_lossy(&out));
+                assert_eq!(
+                    parse_timestamp(&out, unit),
+                    Some(v),
+                    "{}",
+                    String::from_utf8_lossy(&out)
+                );
             }
         }
     }

@@ -52,10 +52,24 @@ fn reference_csv(dir: &Path) -> Vec<u8> {
         .arg(&exe)
         .arg(&src)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run '{rustc}' to compile {}: {e}; install rustc or set RUSTC", src.display()));
-    assert!(out.status.success(), "compiling {} failed:\n{}", src.display(), String::from_utf8_lossy(&out.stderr));
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run '{rustc}' to compile {}: {e}; install rustc or set RUSTC",
+                src.display()
+            )
+        });
+    assert!(
+        out.status.success(),
+        "compiling {} failed:\n{}",
+        src.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
     let csv = dir.join("reference.csv");
-    let status = Command::new(&exe).arg(ROWS.to_string()).arg(&csv).status().expect("run gen_bids");
+    let status = Command::new(&exe)
+        .arg(ROWS.to_string())
+        .arg(&csv)
+        .status()
+        .expect("run gen_bids");
     assert!(status.success(), "gen_bids failed: {status}");
     std::fs::read(&csv).expect("read reference csv")
 }
@@ -66,7 +80,11 @@ fn assert_same_text(what: &str, ours: &[u8], reference: &[u8]) {
     }
     let a: Vec<&[u8]> = ours.split(|&b| b == b'\n').collect();
     let b: Vec<&[u8]> = reference.split(|&b| b == b'\n').collect();
-    let i = a.iter().zip(&b).position(|(x, y)| x != y).unwrap_or(a.len().min(b.len()));
+    let i = a
+        .iter()
+        .zip(&b)
+        .position(|(x, y)| x != y)
+        .unwrap_or(a.len().min(b.len()));
     panic!(
         "{what} differs from gen_bids.rs ({} vs {} bytes) first at line {}:\n ours: {:?}\n  ref: {:?}",
         ours.len(),
@@ -87,14 +105,25 @@ fn bid_schema() -> RowSchema {
         ("date_time", SqlType::Timestamp(3)),
         ("extra", SqlType::String),
     ];
-    RowSchema::new(cols.into_iter().map(|(n, ty)| Column { name: n.into(), ty, nullable: true }).collect())
+    RowSchema::new(
+        cols.into_iter()
+            .map(|(n, ty)| Column {
+                name: n.into(),
+                ty,
+                nullable: true,
+            })
+            .collect(),
+    )
 }
 
 fn table(name: &str, options: &[(&str, &str)]) -> TableSpec {
     TableSpec {
         name: name.into(),
         schema: bid_schema(),
-        options: options.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>(),
+        options: options
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<BTreeMap<_, _>>(),
         watermark: None,
         primary_key: vec![],
     }
@@ -103,7 +132,17 @@ fn table(name: &str, options: &[(&str, &str)]) -> TableSpec {
 fn read_all(reg: &ConnectorRegistry, t: &TableSpec, k: u32, p: u32) -> Vec<RecordBatch> {
     let f = reg.get(t).expect("connector");
     f.validate(t, true).expect("valid source");
-    let mut r = f.create_reader(t, &[0, 1, 2, 3, 4, 5, 6], SubtaskInfo { index: k, parallelism: p }, 8192).expect("reader");
+    let mut r = f
+        .create_reader(
+            t,
+            &[0, 1, 2, 3, 4, 5, 6],
+            SubtaskInfo {
+                index: k,
+                parallelism: p,
+            },
+            8192,
+        )
+        .expect("reader");
     let mut out = Vec::new();
     while let Some(b) = r.next_batch().expect("batch") {
         out.push(b);
@@ -120,19 +159,45 @@ fn bids_match_gen_bids_byte_for_byte() {
     // 1. write_bids_csv
     let ours = dir.0.join("ours.csv");
     write_bids_csv(ROWS, &ours).expect("write_bids_csv");
-    assert_same_text("write_bids_csv", &std::fs::read(&ours).expect("read"), &reference);
+    assert_same_text(
+        "write_bids_csv",
+        &std::fs::read(&ours).expect("read"),
+        &reference,
+    );
 
     // 2. datagen bids -> filesystem CSV sink, p = 1 and p = 3, parts concatenated in order
     let reg = default_registry();
     let rows = ROWS.to_string();
-    let source = table("bid", &[("connector", "datagen"), ("generator", "bids"), ("number-of-rows", &rows)]);
+    let source = table(
+        "bid",
+        &[
+            ("connector", "datagen"),
+            ("generator", "bids"),
+            ("number-of-rows", &rows),
+        ],
+    );
     for p in [1u32, 3] {
         let out_dir = dir.0.join(format!("sink-p{p}"));
-        let sink = table("out", &[("connector", "filesystem"), ("path", out_dir.to_str().expect("utf8")), ("format", "csv")]);
+        let sink = table(
+            "out",
+            &[
+                ("connector", "filesystem"),
+                ("path", out_dir.to_str().expect("utf8")),
+                ("format", "csv"),
+            ],
+        );
         let sf = reg.get(&sink).expect("filesystem");
         sf.validate(&sink, false).expect("valid sink");
         for k in 0..p {
-            let mut w = sf.create_writer(&sink, SubtaskInfo { index: k, parallelism: p }).expect("writer");
+            let mut w = sf
+                .create_writer(
+                    &sink,
+                    SubtaskInfo {
+                        index: k,
+                        parallelism: p,
+                    },
+                )
+                .expect("writer");
             for b in read_all(&reg, &source, k, p) {
                 w.write(&b).expect("write");
             }
@@ -142,13 +207,21 @@ fn bids_match_gen_bids_byte_for_byte() {
         for k in 0..p {
             text.extend(std::fs::read(out_dir.join(format!("part-{k}-0.csv"))).expect("part file"));
         }
-        assert_same_text(&format!("datagen bids through the CSV sink (p={p})"), &text, &reference);
+        assert_same_text(
+            &format!("datagen bids through the CSV sink (p={p})"),
+            &text,
+            &reference,
+        );
     }
 
     // 3. the reference file read by the CSV source (p = 2) equals the datagen batches
     let csv_table = table(
         "bid",
-        &[("connector", "filesystem"), ("path", dir.0.join("reference.csv").to_str().expect("utf8")), ("format", "csv")],
+        &[
+            ("connector", "filesystem"),
+            ("path", dir.0.join("reference.csv").to_str().expect("utf8")),
+            ("format", "csv"),
+        ],
     );
     let schema = bid_schema().to_arrow();
     let mut from_csv = Vec::new();
@@ -156,7 +229,8 @@ fn bids_match_gen_bids_byte_for_byte() {
         from_csv.extend(read_all(&reg, &csv_table, k, 2));
     }
     let from_csv = arrow::compute::concat_batches(&schema, &from_csv).expect("concat");
-    let generated = arrow::compute::concat_batches(&schema, &read_all(&reg, &source, 0, 1)).expect("concat");
+    let generated =
+        arrow::compute::concat_batches(&schema, &read_all(&reg, &source, 0, 1)).expect("concat");
     assert_eq!(from_csv.num_rows(), ROWS as usize);
     assert_eq!(from_csv, generated);
 }

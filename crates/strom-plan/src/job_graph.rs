@@ -115,7 +115,10 @@ pub struct TableSpec {
 
 impl TableSpec {
     pub fn connector(&self) -> &str {
-        self.options.get("connector").map(String::as_str).unwrap_or("")
+        self.options
+            .get("connector")
+            .map(String::as_str)
+            .unwrap_or("")
     }
 
     pub fn option(&self, key: &str) -> Option<&str> {
@@ -154,7 +157,9 @@ impl OperatorSpec {
                     "Calc".to_string()
                 }
             }
-            OperatorSpec::WindowTableFunction(w) => format!("WindowTableFunction({})", w.window.kind_name()),
+            OperatorSpec::WindowTableFunction(w) => {
+                format!("WindowTableFunction({})", w.window.kind_name())
+            }
             OperatorSpec::Aggregate(a) => match (a.window_end_column.is_some(), a.mode) {
                 (true, AggregateMode::Partial) => "LocalWindowAggregate".into(),
                 (true, AggregateMode::Final) => "GlobalWindowAggregate".into(),
@@ -184,28 +189,55 @@ impl OperatorSpec {
             OperatorSpec::Source(s) => format!(
                 "TableSourceScan(table=[{}], fields=[{}]{})",
                 s.table.name,
-                s.output.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", "),
+                s.output
+                    .columns
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 s.watermark
                     .as_ref()
                     .map(|w| format!(", watermark=[{}]", w.sql))
                     .unwrap_or_default()
             ),
             OperatorSpec::Calc(c) => {
-                let sel: Vec<String> = c.exprs.iter().map(|(n, e)| format!("{} AS {n}", e.sql)).collect();
+                let sel: Vec<String> = c
+                    .exprs
+                    .iter()
+                    .map(|(n, e)| format!("{} AS {n}", e.sql))
+                    .collect();
                 match &c.filter {
                     Some(f) => format!("Calc(select=[{}], where=[{}])", sel.join(", "), f.sql),
                     None => format!("Calc(select=[{}])", sel.join(", ")),
                 }
             }
             OperatorSpec::WindowTableFunction(w) => {
-                format!("WindowTableFunction(window=[{}])", w.window.describe(&w.input))
+                format!(
+                    "WindowTableFunction(window=[{}])",
+                    w.window.describe(&w.input)
+                )
             }
             OperatorSpec::Aggregate(a) => {
-                let keys: Vec<&str> = a.group_by.iter().map(|i| a.input.columns[*i].name.as_str()).collect();
-                let aggs: Vec<String> = a.aggregates.iter().map(|x| format!("{} AS {}", x.describe(&a.input), x.name)).collect();
-                format!("{}(groupBy=[{}], select=[{}])", self.name(), keys.join(", "), aggs.join(", "))
+                let keys: Vec<&str> = a
+                    .group_by
+                    .iter()
+                    .map(|i| a.input.columns[*i].name.as_str())
+                    .collect();
+                let aggs: Vec<String> = a
+                    .aggregates
+                    .iter()
+                    .map(|x| format!("{} AS {}", x.describe(&a.input), x.name))
+                    .collect();
+                format!(
+                    "{}(groupBy=[{}], select=[{}])",
+                    self.name(),
+                    keys.join(", "),
+                    aggs.join(", ")
+                )
             }
-            OperatorSpec::Sink(s) => format!("Sink(table=[{}], fields=[{}])", s.table.name, s.output),
+            OperatorSpec::Sink(s) => {
+                format!("Sink(table=[{}], fields=[{}])", s.table.name, s.output)
+            }
         }
     }
 }
@@ -243,9 +275,20 @@ pub struct CalcSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum WindowSpec {
-    Tumble { size_ms: i64, offset_ms: i64 },
-    Hop { slide_ms: i64, size_ms: i64, offset_ms: i64 },
-    Cumulate { step_ms: i64, size_ms: i64, offset_ms: i64 },
+    Tumble {
+        size_ms: i64,
+        offset_ms: i64,
+    },
+    Hop {
+        slide_ms: i64,
+        size_ms: i64,
+        offset_ms: i64,
+    },
+    Cumulate {
+        step_ms: i64,
+        size_ms: i64,
+        offset_ms: i64,
+    },
 }
 
 impl WindowSpec {
@@ -260,10 +303,14 @@ impl WindowSpec {
     pub fn describe(&self, _input: &RowSchema) -> String {
         match self {
             WindowSpec::Tumble { size_ms, .. } => format!("TUMBLE(size=[{} ms])", size_ms),
-            WindowSpec::Hop { slide_ms, size_ms, .. } => {
+            WindowSpec::Hop {
+                slide_ms, size_ms, ..
+            } => {
                 format!("HOP(slide=[{} ms], size=[{} ms])", slide_ms, size_ms)
             }
-            WindowSpec::Cumulate { step_ms, size_ms, .. } => {
+            WindowSpec::Cumulate {
+                step_ms, size_ms, ..
+            } => {
                 format!("CUMULATE(step=[{} ms], max_size=[{} ms])", step_ms, size_ms)
             }
         }
@@ -373,19 +420,32 @@ pub enum GraphError {
     #[error("vertex '{0}' has parallelism 0; parallelism must be at least 1")]
     ZeroParallelism(String),
     #[error("vertex '{name}' has parallelism {parallelism} above its max parallelism {max}")]
-    AboveMaxParallelism { name: String, parallelism: u32, max: u32 },
+    AboveMaxParallelism {
+        name: String,
+        parallelism: u32,
+        max: u32,
+    },
     #[error("vertex '{0}' has no operators")]
     NoOperators(String),
     #[error("edge refers to unknown vertex {0}")]
     UnknownVertex(VertexId),
     #[error("FORWARD edge from '{from}' (parallelism {p1}) to '{to}' (parallelism {p2}) needs equal parallelism; use REBALANCE or HASH")]
-    ForwardParallelism { from: String, to: String, p1: u32, p2: u32 },
+    ForwardParallelism {
+        from: String,
+        to: String,
+        p1: u32,
+        p2: u32,
+    },
     #[error("the job graph has a cycle through vertex '{0}'")]
     Cycle(String),
     #[error("vertex '{0}' has no inputs but does not start with a source")]
     NoSource(String),
     #[error("hash key column {key} is out of range for '{vertex}' ({width} columns)")]
-    BadHashKey { vertex: String, key: usize, width: usize },
+    BadHashKey {
+        vertex: String,
+        key: usize,
+        width: usize,
+    },
 }
 
 impl JobGraph {
@@ -409,7 +469,9 @@ impl JobGraph {
             indeg[idx(e.target).ok_or(GraphError::UnknownVertex(e.target))?] += 1;
             idx(e.source).ok_or(GraphError::UnknownVertex(e.source))?;
         }
-        let mut ready: Vec<usize> = (0..self.vertices.len()).filter(|i| indeg[*i] == 0).collect();
+        let mut ready: Vec<usize> = (0..self.vertices.len())
+            .filter(|i| indeg[*i] == 0)
+            .collect();
         ready.reverse();
         let mut order = Vec::with_capacity(self.vertices.len());
         while let Some(i) = ready.pop() {
@@ -423,7 +485,9 @@ impl JobGraph {
             }
         }
         if order.len() != self.vertices.len() {
-            let stuck = (0..self.vertices.len()).find(|i| indeg[*i] > 0).unwrap_or(0);
+            let stuck = (0..self.vertices.len())
+                .find(|i| indeg[*i] > 0)
+                .unwrap_or(0);
             return Err(GraphError::Cycle(self.vertices[stuck].name.clone()));
         }
         Ok(order)
@@ -454,8 +518,12 @@ impl JobGraph {
             }
         }
         for e in &self.edges {
-            let s = self.vertex(e.source).ok_or(GraphError::UnknownVertex(e.source))?;
-            let t = self.vertex(e.target).ok_or(GraphError::UnknownVertex(e.target))?;
+            let s = self
+                .vertex(e.source)
+                .ok_or(GraphError::UnknownVertex(e.source))?;
+            let t = self
+                .vertex(e.target)
+                .ok_or(GraphError::UnknownVertex(e.target))?;
             if e.ship_strategy == ShipStrategy::Forward && s.parallelism != t.parallelism {
                 return Err(GraphError::ForwardParallelism {
                     from: s.name.clone(),
@@ -465,15 +533,25 @@ impl JobGraph {
                 });
             }
             if let ShipStrategy::Hash { keys } = &e.ship_strategy {
-                let width = s.operators.last().map(|o| o.output_schema().len()).unwrap_or(0);
+                let width = s
+                    .operators
+                    .last()
+                    .map(|o| o.output_schema().len())
+                    .unwrap_or(0);
                 if let Some(k) = keys.iter().find(|k| **k >= width) {
-                    return Err(GraphError::BadHashKey { vertex: s.name.clone(), key: *k, width });
+                    return Err(GraphError::BadHashKey {
+                        vertex: s.name.clone(),
+                        key: *k,
+                        width,
+                    });
                 }
             }
         }
         self.topological_order()?;
         for v in &self.vertices {
-            if self.inputs_of(v.id).next().is_none() && !matches!(v.operators.first(), Some(OperatorSpec::Source(_))) {
+            if self.inputs_of(v.id).next().is_none()
+                && !matches!(v.operators.first(), Some(OperatorSpec::Source(_)))
+            {
                 return Err(GraphError::NoSource(v.name.clone()));
             }
         }

@@ -125,7 +125,9 @@ impl RowSchema {
     }
 
     pub fn index_of(&self, name: &str) -> Option<usize> {
-        self.columns.iter().position(|c| c.name.eq_ignore_ascii_case(name))
+        self.columns
+            .iter()
+            .position(|c| c.name.eq_ignore_ascii_case(name))
     }
 
     pub fn project(&self, indices: &[usize]) -> RowSchema {

@@ -22,10 +22,12 @@ fn all_queries_compile_and_validate() {
         for mode in ["streaming", "batch"] {
             for p in [1, 2] {
                 let sql = script(q, &format!("SET 'execution.runtime-mode' = '{mode}';\nSET 'parallelism.default' = '{p}';"));
-                let c = compile_script(&sql, &Configuration::new()).unwrap_or_else(|e| panic!("{q} {mode} p={p}: {e}"));
+                let c = compile_script(&sql, &Configuration::new())
+                    .unwrap_or_else(|e| panic!("{q} {mode} p={p}: {e}"));
                 assert_eq!(c.jobs.len(), 1);
                 let g = &c.jobs[0];
-                g.validate().unwrap_or_else(|e| panic!("{q} {mode} p={p}: {e}"));
+                g.validate()
+                    .unwrap_or_else(|e| panic!("{q} {mode} p={p}: {e}"));
                 assert!(g.name.ends_with(&format!("sink_{q}")), "{}", g.name);
                 // JSON round trip
                 let json = serde_json::to_string(g).unwrap();
@@ -65,7 +67,10 @@ fn q5_is_a_two_phase_window_aggregate_at_p2() {
     // projection pushdown: only auction and date_time are read
     assert_eq!(src.projection, vec![0, 5]);
     assert!(src.watermark.is_some());
-    assert!(g.edges.iter().any(|e| matches!(e.ship_strategy, ShipStrategy::Hash { .. })));
+    assert!(g
+        .edges
+        .iter()
+        .any(|e| matches!(e.ship_strategy, ShipStrategy::Hash { .. })));
 }
 
 #[test]
@@ -80,7 +85,11 @@ fn q1_decimal_type_matches_the_sink() {
             _ => None,
         })
         .unwrap();
-    assert_eq!(calc.output.columns[2].ty, strom_plan::SqlType::Decimal(23, 3), "{calc:#?}");
+    assert_eq!(
+        calc.output.columns[2].ty,
+        strom_plan::SqlType::Decimal(23, 3),
+        "{calc:#?}"
+    );
 }
 
 #[test]

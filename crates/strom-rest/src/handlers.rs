@@ -45,11 +45,17 @@ fn job_id(s: &str) -> Result<JobId, RestError> {
 }
 
 pub async fn not_found(uri: Uri) -> RestError {
-    RestError(StatusCode::NOT_FOUND, format!("Unable to load requested file {}.", uri.path()))
+    RestError(
+        StatusCode::NOT_FOUND,
+        format!("Unable to load requested file {}.", uri.path()),
+    )
 }
 
 pub async fn config(State(d): D) -> Json<Value> {
-    let refresh = d.config.get_u32("web.refresh-interval", 3000).unwrap_or(3000);
+    let refresh = d
+        .config
+        .get_u32("web.refresh-interval", 3000)
+        .unwrap_or(3000);
     Json(json!({
         "refresh-interval": refresh,
         "timezone-name": "Coordinated Universal Time",
@@ -91,16 +97,24 @@ pub async fn job_plan(State(d): D, Path(id): Path<String>) -> Result<Json<Value>
 pub async fn job_exceptions(State(d): D, Path(id): Path<String>) -> Result<Json<Value>, RestError> {
     let j = d.job(job_id(&id)?)?;
     let st = j.state.lock();
-    let ts = st.graph.status_timestamp(JobStatus::Failed).or(st.graph.status_timestamp(JobStatus::Failing));
+    let ts = st
+        .graph
+        .status_timestamp(JobStatus::Failed)
+        .or(st.graph.status_timestamp(JobStatus::Failing));
     let history: Vec<Value> = st
         .root_cause
         .iter()
         .map(|c| json!({"exceptionName": "TaskFailure", "stacktrace": c, "timestamp": ts.unwrap_or(0), "taskName": Value::Null, "endpoint": Value::Null, "taskManagerId": Value::Null, "failureLabels": {}, "concurrentExceptions": []}))
         .collect();
-    Ok(Json(json!({ "exceptionHistory": { "entries": history, "truncated": false } })))
+    Ok(Json(
+        json!({ "exceptionHistory": { "entries": history, "truncated": false } }),
+    ))
 }
 
-pub async fn execution_result(State(d): D, Path(id): Path<String>) -> Result<Json<Value>, RestError> {
+pub async fn execution_result(
+    State(d): D,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, RestError> {
     let j = d.job(job_id(&id)?)?;
     let st = j.state.lock();
     let status = st.graph.status();
@@ -112,7 +126,10 @@ pub async fn execution_result(State(d): D, Path(id): Path<String>) -> Result<Jso
         JobStatus::Canceled => "CANCELED",
         _ => "FAILED",
     };
-    let s = st.graph.status_timestamp(JobStatus::Initializing).unwrap_or(0);
+    let s = st
+        .graph
+        .status_timestamp(JobStatus::Initializing)
+        .unwrap_or(0);
     let net_runtime = st.graph.status_timestamp(status).unwrap_or(s) - s;
     let mut result = json!({
         "id": j.id.to_string(),
@@ -123,17 +140,26 @@ pub async fn execution_result(State(d): D, Path(id): Path<String>) -> Result<Jso
     if let Some(c) = &st.root_cause {
         result["failure-cause"] = json!({ "class": "org.apache.flink.runtime.JobException", "stack-trace": c, "serialized-throwable": "" });
     }
-    Ok(Json(json!({ "status": { "id": "COMPLETED" }, "job-execution-result": result })))
+    Ok(Json(
+        json!({ "status": { "id": "COMPLETED" }, "job-execution-result": result }),
+    ))
 }
 
-pub async fn job_patch(State(d): D, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> Result<Response, RestError> {
+pub async fn job_patch(
+    State(d): D,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, RestError> {
     let id = job_id(&id)?;
     match q.get("mode").map(String::as_str) {
         None | Some("cancel") => {
             d.cancel(id)?;
             Ok((StatusCode::ACCEPTED, Json(json!({}))).into_response())
         }
-        Some(m) => Err(RestError(StatusCode::BAD_REQUEST, format!("Bad request: unknown mode '{m}'; the only supported mode is 'cancel'"))),
+        Some(m) => Err(RestError(
+            StatusCode::BAD_REQUEST,
+            format!("Bad request: unknown mode '{m}'; the only supported mode is 'cancel'"),
+        )),
     }
 }
 
@@ -142,11 +168,26 @@ pub async fn taskmanagers(State(d): D) -> Json<Value> {
 }
 
 /// `POST /jobs` with a JobGraph as JSON: `{"jobid": "..."}` on success.
-pub async fn submit(State(d): D, body: Result<Json<JobGraph>, JsonRejection>) -> Result<Response, RestError> {
-    let Json(graph) = body.map_err(|e| RestError(StatusCode::BAD_REQUEST, format!("Bad request: the body is not a valid JobGraph: {}", e.body_text())))?;
+pub async fn submit(
+    State(d): D,
+    body: Result<Json<JobGraph>, JsonRejection>,
+) -> Result<Response, RestError> {
+    let Json(graph) = body.map_err(|e| {
+        RestError(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "Bad request: the body is not a valid JobGraph: {}",
+                e.body_text()
+            ),
+        )
+    })?;
     let d2 = d.clone();
     let id = tokio::task::spawn_blocking(move || d2.submit(graph))
         .await
         .map_err(|e| RestError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "jobid": id.to_string(), "jobUrl": format!("/jobs/{id}") }))).into_response())
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "jobid": id.to_string(), "jobUrl": format!("/jobs/{id}") })),
+    )
+        .into_response())
 }

@@ -24,11 +24,17 @@ pub fn router(d: Arc<Dispatcher>) -> Router {
         .route("/overview", get(handlers::overview))
         .route("/jobs", get(handlers::jobs).post(handlers::submit))
         .route("/jobs/overview", get(handlers::jobs_overview))
-        .route("/jobs/{jobid}", get(handlers::job_details).patch(handlers::job_patch))
+        .route(
+            "/jobs/{jobid}",
+            get(handlers::job_details).patch(handlers::job_patch),
+        )
         .route("/jobs/{jobid}/status", get(handlers::job_status))
         .route("/jobs/{jobid}/plan", get(handlers::job_plan))
         .route("/jobs/{jobid}/exceptions", get(handlers::job_exceptions))
-        .route("/jobs/{jobid}/execution-result", get(handlers::execution_result))
+        .route(
+            "/jobs/{jobid}/execution-result",
+            get(handlers::execution_result),
+        )
         .route("/taskmanagers", get(handlers::taskmanagers))
         .route("/v1/jobs", post(handlers::submit))
         .fallback(handlers::not_found)
@@ -48,10 +54,17 @@ pub async fn bind(d: &Dispatcher) -> std::io::Result<tokio::net::TcpListener> {
         .config
         .get_u16(keys::REST_PORT, 8081)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
-    let addr = if addr == "localhost" { "127.0.0.1".to_string() } else { addr };
-    let sock: SocketAddr = format!("{addr}:{port}")
-        .parse()
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("bad rest address {addr}:{port}: {e}")))?;
+    let addr = if addr == "localhost" {
+        "127.0.0.1".to_string()
+    } else {
+        addr
+    };
+    let sock: SocketAddr = format!("{addr}:{port}").parse().map_err(|e| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("bad rest address {addr}:{port}: {e}"),
+        )
+    })?;
     tokio::net::TcpListener::bind(sock).await
 }
 
@@ -61,5 +74,7 @@ pub async fn serve(
     d: Arc<Dispatcher>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(d)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router(d))
+        .with_graceful_shutdown(shutdown)
+        .await
 }

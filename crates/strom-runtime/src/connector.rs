@@ -13,7 +13,11 @@ pub const DEFAULT_BATCH_ROWS: usize = 8192;
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectorError {
     #[error("unknown connector '{name}' for table '{table}'; available connectors: {available}")]
-    UnknownConnector { name: String, table: String, available: String },
+    UnknownConnector {
+        name: String,
+        table: String,
+        available: String,
+    },
     #[error("table '{table}': {message}")]
     BadOption { table: String, message: String },
     #[error("{0}")]
@@ -87,7 +91,11 @@ pub trait ConnectorFactory: Send + Sync {
     ) -> Result<Box<dyn SourceReader>, ConnectorError>;
 
     /// A writer for subtask `subtask` of the sink.
-    fn create_writer(&self, table: &TableSpec, subtask: SubtaskInfo) -> Result<Box<dyn SinkWriter>, ConnectorError>;
+    fn create_writer(
+        &self,
+        table: &TableSpec,
+        subtask: SubtaskInfo,
+    ) -> Result<Box<dyn SinkWriter>, ConnectorError>;
 }
 
 /// The connectors a cluster knows, by name.
@@ -108,11 +116,18 @@ impl ConnectorRegistry {
     /// The factory for a table's `connector` option, or a clear error listing the known ones.
     pub fn get(&self, table: &TableSpec) -> Result<&Arc<dyn ConnectorFactory>, ConnectorError> {
         let name = table.connector();
-        self.factories.get(name).ok_or_else(|| ConnectorError::UnknownConnector {
-            name: name.to_string(),
-            table: table.name.clone(),
-            available: self.factories.keys().copied().collect::<Vec<_>>().join(", "),
-        })
+        self.factories
+            .get(name)
+            .ok_or_else(|| ConnectorError::UnknownConnector {
+                name: name.to_string(),
+                table: table.name.clone(),
+                available: self
+                    .factories
+                    .keys()
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
     }
 
     pub fn names(&self) -> Vec<&'static str> {

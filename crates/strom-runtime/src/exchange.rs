@@ -86,11 +86,23 @@ impl LocalShuffle {
     ) -> Result<Receiver<Message>, TaskError> {
         let (tx, rx) = unbounded();
         let mut reg = self.inner.0.lock();
-        let range = if forward { subtask..subtask + 1 } else { 0..producers };
+        let range = if forward {
+            subtask..subtask + 1
+        } else {
+            0..producers
+        };
         for p in range {
-            let key = PartitionKey { job, round, vertex: producer, subtask: p, consumer };
+            let key = PartitionKey {
+                job,
+                round,
+                vertex: producer,
+                subtask: p,
+                consumer,
+            };
             let parts = reg.stored.get_mut(&key).ok_or_else(|| {
-                TaskError::Deployment(format!("the result of {producer} subtask {p} is not available"))
+                TaskError::Deployment(format!(
+                    "the result of {producer} subtask {p} is not available"
+                ))
             })?;
             let elements = std::mem::take(&mut parts[subtask as usize]);
             for e in elements {
@@ -122,7 +134,8 @@ impl LocalShuffle {
     pub fn release(&self, job: JobId, round: u32) {
         let mut reg = self.inner.0.lock();
         reg.gates.retain(|k, _| !(k.job == job && k.round == round));
-        reg.stored.retain(|k, _| !(k.job == job && k.round == round));
+        reg.stored
+            .retain(|k, _| !(k.job == job && k.round == round));
     }
 }
 
@@ -138,7 +151,10 @@ pub struct OutputDescriptor {
 
 enum Target {
     Pipelined(Vec<Sender<Message>>),
-    Blocking { key: PartitionKey, parts: Vec<Vec<StreamElement>> },
+    Blocking {
+        key: PartitionKey,
+        parts: Vec<Vec<StreamElement>>,
+    },
 }
 
 /// Writes a task's output to one edge: routes rows, broadcasts watermarks and end of input.
@@ -171,17 +187,36 @@ impl ResultPartitionWriter {
                 };
                 let mut senders = Vec::new();
                 for t in targets {
-                    let key = GateKey { job, round, vertex: d.consumer, subtask: t, input_index: d.input_index };
+                    let key = GateKey {
+                        job,
+                        round,
+                        vertex: d.consumer,
+                        subtask: t,
+                        input_index: d.input_index,
+                    };
                     senders.push(shuffle.connect(key, cancel)?);
                 }
                 Target::Pipelined(senders)
             }
             ResultType::Blocking => Target::Blocking {
-                key: PartitionKey { job, round, vertex: producer, subtask, consumer: d.consumer },
+                key: PartitionKey {
+                    job,
+                    round,
+                    vertex: producer,
+                    subtask,
+                    consumer: d.consumer,
+                },
                 parts: (0..n).map(|_| Vec::new()).collect(),
             },
         };
-        Ok(Self { strategy: d.ship_strategy.clone(), target, channel: subtask, next: subtask as usize, hashes: Vec::new(), backpressured: Duration::ZERO })
+        Ok(Self {
+            strategy: d.ship_strategy.clone(),
+            target,
+            channel: subtask,
+            next: subtask as usize,
+            hashes: Vec::new(),
+            backpressured: Duration::ZERO,
+        })
     }
 
     fn width(&self) -> usize {
@@ -200,7 +235,12 @@ impl ResultPartitionWriter {
         }
     }
 
-    fn send(&mut self, target: usize, e: StreamElement, cancel: &AtomicBool) -> Result<(), TaskError> {
+    fn send(
+        &mut self,
+        target: usize,
+        e: StreamElement,
+        cancel: &AtomicBool,
+    ) -> Result<(), TaskError> {
         match &mut self.target {
             Target::Pipelined(senders) => {
                 let tx = &senders[target];
@@ -242,7 +282,9 @@ impl ResultPartitionWriter {
     pub fn write(&mut self, batch: RecordBatch, cancel: &AtomicBool) -> Result<(), TaskError> {
         let n = self.width();
         match &self.strategy {
-            ShipStrategy::Forward => self.send(self.forward_target(), StreamElement::Batch(batch), cancel),
+            ShipStrategy::Forward => {
+                self.send(self.forward_target(), StreamElement::Batch(batch), cancel)
+            }
             ShipStrategy::Broadcast => {
                 for t in 0..n {
                     self.send(t, StreamElement::Batch(batch.clone()), cancel)?;
@@ -262,7 +304,11 @@ impl ResultPartitionWriter {
                 self.hashes.clear();
                 self.hashes.resize(batch.num_rows(), 0);
                 if !cols.is_empty() {
-                    create_hashes(&cols, &RandomState::with_seed(0x5752_4f4d), &mut self.hashes)?;
+                    create_hashes(
+                        &cols,
+                        &RandomState::with_seed(0x5752_4f4d),
+                        &mut self.hashes,
+                    )?;
                 }
                 let mut idx: Vec<Vec<u32>> = vec![Vec::new(); n];
                 for (i, h) in self.hashes.iter().enumerate() {
@@ -276,7 +322,11 @@ impl ResultPartitionWriter {
                         batch.clone()
                     } else {
                         let rows = UInt32Array::from(rows);
-                        let columns = batch.columns().iter().map(|c| take(c.as_ref(), &rows, None)).collect::<Result<Vec<_>, _>>()?;
+                        let columns = batch
+                            .columns()
+                            .iter()
+                            .map(|c| take(c.as_ref(), &rows, None))
+                            .collect::<Result<Vec<_>, _>>()?;
                         RecordBatch::try_new(batch.schema(), columns)?
                     };
                     self.send(t, StreamElement::Batch(part), cancel)?;

@@ -10,7 +10,9 @@ pub mod operator;
 pub mod operators;
 pub mod task;
 
-pub use connector::{ConnectorError, ConnectorFactory, ConnectorRegistry, SinkWriter, SourceReader, SubtaskInfo};
+pub use connector::{
+    ConnectorError, ConnectorFactory, ConnectorRegistry, SinkWriter, SourceReader, SubtaskInfo,
+};
 pub use error::TaskError;
 pub use metrics::{TaskMetrics, TaskMetricsSnapshot};
 pub use task::{run_task, InputDescriptor, TaskContext, TaskDeploymentDescriptor};

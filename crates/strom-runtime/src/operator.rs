@@ -42,26 +42,54 @@ impl Output for ChainOutput<'_> {
             return Ok(());
         }
         match self.rest.split_first_mut() {
-            Some((op, rest)) => op.process_batch(batch, &mut ChainOutput { rest, tail: self.tail }),
+            Some((op, rest)) => op.process_batch(
+                batch,
+                &mut ChainOutput {
+                    rest,
+                    tail: self.tail,
+                },
+            ),
             None => self.tail.emit(batch),
         }
     }
 
     fn emit_watermark(&mut self, watermark: i64) -> Result<(), TaskError> {
         match self.rest.split_first_mut() {
-            Some((op, rest)) => op.process_watermark(watermark, &mut ChainOutput { rest, tail: self.tail }),
+            Some((op, rest)) => op.process_watermark(
+                watermark,
+                &mut ChainOutput {
+                    rest,
+                    tail: self.tail,
+                },
+            ),
             None => self.tail.emit_watermark(watermark),
         }
     }
 }
 
 impl Chain {
-    pub fn process_batch(&mut self, batch: RecordBatch, tail: &mut dyn Output) -> Result<(), TaskError> {
-        ChainOutput { rest: &mut self.operators, tail }.emit(batch)
+    pub fn process_batch(
+        &mut self,
+        batch: RecordBatch,
+        tail: &mut dyn Output,
+    ) -> Result<(), TaskError> {
+        ChainOutput {
+            rest: &mut self.operators,
+            tail,
+        }
+        .emit(batch)
     }
 
-    pub fn process_watermark(&mut self, watermark: i64, tail: &mut dyn Output) -> Result<(), TaskError> {
-        ChainOutput { rest: &mut self.operators, tail }.emit_watermark(watermark)
+    pub fn process_watermark(
+        &mut self,
+        watermark: i64,
+        tail: &mut dyn Output,
+    ) -> Result<(), TaskError> {
+        ChainOutput {
+            rest: &mut self.operators,
+            tail,
+        }
+        .emit_watermark(watermark)
     }
 
     /// Finishes operators front to back: what one emits while finishing reaches the next before
@@ -75,6 +103,9 @@ impl Chain {
     }
 
     pub fn late_records_dropped(&self) -> u64 {
-        self.operators.iter().map(|o| o.late_records_dropped()).sum()
+        self.operators
+            .iter()
+            .map(|o| o.late_records_dropped())
+            .sum()
     }
 }

@@ -51,7 +51,10 @@ pub struct TaskDeploymentDescriptor {
 
 impl TaskDeploymentDescriptor {
     pub fn subtask_info(&self) -> SubtaskInfo {
-        SubtaskInfo { index: self.subtask, parallelism: self.parallelism }
+        SubtaskInfo {
+            index: self.subtask,
+            parallelism: self.parallelism,
+        }
     }
 }
 
@@ -74,7 +77,10 @@ struct Outputs<'a> {
 impl Output for Outputs<'_> {
     fn emit(&mut self, batch: RecordBatch) -> Result<(), TaskError> {
         TaskMetrics::add(&self.metrics.records_out, batch.num_rows() as u64);
-        TaskMetrics::add(&self.metrics.bytes_out, batch.get_array_memory_size() as u64);
+        TaskMetrics::add(
+            &self.metrics.bytes_out,
+            batch.get_array_memory_size() as u64,
+        );
         let n = self.writers.len();
         for (i, w) in self.writers.iter_mut().enumerate() {
             if i + 1 == n {
@@ -105,19 +111,42 @@ pub fn run_task(tdd: &TaskDeploymentDescriptor, ctx: &TaskContext) -> Result<(),
         Some(_) => (None, &tdd.operators[..]),
         None => return Err(TaskError::Deployment("empty operator chain".into())),
     };
-    let mut chain = build_chain(chain_specs, &ctx.connectors, tdd.subtask_info(), &ctx.metrics)?;
+    let mut chain = build_chain(
+        chain_specs,
+        &ctx.connectors,
+        tdd.subtask_info(),
+        &ctx.metrics,
+    )?;
     // open the input gates before connecting outputs, so that pipelined producers find them
     let gates: Vec<(Receiver<(u32, StreamElement)>, usize)> = tdd
         .inputs
         .iter()
         .map(|i| {
-            let channels = if i.forward { 1 } else { i.producer_parallelism as usize };
+            let channels = if i.forward {
+                1
+            } else {
+                i.producer_parallelism as usize
+            };
             let rx = match i.result_type {
                 ResultType::Pipelined => Ok(ctx.shuffle.open_gate(
-                    GateKey { job: tdd.job_id, round: tdd.round, vertex: tdd.vertex, subtask: tdd.subtask, input_index: i.input_index },
+                    GateKey {
+                        job: tdd.job_id,
+                        round: tdd.round,
+                        vertex: tdd.vertex,
+                        subtask: tdd.subtask,
+                        input_index: i.input_index,
+                    },
                     channels,
                 )),
-                ResultType::Blocking => ctx.shuffle.open_stored_gate(tdd.job_id, tdd.round, i.producer, i.producer_parallelism, tdd.vertex, tdd.subtask, i.forward),
+                ResultType::Blocking => ctx.shuffle.open_stored_gate(
+                    tdd.job_id,
+                    tdd.round,
+                    i.producer,
+                    i.producer_parallelism,
+                    tdd.vertex,
+                    tdd.subtask,
+                    i.forward,
+                ),
             }?;
             Ok((rx, channels))
         })
@@ -125,15 +154,32 @@ pub fn run_task(tdd: &TaskDeploymentDescriptor, ctx: &TaskContext) -> Result<(),
     let writers = tdd
         .outputs
         .iter()
-        .map(|o| ResultPartitionWriter::connect(&ctx.shuffle, tdd.job_id, tdd.round, tdd.vertex, tdd.subtask, o, cancel))
+        .map(|o| {
+            ResultPartitionWriter::connect(
+                &ctx.shuffle,
+                tdd.job_id,
+                tdd.round,
+                tdd.vertex,
+                tdd.subtask,
+                o,
+                cancel,
+            )
+        })
         .collect::<Result<Vec<_>, _>>()?;
-    let mut out = Outputs { writers, cancel, metrics: &ctx.metrics, last_watermark: i64::MIN };
+    let mut out = Outputs {
+        writers,
+        cancel,
+        metrics: &ctx.metrics,
+        last_watermark: i64::MIN,
+    };
     let result = match source {
         Some(s) => {
-            let reader = ctx
-                .connectors
-                .get(&s.table)?
-                .create_reader(&s.table, &s.projection, tdd.subtask_info(), DEFAULT_BATCH_ROWS)?;
+            let reader = ctx.connectors.get(&s.table)?.create_reader(
+                &s.table,
+                &s.projection,
+                tdd.subtask_info(),
+                DEFAULT_BATCH_ROWS,
+            )?;
             let wm = s
                 .watermark
                 .as_ref()
@@ -143,7 +189,10 @@ pub fn run_task(tdd: &TaskDeploymentDescriptor, ctx: &TaskContext) -> Result<(),
         }
         None => run_inputs(gates, &mut chain, &mut out, ctx),
     };
-    TaskMetrics::add(&ctx.metrics.late_records_dropped, chain.late_records_dropped());
+    TaskMetrics::add(
+        &ctx.metrics.late_records_dropped,
+        chain.late_records_dropped(),
+    );
     result?;
     let bp: Duration = out.writers.iter().map(|w| w.backpressured).sum();
     TaskMetrics::add(&ctx.metrics.backpressured_ns, bp.as_nanos() as u64);
@@ -208,13 +257,19 @@ fn max_timestamp(expr: &dyn PhysicalExpr, batch: &RecordBatch) -> Result<Option<
     let v = expr
         .evaluate(batch)
         .and_then(|v| v.into_array(batch.num_rows()))
-        .map_err(|e| TaskError::Expr { operator: "WatermarkAssigner".into(), message: e.to_string() })?;
+        .map_err(|e| TaskError::Expr {
+            operator: "WatermarkAssigner".into(),
+            message: e.to_string(),
+        })?;
     let v = if v.data_type() == &DataType::Timestamp(TimeUnit::Millisecond, None) {
         v
     } else {
         cast(&v, &DataType::Timestamp(TimeUnit::Millisecond, None))?
     };
-    let a = v.as_any().downcast_ref::<TimestampMillisecondArray>().expect("cast");
+    let a = v
+        .as_any()
+        .downcast_ref::<TimestampMillisecondArray>()
+        .expect("cast");
     Ok(datafusion::arrow::compute::max(a))
 }
 
@@ -249,7 +304,11 @@ fn run_inputs(
         let g = op.index();
         let msg = match op.recv(&gates[g].0) {
             Ok(m) => m,
-            Err(_) => return Err(TaskError::Disconnected("an upstream task ended without end of input".into())),
+            Err(_) => {
+                return Err(TaskError::Disconnected(
+                    "an upstream task ended without end of input".into(),
+                ))
+            }
         };
         let t1 = Instant::now();
         idle += t1 - t0;
@@ -262,7 +321,12 @@ fn run_inputs(
             }
             StreamElement::Watermark(w) => {
                 channel_wm[g][ch] = channel_wm[g][ch].max(w);
-                let min = channel_wm.iter().flatten().copied().min().unwrap_or(i64::MIN);
+                let min = channel_wm
+                    .iter()
+                    .flatten()
+                    .copied()
+                    .min()
+                    .unwrap_or(i64::MIN);
                 if min > current {
                     current = min;
                     chain.process_watermark(min, out)?;

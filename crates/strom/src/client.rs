@@ -11,7 +11,11 @@ pub struct Rest {
 impl Rest {
     pub fn new(base: &str) -> Self {
         let base = base.trim_end_matches('/');
-        let base = if base.starts_with("http://") || base.starts_with("https://") { base.to_string() } else { format!("http://{base}") };
+        let base = if base.starts_with("http://") || base.starts_with("https://") {
+            base.to_string()
+        } else {
+            format!("http://{base}")
+        };
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(std::time::Duration::from_secs(30)))
@@ -24,13 +28,23 @@ impl Rest {
         if (200..300).contains(&status) {
             return Ok(body);
         }
-        let msg = body["errors"].as_array().map(|e| e.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join("; ")).unwrap_or_else(|| body.to_string());
+        let msg = body["errors"]
+            .as_array()
+            .map(|e| {
+                e.iter()
+                    .filter_map(|x| x.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+            .unwrap_or_else(|| body.to_string());
         bail!("{what} failed (HTTP {status}): {msg}")
     }
 
     pub fn get(&self, path: &str) -> Result<Value> {
         let url = format!("{}{path}", self.base);
-        let mut resp = self.agent.get(&url).call().with_context(|| format!("cannot reach the cluster at {}; is it running?", self.base))?;
+        let mut resp = self.agent.get(&url).call().with_context(|| {
+            format!("cannot reach the cluster at {}; is it running?", self.base)
+        })?;
         let status = resp.status().as_u16();
         let body: Value = resp.body_mut().read_json().unwrap_or(Value::Null);
         self.check(status, body, &format!("GET {path}"))
@@ -38,7 +52,11 @@ impl Rest {
 
     pub fn patch(&self, path: &str) -> Result<Value> {
         let url = format!("{}{path}", self.base);
-        let mut resp = self.agent.patch(&url).send_empty().with_context(|| format!("cannot reach the cluster at {}", self.base))?;
+        let mut resp = self
+            .agent
+            .patch(&url)
+            .send_empty()
+            .with_context(|| format!("cannot reach the cluster at {}", self.base))?;
         let status = resp.status().as_u16();
         let body: Value = resp.body_mut().read_json().unwrap_or(Value::Null);
         self.check(status, body, &format!("PATCH {path}"))
@@ -46,11 +64,16 @@ impl Rest {
 
     pub fn submit(&self, graph: &strom_plan::JobGraph) -> Result<String> {
         let url = format!("{}/jobs", self.base);
-        let mut resp = self.agent.post(&url).send_json(graph).with_context(|| format!("cannot reach the cluster at {}; is it running?", self.base))?;
+        let mut resp = self.agent.post(&url).send_json(graph).with_context(|| {
+            format!("cannot reach the cluster at {}; is it running?", self.base)
+        })?;
         let status = resp.status().as_u16();
         let body: Value = resp.body_mut().read_json().unwrap_or(Value::Null);
         let body = self.check(status, body, "job submission")?;
-        body["jobid"].as_str().map(str::to_string).context("the cluster answered without a job id")
+        body["jobid"]
+            .as_str()
+            .map(str::to_string)
+            .context("the cluster answered without a job id")
     }
 }
 
@@ -70,7 +93,10 @@ pub fn list(rest: &Rest) -> Result<i32> {
         println!("No jobs.");
         return Ok(0);
     }
-    println!("{:<32}  {:<10}  {:>10}  {:<8}  name", "job id", "state", "duration", "started");
+    println!(
+        "{:<32}  {:<10}  {:>10}  {:<8}  name",
+        "job id", "state", "duration", "started"
+    );
     for j in jobs {
         println!(
             "{:<32}  {:<10}  {:>8} ms  {:<8}  {}",
@@ -86,8 +112,17 @@ pub fn list(rest: &Rest) -> Result<i32> {
 
 pub fn info(rest: &Rest, id: &str) -> Result<i32> {
     let v = rest.get(&format!("/jobs/{id}"))?;
-    println!("Job {} ({})", v["jid"].as_str().unwrap_or(id), v["name"].as_str().unwrap_or(""));
-    println!("  state: {}   type: {}   duration: {} ms", v["state"].as_str().unwrap_or(""), v["job-type"].as_str().unwrap_or(""), v["duration"]);
+    println!(
+        "Job {} ({})",
+        v["jid"].as_str().unwrap_or(id),
+        v["name"].as_str().unwrap_or("")
+    );
+    println!(
+        "  state: {}   type: {}   duration: {} ms",
+        v["state"].as_str().unwrap_or(""),
+        v["job-type"].as_str().unwrap_or(""),
+        v["duration"]
+    );
     if let Some(c) = v["strom-root-cause"].as_str() {
         println!("  root cause: {c}");
     }

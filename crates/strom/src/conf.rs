@@ -5,10 +5,13 @@ use std::path::PathBuf;
 use strom_common::Configuration;
 
 pub fn load(dynamic: &[String]) -> Result<Configuration> {
-    let dir = std::env::var("STROM_CONF_DIR").map(PathBuf::from).unwrap_or_else(|_| PathBuf::from("conf"));
+    let dir = std::env::var("STROM_CONF_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from("conf"));
     let file = dir.join("config.yaml");
     let mut config = if file.exists() {
-        Configuration::from_yaml_file(&file).with_context(|| format!("reading {}", file.display()))?
+        Configuration::from_yaml_file(&file)
+            .with_context(|| format!("reading {}", file.display()))?
     } else {
         Configuration::new()
     };

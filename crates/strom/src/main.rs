@@ -11,7 +11,11 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 #[derive(Parser)]
-#[command(name = "strom", version, about = "Strom: a Flink-class stream and batch processing engine")]
+#[command(
+    name = "strom",
+    version,
+    about = "Strom: a Flink-class stream and batch processing engine"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -77,17 +81,15 @@ enum Cmd {
         jobmanager: String,
     },
     /// Write the benchmark's bids as CSV (the rows of shared/bench/gen_bids.rs).
-    GenBids {
-        rows: u64,
-        out: PathBuf,
-    },
+    GenBids { rows: u64, out: PathBuf },
 }
 
 fn main() {
     let started = Instant::now();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("STROM_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            tracing_subscriber::EnvFilter::try_from_env("STROM_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -104,24 +106,42 @@ fn main() {
 
 fn run(cli: Cli, started: Instant) -> Result<i32> {
     match cli.cmd {
-        Cmd::Standalone { taskmanagers, slots, dynamic } => {
+        Cmd::Standalone {
+            taskmanagers,
+            slots,
+            dynamic,
+        } => {
             let mut config = conf::load(&dynamic)?;
             if let Some(s) = slots {
                 config.set(strom_common::config::keys::NUM_TASK_SLOTS, s.to_string());
             }
             standalone(config, taskmanagers, started)
         }
-        Cmd::Sql { files, jobmanager, parallelism, detached, dynamic } => {
+        Cmd::Sql {
+            files,
+            jobmanager,
+            parallelism,
+            detached,
+            dynamic,
+        } => {
             let mut config = conf::load(&dynamic)?;
             if let Some(p) = parallelism {
-                config.set(strom_common::config::keys::PARALLELISM_DEFAULT, p.to_string());
+                config.set(
+                    strom_common::config::keys::PARALLELISM_DEFAULT,
+                    p.to_string(),
+                );
             }
             sql_cmd::run(&files, jobmanager.as_deref(), detached, config, started)
         }
-        Cmd::Run { file, jobmanager, detached } => {
-            let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
-            let graph: strom_plan::JobGraph =
-                serde_json::from_str(&text).with_context(|| format!("{} is not a valid JobGraph", file.display()))?;
+        Cmd::Run {
+            file,
+            jobmanager,
+            detached,
+        } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let graph: strom_plan::JobGraph = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a valid JobGraph", file.display()))?;
             let rest = client::Rest::new(&jobmanager);
             let id = rest.submit(&graph)?;
             println!("Job has been submitted with JobID {id}");
@@ -132,17 +152,31 @@ fn run(cli: Cli, started: Instant) -> Result<i32> {
         }
         Cmd::List { jobmanager } => client::list(&client::Rest::new(&jobmanager)),
         Cmd::Info { job_id, jobmanager } => client::info(&client::Rest::new(&jobmanager), &job_id),
-        Cmd::Cancel { job_id, jobmanager } => client::cancel(&client::Rest::new(&jobmanager), &job_id),
+        Cmd::Cancel { job_id, jobmanager } => {
+            client::cancel(&client::Rest::new(&jobmanager), &job_id)
+        }
         Cmd::GenBids { rows, out } => {
-            strom_connectors::write_bids_csv(rows, &out).with_context(|| format!("cannot write {}", out.display()))?;
-            println!("wrote {rows} bids to {} in {:.2} s", out.display(), started.elapsed().as_secs_f64());
+            strom_connectors::write_bids_csv(rows, &out)
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            println!(
+                "wrote {rows} bids to {} in {:.2} s",
+                out.display(),
+                started.elapsed().as_secs_f64()
+            );
             Ok(0)
         }
     }
 }
 
-fn standalone(config: strom_common::Configuration, taskmanagers: u32, started: Instant) -> Result<i32> {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+fn standalone(
+    config: strom_common::Configuration,
+    taskmanagers: u32,
+    started: Instant,
+) -> Result<i32> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         let d = strom_cluster::start_embedded(config, taskmanagers, strom_connectors::default_registry())?;
         let listener = strom_rest::bind(&d).await.context("cannot bind the REST port (rest.port)")?;

@@ -31,10 +31,17 @@ fn substitute(text: &str, file: &std::path::Path) -> Result<String> {
     Ok(out)
 }
 
-pub fn run(files: &[PathBuf], jobmanager: Option<&str>, detached: bool, config: Configuration, started: Instant) -> Result<i32> {
+pub fn run(
+    files: &[PathBuf],
+    jobmanager: Option<&str>,
+    detached: bool,
+    config: Configuration,
+    started: Instant,
+) -> Result<i32> {
     let mut script = String::new();
     for f in files {
-        let text = std::fs::read_to_string(f).with_context(|| format!("cannot read SQL file {}", f.display()))?;
+        let text = std::fs::read_to_string(f)
+            .with_context(|| format!("cannot read SQL file {}", f.display()))?;
         script.push_str(&substitute(&text, f)?);
         script.push_str("\n;\n");
     }
@@ -68,7 +75,12 @@ pub fn run(files: &[PathBuf], jobmanager: Option<&str>, detached: bool, config: 
 
 fn run_embedded(compiled: strom_plan::CompiledScript, started: Instant) -> Result<i32> {
     let mut config = compiled.config.clone();
-    let p = compiled.jobs.iter().flat_map(|j| j.vertices.iter().map(|v| v.parallelism)).max().unwrap_or(1);
+    let p = compiled
+        .jobs
+        .iter()
+        .flat_map(|j| j.vertices.iter().map(|v| v.parallelism))
+        .max()
+        .unwrap_or(1);
     let slots = config.get_u32(keys::NUM_TASK_SLOTS, 1)?.max(p);
     config.set(keys::NUM_TASK_SLOTS, slots.to_string());
     let tms = config.get_u32(keys::LOCAL_NUMBER_TASKMANAGER, 1)?;
@@ -93,7 +105,10 @@ fn run_embedded(compiled: strom_plan::CompiledScript, started: Instant) -> Resul
             };
             if status.is_globally_terminal() {
                 let st = job.state.lock();
-                let start = st.graph.status_timestamp(JobStatus::Initializing).unwrap_or(0);
+                let start = st
+                    .graph
+                    .status_timestamp(JobStatus::Initializing)
+                    .unwrap_or(0);
                 let end = st.graph.status_timestamp(status).unwrap_or(start);
                 eprint!("\r\x1b[K");
                 println!(
@@ -113,7 +128,12 @@ fn run_embedded(compiled: strom_plan::CompiledScript, started: Instant) -> Resul
                 break;
             }
             if last_print.elapsed() > Duration::from_millis(500) {
-                eprint!("\r\x1b[K{status}: {} rows in, {} rows out, {:.1} s", totals.0, totals.1, started.elapsed().as_secs_f64());
+                eprint!(
+                    "\r\x1b[K{status}: {} rows in, {} rows out, {:.1} s",
+                    totals.0,
+                    totals.1,
+                    started.elapsed().as_secs_f64()
+                );
                 let _ = std::io::stderr().flush();
                 last_print = Instant::now();
             }
@@ -147,7 +167,10 @@ pub fn watch_remote(rest: &Rest, id: &str, started: Instant) -> Result<i32> {
             return Ok(0);
         }
         if last_print.elapsed() > Duration::from_millis(500) {
-            eprint!("\r\x1b[K{state}: {rin} rows in, {rout} rows out, {:.1} s", started.elapsed().as_secs_f64());
+            eprint!(
+                "\r\x1b[K{state}: {rin} rows in, {rout} rows out, {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
             let _ = std::io::stderr().flush();
             last_print = Instant::now();
         }

@@ -26,7 +26,15 @@ struct Cluster {
 impl Cluster {
     fn start(taskmanagers: u32, slots: u32) -> Self {
         let mut child = strom()
-            .args(["standalone", "--taskmanagers", &taskmanagers.to_string(), "--slots", &slots.to_string(), "-D", "rest.port=0"])
+            .args([
+                "standalone",
+                "--taskmanagers",
+                &taskmanagers.to_string(),
+                "--slots",
+                &slots.to_string(),
+                "-D",
+                "rest.port=0",
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -52,7 +60,11 @@ impl Cluster {
             }
         });
         // From here on the guard owns the child: a panic below kills it.
-        let mut cluster = Cluster { child, port: 0, stderr };
+        let mut cluster = Cluster {
+            child,
+            port: 0,
+            stderr,
+        };
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut seen = Vec::new();
         let ready = loop {
@@ -67,10 +79,24 @@ impl Cluster {
                 ),
             }
         };
-        let url = ready.split("REST http://").nth(1).and_then(|s| s.split([',', ' ']).next()).unwrap_or_else(|| panic!("no REST address in '{ready}'"));
-        cluster.port = url.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or_else(|| panic!("no port in '{ready}'"));
+        let url = ready
+            .split("REST http://")
+            .nth(1)
+            .and_then(|s| s.split([',', ' ']).next())
+            .unwrap_or_else(|| panic!("no REST address in '{ready}'"));
+        cluster.port = url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in '{ready}'"));
         assert_ne!(cluster.port, 0, "the ready line names port 0: '{ready}'");
-        assert!(ready.contains(&format!("{taskmanagers} TaskManager(s), {} slots", taskmanagers * slots)), "ready line: '{ready}'");
+        assert!(
+            ready.contains(&format!(
+                "{taskmanagers} TaskManager(s), {} slots",
+                taskmanagers * slots
+            )),
+            "ready line: '{ready}'"
+        );
         cluster
     }
 
@@ -83,7 +109,8 @@ impl Cluster {
     }
 
     fn http(&self, method: &str, path: &str, body: Option<&str>) -> Resp {
-        http(self.port, method, path, body).unwrap_or_else(|e| panic!("{method} {path}: {e}\ncluster stderr:\n{}", self.stderr()))
+        http(self.port, method, path, body)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}\ncluster stderr:\n{}", self.stderr()))
     }
 
     /// GET that must answer 200 with JSON.
@@ -111,15 +138,26 @@ struct Resp {
 
 impl Resp {
     fn json(&self, what: &str) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{what}: the body is not JSON ({e}): {}", self.body))
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("{what}: the body is not JSON ({e}): {}", self.body))
     }
 
     /// Asserts the status and Flink's error body `{"errors": ["..."]}`.
     fn assert_error(&self, status: u16, what: &str) {
-        assert_eq!(self.status, status, "{what}: expected HTTP {status}, got {}: {}", self.status, self.body);
+        assert_eq!(
+            self.status, status,
+            "{what}: expected HTTP {status}, got {}: {}",
+            self.status, self.body
+        );
         let v = self.json(what);
-        let errors = v["errors"].as_array().unwrap_or_else(|| panic!("{what}: no \"errors\" array in {}", self.body));
-        assert!(!errors.is_empty() && errors.iter().all(Value::is_string), "{what}: errors must be non-empty strings: {}", self.body);
+        let errors = v["errors"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{what}: no \"errors\" array in {}", self.body));
+        assert!(
+            !errors.is_empty() && errors.iter().all(Value::is_string),
+            "{what}: errors must be non-empty strings: {}",
+            self.body
+        );
     }
 }
 
@@ -130,7 +168,10 @@ fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> std::io::Res
     let body = body.unwrap_or("");
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nAccept: application/json\r\n");
     if !body.is_empty() || method != "GET" {
-        req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len()));
+        req.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
     }
     req.push_str("\r\n");
     req.push_str(body);
@@ -138,11 +179,19 @@ fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> std::io::Res
     s.flush()?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw)?;
-    parse_response(&raw).map_err(|e| std::io::Error::other(format!("{e}; raw response: {:?}", String::from_utf8_lossy(&raw))))
+    parse_response(&raw).map_err(|e| {
+        std::io::Error::other(format!(
+            "{e}; raw response: {:?}",
+            String::from_utf8_lossy(&raw)
+        ))
+    })
 }
 
 fn parse_response(raw: &[u8]) -> Result<Resp, String> {
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or("no end of headers")?;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or("no end of headers")?;
     let head = std::str::from_utf8(&raw[..split]).map_err(|e| e.to_string())?;
     let mut body = raw[split + 4..].to_vec();
     let mut lines = head.split("\r\n");
@@ -152,11 +201,16 @@ fn parse_response(raw: &[u8]) -> Result<Resp, String> {
     if !version.starts_with("HTTP/1.") {
         return Err(format!("bad status line '{status_line}'"));
     }
-    let status: u16 = parts.next().and_then(|s| s.parse().ok()).ok_or_else(|| format!("bad status line '{status_line}'"))?;
+    let status: u16 = parts
+        .next()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("bad status line '{status_line}'"))?;
     let mut chunked = false;
     let mut length = None;
     for h in lines {
-        let Some((k, v)) = h.split_once(':') else { continue };
+        let Some((k, v)) = h.split_once(':') else {
+            continue;
+        };
         let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
         if k == "transfer-encoding" && v.to_ascii_lowercase().contains("chunked") {
             chunked = true;
@@ -169,19 +223,29 @@ fn parse_response(raw: &[u8]) -> Result<Resp, String> {
         body = dechunk(&body)?;
     } else if let Some(n) = length {
         if body.len() < n {
-            return Err(format!("body has {} bytes, Content-Length says {n}", body.len()));
+            return Err(format!(
+                "body has {} bytes, Content-Length says {n}",
+                body.len()
+            ));
         }
         body.truncate(n);
     }
-    Ok(Resp { status, body: String::from_utf8(body).map_err(|e| e.to_string())? })
+    Ok(Resp {
+        status,
+        body: String::from_utf8(body).map_err(|e| e.to_string())?,
+    })
 }
 
 fn dechunk(mut b: &[u8]) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
     loop {
-        let eol = b.windows(2).position(|w| w == b"\r\n").ok_or("bad chunk header")?;
+        let eol = b
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .ok_or("bad chunk header")?;
         let size_text = std::str::from_utf8(&b[..eol]).map_err(|e| e.to_string())?;
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16).map_err(|e| format!("bad chunk size '{size_text}': {e}"))?;
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+            .map_err(|e| format!("bad chunk size '{size_text}': {e}"))?;
         b = &b[eol + 2..];
         if size == 0 {
             return Ok(out);
@@ -202,7 +266,11 @@ fn poll<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T
         if let Some(v) = f() {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {} s waiting for {what}", timeout.as_secs());
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {} s waiting for {what}",
+            timeout.as_secs()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -230,15 +298,24 @@ fn standalone_cluster_rest_jobs_and_cancel() {
     assert_eq!(ov["slots-available"], 4, "/overview: {ov}");
     assert_eq!(ov["jobs-running"], 0, "/overview: {ov}");
     let tms = cluster.get_ok("/taskmanagers");
-    let list = tms["taskmanagers"].as_array().unwrap_or_else(|| panic!("/taskmanagers: no array: {tms}"));
+    let list = tms["taskmanagers"]
+        .as_array()
+        .unwrap_or_else(|| panic!("/taskmanagers: no array: {tms}"));
     assert_eq!(list.len(), 2, "/taskmanagers: {tms}");
     for tm in list {
         assert_eq!(tm["slotsNumber"], 2, "/taskmanagers entry: {tm}");
         assert!(tm["id"].is_string(), "/taskmanagers entry without id: {tm}");
     }
-    assert_ne!(list[0]["id"], list[1]["id"], "two TaskManagers with one id: {tms}");
+    assert_ne!(
+        list[0]["id"], list[1]["id"],
+        "two TaskManagers with one id: {tms}"
+    );
     let jobs = cluster.get_ok("/jobs");
-    assert_eq!(jobs["jobs"].as_array().map(Vec::len), Some(0), "/jobs before any job: {jobs}");
+    assert_eq!(
+        jobs["jobs"].as_array().map(Vec::len),
+        Some(0),
+        "/jobs before any job: {jobs}"
+    );
 
     // --- q5 on the cluster, p=2, answer checked against the reference
     let tmp = TempDir::new("cluster");
@@ -254,43 +331,84 @@ fn standalone_cluster_rest_jobs_and_cancel() {
         .args(["--jobmanager", &jm, "-p", "2"])
         .env("BID_PATH", &bid_path));
     if out.code != Some(0) {
-        panic!("q5 on the cluster failed\n{}\ncluster stderr:\n{}", out.describe(), cluster.stderr());
+        panic!(
+            "q5 on the cluster failed\n{}\ncluster stderr:\n{}",
+            out.describe(),
+            cluster.stderr()
+        );
     }
     let id = out.job_id();
     let (read, wrote) = out.finished_line(&id);
-    assert_same_rows("q5 on the standalone cluster, p=2", &read_sink_rows(&out_dir), expected);
-    assert_eq!(read, BID_ROWS, "rows read reported by the FINISHED line\n{}", out.describe());
-    assert_eq!(wrote, expected.len() as u64, "rows written reported by the FINISHED line\n{}", out.describe());
+    assert_same_rows(
+        "q5 on the standalone cluster, p=2",
+        &read_sink_rows(&out_dir),
+        expected,
+    );
+    assert_eq!(
+        read,
+        BID_ROWS,
+        "rows read reported by the FINISHED line\n{}",
+        out.describe()
+    );
+    assert_eq!(
+        wrote,
+        expected.len() as u64,
+        "rows written reported by the FINISHED line\n{}",
+        out.describe()
+    );
 
     // --- the client commands
     let l = run(strom().args(["list", "--jobmanager", &jm]));
     l.assert_success();
     assert!(
-        l.stdout.lines().any(|line| line.contains(&id) && line.contains("FINISHED")),
+        l.stdout
+            .lines()
+            .any(|line| line.contains(&id) && line.contains("FINISHED")),
         "`strom list` does not show {id} FINISHED\n{}",
         l.describe()
     );
     let i = run(strom().args(["info", &id, "--jobmanager", &jm]));
     i.assert_success();
-    assert!(i.stdout.contains(&id) && i.stdout.contains("FINISHED"), "`strom info`\n{}", i.describe());
+    assert!(
+        i.stdout.contains(&id) && i.stdout.contains("FINISHED"),
+        "`strom info`\n{}",
+        i.describe()
+    );
 
     // --- REST views of the finished job
     let d = cluster.get_ok(&format!("/jobs/{id}"));
     assert_eq!(d["jid"], id.as_str(), "/jobs/{id}: {d}");
     assert_eq!(d["state"], "FINISHED", "/jobs/{id}: {d}");
-    let vertices = d["vertices"].as_array().unwrap_or_else(|| panic!("/jobs/{id}: no vertices: {d}"));
+    let vertices = d["vertices"]
+        .as_array()
+        .unwrap_or_else(|| panic!("/jobs/{id}: no vertices: {d}"));
     assert!(!vertices.is_empty(), "/jobs/{id}: empty vertices");
     for v in vertices {
         assert_eq!(v["status"], "FINISHED", "vertex of a FINISHED job: {v}");
-        assert!(v["id"].is_string() && v["name"].is_string(), "vertex without id/name: {v}");
+        assert!(
+            v["id"].is_string() && v["name"].is_string(),
+            "vertex without id/name: {v}"
+        );
         let p = v["parallelism"].as_u64().unwrap_or(0);
-        assert!((1..=2).contains(&p), "vertex parallelism {p} with -p 2: {v}");
+        assert!(
+            (1..=2).contains(&p),
+            "vertex parallelism {p} with -p 2: {v}"
+        );
     }
-    assert!(vertices.iter().any(|v| v["parallelism"] == 2), "no vertex runs with parallelism 2: {d}");
+    assert!(
+        vertices.iter().any(|v| v["parallelism"] == 2),
+        "no vertex runs with parallelism 2: {d}"
+    );
     let st = cluster.get_ok(&format!("/jobs/{id}/status"));
-    assert_eq!(st, serde_json::json!({"status": "FINISHED"}), "/jobs/{id}/status");
+    assert_eq!(
+        st,
+        serde_json::json!({"status": "FINISHED"}),
+        "/jobs/{id}/status"
+    );
     let plan = cluster.get_ok(&format!("/jobs/{id}/plan"));
-    let nodes = plan["plan"]["nodes"].as_array().unwrap_or_else(|| panic!("/jobs/{id}/plan: no plan.nodes: {plan}"));
+    let nodes = plan["plan"]["nodes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("/jobs/{id}/plan: no plan.nodes: {plan}"));
     assert!(!nodes.is_empty(), "/jobs/{id}/plan: no nodes: {plan}");
     assert_eq!(plan["plan"]["jid"], id.as_str(), "/jobs/{id}/plan: {plan}");
     let jo = cluster.get_ok("/jobs/overview");
@@ -301,32 +419,63 @@ fn standalone_cluster_rest_jobs_and_cancel() {
     assert_eq!(entry["state"], "FINISHED", "/jobs/overview entry: {entry}");
     let jobs = cluster.get_ok("/jobs");
     assert!(
-        jobs["jobs"].as_array().is_some_and(|a| a.iter().any(|j| j["id"] == id.as_str() && j["status"] == "FINISHED")),
+        jobs["jobs"].as_array().is_some_and(|a| a
+            .iter()
+            .any(|j| j["id"] == id.as_str() && j["status"] == "FINISHED")),
         "/jobs lacks {id} FINISHED: {jobs}"
     );
 
     // --- errors
-    cluster.http("GET", "/jobs/doesnotexist", None).assert_error(400, "GET /jobs/doesnotexist");
-    cluster.http("GET", "/jobs/00000000000000000000000000000000", None).assert_error(404, "GET /jobs/<unknown id>");
-    cluster.http("GET", "/jobs/00000000000000000000000000000000/status", None).assert_error(404, "GET /jobs/<unknown id>/status");
-    cluster.http("GET", "/nosuchpath", None).assert_error(404, "GET /nosuchpath");
-    cluster.http("POST", "/jobs", Some("{bad")).assert_error(400, "POST /jobs {bad");
+    cluster
+        .http("GET", "/jobs/doesnotexist", None)
+        .assert_error(400, "GET /jobs/doesnotexist");
+    cluster
+        .http("GET", "/jobs/00000000000000000000000000000000", None)
+        .assert_error(404, "GET /jobs/<unknown id>");
+    cluster
+        .http("GET", "/jobs/00000000000000000000000000000000/status", None)
+        .assert_error(404, "GET /jobs/<unknown id>/status");
+    cluster
+        .http("GET", "/nosuchpath", None)
+        .assert_error(404, "GET /nosuchpath");
+    cluster
+        .http("POST", "/jobs", Some("{bad"))
+        .assert_error(400, "POST /jobs {bad");
 
     // --- cancel an unbounded job
     let unbounded = tmp.join("unbounded.sql");
     write_text(&unbounded, UNBOUNDED_JOB);
-    let sub = run(strom().arg("sql").arg("-f").arg(&unbounded).args(["--jobmanager", &jm, "--detached"]));
+    let sub =
+        run(strom()
+            .arg("sql")
+            .arg("-f")
+            .arg(&unbounded)
+            .args(["--jobmanager", &jm, "--detached"]));
     sub.assert_success();
     let uid = sub.job_id();
     assert_ne!(uid, id);
-    poll("the unbounded job to be RUNNING", Duration::from_secs(30), || {
-        let s = cluster.get_ok(&format!("/jobs/{uid}/status"));
-        assert!(!matches!(s["status"].as_str(), Some("FAILED" | "FINISHED" | "CANCELED")), "the unbounded job ended by itself: {s}");
-        (s["status"] == "RUNNING").then_some(())
-    });
+    poll(
+        "the unbounded job to be RUNNING",
+        Duration::from_secs(30),
+        || {
+            let s = cluster.get_ok(&format!("/jobs/{uid}/status"));
+            assert!(
+                !matches!(
+                    s["status"].as_str(),
+                    Some("FAILED" | "FINISHED" | "CANCELED")
+                ),
+                "the unbounded job ended by itself: {s}"
+            );
+            (s["status"] == "RUNNING").then_some(())
+        },
+    );
     let r = cluster.http("PATCH", &format!("/jobs/{uid}?mode=cancel"), None);
     assert_eq!(r.status, 202, "PATCH /jobs/{uid}?mode=cancel: {}", r.body);
-    assert_eq!(r.json("cancel response"), serde_json::json!({}), "cancel response body");
+    assert_eq!(
+        r.json("cancel response"),
+        serde_json::json!({}),
+        "cancel response body"
+    );
     poll("the job to be CANCELED", Duration::from_secs(30), || {
         let s = cluster.get_ok(&format!("/jobs/{uid}/status"));
         (s["status"] == "CANCELED").then_some(())
@@ -334,12 +483,25 @@ fn standalone_cluster_rest_jobs_and_cancel() {
     let d = cluster.get_ok(&format!("/jobs/{uid}"));
     assert_eq!(d["state"], "CANCELED", "/jobs/{uid}: {d}");
     // The slots come back.
-    poll("all 4 slots free after the cancel", Duration::from_secs(10), || {
-        let ov = cluster.get_ok("/overview");
-        (ov["slots-available"] == 4).then_some(())
-    });
-    let bad = run(strom().args(["cancel", "00000000000000000000000000000000", "--jobmanager", &jm]));
-    assert!(bad.code.is_some() && bad.code != Some(0), "`strom cancel` of an unknown job must fail\n{}", bad.describe());
+    poll(
+        "all 4 slots free after the cancel",
+        Duration::from_secs(10),
+        || {
+            let ov = cluster.get_ok("/overview");
+            (ov["slots-available"] == 4).then_some(())
+        },
+    );
+    let bad = run(strom().args([
+        "cancel",
+        "00000000000000000000000000000000",
+        "--jobmanager",
+        &jm,
+    ]));
+    assert!(
+        bad.code.is_some() && bad.code != Some(0),
+        "`strom cancel` of an unknown job must fail\n{}",
+        bad.describe()
+    );
 
     // --- the cluster is still up
     let ov = cluster.get_ok("/overview");

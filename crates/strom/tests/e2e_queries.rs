@@ -20,7 +20,11 @@ fn sql_cmd(files: &[&Path], p: u32, mode: &str, bid_path: &Path) -> Command {
     for f in files {
         c.arg("-f").arg(f);
     }
-    c.arg("-p").arg(p.to_string()).arg("-D").arg(format!("execution.runtime-mode={mode}")).env("BID_PATH", bid_path);
+    c.arg("-p")
+        .arg(p.to_string())
+        .arg("-D")
+        .arg(format!("execution.runtime-mode={mode}"))
+        .env("BID_PATH", bid_path);
     c
 }
 
@@ -37,7 +41,12 @@ fn check_query(query: &str, mode: &str, p: u32, source: &Path) {
     let (read, wrote) = out.finished_line(&id);
     let rows = read_sink_rows(&out_dir);
     assert_same_rows(&format!("{query} {mode} p={p}"), &rows, expected);
-    assert_eq!(read, BID_ROWS, "{query} {mode} p={p}: the FINISHED line reports {read} rows read\n{}", out.describe());
+    assert_eq!(
+        read,
+        BID_ROWS,
+        "{query} {mode} p={p}: the FINISHED line reports {read} rows read\n{}",
+        out.describe()
+    );
     assert_eq!(
         wrote,
         expected.len() as u64,
@@ -56,7 +65,9 @@ fn check_all(query: &str) {
     let mut failures = Vec::new();
     for mode in MODES {
         for p in PARALLELISMS {
-            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check_query(query, mode, p, &source)));
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                check_query(query, mode, p, &source)
+            }));
             if let Err(e) = r {
                 let msg = e
                     .downcast_ref::<String>()
@@ -67,7 +78,12 @@ fn check_all(query: &str) {
             }
         }
     }
-    assert!(failures.is_empty(), "{} of 4 runs of {query} failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of 4 runs of {query} failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -125,7 +141,10 @@ fn reference_self_check() {
             "7,8,200,2024-01-01 00:00:10.001,z"
         ]
     );
-    assert_eq!(expected("q1", &b)[0], "1230,5,90.800,2024-01-01 00:00:09.999,x");
+    assert_eq!(
+        expected("q1", &b)[0],
+        "1230,5,90.800,2024-01-01 00:00:09.999,x"
+    );
     assert_eq!(expected("q2", &b), vec!["1230,100", "1230,300"]);
     assert_eq!(
         expected("q5", &b),
@@ -137,7 +156,10 @@ fn reference_self_check() {
     );
     assert_eq!(
         expected("q7", &b),
-        vec!["2024-01-01 00:00:00.000,2024-01-01 00:00:10.000,100", "2024-01-01 00:00:10.000,2024-01-01 00:00:20.000,300"]
+        vec![
+            "2024-01-01 00:00:00.000,2024-01-01 00:00:10.000,100",
+            "2024-01-01 00:00:10.000,2024-01-01 00:00:20.000,300"
+        ]
     );
 }
 
@@ -165,7 +187,11 @@ fn datagen_bids_source_matches_file() {
     let tmp = TempDir::new("datagen");
     let source = tmp.join("datagen_source.sql");
     write_text(&source, DATAGEN_BID);
-    for (query, mode, p) in [("q5", "streaming", 2), ("q5", "batch", 1), ("q0", "batch", 2)] {
+    for (query, mode, p) in [
+        ("q5", "streaming", 2),
+        ("q5", "batch", 1),
+        ("q0", "batch", 2),
+    ] {
         let expected = expected_for(query);
         let out_dir = tmp.join(&format!("out-{query}-{mode}-{p}"));
         let sink_sql = tmp.join(&format!("{query}-{mode}-{p}.sql"));
@@ -176,8 +202,17 @@ fn datagen_bids_source_matches_file() {
         let id = out.job_id();
         let (read, _) = out.finished_line(&id);
         let rows = read_sink_rows(&out_dir);
-        assert_same_rows(&format!("{query} from datagen, {mode} p={p}"), &rows, expected);
-        assert_eq!(read, BID_ROWS, "{query} from datagen: the FINISHED line reports {read} rows read\n{}", out.describe());
+        assert_same_rows(
+            &format!("{query} from datagen, {mode} p={p}"),
+            &rows,
+            expected,
+        );
+        assert_eq!(
+            read,
+            BID_ROWS,
+            "{query} from datagen: the FINISHED line reports {read} rows read\n{}",
+            out.describe()
+        );
     }
 }
 
@@ -192,11 +227,19 @@ fn run_with_source(query_sql: &str, bid_path: &Path) -> Output {
     let f = tmp.join("query.sql");
     write_text(&f, query_sql);
     let source = bench_sql("bid_source.sql");
-    run_with_timeout(&mut sql_cmd(&[&source, &f], 1, "streaming", bid_path), BAD_TIMEOUT)
+    run_with_timeout(
+        &mut sql_cmd(&[&source, &f], 1, "streaming", bid_path),
+        BAD_TIMEOUT,
+    )
 }
 
 fn assert_exit(out: &Output, code: i32, what: &str) {
-    assert_eq!(out.code, Some(code), "{what}: expected exit code {code}\n{}", out.describe());
+    assert_eq!(
+        out.code,
+        Some(code),
+        "{what}: expected exit code {code}\n{}",
+        out.describe()
+    );
 }
 
 fn assert_stderr_has(out: &Output, needle: &str, what: &str) {
@@ -217,14 +260,21 @@ fn bad_sql_syntax_is_reported_with_its_line() {
     assert_stderr_has(&out, "SQL error", "SELEC typo");
     assert_stderr_has(&out, "line", "SELEC typo");
     assert_stderr_has(&out, "line 3", "SELEC typo (the typo is on line 3)");
-    assert!(!out.stdout.contains("Job has been submitted"), "no job may be submitted\n{}", out.describe());
+    assert!(
+        !out.stdout.contains("Job has been submitted"),
+        "no job may be submitted\n{}",
+        out.describe()
+    );
 }
 
 const SINK_A: &str = "CREATE TABLE s (a BIGINT) WITH ('connector' = 'blackhole');\n";
 
 #[test]
 fn unknown_table_is_a_sql_error() {
-    let out = run_with_source(&format!("{SINK_A}INSERT INTO s SELECT auction FROM nosuch_table;\n"), &gen_bids());
+    let out = run_with_source(
+        &format!("{SINK_A}INSERT INTO s SELECT auction FROM nosuch_table;\n"),
+        &gen_bids(),
+    );
     assert_exit(&out, 2, "unknown table");
     assert_stderr_has(&out, "SQL error", "unknown table");
     assert_stderr_has(&out, "nosuch_table", "unknown table");
@@ -232,7 +282,10 @@ fn unknown_table_is_a_sql_error() {
 
 #[test]
 fn unknown_column_is_a_sql_error() {
-    let out = run_with_source(&format!("{SINK_A}INSERT INTO s SELECT nosuch_column FROM bid;\n"), &gen_bids());
+    let out = run_with_source(
+        &format!("{SINK_A}INSERT INTO s SELECT nosuch_column FROM bid;\n"),
+        &gen_bids(),
+    );
     assert_exit(&out, 2, "unknown column");
     assert_stderr_has(&out, "SQL error", "unknown column");
     assert_stderr_has(&out, "nosuch_column", "unknown column");
@@ -240,7 +293,10 @@ fn unknown_column_is_a_sql_error() {
 
 #[test]
 fn unknown_function_is_a_sql_error() {
-    let out = run_with_source(&format!("{SINK_A}INSERT INTO s SELECT NOSUCH_FUNC(price) FROM bid;\n"), &gen_bids());
+    let out = run_with_source(
+        &format!("{SINK_A}INSERT INTO s SELECT NOSUCH_FUNC(price) FROM bid;\n"),
+        &gen_bids(),
+    );
     assert_exit(&out, 2, "unknown function");
     assert_stderr_has(&out, "SQL error", "unknown function");
     assert_stderr_has(&out, "nosuch_func", "unknown function");
@@ -263,7 +319,11 @@ fn missing_input_file_is_named() {
     let out_dir = tmp.join("out");
     let q = query_with_file_sink("q0", &out_dir);
     let out = run_with_source(&q, Path::new("/nonexistent.csv"));
-    assert!(out.code.is_some() && out.code != Some(0), "a missing input file must fail the command\n{}", out.describe());
+    assert!(
+        out.code.is_some() && out.code != Some(0),
+        "a missing input file must fail the command\n{}",
+        out.describe()
+    );
     assert_stderr_has(&out, "/nonexistent.csv", "missing input file");
 }
 
@@ -285,8 +345,16 @@ fn malformed_csv_row_fails_with_file_line_and_column() {
     let (csv, _) = malformed_file(&tmp);
     let out_dir = tmp.join("out");
     let out = run_with_source(&query_with_file_sink("q0", &out_dir), &csv);
-    assert!(out.code.is_some() && out.code != Some(0), "a malformed row must fail the job\n{}", out.describe());
-    assert_stderr_has(&out, &csv.display().to_string(), "malformed row (file path)");
+    assert!(
+        out.code.is_some() && out.code != Some(0),
+        "a malformed row must fail the job\n{}",
+        out.describe()
+    );
+    assert_stderr_has(
+        &out,
+        &csv.display().to_string(),
+        "malformed row (file path)",
+    );
     assert_stderr_has(&out, "line", "malformed row");
     assert_stderr_has(&out, "line 3", "malformed row (it is line 3 of the file)");
     assert_stderr_has(&out, "price", "malformed row (the column)");
@@ -298,9 +366,19 @@ fn malformed_csv_row_is_skipped_with_ignore_parse_errors() {
     let (csv, text) = malformed_file(&tmp);
     let source_text = read_text(&bench_sql("bid_source.sql"));
     let needle = "'format' = 'csv'";
-    assert_eq!(source_text.matches(needle).count(), 1, "bid_source.sql must have one {needle}");
+    assert_eq!(
+        source_text.matches(needle).count(),
+        1,
+        "bid_source.sql must have one {needle}"
+    );
     let source = tmp.join("source_ignore.sql");
-    write_text(&source, &source_text.replace(needle, "'format' = 'csv',\n  'csv.ignore-parse-errors' = 'true'"));
+    write_text(
+        &source,
+        &source_text.replace(
+            needle,
+            "'format' = 'csv',\n  'csv.ignore-parse-errors' = 'true'",
+        ),
+    );
     let out_dir = tmp.join("out");
     let sink = tmp.join("q0.sql");
     write_text(&sink, &query_with_file_sink("q0", &out_dir));
@@ -311,6 +389,10 @@ fn malformed_csv_row_is_skipped_with_ignore_parse_errors() {
         out.finished_line(&id);
         let expected = expected("q0", &parse_bids_text(&text, true));
         assert_eq!(expected.len(), 3);
-        assert_same_rows(&format!("ignore-parse-errors, {mode}"), &read_sink_rows(&out_dir), &expected);
+        assert_same_rows(
+            &format!("ignore-parse-errors, {mode}"),
+            &read_sink_rows(&out_dir),
+            &expected,
+        );
     }
 }

@@ -19,8 +19,14 @@ use strom_runtime::{ConnectorError, SourceReader};
 /// Why a row was rejected.
 #[derive(Debug)]
 enum RowError {
-    FieldCount { found: usize },
-    Value { field: usize, err: PushError, text: Vec<u8> },
+    FieldCount {
+        found: usize,
+    },
+    Value {
+        field: usize,
+        err: PushError,
+        text: Vec<u8>,
+    },
     Quote(&'static str),
 }
 
@@ -53,13 +59,23 @@ pub struct CsvReader {
 }
 
 impl CsvReader {
-    pub fn new(table: &TableSpec, opts: &FsOptions, projection: &[usize], lines: SplitReader, batch_rows: usize) -> Self {
+    pub fn new(
+        table: &TableSpec,
+        opts: &FsOptions,
+        projection: &[usize],
+        lines: SplitReader,
+        batch_rows: usize,
+    ) -> Self {
         let schema = table.schema.project(projection).to_arrow();
         let builders = projection
             .iter()
             .map(|&i| ColumnBuilder::new(&table.schema.columns[i], batch_rows))
             .collect();
-        let mut plan: Vec<(usize, usize)> = projection.iter().enumerate().map(|(b, &f)| (f, b)).collect();
+        let mut plan: Vec<(usize, usize)> = projection
+            .iter()
+            .enumerate()
+            .map(|(b, &f)| (f, b))
+            .collect();
         plan.sort();
         Self {
             lines,
@@ -90,7 +106,10 @@ impl CsvReader {
         p.rows = 0;
         let mut arrays = Vec::with_capacity(p.builders.len());
         for b in &mut p.builders {
-            arrays.push(b.finish().map_err(|e| ConnectorError::Other(format!("building a CSV batch: {e}")))?);
+            arrays.push(
+                b.finish()
+                    .map_err(|e| ConnectorError::Other(format!("building a CSV batch: {e}")))?,
+            );
         }
         let options = arrow::array::RecordBatchOptions::new().with_row_count(Some(rows));
         RecordBatch::try_new_with_options(self.schema.clone(), arrays, &options)
@@ -115,7 +134,12 @@ impl CsvReader {
                     PushError::NullInNotNull => {
                         format!("column '{}' ({} NOT NULL) is empty", c.name, c.ty)
                     }
-                    _ => format!("column '{}' ({}) cannot parse '{}'", c.name, c.ty, crate::format::excerpt(&text)),
+                    _ => format!(
+                        "column '{}' ({}) cannot parse '{}'",
+                        c.name,
+                        c.ty,
+                        crate::format::excerpt(&text)
+                    ),
                 }
             }
         };
@@ -139,7 +163,11 @@ impl SourceReader for CsvReader {
             }
             if !self.lines.fill()? {
                 self.done = true;
-                return if self.parser.rows > 0 { self.emit() } else { Ok(None) };
+                return if self.parser.rows > 0 {
+                    self.emit()
+                } else {
+                    Ok(None)
+                };
             }
             let chunk = self.lines.lines();
             let lines_before = chunk.lines_before;
@@ -155,7 +183,10 @@ impl SourceReader for CsvReader {
     }
 
     fn counters(&self) -> ConnectorCounters {
-        ConnectorCounters { bytes: self.lines.bytes_read(), skipped_rows: self.parser.skipped }
+        ConnectorCounters {
+            bytes: self.lines.bytes_read(),
+            skipped_rows: self.parser.skipped,
+        }
     }
 }
 
@@ -163,7 +194,10 @@ impl Parser {
     /// Parses lines of `chunk` until the batch is full or the chunk is used up. Returns the
     /// bytes and lines consumed and, on a row error (when errors are not ignored), the 1-based
     /// index of the bad line in the chunk.
-    fn parse_lines(&mut self, chunk: &super::split::Lines<'_>) -> (usize, u64, Result<(), (u64, RowError)>) {
+    fn parse_lines(
+        &mut self,
+        chunk: &super::split::Lines<'_>,
+    ) -> (usize, u64, Result<(), (u64, RowError)>) {
         let data = chunk.data;
         if chunk.generation != self.quote_gen {
             self.quote_gen = chunk.generation;
@@ -181,7 +215,8 @@ impl Parser {
             }
             let abs_start = chunk.buf_pos + line_off;
             if self.next_quote < abs_start {
-                self.next_quote = memchr(b'"', &data[line_off..]).map_or(usize::MAX, |k| abs_start + k);
+                self.next_quote =
+                    memchr(b'"', &data[line_off..]).map_or(usize::MAX, |k| abs_start + k);
             }
             let res = if self.next_quote < chunk.buf_pos + off {
                 self.parse_quoted(line)
@@ -215,7 +250,9 @@ impl Parser {
         for &(fi, bi) in &self.plan {
             while f < fi {
                 if e >= len {
-                    return Err(RowError::FieldCount { found: 1 + memchr_iter(d, line).count() });
+                    return Err(RowError::FieldCount {
+                        found: 1 + memchr_iter(d, line).count(),
+                    });
                 }
                 s = e + 1;
                 f += 1;
@@ -223,12 +260,22 @@ impl Parser {
             }
             let field = &line[s..e];
             if let Err(err) = self.builders[bi].push_text(field) {
-                return Err(RowError::Value { field: fi, err, text: field.to_vec() });
+                return Err(RowError::Value {
+                    field: fi,
+                    err,
+                    text: field.to_vec(),
+                });
             }
         }
-        let rest = if e >= len { 0 } else { 1 + memchr_iter(d, &line[e + 1..]).count() };
+        let rest = if e >= len {
+            0
+        } else {
+            1 + memchr_iter(d, &line[e + 1..]).count()
+        };
         if f + 1 + rest != self.ncols {
-            return Err(RowError::FieldCount { found: f + 1 + rest });
+            return Err(RowError::FieldCount {
+                found: f + 1 + rest,
+            });
         }
         Ok(())
     }
@@ -268,7 +315,9 @@ impl Parser {
                     break;
                 }
                 if line[i] != d {
-                    return Err(RowError::Quote("unexpected character after a closing quote"));
+                    return Err(RowError::Quote(
+                        "unexpected character after a closing quote",
+                    ));
                 }
                 i += 1;
             } else {
@@ -283,19 +332,30 @@ impl Parser {
             }
             if i == len {
                 // trailing delimiter: one more, empty field
-                self.fields.push((self.scratch.len(), self.scratch.len(), false));
+                self.fields
+                    .push((self.scratch.len(), self.scratch.len(), false));
                 break;
             }
         }
         if self.fields.len() != self.ncols {
-            return Err(RowError::FieldCount { found: self.fields.len() });
+            return Err(RowError::FieldCount {
+                found: self.fields.len(),
+            });
         }
         for &(fi, bi) in &self.plan {
             let (a, b, quoted) = self.fields[fi];
             let field = &self.scratch[a..b];
-            let r = if quoted { self.builders[bi].push_string(field) } else { self.builders[bi].push_text(field) };
+            let r = if quoted {
+                self.builders[bi].push_string(field)
+            } else {
+                self.builders[bi].push_text(field)
+            };
             if let Err(err) = r {
-                return Err(RowError::Value { field: fi, err, text: field.to_vec() });
+                return Err(RowError::Value {
+                    field: fi,
+                    err,
+                    text: field.to_vec(),
+                });
             }
         }
         Ok(())

@@ -32,11 +32,23 @@ pub struct JsonReader {
 }
 
 impl JsonReader {
-    pub fn new(table: &TableSpec, opts: &FsOptions, projection: &[usize], lines: SplitReader, batch_rows: usize) -> Self {
-        let columns: Vec<Column> = projection.iter().map(|&i| table.schema.columns[i].clone()).collect();
+    pub fn new(
+        table: &TableSpec,
+        opts: &FsOptions,
+        projection: &[usize],
+        lines: SplitReader,
+        batch_rows: usize,
+    ) -> Self {
+        let columns: Vec<Column> = projection
+            .iter()
+            .map(|&i| table.schema.columns[i].clone())
+            .collect();
         Self {
             lines,
-            builders: columns.iter().map(|c| ColumnBuilder::new(c, batch_rows)).collect(),
+            builders: columns
+                .iter()
+                .map(|c| ColumnBuilder::new(c, batch_rows))
+                .collect(),
             columns,
             schema: table.schema.project(projection).to_arrow(),
             ignore_errors: opts.json_ignore_parse_errors,
@@ -53,7 +65,10 @@ impl JsonReader {
         self.rows = 0;
         let mut arrays = Vec::with_capacity(self.builders.len());
         for b in &mut self.builders {
-            arrays.push(b.finish().map_err(|e| ConnectorError::Other(format!("building a JSON batch: {e}")))?);
+            arrays.push(
+                b.finish()
+                    .map_err(|e| ConnectorError::Other(format!("building a JSON batch: {e}")))?,
+            );
         }
         let options = arrow::array::RecordBatchOptions::new().with_row_count(Some(rows));
         RecordBatch::try_new_with_options(self.schema.clone(), arrays, &options)
@@ -63,7 +78,8 @@ impl JsonReader {
 
     /// Appends one row; on error returns what was wrong.
     fn parse_row(&mut self, line: &[u8]) -> Result<(), String> {
-        let value: Value = serde_json::from_slice(line).map_err(|e| format!("invalid JSON ({e})"))?;
+        let value: Value =
+            serde_json::from_slice(line).map_err(|e| format!("invalid JSON ({e})"))?;
         let Value::Object(obj) = value else {
             return Err("expected a JSON object".to_string());
         };
@@ -100,7 +116,9 @@ impl JsonReader {
             if let Err(e) = r {
                 let shown = obj.get(&c.name).map(|v| v.to_string()).unwrap_or_default();
                 return Err(match e {
-                    PushError::NullInNotNull => format!("column '{}' ({} NOT NULL) is missing or null", c.name, c.ty),
+                    PushError::NullInNotNull => {
+                        format!("column '{}' ({} NOT NULL) is missing or null", c.name, c.ty)
+                    }
                     _ => format!(
                         "column '{}' ({}) cannot take the value {}",
                         c.name,
@@ -171,6 +189,9 @@ impl SourceReader for JsonReader {
     }
 
     fn counters(&self) -> ConnectorCounters {
-        ConnectorCounters { bytes: self.lines.bytes_read(), skipped_rows: self.skipped }
+        ConnectorCounters {
+            bytes: self.lines.bytes_read(),
+            skipped_rows: self.skipped,
+        }
     }
 }

@@ -65,13 +65,26 @@ pub struct FsOptions {
     pub json_ignore_parse_errors: bool,
 }
 
-const KNOWN_FORMAT_KEYS: &[&str] = &["csv.field-delimiter", "csv.ignore-parse-errors", "json.ignore-parse-errors"];
+const KNOWN_FORMAT_KEYS: &[&str] = &[
+    "csv.field-delimiter",
+    "csv.ignore-parse-errors",
+    "json.ignore-parse-errors",
+];
 
 impl FsOptions {
     /// Parses and checks the options of `table`.
     pub fn parse(table: &TableSpec) -> Result<Self, ConnectorError> {
-        let bad = |message: String| ConnectorError::BadOption { table: table.name.clone(), message };
+        let bad = |message: String| ConnectorError::BadOption {
+            table: table.name.clone(),
+            message,
+        };
         let path = match table.option("path") {
+            Some(p) if p.starts_with("file://") => PathBuf::from(&p["file://".len()..]),
+            Some(p) if p.contains("://") => {
+                return Err(bad(format!(
+                    "'path' = '{p}': only local paths are supported (a plain path or 'file:///...')"
+                )))
+            }
             Some(p) if !p.trim().is_empty() => PathBuf::from(p),
             _ => {
                 return Err(bad(
@@ -156,19 +169,33 @@ impl ConnectorFactory for FileSystemConnector {
     ) -> Result<Box<dyn SourceReader>, ConnectorError> {
         let opts = FsOptions::parse(table)?;
         crate::check_projection(table, projection)?;
-        let batch_rows = if batch_rows == 0 { DEFAULT_BATCH_ROWS } else { batch_rows };
+        let batch_rows = if batch_rows == 0 {
+            DEFAULT_BATCH_ROWS
+        } else {
+            batch_rows
+        };
         let files = split::list_input(&opts.path)?;
         let slices = split::plan_split(&files, subtask.index, subtask.parallelism);
         let lines = split::SplitReader::new(files, slices, split::DEFAULT_CHUNK);
         Ok(match opts.format {
-            Format::Csv => Box::new(csv_reader::CsvReader::new(table, &opts, projection, lines, batch_rows)),
-            Format::Json => Box::new(json_reader::JsonReader::new(table, &opts, projection, lines, batch_rows)),
+            Format::Csv => Box::new(csv_reader::CsvReader::new(
+                table, &opts, projection, lines, batch_rows,
+            )),
+            Format::Json => Box::new(json_reader::JsonReader::new(
+                table, &opts, projection, lines, batch_rows,
+            )),
         })
     }
 
-    fn create_writer(&self, table: &TableSpec, subtask: SubtaskInfo) -> Result<Box<dyn SinkWriter>, ConnectorError> {
+    fn create_writer(
+        &self,
+        table: &TableSpec,
+        subtask: SubtaskInfo,
+    ) -> Result<Box<dyn SinkWriter>, ConnectorError> {
         let opts = FsOptions::parse(table)?;
-        Ok(Box::new(writer::FileSinkWriter::create(table, &opts, subtask)?))
+        Ok(Box::new(writer::FileSinkWriter::create(
+            table, &opts, subtask,
+        )?))
     }
 }
 

@@ -84,7 +84,10 @@ pub fn list_input(path: &Path) -> Result<Vec<InputFile>, ConnectorError> {
         ))
     })?;
     if meta.is_file() {
-        return Ok(vec![InputFile { path: path.to_path_buf(), len: meta.len() }]);
+        return Ok(vec![InputFile {
+            path: path.to_path_buf(),
+            len: meta.len(),
+        }]);
     }
     if !meta.is_dir() {
         return Err(ConnectorError::Io(format!(
@@ -102,9 +105,17 @@ pub fn list_input(path: &Path) -> Result<Vec<InputFile>, ConnectorError> {
         }
         let p = entry.path();
         // follows symlinks
-        let Ok(m) = std::fs::metadata(&p) else { continue };
+        let Ok(m) = std::fs::metadata(&p) else {
+            continue;
+        };
         if m.is_file() {
-            files.push((name.to_string(), InputFile { path: p, len: m.len() }));
+            files.push((
+                name.to_string(),
+                InputFile {
+                    path: p,
+                    len: m.len(),
+                },
+            ));
         }
     }
     files.sort_by(|a, b| natural_cmp(&a.0, &b.0));
@@ -134,7 +145,11 @@ pub fn plan_split(files: &[InputFile], index: u32, parallelism: u32) -> Vec<File
         let s = start.max(fs);
         let e = end.min(fe);
         if s < e {
-            out.push(FileSlice { file: i, start: s - fs, end: e - fs });
+            out.push(FileSlice {
+                file: i,
+                start: s - fs,
+                end: e - fs,
+            });
         }
     }
     out
@@ -237,7 +252,8 @@ impl SplitReader {
                     let mut file = File::open(path).map_err(|e| io_err(path, "open", e))?;
                     let seek_to = slice.start.saturating_sub(1);
                     if seek_to > 0 {
-                        file.seek(SeekFrom::Start(seek_to)).map_err(|e| io_err(path, "seek in", e))?;
+                        file.seek(SeekFrom::Start(seek_to))
+                            .map_err(|e| io_err(path, "seek in", e))?;
                     }
                     self.generation += 1;
                     self.cur = Some(Current {
@@ -267,7 +283,12 @@ impl SplitReader {
                 generation: self.generation,
                 buf_pos: c.pos,
             },
-            None => Lines { data: &[], lines_before: 0, generation: self.generation, buf_pos: 0 },
+            None => Lines {
+                data: &[],
+                lines_before: 0,
+                generation: self.generation,
+                buf_pos: 0,
+            },
         }
     }
 
@@ -283,7 +304,9 @@ impl SplitReader {
     /// current slice. Counts the newlines before the slice's first line when the slice starts
     /// mid-file (only done for error messages).
     pub fn file_line_number(&self, line_in_slice: u64) -> u64 {
-        let Some(c) = &self.cur else { return line_in_slice };
+        let Some(c) = &self.cur else {
+            return line_in_slice;
+        };
         if c.first_line_start == 0 {
             return line_in_slice;
         }
@@ -313,7 +336,12 @@ pub fn count_newlines(path: &Path, upto: u64) -> std::io::Result<u64> {
     Ok(n)
 }
 
-fn read_more(c: &mut Current, buf: &mut Vec<u8>, bytes_read: &mut u64, path: &Path) -> Result<(), ConnectorError> {
+fn read_more(
+    c: &mut Current,
+    buf: &mut Vec<u8>,
+    bytes_read: &mut u64,
+    path: &Path,
+) -> Result<(), ConnectorError> {
     // drop consumed bytes
     if c.pos > 0 {
         buf.copy_within(c.pos..c.filled, 0);
@@ -421,17 +449,41 @@ mod tests {
 
     #[test]
     fn natural_order() {
-        let mut v = vec!["part-10-0.csv", "part-2-0.csv", "part-1-0.csv", "a", "part-02-0.csv"];
+        let mut v = vec![
+            "part-10-0.csv",
+            "part-2-0.csv",
+            "part-1-0.csv",
+            "a",
+            "part-02-0.csv",
+        ];
         v.sort_by(|a, b| natural_cmp(a, b));
-        assert_eq!(v, vec!["a", "part-1-0.csv", "part-02-0.csv", "part-2-0.csv", "part-10-0.csv"]);
+        assert_eq!(
+            v,
+            vec![
+                "a",
+                "part-1-0.csv",
+                "part-02-0.csv",
+                "part-2-0.csv",
+                "part-10-0.csv"
+            ]
+        );
     }
 
     #[test]
     fn split_ranges_cover_total() {
         let files = vec![
-            InputFile { path: "a".into(), len: 10 },
-            InputFile { path: "b".into(), len: 0 },
-            InputFile { path: "c".into(), len: 7 },
+            InputFile {
+                path: "a".into(),
+                len: 10,
+            },
+            InputFile {
+                path: "b".into(),
+                len: 0,
+            },
+            InputFile {
+                path: "c".into(),
+                len: 7,
+            },
         ];
         for p in 1..6 {
             let mut total = 0;

@@ -3,7 +3,9 @@
 use super::split::{list_input, plan_split, SplitReader};
 use super::*;
 use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{Date32Type, Decimal128Type, Float64Type, Int32Type, Int64Type, TimestampMillisecondType};
+use arrow::datatypes::{
+    Date32Type, Decimal128Type, Float64Type, Int32Type, Int64Type, TimestampMillisecondType,
+};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -38,14 +40,27 @@ impl Drop for TempDir {
 }
 
 fn table(cols: &[(&str, SqlType)], path: &Path, opts: &[(&str, &str)]) -> TableSpec {
-    let mut options: BTreeMap<String, String> = opts.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let mut options: BTreeMap<String, String> = opts
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     options.insert("connector".into(), "filesystem".into());
-    options.insert("path".into(), path.display().to_string());
-    options.entry("format".into()).or_insert_with(|| "csv".into());
+    options
+        .entry("path".into())
+        .or_insert_with(|| path.display().to_string());
+    options
+        .entry("format".into())
+        .or_insert_with(|| "csv".into());
     TableSpec {
         name: "t".into(),
         schema: RowSchema::new(
-            cols.iter().map(|(n, t)| Column { name: n.to_string(), ty: t.clone(), nullable: true }).collect(),
+            cols.iter()
+                .map(|(n, t)| Column {
+                    name: n.to_string(),
+                    ty: t.clone(),
+                    nullable: true,
+                })
+                .collect(),
         ),
         options,
         watermark: None,
@@ -66,8 +81,12 @@ fn reader_with_chunk(
     let slices = plan_split(&files, k, p);
     let lines = SplitReader::new(files, slices, chunk);
     match opts.format {
-        Format::Csv => Box::new(csv_reader::CsvReader::new(t, &opts, projection, lines, batch)),
-        Format::Json => Box::new(json_reader::JsonReader::new(t, &opts, projection, lines, batch)),
+        Format::Csv => Box::new(csv_reader::CsvReader::new(
+            t, &opts, projection, lines, batch,
+        )),
+        Format::Json => Box::new(json_reader::JsonReader::new(
+            t, &opts, projection, lines, batch,
+        )),
     }
 }
 
@@ -79,8 +98,21 @@ fn drain(mut r: Box<dyn SourceReader>) -> Result<Vec<RecordBatch>, ConnectorErro
     Ok(out)
 }
 
-fn read(t: &TableSpec, projection: &[usize], k: u32, p: u32) -> Result<Vec<RecordBatch>, ConnectorError> {
-    let r = FileSystemConnector.create_reader(t, projection, SubtaskInfo { index: k, parallelism: p }, 4)?;
+fn read(
+    t: &TableSpec,
+    projection: &[usize],
+    k: u32,
+    p: u32,
+) -> Result<Vec<RecordBatch>, ConnectorError> {
+    let r = FileSystemConnector.create_reader(
+        t,
+        projection,
+        SubtaskInfo {
+            index: k,
+            parallelism: p,
+        },
+        4,
+    )?;
     drain(r)
 }
 
@@ -89,7 +121,10 @@ fn concat(batches: &[RecordBatch]) -> RecordBatch {
 }
 
 fn strings(a: &dyn Array) -> Vec<Option<String>> {
-    a.as_string::<i32>().iter().map(|s| s.map(str::to_string)).collect()
+    a.as_string::<i32>()
+        .iter()
+        .map(|s| s.map(str::to_string))
+        .collect()
 }
 
 const ALL_TYPES: [(&str, SqlType); 8] = [
@@ -124,22 +159,45 @@ fn csv_parses_every_type_with_projection() {
     let id = b.column(0).as_primitive::<Int64Type>();
     assert_eq!(id.values().to_vec(), vec![1, 2, -3, 4]);
     let n = b.column(1).as_primitive::<Int32Type>();
-    assert_eq!(n.iter().collect::<Vec<_>>(), vec![Some(10), None, Some(-7), Some(0)]);
+    assert_eq!(
+        n.iter().collect::<Vec<_>>(),
+        vec![Some(10), None, Some(-7), Some(0)]
+    );
     let price = b.column(2).as_primitive::<Decimal128Type>();
-    assert_eq!(price.iter().collect::<Vec<_>>(), vec![Some(150), None, Some(-25), Some(1200)]);
+    assert_eq!(
+        price.iter().collect::<Vec<_>>(),
+        vec![Some(150), None, Some(-25), Some(1200)]
+    );
     let f64s = b.column(3).as_primitive::<Float64Type>();
-    assert_eq!(f64s.iter().collect::<Vec<_>>(), vec![Some(2.5), None, Some(1000.0), Some(0.0)]);
+    assert_eq!(
+        f64s.iter().collect::<Vec<_>>(),
+        vec![Some(2.5), None, Some(1000.0), Some(0.0)]
+    );
     assert_eq!(
         strings(b.column(4)),
-        vec![Some("abc".into()), None, Some("x y".into()), Some("q,\"uo\"te".into())]
+        vec![
+            Some("abc".into()),
+            None,
+            Some("x y".into()),
+            Some("q,\"uo\"te".into())
+        ]
     );
     let d = b.column(5).as_primitive::<Date32Type>();
-    assert_eq!(d.iter().collect::<Vec<_>>(), vec![Some(19_723), None, Some(1), Some(19_723 + 59)]);
+    assert_eq!(
+        d.iter().collect::<Vec<_>>(),
+        vec![Some(19_723), None, Some(1), Some(19_723 + 59)]
+    );
     let ts = b.column(6).as_primitive::<TimestampMillisecondType>();
     let base = 1_704_067_200_000;
-    assert_eq!(ts.iter().collect::<Vec<_>>(), vec![Some(base + 123), None, Some(base + 3_600_000), Some(base)]);
+    assert_eq!(
+        ts.iter().collect::<Vec<_>>(),
+        vec![Some(base + 123), None, Some(base + 3_600_000), Some(base)]
+    );
     let bo = b.column(7).as_boolean();
-    assert_eq!(bo.iter().collect::<Vec<_>>(), vec![Some(true), None, Some(false), Some(true)]);
+    assert_eq!(
+        bo.iter().collect::<Vec<_>>(),
+        vec![Some(true), None, Some(false), Some(true)]
+    );
 
     // projection: only some columns, in another order; unprojected fields are not parsed
     let p = concat(&read(&t, &[6, 0], 0, 1).expect("read"));
@@ -147,6 +205,10 @@ fn csv_parses_every_type_with_projection() {
     assert_eq!(p.schema().field(0).name(), "ts");
     assert_eq!(p.column(0).as_ref(), b.column(6).as_ref());
     assert_eq!(p.column(1).as_ref(), b.column(0).as_ref());
+    // a column projected twice
+    let dup = concat(&read(&t, &[4, 0, 4], 0, 1).expect("read"));
+    assert_eq!(dup.column(0).as_ref(), b.column(4).as_ref());
+    assert_eq!(dup.column(2).as_ref(), b.column(4).as_ref());
     // empty projection still counts rows
     let e = read(&t, &[], 0, 1).expect("read");
     assert_eq!(e.iter().map(|b| b.num_rows()).sum::<usize>(), 4);
@@ -163,22 +225,54 @@ fn csv_quoted_fields() {
         "1,\"a,b\",x\n2,\"\",\"y\"\"\"\n\"3\",plain,\"z\"\n4,,\n5,\"he said \"\"hi\"\"\",\n",
     )
     .expect("write");
-    let t = table(&[("id", SqlType::BigInt), ("s", SqlType::String), ("u", SqlType::String)], &f, &[]);
+    let t = table(
+        &[
+            ("id", SqlType::BigInt),
+            ("s", SqlType::String),
+            ("u", SqlType::String),
+        ],
+        &f,
+        &[],
+    );
     let b = concat(&read(&t, &[0, 1, 2], 0, 1).expect("read"));
-    assert_eq!(b.column(0).as_primitive::<Int64Type>().values().to_vec(), vec![1, 2, 3, 4, 5]);
+    assert_eq!(
+        b.column(0).as_primitive::<Int64Type>().values().to_vec(),
+        vec![1, 2, 3, 4, 5]
+    );
     assert_eq!(
         strings(b.column(1)),
-        vec![Some("a,b".into()), Some("".into()), Some("plain".into()), None, Some("he said \"hi\"".into())]
+        vec![
+            Some("a,b".into()),
+            Some("".into()),
+            Some("plain".into()),
+            None,
+            Some("he said \"hi\"".into())
+        ]
     );
-    assert_eq!(strings(b.column(2)), vec![Some("x".into()), Some("y\"".into()), Some("z".into()), None, None]);
+    assert_eq!(
+        strings(b.column(2)),
+        vec![
+            Some("x".into()),
+            Some("y\"".into()),
+            Some("z".into()),
+            None,
+            None
+        ]
+    );
     // only the first column projected: quoted lines still count fields correctly
     let p = concat(&read(&t, &[0], 0, 1).expect("read"));
-    assert_eq!(p.column(0).as_primitive::<Int64Type>().values().to_vec(), vec![1, 2, 3, 4, 5]);
+    assert_eq!(
+        p.column(0).as_primitive::<Int64Type>().values().to_vec(),
+        vec![1, 2, 3, 4, 5]
+    );
 
     // unterminated quote
     std::fs::write(&f, "1,\"abc,x\n").expect("write");
     let e = read(&t, &[0], 0, 1).expect_err("bad").to_string();
-    assert!(e.contains("unterminated quoted field") && e.contains("line 1"), "{e}");
+    assert!(
+        e.contains("unterminated quoted field") && e.contains("line 1"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -195,7 +289,11 @@ fn csv_bad_rows_name_file_line_and_column() {
     }
     std::fs::write(&f, &text).expect("write");
     let t = table(
-        &[("auction", SqlType::BigInt), ("price", SqlType::BigInt), ("date_time", SqlType::Timestamp(3))],
+        &[
+            ("auction", SqlType::BigInt),
+            ("price", SqlType::BigInt),
+            ("date_time", SqlType::Timestamp(3)),
+        ],
         &f,
         &[],
     );
@@ -228,13 +326,22 @@ fn csv_bad_rows_name_file_line_and_column() {
     // wrong field count and a bad timestamp
     std::fs::write(&f, "1,2,2024-01-01 00:00:00\n2,3\n").expect("write");
     let m = read(&t, &[0], 0, 1).expect_err("short row").to_string();
-    assert!(m.contains("line 2: expected 3 fields separated by ',' but found 2"), "{m}");
+    assert!(
+        m.contains("line 2: expected 3 fields separated by ',' but found 2"),
+        "{m}"
+    );
     std::fs::write(&f, "1,2,2024-01-01 00:00:00,9\n").expect("write");
     let m = read(&t, &[0], 0, 1).expect_err("long row").to_string();
-    assert!(m.contains("line 1: expected 3 fields") && m.contains("found 4"), "{m}");
+    assert!(
+        m.contains("line 1: expected 3 fields") && m.contains("found 4"),
+        "{m}"
+    );
     std::fs::write(&f, "1,2,2024-13-01 00:00:00\n").expect("write");
     let m = read(&t, &[2], 0, 1).expect_err("bad ts").to_string();
-    assert!(m.contains("column 'date_time' (TIMESTAMP(3)) cannot parse '2024-13-01 00:00:00'"), "{m}");
+    assert!(
+        m.contains("column 'date_time' (TIMESTAMP(3)) cannot parse '2024-13-01 00:00:00'"),
+        "{m}"
+    );
 }
 
 #[test]
@@ -242,17 +349,35 @@ fn csv_ignore_parse_errors_skips_and_counts() {
     let dir = TempDir::new("ignore");
     let f = dir.path().join("x.csv");
     std::fs::write(&f, "1,a\n2\nx,b\n3,c\n4,d,e\n5,\"f\n6,g\n").expect("write");
-    let t = table(&[("id", SqlType::BigInt), ("s", SqlType::String)], &f, &[("csv.ignore-parse-errors", "true")]);
+    let t = table(
+        &[("id", SqlType::BigInt), ("s", SqlType::String)],
+        &f,
+        &[("csv.ignore-parse-errors", "true")],
+    );
     let mut r = FileSystemConnector
-        .create_reader(&t, &[0, 1], SubtaskInfo { index: 0, parallelism: 1 }, 2)
+        .create_reader(
+            &t,
+            &[0, 1],
+            SubtaskInfo {
+                index: 0,
+                parallelism: 1,
+            },
+            2,
+        )
         .expect("reader");
     let mut batches = Vec::new();
     while let Some(b) = r.next_batch().expect("no error") {
         batches.push(b);
     }
     let b = concat(&batches);
-    assert_eq!(b.column(0).as_primitive::<Int64Type>().values().to_vec(), vec![1, 3, 6]);
-    assert_eq!(strings(b.column(1)), vec![Some("a".into()), Some("c".into()), Some("g".into())]);
+    assert_eq!(
+        b.column(0).as_primitive::<Int64Type>().values().to_vec(),
+        vec![1, 3, 6]
+    );
+    assert_eq!(
+        strings(b.column(1)),
+        vec![Some("a".into()), Some("c".into()), Some("g".into())]
+    );
     assert_eq!(r.counters().skipped_rows, 4);
     assert!(r.counters().bytes > 0);
 }
@@ -262,15 +387,28 @@ fn csv_custom_delimiter_and_options() {
     let dir = TempDir::new("delim");
     let f = dir.path().join("x.tsv");
     std::fs::write(&f, "1\ta,b\n2\tc\n").expect("write");
-    let t = table(&[("id", SqlType::BigInt), ("s", SqlType::String)], &f, &[("csv.field-delimiter", "\\t")]);
+    let t = table(
+        &[("id", SqlType::BigInt), ("s", SqlType::String)],
+        &f,
+        &[("csv.field-delimiter", "\\t")],
+    );
     let b = concat(&read(&t, &[1], 0, 1).expect("read"));
-    assert_eq!(strings(b.column(0)), vec![Some("a,b".into()), Some("c".into())]);
+    assert_eq!(
+        strings(b.column(0)),
+        vec![Some("a,b".into()), Some("c".into())]
+    );
 
     let bad = |opts: &[(&str, &str)]| {
-        FileSystemConnector.validate(&table(&[("id", SqlType::BigInt)], &f, opts), true).expect_err("bad").to_string()
+        FileSystemConnector
+            .validate(&table(&[("id", SqlType::BigInt)], &f, opts), true)
+            .expect_err("bad")
+            .to_string()
     };
     let m = bad(&[("format", "parquet")]);
-    assert!(m.contains("'parquet'") && m.contains("'csv', 'json'"), "{m}");
+    assert!(
+        m.contains("'parquet'") && m.contains("'csv', 'json'"),
+        "{m}"
+    );
     assert!(bad(&[("csv.field-delimiter", ";;")]).contains("single ASCII character"));
     assert!(bad(&[("csv.ignore-parse-errors", "maybe")]).contains("'true' or 'false'"));
     assert!(bad(&[("csv.quote-character", "'")]).contains("csv.quote-character"));
@@ -279,9 +417,30 @@ fn csv_custom_delimiter_and_options() {
         .validate(&table(&[("id", SqlType::BigInt)], &missing, &[]), true)
         .expect_err("missing")
         .to_string();
-    assert!(m.contains(&missing.display().to_string()) && m.contains("'path'"), "{m}");
+    assert!(
+        m.contains(&missing.display().to_string()) && m.contains("'path'"),
+        "{m}"
+    );
+    assert!(bad(&[("path", "hdfs://nn/x")]).contains("only local paths"));
+    let uri = format!("file://{}", f.display());
+    let b = concat(
+        &read(
+            &table(
+                &[("id", SqlType::BigInt), ("s", SqlType::String)],
+                Path::new("x"),
+                &[("path", &uri), ("csv.field-delimiter", "\\t")],
+            ),
+            &[0],
+            0,
+            1,
+        )
+        .expect("file:// path"),
+    );
+    assert_eq!(b.num_rows(), 2);
     // a missing sink directory is fine (it is created)
-    FileSystemConnector.validate(&table(&[("id", SqlType::BigInt)], &missing, &[]), false).expect("sink ok");
+    FileSystemConnector
+        .validate(&table(&[("id", SqlType::BigInt)], &missing, &[]), false)
+        .expect("sink ok");
 }
 
 #[test]
@@ -301,7 +460,10 @@ fn directory_input_skips_hidden_files_in_natural_order() {
     std::fs::write(dir.path().join("sub").join("x.csv"), "97\n").expect("write");
     let t = table(&[("id", SqlType::BigInt)], dir.path(), &[]);
     let b = concat(&read(&t, &[0], 0, 1).expect("read"));
-    assert_eq!(b.column(0).as_primitive::<Int64Type>().values().to_vec(), vec![1, 2, 10]);
+    assert_eq!(
+        b.column(0).as_primitive::<Int64Type>().values().to_vec(),
+        vec![1, 2, 10]
+    );
 }
 
 /// Writes `lines` into files cut at `cuts` (line indices), with or without a final newline.
@@ -376,7 +538,15 @@ proptest! {
 }
 
 fn sink(t: &TableSpec, k: u32, p: u32, batches: &[RecordBatch]) {
-    let mut w = FileSystemConnector.create_writer(t, SubtaskInfo { index: k, parallelism: p }).expect("writer");
+    let mut w = FileSystemConnector
+        .create_writer(
+            t,
+            SubtaskInfo {
+                index: k,
+                parallelism: p,
+            },
+        )
+        .expect("writer");
     for b in batches {
         w.write(b).expect("write");
     }
@@ -397,12 +567,20 @@ fn csv_sink_writes_expected_text_and_round_trips() {
     let batches = read(&t, &[0, 1, 2, 3, 4, 5, 6, 7], 0, 1).expect("read");
     let out_dir = dir.path().join("out");
     let out = table(&ALL_TYPES, &out_dir, &[]);
-    FileSystemConnector.validate(&out, false).expect("valid sink");
+    FileSystemConnector
+        .validate(&out, false)
+        .expect("valid sink");
     sink(&out, 0, 1, &batches);
     let written = std::fs::read_to_string(out_dir.join("part-0-0.csv")).expect("part file");
     assert_eq!(written, text.replace("-1.0E-7", "-1e-7"));
     // read back: same batches
-    let again = read(&table(&ALL_TYPES, &out_dir, &[]), &[0, 1, 2, 3, 4, 5, 6, 7], 0, 1).expect("read back");
+    let again = read(
+        &table(&ALL_TYPES, &out_dir, &[]),
+        &[0, 1, 2, 3, 4, 5, 6, 7],
+        0,
+        1,
+    )
+    .expect("read back");
     assert_eq!(concat(&again), concat(&batches));
     // no temporary file left behind
     let names: Vec<String> = std::fs::read_dir(&out_dir)
@@ -418,11 +596,19 @@ fn decimal_sink_text_has_scale_digits() {
     let arr = arrow::array::Decimal128Array::from(vec![Some(90_800i128), Some(-5), None, Some(0)])
         .with_precision_and_scale(23, 3)
         .expect("decimal");
-    let b = RecordBatch::try_from_iter([("p", std::sync::Arc::new(arr) as arrow::array::ArrayRef)]).expect("batch");
+    let b = RecordBatch::try_from_iter([("p", std::sync::Arc::new(arr) as arrow::array::ArrayRef)])
+        .expect("batch");
     let t = table(&[("p", SqlType::Decimal(23, 3))], dir.path(), &[]);
     sink(&t, 0, 1, std::slice::from_ref(&b));
-    assert_eq!(std::fs::read_to_string(dir.path().join("part-0-0.csv")).expect("read"), "90.800\n-0.005\n\n0.000\n");
-    let tj = table(&[("p", SqlType::Decimal(23, 3))], dir.path(), &[("format", "json")]);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("part-0-0.csv")).expect("read"),
+        "90.800\n-0.005\n\n0.000\n"
+    );
+    let tj = table(
+        &[("p", SqlType::Decimal(23, 3))],
+        dir.path(),
+        &[("format", "json")],
+    );
     sink(&tj, 0, 1, &[b]);
     assert_eq!(
         std::fs::read_to_string(dir.path().join("part-0-0.json")).expect("read"),
@@ -435,7 +621,11 @@ fn sink_overwrites_and_removes_stale_parts() {
     let dir = TempDir::new("stale");
     let t = table(&[("id", SqlType::BigInt)], dir.path(), &[]);
     let b = |v: Vec<i64>| {
-        RecordBatch::try_from_iter([("id", std::sync::Arc::new(arrow::array::Int64Array::from(v)) as _)]).expect("b")
+        RecordBatch::try_from_iter([(
+            "id",
+            std::sync::Arc::new(arrow::array::Int64Array::from(v)) as _,
+        )])
+        .expect("b")
     };
     for k in 0..3 {
         sink(&t, k, 3, &[b(vec![k as i64])]);
@@ -449,9 +639,19 @@ fn sink_overwrites_and_removes_stale_parts() {
         .collect();
     names.sort();
     assert_eq!(names, vec!["part-0-0.csv", "part-1-0.csv"]);
-    assert_eq!(std::fs::read_to_string(dir.path().join("part-0-0.csv")).expect("r"), "7\n8\n");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("part-0-0.csv")).expect("r"),
+        "7\n8\n"
+    );
     let m = FileSystemConnector
-        .validate(&table(&[("id", SqlType::BigInt)], &dir.path().join("part-0-0.csv"), &[]), false)
+        .validate(
+            &table(
+                &[("id", SqlType::BigInt)],
+                &dir.path().join("part-0-0.csv"),
+                &[],
+            ),
+            false,
+        )
         .expect_err("file as sink dir")
         .to_string();
     assert!(m.contains("directory"), "{m}");
@@ -483,17 +683,40 @@ fn json_read_write_round_trip() {
     let t = table(&cols, &f, &[("format", "json")]);
     FileSystemConnector.validate(&t, true).expect("valid");
     let b = concat(&read(&t, &[0, 1, 2, 3, 4, 5], 0, 1).expect("read"));
-    assert_eq!(b.column(0).as_primitive::<Int64Type>().values().to_vec(), vec![1, 2, 3, 4]);
+    assert_eq!(
+        b.column(0).as_primitive::<Int64Type>().values().to_vec(),
+        vec![1, 2, 3, 4]
+    );
     assert_eq!(
         strings(b.column(1)),
-        vec![Some("a\"b".into()), None, Some("{\"k\":1}".into()), Some("".into())]
+        vec![
+            Some("a\"b".into()),
+            None,
+            Some("{\"k\":1}".into()),
+            Some("".into())
+        ]
     );
     let price = b.column(2).as_primitive::<Decimal128Type>();
-    assert_eq!(price.iter().collect::<Vec<_>>(), vec![Some(150), None, Some(-25), None]);
+    assert_eq!(
+        price.iter().collect::<Vec<_>>(),
+        vec![Some(150), None, Some(-25), None]
+    );
     let ts = b.column(3).as_primitive::<TimestampMillisecondType>();
-    assert_eq!(ts.iter().collect::<Vec<_>>(), vec![Some(1_704_067_200_123), None, Some(1_704_067_201_000), None]);
-    assert_eq!(b.column(4).as_boolean().iter().collect::<Vec<_>>(), vec![Some(true), None, Some(false), None]);
-    assert_eq!(b.column(5).as_primitive::<Float64Type>().iter().collect::<Vec<_>>(), vec![None, None, Some(0.5), Some(1e300)]);
+    assert_eq!(
+        ts.iter().collect::<Vec<_>>(),
+        vec![Some(1_704_067_200_123), None, Some(1_704_067_201_000), None]
+    );
+    assert_eq!(
+        b.column(4).as_boolean().iter().collect::<Vec<_>>(),
+        vec![Some(true), None, Some(false), None]
+    );
+    assert_eq!(
+        b.column(5)
+            .as_primitive::<Float64Type>()
+            .iter()
+            .collect::<Vec<_>>(),
+        vec![None, None, Some(0.5), Some(1e300)]
+    );
 
     // write as JSON, check the text, read it back (also split over 2 subtasks)
     let out = table(&cols, &dir.path().join("out"), &[("format", "json")]);
@@ -518,18 +741,40 @@ fn json_read_write_round_trip() {
     std::fs::write(&f, "{\"id\": 1}\n{\"id\": \"x\"}\n").expect("write");
     let m = read(&t, &[0], 0, 1).expect_err("bad").to_string();
     assert!(
-        m.contains(&format!("malformed JSON row in {} line 2: column 'id' (BIGINT)", f.display()))
-            && m.contains("json.ignore-parse-errors"),
+        m.contains(&format!(
+            "malformed JSON row in {} line 2: column 'id' (BIGINT)",
+            f.display()
+        )) && m.contains("json.ignore-parse-errors"),
         "{m}"
     );
     std::fs::write(&f, "{\"id\": 1}\n[1]\n{\"id\": 2\n{\"id\": 3}\n").expect("write");
     let m = read(&t, &[0], 0, 1).expect_err("bad").to_string();
     assert!(m.contains("line 2: expected a JSON object"), "{m}");
-    let ti = table(&cols, &f, &[("format", "json"), ("json.ignore-parse-errors", "true")]);
-    let mut r = FileSystemConnector.create_reader(&ti, &[0], SubtaskInfo { index: 0, parallelism: 1 }, 100).expect("r");
+    let ti = table(
+        &cols,
+        &f,
+        &[("format", "json"), ("json.ignore-parse-errors", "true")],
+    );
+    let mut r = FileSystemConnector
+        .create_reader(
+            &ti,
+            &[0],
+            SubtaskInfo {
+                index: 0,
+                parallelism: 1,
+            },
+            100,
+        )
+        .expect("r");
     let mut ids = Vec::new();
     while let Some(b) = r.next_batch().expect("skips") {
-        ids.extend(b.column(0).as_primitive::<Int64Type>().values().iter().copied());
+        ids.extend(
+            b.column(0)
+                .as_primitive::<Int64Type>()
+                .values()
+                .iter()
+                .copied(),
+        );
     }
     assert_eq!(ids, vec![1, 3]);
     assert_eq!(r.counters().skipped_rows, 2);

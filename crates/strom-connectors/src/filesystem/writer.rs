@@ -45,7 +45,11 @@ fn io(path: &Path, what: &str, e: std::io::Error) -> ConnectorError {
 }
 
 impl FileSinkWriter {
-    pub fn create(table: &TableSpec, opts: &FsOptions, subtask: SubtaskInfo) -> Result<Self, ConnectorError> {
+    pub fn create(
+        table: &TableSpec,
+        opts: &FsOptions,
+        subtask: SubtaskInfo,
+    ) -> Result<Self, ConnectorError> {
         let dir = &opts.path;
         std::fs::create_dir_all(dir).map_err(|e| io(dir, "create the sink directory", e))?;
         let name = part_file_name(subtask.index, opts.format);
@@ -58,7 +62,12 @@ impl FileSinkWriter {
         Ok(Self {
             format: opts.format,
             delimiter: opts.delimiter,
-            names: table.schema.columns.iter().map(|c| c.name.clone()).collect(),
+            names: table
+                .schema
+                .columns
+                .iter()
+                .map(|c| c.name.clone())
+                .collect(),
             tmp_path,
             final_path,
             file: Some(file),
@@ -77,7 +86,8 @@ impl FileSinkWriter {
                 self.final_path.display()
             )));
         };
-        f.write_all(&self.buf).map_err(|e| io(&self.tmp_path, "write", e))?;
+        f.write_all(&self.buf)
+            .map_err(|e| io(&self.tmp_path, "write", e))?;
         self.bytes += self.buf.len() as u64;
         self.buf.clear();
         Ok(())
@@ -86,11 +96,16 @@ impl FileSinkWriter {
 
 fn remove_stale_parts(dir: &Path, parallelism: u32, format: Format) -> Result<(), ConnectorError> {
     let suffix = format!("-0.{}", format.extension());
-    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        let Some(idx) = name.strip_prefix("part-").and_then(|r| r.strip_suffix(suffix.as_str())) else {
+        let Some(idx) = name
+            .strip_prefix("part-")
+            .and_then(|r| r.strip_suffix(suffix.as_str()))
+        else {
             continue;
         };
         if idx.parse::<u32>().is_ok_and(|i| i >= parallelism) {
@@ -102,7 +117,11 @@ fn remove_stale_parts(dir: &Path, parallelism: u32, format: Format) -> Result<()
 }
 
 /// Appends the CSV text of `batch` (one line per row).
-pub fn batch_to_csv(batch: &RecordBatch, delimiter: u8, out: &mut Vec<u8>) -> Result<(), ConnectorError> {
+pub fn batch_to_csv(
+    batch: &RecordBatch,
+    delimiter: u8,
+    out: &mut Vec<u8>,
+) -> Result<(), ConnectorError> {
     let cols = columns(batch)?;
     let style = Style::Csv { delimiter };
     for row in 0..batch.num_rows() {
@@ -119,12 +138,20 @@ pub fn batch_to_csv(batch: &RecordBatch, delimiter: u8, out: &mut Vec<u8>) -> Re
 
 /// Appends the JSON lines of `batch` with keys `names` (the batch's field names if the count
 /// differs).
-pub fn batch_to_json(batch: &RecordBatch, names: &[String], out: &mut Vec<u8>) -> Result<(), ConnectorError> {
+pub fn batch_to_json(
+    batch: &RecordBatch,
+    names: &[String],
+    out: &mut Vec<u8>,
+) -> Result<(), ConnectorError> {
     let cols = columns(batch)?;
     let schema = batch.schema();
     let keys: Vec<Vec<u8>> = (0..cols.len())
         .map(|i| {
-            let name = if names.len() == cols.len() { names[i].as_str() } else { schema.field(i).name().as_str() };
+            let name = if names.len() == cols.len() {
+                names[i].as_str()
+            } else {
+                schema.field(i).name().as_str()
+            };
             let mut k = Vec::new();
             write_json_string(&mut k, name.as_bytes());
             k.push(b':');
@@ -149,7 +176,10 @@ fn columns(batch: &RecordBatch) -> Result<Vec<ColumnText<'_>>, ConnectorError> {
     batch
         .columns()
         .iter()
-        .map(|a| ColumnText::new(a).map_err(|e| ConnectorError::Other(format!("cannot format column: {e}"))))
+        .map(|a| {
+            ColumnText::new(a)
+                .map_err(|e| ConnectorError::Other(format!("cannot format column: {e}")))
+        })
         .collect()
 }
 
@@ -173,11 +203,15 @@ impl SinkWriter for FileSinkWriter {
         if let Some(mut f) = self.file.take() {
             f.flush().map_err(|e| io(&self.tmp_path, "write", e))?;
         }
-        std::fs::rename(&self.tmp_path, &self.final_path).map_err(|e| io(&self.final_path, "rename into", e))?;
+        std::fs::rename(&self.tmp_path, &self.final_path)
+            .map_err(|e| io(&self.final_path, "rename into", e))?;
         Ok(())
     }
 
     fn counters(&self) -> ConnectorCounters {
-        ConnectorCounters { bytes: self.bytes, skipped_rows: 0 }
+        ConnectorCounters {
+            bytes: self.bytes,
+            skipped_rows: 0,
+        }
     }
 }

@@ -32,4 +32,3 @@ impl Catalog {
         Arc::new(LogicalTableSource::new(schema))
     }
 }
-

@@ -18,12 +18,18 @@ pub struct SqlError {
 
 impl SqlError {
     pub fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into(), position: None }
+        Self {
+            message: message.into(),
+            position: None,
+        }
     }
 
     pub fn at(message: impl Into<String>, line: u64, column: u64) -> Self {
         let position = (line > 0).then_some(Position { line, column });
-        Self { message: message.into(), position }
+        Self {
+            message: message.into(),
+            position,
+        }
     }
 
     pub fn at_span(message: impl Into<String>, span: sqlparser::tokenizer::Span) -> Self {
@@ -33,7 +39,10 @@ impl SqlError {
     /// Adds a position when the error has none yet.
     pub fn or_at(mut self, span: sqlparser::tokenizer::Span) -> Self {
         if self.position.is_none() && span.start.line > 0 {
-            self.position = Some(Position { line: span.start.line, column: span.start.column });
+            self.position = Some(Position {
+                line: span.start.line,
+                column: span.start.column,
+            });
         }
         self
     }
@@ -42,7 +51,11 @@ impl SqlError {
 impl fmt::Display for SqlError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.position {
-            Some(p) => write!(f, "{} (at line {}, column {})", self.message, p.line, p.column),
+            Some(p) => write!(
+                f,
+                "{} (at line {}, column {})",
+                self.message, p.line, p.column
+            ),
             None => write!(f, "{}", self.message),
         }
     }
@@ -54,8 +67,11 @@ impl From<sqlparser::parser::ParserError> for SqlError {
     fn from(e: sqlparser::parser::ParserError) -> Self {
         // sqlparser's message ends with "at Line: L, Column: C"; keep it as the position.
         let text = match e {
-            sqlparser::parser::ParserError::TokenizerError(s) | sqlparser::parser::ParserError::ParserError(s) => s,
-            sqlparser::parser::ParserError::RecursionLimitExceeded => "the statement is nested too deeply".into(),
+            sqlparser::parser::ParserError::TokenizerError(s)
+            | sqlparser::parser::ParserError::ParserError(s) => s,
+            sqlparser::parser::ParserError::RecursionLimitExceeded => {
+                "the statement is nested too deeply".into()
+            }
         };
         if let Some(idx) = text.rfind(" at Line: ") {
             let tail = &text[idx + " at Line: ".len()..];

@@ -12,9 +12,9 @@ use datafusion_proto::bytes::Serializeable;
 pub fn unqualify(expr: Expr) -> Expr {
     expr.transform(|e| {
         Ok(match e {
-            Expr::Column(c) if c.relation.is_some() => {
-                Transformed::yes(Expr::Column(datafusion::common::Column::new_unqualified(c.name)))
-            }
+            Expr::Column(c) if c.relation.is_some() => Transformed::yes(Expr::Column(
+                datafusion::common::Column::new_unqualified(c.name),
+            )),
             other => Transformed::no(other),
         })
     })
@@ -40,5 +40,6 @@ pub fn decode(spec: &ExprSpec, ctx: &TaskContext) -> Result<Expr, String> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(&spec.proto)
         .map_err(|e| format!("expression '{}' is not valid base64: {e}", spec.sql))?;
-    Expr::from_bytes_with_ctx(&bytes, ctx).map_err(|e| format!("cannot decode expression '{}': {e}", spec.sql))
+    Expr::from_bytes_with_ctx(&bytes, ctx)
+        .map_err(|e| format!("cannot decode expression '{}': {e}", spec.sql))
 }

@@ -5,12 +5,16 @@ use datafusion::arrow::compute::kernels::numeric::rem;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{plan_err, Result};
 use datafusion::execution::context::{SessionConfig, SessionContext};
-use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
 use std::sync::Arc;
 
 /// A session configured for Flink semantics (decimal literals, Flink functions).
 pub fn session_context() -> SessionContext {
-    let mut config = SessionConfig::new().with_target_partitions(1).with_information_schema(false);
+    let mut config = SessionConfig::new()
+        .with_target_partitions(1)
+        .with_information_schema(false);
     config.options_mut().sql_parser.parse_float_as_decimal = true;
     config.options_mut().execution.time_zone = Some("+00:00".to_string());
     let ctx = SessionContext::new_with_config(config);
@@ -26,7 +30,9 @@ pub struct ModFunc {
 
 impl ModFunc {
     pub fn new() -> Self {
-        Self { signature: Signature::user_defined(Volatility::Immutable) }
+        Self {
+            signature: Signature::user_defined(Volatility::Immutable),
+        }
     }
 }
 
@@ -38,9 +44,23 @@ impl Default for ModFunc {
 
 fn mod_type(a: &DataType, b: &DataType) -> Result<DataType> {
     use DataType::*;
-    let int = |t: &DataType| matches!(t, Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64 | Null);
+    let int = |t: &DataType| {
+        matches!(
+            t,
+            Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64 | Null
+        )
+    };
     if int(a) && int(b) {
-        Ok(if matches!((a, b), (Int8 | Int16 | Int32 | Null, Int8 | Int16 | Int32 | Null)) { Int32 } else { Int64 })
+        Ok(
+            if matches!(
+                (a, b),
+                (Int8 | Int16 | Int32 | Null, Int8 | Int16 | Int32 | Null)
+            ) {
+                Int32
+            } else {
+                Int64
+            },
+        )
     } else if a.is_numeric() && b.is_numeric() || matches!(a, Null) || matches!(b, Null) {
         Ok(Float64)
     } else {
@@ -84,7 +104,9 @@ impl ScalarUDFImpl for ModFunc {
         let b = b.to_array(n)?;
         let r = rem(&a, &b)?;
         if scalar_result {
-            Ok(ColumnarValue::Scalar(datafusion::common::ScalarValue::try_from_array(&r, 0)?))
+            Ok(ColumnarValue::Scalar(
+                datafusion::common::ScalarValue::try_from_array(&r, 0)?,
+            ))
         } else {
             Ok(ColumnarValue::Array(Arc::new(r) as _))
         }

@@ -16,9 +16,18 @@ use std::collections::BTreeMap;
 /// One statement of a script.
 #[derive(Debug, Clone)]
 pub enum SqlStatement {
-    Set { key: String, value: String },
-    Reset { key: Option<String> },
-    CreateTable { table: TableSpec, if_not_exists: bool, span: Span },
+    Set {
+        key: String,
+        value: String,
+    },
+    Reset {
+        key: Option<String>,
+    },
+    CreateTable {
+        table: TableSpec,
+        if_not_exists: bool,
+        span: Span,
+    },
     /// INSERT INTO ... / SELECT ..., parsed by sqlparser.
     Query(Box<Statement>),
 }
@@ -31,7 +40,11 @@ pub fn parse_script(sql: &str) -> Result<Vec<SqlStatement>, SqlError> {
         }
         // errors at the end of the text carry no position in sqlparser: point at the end
         let line = sql.lines().count().max(1) as u64;
-        let column = sql.lines().last().map(|l| l.chars().count() as u64 + 1).unwrap_or(1);
+        let column = sql
+            .lines()
+            .last()
+            .map(|l| l.chars().count() as u64 + 1)
+            .unwrap_or(1);
         SqlError::at(e.message, line, column)
     })
 }
@@ -50,7 +63,10 @@ fn parse_statements(sql: &str) -> Result<Vec<SqlStatement>, SqlError> {
         let next = parser.peek_token();
         if next.token != Token::EOF && next.token != Token::SemiColon {
             return Err(SqlError::at_span(
-                format!("SQL parse error: expected ';' or end of script, found '{}'", next.token),
+                format!(
+                    "SQL parse error: expected ';' or end of script, found '{}'",
+                    next.token
+                ),
                 next.span,
             ));
         }
@@ -75,7 +91,8 @@ fn parse_one(parser: &mut Parser) -> Result<SqlStatement, SqlError> {
     let [a, b, c] = parser.peek_tokens();
     let is_kw = |t: &Token, k: Keyword| matches!(t, Token::Word(w) if w.keyword == k);
     let create_table = is_kw(&a, Keyword::CREATE)
-        && (is_kw(&b, Keyword::TABLE) || (is_kw(&b, Keyword::TEMPORARY) && is_kw(&c, Keyword::TABLE)));
+        && (is_kw(&b, Keyword::TABLE)
+            || (is_kw(&b, Keyword::TEMPORARY) && is_kw(&c, Keyword::TABLE)));
     if create_table {
         return parse_create_table(parser);
     }
@@ -110,7 +127,10 @@ fn parse_string_or_word(parser: &mut Parser) -> Result<String, SqlError> {
             Ok(s)
         }
         Token::Number(n, _) => Ok(n),
-        other => Err(SqlError::at_span(format!("SQL parse error: expected a quoted string such as 'value', found '{other}'"), t.span)),
+        other => Err(SqlError::at_span(
+            format!("SQL parse error: expected a quoted string such as 'value', found '{other}'"),
+            t.span,
+        )),
     }
 }
 
@@ -126,8 +146,10 @@ fn parse_create_table(parser: &mut Parser) -> Result<SqlStatement, SqlError> {
         .0
         .last()
         .and_then(|p| p.as_ident())
-        .map(|i| normalize_ident(i))
-        .ok_or_else(|| SqlError::at_span("SQL parse error: expected a table name", name_tok.span))?;
+        .map(normalize_ident)
+        .ok_or_else(|| {
+            SqlError::at_span("SQL parse error: expected a table name", name_tok.span)
+        })?;
     parser.expect_token(&Token::LParen)?;
     let mut columns = Vec::new();
     let mut watermark = None;
@@ -144,7 +166,13 @@ fn parse_create_table(parser: &mut Parser) -> Result<SqlStatement, SqlError> {
             let col = normalize_ident(&parser.parse_identifier()?);
             parser.expect_keyword(Keyword::AS)?;
             let expr = parser.parse_expr()?;
-            watermark = Some((WatermarkSpec { column: col, sql: expr.to_string() }, col_tok.span));
+            watermark = Some((
+                WatermarkSpec {
+                    column: col,
+                    sql: expr.to_string(),
+                },
+                col_tok.span,
+            ));
         } else if matches!(&t.token, Token::Word(w) if w.keyword == Keyword::PRIMARY) {
             parser.next_token();
             parser.expect_keyword(Keyword::KEY)?;
@@ -189,9 +217,16 @@ fn parse_create_table(parser: &mut Parser) -> Result<SqlStatement, SqlError> {
                 }
             }
             if columns.iter().any(|c: &Column| c.name == col_name) {
-                return Err(SqlError::at_span(format!("column '{col_name}' is declared twice in table '{name}'"), col_tok.span));
+                return Err(SqlError::at_span(
+                    format!("column '{col_name}' is declared twice in table '{name}'"),
+                    col_tok.span,
+                ));
             }
-            columns.push(Column { name: col_name, ty, nullable });
+            columns.push(Column {
+                name: col_name,
+                ty,
+                nullable,
+            });
         }
         if parser.consume_token(&Token::Comma) {
             continue;
@@ -224,13 +259,20 @@ fn parse_create_table(parser: &mut Parser) -> Result<SqlStatement, SqlError> {
         Some((w, span)) => {
             let Some(idx) = schema.index_of(&w.column) else {
                 return Err(SqlError::at_span(
-                    format!("WATERMARK FOR '{}': table '{name}' has no such column; columns: {}", w.column, column_list(&schema)),
+                    format!(
+                        "WATERMARK FOR '{}': table '{name}' has no such column; columns: {}",
+                        w.column,
+                        column_list(&schema)
+                    ),
                     span,
                 ));
             };
             if !matches!(schema.columns[idx].ty, SqlType::Timestamp(_)) {
                 return Err(SqlError::at_span(
-                    format!("WATERMARK FOR '{}': the rowtime column must be TIMESTAMP(3), not {}", w.column, schema.columns[idx].ty),
+                    format!(
+                        "WATERMARK FOR '{}': the rowtime column must be TIMESTAMP(3), not {}",
+                        w.column, schema.columns[idx].ty
+                    ),
                     span,
                 ));
             }
@@ -240,7 +282,10 @@ fn parse_create_table(parser: &mut Parser) -> Result<SqlStatement, SqlError> {
     };
     for k in &primary_key {
         if schema.index_of(k).is_none() {
-            return Err(SqlError::at_span(format!("PRIMARY KEY column '{k}' is not a column of table '{name}'"), start));
+            return Err(SqlError::at_span(
+                format!("PRIMARY KEY column '{k}' is not a column of table '{name}'"),
+                start,
+            ));
         }
     }
     if !options.contains_key("connector") {
@@ -249,13 +294,28 @@ fn parse_create_table(parser: &mut Parser) -> Result<SqlStatement, SqlError> {
             start,
         ));
     }
-    let table = TableSpec { name, schema, options, watermark, primary_key };
+    let table = TableSpec {
+        name,
+        schema,
+        options,
+        watermark,
+        primary_key,
+    };
     let span = start.union(&parser.peek_token().span);
-    Ok(SqlStatement::CreateTable { table, if_not_exists, span })
+    Ok(SqlStatement::CreateTable {
+        table,
+        if_not_exists,
+        span,
+    })
 }
 
 pub(crate) fn column_list(schema: &RowSchema) -> String {
-    schema.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+    schema
+        .columns
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn word_is(t: &Token, text: &str) -> bool {
@@ -284,11 +344,20 @@ fn sql_type(dt: &DataType) -> Option<SqlType> {
         DataType::Decimal(info) | DataType::Numeric(info) | DataType::Dec(info) => match info {
             ExactNumberInfo::None => SqlType::Decimal(10, 0),
             ExactNumberInfo::Precision(p) => SqlType::Decimal((*p).min(38) as u8, 0),
-            ExactNumberInfo::PrecisionAndScale(p, s) => SqlType::Decimal((*p).min(38) as u8, *s as i8),
+            ExactNumberInfo::PrecisionAndScale(p, s) => {
+                SqlType::Decimal((*p).min(38) as u8, *s as i8)
+            }
         },
-        DataType::String(_) | DataType::Varchar(_) | DataType::Char(_) | DataType::Text | DataType::CharVarying(_) | DataType::Character(_) => SqlType::String,
+        DataType::String(_)
+        | DataType::Varchar(_)
+        | DataType::Char(_)
+        | DataType::Text
+        | DataType::CharVarying(_)
+        | DataType::Character(_) => SqlType::String,
         DataType::Date => SqlType::Date,
-        DataType::Timestamp(p, TimezoneInfo::None | TimezoneInfo::WithoutTimeZone) => SqlType::Timestamp(p.unwrap_or(6).min(9) as u8),
+        DataType::Timestamp(p, TimezoneInfo::None | TimezoneInfo::WithoutTimeZone) => {
+            SqlType::Timestamp(p.unwrap_or(6).min(9) as u8)
+        }
         DataType::Datetime(p) => SqlType::Timestamp(p.unwrap_or(6).min(9) as u8),
         DataType::Custom(name, args) if name.to_string().eq_ignore_ascii_case("TIMESTAMP_LTZ") => {
             SqlType::Timestamp(args.first().and_then(|a| a.parse().ok()).unwrap_or(6))
@@ -312,7 +381,9 @@ mod tests {
     fn parses_the_benchmark_source() {
         let stmts = parse_script(BID).unwrap();
         assert_eq!(stmts.len(), 1);
-        let SqlStatement::CreateTable { table, .. } = &stmts[0] else { panic!("{stmts:?}") };
+        let SqlStatement::CreateTable { table, .. } = &stmts[0] else {
+            panic!("{stmts:?}")
+        };
         assert_eq!(table.name, "bid");
         assert_eq!(table.schema.len(), 7);
         assert_eq!(table.schema.columns[5].ty, SqlType::Timestamp(3));
@@ -326,18 +397,28 @@ mod tests {
             "SET 'execution.runtime-mode' = 'batch';\nSET parallelism.default = 2;\nINSERT INTO s SELECT window_start, COUNT(*) FROM TABLE(TUMBLE(TABLE bid, DESCRIPTOR(date_time), INTERVAL '10' SECOND)) GROUP BY window_start, window_end;",
         )
         .unwrap();
-        assert!(matches!(&stmts[0], SqlStatement::Set { key, value } if key == "execution.runtime-mode" && value == "batch"));
-        assert!(matches!(&stmts[1], SqlStatement::Set { key, value } if key == "parallelism.default" && value == "2"), "{:?}", stmts[1]);
+        assert!(
+            matches!(&stmts[0], SqlStatement::Set { key, value } if key == "execution.runtime-mode" && value == "batch")
+        );
+        assert!(
+            matches!(&stmts[1], SqlStatement::Set { key, value } if key == "parallelism.default" && value == "2"),
+            "{:?}",
+            stmts[1]
+        );
         assert!(matches!(&stmts[2], SqlStatement::Query(_)));
     }
 
     #[test]
     fn errors_have_positions() {
-        let e = parse_script("CREATE TABLE t (a BIGINT,\n  b WHATEVER(3)) WITH ('connector' = 'x')").unwrap_err();
+        let e =
+            parse_script("CREATE TABLE t (a BIGINT,\n  b WHATEVER(3)) WITH ('connector' = 'x')")
+                .unwrap_err();
         assert_eq!(e.position.map(|p| p.line), Some(2), "{e}");
         let e = parse_script("SELEC 1").unwrap_err();
         assert!(e.position.is_some(), "{e}");
-        let e = parse_script("CREATE TABLE t (a BIGINT, WATERMARK FOR b AS b) WITH ('connector'='x')").unwrap_err();
+        let e =
+            parse_script("CREATE TABLE t (a BIGINT, WATERMARK FOR b AS b) WITH ('connector'='x')")
+                .unwrap_err();
         assert!(e.message.contains("no such column"), "{e}");
     }
 }

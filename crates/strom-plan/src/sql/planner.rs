@@ -14,7 +14,7 @@ use datafusion::common::{DFSchema, DataFusionError, TableReference};
 use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::planner::{ContextProvider, ExprPlanner};
 use datafusion::logical_expr::{
-    AggregateUDF, ExprSchemable, Expr, LogicalPlan, ScalarUDF, TableSource, WindowUDF, WriteOp,
+    AggregateUDF, Expr, ExprSchemable, LogicalPlan, ScalarUDF, TableSource, WindowUDF, WriteOp,
 };
 use datafusion::sql::planner::{ParserOptions, SqlToRel};
 use sqlparser::ast::{Spanned, Statement};
@@ -41,7 +41,11 @@ pub fn compile_script(sql: &str, config: &Configuration) -> Result<CompiledScrip
         match stmt {
             SqlStatement::Set { key, value } => config.set(key, value),
             SqlStatement::Reset { key: _ } => {}
-            SqlStatement::CreateTable { table, if_not_exists, span } => {
+            SqlStatement::CreateTable {
+                table,
+                if_not_exists,
+                span,
+            } => {
                 if catalog.tables.contains_key(&table.name) {
                     if if_not_exists {
                         continue;
@@ -52,7 +56,8 @@ pub fn compile_script(sql: &str, config: &Configuration) -> Result<CompiledScrip
             }
             SqlStatement::Query(mut stmt) => {
                 let span = stmt.span();
-                let job = plan_statement(&mut stmt, &catalog, &config).map_err(|e| e.or_at(span))?;
+                let job =
+                    plan_statement(&mut stmt, &catalog, &config).map_err(|e| e.or_at(span))?;
                 jobs.push(job);
             }
         }
@@ -61,15 +66,25 @@ pub fn compile_script(sql: &str, config: &Configuration) -> Result<CompiledScrip
 }
 
 fn runtime_mode(config: &Configuration) -> Result<JobType, SqlError> {
-    match config.get(keys::RUNTIME_MODE).map(|s| s.to_ascii_lowercase()) {
+    match config
+        .get(keys::RUNTIME_MODE)
+        .map(|s| s.to_ascii_lowercase())
+    {
         None => Ok(JobType::Streaming),
         Some(m) if m == "streaming" => Ok(JobType::Streaming),
         Some(m) if m == "batch" => Ok(JobType::Batch),
-        Some(m) => Err(SqlError::new(format!("bad value '{m}' for '{}': expected 'streaming' or 'batch'", keys::RUNTIME_MODE))),
+        Some(m) => Err(SqlError::new(format!(
+            "bad value '{m}' for '{}': expected 'streaming' or 'batch'",
+            keys::RUNTIME_MODE
+        ))),
     }
 }
 
-fn plan_statement(stmt: &mut Statement, catalog: &Catalog, config: &Configuration) -> Result<JobGraph, SqlError> {
+fn plan_statement(
+    stmt: &mut Statement,
+    catalog: &Catalog,
+    config: &Configuration,
+) -> Result<JobGraph, SqlError> {
     let job_type = runtime_mode(config)?;
     let parallelism = config
         .get_u32(keys::PARALLELISM_DEFAULT, 1)
@@ -92,7 +107,9 @@ fn plan_statement(stmt: &mut Statement, catalog: &Catalog, config: &Configuratio
         ..ParserOptions::default()
     };
     let planner = SqlToRel::new_with_options(&provider, options);
-    let plan = planner.sql_statement_to_plan(stmt.clone()).map_err(df_error)?;
+    let plan = planner
+        .sql_statement_to_plan(stmt.clone())
+        .map_err(df_error)?;
     let plan = state.optimize(&plan).map_err(df_error)?;
     tracing::debug!("optimized plan:\n{}", plan.display_indent());
     let mut b = Builder {
@@ -108,12 +125,29 @@ fn plan_statement(stmt: &mut Statement, catalog: &Catalog, config: &Configuratio
             .unwrap_or(true),
     };
     let (name, sink) = match &plan {
-        LogicalPlan::Dml(dml) if dml.op == WriteOp::Insert(datafusion::logical_expr::logical_plan::dml::InsertOp::Append) => {
+        LogicalPlan::Dml(dml)
+            if dml.op
+                == WriteOp::Insert(
+                    datafusion::logical_expr::logical_plan::dml::InsertOp::Append,
+                ) =>
+        {
             let table_name = dml.table_name.table().to_string();
-            let table = catalog.tables.get(&table_name).cloned().ok_or_else(|| unknown_table(&table_name, catalog))?;
-            (format!("insert-into_default_catalog.default_database.{table_name}"), Some((table, dml.input.clone())))
+            let table = catalog
+                .tables
+                .get(&table_name)
+                .cloned()
+                .ok_or_else(|| unknown_table(&table_name, catalog))?;
+            (
+                format!("insert-into_default_catalog.default_database.{table_name}"),
+                Some((table, dml.input.clone())),
+            )
         }
-        LogicalPlan::Dml(dml) => return Err(SqlError::new(format!("unsupported DML '{}': Strom supports INSERT INTO", dml.op))),
+        LogicalPlan::Dml(dml) => {
+            return Err(SqlError::new(format!(
+                "unsupported DML '{}': Strom supports INSERT INTO",
+                dml.op
+            )))
+        }
         _ => ("collect".to_string(), None),
     };
     match sink {
@@ -130,7 +164,11 @@ fn plan_statement(stmt: &mut Statement, catalog: &Catalog, config: &Configuratio
                 )));
             }
             let output = table.schema.clone();
-            b.add(OperatorSpec::Sink(SinkSpec { table, output }), vec![(i, Ship::Forward)], None);
+            b.add(
+                OperatorSpec::Sink(SinkSpec { table, output }),
+                vec![(i, Ship::Forward)],
+                None,
+            );
         }
         None => {
             // A bare SELECT prints its rows (Flink's SQL client shows them).
@@ -138,12 +176,31 @@ fn plan_statement(stmt: &mut Statement, catalog: &Catalog, config: &Configuratio
             let schema = b.nodes[i].op.output_schema().clone();
             let mut options = BTreeMap::new();
             options.insert("connector".to_string(), "print".to_string());
-            let table = TableSpec { name: "print".into(), schema: schema.clone(), options, watermark: None, primary_key: vec![] };
-            b.add(OperatorSpec::Sink(SinkSpec { table, output: schema }), vec![(i, Ship::Forward)], None);
+            let table = TableSpec {
+                name: "print".into(),
+                schema: schema.clone(),
+                options,
+                watermark: None,
+                primary_key: vec![],
+            };
+            b.add(
+                OperatorSpec::Sink(SinkSpec {
+                    table,
+                    output: schema,
+                }),
+                vec![(i, Ship::Forward)],
+                None,
+            );
         }
     }
-    let name = config.get(keys::PIPELINE_NAME).map(str::to_string).unwrap_or(name);
-    let job_config: BTreeMap<String, String> = config.entries().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let name = config
+        .get(keys::PIPELINE_NAME)
+        .map(str::to_string)
+        .unwrap_or(name);
+    let job_config: BTreeMap<String, String> = config
+        .entries()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     Ok(b.into_job_graph(name, job_config))
 }
 
@@ -155,7 +212,11 @@ fn unknown_table(name: &str, catalog: &Catalog) -> SqlError {
     let known: Vec<&str> = catalog.tables.keys().map(String::as_str).collect();
     SqlError::new(format!(
         "unknown table '{name}'; declare it with CREATE TABLE first (known tables: {})",
-        if known.is_empty() { "none".to_string() } else { known.join(", ") }
+        if known.is_empty() {
+            "none".to_string()
+        } else {
+            known.join(", ")
+        }
     ))
 }
 
@@ -173,7 +234,9 @@ fn df_error(e: DataFusionError) -> SqlError {
         .replace("Error during planning: ", "");
     let msg = if msg.contains("No field named") {
         format!("unknown column: {msg}")
-    } else if msg.contains("Invalid function") || msg.contains("function") && msg.contains("not found") {
+    } else if msg.contains("Invalid function")
+        || msg.contains("function") && msg.contains("not found")
+    {
         format!("unknown function: {msg}")
     } else {
         msg
@@ -198,7 +261,10 @@ impl<'a> Provider<'a> {
         }
         for (i, w) in tvfs.iter().enumerate() {
             let t = &catalog.tables[&w.table];
-            sources.insert(WindowTvf::table_name(i), Catalog::source_for(window_schema(&t.schema).to_arrow()));
+            sources.insert(
+                WindowTvf::table_name(i),
+                Catalog::source_for(window_schema(&t.schema).to_arrow()),
+            );
         }
         Self { state, sources }
     }
@@ -207,19 +273,35 @@ impl<'a> Provider<'a> {
 fn window_schema(input: &RowSchema) -> RowSchema {
     let mut cols = input.columns.clone();
     for n in ["window_start", "window_end", "window_time"] {
-        cols.push(Column { name: n.into(), ty: SqlType::Timestamp(3), nullable: false });
+        cols.push(Column {
+            name: n.into(),
+            ty: SqlType::Timestamp(3),
+            nullable: false,
+        });
     }
     RowSchema::new(cols)
 }
 
 impl ContextProvider for Provider<'_> {
-    fn get_table_source(&self, name: TableReference) -> datafusion::common::Result<Arc<dyn TableSource>> {
+    fn get_table_source(
+        &self,
+        name: TableReference,
+    ) -> datafusion::common::Result<Arc<dyn TableSource>> {
         let t = name.table().to_string();
         self.sources.get(&t).cloned().ok_or_else(|| {
-            let known: Vec<&str> = self.sources.keys().filter(|k| !k.starts_with("__window_")).map(String::as_str).collect();
+            let known: Vec<&str> = self
+                .sources
+                .keys()
+                .filter(|k| !k.starts_with("__window_"))
+                .map(String::as_str)
+                .collect();
             DataFusionError::Plan(format!(
                 "unknown table '{t}'; declare it with CREATE TABLE first (known tables: {})",
-                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
             ))
         })
     }
@@ -232,7 +314,10 @@ impl ContextProvider for Provider<'_> {
         self.state.scalar_functions().get(name).cloned()
     }
 
-    fn get_higher_order_meta(&self, name: &str) -> Option<Arc<datafusion::logical_expr::HigherOrderUDF>> {
+    fn get_higher_order_meta(
+        &self,
+        name: &str,
+    ) -> Option<Arc<datafusion::logical_expr::HigherOrderUDF>> {
         self.state.higher_order_functions().get(name).cloned()
     }
 
@@ -261,7 +346,11 @@ impl ContextProvider for Provider<'_> {
     }
 
     fn higher_order_function_names(&self) -> Vec<String> {
-        self.state.higher_order_functions().keys().cloned().collect()
+        self.state
+            .higher_order_functions()
+            .keys()
+            .cloned()
+            .collect()
     }
 
     fn udwf_names(&self) -> Vec<String> {
@@ -296,15 +385,24 @@ struct Builder<'a> {
 fn row_schema(df: &DFSchema) -> Result<RowSchema, SqlError> {
     let mut cols: Vec<Column> = Vec::new();
     for f in df.fields() {
-        let ty = SqlType::from_arrow(f.data_type())
-            .ok_or_else(|| SqlError::new(format!("column '{}' has type {} which Strom cannot carry yet", f.name(), f.data_type())))?;
+        let ty = SqlType::from_arrow(f.data_type()).ok_or_else(|| {
+            SqlError::new(format!(
+                "column '{}' has type {} which Strom cannot carry yet",
+                f.name(),
+                f.data_type()
+            ))
+        })?;
         if cols.iter().any(|c| c.name == *f.name()) {
             return Err(SqlError::new(format!(
                 "the query produces two columns named '{}'; give them distinct aliases",
                 f.name()
             )));
         }
-        cols.push(Column { name: f.name().clone(), ty, nullable: f.is_nullable() });
+        cols.push(Column {
+            name: f.name().clone(),
+            ty,
+            nullable: f.is_nullable(),
+        });
     }
     Ok(RowSchema::new(cols))
 }
@@ -318,15 +416,33 @@ fn col_index(schema: &RowSchema, e: &Expr) -> Option<usize> {
 }
 
 impl Builder<'_> {
-    fn add(&mut self, op: OperatorSpec, inputs: Vec<(usize, Ship)>, window_end: Option<usize>) -> usize {
+    fn add(
+        &mut self,
+        op: OperatorSpec,
+        inputs: Vec<(usize, Ship)>,
+        window_end: Option<usize>,
+    ) -> usize {
         let parallelism = match (&op, inputs.first()) {
             (OperatorSpec::Source(_), _) => self.parallelism,
-            (OperatorSpec::Aggregate(a), _) if a.group_by.is_empty() && a.mode != AggregateMode::Partial => 1,
-            (OperatorSpec::Aggregate(a), Some((_, Ship::Hash(_)))) if a.mode != AggregateMode::Partial => self.parallelism,
+            (OperatorSpec::Aggregate(a), _)
+                if a.group_by.is_empty() && a.mode != AggregateMode::Partial =>
+            {
+                1
+            }
+            (OperatorSpec::Aggregate(a), Some((_, Ship::Hash(_))))
+                if a.mode != AggregateMode::Partial =>
+            {
+                self.parallelism
+            }
             (_, Some((i, _))) => self.nodes[*i].parallelism,
             (_, None) => self.parallelism,
         };
-        self.nodes.push(Node { op, parallelism, inputs, window_end });
+        self.nodes.push(Node {
+            op,
+            parallelism,
+            inputs,
+            window_end,
+        });
         self.nodes.len() - 1
     }
 
@@ -365,19 +481,34 @@ impl Builder<'_> {
         }
     }
 
-    fn calc(&mut self, input: usize, filter: Option<Expr>, exprs: Vec<Expr>, output: RowSchema) -> Result<usize, SqlError> {
+    fn calc(
+        &mut self,
+        input: usize,
+        filter: Option<Expr>,
+        exprs: Vec<Expr>,
+        output: RowSchema,
+    ) -> Result<usize, SqlError> {
         let in_schema = self.out(input).clone();
         let identity = filter.is_none()
             && exprs.len() == in_schema.len()
-            && exprs.iter().enumerate().all(|(k, e)| col_index(&in_schema, e) == Some(k))
-            && output.columns.iter().zip(&in_schema.columns).all(|(a, b)| a.name == b.name);
+            && exprs
+                .iter()
+                .enumerate()
+                .all(|(k, e)| col_index(&in_schema, e) == Some(k))
+            && output
+                .columns
+                .iter()
+                .zip(&in_schema.columns)
+                .all(|(a, b)| a.name == b.name);
         if identity {
             return Ok(input);
         }
         // window_end survives a Calc when it is passed through as a plain column
-        let window_end = self.nodes[input]
-            .window_end
-            .and_then(|we| exprs.iter().position(|e| col_index(&in_schema, &unqualify(e.clone())) == Some(we)));
+        let window_end = self.nodes[input].window_end.and_then(|we| {
+            exprs
+                .iter()
+                .position(|e| col_index(&in_schema, &unqualify(e.clone())) == Some(we))
+        });
         let filter = filter.map(|f| encode(&f)).transpose()?;
         let exprs = exprs
             .iter()
@@ -390,18 +521,36 @@ impl Builder<'_> {
                 Ok((c.name.clone(), encode(e)?))
             })
             .collect::<Result<Vec<_>, SqlError>>()?;
-        Ok(self.add(OperatorSpec::Calc(CalcSpec { input: in_schema, filter, exprs, output }), vec![(input, Ship::Forward)], window_end))
+        Ok(self.add(
+            OperatorSpec::Calc(CalcSpec {
+                input: in_schema,
+                filter,
+                exprs,
+                output,
+            }),
+            vec![(input, Ship::Forward)],
+            window_end,
+        ))
     }
 
     fn scan(&mut self, scan: &datafusion::logical_expr::TableScan) -> Result<usize, SqlError> {
         let name = scan.table_name.table().to_string();
         let projected = row_schema(&scan.projected_schema)?;
         let node = if let Some(n) = name.strip_prefix("__window_") {
-            let w = &self.tvfs[n.parse::<usize>().map_err(|_| SqlError::new("bad window table"))?];
+            let w = &self.tvfs[n
+                .parse::<usize>()
+                .map_err(|_| SqlError::new("bad window table"))?];
             let table = self.catalog.tables[&w.table].clone();
             // read the projected table columns plus the time column
-            let mut proj: Vec<usize> = projected.columns.iter().filter_map(|c| table.schema.index_of(&c.name)).collect();
-            let time_idx = table.schema.index_of(&w.time_column).expect("checked when rewriting");
+            let mut proj: Vec<usize> = projected
+                .columns
+                .iter()
+                .filter_map(|c| table.schema.index_of(&c.name))
+                .collect();
+            let time_idx = table
+                .schema
+                .index_of(&w.time_column)
+                .expect("checked when rewriting");
             if !proj.contains(&time_idx) {
                 proj.push(time_idx);
             }
@@ -416,12 +565,26 @@ impl Builder<'_> {
                 }
             };
             let src_out = table.schema.project(&proj);
-            let src = self.add(OperatorSpec::Source(SourceSpec { table, projection: proj, output: src_out.clone(), watermark }), vec![], None);
+            let src = self.add(
+                OperatorSpec::Source(SourceSpec {
+                    table,
+                    projection: proj,
+                    output: src_out.clone(),
+                    watermark,
+                }),
+                vec![],
+                None,
+            );
             let tcol = src_out.index_of(&w.time_column).expect("projected");
             let tvf_out = window_schema(&src_out);
             let we = tvf_out.index_of("window_end");
             let tvf = self.add(
-                OperatorSpec::WindowTableFunction(WindowTvfSpec { input: src_out, time_column: tcol, window: w.window.clone(), output: tvf_out }),
+                OperatorSpec::WindowTableFunction(WindowTvfSpec {
+                    input: src_out,
+                    time_column: tcol,
+                    window: w.window.clone(),
+                    output: tvf_out,
+                }),
                 vec![(src, Ship::Forward)],
                 we,
             );
@@ -432,32 +595,70 @@ impl Builder<'_> {
                 .collect();
             self.calc(tvf, None, exprs, projected)?
         } else {
-            let table = self.catalog.tables.get(&name).cloned().ok_or_else(|| unknown_table(&name, self.catalog))?;
+            let table = self
+                .catalog
+                .tables
+                .get(&name)
+                .cloned()
+                .ok_or_else(|| unknown_table(&name, self.catalog))?;
             let proj: Vec<usize> = match &scan.projection {
                 Some(p) => p.clone(),
                 None => (0..table.schema.len()).collect(),
             };
             let out = table.schema.project(&proj);
-            self.add(OperatorSpec::Source(SourceSpec { table, projection: proj, output: out, watermark: None }), vec![], None)
+            self.add(
+                OperatorSpec::Source(SourceSpec {
+                    table,
+                    projection: proj,
+                    output: out,
+                    watermark: None,
+                }),
+                vec![],
+                None,
+            )
         };
         if scan.filters.is_empty() {
             return Ok(node);
         }
-        let pred = scan.filters.iter().cloned().reduce(|a, b| a.and(b)).expect("non-empty");
+        let pred = scan
+            .filters
+            .iter()
+            .cloned()
+            .reduce(|a, b| a.and(b))
+            .expect("non-empty");
         let s = self.out(node).clone();
-        let exprs = s.columns.iter().map(|c| Expr::Column(datafusion::common::Column::new_unqualified(&c.name))).collect();
+        let exprs = s
+            .columns
+            .iter()
+            .map(|c| Expr::Column(datafusion::common::Column::new_unqualified(&c.name)))
+            .collect();
         self.calc(node, Some(pred), exprs, s)
     }
 
-    fn source_watermark(&self, table: &TableSpec, proj: &[usize], wm: &WatermarkSpec) -> Result<SourceWatermark, SqlError> {
+    fn source_watermark(
+        &self,
+        table: &TableSpec,
+        proj: &[usize],
+        wm: &WatermarkSpec,
+    ) -> Result<SourceWatermark, SqlError> {
         let out = table.schema.project(proj);
         let arrow = out.to_arrow();
-        let df = DFSchema::try_from(Schema::new(arrow.fields().iter().map(|f| f.as_ref().clone()).collect::<Vec<Field>>()))
-            .map_err(|e| SqlError::new(e.to_string()))?;
-        let expr = self
-            .state
-            .create_logical_expr(&wm.sql, &df)
-            .map_err(|e| SqlError::new(format!("WATERMARK FOR {} AS {}: {}", wm.column, wm.sql, df_error(e))))?;
+        let df = DFSchema::try_from(Schema::new(
+            arrow
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone())
+                .collect::<Vec<Field>>(),
+        ))
+        .map_err(|e| SqlError::new(e.to_string()))?;
+        let expr = self.state.create_logical_expr(&wm.sql, &df).map_err(|e| {
+            SqlError::new(format!(
+                "WATERMARK FOR {} AS {}: {}",
+                wm.column,
+                wm.sql,
+                df_error(e)
+            ))
+        })?;
         Ok(SourceWatermark {
             rowtime: out.index_of(&wm.column).expect("projected"),
             expr: encode(&expr)?,
@@ -470,18 +671,23 @@ impl Builder<'_> {
         let mut in_schema = self.out(input).clone();
         // group keys and aggregate arguments must be plain columns; compute others first
         let mut extra: Vec<(String, Expr)> = Vec::new();
-        let column_for = |e: &Expr, in_schema: &RowSchema, extra: &mut Vec<(String, Expr)>| -> usize {
-            let e = unqualify(e.clone());
-            if let Some(i) = col_index(in_schema, &e) {
-                return i;
-            }
-            if let Some(k) = extra.iter().position(|(_, x)| *x == e) {
-                return in_schema.len() + k;
-            }
-            extra.push((format!("$expr{}", extra.len()), e));
-            in_schema.len() + extra.len() - 1
-        };
-        let group_by: Vec<usize> = a.group_expr.iter().map(|g| column_for(g, &in_schema, &mut extra)).collect();
+        let column_for =
+            |e: &Expr, in_schema: &RowSchema, extra: &mut Vec<(String, Expr)>| -> usize {
+                let e = unqualify(e.clone());
+                if let Some(i) = col_index(in_schema, &e) {
+                    return i;
+                }
+                if let Some(k) = extra.iter().position(|(_, x)| *x == e) {
+                    return in_schema.len() + k;
+                }
+                extra.push((format!("$expr{}", extra.len()), e));
+                in_schema.len() + extra.len() - 1
+            };
+        let group_by: Vec<usize> = a
+            .group_expr
+            .iter()
+            .map(|g| column_for(g, &in_schema, &mut extra))
+            .collect();
         let mut calls = Vec::new();
         let out_schema = row_schema(&a.schema)?;
         for (k, ae) in a.aggr_expr.iter().enumerate() {
@@ -490,11 +696,15 @@ impl Builder<'_> {
                 e => e,
             };
             let Expr::AggregateFunction(f) = inner else {
-                return Err(SqlError::new(format!("unsupported aggregate expression {ae}")));
+                return Err(SqlError::new(format!(
+                    "unsupported aggregate expression {ae}"
+                )));
             };
             let p = &f.params;
             if p.filter.is_some() || !p.order_by.is_empty() {
-                return Err(SqlError::new(format!("{ae}: FILTER and ORDER BY inside aggregates are not supported yet")));
+                return Err(SqlError::new(format!(
+                    "{ae}: FILTER and ORDER BY inside aggregates are not supported yet"
+                )));
             }
             let fname = f.func.name().to_ascii_lowercase();
             let func = match fname.as_str() {
@@ -510,13 +720,21 @@ impl Builder<'_> {
                 }
             };
             let (func, arg) = match (func, p.args.as_slice()) {
-                (AggFunc::Count, [Expr::Literal(v, _)]) if !v.is_null() && !p.distinct => (AggFunc::CountStar, None),
+                (AggFunc::Count, [Expr::Literal(v, _)]) if !v.is_null() && !p.distinct => {
+                    (AggFunc::CountStar, None)
+                }
                 (AggFunc::Count, []) => (AggFunc::CountStar, None),
                 (f, [arg]) => (f, Some(column_for(arg, &in_schema, &mut extra))),
                 _ => return Err(SqlError::new(format!("{ae}: expected one argument"))),
             };
             let col = &out_schema.columns[group_by.len() + k];
-            calls.push(AggCall { func, arg, distinct: p.distinct, name: col.name.clone(), result_type: col.ty.clone() });
+            calls.push(AggCall {
+                func,
+                arg,
+                distinct: p.distinct,
+                name: col.name.clone(),
+                result_type: col.ty.clone(),
+            });
         }
         if !extra.is_empty() {
             let mut exprs: Vec<Expr> = in_schema
@@ -524,22 +742,40 @@ impl Builder<'_> {
                 .iter()
                 .map(|c| Expr::Column(datafusion::common::Column::new_unqualified(&c.name)))
                 .collect();
-            let mut df_fields: Vec<Field> = in_schema.to_arrow().fields().iter().map(|f| f.as_ref().clone()).collect();
-            let df = DFSchema::try_from(Schema::new(df_fields.clone())).map_err(|e| SqlError::new(e.to_string()))?;
+            let mut df_fields: Vec<Field> = in_schema
+                .to_arrow()
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone())
+                .collect();
+            let df = DFSchema::try_from(Schema::new(df_fields.clone()))
+                .map_err(|e| SqlError::new(e.to_string()))?;
             for (name, e) in &extra {
                 let (_, field) = e.to_field(&df).map_err(df_error)?;
-                df_fields.push(Field::new(name, field.data_type().clone(), field.is_nullable()));
+                df_fields.push(Field::new(
+                    name,
+                    field.data_type().clone(),
+                    field.is_nullable(),
+                ));
                 exprs.push(e.clone().alias(name));
             }
-            let out = row_schema(&DFSchema::try_from(Schema::new(df_fields)).map_err(|e| SqlError::new(e.to_string()))?)?;
+            let out = row_schema(
+                &DFSchema::try_from(Schema::new(df_fields))
+                    .map_err(|e| SqlError::new(e.to_string()))?,
+            )?;
             input = self.calc(input, None, exprs, out)?;
             in_schema = self.out(input).clone();
         }
         if calls.iter().any(|c| c.distinct) {
-            return Err(SqlError::new("COUNT(DISTINCT ...) and other DISTINCT aggregates are not supported yet"));
+            return Err(SqlError::new(
+                "COUNT(DISTINCT ...) and other DISTINCT aggregates are not supported yet",
+            ));
         }
-        let window_end_column = self.nodes[input].window_end.filter(|we| group_by.contains(we));
-        let out_window_end = window_end_column.and_then(|we| group_by.iter().position(|g| *g == we));
+        let window_end_column = self.nodes[input]
+            .window_end
+            .filter(|we| group_by.contains(we));
+        let out_window_end =
+            window_end_column.and_then(|we| group_by.iter().position(|g| *g == we));
         let single = AggregateSpec {
             input: in_schema.clone(),
             group_by: group_by.clone(),
@@ -548,18 +784,35 @@ impl Builder<'_> {
             mode: AggregateMode::Single,
             output: out_schema.clone(),
         };
-        let parallel = self.nodes[input].parallelism > 1 || (self.parallelism > 1 && !group_by.is_empty());
+        let parallel =
+            self.nodes[input].parallelism > 1 || (self.parallelism > 1 && !group_by.is_empty());
         if !parallel {
-            return Ok(self.add(OperatorSpec::Aggregate(single), vec![(input, Ship::Forward)], out_window_end));
+            return Ok(self.add(
+                OperatorSpec::Aggregate(single),
+                vec![(input, Ship::Forward)],
+                out_window_end,
+            ));
         }
         if !self.agg_two_phase {
-            return Ok(self.add(OperatorSpec::Aggregate(single), vec![(input, Ship::Hash(group_by))], out_window_end));
+            return Ok(self.add(
+                OperatorSpec::Aggregate(single),
+                vec![(input, Ship::Hash(group_by))],
+                out_window_end,
+            ));
         }
         // two phases: a local (partial) aggregate chained to the input, a hash exchange on the keys,
         // a global (final) aggregate
         let partial_schema = partial_schema(&in_schema, &group_by, &calls);
-        let partial = AggregateSpec { mode: AggregateMode::Partial, output: partial_schema.clone(), ..single.clone() };
-        let local = self.add(OperatorSpec::Aggregate(partial), vec![(input, Ship::Forward)], window_end_column.and_then(|we| group_by.iter().position(|g| *g == we)));
+        let partial = AggregateSpec {
+            mode: AggregateMode::Partial,
+            output: partial_schema.clone(),
+            ..single.clone()
+        };
+        let local = self.add(
+            OperatorSpec::Aggregate(partial),
+            vec![(input, Ship::Forward)],
+            window_end_column.and_then(|we| group_by.iter().position(|g| *g == we)),
+        );
         let keys: Vec<usize> = (0..group_by.len()).collect();
         let final_spec = AggregateSpec {
             input: partial_schema,
@@ -568,7 +821,11 @@ impl Builder<'_> {
             mode: AggregateMode::Final,
             ..single
         };
-        Ok(self.add(OperatorSpec::Aggregate(final_spec), vec![(local, Ship::Hash(keys))], out_window_end))
+        Ok(self.add(
+            OperatorSpec::Aggregate(final_spec),
+            vec![(local, Ship::Hash(keys))],
+            out_window_end,
+        ))
     }
 
     fn into_job_graph(self, name: String, config: BTreeMap<String, String>) -> JobGraph {
@@ -592,7 +849,13 @@ impl Builder<'_> {
                     (ShipStrategy::Forward, _) | (_, JobType::Streaming) => ResultType::Pipelined,
                     (_, JobType::Batch) => ResultType::Blocking,
                 };
-                edges.push(JobEdge { source: ids[*s], target: ids[t], ship_strategy, result_type, input_index: input_index as u32 });
+                edges.push(JobEdge {
+                    source: ids[*s],
+                    target: ids[t],
+                    ship_strategy,
+                    result_type,
+                    input_index: input_index as u32,
+                });
             }
         }
         let vertices = self
@@ -608,7 +871,14 @@ impl Builder<'_> {
                 operators: vec![n.op],
             })
             .collect();
-        JobGraph { job_id: None, name, job_type: self.job_type, config, vertices, edges }
+        JobGraph {
+            job_id: None,
+            name,
+            job_type: self.job_type,
+            config,
+            vertices,
+            edges,
+        }
     }
 }
 
@@ -623,10 +893,22 @@ pub fn partial_schema(input: &RowSchema, group_by: &[usize], calls: &[AggCall]) 
                     Some(SqlType::Decimal(_, s)) => SqlType::Decimal(38, *s),
                     _ => SqlType::Double,
                 };
-                cols.push(Column { name: format!("$sum{k}"), ty: sum_ty, nullable: true });
-                cols.push(Column { name: format!("$count{k}"), ty: SqlType::BigInt, nullable: false });
+                cols.push(Column {
+                    name: format!("$sum{k}"),
+                    ty: sum_ty,
+                    nullable: true,
+                });
+                cols.push(Column {
+                    name: format!("$count{k}"),
+                    ty: SqlType::BigInt,
+                    nullable: false,
+                });
             }
-            _ => cols.push(Column { name: format!("$state{k}"), ty: c.result_type.clone(), nullable: true }),
+            _ => cols.push(Column {
+                name: format!("$state{k}"),
+                ty: c.result_type.clone(),
+                nullable: true,
+            }),
         }
     }
     RowSchema::new(cols)

@@ -8,15 +8,22 @@ use super::error::SqlError;
 use super::parser::{column_list, normalize_ident};
 use crate::job_graph::WindowSpec;
 use sqlparser::ast::{
-    DateTimeField, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName, Spanned, Statement,
-    TableFactor, Value, VisitMut, VisitorMut,
+    DateTimeField, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName,
+    Spanned, Statement, TableFactor, Value, VisitMut, VisitorMut,
 };
 use std::ops::ControlFlow;
 
 /// Replaces every `TABLE(TUMBLE|HOP|CUMULATE(...))` in `stmt`; returns the window functions found
 /// (index n is table `__window_n`).
-pub fn rewrite_window_tvfs(stmt: &mut Statement, catalog: &Catalog) -> Result<Vec<WindowTvf>, SqlError> {
-    let mut v = Rewriter { catalog, found: Vec::new(), error: None };
+pub fn rewrite_window_tvfs(
+    stmt: &mut Statement,
+    catalog: &Catalog,
+) -> Result<Vec<WindowTvf>, SqlError> {
+    let mut v = Rewriter {
+        catalog,
+        found: Vec::new(),
+        error: None,
+    };
     let _ = stmt.visit(&mut v);
     match v.error {
         Some(e) => Err(e),
@@ -67,7 +74,10 @@ impl Rewriter<'_> {
     fn window(&self, expr: &Expr) -> Result<WindowTvf, SqlError> {
         let span = expr.span();
         let Expr::Function(f) = expr else {
-            return Err(SqlError::at_span("TABLE(...) in FROM must call a window function: TUMBLE, HOP or CUMULATE", span));
+            return Err(SqlError::at_span(
+                "TABLE(...) in FROM must call a window function: TUMBLE, HOP or CUMULATE",
+                span,
+            ));
         };
         let fname = f.name.to_string().to_ascii_uppercase();
         let FunctionArguments::List(list) = &f.args else {
@@ -78,8 +88,14 @@ impl Rewriter<'_> {
             .iter()
             .map(|a| match a {
                 FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Ok(e),
-                FunctionArg::Named { arg: FunctionArgExpr::Expr(e), .. } => Ok(e),
-                _ => Err(SqlError::at_span(format!("unsupported argument in {fname}"), span)),
+                FunctionArg::Named {
+                    arg: FunctionArgExpr::Expr(e),
+                    ..
+                } => Ok(e),
+                _ => Err(SqlError::at_span(
+                    format!("unsupported argument in {fname}"),
+                    span,
+                )),
             })
             .collect::<Result<_, _>>()?;
         let usage = match fname.as_str() {
@@ -95,13 +111,23 @@ impl Rewriter<'_> {
         };
         let n_intervals = if fname == "TUMBLE" { 1 } else { 2 };
         if args.len() < 2 + n_intervals || args.len() > 3 + n_intervals {
-            return Err(SqlError::at_span(format!("wrong number of arguments; usage: {usage}"), span));
+            return Err(SqlError::at_span(
+                format!("wrong number of arguments; usage: {usage}"),
+                span,
+            ));
         }
         let table = match args[0] {
-            Expr::CompoundIdentifier(parts) if parts.len() >= 2 && parts[0].value == TABLE_ARG_MARKER => {
+            Expr::CompoundIdentifier(parts)
+                if parts.len() >= 2 && parts[0].value == TABLE_ARG_MARKER =>
+            {
                 normalize_ident(parts.last().expect("len checked"))
             }
-            other => return Err(SqlError::at_span(format!("the first argument must be TABLE <name>; usage: {usage}"), other.span())),
+            other => {
+                return Err(SqlError::at_span(
+                    format!("the first argument must be TABLE <name>; usage: {usage}"),
+                    other.span(),
+                ))
+            }
         };
         let Some(spec) = self.catalog.tables.get(&table) else {
             return Err(SqlError::at_span(
@@ -110,25 +136,48 @@ impl Rewriter<'_> {
             ));
         };
         let time_column = match args[1] {
-            Expr::Function(d) if d.name.to_string().eq_ignore_ascii_case("DESCRIPTOR") => match &d.args {
-                FunctionArguments::List(l) if l.args.len() == 1 => match &l.args[0] {
-                    FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Identifier(i))) => normalize_ident(i),
-                    _ => return Err(SqlError::at_span(format!("DESCRIPTOR takes one column name; usage: {usage}"), args[1].span())),
-                },
-                _ => return Err(SqlError::at_span(format!("DESCRIPTOR takes one column name; usage: {usage}"), args[1].span())),
-            },
-            other => return Err(SqlError::at_span(format!("the second argument must be DESCRIPTOR(column); usage: {usage}"), other.span())),
-        };
-        match spec.schema.index_of(&time_column) {
-            None => {
+            Expr::Function(d) if d.name.to_string().eq_ignore_ascii_case("DESCRIPTOR") => {
+                match &d.args {
+                    FunctionArguments::List(l) if l.args.len() == 1 => match &l.args[0] {
+                        FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Identifier(i))) => {
+                            normalize_ident(i)
+                        }
+                        _ => {
+                            return Err(SqlError::at_span(
+                                format!("DESCRIPTOR takes one column name; usage: {usage}"),
+                                args[1].span(),
+                            ))
+                        }
+                    },
+                    _ => {
+                        return Err(SqlError::at_span(
+                            format!("DESCRIPTOR takes one column name; usage: {usage}"),
+                            args[1].span(),
+                        ))
+                    }
+                }
+            }
+            other => {
                 return Err(SqlError::at_span(
-                    format!("DESCRIPTOR({time_column}): table '{table}' has no such column; columns: {}", column_list(&spec.schema)),
-                    args[1].span(),
+                    format!("the second argument must be DESCRIPTOR(column); usage: {usage}"),
+                    other.span(),
                 ))
             }
+        };
+        match spec.schema.index_of(&time_column) {
+            None => return Err(SqlError::at_span(
+                format!(
+                    "DESCRIPTOR({time_column}): table '{table}' has no such column; columns: {}",
+                    column_list(&spec.schema)
+                ),
+                args[1].span(),
+            )),
             Some(i) if !matches!(spec.schema.columns[i].ty, crate::SqlType::Timestamp(_)) => {
                 return Err(SqlError::at_span(
-                    format!("DESCRIPTOR({time_column}): the time column must be a TIMESTAMP, not {}", spec.schema.columns[i].ty),
+                    format!(
+                        "DESCRIPTOR({time_column}): the time column must be a TIMESTAMP, not {}",
+                        spec.schema.columns[i].ty
+                    ),
                     args[1].span(),
                 ))
             }
@@ -140,9 +189,20 @@ impl Rewriter<'_> {
         }
         let offset_ms = ms.get(n_intervals).copied().unwrap_or(0);
         let window = match fname.as_str() {
-            "TUMBLE" => WindowSpec::Tumble { size_ms: ms[0], offset_ms },
-            "HOP" => WindowSpec::Hop { slide_ms: ms[0], size_ms: ms[1], offset_ms },
-            _ => WindowSpec::Cumulate { step_ms: ms[0], size_ms: ms[1], offset_ms },
+            "TUMBLE" => WindowSpec::Tumble {
+                size_ms: ms[0],
+                offset_ms,
+            },
+            "HOP" => WindowSpec::Hop {
+                slide_ms: ms[0],
+                size_ms: ms[1],
+                offset_ms,
+            },
+            _ => WindowSpec::Cumulate {
+                step_ms: ms[0],
+                size_ms: ms[1],
+                offset_ms,
+            },
         };
         match window {
             WindowSpec::Tumble { size_ms, .. } if size_ms <= 0 => {
@@ -158,18 +218,34 @@ impl Rewriter<'_> {
             }
             _ => {}
         }
-        Ok(WindowTvf { table, time_column, window })
+        Ok(WindowTvf {
+            table,
+            time_column,
+            window,
+        })
     }
 
     fn known(&self) -> String {
-        self.catalog.tables.keys().cloned().collect::<Vec<_>>().join(", ")
+        self.catalog
+            .tables
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
 /// `INTERVAL '10' SECOND`, `INTERVAL '0.5' MINUTE`, `INTERVAL '10 seconds'` in milliseconds.
 pub fn interval_ms(e: &Expr) -> Result<i64, SqlError> {
-    let bad = || SqlError::at_span(format!("expected an interval such as INTERVAL '10' SECOND, found {e}"), e.span());
-    let Expr::Interval(iv) = e else { return Err(bad()) };
+    let bad = || {
+        SqlError::at_span(
+            format!("expected an interval such as INTERVAL '10' SECOND, found {e}"),
+            e.span(),
+        )
+    };
+    let Expr::Interval(iv) = e else {
+        return Err(bad());
+    };
     let text = match iv.value.as_ref() {
         Expr::Value(v) => match &v.value {
             Value::SingleQuotedString(s) => s.clone(),

@@ -91,7 +91,14 @@ impl Accumulator {
             Domain::I128(_) => Values::I128(Vec::new()),
             Domain::Str => Values::Str(Vec::new()),
         };
-        Self { func, merge, domain, values, seen: Vec::new(), counts: Vec::new() }
+        Self {
+            func,
+            merge,
+            domain,
+            values,
+            seen: Vec::new(),
+            counts: Vec::new(),
+        }
     }
 
     fn grow(&mut self, groups: usize) {
@@ -110,7 +117,12 @@ impl Accumulator {
 
     /// Adds rows: `groups[i]` is the group of row i; `args` the argument column (none for
     /// COUNT(*)), or for a merging AVG the sum and count state columns.
-    pub fn update(&mut self, groups: &[u32], num_groups: usize, args: &[ArrayRef]) -> Result<(), TaskError> {
+    pub fn update(
+        &mut self,
+        groups: &[u32],
+        num_groups: usize,
+        args: &[ArrayRef],
+    ) -> Result<(), TaskError> {
         self.grow(num_groups);
         if groups.is_empty() {
             return Ok(());
@@ -165,11 +177,18 @@ impl Accumulator {
     /// Sum (cmp None) or min/max of a column into the groups.
     fn fold(&mut self, groups: &[u32], arg: &ArrayRef, cmp: Option<Cmp>) -> Result<(), TaskError> {
         let target = self.domain.arrow();
-        let arr = if arg.data_type() == &target { arg.clone() } else { cast(arg, &target)? };
+        let arr = if arg.data_type() == &target {
+            arg.clone()
+        } else {
+            cast(arg, &target)?
+        };
         let seen = &mut self.seen;
         match &mut self.values {
             Values::I64(v) => {
-                let a = arr.as_any().downcast_ref::<Int64Array>().expect("cast to Int64");
+                let a = arr
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .expect("cast to Int64");
                 let vals = a.values();
                 let no_nulls = a.null_count() == 0;
                 for (i, g) in groups.iter().enumerate() {
@@ -190,7 +209,10 @@ impl Accumulator {
                 }
             }
             Values::F64(v) => {
-                let a = arr.as_any().downcast_ref::<Float64Array>().expect("cast to Float64");
+                let a = arr
+                    .as_any()
+                    .downcast_ref::<Float64Array>()
+                    .expect("cast to Float64");
                 for (i, g) in groups.iter().enumerate() {
                     if a.is_null(i) {
                         continue;
@@ -209,7 +231,10 @@ impl Accumulator {
                 }
             }
             Values::I128(v) => {
-                let a = arr.as_any().downcast_ref::<Decimal128Array>().expect("cast to Decimal128");
+                let a = arr
+                    .as_any()
+                    .downcast_ref::<Decimal128Array>()
+                    .expect("cast to Decimal128");
                 for (i, g) in groups.iter().enumerate() {
                     if a.is_null(i) {
                         continue;
@@ -228,7 +253,10 @@ impl Accumulator {
                 }
             }
             Values::Str(v) => {
-                let a = arr.as_any().downcast_ref::<StringArray>().expect("cast to Utf8");
+                let a = arr
+                    .as_any()
+                    .downcast_ref::<StringArray>()
+                    .expect("cast to Utf8");
                 let c = cmp.ok_or_else(|| TaskError::Operator("SUM/AVG of strings".into()))?;
                 for (i, g) in groups.iter().enumerate() {
                     if a.is_null(i) {
@@ -254,10 +282,14 @@ impl Accumulator {
     pub fn evaluate(&self, n: usize, result: &SqlType) -> Result<ArrayRef, TaskError> {
         let target = result.to_arrow();
         let arr: ArrayRef = match self.func {
-            AggFunc::Count | AggFunc::CountStar => Arc::new(Int64Array::from(self.counts[..n].to_vec())),
+            AggFunc::Count | AggFunc::CountStar => {
+                Arc::new(Int64Array::from(self.counts[..n].to_vec()))
+            }
             AggFunc::Avg => match (&self.values, &target) {
                 (Values::I128(v), DataType::Decimal128(p, rs)) => {
-                    let Domain::I128(s) = self.domain else { unreachable!() };
+                    let Domain::I128(s) = self.domain else {
+                        unreachable!()
+                    };
                     let mul = 10i128.pow((*rs - s).max(0) as u32);
                     let vals: Vec<Option<i128>> = (0..n)
                         .map(|g| {
@@ -266,41 +298,67 @@ impl Accumulator {
                                 let num = v[g] * mul;
                                 let q = num / c;
                                 let r = num % c;
-                                if 2 * r.abs() >= c { q + num.signum() } else { q }
+                                if 2 * r.abs() >= c {
+                                    q + num.signum()
+                                } else {
+                                    q
+                                }
                             })
                         })
                         .collect();
                     Arc::new(Decimal128Array::from(vals).with_precision_and_scale(*p, *rs)?)
                 }
                 (Values::I128(v), _) => {
-                    let Domain::I128(s) = self.domain else { unreachable!() };
+                    let Domain::I128(s) = self.domain else {
+                        unreachable!()
+                    };
                     let f = 10f64.powi(s as i32);
                     Arc::new(Float64Array::from(
-                        (0..n).map(|g| (self.counts[g] > 0).then(|| v[g] as f64 / f / self.counts[g] as f64)).collect::<Vec<_>>(),
+                        (0..n)
+                            .map(|g| {
+                                (self.counts[g] > 0)
+                                    .then(|| v[g] as f64 / f / self.counts[g] as f64)
+                            })
+                            .collect::<Vec<_>>(),
                     ))
                 }
                 (Values::F64(v), _) => Arc::new(Float64Array::from(
-                    (0..n).map(|g| (self.counts[g] > 0).then(|| v[g] / self.counts[g] as f64)).collect::<Vec<_>>(),
+                    (0..n)
+                        .map(|g| (self.counts[g] > 0).then(|| v[g] / self.counts[g] as f64))
+                        .collect::<Vec<_>>(),
                 )),
                 _ => return Err(TaskError::Operator("AVG over unsupported type".into())),
             },
             _ => self.values_array(n)?,
         };
-        Ok(if arr.data_type() == &target { arr } else { cast(&arr, &target)? })
+        Ok(if arr.data_type() == &target {
+            arr
+        } else {
+            cast(&arr, &target)?
+        })
     }
 
     /// Partial states for groups `0..n`: one column, or sum and count for AVG.
     pub fn state(&self, n: usize, types: &[SqlType]) -> Result<Vec<ArrayRef>, TaskError> {
         let arrs: Vec<ArrayRef> = match self.func {
-            AggFunc::Count | AggFunc::CountStar => vec![Arc::new(Int64Array::from(self.counts[..n].to_vec()))],
-            AggFunc::Avg => vec![self.values_array(n)?, Arc::new(Int64Array::from(self.counts[..n].to_vec()))],
+            AggFunc::Count | AggFunc::CountStar => {
+                vec![Arc::new(Int64Array::from(self.counts[..n].to_vec()))]
+            }
+            AggFunc::Avg => vec![
+                self.values_array(n)?,
+                Arc::new(Int64Array::from(self.counts[..n].to_vec())),
+            ],
             _ => vec![self.values_array(n)?],
         };
         arrs.into_iter()
             .zip(types)
             .map(|(a, t)| {
                 let t = t.to_arrow();
-                if a.data_type() == &t { Ok(a) } else { cast(&a, &t).map_err(TaskError::from) }
+                if a.data_type() == &t {
+                    Ok(a)
+                } else {
+                    cast(&a, &t).map_err(TaskError::from)
+                }
             })
             .collect()
     }
@@ -312,8 +370,13 @@ impl Accumulator {
             Values::I64(v) => Arc::new(Int64Array::new(v[..n].to_vec().into(), nulls)),
             Values::F64(v) => Arc::new(Float64Array::new(v[..n].to_vec().into(), nulls)),
             Values::I128(v) => {
-                let Domain::I128(s) = self.domain else { unreachable!() };
-                Arc::new(Decimal128Array::new(v[..n].to_vec().into(), nulls).with_precision_and_scale(38, s)?)
+                let Domain::I128(s) = self.domain else {
+                    unreachable!()
+                };
+                Arc::new(
+                    Decimal128Array::new(v[..n].to_vec().into(), nulls)
+                        .with_precision_and_scale(38, s)?,
+                )
             }
             Values::Str(v) => Arc::new(StringArray::from(v[..n].to_vec())),
         })
@@ -321,7 +384,10 @@ impl Accumulator {
 }
 
 fn as_i64(a: &ArrayRef) -> Result<&Int64Array, TaskError> {
-    a.as_any()
-        .downcast_ref::<Int64Array>()
-        .ok_or_else(|| TaskError::Operator(format!("expected a BIGINT state column, got {}", a.data_type())))
+    a.as_any().downcast_ref::<Int64Array>().ok_or_else(|| {
+        TaskError::Operator(format!(
+            "expected a BIGINT state column, got {}",
+            a.data_type()
+        ))
+    })
 }

@@ -46,11 +46,17 @@ impl AggregateOperator {
         let converter = RowConverter::new(fields)?;
         let mut arg_columns = Vec::new();
         let mut state_types = Vec::new();
-        let partial = strom_plan::sql::planner::partial_schema(&spec.input, &spec.group_by, &spec.aggregates);
+        let partial =
+            strom_plan::sql::planner::partial_schema(&spec.input, &spec.group_by, &spec.aggregates);
         let mut col = spec.group_by.len();
         for c in &spec.aggregates {
             let width = if c.func == AggFunc::Avg { 2 } else { 1 };
-            state_types.push(partial.columns[col..col + width].iter().map(|c| c.ty.clone()).collect());
+            state_types.push(
+                partial.columns[col..col + width]
+                    .iter()
+                    .map(|c| c.ty.clone())
+                    .collect(),
+            );
             match spec.mode {
                 AggregateMode::Final => arg_columns.push((col..col + width).collect()),
                 _ => arg_columns.push(c.arg.into_iter().collect()),
@@ -78,12 +84,26 @@ impl AggregateOperator {
             .aggregates
             .iter()
             .zip(&self.arg_columns)
-            .map(|(c, cols)| Accumulator::new(c.func, merge, cols.first().map(|i| batch.column(*i).data_type())))
+            .map(|(c, cols)| {
+                Accumulator::new(
+                    c.func,
+                    merge,
+                    cols.first().map(|i| batch.column(*i).data_type()),
+                )
+            })
             .collect();
-        GroupTable { map: HashMap::new(), keys: self.converter.empty_rows(1024, 1024 * 16), accs }
+        GroupTable {
+            map: HashMap::new(),
+            keys: self.converter.empty_rows(1024, 1024 * 16),
+            accs,
+        }
     }
 
-    fn accumulate(&mut self, batch: &RecordBatch, window_end: Option<i64>) -> Result<(), TaskError> {
+    fn accumulate(
+        &mut self,
+        batch: &RecordBatch,
+        window_end: Option<i64>,
+    ) -> Result<(), TaskError> {
         let mut table = match window_end {
             Some(end) => self.windows.remove(&end),
             None => self.global.take(),
@@ -98,8 +118,17 @@ impl AggregateOperator {
             }
             ids.resize(batch.num_rows(), 0);
         }
-        let key_cols: Vec<ArrayRef> = self.spec.group_by.iter().map(|g| batch.column(*g).clone()).collect();
-        let rows = if key_cols.is_empty() { self.converter.empty_rows(0, 0) } else { self.converter.convert_columns(&key_cols)? };
+        let key_cols: Vec<ArrayRef> = self
+            .spec
+            .group_by
+            .iter()
+            .map(|g| batch.column(*g).clone())
+            .collect();
+        let rows = if key_cols.is_empty() {
+            self.converter.empty_rows(0, 0)
+        } else {
+            self.converter.convert_columns(&key_cols)?
+        };
         for i in 0..rows.num_rows() {
             let row = rows.row(i);
             let key = row.as_ref();
@@ -134,7 +163,11 @@ impl AggregateOperator {
         if n == 0 {
             return Ok(());
         }
-        let mut columns = if self.spec.group_by.is_empty() { vec![] } else { self.converter.convert_rows(table.keys.iter())? };
+        let mut columns = if self.spec.group_by.is_empty() {
+            vec![]
+        } else {
+            self.converter.convert_rows(table.keys.iter())?
+        };
         for (k, acc) in table.accs.iter().enumerate() {
             match self.spec.mode {
                 AggregateMode::Partial => columns.extend(acc.state(n, &self.state_types[k])?),
@@ -144,13 +177,29 @@ impl AggregateOperator {
         let columns = columns
             .into_iter()
             .zip(self.output.fields())
-            .map(|(c, f)| if c.data_type() == f.data_type() { Ok(c) } else { cast(&c, f.data_type()) })
+            .map(|(c, f)| {
+                if c.data_type() == f.data_type() {
+                    Ok(c)
+                } else {
+                    cast(&c, f.data_type())
+                }
+            })
             .collect::<Result<Vec<_>, _>>()?;
-        let schema = if self.output.fields().iter().zip(&columns).all(|(f, c)| f.is_nullable() || c.null_count() == 0) {
+        let schema = if self
+            .output
+            .fields()
+            .iter()
+            .zip(&columns)
+            .all(|(f, c)| f.is_nullable() || c.null_count() == 0)
+        {
             self.output.clone()
         } else {
             std::sync::Arc::new(datafusion::arrow::datatypes::Schema::new(
-                self.output.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect::<Vec<_>>(),
+                self.output
+                    .fields()
+                    .iter()
+                    .map(|f| f.as_ref().clone().with_nullable(true))
+                    .collect::<Vec<_>>(),
             ))
         };
         out.emit(RecordBatch::try_new(schema, columns)?)
@@ -175,7 +224,11 @@ impl Operator for AggregateOperator {
         "Aggregate"
     }
 
-    fn process_batch(&mut self, batch: RecordBatch, _out: &mut dyn Output) -> Result<(), TaskError> {
+    fn process_batch(
+        &mut self,
+        batch: RecordBatch,
+        _out: &mut dyn Output,
+    ) -> Result<(), TaskError> {
         let Some(we) = self.spec.window_end_column else {
             return self.accumulate(&batch, None);
         };
@@ -198,7 +251,11 @@ impl Operator for AggregateOperator {
                 continue;
             }
             let idx = UInt32Array::from(idx);
-            let cols = batch.columns().iter().map(|c| take(c.as_ref(), &idx, None)).collect::<Result<Vec<_>, _>>()?;
+            let cols = batch
+                .columns()
+                .iter()
+                .map(|c| take(c.as_ref(), &idx, None))
+                .collect::<Result<Vec<_>, _>>()?;
             let sub = RecordBatch::try_new(batch.schema(), cols)?;
             self.accumulate(&sub, Some(end))?;
         }
@@ -227,7 +284,10 @@ impl Operator for AggregateOperator {
         }
         if let Some(t) = self.global.take() {
             self.emit_table(t, out)?;
-        } else if self.spec.group_by.is_empty() && self.spec.window_end_column.is_none() && self.spec.mode != AggregateMode::Partial {
+        } else if self.spec.group_by.is_empty()
+            && self.spec.window_end_column.is_none()
+            && self.spec.mode != AggregateMode::Partial
+        {
             // a global aggregate over no rows still yields one row (COUNT(*) = 0)
             let empty = RecordBatch::new_empty(self.spec.input.to_arrow());
             let mut t = self.new_table(&empty);
@@ -242,5 +302,129 @@ impl Operator for AggregateOperator {
 
     fn late_records_dropped(&self) -> u64 {
         self.late_dropped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Float64Array, Int64Array};
+    use proptest::prelude::*;
+    use std::collections::BTreeMap as Map;
+    use std::sync::Arc;
+    use strom_plan::{AggCall, Column, RowSchema};
+
+    struct Collect(Vec<RecordBatch>);
+
+    impl Output for Collect {
+        fn emit(&mut self, batch: RecordBatch) -> Result<(), TaskError> {
+            self.0.push(batch);
+            Ok(())
+        }
+        fn emit_watermark(&mut self, _: i64) -> Result<(), TaskError> {
+            Ok(())
+        }
+    }
+
+    fn col(name: &str, ty: SqlType) -> Column {
+        Column { name: name.into(), ty, nullable: true }
+    }
+
+    fn spec(mode: AggregateMode) -> AggregateSpec {
+        let input = RowSchema::new(vec![col("k", SqlType::BigInt), col("v", SqlType::BigInt)]);
+        let calls = vec![
+            AggCall { func: AggFunc::CountStar, arg: None, distinct: false, name: "c".into(), result_type: SqlType::BigInt },
+            AggCall { func: AggFunc::Sum, arg: Some(1), distinct: false, name: "s".into(), result_type: SqlType::BigInt },
+            AggCall { func: AggFunc::Min, arg: Some(1), distinct: false, name: "mi".into(), result_type: SqlType::BigInt },
+            AggCall { func: AggFunc::Max, arg: Some(1), distinct: false, name: "ma".into(), result_type: SqlType::BigInt },
+            AggCall { func: AggFunc::Avg, arg: Some(1), distinct: false, name: "a".into(), result_type: SqlType::Double },
+        ];
+        let out = RowSchema::new(vec![
+            col("k", SqlType::BigInt),
+            col("c", SqlType::BigInt),
+            col("s", SqlType::BigInt),
+            col("mi", SqlType::BigInt),
+            col("ma", SqlType::BigInt),
+            col("a", SqlType::Double),
+        ]);
+        let partial = strom_plan::sql::planner::partial_schema(&input, &[0], &calls);
+        match mode {
+            AggregateMode::Final => AggregateSpec { input: partial, group_by: vec![0], aggregates: calls, window_end_column: None, mode, output: out },
+            AggregateMode::Partial => AggregateSpec { input, group_by: vec![0], aggregates: calls, window_end_column: None, mode, output: partial },
+            AggregateMode::Single => AggregateSpec { input, group_by: vec![0], aggregates: calls, window_end_column: None, mode, output: out },
+        }
+    }
+
+    fn batch(rows: &[(i64, Option<i64>)]) -> RecordBatch {
+        let schema = spec(AggregateMode::Single).input.to_arrow();
+        let k = Int64Array::from(rows.iter().map(|r| r.0).collect::<Vec<_>>());
+        let v = Int64Array::from(rows.iter().map(|r| r.1).collect::<Vec<_>>());
+        RecordBatch::try_new(schema, vec![Arc::new(k), Arc::new(v)]).unwrap()
+    }
+
+    type Row = (i64, i64, Option<i64>, Option<i64>, Option<i64>, Option<String>);
+
+    fn rows_of(batches: &[RecordBatch]) -> Vec<Row> {
+        let mut out = Vec::new();
+        for b in batches {
+            let i = |c: usize| b.column(c).as_any().downcast_ref::<Int64Array>().unwrap().clone();
+            let a = b.column(5).as_any().downcast_ref::<Float64Array>().unwrap().clone();
+            let (k, c, s, mi, ma) = (i(0), i(1), i(2), i(3), i(4));
+            for r in 0..b.num_rows() {
+                let opt = |x: &Int64Array| x.is_valid(r).then(|| x.value(r));
+                out.push((k.value(r), c.value(r), opt(&s), opt(&mi), opt(&ma), a.is_valid(r).then(|| format!("{:.6}", a.value(r)))));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    fn expected(rows: &[(i64, Option<i64>)]) -> Vec<Row> {
+        let mut m: Map<i64, Vec<Option<i64>>> = Map::new();
+        for (k, v) in rows {
+            m.entry(*k).or_default().push(*v);
+        }
+        m.into_iter()
+            .map(|(k, vs)| {
+                let vals: Vec<i64> = vs.iter().flatten().copied().collect();
+                let sum = (!vals.is_empty()).then(|| vals.iter().sum::<i64>());
+                let avg = (!vals.is_empty()).then(|| format!("{:.6}", vals.iter().sum::<i64>() as f64 / vals.len() as f64));
+                (k, vs.len() as i64, sum, vals.iter().min().copied(), vals.iter().max().copied(), avg)
+            })
+            .collect()
+    }
+
+    proptest! {
+        #[test]
+        fn single_and_two_phase_match_a_naive_aggregate(
+            rows in prop::collection::vec((0i64..6, prop::option::weighted(0.8, -100i64..100)), 1..200),
+            split in 1usize..50,
+        ) {
+            let want = expected(&rows);
+            // one phase, in batches of `split` rows
+            let mut single = AggregateOperator::new(&spec(AggregateMode::Single)).unwrap();
+            let mut out = Collect(vec![]);
+            for chunk in rows.chunks(split) {
+                single.process_batch(batch(chunk), &mut out).unwrap();
+            }
+            single.finish(&mut out).unwrap();
+            prop_assert_eq!(rows_of(&out.0), want.clone());
+            // two phases: two partial aggregates over alternating chunks, one final
+            let mut partials = [AggregateOperator::new(&spec(AggregateMode::Partial)).unwrap(), AggregateOperator::new(&spec(AggregateMode::Partial)).unwrap()];
+            let mut pout = Collect(vec![]);
+            for (i, chunk) in rows.chunks(split).enumerate() {
+                partials[i % 2].process_batch(batch(chunk), &mut pout).unwrap();
+            }
+            for p in &mut partials {
+                p.finish(&mut pout).unwrap();
+            }
+            let mut fin = AggregateOperator::new(&spec(AggregateMode::Final)).unwrap();
+            let mut out = Collect(vec![]);
+            for b in pout.0 {
+                fin.process_batch(b, &mut out).unwrap();
+            }
+            fin.finish(&mut out).unwrap();
+            prop_assert_eq!(rows_of(&out.0), want);
+        }
     }
 }

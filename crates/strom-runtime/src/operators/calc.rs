@@ -16,14 +16,23 @@ use strom_plan::sql::functions::session_context;
 use strom_plan::{CalcSpec, ExprSpec, RowSchema};
 
 /// Compiles an encoded expression against an operator's input schema.
-pub fn physical_expr(spec: &ExprSpec, input: &RowSchema) -> Result<Arc<dyn PhysicalExpr>, TaskError> {
+pub fn physical_expr(
+    spec: &ExprSpec,
+    input: &RowSchema,
+) -> Result<Arc<dyn PhysicalExpr>, TaskError> {
     static CTX: OnceLock<Arc<datafusion::execution::TaskContext>> = OnceLock::new();
     let ctx = CTX.get_or_init(|| session_context().task_ctx());
     let expr = decode(spec, ctx).map_err(TaskError::Deployment)?;
     let arrow = input.to_arrow();
-    let df = DFSchema::try_from(arrow.as_ref().clone()).map_err(|e| TaskError::Deployment(e.to_string()))?;
-    create_physical_expr(&expr, &df, &ExecutionProps::new(), &PhysicalPlanningContext::default())
-        .map_err(|e| TaskError::Deployment(format!("cannot compile expression '{}': {e}", spec.sql)))
+    let df = DFSchema::try_from(arrow.as_ref().clone())
+        .map_err(|e| TaskError::Deployment(e.to_string()))?;
+    create_physical_expr(
+        &expr,
+        &df,
+        &ExecutionProps::new(),
+        &PhysicalPlanningContext::default(),
+    )
+    .map_err(|e| TaskError::Deployment(format!("cannot compile expression '{}': {e}", spec.sql)))
 }
 
 pub struct CalcOperator {
@@ -36,7 +45,11 @@ pub struct CalcOperator {
 
 impl CalcOperator {
     pub fn new(spec: &CalcSpec) -> Result<Self, TaskError> {
-        let filter = spec.filter.as_ref().map(|f| physical_expr(f, &spec.input)).transpose()?;
+        let filter = spec
+            .filter
+            .as_ref()
+            .map(|f| physical_expr(f, &spec.input))
+            .transpose()?;
         let exprs = spec
             .exprs
             .iter()
@@ -45,10 +58,16 @@ impl CalcOperator {
         let plain_columns = exprs
             .iter()
             .map(|e| {
-                e.downcast_ref::<datafusion::physical_expr::expressions::Column>().map(|c| c.index())
+                e.downcast_ref::<datafusion::physical_expr::expressions::Column>()
+                    .map(|c| c.index())
             })
             .collect::<Option<Vec<_>>>();
-        Ok(Self { filter, exprs, output: spec.output.to_arrow(), plain_columns })
+        Ok(Self {
+            filter,
+            exprs,
+            output: spec.output.to_arrow(),
+            plain_columns,
+        })
     }
 
     fn project(&self, batch: &RecordBatch) -> Result<RecordBatch, TaskError> {
@@ -57,14 +76,26 @@ impl CalcOperator {
             None => self
                 .exprs
                 .iter()
-                .map(|e| e.evaluate(batch).and_then(|v| v.into_array(batch.num_rows())))
+                .map(|e| {
+                    e.evaluate(batch)
+                        .and_then(|v| v.into_array(batch.num_rows()))
+                })
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| TaskError::Expr { operator: "Calc".into(), message: e.to_string() })?,
+                .map_err(|e| TaskError::Expr {
+                    operator: "Calc".into(),
+                    message: e.to_string(),
+                })?,
         };
         let columns = columns
             .into_iter()
             .zip(self.output.fields())
-            .map(|(c, f)| if c.data_type() == f.data_type() { Ok(c) } else { cast(&c, f.data_type()) })
+            .map(|(c, f)| {
+                if c.data_type() == f.data_type() {
+                    Ok(c)
+                } else {
+                    cast(&c, f.data_type())
+                }
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let opts = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
         // nullability of computed columns may differ from the planned schema: relax it
@@ -74,11 +105,20 @@ impl CalcOperator {
 }
 
 fn relaxed(schema: &SchemaRef, columns: &[ArrayRef]) -> SchemaRef {
-    if schema.fields().iter().zip(columns).all(|(f, c)| f.is_nullable() || c.null_count() == 0) {
+    if schema
+        .fields()
+        .iter()
+        .zip(columns)
+        .all(|(f, c)| f.is_nullable() || c.null_count() == 0)
+    {
         return schema.clone();
     }
     Arc::new(datafusion::arrow::datatypes::Schema::new(
-        schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect::<Vec<_>>(),
+        schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_nullable(true))
+            .collect::<Vec<_>>(),
     ))
 }
 
@@ -93,7 +133,10 @@ impl Operator for CalcOperator {
                 let mask = f
                     .evaluate(&batch)
                     .and_then(|v| v.into_array(batch.num_rows()))
-                    .map_err(|e| TaskError::Expr { operator: "Calc(where)".into(), message: e.to_string() })?;
+                    .map_err(|e| TaskError::Expr {
+                        operator: "Calc(where)".into(),
+                        message: e.to_string(),
+                    })?;
                 let mask = mask
                     .as_any()
                     .downcast_ref::<BooleanArray>()

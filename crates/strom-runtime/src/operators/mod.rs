@@ -9,8 +9,8 @@ pub mod window_tvf;
 use crate::connector::{ConnectorRegistry, SubtaskInfo};
 use crate::error::TaskError;
 use crate::metrics::TaskMetrics;
-use std::sync::Arc;
 use crate::operator::{Chain, Operator};
+use std::sync::Arc;
 use strom_plan::OperatorSpec;
 
 /// Builds the operators of a chain, except a leading source (the task drives that itself).
@@ -24,14 +24,21 @@ pub fn build_chain(
     for spec in specs {
         let op: Box<dyn Operator> = match spec {
             OperatorSpec::Source(_) => {
-                return Err(TaskError::Deployment("a source can only be the first operator of a chain".into()))
+                return Err(TaskError::Deployment(
+                    "a source can only be the first operator of a chain".into(),
+                ))
             }
             OperatorSpec::Calc(c) => Box::new(calc::CalcOperator::new(c)?),
             OperatorSpec::WindowTableFunction(w) => Box::new(window_tvf::WindowTvfOperator::new(w)),
             OperatorSpec::Aggregate(a) => Box::new(aggregate::AggregateOperator::new(a)?),
             OperatorSpec::Sink(s) => {
                 let writer = registry.get(&s.table)?.create_writer(&s.table, subtask)?;
-                Box::new(sink::SinkOperator::new(writer, s.output.to_arrow(), spec.name(), metrics.clone()))
+                Box::new(sink::SinkOperator::new(
+                    writer,
+                    s.output.to_arrow(),
+                    spec.name(),
+                    metrics.clone(),
+                ))
             }
         };
         operators.push(op);

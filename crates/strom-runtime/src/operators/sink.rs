@@ -18,8 +18,18 @@ pub struct SinkOperator {
 
 impl SinkOperator {
     /// Rows written count as the task's records out.
-    pub fn new(writer: Box<dyn SinkWriter>, schema: SchemaRef, name: String, metrics: Arc<TaskMetrics>) -> Self {
-        Self { writer, schema, name, metrics }
+    pub fn new(
+        writer: Box<dyn SinkWriter>,
+        schema: SchemaRef,
+        name: String,
+        metrics: Arc<TaskMetrics>,
+    ) -> Self {
+        Self {
+            writer,
+            schema,
+            name,
+            metrics,
+        }
     }
 }
 
@@ -28,19 +38,39 @@ impl Operator for SinkOperator {
         &self.name
     }
 
-    fn process_batch(&mut self, batch: RecordBatch, _out: &mut dyn Output) -> Result<(), TaskError> {
+    fn process_batch(
+        &mut self,
+        batch: RecordBatch,
+        _out: &mut dyn Output,
+    ) -> Result<(), TaskError> {
         // present the table's column names and types to the writer
         let columns = batch
             .columns()
             .iter()
             .zip(self.schema.fields())
-            .map(|(c, f)| if c.data_type() == f.data_type() { Ok(c.clone()) } else { cast(c, f.data_type()) })
+            .map(|(c, f)| {
+                if c.data_type() == f.data_type() {
+                    Ok(c.clone())
+                } else {
+                    cast(c, f.data_type())
+                }
+            })
             .collect::<Result<Vec<_>, _>>()?;
-        let schema = if self.schema.fields().iter().zip(&columns).all(|(f, c)| f.is_nullable() || c.null_count() == 0) {
+        let schema = if self
+            .schema
+            .fields()
+            .iter()
+            .zip(&columns)
+            .all(|(f, c)| f.is_nullable() || c.null_count() == 0)
+        {
             self.schema.clone()
         } else {
             Arc::new(datafusion::arrow::datatypes::Schema::new(
-                self.schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect::<Vec<_>>(),
+                self.schema
+                    .fields()
+                    .iter()
+                    .map(|f| f.as_ref().clone().with_nullable(true))
+                    .collect::<Vec<_>>(),
             ))
         };
         let batch = RecordBatch::try_new(schema, columns)?;
@@ -49,7 +79,11 @@ impl Operator for SinkOperator {
         Ok(())
     }
 
-    fn process_watermark(&mut self, _watermark: i64, _out: &mut dyn Output) -> Result<(), TaskError> {
+    fn process_watermark(
+        &mut self,
+        _watermark: i64,
+        _out: &mut dyn Output,
+    ) -> Result<(), TaskError> {
         Ok(())
     }
 

@@ -18,7 +18,11 @@ pub struct WindowTvfOperator {
 
 impl WindowTvfOperator {
     pub fn new(spec: &WindowTvfSpec) -> Self {
-        Self { time_column: spec.time_column, window: spec.window.clone(), output: spec.output.to_arrow() }
+        Self {
+            time_column: spec.time_column,
+            window: spec.window.clone(),
+            output: spec.output.to_arrow(),
+        }
     }
 }
 
@@ -29,7 +33,11 @@ pub fn assign_windows(window: &WindowSpec, t: i64, out: &mut Vec<(i64, i64)>) {
             let start = t - (t - offset_ms).rem_euclid(size_ms);
             out.push((start, start + size_ms));
         }
-        WindowSpec::Hop { slide_ms, size_ms, offset_ms } => {
+        WindowSpec::Hop {
+            slide_ms,
+            size_ms,
+            offset_ms,
+        } => {
             let last = t - (t - offset_ms).rem_euclid(slide_ms);
             let mut s = last - size_ms + slide_ms;
             while s <= last {
@@ -37,7 +45,11 @@ pub fn assign_windows(window: &WindowSpec, t: i64, out: &mut Vec<(i64, i64)>) {
                 s += slide_ms;
             }
         }
-        WindowSpec::Cumulate { step_ms, size_ms, offset_ms } => {
+        WindowSpec::Cumulate {
+            step_ms,
+            size_ms,
+            offset_ms,
+        } => {
             let start = t - (t - offset_ms).rem_euclid(size_ms);
             let mut end = start + step_ms;
             while end <= start + size_ms {
@@ -88,18 +100,39 @@ impl Operator for WindowTvfOperator {
             batch.columns().to_vec()
         } else {
             let idx = UInt32Array::from(indices);
-            batch.columns().iter().map(|c| take(c.as_ref(), &idx, None)).collect::<Result<_, _>>()?
+            batch
+                .columns()
+                .iter()
+                .map(|c| take(c.as_ref(), &idx, None))
+                .collect::<Result<_, _>>()?
         };
         let wtime: Vec<i64> = ends.iter().map(|e| e - 1).collect();
         let mut columns = base;
         columns.push(Arc::new(TimestampMillisecondArray::from(starts)));
         columns.push(Arc::new(TimestampMillisecondArray::from(ends)));
         columns.push(Arc::new(TimestampMillisecondArray::from(wtime)));
-        let schema = if batch.schema().fields().iter().zip(self.output.fields()).all(|(a, b)| a.is_nullable() == b.is_nullable()) {
+        let schema = if batch
+            .schema()
+            .fields()
+            .iter()
+            .zip(self.output.fields())
+            .all(|(a, b)| a.is_nullable() == b.is_nullable())
+        {
             self.output.clone()
         } else {
-            let mut fields: Vec<_> = batch.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
-            fields.extend(self.output.fields().iter().skip(fields.len()).map(|f| f.as_ref().clone()));
+            let mut fields: Vec<_> = batch
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone())
+                .collect();
+            fields.extend(
+                self.output
+                    .fields()
+                    .iter()
+                    .skip(fields.len())
+                    .map(|f| f.as_ref().clone()),
+            );
             Arc::new(datafusion::arrow::datatypes::Schema::new(fields))
         };
         out.emit(RecordBatch::try_new(schema, columns)?)
@@ -113,16 +146,46 @@ mod tests {
     #[test]
     fn windows() {
         let mut v = vec![];
-        assign_windows(&WindowSpec::Tumble { size_ms: 10_000, offset_ms: 0 }, 12_345, &mut v);
+        assign_windows(
+            &WindowSpec::Tumble {
+                size_ms: 10_000,
+                offset_ms: 0,
+            },
+            12_345,
+            &mut v,
+        );
         assert_eq!(v, vec![(10_000, 20_000)]);
         v.clear();
-        assign_windows(&WindowSpec::Tumble { size_ms: 10_000, offset_ms: 0 }, -1, &mut v);
+        assign_windows(
+            &WindowSpec::Tumble {
+                size_ms: 10_000,
+                offset_ms: 0,
+            },
+            -1,
+            &mut v,
+        );
         assert_eq!(v, vec![(-10_000, 0)]);
         v.clear();
-        assign_windows(&WindowSpec::Hop { slide_ms: 5, size_ms: 10, offset_ms: 0 }, 12, &mut v);
+        assign_windows(
+            &WindowSpec::Hop {
+                slide_ms: 5,
+                size_ms: 10,
+                offset_ms: 0,
+            },
+            12,
+            &mut v,
+        );
         assert_eq!(v, vec![(5, 15), (10, 20)]);
         v.clear();
-        assign_windows(&WindowSpec::Cumulate { step_ms: 5, size_ms: 15, offset_ms: 0 }, 16, &mut v);
+        assign_windows(
+            &WindowSpec::Cumulate {
+                step_ms: 5,
+                size_ms: 15,
+                offset_ms: 0,
+            },
+            16,
+            &mut v,
+        );
         assert_eq!(v, vec![(15, 20), (15, 25), (15, 30)]);
     }
 }

@@ -458,8 +458,6 @@ fn max_region_slots(eg: &ExecutionGraph) -> usize {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
-
     #[test]
     fn eager_deploys_all_or_nothing(
         g in graph(),

@@ -84,10 +84,17 @@ static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 impl TempDir {
     pub fn new(tag: &str) -> Self {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
         let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!("strom-e2e-{tag}-{}-{n}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&path).unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
+        let path = std::env::temp_dir().join(format!(
+            "strom-e2e-{tag}-{}-{n}-{nanos}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&path)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
         Self { path }
     }
 
@@ -133,15 +140,29 @@ impl Output {
     }
 
     pub fn assert_success(&self) -> &Self {
-        assert_eq!(self.code, Some(0), "the command failed\n{}", self.describe());
+        assert_eq!(
+            self.code,
+            Some(0),
+            "the command failed\n{}",
+            self.describe()
+        );
         self
     }
 
     /// The job id of `Job has been submitted with JobID <id>` (exactly one expected).
     pub fn job_id(&self) -> String {
-        let ids: Vec<&str> =
-            self.stdout.lines().filter_map(|l| l.trim().strip_prefix("Job has been submitted with JobID ")).map(str::trim).collect();
-        assert_eq!(ids.len(), 1, "expected one 'Job has been submitted with JobID <id>' line\n{}", self.describe());
+        let ids: Vec<&str> = self
+            .stdout
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("Job has been submitted with JobID "))
+            .map(str::trim)
+            .collect();
+        assert_eq!(
+            ids.len(),
+            1,
+            "expected one 'Job has been submitted with JobID <id>' line\n{}",
+            self.describe()
+        );
         let id = ids[0];
         assert!(
             id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit()),
@@ -163,16 +184,25 @@ impl Output {
             .unwrap_or_else(|| panic!("no line '{prefix}...' on stdout\n{}", self.describe()));
         let rest = &line[prefix.len()..];
         let ms = rest.split_whitespace().next().unwrap_or("");
-        assert!(ms.parse::<u64>().is_ok(), "the job time in '{line}' is not an integer of ms");
-        let read = number_after(line, "read ").unwrap_or_else(|| panic!("no 'read <n> rows' in '{line}'"));
-        let wrote = number_after(line, "wrote ").unwrap_or_else(|| panic!("no 'wrote <m> rows' in '{line}'"));
+        assert!(
+            ms.parse::<u64>().is_ok(),
+            "the job time in '{line}' is not an integer of ms"
+        );
+        let read =
+            number_after(line, "read ").unwrap_or_else(|| panic!("no 'read <n> rows' in '{line}'"));
+        let wrote = number_after(line, "wrote ")
+            .unwrap_or_else(|| panic!("no 'wrote <m> rows' in '{line}'"));
         (read, wrote)
     }
 }
 
 fn number_after(line: &str, key: &str) -> Option<u64> {
     let i = line.find(key)?;
-    line[i + key.len()..].split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+    line[i + key.len()..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
 }
 
 pub fn tail(s: &str, max: usize) -> String {
@@ -191,7 +221,9 @@ pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> Output {
     let what = format!("{cmd:?}");
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let started = Instant::now();
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
     let mut so = child.stdout.take().expect("stdout");
     let mut se = child.stderr.take().expect("stderr");
     let t_out = std::thread::spawn(move || {
@@ -227,7 +259,11 @@ pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> Output {
         what,
     };
     if timed_out {
-        panic!("the command did not end within {} s and was killed\n{}", timeout.as_secs(), out.describe());
+        panic!(
+            "the command did not end within {} s and was killed\n{}",
+            timeout.as_secs(),
+            out.describe()
+        );
     }
     out
 }
@@ -267,7 +303,10 @@ fn gen_bids_uncached(rows: u64) -> PathBuf {
     if let Ok(rd) = std::fs::read_dir(&dir) {
         for e in rd.flatten() {
             let n = e.file_name().to_string_lossy().into_owned();
-            if n.starts_with(&format!("bids-{rows}-")) && n.ends_with(".csv") && !n.starts_with(&key) {
+            if n.starts_with(&format!("bids-{rows}-"))
+                && n.ends_with(".csv")
+                && !n.starts_with(&key)
+            {
                 let _ = std::fs::remove_file(e.path());
             }
         }
@@ -315,7 +354,15 @@ pub fn parse_ts(s: &str) -> i64 {
 
 pub fn try_parse_ts(s: &str) -> Option<i64> {
     let b = s.as_bytes();
-    if !s.is_ascii() || b.len() != 23 || b[4] != b'-' || b[7] != b'-' || b[10] != b' ' || b[13] != b':' || b[16] != b':' || b[19] != b'.' {
+    if !s.is_ascii()
+        || b.len() != 23
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b' '
+        || b[13] != b':'
+        || b[16] != b':'
+        || b[19] != b'.'
+    {
         return None;
     }
     let num = |r: std::ops::Range<usize>| -> Option<i64> {
@@ -340,7 +387,12 @@ pub fn fmt_ts(ms: i64) -> String {
     let days = ms.div_euclid(86_400_000);
     let rem = ms.rem_euclid(86_400_000);
     let (y, m, d) = civil_from_days(days);
-    let (h, mi, s, milli) = (rem / 3_600_000, (rem / 60_000) % 60, (rem / 1000) % 60, rem % 1000);
+    let (h, mi, s, milli) = (
+        rem / 3_600_000,
+        (rem / 60_000) % 60,
+        (rem / 1000) % 60,
+        rem % 1000,
+    );
     format!("{y:04}-{m:02}-{d:02} {h:02}:{mi:02}:{s:02}.{milli:03}")
 }
 
@@ -374,7 +426,14 @@ pub fn parse_bids_text(text: &str, skip_bad: bool) -> Vec<Bid> {
             let bidder = f[1].parse().ok()?;
             let price = f[2].parse().ok()?;
             let ts = try_parse_ts(f[5])?;
-            Some(Bid { auction, bidder, price, date_time: f[5].to_string(), ts, extra: f[6].to_string() })
+            Some(Bid {
+                auction,
+                bidder,
+                price,
+                date_time: f[5].to_string(),
+                ts,
+                extra: f[6].to_string(),
+            })
         })();
         match parsed {
             Some(b) => out.push(b),
@@ -391,12 +450,23 @@ pub fn bids() -> &'static [Bid] {
     BIDS.get_or_init(|| {
         let path = gen_bids();
         let v = parse_bids_text(&read_text(&path), false);
-        assert_eq!(v.len() as u64, BID_ROWS, "{} rows in {}", v.len(), path.display());
+        assert_eq!(
+            v.len() as u64,
+            BID_ROWS,
+            "{} rows in {}",
+            v.len(),
+            path.display()
+        );
         // date_time = 2024-01-01 00:00:00.000 + floor(i/10) ms (shared/bench/README.md)
         let base = parse_ts("2024-01-01 00:00:00.000");
         assert_eq!(base, 1_704_067_200_000);
         for (i, b) in v.iter().enumerate() {
-            assert_eq!(b.ts, base + i as i64 / 10, "row {i} date_time {}", b.date_time);
+            assert_eq!(
+                b.ts,
+                base + i as i64 / 10,
+                "row {i} date_time {}",
+                b.date_time
+            );
             assert_eq!(fmt_ts(b.ts), b.date_time, "timestamp round trip of row {i}");
         }
         v
@@ -418,18 +488,41 @@ pub fn q1_price(price: i64) -> String {
 /// The expected sink rows of a benchmark query, as sorted CSV lines.
 pub fn expected(query: &str, bids: &[Bid]) -> Vec<String> {
     let mut rows: Vec<String> = match query {
-        "q0" => bids.iter().map(|b| format!("{},{},{},{},{}", b.auction, b.bidder, b.price, b.date_time, b.extra)).collect(),
+        "q0" => bids
+            .iter()
+            .map(|b| {
+                format!(
+                    "{},{},{},{},{}",
+                    b.auction, b.bidder, b.price, b.date_time, b.extra
+                )
+            })
+            .collect(),
         "q1" => bids
             .iter()
-            .map(|b| format!("{},{},{},{},{}", b.auction, b.bidder, q1_price(b.price), b.date_time, b.extra))
+            .map(|b| {
+                format!(
+                    "{},{},{},{},{}",
+                    b.auction,
+                    b.bidder,
+                    q1_price(b.price),
+                    b.date_time,
+                    b.extra
+                )
+            })
             .collect(),
-        "q2" => bids.iter().filter(|b| b.auction % 123 == 0).map(|b| format!("{},{}", b.auction, b.price)).collect(),
+        "q2" => bids
+            .iter()
+            .filter(|b| b.auction % 123 == 0)
+            .map(|b| format!("{},{}", b.auction, b.price))
+            .collect(),
         "q5" => {
             let mut m: HashMap<(i64, i64), u64> = HashMap::new();
             for b in bids {
                 *m.entry((b.auction, window_start(b.ts))).or_default() += 1;
             }
-            m.into_iter().map(|((a, w), n)| format!("{a},{},{},{n}", fmt_ts(w), fmt_ts(w + 10_000))).collect()
+            m.into_iter()
+                .map(|((a, w), n)| format!("{a},{},{},{n}", fmt_ts(w), fmt_ts(w + 10_000)))
+                .collect()
         }
         "q7" => {
             let mut m: HashMap<i64, i64> = HashMap::new();
@@ -437,7 +530,9 @@ pub fn expected(query: &str, bids: &[Bid]) -> Vec<String> {
                 let e = m.entry(window_start(b.ts)).or_insert(i64::MIN);
                 *e = (*e).max(b.price);
             }
-            m.into_iter().map(|(w, p)| format!("{},{},{p}", fmt_ts(w), fmt_ts(w + 10_000))).collect()
+            m.into_iter()
+                .map(|(w, p)| format!("{},{},{p}", fmt_ts(w), fmt_ts(w + 10_000)))
+                .collect()
         }
         other => panic!("no reference for query {other}"),
     };
@@ -468,34 +563,56 @@ pub fn query_with_file_sink(query: &str, out: &Path) -> String {
 
 pub fn replace_sink(text: &str, out: &Path) -> String {
     let needle = "WITH ('connector' = 'blackhole')";
-    assert_eq!(text.matches(needle).count(), 1, "expected exactly one `{needle}` in the query file:\n{text}");
+    assert_eq!(
+        text.matches(needle).count(),
+        1,
+        "expected exactly one `{needle}` in the query file:\n{text}"
+    );
     let replaced = text.replace(
         needle,
-        &format!("WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv')", out.display()),
+        &format!(
+            "WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv')",
+            out.display()
+        ),
     );
-    assert!(!replaced.contains("blackhole"), "the blackhole sink was not replaced:\n{replaced}");
+    assert!(
+        !replaced.contains("'blackhole'") && replaced.contains("'connector' = 'filesystem'"),
+        "the blackhole sink was not replaced:\n{replaced}"
+    );
     replaced
 }
 
 /// All rows of the part files `part-<k>-0.csv` in `dir`, sorted; asserts that no in-progress file
 /// is left behind.
 pub fn read_sink_rows(dir: &Path) -> Vec<String> {
-    let rd = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("the sink directory {} cannot be read: {e}", dir.display()));
+    let rd = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("the sink directory {} cannot be read: {e}", dir.display()));
     let mut rows = Vec::new();
     let mut parts = 0;
     let mut names = Vec::new();
     for e in rd.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         names.push(name.clone());
-        assert!(!name.ends_with(".inprogress"), "an in-progress file is left in {} after the job: {name}", dir.display());
+        assert!(
+            !name.ends_with(".inprogress"),
+            "an in-progress file is left in {} after the job: {name}",
+            dir.display()
+        );
         if name.starts_with("part-") && name.ends_with(".csv") {
             parts += 1;
             let text = read_text(&e.path());
-            assert!(text.is_empty() || text.ends_with('\n'), "{name} does not end with a newline");
+            assert!(
+                text.is_empty() || text.ends_with('\n'),
+                "{name} does not end with a newline"
+            );
             rows.extend(text.lines().map(str::to_string));
         }
     }
-    assert!(parts > 0, "no part-*.csv file in {} (files: {names:?})", dir.display());
+    assert!(
+        parts > 0,
+        "no part-*.csv file in {} (files: {names:?})",
+        dir.display()
+    );
     rows.sort();
     rows
 }
@@ -506,10 +623,18 @@ pub fn assert_same_rows(label: &str, actual: &[String], expected: &[String]) {
     if actual == expected {
         return;
     }
-    let mut msg = format!("{label}: wrong result: {} rows, expected {} rows\n", actual.len(), expected.len());
-    let first = actual.iter().zip(expected).position(|(a, e)| a != e).unwrap_or(actual.len().min(expected.len()));
+    let mut msg = format!(
+        "{label}: wrong result: {} rows, expected {} rows\n",
+        actual.len(),
+        expected.len()
+    );
+    let first = actual
+        .iter()
+        .zip(expected)
+        .position(|(a, e)| a != e)
+        .unwrap_or(actual.len().min(expected.len()));
     msg.push_str(&format!("first difference at sorted row {first}:\n"));
-    for i in first..(first + 5) {
+    for i in first..(first + 5).min(actual.len().max(expected.len())) {
         let a = actual.get(i).map(String::as_str).unwrap_or("<none>");
         let e = expected.get(i).map(String::as_str).unwrap_or("<none>");
         msg.push_str(&format!("  [{i}] got      {a}\n  [{i}] expected {e}\n"));
