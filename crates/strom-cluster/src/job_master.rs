@@ -172,21 +172,21 @@ impl JobMaster {
                         };
                         self.handle(actions);
                     }
-                    ExecutionState::Failed => {
-                        if status == JobStatus::Running || status == JobStatus::Created {
-                            let cause = error.unwrap_or_else(|| "task failed".into());
-                            self.state.lock().root_cause.get_or_insert(cause.clone());
-                            let actions = {
-                                let mut pool = self.rm.pool.lock();
-                                self.scheduler.on_task_failed(id, &mut pool)
-                            };
-                            self.handle(actions);
-                            if !matches!(
-                                self.state.lock().graph.status(),
-                                JobStatus::Failing | JobStatus::Failed
-                            ) {
-                                self.fail(cause);
-                            }
+                    ExecutionState::Failed
+                        if status == JobStatus::Running || status == JobStatus::Created =>
+                    {
+                        let cause = error.unwrap_or_else(|| "task failed".into());
+                        self.state.lock().root_cause.get_or_insert(cause.clone());
+                        let actions = {
+                            let mut pool = self.rm.pool.lock();
+                            self.scheduler.on_task_failed(id, &mut pool)
+                        };
+                        self.handle(actions);
+                        if !matches!(
+                            self.state.lock().graph.status(),
+                            JobStatus::Failing | JobStatus::Failed
+                        ) {
+                            self.fail(cause);
                         }
                     }
                     _ => {}

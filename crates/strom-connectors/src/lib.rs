@@ -2,7 +2,16 @@
 //! (generated rows, including the benchmark's bids), `blackhole` and `print` (sinks).
 //!
 //! [`default_registry`] registers them all. Each connector is a
-//! [`strom_runtime::ConnectorFactory`]; see the module docs for its options.
+//! [`strom_runtime::ConnectorFactory`]; see the module docs for its options:
+//!
+//! | connector | role | options |
+//! |---|---|---|
+//! | `filesystem` ([`filesystem`]) | source, sink | `path`, `format` (`csv`/`json`), `csv.field-delimiter`, `csv.ignore-parse-errors`, `json.ignore-parse-errors` |
+//! | `datagen` ([`datagen`]) | source | `number-of-rows`, `rows-per-second`, `generator` (`bids`), `fields.<col>.{kind,min,max,length,start,end,max-past,null-rate}` |
+//! | `blackhole` ([`blackhole`]) | sink | none |
+//! | `print` ([`print`]) | sink | `print-identifier`, `standard-error` |
+//!
+//! [`write_bids_csv`] writes the benchmark's bid file (identical to `shared/bench/gen_bids.rs`).
 
 pub mod bids;
 pub mod blackhole;

@@ -76,14 +76,18 @@ impl LocalShuffle {
     /// `producer`.
     pub fn open_stored_gate(
         &self,
-        job: JobId,
-        round: u32,
+        gate: GateKey,
         producer: VertexId,
         producers: u32,
-        consumer: VertexId,
-        subtask: u32,
         forward: bool,
     ) -> Result<Receiver<Message>, TaskError> {
+        let GateKey {
+            job,
+            round,
+            vertex: consumer,
+            subtask,
+            ..
+        } = gate;
         let (tx, rx) = unbounded();
         let mut reg = self.inner.0.lock();
         let range = if forward {

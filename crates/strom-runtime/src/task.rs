@@ -127,26 +127,19 @@ pub fn run_task(tdd: &TaskDeploymentDescriptor, ctx: &TaskContext) -> Result<(),
             } else {
                 i.producer_parallelism as usize
             };
+            let key = GateKey {
+                job: tdd.job_id,
+                round: tdd.round,
+                vertex: tdd.vertex,
+                subtask: tdd.subtask,
+                input_index: i.input_index,
+            };
             let rx = match i.result_type {
-                ResultType::Pipelined => Ok(ctx.shuffle.open_gate(
-                    GateKey {
-                        job: tdd.job_id,
-                        round: tdd.round,
-                        vertex: tdd.vertex,
-                        subtask: tdd.subtask,
-                        input_index: i.input_index,
-                    },
-                    channels,
-                )),
-                ResultType::Blocking => ctx.shuffle.open_stored_gate(
-                    tdd.job_id,
-                    tdd.round,
-                    i.producer,
-                    i.producer_parallelism,
-                    tdd.vertex,
-                    tdd.subtask,
-                    i.forward,
-                ),
+                ResultType::Pipelined => Ok(ctx.shuffle.open_gate(key, channels)),
+                ResultType::Blocking => {
+                    ctx.shuffle
+                        .open_stored_gate(key, i.producer, i.producer_parallelism, i.forward)
+                }
             }?;
             Ok((rx, channels))
         })

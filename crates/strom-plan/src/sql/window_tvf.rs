@@ -165,13 +165,15 @@ impl Rewriter<'_> {
             }
         };
         match spec.schema.index_of(&time_column) {
-            None => return Err(SqlError::at_span(
-                format!(
+            None => {
+                return Err(SqlError::at_span(
+                    format!(
                     "DESCRIPTOR({time_column}): table '{table}' has no such column; columns: {}",
                     column_list(&spec.schema)
                 ),
-                args[1].span(),
-            )),
+                    args[1].span(),
+                ))
+            }
             Some(i) if !matches!(spec.schema.columns[i].ty, crate::SqlType::Timestamp(_)) => {
                 return Err(SqlError::at_span(
                     format!(

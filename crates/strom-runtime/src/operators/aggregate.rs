@@ -327,17 +327,51 @@ mod tests {
     }
 
     fn col(name: &str, ty: SqlType) -> Column {
-        Column { name: name.into(), ty, nullable: true }
+        Column {
+            name: name.into(),
+            ty,
+            nullable: true,
+        }
     }
 
     fn spec(mode: AggregateMode) -> AggregateSpec {
         let input = RowSchema::new(vec![col("k", SqlType::BigInt), col("v", SqlType::BigInt)]);
         let calls = vec![
-            AggCall { func: AggFunc::CountStar, arg: None, distinct: false, name: "c".into(), result_type: SqlType::BigInt },
-            AggCall { func: AggFunc::Sum, arg: Some(1), distinct: false, name: "s".into(), result_type: SqlType::BigInt },
-            AggCall { func: AggFunc::Min, arg: Some(1), distinct: false, name: "mi".into(), result_type: SqlType::BigInt },
-            AggCall { func: AggFunc::Max, arg: Some(1), distinct: false, name: "ma".into(), result_type: SqlType::BigInt },
-            AggCall { func: AggFunc::Avg, arg: Some(1), distinct: false, name: "a".into(), result_type: SqlType::Double },
+            AggCall {
+                func: AggFunc::CountStar,
+                arg: None,
+                distinct: false,
+                name: "c".into(),
+                result_type: SqlType::BigInt,
+            },
+            AggCall {
+                func: AggFunc::Sum,
+                arg: Some(1),
+                distinct: false,
+                name: "s".into(),
+                result_type: SqlType::BigInt,
+            },
+            AggCall {
+                func: AggFunc::Min,
+                arg: Some(1),
+                distinct: false,
+                name: "mi".into(),
+                result_type: SqlType::BigInt,
+            },
+            AggCall {
+                func: AggFunc::Max,
+                arg: Some(1),
+                distinct: false,
+                name: "ma".into(),
+                result_type: SqlType::BigInt,
+            },
+            AggCall {
+                func: AggFunc::Avg,
+                arg: Some(1),
+                distinct: false,
+                name: "a".into(),
+                result_type: SqlType::Double,
+            },
         ];
         let out = RowSchema::new(vec![
             col("k", SqlType::BigInt),
@@ -349,9 +383,30 @@ mod tests {
         ]);
         let partial = strom_plan::sql::planner::partial_schema(&input, &[0], &calls);
         match mode {
-            AggregateMode::Final => AggregateSpec { input: partial, group_by: vec![0], aggregates: calls, window_end_column: None, mode, output: out },
-            AggregateMode::Partial => AggregateSpec { input, group_by: vec![0], aggregates: calls, window_end_column: None, mode, output: partial },
-            AggregateMode::Single => AggregateSpec { input, group_by: vec![0], aggregates: calls, window_end_column: None, mode, output: out },
+            AggregateMode::Final => AggregateSpec {
+                input: partial,
+                group_by: vec![0],
+                aggregates: calls,
+                window_end_column: None,
+                mode,
+                output: out,
+            },
+            AggregateMode::Partial => AggregateSpec {
+                input,
+                group_by: vec![0],
+                aggregates: calls,
+                window_end_column: None,
+                mode,
+                output: partial,
+            },
+            AggregateMode::Single => AggregateSpec {
+                input,
+                group_by: vec![0],
+                aggregates: calls,
+                window_end_column: None,
+                mode,
+                output: out,
+            },
         }
     }
 
@@ -362,17 +417,42 @@ mod tests {
         RecordBatch::try_new(schema, vec![Arc::new(k), Arc::new(v)]).unwrap()
     }
 
-    type Row = (i64, i64, Option<i64>, Option<i64>, Option<i64>, Option<String>);
+    type Row = (
+        i64,
+        i64,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+        Option<String>,
+    );
 
     fn rows_of(batches: &[RecordBatch]) -> Vec<Row> {
         let mut out = Vec::new();
         for b in batches {
-            let i = |c: usize| b.column(c).as_any().downcast_ref::<Int64Array>().unwrap().clone();
-            let a = b.column(5).as_any().downcast_ref::<Float64Array>().unwrap().clone();
+            let i = |c: usize| {
+                b.column(c)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .unwrap()
+                    .clone()
+            };
+            let a = b
+                .column(5)
+                .as_any()
+                .downcast_ref::<Float64Array>()
+                .unwrap()
+                .clone();
             let (k, c, s, mi, ma) = (i(0), i(1), i(2), i(3), i(4));
             for r in 0..b.num_rows() {
                 let opt = |x: &Int64Array| x.is_valid(r).then(|| x.value(r));
-                out.push((k.value(r), c.value(r), opt(&s), opt(&mi), opt(&ma), a.is_valid(r).then(|| format!("{:.6}", a.value(r)))));
+                out.push((
+                    k.value(r),
+                    c.value(r),
+                    opt(&s),
+                    opt(&mi),
+                    opt(&ma),
+                    a.is_valid(r).then(|| format!("{:.6}", a.value(r))),
+                ));
             }
         }
         out.sort();
@@ -388,8 +468,16 @@ mod tests {
             .map(|(k, vs)| {
                 let vals: Vec<i64> = vs.iter().flatten().copied().collect();
                 let sum = (!vals.is_empty()).then(|| vals.iter().sum::<i64>());
-                let avg = (!vals.is_empty()).then(|| format!("{:.6}", vals.iter().sum::<i64>() as f64 / vals.len() as f64));
-                (k, vs.len() as i64, sum, vals.iter().min().copied(), vals.iter().max().copied(), avg)
+                let avg = (!vals.is_empty())
+                    .then(|| format!("{:.6}", vals.iter().sum::<i64>() as f64 / vals.len() as f64));
+                (
+                    k,
+                    vs.len() as i64,
+                    sum,
+                    vals.iter().min().copied(),
+                    vals.iter().max().copied(),
+                    avg,
+                )
             })
             .collect()
     }
