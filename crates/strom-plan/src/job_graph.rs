@@ -397,6 +397,10 @@ pub struct AggregateSpec {
     /// The input column holding `window_end`, for a window aggregate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window_end_column: Option<usize>,
+    /// Group-by columns of `input` that are window attributes (`window_start`, `window_end`,
+    /// `window_time`): constant within one window, so not hashed per row.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub window_key_columns: Vec<usize>,
     #[serde(default)]
     pub mode: AggregateMode,
     /// Output: group-by columns, then aggregates (or partial states for Partial).

@@ -104,6 +104,7 @@ fn plan_statement(
     let options = ParserOptions {
         parse_float_as_decimal: true,
         enable_ident_normalization: true,
+        collect_spans: true,
         ..ParserOptions::default()
     };
     let planner = SqlToRel::new_with_options(&provider, options);
@@ -364,12 +365,16 @@ enum Ship {
     Hash(Vec<usize>),
 }
 
+type Win = Option<(usize, Vec<usize>)>;
+
 struct Node {
     op: OperatorSpec,
     parallelism: u32,
     inputs: Vec<(usize, Ship)>,
-    /// Output column holding `window_end`, when this node's rows carry a window.
-    window_end: Option<usize>,
+    /// When this node's rows carry a window: the output column holding `window_end`, and every
+    /// window attribute column (`window_start`, `window_end`, `window_time`), which are constant
+    /// within one window.
+    window: Win,
 }
 
 struct Builder<'a> {
@@ -416,12 +421,7 @@ fn col_index(schema: &RowSchema, e: &Expr) -> Option<usize> {
 }
 
 impl Builder<'_> {
-    fn add(
-        &mut self,
-        op: OperatorSpec,
-        inputs: Vec<(usize, Ship)>,
-        window_end: Option<usize>,
-    ) -> usize {
+    fn add(&mut self, op: OperatorSpec, inputs: Vec<(usize, Ship)>, window: Win) -> usize {
         let parallelism = match (&op, inputs.first()) {
             (OperatorSpec::Source(_), _) => self.parallelism,
             (OperatorSpec::Aggregate(a), _)
@@ -441,7 +441,7 @@ impl Builder<'_> {
             op,
             parallelism,
             inputs,
-            window_end,
+            window,
         });
         self.nodes.len() - 1
     }
@@ -503,11 +503,15 @@ impl Builder<'_> {
         if identity {
             return Ok(input);
         }
-        // window_end survives a Calc when it is passed through as a plain column
-        let window_end = self.nodes[input].window_end.and_then(|we| {
+        // window attributes survive a Calc when passed through as plain columns
+        let pos = |c: usize| {
             exprs
                 .iter()
-                .position(|e| col_index(&in_schema, &unqualify(e.clone())) == Some(we))
+                .position(|e| col_index(&in_schema, &unqualify(e.clone())) == Some(c))
+        };
+        let window = self.nodes[input].window.clone().and_then(|(we, attrs)| {
+            let we = pos(we)?;
+            Some((we, attrs.into_iter().filter_map(pos).collect()))
         });
         let filter = filter.map(|f| encode(&f)).transpose()?;
         let exprs = exprs
@@ -529,7 +533,7 @@ impl Builder<'_> {
                 output,
             }),
             vec![(input, Ship::Forward)],
-            window_end,
+            window,
         ))
     }
 
@@ -577,7 +581,13 @@ impl Builder<'_> {
             );
             let tcol = src_out.index_of(&w.time_column).expect("projected");
             let tvf_out = window_schema(&src_out);
-            let we = tvf_out.index_of("window_end");
+            let we = tvf_out.index_of("window_end").map(|we| {
+                let attrs = ["window_start", "window_end", "window_time"]
+                    .iter()
+                    .filter_map(|n| tvf_out.index_of(n))
+                    .collect();
+                (we, attrs)
+            });
             let tvf = self.add(
                 OperatorSpec::WindowTableFunction(WindowTvfSpec {
                     input: src_out,
@@ -771,16 +781,35 @@ impl Builder<'_> {
                 "COUNT(DISTINCT ...) and other DISTINCT aggregates are not supported yet",
             ));
         }
-        let window_end_column = self.nodes[input]
-            .window_end
-            .filter(|we| group_by.contains(we));
-        let out_window_end =
-            window_end_column.and_then(|we| group_by.iter().position(|g| *g == we));
+        let (window_end_column, window_key_columns) = match &self.nodes[input].window {
+            Some((we, attrs)) if group_by.contains(we) => {
+                let keys: Vec<usize> = group_by
+                    .iter()
+                    .copied()
+                    .filter(|g| attrs.contains(g))
+                    .collect();
+                (Some(*we), keys)
+            }
+            _ => (None, vec![]),
+        };
+        // window attributes among the output's group keys
+        let out_key_pos: Vec<usize> = window_key_columns
+            .iter()
+            .filter_map(|c| group_by.iter().position(|g| g == c))
+            .collect();
+        let out_window: Win = window_end_column.and_then(|we| {
+            group_by
+                .iter()
+                .position(|g| *g == we)
+                .map(|p| (p, out_key_pos.clone()))
+        });
+        let out_window_end = out_window.as_ref().map(|w| w.0);
         let single = AggregateSpec {
             input: in_schema.clone(),
             group_by: group_by.clone(),
             aggregates: calls.clone(),
             window_end_column,
+            window_key_columns,
             mode: AggregateMode::Single,
             output: out_schema.clone(),
         };
@@ -790,14 +819,14 @@ impl Builder<'_> {
             return Ok(self.add(
                 OperatorSpec::Aggregate(single),
                 vec![(input, Ship::Forward)],
-                out_window_end,
+                out_window,
             ));
         }
         if !self.agg_two_phase {
             return Ok(self.add(
                 OperatorSpec::Aggregate(single),
                 vec![(input, Ship::Hash(group_by))],
-                out_window_end,
+                out_window,
             ));
         }
         // two phases: a local (partial) aggregate chained to the input, a hash exchange on the keys,
@@ -811,20 +840,21 @@ impl Builder<'_> {
         let local = self.add(
             OperatorSpec::Aggregate(partial),
             vec![(input, Ship::Forward)],
-            window_end_column.and_then(|we| group_by.iter().position(|g| *g == we)),
+            out_window.clone(),
         );
         let keys: Vec<usize> = (0..group_by.len()).collect();
         let final_spec = AggregateSpec {
             input: partial_schema,
             group_by: keys.clone(),
             window_end_column: out_window_end,
+            window_key_columns: out_key_pos,
             mode: AggregateMode::Final,
             ..single
         };
         Ok(self.add(
             OperatorSpec::Aggregate(final_spec),
             vec![(local, Ship::Hash(keys))],
-            out_window_end,
+            out_window,
         ))
     }
 

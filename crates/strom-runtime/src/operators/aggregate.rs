@@ -1,28 +1,57 @@
 //! Group aggregation. With a window-end column it is a window aggregate: groups of a window fire
 //! when the watermark reaches `window_end - 1` (and at end of input); rows of a window that has
 //! already fired are late and dropped (counted). Without one, results are emitted at end of input.
+//!
+//! Groups are kept per window: window attribute keys (`window_start`, `window_end`, ...) are
+//! constant within a window and are not hashed per row; the other keys are hashed as one BIGINT
+//! (fast path) or in Arrow's row format.
 
 use super::accumulators::Accumulator;
 use crate::error::TaskError;
 use crate::operator::{Operator, Output};
-use datafusion::arrow::array::{Array, ArrayRef, TimestampMillisecondArray, UInt32Array};
+use datafusion::arrow::array::{
+    Array, ArrayRef, Int64Array, TimestampMillisecondArray, UInt32Array,
+};
 use datafusion::arrow::compute::{cast, take};
 use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::row::{RowConverter, Rows, SortField};
 use hashbrown::HashMap;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use strom_plan::{AggFunc, AggregateMode, AggregateSpec, SqlType};
+
+/// The group keys of one table.
+enum Keys {
+    /// No keys to hash: one group.
+    Single,
+    /// One BIGINT key.
+    Int {
+        map: HashMap<i64, u32>,
+        vals: Vec<Option<i64>>,
+        null_id: Option<u32>,
+    },
+    /// Any other keys, in Arrow's row format.
+    Rows {
+        map: HashMap<Box<[u8]>, u32>,
+        rows: Rows,
+    },
+}
 
 /// Groups of one window (or of the whole input).
 struct GroupTable {
-    map: HashMap<Box<[u8]>, u32>,
-    keys: Rows,
+    keys: Keys,
+    groups: usize,
     accs: Vec<Accumulator>,
+    /// One-row arrays with the window attribute values of this window.
+    window_values: Vec<ArrayRef>,
 }
 
 pub struct AggregateOperator {
     spec: AggregateSpec,
+    /// Group-by columns hashed per row (the window attributes excluded).
+    varying: Vec<usize>,
+    int_key: bool,
     /// Per aggregate call: the input columns it reads (argument, or state columns in Final mode).
     arg_columns: Vec<Vec<usize>>,
     /// Per aggregate call: the state column types (Partial mode output).
@@ -38,8 +67,14 @@ pub struct AggregateOperator {
 
 impl AggregateOperator {
     pub fn new(spec: &AggregateSpec) -> Result<Self, TaskError> {
-        let fields: Vec<SortField> = spec
+        let varying: Vec<usize> = spec
             .group_by
+            .iter()
+            .copied()
+            .filter(|g| !spec.window_key_columns.contains(g))
+            .collect();
+        let int_key = varying.len() == 1 && spec.input.columns[varying[0]].ty == SqlType::BigInt;
+        let fields: Vec<SortField> = varying
             .iter()
             .map(|g| SortField::new(spec.input.columns[*g].ty.to_arrow()))
             .collect();
@@ -65,6 +100,8 @@ impl AggregateOperator {
         }
         Ok(Self {
             spec: spec.clone(),
+            varying,
+            int_key,
             arg_columns,
             state_types,
             converter,
@@ -92,10 +129,34 @@ impl AggregateOperator {
                 )
             })
             .collect();
+        let keys = if self.varying.is_empty() {
+            Keys::Single
+        } else if self.int_key {
+            Keys::Int {
+                map: HashMap::new(),
+                vals: Vec::new(),
+                null_id: None,
+            }
+        } else {
+            Keys::Rows {
+                map: HashMap::new(),
+                rows: self.converter.empty_rows(1024, 1024 * 16),
+            }
+        };
+        let window_values = if batch.num_rows() > 0 {
+            self.spec
+                .window_key_columns
+                .iter()
+                .map(|c| batch.column(*c).slice(0, 1))
+                .collect()
+        } else {
+            vec![]
+        };
         GroupTable {
-            map: HashMap::new(),
-            keys: self.converter.empty_rows(1024, 1024 * 16),
+            keys,
+            groups: 0,
             accs,
+            window_values,
         }
     }
 
@@ -111,39 +172,60 @@ impl AggregateOperator {
         .unwrap_or_else(|| self.new_table(batch));
         let mut ids = std::mem::take(&mut self.group_ids);
         ids.clear();
-        if self.spec.group_by.is_empty() {
-            // one group for the whole input (or window)
-            if table.map.is_empty() {
-                table.map.insert(Box::from(&[][..]), 0);
+        let groups = &mut table.groups;
+        match &mut table.keys {
+            Keys::Single => {
+                *groups = 1;
+                ids.resize(batch.num_rows(), 0);
             }
-            ids.resize(batch.num_rows(), 0);
-        }
-        let key_cols: Vec<ArrayRef> = self
-            .spec
-            .group_by
-            .iter()
-            .map(|g| batch.column(*g).clone())
-            .collect();
-        let rows = if key_cols.is_empty() {
-            self.converter.empty_rows(0, 0)
-        } else {
-            self.converter.convert_columns(&key_cols)?
-        };
-        for i in 0..rows.num_rows() {
-            let row = rows.row(i);
-            let key = row.as_ref();
-            let id = match table.map.get(key) {
-                Some(id) => *id,
-                None => {
-                    let id = table.map.len() as u32;
-                    table.map.insert(key.into(), id);
-                    table.keys.push(row);
-                    id
+            Keys::Int { map, vals, null_id } => {
+                let col = batch.column(self.varying[0]);
+                let a = col
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .ok_or_else(|| TaskError::Operator("BIGINT group key expected".into()))?;
+                for i in 0..a.len() {
+                    let id = if a.is_null(i) {
+                        *null_id.get_or_insert_with(|| {
+                            vals.push(None);
+                            *groups += 1;
+                            (*groups - 1) as u32
+                        })
+                    } else {
+                        let v = a.value(i);
+                        *map.entry(v).or_insert_with(|| {
+                            vals.push(Some(v));
+                            *groups += 1;
+                            (*groups - 1) as u32
+                        })
+                    };
+                    ids.push(id);
                 }
-            };
-            ids.push(id);
+            }
+            Keys::Rows { map, rows: keys } => {
+                let key_cols: Vec<ArrayRef> = self
+                    .varying
+                    .iter()
+                    .map(|g| batch.column(*g).clone())
+                    .collect();
+                let rows = self.converter.convert_columns(&key_cols)?;
+                for i in 0..rows.num_rows() {
+                    let row = rows.row(i);
+                    let id = match map.get(row.as_ref()) {
+                        Some(id) => *id,
+                        None => {
+                            let id = *groups as u32;
+                            map.insert(row.as_ref().into(), id);
+                            keys.push(row);
+                            *groups += 1;
+                            id
+                        }
+                    };
+                    ids.push(id);
+                }
+            }
         }
-        let n = table.map.len();
+        let n = table.groups;
         for (acc, cols) in table.accs.iter_mut().zip(&self.arg_columns) {
             let args: Vec<ArrayRef> = cols.iter().map(|c| batch.column(*c).clone()).collect();
             acc.update(&ids, n, &args)?;
@@ -159,15 +241,29 @@ impl AggregateOperator {
     }
 
     fn emit_table(&self, table: GroupTable, out: &mut dyn Output) -> Result<(), TaskError> {
-        let n = table.map.len();
+        let n = table.groups;
         if n == 0 {
             return Ok(());
         }
-        let mut columns = if self.spec.group_by.is_empty() {
-            vec![]
-        } else {
-            self.converter.convert_rows(table.keys.iter())?
+        let varying_cols: Vec<ArrayRef> = match &table.keys {
+            Keys::Single => vec![],
+            Keys::Int { vals, .. } => vec![Arc::new(Int64Array::from(vals.clone())) as ArrayRef],
+            Keys::Rows { rows, .. } => self.converter.convert_rows(rows.iter())?,
         };
+        let zeros = UInt32Array::from(vec![0u32; n]);
+        let mut columns = Vec::with_capacity(self.output.fields().len());
+        for g in &self.spec.group_by {
+            if let Some(w) = self.spec.window_key_columns.iter().position(|c| c == g) {
+                columns.push(take(table.window_values[w].as_ref(), &zeros, None)?);
+            } else {
+                let v = self
+                    .varying
+                    .iter()
+                    .position(|c| c == g)
+                    .expect("a varying key");
+                columns.push(varying_cols[v].clone());
+            }
+        }
         for (k, acc) in table.accs.iter().enumerate() {
             match self.spec.mode {
                 AggregateMode::Partial => columns.extend(acc.state(n, &self.state_types[k])?),
@@ -194,7 +290,7 @@ impl AggregateOperator {
         {
             self.output.clone()
         } else {
-            std::sync::Arc::new(datafusion::arrow::datatypes::Schema::new(
+            Arc::new(datafusion::arrow::datatypes::Schema::new(
                 self.output
                     .fields()
                     .iter()
@@ -291,7 +387,7 @@ impl Operator for AggregateOperator {
             // a global aggregate over no rows still yields one row (COUNT(*) = 0)
             let empty = RecordBatch::new_empty(self.spec.input.to_arrow());
             let mut t = self.new_table(&empty);
-            t.map.insert(Box::from(&[][..]), 0);
+            t.groups = 1;
             for a in &mut t.accs {
                 a.update(&[], 1, &[])?;
             }
@@ -334,8 +430,8 @@ mod tests {
         }
     }
 
-    fn spec(mode: AggregateMode) -> AggregateSpec {
-        let input = RowSchema::new(vec![col("k", SqlType::BigInt), col("v", SqlType::BigInt)]);
+    fn spec(mode: AggregateMode, key: SqlType) -> AggregateSpec {
+        let input = RowSchema::new(vec![col("k", key.clone()), col("v", SqlType::BigInt)]);
         let calls = vec![
             AggCall {
                 func: AggFunc::CountStar,
@@ -374,7 +470,7 @@ mod tests {
             },
         ];
         let out = RowSchema::new(vec![
-            col("k", SqlType::BigInt),
+            col("k", key),
             col("c", SqlType::BigInt),
             col("s", SqlType::BigInt),
             col("mi", SqlType::BigInt),
@@ -388,6 +484,7 @@ mod tests {
                 group_by: vec![0],
                 aggregates: calls,
                 window_end_column: None,
+                window_key_columns: vec![],
                 mode,
                 output: out,
             },
@@ -396,6 +493,7 @@ mod tests {
                 group_by: vec![0],
                 aggregates: calls,
                 window_end_column: None,
+                window_key_columns: vec![],
                 mode,
                 output: partial,
             },
@@ -404,17 +502,21 @@ mod tests {
                 group_by: vec![0],
                 aggregates: calls,
                 window_end_column: None,
+                window_key_columns: vec![],
                 mode,
                 output: out,
             },
         }
     }
 
-    fn batch(rows: &[(i64, Option<i64>)]) -> RecordBatch {
-        let schema = spec(AggregateMode::Single).input.to_arrow();
-        let k = Int64Array::from(rows.iter().map(|r| r.0).collect::<Vec<_>>());
+    fn batch(rows: &[(i64, Option<i64>)], key: &SqlType) -> RecordBatch {
+        let schema = spec(AggregateMode::Single, key.clone()).input.to_arrow();
+        let k: ArrayRef = Arc::new(Int64Array::from(
+            rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+        ));
+        let k = cast(&k, &key.to_arrow()).unwrap();
         let v = Int64Array::from(rows.iter().map(|r| r.1).collect::<Vec<_>>());
-        RecordBatch::try_new(schema, vec![Arc::new(k), Arc::new(v)]).unwrap()
+        RecordBatch::try_new(schema, vec![k, Arc::new(v)]).unwrap()
     }
 
     type Row = (
@@ -442,7 +544,9 @@ mod tests {
                 .downcast_ref::<Float64Array>()
                 .unwrap()
                 .clone();
-            let (k, c, s, mi, ma) = (i(0), i(1), i(2), i(3), i(4));
+            let k0 = cast(b.column(0), &DataType::Int64).unwrap();
+            let k = k0.as_any().downcast_ref::<Int64Array>().unwrap().clone();
+            let (c, s, mi, ma) = (i(1), i(2), i(3), i(4));
             for r in 0..b.num_rows() {
                 let opt = |x: &Int64Array| x.is_valid(r).then(|| x.value(r));
                 out.push((
@@ -487,26 +591,29 @@ mod tests {
         fn single_and_two_phase_match_a_naive_aggregate(
             rows in prop::collection::vec((0i64..6, prop::option::weighted(0.8, -100i64..100)), 1..200),
             split in 1usize..50,
+            int_key in any::<bool>(),
         ) {
+            // BIGINT keys take the hashed-integer path, INT keys the row-format path
+            let key = if int_key { SqlType::BigInt } else { SqlType::Int };
             let want = expected(&rows);
             // one phase, in batches of `split` rows
-            let mut single = AggregateOperator::new(&spec(AggregateMode::Single)).unwrap();
+            let mut single = AggregateOperator::new(&spec(AggregateMode::Single, key.clone())).unwrap();
             let mut out = Collect(vec![]);
             for chunk in rows.chunks(split) {
-                single.process_batch(batch(chunk), &mut out).unwrap();
+                single.process_batch(batch(chunk, &key), &mut out).unwrap();
             }
             single.finish(&mut out).unwrap();
             prop_assert_eq!(rows_of(&out.0), want.clone());
             // two phases: two partial aggregates over alternating chunks, one final
-            let mut partials = [AggregateOperator::new(&spec(AggregateMode::Partial)).unwrap(), AggregateOperator::new(&spec(AggregateMode::Partial)).unwrap()];
+            let mut partials = [AggregateOperator::new(&spec(AggregateMode::Partial, key.clone())).unwrap(), AggregateOperator::new(&spec(AggregateMode::Partial, key.clone())).unwrap()];
             let mut pout = Collect(vec![]);
             for (i, chunk) in rows.chunks(split).enumerate() {
-                partials[i % 2].process_batch(batch(chunk), &mut pout).unwrap();
+                partials[i % 2].process_batch(batch(chunk, &key), &mut pout).unwrap();
             }
             for p in &mut partials {
                 p.finish(&mut pout).unwrap();
             }
-            let mut fin = AggregateOperator::new(&spec(AggregateMode::Final)).unwrap();
+            let mut fin = AggregateOperator::new(&spec(AggregateMode::Final, key.clone())).unwrap();
             let mut out = Collect(vec![]);
             for b in pout.0 {
                 fin.process_batch(b, &mut out).unwrap();
