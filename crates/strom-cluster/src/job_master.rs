@@ -229,7 +229,7 @@ impl JobMaster {
             let now = now_millis();
             let (tdd, attempt) = {
                 let g = &st.graph;
-                let Some(ejv) = g.vertices.iter().find(|v| v.vertex.id == id.vertex) else {
+                let Some(ejv) = g.job_vertex(id.vertex) else {
                     continue;
                 };
                 let ev = &ejv.subtasks[id.subtask as usize];
@@ -241,10 +241,8 @@ impl JobMaster {
                     .map(|e| InputDescriptor {
                         producer: e.source,
                         producer_parallelism: g
-                            .vertices
-                            .iter()
-                            .find(|v| v.vertex.id == e.source)
-                            .map(|v| v.vertex.parallelism)
+                            .job_vertex(e.source)
+                            .map(|v| v.parallelism())
                             .unwrap_or(1),
                         input_index: e.input_index,
                         result_type: e.result_type,
@@ -258,10 +256,8 @@ impl JobMaster {
                     .map(|e| OutputDescriptor {
                         consumer: e.target,
                         consumer_parallelism: g
-                            .vertices
-                            .iter()
-                            .find(|v| v.vertex.id == e.target)
-                            .map(|v| v.vertex.parallelism)
+                            .job_vertex(e.target)
+                            .map(|v| v.parallelism())
                             .unwrap_or(1),
                         input_index: e.input_index,
                         ship_strategy: e.ship_strategy.clone(),

@@ -4,9 +4,11 @@ use crate::error::TaskError;
 use datafusion::arrow::array::{
     Array, ArrayRef, Decimal128Array, Float64Array, Int64Array, StringArray,
 };
+use datafusion::arrow::array::{ArrowPrimitiveType, AsArray};
 use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{Decimal128Type, Float64Type, Int64Type};
 use std::sync::Arc;
 use strom_plan::{AggFunc, SqlType};
 
@@ -185,72 +187,13 @@ impl Accumulator {
         let seen = &mut self.seen;
         match &mut self.values {
             Values::I64(v) => {
-                let a = arr
-                    .as_any()
-                    .downcast_ref::<Int64Array>()
-                    .expect("cast to Int64");
-                let vals = a.values();
-                let no_nulls = a.null_count() == 0;
-                for (i, g) in groups.iter().enumerate() {
-                    if !no_nulls && a.is_null(i) {
-                        continue;
-                    }
-                    let g = *g as usize;
-                    let x = vals[i];
-                    match cmp {
-                        None => v[g] = v[g].wrapping_add(x),
-                        Some(c) => {
-                            if !seen[g] || keep(c, x < v[g]) && x != v[g] {
-                                v[g] = x;
-                            }
-                        }
-                    }
-                    seen[g] = true;
-                }
+                fold_primitive::<Int64Type>(v, seen, groups, &arr, cmp, i64::wrapping_add)
             }
             Values::F64(v) => {
-                let a = arr
-                    .as_any()
-                    .downcast_ref::<Float64Array>()
-                    .expect("cast to Float64");
-                for (i, g) in groups.iter().enumerate() {
-                    if a.is_null(i) {
-                        continue;
-                    }
-                    let g = *g as usize;
-                    let x = a.value(i);
-                    match cmp {
-                        None => v[g] += x,
-                        Some(c) => {
-                            if !seen[g] || keep(c, x < v[g]) && x != v[g] {
-                                v[g] = x;
-                            }
-                        }
-                    }
-                    seen[g] = true;
-                }
+                fold_primitive::<Float64Type>(v, seen, groups, &arr, cmp, |a, b| a + b)
             }
             Values::I128(v) => {
-                let a = arr
-                    .as_any()
-                    .downcast_ref::<Decimal128Array>()
-                    .expect("cast to Decimal128");
-                for (i, g) in groups.iter().enumerate() {
-                    if a.is_null(i) {
-                        continue;
-                    }
-                    let g = *g as usize;
-                    let x = a.value(i);
-                    match cmp {
-                        None => v[g] = v[g].wrapping_add(x),
-                        Some(c) => {
-                            if !seen[g] || keep(c, x < v[g]) && x != v[g] {
-                                v[g] = x;
-                            }
-                        }
-                    }
-                    seen[g] = true;
-                }
+                fold_primitive::<Decimal128Type>(v, seen, groups, &arr, cmp, i128::wrapping_add)
             }
             Values::Str(v) => {
                 let a = arr
@@ -380,6 +323,38 @@ impl Accumulator {
             }
             Values::Str(v) => Arc::new(StringArray::from(v[..n].to_vec())),
         })
+    }
+}
+
+/// Sums (`cmp` None) or keeps the min/max of `arr` per group.
+fn fold_primitive<T: ArrowPrimitiveType>(
+    v: &mut [T::Native],
+    seen: &mut [bool],
+    groups: &[u32],
+    arr: &ArrayRef,
+    cmp: Option<Cmp>,
+    add: impl Fn(T::Native, T::Native) -> T::Native,
+) where
+    T::Native: PartialOrd,
+{
+    let a = arr.as_primitive::<T>();
+    let vals = a.values();
+    let nulls = a.nulls().filter(|n| n.null_count() > 0);
+    for (i, g) in groups.iter().enumerate() {
+        if nulls.is_some_and(|n| n.is_null(i)) {
+            continue;
+        }
+        let g = *g as usize;
+        let x = vals[i];
+        match cmp {
+            None => v[g] = add(v[g], x),
+            Some(c) => {
+                if !seen[g] || keep(c, x < v[g]) && x != v[g] {
+                    v[g] = x;
+                }
+            }
+        }
+        seen[g] = true;
     }
 }
 

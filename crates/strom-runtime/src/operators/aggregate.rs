@@ -270,35 +270,7 @@ impl AggregateOperator {
                 _ => columns.push(acc.evaluate(n, &self.spec.aggregates[k].result_type)?),
             }
         }
-        let columns = columns
-            .into_iter()
-            .zip(self.output.fields())
-            .map(|(c, f)| {
-                if c.data_type() == f.data_type() {
-                    Ok(c)
-                } else {
-                    cast(&c, f.data_type())
-                }
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let schema = if self
-            .output
-            .fields()
-            .iter()
-            .zip(&columns)
-            .all(|(f, c)| f.is_nullable() || c.null_count() == 0)
-        {
-            self.output.clone()
-        } else {
-            Arc::new(datafusion::arrow::datatypes::Schema::new(
-                self.output
-                    .fields()
-                    .iter()
-                    .map(|f| f.as_ref().clone().with_nullable(true))
-                    .collect::<Vec<_>>(),
-            ))
-        };
-        out.emit(RecordBatch::try_new(schema, columns)?)
+        out.emit(super::conform(&self.output, columns, n)?)
     }
 }
 

@@ -3,9 +3,9 @@
 use crate::error::TaskError;
 use crate::operator::{Operator, Output};
 use datafusion::arrow::array::{ArrayRef, BooleanArray};
-use datafusion::arrow::compute::{cast, filter_record_batch};
+use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::DFSchema;
 use datafusion::execution::context::ExecutionProps;
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
@@ -86,40 +86,8 @@ impl CalcOperator {
                     message: e.to_string(),
                 })?,
         };
-        let columns = columns
-            .into_iter()
-            .zip(self.output.fields())
-            .map(|(c, f)| {
-                if c.data_type() == f.data_type() {
-                    Ok(c)
-                } else {
-                    cast(&c, f.data_type())
-                }
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let opts = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
-        // nullability of computed columns may differ from the planned schema: relax it
-        let schema = relaxed(&self.output, &columns);
-        Ok(RecordBatch::try_new_with_options(schema, columns, &opts)?)
+        super::conform(&self.output, columns, batch.num_rows())
     }
-}
-
-fn relaxed(schema: &SchemaRef, columns: &[ArrayRef]) -> SchemaRef {
-    if schema
-        .fields()
-        .iter()
-        .zip(columns)
-        .all(|(f, c)| f.is_nullable() || c.null_count() == 0)
-    {
-        return schema.clone();
-    }
-    Arc::new(datafusion::arrow::datatypes::Schema::new(
-        schema
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone().with_nullable(true))
-            .collect::<Vec<_>>(),
-    ))
 }
 
 impl Operator for CalcOperator {

@@ -45,3 +45,43 @@ pub fn build_chain(
     }
     Ok(Chain { operators })
 }
+
+/// Builds a batch of `schema` from `columns`: casts a column whose type differs from the planned
+/// one, and relaxes the nullability of the schema where a column holds nulls it did not expect.
+pub fn conform(
+    schema: &datafusion::arrow::datatypes::SchemaRef,
+    columns: Vec<datafusion::arrow::array::ArrayRef>,
+    rows: usize,
+) -> Result<datafusion::arrow::record_batch::RecordBatch, TaskError> {
+    use datafusion::arrow::compute::cast;
+    use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
+    let columns = columns
+        .into_iter()
+        .zip(schema.fields())
+        .map(|(c, f)| {
+            if c.data_type() == f.data_type() {
+                Ok(c)
+            } else {
+                cast(&c, f.data_type())
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let fits = schema
+        .fields()
+        .iter()
+        .zip(&columns)
+        .all(|(f, c)| f.is_nullable() || c.null_count() == 0);
+    let schema = if fits {
+        schema.clone()
+    } else {
+        Arc::new(datafusion::arrow::datatypes::Schema::new(
+            schema
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone().with_nullable(true))
+                .collect::<Vec<_>>(),
+        ))
+    };
+    let opts = RecordBatchOptions::new().with_row_count(Some(rows));
+    Ok(RecordBatch::try_new_with_options(schema, columns, &opts)?)
+}

@@ -4,7 +4,6 @@ use crate::connector::SinkWriter;
 use crate::error::TaskError;
 use crate::metrics::TaskMetrics;
 use crate::operator::{Operator, Output};
-use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use std::sync::Arc;
@@ -44,36 +43,7 @@ impl Operator for SinkOperator {
         _out: &mut dyn Output,
     ) -> Result<(), TaskError> {
         // present the table's column names and types to the writer
-        let columns = batch
-            .columns()
-            .iter()
-            .zip(self.schema.fields())
-            .map(|(c, f)| {
-                if c.data_type() == f.data_type() {
-                    Ok(c.clone())
-                } else {
-                    cast(c, f.data_type())
-                }
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let schema = if self
-            .schema
-            .fields()
-            .iter()
-            .zip(&columns)
-            .all(|(f, c)| f.is_nullable() || c.null_count() == 0)
-        {
-            self.schema.clone()
-        } else {
-            Arc::new(datafusion::arrow::datatypes::Schema::new(
-                self.schema
-                    .fields()
-                    .iter()
-                    .map(|f| f.as_ref().clone().with_nullable(true))
-                    .collect::<Vec<_>>(),
-            ))
-        };
-        let batch = RecordBatch::try_new(schema, columns)?;
+        let batch = super::conform(&self.schema, batch.columns().to_vec(), batch.num_rows())?;
         self.writer.write(&batch)?;
         TaskMetrics::add(&self.metrics.records_out, batch.num_rows() as u64);
         Ok(())
