@@ -10,7 +10,7 @@ use crate::operator::{Chain, Output};
 use crate::operators::build_chain;
 use crate::operators::calc::physical_expr;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
-use datafusion::arrow::array::{Array, TimestampMillisecondArray};
+use datafusion::arrow::array::{Array, ArrayRef, TimestampMillisecondArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
@@ -226,7 +226,7 @@ fn run_source(
         let rows = batch.num_rows() as u64;
         TaskMetrics::add(&ctx.metrics.records_in, rows);
         let wm = match &watermark {
-            Some((expr, _)) if rows > 0 => max_timestamp(expr.as_ref(), &batch)?,
+            Some((expr, rowtime)) if rows > 0 => watermark_of(expr.as_ref(), *rowtime, &batch)?,
             _ => None,
         };
         chain.process_batch(batch, out)?;
@@ -246,24 +246,52 @@ fn run_source(
     finish(chain, out, ctx)
 }
 
-fn max_timestamp(expr: &dyn PhysicalExpr, batch: &RecordBatch) -> Result<Option<i64>, TaskError> {
+/// The watermark a batch allows: the watermark expression evaluated on the row with the largest
+/// rowtime. Watermark expressions (`ts - INTERVAL ...`) do not decrease as the rowtime grows, so
+/// this equals the largest value of the expression over the batch, at the cost of one row.
+fn watermark_of(
+    expr: &dyn PhysicalExpr,
+    rowtime: usize,
+    batch: &RecordBatch,
+) -> Result<Option<i64>, TaskError> {
+    let ms = DataType::Timestamp(TimeUnit::Millisecond, None);
+    let to_ms = |a: ArrayRef| -> Result<ArrayRef, TaskError> {
+        Ok(if a.data_type() == &ms {
+            a
+        } else {
+            cast(&a, &ms)?
+        })
+    };
+    let times = to_ms(batch.column(rowtime).clone())?;
+    let times = times
+        .as_any()
+        .downcast_ref::<TimestampMillisecondArray>()
+        .expect("cast to timestamp");
+    let mut best: Option<(usize, i64)> = None;
+    for (i, t) in times.iter().enumerate() {
+        if let Some(t) = t {
+            if best.is_none_or(|(_, b)| t > b) {
+                best = Some((i, t));
+            }
+        }
+    }
+    let Some((row, _)) = best else {
+        return Ok(None);
+    };
+    let one = batch.slice(row, 1);
     let v = expr
-        .evaluate(batch)
-        .and_then(|v| v.into_array(batch.num_rows()))
+        .evaluate(&one)
+        .and_then(|v| v.into_array(1))
         .map_err(|e| TaskError::Expr {
             operator: "WatermarkAssigner".into(),
             message: e.to_string(),
         })?;
-    let v = if v.data_type() == &DataType::Timestamp(TimeUnit::Millisecond, None) {
-        v
-    } else {
-        cast(&v, &DataType::Timestamp(TimeUnit::Millisecond, None))?
-    };
+    let v = to_ms(v)?;
     let a = v
         .as_any()
         .downcast_ref::<TimestampMillisecondArray>()
-        .expect("cast");
-    Ok(datafusion::arrow::compute::max(a))
+        .expect("cast to timestamp");
+    Ok(a.is_valid(0).then(|| a.value(0)))
 }
 
 fn run_inputs(
