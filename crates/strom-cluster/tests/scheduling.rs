@@ -141,3 +141,79 @@ fn streaming_job_waits_for_all_slots_then_fails_with_a_clear_message() {
     assert_eq!(wait(&d, id), JobStatus::Finished);
     let _ = std::fs::remove_dir_all(&out);
 }
+
+#[test]
+fn hop_windows_count_every_row_in_each_of_its_windows() {
+    // 20,000 rows cover event time [0, 2000) ms, 10 rows per ms; HOP(slide 500 ms, size 1 s)
+    let out = temp_dir("hop");
+    let d = cluster(2, &[]);
+    let sql = format!(
+        "SET 'parallelism.default' = '2';
+CREATE TABLE bid (price BIGINT, date_time TIMESTAMP(3),
+  WATERMARK FOR date_time AS date_time - INTERVAL '0.001' SECOND)
+WITH ('connector' = 'datagen', 'generator' = 'bids', 'number-of-rows' = '{ROWS}');
+CREATE TABLE s (window_start TIMESTAMP(3), window_end TIMESTAMP(3), num BIGINT)
+WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');
+INSERT INTO s SELECT window_start, window_end, COUNT(*) AS num
+FROM TABLE(HOP(TABLE bid, DESCRIPTOR(date_time), INTERVAL '0.5' SECOND, INTERVAL '1' SECOND))
+GROUP BY window_start, window_end;",
+        out.display()
+    );
+    let job = strom_plan::compile_script(&sql, &Configuration::new())
+        .unwrap()
+        .jobs
+        .remove(0);
+    let id = d.submit(job).unwrap();
+    assert_eq!(wait(&d, id), JobStatus::Finished);
+    let mut got: Vec<String> = Vec::new();
+    for f in std::fs::read_dir(&out).unwrap() {
+        got.extend(
+            std::fs::read_to_string(f.unwrap().path())
+                .unwrap()
+                .lines()
+                .map(str::to_string),
+        );
+    }
+    got.sort();
+    // windows start at -500, 0, 500, 1000, 1500 ms; count the rows whose time falls in each
+    // the first window starts half a second before the first row (on 2023-12-31)
+    let fmt = |ms: i64| {
+        if ms < 0 {
+            format!("2023-12-31 23:59:59.{:03}", 1000 + ms)
+        } else {
+            format!("2024-01-01 00:00:{:02}.{:03}", ms / 1000, ms % 1000)
+        }
+    };
+    let mut want: Vec<String> = (-1..4)
+        .map(|k| {
+            let start = k * 500;
+            let n = (0..ROWS as i64)
+                .filter(|i| (start..start + 1000).contains(&(i / 10)))
+                .count();
+            format!("{},{},{n}", fmt(start), fmt(start + 1000))
+        })
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn a_duplicate_job_id_is_rejected_and_the_first_job_goes_on() {
+    let out = temp_dir("dup");
+    let d = cluster(1, &[]);
+    let mut job = strom_plan::compile_script(&script(&out, "batch", 1), &Configuration::new())
+        .unwrap()
+        .jobs
+        .remove(0);
+    let id = JobId::random();
+    job.job_id = Some(id);
+    assert_eq!(d.submit(job.clone()).unwrap(), id);
+    let e = d.submit(job).unwrap_err().to_string();
+    assert!(
+        e.contains(&id.to_string()) && e.contains("already exists"),
+        "{e}"
+    );
+    assert_eq!(wait(&d, id), JobStatus::Finished);
+    let _ = std::fs::remove_dir_all(&out);
+}
