@@ -311,3 +311,22 @@ impl ColumnBuilder {
 fn take_cap<T>(v: &mut Vec<T>, cap: usize) -> Vec<T> {
     std::mem::replace(v, Vec::with_capacity(cap))
 }
+
+/// Finishes every builder into one batch of `rows` rows (`what` names the format in errors).
+pub fn finish_batch(
+    schema: &arrow::datatypes::SchemaRef,
+    builders: &mut [ColumnBuilder],
+    rows: usize,
+    what: &str,
+) -> Result<arrow::record_batch::RecordBatch, crate::ConnectorError> {
+    let err = |e: arrow::error::ArrowError| {
+        crate::ConnectorError::Other(format!("building a {what} batch: {e}"))
+    };
+    let arrays = builders
+        .iter_mut()
+        .map(|b| b.finish().map_err(err))
+        .collect::<Result<Vec<_>, _>>()?;
+    let options = arrow::array::RecordBatchOptions::new().with_row_count(Some(rows));
+    arrow::record_batch::RecordBatch::try_new_with_options(schema.clone(), arrays, &options)
+        .map_err(err)
+}

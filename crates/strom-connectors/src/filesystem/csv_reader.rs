@@ -102,19 +102,8 @@ impl CsvReader {
 
     fn emit(&mut self) -> Result<Option<RecordBatch>, ConnectorError> {
         let p = &mut self.parser;
-        let rows = p.rows;
-        p.rows = 0;
-        let mut arrays = Vec::with_capacity(p.builders.len());
-        for b in &mut p.builders {
-            arrays.push(
-                b.finish()
-                    .map_err(|e| ConnectorError::Other(format!("building a CSV batch: {e}")))?,
-            );
-        }
-        let options = arrow::array::RecordBatchOptions::new().with_row_count(Some(rows));
-        RecordBatch::try_new_with_options(self.schema.clone(), arrays, &options)
-            .map(Some)
-            .map_err(|e| ConnectorError::Other(format!("building a CSV batch: {e}")))
+        let rows = std::mem::take(&mut p.rows);
+        crate::columns::finish_batch(&self.schema, &mut p.builders, rows, "CSV").map(Some)
     }
 
     fn error_message(&self, line_in_slice: u64, e: RowError) -> String {

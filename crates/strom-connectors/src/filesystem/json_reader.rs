@@ -61,19 +61,8 @@ impl JsonReader {
     }
 
     fn emit(&mut self) -> Result<Option<RecordBatch>, ConnectorError> {
-        let rows = self.rows;
-        self.rows = 0;
-        let mut arrays = Vec::with_capacity(self.builders.len());
-        for b in &mut self.builders {
-            arrays.push(
-                b.finish()
-                    .map_err(|e| ConnectorError::Other(format!("building a JSON batch: {e}")))?,
-            );
-        }
-        let options = arrow::array::RecordBatchOptions::new().with_row_count(Some(rows));
-        RecordBatch::try_new_with_options(self.schema.clone(), arrays, &options)
-            .map(Some)
-            .map_err(|e| ConnectorError::Other(format!("building a JSON batch: {e}")))
+        let rows = std::mem::take(&mut self.rows);
+        crate::columns::finish_batch(&self.schema, &mut self.builders, rows, "JSON").map(Some)
     }
 
     /// Appends one row; on error returns what was wrong.
