@@ -39,16 +39,37 @@ pub fn run(
     started: Instant,
 ) -> Result<i32> {
     let mut script = String::new();
+    // (file, first line of the file in the script)
+    let mut starts: Vec<(&PathBuf, u64)> = Vec::new();
     for f in files {
         let text = std::fs::read_to_string(f)
             .with_context(|| format!("cannot read SQL file {}", f.display()))?;
+        starts.push((f, 1 + script.matches('\n').count() as u64));
         script.push_str(&substitute(&text, f)?);
         script.push_str("\n;\n");
     }
     let compiled = match strom_plan::compile_script(&script, &config) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("SQL error: {e}");
+            // positions count lines of the concatenated files: name the file and its own line
+            match e.position {
+                Some(p) => {
+                    let (file, first) = starts
+                        .iter()
+                        .rev()
+                        .find(|(_, first)| *first <= p.line)
+                        .copied()
+                        .unwrap_or((&files[0], 1));
+                    eprintln!(
+                        "SQL error: {} (at {} line {}, column {})",
+                        e.message,
+                        file.display(),
+                        p.line - first + 1,
+                        p.column
+                    );
+                }
+                None => eprintln!("SQL error: {e}"),
+            }
             return Ok(2);
         }
     };
