@@ -9,7 +9,7 @@ use crate::metrics::TaskMetrics;
 use crate::operator::{Chain, Output};
 use crate::operators::build_chain;
 use crate::operators::calc::physical_expr;
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::Receiver;
 use datafusion::arrow::array::{Array, ArrayRef, TimestampMillisecondArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
@@ -360,7 +360,6 @@ fn run_inputs(
         }
         busy += t1.elapsed();
     }
-    let _ = RecvTimeoutError::Timeout;
     TaskMetrics::add(&ctx.metrics.busy_ns, busy.as_nanos() as u64);
     TaskMetrics::add(&ctx.metrics.idle_ns, idle.as_nanos() as u64);
     finish(chain, out, ctx)
