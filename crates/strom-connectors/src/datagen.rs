@@ -859,7 +859,7 @@ fn generate(
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
-    use strom_plan::{Column, RowSchema};
+    use strom_plan::RowSchema;
 
     fn table(cols: &[(&str, SqlType)], opts: &[(&str, &str)]) -> TableSpec {
         let mut options: BTreeMap<String, String> = opts
@@ -869,15 +869,7 @@ mod tests {
         options.insert("connector".into(), "datagen".into());
         TableSpec {
             name: "t".into(),
-            schema: RowSchema::new(
-                cols.iter()
-                    .map(|(n, t)| Column {
-                        name: n.to_string(),
-                        ty: t.clone(),
-                        nullable: true,
-                    })
-                    .collect(),
-            ),
+            schema: RowSchema::nullable(cols),
             options,
             watermark: None,
             primary_key: vec![],

@@ -115,6 +115,20 @@ impl RowSchema {
         Self { columns }
     }
 
+    /// A schema of nullable columns from (name, type) pairs.
+    pub fn nullable(columns: &[(&str, SqlType)]) -> Self {
+        Self::new(
+            columns
+                .iter()
+                .map(|(name, ty)| Column {
+                    name: name.to_string(),
+                    ty: ty.clone(),
+                    nullable: true,
+                })
+                .collect(),
+        )
+    }
+
     pub fn to_arrow(&self) -> SchemaRef {
         Arc::new(Schema::new(
             self.columns

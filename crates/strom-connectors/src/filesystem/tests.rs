@@ -10,7 +10,7 @@ use proptest::prelude::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use strom_plan::{Column, RowSchema, SqlType};
+use strom_plan::{RowSchema, SqlType};
 
 /// A temporary directory removed on drop.
 pub(crate) struct TempDir(PathBuf);
@@ -53,15 +53,7 @@ fn table(cols: &[(&str, SqlType)], path: &Path, opts: &[(&str, &str)]) -> TableS
         .or_insert_with(|| "csv".into());
     TableSpec {
         name: "t".into(),
-        schema: RowSchema::new(
-            cols.iter()
-                .map(|(n, t)| Column {
-                    name: n.to_string(),
-                    ty: t.clone(),
-                    nullable: true,
-                })
-                .collect(),
-        ),
+        schema: RowSchema::nullable(cols),
         options,
         watermark: None,
         primary_key: vec![],
