@@ -1,9 +1,11 @@
 //! The embedded cluster (`strom standalone`, and `strom sql` without `--jobmanager`): a Dispatcher,
-//! a ResourceManager and N in-process TaskManagers sharing the code paths of a real cluster.
+//! a ResourceManager and N in-process TaskManagers behind the same gateway traits as a real
+//! cluster's, exchanging data in memory.
 
 use crate::dispatcher::Dispatcher;
+use crate::gateway::{Hardware, JobMasterRegistry, TaskManagerInfo};
 use crate::resource_manager::ResourceManager;
-use crate::task_executor::TaskExecutor;
+use crate::task_executor::{LocalTaskExecutor, TaskExecutor};
 use std::sync::Arc;
 use strom_common::config::{keys, ConfigError};
 use strom_common::Configuration;
@@ -19,21 +21,23 @@ pub fn start_embedded(
     connectors: ConnectorRegistry,
 ) -> Result<Arc<Dispatcher>, ConfigError> {
     let slots = config.get_u32(keys::NUM_TASK_SLOTS, 1)?.max(1);
-    let rm = Arc::new(ResourceManager::new());
+    let registry = Arc::new(JobMasterRegistry::default());
+    let rm = Arc::new(ResourceManager::new(registry.clone()));
     let shuffle = LocalShuffle::new();
     let connectors = Arc::new(connectors);
     for i in 0..taskmanagers.max(1) {
-        let id = TaskManagerId(format!("localhost:{}-{:06x}", i, rand_suffix(i)));
-        rm.register(Arc::new(TaskExecutor::new(
-            id,
-            slots,
-            shuffle.clone(),
-            connectors.clone(),
-        )));
+        let id = TaskManagerId(format!("localhost:{}-{}", i, short_random_id()));
+        let executor = Arc::new(TaskExecutor::new(shuffle.clone(), None, connectors.clone()));
+        rm.register(Arc::new(LocalTaskExecutor {
+            info: TaskManagerInfo::new(id, String::new(), String::new(), slots, Hardware::detect()),
+            executor,
+            listener: registry.clone(),
+        }));
     }
-    Ok(Arc::new(Dispatcher::new(config, rm, shuffle, connectors)))
+    Ok(Arc::new(Dispatcher::new(config, rm, connectors)))
 }
 
-fn rand_suffix(i: u32) -> u32 {
-    (strom_common::ids::AttemptId::random().0 as u32 ^ i) & 0xff_ffff
+/// Six hex digits, to tell TaskManagers (and their re-registrations) apart.
+pub fn short_random_id() -> String {
+    format!("{:06x}", rand::random::<u32>() & 0xff_ffff)
 }

@@ -11,10 +11,10 @@ use strom_common::config::keys;
 use strom_common::time::now_millis;
 use strom_common::{Configuration, JobId, JobStatus};
 use strom_plan::{JobGraph, OperatorSpec};
-use strom_runtime::exchange::LocalShuffle;
 use strom_runtime::ConnectorRegistry;
 use strom_scheduler::chaining::chain;
 use strom_scheduler::execution_graph::ExecutionGraph;
+use strom_scheduler::restart_strategy::RestartStrategy;
 use strom_scheduler::slot_pool::SlotPolicy;
 
 /// Why a submission or request was refused.
@@ -42,7 +42,6 @@ pub struct JobEntry {
 pub struct Dispatcher {
     pub config: Configuration,
     pub rm: Arc<ResourceManager>,
-    pub shuffle: LocalShuffle,
     pub connectors: Arc<ConnectorRegistry>,
     pub started_at: i64,
     jobs: RwLock<BTreeMap<JobId, Arc<JobEntry>>>,
@@ -53,13 +52,11 @@ impl Dispatcher {
     pub fn new(
         config: Configuration,
         rm: Arc<ResourceManager>,
-        shuffle: LocalShuffle,
         connectors: Arc<ConnectorRegistry>,
     ) -> Self {
         Self {
             config,
             rm,
-            shuffle,
             connectors,
             started_at: now_millis(),
             jobs: RwLock::new(BTreeMap::new()),
@@ -128,17 +125,18 @@ impl Dispatcher {
                 )))
             }
         };
+        let restart_strategy = RestartStrategy::from_config(&job_conf)
+            .map_err(|e| DispatcherError::InvalidGraph(e.to_string()))?;
         let (tx, rx) = crossbeam_channel::unbounded();
-        self.rm.subscribe(tx.clone());
         let me = Arc::downgrade(self);
         let jm = JobMaster::new(
             eg,
             chained,
             self.rm.clone(),
-            self.shuffle.clone(),
             JobMasterConfig {
                 slot_timeout_ms,
                 policy,
+                restart_strategy,
             },
             (tx.clone(), rx),
             Box::new(move |status| {

@@ -1,6 +1,8 @@
-//! JobMaster: runs one job. It owns the job's ExecutionGraph and scheduler (both sans-IO), turns
-//! their decisions into deployments on TaskExecutors, and feeds task state changes back.
+//! JobMaster: runs one job. It owns the job's ExecutionGraph, scheduler and restart backoff (all
+//! sans-IO), turns their decisions into deployments on TaskExecutors, feeds task state changes
+//! back, and restarts the job after failures as its restart strategy allows.
 
+use crate::gateway::{JobMasterId, TaskStateListener, TaskStateUpdate};
 use crate::resource_manager::ResourceManager;
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
@@ -10,95 +12,125 @@ use std::time::Duration;
 use strom_common::time::now_millis;
 use strom_common::{AttemptId, ExecutionState, JobStatus, JobType};
 use strom_plan::{JobGraph, ShipStrategy};
-use strom_runtime::exchange::{LocalShuffle, OutputDescriptor};
+use strom_runtime::exchange::OutputDescriptor;
+use strom_runtime::task::RemoteProducer;
 use strom_runtime::{InputDescriptor, TaskDeploymentDescriptor, TaskMetrics, TaskMetricsSnapshot};
 use strom_scheduler::execution_graph::{ExecutionGraph, ExecutionVertexId};
+use strom_scheduler::restart_strategy::{RestartBackoff, RestartStrategy};
 use strom_scheduler::scheduling_strategy::{Scheduler, SchedulerAction, SchedulingMode};
-use strom_scheduler::slot_pool::SlotPolicy;
+use strom_scheduler::slot_pool::{SlotId, SlotPolicy, TaskManagerId};
 
 /// What reaches a JobMaster.
 #[derive(Debug)]
 pub enum JobEvent {
-    TaskState {
-        id: ExecutionVertexId,
-        attempt: AttemptId,
-        state: ExecutionState,
-        error: Option<String>,
-    },
+    TaskState(TaskStateUpdate),
+    /// Live figures of a remote task (heartbeat).
+    Metrics(AttemptId, TaskMetricsSnapshot),
     /// Slots were registered or released somewhere in the cluster.
     SlotsChanged,
+    /// A TaskManager is gone with its slots and tasks.
+    TaskManagerLost(TaskManagerId, String),
     Cancel,
+}
+
+/// Figures of one task attempt: live counters in process, reported snapshots from a remote one.
+pub enum TaskMetricsHandle {
+    Live(Arc<TaskMetrics>),
+    Reported(TaskMetricsSnapshot),
+}
+
+/// One failure in the job's exception history.
+#[derive(Debug, Clone)]
+pub struct ExceptionEntry {
+    pub timestamp: i64,
+    pub message: String,
+    pub task: Option<String>,
+    pub task_manager: Option<String>,
 }
 
 /// The part of a job other threads read (REST): the ExecutionGraph and live task metrics.
 pub struct JobState {
     pub graph: ExecutionGraph,
     pub plan: JobGraph,
-    pub metrics: HashMap<AttemptId, Arc<TaskMetrics>>,
+    pub metrics: HashMap<AttemptId, TaskMetricsHandle>,
     pub root_cause: Option<String>,
+    pub exceptions: Vec<ExceptionEntry>,
     pub waiting_for_slots: Option<String>,
+    pub restarts: u32,
+    pub restart_strategy: String,
 }
 
 impl JobState {
     pub fn metrics_of(&self, attempt: AttemptId) -> TaskMetricsSnapshot {
-        self.metrics
-            .get(&attempt)
-            .map(|m| m.snapshot())
-            .unwrap_or_default()
+        match self.metrics.get(&attempt) {
+            Some(TaskMetricsHandle::Live(m)) => m.snapshot(),
+            Some(TaskMetricsHandle::Reported(s)) => *s,
+            None => TaskMetricsSnapshot::default(),
+        }
     }
 }
 
 pub struct JobMasterConfig {
     pub slot_timeout_ms: i64,
     pub policy: SlotPolicy,
+    pub restart_strategy: RestartStrategy,
 }
 
 pub struct JobMaster {
+    pub id: JobMasterId,
     pub state: Arc<Mutex<JobState>>,
     events: Receiver<JobEvent>,
-    sender: Sender<JobEvent>,
     rm: Arc<ResourceManager>,
-    shuffle: LocalShuffle,
     scheduler: Scheduler,
     config: JobMasterConfig,
+    backoff: RestartBackoff,
+    /// While RESTARTING: when the new attempt may start.
+    restart_at: Option<i64>,
     round: u32,
     /// Called once with the final status.
     on_terminal: Box<dyn FnOnce(JobStatus) + Send>,
 }
 
 impl JobMaster {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         graph: ExecutionGraph,
         plan: JobGraph,
         rm: Arc<ResourceManager>,
-        shuffle: LocalShuffle,
         config: JobMasterConfig,
         events: (Sender<JobEvent>, Receiver<JobEvent>),
         on_terminal: Box<dyn FnOnce(JobStatus) + Send>,
     ) -> Self {
-        let mode = match graph.job_type {
-            JobType::Streaming => SchedulingMode::Eager,
-            JobType::Batch => SchedulingMode::Lazy,
-        };
-        let scheduler = Scheduler::new(&graph, mode, config.policy);
+        let scheduler = Scheduler::new(&graph, Self::mode(&graph), config.policy);
+        let id = JobMasterId::random();
+        rm.job_masters.register(graph.job_id, id, events.0);
         let state = Arc::new(Mutex::new(JobState {
             graph,
             plan,
             metrics: HashMap::new(),
             root_cause: None,
+            exceptions: Vec::new(),
             waiting_for_slots: None,
+            restarts: 0,
+            restart_strategy: config.restart_strategy.describe(),
         }));
         Self {
+            id,
             state,
             events: events.1,
-            sender: events.0,
             rm,
-            shuffle,
             scheduler,
+            backoff: config.restart_strategy.backoff(),
             config,
+            restart_at: None,
             round: 0,
             on_terminal,
+        }
+    }
+
+    fn mode(graph: &ExecutionGraph) -> SchedulingMode {
+        match graph.job_type {
+            JobType::Streaming => SchedulingMode::Eager,
+            JobType::Batch => SchedulingMode::Lazy,
         }
     }
 
@@ -113,18 +145,20 @@ impl JobMaster {
         };
         self.handle(actions);
         while !self.state.lock().graph.status().is_globally_terminal() {
-            match self.events.recv_timeout(Duration::from_millis(200)) {
+            match self.events.recv_timeout(Duration::from_millis(100)) {
                 Ok(ev) => self.on_event(ev),
                 Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
                     let actions = self
                         .scheduler
                         .on_timeout_check(now_millis(), self.config.slot_timeout_ms);
                     self.handle(actions);
+                    self.check_all_terminal();
                 }
                 Err(_) => break,
             }
         }
-        self.shuffle.release(job, self.round);
+        self.rm.job_masters.unregister(job);
+        self.release_round();
         let status = self.state.lock().graph.status();
         tracing::info!("job {job} reached {status}");
         (self.on_terminal)(status);
@@ -137,6 +171,10 @@ impl JobMaster {
         }
     }
 
+    fn status(&self) -> JobStatus {
+        self.state.lock().graph.status()
+    }
+
     fn on_event(&mut self, ev: JobEvent) {
         match ev {
             JobEvent::SlotsChanged => {
@@ -147,52 +185,167 @@ impl JobMaster {
                 self.handle(actions);
             }
             JobEvent::Cancel => self.cancel(),
-            JobEvent::TaskState {
-                id,
-                attempt,
-                state,
-                error,
-            } => {
-                let status = {
-                    let mut st = self.state.lock();
-                    if let Err(e) =
-                        st.graph
-                            .transition_task(id, attempt, state, now_millis(), error.clone())
-                    {
-                        tracing::debug!("task update ignored: {e}");
-                        return;
-                    }
-                    st.graph.status()
-                };
-                match state {
-                    ExecutionState::Finished => {
-                        let actions = {
-                            let mut pool = self.rm.pool.lock();
-                            self.scheduler.on_task_finished(id, &mut pool)
-                        };
-                        self.handle(actions);
-                    }
-                    ExecutionState::Failed
-                        if status == JobStatus::Running || status == JobStatus::Created =>
-                    {
-                        let cause = error.unwrap_or_else(|| "task failed".into());
-                        self.state.lock().root_cause.get_or_insert(cause.clone());
-                        let actions = {
-                            let mut pool = self.rm.pool.lock();
-                            self.scheduler.on_task_failed(id, &mut pool)
-                        };
-                        self.handle(actions);
-                        if !matches!(
-                            self.state.lock().graph.status(),
-                            JobStatus::Failing | JobStatus::Failed
-                        ) {
-                            self.fail(cause);
-                        }
-                    }
-                    _ => {}
+            JobEvent::Metrics(attempt, m) => {
+                let mut st = self.state.lock();
+                if let Some(h @ TaskMetricsHandle::Reported(_)) = st.metrics.get_mut(&attempt) {
+                    *h = TaskMetricsHandle::Reported(m);
                 }
-                self.check_all_terminal();
             }
+            JobEvent::TaskManagerLost(tm, reason) => self.on_task_manager_lost(&tm, reason),
+            JobEvent::TaskState(u) => self.on_task_state(u),
+        }
+    }
+
+    fn on_task_state(&mut self, u: TaskStateUpdate) {
+        let TaskStateUpdate {
+            id,
+            attempt,
+            state,
+            error,
+            metrics,
+            ..
+        } = u;
+        {
+            let mut st = self.state.lock();
+            if let Err(e) =
+                st.graph
+                    .transition_task(id, attempt, state, now_millis(), error.clone())
+            {
+                tracing::debug!("task update ignored: {e}");
+                return;
+            }
+            if let Some(m) = metrics {
+                if let Some(h @ TaskMetricsHandle::Reported(_)) = st.metrics.get_mut(&attempt) {
+                    *h = TaskMetricsHandle::Reported(m);
+                }
+            }
+        }
+        match state {
+            ExecutionState::Finished => {
+                let actions = {
+                    let mut pool = self.rm.pool.lock();
+                    self.scheduler.on_task_finished(id, &mut pool)
+                };
+                self.handle(actions);
+            }
+            ExecutionState::Failed => {
+                let actions = {
+                    let mut pool = self.rm.pool.lock();
+                    self.scheduler.on_task_failed(id, &mut pool)
+                };
+                // whether the job fails or restarts is decided here, not by the scheduler
+                self.handle(
+                    actions
+                        .into_iter()
+                        .filter(|a| !matches!(a, SchedulerAction::FailJob { .. }))
+                        .collect(),
+                );
+                let (task, tm) = self.describe_task(id);
+                self.on_failure(error.unwrap_or_else(|| "task failed".into()), task, tm);
+            }
+            _ => {}
+        }
+        self.check_all_terminal();
+    }
+
+    fn describe_task(&self, id: ExecutionVertexId) -> (Option<String>, Option<String>) {
+        let st = self.state.lock();
+        let Some(v) = st.graph.job_vertex(id.vertex) else {
+            return (None, None);
+        };
+        let task = format!("{} ({}/{})", v.vertex.name, id.subtask + 1, v.parallelism());
+        let tm = v.subtasks[id.subtask as usize]
+            .current
+            .slot
+            .as_ref()
+            .map(|s| s.task_manager.to_string());
+        (Some(task), tm)
+    }
+
+    fn on_task_manager_lost(&mut self, tm: &TaskManagerId, reason: String) {
+        let now = now_millis();
+        let mut lost = Vec::new();
+        {
+            let mut st = self.state.lock();
+            let on_tm: Vec<(ExecutionVertexId, AttemptId)> = st
+                .graph
+                .vertices
+                .iter()
+                .flat_map(|v| v.subtasks.iter())
+                .filter(|ev| !ev.current.state.is_terminal())
+                .filter(|ev| {
+                    ev.current
+                        .slot
+                        .as_ref()
+                        .is_some_and(|s| &s.task_manager == tm)
+                })
+                .map(|ev| (ev.id, ev.current.attempt_id))
+                .collect();
+            for (id, attempt) in on_tm {
+                let to = if st
+                    .graph
+                    .execution_vertex(id)
+                    .is_some_and(|ev| ev.current.state == ExecutionState::Canceling)
+                {
+                    ExecutionState::Canceled
+                } else {
+                    ExecutionState::Failed
+                };
+                let _ = st
+                    .graph
+                    .transition_task(id, attempt, to, now, Some(reason.clone()));
+                lost.push(id);
+            }
+        }
+        if lost.is_empty() {
+            return;
+        }
+        for id in &lost {
+            let actions = {
+                let mut pool = self.rm.pool.lock();
+                self.scheduler.on_task_failed(*id, &mut pool)
+            };
+            self.handle(
+                actions
+                    .into_iter()
+                    .filter(|a| !matches!(a, SchedulerAction::FailJob { .. }))
+                    .collect(),
+            );
+        }
+        let (task, _) = self.describe_task(lost[0]);
+        self.on_failure(reason, task, Some(tm.to_string()));
+        self.check_all_terminal();
+    }
+
+    /// A task failed: record it, then restart the job if the strategy allows, else fail it.
+    fn on_failure(&mut self, cause: String, task: Option<String>, tm: Option<String>) {
+        let now = now_millis();
+        let status = self.status();
+        {
+            let mut st = self.state.lock();
+            st.exceptions.push(ExceptionEntry {
+                timestamp: now,
+                message: cause.clone(),
+                task,
+                task_manager: tm,
+            });
+            if st.exceptions.len() > 64 {
+                st.exceptions.remove(0);
+            }
+        }
+        if !matches!(status, JobStatus::Running | JobStatus::Created) {
+            return;
+        }
+        self.backoff.notify_failure(now, rand::random::<f64>());
+        if self.backoff.can_restart() {
+            let delay = self.backoff.backoff_ms();
+            tracing::warn!("job failed ({cause}); restarting in {delay} ms");
+            self.state.lock().root_cause = Some(cause);
+            self.transition_job(JobStatus::Restarting);
+            self.restart_at = Some(now + delay);
+            self.cancel_tasks();
+        } else {
+            self.fail(cause);
         }
     }
 
@@ -221,85 +374,139 @@ impl JobMaster {
         }
     }
 
-    fn deploy(&mut self, list: Vec<(ExecutionVertexId, strom_scheduler::slot_pool::SlotId)>) {
+    /// The data address of the TaskManager holding `slot` ("" in process or unknown).
+    fn data_address(&self, slot: Option<&SlotId>) -> String {
+        slot.and_then(|s| self.rm.task_executor(&s.task_manager))
+            .map(|te| te.info().data_address.clone())
+            .unwrap_or_default()
+    }
+
+    fn deploy(&mut self, list: Vec<(ExecutionVertexId, SlotId)>) {
         let mut st = self.state.lock();
         st.waiting_for_slots = None;
+        let now = now_millis();
+        // first record every placement, so that descriptors see where their peers run
+        for (id, slot) in &list {
+            let Some(attempt) = st.graph.current_attempt(*id) else {
+                continue;
+            };
+            let _ = st.graph.set_slot(*id, attempt, Some(slot.clone()));
+            let _ = st
+                .graph
+                .transition_task(*id, attempt, ExecutionState::Scheduled, now, None);
+            let _ = st
+                .graph
+                .transition_task(*id, attempt, ExecutionState::Deploying, now, None);
+        }
         let mut submissions = Vec::new();
         for (id, slot) in list {
-            let now = now_millis();
-            let (tdd, attempt) = {
-                let g = &st.graph;
-                let Some(ejv) = g.job_vertex(id.vertex) else {
-                    continue;
-                };
-                let ev = &ejv.subtasks[id.subtask as usize];
-                let attempt = ev.current.attempt_id;
-                let inputs = g
-                    .edges
-                    .iter()
-                    .filter(|e| e.target == id.vertex)
-                    .map(|e| InputDescriptor {
+            let g = &st.graph;
+            let Some(ejv) = g.job_vertex(id.vertex) else {
+                continue;
+            };
+            let ev = &ejv.subtasks[id.subtask as usize];
+            let here = self.data_address(Some(&slot));
+            let slot_of = |v, s: u32| {
+                g.job_vertex(v)
+                    .and_then(|jv| jv.subtasks.get(s as usize))
+                    .and_then(|e| e.current.slot.clone())
+            };
+            let inputs = g
+                .edges
+                .iter()
+                .filter(|e| e.target == id.vertex)
+                .map(|e| {
+                    let producer_parallelism =
+                        g.job_vertex(e.source).map(|v| v.parallelism()).unwrap_or(1);
+                    let forward = e.ship_strategy == ShipStrategy::Forward;
+                    let producers = if forward {
+                        id.subtask..id.subtask + 1
+                    } else {
+                        0..producer_parallelism
+                    };
+                    let remote_producers = producers
+                        .filter_map(|p| {
+                            let addr = self.data_address(slot_of(e.source, p).as_ref());
+                            (addr != here).then_some(RemoteProducer {
+                                subtask: p,
+                                data_address: addr,
+                            })
+                        })
+                        .collect();
+                    InputDescriptor {
                         producer: e.source,
-                        producer_parallelism: g
-                            .job_vertex(e.source)
-                            .map(|v| v.parallelism())
-                            .unwrap_or(1),
+                        producer_parallelism,
                         input_index: e.input_index,
                         result_type: e.result_type,
-                        forward: e.ship_strategy == ShipStrategy::Forward,
-                    })
-                    .collect();
-                let outputs = g
-                    .edges
-                    .iter()
-                    .filter(|e| e.source == id.vertex)
-                    .map(|e| OutputDescriptor {
+                        forward,
+                        remote_producers,
+                    }
+                })
+                .collect();
+            let outputs = g
+                .edges
+                .iter()
+                .filter(|e| e.source == id.vertex)
+                .map(|e| {
+                    let consumer_parallelism =
+                        g.job_vertex(e.target).map(|v| v.parallelism()).unwrap_or(1);
+                    let consumers = if e.ship_strategy == ShipStrategy::Forward {
+                        id.subtask..id.subtask + 1
+                    } else {
+                        0..consumer_parallelism
+                    };
+                    let remote_consumers = match e.result_type {
+                        // stored results are fetched by the consumers wherever they run
+                        strom_plan::ResultType::Blocking => Vec::new(),
+                        strom_plan::ResultType::Pipelined => consumers
+                            .filter(|c| self.data_address(slot_of(e.target, *c).as_ref()) != here)
+                            .collect(),
+                    };
+                    OutputDescriptor {
                         consumer: e.target,
-                        consumer_parallelism: g
-                            .job_vertex(e.target)
-                            .map(|v| v.parallelism())
-                            .unwrap_or(1),
+                        consumer_parallelism,
                         input_index: e.input_index,
                         ship_strategy: e.ship_strategy.clone(),
                         result_type: e.result_type,
-                    })
-                    .collect();
-                let tdd = TaskDeploymentDescriptor {
-                    job_id: g.job_id,
-                    round: self.round,
-                    vertex: id.vertex,
-                    vertex_name: ejv.vertex.name.clone(),
-                    subtask: id.subtask,
-                    parallelism: ejv.vertex.parallelism,
-                    attempt_id: attempt,
-                    attempt_number: ev.current.attempt_number,
-                    operators: ejv.vertex.operators.clone(),
-                    inputs,
-                    outputs,
-                };
-                (tdd, attempt)
+                        remote_consumers,
+                    }
+                })
+                .collect();
+            let tdd = TaskDeploymentDescriptor {
+                job_id: g.job_id,
+                round: self.round,
+                vertex: id.vertex,
+                vertex_name: ejv.vertex.name.clone(),
+                subtask: id.subtask,
+                parallelism: ejv.vertex.parallelism,
+                attempt_id: ev.current.attempt_id,
+                attempt_number: ev.current.attempt_number,
+                operators: ejv.vertex.operators.clone(),
+                inputs,
+                outputs,
             };
-            let _ = st.graph.set_slot(id, attempt, Some(slot.clone()));
-            let _ = st
-                .graph
-                .transition_task(id, attempt, ExecutionState::Scheduled, now, None);
-            let _ = st
-                .graph
-                .transition_task(id, attempt, ExecutionState::Deploying, now, None);
-            submissions.push((slot, tdd, id, attempt));
+            submissions.push((slot, tdd, id));
         }
-        for (slot, tdd, id, attempt) in submissions {
+        for (slot, tdd, id) in submissions {
+            let attempt = tdd.attempt_id;
             match self.rm.task_executor(&slot.task_manager) {
                 Some(te) => {
-                    let m = te.submit_task(tdd, id, self.sender.clone());
-                    st.metrics.insert(attempt, m);
+                    let handle = match te.submit_task(tdd, id, self.id) {
+                        Some(m) => TaskMetricsHandle::Live(m),
+                        None => TaskMetricsHandle::Reported(TaskMetricsSnapshot::default()),
+                    };
+                    st.metrics.insert(attempt, handle);
                 }
                 None => {
-                    let _ = self.sender.send(JobEvent::TaskState {
+                    let job = st.graph.job_id;
+                    self.rm.job_masters.update_task_state(TaskStateUpdate {
+                        job,
+                        job_master: self.id,
                         id,
                         attempt,
                         state: ExecutionState::Failed,
                         error: Some(format!("TaskManager {} is gone", slot.task_manager)),
+                        metrics: None,
                     });
                 }
             }
@@ -324,29 +531,31 @@ impl JobMaster {
             }
         }
         for (id, attempt, slot) in to_cancel {
-            match slot {
+            let te = slot
+                .as_ref()
+                .and_then(|s| self.rm.task_executor(&s.task_manager));
+            match te {
                 None => {
                     let _ =
                         st.graph
                             .transition_task(id, attempt, ExecutionState::Canceled, now, None);
                 }
-                Some(slot) => {
+                Some(te) => {
                     let _ =
                         st.graph
                             .transition_task(id, attempt, ExecutionState::Canceling, now, None);
-                    if let Some(te) = self.rm.task_executor(&slot.task_manager) {
-                        te.cancel_task(attempt);
-                    }
+                    te.cancel_task(attempt, self.id);
                 }
             }
         }
     }
 
     fn cancel(&mut self) {
-        let status = self.state.lock().graph.status();
+        let status = self.status();
         if status.is_globally_terminal() || status == JobStatus::Cancelling {
             return;
         }
+        self.restart_at = None;
         self.transition_job(JobStatus::Cancelling);
         self.cancel_tasks();
         self.check_all_terminal();
@@ -365,8 +574,16 @@ impl JobMaster {
         self.check_all_terminal();
     }
 
-    /// When every task is terminal, a FAILING or CANCELLING job reaches FAILED or CANCELED and its
-    /// slots go back to the pool.
+    /// Frees this round's exchanges on every TaskManager.
+    fn release_round(&self) {
+        let job = self.state.lock().graph.job_id;
+        for te in self.rm.task_executors() {
+            te.release_job(job, self.round);
+        }
+    }
+
+    /// When every task is terminal: a FAILING or CANCELLING job reaches FAILED or CANCELED and its
+    /// slots go back to the pool; a RESTARTING job starts its next attempt once its backoff passed.
     fn check_all_terminal(&mut self) {
         let (status, all_terminal) = {
             let st = self.state.lock();
@@ -383,6 +600,12 @@ impl JobMaster {
         let target = match status {
             JobStatus::Failing => JobStatus::Failed,
             JobStatus::Cancelling => JobStatus::Canceled,
+            JobStatus::Restarting => {
+                if self.restart_at.is_some_and(|t| now_millis() >= t) {
+                    self.restart();
+                }
+                return;
+            }
             _ => return,
         };
         let _released = {
@@ -391,5 +614,32 @@ impl JobMaster {
         };
         self.rm.notify_slots_changed();
         self.transition_job(target);
+    }
+
+    /// Starts the next attempt of every subtask in a new execution round.
+    fn restart(&mut self) {
+        self.restart_at = None;
+        {
+            let mut pool = self.rm.pool.lock();
+            self.scheduler.on_cancel(&mut pool);
+        }
+        self.release_round();
+        self.round += 1;
+        let now = now_millis();
+        {
+            let mut st = self.state.lock();
+            let ids: Vec<ExecutionVertexId> = st.graph.execution_vertex_ids().collect();
+            st.graph.reset_for_restart(&ids, now);
+            st.restarts += 1;
+            self.scheduler = Scheduler::new(&st.graph, Self::mode(&st.graph), self.config.policy);
+        }
+        tracing::info!("restarting the job (attempt round {})", self.round);
+        self.transition_job(JobStatus::Running);
+        self.rm.notify_slots_changed();
+        let actions = {
+            let mut pool = self.rm.pool.lock();
+            self.scheduler.start(&mut pool)
+        };
+        self.handle(actions);
     }
 }

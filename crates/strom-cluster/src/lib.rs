@@ -1,8 +1,10 @@
-//! Strom's control plane: Dispatcher, ResourceManager, JobMaster and TaskExecutor, and the
-//! embedded cluster that runs them in one process.
+//! Strom's control plane: Dispatcher, ResourceManager, JobMaster and TaskExecutor, the gateway
+//! traits between them, their gRPC transport, and the embedded cluster that runs them in one
+//! process.
 
 pub mod cluster;
 pub mod dispatcher;
+pub mod gateway;
 pub mod job_master;
 pub mod resource_manager;
 pub mod task_executor;
@@ -10,3 +12,7 @@ pub mod views;
 
 pub use cluster::start_embedded;
 pub use dispatcher::{Dispatcher, DispatcherError};
+pub mod job_manager_runner;
+pub mod remote_task_executor;
+pub mod rpc;
+pub mod task_manager_runner;

@@ -1,52 +1,96 @@
 //! ResourceManager: knows the registered TaskManagers and their slots (one slot pool for the
-//! cluster), and tells JobMasters when slots appear or are released.
+//! cluster), watches their heartbeats, and tells JobMasters when slots appear, are released, or
+//! are lost with their TaskManager.
 
+use crate::gateway::{JobMasterRegistry, TaskExecutorGateway};
 use crate::job_master::JobEvent;
-use crate::task_executor::TaskExecutor;
-use crossbeam_channel::Sender;
 use parking_lot::{Mutex, RwLock};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use strom_common::time::now_millis;
 use strom_scheduler::slot_pool::{SlotPool, TaskManagerId};
 
-#[derive(Default)]
 pub struct ResourceManager {
     pub pool: Mutex<SlotPool>,
-    task_executors: RwLock<BTreeMap<TaskManagerId, Arc<TaskExecutor>>>,
-    listeners: Mutex<Vec<Sender<JobEvent>>>,
+    task_executors: RwLock<BTreeMap<TaskManagerId, Arc<dyn TaskExecutorGateway>>>,
+    pub job_masters: Arc<JobMasterRegistry>,
 }
 
 impl ResourceManager {
-    pub fn new() -> Self {
-        Self::default()
+    pub fn new(job_masters: Arc<JobMasterRegistry>) -> Self {
+        Self {
+            pool: Mutex::new(SlotPool::new()),
+            task_executors: RwLock::new(BTreeMap::new()),
+            job_masters,
+        }
     }
 
     /// Registers a TaskManager and offers its slots.
-    pub fn register(&self, te: Arc<TaskExecutor>) {
-        tracing::info!("TaskManager {} registered with {} slots", te.id, te.slots);
+    pub fn register(&self, te: Arc<dyn TaskExecutorGateway>) {
+        let info = te.info();
+        tracing::info!(
+            "TaskManager {} registered with {} slots (rpc {}, data {})",
+            info.id,
+            info.slots,
+            if info.rpc_address.is_empty() {
+                "in process"
+            } else {
+                &info.rpc_address
+            },
+            if info.data_address.is_empty() {
+                "in process"
+            } else {
+                &info.data_address
+            },
+        );
         self.pool
             .lock()
-            .register_task_manager(te.id.clone(), te.slots);
-        self.task_executors.write().insert(te.id.clone(), te);
+            .register_task_manager(info.id.clone(), info.slots);
+        self.task_executors.write().insert(info.id.clone(), te);
         self.notify_slots_changed();
     }
 
-    /// JobMasters that want to hear about slot changes (until their channel closes).
-    pub fn subscribe(&self, tx: Sender<JobEvent>) {
-        self.listeners.lock().push(tx);
+    /// A TaskManager is gone (heartbeat timeout, failed calls, or it unregistered): its slots leave
+    /// the pool and every JobMaster fails the tasks it ran there.
+    pub fn task_manager_lost(&self, id: &TaskManagerId, reason: &str) -> bool {
+        let Some(te) = self.task_executors.write().remove(id) else {
+            return false;
+        };
+        tracing::warn!(
+            "TaskManager {id} ({}) lost: {reason}",
+            te.info().rpc_address
+        );
+        self.pool.lock().unregister_task_manager(id);
+        let reason = format!(
+            "TaskManager {id} ({}) lost: {reason}",
+            te.info().rpc_address
+        );
+        self.job_masters
+            .broadcast(|| JobEvent::TaskManagerLost(id.clone(), reason.clone()));
+        true
+    }
+
+    /// Remote TaskManagers whose last heartbeat is older than `timeout_ms`.
+    pub fn overdue(&self, timeout_ms: i64) -> Vec<(TaskManagerId, i64)> {
+        let now = now_millis();
+        self.task_executors
+            .read()
+            .values()
+            .filter(|te| !te.info().rpc_address.is_empty())
+            .map(|te| (te.info().id.clone(), now - te.info().last_heartbeat()))
+            .filter(|(_, age)| *age > timeout_ms)
+            .collect()
     }
 
     pub fn notify_slots_changed(&self) {
-        self.listeners
-            .lock()
-            .retain(|tx| tx.send(JobEvent::SlotsChanged).is_ok());
+        self.job_masters.broadcast(|| JobEvent::SlotsChanged);
     }
 
-    pub fn task_executor(&self, id: &TaskManagerId) -> Option<Arc<TaskExecutor>> {
+    pub fn task_executor(&self, id: &TaskManagerId) -> Option<Arc<dyn TaskExecutorGateway>> {
         self.task_executors.read().get(id).cloned()
     }
 
-    pub fn task_executors(&self) -> Vec<Arc<TaskExecutor>> {
+    pub fn task_executors(&self) -> Vec<Arc<dyn TaskExecutorGateway>> {
         self.task_executors.read().values().cloned().collect()
     }
 

@@ -1,82 +1,44 @@
 //! TaskExecutor: the TaskManager side. Runs deployed tasks on their own threads and reports their
-//! state transitions to the JobMaster that deployed them.
+//! state transitions to the JobMaster that deployed them, through a [`TaskStateListener`].
 
-use crate::job_master::JobEvent;
-use crossbeam_channel::Sender;
+use crate::gateway::{
+    JobMasterId, TaskExecutorGateway, TaskManagerInfo, TaskStateListener, TaskStateUpdate,
+};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use strom_common::{AttemptId, ExecutionState};
+use strom_common::{AttemptId, ExecutionState, JobId};
 use strom_runtime::exchange::LocalShuffle;
 use strom_runtime::{
     run_task, ConnectorRegistry, TaskContext, TaskDeploymentDescriptor, TaskError, TaskMetrics,
+    TaskMetricsSnapshot,
 };
 use strom_scheduler::execution_graph::ExecutionVertexId;
-use strom_scheduler::slot_pool::TaskManagerId;
-
-/// Hardware a TaskManager reports.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Hardware {
-    pub cpu_cores: usize,
-    pub physical_memory: u64,
-}
-
-impl Hardware {
-    pub fn detect() -> Self {
-        let cpu_cores = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1);
-        let physical_memory = std::fs::read_to_string("/proc/meminfo")
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find(|l| l.starts_with("MemTotal:"))
-                    .and_then(|l| {
-                        l.split_whitespace()
-                            .nth(1)
-                            .and_then(|kb| kb.parse::<u64>().ok())
-                    })
-            })
-            .map(|kb| kb * 1024)
-            .unwrap_or(0);
-        Self {
-            cpu_cores,
-            physical_memory,
-        }
-    }
-}
 
 struct RunningTask {
+    job: JobId,
     cancel: Arc<AtomicBool>,
+    metrics: Arc<TaskMetrics>,
 }
 
-/// One TaskManager.
+/// The task runner of one TaskManager (in process or in a TaskManager process).
 pub struct TaskExecutor {
-    pub id: TaskManagerId,
-    pub slots: u32,
-    pub hardware: Hardware,
-    pub data_port: u16,
-    pub registered_at: i64,
     shuffle: LocalShuffle,
+    network: Option<Arc<strom_runtime::network::NetworkEnvironment>>,
     connectors: Arc<ConnectorRegistry>,
     running: Mutex<HashMap<AttemptId, RunningTask>>,
 }
 
 impl TaskExecutor {
     pub fn new(
-        id: TaskManagerId,
-        slots: u32,
         shuffle: LocalShuffle,
+        network: Option<Arc<strom_runtime::network::NetworkEnvironment>>,
         connectors: Arc<ConnectorRegistry>,
     ) -> Self {
         Self {
-            id,
-            slots,
-            hardware: Hardware::detect(),
-            data_port: 0,
-            registered_at: strom_common::time::now_millis(),
             shuffle,
+            network,
             connectors,
             running: Mutex::new(HashMap::new()),
         }
@@ -88,18 +50,22 @@ impl TaskExecutor {
         self: &Arc<Self>,
         tdd: TaskDeploymentDescriptor,
         id: ExecutionVertexId,
-        listener: Sender<JobEvent>,
+        job_master: JobMasterId,
+        listener: Arc<dyn TaskStateListener>,
     ) -> Arc<TaskMetrics> {
         let cancel = Arc::new(AtomicBool::new(false));
         let metrics = Arc::new(TaskMetrics::default());
         self.running.lock().insert(
             tdd.attempt_id,
             RunningTask {
+                job: tdd.job_id,
                 cancel: cancel.clone(),
+                metrics: metrics.clone(),
             },
         );
         let ctx = TaskContext {
             shuffle: self.shuffle.clone(),
+            network: self.network.clone(),
             connectors: self.connectors.clone(),
             cancel: cancel.clone(),
             metrics: metrics.clone(),
@@ -111,23 +77,44 @@ impl TaskExecutor {
             tdd.subtask + 1,
             tdd.parallelism
         );
-        let spawn = std::thread::Builder::new().name(format!("task-{}-{}", tdd.vertex.to_string().get(..8).unwrap_or(""), tdd.subtask)).spawn({
+        let job = tdd.job_id;
+        let attempt = tdd.attempt_id;
+        let send = {
             let listener = listener.clone();
-            let tdd = tdd.clone();
+            let metrics = metrics.clone();
+            move |state: ExecutionState, error: Option<String>| {
+                listener.update_task_state(TaskStateUpdate {
+                    job,
+                    job_master,
+                    id,
+                    attempt,
+                    state,
+                    error,
+                    metrics: state.is_terminal().then(|| metrics.snapshot()),
+                })
+            }
+        };
+        let thread_name = format!(
+            "task-{}-{}",
+            tdd.vertex.to_string().get(..8).unwrap_or(""),
+            tdd.subtask
+        );
+        let spawn = std::thread::Builder::new().name(thread_name).spawn({
+            let send = send.clone();
             move || {
-                let attempt = tdd.attempt_id;
-                let send = |state, error| {
-                    let _ = listener.send(JobEvent::TaskState { id, attempt, state, error });
-                };
                 send(ExecutionState::Initializing, None);
                 send(ExecutionState::Running, None);
                 let _span = tracing::info_span!("task", job = %tdd.job_id, task = %name, attempt = tdd.attempt_number).entered();
-                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_task(&tdd, &ctx)));
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    run_task(&tdd, &ctx)
+                }));
                 me.running.lock().remove(&attempt);
                 match result {
                     Ok(Ok(())) => send(ExecutionState::Finished, None),
                     Ok(Err(TaskError::Canceled)) => send(ExecutionState::Canceled, None),
-                    Ok(Err(_)) if cancel.load(Ordering::Relaxed) => send(ExecutionState::Canceled, None),
+                    Ok(Err(_)) if cancel.load(Ordering::Relaxed) => {
+                        send(ExecutionState::Canceled, None)
+                    }
                     Ok(Err(e)) => {
                         tracing::warn!("task {name} failed: {e}");
                         send(ExecutionState::Failed, Some(format!("{name}: {e}")))
@@ -139,19 +126,20 @@ impl TaskExecutor {
                             .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                             .unwrap_or_else(|| "panic".into());
                         tracing::error!("task {name} panicked: {msg}");
-                        send(ExecutionState::Failed, Some(format!("{name}: internal error: {msg}")))
+                        send(
+                            ExecutionState::Failed,
+                            Some(format!("{name}: internal error: {msg}")),
+                        )
                     }
                 }
             }
         });
         if let Err(e) = spawn {
-            self.running.lock().remove(&tdd.attempt_id);
-            let _ = listener.send(JobEvent::TaskState {
-                id,
-                attempt: tdd.attempt_id,
-                state: ExecutionState::Failed,
-                error: Some(format!("cannot start a task thread: {e}")),
-            });
+            self.running.lock().remove(&attempt);
+            send(
+                ExecutionState::Failed,
+                Some(format!("cannot start a task thread: {e}")),
+            );
         }
         metrics
     }
@@ -163,7 +151,67 @@ impl TaskExecutor {
         }
     }
 
+    /// Cancels every task (of one job, or all): the JobManager was lost.
+    pub fn cancel_all(&self, job: Option<JobId>) -> usize {
+        let running = self.running.lock();
+        let mut n = 0;
+        for t in running.values().filter(|t| job.is_none_or(|j| t.job == j)) {
+            t.cancel.store(true, Ordering::Relaxed);
+            n += 1;
+        }
+        n
+    }
+
     pub fn running_tasks(&self) -> usize {
         self.running.lock().len()
+    }
+
+    /// Live figures of the running tasks, for heartbeats.
+    pub fn metrics_report(&self) -> Vec<(JobId, AttemptId, TaskMetricsSnapshot)> {
+        self.running
+            .lock()
+            .iter()
+            .map(|(a, t)| (t.job, *a, t.metrics.snapshot()))
+            .collect()
+    }
+
+    pub fn release_job(&self, job: JobId, round: u32) {
+        self.shuffle.release(job, round);
+        if let Some(n) = &self.network {
+            n.release(job, round);
+        }
+    }
+}
+
+/// An in-process TaskManager as the JobManager sees it.
+pub struct LocalTaskExecutor {
+    pub info: TaskManagerInfo,
+    pub executor: Arc<TaskExecutor>,
+    pub listener: Arc<dyn TaskStateListener>,
+}
+
+impl TaskExecutorGateway for LocalTaskExecutor {
+    fn info(&self) -> &TaskManagerInfo {
+        &self.info
+    }
+
+    fn submit_task(
+        &self,
+        tdd: TaskDeploymentDescriptor,
+        id: ExecutionVertexId,
+        job_master: JobMasterId,
+    ) -> Option<Arc<TaskMetrics>> {
+        Some(
+            self.executor
+                .submit_task(tdd, id, job_master, self.listener.clone()),
+        )
+    }
+
+    fn cancel_task(&self, attempt: AttemptId, _job_master: JobMasterId) {
+        self.executor.cancel_task(attempt);
+    }
+
+    fn release_job(&self, job: JobId, round: u32) {
+        self.executor.release_job(job, round);
     }
 }

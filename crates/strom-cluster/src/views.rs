@@ -1,6 +1,7 @@
 //! What the REST API shows, in Flink's JSON shapes (field names and types as Flink 2.x answers).
 
 use crate::dispatcher::{Dispatcher, JobEntry};
+use crate::gateway::TaskManagerInfo;
 use crate::job_master::JobState;
 use serde_json::{json, Map, Value};
 use strom_common::time::now_millis;
@@ -260,29 +261,38 @@ pub fn taskmanagers(d: &Dispatcher) -> Value {
     let pool_allocated = |id: &strom_scheduler::slot_pool::TaskManagerId| {
         d.rm.pool.lock().allocated_on(id).unwrap_or(0)
     };
-    let tms: Vec<Value> = d
-        .rm
-        .task_executors()
-        .iter()
-        .map(|te| {
-            let free = (te.slots as usize).saturating_sub(pool_allocated(&te.id));
-            json!({
-                "id": te.id.to_string(),
-                "path": format!("strom://{}", te.id),
-                "dataPort": te.data_port,
-                "jmxPort": -1,
-                "timeSinceLastHeartbeat": now_millis(),
-                "slotsNumber": te.slots,
-                "freeSlots": free,
-                "totalResource": {"cpuCores": te.hardware.cpu_cores as f64, "taskHeapMemory": 0, "taskOffHeapMemory": 0, "managedMemory": 0, "networkMemory": 0, "extendedResources": {}},
-                "freeResource": {"cpuCores": te.hardware.cpu_cores as f64, "taskHeapMemory": 0, "taskOffHeapMemory": 0, "managedMemory": 0, "networkMemory": 0, "extendedResources": {}},
-                "hardware": {"cpuCores": te.hardware.cpu_cores, "physicalMemory": te.hardware.physical_memory, "freeMemory": 0, "managedMemory": 0},
-                "memoryConfiguration": {},
-                "blocked": false,
-            })
-        })
-        .collect();
+    let tms: Vec<Value> =
+        d.rm.task_executors()
+            .iter()
+            .map(|te| taskmanager(te.info(), pool_allocated(&te.info().id)))
+            .collect();
     json!({ "taskmanagers": tms })
+}
+
+/// One TaskManager in Flink's shape (`/taskmanagers` item and `/taskmanagers/:id`).
+pub fn taskmanager(info: &TaskManagerInfo, allocated: usize) -> Value {
+    let free = (info.slots as usize).saturating_sub(allocated);
+    let cpu = info.hardware.cpu_cores as f64;
+    let resource = |cpu: f64| json!({"cpuCores": cpu, "taskHeapMemory": 0, "taskOffHeapMemory": 0, "managedMemory": 0, "networkMemory": 0, "extendedResources": {}});
+    let per_slot = if info.slots > 0 {
+        cpu / info.slots as f64
+    } else {
+        0.0
+    };
+    json!({
+        "id": info.id.to_string(),
+        "path": if info.rpc_address.is_empty() { format!("strom://{}", info.id) } else { format!("grpc://{}", info.rpc_address) },
+        "dataPort": info.data_port(),
+        "jmxPort": -1,
+        "timeSinceLastHeartbeat": (now_millis() - info.last_heartbeat()).max(0),
+        "slotsNumber": info.slots,
+        "freeSlots": free,
+        "totalResource": resource(cpu),
+        "freeResource": resource(per_slot * free as f64),
+        "hardware": {"cpuCores": info.hardware.cpu_cores, "physicalMemory": info.hardware.physical_memory, "freeMemory": 0, "managedMemory": 0},
+        "memoryConfiguration": {},
+        "blocked": false,
+    })
 }
 
 /// Per-job summary a client prints at the end: records in/out of sources and sinks.

@@ -45,6 +45,16 @@ pub mod keys {
     pub const WEB_REFRESH_INTERVAL: &str = "web.refresh-interval";
     pub const TABLE_DML_SYNC: &str = "table.dml-sync";
     pub const AGG_PHASE_STRATEGY: &str = "table.optimizer.agg-phase-strategy";
+    pub const HEARTBEAT_INTERVAL: &str = "heartbeat.interval";
+    pub const HEARTBEAT_TIMEOUT: &str = "heartbeat.timeout";
+    /// Shared secret every TaskManager and RPC caller must present (or `STROM_CLUSTER_SECRET`).
+    pub const CLUSTER_SECRET: &str = "cluster.secret";
+    pub const TASKMANAGER_HOST: &str = "taskmanager.host";
+    pub const TASKMANAGER_BIND_HOST: &str = "taskmanager.bind-host";
+    pub const TASKMANAGER_RPC_PORT: &str = "taskmanager.rpc.port";
+    pub const TASKMANAGER_DATA_PORT: &str = "taskmanager.data.port";
+    pub const JOBMANAGER_BIND_HOST: &str = "jobmanager.bind-host";
+    pub const RESTART_STRATEGY: &str = "restart-strategy.type";
 
     /// Every key Strom reads; others are kept (and shown) but warned about.
     pub const KNOWN: &[&str] = &[
@@ -64,9 +74,28 @@ pub mod keys {
         JOBMANAGER_RPC_PORT,
         WEB_REFRESH_INTERVAL,
         TABLE_DML_SYNC,
-        "jobmanager.bind-host",
-        "taskmanager.bind-host",
-        "taskmanager.host",
+        AGG_PHASE_STRATEGY,
+        HEARTBEAT_INTERVAL,
+        HEARTBEAT_TIMEOUT,
+        CLUSTER_SECRET,
+        TASKMANAGER_HOST,
+        TASKMANAGER_BIND_HOST,
+        TASKMANAGER_RPC_PORT,
+        TASKMANAGER_DATA_PORT,
+        JOBMANAGER_BIND_HOST,
+        RESTART_STRATEGY,
+        "restart-strategy.fixed-delay.attempts",
+        "restart-strategy.fixed-delay.delay",
+        "restart-strategy.failure-rate.max-failures-per-interval",
+        "restart-strategy.failure-rate.failure-rate-interval",
+        "restart-strategy.failure-rate.delay",
+        "restart-strategy.exponential-delay.initial-backoff",
+        "restart-strategy.exponential-delay.max-backoff",
+        "restart-strategy.exponential-delay.backoff-multiplier",
+        "restart-strategy.exponential-delay.reset-backoff-threshold",
+        "restart-strategy.exponential-delay.jitter-factor",
+        "restart-strategy.exponential-delay.attempts-before-reset-backoff",
+        "execution.checkpointing.interval",
         "jobmanager.memory.process.size",
         "taskmanager.memory.process.size",
         "jobmanager.execution.failover-strategy",

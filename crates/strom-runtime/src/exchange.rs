@@ -5,6 +5,7 @@
 
 use crate::element::StreamElement;
 use crate::error::TaskError;
+use crate::network::NetworkEnvironment;
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use datafusion::arrow::array::{ArrayRef, UInt32Array};
 use datafusion::arrow::compute::take;
@@ -44,7 +45,34 @@ pub struct PartitionKey {
     pub consumer: VertexId,
 }
 
-type Message = (u32, StreamElement);
+/// Identifies one subpartition across processes: what one consumer subtask reads from one producer
+/// subtask over one edge (`input_index` of the consumer) in one execution round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SubpartitionId {
+    pub job: JobId,
+    pub round: u32,
+    pub producer: VertexId,
+    pub producer_subtask: u32,
+    pub consumer: VertexId,
+    pub consumer_subtask: u32,
+    pub input_index: u32,
+}
+
+impl SubpartitionId {
+    /// The stored partition this subpartition belongs to (BLOCKING results).
+    pub fn partition_key(&self) -> PartitionKey {
+        PartitionKey {
+            job: self.job,
+            round: self.round,
+            vertex: self.producer,
+            subtask: self.producer_subtask,
+            consumer: self.consumer,
+        }
+    }
+}
+
+/// What travels on a channel: the producer's channel index and the element.
+pub type Message = (u32, StreamElement);
 
 #[derive(Default)]
 struct Registry {
@@ -73,13 +101,14 @@ impl LocalShuffle {
     }
 
     /// Creates an input gate over BLOCKING partitions already produced by `producers` subtasks of
-    /// `producer`.
+    /// `producer` in this process (those in `remote` are fetched over the network instead).
     pub fn open_stored_gate(
         &self,
         gate: GateKey,
         producer: VertexId,
         producers: u32,
         forward: bool,
+        remote: &[u32],
     ) -> Result<Receiver<Message>, TaskError> {
         let GateKey {
             job,
@@ -95,7 +124,7 @@ impl LocalShuffle {
         } else {
             0..producers
         };
-        for p in range {
+        for p in range.filter(|p| !remote.contains(p)) {
             let key = PartitionKey {
                 job,
                 round,
@@ -130,6 +159,18 @@ impl LocalShuffle {
         }
     }
 
+    /// Takes the stored elements a BLOCKING producer subtask wrote for consumer subtask
+    /// `consumer_subtask` (served once; `None` when the partition is not (or no longer) there).
+    pub fn take_stored(
+        &self,
+        key: PartitionKey,
+        consumer_subtask: u32,
+    ) -> Option<Vec<StreamElement>> {
+        let mut reg = self.inner.0.lock();
+        let parts = reg.stored.get_mut(&key)?;
+        parts.get_mut(consumer_subtask as usize).map(std::mem::take)
+    }
+
     fn store(&self, key: PartitionKey, parts: Vec<Vec<StreamElement>>) {
         self.inner.0.lock().stored.insert(key, parts);
     }
@@ -151,6 +192,9 @@ pub struct OutputDescriptor {
     pub input_index: u32,
     pub ship_strategy: ShipStrategy,
     pub result_type: ResultType,
+    /// PIPELINED consumer subtasks that run on another TaskManager (reached over the network).
+    #[serde(default)]
+    pub remote_consumers: Vec<u32>,
 }
 
 enum Target {
@@ -173,8 +217,10 @@ pub struct ResultPartitionWriter {
 }
 
 impl ResultPartitionWriter {
+    #[allow(clippy::too_many_arguments)]
     pub fn connect(
         shuffle: &LocalShuffle,
+        network: Option<&NetworkEnvironment>,
         job: JobId,
         round: u32,
         producer: VertexId,
@@ -191,6 +237,23 @@ impl ResultPartitionWriter {
                 };
                 let mut senders = Vec::new();
                 for t in targets {
+                    if d.remote_consumers.contains(&t) {
+                        let network = network.ok_or_else(|| {
+                            TaskError::Deployment(
+                                "a consumer runs on another TaskManager but this one has no data port".into(),
+                            )
+                        })?;
+                        senders.push(network.register_outgoing(SubpartitionId {
+                            job,
+                            round,
+                            producer,
+                            producer_subtask: subtask,
+                            consumer: d.consumer,
+                            consumer_subtask: t,
+                            input_index: d.input_index,
+                        }));
+                        continue;
+                    }
                     let key = GateKey {
                         job,
                         round,

@@ -6,6 +6,7 @@ pub mod element;
 pub mod error;
 pub mod exchange;
 pub mod metrics;
+pub mod network;
 pub mod operator;
 pub mod operators;
 pub mod task;

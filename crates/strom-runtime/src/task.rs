@@ -4,8 +4,11 @@
 use crate::connector::{ConnectorRegistry, SourceReader, SubtaskInfo, DEFAULT_BATCH_ROWS};
 use crate::element::{StreamElement, MAX_WATERMARK};
 use crate::error::TaskError;
-use crate::exchange::{GateKey, LocalShuffle, OutputDescriptor, ResultPartitionWriter};
+use crate::exchange::{
+    GateKey, LocalShuffle, Message, OutputDescriptor, ResultPartitionWriter, SubpartitionId,
+};
 use crate::metrics::TaskMetrics;
+use crate::network::{NetworkEnvironment, RemoteChannel};
 use crate::operator::{Chain, Output};
 use crate::operators::build_chain;
 use crate::operators::calc::physical_expr;
@@ -16,6 +19,7 @@ use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::physical_expr::PhysicalExpr;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,6 +35,16 @@ pub struct InputDescriptor {
     pub result_type: ResultType,
     /// FORWARD: only the producer subtask with the same index feeds this task.
     pub forward: bool,
+    /// Producer subtasks that run on another TaskManager, with its data address.
+    #[serde(default)]
+    pub remote_producers: Vec<RemoteProducer>,
+}
+
+/// A producer subtask on another TaskManager.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteProducer {
+    pub subtask: u32,
+    pub data_address: String,
 }
 
 /// Everything a TaskManager needs to run one task (Flink's TaskDeploymentDescriptor).
@@ -62,6 +76,8 @@ impl TaskDeploymentDescriptor {
 #[derive(Clone)]
 pub struct TaskContext {
     pub shuffle: LocalShuffle,
+    /// The TaskManager's data plane (None in the embedded cluster: every exchange is in process).
+    pub network: Option<Arc<NetworkEnvironment>>,
     pub connectors: Arc<ConnectorRegistry>,
     pub cancel: Arc<AtomicBool>,
     pub metrics: Arc<TaskMetrics>,
@@ -118,38 +134,17 @@ pub fn run_task(tdd: &TaskDeploymentDescriptor, ctx: &TaskContext) -> Result<(),
         &ctx.metrics,
     )?;
     // open the input gates before connecting outputs, so that pipelined producers find them
-    let gates: Vec<(Receiver<(u32, StreamElement)>, usize)> = tdd
-        .inputs
-        .iter()
-        .map(|i| {
-            let channels = if i.forward {
-                1
-            } else {
-                i.producer_parallelism as usize
-            };
-            let key = GateKey {
-                job: tdd.job_id,
-                round: tdd.round,
-                vertex: tdd.vertex,
-                subtask: tdd.subtask,
-                input_index: i.input_index,
-            };
-            let rx = match i.result_type {
-                ResultType::Pipelined => Ok(ctx.shuffle.open_gate(key, channels)),
-                ResultType::Blocking => {
-                    ctx.shuffle
-                        .open_stored_gate(key, i.producer, i.producer_parallelism, i.forward)
-                }
-            }?;
-            Ok((rx, channels))
-        })
-        .collect::<Result<_, TaskError>>()?;
+    let mut gates = Vec::new();
+    for (g, i) in tdd.inputs.iter().enumerate() {
+        open_input(tdd, ctx, g, i, &mut gates)?;
+    }
     let writers = tdd
         .outputs
         .iter()
         .map(|o| {
             ResultPartitionWriter::connect(
                 &ctx.shuffle,
+                ctx.network.as_deref(),
                 tdd.job_id,
                 tdd.round,
                 tdd.vertex,
@@ -192,6 +187,92 @@ pub fn run_task(tdd: &TaskDeploymentDescriptor, ctx: &TaskContext) -> Result<(),
     for mut w in out.writers {
         w.broadcast(StreamElement::EndOfInput, cancel)?;
         w.close(&ctx.shuffle);
+    }
+    Ok(())
+}
+
+/// One receiver of an input: in-process channels, or the channels that come over the network
+/// (whose elements return credits as they are taken).
+struct InputReceiver {
+    rx: Receiver<Message>,
+    /// Index of the logical input (edge) for watermark bookkeeping.
+    gate: usize,
+    /// Channels of the logical input (1 for FORWARD).
+    width: usize,
+    /// Channels still open on this receiver.
+    open: usize,
+    remote: HashMap<u32, RemoteChannel>,
+}
+
+fn open_input(
+    tdd: &TaskDeploymentDescriptor,
+    ctx: &TaskContext,
+    g: usize,
+    i: &InputDescriptor,
+    out: &mut Vec<InputReceiver>,
+) -> Result<(), TaskError> {
+    let width = if i.forward {
+        1
+    } else {
+        i.producer_parallelism as usize
+    };
+    let key = GateKey {
+        job: tdd.job_id,
+        round: tdd.round,
+        vertex: tdd.vertex,
+        subtask: tdd.subtask,
+        input_index: i.input_index,
+    };
+    let remote: Vec<u32> = i.remote_producers.iter().map(|r| r.subtask).collect();
+    let local = width - remote.len();
+    if local > 0 {
+        let rx = match i.result_type {
+            ResultType::Pipelined => ctx.shuffle.open_gate(key, width),
+            ResultType::Blocking => ctx.shuffle.open_stored_gate(
+                key,
+                i.producer,
+                i.producer_parallelism,
+                i.forward,
+                &remote,
+            )?,
+        };
+        out.push(InputReceiver {
+            rx,
+            gate: g,
+            width,
+            open: local,
+            remote: HashMap::new(),
+        });
+    }
+    if !remote.is_empty() {
+        let network = ctx.network.as_ref().ok_or_else(|| {
+            TaskError::Deployment(
+                "a producer runs on another TaskManager but this one has no data port".into(),
+            )
+        })?;
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let mut channels = HashMap::new();
+        for r in &i.remote_producers {
+            let id = SubpartitionId {
+                job: tdd.job_id,
+                round: tdd.round,
+                producer: i.producer,
+                producer_subtask: r.subtask,
+                consumer: tdd.vertex,
+                consumer_subtask: tdd.subtask,
+                input_index: i.input_index,
+            };
+            let blocking = i.result_type == ResultType::Blocking;
+            let ch = network.request(&r.data_address, id, blocking, r.subtask, tx.clone())?;
+            channels.insert(r.subtask, ch);
+        }
+        out.push(InputReceiver {
+            rx,
+            gate: g,
+            width,
+            open: remote.len(),
+            remote: channels,
+        });
     }
     Ok(())
 }
@@ -295,23 +376,28 @@ fn watermark_of(
 }
 
 fn run_inputs(
-    gates: Vec<(Receiver<(u32, StreamElement)>, usize)>,
+    mut inputs: Vec<InputReceiver>,
     chain: &mut Chain,
     out: &mut Outputs,
     ctx: &TaskContext,
 ) -> Result<(), TaskError> {
     // single logical input: all gates feed the chain; watermark = min over all channels
-    let mut sel = crossbeam_channel::Select::new();
-    for (rx, _) in &gates {
-        sel.recv(rx);
+    let gates = inputs.iter().map(|r| r.gate + 1).max().unwrap_or(0);
+    let mut channel_wm: Vec<Vec<i64>> = vec![Vec::new(); gates];
+    for r in &inputs {
+        channel_wm[r.gate] = vec![i64::MIN; r.width];
     }
-    let mut channel_wm: Vec<Vec<i64>> = gates.iter().map(|(_, n)| vec![i64::MIN; *n]).collect();
-    let mut open: usize = gates.iter().map(|(_, n)| *n).sum();
     let mut current = i64::MIN;
     let mut busy = Duration::ZERO;
     let mut idle = Duration::ZERO;
-    while open > 0 {
+    // receivers still open, by position in `inputs`
+    let mut live: Vec<usize> = (0..inputs.len()).filter(|i| inputs[*i].open > 0).collect();
+    while !live.is_empty() {
         let t0 = Instant::now();
+        let mut sel = crossbeam_channel::Select::new();
+        for i in &live {
+            sel.recv(&inputs[*i].rx);
+        }
         let op = match sel.select_timeout(Duration::from_millis(50)) {
             Ok(op) => op,
             Err(_) => {
@@ -322,18 +408,27 @@ fn run_inputs(
                 continue;
             }
         };
-        let g = op.index();
-        let msg = match op.recv(&gates[g].0) {
+        let slot = op.index();
+        let received = op.recv(&inputs[live[slot]].rx);
+        drop(sel);
+        let r = &mut inputs[live[slot]];
+        let msg = match received {
             Ok(m) => m,
             Err(_) => {
-                return Err(TaskError::Disconnected(
-                    "an upstream task ended without end of input".into(),
-                ))
+                return Err(TaskError::Disconnected(if r.remote.is_empty() {
+                    "an upstream task ended without end of input".into()
+                } else {
+                    "the connection to an upstream TaskManager was lost".into()
+                }))
             }
         };
+        if let Some(ch) = r.remote.get(&msg.0) {
+            ch.consumed();
+        }
         let t1 = Instant::now();
         idle += t1 - t0;
-        let ch = if gates[g].1 == 1 { 0 } else { msg.0 as usize };
+        let g = r.gate;
+        let ch = if r.width == 1 { 0 } else { msg.0 as usize };
         match msg.1 {
             StreamElement::Batch(b) => {
                 TaskMetrics::add(&ctx.metrics.records_in, b.num_rows() as u64);
@@ -354,7 +449,10 @@ fn run_inputs(
                 }
             }
             StreamElement::EndOfInput => {
-                open -= 1;
+                r.open -= 1;
+                if r.open == 0 {
+                    live.remove(slot);
+                }
                 channel_wm[g][ch] = MAX_WATERMARK;
             }
         }

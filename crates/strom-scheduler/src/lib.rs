@@ -5,6 +5,8 @@
 //! - [`ExecutionGraph`]: subtasks, execution attempts and the task and job state machines.
 //! - [`SlotPool`]: the slots of the TaskManagers, allocated all or nothing by [`SlotPolicy`].
 //! - [`Scheduler`]: eager or lazy (pipelined region) scheduling with slot sharing.
+//! - [`RestartStrategy`] / [`RestartBackoff`]: Flink's restart strategies (whether and when a
+//!   failed job restarts).
 //!
 //! The JobMaster's loop: `chain` the submitted graph, build the `ExecutionGraph` and a
 //! `Scheduler` (mode from [`SchedulingMode::for_job_type`]), call `start`, and feed the scheduler
@@ -15,6 +17,7 @@ pub mod chaining;
 mod error;
 pub mod execution_graph;
 pub mod pipelined_region;
+pub mod restart_strategy;
 pub mod scheduling_strategy;
 pub mod slot_pool;
 pub mod slot_sharing;
@@ -28,6 +31,7 @@ pub use execution_graph::{
     Execution, ExecutionGraph, ExecutionJobVertex, ExecutionVertex, ExecutionVertexId,
 };
 pub use pipelined_region::{pipelined_regions, Region};
+pub use restart_strategy::{RestartBackoff, RestartStrategy};
 pub use scheduling_strategy::{Scheduler, SchedulerAction, SchedulerPhase, SchedulingMode};
 pub use slot_pool::{NotEnoughSlots, SlotId, SlotPolicy, SlotPool, TaskManagerId};
 pub use slot_sharing::required_slots;

@@ -36,6 +36,24 @@ enum Cmd {
         #[arg(short = 'D', value_name = "KEY=VALUE")]
         dynamic: Vec<String>,
     },
+    /// Start a JobManager process: Dispatcher, ResourceManager, JobMasters, REST (rest.port, 8081)
+    /// and the RPC port TaskManagers register at (jobmanager.rpc.address:jobmanager.rpc.port,
+    /// 127.0.0.1:6123).
+    Jobmanager {
+        #[arg(short = 'D', value_name = "KEY=VALUE")]
+        dynamic: Vec<String>,
+    },
+    /// Start a TaskManager process that registers its slots at a JobManager.
+    Taskmanager {
+        /// RPC address of the JobManager (HOST:PORT).
+        #[arg(long, default_value = "127.0.0.1:6123")]
+        jobmanager: String,
+        /// Slots (taskmanager.numberOfTaskSlots).
+        #[arg(long)]
+        slots: Option<u32>,
+        #[arg(short = 'D', value_name = "KEY=VALUE")]
+        dynamic: Vec<String>,
+    },
     /// Run a SQL script: SET, CREATE TABLE, INSERT INTO ... SELECT. `${NAME}` in the script is
     /// replaced by the environment variable NAME.
     Sql {
@@ -86,14 +104,19 @@ enum Cmd {
 
 fn main() {
     let started = Instant::now();
+    let cli = Cli::parse();
+    // cluster processes log what they do; clients only what goes wrong
+    let level = match cli.cmd {
+        Cmd::Standalone { .. } | Cmd::Jobmanager { .. } | Cmd::Taskmanager { .. } => "info",
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("STROM_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     let code = match run(cli, started) {
         Ok(code) => code,
         Err(e) => {
@@ -116,6 +139,19 @@ fn run(cli: Cli, started: Instant) -> Result<i32> {
                 config.set(strom_common::config::keys::NUM_TASK_SLOTS, s.to_string());
             }
             standalone(config, taskmanagers, started)
+        }
+        Cmd::Jobmanager { dynamic } => jobmanager(conf::load(&dynamic)?, started),
+        Cmd::Taskmanager {
+            jobmanager,
+            slots,
+            dynamic,
+        } => {
+            let config = conf::load(&dynamic)?;
+            let slots = match slots {
+                Some(s) => s,
+                None => config.get_u32(strom_common::config::keys::NUM_TASK_SLOTS, 1)?,
+            };
+            taskmanager(config, jobmanager, slots)
         }
         Cmd::Sql {
             files,
@@ -168,16 +204,62 @@ fn run(cli: Cli, started: Instant) -> Result<i32> {
     }
 }
 
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+async fn interrupted() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+    }
+}
+
+fn jobmanager(config: strom_common::Configuration, started: Instant) -> Result<i32> {
+    runtime()?.block_on(async move {
+        let jm = strom_cluster::job_manager_runner::start_job_manager(
+            config,
+            strom_connectors::default_registry(),
+        )
+        .await?;
+        let listener = strom_rest::bind(&jm.dispatcher)
+            .await
+            .context("cannot bind the REST port (rest.port)")?;
+        let addr = listener.local_addr()?;
+        println!(
+            "Strom JobManager ready in {:.1} ms: REST http://{addr}, RPC {} (TaskManagers: strom taskmanager --jobmanager {})",
+            started.elapsed().as_secs_f64() * 1e3,
+            jm.rpc_address,
+            jm.rpc_address
+        );
+        strom_rest::serve(listener, jm.dispatcher, interrupted()).await?;
+        Ok(0)
+    })
+}
+
+fn taskmanager(config: strom_common::Configuration, jobmanager: String, slots: u32) -> Result<i32> {
+    runtime()?.block_on(async move {
+        strom_cluster::task_manager_runner::run_task_manager(
+            config,
+            strom_cluster::task_manager_runner::TaskManagerOptions { jobmanager, slots },
+            strom_connectors::default_registry(),
+            interrupted(),
+        )
+        .await?;
+        Ok(0)
+    })
+}
+
 fn standalone(
     config: strom_common::Configuration,
     taskmanagers: u32,
     started: Instant,
 ) -> Result<i32> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    rt.block_on(async move {
+    runtime()?.block_on(async move {
         let d = strom_cluster::start_embedded(config, taskmanagers, strom_connectors::default_registry())?;
         let listener = strom_rest::bind(&d).await.context("cannot bind the REST port (rest.port)")?;
         let addr = listener.local_addr()?;
@@ -187,10 +269,7 @@ fn standalone(
             started.elapsed().as_secs_f64() * 1e3,
             d.rm.task_executors().len()
         );
-        strom_rest::serve(listener, d, async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+        strom_rest::serve(listener, d, interrupted()).await?;
         Ok(0)
     })
 }

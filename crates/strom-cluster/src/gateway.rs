@@ -1,0 +1,225 @@
+//! The service traits between the JobManager side and the TaskManager side. The embedded cluster
+//! implements them with direct calls, the distributed one with gRPC (`rpc`), so the JobMaster and
+//! ResourceManager run the same code either way.
+
+use crate::job_master::JobEvent;
+use crossbeam_channel::Sender;
+use parking_lot::RwLock;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use strom_common::time::now_millis;
+use strom_common::{AttemptId, ExecutionState, JobId};
+use strom_runtime::{TaskDeploymentDescriptor, TaskMetrics, TaskMetricsSnapshot};
+use strom_scheduler::execution_graph::ExecutionVertexId;
+use strom_scheduler::slot_pool::TaskManagerId;
+
+/// Fencing token of one JobMaster: task updates carrying another one are refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct JobMasterId(pub u128);
+
+impl JobMasterId {
+    pub fn random() -> Self {
+        Self(rand::random())
+    }
+}
+
+impl std::fmt::Display for JobMasterId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:032x}", self.0)
+    }
+}
+
+impl std::str::FromStr for JobMasterId {
+    type Err = std::num::ParseIntError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        u128::from_str_radix(s, 16).map(Self)
+    }
+}
+
+/// Hardware a TaskManager reports.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Hardware {
+    pub cpu_cores: usize,
+    pub physical_memory: u64,
+}
+
+impl Hardware {
+    pub fn detect() -> Self {
+        let cpu_cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        let physical_memory = std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("MemTotal:"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            })
+            .map(|kb| kb * 1024)
+            .unwrap_or(0);
+        Self {
+            cpu_cores,
+            physical_memory,
+        }
+    }
+}
+
+/// What the ResourceManager knows of a registered TaskManager.
+#[derive(Debug)]
+pub struct TaskManagerInfo {
+    pub id: TaskManagerId,
+    /// gRPC address (empty for an in-process TaskManager).
+    pub rpc_address: String,
+    /// host:port of the data port; TaskManagers with the same data address share a process and
+    /// exchange data in memory (empty for the embedded cluster).
+    pub data_address: String,
+    pub slots: u32,
+    pub hardware: Hardware,
+    pub registered_at: i64,
+    last_heartbeat: AtomicI64,
+}
+
+impl TaskManagerInfo {
+    pub fn new(
+        id: TaskManagerId,
+        rpc_address: String,
+        data_address: String,
+        slots: u32,
+        hardware: Hardware,
+    ) -> Self {
+        let now = now_millis();
+        Self {
+            id,
+            rpc_address,
+            data_address,
+            slots,
+            hardware,
+            registered_at: now,
+            last_heartbeat: AtomicI64::new(now),
+        }
+    }
+
+    pub fn data_port(&self) -> u16 {
+        self.data_address
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0)
+    }
+
+    pub fn last_heartbeat(&self) -> i64 {
+        self.last_heartbeat.load(Ordering::Relaxed)
+    }
+
+    pub fn record_heartbeat(&self) {
+        self.last_heartbeat.store(now_millis(), Ordering::Relaxed);
+    }
+}
+
+/// A task's state change as the TaskManager reports it.
+#[derive(Debug, Clone)]
+pub struct TaskStateUpdate {
+    pub job: JobId,
+    pub job_master: JobMasterId,
+    pub id: ExecutionVertexId,
+    pub attempt: AttemptId,
+    pub state: ExecutionState,
+    pub error: Option<String>,
+    /// Final figures (remote tasks report them with their terminal state).
+    pub metrics: Option<TaskMetricsSnapshot>,
+}
+
+/// Where a TaskManager sends task state changes: the JobMasters (directly in process, over gRPC
+/// from a TaskManager process).
+pub trait TaskStateListener: Send + Sync {
+    fn update_task_state(&self, update: TaskStateUpdate);
+}
+
+/// The JobManager's calls into one TaskManager.
+pub trait TaskExecutorGateway: Send + Sync {
+    fn info(&self) -> &TaskManagerInfo;
+    /// Deploys a task. An in-process TaskManager returns the task's live metrics; a remote one
+    /// reports them with heartbeats. A deployment that fails reaches the JobMaster as a FAILED
+    /// task state.
+    fn submit_task(
+        &self,
+        tdd: TaskDeploymentDescriptor,
+        id: ExecutionVertexId,
+        job_master: JobMasterId,
+    ) -> Option<Arc<TaskMetrics>>;
+    fn cancel_task(&self, attempt: AttemptId, job_master: JobMasterId);
+    /// Frees the exchanges and stored results of a job round (job end or restart).
+    fn release_job(&self, job: JobId, round: u32);
+}
+
+/// The running JobMasters of this JobManager by job, with their fencing tokens.
+#[derive(Default)]
+pub struct JobMasterRegistry {
+    masters: RwLock<HashMap<JobId, (JobMasterId, Sender<JobEvent>)>>,
+}
+
+/// A task update was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum UpdateRefused {
+    #[error("job {0} has no running JobMaster here")]
+    UnknownJob(JobId),
+    #[error("stale JobMaster id {given} for job {job}: the job's JobMaster is now {current}")]
+    StaleJobMaster {
+        job: JobId,
+        given: JobMasterId,
+        current: JobMasterId,
+    },
+}
+
+impl JobMasterRegistry {
+    pub fn register(&self, job: JobId, id: JobMasterId, events: Sender<JobEvent>) {
+        self.masters.write().insert(job, (id, events));
+    }
+
+    pub fn unregister(&self, job: JobId) {
+        self.masters.write().remove(&job);
+    }
+
+    /// Sends an event to every JobMaster (slot changes, TaskManager loss).
+    pub fn broadcast(&self, event: impl Fn() -> JobEvent) {
+        for (_, tx) in self.masters.read().values() {
+            let _ = tx.send(event());
+        }
+    }
+
+    /// Delivers a task update to its JobMaster if the fencing token matches.
+    pub fn deliver(&self, u: TaskStateUpdate) -> Result<(), UpdateRefused> {
+        let masters = self.masters.read();
+        let (current, tx) = masters
+            .get(&u.job)
+            .ok_or(UpdateRefused::UnknownJob(u.job))?;
+        if *current != u.job_master {
+            return Err(UpdateRefused::StaleJobMaster {
+                job: u.job,
+                given: u.job_master,
+                current: *current,
+            });
+        }
+        let _ = tx.send(JobEvent::TaskState(u));
+        Ok(())
+    }
+
+    /// Remote task metrics from a heartbeat.
+    pub fn deliver_metrics(&self, reports: Vec<(JobId, AttemptId, TaskMetricsSnapshot)>) {
+        let masters = self.masters.read();
+        for (job, attempt, m) in reports {
+            if let Some((_, tx)) = masters.get(&job) {
+                let _ = tx.send(JobEvent::Metrics(attempt, m));
+            }
+        }
+    }
+}
+
+impl TaskStateListener for JobMasterRegistry {
+    fn update_task_state(&self, update: TaskStateUpdate) {
+        if let Err(e) = self.deliver(update) {
+            tracing::debug!("task update refused: {e}");
+        }
+    }
+}

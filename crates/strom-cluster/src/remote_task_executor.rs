@@ -1,0 +1,168 @@
+//! A TaskManager in another process as the JobManager sees it: the [`TaskExecutorGateway`] over
+//! gRPC, and the JobManager -> TaskManager heartbeat that also collects its tasks' figures.
+
+use crate::gateway::{
+    JobMasterId, JobMasterRegistry, TaskExecutorGateway, TaskManagerInfo, TaskStateListener,
+    TaskStateUpdate,
+};
+use crate::resource_manager::ResourceManager;
+use crate::rpc::proto::task_executor_service_client::TaskExecutorServiceClient;
+use crate::rpc::proto::{
+    CancelTaskRequest, JobMasterHeartbeat, ReleaseJobRequest, SubmitTaskRequest,
+};
+use crate::rpc::{AuthChannel, SecretAttach};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+use strom_common::{AttemptId, ExecutionState, JobId};
+use strom_runtime::{TaskDeploymentDescriptor, TaskMetrics};
+use strom_scheduler::execution_graph::ExecutionVertexId;
+use tokio::runtime::Handle;
+
+pub struct RemoteTaskExecutor {
+    info: TaskManagerInfo,
+    client: TaskExecutorServiceClient<AuthChannel>,
+    handle: Handle,
+    registry: Arc<JobMasterRegistry>,
+}
+
+impl RemoteTaskExecutor {
+    pub fn new(
+        info: TaskManagerInfo,
+        secret: Option<&str>,
+        rpc_timeout: Duration,
+        handle: Handle,
+        registry: Arc<JobMasterRegistry>,
+    ) -> Result<Self, tonic::transport::Error> {
+        let channel = crate::rpc::channel(&info.rpc_address, rpc_timeout)?;
+        let client =
+            TaskExecutorServiceClient::with_interceptor(channel, SecretAttach::new(secret));
+        Ok(Self {
+            info,
+            client,
+            handle,
+            registry,
+        })
+    }
+
+    /// Heartbeats this TaskManager every `interval` while it stays registered; each answer
+    /// refreshes its liveness and carries its running tasks' figures to their JobMasters.
+    pub fn start_heartbeats(self: &Arc<Self>, rm: Weak<ResourceManager>, interval: Duration) {
+        let me = Arc::downgrade(self);
+        self.handle.spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let (Some(te), Some(rm)) = (me.upgrade(), rm.upgrade()) else {
+                    return;
+                };
+                // stop when this TaskManager left the ResourceManager
+                if rm.task_executor(&te.info.id).is_none() {
+                    return;
+                }
+                let mut client = te.client.clone();
+                let req = JobMasterHeartbeat {
+                    job_id: String::new(),
+                    job_master_id: String::new(),
+                };
+                match client.heartbeat_from_job_manager(req).await {
+                    Ok(report) => {
+                        te.info.record_heartbeat();
+                        let reports = report
+                            .into_inner()
+                            .tasks
+                            .into_iter()
+                            .filter_map(|t| {
+                                let attempt: AttemptId = t.attempt_id.parse().ok()?;
+                                let job: JobId = t.job_id.parse().ok()?;
+                                let m = serde_json::from_slice(&t.metrics_json).ok()?;
+                                Some((job, attempt, m))
+                            })
+                            .collect();
+                        te.registry.deliver_metrics(reports);
+                    }
+                    Err(e) => tracing::debug!(
+                        "heartbeat to TaskManager {} failed: {}",
+                        te.info.id,
+                        e.message()
+                    ),
+                }
+            }
+        });
+    }
+}
+
+impl TaskExecutorGateway for RemoteTaskExecutor {
+    fn info(&self) -> &TaskManagerInfo {
+        &self.info
+    }
+
+    fn submit_task(
+        &self,
+        tdd: TaskDeploymentDescriptor,
+        id: ExecutionVertexId,
+        job_master: JobMasterId,
+    ) -> Option<Arc<TaskMetrics>> {
+        let fail = {
+            let registry = self.registry.clone();
+            let (job, attempt) = (tdd.job_id, tdd.attempt_id);
+            let tm = self.info.id.clone();
+            move |why: String| {
+                registry.update_task_state(TaskStateUpdate {
+                    job,
+                    job_master,
+                    id,
+                    attempt,
+                    state: ExecutionState::Failed,
+                    error: Some(format!("cannot deploy to TaskManager {tm}: {why}")),
+                    metrics: None,
+                })
+            }
+        };
+        let tdd_json = match serde_json::to_vec(&tdd) {
+            Ok(j) => j,
+            Err(e) => {
+                fail(e.to_string());
+                return None;
+            }
+        };
+        let req = SubmitTaskRequest {
+            job_master_id: job_master.to_string(),
+            tdd_json,
+            vertex_id: id.vertex.to_string(),
+            subtask: id.subtask,
+        };
+        let mut client = self.client.clone();
+        self.handle.spawn(async move {
+            if let Err(e) = client.submit_task(req).await {
+                fail(e.message().to_string());
+            }
+        });
+        None
+    }
+
+    fn cancel_task(&self, attempt: AttemptId, job_master: JobMasterId) {
+        let mut client = self.client.clone();
+        let req = CancelTaskRequest {
+            job_master_id: job_master.to_string(),
+            attempt_id: attempt.to_string(),
+        };
+        let tm = self.info.id.clone();
+        self.handle.spawn(async move {
+            if let Err(e) = client.cancel_task(req).await {
+                tracing::debug!("cancel of {attempt} on {tm} failed: {}", e.message());
+            }
+        });
+    }
+
+    fn release_job(&self, job: JobId, round: u32) {
+        let mut client = self.client.clone();
+        let req = ReleaseJobRequest {
+            job_id: job.to_string(),
+            round,
+        };
+        self.handle.spawn(async move {
+            let _ = client.release_job(req).await;
+        });
+    }
+}

@@ -1,0 +1,116 @@
+//! The gRPC transport of the control plane (`proto/strom.proto`): generated messages and
+//! services, the protocol version, the cluster secret on every call, and conversions.
+
+use std::sync::Arc;
+use std::time::Duration;
+use strom_common::config::keys;
+use strom_common::{Configuration, ExecutionState};
+use tonic::metadata::MetadataValue;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Request, Status};
+
+#[allow(clippy::all, missing_docs)]
+pub mod proto {
+    tonic::include_proto!("strom.v1");
+}
+
+/// Version of the JobManager <-> TaskManager protocol. Processes of different versions refuse
+/// each other with a message naming both.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The secret every TaskManager and RPC caller must present: `cluster.secret`, else the
+/// `STROM_CLUSTER_SECRET` environment variable; none when neither is set (or empty).
+pub fn cluster_secret(config: &Configuration) -> Option<String> {
+    config
+        .get(keys::CLUSTER_SECRET)
+        .map(str::to_string)
+        .or_else(|| std::env::var("STROM_CLUSTER_SECRET").ok())
+        .filter(|s| !s.is_empty())
+}
+
+/// Server side: refuses calls without the configured secret (and logs them).
+#[derive(Clone)]
+pub struct SecretCheck {
+    expected: Option<Arc<str>>,
+    service: &'static str,
+}
+
+impl SecretCheck {
+    pub fn new(secret: Option<String>, service: &'static str) -> Self {
+        Self {
+            expected: secret.map(Into::into),
+            service,
+        }
+    }
+}
+
+impl tonic::service::Interceptor for SecretCheck {
+    fn call(&mut self, req: Request<()>) -> Result<Request<()>, Status> {
+        let Some(expected) = &self.expected else {
+            return Ok(req);
+        };
+        let given = req
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if given.is_some_and(|g| constant_time_eq(g.as_bytes(), expected.as_bytes())) {
+            return Ok(req);
+        }
+        let peer = req
+            .remote_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| "an unknown peer".into());
+        tracing::warn!(
+            "refused a {} call from {peer}: {} cluster secret",
+            self.service,
+            if given.is_some() { "wrong" } else { "missing" }
+        );
+        Err(Status::unauthenticated(format!(
+            "{} cluster secret: start this process with the cluster's secret (cluster.secret or STROM_CLUSTER_SECRET)",
+            if given.is_some() { "wrong" } else { "missing" }
+        )))
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Client side: attaches the secret to every call.
+#[derive(Clone)]
+pub struct SecretAttach(Option<MetadataValue<tonic::metadata::Ascii>>);
+
+impl SecretAttach {
+    pub fn new(secret: Option<&str>) -> Self {
+        Self(secret.and_then(|s| format!("Bearer {s}").parse().ok()))
+    }
+}
+
+impl tonic::service::Interceptor for SecretAttach {
+    fn call(&mut self, mut req: Request<()>) -> Result<Request<()>, Status> {
+        if let Some(v) = &self.0 {
+            req.metadata_mut().insert("authorization", v.clone());
+        }
+        Ok(req)
+    }
+}
+
+pub type AuthChannel = InterceptedService<Channel, SecretAttach>;
+
+/// A lazily connecting channel to `addr` (host:port) with bounded timeouts.
+pub fn channel(addr: &str, timeout: Duration) -> Result<Channel, tonic::transport::Error> {
+    Ok(Endpoint::from_shared(format!("http://{addr}"))?
+        .connect_timeout(timeout)
+        .timeout(timeout)
+        .tcp_nodelay(true)
+        .connect_lazy())
+}
+
+pub fn execution_state(name: &str) -> Option<ExecutionState> {
+    ExecutionState::ALL
+        .iter()
+        .copied()
+        .find(|s| s.as_str() == name)
+}

@@ -1,0 +1,378 @@
+//! The TaskManager process (`strom taskmanager --jobmanager HOST:PORT`): a data port for the
+//! network shuffle, a gRPC service the JobManager deploys to, registration with the
+//! ResourceManager (retried with backoff), heartbeats, and task state updates to the JobMasters.
+
+use crate::cluster::short_random_id;
+use crate::gateway::{Hardware, TaskStateListener, TaskStateUpdate};
+use crate::job_manager_runner::HeartbeatConfig;
+use crate::rpc::proto::job_master_service_client::JobMasterServiceClient;
+use crate::rpc::proto::resource_manager_service_client::ResourceManagerServiceClient;
+use crate::rpc::proto::task_executor_service_server::{
+    TaskExecutorService, TaskExecutorServiceServer,
+};
+use crate::rpc::proto::{
+    Ack, CancelTaskRequest, JobMasterHeartbeat, RegisterTaskExecutorRequest, ReleaseJobRequest,
+    SubmitTaskRequest, TaskExecutionState, TaskExecutorHeartbeat, TaskExecutorReport,
+    TaskMetricsReport,
+};
+use crate::rpc::{self, AuthChannel, SecretAttach, SecretCheck, PROTOCOL_VERSION};
+use crate::task_executor::TaskExecutor;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use strom_common::config::{keys, ConfigError};
+use strom_common::Configuration;
+use strom_runtime::exchange::LocalShuffle;
+use strom_runtime::network::NetworkEnvironment;
+use strom_runtime::{ConnectorRegistry, TaskDeploymentDescriptor};
+use strom_scheduler::execution_graph::ExecutionVertexId;
+use tokio::sync::mpsc;
+use tonic::{Code, Request, Response, Status};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TaskManagerError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot bind {what} on {addr}: {source}")]
+    Bind {
+        what: &'static str,
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("the JobManager at {jobmanager} refused this TaskManager: {message}")]
+    Refused { jobmanager: String, message: String },
+    #[error("bad JobManager address {0}: expected HOST:PORT")]
+    BadAddress(String),
+}
+
+pub struct TaskManagerOptions {
+    pub jobmanager: String,
+    pub slots: u32,
+}
+
+/// Runs a TaskManager until `shutdown` resolves or the JobManager refuses it.
+pub async fn run_task_manager(
+    config: Configuration,
+    opts: TaskManagerOptions,
+    connectors: ConnectorRegistry,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), TaskManagerError> {
+    let heartbeat = HeartbeatConfig::from_config(&config)?;
+    let bind = config
+        .get(keys::TASKMANAGER_BIND_HOST)
+        .unwrap_or("127.0.0.1")
+        .to_string();
+    let host = config
+        .get(keys::TASKMANAGER_HOST)
+        .unwrap_or(&bind)
+        .to_string();
+    let secret = rpc::cluster_secret(&config);
+    let shuffle = LocalShuffle::new();
+    let data_port = config.get_u16(keys::TASKMANAGER_DATA_PORT, 0)?;
+    let network = NetworkEnvironment::start(&bind, data_port, secret.clone(), shuffle.clone())
+        .map_err(|source| TaskManagerError::Bind {
+            what: "the data port (taskmanager.data.port)",
+            addr: format!("{bind}:{data_port}"),
+            source,
+        })?;
+    let data_address = format!("{host}:{}", network.local_addr().port());
+    let executor = Arc::new(TaskExecutor::new(
+        shuffle,
+        Some(network),
+        Arc::new(connectors),
+    ));
+    let rpc_port = config.get_u16(keys::TASKMANAGER_RPC_PORT, 0)?;
+    let listener = tokio::net::TcpListener::bind((bind.as_str(), rpc_port))
+        .await
+        .map_err(|source| TaskManagerError::Bind {
+            what: "the RPC port (taskmanager.rpc.port)",
+            addr: format!("{bind}:{rpc_port}"),
+            source,
+        })?;
+    let rpc_address = format!(
+        "{host}:{}",
+        listener.local_addr().map(|a| a.port()).unwrap_or(rpc_port)
+    );
+    let timeout = heartbeat.timeout.max(Duration::from_secs(1));
+    let channel = rpc::channel(&opts.jobmanager, timeout)
+        .map_err(|_| TaskManagerError::BadAddress(opts.jobmanager.clone()))?;
+    let attach = SecretAttach::new(secret.as_deref());
+    let (updates_tx, updates_rx) = mpsc::unbounded_channel();
+    let listener_to_jm: Arc<dyn TaskStateListener> = Arc::new(UpdateQueue(updates_tx));
+    tokio::spawn(send_updates(
+        JobMasterServiceClient::with_interceptor(channel.clone(), attach.clone()),
+        updates_rx,
+        heartbeat.timeout,
+    ));
+    let service = TaskExecutorServer {
+        executor: executor.clone(),
+        listener: listener_to_jm,
+    };
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    tokio::spawn(async move {
+        let r = tonic::transport::Server::builder()
+            .add_service(TaskExecutorServiceServer::with_interceptor(
+                service,
+                SecretCheck::new(secret, "TaskManager"),
+            ))
+            .serve_with_incoming(incoming)
+            .await;
+        if let Err(e) = r {
+            tracing::error!("the TaskManager RPC service stopped: {e}");
+        }
+    });
+    let rm = ResourceManagerServiceClient::with_interceptor(channel, attach);
+    let session = Session {
+        rm,
+        jobmanager: opts.jobmanager.clone(),
+        rpc_address,
+        data_address,
+        slots: opts.slots.max(1),
+        executor,
+        heartbeat,
+    };
+    tokio::select! {
+        r = session.run() => r,
+        _ = shutdown => {
+            tracing::info!("TaskManager shutting down");
+            Ok(())
+        }
+    }
+}
+
+struct Session {
+    rm: ResourceManagerServiceClient<AuthChannel>,
+    jobmanager: String,
+    rpc_address: String,
+    data_address: String,
+    slots: u32,
+    executor: Arc<TaskExecutor>,
+    heartbeat: HeartbeatConfig,
+}
+
+impl Session {
+    /// Registers, heartbeats, and registers again (under a new resource id) whenever the
+    /// ResourceManager forgets this TaskManager or stops answering.
+    async fn run(mut self) -> Result<(), TaskManagerError> {
+        loop {
+            let resource_id = format!("{}-{}", self.rpc_address, short_random_id());
+            let rm_id = self.register(&resource_id).await?;
+            println!(
+                "TaskManager {resource_id} registered at the JobManager {} with {} slots (data port {})",
+                self.jobmanager, self.slots, self.data_address
+            );
+            self.heartbeats(&resource_id, &rm_id).await;
+            let n = self.executor.cancel_all(None);
+            if n > 0 {
+                tracing::warn!("canceled {n} tasks: the JobManager lost this TaskManager");
+            }
+        }
+    }
+
+    async fn register(&mut self, resource_id: &str) -> Result<String, TaskManagerError> {
+        let hw = Hardware::detect();
+        let mut delay = Duration::from_millis(100);
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let req = RegisterTaskExecutorRequest {
+                protocol_version: PROTOCOL_VERSION,
+                resource_id: resource_id.to_string(),
+                rpc_address: self.rpc_address.clone(),
+                data_address: self.data_address.clone(),
+                slots: self.slots,
+                hardware: Some(crate::rpc::proto::Hardware {
+                    cpu_cores: hw.cpu_cores as u32,
+                    physical_memory: hw.physical_memory,
+                }),
+            };
+            match self.rm.register_task_executor(req).await {
+                Ok(r) => return Ok(r.into_inner().resource_manager_id),
+                Err(s)
+                    if matches!(
+                        s.code(),
+                        Code::Unauthenticated
+                            | Code::PermissionDenied
+                            | Code::FailedPrecondition
+                            | Code::InvalidArgument
+                    ) =>
+                {
+                    return Err(TaskManagerError::Refused {
+                        jobmanager: self.jobmanager.clone(),
+                        message: s.message().to_string(),
+                    })
+                }
+                Err(s) => {
+                    tracing::warn!(
+                        "registration attempt {attempt} at the JobManager {} failed ({}); retrying in {} ms",
+                        self.jobmanager,
+                        s.message(),
+                        delay.as_millis()
+                    );
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    /// Returns when the ResourceManager no longer knows this TaskManager or has not answered for
+    /// `heartbeat.timeout`.
+    async fn heartbeats(&mut self, resource_id: &str, rm_id: &str) {
+        let mut tick = tokio::time::interval(self.heartbeat.interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_ok = Instant::now();
+        loop {
+            tick.tick().await;
+            let req = TaskExecutorHeartbeat {
+                resource_id: resource_id.to_string(),
+                resource_manager_id: rm_id.to_string(),
+                running_tasks: self.executor.running_tasks() as u32,
+            };
+            match self.rm.heartbeat(req).await {
+                Ok(r) if r.get_ref().known => last_ok = Instant::now(),
+                Ok(_) => {
+                    tracing::warn!(
+                        "the ResourceManager no longer knows this TaskManager; registering again"
+                    );
+                    return;
+                }
+                Err(s) => {
+                    if last_ok.elapsed() > self.heartbeat.timeout {
+                        tracing::warn!(
+                            "no heartbeat answer from the JobManager {} for {} ms ({}); registering again",
+                            self.jobmanager,
+                            last_ok.elapsed().as_millis(),
+                            s.message()
+                        );
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Task state changes leave in order through one queue.
+struct UpdateQueue(mpsc::UnboundedSender<TaskStateUpdate>);
+
+impl TaskStateListener for UpdateQueue {
+    fn update_task_state(&self, update: TaskStateUpdate) {
+        let _ = self.0.send(update);
+    }
+}
+
+async fn send_updates(
+    mut client: JobMasterServiceClient<AuthChannel>,
+    mut rx: mpsc::UnboundedReceiver<TaskStateUpdate>,
+    give_up_after: Duration,
+) {
+    while let Some(u) = rx.recv().await {
+        let req = TaskExecutionState {
+            job_id: u.job.to_string(),
+            job_master_id: u.job_master.to_string(),
+            attempt_id: u.attempt.to_string(),
+            vertex_id: u.id.vertex.to_string(),
+            subtask: u.id.subtask,
+            state: u.state.as_str().to_string(),
+            error: u.error.clone().unwrap_or_default(),
+            metrics_json: u
+                .metrics
+                .map(|m| serde_json::to_vec(&m).unwrap_or_default())
+                .unwrap_or_default(),
+            resource_id: String::new(),
+        };
+        let started = Instant::now();
+        let mut delay = Duration::from_millis(50);
+        loop {
+            match client.update_task_execution_state(req.clone()).await {
+                Ok(_) => break,
+                Err(s) if s.code() == Code::FailedPrecondition => {
+                    tracing::info!("task update refused: {}", s.message());
+                    break;
+                }
+                Err(s) if started.elapsed() > give_up_after => {
+                    tracing::warn!(
+                        "dropped the {} update of {}: {}",
+                        u.state,
+                        u.attempt,
+                        s.message()
+                    );
+                    break;
+                }
+                Err(_) => {
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(1));
+                }
+            }
+        }
+    }
+}
+
+struct TaskExecutorServer {
+    executor: Arc<TaskExecutor>,
+    listener: Arc<dyn TaskStateListener>,
+}
+
+#[tonic::async_trait]
+impl TaskExecutorService for TaskExecutorServer {
+    async fn submit_task(
+        &self,
+        request: Request<SubmitTaskRequest>,
+    ) -> Result<Response<Ack>, Status> {
+        let r = request.into_inner();
+        let tdd: TaskDeploymentDescriptor = serde_json::from_slice(&r.tdd_json).map_err(|e| {
+            Status::invalid_argument(format!("bad task deployment descriptor: {e}"))
+        })?;
+        let job_master = r
+            .job_master_id
+            .parse()
+            .map_err(|_| Status::invalid_argument("bad JobMaster id"))?;
+        let id = ExecutionVertexId::new(tdd.vertex, tdd.subtask);
+        self.executor
+            .submit_task(tdd, id, job_master, self.listener.clone());
+        Ok(Response::new(Ack {}))
+    }
+
+    async fn cancel_task(
+        &self,
+        request: Request<CancelTaskRequest>,
+    ) -> Result<Response<Ack>, Status> {
+        let attempt = request
+            .into_inner()
+            .attempt_id
+            .parse()
+            .map_err(|_| Status::invalid_argument("bad attempt id"))?;
+        self.executor.cancel_task(attempt);
+        Ok(Response::new(Ack {}))
+    }
+
+    async fn heartbeat_from_job_manager(
+        &self,
+        _request: Request<JobMasterHeartbeat>,
+    ) -> Result<Response<TaskExecutorReport>, Status> {
+        let tasks = self
+            .executor
+            .metrics_report()
+            .into_iter()
+            .map(|(job, attempt, m)| TaskMetricsReport {
+                attempt_id: attempt.to_string(),
+                metrics_json: serde_json::to_vec(&m).unwrap_or_default(),
+                job_id: job.to_string(),
+            })
+            .collect();
+        Ok(Response::new(TaskExecutorReport { tasks }))
+    }
+
+    async fn release_job(
+        &self,
+        request: Request<ReleaseJobRequest>,
+    ) -> Result<Response<Ack>, Status> {
+        let r = request.into_inner();
+        let job = r
+            .job_id
+            .parse()
+            .map_err(|_| Status::invalid_argument("bad job id"))?;
+        self.executor.release_job(job, r.round);
+        Ok(Response::new(Ack {}))
+    }
+}
