@@ -320,3 +320,158 @@ pub fn job_totals(st: &JobState) -> (u64, u64) {
     }
     (read, written)
 }
+
+/// Where a task runs: (TaskManager id, its address) as Flink shows them.
+fn location(d: &Dispatcher, slot: Option<&strom_scheduler::slot_pool::SlotId>) -> (Value, Value) {
+    let Some(slot) = slot else {
+        return (Value::Null, Value::Null);
+    };
+    let endpoint =
+        d.rm.task_executor(&slot.task_manager)
+            .map(|te| {
+                let i = te.info();
+                if i.rpc_address.is_empty() {
+                    "localhost".to_string()
+                } else {
+                    i.rpc_address.clone()
+                }
+            })
+            .unwrap_or_else(|| "(lost)".into());
+    (json!(slot.task_manager.to_string()), json!(endpoint))
+}
+
+/// `/jobs/:id/vertices/:vid`: the subtasks of a vertex, with attempt, state and location.
+pub fn vertex_detail(
+    d: &Dispatcher,
+    j: &JobEntry,
+    vertex: strom_common::VertexId,
+) -> Option<Value> {
+    let st = j.state.lock();
+    let v = st.graph.job_vertex(vertex)?;
+    let source = matches!(
+        v.vertex.operators.first(),
+        Some(strom_plan::OperatorSpec::Source(_))
+    );
+    let sink = matches!(
+        v.vertex.operators.last(),
+        Some(strom_plan::OperatorSpec::Sink(_))
+    );
+    let now = now_millis();
+    let subtasks: Vec<Value> = v
+        .subtasks
+        .iter()
+        .map(|ev| {
+            let e = &ev.current;
+            let start = e
+                .state_timestamps
+                .get(&ExecutionState::Deploying)
+                .copied()
+                .unwrap_or(-1);
+            let end = if e.state.is_terminal() {
+                e.state_timestamps.get(&e.state).copied().unwrap_or(-1)
+            } else {
+                -1
+            };
+            let duration = match (start, end) {
+                (s, _) if s < 0 => -1,
+                (s, e) if e < 0 => now - s,
+                (s, e) => e - s,
+            };
+            let (tm, endpoint) = location(d, e.slot.as_ref());
+            let mut durations = Map::new();
+            let mut entered: Vec<(&ExecutionState, &i64)> = e.state_timestamps.iter().collect();
+            entered.sort_by_key(|(_, t)| **t);
+            for (i, (s, t)) in entered.iter().enumerate() {
+                let until = entered
+                    .get(i + 1)
+                    .map(|(_, t)| **t)
+                    .unwrap_or(if s.is_terminal() { **t } else { now });
+                durations.insert(s.as_str().to_string(), json!(until - **t));
+            }
+            json!({
+                "subtask": ev.id.subtask,
+                "status": e.state.as_str(),
+                "attempt": e.attempt_number,
+                "endpoint": endpoint,
+                "start-time": start,
+                "end-time": end,
+                "duration": duration,
+                "metrics": vertex_metrics(&st.metrics_of(e.attempt_id), source, sink),
+                "taskmanager-id": tm,
+                "status-duration": durations,
+                "start_time": start,
+                "strom-prior-attempts": ev.prior_attempts.iter().map(|p| json!({
+                    "attempt": p.attempt_number,
+                    "status": p.state.as_str(),
+                    "taskmanager-id": p.slot.as_ref().map(|s| s.task_manager.to_string()),
+                    "failure": p.failure,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Some(json!({
+        "id": v.vertex.id.to_string(),
+        "name": v.vertex.name,
+        "parallelism": v.vertex.parallelism,
+        "maxParallelism": v.vertex.max_parallelism,
+        "now": now,
+        "subtasks": subtasks,
+    }))
+}
+
+/// `/jobs/:id/exceptions`: every failure with its task, TaskManager and time, newest first.
+pub fn exceptions(d: &Dispatcher, st: &JobState) -> Value {
+    let entries: Vec<Value> = st
+        .exceptions
+        .iter()
+        .rev()
+        .map(|x| {
+            let endpoint = x.task_manager.as_ref().and_then(|tm| {
+                d.rm.task_executor(&strom_scheduler::slot_pool::TaskManagerId(tm.clone()))
+                    .map(|te| te.info().rpc_address.clone())
+            });
+            json!({
+                "exceptionName": "org.apache.flink.runtime.JobException",
+                "stacktrace": x.message,
+                "timestamp": x.timestamp,
+                "taskName": x.task,
+                "endpoint": endpoint,
+                "taskManagerId": x.task_manager,
+                "failureLabels": {},
+                "concurrentExceptions": [],
+            })
+        })
+        .collect();
+    json!({ "exceptionHistory": { "entries": entries, "truncated": false } })
+}
+
+/// `/taskmanagers/:id`: one TaskManager with the tasks it runs.
+pub fn taskmanager_detail(d: &Dispatcher, id: &str) -> Option<Value> {
+    let tm = strom_scheduler::slot_pool::TaskManagerId(id.to_string());
+    let te = d.rm.task_executor(&tm)?;
+    let allocated = d.rm.pool.lock().allocated_on(&tm).unwrap_or(0);
+    let mut v = taskmanager(te.info(), allocated);
+    let mut tasks = Vec::new();
+    for j in d.jobs() {
+        let st = j.state.lock();
+        for jv in &st.graph.vertices {
+            for ev in &jv.subtasks {
+                let e = &ev.current;
+                if !e.state.is_terminal() && e.slot.as_ref().is_some_and(|s| s.task_manager == tm) {
+                    tasks.push(json!({
+                        "jobId": j.id.to_string(),
+                        "vertexId": jv.vertex.id.to_string(),
+                        "taskName": jv.vertex.name,
+                        "subtaskIndex": ev.id.subtask,
+                        "attemptNumber": e.attempt_number,
+                        "status": e.state.as_str(),
+                    }));
+                }
+            }
+        }
+    }
+    v["assignedTasks"] = json!(tasks);
+    v["allocatedSlots"] = json!(allocated);
+    v["metrics"] = json!({});
+    Some(v)
+}

@@ -15,7 +15,14 @@ pub struct BlackholeWriter {
     rows: u64,
     batches: u64,
     bytes: u64,
+    /// `'sink.rows-per-second'`: a deliberately slow sink (to observe backpressure).
+    rate: Option<f64>,
+    started: Option<std::time::Instant>,
 }
+
+/// The option that makes the blackhole slow on purpose (a Strom extension for backpressure
+/// demonstrations and tests).
+pub const ROWS_PER_SECOND: &str = "sink.rows-per-second";
 
 impl BlackholeWriter {
     /// Rows received so far.
@@ -34,6 +41,14 @@ impl SinkWriter for BlackholeWriter {
         self.rows += batch.num_rows() as u64;
         self.batches += 1;
         self.bytes += batch.get_array_memory_size() as u64;
+        if let Some(rate) = self.rate {
+            // pace to `rate` rows per second since the first batch
+            let started = *self.started.get_or_insert_with(std::time::Instant::now);
+            let due = std::time::Duration::from_secs_f64(self.rows as f64 / rate);
+            if let Some(wait) = due.checked_sub(started.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
         Ok(())
     }
 
@@ -67,12 +82,17 @@ impl ConnectorFactory for BlackholeConnector {
                 message: "the blackhole connector is a sink only; read from 'filesystem' or 'datagen' instead".into(),
             });
         }
-        if let Some(k) = table.options.keys().find(|k| k.as_str() != "connector") {
+        if let Some(k) = table
+            .options
+            .keys()
+            .find(|k| !["connector", "sink.parallelism", ROWS_PER_SECOND].contains(&k.as_str()))
+        {
             return Err(ConnectorError::BadOption {
                 table: table.name.clone(),
-                message: format!("the blackhole connector takes no options; remove '{k}'"),
+                message: format!("the blackhole connector takes only 'sink.parallelism' and '{ROWS_PER_SECOND}'; remove '{k}'"),
             });
         }
+        rate(table)?;
         Ok(())
     }
 
@@ -91,11 +111,28 @@ impl ConnectorFactory for BlackholeConnector {
 
     fn create_writer(
         &self,
-        _table: &TableSpec,
+        table: &TableSpec,
         _subtask: SubtaskInfo,
     ) -> Result<Box<dyn SinkWriter>, ConnectorError> {
-        Ok(Box::new(BlackholeWriter::default()))
+        Ok(Box::new(BlackholeWriter {
+            rate: rate(table)?,
+            ..Default::default()
+        }))
     }
+}
+
+fn rate(table: &TableSpec) -> Result<Option<f64>, ConnectorError> {
+    table
+        .options
+        .get(ROWS_PER_SECOND)
+        .map(|v| match v.trim().parse::<f64>() {
+            Ok(r) if r > 0.0 && r.is_finite() => Ok(r),
+            _ => Err(ConnectorError::BadOption {
+                table: table.name.clone(),
+                message: format!("'{ROWS_PER_SECOND}' must be a positive number, got '{v}'"),
+            }),
+        })
+        .transpose()
 }
 
 #[cfg(test)]

@@ -17,7 +17,12 @@ use strom_plan::TableSpec;
 use strom_runtime::connector::ConnectorCounters;
 use strom_runtime::{ConnectorError, ConnectorFactory, SinkWriter, SourceReader, SubtaskInfo};
 
-const KEYS: &[&str] = &["connector", "print-identifier", "standard-error"];
+const KEYS: &[&str] = &[
+    "connector",
+    "print-identifier",
+    "standard-error",
+    "sink.parallelism",
+];
 
 /// The `print` connector.
 #[derive(Debug, Default)]

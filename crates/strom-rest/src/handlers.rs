@@ -97,18 +97,40 @@ pub async fn job_plan(State(d): D, Path(id): Path<String>) -> Result<Json<Value>
 pub async fn job_exceptions(State(d): D, Path(id): Path<String>) -> Result<Json<Value>, RestError> {
     let j = d.job(job_id(&id)?)?;
     let st = j.state.lock();
-    let ts = st
-        .graph
-        .status_timestamp(JobStatus::Failed)
-        .or(st.graph.status_timestamp(JobStatus::Failing));
-    let history: Vec<Value> = st
-        .root_cause
-        .iter()
-        .map(|c| json!({"exceptionName": "TaskFailure", "stacktrace": c, "timestamp": ts.unwrap_or(0), "taskName": Value::Null, "endpoint": Value::Null, "taskManagerId": Value::Null, "failureLabels": {}, "concurrentExceptions": []}))
-        .collect();
-    Ok(Json(
-        json!({ "exceptionHistory": { "entries": history, "truncated": false } }),
-    ))
+    Ok(Json(views::exceptions(&d, &st)))
+}
+
+pub async fn vertex_detail(
+    State(d): D,
+    Path((id, vid)): Path<(String, String)>,
+) -> Result<Json<Value>, RestError> {
+    let j = d.job(job_id(&id)?)?;
+    let vertex: strom_common::VertexId = vid.parse().map_err(|_| {
+        RestError(
+            StatusCode::BAD_REQUEST,
+            format!("Bad request: '{vid}' is not a vertex id (32 hex digits)"),
+        )
+    })?;
+    views::vertex_detail(&d, &j, vertex)
+        .map(Json)
+        .ok_or_else(|| {
+            RestError(
+                StatusCode::NOT_FOUND,
+                format!("Job {id} has no vertex {vid}; see /jobs/{id} for its vertices"),
+            )
+        })
+}
+
+pub async fn taskmanager_detail(
+    State(d): D,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, RestError> {
+    views::taskmanager_detail(&d, &id).map(Json).ok_or_else(|| {
+        RestError(
+            StatusCode::NOT_FOUND,
+            format!("TaskManager {id} is not registered; see /taskmanagers"),
+        )
+    })
 }
 
 pub async fn execution_result(

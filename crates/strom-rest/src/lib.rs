@@ -35,7 +35,12 @@ pub fn router(d: Arc<Dispatcher>) -> Router {
             "/jobs/{jobid}/execution-result",
             get(handlers::execution_result),
         )
+        .route(
+            "/jobs/{jobid}/vertices/{vertexid}",
+            get(handlers::vertex_detail),
+        )
         .route("/taskmanagers", get(handlers::taskmanagers))
+        .route("/taskmanagers/{tmid}", get(handlers::taskmanager_detail))
         .route("/v1/jobs", post(handlers::submit))
         .fallback(handlers::not_found)
         .layer(axum::extract::DefaultBodyLimit::max(max_body))

@@ -165,11 +165,26 @@ fn plan_statement(
                 )));
             }
             let output = table.schema.clone();
-            b.add(
+            let sink_parallelism = match table.options.get("sink.parallelism") {
+                None => None,
+                Some(v) => Some(v.trim().parse::<u32>().ok().filter(|p| *p > 0).ok_or_else(
+                    || {
+                        SqlError::new(format!(
+                            "table {}: 'sink.parallelism' must be a positive integer, got '{v}'",
+                            table.name
+                        ))
+                    },
+                )?),
+            };
+            let n = b.add(
                 OperatorSpec::Sink(SinkSpec { table, output }),
                 vec![(i, Ship::Forward)],
                 None,
             );
+            // Flink's 'sink.parallelism': a sink of another parallelism gets a REBALANCE input
+            if let Some(p) = sink_parallelism {
+                b.nodes[n].parallelism = p;
+            }
         }
         None => {
             // A bare SELECT prints its rows (Flink's SQL client shows them).
