@@ -223,3 +223,56 @@ impl TaskStateListener for JobMasterRegistry {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn update(job: JobId, jm: JobMasterId) -> TaskStateUpdate {
+        TaskStateUpdate {
+            job,
+            job_master: jm,
+            id: ExecutionVertexId::new(strom_common::VertexId(1), 0),
+            attempt: AttemptId(3),
+            state: ExecutionState::Running,
+            error: None,
+            metrics: None,
+        }
+    }
+
+    #[test]
+    fn updates_are_fenced_by_job_master_id() {
+        let r = JobMasterRegistry::default();
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let job = JobId(5);
+        let old = JobMasterId(1);
+        let new = JobMasterId(2);
+        assert_eq!(
+            r.deliver(update(job, old)),
+            Err(UpdateRefused::UnknownJob(job))
+        );
+        r.register(job, new, tx);
+        assert_eq!(
+            r.deliver(update(job, old)),
+            Err(UpdateRefused::StaleJobMaster {
+                job,
+                given: old,
+                current: new
+            })
+        );
+        assert!(rx.try_recv().is_err(), "a stale update must not arrive");
+        assert_eq!(r.deliver(update(job, new)), Ok(()));
+        assert!(matches!(rx.try_recv(), Ok(JobEvent::TaskState(_))));
+        r.unregister(job);
+        assert_eq!(
+            r.deliver(update(job, new)),
+            Err(UpdateRefused::UnknownJob(job))
+        );
+    }
+
+    #[test]
+    fn job_master_ids_round_trip() {
+        let id = JobMasterId::random();
+        assert_eq!(id.to_string().parse::<JobMasterId>().unwrap(), id);
+    }
+}
