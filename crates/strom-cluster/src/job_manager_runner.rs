@@ -203,7 +203,11 @@ impl ResourceManagerService for Services {
             .map_err(|e| Status::invalid_argument(format!("bad TaskManager address: {e}")))?,
         );
         tracing::debug!("registration from {peer:?}");
-        te.start_heartbeats(Arc::downgrade(&self.rm), self.heartbeat.interval);
+        // the JobManager's heartbeat also fetches the task figures REST shows: at least every second
+        te.start_heartbeats(
+            Arc::downgrade(&self.rm),
+            self.heartbeat.interval.min(Duration::from_secs(1)),
+        );
         self.rm.register(te);
         Ok(Response::new(RegisterTaskExecutorResponse {
             resource_manager_id: self.resource_manager_id.clone(),

@@ -393,6 +393,10 @@ fn run_inputs(
     // receivers still open, by position in `inputs`
     let mut live: Vec<usize> = (0..inputs.len()).filter(|i| inputs[*i].open > 0).collect();
     while !live.is_empty() {
+        // also between elements: a backpressured task always has input waiting
+        if ctx.cancel.load(Ordering::Relaxed) {
+            return Err(TaskError::Canceled);
+        }
         let t0 = Instant::now();
         let mut sel = crossbeam_channel::Select::new();
         for i in &live {

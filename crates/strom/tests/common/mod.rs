@@ -676,3 +676,40 @@ pub fn assert_same_rows(label: &str, actual: &[String], expected: &[String]) {
     msg.push_str(&format!("{n_missing} expected rows missing, e.g. {missing:?}\n{n_extra} unexpected rows, e.g. {extra:?}\n"));
     panic!("{msg}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Bids of other sizes (the rows of a `'generator' = 'bids'` datagen source)
+
+/// The bids CSV of `rows` rows written by `strom gen-bids`: the rows a datagen source with
+/// `'generator' = 'bids', 'number-of-rows' = rows` produces. Cached in cargo's target tmp dir
+/// like [`gen_bids`] (safe when several test processes ask for it at once).
+pub fn gen_bids_of(rows: u64) -> PathBuf {
+    if rows == BID_ROWS {
+        return gen_bids();
+    }
+    gen_bids_uncached(rows)
+}
+
+/// The reference answer of a benchmark query over the first `rows` generated bids (the file of
+/// [`gen_bids_of`]), as sorted CSV lines; checks the generator's documented timestamp shape.
+pub fn expected_for_rows(query: &str, rows: u64) -> Vec<String> {
+    let path = gen_bids_of(rows);
+    let v = parse_bids_text(&read_text(&path), false);
+    assert_eq!(
+        v.len() as u64,
+        rows,
+        "{} rows in {}",
+        v.len(),
+        path.display()
+    );
+    let base = parse_ts("2024-01-01 00:00:00.000");
+    for (i, b) in v.iter().enumerate() {
+        assert_eq!(
+            b.ts,
+            base + i as i64 / 10,
+            "row {i} date_time {}",
+            b.date_time
+        );
+    }
+    expected(query, &v)
+}
