@@ -58,7 +58,7 @@ done
 log "cluster: REST $REST, RPC $RPC, TaskManagers ${TM_PIDS[*]}"
 
 median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) print "-"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
-job_seconds() { grep -E '^Job [0-9a-f]{32} FINISHED in [0-9]+ ms' "$1" | tail -n 1 | sed -E 's/.* FINISHED in ([0-9]+) ms.*/\1/' | awk '{printf "%.3f", $1 / 1000}'; }
+job_seconds() { grep -E 'Job [0-9a-f]{32} FINISHED in [0-9]+ ms' "$1" | tail -n 1 | sed -E 's/.* FINISHED in ([0-9]+) ms.*/\1/' | awk '{printf "%.3f", $1 / 1000}'; }
 rss_mib() { awk '/VmHWM/ {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
 
 REPORT=()
