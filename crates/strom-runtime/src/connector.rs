@@ -47,11 +47,29 @@ pub struct ConnectorCounters {
 /// Reads one subtask's share of a bounded or unbounded table.
 pub trait SourceReader: Send {
     /// The next batch (its schema is the table's schema projected to the requested columns), or
-    /// `None` at end of input. A reader of an unbounded table may block.
+    /// `None` at end of input. A reader of an unbounded table returns an empty batch when nothing
+    /// arrived for a short while (about 100 ms), so that the task can see cancellation and idleness.
     fn next_batch(&mut self) -> Result<Option<RecordBatch>, ConnectorError>;
 
     fn counters(&self) -> ConnectorCounters {
         ConnectorCounters::default()
+    }
+
+    /// Readers of several splits (Kafka partitions): the splits assigned to this subtask. Empty
+    /// (the default): the reader is one split. Each batch then holds rows of one split only.
+    fn splits(&self) -> Vec<u32> {
+        Vec::new()
+    }
+
+    /// The split the last batch came from (multi-split readers).
+    fn last_split(&self) -> Option<u32> {
+        None
+    }
+
+    /// Whether a split is idle now (no data for its idle timeout): an idle split does not hold
+    /// back the subtask's watermark.
+    fn is_idle(&self, _split: u32) -> bool {
+        false
     }
 }
 

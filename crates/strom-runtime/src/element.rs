@@ -8,6 +8,10 @@ pub enum StreamElement {
     Batch(RecordBatch),
     /// Event time (epoch millis) up to which the producer promises no more rows.
     Watermark(i64),
+    /// The producer is idle (its sources have no data for their idle timeout): its watermark does
+    /// not hold back the consumer's until it sends a batch or a watermark again (Flink's
+    /// `WatermarkStatus.IDLE`).
+    Idle,
     /// The producer's input is exhausted; nothing follows.
     EndOfInput,
 }

@@ -90,6 +90,16 @@ struct Outputs<'a> {
     last_watermark: i64,
 }
 
+impl Outputs<'_> {
+    /// Tells every consumer that this task is idle (see [`StreamElement::Idle`]).
+    fn emit_idle(&mut self) -> Result<(), TaskError> {
+        for w in &mut self.writers {
+            w.broadcast(StreamElement::Idle, self.cancel)?;
+        }
+        Ok(())
+    }
+}
+
 impl Output for Outputs<'_> {
     fn emit(&mut self, batch: RecordBatch) -> Result<(), TaskError> {
         TaskMetrics::add(&self.metrics.records_out, batch.num_rows() as u64);
@@ -189,6 +199,17 @@ pub fn run_task(tdd: &TaskDeploymentDescriptor, ctx: &TaskContext) -> Result<(),
         w.close(&ctx.shuffle);
     }
     Ok(())
+}
+
+/// The watermark of a task's inputs: the minimum over its channels that are not idle (ended
+/// channels hold the maximal watermark); `None` when every channel is idle.
+fn input_watermark(wm: &[Vec<i64>], idle: &[Vec<bool>]) -> Option<i64> {
+    wm.iter()
+        .flatten()
+        .zip(idle.iter().flatten())
+        .filter(|(_, idle)| !**idle)
+        .map(|(w, _)| *w)
+        .min()
 }
 
 /// One receiver of an input: in-process channels, or the channels that come over the network
@@ -295,6 +316,12 @@ fn run_source(
     let mut current = i64::MIN;
     let mut io = Duration::ZERO;
     let mut busy = Duration::ZERO;
+    // per-split watermarks (one split unless the reader has several, e.g. Kafka partitions); the
+    // subtask's watermark is the minimum over the splits that are not idle
+    let splits = reader.splits();
+    let splits = if splits.is_empty() { vec![0] } else { splits };
+    let mut split_wm: Vec<i64> = vec![i64::MIN; splits.len()];
+    let mut idle = false;
     loop {
         if ctx.cancel.load(Ordering::Relaxed) {
             return Err(TaskError::Canceled);
@@ -306,16 +333,39 @@ fn run_source(
         let Some(batch) = next else { break };
         let rows = batch.num_rows() as u64;
         TaskMetrics::add(&ctx.metrics.records_in, rows);
-        let wm = match &watermark {
-            Some((expr, rowtime)) if rows > 0 => watermark_of(expr.as_ref(), *rowtime, &batch)?,
-            _ => None,
+        let Some((expr, rowtime)) = &watermark else {
+            if rows > 0 {
+                chain.process_batch(batch, out)?;
+            }
+            busy += t1.elapsed();
+            continue;
         };
-        chain.process_batch(batch, out)?;
-        if let Some(w) = wm {
-            if w > current {
+        if rows > 0 {
+            if let Some(w) = watermark_of(expr.as_ref(), *rowtime, &batch)? {
+                let split = reader.last_split().unwrap_or(splits[0]);
+                if let Some(i) = splits.iter().position(|s| *s == split) {
+                    split_wm[i] = split_wm[i].max(w);
+                }
+            }
+            chain.process_batch(batch, out)?;
+            idle = false;
+        }
+        let active: Vec<i64> = splits
+            .iter()
+            .zip(&split_wm)
+            .filter(|(s, _)| !reader.is_idle(**s))
+            .map(|(_, w)| *w)
+            .collect();
+        match active.iter().min() {
+            None if !idle => {
+                idle = true;
+                out.emit_idle()?;
+            }
+            Some(&w) if w > current => {
                 current = w;
                 chain.process_watermark(w, out)?;
             }
+            _ => {}
         }
         busy += t1.elapsed();
     }
@@ -384,9 +434,13 @@ fn run_inputs(
     // single logical input: all gates feed the chain; watermark = min over all channels
     let gates = inputs.iter().map(|r| r.gate + 1).max().unwrap_or(0);
     let mut channel_wm: Vec<Vec<i64>> = vec![Vec::new(); gates];
+    let mut channel_idle: Vec<Vec<bool>> = vec![Vec::new(); gates];
     for r in &inputs {
         channel_wm[r.gate] = vec![i64::MIN; r.width];
+        channel_idle[r.gate] = vec![false; r.width];
     }
+    // whether this task told its consumers it is idle (all its inputs are)
+    let mut idle_sent = false;
     let mut current = i64::MIN;
     let mut busy = Duration::ZERO;
     let mut idle = Duration::ZERO;
@@ -435,21 +489,35 @@ fn run_inputs(
         let ch = if r.width == 1 { 0 } else { msg.0 as usize };
         match msg.1 {
             StreamElement::Batch(b) => {
+                channel_idle[g][ch] = false;
+                idle_sent = false;
                 TaskMetrics::add(&ctx.metrics.records_in, b.num_rows() as u64);
                 TaskMetrics::add(&ctx.metrics.bytes_in, b.get_array_memory_size() as u64);
                 chain.process_batch(b, out)?;
             }
             StreamElement::Watermark(w) => {
                 channel_wm[g][ch] = channel_wm[g][ch].max(w);
-                let min = channel_wm
-                    .iter()
-                    .flatten()
-                    .copied()
-                    .min()
-                    .unwrap_or(i64::MIN);
-                if min > current {
-                    current = min;
-                    chain.process_watermark(min, out)?;
+                channel_idle[g][ch] = false;
+                idle_sent = false;
+                if let Some(min) = input_watermark(&channel_wm, &channel_idle) {
+                    if min > current {
+                        current = min;
+                        chain.process_watermark(min, out)?;
+                    }
+                }
+            }
+            StreamElement::Idle => {
+                channel_idle[g][ch] = true;
+                match input_watermark(&channel_wm, &channel_idle) {
+                    Some(min) if min > current => {
+                        current = min;
+                        chain.process_watermark(min, out)?;
+                    }
+                    None if !idle_sent => {
+                        idle_sent = true;
+                        out.emit_idle()?;
+                    }
+                    _ => {}
                 }
             }
             StreamElement::EndOfInput => {
@@ -458,6 +526,7 @@ fn run_inputs(
                     live.remove(slot);
                 }
                 channel_wm[g][ch] = MAX_WATERMARK;
+                channel_idle[g][ch] = false;
             }
         }
         busy += t1.elapsed();

@@ -767,7 +767,7 @@ fn kill_a_taskmanager_and_the_job_restarts() {
     let jm = JobManager::start(&HB_FAST);
     let (tm1, id1) = start_taskmanager("taskmanager-1", &jm, 2, &HB_FAST);
     let (tm2, id2) = start_taskmanager("taskmanager-2", &jm, 2, &HB_FAST);
-    let mut tms = vec![(Some(tm1), id1.clone()), (Some(tm2), id2.clone())];
+    let mut tms = [(Some(tm1), id1.clone()), (Some(tm2), id2.clone())];
 
     let tmp = TempDir::new("dist-kill");
     let out_dir = tmp.join("out");

@@ -395,6 +395,7 @@ fn read_loop(
                 (channel, StreamElement::Watermark(watermark))
             }
             Frame::EndOfInput { channel } => (channel, StreamElement::EndOfInput),
+            Frame::Idle { channel } => (channel, StreamElement::Idle),
             Frame::Error { channel, message } => {
                 let gone = conn.channels.lock().map.remove(&channel);
                 if gone.is_some() {

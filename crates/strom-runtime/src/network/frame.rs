@@ -17,6 +17,7 @@
 //! | 8    | Watermark        | channel u32, watermark i64                                     |
 //! | 9    | EndOfInput       | channel u32                                                    |
 //! | 10   | Error            | channel u32, message string                                    |
+//! | 11   | Idle             | channel u32                                                    |
 //!
 //! `channel` is chosen by the client and only meaningful on its connection.
 
@@ -44,6 +45,7 @@ const DATA: u8 = 7;
 const WATERMARK: u8 = 8;
 const END_OF_INPUT: u8 = 9;
 const ERROR: u8 = 10;
+const IDLE: u8 = 11;
 
 /// One frame of the protocol.
 #[derive(Debug, Clone)]
@@ -80,6 +82,9 @@ pub(crate) enum Frame {
     EndOfInput {
         channel: u32,
     },
+    Idle {
+        channel: u32,
+    },
     Error {
         channel: u32,
         message: String,
@@ -93,6 +98,7 @@ impl Frame {
             StreamElement::Batch(batch) => Frame::Data { channel, batch },
             StreamElement::Watermark(watermark) => Frame::Watermark { channel, watermark },
             StreamElement::EndOfInput => Frame::EndOfInput { channel },
+            StreamElement::Idle => Frame::Idle { channel },
         }
     }
 }
@@ -178,6 +184,10 @@ pub(crate) fn encode(frame: &Frame, buf: &mut Vec<u8>) -> io::Result<()> {
         }
         Frame::EndOfInput { channel } => {
             buf.push(END_OF_INPUT);
+            put_u32(buf, *channel);
+        }
+        Frame::Idle { channel } => {
+            buf.push(IDLE);
             put_u32(buf, *channel);
         }
         Frame::Error { channel, message } => {
@@ -329,6 +339,7 @@ pub(crate) fn decode(body: &[u8]) -> io::Result<Frame> {
             watermark: c.i64()?,
         },
         END_OF_INPUT => Frame::EndOfInput { channel: c.u32()? },
+        IDLE => Frame::Idle { channel: c.u32()? },
         ERROR => Frame::Error {
             channel: c.u32()?,
             message: c.string()?,

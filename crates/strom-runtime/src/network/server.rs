@@ -121,6 +121,7 @@ fn kind_name(f: &Frame) -> &'static str {
         Frame::Data { .. } => "Data",
         Frame::Watermark { .. } => "Watermark",
         Frame::EndOfInput { .. } => "EndOfInput",
+        Frame::Idle { .. } => "Idle",
         Frame::Error { .. } => "Error",
     }
 }

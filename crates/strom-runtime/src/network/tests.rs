@@ -76,6 +76,7 @@ fn show(e: &StreamElement) -> String {
             .to_string(),
         StreamElement::Watermark(w) => format!("wm {w}"),
         StreamElement::EndOfInput => "end".to_string(),
+        StreamElement::Idle => "idle".to_string(),
     }
 }
 
@@ -86,6 +87,9 @@ fn stream(n: i64) -> Vec<StreamElement> {
         v.push(StreamElement::Batch(batch(i)));
         if i % 10 == 9 {
             v.push(StreamElement::Watermark(i * 1000));
+            if i % 7 == 0 {
+                v.push(StreamElement::Idle);
+            }
         }
     }
     v.push(StreamElement::EndOfInput);
