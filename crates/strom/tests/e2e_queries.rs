@@ -6,6 +6,7 @@
 mod common;
 
 use common::*;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -391,6 +392,64 @@ fn malformed_csv_row_is_skipped_with_ignore_parse_errors() {
         assert_eq!(expected.len(), 3);
         assert_same_rows(
             &format!("ignore-parse-errors, {mode}"),
+            &read_sink_rows(&out_dir),
+            &expected,
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// DISTINCT aggregates
+
+#[test]
+fn count_distinct_per_window() {
+    // per 10 s window: distinct bidders, distinct prices summed, all bids; computed here from the
+    // parsed CSV rows
+    let mut m: std::collections::BTreeMap<i64, (HashSet<i64>, HashSet<i64>, u64)> =
+        Default::default();
+    for b in bids() {
+        let e = m.entry(b.ts.div_euclid(10_000) * 10_000).or_default();
+        e.0.insert(b.bidder);
+        e.1.insert(b.price);
+        e.2 += 1;
+    }
+    let mut expected: Vec<String> = m
+        .into_iter()
+        .map(|(w, (bidders, prices, n))| {
+            format!(
+                "{},{},{},{n}",
+                fmt_ts(w),
+                bidders.len(),
+                prices.iter().sum::<i64>()
+            )
+        })
+        .collect();
+    expected.sort();
+    let tmp = TempDir::new("distinct");
+    for (mode, p) in [("streaming", 1), ("streaming", 2), ("batch", 2)] {
+        let out_dir = tmp.join(&format!("out-{mode}-{p}"));
+        let q = tmp.join(&format!("distinct-{mode}-{p}.sql"));
+        write_text(
+            &q,
+            &format!(
+                "CREATE TABLE out_d (w TIMESTAMP(3), bidders BIGINT, prices BIGINT, n BIGINT)
+WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');
+INSERT INTO out_d
+SELECT window_start, COUNT(DISTINCT bidder), SUM(DISTINCT price), COUNT(*)
+FROM TABLE(TUMBLE(TABLE bid, DESCRIPTOR(date_time), INTERVAL '10' SECOND))
+GROUP BY window_start, window_end;",
+                out_dir.display()
+            ),
+        );
+        let out = run(&mut sql_cmd(
+            &[&bench_sql("bid_source.sql"), &q],
+            p,
+            mode,
+            &gen_bids(),
+        ));
+        out.assert_success();
+        assert_same_rows(
+            &format!("COUNT(DISTINCT) {mode} p={p}"),
             &read_sink_rows(&out_dir),
             &expected,
         );

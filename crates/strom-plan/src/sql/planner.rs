@@ -791,11 +791,6 @@ impl Builder<'_> {
             input = self.calc(input, None, exprs, out)?;
             in_schema = self.out(input).clone();
         }
-        if calls.iter().any(|c| c.distinct) {
-            return Err(SqlError::new(
-                "COUNT(DISTINCT ...) and other DISTINCT aggregates are not supported yet",
-            ));
-        }
         let (window_end_column, window_key_columns) = match &self.nodes[input].window {
             Some((we, attrs)) if group_by.contains(we) => {
                 let keys: Vec<usize> = group_by
@@ -837,7 +832,8 @@ impl Builder<'_> {
                 out_window,
             ));
         }
-        if !self.agg_two_phase {
+        // DISTINCT aggregates keep their value sets in one place: one phase, hashed on the keys
+        if !self.agg_two_phase || calls.iter().any(|c| c.distinct) {
             return Ok(self.add(
                 OperatorSpec::Aggregate(single),
                 vec![(input, Ship::Hash(group_by))],

@@ -61,6 +61,50 @@ pub struct Accumulator {
     values: Values,
     seen: Vec<bool>,
     counts: Vec<i64>,
+    /// DISTINCT aggregates: the argument values each group has seen (only new ones are folded).
+    distinct: Option<Vec<hashbrown::HashSet<DistinctKey>>>,
+}
+
+/// A value of a DISTINCT aggregate's argument, as a hashable key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum DistinctKey {
+    Int(i128),
+    Float(u64),
+    Str(String),
+}
+
+fn distinct_key(a: &ArrayRef, i: usize) -> Option<DistinctKey> {
+    if a.is_null(i) {
+        return None;
+    }
+    use datafusion::arrow::datatypes::*;
+    Some(match a.data_type() {
+        DataType::Int8 => DistinctKey::Int(a.as_primitive::<Int8Type>().value(i) as i128),
+        DataType::Int16 => DistinctKey::Int(a.as_primitive::<Int16Type>().value(i) as i128),
+        DataType::Int32 => DistinctKey::Int(a.as_primitive::<Int32Type>().value(i) as i128),
+        DataType::Int64 => DistinctKey::Int(a.as_primitive::<Int64Type>().value(i) as i128),
+        DataType::Date32 => DistinctKey::Int(a.as_primitive::<Date32Type>().value(i) as i128),
+        DataType::Timestamp(TimeUnit::Millisecond, _) => {
+            DistinctKey::Int(a.as_primitive::<TimestampMillisecondType>().value(i) as i128)
+        }
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            DistinctKey::Int(a.as_primitive::<TimestampMicrosecondType>().value(i) as i128)
+        }
+        DataType::Decimal128(_, _) => DistinctKey::Int(a.as_primitive::<Decimal128Type>().value(i)),
+        DataType::Float32 => {
+            DistinctKey::Float((a.as_primitive::<Float32Type>().value(i) as f64).to_bits())
+        }
+        DataType::Float64 => DistinctKey::Float(a.as_primitive::<Float64Type>().value(i).to_bits()),
+        DataType::Boolean => DistinctKey::Int(a.as_boolean().value(i) as i128),
+        DataType::Utf8 => DistinctKey::Str(a.as_string::<i32>().value(i).to_string()),
+        DataType::LargeUtf8 => DistinctKey::Str(a.as_string::<i64>().value(i).to_string()),
+        DataType::Utf8View => DistinctKey::Str(a.as_string_view().value(i).to_string()),
+        _ => {
+            let s =
+                datafusion::arrow::util::display::array_value_to_string(a, i).unwrap_or_default();
+            DistinctKey::Str(s)
+        }
+    })
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -79,6 +123,17 @@ fn keep(cmp: Cmp, better: bool) -> bool {
 impl Accumulator {
     /// `input_type`: the type of the argument (Single/Partial) or of the state column (Final).
     pub fn new(func: AggFunc, merge: bool, input_type: Option<&DataType>) -> Self {
+        Self::with_distinct(func, merge, false, input_type)
+    }
+
+    /// `distinct`: COUNT(DISTINCT x), SUM(DISTINCT x), ...: each group folds every argument value
+    /// once (single-phase aggregates only).
+    pub fn with_distinct(
+        func: AggFunc,
+        merge: bool,
+        distinct: bool,
+        input_type: Option<&DataType>,
+    ) -> Self {
         let domain = match func {
             AggFunc::Count | AggFunc::CountStar => Domain::I64,
             AggFunc::Avg => match input_type.map(Domain::of) {
@@ -100,6 +155,7 @@ impl Accumulator {
             values,
             seen: Vec::new(),
             counts: Vec::new(),
+            distinct: (distinct && !merge).then(Vec::new),
         }
     }
 
@@ -109,6 +165,9 @@ impl Accumulator {
         }
         self.seen.resize(groups, false);
         self.counts.resize(groups, 0);
+        if let Some(d) = &mut self.distinct {
+            d.resize_with(groups, Default::default);
+        }
         match &mut self.values {
             Values::I64(v) => v.resize(groups, 0),
             Values::F64(v) => v.resize(groups, 0.0),
@@ -128,6 +187,27 @@ impl Accumulator {
         self.grow(num_groups);
         if groups.is_empty() {
             return Ok(());
+        }
+        if let (Some(sets), Some(arg)) = (&mut self.distinct, args.first()) {
+            // keep only the first occurrence of each value per group
+            let mut rows = Vec::new();
+            let mut kept = Vec::new();
+            for (i, g) in groups.iter().enumerate() {
+                if let Some(k) = distinct_key(arg, i) {
+                    if sets[*g as usize].insert(k) {
+                        rows.push(i as u32);
+                        kept.push(*g);
+                    }
+                }
+            }
+            if kept.len() < groups.len() {
+                let idx = datafusion::arrow::array::UInt32Array::from(rows);
+                let arg = datafusion::arrow::compute::take(arg.as_ref(), &idx, None)?;
+                let distinct = self.distinct.take();
+                let r = self.update(&kept, num_groups, &[arg]);
+                self.distinct = distinct;
+                return r;
+            }
         }
         match (self.func, self.merge) {
             (AggFunc::CountStar, false) => {

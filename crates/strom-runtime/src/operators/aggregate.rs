@@ -122,9 +122,10 @@ impl AggregateOperator {
             .iter()
             .zip(&self.arg_columns)
             .map(|(c, cols)| {
-                Accumulator::new(
+                Accumulator::with_distinct(
                     c.func,
                     merge,
+                    c.distinct,
                     cols.first().map(|i| batch.column(*i).data_type()),
                 )
             })
