@@ -6,8 +6,7 @@ mod common;
 
 use common::*;
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -130,133 +129,6 @@ impl Drop for Cluster {
 
 // ---------------------------------------------------------------------------------------------
 // A minimal HTTP/1.1 client
-
-struct Resp {
-    status: u16,
-    body: String,
-}
-
-impl Resp {
-    fn json(&self, what: &str) -> Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("{what}: the body is not JSON ({e}): {}", self.body))
-    }
-
-    /// Asserts the status and Flink's error body `{"errors": ["..."]}`.
-    fn assert_error(&self, status: u16, what: &str) {
-        assert_eq!(
-            self.status, status,
-            "{what}: expected HTTP {status}, got {}: {}",
-            self.status, self.body
-        );
-        let v = self.json(what);
-        let errors = v["errors"]
-            .as_array()
-            .unwrap_or_else(|| panic!("{what}: no \"errors\" array in {}", self.body));
-        assert!(
-            !errors.is_empty() && errors.iter().all(Value::is_string),
-            "{what}: errors must be non-empty strings: {}",
-            self.body
-        );
-    }
-}
-
-fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> std::io::Result<Resp> {
-    let mut s = TcpStream::connect(("127.0.0.1", port))?;
-    s.set_read_timeout(Some(Duration::from_secs(30)))?;
-    s.set_write_timeout(Some(Duration::from_secs(30)))?;
-    let body = body.unwrap_or("");
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nAccept: application/json\r\n");
-    if !body.is_empty() || method != "GET" {
-        req.push_str(&format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n",
-            body.len()
-        ));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    s.write_all(req.as_bytes())?;
-    s.flush()?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw)?;
-    parse_response(&raw).map_err(|e| {
-        std::io::Error::other(format!(
-            "{e}; raw response: {:?}",
-            String::from_utf8_lossy(&raw)
-        ))
-    })
-}
-
-fn parse_response(raw: &[u8]) -> Result<Resp, String> {
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or("no end of headers")?;
-    let head = std::str::from_utf8(&raw[..split]).map_err(|e| e.to_string())?;
-    let mut body = raw[split + 4..].to_vec();
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().ok_or("empty response")?;
-    let mut parts = status_line.split_whitespace();
-    let version = parts.next().unwrap_or("");
-    if !version.starts_with("HTTP/1.") {
-        return Err(format!("bad status line '{status_line}'"));
-    }
-    let status: u16 = parts
-        .next()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("bad status line '{status_line}'"))?;
-    let mut chunked = false;
-    let mut length = None;
-    for h in lines {
-        let Some((k, v)) = h.split_once(':') else {
-            continue;
-        };
-        let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
-        if k == "transfer-encoding" && v.to_ascii_lowercase().contains("chunked") {
-            chunked = true;
-        }
-        if k == "content-length" {
-            length = v.parse::<usize>().ok();
-        }
-    }
-    if chunked {
-        body = dechunk(&body)?;
-    } else if let Some(n) = length {
-        if body.len() < n {
-            return Err(format!(
-                "body has {} bytes, Content-Length says {n}",
-                body.len()
-            ));
-        }
-        body.truncate(n);
-    }
-    Ok(Resp {
-        status,
-        body: String::from_utf8(body).map_err(|e| e.to_string())?,
-    })
-}
-
-fn dechunk(mut b: &[u8]) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    loop {
-        let eol = b
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .ok_or("bad chunk header")?;
-        let size_text = std::str::from_utf8(&b[..eol]).map_err(|e| e.to_string())?;
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
-            .map_err(|e| format!("bad chunk size '{size_text}': {e}"))?;
-        b = &b[eol + 2..];
-        if size == 0 {
-            return Ok(out);
-        }
-        if b.len() < size + 2 {
-            return Err("truncated chunk".into());
-        }
-        out.extend_from_slice(&b[..size]);
-        b = &b[size + 2..];
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 

@@ -14,8 +14,8 @@ mod common;
 use common::*;
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
@@ -275,7 +275,7 @@ impl JobManager {
     }
 
     fn http(&self, method: &str, path: &str) -> Resp {
-        http(self.rest_port, method, path)
+        http(self.rest_port, method, path, None)
             .unwrap_or_else(|e| panic!("{method} {path}: {e}\n{}", self.proc.describe()))
     }
 
@@ -417,108 +417,6 @@ const MB: u64 = 1024 * 1024;
 
 // ---------------------------------------------------------------------------------------------
 // A minimal HTTP/1.1 client
-
-struct Resp {
-    status: u16,
-    body: String,
-}
-
-impl Resp {
-    fn json(&self, what: &str) -> Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("{what}: the body is not JSON ({e}): {}", self.body))
-    }
-}
-
-fn http(port: u16, method: &str, path: &str) -> std::io::Result<Resp> {
-    let mut s = TcpStream::connect(("127.0.0.1", port))?;
-    s.set_read_timeout(Some(Duration::from_secs(30)))?;
-    s.set_write_timeout(Some(Duration::from_secs(30)))?;
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nAccept: application/json\r\n"
-    );
-    if method != "GET" {
-        req.push_str("Content-Length: 0\r\n");
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes())?;
-    s.flush()?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw)?;
-    parse_response(&raw).map_err(|e| {
-        std::io::Error::other(format!(
-            "{e}; raw response: {:?}",
-            String::from_utf8_lossy(&raw)
-        ))
-    })
-}
-
-fn parse_response(raw: &[u8]) -> Result<Resp, String> {
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or("no end of headers")?;
-    let head = std::str::from_utf8(&raw[..split]).map_err(|e| e.to_string())?;
-    let mut body = raw[split + 4..].to_vec();
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().ok_or("empty response")?;
-    let status: u16 = status_line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("bad status line '{status_line}'"))?;
-    let mut chunked = false;
-    let mut length = None;
-    for h in lines {
-        let Some((k, v)) = h.split_once(':') else {
-            continue;
-        };
-        let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
-        if k == "transfer-encoding" && v.to_ascii_lowercase().contains("chunked") {
-            chunked = true;
-        }
-        if k == "content-length" {
-            length = v.parse::<usize>().ok();
-        }
-    }
-    if chunked {
-        body = dechunk(&body)?;
-    } else if let Some(n) = length {
-        if body.len() < n {
-            return Err(format!(
-                "body has {} bytes, Content-Length says {n}",
-                body.len()
-            ));
-        }
-        body.truncate(n);
-    }
-    Ok(Resp {
-        status,
-        body: String::from_utf8(body).map_err(|e| e.to_string())?,
-    })
-}
-
-fn dechunk(mut b: &[u8]) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    loop {
-        let eol = b
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .ok_or("bad chunk header")?;
-        let size_text = std::str::from_utf8(&b[..eol]).map_err(|e| e.to_string())?;
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
-            .map_err(|e| format!("bad chunk size '{size_text}': {e}"))?;
-        b = &b[eol + 2..];
-        if size == 0 {
-            return Ok(out);
-        }
-        if b.len() < size + 2 {
-            return Err("truncated chunk".into());
-        }
-        out.extend_from_slice(&b[..size]);
-        b = &b[size + 2..];
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Jobs
