@@ -535,3 +535,26 @@ fn run_inputs(
     TaskMetrics::add(&ctx.metrics.idle_ns, idle.as_nanos() as u64);
     finish(chain, out, ctx)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::input_watermark;
+
+    #[test]
+    fn idle_channels_do_not_hold_back_the_watermark() {
+        // two inputs: [a, b] and [c]
+        let wm = vec![vec![5, 9], vec![7]];
+        let none = vec![vec![false, false], vec![false]];
+        assert_eq!(input_watermark(&wm, &none), Some(5));
+        // a idle: min over b and c
+        let a_idle = vec![vec![true, false], vec![false]];
+        assert_eq!(input_watermark(&wm, &a_idle), Some(7));
+        // all idle: no watermark at all (the task itself goes idle)
+        let all = vec![vec![true, true], vec![true]];
+        assert_eq!(input_watermark(&wm, &all), None);
+        // a channel that never sent a watermark holds everything back unless it is idle
+        let fresh = vec![vec![i64::MIN, 9], vec![7]];
+        assert_eq!(input_watermark(&fresh, &none), Some(i64::MIN));
+        assert_eq!(input_watermark(&fresh, &a_idle), Some(7));
+    }
+}
