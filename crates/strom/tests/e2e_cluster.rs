@@ -128,24 +128,6 @@ impl Drop for Cluster {
 }
 
 // ---------------------------------------------------------------------------------------------
-// A minimal HTTP/1.1 client
-
-// ---------------------------------------------------------------------------------------------
-
-fn poll<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {} s waiting for {what}",
-            timeout.as_secs()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 const UNBOUNDED_JOB: &str = "CREATE TABLE bid (
   auction BIGINT, bidder BIGINT, price BIGINT, channel STRING, url STRING,

@@ -376,21 +376,6 @@ fn start_taskmanager(name: &str, jm: &JobManager, slots: u32, dynamic: &[&str]) 
     (tm, id)
 }
 
-fn poll<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {:.1} s waiting for {what}",
-            timeout.as_secs_f64()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// A TCP port that was free a moment ago (bound and released).
 fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");

@@ -451,34 +451,19 @@ mod tests {
             col("a", SqlType::Double),
         ]);
         let partial = strom_plan::sql::planner::partial_schema(&input, &[0], &calls);
-        match mode {
-            AggregateMode::Final => AggregateSpec {
-                input: partial,
-                group_by: vec![0],
-                aggregates: calls,
-                window_end_column: None,
-                window_key_columns: vec![],
-                mode,
-                output: out,
-            },
-            AggregateMode::Partial => AggregateSpec {
-                input,
-                group_by: vec![0],
-                aggregates: calls,
-                window_end_column: None,
-                window_key_columns: vec![],
-                mode,
-                output: partial,
-            },
-            AggregateMode::Single => AggregateSpec {
-                input,
-                group_by: vec![0],
-                aggregates: calls,
-                window_end_column: None,
-                window_key_columns: vec![],
-                mode,
-                output: out,
-            },
+        let (input, output) = match mode {
+            AggregateMode::Final => (partial, out),
+            AggregateMode::Partial => (input, partial),
+            AggregateMode::Single => (input, out),
+        };
+        AggregateSpec {
+            input,
+            group_by: vec![0],
+            aggregates: calls,
+            window_end_column: None,
+            window_key_columns: vec![],
+            mode,
+            output,
         }
     }
 

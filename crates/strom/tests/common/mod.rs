@@ -827,3 +827,19 @@ fn dechunk(mut b: &[u8]) -> Result<Vec<u8>, String> {
         b = &b[size + 2..];
     }
 }
+
+/// Calls `f` every 50 ms until it returns a value; fails after `timeout`, naming `what`.
+pub fn poll<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {:.1} s waiting for {what}",
+            timeout.as_secs_f64()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
