@@ -1,5 +1,6 @@
-//! Strom's connectors: `filesystem` (CSV and JSON files, source and sink), `datagen`
-//! (generated rows, including the benchmark's bids), `blackhole` and `print` (sinks).
+//! Strom's connectors: `filesystem` (CSV and JSON files, source and sink), `kafka` (topics,
+//! source and sink), `datagen` (generated rows, including the benchmark's bids), `blackhole`
+//! and `print` (sinks).
 //!
 //! [`default_registry`] registers them all. Each connector is a
 //! [`strom_runtime::ConnectorFactory`]; see the module docs for its options:
@@ -7,6 +8,7 @@
 //! | connector | role | options |
 //! |---|---|---|
 //! | `filesystem` ([`filesystem`]) | source, sink | `path`, `format` (`csv`/`json`), `csv.field-delimiter`, `csv.ignore-parse-errors`, `json.ignore-parse-errors` |
+//! | `kafka` ([`kafka`]) | source, sink | `topic`, `properties.bootstrap.servers`, `properties.group.id`, `properties.*` (librdkafka), `format` (`json`/`csv`/`raw`), `json.ignore-parse-errors`, `csv.ignore-parse-errors`, `csv.field-delimiter`, `scan.startup.mode`, `scan.startup.timestamp-millis`, `scan.bounded.mode`, `scan.watermark.idle-timeout`, `sink.parallelism`, `sink.delivery-guarantee` |
 //! | `datagen` ([`datagen`]) | source | `number-of-rows`, `rows-per-second`, `generator` (`bids`), `fields.<col>.{kind,min,max,length,start,end,max-past,null-rate}` |
 //! | `blackhole` ([`blackhole`]) | sink | none |
 //! | `print` ([`print`]) | sink | `print-identifier`, `standard-error` |
@@ -19,6 +21,7 @@ mod columns;
 pub mod datagen;
 pub mod filesystem;
 pub mod format;
+pub mod kafka;
 pub mod print;
 pub mod text;
 
@@ -30,13 +33,15 @@ pub use bids::write_bids_csv;
 pub use blackhole::{BlackholeConnector, BlackholeWriter};
 pub use datagen::DatagenConnector;
 pub use filesystem::FileSystemConnector;
+pub use kafka::KafkaConnector;
 pub use print::PrintConnector;
 
 /// A registry with every connector of this crate: `blackhole`, `datagen`, `filesystem`,
-/// `print`.
+/// `kafka`, `print`.
 pub fn default_registry() -> ConnectorRegistry {
     let mut r = ConnectorRegistry::new();
     r.register(Arc::new(FileSystemConnector));
+    r.register(Arc::new(KafkaConnector));
     r.register(Arc::new(DatagenConnector));
     r.register(Arc::new(BlackholeConnector));
     r.register(Arc::new(PrintConnector));
@@ -109,7 +114,7 @@ mod tests {
     fn registry_has_all_connectors() {
         assert_eq!(
             super::default_registry().names(),
-            vec!["blackhole", "datagen", "filesystem", "print"]
+            vec!["blackhole", "datagen", "filesystem", "kafka", "print"]
         );
     }
 }

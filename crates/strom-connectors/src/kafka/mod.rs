@@ -1,0 +1,138 @@
+//! The `kafka` connector (Flink's option names): a topic as a source and as a sink, through
+//! librdkafka (the `rdkafka` crate, bundled librdkafka).
+//!
+//! ```sql
+//! CREATE TABLE bid (...) WITH (
+//!   'connector' = 'kafka',
+//!   'topic' = 'bids',                                  -- exactly one topic
+//!   'properties.bootstrap.servers' = 'localhost:9092',
+//!   'properties.group.id' = 'strom',                   -- default 'strom-<topic>'
+//!   'format' = 'json',                                 -- 'json' | 'csv' | 'raw'
+//!   'json.ignore-parse-errors' = 'false',
+//!   'csv.ignore-parse-errors' = 'false',
+//!   'csv.field-delimiter' = ',',
+//!   'scan.startup.mode' = 'group-offsets',             -- | 'earliest-offset' | 'latest-offset' | 'timestamp'
+//!   'scan.startup.timestamp-millis' = '1704067200000', -- with 'timestamp'
+//!   'scan.bounded.mode' = 'unbounded',                 -- | 'latest-offset'
+//!   'scan.watermark.idle-timeout' = '5 s',
+//!   'sink.delivery-guarantee' = 'at-least-once'        -- | 'none'
+//! );
+//! ```
+//!
+//! Every other `'properties.<key>'` is passed to librdkafka as `<key>` (librdkafka's names,
+//! which mostly match the Java client's; an unknown one is an error naming the option).
+//! `'value.format'` is accepted as another name of `'format'`; `'sink.parallelism'` is checked
+//! here and applied by the planner.
+//!
+//! **Source** ([`source::KafkaReader`]). Partition `p` is read by subtask `p % parallelism`
+//! with a manual assignment (no consumer-group rebalancing; offsets are not committed). A
+//! subtask without partitions has no splits: bounded, it ends at once; unbounded, it returns
+//! empty batches (the runtime treats a subtask without splits as idle). The start offsets come
+//! from `'scan.startup.mode'`: `group-offsets` (the default, as in Flink) uses the group's
+//! committed offsets and the earliest offset where there is none (the latest with
+//! `'properties.auto.offset.reset' = 'latest'`); `timestamp` the first message at or after
+//! the timestamp. `'scan.bounded.mode' = 'latest-offset'` reads up to the end offsets taken when
+//! the reader starts and then ends. Each batch holds rows of one partition; a partition without
+//! messages for `'scan.watermark.idle-timeout'` is idle until its next message (see
+//! [`strom_runtime::SourceReader::is_idle`]). A message that cannot be decoded fails the task
+//! with its topic, partition and offset, unless `'<format>.ignore-parse-errors'` skips (and
+//! counts) it. Messages without a value (tombstones) are skipped (raw: a NULL value).
+//!
+//! **Source formats** ([`decode`]): `json` (one object per message, field names = column
+//! names, the rules of the filesystem JSON reader), `csv` (one line per message, the fields of
+//! all columns, RFC 4180 quotes), `raw` (exactly one STRING column: the value, valid UTF-8).
+//!
+//! **Sink** ([`sink::KafkaWriter`]): one message per row, without a key; the value is the row
+//! as a JSON object, a CSV line (no line break) or the raw string. `at-least-once` waits at the
+//! end of input until every message is acknowledged and fails on a failed delivery;
+//! `exactly-once` is not supported yet.
+//!
+//! `validate` checks the options and that the topic exists (for sources and sinks), waiting at
+//! most 10 s for the brokers.
+
+pub mod client;
+pub mod decode;
+pub mod options;
+pub mod sink;
+pub mod source;
+
+pub use options::{assigned_partitions, KafkaOptions};
+pub use sink::KafkaWriter;
+pub use source::KafkaReader;
+
+use strom_plan::TableSpec;
+use strom_runtime::connector::DEFAULT_BATCH_ROWS;
+use strom_runtime::{ConnectorError, ConnectorFactory, SinkWriter, SourceReader, SubtaskInfo};
+
+/// The `kafka` connector: a topic as an unbounded or bounded source and as a sink.
+#[derive(Debug, Default)]
+pub struct KafkaConnector;
+
+impl KafkaConnector {
+    /// The reader of subtask `subtask`, as its concrete type (for [`KafkaReader::offsets`]).
+    pub fn reader(
+        &self,
+        table: &TableSpec,
+        projection: &[usize],
+        subtask: SubtaskInfo,
+        batch_rows: usize,
+    ) -> Result<KafkaReader, ConnectorError> {
+        let opts = KafkaOptions::parse(table)?;
+        crate::check_projection(table, projection)?;
+        let batch_rows = if batch_rows == 0 {
+            DEFAULT_BATCH_ROWS
+        } else {
+            batch_rows
+        };
+        KafkaReader::new(table, opts, projection, subtask, batch_rows)
+    }
+
+    /// The writer of subtask `subtask`, as its concrete type.
+    pub fn writer(
+        &self,
+        table: &TableSpec,
+        subtask: SubtaskInfo,
+    ) -> Result<KafkaWriter, ConnectorError> {
+        KafkaWriter::new(table, KafkaOptions::parse(table)?, subtask)
+    }
+}
+
+impl ConnectorFactory for KafkaConnector {
+    fn name(&self) -> &'static str {
+        "kafka"
+    }
+
+    fn validate(&self, table: &TableSpec, _as_source: bool) -> Result<(), ConnectorError> {
+        let opts = KafkaOptions::parse(table)?;
+        client::check_topic(&opts).map(|_| ())
+    }
+
+    fn is_bounded(&self, table: &TableSpec) -> bool {
+        table
+            .option("scan.bounded.mode")
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case("latest-offset"))
+    }
+
+    fn create_reader(
+        &self,
+        table: &TableSpec,
+        projection: &[usize],
+        subtask: SubtaskInfo,
+        batch_rows: usize,
+    ) -> Result<Box<dyn SourceReader>, ConnectorError> {
+        Ok(Box::new(
+            self.reader(table, projection, subtask, batch_rows)?,
+        ))
+    }
+
+    fn create_writer(
+        &self,
+        table: &TableSpec,
+        subtask: SubtaskInfo,
+    ) -> Result<Box<dyn SinkWriter>, ConnectorError> {
+        Ok(Box::new(self.writer(table, subtask)?))
+    }
+}
+
+#[cfg(test)]
+mod tests;
