@@ -200,7 +200,7 @@ fn an_empty_partition_does_not_stall_the_windows() {
         &broker,
         "bids_idle",
         "q5_idle_out",
-        2,
+        4,
         // long enough that a partition with data is not idle before its first fetch on a loaded
         // machine (its rows would then be late and dropped, as in Flink)
         ",\n  'scan.watermark.idle-timeout' = '3 s'",

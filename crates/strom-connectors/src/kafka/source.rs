@@ -79,12 +79,13 @@ impl KafkaReader {
                 continue;
             }
             p.quiet_checked = Some(Instant::now());
-            if let Ok((_, high)) =
-                consumer.fetch_watermarks(&self.opts.topic, p.id, Duration::from_millis(500))
-            {
-                if p.pending_next < high {
-                    p.last_message = Instant::now();
-                }
+            // unknown (the broker did not answer in time): not idle, ask again next period
+            let pending = consumer
+                .fetch_watermarks(&self.opts.topic, p.id, Duration::from_secs(1))
+                .map(|(_, high)| p.pending_next < high)
+                .unwrap_or(true);
+            if pending {
+                p.last_message = Instant::now();
             }
         }
     }
