@@ -6,7 +6,7 @@ use crate::job_master::JobState;
 use serde_json::{json, Map, Value};
 use strom_common::time::now_millis;
 use strom_common::{ExecutionState, JobStatus};
-use strom_runtime::TaskMetricsSnapshot;
+pub use strom_runtime::TaskMetricsSnapshot;
 
 /// The version string in `flink-version` fields.
 pub fn version() -> String {
@@ -474,4 +474,120 @@ pub fn taskmanager_detail(d: &Dispatcher, id: &str) -> Option<Value> {
     v["allocatedSlots"] = json!(allocated);
     v["metrics"] = json!({});
     Some(v)
+}
+
+/// Flink's task metric names with their values in a snapshot.
+pub fn task_metric_values(m: &TaskMetricsSnapshot) -> [(&'static str, u64); 9] {
+    [
+        ("numRecordsIn", m.records_in),
+        ("numRecordsOut", m.records_out),
+        ("numBytesIn", m.bytes_in),
+        ("numBytesOut", m.bytes_out),
+        ("numLateRecordsDropped", m.late_records_dropped),
+        ("numRecordsInErrors", m.skipped_rows),
+        ("accumulateBusyTimeMs", m.busy_ms),
+        ("accumulateIdleTimeMs", m.idle_ms),
+        ("accumulateBackPressuredTimeMs", m.backpressured_ms),
+    ]
+}
+
+/// The metrics of each subtask of a vertex (its current attempt), in subtask order.
+pub fn subtask_metrics(
+    j: &JobEntry,
+    vertex: strom_common::VertexId,
+) -> Option<Vec<TaskMetricsSnapshot>> {
+    let st = j.state.lock();
+    let v = st.graph.job_vertex(vertex)?;
+    Some(
+        v.subtasks
+            .iter()
+            .map(|ev| st.metrics_of(ev.current.attempt_id))
+            .collect(),
+    )
+}
+
+/// `/jobs/:id/vertices/:vid/subtasks/metrics`: without `get`, the metric ids; with
+/// `get=a,b`, each metric aggregated over the subtasks (`agg` picks among min, max, avg, sum,
+/// skew; all by default), as Flink answers.
+pub fn aggregated_metrics(
+    subtasks: &[TaskMetricsSnapshot],
+    get: Option<&str>,
+    agg: Option<&str>,
+) -> Value {
+    let names: Vec<&str> = task_metric_values(&TaskMetricsSnapshot::default())
+        .iter()
+        .map(|(n, _)| *n)
+        .collect();
+    let Some(get) = get else {
+        return Value::Array(names.iter().map(|n| json!({ "id": n })).collect());
+    };
+    let aggs: Vec<&str> = match agg {
+        Some(a) => a.split(',').map(str::trim).collect(),
+        None => vec!["min", "max", "avg", "sum", "skew"],
+    };
+    let mut out = Vec::new();
+    for id in get.split(',').map(str::trim) {
+        let Some(k) = names.iter().position(|n| *n == id) else {
+            continue;
+        };
+        let vals: Vec<f64> = subtasks
+            .iter()
+            .map(|m| task_metric_values(m)[k].1 as f64)
+            .collect();
+        if vals.is_empty() {
+            continue;
+        }
+        let sum: f64 = vals.iter().sum();
+        let min = vals.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = vals.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let avg = sum / vals.len() as f64;
+        // Flink's skew: (max - avg) / max * 100
+        let skew = if max > 0.0 {
+            (max - avg) / max * 100.0
+        } else {
+            0.0
+        };
+        let mut o = Map::new();
+        o.insert("id".into(), json!(id));
+        for a in &aggs {
+            let v = match *a {
+                "min" => min,
+                "max" => max,
+                "avg" => avg,
+                "sum" => sum,
+                "skew" => skew,
+                _ => continue,
+            };
+            o.insert((*a).to_string(), json!(v));
+        }
+        out.push(Value::Object(o));
+    }
+    Value::Array(out)
+}
+
+/// `/jobs/:id/vertices/:vid/metrics`: ids `<subtask>.<name>`; with `get`, their values as
+/// strings (Flink's shape).
+pub fn vertex_metrics_by_subtask(subtasks: &[TaskMetricsSnapshot], get: Option<&str>) -> Value {
+    let Some(get) = get else {
+        let mut ids = Vec::new();
+        for i in 0..subtasks.len() {
+            for (n, _) in task_metric_values(&TaskMetricsSnapshot::default()) {
+                ids.push(json!({ "id": format!("{i}.{n}") }));
+            }
+        }
+        return Value::Array(ids);
+    };
+    let mut out = Vec::new();
+    for id in get.split(',').map(str::trim) {
+        let Some((i, name)) = id.split_once('.') else {
+            continue;
+        };
+        let Some(m) = i.parse::<usize>().ok().and_then(|i| subtasks.get(i)) else {
+            continue;
+        };
+        if let Some((_, v)) = task_metric_values(m).iter().find(|(n, _)| *n == name) {
+            out.push(json!({ "id": id, "value": v.to_string() }));
+        }
+    }
+    Value::Array(out)
 }

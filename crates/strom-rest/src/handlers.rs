@@ -121,6 +121,53 @@ pub async fn vertex_detail(
         })
 }
 
+fn subtask_metrics_of(
+    d: &Dispatcher,
+    id: &str,
+    vid: &str,
+) -> Result<Vec<views::TaskMetricsSnapshot>, RestError> {
+    let j = d.job(job_id(id)?)?;
+    let vertex: strom_common::VertexId = vid.parse().map_err(|_| {
+        RestError(
+            StatusCode::BAD_REQUEST,
+            format!("Bad request: '{vid}' is not a vertex id (32 hex digits)"),
+        )
+    })?;
+    views::subtask_metrics(&j, vertex).ok_or_else(|| {
+        RestError(
+            StatusCode::NOT_FOUND,
+            format!("Job {id} has no vertex {vid}; see /jobs/{id} for its vertices"),
+        )
+    })
+}
+
+/// `GET /jobs/:id/vertices/:vid/metrics[?get=0.numRecordsIn,...]`.
+pub async fn vertex_metrics(
+    State(d): D,
+    Path((id, vid)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, RestError> {
+    let m = subtask_metrics_of(&d, &id, &vid)?;
+    Ok(Json(views::vertex_metrics_by_subtask(
+        &m,
+        q.get("get").map(String::as_str),
+    )))
+}
+
+/// `GET /jobs/:id/vertices/:vid/subtasks/metrics[?get=numRecordsIn,...&agg=sum]`.
+pub async fn subtasks_metrics(
+    State(d): D,
+    Path((id, vid)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, RestError> {
+    let m = subtask_metrics_of(&d, &id, &vid)?;
+    Ok(Json(views::aggregated_metrics(
+        &m,
+        q.get("get").map(String::as_str),
+        q.get("agg").map(String::as_str),
+    )))
+}
+
 pub async fn taskmanager_detail(
     State(d): D,
     Path(id): Path<String>,

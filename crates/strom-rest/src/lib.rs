@@ -39,6 +39,14 @@ pub fn router(d: Arc<Dispatcher>) -> Router {
             "/jobs/{jobid}/vertices/{vertexid}",
             get(handlers::vertex_detail),
         )
+        .route(
+            "/jobs/{jobid}/vertices/{vertexid}/metrics",
+            get(handlers::vertex_metrics),
+        )
+        .route(
+            "/jobs/{jobid}/vertices/{vertexid}/subtasks/metrics",
+            get(handlers::subtasks_metrics),
+        )
         .route("/taskmanagers", get(handlers::taskmanagers))
         .route("/taskmanagers/{tmid}", get(handlers::taskmanager_detail))
         .route("/v1/jobs", post(handlers::submit))

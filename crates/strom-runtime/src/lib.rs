@@ -10,6 +10,7 @@ pub mod network;
 pub mod operator;
 pub mod operators;
 pub mod task;
+pub mod watermark;
 
 pub use connector::{
     ConnectorError, ConnectorFactory, ConnectorRegistry, SinkWriter, SourceReader, SubtaskInfo,

@@ -12,10 +12,8 @@ use crate::network::{NetworkEnvironment, RemoteChannel};
 use crate::operator::{Chain, Output};
 use crate::operators::build_chain;
 use crate::operators::calc::physical_expr;
+use crate::watermark;
 use crossbeam_channel::Receiver;
-use datafusion::arrow::array::{Array, ArrayRef, TimestampMillisecondArray};
-use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::physical_expr::PhysicalExpr;
 use serde::{Deserialize, Serialize};
@@ -187,10 +185,9 @@ pub fn run_task(tdd: &TaskDeploymentDescriptor, ctx: &TaskContext) -> Result<(),
         }
         None => run_inputs(gates, &mut chain, &mut out, ctx),
     };
-    TaskMetrics::add(
-        &ctx.metrics.late_records_dropped,
-        chain.late_records_dropped(),
-    );
+    ctx.metrics
+        .late_records_dropped
+        .store(chain.late_records_dropped(), Ordering::Relaxed);
     result?;
     let bp: Duration = out.writers.iter().map(|w| w.backpressured).sum();
     TaskMetrics::add(&ctx.metrics.backpressured_ns, bp.as_nanos() as u64);
@@ -306,6 +303,51 @@ fn finish(chain: &mut Chain, out: &mut Outputs, ctx: &TaskContext) -> Result<(),
     Ok(())
 }
 
+/// Per-split watermarks of a source task (one split unless the reader has several, e.g. Kafka
+/// partitions); the subtask's watermark is the minimum over the splits that are not idle.
+struct SourceWatermarks {
+    splits: Vec<u32>,
+    split_wm: Vec<i64>,
+    /// The watermark emitted last.
+    current: i64,
+    /// Whether the task told its consumers it is idle (every split is).
+    idle: bool,
+}
+
+impl SourceWatermarks {
+    /// Raises split `si`'s watermark to `wm` and emits the subtask's watermark (or idleness)
+    /// when it changed.
+    fn advance(
+        &mut self,
+        si: usize,
+        wm: i64,
+        reader: &dyn SourceReader,
+        chain: &mut Chain,
+        out: &mut Outputs,
+    ) -> Result<(), TaskError> {
+        self.split_wm[si] = self.split_wm[si].max(wm);
+        let active = self
+            .splits
+            .iter()
+            .zip(&self.split_wm)
+            .filter(|(s, _)| !reader.is_idle(**s))
+            .map(|(_, w)| *w)
+            .min();
+        match active {
+            None if !self.idle => {
+                self.idle = true;
+                out.emit_idle()?;
+            }
+            Some(w) if w > self.current => {
+                self.current = w;
+                chain.process_watermark(w, out)?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
 fn run_source(
     mut reader: Box<dyn SourceReader>,
     watermark: Option<(Arc<dyn PhysicalExpr>, usize)>,
@@ -313,15 +355,15 @@ fn run_source(
     out: &mut Outputs,
     ctx: &TaskContext,
 ) -> Result<(), TaskError> {
-    let mut current = i64::MIN;
     let mut io = Duration::ZERO;
     let mut busy = Duration::ZERO;
-    // per-split watermarks (one split unless the reader has several, e.g. Kafka partitions); the
-    // subtask's watermark is the minimum over the splits that are not idle
     let splits = reader.splits();
-    let splits = if splits.is_empty() { vec![0] } else { splits };
-    let mut split_wm: Vec<i64> = vec![i64::MIN; splits.len()];
-    let mut idle = false;
+    let mut wms = SourceWatermarks {
+        split_wm: vec![i64::MIN; splits.len().max(1)],
+        splits: if splits.is_empty() { vec![0] } else { splits },
+        current: i64::MIN,
+        idle: false,
+    };
     loop {
         if ctx.cancel.load(Ordering::Relaxed) {
             return Err(TaskError::Canceled);
@@ -333,6 +375,9 @@ fn run_source(
         let Some(batch) = next else { break };
         let rows = batch.num_rows() as u64;
         TaskMetrics::add(&ctx.metrics.records_in, rows);
+        ctx.metrics
+            .skipped_rows
+            .store(reader.counters().skipped_rows, Ordering::Relaxed);
         let Some((expr, rowtime)) = &watermark else {
             if rows > 0 {
                 chain.process_batch(batch, out)?;
@@ -340,89 +385,41 @@ fn run_source(
             busy += t1.elapsed();
             continue;
         };
+        let split = reader.last_split().unwrap_or(wms.splits[0]);
+        let si = wms.splits.iter().position(|s| *s == split).unwrap_or(0);
         if rows > 0 {
-            if let Some(w) = watermark_of(expr.as_ref(), *rowtime, &batch)? {
-                let split = reader.last_split().unwrap_or(splits[0]);
-                if let Some(i) = splits.iter().position(|s| *s == split) {
-                    split_wm[i] = split_wm[i].max(w);
-                }
+            // per-record watermark semantics: cut before rows the watermark has passed
+            let (cuts, after) = watermark::cuts(expr.as_ref(), *rowtime, &batch, wms.split_wm[si])?;
+            let mut from = 0;
+            for c in cuts {
+                chain.process_batch(batch.slice(from, c.row - from), out)?;
+                wms.advance(si, c.watermark, reader.as_ref(), chain, out)?;
+                from = c.row;
             }
-            chain.process_batch(batch, out)?;
-            idle = false;
-        }
-        let active: Vec<i64> = splits
-            .iter()
-            .zip(&split_wm)
-            .filter(|(s, _)| !reader.is_idle(**s))
-            .map(|(_, w)| *w)
-            .collect();
-        match active.iter().min() {
-            None if !idle => {
-                idle = true;
-                out.emit_idle()?;
-            }
-            Some(&w) if w > current => {
-                current = w;
-                chain.process_watermark(w, out)?;
-            }
-            _ => {}
+            let rest = if from == 0 {
+                batch
+            } else {
+                batch.slice(from, rows as usize - from)
+            };
+            chain.process_batch(rest, out)?;
+            wms.idle = false;
+            ctx.metrics
+                .late_records_dropped
+                .store(chain.late_records_dropped(), Ordering::Relaxed);
+            wms.advance(si, after, reader.as_ref(), chain, out)?;
+        } else {
+            wms.advance(si, i64::MIN, reader.as_ref(), chain, out)?;
         }
         busy += t1.elapsed();
     }
     let c = reader.counters();
     TaskMetrics::add(&ctx.metrics.bytes_in, c.bytes);
-    TaskMetrics::add(&ctx.metrics.skipped_rows, c.skipped_rows);
+    ctx.metrics
+        .skipped_rows
+        .store(c.skipped_rows, Ordering::Relaxed);
     // time spent reading counts as busy too (I/O and parsing), tracked apart as idle-free work
     TaskMetrics::add(&ctx.metrics.busy_ns, (busy + io).as_nanos() as u64);
     finish(chain, out, ctx)
-}
-
-/// The watermark a batch allows: the watermark expression evaluated on the row with the largest
-/// rowtime. Watermark expressions (`ts - INTERVAL ...`) do not decrease as the rowtime grows, so
-/// this equals the largest value of the expression over the batch, at the cost of one row.
-fn watermark_of(
-    expr: &dyn PhysicalExpr,
-    rowtime: usize,
-    batch: &RecordBatch,
-) -> Result<Option<i64>, TaskError> {
-    let ms = DataType::Timestamp(TimeUnit::Millisecond, None);
-    let to_ms = |a: ArrayRef| -> Result<ArrayRef, TaskError> {
-        Ok(if a.data_type() == &ms {
-            a
-        } else {
-            cast(&a, &ms)?
-        })
-    };
-    let times = to_ms(batch.column(rowtime).clone())?;
-    let times = times
-        .as_any()
-        .downcast_ref::<TimestampMillisecondArray>()
-        .expect("cast to timestamp");
-    let mut best: Option<(usize, i64)> = None;
-    for (i, t) in times.iter().enumerate() {
-        if let Some(t) = t {
-            if best.is_none_or(|(_, b)| t > b) {
-                best = Some((i, t));
-            }
-        }
-    }
-    let Some((row, _)) = best else {
-        return Ok(None);
-    };
-    let one = batch.slice(row, 1);
-    let v = expr
-        .evaluate(&one)
-        .and_then(|v| v.into_array(1))
-        .map_err(|e| TaskError::Expr {
-            operator: "WatermarkAssigner".into(),
-            message: e.to_string(),
-        })?;
-    let v = to_ms(v)?;
-    let a = v
-        .as_any()
-        .downcast_ref::<TimestampMillisecondArray>()
-        .expect("cast to timestamp");
-    Ok(a.is_valid(0).then(|| a.value(0)))
 }
 
 fn run_inputs(
@@ -494,6 +491,9 @@ fn run_inputs(
                 TaskMetrics::add(&ctx.metrics.records_in, b.num_rows() as u64);
                 TaskMetrics::add(&ctx.metrics.bytes_in, b.get_array_memory_size() as u64);
                 chain.process_batch(b, out)?;
+                ctx.metrics
+                    .late_records_dropped
+                    .store(chain.late_records_dropped(), Ordering::Relaxed);
             }
             StreamElement::Watermark(w) => {
                 channel_wm[g][ch] = channel_wm[g][ch].max(w);

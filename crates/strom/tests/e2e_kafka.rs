@@ -8,61 +8,7 @@ mod common;
 
 use broker::Broker;
 use common::*;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
-
-/// A `strom standalone` child process, killed on drop.
-struct Standalone {
-    child: Child,
-    rest: String,
-}
-
-impl Standalone {
-    fn start(slots: u32) -> Self {
-        let mut child = strom()
-            .args([
-                "standalone",
-                "--slots",
-                &slots.to_string(),
-                "-D",
-                "rest.port=0",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn strom standalone");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read the ready line");
-        let rest = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no REST address in '{line}'"))
-            .trim_end_matches(',')
-            .to_string();
-        Self { child, rest }
-    }
-
-    fn job_state(&self, id: &str) -> String {
-        let v: serde_json::Value = ureq::get(&format!("{}/jobs/{id}", self.rest))
-            .call()
-            .expect("GET /jobs/:id")
-            .body_mut()
-            .read_json()
-            .expect("json");
-        v["state"].as_str().unwrap_or("?").to_string()
-    }
-}
-
-impl Drop for Standalone {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use std::time::Duration;
 
 const PARTITIONS: i32 = 4;
 
@@ -163,18 +109,7 @@ GROUP BY auction, window_start, window_end;
         Duration::from_secs(30),
     );
     c.assert_success();
-    let started = Instant::now();
-    loop {
-        let s = cluster.job_state(&id);
-        if s == "CANCELED" {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the job is {s} 30 s after cancel"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    cluster.wait_for_state(&id, "CANCELED", Duration::from_secs(30));
 }
 
 #[test]

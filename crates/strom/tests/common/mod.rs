@@ -843,3 +843,73 @@ pub fn poll<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) 
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// A standalone cluster process
+
+/// A `strom standalone` child process, killed on drop.
+pub struct Standalone {
+    child: std::process::Child,
+    pub rest: String,
+}
+
+impl Standalone {
+    pub fn start(slots: u32) -> Self {
+        let mut child = strom()
+            .args([
+                "standalone",
+                "--slots",
+                &slots.to_string(),
+                "-D",
+                "rest.port=0",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn strom standalone");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        use std::io::BufRead;
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the ready line");
+        let rest = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no REST address in '{line}'"))
+            .trim_end_matches(',')
+            .to_string();
+        Self { child, rest }
+    }
+
+    pub fn job_state(&self, id: &str) -> String {
+        self.get_json(&format!("/jobs/{id}"))["state"]
+            .as_str()
+            .unwrap_or("?")
+            .to_string()
+    }
+
+    /// GET `path` on the REST API as JSON.
+    pub fn get_json(&self, path: &str) -> serde_json::Value {
+        ureq::get(&format!("{}{path}", self.rest))
+            .call()
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+            .body_mut()
+            .read_json()
+            .expect("json")
+    }
+
+    /// Waits until job `id` reaches `state` (panics after `timeout`).
+    pub fn wait_for_state(&self, id: &str, state: &str, timeout: Duration) {
+        poll(&format!("job {id} {state}"), timeout, || {
+            (self.job_state(id) == state).then_some(())
+        })
+    }
+}
+
+impl Drop for Standalone {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
