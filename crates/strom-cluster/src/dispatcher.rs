@@ -82,6 +82,15 @@ impl Dispatcher {
                     .map_err(|e| DispatcherError::InvalidGraph(e.to_string()))?;
                 f.validate(table, as_source)
                     .map_err(|e| DispatcherError::InvalidGraph(e.to_string()))?;
+                if let OperatorSpec::Sink(s) = op {
+                    if s.changelog && !f.supports_changelog(table) {
+                        return Err(DispatcherError::InvalidGraph(format!(
+                            "table sink '{}' (connector '{}') doesn't support consuming update changes, which the non-windowed GROUP BY of this query produces; write to a table with 'connector' = 'upsert-kafka' and a PRIMARY KEY, 'connector' = 'kafka' with 'format' = 'debezium-json', 'print' or 'blackhole', use a windowed aggregation, or run with SET 'execution.runtime-mode' = 'batch'",
+                            table.name,
+                            table.connector()
+                        )));
+                    }
+                }
             }
         }
         Ok(())

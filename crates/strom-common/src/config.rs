@@ -45,6 +45,8 @@ pub mod keys {
     pub const WEB_REFRESH_INTERVAL: &str = "web.refresh-interval";
     pub const TABLE_DML_SYNC: &str = "table.dml-sync";
     pub const AGG_PHASE_STRATEGY: &str = "table.optimizer.agg-phase-strategy";
+    /// Non-windowed aggregates emit one change per group and input batch instead of per row.
+    pub const MINI_BATCH_ENABLED: &str = "table.exec.mini-batch.enabled";
     pub const HEARTBEAT_INTERVAL: &str = "heartbeat.interval";
     pub const HEARTBEAT_TIMEOUT: &str = "heartbeat.timeout";
     /// Shared secret every TaskManager and RPC caller must present (or `STROM_CLUSTER_SECRET`).
@@ -75,6 +77,7 @@ pub mod keys {
         WEB_REFRESH_INTERVAL,
         TABLE_DML_SYNC,
         AGG_PHASE_STRATEGY,
+        MINI_BATCH_ENABLED,
         HEARTBEAT_INTERVAL,
         HEARTBEAT_TIMEOUT,
         CLUSTER_SECRET,

@@ -109,6 +109,10 @@ impl ConnectorFactory for BlackholeConnector {
         })
     }
 
+    fn supports_changelog(&self, _table: &TableSpec) -> bool {
+        true
+    }
+
     fn create_writer(
         &self,
         table: &TableSpec,

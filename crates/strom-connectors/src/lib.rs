@@ -33,7 +33,7 @@ pub use bids::write_bids_csv;
 pub use blackhole::{BlackholeConnector, BlackholeWriter};
 pub use datagen::DatagenConnector;
 pub use filesystem::FileSystemConnector;
-pub use kafka::KafkaConnector;
+pub use kafka::{KafkaConnector, UpsertKafkaConnector};
 pub use print::PrintConnector;
 
 /// A registry with every connector of this crate: `blackhole`, `datagen`, `filesystem`,
@@ -42,6 +42,7 @@ pub fn default_registry() -> ConnectorRegistry {
     let mut r = ConnectorRegistry::new();
     r.register(Arc::new(FileSystemConnector));
     r.register(Arc::new(KafkaConnector));
+    r.register(Arc::new(UpsertKafkaConnector));
     r.register(Arc::new(DatagenConnector));
     r.register(Arc::new(BlackholeConnector));
     r.register(Arc::new(PrintConnector));
@@ -114,7 +115,14 @@ mod tests {
     fn registry_has_all_connectors() {
         assert_eq!(
             super::default_registry().names(),
-            vec!["blackhole", "datagen", "filesystem", "kafka", "print"]
+            vec![
+                "blackhole",
+                "datagen",
+                "filesystem",
+                "kafka",
+                "print",
+                "upsert-kafka"
+            ]
         );
     }
 }

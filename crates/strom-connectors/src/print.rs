@@ -2,8 +2,8 @@
 //! `+I[1001, 2024-01-01 00:00:00.000, abc]` (values comma-space separated, NULL as `null`).
 //!
 //! Values use the same text as the CSV writer (timestamps `YYYY-MM-DD HH:MM:SS.mmm` rather than
-//! Flink's ISO `2024-01-01T00:00`, decimals with their scale digits, strings unquoted). Rows are
-//! always inserts (`+I`). Prefixes as in Flink: with parallelism > 1 each line starts with
+//! Flink's ISO `2024-01-01T00:00`, decimals with their scale digits, strings unquoted). Rows of an
+//! updating query carry their kind (`+I`, `-U`, `+U`, `-D`), others are inserts (`+I`). Prefixes as in Flink: with parallelism > 1 each line starts with
 //! `<subtask+1>> `; with `'print-identifier' = 'x'` it starts with `x> ` (parallelism 1) or
 //! `x:<subtask+1>> `. `'standard-error' = 'true'` prints to standard error instead. Each batch
 //! is formatted into a buffer and written under one lock of the stream, so lines of parallel
@@ -13,7 +13,7 @@ use crate::bool_option;
 use crate::format::{ColumnText, Style};
 use arrow::array::RecordBatch;
 use std::io::Write;
-use strom_plan::TableSpec;
+use strom_plan::{RowKind, TableSpec};
 use strom_runtime::connector::ConnectorCounters;
 use strom_runtime::{ConnectorError, ConnectorFactory, SinkWriter, SourceReader, SubtaskInfo};
 
@@ -80,6 +80,8 @@ pub fn format_rows(
     prefix: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<(), ConnectorError> {
+    let (batch, kinds) = strom_runtime::connector::split_changelog(batch);
+    let batch = &batch;
     let cols: Vec<ColumnText<'_>> = batch
         .columns()
         .iter()
@@ -90,7 +92,12 @@ pub fn format_rows(
         .collect::<Result<_, _>>()?;
     for row in 0..batch.num_rows() {
         out.extend_from_slice(prefix);
-        out.extend_from_slice(b"+I[");
+        let kind = kinds
+            .as_ref()
+            .and_then(|k| RowKind::from_byte(k.value(row)))
+            .unwrap_or(RowKind::Insert);
+        out.extend_from_slice(kind.short_string().as_bytes());
+        out.push(b'[');
         for (i, c) in cols.iter().enumerate() {
             if i > 0 {
                 out.extend_from_slice(b", ");
@@ -164,6 +171,10 @@ impl ConnectorFactory for PrintConnector {
             table: table.name.clone(),
             message: "the print connector is a sink only; it cannot be read".into(),
         })
+    }
+
+    fn supports_changelog(&self, _table: &TableSpec) -> bool {
+        true
     }
 
     fn create_writer(

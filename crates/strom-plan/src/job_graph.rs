@@ -403,7 +403,17 @@ pub struct AggregateSpec {
     pub window_key_columns: Vec<usize>,
     #[serde(default)]
     pub mode: AggregateMode,
-    /// Output: group-by columns, then aggregates (or partial states for Partial).
+    /// A non-windowed aggregate of a streaming job: every change of a group's result is emitted
+    /// as it happens (+I, then -U/+U pairs), with the row kind in a trailing `$op` column of
+    /// `output`. Otherwise results are emitted when a window fires or at end of input.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub changelog: bool,
+    /// With `changelog`: fold the changes of a whole input batch into one change per group
+    /// (`table.exec.mini-batch.enabled`), instead of one per input row.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mini_batch: bool,
+    /// Output: group-by columns, then aggregates (or partial states for Partial), then `$op`
+    /// with `changelog`.
     pub output: RowSchema,
 }
 
@@ -412,6 +422,9 @@ pub struct AggregateSpec {
 pub struct SinkSpec {
     pub table: TableSpec,
     pub output: RowSchema,
+    /// The input is a changelog: its batches carry a trailing `$op` column after `output`'s.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub changelog: bool,
 }
 
 /// Why a JobGraph is invalid.

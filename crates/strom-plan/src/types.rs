@@ -152,6 +152,29 @@ impl RowSchema {
         self.columns.len()
     }
 
+    /// The schema with a changelog's trailing row-kind column (`$op`, TINYINT NOT NULL).
+    pub fn with_op(&self) -> RowSchema {
+        let mut s = self.without_op();
+        s.columns.push(Column {
+            name: crate::changelog::OP_COLUMN.into(),
+            ty: SqlType::TinyInt,
+            nullable: false,
+        });
+        s
+    }
+
+    /// The schema without a changelog's trailing row-kind column (`$op`), if it has one.
+    pub fn without_op(&self) -> RowSchema {
+        let mut s = self.clone();
+        if s.columns
+            .last()
+            .is_some_and(|c| c.name == crate::changelog::OP_COLUMN)
+        {
+            s.columns.pop();
+        }
+        s
+    }
+
     pub fn is_empty(&self) -> bool {
         self.columns.is_empty()
     }

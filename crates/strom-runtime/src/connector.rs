@@ -108,6 +108,13 @@ pub trait ConnectorFactory: Send + Sync {
         batch_rows: usize,
     ) -> Result<Box<dyn SourceReader>, ConnectorError>;
 
+    /// Whether the sink accepts a changelog (updates and deletes): its writer then gets batches
+    /// with a trailing `$op` column of row kinds (see [`split_changelog`]). Sinks that only
+    /// append refuse updating queries when the job is submitted.
+    fn supports_changelog(&self, _table: &TableSpec) -> bool {
+        false
+    }
+
     /// A writer for subtask `subtask` of the sink.
     fn create_writer(
         &self,
@@ -150,5 +157,32 @@ impl ConnectorRegistry {
 
     pub fn names(&self) -> Vec<&'static str> {
         self.factories.keys().copied().collect()
+    }
+}
+
+/// Splits a batch a sink writer received into the table's columns and the row kinds, when it
+/// is a changelog (a trailing `$op` TINYINT column); the kinds are `None` for an append-only
+/// batch.
+pub fn split_changelog(
+    batch: &datafusion::arrow::record_batch::RecordBatch,
+) -> (
+    datafusion::arrow::record_batch::RecordBatch,
+    Option<datafusion::arrow::array::Int8Array>,
+) {
+    use datafusion::arrow::array::{Array, Int8Array};
+    let schema = batch.schema();
+    let last = schema.fields().len().wrapping_sub(1);
+    match schema.fields().last() {
+        Some(f) if f.name() == strom_plan::OP_COLUMN => {
+            let kinds = batch
+                .column(last)
+                .as_any()
+                .downcast_ref::<Int8Array>()
+                .cloned();
+            let mut data = batch.clone();
+            data.remove_column(last);
+            (data, kinds)
+        }
+        _ => (batch.clone(), None),
     }
 }

@@ -141,3 +141,124 @@ fn an_empty_partition_does_not_stall_the_windows() {
         ",\n  'scan.watermark.idle-timeout' = '3 s'",
     );
 }
+
+/// An updating GROUP BY over `rows` generated bids, written to `sink` (a table declaration
+/// named `totals` with columns auction, num, top) by an embedded job. Returns the bids.
+fn updating_query_into(broker: &Broker, tag: &str, rows: u64, sink: &str) -> Vec<Bid> {
+    let path = gen_bids_of(rows);
+    let dir = TempDir::new(tag);
+    let sql = dir.join("q.sql");
+    write_text(
+        &sql,
+        &format!(
+            "CREATE TABLE bid (
+  auction BIGINT, bidder BIGINT, price BIGINT, channel STRING, url STRING,
+  date_time TIMESTAMP(3), extra STRING
+) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');
+{sink};
+INSERT INTO totals SELECT auction, COUNT(*) AS num, MAX(price) AS top FROM bid GROUP BY auction;
+",
+            path.display()
+        )
+        .replace("{servers}", &broker.servers()),
+    );
+    run_with_timeout(
+        strom().args(["sql", "-f", sql.to_str().unwrap(), "-p", "2"]),
+        Duration::from_secs(120),
+    )
+    .assert_success();
+    parse_checked(&path, rows)
+}
+
+/// auction -> (count, max price), computed from the rows.
+fn totals_of(bids: &[Bid]) -> std::collections::BTreeMap<i64, (i64, i64)> {
+    let mut m = std::collections::BTreeMap::new();
+    for b in bids {
+        let e = m.entry(b.auction).or_insert((0, i64::MIN));
+        e.0 += 1;
+        e.1 = e.1.max(b.price);
+    }
+    m
+}
+
+fn json(bytes: &Option<Vec<u8>>) -> serde_json::Value {
+    serde_json::from_slice(bytes.as_deref().expect("a value")).expect("a JSON message")
+}
+
+#[test]
+fn an_updating_query_writes_upserts_keyed_by_the_primary_key() {
+    let broker = Broker::start();
+    broker.create_topic("totals", 2);
+    let rows = 3000;
+    let bids = updating_query_into(
+        &broker,
+        "upsert",
+        rows,
+        "CREATE TABLE totals (auction BIGINT, num BIGINT, top BIGINT, PRIMARY KEY (auction) NOT ENFORCED)
+  WITH ('connector' = 'upsert-kafka', 'topic' = 'totals', 'properties.bootstrap.servers' = '{servers}',
+        'key.format' = 'json', 'value.format' = 'json')",
+    );
+    // every row changes its auction's COUNT: one +I or +U each; -U are not written
+    let records = broker.read_records("totals", 2, rows as usize);
+    let mut last = std::collections::BTreeMap::new();
+    for r in &records {
+        let key = json(&r.key);
+        let value = json(&r.value);
+        let auction = key["auction"].as_i64().expect("key {auction}");
+        assert_eq!(value["auction"].as_i64(), Some(auction), "value {value}");
+        // one key, one partition: the last message of a key is its latest result
+        let prev = last.insert(auction, (r.partition, value));
+        if let Some((p, _)) = prev {
+            assert_eq!(p, r.partition, "auction {auction} in two partitions");
+        }
+    }
+    let expected = totals_of(&bids);
+    let got: std::collections::BTreeMap<i64, (i64, i64)> = last
+        .iter()
+        .map(|(a, (_, v))| (*a, (v["num"].as_i64().unwrap(), v["top"].as_i64().unwrap())))
+        .collect();
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn an_updating_query_writes_debezium_json() {
+    let broker = Broker::start();
+    broker.create_topic("changes", 1);
+    let rows = 2000;
+    let bids = updating_query_into(
+        &broker,
+        "debezium",
+        rows,
+        "CREATE TABLE totals (auction BIGINT, num BIGINT, top BIGINT)
+  WITH ('connector' = 'kafka', 'topic' = 'changes', 'properties.bootstrap.servers' = '{servers}',
+        'format' = 'debezium-json')",
+    );
+    let expected = totals_of(&bids);
+    // +I for the first row of an auction, -U/+U (as "d" then "c") for every later one
+    let n = 2 * rows as usize - expected.len();
+    let records = broker.read_records("changes", 1, n);
+    let mut state: std::collections::BTreeMap<i64, (i64, i64)> = Default::default();
+    for r in &records {
+        let v = json(&r.value);
+        let row = |x: &serde_json::Value| {
+            (
+                x["auction"].as_i64().unwrap(),
+                (x["num"].as_i64().unwrap(), x["top"].as_i64().unwrap()),
+            )
+        };
+        match v["op"].as_str() {
+            Some("c") => {
+                assert!(v["before"].is_null(), "{v}");
+                let (a, t) = row(&v["after"]);
+                assert!(state.insert(a, t).is_none(), "create of a present row: {v}");
+            }
+            Some("d") => {
+                assert!(v["after"].is_null(), "{v}");
+                let (a, t) = row(&v["before"]);
+                assert_eq!(state.remove(&a), Some(t), "delete of another row: {v}");
+            }
+            _ => panic!("unexpected message {v}"),
+        }
+    }
+    assert_eq!(state, expected);
+}

@@ -85,6 +85,9 @@ impl Decoder {
             (KafkaFormat::Json, Some(v)) => self.push_json(v),
             (KafkaFormat::Csv, Some(v)) => self.push_csv(v),
             (KafkaFormat::Raw, v) => self.push_raw(v),
+            (KafkaFormat::DebeziumJson, _) => {
+                return Err("'format' = 'debezium-json' can only be written, not read".into())
+            }
         };
         match r {
             Ok(()) => {
@@ -107,6 +110,7 @@ impl Decoder {
             KafkaFormat::Json => "JSON",
             KafkaFormat::Csv => "CSV",
             KafkaFormat::Raw => "raw",
+            KafkaFormat::DebeziumJson => "Debezium JSON",
         };
         crate::columns::finish_batch(&self.schema, &mut self.builders, rows, what)
     }

@@ -23,8 +23,11 @@ pub const KNOWN_OPTIONS: &[&str] = &[
     "sink.delivery-guarantee",
 ];
 
+/// Options only `'connector' = 'upsert-kafka'` accepts.
+pub const UPSERT_OPTIONS: &[&str] = &["key.format", "value.fields-include"];
+
 /// Supported values of `'format'`.
-pub const FORMATS: &str = "'json', 'csv', 'raw'";
+pub const FORMATS: &str = "'json', 'csv', 'raw', 'debezium-json' (sink only)";
 
 /// The message format (the value of a message; keys are not read or written yet).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +38,19 @@ pub enum KafkaFormat {
     Csv,
     /// The whole value is the single STRING column.
     Raw,
+    /// A changelog as Debezium envelopes (sink only): `{"before":..,"after":..,"op":"c"|"d"}`;
+    /// +I/+U are creates of the new row, -U/-D deletes of the old row (Flink's encoding).
+    DebeziumJson,
+}
+
+/// `'connector' = 'upsert-kafka'`: the message key is the primary key (a JSON object of its
+/// columns); +I/+U write the row as the value, -D writes a tombstone (no value), -U nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upsert {
+    /// Table columns of the primary key.
+    pub key: Vec<usize>,
+    /// `'value.fields-include' = 'EXCEPT_KEY'`: the value leaves the key columns out.
+    pub except_key: bool,
 }
 
 /// `'scan.startup.mode'`: where a source starts reading.
@@ -91,6 +107,8 @@ pub struct KafkaOptions {
     /// `'scan.watermark.idle-timeout'`: a partition without messages for this long is idle.
     pub idle_timeout: Option<Duration>,
     pub delivery: DeliveryGuarantee,
+    /// Set for `'connector' = 'upsert-kafka'`.
+    pub upsert: Option<Upsert>,
 }
 
 impl KafkaOptions {
@@ -100,8 +118,12 @@ impl KafkaOptions {
             table: table.name.clone(),
             message,
         };
+        let is_upsert = table.connector() == "upsert-kafka";
         for k in table.options.keys() {
-            if k.starts_with("properties.") || KNOWN_OPTIONS.contains(&k.as_str()) {
+            if k.starts_with("properties.")
+                || KNOWN_OPTIONS.contains(&k.as_str())
+                || is_upsert && UPSERT_OPTIONS.contains(&k.as_str())
+            {
                 continue;
             }
             return Err(bad(format!(
@@ -161,6 +183,7 @@ impl KafkaOptions {
                 "json" => KafkaFormat::Json,
                 "csv" => KafkaFormat::Csv,
                 "raw" => KafkaFormat::Raw,
+                "debezium-json" => KafkaFormat::DebeziumJson,
                 other => {
                     return Err(bad(format!(
                         "unsupported 'format' = '{other}' for the kafka connector; supported formats: {FORMATS}"
@@ -290,7 +313,13 @@ impl KafkaOptions {
                 )))
             }
         };
+        let upsert = if is_upsert {
+            Some(upsert_options(table, format).map_err(bad)?)
+        } else {
+            None
+        };
         Ok(Self {
+            upsert,
             table: table.name.clone(),
             topic,
             servers,
@@ -312,7 +341,7 @@ impl KafkaOptions {
         match self.format {
             KafkaFormat::Json => self.json_ignore_parse_errors,
             KafkaFormat::Csv => self.csv_ignore_parse_errors,
-            KafkaFormat::Raw => false,
+            KafkaFormat::Raw | KafkaFormat::DebeziumJson => false,
         }
     }
 
@@ -321,7 +350,7 @@ impl KafkaOptions {
         match self.format {
             KafkaFormat::Json => Some("json.ignore-parse-errors"),
             KafkaFormat::Csv => Some("csv.ignore-parse-errors"),
-            KafkaFormat::Raw => None,
+            KafkaFormat::Raw | KafkaFormat::DebeziumJson => None,
         }
     }
 
@@ -331,6 +360,56 @@ impl KafkaOptions {
             .clone()
             .unwrap_or_else(|| format!("strom-{}", self.topic))
     }
+}
+
+/// The key options of an upsert-kafka table: a primary key, `'key.format' = 'json'`, a JSON
+/// value format.
+fn upsert_options(table: &TableSpec, value_format: KafkaFormat) -> Result<Upsert, String> {
+    if table.primary_key.is_empty() {
+        return Err(
+            "'connector' = 'upsert-kafka' needs a primary key: add PRIMARY KEY (col, ...) NOT ENFORCED to the table"
+                .into(),
+        );
+    }
+    match table
+        .option("key.format")
+        .map(|f| f.trim().to_ascii_lowercase())
+    {
+        Some(f) if f == "json" => {}
+        Some(f) => {
+            return Err(format!(
+                "unsupported 'key.format' = '{f}' for upsert-kafka; supported: 'json'"
+            ))
+        }
+        None => return Err("upsert-kafka needs 'key.format' = 'json'".into()),
+    }
+    if value_format != KafkaFormat::Json {
+        return Err("upsert-kafka needs 'value.format' = 'json'".into());
+    }
+    let except_key = match table
+        .option("value.fields-include")
+        .map(|v| v.trim().to_ascii_uppercase())
+    {
+        None => false,
+        Some(v) if v == "ALL" => false,
+        Some(v) if v == "EXCEPT_KEY" => true,
+        Some(v) => {
+            return Err(format!(
+                "unsupported 'value.fields-include' = '{v}'; supported: 'ALL', 'EXCEPT_KEY'"
+            ))
+        }
+    };
+    let key = table
+        .primary_key
+        .iter()
+        .map(|k| {
+            table
+                .schema
+                .index_of(k)
+                .ok_or_else(|| format!("primary key column '{k}' is not a column of the table"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Upsert { key, except_key })
 }
 
 /// Partition `p` of a topic is read by subtask `p % parallelism`: the partitions of subtask

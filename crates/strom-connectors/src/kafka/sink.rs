@@ -1,6 +1,9 @@
 //! The Kafka sink: one `BaseProducer` per subtask, one message per row (no key; the value is
-//! the row as a JSON object, a CSV line without a line break, or the raw string, NULL as a
-//! message without a value). librdkafka spreads keyless messages over the partitions.
+//! the row as a JSON object, a CSV line without a line break, the raw string, NULL as a
+//! message without a value, or with `debezium-json` a Debezium envelope of a changelog row).
+//! librdkafka spreads keyless messages over the partitions. For upsert-kafka the key is the
+//! primary key as a JSON object (so one key always lands in one partition): +I/+U write the
+//! row, -D a tombstone, -U nothing.
 //!
 //! A full local queue (`QueueFull`) is waited out by polling, so memory stays bounded
 //! (`queue.buffering.max.kbytes` defaults to 64 MiB here). Delivery reports are collected by
@@ -21,8 +24,8 @@ use rdkafka::types::RDKafkaErrorCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use strom_plan::TableSpec;
-use strom_runtime::connector::ConnectorCounters;
+use strom_plan::{RowKind, TableSpec};
+use strom_runtime::connector::{split_changelog, ConnectorCounters};
 use strom_runtime::{ConnectorError, SinkWriter, SubtaskInfo};
 
 /// How long `finish` waits for the outstanding messages to be acknowledged.
@@ -163,14 +166,54 @@ impl KafkaWriter {
         }
     }
 
-    /// Appends the message value of row `row` to `buf`; false for no value (raw NULL).
+    /// Appends `{"name":value,...}` of the columns `which` of row `row`.
+    fn json_object(
+        &self,
+        batch: &RecordBatch,
+        cols: &[ColumnText<'_>],
+        which: impl Iterator<Item = usize>,
+        row: usize,
+        buf: &mut Vec<u8>,
+    ) {
+        let own_keys = self.keys.len() == cols.len();
+        buf.push(b'{');
+        for (n, i) in which.enumerate() {
+            if n > 0 {
+                buf.push(b',');
+            }
+            if own_keys {
+                buf.extend_from_slice(&self.keys[i]);
+            } else {
+                write_json_string(buf, batch.schema().field(i).name().as_bytes());
+                buf.push(b':');
+            }
+            cols[i].write(row, buf, Style::Json);
+        }
+        buf.push(b'}');
+    }
+
+    /// Appends the message value of row `row` (of kind `kind`) to `buf`; false for no value
+    /// (raw NULL, an upsert tombstone).
     pub(crate) fn render(
         &self,
         batch: &RecordBatch,
         cols: &[ColumnText<'_>],
         row: usize,
+        kind: RowKind,
         buf: &mut Vec<u8>,
     ) -> bool {
+        if let Some(u) = &self.opts.upsert {
+            if !kind.is_addition() {
+                return false;
+            }
+            let all = 0..cols.len();
+            if u.except_key {
+                self.json_object(batch, cols, all.filter(|i| !u.key.contains(i)), row, buf);
+            } else {
+                self.json_object(batch, cols, all, row, buf);
+            }
+            return true;
+        }
         match self.opts.format {
             KafkaFormat::Raw => {
                 if cols.is_empty() || batch.column(0).is_null(row) {
@@ -189,30 +232,38 @@ impl KafkaWriter {
                     c.write(row, buf, style);
                 }
             }
-            KafkaFormat::Json => {
-                let own_keys = self.keys.len() == cols.len();
-                buf.push(b'{');
-                for (i, c) in cols.iter().enumerate() {
-                    if i > 0 {
-                        buf.push(b',');
-                    }
-                    if own_keys {
-                        buf.extend_from_slice(&self.keys[i]);
-                    } else {
-                        write_json_string(buf, batch.schema().field(i).name().as_bytes());
-                        buf.push(b':');
-                    }
-                    c.write(row, buf, Style::Json);
+            KafkaFormat::Json => self.json_object(batch, cols, 0..cols.len(), row, buf),
+            KafkaFormat::DebeziumJson => {
+                let (before, after, op) = if kind.is_addition() {
+                    ("null", None, "c")
+                } else {
+                    ("", Some("null"), "d")
+                };
+                buf.extend_from_slice(b"{\"before\":");
+                if before.is_empty() {
+                    self.json_object(batch, cols, 0..cols.len(), row, buf);
+                } else {
+                    buf.extend_from_slice(before.as_bytes());
                 }
-                buf.push(b'}');
+                buf.extend_from_slice(b",\"after\":");
+                match after {
+                    Some(a) => buf.extend_from_slice(a.as_bytes()),
+                    None => self.json_object(batch, cols, 0..cols.len(), row, buf),
+                }
+                buf.extend_from_slice(b",\"op\":\"");
+                buf.extend_from_slice(op.as_bytes());
+                buf.extend_from_slice(b"\"}");
             }
         }
         true
     }
 
     /// Queues one message, polling while the local queue is full.
-    fn send(&self, value: Option<&[u8]>) -> Result<(), ConnectorError> {
-        let mut record = BaseRecord::<(), [u8]>::to(&self.opts.topic);
+    fn send(&self, key: Option<&[u8]>, value: Option<&[u8]>) -> Result<(), ConnectorError> {
+        let mut record = BaseRecord::<[u8], [u8]>::to(&self.opts.topic);
+        if let Some(k) = key {
+            record = record.key(k);
+        }
         if let Some(v) = value {
             record = record.payload(v);
         }
@@ -233,6 +284,8 @@ impl KafkaWriter {
 impl SinkWriter for KafkaWriter {
     fn write(&mut self, batch: &RecordBatch) -> Result<(), ConnectorError> {
         self.check_deliveries()?;
+        let (batch, kinds) = split_changelog(batch);
+        let batch = &batch;
         let cols = batch
             .columns()
             .iter()
@@ -242,11 +295,27 @@ impl SinkWriter for KafkaWriter {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let mut buf = std::mem::take(&mut self.buf);
+        let mut key = Vec::new();
         for row in 0..batch.num_rows() {
+            let kind = kinds
+                .as_ref()
+                .and_then(|k| RowKind::from_byte(k.value(row)))
+                .unwrap_or(RowKind::Insert);
+            if kind == RowKind::UpdateBefore && self.opts.upsert.is_some() {
+                // the +U that follows overwrites the key
+                continue;
+            }
             buf.clear();
-            let value = self.render(batch, &cols, row, &mut buf).then_some(&buf[..]);
-            self.bytes += value.map_or(0, |v| v.len() as u64);
-            if let Err(e) = self.send(value) {
+            let value = self
+                .render(batch, &cols, row, kind, &mut buf)
+                .then_some(&buf[..]);
+            let key = self.opts.upsert.as_ref().map(|u| {
+                key.clear();
+                self.json_object(batch, &cols, u.key.iter().copied(), row, &mut key);
+                &key[..]
+            });
+            self.bytes += value.map_or(0, |v| v.len() as u64) + key.map_or(0, |k| k.len() as u64);
+            if let Err(e) = self.send(key, value) {
                 self.buf = buf;
                 return Err(e);
             }

@@ -462,7 +462,9 @@ fn round_trip(t: &TableSpec, batch: &RecordBatch) -> (Vec<Option<Vec<u8>>>, Reco
     let mut d = decoder(t, &all);
     for row in 0..batch.num_rows() {
         let mut buf = Vec::new();
-        let value = w.render(batch, &cols, row, &mut buf).then_some(buf);
+        let value = w
+            .render(batch, &cols, row, strom_plan::RowKind::Insert, &mut buf)
+            .then_some(buf);
         d.push(value.as_deref()).expect("decodes");
         messages.push(value);
     }

@@ -224,6 +224,14 @@ impl Broker {
         partitions: i32,
         count: usize,
     ) -> Vec<(i32, i64, Option<Vec<u8>>)> {
+        self.read_records(topic, partitions, count)
+            .into_iter()
+            .map(|r| (r.partition, r.offset, r.value))
+            .collect()
+    }
+
+    /// Like [`Broker::read_all`], with the keys.
+    pub fn read_records(&self, topic: &str, partitions: i32, count: usize) -> Vec<Record> {
         let c: BaseConsumer = self
             .config()
             .set("group.id", "strom-test-reader")
@@ -245,15 +253,27 @@ impl Broker {
                 out.len()
             );
             match c.poll(Duration::from_millis(100)) {
-                Some(Ok(m)) => {
-                    out.push((m.partition(), m.offset(), m.payload().map(<[u8]>::to_vec)))
-                }
+                Some(Ok(m)) => out.push(Record {
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    key: m.key().map(<[u8]>::to_vec),
+                    value: m.payload().map(<[u8]>::to_vec),
+                }),
                 Some(Err(e)) => eprintln!("test consumer: {e}"),
                 None => {}
             }
         }
         out
     }
+}
+
+/// A message read back.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
 }
 
 impl Drop for Broker {

@@ -7,6 +7,7 @@ use super::expr_codec::{encode, unqualify};
 use super::functions::session_context;
 use super::parser::{column_list, parse_script, SqlStatement};
 use super::window_tvf::rewrite_window_tvfs;
+use crate::changelog::OP_COLUMN;
 use crate::job_graph::*;
 use crate::types::{Column, RowSchema, SqlType};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
@@ -124,6 +125,9 @@ fn plan_statement(
             .get(keys::AGG_PHASE_STRATEGY)
             .map(|s| !s.eq_ignore_ascii_case("ONE_PHASE"))
             .unwrap_or(true),
+        mini_batch: config
+            .get(keys::MINI_BATCH_ENABLED)
+            .is_some_and(|s| s.trim().eq_ignore_ascii_case("true")),
     };
     let (name, sink) = match &plan {
         LogicalPlan::Dml(dml)
@@ -154,7 +158,8 @@ fn plan_statement(
     match sink {
         Some((table, input)) => {
             let i = b.translate(&input)?;
-            let in_schema = b.nodes[i].op.output_schema().clone();
+            let changelog = b.nodes[i].updating;
+            let in_schema = b.nodes[i].op.output_schema().without_op();
             if in_schema.len() != table.schema.len() {
                 return Err(SqlError::new(format!(
                     "INSERT INTO {}: the query produces {} columns but the table has {} ({})",
@@ -177,7 +182,11 @@ fn plan_statement(
                 )?),
             };
             let n = b.add(
-                OperatorSpec::Sink(SinkSpec { table, output }),
+                OperatorSpec::Sink(SinkSpec {
+                    table,
+                    output,
+                    changelog,
+                }),
                 vec![(i, Ship::Forward)],
                 None,
             );
@@ -189,7 +198,8 @@ fn plan_statement(
         None => {
             // A bare SELECT prints its rows (Flink's SQL client shows them).
             let i = b.translate(&plan)?;
-            let schema = b.nodes[i].op.output_schema().clone();
+            let changelog = b.nodes[i].updating;
+            let schema = b.nodes[i].op.output_schema().without_op();
             let mut options = BTreeMap::new();
             options.insert("connector".to_string(), "print".to_string());
             let table = TableSpec {
@@ -203,6 +213,7 @@ fn plan_statement(
                 OperatorSpec::Sink(SinkSpec {
                     table,
                     output: schema,
+                    changelog,
                 }),
                 vec![(i, Ship::Forward)],
                 None,
@@ -390,6 +401,8 @@ struct Node {
     /// window attribute column (`window_start`, `window_end`, `window_time`), which are constant
     /// within one window.
     window: Win,
+    /// The node emits a changelog (a trailing `$op` column).
+    updating: bool,
 }
 
 struct Builder<'a> {
@@ -400,6 +413,7 @@ struct Builder<'a> {
     job_type: JobType,
     state: &'a SessionState,
     agg_two_phase: bool,
+    mini_batch: bool,
 }
 
 fn row_schema(df: &DFSchema) -> Result<RowSchema, SqlError> {
@@ -452,11 +466,17 @@ impl Builder<'_> {
             (_, Some((i, _))) => self.nodes[*i].parallelism,
             (_, None) => self.parallelism,
         };
+        let updating = match &op {
+            OperatorSpec::Aggregate(a) => a.changelog,
+            OperatorSpec::Calc(_) => inputs.first().is_some_and(|(i, _)| self.nodes[*i].updating),
+            _ => false,
+        };
         self.nodes.push(Node {
             op,
             parallelism,
             inputs,
             window,
+            updating,
         });
         self.nodes.len() - 1
     }
@@ -500,10 +520,17 @@ impl Builder<'_> {
         &mut self,
         input: usize,
         filter: Option<Expr>,
-        exprs: Vec<Expr>,
-        output: RowSchema,
+        mut exprs: Vec<Expr>,
+        mut output: RowSchema,
     ) -> Result<usize, SqlError> {
         let in_schema = self.out(input).clone();
+        // a changelog keeps its row kinds through projections and filters
+        if self.nodes[input].updating && output.index_of(OP_COLUMN).is_none() {
+            exprs.push(Expr::Column(datafusion::common::Column::new_unqualified(
+                OP_COLUMN,
+            )));
+            output = output.with_op();
+        }
         let identity = filter.is_none()
             && exprs.len() == in_schema.len()
             && exprs
@@ -693,6 +720,11 @@ impl Builder<'_> {
 
     fn aggregate(&mut self, a: &datafusion::logical_expr::Aggregate) -> Result<usize, SqlError> {
         let mut input = self.translate(&a.input)?;
+        if self.nodes[input].updating {
+            return Err(SqlError::new(
+                "aggregating an updating result (a GROUP BY over a non-windowed GROUP BY) is not supported yet; aggregate the source rows directly, or use window aggregations",
+            ));
+        }
         let mut in_schema = self.out(input).clone();
         // group keys and aggregate arguments must be plain columns; compute others first
         let mut extra: Vec<(String, Expr)> = Vec::new();
@@ -814,6 +846,8 @@ impl Builder<'_> {
                 .map(|p| (p, out_key_pos.clone()))
         });
         let out_window_end = out_window.as_ref().map(|w| w.0);
+        // a non-windowed aggregate of a streaming job emits a changelog, in one phase
+        let changelog = window_end_column.is_none() && self.job_type == JobType::Streaming;
         let single = AggregateSpec {
             input: in_schema.clone(),
             group_by: group_by.clone(),
@@ -821,7 +855,13 @@ impl Builder<'_> {
             window_end_column,
             window_key_columns,
             mode: AggregateMode::Single,
-            output: out_schema.clone(),
+            changelog,
+            mini_batch: changelog && self.mini_batch,
+            output: if changelog {
+                out_schema.with_op()
+            } else {
+                out_schema.clone()
+            },
         };
         let parallel =
             self.nodes[input].parallelism > 1 || (self.parallelism > 1 && !group_by.is_empty());
@@ -833,7 +873,7 @@ impl Builder<'_> {
             ));
         }
         // DISTINCT aggregates keep their value sets in one place: one phase, hashed on the keys
-        if !self.agg_two_phase || calls.iter().any(|c| c.distinct) {
+        if !self.agg_two_phase || changelog || calls.iter().any(|c| c.distinct) {
             return Ok(self.add(
                 OperatorSpec::Aggregate(single),
                 vec![(input, Ship::Hash(group_by))],

@@ -159,7 +159,8 @@ impl Accumulator {
         }
     }
 
-    fn grow(&mut self, groups: usize) {
+    /// Makes room for `groups` groups (new ones start empty).
+    pub fn grow(&mut self, groups: usize) {
         if self.seen.len() >= groups {
             return;
         }
@@ -303,18 +304,30 @@ impl Accumulator {
 
     /// Final values for groups `0..n`, cast to `result`.
     pub fn evaluate(&self, n: usize, result: &SqlType) -> Result<ArrayRef, TaskError> {
+        self.evaluate_sel(0..n, result)
+    }
+
+    /// Final values of the groups `ids`, in that order, cast to `result`.
+    pub fn evaluate_at(&self, ids: &[u32], result: &SqlType) -> Result<ArrayRef, TaskError> {
+        self.evaluate_sel(ids.iter().map(|g| *g as usize), result)
+    }
+
+    fn evaluate_sel<I>(&self, sel: I, result: &SqlType) -> Result<ArrayRef, TaskError>
+    where
+        I: Iterator<Item = usize> + Clone,
+    {
         let target = result.to_arrow();
         let arr: ArrayRef = match self.func {
-            AggFunc::Count | AggFunc::CountStar => {
-                Arc::new(Int64Array::from(self.counts[..n].to_vec()))
-            }
+            AggFunc::Count | AggFunc::CountStar => Arc::new(Int64Array::from(
+                sel.map(|g| self.counts[g]).collect::<Vec<_>>(),
+            )),
             AggFunc::Avg => match (&self.values, &target) {
                 (Values::I128(v), DataType::Decimal128(p, rs)) => {
                     let Domain::I128(s) = self.domain else {
                         unreachable!()
                     };
                     let mul = 10i128.pow((*rs - s).max(0) as u32);
-                    let vals: Vec<Option<i128>> = (0..n)
+                    let vals: Vec<Option<i128>> = sel
                         .map(|g| {
                             let c = self.counts[g] as i128;
                             (c > 0).then(|| {
@@ -337,22 +350,19 @@ impl Accumulator {
                     };
                     let f = 10f64.powi(s as i32);
                     Arc::new(Float64Array::from(
-                        (0..n)
-                            .map(|g| {
-                                (self.counts[g] > 0)
-                                    .then(|| v[g] as f64 / f / self.counts[g] as f64)
-                            })
-                            .collect::<Vec<_>>(),
+                        sel.map(|g| {
+                            (self.counts[g] > 0).then(|| v[g] as f64 / f / self.counts[g] as f64)
+                        })
+                        .collect::<Vec<_>>(),
                     ))
                 }
                 (Values::F64(v), _) => Arc::new(Float64Array::from(
-                    (0..n)
-                        .map(|g| (self.counts[g] > 0).then(|| v[g] / self.counts[g] as f64))
+                    sel.map(|g| (self.counts[g] > 0).then(|| v[g] / self.counts[g] as f64))
                         .collect::<Vec<_>>(),
                 )),
                 _ => return Err(TaskError::Operator("AVG over unsupported type".into())),
             },
-            _ => self.values_array(n)?,
+            _ => self.values_sel(sel)?,
         };
         Ok(if arr.data_type() == &target {
             arr
@@ -387,21 +397,30 @@ impl Accumulator {
     }
 
     fn values_array(&self, n: usize) -> Result<ArrayRef, TaskError> {
-        let nulls = NullBuffer::from(self.seen[..n].to_vec());
+        self.values_sel(0..n)
+    }
+
+    fn values_sel<I>(&self, sel: I) -> Result<ArrayRef, TaskError>
+    where
+        I: Iterator<Item = usize> + Clone,
+    {
+        let nulls = NullBuffer::from(sel.clone().map(|g| self.seen[g]).collect::<Vec<_>>());
         let nulls = (nulls.null_count() > 0).then_some(nulls);
         Ok(match &self.values {
-            Values::I64(v) => Arc::new(Int64Array::new(v[..n].to_vec().into(), nulls)),
-            Values::F64(v) => Arc::new(Float64Array::new(v[..n].to_vec().into(), nulls)),
+            Values::I64(v) => Arc::new(Int64Array::new(sel.map(|g| v[g]).collect(), nulls)),
+            Values::F64(v) => Arc::new(Float64Array::new(sel.map(|g| v[g]).collect(), nulls)),
             Values::I128(v) => {
                 let Domain::I128(s) = self.domain else {
                     unreachable!()
                 };
                 Arc::new(
-                    Decimal128Array::new(v[..n].to_vec().into(), nulls)
+                    Decimal128Array::new(sel.map(|g| v[g]).collect(), nulls)
                         .with_precision_and_scale(38, s)?,
                 )
             }
-            Values::Str(v) => Arc::new(StringArray::from(v[..n].to_vec())),
+            Values::Str(v) => Arc::new(StringArray::from(
+                sel.map(|g| v[g].clone()).collect::<Vec<_>>(),
+            )),
         })
     }
 }

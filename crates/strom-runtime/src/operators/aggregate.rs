@@ -6,6 +6,8 @@
 //! constant within a window and are not hashed per row; the other keys are hashed as one BIGINT
 //! (fast path) or in Arrow's row format.
 
+mod changelog;
+
 use super::accumulators::Accumulator;
 use crate::error::TaskError;
 use crate::operator::{Operator, Output};
@@ -63,6 +65,11 @@ pub struct AggregateOperator {
     watermark: i64,
     late_dropped: u64,
     group_ids: Vec<u32>,
+    /// Changelog mode: per group, whether its result was emitted (+I) already.
+    emitted: Vec<bool>,
+    /// Changelog mode: per group, the last run it appeared in.
+    run_of: Vec<u64>,
+    runs: u64,
 }
 
 impl AggregateOperator {
@@ -111,6 +118,9 @@ impl AggregateOperator {
             watermark: i64::MIN,
             late_dropped: 0,
             group_ids: Vec::new(),
+            emitted: Vec::new(),
+            run_of: Vec::new(),
+            runs: 0,
         })
     }
 
@@ -173,6 +183,29 @@ impl AggregateOperator {
         .unwrap_or_else(|| self.new_table(batch));
         let mut ids = std::mem::take(&mut self.group_ids);
         ids.clear();
+        self.assign_ids(&mut table, batch, &mut ids)?;
+        let n = table.groups;
+        for (acc, cols) in table.accs.iter_mut().zip(&self.arg_columns) {
+            let args: Vec<ArrayRef> = cols.iter().map(|c| batch.column(*c).clone()).collect();
+            acc.update(&ids, n, &args)?;
+        }
+        self.group_ids = ids;
+        match window_end {
+            Some(end) => {
+                self.windows.insert(end, table);
+            }
+            None => self.global = Some(table),
+        }
+        Ok(())
+    }
+
+    /// Assigns each row of `batch` its group id in `table` (new groups are added).
+    fn assign_ids(
+        &self,
+        table: &mut GroupTable,
+        batch: &RecordBatch,
+        ids: &mut Vec<u32>,
+    ) -> Result<(), TaskError> {
         let groups = &mut table.groups;
         match &mut table.keys {
             Keys::Single => {
@@ -225,18 +258,6 @@ impl AggregateOperator {
                     ids.push(id);
                 }
             }
-        }
-        let n = table.groups;
-        for (acc, cols) in table.accs.iter_mut().zip(&self.arg_columns) {
-            let args: Vec<ArrayRef> = cols.iter().map(|c| batch.column(*c).clone()).collect();
-            acc.update(&ids, n, &args)?;
-        }
-        self.group_ids = ids;
-        match window_end {
-            Some(end) => {
-                self.windows.insert(end, table);
-            }
-            None => self.global = Some(table),
         }
         Ok(())
     }
@@ -293,11 +314,10 @@ impl Operator for AggregateOperator {
         "Aggregate"
     }
 
-    fn process_batch(
-        &mut self,
-        batch: RecordBatch,
-        _out: &mut dyn Output,
-    ) -> Result<(), TaskError> {
+    fn process_batch(&mut self, batch: RecordBatch, out: &mut dyn Output) -> Result<(), TaskError> {
+        if self.spec.changelog {
+            return self.changelog_batch(&batch, out);
+        }
         let Some(we) = self.spec.window_end_column else {
             return self.accumulate(&batch, None);
         };
@@ -350,6 +370,10 @@ impl Operator for AggregateOperator {
         let windows = std::mem::take(&mut self.windows);
         for (_, table) in windows {
             self.emit_table(table, out)?;
+        }
+        if self.spec.changelog {
+            // every change was emitted as it happened
+            return Ok(());
         }
         if let Some(t) = self.global.take() {
             self.emit_table(t, out)?;
@@ -463,8 +487,59 @@ mod tests {
             window_end_column: None,
             window_key_columns: vec![],
             mode,
+            changelog: false,
+            mini_batch: false,
             output,
         }
+    }
+
+    fn changelog_spec(key: SqlType, mini_batch: bool) -> AggregateSpec {
+        let s = spec(AggregateMode::Single, key);
+        AggregateSpec {
+            changelog: true,
+            mini_batch,
+            output: s.output.with_op(),
+            ..s
+        }
+    }
+
+    /// Applies a changelog to a table of results, checking that each -U retracts the current
+    /// row and each +I/+U adds to an absent key; returns the table and the number of +I/+U.
+    fn replay(batches: &[RecordBatch]) -> (Vec<Row>, usize) {
+        let mut table: Map<i64, Row> = Map::new();
+        let mut additions = 0;
+        for b in batches {
+            let kinds = b
+                .column(b.num_columns() - 1)
+                .as_any()
+                .downcast_ref::<datafusion::arrow::array::Int8Array>()
+                .unwrap()
+                .clone();
+            let data = b
+                .project(&(0..b.num_columns() - 1).collect::<Vec<_>>())
+                .unwrap();
+            for r in 0..b.num_rows() {
+                let row = rows_of(&[data.slice(r, 1)]).remove(0);
+                match strom_plan::RowKind::from_byte(kinds.value(r)).unwrap() {
+                    strom_plan::RowKind::UpdateBefore => {
+                        assert_eq!(
+                            table.remove(&row.0).as_ref(),
+                            Some(&row),
+                            "-U of a row not in the result"
+                        )
+                    }
+                    k => {
+                        assert!(k.is_addition());
+                        assert!(
+                            table.insert(row.0, row).is_none(),
+                            "+I/+U over a present row"
+                        );
+                        additions += 1;
+                    }
+                }
+            }
+        }
+        (table.into_values().collect(), additions)
     }
 
     fn batch(rows: &[(i64, Option<i64>)], key: &SqlType) -> RecordBatch {
@@ -578,6 +653,28 @@ mod tests {
             }
             fin.finish(&mut out).unwrap();
             prop_assert_eq!(rows_of(&out.0), want);
+        }
+
+        #[test]
+        fn a_changelog_replays_to_the_final_aggregate(
+            rows in prop::collection::vec((0i64..6, prop::option::weighted(0.8, -100i64..100)), 1..200),
+            split in 1usize..50,
+            int_key in any::<bool>(),
+            mini_batch in any::<bool>(),
+        ) {
+            let key = if int_key { SqlType::BigInt } else { SqlType::Int };
+            let mut op = AggregateOperator::new(&changelog_spec(key.clone(), mini_batch)).unwrap();
+            let mut out = Collect(vec![]);
+            for chunk in rows.chunks(split) {
+                op.process_batch(batch(chunk, &key), &mut out).unwrap();
+            }
+            op.finish(&mut out).unwrap();
+            let (table, additions) = replay(&out.0);
+            prop_assert_eq!(table, expected(&rows));
+            if !mini_batch {
+                // COUNT(*) changes with every row: one +I or +U per input row
+                prop_assert_eq!(additions, rows.len());
+            }
         }
     }
 }

@@ -33,9 +33,14 @@ pub fn build_chain(
             OperatorSpec::Aggregate(a) => Box::new(aggregate::AggregateOperator::new(a)?),
             OperatorSpec::Sink(s) => {
                 let writer = registry.get(&s.table)?.create_writer(&s.table, subtask)?;
+                let schema = if s.changelog {
+                    s.output.with_op()
+                } else {
+                    s.output.clone()
+                };
                 Box::new(sink::SinkOperator::new(
                     writer,
-                    s.output.to_arrow(),
+                    schema.to_arrow(),
                     spec.name(),
                     metrics.clone(),
                 ))

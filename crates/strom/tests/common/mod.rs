@@ -452,7 +452,7 @@ pub fn bids() -> &'static [Bid] {
 
 /// Parses a generated bids file of `rows` rows and checks the generator's documented shape:
 /// date_time = 2024-01-01 00:00:00.000 + floor(i/10) ms (shared/bench/README.md).
-fn parse_checked(path: &Path, rows: u64) -> Vec<Bid> {
+pub fn parse_checked(path: &Path, rows: u64) -> Vec<Bid> {
     let v = parse_bids_text(&read_text(path), false);
     assert_eq!(
         v.len() as u64,
