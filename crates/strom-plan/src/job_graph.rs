@@ -160,6 +160,9 @@ impl OperatorSpec {
             OperatorSpec::WindowTableFunction(w) => {
                 format!("WindowTableFunction({})", w.window.kind_name())
             }
+            OperatorSpec::Aggregate(a) if a.session_gap_ms.is_some() => {
+                "SessionWindowAggregate".into()
+            }
             OperatorSpec::Aggregate(a) => match (a.window_end_column.is_some(), a.mode) {
                 (true, AggregateMode::Partial) => "LocalWindowAggregate".into(),
                 (true, AggregateMode::Final) => "GlobalWindowAggregate".into(),
@@ -289,6 +292,12 @@ pub enum WindowSpec {
         size_ms: i64,
         offset_ms: i64,
     },
+    /// Session windows: rows of one partition closer than `gap_ms` belong to one window. The
+    /// window function gives each row its own window `[ts, ts + gap)`; the window aggregate
+    /// merges overlapping ones.
+    Session {
+        gap_ms: i64,
+    },
 }
 
 impl WindowSpec {
@@ -297,6 +306,7 @@ impl WindowSpec {
             WindowSpec::Tumble { .. } => "TUMBLE",
             WindowSpec::Hop { .. } => "HOP",
             WindowSpec::Cumulate { .. } => "CUMULATE",
+            WindowSpec::Session { .. } => "SESSION",
         }
     }
 
@@ -313,6 +323,7 @@ impl WindowSpec {
             } => {
                 format!("CUMULATE(step=[{} ms], max_size=[{} ms])", step_ms, size_ms)
             }
+            WindowSpec::Session { gap_ms } => format!("SESSION(gap=[{gap_ms} ms])"),
         }
     }
 }
@@ -412,6 +423,10 @@ pub struct AggregateSpec {
     /// (`table.exec.mini-batch.enabled`), instead of one per input row.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub mini_batch: bool,
+    /// A session window aggregate: windows `[start, end)` of the input rows (from a SESSION
+    /// window function) that overlap are merged per group before they fire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_gap_ms: Option<i64>,
     /// Output: group-by columns, then aggregates (or partial states for Partial), then `$op`
     /// with `changelog`.
     pub output: RowSchema,

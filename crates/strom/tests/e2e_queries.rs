@@ -455,3 +455,99 @@ GROUP BY window_start, window_end;",
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// SESSION windows
+
+#[test]
+fn session_windows_per_bidder() {
+    // sessions of each bidder with a 2 s gap: a bid joins the session when it is at most 2 s
+    // after the session's last bid (windows [t, t + 2 s) that touch merge, as in Flink);
+    // computed here from the parsed CSV rows
+    let gap = 2_000;
+    let mut by_bidder: std::collections::BTreeMap<i64, Vec<&Bid>> = Default::default();
+    for b in bids() {
+        by_bidder.entry(b.bidder).or_default().push(b);
+    }
+    let mut expected = Vec::new();
+    for (bidder, mut rows) in by_bidder {
+        rows.sort_by_key(|b| b.ts);
+        let mut i = 0;
+        while i < rows.len() {
+            let start = rows[i].ts;
+            let mut end = start + gap;
+            let mut j = i;
+            while j + 1 < rows.len() && rows[j + 1].ts <= end {
+                j += 1;
+                end = end.max(rows[j].ts + gap);
+            }
+            let session = &rows[i..=j];
+            let auctions: HashSet<i64> = session.iter().map(|b| b.auction).collect();
+            expected.push(format!(
+                "{bidder},{},{},{},{},{}",
+                fmt_ts(start),
+                fmt_ts(end),
+                session.len(),
+                session.iter().map(|b| b.price).sum::<i64>(),
+                auctions.len()
+            ));
+            i = j + 1;
+        }
+    }
+    expected.sort();
+    let tmp = TempDir::new("session");
+    for (mode, p) in [("streaming", 1), ("streaming", 2), ("batch", 2)] {
+        let out_dir = tmp.join(&format!("out-{mode}-{p}"));
+        let q = tmp.join(&format!("session-{mode}-{p}.sql"));
+        write_text(
+            &q,
+            &format!(
+                "CREATE TABLE out_s (bidder BIGINT, window_start TIMESTAMP(3), window_end TIMESTAMP(3),
+  num BIGINT, total BIGINT, auctions BIGINT)
+WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');
+INSERT INTO out_s
+SELECT bidder, window_start, window_end, COUNT(*), SUM(price), COUNT(DISTINCT auction)
+FROM TABLE(SESSION(TABLE bid PARTITION BY bidder, DESCRIPTOR(date_time), INTERVAL '2' SECOND))
+GROUP BY bidder, window_start, window_end;",
+                out_dir.display()
+            ),
+        );
+        let out = run(&mut sql_cmd(
+            &[&bench_sql("bid_source.sql"), &q],
+            p,
+            mode,
+            &gen_bids(),
+        ));
+        out.assert_success();
+        assert_same_rows(
+            &format!("SESSION {mode} p={p}"),
+            &read_sink_rows(&out_dir),
+            &expected,
+        );
+    }
+}
+
+#[test]
+fn session_windows_must_group_by_the_partition_keys() {
+    let tmp = TempDir::new("session-bad");
+    let q = tmp.join("bad.sql");
+    write_text(
+        &q,
+        "SELECT auction, window_start, window_end, COUNT(*)
+FROM TABLE(SESSION(TABLE bid PARTITION BY bidder, DESCRIPTOR(date_time), INTERVAL '2' SECOND))
+GROUP BY auction, window_start, window_end;",
+    );
+    let out = run(&mut sql_cmd(
+        &[&bench_sql("bid_source.sql"), &q],
+        1,
+        "streaming",
+        &gen_bids(),
+    ));
+    assert_ne!(out.code, Some(0));
+    assert!(
+        out.stderr
+            .contains("must GROUP BY the PARTITION BY columns of the window (bidder)"),
+        "{}",
+        out.describe()
+    );
+}

@@ -12,6 +12,8 @@ pub struct WindowTvf {
     pub table: String,
     pub time_column: String,
     pub window: WindowSpec,
+    /// `SESSION(TABLE t PARTITION BY k, ...)`: the columns sessions are kept apart by.
+    pub partition_by: Vec<String>,
 }
 
 impl WindowTvf {

@@ -15,8 +15,34 @@ use sqlparser::tokenizer::Token;
 /// Marker identifier for a `TABLE name` argument (`__table__.name` as a compound identifier).
 pub const TABLE_ARG_MARKER: &str = "__strom_table_arg__";
 
+/// Separates the table name from its `PARTITION BY` columns in a table argument.
+pub const PARTITION_BY_MARKER: &str = "__strom_partition_by__";
+
 #[derive(Debug, Default, Clone, Copy)]
 pub struct FlinkDialect;
+
+/// `TABLE name [PARTITION BY col | PARTITION BY (col, ...)]` as the compound identifier
+/// `__strom_table_arg__.name[.__strom_partition_by__.col...]`.
+fn parse_table_arg(parser: &mut Parser) -> Result<Expr, ParserError> {
+    let name = parser.parse_object_name(false)?;
+    let mut parts = vec![Ident::new(TABLE_ARG_MARKER)];
+    parts.extend(name.0.into_iter().filter_map(|p| p.as_ident().cloned()));
+    if parser.parse_keywords(&[Keyword::PARTITION, Keyword::BY]) {
+        parts.push(Ident::new(PARTITION_BY_MARKER));
+        if parser.consume_token(&Token::LParen) {
+            loop {
+                parts.push(parser.parse_identifier()?);
+                if !parser.consume_token(&Token::Comma) {
+                    break;
+                }
+            }
+            parser.expect_token(&Token::RParen)?;
+        } else {
+            parts.push(parser.parse_identifier()?);
+        }
+    }
+    Ok(Expr::CompoundIdentifier(parts))
+}
 
 impl Dialect for FlinkDialect {
     fn is_delimited_identifier_start(&self, ch: char) -> bool {
@@ -44,10 +70,6 @@ impl Dialect for FlinkDialect {
             return None;
         }
         parser.next_token();
-        Some(parser.parse_object_name(false).map(|name| {
-            let mut parts = vec![Ident::new(TABLE_ARG_MARKER)];
-            parts.extend(name.0.into_iter().filter_map(|p| p.as_ident().cloned()));
-            Expr::CompoundIdentifier(parts)
-        }))
+        Some(parse_table_arg(parser))
     }
 }

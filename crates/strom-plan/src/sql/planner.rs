@@ -403,6 +403,9 @@ struct Node {
     window: Win,
     /// The node emits a changelog (a trailing `$op` column).
     updating: bool,
+    /// Rows carry SESSION proto-windows: the gap, the PARTITION BY keys and their output
+    /// columns (`None` for a key the node does not output).
+    session: Option<(i64, Vec<String>, Vec<Option<usize>>)>,
 }
 
 struct Builder<'a> {
@@ -477,6 +480,7 @@ impl Builder<'_> {
             inputs,
             window,
             updating,
+            session: None,
         });
         self.nodes.len() - 1
     }
@@ -555,6 +559,13 @@ impl Builder<'_> {
             let we = pos(we)?;
             Some((we, attrs.into_iter().filter_map(pos).collect()))
         });
+        let session = self.nodes[input].session.clone().map(|(gap, names, keys)| {
+            (
+                gap,
+                names,
+                keys.into_iter().map(|k| k.and_then(pos)).collect(),
+            )
+        });
         let filter = filter.map(|f| encode(&f)).transpose()?;
         let exprs = exprs
             .iter()
@@ -567,7 +578,7 @@ impl Builder<'_> {
                 Ok((c.name.clone(), encode(e)?))
             })
             .collect::<Result<Vec<_>, SqlError>>()?;
-        Ok(self.add(
+        let n = self.add(
             OperatorSpec::Calc(CalcSpec {
                 input: in_schema,
                 filter,
@@ -576,7 +587,9 @@ impl Builder<'_> {
             }),
             vec![(input, Ship::Forward)],
             window,
-        ))
+        );
+        self.nodes[n].session = session;
+        Ok(n)
     }
 
     fn scan(&mut self, scan: &datafusion::logical_expr::TableScan) -> Result<usize, SqlError> {
@@ -630,6 +643,14 @@ impl Builder<'_> {
                     .collect();
                 (we, attrs)
             });
+            let session = match w.window {
+                WindowSpec::Session { gap_ms } => Some((
+                    gap_ms,
+                    w.partition_by.clone(),
+                    w.partition_by.iter().map(|k| tvf_out.index_of(k)).collect(),
+                )),
+                _ => None,
+            };
             let tvf = self.add(
                 OperatorSpec::WindowTableFunction(WindowTvfSpec {
                     input: src_out,
@@ -640,6 +661,7 @@ impl Builder<'_> {
                 vec![(src, Ship::Forward)],
                 we,
             );
+            self.nodes[tvf].session = session;
             let exprs = projected
                 .columns
                 .iter()
@@ -848,6 +870,32 @@ impl Builder<'_> {
         let out_window_end = out_window.as_ref().map(|w| w.0);
         // a non-windowed aggregate of a streaming job emits a changelog, in one phase
         let changelog = window_end_column.is_none() && self.job_type == JobType::Streaming;
+        let session = match (&self.nodes[input].session, window_end_column) {
+            (Some((gap, names, keys)), Some(_)) => {
+                // sessions are kept per PARTITION BY key: the other group keys must be exactly those
+                let varying: Vec<usize> = group_by
+                    .iter()
+                    .copied()
+                    .filter(|g| !window_key_columns.contains(g))
+                    .collect();
+                let mut want: Vec<Option<usize>> = keys.clone();
+                want.sort();
+                let mut have: Vec<Option<usize>> = varying.iter().map(|g| Some(*g)).collect();
+                have.sort();
+                if want != have {
+                    return Err(SqlError::new(format!(
+                        "a SESSION window aggregate must GROUP BY the PARTITION BY columns of the window ({}) and window_start, window_end",
+                        if names.is_empty() {
+                            "none".to_string()
+                        } else {
+                            names.join(", ")
+                        }
+                    )));
+                }
+                Some((*gap, varying))
+            }
+            _ => None,
+        };
         let single = AggregateSpec {
             input: in_schema.clone(),
             group_by: group_by.clone(),
@@ -857,6 +905,7 @@ impl Builder<'_> {
             mode: AggregateMode::Single,
             changelog,
             mini_batch: changelog && self.mini_batch,
+            session_gap_ms: session.as_ref().map(|s| s.0),
             output: if changelog {
                 out_schema.with_op()
             } else {
@@ -865,6 +914,20 @@ impl Builder<'_> {
         };
         let parallel =
             self.nodes[input].parallelism > 1 || (self.parallelism > 1 && !group_by.is_empty());
+        if let Some((_, keys)) = session {
+            // one phase, hashed on the partition keys (a row's proto-window must not decide
+            // where it goes)
+            let ship = if parallel {
+                Ship::Hash(keys)
+            } else {
+                Ship::Forward
+            };
+            return Ok(self.add(
+                OperatorSpec::Aggregate(single),
+                vec![(input, ship)],
+                out_window,
+            ));
+        }
         if !parallel {
             return Ok(self.add(
                 OperatorSpec::Aggregate(single),

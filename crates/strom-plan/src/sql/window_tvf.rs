@@ -3,7 +3,7 @@
 //! `window_time`.
 
 use super::catalog::{Catalog, WindowTvf};
-use super::dialect::TABLE_ARG_MARKER;
+use super::dialect::{PARTITION_BY_MARKER, TABLE_ARG_MARKER};
 use super::error::SqlError;
 use super::parser::{column_list, normalize_ident};
 use crate::job_graph::WindowSpec;
@@ -13,7 +13,7 @@ use sqlparser::ast::{
 };
 use std::ops::ControlFlow;
 
-/// Replaces every `TABLE(TUMBLE|HOP|CUMULATE(...))` in `stmt`; returns the window functions found
+/// Replaces every `TABLE(TUMBLE|HOP|CUMULATE|SESSION(...))` in `stmt`; returns the window functions found
 /// (index n is table `__window_n`).
 pub fn rewrite_window_tvfs(
     stmt: &mut Statement,
@@ -75,7 +75,7 @@ impl Rewriter<'_> {
         let span = expr.span();
         let Expr::Function(f) = expr else {
             return Err(SqlError::at_span(
-                "TABLE(...) in FROM must call a window function: TUMBLE, HOP or CUMULATE",
+                "TABLE(...) in FROM must call a window function: TUMBLE, HOP, CUMULATE or SESSION",
                 span,
             ));
         };
@@ -102,25 +102,49 @@ impl Rewriter<'_> {
             "TUMBLE" => "TUMBLE(TABLE t, DESCRIPTOR(time_col), size [, offset])",
             "HOP" => "HOP(TABLE t, DESCRIPTOR(time_col), slide, size [, offset])",
             "CUMULATE" => "CUMULATE(TABLE t, DESCRIPTOR(time_col), step, size [, offset])",
+            "SESSION" => "SESSION(TABLE t [PARTITION BY key], DESCRIPTOR(time_col), gap)",
             other => {
                 return Err(SqlError::at_span(
-                    format!("unknown window table function '{other}'; Strom supports TUMBLE, HOP and CUMULATE"),
+                    format!("unknown window table function '{other}'; Strom supports TUMBLE, HOP, CUMULATE and SESSION"),
                     span,
                 ))
             }
         };
-        let n_intervals = if fname == "TUMBLE" { 1 } else { 2 };
-        if args.len() < 2 + n_intervals || args.len() > 3 + n_intervals {
+        let n_intervals = if matches!(fname.as_str(), "TUMBLE" | "SESSION") {
+            1
+        } else {
+            2
+        };
+        let max_args = if fname == "SESSION" {
+            2 + n_intervals
+        } else {
+            3 + n_intervals
+        };
+        if args.len() < 2 + n_intervals || args.len() > max_args {
             return Err(SqlError::at_span(
                 format!("wrong number of arguments; usage: {usage}"),
                 span,
             ));
         }
-        let table = match args[0] {
+        let (table, partition_by) = match args[0] {
             Expr::CompoundIdentifier(parts)
                 if parts.len() >= 2 && parts[0].value == TABLE_ARG_MARKER =>
             {
-                normalize_ident(parts.last().expect("len checked"))
+                let split = parts
+                    .iter()
+                    .position(|p| p.value == PARTITION_BY_MARKER)
+                    .unwrap_or(parts.len());
+                let keys: Vec<String> = parts[(split + 1).min(parts.len())..]
+                    .iter()
+                    .map(normalize_ident)
+                    .collect();
+                if !keys.is_empty() && fname != "SESSION" {
+                    return Err(SqlError::at_span(
+                        format!("PARTITION BY is only allowed in SESSION windows; usage: {usage}"),
+                        args[0].span(),
+                    ));
+                }
+                (normalize_ident(&parts[split - 1]), keys)
             }
             other => {
                 return Err(SqlError::at_span(
@@ -185,6 +209,17 @@ impl Rewriter<'_> {
             }
             _ => {}
         }
+        for k in &partition_by {
+            if spec.schema.index_of(k).is_none() {
+                return Err(SqlError::at_span(
+                    format!(
+                        "PARTITION BY {k}: table '{table}' has no such column; columns: {}",
+                        column_list(&spec.schema)
+                    ),
+                    args[0].span(),
+                ));
+            }
+        }
         let mut ms = Vec::new();
         for e in &args[2..] {
             ms.push(interval_ms(e)?);
@@ -195,6 +230,7 @@ impl Rewriter<'_> {
                 size_ms: ms[0],
                 offset_ms,
             },
+            "SESSION" => WindowSpec::Session { gap_ms: ms[0] },
             "HOP" => WindowSpec::Hop {
                 slide_ms: ms[0],
                 size_ms: ms[1],
@@ -210,6 +246,9 @@ impl Rewriter<'_> {
             WindowSpec::Tumble { size_ms, .. } if size_ms <= 0 => {
                 return Err(SqlError::at_span("the window size must be positive", span))
             }
+            WindowSpec::Session { gap_ms } if gap_ms <= 0 => {
+                return Err(SqlError::at_span("the session gap must be positive", span))
+            }
             WindowSpec::Hop { slide_ms, size_ms, .. } | WindowSpec::Cumulate { step_ms: slide_ms, size_ms, .. }
                 if slide_ms <= 0 || size_ms <= 0 || size_ms % slide_ms != 0 =>
             {
@@ -224,6 +263,7 @@ impl Rewriter<'_> {
             table,
             time_column,
             window,
+            partition_by,
         })
     }
 

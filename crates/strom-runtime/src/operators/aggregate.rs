@@ -296,7 +296,7 @@ impl AggregateOperator {
     }
 }
 
-fn window_ends(col: &ArrayRef) -> Result<Vec<i64>, TaskError> {
+pub(super) fn window_ends(col: &ArrayRef) -> Result<Vec<i64>, TaskError> {
     let ts = if col.data_type() == &DataType::Timestamp(TimeUnit::Millisecond, None) {
         col.clone()
     } else {
@@ -489,6 +489,7 @@ mod tests {
             mode,
             changelog: false,
             mini_batch: false,
+            session_gap_ms: None,
             output,
         }
     }

@@ -3,6 +3,7 @@
 pub mod accumulators;
 pub mod aggregate;
 pub mod calc;
+pub mod session_window;
 pub mod sink;
 pub mod window_tvf;
 
@@ -30,6 +31,9 @@ pub fn build_chain(
             }
             OperatorSpec::Calc(c) => Box::new(calc::CalcOperator::new(c)?),
             OperatorSpec::WindowTableFunction(w) => Box::new(window_tvf::WindowTvfOperator::new(w)),
+            OperatorSpec::Aggregate(a) if a.session_gap_ms.is_some() => {
+                Box::new(session_window::SessionWindowOperator::new(a)?)
+            }
             OperatorSpec::Aggregate(a) => Box::new(aggregate::AggregateOperator::new(a)?),
             OperatorSpec::Sink(s) => {
                 let writer = registry.get(&s.table)?.create_writer(&s.table, subtask)?;

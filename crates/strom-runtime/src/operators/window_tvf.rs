@@ -1,5 +1,6 @@
 //! Window table functions: TUMBLE, HOP, CUMULATE append `window_start`, `window_end`,
-//! `window_time` (= window_end - 1 ms) to each row, one copy per window.
+//! `window_time` (= window_end - 1 ms) to each row, one copy per window. SESSION appends the
+//! row's own window `[ts, ts + gap)`, which the session window aggregate merges.
 
 use crate::error::TaskError;
 use crate::operator::{Operator, Output};
@@ -59,6 +60,8 @@ pub fn assign_windows(window: &WindowSpec, t: i64, out: &mut Vec<(i64, i64)>) {
                 end += step_ms;
             }
         }
+        // the row's own window; the session window aggregate merges overlapping ones
+        WindowSpec::Session { gap_ms } => out.push((t, t + gap_ms)),
     }
 }
 
@@ -83,7 +86,10 @@ impl Operator for WindowTvfOperator {
         let mut ends = Vec::with_capacity(n);
         let mut indices: Vec<u32> = Vec::with_capacity(n);
         let mut scratch = Vec::with_capacity(4);
-        let tumble = matches!(self.window, WindowSpec::Tumble { .. });
+        let tumble = matches!(
+            self.window,
+            WindowSpec::Tumble { .. } | WindowSpec::Session { .. }
+        );
         for i in 0..n {
             if times.is_null(i) {
                 continue; // rows without event time belong to no window (as in Flink)
