@@ -142,6 +142,7 @@ pub enum OperatorSpec {
     Calc(CalcSpec),
     WindowTableFunction(WindowTvfSpec),
     Aggregate(AggregateSpec),
+    Join(JoinSpec),
     Sink(SinkSpec),
 }
 
@@ -171,6 +172,10 @@ impl OperatorSpec {
                 (false, AggregateMode::Final) => "GlobalGroupAggregate".into(),
                 (false, AggregateMode::Single) => "GroupAggregate".into(),
             },
+            OperatorSpec::Join(j) => match j.kind {
+                JoinKind::Window { .. } => "WindowJoin".into(),
+                JoinKind::Interval { .. } => "IntervalJoin".into(),
+            },
             OperatorSpec::Sink(s) => format!("{}: Writer", s.table.name),
         }
     }
@@ -182,6 +187,7 @@ impl OperatorSpec {
             OperatorSpec::Calc(c) => &c.output,
             OperatorSpec::WindowTableFunction(w) => &w.output,
             OperatorSpec::Aggregate(a) => &a.output,
+            OperatorSpec::Join(j) => &j.output,
             OperatorSpec::Sink(s) => &s.output,
         }
     }
@@ -236,6 +242,40 @@ impl OperatorSpec {
                     self.name(),
                     keys.join(", "),
                     aggs.join(", ")
+                )
+            }
+            OperatorSpec::Join(j) => {
+                let keys: Vec<String> = j
+                    .left_keys
+                    .iter()
+                    .zip(&j.right_keys)
+                    .map(|(l, r)| {
+                        format!("{} = {}", j.left.columns[*l].name, j.right.columns[*r].name)
+                    })
+                    .collect();
+                let kind = match j.kind {
+                    JoinKind::Window { .. } => "window".to_string(),
+                    JoinKind::Interval {
+                        left_time,
+                        right_time,
+                        lower_ms,
+                        upper_ms,
+                    } => format!(
+                        "{} BETWEEN {} + {lower_ms} ms AND {} + {upper_ms} ms",
+                        j.left.columns[left_time].name,
+                        j.right.columns[right_time].name,
+                        j.right.columns[right_time].name
+                    ),
+                };
+                format!(
+                    "{}(joinType=[{:?}], keys=[{}], {kind}{})",
+                    self.name(),
+                    j.join_type,
+                    keys.join(", "),
+                    j.filter
+                        .as_ref()
+                        .map(|f| format!(", where=[{}]", f.sql))
+                        .unwrap_or_default()
                 )
             }
             OperatorSpec::Sink(s) => {
@@ -429,6 +469,50 @@ pub struct AggregateSpec {
     pub session_gap_ms: Option<i64>,
     /// Output: group-by columns, then aggregates (or partial states for Partial), then `$op`
     /// with `changelog`.
+    pub output: RowSchema,
+}
+
+/// Which rows of a join are kept without a partner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum JoinType {
+    Inner,
+    Left,
+    Right,
+    Full,
+}
+
+/// How a streaming join bounds its state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum JoinKind {
+    /// Both inputs are windowed alike and joined per window (`window_end` columns given); a
+    /// window's rows are joined when the watermark passes its end, then dropped.
+    Window { left_end: usize, right_end: usize },
+    /// `right.ts + lower <= left.ts <= right.ts + upper` on the two rowtime columns; rows are
+    /// dropped once the watermark passes the last time a partner could have.
+    Interval {
+        left_time: usize,
+        right_time: usize,
+        lower_ms: i64,
+        upper_ms: i64,
+    },
+}
+
+/// A two-input join: input 0 is the left side, input 1 the right. Output: left columns, then
+/// right columns (names made unique).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JoinSpec {
+    pub left: RowSchema,
+    pub right: RowSchema,
+    pub join_type: JoinType,
+    /// Equality keys (columns of left and right, pairwise); the inputs are hashed on them.
+    pub left_keys: Vec<usize>,
+    pub right_keys: Vec<usize>,
+    pub kind: JoinKind,
+    /// The rest of the join condition, over `output`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<ExprSpec>,
     pub output: RowSchema,
 }
 

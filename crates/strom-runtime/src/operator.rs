@@ -14,6 +14,16 @@ pub trait Output {
 pub trait Operator: Send {
     fn name(&self) -> &str;
     fn process_batch(&mut self, batch: RecordBatch, out: &mut dyn Output) -> Result<(), TaskError>;
+    /// A batch of input `input` (the edge's input index) for the head of a chain; operators
+    /// with two inputs (joins) tell them apart here, others ignore it.
+    fn process_batch_from(
+        &mut self,
+        _input: u32,
+        batch: RecordBatch,
+        out: &mut dyn Output,
+    ) -> Result<(), TaskError> {
+        self.process_batch(batch, out)
+    }
     fn process_watermark(&mut self, watermark: i64, out: &mut dyn Output) -> Result<(), TaskError> {
         out.emit_watermark(watermark)
     }
@@ -78,6 +88,24 @@ impl Chain {
             tail,
         }
         .emit(batch)
+    }
+
+    /// A batch of the chain's input `input` (two-input heads tell their inputs apart).
+    pub fn process_batch_from(
+        &mut self,
+        input: u32,
+        batch: RecordBatch,
+        tail: &mut dyn Output,
+    ) -> Result<(), TaskError> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        match self.operators.split_first_mut() {
+            Some((op, rest)) => {
+                op.process_batch_from(input, batch, &mut ChainOutput { rest, tail })
+            }
+            None => tail.emit(batch),
+        }
     }
 
     pub fn process_watermark(

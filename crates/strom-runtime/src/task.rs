@@ -215,6 +215,8 @@ struct InputReceiver {
     rx: Receiver<Message>,
     /// Index of the logical input (edge) for watermark bookkeeping.
     gate: usize,
+    /// The edge's input index of the chain head (0, or 1 for a join's second input).
+    input_index: u32,
     /// Channels of the logical input (1 for FORWARD).
     width: usize,
     /// Channels still open on this receiver.
@@ -257,6 +259,7 @@ fn open_input(
         out.push(InputReceiver {
             rx,
             gate: g,
+            input_index: i.input_index,
             width,
             open: local,
             remote: HashMap::new(),
@@ -287,6 +290,7 @@ fn open_input(
         out.push(InputReceiver {
             rx,
             gate: g,
+            input_index: i.input_index,
             width,
             open: remote.len(),
             remote: channels,
@@ -490,7 +494,7 @@ fn run_inputs(
                 idle_sent = false;
                 TaskMetrics::add(&ctx.metrics.records_in, b.num_rows() as u64);
                 TaskMetrics::add(&ctx.metrics.bytes_in, b.get_array_memory_size() as u64);
-                chain.process_batch(b, out)?;
+                chain.process_batch_from(r.input_index, b, out)?;
                 ctx.metrics
                     .late_records_dropped
                     .store(chain.late_records_dropped(), Ordering::Relaxed);

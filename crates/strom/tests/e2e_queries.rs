@@ -8,27 +8,12 @@ mod common;
 use common::*;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 const MODES: [&str; 2] = ["streaming", "batch"];
 const PARALLELISMS: [u32; 2] = [1, 2];
 
 /// `strom sql -f <files>... -p P -D execution.runtime-mode=MODE` with BID_PATH set.
-fn sql_cmd(files: &[&Path], p: u32, mode: &str, bid_path: &Path) -> Command {
-    let mut c = strom();
-    c.arg("sql");
-    for f in files {
-        c.arg("-f").arg(f);
-    }
-    c.arg("-p")
-        .arg(p.to_string())
-        .arg("-D")
-        .arg(format!("execution.runtime-mode={mode}"))
-        .env("BID_PATH", bid_path);
-    c
-}
-
 /// Runs one benchmark query with a file sink and checks rows and the final line.
 fn check_query(query: &str, mode: &str, p: u32, source: &Path) {
     let expected = expected_for(query);

@@ -11,6 +11,7 @@ use crate::changelog::OP_COLUMN;
 use crate::job_graph::*;
 use crate::types::{Column, RowSchema, SqlType};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DFSchema, DataFusionError, TableReference};
 use datafusion::execution::context::SessionState;
 use datafusion::logical_expr::planner::{ContextProvider, ExprPlanner};
@@ -406,6 +407,11 @@ struct Node {
     /// Rows carry SESSION proto-windows: the gap, the PARTITION BY keys and their output
     /// columns (`None` for a key the node does not output).
     session: Option<(i64, Vec<String>, Vec<Option<usize>>)>,
+    /// The output column that is the event-time attribute (a rowtime with a watermark).
+    rowtime: Option<usize>,
+    /// For a join: the (qualifier, name) DataFusion gives each output column, to resolve
+    /// qualified references (`l.id`, `r.id`) above it to Strom's unique column names.
+    qualified: Option<Vec<(Option<String>, String)>>,
 }
 
 struct Builder<'a> {
@@ -455,7 +461,7 @@ fn col_index(schema: &RowSchema, e: &Expr) -> Option<usize> {
 impl Builder<'_> {
     fn add(&mut self, op: OperatorSpec, inputs: Vec<(usize, Ship)>, window: Win) -> usize {
         let parallelism = match (&op, inputs.first()) {
-            (OperatorSpec::Source(_), _) => self.parallelism,
+            (OperatorSpec::Source(_), _) | (OperatorSpec::Join(_), _) => self.parallelism,
             (OperatorSpec::Aggregate(a), _)
                 if a.group_by.is_empty() && a.mode != AggregateMode::Partial =>
             {
@@ -481,6 +487,8 @@ impl Builder<'_> {
             window,
             updating,
             session: None,
+            rowtime: None,
+            qualified: None,
         });
         self.nodes.len() - 1
     }
@@ -513,6 +521,7 @@ impl Builder<'_> {
             LogicalPlan::SubqueryAlias(s) => self.translate(&s.input),
             LogicalPlan::TableScan(scan) => self.scan(scan),
             LogicalPlan::Aggregate(a) => self.aggregate(a),
+            LogicalPlan::Join(j) => self.join(j),
             other => Err(SqlError::new(format!(
                 "Strom does not support this part of the query yet: {}",
                 other.display().to_string().lines().next().unwrap_or("?")
@@ -520,14 +529,232 @@ impl Builder<'_> {
         }
     }
 
+    /// Rewrites column references to a join's output into its unique column names.
+    fn resolve(&self, input: usize, e: Expr) -> Expr {
+        let Some(q) = &self.nodes[input].qualified else {
+            return e;
+        };
+        let out = self.out(input);
+        e.transform(|x| {
+            Ok(match x {
+                Expr::Column(c) => {
+                    let found = q.iter().position(|(rel, name)| {
+                        *name == c.name
+                            && match &c.relation {
+                                None => true,
+                                Some(r) => rel.as_deref() == Some(r.table()),
+                            }
+                    });
+                    match found {
+                        Some(j) => Transformed::yes(Expr::Column(
+                            datafusion::common::Column::new_unqualified(&out.columns[j].name),
+                        )),
+                        None => Transformed::no(Expr::Column(c)),
+                    }
+                }
+                other => Transformed::no(other),
+            })
+        })
+        .map(|t| t.data)
+        .expect("infallible rewrite")
+    }
+
+    /// A streaming join: a window join when both inputs are windowed and joined on
+    /// `window_end`, otherwise an interval join bounded by the rowtimes in the condition.
+    fn join(&mut self, j: &datafusion::logical_expr::Join) -> Result<usize, SqlError> {
+        use datafusion::logical_expr::JoinType as DfJoin;
+        let join_type = match j.join_type {
+            DfJoin::Inner => JoinType::Inner,
+            DfJoin::Left => JoinType::Left,
+            DfJoin::Right => JoinType::Right,
+            DfJoin::Full => JoinType::Full,
+            other => {
+                return Err(SqlError::new(format!(
+                    "{other} joins are not supported yet; Strom runs INNER, LEFT, RIGHT and FULL window joins and INNER interval joins"
+                )))
+            }
+        };
+        let l = self.translate(&j.left)?;
+        let r = self.translate(&j.right)?;
+        if self.nodes[l].updating || self.nodes[r].updating {
+            return Err(SqlError::new(
+                "joining an updating result (a non-windowed GROUP BY) is not supported yet",
+            ));
+        }
+        let ls = self.out(l).clone();
+        let rs = self.out(r).clone();
+        // output columns: left then right, duplicate names qualified
+        let fields: Vec<(Option<String>, String)> = j
+            .schema
+            .iter()
+            .map(|(q, f)| (q.map(|q| q.table().to_string()), f.name().clone()))
+            .collect();
+        if fields.len() != ls.len() + rs.len() {
+            return Err(SqlError::new(
+                "internal: the join schema does not match its inputs",
+            ));
+        }
+        let mut columns = Vec::with_capacity(fields.len());
+        for (i, (q, name)) in fields.iter().enumerate() {
+            let dup = fields.iter().filter(|(_, n)| n == name).count() > 1;
+            let mut c = if i < ls.len() {
+                ls.columns[i].clone()
+            } else {
+                rs.columns[i - ls.len()].clone()
+            };
+            c.name = match (dup, q) {
+                (false, _) => name.clone(),
+                (true, Some(q)) => format!("{q}.{name}"),
+                (true, None) => format!("{name}${i}"),
+            };
+            let outer_side = if i < ls.len() {
+                matches!(join_type, JoinType::Right | JoinType::Full)
+            } else {
+                matches!(join_type, JoinType::Left | JoinType::Full)
+            };
+            c.nullable |= outer_side;
+            columns.push(c);
+        }
+        let output = RowSchema::new(columns);
+        // equality keys
+        let key = |node: usize, schema: &RowSchema, e: &Expr| -> Result<usize, SqlError> {
+            col_index(schema, &unqualify(self.resolve(node, e.clone()))).ok_or_else(|| {
+                SqlError::new(format!(
+                    "join keys must be columns; compute '{e}' in a subquery first"
+                ))
+            })
+        };
+        let mut pairs = Vec::new();
+        for (a, b) in &j.on {
+            let (lk, rk) = (key(l, &ls, a)?, key(r, &rs, b)?);
+            if ls.columns[lk].ty != rs.columns[rk].ty {
+                return Err(SqlError::new(format!(
+                    "join key {} ({}) and {} ({}) have different types; CAST one of them",
+                    ls.columns[lk].name, ls.columns[lk].ty, rs.columns[rk].name, rs.columns[rk].ty
+                )));
+            }
+            pairs.push((lk, rk));
+        }
+        // the rest of the condition, over the output's names
+        let out_node_fields = fields.clone();
+        let to_output = |e: Expr| -> Expr {
+            e.transform(|x| {
+                Ok(match x {
+                    Expr::Column(c) => {
+                        let found = out_node_fields.iter().position(|(rel, name)| {
+                            *name == c.name
+                                && match &c.relation {
+                                    None => true,
+                                    Some(r) => rel.as_deref() == Some(r.table()),
+                                }
+                        });
+                        match found {
+                            Some(k) => Transformed::yes(Expr::Column(
+                                datafusion::common::Column::new_unqualified(
+                                    &output.columns[k].name,
+                                ),
+                            )),
+                            None => Transformed::no(Expr::Column(c)),
+                        }
+                    }
+                    other => Transformed::no(other),
+                })
+            })
+            .map(|t| t.data)
+            .expect("infallible rewrite")
+        };
+        let window_pair = match (&self.nodes[l].window, &self.nodes[r].window) {
+            (Some((lwe, lattrs)), Some((rwe, _))) if pairs.contains(&(*lwe, *rwe)) => {
+                Some((*lwe, *rwe, lattrs.clone()))
+            }
+            _ => None,
+        };
+        let (kind, pairs) = match window_pair {
+            Some((lwe, rwe, lattrs)) => (
+                JoinKind::Window {
+                    left_end: lwe,
+                    right_end: rwe,
+                },
+                pairs
+                    .into_iter()
+                    .filter(|(a, _)| !lattrs.contains(a))
+                    .collect::<Vec<_>>(),
+            ),
+            None => {
+                let usage = "a streaming join needs bounded state: join windowed inputs ON their window_start and window_end (a window join), or bound the rowtimes (an interval join: l.ts BETWEEN r.ts - INTERVAL '1' MINUTE AND r.ts + INTERVAL '1' MINUTE)";
+                let (Some(lt), Some(rt)) = (self.nodes[l].rowtime, self.nodes[r].rowtime) else {
+                    return Err(SqlError::new(format!(
+                        "{usage}; both inputs must carry a time attribute (a column with WATERMARK FOR)"
+                    )));
+                };
+                if join_type != JoinType::Inner {
+                    return Err(SqlError::new(
+                        "interval joins are INNER only for now; use a window join for outer joins",
+                    ));
+                }
+                let (lower, upper) = j
+                    .filter
+                    .as_ref()
+                    .map(|f| interval_bounds(&to_output(f.clone()), &output, lt, ls.len() + rt))
+                    .unwrap_or((None, None));
+                let (Some(lower_ms), Some(upper_ms)) = (lower, upper) else {
+                    return Err(SqlError::new(format!(
+                        "{usage}; the condition bounds {} against {} {}",
+                        ls.columns[lt].name,
+                        rs.columns[rt].name,
+                        match (lower, upper) {
+                            (None, None) => "on neither side",
+                            (None, _) => "only from above",
+                            _ => "only from below",
+                        }
+                    )));
+                };
+                (
+                    JoinKind::Interval {
+                        left_time: lt,
+                        right_time: rt,
+                        lower_ms,
+                        upper_ms,
+                    },
+                    pairs,
+                )
+            }
+        };
+        let filter = j
+            .filter
+            .as_ref()
+            .map(|f| encode(&to_output(f.clone())))
+            .transpose()?;
+        let (left_keys, right_keys): (Vec<usize>, Vec<usize>) = pairs.into_iter().unzip();
+        let n = self.add(
+            OperatorSpec::Join(JoinSpec {
+                left: ls,
+                right: rs,
+                join_type,
+                left_keys: left_keys.clone(),
+                right_keys: right_keys.clone(),
+                kind,
+                filter,
+                output,
+            }),
+            vec![(l, Ship::Hash(left_keys)), (r, Ship::Hash(right_keys))],
+            None,
+        );
+        self.nodes[n].qualified = Some(fields);
+        Ok(n)
+    }
+
     fn calc(
         &mut self,
         input: usize,
         filter: Option<Expr>,
-        mut exprs: Vec<Expr>,
+        exprs: Vec<Expr>,
         mut output: RowSchema,
     ) -> Result<usize, SqlError> {
         let in_schema = self.out(input).clone();
+        let exprs: Vec<Expr> = exprs.into_iter().map(|e| self.resolve(input, e)).collect();
+        let filter = filter.map(|f| self.resolve(input, f));
+        let mut exprs = exprs;
         // a changelog keeps its row kinds through projections and filters
         if self.nodes[input].updating && output.index_of(OP_COLUMN).is_none() {
             exprs.push(Expr::Column(datafusion::common::Column::new_unqualified(
@@ -559,6 +786,7 @@ impl Builder<'_> {
             let we = pos(we)?;
             Some((we, attrs.into_iter().filter_map(pos).collect()))
         });
+        let rowtime = self.nodes[input].rowtime.and_then(pos);
         let session = self.nodes[input].session.clone().map(|(gap, names, keys)| {
             (
                 gap,
@@ -589,6 +817,7 @@ impl Builder<'_> {
             window,
         );
         self.nodes[n].session = session;
+        self.nodes[n].rowtime = rowtime;
         Ok(n)
     }
 
@@ -612,6 +841,16 @@ impl Builder<'_> {
                 .expect("checked when rewriting");
             if !proj.contains(&time_idx) {
                 proj.push(time_idx);
+            }
+            // columns only the pushed-down filters read
+            for f in &scan.filters {
+                for c in f.column_refs() {
+                    if let Some(i) = table.schema.index_of(&c.name) {
+                        if !proj.contains(&i) {
+                            proj.push(i);
+                        }
+                    }
+                }
             }
             let watermark = match (&table.watermark, self.job_type) {
                 (Some(wm), _) if wm.column == w.time_column => Some(self.source_watermark(&table, &proj, wm)?),
@@ -667,7 +906,9 @@ impl Builder<'_> {
                 .iter()
                 .map(|c| Expr::Column(datafusion::common::Column::new_unqualified(&c.name)))
                 .collect();
-            self.calc(tvf, None, exprs, projected)?
+            // the pushed-down filters run before the projection (they may read other columns)
+            let filter = scan.filters.iter().cloned().reduce(|a, b| a.and(b));
+            return self.calc(tvf, filter, exprs, projected);
         } else {
             let table = self
                 .catalog
@@ -680,16 +921,27 @@ impl Builder<'_> {
                 None => (0..table.schema.len()).collect(),
             };
             let out = table.schema.project(&proj);
-            self.add(
+            // the watermark, when the rowtime column is read (an interval join needs it)
+            let rowtime = table
+                .watermark
+                .as_ref()
+                .and_then(|wm| out.index_of(&wm.column).map(|i| (wm.clone(), i)));
+            let watermark = match &rowtime {
+                Some((wm, _)) => Some(self.source_watermark(&table, &proj, wm)?),
+                None => None,
+            };
+            let n = self.add(
                 OperatorSpec::Source(SourceSpec {
                     table,
                     projection: proj,
                     output: out,
-                    watermark: None,
+                    watermark,
                 }),
                 vec![],
                 None,
-            )
+            );
+            self.nodes[n].rowtime = rowtime.map(|(_, i)| i);
+            n
         };
         if scan.filters.is_empty() {
             return Ok(node);
@@ -742,6 +994,16 @@ impl Builder<'_> {
 
     fn aggregate(&mut self, a: &datafusion::logical_expr::Aggregate) -> Result<usize, SqlError> {
         let mut input = self.translate(&a.input)?;
+        let group_expr: Vec<Expr> = a
+            .group_expr
+            .iter()
+            .map(|e| self.resolve(input, e.clone()))
+            .collect();
+        let aggr_expr: Vec<Expr> = a
+            .aggr_expr
+            .iter()
+            .map(|e| self.resolve(input, e.clone()))
+            .collect();
         if self.nodes[input].updating {
             return Err(SqlError::new(
                 "aggregating an updating result (a GROUP BY over a non-windowed GROUP BY) is not supported yet; aggregate the source rows directly, or use window aggregations",
@@ -762,14 +1024,13 @@ impl Builder<'_> {
                 extra.push((format!("$expr{}", extra.len()), e));
                 in_schema.len() + extra.len() - 1
             };
-        let group_by: Vec<usize> = a
-            .group_expr
+        let group_by: Vec<usize> = group_expr
             .iter()
             .map(|g| column_for(g, &in_schema, &mut extra))
             .collect();
         let mut calls = Vec::new();
         let out_schema = row_schema(&a.schema)?;
-        for (k, ae) in a.aggr_expr.iter().enumerate() {
+        for (k, ae) in aggr_expr.iter().enumerate() {
             let inner = match ae {
                 Expr::Alias(al) => al.expr.as_ref(),
                 e => e,
@@ -1024,6 +1285,99 @@ impl Builder<'_> {
             edges,
         }
     }
+}
+
+/// A time term of a join condition: `column ± interval` over the join output: (column, ms).
+fn time_term(e: &Expr, output: &RowSchema) -> Option<(usize, i64)> {
+    use datafusion::logical_expr::Operator;
+    match e {
+        Expr::Column(_) => col_index(output, e).map(|c| (c, 0)),
+        Expr::Cast(c) => time_term(&c.expr, output),
+        Expr::BinaryExpr(b) if matches!(b.op, Operator::Plus | Operator::Minus) => {
+            let (c, o) = time_term(&b.left, output)?;
+            let ms = interval_literal_ms(&b.right)?;
+            Some((
+                c,
+                if b.op == Operator::Plus {
+                    o + ms
+                } else {
+                    o - ms
+                },
+            ))
+        }
+        _ => None,
+    }
+}
+
+fn interval_literal_ms(e: &Expr) -> Option<i64> {
+    use datafusion::common::ScalarValue;
+    match e {
+        Expr::Literal(ScalarValue::IntervalMonthDayNano(Some(v)), _) if v.months == 0 => {
+            Some(v.days as i64 * 86_400_000 + v.nanoseconds / 1_000_000)
+        }
+        Expr::Literal(ScalarValue::IntervalDayTime(Some(v)), _) => {
+            Some(v.days as i64 * 86_400_000 + v.milliseconds as i64)
+        }
+        Expr::Literal(ScalarValue::DurationMillisecond(Some(v)), _) => Some(*v),
+        Expr::Literal(ScalarValue::DurationSecond(Some(v)), _) => Some(v * 1000),
+        _ => None,
+    }
+}
+
+/// The bounds `lower <= left.ts - right.ts <= upper` a join condition puts on the rowtime
+/// columns `lt` and `rt` of the join output.
+fn interval_bounds(
+    cond: &Expr,
+    output: &RowSchema,
+    lt: usize,
+    rt: usize,
+) -> (Option<i64>, Option<i64>) {
+    use datafusion::logical_expr::utils::split_conjunction;
+    use datafusion::logical_expr::Operator;
+    let mut lower: Option<i64> = None;
+    let mut upper: Option<i64> = None;
+    let mut add = |a: &Expr, op: Operator, b: &Expr| {
+        let (Some((ca, oa)), Some((cb, ob))) = (time_term(a, output), time_term(b, output)) else {
+            return;
+        };
+        // normalize to (left - right) op c
+        let (op, c) = if ca == lt && cb == rt {
+            (op, ob - oa)
+        } else if ca == rt && cb == lt {
+            let flipped = match op {
+                Operator::Gt => Operator::Lt,
+                Operator::GtEq => Operator::LtEq,
+                Operator::Lt => Operator::Gt,
+                Operator::LtEq => Operator::GtEq,
+                o => o,
+            };
+            (flipped, oa - ob)
+        } else {
+            return;
+        };
+        match op {
+            Operator::GtEq => lower = Some(lower.map_or(c, |l| l.max(c))),
+            Operator::Gt => lower = Some(lower.map_or(c + 1, |l| l.max(c + 1))),
+            Operator::LtEq => upper = Some(upper.map_or(c, |u| u.min(c))),
+            Operator::Lt => upper = Some(upper.map_or(c - 1, |u| u.min(c - 1))),
+            Operator::Eq => {
+                lower = Some(lower.map_or(c, |l| l.max(c)));
+                upper = Some(upper.map_or(c, |u| u.min(c)));
+            }
+            _ => {}
+        }
+    };
+    for part in split_conjunction(cond) {
+        match part {
+            Expr::BinaryExpr(b) => add(&b.left, b.op, &b.right),
+            Expr::Between(bt) if !bt.negated => {
+                add(&bt.expr, Operator::GtEq, &bt.low);
+                add(&bt.expr, Operator::LtEq, &bt.high);
+            }
+            _ => {}
+        }
+    }
+    (lower, upper)
 }
 
 /// Schema of partial aggregate rows: group keys, then per call its state columns

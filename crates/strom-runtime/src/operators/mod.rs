@@ -3,6 +3,7 @@
 pub mod accumulators;
 pub mod aggregate;
 pub mod calc;
+pub mod join;
 pub mod session_window;
 pub mod sink;
 pub mod window_tvf;
@@ -35,6 +36,7 @@ pub fn build_chain(
                 Box::new(session_window::SessionWindowOperator::new(a)?)
             }
             OperatorSpec::Aggregate(a) => Box::new(aggregate::AggregateOperator::new(a)?),
+            OperatorSpec::Join(j) => Box::new(join::JoinOperator::new(j)?),
             OperatorSpec::Sink(s) => {
                 let writer = registry.get(&s.table)?.create_writer(&s.table, subtask)?;
                 let schema = if s.changelog {

@@ -57,6 +57,21 @@ pub fn shared_dir() -> PathBuf {
     dir
 }
 
+/// `strom sql -f <files...> -p <p> -D execution.runtime-mode=<mode>` with `BID_PATH` set.
+pub fn sql_cmd(files: &[&Path], p: u32, mode: &str, bid_path: &Path) -> Command {
+    let mut c = strom();
+    c.arg("sql");
+    for f in files {
+        c.arg("-f").arg(f);
+    }
+    c.arg("-p")
+        .arg(p.to_string())
+        .arg("-D")
+        .arg(format!("execution.runtime-mode={mode}"))
+        .env("BID_PATH", bid_path);
+    c
+}
+
 pub fn bench_sql(name: &str) -> PathBuf {
     let p = shared_dir().join("bench/sql").join(name);
     assert!(p.is_file(), "missing benchmark SQL file {}", p.display());

@@ -1,0 +1,673 @@
+//! Streaming joins with bounded state: the window join and the interval join (inner, as
+//! Flink's `IntervalJoinOperator`). Input 0 is the left side, input 1 the right; both arrive
+//! hashed on the equality keys. Rows are kept in their input batches until they can no longer
+//! find a partner, then released.
+//!
+//! **Window join**: rows are kept per window (their `window_end`); when the watermark reaches
+//! `window_end - 1` the window's rows of both sides are hash-joined (INNER, LEFT, RIGHT, FULL),
+//! emitted and dropped. A row of a window that already fired is late: dropped and counted.
+//!
+//! **Interval join** (`right.ts + lower <= left.ts <= right.ts + upper`): each arriving row is
+//! joined at once with the kept rows of the other side with the same key and a time in range,
+//! then kept itself. A left row is dropped once the watermark passes `left.ts - lower`, a right
+//! row once it passes `right.ts + upper`: later partners would be late. Rows behind the
+//! watermark on arrival are late: dropped and counted.
+//!
+//! The rest of the join condition (`filter`) is evaluated on the joined candidate rows.
+
+use super::calc::physical_expr;
+use crate::error::TaskError;
+use crate::operator::{Operator, Output};
+use datafusion::arrow::array::{
+    new_null_array, Array, ArrayRef, BooleanArray, TimestampMillisecondArray,
+};
+use datafusion::arrow::compute::{cast, filter_record_batch, interleave};
+use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::row::{RowConverter, SortField};
+use datafusion::physical_expr::PhysicalExpr;
+use hashbrown::HashMap;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use strom_plan::{JoinKind, JoinSpec, JoinType, RowSchema};
+
+/// Where a kept row is: (stored batch, row).
+type Loc = (u64, u32);
+
+struct Stored {
+    batch: RecordBatch,
+    /// Rows of the batch still kept.
+    live: usize,
+}
+
+/// A kept row of an interval join.
+#[derive(Clone, Copy)]
+struct Entry {
+    ts: i64,
+    loc: Loc,
+}
+
+#[derive(Default)]
+struct Side {
+    store: HashMap<u64, Stored>,
+    /// Interval join: kept rows by key.
+    by_key: HashMap<Box<[u8]>, Vec<Entry>>,
+    /// Interval join: the smallest time at which a kept row expires.
+    min_expiry: i64,
+}
+
+impl Side {
+    fn release(&mut self, b: u64) {
+        if let Some(st) = self.store.get_mut(&b) {
+            st.live -= 1;
+            if st.live == 0 {
+                self.store.remove(&b);
+            }
+        }
+    }
+}
+
+pub struct JoinOperator {
+    spec: JoinSpec,
+    converter: RowConverter,
+    filter: Option<Arc<dyn PhysicalExpr>>,
+    output: SchemaRef,
+    sides: [Side; 2],
+    /// Window join: per window end, the kept rows of each side.
+    windows: BTreeMap<i64, [Vec<Loc>; 2]>,
+    next_batch: u64,
+    watermark: i64,
+    late_dropped: u64,
+}
+
+fn millis(col: &ArrayRef) -> Result<TimestampMillisecondArray, TaskError> {
+    let ms = DataType::Timestamp(TimeUnit::Millisecond, None);
+    let a = if col.data_type() == &ms {
+        col.clone()
+    } else {
+        cast(col, &ms)?
+    };
+    Ok(a.as_any()
+        .downcast_ref::<TimestampMillisecondArray>()
+        .ok_or_else(|| TaskError::Operator("a join time column is not a timestamp".into()))?
+        .clone())
+}
+
+impl JoinOperator {
+    pub fn new(spec: &JoinSpec) -> Result<Self, TaskError> {
+        let converter = RowConverter::new(
+            spec.left_keys
+                .iter()
+                .map(|k| SortField::new(spec.left.columns[*k].ty.to_arrow()))
+                .collect(),
+        )?;
+        let filter = spec
+            .filter
+            .as_ref()
+            .map(|f| physical_expr(f, &spec.output))
+            .transpose()?;
+        if matches!(spec.kind, JoinKind::Interval { .. }) && spec.join_type != JoinType::Inner {
+            return Err(TaskError::Deployment(
+                "interval joins are inner joins only".into(),
+            ));
+        }
+        Ok(Self {
+            spec: spec.clone(),
+            converter,
+            filter,
+            output: spec.output.to_arrow(),
+            sides: [Side::default(), Side::default()],
+            windows: BTreeMap::new(),
+            next_batch: 0,
+            watermark: i64::MIN,
+            late_dropped: 0,
+        })
+    }
+
+    fn keys(&self, side: usize) -> &[usize] {
+        if side == 0 {
+            &self.spec.left_keys
+        } else {
+            &self.spec.right_keys
+        }
+    }
+
+    fn schema(&self, side: usize) -> &RowSchema {
+        if side == 0 {
+            &self.spec.left
+        } else {
+            &self.spec.right
+        }
+    }
+
+    /// Key bytes of each row of `batch` (None where a key column is NULL: it matches nothing).
+    fn row_keys(
+        &self,
+        side: usize,
+        batch: &RecordBatch,
+    ) -> Result<Vec<Option<Box<[u8]>>>, TaskError> {
+        let cols: Vec<ArrayRef> = self
+            .keys(side)
+            .iter()
+            .map(|k| batch.column(*k).clone())
+            .collect();
+        let rows = self.converter.convert_columns(&cols)?;
+        Ok((0..batch.num_rows())
+            .map(|i| (!cols.iter().any(|c| c.is_null(i))).then(|| rows.row(i).as_ref().into()))
+            .collect())
+    }
+
+    /// The columns of `side` for `locs` (NULLs for `None`).
+    fn gather(&self, side: usize, locs: &[Option<Loc>]) -> Result<Vec<ArrayRef>, TaskError> {
+        let store = &self.sides[side].store;
+        let schema = self.schema(side);
+        let mut pos: HashMap<u64, usize> = HashMap::new();
+        let mut batches: Vec<&RecordBatch> = Vec::new();
+        let mut idx: Vec<(usize, usize)> = Vec::with_capacity(locs.len());
+        let mut nulls = false;
+        for l in locs {
+            match l {
+                Some((b, r)) => {
+                    let p = *pos.entry(*b).or_insert_with(|| {
+                        batches.push(&store[b].batch);
+                        batches.len() - 1
+                    });
+                    idx.push((p, *r as usize));
+                }
+                None => {
+                    nulls = true;
+                    idx.push((usize::MAX, 0));
+                }
+            }
+        }
+        let null_pos = batches.len();
+        for i in &mut idx {
+            if i.0 == usize::MAX {
+                i.0 = null_pos;
+            }
+        }
+        (0..schema.len())
+            .map(|c| {
+                let ty = schema.columns[c].ty.to_arrow();
+                let null = nulls.then(|| new_null_array(&ty, 1));
+                let mut arrays: Vec<&dyn Array> =
+                    batches.iter().map(|b| b.column(c).as_ref()).collect();
+                if let Some(n) = &null {
+                    arrays.push(n.as_ref());
+                }
+                if arrays.is_empty() {
+                    return Ok(new_null_array(&ty, 0));
+                }
+                Ok(interleave(&arrays, &idx)?)
+            })
+            .collect()
+    }
+
+    /// The joined rows of `pairs`.
+    fn joined(&self, pairs: &[(Option<Loc>, Option<Loc>)]) -> Result<RecordBatch, TaskError> {
+        let left: Vec<Option<Loc>> = pairs.iter().map(|p| p.0).collect();
+        let right: Vec<Option<Loc>> = pairs.iter().map(|p| p.1).collect();
+        let mut cols = self.gather(0, &left)?;
+        cols.extend(self.gather(1, &right)?);
+        super::conform(&self.output, cols, pairs.len())
+    }
+
+    /// Which rows of `batch` pass the rest of the join condition.
+    fn passes(&self, batch: &RecordBatch) -> Result<Option<BooleanArray>, TaskError> {
+        let Some(f) = &self.filter else {
+            return Ok(None);
+        };
+        let v = f
+            .evaluate(batch)
+            .and_then(|v| v.into_array(batch.num_rows()))
+            .map_err(|e| TaskError::Expr {
+                operator: "Join".into(),
+                message: e.to_string(),
+            })?;
+        let b = v
+            .as_any()
+            .downcast_ref::<BooleanArray>()
+            .ok_or_else(|| TaskError::Operator("the join condition is not boolean".into()))?;
+        // NULL counts as false
+        Ok(Some(
+            b.iter()
+                .map(|x| Some(x == Some(true)))
+                .collect::<BooleanArray>(),
+        ))
+    }
+
+    fn store(&mut self, side: usize, batch: RecordBatch, live: usize) -> u64 {
+        let b = self.next_batch;
+        self.next_batch += 1;
+        if live > 0 {
+            self.sides[side].store.insert(b, Stored { batch, live });
+        }
+        b
+    }
+
+    fn window_batch(
+        &mut self,
+        side: usize,
+        batch: RecordBatch,
+        end_col: usize,
+    ) -> Result<(), TaskError> {
+        let ends = millis(batch.column(end_col))?;
+        let mut kept: Vec<(i64, u32)> = Vec::new();
+        for i in 0..ends.len() {
+            if ends.is_null(i) {
+                continue;
+            }
+            let e = ends.value(i);
+            if e - 1 <= self.watermark {
+                self.late_dropped += 1;
+            } else {
+                kept.push((e, i as u32));
+            }
+        }
+        let b = self.store(side, batch, kept.len());
+        for (e, r) in kept {
+            self.windows.entry(e).or_default()[side].push((b, r));
+        }
+        Ok(())
+    }
+
+    fn fire_window(&mut self, rows: [Vec<Loc>; 2], out: &mut dyn Output) -> Result<(), TaskError> {
+        let [left, right] = rows;
+        let keys_of =
+            |this: &Self, side: usize, locs: &[Loc]| -> Result<Vec<Option<Box<[u8]>>>, TaskError> {
+                let some: Vec<Option<Loc>> = locs.iter().map(|l| Some(*l)).collect();
+                let cols = this.gather(side, &some)?;
+                let schema = this.schema(side).to_arrow();
+                let b = super::conform(&schema, cols, locs.len())?;
+                this.row_keys(side, &b)
+            };
+        let lk = keys_of(self, 0, &left)?;
+        let rk = keys_of(self, 1, &right)?;
+        let mut index: HashMap<&[u8], Vec<usize>> = HashMap::new();
+        for (j, k) in rk.iter().enumerate() {
+            if let Some(k) = k {
+                index.entry(k.as_ref()).or_default().push(j);
+            }
+        }
+        let mut cand: Vec<(usize, usize)> = Vec::new();
+        for (i, k) in lk.iter().enumerate() {
+            if let Some(js) = k.as_ref().and_then(|k| index.get(k.as_ref())) {
+                cand.extend(js.iter().map(|j| (i, *j)));
+            }
+        }
+        let pairs: Vec<(Option<Loc>, Option<Loc>)> = cand
+            .iter()
+            .map(|(i, j)| (Some(left[*i]), Some(right[*j])))
+            .collect();
+        let mut batch = self.joined(&pairs)?;
+        let mut matched: Vec<(usize, usize)> = cand;
+        if let Some(mask) = self.passes(&batch)? {
+            matched = matched
+                .into_iter()
+                .zip(mask.iter())
+                .filter(|(_, m)| *m == Some(true))
+                .map(|(p, _)| p)
+                .collect();
+            batch = filter_record_batch(&batch, &mask)?;
+        }
+        out.emit(batch)?;
+        let jt = self.spec.join_type;
+        let mut extra: Vec<(Option<Loc>, Option<Loc>)> = Vec::new();
+        if matches!(jt, JoinType::Left | JoinType::Full) {
+            let mut hit = vec![false; left.len()];
+            for (i, _) in &matched {
+                hit[*i] = true;
+            }
+            extra.extend(
+                left.iter()
+                    .zip(&hit)
+                    .filter(|(_, h)| !**h)
+                    .map(|(l, _)| (Some(*l), None)),
+            );
+        }
+        if matches!(jt, JoinType::Right | JoinType::Full) {
+            let mut hit = vec![false; right.len()];
+            for (_, j) in &matched {
+                hit[*j] = true;
+            }
+            extra.extend(
+                right
+                    .iter()
+                    .zip(&hit)
+                    .filter(|(_, h)| !**h)
+                    .map(|(r, _)| (None, Some(*r))),
+            );
+        }
+        if !extra.is_empty() {
+            out.emit(self.joined(&extra)?)?;
+        }
+        for (b, _) in &left {
+            self.sides[0].release(*b);
+        }
+        for (b, _) in &right {
+            self.sides[1].release(*b);
+        }
+        Ok(())
+    }
+
+    /// When a kept row of `side` with time `ts` can no longer find a partner.
+    fn expiry(&self, side: usize, ts: i64) -> i64 {
+        let JoinKind::Interval {
+            lower_ms, upper_ms, ..
+        } = self.spec.kind
+        else {
+            return i64::MAX;
+        };
+        if side == 0 {
+            ts.saturating_sub(lower_ms)
+        } else {
+            ts.saturating_add(upper_ms)
+        }
+    }
+
+    fn interval_batch(
+        &mut self,
+        side: usize,
+        batch: RecordBatch,
+        time_col: usize,
+        out: &mut dyn Output,
+    ) -> Result<(), TaskError> {
+        let JoinKind::Interval {
+            lower_ms, upper_ms, ..
+        } = self.spec.kind
+        else {
+            unreachable!("an interval join")
+        };
+        let times = millis(batch.column(time_col))?;
+        let keys = self.row_keys(side, &batch)?;
+        let b = self.next_batch;
+        let other = 1 - side;
+        let mut pairs: Vec<(Option<Loc>, Option<Loc>)> = Vec::new();
+        let mut kept: Vec<(Box<[u8]>, Entry)> = Vec::new();
+        for (i, key) in keys.into_iter().enumerate() {
+            if times.is_null(i) {
+                continue;
+            }
+            let ts = times.value(i);
+            if ts < self.watermark {
+                self.late_dropped += 1;
+                continue;
+            }
+            let Some(key) = key else { continue };
+            let me: Loc = (b, i as u32);
+            if let Some(entries) = self.sides[other].by_key.get(&key) {
+                for e in entries {
+                    let (l, r, lt, rt) = if side == 0 {
+                        (me, e.loc, ts, e.ts)
+                    } else {
+                        (e.loc, me, e.ts, ts)
+                    };
+                    if rt.saturating_add(lower_ms) <= lt && lt <= rt.saturating_add(upper_ms) {
+                        pairs.push((Some(l), Some(r)));
+                    }
+                }
+            }
+            kept.push((key, Entry { ts, loc: me }));
+        }
+        // the batch is stored before the output is gathered (its rows are in the pairs)
+        let live = kept.len();
+        self.sides[side].store.insert(
+            b,
+            Stored {
+                batch,
+                live: live.max(1),
+            },
+        );
+        self.next_batch += 1;
+        if !pairs.is_empty() {
+            let mut joined = self.joined(&pairs)?;
+            if let Some(mask) = self.passes(&joined)? {
+                joined = filter_record_batch(&joined, &mask)?;
+            }
+            out.emit(joined)?;
+        }
+        if live == 0 {
+            self.sides[side].store.remove(&b);
+        }
+        for (key, e) in kept {
+            let x = self.expiry(side, e.ts);
+            let s = &mut self.sides[side];
+            s.min_expiry = if s.by_key.is_empty() {
+                x
+            } else {
+                s.min_expiry.min(x)
+            };
+            s.by_key.entry(key).or_default().push(e);
+        }
+        Ok(())
+    }
+
+    /// Drops the kept rows of an interval join that can no longer find a partner.
+    fn expire(&mut self, watermark: i64) {
+        for side in 0..2 {
+            if self.sides[side].by_key.is_empty() || self.sides[side].min_expiry >= watermark {
+                continue;
+            }
+            let JoinKind::Interval {
+                lower_ms, upper_ms, ..
+            } = self.spec.kind
+            else {
+                return;
+            };
+            let expiry = |ts: i64| {
+                if side == 0 {
+                    ts.saturating_sub(lower_ms)
+                } else {
+                    ts.saturating_add(upper_ms)
+                }
+            };
+            let s = &mut self.sides[side];
+            let mut released: Vec<u64> = Vec::new();
+            let mut min = i64::MAX;
+            s.by_key.retain(|_, entries| {
+                entries.retain(|e| {
+                    let x = expiry(e.ts);
+                    if x < watermark {
+                        released.push(e.loc.0);
+                        false
+                    } else {
+                        min = min.min(x);
+                        true
+                    }
+                });
+                !entries.is_empty()
+            });
+            s.min_expiry = min;
+            for b in released {
+                s.release(b);
+            }
+        }
+    }
+}
+
+impl Operator for JoinOperator {
+    fn name(&self) -> &str {
+        "Join"
+    }
+
+    fn process_batch(
+        &mut self,
+        _batch: RecordBatch,
+        _out: &mut dyn Output,
+    ) -> Result<(), TaskError> {
+        Err(TaskError::Operator(
+            "a join must be the head of its chain (it has two inputs)".into(),
+        ))
+    }
+
+    fn process_batch_from(
+        &mut self,
+        input: u32,
+        batch: RecordBatch,
+        out: &mut dyn Output,
+    ) -> Result<(), TaskError> {
+        let side = (input as usize).min(1);
+        match self.spec.kind {
+            JoinKind::Window {
+                left_end,
+                right_end,
+            } => self.window_batch(side, batch, if side == 0 { left_end } else { right_end }),
+            JoinKind::Interval {
+                left_time,
+                right_time,
+                ..
+            } => self.interval_batch(
+                side,
+                batch,
+                if side == 0 { left_time } else { right_time },
+                out,
+            ),
+        }
+    }
+
+    fn process_watermark(&mut self, watermark: i64, out: &mut dyn Output) -> Result<(), TaskError> {
+        if watermark <= self.watermark {
+            return Ok(());
+        }
+        self.watermark = watermark;
+        while let Some(entry) = self.windows.first_entry() {
+            if *entry.key() - 1 > watermark {
+                break;
+            }
+            let rows = entry.remove();
+            self.fire_window(rows, out)?;
+        }
+        self.expire(watermark);
+        out.emit_watermark(watermark)
+    }
+
+    fn late_records_dropped(&self) -> u64 {
+        self.late_dropped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::Int64Array;
+    use strom_plan::{Column, SqlType};
+
+    struct Collect(Vec<RecordBatch>);
+
+    impl Output for Collect {
+        fn emit(&mut self, batch: RecordBatch) -> Result<(), TaskError> {
+            self.0.push(batch);
+            Ok(())
+        }
+        fn emit_watermark(&mut self, _: i64) -> Result<(), TaskError> {
+            Ok(())
+        }
+    }
+
+    fn schema(p: &str) -> RowSchema {
+        RowSchema::new(vec![
+            Column {
+                name: format!("{p}k"),
+                ty: SqlType::BigInt,
+                nullable: true,
+            },
+            Column {
+                name: format!("{p}ts"),
+                ty: SqlType::Timestamp(3),
+                nullable: true,
+            },
+        ])
+    }
+
+    /// l.ts BETWEEN r.ts - 10 AND r.ts + 5, on k.
+    fn interval() -> JoinOperator {
+        let (l, r) = (schema("l"), schema("r"));
+        let mut out = l.columns.clone();
+        out.extend(r.columns.clone());
+        JoinOperator::new(&JoinSpec {
+            left: l,
+            right: r,
+            join_type: JoinType::Inner,
+            left_keys: vec![0],
+            right_keys: vec![0],
+            kind: JoinKind::Interval {
+                left_time: 1,
+                right_time: 1,
+                lower_ms: -10,
+                upper_ms: 5,
+            },
+            filter: None,
+            output: RowSchema::new(out),
+        })
+        .unwrap()
+    }
+
+    fn batch(p: &str, rows: &[(i64, i64)]) -> RecordBatch {
+        RecordBatch::try_new(
+            schema(p).to_arrow(),
+            vec![
+                Arc::new(Int64Array::from(
+                    rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+                )),
+                Arc::new(TimestampMillisecondArray::from(
+                    rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+                )),
+            ],
+        )
+        .unwrap()
+    }
+
+    fn pairs(out: &Collect) -> Vec<(i64, i64)> {
+        let mut v = Vec::new();
+        for b in &out.0 {
+            let l = millis(b.column(1)).unwrap();
+            let r = millis(b.column(3)).unwrap();
+            for i in 0..b.num_rows() {
+                v.push((l.value(i), r.value(i)));
+            }
+        }
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn interval_join_pairs_rows_in_range_whichever_arrives_first() {
+        let mut j = interval();
+        let mut out = Collect(vec![]);
+        j.process_batch_from(0, batch("l", &[(1, 100), (1, 120), (2, 100)]), &mut out)
+            .unwrap();
+        // r=105: l in [95, 110] -> 100; r=111: l in [101, 116] -> none; key 2 r=200: none
+        j.process_batch_from(1, batch("r", &[(1, 105), (1, 111), (2, 200)]), &mut out)
+            .unwrap();
+        // a later left row finds the kept right rows: 112 is in range of r=111 only
+        j.process_batch_from(0, batch("l", &[(1, 112)]), &mut out)
+            .unwrap();
+        assert_eq!(pairs(&out), [(100, 105), (112, 111)]);
+    }
+
+    #[test]
+    fn kept_rows_are_released_when_no_partner_can_come() {
+        let mut j = interval();
+        let mut out = Collect(vec![]);
+        j.process_batch_from(0, batch("l", &[(1, 100)]), &mut out)
+            .unwrap();
+        j.process_batch_from(1, batch("r", &[(1, 100)]), &mut out)
+            .unwrap();
+        // left 100 waits for right rows up to 110, right 100 for left rows up to 105
+        j.process_watermark(105, &mut out).unwrap();
+        assert_eq!(j.sides[0].store.len(), 1);
+        assert_eq!(j.sides[1].store.len(), 1);
+        j.process_watermark(106, &mut out).unwrap();
+        assert!(
+            j.sides[1].store.is_empty(),
+            "right 100 is released after 105"
+        );
+        assert_eq!(j.sides[0].store.len(), 1);
+        j.process_watermark(111, &mut out).unwrap();
+        assert!(j.sides[0].store.is_empty() && j.sides[0].by_key.is_empty());
+        // rows behind the watermark are late
+        j.process_batch_from(0, batch("l", &[(1, 50)]), &mut out)
+            .unwrap();
+        assert_eq!(j.late_records_dropped(), 1);
+    }
+}
