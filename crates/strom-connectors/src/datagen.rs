@@ -614,8 +614,8 @@ impl SourceReader for DatagenReader {
             return Ok(None);
         }
         if let Some(rate) = self.rate {
-            // about 20 batches per second, each released at its scheduled time
-            count = count.min(((rate / 20.0).ceil() as u64).max(1));
+            // about 100 batches per second (every 10 ms), each released at its scheduled time
+            count = count.min(((rate / 100.0).ceil() as u64).max(1));
             let started = *self.started.get_or_insert_with(Instant::now);
             let due = Duration::try_from_secs_f64(self.emitted as f64 / rate)
                 .ok()

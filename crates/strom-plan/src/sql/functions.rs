@@ -1,5 +1,5 @@
 //! The DataFusion session Strom plans and evaluates with: DataFusion's built-in functions plus
-//! Flink functions DataFusion lacks (`MOD`).
+//! Flink functions DataFusion lacks (`MOD`, `PROCTIME`).
 
 use datafusion::arrow::compute::kernels::numeric::rem;
 use datafusion::arrow::datatypes::DataType;
@@ -19,7 +19,56 @@ pub fn session_context() -> SessionContext {
     config.options_mut().execution.time_zone = Some("+00:00".to_string());
     let ctx = SessionContext::new_with_config(config);
     ctx.register_udf(ScalarUDF::from(ModFunc::new()));
+    ctx.register_udf(ScalarUDF::from(ProcTimeFunc::new()));
     ctx
+}
+
+/// Flink's `PROCTIME()`: the wall-clock time when the row is processed, as TIMESTAMP(3) (UTC),
+/// evaluated per batch at run time (volatile: never folded into a constant at planning).
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct ProcTimeFunc {
+    signature: Signature,
+}
+
+impl ProcTimeFunc {
+    pub fn new() -> Self {
+        Self {
+            signature: Signature::exact(vec![], Volatility::Volatile),
+        }
+    }
+}
+
+impl Default for ProcTimeFunc {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ScalarUDFImpl for ProcTimeFunc {
+    fn name(&self) -> &str {
+        "proctime"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Timestamp(
+            datafusion::arrow::datatypes::TimeUnit::Millisecond,
+            None,
+        ))
+    }
+
+    fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        Ok(ColumnarValue::Scalar(
+            datafusion::common::ScalarValue::TimestampMillisecond(Some(now), None),
+        ))
+    }
 }
 
 /// Flink's `MOD(a, b)`: the remainder with the sign of `a` (as Java's `%`).
