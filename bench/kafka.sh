@@ -30,7 +30,8 @@ command -v tansu >/dev/null || {
 }
 [[ -x /usr/bin/time ]] || { apt-get update -qq && apt-get install -y -qq time; }
 if [[ -z ${BENCH_SKIP_BUILD:-} ]]; then
-    cargo build --release -p strom -p strom-connectors --example kafka_bench
+    # one invocation: the strom binary and the bench tool share one feature resolution
+    cargo build --release -p strom -p strom-connectors --bins --example kafka_bench
 fi
 DATA=bench/data/bids.csv
 [[ $ROWS -eq 5000000 ]] || DATA=bench/data/bids-$ROWS.csv

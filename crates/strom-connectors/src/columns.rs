@@ -330,3 +330,53 @@ pub fn finish_batch(
     arrow::record_batch::RecordBatch::try_new_with_options(schema.clone(), arrays, &options)
         .map_err(err)
 }
+
+/// Appends one JSON field value (`None` = missing) to the builder of column `c` (the JSON rules
+/// of the filesystem reader and the Kafka source): numbers and strings are parsed as the column's
+/// text; arrays and objects only go into STRING columns, as their JSON text.
+pub fn push_json_value(
+    c: &strom_plan::Column,
+    b: &mut ColumnBuilder,
+    v: Option<&serde_json::Value>,
+) -> Result<(), String> {
+    let r = match v {
+        None | Some(serde_json::Value::Null) => b.push_null(),
+        Some(serde_json::Value::Bool(x)) => b.push_bool(*x),
+        Some(serde_json::Value::Number(n)) => match n.as_i64() {
+            Some(i) => b.push_i64(i),
+            None => {
+                let t = n.to_string();
+                if b.is_string() {
+                    b.push_string(t.as_bytes())
+                } else {
+                    b.push_text(t.as_bytes())
+                }
+            }
+        },
+        Some(serde_json::Value::String(s)) => {
+            if b.is_string() {
+                b.push_string(s.as_bytes())
+            } else {
+                b.push_text(s.as_bytes())
+            }
+        }
+        Some(v @ (serde_json::Value::Array(_) | serde_json::Value::Object(_))) => {
+            if b.is_string() {
+                b.push_string(v.to_string().as_bytes())
+            } else {
+                Err(PushError::WrongKind)
+            }
+        }
+    };
+    r.map_err(|e| match e {
+        PushError::NullInNotNull => {
+            format!("column '{}' ({} NOT NULL) is missing or null", c.name, c.ty)
+        }
+        _ => format!(
+            "column '{}' ({}) cannot take the value {}",
+            c.name,
+            c.ty,
+            crate::format::excerpt(v.map(|v| v.to_string()).unwrap_or_default().as_bytes())
+        ),
+    })
+}

@@ -383,6 +383,29 @@ fn malformed_csv_row_is_skipped_with_ignore_parse_errors() {
     }
 }
 
+/// Runs `query` (a sink table writing to `{out}` and its INSERT, after bid_source.sql) in
+/// streaming at p=1 and p=2 and in batch at p=2, comparing the sink's rows with `expected`.
+fn check_in_modes(tag: &str, query: &str, expected: &[String]) {
+    let tmp = TempDir::new(tag);
+    for (mode, p) in [("streaming", 1), ("streaming", 2), ("batch", 2)] {
+        let out_dir = tmp.join(&format!("out-{mode}-{p}"));
+        let q = tmp.join(&format!("{tag}-{mode}-{p}.sql"));
+        write_text(&q, &query.replace("{out}", &out_dir.display().to_string()));
+        let out = run(&mut sql_cmd(
+            &[&bench_sql("bid_source.sql"), &q],
+            p,
+            mode,
+            &gen_bids(),
+        ));
+        out.assert_success();
+        assert_same_rows(
+            &format!("{tag} {mode} p={p}"),
+            &read_sink_rows(&out_dir),
+            expected,
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // DISTINCT aggregates
 
@@ -410,35 +433,16 @@ fn count_distinct_per_window() {
         })
         .collect();
     expected.sort();
-    let tmp = TempDir::new("distinct");
-    for (mode, p) in [("streaming", 1), ("streaming", 2), ("batch", 2)] {
-        let out_dir = tmp.join(&format!("out-{mode}-{p}"));
-        let q = tmp.join(&format!("distinct-{mode}-{p}.sql"));
-        write_text(
-            &q,
-            &format!(
-                "CREATE TABLE out_d (w TIMESTAMP(3), bidders BIGINT, prices BIGINT, n BIGINT)
-WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');
+    check_in_modes(
+        "distinct",
+        "CREATE TABLE out_d (w TIMESTAMP(3), bidders BIGINT, prices BIGINT, n BIGINT)
+WITH ('connector' = 'filesystem', 'path' = '{out}', 'format' = 'csv');
 INSERT INTO out_d
 SELECT window_start, COUNT(DISTINCT bidder), SUM(DISTINCT price), COUNT(*)
 FROM TABLE(TUMBLE(TABLE bid, DESCRIPTOR(date_time), INTERVAL '10' SECOND))
 GROUP BY window_start, window_end;",
-                out_dir.display()
-            ),
-        );
-        let out = run(&mut sql_cmd(
-            &[&bench_sql("bid_source.sql"), &q],
-            p,
-            mode,
-            &gen_bids(),
-        ));
-        out.assert_success();
-        assert_same_rows(
-            &format!("COUNT(DISTINCT) {mode} p={p}"),
-            &read_sink_rows(&out_dir),
-            &expected,
-        );
-    }
+        &expected,
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -480,36 +484,17 @@ fn session_windows_per_bidder() {
         }
     }
     expected.sort();
-    let tmp = TempDir::new("session");
-    for (mode, p) in [("streaming", 1), ("streaming", 2), ("batch", 2)] {
-        let out_dir = tmp.join(&format!("out-{mode}-{p}"));
-        let q = tmp.join(&format!("session-{mode}-{p}.sql"));
-        write_text(
-            &q,
-            &format!(
-                "CREATE TABLE out_s (bidder BIGINT, window_start TIMESTAMP(3), window_end TIMESTAMP(3),
+    check_in_modes(
+        "session",
+        "CREATE TABLE out_s (bidder BIGINT, window_start TIMESTAMP(3), window_end TIMESTAMP(3),
   num BIGINT, total BIGINT, auctions BIGINT)
-WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');
+WITH ('connector' = 'filesystem', 'path' = '{out}', 'format' = 'csv');
 INSERT INTO out_s
 SELECT bidder, window_start, window_end, COUNT(*), SUM(price), COUNT(DISTINCT auction)
 FROM TABLE(SESSION(TABLE bid PARTITION BY bidder, DESCRIPTOR(date_time), INTERVAL '2' SECOND))
 GROUP BY bidder, window_start, window_end;",
-                out_dir.display()
-            ),
-        );
-        let out = run(&mut sql_cmd(
-            &[&bench_sql("bid_source.sql"), &q],
-            p,
-            mode,
-            &gen_bids(),
-        ));
-        out.assert_success();
-        assert_same_rows(
-            &format!("SESSION {mode} p={p}"),
-            &read_sink_rows(&out_dir),
-            &expected,
-        );
-    }
+        &expected,
+    );
 }
 
 #[test]

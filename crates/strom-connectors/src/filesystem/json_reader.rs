@@ -8,7 +8,7 @@
 
 use super::split::{next_line, SplitReader};
 use super::FsOptions;
-use crate::columns::{ColumnBuilder, PushError};
+use crate::columns::{push_json_value, ColumnBuilder};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use serde_json::Value;
@@ -73,49 +73,7 @@ impl JsonReader {
             return Err("expected a JSON object".to_string());
         };
         for (c, b) in self.columns.iter().zip(self.builders.iter_mut()) {
-            let r = match obj.get(&c.name) {
-                None | Some(Value::Null) => b.push_null(),
-                Some(Value::Bool(x)) => b.push_bool(*x),
-                Some(Value::Number(n)) => match n.as_i64() {
-                    Some(i) => b.push_i64(i),
-                    None => {
-                        let t = n.to_string();
-                        if b.is_string() {
-                            b.push_string(t.as_bytes())
-                        } else {
-                            b.push_text(t.as_bytes())
-                        }
-                    }
-                },
-                Some(Value::String(s)) => {
-                    if b.is_string() {
-                        b.push_string(s.as_bytes())
-                    } else {
-                        b.push_text(s.as_bytes())
-                    }
-                }
-                Some(v @ (Value::Array(_) | Value::Object(_))) => {
-                    if b.is_string() {
-                        b.push_string(v.to_string().as_bytes())
-                    } else {
-                        Err(PushError::WrongKind)
-                    }
-                }
-            };
-            if let Err(e) = r {
-                let shown = obj.get(&c.name).map(|v| v.to_string()).unwrap_or_default();
-                return Err(match e {
-                    PushError::NullInNotNull => {
-                        format!("column '{}' ({} NOT NULL) is missing or null", c.name, c.ty)
-                    }
-                    _ => format!(
-                        "column '{}' ({}) cannot take the value {}",
-                        c.name,
-                        c.ty,
-                        crate::format::excerpt(shown.as_bytes())
-                    ),
-                });
-            }
+            push_json_value(c, b, obj.get(&c.name))?;
         }
         Ok(())
     }

@@ -10,7 +10,7 @@
 //! (valid UTF-8).
 
 use super::options::KafkaFormat;
-use crate::columns::{ColumnBuilder, PushError};
+use crate::columns::{push_json_value, ColumnBuilder, PushError};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use memchr::memchr;
@@ -199,51 +199,6 @@ impl Decoder {
         }
         Ok(())
     }
-}
-
-/// Appends one JSON field value (`None` = missing) to the builder of column `c`, by the rules of
-/// the filesystem JSON reader.
-pub fn push_json_value(c: &Column, b: &mut ColumnBuilder, v: Option<&Value>) -> Result<(), String> {
-    let r = match v {
-        None | Some(Value::Null) => b.push_null(),
-        Some(Value::Bool(x)) => b.push_bool(*x),
-        Some(Value::Number(n)) => match n.as_i64() {
-            Some(i) => b.push_i64(i),
-            None => {
-                let t = n.to_string();
-                if b.is_string() {
-                    b.push_string(t.as_bytes())
-                } else {
-                    b.push_text(t.as_bytes())
-                }
-            }
-        },
-        Some(Value::String(s)) => {
-            if b.is_string() {
-                b.push_string(s.as_bytes())
-            } else {
-                b.push_text(s.as_bytes())
-            }
-        }
-        Some(v @ (Value::Array(_) | Value::Object(_))) => {
-            if b.is_string() {
-                b.push_string(v.to_string().as_bytes())
-            } else {
-                Err(PushError::WrongKind)
-            }
-        }
-    };
-    r.map_err(|e| match e {
-        PushError::NullInNotNull => {
-            format!("column '{}' ({} NOT NULL) is missing or null", c.name, c.ty)
-        }
-        _ => format!(
-            "column '{}' ({}) cannot take the value {}",
-            c.name,
-            c.ty,
-            crate::format::excerpt(v.map(|v| v.to_string()).unwrap_or_default().as_bytes())
-        ),
-    })
 }
 
 /// Splits one CSV line into fields (RFC 4180 quoting, no line breaks): the unquoted field texts

@@ -405,27 +405,11 @@ mod tests {
     use proptest::prelude::*;
     use std::collections::BTreeMap as Map;
     use std::sync::Arc;
-    use strom_plan::{AggCall, Column, RowSchema};
+    use strom_plan::{AggCall, RowSchema};
 
-    struct Collect(Vec<RecordBatch>);
+    use crate::operators::testkit::Collect;
 
-    impl Output for Collect {
-        fn emit(&mut self, batch: RecordBatch) -> Result<(), TaskError> {
-            self.0.push(batch);
-            Ok(())
-        }
-        fn emit_watermark(&mut self, _: i64) -> Result<(), TaskError> {
-            Ok(())
-        }
-    }
-
-    fn col(name: &str, ty: SqlType) -> Column {
-        Column {
-            name: name.into(),
-            ty,
-            nullable: true,
-        }
-    }
+    use crate::operators::testkit::col;
 
     fn spec(mode: AggregateMode, key: SqlType) -> AggregateSpec {
         let input = RowSchema::new(vec![col("k", key.clone()), col("v", SqlType::BigInt)]);

@@ -552,17 +552,7 @@ mod tests {
     use datafusion::arrow::array::Int64Array;
     use strom_plan::{Column, SqlType};
 
-    struct Collect(Vec<RecordBatch>);
-
-    impl Output for Collect {
-        fn emit(&mut self, batch: RecordBatch) -> Result<(), TaskError> {
-            self.0.push(batch);
-            Ok(())
-        }
-        fn emit_watermark(&mut self, _: i64) -> Result<(), TaskError> {
-            Ok(())
-        }
-    }
+    use crate::operators::testkit::Collect;
 
     fn schema(p: &str) -> RowSchema {
         RowSchema::new(vec![

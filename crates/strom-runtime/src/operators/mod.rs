@@ -6,6 +6,8 @@ pub mod calc;
 pub mod join;
 pub mod session_window;
 pub mod sink;
+#[cfg(test)]
+mod testkit;
 pub mod window_tvf;
 
 use crate::connector::{ConnectorRegistry, SubtaskInfo};

@@ -284,27 +284,11 @@ impl Operator for SessionWindowOperator {
 mod tests {
     use super::*;
     use datafusion::arrow::array::{Int64Array, StringArray};
-    use strom_plan::{AggCall, AggFunc, AggregateMode, Column, RowSchema, SqlType};
+    use strom_plan::{AggCall, AggFunc, AggregateMode, RowSchema, SqlType};
 
-    struct Collect(Vec<RecordBatch>);
+    use crate::operators::testkit::Collect;
 
-    impl Output for Collect {
-        fn emit(&mut self, batch: RecordBatch) -> Result<(), TaskError> {
-            self.0.push(batch);
-            Ok(())
-        }
-        fn emit_watermark(&mut self, _: i64) -> Result<(), TaskError> {
-            Ok(())
-        }
-    }
-
-    fn col(name: &str, ty: SqlType) -> Column {
-        Column {
-            name: name.into(),
-            ty,
-            nullable: true,
-        }
-    }
+    use crate::operators::testkit::col;
 
     /// Input k, v, window_start, window_end; GROUP BY k, window_start, window_end with
     /// COUNT(*), SUM(v), COUNT(DISTINCT v); gap 10.
