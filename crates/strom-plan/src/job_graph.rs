@@ -301,6 +301,10 @@ pub struct SourceWatermark {
     pub rowtime: usize,
     pub expr: ExprSpec,
     pub sql: String,
+    /// When the expression is `rowtime - INTERVAL ...` (or the rowtime itself): that delay in ms,
+    /// so sources compute watermarks with integer arithmetic instead of evaluating `expr`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<i64>,
 }
 
 /// Projection and filter (Flink's `Calc`).

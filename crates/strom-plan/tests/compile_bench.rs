@@ -109,3 +109,22 @@ fn bad_sql_is_reported_with_position() {
     let e = compile_script("SELECT 1 +", &Configuration::new()).unwrap_err();
     assert!(e.position.is_some(), "{e}");
 }
+
+#[test]
+fn a_bounded_delay_watermark_is_computed_without_the_expression() {
+    // `date_time - INTERVAL '0.001' SECOND`: sources subtract 1 ms; q2 does not read date_time
+    for (q, delay) in [("q5", Some(Some(1))), ("q0", Some(Some(1))), ("q2", None)] {
+        let g = &compile_script(&script(q, ""), &Configuration::new())
+            .unwrap()
+            .jobs[0];
+        let wm = g
+            .vertices
+            .iter()
+            .find_map(|v| match &v.operators[0] {
+                OperatorSpec::Source(s) => Some(s.watermark.as_ref().map(|w| w.delay_ms)),
+                _ => None,
+            })
+            .expect("a source");
+        assert_eq!(wm, delay, "{q}");
+    }
+}

@@ -179,7 +179,7 @@ pub fn run_task(tdd: &TaskDeploymentDescriptor, ctx: &TaskContext) -> Result<(),
             let wm = s
                 .watermark
                 .as_ref()
-                .map(|w| physical_expr(&w.expr, &s.output).map(|e| (e, w.rowtime)))
+                .map(|w| physical_expr(&w.expr, &s.output).map(|e| (e, w.delay_ms, w.rowtime)))
                 .transpose()?;
             run_source(reader, wm, &mut chain, &mut out, ctx)
         }
@@ -354,7 +354,7 @@ impl SourceWatermarks {
 
 fn run_source(
     mut reader: Box<dyn SourceReader>,
-    watermark: Option<(Arc<dyn PhysicalExpr>, usize)>,
+    watermark: Option<(Arc<dyn PhysicalExpr>, Option<i64>, usize)>,
     chain: &mut Chain,
     out: &mut Outputs,
     ctx: &TaskContext,
@@ -382,7 +382,7 @@ fn run_source(
         ctx.metrics
             .skipped_rows
             .store(reader.counters().skipped_rows, Ordering::Relaxed);
-        let Some((expr, rowtime)) = &watermark else {
+        let Some((expr, delay, rowtime)) = &watermark else {
             if rows > 0 {
                 chain.process_batch(batch, out)?;
             }
@@ -393,7 +393,8 @@ fn run_source(
         let si = wms.splits.iter().position(|s| *s == split).unwrap_or(0);
         if rows > 0 {
             // per-record watermark semantics: cut before rows the watermark has passed
-            let (cuts, after) = watermark::cuts(expr.as_ref(), *rowtime, &batch, wms.split_wm[si])?;
+            let (cuts, after) =
+                watermark::cuts(expr.as_ref(), *delay, *rowtime, &batch, wms.split_wm[si])?;
             let mut from = 0;
             for c in cuts {
                 chain.process_batch(batch.slice(from, c.row - from), out)?;

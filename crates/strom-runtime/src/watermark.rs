@@ -35,14 +35,22 @@ fn millis(a: &ArrayRef) -> &TimestampMillisecondArray {
         .expect("cast to timestamp")
 }
 
-/// Evaluates the watermark expression on every row of `batch`; `current` is the watermark of the
+/// The watermark of every row of `batch`: `rowtime - delay` when the expression is that simple
+/// (`delay_ms`), else the expression evaluated on the batch; `current` is the watermark of the
 /// batch's split before it. Returns the cuts and the split's watermark after the batch.
 pub fn cuts(
     expr: &dyn PhysicalExpr,
+    delay_ms: Option<i64>,
     rowtime: usize,
     batch: &RecordBatch,
     current: i64,
 ) -> Result<(Vec<Cut>, i64), TaskError> {
+    let times = to_ms(batch.column(rowtime).clone())?;
+    if let Some(d) = delay_ms {
+        return Ok(cut_rows_with(millis(&times), current, |t| {
+            t.saturating_sub(d)
+        }));
+    }
     let n = batch.num_rows();
     let wm = expr
         .evaluate(batch)
@@ -52,31 +60,43 @@ pub fn cuts(
             message: e.to_string(),
         })?;
     let wm = to_ms(wm)?;
-    let times = to_ms(batch.column(rowtime).clone())?;
-    Ok(cut_rows(millis(&times), millis(&wm), current))
+    let wm = millis(&wm);
+    let mut i = 0;
+    Ok(cut_rows_with(millis(&times), current, |_| {
+        let w = if wm.is_valid(i) {
+            wm.value(i)
+        } else {
+            i64::MIN
+        };
+        i += 1;
+        w
+    }))
 }
 
-/// The cut logic over rowtimes and per-row watermark values.
-pub fn cut_rows(
+/// The cut logic over rowtimes; `wm(t)` gives each row's watermark, called once per row in order
+/// (with the row's rowtime, `i64::MIN` for a NULL one).
+pub fn cut_rows_with(
     times: &TimestampMillisecondArray,
-    wm: &TimestampMillisecondArray,
     current: i64,
+    mut wm: impl FnMut(i64) -> i64,
 ) -> (Vec<Cut>, i64) {
     let mut cuts = Vec::new();
     let mut running = current;
     // the watermark already emitted (at the batch start or at the last cut)
     let mut emitted = current;
-    for i in 0..times.len() {
-        if times.is_valid(i) && running > emitted && times.value(i) <= running {
+    let vals = times.values();
+    let valid = |i: usize| times.is_valid(i);
+    for (i, &t) in vals.iter().enumerate() {
+        let ok = valid(i);
+        if ok && running > emitted && t <= running {
             cuts.push(Cut {
                 row: i,
                 watermark: running,
             });
             emitted = running;
         }
-        if wm.is_valid(i) {
-            running = running.max(wm.value(i));
-        }
+        let w = wm(if ok { t } else { i64::MIN });
+        running = running.max(w);
     }
     (cuts, running)
 }
@@ -91,8 +111,7 @@ mod tests {
 
     /// Delay 5: watermark = ts - 5.
     fn run(ts: &[i64], current: i64) -> (Vec<Cut>, i64) {
-        let wm: Vec<i64> = ts.iter().map(|t| t - 5).collect();
-        cut_rows(&arr(ts), &arr(&wm), current)
+        cut_rows_with(&arr(ts), current, |t| t.saturating_sub(5))
     }
 
     #[test]

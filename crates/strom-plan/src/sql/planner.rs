@@ -985,10 +985,16 @@ impl Builder<'_> {
                 df_error(e)
             ))
         })?;
+        let rowtime = out.index_of(&wm.column).expect("projected");
+        let delay_ms = match time_term(&expr, &out) {
+            Some((c, offset)) if c == rowtime => Some(-offset),
+            _ => None,
+        };
         Ok(SourceWatermark {
-            rowtime: out.index_of(&wm.column).expect("projected"),
+            rowtime,
             expr: encode(&expr)?,
             sql: wm.sql.clone(),
+            delay_ms,
         })
     }
 
