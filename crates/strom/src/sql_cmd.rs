@@ -8,6 +8,14 @@ use std::time::{Duration, Instant};
 use strom_common::config::keys;
 use strom_common::{Configuration, JobStatus};
 
+/// `println!` that ignores a closed stdout (`strom sql ... | head`): a broken pipe is not a panic.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// Replaces `${NAME}` with the environment variable NAME.
 fn substitute(text: &str, file: &std::path::Path) -> Result<String> {
     let mut out = String::with_capacity(text.len());
@@ -74,7 +82,7 @@ pub fn run(
         }
     };
     if compiled.jobs.is_empty() {
-        println!("The script has no INSERT or SELECT statement: nothing to run.");
+        outln!("The script has no INSERT or SELECT statement: nothing to run.");
         return Ok(0);
     }
     match jobmanager {
@@ -83,7 +91,7 @@ pub fn run(
             let mut code = 0;
             for g in &compiled.jobs {
                 let id = rest.submit(g)?;
-                println!("Job has been submitted with JobID {id}");
+                outln!("Job has been submitted with JobID {id}");
                 if !detached {
                     code = code.max(watch_remote(&rest, &id, started)?);
                 }
@@ -116,7 +124,7 @@ fn run_embedded(compiled: strom_plan::CompiledScript, started: Instant) -> Resul
                 continue;
             }
         };
-        println!("Job has been submitted with JobID {id}");
+        outln!("Job has been submitted with JobID {id}");
         let job = d.job(id)?;
         let mut last_print = Instant::now();
         loop {
@@ -132,7 +140,7 @@ fn run_embedded(compiled: strom_plan::CompiledScript, started: Instant) -> Resul
                     .unwrap_or(0);
                 let end = st.graph.status_timestamp(status).unwrap_or(start);
                 eprint!("\r\x1b[K");
-                println!(
+                outln!(
                     "Job {id} {status} in {} ms (job time); read {} rows, wrote {} rows; {:.0} rows/s; command wall time {:.3} s",
                     end - start,
                     totals.0,
@@ -174,7 +182,7 @@ pub fn watch_remote(rest: &Rest, id: &str, started: Instant) -> Result<i32> {
         let rout = v["strom-records"]["out"].as_u64().unwrap_or(0);
         if matches!(state.as_str(), "FINISHED" | "FAILED" | "CANCELED") {
             eprint!("\r\x1b[K");
-            println!(
+            outln!(
                 "Job {id} {state} in {} ms (job time); read {rin} rows, wrote {rout} rows; command wall time {:.3} s",
                 v["duration"],
                 started.elapsed().as_secs_f64()
