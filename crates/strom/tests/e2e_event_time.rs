@@ -90,3 +90,48 @@ GROUP BY window_start, window_end;
         "{ids}"
     );
 }
+
+#[test]
+fn batch_mode_has_no_late_rows() {
+    // as Flink: a batch job has no watermarks, windows fire at the end, every row counts
+    let dir = TempDir::new("event-time-batch");
+    let input = dir.join("events.csv");
+    let text: String = ARRIVALS
+        .iter()
+        .enumerate()
+        .map(|(i, s)| format!("{i},2024-01-01 00:00:{s:02}.000\n"))
+        .collect();
+    write_text(&input, &text);
+    let out = dir.join("out");
+    let sql = dir.join("batch.sql");
+    write_text(
+        &sql,
+        &format!(
+            "SET 'execution.runtime-mode' = 'batch';
+CREATE TABLE events (
+  id BIGINT, ts TIMESTAMP(3),
+  WATERMARK FOR ts AS ts - INTERVAL '5' SECOND
+) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');
+CREATE TABLE counts (window_start TIMESTAMP(3), cnt BIGINT)
+  WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');
+INSERT INTO counts
+SELECT window_start, COUNT(*) AS cnt
+FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+GROUP BY window_start, window_end;
+",
+            input.display(),
+            out.display()
+        ),
+    );
+    run(strom().args(["sql", "-f", sql.to_str().unwrap()])).assert_success();
+    let mut rows = read_sink_rows(&out);
+    rows.sort();
+    assert_eq!(
+        rows,
+        vec![
+            "2024-01-01 00:00:00.000,5",
+            "2024-01-01 00:00:10.000,4",
+            "2024-01-01 00:00:20.000,2"
+        ]
+    );
+}

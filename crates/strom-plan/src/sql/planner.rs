@@ -852,9 +852,11 @@ impl Builder<'_> {
                     }
                 }
             }
+            // batch mode has no watermarks (as Flink): windows fire at the end of the input, so
+            // rows out of order are never late
             let watermark = match (&table.watermark, self.job_type) {
-                (Some(wm), _) if wm.column == w.time_column => Some(self.source_watermark(&table, &proj, wm)?),
                 (_, JobType::Batch) => None,
+                (Some(wm), _) if wm.column == w.time_column => Some(self.source_watermark(&table, &proj, wm)?),
                 _ => {
                     return Err(SqlError::new(format!(
                         "DESCRIPTOR({}) must be a time attribute in streaming mode: declare WATERMARK FOR {} AS ... in table '{}', or run with SET 'execution.runtime-mode' = 'batch'",
@@ -927,8 +929,10 @@ impl Builder<'_> {
                 .as_ref()
                 .and_then(|wm| out.index_of(&wm.column).map(|i| (wm.clone(), i)));
             let watermark = match &rowtime {
-                Some((wm, _)) => Some(self.source_watermark(&table, &proj, wm)?),
-                None => None,
+                Some((wm, _)) if self.job_type == JobType::Streaming => {
+                    Some(self.source_watermark(&table, &proj, wm)?)
+                }
+                _ => None,
             };
             let n = self.add(
                 OperatorSpec::Source(SourceSpec {
