@@ -13,9 +13,9 @@ use std::time::Duration;
 /// 9 and 2 (late: dropped), 14 (counted), 25 (wm 20: [10,20) fires), 19 (late), 21.
 const ARRIVALS: [u32; 11] = [1, 3, 12, 8, 16, 9, 2, 14, 25, 19, 21];
 
-#[test]
-fn out_of_order_rows_within_the_delay_count_and_later_ones_are_dropped_and_counted() {
-    let dir = TempDir::new("event-time");
+/// Writes the events file and the windowed count query (batch mode when `batch`) into `dir`;
+/// returns the script and the sink directory.
+fn windowed_counts(dir: &TempDir, batch: bool) -> (std::path::PathBuf, std::path::PathBuf) {
     let input = dir.join("events.csv");
     let text: String = ARRIVALS
         .iter()
@@ -24,11 +24,11 @@ fn out_of_order_rows_within_the_delay_count_and_later_ones_are_dropped_and_count
         .collect();
     write_text(&input, &text);
     let out = dir.join("out");
-    let sql = dir.join("late.sql");
+    let sql = dir.join("counts.sql");
     write_text(
         &sql,
         &format!(
-            "CREATE TABLE events (
+            "{}CREATE TABLE events (
   id BIGINT, ts TIMESTAMP(3),
   WATERMARK FOR ts AS ts - INTERVAL '5' SECOND
 ) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');
@@ -39,10 +39,22 @@ SELECT window_start, COUNT(*) AS cnt
 FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), INTERVAL '10' SECOND))
 GROUP BY window_start, window_end;
 ",
+            if batch {
+                "SET 'execution.runtime-mode' = 'batch';\n"
+            } else {
+                ""
+            },
             input.display(),
             out.display()
         ),
     );
+    (sql, out)
+}
+
+#[test]
+fn out_of_order_rows_within_the_delay_count_and_later_ones_are_dropped_and_counted() {
+    let dir = TempDir::new("event-time");
+    let (sql, out) = windowed_counts(&dir, false);
     let cluster = Standalone::start(1);
     let run = run_with_timeout(
         strom().args([
@@ -95,34 +107,7 @@ GROUP BY window_start, window_end;
 fn batch_mode_has_no_late_rows() {
     // as Flink: a batch job has no watermarks, windows fire at the end, every row counts
     let dir = TempDir::new("event-time-batch");
-    let input = dir.join("events.csv");
-    let text: String = ARRIVALS
-        .iter()
-        .enumerate()
-        .map(|(i, s)| format!("{i},2024-01-01 00:00:{s:02}.000\n"))
-        .collect();
-    write_text(&input, &text);
-    let out = dir.join("out");
-    let sql = dir.join("batch.sql");
-    write_text(
-        &sql,
-        &format!(
-            "SET 'execution.runtime-mode' = 'batch';
-CREATE TABLE events (
-  id BIGINT, ts TIMESTAMP(3),
-  WATERMARK FOR ts AS ts - INTERVAL '5' SECOND
-) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');
-CREATE TABLE counts (window_start TIMESTAMP(3), cnt BIGINT)
-  WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');
-INSERT INTO counts
-SELECT window_start, COUNT(*) AS cnt
-FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), INTERVAL '10' SECOND))
-GROUP BY window_start, window_end;
-",
-            input.display(),
-            out.display()
-        ),
-    );
+    let (sql, out) = windowed_counts(&dir, true);
     run(strom().args(["sql", "-f", sql.to_str().unwrap()])).assert_success();
     let mut rows = read_sink_rows(&out);
     rows.sort();

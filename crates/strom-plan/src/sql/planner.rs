@@ -531,32 +531,10 @@ impl Builder<'_> {
 
     /// Rewrites column references to a join's output into its unique column names.
     fn resolve(&self, input: usize, e: Expr) -> Expr {
-        let Some(q) = &self.nodes[input].qualified else {
-            return e;
-        };
-        let out = self.out(input);
-        e.transform(|x| {
-            Ok(match x {
-                Expr::Column(c) => {
-                    let found = q.iter().position(|(rel, name)| {
-                        *name == c.name
-                            && match &c.relation {
-                                None => true,
-                                Some(r) => rel.as_deref() == Some(r.table()),
-                            }
-                    });
-                    match found {
-                        Some(j) => Transformed::yes(Expr::Column(
-                            datafusion::common::Column::new_unqualified(&out.columns[j].name),
-                        )),
-                        None => Transformed::no(Expr::Column(c)),
-                    }
-                }
-                other => Transformed::no(other),
-            })
-        })
-        .map(|t| t.data)
-        .expect("infallible rewrite")
+        match &self.nodes[input].qualified {
+            Some(q) => to_unique_names(e, q, self.out(input)),
+            None => e,
+        }
     }
 
     /// A streaming join: a window join when both inputs are windowed and joined on
@@ -636,33 +614,7 @@ impl Builder<'_> {
             pairs.push((lk, rk));
         }
         // the rest of the condition, over the output's names
-        let out_node_fields = fields.clone();
-        let to_output = |e: Expr| -> Expr {
-            e.transform(|x| {
-                Ok(match x {
-                    Expr::Column(c) => {
-                        let found = out_node_fields.iter().position(|(rel, name)| {
-                            *name == c.name
-                                && match &c.relation {
-                                    None => true,
-                                    Some(r) => rel.as_deref() == Some(r.table()),
-                                }
-                        });
-                        match found {
-                            Some(k) => Transformed::yes(Expr::Column(
-                                datafusion::common::Column::new_unqualified(
-                                    &output.columns[k].name,
-                                ),
-                            )),
-                            None => Transformed::no(Expr::Column(c)),
-                        }
-                    }
-                    other => Transformed::no(other),
-                })
-            })
-            .map(|t| t.data)
-            .expect("infallible rewrite")
-        };
+        let to_output = |e: Expr| to_unique_names(e, &fields, &output);
         let window_pair = match (&self.nodes[l].window, &self.nodes[r].window) {
             (Some((lwe, lattrs)), Some((rwe, _))) if pairs.contains(&(*lwe, *rwe)) => {
                 Some((*lwe, *rwe, lattrs.clone()))
@@ -1295,6 +1247,33 @@ impl Builder<'_> {
             edges,
         }
     }
+}
+
+/// Rewrites references to a join's columns, given as DataFusion's `(qualifier, name)` per output
+/// column in `fields`, into the unique names of `output`.
+fn to_unique_names(e: Expr, fields: &[(Option<String>, String)], output: &RowSchema) -> Expr {
+    e.transform(|x| {
+        Ok(match x {
+            Expr::Column(c) => {
+                let found = fields.iter().position(|(rel, name)| {
+                    *name == c.name
+                        && match &c.relation {
+                            None => true,
+                            Some(r) => rel.as_deref() == Some(r.table()),
+                        }
+                });
+                match found {
+                    Some(k) => Transformed::yes(Expr::Column(
+                        datafusion::common::Column::new_unqualified(&output.columns[k].name),
+                    )),
+                    None => Transformed::no(Expr::Column(c)),
+                }
+            }
+            other => Transformed::no(other),
+        })
+    })
+    .map(|t| t.data)
+    .expect("infallible rewrite")
 }
 
 /// A time term of a join condition: `column ± interval` over the join output: (column, ms).
