@@ -1,6 +1,7 @@
 //! Strom's runtime: tasks that run operator chains over Arrow record batches, exchanges between
 //! tasks, and the connector interface.
 
+pub mod barrier;
 pub mod connector;
 pub mod element;
 pub mod error;
