@@ -69,6 +69,7 @@ impl TaskExecutor {
             connectors: self.connectors.clone(),
             cancel: cancel.clone(),
             metrics: metrics.clone(),
+            checkpoints: None,
         };
         let me = self.clone();
         let name = format!(

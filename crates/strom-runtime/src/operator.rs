@@ -34,6 +34,10 @@ pub trait Operator: Send {
     fn late_records_dropped(&self) -> u64 {
         0
     }
+    /// The operator's state at checkpoint `checkpoint` (None: stateless).
+    fn snapshot_state(&mut self, _checkpoint: u64) -> Result<Option<Vec<u8>>, TaskError> {
+        Ok(None)
+    }
 }
 
 /// Operators run one after another in one task: each operator's output is the next one's input.
@@ -128,6 +132,14 @@ impl Chain {
             head.finish(&mut ChainOutput { rest, tail })?;
         }
         Ok(())
+    }
+
+    /// Every operator's state at checkpoint `checkpoint`, in chain order.
+    pub fn snapshot_state(&mut self, checkpoint: u64) -> Result<Vec<Option<Vec<u8>>>, TaskError> {
+        self.operators
+            .iter_mut()
+            .map(|o| o.snapshot_state(checkpoint))
+            .collect()
     }
 
     pub fn late_records_dropped(&self) -> u64 {

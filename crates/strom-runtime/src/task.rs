@@ -1,6 +1,7 @@
 //! A task: one attempt of one subtask. It drives its chain from a source reader or from its input
 //! gate, writes to its result partitions, and reports how it ended.
 
+use crate::barrier::{Alignment, BarrierAligner};
 use crate::connector::{ConnectorRegistry, SourceReader, SubtaskInfo, DEFAULT_BATCH_ROWS};
 use crate::element::{StreamElement, MAX_WATERMARK};
 use crate::error::TaskError;
@@ -79,6 +80,15 @@ pub struct TaskContext {
     pub connectors: Arc<ConnectorRegistry>,
     pub cancel: Arc<AtomicBool>,
     pub metrics: Arc<TaskMetrics>,
+    /// Where the task acknowledges or declines checkpoints (None: checkpointing is off).
+    pub checkpoints: Option<Arc<dyn CheckpointListener>>,
+}
+
+/// Receives a task's checkpoint acknowledgements (its operators' snapshots, in chain order) and
+/// declines.
+pub trait CheckpointListener: Send + Sync {
+    fn acknowledge(&self, id: u64, states: Vec<Option<Vec<u8>>>);
+    fn decline(&self, id: u64, reason: String);
 }
 
 struct Outputs<'a> {
@@ -89,6 +99,14 @@ struct Outputs<'a> {
 }
 
 impl Outputs<'_> {
+    /// Sends checkpoint barrier `id` to every consumer.
+    fn emit_barrier(&mut self, id: u64, timestamp: i64) -> Result<(), TaskError> {
+        for w in &mut self.writers {
+            w.broadcast(StreamElement::Barrier { id, timestamp }, self.cancel)?;
+        }
+        Ok(())
+    }
+
     /// Tells every consumer that this task is idle (see [`StreamElement::Idle`]).
     fn emit_idle(&mut self) -> Result<(), TaskError> {
         for w in &mut self.writers {
@@ -443,53 +461,96 @@ fn run_inputs(
     }
     // whether this task told its consumers it is idle (all its inputs are)
     let mut idle_sent = false;
+    // checkpoint barriers: channels numbered gate by gate; elements of a blocked channel wait in
+    // `stash` and come back through `replay` once it is unblocked
+    let mut offsets = vec![0usize; gates];
+    let mut total = 0;
+    for (g, w) in channel_wm.iter().enumerate() {
+        offsets[g] = total;
+        total += w.len();
+    }
+    let mut aligner = BarrierAligner::new(total);
+    let mut stash: Vec<std::collections::VecDeque<(usize, u32, StreamElement)>> =
+        (0..total).map(|_| Default::default()).collect();
+    let mut replay: std::collections::VecDeque<(usize, u32, StreamElement)> = Default::default();
+    let mut barrier_time = 0i64;
     let mut current = i64::MIN;
     let mut busy = Duration::ZERO;
     let mut idle = Duration::ZERO;
     // receivers still open, by position in `inputs`
     let mut live: Vec<usize> = (0..inputs.len()).filter(|i| inputs[*i].open > 0).collect();
-    while !live.is_empty() {
+    while !live.is_empty() || !replay.is_empty() {
         // also between elements: a backpressured task always has input waiting
         if ctx.cancel.load(Ordering::Relaxed) {
             return Err(TaskError::Canceled);
         }
         let t0 = Instant::now();
-        let mut sel = crossbeam_channel::Select::new();
-        for i in &live {
-            sel.recv(&inputs[*i].rx);
-        }
-        let op = match sel.select_timeout(Duration::from_millis(50)) {
-            Ok(op) => op,
-            Err(_) => {
-                idle += t0.elapsed();
-                if ctx.cancel.load(Ordering::Relaxed) {
-                    return Err(TaskError::Canceled);
+        let (idx, tag, element) = match replay.pop_front() {
+            Some(x) => x,
+            None => {
+                let mut sel = crossbeam_channel::Select::new();
+                for i in &live {
+                    sel.recv(&inputs[*i].rx);
                 }
-                continue;
+                let op = match sel.select_timeout(Duration::from_millis(50)) {
+                    Ok(op) => op,
+                    Err(_) => {
+                        idle += t0.elapsed();
+                        if ctx.cancel.load(Ordering::Relaxed) {
+                            return Err(TaskError::Canceled);
+                        }
+                        continue;
+                    }
+                };
+                let slot = op.index();
+                let received = op.recv(&inputs[live[slot]].rx);
+                drop(sel);
+                let r = &inputs[live[slot]];
+                let msg = match received {
+                    Ok(m) => m,
+                    // every open channel of this receiver already delivered its end of input,
+                    // held back behind a barrier: the replay will close it
+                    Err(_)
+                        if stash
+                            .iter()
+                            .flatten()
+                            .filter(|(i, _, e)| {
+                                *i == live[slot] && matches!(e, StreamElement::EndOfInput)
+                            })
+                            .count()
+                            == r.open =>
+                    {
+                        let gone = live[slot];
+                        live.retain(|x| *x != gone);
+                        continue;
+                    }
+                    Err(_) => {
+                        return Err(TaskError::Disconnected(if r.remote.is_empty() {
+                            "an upstream task ended without end of input".into()
+                        } else {
+                            "the connection to an upstream TaskManager was lost".into()
+                        }))
+                    }
+                };
+                if let Some(ch) = r.remote.get(&msg.0) {
+                    ch.consumed();
+                }
+                (live[slot], msg.0, msg.1)
             }
         };
-        let slot = op.index();
-        let received = op.recv(&inputs[live[slot]].rx);
-        drop(sel);
-        let r = &mut inputs[live[slot]];
-        let msg = match received {
-            Ok(m) => m,
-            Err(_) => {
-                return Err(TaskError::Disconnected(if r.remote.is_empty() {
-                    "an upstream task ended without end of input".into()
-                } else {
-                    "the connection to an upstream TaskManager was lost".into()
-                }))
-            }
-        };
-        if let Some(ch) = r.remote.get(&msg.0) {
-            ch.consumed();
-        }
         let t1 = Instant::now();
         idle += t1 - t0;
+        let r = &mut inputs[idx];
         let g = r.gate;
-        let ch = if r.width == 1 { 0 } else { msg.0 as usize };
-        match msg.1 {
+        let ch = if r.width == 1 { 0 } else { tag as usize };
+        let global = offsets[g] + ch;
+        if aligner.is_blocked(global) {
+            // after its barrier, a channel waits for the others (aligned checkpoints)
+            stash[global].push_back((idx, tag, element));
+            continue;
+        }
+        let mut settled = Vec::new();
+        match element {
             StreamElement::Batch(b) => {
                 channel_idle[g][ch] = false;
                 idle_sent = false;
@@ -525,13 +586,41 @@ fn run_inputs(
                     _ => {}
                 }
             }
+            StreamElement::Barrier { id, timestamp } => {
+                barrier_time = timestamp;
+                settled = aligner.on_barrier(global, id);
+            }
             StreamElement::EndOfInput => {
                 r.open -= 1;
                 if r.open == 0 {
-                    live.remove(slot);
+                    live.retain(|x| *x != idx);
                 }
                 channel_wm[g][ch] = MAX_WATERMARK;
                 channel_idle[g][ch] = false;
+                settled = aligner.on_end(global);
+            }
+        }
+        for a in settled {
+            match a {
+                Alignment::Wait => {}
+                Alignment::Aligned(id) => {
+                    let states = chain.snapshot_state(id)?;
+                    out.emit_barrier(id, barrier_time)?;
+                    if let Some(l) = &ctx.checkpoints {
+                        l.acknowledge(id, states);
+                    }
+                }
+                Alignment::Abort(id) => {
+                    if let Some(l) = &ctx.checkpoints {
+                        l.decline(id, "a newer checkpoint barrier overtook it".into());
+                    }
+                }
+            }
+            // channels no longer blocked take their held-back elements first, in order
+            for (c, held) in stash.iter_mut().enumerate() {
+                if !aligner.is_blocked(c) {
+                    replay.extend(held.drain(..));
+                }
             }
         }
         busy += t1.elapsed();
@@ -543,7 +632,107 @@ fn run_inputs(
 
 #[cfg(test)]
 mod tests {
-    use super::input_watermark;
+    use super::*;
+    use crate::operator::Operator;
+    use datafusion::arrow::array::Int64Array;
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Mutex;
+
+    /// Records what reaches the chain: batch values and snapshots.
+    struct Record(Arc<Mutex<Vec<String>>>);
+
+    impl Operator for Record {
+        fn name(&self) -> &str {
+            "record"
+        }
+        fn process_batch(&mut self, b: RecordBatch, _: &mut dyn Output) -> Result<(), TaskError> {
+            let v = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+            self.0.lock().unwrap().push(format!("v{}", v.value(0)));
+            Ok(())
+        }
+        fn snapshot_state(&mut self, id: u64) -> Result<Option<Vec<u8>>, TaskError> {
+            self.0.lock().unwrap().push(format!("snapshot {id}"));
+            Ok(Some(vec![id as u8]))
+        }
+    }
+
+    struct Acks(Mutex<Vec<u64>>);
+
+    impl CheckpointListener for Acks {
+        fn acknowledge(&self, id: u64, states: Vec<Option<Vec<u8>>>) {
+            assert_eq!(states, vec![Some(vec![id as u8])]);
+            self.0.lock().unwrap().push(id);
+        }
+        fn decline(&self, id: u64, reason: String) {
+            panic!("declined {id}: {reason}");
+        }
+    }
+
+    fn batch(v: i64) -> StreamElement {
+        let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]));
+        StreamElement::Batch(
+            RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![v]))]).unwrap(),
+        )
+    }
+
+    #[test]
+    fn barriers_are_aligned_across_inputs() {
+        for _ in 0..20 {
+            let seen = Arc::new(Mutex::new(Vec::new()));
+            let acks = Arc::new(Acks(Mutex::new(Vec::new())));
+            let ctx = TaskContext {
+                shuffle: LocalShuffle::new(),
+                network: None,
+                connectors: Arc::new(ConnectorRegistry::new()),
+                cancel: Arc::new(AtomicBool::new(false)),
+                metrics: Arc::new(TaskMetrics::default()),
+                checkpoints: Some(acks.clone()),
+            };
+            // two inputs, everything queued up front: the select may take them in any order
+            let mut inputs = Vec::new();
+            for (g, vals) in [(0usize, [1i64, 2]), (1, [10, 20])] {
+                let (tx, rx) = crossbeam_channel::unbounded();
+                let barrier = StreamElement::Barrier {
+                    id: 1,
+                    timestamp: 5,
+                };
+                for e in [
+                    batch(vals[0]),
+                    barrier,
+                    batch(vals[1]),
+                    StreamElement::EndOfInput,
+                ] {
+                    tx.send((0u32, e)).unwrap();
+                }
+                inputs.push(InputReceiver {
+                    rx,
+                    gate: g,
+                    input_index: 0,
+                    width: 1,
+                    open: 1,
+                    remote: HashMap::new(),
+                });
+            }
+            let mut chain = Chain {
+                operators: vec![Box::new(Record(seen.clone()))],
+            };
+            let cancel = AtomicBool::new(false);
+            let mut out = Outputs {
+                writers: vec![],
+                cancel: &cancel,
+                metrics: &ctx.metrics,
+                last_watermark: i64::MIN,
+            };
+            run_inputs(inputs, &mut chain, &mut out, &ctx).unwrap();
+            let seen = seen.lock().unwrap().clone();
+            let at = |x: &str| seen.iter().position(|s| s == x).unwrap();
+            let snap = at("snapshot 1");
+            // what came before the barrier on both inputs is in the snapshot, nothing after it
+            assert!(at("v1") < snap && at("v10") < snap, "{seen:?}");
+            assert!(at("v2") > snap && at("v20") > snap, "{seen:?}");
+            assert_eq!(*acks.0.lock().unwrap(), vec![1]);
+        }
+    }
 
     #[test]
     fn idle_channels_do_not_hold_back_the_watermark() {

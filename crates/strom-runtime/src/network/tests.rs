@@ -77,6 +77,7 @@ fn show(e: &StreamElement) -> String {
         StreamElement::Watermark(w) => format!("wm {w}"),
         StreamElement::EndOfInput => "end".to_string(),
         StreamElement::Idle => "idle".to_string(),
+        StreamElement::Barrier { id, .. } => format!("barrier {id}"),
     }
 }
 
