@@ -70,6 +70,7 @@ impl TaskExecutor {
             cancel: cancel.clone(),
             metrics: metrics.clone(),
             checkpoints: None,
+            checkpoint_triggers: None,
         };
         let me = self.clone();
         let name = format!(

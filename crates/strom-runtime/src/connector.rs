@@ -71,6 +71,12 @@ pub trait SourceReader: Send {
     fn is_idle(&self, _split: u32) -> bool {
         false
     }
+
+    /// The reader's position after the rows it returned so far (for a checkpoint), as bytes it
+    /// can restore from; None: the reader cannot be checkpointed (yet).
+    fn snapshot_position(&mut self) -> Result<Option<Vec<u8>>, ConnectorError> {
+        Ok(None)
+    }
 }
 
 /// Writes one subtask's rows to a table.

@@ -82,6 +82,8 @@ pub struct TaskContext {
     pub metrics: Arc<TaskMetrics>,
     /// Where the task acknowledges or declines checkpoints (None: checkpointing is off).
     pub checkpoints: Option<Arc<dyn CheckpointListener>>,
+    /// Source tasks: checkpoint triggers `(id, timestamp)` from the JobMaster.
+    pub checkpoint_triggers: Option<Receiver<(u64, i64)>>,
 }
 
 /// Receives a task's checkpoint acknowledgements (its operators' snapshots, in chain order) and
@@ -390,6 +392,20 @@ fn run_source(
         if ctx.cancel.load(Ordering::Relaxed) {
             return Err(TaskError::Canceled);
         }
+        // a checkpoint: the reader's position and the chain's state after the rows emitted so
+        // far, then the barrier downstream
+        while let Some((id, timestamp)) = ctx
+            .checkpoint_triggers
+            .as_ref()
+            .and_then(|t| t.try_recv().ok())
+        {
+            let mut states = vec![reader.snapshot_position()?];
+            states.extend(chain.snapshot_state(id)?);
+            out.emit_barrier(id, timestamp)?;
+            if let Some(l) = &ctx.checkpoints {
+                l.acknowledge(id, states);
+            }
+        }
         let t0 = Instant::now();
         let next = reader.next_batch()?;
         let t1 = Instant::now();
@@ -656,12 +672,12 @@ mod tests {
         }
     }
 
-    struct Acks(Mutex<Vec<u64>>);
+    struct Acks(Mutex<Vec<u64>>, Mutex<Vec<Vec<Option<Vec<u8>>>>>);
 
     impl CheckpointListener for Acks {
         fn acknowledge(&self, id: u64, states: Vec<Option<Vec<u8>>>) {
-            assert_eq!(states, vec![Some(vec![id as u8])]);
             self.0.lock().unwrap().push(id);
+            self.1.lock().unwrap().push(states);
         }
         fn decline(&self, id: u64, reason: String) {
             panic!("declined {id}: {reason}");
@@ -675,11 +691,78 @@ mod tests {
         )
     }
 
+    /// Returns batches 1..=3; asks for checkpoint 1 while returning the second.
+    struct Reader {
+        next: i64,
+        trigger: crossbeam_channel::Sender<(u64, i64)>,
+    }
+
+    impl SourceReader for Reader {
+        fn next_batch(&mut self) -> Result<Option<RecordBatch>, crate::connector::ConnectorError> {
+            self.next += 1;
+            if self.next == 2 {
+                self.trigger.send((1, 7)).unwrap();
+            }
+            Ok((self.next <= 3).then(|| match batch(self.next) {
+                StreamElement::Batch(b) => b,
+                _ => unreachable!(),
+            }))
+        }
+        fn snapshot_position(
+            &mut self,
+        ) -> Result<Option<Vec<u8>>, crate::connector::ConnectorError> {
+            Ok(Some(vec![self.next as u8]))
+        }
+    }
+
+    #[test]
+    fn a_source_snapshots_its_position_between_batches() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let acks = Arc::new(Acks(Mutex::new(Vec::new()), Mutex::new(Vec::new())));
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let ctx = TaskContext {
+            shuffle: LocalShuffle::new(),
+            network: None,
+            connectors: Arc::new(ConnectorRegistry::new()),
+            cancel: Arc::new(AtomicBool::new(false)),
+            metrics: Arc::new(TaskMetrics::default()),
+            checkpoints: Some(acks.clone()),
+            checkpoint_triggers: Some(rx),
+        };
+        let mut chain = Chain {
+            operators: vec![Box::new(Record(seen.clone()))],
+        };
+        let cancel = AtomicBool::new(false);
+        let mut out = Outputs {
+            writers: vec![],
+            cancel: &cancel,
+            metrics: &ctx.metrics,
+            last_watermark: i64::MIN,
+        };
+        let reader = Box::new(Reader {
+            next: 0,
+            trigger: tx,
+        });
+        run_source(reader, None, &mut chain, &mut out, &ctx).unwrap();
+        // the trigger came while batch 2 was read: the snapshot follows it
+        assert_eq!(
+            *seen.lock().unwrap(),
+            ["v1", "v2", "snapshot 1", "v3"],
+            "the operator state is taken between batches"
+        );
+        assert_eq!(*acks.0.lock().unwrap(), vec![1]);
+        assert_eq!(
+            acks.1.lock().unwrap()[0],
+            vec![Some(vec![2]), Some(vec![1])],
+            "reader position (after 2 batches), then the chain"
+        );
+    }
+
     #[test]
     fn barriers_are_aligned_across_inputs() {
         for _ in 0..20 {
             let seen = Arc::new(Mutex::new(Vec::new()));
-            let acks = Arc::new(Acks(Mutex::new(Vec::new())));
+            let acks = Arc::new(Acks(Mutex::new(Vec::new()), Mutex::new(Vec::new())));
             let ctx = TaskContext {
                 shuffle: LocalShuffle::new(),
                 network: None,
@@ -687,6 +770,7 @@ mod tests {
                 cancel: Arc::new(AtomicBool::new(false)),
                 metrics: Arc::new(TaskMetrics::default()),
                 checkpoints: Some(acks.clone()),
+                checkpoint_triggers: None,
             };
             // two inputs, everything queued up front: the select may take them in any order
             let mut inputs = Vec::new();
@@ -731,6 +815,7 @@ mod tests {
             assert!(at("v1") < snap && at("v10") < snap, "{seen:?}");
             assert!(at("v2") > snap && at("v20") > snap, "{seen:?}");
             assert_eq!(*acks.0.lock().unwrap(), vec![1]);
+            assert_eq!(acks.1.lock().unwrap()[0], vec![Some(vec![1])]);
         }
     }
 

@@ -433,6 +433,18 @@ pub fn parse_error_message(opts: &KafkaOptions, partition: i32, offset: i64, wha
 }
 
 impl SourceReader for KafkaReader {
+    fn snapshot_position(&mut self) -> Result<Option<Vec<u8>>, ConnectorError> {
+        // partition -> next offset, as JSON
+        let m: std::collections::BTreeMap<String, i64> = self
+            .offsets()
+            .into_iter()
+            .map(|(p, o)| (p.to_string(), o))
+            .collect();
+        serde_json::to_vec(&m)
+            .map(Some)
+            .map_err(|e| ConnectorError::Other(format!("cannot encode Kafka offsets: {e}")))
+    }
+
     fn next_batch(&mut self) -> Result<Option<RecordBatch>, ConnectorError> {
         match &self.failed {
             Some((true, m)) => return Err(ConnectorError::Parse(m.clone())),
