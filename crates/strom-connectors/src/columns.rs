@@ -380,3 +380,26 @@ pub fn push_json_value(
         ),
     })
 }
+
+/// Appends the fields of one split CSV line: `plan` pairs a field index with the builder that
+/// takes it, `fields` holds `(start, end, quoted)` ranges of `scratch` (see
+/// [`crate::kafka::decode::split_csv_line`]). A quoted field is always a string, an unquoted
+/// one is parsed as text. On error: the field index, why, and its text.
+pub fn push_csv_fields<'a>(
+    plan: &[(usize, usize)],
+    fields: &[(usize, usize, bool)],
+    scratch: &'a [u8],
+    builders: &mut [ColumnBuilder],
+) -> Result<(), (usize, PushError, &'a [u8])> {
+    for &(fi, bi) in plan {
+        let (a, b, quoted) = fields[fi];
+        let field = &scratch[a..b];
+        let r = if quoted {
+            builders[bi].push_string(field)
+        } else {
+            builders[bi].push_text(field)
+        };
+        r.map_err(|e| (fi, e, field))?;
+    }
+    Ok(())
+}

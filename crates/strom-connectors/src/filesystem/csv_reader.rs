@@ -8,7 +8,7 @@
 
 use super::split::{next_line, SplitReader};
 use super::FsOptions;
-use crate::columns::{ColumnBuilder, PushError};
+use crate::columns::{push_csv_fields, ColumnBuilder, PushError};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use memchr::{memchr, memchr_iter};
@@ -331,22 +331,12 @@ impl Parser {
                 found: self.fields.len(),
             });
         }
-        for &(fi, bi) in &self.plan {
-            let (a, b, quoted) = self.fields[fi];
-            let field = &self.scratch[a..b];
-            let r = if quoted {
-                self.builders[bi].push_string(field)
-            } else {
-                self.builders[bi].push_text(field)
-            };
-            if let Err(err) = r {
-                return Err(RowError::Value {
-                    field: fi,
-                    err,
-                    text: field.to_vec(),
-                });
-            }
-        }
-        Ok(())
+        push_csv_fields(&self.plan, &self.fields, &self.scratch, &mut self.builders).map_err(
+            |(field, err, text)| RowError::Value {
+                field,
+                err,
+                text: text.to_vec(),
+            },
+        )
     }
 }

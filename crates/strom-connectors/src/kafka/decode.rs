@@ -10,7 +10,7 @@
 //! (valid UTF-8).
 
 use super::options::KafkaFormat;
-use crate::columns::{push_json_value, ColumnBuilder, PushError};
+use crate::columns::{push_csv_fields, push_json_value, ColumnBuilder, PushError};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use memchr::memchr;
@@ -174,17 +174,10 @@ impl Decoder {
                 self.fields.len()
             ));
         }
-        for &(fi, bi) in &self.plan {
-            let (a, e, quoted) = self.fields[fi];
-            let field = &self.scratch[a..e];
-            let r = if quoted {
-                self.builders[bi].push_string(field)
-            } else {
-                self.builders[bi].push_text(field)
-            };
-            if let Err(err) = r {
+        push_csv_fields(&self.plan, &self.fields, &self.scratch, &mut self.builders).map_err(
+            |(fi, err, field)| {
                 let c = &self.all[fi];
-                return Err(match err {
+                match err {
                     PushError::NullInNotNull => {
                         format!("column '{}' ({} NOT NULL) is empty", c.name, c.ty)
                     }
@@ -194,9 +187,9 @@ impl Decoder {
                         c.ty,
                         crate::format::excerpt(field)
                     ),
-                });
-            }
-        }
+                }
+            },
+        )?;
         Ok(())
     }
 }
