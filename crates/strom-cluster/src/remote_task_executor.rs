@@ -8,7 +8,8 @@ use crate::gateway::{
 use crate::resource_manager::ResourceManager;
 use crate::rpc::proto::task_executor_service_client::TaskExecutorServiceClient;
 use crate::rpc::proto::{
-    CancelTaskRequest, JobMasterHeartbeat, ReleaseJobRequest, SubmitTaskRequest,
+    CancelTaskRequest, JobMasterHeartbeat, NotifyCheckpointCompleteRequest, ReleaseJobRequest,
+    SubmitTaskRequest, TriggerCheckpointRequest,
 };
 use crate::rpc::{AuthChannel, SecretAttach};
 use std::sync::{Arc, Weak};
@@ -151,6 +152,37 @@ impl TaskExecutorGateway for RemoteTaskExecutor {
         self.handle.spawn(async move {
             if let Err(e) = client.cancel_task(req).await {
                 tracing::debug!("cancel of {attempt} on {tm} failed: {}", e.message());
+            }
+        });
+    }
+
+    fn trigger_checkpoint(&self, attempt: AttemptId, job_master: JobMasterId, id: u64, timestamp: i64) {
+        let mut client = self.client.clone();
+        let req = TriggerCheckpointRequest {
+            job_master_id: job_master.to_string(),
+            attempt_id: attempt.to_string(),
+            checkpoint_id: id,
+            timestamp,
+        };
+        self.handle.spawn(async move {
+            // a lost trigger fails the checkpoint by its timeout
+            if let Err(e) = client.trigger_checkpoint(req).await {
+                tracing::debug!("checkpoint {id} trigger for {attempt} failed: {}", e.message());
+            }
+        });
+    }
+
+    fn notify_checkpoint_complete(&self, attempt: AttemptId, job_master: JobMasterId, id: u64) {
+        let mut client = self.client.clone();
+        let req = NotifyCheckpointCompleteRequest {
+            job_master_id: job_master.to_string(),
+            attempt_id: attempt.to_string(),
+            checkpoint_id: id,
+        };
+        self.handle.spawn(async move {
+            // a lost notification is caught up by the next one (commits cover earlier checkpoints)
+            if let Err(e) = client.notify_checkpoint_complete(req).await {
+                tracing::debug!("checkpoint {id} notification for {attempt} failed: {}", e.message());
             }
         });
     }

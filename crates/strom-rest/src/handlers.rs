@@ -35,7 +35,7 @@ impl From<DispatcherError> for RestError {
 
 type D = State<Arc<Dispatcher>>;
 
-fn job_id(s: &str) -> Result<JobId, RestError> {
+pub(crate) fn job_id(s: &str) -> Result<JobId, RestError> {
     s.parse().map_err(|_| {
         RestError(
             StatusCode::BAD_REQUEST,

@@ -6,6 +6,7 @@ pub mod connector;
 pub mod element;
 pub mod error;
 pub mod exchange;
+pub mod key_groups;
 pub mod metrics;
 pub mod network;
 pub mod operator;
@@ -17,5 +18,6 @@ pub use connector::{
     ConnectorError, ConnectorFactory, ConnectorRegistry, SinkWriter, SourceReader, SubtaskInfo,
 };
 pub use error::TaskError;
+pub use operator::RestoreScope;
 pub use metrics::{TaskMetrics, TaskMetricsSnapshot};
 pub use task::{run_task, InputDescriptor, TaskContext, TaskDeploymentDescriptor};

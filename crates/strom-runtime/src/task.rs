@@ -60,6 +60,119 @@ pub struct TaskDeploymentDescriptor {
     pub operators: Vec<OperatorSpec>,
     pub inputs: Vec<InputDescriptor>,
     pub outputs: Vec<OutputDescriptor>,
+    /// The job takes checkpoints: sinks write exactly once where they can.
+    #[serde(default)]
+    pub checkpointing: bool,
+    /// Where the job's checkpoints go (`state.checkpoints.dir`/<job id>); None: the task takes
+    /// no part in checkpoints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_dir: Option<String>,
+    /// Key groups of the vertex (`pipeline.max-parallelism`).
+    #[serde(default = "default_max_parallelism")]
+    pub max_parallelism: u32,
+    /// The checkpoint this attempt resumes from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore: Option<TaskRestore>,
+}
+
+fn default_max_parallelism() -> u32 {
+    crate::key_groups::DEFAULT_MAX_PARALLELISM
+}
+
+/// Where a task's state comes from: the state files of every subtask of its vertex (operator) at
+/// the restored checkpoint. A file holds one subtask's snapshots in chain order (see
+/// [`encode_task_state`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskRestore {
+    pub checkpoint_id: u64,
+    /// The checkpoint's (or savepoint's) directory, as a storage URL or path.
+    pub dir: String,
+    /// State files in it, one per subtask of the previous run that had state.
+    pub files: Vec<String>,
+}
+
+/// A task's restored state, loaded: per operator of the chain (a leading source included), the
+/// snapshots of every subtask of the previous run that had one.
+#[derive(Debug, Clone, Default)]
+pub struct RestoredState {
+    pub checkpoint_id: u64,
+    pub operators: Vec<Vec<Vec<u8>>>,
+}
+
+impl RestoredState {
+    /// Gathers the decoded state files of the previous run's subtasks by operator.
+    pub fn from_files(
+        checkpoint_id: u64,
+        operators: usize,
+        files: Vec<Vec<Option<Vec<u8>>>>,
+    ) -> Self {
+        let mut by_op = vec![Vec::new(); operators];
+        for file in files {
+            for (k, s) in file.into_iter().enumerate() {
+                if let (Some(s), Some(slot)) = (s, by_op.get_mut(k)) {
+                    slot.push(s);
+                }
+            }
+        }
+        Self {
+            checkpoint_id,
+            operators: by_op,
+        }
+    }
+}
+
+/// The checkpoint id of the last commit, made when a job with checkpoints reached its end.
+pub const FINAL_CHECKPOINT: u64 = u64::MAX;
+
+/// One subtask's snapshots (in chain order) as the bytes of its state file: `STRM1`, the count,
+/// then per snapshot a presence byte, a little-endian u64 length and the bytes.
+pub fn encode_task_state(states: &[Option<Vec<u8>>]) -> Vec<u8> {
+    let size: usize = states.iter().flatten().map(|s| s.len() + 9).sum();
+    let mut out = Vec::with_capacity(size + 9);
+    out.extend_from_slice(b"STRM1");
+    out.extend_from_slice(&(states.len() as u32).to_le_bytes());
+    for s in states {
+        match s {
+            None => out.push(0),
+            Some(b) => {
+                out.push(1);
+                out.extend_from_slice(&(b.len() as u64).to_le_bytes());
+                out.extend_from_slice(b);
+            }
+        }
+    }
+    out
+}
+
+/// Reads a state file written by [`encode_task_state`]; the error says what is wrong.
+pub fn decode_task_state(bytes: &[u8]) -> Result<Vec<Option<Vec<u8>>>, String> {
+    let rest = bytes
+        .strip_prefix(b"STRM1")
+        .ok_or("not a Strom state file (bad magic)")?;
+    let (n, mut rest) = rest.split_at_checked(4).ok_or("truncated header")?;
+    let n = u32::from_le_bytes(n.try_into().expect("4 bytes"));
+    let mut out = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        let (&flag, r) = rest.split_first().ok_or(format!("truncated at snapshot {i}"))?;
+        rest = r;
+        if flag == 0 {
+            out.push(None);
+            continue;
+        }
+        let (len, r) = rest
+            .split_at_checked(8)
+            .ok_or(format!("truncated at snapshot {i}"))?;
+        let len = u64::from_le_bytes(len.try_into().expect("8 bytes")) as usize;
+        let (b, r) = r
+            .split_at_checked(len)
+            .ok_or(format!("snapshot {i} is truncated ({len} bytes announced)"))?;
+        out.push(Some(b.to_vec()));
+        rest = r;
+    }
+    if !rest.is_empty() {
+        return Err(format!("{} trailing bytes", rest.len()));
+    }
+    Ok(out)
 }
 
 impl TaskDeploymentDescriptor {
@@ -84,6 +197,10 @@ pub struct TaskContext {
     pub checkpoints: Option<Arc<dyn CheckpointListener>>,
     /// Source tasks: checkpoint triggers `(id, timestamp)` from the JobMaster.
     pub checkpoint_triggers: Option<Receiver<(u64, i64)>>,
+    /// Completed checkpoints (and [`FINAL_CHECKPOINT`]) the JobMaster announces.
+    pub checkpoint_notifications: Option<Receiver<u64>>,
+    /// The state this attempt starts from.
+    pub restored: Option<Arc<RestoredState>>,
 }
 
 /// Receives a task's checkpoint acknowledgements (its operators' snapshots, in chain order) and
@@ -160,7 +277,17 @@ pub fn run_task(tdd: &TaskDeploymentDescriptor, ctx: &TaskContext) -> Result<(),
         &ctx.connectors,
         tdd.subtask_info(),
         &ctx.metrics,
+        tdd.checkpointing,
     )?;
+    let scope = crate::operator::RestoreScope::new(
+        tdd.subtask,
+        tdd.parallelism,
+        tdd.max_parallelism,
+    );
+    let offset = usize::from(source.is_some());
+    if let Some(r) = &ctx.restored {
+        chain.restore_state(r.operators.get(offset..).unwrap_or(&[]), &scope)?;
+    }
     // open the input gates before connecting outputs, so that pipelined producers find them
     let mut gates = Vec::new();
     for (g, i) in tdd.inputs.iter().enumerate() {
@@ -190,12 +317,22 @@ pub fn run_task(tdd: &TaskDeploymentDescriptor, ctx: &TaskContext) -> Result<(),
     };
     let result = match source {
         Some(s) => {
-            let reader = ctx.connectors.get(&s.table)?.create_reader(
-                &s.table,
-                &s.projection,
-                tdd.subtask_info(),
-                DEFAULT_BATCH_ROWS,
-            )?;
+            let factory = ctx.connectors.get(&s.table)?;
+            let reader = match &ctx.restored {
+                Some(r) => factory.restore_reader(
+                    &s.table,
+                    &s.projection,
+                    tdd.subtask_info(),
+                    DEFAULT_BATCH_ROWS,
+                    r.operators.first().map(|v| &v[..]).unwrap_or(&[]),
+                )?,
+                None => factory.create_reader(
+                    &s.table,
+                    &s.projection,
+                    tdd.subtask_info(),
+                    DEFAULT_BATCH_ROWS,
+                )?,
+            };
             let wm = s
                 .watermark
                 .as_ref()
@@ -209,6 +346,7 @@ pub fn run_task(tdd: &TaskDeploymentDescriptor, ctx: &TaskContext) -> Result<(),
         .late_records_dropped
         .store(chain.late_records_dropped(), Ordering::Relaxed);
     result?;
+    final_commit(&mut chain, ctx)?;
     let bp: Duration = out.writers.iter().map(|w| w.backpressured).sum();
     TaskMetrics::add(&ctx.metrics.backpressured_ns, bp.as_nanos() as u64);
     for mut w in out.writers {
@@ -319,6 +457,54 @@ fn open_input(
     Ok(())
 }
 
+/// With checkpoints, what sinks wrote after the last checkpoint becomes visible only when the
+/// whole job reached its end (a failure before that restarts from the last checkpoint): the task
+/// prepares it, tells the JobMaster, and waits for the final commit (or cancellation).
+fn final_commit(chain: &mut Chain, ctx: &TaskContext) -> Result<(), TaskError> {
+    let (Some(listener), Some(notes)) = (&ctx.checkpoints, &ctx.checkpoint_notifications) else {
+        return Ok(());
+    };
+    if !chain.prepare_final_commit()? {
+        return Ok(());
+    }
+    listener.acknowledge(FINAL_CHECKPOINT, Vec::new());
+    loop {
+        if ctx.cancel.load(Ordering::Relaxed) {
+            return Err(TaskError::Canceled);
+        }
+        match notes.recv_timeout(Duration::from_millis(50)) {
+            Ok(FINAL_CHECKPOINT) => return chain.notify_checkpoint_complete(FINAL_CHECKPOINT),
+            // a checkpoint that completed before the end: its files are committed on the way
+            Ok(id) => chain.notify_checkpoint_complete(id)?,
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            Err(_) => return Err(TaskError::Canceled),
+        }
+    }
+}
+
+/// Acknowledges a checkpoint with the task's snapshots, or declines it when a snapshot failed
+/// (an operator or source that cannot be checkpointed): the job goes on, the checkpoint fails.
+fn report_snapshot(ctx: &TaskContext, id: u64, states: Result<Vec<Option<Vec<u8>>>, TaskError>) {
+    let Some(l) = &ctx.checkpoints else { return };
+    match states {
+        Ok(states) => l.acknowledge(id, states),
+        Err(e) => {
+            tracing::warn!("checkpoint {id} declined: {e}");
+            l.decline(id, e.to_string())
+        }
+    }
+}
+
+/// Commits the checkpoints that completed since the last look (between batches).
+fn take_notifications(chain: &mut Chain, ctx: &TaskContext) -> Result<(), TaskError> {
+    if let Some(notes) = &ctx.checkpoint_notifications {
+        while let Ok(id) = notes.try_recv() {
+            chain.notify_checkpoint_complete(id)?;
+        }
+    }
+    Ok(())
+}
+
 fn finish(chain: &mut Chain, out: &mut Outputs, ctx: &TaskContext) -> Result<(), TaskError> {
     let t = Instant::now();
     chain.process_watermark(MAX_WATERMARK, out)?;
@@ -399,13 +585,18 @@ fn run_source(
             .as_ref()
             .and_then(|t| t.try_recv().ok())
         {
-            let mut states = vec![reader.snapshot_position()?];
-            states.extend(chain.snapshot_state(id)?);
+            let states = reader
+                .snapshot_position()
+                .map_err(TaskError::from)
+                .and_then(|p| {
+                    let mut states = vec![p];
+                    states.extend(chain.snapshot_state(id)?);
+                    Ok(states)
+                });
             out.emit_barrier(id, timestamp)?;
-            if let Some(l) = &ctx.checkpoints {
-                l.acknowledge(id, states);
-            }
+            report_snapshot(ctx, id, states);
         }
+        take_notifications(chain, ctx)?;
         let t0 = Instant::now();
         let next = reader.next_batch()?;
         let t1 = Instant::now();
@@ -508,6 +699,8 @@ fn run_inputs(
                 for i in &live {
                     sel.recv(&inputs[*i].rx);
                 }
+                let notes = ctx.checkpoint_notifications.as_ref();
+                let notes_slot = notes.map(|n| sel.recv(n));
                 let op = match sel.select_timeout(Duration::from_millis(50)) {
                     Ok(op) => op,
                     Err(_) => {
@@ -519,6 +712,16 @@ fn run_inputs(
                     }
                 };
                 let slot = op.index();
+                if let (Some(n), Some(ns)) = (notes, notes_slot) {
+                    if slot == ns {
+                        let id = op.recv(n);
+                        drop(sel);
+                        if let Ok(id) = id {
+                            chain.notify_checkpoint_complete(id)?;
+                        }
+                        continue;
+                    }
+                }
                 let received = op.recv(&inputs[live[slot]].rx);
                 drop(sel);
                 let r = &inputs[live[slot]];
@@ -620,11 +823,9 @@ fn run_inputs(
             match a {
                 Alignment::Wait => {}
                 Alignment::Aligned(id) => {
-                    let states = chain.snapshot_state(id)?;
+                    let states = chain.snapshot_state(id);
                     out.emit_barrier(id, barrier_time)?;
-                    if let Some(l) = &ctx.checkpoints {
-                        l.acknowledge(id, states);
-                    }
+                    report_snapshot(ctx, id, states);
                 }
                 Alignment::Abort(id) => {
                     if let Some(l) = &ctx.checkpoints {
@@ -728,6 +929,8 @@ mod tests {
             metrics: Arc::new(TaskMetrics::default()),
             checkpoints: Some(acks.clone()),
             checkpoint_triggers: Some(rx),
+            checkpoint_notifications: None,
+            restored: None,
         };
         let mut chain = Chain {
             operators: vec![Box::new(Record(seen.clone()))],
@@ -771,6 +974,8 @@ mod tests {
                 metrics: Arc::new(TaskMetrics::default()),
                 checkpoints: Some(acks.clone()),
                 checkpoint_triggers: None,
+                checkpoint_notifications: None,
+                restored: None,
             };
             // two inputs, everything queued up front: the select may take them in any order
             let mut inputs = Vec::new();
