@@ -6,7 +6,7 @@ use crate::checkpoint_storage::{CheckpointStorage, StorageError};
 use serde::{Deserialize, Serialize};
 use strom_common::VertexId;
 use strom_plan::JobGraph;
-use strom_runtime::task::TaskRestore;
+use strom_runtime::task::{OperatorRestore, TaskRestore};
 
 pub const METADATA_FILE: &str = "_metadata";
 const VERSION: u32 = 1;
@@ -28,8 +28,11 @@ pub struct VertexStateMeta {
     pub name: String,
     pub parallelism: u32,
     pub max_parallelism: u32,
-    /// The chain's operators, in order.
+    /// The chain's operators, in order, and their ids.
     pub operators: Vec<String>,
+    pub operator_ids: Vec<VertexId>,
+    /// Whether each operator can hold state (sources, aggregates, joins, sinks).
+    pub stateful: Vec<bool>,
     /// State file (relative to the checkpoint directory) by subtask; None: no state.
     pub files: Vec<Option<String>>,
     pub state_size: u64,
@@ -87,8 +90,9 @@ impl CheckpointMetadata {
     }
 }
 
-/// What a job restores from a checkpoint: per vertex (by position in the chained graph) where its
-/// state comes from, and a report of what matched.
+/// What a job restores from a checkpoint: per vertex (by position in the chained graph) where
+/// its operators' state comes from, and a report of what matched. Operators are matched by id,
+/// whatever chain they are in now and were in then.
 #[derive(Debug, Clone, Default)]
 pub struct RestorePlan {
     pub checkpoint_id: u64,
@@ -96,7 +100,7 @@ pub struct RestorePlan {
     pub vertices: Vec<Option<TaskRestore>>,
     /// Human-readable lines: which operators get state and which start empty.
     pub report: Vec<String>,
-    /// Vertices of the checkpoint with state that no vertex of the job takes.
+    /// Operators of the checkpoint with state that no operator of the job takes.
     pub unmatched: Vec<String>,
 }
 
@@ -108,39 +112,48 @@ impl RestorePlan {
             dir: dir.location(""),
             ..Default::default()
         };
-        for v in &graph.vertices {
-            let names: Vec<String> = v.operators.iter().map(|o| o.name()).collect();
-            let found = meta.vertices.iter().find(|m| m.id == v.id);
-            match found {
-                Some(m) if m.operators == names => {
-                    let files: Vec<String> = m.files.iter().flatten().cloned().collect();
-                    plan.report.push(format!(
-                        "{}: restored from {} subtask state file(s) ({} bytes, parallelism {} -> {})",
-                        v.name,
-                        files.len(),
-                        m.state_size,
-                        m.parallelism,
-                        v.parallelism
-                    ));
-                    plan.vertices.push(Some(TaskRestore {
-                        checkpoint_id: meta.checkpoint_id,
-                        dir: plan.dir.clone(),
-                        files,
-                    }));
-                }
-                Some(_) | None => {
-                    plan.report.push(format!("{}: starts with empty state", v.name));
-                    plan.vertices.push(None);
-                }
+        // operator id -> (old vertex, position in its chain)
+        let mut old = std::collections::HashMap::new();
+        for m in &meta.vertices {
+            for (k, id) in m.operator_ids.iter().enumerate() {
+                old.insert(*id, (m, k));
             }
         }
-        for m in &meta.vertices {
-            let taken = graph
-                .vertices
-                .iter()
-                .any(|v| v.id == m.id && v.operators.iter().map(|o| o.name()).eq(m.operators.iter().cloned()));
-            if !taken && m.has_state() {
-                plan.unmatched.push(format!("{} ({})", m.name, m.id));
+        let mut taken = std::collections::HashSet::new();
+        for v in &graph.vertices {
+            let mut ops = Vec::new();
+            for (op, id) in v.operators.iter().zip(v.operator_ids()) {
+                match old.get(&id) {
+                    Some((m, k)) if m.has_state() => {
+                        taken.insert(id);
+                        let files: Vec<String> = m.files.iter().flatten().cloned().collect();
+                        plan.report.push(format!(
+                            "{}: state restored from {} subtask(s) (parallelism {} -> {})",
+                            op.name(),
+                            files.len(),
+                            m.parallelism,
+                            v.parallelism
+                        ));
+                        ops.push(Some(OperatorRestore { files, index: *k }));
+                    }
+                    _ => {
+                        plan.report.push(format!("{}: starts with empty state", op.name()));
+                        ops.push(None);
+                    }
+                }
+            }
+            plan.vertices.push(ops.iter().any(Option::is_some).then(|| TaskRestore {
+                checkpoint_id: meta.checkpoint_id,
+                dir: plan.dir.clone(),
+                operators: ops,
+            }));
+        }
+        for m in meta.vertices.iter().filter(|m| m.has_state()) {
+            let ops = m.operator_ids.iter().zip(&m.operators).zip(&m.stateful);
+            for ((id, name), stateful) in ops {
+                if *stateful && !taken.contains(id) {
+                    plan.unmatched.push(format!("{name} ({id})"));
+                }
             }
         }
         plan

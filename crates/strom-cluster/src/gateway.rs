@@ -167,9 +167,21 @@ pub trait TaskExecutorGateway: Send + Sync {
     ) -> Option<Arc<TaskMetrics>>;
     fn cancel_task(&self, attempt: AttemptId, job_master: JobMasterId);
     /// Asks a source task to take checkpoint `id` (it injects the barrier).
-    fn trigger_checkpoint(&self, attempt: AttemptId, job_master: JobMasterId, id: u64, timestamp: i64);
-    /// Tells a task that checkpoint `id` completed (sinks commit).
-    fn notify_checkpoint_complete(&self, attempt: AttemptId, job_master: JobMasterId, id: u64);
+    fn trigger_checkpoint(
+        &self,
+        attempt: AttemptId,
+        job_master: JobMasterId,
+        trigger: strom_runtime::task::CheckpointTrigger,
+    );
+    /// Tells a task that checkpoint `id` completed (sinks commit); `then_cancel`: and to stop
+    /// right after (stop-with-savepoint), in that order.
+    fn notify_checkpoint_complete(
+        &self,
+        attempt: AttemptId,
+        job_master: JobMasterId,
+        id: u64,
+        then_cancel: bool,
+    );
     /// Frees the exchanges and stored results of a job round (job end or restart).
     fn release_job(&self, job: JobId, round: u32);
 }

@@ -156,13 +156,20 @@ impl TaskExecutorGateway for RemoteTaskExecutor {
         });
     }
 
-    fn trigger_checkpoint(&self, attempt: AttemptId, job_master: JobMasterId, id: u64, timestamp: i64) {
+    fn trigger_checkpoint(
+        &self,
+        attempt: AttemptId,
+        job_master: JobMasterId,
+        trigger: strom_runtime::task::CheckpointTrigger,
+    ) {
         let mut client = self.client.clone();
+        let id = trigger.id;
         let req = TriggerCheckpointRequest {
             job_master_id: job_master.to_string(),
             attempt_id: attempt.to_string(),
             checkpoint_id: id,
-            timestamp,
+            timestamp: trigger.timestamp,
+            stop_sources: trigger.stop,
         };
         self.handle.spawn(async move {
             // a lost trigger fails the checkpoint by its timeout
@@ -172,12 +179,19 @@ impl TaskExecutorGateway for RemoteTaskExecutor {
         });
     }
 
-    fn notify_checkpoint_complete(&self, attempt: AttemptId, job_master: JobMasterId, id: u64) {
+    fn notify_checkpoint_complete(
+        &self,
+        attempt: AttemptId,
+        job_master: JobMasterId,
+        id: u64,
+        then_cancel: bool,
+    ) {
         let mut client = self.client.clone();
         let req = NotifyCheckpointCompleteRequest {
             job_master_id: job_master.to_string(),
             attempt_id: attempt.to_string(),
             checkpoint_id: id,
+            then_cancel,
         };
         self.handle.spawn(async move {
             // a lost notification is caught up by the next one (commits cover earlier checkpoints)

@@ -14,7 +14,8 @@ use std::sync::Arc;
 use strom_common::{AttemptId, ExecutionState, JobId};
 use strom_runtime::exchange::LocalShuffle;
 use strom_runtime::task::{
-    decode_task_state, encode_task_state, CheckpointListener, RestoredState, TaskRestore,
+    decode_task_state, encode_task_state, CheckpointListener, CheckpointTrigger, RestoredState,
+    TaskRestore,
     FINAL_CHECKPOINT,
 };
 use strom_runtime::{
@@ -28,7 +29,7 @@ struct RunningTask {
     cancel: Arc<AtomicBool>,
     metrics: Arc<TaskMetrics>,
     /// Source tasks of a job with checkpoints: where triggers go.
-    triggers: Option<Sender<(u64, i64)>>,
+    triggers: Option<Sender<CheckpointTrigger>>,
     /// Completed checkpoints (sinks commit).
     notifications: Option<Sender<u64>>,
 }
@@ -81,20 +82,17 @@ impl CheckpointListener for TaskCheckpointListener {
 }
 
 /// Reads the state files a task resumes from; the error names the file and what is wrong.
-fn load_restore(r: &TaskRestore, operators: usize) -> Result<RestoredState, String> {
+fn load_restore(r: &TaskRestore) -> Result<RestoredState, String> {
     let storage = CheckpointStorage::open(&r.dir).map_err(|e| e.to_string())?;
-    let mut files = Vec::new();
-    for f in &r.files {
+    RestoredState::load(r, |f| {
         let bytes = storage.get(f).map_err(|e| format!("cannot restore: {e}"))?;
-        let states = decode_task_state(&bytes).map_err(|e| {
+        decode_task_state(&bytes).map_err(|e| {
             format!(
                 "cannot restore: {} is corrupt ({e}); restore from another checkpoint or savepoint",
                 storage.location(f)
             )
-        })?;
-        files.push(states);
-    }
-    Ok(RestoredState::from_files(r.checkpoint_id, operators, files))
+        })
+    })
 }
 
 /// The task runner of one TaskManager (in process or in a TaskManager process).
@@ -235,8 +233,8 @@ impl TaskExecutor {
                 let _span = tracing::info_span!("task", job = %tdd.job_id, task = %name, attempt = tdd.attempt_number).entered();
                 let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     if let Some(r) = &tdd.restore {
-                        let restored = load_restore(r, tdd.operators.len())
-                            .map_err(|e| TaskError::Deployment(e))?;
+                        let restored = load_restore(r)
+                            .map_err(TaskError::Deployment)?;
                         ctx.restored = Some(Arc::new(restored));
                     }
                     run_task(&tdd, &ctx)
@@ -284,9 +282,9 @@ impl TaskExecutor {
         }
     }
 
-    pub fn trigger_checkpoint(&self, attempt: AttemptId, id: u64, timestamp: i64) {
+    pub fn trigger_checkpoint(&self, attempt: AttemptId, trigger: CheckpointTrigger) {
         if let Some(tx) = self.running.lock().get(&attempt).and_then(|t| t.triggers.as_ref()) {
-            let _ = tx.send((id, timestamp));
+            let _ = tx.send(trigger);
         }
     }
 
@@ -361,12 +359,15 @@ impl TaskExecutorGateway for LocalTaskExecutor {
         self.executor.cancel_task(attempt);
     }
 
-    fn trigger_checkpoint(&self, attempt: AttemptId, _jm: JobMasterId, id: u64, timestamp: i64) {
-        self.executor.trigger_checkpoint(attempt, id, timestamp);
+    fn trigger_checkpoint(&self, attempt: AttemptId, _jm: JobMasterId, trigger: CheckpointTrigger) {
+        self.executor.trigger_checkpoint(attempt, trigger);
     }
 
-    fn notify_checkpoint_complete(&self, attempt: AttemptId, _jm: JobMasterId, id: u64) {
+    fn notify_checkpoint_complete(&self, attempt: AttemptId, _jm: JobMasterId, id: u64, then_cancel: bool) {
         self.executor.notify_checkpoint_complete(attempt, id);
+        if then_cancel {
+            self.executor.cancel_task(attempt);
+        }
     }
 
     fn release_job(&self, job: JobId, round: u32) {

@@ -407,8 +407,14 @@ impl TaskExecutorService for TaskExecutorServer {
             .attempt_id
             .parse()
             .map_err(|_| Status::invalid_argument("bad attempt id"))?;
-        self.executor
-            .trigger_checkpoint(attempt, r.checkpoint_id, r.timestamp);
+        self.executor.trigger_checkpoint(
+            attempt,
+            strom_runtime::task::CheckpointTrigger {
+                id: r.checkpoint_id,
+                timestamp: r.timestamp,
+                stop: r.stop_sources,
+            },
+        );
         Ok(Response::new(Ack {}))
     }
 
@@ -423,6 +429,9 @@ impl TaskExecutorService for TaskExecutorServer {
             .map_err(|_| Status::invalid_argument("bad attempt id"))?;
         self.executor
             .notify_checkpoint_complete(attempt, r.checkpoint_id);
+        if r.then_cancel {
+            self.executor.cancel_task(attempt);
+        }
         Ok(Response::new(Ack {}))
     }
 

@@ -39,7 +39,7 @@
 //! names, in any order, with the types `BIGINT` (auction, bidder, price), `STRING` (channel,
 //! url, extra) and `TIMESTAMP(3)` (date_time). Only projected columns are computed.
 
-mod position;
+pub mod position;
 
 use crate::bids::{self, BidColumn};
 use crate::check_projection;

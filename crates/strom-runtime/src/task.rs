@@ -79,16 +79,24 @@ fn default_max_parallelism() -> u32 {
     crate::key_groups::DEFAULT_MAX_PARALLELISM
 }
 
-/// Where a task's state comes from: the state files of every subtask of its vertex (operator) at
-/// the restored checkpoint. A file holds one subtask's snapshots in chain order (see
-/// [`encode_task_state`]).
+/// Where a task's state comes from, per operator of its chain: the state files (in the
+/// restored checkpoint's directory) of every subtask of the previous run's vertex that held the
+/// operator, and the operator's position in that vertex's chain. A file holds one subtask's
+/// snapshots in chain order (see [`encode_task_state`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskRestore {
     pub checkpoint_id: u64,
     /// The checkpoint's (or savepoint's) directory, as a storage URL or path.
     pub dir: String,
-    /// State files in it, one per subtask of the previous run that had state.
+    /// By operator of the chain: None starts empty.
+    pub operators: Vec<Option<OperatorRestore>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperatorRestore {
     pub files: Vec<String>,
+    /// The operator's position in the previous run's chain.
+    pub index: usize,
 }
 
 /// A task's restored state, loaded: per operator of the chain (a leading source included), the
@@ -100,24 +108,31 @@ pub struct RestoredState {
 }
 
 impl RestoredState {
-    /// Gathers the decoded state files of the previous run's subtasks by operator.
-    pub fn from_files(
-        checkpoint_id: u64,
-        operators: usize,
-        files: Vec<Vec<Option<Vec<u8>>>>,
-    ) -> Self {
-        let mut by_op = vec![Vec::new(); operators];
-        for file in files {
-            for (k, s) in file.into_iter().enumerate() {
-                if let (Some(s), Some(slot)) = (s, by_op.get_mut(k)) {
-                    slot.push(s);
+    /// Gathers each operator's snapshots from decoded state files (`load` reads and decodes one
+    /// file; each file is read once).
+    pub fn load(
+        r: &TaskRestore,
+        mut load: impl FnMut(&str) -> Result<Vec<Option<Vec<u8>>>, String>,
+    ) -> Result<Self, String> {
+        let mut files: HashMap<&str, Vec<Option<Vec<u8>>>> = HashMap::new();
+        let mut operators = Vec::with_capacity(r.operators.len());
+        for op in &r.operators {
+            let mut states = Vec::new();
+            for f in op.iter().flat_map(|o| o.files.iter()) {
+                if !files.contains_key(f.as_str()) {
+                    files.insert(f, load(f)?);
+                }
+                let index = op.as_ref().map(|o| o.index).unwrap_or(0);
+                if let Some(Some(s)) = files[f.as_str()].get(index) {
+                    states.push(s.clone());
                 }
             }
+            operators.push(states);
         }
-        Self {
-            checkpoint_id,
-            operators: by_op,
-        }
+        Ok(Self {
+            checkpoint_id: r.checkpoint_id,
+            operators,
+        })
     }
 }
 
@@ -195,12 +210,22 @@ pub struct TaskContext {
     pub metrics: Arc<TaskMetrics>,
     /// Where the task acknowledges or declines checkpoints (None: checkpointing is off).
     pub checkpoints: Option<Arc<dyn CheckpointListener>>,
-    /// Source tasks: checkpoint triggers `(id, timestamp)` from the JobMaster.
-    pub checkpoint_triggers: Option<Receiver<(u64, i64)>>,
+    /// Source tasks: checkpoint triggers from the JobMaster.
+    pub checkpoint_triggers: Option<Receiver<CheckpointTrigger>>,
     /// Completed checkpoints (and [`FINAL_CHECKPOINT`]) the JobMaster announces.
     pub checkpoint_notifications: Option<Receiver<u64>>,
     /// The state this attempt starts from.
     pub restored: Option<Arc<RestoredState>>,
+}
+
+/// A checkpoint trigger for a source task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckpointTrigger {
+    pub id: u64,
+    pub timestamp: i64,
+    /// Stop-with-savepoint: after the barrier the source emits nothing more (the job ends when
+    /// the savepoint completed), so the savepoint holds everything written.
+    pub stop: bool,
 }
 
 /// Receives a task's checkpoint acknowledgements (its operators' snapshots, in chain order) and
@@ -470,7 +495,7 @@ fn final_commit(chain: &mut Chain, ctx: &TaskContext) -> Result<(), TaskError> {
     listener.acknowledge(FINAL_CHECKPOINT, Vec::new());
     loop {
         if ctx.cancel.load(Ordering::Relaxed) {
-            return Err(TaskError::Canceled);
+            return Err(canceled(chain, ctx));
         }
         match notes.recv_timeout(Duration::from_millis(50)) {
             Ok(FINAL_CHECKPOINT) => return chain.notify_checkpoint_complete(FINAL_CHECKPOINT),
@@ -492,6 +517,15 @@ fn report_snapshot(ctx: &TaskContext, id: u64, states: Result<Vec<Option<Vec<u8>
             tracing::warn!("checkpoint {id} declined: {e}");
             l.decline(id, e.to_string())
         }
+    }
+}
+
+/// The task stops on cancellation; checkpoints announced complete before it are still committed
+/// (stop-with-savepoint announces the savepoint, then cancels).
+fn canceled(chain: &mut Chain, ctx: &TaskContext) -> TaskError {
+    match take_notifications(chain, ctx) {
+        Ok(()) => TaskError::Canceled,
+        Err(e) => e,
     }
 }
 
@@ -576,11 +610,15 @@ fn run_source(
     };
     loop {
         if ctx.cancel.load(Ordering::Relaxed) {
-            return Err(TaskError::Canceled);
+            return Err(canceled(chain, ctx));
         }
         // a checkpoint: the reader's position and the chain's state after the rows emitted so
         // far, then the barrier downstream
-        while let Some((id, timestamp)) = ctx
+        while let Some(CheckpointTrigger {
+            id,
+            timestamp,
+            stop,
+        }) = ctx
             .checkpoint_triggers
             .as_ref()
             .and_then(|t| t.try_recv().ok())
@@ -595,6 +633,16 @@ fn run_source(
                 });
             out.emit_barrier(id, timestamp)?;
             report_snapshot(ctx, id, states);
+            if stop {
+                // suspended until the job cancels it (after the savepoint completed)
+                loop {
+                    if ctx.cancel.load(Ordering::Relaxed) {
+                        return Err(canceled(chain, ctx));
+                    }
+                    take_notifications(chain, ctx)?;
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
         }
         take_notifications(chain, ctx)?;
         let t0 = Instant::now();
@@ -689,7 +737,7 @@ fn run_inputs(
     while !live.is_empty() || !replay.is_empty() {
         // also between elements: a backpressured task always has input waiting
         if ctx.cancel.load(Ordering::Relaxed) {
-            return Err(TaskError::Canceled);
+            return Err(canceled(chain, ctx));
         }
         let t0 = Instant::now();
         let (idx, tag, element) = match replay.pop_front() {
@@ -706,7 +754,7 @@ fn run_inputs(
                     Err(_) => {
                         idle += t0.elapsed();
                         if ctx.cancel.load(Ordering::Relaxed) {
-                            return Err(TaskError::Canceled);
+                            return Err(canceled(chain, ctx));
                         }
                         continue;
                     }
@@ -895,14 +943,20 @@ mod tests {
     /// Returns batches 1..=3; asks for checkpoint 1 while returning the second.
     struct Reader {
         next: i64,
-        trigger: crossbeam_channel::Sender<(u64, i64)>,
+        trigger: crossbeam_channel::Sender<CheckpointTrigger>,
     }
 
     impl SourceReader for Reader {
         fn next_batch(&mut self) -> Result<Option<RecordBatch>, crate::connector::ConnectorError> {
             self.next += 1;
             if self.next == 2 {
-                self.trigger.send((1, 7)).unwrap();
+                self.trigger
+                    .send(CheckpointTrigger {
+                        id: 1,
+                        timestamp: 7,
+                        stop: false,
+                    })
+                    .unwrap();
             }
             Ok((self.next <= 3).then(|| match batch(self.next) {
                 StreamElement::Batch(b) => b,

@@ -188,3 +188,181 @@ fn checkpoints_complete_and_the_answer_is_exact() {
     let detail = jm.get(&format!("/jobs/{id}/checkpoints/details/{cid}"));
     assert_eq!(detail["status"], "COMPLETED", "{detail}");
 }
+
+/// q5 over a rate-limited datagen source of the benchmark's bids into the exactly-once
+/// filesystem sink, with checkpoints.
+fn q5_datagen_sql(rows: u64, rate: u64, out: &Path, ckpt_dir: &Path) -> String {
+    format!(
+        "SET 'execution.checkpointing.interval' = '200ms';
+SET 'state.checkpoints.dir' = '{}';
+CREATE TABLE bid (
+  auction   BIGINT,
+  bidder    BIGINT,
+  price     BIGINT,
+  channel   STRING,
+  url       STRING,
+  date_time TIMESTAMP(3),
+  extra     STRING,
+  WATERMARK FOR date_time AS date_time - INTERVAL '0.001' SECOND
+) WITH (
+  'connector' = 'datagen',
+  'generator' = 'bids',
+  'number-of-rows' = '{rows}',
+  'rows-per-second' = '{rate}'
+);
+{}",
+        ckpt_dir.display(),
+        query_with_file_sink("q5", out)
+    )
+}
+
+/// Stop-with-savepoint mid-stream (`strom stop --savepoint`), resume at another parallelism
+/// (`strom sql --from-savepoint`): the output of both runs together is exact.
+#[test]
+fn stop_with_savepoint_and_resume_at_another_parallelism() {
+    const ROWS: u64 = 300_000;
+    let expected = expected_for_rows("q5", ROWS);
+    let jm = JobManager::start(&HB_FAST);
+    let (_tm1, _) = start_taskmanager("taskmanager-1", &jm, 2, &HB_FAST);
+    let (_tm2, _) = start_taskmanager("taskmanager-2", &jm, 2, &HB_FAST);
+    let tmp = TempDir::new("ckpt-savepoint");
+    let out_dir = tmp.join("out");
+    let sql = tmp.join("job.sql");
+    write_text(
+        &sql,
+        &q5_datagen_sql(ROWS, 60_000, &out_dir, &tmp.join("checkpoints")),
+    );
+    let bids = gen_bids_of(ROWS);
+    let id = submit(&jm, &sql, 2, &bids, &[]);
+    poll("a checkpoint of the first run", Duration::from_secs(60), || {
+        (jm.job(&id)["state"] == "RUNNING" && completed_checkpoints(&jm, &id) >= 2).then_some(())
+    });
+    let savepoints = tmp.join("savepoints");
+    let stop = run_with_timeout(
+        strom()
+            .args(["stop", &id, "--savepoint"])
+            .arg(&savepoints)
+            .args(["-m", &jm.url()]),
+        Duration::from_secs(60),
+    );
+    assert_eq!(stop.code, Some(0), "strom stop: {}", stop.describe());
+    let path = stop
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Savepoint completed. Path: "))
+        .unwrap_or_else(|| panic!("no savepoint path: {}", stop.describe()))
+        .trim()
+        .to_string();
+    let first = jm.wait_job_state(&id, "FINISHED", Duration::from_secs(30));
+    let read_first = first["strom-records"]["in"].as_u64().unwrap_or(0);
+    assert!(
+        read_first > 0 && read_first < ROWS,
+        "the first run read {read_first} of {ROWS} rows: the stop did not land mid-stream"
+    );
+    assert!(Path::new(&path).join("_metadata").is_file(), "{path}");
+
+    // resume at parallelism 1 from the savepoint
+    let resumed = submit(&jm, &sql, 1, &bids, &["--from-savepoint", &path]);
+    let done = jm.wait_job_state(&resumed, "FINISHED", Duration::from_secs(120));
+    let ck = checkpoints(&jm, &resumed);
+    assert_eq!(ck["latest"]["restored"]["is_savepoint"], true, "{ck}");
+    let read_second = done["strom-records"]["in"].as_u64().unwrap_or(0);
+    assert_eq!(
+        read_first + read_second,
+        ROWS,
+        "rows read before the savepoint + after it"
+    );
+    assert_same_rows(
+        "q5 stopped with a savepoint at p=2 and resumed at p=1",
+        &read_sink_rows(&out_dir),
+        &expected,
+    );
+}
+
+/// A savepoint of another query: refused with the operators that would lose state, accepted with
+/// --allow-non-restored-state; a missing savepoint names the file.
+#[test]
+fn restore_errors_name_the_file_and_the_operators() {
+    let jm = JobManager::start(&HB_FAST);
+    let (_tm, _) = start_taskmanager("taskmanager-1", &jm, 2, &HB_FAST);
+    let tmp = TempDir::new("ckpt-restore-errors");
+    let sql = tmp.join("job.sql");
+    write_text(
+        &sql,
+        &q5_datagen_sql(200_000, 50_000, &tmp.join("out"), &tmp.join("checkpoints")),
+    );
+    let bids = gen_bids_of(200_000);
+    let missing = tmp.join("no-such-savepoint");
+    let out = run_with_timeout(
+        strom()
+            .arg("sql")
+            .arg("-f")
+            .arg(&sql)
+            .args(["--jobmanager", &jm.url(), "--detached", "-s"])
+            .arg(&missing)
+            .env("BID_PATH", &bids),
+        Duration::from_secs(60),
+    );
+    assert_ne!(out.code, Some(0), "{}", out.describe());
+    let text = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        text.contains(&format!("{}/_metadata does not exist", missing.display())),
+        "{}",
+        out.describe()
+    );
+    // a savepoint of q5, restored into q0 (a stateless query: q5's aggregate has no taker)
+    let id = submit(&jm, &sql, 1, &bids, &[]);
+    poll("a checkpoint", Duration::from_secs(60), || {
+        (completed_checkpoints(&jm, &id) >= 1).then_some(())
+    });
+    let sp = run_with_timeout(
+        strom()
+            .args(["savepoint", &id])
+            .arg(tmp.join("savepoints"))
+            .args(["-m", &jm.url()]),
+        Duration::from_secs(60),
+    );
+    assert_eq!(sp.code, Some(0), "{}", sp.describe());
+    let path = sp
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Savepoint completed. Path: "))
+        .unwrap_or_else(|| panic!("{}", sp.describe()))
+        .trim()
+        .to_string();
+    let _ = jm.http("PATCH", &format!("/jobs/{id}"));
+    let q0 = tmp.join("q0.sql");
+    write_text(
+        &q0,
+        &q5_datagen_sql(200_000, 50_000, &tmp.join("out0"), &tmp.join("checkpoints")).replace(
+            &query_with_file_sink("q5", &tmp.join("out0")),
+            &query_with_file_sink("q0", &tmp.join("out0")),
+        ),
+    );
+    let refused = run_with_timeout(
+        strom()
+            .arg("sql")
+            .arg("-f")
+            .arg(&q0)
+            .args(["--jobmanager", &jm.url(), "--detached", "-s", &path])
+            .env("BID_PATH", &bids),
+        Duration::from_secs(60),
+    );
+    assert_ne!(refused.code, Some(0), "{}", refused.describe());
+    let text = format!("{}{}", refused.stdout, refused.stderr);
+    assert!(
+        text.contains("has state for operators this job does not have")
+            && text.contains("--allow-non-restored-state"),
+        "{}",
+        refused.describe()
+    );
+    let allowed = submit(
+        &jm,
+        &q0,
+        1,
+        &bids,
+        &["-s", &path, "--allow-non-restored-state"],
+    );
+    jm.wait_job_state(&allowed, "RUNNING", Duration::from_secs(30));
+    let _ = jm.http("PATCH", &format!("/jobs/{allowed}"));
+}

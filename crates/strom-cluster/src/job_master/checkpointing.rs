@@ -12,10 +12,11 @@ use crossbeam_channel::Sender;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use strom_common::time::now_millis;
 use strom_common::{ExecutionState, JobStatus};
-use strom_runtime::task::FINAL_CHECKPOINT;
+use strom_runtime::task::{CheckpointTrigger, FINAL_CHECKPOINT};
 use strom_scheduler::checkpoint_coordinator::{
     AbortReason, CheckpointCommand, CheckpointConfig, CheckpointCoordinator,
 };
+use strom_plan::OperatorSpec;
 use strom_scheduler::execution_graph::ExecutionVertexId;
 
 /// How a job takes checkpoints (streaming jobs).
@@ -50,6 +51,8 @@ pub(super) struct Checkpointing {
     final_waiting: HashSet<ExecutionVertexId>,
     final_sent: bool,
     savepoints: HashMap<u64, SavepointRequest>,
+    /// Savepoints asked for while a checkpoint was in flight.
+    queued_savepoints: Vec<SavepointRequest>,
     last_tick: i64,
 }
 
@@ -78,6 +81,7 @@ impl Checkpointing {
             final_waiting: HashSet::new(),
             final_sent: false,
             savepoints: HashMap::new(),
+            queued_savepoints: Vec::new(),
             last_tick: 0,
         }
     }
@@ -136,6 +140,11 @@ impl JobMaster {
             return;
         }
         let Some(c) = &mut self.ckpt else { return };
+        if !c.queued_savepoints.is_empty() && c.coordinator.pending_ids().is_empty() {
+            let req = c.queued_savepoints.remove(0);
+            self.trigger_savepoint(req);
+            return;
+        }
         let cmds = c.coordinator.tick(now);
         self.run_checkpoint_commands(cmds);
     }
@@ -162,12 +171,8 @@ impl JobMaster {
                 c.savepoints.insert(id, req);
                 self.run_checkpoint_commands(vec![CheckpointCommand::Trigger { id, timestamp }]);
             }
-            _ => {
-                let _ = req.reply.send(Err(
-                    "a checkpoint is in progress (max-concurrent-checkpoints reached); try again"
-                        .into(),
-                ));
-            }
+            // a checkpoint is in flight: the savepoint follows it
+            _ => c.queued_savepoints.push(req),
         }
     }
 
@@ -259,7 +264,7 @@ impl JobMaster {
         self.ckpt.as_mut().expect("checked").final_sent = true;
         for (attempt, slot) in targets {
             if let Some(te) = slot.and_then(|s| self.rm.task_executor(&s.task_manager)) {
-                te.notify_checkpoint_complete(attempt, self.id, FINAL_CHECKPOINT);
+                te.notify_checkpoint_complete(attempt, self.id, FINAL_CHECKPOINT, false);
             }
         }
     }
@@ -290,11 +295,23 @@ impl JobMaster {
                     tracing::info!("checkpoint {id} failed: {message}");
                     self.state.lock().checkpoints.failed(id, now, message.clone());
                     let c = self.ckpt.as_mut().expect("checkpointing");
-                    if let Some(req) = c.savepoints.remove(&id) {
-                        let _ = req.reply.send(Err(format!("the savepoint failed: {message}")));
-                    }
+                    let stop_failed = match c.savepoints.remove(&id) {
+                        Some(req) => {
+                            let _ = req.reply.send(Err(format!("the savepoint failed: {message}")));
+                            req.stop
+                        }
+                        None => false,
+                    };
                     let storage = c.storage.clone();
                     std::thread::spawn(move || storage.delete_all(&format!("chk-{id}")));
+                    if stop_failed {
+                        // the sources stopped at the barrier: resume from the latest checkpoint
+                        self.on_failure(
+                            format!("stop-with-savepoint {id} failed: {message}"),
+                            None,
+                            None,
+                        );
+                    }
                 }
                 CheckpointCommand::Discard { id } => {
                     let c = self.ckpt.as_mut().expect("checkpointing");
@@ -307,10 +324,9 @@ impl JobMaster {
     }
 
     fn send_triggers(&mut self, id: u64, timestamp: i64) {
-        let savepoint = self
-            .ckpt
-            .as_ref()
-            .is_some_and(|c| c.savepoints.contains_key(&id));
+        let request = self.ckpt.as_ref().and_then(|c| c.savepoints.get(&id));
+        let savepoint = request.is_some();
+        let stop = request.is_some_and(|r| r.stop);
         let targets: Vec<_> = {
             let mut st = self.state.lock();
             let sizes: Vec<usize> = st.graph.vertices.iter().map(|v| v.subtasks.len()).collect();
@@ -319,10 +335,7 @@ impl JobMaster {
                 .vertices
                 .iter()
                 .filter(|v| {
-                    matches!(
-                        v.vertex.operators.first(),
-                        Some(strom_plan::OperatorSpec::Source(_))
-                    )
+                    matches!(v.vertex.operators.first(), Some(OperatorSpec::Source(_)))
                 })
                 .flat_map(|v| v.subtasks.iter())
                 .map(|ev| (ev.current.attempt_id, ev.current.slot.clone()))
@@ -330,13 +343,21 @@ impl JobMaster {
         };
         for (attempt, slot) in targets {
             if let Some(te) = slot.and_then(|s| self.rm.task_executor(&s.task_manager)) {
-                te.trigger_checkpoint(attempt, self.id, id, timestamp);
+                te.trigger_checkpoint(
+                    attempt,
+                    self.id,
+                    CheckpointTrigger {
+                        id,
+                        timestamp,
+                        stop,
+                    },
+                );
             }
         }
     }
 
     fn write_metadata(&mut self, id: u64, handles: &[((u32, u32), String)]) -> Result<(), String> {
-        let (meta, sizes) = {
+        let meta = {
             let st = self.state.lock();
             let rec = st.checkpoints.record(id);
             let savepoint = rec.is_some_and(|r| r.savepoint);
@@ -365,13 +386,19 @@ impl JobMaster {
                     parallelism: v.parallelism(),
                     max_parallelism: v.vertex.max_parallelism,
                     operators: v.vertex.operators.iter().map(|o| o.name()).collect(),
+                    operator_ids: v.vertex.operator_ids(),
+                    stateful: v
+                        .vertex
+                        .operators
+                        .iter()
+                        .map(|o| !matches!(o, OperatorSpec::Calc(_) | OperatorSpec::WindowTableFunction(_)))
+                        .collect(),
                     files,
                     state_size,
                 });
             }
-            (meta, ())
+            meta
         };
-        let _ = sizes;
         let c = self.ckpt.as_mut().expect("checkpointing");
         let dir = c.storage.child(&format!("chk-{id}"));
         meta.write(&dir)?;
@@ -383,42 +410,66 @@ impl JobMaster {
         let c = self.ckpt.as_mut().expect("checkpointing");
         let dir = c.storage.child(&format!("chk-{id}"));
         let mut path = dir.location("");
-        let savepoint = c.savepoints.remove(&id);
+        let mut savepoint = c.savepoints.remove(&id);
+        let mut copy_failed = None;
         if let Some(req) = &savepoint {
             match copy_savepoint(&dir, c.retained.get(&id), &req.target, id) {
                 Ok(p) => path = p,
                 Err(e) => {
-                    let _ = req.reply.send(Err(e.clone()));
+                    let e = format!("the savepoint could not be written: {e}");
                     tracing::warn!("savepoint {id}: {e}");
+                    copy_failed = Some(e);
                 }
             }
         }
         tracing::debug!("checkpoint {id} completed ({path})");
         self.state.lock().checkpoints.completed(id, path.clone());
-        // every task learns of it (sinks commit)
+        if let Some(e) = copy_failed {
+            // the checkpoint stands; the savepoint failed (and a stopping job goes on)
+            let req = savepoint.take().expect("a savepoint");
+            let _ = req.reply.send(Err(e.clone()));
+            if req.stop {
+                self.on_failure(format!("stop-with-savepoint {id} failed: {e}"), None, None);
+                return;
+            }
+        }
+        let stop = savepoint.as_ref().is_some_and(|r| r.stop);
+        if stop {
+            tracing::info!("stopping the job after savepoint {id}");
+            self.stopping = true;
+        }
+        // every task learns of it (sinks commit); after a stop-with-savepoint, tasks then stop
+        let now = now_millis();
         let targets: Vec<_> = {
-            let st = self.state.lock();
-            st.graph
+            let mut st = self.state.lock();
+            let running: Vec<_> = st
+                .graph
                 .vertices
                 .iter()
                 .flat_map(|v| v.subtasks.iter())
                 .filter(|ev| ev.current.state == ExecutionState::Running)
-                .map(|ev| (ev.current.attempt_id, ev.current.slot.clone()))
-                .collect()
+                .map(|ev| (ev.id, ev.current.attempt_id, ev.current.slot.clone()))
+                .collect();
+            if stop {
+                for (ev, attempt, _) in &running {
+                    let _ = st
+                        .graph
+                        .transition_task(*ev, *attempt, ExecutionState::Canceling, now, None);
+                }
+            }
+            running
         };
-        for (attempt, slot) in targets {
+        for (_, attempt, slot) in targets {
             if let Some(te) = slot.and_then(|s| self.rm.task_executor(&s.task_manager)) {
-                te.notify_checkpoint_complete(attempt, self.id, id);
+                te.notify_checkpoint_complete(attempt, self.id, id, stop);
             }
         }
         if let Some(req) = savepoint {
             let _ = req.reply.send(Ok(path));
-            if req.stop {
-                tracing::info!("stopping the job after savepoint {id}");
-                self.stopping = true;
-                self.cancel_tasks();
-                self.check_all_terminal();
-            }
+        }
+        if stop {
+            self.cancel_tasks();
+            self.check_all_terminal();
         }
     }
 

@@ -194,7 +194,10 @@ fn a_restored_reader_can_be_checkpointed_and_restored_again() {
 
 #[test]
 fn unbounded_positions_continue_the_sequence_at_the_same_parallelism() {
-    for t in [fields_table(""), bids_table(&[("rows-per-second", "100000")])] {
+    for t in [
+        fields_table(""),
+        bids_table(&[("rows-per-second", "100000")]),
+    ] {
         assert!(!DatagenConnector.is_bounded(&t));
         let all: Vec<usize> = (0..t.schema.columns.len()).collect();
         let mut positions = Vec::new();

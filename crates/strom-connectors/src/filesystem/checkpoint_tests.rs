@@ -195,8 +195,8 @@ impl Case<'_> {
         for k in 0..self.p {
             let mut whole = open(self.t, None, k, self.p, self.batch, self.chunk).expect("reader");
             let whole = take(whole.as_mut(), usize::MAX, self.batch);
-            let mut r = open(self.t, Some(&positions), k, self.p, self.batch, self.chunk)
-                .expect("restore");
+            let mut r =
+                open(self.t, Some(&positions), k, self.p, self.batch, self.chunk).expect("restore");
             let mut got = before[k as usize].clone();
             got.extend(take(r.as_mut(), usize::MAX, self.batch));
             assert_eq!(got, whole, "subtask {k} after {cut} batches");
@@ -283,7 +283,9 @@ fn factory_restore_reader_and_finished_readers() {
     let mut got = Vec::new();
     let mut positions = Vec::new();
     for k in 0..2 {
-        let mut r = fs.create_reader(&t, &[0, 1, 2], sub(k, 2), 64).expect("reader");
+        let mut r = fs
+            .create_reader(&t, &[0, 1, 2], sub(k, 2), 64)
+            .expect("reader");
         got.extend(take(r.as_mut(), usize::MAX, 64));
         assert!(r.next_batch().expect("end").is_none());
         let pos = r.snapshot_position().expect("position").expect("some");

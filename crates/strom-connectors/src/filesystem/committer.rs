@@ -80,7 +80,8 @@ fn run_id() -> String {
         .map_or(0, |d| d.as_nanos() as u64);
     let seed = nanos
         ^ ((std::process::id() as u64) << 32)
-        ^ N.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        ^ N.fetch_add(1, Ordering::Relaxed)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
     format!("{:012x}", crate::bids::splitmix64(seed) >> 16)
 }
 

@@ -188,7 +188,11 @@ fn prepared_but_uncommitted_files_wait_for_a_later_checkpoint() {
 #[test]
 fn restore_at_another_parallelism_commits_every_state_once() {
     let dir = TempDir::new("eo-rescale");
-    let t = table(&[("id", SqlType::BigInt)], dir.path(), &[("format", "json")]);
+    let t = table(
+        &[("id", SqlType::BigInt)],
+        dir.path(),
+        &[("format", "json")],
+    );
     // three subtasks prepare checkpoint 5 and crash before committing
     let mut states = Vec::new();
     for k in 0..3 {
@@ -245,7 +249,10 @@ fn a_prepared_file_removed_behind_the_sinks_back_fails_the_commit() {
     w.write(&batch(&[1])).expect("write");
     let state = w.prepare_commit(1).expect("prepare").expect("state");
     let v: serde_json::Value = serde_json::from_slice(&state).expect("JSON");
-    let hidden = v["files"][0]["hidden"].as_str().expect("hidden").to_string();
+    let hidden = v["files"][0]["hidden"]
+        .as_str()
+        .expect("hidden")
+        .to_string();
     std::fs::remove_file(&hidden).expect("remove");
     let e = w.commit(1).expect_err("lost").to_string();
     assert!(e.contains(&hidden) && e.contains("lost"), "{e}");

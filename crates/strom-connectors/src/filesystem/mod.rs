@@ -19,11 +19,21 @@
 //! lines are skipped. JSON lines are objects whose field names are the column names
 //! (case-sensitive; missing or `null` = NULL; unknown fields are ignored).
 //!
+//! With checkpoints, a reader's position is the offset of the next unread line of each of its
+//! splits; a restored reader (at any parallelism) reads each split it owns from there, so every
+//! row is read exactly once across the restart (see [`position`]). The input must not change
+//! in between.
+//!
 //! **Sink.** Each sink subtask `k` writes the file `<path>/part-<k>-0.csv` (or `.json`); the
 //! directory is created if missing. The name is fixed so that re-running the same job overwrites
 //! its previous output; the file is written as the hidden `.part-<k>-0.<ext>.inprogress` and
 //! renamed at the end of input, and subtask 0 removes `part-<j>-0.<ext>` files of a previous run
 //! with a higher parallelism (`j >= parallelism`).
+//!
+//! In a job with checkpoints the sink writes exactly once ([`committer`]): rows go to hidden
+//! in-progress files that become `part-<k>-<checkpoint>-<random>-<n>.<ext>` when the checkpoint
+//! that covers them completes (`end` instead of the checkpoint for the rows after the last
+//! one, at the end of the job). Such output accumulates: nothing of earlier runs is removed.
 
 pub mod committer;
 pub mod csv_reader;
@@ -173,7 +183,15 @@ impl ConnectorFactory for FileSystemConnector {
         crate::check_projection(table, projection)?;
         let files = split::list_input(&opts.path)?;
         let slices = split::plan_split(&files, subtask.index, subtask.parallelism);
-        Ok(reader(table, &opts, projection, files, slices, batch_rows, split::DEFAULT_CHUNK))
+        Ok(reader(
+            table,
+            &opts,
+            projection,
+            files,
+            slices,
+            batch_rows,
+            split::DEFAULT_CHUNK,
+        ))
     }
 
     fn restore_reader(
@@ -187,9 +205,16 @@ impl ConnectorFactory for FileSystemConnector {
         let opts = FsOptions::parse(table)?;
         crate::check_projection(table, projection)?;
         let files = split::list_input(&opts.path)?;
-        let slices =
-            position::restore_slices(&table.name, &opts.path, &files, positions, subtask)?;
-        Ok(reader(table, &opts, projection, files, slices, batch_rows, split::DEFAULT_CHUNK))
+        let slices = position::restore_slices(&table.name, &opts.path, &files, positions, subtask)?;
+        Ok(reader(
+            table,
+            &opts,
+            projection,
+            files,
+            slices,
+            batch_rows,
+            split::DEFAULT_CHUNK,
+        ))
     }
 
     fn create_writer(

@@ -135,7 +135,8 @@ pub fn restore_slices(
             "table '{table}': cannot resume the filesystem source from the checkpoint: {what}"
         ))
     };
-    let redo = "restore the input as it was at the checkpoint, or start the job without restoring from it";
+    let redo =
+        "restore the input as it was at the checkpoint, or start the job without restoring from it";
     let mut pieces = plan_pieces(files);
     let mut seen = vec![false; pieces.len()];
     let now_bytes: u64 = files.iter().map(|f| f.len).sum();

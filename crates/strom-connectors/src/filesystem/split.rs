@@ -594,4 +594,68 @@ mod tests {
             assert_eq!(total, 17);
         }
     }
+
+    #[test]
+    fn pieces_tile_the_input_and_subtasks_own_contiguous_runs() {
+        let files: Vec<InputFile> = [5000u64, 0, 3, 12_345, 1]
+            .iter()
+            .enumerate()
+            .map(|(i, &len)| InputFile {
+                path: format!("f{i}").into(),
+                len,
+            })
+            .collect();
+        let pieces = plan_pieces(&files);
+        // pieces tile each file in order, split indices never decrease
+        let mut at = vec![0u64; files.len()];
+        let mut last = (0, 0);
+        for (j, s) in &pieces {
+            assert_eq!(s.start, at[s.file]);
+            assert!(s.start < s.end && s.from == s.start);
+            at[s.file] = s.end;
+            assert!((s.file, *j) >= last);
+            last = (s.file, *j);
+        }
+        assert_eq!(at, files.iter().map(|f| f.len).collect::<Vec<_>>());
+        assert!(pieces.iter().all(|(j, _)| *j < SPLITS));
+        // a subtask's slices are its pieces merged: at most one slice per file
+        for p in [1, 2, 3, 7, 2000] {
+            let mut covered = 0;
+            for k in 0..p {
+                let slices = plan_split(&files, k, p);
+                for w in slices.windows(2) {
+                    assert!(w[0].file < w[1].file);
+                }
+                covered += slices.iter().map(|s| s.end - s.start).sum::<u64>();
+            }
+            assert_eq!(covered, 17_349);
+        }
+    }
+
+    #[test]
+    fn merging_keeps_what_is_left_to_read() {
+        let s = |file, start, from, end| FileSlice {
+            file,
+            start,
+            from,
+            end,
+        };
+        // done + partly read: one slice from the partial offset
+        assert_eq!(
+            merge_slices([s(0, 0, 10, 10), s(0, 10, 15, 20)]),
+            vec![s(0, 0, 15, 20)]
+        );
+        // partly read + not started: contiguous
+        assert_eq!(
+            merge_slices([s(0, 0, 5, 10), s(0, 10, 10, 20)]),
+            vec![s(0, 0, 5, 20)]
+        );
+        // partly read + partly read: a gap of read lines between them
+        assert_eq!(
+            merge_slices([s(0, 0, 5, 10), s(0, 10, 12, 20)]),
+            vec![s(0, 0, 5, 10), s(0, 10, 12, 20)]
+        );
+        // other files never merge
+        assert_eq!(merge_slices([s(0, 0, 0, 10), s(1, 0, 0, 20)]).len(), 2);
+    }
 }

@@ -538,15 +538,22 @@ pub fn decode_positions(
     };
     let mut out: BTreeMap<i32, Resume> = BTreeMap::new();
     for (i, bytes) in positions.iter().enumerate() {
-        let v: Value = serde_json::from_slice(bytes)
-            .map_err(|e| fail(i, format!("is not a kafka source position: invalid JSON ({e})")))?;
+        let v: Value = serde_json::from_slice(bytes).map_err(|e| {
+            fail(
+                i,
+                format!("is not a kafka source position: invalid JSON ({e})"),
+            )
+        })?;
         let (offsets, ends) = match v.get("offsets") {
             Some(o) => (o, v.get("ends")),
             None => (&v, None),
         };
         let map = |m: &Value| -> Result<BTreeMap<i32, i64>, ConnectorError> {
             let Some(m) = m.as_object() else {
-                return Err(fail(i, "is not a kafka source position (not an object)".into()));
+                return Err(fail(
+                    i,
+                    "is not a kafka source position (not an object)".into(),
+                ));
             };
             m.iter()
                 .map(|(k, o)| match (k.parse::<i32>(), o.as_i64()) {
