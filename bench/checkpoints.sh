@@ -86,9 +86,9 @@ for interval in none 1s 100ms 20ms; do
         q5_sql "$([[ $interval == none ]] || echo "$interval")" "$out.dir" >"$out.sql"
         BID_PATH=$DATA "$BIN" sql -f "$out.sql" -p 2 --jobmanager "$REST" >"$out.out" 2>&1 ||
             die "q5 ($interval) failed: $(tail -n 5 "$out.out")"
-        line=$(grep -E '^Job [0-9a-f]{32} FINISHED in [0-9]+ ms' "$out.out" | tail -n 1)
+        line=$(grep -E 'Job [0-9a-f]{32} FINISHED in [0-9]+ ms' "$out.out" | tail -n 1)
         [[ -n $line ]] || die "no FINISHED line in $out.out"
-        id=$(awk '{print $2}' <<<"$line")
+        id=$(grep -oE '[0-9a-f]{32}' <<<"$line" | head -n 1)
         ms=$(sed -E 's/.* FINISHED in ([0-9]+) ms.*/\1/' <<<"$line")
         times+=("$(awk -v m="$ms" 'BEGIN {printf "%.3f", m / 1000}')")
         ck=$(curl -sf "$REST/jobs/$id/checkpoints")
@@ -115,8 +115,8 @@ mkdir -p "$REC"
     echo "SET 'restart-strategy.type' = 'fixed-delay';"
     echo "SET 'restart-strategy.fixed-delay.attempts' = '10';"
     echo "SET 'restart-strategy.fixed-delay.delay' = '100 ms';"
-    sed -e "s|'connector' = 'filesystem',|'connector' = 'datagen', 'generator' = 'bids', 'number-of-rows' = '6000000', 'rows-per-second' = '200000',|" \
-        -e "/'path' = /d" -e "/'format' = 'csv'/d" "$SQL_DIR/bid_source.sql"
+    sed -e "s|'connector' = 'filesystem',|'connector' = 'datagen', 'generator' = 'bids', 'number-of-rows' = '6000000', 'rows-per-second' = '200000'|" \
+        -e "/'path' = /d" -e "/'format' = 'csv'/d" -e '/^--/d' "$SQL_DIR/bid_source.sql"
     sed "s|WITH ('connector' = 'blackhole')|WITH ('connector' = 'filesystem', 'path' = '$REC/out', 'format' = 'csv')|" "$SQL_DIR/q5.sql"
 } >"$REC/job.sql"
 "$BIN" sql -f "$REC/job.sql" -p 2 --jobmanager "$REST" --detached >"$REC/submit.out" 2>&1 || die "recovery job: $(cat "$REC/submit.out")"
