@@ -137,16 +137,18 @@ impl RestorePlan {
                         ops.push(Some(OperatorRestore { files, index: *k }));
                     }
                     _ => {
-                        plan.report.push(format!("{}: starts with empty state", op.name()));
+                        plan.report
+                            .push(format!("{}: starts with empty state", op.name()));
                         ops.push(None);
                     }
                 }
             }
-            plan.vertices.push(ops.iter().any(Option::is_some).then(|| TaskRestore {
-                checkpoint_id: meta.checkpoint_id,
-                dir: plan.dir.clone(),
-                operators: ops,
-            }));
+            plan.vertices
+                .push(ops.iter().any(Option::is_some).then(|| TaskRestore {
+                    checkpoint_id: meta.checkpoint_id,
+                    dir: plan.dir.clone(),
+                    operators: ops,
+                }));
         }
         for m in meta.vertices.iter().filter(|m| m.has_state()) {
             let ops = m.operator_ids.iter().zip(&m.operators).zip(&m.stateful);

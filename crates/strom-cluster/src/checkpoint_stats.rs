@@ -75,6 +75,8 @@ pub struct CheckpointStats {
     pub latest_failed: Option<CheckpointRecord>,
     /// (checkpoint id, restore time, external path, is savepoint)
     pub latest_restored: Option<(u64, i64, String, bool)>,
+    /// The job started from a savepoint: which operators got state and which start empty.
+    pub restore_report: Vec<String>,
 }
 
 const HISTORY: usize = 10;

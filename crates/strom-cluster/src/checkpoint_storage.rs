@@ -230,7 +230,9 @@ mod tests {
             assert!(s.list("").unwrap().is_empty(), "{url}");
         }
         let _ = std::fs::remove_dir_all(dir);
-        let e = CheckpointStorage::open("s3://bucket/x").unwrap_err().to_string();
+        let e = CheckpointStorage::open("s3://bucket/x")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("'s3' scheme is not supported"), "{e}");
     }
 }

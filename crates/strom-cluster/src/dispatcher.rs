@@ -3,7 +3,9 @@
 
 use crate::checkpoint_metadata::{CheckpointMetadata, RestorePlan};
 use crate::checkpoint_storage::CheckpointStorage;
-use crate::job_master::{savepoint_event, CheckpointSetup, JobEvent, JobMaster, JobMasterConfig, JobState};
+use crate::job_master::{
+    savepoint_event, CheckpointSetup, JobEvent, JobMaster, JobMasterConfig, JobState,
+};
 use crate::resource_manager::ResourceManager;
 use crossbeam_channel::Sender;
 use parking_lot::{Mutex, RwLock};
@@ -12,10 +14,10 @@ use std::sync::Arc;
 use strom_common::config::keys;
 use strom_common::time::now_millis;
 use strom_common::{Configuration, JobId, JobStatus, JobType};
-use strom_scheduler::checkpoint_coordinator::CheckpointConfig;
 use strom_plan::{JobGraph, OperatorSpec};
 use strom_runtime::ConnectorRegistry;
 use strom_scheduler::chaining::chain;
+use strom_scheduler::checkpoint_coordinator::CheckpointConfig;
 use strom_scheduler::execution_graph::ExecutionGraph;
 use strom_scheduler::restart_strategy::RestartStrategy;
 use strom_scheduler::slot_pool::SlotPolicy;
@@ -93,7 +95,8 @@ fn checkpoint_setup(
                 || conf
                     .get_bool(keys::SAVEPOINT_IGNORE_UNCLAIMED, false)
                     .map_err(bad)?;
-            let dir = CheckpointStorage::open(path).map_err(|e| DispatcherError::Restore(e.to_string()))?;
+            let dir = CheckpointStorage::open(path)
+                .map_err(|e| DispatcherError::Restore(e.to_string()))?;
             let meta = CheckpointMetadata::read(&dir).map_err(DispatcherError::Restore)?;
             let plan = RestorePlan::new(&meta, &dir, graph);
             if !plan.unmatched.is_empty() && !allow {

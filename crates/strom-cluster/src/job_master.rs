@@ -8,8 +8,8 @@ pub use checkpointing::{savepoint_event, CheckpointSetup, SavepointRequest};
 
 use crate::checkpoint_stats::CheckpointStats;
 use crate::gateway::{CheckpointAck, JobMasterId, TaskStateListener, TaskStateUpdate};
-use checkpointing::Checkpointing;
 use crate::resource_manager::ResourceManager;
+use checkpointing::Checkpointing;
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -133,8 +133,10 @@ impl JobMaster {
         if let Some(c) = &ckpt {
             checkpoints.settings = c.settings(periodic.as_ref());
             if let Some(r) = &c.restore {
-                checkpoints.latest_restored = Some((r.checkpoint_id, now_millis(), r.dir.clone(), true));
+                checkpoints.latest_restored =
+                    Some((r.checkpoint_id, now_millis(), r.dir.clone(), true));
                 checkpoints.restored = 1;
+                checkpoints.restore_report = r.report.clone();
             }
         }
         let state = Arc::new(Mutex::new(JobState {

@@ -4,8 +4,8 @@
 
 pub mod checkpoint_metadata;
 pub mod checkpoint_stats;
-pub mod checkpoint_views;
 pub mod checkpoint_storage;
+pub mod checkpoint_views;
 pub mod cluster;
 pub mod dispatcher;
 pub mod gateway;

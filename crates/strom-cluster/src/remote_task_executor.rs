@@ -205,7 +205,10 @@ impl TaskExecutorGateway for RemoteTaskExecutor {
         self.handle.spawn(async move {
             // a lost trigger fails the checkpoint by its timeout
             if let Err(e) = client.trigger_checkpoint(req).await {
-                tracing::debug!("checkpoint {id} trigger for {attempt} failed: {}", e.message());
+                tracing::debug!(
+                    "checkpoint {id} trigger for {attempt} failed: {}",
+                    e.message()
+                );
             }
         });
     }
@@ -227,7 +230,10 @@ impl TaskExecutorGateway for RemoteTaskExecutor {
         self.handle.spawn(async move {
             // a lost notification is caught up by the next one (commits cover earlier checkpoints)
             if let Err(e) = client.notify_checkpoint_complete(req).await {
-                tracing::debug!("checkpoint {id} notification for {attempt} failed: {}", e.message());
+                tracing::debug!(
+                    "checkpoint {id} notification for {attempt} failed: {}",
+                    e.message()
+                );
             }
         });
     }

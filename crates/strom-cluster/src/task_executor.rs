@@ -15,8 +15,7 @@ use strom_common::{AttemptId, ExecutionState, JobId};
 use strom_runtime::exchange::LocalShuffle;
 use strom_runtime::task::{
     decode_task_state, encode_task_state, CheckpointListener, CheckpointTrigger, RestoredState,
-    TaskRestore,
-    FINAL_CHECKPOINT,
+    TaskRestore, FINAL_CHECKPOINT,
 };
 use strom_runtime::{
     run_task, ConnectorRegistry, TaskContext, TaskDeploymentDescriptor, TaskError, TaskMetrics,
@@ -283,7 +282,12 @@ impl TaskExecutor {
     }
 
     pub fn trigger_checkpoint(&self, attempt: AttemptId, trigger: CheckpointTrigger) {
-        if let Some(tx) = self.running.lock().get(&attempt).and_then(|t| t.triggers.as_ref()) {
+        if let Some(tx) = self
+            .running
+            .lock()
+            .get(&attempt)
+            .and_then(|t| t.triggers.as_ref())
+        {
             let _ = tx.send(trigger);
         }
     }
@@ -363,7 +367,13 @@ impl TaskExecutorGateway for LocalTaskExecutor {
         self.executor.trigger_checkpoint(attempt, trigger);
     }
 
-    fn notify_checkpoint_complete(&self, attempt: AttemptId, _jm: JobMasterId, id: u64, then_cancel: bool) {
+    fn notify_checkpoint_complete(
+        &self,
+        attempt: AttemptId,
+        _jm: JobMasterId,
+        id: u64,
+        then_cancel: bool,
+    ) {
         self.executor.notify_checkpoint_complete(attempt, id);
         if then_cancel {
             self.executor.cancel_task(attempt);

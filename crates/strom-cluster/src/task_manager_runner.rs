@@ -11,10 +11,10 @@ use crate::rpc::proto::task_executor_service_server::{
     TaskExecutorService, TaskExecutorServiceServer,
 };
 use crate::rpc::proto::{
-    CheckpointAcknowledgement, NotifyCheckpointCompleteRequest, TriggerCheckpointRequest,
-    Ack, CancelTaskRequest, JobMasterHeartbeat, RegisterTaskExecutorRequest, ReleaseJobRequest,
+    Ack, CancelTaskRequest, CheckpointAcknowledgement, JobMasterHeartbeat,
+    NotifyCheckpointCompleteRequest, RegisterTaskExecutorRequest, ReleaseJobRequest,
     SubmitTaskRequest, TaskExecutionState, TaskExecutorHeartbeat, TaskExecutorReport,
-    TaskMetricsReport,
+    TaskMetricsReport, TriggerCheckpointRequest,
 };
 use crate::rpc::{self, AuthChannel, SecretAttach, SecretCheck, PROTOCOL_VERSION};
 use crate::task_executor::TaskExecutor;

@@ -150,6 +150,7 @@ fn stats() -> CheckpointStats {
         latest_savepoint: Some(sp),
         latest_failed: Some(failed),
         latest_restored: Some((7, 500, "file:/tmp/sp/savepoint-7-def".into(), true)),
+        restore_report: Vec::new(),
     }
 }
 

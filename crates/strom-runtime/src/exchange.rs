@@ -5,12 +5,12 @@
 
 use crate::element::StreamElement;
 use crate::error::TaskError;
+use crate::key_groups;
 use crate::network::NetworkEnvironment;
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use datafusion::arrow::array::{ArrayRef, UInt32Array};
 use datafusion::arrow::compute::take;
 use datafusion::arrow::record_batch::RecordBatch;
-use crate::key_groups;
 use parking_lot::{Condvar, Mutex};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -382,7 +382,8 @@ impl ResultPartitionWriter {
                 let max = self.max_parallelism;
                 for (i, h) in self.hashes.iter().enumerate() {
                     let g = key_groups::key_group(*h, max);
-                    idx[key_groups::subtask_for_key_group(g, max, n as u32) as usize].push(i as u32);
+                    idx[key_groups::subtask_for_key_group(g, max, n as u32) as usize]
+                        .push(i as u32);
                 }
                 for (t, rows) in idx.into_iter().enumerate() {
                     if rows.is_empty() {

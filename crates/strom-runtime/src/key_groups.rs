@@ -17,7 +17,11 @@ fn random_state() -> RandomState {
 }
 
 /// The hash of each row's key (`columns` are the key columns, in key order).
-pub fn hash_keys(columns: &[ArrayRef], rows: usize, hashes: &mut Vec<u64>) -> datafusion::error::Result<()> {
+pub fn hash_keys(
+    columns: &[ArrayRef],
+    rows: usize,
+    hashes: &mut Vec<u64>,
+) -> datafusion::error::Result<()> {
     hashes.clear();
     hashes.resize(rows, 0);
     if !columns.is_empty() {
@@ -38,7 +42,11 @@ pub fn subtask_for_key_group(group: u32, max_parallelism: u32, parallelism: u32)
 
 /// The key groups subtask `index` of `parallelism` owns.
 pub fn key_group_range(max_parallelism: u32, parallelism: u32, index: u32) -> Range<u32> {
-    let (m, n, i) = (max_parallelism as u64, parallelism.max(1) as u64, index as u64);
+    let (m, n, i) = (
+        max_parallelism as u64,
+        parallelism.max(1) as u64,
+        index as u64,
+    );
     let start = (i * m).div_ceil(n);
     let end = ((i + 1) * m).div_ceil(n);
     start as u32..end as u32

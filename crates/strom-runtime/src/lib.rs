@@ -18,6 +18,6 @@ pub use connector::{
     ConnectorError, ConnectorFactory, ConnectorRegistry, SinkWriter, SourceReader, SubtaskInfo,
 };
 pub use error::TaskError;
-pub use operator::RestoreScope;
 pub use metrics::{TaskMetrics, TaskMetricsSnapshot};
+pub use operator::RestoreScope;
 pub use task::{run_task, InputDescriptor, TaskContext, TaskDeploymentDescriptor};

@@ -42,7 +42,11 @@ pub trait Operator: Send {
 
     /// Restores the operator from the snapshots of every subtask of the previous run (before
     /// any input): a keyed operator keeps the entries whose key group is in `scope.key_groups`.
-    fn restore_state(&mut self, states: &[Vec<u8>], _scope: &RestoreScope) -> Result<(), TaskError> {
+    fn restore_state(
+        &mut self,
+        states: &[Vec<u8>],
+        _scope: &RestoreScope,
+    ) -> Result<(), TaskError> {
         if states.is_empty() {
             return Ok(());
         }

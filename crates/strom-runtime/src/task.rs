@@ -168,7 +168,9 @@ pub fn decode_task_state(bytes: &[u8]) -> Result<Vec<Option<Vec<u8>>>, String> {
     let n = u32::from_le_bytes(n.try_into().expect("4 bytes"));
     let mut out = Vec::with_capacity(n as usize);
     for i in 0..n {
-        let (&flag, r) = rest.split_first().ok_or(format!("truncated at snapshot {i}"))?;
+        let (&flag, r) = rest
+            .split_first()
+            .ok_or(format!("truncated at snapshot {i}"))?;
         rest = r;
         if flag == 0 {
             out.push(None);
@@ -304,11 +306,8 @@ pub fn run_task(tdd: &TaskDeploymentDescriptor, ctx: &TaskContext) -> Result<(),
         &ctx.metrics,
         tdd.checkpointing,
     )?;
-    let scope = crate::operator::RestoreScope::new(
-        tdd.subtask,
-        tdd.parallelism,
-        tdd.max_parallelism,
-    );
+    let scope =
+        crate::operator::RestoreScope::new(tdd.subtask, tdd.parallelism, tdd.max_parallelism);
     let offset = usize::from(source.is_some());
     if let Some(r) = &ctx.restored {
         chain.restore_state(r.operators.get(offset..).unwrap_or(&[]), &scope)?;

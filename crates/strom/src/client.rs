@@ -80,6 +80,17 @@ impl Rest {
         let status = resp.status().as_u16();
         let body: Value = resp.body_mut().read_json().unwrap_or(Value::Null);
         let body = self.check(status, body, "job submission")?;
+        if let Some(path) = body["strom-restore"]["path"].as_str() {
+            println!("Restoring the job's state from {path}:");
+            for line in body["strom-restore"]["operators"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
+                println!("  {line}");
+            }
+        }
         body["jobid"]
             .as_str()
             .map(str::to_string)

@@ -13,20 +13,35 @@ use std::time::{Duration, Instant};
 
 /// `strom sql -f FILE -p P --jobmanager URL --detached` with `BID_PATH`; returns the job id.
 fn submit(jm: &JobManager, sql: &Path, p: u32, bids: &Path, extra: &[&str]) -> String {
+    submit_output(jm, sql, p, bids, extra).job_id()
+}
+
+/// [`submit`], returning what the client printed.
+fn submit_output(jm: &JobManager, sql: &Path, p: u32, bids: &Path, extra: &[&str]) -> Output {
     let out = run_with_timeout(
         strom()
             .arg("sql")
             .arg("-f")
             .arg(sql)
-            .args(["-p", &p.to_string(), "--jobmanager", &jm.url(), "--detached"])
+            .args([
+                "-p",
+                &p.to_string(),
+                "--jobmanager",
+                &jm.url(),
+                "--detached",
+            ])
             .args(extra)
             .env("BID_PATH", bids),
         Duration::from_secs(60),
     );
     if out.code != Some(0) {
-        panic!("the submission failed\n{}\n{}", out.describe(), jm.proc.describe());
+        panic!(
+            "the submission failed\n{}\n{}",
+            out.describe(),
+            jm.proc.describe()
+        );
     }
-    out.job_id()
+    out
 }
 
 /// The bench q5 over the bid file into a CSV filesystem sink, with checkpoints every
@@ -52,7 +67,9 @@ fn checkpoints(jm: &JobManager, id: &str) -> Value {
 }
 
 fn completed_checkpoints(jm: &JobManager, id: &str) -> u64 {
-    checkpoints(jm, id)["counts"]["completed"].as_u64().unwrap_or(0)
+    checkpoints(jm, id)["counts"]["completed"]
+        .as_u64()
+        .unwrap_or(0)
 }
 
 /// A small deterministic generator for kill times (the seed is printed to reproduce a run).
@@ -86,7 +103,10 @@ fn q5_exactly_once_while_taskmanagers_are_killed() {
     let tmp = TempDir::new("ckpt-kill");
     let out_dir = tmp.join("out");
     let sql = tmp.join("job.sql");
-    write_text(&sql, &q5_with_checkpoints(&out_dir, &tmp.join("checkpoints"), "100ms"));
+    write_text(
+        &sql,
+        &q5_with_checkpoints(&out_dir, &tmp.join("checkpoints"), "100ms"),
+    );
     let seed = std::env::var("STROM_KILL_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -148,15 +168,25 @@ fn q5_exactly_once_while_taskmanagers_are_killed() {
         "the job finished after {kills} kills: make it longer (more rows) so that every kill lands"
     );
     let rows = read_sink_rows(&out_dir);
-    assert_same_rows("q5 exactly once after 5 TaskManager kills", &rows, &expected);
+    assert_same_rows(
+        "q5 exactly once after 5 TaskManager kills",
+        &rows,
+        &expected,
+    );
     let ck = checkpoints(&jm, &id);
     assert!(
         ck["counts"]["restored"].as_u64().unwrap_or(0) >= 1,
         "no restore counted: {ck}"
     );
     let ex = jm.get(&format!("/jobs/{id}/exceptions"));
-    let entries = ex["exceptionHistory"]["entries"].as_array().map(Vec::len).unwrap_or(0);
-    assert!(entries >= KILLS, "{entries} failures recorded for {KILLS} kills: {ex}");
+    let entries = ex["exceptionHistory"]["entries"]
+        .as_array()
+        .map(Vec::len)
+        .unwrap_or(0);
+    assert!(
+        entries >= KILLS,
+        "{entries} failures recorded for {KILLS} kills: {ex}"
+    );
     eprintln!(
         "finished after {KILLS} kills; restored from checkpoints {restored_from:?}; job: {}",
         done["duration"]
@@ -173,13 +203,20 @@ fn checkpoints_complete_and_the_answer_is_exact() {
     let tmp = TempDir::new("ckpt-embedded");
     let out_dir = tmp.join("out");
     let sql = tmp.join("job.sql");
-    write_text(&sql, &q5_with_checkpoints(&out_dir, &tmp.join("checkpoints"), "50ms"));
+    write_text(
+        &sql,
+        &q5_with_checkpoints(&out_dir, &tmp.join("checkpoints"), "50ms"),
+    );
     let (_tm, _) = start_taskmanager("taskmanager-1", &jm, 2, &[]);
     let id = submit(&jm, &sql, 2, &bids, &[]);
     let started = Instant::now();
     jm.wait_job_state(&id, "FINISHED", Duration::from_secs(120));
     let ck = checkpoints(&jm, &id);
-    eprintln!("{:.1} s; checkpoints: {}", started.elapsed().as_secs_f64(), ck["counts"]);
+    eprintln!(
+        "{:.1} s; checkpoints: {}",
+        started.elapsed().as_secs_f64(),
+        ck["counts"]
+    );
     assert_same_rows("q5 with checkpoints", &read_sink_rows(&out_dir), &expected);
     assert!(ck["counts"]["completed"].as_u64().unwrap_or(0) >= 1, "{ck}");
     let latest = &ck["latest"]["completed"];
@@ -234,9 +271,14 @@ fn stop_with_savepoint_and_resume_at_another_parallelism() {
     );
     let bids = gen_bids_of(ROWS);
     let id = submit(&jm, &sql, 2, &bids, &[]);
-    poll("a checkpoint of the first run", Duration::from_secs(60), || {
-        (jm.job(&id)["state"] == "RUNNING" && completed_checkpoints(&jm, &id) >= 2).then_some(())
-    });
+    poll(
+        "a checkpoint of the first run",
+        Duration::from_secs(60),
+        || {
+            (jm.job(&id)["state"] == "RUNNING" && completed_checkpoints(&jm, &id) >= 2)
+                .then_some(())
+        },
+    );
     let savepoints = tmp.join("savepoints");
     let stop = run_with_timeout(
         strom()
@@ -262,7 +304,21 @@ fn stop_with_savepoint_and_resume_at_another_parallelism() {
     assert!(Path::new(&path).join("_metadata").is_file(), "{path}");
 
     // resume at parallelism 1 from the savepoint
-    let resumed = submit(&jm, &sql, 1, &bids, &["--from-savepoint", &path]);
+    let out = submit_output(&jm, &sql, 1, &bids, &["--from-savepoint", &path]);
+    // before it runs, the client says which operators get state
+    assert!(
+        out.stdout
+            .contains(&format!("Restoring the job's state from {path}:"))
+            && out.stdout.contains(
+                "GlobalWindowAggregate: state restored from 2 subtask(s) (parallelism 2 -> 1)"
+            )
+            && out
+                .stdout
+                .contains("Source: bid: state restored from 2 subtask(s)"),
+        "{}",
+        out.describe()
+    );
+    let resumed = out.job_id();
     let done = jm.wait_job_state(&resumed, "FINISHED", Duration::from_secs(120));
     let ck = checkpoints(&jm, &resumed);
     assert_eq!(ck["latest"]["restored"]["is_savepoint"], true, "{ck}");

@@ -12,11 +12,11 @@ use crossbeam_channel::Sender;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use strom_common::time::now_millis;
 use strom_common::{ExecutionState, JobStatus};
+use strom_plan::OperatorSpec;
 use strom_runtime::task::{CheckpointTrigger, FINAL_CHECKPOINT};
 use strom_scheduler::checkpoint_coordinator::{
     AbortReason, CheckpointCommand, CheckpointConfig, CheckpointCoordinator,
 };
-use strom_plan::OperatorSpec;
 use strom_scheduler::execution_graph::ExecutionVertexId;
 
 /// How a job takes checkpoints (streaming jobs).
@@ -90,7 +90,11 @@ impl Checkpointing {
         let c = config.cloned().unwrap_or_default();
         CheckpointSettingsView {
             enabled: self.periodic,
-            interval_ms: if self.periodic { c.interval_ms } else { i64::MAX },
+            interval_ms: if self.periodic {
+                c.interval_ms
+            } else {
+                i64::MAX
+            },
             timeout_ms: c.timeout_ms,
             min_pause_ms: c.min_pause_ms,
             max_concurrent: c.max_concurrent,
@@ -108,7 +112,10 @@ impl Checkpointing {
     }
 }
 
-fn key(graph: &strom_scheduler::execution_graph::ExecutionGraph, id: ExecutionVertexId) -> (u32, u32) {
+fn key(
+    graph: &strom_scheduler::execution_graph::ExecutionGraph,
+    id: ExecutionVertexId,
+) -> (u32, u32) {
     (
         graph.vertex_position(id.vertex).unwrap_or(usize::MAX) as u32,
         id.subtask,
@@ -260,7 +267,10 @@ impl JobMaster {
             ready.then_some(targets)
         };
         let Some(targets) = targets else { return };
-        tracing::info!("every task reached its end: final commit of {} task(s)", targets.len());
+        tracing::info!(
+            "every task reached its end: final commit of {} task(s)",
+            targets.len()
+        );
         self.ckpt.as_mut().expect("checked").final_sent = true;
         for (attempt, slot) in targets {
             if let Some(te) = slot.and_then(|s| self.rm.task_executor(&s.task_manager)) {
@@ -293,11 +303,16 @@ impl JobMaster {
                         }
                     };
                     tracing::info!("checkpoint {id} failed: {message}");
-                    self.state.lock().checkpoints.failed(id, now, message.clone());
+                    self.state
+                        .lock()
+                        .checkpoints
+                        .failed(id, now, message.clone());
                     let c = self.ckpt.as_mut().expect("checkpointing");
                     let stop_failed = match c.savepoints.remove(&id) {
                         Some(req) => {
-                            let _ = req.reply.send(Err(format!("the savepoint failed: {message}")));
+                            let _ = req
+                                .reply
+                                .send(Err(format!("the savepoint failed: {message}")));
                             req.stop
                         }
                         None => false,
@@ -334,9 +349,7 @@ impl JobMaster {
             st.graph
                 .vertices
                 .iter()
-                .filter(|v| {
-                    matches!(v.vertex.operators.first(), Some(OperatorSpec::Source(_)))
-                })
+                .filter(|v| matches!(v.vertex.operators.first(), Some(OperatorSpec::Source(_))))
                 .flat_map(|v| v.subtasks.iter())
                 .map(|ev| (ev.current.attempt_id, ev.current.slot.clone()))
                 .collect()
@@ -391,7 +404,12 @@ impl JobMaster {
                         .vertex
                         .operators
                         .iter()
-                        .map(|o| !matches!(o, OperatorSpec::Calc(_) | OperatorSpec::WindowTableFunction(_)))
+                        .map(|o| {
+                            !matches!(
+                                o,
+                                OperatorSpec::Calc(_) | OperatorSpec::WindowTableFunction(_)
+                            )
+                        })
                         .collect(),
                     files,
                     state_size,
@@ -452,9 +470,13 @@ impl JobMaster {
                 .collect();
             if stop {
                 for (ev, attempt, _) in &running {
-                    let _ = st
-                        .graph
-                        .transition_task(*ev, *attempt, ExecutionState::Canceling, now, None);
+                    let _ = st.graph.transition_task(
+                        *ev,
+                        *attempt,
+                        ExecutionState::Canceling,
+                        now,
+                        None,
+                    );
                 }
             }
             running
@@ -510,7 +532,10 @@ impl JobMaster {
         // no checkpoint completed: a savepoint the job started from still applies
     }
 
-    pub(super) fn restore_for(&self, vertex_pos: usize) -> Option<strom_runtime::task::TaskRestore> {
+    pub(super) fn restore_for(
+        &self,
+        vertex_pos: usize,
+    ) -> Option<strom_runtime::task::TaskRestore> {
         self.ckpt
             .as_ref()
             .and_then(|c| c.restore.as_ref())
@@ -540,7 +565,11 @@ fn copy_savepoint(
 }
 
 /// Stops the job, sending a savepoint request through the JobMaster's events.
-pub fn savepoint_event(target: String, stop: bool, reply: Sender<Result<String, String>>) -> JobEvent {
+pub fn savepoint_event(
+    target: String,
+    stop: bool,
+    reply: Sender<Result<String, String>>,
+) -> JobEvent {
     JobEvent::Savepoint(SavepointRequest {
         target,
         stop,

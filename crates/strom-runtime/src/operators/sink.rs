@@ -66,7 +66,11 @@ impl Operator for SinkOperator {
         Ok(self.writer.prepare_commit(checkpoint)?)
     }
 
-    fn restore_state(&mut self, states: &[Vec<u8>], _scope: &RestoreScope) -> Result<(), TaskError> {
+    fn restore_state(
+        &mut self,
+        states: &[Vec<u8>],
+        _scope: &RestoreScope,
+    ) -> Result<(), TaskError> {
         Ok(self.writer.restore(states)?)
     }
 

@@ -124,7 +124,12 @@ impl Proc {
 
     /// The first line (of `stream`, or of either stream when None) containing `pattern`; panics
     /// when none arrives within `timeout` or the process closes its output without one.
-    pub fn wait_for_line_in(&self, stream: Option<Stream>, pattern: &str, timeout: Duration) -> String {
+    pub fn wait_for_line_in(
+        &self,
+        stream: Option<Stream>,
+        pattern: &str,
+        timeout: Duration,
+    ) -> String {
         let deadline = Instant::now() + timeout;
         let mut st = self.log.state.lock().unwrap();
         loop {
@@ -353,7 +358,12 @@ pub fn registered_id(tm: &Proc, timeout: Duration) -> String {
 }
 
 /// A TaskManager process that has registered; returns it with its resource id.
-pub fn start_taskmanager(name: &str, jm: &JobManager, slots: u32, dynamic: &[&str]) -> (Proc, String) {
+pub fn start_taskmanager(
+    name: &str,
+    jm: &JobManager,
+    slots: u32,
+    dynamic: &[&str],
+) -> (Proc, String) {
     let tm = spawn_taskmanager(name, &jm.rpc, slots, dynamic);
     let id = registered_id(&tm, Duration::from_secs(30));
     assert!(
@@ -388,4 +398,3 @@ pub fn rss_bytes(pid: u32) -> u64 {
 }
 
 pub const MB: u64 = 1024 * 1024;
-
