@@ -1,7 +1,11 @@
 //! Dispatcher: accepts JobGraphs, validates them, assigns ids, keeps every job (running and
 //! finished, for the history), starts one JobMaster per job, and answers queries.
 
-use crate::job_master::{JobEvent, JobMaster, JobMasterConfig, JobState};
+use crate::checkpoint_metadata::{CheckpointMetadata, RestorePlan};
+use crate::checkpoint_storage::CheckpointStorage;
+use crate::job_master::{
+    savepoint_event, CheckpointSetup, JobEvent, JobMaster, JobMasterConfig, JobState,
+};
 use crate::resource_manager::ResourceManager;
 use crossbeam_channel::Sender;
 use parking_lot::{Mutex, RwLock};
@@ -9,10 +13,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use strom_common::config::keys;
 use strom_common::time::now_millis;
-use strom_common::{Configuration, JobId, JobStatus};
+use strom_common::{Configuration, JobId, JobStatus, JobType};
 use strom_plan::{JobGraph, OperatorSpec};
 use strom_runtime::ConnectorRegistry;
 use strom_scheduler::chaining::chain;
+use strom_scheduler::checkpoint_coordinator::CheckpointConfig;
 use strom_scheduler::execution_graph::ExecutionGraph;
 use strom_scheduler::restart_strategy::RestartStrategy;
 use strom_scheduler::slot_pool::SlotPolicy;
@@ -28,6 +33,91 @@ pub enum DispatcherError {
     JobNotFound(JobId),
     #[error("the cluster is shutting down")]
     ShuttingDown,
+    #[error("cannot restore the job's state: {0}")]
+    Restore(String),
+    #[error("{0}")]
+    Savepoint(String),
+}
+
+/// Checkpoint settings of a streaming job from Flink's keys, and the savepoint it starts from.
+fn checkpoint_setup(
+    conf: &Configuration,
+    job: JobId,
+    graph: &JobGraph,
+) -> Result<CheckpointSetup, DispatcherError> {
+    let bad = |e: strom_common::config::ConfigError| DispatcherError::InvalidGraph(e.to_string());
+    let ms = |key: &str, default: u64| -> Result<i64, DispatcherError> {
+        Ok(conf
+            .get_duration(key, std::time::Duration::from_millis(default))
+            .map_err(bad)?
+            .as_millis() as i64)
+    };
+    let interval = ms(keys::CHECKPOINTING_INTERVAL, 0)?;
+    let periodic = (interval > 0)
+        .then(|| -> Result<CheckpointConfig, DispatcherError> {
+            Ok(CheckpointConfig {
+                interval_ms: interval,
+                timeout_ms: ms(keys::CHECKPOINTING_TIMEOUT, 600_000)?,
+                min_pause_ms: ms(keys::CHECKPOINTING_MIN_PAUSE, 0)?,
+                max_concurrent: conf
+                    .get_u32(keys::CHECKPOINTING_MAX_CONCURRENT, 1)
+                    .map_err(bad)?
+                    .max(1) as usize,
+                num_retained: conf
+                    .get_u32(keys::CHECKPOINTS_NUM_RETAINED, 1)
+                    .map_err(bad)?
+                    .max(1) as usize,
+            })
+        })
+        .transpose()?;
+    let dir = conf
+        .get(keys::CHECKPOINTING_DIR)
+        .or_else(|| conf.get(keys::CHECKPOINTS_DIR))
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            std::env::temp_dir()
+                .join("strom-checkpoints")
+                .display()
+                .to_string()
+        });
+    let storage = CheckpointStorage::open(&dir)
+        .map_err(|e| DispatcherError::InvalidGraph(e.to_string()))?
+        .child(&job.to_string());
+    let restore = match conf
+        .get(keys::STATE_RECOVERY_PATH)
+        .or_else(|| conf.get(keys::SAVEPOINT_PATH))
+    {
+        None => None,
+        Some(path) => {
+            let allow = conf
+                .get_bool(keys::STATE_RECOVERY_IGNORE_UNCLAIMED, false)
+                .map_err(bad)?
+                || conf
+                    .get_bool(keys::SAVEPOINT_IGNORE_UNCLAIMED, false)
+                    .map_err(bad)?;
+            let dir = CheckpointStorage::open(path)
+                .map_err(|e| DispatcherError::Restore(e.to_string()))?;
+            let meta = CheckpointMetadata::read(&dir).map_err(DispatcherError::Restore)?;
+            let plan = RestorePlan::new(&meta, &dir, graph);
+            if !plan.unmatched.is_empty() && !allow {
+                return Err(DispatcherError::Restore(format!(
+                    "{} has state for operators this job does not have: {}. Restore with                      --allow-non-restored-state ('{}' = 'true') to drop it",
+                    dir.location(""),
+                    plan.unmatched.join(", "),
+                    keys::STATE_RECOVERY_IGNORE_UNCLAIMED
+                )));
+            }
+            for line in &plan.report {
+                tracing::info!("restore from {}: {line}", dir.location(""));
+            }
+            Some(plan)
+        }
+    };
+    Ok(CheckpointSetup {
+        periodic,
+        storage,
+        restore,
+    })
 }
 
 /// A job known to the Dispatcher.
@@ -136,6 +226,10 @@ impl Dispatcher {
         };
         let restart_strategy = RestartStrategy::from_config(&job_conf)
             .map_err(|e| DispatcherError::InvalidGraph(e.to_string()))?;
+        let checkpoints = match chained.job_type {
+            JobType::Streaming => Some(checkpoint_setup(&job_conf, id, &chained)?),
+            JobType::Batch => None,
+        };
         let (tx, rx) = crossbeam_channel::unbounded();
         let me = Arc::downgrade(self);
         let jm = JobMaster::new(
@@ -146,6 +240,7 @@ impl Dispatcher {
                 slot_timeout_ms,
                 policy,
                 restart_strategy,
+                checkpoints,
             },
             (tx.clone(), rx),
             Box::new(move |status| {
@@ -201,6 +296,31 @@ impl Dispatcher {
         let job = self.job(id)?;
         let _ = job.events.send(JobEvent::Cancel);
         Ok(())
+    }
+
+    /// Asks a job for a savepoint into `target` (or `state.savepoints.dir`), stopping it after
+    /// when `stop`; the answer (the savepoint's path) arrives on the returned channel.
+    pub fn savepoint(
+        &self,
+        id: JobId,
+        target: Option<String>,
+        stop: bool,
+    ) -> Result<crossbeam_channel::Receiver<Result<String, String>>, DispatcherError> {
+        let job = self.job(id)?;
+        let target = target
+            .or_else(|| self.config.get(keys::SAVEPOINT_DIR).map(str::to_string))
+            .ok_or_else(|| {
+                DispatcherError::Savepoint(format!(
+                    "no savepoint directory: give one (strom savepoint JOB_ID DIR, or \
+                     \"target-directory\" in the request) or set '{}'",
+                    keys::SAVEPOINT_DIR
+                ))
+            })?;
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        job.events
+            .send(savepoint_event(target, stop, tx))
+            .map_err(|_| DispatcherError::Savepoint(format!("job {id} is no longer running")))?;
+        Ok(rx)
     }
 
     pub fn status(&self, id: JobId) -> Result<JobStatus, DispatcherError> {

@@ -130,10 +130,27 @@ pub struct TaskStateUpdate {
     pub metrics: Option<TaskMetricsSnapshot>,
 }
 
-/// Where a TaskManager sends task state changes: the JobMasters (directly in process, over gRPC
-/// from a TaskManager process).
+/// A task's answer to a checkpoint: acknowledged (its state file, if it has state) or declined.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckpointAck {
+    pub job: JobId,
+    pub job_master: JobMasterId,
+    pub id: ExecutionVertexId,
+    pub attempt: AttemptId,
+    pub checkpoint_id: u64,
+    /// The state file's name in the checkpoint directory (None: the task has no state).
+    pub handle: Option<String>,
+    /// Bytes of state written.
+    pub size: u64,
+    /// Why the task declined the checkpoint.
+    pub declined: Option<String>,
+}
+
+/// Where a TaskManager sends task state changes and checkpoint answers: the JobMasters
+/// (directly in process, over gRPC from a TaskManager process).
 pub trait TaskStateListener: Send + Sync {
     fn update_task_state(&self, update: TaskStateUpdate);
+    fn acknowledge_checkpoint(&self, ack: CheckpointAck);
 }
 
 /// The JobManager's calls into one TaskManager.
@@ -149,6 +166,22 @@ pub trait TaskExecutorGateway: Send + Sync {
         job_master: JobMasterId,
     ) -> Option<Arc<TaskMetrics>>;
     fn cancel_task(&self, attempt: AttemptId, job_master: JobMasterId);
+    /// Asks a source task to take checkpoint `id` (it injects the barrier).
+    fn trigger_checkpoint(
+        &self,
+        attempt: AttemptId,
+        job_master: JobMasterId,
+        trigger: strom_runtime::task::CheckpointTrigger,
+    );
+    /// Tells a task that checkpoint `id` completed (sinks commit); `then_cancel`: and to stop
+    /// right after (stop-with-savepoint), in that order.
+    fn notify_checkpoint_complete(
+        &self,
+        attempt: AttemptId,
+        job_master: JobMasterId,
+        id: u64,
+        then_cancel: bool,
+    );
     /// Frees the exchanges and stored results of a job round (job end or restart).
     fn release_job(&self, job: JobId, round: u32);
 }
@@ -205,6 +238,23 @@ impl JobMasterRegistry {
         Ok(())
     }
 
+    /// A checkpoint answer, if the fencing token matches.
+    pub fn deliver_checkpoint(&self, ack: CheckpointAck) -> Result<(), UpdateRefused> {
+        let masters = self.masters.read();
+        let (current, tx) = masters
+            .get(&ack.job)
+            .ok_or(UpdateRefused::UnknownJob(ack.job))?;
+        if *current != ack.job_master {
+            return Err(UpdateRefused::StaleJobMaster {
+                job: ack.job,
+                given: ack.job_master,
+                current: *current,
+            });
+        }
+        let _ = tx.send(JobEvent::Checkpoint(ack));
+        Ok(())
+    }
+
     /// Remote task metrics from a heartbeat.
     pub fn deliver_metrics(&self, reports: Vec<(JobId, AttemptId, TaskMetricsSnapshot)>) {
         let masters = self.masters.read();
@@ -220,6 +270,12 @@ impl TaskStateListener for JobMasterRegistry {
     fn update_task_state(&self, update: TaskStateUpdate) {
         if let Err(e) = self.deliver(update) {
             tracing::debug!("task update refused: {e}");
+        }
+    }
+
+    fn acknowledge_checkpoint(&self, ack: CheckpointAck) {
+        if let Err(e) = self.deliver_checkpoint(ack) {
+            tracing::debug!("checkpoint answer refused: {e}");
         }
     }
 }

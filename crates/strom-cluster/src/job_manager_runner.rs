@@ -258,4 +258,29 @@ impl JobMasterService for Services {
             .map_err(|e| Status::failed_precondition(e.to_string()))?;
         Ok(Response::new(Ack {}))
     }
+
+    async fn acknowledge_checkpoint(
+        &self,
+        request: Request<rpc::proto::CheckpointAcknowledgement>,
+    ) -> Result<Response<Ack>, Status> {
+        let r = request.into_inner();
+        let bad = |what: &str| Status::invalid_argument(format!("bad {what} in checkpoint answer"));
+        let ack = crate::gateway::CheckpointAck {
+            job: r.job_id.parse().map_err(|_| bad("job id"))?,
+            job_master: r.job_master_id.parse().map_err(|_| bad("JobMaster id"))?,
+            id: ExecutionVertexId::new(
+                r.vertex_id.parse().map_err(|_| bad("vertex id"))?,
+                r.subtask,
+            ),
+            attempt: r.attempt_id.parse().map_err(|_| bad("attempt id"))?,
+            checkpoint_id: r.checkpoint_id,
+            handle: (!r.handle.is_empty()).then_some(r.handle),
+            size: r.size,
+            declined: (!r.declined.is_empty()).then_some(r.declined),
+        };
+        self.registry
+            .deliver_checkpoint(ack)
+            .map_err(|e| Status::failed_precondition(e.to_string()))?;
+        Ok(Response::new(Ack {}))
+    }
 }

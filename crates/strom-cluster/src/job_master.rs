@@ -2,8 +2,14 @@
 //! sans-IO), turns their decisions into deployments on TaskExecutors, feeds task state changes
 //! back, and restarts the job after failures as its restart strategy allows.
 
-use crate::gateway::{JobMasterId, TaskStateListener, TaskStateUpdate};
+mod checkpointing;
+
+pub use checkpointing::{savepoint_event, CheckpointSetup, SavepointRequest};
+
+use crate::checkpoint_stats::CheckpointStats;
+use crate::gateway::{CheckpointAck, JobMasterId, TaskStateListener, TaskStateUpdate};
 use crate::resource_manager::ResourceManager;
+use checkpointing::Checkpointing;
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -31,6 +37,10 @@ pub enum JobEvent {
     /// A TaskManager is gone with its slots and tasks.
     TaskManagerLost(TaskManagerId, String),
     Cancel,
+    /// A task acknowledged or declined a checkpoint.
+    Checkpoint(CheckpointAck),
+    /// Take a savepoint (and stop the job after it).
+    Savepoint(SavepointRequest),
 }
 
 /// Figures of one task attempt: live counters in process, reported snapshots from a remote one.
@@ -58,6 +68,7 @@ pub struct JobState {
     pub waiting_for_slots: Option<String>,
     pub restarts: u32,
     pub restart_strategy: String,
+    pub checkpoints: CheckpointStats,
 }
 
 impl JobState {
@@ -74,6 +85,8 @@ pub struct JobMasterConfig {
     pub slot_timeout_ms: i64,
     pub policy: SlotPolicy,
     pub restart_strategy: RestartStrategy,
+    /// Streaming jobs: checkpoints and savepoints.
+    pub checkpoints: Option<CheckpointSetup>,
 }
 
 pub struct JobMaster {
@@ -87,6 +100,9 @@ pub struct JobMaster {
     /// While RESTARTING: when the new attempt may start.
     restart_at: Option<i64>,
     round: u32,
+    ckpt: Option<Checkpointing>,
+    /// Stop-with-savepoint: the job ends FINISHED once its tasks are gone.
+    stopping: bool,
     /// Called once with the final status.
     on_terminal: Box<dyn FnOnce(JobStatus) + Send>,
 }
@@ -96,13 +112,33 @@ impl JobMaster {
         graph: ExecutionGraph,
         plan: JobGraph,
         rm: Arc<ResourceManager>,
-        config: JobMasterConfig,
+        mut config: JobMasterConfig,
         events: (Sender<JobEvent>, Receiver<JobEvent>),
         on_terminal: Box<dyn FnOnce(JobStatus) + Send>,
     ) -> Self {
         let scheduler = Scheduler::new(&graph, Self::mode(&graph), config.policy);
         let id = JobMasterId::random();
         rm.job_masters.register(graph.job_id, id, events.0);
+        let periodic = config.checkpoints.as_ref().and_then(|c| c.periodic.clone());
+        let ckpt = config.checkpoints.take().map(|setup| {
+            let tasks = graph
+                .vertices
+                .iter()
+                .enumerate()
+                .flat_map(|(p, v)| (0..v.parallelism()).map(move |s| (p as u32, s)))
+                .collect();
+            Checkpointing::new(setup, tasks)
+        });
+        let mut checkpoints = CheckpointStats::default();
+        if let Some(c) = &ckpt {
+            checkpoints.settings = c.settings(periodic.as_ref());
+            if let Some(r) = &c.restore {
+                checkpoints.latest_restored =
+                    Some((r.checkpoint_id, now_millis(), r.dir.clone(), true));
+                checkpoints.restored = 1;
+                checkpoints.restore_report = r.report.clone();
+            }
+        }
         let state = Arc::new(Mutex::new(JobState {
             graph,
             plan,
@@ -112,6 +148,7 @@ impl JobMaster {
             waiting_for_slots: None,
             restarts: 0,
             restart_strategy: config.restart_strategy.describe(),
+            checkpoints,
         }));
         Self {
             id,
@@ -123,6 +160,8 @@ impl JobMaster {
             config,
             restart_at: None,
             round: 0,
+            ckpt,
+            stopping: false,
             on_terminal,
         }
     }
@@ -145,7 +184,8 @@ impl JobMaster {
         };
         self.handle(actions);
         while !self.state.lock().graph.status().is_globally_terminal() {
-            match self.events.recv_timeout(Duration::from_millis(100)) {
+            let timeout = if self.ckpt.is_some() { 20 } else { 100 };
+            match self.events.recv_timeout(Duration::from_millis(timeout)) {
                 Ok(ev) => self.on_event(ev),
                 Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
                     let actions = self
@@ -156,6 +196,7 @@ impl JobMaster {
                 }
                 Err(_) => break,
             }
+            self.checkpoint_tick();
         }
         self.rm.job_masters.unregister(job);
         self.release_round();
@@ -193,6 +234,8 @@ impl JobMaster {
             }
             JobEvent::TaskManagerLost(tm, reason) => self.on_task_manager_lost(&tm, reason),
             JobEvent::TaskState(u) => self.on_task_state(u),
+            JobEvent::Checkpoint(ack) => self.on_checkpoint_ack(ack),
+            JobEvent::Savepoint(req) => self.trigger_savepoint(req),
         }
     }
 
@@ -227,8 +270,10 @@ impl JobMaster {
                     self.scheduler.on_task_finished(id, &mut pool)
                 };
                 self.handle(actions);
+                self.checkpoint_task_finished(id);
             }
             ExecutionState::Failed => {
+                self.checkpoint_task_failed(id);
                 let actions = {
                     let mut pool = self.rm.pool.lock();
                     self.scheduler.on_task_failed(id, &mut pool)
@@ -299,6 +344,9 @@ impl JobMaster {
         }
         if lost.is_empty() {
             return;
+        }
+        for id in &lost {
+            self.checkpoint_task_failed(*id);
         }
         for id in &lost {
             let actions = {
@@ -463,6 +511,10 @@ impl JobMaster {
                             .collect(),
                     };
                     OutputDescriptor {
+                        max_parallelism: g
+                            .job_vertex(e.target)
+                            .map(|v| v.vertex.max_parallelism)
+                            .unwrap_or(128),
                         consumer: e.target,
                         consumer_parallelism,
                         input_index: e.input_index,
@@ -472,7 +524,12 @@ impl JobMaster {
                     }
                 })
                 .collect();
+            let vertex_pos = g.vertex_position(id.vertex).unwrap_or(usize::MAX);
             let tdd = TaskDeploymentDescriptor {
+                checkpointing: self.ckpt.as_ref().is_some_and(|c| c.exactly_once()),
+                checkpoint_dir: self.ckpt.as_ref().map(|c| c.dir()),
+                max_parallelism: ejv.vertex.max_parallelism,
+                restore: self.restore_for(vertex_pos),
                 job_id: g.job_id,
                 round: self.round,
                 vertex: id.vertex,
@@ -598,6 +655,7 @@ impl JobMaster {
             return;
         }
         let target = match status {
+            JobStatus::Running if self.stopping => JobStatus::Finished,
             JobStatus::Failing => JobStatus::Failed,
             JobStatus::Cancelling => JobStatus::Canceled,
             JobStatus::Restarting => {
@@ -625,6 +683,7 @@ impl JobMaster {
         }
         self.release_round();
         self.round += 1;
+        self.choose_restore_point();
         let now = now_millis();
         {
             let mut st = self.state.lock();

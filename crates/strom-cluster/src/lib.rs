@@ -2,6 +2,10 @@
 //! traits between them, their gRPC transport, and the embedded cluster that runs them in one
 //! process.
 
+pub mod checkpoint_metadata;
+pub mod checkpoint_stats;
+pub mod checkpoint_storage;
+pub mod checkpoint_views;
 pub mod cluster;
 pub mod dispatcher;
 pub mod gateway;

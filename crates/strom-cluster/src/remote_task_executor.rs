@@ -8,7 +8,8 @@ use crate::gateway::{
 use crate::resource_manager::ResourceManager;
 use crate::rpc::proto::task_executor_service_client::TaskExecutorServiceClient;
 use crate::rpc::proto::{
-    CancelTaskRequest, JobMasterHeartbeat, ReleaseJobRequest, SubmitTaskRequest,
+    CancelTaskRequest, JobMasterHeartbeat, NotifyCheckpointCompleteRequest, ReleaseJobRequest,
+    SubmitTaskRequest, TriggerCheckpointRequest,
 };
 use crate::rpc::{AuthChannel, SecretAttach};
 use std::sync::{Arc, Weak};
@@ -23,6 +24,27 @@ pub struct RemoteTaskExecutor {
     client: TaskExecutorServiceClient<AuthChannel>,
     handle: Handle,
     registry: Arc<JobMasterRegistry>,
+    /// Told when the TaskManager's process is certainly gone (its port refuses connections),
+    /// so that jobs need not wait for the heartbeat timeout.
+    rm: std::sync::OnceLock<Weak<ResourceManager>>,
+}
+
+/// Whether a call failed because nothing listens at the TaskManager's address any more.
+fn refused(status: &tonic::Status) -> bool {
+    use std::error::Error;
+    let mut source: Option<&dyn Error> = Some(status);
+    while let Some(e) = source {
+        if e.to_string().contains("Connection refused") {
+            return true;
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::ConnectionRefused {
+                return true;
+            }
+        }
+        source = e.source();
+    }
+    status.message().contains("Connection refused")
 }
 
 impl RemoteTaskExecutor {
@@ -41,12 +63,14 @@ impl RemoteTaskExecutor {
             client,
             handle,
             registry,
+            rm: std::sync::OnceLock::new(),
         })
     }
 
     /// Heartbeats this TaskManager every `interval` while it stays registered; each answer
     /// refreshes its liveness and carries its running tasks' figures to their JobMasters.
     pub fn start_heartbeats(self: &Arc<Self>, rm: Weak<ResourceManager>, interval: Duration) {
+        let _ = self.rm.set(rm.clone());
         let me = Arc::downgrade(self);
         self.handle.spawn(async move {
             let mut tick = tokio::time::interval(interval);
@@ -148,9 +172,68 @@ impl TaskExecutorGateway for RemoteTaskExecutor {
             attempt_id: attempt.to_string(),
         };
         let tm = self.info.id.clone();
+        let rm = self.rm.get().cloned();
         self.handle.spawn(async move {
             if let Err(e) = client.cancel_task(req).await {
                 tracing::debug!("cancel of {attempt} on {tm} failed: {}", e.message());
+                // the process is gone: its tasks are gone with it (Flink learns this from the
+                // lost connection too, not only from the heartbeat timeout)
+                if refused(&e) {
+                    if let Some(rm) = rm.and_then(|w| w.upgrade()) {
+                        rm.task_manager_lost(&tm, "its process is gone (connection refused)");
+                    }
+                }
+            }
+        });
+    }
+
+    fn trigger_checkpoint(
+        &self,
+        attempt: AttemptId,
+        job_master: JobMasterId,
+        trigger: strom_runtime::task::CheckpointTrigger,
+    ) {
+        let mut client = self.client.clone();
+        let id = trigger.id;
+        let req = TriggerCheckpointRequest {
+            job_master_id: job_master.to_string(),
+            attempt_id: attempt.to_string(),
+            checkpoint_id: id,
+            timestamp: trigger.timestamp,
+            stop_sources: trigger.stop,
+        };
+        self.handle.spawn(async move {
+            // a lost trigger fails the checkpoint by its timeout
+            if let Err(e) = client.trigger_checkpoint(req).await {
+                tracing::debug!(
+                    "checkpoint {id} trigger for {attempt} failed: {}",
+                    e.message()
+                );
+            }
+        });
+    }
+
+    fn notify_checkpoint_complete(
+        &self,
+        attempt: AttemptId,
+        job_master: JobMasterId,
+        id: u64,
+        then_cancel: bool,
+    ) {
+        let mut client = self.client.clone();
+        let req = NotifyCheckpointCompleteRequest {
+            job_master_id: job_master.to_string(),
+            attempt_id: attempt.to_string(),
+            checkpoint_id: id,
+            then_cancel,
+        };
+        self.handle.spawn(async move {
+            // a lost notification is caught up by the next one (commits cover earlier checkpoints)
+            if let Err(e) = client.notify_checkpoint_complete(req).await {
+                tracing::debug!(
+                    "checkpoint {id} notification for {attempt} failed: {}",
+                    e.message()
+                );
             }
         });
     }

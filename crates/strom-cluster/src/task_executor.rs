@@ -1,15 +1,22 @@
 //! TaskExecutor: the TaskManager side. Runs deployed tasks on their own threads and reports their
 //! state transitions to the JobMaster that deployed them, through a [`TaskStateListener`].
 
+use crate::checkpoint_storage::CheckpointStorage;
 use crate::gateway::{
-    JobMasterId, TaskExecutorGateway, TaskManagerInfo, TaskStateListener, TaskStateUpdate,
+    CheckpointAck, JobMasterId, TaskExecutorGateway, TaskManagerInfo, TaskStateListener,
+    TaskStateUpdate,
 };
+use crossbeam_channel::Sender;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use strom_common::{AttemptId, ExecutionState, JobId};
 use strom_runtime::exchange::LocalShuffle;
+use strom_runtime::task::{
+    decode_task_state, encode_task_state, CheckpointListener, CheckpointTrigger, RestoredState,
+    TaskRestore, FINAL_CHECKPOINT,
+};
 use strom_runtime::{
     run_task, ConnectorRegistry, TaskContext, TaskDeploymentDescriptor, TaskError, TaskMetrics,
     TaskMetricsSnapshot,
@@ -20,6 +27,71 @@ struct RunningTask {
     job: JobId,
     cancel: Arc<AtomicBool>,
     metrics: Arc<TaskMetrics>,
+    /// Source tasks of a job with checkpoints: where triggers go.
+    triggers: Option<Sender<CheckpointTrigger>>,
+    /// Completed checkpoints (sinks commit).
+    notifications: Option<Sender<u64>>,
+}
+
+/// Writes a task's snapshots to the checkpoint directory off the task's thread, then
+/// acknowledges; declines go straight to the JobMaster.
+struct TaskCheckpointListener {
+    storage: CheckpointStorage,
+    file: String,
+    ack: CheckpointAck,
+    listener: Arc<dyn TaskStateListener>,
+}
+
+impl CheckpointListener for TaskCheckpointListener {
+    fn acknowledge(&self, id: u64, states: Vec<Option<Vec<u8>>>) {
+        let mut ack = CheckpointAck {
+            checkpoint_id: id,
+            ..self.ack.clone()
+        };
+        if id == FINAL_CHECKPOINT || states.iter().all(Option::is_none) {
+            self.listener.acknowledge_checkpoint(ack);
+            return;
+        }
+        let (storage, listener) = (self.storage.clone(), self.listener.clone());
+        let rel = format!("chk-{id}/{}", self.file);
+        let file = self.file.clone();
+        let spawned = std::thread::Builder::new()
+            .name("checkpoint-upload".into())
+            .spawn(move || {
+                let bytes = encode_task_state(&states);
+                ack.size = bytes.len() as u64;
+                match storage.put(&rel, bytes) {
+                    Ok(()) => ack.handle = Some(file),
+                    Err(e) => ack.declined = Some(format!("cannot write the task's state: {e}")),
+                }
+                listener.acknowledge_checkpoint(ack);
+            });
+        if let Err(e) = spawned {
+            self.decline(id, format!("cannot start the state upload: {e}"));
+        }
+    }
+
+    fn decline(&self, id: u64, reason: String) {
+        self.listener.acknowledge_checkpoint(CheckpointAck {
+            checkpoint_id: id,
+            declined: Some(reason),
+            ..self.ack.clone()
+        });
+    }
+}
+
+/// Reads the state files a task resumes from; the error names the file and what is wrong.
+fn load_restore(r: &TaskRestore) -> Result<RestoredState, String> {
+    let storage = CheckpointStorage::open(&r.dir).map_err(|e| e.to_string())?;
+    RestoredState::load(r, |f| {
+        let bytes = storage.get(f).map_err(|e| format!("cannot restore: {e}"))?;
+        decode_task_state(&bytes).map_err(|e| {
+            format!(
+                "cannot restore: {} is corrupt ({e}); restore from another checkpoint or savepoint",
+                storage.location(f)
+            )
+        })
+    })
 }
 
 /// The task runner of one TaskManager (in process or in a TaskManager process).
@@ -55,20 +127,73 @@ impl TaskExecutor {
     ) -> Arc<TaskMetrics> {
         let cancel = Arc::new(AtomicBool::new(false));
         let metrics = Arc::new(TaskMetrics::default());
+        let is_source = matches!(
+            tdd.operators.first(),
+            Some(strom_plan::OperatorSpec::Source(_))
+        );
+        let storage = tdd
+            .checkpoint_dir
+            .as_deref()
+            .map(CheckpointStorage::open)
+            .transpose();
+        let storage = match storage {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("checkpoints are off for this task: {e}");
+                None
+            }
+        };
+        let (trigger_tx, trigger_rx) = match (&storage, is_source) {
+            (Some(_), true) => {
+                let (tx, rx) = crossbeam_channel::unbounded();
+                (Some(tx), Some(rx))
+            }
+            _ => (None, None),
+        };
+        let (note_tx, note_rx) = match &storage {
+            Some(_) => {
+                let (tx, rx) = crossbeam_channel::unbounded();
+                (Some(tx), Some(rx))
+            }
+            None => (None, None),
+        };
         self.running.lock().insert(
             tdd.attempt_id,
             RunningTask {
                 job: tdd.job_id,
                 cancel: cancel.clone(),
                 metrics: metrics.clone(),
+                triggers: trigger_tx,
+                notifications: note_tx,
             },
         );
-        let ctx = TaskContext {
+        let checkpoints = storage.map(|storage| {
+            Arc::new(TaskCheckpointListener {
+                storage,
+                file: format!("{}-{}.state", tdd.vertex, tdd.subtask),
+                ack: CheckpointAck {
+                    job: tdd.job_id,
+                    job_master,
+                    id,
+                    attempt: tdd.attempt_id,
+                    checkpoint_id: 0,
+                    handle: None,
+                    size: 0,
+                    declined: None,
+                },
+                listener: listener.clone(),
+            }) as Arc<dyn CheckpointListener>
+        });
+        let mut ctx = TaskContext {
             shuffle: self.shuffle.clone(),
             network: self.network.clone(),
             connectors: self.connectors.clone(),
             cancel: cancel.clone(),
             metrics: metrics.clone(),
+            checkpoints,
+            checkpoint_triggers: trigger_rx,
+            checkpoint_notifications: note_rx,
+            restored: None,
         };
         let me = self.clone();
         let name = format!(
@@ -106,6 +231,11 @@ impl TaskExecutor {
                 send(ExecutionState::Running, None);
                 let _span = tracing::info_span!("task", job = %tdd.job_id, task = %name, attempt = tdd.attempt_number).entered();
                 let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    if let Some(r) = &tdd.restore {
+                        let restored = load_restore(r)
+                            .map_err(TaskError::Deployment)?;
+                        ctx.restored = Some(Arc::new(restored));
+                    }
                     run_task(&tdd, &ctx)
                 }));
                 me.running.lock().remove(&attempt);
@@ -148,6 +278,28 @@ impl TaskExecutor {
     pub fn cancel_task(&self, attempt: AttemptId) {
         if let Some(t) = self.running.lock().get(&attempt) {
             t.cancel.store(true, Ordering::Relaxed);
+        }
+    }
+
+    pub fn trigger_checkpoint(&self, attempt: AttemptId, trigger: CheckpointTrigger) {
+        if let Some(tx) = self
+            .running
+            .lock()
+            .get(&attempt)
+            .and_then(|t| t.triggers.as_ref())
+        {
+            let _ = tx.send(trigger);
+        }
+    }
+
+    pub fn notify_checkpoint_complete(&self, attempt: AttemptId, id: u64) {
+        if let Some(tx) = self
+            .running
+            .lock()
+            .get(&attempt)
+            .and_then(|t| t.notifications.as_ref())
+        {
+            let _ = tx.send(id);
         }
     }
 
@@ -209,6 +361,23 @@ impl TaskExecutorGateway for LocalTaskExecutor {
 
     fn cancel_task(&self, attempt: AttemptId, _job_master: JobMasterId) {
         self.executor.cancel_task(attempt);
+    }
+
+    fn trigger_checkpoint(&self, attempt: AttemptId, _jm: JobMasterId, trigger: CheckpointTrigger) {
+        self.executor.trigger_checkpoint(attempt, trigger);
+    }
+
+    fn notify_checkpoint_complete(
+        &self,
+        attempt: AttemptId,
+        _jm: JobMasterId,
+        id: u64,
+        then_cancel: bool,
+    ) {
+        self.executor.notify_checkpoint_complete(attempt, id);
+        if then_cancel {
+            self.executor.cancel_task(attempt);
+        }
     }
 
     fn release_job(&self, job: JobId, round: u32) {

@@ -3,7 +3,7 @@
 //! ResourceManager (retried with backoff), heartbeats, and task state updates to the JobMasters.
 
 use crate::cluster::short_random_id;
-use crate::gateway::{Hardware, TaskStateListener, TaskStateUpdate};
+use crate::gateway::{CheckpointAck, Hardware, TaskStateListener, TaskStateUpdate};
 use crate::job_manager_runner::HeartbeatConfig;
 use crate::rpc::proto::job_master_service_client::JobMasterServiceClient;
 use crate::rpc::proto::resource_manager_service_client::ResourceManagerServiceClient;
@@ -11,9 +11,10 @@ use crate::rpc::proto::task_executor_service_server::{
     TaskExecutorService, TaskExecutorServiceServer,
 };
 use crate::rpc::proto::{
-    Ack, CancelTaskRequest, JobMasterHeartbeat, RegisterTaskExecutorRequest, ReleaseJobRequest,
+    Ack, CancelTaskRequest, CheckpointAcknowledgement, JobMasterHeartbeat,
+    NotifyCheckpointCompleteRequest, RegisterTaskExecutorRequest, ReleaseJobRequest,
     SubmitTaskRequest, TaskExecutionState, TaskExecutorHeartbeat, TaskExecutorReport,
-    TaskMetricsReport,
+    TaskMetricsReport, TriggerCheckpointRequest,
 };
 use crate::rpc::{self, AuthChannel, SecretAttach, SecretCheck, PROTOCOL_VERSION};
 use crate::task_executor::TaskExecutor;
@@ -252,21 +253,55 @@ impl Session {
     }
 }
 
-/// Task state changes leave in order through one queue.
-struct UpdateQueue(mpsc::UnboundedSender<TaskStateUpdate>);
+/// What a TaskManager tells JobMasters.
+enum Report {
+    State(TaskStateUpdate),
+    Checkpoint(CheckpointAck),
+}
+
+/// Task state changes and checkpoint answers leave in order through one queue.
+struct UpdateQueue(mpsc::UnboundedSender<Report>);
 
 impl TaskStateListener for UpdateQueue {
     fn update_task_state(&self, update: TaskStateUpdate) {
-        let _ = self.0.send(update);
+        let _ = self.0.send(Report::State(update));
+    }
+
+    fn acknowledge_checkpoint(&self, ack: CheckpointAck) {
+        let _ = self.0.send(Report::Checkpoint(ack));
+    }
+}
+
+fn ack_message(a: CheckpointAck) -> CheckpointAcknowledgement {
+    CheckpointAcknowledgement {
+        job_id: a.job.to_string(),
+        job_master_id: a.job_master.to_string(),
+        attempt_id: a.attempt.to_string(),
+        vertex_id: a.id.vertex.to_string(),
+        subtask: a.id.subtask,
+        checkpoint_id: a.checkpoint_id,
+        handle: a.handle.unwrap_or_default(),
+        size: a.size,
+        declined: a.declined.unwrap_or_default(),
     }
 }
 
 async fn send_updates(
     mut client: JobMasterServiceClient<AuthChannel>,
-    mut rx: mpsc::UnboundedReceiver<TaskStateUpdate>,
+    mut rx: mpsc::UnboundedReceiver<Report>,
     give_up_after: Duration,
 ) {
-    while let Some(u) = rx.recv().await {
+    while let Some(report) = rx.recv().await {
+        let u = match report {
+            Report::State(u) => u,
+            Report::Checkpoint(a) => {
+                // one try: a lost answer fails the checkpoint by its timeout, nothing else
+                if let Err(s) = client.acknowledge_checkpoint(ack_message(a)).await {
+                    tracing::debug!("checkpoint answer not delivered: {}", s.message());
+                }
+                continue;
+            }
+        };
         let req = TaskExecutionState {
             job_id: u.job.to_string(),
             job_master_id: u.job_master.to_string(),
@@ -361,6 +396,43 @@ impl TaskExecutorService for TaskExecutorServer {
             })
             .collect();
         Ok(Response::new(TaskExecutorReport { tasks }))
+    }
+
+    async fn trigger_checkpoint(
+        &self,
+        request: Request<TriggerCheckpointRequest>,
+    ) -> Result<Response<Ack>, Status> {
+        let r = request.into_inner();
+        let attempt = r
+            .attempt_id
+            .parse()
+            .map_err(|_| Status::invalid_argument("bad attempt id"))?;
+        self.executor.trigger_checkpoint(
+            attempt,
+            strom_runtime::task::CheckpointTrigger {
+                id: r.checkpoint_id,
+                timestamp: r.timestamp,
+                stop: r.stop_sources,
+            },
+        );
+        Ok(Response::new(Ack {}))
+    }
+
+    async fn notify_checkpoint_complete(
+        &self,
+        request: Request<NotifyCheckpointCompleteRequest>,
+    ) -> Result<Response<Ack>, Status> {
+        let r = request.into_inner();
+        let attempt = r
+            .attempt_id
+            .parse()
+            .map_err(|_| Status::invalid_argument("bad attempt id"))?;
+        self.executor
+            .notify_checkpoint_complete(attempt, r.checkpoint_id);
+        if r.then_cancel {
+            self.executor.cancel_task(attempt);
+        }
+        Ok(Response::new(Ack {}))
     }
 
     async fn release_job(

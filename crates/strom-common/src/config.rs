@@ -57,6 +57,22 @@ pub mod keys {
     pub const TASKMANAGER_DATA_PORT: &str = "taskmanager.data.port";
     pub const JOBMANAGER_BIND_HOST: &str = "jobmanager.bind-host";
     pub const RESTART_STRATEGY: &str = "restart-strategy.type";
+    pub const CHECKPOINTING_INTERVAL: &str = "execution.checkpointing.interval";
+    pub const CHECKPOINTING_TIMEOUT: &str = "execution.checkpointing.timeout";
+    pub const CHECKPOINTING_MIN_PAUSE: &str = "execution.checkpointing.min-pause";
+    pub const CHECKPOINTING_MAX_CONCURRENT: &str =
+        "execution.checkpointing.max-concurrent-checkpoints";
+    /// Flink 2's name of the checkpoint directory; `state.checkpoints.dir` is the older one.
+    pub const CHECKPOINTING_DIR: &str = "execution.checkpointing.dir";
+    pub const CHECKPOINTS_DIR: &str = "state.checkpoints.dir";
+    pub const CHECKPOINTS_NUM_RETAINED: &str = "state.checkpoints.num-retained";
+    pub const SAVEPOINT_DIR: &str = "state.savepoints.dir";
+    /// Flink 2's restore path key; `execution.savepoint.path` is the older one.
+    pub const STATE_RECOVERY_PATH: &str = "execution.state-recovery.path";
+    pub const SAVEPOINT_PATH: &str = "execution.savepoint.path";
+    pub const STATE_RECOVERY_IGNORE_UNCLAIMED: &str =
+        "execution.state-recovery.ignore-unclaimed-state";
+    pub const SAVEPOINT_IGNORE_UNCLAIMED: &str = "execution.savepoint.ignore-unclaimed-state";
 
     /// Every key Strom reads; others are kept (and shown) but warned about.
     pub const KNOWN: &[&str] = &[
@@ -98,7 +114,18 @@ pub mod keys {
         "restart-strategy.exponential-delay.reset-backoff-threshold",
         "restart-strategy.exponential-delay.jitter-factor",
         "restart-strategy.exponential-delay.attempts-before-reset-backoff",
-        "execution.checkpointing.interval",
+        CHECKPOINTING_INTERVAL,
+        CHECKPOINTING_TIMEOUT,
+        CHECKPOINTING_MIN_PAUSE,
+        CHECKPOINTING_MAX_CONCURRENT,
+        CHECKPOINTING_DIR,
+        CHECKPOINTS_DIR,
+        CHECKPOINTS_NUM_RETAINED,
+        SAVEPOINT_DIR,
+        STATE_RECOVERY_PATH,
+        SAVEPOINT_PATH,
+        STATE_RECOVERY_IGNORE_UNCLAIMED,
+        SAVEPOINT_IGNORE_UNCLAIMED,
         "jobmanager.memory.process.size",
         "taskmanager.memory.process.size",
         "jobmanager.execution.failover-strategy",

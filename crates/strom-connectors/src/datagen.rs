@@ -17,6 +17,11 @@
 //! subtask `k` of `p` generates rows `[k*n/p, (k+1)*n/p)` in order; unbounded tables interleave
 //! (`k, k+p, k+2p, ...`).
 //!
+//! **Checkpoints.** A reader's position is the row indices it has left (see [`position`]); a
+//! restored reader at the same parallelism generates exactly the rows the uninterrupted run
+//! would have. A bounded table may be restored at another parallelism (the rows left are split
+//! again); an unbounded one cannot (a clear error asks for the old parallelism).
+//!
 //! Field kinds (`'fields.<col>.kind'`):
 //! - `random` (default): numbers uniform in `['fields.<col>.min', 'fields.<col>.max']` (default
 //!   the type's range); strings of `'fields.<col>.length'` (default 100) random lowercase hex
@@ -33,6 +38,8 @@
 //! date_time, extra` (see [`crate::bids`]). The table's columns must be a subset of those
 //! names, in any order, with the types `BIGINT` (auction, bidder, price), `STRING` (channel,
 //! url, extra) and `TIMESTAMP(3)` (date_time). Only projected columns are computed.
+
+pub mod position;
 
 use crate::bids::{self, BidColumn};
 use crate::check_projection;
@@ -530,8 +537,27 @@ impl ConnectorFactory for DatagenConnector {
     ) -> Result<Box<dyn SourceReader>, ConnectorError> {
         let spec = Spec::parse(table)?;
         check_projection(table, projection)?;
+        let segments = position::initial_segments(spec.rows, subtask);
         Ok(Box::new(DatagenReader::new(
-            table, spec, projection, subtask, batch_rows,
+            table, spec, projection, subtask, segments, batch_rows,
+        )))
+    }
+
+    /// Resumes the rows of a checkpoint (see [`position`]): at the same parallelism each
+    /// subtask continues its own rows; a bounded table may also change parallelism.
+    fn restore_reader(
+        &self,
+        table: &TableSpec,
+        projection: &[usize],
+        subtask: SubtaskInfo,
+        batch_rows: usize,
+        positions: &[Vec<u8>],
+    ) -> Result<Box<dyn SourceReader>, ConnectorError> {
+        let spec = Spec::parse(table)?;
+        check_projection(table, projection)?;
+        let segments = position::restore_segments(&table.name, spec.rows, positions, subtask)?;
+        Ok(Box::new(DatagenReader::new(
+            table, spec, projection, subtask, segments, batch_rows,
         )))
     }
 
@@ -553,11 +579,12 @@ pub struct DatagenReader {
     /// Table column indices to produce, in output order.
     projection: Vec<usize>,
     schema: SchemaRef,
-    /// Row index of this subtask's first row, and the step between its rows.
-    first: u64,
-    stride: u64,
-    /// Rows this subtask produces (None = unbounded).
-    total: Option<u64>,
+    /// The table's row count (None = unbounded), for positions.
+    rows: Option<u64>,
+    subtask: SubtaskInfo,
+    /// The row indices left to generate, in order.
+    segments: Vec<position::Segment>,
+    /// Rows produced by this reader (for the rate).
     emitted: u64,
     batch_rows: usize,
     /// Rows per second of this subtask.
@@ -571,18 +598,10 @@ impl DatagenReader {
         spec: Spec,
         projection: &[usize],
         subtask: SubtaskInfo,
+        segments: Vec<position::Segment>,
         batch_rows: usize,
     ) -> Self {
         let p = subtask.parallelism.max(1) as u64;
-        let k = (subtask.index as u64).min(p - 1);
-        let (first, stride, total) = match spec.rows {
-            Some(n) => {
-                let lo = (n as u128 * k as u128 / p as u128) as u64;
-                let hi = (n as u128 * (k as u128 + 1) / p as u128) as u64;
-                (lo, 1, Some(hi - lo))
-            }
-            None => (k, p, None),
-        };
         let rate = spec.rows_per_second.map(|r| r / p as f64);
         let batch_rows = if batch_rows == 0 {
             DEFAULT_BATCH_ROWS
@@ -593,9 +612,9 @@ impl DatagenReader {
             generator: spec.generator,
             projection: projection.to_vec(),
             schema: table.schema.project(projection).to_arrow(),
-            first,
-            stride,
-            total,
+            rows: spec.rows,
+            subtask,
+            segments,
             emitted: 0,
             batch_rows,
             rate,
@@ -606,13 +625,13 @@ impl DatagenReader {
 
 impl SourceReader for DatagenReader {
     fn next_batch(&mut self) -> Result<Option<RecordBatch>, ConnectorError> {
-        let mut count = self.batch_rows as u64;
-        if let Some(t) = self.total {
-            count = count.min(t - self.emitted);
+        while self.segments.first().is_some_and(|s| s.remaining() == 0) {
+            self.segments.remove(0);
         }
-        if count == 0 {
+        let Some(seg) = self.segments.first().copied() else {
             return Ok(None);
-        }
+        };
+        let mut count = (self.batch_rows as u64).min(seg.remaining());
         if let Some(rate) = self.rate {
             // about 100 batches per second (every 10 ms), each released at its scheduled time
             count = count.min(((rate / 100.0).ceil() as u64).max(1));
@@ -628,28 +647,36 @@ impl SourceReader for DatagenReader {
                 None => std::thread::sleep(Duration::from_secs(3600)),
             }
         }
-        let first = self
-            .first
-            .wrapping_add(self.emitted.wrapping_mul(self.stride));
+        let (first, stride) = (seg.next, seg.stride);
         let n = count as usize;
         let arrays: Vec<ArrayRef> = match &self.generator {
             Generator::Bids(cols) => {
                 let wanted: Vec<BidColumn> = self.projection.iter().map(|&i| cols[i]).collect();
-                bids::bid_columns(&wanted, first, self.stride, n)
+                bids::bid_columns(&wanted, first, stride, n)
                     .map_err(|e| ConnectorError::Other(format!("generating bids: {e}")))?
             }
             Generator::Fields(fields) => self
                 .projection
                 .iter()
-                .map(|&c| generate(&fields[c], c, first, self.stride, n))
+                .map(|&c| generate(&fields[c], c, first, stride, n))
                 .collect::<Result<_, _>>()
                 .map_err(|e| ConnectorError::Other(format!("generating rows: {e}")))?,
         };
+        self.segments[0].next = first.wrapping_add(count.wrapping_mul(stride));
         self.emitted += count;
         let options = RecordBatchOptions::new().with_row_count(Some(n));
         RecordBatch::try_new_with_options(self.schema.clone(), arrays, &options)
             .map(Some)
             .map_err(|e| ConnectorError::Other(format!("building a datagen batch: {e}")))
+    }
+
+    /// The rows left to generate (see [`position`]).
+    fn snapshot_position(&mut self) -> Result<Option<Vec<u8>>, ConnectorError> {
+        Ok(Some(position::encode(
+            self.rows,
+            self.subtask,
+            &self.segments,
+        )))
     }
 }
 
@@ -854,6 +881,9 @@ fn generate(
     };
     Ok(arr)
 }
+
+#[cfg(test)]
+mod checkpoint_tests;
 
 #[cfg(test)]
 mod tests {

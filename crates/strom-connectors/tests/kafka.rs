@@ -646,3 +646,137 @@ fn undeliverable_rows_fail_the_sink_with_a_clear_message() {
     assert!(e.contains("failed"), "{e}");
     assert!(started.elapsed() < Duration::from_secs(30));
 }
+
+/// Reads at least `rows` rows (at most 60 s), in batches, without waiting for more.
+fn read_rows(r: &mut KafkaReader, rows: usize) -> Vec<String> {
+    let started = Instant::now();
+    let mut out = Vec::new();
+    while out.len() < rows {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "read only {} of {rows} rows in 60 s",
+            out.len()
+        );
+        match r.next_batch().unwrap_or_else(|e| panic!("read: {e}")) {
+            Some(b) => out.extend(bid_rows(&b)),
+            None => break,
+        }
+    }
+    out
+}
+
+#[test]
+fn restored_readers_resume_every_partition_exactly_once() {
+    let broker = Broker::start();
+    broker.create_topic("resume", 3);
+    let mut by_partition: BTreeMap<i32, Vec<String>> = BTreeMap::new();
+    let mut messages = Vec::new();
+    for i in 0..300 {
+        let p = (i % 3) as i32;
+        let (json, row) = bid(i);
+        messages.push((p, json, None));
+        by_partition.entry(p).or_default().push(row);
+    }
+    broker.produce("resume", &messages);
+    let servers = broker.servers();
+    let bounded = bid_table(
+        &servers,
+        "resume",
+        &[
+            ("scan.bounded.mode", "latest-offset"),
+            ("scan.startup.mode", "earliest-offset"),
+        ],
+    );
+    let all = [0, 1, 2, 3];
+    // two subtasks read part of their partitions (0 and 2; 1) and take their positions
+    let mut before = Vec::new();
+    let mut positions = Vec::new();
+    for k in 0..2 {
+        let mut r = KafkaConnector
+            .reader(&bounded, &all, subtask(k, 2), 16)
+            .expect("reader");
+        before.push(read_rows(&mut r, 40));
+        positions.push(r.snapshot_position().expect("position").expect("some"));
+    }
+    // later messages are beyond the end offsets the bounded readers recorded
+    let later: Vec<(i32, Vec<u8>, Option<i64>)> = (300..330)
+        .map(|i| ((i % 3) as i32, bid(i).0, None))
+        .collect();
+    broker.produce("resume", &later);
+    let later_rows: Vec<String> = (300..330).map(|i| bid(i).1).collect();
+    let first_300: Vec<String> = {
+        let mut v: Vec<String> = by_partition.values().flatten().cloned().collect();
+        v.sort();
+        v
+    };
+
+    // bounded, three subtasks (one partition each): the rest of the first 300, each once
+    let mut got = before.concat();
+    for k in 0..3 {
+        let mut r = KafkaConnector
+            .restored_reader(&bounded, &all, subtask(k, 3), 16, &positions)
+            .expect("restore");
+        assert_eq!(r.splits(), vec![k]);
+        for (_, b) in read_to_end(&mut r) {
+            got.extend(bid_rows(&b));
+        }
+    }
+    got.sort();
+    assert_eq!(got, first_300);
+
+    // unbounded, one subtask: the rest and the later messages, each once
+    let unbounded = bid_table(
+        &servers,
+        "resume",
+        &[("scan.startup.mode", "earliest-offset")],
+    );
+    let mut r = KafkaConnector
+        .restored_reader(&unbounded, &all, subtask(0, 1), 16, &positions)
+        .expect("restore");
+    let mut got = before.concat();
+    got.extend(read_rows(&mut r, 330 - got.len()));
+    for _ in 0..3 {
+        got.extend(bid_rows(&r.next_batch().expect("read").expect("unbounded")));
+    }
+    got.sort();
+    let mut want: Vec<String> = first_300.iter().chain(&later_rows).cloned().collect();
+    want.sort();
+    assert_eq!(got, want);
+
+    // a partition no position holds starts by 'scan.startup.mode' (here: earliest) and, bounded,
+    // ends at the high watermark now
+    let mut r = KafkaConnector
+        .restored_reader(&bounded, &all, subtask(0, 1), 16, &positions[1..])
+        .expect("restore");
+    let mut got: Vec<String> = read_to_end(&mut r)
+        .iter()
+        .flat_map(|(_, b)| bid_rows(b))
+        .collect();
+    got.sort();
+    let mut want: Vec<String> = by_partition[&0]
+        .iter()
+        .chain(&by_partition[&2])
+        .chain(
+            later_rows
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| i % 3 != 1)
+                .map(|(_, r)| r),
+        )
+        .chain(by_partition[&1].iter().filter(|r| !before[1].contains(r)))
+        .cloned()
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
+
+    // a broken position is a clear error
+    let e = KafkaConnector
+        .restored_reader(&bounded, &all, subtask(0, 1), 16, &[b"oops".to_vec()])
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        e.contains("table 'bid'") && e.contains("not a kafka source position"),
+        "{e}"
+    );
+}

@@ -36,6 +36,26 @@ pub struct JobVertex {
     pub slot_sharing_group: String,
     /// Operators in chain order; the first consumes the vertex's inputs.
     pub operators: Vec<OperatorSpec>,
+    /// Stable ids of the operators (what checkpoints and savepoints key state by); empty: derived
+    /// from the vertex id (see [`JobVertex::operator_ids`]). Chaining keeps each operator's id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub operator_ids: Vec<VertexId>,
+}
+
+impl JobVertex {
+    /// The id of each operator: as recorded, or the vertex id for the first operator and ids
+    /// derived from it for the others.
+    pub fn operator_ids(&self) -> Vec<VertexId> {
+        if self.operator_ids.len() == self.operators.len() {
+            return self.operator_ids.clone();
+        }
+        (0..self.operators.len())
+            .map(|k| match k {
+                0 => self.id,
+                k => VertexId::derive(format!("{}/{k}", self.id).as_bytes()),
+            })
+            .collect()
+    }
 }
 
 pub fn default_max_parallelism() -> u32 {

@@ -35,7 +35,7 @@ impl From<DispatcherError> for RestError {
 
 type D = State<Arc<Dispatcher>>;
 
-fn job_id(s: &str) -> Result<JobId, RestError> {
+pub(crate) fn job_id(s: &str) -> Result<JobId, RestError> {
     s.parse().map_err(|_| {
         RestError(
             StatusCode::BAD_REQUEST,
@@ -254,9 +254,16 @@ pub async fn submit(
     let id = tokio::task::spawn_blocking(move || d2.submit(graph))
         .await
         .map_err(|e| RestError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({ "jobid": id.to_string(), "jobUrl": format!("/jobs/{id}") })),
-    )
-        .into_response())
+    let mut body = json!({ "jobid": id.to_string(), "jobUrl": format!("/jobs/{id}") });
+    // started from a savepoint: which operators get state and which start empty
+    if let Ok(job) = d.job(id) {
+        let st = job.state.lock();
+        if let Some((_, _, path, _)) = &st.checkpoints.latest_restored {
+            body["strom-restore"] = json!({
+                "path": path,
+                "operators": st.checkpoints.restore_report,
+            });
+        }
+    }
+    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }

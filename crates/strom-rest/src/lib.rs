@@ -1,8 +1,14 @@
 //! Strom's REST API: Flink's paths and JSON shapes (`/overview`, `/jobs`, `/jobs/:id`, ...), served
 //! by axum on 127.0.0.1:8081 unless configured otherwise.
 
+mod checkpoints;
 mod handlers;
+pub mod triggers;
 
+#[cfg(test)]
+mod tests;
+
+use axum::extract::FromRef;
 use axum::routing::{get, post};
 use axum::Router;
 use std::net::SocketAddr;
@@ -10,7 +16,21 @@ use std::sync::Arc;
 use strom_cluster::Dispatcher;
 use strom_common::config::keys;
 
+pub use checkpoints::operation_status;
 pub use handlers::RestError;
+
+/// What the handlers share: the Dispatcher, and the savepoint operations triggered over REST.
+#[derive(Clone)]
+pub struct AppState {
+    pub dispatcher: Arc<Dispatcher>,
+    pub triggers: triggers::SavepointTriggers,
+}
+
+impl FromRef<AppState> for Arc<Dispatcher> {
+    fn from_ref(s: &AppState) -> Self {
+        s.dispatcher.clone()
+    }
+}
 
 /// The REST router over a Dispatcher.
 pub fn router(d: Arc<Dispatcher>) -> Router {
@@ -31,6 +51,28 @@ pub fn router(d: Arc<Dispatcher>) -> Router {
         .route("/jobs/{jobid}/status", get(handlers::job_status))
         .route("/jobs/{jobid}/plan", get(handlers::job_plan))
         .route("/jobs/{jobid}/exceptions", get(handlers::job_exceptions))
+        .route("/jobs/{jobid}/checkpoints", get(checkpoints::checkpoints))
+        .route(
+            "/jobs/{jobid}/checkpoints/config",
+            get(checkpoints::checkpoint_config),
+        )
+        .route(
+            "/jobs/{jobid}/checkpoints/details/{checkpointid}",
+            get(checkpoints::checkpoint_details),
+        )
+        .route(
+            "/jobs/{jobid}/checkpoints/details/{checkpointid}/subtasks/{vertexid}",
+            get(checkpoints::checkpoint_subtasks),
+        )
+        .route(
+            "/jobs/{jobid}/savepoints",
+            post(checkpoints::trigger_savepoint),
+        )
+        .route(
+            "/jobs/{jobid}/savepoints/{triggerid}",
+            get(checkpoints::savepoint_status),
+        )
+        .route("/jobs/{jobid}/stop", post(checkpoints::stop_with_savepoint))
         .route(
             "/jobs/{jobid}/execution-result",
             get(handlers::execution_result),
@@ -52,7 +94,10 @@ pub fn router(d: Arc<Dispatcher>) -> Router {
         .route("/v1/jobs", post(handlers::submit))
         .fallback(handlers::not_found)
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
-        .with_state(d)
+        .with_state(AppState {
+            dispatcher: d,
+            triggers: triggers::SavepointTriggers::new(),
+        })
 }
 
 /// Binds `rest.bind-address` (default 127.0.0.1) : `rest.port` (default 8081; 0 picks a free port).

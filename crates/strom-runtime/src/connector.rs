@@ -71,6 +71,15 @@ pub trait SourceReader: Send {
     fn is_idle(&self, _split: u32) -> bool {
         false
     }
+
+    /// The reader's position after the rows it returned so far (for a checkpoint), as bytes
+    /// [`ConnectorFactory::restore_reader`] resumes from. The default is an error: a source that
+    /// cannot say where it is cannot take part in checkpoints.
+    fn snapshot_position(&mut self) -> Result<Option<Vec<u8>>, ConnectorError> {
+        Err(ConnectorError::Other(
+            "this source cannot be checkpointed: it cannot tell its read position".into(),
+        ))
+    }
 }
 
 /// Writes one subtask's rows to a table.
@@ -81,6 +90,28 @@ pub trait SinkWriter: Send {
 
     fn counters(&self) -> ConnectorCounters {
         ConnectorCounters::default()
+    }
+
+    /// Checkpoint `checkpoint` (two-phase commit, first phase): make the rows written so far
+    /// durable but not yet visible, and return what [`SinkWriter::restore`] needs to commit them
+    /// after a failure. Writers made by [`ConnectorFactory::create_writer`] (at least once) have
+    /// nothing to prepare.
+    fn prepare_commit(&mut self, _checkpoint: u64) -> Result<Option<Vec<u8>>, ConnectorError> {
+        Ok(None)
+    }
+
+    /// Checkpoint `checkpoint` completed (second phase): make what was prepared for it and for
+    /// every earlier checkpoint visible. Must be idempotent.
+    fn commit(&mut self, _checkpoint: u64) -> Result<(), ConnectorError> {
+        Ok(())
+    }
+
+    /// After a restart: `states` are the prepared states of the restored checkpoint, of every
+    /// subtask of the previous run (whose parallelism may differ). The checkpoint completed, so
+    /// they are committed (each by one subtask: state `j` by subtask `j % parallelism`); what
+    /// was written after it is never made visible.
+    fn restore(&mut self, _states: &[Vec<u8>]) -> Result<(), ConnectorError> {
+        Ok(())
     }
 }
 
@@ -121,6 +152,36 @@ pub trait ConnectorFactory: Send + Sync {
         table: &TableSpec,
         subtask: SubtaskInfo,
     ) -> Result<Box<dyn SinkWriter>, ConnectorError>;
+
+    /// A writer for a job with checkpoints: exactly once where the connector can do it (rows
+    /// become visible when the checkpoint that covers them completes, see
+    /// [`SinkWriter::prepare_commit`]); the default is the at-least-once writer.
+    fn create_exactly_once_writer(
+        &self,
+        table: &TableSpec,
+        subtask: SubtaskInfo,
+    ) -> Result<Box<dyn SinkWriter>, ConnectorError> {
+        self.create_writer(table, subtask)
+    }
+
+    /// A reader for subtask `subtask` that resumes where the previous run's readers were at a
+    /// checkpoint: `positions` are their [`SourceReader::snapshot_position`]s, of every subtask
+    /// of the previous run (whose parallelism may differ); each split's position goes to the
+    /// subtask that reads the split now.
+    fn restore_reader(
+        &self,
+        table: &TableSpec,
+        _projection: &[usize],
+        _subtask: SubtaskInfo,
+        _batch_rows: usize,
+        _positions: &[Vec<u8>],
+    ) -> Result<Box<dyn SourceReader>, ConnectorError> {
+        Err(ConnectorError::Other(format!(
+            "table '{}': the '{}' connector cannot resume from a checkpoint",
+            table.name,
+            table.connector()
+        )))
+    }
 }
 
 /// The connectors a cluster knows, by name.

@@ -12,6 +12,12 @@ pub enum StreamElement {
     /// not hold back the consumer's until it sends a batch or a watermark again (Flink's
     /// `WatermarkStatus.IDLE`).
     Idle,
+    /// A checkpoint barrier: everything before it belongs to checkpoint `id` (triggered at
+    /// `timestamp`, epoch ms), everything after it to later ones.
+    Barrier {
+        id: u64,
+        timestamp: i64,
+    },
     /// The producer's input is exhausted; nothing follows.
     EndOfInput,
 }

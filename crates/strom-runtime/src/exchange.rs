@@ -5,12 +5,12 @@
 
 use crate::element::StreamElement;
 use crate::error::TaskError;
+use crate::key_groups;
 use crate::network::NetworkEnvironment;
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use datafusion::arrow::array::{ArrayRef, UInt32Array};
 use datafusion::arrow::compute::take;
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::common::hash_utils::{create_hashes, RandomState};
 use parking_lot::{Condvar, Mutex};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -195,6 +195,13 @@ pub struct OutputDescriptor {
     /// PIPELINED consumer subtasks that run on another TaskManager (reached over the network).
     #[serde(default)]
     pub remote_consumers: Vec<u32>,
+    /// The consumer's key groups (`pipeline.max-parallelism`): hash exchanges route by key group.
+    #[serde(default = "default_max_parallelism")]
+    pub max_parallelism: u32,
+}
+
+fn default_max_parallelism() -> u32 {
+    crate::key_groups::DEFAULT_MAX_PARALLELISM
 }
 
 enum Target {
@@ -213,6 +220,7 @@ pub struct ResultPartitionWriter {
     channel: u32,
     next: usize,
     hashes: Vec<u64>,
+    max_parallelism: u32,
     pub backpressured: Duration,
 }
 
@@ -282,6 +290,7 @@ impl ResultPartitionWriter {
             channel: subtask,
             next: subtask as usize,
             hashes: Vec::new(),
+            max_parallelism: d.max_parallelism,
             backpressured: Duration::ZERO,
         })
     }
@@ -368,18 +377,13 @@ impl ResultPartitionWriter {
                     return self.send(0, StreamElement::Batch(batch), cancel);
                 }
                 let cols: Vec<ArrayRef> = keys.iter().map(|k| batch.column(*k).clone()).collect();
-                self.hashes.clear();
-                self.hashes.resize(batch.num_rows(), 0);
-                if !cols.is_empty() {
-                    create_hashes(
-                        &cols,
-                        &RandomState::with_seed(0x5752_4f4d),
-                        &mut self.hashes,
-                    )?;
-                }
+                key_groups::hash_keys(&cols, batch.num_rows(), &mut self.hashes)?;
                 let mut idx: Vec<Vec<u32>> = vec![Vec::new(); n];
+                let max = self.max_parallelism;
                 for (i, h) in self.hashes.iter().enumerate() {
-                    idx[(*h % n as u64) as usize].push(i as u32);
+                    let g = key_groups::key_group(*h, max);
+                    idx[key_groups::subtask_for_key_group(g, max, n as u32) as usize]
+                        .push(i as u32);
                 }
                 for (t, rows) in idx.into_iter().enumerate() {
                     if rows.is_empty() {

@@ -1,10 +1,12 @@
 //! Strom's runtime: tasks that run operator chains over Arrow record batches, exchanges between
 //! tasks, and the connector interface.
 
+pub mod barrier;
 pub mod connector;
 pub mod element;
 pub mod error;
 pub mod exchange;
+pub mod key_groups;
 pub mod metrics;
 pub mod network;
 pub mod operator;
@@ -17,4 +19,5 @@ pub use connector::{
 };
 pub use error::TaskError;
 pub use metrics::{TaskMetrics, TaskMetricsSnapshot};
+pub use operator::RestoreScope;
 pub use task::{run_task, InputDescriptor, TaskContext, TaskDeploymentDescriptor};

@@ -34,6 +34,65 @@ pub trait Operator: Send {
     fn late_records_dropped(&self) -> u64 {
         0
     }
+    /// The operator's state at checkpoint `checkpoint` (None: stateless). Keyed operators
+    /// write each entry with its key group (see [`crate::key_groups`]).
+    fn snapshot_state(&mut self, _checkpoint: u64) -> Result<Option<Vec<u8>>, TaskError> {
+        Ok(None)
+    }
+
+    /// Restores the operator from the snapshots of every subtask of the previous run (before
+    /// any input): a keyed operator keeps the entries whose key group is in `scope.key_groups`.
+    fn restore_state(
+        &mut self,
+        states: &[Vec<u8>],
+        _scope: &RestoreScope,
+    ) -> Result<(), TaskError> {
+        if states.is_empty() {
+            return Ok(());
+        }
+        Err(TaskError::Operator(format!(
+            "operator '{}' cannot restore state",
+            self.name()
+        )))
+    }
+
+    /// Checkpoint `checkpoint` is complete (sinks commit what they prepared for it).
+    fn notify_checkpoint_complete(&mut self, _checkpoint: u64) -> Result<(), TaskError> {
+        Ok(())
+    }
+
+    /// At the end of input, with checkpoints: prepares what must become visible when the whole
+    /// job has ended (the final commit); true when there is such a thing (two-phase sinks).
+    fn prepare_final_commit(&mut self) -> Result<bool, TaskError> {
+        Ok(false)
+    }
+}
+
+/// Which part of the keyed state a restored subtask owns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoreScope {
+    pub subtask: u32,
+    pub parallelism: u32,
+    pub max_parallelism: u32,
+    /// The key groups this subtask owns now.
+    pub key_groups: std::ops::Range<u32>,
+}
+
+impl RestoreScope {
+    pub fn new(subtask: u32, parallelism: u32, max_parallelism: u32) -> Self {
+        Self {
+            subtask,
+            parallelism,
+            max_parallelism,
+            key_groups: crate::key_groups::key_group_range(max_parallelism, parallelism, subtask),
+        }
+    }
+
+    /// Whether this subtask owns the key with hash `hash`.
+    pub fn owns(&self, hash: u64) -> bool {
+        self.key_groups
+            .contains(&crate::key_groups::key_group(hash, self.max_parallelism))
+    }
 }
 
 /// Operators run one after another in one task: each operator's output is the next one's input.
@@ -126,6 +185,42 @@ impl Chain {
         for i in 0..self.operators.len() {
             let (head, rest) = self.operators[i..].split_first_mut().expect("in range");
             head.finish(&mut ChainOutput { rest, tail })?;
+        }
+        Ok(())
+    }
+
+    /// Every operator's state at checkpoint `checkpoint`, in chain order.
+    pub fn snapshot_state(&mut self, checkpoint: u64) -> Result<Vec<Option<Vec<u8>>>, TaskError> {
+        self.operators
+            .iter_mut()
+            .map(|o| o.snapshot_state(checkpoint))
+            .collect()
+    }
+
+    /// Restores every operator: `states[k]` are operator `k`'s snapshots of the previous run.
+    pub fn restore_state(
+        &mut self,
+        states: &[Vec<Vec<u8>>],
+        scope: &RestoreScope,
+    ) -> Result<(), TaskError> {
+        for (op, s) in self.operators.iter_mut().zip(states) {
+            op.restore_state(s, scope)?;
+        }
+        Ok(())
+    }
+
+    /// Whether any operator prepared something for the final commit.
+    pub fn prepare_final_commit(&mut self) -> Result<bool, TaskError> {
+        let mut any = false;
+        for op in &mut self.operators {
+            any |= op.prepare_final_commit()?;
+        }
+        Ok(any)
+    }
+
+    pub fn notify_checkpoint_complete(&mut self, checkpoint: u64) -> Result<(), TaskError> {
+        for op in &mut self.operators {
+            op.notify_checkpoint_complete(checkpoint)?;
         }
         Ok(())
     }

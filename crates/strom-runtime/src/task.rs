@@ -1,6 +1,7 @@
 //! A task: one attempt of one subtask. It drives its chain from a source reader or from its input
 //! gate, writes to its result partitions, and reports how it ended.
 
+use crate::barrier::{Alignment, BarrierAligner};
 use crate::connector::{ConnectorRegistry, SourceReader, SubtaskInfo, DEFAULT_BATCH_ROWS};
 use crate::element::{StreamElement, MAX_WATERMARK};
 use crate::error::TaskError;
@@ -59,6 +60,136 @@ pub struct TaskDeploymentDescriptor {
     pub operators: Vec<OperatorSpec>,
     pub inputs: Vec<InputDescriptor>,
     pub outputs: Vec<OutputDescriptor>,
+    /// The job takes checkpoints: sinks write exactly once where they can.
+    #[serde(default)]
+    pub checkpointing: bool,
+    /// Where the job's checkpoints go (`state.checkpoints.dir`/<job id>); None: the task takes
+    /// no part in checkpoints.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_dir: Option<String>,
+    /// Key groups of the vertex (`pipeline.max-parallelism`).
+    #[serde(default = "default_max_parallelism")]
+    pub max_parallelism: u32,
+    /// The checkpoint this attempt resumes from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore: Option<TaskRestore>,
+}
+
+fn default_max_parallelism() -> u32 {
+    crate::key_groups::DEFAULT_MAX_PARALLELISM
+}
+
+/// Where a task's state comes from, per operator of its chain: the state files (in the
+/// restored checkpoint's directory) of every subtask of the previous run's vertex that held the
+/// operator, and the operator's position in that vertex's chain. A file holds one subtask's
+/// snapshots in chain order (see [`encode_task_state`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskRestore {
+    pub checkpoint_id: u64,
+    /// The checkpoint's (or savepoint's) directory, as a storage URL or path.
+    pub dir: String,
+    /// By operator of the chain: None starts empty.
+    pub operators: Vec<Option<OperatorRestore>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperatorRestore {
+    pub files: Vec<String>,
+    /// The operator's position in the previous run's chain.
+    pub index: usize,
+}
+
+/// A task's restored state, loaded: per operator of the chain (a leading source included), the
+/// snapshots of every subtask of the previous run that had one.
+#[derive(Debug, Clone, Default)]
+pub struct RestoredState {
+    pub checkpoint_id: u64,
+    pub operators: Vec<Vec<Vec<u8>>>,
+}
+
+impl RestoredState {
+    /// Gathers each operator's snapshots from decoded state files (`load` reads and decodes one
+    /// file; each file is read once).
+    pub fn load(
+        r: &TaskRestore,
+        mut load: impl FnMut(&str) -> Result<Vec<Option<Vec<u8>>>, String>,
+    ) -> Result<Self, String> {
+        let mut files: HashMap<&str, Vec<Option<Vec<u8>>>> = HashMap::new();
+        let mut operators = Vec::with_capacity(r.operators.len());
+        for op in &r.operators {
+            let mut states = Vec::new();
+            for f in op.iter().flat_map(|o| o.files.iter()) {
+                if !files.contains_key(f.as_str()) {
+                    files.insert(f, load(f)?);
+                }
+                let index = op.as_ref().map(|o| o.index).unwrap_or(0);
+                if let Some(Some(s)) = files[f.as_str()].get(index) {
+                    states.push(s.clone());
+                }
+            }
+            operators.push(states);
+        }
+        Ok(Self {
+            checkpoint_id: r.checkpoint_id,
+            operators,
+        })
+    }
+}
+
+/// The checkpoint id of the last commit, made when a job with checkpoints reached its end.
+pub const FINAL_CHECKPOINT: u64 = u64::MAX;
+
+/// One subtask's snapshots (in chain order) as the bytes of its state file: `STRM1`, the count,
+/// then per snapshot a presence byte, a little-endian u64 length and the bytes.
+pub fn encode_task_state(states: &[Option<Vec<u8>>]) -> Vec<u8> {
+    let size: usize = states.iter().flatten().map(|s| s.len() + 9).sum();
+    let mut out = Vec::with_capacity(size + 9);
+    out.extend_from_slice(b"STRM1");
+    out.extend_from_slice(&(states.len() as u32).to_le_bytes());
+    for s in states {
+        match s {
+            None => out.push(0),
+            Some(b) => {
+                out.push(1);
+                out.extend_from_slice(&(b.len() as u64).to_le_bytes());
+                out.extend_from_slice(b);
+            }
+        }
+    }
+    out
+}
+
+/// Reads a state file written by [`encode_task_state`]; the error says what is wrong.
+pub fn decode_task_state(bytes: &[u8]) -> Result<Vec<Option<Vec<u8>>>, String> {
+    let rest = bytes
+        .strip_prefix(b"STRM1")
+        .ok_or("not a Strom state file (bad magic)")?;
+    let (n, mut rest) = rest.split_at_checked(4).ok_or("truncated header")?;
+    let n = u32::from_le_bytes(n.try_into().expect("4 bytes"));
+    let mut out = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        let (&flag, r) = rest
+            .split_first()
+            .ok_or(format!("truncated at snapshot {i}"))?;
+        rest = r;
+        if flag == 0 {
+            out.push(None);
+            continue;
+        }
+        let (len, r) = rest
+            .split_at_checked(8)
+            .ok_or(format!("truncated at snapshot {i}"))?;
+        let len = u64::from_le_bytes(len.try_into().expect("8 bytes")) as usize;
+        let (b, r) = r
+            .split_at_checked(len)
+            .ok_or(format!("snapshot {i} is truncated ({len} bytes announced)"))?;
+        out.push(Some(b.to_vec()));
+        rest = r;
+    }
+    if !rest.is_empty() {
+        return Err(format!("{} trailing bytes", rest.len()));
+    }
+    Ok(out)
 }
 
 impl TaskDeploymentDescriptor {
@@ -79,6 +210,31 @@ pub struct TaskContext {
     pub connectors: Arc<ConnectorRegistry>,
     pub cancel: Arc<AtomicBool>,
     pub metrics: Arc<TaskMetrics>,
+    /// Where the task acknowledges or declines checkpoints (None: checkpointing is off).
+    pub checkpoints: Option<Arc<dyn CheckpointListener>>,
+    /// Source tasks: checkpoint triggers from the JobMaster.
+    pub checkpoint_triggers: Option<Receiver<CheckpointTrigger>>,
+    /// Completed checkpoints (and [`FINAL_CHECKPOINT`]) the JobMaster announces.
+    pub checkpoint_notifications: Option<Receiver<u64>>,
+    /// The state this attempt starts from.
+    pub restored: Option<Arc<RestoredState>>,
+}
+
+/// A checkpoint trigger for a source task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckpointTrigger {
+    pub id: u64,
+    pub timestamp: i64,
+    /// Stop-with-savepoint: after the barrier the source emits nothing more (the job ends when
+    /// the savepoint completed), so the savepoint holds everything written.
+    pub stop: bool,
+}
+
+/// Receives a task's checkpoint acknowledgements (its operators' snapshots, in chain order) and
+/// declines.
+pub trait CheckpointListener: Send + Sync {
+    fn acknowledge(&self, id: u64, states: Vec<Option<Vec<u8>>>);
+    fn decline(&self, id: u64, reason: String);
 }
 
 struct Outputs<'a> {
@@ -89,6 +245,14 @@ struct Outputs<'a> {
 }
 
 impl Outputs<'_> {
+    /// Sends checkpoint barrier `id` to every consumer.
+    fn emit_barrier(&mut self, id: u64, timestamp: i64) -> Result<(), TaskError> {
+        for w in &mut self.writers {
+            w.broadcast(StreamElement::Barrier { id, timestamp }, self.cancel)?;
+        }
+        Ok(())
+    }
+
     /// Tells every consumer that this task is idle (see [`StreamElement::Idle`]).
     fn emit_idle(&mut self) -> Result<(), TaskError> {
         for w in &mut self.writers {
@@ -140,7 +304,14 @@ pub fn run_task(tdd: &TaskDeploymentDescriptor, ctx: &TaskContext) -> Result<(),
         &ctx.connectors,
         tdd.subtask_info(),
         &ctx.metrics,
+        tdd.checkpointing,
     )?;
+    let scope =
+        crate::operator::RestoreScope::new(tdd.subtask, tdd.parallelism, tdd.max_parallelism);
+    let offset = usize::from(source.is_some());
+    if let Some(r) = &ctx.restored {
+        chain.restore_state(r.operators.get(offset..).unwrap_or(&[]), &scope)?;
+    }
     // open the input gates before connecting outputs, so that pipelined producers find them
     let mut gates = Vec::new();
     for (g, i) in tdd.inputs.iter().enumerate() {
@@ -170,12 +341,22 @@ pub fn run_task(tdd: &TaskDeploymentDescriptor, ctx: &TaskContext) -> Result<(),
     };
     let result = match source {
         Some(s) => {
-            let reader = ctx.connectors.get(&s.table)?.create_reader(
-                &s.table,
-                &s.projection,
-                tdd.subtask_info(),
-                DEFAULT_BATCH_ROWS,
-            )?;
+            let factory = ctx.connectors.get(&s.table)?;
+            let reader = match &ctx.restored {
+                Some(r) => factory.restore_reader(
+                    &s.table,
+                    &s.projection,
+                    tdd.subtask_info(),
+                    DEFAULT_BATCH_ROWS,
+                    r.operators.first().map(|v| &v[..]).unwrap_or(&[]),
+                )?,
+                None => factory.create_reader(
+                    &s.table,
+                    &s.projection,
+                    tdd.subtask_info(),
+                    DEFAULT_BATCH_ROWS,
+                )?,
+            };
             let wm = s
                 .watermark
                 .as_ref()
@@ -189,6 +370,7 @@ pub fn run_task(tdd: &TaskDeploymentDescriptor, ctx: &TaskContext) -> Result<(),
         .late_records_dropped
         .store(chain.late_records_dropped(), Ordering::Relaxed);
     result?;
+    final_commit(&mut chain, ctx)?;
     let bp: Duration = out.writers.iter().map(|w| w.backpressured).sum();
     TaskMetrics::add(&ctx.metrics.backpressured_ns, bp.as_nanos() as u64);
     for mut w in out.writers {
@@ -299,6 +481,63 @@ fn open_input(
     Ok(())
 }
 
+/// With checkpoints, what sinks wrote after the last checkpoint becomes visible only when the
+/// whole job reached its end (a failure before that restarts from the last checkpoint): the task
+/// prepares it, tells the JobMaster, and waits for the final commit (or cancellation).
+fn final_commit(chain: &mut Chain, ctx: &TaskContext) -> Result<(), TaskError> {
+    let (Some(listener), Some(notes)) = (&ctx.checkpoints, &ctx.checkpoint_notifications) else {
+        return Ok(());
+    };
+    if !chain.prepare_final_commit()? {
+        return Ok(());
+    }
+    listener.acknowledge(FINAL_CHECKPOINT, Vec::new());
+    loop {
+        if ctx.cancel.load(Ordering::Relaxed) {
+            return Err(canceled(chain, ctx));
+        }
+        match notes.recv_timeout(Duration::from_millis(50)) {
+            Ok(FINAL_CHECKPOINT) => return chain.notify_checkpoint_complete(FINAL_CHECKPOINT),
+            // a checkpoint that completed before the end: its files are committed on the way
+            Ok(id) => chain.notify_checkpoint_complete(id)?,
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            Err(_) => return Err(TaskError::Canceled),
+        }
+    }
+}
+
+/// Acknowledges a checkpoint with the task's snapshots, or declines it when a snapshot failed
+/// (an operator or source that cannot be checkpointed): the job goes on, the checkpoint fails.
+fn report_snapshot(ctx: &TaskContext, id: u64, states: Result<Vec<Option<Vec<u8>>>, TaskError>) {
+    let Some(l) = &ctx.checkpoints else { return };
+    match states {
+        Ok(states) => l.acknowledge(id, states),
+        Err(e) => {
+            tracing::warn!("checkpoint {id} declined: {e}");
+            l.decline(id, e.to_string())
+        }
+    }
+}
+
+/// The task stops on cancellation; checkpoints announced complete before it are still committed
+/// (stop-with-savepoint announces the savepoint, then cancels).
+fn canceled(chain: &mut Chain, ctx: &TaskContext) -> TaskError {
+    match take_notifications(chain, ctx) {
+        Ok(()) => TaskError::Canceled,
+        Err(e) => e,
+    }
+}
+
+/// Commits the checkpoints that completed since the last look (between batches).
+fn take_notifications(chain: &mut Chain, ctx: &TaskContext) -> Result<(), TaskError> {
+    if let Some(notes) = &ctx.checkpoint_notifications {
+        while let Ok(id) = notes.try_recv() {
+            chain.notify_checkpoint_complete(id)?;
+        }
+    }
+    Ok(())
+}
+
 fn finish(chain: &mut Chain, out: &mut Outputs, ctx: &TaskContext) -> Result<(), TaskError> {
     let t = Instant::now();
     chain.process_watermark(MAX_WATERMARK, out)?;
@@ -370,8 +609,41 @@ fn run_source(
     };
     loop {
         if ctx.cancel.load(Ordering::Relaxed) {
-            return Err(TaskError::Canceled);
+            return Err(canceled(chain, ctx));
         }
+        // a checkpoint: the reader's position and the chain's state after the rows emitted so
+        // far, then the barrier downstream
+        while let Some(CheckpointTrigger {
+            id,
+            timestamp,
+            stop,
+        }) = ctx
+            .checkpoint_triggers
+            .as_ref()
+            .and_then(|t| t.try_recv().ok())
+        {
+            let states = reader
+                .snapshot_position()
+                .map_err(TaskError::from)
+                .and_then(|p| {
+                    let mut states = vec![p];
+                    states.extend(chain.snapshot_state(id)?);
+                    Ok(states)
+                });
+            out.emit_barrier(id, timestamp)?;
+            report_snapshot(ctx, id, states);
+            if stop {
+                // suspended until the job cancels it (after the savepoint completed)
+                loop {
+                    if ctx.cancel.load(Ordering::Relaxed) {
+                        return Err(canceled(chain, ctx));
+                    }
+                    take_notifications(chain, ctx)?;
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+        }
+        take_notifications(chain, ctx)?;
         let t0 = Instant::now();
         let next = reader.next_batch()?;
         let t1 = Instant::now();
@@ -443,53 +715,108 @@ fn run_inputs(
     }
     // whether this task told its consumers it is idle (all its inputs are)
     let mut idle_sent = false;
+    // checkpoint barriers: channels numbered gate by gate; elements of a blocked channel wait in
+    // `stash` and come back through `replay` once it is unblocked
+    let mut offsets = vec![0usize; gates];
+    let mut total = 0;
+    for (g, w) in channel_wm.iter().enumerate() {
+        offsets[g] = total;
+        total += w.len();
+    }
+    let mut aligner = BarrierAligner::new(total);
+    let mut stash: Vec<std::collections::VecDeque<(usize, u32, StreamElement)>> =
+        (0..total).map(|_| Default::default()).collect();
+    let mut replay: std::collections::VecDeque<(usize, u32, StreamElement)> = Default::default();
+    let mut barrier_time = 0i64;
     let mut current = i64::MIN;
     let mut busy = Duration::ZERO;
     let mut idle = Duration::ZERO;
     // receivers still open, by position in `inputs`
     let mut live: Vec<usize> = (0..inputs.len()).filter(|i| inputs[*i].open > 0).collect();
-    while !live.is_empty() {
+    while !live.is_empty() || !replay.is_empty() {
         // also between elements: a backpressured task always has input waiting
         if ctx.cancel.load(Ordering::Relaxed) {
-            return Err(TaskError::Canceled);
+            return Err(canceled(chain, ctx));
         }
         let t0 = Instant::now();
-        let mut sel = crossbeam_channel::Select::new();
-        for i in &live {
-            sel.recv(&inputs[*i].rx);
-        }
-        let op = match sel.select_timeout(Duration::from_millis(50)) {
-            Ok(op) => op,
-            Err(_) => {
-                idle += t0.elapsed();
-                if ctx.cancel.load(Ordering::Relaxed) {
-                    return Err(TaskError::Canceled);
+        let (idx, tag, element) = match replay.pop_front() {
+            Some(x) => x,
+            None => {
+                let mut sel = crossbeam_channel::Select::new();
+                for i in &live {
+                    sel.recv(&inputs[*i].rx);
                 }
-                continue;
+                let notes = ctx.checkpoint_notifications.as_ref();
+                let notes_slot = notes.map(|n| sel.recv(n));
+                let op = match sel.select_timeout(Duration::from_millis(50)) {
+                    Ok(op) => op,
+                    Err(_) => {
+                        idle += t0.elapsed();
+                        if ctx.cancel.load(Ordering::Relaxed) {
+                            return Err(canceled(chain, ctx));
+                        }
+                        continue;
+                    }
+                };
+                let slot = op.index();
+                if let (Some(n), Some(ns)) = (notes, notes_slot) {
+                    if slot == ns {
+                        let id = op.recv(n);
+                        drop(sel);
+                        if let Ok(id) = id {
+                            chain.notify_checkpoint_complete(id)?;
+                        }
+                        continue;
+                    }
+                }
+                let received = op.recv(&inputs[live[slot]].rx);
+                drop(sel);
+                let r = &inputs[live[slot]];
+                let msg = match received {
+                    Ok(m) => m,
+                    // every open channel of this receiver already delivered its end of input,
+                    // held back behind a barrier: the replay will close it
+                    Err(_)
+                        if stash
+                            .iter()
+                            .flatten()
+                            .filter(|(i, _, e)| {
+                                *i == live[slot] && matches!(e, StreamElement::EndOfInput)
+                            })
+                            .count()
+                            == r.open =>
+                    {
+                        let gone = live[slot];
+                        live.retain(|x| *x != gone);
+                        continue;
+                    }
+                    Err(_) => {
+                        return Err(TaskError::Disconnected(if r.remote.is_empty() {
+                            "an upstream task ended without end of input".into()
+                        } else {
+                            "the connection to an upstream TaskManager was lost".into()
+                        }))
+                    }
+                };
+                if let Some(ch) = r.remote.get(&msg.0) {
+                    ch.consumed();
+                }
+                (live[slot], msg.0, msg.1)
             }
         };
-        let slot = op.index();
-        let received = op.recv(&inputs[live[slot]].rx);
-        drop(sel);
-        let r = &mut inputs[live[slot]];
-        let msg = match received {
-            Ok(m) => m,
-            Err(_) => {
-                return Err(TaskError::Disconnected(if r.remote.is_empty() {
-                    "an upstream task ended without end of input".into()
-                } else {
-                    "the connection to an upstream TaskManager was lost".into()
-                }))
-            }
-        };
-        if let Some(ch) = r.remote.get(&msg.0) {
-            ch.consumed();
-        }
         let t1 = Instant::now();
         idle += t1 - t0;
+        let r = &mut inputs[idx];
         let g = r.gate;
-        let ch = if r.width == 1 { 0 } else { msg.0 as usize };
-        match msg.1 {
+        let ch = if r.width == 1 { 0 } else { tag as usize };
+        let global = offsets[g] + ch;
+        if aligner.is_blocked(global) {
+            // after its barrier, a channel waits for the others (aligned checkpoints)
+            stash[global].push_back((idx, tag, element));
+            continue;
+        }
+        let mut settled = Vec::new();
+        match element {
             StreamElement::Batch(b) => {
                 channel_idle[g][ch] = false;
                 idle_sent = false;
@@ -525,13 +852,39 @@ fn run_inputs(
                     _ => {}
                 }
             }
+            StreamElement::Barrier { id, timestamp } => {
+                barrier_time = timestamp;
+                settled = aligner.on_barrier(global, id);
+            }
             StreamElement::EndOfInput => {
                 r.open -= 1;
                 if r.open == 0 {
-                    live.remove(slot);
+                    live.retain(|x| *x != idx);
                 }
                 channel_wm[g][ch] = MAX_WATERMARK;
                 channel_idle[g][ch] = false;
+                settled = aligner.on_end(global);
+            }
+        }
+        for a in settled {
+            match a {
+                Alignment::Wait => {}
+                Alignment::Aligned(id) => {
+                    let states = chain.snapshot_state(id);
+                    out.emit_barrier(id, barrier_time)?;
+                    report_snapshot(ctx, id, states);
+                }
+                Alignment::Abort(id) => {
+                    if let Some(l) = &ctx.checkpoints {
+                        l.decline(id, "a newer checkpoint barrier overtook it".into());
+                    }
+                }
+            }
+            // channels no longer blocked take their held-back elements first, in order
+            for (c, held) in stash.iter_mut().enumerate() {
+                if !aligner.is_blocked(c) {
+                    replay.extend(held.drain(..));
+                }
             }
         }
         busy += t1.elapsed();
@@ -543,7 +896,186 @@ fn run_inputs(
 
 #[cfg(test)]
 mod tests {
-    use super::input_watermark;
+    use super::*;
+    use crate::operator::Operator;
+    use datafusion::arrow::array::Int64Array;
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Mutex;
+
+    /// Records what reaches the chain: batch values and snapshots.
+    struct Record(Arc<Mutex<Vec<String>>>);
+
+    impl Operator for Record {
+        fn name(&self) -> &str {
+            "record"
+        }
+        fn process_batch(&mut self, b: RecordBatch, _: &mut dyn Output) -> Result<(), TaskError> {
+            let v = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+            self.0.lock().unwrap().push(format!("v{}", v.value(0)));
+            Ok(())
+        }
+        fn snapshot_state(&mut self, id: u64) -> Result<Option<Vec<u8>>, TaskError> {
+            self.0.lock().unwrap().push(format!("snapshot {id}"));
+            Ok(Some(vec![id as u8]))
+        }
+    }
+
+    struct Acks(Mutex<Vec<u64>>, Mutex<Vec<Vec<Option<Vec<u8>>>>>);
+
+    impl CheckpointListener for Acks {
+        fn acknowledge(&self, id: u64, states: Vec<Option<Vec<u8>>>) {
+            self.0.lock().unwrap().push(id);
+            self.1.lock().unwrap().push(states);
+        }
+        fn decline(&self, id: u64, reason: String) {
+            panic!("declined {id}: {reason}");
+        }
+    }
+
+    fn batch(v: i64) -> StreamElement {
+        let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]));
+        StreamElement::Batch(
+            RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![v]))]).unwrap(),
+        )
+    }
+
+    /// Returns batches 1..=3; asks for checkpoint 1 while returning the second.
+    struct Reader {
+        next: i64,
+        trigger: crossbeam_channel::Sender<CheckpointTrigger>,
+    }
+
+    impl SourceReader for Reader {
+        fn next_batch(&mut self) -> Result<Option<RecordBatch>, crate::connector::ConnectorError> {
+            self.next += 1;
+            if self.next == 2 {
+                self.trigger
+                    .send(CheckpointTrigger {
+                        id: 1,
+                        timestamp: 7,
+                        stop: false,
+                    })
+                    .unwrap();
+            }
+            Ok((self.next <= 3).then(|| match batch(self.next) {
+                StreamElement::Batch(b) => b,
+                _ => unreachable!(),
+            }))
+        }
+        fn snapshot_position(
+            &mut self,
+        ) -> Result<Option<Vec<u8>>, crate::connector::ConnectorError> {
+            Ok(Some(vec![self.next as u8]))
+        }
+    }
+
+    #[test]
+    fn a_source_snapshots_its_position_between_batches() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let acks = Arc::new(Acks(Mutex::new(Vec::new()), Mutex::new(Vec::new())));
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let ctx = TaskContext {
+            shuffle: LocalShuffle::new(),
+            network: None,
+            connectors: Arc::new(ConnectorRegistry::new()),
+            cancel: Arc::new(AtomicBool::new(false)),
+            metrics: Arc::new(TaskMetrics::default()),
+            checkpoints: Some(acks.clone()),
+            checkpoint_triggers: Some(rx),
+            checkpoint_notifications: None,
+            restored: None,
+        };
+        let mut chain = Chain {
+            operators: vec![Box::new(Record(seen.clone()))],
+        };
+        let cancel = AtomicBool::new(false);
+        let mut out = Outputs {
+            writers: vec![],
+            cancel: &cancel,
+            metrics: &ctx.metrics,
+            last_watermark: i64::MIN,
+        };
+        let reader = Box::new(Reader {
+            next: 0,
+            trigger: tx,
+        });
+        run_source(reader, None, &mut chain, &mut out, &ctx).unwrap();
+        // the trigger came while batch 2 was read: the snapshot follows it
+        assert_eq!(
+            *seen.lock().unwrap(),
+            ["v1", "v2", "snapshot 1", "v3"],
+            "the operator state is taken between batches"
+        );
+        assert_eq!(*acks.0.lock().unwrap(), vec![1]);
+        assert_eq!(
+            acks.1.lock().unwrap()[0],
+            vec![Some(vec![2]), Some(vec![1])],
+            "reader position (after 2 batches), then the chain"
+        );
+    }
+
+    #[test]
+    fn barriers_are_aligned_across_inputs() {
+        for _ in 0..20 {
+            let seen = Arc::new(Mutex::new(Vec::new()));
+            let acks = Arc::new(Acks(Mutex::new(Vec::new()), Mutex::new(Vec::new())));
+            let ctx = TaskContext {
+                shuffle: LocalShuffle::new(),
+                network: None,
+                connectors: Arc::new(ConnectorRegistry::new()),
+                cancel: Arc::new(AtomicBool::new(false)),
+                metrics: Arc::new(TaskMetrics::default()),
+                checkpoints: Some(acks.clone()),
+                checkpoint_triggers: None,
+                checkpoint_notifications: None,
+                restored: None,
+            };
+            // two inputs, everything queued up front: the select may take them in any order
+            let mut inputs = Vec::new();
+            for (g, vals) in [(0usize, [1i64, 2]), (1, [10, 20])] {
+                let (tx, rx) = crossbeam_channel::unbounded();
+                let barrier = StreamElement::Barrier {
+                    id: 1,
+                    timestamp: 5,
+                };
+                for e in [
+                    batch(vals[0]),
+                    barrier,
+                    batch(vals[1]),
+                    StreamElement::EndOfInput,
+                ] {
+                    tx.send((0u32, e)).unwrap();
+                }
+                inputs.push(InputReceiver {
+                    rx,
+                    gate: g,
+                    input_index: 0,
+                    width: 1,
+                    open: 1,
+                    remote: HashMap::new(),
+                });
+            }
+            let mut chain = Chain {
+                operators: vec![Box::new(Record(seen.clone()))],
+            };
+            let cancel = AtomicBool::new(false);
+            let mut out = Outputs {
+                writers: vec![],
+                cancel: &cancel,
+                metrics: &ctx.metrics,
+                last_watermark: i64::MIN,
+            };
+            run_inputs(inputs, &mut chain, &mut out, &ctx).unwrap();
+            let seen = seen.lock().unwrap().clone();
+            let at = |x: &str| seen.iter().position(|s| s == x).unwrap();
+            let snap = at("snapshot 1");
+            // what came before the barrier on both inputs is in the snapshot, nothing after it
+            assert!(at("v1") < snap && at("v10") < snap, "{seen:?}");
+            assert!(at("v2") > snap && at("v20") > snap, "{seen:?}");
+            assert_eq!(*acks.0.lock().unwrap(), vec![1]);
+            assert_eq!(acks.1.lock().unwrap()[0], vec![Some(vec![1])]);
+        }
+    }
 
     #[test]
     fn idle_channels_do_not_hold_back_the_watermark() {

@@ -60,12 +60,14 @@ pub fn chain(graph: &JobGraph) -> JobGraph {
             continue;
         }
         let mut merged = graph.vertices[start].clone();
+        merged.operator_ids = merged.operator_ids();
         head_of[start] = Some(start);
         let mut cur = start;
         while let Some(t) = next[cur].filter(|t| head_of[*t].is_none()) {
             let v = &graph.vertices[t];
             merged.name = format!("{} -> {}", merged.name, v.name);
             merged.operators.extend(v.operators.iter().cloned());
+            merged.operator_ids.extend(v.operator_ids());
             merged.max_parallelism = merged.max_parallelism.min(v.max_parallelism);
             head_of[t] = Some(start);
             cur = t;

@@ -14,6 +14,7 @@
 //! [`SchedulerAction`]s it returns and recording task states in the `ExecutionGraph`.
 
 pub mod chaining;
+pub mod checkpoint_coordinator;
 mod error;
 pub mod execution_graph;
 pub mod pipelined_region;

@@ -44,6 +44,7 @@ pub fn vertex(id: u128, name: &str, parallelism: u32, ops: Vec<OperatorSpec>) ->
         max_parallelism: 128,
         slot_sharing_group: "default".to_string(),
         operators: ops,
+        operator_ids: Vec::new(),
     }
 }
 

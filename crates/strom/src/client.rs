@@ -62,6 +62,16 @@ impl Rest {
         self.check(status, body, &format!("PATCH {path}"))
     }
 
+    pub fn post(&self, path: &str, body: &Value) -> Result<Value> {
+        let url = format!("{}{path}", self.base);
+        let mut resp = self.agent.post(&url).send_json(body).with_context(|| {
+            format!("cannot reach the cluster at {}; is it running?", self.base)
+        })?;
+        let status = resp.status().as_u16();
+        let body: Value = resp.body_mut().read_json().unwrap_or(Value::Null);
+        self.check(status, body, &format!("POST {path}"))
+    }
+
     pub fn submit(&self, graph: &strom_plan::JobGraph) -> Result<String> {
         let url = format!("{}/jobs", self.base);
         let mut resp = self.agent.post(&url).send_json(graph).with_context(|| {
@@ -70,6 +80,17 @@ impl Rest {
         let status = resp.status().as_u16();
         let body: Value = resp.body_mut().read_json().unwrap_or(Value::Null);
         let body = self.check(status, body, "job submission")?;
+        if let Some(path) = body["strom-restore"]["path"].as_str() {
+            println!("Restoring the job's state from {path}:");
+            for line in body["strom-restore"]["operators"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
+                println!("  {line}");
+            }
+        }
         body["jobid"]
             .as_str()
             .map(str::to_string)

@@ -1,8 +1,10 @@
 //! `strom`: the command line. Cluster processes (`standalone`) and clients (`sql`, `run`, `list`,
-//! `info`, `cancel`) that talk REST to any Strom cluster, or run on an embedded one.
+//! `info`, `cancel`, `savepoint`, `stop`) that talk REST to any Strom cluster, or run on an
+//! embedded one.
 
 mod client;
 mod conf;
+mod savepoint_cmd;
 mod sql_cmd;
 
 use anyhow::{Context, Result};
@@ -70,6 +72,8 @@ enum Cmd {
         /// Submit and return without waiting for the job to end.
         #[arg(long)]
         detached: bool,
+        #[command(flatten)]
+        restore: RestoreArgs,
         #[arg(short = 'D', value_name = "KEY=VALUE")]
         dynamic: Vec<String>,
     },
@@ -80,6 +84,8 @@ enum Cmd {
         jobmanager: String,
         #[arg(long)]
         detached: bool,
+        #[command(flatten)]
+        restore: RestoreArgs,
     },
     /// List the cluster's jobs.
     List {
@@ -98,8 +104,76 @@ enum Cmd {
         #[arg(long, default_value = "http://127.0.0.1:8081")]
         jobmanager: String,
     },
+    /// Trigger a savepoint of a running streaming job and wait for it (Flink's `flink savepoint
+    /// JOB_ID [TARGET_DIR]`); prints its path. Start a job from it with --from-savepoint.
+    Savepoint {
+        job_id: String,
+        /// Directory the savepoint goes to (a savepoint-... directory is made in it); default:
+        /// the cluster's state.savepoints.dir.
+        target_dir: Option<String>,
+        #[arg(short = 'm', long, default_value = "http://127.0.0.1:8081")]
+        jobmanager: String,
+        /// Give up waiting for the savepoint after this many seconds.
+        #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+        timeout: u64,
+    },
+    /// Stop a streaming job with a savepoint (Flink's `flink stop [-p DIR] JOB_ID`): the sources
+    /// stop, a final savepoint is taken, and the job ends FINISHED; prints the savepoint's path.
+    Stop {
+        job_id: String,
+        /// Directory the savepoint goes to; without a value (or without the option): the
+        /// cluster's state.savepoints.dir.
+        #[arg(
+            short = 'p',
+            long = "savepoint",
+            visible_alias = "savepointPath",
+            value_name = "DIR",
+            num_args = 0..=1,
+            default_missing_value = ""
+        )]
+        savepoint: Option<String>,
+        /// Advance event time to the end before the savepoint (not supported yet; refused).
+        #[arg(short = 'd', long)]
+        drain: bool,
+        #[arg(short = 'm', long, default_value = "http://127.0.0.1:8081")]
+        jobmanager: String,
+        /// Give up waiting for the savepoint after this many seconds.
+        #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+        timeout: u64,
+    },
     /// Write the benchmark's bids as CSV (the rows of shared/bench/gen_bids.rs).
     GenBids { rows: u64, out: PathBuf },
+}
+
+/// Starting a job from a savepoint (Flink's `run -s PATH [-n]`).
+#[derive(clap::Args, Debug, Default)]
+struct RestoreArgs {
+    /// Start the job from this savepoint (or retained checkpoint) directory
+    /// (execution.state-recovery.path).
+    #[arg(
+        short = 's',
+        long = "from-savepoint",
+        visible_alias = "fromSavepoint",
+        value_name = "PATH"
+    )]
+    from_savepoint: Option<String>,
+    /// Drop savepoint state that belongs to no operator of the job instead of refusing to start
+    /// (execution.state-recovery.ignore-unclaimed-state = true).
+    #[arg(
+        short = 'n',
+        long = "allow-non-restored-state",
+        visible_alias = "allowNonRestoredState"
+    )]
+    allow_non_restored_state: bool,
+}
+
+impl RestoreArgs {
+    fn config(&self) -> Vec<(String, String)> {
+        savepoint_cmd::restore_config(
+            self.from_savepoint.as_deref(),
+            self.allow_non_restored_state,
+        )
+    }
 }
 
 fn main() {
@@ -158,6 +232,7 @@ fn run(cli: Cli, started: Instant) -> Result<i32> {
             jobmanager,
             parallelism,
             detached,
+            restore,
             dynamic,
         } => {
             let mut config = conf::load(&dynamic)?;
@@ -167,17 +242,22 @@ fn run(cli: Cli, started: Instant) -> Result<i32> {
                     p.to_string(),
                 );
             }
+            for (k, v) in restore.config() {
+                config.set(k, v);
+            }
             sql_cmd::run(&files, jobmanager.as_deref(), detached, config, started)
         }
         Cmd::Run {
             file,
             jobmanager,
             detached,
+            restore,
         } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
-            let graph: strom_plan::JobGraph = serde_json::from_str(&text)
+            let mut graph: strom_plan::JobGraph = serde_json::from_str(&text)
                 .with_context(|| format!("{} is not a valid JobGraph", file.display()))?;
+            graph.config.extend(restore.config());
             let rest = client::Rest::new(&jobmanager);
             let id = rest.submit(&graph)?;
             println!("Job has been submitted with JobID {id}");
@@ -191,6 +271,30 @@ fn run(cli: Cli, started: Instant) -> Result<i32> {
         Cmd::Cancel { job_id, jobmanager } => {
             client::cancel(&client::Rest::new(&jobmanager), &job_id)
         }
+        Cmd::Savepoint {
+            job_id,
+            target_dir,
+            jobmanager,
+            timeout,
+        } => savepoint_cmd::savepoint(
+            &client::Rest::new(&jobmanager),
+            &job_id,
+            target_dir.as_deref(),
+            std::time::Duration::from_secs(timeout),
+        ),
+        Cmd::Stop {
+            job_id,
+            savepoint,
+            drain,
+            jobmanager,
+            timeout,
+        } => savepoint_cmd::stop(
+            &client::Rest::new(&jobmanager),
+            &job_id,
+            savepoint.as_deref().filter(|s| !s.is_empty()),
+            drain,
+            std::time::Duration::from_secs(timeout),
+        ),
         Cmd::GenBids { rows, out } => {
             strom_connectors::write_bids_csv(rows, &out)
                 .with_context(|| format!("cannot write {}", out.display()))?;

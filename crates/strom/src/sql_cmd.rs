@@ -126,6 +126,15 @@ fn run_embedded(compiled: strom_plan::CompiledScript, started: Instant) -> Resul
         };
         outln!("Job has been submitted with JobID {id}");
         let job = d.job(id)?;
+        {
+            let st = job.state.lock();
+            if let Some((_, _, path, _)) = &st.checkpoints.latest_restored {
+                outln!("Restoring the job's state from {path}:");
+                for line in &st.checkpoints.restore_report {
+                    outln!("  {line}");
+                }
+            }
+        }
         let mut last_print = Instant::now();
         loop {
             let (status, totals) = {

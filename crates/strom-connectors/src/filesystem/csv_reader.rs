@@ -177,6 +177,12 @@ impl SourceReader for CsvReader {
             skipped_rows: self.parser.skipped,
         }
     }
+
+    /// The next unread line of each slice (the batches returned so far hold exactly the lines
+    /// before it): see [`super::position`].
+    fn snapshot_position(&mut self) -> Result<Option<Vec<u8>>, ConnectorError> {
+        Ok(Some(super::position::encode(&self.lines)))
+    }
 }
 
 impl Parser {

@@ -19,14 +19,26 @@
 //! lines are skipped. JSON lines are objects whose field names are the column names
 //! (case-sensitive; missing or `null` = NULL; unknown fields are ignored).
 //!
+//! With checkpoints, a reader's position is the offset of the next unread line of each of its
+//! splits; a restored reader (at any parallelism) reads each split it owns from there, so every
+//! row is read exactly once across the restart (see [`position`]). The input must not change
+//! in between.
+//!
 //! **Sink.** Each sink subtask `k` writes the file `<path>/part-<k>-0.csv` (or `.json`); the
 //! directory is created if missing. The name is fixed so that re-running the same job overwrites
 //! its previous output; the file is written as the hidden `.part-<k>-0.<ext>.inprogress` and
 //! renamed at the end of input, and subtask 0 removes `part-<j>-0.<ext>` files of a previous run
 //! with a higher parallelism (`j >= parallelism`).
+//!
+//! In a job with checkpoints the sink writes exactly once ([`committer`]): rows go to hidden
+//! in-progress files that become `part-<k>-<checkpoint>-<random>-<n>.<ext>` when the checkpoint
+//! that covers them completes (`end` instead of the checkpoint for the rows after the last
+//! one, at the end of the job). Such output accumulates: nothing of earlier runs is removed.
 
+pub mod committer;
 pub mod csv_reader;
 pub mod json_reader;
+pub mod position;
 pub mod split;
 pub mod writer;
 
@@ -169,22 +181,40 @@ impl ConnectorFactory for FileSystemConnector {
     ) -> Result<Box<dyn SourceReader>, ConnectorError> {
         let opts = FsOptions::parse(table)?;
         crate::check_projection(table, projection)?;
-        let batch_rows = if batch_rows == 0 {
-            DEFAULT_BATCH_ROWS
-        } else {
-            batch_rows
-        };
         let files = split::list_input(&opts.path)?;
         let slices = split::plan_split(&files, subtask.index, subtask.parallelism);
-        let lines = split::SplitReader::new(files, slices, split::DEFAULT_CHUNK);
-        Ok(match opts.format {
-            Format::Csv => Box::new(csv_reader::CsvReader::new(
-                table, &opts, projection, lines, batch_rows,
-            )),
-            Format::Json => Box::new(json_reader::JsonReader::new(
-                table, &opts, projection, lines, batch_rows,
-            )),
-        })
+        Ok(reader(
+            table,
+            &opts,
+            projection,
+            files,
+            slices,
+            batch_rows,
+            split::DEFAULT_CHUNK,
+        ))
+    }
+
+    fn restore_reader(
+        &self,
+        table: &TableSpec,
+        projection: &[usize],
+        subtask: SubtaskInfo,
+        batch_rows: usize,
+        positions: &[Vec<u8>],
+    ) -> Result<Box<dyn SourceReader>, ConnectorError> {
+        let opts = FsOptions::parse(table)?;
+        crate::check_projection(table, projection)?;
+        let files = split::list_input(&opts.path)?;
+        let slices = position::restore_slices(&table.name, &opts.path, &files, positions, subtask)?;
+        Ok(reader(
+            table,
+            &opts,
+            projection,
+            files,
+            slices,
+            batch_rows,
+            split::DEFAULT_CHUNK,
+        ))
     }
 
     fn create_writer(
@@ -197,7 +227,48 @@ impl ConnectorFactory for FileSystemConnector {
             table, &opts, subtask,
         )?))
     }
+
+    fn create_exactly_once_writer(
+        &self,
+        table: &TableSpec,
+        subtask: SubtaskInfo,
+    ) -> Result<Box<dyn SinkWriter>, ConnectorError> {
+        let opts = FsOptions::parse(table)?;
+        Ok(Box::new(committer::TwoPhaseFileWriter::create(
+            table, &opts, subtask,
+        )?))
+    }
 }
 
+/// The reader of `slices` of `files` in the table's format, reading `chunk` bytes at a time.
+fn reader(
+    table: &TableSpec,
+    opts: &FsOptions,
+    projection: &[usize],
+    files: Vec<split::InputFile>,
+    slices: Vec<split::FileSlice>,
+    batch_rows: usize,
+    chunk: usize,
+) -> Box<dyn SourceReader> {
+    let batch_rows = if batch_rows == 0 {
+        DEFAULT_BATCH_ROWS
+    } else {
+        batch_rows
+    };
+    let lines = split::SplitReader::new(files, slices, chunk);
+    match opts.format {
+        Format::Csv => Box::new(csv_reader::CsvReader::new(
+            table, opts, projection, lines, batch_rows,
+        )),
+        Format::Json => Box::new(json_reader::JsonReader::new(
+            table, opts, projection, lines, batch_rows,
+        )),
+    }
+}
+
+#[cfg(test)]
+mod checkpoint_tests;
+#[cfg(test)]
+mod committer_tests;
 #[cfg(test)]
 mod tests;

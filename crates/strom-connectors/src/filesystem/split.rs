@@ -1,12 +1,19 @@
 //! Input listing and parallel splits of line-oriented files.
 //!
 //! The input (one file, or every regular non-hidden file of a directory in natural name order)
-//! is seen as the concatenation of its files. Subtask `k` of `p` owns the byte range
-//! `[total*k/p, total*(k+1)/p)` of that concatenation and reads every line that STARTS in it:
-//! a subtask whose range starts in the middle of a line skips to the next line start, and the
-//! last line it owns is read to its end even past the range end. Lines never span files (the
-//! last line of a file may lack its newline). Every line is therefore read exactly once, for any
-//! parallelism, and each subtask reads its lines in file order.
+//! is seen as the concatenation of its files, cut into [`SPLITS`] byte ranges of equal size
+//! (split `j` is `[total*j/SPLITS, total*(j+1)/SPLITS)`; a split that crosses files is one piece
+//! per file). The splits do not depend on the parallelism, so a checkpointed position (see
+//! [`super::position`]) names the same splits at any parallelism. Subtask `k` of `p` reads the
+//! splits `j` with `j*p/SPLITS == k`: a contiguous run, so its pieces in one file merge into one
+//! [`FileSlice`]. (More than `SPLITS` subtasks leave some without input.)
+//!
+//! A slice owns every line that STARTS in its range: a slice starting in the middle of a line
+//! skips to the next line start, and the last line it owns is read to its end even past the
+//! range end. Lines never span files (the last line of a file may lack its newline). Every line
+//! is therefore read exactly once, for any parallelism, and each subtask reads its lines in file
+//! order. A slice can start reading at `from` > `start`: the lines starting in `[start, from)`
+//! were read before a restart (`from` is then the start of the next unread line).
 //!
 //! Line numbers are only needed for error messages, so a subtask that starts in the middle of a
 //! file counts the newlines before its first line lazily, when an error is reported.
@@ -122,37 +129,91 @@ pub fn list_input(path: &Path) -> Result<Vec<InputFile>, ConnectorError> {
     Ok(files.into_iter().map(|(_, f)| f).collect())
 }
 
-/// The part of one file a subtask owns: lines starting in `[start, end)` (file offsets).
+/// Number of splits of the input (independent of the parallelism).
+pub const SPLITS: u32 = 1024;
+
+/// The part of one file a subtask owns: lines starting in `[start, end)` (file offsets), of
+/// which those starting in `[from, end)` are still to be read (`from == start` unless restored;
+/// `from == end`: every line was read).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileSlice {
     pub file: usize,
     pub start: u64,
+    pub from: u64,
     pub end: u64,
+}
+
+impl FileSlice {
+    /// All its lines were read.
+    pub fn is_done(&self) -> bool {
+        self.from >= self.end
+    }
+}
+
+/// Every split piece of the input, in input order: `(split index, piece)`. Empty pieces are
+/// left out.
+pub fn plan_pieces(files: &[InputFile]) -> Vec<(u32, FileSlice)> {
+    let total: u128 = files.iter().map(|f| f.len as u128).sum();
+    let bound = |j: u32| (total * j as u128 / SPLITS as u128) as u64;
+    let mut out = Vec::new();
+    let mut g = 0u64;
+    let mut j = 0u32;
+    for (i, f) in files.iter().enumerate() {
+        let (fs, fe) = (g, g + f.len);
+        g = fe;
+        while j < SPLITS && fs < fe {
+            let (s, e) = (bound(j).max(fs), bound(j + 1).min(fe));
+            if s < e {
+                out.push((
+                    j,
+                    FileSlice {
+                        file: i,
+                        start: s - fs,
+                        from: s - fs,
+                        end: e - fs,
+                    },
+                ));
+            }
+            if bound(j + 1) > fe {
+                break; // the split goes on in the next file
+            }
+            j += 1;
+        }
+    }
+    out
+}
+
+/// The subtask of `parallelism` that reads split `split`.
+pub fn split_owner(split: u32, parallelism: u32) -> u32 {
+    (split as u64 * parallelism.max(1) as u64 / SPLITS as u64) as u32
+}
+
+/// Joins adjacent pieces of one file when what is left to read of them is contiguous.
+pub fn merge_slices(pieces: impl IntoIterator<Item = FileSlice>) -> Vec<FileSlice> {
+    let mut out: Vec<FileSlice> = Vec::new();
+    for b in pieces {
+        if let Some(a) = out.last_mut() {
+            if a.file == b.file && a.end == b.start && (a.is_done() || b.from == b.start) {
+                a.from = if a.is_done() { b.from } else { a.from };
+                a.end = b.end;
+                continue;
+            }
+        }
+        out.push(b);
+    }
+    out
 }
 
 /// The slices of subtask `index` of `parallelism` over `files`.
 pub fn plan_split(files: &[InputFile], index: u32, parallelism: u32) -> Vec<FileSlice> {
-    let p = parallelism.max(1) as u128;
-    let k = (index as u128).min(p - 1);
-    let total: u128 = files.iter().map(|f| f.len as u128).sum();
-    let start = (total * k / p) as u64;
-    let end = (total * (k + 1) / p) as u64;
-    let mut out = Vec::new();
-    let mut g = 0u64;
-    for (i, f) in files.iter().enumerate() {
-        let (fs, fe) = (g, g + f.len);
-        g = fe;
-        let s = start.max(fs);
-        let e = end.min(fe);
-        if s < e {
-            out.push(FileSlice {
-                file: i,
-                start: s - fs,
-                end: e - fs,
-            });
-        }
-    }
-    out
+    let p = parallelism.max(1);
+    let k = index.min(p - 1);
+    merge_slices(
+        plan_pieces(files)
+            .into_iter()
+            .filter(|(j, _)| split_owner(*j, p) == k)
+            .map(|(_, s)| s),
+    )
 }
 
 struct Current {
@@ -213,6 +274,40 @@ impl SplitReader {
         }
     }
 
+    /// The input files.
+    pub fn files(&self) -> &[InputFile] {
+        &self.files
+    }
+
+    /// The slices with `from` moved to the start of the next line not yet consumed (`end` when
+    /// every line of a slice was): where a restarted reader resumes.
+    pub fn progress(&self) -> Vec<FileSlice> {
+        let current = self.next_slice.checked_sub(1);
+        self.slices
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let from = if i >= self.next_slice {
+                    s.from
+                } else if Some(i) != current {
+                    s.end
+                } else {
+                    match &self.cur {
+                        None => s.end,
+                        // still looking for the first line: nothing of the slice consumed
+                        Some(c) if c.skipping => s.from,
+                        Some(c) if c.done && c.pos >= c.complete => s.end,
+                        Some(c) => c.buf_off + c.pos as u64,
+                    }
+                };
+                FileSlice {
+                    from: from.max(s.from).min(s.end),
+                    ..*s
+                }
+            })
+            .collect()
+    }
+
     /// Bytes read from files so far.
     pub fn bytes_read(&self) -> u64 {
         self.bytes_read
@@ -248,9 +343,12 @@ impl SplitReader {
                         return Ok(false);
                     };
                     self.next_slice += 1;
+                    if slice.is_done() {
+                        continue;
+                    }
                     let path = &self.files[slice.file].path;
                     let mut file = File::open(path).map_err(|e| io_err(path, "open", e))?;
-                    let seek_to = slice.start.saturating_sub(1);
+                    let seek_to = slice.from.saturating_sub(1);
                     if seek_to > 0 {
                         file.seek(SeekFrom::Start(seek_to))
                             .map_err(|e| io_err(path, "seek in", e))?;
@@ -265,7 +363,7 @@ impl SplitReader {
                         complete: 0,
                         eof: false,
                         done: false,
-                        skipping: slice.start > 0,
+                        skipping: slice.from > 0,
                         first_line_start: 0,
                         lines: 0,
                     });
@@ -495,5 +593,69 @@ mod tests {
             }
             assert_eq!(total, 17);
         }
+    }
+
+    #[test]
+    fn pieces_tile_the_input_and_subtasks_own_contiguous_runs() {
+        let files: Vec<InputFile> = [5000u64, 0, 3, 12_345, 1]
+            .iter()
+            .enumerate()
+            .map(|(i, &len)| InputFile {
+                path: format!("f{i}").into(),
+                len,
+            })
+            .collect();
+        let pieces = plan_pieces(&files);
+        // pieces tile each file in order, split indices never decrease
+        let mut at = vec![0u64; files.len()];
+        let mut last = (0, 0);
+        for (j, s) in &pieces {
+            assert_eq!(s.start, at[s.file]);
+            assert!(s.start < s.end && s.from == s.start);
+            at[s.file] = s.end;
+            assert!((s.file, *j) >= last);
+            last = (s.file, *j);
+        }
+        assert_eq!(at, files.iter().map(|f| f.len).collect::<Vec<_>>());
+        assert!(pieces.iter().all(|(j, _)| *j < SPLITS));
+        // a subtask's slices are its pieces merged: at most one slice per file
+        for p in [1, 2, 3, 7, 2000] {
+            let mut covered = 0;
+            for k in 0..p {
+                let slices = plan_split(&files, k, p);
+                for w in slices.windows(2) {
+                    assert!(w[0].file < w[1].file);
+                }
+                covered += slices.iter().map(|s| s.end - s.start).sum::<u64>();
+            }
+            assert_eq!(covered, 17_349);
+        }
+    }
+
+    #[test]
+    fn merging_keeps_what_is_left_to_read() {
+        let s = |file, start, from, end| FileSlice {
+            file,
+            start,
+            from,
+            end,
+        };
+        // done + partly read: one slice from the partial offset
+        assert_eq!(
+            merge_slices([s(0, 0, 10, 10), s(0, 10, 15, 20)]),
+            vec![s(0, 0, 15, 20)]
+        );
+        // partly read + not started: contiguous
+        assert_eq!(
+            merge_slices([s(0, 0, 5, 10), s(0, 10, 10, 20)]),
+            vec![s(0, 0, 5, 20)]
+        );
+        // partly read + partly read: a gap of read lines between them
+        assert_eq!(
+            merge_slices([s(0, 0, 5, 10), s(0, 10, 12, 20)]),
+            vec![s(0, 0, 5, 10), s(0, 10, 12, 20)]
+        );
+        // other files never merge
+        assert_eq!(merge_slices([s(0, 0, 0, 10), s(1, 0, 0, 20)]).len(), 2);
     }
 }

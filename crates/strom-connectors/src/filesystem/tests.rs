@@ -39,7 +39,7 @@ impl Drop for TempDir {
     }
 }
 
-fn table(cols: &[(&str, SqlType)], path: &Path, opts: &[(&str, &str)]) -> TableSpec {
+pub(crate) fn table(cols: &[(&str, SqlType)], path: &Path, opts: &[(&str, &str)]) -> TableSpec {
     let mut options: BTreeMap<String, String> = opts
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))

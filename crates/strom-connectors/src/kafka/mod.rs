@@ -37,6 +37,10 @@
 //! [`strom_runtime::SourceReader::is_idle`]). A message that cannot be decoded fails the task
 //! with its topic, partition and offset, unless `'<format>.ignore-parse-errors'` skips (and
 //! counts) it. Messages without a value (tombstones) are skipped (raw: a NULL value).
+//! With checkpoints, the position of a reader is its partitions' next offsets (and, bounded,
+//! end offsets); a restored reader takes the partitions it would read anyway, at any
+//! parallelism, each from its checkpointed offset (partitions no position holds: from
+//! `'scan.startup.mode'`); see [`source`].
 //!
 //! **Source formats** ([`decode`]): `json` (one object per message, field names = column
 //! names, the rules of the filesystem JSON reader), `csv` (one line per message, the fields of
@@ -88,6 +92,27 @@ impl KafkaConnector {
         KafkaReader::new(table, opts, projection, subtask, batch_rows)
     }
 
+    /// The reader of subtask `subtask` resuming from `positions` (see
+    /// [`ConnectorFactory::restore_reader`]), as its concrete type.
+    pub fn restored_reader(
+        &self,
+        table: &TableSpec,
+        projection: &[usize],
+        subtask: SubtaskInfo,
+        batch_rows: usize,
+        positions: &[Vec<u8>],
+    ) -> Result<KafkaReader, ConnectorError> {
+        let opts = KafkaOptions::parse(table)?;
+        crate::check_projection(table, projection)?;
+        let resume = source::decode_positions(&table.name, positions)?;
+        let batch_rows = if batch_rows == 0 {
+            DEFAULT_BATCH_ROWS
+        } else {
+            batch_rows
+        };
+        KafkaReader::resume(table, opts, projection, subtask, batch_rows, &resume)
+    }
+
     /// The writer of subtask `subtask`, as its concrete type.
     pub fn writer(
         &self,
@@ -134,6 +159,21 @@ impl ConnectorFactory for KafkaConnector {
         Ok(Box::new(
             self.reader(table, projection, subtask, batch_rows)?,
         ))
+    }
+
+    /// Partitions are assigned as by `create_reader`; each starts at its checkpointed offset,
+    /// or by `'scan.startup.mode'` when no position holds it (see [`source`]).
+    fn restore_reader(
+        &self,
+        table: &TableSpec,
+        projection: &[usize],
+        subtask: SubtaskInfo,
+        batch_rows: usize,
+        positions: &[Vec<u8>],
+    ) -> Result<Box<dyn SourceReader>, ConnectorError> {
+        Ok(Box::new(self.restored_reader(
+            table, projection, subtask, batch_rows, positions,
+        )?))
     }
 
     fn create_writer(

@@ -7,6 +7,14 @@
 //! ([`SourceReader::last_split`]); messages are decoded as they are polled into per-partition
 //! builders, and a batch is returned when a partition has `batch_rows` rows or about 100 ms
 //! passed (an empty batch when nothing arrived).
+//!
+//! **Checkpoints.** The position ([`SourceReader::snapshot_position`]) is JSON: the next offset
+//! of each assigned partition (after the last message whose row was returned) and, when
+//! bounded, each partition's end offset, e.g. `{"offsets": {"0": 120, "2": 7}, "ends": {"0":
+//! 300, "2": 7}}`. A restored reader ([`KafkaReader::resume`]) reads the partitions that
+//! subtask would read anyway, each from the offset found in any of the positions (and, when
+//! bounded, up to the recorded end offset, so that the restored job reads what the first one
+//! would have), the others as `'scan.startup.mode'` says.
 
 use super::client::{self, KafkaContext, METADATA_TIMEOUT};
 use super::decode::Decoder;
@@ -99,6 +107,26 @@ impl KafkaReader {
         subtask: SubtaskInfo,
         batch_rows: usize,
     ) -> Result<Self, ConnectorError> {
+        Self::resume(
+            table,
+            opts,
+            projection,
+            subtask,
+            batch_rows,
+            &BTreeMap::new(),
+        )
+    }
+
+    /// Like [`KafkaReader::new`], but the partitions in `resume` (from [`decode_positions`])
+    /// start at their recorded offset (and, when bounded, end at their recorded end).
+    pub fn resume(
+        table: &TableSpec,
+        opts: KafkaOptions,
+        projection: &[usize],
+        subtask: SubtaskInfo,
+        batch_rows: usize,
+        resume: &BTreeMap<i32, Resume>,
+    ) -> Result<Self, ConnectorError> {
         let batch_rows = batch_rows.max(1);
         let bounded = opts.bounded == BoundedMode::LatestOffset;
         let consumer = client::consumer(
@@ -131,11 +159,11 @@ impl KafkaReader {
             );
             return Ok(reader);
         }
-        let starts = reader.start_offsets(&consumer, &mine)?;
+        let starts = reader.resolve_offsets(&consumer, &mine, resume)?;
         let now = Instant::now();
         let mut tpl = TopicPartitionList::with_capacity(mine.len());
-        for (&p, &(start, high)) in mine.iter().zip(&starts) {
-            let end = bounded.then_some(high);
+        for (&p, &(start, end)) in mine.iter().zip(&starts) {
+            let end = if bounded { end } else { None };
             reader.index.insert(p, reader.parts.len());
             reader.parts.push(Part {
                 id: p,
@@ -178,6 +206,71 @@ impl KafkaReader {
         ))
     }
 
+    /// `(low, high)` watermarks of a partition.
+    fn watermarks(
+        &self,
+        consumer: &BaseConsumer<KafkaContext>,
+        p: i32,
+    ) -> Result<(i64, i64), ConnectorError> {
+        consumer
+            .fetch_watermarks(&self.opts.topic, p, METADATA_TIMEOUT)
+            .map_err(|e| {
+                self.io(format!(
+                    "cannot fetch the offsets of partition {p}: {e}{}",
+                    consumer
+                        .context()
+                        .last_error()
+                        .map(|l| format!(" (last error: {l})"))
+                        .unwrap_or_default()
+                ))
+            })
+    }
+
+    /// `(start offset, end offset)` of each partition: restored ones from `resume` (the end:
+    /// the recorded one, else the high watermark), the others by `'scan.startup.mode'` (the
+    /// end: the high watermark).
+    fn resolve_offsets(
+        &self,
+        consumer: &BaseConsumer<KafkaContext>,
+        partitions: &[i32],
+        resume: &BTreeMap<i32, Resume>,
+    ) -> Result<Vec<(i64, Option<i64>)>, ConnectorError> {
+        let fresh: Vec<i32> = partitions
+            .iter()
+            .copied()
+            .filter(|p| !resume.contains_key(p))
+            .collect();
+        let mut fresh_starts = if fresh.is_empty() {
+            Vec::new()
+        } else {
+            self.start_offsets(consumer, &fresh)?
+        }
+        .into_iter();
+        let mut out = Vec::with_capacity(partitions.len());
+        for &p in partitions {
+            let Some(r) = resume.get(&p) else {
+                let (start, high) = fresh_starts.next().expect("one start per fresh partition");
+                out.push((start, Some(high)));
+                continue;
+            };
+            let (low, high) = self.watermarks(consumer, p)?;
+            let start = r.next.clamp(low, high.max(low));
+            if start != r.next {
+                tracing::warn!(
+                    table = %self.opts.table,
+                    topic = %self.opts.topic,
+                    partition = p,
+                    recorded = r.next,
+                    low,
+                    high,
+                    "the checkpointed offset is no longer in the partition (retention, or the topic was recreated); reading from offset {start}"
+                );
+            }
+            out.push((start, Some(r.end.unwrap_or(high))));
+        }
+        Ok(out)
+    }
+
     /// `(start offset, high watermark)` of each partition.
     fn start_offsets(
         &self,
@@ -188,17 +281,7 @@ impl KafkaReader {
         let last = || consumer.context().last_error();
         let mut marks = Vec::with_capacity(partitions.len());
         for &p in partitions {
-            let (low, high) = consumer
-                .fetch_watermarks(topic, p, METADATA_TIMEOUT)
-                .map_err(|e| {
-                    self.io(format!(
-                        "cannot fetch the offsets of partition {p}: {e}{}",
-                        last()
-                            .map(|l| format!(" (last error: {l})"))
-                            .unwrap_or_default()
-                    ))
-                })?;
-            marks.push((low, high));
+            marks.push(self.watermarks(consumer, p)?);
         }
         let lookup_error = |what: &str, e: KafkaError| {
             self.io(format!(
@@ -432,7 +515,97 @@ pub fn parse_error_message(opts: &KafkaOptions, partition: i32, offset: i64, wha
     )
 }
 
+/// Where a restored partition resumes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resume {
+    /// The offset of the next message to read.
+    pub next: i64,
+    /// The end offset (exclusive) a bounded reader had.
+    pub end: Option<i64>,
+}
+
+/// The union of checkpointed positions (of every subtask of the previous run): partition ->
+/// where it resumes. Also reads the older form, a plain `{"<partition>": <next offset>}` map.
+pub fn decode_positions(
+    table: &str,
+    positions: &[Vec<u8>],
+) -> Result<BTreeMap<i32, Resume>, ConnectorError> {
+    use serde_json::Value;
+    let fail = |i: usize, what: String| {
+        ConnectorError::Other(format!(
+            "table '{table}': cannot resume the kafka source from the checkpoint: position {i} {what}; start the job without restoring from it"
+        ))
+    };
+    let mut out: BTreeMap<i32, Resume> = BTreeMap::new();
+    for (i, bytes) in positions.iter().enumerate() {
+        let v: Value = serde_json::from_slice(bytes).map_err(|e| {
+            fail(
+                i,
+                format!("is not a kafka source position: invalid JSON ({e})"),
+            )
+        })?;
+        let (offsets, ends) = match v.get("offsets") {
+            Some(o) => (o, v.get("ends")),
+            None => (&v, None),
+        };
+        let map = |m: &Value| -> Result<BTreeMap<i32, i64>, ConnectorError> {
+            let Some(m) = m.as_object() else {
+                return Err(fail(
+                    i,
+                    "is not a kafka source position (not an object)".into(),
+                ));
+            };
+            m.iter()
+                .map(|(k, o)| match (k.parse::<i32>(), o.as_i64()) {
+                    (Ok(p), Some(o)) if p >= 0 && o >= 0 => Ok((p, o)),
+                    _ => Err(fail(
+                        i,
+                        format!("is not a kafka source position (partition '{k}': {o})"),
+                    )),
+                })
+                .collect()
+        };
+        let ends = match ends {
+            Some(e) => map(e)?,
+            None => BTreeMap::new(),
+        };
+        for (p, next) in map(offsets)? {
+            let r = Resume {
+                next,
+                end: ends.get(&p).copied(),
+            };
+            if out.insert(p, r).is_some_and(|old| old != r) {
+                return Err(fail(
+                    i,
+                    format!("holds partition {p} again, at another offset: the checkpoint is inconsistent"),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
 impl SourceReader for KafkaReader {
+    /// The next offset of each partition and, when bounded, its end offset (see the module
+    /// docs).
+    fn snapshot_position(&mut self) -> Result<Option<Vec<u8>>, ConnectorError> {
+        let offsets: serde_json::Map<String, serde_json::Value> = self
+            .offsets()
+            .into_iter()
+            .map(|(p, o)| (p.to_string(), o.into()))
+            .collect();
+        let mut v = serde_json::json!({ "offsets": offsets });
+        if self.bounded() {
+            let ends: serde_json::Map<String, serde_json::Value> = self
+                .parts
+                .iter()
+                .filter_map(|p| Some((p.id.to_string(), p.end?.into())))
+                .collect();
+            v["ends"] = ends.into();
+        }
+        Ok(Some(v.to_string().into_bytes()))
+    }
+
     fn next_batch(&mut self) -> Result<Option<RecordBatch>, ConnectorError> {
         match &self.failed {
             Some((true, m)) => return Err(ConnectorError::Parse(m.clone())),

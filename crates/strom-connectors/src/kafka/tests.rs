@@ -560,3 +560,62 @@ fn columns_of_other_names() {
     assert_eq!(messages, vec![Some(br#"{"n":5}"#.to_vec())]);
     assert_eq!(back.column(0).as_primitive::<Int32Type>().value(0), 5);
 }
+
+#[test]
+fn checkpoint_positions_decode_as_a_union() {
+    use super::source::{decode_positions, Resume};
+    let positions = vec![
+        br#"{"offsets": {"0": 120, "2": 7}, "ends": {"0": 300, "2": 7}}"#.to_vec(),
+        br#"{"offsets": {"1": 5}}"#.to_vec(),
+        // the older form: partition -> next offset
+        br#"{"3": 42}"#.to_vec(),
+        // the same partition twice at the same offset is harmless
+        br#"{"offsets": {"1": 5}}"#.to_vec(),
+    ];
+    let r = decode_positions("t", &positions).expect("positions");
+    assert_eq!(
+        r,
+        BTreeMap::from([
+            (
+                0,
+                Resume {
+                    next: 120,
+                    end: Some(300)
+                }
+            ),
+            (1, Resume { next: 5, end: None }),
+            (
+                2,
+                Resume {
+                    next: 7,
+                    end: Some(7)
+                }
+            ),
+            (
+                3,
+                Resume {
+                    next: 42,
+                    end: None
+                }
+            ),
+        ])
+    );
+    assert!(decode_positions("t", &[]).expect("none").is_empty());
+    let err = |p: &[u8]| {
+        decode_positions("t", &[br#"{"offsets": {"1": 6}}"#.to_vec(), p.to_vec()])
+            .expect_err("refused")
+            .to_string()
+    };
+    let e = err(br#"{"offsets": {"1": 5}}"#);
+    assert!(
+        e.contains("table 't'") && e.contains("partition 1") && e.contains("without restoring"),
+        "{e}"
+    );
+    let e = err(b"[1]");
+    assert!(
+        e.contains("position 1 is not a kafka source position"),
+        "{e}"
+    );
+    let e = err(br#"{"offsets": {"x": 5}}"#);
+    assert!(e.contains("partition 'x'"), "{e}");
+}

@@ -1135,8 +1135,9 @@ impl Builder<'_> {
                 out_schema.clone()
             },
         };
-        let parallel =
-            self.nodes[input].parallelism > 1 || (self.parallelism > 1 && !group_by.is_empty());
+        // keyed aggregates take the same shape at any parallelism (a hash exchange becomes a
+        // forward one at parallelism 1), so that a savepoint restores at another parallelism
+        let parallel = self.nodes[input].parallelism > 1 || !group_by.is_empty();
         if let Some((_, keys)) = session {
             // one phase, hashed on the partition keys (a row's proto-window must not decide
             // where it goes)
@@ -1225,6 +1226,11 @@ impl Builder<'_> {
                 });
             }
         }
+        let max_parallelism = config
+            .get(strom_common::config::keys::MAX_PARALLELISM)
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            .filter(|m| *m > 0)
+            .unwrap_or_else(default_max_parallelism);
         let vertices = self
             .nodes
             .into_iter()
@@ -1233,9 +1239,10 @@ impl Builder<'_> {
                 id: ids[i],
                 name: n.op.name(),
                 parallelism: n.parallelism,
-                max_parallelism: default_max_parallelism().max(n.parallelism),
+                max_parallelism: max_parallelism.max(n.parallelism),
                 slot_sharing_group: default_group(),
                 operators: vec![n.op],
+                operator_ids: Vec::new(),
             })
             .collect();
         JobGraph {

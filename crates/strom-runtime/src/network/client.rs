@@ -396,6 +396,11 @@ fn read_loop(
             }
             Frame::EndOfInput { channel } => (channel, StreamElement::EndOfInput),
             Frame::Idle { channel } => (channel, StreamElement::Idle),
+            Frame::Barrier {
+                channel,
+                id,
+                timestamp,
+            } => (channel, StreamElement::Barrier { id, timestamp }),
             Frame::Error { channel, message } => {
                 let gone = conn.channels.lock().map.remove(&channel);
                 if gone.is_some() {

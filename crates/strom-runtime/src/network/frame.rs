@@ -18,6 +18,7 @@
 //! | 9    | EndOfInput       | channel u32                                                    |
 //! | 10   | Error            | channel u32, message string                                    |
 //! | 11   | Idle             | channel u32                                                    |
+//! | 12   | Barrier          | channel u32, checkpoint id u64, timestamp i64                  |
 //!
 //! `channel` is chosen by the client and only meaningful on its connection.
 
@@ -46,6 +47,7 @@ const WATERMARK: u8 = 8;
 const END_OF_INPUT: u8 = 9;
 const ERROR: u8 = 10;
 const IDLE: u8 = 11;
+const BARRIER: u8 = 12;
 
 /// One frame of the protocol.
 #[derive(Debug, Clone)]
@@ -85,6 +87,11 @@ pub(crate) enum Frame {
     Idle {
         channel: u32,
     },
+    Barrier {
+        channel: u32,
+        id: u64,
+        timestamp: i64,
+    },
     Error {
         channel: u32,
         message: String,
@@ -99,6 +106,11 @@ impl Frame {
             StreamElement::Watermark(watermark) => Frame::Watermark { channel, watermark },
             StreamElement::EndOfInput => Frame::EndOfInput { channel },
             StreamElement::Idle => Frame::Idle { channel },
+            StreamElement::Barrier { id, timestamp } => Frame::Barrier {
+                channel,
+                id,
+                timestamp,
+            },
         }
     }
 }
@@ -189,6 +201,16 @@ pub(crate) fn encode(frame: &Frame, buf: &mut Vec<u8>) -> io::Result<()> {
         Frame::Idle { channel } => {
             buf.push(IDLE);
             put_u32(buf, *channel);
+        }
+        Frame::Barrier {
+            channel,
+            id,
+            timestamp,
+        } => {
+            buf.push(BARRIER);
+            put_u32(buf, *channel);
+            buf.extend_from_slice(&id.to_be_bytes());
+            buf.extend_from_slice(&timestamp.to_be_bytes());
         }
         Frame::Error { channel, message } => {
             buf.push(ERROR);
@@ -340,6 +362,11 @@ pub(crate) fn decode(body: &[u8]) -> io::Result<Frame> {
         },
         END_OF_INPUT => Frame::EndOfInput { channel: c.u32()? },
         IDLE => Frame::Idle { channel: c.u32()? },
+        BARRIER => Frame::Barrier {
+            channel: c.u32()?,
+            id: c.i64()? as u64,
+            timestamp: c.i64()?,
+        },
         ERROR => Frame::Error {
             channel: c.u32()?,
             message: c.string()?,

@@ -122,6 +122,7 @@ fn kind_name(f: &Frame) -> &'static str {
         Frame::Watermark { .. } => "Watermark",
         Frame::EndOfInput { .. } => "EndOfInput",
         Frame::Idle { .. } => "Idle",
+        Frame::Barrier { .. } => "Barrier",
         Frame::Error { .. } => "Error",
     }
 }

@@ -77,6 +77,7 @@ fn show(e: &StreamElement) -> String {
         StreamElement::Watermark(w) => format!("wm {w}"),
         StreamElement::EndOfInput => "end".to_string(),
         StreamElement::Idle => "idle".to_string(),
+        StreamElement::Barrier { id, .. } => format!("barrier {id}"),
     }
 }
 
@@ -326,6 +327,7 @@ fn store_blocking(shuffle: &LocalShuffle, job: JobId, batches: i64) {
         ship_strategy: ShipStrategy::Rebalance,
         result_type: ResultType::Blocking,
         remote_consumers: Vec::new(),
+        max_parallelism: 128,
     };
     let mut w = ResultPartitionWriter::connect(
         shuffle,

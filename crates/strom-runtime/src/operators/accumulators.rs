@@ -2,7 +2,8 @@
 
 use crate::error::TaskError;
 use datafusion::arrow::array::{
-    Array, ArrayRef, Decimal128Array, Float64Array, Int64Array, StringArray,
+    Array, ArrayRef, BinaryArray, BinaryBuilder, Decimal128Array, Float64Array, Int64Array,
+    ListArray, ListBuilder, StringArray,
 };
 use datafusion::arrow::array::{ArrowPrimitiveType, AsArray};
 use datafusion::arrow::buffer::NullBuffer;
@@ -425,6 +426,109 @@ impl Accumulator {
     }
 }
 
+impl Accumulator {
+    /// Checkpoints: the number of columns [`Accumulator::snapshot`] writes.
+    pub fn snapshot_width(&self) -> usize {
+        let state = if self.func == AggFunc::Avg { 2 } else { 1 };
+        state + usize::from(self.distinct.is_some())
+    }
+
+    /// Checkpoints: the state of groups `0..n`, losslessly in the accumulator's own types: the
+    /// partial state (as [`Accumulator::state`]: one column, or sum and count for AVG), then for
+    /// a DISTINCT aggregate the argument values each group has seen (a list of encoded keys).
+    pub fn snapshot(&self, n: usize) -> Result<Vec<ArrayRef>, TaskError> {
+        let counts = || Arc::new(Int64Array::from(self.counts[..n].to_vec())) as ArrayRef;
+        let mut cols: Vec<ArrayRef> = match self.func {
+            AggFunc::Count | AggFunc::CountStar => vec![counts()],
+            AggFunc::Avg => vec![self.values_array(n)?, counts()],
+            _ => vec![self.values_array(n)?],
+        };
+        if let Some(sets) = &self.distinct {
+            let mut b = ListBuilder::new(BinaryBuilder::new());
+            for set in &sets[..n] {
+                for k in set {
+                    b.values().append_value(encode_distinct_key(k));
+                }
+                b.append(true);
+            }
+            cols.push(Arc::new(b.finish()));
+        }
+        Ok(cols)
+    }
+
+    /// Checkpoints: folds snapshotted states (the columns of [`Accumulator::snapshot`], of
+    /// possibly another accumulator of the same call) into groups, with merge semantics
+    /// (as a Final-mode accumulator merges partial states), whatever this accumulator's mode.
+    pub fn restore(
+        &mut self,
+        groups: &[u32],
+        num_groups: usize,
+        cols: &[ArrayRef],
+    ) -> Result<(), TaskError> {
+        if cols.len() != self.snapshot_width() {
+            return Err(TaskError::Operator(format!(
+                "{:?} state with {} columns, expected {}",
+                self.func,
+                cols.len(),
+                self.snapshot_width()
+            )));
+        }
+        self.grow(num_groups);
+        let state_width = cols.len() - usize::from(self.distinct.is_some());
+        if let Some(sets) = &mut self.distinct {
+            let lists = cols[state_width]
+                .as_any()
+                .downcast_ref::<ListArray>()
+                .ok_or_else(|| TaskError::Operator("DISTINCT state is not a list".into()))?;
+            // folding two states of one group is right only if their value sets are disjoint
+            // (MIN/MAX do not care); one group's state comes from one subtask anyway
+            let additive = !matches!(self.func, AggFunc::Min | AggFunc::Max);
+            for (i, g) in groups.iter().enumerate() {
+                let set = &mut sets[*g as usize];
+                let vals = lists.value(i);
+                let vals = vals
+                    .as_any()
+                    .downcast_ref::<BinaryArray>()
+                    .ok_or_else(|| TaskError::Operator("DISTINCT state is not binary".into()))?;
+                for v in vals.iter().flatten() {
+                    let k = decode_distinct_key(v)?;
+                    if !set.insert(k) && additive {
+                        return Err(TaskError::Operator(
+                            "a DISTINCT aggregate's group is in two snapshots with common values"
+                                .into(),
+                        ));
+                    }
+                }
+            }
+        }
+        let merge = std::mem::replace(&mut self.merge, true);
+        let distinct = self.distinct.take();
+        let r = self.update(groups, num_groups, &cols[..state_width]);
+        self.merge = merge;
+        self.distinct = distinct;
+        r
+    }
+}
+
+fn encode_distinct_key(k: &DistinctKey) -> Vec<u8> {
+    match k {
+        DistinctKey::Int(v) => [&[0u8][..], &v.to_le_bytes()].concat(),
+        DistinctKey::Float(v) => [&[1u8][..], &v.to_le_bytes()].concat(),
+        DistinctKey::Str(s) => [&[2u8][..], s.as_bytes()].concat(),
+    }
+}
+
+fn decode_distinct_key(b: &[u8]) -> Result<DistinctKey, TaskError> {
+    let bad = || TaskError::Operator("corrupt DISTINCT state".into());
+    let (tag, rest) = b.split_first().ok_or_else(bad)?;
+    Ok(match tag {
+        0 => DistinctKey::Int(i128::from_le_bytes(rest.try_into().map_err(|_| bad())?)),
+        1 => DistinctKey::Float(u64::from_le_bytes(rest.try_into().map_err(|_| bad())?)),
+        2 => DistinctKey::Str(String::from_utf8(rest.to_vec()).map_err(|_| bad())?),
+        _ => return Err(bad()),
+    })
+}
+
 /// Sums (`cmp` None) or keeps the min/max of `arr` per group.
 fn fold_primitive<T: ArrowPrimitiveType>(
     v: &mut [T::Native],
@@ -464,4 +568,178 @@ fn as_i64(a: &ArrayRef) -> Result<&Int64Array, TaskError> {
             a.data_type()
         ))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Decimal128Array, StringArray};
+    use datafusion::arrow::array::{Float64Array, Int32Array, TimestampMillisecondArray};
+
+    /// A snapshot restored into a fresh accumulator, of the same mode or a merging one, evaluates
+    /// the same; a restored single-phase accumulator then folds more rows the same (DISTINCT
+    /// values seen before the snapshot are not counted twice).
+    #[test]
+    fn snapshots_restore_losslessly() {
+        let dec = |v: Vec<Option<i128>>| -> ArrayRef {
+            Arc::new(
+                Decimal128Array::from(v)
+                    .with_precision_and_scale(10, 2)
+                    .unwrap(),
+            )
+        };
+        let strs = |v: Vec<Option<&str>>| -> ArrayRef { Arc::new(StringArray::from(v)) };
+        let cases: Vec<(AggFunc, bool, ArrayRef, ArrayRef, SqlType)> = vec![
+            (
+                AggFunc::Sum,
+                false,
+                dec(vec![Some(125), None, Some(-3), Some(99_999)]),
+                dec(vec![Some(1), Some(2), None, Some(3)]),
+                SqlType::Decimal(38, 2),
+            ),
+            (
+                AggFunc::Avg,
+                false,
+                dec(vec![Some(125), None, Some(-3), Some(7)]),
+                dec(vec![Some(1), Some(2), None, Some(3)]),
+                SqlType::Decimal(38, 4),
+            ),
+            (
+                AggFunc::Avg,
+                true,
+                Arc::new(Float64Array::from(vec![
+                    Some(0.1),
+                    Some(0.2),
+                    None,
+                    Some(0.1),
+                ])),
+                Arc::new(Float64Array::from(vec![
+                    Some(0.1),
+                    Some(0.3),
+                    Some(0.2),
+                    None,
+                ])),
+                SqlType::Double,
+            ),
+            (
+                AggFunc::Min,
+                false,
+                strs(vec![Some("pear"), None, Some("apple"), Some("fig")]),
+                strs(vec![Some("banana"), Some("zz"), None, Some("a")]),
+                SqlType::String,
+            ),
+            (
+                AggFunc::Max,
+                true,
+                strs(vec![Some("pear"), None, Some("apple"), Some("fig")]),
+                strs(vec![Some("banana"), Some("zz"), None, Some("a")]),
+                SqlType::String,
+            ),
+            (
+                AggFunc::Count,
+                true,
+                strs(vec![Some("x"), Some("y"), Some("x"), None]),
+                strs(vec![Some("x"), Some("z"), Some("y"), Some("x")]),
+                SqlType::BigInt,
+            ),
+            (
+                AggFunc::Sum,
+                true,
+                Arc::new(Int32Array::from(vec![Some(5), Some(5), Some(-2), Some(7)])),
+                Arc::new(Int32Array::from(vec![Some(5), Some(6), Some(-2), Some(1)])),
+                SqlType::BigInt,
+            ),
+            (
+                AggFunc::Min,
+                false,
+                Arc::new(TimestampMillisecondArray::from(vec![
+                    Some(9),
+                    None,
+                    Some(4),
+                    Some(6),
+                ])),
+                Arc::new(TimestampMillisecondArray::from(vec![
+                    Some(3),
+                    Some(1),
+                    None,
+                    Some(8),
+                ])),
+                SqlType::Timestamp(3),
+            ),
+            (
+                AggFunc::CountStar,
+                false,
+                Arc::new(Int32Array::from(vec![Some(1), None, Some(1), Some(1)])),
+                Arc::new(Int32Array::from(vec![None, None, Some(1), Some(1)])),
+                SqlType::BigInt,
+            ),
+        ];
+        // groups 0..3; group 2 sees no row before the snapshot
+        let before = [0u32, 1, 0, 1];
+        let after = [0u32, 2, 1, 0];
+        for (func, distinct, first, more, result) in cases {
+            let ty = first.data_type().clone();
+            let arg = |a: &ArrayRef| -> Vec<ArrayRef> {
+                if func == AggFunc::CountStar {
+                    vec![]
+                } else {
+                    vec![a.clone()]
+                }
+            };
+            let mut acc = Accumulator::with_distinct(func, false, distinct, Some(&ty));
+            acc.update(&before, 3, &arg(&first)).unwrap();
+            let snap = acc.snapshot(3).unwrap();
+            assert_eq!(snap.len(), acc.snapshot_width());
+            let want = acc.evaluate(3, &result).unwrap();
+            let case = format!("{func:?} distinct={distinct} over {ty}");
+            // a single-phase accumulator, restored from one snapshot
+            let mut single = Accumulator::with_distinct(func, false, distinct, Some(&ty));
+            single.restore(&[0, 1, 2], 3, &snap).unwrap();
+            assert_eq!(
+                single.evaluate(3, &result).unwrap().as_ref(),
+                want.as_ref(),
+                "{case}"
+            );
+            acc.update(&after, 3, &arg(&more)).unwrap();
+            single.update(&after, 3, &arg(&more)).unwrap();
+            assert_eq!(
+                single.evaluate(3, &result).unwrap().as_ref(),
+                acc.evaluate(3, &result).unwrap().as_ref(),
+                "{case}"
+            );
+            if !distinct {
+                // a merging (Final) accumulator, restored from its state: state columns in
+                // their own types
+                let mut fin = Accumulator::new(func, true, Some(snap[0].data_type()));
+                fin.restore(&[0, 1, 2], 3, &snap).unwrap();
+                assert_eq!(
+                    fin.evaluate(3, &result).unwrap().as_ref(),
+                    want.as_ref(),
+                    "{case}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn overlapping_distinct_states_of_one_group_are_refused() {
+        let a: ArrayRef = Arc::new(Int32Array::from(vec![1, 2]));
+        let mut acc = Accumulator::with_distinct(AggFunc::Sum, false, true, Some(a.data_type()));
+        acc.update(&[0, 0], 1, std::slice::from_ref(&a)).unwrap();
+        let snap = acc.snapshot(1).unwrap();
+        let mut r = Accumulator::with_distinct(AggFunc::Sum, false, true, Some(a.data_type()));
+        r.restore(&[0], 1, &snap).unwrap();
+        assert!(r.restore(&[0], 1, &snap).is_err());
+        // MIN/MAX do not care
+        let mut max = Accumulator::with_distinct(AggFunc::Max, false, true, Some(a.data_type()));
+        max.update(&[0, 0], 1, std::slice::from_ref(&a)).unwrap();
+        let snap = max.snapshot(1).unwrap();
+        let mut r = Accumulator::with_distinct(AggFunc::Max, false, true, Some(a.data_type()));
+        r.restore(&[0], 1, &snap).unwrap();
+        r.restore(&[0], 1, &snap).unwrap();
+        assert_eq!(
+            r.evaluate(1, &SqlType::Int).unwrap().as_ref(),
+            &Int32Array::from(vec![2]) as &dyn Array
+        );
+    }
 }

@@ -7,10 +7,11 @@
 //! (fast path) or in Arrow's row format.
 
 mod changelog;
+mod checkpoint;
 
 use super::accumulators::Accumulator;
 use crate::error::TaskError;
-use crate::operator::{Operator, Output};
+use crate::operator::{Operator, Output, RestoreScope};
 use datafusion::arrow::array::{
     Array, ArrayRef, Int64Array, TimestampMillisecondArray, UInt32Array,
 };
@@ -183,7 +184,8 @@ impl AggregateOperator {
         .unwrap_or_else(|| self.new_table(batch));
         let mut ids = std::mem::take(&mut self.group_ids);
         ids.clear();
-        self.assign_ids(&mut table, batch, &mut ids)?;
+        let keys = self.varying_columns(batch);
+        self.assign_ids(&mut table, &keys, batch.num_rows(), &mut ids)?;
         let n = table.groups;
         for (acc, cols) in table.accs.iter_mut().zip(&self.arg_columns) {
             let args: Vec<ArrayRef> = cols.iter().map(|c| batch.column(*c).clone()).collect();
@@ -199,21 +201,31 @@ impl AggregateOperator {
         Ok(())
     }
 
-    /// Assigns each row of `batch` its group id in `table` (new groups are added).
+    /// The group-by columns of `batch` hashed per row (`varying`).
+    fn varying_columns(&self, batch: &RecordBatch) -> Vec<ArrayRef> {
+        self.varying
+            .iter()
+            .map(|g| batch.column(*g).clone())
+            .collect()
+    }
+
+    /// Assigns each of `rows` rows its group id in `table` (new groups are added); `key_cols`
+    /// are the rows' `varying` key columns.
     fn assign_ids(
         &self,
         table: &mut GroupTable,
-        batch: &RecordBatch,
+        key_cols: &[ArrayRef],
+        rows: usize,
         ids: &mut Vec<u32>,
     ) -> Result<(), TaskError> {
         let groups = &mut table.groups;
         match &mut table.keys {
             Keys::Single => {
                 *groups = 1;
-                ids.resize(batch.num_rows(), 0);
+                ids.resize(ids.len() + rows, 0);
             }
             Keys::Int { map, vals, null_id } => {
-                let col = batch.column(self.varying[0]);
+                let col = &key_cols[0];
                 let a = col
                     .as_any()
                     .downcast_ref::<Int64Array>()
@@ -237,12 +249,7 @@ impl AggregateOperator {
                 }
             }
             Keys::Rows { map, rows: keys } => {
-                let key_cols: Vec<ArrayRef> = self
-                    .varying
-                    .iter()
-                    .map(|g| batch.column(*g).clone())
-                    .collect();
-                let rows = self.converter.convert_columns(&key_cols)?;
+                let rows = self.converter.convert_columns(key_cols)?;
                 for i in 0..rows.num_rows() {
                     let row = rows.row(i);
                     let id = match map.get(row.as_ref()) {
@@ -267,6 +274,19 @@ impl AggregateOperator {
         if n == 0 {
             return Ok(());
         }
+        let mut columns = self.key_columns(&table)?;
+        for (k, acc) in table.accs.iter().enumerate() {
+            match self.spec.mode {
+                AggregateMode::Partial => columns.extend(acc.state(n, &self.state_types[k])?),
+                _ => columns.push(acc.evaluate(n, &self.spec.aggregates[k].result_type)?),
+            }
+        }
+        out.emit(super::conform(&self.output, columns, n)?)
+    }
+
+    /// The group-by columns of the groups of `table` (window attributes repeated).
+    fn key_columns(&self, table: &GroupTable) -> Result<Vec<ArrayRef>, TaskError> {
+        let n = table.groups;
         let varying_cols: Vec<ArrayRef> = match &table.keys {
             Keys::Single => vec![],
             Keys::Int { vals, .. } => vec![Arc::new(Int64Array::from(vals.clone())) as ArrayRef],
@@ -286,13 +306,7 @@ impl AggregateOperator {
                 columns.push(varying_cols[v].clone());
             }
         }
-        for (k, acc) in table.accs.iter().enumerate() {
-            match self.spec.mode {
-                AggregateMode::Partial => columns.extend(acc.state(n, &self.state_types[k])?),
-                _ => columns.push(acc.evaluate(n, &self.spec.aggregates[k].result_type)?),
-            }
-        }
-        out.emit(super::conform(&self.output, columns, n)?)
+        Ok(columns)
     }
 }
 
@@ -395,6 +409,15 @@ impl Operator for AggregateOperator {
 
     fn late_records_dropped(&self) -> u64 {
         self.late_dropped
+    }
+
+    /// See [`checkpoint`]: the open groups with their partial states, and the watermark.
+    fn snapshot_state(&mut self, _checkpoint: u64) -> Result<Option<Vec<u8>>, TaskError> {
+        self.snapshot().map(Some)
+    }
+
+    fn restore_state(&mut self, states: &[Vec<u8>], scope: &RestoreScope) -> Result<(), TaskError> {
+        self.restore(states, scope)
     }
 }
 

@@ -14,15 +14,25 @@
 //! watermark on arrival are late: dropped and counted.
 //!
 //! The rest of the join condition (`filter`) is evaluated on the joined candidate rows.
+//!
+//! **Checkpoints**: a snapshot holds two Arrow IPC streams (see [`super::state_ipc`]), the kept
+//! rows of the left side then of the right side, each in its side's schema, with the watermark in
+//! the schema's metadata. A restore keeps the rows whose join key (hashed on that side's key
+//! columns, as the exchange in front of that input hashes them) belongs to this subtask and keeps
+//! them again as if they had just arrived, without joining them (their pairs were emitted): by
+//! window end for a window join, by key for an interval join. The restored watermark is the
+//! maximum of the old subtasks' (see the aggregate's checkpoints); interval-join rows that expire
+//! behind it are released, window-join windows behind it fire with the next watermark advance.
 
 use super::calc::physical_expr;
 use crate::error::TaskError;
-use crate::operator::{Operator, Output};
+use crate::operator::{Operator, Output, RestoreScope};
+use crate::operators::state_ipc;
 use datafusion::arrow::array::{
     new_null_array, Array, ArrayRef, BooleanArray, TimestampMillisecondArray,
 };
 use datafusion::arrow::compute::{cast, filter_record_batch, interleave};
-use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, Field, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::physical_expr::PhysicalExpr;
@@ -30,6 +40,8 @@ use hashbrown::HashMap;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use strom_plan::{JoinKind, JoinSpec, JoinType, RowSchema};
+
+const SNAPSHOT_FORMATS: [&str; 2] = ["strom-join-v1-left", "strom-join-v1-right"];
 
 /// Where a kept row is: (stored batch, row).
 type Loc = (u64, u32);
@@ -442,6 +454,120 @@ impl JoinOperator {
         Ok(())
     }
 
+    /// The kept rows of `side`.
+    fn kept(&self, side: usize) -> Vec<Option<Loc>> {
+        match self.spec.kind {
+            JoinKind::Window { .. } => self
+                .windows
+                .values()
+                .flat_map(|w| w[side].iter().map(|l| Some(*l)))
+                .collect(),
+            JoinKind::Interval { .. } => self.sides[side]
+                .by_key
+                .values()
+                .flat_map(|es| es.iter().map(|e| Some(e.loc)))
+                .collect(),
+        }
+    }
+
+    fn snapshot_schema(&self, side: usize) -> SchemaRef {
+        let fields: Vec<Field> = self
+            .schema(side)
+            .to_arrow()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        state_ipc::schema(fields, SNAPSHOT_FORMATS[side], self.watermark)
+    }
+
+    fn snapshot(&self) -> Result<Vec<u8>, TaskError> {
+        let mut sections = Vec::new();
+        for side in 0..2 {
+            let schema = self.snapshot_schema(side);
+            let locs = self.kept(side);
+            let batches = if locs.is_empty() {
+                vec![]
+            } else {
+                let cols = self.gather(side, &locs)?;
+                vec![state_ipc::batch(&schema, cols, locs.len())?]
+            };
+            sections.push(state_ipc::write(&schema, &batches)?);
+        }
+        Ok(state_ipc::concat_sections(&sections))
+    }
+
+    fn restore(&mut self, states: &[Vec<u8>], scope: &RestoreScope) -> Result<(), TaskError> {
+        let expected = [self.snapshot_schema(0), self.snapshot_schema(1)];
+        let mut watermark = self.watermark;
+        // no kept row is late while they are restored
+        self.watermark = i64::MIN;
+        for bytes in states {
+            let sections = state_ipc::split_sections(bytes)?;
+            if sections.len() != 2 {
+                return Err(TaskError::Operator(
+                    "a join's state has two sections".into(),
+                ));
+            }
+            for (side, bytes) in sections.into_iter().enumerate() {
+                let snap = state_ipc::read(bytes, SNAPSHOT_FORMATS[side], &expected[side])?;
+                watermark = watermark.max(snap.watermark);
+                let keys = self.keys(side).to_vec();
+                let input = state_ipc::nullable(&self.schema(side).to_arrow());
+                for b in snap.batches {
+                    let b = state_ipc::owned(&b, &keys, scope)?;
+                    if b.num_rows() > 0 {
+                        let b = RecordBatch::try_new(input.clone(), b.columns().to_vec())?;
+                        self.restore_rows(side, b)?;
+                    }
+                }
+            }
+        }
+        self.watermark = watermark;
+        self.expire(watermark);
+        Ok(())
+    }
+
+    /// Keeps restored rows of `side` (already joined with each other: no output).
+    fn restore_rows(&mut self, side: usize, batch: RecordBatch) -> Result<(), TaskError> {
+        match self.spec.kind {
+            JoinKind::Window {
+                left_end,
+                right_end,
+            } => self.window_batch(side, batch, if side == 0 { left_end } else { right_end }),
+            JoinKind::Interval {
+                left_time,
+                right_time,
+                ..
+            } => {
+                let times = millis(batch.column(if side == 0 { left_time } else { right_time }))?;
+                let keys = self.row_keys(side, &batch)?;
+                let b = self.next_batch;
+                let mut kept = 0;
+                for (i, key) in keys.into_iter().enumerate() {
+                    let (Some(key), true) = (key, times.is_valid(i)) else {
+                        continue;
+                    };
+                    let e = Entry {
+                        ts: times.value(i),
+                        loc: (b, i as u32),
+                    };
+                    let x = self.expiry(side, e.ts);
+                    let s = &mut self.sides[side];
+                    s.min_expiry = if s.by_key.is_empty() {
+                        x
+                    } else {
+                        s.min_expiry.min(x)
+                    };
+                    s.by_key.entry(key).or_default().push(e);
+                    kept += 1;
+                }
+                self.store(side, batch, kept);
+                Ok(())
+            }
+        }
+    }
+
     /// Drops the kept rows of an interval join that can no longer find a partner.
     fn expire(&mut self, watermark: i64) {
         for side in 0..2 {
@@ -543,6 +669,14 @@ impl Operator for JoinOperator {
 
     fn late_records_dropped(&self) -> u64 {
         self.late_dropped
+    }
+
+    fn snapshot_state(&mut self, _checkpoint: u64) -> Result<Option<Vec<u8>>, TaskError> {
+        self.snapshot().map(Some)
+    }
+
+    fn restore_state(&mut self, states: &[Vec<u8>], scope: &RestoreScope) -> Result<(), TaskError> {
+        self.restore(states, scope)
     }
 }
 
@@ -659,5 +793,289 @@ mod tests {
         j.process_batch_from(0, batch("l", &[(1, 50)]), &mut out)
             .unwrap();
         assert_eq!(j.late_records_dropped(), 1);
+    }
+}
+
+#[cfg(test)]
+mod checkpoint_tests {
+    use super::*;
+    use crate::operators::state_ipc::route;
+    use crate::operators::testkit::Collect;
+    use datafusion::arrow::array::Int64Array;
+    use proptest::prelude::*;
+    use strom_plan::{Column, SqlType};
+
+    /// Tumbling windows of the window join.
+    const SIZE: i64 = 10;
+
+    /// A row: key, time.
+    type In = (Option<i64>, i64);
+    /// Steps: left rows, right rows, then a watermark or not.
+    type Steps = Vec<(Vec<In>, Vec<In>, Option<i64>)>;
+    /// An output row: left key and time, right key and time.
+    type Pair = (Option<i64>, Option<i64>, Option<i64>, Option<i64>);
+
+    fn schema(p: &str) -> RowSchema {
+        let c = |name: String, ty| Column {
+            name,
+            ty,
+            nullable: true,
+        };
+        RowSchema::new(vec![
+            c(format!("{p}k"), SqlType::BigInt),
+            c(format!("{p}ts"), SqlType::Timestamp(3)),
+            c(format!("{p}window_end"), SqlType::Timestamp(3)),
+        ])
+    }
+
+    /// A window join (tumbling windows of 10 ms) of type `jt`, or the interval join
+    /// `l.ts BETWEEN r.ts - 10 AND r.ts + 5`, on k.
+    fn spec(interval: bool, jt: JoinType) -> JoinSpec {
+        let (l, r) = (schema("l"), schema("r"));
+        let mut out = l.columns.clone();
+        out.extend(r.columns.clone());
+        JoinSpec {
+            left: l,
+            right: r,
+            join_type: jt,
+            left_keys: vec![0],
+            right_keys: vec![0],
+            kind: if interval {
+                JoinKind::Interval {
+                    left_time: 1,
+                    right_time: 1,
+                    lower_ms: -10,
+                    upper_ms: 5,
+                }
+            } else {
+                JoinKind::Window {
+                    left_end: 2,
+                    right_end: 2,
+                }
+            },
+            filter: None,
+            output: RowSchema::new(out),
+        }
+    }
+
+    fn end(t: i64) -> i64 {
+        t - t.rem_euclid(SIZE) + SIZE
+    }
+
+    fn batch(p: &str, rows: &[In]) -> RecordBatch {
+        RecordBatch::try_new(
+            schema(p).to_arrow(),
+            vec![
+                Arc::new(Int64Array::from(
+                    rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+                )),
+                Arc::new(TimestampMillisecondArray::from(
+                    rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+                )),
+                Arc::new(TimestampMillisecondArray::from(
+                    rows.iter().map(|r| end(r.1)).collect::<Vec<_>>(),
+                )),
+            ],
+        )
+        .unwrap()
+    }
+
+    fn pairs(batches: &[RecordBatch]) -> Vec<Pair> {
+        let mut v = Vec::new();
+        for b in batches {
+            let c = |i: usize| {
+                let a = cast(b.column(i), &DataType::Int64).unwrap();
+                a.as_any().downcast_ref::<Int64Array>().unwrap().clone()
+            };
+            let (lk, lt, rk, rt) = (c(0), c(1), c(3), c(4));
+            let o = |a: &Int64Array, r: usize| a.is_valid(r).then(|| a.value(r));
+            for r in 0..b.num_rows() {
+                v.push((o(&lk, r), o(&lt, r), o(&rk, r), o(&rt, r)));
+            }
+        }
+        v.sort();
+        v
+    }
+
+    /// The join computed naively, and the number of late rows.
+    fn expected(steps: &Steps, interval: bool, jt: JoinType) -> (Vec<Pair>, u64) {
+        let mut wm = i64::MIN;
+        let mut late = 0;
+        let mut kept: [Vec<In>; 2] = [vec![], vec![]];
+        for (l, r, w) in steps {
+            for (side, rows) in [l, r].into_iter().enumerate() {
+                for row in rows {
+                    let is_late = if interval {
+                        row.1 < wm
+                    } else {
+                        end(row.1) - 1 <= wm
+                    };
+                    if is_late {
+                        late += 1;
+                    } else {
+                        kept[side].push(*row);
+                    }
+                }
+            }
+            if let Some(w) = w {
+                wm = wm.max(*w);
+            }
+        }
+        let matches = |l: &In, r: &In| {
+            l.0.is_some()
+                && l.0 == r.0
+                && if interval {
+                    r.1 - 10 <= l.1 && l.1 <= r.1 + 5
+                } else {
+                    end(l.1) == end(r.1)
+                }
+        };
+        let mut out = Vec::new();
+        for l in &kept[0] {
+            for r in &kept[1] {
+                if matches(l, r) {
+                    out.push((l.0, Some(l.1), r.0, Some(r.1)));
+                }
+            }
+        }
+        if matches!(jt, JoinType::Left | JoinType::Full) {
+            for l in &kept[0] {
+                if !kept[1].iter().any(|r| matches(l, r)) {
+                    out.push((l.0, Some(l.1), None, None));
+                }
+            }
+        }
+        if matches!(jt, JoinType::Right | JoinType::Full) {
+            for r in &kept[1] {
+                if !kept[0].iter().any(|l| matches(l, r)) {
+                    out.push((None, None, r.0, Some(r.1)));
+                }
+            }
+        }
+        out.sort();
+        (out, late)
+    }
+
+    /// Runs `steps` on `p` subtasks, checkpointed before step `cut` and restored on `p2`
+    /// (None: never); the end of input is a watermark at the end of time.
+    fn run(
+        spec: &JoinSpec,
+        steps: &Steps,
+        cut: Option<usize>,
+        p: u32,
+        p2: u32,
+        max: u32,
+    ) -> (Vec<RecordBatch>, u64) {
+        let mut ops: Vec<JoinOperator> = (0..p).map(|_| JoinOperator::new(spec).unwrap()).collect();
+        let mut out = Collect(vec![]);
+        let mut late = 0;
+        for i in 0..=steps.len() {
+            if Some(i) == cut {
+                let snaps: Vec<Vec<u8>> = ops
+                    .iter_mut()
+                    .map(|o| o.snapshot_state(3).unwrap().unwrap())
+                    .collect();
+                late += ops.iter().map(|o| o.late_records_dropped()).sum::<u64>();
+                ops = (0..p2)
+                    .map(|s| {
+                        let mut o = JoinOperator::new(spec).unwrap();
+                        o.restore_state(&snaps, &RestoreScope::new(s, p2, max))
+                            .unwrap();
+                        o
+                    })
+                    .collect();
+            }
+            let Some((l, r, w)) = steps.get(i) else {
+                break;
+            };
+            for (side, rows) in [l, r].into_iter().enumerate() {
+                let b = batch(if side == 0 { "l" } else { "r" }, rows);
+                let n = ops.len() as u32;
+                for (op, part) in ops.iter_mut().zip(route(&b, &[0], n, max)) {
+                    if part.num_rows() > 0 {
+                        op.process_batch_from(side as u32, part, &mut out).unwrap();
+                    }
+                }
+            }
+            if let Some(w) = w {
+                for op in &mut ops {
+                    op.process_watermark(*w, &mut out).unwrap();
+                }
+            }
+        }
+        for op in &mut ops {
+            op.process_watermark(i64::MAX, &mut out).unwrap();
+            assert!(
+                op.sides.iter().all(|s| s.store.is_empty()),
+                "rows are released"
+            );
+        }
+        late += ops.iter().map(|o| o.late_records_dropped()).sum::<u64>();
+        (out.0, late)
+    }
+
+    fn steps() -> impl Strategy<Value = Steps> {
+        let rows = prop::collection::vec((prop::option::weighted(0.9, 0i64..4), 0i64..60), 0..8);
+        prop::collection::vec(
+            (rows.clone(), rows, prop::option::weighted(0.5, 0i64..60)),
+            1..8,
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+
+        /// Window and interval joins checkpointed after a prefix at parallelism p and restored
+        /// at p2 emit the naive join, with the same late rows.
+        #[test]
+        fn joins_survive_a_restore_at_another_parallelism(
+            steps in steps(),
+            cut in 0usize..10,
+            p in 1u32..4,
+            p2 in 1u32..4,
+            max in 3u32..24,
+            interval in any::<bool>(),
+            jt in 0usize..4,
+        ) {
+            let jt = if interval {
+                JoinType::Inner
+            } else {
+                [JoinType::Inner, JoinType::Left, JoinType::Right, JoinType::Full][jt]
+            };
+            let spec = spec(interval, jt);
+            let cut = cut.min(steps.len());
+            let (out, late) = run(&spec, &steps, Some(cut), p, p2, max);
+            let (want, want_late) = expected(&steps, interval, jt);
+            prop_assert_eq!(pairs(&out), want);
+            prop_assert_eq!(late, want_late);
+        }
+
+        /// Taking snapshots does not change what a join emits.
+        #[test]
+        fn snapshots_do_not_change_a_join(
+            steps in steps(),
+            interval in any::<bool>(),
+            jt in 0usize..4,
+        ) {
+            let jt = [JoinType::Inner, JoinType::Left, JoinType::Right, JoinType::Full][jt];
+            let jt = if interval { JoinType::Inner } else { jt };
+            let spec = spec(interval, jt);
+            let (plain, late) = run(&spec, &steps, None, 1, 1, 128);
+            let mut j = JoinOperator::new(&spec).unwrap();
+            let mut out = Collect(vec![]);
+            for (l, r, w) in &steps {
+                j.snapshot_state(1).unwrap();
+                j.process_batch_from(0, batch("l", l), &mut out).unwrap();
+                j.snapshot_state(2).unwrap();
+                j.process_batch_from(1, batch("r", r), &mut out).unwrap();
+                j.snapshot_state(3).unwrap();
+                if let Some(w) = w {
+                    j.process_watermark(*w, &mut out).unwrap();
+                }
+            }
+            j.process_watermark(i64::MAX, &mut out).unwrap();
+            prop_assert_eq!(&out.0, &plain);
+            prop_assert_eq!(j.late_records_dropped(), late);
+        }
     }
 }

@@ -6,6 +6,7 @@ pub mod calc;
 pub mod join;
 pub mod session_window;
 pub mod sink;
+pub mod state_ipc;
 #[cfg(test)]
 mod testkit;
 pub mod window_tvf;
@@ -18,11 +19,13 @@ use std::sync::Arc;
 use strom_plan::OperatorSpec;
 
 /// Builds the operators of a chain, except a leading source (the task drives that itself).
+/// `exactly_once`: the job takes checkpoints, sinks commit with them where they can.
 pub fn build_chain(
     specs: &[OperatorSpec],
     registry: &ConnectorRegistry,
     subtask: SubtaskInfo,
     metrics: &Arc<TaskMetrics>,
+    exactly_once: bool,
 ) -> Result<Chain, TaskError> {
     let mut operators: Vec<Box<dyn Operator>> = Vec::new();
     for spec in specs {
@@ -40,7 +43,12 @@ pub fn build_chain(
             OperatorSpec::Aggregate(a) => Box::new(aggregate::AggregateOperator::new(a)?),
             OperatorSpec::Join(j) => Box::new(join::JoinOperator::new(j)?),
             OperatorSpec::Sink(s) => {
-                let writer = registry.get(&s.table)?.create_writer(&s.table, subtask)?;
+                let factory = registry.get(&s.table)?;
+                let writer = if exactly_once {
+                    factory.create_exactly_once_writer(&s.table, subtask)?
+                } else {
+                    factory.create_writer(&s.table, subtask)?
+                };
                 let schema = if s.changelog {
                     s.output.with_op()
                 } else {

@@ -7,14 +7,22 @@
 //! Rows are kept (in their input batches) until their session fires, so any aggregate works,
 //! DISTINCT ones included, and merging sessions is a list concatenation. A row whose own window
 //! is behind the watermark and that joins no open session is late: dropped and counted.
+//!
+//! **Checkpoints**: a snapshot is one Arrow IPC stream (see [`super::state_ipc`]) of the rows
+//! of the open sessions, session by session, as input rows plus `$session_start` and
+//! `$session_end`; the schema's metadata holds the watermark. A restore keeps the rows whose
+//! PARTITION BY key (hashed as the exchange in front of the operator hashes it) belongs to this
+//! subtask and rebuilds their sessions exactly (rows in the same order); the restored watermark
+//! is the maximum of the old subtasks' (see the aggregate's checkpoints).
 
 use super::accumulators::Accumulator;
 use super::aggregate::window_ends;
 use crate::error::TaskError;
-use crate::operator::{Operator, Output};
-use datafusion::arrow::array::{Array, ArrayRef, TimestampMillisecondArray};
+use crate::operator::{Operator, Output, RestoreScope};
+use crate::operators::state_ipc;
+use datafusion::arrow::array::{Array, ArrayRef, Int64Array, TimestampMillisecondArray};
 use datafusion::arrow::compute::interleave;
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{DataType, Field, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::row::{RowConverter, SortField};
 use hashbrown::HashMap;
@@ -35,6 +43,8 @@ struct Stored {
     /// Rows of the batch in open sessions.
     live: usize,
 }
+
+const SNAPSHOT_FORMAT: &str = "strom-session-window-v1";
 
 pub struct SessionWindowOperator {
     spec: AggregateSpec,
@@ -147,6 +157,108 @@ impl SessionWindowOperator {
         self.by_end.insert((merged.end, k, merged.start));
         list.insert(first, merged);
         true
+    }
+
+    /// The rows of `locs` (stored batch, row), as input columns.
+    fn gather(&self, locs: &[(u64, u32)]) -> Result<Vec<ArrayRef>, TaskError> {
+        let mut pos: HashMap<u64, usize> = HashMap::new();
+        let mut batches: Vec<&RecordBatch> = Vec::new();
+        let mut idx: Vec<(usize, usize)> = Vec::with_capacity(locs.len());
+        for (b, r) in locs {
+            let p = *pos.entry(*b).or_insert_with(|| {
+                batches.push(&self.store[b].batch);
+                batches.len() - 1
+            });
+            idx.push((p, *r as usize));
+        }
+        (0..self.spec.input.len())
+            .map(|c| {
+                if batches.is_empty() {
+                    let ty = self.spec.input.columns[c].ty.to_arrow();
+                    return Ok(datafusion::arrow::array::new_empty_array(&ty));
+                }
+                let arrays: Vec<&dyn Array> =
+                    batches.iter().map(|b| b.column(c).as_ref()).collect();
+                Ok(interleave(&arrays, &idx)?)
+            })
+            .collect()
+    }
+
+    fn snapshot_schema(&self) -> SchemaRef {
+        let mut fields: Vec<Field> = self
+            .spec
+            .input
+            .to_arrow()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.push(Field::new("$session_start", DataType::Int64, true));
+        fields.push(Field::new("$session_end", DataType::Int64, true));
+        state_ipc::schema(fields, SNAPSHOT_FORMAT, self.watermark)
+    }
+
+    fn snapshot(&self) -> Result<Vec<u8>, TaskError> {
+        let schema = self.snapshot_schema();
+        let mut locs = Vec::new();
+        let mut starts = Vec::new();
+        let mut ends = Vec::new();
+        for list in &self.sessions {
+            for s in list {
+                locs.extend_from_slice(&s.rows);
+                starts.extend(std::iter::repeat_n(s.start, s.rows.len()));
+                ends.extend(std::iter::repeat_n(s.end, s.rows.len()));
+            }
+        }
+        let n = locs.len();
+        let mut cols = self.gather(&locs)?;
+        cols.push(Arc::new(Int64Array::from(starts)));
+        cols.push(Arc::new(Int64Array::from(ends)));
+        let batches = if n > 0 {
+            vec![state_ipc::batch(&schema, cols, n)?]
+        } else {
+            vec![]
+        };
+        state_ipc::write(&schema, &batches)
+    }
+
+    fn restore(&mut self, states: &[Vec<u8>], scope: &RestoreScope) -> Result<(), TaskError> {
+        let expected = self.snapshot_schema();
+        let width = self.spec.input.len();
+        let input = state_ipc::nullable(&self.spec.input.to_arrow());
+        let mut watermark = self.watermark;
+        // every row rejoins its session (no row is late while the sessions are rebuilt)
+        self.watermark = i64::MIN;
+        for bytes in states {
+            let snap = state_ipc::read(bytes, SNAPSHOT_FORMAT, &expected)?;
+            watermark = watermark.max(snap.watermark);
+            for b in snap.batches {
+                let b = state_ipc::owned(&b, &self.varying, scope)?;
+                if b.num_rows() == 0 {
+                    continue;
+                }
+                let session = |c: usize| -> Result<Int64Array, TaskError> {
+                    b.column(c)
+                        .as_any()
+                        .downcast_ref::<Int64Array>()
+                        .cloned()
+                        .ok_or_else(|| TaskError::Operator("bad session state".into()))
+                };
+                let (starts, ends) = (session(width)?, session(width + 1)?);
+                let rows = RecordBatch::try_new(input.clone(), b.columns()[..width].to_vec())?;
+                let keys = self.key_ids(&rows)?;
+                let id = self.next_batch;
+                self.next_batch += 1;
+                for (i, k) in keys.iter().enumerate() {
+                    // the session's own window: the row joins its session exactly as it was
+                    self.add(*k, starts.value(i), ends.value(i), (id, i as u32));
+                }
+                let live = rows.num_rows();
+                self.store.insert(id, Stored { batch: rows, live });
+            }
+        }
+        self.watermark = watermark;
+        Ok(())
     }
 
     /// Aggregates and emits the sessions `fired` (key id, session).
@@ -277,6 +389,14 @@ impl Operator for SessionWindowOperator {
 
     fn late_records_dropped(&self) -> u64 {
         self.late_dropped
+    }
+
+    fn snapshot_state(&mut self, _checkpoint: u64) -> Result<Option<Vec<u8>>, TaskError> {
+        self.snapshot().map(Some)
+    }
+
+    fn restore_state(&mut self, states: &[Vec<u8>], scope: &RestoreScope) -> Result<(), TaskError> {
+        self.restore(states, scope)
     }
 }
 
@@ -429,5 +549,310 @@ mod tests {
             rows(&out),
             ["a,1970-01-01T00:00:00,1970-01-01T00:00:00.040,5,10,3"]
         );
+    }
+}
+
+#[cfg(test)]
+mod checkpoint_tests {
+    use super::*;
+    use crate::operators::state_ipc::route;
+    use crate::operators::testkit::{col, Collect};
+    use datafusion::arrow::array::StringArray;
+    use datafusion::arrow::compute::cast;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+    use strom_plan::{AggCall, AggFunc, AggregateMode, RowSchema, SqlType};
+
+    const GAP: i64 = 10;
+    const KEYS: [&str; 4] = ["a", "b", "c", "d"];
+
+    /// A row: key (index into KEYS), value, time.
+    type In = (usize, i64, i64);
+    type Steps = Vec<(Vec<In>, Option<i64>)>;
+    /// A result: key, session start and end, COUNT(*), SUM(v), COUNT(DISTINCT v).
+    type Out = (String, i64, i64, i64, i64, i64);
+    /// Naive open sessions per key: (start, end, values).
+    type Open = BTreeMap<usize, Vec<(i64, i64, Vec<i64>)>>;
+
+    fn input() -> RowSchema {
+        let ts = SqlType::Timestamp(3);
+        RowSchema::new(vec![
+            col("k", SqlType::String),
+            col("v", SqlType::BigInt),
+            col("window_start", ts.clone()),
+            col("window_end", ts),
+        ])
+    }
+
+    fn spec() -> AggregateSpec {
+        let ts = SqlType::Timestamp(3);
+        let call = |func, arg, distinct, name: &str| AggCall {
+            func,
+            arg,
+            distinct,
+            name: name.into(),
+            result_type: SqlType::BigInt,
+        };
+        AggregateSpec {
+            output: RowSchema::new(vec![
+                col("k", SqlType::String),
+                col("window_start", ts.clone()),
+                col("window_end", ts),
+                col("c", SqlType::BigInt),
+                col("s", SqlType::BigInt),
+                col("d", SqlType::BigInt),
+            ]),
+            input: input(),
+            group_by: vec![0, 2, 3],
+            aggregates: vec![
+                call(AggFunc::CountStar, None, false, "c"),
+                call(AggFunc::Sum, Some(1), false, "s"),
+                call(AggFunc::Count, Some(1), true, "d"),
+            ],
+            window_end_column: Some(3),
+            window_key_columns: vec![2, 3],
+            mode: AggregateMode::Single,
+            changelog: false,
+            mini_batch: false,
+            session_gap_ms: Some(GAP),
+        }
+    }
+
+    fn batch(rows: &[In]) -> RecordBatch {
+        RecordBatch::try_new(
+            input().to_arrow(),
+            vec![
+                Arc::new(StringArray::from(
+                    rows.iter().map(|r| KEYS[r.0]).collect::<Vec<_>>(),
+                )),
+                Arc::new(Int64Array::from(
+                    rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+                )),
+                Arc::new(TimestampMillisecondArray::from(
+                    rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+                )),
+                Arc::new(TimestampMillisecondArray::from(
+                    rows.iter().map(|r| r.2 + GAP).collect::<Vec<_>>(),
+                )),
+            ],
+        )
+        .unwrap()
+    }
+
+    fn results(batches: &[RecordBatch]) -> Vec<Out> {
+        let mut v = Vec::new();
+        for b in batches {
+            let k = b.column(0).as_any().downcast_ref::<StringArray>().unwrap();
+            let i = |c: usize| {
+                let a = cast(b.column(c), &DataType::Int64).unwrap();
+                a.as_any().downcast_ref::<Int64Array>().unwrap().clone()
+            };
+            let cols: Vec<Int64Array> = (1..6).map(i).collect();
+            for r in 0..b.num_rows() {
+                let x = |c: usize| cols[c].value(r);
+                v.push((k.value(r).to_string(), x(0), x(1), x(2), x(3), x(4)));
+            }
+        }
+        v.sort();
+        v
+    }
+
+    /// Sessions computed naively, and the number of late rows.
+    fn expected(steps: &Steps) -> (Vec<Out>, u64) {
+        // per key: open sessions (start, end, values)
+        let mut open: Open = BTreeMap::new();
+        let mut out = Vec::new();
+        let mut late = 0;
+        let mut wm = i64::MIN;
+        let fire = |open: &mut Open, wm: i64, out: &mut Vec<Out>| {
+            for (k, list) in open.iter_mut() {
+                list.retain(|(s, e, vs)| {
+                    if e - 1 > wm {
+                        return true;
+                    }
+                    let mut d = vs.clone();
+                    d.sort();
+                    d.dedup();
+                    out.push((
+                        KEYS[*k].to_string(),
+                        *s,
+                        *e,
+                        vs.len() as i64,
+                        vs.iter().sum(),
+                        d.len() as i64,
+                    ));
+                    false
+                });
+            }
+        };
+        for (rows, w) in steps {
+            for (k, v, t) in rows {
+                let (mut s, mut e) = (*t, t + GAP);
+                let list = open.entry(*k).or_default();
+                let (hit, rest): (Vec<_>, Vec<_>) =
+                    list.drain(..).partition(|(ss, se, _)| *ss <= e && *se >= s);
+                *list = rest;
+                if hit.is_empty() && e - 1 <= wm {
+                    late += 1;
+                    continue;
+                }
+                let mut vs = vec![*v];
+                for (ss, se, hv) in hit {
+                    s = s.min(ss);
+                    e = e.max(se);
+                    vs.extend(hv);
+                }
+                list.push((s, e, vs));
+            }
+            if let Some(w) = w {
+                if *w > wm {
+                    wm = *w;
+                    fire(&mut open, wm, &mut out);
+                }
+            }
+        }
+        fire(&mut open, i64::MAX, &mut out);
+        out.sort();
+        (out, late)
+    }
+
+    /// Runs `steps` on `p` subtasks, checkpointed before step `cut` and restored on `p2`
+    /// (None: never); the end of input is a watermark at the end of time.
+    fn run(
+        steps: &Steps,
+        cut: Option<usize>,
+        p: u32,
+        p2: u32,
+        max: u32,
+    ) -> (Vec<RecordBatch>, u64) {
+        let spec = spec();
+        let new = || SessionWindowOperator::new(&spec).unwrap();
+        let mut ops: Vec<SessionWindowOperator> = (0..p).map(|_| new()).collect();
+        let mut out = Collect(vec![]);
+        let mut late = 0;
+        for i in 0..=steps.len() {
+            if Some(i) == cut {
+                let snaps: Vec<Vec<u8>> = ops
+                    .iter_mut()
+                    .map(|o| o.snapshot_state(3).unwrap().unwrap())
+                    .collect();
+                late += ops.iter().map(|o| o.late_records_dropped()).sum::<u64>();
+                ops = (0..p2)
+                    .map(|s| {
+                        let mut o = new();
+                        o.restore_state(&snaps, &RestoreScope::new(s, p2, max))
+                            .unwrap();
+                        o
+                    })
+                    .collect();
+            }
+            let Some((rows, w)) = steps.get(i) else {
+                break;
+            };
+            let n = ops.len() as u32;
+            for (op, part) in ops.iter_mut().zip(route(&batch(rows), &[0], n, max)) {
+                if part.num_rows() > 0 {
+                    op.process_batch(part, &mut out).unwrap();
+                }
+            }
+            if let Some(w) = w {
+                for op in &mut ops {
+                    op.process_watermark(*w, &mut out).unwrap();
+                }
+            }
+        }
+        for op in &mut ops {
+            op.process_watermark(i64::MAX, &mut out).unwrap();
+            assert!(op.store.is_empty(), "rows are released");
+        }
+        late += ops.iter().map(|o| o.late_records_dropped()).sum::<u64>();
+        (out.0, late)
+    }
+
+    fn steps() -> impl Strategy<Value = Steps> {
+        let rows = prop::collection::vec((0usize..4, 0i64..5, 0i64..100), 0..12);
+        prop::collection::vec((rows, prop::option::weighted(0.5, 0i64..100)), 1..10)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+
+        /// Sessions checkpointed after a prefix at parallelism p and restored at p2 give the
+        /// naive sessions, with the same late rows.
+        #[test]
+        fn sessions_survive_a_restore_at_another_parallelism(
+            steps in steps(),
+            cut in 0usize..12,
+            p in 1u32..4,
+            p2 in 1u32..4,
+            max in 3u32..24,
+        ) {
+            let cut = cut.min(steps.len());
+            let (out, late) = run(&steps, Some(cut), p, p2, max);
+            let (want, want_late) = expected(&steps);
+            prop_assert_eq!(results(&out), want);
+            prop_assert_eq!(late, want_late);
+        }
+
+        /// Taking snapshots does not change what the operator emits.
+        #[test]
+        fn snapshots_do_not_change_sessions(steps in steps()) {
+            let (plain, late) = run(&steps, None, 1, 1, 128);
+            let mut op = SessionWindowOperator::new(&spec()).unwrap();
+            let mut out = Collect(vec![]);
+            for (rows, w) in &steps {
+                op.snapshot_state(1).unwrap();
+                op.process_batch(batch(rows), &mut out).unwrap();
+                op.snapshot_state(2).unwrap();
+                if let Some(w) = w {
+                    op.process_watermark(*w, &mut out).unwrap();
+                }
+            }
+            op.process_watermark(i64::MAX, &mut out).unwrap();
+            prop_assert_eq!(&out.0, &plain);
+            prop_assert_eq!(op.late_records_dropped(), late);
+        }
+    }
+
+    /// A restored session keeps its rows in order and its span, even where its rows' own
+    /// windows do not reach its ends.
+    #[test]
+    fn a_restored_session_is_rebuilt_exactly() {
+        let mut op = SessionWindowOperator::new(&spec()).unwrap();
+        let mut out = Collect(vec![]);
+        op.process_batch(
+            batch(&[
+                (0, 1, 0),
+                (0, 2, 30),
+                (0, 3, 9),
+                (0, 4, 21),
+                (0, 6, 15),
+                (1, 5, 0),
+            ]),
+            &mut out,
+        )
+        .unwrap();
+        let snap = op.snapshot_state(1).unwrap().unwrap();
+        let mut r = SessionWindowOperator::new(&spec()).unwrap();
+        r.restore_state(&[snap], &RestoreScope::new(0, 1, 128))
+            .unwrap();
+        let shape = |o: &SessionWindowOperator| -> Vec<Vec<(i64, i64, usize)>> {
+            o.sessions
+                .iter()
+                .map(|l| l.iter().map(|s| (s.start, s.end, s.rows.len())).collect())
+                .collect()
+        };
+        assert_eq!(shape(&r), shape(&op));
+        assert_eq!(shape(&r), [vec![(0, 40, 5)], vec![(0, 10, 1)]]);
+        let values = |o: &SessionWindowOperator| -> Vec<i64> {
+            let locs = o.sessions[0][0].rows.clone();
+            let v = o.gather(&locs).unwrap().remove(1);
+            v.as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap()
+                .values()
+                .to_vec()
+        };
+        assert_eq!(values(&r), values(&op));
     }
 }

@@ -3,7 +3,7 @@
 use crate::connector::SinkWriter;
 use crate::error::TaskError;
 use crate::metrics::TaskMetrics;
-use crate::operator::{Operator, Output};
+use crate::operator::{Operator, Output, RestoreScope};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use std::sync::Arc;
@@ -60,5 +60,28 @@ impl Operator for SinkOperator {
     fn finish(&mut self, _out: &mut dyn Output) -> Result<(), TaskError> {
         self.writer.finish()?;
         Ok(())
+    }
+
+    fn snapshot_state(&mut self, checkpoint: u64) -> Result<Option<Vec<u8>>, TaskError> {
+        Ok(self.writer.prepare_commit(checkpoint)?)
+    }
+
+    fn restore_state(
+        &mut self,
+        states: &[Vec<u8>],
+        _scope: &RestoreScope,
+    ) -> Result<(), TaskError> {
+        Ok(self.writer.restore(states)?)
+    }
+
+    fn prepare_final_commit(&mut self) -> Result<bool, TaskError> {
+        Ok(self
+            .writer
+            .prepare_commit(crate::task::FINAL_CHECKPOINT)?
+            .is_some())
+    }
+
+    fn notify_checkpoint_complete(&mut self, checkpoint: u64) -> Result<(), TaskError> {
+        Ok(self.writer.commit(checkpoint)?)
     }
 }

@@ -30,7 +30,8 @@ impl AggregateOperator {
         };
         let mut ids = std::mem::take(&mut self.group_ids);
         ids.clear();
-        self.assign_ids(&mut table, batch, &mut ids)?;
+        let keys = self.varying_columns(batch);
+        self.assign_ids(&mut table, &keys, batch.num_rows(), &mut ids)?;
         self.emitted.resize(table.groups, false);
         self.run_of.resize(table.groups, 0);
         let n = ids.len();

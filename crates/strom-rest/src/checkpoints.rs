@@ -1,0 +1,314 @@
+//! Checkpoint and savepoint endpoints: `/jobs/:id/checkpoints[/config|/details/...]`,
+//! `POST /jobs/:id/savepoints`, `POST /jobs/:id/stop` and `GET /jobs/:id/savepoints/:triggerid`.
+
+use crate::handlers::{job_id, RestError};
+use crate::triggers::{Outcome, SavepointTriggers};
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use strom_cluster::checkpoint_views as cv;
+use strom_cluster::Dispatcher;
+use strom_common::{JobId, JobType, VertexId};
+
+fn checkpoint_id(s: &str) -> Result<u64, RestError> {
+    s.parse().map_err(|_| {
+        RestError(
+            StatusCode::BAD_REQUEST,
+            format!("Bad request, could not parse parameters: Cannot resolve path parameter (checkpointid) from value \"{s}\"; a checkpoint id is a non-negative integer"),
+        )
+    })
+}
+
+fn vertex_id(s: &str) -> Result<VertexId, RestError> {
+    s.parse().map_err(|_| {
+        RestError(
+            StatusCode::BAD_REQUEST,
+            format!("Bad request, could not parse parameters: Cannot resolve path parameter (vertexid) from value \"{s}\"; a vertex id is 32 hexadecimal characters"),
+        )
+    })
+}
+
+fn trigger_id(s: &str) -> Result<String, RestError> {
+    if s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(s.to_ascii_lowercase())
+    } else {
+        Err(RestError(
+            StatusCode::BAD_REQUEST,
+            format!("Bad request, could not parse parameters: Cannot resolve path parameter (triggerid) from value \"{s}\"; a trigger id is the 32 hexadecimal characters of the \"request-id\" a savepoint or stop request answered"),
+        ))
+    }
+}
+
+fn not_found(msg: String) -> RestError {
+    RestError(StatusCode::NOT_FOUND, msg)
+}
+
+fn detail_error(e: cv::DetailError, job: JobId) -> RestError {
+    not_found(e.to_string().replace("<jobid>", &job.to_string()))
+}
+
+/// `GET /jobs/:id/checkpoints`.
+pub async fn checkpoints(
+    State(d): State<Arc<Dispatcher>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, RestError> {
+    let job = job_id(&id)?;
+    let j = d.job(job)?;
+    let st = j.state.lock();
+    if st.graph.job_type == JobType::Batch {
+        return Err(not_found(format!(
+            "{} (job {job} runs in batch mode: batch jobs take no checkpoints)",
+            cv::NOT_ENABLED
+        )));
+    }
+    Ok(Json(cv::checkpointing_statistics(&st.checkpoints)))
+}
+
+/// `GET /jobs/:id/checkpoints/config`.
+pub async fn checkpoint_config(
+    State(d): State<Arc<Dispatcher>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, RestError> {
+    let job = job_id(&id)?;
+    let j = d.job(job)?;
+    let st = j.state.lock();
+    cv::checkpoint_config(&st.checkpoints, st.graph.job_type)
+        .map(Json)
+        .ok_or_else(|| not_found(cv::config_not_enabled(&job.to_string())))
+}
+
+/// `GET /jobs/:id/checkpoints/details/:checkpointid`.
+pub async fn checkpoint_details(
+    State(d): State<Arc<Dispatcher>>,
+    Path((id, cid)): Path<(String, String)>,
+) -> Result<Json<Value>, RestError> {
+    let job = job_id(&id)?;
+    let cid = checkpoint_id(&cid)?;
+    let j = d.job(job)?;
+    let st = j.state.lock();
+    if st.graph.job_type == JobType::Batch {
+        return Err(not_found(cv::NOT_ENABLED.to_string()));
+    }
+    cv::checkpoint_details(&st.checkpoints, &cv::vertices(&st), cid)
+        .map(Json)
+        .map_err(|e| detail_error(e, job))
+}
+
+/// `GET /jobs/:id/checkpoints/details/:checkpointid/subtasks/:vertexid`.
+pub async fn checkpoint_subtasks(
+    State(d): State<Arc<Dispatcher>>,
+    Path((id, cid, vid)): Path<(String, String, String)>,
+) -> Result<Json<Value>, RestError> {
+    let job = job_id(&id)?;
+    let cid = checkpoint_id(&cid)?;
+    let vertex = vertex_id(&vid)?;
+    let j = d.job(job)?;
+    let st = j.state.lock();
+    if st.graph.job_type == JobType::Batch {
+        return Err(not_found(cv::NOT_ENABLED.to_string()));
+    }
+    cv::task_checkpoint_details(&st.checkpoints, &cv::vertices(&st), cid, vertex)
+        .map(Json)
+        .map_err(|e| detail_error(e, job))
+}
+
+/// Body of `POST /jobs/:id/savepoints` (Flink's `SavepointTriggerRequestBody`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SavepointBody {
+    #[serde(rename = "target-directory")]
+    target_directory: Option<String>,
+    #[serde(rename = "cancel-job", default)]
+    cancel_job: bool,
+    #[serde(rename = "triggerId")]
+    trigger_id: Option<String>,
+    #[serde(rename = "formatType")]
+    format_type: Option<String>,
+}
+
+/// Body of `POST /jobs/:id/stop` (Flink's `StopWithSavepointRequestBody`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StopBody {
+    #[serde(rename = "targetDirectory")]
+    target_directory: Option<String>,
+    #[serde(default)]
+    drain: bool,
+    #[serde(rename = "triggerId")]
+    trigger_id: Option<String>,
+    #[serde(rename = "formatType")]
+    format_type: Option<String>,
+}
+
+/// Parses a JSON body; an empty body is `{}` (as Flink reads it).
+fn parse_body<T: for<'de> Deserialize<'de> + Default>(
+    body: &Bytes,
+    what: &str,
+    expected: &str,
+) -> Result<T, RestError> {
+    if body.iter().all(|b| b.is_ascii_whitespace()) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        RestError(
+            StatusCode::BAD_REQUEST,
+            format!("Request did not match expected format {what}: {e}. Expected a JSON object like {expected}"),
+        )
+    })
+}
+
+fn check_format(format: Option<&str>) -> Result<(), RestError> {
+    match format {
+        None | Some("CANONICAL") => Ok(()),
+        Some(f) => Err(RestError(
+            StatusCode::BAD_REQUEST,
+            format!("Bad request: formatType \"{f}\" is not supported; Strom writes savepoints in the CANONICAL format only (leave formatType out or set it to \"CANONICAL\")"),
+        )),
+    }
+}
+
+fn check_target(target: &Option<String>, field: &str) -> Result<(), RestError> {
+    match target {
+        Some(t) if t.trim().is_empty() => Err(RestError(
+            StatusCode::BAD_REQUEST,
+            format!("Bad request: \"{field}\" is empty; give a directory, or leave the field out to use 'state.savepoints.dir'"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Triggers a savepoint (stopping the job after it when `stop`) under a new or the given
+/// trigger id; answers 202 `{"request-id": ...}`.
+fn trigger(
+    d: &Dispatcher,
+    triggers: &SavepointTriggers,
+    job: JobId,
+    given: Option<String>,
+    target: Option<String>,
+    stop: bool,
+) -> Result<Response, RestError> {
+    let id = match given {
+        Some(t) => trigger_id(&t).map_err(|_| {
+            RestError(
+                StatusCode::BAD_REQUEST,
+                format!("Bad request: triggerId \"{t}\" is not 32 hexadecimal characters"),
+            )
+        })?,
+        None => JobId::random().to_string(),
+    };
+    d.job(job)?;
+    if !triggers.contains(job, &id) {
+        let rx = d.savepoint(job, target, stop)?;
+        triggers
+            .insert(job, id.clone(), move || -> Outcome {
+                rx.recv().unwrap_or_else(|_| {
+                    Err("the job ended before the savepoint completed".to_string())
+                })
+            })
+            .map_err(|e| {
+                RestError(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("cannot wait for the savepoint: {e}"),
+                )
+            })?;
+    }
+    Ok((StatusCode::ACCEPTED, Json(json!({ "request-id": id }))).into_response())
+}
+
+/// `POST /jobs/:id/savepoints` with `{"target-directory": ..., "cancel-job": ...}`.
+pub async fn trigger_savepoint(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, RestError> {
+    let job = job_id(&id)?;
+    let b: SavepointBody = parse_body(
+        &body,
+        "SavepointTriggerRequestBody",
+        r#"{"target-directory": "/path/to/savepoints", "cancel-job": false}"#,
+    )?;
+    check_format(b.format_type.as_deref())?;
+    check_target(&b.target_directory, "target-directory")?;
+    trigger(
+        &s.dispatcher,
+        &s.triggers,
+        job,
+        b.trigger_id,
+        b.target_directory,
+        b.cancel_job,
+    )
+}
+
+/// `POST /jobs/:id/stop` with `{"targetDirectory": ..., "drain": false}`.
+pub async fn stop_with_savepoint(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, RestError> {
+    let job = job_id(&id)?;
+    let b: StopBody = parse_body(
+        &body,
+        "StopWithSavepointRequestBody",
+        r#"{"targetDirectory": "/path/to/savepoints", "drain": false}"#,
+    )?;
+    if b.drain {
+        return Err(RestError(
+            StatusCode::BAD_REQUEST,
+            "Bad request: \"drain\": true (stop with --drain, which advances event time to the end before the savepoint) is not supported yet; stop without drain".to_string(),
+        ));
+    }
+    check_format(b.format_type.as_deref())?;
+    check_target(&b.target_directory, "targetDirectory")?;
+    trigger(
+        &s.dispatcher,
+        &s.triggers,
+        job,
+        b.trigger_id,
+        b.target_directory,
+        true,
+    )
+}
+
+/// The answer of `GET /jobs/:id/savepoints/:triggerid` for an outcome (None: in progress).
+pub fn operation_status(outcome: Option<Outcome>) -> Value {
+    match outcome {
+        None => json!({ "status": { "id": "IN_PROGRESS" } }),
+        Some(Ok(path)) => json!({
+            "status": { "id": "COMPLETED" },
+            "operation": { "location": path },
+        }),
+        Some(Err(cause)) => json!({
+            "status": { "id": "COMPLETED" },
+            "operation": { "failure-cause": {
+                "class": "org.apache.flink.runtime.checkpoint.CheckpointException",
+                "stack-trace": cause,
+                "serialized-throwable": "",
+            } },
+        }),
+    }
+}
+
+/// `GET /jobs/:id/savepoints/:triggerid`.
+pub async fn savepoint_status(
+    State(s): State<AppState>,
+    Path((id, tid)): Path<(String, String)>,
+) -> Result<Json<Value>, RestError> {
+    let job = job_id(&id)?;
+    let tid = trigger_id(&tid)?;
+    match s.triggers.status(job, &tid) {
+        Some(outcome) => Ok(Json(operation_status(outcome))),
+        None => {
+            s.dispatcher.job(job)?;
+            Err(not_found(format!(
+                "Operation not found under key: {job}/{tid}. No savepoint or stop of job {job} has this trigger id, or its result expired ({} s after it completed)",
+                crate::triggers::STORE_FOR.as_secs()
+            )))
+        }
+    }
+}
