@@ -221,37 +221,33 @@ impl JobMasterRegistry {
         }
     }
 
-    /// Delivers a task update to its JobMaster if the fencing token matches.
-    pub fn deliver(&self, u: TaskStateUpdate) -> Result<(), UpdateRefused> {
+    /// The events of job `job`'s JobMaster, if `given` is its fencing token.
+    fn route(&self, job: JobId, given: JobMasterId) -> Result<Sender<JobEvent>, UpdateRefused> {
         let masters = self.masters.read();
-        let (current, tx) = masters
-            .get(&u.job)
-            .ok_or(UpdateRefused::UnknownJob(u.job))?;
-        if *current != u.job_master {
+        let (current, tx) = masters.get(&job).ok_or(UpdateRefused::UnknownJob(job))?;
+        if *current != given {
             return Err(UpdateRefused::StaleJobMaster {
-                job: u.job,
-                given: u.job_master,
+                job,
+                given,
                 current: *current,
             });
         }
-        let _ = tx.send(JobEvent::TaskState(u));
+        Ok(tx.clone())
+    }
+
+    /// Delivers a task update to its JobMaster if the fencing token matches.
+    pub fn deliver(&self, u: TaskStateUpdate) -> Result<(), UpdateRefused> {
+        let _ = self
+            .route(u.job, u.job_master)?
+            .send(JobEvent::TaskState(u));
         Ok(())
     }
 
     /// A checkpoint answer, if the fencing token matches.
     pub fn deliver_checkpoint(&self, ack: CheckpointAck) -> Result<(), UpdateRefused> {
-        let masters = self.masters.read();
-        let (current, tx) = masters
-            .get(&ack.job)
-            .ok_or(UpdateRefused::UnknownJob(ack.job))?;
-        if *current != ack.job_master {
-            return Err(UpdateRefused::StaleJobMaster {
-                job: ack.job,
-                given: ack.job_master,
-                current: *current,
-            });
-        }
-        let _ = tx.send(JobEvent::Checkpoint(ack));
+        let _ = self
+            .route(ack.job, ack.job_master)?
+            .send(JobEvent::Checkpoint(ack));
         Ok(())
     }
 

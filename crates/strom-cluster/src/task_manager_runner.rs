@@ -343,6 +343,11 @@ async fn send_updates(
     }
 }
 
+fn parse_attempt(s: &str) -> Result<strom_common::AttemptId, Status> {
+    s.parse()
+        .map_err(|_| Status::invalid_argument(format!("bad attempt id '{s}'")))
+}
+
 struct TaskExecutorServer {
     executor: Arc<TaskExecutor>,
     listener: Arc<dyn TaskStateListener>,
@@ -372,11 +377,7 @@ impl TaskExecutorService for TaskExecutorServer {
         &self,
         request: Request<CancelTaskRequest>,
     ) -> Result<Response<Ack>, Status> {
-        let attempt = request
-            .into_inner()
-            .attempt_id
-            .parse()
-            .map_err(|_| Status::invalid_argument("bad attempt id"))?;
+        let attempt = parse_attempt(&request.into_inner().attempt_id)?;
         self.executor.cancel_task(attempt);
         Ok(Response::new(Ack {}))
     }
@@ -403,10 +404,7 @@ impl TaskExecutorService for TaskExecutorServer {
         request: Request<TriggerCheckpointRequest>,
     ) -> Result<Response<Ack>, Status> {
         let r = request.into_inner();
-        let attempt = r
-            .attempt_id
-            .parse()
-            .map_err(|_| Status::invalid_argument("bad attempt id"))?;
+        let attempt = parse_attempt(&r.attempt_id)?;
         self.executor.trigger_checkpoint(
             attempt,
             strom_runtime::task::CheckpointTrigger {
@@ -423,10 +421,7 @@ impl TaskExecutorService for TaskExecutorServer {
         request: Request<NotifyCheckpointCompleteRequest>,
     ) -> Result<Response<Ack>, Status> {
         let r = request.into_inner();
-        let attempt = r
-            .attempt_id
-            .parse()
-            .map_err(|_| Status::invalid_argument("bad attempt id"))?;
+        let attempt = parse_attempt(&r.attempt_id)?;
         self.executor
             .notify_checkpoint_complete(attempt, r.checkpoint_id);
         if r.then_cancel {

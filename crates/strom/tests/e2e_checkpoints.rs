@@ -173,6 +173,14 @@ fn q5_exactly_once_while_taskmanagers_are_killed() {
         &rows,
         &expected,
     );
+    // the killed attempts' in-progress files were removed when the next attempts restored
+    let hidden: Vec<String> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(hidden.is_empty(), "files left behind: {hidden:?}");
     let ck = checkpoints(&jm, &id);
     assert!(
         ck["counts"]["restored"].as_u64().unwrap_or(0) >= 1,
@@ -232,23 +240,9 @@ fn q5_datagen_sql(rows: u64, rate: u64, out: &Path, ckpt_dir: &Path) -> String {
     format!(
         "SET 'execution.checkpointing.interval' = '200ms';
 SET 'state.checkpoints.dir' = '{}';
-CREATE TABLE bid (
-  auction   BIGINT,
-  bidder    BIGINT,
-  price     BIGINT,
-  channel   STRING,
-  url       STRING,
-  date_time TIMESTAMP(3),
-  extra     STRING,
-  WATERMARK FOR date_time AS date_time - INTERVAL '0.001' SECOND
-) WITH (
-  'connector' = 'datagen',
-  'generator' = 'bids',
-  'number-of-rows' = '{rows}',
-  'rows-per-second' = '{rate}'
-);
-{}",
+{}{}",
         ckpt_dir.display(),
+        datagen_bid_table(rows, rate),
         query_with_file_sink("q5", out)
     )
 }

@@ -33,22 +33,8 @@ SET 'restart-strategy.fixed-delay.delay' = '500 ms';
 /// `rows` rows at `rate` rows/s in total, with a fixed-delay restart strategy.
 fn datagen_q5_sql(rows: u64, rate: u64, out: &Path) -> String {
     format!(
-        "{RESTART_FIXED_DELAY}CREATE TABLE bid (
-  auction   BIGINT,
-  bidder    BIGINT,
-  price     BIGINT,
-  channel   STRING,
-  url       STRING,
-  date_time TIMESTAMP(3),
-  extra     STRING,
-  WATERMARK FOR date_time AS date_time - INTERVAL '0.001' SECOND
-) WITH (
-  'connector' = 'datagen',
-  'generator' = 'bids',
-  'number-of-rows' = '{rows}',
-  'rows-per-second' = '{rate}'
-);
-{}",
+        "{RESTART_FIXED_DELAY}{}{}",
+        datagen_bid_table(rows, rate),
         query_with_file_sink("q5", out)
     )
 }

@@ -247,6 +247,51 @@ fn publish(f: &Prepared) -> Result<bool, ConnectorError> {
     }
 }
 
+impl TwoPhaseFileWriter {
+    /// After a restore: deletes the in-progress files of earlier attempts that no restored state
+    /// refers to (rows written after the checkpoint, never to be visible). Each subtask takes the
+    /// files of old subtasks `k` with `k % parallelism == index`; the current attempt's writers
+    /// only create files of their own index, after their restore, so nothing live is touched.
+    fn remove_abandoned(&self, states: &[Vec<u8>]) {
+        let mut referenced = std::collections::HashSet::new();
+        for state in states {
+            match decode_state(state) {
+                Ok(files) => referenced.extend(files.into_iter().map(|f| f.hidden)),
+                // a state we cannot read: leave every file alone
+                Err(_) => return,
+            }
+        }
+        let (n, me) = (
+            self.subtask.parallelism.max(1) as usize,
+            self.subtask.index as usize,
+        );
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        let mut removed = 0;
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let owner = name
+                .strip_prefix(".part-")
+                .filter(|_| name.ends_with(".inprogress"))
+                .and_then(|rest| rest.split('-').next())
+                .and_then(|k| k.parse::<usize>().ok());
+            if owner.is_some_and(|k| k % n == me)
+                && !referenced.contains(&e.path())
+                && std::fs::remove_file(e.path()).is_ok()
+            {
+                removed += 1;
+            }
+        }
+        if removed > 0 {
+            tracing::info!(
+                "removed {removed} in-progress file(s) of earlier attempts from {}",
+                self.dir.display()
+            );
+        }
+    }
+}
+
 impl SinkWriter for TwoPhaseFileWriter {
     fn write(&mut self, batch: &RecordBatch) -> Result<(), ConnectorError> {
         if self.finished {
@@ -362,6 +407,7 @@ impl SinkWriter for TwoPhaseFileWriter {
         if renamed {
             sync_dir(&self.dir);
         }
+        self.remove_abandoned(states);
         Ok(())
     }
 

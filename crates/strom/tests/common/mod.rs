@@ -574,6 +574,29 @@ pub fn expected_for(query: &str) -> &'static [String] {
 // ---------------------------------------------------------------------------------------------
 // Sinks and comparison
 
+/// The benchmark's `bid` table over a `'generator' = 'bids'` datagen source of `rows` rows at
+/// `rate` rows/s in total (the rows of [`gen_bids_of`]`(rows)`).
+pub fn datagen_bid_table(rows: u64, rate: u64) -> String {
+    format!(
+        "CREATE TABLE bid (
+  auction   BIGINT,
+  bidder    BIGINT,
+  price     BIGINT,
+  channel   STRING,
+  url       STRING,
+  date_time TIMESTAMP(3),
+  extra     STRING,
+  WATERMARK FOR date_time AS date_time - INTERVAL '0.001' SECOND
+) WITH (
+  'connector' = 'datagen',
+  'generator' = 'bids',
+  'number-of-rows' = '{rows}',
+  'rows-per-second' = '{rate}'
+);
+"
+    )
+}
+
 /// The benchmark query file with its blackhole sink replaced by a CSV filesystem sink into `out`.
 pub fn query_with_file_sink(query: &str, out: &Path) -> String {
     let text = read_text(&bench_sql(&format!("{query}.sql")));
