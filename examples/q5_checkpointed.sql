@@ -1,4 +1,4 @@
--- q5 over 1,000,000 generated bids at 50,000 rows/s (20 s), checkpointed every second, into CSV
+-- q5 over 2,000,000 generated bids at 50,000 rows/s (40 s), checkpointed every second, into CSV
 -- files in /tmp/strom-q5-out exactly once: a part file becomes visible when the checkpoint after
 -- its rows completes, and a restart from a checkpoint neither loses nor repeats a row.
 SET 'execution.checkpointing.interval' = '1s';
@@ -18,7 +18,7 @@ CREATE TABLE bid (
 ) WITH (
   'connector' = 'datagen',
   'generator' = 'bids',
-  'number-of-rows' = '1000000',
+  'number-of-rows' = '2000000',
   'rows-per-second' = '50000'
 );
 CREATE TABLE sink_q5 (
