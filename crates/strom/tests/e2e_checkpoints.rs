@@ -416,3 +416,66 @@ fn restore_errors_name_the_file_and_the_operators() {
     jm.wait_job_state(&allowed, "RUNNING", Duration::from_secs(30));
     let _ = jm.http("PATCH", &format!("/jobs/{allowed}"));
 }
+
+/// The latest checkpoint's metadata is corrupt when a TaskManager dies: the job restores from the
+/// previous retained checkpoint, says so in its exception history, and the answer stays exact.
+#[test]
+fn an_unreadable_latest_checkpoint_falls_back_to_the_previous_one() {
+    const ROWS: u64 = 300_000;
+    let expected = expected_for_rows("q5", ROWS);
+    let jm = JobManager::start(&HB_FAST);
+    let (mut tm1, _) = start_taskmanager("taskmanager-1", &jm, 2, &HB_FAST);
+    let (_tm2, _) = start_taskmanager("taskmanager-2", &jm, 2, &HB_FAST);
+    let tmp = TempDir::new("ckpt-fallback");
+    let out_dir = tmp.join("out");
+    let ckpt_dir = tmp.join("checkpoints");
+    let sql = tmp.join("job.sql");
+    write_text(
+        &sql,
+        &q5_datagen_sql(ROWS, 30_000, &out_dir, &ckpt_dir)
+            .replace("'200ms'", "'2s'")
+            .replace(
+                "SET 'state.checkpoints.dir'",
+                "SET 'state.checkpoints.num-retained' = '2';
+SET 'restart-strategy.type' = 'fixed-delay';
+SET 'restart-strategy.fixed-delay.attempts' = '5';
+SET 'restart-strategy.fixed-delay.delay' = '100 ms';
+SET 'state.checkpoints.dir'",
+            ),
+    );
+    let id = submit(&jm, &sql, 2, &gen_bids_of(ROWS), &[]);
+    // right after the second checkpoint completed (the next one is 2 s away)
+    let latest = poll("two checkpoints", Duration::from_secs(60), || {
+        let ck = checkpoints(&jm, &id);
+        (ck["counts"]["completed"].as_u64().unwrap_or(0) >= 2)
+            .then(|| ck["latest"]["completed"]["id"].as_u64().unwrap())
+    });
+    let metadata = ckpt_dir
+        .join(&id)
+        .join(format!("chk-{latest}"))
+        .join("_metadata");
+    std::fs::write(&metadata, b"{ not json").unwrap();
+    tm1.kill9();
+    let done = jm.wait_job_state(&id, "FINISHED", Duration::from_secs(120));
+    let ck = checkpoints(&jm, &id);
+    let restored = ck["latest"]["restored"]["id"].as_u64().unwrap_or(0);
+    assert!(
+        restored < latest && restored > 0,
+        "restored from {restored}, the corrupt one is {latest}: {ck}"
+    );
+    let ex = jm.get(&format!("/jobs/{id}/exceptions")).to_string();
+    assert!(
+        ex.contains(&format!("checkpoint {latest} cannot be restored"))
+            && ex.contains(&format!("chk-{latest}/_metadata is corrupt")),
+        "{ex}"
+    );
+    assert!(
+        done["strom-records"]["in"].as_u64().unwrap_or(0) > 0,
+        "{done}"
+    );
+    assert_same_rows(
+        "q5 restored from the previous checkpoint",
+        &read_sink_rows(&out_dir),
+        &expected,
+    );
+}
