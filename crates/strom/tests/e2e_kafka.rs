@@ -138,7 +138,7 @@ fn an_empty_partition_does_not_stall_the_windows() {
         4,
         // long enough that a partition with data is not idle before its first fetch on a loaded
         // machine (its rows would then be late and dropped, as in Flink)
-        ",\n  'scan.watermark.idle-timeout' = '3 s'",
+        ",\n  'scan.watermark.idle-timeout' = '5 s'",
     );
 }
 
