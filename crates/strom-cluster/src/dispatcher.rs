@@ -113,10 +113,27 @@ fn checkpoint_setup(
             Some(plan)
         }
     };
+    let retention = conf
+        .get(keys::CHECKPOINTING_RETENTION)
+        .unwrap_or("NO_EXTERNALIZED_CHECKPOINTS")
+        .trim()
+        .to_ascii_uppercase();
+    let retain_on_cancellation = match retention.as_str() {
+        "RETAIN_ON_CANCELLATION" => true,
+        "DELETE_ON_CANCELLATION" | "NO_EXTERNALIZED_CHECKPOINTS" => false,
+        other => {
+            return Err(DispatcherError::InvalidGraph(format!(
+                "bad value '{other}' for '{}': expected RETAIN_ON_CANCELLATION, \
+                 DELETE_ON_CANCELLATION or NO_EXTERNALIZED_CHECKPOINTS",
+                keys::CHECKPOINTING_RETENTION
+            )))
+        }
+    };
     Ok(CheckpointSetup {
         periodic,
         storage,
         restore,
+        retain_on_cancellation,
     })
 }
 

@@ -202,6 +202,7 @@ impl JobMaster {
         self.release_round();
         let status = self.state.lock().graph.status();
         tracing::info!("job {job} reached {status}");
+        self.discard_checkpoints(status);
         (self.on_terminal)(status);
     }
 

@@ -66,6 +66,8 @@ pub mod keys {
     pub const CHECKPOINTING_DIR: &str = "execution.checkpointing.dir";
     pub const CHECKPOINTS_DIR: &str = "state.checkpoints.dir";
     pub const CHECKPOINTS_NUM_RETAINED: &str = "state.checkpoints.num-retained";
+    pub const CHECKPOINTING_RETENTION: &str =
+        "execution.checkpointing.externalized-checkpoint-retention";
     pub const SAVEPOINT_DIR: &str = "state.savepoints.dir";
     /// Flink 2's restore path key; `execution.savepoint.path` is the older one.
     pub const STATE_RECOVERY_PATH: &str = "execution.state-recovery.path";
@@ -121,6 +123,7 @@ pub mod keys {
         CHECKPOINTING_DIR,
         CHECKPOINTS_DIR,
         CHECKPOINTS_NUM_RETAINED,
+        CHECKPOINTING_RETENTION,
         SAVEPOINT_DIR,
         STATE_RECOVERY_PATH,
         SAVEPOINT_PATH,

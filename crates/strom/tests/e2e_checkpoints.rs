@@ -232,6 +232,13 @@ fn checkpoints_complete_and_the_answer_is_exact() {
     let cid = latest["id"].as_u64().unwrap();
     let detail = jm.get(&format!("/jobs/{id}/checkpoints/details/{cid}"));
     assert_eq!(detail["status"], "COMPLETED", "{detail}");
+    // a finished job's checkpoints are deleted (Flink's NO_EXTERNALIZED_CHECKPOINTS)
+    let job_dir = tmp.join("checkpoints").join(&id);
+    poll(
+        "the checkpoints to be deleted",
+        Duration::from_secs(10),
+        || (!job_dir.exists()).then_some(()),
+    );
 }
 
 /// q5 over a rate-limited datagen source of the benchmark's bids into the exactly-once

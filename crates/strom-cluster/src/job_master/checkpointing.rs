@@ -27,6 +27,8 @@ pub struct CheckpointSetup {
     pub storage: CheckpointStorage,
     /// State to start from (`--from-savepoint`).
     pub restore: Option<RestorePlan>,
+    /// Keep the checkpoints of a canceled job (`RETAIN_ON_CANCELLATION`).
+    pub retain_on_cancellation: bool,
 }
 
 /// A savepoint someone waits for.
@@ -51,6 +53,7 @@ pub(super) struct Checkpointing {
     final_waiting: HashSet<ExecutionVertexId>,
     final_sent: bool,
     savepoints: HashMap<u64, SavepointRequest>,
+    retain_on_cancellation: bool,
     /// Savepoints asked for while a checkpoint was in flight.
     queued_savepoints: Vec<SavepointRequest>,
     last_tick: i64,
@@ -81,6 +84,7 @@ impl Checkpointing {
             final_waiting: HashSet::new(),
             final_sent: false,
             savepoints: HashMap::new(),
+            retain_on_cancellation: setup.retain_on_cancellation,
             queued_savepoints: Vec::new(),
             last_tick: 0,
         }
@@ -492,6 +496,22 @@ impl JobMaster {
         if stop {
             self.cancel_tasks();
             self.check_all_terminal();
+        }
+    }
+
+    /// The job ended: its checkpoints go (Flink's default, `NO_EXTERNALIZED_CHECKPOINTS`) when it
+    /// finished or was canceled, unless retained on cancellation
+    /// (`execution.checkpointing.externalized-checkpoint-retention`); a failed job keeps them to
+    /// be restored from (`--from-savepoint <dir>/<job>/chk-<n>`).
+    pub(super) fn discard_checkpoints(&mut self, status: JobStatus) {
+        let Some(c) = &self.ckpt else { return };
+        let keep = match status {
+            JobStatus::Finished => false,
+            JobStatus::Canceled => c.retain_on_cancellation,
+            _ => true,
+        };
+        if !keep {
+            c.storage.delete_all("");
         }
     }
 
