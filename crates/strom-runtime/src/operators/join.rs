@@ -971,19 +971,9 @@ mod checkpoint_tests {
         let mut late = 0;
         for i in 0..=steps.len() {
             if Some(i) == cut {
-                let snaps: Vec<Vec<u8>> = ops
-                    .iter_mut()
-                    .map(|o| o.snapshot_state(3).unwrap().unwrap())
-                    .collect();
-                late += ops.iter().map(|o| o.late_records_dropped()).sum::<u64>();
-                ops = (0..p2)
-                    .map(|s| {
-                        let mut o = JoinOperator::new(spec).unwrap();
-                        o.restore_state(&snaps, &RestoreScope::new(s, p2, max))
-                            .unwrap();
-                        o
-                    })
-                    .collect();
+                late += super::state_ipc::rescale(&mut ops, p2, max, || {
+                    JoinOperator::new(spec).unwrap()
+                });
             }
             let Some((l, r, w)) = steps.get(i) else {
                 break;

@@ -187,6 +187,37 @@ pub fn route(batch: &RecordBatch, keys: &[usize], p: u32, max: u32) -> Vec<Recor
         .collect()
 }
 
+/// Tests: checkpoints `ops` (the subtasks of the previous run) and replaces them by `p2`
+/// subtasks made by `new` and restored from those snapshots; returns the rows the old subtasks
+/// dropped as late.
+#[cfg(test)]
+pub fn rescale<O: crate::operator::Operator>(
+    ops: &mut Vec<O>,
+    p2: u32,
+    max: u32,
+    new: impl Fn() -> O,
+) -> u64 {
+    use crate::operator::RestoreScope;
+    let snaps: Vec<Vec<u8>> = ops
+        .iter_mut()
+        .map(|o| {
+            o.snapshot_state(3)
+                .unwrap()
+                .expect("the operator has state")
+        })
+        .collect();
+    let late = ops.iter().map(|o| o.late_records_dropped()).sum();
+    *ops = (0..p2)
+        .map(|s| {
+            let mut o = new();
+            o.restore_state(&snaps, &RestoreScope::new(s, p2, max))
+                .unwrap();
+            o
+        })
+        .collect();
+    late
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

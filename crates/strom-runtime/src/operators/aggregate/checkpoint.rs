@@ -369,28 +369,10 @@ mod tests {
 
         /// A checkpoint, a failure, and a restore at parallelism `p2`.
         fn rescale(&mut self, p2: u32) {
-            let snaps: Vec<Vec<u8>> = self
-                .ops
-                .iter_mut()
-                .map(|o| {
-                    o.snapshot_state(7)
-                        .unwrap()
-                        .expect("an aggregate has state")
-                })
-                .collect();
-            self.late += self
-                .ops
-                .iter()
-                .map(|o| o.late_records_dropped())
-                .sum::<u64>();
-            self.ops = (0..p2)
-                .map(|i| {
-                    let mut o = AggregateOperator::new(&self.spec).unwrap();
-                    o.restore_state(&snaps, &RestoreScope::new(i, p2, self.max))
-                        .unwrap();
-                    o
-                })
-                .collect();
+            let spec = &self.spec;
+            self.late += crate::operators::state_ipc::rescale(&mut self.ops, p2, self.max, || {
+                AggregateOperator::new(spec).unwrap()
+            });
         }
 
         fn late(&self) -> u64 {
