@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace (unit, property, end-to-end with real processes on loopback).
 # The Kafka tests start a tansu broker (a Kafka-protocol broker in Rust); it is built once into
-# ~/.cargo/bin when missing (about 8 minutes).
+# ~/.cargo/bin when missing (about 8 minutes). The Web UI test runs in Debian's headless chromium,
+# driven by playwright-core from npm; chromium (apt) and the npm packages are installed when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export STROM_SHARED_DIR="${STROM_SHARED_DIR:-$(cd .. && pwd)/shared}"
@@ -12,3 +13,6 @@ if ! command -v tansu >/dev/null; then
 fi
 cargo build -p strom
 cargo nextest run --workspace --no-fail-fast
+
+# the Web UI in headless Chromium against target/debug/strom; screenshots in target/ui-screenshots/
+bash scripts/ui_test.sh

@@ -3,7 +3,9 @@
 
 mod checkpoints;
 mod handlers;
+mod sql;
 pub mod triggers;
+mod ui;
 
 #[cfg(test)]
 mod tests;
@@ -92,6 +94,8 @@ pub fn router(d: Arc<Dispatcher>) -> Router {
         .route("/taskmanagers", get(handlers::taskmanagers))
         .route("/taskmanagers/{tmid}", get(handlers::taskmanager_detail))
         .route("/v1/jobs", post(handlers::submit))
+        .route("/v1/sql", post(sql::run_sql))
+        .merge(ui::routes())
         .fallback(handlers::not_found)
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .with_state(AppState {
