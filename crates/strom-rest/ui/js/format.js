@@ -95,9 +95,21 @@ export function table(headers, rows, empty = 'Nothing to show.') {
   return h('table', {}, h('thead', {}, head), h('tbody', {}, body));
 }
 
+// A value as text: objects as "key: value, ...", booleans and null spelt out.
+export function valueText(v) {
+  if (v === null || v === undefined) return '-';
+  if (typeof v === 'boolean') return String(v);
+  if (Array.isArray(v)) return v.map(valueText).join(', ');
+  if (typeof v === 'object') {
+    const parts = Object.entries(v).filter(([, x]) => !(x && typeof x === 'object' && !Object.keys(x).length));
+    return parts.length ? parts.map(([k, x]) => `${k}: ${valueText(x)}`).join(', ') : '-';
+  }
+  return String(v);
+}
+
 export function kvTable(entries, empty = 'Nothing to show.') {
   return h('table', { class: 'kv' }, h('tbody', {},
-    entries.length ? entries.map(([k, v]) => h('tr', {}, h('td', {}, k), h('td', {}, typeof v === 'object' && !(v instanceof Node) ? JSON.stringify(v) : v)))
+    entries.length ? entries.map(([k, v]) => h('tr', {}, h('td', {}, k), h('td', {}, v instanceof Node ? v : valueText(v))))
       : h('tr', {}, h('td', { class: 'muted', colspan: 2 }, empty))));
 }
 

@@ -1,6 +1,7 @@
 // The Strom Web UI in headless Chromium: starts `target/debug/strom standalone` on a free port,
 // loads the overview, submits an unbounded datagen -> blackhole job through the "Submit SQL" form,
-// opens its DAG and subtasks, visits every page, cancels the job and sees it CANCELED. Each figure
+// opens its DAG and subtasks, visits every page, cancels the job and sees it CANCELED, then stops a
+// second run with a savepoint and sees it FINISHED. Each figure
 // the UI shows is compared with the REST API's answer. Screenshots go to target/ui-screenshots/.
 //
 // Run: bash scripts/test.sh (or: cargo build -p strom && cd crates/strom-rest/ui/test && npm ci && node ui.test.mjs)
@@ -68,7 +69,8 @@ function checkVendoredDagre() {
   console.log('ok: ui/vendor/dagre.min.js is @dagrejs/dagre\'s release file');
 }
 
-const SCRIPT = `CREATE TABLE gen (
+const SCRIPT = `SET 'execution.checkpointing.interval' = '500ms';
+CREATE TABLE gen (
   id BIGINT,
   name STRING
 ) WITH (
@@ -93,6 +95,7 @@ async function main() {
   let stromLog = '';
   strom.stderr.on('data', (d) => { stromLog += d; });
   const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'strom-ui-chromium-'));
+  const savepoints = fs.mkdtempSync(path.join(os.tmpdir(), 'strom-ui-savepoints-'));
   let context;
   try {
     await until('the REST API', async () => (await rest(base, '/overview')).taskmanagers === 1);
@@ -198,6 +201,10 @@ async function main() {
     await shot('06-timeline');
     await page.click('#tab-checkpoints');
     await page.locator('#checkpoints').waitFor();
+    // checkpoints every 500 ms: the page shows completed ones in its history by itself
+    await page.locator('#checkpoints tbody .badge.COMPLETED').first().waitFor();
+    const cps = await rest(base, `/jobs/${jid}/checkpoints`);
+    assert(cps.counts.completed >= 1 && cps.history.some((c) => c.status === 'COMPLETED'), 'REST has completed checkpoints');
     await shot('07-checkpoints');
     await page.click('#tab-exceptions');
     await page.locator('#exceptions').waitFor();
@@ -233,6 +240,29 @@ async function main() {
     await page.locator(`a.job-link[href="#/job/${jid}"]`).waitFor();
     await shot('13-completed');
 
+    // 9. another run of the job, stopped with a savepoint into a directory typed on the page
+    await page.click('#nav a[data-route=submit]');
+    await page.click('#submit-sql');
+    const link2 = page.locator('#submit-result a.submitted-job');
+    await link2.waitFor();
+    const jid2 = (await link2.innerText()).trim();
+    assert(jid2 !== jid, 'a new job');
+    await link2.click();
+    await until('the second job RUNNING with a checkpoint', async () => {
+      const j = await rest(base, `/jobs/${jid2}`);
+      const c = await rest(base, `/jobs/${jid2}/checkpoints`);
+      return j.state === 'RUNNING' && c.counts.completed >= 1;
+    });
+    await page.locator('#stop-dir').fill(savepoints);
+    await page.click('#stop-job');
+    await page.locator('#job-state .badge', { hasText: /^FINISHED$/ }).waitFor();
+    await page.locator('#action-message', { hasText: 'Stopped with savepoint' }).waitFor();
+    const made = fs.readdirSync(savepoints).filter((f) => f.startsWith('savepoint-'));
+    assert(made.length === 1, `one savepoint in ${savepoints}: ${made}`);
+    assert((await page.locator('#action-message').innerText()).includes(made[0]), 'the page names the savepoint');
+    assert((await rest(base, `/jobs/${jid2}/status`)).status === 'FINISHED', 'REST says FINISHED');
+    await shot('14-stopped');
+
     assert(problems.length === 0, `the browser reported:\n${problems.join('\n')}`);
     console.log('ok: the Web UI test passed');
   } catch (e) {
@@ -243,6 +273,7 @@ async function main() {
     strom.kill('SIGTERM');
     await new Promise((r) => { if (strom.exitCode !== null) r(); else strom.once('exit', r); });
     fs.rmSync(userDataDir, { recursive: true, force: true });
+    fs.rmSync(savepoints, { recursive: true, force: true });
   }
 }
 
