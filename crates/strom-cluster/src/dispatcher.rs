@@ -316,12 +316,14 @@ impl Dispatcher {
     }
 
     /// Asks a job for a savepoint into `target` (or `state.savepoints.dir`), stopping it after
-    /// when `stop`; the answer (the savepoint's path) arrives on the returned channel.
+    /// when `stop` (first advancing event time to the end when `drain`); the answer (the
+    /// savepoint's path) arrives on the returned channel.
     pub fn savepoint(
         &self,
         id: JobId,
         target: Option<String>,
         stop: bool,
+        drain: bool,
     ) -> Result<crossbeam_channel::Receiver<Result<String, String>>, DispatcherError> {
         let job = self.job(id)?;
         let target = target
@@ -335,7 +337,7 @@ impl Dispatcher {
             })?;
         let (tx, rx) = crossbeam_channel::bounded(1);
         job.events
-            .send(savepoint_event(target, stop, tx))
+            .send(savepoint_event(target, stop, drain, tx))
             .map_err(|_| DispatcherError::Savepoint(format!("job {id} is no longer running")))?;
         Ok(rx)
     }

@@ -201,6 +201,7 @@ impl TaskExecutorGateway for RemoteTaskExecutor {
             checkpoint_id: id,
             timestamp: trigger.timestamp,
             stop_sources: trigger.stop,
+            drain_sources: trigger.drain,
         };
         self.handle.spawn(async move {
             // a lost trigger fails the checkpoint by its timeout

@@ -411,6 +411,7 @@ impl TaskExecutorService for TaskExecutorServer {
                 id: r.checkpoint_id,
                 timestamp: r.timestamp,
                 stop: r.stop_sources,
+                drain: r.drain_sources,
             },
         );
         Ok(Response::new(Ack {}))

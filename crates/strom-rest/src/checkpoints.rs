@@ -183,8 +183,8 @@ fn check_target(target: &Option<String>, field: &str) -> Result<(), RestError> {
     }
 }
 
-/// Triggers a savepoint (stopping the job after it when `stop`) under a new or the given
-/// trigger id; answers 202 `{"request-id": ...}`.
+/// Triggers a savepoint (stopping the job after it when `stop`, draining it first when `drain`)
+/// under a new or the given trigger id; answers 202 `{"request-id": ...}`.
 fn trigger(
     d: &Dispatcher,
     triggers: &SavepointTriggers,
@@ -192,6 +192,7 @@ fn trigger(
     given: Option<String>,
     target: Option<String>,
     stop: bool,
+    drain: bool,
 ) -> Result<Response, RestError> {
     let id = match given {
         Some(t) => trigger_id(&t).map_err(|_| {
@@ -204,7 +205,7 @@ fn trigger(
     };
     d.job(job)?;
     if !triggers.contains(job, &id) {
-        let rx = d.savepoint(job, target, stop)?;
+        let rx = d.savepoint(job, target, stop, drain)?;
         triggers
             .insert(job, id.clone(), move || -> Outcome {
                 rx.recv().unwrap_or_else(|_| {
@@ -242,6 +243,7 @@ pub async fn trigger_savepoint(
         b.trigger_id,
         b.target_directory,
         b.cancel_job,
+        false,
     )
 }
 
@@ -257,12 +259,6 @@ pub async fn stop_with_savepoint(
         "StopWithSavepointRequestBody",
         r#"{"targetDirectory": "/path/to/savepoints", "drain": false}"#,
     )?;
-    if b.drain {
-        return Err(RestError(
-            StatusCode::BAD_REQUEST,
-            "Bad request: \"drain\": true (stop with --drain, which advances event time to the end before the savepoint) is not supported yet; stop without drain".to_string(),
-        ));
-    }
     check_format(b.format_type.as_deref())?;
     check_target(&b.target_directory, "targetDirectory")?;
     trigger(
@@ -272,6 +268,7 @@ pub async fn stop_with_savepoint(
         b.trigger_id,
         b.target_directory,
         true,
+        b.drain,
     )
 }
 

@@ -575,7 +575,6 @@ fn bad_savepoint_bodies_are_400() {
             r#"{"triggerId": "short"}"#,
             "triggerId \"short\" is not 32 hexadecimal",
         ),
-        (&stop, r#"{"drain": true}"#, "not supported yet"),
         (&stop, r#"{"drain": "no"}"#, "StopWithSavepointRequestBody"),
         (&stop, r#"{"target-directory": "/tmp"}"#, "unknown field"),
     ] {

@@ -228,6 +228,10 @@ pub struct CheckpointTrigger {
     /// Stop-with-savepoint: after the barrier the source emits nothing more (the job ends when
     /// the savepoint completed), so the savepoint holds everything written.
     pub stop: bool,
+    /// With `stop` (Flink's `stop --drain`): before its snapshot the source advances event time
+    /// to the end (a watermark at +infinity), so every window fires and every timer runs
+    /// before the savepoint; its state is then for a job that is not meant to resume.
+    pub drain: bool,
 }
 
 /// Receives a task's checkpoint acknowledgements (its operators' snapshots, in chain order) and
@@ -617,11 +621,16 @@ fn run_source(
             id,
             timestamp,
             stop,
+            drain,
         }) = ctx
             .checkpoint_triggers
             .as_ref()
             .and_then(|t| t.try_recv().ok())
         {
+            if stop && drain && wms.current < i64::MAX {
+                wms.current = i64::MAX;
+                chain.process_watermark(i64::MAX, out)?;
+            }
             let states = reader
                 .snapshot_position()
                 .map_err(TaskError::from)
@@ -954,6 +963,7 @@ mod tests {
                         id: 1,
                         timestamp: 7,
                         stop: false,
+                        drain: false,
                     })
                     .unwrap();
             }

@@ -132,7 +132,8 @@ enum Cmd {
             default_missing_value = ""
         )]
         savepoint: Option<String>,
-        /// Advance event time to the end before the savepoint (not supported yet; refused).
+        /// Advance event time to the end before the savepoint (every window fires, every timer
+        /// runs; for a job that is not meant to resume), as Flink's `stop --drain`.
         #[arg(short = 'd', long)]
         drain: bool,
         #[arg(short = 'm', long, default_value = "http://127.0.0.1:8081")]

@@ -93,12 +93,11 @@ pub fn stop(
     timeout: Duration,
 ) -> Result<i32> {
     if drain {
-        bail!(
-            "--drain is not supported yet: Strom cannot yet advance event time to the end before the final savepoint; stop without --drain (strom stop {job} --savepoint DIR)"
-        );
+        println!("Draining job \"{job}\" with a CANONICAL savepoint.");
+    } else {
+        println!("Suspending job \"{job}\" with a CANONICAL savepoint.");
     }
-    println!("Suspending job \"{job}\" with a CANONICAL savepoint.");
-    let mut body = json!({ "drain": false });
+    let mut body = json!({ "drain": drain });
     if let Some(t) = target {
         body["targetDirectory"] = json!(t);
     }

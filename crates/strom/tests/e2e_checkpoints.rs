@@ -336,6 +336,54 @@ fn stop_with_savepoint_and_resume_at_another_parallelism() {
     );
 }
 
+/// `strom stop --drain` mid-stream: event time advances to the end before the savepoint, so
+/// every window of the rows read fires; at p=1 the rows read are the generator's first rows,
+/// and the output is exactly q5 over them (without --drain, the open windows would stay in the
+/// savepoint).
+#[test]
+fn stop_with_drain_fires_every_window_of_the_rows_read() {
+    const ROWS: u64 = 300_000;
+    let jm = JobManager::start(&HB_FAST);
+    let (_tm, _) = start_taskmanager("taskmanager-1", &jm, 2, &HB_FAST);
+    let tmp = TempDir::new("ckpt-drain");
+    let out_dir = tmp.join("out");
+    let sql = tmp.join("job.sql");
+    write_text(
+        &sql,
+        &q5_datagen_sql(ROWS, 60_000, &out_dir, &tmp.join("checkpoints")),
+    );
+    let bids = gen_bids_of(ROWS);
+    let id = submit(&jm, &sql, 1, &bids, &[]);
+    poll("a checkpoint", Duration::from_secs(60), || {
+        (jm.job(&id)["state"] == "RUNNING" && completed_checkpoints(&jm, &id) >= 2).then_some(())
+    });
+    let stop = run_with_timeout(
+        strom()
+            .args(["stop", &id, "--drain", "--savepoint"])
+            .arg(tmp.join("savepoints"))
+            .args(["-m", &jm.url()]),
+        Duration::from_secs(60),
+    );
+    assert_eq!(
+        stop.code,
+        Some(0),
+        "strom stop --drain: {}",
+        stop.describe()
+    );
+    assert!(stop.stdout.contains("Draining job"), "{}", stop.describe());
+    let done = jm.wait_job_state(&id, "FINISHED", Duration::from_secs(30));
+    let read = done["strom-records"]["in"].as_u64().unwrap_or(0);
+    assert!(
+        read > 0 && read < ROWS,
+        "the job read {read} of {ROWS} rows: the stop did not land mid-stream"
+    );
+    assert_same_rows(
+        &format!("q5 drained after {read} rows"),
+        &read_sink_rows(&out_dir),
+        &expected_for_rows("q5", read),
+    );
+}
+
 /// A savepoint of another query: refused with the operators that would lose state, accepted with
 /// --allow-non-restored-state; a missing savepoint names the file.
 #[test]

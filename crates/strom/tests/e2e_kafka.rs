@@ -262,3 +262,61 @@ fn an_updating_query_writes_debezium_json() {
     }
     assert_eq!(state, expected);
 }
+
+/// `'sink.delivery-guarantee' = 'exactly-once'` on a broker without transactions (tansu 0.6 has
+/// no EndTxn): the job is refused at submission with a clear error, nothing is written, and the
+/// cluster goes on running jobs.
+#[test]
+fn an_exactly_once_kafka_sink_on_a_broker_without_transactions_is_refused() {
+    let broker = Broker::start();
+    broker.create_topic("eo_out", 3);
+    let dir = TempDir::new("kafka-exactly-once");
+    let sql = dir.join("eo.sql");
+    let servers = broker.servers();
+    let script = |guarantee: &str| {
+        format!(
+            "SET 'execution.checkpointing.interval' = '200ms';
+SET 'state.checkpoints.dir' = '{ckpt}';
+{bid}
+CREATE TABLE eo_out (auction BIGINT, bidder BIGINT, price BIGINT) WITH (
+  'connector' = 'kafka', 'topic' = 'eo_out', 'properties.bootstrap.servers' = '{servers}',
+  'format' = 'csv', 'sink.delivery-guarantee' = '{guarantee}',
+  'sink.transactional-id-prefix' = 'e2e-eo'
+);
+INSERT INTO eo_out SELECT auction, bidder, price FROM bid;
+",
+            ckpt = dir.join("checkpoints").display(),
+            bid = datagen_bid_table(1000, 100_000),
+        )
+    };
+    write_text(&sql, &script("exactly-once"));
+    let cluster = Standalone::start(2);
+    let submit = || {
+        run_with_timeout(
+            strom().args([
+                "sql",
+                "-f",
+                sql.to_str().unwrap(),
+                "-p",
+                "2",
+                "--jobmanager",
+                &cluster.rest,
+            ]),
+            Duration::from_secs(60),
+        )
+    };
+    let out = submit();
+    assert_eq!(out.code, Some(1), "{}", out.describe());
+    let text = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        text.contains("EndTxn") && text.contains("'at-least-once'"),
+        "{}",
+        out.describe()
+    );
+    assert_eq!(broker.read_committed("eo_out", 3).len(), 0);
+    // the cluster is up: the same job at least once runs to the end
+    write_text(&sql, &script("at-least-once"));
+    let ok = submit();
+    ok.assert_success();
+    assert_eq!(broker.read_all("eo_out", 3, 1000).len(), 1000);
+}

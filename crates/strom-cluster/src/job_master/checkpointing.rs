@@ -38,6 +38,8 @@ pub struct SavepointRequest {
     pub target: String,
     /// Stop the job once the savepoint completed.
     pub stop: bool,
+    /// With `stop`: advance event time to the end first (`stop --drain`).
+    pub drain: bool,
     pub reply: Sender<Result<String, String>>,
 }
 
@@ -346,6 +348,7 @@ impl JobMaster {
         let request = self.ckpt.as_ref().and_then(|c| c.savepoints.get(&id));
         let savepoint = request.is_some();
         let stop = request.is_some_and(|r| r.stop);
+        let drain = request.is_some_and(|r| r.drain);
         let targets: Vec<_> = {
             let mut st = self.state.lock();
             let sizes: Vec<usize> = st.graph.vertices.iter().map(|v| v.subtasks.len()).collect();
@@ -367,6 +370,7 @@ impl JobMaster {
                         id,
                         timestamp,
                         stop,
+                        drain,
                     },
                 );
             }
@@ -588,11 +592,13 @@ fn copy_savepoint(
 pub fn savepoint_event(
     target: String,
     stop: bool,
+    drain: bool,
     reply: Sender<Result<String, String>>,
 ) -> JobEvent {
     JobEvent::Savepoint(SavepointRequest {
         target,
         stop,
+        drain: stop && drain,
         reply,
     })
 }

@@ -15,7 +15,8 @@
 //!   'scan.startup.timestamp-millis' = '1704067200000', -- with 'timestamp'
 //!   'scan.bounded.mode' = 'unbounded',                 -- | 'latest-offset'
 //!   'scan.watermark.idle-timeout' = '5 s',
-//!   'sink.delivery-guarantee' = 'at-least-once'        -- | 'none'
+//!   'sink.delivery-guarantee' = 'at-least-once',       -- | 'none' | 'exactly-once' (with
+//!   'sink.transactional-id-prefix' = 'my-job'          --   checkpoints; needs a prefix)
 //! );
 //! ```
 //!
@@ -49,16 +50,19 @@
 //! **Sink** ([`sink::KafkaWriter`]): one message per row, without a key; the value is the row
 //! as a JSON object, a CSV line (no line break) or the raw string. `at-least-once` waits at the
 //! end of input until every message is acknowledged and fails on a failed delivery;
-//! `exactly-once` is not supported yet.
+//! `exactly-once` (with checkpoints and `'sink.transactional-id-prefix'`) commits each
+//! checkpoint's rows in a Kafka transaction when the checkpoint completes ([`transactional`]).
 //!
 //! `validate` checks the options and that the topic exists (for sources and sinks), waiting at
 //! most 10 s for the brokers.
 
 pub mod client;
 pub mod decode;
+pub mod encode;
 pub mod options;
 pub mod sink;
 pub mod source;
+pub mod transactional;
 
 pub use options::Upsert;
 pub use options::{assigned_partitions, KafkaOptions};
@@ -136,7 +140,11 @@ impl ConnectorFactory for KafkaConnector {
                 message: "'format' = 'debezium-json' can only be written for now, not read; read the topic with 'format' = 'json'".into(),
             });
         }
-        client::check_topic(&opts).map(|_| ())
+        client::check_topic(&opts)?;
+        if !as_source {
+            check_transactions(&opts)?;
+        }
+        Ok(())
     }
 
     fn supports_changelog(&self, table: &TableSpec) -> bool {
@@ -183,6 +191,41 @@ impl ConnectorFactory for KafkaConnector {
     ) -> Result<Box<dyn SinkWriter>, ConnectorError> {
         Ok(Box::new(self.writer(table, subtask)?))
     }
+
+    fn create_exactly_once_writer(
+        &self,
+        table: &TableSpec,
+        subtask: SubtaskInfo,
+    ) -> Result<Box<dyn SinkWriter>, ConnectorError> {
+        exactly_once_writer(table, subtask)
+    }
+}
+
+/// An exactly-once sink: a transaction with the marker only (id `<prefix>-probe`), so that
+/// brokers without transactions are a clear error when the job is submitted, not at its first
+/// checkpoint.
+fn check_transactions(opts: &KafkaOptions) -> Result<(), ConnectorError> {
+    match &opts.delivery {
+        options::DeliveryGuarantee::ExactlyOnce { prefix } => {
+            transactional::TxnProducer::new(opts, &format!("{prefix}-probe"))?.probe()
+        }
+        _ => Ok(()),
+    }
+}
+
+/// With checkpoints: the transactional writer for `'sink.delivery-guarantee' = 'exactly-once'`,
+/// else the at-least-once one.
+fn exactly_once_writer(
+    table: &TableSpec,
+    subtask: SubtaskInfo,
+) -> Result<Box<dyn SinkWriter>, ConnectorError> {
+    let opts = KafkaOptions::parse(table)?;
+    Ok(match opts.delivery {
+        options::DeliveryGuarantee::ExactlyOnce { .. } => Box::new(
+            transactional::TransactionalKafkaWriter::new(table, opts, subtask)?,
+        ),
+        _ => Box::new(KafkaWriter::new(table, opts, subtask)?),
+    })
 }
 
 /// The `upsert-kafka` connector (sink): a changelog written as upserts keyed by the primary key.
@@ -210,7 +253,8 @@ impl ConnectorFactory for UpsertKafkaConnector {
             });
         }
         let opts = KafkaOptions::parse(table)?;
-        client::check_topic(&opts).map(|_| ())
+        client::check_topic(&opts)?;
+        check_transactions(&opts)
     }
 
     fn supports_changelog(&self, _table: &TableSpec) -> bool {
@@ -240,6 +284,14 @@ impl ConnectorFactory for UpsertKafkaConnector {
             KafkaOptions::parse(table)?,
             subtask,
         )?))
+    }
+
+    fn create_exactly_once_writer(
+        &self,
+        table: &TableSpec,
+        subtask: SubtaskInfo,
+    ) -> Result<Box<dyn SinkWriter>, ConnectorError> {
+        exactly_once_writer(table, subtask)
     }
 }
 

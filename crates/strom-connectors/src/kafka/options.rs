@@ -21,6 +21,7 @@ pub const KNOWN_OPTIONS: &[&str] = &[
     "scan.watermark.idle-timeout",
     "sink.parallelism",
     "sink.delivery-guarantee",
+    "sink.transactional-id-prefix",
 ];
 
 /// Options only `'connector' = 'upsert-kafka'` accepts.
@@ -77,13 +78,17 @@ pub enum BoundedMode {
 }
 
 /// `'sink.delivery-guarantee'`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeliveryGuarantee {
     /// Every row is acknowledged by the broker before the sink finishes; a failed delivery
     /// fails the sink.
     AtLeastOnce,
     /// Fire and forget: failed deliveries are logged, not failures.
     None,
+    /// With checkpoints: rows become visible (to `read_committed` consumers) when the checkpoint
+    /// that covers them completes, in one Kafka transaction per subtask and checkpoint, with the
+    /// transactional ids `<sink.transactional-id-prefix>-<subtask>` (see `transactional`).
+    ExactlyOnce { prefix: String },
 }
 
 /// The parsed options of a Kafka table.
@@ -302,14 +307,17 @@ impl KafkaOptions {
         {
             None | Some("at-least-once") => DeliveryGuarantee::AtLeastOnce,
             Some("none") => DeliveryGuarantee::None,
-            Some("exactly-once") => {
-                return Err(bad(
-                    "'sink.delivery-guarantee' = 'exactly-once' is not supported yet (it needs Kafka transactions tied to checkpoints); use 'at-least-once'".into(),
-                ))
-            }
+            Some("exactly-once") => match table.option("sink.transactional-id-prefix") {
+                Some(p) if !p.trim().is_empty() => DeliveryGuarantee::ExactlyOnce {
+                    prefix: p.trim().to_string(),
+                },
+                _ => return Err(bad(
+                    "'sink.delivery-guarantee' = 'exactly-once' needs 'sink.transactional-id-prefix' (as in Flink): a prefix for the sink's Kafka transactional ids, unique to this job among all jobs writing to the cluster, e.g. 'sink.transactional-id-prefix' = 'orders-job'".into(),
+                )),
+            },
             Some(m) => {
                 return Err(bad(format!(
-                    "unsupported 'sink.delivery-guarantee' = '{m}'; supported: 'at-least-once' (the default), 'none'"
+                    "unsupported 'sink.delivery-guarantee' = '{m}'; supported: 'at-least-once' (the default), 'exactly-once' (with checkpoints and 'sink.transactional-id-prefix'), 'none'"
                 )))
             }
         };

@@ -1,20 +1,17 @@
-//! The Kafka sink: one `BaseProducer` per subtask, one message per row (no key; the value is
-//! the row as a JSON object, a CSV line without a line break, the raw string, NULL as a
-//! message without a value, or with `debezium-json` a Debezium envelope of a changelog row).
-//! librdkafka spreads keyless messages over the partitions. For upsert-kafka the key is the
-//! primary key as a JSON object (so one key always lands in one partition): +I/+U write the
-//! row, -D a tombstone, -U nothing.
+//! The Kafka sink: one `BaseProducer` per subtask, one message per row ([`RowEncoder`]).
+//! librdkafka spreads keyless messages over the partitions; upsert-kafka keys by the primary
+//! key, so one key always lands in one partition.
 //!
 //! A full local queue (`QueueFull`) is waited out by polling, so memory stays bounded
 //! (`queue.buffering.max.kbytes` defaults to 64 MiB here). Delivery reports are collected by
 //! the producer's context: with `'sink.delivery-guarantee' = 'at-least-once'` (the default) a
 //! failed delivery fails the writer, and `finish` waits (bounded) until every message is
-//! acknowledged.
+//! acknowledged. `exactly-once` is [`super::transactional`].
 
 use super::client::{client_config, creation_error, KafkaContext};
-use super::options::{DeliveryGuarantee, KafkaFormat, KafkaOptions};
-use crate::format::{write_json_string, ColumnText, Style};
-use arrow::array::{Array, RecordBatch};
+use super::encode::RowEncoder;
+use super::options::{DeliveryGuarantee, KafkaOptions};
+use arrow::array::RecordBatch;
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::KafkaError;
@@ -24,8 +21,8 @@ use rdkafka::types::RDKafkaErrorCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use strom_plan::{RowKind, TableSpec};
-use strom_runtime::connector::{split_changelog, ConnectorCounters};
+use strom_plan::TableSpec;
+use strom_runtime::connector::ConnectorCounters;
 use strom_runtime::{ConnectorError, SinkWriter, SubtaskInfo};
 
 /// How long `finish` waits for the outstanding messages to be acknowledged.
@@ -34,7 +31,7 @@ pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(60);
 /// The producer context: the client context plus delivery reports.
 #[derive(Default)]
 pub struct SinkContext {
-    client: KafkaContext,
+    pub(crate) client: KafkaContext,
     /// The first failed delivery.
     failure: Mutex<Option<String>>,
     failed: AtomicU64,
@@ -79,11 +76,8 @@ impl ProducerContext for SinkContext {
 
 /// Writes one subtask's rows to the topic.
 pub struct KafkaWriter {
-    opts: KafkaOptions,
+    enc: RowEncoder,
     producer: BaseProducer<SinkContext>,
-    /// JSON: `"name":` of each column.
-    keys: Vec<Vec<u8>>,
-    buf: Vec<u8>,
     bytes: u64,
     rows: u64,
     finished: bool,
@@ -108,22 +102,15 @@ impl KafkaWriter {
         )
         .create_with_context(SinkContext::default())
         .map_err(|e| creation_error(&opts, e))?;
-        let keys = table
-            .schema
-            .columns
-            .iter()
-            .map(|c| {
-                let mut k = Vec::new();
-                write_json_string(&mut k, c.name.as_bytes());
-                k.push(b':');
-                k
-            })
-            .collect();
+        if matches!(opts.delivery, DeliveryGuarantee::ExactlyOnce { .. }) && subtask.index == 0 {
+            tracing::warn!(
+                table = %opts.table,
+                "'sink.delivery-guarantee' = 'exactly-once' needs checkpoints ('execution.checkpointing.interval'); without them this sink writes at least once"
+            );
+        }
         Ok(Self {
-            opts,
+            enc: RowEncoder::new(table, opts),
             producer,
-            keys,
-            buf: Vec::with_capacity(1024),
             bytes: 0,
             rows: 0,
             finished: false,
@@ -136,147 +123,78 @@ impl KafkaWriter {
     }
 
     fn err(&self, what: String) -> ConnectorError {
-        ConnectorError::Io(format!(
-            "kafka sink of table '{}' (topic '{}' on {}): {what}",
-            self.opts.table, self.opts.topic, self.opts.servers
-        ))
+        sink_error(&self.enc.opts, what)
     }
 
     /// A failed delivery, with at-least-once.
     fn check_deliveries(&self) -> Result<(), ConnectorError> {
-        if self.opts.delivery == DeliveryGuarantee::None {
+        if self.enc.opts.delivery == DeliveryGuarantee::None {
             return Ok(());
         }
-        let ctx = self.producer.context();
-        let first = ctx
-            .failure
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        match first {
-            None => Ok(()),
-            Some(f) => Err(self.err(format!(
+        check_deliveries(&self.enc.opts, &self.producer)
+    }
+}
+
+/// An error of the sink of `opts`' table.
+pub(crate) fn sink_error(opts: &KafkaOptions, what: String) -> ConnectorError {
+    ConnectorError::Io(format!(
+        "kafka sink of table '{}' (topic '{}' on {}): {what}",
+        opts.table, opts.topic, opts.servers
+    ))
+}
+
+/// The first failed delivery of `producer`, as an error.
+pub(crate) fn check_deliveries(
+    opts: &KafkaOptions,
+    producer: &BaseProducer<SinkContext>,
+) -> Result<(), ConnectorError> {
+    let ctx = producer.context();
+    let first = ctx
+        .failure
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    match first {
+        None => Ok(()),
+        Some(f) => Err(sink_error(
+            opts,
+            format!(
                 "{f} ({} failed deliveries in all{})",
                 ctx.failed.load(Ordering::Relaxed),
                 ctx.client
                     .last_error()
                     .map(|l| format!("; last client error: {l}"))
                     .unwrap_or_default()
-            ))),
-        }
+            ),
+        )),
     }
+}
 
-    /// Appends `{"name":value,...}` of the columns `which` of row `row`.
-    fn json_object(
-        &self,
-        batch: &RecordBatch,
-        cols: &[ColumnText<'_>],
-        which: impl Iterator<Item = usize>,
-        row: usize,
-        buf: &mut Vec<u8>,
-    ) {
-        let own_keys = self.keys.len() == cols.len();
-        buf.push(b'{');
-        for (n, i) in which.enumerate() {
-            if n > 0 {
-                buf.push(b',');
-            }
-            if own_keys {
-                buf.extend_from_slice(&self.keys[i]);
-            } else {
-                write_json_string(buf, batch.schema().field(i).name().as_bytes());
-                buf.push(b':');
-            }
-            cols[i].write(row, buf, Style::Json);
-        }
-        buf.push(b'}');
+/// Queues one message, polling while the local queue is full.
+pub(crate) fn send(
+    opts: &KafkaOptions,
+    producer: &BaseProducer<SinkContext>,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+) -> Result<(), ConnectorError> {
+    let mut record = BaseRecord::<[u8], [u8]>::to(&opts.topic);
+    if let Some(k) = key {
+        record = record.key(k);
     }
-
-    /// Appends the message value of row `row` (of kind `kind`) to `buf`; false for no value
-    /// (raw NULL, an upsert tombstone).
-    pub(crate) fn render(
-        &self,
-        batch: &RecordBatch,
-        cols: &[ColumnText<'_>],
-        row: usize,
-        kind: RowKind,
-        buf: &mut Vec<u8>,
-    ) -> bool {
-        if let Some(u) = &self.opts.upsert {
-            if !kind.is_addition() {
-                return false;
-            }
-            let all = 0..cols.len();
-            if u.except_key {
-                self.json_object(batch, cols, all.filter(|i| !u.key.contains(i)), row, buf);
-            } else {
-                self.json_object(batch, cols, all, row, buf);
-            }
-            return true;
-        }
-        match self.opts.format {
-            KafkaFormat::Raw => {
-                if cols.is_empty() || batch.column(0).is_null(row) {
-                    return false;
-                }
-                cols[0].write(row, buf, Style::Print);
-            }
-            KafkaFormat::Csv => {
-                let style = Style::Csv {
-                    delimiter: self.opts.delimiter,
-                };
-                for (i, c) in cols.iter().enumerate() {
-                    if i > 0 {
-                        buf.push(self.opts.delimiter);
-                    }
-                    c.write(row, buf, style);
-                }
-            }
-            KafkaFormat::Json => self.json_object(batch, cols, 0..cols.len(), row, buf),
-            KafkaFormat::DebeziumJson => {
-                let (before, after, op) = if kind.is_addition() {
-                    ("null", None, "c")
-                } else {
-                    ("", Some("null"), "d")
-                };
-                buf.extend_from_slice(b"{\"before\":");
-                if before.is_empty() {
-                    self.json_object(batch, cols, 0..cols.len(), row, buf);
-                } else {
-                    buf.extend_from_slice(before.as_bytes());
-                }
-                buf.extend_from_slice(b",\"after\":");
-                match after {
-                    Some(a) => buf.extend_from_slice(a.as_bytes()),
-                    None => self.json_object(batch, cols, 0..cols.len(), row, buf),
-                }
-                buf.extend_from_slice(b",\"op\":\"");
-                buf.extend_from_slice(op.as_bytes());
-                buf.extend_from_slice(b"\"}");
-            }
-        }
-        true
+    if let Some(v) = value {
+        record = record.payload(v);
     }
-
-    /// Queues one message, polling while the local queue is full.
-    fn send(&self, key: Option<&[u8]>, value: Option<&[u8]>) -> Result<(), ConnectorError> {
-        let mut record = BaseRecord::<[u8], [u8]>::to(&self.opts.topic);
-        if let Some(k) = key {
-            record = record.key(k);
-        }
-        if let Some(v) = value {
-            record = record.payload(v);
-        }
-        loop {
-            match self.producer.send(record) {
-                Ok(()) => return Ok(()),
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
-                    record = r;
-                    self.producer.poll(Duration::from_millis(50));
-                    self.check_deliveries()?;
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                record = r;
+                producer.poll(Duration::from_millis(50));
+                if opts.delivery != DeliveryGuarantee::None {
+                    check_deliveries(opts, producer)?;
                 }
-                Err((e, _)) => return Err(self.err(format!("cannot send a message: {e}"))),
             }
+            Err((e, _)) => return Err(sink_error(opts, format!("cannot send a message: {e}"))),
         }
     }
 }
@@ -284,44 +202,12 @@ impl KafkaWriter {
 impl SinkWriter for KafkaWriter {
     fn write(&mut self, batch: &RecordBatch) -> Result<(), ConnectorError> {
         self.check_deliveries()?;
-        let (batch, kinds) = split_changelog(batch);
-        let batch = &batch;
-        let cols = batch
-            .columns()
-            .iter()
-            .map(|a| {
-                ColumnText::new(a)
-                    .map_err(|e| ConnectorError::Other(format!("cannot format column: {e}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut buf = std::mem::take(&mut self.buf);
-        let mut key = Vec::new();
-        for row in 0..batch.num_rows() {
-            let kind = kinds
-                .as_ref()
-                .and_then(|k| RowKind::from_byte(k.value(row)))
-                .unwrap_or(RowKind::Insert);
-            if kind == RowKind::UpdateBefore && self.opts.upsert.is_some() {
-                // the +U that follows overwrites the key
-                continue;
-            }
-            buf.clear();
-            let value = self
-                .render(batch, &cols, row, kind, &mut buf)
-                .then_some(&buf[..]);
-            let key = self.opts.upsert.as_ref().map(|u| {
-                key.clear();
-                self.json_object(batch, &cols, u.key.iter().copied(), row, &mut key);
-                &key[..]
-            });
-            self.bytes += value.map_or(0, |v| v.len() as u64) + key.map_or(0, |k| k.len() as u64);
-            if let Err(e) = self.send(key, value) {
-                self.buf = buf;
-                return Err(e);
-            }
-            self.rows += 1;
-        }
-        self.buf = buf;
+        let (producer, mut rows) = (&self.producer, 0);
+        self.bytes += self.enc.encode(batch, |opts, k, v| {
+            rows += 1;
+            send(opts, producer, k, v)
+        })?;
+        self.rows += rows;
         // serve delivery reports
         self.producer.poll(Duration::ZERO);
         self.check_deliveries()
@@ -347,8 +233,8 @@ impl SinkWriter for KafkaWriter {
                     .map(|l| format!("; last error: {l}"))
                     .unwrap_or_default()
             );
-            if self.opts.delivery == DeliveryGuarantee::None {
-                tracing::warn!(table = %self.opts.table, "kafka sink: {msg}");
+            if self.enc.opts.delivery == DeliveryGuarantee::None {
+                tracing::warn!(table = %self.enc.opts.table, "kafka sink: {msg}");
                 return Ok(());
             }
             return Err(self.err(msg));
@@ -357,13 +243,13 @@ impl SinkWriter for KafkaWriter {
         let failed = ctx.failed.load(Ordering::Relaxed);
         if failed > 0 {
             tracing::warn!(
-                table = %self.opts.table,
+                table = %self.enc.opts.table,
                 failed,
                 "kafka sink: some messages were not delivered ('sink.delivery-guarantee' = 'none')"
             );
         }
         tracing::debug!(
-            table = %self.opts.table,
+            table = %self.enc.opts.table,
             rows = self.rows,
             delivered = ctx.delivered.load(Ordering::Relaxed),
             flush_ms = started.elapsed().as_millis() as u64,

@@ -197,7 +197,18 @@ fn option_errors() {
     );
     assert_err(
         &[("sink.delivery-guarantee", "exactly-once")],
-        &["'exactly-once' is not supported yet", "'at-least-once'"],
+        &["needs 'sink.transactional-id-prefix'", "unique to this job"],
+    );
+    let o = parse(&[
+        ("sink.delivery-guarantee", "exactly-once"),
+        ("sink.transactional-id-prefix", " q5-job "),
+    ])
+    .expect("valid");
+    assert_eq!(
+        o.delivery,
+        DeliveryGuarantee::ExactlyOnce {
+            prefix: "q5-job".into()
+        }
     );
     assert_err(
         &[("sink.delivery-guarantee", "maybe")],
@@ -443,15 +454,7 @@ fn parse_error_names_topic_partition_offset() {
 
 /// Renders the rows of `batch` as the sink does, then decodes them as the source does.
 fn round_trip(t: &TableSpec, batch: &RecordBatch) -> (Vec<Option<Vec<u8>>>, RecordBatch) {
-    let w = KafkaConnector
-        .writer(
-            t,
-            SubtaskInfo {
-                index: 0,
-                parallelism: 1,
-            },
-        )
-        .expect("a producer needs no broker to be created");
+    let w = super::encode::RowEncoder::new(t, KafkaOptions::parse(t).expect("valid options"));
     let cols: Vec<_> = batch
         .columns()
         .iter()

@@ -267,6 +267,50 @@ impl Broker {
     }
 }
 
+impl Broker {
+    /// Every message of `topic` that a `read_committed` consumer sees now: read from the
+    /// beginning until the end of every partition (at most 30 s).
+    pub fn read_committed(&self, topic: &str, partitions: i32) -> Vec<Record> {
+        let c: BaseConsumer = self
+            .config()
+            .set("group.id", "strom-test-committed-reader")
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", "true")
+            .set("isolation.level", "read_committed")
+            .create()
+            .expect("create a consumer");
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..partitions {
+            tpl.add_partition_offset(topic, p, Offset::Beginning)
+                .expect("partition");
+        }
+        c.assign(&tpl).expect("assign");
+        let mut out = Vec::new();
+        let mut ended = std::collections::BTreeSet::new();
+        let started = Instant::now();
+        while ended.len() < partitions as usize {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "did not reach the end of {topic} in 30 s (ended: {ended:?})"
+            );
+            match c.poll(Duration::from_millis(100)) {
+                Some(Ok(m)) => out.push(Record {
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    key: m.key().map(<[u8]>::to_vec),
+                    value: m.payload().map(<[u8]>::to_vec),
+                }),
+                Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
+                    ended.insert(p);
+                }
+                Some(Err(e)) => eprintln!("test consumer: {e}"),
+                None => {}
+            }
+        }
+        out
+    }
+}
+
 /// A message read back.
 #[derive(Debug, Clone)]
 pub struct Record {
