@@ -70,7 +70,7 @@ export function drawDag(vertices, plan, selected, onClick) {
     grp.append(title);
     grp.append(s('rect', { class: 'box', width: W, height: H }));
     grp.append(s('rect', { x: 0, y: 0, width: 5, height: H, fill: STATE_COLOR[v.status] || 'var(--pending)' }));
-    grp.append(s('text', { x: 12, y: 18, class: 'title' }, clip(v.name, 40)));
+    grp.append(s('text', { x: 12, y: 18, class: 'title' }, clip(v.name, 38)));
     grp.append(s('text', { x: 12, y: 36, class: 'small' }, `Parallelism: ${v.parallelism}`));
     grp.append(s('text', { x: W - 10, y: 36, 'text-anchor': 'end', class: 'small vertex-state' }, v.status));
     grp.append(s('text', { x: 12, y: 54 }, `Records in: ${fmtNum(m['read-records'])}`));
