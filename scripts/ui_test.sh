@@ -20,6 +20,11 @@ if [ ${#missing[@]} -gt 0 ]; then
     as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 20 ]; then
+    echo "the UI test needs Node.js 20 or later (playwright-core 1.65); this is $(node --version)" >&2
+    exit 1
+fi
 cargo build -p strom
 cd crates/strom-rest/ui/test
 # npm ci when node_modules is missing or older than the lock file
