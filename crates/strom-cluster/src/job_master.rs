@@ -3,8 +3,10 @@
 //! back, and restarts the job after failures as its restart strategy allows.
 
 mod checkpointing;
+mod metrics_sampling;
 
 pub use checkpointing::{savepoint_event, CheckpointSetup, SavepointRequest};
+pub use metrics_sampling::SAMPLE_INTERVAL_MS;
 
 use crate::checkpoint_stats::CheckpointStats;
 use crate::gateway::{CheckpointAck, JobMasterId, TaskStateListener, TaskStateUpdate};
@@ -63,6 +65,8 @@ pub struct JobState {
     pub graph: ExecutionGraph,
     pub plan: JobGraph,
     pub metrics: HashMap<AttemptId, TaskMetricsHandle>,
+    /// Samples of each attempt's figures, for per-second rates.
+    pub rates: HashMap<AttemptId, crate::task_figures::TaskRateMeter>,
     pub root_cause: Option<String>,
     pub exceptions: Vec<ExceptionEntry>,
     pub waiting_for_slots: Option<String>,
@@ -103,6 +107,7 @@ pub struct JobMaster {
     ckpt: Option<Checkpointing>,
     /// Stop-with-savepoint: the job ends FINISHED once its tasks are gone.
     stopping: bool,
+    sampling: metrics_sampling::Sampling,
     /// Called once with the final status.
     on_terminal: Box<dyn FnOnce(JobStatus) + Send>,
 }
@@ -143,6 +148,7 @@ impl JobMaster {
             graph,
             plan,
             metrics: HashMap::new(),
+            rates: HashMap::new(),
             root_cause: None,
             exceptions: Vec::new(),
             waiting_for_slots: None,
@@ -162,6 +168,7 @@ impl JobMaster {
             round: 0,
             ckpt,
             stopping: false,
+            sampling: Default::default(),
             on_terminal,
         }
     }
@@ -197,7 +204,9 @@ impl JobMaster {
                 Err(_) => break,
             }
             self.checkpoint_tick();
+            self.sample_metrics(false);
         }
+        self.sample_metrics(true);
         self.rm.job_masters.unregister(job);
         self.release_round();
         let status = self.state.lock().graph.status();
@@ -231,6 +240,7 @@ impl JobMaster {
                 let mut st = self.state.lock();
                 if let Some(h @ TaskMetricsHandle::Reported(_)) = st.metrics.get_mut(&attempt) {
                     *h = TaskMetricsHandle::Reported(m);
+                    st.record_sample(attempt, now_millis(), &m);
                 }
             }
             JobEvent::TaskManagerLost(tm, reason) => self.on_task_manager_lost(&tm, reason),
@@ -261,6 +271,7 @@ impl JobMaster {
             if let Some(m) = metrics {
                 if let Some(h @ TaskMetricsHandle::Reported(_)) = st.metrics.get_mut(&attempt) {
                     *h = TaskMetricsHandle::Reported(m);
+                    st.record_sample(attempt, now_millis(), &m);
                 }
             }
         }

@@ -7,11 +7,15 @@ pub mod checkpoint_stats;
 pub mod checkpoint_storage;
 pub mod checkpoint_views;
 pub mod cluster;
+pub mod cluster_metrics;
 pub mod dispatcher;
 pub mod gateway;
 pub mod job_master;
+pub mod rate_meter;
 pub mod resource_manager;
 pub mod task_executor;
+pub mod task_figures;
+pub mod utilisation;
 pub mod views;
 
 pub use cluster::start_embedded;

@@ -4,6 +4,7 @@
 
 use crate::gateway::{JobMasterRegistry, TaskExecutorGateway};
 use crate::job_master::JobEvent;
+use crate::utilisation::Utilisation;
 use parking_lot::{Mutex, RwLock};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,15 +15,29 @@ pub struct ResourceManager {
     pub pool: Mutex<SlotPool>,
     task_executors: RwLock<BTreeMap<TaskManagerId, Arc<dyn TaskExecutorGateway>>>,
     pub job_masters: Arc<JobMasterRegistry>,
+    /// Cluster utilisation: slot time as TaskManagers come and go, busy time from JobMasters.
+    pub utilisation: Mutex<Utilisation>,
+    /// When this ResourceManager (the cluster) started, epoch ms.
+    pub started_ms: i64,
 }
 
 impl ResourceManager {
     pub fn new(job_masters: Arc<JobMasterRegistry>) -> Self {
+        let started_ms = now_millis();
         Self {
             pool: Mutex::new(SlotPool::new()),
             task_executors: RwLock::new(BTreeMap::new()),
             job_masters,
+            utilisation: Mutex::new(Utilisation::new(started_ms)),
+            started_ms,
         }
+    }
+
+    /// Tells the utilisation the slot count now.
+    fn slots_changed(&self, total: usize) {
+        self.utilisation
+            .lock()
+            .set_slots(now_millis(), total as u64);
     }
 
     /// Registers a TaskManager and offers its slots.
@@ -43,9 +58,12 @@ impl ResourceManager {
                 &info.data_address
             },
         );
-        self.pool
-            .lock()
-            .register_task_manager(info.id.clone(), info.slots);
+        let total = {
+            let mut pool = self.pool.lock();
+            pool.register_task_manager(info.id.clone(), info.slots);
+            pool.total_slots()
+        };
+        self.slots_changed(total);
         self.task_executors.write().insert(info.id.clone(), te);
         self.notify_slots_changed();
     }
@@ -60,7 +78,12 @@ impl ResourceManager {
             "TaskManager {id} ({}) lost: {reason}",
             te.info().rpc_address
         );
-        self.pool.lock().unregister_task_manager(id);
+        let total = {
+            let mut pool = self.pool.lock();
+            pool.unregister_task_manager(id);
+            pool.total_slots()
+        };
+        self.slots_changed(total);
         let reason = format!(
             "TaskManager {id} ({}) lost: {reason}",
             te.info().rpc_address

@@ -3,6 +3,7 @@
 use crate::dispatcher::{Dispatcher, JobEntry};
 use crate::gateway::TaskManagerInfo;
 use crate::job_master::JobState;
+pub use crate::task_figures::TaskFigures;
 use serde_json::{json, Map, Value};
 use strom_common::time::now_millis;
 use strom_common::{ExecutionState, JobStatus};
@@ -82,7 +83,63 @@ pub fn overview(d: &Dispatcher) -> Value {
         "jobs-failed": failed,
         "flink-version": version(),
         "flink-commit": option_env!("STROM_COMMIT").unwrap_or("unknown"),
+        "utilisation": utilisation(d),
     })
+}
+
+/// Cluster utilisation U = Σ task busy time / (slots × wall time): over the last minute and
+/// since the cluster started, with the busy and slot milliseconds behind each ratio.
+pub fn utilisation(d: &Dispatcher) -> Value {
+    let now = now_millis();
+    let (w, s) = {
+        let mut u = d.rm.utilisation.lock();
+        (u.last_window(now), u.since_start(now))
+    };
+    json!({
+        "last-minute": w.ratio(),
+        "since-start": s.ratio(),
+        "last-minute-busy-ms": w.busy_ms,
+        "last-minute-slot-ms": w.slot_ms,
+        "since-start-busy-ms": s.busy_ms,
+        "since-start-slot-ms": s.slot_ms,
+        "window-ms": crate::utilisation::WINDOW_MS,
+        "started": d.rm.started_ms,
+    })
+}
+
+/// The seed's time split of a task (or a vertex: totals summed, per-second figures averaged
+/// over `n` subtasks): busy = CPU + I/O; idle and backpressured are the network wait.
+fn time_split(f: &TaskFigures, n: usize) -> Value {
+    let (t, r) = (&f.totals, &f.rates);
+    let n = n.max(1) as f64;
+    json!({
+        "busy-ms": t.busy_ms,
+        "cpu-ms": t.cpu_ms,
+        "io-ms": t.io_ms,
+        "idle-ms": t.idle_ms,
+        "backpressured-ms": t.backpressured_ms,
+        "busyTimeMsPerSecond": r.busy / n,
+        "cpuTimeMsPerSecond": r.cpu / n,
+        "ioTimeMsPerSecond": r.io / n,
+        "idleTimeMsPerSecond": r.idle / n,
+        "backPressuredTimeMsPerSecond": r.backpressured / n,
+        "numRecordsInPerSecond": r.records_in,
+        "numRecordsOutPerSecond": r.records_out,
+    })
+}
+
+/// The figures of a vertex's current attempts, summed.
+fn vertex_figures(
+    st: &JobState,
+    v: &strom_scheduler::execution_graph::ExecutionJobVertex,
+) -> TaskFigures {
+    let mut f = TaskFigures::default();
+    for ev in &v.subtasks {
+        let x = st.figures_of(ev.current.attempt_id, ev.current.state);
+        f.totals += x.totals;
+        f.rates.add(&x.rates);
+    }
+    f
 }
 
 pub fn jobs(d: &Dispatcher) -> Value {
@@ -225,6 +282,7 @@ pub fn job_details(j: &JobEntry) -> Value {
                 "duration": if vstart < 0 { -1 } else if vend < 0 { now_millis() - vstart } else { vend - vstart },
                 "tasks": state_counts_upper(|s| counts.get(&s).copied().unwrap_or(0)),
                 "metrics": vertex_metrics(&m, source, sink),
+                "strom-time": time_split(&vertex_figures(&st, v), v.subtasks.len()),
             })
         })
         .collect();
@@ -397,6 +455,7 @@ pub fn vertex_detail(
                 "end-time": end,
                 "duration": duration,
                 "metrics": vertex_metrics(&st.metrics_of(e.attempt_id), source, sink),
+                "strom-time": time_split(&st.figures_of(e.attempt_id, e.state), 1),
                 "taskmanager-id": tm,
                 "status-duration": durations,
                 "start_time": start,
@@ -416,6 +475,7 @@ pub fn vertex_detail(
         "maxParallelism": v.vertex.max_parallelism,
         "now": now,
         "subtasks": subtasks,
+        "strom-time": time_split(&vertex_figures(&st, v), v.subtasks.len()),
     }))
 }
 
@@ -476,32 +536,14 @@ pub fn taskmanager_detail(d: &Dispatcher, id: &str) -> Option<Value> {
     Some(v)
 }
 
-/// Flink's task metric names with their values in a snapshot.
-pub fn task_metric_values(m: &TaskMetricsSnapshot) -> [(&'static str, u64); 9] {
-    [
-        ("numRecordsIn", m.records_in),
-        ("numRecordsOut", m.records_out),
-        ("numBytesIn", m.bytes_in),
-        ("numBytesOut", m.bytes_out),
-        ("numLateRecordsDropped", m.late_records_dropped),
-        ("numRecordsInErrors", m.skipped_rows),
-        ("accumulateBusyTimeMs", m.busy_ms),
-        ("accumulateIdleTimeMs", m.idle_ms),
-        ("accumulateBackPressuredTimeMs", m.backpressured_ms),
-    ]
-}
-
-/// The metrics of each subtask of a vertex (its current attempt), in subtask order.
-pub fn subtask_metrics(
-    j: &JobEntry,
-    vertex: strom_common::VertexId,
-) -> Option<Vec<TaskMetricsSnapshot>> {
+/// The figures of each subtask of a vertex (its current attempt), in subtask order.
+pub fn subtask_metrics(j: &JobEntry, vertex: strom_common::VertexId) -> Option<Vec<TaskFigures>> {
     let st = j.state.lock();
     let v = st.graph.job_vertex(vertex)?;
     Some(
         v.subtasks
             .iter()
-            .map(|ev| st.metrics_of(ev.current.attempt_id))
+            .map(|ev| st.figures_of(ev.current.attempt_id, ev.current.state))
             .collect(),
     )
 }
@@ -509,15 +551,8 @@ pub fn subtask_metrics(
 /// `/jobs/:id/vertices/:vid/subtasks/metrics`: without `get`, the metric ids; with
 /// `get=a,b`, each metric aggregated over the subtasks (`agg` picks among min, max, avg, sum,
 /// skew; all by default), as Flink answers.
-pub fn aggregated_metrics(
-    subtasks: &[TaskMetricsSnapshot],
-    get: Option<&str>,
-    agg: Option<&str>,
-) -> Value {
-    let names: Vec<&str> = task_metric_values(&TaskMetricsSnapshot::default())
-        .iter()
-        .map(|(n, _)| *n)
-        .collect();
+pub fn aggregated_metrics(subtasks: &[TaskFigures], get: Option<&str>, agg: Option<&str>) -> Value {
+    let names = TaskFigures::names();
     let Some(get) = get else {
         return Value::Array(names.iter().map(|n| json!({ "id": n })).collect());
     };
@@ -527,12 +562,12 @@ pub fn aggregated_metrics(
     };
     let mut out = Vec::new();
     for id in get.split(',').map(str::trim) {
-        let Some(k) = names.iter().position(|n| *n == id) else {
+        if !names.contains(&id) {
             continue;
-        };
+        }
         let vals: Vec<f64> = subtasks
             .iter()
-            .map(|m| task_metric_values(m)[k].1 as f64)
+            .filter_map(|m| m.get(id).map(|v| v.as_f64()))
             .collect();
         if vals.is_empty() {
             continue;
@@ -567,11 +602,11 @@ pub fn aggregated_metrics(
 
 /// `/jobs/:id/vertices/:vid/metrics`: ids `<subtask>.<name>`; with `get`, their values as
 /// strings (Flink's shape).
-pub fn vertex_metrics_by_subtask(subtasks: &[TaskMetricsSnapshot], get: Option<&str>) -> Value {
+pub fn vertex_metrics_by_subtask(subtasks: &[TaskFigures], get: Option<&str>) -> Value {
     let Some(get) = get else {
         let mut ids = Vec::new();
         for i in 0..subtasks.len() {
-            for (n, _) in task_metric_values(&TaskMetricsSnapshot::default()) {
+            for n in TaskFigures::names() {
                 ids.push(json!({ "id": format!("{i}.{n}") }));
             }
         }
@@ -585,7 +620,7 @@ pub fn vertex_metrics_by_subtask(subtasks: &[TaskMetricsSnapshot], get: Option<&
         let Some(m) = i.parse::<usize>().ok().and_then(|i| subtasks.get(i)) else {
             continue;
         };
-        if let Some((_, v)) = task_metric_values(m).iter().find(|(n, _)| *n == name) {
+        if let Some(v) = m.get(name) {
             out.push(json!({ "id": id, "value": v.to_string() }));
         }
     }

@@ -590,6 +590,8 @@ pub struct DatagenReader {
     /// Rows per second of this subtask.
     rate: Option<f64>,
     started: Option<Instant>,
+    /// Time slept waiting for rows to be due (`rows-per-second`).
+    waited: Duration,
 }
 
 impl DatagenReader {
@@ -619,11 +621,16 @@ impl DatagenReader {
             batch_rows,
             rate,
             started: None,
+            waited: Duration::ZERO,
         }
     }
 }
 
 impl SourceReader for DatagenReader {
+    fn wait_time(&self) -> Duration {
+        self.waited
+    }
+
     fn next_batch(&mut self) -> Result<Option<RecordBatch>, ConnectorError> {
         while self.segments.first().is_some_and(|s| s.remaining() == 0) {
             self.segments.remove(0);
@@ -641,10 +648,16 @@ impl SourceReader for DatagenReader {
                 .and_then(|d| started.checked_add(d));
             let now = Instant::now();
             match due {
-                Some(due) if due > now => std::thread::sleep(due - now),
+                Some(due) if due > now => {
+                    std::thread::sleep(due - now);
+                    self.waited += now.elapsed();
+                }
                 Some(_) => {}
                 // beyond what an Instant can hold: effectively never; check back hourly
-                None => std::thread::sleep(Duration::from_secs(3600)),
+                None => {
+                    std::thread::sleep(Duration::from_secs(3600));
+                    self.waited += now.elapsed();
+                }
             }
         }
         let (first, stride) = (seg.next, seg.stride);

@@ -125,7 +125,7 @@ fn subtask_metrics_of(
     d: &Dispatcher,
     id: &str,
     vid: &str,
-) -> Result<Vec<views::TaskMetricsSnapshot>, RestError> {
+) -> Result<Vec<views::TaskFigures>, RestError> {
     let j = d.job(job_id(id)?)?;
     let vertex: strom_common::VertexId = vid.parse().map_err(|_| {
         RestError(

@@ -3,6 +3,8 @@
 
 mod checkpoints;
 mod handlers;
+mod metric_queries;
+pub mod prometheus;
 mod sql;
 pub mod triggers;
 mod ui;
@@ -92,6 +94,15 @@ pub fn router(d: Arc<Dispatcher>) -> Router {
             get(handlers::subtasks_metrics),
         )
         .route("/taskmanagers", get(handlers::taskmanagers))
+        .route("/metrics", get(prometheus::metrics))
+        .route("/jobmanager/metrics", get(metric_queries::jobmanager))
+        .route("/jobs/metrics", get(metric_queries::jobs))
+        .route("/jobs/{jobid}/metrics", get(metric_queries::job))
+        .route("/taskmanagers/metrics", get(metric_queries::taskmanagers))
+        .route(
+            "/taskmanagers/{tmid}/metrics",
+            get(metric_queries::taskmanager),
+        )
         .route("/taskmanagers/{tmid}", get(handlers::taskmanager_detail))
         .route("/v1/jobs", post(handlers::submit))
         .route("/v1/sql", post(sql::run_sql))

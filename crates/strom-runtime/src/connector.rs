@@ -55,6 +55,13 @@ pub trait SourceReader: Send {
         ConnectorCounters::default()
     }
 
+    /// Time spent so far inside [`SourceReader::next_batch`] waiting for rows to be due or to
+    /// arrive (a rate limit, an empty poll), not reading: the task counts it as idle, as Flink
+    /// counts a source that has no data available. The default is none.
+    fn wait_time(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
+
     /// Readers of several splits (Kafka partitions): the splits assigned to this subtask. Empty
     /// (the default): the reader is one split. Each batch then holds rows of one split only.
     fn splits(&self) -> Vec<u32> {

@@ -6,6 +6,7 @@
 use crate::element::StreamElement;
 use crate::error::TaskError;
 use crate::key_groups;
+use crate::metrics::{Phase, TaskMetrics};
 use crate::network::NetworkEnvironment;
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use datafusion::arrow::array::{ArrayRef, UInt32Array};
@@ -212,6 +213,18 @@ enum Target {
     },
 }
 
+/// Returns a task to the phase it was in before waiting for room (when dropped: also when the
+/// wait ends in an error).
+struct Resume<'a>(Option<&'a TaskMetrics>, Option<Phase>);
+
+impl Drop for Resume<'_> {
+    fn drop(&mut self) {
+        if let (Some(m), Some(p)) = (self.0, self.1) {
+            m.enter(p);
+        }
+    }
+}
+
 /// Writes a task's output to one edge: routes rows, broadcasts watermarks and end of input.
 pub struct ResultPartitionWriter {
     strategy: ShipStrategy,
@@ -222,6 +235,8 @@ pub struct ResultPartitionWriter {
     hashes: Vec<u64>,
     max_parallelism: u32,
     pub backpressured: Duration,
+    /// Where waiting for room is accounted as it happens (the task's time split).
+    metrics: Option<Arc<TaskMetrics>>,
 }
 
 impl ResultPartitionWriter {
@@ -292,7 +307,13 @@ impl ResultPartitionWriter {
             hashes: Vec::new(),
             max_parallelism: d.max_parallelism,
             backpressured: Duration::ZERO,
+            metrics: None,
         })
+    }
+
+    /// Accounts the time this writer waits for room as the task's backpressured phase.
+    pub fn report_to(&mut self, metrics: Arc<TaskMetrics>) {
+        self.metrics = Some(metrics);
     }
 
     fn width(&self) -> usize {
@@ -330,6 +351,11 @@ impl ResultPartitionWriter {
                     Err(crossbeam_channel::TrySendError::Full(m)) => msg = m,
                 }
                 let start = Instant::now();
+                let resume = self
+                    .metrics
+                    .as_ref()
+                    .map(|m| m.enter(Phase::BackPressured).0);
+                let _back = Resume(self.metrics.as_deref(), resume);
                 loop {
                     match tx.send_timeout(msg, Duration::from_millis(50)) {
                         Ok(()) => break,

@@ -8,7 +8,7 @@ use crate::error::TaskError;
 use crate::exchange::{
     GateKey, LocalShuffle, Message, OutputDescriptor, ResultPartitionWriter, SubpartitionId,
 };
-use crate::metrics::TaskMetrics;
+use crate::metrics::{Phase, TaskMetrics};
 use crate::network::{NetworkEnvironment, RemoteChannel};
 use crate::operator::{Chain, Output};
 use crate::operators::build_chain;
@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use strom_common::{AttemptId, JobId, VertexId};
 use strom_plan::{OperatorSpec, ResultType};
 
@@ -288,6 +288,9 @@ impl Output for Outputs<'_> {
             return Ok(());
         }
         self.last_watermark = watermark;
+        self.metrics
+            .output_watermark
+            .store(watermark, Ordering::Relaxed);
         for w in &mut self.writers {
             w.broadcast(StreamElement::Watermark(watermark), self.cancel)?;
         }
@@ -343,6 +346,11 @@ pub fn run_task(tdd: &TaskDeploymentDescriptor, ctx: &TaskContext) -> Result<(),
         metrics: &ctx.metrics,
         last_watermark: i64::MIN,
     };
+    // time split from here on (backpressure is counted by the writers as it happens)
+    for w in &mut out.writers {
+        w.report_to(ctx.metrics.clone());
+    }
+    let _accounting = ctx.metrics.account(Phase::Cpu);
     let result = match source {
         Some(s) => {
             let factory = ctx.connectors.get(&s.table)?;
@@ -375,8 +383,6 @@ pub fn run_task(tdd: &TaskDeploymentDescriptor, ctx: &TaskContext) -> Result<(),
         .store(chain.late_records_dropped(), Ordering::Relaxed);
     result?;
     final_commit(&mut chain, ctx)?;
-    let bp: Duration = out.writers.iter().map(|w| w.backpressured).sum();
-    TaskMetrics::add(&ctx.metrics.backpressured_ns, bp.as_nanos() as u64);
     for mut w in out.writers {
         w.broadcast(StreamElement::EndOfInput, cancel)?;
         w.close(&ctx.shuffle);
@@ -496,6 +502,7 @@ fn final_commit(chain: &mut Chain, ctx: &TaskContext) -> Result<(), TaskError> {
         return Ok(());
     }
     listener.acknowledge(FINAL_CHECKPOINT, Vec::new());
+    ctx.metrics.enter(Phase::Idle);
     loop {
         if ctx.cancel.load(Ordering::Relaxed) {
             return Err(canceled(chain, ctx));
@@ -543,10 +550,9 @@ fn take_notifications(chain: &mut Chain, ctx: &TaskContext) -> Result<(), TaskEr
 }
 
 fn finish(chain: &mut Chain, out: &mut Outputs, ctx: &TaskContext) -> Result<(), TaskError> {
-    let t = Instant::now();
+    ctx.metrics.enter(Phase::Cpu);
     chain.process_watermark(MAX_WATERMARK, out)?;
     chain.finish(out)?;
-    TaskMetrics::add(&ctx.metrics.busy_ns, t.elapsed().as_nanos() as u64);
     Ok(())
 }
 
@@ -602,8 +608,6 @@ fn run_source(
     out: &mut Outputs,
     ctx: &TaskContext,
 ) -> Result<(), TaskError> {
-    let mut io = Duration::ZERO;
-    let mut busy = Duration::ZERO;
     let splits = reader.splits();
     let mut wms = SourceWatermarks {
         split_wm: vec![i64::MIN; splits.len().max(1)],
@@ -612,6 +616,8 @@ fn run_source(
         idle: false,
     };
     loop {
+        // between batches the source waits (a stopped source stays here until canceled)
+        ctx.metrics.enter(Phase::Idle);
         if ctx.cancel.load(Ordering::Relaxed) {
             return Err(canceled(chain, ctx));
         }
@@ -653,10 +659,18 @@ fn run_source(
             }
         }
         take_notifications(chain, ctx)?;
-        let t0 = Instant::now();
+        // I/O, except where the reader waited for rows (rate limits; a call returning none)
+        let waited = reader.wait_time();
+        ctx.metrics.enter(Phase::Io);
         let next = reader.next_batch()?;
-        let t1 = Instant::now();
-        io += t1 - t0;
+        let (_, io_ns) = ctx.metrics.enter(Phase::Cpu);
+        let idle_ns = match &next {
+            Some(b) if b.num_rows() > 0 => {
+                reader.wait_time().saturating_sub(waited).as_nanos() as u64
+            }
+            _ => io_ns,
+        };
+        ctx.metrics.reassign(Phase::Io, Phase::Idle, idle_ns);
         let Some(batch) = next else { break };
         let rows = batch.num_rows() as u64;
         TaskMetrics::add(&ctx.metrics.records_in, rows);
@@ -667,7 +681,6 @@ fn run_source(
             if rows > 0 {
                 chain.process_batch(batch, out)?;
             }
-            busy += t1.elapsed();
             continue;
         };
         let split = reader.last_split().unwrap_or(wms.splits[0]);
@@ -696,15 +709,12 @@ fn run_source(
         } else {
             wms.advance(si, i64::MIN, reader.as_ref(), chain, out)?;
         }
-        busy += t1.elapsed();
     }
     let c = reader.counters();
     TaskMetrics::add(&ctx.metrics.bytes_in, c.bytes);
     ctx.metrics
         .skipped_rows
         .store(c.skipped_rows, Ordering::Relaxed);
-    // time spent reading counts as busy too (I/O and parsing), tracked apart as idle-free work
-    TaskMetrics::add(&ctx.metrics.busy_ns, (busy + io).as_nanos() as u64);
     finish(chain, out, ctx)
 }
 
@@ -738,8 +748,6 @@ fn run_inputs(
     let mut replay: std::collections::VecDeque<(usize, u32, StreamElement)> = Default::default();
     let mut barrier_time = 0i64;
     let mut current = i64::MIN;
-    let mut busy = Duration::ZERO;
-    let mut idle = Duration::ZERO;
     // receivers still open, by position in `inputs`
     let mut live: Vec<usize> = (0..inputs.len()).filter(|i| inputs[*i].open > 0).collect();
     while !live.is_empty() || !replay.is_empty() {
@@ -747,7 +755,7 @@ fn run_inputs(
         if ctx.cancel.load(Ordering::Relaxed) {
             return Err(canceled(chain, ctx));
         }
-        let t0 = Instant::now();
+        ctx.metrics.enter(Phase::Idle);
         let (idx, tag, element) = match replay.pop_front() {
             Some(x) => x,
             None => {
@@ -760,7 +768,6 @@ fn run_inputs(
                 let op = match sel.select_timeout(Duration::from_millis(50)) {
                     Ok(op) => op,
                     Err(_) => {
-                        idle += t0.elapsed();
                         if ctx.cancel.load(Ordering::Relaxed) {
                             return Err(canceled(chain, ctx));
                         }
@@ -813,8 +820,7 @@ fn run_inputs(
                 (live[slot], msg.0, msg.1)
             }
         };
-        let t1 = Instant::now();
-        idle += t1 - t0;
+        ctx.metrics.enter(Phase::Cpu);
         let r = &mut inputs[idx];
         let g = r.gate;
         let ch = if r.width == 1 { 0 } else { tag as usize };
@@ -843,6 +849,7 @@ fn run_inputs(
                 if let Some(min) = input_watermark(&channel_wm, &channel_idle) {
                     if min > current {
                         current = min;
+                        ctx.metrics.input_watermark.store(min, Ordering::Relaxed);
                         chain.process_watermark(min, out)?;
                     }
                 }
@@ -852,6 +859,7 @@ fn run_inputs(
                 match input_watermark(&channel_wm, &channel_idle) {
                     Some(min) if min > current => {
                         current = min;
+                        ctx.metrics.input_watermark.store(min, Ordering::Relaxed);
                         chain.process_watermark(min, out)?;
                     }
                     None if !idle_sent => {
@@ -896,10 +904,7 @@ fn run_inputs(
                 }
             }
         }
-        busy += t1.elapsed();
     }
-    TaskMetrics::add(&ctx.metrics.busy_ns, busy.as_nanos() as u64);
-    TaskMetrics::add(&ctx.metrics.idle_ns, idle.as_nanos() as u64);
     finish(chain, out, ctx)
 }
 

@@ -1,4 +1,5 @@
-//! The sink operator: hands batches to a connector's writer.
+//! The sink operator: hands batches to a connector's writer. Time inside the writer's calls is
+//! the task's I/O phase.
 
 use crate::connector::SinkWriter;
 use crate::error::TaskError;
@@ -44,7 +45,7 @@ impl Operator for SinkOperator {
     ) -> Result<(), TaskError> {
         // present the table's column names and types to the writer
         let batch = super::conform(&self.schema, batch.columns().to_vec(), batch.num_rows())?;
-        self.writer.write(&batch)?;
+        self.metrics.io(|| self.writer.write(&batch))?;
         TaskMetrics::add(&self.metrics.records_out, batch.num_rows() as u64);
         Ok(())
     }
@@ -58,12 +59,12 @@ impl Operator for SinkOperator {
     }
 
     fn finish(&mut self, _out: &mut dyn Output) -> Result<(), TaskError> {
-        self.writer.finish()?;
+        self.metrics.io(|| self.writer.finish())?;
         Ok(())
     }
 
     fn snapshot_state(&mut self, checkpoint: u64) -> Result<Option<Vec<u8>>, TaskError> {
-        Ok(self.writer.prepare_commit(checkpoint)?)
+        Ok(self.metrics.io(|| self.writer.prepare_commit(checkpoint))?)
     }
 
     fn restore_state(
@@ -71,17 +72,17 @@ impl Operator for SinkOperator {
         states: &[Vec<u8>],
         _scope: &RestoreScope,
     ) -> Result<(), TaskError> {
-        Ok(self.writer.restore(states)?)
+        Ok(self.metrics.io(|| self.writer.restore(states))?)
     }
 
     fn prepare_final_commit(&mut self) -> Result<bool, TaskError> {
-        Ok(self
-            .writer
-            .prepare_commit(crate::task::FINAL_CHECKPOINT)?
-            .is_some())
+        let prepared = self
+            .metrics
+            .io(|| self.writer.prepare_commit(crate::task::FINAL_CHECKPOINT))?;
+        Ok(prepared.is_some())
     }
 
     fn notify_checkpoint_complete(&mut self, checkpoint: u64) -> Result<(), TaskError> {
-        Ok(self.writer.commit(checkpoint)?)
+        Ok(self.metrics.io(|| self.writer.commit(checkpoint))?)
     }
 }
