@@ -2,6 +2,7 @@
 //! by axum on 127.0.0.1:8081 unless configured otherwise.
 
 mod checkpoints;
+pub mod guard;
 mod handlers;
 mod metric_queries;
 pub mod prometheus;
@@ -40,9 +41,17 @@ impl FromRef<AppState> for Arc<Dispatcher> {
 pub fn router(d: Arc<Dispatcher>) -> Router {
     let max_body = d
         .config
-        .get("rest.server.max-content-length")
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(100 * 1024 * 1024);
+        .get(guard::MAX_CONTENT_LENGTH)
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(guard::DEFAULT_MAX_CONTENT_LENGTH);
+    let guard = Arc::new(guard::Guard {
+        token: d
+            .config
+            .get(guard::AUTH_TOKEN)
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty()),
+        max_body,
+    });
     Router::new()
         .route("/config", get(handlers::config))
         .route("/overview", get(handlers::overview))
@@ -109,6 +118,7 @@ pub fn router(d: Arc<Dispatcher>) -> Router {
         .merge(ui::routes())
         .fallback(handlers::not_found)
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(guard, guard::check))
         .with_state(AppState {
             dispatcher: d,
             triggers: triggers::SavepointTriggers::new(),

@@ -6,7 +6,13 @@ use serde_json::Value;
 pub struct Rest {
     base: String,
     agent: ureq::Agent,
+    /// `STROM_REST_TOKEN`: sent as `Authorization: Bearer ...` with every mutating call, for a
+    /// cluster with `rest.auth.token`.
+    token: Option<String>,
 }
+
+/// The environment variable the client reads the REST token from.
+pub const TOKEN_ENV: &str = "STROM_REST_TOKEN";
 
 impl Rest {
     pub fn new(base: &str) -> Self {
@@ -21,7 +27,18 @@ impl Rest {
             .timeout_global(Some(std::time::Duration::from_secs(30)))
             .build()
             .into();
-        Self { base, agent }
+        let token = std::env::var(TOKEN_ENV)
+            .ok()
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty());
+        Self { base, agent, token }
+    }
+
+    fn auth<B>(&self, req: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        match &self.token {
+            Some(t) => req.header("Authorization", format!("Bearer {t}")),
+            None => req,
+        }
     }
 
     fn check(&self, status: u16, body: Value, what: &str) -> Result<Value> {
@@ -37,6 +54,9 @@ impl Rest {
                     .join("; ")
             })
             .unwrap_or_else(|| body.to_string());
+        if status == 401 && self.token.is_none() {
+            bail!("{what} failed (HTTP 401): {msg}; set {TOKEN_ENV} to the cluster's token")
+        }
         bail!("{what} failed (HTTP {status}): {msg}")
     }
 
@@ -53,8 +73,7 @@ impl Rest {
     pub fn patch(&self, path: &str) -> Result<Value> {
         let url = format!("{}{path}", self.base);
         let mut resp = self
-            .agent
-            .patch(&url)
+            .auth(self.agent.patch(&url))
             .send_empty()
             .with_context(|| format!("cannot reach the cluster at {}", self.base))?;
         let status = resp.status().as_u16();
@@ -64,9 +83,12 @@ impl Rest {
 
     pub fn post(&self, path: &str, body: &Value) -> Result<Value> {
         let url = format!("{}{path}", self.base);
-        let mut resp = self.agent.post(&url).send_json(body).with_context(|| {
-            format!("cannot reach the cluster at {}; is it running?", self.base)
-        })?;
+        let mut resp = self
+            .auth(self.agent.post(&url))
+            .send_json(body)
+            .with_context(|| {
+                format!("cannot reach the cluster at {}; is it running?", self.base)
+            })?;
         let status = resp.status().as_u16();
         let body: Value = resp.body_mut().read_json().unwrap_or(Value::Null);
         self.check(status, body, &format!("POST {path}"))
@@ -74,9 +96,12 @@ impl Rest {
 
     pub fn submit(&self, graph: &strom_plan::JobGraph) -> Result<String> {
         let url = format!("{}/jobs", self.base);
-        let mut resp = self.agent.post(&url).send_json(graph).with_context(|| {
-            format!("cannot reach the cluster at {}; is it running?", self.base)
-        })?;
+        let mut resp = self
+            .auth(self.agent.post(&url))
+            .send_json(graph)
+            .with_context(|| {
+                format!("cannot reach the cluster at {}; is it running?", self.base)
+            })?;
         let status = resp.status().as_u16();
         let body: Value = resp.body_mut().read_json().unwrap_or(Value::Null);
         let body = self.check(status, body, "job submission")?;

@@ -374,3 +374,58 @@ fn http_client_parses_chunked_and_plain_responses() {
     let r = parse_response(b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n{\"a\r\n4\r\n\":1}\r\n0\r\n\r\n").unwrap();
     assert_eq!((r.status, r.body.as_str()), (404, "{\"a\":1}"));
 }
+
+/// `rest.auth.token`: submitting without the token is refused (401, with what to do), reads need
+/// none, and the client sends `STROM_REST_TOKEN` with its mutating calls.
+#[test]
+fn a_cluster_with_a_rest_token_refuses_calls_without_it() {
+    let cluster = Standalone::start_with(2, &["rest.auth.token=t0ken-e2e"]);
+    let dir = TempDir::new("rest-token");
+    let sql = dir.join("job.sql");
+    write_text(
+        &sql,
+        "CREATE TABLE g (id BIGINT) WITH ('connector' = 'datagen', 'rows-per-second' = '100');
+CREATE TABLE b (id BIGINT) WITH ('connector' = 'blackhole');
+INSERT INTO b SELECT id FROM g;
+",
+    );
+    let submit = |token: Option<&str>| {
+        let mut cmd = strom();
+        cmd.args([
+            "sql",
+            "-f",
+            sql.to_str().unwrap(),
+            "--jobmanager",
+            &cluster.rest,
+            "--detached",
+        ])
+        .env_remove("STROM_REST_TOKEN");
+        if let Some(t) = token {
+            cmd.env("STROM_REST_TOKEN", t);
+        }
+        run_with_timeout(&mut cmd, Duration::from_secs(60))
+    };
+    let refused = submit(None);
+    assert_ne!(refused.code, Some(0), "{}", refused.describe());
+    let text = format!("{}{}", refused.stdout, refused.stderr);
+    assert!(
+        text.contains("HTTP 401") && text.contains("STROM_REST_TOKEN"),
+        "{}",
+        refused.describe()
+    );
+    assert_eq!(cluster.get_json("/jobs")["jobs"], serde_json::json!([]));
+    let wrong = submit(Some("nope"));
+    assert_ne!(wrong.code, Some(0), "{}", wrong.describe());
+    let ok = submit(Some("t0ken-e2e"));
+    ok.assert_success();
+    let id = ok.job_id();
+    cluster.wait_for_state(&id, "RUNNING", Duration::from_secs(30));
+    let cancel = run_with_timeout(
+        strom()
+            .args(["cancel", &id, "--jobmanager", &cluster.rest])
+            .env("STROM_REST_TOKEN", "t0ken-e2e"),
+        Duration::from_secs(30),
+    );
+    cancel.assert_success();
+    cluster.wait_for_state(&id, "CANCELED", Duration::from_secs(30));
+}

@@ -899,14 +899,23 @@ pub struct Standalone {
 
 impl Standalone {
     pub fn start(slots: u32) -> Self {
-        let mut child = strom()
-            .args([
-                "standalone",
-                "--slots",
-                &slots.to_string(),
-                "-D",
-                "rest.port=0",
-            ])
+        Self::start_with(slots, &[])
+    }
+
+    /// [`Standalone::start`] with more `-D key=value` settings.
+    pub fn start_with(slots: u32, settings: &[&str]) -> Self {
+        let mut cmd = strom();
+        cmd.args([
+            "standalone",
+            "--slots",
+            &slots.to_string(),
+            "-D",
+            "rest.port=0",
+        ]);
+        for s in settings {
+            cmd.args(["-D", s]);
+        }
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
