@@ -11,7 +11,7 @@ if ! command -v tansu >/dev/null; then
     echo "installing the tansu broker for the Kafka tests (cargo install tansu 0.6.0)" >&2
     cargo install tansu --version 0.6.0 --locked --features dynostore,libsql
 fi
-cargo build -p strom
+cargo build --workspace --all-targets
 cargo nextest run --workspace --no-fail-fast
 
 # the Web UI in headless Chromium against target/debug/strom; screenshots in target/ui-screenshots/

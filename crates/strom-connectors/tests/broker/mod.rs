@@ -232,53 +232,48 @@ impl Broker {
 
     /// Like [`Broker::read_all`], with the keys.
     pub fn read_records(&self, topic: &str, partitions: i32, count: usize) -> Vec<Record> {
-        let c: BaseConsumer = self
-            .config()
-            .set("group.id", "strom-test-reader")
-            .set("enable.auto.commit", "false")
-            .create()
-            .expect("create a consumer");
-        let mut tpl = TopicPartitionList::new();
-        for p in 0..partitions {
-            tpl.add_partition_offset(topic, p, Offset::Beginning)
-                .expect("partition");
-        }
-        c.assign(&tpl).expect("assign");
-        let mut out = Vec::new();
-        let started = Instant::now();
-        while out.len() < count {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "read only {} of {count} messages of {topic} in 30 s",
-                out.len()
-            );
-            match c.poll(Duration::from_millis(100)) {
-                Some(Ok(m)) => out.push(Record {
-                    partition: m.partition(),
-                    offset: m.offset(),
-                    key: m.key().map(<[u8]>::to_vec),
-                    value: m.payload().map(<[u8]>::to_vec),
-                }),
-                Some(Err(e)) => eprintln!("test consumer: {e}"),
-                None => {}
-            }
-        }
-        out
+        self.consume(topic, partitions, &[], |out, _| out.len() >= count)
+            .unwrap_or_else(|got| {
+                panic!(
+                    "read only {} of {count} messages of {topic} in 30 s",
+                    got.len()
+                )
+            })
     }
-}
 
-impl Broker {
     /// Every message of `topic` that a `read_committed` consumer sees now: read from the
     /// beginning until the end of every partition (at most 30 s).
     pub fn read_committed(&self, topic: &str, partitions: i32) -> Vec<Record> {
-        let c: BaseConsumer = self
-            .config()
-            .set("group.id", "strom-test-committed-reader")
-            .set("enable.auto.commit", "false")
-            .set("enable.partition.eof", "true")
-            .set("isolation.level", "read_committed")
-            .create()
-            .expect("create a consumer");
+        self.consume(
+            topic,
+            partitions,
+            &[
+                ("enable.partition.eof", "true"),
+                ("isolation.level", "read_committed"),
+            ],
+            |_, ended| ended >= partitions as usize,
+        )
+        .unwrap_or_else(|_| panic!("did not reach the end of {topic} in 30 s"))
+    }
+
+    /// Reads `topic` from the beginning of every partition with a consumer of the extra
+    /// settings until `done(messages, partitions at their end)`: the messages, or after 30 s
+    /// those read so far as the error.
+    fn consume(
+        &self,
+        topic: &str,
+        partitions: i32,
+        settings: &[(&str, &str)],
+        done: impl Fn(&[Record], usize) -> bool,
+    ) -> Result<Vec<Record>, Vec<Record>> {
+        let mut config = self.config();
+        config
+            .set("group.id", "strom-test-reader")
+            .set("enable.auto.commit", "false");
+        for (k, v) in settings {
+            config.set(*k, *v);
+        }
+        let c: BaseConsumer = config.create().expect("create a consumer");
         let mut tpl = TopicPartitionList::new();
         for p in 0..partitions {
             tpl.add_partition_offset(topic, p, Offset::Beginning)
@@ -288,11 +283,10 @@ impl Broker {
         let mut out = Vec::new();
         let mut ended = std::collections::BTreeSet::new();
         let started = Instant::now();
-        while ended.len() < partitions as usize {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "did not reach the end of {topic} in 30 s (ended: {ended:?})"
-            );
+        while !done(&out, ended.len()) {
+            if started.elapsed() > Duration::from_secs(30) {
+                return Err(out);
+            }
             match c.poll(Duration::from_millis(100)) {
                 Some(Ok(m)) => out.push(Record {
                     partition: m.partition(),
@@ -307,7 +301,7 @@ impl Broker {
                 None => {}
             }
         }
-        out
+        Ok(out)
     }
 }
 
