@@ -1,8 +1,14 @@
 // REST calls. Errors come in Flink's shape {"errors": [...]}; they become Error objects whose
 // message is the server's text and whose `status` is the HTTP status.
 
-async function call(method, path, body, contentType) {
+// A cluster with 'rest.auth.token' answers 401 to mutating calls without it: the UI asks for the
+// token once, keeps it for the browser tab (sessionStorage) and sends it as a bearer token.
+const TOKEN_KEY = 'strom.rest.token';
+
+async function call(method, path, body, contentType, retried) {
   const init = { method, headers: {} };
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (token && method !== 'GET') init.headers['Authorization'] = `Bearer ${token}`;
   if (body !== undefined) {
     init.headers['Content-Type'] = contentType || 'application/json';
     init.body = typeof body === 'string' ? body : JSON.stringify(body);
@@ -11,6 +17,13 @@ async function call(method, path, body, contentType) {
   const text = await res.text();
   let json = null;
   try { json = text ? JSON.parse(text) : {}; } catch (_) { json = null; }
+  if (res.status === 401 && method !== 'GET' && !retried) {
+    const given = window.prompt('This cluster needs its REST token (rest.auth.token) for this action:');
+    if (given) {
+      sessionStorage.setItem(TOKEN_KEY, given.trim());
+      return call(method, path, body, contentType, true);
+    }
+  }
   if (!res.ok) {
     const msg = json && Array.isArray(json.errors) ? json.errors.join('\n') : `${res.status} ${res.statusText}: ${text}`;
     const err = new Error(msg);

@@ -90,8 +90,11 @@ async function main() {
   fs.mkdirSync(shots, { recursive: true });
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
+  // with a REST token: the page asks for it at the first mutating call (a dialog) and keeps it
+  const token = 'ui-test-t0ken';
   const strom = spawn(binary, ['standalone', '--taskmanagers', '1', '--slots', '4',
-    '-D', `rest.port=${port}`, '-D', 'web.refresh-interval=1000'], { stdio: ['ignore', 'inherit', 'pipe'] });
+    '-D', `rest.port=${port}`, '-D', 'web.refresh-interval=1000', '-D', `rest.auth.token=${token}`],
+    { stdio: ['ignore', 'inherit', 'pipe'] });
   let stromLog = '';
   strom.stderr.on('data', (d) => { stromLog += d; });
   const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'strom-ui-chromium-'));
@@ -110,6 +113,12 @@ async function main() {
     page.setDefaultTimeout(T);
     const problems = [];
     page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    let prompts = 0;
+    page.on('dialog', async (d) => {
+      prompts += 1;
+      if (d.type() === 'prompt' && d.message().includes('rest.auth.token')) await d.accept(token);
+      else { problems.push(`unexpected dialog: ${d.message()}`); await d.dismiss(); }
+    });
     // 4xx answers of the API are expected (the bad SQL, endpoints this cluster may not serve) and
     // shown by the pages; a 5xx, a missing asset or a script error is a defect
     page.on('console', (m) => { if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push(`console error: ${m.text()}`); });
@@ -263,6 +272,7 @@ async function main() {
     assert((await rest(base, `/jobs/${jid2}/status`)).status === 'FINISHED', 'REST says FINISHED');
     await shot('14-stopped');
 
+    assert(prompts === 1, `the page asked for the REST token once, not ${prompts} times`);
     assert(problems.length === 0, `the browser reported:\n${problems.join('\n')}`);
     console.log('ok: the Web UI test passed');
   } catch (e) {
