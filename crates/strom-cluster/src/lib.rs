@@ -9,6 +9,7 @@ pub mod checkpoint_views;
 pub mod cluster;
 pub mod cluster_metrics;
 pub mod dispatcher;
+pub mod extra_views;
 pub mod gateway;
 pub mod job_master;
 pub mod rate_meter;

@@ -62,7 +62,7 @@ pub async fn config(State(d): D) -> Json<Value> {
         "timezone-offset": 0,
         "flink-version": views::version(),
         "flink-revision": "unknown",
-        "features": {"web-submit": false, "web-cancel": true, "web-rescale": false, "web-history": false},
+        "features": {"web-submit": true, "web-cancel": true, "web-rescale": false, "web-history": false},
     }))
 }
 

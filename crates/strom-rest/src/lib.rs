@@ -4,6 +4,7 @@
 mod checkpoints;
 pub mod guard;
 mod handlers;
+mod job_endpoints;
 mod metric_queries;
 pub mod prometheus;
 mod sql;
@@ -29,6 +30,7 @@ pub use handlers::RestError;
 pub struct AppState {
     pub dispatcher: Arc<Dispatcher>,
     pub triggers: triggers::SavepointTriggers,
+    pub shutdown: job_endpoints::ShutdownHook,
 }
 
 impl FromRef<AppState> for Arc<Dispatcher> {
@@ -39,6 +41,11 @@ impl FromRef<AppState> for Arc<Dispatcher> {
 
 /// The REST router over a Dispatcher.
 pub fn router(d: Arc<Dispatcher>) -> Router {
+    router_with_shutdown(d, job_endpoints::ShutdownHook::default())
+}
+
+/// The REST router; `DELETE /cluster` notifies `shutdown`.
+fn router_with_shutdown(d: Arc<Dispatcher>, shutdown: job_endpoints::ShutdownHook) -> Router {
     let max_body = d
         .config
         .get(guard::MAX_CONTENT_LENGTH)
@@ -103,6 +110,45 @@ pub fn router(d: Arc<Dispatcher>) -> Router {
             get(handlers::subtasks_metrics),
         )
         .route("/taskmanagers", get(handlers::taskmanagers))
+        .route("/jobs/{jobid}/config", get(job_endpoints::job_config))
+        .route(
+            "/jobs/{jobid}/accumulators",
+            get(job_endpoints::job_accumulators),
+        )
+        .route(
+            "/jobs/{jobid}/vertices/{vertexid}/accumulators",
+            get(job_endpoints::vertex_accumulators),
+        )
+        .route(
+            "/jobs/{jobid}/vertices/{vertexid}/watermarks",
+            get(job_endpoints::watermarks),
+        )
+        .route(
+            "/jobs/{jobid}/vertices/{vertexid}/backpressure",
+            get(job_endpoints::backpressure),
+        )
+        .route(
+            "/jobs/{jobid}/vertices/{vertexid}/subtasktimes",
+            get(job_endpoints::subtask_times),
+        )
+        .route(
+            "/jobs/{jobid}/vertices/{vertexid}/subtasks/{subtaskindex}",
+            get(job_endpoints::subtask),
+        )
+        .route(
+            "/jobs/{jobid}/vertices/{vertexid}/subtasks/{subtaskindex}/attempts/{attempt}",
+            get(job_endpoints::subtask_attempt),
+        )
+        .route("/jobmanager/config", get(job_endpoints::jobmanager_config))
+        .route("/jobmanager/logs", get(job_endpoints::jobmanager_logs))
+        .route(
+            "/jobmanager/logs/{name}",
+            get(job_endpoints::jobmanager_log),
+        )
+        .route(
+            "/cluster",
+            axum::routing::delete(job_endpoints::shutdown_cluster),
+        )
         .route("/metrics", get(prometheus::metrics))
         .route("/jobmanager/metrics", get(metric_queries::jobmanager))
         .route("/jobs/metrics", get(metric_queries::jobs))
@@ -122,6 +168,7 @@ pub fn router(d: Arc<Dispatcher>) -> Router {
         .with_state(AppState {
             dispatcher: d,
             triggers: triggers::SavepointTriggers::new(),
+            shutdown,
         })
 }
 
@@ -151,13 +198,20 @@ pub async fn bind(d: &Dispatcher) -> std::io::Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::bind(sock).await
 }
 
-/// Serves until the future `shutdown` completes.
+/// Serves until the future `shutdown` completes or `DELETE /cluster` is called.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     d: Arc<Dispatcher>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(d))
-        .with_graceful_shutdown(shutdown)
+    let hook = job_endpoints::ShutdownHook::default();
+    let deleted = hook.0.clone();
+    axum::serve(listener, router_with_shutdown(d, hook))
+        .with_graceful_shutdown(async move {
+            tokio::select! {
+                _ = shutdown => {}
+                _ = deleted.notified() => {}
+            }
+        })
         .await
 }

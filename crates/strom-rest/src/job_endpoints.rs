@@ -1,0 +1,252 @@
+//! The rest of Flink's REST endpoints: `/jobs/:id/config`, `/jobmanager/config`,
+//! `/jobmanager/logs`, accumulators, watermarks, backpressure, subtask times, single subtask
+//! attempts and `DELETE /cluster`.
+
+use crate::handlers::{job_id, RestError};
+use crate::AppState;
+use axum::extract::{FromRef, Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use strom_cluster::extra_views::{self, SubtaskLookup};
+use strom_cluster::Dispatcher;
+use strom_common::VertexId;
+
+#[cfg(test)]
+#[path = "job_endpoints_tests.rs"]
+mod job_endpoints_tests;
+
+type D = State<Arc<Dispatcher>>;
+
+/// Where the JobManager's log files are (Flink's key); without it the process logs to stderr
+/// only and `/jobmanager/logs` lists nothing.
+pub const LOG_DIR: &str = "env.log.dir";
+
+/// What `DELETE /cluster` pulls: `serve` returns (as on SIGTERM) once it is notified.
+#[derive(Clone, Default)]
+pub struct ShutdownHook(pub Arc<tokio::sync::Notify>);
+
+impl FromRef<AppState> for ShutdownHook {
+    fn from_ref(s: &AppState) -> Self {
+        s.shutdown.clone()
+    }
+}
+
+fn vertex_id(vid: &str) -> Result<VertexId, RestError> {
+    vid.parse().map_err(|_| {
+        RestError(
+            StatusCode::BAD_REQUEST,
+            format!("Bad request: '{vid}' is not a vertex id (32 hex digits)"),
+        )
+    })
+}
+
+fn no_vertex(id: &str, vid: &str) -> RestError {
+    RestError(
+        StatusCode::NOT_FOUND,
+        format!("Job {id} has no vertex {vid}; see /jobs/{id} for its vertices"),
+    )
+}
+
+/// The job and vertex of a path, or 400 (malformed ids) / 404 (unknown ones).
+fn job_vertex(
+    d: &Dispatcher,
+    id: &str,
+    vid: &str,
+) -> Result<(Arc<strom_cluster::dispatcher::JobEntry>, VertexId), RestError> {
+    let j = d.job(job_id(id)?)?;
+    let v = vertex_id(vid)?;
+    if !extra_views::has_vertex(&j, v) {
+        return Err(no_vertex(id, vid));
+    }
+    Ok((j, v))
+}
+
+/// `GET /jobs/:id/config`.
+pub async fn job_config(State(d): D, Path(id): Path<String>) -> Result<Json<Value>, RestError> {
+    let j = d.job(job_id(&id)?)?;
+    Ok(Json(extra_views::job_config(&d, &j)))
+}
+
+/// `GET /jobmanager/config`.
+pub async fn jobmanager_config(State(d): D) -> Json<Value> {
+    Json(extra_views::jobmanager_config(&d))
+}
+
+fn log_dir(d: &Dispatcher) -> Option<std::path::PathBuf> {
+    d.config
+        .get(LOG_DIR)
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(std::path::PathBuf::from)
+}
+
+/// `GET /jobmanager/logs`: the files in `env.log.dir` (none when it is not set).
+pub async fn jobmanager_logs(State(d): D) -> Json<Value> {
+    let mut logs = Vec::new();
+    if let Some(dir) = log_dir(&d) {
+        if let Ok(rd) = std::fs::read_dir(&dir) {
+            for e in rd.flatten() {
+                let Ok(meta) = e.metadata() else { continue };
+                if !meta.is_file() {
+                    continue;
+                }
+                let mtime = meta
+                    .modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map(|t| t.as_millis() as i64)
+                    .unwrap_or(0);
+                logs.push(json!({
+                    "name": e.file_name().to_string_lossy(),
+                    "size": meta.len(),
+                    "mtime": mtime,
+                }));
+            }
+        }
+    }
+    logs.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    Json(json!({ "logs": logs }))
+}
+
+/// `GET /jobmanager/logs/:name`: one of the files `/jobmanager/logs` lists, as text.
+pub async fn jobmanager_log(State(d): D, Path(name): Path<String>) -> Result<Response, RestError> {
+    let missing = || {
+        RestError(
+            StatusCode::NOT_FOUND,
+            format!("Log file {name} does not exist; see /jobmanager/logs"),
+        )
+    };
+    if name.is_empty() || name.starts_with('.') || name.contains(['/', '\\']) {
+        return Err(missing());
+    }
+    let path = log_dir(&d).ok_or_else(missing)?.join(&name);
+    if !std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+        return Err(missing());
+    }
+    let bytes = tokio::fs::read(&path).await.map_err(|_| missing())?;
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
+        .into_response())
+}
+
+/// `GET /jobs/:id/accumulators`: SQL jobs have no user accumulators.
+pub async fn job_accumulators(
+    State(d): D,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, RestError> {
+    d.job(job_id(&id)?)?;
+    Ok(Json(json!({
+        "job-accumulators": [],
+        "user-task-accumulators": [],
+        "serialized-user-task-accumulators": {},
+    })))
+}
+
+/// `GET /jobs/:id/vertices/:vid/accumulators`.
+pub async fn vertex_accumulators(
+    State(d): D,
+    Path((id, vid)): Path<(String, String)>,
+) -> Result<Json<Value>, RestError> {
+    let (_, v) = job_vertex(&d, &id, &vid)?;
+    Ok(Json(
+        json!({ "id": v.to_string(), "user-accumulators": [] }),
+    ))
+}
+
+/// `GET /jobs/:id/vertices/:vid/watermarks`.
+pub async fn watermarks(
+    State(d): D,
+    Path((id, vid)): Path<(String, String)>,
+) -> Result<Json<Value>, RestError> {
+    let (j, v) = job_vertex(&d, &id, &vid)?;
+    extra_views::watermarks(&j, v)
+        .map(Json)
+        .ok_or_else(|| no_vertex(&id, &vid))
+}
+
+/// `GET /jobs/:id/vertices/:vid/backpressure`.
+pub async fn backpressure(
+    State(d): D,
+    Path((id, vid)): Path<(String, String)>,
+) -> Result<Json<Value>, RestError> {
+    let (j, v) = job_vertex(&d, &id, &vid)?;
+    extra_views::backpressure(&j, v)
+        .map(Json)
+        .ok_or_else(|| no_vertex(&id, &vid))
+}
+
+/// `GET /jobs/:id/vertices/:vid/subtasktimes`.
+pub async fn subtask_times(
+    State(d): D,
+    Path((id, vid)): Path<(String, String)>,
+) -> Result<Json<Value>, RestError> {
+    let (j, v) = job_vertex(&d, &id, &vid)?;
+    extra_views::subtask_times(&d, &j, v)
+        .map(Json)
+        .ok_or_else(|| no_vertex(&id, &vid))
+}
+
+fn number<T: std::str::FromStr>(what: &str, s: &str) -> Result<T, RestError> {
+    s.parse().map_err(|_| {
+        RestError(
+            StatusCode::BAD_REQUEST,
+            format!("Bad request, could not parse parameters: Cannot resolve path parameter ({what}) from value \"{s}\"; it must be a non-negative integer"),
+        )
+    })
+}
+
+fn attempt_of(
+    d: &Dispatcher,
+    id: &str,
+    vid: &str,
+    idx: &str,
+    attempt: Option<&str>,
+) -> Result<Json<Value>, RestError> {
+    let (j, v) = job_vertex(d, id, vid)?;
+    let subtask: usize = number("subtaskindex", idx)?;
+    let attempt: Option<u32> = attempt.map(|a| number("attempt", a)).transpose()?;
+    extra_views::subtask_attempt(d, &j, v, subtask, attempt)
+        .map(Json)
+        .map_err(|e| {
+            let msg = match e {
+                SubtaskLookup::NoVertex => return no_vertex(id, vid),
+                SubtaskLookup::NoSubtask(n) => format!(
+                    "Vertex {vid} of job {id} has no subtask {subtask}; it has {n} (0 to {})",
+                    n as i64 - 1
+                ),
+                SubtaskLookup::NoAttempt(cur) => format!(
+                    "Subtask {subtask} of vertex {vid} has no attempt {}; its attempts are 0 to {cur}",
+                    attempt.unwrap_or(0)
+                ),
+            };
+            RestError(StatusCode::NOT_FOUND, msg)
+        })
+}
+
+/// `GET /jobs/:id/vertices/:vid/subtasks/:idx`: the current attempt.
+pub async fn subtask(
+    State(d): D,
+    Path((id, vid, idx)): Path<(String, String, String)>,
+) -> Result<Json<Value>, RestError> {
+    attempt_of(&d, &id, &vid, &idx, None)
+}
+
+/// `GET /jobs/:id/vertices/:vid/subtasks/:idx/attempts/:n`.
+pub async fn subtask_attempt(
+    State(d): D,
+    Path((id, vid, idx, n)): Path<(String, String, String, String)>,
+) -> Result<Json<Value>, RestError> {
+    attempt_of(&d, &id, &vid, &idx, Some(&n))
+}
+
+/// `DELETE /cluster`: 202 `{}`, then the REST server and the process stop as on SIGTERM.
+pub async fn shutdown_cluster(State(hook): State<ShutdownHook>) -> Response {
+    tracing::info!("DELETE /cluster: shutting the cluster down");
+    hook.0.notify_one();
+    (StatusCode::ACCEPTED, Json(json!({}))).into_response()
+}
