@@ -132,6 +132,8 @@ pub mod keys {
         "jobmanager.memory.process.size",
         "taskmanager.memory.process.size",
         "jobmanager.execution.failover-strategy",
+        "rest.auth.token",
+        "rest.server.max-content-length",
     ];
 }
 

@@ -6,6 +6,7 @@ pub mod guard;
 mod handlers;
 mod job_endpoints;
 mod metric_queries;
+pub mod openapi;
 pub mod prometheus;
 mod sql;
 pub mod triggers;
@@ -161,6 +162,7 @@ fn router_with_shutdown(d: Arc<Dispatcher>, shutdown: job_endpoints::ShutdownHoo
         .route("/taskmanagers/{tmid}", get(handlers::taskmanager_detail))
         .route("/v1/jobs", post(handlers::submit))
         .route("/v1/sql", post(sql::run_sql))
+        .route("/v1/openapi.json", get(openapi::document))
         .merge(ui::routes())
         .fallback(handlers::not_found)
         .layer(axum::extract::DefaultBodyLimit::max(max_body))

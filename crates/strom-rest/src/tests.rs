@@ -581,3 +581,17 @@ fn bad_savepoint_bodies_are_400() {
         s.expect_error("POST", path, body, 400, needle);
     }
 }
+
+#[test]
+fn the_openapi_document_is_served() {
+    let s = Server::start();
+    let (status, doc) = s.call("GET", "/v1/openapi.json", "");
+    assert_eq!(status, 200, "{doc}");
+    assert_eq!(doc["openapi"], "3.0.3");
+    assert_eq!(
+        doc["paths"]["/overview"]["get"]["responses"]["200"]["content"]["application/json"]
+            ["schema"]["properties"]["slots-total"]["type"],
+        "integer",
+        "the schema is Flink's /overview answer"
+    );
+}
