@@ -25,7 +25,7 @@ if [ "$node_major" -lt 20 ]; then
     echo "the UI test needs Node.js 20 or later (playwright-core 1.65); this is $(node --version)" >&2
     exit 1
 fi
-cargo build -p strom
+cargo build --workspace --all-targets   # the feature set of scripts/test.sh (no second build)
 cd crates/strom-rest/ui/test
 # npm ci when node_modules is missing or older than the lock file
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
