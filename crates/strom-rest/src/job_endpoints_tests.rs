@@ -2,8 +2,8 @@
 //! shapes compared with Flink 2.3's captured answers, values with what was submitted, and the
 //! error paths (400, 404) in Flink's shape.
 
+use crate::tests::{keys, set, shape};
 use serde_json::{json, Value};
-use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
@@ -105,30 +105,6 @@ impl Server {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
-}
-
-fn shape(v: &Value) -> Value {
-    match v {
-        Value::Null => json!("null"),
-        Value::Bool(_) => json!("bool"),
-        Value::Number(n) if n.is_f64() => json!("float"),
-        Value::Number(_) => json!("integer"),
-        Value::String(_) => json!("string"),
-        Value::Array(a) => json!([a.first().map(shape)]),
-        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), shape(v))).collect()),
-    }
-}
-
-fn keys(v: &Value) -> BTreeSet<String> {
-    v.as_object()
-        .unwrap_or_else(|| panic!("not an object: {v}"))
-        .keys()
-        .cloned()
-        .collect()
-}
-
-fn set(names: &[&str]) -> BTreeSet<String> {
-    names.iter().map(|s| s.to_string()).collect()
 }
 
 fn reference(name: &str) -> Value {

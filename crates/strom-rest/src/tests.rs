@@ -15,7 +15,7 @@ const FLINK_NO_CHECKPOINTS: &str = r#"{"counts":{"restored":0,"total":0,"in_prog
 
 /// A value's shape: field names and JSON types (integer and float told apart), recursively;
 /// arrays by the shape of their first element.
-fn shape(v: &Value) -> Value {
+pub(crate) fn shape(v: &Value) -> Value {
     match v {
         Value::Null => json!("null"),
         Value::Bool(_) => json!("bool"),
@@ -27,7 +27,7 @@ fn shape(v: &Value) -> Value {
     }
 }
 
-fn keys(v: &Value) -> BTreeSet<String> {
+pub(crate) fn keys(v: &Value) -> BTreeSet<String> {
     v.as_object()
         .unwrap_or_else(|| panic!("not an object: {v}"))
         .keys()
@@ -35,7 +35,7 @@ fn keys(v: &Value) -> BTreeSet<String> {
         .collect()
 }
 
-fn set(names: &[&str]) -> BTreeSet<String> {
+pub(crate) fn set(names: &[&str]) -> BTreeSet<String> {
     names.iter().map(|s| s.to_string()).collect()
 }
 
