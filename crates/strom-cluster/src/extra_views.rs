@@ -159,21 +159,7 @@ pub fn backpressure(j: &JobEntry, vertex: VertexId) -> Option<Value> {
 
 /// Where a task runs: (TaskManager id, its address).
 fn location(d: &Dispatcher, e: &Execution) -> (Value, Value) {
-    let Some(slot) = e.slot.as_ref() else {
-        return (Value::Null, Value::Null);
-    };
-    let endpoint =
-        d.rm.task_executor(&slot.task_manager)
-            .map(|te| {
-                let i = te.info();
-                if i.rpc_address.is_empty() {
-                    "localhost".to_string()
-                } else {
-                    i.rpc_address.clone()
-                }
-            })
-            .unwrap_or_else(|| "(lost)".into());
-    (json!(slot.task_manager.to_string()), json!(endpoint))
+    crate::views::location(d, e.slot.as_ref())
 }
 
 /// (start, end, duration) of an attempt: from DEPLOYING to its terminal state (or now).

@@ -380,7 +380,10 @@ pub fn job_totals(st: &JobState) -> (u64, u64) {
 }
 
 /// Where a task runs: (TaskManager id, its address) as Flink shows them.
-fn location(d: &Dispatcher, slot: Option<&strom_scheduler::slot_pool::SlotId>) -> (Value, Value) {
+pub(crate) fn location(
+    d: &Dispatcher,
+    slot: Option<&strom_scheduler::slot_pool::SlotId>,
+) -> (Value, Value) {
     let Some(slot) = slot else {
         return (Value::Null, Value::Null);
     };

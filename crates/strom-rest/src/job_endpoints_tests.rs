@@ -45,20 +45,9 @@ impl Server {
 
     /// (status, body as JSON, or as a string when it is not JSON).
     fn call(&self, method: &str, path: &str, body: &str) -> (u16, Value) {
-        let mut s = std::net::TcpStream::connect(self.addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-        write!(
-            s,
-            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        )
-        .unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).unwrap();
-        let (head, body) = out.split_once("\r\n\r\n").expect("an HTTP answer");
-        let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
-        let body = serde_json::from_str(body).unwrap_or(Value::String(body.to_string()));
-        (status, body)
+        let headers =
+            format!("Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n");
+        crate::tests::http_call(self.addr, method, path, &headers, body)
     }
 
     fn get(&self, path: &str) -> Value {

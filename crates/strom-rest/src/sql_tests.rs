@@ -2,7 +2,6 @@
 //! write what an independent computation says; bad requests and bad SQL are 400 in Flink's shape.
 
 use serde_json::Value;
-use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 struct Server {
@@ -39,23 +38,10 @@ impl Server {
         content_type: Option<&str>,
         body: &str,
     ) -> (u16, Value) {
-        let mut s = std::net::TcpStream::connect(self.addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
         let ct = content_type
             .map(|c| format!("Content-Type: {c}\r\n"))
             .unwrap_or_default();
-        write!(
-            s,
-            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{ct}Content-Length: {}\r\n\r\n{body}",
-            body.len()
-        )
-        .unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).unwrap();
-        let (head, body) = out.split_once("\r\n\r\n").expect("an HTTP answer");
-        let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
-        let body = serde_json::from_str(body).unwrap_or(Value::String(body.to_string()));
-        (status, body)
+        crate::tests::http_call(self.addr, method, path, &ct, body)
     }
 
     fn sql_json(&self, sql: &str, parallelism: Option<u32>) -> (u16, Value) {
