@@ -3,6 +3,8 @@
 //! ResourceManager run the same code either way.
 
 use crate::job_master::JobEvent;
+use crate::log_files::{LogFile, LogFileError, LogFileInfo};
+use crate::thread_dump::ThreadInfo;
 use crossbeam_channel::Sender;
 use parking_lot::RwLock;
 use std::collections::HashMap;
@@ -12,7 +14,7 @@ use strom_common::time::now_millis;
 use strom_common::{AttemptId, ExecutionState, JobId};
 use strom_runtime::{TaskDeploymentDescriptor, TaskMetrics, TaskMetricsSnapshot};
 use strom_scheduler::execution_graph::ExecutionVertexId;
-use strom_scheduler::slot_pool::TaskManagerId;
+pub use strom_scheduler::slot_pool::TaskManagerId;
 
 /// Fencing token of one JobMaster: task updates carrying another one are refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -153,6 +155,23 @@ pub trait TaskStateListener: Send + Sync {
     fn acknowledge_checkpoint(&self, ack: CheckpointAck);
 }
 
+/// Why a TaskManager could not answer a question about its process (files, threads).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TaskManagerQueryError {
+    #[error(transparent)]
+    File(#[from] LogFileError),
+    #[error("TaskManager {task_manager} did not answer: {reason}")]
+    Unavailable {
+        task_manager: String,
+        reason: String,
+    },
+}
+
+/// The answer of a TaskManager to a question, when it arrives.
+pub type Answer<T> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<T, TaskManagerQueryError>> + Send + 'static>,
+>;
+
 /// The JobManager's calls into one TaskManager.
 pub trait TaskExecutorGateway: Send + Sync {
     fn info(&self) -> &TaskManagerInfo;
@@ -184,6 +203,12 @@ pub trait TaskExecutorGateway: Send + Sync {
     );
     /// Frees the exchanges and stored results of a job round (job end or restart).
     fn release_job(&self, job: JobId, round: u32);
+    /// The files in the TaskManager process's log directory.
+    fn file_list(&self) -> Answer<Vec<LogFileInfo>>;
+    /// One of the TaskManager process's log files, as bytes.
+    fn file(&self, which: LogFile) -> Answer<Vec<u8>>;
+    /// The threads of the TaskManager's process.
+    fn thread_dump(&self) -> Answer<Vec<ThreadInfo>>;
 }
 
 /// The running JobMasters of this JobManager by job, with their fencing tokens.

@@ -2,6 +2,7 @@
 //! traits between them, their gRPC transport, and the embedded cluster that runs them in one
 //! process.
 
+pub mod accumulator_views;
 pub mod checkpoint_metadata;
 pub mod checkpoint_stats;
 pub mod checkpoint_storage;
@@ -12,11 +13,15 @@ pub mod dispatcher;
 pub mod extra_views;
 pub mod gateway;
 pub mod job_master;
+pub mod log_files;
+pub mod process_log;
 pub mod rate_meter;
 pub mod resource_manager;
 pub mod task_executor;
 pub mod task_figures;
+pub mod thread_dump;
 pub mod utilisation;
+pub mod vertex_taskmanagers;
 pub mod views;
 
 pub use cluster::start_embedded;

@@ -2,16 +2,18 @@
 //! gRPC, and the JobManager -> TaskManager heartbeat that also collects its tasks' figures.
 
 use crate::gateway::{
-    JobMasterId, JobMasterRegistry, TaskExecutorGateway, TaskManagerInfo, TaskStateListener,
-    TaskStateUpdate,
+    Answer, JobMasterId, JobMasterRegistry, TaskExecutorGateway, TaskManagerInfo,
+    TaskManagerQueryError, TaskStateListener, TaskStateUpdate,
 };
+use crate::log_files::{LogFile, LogFileError, LogFileInfo};
 use crate::resource_manager::ResourceManager;
 use crate::rpc::proto::task_executor_service_client::TaskExecutorServiceClient;
 use crate::rpc::proto::{
-    CancelTaskRequest, JobMasterHeartbeat, NotifyCheckpointCompleteRequest, ReleaseJobRequest,
-    SubmitTaskRequest, TriggerCheckpointRequest,
+    CancelTaskRequest, FileListRequest, JobMasterHeartbeat, NotifyCheckpointCompleteRequest,
+    ReleaseJobRequest, SubmitTaskRequest, ThreadDumpRequest, TriggerCheckpointRequest,
 };
 use crate::rpc::{AuthChannel, SecretAttach};
+use crate::thread_dump::ThreadInfo;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 use strom_common::{AttemptId, ExecutionState, JobId};
@@ -56,8 +58,10 @@ impl RemoteTaskExecutor {
         registry: Arc<JobMasterRegistry>,
     ) -> Result<Self, tonic::transport::Error> {
         let channel = crate::rpc::channel(&info.rpc_address, rpc_timeout)?;
+        // files come whole up to log_files::MAX_FILE_BYTES, beyond tonic's 4 MiB default
         let client =
-            TaskExecutorServiceClient::with_interceptor(channel, SecretAttach::new(secret));
+            TaskExecutorServiceClient::with_interceptor(channel, SecretAttach::new(secret))
+                .max_decoding_message_size(crate::log_files::MAX_FILE_BYTES as usize + (1 << 20));
         Ok(Self {
             info,
             client,
@@ -113,6 +117,36 @@ impl RemoteTaskExecutor {
                 }
             }
         });
+    }
+}
+
+impl RemoteTaskExecutor {
+    /// Runs a call on the JobManager's runtime; a failed call is a clear error naming the
+    /// TaskManager (NOT_FOUND: the file error the TaskManager gave).
+    fn ask<T: Send + 'static>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, tonic::Status>> + Send + 'static,
+    ) -> Answer<T> {
+        let tm = format!("{} ({})", self.info.id, self.info.rpc_address);
+        let running = self.handle.spawn(call);
+        Box::pin(async move {
+            let unavailable = |reason: String| TaskManagerQueryError::Unavailable {
+                task_manager: tm.clone(),
+                reason,
+            };
+            match running.await {
+                Ok(Ok(v)) => Ok(v),
+                Ok(Err(s)) if s.code() == tonic::Code::NotFound => {
+                    Err(LogFileError::NotFound(s.message().to_string()).into())
+                }
+                Ok(Err(s)) => Err(unavailable(if refused(&s) {
+                    "its process is gone (connection refused)".into()
+                } else {
+                    s.message().to_string()
+                })),
+                Err(e) => Err(unavailable(e.to_string())),
+            }
+        })
     }
 }
 
@@ -248,5 +282,35 @@ impl TaskExecutorGateway for RemoteTaskExecutor {
         self.handle.spawn(async move {
             let _ = client.release_job(req).await;
         });
+    }
+
+    fn file_list(&self) -> Answer<Vec<LogFileInfo>> {
+        let mut client = self.client.clone();
+        self.ask(async move {
+            let r = client.request_file_list(FileListRequest {}).await?;
+            Ok(r.into_inner()
+                .files
+                .into_iter()
+                .map(|f| LogFileInfo {
+                    name: f.name,
+                    size: f.size,
+                    mtime: f.mtime,
+                })
+                .collect())
+        })
+    }
+
+    fn file(&self, which: LogFile) -> Answer<Vec<u8>> {
+        let mut client = self.client.clone();
+        let req = crate::rpc::file_request(&which);
+        self.ask(async move { Ok(client.request_file(req).await?.into_inner().content) })
+    }
+
+    fn thread_dump(&self) -> Answer<Vec<ThreadInfo>> {
+        let mut client = self.client.clone();
+        self.ask(async move {
+            let r = client.request_thread_dump(ThreadDumpRequest {}).await?;
+            Ok(r.into_inner().threads.into_iter().map(Into::into).collect())
+        })
     }
 }

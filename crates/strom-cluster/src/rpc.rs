@@ -114,3 +114,54 @@ pub fn execution_state(name: &str) -> Option<ExecutionState> {
         .copied()
         .find(|s| s.as_str() == name)
 }
+
+/// The request for one of a TaskManager's files.
+pub fn file_request(which: &crate::log_files::LogFile) -> proto::FileRequest {
+    use crate::log_files::LogFile;
+    let (kind, name) = match which {
+        LogFile::Log => ("LOG", String::new()),
+        LogFile::Stdout => ("STDOUT", String::new()),
+        LogFile::Named(n) => ("NAMED", n.clone()),
+    };
+    proto::FileRequest {
+        kind: kind.into(),
+        name,
+    }
+}
+
+/// The file a request asks for.
+pub fn requested_file(r: proto::FileRequest) -> Result<crate::log_files::LogFile, Status> {
+    use crate::log_files::LogFile;
+    match r.kind.as_str() {
+        "LOG" => Ok(LogFile::Log),
+        "STDOUT" => Ok(LogFile::Stdout),
+        "NAMED" => Ok(LogFile::Named(r.name)),
+        k => Err(Status::invalid_argument(format!(
+            "bad file kind '{k}': expected LOG, STDOUT or NAMED"
+        ))),
+    }
+}
+
+impl From<crate::thread_dump::ThreadInfo> for proto::ThreadInfoMessage {
+    fn from(t: crate::thread_dump::ThreadInfo) -> Self {
+        Self {
+            name: t.name,
+            tid: t.tid,
+            state: t.state.to_string(),
+            user_ticks: t.user_ticks,
+            system_ticks: t.system_ticks,
+        }
+    }
+}
+
+impl From<proto::ThreadInfoMessage> for crate::thread_dump::ThreadInfo {
+    fn from(t: proto::ThreadInfoMessage) -> Self {
+        Self {
+            name: t.name,
+            tid: t.tid,
+            state: t.state.chars().next().unwrap_or('?'),
+            user_ticks: t.user_ticks,
+            system_ticks: t.system_ticks,
+        }
+    }
+}

@@ -3,9 +3,11 @@
 
 use crate::checkpoint_storage::CheckpointStorage;
 use crate::gateway::{
-    CheckpointAck, JobMasterId, TaskExecutorGateway, TaskManagerInfo, TaskStateListener,
-    TaskStateUpdate,
+    Answer, CheckpointAck, JobMasterId, TaskExecutorGateway, TaskManagerInfo,
+    TaskManagerQueryError, TaskStateListener, TaskStateUpdate,
 };
+use crate::log_files::{LogFile, LogFileError, LogFileInfo};
+use crate::thread_dump::ThreadInfo;
 use crossbeam_channel::Sender;
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -333,6 +335,42 @@ impl TaskExecutor {
             n.release(job, round);
         }
     }
+
+    /// The files in this process's log directory (`env.log.dir`).
+    pub fn file_list(&self) -> Vec<LogFileInfo> {
+        let files = crate::process_log::current();
+        crate::log_files::list(files.as_ref().map(|f| f.dir.as_path()))
+    }
+
+    /// One of this process's log files.
+    pub fn file(&self, which: &LogFile) -> Result<Vec<u8>, LogFileError> {
+        crate::log_files::read(
+            crate::process_log::current().as_ref(),
+            which,
+            "TaskExecutor",
+        )
+    }
+
+    /// The threads of this process.
+    pub fn thread_dump(&self) -> Vec<ThreadInfo> {
+        crate::thread_dump::threads()
+    }
+}
+
+/// Runs `f` off the async threads (it reads files or `/proc`).
+fn blocking<T: Send + 'static>(
+    tm: &TaskManagerInfo,
+    f: impl FnOnce() -> Result<T, TaskManagerQueryError> + Send + 'static,
+) -> Answer<T> {
+    let task_manager = tm.id.to_string();
+    Box::pin(async move {
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| TaskManagerQueryError::Unavailable {
+                task_manager,
+                reason: e.to_string(),
+            })?
+    })
 }
 
 /// An in-process TaskManager as the JobManager sees it.
@@ -382,5 +420,20 @@ impl TaskExecutorGateway for LocalTaskExecutor {
 
     fn release_job(&self, job: JobId, round: u32) {
         self.executor.release_job(job, round);
+    }
+
+    fn file_list(&self) -> Answer<Vec<LogFileInfo>> {
+        let ex = self.executor.clone();
+        blocking(&self.info, move || Ok(ex.file_list()))
+    }
+
+    fn file(&self, which: LogFile) -> Answer<Vec<u8>> {
+        let ex = self.executor.clone();
+        blocking(&self.info, move || Ok(ex.file(&which)?))
+    }
+
+    fn thread_dump(&self) -> Answer<Vec<ThreadInfo>> {
+        let ex = self.executor.clone();
+        blocking(&self.info, move || Ok(ex.thread_dump()))
     }
 }

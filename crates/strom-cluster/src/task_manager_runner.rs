@@ -11,10 +11,11 @@ use crate::rpc::proto::task_executor_service_server::{
     TaskExecutorService, TaskExecutorServiceServer,
 };
 use crate::rpc::proto::{
-    Ack, CancelTaskRequest, CheckpointAcknowledgement, JobMasterHeartbeat,
-    NotifyCheckpointCompleteRequest, RegisterTaskExecutorRequest, ReleaseJobRequest,
-    SubmitTaskRequest, TaskExecutionState, TaskExecutorHeartbeat, TaskExecutorReport,
-    TaskMetricsReport, TriggerCheckpointRequest,
+    Ack, CancelTaskRequest, CheckpointAcknowledgement, FileListRequest, FileListResponse,
+    FileRequest, FileResponse, JobMasterHeartbeat, LogFileInfo, NotifyCheckpointCompleteRequest,
+    RegisterTaskExecutorRequest, ReleaseJobRequest, SubmitTaskRequest, TaskExecutionState,
+    TaskExecutorHeartbeat, TaskExecutorReport, TaskMetricsReport, ThreadDumpRequest,
+    ThreadDumpResponse, TriggerCheckpointRequest,
 };
 use crate::rpc::{self, AuthChannel, SecretAttach, SecretCheck, PROTOCOL_VERSION};
 use crate::task_executor::TaskExecutor;
@@ -93,6 +94,17 @@ pub async fn run_task_manager(
         "{host}:{}",
         listener.local_addr().map(|a| a.port()).unwrap_or(rpc_port)
     );
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(rpc_port);
+    match crate::process_log::name_pending(&format!("taskmanager-{port}.log")) {
+        Ok(true) => tracing::info!(
+            "logging to {}",
+            crate::process_log::current()
+                .map(|f| f.log_path().display().to_string())
+                .unwrap_or_default()
+        ),
+        Ok(false) => {}
+        Err(e) => tracing::warn!("cannot open the log file in env.log.dir: {e}"),
+    }
     let timeout = heartbeat.timeout.max(Duration::from_secs(1));
     let channel = rpc::channel(&opts.jobmanager, timeout)
         .map_err(|_| TaskManagerError::BadAddress(opts.jobmanager.clone()))?;
@@ -442,5 +454,53 @@ impl TaskExecutorService for TaskExecutorServer {
             .map_err(|_| Status::invalid_argument("bad job id"))?;
         self.executor.release_job(job, r.round);
         Ok(Response::new(Ack {}))
+    }
+
+    async fn request_file_list(
+        &self,
+        _request: Request<FileListRequest>,
+    ) -> Result<Response<FileListResponse>, Status> {
+        let ex = self.executor.clone();
+        let files = tokio::task::spawn_blocking(move || ex.file_list())
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .into_iter()
+            .map(|f| LogFileInfo {
+                name: f.name,
+                size: f.size,
+                mtime: f.mtime,
+            })
+            .collect();
+        Ok(Response::new(FileListResponse { files }))
+    }
+
+    async fn request_file(
+        &self,
+        request: Request<FileRequest>,
+    ) -> Result<Response<FileResponse>, Status> {
+        let which = rpc::requested_file(request.into_inner())?;
+        let ex = self.executor.clone();
+        let content = tokio::task::spawn_blocking(move || ex.file(&which))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(|e| match e {
+                crate::log_files::LogFileError::NotFound(m) => Status::not_found(m),
+                e => Status::internal(e.to_string()),
+            })?;
+        Ok(Response::new(FileResponse { content }))
+    }
+
+    async fn request_thread_dump(
+        &self,
+        _request: Request<ThreadDumpRequest>,
+    ) -> Result<Response<ThreadDumpResponse>, Status> {
+        let ex = self.executor.clone();
+        let threads = tokio::task::spawn_blocking(move || ex.thread_dump())
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .into_iter()
+            .map(Into::into)
+            .collect();
+        Ok(Response::new(ThreadDumpResponse { threads }))
     }
 }

@@ -65,7 +65,24 @@ ROUTES = [
     ("get", "/jobmanager/config", "The cluster configuration (secrets hidden)", "jobmanager_config.json", None, []),
     ("get", "/jobmanager/metrics", "JobManager metrics (list, or values with ?get=)", "jobmanager_metrics_get.json", None, [("get", None)]),
     ("get", "/jobmanager/logs", "The JobManager's log files", None, None, []),
-    ("get", "/jobmanager/logs/{name}", "One log file", None, None, []),
+    ("get", "/jobmanager/logs/{name}", "One log file", None, "text", []),
+    ("get", "/jobmanager/environment", "The JobManager process: Strom version, CPU architecture, command line (Flink's EnvironmentInfo)", None, None, []),
+    ("get", "/jobmanager/thread-dump", "The JobManager process's threads (name, id, kernel state)", None, None, []),
+    ("get", "/jobmanager/log", "The JobManager's log file (env.log.dir)", None, "text", []),
+    ("get", "/jobmanager/stdout", "The JobManager's stdout file, if one was kept in env.log.dir", None, "text", []),
+    ("get", "/taskmanagers/{taskmanagerid}/logs", "The files in a TaskManager's log directory", None, "tm", []),
+    ("get", "/taskmanagers/{taskmanagerid}/logs/{name}", "One of a TaskManager's log files", None, "tmtext", []),
+    ("get", "/taskmanagers/{taskmanagerid}/log", "A TaskManager's log file", None, "tmtext", []),
+    ("get", "/taskmanagers/{taskmanagerid}/stdout", "A TaskManager's stdout file, if one was kept", None, "tmtext", []),
+    ("get", "/taskmanagers/{taskmanagerid}/thread-dump", "A TaskManager process's threads", None, "tm", []),
+    ("get", "/jobs/{jobid}/vertices/{vertexid}/taskmanagers", "A vertex's subtasks grouped by TaskManager (IO figures, state counts, statistics)", None, None, []),
+    ("get", "/jobs/{jobid}/vertices/{vertexid}/subtasks/accumulators", "The accumulators of every subtask of a vertex", None, None, []),
+    ("get", "/jobs/{jobid}/vertices/{vertexid}/subtasks/{subtaskindex}/metrics", "One subtask's metrics (list, or values with ?get=)", None, None, [("get", None)]),
+    ("get", "/jobs/{jobid}/vertices/{vertexid}/subtasks/{subtaskindex}/attempts/{attempt}/accumulators", "The accumulators of one attempt of a subtask", None, None, []),
+    ("get", "/jobs/{jobid}/jobmanager/config", "The configuration the job runs with (cluster's overlaid by the job's; secrets hidden)", "jobmanager_config.json", None, []),
+    ("get", "/jobs/{jobid}/jobmanager/environment", "The environment of the JobManager running the job", None, None, []),
+    ("get", "/jobs/{jobid}/jobmanager/log-url", "The URL of the JobManager's log", None, None, []),
+    ("get", "/jobs/{jobid}/taskmanagers/{taskmanagerid}/log-url", "The URL of a TaskManager's log", None, None, []),
     ("delete", "/cluster", "Shut the cluster down", None, "none", []),
     ("get", "/metrics", "Prometheus text exposition (Flink's PrometheusReporter names)", None, "text", []),
     ("post", "/v1/jobs", "Submit a JobGraph as JSON (same as POST /jobs)", None, "json", []),
@@ -81,13 +98,16 @@ def op(method, path, summary, answer, kind, query):
     params += [{"name": n, "in": "query", "required": False,
                 "schema": {"type": "string", **({"enum": [e]} if e else {})}} for n, e in query]
     ok = "200" if method == "get" else "202"
-    if kind == "text":
+    if kind in ("text", "tmtext"):
         body = {"text/plain": {"schema": {"type": "string"}}}
     else:
         body = {"application/json": {"schema": ref_schema(answer) if answer else {"type": "object"}}}
     responses = {ok: {"description": "OK", "content": body},
                  "400": {"description": "Bad request", "content": {"application/json": {"schema": ERROR}}},
                  "404": {"description": "Not found", "content": {"application/json": {"schema": ERROR}}}}
+    if kind in ("tm", "tmtext"):
+        responses["503"] = {"description": "The TaskManager did not answer",
+                            "content": {"application/json": {"schema": ERROR}}}
     o = {"summary": summary, "operationId": (method + re.sub(r"[^A-Za-z0-9]+", "_", path)).rstrip("_"),
          "parameters": params, "responses": responses}
     if method != "get":

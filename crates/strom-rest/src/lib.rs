@@ -2,9 +2,11 @@
 //! by axum on 127.0.0.1:8081 unless configured otherwise.
 
 mod checkpoints;
+mod cluster_files;
 pub mod guard;
 mod handlers;
 mod job_endpoints;
+mod job_extras;
 mod metric_queries;
 pub mod openapi;
 pub mod prometheus;
@@ -12,6 +14,8 @@ mod sql;
 pub mod triggers;
 mod ui;
 
+#[cfg(test)]
+mod test_server;
 #[cfg(test)]
 mod tests;
 
@@ -145,6 +149,65 @@ fn router_with_shutdown(d: Arc<Dispatcher>, shutdown: job_endpoints::ShutdownHoo
         .route(
             "/jobmanager/logs/{name}",
             get(job_endpoints::jobmanager_log),
+        )
+        .route(
+            "/jobmanager/environment",
+            get(cluster_files::jobmanager_environment),
+        )
+        .route(
+            "/jobmanager/thread-dump",
+            get(cluster_files::jobmanager_thread_dump),
+        )
+        .route("/jobmanager/log", get(cluster_files::jobmanager_log))
+        .route("/jobmanager/stdout", get(cluster_files::jobmanager_stdout))
+        .route(
+            "/taskmanagers/{tmid}/logs",
+            get(cluster_files::taskmanager_logs),
+        )
+        .route(
+            "/taskmanagers/{tmid}/logs/{name}",
+            get(cluster_files::taskmanager_log_file),
+        )
+        .route("/taskmanagers/{tmid}/log", get(cluster_files::taskmanager_log))
+        .route(
+            "/taskmanagers/{tmid}/stdout",
+            get(cluster_files::taskmanager_stdout),
+        )
+        .route(
+            "/taskmanagers/{tmid}/thread-dump",
+            get(cluster_files::taskmanager_thread_dump),
+        )
+        .route(
+            "/jobs/{jobid}/vertices/{vertexid}/taskmanagers",
+            get(job_extras::vertex_taskmanagers),
+        )
+        .route(
+            "/jobs/{jobid}/vertices/{vertexid}/subtasks/accumulators",
+            get(job_extras::subtasks_accumulators),
+        )
+        .route(
+            "/jobs/{jobid}/vertices/{vertexid}/subtasks/{subtaskindex}/metrics",
+            get(job_extras::subtask_metrics),
+        )
+        .route(
+            "/jobs/{jobid}/vertices/{vertexid}/subtasks/{subtaskindex}/attempts/{attempt}/accumulators",
+            get(job_extras::attempt_accumulators),
+        )
+        .route(
+            "/jobs/{jobid}/jobmanager/config",
+            get(job_extras::job_jobmanager_config),
+        )
+        .route(
+            "/jobs/{jobid}/jobmanager/environment",
+            get(job_extras::job_jobmanager_environment),
+        )
+        .route(
+            "/jobs/{jobid}/jobmanager/log-url",
+            get(job_extras::job_jobmanager_log_url),
+        )
+        .route(
+            "/jobs/{jobid}/taskmanagers/{tmid}/log-url",
+            get(job_extras::job_taskmanager_log_url),
         )
         .route(
             "/cluster",

@@ -4,6 +4,7 @@
 
 mod client;
 mod conf;
+mod logging;
 mod savepoint_cmd;
 mod sql_cmd;
 
@@ -181,17 +182,14 @@ fn main() {
     let started = Instant::now();
     let cli = Cli::parse();
     // cluster processes log what they do; clients only what goes wrong
-    let level = match cli.cmd {
-        Cmd::Standalone { .. } | Cmd::Jobmanager { .. } | Cmd::Taskmanager { .. } => "info",
-        _ => "warn",
-    };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("STROM_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let cluster_process = matches!(
+        cli.cmd,
+        Cmd::Standalone { .. } | Cmd::Jobmanager { .. } | Cmd::Taskmanager { .. }
+    );
+    logging::init(
+        if cluster_process { "info" } else { "warn" },
+        cluster_process,
+    );
     let code = match run(cli, started) {
         Ok(code) => code,
         Err(e) => {
@@ -210,18 +208,24 @@ fn run(cli: Cli, started: Instant) -> Result<i32> {
             dynamic,
         } => {
             let mut config = conf::load(&dynamic)?;
+            logging::open_file(&config, logging::Role::JobManager);
             if let Some(s) = slots {
                 config.set(strom_common::config::keys::NUM_TASK_SLOTS, s.to_string());
             }
             standalone(config, taskmanagers, started)
         }
-        Cmd::Jobmanager { dynamic } => jobmanager(conf::load(&dynamic)?, started),
+        Cmd::Jobmanager { dynamic } => {
+            let config = conf::load(&dynamic)?;
+            logging::open_file(&config, logging::Role::JobManager);
+            jobmanager(config, started)
+        }
         Cmd::Taskmanager {
             jobmanager,
             slots,
             dynamic,
         } => {
             let config = conf::load(&dynamic)?;
+            logging::open_file(&config, logging::Role::TaskManager);
             let slots = match slots {
                 Some(s) => s,
                 None => config.get_u32(strom_common::config::keys::NUM_TASK_SLOTS, 1)?,
