@@ -56,3 +56,35 @@ pub fn open_file(config: &strom_common::Configuration, role: Role) {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cluster_process_logs_to_stderr_and_to_its_file_in_env_log_dir() {
+        let dir = std::env::temp_dir().join(format!("strom-logging-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        init("info", true);
+        tracing::info!("logged before the configuration was read");
+        let mut config = strom_common::Configuration::new();
+        config.set(process_log::LOG_DIR, dir.to_str().unwrap());
+        open_file(&config, Role::JobManager);
+        tracing::info!(job = "j1", "logged after");
+        tracing::debug!("below the level");
+        let text = std::fs::read_to_string(dir.join(process_log::JOBMANAGER_LOG)).unwrap();
+        assert!(
+            text.contains("INFO strom::logging::tests: logged before the configuration was read\n"),
+            "{text}"
+        );
+        assert!(text.contains("logged after job=\"j1\"\n"), "{text}");
+        assert!(!text.contains("below the level"), "{text}");
+        assert!(!text.contains('\u{1b}'), "no colours in the file: {text}");
+        assert_eq!(
+            process_log::current().map(|f| f.log_path()),
+            Some(dir.join(process_log::JOBMANAGER_LOG))
+        );
+        process_log::close();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
