@@ -144,6 +144,16 @@ pub struct JobEntry {
     pub submitted_at: i64,
     pub state: Arc<Mutex<JobState>>,
     events: Sender<JobEvent>,
+    /// Set once the JobMaster has ended (after its terminal status: checkpoints discarded,
+    /// TaskManagers' exchanges released).
+    archived: std::sync::atomic::AtomicBool,
+}
+
+impl JobEntry {
+    /// Whether the job's JobMaster has ended.
+    pub fn is_archived(&self) -> bool {
+        self.archived.load(std::sync::atomic::Ordering::Acquire)
+    }
 }
 
 pub struct Dispatcher {
@@ -272,6 +282,7 @@ impl Dispatcher {
             submitted_at: now,
             state: jm.state.clone(),
             events: tx,
+            archived: Default::default(),
         });
         jobs.insert(id, entry);
         self.order.lock().push(id);
@@ -288,6 +299,9 @@ impl Dispatcher {
 
     fn on_job_terminal(&self, id: JobId, status: JobStatus) {
         tracing::info!("job {id} is {status}; archived");
+        if let Ok(j) = self.job(id) {
+            j.archived.store(true, std::sync::atomic::Ordering::Release);
+        }
     }
 
     pub fn job(&self, id: JobId) -> Result<Arc<JobEntry>, DispatcherError> {

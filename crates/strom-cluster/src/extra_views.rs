@@ -162,26 +162,6 @@ fn location(d: &Dispatcher, e: &Execution) -> (Value, Value) {
     crate::views::location(d, e.slot.as_ref())
 }
 
-/// (start, end, duration) of an attempt: from DEPLOYING to its terminal state (or now).
-fn span(e: &Execution, now: i64) -> (i64, i64, i64) {
-    let start = e
-        .state_timestamps
-        .get(&ExecutionState::Deploying)
-        .copied()
-        .unwrap_or(-1);
-    let end = if e.state.is_terminal() {
-        e.state_timestamps.get(&e.state).copied().unwrap_or(-1)
-    } else {
-        -1
-    };
-    let duration = match (start, end) {
-        (s, _) if s < 0 => -1,
-        (s, e) if e < 0 => now - s,
-        (s, e) => e - s,
-    };
-    (start, end, duration)
-}
-
 /// `/jobs/:id/vertices/:vid/subtasktimes`: when each subtask entered each state.
 pub fn subtask_times(d: &Dispatcher, j: &JobEntry, vertex: VertexId) -> Option<Value> {
     let st = j.state.lock();
@@ -193,7 +173,7 @@ pub fn subtask_times(d: &Dispatcher, j: &JobEntry, vertex: VertexId) -> Option<V
         .map(|ev| {
             let e = &ev.current;
             let (_, endpoint) = location(d, e);
-            let (_, _, duration) = span(e, now);
+            let (_, _, duration) = views::span(e, now);
             let mut ts = Map::new();
             for s in ExecutionState::ALL {
                 ts.insert(
@@ -276,7 +256,7 @@ pub fn subtask_attempt(
     };
     let st = j.state.lock();
     let now = now_millis();
-    let (start, end, duration) = span(&p, now);
+    let (start, end, duration) = views::span(&p, now);
     let (tm, endpoint) = location(d, &p);
     let m = st.metrics_of(p.attempt_id);
     let mut durations = Map::new();

@@ -4,6 +4,7 @@
 
 use crate::job_master::JobEvent;
 use crate::log_files::{LogFile, LogFileError, LogFileInfo};
+use crate::process_status::ProcessStatus;
 use crate::thread_dump::ThreadInfo;
 use crossbeam_channel::Sender;
 use parking_lot::RwLock;
@@ -80,6 +81,9 @@ pub struct TaskManagerInfo {
     pub hardware: Hardware,
     pub registered_at: i64,
     last_heartbeat: AtomicI64,
+    /// What the TaskManager process uses, from its last heartbeat (None: none yet, or an
+    /// in-process TaskManager, which shares this process).
+    status: parking_lot::Mutex<Option<ProcessStatus>>,
 }
 
 impl TaskManagerInfo {
@@ -99,6 +103,7 @@ impl TaskManagerInfo {
             hardware,
             registered_at: now,
             last_heartbeat: AtomicI64::new(now),
+            status: parking_lot::Mutex::new(None),
         }
     }
 
@@ -116,6 +121,20 @@ impl TaskManagerInfo {
 
     pub fn record_heartbeat(&self) {
         self.last_heartbeat.store(now_millis(), Ordering::Relaxed);
+    }
+
+    pub fn record_status(&self, status: ProcessStatus) {
+        *self.status.lock() = Some(status);
+    }
+
+    /// What the TaskManager's process uses: from its last heartbeat, or this process now for an
+    /// in-process TaskManager (none yet: zeros).
+    pub fn process_status(&self) -> ProcessStatus {
+        match *self.status.lock() {
+            Some(s) => s,
+            None if self.rpc_address.is_empty() => ProcessStatus::current(),
+            None => ProcessStatus::default(),
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 
 use crate::dispatcher::Dispatcher;
 use crate::gateway::{Hardware, JobMasterId, JobMasterRegistry, TaskManagerInfo, TaskStateUpdate};
+use crate::process_status::ProcessStatus;
 use crate::remote_task_executor::RemoteTaskExecutor;
 use crate::resource_manager::ResourceManager;
 use crate::rpc::proto::job_master_service_server::{JobMasterService, JobMasterServiceServer};
@@ -225,6 +226,13 @@ impl ResourceManagerService for Services {
             && match self.rm.task_executor(&TaskManagerId(r.resource_id)) {
                 Some(te) => {
                     te.info().record_heartbeat();
+                    te.info().record_status(ProcessStatus {
+                        rss_bytes: r.rss_bytes,
+                        peak_rss_bytes: r.peak_rss_bytes,
+                        cpu_time_ms: r.cpu_time_ms,
+                        threads: r.threads,
+                        free_memory_bytes: r.free_memory_bytes,
+                    });
                     true
                 }
                 None => false,

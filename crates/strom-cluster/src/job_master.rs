@@ -107,6 +107,10 @@ pub struct JobMaster {
     ckpt: Option<Checkpointing>,
     /// Stop-with-savepoint: the job ends FINISHED once its tasks are gone.
     stopping: bool,
+    /// The attempts told to stop after a stop-with-savepoint: they end FINISHED (as in Flink,
+    /// where the sources finish after the savepoint), not CANCELED, when their TaskManager
+    /// reports them gone.
+    stopped: std::collections::HashSet<AttemptId>,
     sampling: metrics_sampling::Sampling,
     /// Called once with the final status.
     on_terminal: Box<dyn FnOnce(JobStatus) + Send>,
@@ -168,6 +172,7 @@ impl JobMaster {
             round: 0,
             ckpt,
             stopping: false,
+            stopped: Default::default(),
             sampling: Default::default(),
             on_terminal,
         }
@@ -259,6 +264,11 @@ impl JobMaster {
             metrics,
             ..
         } = u;
+        let state = if state == ExecutionState::Canceled && self.stopped.remove(&attempt) {
+            ExecutionState::Finished
+        } else {
+            state
+        };
         {
             let mut st = self.state.lock();
             if let Err(e) =
@@ -592,6 +602,8 @@ impl JobMaster {
                 let e = &ev.current;
                 match e.state {
                     s if s.is_terminal() => {}
+                    // already stopping after a stop-with-savepoint
+                    _ if self.stopped.contains(&e.attempt_id) => {}
                     ExecutionState::Created | ExecutionState::Scheduled => {
                         to_cancel.push((ev.id, e.attempt_id, None))
                     }
@@ -689,6 +701,7 @@ impl JobMaster {
     /// Starts the next attempt of every subtask in a new execution round.
     fn restart(&mut self) {
         self.restart_at = None;
+        self.stopped.clear();
         {
             let mut pool = self.rm.pool.lock();
             self.scheduler.on_cancel(&mut pool);

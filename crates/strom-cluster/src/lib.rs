@@ -15,6 +15,7 @@ pub mod gateway;
 pub mod job_master;
 pub mod log_files;
 pub mod process_log;
+pub mod process_status;
 pub mod rate_meter;
 pub mod resource_manager;
 pub mod task_executor;

@@ -236,10 +236,16 @@ impl Session {
         let mut last_ok = Instant::now();
         loop {
             tick.tick().await;
+            let p = crate::process_status::ProcessStatus::current();
             let req = TaskExecutorHeartbeat {
                 resource_id: resource_id.to_string(),
                 resource_manager_id: rm_id.to_string(),
                 running_tasks: self.executor.running_tasks() as u32,
+                rss_bytes: p.rss_bytes,
+                peak_rss_bytes: p.peak_rss_bytes,
+                cpu_time_ms: p.cpu_time_ms,
+                threads: p.threads,
+                free_memory_bytes: p.free_memory_bytes,
             };
             match self.rm.heartbeat(req).await {
                 Ok(r) if r.get_ref().known => last_ok = Instant::now(),

@@ -63,7 +63,7 @@ impl ThreadInfo {
 }
 
 /// The fields of `/proc/<pid>/task/<tid>/stat` after the name: (state, utime, stime).
-fn parse_stat(stat: &str) -> Option<(char, u64, u64)> {
+pub(crate) fn parse_stat(stat: &str) -> Option<(char, u64, u64)> {
     // "tid (comm) S ppid ..."; comm may hold spaces and parentheses: split at the last ')'
     let rest = &stat[stat.rfind(')')? + 1..];
     let fields: Vec<&str> = rest.split_whitespace().collect();

@@ -102,6 +102,25 @@ fn figure(subtask: &Value, name: &str) -> i64 {
         .unwrap_or(0)
 }
 
+/// Flink's `AggregatedTaskDetailsInfo` of some subtasks (`/jobs/:id/vertices/:vid` entries):
+/// statistics of each IO figure and of the time spent in each state.
+pub fn aggregated(subtasks: &[&Value]) -> Value {
+    let mut metrics = Map::new();
+    for name in IO_FIGURES {
+        let values: Vec<i64> = subtasks.iter().map(|s| figure(s, name)).collect();
+        metrics.insert(name.to_string(), summary(&values));
+    }
+    let mut durations = Map::new();
+    for state in DURATION_STATES {
+        let values: Vec<i64> = subtasks
+            .iter()
+            .map(|s| s["status-duration"][state].as_i64().unwrap_or(0))
+            .collect();
+        durations.insert(state.to_string(), summary(&values));
+    }
+    json!({ "metrics": metrics, "status-duration": durations })
+}
+
 /// One row: the subtasks (`/jobs/:id/vertices/:vid` entries) on one TaskManager.
 fn row(tm: &str, subtasks: &[&Value], now: i64) -> Value {
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
@@ -131,10 +150,8 @@ fn row(tm: &str, subtasks: &[&Value], now: i64) -> Value {
         (s, e) => e - s,
     };
     let mut metrics = Map::new();
-    let mut agg_metrics = Map::new();
     for (i, name) in IO_FIGURES.iter().enumerate() {
-        let values: Vec<i64> = subtasks.iter().map(|s| figure(s, name)).collect();
-        let sum: i64 = values.iter().sum();
+        let sum: i64 = subtasks.iter().map(|s| figure(s, name)).sum();
         metrics.insert(
             name.to_string(),
             if *name == "accumulated-busy-time" {
@@ -151,15 +168,6 @@ fn row(tm: &str, subtasks: &[&Value], now: i64) -> Value {
             });
             metrics.insert(format!("{name}-complete"), json!(complete));
         }
-        agg_metrics.insert(name.to_string(), summary(&values));
-    }
-    let mut durations = Map::new();
-    for state in DURATION_STATES {
-        let values: Vec<i64> = subtasks
-            .iter()
-            .map(|s| s["status-duration"][state].as_i64().unwrap_or(0))
-            .collect();
-        durations.insert(state.to_string(), summary(&values));
     }
     let mut status_counts = Map::new();
     for s in ExecutionState::ALL {
@@ -182,7 +190,7 @@ fn row(tm: &str, subtasks: &[&Value], now: i64) -> Value {
         "metrics": metrics,
         "status-counts": status_counts,
         "taskmanager-id": tm,
-        "aggregated": { "metrics": agg_metrics, "status-duration": durations },
+        "aggregated": aggregated(subtasks),
     })
 }
 

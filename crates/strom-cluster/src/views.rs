@@ -303,6 +303,9 @@ pub fn job_details(j: &JobEntry) -> Value {
         "vertices": vertices,
         "status-counts": state_counts_upper(|s| status_counts.get(&s).copied().unwrap_or(0)),
         "plan": plan(j, &st),
+        // Flink 2's operators not yet in the job graph (adaptive graph generation); Strom
+        // plans the whole graph at submission
+        "pending-operators": 0,
     });
     let (rin, rout) = job_totals(&st);
     detail["strom-records"] = json!({"in": rin, "out": rout});
@@ -322,35 +325,100 @@ pub fn taskmanagers(d: &Dispatcher) -> Value {
     let tms: Vec<Value> =
         d.rm.task_executors()
             .iter()
-            .map(|te| taskmanager(te.info(), pool_allocated(&te.info().id)))
+            .map(|te| {
+                let id = &te.info().id;
+                taskmanager(te.info(), pool_allocated(id), assigned_tasks(d, id).len())
+            })
             .collect();
     json!({ "taskmanagers": tms })
 }
 
-/// One TaskManager in Flink's shape (`/taskmanagers` item and `/taskmanagers/:id`).
-pub fn taskmanager(info: &TaskManagerInfo, allocated: usize) -> Value {
+/// A task not yet terminal on a TaskManager: (job, vertex, its name, subtask, the execution).
+struct AssignedTask {
+    job: strom_common::JobId,
+    vertex: strom_common::VertexId,
+    name: String,
+    subtask: u32,
+    attempt_number: u32,
+    state: ExecutionState,
+    slot: u32,
+}
+
+fn assigned_tasks(
+    d: &Dispatcher,
+    tm: &strom_scheduler::slot_pool::TaskManagerId,
+) -> Vec<AssignedTask> {
+    let mut tasks = Vec::new();
+    for j in d.jobs() {
+        let st = j.state.lock();
+        for jv in &st.graph.vertices {
+            for ev in &jv.subtasks {
+                let e = &ev.current;
+                match &e.slot {
+                    Some(s) if !e.state.is_terminal() && &s.task_manager == tm => {
+                        tasks.push(AssignedTask {
+                            job: j.id,
+                            vertex: jv.vertex.id,
+                            name: jv.vertex.name.clone(),
+                            subtask: ev.id.subtask,
+                            attempt_number: e.attempt_number,
+                            state: e.state,
+                            slot: s.index,
+                        })
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    tasks
+}
+
+/// One TaskManager in Flink's shape (`/taskmanagers` item and `/taskmanagers/:id`). A native
+/// process has no JVM memory model: `memoryConfiguration` has zeros for the JVM's parts and the
+/// machine's memory as the total, `hardware.freeMemory` is the machine's available memory, and
+/// what the process uses is under `strom-process`. `timeSinceLastHeartbeat` is, as in Flink
+/// despite its name, the time of the last heartbeat (epoch ms).
+pub fn taskmanager(info: &TaskManagerInfo, allocated: usize, assigned_tasks: usize) -> Value {
     let free = (info.slots as usize).saturating_sub(allocated);
     let cpu = info.hardware.cpu_cores as f64;
-    let resource = |cpu: f64| json!({"cpuCores": cpu, "taskHeapMemory": 0, "taskOffHeapMemory": 0, "managedMemory": 0, "networkMemory": 0, "extendedResources": {}});
     let per_slot = if info.slots > 0 {
         cpu / info.slots as f64
     } else {
         0.0
     };
+    let p = info.process_status();
+    let memory = info.hardware.physical_memory;
     json!({
         "id": info.id.to_string(),
         "path": if info.rpc_address.is_empty() { format!("strom://{}", info.id) } else { format!("grpc://{}", info.rpc_address) },
         "dataPort": info.data_port(),
         "jmxPort": -1,
-        "timeSinceLastHeartbeat": (now_millis() - info.last_heartbeat()).max(0),
+        "timeSinceLastHeartbeat": info.last_heartbeat(),
         "slotsNumber": info.slots,
         "freeSlots": free,
+        "assignedTasks": assigned_tasks,
         "totalResource": resource(cpu),
         "freeResource": resource(per_slot * free as f64),
-        "hardware": {"cpuCores": info.hardware.cpu_cores, "physicalMemory": info.hardware.physical_memory, "freeMemory": 0, "managedMemory": 0},
-        "memoryConfiguration": {},
+        "hardware": {"cpuCores": info.hardware.cpu_cores, "physicalMemory": memory, "freeMemory": p.free_memory_bytes, "managedMemory": 0},
+        "memoryConfiguration": {
+            "frameworkHeap": 0, "taskHeap": 0, "frameworkOffHeap": 0, "taskOffHeap": 0,
+            "networkMemory": 0, "managedMemory": 0, "jvmMetaspace": 0, "jvmOverhead": 0,
+            "totalFlinkMemory": memory, "totalProcessMemory": memory,
+        },
         "blocked": false,
+        "strom-process": {
+            "rssBytes": p.rss_bytes,
+            "peakRssBytes": p.peak_rss_bytes,
+            "cpuTimeMs": p.cpu_time_ms,
+            "threads": p.threads,
+        },
     })
+}
+
+/// Flink's `ResourceProfileInfo` of some CPU (Strom does not budget memory per slot).
+fn resource(cpu: f64) -> Value {
+    json!({"cpuCores": cpu, "taskHeapMemory": 0, "taskOffHeapMemory": 0, "managedMemory": 0, "networkMemory": 0, "extendedResources": {}})
 }
 
 /// Per-job summary a client prints at the end: records in/out of sources and sinks.
@@ -377,6 +445,27 @@ pub fn job_totals(st: &JobState) -> (u64, u64) {
         }
     }
     (read, written)
+}
+
+/// (start, end, duration) of an attempt: from DEPLOYING to its terminal state (or now); -1
+/// where it has not got there.
+pub(crate) fn span(e: &strom_scheduler::execution_graph::Execution, now: i64) -> (i64, i64, i64) {
+    let start = e
+        .state_timestamps
+        .get(&ExecutionState::Deploying)
+        .copied()
+        .unwrap_or(-1);
+    let end = if e.state.is_terminal() {
+        e.state_timestamps.get(&e.state).copied().unwrap_or(-1)
+    } else {
+        -1
+    };
+    let duration = match (start, end) {
+        (s, _) if s < 0 => -1,
+        (s, e) if e < 0 => now - s,
+        (s, e) => e - s,
+    };
+    (start, end, duration)
 }
 
 /// Where a task runs: (TaskManager id, its address) as Flink shows them.
@@ -423,21 +512,7 @@ pub fn vertex_detail(
         .iter()
         .map(|ev| {
             let e = &ev.current;
-            let start = e
-                .state_timestamps
-                .get(&ExecutionState::Deploying)
-                .copied()
-                .unwrap_or(-1);
-            let end = if e.state.is_terminal() {
-                e.state_timestamps.get(&e.state).copied().unwrap_or(-1)
-            } else {
-                -1
-            };
-            let duration = match (start, end) {
-                (s, _) if s < 0 => -1,
-                (s, e) if e < 0 => now - s,
-                (s, e) => e - s,
-            };
+            let (start, end, duration) = span(e, now);
             let (tm, endpoint) = location(d, e.slot.as_ref());
             let mut durations = Map::new();
             let mut entered: Vec<(&ExecutionState, &i64)> = e.state_timestamps.iter().collect();
@@ -471,6 +546,7 @@ pub fn vertex_detail(
             })
         })
         .collect();
+    let aggregated = crate::vertex_taskmanagers::aggregated(&subtasks.iter().collect::<Vec<_>>());
     Some(json!({
         "id": v.vertex.id.to_string(),
         "name": v.vertex.name,
@@ -478,6 +554,7 @@ pub fn vertex_detail(
         "maxParallelism": v.vertex.max_parallelism,
         "now": now,
         "subtasks": subtasks,
+        "aggregated": aggregated,
         "strom-time": time_split(&vertex_figures(&st, v), v.subtasks.len()),
     }))
 }
@@ -508,34 +585,53 @@ pub fn exceptions(d: &Dispatcher, st: &JobState) -> Value {
     json!({ "exceptionHistory": { "entries": entries, "truncated": false } })
 }
 
-/// `/taskmanagers/:id`: one TaskManager with the tasks it runs.
+/// `/taskmanagers/:id`: one TaskManager with its allocated slots (Flink's `SlotInfo`), the
+/// process's figures in Flink's `TaskManagerMetricsInfo` (the resident set as "heap"; no JVM:
+/// no non-heap, direct or mapped memory, no garbage collectors) and, Strom's, the tasks it runs.
 pub fn taskmanager_detail(d: &Dispatcher, id: &str) -> Option<Value> {
     let tm = strom_scheduler::slot_pool::TaskManagerId(id.to_string());
     let te = d.rm.task_executor(&tm)?;
+    let info = te.info();
     let allocated = d.rm.pool.lock().allocated_on(&tm).unwrap_or(0);
-    let mut v = taskmanager(te.info(), allocated);
-    let mut tasks = Vec::new();
-    for j in d.jobs() {
-        let st = j.state.lock();
-        for jv in &st.graph.vertices {
-            for ev in &jv.subtasks {
-                let e = &ev.current;
-                if !e.state.is_terminal() && e.slot.as_ref().is_some_and(|s| s.task_manager == tm) {
-                    tasks.push(json!({
-                        "jobId": j.id.to_string(),
-                        "vertexId": jv.vertex.id.to_string(),
-                        "taskName": jv.vertex.name,
-                        "subtaskIndex": ev.id.subtask,
-                        "attemptNumber": e.attempt_number,
-                        "status": e.state.as_str(),
-                    }));
-                }
-            }
-        }
-    }
-    v["assignedTasks"] = json!(tasks);
-    v["allocatedSlots"] = json!(allocated);
-    v["metrics"] = json!({});
+    let tasks = assigned_tasks(d, &tm);
+    let mut v = taskmanager(info, allocated, tasks.len());
+    let per_slot = if info.slots > 0 {
+        info.hardware.cpu_cores as f64 / info.slots as f64
+    } else {
+        0.0
+    };
+    let slots: std::collections::BTreeSet<(u32, String)> =
+        tasks.iter().map(|t| (t.slot, t.job.to_string())).collect();
+    v["allocatedSlots"] = slots
+        .iter()
+        .map(|(_, job)| json!({ "resource": resource(per_slot), "jobId": job }))
+        .collect();
+    let p = info.process_status();
+    let rss = p.rss_bytes;
+    let memory = info.hardware.physical_memory;
+    v["metrics"] = json!({
+        "heapUsed": rss, "heapCommitted": rss, "heapMax": memory,
+        "nonHeapUsed": 0, "nonHeapCommitted": 0, "nonHeapMax": 0,
+        "directCount": 0, "directUsed": 0, "directMax": 0,
+        "mappedCount": 0, "mappedUsed": 0, "mappedMax": 0,
+        "nettyShuffleMemorySegmentsAvailable": 0, "nettyShuffleMemorySegmentsUsed": 0,
+        "nettyShuffleMemorySegmentsTotal": 0, "nettyShuffleMemoryAvailable": 0,
+        "nettyShuffleMemoryUsed": 0, "nettyShuffleMemoryTotal": 0,
+        "garbageCollectors": [],
+    });
+    v["strom-tasks"] = tasks
+        .iter()
+        .map(|t| {
+            json!({
+                "jobId": t.job.to_string(),
+                "vertexId": t.vertex.to_string(),
+                "taskName": t.name,
+                "subtaskIndex": t.subtask,
+                "attemptNumber": t.attempt_number,
+                "status": t.state.as_str(),
+            })
+        })
+        .collect();
     Some(v)
 }
 
@@ -572,35 +668,42 @@ pub fn aggregated_metrics(subtasks: &[TaskFigures], get: Option<&str>, agg: Opti
             .iter()
             .filter_map(|m| m.get(id).map(|v| v.as_f64()))
             .collect();
-        if vals.is_empty() {
-            continue;
-        }
-        let sum: f64 = vals.iter().sum();
-        let min = vals.iter().copied().fold(f64::INFINITY, f64::min);
-        let max = vals.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let avg = sum / vals.len() as f64;
-        // Flink's skew: (max - avg) / max * 100
-        let skew = if max > 0.0 {
-            (max - avg) / max * 100.0
-        } else {
-            0.0
-        };
-        let mut o = Map::new();
-        o.insert("id".into(), json!(id));
-        for a in &aggs {
-            let v = match *a {
-                "min" => min,
-                "max" => max,
-                "avg" => avg,
-                "sum" => sum,
-                "skew" => skew,
-                _ => continue,
-            };
-            o.insert((*a).to_string(), json!(v));
-        }
-        out.push(Value::Object(o));
+        out.extend(aggregated_metric(id, &vals, &aggs));
     }
     Value::Array(out)
+}
+
+/// Flink's `AggregatedMetric` of one metric over several components: `{"id", "min", "max",
+/// "avg", "sum", "skew"}` with the aggregations asked for (unknown names are skipped); None
+/// when no component has the metric.
+pub fn aggregated_metric(id: &str, vals: &[f64], aggs: &[&str]) -> Option<Value> {
+    if vals.is_empty() {
+        return None;
+    }
+    let sum: f64 = vals.iter().sum();
+    let min = vals.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = vals.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let avg = sum / vals.len() as f64;
+    // Flink's skew: (max - avg) / max * 100
+    let skew = if max > 0.0 {
+        (max - avg) / max * 100.0
+    } else {
+        0.0
+    };
+    let mut o = Map::new();
+    o.insert("id".into(), json!(id));
+    for a in aggs {
+        let v = match *a {
+            "min" => min,
+            "max" => max,
+            "avg" => avg,
+            "sum" => sum,
+            "skew" => skew,
+            _ => continue,
+        };
+        o.insert((*a).to_string(), json!(v));
+    }
+    Some(Value::Object(o))
 }
 
 /// `/jobs/:id/vertices/:vid/metrics`: ids `<subtask>.<name>`; with `get`, their values as

@@ -90,6 +90,8 @@ async fn refuses_wrong_versions_secrets_and_stale_job_masters() {
         resource_id: id.into(),
         resource_manager_id: rm_id.into(),
         running_tasks: 0,
+        rss_bytes: 12 << 20,
+        ..Default::default()
     };
     let known = rm
         .heartbeat(hb("tm-c", &ok.resource_manager_id))

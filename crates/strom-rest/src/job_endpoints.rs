@@ -244,9 +244,47 @@ pub async fn subtask_attempt(
     attempt_of(&d, &id, &vid, &idx, Some(&n))
 }
 
-/// `DELETE /cluster`: 202 `{}`, then the REST server and the process stop as on SIGTERM.
-pub async fn shutdown_cluster(State(hook): State<ShutdownHook>) -> Response {
-    tracing::info!("DELETE /cluster: shutting the cluster down");
-    hook.0.notify_one();
+/// How long `DELETE /cluster` waits for the jobs it cancels to reach a terminal state.
+const SHUTDOWN_CANCEL_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// `DELETE /cluster`: 202 `{}`; every job that is not terminal is canceled (so that no
+/// TaskManager is left running tasks of a JobManager that is gone), and once their JobMasters
+/// have ended (or after 30 s) the REST server and the process stop as on SIGTERM.
+pub async fn shutdown_cluster(State(d): D, State(hook): State<ShutdownHook>) -> Response {
+    let running: Vec<_> = d
+        .jobs()
+        .into_iter()
+        .filter(|j| !j.state.lock().graph.status().is_globally_terminal())
+        .map(|j| j.id)
+        .collect();
+    tracing::info!(
+        "DELETE /cluster: canceling {} job(s), then shutting the cluster down",
+        running.len()
+    );
+    for id in &running {
+        let _ = d.cancel(*id);
+    }
+    tokio::spawn(async move {
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_CANCEL_WAIT;
+        loop {
+            let left: Vec<_> = running
+                .iter()
+                .filter(|id| d.job(**id).is_ok_and(|j| !j.is_archived()))
+                .collect();
+            if left.is_empty() {
+                break;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!(
+                    "DELETE /cluster: {} job(s) not terminal after {} s; shutting down anyway",
+                    left.len(),
+                    SHUTDOWN_CANCEL_WAIT.as_secs()
+                );
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        hook.0.notify_one();
+    });
     (StatusCode::ACCEPTED, Json(json!({}))).into_response()
 }

@@ -13,6 +13,7 @@ struct Server {
     addr: std::net::SocketAddr,
     rt: tokio::runtime::Runtime,
     served: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    dispatcher: std::sync::Arc<strom_cluster::Dispatcher>,
 }
 
 impl Server {
@@ -35,11 +36,12 @@ impl Server {
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .unwrap();
         let addr = listener.local_addr().unwrap();
-        let served = rt.spawn(crate::serve(listener, d, std::future::pending()));
+        let served = rt.spawn(crate::serve(listener, d.clone(), std::future::pending()));
         Self {
             addr,
             rt,
             served: Some(served),
+            dispatcher: d,
         }
     }
 
@@ -368,8 +370,12 @@ fn logs_list_the_log_directory_and_serve_its_files() {
 }
 
 #[test]
-fn delete_cluster_answers_202_and_stops_the_server() {
+fn delete_cluster_cancels_the_running_jobs_answers_202_and_stops_the_server() {
     let mut s = Server::start(&[]);
+    let running = s.submit(streaming_sql(), 1);
+    s.wait_state(&running, "RUNNING");
+    let finished = s.submit(batch_sql(), 1);
+    s.wait_state(&finished, "FINISHED");
     let (status, body) = s.call("DELETE", "/cluster", "");
     assert_eq!(status, 202, "{body}");
     assert_eq!(body, json!({}));
@@ -385,6 +391,10 @@ fn delete_cluster_answers_202_and_stops_the_server() {
         "serve() did not return after DELETE /cluster"
     );
     assert!(std::net::TcpStream::connect(s.addr).is_err());
+    // the running job was canceled before the server stopped; the finished one stays FINISHED
+    let status = |id: &str| s.dispatcher.status(id.parse().unwrap()).unwrap();
+    assert_eq!(status(&running), strom_common::JobStatus::Canceled);
+    assert_eq!(status(&finished), strom_common::JobStatus::Finished);
 }
 
 #[test]

@@ -8,11 +8,12 @@ use crate::handlers::{job_id, RestError};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
 use strom_cluster::cluster_metrics::{job_metrics, jobmanager_metrics, taskmanager_metrics};
 use strom_cluster::task_figures::MetricValue;
+use strom_cluster::views;
 use strom_cluster::Dispatcher;
 
 type D = State<Arc<Dispatcher>>;
@@ -75,33 +76,25 @@ fn aggregated(
             .iter()
             .filter_map(|m| m.iter().find(|(n, _)| *n == id).map(|(_, v)| v.as_f64()))
             .collect();
-        if vals.is_empty() {
-            continue;
-        }
-        let sum: f64 = vals.iter().sum();
-        let min = vals.iter().copied().fold(f64::INFINITY, f64::min);
-        let max = vals.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let avg = sum / vals.len() as f64;
-        let skew = if max > 0.0 {
-            (max - avg) / max * 100.0
-        } else {
-            0.0
-        };
-        let mut o = Map::new();
-        o.insert("id".into(), json!(id));
-        for a in &aggs {
-            let v = match *a {
-                "min" => min,
-                "max" => max,
-                "avg" => avg,
-                "sum" => sum,
-                _ => skew,
-            };
-            o.insert((*a).to_string(), json!(v));
-        }
-        out.push(Value::Object(o));
+        out.extend(views::aggregated_metric(id, &vals, &aggs));
     }
     Ok(Value::Array(out))
+}
+
+/// The `?get=`/`?agg=` answer over the metrics of several components.
+fn answer(
+    all: &[Named],
+    fallback: Named,
+    q: &HashMap<String, String>,
+) -> Result<Json<Value>, RestError> {
+    let names = names_of(all, fallback);
+    aggregated(
+        all,
+        &names,
+        q.get("get").map(String::as_str),
+        q.get("agg").map(String::as_str),
+    )
+    .map(Json)
 }
 
 fn names_of(all: &[Named], fallback: Named) -> Vec<&'static str> {
@@ -160,14 +153,7 @@ pub async fn jobs(State(d): D, Query(q): Q) -> Result<Json<Value>, RestError> {
         .filter(|j| wanted.as_ref().is_none_or(|w| w.contains(&j.id)))
         .map(|j| job_metrics(j))
         .collect();
-    let names = names_of(&all, fallback_job_names());
-    aggregated(
-        &all,
-        &names,
-        q.get("get").map(String::as_str),
-        q.get("agg").map(String::as_str),
-    )
-    .map(Json)
+    answer(&all, fallback_job_names(), &q)
 }
 
 fn fallback_job_names() -> Named {
@@ -209,14 +195,7 @@ pub async fn taskmanagers(State(d): D, Query(q): Q) -> Result<Json<Value>, RestE
             }
         }
     }
-    let names = names_of(&all, fallback_taskmanager_names());
-    aggregated(
-        &all,
-        &names,
-        q.get("get").map(String::as_str),
-        q.get("agg").map(String::as_str),
-    )
-    .map(Json)
+    answer(&all, fallback_taskmanager_names(), &q)
 }
 
 fn fallback_taskmanager_names() -> Named {

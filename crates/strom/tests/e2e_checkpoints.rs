@@ -16,6 +16,24 @@ fn submit(jm: &JobManager, sql: &Path, p: u32, bids: &Path, extra: &[&str]) -> S
     submit_output(jm, sql, p, bids, extra).job_id()
 }
 
+/// `strom <args> DIR -m URL` (`savepoint JOB` or `stop JOB --savepoint`): must succeed; returns
+/// the savepoint's path it printed, and all it printed.
+fn savepoint_with(jm: &JobManager, args: &[&str], dir: &Path) -> (String, String) {
+    let out = run_with_timeout(
+        strom().args(args).arg(dir).args(["-m", &jm.url()]),
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.code, Some(0), "strom {args:?}: {}", out.describe());
+    let path = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Savepoint completed. Path: "))
+        .unwrap_or_else(|| panic!("no savepoint path: {}", out.describe()))
+        .trim()
+        .to_string();
+    (path, out.stdout)
+}
+
 /// [`submit`], returning what the client printed.
 fn submit_output(jm: &JobManager, sql: &Path, p: u32, bids: &Path, extra: &[&str]) -> Output {
     let out = run_with_timeout(
@@ -281,21 +299,7 @@ fn stop_with_savepoint_and_resume_at_another_parallelism() {
         },
     );
     let savepoints = tmp.join("savepoints");
-    let stop = run_with_timeout(
-        strom()
-            .args(["stop", &id, "--savepoint"])
-            .arg(&savepoints)
-            .args(["-m", &jm.url()]),
-        Duration::from_secs(60),
-    );
-    assert_eq!(stop.code, Some(0), "strom stop: {}", stop.describe());
-    let path = stop
-        .stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("Savepoint completed. Path: "))
-        .unwrap_or_else(|| panic!("no savepoint path: {}", stop.describe()))
-        .trim()
-        .to_string();
+    let (path, _) = savepoint_with(&jm, &["stop", &id, "--savepoint"], &savepoints);
     let first = jm.wait_job_state(&id, "FINISHED", Duration::from_secs(30));
     let read_first = first["strom-records"]["in"].as_u64().unwrap_or(0);
     assert!(
@@ -357,20 +361,12 @@ fn stop_with_drain_fires_every_window_of_the_rows_read() {
     poll("a checkpoint", Duration::from_secs(60), || {
         (jm.job(&id)["state"] == "RUNNING" && completed_checkpoints(&jm, &id) >= 2).then_some(())
     });
-    let stop = run_with_timeout(
-        strom()
-            .args(["stop", &id, "--drain", "--savepoint"])
-            .arg(tmp.join("savepoints"))
-            .args(["-m", &jm.url()]),
-        Duration::from_secs(60),
+    let (_, printed) = savepoint_with(
+        &jm,
+        &["stop", &id, "--drain", "--savepoint"],
+        &tmp.join("savepoints"),
     );
-    assert_eq!(
-        stop.code,
-        Some(0),
-        "strom stop --drain: {}",
-        stop.describe()
-    );
-    assert!(stop.stdout.contains("Draining job"), "{}", stop.describe());
+    assert!(printed.contains("Draining job"), "{printed}");
     let done = jm.wait_job_state(&id, "FINISHED", Duration::from_secs(30));
     let read = done["strom-records"]["in"].as_u64().unwrap_or(0);
     assert!(
@@ -420,21 +416,7 @@ fn restore_errors_name_the_file_and_the_operators() {
     poll("a checkpoint", Duration::from_secs(60), || {
         (completed_checkpoints(&jm, &id) >= 1).then_some(())
     });
-    let sp = run_with_timeout(
-        strom()
-            .args(["savepoint", &id])
-            .arg(tmp.join("savepoints"))
-            .args(["-m", &jm.url()]),
-        Duration::from_secs(60),
-    );
-    assert_eq!(sp.code, Some(0), "{}", sp.describe());
-    let path = sp
-        .stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("Savepoint completed. Path: "))
-        .unwrap_or_else(|| panic!("{}", sp.describe()))
-        .trim()
-        .to_string();
+    let (path, _) = savepoint_with(&jm, &["savepoint", &id], &tmp.join("savepoints"));
     let _ = jm.http("PATCH", &format!("/jobs/{id}"));
     let q0 = tmp.join("q0.sql");
     write_text(

@@ -465,32 +465,22 @@ impl JobMaster {
             self.stopping = true;
         }
         // every task learns of it (sinks commit); after a stop-with-savepoint, tasks then stop
-        let now = now_millis();
+        // and end FINISHED (see `JobMaster::stopped`)
         let targets: Vec<_> = {
-            let mut st = self.state.lock();
-            let running: Vec<_> = st
-                .graph
+            let st = self.state.lock();
+            st.graph
                 .vertices
                 .iter()
                 .flat_map(|v| v.subtasks.iter())
                 .filter(|ev| ev.current.state == ExecutionState::Running)
-                .map(|ev| (ev.id, ev.current.attempt_id, ev.current.slot.clone()))
-                .collect();
-            if stop {
-                for (ev, attempt, _) in &running {
-                    let _ = st.graph.transition_task(
-                        *ev,
-                        *attempt,
-                        ExecutionState::Canceling,
-                        now,
-                        None,
-                    );
-                }
-            }
-            running
+                .map(|ev| (ev.current.attempt_id, ev.current.slot.clone()))
+                .collect()
         };
-        for (_, attempt, slot) in targets {
+        for (attempt, slot) in targets {
             if let Some(te) = slot.and_then(|s| self.rm.task_executor(&s.task_manager)) {
+                if stop {
+                    self.stopped.insert(attempt);
+                }
                 te.notify_checkpoint_complete(attempt, self.id, id, stop);
             }
         }
@@ -498,6 +488,7 @@ impl JobMaster {
             let _ = req.reply.send(Ok(path));
         }
         if stop {
+            // the tasks that were not running (none, after a complete checkpoint) are canceled
             self.cancel_tasks();
             self.check_all_terminal();
         }

@@ -9,11 +9,11 @@ export async function taskManagersPage() {
   return h('div', {},
     h('h1', {}, 'TaskManagers'),
     table(['Id', 'Path', { label: 'Data port', num: true }, { label: 'Slots', num: true }, { label: 'Free slots', num: true },
-      { label: 'Last heartbeat', num: true }, { label: 'CPU cores', num: true }, { label: 'Physical memory', num: true }],
+      { label: 'Last heartbeat', num: true }, { label: 'CPU cores', num: true }, { label: 'Physical memory', num: true }, { label: 'Memory used', num: true }],
     tms.map((t) => ({
       href: `#/taskmanager/${encodeURIComponent(t.id)}`,
       cells: [h('a', { href: `#/taskmanager/${encodeURIComponent(t.id)}` }, t.id), t.path, t.dataPort, t.slotsNumber, t.freeSlots,
-        `${fmtDuration(t.timeSinceLastHeartbeat)} ago`, t.hardware.cpuCores, fmtBytes(t.hardware.physicalMemory)],
+        `${fmtDuration(Date.now() - t.timeSinceLastHeartbeat)} ago`, t.hardware.cpuCores, fmtBytes(t.hardware.physicalMemory), fmtBytes(t['strom-process'].rssBytes)],
     })), 'No TaskManager is registered.'));
 }
 
@@ -29,13 +29,15 @@ async function metrics(id) {
 export async function taskManagerPage(m) {
   const id = decodeURIComponent(m[1]);
   const t = await get(`/taskmanagers/${encodeURIComponent(id)}`);
-  const tasks = t.assignedTasks || [];
+  const tasks = t['strom-tasks'] || [];
   return h('div', {},
     h('h1', {}, `TaskManager ${t.id}`),
-    h('div', { class: 'cards' }, card('Slots', t.slotsNumber), card('Free slots', t.freeSlots), card('Last heartbeat', `${fmtDuration(t.timeSinceLastHeartbeat)} ago`),
-      card('CPU cores', t.hardware.cpuCores), card('Physical memory', fmtBytes(t.hardware.physicalMemory))),
+    h('div', { class: 'cards' }, card('Slots', t.slotsNumber), card('Free slots', t.freeSlots), card('Last heartbeat', `${fmtDuration(Date.now() - t.timeSinceLastHeartbeat)} ago`),
+      card('CPU cores', t.hardware.cpuCores), card('Physical memory', fmtBytes(t.hardware.physicalMemory)),
+      card('Memory used (RSS)', fmtBytes(t['strom-process'].rssBytes)), card('CPU time', fmtDuration(t['strom-process'].cpuTimeMs)),
+      card('Threads', t['strom-process'].threads)),
     h('h2', {}, 'Details'),
-    kvTable([['Path', t.path], ['Data port', t.dataPort], ['Allocated slots', t.allocatedSlots], ['Blocked', String(t.blocked)],
+    kvTable([['Path', t.path], ['Data port', t.dataPort], ['Allocated slots', t.allocatedSlots.length], ['Blocked', String(t.blocked)],
       ['Total resource', t.totalResource], ['Free resource', t.freeResource]]),
     h('h2', {}, 'Tasks'),
     table(['Job', 'Task', 'Subtask', 'Attempt', 'Status'], tasks.map((x) => ({
