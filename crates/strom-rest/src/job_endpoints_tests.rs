@@ -2,108 +2,17 @@
 //! shapes compared with Flink 2.3's captured answers, values with what was submitted, and the
 //! error paths (400, 404) in Flink's shape.
 
+use crate::test_server::{reference, Server, TOKEN};
 use crate::tests::{keys, set, shape};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
-const TOKEN: &str = "t0ken-for-the-tests";
-
-struct Server {
-    addr: std::net::SocketAddr,
-    rt: tokio::runtime::Runtime,
-    served: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-    dispatcher: std::sync::Arc<strom_cluster::Dispatcher>,
-}
-
-impl Server {
-    fn start(extra: &[(&str, &str)]) -> Self {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let mut config = strom_common::Configuration::new();
-        config.set(strom_common::config::keys::NUM_TASK_SLOTS, "4");
-        config.set("cluster.secret", "very-secret");
-        config.set("rest.auth.token", TOKEN);
-        for (k, v) in extra {
-            config.set(*k, *v);
-        }
-        let d =
-            strom_cluster::start_embedded(config, 1, strom_connectors::default_registry()).unwrap();
-        let listener = rt
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let addr = listener.local_addr().unwrap();
-        let served = rt.spawn(crate::serve(listener, d.clone(), std::future::pending()));
-        Self {
-            addr,
-            rt,
-            served: Some(served),
-            dispatcher: d,
-        }
-    }
-
-    /// (status, body as JSON, or as a string when it is not JSON).
-    fn call(&self, method: &str, path: &str, body: &str) -> (u16, Value) {
-        let headers =
-            format!("Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n");
-        crate::tests::http_call(self.addr, method, path, &headers, body)
-    }
-
-    fn get(&self, path: &str) -> Value {
-        let (status, body) = self.call("GET", path, "");
-        assert_eq!(status, 200, "GET {path}: {body}");
-        body
-    }
-
-    fn error(&self, path: &str, status: u16) {
-        let (got, body) = self.call("GET", path, "");
-        assert_eq!(got, status, "GET {path}: {body}");
-        let errors = body["errors"]
-            .as_array()
-            .unwrap_or_else(|| panic!("GET {path}: not Flink's error shape: {body}"));
-        assert_eq!(errors.len(), 1, "{body}");
-        assert!(errors[0].is_string(), "{body}");
-    }
-
-    fn submit(&self, sql: &str, parallelism: u32) -> String {
-        let req = json!({ "sql": sql, "parallelism": parallelism });
-        let (status, answer) = self.call("POST", "/v1/sql", &req.to_string());
-        assert_eq!(status, 202, "{answer}");
-        answer["jobids"][0].as_str().unwrap().to_string()
-    }
-
-    fn wait_state(&self, id: &str, want: &str) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let job = self.get(&format!("/jobs/{id}"));
-            let state = job["state"].as_str().unwrap().to_string();
-            let all_running = job["vertices"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .all(|v| v["status"] == want);
-            if state == want && all_running {
-                return job;
-            }
-            assert!(
-                !(state == "FAILED" || (state == "CANCELED" && want != "CANCELED")),
-                "job {id} ended {job}"
-            );
-            assert!(Instant::now() < deadline, "job {id} never {want}: {job}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-fn reference(name: &str) -> Value {
-    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/reference/flink-rest")
-        .join(name);
-    serde_json::from_str(&std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{p:?}: {e}")))
-        .unwrap()
+/// An embedded cluster of one TaskManager with a secret in its configuration.
+fn start(extra: &[(&str, &str)]) -> Server {
+    let mut all = vec![("cluster.secret", "very-secret")];
+    all.extend_from_slice(extra);
+    Server::start(1, &all)
 }
 
 fn batch_sql() -> &'static str {
@@ -125,7 +34,7 @@ fn streaming_sql() -> &'static str {
 
 #[test]
 fn job_config_and_cluster_config_have_flinks_shapes_and_the_submitted_values() {
-    let s = Server::start(&[]);
+    let s = start(&[]);
     let id = s.submit(batch_sql(), 2);
     s.wait_state(&id, "FINISHED");
 
@@ -162,7 +71,7 @@ fn job_config_and_cluster_config_have_flinks_shapes_and_the_submitted_values() {
 
 #[test]
 fn accumulators_subtasks_and_times_of_a_finished_job() {
-    let s = Server::start(&[]);
+    let s = start(&[]);
     let id = s.submit(batch_sql(), 2);
     let job = s.wait_state(&id, "FINISHED");
     let vertices = job["vertices"].as_array().unwrap();
@@ -262,7 +171,7 @@ fn accumulators_subtasks_and_times_of_a_finished_job() {
 
 #[test]
 fn backpressure_and_watermarks_of_a_running_job() {
-    let s = Server::start(&[]);
+    let s = start(&[]);
     let id = s.submit(streaming_sql(), 2);
     let job = s.wait_state(&id, "RUNNING");
     let vertices = job["vertices"].as_array().unwrap().clone();
@@ -342,7 +251,7 @@ fn backpressure_and_watermarks_of_a_running_job() {
 #[test]
 fn logs_list_the_log_directory_and_serve_its_files() {
     // without env.log.dir the process logs to stderr only: nothing to list
-    let s = Server::start(&[]);
+    let s = start(&[]);
     assert_eq!(s.get("/jobmanager/logs"), json!({"logs": []}));
     s.error("/jobmanager/logs/jobmanager.log", 404);
     drop(s);
@@ -351,7 +260,7 @@ fn logs_list_the_log_directory_and_serve_its_files() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("jobmanager.log"), "line one\nline two\n").unwrap();
-    let s = Server::start(&[("env.log.dir", dir.to_str().unwrap())]);
+    let s = start(&[("env.log.dir", dir.to_str().unwrap())]);
     let logs = s.get("/jobmanager/logs");
     let list = logs["logs"].as_array().unwrap();
     assert_eq!(list.len(), 1, "{logs}");
@@ -371,7 +280,7 @@ fn logs_list_the_log_directory_and_serve_its_files() {
 
 #[test]
 fn delete_cluster_cancels_the_running_jobs_answers_202_and_stops_the_server() {
-    let mut s = Server::start(&[]);
+    let mut s = start(&[]);
     let running = s.submit(streaming_sql(), 1);
     s.wait_state(&running, "RUNNING");
     let finished = s.submit(batch_sql(), 1);
@@ -399,7 +308,7 @@ fn delete_cluster_cancels_the_running_jobs_answers_202_and_stops_the_server() {
 
 #[test]
 fn delete_cluster_needs_the_token() {
-    let s = Server::start(&[]);
+    let s = start(&[]);
     let mut c = std::net::TcpStream::connect(s.addr).unwrap();
     write!(
         c,

@@ -4,30 +4,16 @@
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
-struct Server {
-    addr: std::net::SocketAddr,
-    _rt: tokio::runtime::Runtime,
-}
+/// An embedded cluster without a REST token; requests with the content type a test chooses.
+struct Server(crate::test_server::Server);
 
 impl Server {
     fn start() -> Self {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
         let mut config = strom_common::Configuration::new();
         config.set(strom_common::config::keys::NUM_TASK_SLOTS, "4");
         let d =
             strom_cluster::start_embedded(config, 1, strom_connectors::default_registry()).unwrap();
-        let listener = rt
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let addr = listener.local_addr().unwrap();
-        rt.spawn(async move {
-            let _ = axum::serve(listener, crate::router(d)).await;
-        });
-        Self { addr, _rt: rt }
+        Self(crate::test_server::Server::serve(d))
     }
 
     /// (status, body as JSON) of a request with a body of `content_type` (None: no header).
@@ -41,7 +27,7 @@ impl Server {
         let ct = content_type
             .map(|c| format!("Content-Type: {c}\r\n"))
             .unwrap_or_default();
-        crate::tests::http_call(self.addr, method, path, &ct, body)
+        crate::tests::http_call(self.0.addr, method, path, &ct, body)
     }
 
     fn sql_json(&self, sql: &str, parallelism: Option<u32>) -> (u16, Value) {

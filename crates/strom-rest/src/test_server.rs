@@ -12,6 +12,8 @@ pub(crate) struct Server {
     pub addr: std::net::SocketAddr,
     pub dispatcher: Arc<Dispatcher>,
     pub rt: tokio::runtime::Runtime,
+    /// `serve()` (returns after `DELETE /cluster`).
+    pub served: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 impl Server {
@@ -43,11 +45,12 @@ impl Server {
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .unwrap();
         let addr = listener.local_addr().unwrap();
-        rt.spawn(crate::serve(listener, d.clone(), std::future::pending()));
+        let served = rt.spawn(crate::serve(listener, d.clone(), std::future::pending()));
         Self {
             addr,
             dispatcher: d,
             rt,
+            served: Some(served),
         }
     }
 

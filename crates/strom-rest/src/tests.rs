@@ -444,38 +444,23 @@ pub(crate) fn http_call(
 }
 
 /// A REST server over an embedded cluster without jobs, for the error answers.
-struct Server {
-    addr: std::net::SocketAddr,
-    _rt: tokio::runtime::Runtime,
-}
+struct Server(crate::test_server::Server);
 
 impl Server {
     fn start() -> Self {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
         let d = strom_cluster::start_embedded(
             strom_common::Configuration::new(),
             1,
             Default::default(),
         )
         .unwrap();
-        let listener = rt
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let addr = listener.local_addr().unwrap();
-        rt.spawn(async move {
-            let _ = axum::serve(listener, crate::router(d)).await;
-        });
-        Self { addr, _rt: rt }
+        Self(crate::test_server::Server::serve(d))
     }
 
     /// (status, body as JSON) of a request.
     fn call(&self, method: &str, path: &str, body: &str) -> (u16, Value) {
         http_call(
-            self.addr,
+            self.0.addr,
             method,
             path,
             "Content-Type: application/json\r\n",
