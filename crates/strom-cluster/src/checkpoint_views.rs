@@ -30,7 +30,7 @@ pub fn config_not_enabled(job: &str) -> String {
 
 /// A percentile as Apache Commons Math's `Percentile` (legacy estimation, Flink's histograms)
 /// computes it over sorted values; NaN without values.
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     let n = sorted.len();
     if n == 0 {
         return f64::NAN;

@@ -29,25 +29,14 @@ const DURATION_STATES: [&str; 5] = [
     "RUNNING",
 ];
 
-/// Commons-math's default (legacy) percentile estimate of sorted values, as Flink computes it.
+/// Commons-math's default (legacy) percentile estimate of sorted values, as Flink computes it
+/// (0 without values).
 fn percentile(sorted: &[i64], p: f64) -> i64 {
-    let n = sorted.len();
-    if n == 0 {
+    if sorted.is_empty() {
         return 0;
     }
-    if n == 1 {
-        return sorted[0];
-    }
-    let pos = p / 100.0 * (n as f64 + 1.0);
-    if pos < 1.0 {
-        return sorted[0];
-    }
-    if pos >= n as f64 {
-        return sorted[n - 1];
-    }
-    let lower = sorted[pos.floor() as usize - 1] as f64;
-    let upper = sorted[pos.floor() as usize] as f64;
-    (lower + (pos - pos.floor()) * (upper - lower)) as i64
+    let values: Vec<f64> = sorted.iter().map(|v| *v as f64).collect();
+    crate::checkpoint_views::percentile(&values, p) as i64
 }
 
 /// Flink's `StatsSummaryDto` of some values: min, max, avg, sum, median, p25, p75, p95.

@@ -43,7 +43,7 @@ fn vertex_id(vid: &str) -> Result<VertexId, RestError> {
     })
 }
 
-fn no_vertex(id: &str, vid: &str) -> RestError {
+pub(crate) fn no_vertex(id: &str, vid: &str) -> RestError {
     RestError(
         StatusCode::NOT_FOUND,
         format!("Job {id} has no vertex {vid}; see /jobs/{id} for its vertices"),
@@ -51,7 +51,7 @@ fn no_vertex(id: &str, vid: &str) -> RestError {
 }
 
 /// The job and vertex of a path, or 400 (malformed ids) / 404 (unknown ones).
-fn job_vertex(
+pub(crate) fn job_vertex(
     d: &Dispatcher,
     id: &str,
     vid: &str,
@@ -191,7 +191,7 @@ pub async fn subtask_times(
         .ok_or_else(|| no_vertex(&id, &vid))
 }
 
-fn number<T: std::str::FromStr>(what: &str, s: &str) -> Result<T, RestError> {
+pub(crate) fn number<T: std::str::FromStr>(what: &str, s: &str) -> Result<T, RestError> {
     s.parse().map_err(|_| {
         RestError(
             StatusCode::BAD_REQUEST,
@@ -212,20 +212,28 @@ fn attempt_of(
     let attempt: Option<u32> = attempt.map(|a| number("attempt", a)).transpose()?;
     extra_views::subtask_attempt(d, &j, v, subtask, attempt)
         .map(Json)
-        .map_err(|e| {
-            let msg = match e {
-                SubtaskLookup::NoVertex => return no_vertex(id, vid),
-                SubtaskLookup::NoSubtask(n) => format!(
-                    "Vertex {vid} of job {id} has no subtask {subtask}; it has {n} (0 to {})",
-                    n as i64 - 1
-                ),
-                SubtaskLookup::NoAttempt(cur) => format!(
-                    "Subtask {subtask} of vertex {vid} has no attempt {}; its attempts are 0 to {cur}",
-                    attempt.unwrap_or(0)
-                ),
-            };
-            RestError(StatusCode::NOT_FOUND, msg)
-        })
+        .map_err(|e| lookup_error(e, id, vid, subtask, attempt.unwrap_or(0)))
+}
+
+/// 404 for a subtask or attempt a vertex does not have, saying which it has.
+pub(crate) fn lookup_error(
+    e: SubtaskLookup,
+    id: &str,
+    vid: &str,
+    subtask: usize,
+    attempt: u32,
+) -> RestError {
+    let msg = match e {
+        SubtaskLookup::NoVertex => return no_vertex(id, vid),
+        SubtaskLookup::NoSubtask(n) => format!(
+            "Vertex {vid} of job {id} has no subtask {subtask}; it has {n} (0 to {})",
+            n as i64 - 1
+        ),
+        SubtaskLookup::NoAttempt(cur) => format!(
+            "Subtask {subtask} of vertex {vid} has no attempt {attempt}; its attempts are 0 to {cur}"
+        ),
+    };
+    RestError(StatusCode::NOT_FOUND, msg)
 }
 
 /// `GET /jobs/:id/vertices/:vid/subtasks/:idx`: the current attempt.

@@ -2,17 +2,16 @@
 //! the JobManager's configuration and environment as the job sees them, and the log URLs.
 
 use crate::handlers::{job_id, RestError};
+use crate::job_endpoints::{job_vertex, lookup_error, no_vertex, number};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::Json;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use strom_cluster::dispatcher::JobEntry;
 use strom_cluster::extra_views::{is_sensitive, SubtaskLookup, HIDDEN};
 use strom_cluster::task_figures::TaskFigures;
 use strom_cluster::{accumulator_views, vertex_taskmanagers, views, Dispatcher};
-use strom_common::VertexId;
 
 #[cfg(test)]
 #[path = "job_extras_tests.rs"]
@@ -20,58 +19,12 @@ mod job_extras_tests;
 
 type D = State<Arc<Dispatcher>>;
 
-fn no_vertex(id: &str, vid: &str) -> RestError {
-    RestError(
-        StatusCode::NOT_FOUND,
-        format!("Job {id} has no vertex {vid}; see /jobs/{id} for its vertices"),
-    )
-}
-
-/// The job and the vertex id of a path: 400 when malformed, 404 for an unknown job.
-fn job_and_vertex(
-    d: &Dispatcher,
-    id: &str,
-    vid: &str,
-) -> Result<(Arc<JobEntry>, VertexId), RestError> {
-    let j = d.job(job_id(id)?)?;
-    let v = vid.parse().map_err(|_| {
-        RestError(
-            StatusCode::BAD_REQUEST,
-            format!("Bad request: '{vid}' is not a vertex id (32 hex digits)"),
-        )
-    })?;
-    Ok((j, v))
-}
-
-fn index<T: std::str::FromStr>(what: &str, s: &str) -> Result<T, RestError> {
-    s.parse().map_err(|_| {
-        RestError(
-            StatusCode::BAD_REQUEST,
-            format!("Bad request, could not parse parameters: Cannot resolve path parameter ({what}) from value \"{s}\"; it must be a non-negative integer"),
-        )
-    })
-}
-
-fn lookup_error(e: SubtaskLookup, id: &str, vid: &str, subtask: usize, attempt: u32) -> RestError {
-    let msg = match e {
-        SubtaskLookup::NoVertex => return no_vertex(id, vid),
-        SubtaskLookup::NoSubtask(n) => format!(
-            "Vertex {vid} of job {id} has no subtask {subtask}; it has {n} (0 to {})",
-            n as i64 - 1
-        ),
-        SubtaskLookup::NoAttempt(cur) => format!(
-            "Subtask {subtask} of vertex {vid} has no attempt {attempt}; its attempts are 0 to {cur}"
-        ),
-    };
-    RestError(StatusCode::NOT_FOUND, msg)
-}
-
 /// `GET /jobs/:id/vertices/:vid/taskmanagers`.
 pub async fn vertex_taskmanagers(
     State(d): D,
     Path((id, vid)): Path<(String, String)>,
 ) -> Result<Json<Value>, RestError> {
-    let (j, v) = job_and_vertex(&d, &id, &vid)?;
+    let (j, v) = job_vertex(&d, &id, &vid)?;
     vertex_taskmanagers::vertex_taskmanagers(&d, &j, v)
         .map(Json)
         .ok_or_else(|| no_vertex(&id, &vid))
@@ -82,7 +35,7 @@ pub async fn subtasks_accumulators(
     State(d): D,
     Path((id, vid)): Path<(String, String)>,
 ) -> Result<Json<Value>, RestError> {
-    let (j, v) = job_and_vertex(&d, &id, &vid)?;
+    let (j, v) = job_vertex(&d, &id, &vid)?;
     accumulator_views::subtasks_accumulators(&d, &j, v)
         .map(Json)
         .ok_or_else(|| no_vertex(&id, &vid))
@@ -93,9 +46,9 @@ pub async fn attempt_accumulators(
     State(d): D,
     Path((id, vid, idx, n)): Path<(String, String, String, String)>,
 ) -> Result<Json<Value>, RestError> {
-    let (j, v) = job_and_vertex(&d, &id, &vid)?;
-    let subtask: usize = index("subtaskindex", &idx)?;
-    let attempt: u32 = index("attempt", &n)?;
+    let (j, v) = job_vertex(&d, &id, &vid)?;
+    let subtask: usize = number("subtaskindex", &idx)?;
+    let attempt: u32 = number("attempt", &n)?;
     accumulator_views::attempt_accumulators(&j, v, subtask, attempt)
         .map(Json)
         .map_err(|e| lookup_error(e, &id, &vid, subtask, attempt))
@@ -125,8 +78,8 @@ pub async fn subtask_metrics(
     Path((id, vid, idx)): Path<(String, String, String)>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, RestError> {
-    let (j, v) = job_and_vertex(&d, &id, &vid)?;
-    let subtask: usize = index("subtaskindex", &idx)?;
+    let (j, v) = job_vertex(&d, &id, &vid)?;
+    let subtask: usize = number("subtaskindex", &idx)?;
     let all = views::subtask_metrics(&j, v).ok_or_else(|| no_vertex(&id, &vid))?;
     let m = all
         .get(subtask)
