@@ -27,9 +27,14 @@ async function logsSection() {
   if (!logs) {
     return [h('h2', {}, 'Logs'), h('p', { class: 'muted', id: 'logs-unavailable' }, 'Logs are not available: this cluster serves no /jobmanager/logs (Strom logs to its standard error).')];
   }
+  return [h('h2', {}, 'Logs'), logsTable('/jobmanager', logs)];
+}
+
+// The log files of a process (`${base}/logs`), each linked to its text.
+export function logsTable(base, logs) {
   const list = logs.logs || [];
-  return [h('h2', {}, 'Logs'),
-    table(['Name', { label: 'Size', num: true }], list.map((l) => [h('a', { href: `/jobmanager/logs/${encodeURIComponent(l.name)}`, target: '_blank' }, l.name), fmtBytes(l.size)]), 'No log files.')];
+  return table(['Name', { label: 'Size', num: true }], list.map((l) => [h('a', { href: `${base}/logs/${encodeURIComponent(l.name)}`, target: '_blank' }, l.name), fmtBytes(l.size)]),
+    'No log files (start the process with -D env.log.dir=DIR to keep its log).');
 }
 
 export async function jobManagerPage() {

@@ -2,6 +2,7 @@
 // cluster serves /taskmanagers/:id/metrics).
 
 import { get, getOptional } from './api.js';
+import { logsTable } from './jobmanager.js';
 import { h, fmtDuration, fmtBytes, fmtNum, table, kvTable, badge, card } from './format.js';
 
 export async function taskManagersPage() {
@@ -45,5 +46,18 @@ export async function taskManagerPage(m) {
       cells: [h('code', {}, x.jobId), x.taskName, x.subtaskIndex, x.attemptNumber, badge(x.status)],
     })), 'No tasks run here.'),
     h('h2', {}, 'Metrics'),
-    await metrics(id));
+    await metrics(id),
+    h('h2', {}, 'Logs'),
+    await tmLogs(id));
+}
+
+async function tmLogs(id) {
+  const base = `/taskmanagers/${encodeURIComponent(id)}`;
+  try {
+    const logs = await getOptional(`${base}/logs`);
+    return logs ? logsTable(base, logs) : h('p', { class: 'muted' }, 'The TaskManager did not list its log files.');
+  } catch (e) {
+    // 503: the TaskManager did not answer
+    return h('p', { class: 'muted' }, `The TaskManager's log files are not available: ${e.message}`);
+  }
 }

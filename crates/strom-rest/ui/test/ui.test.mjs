@@ -92,8 +92,10 @@ async function main() {
   const base = `http://127.0.0.1:${port}`;
   // with a REST token: the page asks for it at the first mutating call (a dialog) and keeps it
   const token = 'ui-test-t0ken';
+  const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'strom-ui-logs-'));
   const strom = spawn(binary, ['standalone', '--taskmanagers', '1', '--slots', '4',
-    '-D', `rest.port=${port}`, '-D', 'web.refresh-interval=1000', '-D', `rest.auth.token=${token}`],
+    '-D', `rest.port=${port}`, '-D', 'web.refresh-interval=1000', '-D', `rest.auth.token=${token}`,
+    '-D', `env.log.dir=${logDir}`],
     { stdio: ['ignore', 'inherit', 'pipe'] });
   let stromLog = '';
   strom.stderr.on('data', (d) => { stromLog += d; });
@@ -231,10 +233,15 @@ async function main() {
     await page.locator('table tbody tr.clickable').first().click();
     await page.locator('h1', { hasText: `TaskManager ${tms[0].id}` }).waitFor();
     await until('the job\'s tasks on the TaskManager', async () => (await page.locator('table').nth(1).locator('tbody tr.clickable').count()) === 3);
+    // the process's log file (env.log.dir), listed on the TaskManager's page and linked to its text
+    await page.locator('a', { hasText: 'jobmanager.log' }).first().waitFor();
     await shot('10-taskmanager');
     await page.click('#nav a[data-route=jobmanager]');
     await page.locator('h1', { hasText: 'JobManager' }).waitFor();
     await page.locator('h2', { hasText: 'Logs' }).waitFor();
+    await page.locator('a[href="/jobmanager/logs/jobmanager.log"]').waitFor();
+    const logText = await (await fetch(`${base}/jobmanager/logs/jobmanager.log`)).text();
+    assert(logText.includes('submitted'), 'the log file has the job submission');
     await shot('11-jobmanager');
 
     // 8. cancel from the job page: the page shows CANCELED by itself
