@@ -4,7 +4,8 @@
 use crate::checkpoint_metadata::{CheckpointMetadata, RestorePlan};
 use crate::checkpoint_storage::CheckpointStorage;
 use crate::job_master::{
-    savepoint_event, CheckpointSetup, JobEvent, JobMaster, JobMasterConfig, JobState,
+    checkpoint_event, savepoint_event, CheckpointSetup, JobEvent, JobMaster, JobMasterConfig,
+    JobState,
 };
 use crate::resource_manager::ResourceManager;
 use crossbeam_channel::Sender;
@@ -35,8 +36,9 @@ pub enum DispatcherError {
     ShuttingDown,
     #[error("cannot restore the job's state: {0}")]
     Restore(String),
+    /// A savepoint or a checkpoint cannot be taken.
     #[error("{0}")]
-    Savepoint(String),
+    Trigger(String),
 }
 
 /// Checkpoint settings of a streaming job from Flink's keys, and the savepoint it starts from.
@@ -343,17 +345,50 @@ impl Dispatcher {
         let target = target
             .or_else(|| self.config.get(keys::SAVEPOINT_DIR).map(str::to_string))
             .ok_or_else(|| {
-                DispatcherError::Savepoint(format!(
+                DispatcherError::Trigger(format!(
                     "no savepoint directory: give one (strom savepoint JOB_ID DIR, or \
                      \"target-directory\" in the request) or set '{}'",
                     keys::SAVEPOINT_DIR
                 ))
             })?;
         let (tx, rx) = crossbeam_channel::bounded(1);
-        job.events
-            .send(savepoint_event(target, stop, drain, tx))
-            .map_err(|_| DispatcherError::Savepoint(format!("job {id} is no longer running")))?;
+        Self::send_trigger(&job, savepoint_event(target, stop, drain, tx))?;
         Ok(rx)
+    }
+
+    /// Asks a streaming job for one checkpoint now, outside its periodic schedule (Flink's
+    /// `POST /jobs/:id/checkpoints`); its id arrives on the returned channel once it completed.
+    /// A batch job, or one that ended, is refused.
+    pub fn checkpoint(
+        &self,
+        id: JobId,
+    ) -> Result<crossbeam_channel::Receiver<Result<u64, String>>, DispatcherError> {
+        let job = self.job(id)?;
+        {
+            let st = job.state.lock();
+            if st.graph.job_type == JobType::Batch {
+                // Flink's words (SchedulerBase#triggerCheckpoint)
+                return Err(DispatcherError::Trigger(format!(
+                    "Job {id} is not a streaming job. (it runs in batch mode: batch jobs take no checkpoints)"
+                )));
+            }
+            let status = st.graph.status();
+            if status.is_globally_terminal() {
+                return Err(DispatcherError::Trigger(format!(
+                    "Job {id} is {status}: checkpoints are taken of running jobs only"
+                )));
+            }
+        }
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        Self::send_trigger(&job, checkpoint_event(tx))?;
+        Ok(rx)
+    }
+
+    /// Hands a checkpoint or savepoint request to the job's JobMaster.
+    fn send_trigger(job: &JobEntry, event: JobEvent) -> Result<(), DispatcherError> {
+        job.events
+            .send(event)
+            .map_err(|_| DispatcherError::Trigger(format!("job {} is no longer running", job.id)))
     }
 
     pub fn status(&self, id: JobId) -> Result<JobStatus, DispatcherError> {

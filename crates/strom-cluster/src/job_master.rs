@@ -5,7 +5,9 @@
 mod checkpointing;
 mod metrics_sampling;
 
-pub use checkpointing::{savepoint_event, CheckpointSetup, SavepointRequest};
+pub use checkpointing::{
+    checkpoint_event, savepoint_event, CheckpointSetup, SavepointRequest, TriggerRequest,
+};
 pub use metrics_sampling::SAMPLE_INTERVAL_MS;
 
 use crate::checkpoint_stats::CheckpointStats;
@@ -41,8 +43,8 @@ pub enum JobEvent {
     Cancel,
     /// A task acknowledged or declined a checkpoint.
     Checkpoint(CheckpointAck),
-    /// Take a savepoint (and stop the job after it).
-    Savepoint(SavepointRequest),
+    /// Take a checkpoint or a savepoint now (and stop the job after a stop-with-savepoint).
+    Trigger(TriggerRequest),
 }
 
 /// Figures of one task attempt: live counters in process, reported snapshots from a remote one.
@@ -251,7 +253,7 @@ impl JobMaster {
             JobEvent::TaskManagerLost(tm, reason) => self.on_task_manager_lost(&tm, reason),
             JobEvent::TaskState(u) => self.on_task_state(u),
             JobEvent::Checkpoint(ack) => self.on_checkpoint_ack(ack),
-            JobEvent::Savepoint(req) => self.trigger_savepoint(req),
+            JobEvent::Trigger(req) => self.trigger_requested(req),
         }
     }
 

@@ -44,6 +44,8 @@ ROUTES = [
     ("get", "/jobs/{jobid}/checkpoints/config", "Checkpointing configuration", None, None, []),
     ("get", "/jobs/{jobid}/checkpoints/details/{checkpointid}", "One checkpoint, per vertex", None, None, []),
     ("get", "/jobs/{jobid}/checkpoints/details/{checkpointid}/subtasks/{vertexid}", "One checkpoint, per subtask of a vertex", None, None, []),
+    ("post", "/jobs/{jobid}/checkpoints", "Trigger a checkpoint now ({\"checkpointType\": \"FULL\" | \"INCREMENTAL\" | \"CONFIGURED\", \"triggerId\"}; 202 with a request id; Strom's checkpoints are always full)", None, "json", []),
+    ("get", "/jobs/{jobid}/checkpoints/{triggerid}", "Status of a manual checkpoint (operation.checkpointId once COMPLETED)", None, None, []),
     ("post", "/jobs/{jobid}/savepoints", "Trigger a savepoint (202 with a request id)", None, "json", []),
     ("get", "/jobs/{jobid}/savepoints/{triggerid}", "Status of a savepoint operation", None, None, []),
     ("post", "/jobs/{jobid}/stop", "Stop with a savepoint ({\"targetDirectory\", \"drain\"})", None, "json", []),

@@ -1,8 +1,9 @@
 //! Checkpoint and savepoint endpoints: `/jobs/:id/checkpoints[/config|/details/...]`,
-//! `POST /jobs/:id/savepoints`, `POST /jobs/:id/stop` and `GET /jobs/:id/savepoints/:triggerid`.
+//! `POST /jobs/:id/savepoints`, `POST /jobs/:id/stop` and `GET /jobs/:id/savepoints/:triggerid`,
+//! `POST /jobs/:id/checkpoints` and `GET /jobs/:id/checkpoints/:triggerid` (a manual checkpoint).
 
 use crate::handlers::{job_id, RestError};
-use crate::triggers::{Outcome, SavepointTriggers};
+use crate::triggers::{Outcome, Triggers};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -40,7 +41,7 @@ fn trigger_id(s: &str) -> Result<String, RestError> {
     } else {
         Err(RestError(
             StatusCode::BAD_REQUEST,
-            format!("Bad request, could not parse parameters: Cannot resolve path parameter (triggerid) from value \"{s}\"; a trigger id is the 32 hexadecimal characters of the \"request-id\" a savepoint or stop request answered"),
+            format!("Bad request, could not parse parameters: Cannot resolve path parameter (triggerid) from value \"{s}\"; a trigger id is the 32 hexadecimal characters of the \"request-id\" a savepoint, stop or checkpoint request answered"),
         ))
     }
 }
@@ -146,6 +147,28 @@ struct StopBody {
     format_type: Option<String>,
 }
 
+/// Body of `POST /jobs/:id/checkpoints` (Flink's `CheckpointTriggerRequestBody`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckpointBody {
+    #[serde(rename = "checkpointType")]
+    checkpoint_type: Option<CheckpointType>,
+    #[serde(rename = "triggerId")]
+    trigger_id: Option<String>,
+}
+
+/// Flink's `CheckpointType` of a manual checkpoint. Strom's snapshots are always complete, so
+/// the three are one: as in Flink on a backend without incremental snapshots (hashmap), where
+/// INCREMENTAL takes a regular checkpoint, and that one is full.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+enum CheckpointType {
+    #[default]
+    Configured,
+    Full,
+    Incremental,
+}
+
 /// Parses a JSON body; an empty body is `{}` (as Flink reads it).
 fn parse_body<T: for<'de> Deserialize<'de> + Default>(
     body: &Bytes,
@@ -183,17 +206,21 @@ fn check_target(target: &Option<String>, field: &str) -> Result<(), RestError> {
     }
 }
 
-/// Triggers a savepoint (stopping the job after it when `stop`, draining it first when `drain`)
-/// under a new or the given trigger id; answers 202 `{"request-id": ...}`.
-fn trigger(
+/// Starts an operation of `job` under the given or a new trigger id (a known id is not started
+/// again: Flink's idempotent triggers); `start` returns how to wait for the job's answer (None:
+/// the job ended first), kept in `triggers`. Answers 202 `{"request-id": ...}`.
+fn trigger<T, W>(
     d: &Dispatcher,
-    triggers: &SavepointTriggers,
+    triggers: &Triggers<T>,
     job: JobId,
     given: Option<String>,
-    target: Option<String>,
-    stop: bool,
-    drain: bool,
-) -> Result<Response, RestError> {
+    what: &str,
+    start: impl FnOnce() -> Result<W, RestError>,
+) -> Result<Response, RestError>
+where
+    T: Clone + Send + 'static,
+    W: FnOnce() -> Option<Outcome<T>> + Send + 'static,
+{
     let id = match given {
         Some(t) => trigger_id(&t).map_err(|_| {
             RestError(
@@ -205,21 +232,34 @@ fn trigger(
     };
     d.job(job)?;
     if !triggers.contains(job, &id) {
-        let rx = d.savepoint(job, target, stop, drain)?;
+        let wait = start()?;
+        let ended = format!("the job ended before the {what} completed");
         triggers
-            .insert(job, id.clone(), move || -> Outcome {
-                rx.recv().unwrap_or_else(|_| {
-                    Err("the job ended before the savepoint completed".to_string())
-                })
-            })
+            .insert(job, id.clone(), move || wait().unwrap_or(Err(ended)))
             .map_err(|e| {
                 RestError(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("cannot wait for the savepoint: {e}"),
+                    format!("cannot wait for the {what}: {e}"),
                 )
             })?;
     }
     Ok((StatusCode::ACCEPTED, Json(json!({ "request-id": id }))).into_response())
+}
+
+/// A savepoint (stopping the job after it when `stop`, draining it first when `drain`).
+fn trigger_savepoint_of(
+    s: &AppState,
+    job: JobId,
+    given: Option<String>,
+    target: Option<String>,
+    stop: bool,
+    drain: bool,
+) -> Result<Response, RestError> {
+    let d = &s.dispatcher;
+    trigger(d, &s.triggers, job, given, "savepoint", || {
+        let rx = d.savepoint(job, target, stop, drain)?;
+        Ok(move || rx.recv().ok())
+    })
 }
 
 /// `POST /jobs/:id/savepoints` with `{"target-directory": ..., "cancel-job": ...}`.
@@ -236,9 +276,8 @@ pub async fn trigger_savepoint(
     )?;
     check_format(b.format_type.as_deref())?;
     check_target(&b.target_directory, "target-directory")?;
-    trigger(
-        &s.dispatcher,
-        &s.triggers,
+    trigger_savepoint_of(
+        &s,
         job,
         b.trigger_id,
         b.target_directory,
@@ -261,24 +300,51 @@ pub async fn stop_with_savepoint(
     )?;
     check_format(b.format_type.as_deref())?;
     check_target(&b.target_directory, "targetDirectory")?;
+    trigger_savepoint_of(&s, job, b.trigger_id, b.target_directory, true, b.drain)
+}
+
+/// `POST /jobs/:id/checkpoints` with `{"checkpointType": "FULL" | "INCREMENTAL" | "CONFIGURED",
+/// "triggerId": ...}`: one checkpoint now, outside the periodic schedule.
+pub async fn trigger_checkpoint(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, RestError> {
+    let job = job_id(&id)?;
+    let b: CheckpointBody = parse_body(
+        &body,
+        "CheckpointTriggerRequestBody",
+        r#"{"checkpointType": "FULL"} (FULL, INCREMENTAL or CONFIGURED)"#,
+    )?;
+    let kind = b.checkpoint_type.unwrap_or_default();
+    tracing::info!("manual checkpoint of job {job} ({kind:?}; Strom's checkpoints are full)");
+    let d = &s.dispatcher;
     trigger(
-        &s.dispatcher,
-        &s.triggers,
+        d,
+        &s.checkpoint_triggers,
         job,
         b.trigger_id,
-        b.target_directory,
-        true,
-        b.drain,
+        "checkpoint",
+        || {
+            let rx = d.checkpoint(job)?;
+            Ok(move || rx.recv().ok())
+        },
     )
 }
 
 /// The answer of `GET /jobs/:id/savepoints/:triggerid` for an outcome (None: in progress).
 pub fn operation_status(outcome: Option<Outcome>) -> Value {
+    operation_result(outcome, |path| json!({ "location": path }))
+}
+
+/// Flink's `AsynchronousOperationResult`: in progress, or completed with `done(value)` (a
+/// `SavepointInfo`, a `CheckpointInfo`) or a failure cause.
+fn operation_result<T>(outcome: Option<Outcome<T>>, done: impl FnOnce(T) -> Value) -> Value {
     match outcome {
         None => json!({ "status": { "id": "IN_PROGRESS" } }),
-        Some(Ok(path)) => json!({
+        Some(Ok(v)) => json!({
             "status": { "id": "COMPLETED" },
-            "operation": { "location": path },
+            "operation": done(v),
         }),
         Some(Err(cause)) => json!({
             "status": { "id": "COMPLETED" },
@@ -309,3 +375,29 @@ pub async fn savepoint_status(
         }
     }
 }
+
+/// `GET /jobs/:id/checkpoints/:triggerid`: Flink's `CheckpointInfo` once done.
+pub async fn checkpoint_status(
+    State(s): State<AppState>,
+    Path((id, tid)): Path<(String, String)>,
+) -> Result<Json<Value>, RestError> {
+    let job = job_id(&id)?;
+    let tid = trigger_id(&tid)?;
+    match s.checkpoint_triggers.status(job, &tid) {
+        Some(outcome) => Ok(Json(operation_result(
+            outcome,
+            |id| json!({ "checkpointId": id }),
+        ))),
+        None => {
+            s.dispatcher.job(job)?;
+            Err(not_found(format!(
+                "There is no checkpoint operation with triggerId={tid} for job {job}. (or its result expired {} s after it completed)",
+                crate::triggers::STORE_FOR.as_secs()
+            )))
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "checkpoint_trigger_tests.rs"]
+mod checkpoint_trigger_tests;

@@ -30,11 +30,13 @@ use strom_common::config::keys;
 pub use checkpoints::operation_status;
 pub use handlers::RestError;
 
-/// What the handlers share: the Dispatcher, and the savepoint operations triggered over REST.
+/// What the handlers share: the Dispatcher, and the savepoint and checkpoint operations
+/// triggered over REST.
 #[derive(Clone)]
 pub struct AppState {
     pub dispatcher: Arc<Dispatcher>,
     pub triggers: triggers::SavepointTriggers,
+    pub checkpoint_triggers: triggers::CheckpointTriggers,
     pub shutdown: job_endpoints::ShutdownHook,
 }
 
@@ -76,7 +78,10 @@ fn router_with_shutdown(d: Arc<Dispatcher>, shutdown: job_endpoints::ShutdownHoo
         .route("/jobs/{jobid}/status", get(handlers::job_status))
         .route("/jobs/{jobid}/plan", get(handlers::job_plan))
         .route("/jobs/{jobid}/exceptions", get(handlers::job_exceptions))
-        .route("/jobs/{jobid}/checkpoints", get(checkpoints::checkpoints))
+        .route(
+            "/jobs/{jobid}/checkpoints",
+            get(checkpoints::checkpoints).post(checkpoints::trigger_checkpoint),
+        )
         .route(
             "/jobs/{jobid}/checkpoints/config",
             get(checkpoints::checkpoint_config),
@@ -88,6 +93,10 @@ fn router_with_shutdown(d: Arc<Dispatcher>, shutdown: job_endpoints::ShutdownHoo
         .route(
             "/jobs/{jobid}/checkpoints/details/{checkpointid}/subtasks/{vertexid}",
             get(checkpoints::checkpoint_subtasks),
+        )
+        .route(
+            "/jobs/{jobid}/checkpoints/{triggerid}",
+            get(checkpoints::checkpoint_status),
         )
         .route(
             "/jobs/{jobid}/savepoints",
@@ -233,6 +242,7 @@ fn router_with_shutdown(d: Arc<Dispatcher>, shutdown: job_endpoints::ShutdownHoo
         .with_state(AppState {
             dispatcher: d,
             triggers: triggers::SavepointTriggers::new(),
+            checkpoint_triggers: triggers::CheckpointTriggers::new(),
             shutdown,
         })
 }

@@ -1,6 +1,8 @@
-//! Asynchronous savepoint operations (`POST /jobs/:id/savepoints`, `POST /jobs/:id/stop`): the
-//! REST layer keeps each trigger id with the outcome the job sends back, as Flink's
-//! `CompletedOperationCache` does, for `GET /jobs/:id/savepoints/:triggerid`.
+//! Asynchronous savepoint and checkpoint operations (`POST /jobs/:id/savepoints`,
+//! `POST /jobs/:id/stop`, `POST /jobs/:id/checkpoints`): the REST layer keeps each trigger id
+//! with the outcome the job sends back, as Flink's `CompletedOperationCache` does, for
+//! `GET /jobs/:id/savepoints/:triggerid` and `GET /jobs/:id/checkpoints/:triggerid` (one store
+//! each, as Flink keeps one cache each).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -10,27 +12,49 @@ use strom_common::JobId;
 /// How long a finished operation's outcome stays (Flink's `rest.async.store-duration`, 5 min).
 pub const STORE_FOR: Duration = Duration::from_secs(300);
 
-/// The outcome of a savepoint: its path, or why it failed.
-pub type Outcome = Result<String, String>;
+/// The outcome of an operation: a savepoint's path (a checkpoint's id), or why it failed.
+pub type Outcome<T = String> = Result<T, String>;
 
-#[derive(Default)]
-struct Entry {
+struct Entry<T> {
     /// None while in progress.
-    outcome: Option<(Outcome, Instant)>,
+    outcome: Option<(Outcome<T>, Instant)>,
 }
+
+type Entries<T> = HashMap<(JobId, String), Entry<T>>;
 
 /// Trigger ids by job, with their outcome once known.
-#[derive(Default, Clone)]
-pub struct SavepointTriggers {
-    entries: Arc<Mutex<HashMap<(JobId, String), Entry>>>,
+pub struct Triggers<T> {
+    entries: Arc<Mutex<Entries<T>>>,
 }
 
-impl SavepointTriggers {
+/// Savepoints and stop-with-savepoint: the outcome is the savepoint's path.
+pub type SavepointTriggers = Triggers<String>;
+
+/// Manual checkpoints: the outcome is the checkpoint's id.
+pub type CheckpointTriggers = Triggers<u64>;
+
+impl<T> Default for Triggers<T> {
+    fn default() -> Self {
+        Self {
+            entries: Arc::default(),
+        }
+    }
+}
+
+impl<T> Clone for Triggers<T> {
+    fn clone(&self) -> Self {
+        Self {
+            entries: self.entries.clone(),
+        }
+    }
+}
+
+impl<T: Clone + Send + 'static> Triggers<T> {
     pub fn new() -> Self {
         Self::default()
     }
 
-    fn purge(map: &mut HashMap<(JobId, String), Entry>) {
+    fn purge(map: &mut Entries<T>) {
         map.retain(|_, e| match &e.outcome {
             Some((_, at)) => at.elapsed() < STORE_FOR,
             None => true,
@@ -50,17 +74,17 @@ impl SavepointTriggers {
         &self,
         job: JobId,
         trigger: String,
-        wait: impl FnOnce() -> Outcome + Send + 'static,
+        wait: impl FnOnce() -> Outcome<T> + Send + 'static,
     ) -> std::io::Result<()> {
         let key = (job, trigger);
         {
             let mut map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
             Self::purge(&mut map);
-            map.insert(key.clone(), Entry::default());
+            map.insert(key.clone(), Entry { outcome: None });
         }
         let entries = self.entries.clone();
         let id = key.1.clone();
-        let name = format!("savepoint-{}", &key.1[..key.1.len().min(8)]);
+        let name = format!("trigger-{}", &key.1[..key.1.len().min(8)]);
         let spawned = std::thread::Builder::new().name(name).spawn(move || {
             let outcome = wait();
             let mut map = entries.lock().unwrap_or_else(|e| e.into_inner());
@@ -80,7 +104,7 @@ impl SavepointTriggers {
     }
 
     /// None: unknown trigger; Some(None): in progress; Some(Some(outcome)): done.
-    pub fn status(&self, job: JobId, trigger: &str) -> Option<Option<Outcome>> {
+    pub fn status(&self, job: JobId, trigger: &str) -> Option<Option<Outcome<T>>> {
         let mut map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         Self::purge(&mut map);
         map.get(&(job, trigger.to_string()))
@@ -92,7 +116,7 @@ impl SavepointTriggers {
 mod tests {
     use super::*;
 
-    fn wait_done(t: &SavepointTriggers, job: JobId, id: &str) -> Outcome {
+    fn wait_done<T: Clone + Send + 'static>(t: &Triggers<T>, job: JobId, id: &str) -> Outcome<T> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Some(Some(o)) = t.status(job, id) {
@@ -122,5 +146,10 @@ mod tests {
         assert_eq!(wait_done(&t, job, "a"), Ok("/tmp/sp-1".into()));
         t.insert(job, "b".into(), || Err("boom".into())).unwrap();
         assert_eq!(wait_done(&t, job, "b"), Err("boom".into()));
+        // checkpoints: their own store, the checkpoint id as the outcome
+        let c = CheckpointTriggers::new();
+        assert_eq!(c.status(job, "a"), None);
+        c.insert(job, "a".into(), || Ok(7)).unwrap();
+        assert_eq!(wait_done(&c, job, "a"), Ok(7));
     }
 }

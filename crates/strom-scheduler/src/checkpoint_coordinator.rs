@@ -166,16 +166,17 @@ impl CheckpointCoordinator {
             self.abort(id, AbortReason::Expired, now, &mut out);
         }
         if self.due(now) {
-            out.push(self.trigger(now));
+            out.push(self.trigger(now, true));
         }
         out
     }
 
     /// Triggers a checkpoint now regardless of the interval (a savepoint or a manual trigger),
-    /// unless `max_concurrent` checkpoints are pending.
+    /// unless `max_concurrent` checkpoints are pending. The periodic schedule stays as it was
+    /// (as Flink's periodic trigger runs at a fixed rate whatever is triggered in between).
     pub fn trigger_now(&mut self, now: i64) -> Option<CheckpointCommand> {
         (self.pending.len() < self.config.max_concurrent.max(1) && !self.tasks.is_empty())
-            .then(|| self.trigger(now))
+            .then(|| self.trigger(now, false))
     }
 
     fn due(&self, now: i64) -> bool {
@@ -190,10 +191,12 @@ impl CheckpointCoordinator {
                 .is_none_or(|t| now - t >= self.config.min_pause_ms)
     }
 
-    fn trigger(&mut self, now: i64) -> CheckpointCommand {
+    fn trigger(&mut self, now: i64, periodic: bool) -> CheckpointCommand {
         let id = self.next_id;
         self.next_id += 1;
-        self.last_trigger = Some(now);
+        if periodic {
+            self.last_trigger = Some(now);
+        }
         self.counts.triggered += 1;
         self.pending.insert(
             id,
@@ -349,6 +352,40 @@ mod tests {
             vec![CheckpointCommand::NotifyComplete { id: 1 }]
         );
         assert_eq!(c.latest_completed().map(|x| x.id), Some(1));
+    }
+
+    #[test]
+    fn a_manual_trigger_leaves_the_periodic_schedule_alone() {
+        let mut c = CheckpointCoordinator::new(config(), tasks(), 1);
+        let complete = |c: &mut CheckpointCoordinator, id: u64, at: i64| {
+            for t in tasks() {
+                c.acknowledge(id, t, String::new());
+            }
+            c.metadata_written(id, Ok(()), at);
+        };
+        assert_eq!(c.tick(0).len(), 1);
+        complete(&mut c, 1, 10);
+        // a manual checkpoint at 40 (between the periodic ones at 0 and 100)
+        assert_eq!(
+            c.trigger_now(40),
+            Some(CheckpointCommand::Trigger {
+                id: 2,
+                timestamp: 40
+            })
+        );
+        // none while it is pending (max one concurrent)
+        assert_eq!(c.trigger_now(41), None);
+        complete(&mut c, 2, 45);
+        assert!(c.tick(99).is_empty());
+        assert_eq!(
+            c.tick(100),
+            vec![CheckpointCommand::Trigger {
+                id: 3,
+                timestamp: 100
+            }]
+        );
+        assert_eq!(c.counts().completed, 2);
+        assert_eq!(c.counts().triggered, 3);
     }
 
     #[test]

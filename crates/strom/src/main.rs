@@ -1,6 +1,6 @@
 //! `strom`: the command line. Cluster processes (`standalone`) and clients (`sql`, `run`, `list`,
-//! `info`, `cancel`, `savepoint`, `stop`) that talk REST to any Strom cluster, or run on an
-//! embedded one.
+//! `info`, `cancel`, `savepoint`, `stop`, `checkpoint`) that talk REST to any Strom cluster, or
+//! run on an embedded one.
 
 mod client;
 mod conf;
@@ -140,6 +140,20 @@ enum Cmd {
         #[arg(short = 'm', long, default_value = "http://127.0.0.1:8081")]
         jobmanager: String,
         /// Give up waiting for the savepoint after this many seconds.
+        #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+        timeout: u64,
+    },
+    /// Trigger one checkpoint of a running streaming job now, outside its periodic schedule, and
+    /// wait for it (Flink's `flink checkpoint [-full] JOB_ID`); prints its id. It counts as a
+    /// regular checkpoint (retained, restored from after a failure).
+    Checkpoint {
+        job_id: String,
+        /// Ask for a full checkpoint (Strom's checkpoints are always full).
+        #[arg(long)]
+        full: bool,
+        #[arg(short = 'm', long, default_value = "http://127.0.0.1:8081")]
+        jobmanager: String,
+        /// Give up waiting for the checkpoint after this many seconds.
         #[arg(long, value_name = "SECONDS", default_value_t = 600)]
         timeout: u64,
     },
@@ -298,6 +312,17 @@ fn run(cli: Cli, started: Instant) -> Result<i32> {
             &job_id,
             savepoint.as_deref().filter(|s| !s.is_empty()),
             drain,
+            std::time::Duration::from_secs(timeout),
+        ),
+        Cmd::Checkpoint {
+            job_id,
+            full,
+            jobmanager,
+            timeout,
+        } => savepoint_cmd::checkpoint(
+            &client::Rest::new(&jobmanager),
+            &job_id,
+            full,
             std::time::Duration::from_secs(timeout),
         ),
         Cmd::GenBids { rows, out } => {

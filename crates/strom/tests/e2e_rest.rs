@@ -5,7 +5,8 @@
 //!
 //! The walk takes the operations from the cluster's own `/v1/openapi.json` (which a unit test
 //! keeps equal to the router), fills each path with every real id that applies (jobs, vertices,
-//! subtasks, attempts, checkpoints, savepoint triggers, TaskManagers, log files), and calls
+//! subtasks, attempts, checkpoints, savepoint and checkpoint triggers, TaskManagers, log files),
+//! and calls
 //! them all: each answers 200 with JSON (or text where the document says so); where Flink 2.3's
 //! answer was captured (`shared/reference/flink-rest/`) every field of it is present with the
 //! same JSON type. Each parameter is then replaced by a malformed value (400) and an unknown one
@@ -63,14 +64,15 @@ impl Rest<'_> {
             .to_string()
     }
 
-    /// Polls a savepoint/stop trigger until it completes; returns the operation.
-    fn wait_trigger(&self, job: &str, trigger: &str) -> Value {
-        poll(&format!("savepoint {trigger} of {job}"), T, || {
-            let v = self.get(&format!("/jobs/{job}/savepoints/{trigger}"));
+    /// Polls a savepoint/stop trigger (`ops` = "savepoints") or a checkpoint trigger
+    /// ("checkpoints") until it completes; returns the answer.
+    fn wait_trigger(&self, ops: &str, job: &str, trigger: &str) -> Value {
+        poll(&format!("{ops} trigger {trigger} of {job}"), T, || {
+            let v = self.get(&format!("/jobs/{job}/{ops}/{trigger}"));
             match v["status"]["id"].as_str() {
                 Some("COMPLETED") => Some(v),
                 Some("IN_PROGRESS") => None,
-                _ => panic!("savepoint {trigger}: {v}"),
+                _ => panic!("{ops} trigger {trigger}: {v}"),
             }
         })
     }
@@ -180,7 +182,7 @@ fn reference_for(template: &str, job_state: Option<&str>) -> Option<&'static str
 }
 
 /// What the walk knows of the cluster: the jobs with their vertices (id, parallelism), their
-/// completed checkpoints and savepoint triggers, the TaskManagers.
+/// completed checkpoints, savepoint and checkpoint triggers, the TaskManagers.
 struct World {
     jobs: Vec<JobInfo>,
     taskmanagers: Vec<String>,
@@ -193,7 +195,10 @@ struct JobInfo {
     state: String,
     vertices: Vec<(String, u64)>,
     checkpoints: Vec<u64>,
+    /// Savepoint and stop-with-savepoint triggers (`/jobs/{jobid}/savepoints/{triggerid}`).
     triggers: Vec<String>,
+    /// Manual checkpoint triggers (`/jobs/{jobid}/checkpoints/{triggerid}`).
+    checkpoint_triggers: Vec<String>,
 }
 
 /// A parameter's values where it stands: what was filled in before it decides (a vertex is one
@@ -239,12 +244,16 @@ fn param_values(rest: &Rest, world: &World, ctx: &Ctx, name: &str) -> Vec<(Strin
             .iter()
             .map(|c| with(c.to_string(), &|_| {}))
             .collect(),
-        "triggerid" => job
-            .expect("a job")
-            .triggers
-            .iter()
-            .map(|t| with(t.clone(), &|_| {}))
-            .collect(),
+        // a checkpoint trigger under /checkpoints/, a savepoint trigger under /savepoints/
+        "triggerid" => {
+            let job = job.expect("a job");
+            let ids = if ctx.path.ends_with("/checkpoints") {
+                &job.checkpoint_triggers
+            } else {
+                &job.triggers
+            };
+            ids.iter().map(|t| with(t.clone(), &|_| {})).collect()
+        }
         "taskmanagerid" | "tmid" => world
             .taskmanagers
             .iter()
@@ -328,7 +337,12 @@ const BATCH_SQL: &str = "SET 'pipeline.name' = 'walk-batch';\n\
      CREATE TABLE out_t (k BIGINT, c BIGINT) WITH ('connector' = 'blackhole');\n\
      INSERT INTO out_t SELECT id % 10, COUNT(*) FROM gen GROUP BY id % 10;\n";
 
-fn job_info(rest: &Rest, id: &str, triggers: Vec<String>) -> JobInfo {
+fn job_info(
+    rest: &Rest,
+    id: &str,
+    triggers: Vec<String>,
+    checkpoint_triggers: Vec<String>,
+) -> JobInfo {
     let job = rest.get(&format!("/jobs/{id}"));
     let vertices = job["vertices"]
         .as_array()
@@ -360,6 +374,7 @@ fn job_info(rest: &Rest, id: &str, triggers: Vec<String>) -> JobInfo {
         vertices,
         checkpoints,
         triggers,
+        checkpoint_triggers,
     }
 }
 
@@ -386,6 +401,7 @@ fn every_endpoint_of_a_real_cluster_answers_in_flinks_shape_and_every_error_path
         ("PATCH", "/jobs/{ZERO_ID}?mode=cancel", ""),
         ("POST", "/jobs/{ZERO_ID}/savepoints", "{}"),
         ("POST", "/jobs/{ZERO_ID}/stop", "{}"),
+        ("POST", "/jobs/{ZERO_ID}/checkpoints", "{}"),
         ("DELETE", "/cluster", ""),
     ] {
         let path = path.replace("{ZERO_ID}", ZERO_ID);
@@ -455,10 +471,16 @@ fn every_endpoint_of_a_real_cluster_answers_in_flinks_shape_and_every_error_path
     assert_eq!(r.json("cancel"), json!({}));
     rest.wait_vertices(&canceled, "CANCELED");
 
-    // a savepoint of the running job, and stop-with-savepoint of the other
+    // a savepoint and a manual checkpoint of the running job, and stop-with-savepoint of the
+    // other
     for (path, body) in [
         (format!("/jobs/{stream}/savepoints"), "{bad"),
         (format!("/jobs/{stream}/stop"), "{\"drain\": \"yes\"}"),
+        (
+            format!("/jobs/{stream}/checkpoints"),
+            "{\"checkpointType\": \"DELTA\"}",
+        ),
+        (format!("/jobs/{batch}/checkpoints"), "{}"),
     ] {
         rest.send("POST", &path, Some(body))
             .assert_error(400, &format!("POST {path} {body}"));
@@ -474,7 +496,7 @@ fn every_endpoint_of_a_real_cluster_answers_in_flinks_shape_and_every_error_path
         .as_str()
         .unwrap()
         .to_string();
-    let done = rest.wait_trigger(&stream, &sp_trigger);
+    let done = rest.wait_trigger("savepoints", &stream, &sp_trigger);
     let location = done["operation"]["location"].as_str().unwrap().to_string();
     assert!(
         location.contains(&target)
@@ -485,12 +507,44 @@ fn every_endpoint_of_a_real_cluster_answers_in_flinks_shape_and_every_error_path
     );
     let r = rest.send(
         "POST",
+        &format!("/jobs/{stream}/checkpoints"),
+        Some(r#"{"checkpointType": "FULL"}"#),
+    );
+    assert_eq!(r.status, 202, "{}", r.body);
+    let ck_trigger = r.json("checkpoint")["request-id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let done = rest.wait_trigger("checkpoints", &stream, &ck_trigger);
+    let ck_id = done["operation"]["checkpointId"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{done}"));
+    // Flink's CLI verb, the token from the environment
+    let out = run_with_timeout(
+        strom()
+            .args(["checkpoint", &stream, "--full", "-m", &jm.url()])
+            .env("STROM_REST_TOKEN", TOKEN),
+        T,
+    );
+    out.assert_success();
+    let line = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Checkpoint(FULL) "))
+        .unwrap_or_else(|| panic!("no checkpoint line\n{}", out.describe()));
+    let cli_id: u64 = line
+        .strip_suffix(&format!(" for job {stream} completed."))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    assert!(cli_id > ck_id, "{cli_id} after {ck_id}");
+    let r = rest.send(
+        "POST",
         &format!("/jobs/{stopped}/stop"),
         Some(&json!({ "targetDirectory": target, "drain": false }).to_string()),
     );
     assert_eq!(r.status, 202, "{}", r.body);
     let stop_trigger = r.json("stop")["request-id"].as_str().unwrap().to_string();
-    rest.wait_trigger(&stopped, &stop_trigger);
+    rest.wait_trigger("savepoints", &stopped, &stop_trigger);
     // as in Flink: the job and each of its tasks end FINISHED, not CANCELED
     let j = rest.wait_vertices(&stopped, "FINISHED");
     for v in j["vertices"].as_array().unwrap() {
@@ -520,10 +574,10 @@ fn every_endpoint_of_a_real_cluster_answers_in_flinks_shape_and_every_error_path
     );
     let world = World {
         jobs: vec![
-            job_info(&rest, &stream, vec![sp_trigger]),
-            job_info(&rest, &batch, vec![]),
-            job_info(&rest, &canceled, vec![]),
-            job_info(&rest, &stopped, vec![stop_trigger]),
+            job_info(&rest, &stream, vec![sp_trigger], vec![ck_trigger]),
+            job_info(&rest, &batch, vec![], vec![]),
+            job_info(&rest, &canceled, vec![], vec![]),
+            job_info(&rest, &stopped, vec![stop_trigger], vec![]),
         ],
         taskmanagers: vec![id1, id2],
     };

@@ -1,7 +1,8 @@
 //! The JobMaster's side of checkpoints: it runs the sans-IO [`CheckpointCoordinator`] and carries
 //! out its commands (triggers to the source tasks, the metadata file, notifications to every
-//! task, discarding old checkpoints), takes savepoints, releases the final commit of sinks when
-//! the whole job reached its end, and chooses the checkpoint a restart restores from.
+//! task, discarding old checkpoints), takes manual checkpoints and savepoints, releases the final
+//! commit of sinks when the whole job reached its end, and chooses the checkpoint a restart
+//! restores from.
 
 use super::{JobEvent, JobMaster};
 use crate::checkpoint_metadata::{CheckpointMetadata, RestorePlan, VertexStateMeta};
@@ -21,7 +22,8 @@ use strom_scheduler::execution_graph::ExecutionVertexId;
 
 /// How a job takes checkpoints (streaming jobs).
 pub struct CheckpointSetup {
-    /// Periodic checkpoints (`execution.checkpointing.interval`); None: savepoints only.
+    /// Periodic checkpoints (`execution.checkpointing.interval`); None: manual checkpoints and savepoints
+    /// only.
     pub periodic: Option<CheckpointConfig>,
     /// The job's checkpoint directory (`state.checkpoints.dir`/<job id>).
     pub storage: CheckpointStorage,
@@ -43,6 +45,49 @@ pub struct SavepointRequest {
     pub reply: Sender<Result<String, String>>,
 }
 
+/// A checkpoint or savepoint taken on request (outside the periodic schedule), and who waits for
+/// it.
+#[derive(Debug)]
+pub enum TriggerRequest {
+    /// One checkpoint now (Flink's `POST /jobs/:id/checkpoints`); the reply is its id. It is a
+    /// checkpoint like the periodic ones (retained, subsumed, restored from).
+    Checkpoint(Sender<Result<u64, String>>),
+    Savepoint(SavepointRequest),
+}
+
+impl TriggerRequest {
+    fn what(&self) -> &'static str {
+        match self {
+            Self::Checkpoint(_) => "checkpoint",
+            Self::Savepoint(_) => "savepoint",
+        }
+    }
+
+    fn savepoint(&self) -> Option<&SavepointRequest> {
+        match self {
+            Self::Savepoint(r) => Some(r),
+            Self::Checkpoint(_) => None,
+        }
+    }
+
+    /// Whether the job stops after it (stop-with-savepoint).
+    fn stops(&self) -> bool {
+        self.savepoint().is_some_and(|r| r.stop)
+    }
+
+    /// Answers whoever waits: checkpoint `id` completed at `location`, or the failure.
+    fn reply(&self, outcome: Result<(u64, &str), String>) {
+        match self {
+            Self::Checkpoint(tx) => {
+                let _ = tx.send(outcome.map(|(id, _)| id));
+            }
+            Self::Savepoint(r) => {
+                let _ = r.reply.send(outcome.map(|(_, path)| path.to_string()));
+            }
+        }
+    }
+}
+
 pub(super) struct Checkpointing {
     coordinator: CheckpointCoordinator,
     periodic: bool,
@@ -54,10 +99,11 @@ pub(super) struct Checkpointing {
     /// Tasks that finished their input and wait for the final commit.
     final_waiting: HashSet<ExecutionVertexId>,
     final_sent: bool,
-    savepoints: HashMap<u64, SavepointRequest>,
+    /// The checkpoints and savepoints in flight that someone asked for, by checkpoint id.
+    requested: HashMap<u64, TriggerRequest>,
     retain_on_cancellation: bool,
-    /// Savepoints asked for while a checkpoint was in flight.
-    queued_savepoints: Vec<SavepointRequest>,
+    /// Checkpoints and savepoints asked for while a checkpoint was in flight.
+    queued: Vec<TriggerRequest>,
     last_tick: i64,
 }
 
@@ -85,9 +131,9 @@ impl Checkpointing {
             restore: setup.restore,
             final_waiting: HashSet::new(),
             final_sent: false,
-            savepoints: HashMap::new(),
+            requested: HashMap::new(),
             retain_on_cancellation: setup.retain_on_cancellation,
-            queued_savepoints: Vec::new(),
+            queued: Vec::new(),
             last_tick: 0,
         }
     }
@@ -153,25 +199,27 @@ impl JobMaster {
             return;
         }
         let Some(c) = &mut self.ckpt else { return };
-        if !c.queued_savepoints.is_empty() && c.coordinator.pending_ids().is_empty() {
-            let req = c.queued_savepoints.remove(0);
-            self.trigger_savepoint(req);
+        if !c.queued.is_empty() && c.coordinator.pending_ids().is_empty() {
+            let req = c.queued.remove(0);
+            self.trigger_requested(req);
             return;
         }
         let cmds = c.coordinator.tick(now);
         self.run_checkpoint_commands(cmds);
     }
 
-    /// Takes a savepoint (and stops the job after it when asked).
-    pub(super) fn trigger_savepoint(&mut self, req: SavepointRequest) {
+    /// Takes a checkpoint or a savepoint now (and stops the job after a savepoint when asked);
+    /// the periodic schedule goes on as it was.
+    pub(super) fn trigger_requested(&mut self, req: TriggerRequest) {
         if self.ckpt.is_none() {
-            let _ = req.reply.send(Err(
-                "savepoints are taken of streaming jobs only; this job runs in batch mode".into(),
-            ));
+            req.reply(Err(format!(
+                "{}s are taken of streaming jobs only; this job runs in batch mode",
+                req.what()
+            )));
             return;
         }
         if !self.all_running() {
-            let _ = req.reply.send(Err(format!(
+            req.reply(Err(format!(
                 "the job is {} and not all its tasks are running; try again when it runs",
                 self.status()
             )));
@@ -181,11 +229,12 @@ impl JobMaster {
         let c = self.ckpt.as_mut().expect("checked");
         match c.coordinator.trigger_now(now) {
             Some(CheckpointCommand::Trigger { id, timestamp }) => {
-                c.savepoints.insert(id, req);
+                tracing::info!("triggering {} {id} on request", req.what());
+                c.requested.insert(id, req);
                 self.run_checkpoint_commands(vec![CheckpointCommand::Trigger { id, timestamp }]);
             }
-            // a checkpoint is in flight: the savepoint follows it
-            _ => c.queued_savepoints.push(req),
+            // a checkpoint is in flight: this one follows it
+            _ => c.queued.push(req),
         }
     }
 
@@ -314,12 +363,10 @@ impl JobMaster {
                         .checkpoints
                         .failed(id, now, message.clone());
                     let c = self.ckpt.as_mut().expect("checkpointing");
-                    let stop_failed = match c.savepoints.remove(&id) {
+                    let stop_failed = match c.requested.remove(&id) {
                         Some(req) => {
-                            let _ = req
-                                .reply
-                                .send(Err(format!("the savepoint failed: {message}")));
-                            req.stop
+                            req.reply(Err(format!("the {} failed: {message}", req.what())));
+                            req.stops()
                         }
                         None => false,
                     };
@@ -345,7 +392,11 @@ impl JobMaster {
     }
 
     fn send_triggers(&mut self, id: u64, timestamp: i64) {
-        let request = self.ckpt.as_ref().and_then(|c| c.savepoints.get(&id));
+        let request = self
+            .ckpt
+            .as_ref()
+            .and_then(|c| c.requested.get(&id))
+            .and_then(TriggerRequest::savepoint);
         let savepoint = request.is_some();
         let stop = request.is_some_and(|r| r.stop);
         let drain = request.is_some_and(|r| r.drain);
@@ -436,9 +487,9 @@ impl JobMaster {
         let c = self.ckpt.as_mut().expect("checkpointing");
         let dir = c.storage.child(&format!("chk-{id}"));
         let mut path = dir.location("");
-        let mut savepoint = c.savepoints.remove(&id);
+        let mut requested = c.requested.remove(&id);
         let mut copy_failed = None;
-        if let Some(req) = &savepoint {
+        if let Some(req) = requested.as_ref().and_then(TriggerRequest::savepoint) {
             match copy_savepoint(&dir, c.retained.get(&id), &req.target, id) {
                 Ok(p) => path = p,
                 Err(e) => {
@@ -452,14 +503,14 @@ impl JobMaster {
         self.state.lock().checkpoints.completed(id, path.clone());
         if let Some(e) = copy_failed {
             // the checkpoint stands; the savepoint failed (and a stopping job goes on)
-            let req = savepoint.take().expect("a savepoint");
-            let _ = req.reply.send(Err(e.clone()));
-            if req.stop {
+            let req = requested.take().expect("a savepoint");
+            req.reply(Err(e.clone()));
+            if req.stops() {
                 self.on_failure(format!("stop-with-savepoint {id} failed: {e}"), None, None);
                 return;
             }
         }
-        let stop = savepoint.as_ref().is_some_and(|r| r.stop);
+        let stop = requested.as_ref().is_some_and(TriggerRequest::stops);
         if stop {
             tracing::info!("stopping the job after savepoint {id}");
             self.stopping = true;
@@ -484,8 +535,8 @@ impl JobMaster {
                 te.notify_checkpoint_complete(attempt, self.id, id, stop);
             }
         }
-        if let Some(req) = savepoint {
-            let _ = req.reply.send(Ok(path));
+        if let Some(req) = requested {
+            req.reply(Ok((id, &path)));
         }
         if stop {
             // the tasks that were not running (none, after a complete checkpoint) are canceled
@@ -579,17 +630,22 @@ fn copy_savepoint(
     Ok(to.location(""))
 }
 
-/// Stops the job, sending a savepoint request through the JobMaster's events.
+/// A savepoint request (stopping the job after it when `stop`) for the JobMaster's events.
 pub fn savepoint_event(
     target: String,
     stop: bool,
     drain: bool,
     reply: Sender<Result<String, String>>,
 ) -> JobEvent {
-    JobEvent::Savepoint(SavepointRequest {
+    JobEvent::Trigger(TriggerRequest::Savepoint(SavepointRequest {
         target,
         stop,
         drain: stop && drain,
         reply,
-    })
+    }))
+}
+
+/// A manual checkpoint request for the JobMaster's events.
+pub fn checkpoint_event(reply: Sender<Result<u64, String>>) -> JobEvent {
+    JobEvent::Trigger(TriggerRequest::Checkpoint(reply))
 }
