@@ -228,3 +228,21 @@ fn a_batch_job_takes_no_manual_checkpoint() {
         404,
     );
 }
+
+#[test]
+fn a_streaming_job_without_periodic_checkpoints_takes_a_manual_one() {
+    let dir = temp_dir("manual-checkpoints-only");
+    let dir_s = dir.display().to_string();
+    let s = Server::start(1, &[("state.checkpoints.dir", dir_s.as_str())]);
+    let sql = streaming_sql().replace("SET 'execution.checkpointing.interval' = '1 h';\n", "");
+    let job = s.submit(&sql, 1);
+    s.wait_state(&job, "RUNNING");
+    let before = s.get(&format!("/jobs/{job}/checkpoints"));
+    assert_eq!(before["counts"]["total"], 0, "{before}");
+    let t = trigger(&s, &job, r#"{"checkpointType": "FULL"}"#);
+    let id = checkpoint_id(&s, &job, &t);
+    let after = settled(&s, &job, 1);
+    assert_eq!(after["counts"]["completed"], 1, "{after}");
+    assert_eq!(after["latest"]["completed"]["id"], id, "{after}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
