@@ -106,6 +106,24 @@ async fn jobmanager_file(d: &Dispatcher, which: LogFile) -> Result<Response, Res
     Ok(text(bytes))
 }
 
+/// `GET /jobmanager/logs`: the files in the JobManager's log directory (none when it logs to
+/// stderr only).
+pub async fn jobmanager_logs(State(d): D) -> Result<Json<Value>, RestError> {
+    let dir = jobmanager_files(&d).map(|f| f.dir);
+    let files = tokio::task::spawn_blocking(move || log_files::list(dir.as_deref()))
+        .await
+        .map_err(blocking_failed)?;
+    Ok(Json(json!({ "logs": files })))
+}
+
+/// `GET /jobmanager/logs/:name`: one of the files `/jobmanager/logs` lists, as text.
+pub async fn jobmanager_named_log(
+    State(d): D,
+    Path(name): Path<String>,
+) -> Result<Response, RestError> {
+    jobmanager_file(&d, LogFile::Named(name)).await
+}
+
 /// `GET /jobmanager/environment`.
 pub async fn jobmanager_environment() -> Json<Value> {
     Json(environment())

@@ -1,11 +1,11 @@
 //! The rest of Flink's REST endpoints: `/jobs/:id/config`, `/jobmanager/config`,
-//! `/jobmanager/logs`, accumulators, watermarks, backpressure, subtask times, single subtask
+//! accumulators, watermarks, backpressure, subtask times, single subtask
 //! attempts and `DELETE /cluster`.
 
 use crate::handlers::{job_id, RestError};
 use crate::AppState;
 use axum::extract::{FromRef, Path, State};
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
@@ -19,10 +19,6 @@ use strom_common::VertexId;
 mod job_endpoints_tests;
 
 type D = State<Arc<Dispatcher>>;
-
-/// Where the JobManager's log files are (Flink's key); without it the process logs to stderr
-/// only and `/jobmanager/logs` lists nothing.
-pub const LOG_DIR: &str = "env.log.dir";
 
 /// What `DELETE /cluster` pulls: `serve` returns (as on SIGTERM) once it is notified.
 #[derive(Clone, Default)]
@@ -73,65 +69,6 @@ pub async fn job_config(State(d): D, Path(id): Path<String>) -> Result<Json<Valu
 /// `GET /jobmanager/config`.
 pub async fn jobmanager_config(State(d): D) -> Json<Value> {
     Json(extra_views::jobmanager_config(&d))
-}
-
-fn log_dir(d: &Dispatcher) -> Option<std::path::PathBuf> {
-    d.config
-        .get(LOG_DIR)
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .map(std::path::PathBuf::from)
-}
-
-/// `GET /jobmanager/logs`: the files in `env.log.dir` (none when it is not set).
-pub async fn jobmanager_logs(State(d): D) -> Json<Value> {
-    let mut logs = Vec::new();
-    if let Some(dir) = log_dir(&d) {
-        if let Ok(rd) = std::fs::read_dir(&dir) {
-            for e in rd.flatten() {
-                let Ok(meta) = e.metadata() else { continue };
-                if !meta.is_file() {
-                    continue;
-                }
-                let mtime = meta
-                    .modified()
-                    .ok()
-                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                    .map(|t| t.as_millis() as i64)
-                    .unwrap_or(0);
-                logs.push(json!({
-                    "name": e.file_name().to_string_lossy(),
-                    "size": meta.len(),
-                    "mtime": mtime,
-                }));
-            }
-        }
-    }
-    logs.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
-    Json(json!({ "logs": logs }))
-}
-
-/// `GET /jobmanager/logs/:name`: one of the files `/jobmanager/logs` lists, as text.
-pub async fn jobmanager_log(State(d): D, Path(name): Path<String>) -> Result<Response, RestError> {
-    let missing = || {
-        RestError(
-            StatusCode::NOT_FOUND,
-            format!("Log file {name} does not exist; see /jobmanager/logs"),
-        )
-    };
-    if name.is_empty() || name.starts_with('.') || name.contains(['/', '\\']) {
-        return Err(missing());
-    }
-    let path = log_dir(&d).ok_or_else(missing)?.join(&name);
-    if !std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
-        return Err(missing());
-    }
-    let bytes = tokio::fs::read(&path).await.map_err(|_| missing())?;
-    Ok((
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        String::from_utf8_lossy(&bytes).into_owned(),
-    )
-        .into_response())
 }
 
 /// `GET /jobs/:id/accumulators`: SQL jobs have no user accumulators.

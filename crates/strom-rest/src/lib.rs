@@ -154,10 +154,10 @@ fn router_with_shutdown(d: Arc<Dispatcher>, shutdown: job_endpoints::ShutdownHoo
             get(job_endpoints::subtask_attempt),
         )
         .route("/jobmanager/config", get(job_endpoints::jobmanager_config))
-        .route("/jobmanager/logs", get(job_endpoints::jobmanager_logs))
+        .route("/jobmanager/logs", get(cluster_files::jobmanager_logs))
         .route(
             "/jobmanager/logs/{name}",
-            get(job_endpoints::jobmanager_log),
+            get(cluster_files::jobmanager_named_log),
         )
         .route(
             "/jobmanager/environment",
