@@ -43,11 +43,7 @@ pub fn attempt_accumulators(
     attempt: u32,
 ) -> Result<Value, SubtaskLookup> {
     let st = j.state.lock();
-    let v = st.graph.job_vertex(vertex).ok_or(SubtaskLookup::NoVertex)?;
-    let ev = v
-        .subtasks
-        .get(subtask)
-        .ok_or(SubtaskLookup::NoSubtask(v.subtasks.len()))?;
+    let ev = crate::extra_views::subtask_of(&st.graph, vertex, subtask)?;
     let e = std::iter::once(&ev.current)
         .chain(ev.prior_attempts.iter())
         .find(|e| e.attempt_number == attempt)

@@ -208,6 +208,18 @@ pub enum SubtaskLookup {
     NoAttempt(u32),
 }
 
+/// Subtask `subtask` of `vertex` in a job's graph.
+pub(crate) fn subtask_of(
+    graph: &strom_scheduler::execution_graph::ExecutionGraph,
+    vertex: VertexId,
+    subtask: usize,
+) -> Result<&strom_scheduler::execution_graph::ExecutionVertex, SubtaskLookup> {
+    let v = graph.job_vertex(vertex).ok_or(SubtaskLookup::NoVertex)?;
+    v.subtasks
+        .get(subtask)
+        .ok_or(SubtaskLookup::NoSubtask(v.subtasks.len()))
+}
+
 /// `/jobs/:id/vertices/:vid/subtasks/:idx[/attempts/:n]`: one attempt of a subtask (the current
 /// one without `attempt`) in Flink's `SubtaskExecutionAttemptDetailsInfo` shape, the fields
 /// `/jobs/:id/vertices/:vid` shows for it.
@@ -220,11 +232,7 @@ pub fn subtask_attempt(
 ) -> Result<Value, SubtaskLookup> {
     let (current, prior) = {
         let st = j.state.lock();
-        let v = st.graph.job_vertex(vertex).ok_or(SubtaskLookup::NoVertex)?;
-        let ev = v
-            .subtasks
-            .get(subtask)
-            .ok_or(SubtaskLookup::NoSubtask(v.subtasks.len()))?;
+        let ev = subtask_of(&st.graph, vertex, subtask)?;
         let current = ev.current.attempt_number;
         let prior = match attempt {
             None => None,

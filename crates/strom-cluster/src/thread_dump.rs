@@ -130,11 +130,21 @@ mod tests {
             })
             .unwrap();
         started.recv().unwrap();
-        let all = threads();
-        let me = all
-            .iter()
-            .find(|t| t.name == "dump-me-please")
-            .unwrap_or_else(|| panic!("not listed: {all:?}"));
+        // between its send and its recv the thread may still be running: wait until it sleeps
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let me = loop {
+            let all = threads();
+            let me = all
+                .iter()
+                .find(|t| t.name == "dump-me-please")
+                .cloned()
+                .unwrap_or_else(|| panic!("not listed: {all:?}"));
+            if me.state != 'R' || std::time::Instant::now() > deadline {
+                break me;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        let me = &me;
         assert!(me.tid > 0);
         assert_eq!(me.java_state(), "WAITING", "{me:?}");
         let text = me.stringified();
