@@ -245,6 +245,17 @@ impl JobMaster {
             JobEvent::Cancel => self.cancel(),
             JobEvent::Metrics(attempt, m) => {
                 let mut st = self.state.lock();
+                // a heartbeat's figures taken before the task ended can arrive after its final
+                // ones (sent with its terminal state): those stand
+                let running = st
+                    .graph
+                    .vertices
+                    .iter()
+                    .flat_map(|v| v.subtasks.iter())
+                    .any(|ev| ev.current.attempt_id == attempt && !ev.current.state.is_terminal());
+                if !running {
+                    return;
+                }
                 if let Some(h @ TaskMetricsHandle::Reported(_)) = st.metrics.get_mut(&attempt) {
                     *h = TaskMetricsHandle::Reported(m);
                     st.record_sample(attempt, now_millis(), &m);
