@@ -110,8 +110,8 @@ pub struct JobMaster {
     /// Stop-with-savepoint: the job ends FINISHED once its tasks are gone.
     stopping: bool,
     /// The attempts told to stop after a stop-with-savepoint: they end FINISHED (as in Flink,
-    /// where the sources finish after the savepoint), not CANCELED, when their TaskManager
-    /// reports them gone.
+    /// where the sources finish after the savepoint), not CANCELED or FAILED, when their
+    /// TaskManager reports them gone.
     stopped: std::collections::HashSet<AttemptId>,
     sampling: metrics_sampling::Sampling,
     /// Called once with the final status.
@@ -277,10 +277,16 @@ impl JobMaster {
             metrics,
             ..
         } = u;
-        let state = if state == ExecutionState::Canceled && self.stopped.remove(&attempt) {
-            ExecutionState::Finished
-        } else {
-            state
+        // a task told to stop after a stop-with-savepoint ends FINISHED, also when it saw its
+        // upstream or downstream stop first (a failure) before its own stop arrived
+        let state = match state {
+            ExecutionState::Canceled | ExecutionState::Failed if self.stopped.remove(&attempt) => {
+                if state == ExecutionState::Failed {
+                    tracing::debug!("a stopped task ended with an error: {error:?}");
+                }
+                ExecutionState::Finished
+            }
+            s => s,
         };
         {
             let mut st = self.state.lock();
