@@ -49,13 +49,7 @@ fn job_config_and_cluster_config_have_flinks_shapes_and_the_submitted_values() {
     let want = reference("jobmanager_config.json");
     assert_eq!(shape(&jm), shape(&want), "{jm}");
     assert_eq!(keys(&jm[0]), keys(&want[0]));
-    let value = |k: &str| {
-        jm.as_array()
-            .unwrap()
-            .iter()
-            .find(|e| e["key"] == k)
-            .map(|e| e["value"].clone())
-    };
+    let value = |k: &str| crate::test_server::config_value(&jm, k);
     assert_eq!(value("taskmanager.numberOfTaskSlots"), Some(json!("4")));
     assert_eq!(value("cluster.secret"), Some(json!("******")));
     assert_eq!(value("rest.auth.token"), Some(json!("******")));

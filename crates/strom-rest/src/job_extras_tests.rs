@@ -187,13 +187,7 @@ fn subtask_accumulators_metrics_config_environment_and_log_urls() {
     let conf = s.get(&format!("/jobs/{id}/jobmanager/config"));
     let flink = reference("jobmanager_config.json");
     assert_eq!(keys(&conf[0]), keys(&flink[0]));
-    let value = |k: &str| {
-        conf.as_array()
-            .unwrap()
-            .iter()
-            .find(|e| e["key"] == k)
-            .map(|e| e["value"].clone())
-    };
+    let value = |k: &str| crate::test_server::config_value(&conf, k);
     assert_eq!(value("taskmanager.numberOfTaskSlots"), Some(json!("4")));
     assert_eq!(value("pipeline.name"), Some(json!("extras-batch")));
     assert_eq!(value("cluster.secret"), Some(json!("******")));

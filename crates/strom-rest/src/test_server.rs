@@ -156,3 +156,13 @@ pub(crate) fn temp_dir(name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// The value of `key` in a Flink configuration answer (`[{"key", "value"}]`).
+pub(crate) fn config_value(config: &Value, key: &str) -> Option<Value> {
+    config
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["key"] == key)
+        .map(|e| e["value"].clone())
+}
