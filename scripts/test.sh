@@ -3,6 +3,8 @@
 # The Kafka tests start a tansu broker (a Kafka-protocol broker in Rust); it is built once into
 # ~/.cargo/bin when missing (about 8 minutes). The Web UI test runs in Debian's headless chromium,
 # driven by playwright-core from npm; chromium (apt) and the npm packages are installed when missing.
+# The REST fuzz test runs schemathesis (PyPI, installed into target/rest-fuzz/venv when missing)
+# against the API's OpenAPI document.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export STROM_SHARED_DIR="${STROM_SHARED_DIR:-$(cd .. && pwd)/shared}"
@@ -11,8 +13,16 @@ if ! command -v tansu >/dev/null; then
     echo "installing the tansu broker for the Kafka tests (cargo install tansu 0.6.0)" >&2
     cargo install tansu --version 0.6.0 --locked --features dynostore,libsql
 fi
+# DuckDB (PyPI) computes the independent answers of the SQL tests
+if ! python3 -c "import duckdb" 2>/dev/null; then
+    echo "installing duckdb from PyPI for the SQL answer tests" >&2
+    python3 -m pip install --quiet duckdb
+fi
 cargo build --workspace --all-targets
 cargo nextest run --workspace --no-fail-fast
 
 # the Web UI in headless Chromium against target/debug/strom; screenshots in target/ui-screenshots/
 bash scripts/ui_test.sh
+
+# the REST API against its OpenAPI document, fuzzed by schemathesis; logs in target/rest-fuzz/
+bash scripts/rest_fuzz.sh

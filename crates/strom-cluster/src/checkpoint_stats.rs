@@ -58,6 +58,8 @@ pub struct CheckpointSettingsView {
     pub min_pause_ms: i64,
     pub max_concurrent: usize,
     pub num_retained: usize,
+    /// `execution.checkpointing.tolerable-failed-checkpoints`.
+    pub tolerable_failed_checkpoints: u32,
     pub dir: String,
 }
 

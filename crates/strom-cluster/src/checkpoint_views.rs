@@ -265,7 +265,7 @@ pub fn checkpoint_config(stats: &CheckpointStats, job_type: JobType) -> Option<V
         "state_backend": "HashMapStateBackend",
         "checkpoint_storage": "FileSystemCheckpointStorage",
         "unaligned_checkpoints": false,
-        "tolerable_failed_checkpoints": 0,
+        "tolerable_failed_checkpoints": s.tolerable_failed_checkpoints,
         "aligned_checkpoint_timeout": 0,
         "checkpoints_after_tasks_finish": false,
         "state_changelog_enabled": false,

@@ -131,11 +131,16 @@ fn checkpoint_setup(
             )))
         }
     };
+    // Flink's default: no failed checkpoint is tolerated
+    let tolerable_failed_checkpoints = conf
+        .get_u32(keys::CHECKPOINTING_TOLERABLE_FAILED, 0)
+        .map_err(bad)?;
     Ok(CheckpointSetup {
         periodic,
         storage,
         restore,
         retain_on_cancellation,
+        tolerable_failed_checkpoints,
     })
 }
 
@@ -201,6 +206,13 @@ impl Dispatcher {
                     .map_err(|e| DispatcherError::InvalidGraph(e.to_string()))?;
                 f.validate(table, as_source)
                     .map_err(|e| DispatcherError::InvalidGraph(e.to_string()))?;
+                if as_source && graph.job_type == JobType::Batch && !f.is_bounded(table) {
+                    return Err(DispatcherError::InvalidGraph(format!(
+                        "Querying an unbounded table 'default_catalog.default_database.{}' in batch mode is not allowed. The table source is unbounded (connector '{}'): bound it (for example 'number-of-rows' for datagen, 'scan.bounded.mode' for kafka) or run with SET 'execution.runtime-mode' = 'streaming'",
+                        table.name,
+                        table.connector()
+                    )));
+                }
                 if let OperatorSpec::Sink(s) = op {
                     if s.changelog && !f.supports_changelog(table) {
                         return Err(DispatcherError::InvalidGraph(format!(

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use strom_common::time::now_millis;
-use strom_common::{AttemptId, ExecutionState, JobId};
+use strom_common::{AttemptId, DeclineKind, ExecutionState, FailureKind, JobId};
 use strom_runtime::{TaskDeploymentDescriptor, TaskMetrics, TaskMetricsSnapshot};
 use strom_scheduler::execution_graph::ExecutionVertexId;
 pub use strom_scheduler::slot_pool::TaskManagerId;
@@ -147,6 +147,8 @@ pub struct TaskStateUpdate {
     pub attempt: AttemptId,
     pub state: ExecutionState,
     pub error: Option<String>,
+    /// What kind of failure `error` is (FAILED updates).
+    pub kind: FailureKind,
     /// Final figures (remote tasks report them with their terminal state).
     pub metrics: Option<TaskMetricsSnapshot>,
 }
@@ -165,6 +167,8 @@ pub struct CheckpointAck {
     pub size: u64,
     /// Why the task declined the checkpoint.
     pub declined: Option<String>,
+    /// With `declined`: what kind of decline it is.
+    pub decline_kind: DeclineKind,
 }
 
 /// Where a TaskManager sends task state changes and checkpoint answers: the JobMasters
@@ -332,6 +336,7 @@ mod tests {
             attempt: AttemptId(3),
             state: ExecutionState::Running,
             error: None,
+            kind: FailureKind::Recoverable,
             metrics: None,
         }
     }

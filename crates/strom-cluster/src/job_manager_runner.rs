@@ -259,6 +259,7 @@ impl JobMasterService for Services {
             attempt: r.attempt_id.parse().map_err(|_| bad("attempt id"))?,
             state: rpc::execution_state(&r.state).ok_or_else(|| bad("state"))?,
             error: (!r.error.is_empty()).then_some(r.error),
+            kind: strom_common::FailureKind::parse(&r.failure_kind),
             metrics: serde_json::from_slice(&r.metrics_json).ok(),
         };
         self.registry
@@ -285,6 +286,7 @@ impl JobMasterService for Services {
             handle: (!r.handle.is_empty()).then_some(r.handle),
             size: r.size,
             declined: (!r.declined.is_empty()).then_some(r.declined),
+            decline_kind: strom_common::DeclineKind::parse(&r.decline_kind),
         };
         self.registry
             .deliver_checkpoint(ack)

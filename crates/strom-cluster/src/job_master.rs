@@ -20,15 +20,19 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use strom_common::time::now_millis;
-use strom_common::{AttemptId, ExecutionState, JobStatus, JobType};
+use strom_common::{AttemptId, ExecutionState, FailureKind, JobStatus, JobType};
 use strom_plan::{JobGraph, ShipStrategy};
 use strom_runtime::exchange::OutputDescriptor;
 use strom_runtime::task::RemoteProducer;
 use strom_runtime::{InputDescriptor, TaskDeploymentDescriptor, TaskMetrics, TaskMetricsSnapshot};
+use strom_scheduler::exception_history::{ExceptionHistory, Failure};
 use strom_scheduler::execution_graph::{ExecutionGraph, ExecutionVertexId};
 use strom_scheduler::restart_strategy::{RestartBackoff, RestartStrategy};
 use strom_scheduler::scheduling_strategy::{Scheduler, SchedulerAction, SchedulingMode};
 use strom_scheduler::slot_pool::{SlotId, SlotPolicy, TaskManagerId};
+
+/// Failovers kept in a job's exception history.
+const EXCEPTION_HISTORY_SIZE: usize = 64;
 
 /// What reaches a JobMaster.
 #[derive(Debug)]
@@ -53,15 +57,6 @@ pub enum TaskMetricsHandle {
     Reported(TaskMetricsSnapshot),
 }
 
-/// One failure in the job's exception history.
-#[derive(Debug, Clone)]
-pub struct ExceptionEntry {
-    pub timestamp: i64,
-    pub message: String,
-    pub task: Option<String>,
-    pub task_manager: Option<String>,
-}
-
 /// The part of a job other threads read (REST): the ExecutionGraph and live task metrics.
 pub struct JobState {
     pub graph: ExecutionGraph,
@@ -69,8 +64,9 @@ pub struct JobState {
     pub metrics: HashMap<AttemptId, TaskMetricsHandle>,
     /// Samples of each attempt's figures, for per-second rates.
     pub rates: HashMap<AttemptId, crate::task_figures::TaskRateMeter>,
+    /// The root cause of the latest failover (see [`ExceptionHistory`]).
     pub root_cause: Option<String>,
-    pub exceptions: Vec<ExceptionEntry>,
+    pub exceptions: ExceptionHistory,
     pub waiting_for_slots: Option<String>,
     pub restarts: u32,
     pub restart_strategy: String,
@@ -156,7 +152,7 @@ impl JobMaster {
             metrics: HashMap::new(),
             rates: HashMap::new(),
             root_cause: None,
-            exceptions: Vec::new(),
+            exceptions: ExceptionHistory::new(EXCEPTION_HISTORY_SIZE),
             waiting_for_slots: None,
             restarts: 0,
             restart_strategy: config.restart_strategy.describe(),
@@ -274,6 +270,7 @@ impl JobMaster {
             attempt,
             state,
             error,
+            kind,
             metrics,
             ..
         } = u;
@@ -326,8 +323,14 @@ impl JobMaster {
                         .filter(|a| !matches!(a, SchedulerAction::FailJob { .. }))
                         .collect(),
                 );
-                let (task, tm) = self.describe_task(id);
-                self.on_failure(error.unwrap_or_else(|| "task failed".into()), task, tm);
+                let (task, task_manager) = self.describe_task(id);
+                self.on_failure(Failure {
+                    timestamp: now_millis(),
+                    message: error.unwrap_or_else(|| "task failed".into()),
+                    task,
+                    task_manager,
+                    kind,
+                });
             }
             _ => {}
         }
@@ -402,40 +405,76 @@ impl JobMaster {
             );
         }
         let (task, _) = self.describe_task(lost[0]);
-        self.on_failure(reason, task, Some(tm.to_string()));
+        self.on_failure(Failure {
+            timestamp: now,
+            message: reason,
+            task,
+            task_manager: Some(tm.to_string()),
+            kind: FailureKind::TaskManagerLost,
+        });
         self.check_all_terminal();
     }
 
-    /// A task failed: record it, then restart the job if the strategy allows, else fail it.
-    fn on_failure(&mut self, cause: String, task: Option<String>, tm: Option<String>) {
-        let now = now_millis();
+    /// A failure: it starts a failover or joins the one in progress (where it may become the
+    /// root cause, see [`ExceptionHistory`]). A new failover restarts the job if the restart
+    /// strategy allows and none of its failures is certain to happen again; else the job
+    /// fails. A failure certain to happen again that joins a failover waiting to restart turns
+    /// it into the job's failure.
+    fn on_failure(&mut self, failure: Failure) {
+        let now = failure.timestamp;
         let status = self.status();
-        {
+        let starts = matches!(status, JobStatus::Running | JobStatus::Created);
+        let (cause, suppressed) = {
             let mut st = self.state.lock();
-            st.exceptions.push(ExceptionEntry {
-                timestamp: now,
-                message: cause.clone(),
-                task,
-                task_manager: tm,
-            });
-            if st.exceptions.len() > 64 {
-                st.exceptions.remove(0);
+            if starts {
+                st.exceptions.close();
             }
+            st.exceptions.record(failure);
+            let cause = st
+                .exceptions
+                .root()
+                .map(|r| r.message.clone())
+                .unwrap_or_default();
+            st.root_cause = Some(cause.clone());
+            (cause, st.exceptions.suppresses_restarts())
+        };
+        if !starts {
+            if suppressed && status == JobStatus::Restarting && self.restart_at.take().is_some() {
+                tracing::warn!(
+                    "job failing instead of restarting: {cause} (this failure happens again on \
+                     every attempt)"
+                );
+            }
+            return;
         }
-        if !matches!(status, JobStatus::Running | JobStatus::Created) {
+        if suppressed {
+            tracing::warn!(
+                "not restarting the job: the failure happens again on every attempt: {cause}"
+            );
+            self.fail(cause);
             return;
         }
         self.backoff.notify_failure(now, rand::random::<f64>());
         if self.backoff.can_restart() {
             let delay = self.backoff.backoff_ms();
             tracing::warn!("job failed ({cause}); restarting in {delay} ms");
-            self.state.lock().root_cause = Some(cause);
             self.transition_job(JobStatus::Restarting);
             self.restart_at = Some(now + delay);
             self.cancel_tasks();
         } else {
             self.fail(cause);
         }
+    }
+
+    /// A failure of the job as a whole (no task of its own): it fails over.
+    fn job_failure(&mut self, message: String) {
+        self.on_failure(Failure {
+            timestamp: now_millis(),
+            message,
+            task: None,
+            task_manager: None,
+            kind: FailureKind::Recoverable,
+        });
     }
 
     fn handle(&mut self, actions: Vec<SchedulerAction>) {
@@ -604,6 +643,7 @@ impl JobMaster {
                         attempt,
                         state: ExecutionState::Failed,
                         error: Some(format!("TaskManager {} is gone", slot.task_manager)),
+                        kind: FailureKind::TaskManagerLost,
                         metrics: None,
                     });
                 }
@@ -661,13 +701,22 @@ impl JobMaster {
         self.check_all_terminal();
     }
 
+    /// The job fails (no restart): `cause` is its root cause unless a failover in progress has
+    /// one.
     fn fail(&mut self, cause: String) {
         tracing::warn!("job failing: {cause}");
         {
             let mut st = self.state.lock();
-            if st.root_cause.is_none() {
-                st.root_cause = Some(cause);
+            if !st.exceptions.is_open() {
+                st.exceptions.record(Failure {
+                    timestamp: now_millis(),
+                    message: cause,
+                    task: None,
+                    task_manager: None,
+                    kind: FailureKind::NonRecoverable,
+                });
             }
+            st.root_cause = st.exceptions.root().map(|r| r.message.clone());
         }
         self.transition_job(JobStatus::Failing);
         self.cancel_tasks();
@@ -701,6 +750,10 @@ impl JobMaster {
             JobStatus::Running if self.stopping => JobStatus::Finished,
             JobStatus::Failing => JobStatus::Failed,
             JobStatus::Cancelling => JobStatus::Canceled,
+            // a failure certain to happen again joined the failover: no restart
+            JobStatus::Restarting if self.state.lock().exceptions.suppresses_restarts() => {
+                JobStatus::Failed
+            }
             JobStatus::Restarting => {
                 if self.restart_at.is_some_and(|t| now_millis() >= t) {
                     self.restart();
@@ -734,6 +787,8 @@ impl JobMaster {
             let ids: Vec<ExecutionVertexId> = st.graph.execution_vertex_ids().collect();
             st.graph.reset_for_restart(&ids, now);
             st.restarts += 1;
+            // the failover is over: the next failure starts another one
+            st.exceptions.close();
             self.scheduler = Scheduler::new(&st.graph, Self::mode(&st.graph), self.config.policy);
         }
         tracing::info!("restarting the job (attempt round {})", self.round);

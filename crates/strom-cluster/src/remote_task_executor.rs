@@ -16,7 +16,7 @@ use crate::rpc::{AuthChannel, SecretAttach};
 use crate::thread_dump::ThreadInfo;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
-use strom_common::{AttemptId, ExecutionState, JobId};
+use strom_common::{AttemptId, ExecutionState, FailureKind, JobId};
 use strom_runtime::{TaskDeploymentDescriptor, TaskMetrics};
 use strom_scheduler::execution_graph::ExecutionVertexId;
 use tokio::runtime::Handle;
@@ -165,7 +165,7 @@ impl TaskExecutorGateway for RemoteTaskExecutor {
             let registry = self.registry.clone();
             let (job, attempt) = (tdd.job_id, tdd.attempt_id);
             let tm = self.info.id.clone();
-            move |why: String| {
+            move |why: String, kind: FailureKind| {
                 registry.update_task_state(TaskStateUpdate {
                     job,
                     job_master,
@@ -173,6 +173,7 @@ impl TaskExecutorGateway for RemoteTaskExecutor {
                     attempt,
                     state: ExecutionState::Failed,
                     error: Some(format!("cannot deploy to TaskManager {tm}: {why}")),
+                    kind,
                     metrics: None,
                 })
             }
@@ -180,7 +181,7 @@ impl TaskExecutorGateway for RemoteTaskExecutor {
         let tdd_json = match serde_json::to_vec(&tdd) {
             Ok(j) => j,
             Err(e) => {
-                fail(e.to_string());
+                fail(e.to_string(), FailureKind::NonRecoverable);
                 return None;
             }
         };
@@ -193,7 +194,12 @@ impl TaskExecutorGateway for RemoteTaskExecutor {
         let mut client = self.client.clone();
         self.handle.spawn(async move {
             if let Err(e) = client.submit_task(req).await {
-                fail(e.message().to_string());
+                let kind = if refused(&e) {
+                    FailureKind::TaskManagerLost
+                } else {
+                    FailureKind::Recoverable
+                };
+                fail(e.message().to_string(), kind);
             }
         });
         None

@@ -84,8 +84,9 @@ impl ResourceManager {
             pool.total_slots()
         };
         self.slots_changed(total);
+        // Flink's words: "TaskManager with id ... is no longer reachable"
         let reason = format!(
-            "TaskManager {id} ({}) lost: {reason}",
+            "TaskManager with id {id} ({}) is no longer reachable: {reason}",
             te.info().rpc_address
         );
         self.job_masters

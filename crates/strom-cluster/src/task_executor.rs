@@ -13,7 +13,8 @@ use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use strom_common::{AttemptId, ExecutionState, JobId};
+use strom_common::{AttemptId, DeclineKind, ExecutionState, FailureKind, JobId};
+use strom_runtime::error::catch_panic;
 use strom_runtime::exchange::LocalShuffle;
 use strom_runtime::task::{
     decode_task_state, encode_task_state, CheckpointListener, CheckpointTrigger, RestoredState,
@@ -38,7 +39,9 @@ struct RunningTask {
 /// Writes a task's snapshots to the checkpoint directory off the task's thread, then
 /// acknowledges; declines go straight to the JobMaster.
 struct TaskCheckpointListener {
-    storage: CheckpointStorage,
+    /// The job's checkpoint directory, or why it cannot be opened here (then every snapshot
+    /// with state is declined, which the JobMaster counts as a failed checkpoint).
+    storage: Result<CheckpointStorage, String>,
     file: String,
     ack: CheckpointAck,
     listener: Arc<dyn TaskStateListener>,
@@ -54,7 +57,17 @@ impl CheckpointListener for TaskCheckpointListener {
             self.listener.acknowledge_checkpoint(ack);
             return;
         }
-        let (storage, listener) = (self.storage.clone(), self.listener.clone());
+        let storage = match &self.storage {
+            Ok(s) => s.clone(),
+            Err(e) => {
+                return self.decline(
+                    id,
+                    DeclineKind::Failed,
+                    format!("cannot write the task's state: {e}"),
+                )
+            }
+        };
+        let listener = self.listener.clone();
         let rel = format!("chk-{id}/{}", self.file);
         let file = self.file.clone();
         let spawned = std::thread::Builder::new()
@@ -64,19 +77,27 @@ impl CheckpointListener for TaskCheckpointListener {
                 ack.size = bytes.len() as u64;
                 match storage.put(&rel, bytes) {
                     Ok(()) => ack.handle = Some(file),
-                    Err(e) => ack.declined = Some(format!("cannot write the task's state: {e}")),
+                    Err(e) => {
+                        ack.declined = Some(format!("cannot write the task's state: {e}"));
+                        ack.decline_kind = DeclineKind::Failed;
+                    }
                 }
                 listener.acknowledge_checkpoint(ack);
             });
         if let Err(e) = spawned {
-            self.decline(id, format!("cannot start the state upload: {e}"));
+            self.decline(
+                id,
+                DeclineKind::Failed,
+                format!("cannot start the state upload: {e}"),
+            );
         }
     }
 
-    fn decline(&self, id: u64, reason: String) {
+    fn decline(&self, id: u64, kind: DeclineKind, reason: String) {
         self.listener.acknowledge_checkpoint(CheckpointAck {
             checkpoint_id: id,
             declined: Some(reason),
+            decline_kind: kind,
             ..self.ack.clone()
         });
     }
@@ -133,18 +154,14 @@ impl TaskExecutor {
             tdd.operators.first(),
             Some(strom_plan::OperatorSpec::Source(_))
         );
-        let storage = tdd
-            .checkpoint_dir
-            .as_deref()
-            .map(CheckpointStorage::open)
-            .transpose();
-        let storage = match storage {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!("checkpoints are off for this task: {e}");
-                None
-            }
-        };
+        // a directory that cannot be opened fails the checkpoints (they are declined), so
+        // that the job learns of it and fails over past the tolerable failures
+        let storage = tdd.checkpoint_dir.as_deref().map(|dir| {
+            CheckpointStorage::open(dir).map_err(|e| {
+                tracing::warn!("checkpoints of this task will fail: {e}");
+                e.to_string()
+            })
+        });
         let (trigger_tx, trigger_rx) = match (&storage, is_source) {
             (Some(_), true) => {
                 let (tx, rx) = crossbeam_channel::unbounded();
@@ -182,6 +199,7 @@ impl TaskExecutor {
                     handle: None,
                     size: 0,
                     declined: None,
+                    decline_kind: DeclineKind::Failed,
                 },
                 listener: listener.clone(),
             }) as Arc<dyn CheckpointListener>
@@ -209,7 +227,7 @@ impl TaskExecutor {
         let send = {
             let listener = listener.clone();
             let metrics = metrics.clone();
-            move |state: ExecutionState, error: Option<String>| {
+            move |state: ExecutionState, error: Option<String>, kind: FailureKind| {
                 listener.update_task_state(TaskStateUpdate {
                     job,
                     job_master,
@@ -217,6 +235,7 @@ impl TaskExecutor {
                     attempt,
                     state,
                     error,
+                    kind,
                     metrics: state.is_terminal().then(|| metrics.snapshot()),
                 })
             }
@@ -226,42 +245,44 @@ impl TaskExecutor {
             tdd.vertex.to_string().get(..8).unwrap_or(""),
             tdd.subtask
         );
-        let spawn = std::thread::Builder::new().name(thread_name).spawn({
+        // a deep stack: operators plan and evaluate expressions recursively, as deep as the
+        // SQL planner accepts (strom_plan::sql::depth)
+        let spawn = std::thread::Builder::new()
+            .name(thread_name)
+            .stack_size(strom_plan::sql::depth::DEEP_STACK_BYTES)
+            .spawn({
             let send = send.clone();
             move || {
-                send(ExecutionState::Initializing, None);
-                send(ExecutionState::Running, None);
+                let ok = FailureKind::Recoverable;
+                send(ExecutionState::Initializing, None, ok);
+                send(ExecutionState::Running, None, ok);
                 let _span = tracing::info_span!("task", job = %tdd.job_id, task = %name, attempt = tdd.attempt_number).entered();
-                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    if let Some(r) = &tdd.restore {
-                        let restored = load_restore(r)
-                            .map_err(TaskError::Deployment)?;
-                        ctx.restored = Some(Arc::new(restored));
-                    }
-                    run_task(&tdd, &ctx)
-                }));
+                // operators and sources name themselves when they panic (TaskError::Panic);
+                // this catches what panics around them
+                let result = catch_panic(
+                    || "the task".into(),
+                    || {
+                        if let Some(r) = &tdd.restore {
+                            let restored = load_restore(r).map_err(TaskError::Deployment)?;
+                            ctx.restored = Some(Arc::new(restored));
+                        }
+                        run_task(&tdd, &ctx)
+                    },
+                );
                 me.running.lock().remove(&attempt);
                 match result {
-                    Ok(Ok(())) => send(ExecutionState::Finished, None),
-                    Ok(Err(TaskError::Canceled)) => send(ExecutionState::Canceled, None),
-                    Ok(Err(_)) if cancel.load(Ordering::Relaxed) => {
-                        send(ExecutionState::Canceled, None)
+                    Ok(()) => send(ExecutionState::Finished, None, ok),
+                    Err(TaskError::Canceled) => send(ExecutionState::Canceled, None, ok),
+                    Err(_) if cancel.load(Ordering::Relaxed) => {
+                        send(ExecutionState::Canceled, None, ok)
                     }
-                    Ok(Err(e)) => {
-                        tracing::warn!("task {name} failed: {e}");
-                        send(ExecutionState::Failed, Some(format!("{name}: {e}")))
-                    }
-                    Err(panic) => {
-                        let msg = panic
-                            .downcast_ref::<String>()
-                            .cloned()
-                            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                            .unwrap_or_else(|| "panic".into());
-                        tracing::error!("task {name} panicked: {msg}");
-                        send(
-                            ExecutionState::Failed,
-                            Some(format!("{name}: internal error: {msg}")),
-                        )
+                    Err(e) => {
+                        if matches!(e, TaskError::Panic { .. }) {
+                            tracing::error!("task {name} failed: {e}");
+                        } else {
+                            tracing::warn!("task {name} failed: {e}");
+                        }
+                        send(ExecutionState::Failed, Some(format!("{name}: {e}")), e.kind())
                     }
                 }
             }
@@ -271,6 +292,7 @@ impl TaskExecutor {
             send(
                 ExecutionState::Failed,
                 Some(format!("cannot start a task thread: {e}")),
+                FailureKind::Recoverable,
             );
         }
         metrics

@@ -301,6 +301,7 @@ fn ack_message(a: CheckpointAck) -> CheckpointAcknowledgement {
         handle: a.handle.unwrap_or_default(),
         size: a.size,
         declined: a.declined.unwrap_or_default(),
+        decline_kind: a.decline_kind.as_str().to_string(),
     }
 }
 
@@ -328,6 +329,7 @@ async fn send_updates(
             subtask: u.id.subtask,
             state: u.state.as_str().to_string(),
             error: u.error.clone().unwrap_or_default(),
+            failure_kind: u.kind.as_str().to_string(),
             metrics_json: u
                 .metrics
                 .map(|m| serde_json::to_vec(&m).unwrap_or_default())

@@ -559,30 +559,38 @@ pub fn vertex_detail(
     }))
 }
 
-/// `/jobs/:id/exceptions`: every failure with its task, TaskManager and time, newest first.
+/// `/jobs/:id/exceptions`: one entry per failover, newest first: its root cause, and the
+/// failures that came with it as concurrent exceptions (Flink's exception history).
 pub fn exceptions(d: &Dispatcher, st: &JobState) -> Value {
+    let failure = |x: &strom_scheduler::exception_history::Failure| {
+        let endpoint = x.task_manager.as_ref().and_then(|tm| {
+            d.rm.task_executor(&strom_scheduler::slot_pool::TaskManagerId(tm.clone()))
+                .map(|te| te.info().rpc_address.clone())
+        });
+        json!({
+            "exceptionName": "org.apache.flink.runtime.JobException",
+            "stacktrace": x.message,
+            "timestamp": x.timestamp,
+            "taskName": x.task,
+            "endpoint": endpoint,
+            "taskManagerId": x.task_manager,
+            "failureLabels": {},
+        })
+    };
     let entries: Vec<Value> = st
         .exceptions
-        .iter()
+        .entries()
         .rev()
-        .map(|x| {
-            let endpoint = x.task_manager.as_ref().and_then(|tm| {
-                d.rm.task_executor(&strom_scheduler::slot_pool::TaskManagerId(tm.clone()))
-                    .map(|te| te.info().rpc_address.clone())
-            });
-            json!({
-                "exceptionName": "org.apache.flink.runtime.JobException",
-                "stacktrace": x.message,
-                "timestamp": x.timestamp,
-                "taskName": x.task,
-                "endpoint": endpoint,
-                "taskManagerId": x.task_manager,
-                "failureLabels": {},
-                "concurrentExceptions": [],
-            })
+        .map(|e| {
+            let mut v = failure(&e.root);
+            v["concurrentExceptions"] = e.concurrent.iter().map(failure).collect();
+            v
         })
         .collect();
-    json!({ "exceptionHistory": { "entries": entries, "truncated": false } })
+    json!({ "exceptionHistory": {
+        "entries": entries,
+        "truncated": st.exceptions.truncated(),
+    } })
 }
 
 /// `/taskmanagers/:id`: one TaskManager with its allocated slots (Flink's `SlotInfo`), the

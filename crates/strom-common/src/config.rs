@@ -68,6 +68,9 @@ pub mod keys {
     pub const CHECKPOINTS_NUM_RETAINED: &str = "state.checkpoints.num-retained";
     pub const CHECKPOINTING_RETENTION: &str =
         "execution.checkpointing.externalized-checkpoint-retention";
+    /// Consecutive failed checkpoints a job tolerates before it fails over (Flink's default 0).
+    pub const CHECKPOINTING_TOLERABLE_FAILED: &str =
+        "execution.checkpointing.tolerable-failed-checkpoints";
     pub const SAVEPOINT_DIR: &str = "state.savepoints.dir";
     /// Flink 2's restore path key; `execution.savepoint.path` is the older one.
     pub const STATE_RECOVERY_PATH: &str = "execution.state-recovery.path";
@@ -124,6 +127,7 @@ pub mod keys {
         CHECKPOINTS_DIR,
         CHECKPOINTS_NUM_RETAINED,
         CHECKPOINTING_RETENTION,
+        CHECKPOINTING_TOLERABLE_FAILED,
         SAVEPOINT_DIR,
         STATE_RECOVERY_PATH,
         SAVEPOINT_PATH,
@@ -334,9 +338,39 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     Some(Duration::from_micros((ms * 1e3) as u64))
 }
 
+/// Parses Flink's memory size syntax (`MemorySize`): a number of bytes with an optional unit
+/// `b`, `k`/`kb`, `m`/`mb`, `g`/`gb`, `t`/`tb` (powers of 1024, any case).
+pub fn parse_memory_size(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let num: u64 = num.parse().ok()?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" | "bytes" => 0,
+        "k" | "kb" | "kibibytes" => 10,
+        "m" | "mb" | "mebibytes" => 20,
+        "g" | "gb" | "gibibytes" => 30,
+        "t" | "tb" | "tebibytes" => 40,
+        _ => return None,
+    };
+    num.checked_mul(1u64 << shift)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memory_sizes() {
+        assert_eq!(parse_memory_size("64mb"), Some(64 << 20));
+        assert_eq!(parse_memory_size("64 m"), Some(64 << 20));
+        assert_eq!(parse_memory_size("1G"), Some(1 << 30));
+        assert_eq!(parse_memory_size("4096"), Some(4096));
+        assert_eq!(parse_memory_size("10 kb"), Some(10 << 10));
+        assert_eq!(parse_memory_size("lots"), None);
+        assert_eq!(parse_memory_size("1.5mb"), None);
+        assert_eq!(parse_memory_size("99999999999tb"), None);
+    }
 
     #[test]
     fn nested_yaml_flattens() {

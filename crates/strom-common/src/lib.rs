@@ -1,11 +1,13 @@
 //! Shared vocabulary of Strom: ids, configuration, Flink's task and job states, errors.
 
 pub mod config;
+pub mod failure;
 pub mod ids;
 pub mod states;
 pub mod time;
 
 pub use config::{ConfigError, Configuration};
+pub use failure::{DeclineKind, FailureKind};
 pub use ids::{AttemptId, JobId, VertexId};
 pub use states::{ExecutionState, JobStatus, JobType};
 

@@ -66,31 +66,6 @@ pub(crate) fn bool_option(
     }
 }
 
-/// Rejects options starting with `prefix` that are not in `known`.
-pub(crate) fn check_keys(
-    table: &TableSpec,
-    prefix: &str,
-    known: &[&str],
-) -> Result<(), ConnectorError> {
-    for k in table.options.keys() {
-        if k.starts_with(prefix) && !known.contains(&k.as_str()) {
-            let same: Vec<&str> = known
-                .iter()
-                .copied()
-                .filter(|x| x.starts_with(prefix))
-                .collect();
-            return Err(ConnectorError::BadOption {
-                table: table.name.clone(),
-                message: format!(
-                    "unsupported option '{k}'; supported '{prefix}*' options: {}",
-                    same.join(", ")
-                ),
-            });
-        }
-    }
-    Ok(())
-}
-
 /// Checks that a projection indexes the table's columns.
 pub(crate) fn check_projection(
     table: &TableSpec,

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use strom_connectors::kafka::{KafkaConnector, KafkaReader};
 use strom_plan::{RowSchema, SqlType, TableSpec};
-use strom_runtime::{ConnectorError, ConnectorFactory, SourceReader, SubtaskInfo};
+use strom_runtime::{ConnectorError, ConnectorFactory, SourceReader, SplitState, SubtaskInfo};
 
 fn table(name: &str, columns: &[(&str, SqlType)], options: &[(&str, &str)]) -> TableSpec {
     TableSpec {
@@ -172,9 +172,10 @@ fn bounded_read_with_two_subtasks_returns_every_produced_row() {
         }
         assert_eq!(r.counters().bytes, bytes[k], "payload bytes of subtask {k}");
         assert_eq!(r.counters().skipped_rows, 0);
-        // every partition is done: idle, and the offsets are the end offsets
+        // every partition is finished (not idle: the subtask ends rather than going idle),
+        // and the offsets are the end offsets
         for s in r.splits() {
-            assert!(r.is_idle(s));
+            assert_eq!(r.split_state(s), SplitState::Finished);
         }
     }
     // the same rows, in offset order within each partition
@@ -184,6 +185,7 @@ fn bounded_read_with_two_subtasks_returns_every_produced_row() {
     // more subtasks than partitions: the last one has no splits and ends at once
     let mut idle = reader(&t, &[0], 4, 5);
     assert!(idle.splits().is_empty());
+    assert_eq!(idle.split_state(0), SplitState::Idle);
     assert!(idle.next_batch().expect("end").is_none());
     // a projection
     let mut r = reader(&t, &[3, 0], 0, 1);
@@ -212,7 +214,11 @@ fn empty_partition_becomes_idle_on_an_unbounded_reader() {
     let mut r = reader(&t, &[0, 1, 2, 3], 0, 1);
     assert_eq!(r.splits(), vec![0, 1, 2, 3]);
     for s in 0..4 {
-        assert!(!r.is_idle(s), "nothing is idle at the start");
+        assert_eq!(
+            r.split_state(s),
+            SplitState::Active,
+            "nothing is idle at the start"
+        );
     }
     let producer = broker.producer();
     let started = Instant::now();
@@ -251,11 +257,15 @@ fn empty_partition_becomes_idle_on_an_unbounded_reader() {
         }
         // partitions 0..3 just delivered a message; partition 3 had none since the start
         for s in 0..3 {
-            assert!(!r.is_idle(s), "partition {s} gets messages, it is not idle");
+            assert_eq!(
+                r.split_state(s),
+                SplitState::Active,
+                "partition {s} gets messages, it is not idle"
+            );
         }
         if started.elapsed() > Duration::from_millis(300) {
             assert!(
-                r.is_idle(3),
+                r.split_state(3) == SplitState::Idle,
                 "the empty partition is idle after its timeout"
             );
             checks += 1;
@@ -278,13 +288,17 @@ fn empty_partition_becomes_idle_on_an_unbounded_reader() {
     }
     assert!(empty > 0, "an idle reader returns empty batches");
     for s in 0..4 {
-        assert!(r.is_idle(s), "partition {s} is idle once nothing arrives");
+        assert_eq!(
+            r.split_state(s),
+            SplitState::Idle,
+            "partition {s} is idle once nothing arrives"
+        );
     }
     assert_eq!(rows, i as usize, "every message was read");
     // the next message ends the idleness of its partition
     broker.produce("live", &[(3, bid(1).0, None)]);
     let again = Instant::now();
-    while r.is_idle(3) {
+    while r.split_state(3) == SplitState::Idle {
         assert!(
             again.elapsed() < Duration::from_secs(10),
             "partition 3 stays idle"

@@ -58,6 +58,9 @@ impl JobVertex {
     }
 }
 
+/// Flink's upper bound of a max parallelism (the number of key groups): 2^15.
+pub const UPPER_BOUND_MAX_PARALLELISM: u32 = 1 << 15;
+
 pub fn default_max_parallelism() -> u32 {
     128
 }
@@ -565,6 +568,8 @@ pub enum GraphError {
         parallelism: u32,
         max: u32,
     },
+    #[error("vertex '{name}' has max parallelism {max}; it must be between 1 and {UPPER_BOUND_MAX_PARALLELISM} (both inclusive), as in Flink")]
+    BadMaxParallelism { name: String, max: u32 },
     #[error("vertex '{0}' has no operators")]
     NoOperators(String),
     #[error("edge refers to unknown vertex {0}")]
@@ -645,6 +650,12 @@ impl JobGraph {
             }
             if v.parallelism == 0 {
                 return Err(GraphError::ZeroParallelism(v.name.clone()));
+            }
+            if v.max_parallelism == 0 || v.max_parallelism > UPPER_BOUND_MAX_PARALLELISM {
+                return Err(GraphError::BadMaxParallelism {
+                    name: v.name.clone(),
+                    max: v.max_parallelism,
+                });
             }
             if v.parallelism > v.max_parallelism {
                 return Err(GraphError::AboveMaxParallelism {

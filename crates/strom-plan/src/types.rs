@@ -71,6 +71,34 @@ impl SqlType {
     }
 }
 
+impl SqlType {
+    fn is_numeric(&self) -> bool {
+        matches!(
+            self,
+            SqlType::TinyInt
+                | SqlType::SmallInt
+                | SqlType::Int
+                | SqlType::BigInt
+                | SqlType::Float
+                | SqlType::Double
+                | SqlType::Decimal(..)
+        )
+    }
+
+    /// Whether a query column of this type may be written into a sink column of type `sink`
+    /// (cast on the way): the same family, as Flink's implicit casts allow (numbers into
+    /// numbers, a DATE or TIMESTAMP into a TIMESTAMP of any precision); never across families
+    /// such as STRING into BIGINT.
+    pub fn insertable_into(&self, sink: &SqlType) -> bool {
+        self == sink
+            || self.is_numeric() && sink.is_numeric()
+            || matches!(
+                (self, sink),
+                (SqlType::Timestamp(_) | SqlType::Date, SqlType::Timestamp(_))
+            )
+    }
+}
+
 impl fmt::Display for SqlType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

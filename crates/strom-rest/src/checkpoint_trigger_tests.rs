@@ -150,6 +150,9 @@ fn a_manual_checkpoint_completes_and_counts_as_a_checkpoint() {
         r#"{"checkpointType": "DELTA"}"#,
         r#"{"checkpointType": 1}"#,
         r#"{"target-directory": "/tmp"}"#,
+        // serde alone read a two-element array as the two optional fields: it was 202
+        "[null, null]",
+        "null",
     ] {
         let msg = error(&s, "POST", &post, body, 400);
         assert!(

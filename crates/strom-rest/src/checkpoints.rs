@@ -2,6 +2,7 @@
 //! `POST /jobs/:id/savepoints`, `POST /jobs/:id/stop` and `GET /jobs/:id/savepoints/:triggerid`,
 //! `POST /jobs/:id/checkpoints` and `GET /jobs/:id/checkpoints/:triggerid` (a manual checkpoint).
 
+use crate::body::{json_object_or_default, Expected};
 use crate::handlers::{job_id, RestError};
 use crate::triggers::{Outcome, Triggers};
 use crate::AppState;
@@ -169,23 +170,6 @@ enum CheckpointType {
     Incremental,
 }
 
-/// Parses a JSON body; an empty body is `{}` (as Flink reads it).
-fn parse_body<T: for<'de> Deserialize<'de> + Default>(
-    body: &Bytes,
-    what: &str,
-    expected: &str,
-) -> Result<T, RestError> {
-    if body.iter().all(|b| b.is_ascii_whitespace()) {
-        return Ok(T::default());
-    }
-    serde_json::from_slice(body).map_err(|e| {
-        RestError(
-            StatusCode::BAD_REQUEST,
-            format!("Request did not match expected format {what}: {e}. Expected a JSON object like {expected}"),
-        )
-    })
-}
-
 fn check_format(format: Option<&str>) -> Result<(), RestError> {
     match format {
         None | Some("CANONICAL") => Ok(()),
@@ -269,10 +253,12 @@ pub async fn trigger_savepoint(
     body: Bytes,
 ) -> Result<Response, RestError> {
     let job = job_id(&id)?;
-    let b: SavepointBody = parse_body(
+    let b: SavepointBody = json_object_or_default(
         &body,
-        "SavepointTriggerRequestBody",
-        r#"{"target-directory": "/path/to/savepoints", "cancel-job": false}"#,
+        Expected {
+            what: "SavepointTriggerRequestBody",
+            example: r#"{"target-directory": "/path/to/savepoints", "cancel-job": false}"#,
+        },
     )?;
     check_format(b.format_type.as_deref())?;
     check_target(&b.target_directory, "target-directory")?;
@@ -293,10 +279,12 @@ pub async fn stop_with_savepoint(
     body: Bytes,
 ) -> Result<Response, RestError> {
     let job = job_id(&id)?;
-    let b: StopBody = parse_body(
+    let b: StopBody = json_object_or_default(
         &body,
-        "StopWithSavepointRequestBody",
-        r#"{"targetDirectory": "/path/to/savepoints", "drain": false}"#,
+        Expected {
+            what: "StopWithSavepointRequestBody",
+            example: r#"{"targetDirectory": "/path/to/savepoints", "drain": false}"#,
+        },
     )?;
     check_format(b.format_type.as_deref())?;
     check_target(&b.target_directory, "targetDirectory")?;
@@ -311,10 +299,12 @@ pub async fn trigger_checkpoint(
     body: Bytes,
 ) -> Result<Response, RestError> {
     let job = job_id(&id)?;
-    let b: CheckpointBody = parse_body(
+    let b: CheckpointBody = json_object_or_default(
         &body,
-        "CheckpointTriggerRequestBody",
-        r#"{"checkpointType": "FULL"} (FULL, INCREMENTAL or CONFIGURED)"#,
+        Expected {
+            what: "CheckpointTriggerRequestBody",
+            example: r#"{"checkpointType": "FULL"} (FULL, INCREMENTAL or CONFIGURED)"#,
+        },
     )?;
     let kind = b.checkpoint_type.unwrap_or_default();
     tracing::info!("manual checkpoint of job {job} ({kind:?}; Strom's checkpoints are full)");

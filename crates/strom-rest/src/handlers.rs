@@ -1,8 +1,9 @@
 //! Request handlers. Errors use Flink's `{"errors": [...]}` shape with 400 or 404.
 
-use axum::extract::rejection::JsonRejection;
+use crate::body::{json_object, Expected};
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, Uri};
+use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
@@ -48,6 +49,17 @@ pub async fn not_found(uri: Uri) -> RestError {
     RestError(
         StatusCode::NOT_FOUND,
         format!("Unable to load requested file {}.", uri.path()),
+    )
+}
+
+/// A method the path lacks: 405, with the path's methods in the `Allow` header (set by axum).
+pub async fn method_not_allowed(method: Method, uri: Uri) -> RestError {
+    RestError(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "Method {method} is not allowed for {}; the Allow header lists the methods it takes (the API: GET /v1/openapi.json)",
+            uri.path()
+        ),
     )
 }
 
@@ -237,19 +249,14 @@ pub async fn taskmanagers(State(d): D) -> Json<Value> {
 }
 
 /// `POST /jobs` with a JobGraph as JSON: `{"jobid": "..."}` on success.
-pub async fn submit(
-    State(d): D,
-    body: Result<Json<JobGraph>, JsonRejection>,
-) -> Result<Response, RestError> {
-    let Json(graph) = body.map_err(|e| {
-        RestError(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "Bad request: the body is not a valid JobGraph: {}",
-                e.body_text()
-            ),
-        )
-    })?;
+pub async fn submit(State(d): D, body: Bytes) -> Result<Response, RestError> {
+    let graph: JobGraph = json_object(
+        &body,
+        Expected {
+            what: "JobGraph",
+            example: r#"{"name": "...", "vertices": [...], "edges": [...]} (the JobGraph `strom run` submits)"#,
+        },
+    )?;
     let d2 = d.clone();
     let id = tokio::task::spawn_blocking(move || d2.submit(graph))
         .await

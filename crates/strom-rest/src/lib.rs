@@ -1,6 +1,8 @@
 //! Strom's REST API: Flink's paths and JSON shapes (`/overview`, `/jobs`, `/jobs/:id`, ...), served
-//! by axum on 127.0.0.1:8081 unless configured otherwise.
+//! by axum on 127.0.0.1:8081 unless configured otherwise. As Flink does, every route is served
+//! at the root and under `/v1` (Flink's CLI and REST client call `/v1/jobs/overview`, ...).
 
+mod body;
 mod checkpoints;
 mod cluster_files;
 pub mod guard;
@@ -18,6 +20,8 @@ mod ui;
 mod test_server;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod v1_tests;
 
 use axum::extract::FromRef;
 use axum::routing::{get, post};
@@ -46,27 +50,9 @@ impl FromRef<AppState> for Arc<Dispatcher> {
     }
 }
 
-/// The REST router over a Dispatcher.
-pub fn router(d: Arc<Dispatcher>) -> Router {
-    router_with_shutdown(d, job_endpoints::ShutdownHook::default())
-}
-
-/// The REST router; `DELETE /cluster` notifies `shutdown`.
-fn router_with_shutdown(d: Arc<Dispatcher>, shutdown: job_endpoints::ShutdownHook) -> Router {
-    let max_body = d
-        .config
-        .get(guard::MAX_CONTENT_LENGTH)
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .unwrap_or(guard::DEFAULT_MAX_CONTENT_LENGTH);
-    let guard = Arc::new(guard::Guard {
-        token: d
-            .config
-            .get(guard::AUTH_TOKEN)
-            .map(|t| t.trim().to_string())
-            .filter(|t| !t.is_empty()),
-        max_body,
-    });
-    Router::new()
+/// Every route of the API, relative to its base (the root, and `/v1`), each behind the guard.
+fn api(guard: Arc<guard::Guard>) -> Router<AppState> {
+    guard::GuardedRoutes::new(guard)
         .route("/config", get(handlers::config))
         .route("/overview", get(handlers::overview))
         .route("/jobs", get(handlers::jobs).post(handlers::submit))
@@ -232,13 +218,39 @@ fn router_with_shutdown(d: Arc<Dispatcher>, shutdown: job_endpoints::ShutdownHoo
             get(metric_queries::taskmanager),
         )
         .route("/taskmanagers/{tmid}", get(handlers::taskmanager_detail))
-        .route("/v1/jobs", post(handlers::submit))
-        .route("/v1/sql", post(sql::run_sql))
-        .route("/v1/openapi.json", get(openapi::document))
+        .route("/sql", post(sql::run_sql))
+        .route("/openapi.json", get(openapi::document))
+        .router
+}
+
+/// The REST router over a Dispatcher.
+pub fn router(d: Arc<Dispatcher>) -> Router {
+    router_with_shutdown(d, job_endpoints::ShutdownHook::default())
+}
+
+/// The REST router; `DELETE /cluster` notifies `shutdown`.
+fn router_with_shutdown(d: Arc<Dispatcher>, shutdown: job_endpoints::ShutdownHook) -> Router {
+    let max_body = d
+        .config
+        .get(guard::MAX_CONTENT_LENGTH)
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(guard::DEFAULT_MAX_CONTENT_LENGTH);
+    let guard = Arc::new(guard::Guard {
+        token: d
+            .config
+            .get(guard::AUTH_TOKEN)
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty()),
+        max_body,
+    });
+    let api = api(guard);
+    Router::new()
+        .merge(api.clone())
+        .nest("/v1", api)
         .merge(ui::routes())
         .fallback(handlers::not_found)
-        .layer(axum::extract::DefaultBodyLimit::max(max_body))
-        .layer(axum::middleware::from_fn_with_state(guard, guard::check))
+        // the guard reads every body within rest.server.max-content-length (the one limit)
+        .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(AppState {
             dispatcher: d,
             triggers: triggers::SavepointTriggers::new(),

@@ -5,6 +5,7 @@
 //! `text/plain` (then `?parallelism=` gives the parallelism). The answer is `202 {"jobids": [...]}`;
 //! a SQL error is `400 {"errors": ["... (at line L, column C)"], "strom-position": {"line", "column"}}`.
 
+use crate::body::{json_object, Expected};
 use crate::handlers::RestError;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -70,11 +71,13 @@ fn parse_request(
     let json = content_type.contains("json")
         || (content_type.is_empty() && text.trim_start().starts_with('{'));
     let (sql, parallelism) = if json {
-        let r: SqlRequest = serde_json::from_str(text).map_err(|e| {
-            bad(format!(
-                "Bad request: the body of POST /v1/sql must be JSON {{\"sql\": \"...\", \"parallelism\": N (optional)}} or text/plain SQL: {e}"
-            ))
-        })?;
+        let r: SqlRequest = json_object(
+            body,
+            Expected {
+                what: "SqlRequest (the body of POST /v1/sql as JSON)",
+                example: r#"{"sql": "...", "parallelism": N (optional)}, or send the script as text/plain"#,
+            },
+        )?;
         (r.sql, r.parallelism.or(query_parallelism))
     } else if content_type.is_empty() || content_type.starts_with("text/") {
         (text.to_string(), query_parallelism)

@@ -216,13 +216,23 @@ fn bad_sql_is_400_with_line_and_column() {
 fn bad_requests_are_400_in_flinks_shape() {
     let s = Server::start();
     let json = Some("application/json");
-    s.expect_error(json, "{\"sql\": ", 400, "must be JSON");
-    s.expect_error(json, "{\"query\": \"SELECT 1\"}", 400, "must be JSON");
+    s.expect_error(
+        json,
+        "{\"sql\": ",
+        400,
+        "Expected a JSON object like {\"sql\"",
+    );
+    s.expect_error(
+        json,
+        "{\"query\": \"SELECT 1\"}",
+        400,
+        "Expected a JSON object like {\"sql\"",
+    );
     s.expect_error(
         json,
         "{\"sql\": \"SELECT 1\", \"parallelism\": -1}",
         400,
-        "must be JSON",
+        "Expected a JSON object like {\"sql\"",
     );
     s.expect_error(
         json,

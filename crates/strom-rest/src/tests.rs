@@ -132,6 +132,7 @@ fn stats() -> CheckpointStats {
             min_pause_ms: 0,
             max_concurrent: 1,
             num_retained: 1,
+            tolerable_failed_checkpoints: 0,
             dir: "/tmp/ckpt/job".into(),
         },
         triggered: 5,
@@ -583,6 +584,167 @@ fn bad_savepoint_bodies_are_400() {
     ] {
         s.expect_error("POST", path, body, 400, needle);
     }
+}
+
+/// Every route that reads a body, as (method, path) under both bases.
+fn body_routes() -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    for base in ["", "/v1"] {
+        for path in [
+            "/jobs".to_string(),
+            format!("/jobs/{JOB}/savepoints"),
+            format!("/jobs/{JOB}/stop"),
+            format!("/jobs/{JOB}/checkpoints"),
+            "/sql".to_string(),
+        ] {
+            out.push(("POST", format!("{base}{path}")));
+        }
+    }
+    out
+}
+
+#[test]
+fn json_bodies_of_the_wrong_shape_are_400_before_anything_runs() {
+    let s = Server::start();
+    for (method, path) in body_routes() {
+        // serde alone reads [null, null] as a struct of two optional fields: it was 202 (a
+        // checkpoint of a real job) or 404 (of this unknown one)
+        for (body, kind) in [
+            ("[null, null]", "an array"),
+            ("[]", "an array"),
+            ("null", "null"),
+            ("\"{}\"", "a string"),
+            ("7", "a number"),
+            ("true", "a boolean"),
+        ] {
+            s.expect_error(
+                method,
+                &path,
+                body,
+                400,
+                &format!("the body is {kind}, not a JSON object"),
+            );
+        }
+        s.expect_error(
+            method,
+            &path,
+            "{bad",
+            400,
+            "Request did not match expected format",
+        );
+    }
+    // what each expects is named
+    for (path, what) in [
+        ("/jobs".to_string(), "JobGraph"),
+        (
+            format!("/jobs/{JOB}/savepoints"),
+            "SavepointTriggerRequestBody",
+        ),
+        (format!("/jobs/{JOB}/stop"), "StopWithSavepointRequestBody"),
+        (
+            format!("/jobs/{JOB}/checkpoints"),
+            "CheckpointTriggerRequestBody",
+        ),
+        ("/v1/sql".to_string(), "SqlRequest"),
+    ] {
+        s.expect_error("POST", &path, "[null, null]", 400, what);
+    }
+    // a JobGraph must be one: an empty body is no JobGraph (the triggers read it as {})
+    s.expect_error("POST", "/jobs", "", 400, "the body is empty");
+    assert_eq!(
+        s.call("GET", "/jobs", "").1["jobs"],
+        json!([]),
+        "nothing ran"
+    );
+}
+
+/// (status, body) of a chunked request (no Content-Length) whose chunks have the given sizes.
+fn chunked_call(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    chunks: &[usize],
+) -> (u16, Value) {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    .unwrap();
+    for n in chunks {
+        // a JSON-ish body: it starts as an object, so only its size can refuse it
+        let mut chunk = vec![b' '; *n];
+        chunk[0] = b'{';
+        write!(s, "{n:x}\r\n").unwrap();
+        // the server may answer (and close) before the last chunk
+        if s.write_all(&chunk).is_err() || s.write_all(b"\r\n").is_err() {
+            break;
+        }
+    }
+    let _ = s.write_all(b"0\r\n\r\n");
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let out = String::from_utf8_lossy(&out);
+    let (head, body) = out.split_once("\r\n\r\n").expect("an HTTP answer");
+    let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = serde_json::from_str(body).unwrap_or(Value::String(body.to_string()));
+    (status, body)
+}
+
+#[test]
+fn bodies_past_the_limit_are_413_on_every_route_chunked_or_not() {
+    let mut config = strom_common::Configuration::new();
+    config.set(crate::guard::MAX_CONTENT_LENGTH, "1000");
+    let d = strom_cluster::start_embedded(config, 1, Default::default()).unwrap();
+    let s = Server(crate::test_server::Server::serve(d));
+    for (method, path) in body_routes() {
+        // chunked: POST /jobs was 400 "Failed to buffer the request body"
+        for chunks in [vec![1500], vec![600, 600], vec![1, 1000]] {
+            let (status, v) = chunked_call(s.0.addr, method, &path, &chunks);
+            assert_eq!(status, 413, "{method} {path} chunked {chunks:?}: {v}");
+            let msg = v["errors"][0].as_str().unwrap_or_else(|| panic!("{v}"));
+            assert!(
+                msg.contains("'rest.server.max-content-length' = 1000"),
+                "{msg}"
+            );
+        }
+        // with a length given
+        let big = format!("{{{}}}", " ".repeat(1000));
+        s.expect_error(method, &path, &big, 413, "Request Entity Too Large");
+        // within the limit, chunked: read whole, then judged by its content (400 or 404)
+        let (status, v) = chunked_call(s.0.addr, method, &path, &[500, 400]);
+        assert!(
+            status == 400 || status == 404,
+            "{method} {path} within the limit: {status} {v}"
+        );
+    }
+}
+
+#[test]
+fn a_method_a_path_lacks_is_405_on_a_token_cluster_too() {
+    // crate::test_server::Server has rest.auth.token set
+    let s = crate::test_server::Server::start(1, &[]);
+    for (method, path) in [
+        ("PUT", "/jobs/overview"),
+        ("DELETE", "/jobs"),
+        ("POST", "/overview"),
+        ("PATCH", "/v1/jobs/overview"),
+        ("DELETE", &format!("/jobs/{JOB}/savepoints")),
+        ("PUT", "/v1/sql"),
+    ] {
+        let (status, v) = http_call(s.addr, method, path, "", "");
+        assert_eq!(status, 405, "{method} {path} without a token: {v}");
+        let msg = v["errors"][0].as_str().unwrap_or_else(|| panic!("{v}"));
+        assert!(
+            msg.contains(&format!("Method {method} is not allowed")),
+            "{msg}"
+        );
+    }
+    // the methods a path has still need the token
+    let (status, v) = http_call(s.addr, "POST", "/jobs", "", "{}");
+    assert_eq!(status, 401, "{v}");
 }
 
 #[test]

@@ -44,6 +44,24 @@ pub struct ConnectorCounters {
     pub skipped_rows: u64,
 }
 
+/// What a split of a source reader is doing, for the subtask's watermark: the subtask emits the
+/// minimum watermark over its active splits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SplitState {
+    /// Reading, or waiting for rows: its watermark holds back the subtask's.
+    Active,
+    /// No rows for its idle timeout: it does not hold back the subtask's watermark, and when no
+    /// split is active the subtask tells its consumers it is idle (their watermark then moves on
+    /// without it; rows it sends later may be late).
+    Idle,
+    /// Read to its end (bounded): nothing more comes from it, so it no longer holds back the
+    /// subtask's watermark, but it does not make the subtask idle either. A subtask whose splits
+    /// are all finished is about to end, and its end is the final watermark, which follows
+    /// whatever its operators still hold (the partial results of a local window aggregate):
+    /// announcing idleness instead would let the consumers' watermark pass those results first.
+    Finished,
+}
+
 /// Reads one subtask's share of a bounded or unbounded table.
 pub trait SourceReader: Send {
     /// The next batch (its schema is the table's schema projected to the requested columns), or
@@ -73,10 +91,9 @@ pub trait SourceReader: Send {
         None
     }
 
-    /// Whether a split is idle now (no data for its idle timeout): an idle split does not hold
-    /// back the subtask's watermark.
-    fn is_idle(&self, _split: u32) -> bool {
-        false
+    /// What split `split` is doing now (see [`SplitState`]). The default: active.
+    fn split_state(&self, _split: u32) -> SplitState {
+        SplitState::Active
     }
 
     /// The reader's position after the rows it returned so far (for a checkpoint), as bytes

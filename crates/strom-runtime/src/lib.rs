@@ -15,7 +15,8 @@ pub mod task;
 pub mod watermark;
 
 pub use connector::{
-    ConnectorError, ConnectorFactory, ConnectorRegistry, SinkWriter, SourceReader, SubtaskInfo,
+    ConnectorError, ConnectorFactory, ConnectorRegistry, SinkWriter, SourceReader, SplitState,
+    SubtaskInfo,
 };
 pub use error::TaskError;
 pub use metrics::{TaskMetrics, TaskMetricsSnapshot};

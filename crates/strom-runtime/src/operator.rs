@@ -1,6 +1,6 @@
 //! Operators and chains: an operator takes batches and watermarks and emits to an [`Output`].
 
-use crate::error::TaskError;
+use crate::error::{panic_message, TaskError};
 use datafusion::arrow::record_batch::RecordBatch;
 
 /// Where an operator emits.
@@ -28,6 +28,13 @@ pub trait Operator: Send {
         out.emit_watermark(watermark)
     }
     fn finish(&mut self, _out: &mut dyn Output) -> Result<(), TaskError> {
+        Ok(())
+    }
+    /// The task is about to tell its consumers that it is idle: their watermark then moves on
+    /// without this task's, so what an operator holds back for a later watermark although it
+    /// could send it now (the partial results of a local window aggregate) would reach them
+    /// late. Such an operator emits it here. The default holds nothing of the kind.
+    fn before_idle(&mut self, _out: &mut dyn Output) -> Result<(), TaskError> {
         Ok(())
     }
     /// Rows dropped because they arrived after their window fired.
@@ -95,6 +102,22 @@ impl RestoreScope {
     }
 }
 
+/// Calls `f` on `op`; a panic in it becomes [`TaskError::Panic`] naming the operator, so that
+/// the task fails with a clear message (an operator further down the chain is named by the
+/// innermost call, its callers pass the error on).
+fn guarded<T>(
+    op: &mut Box<dyn Operator>,
+    f: impl FnOnce(&mut Box<dyn Operator>) -> Result<T, TaskError>,
+) -> Result<T, TaskError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(op))) {
+        Ok(r) => r,
+        Err(payload) => Err(TaskError::Panic {
+            operator: format!("operator '{}'", op.name()),
+            message: panic_message(payload.as_ref()),
+        }),
+    }
+}
+
 /// Operators run one after another in one task: each operator's output is the next one's input.
 pub struct Chain {
     pub operators: Vec<Box<dyn Operator>>,
@@ -111,26 +134,30 @@ impl Output for ChainOutput<'_> {
             return Ok(());
         }
         match self.rest.split_first_mut() {
-            Some((op, rest)) => op.process_batch(
-                batch,
-                &mut ChainOutput {
-                    rest,
-                    tail: self.tail,
-                },
-            ),
+            Some((op, rest)) => guarded(op, |op| {
+                op.process_batch(
+                    batch,
+                    &mut ChainOutput {
+                        rest,
+                        tail: self.tail,
+                    },
+                )
+            }),
             None => self.tail.emit(batch),
         }
     }
 
     fn emit_watermark(&mut self, watermark: i64) -> Result<(), TaskError> {
         match self.rest.split_first_mut() {
-            Some((op, rest)) => op.process_watermark(
-                watermark,
-                &mut ChainOutput {
-                    rest,
-                    tail: self.tail,
-                },
-            ),
+            Some((op, rest)) => guarded(op, |op| {
+                op.process_watermark(
+                    watermark,
+                    &mut ChainOutput {
+                        rest,
+                        tail: self.tail,
+                    },
+                )
+            }),
             None => self.tail.emit_watermark(watermark),
         }
     }
@@ -160,9 +187,9 @@ impl Chain {
             return Ok(());
         }
         match self.operators.split_first_mut() {
-            Some((op, rest)) => {
+            Some((op, rest)) => guarded(op, |op| {
                 op.process_batch_from(input, batch, &mut ChainOutput { rest, tail })
-            }
+            }),
             None => tail.emit(batch),
         }
     }
@@ -182,9 +209,26 @@ impl Chain {
     /// Finishes operators front to back: what one emits while finishing reaches the next before
     /// the next finishes.
     pub fn finish(&mut self, tail: &mut dyn Output) -> Result<(), TaskError> {
+        self.front_to_back(tail, |op, out| op.finish(out))
+    }
+
+    /// Before the task announces idleness (see [`Operator::before_idle`]), front to back like
+    /// [`Chain::finish`].
+    pub fn before_idle(&mut self, tail: &mut dyn Output) -> Result<(), TaskError> {
+        self.front_to_back(tail, |op, out| op.before_idle(out))
+    }
+
+    /// Calls `f` on each operator in chain order, with the rest of the chain as its output.
+    fn front_to_back(
+        &mut self,
+        tail: &mut dyn Output,
+        mut f: impl FnMut(&mut dyn Operator, &mut dyn Output) -> Result<(), TaskError>,
+    ) -> Result<(), TaskError> {
         for i in 0..self.operators.len() {
             let (head, rest) = self.operators[i..].split_first_mut().expect("in range");
-            head.finish(&mut ChainOutput { rest, tail })?;
+            guarded(head, |head| {
+                f(head.as_mut(), &mut ChainOutput { rest, tail })
+            })?;
         }
         Ok(())
     }
@@ -193,7 +237,7 @@ impl Chain {
     pub fn snapshot_state(&mut self, checkpoint: u64) -> Result<Vec<Option<Vec<u8>>>, TaskError> {
         self.operators
             .iter_mut()
-            .map(|o| o.snapshot_state(checkpoint))
+            .map(|o| guarded(o, |o| o.snapshot_state(checkpoint)))
             .collect()
     }
 
@@ -204,7 +248,7 @@ impl Chain {
         scope: &RestoreScope,
     ) -> Result<(), TaskError> {
         for (op, s) in self.operators.iter_mut().zip(states) {
-            op.restore_state(s, scope)?;
+            guarded(op, |op| op.restore_state(s, scope))?;
         }
         Ok(())
     }
@@ -213,14 +257,14 @@ impl Chain {
     pub fn prepare_final_commit(&mut self) -> Result<bool, TaskError> {
         let mut any = false;
         for op in &mut self.operators {
-            any |= op.prepare_final_commit()?;
+            any |= guarded(op, |op| op.prepare_final_commit())?;
         }
         Ok(any)
     }
 
     pub fn notify_checkpoint_complete(&mut self, checkpoint: u64) -> Result<(), TaskError> {
         for op in &mut self.operators {
-            op.notify_checkpoint_complete(checkpoint)?;
+            guarded(op, |op| op.notify_checkpoint_complete(checkpoint))?;
         }
         Ok(())
     }
@@ -230,5 +274,78 @@ impl Chain {
             .iter()
             .map(|o| o.late_records_dropped())
             .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::Int64Array;
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+
+    /// Passes batches on, or panics on them.
+    struct Op {
+        name: &'static str,
+        panics: bool,
+    }
+
+    impl Operator for Op {
+        fn name(&self) -> &str {
+            self.name
+        }
+
+        fn process_batch(
+            &mut self,
+            batch: RecordBatch,
+            out: &mut dyn Output,
+        ) -> Result<(), TaskError> {
+            if self.panics {
+                let rows: Vec<usize> = Vec::new();
+                let _ = rows[batch.num_rows()];
+            }
+            out.emit(batch)
+        }
+    }
+
+    struct Sink;
+
+    impl Output for Sink {
+        fn emit(&mut self, _batch: RecordBatch) -> Result<(), TaskError> {
+            Ok(())
+        }
+        fn emit_watermark(&mut self, _watermark: i64) -> Result<(), TaskError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_panic_in_a_chain_names_the_operator_that_panicked() {
+        let mut chain = Chain {
+            operators: vec![
+                Box::new(Op {
+                    name: "First",
+                    panics: false,
+                }),
+                Box::new(Op {
+                    name: "Second",
+                    panics: true,
+                }),
+                Box::new(Op {
+                    name: "Third",
+                    panics: false,
+                }),
+            ],
+        };
+        let schema = Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, false)]));
+        let batch =
+            RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![1, 2]))]).unwrap();
+        let e = chain.process_batch(batch, &mut Sink).unwrap_err();
+        assert!(
+            matches!(&e, TaskError::Panic { operator, message }
+                if operator == "operator 'Second'" && message.contains("index out of bounds")),
+            "{e:?}"
+        );
+        assert_eq!(e.kind(), strom_common::FailureKind::NonRecoverable);
     }
 }

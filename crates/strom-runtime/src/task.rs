@@ -2,7 +2,9 @@
 //! gate, writes to its result partitions, and reports how it ended.
 
 use crate::barrier::{Alignment, BarrierAligner};
-use crate::connector::{ConnectorRegistry, SourceReader, SubtaskInfo, DEFAULT_BATCH_ROWS};
+use crate::connector::{
+    ConnectorRegistry, SourceReader, SplitState, SubtaskInfo, DEFAULT_BATCH_ROWS,
+};
 use crate::element::{StreamElement, MAX_WATERMARK};
 use crate::error::TaskError;
 use crate::exchange::{
@@ -238,7 +240,7 @@ pub struct CheckpointTrigger {
 /// declines.
 pub trait CheckpointListener: Send + Sync {
     fn acknowledge(&self, id: u64, states: Vec<Option<Vec<u8>>>);
-    fn decline(&self, id: u64, reason: String);
+    fn decline(&self, id: u64, kind: strom_common::DeclineKind, reason: String);
 }
 
 struct Outputs<'a> {
@@ -257,8 +259,11 @@ impl Outputs<'_> {
         Ok(())
     }
 
-    /// Tells every consumer that this task is idle (see [`StreamElement::Idle`]).
-    fn emit_idle(&mut self) -> Result<(), TaskError> {
+    /// Tells every consumer that this task is idle (see [`StreamElement::Idle`]), after the
+    /// chain handed over what it must not hold back past that (see
+    /// [`crate::operator::Operator::before_idle`]).
+    fn emit_idle(&mut self, chain: &mut Chain) -> Result<(), TaskError> {
+        chain.before_idle(self)?;
         for w in &mut self.writers {
             w.broadcast(StreamElement::Idle, self.cancel)?;
         }
@@ -352,30 +357,34 @@ pub fn run_task(tdd: &TaskDeploymentDescriptor, ctx: &TaskContext) -> Result<(),
     }
     let _accounting = ctx.metrics.account(Phase::Cpu);
     let result = match source {
-        Some(s) => {
-            let factory = ctx.connectors.get(&s.table)?;
-            let reader = match &ctx.restored {
-                Some(r) => factory.restore_reader(
-                    &s.table,
-                    &s.projection,
-                    tdd.subtask_info(),
-                    DEFAULT_BATCH_ROWS,
-                    r.operators.first().map(|v| &v[..]).unwrap_or(&[]),
-                )?,
-                None => factory.create_reader(
-                    &s.table,
-                    &s.projection,
-                    tdd.subtask_info(),
-                    DEFAULT_BATCH_ROWS,
-                )?,
-            };
-            let wm = s
-                .watermark
-                .as_ref()
-                .map(|w| physical_expr(&w.expr, &s.output).map(|e| (e, w.delay_ms, w.rowtime)))
-                .transpose()?;
-            run_source(reader, wm, &mut chain, &mut out, ctx)
-        }
+        // a panic outside the chain (whose operators name themselves) is the source's
+        Some(s) => crate::error::catch_panic(
+            || format!("source '{}'", s.table.name),
+            || {
+                let factory = ctx.connectors.get(&s.table)?;
+                let reader = match &ctx.restored {
+                    Some(r) => factory.restore_reader(
+                        &s.table,
+                        &s.projection,
+                        tdd.subtask_info(),
+                        DEFAULT_BATCH_ROWS,
+                        r.operators.first().map(|v| &v[..]).unwrap_or(&[]),
+                    )?,
+                    None => factory.create_reader(
+                        &s.table,
+                        &s.projection,
+                        tdd.subtask_info(),
+                        DEFAULT_BATCH_ROWS,
+                    )?,
+                };
+                let wm = s
+                    .watermark
+                    .as_ref()
+                    .map(|w| physical_expr(&w.expr, &s.output).map(|e| (e, w.delay_ms, w.rowtime)))
+                    .transpose()?;
+                run_source(reader, wm, &mut chain, &mut out, ctx)
+            },
+        ),
         None => run_inputs(gates, &mut chain, &mut out, ctx),
     };
     ctx.metrics
@@ -525,7 +534,7 @@ fn report_snapshot(ctx: &TaskContext, id: u64, states: Result<Vec<Option<Vec<u8>
         Ok(states) => l.acknowledge(id, states),
         Err(e) => {
             tracing::warn!("checkpoint {id} declined: {e}");
-            l.decline(id, e.to_string())
+            l.decline(id, strom_common::DeclineKind::Failed, e.to_string())
         }
     }
 }
@@ -557,7 +566,8 @@ fn finish(chain: &mut Chain, out: &mut Outputs, ctx: &TaskContext) -> Result<(),
 }
 
 /// Per-split watermarks of a source task (one split unless the reader has several, e.g. Kafka
-/// partitions); the subtask's watermark is the minimum over the splits that are not idle.
+/// partitions); the subtask's watermark is the minimum over its active splits (see
+/// [`SplitState`]).
 struct SourceWatermarks {
     splits: Vec<u32>,
     split_wm: Vec<i64>,
@@ -579,25 +589,52 @@ impl SourceWatermarks {
         out: &mut Outputs,
     ) -> Result<(), TaskError> {
         self.split_wm[si] = self.split_wm[si].max(wm);
-        let active = self
-            .splits
-            .iter()
-            .zip(&self.split_wm)
-            .filter(|(s, _)| !reader.is_idle(**s))
-            .map(|(_, w)| *w)
-            .min();
-        match active {
-            None if !self.idle => {
+        match subtask_watermark(
+            self.splits
+                .iter()
+                .zip(&self.split_wm)
+                .map(|(s, w)| (reader.split_state(*s), *w)),
+        ) {
+            SubtaskWatermark::Idle if !self.idle => {
                 self.idle = true;
-                out.emit_idle()?;
+                out.emit_idle(chain)?;
             }
-            Some(w) if w > self.current => {
+            SubtaskWatermark::At(w) if w > self.current => {
                 self.current = w;
                 chain.process_watermark(w, out)?;
             }
             _ => {}
         }
         Ok(())
+    }
+}
+
+/// What a source subtask's splits say about its watermark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SubtaskWatermark {
+    /// The minimum over the active splits.
+    At(i64),
+    /// No split is active and some are idle: the subtask is idle.
+    Idle,
+    /// Every split is finished: the subtask is about to end (its end is the final watermark).
+    Ending,
+}
+
+/// The subtask's watermark from each split's state and watermark.
+fn subtask_watermark(splits: impl IntoIterator<Item = (SplitState, i64)>) -> SubtaskWatermark {
+    let mut idle = false;
+    let mut min: Option<i64> = None;
+    for (state, w) in splits {
+        match state {
+            SplitState::Active => min = Some(min.map_or(w, |m| m.min(w))),
+            SplitState::Idle => idle = true,
+            SplitState::Finished => {}
+        }
+    }
+    match min {
+        Some(w) => SubtaskWatermark::At(w),
+        None if idle => SubtaskWatermark::Idle,
+        None => SubtaskWatermark::Ending,
     }
 }
 
@@ -864,7 +901,7 @@ fn run_inputs(
                     }
                     None if !idle_sent => {
                         idle_sent = true;
-                        out.emit_idle()?;
+                        out.emit_idle(chain)?;
                     }
                     _ => {}
                 }
@@ -893,7 +930,11 @@ fn run_inputs(
                 }
                 Alignment::Abort(id) => {
                     if let Some(l) = &ctx.checkpoints {
-                        l.decline(id, "a newer checkpoint barrier overtook it".into());
+                        l.decline(
+                            id,
+                            strom_common::DeclineKind::Subsumed,
+                            "a newer checkpoint barrier overtook it".into(),
+                        );
                     }
                 }
             }
@@ -941,7 +982,7 @@ mod tests {
             self.0.lock().unwrap().push(id);
             self.1.lock().unwrap().push(states);
         }
-        fn decline(&self, id: u64, reason: String) {
+        fn decline(&self, id: u64, _kind: strom_common::DeclineKind, reason: String) {
             panic!("declined {id}: {reason}");
         }
     }
@@ -1090,6 +1131,36 @@ mod tests {
             assert_eq!(*acks.0.lock().unwrap(), vec![1]);
             assert_eq!(acks.1.lock().unwrap()[0], vec![Some(vec![1])]);
         }
+    }
+
+    #[test]
+    fn finished_splits_neither_hold_back_the_watermark_nor_make_the_subtask_idle() {
+        use SplitState::{Active, Finished, Idle};
+        assert_eq!(
+            subtask_watermark([(Active, 5), (Active, 9)]),
+            SubtaskWatermark::At(5)
+        );
+        // a split read to its end no longer holds back the others
+        assert_eq!(
+            subtask_watermark([(Finished, 5), (Active, 9)]),
+            SubtaskWatermark::At(9)
+        );
+        assert_eq!(
+            subtask_watermark([(Idle, 5), (Active, 9)]),
+            SubtaskWatermark::At(9)
+        );
+        // every split read to its end: the subtask is ending, not idle (issue 15: its final
+        // watermark comes after what its chain still holds; idleness would let the consumers'
+        // watermark pass that first)
+        assert_eq!(
+            subtask_watermark([(Finished, 5), (Finished, 9)]),
+            SubtaskWatermark::Ending
+        );
+        assert_eq!(
+            subtask_watermark([(Finished, 5), (Idle, 9)]),
+            SubtaskWatermark::Idle
+        );
+        assert_eq!(subtask_watermark([(Idle, 5)]), SubtaskWatermark::Idle);
     }
 
     #[test]

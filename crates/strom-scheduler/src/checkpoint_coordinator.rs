@@ -15,6 +15,7 @@
 //!   subsumed), and completed checkpoints are retained up to `num_retained`.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+pub use strom_common::DeclineKind;
 
 /// A task that takes part in checkpoints: (vertex index, subtask index).
 pub type TaskKey = (u32, u32);
@@ -46,7 +47,11 @@ impl Default for CheckpointConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AbortReason {
     Expired,
-    Declined { task: TaskKey, reason: String },
+    Declined {
+        task: TaskKey,
+        kind: DeclineKind,
+        reason: String,
+    },
     TaskFailed(TaskKey),
     Subsumed,
     MetadataWriteFailed(String),
@@ -239,12 +244,18 @@ impl CheckpointCoordinator {
         &mut self,
         id: u64,
         task: TaskKey,
+        kind: DeclineKind,
         reason: String,
         now: i64,
     ) -> Vec<CheckpointCommand> {
         let mut out = Vec::new();
         if self.pending.contains_key(&id) {
-            self.abort(id, AbortReason::Declined { task, reason }, now, &mut out);
+            self.abort(
+                id,
+                AbortReason::Declined { task, kind, reason },
+                now,
+                &mut out,
+            );
         }
         out
     }
@@ -524,7 +535,7 @@ mod tests {
                         if pending.contains(&id) { acked.entry(id).or_default().insert(ts[t]); }
                         r
                     }
-                    Ev::Decline(i, t) => c.decline(pick(i), ts[t], "no".into(), now),
+                    Ev::Decline(i, t) => c.decline(pick(i), ts[t], DeclineKind::Failed, "no".into(), now),
                     Ev::Fail(t) => c.task_failed(ts[t], now),
                     Ev::Written(i, ok) => {
                         let id = pick(i);

@@ -7,6 +7,11 @@
 //! - [`Scheduler`]: eager or lazy (pipelined region) scheduling with slot sharing.
 //! - [`RestartStrategy`] / [`RestartBackoff`]: Flink's restart strategies (whether and when a
 //!   failed job restarts).
+//! - [`ExceptionHistory`]: the failovers of a job, the root cause of each, and whether one must
+//!   not restart the job.
+//! - [`CheckpointCoordinator`](checkpoint_coordinator::CheckpointCoordinator) and
+//!   [`CheckpointFailureManager`](checkpoint_failures::CheckpointFailureManager): checkpoints,
+//!   and which of their failures the job tolerates.
 //!
 //! The JobMaster's loop: `chain` the submitted graph, build the `ExecutionGraph` and a
 //! `Scheduler` (mode from [`SchedulingMode::for_job_type`]), call `start`, and feed the scheduler
@@ -15,7 +20,9 @@
 
 pub mod chaining;
 pub mod checkpoint_coordinator;
+pub mod checkpoint_failures;
 mod error;
+pub mod exception_history;
 pub mod execution_graph;
 pub mod pipelined_region;
 pub mod restart_strategy;
@@ -28,6 +35,7 @@ mod topology;
 
 pub use chaining::{chain, is_chainable};
 pub use error::SchedulerError;
+pub use exception_history::{ExceptionHistory, Failure, HistoryEntry};
 pub use execution_graph::{
     Execution, ExecutionGraph, ExecutionJobVertex, ExecutionVertex, ExecutionVertexId,
 };

@@ -1,7 +1,8 @@
-//! The binary's log: stderr always; a cluster process with `env.log.dir` set also writes it to
+//! The binary's log: stderr always (in colour on a terminal only); a cluster process with `env.log.dir` set also writes it to
 //! `<dir>/jobmanager.log` (jobmanager, standalone) or `<dir>/taskmanager-<rpc port>.log`
 //! (taskmanager), without colours, which `/jobmanager/log` and `/taskmanagers/:id/log` serve.
 
+use std::io::IsTerminal;
 use strom_cluster::process_log;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -26,7 +27,12 @@ pub fn init(level: &str, to_file: bool) {
     });
     tracing_subscriber::registry()
         .with(filter)
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        // colours only on a terminal: redirected logs and CI output get plain text
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(std::io::stderr().is_terminal())
+                .with_writer(std::io::stderr),
+        )
         .with(file)
         .init();
 }

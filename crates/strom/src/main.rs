@@ -5,6 +5,7 @@
 mod client;
 mod conf;
 mod logging;
+mod progress;
 mod savepoint_cmd;
 mod sql_cmd;
 
@@ -67,8 +68,8 @@ enum Cmd {
         /// cluster runs the job in this process.
         #[arg(long)]
         jobmanager: Option<String>,
-        /// Parallelism (parallelism.default).
-        #[arg(short = 'p', long)]
+        /// Parallelism (parallelism.default), at least 1.
+        #[arg(short = 'p', long, value_parser = clap::value_parser!(u32).range(1..))]
         parallelism: Option<u32>,
         /// Submit and return without waiting for the job to end.
         #[arg(long)]

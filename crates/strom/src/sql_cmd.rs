@@ -1,8 +1,8 @@
 //! `strom sql`: compile a script to JobGraphs and run them, embedded or on a cluster.
 
 use crate::client::Rest;
+use crate::progress::{JobProgress, ProgressLine};
 use anyhow::{bail, Context, Result};
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use strom_common::config::keys;
@@ -135,27 +135,40 @@ fn run_embedded(compiled: strom_plan::CompiledScript, started: Instant) -> Resul
                 }
             }
         }
-        let mut last_print = Instant::now();
+        let mut line = ProgressLine::new();
+        let mut last_print: Option<Instant> = None;
         loop {
-            let (status, totals) = {
+            let (status, progress) = {
                 let st = job.state.lock();
-                (st.graph.status(), strom_cluster::views::job_totals(&st))
+                let status = st.graph.status();
+                let (rows_in, rows_out) = strom_cluster::views::job_totals(&st);
+                let progress = JobProgress {
+                    status: status.to_string(),
+                    rows_in,
+                    rows_out,
+                    restarts: u64::from(st.restarts),
+                    checkpoints_completed: st.checkpoints.completed,
+                    checkpoints_failed: st.checkpoints.failed,
+                    root_cause: st.root_cause.clone(),
+                };
+                (status, progress)
             };
             if status.is_globally_terminal() {
+                line.clear();
                 let st = job.state.lock();
                 let start = st
                     .graph
                     .status_timestamp(JobStatus::Initializing)
                     .unwrap_or(0);
                 let end = st.graph.status_timestamp(status).unwrap_or(start);
-                eprint!("\r\x1b[K");
                 outln!(
-                    "Job {id} {status} in {} ms (job time); read {} rows, wrote {} rows; {:.0} rows/s; command wall time {:.3} s",
+                    "Job {id} {status} in {} ms (job time); read {} rows, wrote {} rows; {:.0} rows/s; command wall time {:.3} s{}",
                     end - start,
-                    totals.0,
-                    totals.1,
-                    totals.0 as f64 / ((end - start).max(1) as f64 / 1e3),
-                    started.elapsed().as_secs_f64()
+                    progress.rows_in,
+                    progress.rows_out,
+                    progress.rows_in as f64 / ((end - start).max(1) as f64 / 1e3),
+                    started.elapsed().as_secs_f64(),
+                    progress.summary_tail()
                 );
                 if status != JobStatus::Finished {
                     if let Some(c) = &st.root_cause {
@@ -165,15 +178,9 @@ fn run_embedded(compiled: strom_plan::CompiledScript, started: Instant) -> Resul
                 }
                 break;
             }
-            if last_print.elapsed() > Duration::from_millis(500) {
-                eprint!(
-                    "\r\x1b[K{status}: {} rows in, {} rows out, {:.1} s",
-                    totals.0,
-                    totals.1,
-                    started.elapsed().as_secs_f64()
-                );
-                let _ = std::io::stderr().flush();
-                last_print = Instant::now();
+            if last_print.is_none_or(|t| t.elapsed() > Duration::from_millis(500)) {
+                line.update(&progress, started.elapsed());
+                last_print = Some(Instant::now());
             }
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -183,35 +190,68 @@ fn run_embedded(compiled: strom_plan::CompiledScript, started: Instant) -> Resul
 
 /// Polls a submitted job until it ends; prints progress and the result.
 pub fn watch_remote(rest: &Rest, id: &str, started: Instant) -> Result<i32> {
-    let mut last_print = Instant::now();
+    let mut line = ProgressLine::new();
+    let mut last_print: Option<Instant> = None;
     loop {
         let v = rest.get(&format!("/jobs/{id}"))?;
         let state = v["state"].as_str().unwrap_or("UNKNOWN").to_string();
-        let rin = v["strom-records"]["in"].as_u64().unwrap_or(0);
-        let rout = v["strom-records"]["out"].as_u64().unwrap_or(0);
-        if matches!(state.as_str(), "FINISHED" | "FAILED" | "CANCELED") {
-            eprint!("\r\x1b[K");
+        let done = matches!(state.as_str(), "FINISHED" | "FAILED" | "CANCELED");
+        let due = last_print.is_none_or(|t| t.elapsed() > Duration::from_millis(500));
+        if !done && !due {
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
+        }
+        let progress = remote_progress(rest, id, &v, state.clone());
+        if done {
+            line.clear();
             outln!(
-                "Job {id} {state} in {} ms (job time); read {rin} rows, wrote {rout} rows; command wall time {:.3} s",
+                "Job {id} {state} in {} ms (job time); read {} rows, wrote {} rows; command wall time {:.3} s{}",
                 v["duration"],
-                started.elapsed().as_secs_f64()
+                progress.rows_in,
+                progress.rows_out,
+                started.elapsed().as_secs_f64(),
+                progress.summary_tail()
             );
             if state != "FINISHED" {
-                if let Some(c) = v["strom-root-cause"].as_str() {
+                if let Some(c) = &progress.root_cause {
                     eprintln!("Root cause: {c}");
                 }
                 return Ok(1);
             }
             return Ok(0);
         }
-        if last_print.elapsed() > Duration::from_millis(500) {
-            eprint!(
-                "\r\x1b[K{state}: {rin} rows in, {rout} rows out, {:.1} s",
-                started.elapsed().as_secs_f64()
-            );
-            let _ = std::io::stderr().flush();
-            last_print = Instant::now();
-        }
-        std::thread::sleep(Duration::from_millis(50));
+        line.update(&progress, started.elapsed());
+        last_print = Some(Instant::now());
     }
+}
+
+/// A remote job's figures: `/jobs/:id` (`v`) and Flink's job metrics for the restarts and
+/// checkpoints.
+fn remote_progress(rest: &Rest, id: &str, v: &serde_json::Value, status: String) -> JobProgress {
+    let mut p = JobProgress {
+        status,
+        rows_in: v["strom-records"]["in"].as_u64().unwrap_or(0),
+        rows_out: v["strom-records"]["out"].as_u64().unwrap_or(0),
+        root_cause: v["strom-root-cause"].as_str().map(str::to_string),
+        ..Default::default()
+    };
+    let metrics = rest
+        .get(&format!(
+            "/jobs/{id}/metrics?get=numRestarts,numberOfCompletedCheckpoints,numberOfFailedCheckpoints"
+        ))
+        .unwrap_or_default();
+    for m in metrics.as_array().into_iter().flatten() {
+        let value = m["value"]
+            .as_str()
+            .and_then(|s| s.parse::<u64>().ok())
+            .or_else(|| m["value"].as_u64())
+            .unwrap_or(0);
+        match m["id"].as_str() {
+            Some("numRestarts") => p.restarts = value,
+            Some("numberOfCompletedCheckpoints") => p.checkpoints_completed = value,
+            Some("numberOfFailedCheckpoints") => p.checkpoints_failed = value,
+            _ => {}
+        }
+    }
+    p
 }

@@ -11,13 +11,16 @@ use crate::checkpoint_storage::CheckpointStorage;
 use crate::gateway::CheckpointAck;
 use crossbeam_channel::Sender;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use strom_common::config::keys::CHECKPOINTING_TOLERABLE_FAILED;
 use strom_common::time::now_millis;
-use strom_common::{ExecutionState, JobStatus};
+use strom_common::{DeclineKind, ExecutionState, FailureKind, JobStatus};
 use strom_plan::OperatorSpec;
 use strom_runtime::task::{CheckpointTrigger, FINAL_CHECKPOINT};
 use strom_scheduler::checkpoint_coordinator::{
     AbortReason, CheckpointCommand, CheckpointConfig, CheckpointCoordinator,
 };
+use strom_scheduler::checkpoint_failures::{CheckpointFailureManager, Verdict};
+use strom_scheduler::exception_history::Failure;
 use strom_scheduler::execution_graph::ExecutionVertexId;
 
 /// How a job takes checkpoints (streaming jobs).
@@ -31,6 +34,8 @@ pub struct CheckpointSetup {
     pub restore: Option<RestorePlan>,
     /// Keep the checkpoints of a canceled job (`RETAIN_ON_CANCELLATION`).
     pub retain_on_cancellation: bool,
+    /// `execution.checkpointing.tolerable-failed-checkpoints`.
+    pub tolerable_failed_checkpoints: u32,
 }
 
 /// A savepoint someone waits for.
@@ -90,6 +95,8 @@ impl TriggerRequest {
 
 pub(super) struct Checkpointing {
     coordinator: CheckpointCoordinator,
+    /// Which failed checkpoints the job tolerates.
+    failures: CheckpointFailureManager,
     periodic: bool,
     storage: CheckpointStorage,
     /// Metadata of the completed checkpoints still retained, by id.
@@ -125,6 +132,7 @@ impl Checkpointing {
         }
         Self {
             coordinator,
+            failures: CheckpointFailureManager::new(setup.tolerable_failed_checkpoints),
             periodic,
             storage: setup.storage,
             retained: BTreeMap::new(),
@@ -151,6 +159,7 @@ impl Checkpointing {
             min_pause_ms: c.min_pause_ms,
             max_concurrent: c.max_concurrent,
             num_retained: c.num_retained,
+            tolerable_failed_checkpoints: self.failures.tolerable(),
             dir: self.storage.location(""),
         }
     }
@@ -260,7 +269,10 @@ impl JobMaster {
         };
         let c = self.ckpt.as_mut().expect("checked");
         let cmds = match ack.declined {
-            Some(reason) => c.coordinator.decline(ack.checkpoint_id, k, reason, now),
+            Some(reason) => {
+                c.coordinator
+                    .decline(ack.checkpoint_id, k, ack.decline_kind, reason, now)
+            }
             None => {
                 self.state.lock().checkpoints.acknowledged(
                     ack.checkpoint_id,
@@ -284,7 +296,13 @@ impl JobMaster {
         let Some(c) = &mut self.ckpt else { return };
         let mut cmds = Vec::new();
         for p in c.coordinator.pending_ids() {
-            cmds.extend(c.coordinator.decline(p, k, "a task finished".into(), now));
+            cmds.extend(c.coordinator.decline(
+                p,
+                k,
+                DeclineKind::TaskFinished,
+                "a task finished".into(),
+                now,
+            ));
         }
         self.run_checkpoint_commands(cmds);
         self.check_final_commit();
@@ -357,28 +375,45 @@ impl JobMaster {
                             format!("Cannot write the checkpoint metadata: {e}")
                         }
                     };
-                    tracing::info!("checkpoint {id} failed: {message}");
                     self.state
                         .lock()
                         .checkpoints
                         .failed(id, now, message.clone());
                     let c = self.ckpt.as_mut().expect("checkpointing");
-                    let stop_failed = match c.requested.remove(&id) {
-                        Some(req) => {
-                            req.reply(Err(format!("the {} failed: {message}", req.what())));
-                            req.stops()
-                        }
-                        None => false,
+                    let request = c.requested.remove(&id);
+                    if let Some(req) = &request {
+                        req.reply(Err(format!("the {} failed: {message}", req.what())));
+                    }
+                    let stop_failed = request.as_ref().is_some_and(TriggerRequest::stops);
+                    let savepoint = request.as_ref().and_then(TriggerRequest::savepoint);
+                    // a failed stop-with-savepoint fails the job over in any case (below)
+                    let verdict = if stop_failed {
+                        Verdict::NotCounted
+                    } else {
+                        c.failures.on_abort(id, &reason, savepoint.is_some())
                     };
+                    let tolerable = c.failures.tolerable();
                     let storage = c.storage.clone();
                     std::thread::spawn(move || storage.delete_all(&format!("chk-{id}")));
+                    match verdict {
+                        Verdict::NotCounted => {
+                            tracing::info!("checkpoint {id} failed: {message}")
+                        }
+                        Verdict::Tolerated { consecutive } => tracing::warn!(
+                            "checkpoint {id} failed ({consecutive} failed in a row, \
+                             {CHECKPOINTING_TOLERABLE_FAILED} = {tolerable}): {message}"
+                        ),
+                        Verdict::FailJob { .. } => {
+                            self.job_failure(format!(
+                                "Exceeded checkpoint tolerable failure threshold \
+                                 ({CHECKPOINTING_TOLERABLE_FAILED} = {tolerable}): checkpoint \
+                                 {id} failed: {message}"
+                            ));
+                        }
+                    }
                     if stop_failed {
                         // the sources stopped at the barrier: resume from the latest checkpoint
-                        self.on_failure(
-                            format!("stop-with-savepoint {id} failed: {message}"),
-                            None,
-                            None,
-                        );
+                        self.job_failure(format!("stop-with-savepoint {id} failed: {message}"));
                     }
                 }
                 CheckpointCommand::Discard { id } => {
@@ -485,6 +520,7 @@ impl JobMaster {
 
     fn on_completed(&mut self, id: u64) {
         let c = self.ckpt.as_mut().expect("checkpointing");
+        c.failures.on_success(id);
         let dir = c.storage.child(&format!("chk-{id}"));
         let mut path = dir.location("");
         let mut requested = c.requested.remove(&id);
@@ -506,7 +542,7 @@ impl JobMaster {
             let req = requested.take().expect("a savepoint");
             req.reply(Err(e.clone()));
             if req.stops() {
-                self.on_failure(format!("stop-with-savepoint {id} failed: {e}"), None, None);
+                self.job_failure(format!("stop-with-savepoint {id} failed: {e}"));
                 return;
             }
         }
@@ -586,11 +622,12 @@ impl JobMaster {
                 Err(e) => {
                     tracing::warn!("checkpoint {id} cannot be restored: {e}");
                     let msg = format!("checkpoint {id} cannot be restored: {e}");
-                    self.state.lock().exceptions.push(super::ExceptionEntry {
+                    self.state.lock().exceptions.note(Failure {
                         timestamp: now_millis(),
                         message: msg,
                         task: None,
                         task_manager: None,
+                        kind: FailureKind::Recoverable,
                     });
                 }
             }

@@ -7,7 +7,8 @@
 //!   'format' = 'csv',                   -- 'csv' | 'json' (newline-delimited objects)
 //!   'csv.field-delimiter' = ',',        -- one ASCII character ('\t' for tab); default ','
 //!   'csv.ignore-parse-errors' = 'false',
-//!   'json.ignore-parse-errors' = 'false'
+//!   'json.ignore-parse-errors' = 'false',
+//!   'source.line.max-length' = '64mb'   -- a longer line fails the read (memory stays bounded)
 //! );
 //! ```
 //!
@@ -42,7 +43,7 @@ pub mod position;
 pub mod split;
 pub mod writer;
 
-use crate::{bool_option, check_keys};
+use crate::bool_option;
 use std::path::PathBuf;
 use strom_plan::TableSpec;
 use strom_runtime::connector::DEFAULT_BATCH_ROWS;
@@ -75,12 +76,20 @@ pub struct FsOptions {
     pub delimiter: u8,
     pub csv_ignore_parse_errors: bool,
     pub json_ignore_parse_errors: bool,
+    /// `'source.line.max-length'` (a memory size, default 64 mb): a longer line fails the read.
+    pub max_line: usize,
 }
 
-const KNOWN_FORMAT_KEYS: &[&str] = &[
+/// Every option of the filesystem connector.
+const KNOWN_OPTIONS: &[&str] = &[
+    "connector",
+    "path",
+    "format",
     "csv.field-delimiter",
     "csv.ignore-parse-errors",
     "json.ignore-parse-errors",
+    "source.line.max-length",
+    "sink.parallelism",
 ];
 
 impl FsOptions {
@@ -118,8 +127,31 @@ impl FsOptions {
                 )))
             }
         };
-        check_keys(table, "csv.", KNOWN_FORMAT_KEYS)?;
-        check_keys(table, "json.", KNOWN_FORMAT_KEYS)?;
+        if let Some(k) = table
+            .options
+            .keys()
+            .find(|k| !KNOWN_OPTIONS.contains(&k.as_str()))
+        {
+            return Err(bad(format!(
+                "unsupported option '{k}' for the filesystem connector; supported options: {}",
+                KNOWN_OPTIONS[1..]
+                    .iter()
+                    .map(|o| format!("'{o}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        let max_line = match table.option("source.line.max-length") {
+            None => split::DEFAULT_MAX_LINE,
+            Some(v) => strom_common::config::parse_memory_size(v)
+                .filter(|n| *n > 0)
+                .and_then(|n| usize::try_from(n).ok())
+                .ok_or_else(|| {
+                    bad(format!(
+                        "'source.line.max-length' = '{v}' must be a positive memory size such as '64mb'"
+                    ))
+                })?,
+        };
         let delimiter = match table.option("csv.field-delimiter") {
             None => b',',
             Some(d) => {
@@ -140,6 +172,7 @@ impl FsOptions {
             delimiter,
             csv_ignore_parse_errors: bool_option(table, "csv.ignore-parse-errors", false)?,
             json_ignore_parse_errors: bool_option(table, "json.ignore-parse-errors", false)?,
+            max_line,
         })
     }
 }
@@ -255,7 +288,7 @@ fn reader(
     } else {
         batch_rows
     };
-    let lines = split::SplitReader::new(files, slices, chunk);
+    let lines = split::SplitReader::new(files, slices, chunk).with_max_line(opts.max_line);
     match opts.format {
         Format::Csv => Box::new(csv_reader::CsvReader::new(
             table, opts, projection, lines, batch_rows,

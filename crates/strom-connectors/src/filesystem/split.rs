@@ -27,6 +27,10 @@ use strom_runtime::ConnectorError;
 /// Default size of one read.
 pub const DEFAULT_CHUNK: usize = 8 << 20;
 
+/// Default longest line (`'source.line.max-length'`): a longer line fails the read instead of
+/// growing the buffer without bound.
+pub const DEFAULT_MAX_LINE: usize = 64 << 20;
+
 /// One input file and its size at listing time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InputFile {
@@ -247,6 +251,8 @@ pub struct SplitReader {
     buf: Vec<u8>,
     bytes_read: u64,
     generation: u64,
+    /// The longest line the buffer grows for.
+    max_line: usize,
 }
 
 /// A run of complete lines (each ends with `\n`, except possibly the last line of a file).
@@ -271,7 +277,17 @@ impl SplitReader {
             buf: vec![0; chunk.max(1)],
             bytes_read: 0,
             generation: 0,
+            max_line: DEFAULT_MAX_LINE,
         }
+    }
+
+    /// Fails a read on a line longer than `max` bytes (instead of buffering it whole).
+    pub fn with_max_line(mut self, max: usize) -> Self {
+        self.max_line = max.max(1);
+        // a buffer never holds more than one longest line (and its newline), so a longer line
+        // never fits and always meets the check in `read_more`
+        self.buf.truncate(self.buf.len().min(self.max_line + 1));
+        self
     }
 
     /// The input files.
@@ -335,7 +351,7 @@ impl SplitReader {
                     }
                     let path = &self.files[c.slice.file].path;
                     self.generation += 1;
-                    read_more(c, &mut self.buf, &mut self.bytes_read, path)?;
+                    read_more(c, &mut self.buf, &mut self.bytes_read, path, self.max_line)?;
                     scan(c, &self.buf);
                 }
                 None => {
@@ -439,6 +455,7 @@ fn read_more(
     buf: &mut Vec<u8>,
     bytes_read: &mut u64,
     path: &Path,
+    max_line: usize,
 ) -> Result<(), ConnectorError> {
     // drop consumed bytes
     if c.pos > 0 {
@@ -449,8 +466,15 @@ fn read_more(
         c.pos = 0;
     }
     if c.filled == buf.len() {
-        // one line longer than the buffer: grow
-        let new_len = buf.len() * 2;
+        // one line longer than the buffer: grow, up to the longest line allowed
+        if c.filled > max_line && !c.skipping {
+            return Err(ConnectorError::Io(format!(
+                "a line of '{}' starting at byte {} is longer than 'source.line.max-length' = {max_line} bytes; raise the option if such lines are expected",
+                path.display(),
+                c.buf_off
+            )));
+        }
+        let new_len = (buf.len() * 2).min(max_line + 1).max(buf.len() + 1);
         buf.resize(new_len, 0);
     }
     let file_pos = c.buf_off + c.filled as u64;

@@ -35,7 +35,7 @@
 //! the timestamp. `'scan.bounded.mode' = 'latest-offset'` reads up to the end offsets taken when
 //! the reader starts and then ends. Each batch holds rows of one partition; a partition without
 //! messages for `'scan.watermark.idle-timeout'` is idle until its next message (see
-//! [`strom_runtime::SourceReader::is_idle`]). A message that cannot be decoded fails the task
+//! [`strom_runtime::SourceReader::split_state`]). A message that cannot be decoded fails the task
 //! with its topic, partition and offset, unless `'<format>.ignore-parse-errors'` skips (and
 //! counts) it. Messages without a value (tombstones) are skipped (raw: a NULL value).
 //! With checkpoints, the position of a reader is its partitions' next offsets (and, bounded,

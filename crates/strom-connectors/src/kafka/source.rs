@@ -29,7 +29,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use strom_plan::TableSpec;
 use strom_runtime::connector::ConnectorCounters;
-use strom_runtime::{ConnectorError, SourceReader, SubtaskInfo};
+use strom_runtime::{ConnectorError, SourceReader, SplitState, SubtaskInfo};
 
 /// How long one `next_batch` call may wait for messages.
 pub const POLL_WINDOW: Duration = Duration::from_millis(100);
@@ -665,20 +665,31 @@ impl SourceReader for KafkaReader {
         self.last_split
     }
 
-    /// A partition is idle when it delivered no message for `'scan.watermark.idle-timeout'`
-    /// (never without the option), and, when bounded, once it is read to its end.
-    fn is_idle(&self, split: u32) -> bool {
+    /// A partition is finished once it is read to its bounded end (and its rows were
+    /// returned), and idle when it delivered no message for `'scan.watermark.idle-timeout'`
+    /// (never without the option). A subtask without partitions (more subtasks than
+    /// partitions) is idle: the runtime asks about the one split it assumes, and an unbounded
+    /// subtask that will never read a row must not hold back the watermark downstream.
+    fn split_state(&self, split: u32) -> SplitState {
         let Some(p) = self.index.get(&(split as i32)).map(|&i| &self.parts[i]) else {
-            return false;
+            return if self.parts.is_empty() {
+                SplitState::Idle
+            } else {
+                SplitState::Active
+            };
         };
         if p.decoder.rows() > 0 {
-            return false;
-        }
-        if p.done {
-            return true;
-        }
-        self.opts
+            SplitState::Active
+        } else if p.done {
+            SplitState::Finished
+        } else if self
+            .opts
             .idle_timeout
             .is_some_and(|t| p.last_message.elapsed() >= t)
+        {
+            SplitState::Idle
+        } else {
+            SplitState::Active
+        }
     }
 }

@@ -27,7 +27,14 @@ pub fn encode(expr: &Expr) -> Result<ExprSpec, SqlError> {
     let expr = unqualify(expr.clone());
     let bytes = expr
         .to_bytes()
-        .map_err(|e| SqlError::new(format!("cannot serialize expression {expr}: {e}")))?;
+        .map_err(|e| {
+            let text = expr.to_string();
+            let shown: String = text.chars().take(200).collect();
+            let more = if shown.len() < text.len() { "..." } else { "" };
+            SqlError::new(format!(
+                "cannot serialize expression {shown}{more}: {e}; an expression nested this deeply (other than a chain of one operator) must be split into several columns or subqueries"
+            ))
+        })?;
     Ok(ExprSpec {
         sql: expr.to_string(),
         proto: base64::engine::general_purpose::STANDARD.encode(&bytes),

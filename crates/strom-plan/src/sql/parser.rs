@@ -194,6 +194,9 @@ fn parse_create_table(parser: &mut Parser) -> Result<SqlStatement, SqlError> {
                 SqlType::String
             } else {
                 let dt = parser.parse_data_type()?;
+                check_type_range(&dt).map_err(|m| {
+                    SqlError::at_span(format!("column '{col_name}': {m}"), ty_tok.span)
+                })?;
                 sql_type(&dt).ok_or_else(|| {
                     SqlError::at_span(
                         format!("unsupported type {dt} for column '{col_name}'; supported: BOOLEAN, TINYINT, SMALLINT, INT, BIGINT, FLOAT, DOUBLE, DECIMAL(p, s), STRING/VARCHAR, DATE, TIMESTAMP(p)"),
@@ -330,6 +333,37 @@ pub fn normalize_ident(i: &sqlparser::ast::Ident) -> String {
     } else {
         i.value.to_ascii_lowercase()
     }
+}
+
+/// Flink's bounds on type parameters: DECIMAL precision 1 to 38 and scale 0 to the precision,
+/// TIMESTAMP precision 0 to 9.
+fn check_type_range(dt: &DataType) -> Result<(), String> {
+    match dt {
+        DataType::Decimal(info) | DataType::Numeric(info) | DataType::Dec(info) => {
+            let (p, s) = match info {
+                ExactNumberInfo::None => (10, 0),
+                ExactNumberInfo::Precision(p) => (*p, 0),
+                ExactNumberInfo::PrecisionAndScale(p, s) => (*p, *s),
+            };
+            if !(1..=38).contains(&p) {
+                return Err(format!(
+                    "Decimal precision must be between 1 and 38 (both inclusive), got {dt}"
+                ));
+            }
+            if s < 0 || s as u64 > p {
+                return Err(format!(
+                    "Decimal scale must be between 0 and the precision {p} (both inclusive), got {dt}"
+                ));
+            }
+        }
+        DataType::Timestamp(Some(p), _) | DataType::Datetime(Some(p)) if *p > 9 => {
+            return Err(format!(
+                "Timestamp precision must be between 0 and 9 (both inclusive), got {dt}"
+            ));
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 fn sql_type(dt: &DataType) -> Option<SqlType> {

@@ -2,6 +2,7 @@
 //! Strom translates the optimized logical plan into its own operators.
 
 use super::catalog::{Catalog, WindowTvf};
+use super::depth::{check_depth, DEEP_STACK_BYTES};
 use super::error::SqlError;
 use super::expr_codec::{encode, unqualify};
 use super::functions::session_context;
@@ -35,7 +36,32 @@ pub struct CompiledScript {
 
 /// Compiles a Flink SQL script. `config` holds the session defaults (`parallelism.default`,
 /// `execution.runtime-mode`, ...); `SET` statements change them for later statements.
+///
+/// Runs on a thread of its own with a deep stack: planning recurses once per level of an
+/// expression, and expressions up to [`super::depth::MAX_EXPRESSION_DEPTH`] levels are accepted whichever
+/// thread (a REST worker, the CLI's main thread) asks.
 pub fn compile_script(sql: &str, config: &Configuration) -> Result<CompiledScript, SqlError> {
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("sql-planner".into())
+            .stack_size(DEEP_STACK_BYTES)
+            .spawn_scoped(scope, || compile_on_this_thread(sql, config))
+            .map_err(|e| SqlError::new(format!("cannot start the SQL planner thread: {e}")))?
+            .join()
+            .unwrap_or_else(|panic| {
+                let msg = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "unknown cause".into());
+                Err(SqlError::new(format!(
+                    "internal error in the SQL planner (please report it): {msg}"
+                )))
+            })
+    })
+}
+
+fn compile_on_this_thread(sql: &str, config: &Configuration) -> Result<CompiledScript, SqlError> {
     let mut config = config.clone();
     let mut catalog = Catalog::default();
     let mut jobs = Vec::new();
@@ -58,6 +84,7 @@ pub fn compile_script(sql: &str, config: &Configuration) -> Result<CompiledScrip
             }
             SqlStatement::Query(mut stmt) => {
                 let span = stmt.span();
+                check_depth(&stmt)?;
                 let job =
                     plan_statement(&mut stmt, &catalog, &config).map_err(|e| e.or_at(span))?;
                 jobs.push(job);
@@ -90,8 +117,24 @@ fn plan_statement(
     let job_type = runtime_mode(config)?;
     let parallelism = config
         .get_u32(keys::PARALLELISM_DEFAULT, 1)
-        .map_err(|e| SqlError::new(e.to_string()))?
-        .max(1);
+        .map_err(|e| SqlError::new(e.to_string()))?;
+    if parallelism == 0 {
+        return Err(SqlError::new(format!(
+            "'{}' must be a positive integer, got 0",
+            keys::PARALLELISM_DEFAULT
+        )));
+    }
+    if config.get(keys::MAX_PARALLELISM).is_some() {
+        let max = config
+            .get_u32(keys::MAX_PARALLELISM, 0)
+            .map_err(|e| SqlError::new(e.to_string()))?;
+        if max == 0 || max > UPPER_BOUND_MAX_PARALLELISM {
+            return Err(SqlError::new(format!(
+                "'{}' must be between 1 and {UPPER_BOUND_MAX_PARALLELISM} (both inclusive), got {max}",
+                keys::MAX_PARALLELISM
+            )));
+        }
+    }
     let tvfs = rewrite_window_tvfs(stmt, catalog)?;
     let is_query = matches!(stmt, Statement::Query(_));
     if !is_query && !matches!(stmt, Statement::Insert(_)) {
@@ -113,6 +156,11 @@ fn plan_statement(
     let plan = planner
         .sql_statement_to_plan(stmt.clone())
         .map_err(df_error)?;
+    if let LogicalPlan::Dml(dml) = &plan {
+        if let Some(table) = catalog.tables.get(dml.table_name.table()) {
+            check_sink_types(table, &dml.input)?;
+        }
+    }
     let plan = state.optimize(&plan).map_err(df_error)?;
     tracing::debug!("optimized plan:\n{}", plan.display_indent());
     let mut b = Builder {
@@ -230,6 +278,60 @@ fn plan_statement(
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     Ok(b.into_job_graph(name, job_config))
+}
+
+/// Refuses a query whose column types cannot be written into the sink's columns, naming the
+/// sink, the column and both types (as Flink's planner does before the job runs). `input` is the
+/// INSERT's unoptimized input: DataFusion has put a CAST to the sink's type on each column whose
+/// type differs, so the query's own type is the one under the CAST.
+fn check_sink_types(table: &TableSpec, input: &LogicalPlan) -> Result<(), SqlError> {
+    let LogicalPlan::Projection(p) = input else {
+        return Ok(());
+    };
+    let mut query: Vec<(String, SqlType)> = Vec::new();
+    for e in &p.expr {
+        let inner = match e {
+            Expr::Alias(a) => a.expr.as_ref(),
+            e => e,
+        };
+        let inner = match inner {
+            Expr::Cast(c) => c.expr.as_ref(),
+            Expr::TryCast(c) => c.expr.as_ref(),
+            e => e,
+        };
+        let name = match inner {
+            Expr::Column(c) => c.name.clone(),
+            Expr::Alias(a) => a.name.clone(),
+            e => e.schema_name().to_string(),
+        };
+        let ty = inner.get_type(p.input.schema()).map_err(df_error)?;
+        // a type Strom has no name for is left to the planner's own checks
+        let Some(ty) = SqlType::from_arrow(&ty) else {
+            return Ok(());
+        };
+        query.push((name, ty));
+    }
+    if query.len() != table.schema.len() {
+        return Ok(());
+    }
+    let listed = |cols: &mut dyn Iterator<Item = (&str, &SqlType)>| {
+        cols.map(|(n, t)| format!("{n}: {t}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for (k, ((qname, qty), t)) in query.iter().zip(&table.schema.columns).enumerate() {
+        if !qty.insertable_into(&t.ty) {
+            return Err(SqlError::new(format!(
+                "Column types of query result and sink for 'default_catalog.default_database.{}' do not match: sink column '{}' at position {k} is {} but the query gives {qty} ('{qname}'); CAST it in the query. Query schema: [{}]; sink schema: [{}]",
+                table.name,
+                t.name,
+                t.ty,
+                listed(&mut query.iter().map(|(n, t)| (n.as_str(), t))),
+                listed(&mut table.schema.columns.iter().map(|c| (c.name.as_str(), &c.ty)))
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn first_words(s: &str) -> String {
@@ -794,16 +896,7 @@ impl Builder<'_> {
             if !proj.contains(&time_idx) {
                 proj.push(time_idx);
             }
-            // columns only the pushed-down filters read
-            for f in &scan.filters {
-                for c in f.column_refs() {
-                    if let Some(i) = table.schema.index_of(&c.name) {
-                        if !proj.contains(&i) {
-                            proj.push(i);
-                        }
-                    }
-                }
-            }
+            add_filter_columns(&mut proj, &table.schema, &scan.filters);
             // batch mode has no watermarks (as Flink): windows fire at the end of the input, so
             // rows out of order are never late
             let watermark = match (&table.watermark, self.job_type) {
@@ -870,10 +963,13 @@ impl Builder<'_> {
                 .get(&name)
                 .cloned()
                 .ok_or_else(|| unknown_table(&name, self.catalog))?;
-            let proj: Vec<usize> = match &scan.projection {
+            let mut proj: Vec<usize> = match &scan.projection {
                 Some(p) => p.clone(),
                 None => (0..table.schema.len()).collect(),
             };
+            // DataFusion pushes filters into the scan and leaves their columns out of its
+            // projection: read them too, the Calc below drops them again
+            add_filter_columns(&mut proj, &table.schema, &scan.filters);
             let out = table.schema.project(&proj);
             // the watermark, when the rowtime column is read (an interval join needs it)
             let rowtime = table
@@ -908,13 +1004,12 @@ impl Builder<'_> {
             .cloned()
             .reduce(|a, b| a.and(b))
             .expect("non-empty");
-        let s = self.out(node).clone();
-        let exprs = s
+        let exprs = projected
             .columns
             .iter()
             .map(|c| Expr::Column(datafusion::common::Column::new_unqualified(&c.name)))
             .collect();
-        self.calc(node, Some(pred), exprs, s)
+        self.calc(node, Some(pred), exprs, projected)
     }
 
     fn source_watermark(
@@ -1181,9 +1276,23 @@ impl Builder<'_> {
             out_window.clone(),
         );
         let keys: Vec<usize> = (0..group_by.len()).collect();
+        // the final phase reads each call's state columns: its argument is the first of them
+        let mut state_col = keys.len();
+        let final_calls = calls
+            .iter()
+            .map(|c| {
+                let call = AggCall {
+                    arg: c.arg.map(|_| state_col),
+                    ..c.clone()
+                };
+                state_col += if c.func == AggFunc::Avg { 2 } else { 1 };
+                call
+            })
+            .collect();
         let final_spec = AggregateSpec {
             input: partial_schema,
             group_by: keys.clone(),
+            aggregates: final_calls,
             window_end_column: out_window_end,
             window_key_columns: out_key_pos,
             mode: AggregateMode::Final,
@@ -1252,6 +1361,19 @@ impl Builder<'_> {
             config,
             vertices,
             edges,
+        }
+    }
+}
+
+/// Adds to a scan's projection the columns of `schema` that only its pushed-down `filters` read.
+fn add_filter_columns(proj: &mut Vec<usize>, schema: &RowSchema, filters: &[Expr]) {
+    for f in filters {
+        for c in f.column_refs() {
+            if let Some(i) = schema.index_of(&c.name) {
+                if !proj.contains(&i) {
+                    proj.push(i);
+                }
+            }
         }
     }
 }

@@ -407,6 +407,20 @@ impl Operator for AggregateOperator {
         Ok(())
     }
 
+    /// A local (Partial) window aggregate hands over the partial results of its open windows:
+    /// once its task is idle, the global aggregate may fire them on the other subtasks'
+    /// watermarks, and what it held back would then be late. (The global aggregate merges
+    /// several partial results of a window.)
+    fn before_idle(&mut self, out: &mut dyn Output) -> Result<(), TaskError> {
+        if self.spec.mode != AggregateMode::Partial {
+            return Ok(());
+        }
+        for (_, table) in std::mem::take(&mut self.windows) {
+            self.emit_table(table, out)?;
+        }
+        Ok(())
+    }
+
     fn late_records_dropped(&self) -> u64 {
         self.late_dropped
     }

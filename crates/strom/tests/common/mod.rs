@@ -8,6 +8,7 @@
 
 #![allow(dead_code)]
 
+pub mod duckdb;
 pub mod processes;
 
 use std::collections::HashMap;

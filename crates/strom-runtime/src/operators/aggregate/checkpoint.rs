@@ -756,6 +756,64 @@ mod tests {
         assert_eq!(out.0.iter().map(|b| b.num_rows()).sum::<usize>(), 1);
     }
 
+    /// Before its task announces idleness, a Partial window aggregate hands over its open
+    /// windows: the Final phase may then fire them on the other subtasks' watermarks, and
+    /// merges what the Partial phase sends for them later (issue 15).
+    #[test]
+    fn a_partial_window_aggregate_hands_over_its_windows_before_idleness() {
+        let key = SqlType::BigInt;
+        let mut partial =
+            AggregateOperator::new(&spec(AggregateMode::Partial, &key, true, false)).unwrap();
+        let mut fin =
+            AggregateOperator::new(&spec(AggregateMode::Final, &key, true, false)).unwrap();
+        let mut handed = Collect(vec![]);
+        let rows = [
+            (Some(1), Some(5), 3),
+            (Some(1), Some(7), 4),
+            (Some(2), Some(1), 14),
+        ];
+        partial
+            .process_batch(batch(&rows, &key), &mut handed)
+            .unwrap();
+        // its own watermark closes no window: nothing goes out
+        partial.process_watermark(8, &mut handed).unwrap();
+        assert!(handed.0.is_empty());
+        partial.before_idle(&mut handed).unwrap();
+        assert_eq!(handed.0.iter().map(|b| b.num_rows()).sum::<usize>(), 2);
+        // a row of a handed-over window that comes later is sent again at its watermark
+        partial
+            .process_batch(batch(&[(Some(2), Some(3), 15)], &key), &mut handed)
+            .unwrap();
+        partial.process_watermark(19, &mut handed).unwrap();
+        let mut out = Collect(vec![]);
+        for b in std::mem::take(&mut handed.0) {
+            fin.process_batch(b, &mut out).unwrap();
+        }
+        fin.process_watermark(100, &mut out).unwrap();
+        assert_eq!(fin.late_records_dropped(), 0);
+        let ints = |v: [&str; 6]| v.map(String::from).to_vec();
+        assert_eq!(
+            out_rows(&out.0, true),
+            vec![
+                (Some(1), 10, ints(["2", "2", "12", "5", "7", "6.000000"])),
+                (Some(2), 20, ints(["2", "2", "4", "1", "3", "2.000000"])),
+            ]
+        );
+        // the Final phase holds nothing it could send before the watermark
+        partial
+            .process_batch(batch(&[(Some(3), Some(1), 105)], &key), &mut handed)
+            .unwrap();
+        partial.before_idle(&mut handed).unwrap();
+        let mut nothing = Collect(vec![]);
+        for b in handed.0 {
+            fin.process_batch(b, &mut nothing).unwrap();
+        }
+        fin.before_idle(&mut nothing).unwrap();
+        assert!(nothing.0.is_empty());
+        fin.finish(&mut nothing).unwrap();
+        assert_eq!(nothing.0.iter().map(|b| b.num_rows()).sum::<usize>(), 1);
+    }
+
     #[test]
     fn a_snapshot_of_another_query_is_rejected() {
         let key = SqlType::BigInt;

@@ -1,13 +1,29 @@
 //! The DataFusion session Strom plans and evaluates with: DataFusion's built-in functions plus
-//! Flink functions DataFusion lacks (`MOD`, `PROCTIME`).
+//! Flink functions DataFusion lacks (`MOD`, `PROCTIME`), and Flink's semantics where Flink and
+//! DataFusion share a name but differ: `DATE_FORMAT`, `TO_TIMESTAMP`, `TO_DATE`, `FROM_UNIXTIME`
+//! ([`datetime`], Java date patterns), `LOG` ([`log`], natural logarithm), `CONCAT`, `GREATEST`,
+//! `LEAST` ([`flink_variant`], NULL when an argument is NULL), `EXTRACT(DOW ...)` ([`flink_variant`],
+//! 1 = Sunday).
+//!
+//! Checked against Flink's list of built-in functions, the other names DataFusion shares with
+//! Flink behave alike for Flink's documented examples (string, math, conditional and temporal
+//! functions such as `SUBSTRING`, `TRIM`, `LPAD`, `REPLACE`, `CONCAT_WS`, `ROUND`, `POWER`,
+//! `COALESCE`, `NULLIF`, `NOW`).
+
+mod datetime;
+mod flink_variant;
+mod java_time;
+mod log;
 
 use datafusion::arrow::compute::kernels::numeric::rem;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{plan_err, Result};
 use datafusion::execution::context::{SessionConfig, SessionContext};
+use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
+use datetime::{FlinkTimeFunc, TimeFn};
 use std::sync::Arc;
 
 /// A session configured for Flink semantics (decimal literals, Flink functions).
@@ -17,9 +33,38 @@ pub fn session_context() -> SessionContext {
         .with_information_schema(false);
     config.options_mut().sql_parser.parse_float_as_decimal = true;
     config.options_mut().execution.time_zone = Some("+00:00".to_string());
-    let ctx = SessionContext::new_with_config(config);
+    // Flink's EXTRACT planned before DataFusion's
+    let mut state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_default_features();
+    state
+        .expr_planners()
+        .get_or_insert_with(Vec::new)
+        .insert(0, Arc::new(flink_variant::FlinkExtractPlanner));
+    let ctx = SessionContext::new_with_state(state.build());
+    // registered after DataFusion's functions, so that Flink's win where names (or DataFusion's
+    // aliases, such as to_char's `date_format`) are shared
     ctx.register_udf(ScalarUDF::from(ModFunc::new()));
     ctx.register_udf(ScalarUDF::from(ProcTimeFunc::new()));
+    for kind in [
+        TimeFn::DateFormat,
+        TimeFn::ToTimestamp,
+        TimeFn::ToDate,
+        TimeFn::FromUnixtime,
+    ] {
+        ctx.register_udf(ScalarUDF::from(FlinkTimeFunc::new(kind)));
+    }
+    ctx.register_udf(ScalarUDF::from(log::FlinkLog::new()));
+    ctx.register_udf(ScalarUDF::from(flink_variant::FlinkVariant::date_part()));
+    for inner in [
+        datafusion::functions::string::concat(),
+        datafusion::functions::core::greatest(),
+        datafusion::functions::core::least(),
+    ] {
+        ctx.register_udf(ScalarUDF::from(flink_variant::FlinkVariant::null_strict(
+            inner,
+        )));
+    }
     ctx
 }
 
@@ -161,3 +206,6 @@ impl ScalarUDFImpl for ModFunc {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,386 @@
+//! Flink's date and time patterns (Java's `SimpleDateFormat` letters: `yyyy-MM-dd HH:mm:ss.SSS`),
+//! compiled once per pattern, for formatting and for parsing (`DATE_FORMAT`, `TO_TIMESTAMP`,
+//! `TO_DATE`, `FROM_UNIXTIME`).
+//!
+//! Hand-written rather than through `chrono`'s `strftime` items: the letters and their widths
+//! differ (Java pads a field to the width of its letter run; `S` counts milliseconds), and a
+//! translation would still need this tokenizer.
+
+use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
+
+/// One piece of a pattern: a run of one pattern letter, or literal text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    Field(char, usize),
+    Text(String),
+}
+
+/// A compiled pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JavaPattern {
+    pieces: Vec<Piece>,
+}
+
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+const DAYS: [&str; 7] = [
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+];
+
+/// The letters Strom formats and parses (Java's `SimpleDateFormat` has a few more: week-based
+/// fields `Y w W F`, which are refused with a clear error).
+const LETTERS: &str = "GyMdHhKkmsSEuaDzZX";
+
+impl JavaPattern {
+    /// Compiles `pattern`; an unknown letter is an error, as in Java.
+    pub fn compile(pattern: &str) -> Result<Self, String> {
+        let mut pieces = Vec::new();
+        let chars: Vec<char> = pattern.chars().collect();
+        let mut i = 0;
+        let mut text = String::new();
+        while i < chars.len() {
+            let c = chars[i];
+            if c == '\'' {
+                // '' is a quote; 'text' is literal text
+                if chars.get(i + 1) == Some(&'\'') {
+                    text.push('\'');
+                    i += 2;
+                    continue;
+                }
+                let mut j = i + 1;
+                loop {
+                    match chars.get(j) {
+                        None => {
+                            return Err(format!("unterminated quote in date pattern '{pattern}'"))
+                        }
+                        Some('\'') if chars.get(j + 1) == Some(&'\'') => {
+                            text.push('\'');
+                            j += 2;
+                        }
+                        Some('\'') => break,
+                        Some(x) => {
+                            text.push(*x);
+                            j += 1;
+                        }
+                    }
+                }
+                i = j + 1;
+            } else if c.is_ascii_alphabetic() {
+                if !LETTERS.contains(c) {
+                    return Err(format!(
+                        "illegal pattern character '{c}' in date pattern '{pattern}'"
+                    ));
+                }
+                let mut n = 1;
+                while chars.get(i + n) == Some(&c) {
+                    n += 1;
+                }
+                if !text.is_empty() {
+                    pieces.push(Piece::Text(std::mem::take(&mut text)));
+                }
+                pieces.push(Piece::Field(c, n));
+                i += n;
+            } else {
+                text.push(c);
+                i += 1;
+            }
+        }
+        if !text.is_empty() {
+            pieces.push(Piece::Text(text));
+        }
+        Ok(Self { pieces })
+    }
+
+    /// Formats a date-time (the session time zone, UTC, is the zone).
+    pub fn format(&self, t: &NaiveDateTime) -> String {
+        let mut out = String::new();
+        let pad = |out: &mut String, v: i64, n: usize| out.push_str(&format!("{v:0n$}"));
+        for p in &self.pieces {
+            match p {
+                Piece::Text(s) => out.push_str(s),
+                Piece::Field(c, n) => {
+                    let n = *n;
+                    match c {
+                        'G' => out.push_str(if t.year() > 0 { "AD" } else { "BC" }),
+                        'y' if n == 2 => pad(&mut out, (t.year() % 100) as i64, 2),
+                        'y' => pad(&mut out, t.year() as i64, n),
+                        'M' if n >= 4 => out.push_str(MONTHS[t.month0() as usize]),
+                        'M' if n == 3 => out.push_str(&MONTHS[t.month0() as usize][..3]),
+                        'M' => pad(&mut out, t.month() as i64, n),
+                        'd' => pad(&mut out, t.day() as i64, n),
+                        'D' => pad(&mut out, t.ordinal() as i64, n),
+                        'H' => pad(&mut out, t.hour() as i64, n),
+                        'k' => pad(
+                            &mut out,
+                            if t.hour() == 0 { 24 } else { t.hour() } as i64,
+                            n,
+                        ),
+                        'K' => pad(&mut out, (t.hour() % 12) as i64, n),
+                        'h' => pad(
+                            &mut out,
+                            [12, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11][t.hour() as usize % 12],
+                            n,
+                        ),
+                        'm' => pad(&mut out, t.minute() as i64, n),
+                        's' => pad(&mut out, t.second() as i64, n),
+                        'S' => pad(&mut out, (t.nanosecond() / 1_000_000) as i64, n),
+                        'E' => {
+                            let d = DAYS[t.weekday().num_days_from_monday() as usize];
+                            out.push_str(if n >= 4 { d } else { &d[..3] })
+                        }
+                        'u' => pad(&mut out, t.weekday().number_from_monday() as i64, n),
+                        'a' => out.push_str(if t.hour() < 12 { "AM" } else { "PM" }),
+                        'z' => out.push_str("UTC"),
+                        'Z' => out.push_str("+0000"),
+                        'X' => out.push('Z'),
+                        _ => unreachable!("checked when compiling"),
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Parses `s` as a whole; `None` when it does not match (Flink's functions answer NULL).
+    pub fn parse(&self, s: &str) -> Option<NaiveDateTime> {
+        let b = s.as_bytes();
+        let mut i = 0;
+        let (mut year, mut month, mut day) = (1970i32, 1u32, 1u32);
+        let (mut hour, mut minute, mut second, mut nanos) = (0u32, 0u32, 0u32, 0u32);
+        let mut pm: Option<bool> = None;
+        let mut hour12 = false;
+        let mut ordinal: Option<u32> = None;
+        for (k, p) in self.pieces.iter().enumerate() {
+            match p {
+                Piece::Text(t) => {
+                    if !s[i..].starts_with(t.as_str()) {
+                        return None;
+                    }
+                    i += t.len();
+                }
+                Piece::Field(c, n) => {
+                    // a numeric field followed directly by another field takes exactly its width
+                    let adjacent = matches!(self.pieces.get(k + 1), Some(Piece::Field(..)));
+                    let mut number = |max: usize| -> Option<(u64, usize)> {
+                        let width = if adjacent { *n } else { max.max(*n) };
+                        let start = i;
+                        while i < b.len() && i - start < width && b[i].is_ascii_digit() {
+                            i += 1;
+                        }
+                        if i == start || adjacent && i - start != *n {
+                            return None;
+                        }
+                        Some((s[start..i].parse().ok()?, i - start))
+                    };
+                    match c {
+                        'y' => {
+                            let (v, w) = number(9)?;
+                            year = if *n == 2 && w == 2 {
+                                2000 + v as i32
+                            } else {
+                                v as i32
+                            };
+                        }
+                        'M' if *n >= 3 => {
+                            let rest = s[i..].to_ascii_lowercase();
+                            let (m, len) = MONTHS.iter().enumerate().find_map(|(m, name)| {
+                                let name = name.to_ascii_lowercase();
+                                if *n >= 4 && rest.starts_with(&name) {
+                                    Some((m, name.len()))
+                                } else if rest.starts_with(&name[..3]) {
+                                    Some((m, 3))
+                                } else {
+                                    None
+                                }
+                            })?;
+                            month = m as u32 + 1;
+                            i += len;
+                        }
+                        'M' => month = number(2)?.0 as u32,
+                        'd' => day = number(2)?.0 as u32,
+                        'D' => ordinal = Some(number(3)?.0 as u32),
+                        'H' | 'k' => hour = number(2)?.0 as u32 % 24,
+                        'h' | 'K' => {
+                            hour = number(2)?.0 as u32 % 12;
+                            hour12 = true;
+                        }
+                        'm' => minute = number(2)?.0 as u32,
+                        's' => second = number(2)?.0 as u32,
+                        'S' => {
+                            // Java counts milliseconds; a longer run of digits is a fraction
+                            let (v, w) = number(9)?;
+                            nanos = if w <= 3 && *n <= 3 {
+                                v as u32 * 1_000_000
+                            } else {
+                                (v * 10u64.pow(9 - w as u32)) as u32
+                            };
+                        }
+                        'a' => {
+                            let rest = s[i..].to_ascii_uppercase();
+                            pm = Some(if rest.starts_with("PM") {
+                                true
+                            } else if rest.starts_with("AM") {
+                                false
+                            } else {
+                                return None;
+                            });
+                            i += 2;
+                        }
+                        'E' => {
+                            let rest = s[i..].to_ascii_lowercase();
+                            let len = DAYS.iter().find_map(|d| {
+                                let d = d.to_ascii_lowercase();
+                                if rest.starts_with(&d) {
+                                    Some(d.len())
+                                } else if rest.starts_with(&d[..3]) {
+                                    Some(3)
+                                } else {
+                                    None
+                                }
+                            })?;
+                            i += len;
+                        }
+                        'u' => {
+                            number(1)?;
+                        }
+                        'G' if s[i..].starts_with("AD") || s[i..].starts_with("BC") => i += 2,
+                        'G' => return None,
+                        'z' | 'Z' | 'X' => {
+                            // only UTC is the session zone here
+                            let rest = &s[i..];
+                            let len = ["UTC", "+0000", "+00:00", "Z", "GMT"]
+                                .iter()
+                                .find(|z| rest.starts_with(*z))?
+                                .len();
+                            i += len;
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+        }
+        if i != b.len() {
+            return None;
+        }
+        if hour12 && pm == Some(true) {
+            hour += 12;
+        }
+        let date = match ordinal {
+            Some(o) => NaiveDate::from_yo_opt(year, o)?,
+            None => NaiveDate::from_ymd_opt(year, month, day)?,
+        };
+        let time = NaiveTime::from_hms_nano_opt(hour, minute, second, nanos)?;
+        Some(NaiveDateTime::new(date, time))
+    }
+}
+
+/// Flink's lenient default parse of a timestamp string (`TO_TIMESTAMP(s)`, `CAST`): a date
+/// `yyyy-MM-dd`, optionally followed by ` ` or `T` and `HH:mm[:ss[.fraction]]`.
+pub fn parse_default_timestamp(s: &str) -> Option<NaiveDateTime> {
+    let s = s.trim();
+    let (date, time) = match s.find([' ', 'T']) {
+        Some(k) => (&s[..k], Some(&s[k + 1..])),
+        None => (s, None),
+    };
+    let date = NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
+    let time = match time {
+        None => NaiveTime::MIN,
+        Some(t) => NaiveTime::parse_from_str(t, "%H:%M:%S%.f")
+            .or_else(|_| NaiveTime::parse_from_str(t, "%H:%M"))
+            .ok()?,
+    };
+    Some(NaiveDateTime::new(date, time))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").unwrap()
+    }
+
+    #[test]
+    fn formats_as_java_simple_date_format() {
+        let ts = t("2020-04-15 13:07:09.042");
+        let f = |p: &str| JavaPattern::compile(p).unwrap().format(&ts);
+        assert_eq!(f("yyyy-MM-dd"), "2020-04-15");
+        assert_eq!(f("yyyy-MM-dd HH:mm:ss"), "2020-04-15 13:07:09");
+        assert_eq!(f("HH:mm"), "13:07");
+        assert_eq!(f("yyyy-MM-dd HH:mm:ss.SSS"), "2020-04-15 13:07:09.042");
+        assert_eq!(f("yy/M/d h:m a"), "20/4/15 1:7 PM");
+        assert_eq!(f("EEE, MMM d ''yy"), "Wed, Apr 15 '20");
+        assert_eq!(f("EEEE MMMM"), "Wednesday April");
+        assert_eq!(f("yyyyMMddHHmmss"), "20200415130709");
+        assert_eq!(f("'at' HH 'o''clock'"), "at 13 o'clock");
+        assert_eq!(f("D k K"), "106 13 1");
+        let midnight = t("2020-01-01 00:00:00.000");
+        let g = |p: &str| JavaPattern::compile(p).unwrap().format(&midnight);
+        assert_eq!(g("hh a k K"), "12 AM 24 0");
+        assert!(JavaPattern::compile("yyyy-MM-dd q").is_err());
+        assert!(JavaPattern::compile("'open").is_err());
+    }
+
+    #[test]
+    fn parses_what_it_formats_and_nothing_else() {
+        let p = |pat: &str, s: &str| JavaPattern::compile(pat).unwrap().parse(s);
+        assert_eq!(
+            p("yyyy-MM-dd HH:mm:ss", "2020-04-15 13:07:09"),
+            Some(t("2020-04-15 13:07:09.000"))
+        );
+        assert_eq!(
+            p("yyyyMMddHHmmss", "20200415130709"),
+            Some(t("2020-04-15 13:07:09.000"))
+        );
+        assert_eq!(
+            p("dd/MM/yyyy hh:mm a", "15/04/2020 01:07 PM"),
+            Some(t("2020-04-15 13:07:00.000"))
+        );
+        assert_eq!(
+            p("yyyy-MM-dd HH:mm:ss.SSS", "2020-04-15 13:07:09.042"),
+            Some(t("2020-04-15 13:07:09.042"))
+        );
+        assert_eq!(
+            p("dd MMM yyyy", "15 Apr 2020"),
+            Some(t("2020-04-15 00:00:00.000"))
+        );
+        assert_eq!(p("yyyy-MM-dd", "2020-02-30"), None);
+        assert_eq!(p("yyyy-MM-dd", "2020-04-15 x"), None);
+        assert_eq!(p("yyyy-MM-dd", "nope"), None);
+    }
+
+    #[test]
+    fn parses_flink_default_timestamps() {
+        assert_eq!(
+            parse_default_timestamp("1970-01-01 00:00:44"),
+            Some(t("1970-01-01 00:00:44.000"))
+        );
+        assert_eq!(
+            parse_default_timestamp("2020-04-15T13:07:09.5"),
+            Some(t("2020-04-15 13:07:09.500"))
+        );
+        assert_eq!(
+            parse_default_timestamp("2020-04-15"),
+            Some(t("2020-04-15 00:00:00.000"))
+        );
+        assert_eq!(parse_default_timestamp("15.04.2020"), None);
+    }
+}
