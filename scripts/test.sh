@@ -18,6 +18,8 @@ if ! python3 -c "import duckdb" 2>/dev/null; then
     echo "installing duckdb from PyPI for the SQL answer tests" >&2
     python3 -m pip install --quiet duckdb
 fi
+# one-way module dependencies inside each crate (docs/DESIGN.md)
+python3 scripts/import_cycles.py
 cargo build --workspace --all-targets
 cargo nextest run --workspace --no-fail-fast
 

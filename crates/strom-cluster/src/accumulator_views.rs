@@ -14,7 +14,7 @@ const UNASSIGNED: &str = "(unassigned)";
 /// `/jobs/:id/vertices/:vid/subtasks/accumulators`; None when the job has no such vertex.
 pub fn subtasks_accumulators(d: &Dispatcher, j: &JobEntry, vertex: VertexId) -> Option<Value> {
     let st = j.state.lock();
-    let v = st.graph.job_vertex(vertex)?;
+    let v = st.graph().job_vertex(vertex)?;
     let subtasks: Vec<Value> = v
         .subtasks
         .iter()
@@ -43,7 +43,7 @@ pub fn attempt_accumulators(
     attempt: u32,
 ) -> Result<Value, SubtaskLookup> {
     let st = j.state.lock();
-    let ev = crate::extra_views::subtask_of(&st.graph, vertex, subtask)?;
+    let ev = crate::extra_views::subtask_of(st.graph(), vertex, subtask)?;
     let e = std::iter::once(&ev.current)
         .chain(ev.prior_attempts.iter())
         .find(|e| e.attempt_number == attempt)

@@ -6,7 +6,7 @@ use crate::checkpoint_storage::{CheckpointStorage, StorageError};
 use serde::{Deserialize, Serialize};
 use strom_common::VertexId;
 use strom_plan::JobGraph;
-use strom_runtime::task::{OperatorRestore, TaskRestore};
+use strom_runtime::task_state::{OperatorRestore, TaskRestore};
 
 pub const METADATA_FILE: &str = "_metadata";
 const VERSION: u32 = 1;

@@ -13,7 +13,7 @@ use strom_common::{JobType, VertexId};
 
 /// The job's vertices by position (the order of `CheckpointRecord::acks`): id and parallelism.
 pub fn vertices(st: &JobState) -> Vec<(VertexId, usize)> {
-    st.graph
+    st.graph()
         .vertices
         .iter()
         .map(|v| (v.id(), v.subtasks.len()))

@@ -15,7 +15,7 @@ pub fn jobmanager_metrics(d: &Dispatcher) -> Vec<(&'static str, MetricValue)> {
     let running = d
         .jobs()
         .iter()
-        .filter(|j| !j.state.lock().graph.status().is_globally_terminal())
+        .filter(|j| !j.state.lock().graph().status().is_globally_terminal())
         .count();
     let now = now_millis();
     let (w, s): (UtilisationFigure, UtilisationFigure) = {
@@ -45,7 +45,7 @@ pub fn jobmanager_metrics(d: &Dispatcher) -> Vec<(&'static str, MetricValue)> {
 pub fn job_metrics(j: &JobEntry) -> Vec<(&'static str, MetricValue)> {
     let st = j.state.lock();
     let c = &st.checkpoints;
-    let g = &st.graph;
+    let g = &st.graph();
     let status = g.status();
     let uptime = match (status, g.status_timestamp(JobStatus::Running)) {
         (JobStatus::Running, Some(t)) => (now_millis() - t).max(0),
@@ -54,7 +54,7 @@ pub fn job_metrics(j: &JobEntry) -> Vec<(&'static str, MetricValue)> {
     let last = c.latest_completed.as_ref();
     vec![
         ("uptime", MetricValue::Count(uptime as u64)),
-        ("numRestarts", MetricValue::Count(st.restarts as u64)),
+        ("numRestarts", MetricValue::Count(st.restarts() as u64)),
         (
             "lastCheckpointDuration",
             MetricValue::Gauge(last.map(|r| r.end_to_end_duration()).unwrap_or(-1)),
@@ -92,7 +92,7 @@ pub struct TaskRow {
 pub fn running_tasks(j: &JobEntry) -> Vec<TaskRow> {
     let st = j.state.lock();
     let mut out = Vec::new();
-    for v in &st.graph.vertices {
+    for v in &st.graph().vertices {
         for ev in &v.subtasks {
             let e = &ev.current;
             let Some(slot) = &e.slot else { continue };

@@ -3,15 +3,14 @@
 
 use crate::checkpoint_metadata::{CheckpointMetadata, RestorePlan};
 use crate::checkpoint_storage::CheckpointStorage;
-use crate::job_master::{
-    checkpoint_event, savepoint_event, CheckpointSetup, JobEvent, JobMaster, JobMasterConfig,
-    JobState,
-};
+use crate::job_master::{CheckpointSetup, JobMaster, JobMasterConfig, JobState};
+use crate::protocol::{checkpoint_event, savepoint_event, JobEvent};
 use crate::resource_manager::ResourceManager;
 use crossbeam_channel::Sender;
 use parking_lot::{Mutex, RwLock};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use strom_common::checkpointing::CheckpointingOptions;
 use strom_common::config::keys;
 use strom_common::time::now_millis;
 use strom_common::{Configuration, JobId, JobStatus, JobType};
@@ -47,63 +46,35 @@ fn checkpoint_setup(
     job: JobId,
     graph: &JobGraph,
 ) -> Result<CheckpointSetup, DispatcherError> {
-    let bad = |e: strom_common::config::ConfigError| DispatcherError::InvalidGraph(e.to_string());
-    let ms = |key: &str, default: u64| -> Result<i64, DispatcherError> {
-        Ok(conf
-            .get_duration(key, std::time::Duration::from_millis(default))
-            .map_err(bad)?
-            .as_millis() as i64)
-    };
-    let interval = ms(keys::CHECKPOINTING_INTERVAL, 0)?;
-    let periodic = (interval > 0)
-        .then(|| -> Result<CheckpointConfig, DispatcherError> {
-            Ok(CheckpointConfig {
-                interval_ms: interval,
-                timeout_ms: ms(keys::CHECKPOINTING_TIMEOUT, 600_000)?,
-                min_pause_ms: ms(keys::CHECKPOINTING_MIN_PAUSE, 0)?,
-                max_concurrent: conf
-                    .get_u32(keys::CHECKPOINTING_MAX_CONCURRENT, 1)
-                    .map_err(bad)?
-                    .max(1) as usize,
-                num_retained: conf
-                    .get_u32(keys::CHECKPOINTS_NUM_RETAINED, 1)
-                    .map_err(bad)?
-                    .max(1) as usize,
-            })
-        })
-        .transpose()?;
-    let dir = conf
-        .get(keys::CHECKPOINTING_DIR)
-        .or_else(|| conf.get(keys::CHECKPOINTS_DIR))
-        .map(str::to_string)
-        .unwrap_or_else(|| {
-            std::env::temp_dir()
-                .join("strom-checkpoints")
-                .display()
-                .to_string()
-        });
+    let o = CheckpointingOptions::from_config(conf)
+        .map_err(|e| DispatcherError::InvalidGraph(e.to_string()))?;
+    let ms = |d: std::time::Duration| d.as_millis() as i64;
+    let periodic = o.interval.map(|interval| CheckpointConfig {
+        interval_ms: ms(interval),
+        timeout_ms: ms(o.timeout),
+        min_pause_ms: ms(o.min_pause),
+        max_concurrent: o.max_concurrent as usize,
+        num_retained: o.num_retained as usize,
+    });
+    let dir = o.dir.clone().unwrap_or_else(|| {
+        std::env::temp_dir()
+            .join("strom-checkpoints")
+            .display()
+            .to_string()
+    });
     let storage = CheckpointStorage::open(&dir)
         .map_err(|e| DispatcherError::InvalidGraph(e.to_string()))?
         .child(&job.to_string());
-    let restore = match conf
-        .get(keys::STATE_RECOVERY_PATH)
-        .or_else(|| conf.get(keys::SAVEPOINT_PATH))
-    {
+    let restore = match &o.restore_path {
         None => None,
         Some(path) => {
-            let allow = conf
-                .get_bool(keys::STATE_RECOVERY_IGNORE_UNCLAIMED, false)
-                .map_err(bad)?
-                || conf
-                    .get_bool(keys::SAVEPOINT_IGNORE_UNCLAIMED, false)
-                    .map_err(bad)?;
             let dir = CheckpointStorage::open(path)
                 .map_err(|e| DispatcherError::Restore(e.to_string()))?;
             let meta = CheckpointMetadata::read(&dir).map_err(DispatcherError::Restore)?;
             let plan = RestorePlan::new(&meta, &dir, graph);
-            if !plan.unmatched.is_empty() && !allow {
+            if !plan.unmatched.is_empty() && !o.allow_non_restored_state {
                 return Err(DispatcherError::Restore(format!(
-                    "{} has state for operators this job does not have: {}. Restore with                      --allow-non-restored-state ('{}' = 'true') to drop it",
+                    "{} has state for operators this job does not have: {}. Restore with --allow-non-restored-state ('{}' = 'true') to drop it",
                     dir.location(""),
                     plan.unmatched.join(", "),
                     keys::STATE_RECOVERY_IGNORE_UNCLAIMED
@@ -115,32 +86,12 @@ fn checkpoint_setup(
             Some(plan)
         }
     };
-    let retention = conf
-        .get(keys::CHECKPOINTING_RETENTION)
-        .unwrap_or("NO_EXTERNALIZED_CHECKPOINTS")
-        .trim()
-        .to_ascii_uppercase();
-    let retain_on_cancellation = match retention.as_str() {
-        "RETAIN_ON_CANCELLATION" => true,
-        "DELETE_ON_CANCELLATION" | "NO_EXTERNALIZED_CHECKPOINTS" => false,
-        other => {
-            return Err(DispatcherError::InvalidGraph(format!(
-                "bad value '{other}' for '{}': expected RETAIN_ON_CANCELLATION, \
-                 DELETE_ON_CANCELLATION or NO_EXTERNALIZED_CHECKPOINTS",
-                keys::CHECKPOINTING_RETENTION
-            )))
-        }
-    };
-    // Flink's default: no failed checkpoint is tolerated
-    let tolerable_failed_checkpoints = conf
-        .get_u32(keys::CHECKPOINTING_TOLERABLE_FAILED, 0)
-        .map_err(bad)?;
     Ok(CheckpointSetup {
         periodic,
         storage,
         restore,
-        retain_on_cancellation,
-        tolerable_failed_checkpoints,
+        retain_on_cancellation: o.retention.retains_on_cancellation(),
+        tolerable_failed_checkpoints: o.tolerable_failed,
     })
 }
 
@@ -378,13 +329,13 @@ impl Dispatcher {
         let job = self.job(id)?;
         {
             let st = job.state.lock();
-            if st.graph.job_type == JobType::Batch {
+            if st.graph().job_type == JobType::Batch {
                 // Flink's words (SchedulerBase#triggerCheckpoint)
                 return Err(DispatcherError::Trigger(format!(
                     "Job {id} is not a streaming job. (it runs in batch mode: batch jobs take no checkpoints)"
                 )));
             }
-            let status = st.graph.status();
+            let status = st.graph().status();
             if status.is_globally_terminal() {
                 return Err(DispatcherError::Trigger(format!(
                     "Job {id} is {status}: checkpoints are taken of running jobs only"
@@ -404,6 +355,6 @@ impl Dispatcher {
     }
 
     pub fn status(&self, id: JobId) -> Result<JobStatus, DispatcherError> {
-        Ok(self.job(id)?.state.lock().graph.status())
+        Ok(self.job(id)?.state.lock().graph().status())
     }
 }

@@ -83,7 +83,7 @@ pub fn job_config(d: &Dispatcher, j: &JobEntry) -> Value {
         "jid": j.id.to_string(),
         "name": j.name,
         "execution-config": {
-            "restart-strategy": st.restart_strategy,
+            "restart-strategy": st.restart_strategy(),
             "job-parallelism": parallelism,
             "object-reuse-mode": object_reuse,
             "user-config": user,
@@ -93,7 +93,7 @@ pub fn job_config(d: &Dispatcher, j: &JobEntry) -> Value {
 
 /// Whether the job has this vertex.
 pub fn has_vertex(j: &JobEntry, vertex: VertexId) -> bool {
-    j.state.lock().graph.job_vertex(vertex).is_some()
+    j.state.lock().graph().job_vertex(vertex).is_some()
 }
 
 /// `/jobs/:id/vertices/:vid/watermarks`: each subtask's input watermark, as a string of ms
@@ -129,7 +129,7 @@ pub fn backpressure_level(ratio: f64) -> &'static str {
 /// backpressured, idle and busy (from the per-second time rates), and the worst level.
 pub fn backpressure(j: &JobEntry, vertex: VertexId) -> Option<Value> {
     let st = j.state.lock();
-    let v = st.graph.job_vertex(vertex)?;
+    let v = st.graph().job_vertex(vertex)?;
     let mut worst = 0.0f64;
     let subtasks: Vec<Value> = v
         .subtasks
@@ -165,7 +165,7 @@ fn location(d: &Dispatcher, e: &Execution) -> (Value, Value) {
 /// `/jobs/:id/vertices/:vid/subtasktimes`: when each subtask entered each state.
 pub fn subtask_times(d: &Dispatcher, j: &JobEntry, vertex: VertexId) -> Option<Value> {
     let st = j.state.lock();
-    let v = st.graph.job_vertex(vertex)?;
+    let v = st.graph().job_vertex(vertex)?;
     let now = now_millis();
     let subtasks: Vec<Value> = v
         .subtasks
@@ -232,7 +232,7 @@ pub fn subtask_attempt(
 ) -> Result<Value, SubtaskLookup> {
     let (current, prior) = {
         let st = j.state.lock();
-        let ev = subtask_of(&st.graph, vertex, subtask)?;
+        let ev = subtask_of(st.graph(), vertex, subtask)?;
         let current = ev.current.attempt_number;
         let prior = match attempt {
             None => None,

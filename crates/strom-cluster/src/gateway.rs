@@ -2,9 +2,9 @@
 //! implements them with direct calls, the distributed one with gRPC (`rpc`), so the JobMaster and
 //! ResourceManager run the same code either way.
 
-use crate::job_master::JobEvent;
 use crate::log_files::{LogFile, LogFileError, LogFileInfo};
 use crate::process_status::ProcessStatus;
+use crate::protocol::{CheckpointAck, JobEvent, JobMasterId, TaskStateUpdate};
 use crate::thread_dump::ThreadInfo;
 use crossbeam_channel::Sender;
 use parking_lot::RwLock;
@@ -12,33 +12,10 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use strom_common::time::now_millis;
-use strom_common::{AttemptId, DeclineKind, ExecutionState, FailureKind, JobId};
+use strom_common::{AttemptId, JobId};
 use strom_runtime::{TaskDeploymentDescriptor, TaskMetrics, TaskMetricsSnapshot};
 use strom_scheduler::execution_graph::ExecutionVertexId;
 pub use strom_scheduler::slot_pool::TaskManagerId;
-
-/// Fencing token of one JobMaster: task updates carrying another one are refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct JobMasterId(pub u128);
-
-impl JobMasterId {
-    pub fn random() -> Self {
-        Self(rand::random())
-    }
-}
-
-impl std::fmt::Display for JobMasterId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:032x}", self.0)
-    }
-}
-
-impl std::str::FromStr for JobMasterId {
-    type Err = std::num::ParseIntError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        u128::from_str_radix(s, 16).map(Self)
-    }
-}
 
 /// Hardware a TaskManager reports.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -136,39 +113,6 @@ impl TaskManagerInfo {
             None => ProcessStatus::default(),
         }
     }
-}
-
-/// A task's state change as the TaskManager reports it.
-#[derive(Debug, Clone)]
-pub struct TaskStateUpdate {
-    pub job: JobId,
-    pub job_master: JobMasterId,
-    pub id: ExecutionVertexId,
-    pub attempt: AttemptId,
-    pub state: ExecutionState,
-    pub error: Option<String>,
-    /// What kind of failure `error` is (FAILED updates).
-    pub kind: FailureKind,
-    /// Final figures (remote tasks report them with their terminal state).
-    pub metrics: Option<TaskMetricsSnapshot>,
-}
-
-/// A task's answer to a checkpoint: acknowledged (its state file, if it has state) or declined.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CheckpointAck {
-    pub job: JobId,
-    pub job_master: JobMasterId,
-    pub id: ExecutionVertexId,
-    pub attempt: AttemptId,
-    pub checkpoint_id: u64,
-    /// The state file's name in the checkpoint directory (None: the task has no state).
-    pub handle: Option<String>,
-    /// Bytes of state written.
-    pub size: u64,
-    /// Why the task declined the checkpoint.
-    pub declined: Option<String>,
-    /// With `declined`: what kind of decline it is.
-    pub decline_kind: DeclineKind,
 }
 
 /// Where a TaskManager sends task state changes and checkpoint answers: the JobMasters
@@ -327,6 +271,7 @@ impl TaskStateListener for JobMasterRegistry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use strom_common::{ExecutionState, FailureKind};
 
     fn update(job: JobId, jm: JobMasterId) -> TaskStateUpdate {
         TaskStateUpdate {

@@ -3,8 +3,9 @@
 //! task state updates) and the monitor that declares silent TaskManagers lost.
 
 use crate::dispatcher::Dispatcher;
-use crate::gateway::{Hardware, JobMasterId, JobMasterRegistry, TaskManagerInfo, TaskStateUpdate};
+use crate::gateway::{Hardware, JobMasterRegistry, TaskManagerInfo};
 use crate::process_status::ProcessStatus;
+use crate::protocol::{CheckpointAck, JobMasterId, TaskStateUpdate};
 use crate::remote_task_executor::RemoteTaskExecutor;
 use crate::resource_manager::ResourceManager;
 use crate::rpc::proto::job_master_service_server::{JobMasterService, JobMasterServiceServer};
@@ -274,7 +275,7 @@ impl JobMasterService for Services {
     ) -> Result<Response<Ack>, Status> {
         let r = request.into_inner();
         let bad = |what: &str| Status::invalid_argument(format!("bad {what} in checkpoint answer"));
-        let ack = crate::gateway::CheckpointAck {
+        let ack = CheckpointAck {
             job: r.job_id.parse().map_err(|_| bad("job id"))?,
             job_master: r.job_master_id.parse().map_err(|_| bad("JobMaster id"))?,
             id: ExecutionVertexId::new(

@@ -2,10 +2,11 @@
 //! gRPC, and the JobManager -> TaskManager heartbeat that also collects its tasks' figures.
 
 use crate::gateway::{
-    Answer, JobMasterId, JobMasterRegistry, TaskExecutorGateway, TaskManagerInfo,
-    TaskManagerQueryError, TaskStateListener, TaskStateUpdate,
+    Answer, JobMasterRegistry, TaskExecutorGateway, TaskManagerInfo, TaskManagerQueryError,
+    TaskStateListener,
 };
 use crate::log_files::{LogFile, LogFileError, LogFileInfo};
+use crate::protocol::{JobMasterId, TaskStateUpdate};
 use crate::resource_manager::ResourceManager;
 use crate::rpc::proto::task_executor_service_client::TaskExecutorServiceClient;
 use crate::rpc::proto::{

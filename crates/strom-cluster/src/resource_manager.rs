@@ -3,7 +3,7 @@
 //! are lost with their TaskManager.
 
 use crate::gateway::{JobMasterRegistry, TaskExecutorGateway};
-use crate::job_master::JobEvent;
+use crate::protocol::JobEvent;
 use crate::utilisation::Utilisation;
 use parking_lot::{Mutex, RwLock};
 use std::collections::BTreeMap;

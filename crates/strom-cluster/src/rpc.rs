@@ -12,6 +12,7 @@ use tonic::{Request, Status};
 
 #[allow(clippy::all, missing_docs)]
 pub mod proto {
+    #![allow(clippy::too_many_lines)] // generated
     tonic::include_proto!("strom.v1");
 }
 

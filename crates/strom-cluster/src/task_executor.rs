@@ -3,10 +3,10 @@
 
 use crate::checkpoint_storage::CheckpointStorage;
 use crate::gateway::{
-    Answer, CheckpointAck, JobMasterId, TaskExecutorGateway, TaskManagerInfo,
-    TaskManagerQueryError, TaskStateListener, TaskStateUpdate,
+    Answer, TaskExecutorGateway, TaskManagerInfo, TaskManagerQueryError, TaskStateListener,
 };
 use crate::log_files::{LogFile, LogFileError, LogFileInfo};
+use crate::protocol::{CheckpointAck, JobMasterId, TaskStateUpdate};
 use crate::thread_dump::ThreadInfo;
 use crossbeam_channel::Sender;
 use parking_lot::Mutex;
@@ -14,12 +14,11 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use strom_common::{AttemptId, DeclineKind, ExecutionState, FailureKind, JobId};
+use strom_runtime::connector::FINAL_CHECKPOINT;
 use strom_runtime::error::catch_panic;
 use strom_runtime::exchange::LocalShuffle;
-use strom_runtime::task::{
-    decode_task_state, encode_task_state, CheckpointListener, CheckpointTrigger, RestoredState,
-    TaskRestore, FINAL_CHECKPOINT,
-};
+use strom_runtime::task::{CheckpointListener, CheckpointTrigger};
+use strom_runtime::task_state::{decode_task_state, encode_task_state, RestoredState, TaskRestore};
 use strom_runtime::{
     run_task, ConnectorRegistry, TaskContext, TaskDeploymentDescriptor, TaskError, TaskMetrics,
     TaskMetricsSnapshot,
@@ -141,6 +140,7 @@ impl TaskExecutor {
 
     /// Deploys a task: it reports INITIALIZING, RUNNING and its terminal state to `listener`.
     /// Returns the task's live metrics.
+    #[allow(clippy::too_many_lines)] // debt: to split into steps
     pub fn submit_task(
         self: &Arc<Self>,
         tdd: TaskDeploymentDescriptor,
@@ -249,7 +249,7 @@ impl TaskExecutor {
         // SQL planner accepts (strom_plan::sql::depth)
         let spawn = std::thread::Builder::new()
             .name(thread_name)
-            .stack_size(strom_plan::sql::depth::DEEP_STACK_BYTES)
+            .stack_size(strom_plan::expr_codec::DEEP_STACK_BYTES)
             .spawn({
             let send = send.clone();
             move || {

@@ -3,8 +3,9 @@
 //! ResourceManager (retried with backoff), heartbeats, and task state updates to the JobMasters.
 
 use crate::cluster::short_random_id;
-use crate::gateway::{CheckpointAck, Hardware, TaskStateListener, TaskStateUpdate};
+use crate::gateway::{Hardware, TaskStateListener};
 use crate::job_manager_runner::HeartbeatConfig;
+use crate::protocol::{CheckpointAck, TaskStateUpdate};
 use crate::rpc::proto::job_master_service_client::JobMasterServiceClient;
 use crate::rpc::proto::resource_manager_service_client::ResourceManagerServiceClient;
 use crate::rpc::proto::task_executor_service_server::{

@@ -3,58 +3,11 @@
 //! figures, state counts, aggregate state, time span and per-metric statistics.
 
 use crate::dispatcher::{Dispatcher, JobEntry};
+use crate::subtask_statistics::{aggregated, figure, IO_FIGURES};
 use crate::views;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use strom_common::{ExecutionState, VertexId};
-
-/// The IO figures of a subtask that Flink's `IOMetricsInfo` has, in its order; the `*-complete`
-/// flags go with the first four.
-const IO_FIGURES: [&str; 7] = [
-    "read-bytes",
-    "write-bytes",
-    "read-records",
-    "write-records",
-    "accumulated-backpressured-time",
-    "accumulated-idle-time",
-    "accumulated-busy-time",
-];
-
-/// The states of Flink's per-subtask `status-duration`.
-const DURATION_STATES: [&str; 5] = [
-    "CREATED",
-    "SCHEDULED",
-    "DEPLOYING",
-    "INITIALIZING",
-    "RUNNING",
-];
-
-/// Commons-math's default (legacy) percentile estimate of sorted values, as Flink computes it
-/// (0 without values).
-fn percentile(sorted: &[i64], p: f64) -> i64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    let values: Vec<f64> = sorted.iter().map(|v| *v as f64).collect();
-    crate::checkpoint_views::percentile(&values, p) as i64
-}
-
-/// Flink's `StatsSummaryDto` of some values: min, max, avg, sum, median, p25, p75, p95.
-pub fn summary(values: &[i64]) -> Value {
-    let mut v = values.to_vec();
-    v.sort_unstable();
-    let sum: i64 = v.iter().sum();
-    json!({
-        "min": v.first().copied().unwrap_or(0),
-        "max": v.last().copied().unwrap_or(0),
-        "avg": if v.is_empty() { 0 } else { sum / v.len() as i64 },
-        "sum": sum,
-        "median": percentile(&v, 50.0),
-        "p25": percentile(&v, 25.0),
-        "p75": percentile(&v, 75.0),
-        "p95": percentile(&v, 95.0),
-    })
-}
 
 /// The state Flink shows for a group of subtasks (`ExecutionJobVertex.getAggregateJobVertexState`).
 fn aggregate_state(counts: &BTreeMap<&str, usize>, total: usize) -> &'static str {
@@ -82,32 +35,6 @@ fn aggregate_state(counts: &BTreeMap<&str, usize>, total: usize) -> &'static str
     } else {
         "CREATED"
     }
-}
-
-fn figure(subtask: &Value, name: &str) -> i64 {
-    let m = &subtask["metrics"][name];
-    m.as_i64()
-        .or_else(|| m.as_f64().map(|f| f as i64))
-        .unwrap_or(0)
-}
-
-/// Flink's `AggregatedTaskDetailsInfo` of some subtasks (`/jobs/:id/vertices/:vid` entries):
-/// statistics of each IO figure and of the time spent in each state.
-pub fn aggregated(subtasks: &[&Value]) -> Value {
-    let mut metrics = Map::new();
-    for name in IO_FIGURES {
-        let values: Vec<i64> = subtasks.iter().map(|s| figure(s, name)).collect();
-        metrics.insert(name.to_string(), summary(&values));
-    }
-    let mut durations = Map::new();
-    for state in DURATION_STATES {
-        let values: Vec<i64> = subtasks
-            .iter()
-            .map(|s| s["status-duration"][state].as_i64().unwrap_or(0))
-            .collect();
-        durations.insert(state.to_string(), summary(&values));
-    }
-    json!({ "metrics": metrics, "status-duration": durations })
 }
 
 /// One row: the subtasks (`/jobs/:id/vertices/:vid` entries) on one TaskManager.
@@ -206,22 +133,6 @@ pub fn vertex_taskmanagers(d: &Dispatcher, j: &JobEntry, vertex: VertexId) -> Op
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn summaries_match_flinks_captured_figures() {
-        // from the captured vertex_detail.json: two subtasks with 0 and 79917 written records
-        assert_eq!(
-            summary(&[79917, 0]),
-            json!({"min": 0, "max": 79917, "avg": 39958, "sum": 79917, "median": 39958,
-                   "p25": 0, "p75": 79917, "p95": 79917})
-        );
-        assert_eq!(
-            summary(&[]),
-            json!({"min": 0, "max": 0, "avg": 0, "sum": 0, "median": 0, "p25": 0, "p75": 0, "p95": 0})
-        );
-        assert_eq!(summary(&[7])["p95"], 7);
-        assert_eq!(summary(&[1, 2, 3, 4])["median"], 2);
-    }
 
     #[test]
     fn aggregate_states_follow_flink() {

@@ -16,7 +16,7 @@ pub fn version() -> String {
 
 fn task_counts_lower(st: &JobState) -> Value {
     let mut m = Map::new();
-    let counts = st.graph.task_counts();
+    let counts = st.graph().task_counts();
     for s in ExecutionState::ALL {
         m.insert(
             s.as_str().to_ascii_lowercase(),
@@ -38,7 +38,7 @@ fn state_counts_upper(counts: impl Fn(ExecutionState) -> usize) -> Value {
 }
 
 fn times(st: &JobState) -> (i64, i64, i64, i64) {
-    let g = &st.graph;
+    let g = &st.graph();
     let start = g.status_timestamp(JobStatus::Initializing).unwrap_or(0);
     let status = g.status();
     let end = if status.is_globally_terminal() {
@@ -66,7 +66,7 @@ pub fn overview(d: &Dispatcher) -> Value {
     let mut cancelled = 0;
     let mut failed = 0;
     for j in d.jobs() {
-        match j.state.lock().graph.status() {
+        match j.state.lock().graph().status() {
             JobStatus::Finished => finished += 1,
             JobStatus::Canceled => cancelled += 1,
             JobStatus::Failed => failed += 1,
@@ -146,7 +146,9 @@ pub fn jobs(d: &Dispatcher) -> Value {
     let jobs: Vec<Value> = d
         .jobs()
         .iter()
-        .map(|j| json!({"id": j.id.to_string(), "status": j.state.lock().graph.status().as_str()}))
+        .map(
+            |j| json!({"id": j.id.to_string(), "status": j.state.lock().graph().status().as_str()}),
+        )
         .collect();
     json!({ "jobs": jobs })
 }
@@ -157,12 +159,12 @@ pub fn job_overview(j: &JobEntry) -> Value {
     json!({
         "jid": j.id.to_string(),
         "name": j.name,
-        "jobType": st.graph.job_type.as_str(),
+        "jobType": st.graph().job_type.as_str(),
         "schedulerType": "Default",
         "start-time": start,
         "end-time": end,
         "duration": duration,
-        "state": st.graph.status().as_str(),
+        "state": st.graph().status().as_str(),
         "last-modification": last,
         "tasks": task_counts_lower(&st),
         "pending-operators": 0,
@@ -190,7 +192,7 @@ fn vertex_metrics(m: &TaskMetricsSnapshot, source: bool, sink: bool) -> Value {
 }
 
 pub fn plan(j: &JobEntry, st: &JobState) -> Value {
-    let g = &st.graph;
+    let g = &st.graph();
     let nodes: Vec<Value> = g
         .vertices
         .iter()
@@ -234,7 +236,7 @@ pub fn plan(j: &JobEntry, st: &JobState) -> Value {
 pub fn job_details(j: &JobEntry) -> Value {
     let st = j.state.lock();
     let (start, end, duration, _) = times(&st);
-    let g = &st.graph;
+    let g = &st.graph();
     let mut timestamps = Map::new();
     for s in JobStatus::ALL {
         timestamps.insert(
@@ -309,10 +311,10 @@ pub fn job_details(j: &JobEntry) -> Value {
     });
     let (rin, rout) = job_totals(&st);
     detail["strom-records"] = json!({"in": rin, "out": rout});
-    if let Some(c) = &st.root_cause {
+    if let Some(c) = st.root_cause() {
         detail["strom-root-cause"] = json!(c);
     }
-    if let Some(w) = &st.waiting_for_slots {
+    if let Some(w) = st.waiting_for_slots() {
         detail["strom-waiting-for-slots"] = json!(w);
     }
     detail
@@ -351,7 +353,7 @@ fn assigned_tasks(
     let mut tasks = Vec::new();
     for j in d.jobs() {
         let st = j.state.lock();
-        for jv in &st.graph.vertices {
+        for jv in &st.graph().vertices {
             for ev in &jv.subtasks {
                 let e = &ev.current;
                 match &e.slot {
@@ -425,7 +427,7 @@ fn resource(cpu: f64) -> Value {
 pub fn job_totals(st: &JobState) -> (u64, u64) {
     let mut read = 0;
     let mut written = 0;
-    for v in &st.graph.vertices {
+    for v in &st.graph().vertices {
         let source = matches!(
             v.vertex.operators.first(),
             Some(strom_plan::OperatorSpec::Source(_))
@@ -497,7 +499,7 @@ pub fn vertex_detail(
     vertex: strom_common::VertexId,
 ) -> Option<Value> {
     let st = j.state.lock();
-    let v = st.graph.job_vertex(vertex)?;
+    let v = st.graph().job_vertex(vertex)?;
     let source = matches!(
         v.vertex.operators.first(),
         Some(strom_plan::OperatorSpec::Source(_))
@@ -546,7 +548,7 @@ pub fn vertex_detail(
             })
         })
         .collect();
-    let aggregated = crate::vertex_taskmanagers::aggregated(&subtasks.iter().collect::<Vec<_>>());
+    let aggregated = crate::subtask_statistics::aggregated(&subtasks.iter().collect::<Vec<_>>());
     Some(json!({
         "id": v.vertex.id.to_string(),
         "name": v.vertex.name,
@@ -578,7 +580,7 @@ pub fn exceptions(d: &Dispatcher, st: &JobState) -> Value {
         })
     };
     let entries: Vec<Value> = st
-        .exceptions
+        .exceptions()
         .entries()
         .rev()
         .map(|e| {
@@ -589,7 +591,7 @@ pub fn exceptions(d: &Dispatcher, st: &JobState) -> Value {
         .collect();
     json!({ "exceptionHistory": {
         "entries": entries,
-        "truncated": st.exceptions.truncated(),
+        "truncated": st.exceptions().truncated(),
     } })
 }
 
@@ -646,7 +648,7 @@ pub fn taskmanager_detail(d: &Dispatcher, id: &str) -> Option<Value> {
 /// The figures of each subtask of a vertex (its current attempt), in subtask order.
 pub fn subtask_metrics(j: &JobEntry, vertex: strom_common::VertexId) -> Option<Vec<TaskFigures>> {
     let st = j.state.lock();
-    let v = st.graph.job_vertex(vertex)?;
+    let v = st.graph().job_vertex(vertex)?;
     Some(
         v.subtasks
             .iter()

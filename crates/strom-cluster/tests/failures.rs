@@ -110,8 +110,8 @@ INSERT INTO p SELECT auction, price FROM bid;",
     assert_eq!(wait(&d, id, Duration::from_secs(30)), JobStatus::Failed);
     let job = d.job(id).unwrap();
     let st = job.state.lock();
-    assert_eq!(st.restarts, 0, "restarted after a panic");
-    let cause = st.root_cause.clone().unwrap_or_default();
+    assert_eq!(st.restarts(), 0, "restarted after a panic");
+    let cause = st.root_cause().map(str::to_string).unwrap_or_default();
     assert!(
         cause.contains("operator 'p: Writer' failed with an internal error (a panic): index out of bounds: the len is 0"),
         "{cause}"

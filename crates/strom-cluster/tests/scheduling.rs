@@ -86,7 +86,7 @@ fn batch_job_runs_in_fewer_slots_than_its_parallelism() {
         wait(&d, id),
         JobStatus::Finished,
         "{:?}",
-        d.job(id).unwrap().state.lock().root_cause
+        d.job(id).unwrap().state.lock().root_cause()
     );
     let mut got = BTreeMap::new();
     for f in std::fs::read_dir(&out).unwrap() {
@@ -119,13 +119,13 @@ fn streaming_job_waits_for_all_slots_then_fails_with_a_clear_message() {
     assert_eq!(wait(&d, id), JobStatus::Failed);
     let st = d.job(id).unwrap();
     let st = st.state.lock();
-    let cause = st.root_cause.clone().unwrap_or_default();
+    let cause = st.root_cause().map(str::to_string).unwrap_or_default();
     assert!(
         cause.contains("needs 2 slots") && cause.contains("has 1"),
         "{cause}"
     );
     // nothing was deployed: all-or-nothing
-    for v in &st.graph.vertices {
+    for v in &st.graph().vertices {
         for ev in &v.subtasks {
             assert!(ev.current.slot.is_none(), "{} got a slot", ev.id);
         }

@@ -1,5 +1,6 @@
 //! Shared vocabulary of Strom: ids, configuration, Flink's task and job states, errors.
 
+pub mod checkpointing;
 pub mod config;
 pub mod failure;
 pub mod ids;

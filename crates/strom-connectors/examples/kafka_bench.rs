@@ -230,6 +230,7 @@ fn pct(sorted: &[i64], p: f64) -> i64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
+#[allow(clippy::too_many_lines)]
 fn main() {
     let a = args();
     let text = std::fs::read_to_string(&a.bids).expect("read the bids file");

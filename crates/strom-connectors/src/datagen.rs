@@ -151,6 +151,7 @@ fn int_range(ty: &SqlType) -> Option<(i64, i64)> {
 }
 
 impl Spec {
+    #[allow(clippy::too_many_lines)] // debt: to split into steps
     fn parse(table: &TableSpec) -> Result<Spec, ConnectorError> {
         // unknown keys
         for key in table.options.keys() {
@@ -268,6 +269,7 @@ impl Spec {
         })
     }
 
+    #[allow(clippy::too_many_lines)] // debt: to split into steps
     fn field(table: &TableSpec, col: &str, ty: &SqlType) -> Result<Field, ConnectorError> {
         let opt = |o: &str| table.option(&format!("fields.{col}.{o}"));
         let key = |o: &str| format!("fields.{col}.{o}");
@@ -719,6 +721,7 @@ fn rand_wide(r: u64) -> u128 {
     ((bids::splitmix64(r) as u128) << 64) | r as u128
 }
 
+#[allow(clippy::too_many_lines)] // debt: to split into steps
 fn generate(
     f: &Field,
     c: usize,

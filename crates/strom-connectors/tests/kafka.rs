@@ -197,6 +197,7 @@ fn bounded_read_with_two_subtasks_returns_every_produced_row() {
 }
 
 #[test]
+#[allow(clippy::too_many_lines)]
 fn empty_partition_becomes_idle_on_an_unbounded_reader() {
     let broker = Broker::start();
     broker.create_topic("live", 4);
@@ -367,6 +368,7 @@ fn malformed_message_fails_with_its_position_or_is_skipped() {
 }
 
 #[test]
+#[allow(clippy::too_many_lines)]
 fn csv_and_raw_messages_and_startup_modes() {
     let broker = Broker::start();
     broker.create_topic("lines", 1);
@@ -680,6 +682,7 @@ fn read_rows(r: &mut KafkaReader, rows: usize) -> Vec<String> {
 }
 
 #[test]
+#[allow(clippy::too_many_lines)]
 fn restored_readers_resume_every_partition_exactly_once() {
     let broker = Broker::start();
     broker.create_topic("resume", 3);

@@ -2,7 +2,7 @@
 //! the SQL compiler emits them; the JobMaster chains FORWARD neighbours), edges carry a ship
 //! strategy and a result type. Serde JSON is the wire format of `POST /jobs`.
 
-use crate::types::{RowSchema, SqlType};
+use crate::types::{Column, RowSchema, SqlType};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use strom_common::{JobId, JobType, VertexId};
@@ -450,6 +450,38 @@ impl AggCall {
         let d = if self.distinct { "DISTINCT " } else { "" };
         format!("{}({d}{arg})", self.func.sql_name())
     }
+}
+
+/// Schema of partial aggregate rows: group keys, then per call its state columns
+/// (AVG keeps sum and count).
+pub fn partial_schema(input: &RowSchema, group_by: &[usize], calls: &[AggCall]) -> RowSchema {
+    let mut cols: Vec<Column> = group_by.iter().map(|g| input.columns[*g].clone()).collect();
+    for (k, c) in calls.iter().enumerate() {
+        match c.func {
+            AggFunc::Avg => {
+                let sum_ty = match c.arg.map(|a| &input.columns[a].ty) {
+                    Some(SqlType::Decimal(_, s)) => SqlType::Decimal(38, *s),
+                    _ => SqlType::Double,
+                };
+                cols.push(Column {
+                    name: format!("$sum{k}"),
+                    ty: sum_ty,
+                    nullable: true,
+                });
+                cols.push(Column {
+                    name: format!("$count{k}"),
+                    ty: SqlType::BigInt,
+                    nullable: false,
+                });
+            }
+            _ => cols.push(Column {
+                name: format!("$state{k}"),
+                ty: c.result_type.clone(),
+                nullable: true,
+            }),
+        }
+    }
+    RowSchema::new(cols)
 }
 
 /// Single: raw rows in, final rows out. Partial: raw rows in, partial states out.

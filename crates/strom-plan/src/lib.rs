@@ -1,7 +1,11 @@
-//! Strom's plans: the JobGraph (what a client submits) and the SQL compiler that builds it from
-//! Flink-dialect SQL through DataFusion's parser and planner.
+//! Strom's plans: the JobGraph (what a client submits) with its operator specs and encoded
+//! expressions, the functions they evaluate with ([`functions`]), and the SQL compiler
+//! ([`sql`]) that builds JobGraphs from Flink-dialect SQL through DataFusion. The runtime uses
+//! everything here but [`sql`].
 
 pub mod changelog;
+pub mod expr_codec;
+pub mod functions;
 pub mod job_graph;
 pub mod sql;
 pub mod types;

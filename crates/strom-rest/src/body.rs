@@ -5,7 +5,7 @@
 //! serde's derived `Deserialize` also takes a JSON array as a struct (its fields by position), so
 //! `[null, null]` would read as `{}`: the top-level shape is checked before serde sees the body.
 
-use crate::handlers::RestError;
+use crate::error::RestError;
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 

@@ -79,6 +79,7 @@ fn settled(s: &Server, job: &str, completed: u64) -> Value {
 }
 
 #[test]
+#[allow(clippy::too_many_lines)]
 fn a_manual_checkpoint_completes_and_counts_as_a_checkpoint() {
     let dir = temp_dir("manual-checkpoints");
     let dir_s = dir.display().to_string();

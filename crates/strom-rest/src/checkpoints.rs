@@ -3,7 +3,7 @@
 //! `POST /jobs/:id/checkpoints` and `GET /jobs/:id/checkpoints/:triggerid` (a manual checkpoint).
 
 use crate::body::{json_object_or_default, Expected};
-use crate::handlers::{job_id, RestError};
+use crate::error::{job_id, RestError};
 use crate::triggers::{Outcome, Triggers};
 use crate::AppState;
 use axum::body::Bytes;
@@ -63,7 +63,7 @@ pub async fn checkpoints(
     let job = job_id(&id)?;
     let j = d.job(job)?;
     let st = j.state.lock();
-    if st.graph.job_type == JobType::Batch {
+    if st.graph().job_type == JobType::Batch {
         return Err(not_found(format!(
             "{} (job {job} runs in batch mode: batch jobs take no checkpoints)",
             cv::NOT_ENABLED
@@ -80,7 +80,7 @@ pub async fn checkpoint_config(
     let job = job_id(&id)?;
     let j = d.job(job)?;
     let st = j.state.lock();
-    cv::checkpoint_config(&st.checkpoints, st.graph.job_type)
+    cv::checkpoint_config(&st.checkpoints, st.graph().job_type)
         .map(Json)
         .ok_or_else(|| not_found(cv::config_not_enabled(&job.to_string())))
 }
@@ -94,7 +94,7 @@ pub async fn checkpoint_details(
     let cid = checkpoint_id(&cid)?;
     let j = d.job(job)?;
     let st = j.state.lock();
-    if st.graph.job_type == JobType::Batch {
+    if st.graph().job_type == JobType::Batch {
         return Err(not_found(cv::NOT_ENABLED.to_string()));
     }
     cv::checkpoint_details(&st.checkpoints, &cv::vertices(&st), cid)
@@ -112,7 +112,7 @@ pub async fn checkpoint_subtasks(
     let vertex = vertex_id(&vid)?;
     let j = d.job(job)?;
     let st = j.state.lock();
-    if st.graph.job_type == JobType::Batch {
+    if st.graph().job_type == JobType::Batch {
         return Err(not_found(cv::NOT_ENABLED.to_string()));
     }
     cv::task_checkpoint_details(&st.checkpoints, &cv::vertices(&st), cid, vertex)

@@ -2,7 +2,7 @@
 //! `/jobmanager/log`, `/jobmanager/stdout`, and a TaskManager's `/logs`, `/logs/:name`, `/log`,
 //! `/stdout` and `/thread-dump` (asked of the TaskManager: over gRPC when it is another process).
 
-use crate::handlers::RestError;
+use crate::error::RestError;
 use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};

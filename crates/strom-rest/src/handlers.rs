@@ -1,6 +1,7 @@
 //! Request handlers. Errors use Flink's `{"errors": [...]}` shape with 400 or 404.
 
 use crate::body::{json_object, Expected};
+use crate::error::{job_id, RestError};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode, Uri};
@@ -9,41 +10,11 @@ use axum::Json;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
-use strom_cluster::dispatcher::DispatcherError;
 use strom_cluster::{views, Dispatcher};
-use strom_common::{JobId, JobStatus};
+use strom_common::JobStatus;
 use strom_plan::JobGraph;
 
-/// An error answer in Flink's shape.
-pub struct RestError(pub StatusCode, pub String);
-
-impl IntoResponse for RestError {
-    fn into_response(self) -> Response {
-        (self.0, Json(json!({ "errors": [self.1] }))).into_response()
-    }
-}
-
-impl From<DispatcherError> for RestError {
-    fn from(e: DispatcherError) -> Self {
-        let code = match e {
-            DispatcherError::JobNotFound(_) => StatusCode::NOT_FOUND,
-            DispatcherError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::BAD_REQUEST,
-        };
-        RestError(code, e.to_string())
-    }
-}
-
 type D = State<Arc<Dispatcher>>;
-
-pub(crate) fn job_id(s: &str) -> Result<JobId, RestError> {
-    s.parse().map_err(|_| {
-        RestError(
-            StatusCode::BAD_REQUEST,
-            format!("Bad request, could not parse parameters: Cannot resolve path parameter (jobid) from value \"{s}\"; a job id is 32 hexadecimal characters"),
-        )
-    })
-}
 
 pub async fn not_found(uri: Uri) -> RestError {
     RestError(
@@ -198,7 +169,7 @@ pub async fn execution_result(
 ) -> Result<Json<Value>, RestError> {
     let j = d.job(job_id(&id)?)?;
     let st = j.state.lock();
-    let status = st.graph.status();
+    let status = st.graph().status();
     if !status.is_globally_terminal() {
         return Ok(Json(json!({ "status": { "id": "IN_PROGRESS" } })));
     }
@@ -208,17 +179,17 @@ pub async fn execution_result(
         _ => "FAILED",
     };
     let s = st
-        .graph
+        .graph()
         .status_timestamp(JobStatus::Initializing)
         .unwrap_or(0);
-    let net_runtime = st.graph.status_timestamp(status).unwrap_or(s) - s;
+    let net_runtime = st.graph().status_timestamp(status).unwrap_or(s) - s;
     let mut result = json!({
         "id": j.id.to_string(),
         "application-status": app_status,
         "accumulator-results": {},
         "net-runtime": net_runtime,
     });
-    if let Some(c) = &st.root_cause {
+    if let Some(c) = st.root_cause() {
         result["failure-cause"] = json!({ "class": "org.apache.flink.runtime.JobException", "stack-trace": c, "serialized-throwable": "" });
     }
     Ok(Json(

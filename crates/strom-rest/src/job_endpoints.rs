@@ -2,7 +2,7 @@
 //! accumulators, watermarks, backpressure, subtask times, single subtask
 //! attempts and `DELETE /cluster`.
 
-use crate::handlers::{job_id, RestError};
+use crate::error::{job_id, RestError};
 use crate::AppState;
 use axum::extract::{FromRef, Path, State};
 use axum::http::StatusCode;
@@ -199,7 +199,7 @@ pub async fn shutdown_cluster(State(d): D, State(hook): State<ShutdownHook>) -> 
     let running: Vec<_> = d
         .jobs()
         .into_iter()
-        .filter(|j| !j.state.lock().graph.status().is_globally_terminal())
+        .filter(|j| !j.state.lock().graph().status().is_globally_terminal())
         .map(|j| j.id)
         .collect();
     tracing::info!(

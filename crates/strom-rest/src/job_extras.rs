@@ -1,7 +1,7 @@
 //! More of a job's Flink endpoints: a vertex's TaskManagers, subtask accumulators and metrics,
 //! the JobManager's configuration and environment as the job sees them, and the log URLs.
 
-use crate::handlers::{job_id, RestError};
+use crate::error::{job_id, RestError};
 use crate::job_endpoints::{job_vertex, lookup_error, no_vertex, number};
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;

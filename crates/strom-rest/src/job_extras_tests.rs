@@ -17,6 +17,7 @@ fn num(v: &Value) -> i64 {
 }
 
 #[test]
+#[allow(clippy::too_many_lines)]
 fn a_vertex_s_taskmanagers_carry_the_records_their_subtasks_moved() {
     let s = Server::start(2, &[]);
     let id = s.submit(batch_sql(), 4);
@@ -125,6 +126,7 @@ fn a_vertex_s_taskmanagers_carry_the_records_their_subtasks_moved() {
 }
 
 #[test]
+#[allow(clippy::too_many_lines)]
 fn subtask_accumulators_metrics_config_environment_and_log_urls() {
     let s = Server::start(2, &[("cluster.secret", "very-secret")]);
     let id = s.submit(batch_sql(), 2);

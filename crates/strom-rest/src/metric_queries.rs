@@ -4,7 +4,7 @@
 //! (`get=...&agg=min,max,avg,sum,skew` over all jobs or TaskManagers, or those named by
 //! `jobs=...` / `taskmanagers=...`).
 
-use crate::handlers::{job_id, RestError};
+use crate::error::{job_id, RestError};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;

@@ -6,7 +6,7 @@
 //! a SQL error is `400 {"errors": ["... (at line L, column C)"], "strom-position": {"line", "column"}}`.
 
 use crate::body::{json_object, Expected};
-use crate::handlers::RestError;
+use crate::error::RestError;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};

@@ -27,7 +27,7 @@ impl Server {
         let ct = content_type
             .map(|c| format!("Content-Type: {c}\r\n"))
             .unwrap_or_default();
-        crate::tests::http_call(self.0.addr, method, path, &ct, body)
+        crate::test_server::http_call(self.0.addr, method, path, &ct, body)
     }
 
     fn sql_json(&self, sql: &str, parallelism: Option<u32>) -> (u16, Value) {

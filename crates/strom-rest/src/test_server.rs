@@ -2,6 +2,7 @@
 //! states, and Flink's error shape checked on every error answer.
 
 use serde_json::{json, Value};
+use std::io::{Read, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use strom_cluster::Dispatcher;
@@ -58,7 +59,7 @@ impl Server {
     pub fn call(&self, method: &str, path: &str, body: &str) -> (u16, Value) {
         let headers =
             format!("Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n");
-        crate::tests::http_call(self.addr, method, path, &headers, body)
+        http_call(self.addr, method, path, &headers, body)
     }
 
     pub fn get(&self, path: &str) -> Value {
@@ -165,4 +166,30 @@ pub(crate) fn config_value(config: &Value, key: &str) -> Option<Value> {
         .iter()
         .find(|e| e["key"] == key)
         .map(|e| e["value"].clone())
+}
+
+/// (status, body as JSON, or as a string when it is not JSON) of one HTTP/1.1 request to `addr`;
+/// `headers` are extra header lines, each ending in CRLF.
+pub(crate) fn http_call(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &str,
+) -> (u16, Value) {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{headers}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let (head, body) = out.split_once("\r\n\r\n").expect("an HTTP answer");
+    let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = serde_json::from_str(body).unwrap_or(Value::String(body.to_string()));
+    (status, body)
 }

@@ -1,6 +1,7 @@
 //! The checkpoint and savepoint endpoints: JSON shapes (field names and JSON types, as Flink 2's
 //! answers) of the views over hand-built statistics, and the error answers over HTTP.
 
+use crate::test_server::http_call;
 use serde_json::{json, Value};
 use std::collections::{BTreeSet, VecDeque};
 use std::io::{Read, Write};
@@ -416,32 +417,6 @@ fn savepoint_status_shapes() {
         failed["operation"]["failure-cause"]["stack-trace"],
         "the savepoint failed: expired"
     );
-}
-
-/// (status, body as JSON, or as a string when it is not JSON) of one HTTP/1.1 request to `addr`;
-/// `headers` are extra header lines, each ending in CRLF.
-pub(crate) fn http_call(
-    addr: std::net::SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &str,
-    body: &str,
-) -> (u16, Value) {
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
-        .unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{headers}Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let (head, body) = out.split_once("\r\n\r\n").expect("an HTTP answer");
-    let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
-    let body = serde_json::from_str(body).unwrap_or(Value::String(body.to_string()));
-    (status, body)
 }
 
 /// A REST server over an embedded cluster without jobs, for the error answers.

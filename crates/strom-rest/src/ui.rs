@@ -3,7 +3,7 @@
 //! `index.html`, `/ui/<path>` the other assets. The DAG is laid out by dagre, vendored as
 //! `ui/vendor/dagre.min.js` with its license.
 
-use crate::handlers::RestError;
+use crate::error::RestError;
 use axum::extract::Path;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};

@@ -2,8 +2,8 @@
 //! client do) lists, inspects, checkpoints, savepoints, stops and cancels jobs; the root and
 //! `/v1` answer alike; the guard and the error answers hold under `/v1` too.
 
+use crate::test_server::http_call;
 use crate::test_server::{temp_dir, Server, TOKEN};
-use crate::tests::http_call;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 

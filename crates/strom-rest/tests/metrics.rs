@@ -188,6 +188,7 @@ fn utilisation_and_time_split_match_a_paced_sink() {
 /// Prometheus text of a running job, parsed by `prometheus-parse`: Flink's names, scopes and
 /// HELP texts, low-cardinality labels, figures consistent with the REST answers.
 #[test]
+#[allow(clippy::too_many_lines)]
 fn prometheus_exposition_parses_with_flinks_names() {
     let srv = Server::start(2);
     let job = srv.submit(

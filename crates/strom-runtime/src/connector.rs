@@ -6,6 +6,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use strom_plan::TableSpec;
 
+/// The checkpoint id of the last commit, made when a job with checkpoints reached its end.
+pub const FINAL_CHECKPOINT: u64 = u64::MAX;
+
 /// Rows per batch a source should aim for.
 pub const DEFAULT_BATCH_ROWS: usize = 8192;
 

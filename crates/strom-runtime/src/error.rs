@@ -33,7 +33,9 @@ impl TaskError {
                 FailureKind::NonRecoverable
             }
             TaskError::Connector(
-                ConnectorError::Parse(_) | ConnectorError::UnknownConnector { .. },
+                ConnectorError::Parse(_)
+                | ConnectorError::UnknownConnector { .. }
+                | ConnectorError::BadOption { .. },
             ) => FailureKind::NonRecoverable,
             TaskError::Disconnected(_) => FailureKind::PeerLost,
             TaskError::Connector(_) | TaskError::Operator(_) | TaskError::Canceled => {

@@ -3,6 +3,7 @@
 
 pub mod barrier;
 pub mod connector;
+pub mod deployment;
 pub mod element;
 pub mod error;
 pub mod exchange;
@@ -12,13 +13,15 @@ pub mod network;
 pub mod operator;
 pub mod operators;
 pub mod task;
+pub mod task_state;
 pub mod watermark;
 
 pub use connector::{
     ConnectorError, ConnectorFactory, ConnectorRegistry, SinkWriter, SourceReader, SplitState,
     SubtaskInfo,
 };
+pub use deployment::{InputDescriptor, TaskDeploymentDescriptor};
 pub use error::TaskError;
 pub use metrics::{TaskMetrics, TaskMetricsSnapshot};
 pub use operator::RestoreScope;
-pub use task::{run_task, InputDescriptor, TaskContext, TaskDeploymentDescriptor};
+pub use task::{run_task, TaskContext};

@@ -1,7 +1,7 @@
 //! Errors of the scheduler crate. As in Omicron, a variant's message does not repeat its source;
 //! print the chain (`{:#}` with anyhow, or walk `source()`) to see both.
 
-use crate::execution_graph::ExecutionVertexId;
+use crate::execution_vertex_id::ExecutionVertexId;
 use crate::slot_pool::NotEnoughSlots;
 use strom_common::{AttemptId, ExecutionState, JobStatus};
 use strom_plan::GraphError;

@@ -114,10 +114,11 @@ impl ExceptionHistory {
     }
 
     /// Keeps a note that is no failure of its own (a checkpoint that cannot be restored): with
-    /// the failover in progress, else as an entry of its own.
+    /// the latest failover (in progress, or the one the job is restarting after), else as an
+    /// entry of its own.
     pub fn note(&mut self, note: Failure) {
         match self.entries.back_mut() {
-            Some(e) if self.open => {
+            Some(e) => {
                 if e.concurrent.len() >= MAX_CONCURRENT {
                     e.concurrent.remove(0);
                 }
@@ -228,7 +229,7 @@ mod tests {
     }
 
     #[test]
-    fn notes_join_the_failover_or_stand_alone_and_capacity_truncates() {
+    fn notes_join_the_latest_failover_or_stand_alone_and_capacity_truncates() {
         let mut h = ExceptionHistory::new(2);
         h.note(failure(1, FailureKind::Recoverable));
         assert!(!h.is_open());
@@ -237,10 +238,15 @@ mod tests {
         assert_eq!(h.root().unwrap().timestamp, 2);
         assert!(!h.truncated());
         h.close();
+        // a note while the job restarts after the failover goes with it
+        h.note(failure(5, FailureKind::Recoverable));
         h.record(failure(4, FailureKind::Recoverable));
         assert!(h.truncated());
         let roots: Vec<i64> = h.entries().map(|e| e.root.timestamp).collect();
         assert_eq!(roots, vec![2, 4]);
+        let first = h.entries().next().unwrap();
+        let noted: Vec<i64> = first.concurrent.iter().map(|f| f.timestamp).collect();
+        assert_eq!(noted, vec![3, 5]);
     }
 
     fn kind() -> impl Strategy<Value = FailureKind> {

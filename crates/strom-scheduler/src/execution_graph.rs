@@ -5,31 +5,12 @@
 //! follow from the ship strategy and are never materialised.
 
 use crate::error::SchedulerError;
+pub use crate::execution_vertex_id::ExecutionVertexId;
 use crate::slot_pool::SlotId;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
 use strom_common::{AttemptId, ExecutionState, JobId, JobStatus, JobType, VertexId};
 use strom_plan::{JobEdge, JobGraph, JobVertex};
-
-/// One subtask of one job vertex; displayed as `<vertex>_<subtask>` (subtask from 0).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct ExecutionVertexId {
-    pub vertex: VertexId,
-    pub subtask: u32,
-}
-
-impl ExecutionVertexId {
-    pub fn new(vertex: VertexId, subtask: u32) -> Self {
-        Self { vertex, subtask }
-    }
-}
-
-impl fmt::Display for ExecutionVertexId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}_{}", self.vertex, self.subtask)
-    }
-}
 
 /// One execution attempt of a subtask (Flink's `Execution`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -9,14 +9,15 @@
 //!   failed job restarts).
 //! - [`ExceptionHistory`]: the failovers of a job, the root cause of each, and whether one must
 //!   not restart the job.
+//! - [`JobCore`]: the decisions of one job (placement, failover, TaskManager loss,
+//!   stop-with-savepoint, cancellation, terminal states) over the ones above.
 //! - [`CheckpointCoordinator`](checkpoint_coordinator::CheckpointCoordinator) and
 //!   [`CheckpointFailureManager`](checkpoint_failures::CheckpointFailureManager): checkpoints,
 //!   and which of their failures the job tolerates.
 //!
 //! The JobMaster's loop: `chain` the submitted graph, build the `ExecutionGraph` and a
-//! `Scheduler` (mode from [`SchedulingMode::for_job_type`]), call `start`, and feed the scheduler
-//! slot changes, task terminal states and periodic timeout checks, carrying out the
-//! [`SchedulerAction`]s it returns and recording task states in the `ExecutionGraph`.
+//! [`JobCore`] over it, and feed the core the job's events ([`JobInput`]: start, slot changes,
+//! task states, lost TaskManagers, cancel, ticks), carrying out the [`JobCommand`]s it returns.
 
 pub mod chaining;
 pub mod checkpoint_coordinator;
@@ -24,6 +25,8 @@ pub mod checkpoint_failures;
 mod error;
 pub mod exception_history;
 pub mod execution_graph;
+mod execution_vertex_id;
+pub mod job_core;
 pub mod pipelined_region;
 pub mod restart_strategy;
 pub mod scheduling_strategy;
@@ -39,6 +42,7 @@ pub use exception_history::{ExceptionHistory, Failure, HistoryEntry};
 pub use execution_graph::{
     Execution, ExecutionGraph, ExecutionJobVertex, ExecutionVertex, ExecutionVertexId,
 };
+pub use job_core::{JobCommand, JobCore, JobCoreConfig, JobInput};
 pub use pipelined_region::{pipelined_regions, Region};
 pub use restart_strategy::{RestartBackoff, RestartStrategy};
 pub use scheduling_strategy::{Scheduler, SchedulerAction, SchedulerPhase, SchedulingMode};

@@ -305,6 +305,18 @@ impl Scheduler {
         }
     }
 
+    /// The job is canceled, fails over or stops: nothing more is deployed (and no
+    /// [`SchedulerAction::JobFinished`] comes); the slots stay held until [`Self::on_cancel`], as
+    /// the tasks in them may still run.
+    pub fn stop_deploying(&mut self) {
+        if matches!(
+            self.phase,
+            SchedulerPhase::Created | SchedulerPhase::Running
+        ) {
+            self.stop(SchedulerPhase::Canceled);
+        }
+    }
+
     /// Fails the job when a deployment has waited `timeout_ms` for slots that cannot come: it
     /// does not fit into the free slots plus those this job holds (a lazy region waiting for the
     /// job's own running regions to finish never times out). The clock starts at the first check

@@ -215,6 +215,7 @@ fn main() {
     std::process::exit(code);
 }
 
+#[allow(clippy::too_many_lines)] // debt: to split into steps
 fn run(cli: Cli, started: Instant) -> Result<i32> {
     match cli.cmd {
         Cmd::Standalone {

@@ -140,16 +140,16 @@ fn run_embedded(compiled: strom_plan::CompiledScript, started: Instant) -> Resul
         loop {
             let (status, progress) = {
                 let st = job.state.lock();
-                let status = st.graph.status();
+                let status = st.graph().status();
                 let (rows_in, rows_out) = strom_cluster::views::job_totals(&st);
                 let progress = JobProgress {
                     status: status.to_string(),
                     rows_in,
                     rows_out,
-                    restarts: u64::from(st.restarts),
+                    restarts: u64::from(st.restarts()),
                     checkpoints_completed: st.checkpoints.completed,
                     checkpoints_failed: st.checkpoints.failed,
-                    root_cause: st.root_cause.clone(),
+                    root_cause: st.root_cause().map(str::to_string),
                 };
                 (status, progress)
             };
@@ -157,10 +157,10 @@ fn run_embedded(compiled: strom_plan::CompiledScript, started: Instant) -> Resul
                 line.clear();
                 let st = job.state.lock();
                 let start = st
-                    .graph
+                    .graph()
                     .status_timestamp(JobStatus::Initializing)
                     .unwrap_or(0);
-                let end = st.graph.status_timestamp(status).unwrap_or(start);
+                let end = st.graph().status_timestamp(status).unwrap_or(start);
                 outln!(
                     "Job {id} {status} in {} ms (job time); read {} rows, wrote {} rows; {:.0} rows/s; command wall time {:.3} s{}",
                     end - start,
@@ -171,7 +171,7 @@ fn run_embedded(compiled: strom_plan::CompiledScript, started: Instant) -> Resul
                     progress.summary_tail()
                 );
                 if status != JobStatus::Finished {
-                    if let Some(c) = &st.root_cause {
+                    if let Some(c) = st.root_cause() {
                         eprintln!("Root cause: {c}");
                     }
                     code = 1;

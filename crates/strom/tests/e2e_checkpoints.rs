@@ -107,6 +107,7 @@ const ROWS: u64 = 4_000_000;
 const KILLS: usize = 5;
 
 #[test]
+#[allow(clippy::too_many_lines)]
 fn q5_exactly_once_while_taskmanagers_are_killed() {
     let expected = expected_for_rows("q5", ROWS);
     let bids = gen_bids_of(ROWS);

@@ -138,6 +138,7 @@ INSERT INTO sink_bh SELECT auction, price FROM bid;
 ";
 
 #[test]
+#[allow(clippy::too_many_lines)]
 fn standalone_cluster_rest_jobs_and_cancel() {
     // The reference first: it runs `strom gen-bids` and should not count against the cluster.
     let expected = expected_for("q5");

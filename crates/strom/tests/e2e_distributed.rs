@@ -458,6 +458,7 @@ const SINK_RATE: u64 = 20_000;
 /// A fast source (p=2, on 2 TaskManager processes) into a slow sink (p=1): the producer is held
 /// back by credits instead of buffering; memory stays bounded; the job can be canceled.
 #[test]
+#[allow(clippy::too_many_lines)]
 fn slow_sink_backpressures_across_processes() {
     // Fresh metrics (they come with the JobManager's heartbeats), a lenient timeout.
     let hb = ["heartbeat.interval=200ms", "heartbeat.timeout=5s"];

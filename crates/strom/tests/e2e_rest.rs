@@ -379,6 +379,7 @@ fn job_info(
 }
 
 #[test]
+#[allow(clippy::too_many_lines)]
 fn every_endpoint_of_a_real_cluster_answers_in_flinks_shape_and_every_error_path_holds() {
     let logs = TempDir::new("rest-walk-logs");
     let savepoints = TempDir::new("rest-walk-savepoints");

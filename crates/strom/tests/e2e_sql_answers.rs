@@ -319,6 +319,11 @@ fn an_over_long_csv_line_fails_the_job_with_its_file() {
         .arg(&f)
         .arg("-D")
         .arg("execution.runtime-mode=batch")
+        // the same line fails every attempt: the job fails at once instead of restarting (100
+        // restarts 10 s apart would outlast the timeout)
+        .args(["-D", "restart-strategy.type=fixed-delay"])
+        .args(["-D", "restart-strategy.fixed-delay.attempts=100"])
+        .args(["-D", "restart-strategy.fixed-delay.delay=10 s"])
         .env("BID_PATH", &data);
     let out = run_with_timeout(&mut cmd, Duration::from_secs(60));
     assert_ne!(out.code, Some(0), "{}", out.describe());

@@ -1,27 +1,32 @@
-//! The JobMaster's side of checkpoints: it runs the sans-IO [`CheckpointCoordinator`] and carries
-//! out its commands (triggers to the source tasks, the metadata file, notifications to every
-//! task, discarding old checkpoints), takes manual checkpoints and savepoints, releases the final
-//! commit of sinks when the whole job reached its end, and chooses the checkpoint a restart
-//! restores from.
+//! A job's checkpointing ([`Checkpointing`]): it runs the sans-IO [`CheckpointCoordinator`] and
+//! carries out its commands (triggers to the source tasks, the metadata file, notifications to
+//! every task, discarding old checkpoints), takes manual checkpoints and savepoints, releases the
+//! final commit of sinks when the whole job reached its end, and chooses the checkpoint a restart
+//! restores from. What it decides about the job as a whole (fail over, stop after a savepoint)
+//! it returns as [`JobInput`]s for the job's core.
 
-use super::{JobEvent, JobMaster};
+use super::JobState;
 use crate::checkpoint_metadata::{CheckpointMetadata, RestorePlan, VertexStateMeta};
 use crate::checkpoint_stats::CheckpointSettingsView;
 use crate::checkpoint_storage::CheckpointStorage;
-use crate::gateway::CheckpointAck;
+use crate::protocol::{CheckpointAck, JobMasterId, TriggerRequest};
+use crate::resource_manager::ResourceManager;
 use crossbeam_channel::Sender;
+use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use strom_common::config::keys::CHECKPOINTING_TOLERABLE_FAILED;
 use strom_common::time::now_millis;
 use strom_common::{DeclineKind, ExecutionState, FailureKind, JobStatus};
 use strom_plan::OperatorSpec;
-use strom_runtime::task::{CheckpointTrigger, FINAL_CHECKPOINT};
+use strom_runtime::connector::FINAL_CHECKPOINT;
+use strom_runtime::task::CheckpointTrigger;
 use strom_scheduler::checkpoint_coordinator::{
     AbortReason, CheckpointCommand, CheckpointConfig, CheckpointCoordinator,
 };
 use strom_scheduler::checkpoint_failures::{CheckpointFailureManager, Verdict};
 use strom_scheduler::exception_history::Failure;
 use strom_scheduler::execution_graph::ExecutionVertexId;
+use strom_scheduler::job_core::JobInput;
 
 /// How a job takes checkpoints (streaming jobs).
 pub struct CheckpointSetup {
@@ -36,61 +41,6 @@ pub struct CheckpointSetup {
     pub retain_on_cancellation: bool,
     /// `execution.checkpointing.tolerable-failed-checkpoints`.
     pub tolerable_failed_checkpoints: u32,
-}
-
-/// A savepoint someone waits for.
-#[derive(Debug)]
-pub struct SavepointRequest {
-    /// The directory savepoints go to (a `savepoint-<job>-<n>` directory is made in it).
-    pub target: String,
-    /// Stop the job once the savepoint completed.
-    pub stop: bool,
-    /// With `stop`: advance event time to the end first (`stop --drain`).
-    pub drain: bool,
-    pub reply: Sender<Result<String, String>>,
-}
-
-/// A checkpoint or savepoint taken on request (outside the periodic schedule), and who waits for
-/// it.
-#[derive(Debug)]
-pub enum TriggerRequest {
-    /// One checkpoint now (Flink's `POST /jobs/:id/checkpoints`); the reply is its id. It is a
-    /// checkpoint like the periodic ones (retained, subsumed, restored from).
-    Checkpoint(Sender<Result<u64, String>>),
-    Savepoint(SavepointRequest),
-}
-
-impl TriggerRequest {
-    fn what(&self) -> &'static str {
-        match self {
-            Self::Checkpoint(_) => "checkpoint",
-            Self::Savepoint(_) => "savepoint",
-        }
-    }
-
-    fn savepoint(&self) -> Option<&SavepointRequest> {
-        match self {
-            Self::Savepoint(r) => Some(r),
-            Self::Checkpoint(_) => None,
-        }
-    }
-
-    /// Whether the job stops after it (stop-with-savepoint).
-    fn stops(&self) -> bool {
-        self.savepoint().is_some_and(|r| r.stop)
-    }
-
-    /// Answers whoever waits: checkpoint `id` completed at `location`, or the failure.
-    fn reply(&self, outcome: Result<(u64, &str), String>) {
-        match self {
-            Self::Checkpoint(tx) => {
-                let _ = tx.send(outcome.map(|(id, _)| id));
-            }
-            Self::Savepoint(r) => {
-                let _ = r.reply.send(outcome.map(|(_, path)| path.to_string()));
-            }
-        }
-    }
 }
 
 pub(super) struct Checkpointing {
@@ -112,6 +62,33 @@ pub(super) struct Checkpointing {
     /// Checkpoints and savepoints asked for while a checkpoint was in flight.
     queued: Vec<TriggerRequest>,
     last_tick: i64,
+    /// Deletes discarded checkpoints off the JobMaster's thread (one thread per job, started on
+    /// first use).
+    discarder: Option<Sender<String>>,
+    /// What checkpointing decided for the job as a whole since the last [`Self::take_inputs`].
+    inputs: Vec<JobInput>,
+}
+
+/// What checkpointing reaches of its job: the shared state, the TaskManagers, and the JobMaster's
+/// fencing token for the calls it makes.
+pub(super) struct JobContext<'a> {
+    pub state: &'a Mutex<JobState>,
+    pub rm: &'a ResourceManager,
+    pub job_master: JobMasterId,
+}
+
+impl JobContext<'_> {
+    /// Whether every task runs (checkpoints need all of them, as in Flink before FLIP-147).
+    pub fn all_running(&self) -> bool {
+        let st = self.state.lock();
+        st.graph().status() == JobStatus::Running
+            && st
+                .graph()
+                .vertices
+                .iter()
+                .flat_map(|v| v.subtasks.iter())
+                .all(|e| e.current.state == ExecutionState::Running)
+    }
 }
 
 impl Checkpointing {
@@ -143,6 +120,8 @@ impl Checkpointing {
             retain_on_cancellation: setup.retain_on_cancellation,
             queued: Vec::new(),
             last_tick: 0,
+            discarder: None,
+            inputs: Vec::new(),
         }
     }
 
@@ -183,120 +162,99 @@ fn key(
     )
 }
 
-impl JobMaster {
-    /// Whether every task runs (checkpoints need all of them, as in Flink before FLIP-147).
-    fn all_running(&self) -> bool {
-        let st = self.state.lock();
-        st.graph.status() == JobStatus::Running
-            && st
-                .graph
-                .vertices
-                .iter()
-                .flat_map(|v| v.subtasks.iter())
-                .all(|e| e.current.state == ExecutionState::Running)
+impl Checkpointing {
+    /// The job's decisions that checkpointing took since the last call (fail over, stop).
+    pub(super) fn take_inputs(&mut self) -> Vec<JobInput> {
+        std::mem::take(&mut self.inputs)
     }
 
-    /// Periodic work: expiry and periodic triggers.
-    pub(super) fn checkpoint_tick(&mut self) {
+    /// A failure of the job as a whole: it fails over.
+    fn job_failure(&mut self, message: String) {
+        self.inputs.push(JobInput::JobFailure(message));
+    }
+
+    /// Periodic work: expiry, periodic triggers and the queued requests.
+    pub(super) fn tick(&mut self, cx: &JobContext) {
         let now = now_millis();
-        let Some(c) = &mut self.ckpt else { return };
-        if now - c.last_tick < 20 {
+        if now - self.last_tick < 20 {
             return;
         }
-        c.last_tick = now;
-        if !self.all_running() {
+        self.last_tick = now;
+        if !cx.all_running() {
             return;
         }
-        let Some(c) = &mut self.ckpt else { return };
-        if !c.queued.is_empty() && c.coordinator.pending_ids().is_empty() {
-            let req = c.queued.remove(0);
-            self.trigger_requested(req);
+        if !self.queued.is_empty() && self.coordinator.pending_ids().is_empty() {
+            let req = self.queued.remove(0);
+            self.trigger_requested(req, cx);
             return;
         }
-        let cmds = c.coordinator.tick(now);
-        self.run_checkpoint_commands(cmds);
+        let cmds = self.coordinator.tick(now);
+        self.run_commands(cmds, cx);
     }
 
     /// Takes a checkpoint or a savepoint now (and stops the job after a savepoint when asked);
     /// the periodic schedule goes on as it was.
-    pub(super) fn trigger_requested(&mut self, req: TriggerRequest) {
-        if self.ckpt.is_none() {
-            req.reply(Err(format!(
-                "{}s are taken of streaming jobs only; this job runs in batch mode",
-                req.what()
-            )));
-            return;
-        }
-        if !self.all_running() {
+    pub(super) fn trigger_requested(&mut self, req: TriggerRequest, cx: &JobContext) {
+        if !cx.all_running() {
             req.reply(Err(format!(
                 "the job is {} and not all its tasks are running; try again when it runs",
-                self.status()
+                cx.state.lock().core().status()
             )));
             return;
         }
-        let now = now_millis();
-        let c = self.ckpt.as_mut().expect("checked");
-        match c.coordinator.trigger_now(now) {
+        match self.coordinator.trigger_now(now_millis()) {
             Some(CheckpointCommand::Trigger { id, timestamp }) => {
                 tracing::info!("triggering {} {id} on request", req.what());
-                c.requested.insert(id, req);
-                self.run_checkpoint_commands(vec![CheckpointCommand::Trigger { id, timestamp }]);
+                self.requested.insert(id, req);
+                self.run_commands(vec![CheckpointCommand::Trigger { id, timestamp }], cx);
             }
             // a checkpoint is in flight: this one follows it
-            _ => c.queued.push(req),
+            _ => self.queued.push(req),
         }
     }
 
-    pub(super) fn on_checkpoint_ack(&mut self, ack: CheckpointAck) {
+    pub(super) fn on_ack(&mut self, ack: CheckpointAck, cx: &JobContext) {
         let now = now_millis();
-        let current = {
-            let st = self.state.lock();
-            st.graph.current_attempt(ack.id) == Some(ack.attempt)
+        let k = {
+            let st = cx.state.lock();
+            if st.graph().current_attempt(ack.id) != Some(ack.attempt) {
+                return;
+            }
+            key(st.graph(), ack.id)
         };
-        if !current {
-            return;
-        }
-        let Some(c) = &mut self.ckpt else { return };
         if ack.checkpoint_id == FINAL_CHECKPOINT {
-            c.final_waiting.insert(ack.id);
-            self.check_final_commit();
+            self.final_waiting.insert(ack.id);
+            self.check_final_commit(cx);
             return;
         }
-        let (k, vertex_pos) = {
-            let st = self.state.lock();
-            let k = key(&st.graph, ack.id);
-            (k, k.0 as usize)
-        };
-        let c = self.ckpt.as_mut().expect("checked");
         let cmds = match ack.declined {
             Some(reason) => {
-                c.coordinator
+                self.coordinator
                     .decline(ack.checkpoint_id, k, ack.decline_kind, reason, now)
             }
             None => {
-                self.state.lock().checkpoints.acknowledged(
+                cx.state.lock().checkpoints.acknowledged(
                     ack.checkpoint_id,
-                    vertex_pos,
+                    k.0 as usize,
                     ack.id.subtask,
                     now,
                     ack.size,
                 );
-                c.coordinator
+                self.coordinator
                     .acknowledge(ack.checkpoint_id, k, ack.handle.unwrap_or_default())
             }
         };
-        self.run_checkpoint_commands(cmds);
+        self.run_commands(cmds, cx);
     }
 
     /// A task finished: checkpoints in flight cannot complete without it; sinks waiting for the
     /// final commit may now get it.
-    pub(super) fn checkpoint_task_finished(&mut self, id: ExecutionVertexId) {
+    pub(super) fn task_finished(&mut self, id: ExecutionVertexId, cx: &JobContext) {
         let now = now_millis();
-        let k = key(&self.state.lock().graph, id);
-        let Some(c) = &mut self.ckpt else { return };
+        let k = key(cx.state.lock().graph(), id);
         let mut cmds = Vec::new();
-        for p in c.coordinator.pending_ids() {
-            cmds.extend(c.coordinator.decline(
+        for p in self.coordinator.pending_ids() {
+            cmds.extend(self.coordinator.decline(
                 p,
                 k,
                 DeclineKind::TaskFinished,
@@ -304,34 +262,32 @@ impl JobMaster {
                 now,
             ));
         }
-        self.run_checkpoint_commands(cmds);
-        self.check_final_commit();
+        self.run_commands(cmds, cx);
+        self.check_final_commit(cx);
     }
 
     /// A task failed or was lost: checkpoints in flight are aborted, nobody waits for a final
     /// commit any more (the job restarts from the last checkpoint or fails).
-    pub(super) fn checkpoint_task_failed(&mut self, id: ExecutionVertexId) {
+    pub(super) fn task_failed(&mut self, id: ExecutionVertexId, cx: &JobContext) {
         let now = now_millis();
-        let k = key(&self.state.lock().graph, id);
-        let Some(c) = &mut self.ckpt else { return };
-        c.final_waiting.clear();
-        c.final_sent = false;
-        let cmds = c.coordinator.task_failed(k, now);
-        self.run_checkpoint_commands(cmds);
+        let k = key(cx.state.lock().graph(), id);
+        self.final_waiting.clear();
+        self.final_sent = false;
+        let cmds = self.coordinator.task_failed(k, now);
+        self.run_commands(cmds, cx);
     }
 
     /// When every task finished or waits for the final commit: release the final commit.
-    fn check_final_commit(&mut self) {
-        let Some(c) = &self.ckpt else { return };
-        if c.final_waiting.is_empty() || c.final_sent {
+    fn check_final_commit(&mut self, cx: &JobContext) {
+        if self.final_waiting.is_empty() || self.final_sent {
             return;
         }
         let targets: Option<Vec<_>> = {
-            let st = self.state.lock();
+            let st = cx.state.lock();
             let mut targets = Vec::new();
             let mut ready = true;
-            for ev in st.graph.vertices.iter().flat_map(|v| v.subtasks.iter()) {
-                if c.final_waiting.contains(&ev.id) {
+            for ev in st.graph().vertices.iter().flat_map(|v| v.subtasks.iter()) {
+                if self.final_waiting.contains(&ev.id) {
                     targets.push((ev.current.attempt_id, ev.current.slot.clone()));
                 } else if ev.current.state != ExecutionState::Finished {
                     ready = false;
@@ -344,102 +300,122 @@ impl JobMaster {
             "every task reached its end: final commit of {} task(s)",
             targets.len()
         );
-        self.ckpt.as_mut().expect("checked").final_sent = true;
+        self.final_sent = true;
         for (attempt, slot) in targets {
-            if let Some(te) = slot.and_then(|s| self.rm.task_executor(&s.task_manager)) {
-                te.notify_checkpoint_complete(attempt, self.id, FINAL_CHECKPOINT, false);
+            if let Some(te) = slot.and_then(|s| cx.rm.task_executor(&s.task_manager)) {
+                te.notify_checkpoint_complete(attempt, cx.job_master, FINAL_CHECKPOINT, false);
             }
         }
     }
 
     /// Carries out the coordinator's commands (and those they lead to).
-    pub(super) fn run_checkpoint_commands(&mut self, mut cmds: Vec<CheckpointCommand>) {
+    fn run_commands(&mut self, mut cmds: Vec<CheckpointCommand>, cx: &JobContext) {
         while !cmds.is_empty() {
             let cmd = cmds.remove(0);
             let now = now_millis();
             match cmd {
-                CheckpointCommand::Trigger { id, timestamp } => self.send_triggers(id, timestamp),
-                CheckpointCommand::WriteMetadata { id, handles } => {
-                    let result = self.write_metadata(id, &handles);
-                    let c = self.ckpt.as_mut().expect("checkpointing");
-                    cmds.extend(c.coordinator.metadata_written(id, result, now));
+                CheckpointCommand::Trigger { id, timestamp } => {
+                    self.send_triggers(id, timestamp, cx)
                 }
-                CheckpointCommand::NotifyComplete { id } => self.on_completed(id),
+                CheckpointCommand::WriteMetadata { id, handles } => {
+                    let result = self.write_metadata(id, &handles, cx);
+                    cmds.extend(self.coordinator.metadata_written(id, result, now));
+                }
+                CheckpointCommand::NotifyComplete { id } => self.on_completed(id, cx),
                 CheckpointCommand::NotifyAborted { id, reason } => {
-                    let message = match &reason {
-                        AbortReason::Expired => "Checkpoint expired before completing.".into(),
-                        AbortReason::Declined { reason, .. } => reason.clone(),
-                        AbortReason::TaskFailed(_) => "A task failed.".into(),
-                        AbortReason::Subsumed => "Subsumed by a newer checkpoint.".into(),
-                        AbortReason::MetadataWriteFailed(e) => {
-                            format!("Cannot write the checkpoint metadata: {e}")
-                        }
-                    };
-                    self.state
-                        .lock()
-                        .checkpoints
-                        .failed(id, now, message.clone());
-                    let c = self.ckpt.as_mut().expect("checkpointing");
-                    let request = c.requested.remove(&id);
-                    if let Some(req) = &request {
-                        req.reply(Err(format!("the {} failed: {message}", req.what())));
-                    }
-                    let stop_failed = request.as_ref().is_some_and(TriggerRequest::stops);
-                    let savepoint = request.as_ref().and_then(TriggerRequest::savepoint);
-                    // a failed stop-with-savepoint fails the job over in any case (below)
-                    let verdict = if stop_failed {
-                        Verdict::NotCounted
-                    } else {
-                        c.failures.on_abort(id, &reason, savepoint.is_some())
-                    };
-                    let tolerable = c.failures.tolerable();
-                    let storage = c.storage.clone();
-                    std::thread::spawn(move || storage.delete_all(&format!("chk-{id}")));
-                    match verdict {
-                        Verdict::NotCounted => {
-                            tracing::info!("checkpoint {id} failed: {message}")
-                        }
-                        Verdict::Tolerated { consecutive } => tracing::warn!(
-                            "checkpoint {id} failed ({consecutive} failed in a row, \
-                             {CHECKPOINTING_TOLERABLE_FAILED} = {tolerable}): {message}"
-                        ),
-                        Verdict::FailJob { .. } => {
-                            self.job_failure(format!(
-                                "Exceeded checkpoint tolerable failure threshold \
-                                 ({CHECKPOINTING_TOLERABLE_FAILED} = {tolerable}): checkpoint \
-                                 {id} failed: {message}"
-                            ));
-                        }
-                    }
-                    if stop_failed {
-                        // the sources stopped at the barrier: resume from the latest checkpoint
-                        self.job_failure(format!("stop-with-savepoint {id} failed: {message}"));
-                    }
+                    self.on_aborted(id, reason, now, cx)
                 }
                 CheckpointCommand::Discard { id } => {
-                    let c = self.ckpt.as_mut().expect("checkpointing");
-                    c.retained.remove(&id);
-                    let storage = c.storage.clone();
-                    std::thread::spawn(move || storage.delete_all(&format!("chk-{id}")));
+                    self.retained.remove(&id);
+                    self.discard(id);
                 }
             }
         }
     }
 
-    fn send_triggers(&mut self, id: u64, timestamp: i64) {
-        let request = self
-            .ckpt
-            .as_ref()
-            .and_then(|c| c.requested.get(&id))
-            .and_then(TriggerRequest::savepoint);
+    fn on_aborted(&mut self, id: u64, reason: AbortReason, now: i64, cx: &JobContext) {
+        let message = match &reason {
+            AbortReason::Expired => "Checkpoint expired before completing.".into(),
+            AbortReason::Declined { reason, .. } => reason.clone(),
+            AbortReason::TaskFailed(_) => "A task failed.".into(),
+            AbortReason::Subsumed => "Subsumed by a newer checkpoint.".into(),
+            AbortReason::MetadataWriteFailed(e) => {
+                format!("Cannot write the checkpoint metadata: {e}")
+            }
+        };
+        cx.state.lock().checkpoints.failed(id, now, message.clone());
+        let request = self.requested.remove(&id);
+        if let Some(req) = &request {
+            req.reply(Err(format!("the {} failed: {message}", req.what())));
+        }
+        let stop_failed = request.as_ref().is_some_and(TriggerRequest::stops);
+        let savepoint = request.as_ref().and_then(TriggerRequest::savepoint);
+        // a failed stop-with-savepoint fails the job over in any case (below)
+        let verdict = if stop_failed {
+            Verdict::NotCounted
+        } else {
+            self.failures.on_abort(id, &reason, savepoint.is_some())
+        };
+        let tolerable = self.failures.tolerable();
+        self.discard(id);
+        match verdict {
+            Verdict::NotCounted => tracing::info!("checkpoint {id} failed: {message}"),
+            Verdict::Tolerated { consecutive } => tracing::warn!(
+                "checkpoint {id} failed ({consecutive} failed in a row, \
+                 {CHECKPOINTING_TOLERABLE_FAILED} = {tolerable}): {message}"
+            ),
+            Verdict::FailJob { .. } => self.job_failure(format!(
+                "Exceeded checkpoint tolerable failure threshold \
+                 ({CHECKPOINTING_TOLERABLE_FAILED} = {tolerable}): checkpoint {id} failed: \
+                 {message}"
+            )),
+        }
+        if stop_failed {
+            // the sources stopped at the barrier: resume from the latest checkpoint
+            self.job_failure(format!("stop-with-savepoint {id} failed: {message}"));
+        }
+    }
+
+    /// Deletes checkpoint `id`'s files off this thread.
+    fn discard(&mut self, id: u64) {
+        let storage = &self.storage;
+        let tx = self.discarder.get_or_insert_with(|| {
+            let (tx, rx) = crossbeam_channel::unbounded::<String>();
+            let storage = storage.clone();
+            let spawned = std::thread::Builder::new()
+                .name("checkpoint-discarder".into())
+                .spawn(move || {
+                    for dir in rx {
+                        storage.delete_all(&dir);
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::warn!("cannot start the checkpoint discarder: {e}");
+            }
+            tx
+        });
+        let dir = format!("chk-{id}");
+        if let Err(e) = tx.send(dir) {
+            // no discarder thread: delete here
+            self.storage.delete_all(&e.0);
+        }
+    }
+
+    fn send_triggers(&mut self, id: u64, timestamp: i64, cx: &JobContext) {
+        let request = self.requested.get(&id).and_then(TriggerRequest::savepoint);
         let savepoint = request.is_some();
         let stop = request.is_some_and(|r| r.stop);
         let drain = request.is_some_and(|r| r.drain);
         let targets: Vec<_> = {
-            let mut st = self.state.lock();
-            let sizes: Vec<usize> = st.graph.vertices.iter().map(|v| v.subtasks.len()).collect();
+            let mut st = cx.state.lock();
+            let sizes: Vec<usize> = st
+                .graph()
+                .vertices
+                .iter()
+                .map(|v| v.subtasks.len())
+                .collect();
             st.checkpoints.triggered(id, timestamp, savepoint, &sizes);
-            st.graph
+            st.graph()
                 .vertices
                 .iter()
                 .filter(|v| matches!(v.vertex.operators.first(), Some(OperatorSpec::Source(_))))
@@ -448,10 +424,10 @@ impl JobMaster {
                 .collect()
         };
         for (attempt, slot) in targets {
-            if let Some(te) = slot.and_then(|s| self.rm.task_executor(&s.task_manager)) {
+            if let Some(te) = slot.and_then(|s| cx.rm.task_executor(&s.task_manager)) {
                 te.trigger_checkpoint(
                     attempt,
-                    self.id,
+                    cx.job_master,
                     CheckpointTrigger {
                         id,
                         timestamp,
@@ -463,18 +439,23 @@ impl JobMaster {
         }
     }
 
-    fn write_metadata(&mut self, id: u64, handles: &[((u32, u32), String)]) -> Result<(), String> {
+    fn write_metadata(
+        &mut self,
+        id: u64,
+        handles: &[((u32, u32), String)],
+        cx: &JobContext,
+    ) -> Result<(), String> {
         let meta = {
-            let st = self.state.lock();
+            let st = cx.state.lock();
             let rec = st.checkpoints.record(id);
             let savepoint = rec.is_some_and(|r| r.savepoint);
             let mut meta = CheckpointMetadata::new(
                 id,
-                st.graph.job_id.to_string(),
+                st.graph().job_id.to_string(),
                 rec.map(|r| r.trigger_timestamp).unwrap_or_else(now_millis),
                 savepoint,
             );
-            for (pos, v) in st.graph.vertices.iter().enumerate() {
+            for (pos, v) in st.graph().vertices.iter().enumerate() {
                 let mut files = vec![None; v.subtasks.len()];
                 for ((vp, s), h) in handles {
                     if *vp as usize == pos && !h.is_empty() {
@@ -511,22 +492,20 @@ impl JobMaster {
             }
             meta
         };
-        let c = self.ckpt.as_mut().expect("checkpointing");
-        let dir = c.storage.child(&format!("chk-{id}"));
+        let dir = self.storage.child(&format!("chk-{id}"));
         meta.write(&dir)?;
-        c.retained.insert(id, meta);
+        self.retained.insert(id, meta);
         Ok(())
     }
 
-    fn on_completed(&mut self, id: u64) {
-        let c = self.ckpt.as_mut().expect("checkpointing");
-        c.failures.on_success(id);
-        let dir = c.storage.child(&format!("chk-{id}"));
+    fn on_completed(&mut self, id: u64, cx: &JobContext) {
+        self.failures.on_success(id);
+        let dir = self.storage.child(&format!("chk-{id}"));
         let mut path = dir.location("");
-        let mut requested = c.requested.remove(&id);
+        let mut requested = self.requested.remove(&id);
         let mut copy_failed = None;
         if let Some(req) = requested.as_ref().and_then(TriggerRequest::savepoint) {
-            match copy_savepoint(&dir, c.retained.get(&id), &req.target, id) {
+            match copy_savepoint(&dir, self.retained.get(&id), &req.target, id) {
                 Ok(p) => path = p,
                 Err(e) => {
                     let e = format!("the savepoint could not be written: {e}");
@@ -536,26 +515,26 @@ impl JobMaster {
             }
         }
         tracing::debug!("checkpoint {id} completed ({path})");
-        self.state.lock().checkpoints.completed(id, path.clone());
+        cx.state.lock().checkpoints.completed(id, path.clone());
         if let Some(e) = copy_failed {
             // the checkpoint stands; the savepoint failed (and a stopping job goes on)
-            let req = requested.take().expect("a savepoint");
-            req.reply(Err(e.clone()));
-            if req.stops() {
-                self.job_failure(format!("stop-with-savepoint {id} failed: {e}"));
-                return;
+            if let Some(req) = requested.take() {
+                req.reply(Err(e.clone()));
+                if req.stops() {
+                    self.job_failure(format!("stop-with-savepoint {id} failed: {e}"));
+                    return;
+                }
             }
         }
         let stop = requested.as_ref().is_some_and(TriggerRequest::stops);
         if stop {
             tracing::info!("stopping the job after savepoint {id}");
-            self.stopping = true;
         }
         // every task learns of it (sinks commit); after a stop-with-savepoint, tasks then stop
-        // and end FINISHED (see `JobMaster::stopped`)
+        // and end FINISHED (see `JobInput::Stop`)
         let targets: Vec<_> = {
-            let st = self.state.lock();
-            st.graph
+            let st = cx.state.lock();
+            st.graph()
                 .vertices
                 .iter()
                 .flat_map(|v| v.subtasks.iter())
@@ -563,21 +542,20 @@ impl JobMaster {
                 .map(|ev| (ev.current.attempt_id, ev.current.slot.clone()))
                 .collect()
         };
+        let mut stopped = Vec::new();
         for (attempt, slot) in targets {
-            if let Some(te) = slot.and_then(|s| self.rm.task_executor(&s.task_manager)) {
+            if let Some(te) = slot.and_then(|s| cx.rm.task_executor(&s.task_manager)) {
                 if stop {
-                    self.stopped.insert(attempt);
+                    stopped.push(attempt);
                 }
-                te.notify_checkpoint_complete(attempt, self.id, id, stop);
+                te.notify_checkpoint_complete(attempt, cx.job_master, id, stop);
             }
         }
         if let Some(req) = requested {
             req.reply(Ok((id, &path)));
         }
         if stop {
-            // the tasks that were not running (none, after a complete checkpoint) are canceled
-            self.cancel_tasks();
-            self.check_all_terminal();
+            self.inputs.push(JobInput::Stop { attempts: stopped });
         }
     }
 
@@ -585,26 +563,24 @@ impl JobMaster {
     /// finished or was canceled, unless retained on cancellation
     /// (`execution.checkpointing.externalized-checkpoint-retention`); a failed job keeps them to
     /// be restored from (`--from-savepoint <dir>/<job>/chk-<n>`).
-    pub(super) fn discard_checkpoints(&mut self, status: JobStatus) {
-        let Some(c) = &self.ckpt else { return };
+    pub(super) fn job_ended(&self, status: JobStatus) {
         let keep = match status {
             JobStatus::Finished => false,
-            JobStatus::Canceled => c.retain_on_cancellation,
+            JobStatus::Canceled => self.retain_on_cancellation,
             _ => true,
         };
         if !keep {
-            c.storage.delete_all("");
+            self.storage.delete_all("");
         }
     }
 
     /// Before a restart: restore from the latest retained checkpoint whose metadata reads back,
     /// saying so when it falls back to an older one.
-    pub(super) fn choose_restore_point(&mut self) {
-        let Some(c) = &mut self.ckpt else { return };
-        let ids: Vec<u64> = c.retained.keys().rev().copied().collect();
-        let graph = self.state.lock().plan.clone();
+    pub(super) fn choose_restore_point(&mut self, cx: &JobContext) {
+        let ids: Vec<u64> = self.retained.keys().rev().copied().collect();
+        let graph = cx.state.lock().plan.clone();
         for (n, id) in ids.iter().enumerate() {
-            let dir = c.storage.child(&format!("chk-{id}"));
+            let dir = self.storage.child(&format!("chk-{id}"));
             match CheckpointMetadata::read(&dir) {
                 Ok(meta) => {
                     if n > 0 {
@@ -613,18 +589,18 @@ impl JobMaster {
                         );
                     }
                     let plan = RestorePlan::new(&meta, &dir, &graph);
-                    self.state.lock().checkpoints.latest_restored =
+                    let mut st = cx.state.lock();
+                    st.checkpoints.latest_restored =
                         Some((*id, now_millis(), dir.location(""), false));
-                    self.state.lock().checkpoints.restored += 1;
-                    c.restore = Some(plan);
+                    st.checkpoints.restored += 1;
+                    self.restore = Some(plan);
                     return;
                 }
                 Err(e) => {
                     tracing::warn!("checkpoint {id} cannot be restored: {e}");
-                    let msg = format!("checkpoint {id} cannot be restored: {e}");
-                    self.state.lock().exceptions.note(Failure {
+                    cx.state.lock().core.note(Failure {
                         timestamp: now_millis(),
-                        message: msg,
+                        message: format!("checkpoint {id} cannot be restored: {e}"),
                         task: None,
                         task_manager: None,
                         kind: FailureKind::Recoverable,
@@ -635,13 +611,13 @@ impl JobMaster {
         // no checkpoint completed: a savepoint the job started from still applies
     }
 
+    /// The state a task of the vertex at `vertex_pos` restores.
     pub(super) fn restore_for(
         &self,
         vertex_pos: usize,
-    ) -> Option<strom_runtime::task::TaskRestore> {
-        self.ckpt
+    ) -> Option<strom_runtime::task_state::TaskRestore> {
+        self.restore
             .as_ref()
-            .and_then(|c| c.restore.as_ref())
             .and_then(|r| r.vertices.get(vertex_pos).cloned().flatten())
     }
 }
@@ -665,24 +641,4 @@ fn copy_savepoint(
     m.savepoint = true;
     m.write(&to)?;
     Ok(to.location(""))
-}
-
-/// A savepoint request (stopping the job after it when `stop`) for the JobMaster's events.
-pub fn savepoint_event(
-    target: String,
-    stop: bool,
-    drain: bool,
-    reply: Sender<Result<String, String>>,
-) -> JobEvent {
-    JobEvent::Trigger(TriggerRequest::Savepoint(SavepointRequest {
-        target,
-        stop,
-        drain: stop && drain,
-        reply,
-    }))
-}
-
-/// A manual checkpoint request for the JobMaster's events.
-pub fn checkpoint_event(reply: Sender<Result<u64, String>>) -> JobEvent {
-    JobEvent::Trigger(TriggerRequest::Checkpoint(reply))
 }

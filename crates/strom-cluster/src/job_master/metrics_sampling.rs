@@ -71,7 +71,7 @@ impl JobMaster {
             for (a, at, m) in live {
                 st.record_sample(a, at, &m);
             }
-            for v in &st.graph.vertices {
+            for v in &st.graph().vertices {
                 for ev in &v.subtasks {
                     let e = &ev.current;
                     let (Some(slot), Some((at, values))) = (

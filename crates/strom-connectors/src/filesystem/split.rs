@@ -468,7 +468,8 @@ fn read_more(
     if c.filled == buf.len() {
         // one line longer than the buffer: grow, up to the longest line allowed
         if c.filled > max_line && !c.skipping {
-            return Err(ConnectorError::Io(format!(
+            // the same data fails every attempt: a parse error (the job fails, no restarts)
+            return Err(ConnectorError::Parse(format!(
                 "a line of '{}' starting at byte {} is longer than 'source.line.max-length' = {max_line} bytes; raise the option if such lines are expected",
                 path.display(),
                 c.buf_off

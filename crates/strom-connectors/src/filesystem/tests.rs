@@ -650,6 +650,7 @@ fn sink_overwrites_and_removes_stale_parts() {
 }
 
 #[test]
+#[allow(clippy::too_many_lines)]
 fn json_read_write_round_trip() {
     let dir = TempDir::new("json");
     let f = dir.path().join("in.json");

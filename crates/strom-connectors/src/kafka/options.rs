@@ -118,6 +118,7 @@ pub struct KafkaOptions {
 
 impl KafkaOptions {
     /// Parses and checks the options of `table` (no broker is contacted).
+    #[allow(clippy::too_many_lines)] // debt: to split into steps
     pub fn parse(table: &TableSpec) -> Result<Self, ConnectorError> {
         let bad = |message: String| ConnectorError::BadOption {
             table: table.name.clone(),

@@ -1,7 +1,7 @@
 //! How deeply a statement's expressions nest, refused past [`MAX_EXPRESSION_DEPTH`] with a clear
 //! error at the expression that goes too deep: planning, serializing and evaluating an expression
 //! recurse once per level, so the depth a process can take is bounded by its threads' stacks
-//! (see [`super::planner::compile_script`] and the task threads' stack size).
+//! (see [`crate::expr_codec::DEEP_STACK_BYTES`]).
 
 use super::error::SqlError;
 use sqlparser::ast::{Expr, Spanned, Statement, Visit, Visitor};
@@ -10,10 +10,6 @@ use std::ops::ControlFlow;
 /// The deepest expression nesting Strom plans: a chain of 20,000 terms such as
 /// `a + a + ... + a` or `p1 AND p2 AND ...` (Flink's planner takes 1,000 and 10,000).
 pub const MAX_EXPRESSION_DEPTH: usize = 20_000;
-
-/// The stack of the thread that plans a script and of each task thread: enough for
-/// [`MAX_EXPRESSION_DEPTH`] in a debug build (address space only; pages are touched on use).
-pub const DEEP_STACK_BYTES: usize = 1 << 30;
 
 struct Depth {
     now: usize,

@@ -63,6 +63,12 @@ impl fmt::Display for SqlError {
 
 impl std::error::Error for SqlError {}
 
+impl From<crate::expr_codec::ExprCodecError> for SqlError {
+    fn from(e: crate::expr_codec::ExprCodecError) -> Self {
+        SqlError::new(e.to_string())
+    }
+}
+
 impl From<sqlparser::parser::ParserError> for SqlError {
     fn from(e: sqlparser::parser::ParserError) -> Self {
         // sqlparser's message ends with "at Line: L, Column: C"; keep it as the position.

@@ -4,8 +4,6 @@ pub mod catalog;
 pub mod depth;
 pub mod dialect;
 pub mod error;
-pub mod expr_codec;
-pub mod functions;
 pub mod parser;
 pub mod planner;
 pub mod window_tvf;

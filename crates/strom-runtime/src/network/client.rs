@@ -6,7 +6,7 @@ use super::frame::{read_frame, write_frame, Frame, PROTOCOL_VERSION};
 use super::{ClientSlot, Shared, INITIAL_CREDITS};
 use crate::element::StreamElement;
 use crate::error::TaskError;
-use crate::exchange::{Message, SubpartitionId};
+use crate::exchange::ids::{Message, SubpartitionId};
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use parking_lot::Mutex;
 use std::collections::HashMap;

@@ -23,7 +23,7 @@
 //! `channel` is chosen by the client and only meaningful on its connection.
 
 use crate::element::StreamElement;
-use crate::exchange::SubpartitionId;
+use crate::exchange::ids::SubpartitionId;
 use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
 use datafusion::arrow::record_batch::RecordBatch;

@@ -10,7 +10,7 @@
 //! more per element it takes out of its buffer ([`RemoteChannel::consumed`]). The server never
 //! sends an element without a credit, so at most `INITIAL_CREDITS` elements of a channel are in
 //! flight or buffered at the consumer; a producer whose consumer has no credit left fills its
-//! bounded channel ([`CHANNEL_CAPACITY`](crate::exchange::CHANNEL_CAPACITY)) and blocks.
+//! bounded channel ([`CHANNEL_CAPACITY`](crate::exchange::ids::CHANNEL_CAPACITY)) and blocks.
 //!
 //! The wire format is described in `frame.rs`.
 
@@ -21,7 +21,8 @@ mod server;
 mod tests;
 
 use crate::error::TaskError;
-use crate::exchange::{LocalShuffle, Message, SubpartitionId, CHANNEL_CAPACITY};
+use crate::exchange::ids::{Message, SubpartitionId, CHANNEL_CAPACITY};
+use crate::exchange::local::LocalShuffle;
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};

@@ -580,6 +580,7 @@ mod tests {
     /// the same; a restored single-phase accumulator then folds more rows the same (DISTINCT
     /// values seen before the snapshot are not counted twice).
     #[test]
+    #[allow(clippy::too_many_lines)]
     fn snapshots_restore_losslessly() {
         let dec = |v: Vec<Option<i128>>| -> ArrayRef {
             Arc::new(

@@ -89,8 +89,7 @@ impl AggregateOperator {
         let converter = RowConverter::new(fields)?;
         let mut arg_columns = Vec::new();
         let mut state_types = Vec::new();
-        let partial =
-            strom_plan::sql::planner::partial_schema(&spec.input, &spec.group_by, &spec.aggregates);
+        let partial = strom_plan::partial_schema(&spec.input, &spec.group_by, &spec.aggregates);
         let mut col = spec.group_by.len();
         for c in &spec.aggregates {
             let width = if c.func == AggFunc::Avg { 2 } else { 1 };
@@ -495,7 +494,7 @@ mod tests {
             col("ma", SqlType::BigInt),
             col("a", SqlType::Double),
         ]);
-        let partial = strom_plan::sql::planner::partial_schema(&input, &[0], &calls);
+        let partial = strom_plan::partial_schema(&input, &[0], &calls);
         let (input, output) = match mode {
             AggregateMode::Final => (partial, out),
             AggregateMode::Partial => (input, partial),

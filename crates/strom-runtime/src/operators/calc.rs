@@ -11,8 +11,8 @@ use datafusion::execution::context::ExecutionProps;
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion::physical_expr::{create_physical_expr, PhysicalExpr};
 use std::sync::{Arc, OnceLock};
-use strom_plan::sql::expr_codec::decode;
-use strom_plan::sql::functions::session_context;
+use strom_plan::expr_codec::decode;
+use strom_plan::functions::session_context;
 use strom_plan::{CalcSpec, ExprSpec, RowSchema};
 
 /// Compiles an encoded expression against an operator's input schema.
@@ -22,7 +22,7 @@ pub fn physical_expr(
 ) -> Result<Arc<dyn PhysicalExpr>, TaskError> {
     static CTX: OnceLock<Arc<datafusion::execution::TaskContext>> = OnceLock::new();
     let ctx = CTX.get_or_init(|| session_context().task_ctx());
-    let expr = decode(spec, ctx).map_err(TaskError::Deployment)?;
+    let expr = decode(spec, ctx).map_err(|e| TaskError::Deployment(e.to_string()))?;
     let arrow = input.to_arrow();
     let df = DFSchema::try_from(arrow.as_ref().clone())
         .map_err(|e| TaskError::Deployment(e.to_string()))?;

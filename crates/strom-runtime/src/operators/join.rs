@@ -863,7 +863,7 @@ mod checkpoint_tests {
                 }
             },
             filter: keyless
-                .then(|| strom_plan::sql::expr_codec::encode(&col("lk").gt_eq(col("rk"))).unwrap()),
+                .then(|| strom_plan::expr_codec::encode(&col("lk").gt_eq(col("rk"))).unwrap()),
             output: RowSchema::new(out),
         }
     }

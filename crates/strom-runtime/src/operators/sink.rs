@@ -76,9 +76,10 @@ impl Operator for SinkOperator {
     }
 
     fn prepare_final_commit(&mut self) -> Result<bool, TaskError> {
-        let prepared = self
-            .metrics
-            .io(|| self.writer.prepare_commit(crate::task::FINAL_CHECKPOINT))?;
+        let prepared = self.metrics.io(|| {
+            self.writer
+                .prepare_commit(crate::connector::FINAL_CHECKPOINT)
+        })?;
         Ok(prepared.is_some())
     }
 

@@ -216,7 +216,7 @@ mod tests {
     use datafusion::arrow::compute::cast;
     use proptest::prelude::*;
     use std::collections::BTreeMap as Map;
-    use strom_plan::sql::planner::partial_schema;
+    use strom_plan::partial_schema;
     use strom_plan::{AggCall, AggFunc, AggregateMode, AggregateSpec, RowKind, RowSchema, SqlType};
 
     /// Tumbling windows of 10 ms.

@@ -1,189 +1,23 @@
-//! Exchanges between tasks in one process: bounded channels for PIPELINED results (a full channel
-//! blocks the producer: backpressure with bounded memory), stored partitions for BLOCKING results
-//! (read by consumers scheduled after the producers finished). Rows are routed by the edge's ship
-//! strategy.
+//! A task's output on one edge: rows routed by the edge's ship strategy to local gates, remote
+//! channels or a stored BLOCKING partition.
 
+use super::ids::{GateKey, Message, PartitionKey, SubpartitionId};
+use super::local::LocalShuffle;
 use crate::element::StreamElement;
 use crate::error::TaskError;
 use crate::key_groups;
 use crate::metrics::{Phase, TaskMetrics};
 use crate::network::NetworkEnvironment;
-use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
+use crossbeam_channel::Sender;
 use datafusion::arrow::array::{ArrayRef, UInt32Array};
 use datafusion::arrow::compute::take;
 use datafusion::arrow::record_batch::RecordBatch;
-use parking_lot::{Condvar, Mutex};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use strom_common::{JobId, VertexId};
 use strom_plan::{ResultType, ShipStrategy};
-
-/// Elements buffered per input channel of a consumer (pipelined).
-pub const CHANNEL_CAPACITY: usize = 4;
-
-/// Identifies one input gate: a consumer subtask's input `input_index` in one execution round.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct GateKey {
-    pub job: JobId,
-    /// Incremented by the JobMaster on every (re)start, so a restarted attempt never meets a
-    /// channel of an older one.
-    pub round: u32,
-    pub vertex: VertexId,
-    pub subtask: u32,
-    pub input_index: u32,
-}
-
-/// Identifies the stored output of one producer subtask (BLOCKING).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct PartitionKey {
-    pub job: JobId,
-    pub round: u32,
-    pub vertex: VertexId,
-    pub subtask: u32,
-    pub consumer: VertexId,
-}
-
-/// Identifies one subpartition across processes: what one consumer subtask reads from one producer
-/// subtask over one edge (`input_index` of the consumer) in one execution round.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct SubpartitionId {
-    pub job: JobId,
-    pub round: u32,
-    pub producer: VertexId,
-    pub producer_subtask: u32,
-    pub consumer: VertexId,
-    pub consumer_subtask: u32,
-    pub input_index: u32,
-}
-
-impl SubpartitionId {
-    /// The stored partition this subpartition belongs to (BLOCKING results).
-    pub fn partition_key(&self) -> PartitionKey {
-        PartitionKey {
-            job: self.job,
-            round: self.round,
-            vertex: self.producer,
-            subtask: self.producer_subtask,
-            consumer: self.consumer,
-        }
-    }
-}
-
-/// What travels on a channel: the producer's channel index and the element.
-pub type Message = (u32, StreamElement);
-
-#[derive(Default)]
-struct Registry {
-    gates: HashMap<GateKey, Sender<Message>>,
-    stored: HashMap<PartitionKey, Vec<Vec<StreamElement>>>,
-}
-
-/// The in-process shuffle service shared by the TaskManagers of one process.
-#[derive(Clone, Default)]
-pub struct LocalShuffle {
-    inner: Arc<(Mutex<Registry>, Condvar)>,
-}
-
-impl LocalShuffle {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Creates a pipelined input gate fed by `channels` producer channels.
-    pub fn open_gate(&self, key: GateKey, channels: usize) -> Receiver<Message> {
-        let (tx, rx) = bounded(CHANNEL_CAPACITY * channels.max(1));
-        let (lock, cv) = &*self.inner;
-        lock.lock().gates.insert(key, tx);
-        cv.notify_all();
-        rx
-    }
-
-    /// Creates an input gate over BLOCKING partitions already produced by `producers` subtasks of
-    /// `producer` in this process (those in `remote` are fetched over the network instead).
-    pub fn open_stored_gate(
-        &self,
-        gate: GateKey,
-        producer: VertexId,
-        producers: u32,
-        forward: bool,
-        remote: &[u32],
-    ) -> Result<Receiver<Message>, TaskError> {
-        let GateKey {
-            job,
-            round,
-            vertex: consumer,
-            subtask,
-            ..
-        } = gate;
-        let (tx, rx) = unbounded();
-        let mut reg = self.inner.0.lock();
-        let range = if forward {
-            subtask..subtask + 1
-        } else {
-            0..producers
-        };
-        for p in range.filter(|p| !remote.contains(p)) {
-            let key = PartitionKey {
-                job,
-                round,
-                vertex: producer,
-                subtask: p,
-                consumer,
-            };
-            let parts = reg.stored.get_mut(&key).ok_or_else(|| {
-                TaskError::Deployment(format!(
-                    "the result of {producer} subtask {p} is not available"
-                ))
-            })?;
-            let elements = std::mem::take(&mut parts[subtask as usize]);
-            for e in elements {
-                let _ = tx.send((p, e));
-            }
-        }
-        Ok(rx)
-    }
-
-    fn connect(&self, key: GateKey, cancel: &AtomicBool) -> Result<Sender<Message>, TaskError> {
-        let (lock, cv) = &*self.inner;
-        let mut reg = lock.lock();
-        loop {
-            if let Some(tx) = reg.gates.get(&key) {
-                return Ok(tx.clone());
-            }
-            if cancel.load(Ordering::Relaxed) {
-                return Err(TaskError::Canceled);
-            }
-            cv.wait_for(&mut reg, Duration::from_millis(50));
-        }
-    }
-
-    /// Takes the stored elements a BLOCKING producer subtask wrote for consumer subtask
-    /// `consumer_subtask` (served once; `None` when the partition is not (or no longer) there).
-    pub fn take_stored(
-        &self,
-        key: PartitionKey,
-        consumer_subtask: u32,
-    ) -> Option<Vec<StreamElement>> {
-        let mut reg = self.inner.0.lock();
-        let parts = reg.stored.get_mut(&key)?;
-        parts.get_mut(consumer_subtask as usize).map(std::mem::take)
-    }
-
-    fn store(&self, key: PartitionKey, parts: Vec<Vec<StreamElement>>) {
-        self.inner.0.lock().stored.insert(key, parts);
-    }
-
-    /// Forgets every gate and stored partition of a job round (job end or restart).
-    pub fn release(&self, job: JobId, round: u32) {
-        let mut reg = self.inner.0.lock();
-        reg.gates.retain(|k, _| !(k.job == job && k.round == round));
-        reg.stored
-            .retain(|k, _| !(k.job == job && k.round == round));
-    }
-}
 
 /// One outgoing edge of a task, as deployed.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,0 +1,113 @@
+//! Translation rule: projections and filters into a Calc (fused where they meet).
+
+use super::*;
+
+impl Builder<'_> {
+    pub(super) fn calc(
+        &mut self,
+        input: usize,
+        filter: Option<Expr>,
+        exprs: Vec<Expr>,
+        mut output: RowSchema,
+    ) -> Result<usize, SqlError> {
+        let in_schema = self.out(input).clone();
+        let exprs: Vec<Expr> = exprs.into_iter().map(|e| self.resolve(input, e)).collect();
+        let filter = filter.map(|f| self.resolve(input, f));
+        let mut exprs = exprs;
+        // a changelog keeps its row kinds through projections and filters
+        if self.nodes[input].updating && output.index_of(OP_COLUMN).is_none() {
+            exprs.push(Expr::Column(datafusion::common::Column::new_unqualified(
+                OP_COLUMN,
+            )));
+            output = output.with_op();
+        }
+        let identity = filter.is_none()
+            && exprs.len() == in_schema.len()
+            && exprs
+                .iter()
+                .enumerate()
+                .all(|(k, e)| col_index(&in_schema, e) == Some(k))
+            && output
+                .columns
+                .iter()
+                .zip(&in_schema.columns)
+                .all(|(a, b)| a.name == b.name);
+        if identity {
+            return Ok(input);
+        }
+        // window attributes survive a Calc when passed through as plain columns
+        let pos = |c: usize| {
+            exprs
+                .iter()
+                .position(|e| col_index(&in_schema, &unqualify(e.clone())) == Some(c))
+        };
+        let window = self.nodes[input].window.clone().and_then(|(we, attrs)| {
+            let we = pos(we)?;
+            Some((we, attrs.into_iter().filter_map(pos).collect()))
+        });
+        let rowtime = self.nodes[input].rowtime.and_then(pos);
+        let session = self.nodes[input].session.clone().map(|(gap, names, keys)| {
+            (
+                gap,
+                names,
+                keys.into_iter().map(|k| k.and_then(pos)).collect(),
+            )
+        });
+        let filter = filter.map(|f| encode(&f)).transpose()?;
+        let exprs = exprs
+            .iter()
+            .zip(&output.columns)
+            .map(|(e, c)| {
+                let e = match e {
+                    Expr::Alias(a) => a.expr.as_ref(),
+                    e => e,
+                };
+                Ok((c.name.clone(), encode(e)?))
+            })
+            .collect::<Result<Vec<_>, SqlError>>()?;
+        let n = self.add(
+            OperatorSpec::Calc(CalcSpec {
+                input: in_schema,
+                filter,
+                exprs,
+                output,
+            }),
+            vec![(input, Ship::Forward)],
+            window,
+        );
+        self.nodes[n].session = session;
+        self.nodes[n].rowtime = rowtime;
+        Ok(n)
+    }
+}
+
+/// Rewrites references to a join's columns, given as DataFusion's `(qualifier, name)` per output
+/// column in `fields`, into the unique names of `output`.
+pub(super) fn to_unique_names(
+    e: Expr,
+    fields: &[(Option<String>, String)],
+    output: &RowSchema,
+) -> Expr {
+    e.transform(|x| {
+        Ok(match x {
+            Expr::Column(c) => {
+                let found = fields.iter().position(|(rel, name)| {
+                    *name == c.name
+                        && match &c.relation {
+                            None => true,
+                            Some(r) => rel.as_deref() == Some(r.table()),
+                        }
+                });
+                match found {
+                    Some(k) => Transformed::yes(Expr::Column(
+                        datafusion::common::Column::new_unqualified(&output.columns[k].name),
+                    )),
+                    None => Transformed::no(Expr::Column(c)),
+                }
+            }
+            other => Transformed::no(other),
+        })
+    })
+    .map(|t| t.data)
+    .expect("infallible rewrite")
+}

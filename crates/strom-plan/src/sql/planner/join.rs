@@ -1,0 +1,258 @@
+//! Translation rule: joins (the window join and the interval join) into Strom's join operator.
+
+use super::*;
+
+impl Builder<'_> {
+    /// A streaming join: a window join when both inputs are windowed and joined on
+    /// `window_end`, otherwise an interval join bounded by the rowtimes in the condition.
+    #[allow(clippy::too_many_lines)] // debt: to split into steps
+    pub(super) fn join(&mut self, j: &datafusion::logical_expr::Join) -> Result<usize, SqlError> {
+        use datafusion::logical_expr::JoinType as DfJoin;
+        let join_type = match j.join_type {
+            DfJoin::Inner => JoinType::Inner,
+            DfJoin::Left => JoinType::Left,
+            DfJoin::Right => JoinType::Right,
+            DfJoin::Full => JoinType::Full,
+            other => {
+                return Err(SqlError::new(format!(
+                    "{other} joins are not supported yet; Strom runs INNER, LEFT, RIGHT and FULL window joins and INNER interval joins"
+                )))
+            }
+        };
+        let l = self.translate(&j.left)?;
+        let r = self.translate(&j.right)?;
+        if self.nodes[l].updating || self.nodes[r].updating {
+            return Err(SqlError::new(
+                "joining an updating result (a non-windowed GROUP BY) is not supported yet",
+            ));
+        }
+        let ls = self.out(l).clone();
+        let rs = self.out(r).clone();
+        // output columns: left then right, duplicate names qualified
+        let fields: Vec<(Option<String>, String)> = j
+            .schema
+            .iter()
+            .map(|(q, f)| (q.map(|q| q.table().to_string()), f.name().clone()))
+            .collect();
+        if fields.len() != ls.len() + rs.len() {
+            return Err(SqlError::new(
+                "internal: the join schema does not match its inputs",
+            ));
+        }
+        let mut columns = Vec::with_capacity(fields.len());
+        for (i, (q, name)) in fields.iter().enumerate() {
+            let dup = fields.iter().filter(|(_, n)| n == name).count() > 1;
+            let mut c = if i < ls.len() {
+                ls.columns[i].clone()
+            } else {
+                rs.columns[i - ls.len()].clone()
+            };
+            c.name = match (dup, q) {
+                (false, _) => name.clone(),
+                (true, Some(q)) => format!("{q}.{name}"),
+                (true, None) => format!("{name}${i}"),
+            };
+            let outer_side = if i < ls.len() {
+                matches!(join_type, JoinType::Right | JoinType::Full)
+            } else {
+                matches!(join_type, JoinType::Left | JoinType::Full)
+            };
+            c.nullable |= outer_side;
+            columns.push(c);
+        }
+        let output = RowSchema::new(columns);
+        // equality keys
+        let key = |node: usize, schema: &RowSchema, e: &Expr| -> Result<usize, SqlError> {
+            col_index(schema, &unqualify(self.resolve(node, e.clone()))).ok_or_else(|| {
+                SqlError::new(format!(
+                    "join keys must be columns; compute '{e}' in a subquery first"
+                ))
+            })
+        };
+        let mut pairs = Vec::new();
+        for (a, b) in &j.on {
+            let (lk, rk) = (key(l, &ls, a)?, key(r, &rs, b)?);
+            if ls.columns[lk].ty != rs.columns[rk].ty {
+                return Err(SqlError::new(format!(
+                    "join key {} ({}) and {} ({}) have different types; CAST one of them",
+                    ls.columns[lk].name, ls.columns[lk].ty, rs.columns[rk].name, rs.columns[rk].ty
+                )));
+            }
+            pairs.push((lk, rk));
+        }
+        // the rest of the condition, over the output's names
+        let to_output = |e: Expr| to_unique_names(e, &fields, &output);
+        let window_pair = match (&self.nodes[l].window, &self.nodes[r].window) {
+            (Some((lwe, lattrs)), Some((rwe, _))) if pairs.contains(&(*lwe, *rwe)) => {
+                Some((*lwe, *rwe, lattrs.clone()))
+            }
+            _ => None,
+        };
+        let (kind, pairs) = match window_pair {
+            Some((lwe, rwe, lattrs)) => (
+                JoinKind::Window {
+                    left_end: lwe,
+                    right_end: rwe,
+                },
+                pairs
+                    .into_iter()
+                    .filter(|(a, _)| !lattrs.contains(a))
+                    .collect::<Vec<_>>(),
+            ),
+            None => {
+                let usage = "a streaming join needs bounded state: join windowed inputs ON their window_start and window_end (a window join), or bound the rowtimes (an interval join: l.ts BETWEEN r.ts - INTERVAL '1' MINUTE AND r.ts + INTERVAL '1' MINUTE)";
+                let (Some(lt), Some(rt)) = (self.nodes[l].rowtime, self.nodes[r].rowtime) else {
+                    return Err(SqlError::new(format!(
+                        "{usage}; both inputs must carry a time attribute (a column with WATERMARK FOR)"
+                    )));
+                };
+                if join_type != JoinType::Inner {
+                    return Err(SqlError::new(
+                        "interval joins are INNER only for now; use a window join for outer joins",
+                    ));
+                }
+                let (lower, upper) = j
+                    .filter
+                    .as_ref()
+                    .map(|f| interval_bounds(&to_output(f.clone()), &output, lt, ls.len() + rt))
+                    .unwrap_or((None, None));
+                let (Some(lower_ms), Some(upper_ms)) = (lower, upper) else {
+                    return Err(SqlError::new(format!(
+                        "{usage}; the condition bounds {} against {} {}",
+                        ls.columns[lt].name,
+                        rs.columns[rt].name,
+                        match (lower, upper) {
+                            (None, None) => "on neither side",
+                            (None, _) => "only from above",
+                            _ => "only from below",
+                        }
+                    )));
+                };
+                (
+                    JoinKind::Interval {
+                        left_time: lt,
+                        right_time: rt,
+                        lower_ms,
+                        upper_ms,
+                    },
+                    pairs,
+                )
+            }
+        };
+        let filter = j
+            .filter
+            .as_ref()
+            .map(|f| encode(&to_output(f.clone())))
+            .transpose()?;
+        let (left_keys, right_keys): (Vec<usize>, Vec<usize>) = pairs.into_iter().unzip();
+        let n = self.add(
+            OperatorSpec::Join(JoinSpec {
+                left: ls,
+                right: rs,
+                join_type,
+                left_keys: left_keys.clone(),
+                right_keys: right_keys.clone(),
+                kind,
+                filter,
+                output,
+            }),
+            vec![(l, Ship::Hash(left_keys)), (r, Ship::Hash(right_keys))],
+            None,
+        );
+        self.nodes[n].qualified = Some(fields);
+        Ok(n)
+    }
+}
+
+/// A time term of a join condition: `column ± interval` over the join output: (column, ms).
+pub(super) fn time_term(e: &Expr, output: &RowSchema) -> Option<(usize, i64)> {
+    use datafusion::logical_expr::Operator;
+    match e {
+        Expr::Column(_) => col_index(output, e).map(|c| (c, 0)),
+        Expr::Cast(c) => time_term(&c.expr, output),
+        Expr::BinaryExpr(b) if matches!(b.op, Operator::Plus | Operator::Minus) => {
+            let (c, o) = time_term(&b.left, output)?;
+            let ms = interval_literal_ms(&b.right)?;
+            Some((
+                c,
+                if b.op == Operator::Plus {
+                    o + ms
+                } else {
+                    o - ms
+                },
+            ))
+        }
+        _ => None,
+    }
+}
+
+pub(super) fn interval_literal_ms(e: &Expr) -> Option<i64> {
+    use datafusion::common::ScalarValue;
+    match e {
+        Expr::Literal(ScalarValue::IntervalMonthDayNano(Some(v)), _) if v.months == 0 => {
+            Some(v.days as i64 * 86_400_000 + v.nanoseconds / 1_000_000)
+        }
+        Expr::Literal(ScalarValue::IntervalDayTime(Some(v)), _) => {
+            Some(v.days as i64 * 86_400_000 + v.milliseconds as i64)
+        }
+        Expr::Literal(ScalarValue::DurationMillisecond(Some(v)), _) => Some(*v),
+        Expr::Literal(ScalarValue::DurationSecond(Some(v)), _) => Some(v * 1000),
+        _ => None,
+    }
+}
+
+/// The bounds `lower <= left.ts - right.ts <= upper` a join condition puts on the rowtime
+/// columns `lt` and `rt` of the join output.
+pub(super) fn interval_bounds(
+    cond: &Expr,
+    output: &RowSchema,
+    lt: usize,
+    rt: usize,
+) -> (Option<i64>, Option<i64>) {
+    use datafusion::logical_expr::utils::split_conjunction;
+    use datafusion::logical_expr::Operator;
+    let mut lower: Option<i64> = None;
+    let mut upper: Option<i64> = None;
+    let mut add = |a: &Expr, op: Operator, b: &Expr| {
+        let (Some((ca, oa)), Some((cb, ob))) = (time_term(a, output), time_term(b, output)) else {
+            return;
+        };
+        // normalize to (left - right) op c
+        let (op, c) = if ca == lt && cb == rt {
+            (op, ob - oa)
+        } else if ca == rt && cb == lt {
+            let flipped = match op {
+                Operator::Gt => Operator::Lt,
+                Operator::GtEq => Operator::LtEq,
+                Operator::Lt => Operator::Gt,
+                Operator::LtEq => Operator::GtEq,
+                o => o,
+            };
+            (flipped, oa - ob)
+        } else {
+            return;
+        };
+        match op {
+            Operator::GtEq => lower = Some(lower.map_or(c, |l| l.max(c))),
+            Operator::Gt => lower = Some(lower.map_or(c + 1, |l| l.max(c + 1))),
+            Operator::LtEq => upper = Some(upper.map_or(c, |u| u.min(c))),
+            Operator::Lt => upper = Some(upper.map_or(c - 1, |u| u.min(c - 1))),
+            Operator::Eq => {
+                lower = Some(lower.map_or(c, |l| l.max(c)));
+                upper = Some(upper.map_or(c, |u| u.min(c)));
+            }
+            _ => {}
+        }
+    };
+    for part in split_conjunction(cond) {
+        match part {
+            Expr::BinaryExpr(b) => add(&b.left, b.op, &b.right),
+            Expr::Between(bt) if !bt.negated => {
+                add(&bt.expr, Operator::GtEq, &bt.low);
+                add(&bt.expr, Operator::LtEq, &bt.high);
+            }
+            _ => {}
+        }
+    }
+    (lower, upper)
+}

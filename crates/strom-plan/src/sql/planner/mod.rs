@@ -1,0 +1,550 @@
+//! SQL script -> JobGraphs. DataFusion parses (through [`super::parser`]), plans and optimizes;
+//! Strom translates the optimized logical plan into its own operators, one translation rule per
+//! file ([`scan`], [`calc`], [`aggregate`], [`join`]) over the [`Builder`] here.
+
+mod aggregate;
+mod calc;
+mod join;
+mod provider;
+mod scan;
+mod sink_types;
+
+use calc::to_unique_names;
+use join::time_term;
+use provider::{window_schema, Provider};
+use sink_types::check_sink_types;
+
+use super::catalog::{Catalog, WindowTvf};
+use super::depth::check_depth;
+use super::error::SqlError;
+use super::parser::{column_list, parse_script, SqlStatement};
+use super::window_tvf::rewrite_window_tvfs;
+use crate::changelog::OP_COLUMN;
+use crate::expr_codec::DEEP_STACK_BYTES;
+use crate::expr_codec::{encode, unqualify};
+use crate::functions::session_context;
+use crate::job_graph::*;
+use crate::types::{Column, RowSchema, SqlType};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{DFSchema, DataFusionError, TableReference};
+use datafusion::execution::context::SessionState;
+use datafusion::logical_expr::planner::{ContextProvider, ExprPlanner};
+use datafusion::logical_expr::{
+    AggregateUDF, Expr, ExprSchemable, LogicalPlan, ScalarUDF, TableSource, WindowUDF, WriteOp,
+};
+use datafusion::sql::planner::{ParserOptions, SqlToRel};
+use sqlparser::ast::{Spanned, Statement};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use strom_common::config::keys;
+use strom_common::{Configuration, JobType, VertexId};
+
+/// The result of compiling a script: one JobGraph per INSERT (or SELECT).
+#[derive(Debug, Clone)]
+pub struct CompiledScript {
+    pub jobs: Vec<JobGraph>,
+    /// Configuration after the script's `SET` statements.
+    pub config: Configuration,
+}
+
+/// Compiles a Flink SQL script. `config` holds the session defaults (`parallelism.default`,
+/// `execution.runtime-mode`, ...); `SET` statements change them for later statements.
+///
+/// Runs on a thread of its own with a deep stack: planning recurses once per level of an
+/// expression, and expressions up to [`super::depth::MAX_EXPRESSION_DEPTH`] levels are accepted whichever
+/// thread (a REST worker, the CLI's main thread) asks.
+pub fn compile_script(sql: &str, config: &Configuration) -> Result<CompiledScript, SqlError> {
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("sql-planner".into())
+            .stack_size(DEEP_STACK_BYTES)
+            .spawn_scoped(scope, || compile_on_this_thread(sql, config))
+            .map_err(|e| SqlError::new(format!("cannot start the SQL planner thread: {e}")))?
+            .join()
+            .unwrap_or_else(|panic| {
+                let msg = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "unknown cause".into());
+                Err(SqlError::new(format!(
+                    "internal error in the SQL planner (please report it): {msg}"
+                )))
+            })
+    })
+}
+
+fn compile_on_this_thread(sql: &str, config: &Configuration) -> Result<CompiledScript, SqlError> {
+    let mut config = config.clone();
+    let mut catalog = Catalog::default();
+    let mut jobs = Vec::new();
+    for stmt in parse_script(sql)? {
+        match stmt {
+            SqlStatement::Set { key, value } => config.set(key, value),
+            SqlStatement::Reset { key: _ } => {}
+            SqlStatement::CreateTable {
+                table,
+                if_not_exists,
+                span,
+            } => {
+                if catalog.tables.contains_key(&table.name) {
+                    if if_not_exists {
+                        continue;
+                    }
+                    return Err(SqlError::at_span(format!("table '{}' already exists; use CREATE TABLE IF NOT EXISTS or another name", table.name), span));
+                }
+                catalog.tables.insert(table.name.clone(), table);
+            }
+            SqlStatement::Query(mut stmt) => {
+                let span = stmt.span();
+                check_depth(&stmt)?;
+                let job =
+                    plan_statement(&mut stmt, &catalog, &config).map_err(|e| e.or_at(span))?;
+                jobs.push(job);
+            }
+        }
+    }
+    Ok(CompiledScript { jobs, config })
+}
+
+fn runtime_mode(config: &Configuration) -> Result<JobType, SqlError> {
+    match config
+        .get(keys::RUNTIME_MODE)
+        .map(|s| s.to_ascii_lowercase())
+    {
+        None => Ok(JobType::Streaming),
+        Some(m) if m == "streaming" => Ok(JobType::Streaming),
+        Some(m) if m == "batch" => Ok(JobType::Batch),
+        Some(m) => Err(SqlError::new(format!(
+            "bad value '{m}' for '{}': expected 'streaming' or 'batch'",
+            keys::RUNTIME_MODE
+        ))),
+    }
+}
+
+#[allow(clippy::too_many_lines)] // debt: to split into steps
+fn plan_statement(
+    stmt: &mut Statement,
+    catalog: &Catalog,
+    config: &Configuration,
+) -> Result<JobGraph, SqlError> {
+    let job_type = runtime_mode(config)?;
+    let parallelism = config
+        .get_u32(keys::PARALLELISM_DEFAULT, 1)
+        .map_err(|e| SqlError::new(e.to_string()))?;
+    if parallelism == 0 {
+        return Err(SqlError::new(format!(
+            "'{}' must be a positive integer, got 0",
+            keys::PARALLELISM_DEFAULT
+        )));
+    }
+    if config.get(keys::MAX_PARALLELISM).is_some() {
+        let max = config
+            .get_u32(keys::MAX_PARALLELISM, 0)
+            .map_err(|e| SqlError::new(e.to_string()))?;
+        if max == 0 || max > UPPER_BOUND_MAX_PARALLELISM {
+            return Err(SqlError::new(format!(
+                "'{}' must be between 1 and {UPPER_BOUND_MAX_PARALLELISM} (both inclusive), got {max}",
+                keys::MAX_PARALLELISM
+            )));
+        }
+    }
+    let tvfs = rewrite_window_tvfs(stmt, catalog)?;
+    let is_query = matches!(stmt, Statement::Query(_));
+    if !is_query && !matches!(stmt, Statement::Insert(_)) {
+        return Err(SqlError::new(format!(
+            "unsupported statement '{}': Strom runs SET, CREATE TABLE, INSERT INTO ... SELECT and SELECT",
+            first_words(&stmt.to_string())
+        )));
+    }
+    let ctx = session_context();
+    let state = ctx.state();
+    let provider = Provider::new(&state, catalog, &tvfs);
+    let options = ParserOptions {
+        parse_float_as_decimal: true,
+        enable_ident_normalization: true,
+        collect_spans: true,
+        ..ParserOptions::default()
+    };
+    let planner = SqlToRel::new_with_options(&provider, options);
+    let plan = planner
+        .sql_statement_to_plan(stmt.clone())
+        .map_err(df_error)?;
+    if let LogicalPlan::Dml(dml) = &plan {
+        if let Some(table) = catalog.tables.get(dml.table_name.table()) {
+            check_sink_types(table, &dml.input)?;
+        }
+    }
+    let plan = state.optimize(&plan).map_err(df_error)?;
+    tracing::debug!("optimized plan:\n{}", plan.display_indent());
+    let mut b = Builder {
+        nodes: Vec::new(),
+        catalog,
+        tvfs: &tvfs,
+        parallelism,
+        job_type,
+        state: &state,
+        agg_two_phase: config
+            .get(keys::AGG_PHASE_STRATEGY)
+            .map(|s| !s.eq_ignore_ascii_case("ONE_PHASE"))
+            .unwrap_or(true),
+        mini_batch: config
+            .get(keys::MINI_BATCH_ENABLED)
+            .is_some_and(|s| s.trim().eq_ignore_ascii_case("true")),
+    };
+    let (name, sink) = match &plan {
+        LogicalPlan::Dml(dml)
+            if dml.op
+                == WriteOp::Insert(
+                    datafusion::logical_expr::logical_plan::dml::InsertOp::Append,
+                ) =>
+        {
+            let table_name = dml.table_name.table().to_string();
+            let table = catalog
+                .tables
+                .get(&table_name)
+                .cloned()
+                .ok_or_else(|| unknown_table(&table_name, catalog))?;
+            (
+                format!("insert-into_default_catalog.default_database.{table_name}"),
+                Some((table, dml.input.clone())),
+            )
+        }
+        LogicalPlan::Dml(dml) => {
+            return Err(SqlError::new(format!(
+                "unsupported DML '{}': Strom supports INSERT INTO",
+                dml.op
+            )))
+        }
+        _ => ("collect".to_string(), None),
+    };
+    match sink {
+        Some((table, input)) => {
+            let i = b.translate(&input)?;
+            let changelog = b.nodes[i].updating;
+            let in_schema = b.nodes[i].op.output_schema().without_op();
+            if in_schema.len() != table.schema.len() {
+                return Err(SqlError::new(format!(
+                    "INSERT INTO {}: the query produces {} columns but the table has {} ({})",
+                    table.name,
+                    in_schema.len(),
+                    table.schema.len(),
+                    column_list(&table.schema)
+                )));
+            }
+            let output = table.schema.clone();
+            let sink_parallelism = match table.options.get("sink.parallelism") {
+                None => None,
+                Some(v) => Some(v.trim().parse::<u32>().ok().filter(|p| *p > 0).ok_or_else(
+                    || {
+                        SqlError::new(format!(
+                            "table {}: 'sink.parallelism' must be a positive integer, got '{v}'",
+                            table.name
+                        ))
+                    },
+                )?),
+            };
+            let n = b.add(
+                OperatorSpec::Sink(SinkSpec {
+                    table,
+                    output,
+                    changelog,
+                }),
+                vec![(i, Ship::Forward)],
+                None,
+            );
+            // Flink's 'sink.parallelism': a sink of another parallelism gets a REBALANCE input
+            if let Some(p) = sink_parallelism {
+                b.nodes[n].parallelism = p;
+            }
+        }
+        None => {
+            // A bare SELECT prints its rows (Flink's SQL client shows them).
+            let i = b.translate(&plan)?;
+            let changelog = b.nodes[i].updating;
+            let schema = b.nodes[i].op.output_schema().without_op();
+            let mut options = BTreeMap::new();
+            options.insert("connector".to_string(), "print".to_string());
+            let table = TableSpec {
+                name: "print".into(),
+                schema: schema.clone(),
+                options,
+                watermark: None,
+                primary_key: vec![],
+            };
+            b.add(
+                OperatorSpec::Sink(SinkSpec {
+                    table,
+                    output: schema,
+                    changelog,
+                }),
+                vec![(i, Ship::Forward)],
+                None,
+            );
+        }
+    }
+    let name = config
+        .get(keys::PIPELINE_NAME)
+        .map(str::to_string)
+        .unwrap_or(name);
+    let job_config: BTreeMap<String, String> = config
+        .entries()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Ok(b.into_job_graph(name, job_config))
+}
+
+fn first_words(s: &str) -> String {
+    s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}
+
+fn unknown_table(name: &str, catalog: &Catalog) -> SqlError {
+    let known: Vec<&str> = catalog.tables.keys().map(String::as_str).collect();
+    SqlError::new(format!(
+        "unknown table '{name}'; declare it with CREATE TABLE first (known tables: {})",
+        if known.is_empty() {
+            "none".to_string()
+        } else {
+            known.join(", ")
+        }
+    ))
+}
+
+/// Maps a DataFusion planning error to a SqlError, keeping its position when it has one.
+fn df_error(e: DataFusionError) -> SqlError {
+    let span = e.diagnostic().and_then(|d| d.span);
+    let msg = match e.find_root() {
+        DataFusionError::Plan(m) => m.clone(),
+        DataFusionError::SchemaError(s, _) => s.to_string(),
+        DataFusionError::NotImplemented(m) => format!("not supported: {m}"),
+        other => other.to_string(),
+    };
+    let msg = msg
+        .replace("Schema error: ", "")
+        .replace("Error during planning: ", "");
+    let msg = if msg.contains("No field named") {
+        format!("unknown column: {msg}")
+    } else if msg.contains("Invalid function")
+        || msg.contains("function") && msg.contains("not found")
+    {
+        format!("unknown function: {msg}")
+    } else {
+        msg
+    };
+    match span {
+        Some(s) => SqlError::at(msg, s.start.line, s.start.column),
+        None => SqlError::new(msg),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Ship {
+    Forward,
+    Hash(Vec<usize>),
+}
+
+type Win = Option<(usize, Vec<usize>)>;
+
+struct Node {
+    op: OperatorSpec,
+    parallelism: u32,
+    inputs: Vec<(usize, Ship)>,
+    /// When this node's rows carry a window: the output column holding `window_end`, and every
+    /// window attribute column (`window_start`, `window_end`, `window_time`), which are constant
+    /// within one window.
+    window: Win,
+    /// The node emits a changelog (a trailing `$op` column).
+    updating: bool,
+    /// Rows carry SESSION proto-windows: the gap, the PARTITION BY keys and their output
+    /// columns (`None` for a key the node does not output).
+    session: Option<(i64, Vec<String>, Vec<Option<usize>>)>,
+    /// The output column that is the event-time attribute (a rowtime with a watermark).
+    rowtime: Option<usize>,
+    /// For a join: the (qualifier, name) DataFusion gives each output column, to resolve
+    /// qualified references (`l.id`, `r.id`) above it to Strom's unique column names.
+    qualified: Option<Vec<(Option<String>, String)>>,
+}
+
+struct Builder<'a> {
+    nodes: Vec<Node>,
+    catalog: &'a Catalog,
+    tvfs: &'a [WindowTvf],
+    parallelism: u32,
+    job_type: JobType,
+    state: &'a SessionState,
+    agg_two_phase: bool,
+    mini_batch: bool,
+}
+
+fn row_schema(df: &DFSchema) -> Result<RowSchema, SqlError> {
+    let mut cols: Vec<Column> = Vec::new();
+    for f in df.fields() {
+        let ty = SqlType::from_arrow(f.data_type()).ok_or_else(|| {
+            SqlError::new(format!(
+                "column '{}' has type {} which Strom cannot carry yet",
+                f.name(),
+                f.data_type()
+            ))
+        })?;
+        if cols.iter().any(|c| c.name == *f.name()) {
+            return Err(SqlError::new(format!(
+                "the query produces two columns named '{}'; give them distinct aliases",
+                f.name()
+            )));
+        }
+        cols.push(Column {
+            name: f.name().clone(),
+            ty,
+            nullable: f.is_nullable(),
+        });
+    }
+    Ok(RowSchema::new(cols))
+}
+
+fn col_index(schema: &RowSchema, e: &Expr) -> Option<usize> {
+    match e {
+        Expr::Column(c) => schema.columns.iter().position(|x| x.name == c.name),
+        Expr::Alias(a) => col_index(schema, &a.expr),
+        _ => None,
+    }
+}
+
+impl Builder<'_> {
+    fn add(&mut self, op: OperatorSpec, inputs: Vec<(usize, Ship)>, window: Win) -> usize {
+        let parallelism = match (&op, inputs.first()) {
+            (OperatorSpec::Source(_), _) | (OperatorSpec::Join(_), _) => self.parallelism,
+            (OperatorSpec::Aggregate(a), _)
+                if a.group_by.is_empty() && a.mode != AggregateMode::Partial =>
+            {
+                1
+            }
+            (OperatorSpec::Aggregate(a), Some((_, Ship::Hash(_))))
+                if a.mode != AggregateMode::Partial =>
+            {
+                self.parallelism
+            }
+            (_, Some((i, _))) => self.nodes[*i].parallelism,
+            (_, None) => self.parallelism,
+        };
+        let updating = match &op {
+            OperatorSpec::Aggregate(a) => a.changelog,
+            OperatorSpec::Calc(_) => inputs.first().is_some_and(|(i, _)| self.nodes[*i].updating),
+            _ => false,
+        };
+        self.nodes.push(Node {
+            op,
+            parallelism,
+            inputs,
+            window,
+            updating,
+            session: None,
+            rowtime: None,
+            qualified: None,
+        });
+        self.nodes.len() - 1
+    }
+
+    fn out(&self, i: usize) -> &RowSchema {
+        self.nodes[i].op.output_schema()
+    }
+
+    fn translate(&mut self, plan: &LogicalPlan) -> Result<usize, SqlError> {
+        match plan {
+            LogicalPlan::Projection(p) => {
+                let (input, filter) = match p.input.as_ref() {
+                    LogicalPlan::Filter(f) => (f.input.as_ref(), Some(f.predicate.clone())),
+                    other => (other, None),
+                };
+                let i = self.translate(input)?;
+                let output = row_schema(&p.schema)?;
+                self.calc(i, filter, p.expr.clone(), output)
+            }
+            LogicalPlan::Filter(f) => {
+                let i = self.translate(&f.input)?;
+                let in_schema = self.out(i).clone();
+                let exprs = in_schema
+                    .columns
+                    .iter()
+                    .map(|c| Expr::Column(datafusion::common::Column::new_unqualified(&c.name)))
+                    .collect();
+                self.calc(i, Some(f.predicate.clone()), exprs, in_schema)
+            }
+            LogicalPlan::SubqueryAlias(s) => self.translate(&s.input),
+            LogicalPlan::TableScan(scan) => self.scan(scan),
+            LogicalPlan::Aggregate(a) => self.aggregate(a),
+            LogicalPlan::Join(j) => self.join(j),
+            other => Err(SqlError::new(format!(
+                "Strom does not support this part of the query yet: {}",
+                other.display().to_string().lines().next().unwrap_or("?")
+            ))),
+        }
+    }
+
+    /// Rewrites column references to a join's output into its unique column names.
+    fn resolve(&self, input: usize, e: Expr) -> Expr {
+        match &self.nodes[input].qualified {
+            Some(q) => to_unique_names(e, q, self.out(input)),
+            None => e,
+        }
+    }
+
+    fn into_job_graph(self, name: String, config: BTreeMap<String, String>) -> JobGraph {
+        let ids: Vec<VertexId> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| VertexId::derive(format!("{name}/{i}/{}", n.op.description()).as_bytes()))
+            .collect();
+        let mut edges = Vec::new();
+        for (t, n) in self.nodes.iter().enumerate() {
+            for (input_index, (s, ship)) in n.inputs.iter().enumerate() {
+                let p_src = self.nodes[*s].parallelism;
+                let ship_strategy = match ship {
+                    Ship::Hash(_) if p_src == 1 && n.parallelism == 1 => ShipStrategy::Forward,
+                    Ship::Hash(keys) => ShipStrategy::Hash { keys: keys.clone() },
+                    Ship::Forward if p_src == n.parallelism => ShipStrategy::Forward,
+                    Ship::Forward => ShipStrategy::Rebalance,
+                };
+                let result_type = match (&ship_strategy, self.job_type) {
+                    (ShipStrategy::Forward, _) | (_, JobType::Streaming) => ResultType::Pipelined,
+                    (_, JobType::Batch) => ResultType::Blocking,
+                };
+                edges.push(JobEdge {
+                    source: ids[*s],
+                    target: ids[t],
+                    ship_strategy,
+                    result_type,
+                    input_index: input_index as u32,
+                });
+            }
+        }
+        let max_parallelism = config
+            .get(strom_common::config::keys::MAX_PARALLELISM)
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            .filter(|m| *m > 0)
+            .unwrap_or_else(default_max_parallelism);
+        let vertices = self
+            .nodes
+            .into_iter()
+            .enumerate()
+            .map(|(i, n)| JobVertex {
+                id: ids[i],
+                name: n.op.name(),
+                parallelism: n.parallelism,
+                max_parallelism: max_parallelism.max(n.parallelism),
+                slot_sharing_group: default_group(),
+                operators: vec![n.op],
+                operator_ids: Vec::new(),
+            })
+            .collect();
+        JobGraph {
+            job_id: None,
+            name,
+            job_type: self.job_type,
+            config,
+            vertices,
+            edges,
+        }
+    }
+}

@@ -1,0 +1,569 @@
+//! Unit and property tests of the JobCore, driven by a simulated cluster: TaskManagers that
+//! run, finish, fail and cancel tasks, that are lost and added, with cancels, job failures,
+//! stop-with-savepoint and time, in random interleavings.
+
+use super::*;
+use crate::testkit::{calc, graph, job_graph, source};
+use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
+use std::collections::HashSet;
+use strom_common::{JobId, JobType};
+use strom_plan::{JobGraph, ResultType, ShipStrategy};
+
+fn config(restart_strategy: RestartStrategy) -> JobCoreConfig {
+    JobCoreConfig {
+        slot_timeout_ms: 5_000,
+        policy: SlotPolicy::Spread,
+        restart_strategy,
+        exception_history_size: 16,
+        seed: 7,
+    }
+}
+
+/// A JobCore over `g` and a simulated cluster.
+struct Sim {
+    core: JobCore,
+    pool: SlotPool,
+    now: i64,
+    next_tm: usize,
+    lost: HashSet<TaskManagerId>,
+    /// Attempts canceled at a TaskManager that has not reported them CANCELED yet.
+    canceling: Vec<(ExecutionVertexId, AttemptId, TaskManagerId)>,
+    /// Inputs the JobMaster feeds itself (slot changes it announced).
+    queued: Vec<JobInput>,
+    terminal: Option<JobStatus>,
+    deployments: usize,
+}
+
+impl Sim {
+    fn new(g: JobGraph, strategy: RestartStrategy, tms: usize, slots: u32) -> Self {
+        let graph = ExecutionGraph::new(JobId(1), g, 0).unwrap();
+        let mut sim = Self {
+            core: JobCore::new(graph, config(strategy)),
+            pool: SlotPool::new(),
+            now: 0,
+            next_tm: 0,
+            lost: HashSet::new(),
+            canceling: Vec::new(),
+            queued: Vec::new(),
+            terminal: None,
+            deployments: 0,
+        };
+        for _ in 0..tms {
+            let tm = sim.new_tm();
+            sim.pool.register_task_manager(tm, slots);
+        }
+        sim
+    }
+
+    fn new_tm(&mut self) -> TaskManagerId {
+        self.next_tm += 1;
+        TaskManagerId(format!("tm-{}", self.next_tm))
+    }
+
+    /// Feeds one input (and what it leads to), checking the invariants after each.
+    fn feed(&mut self, input: JobInput) -> Result<(), TestCaseError> {
+        self.queued.push(input);
+        while !self.queued.is_empty() {
+            let input = self.queued.remove(0);
+            let commands = self.core.on(input.clone(), self.now, &mut self.pool);
+            if let Some(t) = self.terminal {
+                prop_assert!(commands.is_empty(), "commands after {t}: {commands:?}");
+            }
+            for c in commands {
+                self.carry_out(c)?;
+            }
+            self.check()?;
+        }
+        Ok(())
+    }
+
+    fn carry_out(&mut self, c: JobCommand) -> Result<(), TestCaseError> {
+        match c {
+            JobCommand::Deploy(list) => {
+                for (id, slot) in list {
+                    prop_assert!(
+                        !self.lost.contains(&slot.task_manager),
+                        "{id} deployed to the lost {}",
+                        slot.task_manager
+                    );
+                    let ev = self.core.graph().execution_vertex(id).unwrap();
+                    prop_assert_eq!(ev.current.state, ExecutionState::Deploying);
+                    prop_assert_eq!(ev.current.slot.as_ref(), Some(&slot));
+                    self.deployments += 1;
+                }
+            }
+            JobCommand::CancelTask { id, attempt, slot } => {
+                if self.lost.contains(&slot.task_manager) {
+                    // as the JobMaster does: its TaskManager is gone with it
+                    self.queued
+                        .push(task_state(id, attempt, ExecutionState::Canceled));
+                } else {
+                    self.canceling.push((id, attempt, slot.task_manager));
+                }
+            }
+            JobCommand::SlotsReleased => self.queued.push(JobInput::SlotsChanged),
+            JobCommand::Restart { previous_round } => {
+                prop_assert_eq!(previous_round + 1, self.core.round());
+            }
+            JobCommand::TaskFinished(_) | JobCommand::TaskFailed(_) => {}
+        }
+        Ok(())
+    }
+
+    fn check(&mut self) -> Result<(), TestCaseError> {
+        let status = self.core.status();
+        match self.terminal {
+            Some(t) => prop_assert_eq!(status, t, "a terminal job changed its status"),
+            None if status.is_globally_terminal() => {
+                self.terminal = Some(status);
+                let g = self.core.graph();
+                for ev in g.vertices.iter().flat_map(|v| v.subtasks.iter()) {
+                    prop_assert!(
+                        ev.current.state.is_terminal(),
+                        "{status} with {} {}",
+                        ev.id,
+                        ev.current.state
+                    );
+                    if status == JobStatus::Finished {
+                        prop_assert_eq!(ev.current.state, ExecutionState::Finished);
+                    }
+                }
+                prop_assert_eq!(
+                    self.pool.allocated_slots(),
+                    0,
+                    "slots held after {}",
+                    status
+                );
+            }
+            None => {}
+        }
+        if let RestartStrategy::FixedDelay { attempts, .. } = self.core.restart_strategy() {
+            prop_assert!(
+                self.core.restarts() <= *attempts,
+                "restarted past the strategy"
+            );
+        }
+        if matches!(self.core.restart_strategy(), RestartStrategy::None) {
+            prop_assert_eq!(self.core.restarts(), 0);
+        }
+        Ok(())
+    }
+
+    /// Attempts that run somewhere (deployed, not terminal, not being canceled), in order.
+    fn live(&self) -> Vec<(ExecutionVertexId, AttemptId, ExecutionState)> {
+        self.core
+            .graph()
+            .vertices
+            .iter()
+            .flat_map(|v| v.subtasks.iter())
+            .filter(|ev| {
+                matches!(
+                    ev.current.state,
+                    ExecutionState::Deploying
+                        | ExecutionState::Initializing
+                        | ExecutionState::Running
+                )
+            })
+            .map(|ev| (ev.id, ev.current.attempt_id, ev.current.state))
+            .collect()
+    }
+
+    fn step(&mut self, op: &Op) -> Result<(), TestCaseError> {
+        match *op {
+            Op::Advance(pick, fail) => {
+                let live = self.live();
+                if live.is_empty() {
+                    return Ok(());
+                }
+                let (id, attempt, state) = live[pick % live.len()];
+                let to = match (fail, state) {
+                    (Some(kind), _) => {
+                        return self.feed(JobInput::TaskState {
+                            id,
+                            attempt,
+                            state: ExecutionState::Failed,
+                            error: Some("boom".into()),
+                            kind,
+                        })
+                    }
+                    (None, ExecutionState::Deploying) => ExecutionState::Initializing,
+                    (None, ExecutionState::Initializing) => ExecutionState::Running,
+                    (None, _) => ExecutionState::Finished,
+                };
+                self.feed(task_state(id, attempt, to))
+            }
+            Op::AckCancel(pick) => {
+                if self.canceling.is_empty() {
+                    return Ok(());
+                }
+                let (id, attempt, _) = self.canceling.remove(pick % self.canceling.len());
+                self.feed(task_state(id, attempt, ExecutionState::Canceled))
+            }
+            Op::LoseTaskManager(pick) => {
+                let tms: Vec<TaskManagerId> = (1..=self.next_tm)
+                    .map(|i| TaskManagerId(format!("tm-{i}")))
+                    .filter(|t| !self.lost.contains(t))
+                    .collect();
+                if tms.is_empty() {
+                    return Ok(());
+                }
+                let tm = tms[pick % tms.len()].clone();
+                self.lose(tm)
+            }
+            Op::AddTaskManager(slots) => {
+                let tm = self.new_tm();
+                self.pool.register_task_manager(tm, slots);
+                self.feed(JobInput::SlotsChanged)
+            }
+            Op::Cancel => self.feed(JobInput::Cancel),
+            Op::Tick(ms) => {
+                self.now += ms;
+                self.feed(JobInput::Tick)
+            }
+            Op::JobFailure => self.feed(JobInput::JobFailure("checkpoints failed".into())),
+            Op::Stop => {
+                // a stop-with-savepoint completes only while every task runs
+                let live = self.live();
+                let all_running = self.core.status() == JobStatus::Running
+                    && live.len() == self.core.graph().execution_vertex_ids().count()
+                    && live.iter().all(|l| l.2 == ExecutionState::Running);
+                if !all_running {
+                    return Ok(());
+                }
+                let attempts = live.into_iter().map(|l| l.1).collect();
+                self.feed(JobInput::Stop { attempts })
+            }
+        }
+    }
+
+    fn lose(&mut self, tm: TaskManagerId) -> Result<(), TestCaseError> {
+        self.pool.unregister_task_manager(&tm);
+        self.lost.insert(tm.clone());
+        self.canceling.retain(|c| c.2 != tm);
+        self.feed(JobInput::TaskManagerLost {
+            task_manager: tm,
+            reason: "lost".into(),
+        })
+    }
+
+    /// Lets the cluster run without faults until the job is terminal: cancels are acknowledged,
+    /// tasks run to their end, slots are plenty, time passes.
+    fn drain(&mut self) -> Result<JobStatus, TestCaseError> {
+        let tm = self.new_tm();
+        self.pool.register_task_manager(tm, 64);
+        self.feed(JobInput::SlotsChanged)?;
+        for _ in 0..500 {
+            if let Some(t) = self.terminal {
+                return Ok(t);
+            }
+            while let Some((id, attempt, _)) = self.canceling.pop() {
+                self.feed(task_state(id, attempt, ExecutionState::Canceled))?;
+            }
+            for (id, attempt, state) in self.live() {
+                let to = match state {
+                    ExecutionState::Deploying => ExecutionState::Initializing,
+                    ExecutionState::Initializing => ExecutionState::Running,
+                    _ => ExecutionState::Finished,
+                };
+                self.feed(task_state(id, attempt, to))?;
+            }
+            self.now += 10_000;
+            self.feed(JobInput::Tick)?;
+        }
+        prop_assert!(false, "the job did not end: {}", self.core.status());
+        unreachable!()
+    }
+}
+
+fn task_state(id: ExecutionVertexId, attempt: AttemptId, state: ExecutionState) -> JobInput {
+    JobInput::TaskState {
+        id,
+        attempt,
+        state,
+        error: None,
+        kind: FailureKind::Recoverable,
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    /// The picked live task moves on (or fails, with this kind).
+    Advance(usize, Option<FailureKind>),
+    AckCancel(usize),
+    LoseTaskManager(usize),
+    AddTaskManager(u32),
+    Cancel,
+    Tick(i64),
+    JobFailure,
+    Stop,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let kind = prop::sample::select(vec![
+        FailureKind::Recoverable,
+        FailureKind::NonRecoverable,
+        FailureKind::PeerLost,
+        FailureKind::TaskManagerLost,
+    ]);
+    prop_oneof![
+        8 => (any::<usize>(), prop::option::weighted(0.15, kind)).prop_map(|(p, k)| Op::Advance(p, k)),
+        3 => any::<usize>().prop_map(Op::AckCancel),
+        1 => any::<usize>().prop_map(Op::LoseTaskManager),
+        1 => (1u32..5).prop_map(Op::AddTaskManager),
+        1 => Just(Op::Cancel),
+        2 => (0i64..3_000).prop_map(Op::Tick),
+        1 => Just(Op::JobFailure),
+        1 => Just(Op::Stop),
+    ]
+}
+
+fn strategy() -> impl Strategy<Value = RestartStrategy> {
+    prop_oneof![
+        Just(RestartStrategy::None),
+        (0u32..4, 0i64..2_000)
+            .prop_map(|(attempts, delay_ms)| RestartStrategy::FixedDelay { attempts, delay_ms }),
+        Just(RestartStrategy::DEFAULT_EXPONENTIAL_DELAY),
+    ]
+}
+
+/// A random graph as a streaming job (all edges pipelined) or a batch job.
+fn job(g: JobGraph, streaming: bool) -> JobGraph {
+    let mut g = crate::chain(&g);
+    if streaming {
+        g.job_type = JobType::Streaming;
+        for e in &mut g.edges {
+            e.result_type = ResultType::Pipelined;
+        }
+    }
+    g
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// Whatever happens, the job ends in exactly one terminal state (with every task terminal
+    /// and no slot held), never deploys to a lost TaskManager, and never restarts past its
+    /// strategy.
+    #[test]
+    fn any_interleaving_ends_in_one_terminal_state(
+        g in graph(),
+        streaming in any::<bool>(),
+        strategy in strategy(),
+        tms in 0usize..4,
+        slots in 1u32..5,
+        ops in prop::collection::vec(op(), 0..80),
+    ) {
+        let mut sim = Sim::new(job(g, streaming), strategy, tms, slots);
+        sim.feed(JobInput::Start)?;
+        for op in &ops {
+            sim.step(op)?;
+        }
+        let end = sim.drain()?;
+        // the status stays put: more inputs change nothing
+        sim.feed(JobInput::Cancel)?;
+        sim.feed(JobInput::Tick)?;
+        prop_assert_eq!(sim.core.status(), end);
+    }
+
+    /// Without faults, a job runs to FINISHED on enough slots.
+    #[test]
+    fn without_faults_a_job_finishes(g in graph(), streaming in any::<bool>()) {
+        let mut sim = Sim::new(job(g, streaming), RestartStrategy::None, 0, 1);
+        sim.feed(JobInput::Start)?;
+        prop_assert_eq!(sim.drain()?, JobStatus::Finished);
+        prop_assert_eq!(sim.core.restarts(), 0);
+    }
+}
+
+/// source(2) => sink(2), streaming.
+fn pipeline() -> JobGraph {
+    let mut g = job_graph(
+        vec![source(1, "src", 2), calc(2, "sink", 2)],
+        vec![(1, 2, ShipStrategy::Rebalance, ResultType::Pipelined)],
+    );
+    g.job_type = JobType::Streaming;
+    g
+}
+
+fn run_all(sim: &mut Sim) {
+    for (id, attempt, _) in sim.live() {
+        sim.feed(task_state(id, attempt, ExecutionState::Initializing))
+            .unwrap();
+        sim.feed(task_state(id, attempt, ExecutionState::Running))
+            .unwrap();
+    }
+}
+
+#[test]
+fn a_failure_restarts_the_job_after_its_delay_in_a_new_round() {
+    let strategy = RestartStrategy::FixedDelay {
+        attempts: 1,
+        delay_ms: 1_000,
+    };
+    let mut sim = Sim::new(pipeline(), strategy, 1, 2);
+    sim.feed(JobInput::Start).unwrap();
+    assert_eq!(sim.deployments, 4);
+    run_all(&mut sim);
+    let (id, attempt, _) = sim.live()[0];
+    sim.feed(JobInput::TaskState {
+        id,
+        attempt,
+        state: ExecutionState::Failed,
+        error: Some("boom".into()),
+        kind: FailureKind::Recoverable,
+    })
+    .unwrap();
+    assert_eq!(sim.core.status(), JobStatus::Restarting);
+    assert_eq!(sim.canceling.len(), 3, "the other tasks are canceled");
+    assert_eq!(sim.core.root_cause(), Some("boom"));
+    while let Some((id, attempt, _)) = sim.canceling.pop() {
+        sim.feed(task_state(id, attempt, ExecutionState::Canceled))
+            .unwrap();
+    }
+    // the delay is not over yet
+    sim.now += 999;
+    sim.feed(JobInput::Tick).unwrap();
+    assert_eq!(sim.core.round(), 0);
+    sim.now += 1;
+    sim.feed(JobInput::Tick).unwrap();
+    assert_eq!(sim.core.round(), 1);
+    assert_eq!(sim.core.restarts(), 1);
+    assert_eq!(sim.core.status(), JobStatus::Running);
+    assert_eq!(sim.deployments, 8);
+    // a second failure: the strategy's one attempt is used up
+    run_all(&mut sim);
+    let (id, attempt, _) = sim.live()[0];
+    sim.feed(JobInput::TaskState {
+        id,
+        attempt,
+        state: ExecutionState::Failed,
+        error: Some("again".into()),
+        kind: FailureKind::Recoverable,
+    })
+    .unwrap();
+    assert_eq!(sim.core.status(), JobStatus::Failing);
+    while let Some((id, attempt, _)) = sim.canceling.pop() {
+        sim.feed(task_state(id, attempt, ExecutionState::Canceled))
+            .unwrap();
+    }
+    assert_eq!(sim.core.status(), JobStatus::Failed);
+    assert_eq!(sim.pool.allocated_slots(), 0);
+}
+
+#[test]
+fn a_failure_certain_to_happen_again_fails_the_job_at_once() {
+    let mut sim = Sim::new(pipeline(), RestartStrategy::DEFAULT_EXPONENTIAL_DELAY, 1, 2);
+    sim.feed(JobInput::Start).unwrap();
+    run_all(&mut sim);
+    let (id, attempt, _) = sim.live()[0];
+    sim.feed(JobInput::TaskState {
+        id,
+        attempt,
+        state: ExecutionState::Failed,
+        error: Some("bad row".into()),
+        kind: FailureKind::NonRecoverable,
+    })
+    .unwrap();
+    assert_eq!(sim.core.status(), JobStatus::Failing);
+    assert_eq!(sim.core.root_cause(), Some("bad row"));
+}
+
+#[test]
+fn a_lost_task_manager_is_the_root_cause_and_its_tasks_fail() {
+    let strategy = RestartStrategy::FixedDelay {
+        attempts: 3,
+        delay_ms: 0,
+    };
+    let mut sim = Sim::new(pipeline(), strategy, 2, 1);
+    sim.feed(JobInput::Start).unwrap();
+    run_all(&mut sim);
+    // a neighbour sees its peer go first
+    let (id, attempt, _) = sim.live()[0];
+    sim.feed(JobInput::TaskState {
+        id,
+        attempt,
+        state: ExecutionState::Failed,
+        error: Some("the consumer task ended".into()),
+        kind: FailureKind::PeerLost,
+    })
+    .unwrap();
+    sim.lose(TaskManagerId("tm-2".into())).unwrap();
+    assert_eq!(
+        sim.core.root_cause(),
+        Some("lost"),
+        "the lost TaskManager outranks the symptom"
+    );
+    let entry = sim.core.exceptions().entries().last().unwrap();
+    assert_eq!(entry.root.task_manager.as_deref(), Some("tm-2"));
+}
+
+#[test]
+fn stop_with_savepoint_ends_finished_whatever_the_stopped_tasks_report() {
+    let mut sim = Sim::new(pipeline(), RestartStrategy::None, 1, 2);
+    sim.feed(JobInput::Start).unwrap();
+    run_all(&mut sim);
+    let live = sim.live();
+    let attempts = live.iter().map(|l| l.1).collect();
+    sim.feed(JobInput::Stop { attempts }).unwrap();
+    assert_eq!(sim.core.status(), JobStatus::Running);
+    for (i, (id, attempt, _)) in live.into_iter().enumerate() {
+        let state = match i % 3 {
+            0 => ExecutionState::Finished,
+            1 => ExecutionState::Canceled,
+            _ => ExecutionState::Failed,
+        };
+        sim.feed(task_state(id, attempt, state)).unwrap();
+    }
+    assert_eq!(sim.core.status(), JobStatus::Finished);
+}
+
+#[test]
+fn cancel_cancels_deployed_tasks_at_their_task_managers_and_ends_canceled() {
+    let mut sim = Sim::new(pipeline(), RestartStrategy::None, 1, 2);
+    sim.feed(JobInput::Start).unwrap();
+    sim.feed(JobInput::Cancel).unwrap();
+    assert_eq!(sim.core.status(), JobStatus::Cancelling);
+    assert_eq!(sim.canceling.len(), 4);
+    while let Some((id, attempt, _)) = sim.canceling.pop() {
+        sim.feed(task_state(id, attempt, ExecutionState::Canceled))
+            .unwrap();
+    }
+    assert_eq!(sim.core.status(), JobStatus::Canceled);
+    assert_eq!(sim.pool.allocated_slots(), 0);
+}
+
+#[test]
+fn a_job_without_enough_slots_waits_then_times_out() {
+    let mut sim = Sim::new(pipeline(), RestartStrategy::None, 1, 1);
+    sim.feed(JobInput::Start).unwrap();
+    assert!(sim.core.waiting_for_slots().is_some());
+    sim.feed(JobInput::Tick).unwrap();
+    sim.now += 5_000;
+    sim.feed(JobInput::Tick).unwrap();
+    assert_eq!(sim.core.status(), JobStatus::Failed);
+    assert!(sim
+        .core
+        .root_cause()
+        .unwrap()
+        .contains("Could not acquire the minimum required resources"));
+}
+
+#[test]
+fn a_job_canceled_while_waiting_for_slots_deploys_nothing_when_they_come() {
+    let mut g = job_graph(vec![source(1, "src", 3)], vec![]);
+    g.job_type = JobType::Batch;
+    let mut sim = Sim::new(g, RestartStrategy::None, 1, 1);
+    sim.feed(JobInput::Start).unwrap();
+    assert_eq!(sim.deployments, 1, "one region fits");
+    sim.feed(JobInput::Cancel).unwrap();
+    let tm = sim.new_tm();
+    sim.pool.register_task_manager(tm, 4);
+    sim.feed(JobInput::SlotsChanged).unwrap();
+    assert_eq!(sim.deployments, 1, "a canceled task was deployed");
+    let (id, attempt, _) = sim.canceling.pop().unwrap();
+    sim.feed(task_state(id, attempt, ExecutionState::Canceled))
+        .unwrap();
+    assert_eq!(sim.core.status(), JobStatus::Canceled);
+    assert_eq!(sim.pool.allocated_slots(), 0);
+}
