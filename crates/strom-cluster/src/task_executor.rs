@@ -246,7 +246,7 @@ impl TaskExecutor {
             tdd.subtask
         );
         // a deep stack: operators plan and evaluate expressions recursively, as deep as the
-        // SQL planner accepts (strom_plan::sql::depth)
+        // SQL planner accepts (strom_sql::depth)
         let spawn = std::thread::Builder::new()
             .name(thread_name)
             .stack_size(strom_plan::expr_codec::DEEP_STACK_BYTES)

@@ -70,7 +70,7 @@ fn cluster() -> Arc<Dispatcher> {
 }
 
 fn submit(d: &Arc<Dispatcher>, sql: &str) -> JobId {
-    let job = strom_plan::compile_script(sql, &Configuration::new())
+    let job = strom_sql::compile_script(sql, &Configuration::new())
         .unwrap()
         .jobs
         .remove(0);

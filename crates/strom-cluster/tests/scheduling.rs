@@ -77,7 +77,7 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
 fn batch_job_runs_in_fewer_slots_than_its_parallelism() {
     let out = temp_dir("lazy");
     let d = cluster(1, &[]);
-    let job = strom_plan::compile_script(&script(&out, "batch", 2), &Configuration::new())
+    let job = strom_sql::compile_script(&script(&out, "batch", 2), &Configuration::new())
         .unwrap()
         .jobs
         .remove(0);
@@ -111,7 +111,7 @@ fn batch_job_runs_in_fewer_slots_than_its_parallelism() {
 fn streaming_job_waits_for_all_slots_then_fails_with_a_clear_message() {
     let out = temp_dir("eager");
     let d = cluster(1, &[("slot.request.timeout", "300 ms")]);
-    let job = strom_plan::compile_script(&script(&out, "streaming", 2), &Configuration::new())
+    let job = strom_sql::compile_script(&script(&out, "streaming", 2), &Configuration::new())
         .unwrap()
         .jobs
         .remove(0);
@@ -133,7 +133,7 @@ fn streaming_job_waits_for_all_slots_then_fails_with_a_clear_message() {
     drop(st);
     assert_eq!(d.rm.slot_counts(), (1, 1));
     // the cluster stays up: a job that fits still runs
-    let job = strom_plan::compile_script(&script(&out, "streaming", 1), &Configuration::new())
+    let job = strom_sql::compile_script(&script(&out, "streaming", 1), &Configuration::new())
         .unwrap()
         .jobs
         .remove(0);
@@ -159,7 +159,7 @@ FROM TABLE(HOP(TABLE bid, DESCRIPTOR(date_time), INTERVAL '0.5' SECOND, INTERVAL
 GROUP BY window_start, window_end;",
         out.display()
     );
-    let job = strom_plan::compile_script(&sql, &Configuration::new())
+    let job = strom_sql::compile_script(&sql, &Configuration::new())
         .unwrap()
         .jobs
         .remove(0);
@@ -202,7 +202,7 @@ GROUP BY window_start, window_end;",
 fn a_duplicate_job_id_is_rejected_and_the_first_job_goes_on() {
     let out = temp_dir("dup");
     let d = cluster(1, &[]);
-    let mut job = strom_plan::compile_script(&script(&out, "batch", 1), &Configuration::new())
+    let mut job = strom_sql::compile_script(&script(&out, "batch", 1), &Configuration::new())
         .unwrap()
         .jobs
         .remove(0);

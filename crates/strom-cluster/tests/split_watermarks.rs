@@ -282,7 +282,7 @@ INSERT INTO s SELECT auction, window_start, window_end, COUNT(*) AS num
 FROM TABLE(TUMBLE(TABLE bid, DESCRIPTOR(date_time), INTERVAL '1' SECOND))
 GROUP BY auction, window_start, window_end;"
     );
-    let job = strom_plan::compile_script(&sql, &Configuration::new())
+    let job = strom_sql::compile_script(&sql, &Configuration::new())
         .unwrap()
         .jobs
         .remove(0);

@@ -125,7 +125,7 @@ pub async fn run_sql(
     let d2 = d.clone();
     // compiling plans with DataFusion and submitting are blocking work
     let outcome = tokio::task::spawn_blocking(move || {
-        let compiled = strom_plan::compile_script(&sql, &config).map_err(Outcome::Sql)?;
+        let compiled = strom_sql::compile_script(&sql, &config).map_err(Outcome::Sql)?;
         if compiled.jobs.is_empty() {
             return Err(Outcome::Rest(bad(
                 "Bad request: the script has no INSERT or SELECT statement: nothing to run",
@@ -167,6 +167,6 @@ pub async fn run_sql(
 }
 
 enum Outcome {
-    Sql(strom_plan::SqlError),
+    Sql(strom_sql::SqlError),
     Rest(RestError),
 }

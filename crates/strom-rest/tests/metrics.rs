@@ -63,7 +63,7 @@ impl Server {
     fn submit(&self, sql: &str, parallelism: u32) -> String {
         let mut config = Configuration::new();
         config.set("parallelism.default", parallelism.to_string());
-        let compiled = strom_plan::compile_script(sql, &config).unwrap();
+        let compiled = strom_sql::compile_script(sql, &config).unwrap();
         let graph = compiled.jobs.into_iter().next().expect("one INSERT");
         self.d.submit(graph).unwrap().to_string()
     }

@@ -56,7 +56,7 @@ pub fn run(
         script.push_str(&substitute(&text, f)?);
         script.push_str("\n;\n");
     }
-    let compiled = match strom_plan::compile_script(&script, &config) {
+    let compiled = match strom_sql::compile_script(&script, &config) {
         Ok(c) => c,
         Err(e) => {
             // positions count lines of the concatenated files: name the file and its own line
@@ -102,7 +102,7 @@ pub fn run(
     }
 }
 
-fn run_embedded(compiled: strom_plan::CompiledScript, started: Instant) -> Result<i32> {
+fn run_embedded(compiled: strom_sql::CompiledScript, started: Instant) -> Result<i32> {
     let mut config = compiled.config.clone();
     let p = compiled
         .jobs

@@ -1,7 +1,8 @@
 //! The benchmark's SQL files compile to the expected JobGraphs.
 
 use strom_common::Configuration;
-use strom_plan::{compile_script, AggregateMode, OperatorSpec, ResultType, ShipStrategy};
+use strom_plan::{AggregateMode, OperatorSpec, ResultType, ShipStrategy};
+use strom_sql::compile_script;
 
 fn script(query: &str, extra: &str) -> String {
     let src = include_str!("data/bid_source.sql").replace("${BID_PATH}", "/tmp/bids.csv");

@@ -3,7 +3,7 @@
 //! (`TUMBLE(TABLE bid, DESCRIPTOR(date_time), INTERVAL '10' SECOND)`).
 //!
 //! Statement-level Flink syntax (`CREATE TABLE ... WATERMARK FOR ... WITH (...)`, `SET 'k' = 'v'`)
-//! is handled by [`crate::sql::parser`], which drives the same parser instance, so every error
+//! is handled by [`crate::parser`], which drives the same parser instance, so every error
 //! position is a true position in the SQL text.
 
 use sqlparser::ast::{Expr, Ident};

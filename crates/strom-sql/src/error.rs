@@ -63,8 +63,8 @@ impl fmt::Display for SqlError {
 
 impl std::error::Error for SqlError {}
 
-impl From<crate::expr_codec::ExprCodecError> for SqlError {
-    fn from(e: crate::expr_codec::ExprCodecError) -> Self {
+impl From<strom_plan::expr_codec::ExprCodecError> for SqlError {
+    fn from(e: strom_plan::expr_codec::ExprCodecError) -> Self {
         SqlError::new(e.to_string())
     }
 }
@@ -95,5 +95,5 @@ impl From<sqlparser::parser::ParserError> for SqlError {
 /// Builds a [`SqlError`] with `format!` arguments.
 #[macro_export]
 macro_rules! sql_err {
-    ($($arg:tt)*) => { $crate::sql::error::SqlError::new(format!($($arg)*)) };
+    ($($arg:tt)*) => { $crate::error::SqlError::new(format!($($arg)*)) };
 }

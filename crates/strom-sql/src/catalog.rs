@@ -1,10 +1,10 @@
 //! Tables known to a SQL session, and the planning-only table provider DataFusion plans against.
 
-use crate::job_graph::{TableSpec, WindowSpec};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::logical_expr::{LogicalTableSource, TableSource};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use strom_plan::job_graph::{TableSpec, WindowSpec};
 
 /// A window table function found in a query, planned as the table `__window_<n>`.
 #[derive(Debug, Clone)]

@@ -1,4 +1,4 @@
-//! SQL script -> JobGraphs. DataFusion parses (through [`super::parser`]), plans and optimizes;
+//! SQL script -> JobGraphs. DataFusion parses (through [`crate::parser`]), plans and optimizes;
 //! Strom translates the optimized logical plan into its own operators, one translation rule per
 //! file ([`scan`], [`calc`], [`aggregate`], [`join`]) over the [`Builder`] here.
 
@@ -14,17 +14,11 @@ use join::time_term;
 use provider::{window_schema, Provider};
 use sink_types::check_sink_types;
 
-use super::catalog::{Catalog, WindowTvf};
-use super::depth::check_depth;
-use super::error::SqlError;
-use super::parser::{column_list, parse_script, SqlStatement};
-use super::window_tvf::rewrite_window_tvfs;
-use crate::changelog::OP_COLUMN;
-use crate::expr_codec::DEEP_STACK_BYTES;
-use crate::expr_codec::{encode, unqualify};
-use crate::functions::session_context;
-use crate::job_graph::*;
-use crate::types::{Column, RowSchema, SqlType};
+use crate::catalog::{Catalog, WindowTvf};
+use crate::depth::check_depth;
+use crate::error::SqlError;
+use crate::parser::{column_list, parse_script, SqlStatement};
+use crate::window_tvf::rewrite_window_tvfs;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DFSchema, DataFusionError, TableReference};
@@ -39,6 +33,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use strom_common::config::keys;
 use strom_common::{Configuration, JobType, VertexId};
+use strom_plan::changelog::OP_COLUMN;
+use strom_plan::expr_codec::DEEP_STACK_BYTES;
+use strom_plan::expr_codec::{encode, unqualify};
+use strom_plan::functions::session_context;
+use strom_plan::job_graph::*;
+use strom_plan::types::{Column, RowSchema, SqlType};
 
 /// The result of compiling a script: one JobGraph per INSERT (or SELECT).
 #[derive(Debug, Clone)]
@@ -52,7 +52,7 @@ pub struct CompiledScript {
 /// `execution.runtime-mode`, ...); `SET` statements change them for later statements.
 ///
 /// Runs on a thread of its own with a deep stack: planning recurses once per level of an
-/// expression, and expressions up to [`super::depth::MAX_EXPRESSION_DEPTH`] levels are accepted whichever
+/// expression, and expressions up to [`crate::depth::MAX_EXPRESSION_DEPTH`] levels are accepted whichever
 /// thread (a REST worker, the CLI's main thread) asks.
 pub fn compile_script(sql: &str, config: &Configuration) -> Result<CompiledScript, SqlError> {
     std::thread::scope(|scope| {

@@ -1,9 +1,9 @@
 //! How deeply a statement's expressions nest, refused past [`MAX_EXPRESSION_DEPTH`] with a clear
 //! error at the expression that goes too deep: planning, serializing and evaluating an expression
 //! recurse once per level, so the depth a process can take is bounded by its threads' stacks
-//! (see [`crate::expr_codec::DEEP_STACK_BYTES`]).
+//! (see [`strom_plan::expr_codec::DEEP_STACK_BYTES`]).
 
-use super::error::SqlError;
+use crate::error::SqlError;
 use sqlparser::ast::{Expr, Spanned, Statement, Visit, Visitor};
 use std::ops::ControlFlow;
 

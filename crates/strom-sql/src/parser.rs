@@ -3,15 +3,15 @@
 //! ENFORCED) WITH ('k' = 'v', ...)`; everything else (INSERT, SELECT) goes to sqlparser's stock
 //! statement parser with [`FlinkDialect`].
 
-use super::dialect::FlinkDialect;
-use super::error::SqlError;
-use crate::job_graph::{TableSpec, WatermarkSpec};
-use crate::types::{Column, RowSchema, SqlType};
+use crate::dialect::FlinkDialect;
+use crate::error::SqlError;
 use sqlparser::ast::{DataType, ExactNumberInfo, Spanned, Statement, TimezoneInfo};
 use sqlparser::keywords::Keyword;
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::{Span, Token};
 use std::collections::BTreeMap;
+use strom_plan::job_graph::{TableSpec, WatermarkSpec};
+use strom_plan::types::{Column, RowSchema, SqlType};
 
 /// One statement of a script.
 #[derive(Debug, Clone)]
@@ -410,7 +410,7 @@ pub fn statement_span(s: &Statement) -> Span {
 mod tests {
     use super::*;
 
-    const BID: &str = include_str!("../../tests/data/bid_source.sql");
+    const BID: &str = include_str!("../tests/data/bid_source.sql");
 
     #[test]
     fn parses_the_benchmark_source() {

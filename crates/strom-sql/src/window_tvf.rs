@@ -2,16 +2,16 @@
 //! `__window_<n>` whose schema is the input table's plus `window_start`, `window_end`,
 //! `window_time`.
 
-use super::catalog::{Catalog, WindowTvf};
-use super::dialect::{PARTITION_BY_MARKER, TABLE_ARG_MARKER};
-use super::error::SqlError;
-use super::parser::{column_list, normalize_ident};
-use crate::job_graph::WindowSpec;
+use crate::catalog::{Catalog, WindowTvf};
+use crate::dialect::{PARTITION_BY_MARKER, TABLE_ARG_MARKER};
+use crate::error::SqlError;
+use crate::parser::{column_list, normalize_ident};
 use sqlparser::ast::{
     DateTimeField, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName,
     Spanned, Statement, TableFactor, Value, VisitMut, VisitorMut,
 };
 use std::ops::ControlFlow;
+use strom_plan::job_graph::WindowSpec;
 
 /// Replaces every `TABLE(TUMBLE|HOP|CUMULATE|SESSION(...))` in `stmt`; returns the window functions found
 /// (index n is table `__window_n`).
@@ -199,7 +199,7 @@ impl Rewriter<'_> {
                     args[1].span(),
                 ))
             }
-            Some(i) if !matches!(spec.schema.columns[i].ty, crate::SqlType::Timestamp(_)) => {
+            Some(i) if !matches!(spec.schema.columns[i].ty, strom_plan::SqlType::Timestamp(_)) => {
                 return Err(SqlError::at_span(
                     format!(
                         "DESCRIPTOR({time_column}): the time column must be a TIMESTAMP, not {}",

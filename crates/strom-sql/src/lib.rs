@@ -1,0 +1,16 @@
+//! Flink-dialect SQL: parsing ([`parser`], [`dialect`]), the tables of a session ([`catalog`]),
+//! window table functions ([`window_tvf`]), planning with DataFusion and the translation of its
+//! logical plans into JobGraphs ([`planner`], one translation rule per file). It builds on
+//! `strom-plan` (the JobGraph, the encoded expressions, Flink's functions); nothing at run time
+//! depends on this crate.
+
+pub mod catalog;
+pub mod depth;
+pub mod dialect;
+pub mod error;
+pub mod parser;
+pub mod planner;
+pub mod window_tvf;
+
+pub use error::SqlError;
+pub use planner::{compile_script, CompiledScript};
