@@ -276,7 +276,7 @@ impl JobCore {
             ExecutionState::Failed => {
                 self.out.push(JobCommand::TaskFailed(id));
                 let actions = self.scheduler.on_task_failed(id, pool);
-                self.handle_failover_actions(actions, now, pool);
+                self.handle(actions, now, pool);
                 let (task, task_manager) = self.describe_task(id);
                 self.on_failure(
                     Failure {
@@ -292,21 +292,6 @@ impl JobCore {
             _ => {}
         }
         self.check_all_terminal(now, pool);
-    }
-
-    /// The scheduler's actions after a task failure: whether the job fails or restarts is
-    /// decided here ([`Self::on_failure`]), not by the scheduler.
-    fn handle_failover_actions(
-        &mut self,
-        actions: Vec<SchedulerAction>,
-        now: i64,
-        pool: &mut SlotPool,
-    ) {
-        let actions = actions
-            .into_iter()
-            .filter(|a| !matches!(a, SchedulerAction::FailJob { .. }))
-            .collect();
-        self.handle(actions, now, pool);
     }
 
     /// "name (subtask/parallelism)" of a subtask, and the TaskManager it runs on.
@@ -364,7 +349,7 @@ impl JobCore {
         }
         for id in &lost {
             let actions = self.scheduler.on_task_failed(*id, pool);
-            self.handle_failover_actions(actions, now, pool);
+            self.handle(actions, now, pool);
         }
         let (task, _) = self.describe_task(lost[0]);
         self.on_failure(

@@ -61,7 +61,7 @@ pub enum SchedulerAction {
     ReleaseSlots(Vec<SlotId>),
     /// Every subtask finished.
     JobFinished,
-    /// The scheduler gave up (a subtask failed, or slots did not arrive in time). It deploys
+    /// The scheduler gave up: the slots a deployment needs did not arrive in time. It deploys
     /// nothing more; call [`Scheduler::on_cancel`] to release the slots still held.
     FailJob { reason: String },
 }
@@ -257,8 +257,9 @@ impl Scheduler {
     }
 
     /// A deployed subtask failed: releases its slot once the slot's subtasks are all done, and
-    /// (the first time) fails the job; restarting is the JobMaster's decision (cancel, reset the
-    /// ExecutionGraph, build a new Scheduler). Unknown or not deployed subtasks are ignored.
+    /// deploys nothing more. Whether the job fails or restarts is the [`crate::JobCore`]'s
+    /// decision (cancel, reset the ExecutionGraph, build a new Scheduler). Unknown or not
+    /// deployed subtasks are ignored.
     pub fn on_task_failed(
         &mut self,
         id: ExecutionVertexId,
@@ -273,11 +274,10 @@ impl Scheduler {
         if !released.is_empty() {
             actions.push(SchedulerAction::ReleaseSlots(released));
         }
+        // whether the job fails or restarts is the JobCore's decision: this attempt deploys
+        // nothing more
         if self.phase == SchedulerPhase::Running {
             self.stop(SchedulerPhase::Failed);
-            actions.push(SchedulerAction::FailJob {
-                reason: format!("Task {} failed", self.topo.task_name(d)),
-            });
         }
         actions
     }

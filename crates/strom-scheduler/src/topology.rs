@@ -19,7 +19,6 @@ pub(crate) struct Edge {
 #[derive(Debug, Clone)]
 pub(crate) struct Topology {
     pub vertex_ids: Vec<VertexId>,
-    pub names: Vec<String>,
     /// `offsets[v]..offsets[v + 1]` are the dense indices of vertex v's subtasks.
     pub offsets: Vec<usize>,
     /// Slot sharing group of each vertex, numbered by first appearance.
@@ -61,7 +60,6 @@ impl Topology {
             .collect();
         Self {
             vertex_ids: eg.vertices.iter().map(|v| v.id()).collect(),
-            names: eg.vertices.iter().map(|v| v.vertex.name.clone()).collect(),
             offsets,
             group,
             edges,
@@ -95,11 +93,5 @@ impl Topology {
     pub fn task(&self, dense: usize) -> ExecutionVertexId {
         let (v, s) = self.split(dense);
         ExecutionVertexId::new(self.vertex_ids[v], s as u32)
-    }
-
-    /// Human name of a subtask, Flink style: `name (2/4)`.
-    pub fn task_name(&self, dense: usize) -> String {
-        let (v, s) = self.split(dense);
-        format!("{} ({}/{})", self.names[v], s + 1, self.parallelism(v))
     }
 }
