@@ -33,6 +33,21 @@ CREATE TABLE out (auction BIGINT, price BIGINT) WITH ('connector' = 'blackhole')
     )
 }
 
+/// Runs `sql` with `strom sql` (stderr into a file of `tmp`), which must exit 1; returns the
+/// `Job ... FAILED in ...` summary line, stdout and stderr.
+fn run_failing(sql: &Path, tmp: &TempDir) -> (String, String, String) {
+    let err_file = tmp.join("stderr.txt");
+    let (code, stdout, stderr) = run_to_file(sql, &err_file, Duration::from_secs(60));
+    let err = String::from_utf8_lossy(&stderr).into_owned();
+    assert_eq!(code, Some(1), "stdout:\n{stdout}\nstderr:\n{err}");
+    let summary = stdout
+        .lines()
+        .find(|l| l.starts_with("Job ") && l.contains(" FAILED in "))
+        .unwrap_or_else(|| panic!("no FAILED summary\nstdout:\n{stdout}\nstderr:\n{err}"))
+        .to_string();
+    (summary, stdout, err)
+}
+
 /// `strom sql -f <sql>` (embedded) with stderr written to `stderr_file`; returns (exit code,
 /// stdout, the bytes of stderr).
 fn run_to_file(
@@ -115,14 +130,7 @@ SET 'restart-strategy.type' = 'none';
                 unbounded_bids(2_000)
             ),
         );
-        let err_file = tmp.join("stderr.txt");
-        let (code, stdout, stderr) = run_to_file(&sql, &err_file, Duration::from_secs(60));
-        let err = String::from_utf8_lossy(&stderr);
-        assert_eq!(code, Some(1), "stdout:\n{stdout}\nstderr:\n{err}");
-        let summary = stdout
-            .lines()
-            .find(|l| l.starts_with("Job ") && l.contains(" FAILED in "))
-            .unwrap_or_else(|| panic!("no FAILED summary\nstdout:\n{stdout}\nstderr:\n{err}"));
+        let (summary, stdout, err) = run_failing(&sql, &tmp);
         assert!(
             summary.ends_with(&format!("; checkpoints: 0 completed, {failed} failed")),
             "{summary}"
@@ -141,7 +149,7 @@ SET 'restart-strategy.type' = 'none';
         );
         // the progress line is there, as plain lines
         assert!(err.contains(" rows in, "), "no progress line:\n{err}");
-        assert_no_terminal_codes("stderr", &stderr);
+        assert_no_terminal_codes("stderr", err.as_bytes());
         assert_no_terminal_codes("stdout", stdout.as_bytes());
     }
 
@@ -192,14 +200,7 @@ SET 'state.checkpoints.dir' = '{}';
             unbounded_bids(1_000)
         ),
     );
-    let err_file = tmp.join("stderr.txt");
-    let (code, stdout, stderr) = run_to_file(&sql, &err_file, Duration::from_secs(60));
-    let err = String::from_utf8_lossy(&stderr);
-    assert_eq!(code, Some(1), "stdout:\n{stdout}\nstderr:\n{err}");
-    let summary = stdout
-        .lines()
-        .find(|l| l.starts_with("Job ") && l.contains(" FAILED in "))
-        .unwrap_or_else(|| panic!("no FAILED summary\nstdout:\n{stdout}\nstderr:\n{err}"));
+    let (summary, _, err) = run_failing(&sql, &tmp);
     assert!(!summary.contains("restart"), "it restarted: {summary}");
     let cause = err
         .lines()
@@ -212,7 +213,7 @@ SET 'state.checkpoints.dir' = '{}';
                 .any(|c| cause.contains(c)),
         "{cause}"
     );
-    assert_no_terminal_codes("stderr", &stderr);
+    assert_no_terminal_codes("stderr", err.as_bytes());
 }
 
 /// A TaskManager process killed under a job spread over two: the job (no restarts) fails, and

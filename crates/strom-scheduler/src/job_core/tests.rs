@@ -237,6 +237,27 @@ impl Sim {
         }
     }
 
+    /// The first live task fails with `error` of `kind`.
+    fn fail_first(&mut self, error: &str, kind: FailureKind) {
+        let (id, attempt, _) = self.live()[0];
+        self.feed(JobInput::TaskState {
+            id,
+            attempt,
+            state: ExecutionState::Failed,
+            error: Some(error.into()),
+            kind,
+        })
+        .unwrap();
+    }
+
+    /// Every cancel sent so far is reported done.
+    fn ack_cancels(&mut self) {
+        while let Some((id, attempt, _)) = self.canceling.pop() {
+            self.feed(task_state(id, attempt, ExecutionState::Canceled))
+                .unwrap();
+        }
+    }
+
     fn lose(&mut self, tm: TaskManagerId) -> Result<(), TestCaseError> {
         self.pool.unregister_task_manager(&tm);
         self.lost.insert(tm.clone());
@@ -405,22 +426,11 @@ fn a_failure_restarts_the_job_after_its_delay_in_a_new_round() {
     sim.feed(JobInput::Start).unwrap();
     assert_eq!(sim.deployments, 4);
     run_all(&mut sim);
-    let (id, attempt, _) = sim.live()[0];
-    sim.feed(JobInput::TaskState {
-        id,
-        attempt,
-        state: ExecutionState::Failed,
-        error: Some("boom".into()),
-        kind: FailureKind::Recoverable,
-    })
-    .unwrap();
+    sim.fail_first("boom", FailureKind::Recoverable);
     assert_eq!(sim.core.status(), JobStatus::Restarting);
     assert_eq!(sim.canceling.len(), 3, "the other tasks are canceled");
     assert_eq!(sim.core.root_cause(), Some("boom"));
-    while let Some((id, attempt, _)) = sim.canceling.pop() {
-        sim.feed(task_state(id, attempt, ExecutionState::Canceled))
-            .unwrap();
-    }
+    sim.ack_cancels();
     // the delay is not over yet
     sim.now += 999;
     sim.feed(JobInput::Tick).unwrap();
@@ -433,20 +443,9 @@ fn a_failure_restarts_the_job_after_its_delay_in_a_new_round() {
     assert_eq!(sim.deployments, 8);
     // a second failure: the strategy's one attempt is used up
     run_all(&mut sim);
-    let (id, attempt, _) = sim.live()[0];
-    sim.feed(JobInput::TaskState {
-        id,
-        attempt,
-        state: ExecutionState::Failed,
-        error: Some("again".into()),
-        kind: FailureKind::Recoverable,
-    })
-    .unwrap();
+    sim.fail_first("again", FailureKind::Recoverable);
     assert_eq!(sim.core.status(), JobStatus::Failing);
-    while let Some((id, attempt, _)) = sim.canceling.pop() {
-        sim.feed(task_state(id, attempt, ExecutionState::Canceled))
-            .unwrap();
-    }
+    sim.ack_cancels();
     assert_eq!(sim.core.status(), JobStatus::Failed);
     assert_eq!(sim.pool.allocated_slots(), 0);
 }
@@ -456,15 +455,7 @@ fn a_failure_certain_to_happen_again_fails_the_job_at_once() {
     let mut sim = Sim::new(pipeline(), RestartStrategy::DEFAULT_EXPONENTIAL_DELAY, 1, 2);
     sim.feed(JobInput::Start).unwrap();
     run_all(&mut sim);
-    let (id, attempt, _) = sim.live()[0];
-    sim.feed(JobInput::TaskState {
-        id,
-        attempt,
-        state: ExecutionState::Failed,
-        error: Some("bad row".into()),
-        kind: FailureKind::NonRecoverable,
-    })
-    .unwrap();
+    sim.fail_first("bad row", FailureKind::NonRecoverable);
     assert_eq!(sim.core.status(), JobStatus::Failing);
     assert_eq!(sim.core.root_cause(), Some("bad row"));
 }
@@ -479,15 +470,7 @@ fn a_lost_task_manager_is_the_root_cause_and_its_tasks_fail() {
     sim.feed(JobInput::Start).unwrap();
     run_all(&mut sim);
     // a neighbour sees its peer go first
-    let (id, attempt, _) = sim.live()[0];
-    sim.feed(JobInput::TaskState {
-        id,
-        attempt,
-        state: ExecutionState::Failed,
-        error: Some("the consumer task ended".into()),
-        kind: FailureKind::PeerLost,
-    })
-    .unwrap();
+    sim.fail_first("the consumer task ended", FailureKind::PeerLost);
     sim.lose(TaskManagerId("tm-2".into())).unwrap();
     assert_eq!(
         sim.core.root_cause(),
@@ -525,10 +508,7 @@ fn cancel_cancels_deployed_tasks_at_their_task_managers_and_ends_canceled() {
     sim.feed(JobInput::Cancel).unwrap();
     assert_eq!(sim.core.status(), JobStatus::Cancelling);
     assert_eq!(sim.canceling.len(), 4);
-    while let Some((id, attempt, _)) = sim.canceling.pop() {
-        sim.feed(task_state(id, attempt, ExecutionState::Canceled))
-            .unwrap();
-    }
+    sim.ack_cancels();
     assert_eq!(sim.core.status(), JobStatus::Canceled);
     assert_eq!(sim.pool.allocated_slots(), 0);
 }
