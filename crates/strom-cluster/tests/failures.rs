@@ -1,6 +1,7 @@
 //! Task failures on the embedded cluster: an operator that panics fails the job at once with a
 //! clear cause naming it (a panic is certain to happen again: no restart, however generous the
 //! restart strategy), and the TaskManager goes on to run other jobs.
+#![allow(clippy::unwrap_used)] // a test may unwrap
 
 use datafusion::arrow::record_batch::RecordBatch;
 use std::sync::Arc;

@@ -1,6 +1,7 @@
 //! The JobManager's gRPC services over loopback: a TaskManager of another protocol version or
 //! with a wrong secret is refused, task updates from an unknown or stale JobMaster are refused,
 //! heartbeats of unknown TaskManagers ask them to register again.
+#![allow(clippy::unwrap_used)] // a test may unwrap
 
 use std::time::Duration;
 use strom_cluster::job_manager_runner::start_job_manager;

@@ -1,6 +1,7 @@
 //! The embedded cluster schedules lazily in batch mode (a job runs in fewer slots than its
 //! parallelism) and eagerly, all-or-nothing, in streaming mode (it waits for slots, then fails
 //! with a message that says how many it needs).
+#![allow(clippy::unwrap_used)] // a test may unwrap
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -9,6 +9,7 @@
 //! Per-auction counts per 1 s tumbling window run at every combination of split count,
 //! parallelism and skew on an embedded cluster; the rows must equal the counts computed here
 //! from the same rows.
+#![allow(clippy::unwrap_used)] // a test may unwrap
 
 use arrow::array::{Array, ArrayRef, Int64Array, RecordBatch, TimestampMillisecondArray};
 use arrow::compute::cast;

@@ -8,6 +8,7 @@
 //! Reports MB/s and rows/s of one source subtask (p=1) for the projections
 //! `[auction, date_time]` and all 7 columns (best of 3), then the same with p=2 (two threads),
 //! and the `datagen` bids generator for `[auction, date_time]`.
+#![allow(clippy::unwrap_used)] // an example may unwrap
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -10,6 +10,7 @@
 //!
 //! Usage: `kafka_bench --strom target/release/strom --bids bench/data/bids.csv
 //!   [--rows N] [--parallelism 2] [--rate 100000] [--seconds 60]`
+#![allow(clippy::unwrap_used)] // an example may unwrap
 
 #[path = "../tests/broker/mod.rs"]
 mod broker;

@@ -1,6 +1,7 @@
 //! The bids of `write_bids_csv` and of the `datagen` connector (`'generator' = 'bids'`) are
 //! byte-identical to the output of the benchmark's own generator, `shared/bench/gen_bids.rs`,
 //! compiled here with `rustc -O`. Missing `rustc` or generator source fails the test.
+#![allow(clippy::unwrap_used)] // a test may unwrap
 
 use arrow::array::RecordBatch;
 use std::collections::BTreeMap;

@@ -1,6 +1,7 @@
 //! The kafka connector against a real broker (tansu 0.6.0 with sqlite storage, started per
 //! test by `broker::Broker`). Test input is produced and output read back with plain rdkafka
 //! clients, independently of the connector.
+#![allow(clippy::unwrap_used)] // a test may unwrap
 
 mod broker;
 

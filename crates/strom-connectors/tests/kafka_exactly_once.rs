@@ -6,6 +6,7 @@
 //! becomes visible without a commit. The commit and restore logic (which epochs are committed
 //! when, after any crash and rescale) is property-tested against a model of Kafka's
 //! transactions in `kafka/transactional.rs`.
+#![allow(clippy::unwrap_used)] // a test may unwrap
 
 mod broker;
 

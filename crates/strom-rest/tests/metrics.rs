@@ -2,6 +2,7 @@
 //! parsed by a real parser (`prometheus-parse`), the time split and utilisation checked against
 //! what the job must have cost (a sink paced to a known rate) and against the cluster's own REST
 //! answers, and Flink's metric query endpoints in Flink's shapes.
+#![allow(clippy::unwrap_used)] // a test may unwrap
 
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};

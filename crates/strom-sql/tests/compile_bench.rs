@@ -1,4 +1,5 @@
 //! The benchmark's SQL files compile to the expected JobGraphs.
+#![allow(clippy::unwrap_used)] // a test may unwrap
 
 use strom_common::Configuration;
 use strom_plan::{AggregateMode, OperatorSpec, ResultType, ShipStrategy};

@@ -1,6 +1,7 @@
 //! Updating results: a non-windowed GROUP BY in streaming mode emits a changelog (+I, -U, +U)
 //! that `print` shows row by row, as Flink does. Inputs are tiny and the sequences are checked
 //! by hand.
+#![allow(clippy::unwrap_used)] // a test may unwrap
 
 mod common;
 

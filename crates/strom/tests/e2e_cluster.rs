@@ -1,6 +1,7 @@
 //! End-to-end test of `strom standalone` and its REST API (Flink's shapes), driven by a minimal
 //! HTTP/1.1 client over `std::net::TcpStream` and by the `strom` client commands: a q5 job with
 //! a checked answer, `list`/`info`, error statuses, and cancelling an unbounded job.
+#![allow(clippy::unwrap_used)] // a test may unwrap
 
 mod common;
 

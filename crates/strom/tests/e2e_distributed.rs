@@ -8,6 +8,7 @@
 //!
 //! Every process is owned by a [`Proc`] guard that kills it on drop (also when a test panics) and
 //! prints the tail of its output when the test fails.
+#![allow(clippy::unwrap_used)] // a test may unwrap
 
 mod common;
 

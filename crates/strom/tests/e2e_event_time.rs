@@ -1,6 +1,7 @@
 //! Event time end to end: out-of-order rows within the watermark delay are counted in their
 //! windows, rows behind the watermark are dropped and counted in `numLateRecordsDropped`
 //! (REST). The input is small and the answer is checked by hand.
+#![allow(clippy::unwrap_used)] // a test may unwrap
 
 mod common;
 

@@ -3,6 +3,7 @@
 //! them); a deterministic error in the data fails a streaming job at once instead of restarting
 //! it forever; stderr redirected to a file holds no terminal codes; a killed TaskManager is the
 //! root cause of the failover it causes.
+#![allow(clippy::unwrap_used)] // a test may unwrap
 
 mod common;
 

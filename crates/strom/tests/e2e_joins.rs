@@ -1,6 +1,7 @@
 //! Streaming joins end to end: an interval join and a FULL window join over the generated
 //! bids, compared with answers computed here from the parsed CSV rows; a join without bounded
 //! state is refused with a clear error.
+#![allow(clippy::unwrap_used)] // a test may unwrap
 
 mod common;
 

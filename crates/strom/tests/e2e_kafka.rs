@@ -1,6 +1,7 @@
 //! Kafka end to end with real processes: a tansu broker, `strom standalone`, and q5 as an
 //! unbounded job from a 4-partition topic to a result topic. The answer is computed independently
 //! from the same generated rows; the job is cancelled at the end and the broker keeps its data.
+#![allow(clippy::unwrap_used)] // a test may unwrap
 
 #[path = "../../strom-connectors/tests/broker/mod.rs"]
 mod broker;

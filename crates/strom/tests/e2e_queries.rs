@@ -2,6 +2,7 @@
 //! cluster, streaming and batch, parallelism 1 and 2, with the blackhole sink swapped for a CSV
 //! filesystem sink; answers are checked against an independent reference (tests/common). Also
 //! the error paths: bad SQL, unknown names, unknown connector, missing and malformed input.
+#![allow(clippy::unwrap_used)] // a test may unwrap
 
 mod common;
 

@@ -13,6 +13,7 @@
 //! (404), both in Flink's error shape. The mutating calls need the token (401 without it), refuse
 //! malformed bodies (400) and bodies past the limit (413), and `DELETE /cluster` cancels the
 //! running job before the JobManager exits.
+#![allow(clippy::unwrap_used)] // a test may unwrap
 
 mod common;
 

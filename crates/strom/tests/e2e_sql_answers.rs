@@ -4,6 +4,7 @@
 //! with a residual condition, Flink's DATE_FORMAT; in batch and streaming at several
 //! parallelisms. Also what must be refused before a job runs, and expressions thousands of terms
 //! long (no process may die of them).
+#![allow(clippy::unwrap_used)] // a test may unwrap
 
 mod common;
 

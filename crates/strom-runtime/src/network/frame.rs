@@ -277,17 +277,23 @@ impl<'a> Cursor<'a> {
         self.buf = rest;
         Ok(head)
     }
+    /// The next `N` bytes as an array.
+    fn array<const N: usize>(&mut self) -> io::Result<[u8; N]> {
+        let mut out = [0; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
     fn u8(&mut self) -> io::Result<u8> {
         Ok(self.take(1)?[0])
     }
     fn u32(&mut self) -> io::Result<u32> {
-        Ok(u32::from_be_bytes(self.take(4)?.try_into().unwrap()))
+        self.array().map(u32::from_be_bytes)
     }
     fn i64(&mut self) -> io::Result<i64> {
-        Ok(i64::from_be_bytes(self.take(8)?.try_into().unwrap()))
+        self.array().map(i64::from_be_bytes)
     }
     fn u128(&mut self) -> io::Result<u128> {
-        Ok(u128::from_be_bytes(self.take(16)?.try_into().unwrap()))
+        self.array().map(u128::from_be_bytes)
     }
     fn bool(&mut self) -> io::Result<bool> {
         match self.u8()? {
