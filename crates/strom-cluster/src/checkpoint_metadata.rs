@@ -11,6 +11,24 @@ use strom_runtime::task_state::{OperatorRestore, TaskRestore};
 pub const METADATA_FILE: &str = "_metadata";
 const VERSION: u32 = 1;
 
+/// Why a checkpoint's metadata cannot be read or written; the message names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum MetadataError {
+    #[error("{location} does not exist: not a complete checkpoint or savepoint directory")]
+    Missing { location: String },
+    #[error("{location} is corrupt ({source}); use another checkpoint or savepoint")]
+    Corrupt {
+        location: String,
+        source: serde_json::Error,
+    },
+    #[error("{location} has format version {found}, this Strom reads version {VERSION}")]
+    Version { location: String, found: u32 },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("cannot encode the checkpoint metadata: {0}")]
+    Encode(serde_json::Error),
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckpointMetadata {
     pub version: u32,
@@ -61,32 +79,27 @@ impl CheckpointMetadata {
     }
 
     /// Reads `<dir>/_metadata`; the error names the file and says what is wrong.
-    pub fn read(dir: &CheckpointStorage) -> Result<Self, String> {
+    pub fn read(dir: &CheckpointStorage) -> Result<Self, MetadataError> {
         let bytes = dir.get(METADATA_FILE).map_err(|e| match e {
-            StorageError::NotFound { location } => format!(
-                "{location} does not exist: not a complete checkpoint or savepoint directory"
-            ),
-            e => e.to_string(),
+            StorageError::NotFound { location } => MetadataError::Missing { location },
+            e => MetadataError::Storage(e),
         })?;
-        let m: Self = serde_json::from_slice(&bytes).map_err(|e| {
-            format!(
-                "{} is corrupt ({e}); use another checkpoint or savepoint",
-                dir.location(METADATA_FILE)
-            )
+        let m: Self = serde_json::from_slice(&bytes).map_err(|source| MetadataError::Corrupt {
+            location: dir.location(METADATA_FILE),
+            source,
         })?;
         if m.version != VERSION {
-            return Err(format!(
-                "{} has format version {}, this Strom reads version {VERSION}",
-                dir.location(METADATA_FILE),
-                m.version
-            ));
+            return Err(MetadataError::Version {
+                location: dir.location(METADATA_FILE),
+                found: m.version,
+            });
         }
         Ok(m)
     }
 
-    pub fn write(&self, dir: &CheckpointStorage) -> Result<(), String> {
-        let bytes = serde_json::to_vec_pretty(self).map_err(|e| e.to_string())?;
-        dir.put(METADATA_FILE, bytes).map_err(|e| e.to_string())
+    pub fn write(&self, dir: &CheckpointStorage) -> Result<(), MetadataError> {
+        let bytes = serde_json::to_vec_pretty(self).map_err(MetadataError::Encode)?;
+        Ok(dir.put(METADATA_FILE, bytes)?)
     }
 }
 

@@ -70,7 +70,8 @@ fn checkpoint_setup(
         Some(path) => {
             let dir = CheckpointStorage::open(path)
                 .map_err(|e| DispatcherError::Restore(e.to_string()))?;
-            let meta = CheckpointMetadata::read(&dir).map_err(DispatcherError::Restore)?;
+            let meta = CheckpointMetadata::read(&dir)
+                .map_err(|e| DispatcherError::Restore(e.to_string()))?;
             let plan = RestorePlan::new(&meta, &dir, graph);
             if !plan.unmatched.is_empty() && !o.allow_non_restored_state {
                 return Err(DispatcherError::Restore(format!(

@@ -81,35 +81,88 @@ pub fn encode_task_state(states: &[Option<Vec<u8>>]) -> Vec<u8> {
     out
 }
 
+/// Why a state file cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StateFileError {
+    #[error("not a Strom state file (bad magic)")]
+    BadMagic,
+    #[error("truncated header")]
+    TruncatedHeader,
+    #[error("truncated at snapshot {0}")]
+    Truncated(u32),
+    #[error("snapshot {index} is truncated ({announced} bytes announced)")]
+    TruncatedSnapshot { index: u32, announced: usize },
+    #[error("{0} trailing bytes")]
+    TrailingBytes(usize),
+}
+
 /// Reads a state file written by [`encode_task_state`]; the error says what is wrong.
-pub fn decode_task_state(bytes: &[u8]) -> Result<Vec<Option<Vec<u8>>>, String> {
+pub fn decode_task_state(bytes: &[u8]) -> Result<Vec<Option<Vec<u8>>>, StateFileError> {
     let rest = bytes
         .strip_prefix(b"STRM1")
-        .ok_or("not a Strom state file (bad magic)")?;
-    let (n, mut rest) = rest.split_at_checked(4).ok_or("truncated header")?;
-    let n = u32::from_le_bytes(n.try_into().expect("4 bytes"));
+        .ok_or(StateFileError::BadMagic)?;
+    let (n, mut rest) = rest
+        .split_first_chunk::<4>()
+        .ok_or(StateFileError::TruncatedHeader)?;
+    let n = u32::from_le_bytes(*n);
     let mut out = Vec::with_capacity(n as usize);
     for i in 0..n {
-        let (&flag, r) = rest
-            .split_first()
-            .ok_or(format!("truncated at snapshot {i}"))?;
+        let (&flag, r) = rest.split_first().ok_or(StateFileError::Truncated(i))?;
         rest = r;
         if flag == 0 {
             out.push(None);
             continue;
         }
         let (len, r) = rest
-            .split_at_checked(8)
-            .ok_or(format!("truncated at snapshot {i}"))?;
-        let len = u64::from_le_bytes(len.try_into().expect("8 bytes")) as usize;
+            .split_first_chunk::<8>()
+            .ok_or(StateFileError::Truncated(i))?;
+        let len = u64::from_le_bytes(*len) as usize;
         let (b, r) = r
             .split_at_checked(len)
-            .ok_or(format!("snapshot {i} is truncated ({len} bytes announced)"))?;
+            .ok_or(StateFileError::TruncatedSnapshot {
+                index: i,
+                announced: len,
+            })?;
         out.push(Some(b.to_vec()));
         rest = r;
     }
     if !rest.is_empty() {
-        return Err(format!("{} trailing bytes", rest.len()));
+        return Err(StateFileError::TrailingBytes(rest.len()));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// What is written reads back; every shorter prefix and any extra byte is an error
+        /// (never a panic, never other snapshots).
+        #[test]
+        fn state_files_round_trip_and_damage_is_an_error(
+            states in prop::collection::vec(
+                prop::option::of(prop::collection::vec(any::<u8>(), 0..40)),
+                0..6,
+            ),
+        ) {
+            let bytes = encode_task_state(&states);
+            prop_assert_eq!(decode_task_state(&bytes), Ok(states));
+            for cut in 0..bytes.len() {
+                prop_assert!(decode_task_state(&bytes[..cut]).is_err(), "prefix of {}", cut);
+            }
+            let mut longer = bytes.clone();
+            longer.push(0);
+            prop_assert_eq!(decode_task_state(&longer), Err(StateFileError::TrailingBytes(1)));
+        }
+    }
+
+    #[test]
+    fn a_foreign_file_is_named_as_such() {
+        assert_eq!(
+            decode_task_state(b"PK\x03\x04").unwrap_err().to_string(),
+            "not a Strom state file (bad magic)"
+        );
+    }
 }

@@ -493,7 +493,7 @@ impl Checkpointing {
             meta
         };
         let dir = self.storage.child(&format!("chk-{id}"));
-        meta.write(&dir)?;
+        meta.write(&dir).map_err(|e| e.to_string())?;
         self.retained.insert(id, meta);
         Ok(())
     }
@@ -639,6 +639,6 @@ fn copy_savepoint(
     }
     let mut m = meta.clone();
     m.savepoint = true;
-    m.write(&to)?;
+    m.write(&to).map_err(|e| e.to_string())?;
     Ok(to.location(""))
 }
