@@ -293,9 +293,9 @@ pub async fn checkpoint_status(
 
 /// The JSON answers (Flink's shapes), built from the live job state.
 pub(crate) mod views {
-    use super::*;
     use crate::json_stats::percentile;
     use serde_json::Map;
+    use serde_json::{json, Value};
     use strom_cluster::checkpoint_stats::{CheckpointRecord, CheckpointStats, CheckpointStatus};
 
     use strom_cluster::job_master::JobState;

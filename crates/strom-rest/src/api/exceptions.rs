@@ -6,7 +6,7 @@ use crate::error::{job_id, RestError};
 use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::Json;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::sync::Arc;
 use strom_cluster::Dispatcher;
 
@@ -25,7 +25,7 @@ pub async fn job_exceptions(State(d): D, Path(id): Path<String>) -> Result<Json<
 
 /// The JSON answers (Flink's shapes), built from the live job state.
 pub(crate) mod views {
-    use super::*;
+    use serde_json::{json, Value};
 
     use strom_cluster::dispatcher::Dispatcher;
     use strom_cluster::job_master::JobState;

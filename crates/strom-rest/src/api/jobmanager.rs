@@ -252,7 +252,7 @@ pub async fn job_jobmanager_log_url(
 
 /// The JSON answers (Flink's shapes), built from the live job state.
 pub(crate) mod views {
-    use super::*;
+    use serde_json::{json, Value};
 
     use strom_cluster::dispatcher::Dispatcher;
 

@@ -156,10 +156,10 @@ pub async fn job_accumulators(
 
 /// The JSON answers (Flink's shapes), built from the live job state.
 pub(crate) mod views {
-    use super::*;
     use crate::api::jobmanager::views::{is_sensitive, HIDDEN};
     use crate::api::vertices::views::{time_split, vertex_figures, vertex_metrics};
     use serde_json::Map;
+    use serde_json::{json, Value};
     use strom_cluster::dispatcher::{Dispatcher, JobEntry};
     use strom_cluster::job_master::JobState;
     use strom_common::time::now_millis;

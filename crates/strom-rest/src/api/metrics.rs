@@ -357,8 +357,8 @@ mod tests {
 
 /// The JSON answers (Flink's shapes), built from the live job state.
 pub(crate) mod views {
-    use super::*;
     use serde_json::Map;
+    use serde_json::{json, Value};
 
     use strom_cluster::task_figures::TaskFigures;
 

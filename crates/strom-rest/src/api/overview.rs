@@ -38,7 +38,7 @@ pub async fn overview(State(d): D) -> Json<Value> {
 
 /// The JSON answers (Flink's shapes), built from the live job state.
 pub(crate) mod views {
-    use super::*;
+    use serde_json::{json, Value};
 
     use strom_cluster::dispatcher::Dispatcher;
 

@@ -9,7 +9,7 @@ use crate::params::{job_vertex, lookup_error, no_vertex, number};
 use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::Json;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::sync::Arc;
 use strom_cluster::Dispatcher;
 
@@ -92,10 +92,10 @@ pub async fn attempt_accumulators(
 
 /// The JSON answers (Flink's shapes), built from the live job state.
 pub(crate) mod views {
-    use super::*;
     use crate::api::vertices::views::{location, span, vertex_detail};
     use crate::params::{subtask_of, SubtaskLookup};
     use serde_json::Map;
+    use serde_json::{json, Value};
     use strom_cluster::dispatcher::{Dispatcher, JobEntry};
 
     use strom_common::time::now_millis;

@@ -144,7 +144,7 @@ pub async fn job_taskmanager_log_url(
 
 /// The JSON answers (Flink's shapes), built from the live job state.
 pub(crate) mod views {
-    use super::*;
+    use serde_json::{json, Value};
 
     use strom_cluster::dispatcher::Dispatcher;
     use strom_cluster::gateway::TaskManagerInfo;

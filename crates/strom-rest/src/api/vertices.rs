@@ -4,9 +4,8 @@
 
 use crate::api::Routes;
 use crate::error::{job_id, RestError};
-use crate::params::{job_vertex, no_vertex};
+use crate::params::{job_vertex, no_vertex, vertex_id};
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Json;
 use serde_json::{json, Value};
@@ -40,25 +39,16 @@ pub(crate) fn routes(r: Routes) -> Routes {
         )
 }
 
+/// `GET /jobs/:id/vertices/:vid`.
 pub async fn vertex_detail(
     State(d): D,
     Path((id, vid)): Path<(String, String)>,
 ) -> Result<Json<Value>, RestError> {
     let j = d.job(job_id(&id)?)?;
-    let vertex: strom_common::VertexId = vid.parse().map_err(|_| {
-        RestError(
-            StatusCode::BAD_REQUEST,
-            format!("Bad request: '{vid}' is not a vertex id (32 hex digits)"),
-        )
-    })?;
+    let vertex = vertex_id(&vid)?;
     views::vertex_detail(&d, &j, vertex)
         .map(Json)
-        .ok_or_else(|| {
-            RestError(
-                StatusCode::NOT_FOUND,
-                format!("Job {id} has no vertex {vid}; see /jobs/{id} for its vertices"),
-            )
-        })
+        .ok_or_else(|| no_vertex(&id, &vid))
 }
 
 /// `GET /jobs/:id/vertices/:vid/accumulators`.
@@ -118,13 +108,13 @@ pub async fn vertex_taskmanagers(
 
 /// The JSON answers (Flink's shapes), built from the live job state.
 pub(crate) mod views {
-    use super::*;
     use crate::json_stats::{aggregated, figure, IO_FIGURES};
     use serde_json::Map;
+    use serde_json::{json, Value};
     use std::collections::BTreeMap;
     use strom_cluster::dispatcher::{Dispatcher, JobEntry};
     use strom_cluster::job_master::JobState;
-    pub use strom_cluster::task_figures::TaskFigures;
+    use strom_cluster::task_figures::TaskFigures;
     use strom_common::time::now_millis;
     use strom_common::{ExecutionState, VertexId};
     use strom_runtime::TaskMetricsSnapshot;
