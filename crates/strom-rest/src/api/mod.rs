@@ -3,21 +3,21 @@
 //! (`views`: Flink's JSON built from the live job state). A new endpoint is one of these files
 //! (and the regenerated `openapi.json`).
 //!
-//! - [`overview`], `/overview`, `/config`
-//! - [`jobs`], `/jobs`, `/jobs/overview`, `/jobs/:id` (details, cancel), submit, status, plan,
+//! - [`overview`] — `/overview`, `/config`
+//! - [`jobs`] — `/jobs`, `/jobs/overview`, `/jobs/:id` (details, cancel), submit, status, plan,
 //!   execution result, config, accumulators
-//! - [`vertices`], `/jobs/:id/vertices/:vid` and its accumulators, watermarks, backpressure,
+//! - [`vertices`] — `/jobs/:id/vertices/:vid` and its accumulators, watermarks, backpressure,
 //!   subtask times, TaskManagers
-//! - [`subtasks`], `/jobs/:id/vertices/:vid/subtasks/...` (attempts, accumulators)
-//! - [`checkpoints`], `/jobs/:id/checkpoints/...` (statistics, config, details, manual trigger)
-//! - [`savepoints`], `/jobs/:id/savepoints/...`, `/jobs/:id/stop`
-//! - [`exceptions`], `/jobs/:id/exceptions`
-//! - [`taskmanagers`], `/taskmanagers/...` (details, logs, stdout, thread dumps), log URLs
-//! - [`jobmanager`], `/jobmanager/...` (config, environment, logs, thread dump), the job's view
-//! - [`metrics`], Prometheus `/metrics` and Flink's metric queries (JobManager, jobs, vertices,
+//! - [`subtasks`] — `/jobs/:id/vertices/:vid/subtasks/...` (attempts, accumulators)
+//! - [`checkpoints`] — `/jobs/:id/checkpoints/...` (statistics, config, details, manual trigger)
+//! - [`savepoints`] — `/jobs/:id/savepoints/...`, `/jobs/:id/stop`
+//! - [`exceptions`] — `/jobs/:id/exceptions`
+//! - [`taskmanagers`] — `/taskmanagers/...` (details, logs, stdout, thread dumps), log URLs
+//! - [`jobmanager`] — `/jobmanager/...` (config, environment, logs, thread dump), the job's view
+//! - [`metrics`] — Prometheus `/metrics` and Flink's metric queries (JobManager, jobs, vertices,
 //!   subtasks, TaskManagers)
-//! - [`cluster`], `DELETE /cluster`
-//! - [`sql`], `POST /sql` (Strom's)
+//! - [`cluster`] — `DELETE /cluster`
+//! - [`sql`] — `POST /sql` (Strom's)
 //!
 //! Shared by them: [`crate::params`] (path parameters and lookups), [`crate::json_stats`]
 //! (statistics in Flink's shapes), [`crate::body`] (JSON bodies), [`crate::error`] (the error
