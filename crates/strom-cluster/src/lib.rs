@@ -2,15 +2,12 @@
 //! traits between them, their gRPC transport, and the embedded cluster that runs them in one
 //! process.
 
-pub mod accumulator_views;
 pub mod checkpoint_metadata;
 pub mod checkpoint_stats;
 pub mod checkpoint_storage;
-pub mod checkpoint_views;
 pub mod cluster;
 pub mod cluster_metrics;
 pub mod dispatcher;
-pub mod extra_views;
 pub mod gateway;
 pub mod job_master;
 pub mod log_files;
@@ -19,13 +16,10 @@ pub mod process_status;
 pub mod protocol;
 pub mod rate_meter;
 pub mod resource_manager;
-pub mod subtask_statistics;
 pub mod task_executor;
 pub mod task_figures;
 pub mod thread_dump;
 pub mod utilisation;
-pub mod vertex_taskmanagers;
-pub mod views;
 
 pub use cluster::start_embedded;
 pub use dispatcher::{Dispatcher, DispatcherError};

@@ -1,7 +1,7 @@
 //! What a TaskManager process uses, read from `/proc/self`: resident memory, CPU time, threads,
 //! and the machine's available memory. TaskManager processes send it with their heartbeats;
 //! the REST views show it in Flink's `/taskmanagers` shapes (a native process has no JVM heap:
-//! see `views::taskmanager`).
+//! see strom-rest's `api::taskmanagers`).
 
 /// Clock ticks per second of `/proc/<pid>/stat` times (`sysconf(_SC_CLK_TCK)`, 100 on every
 /// Linux that Strom runs on).

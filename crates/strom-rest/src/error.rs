@@ -1,6 +1,6 @@
 //! The API's error answer, in Flink's shape: `{"errors": [...]}` with a 4xx or 5xx status.
 
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
@@ -34,4 +34,23 @@ pub(crate) fn job_id(s: &str) -> Result<JobId, RestError> {
             format!("Bad request, could not parse parameters: Cannot resolve path parameter (jobid) from value \"{s}\"; a job id is 32 hexadecimal characters"),
         )
     })
+}
+
+/// Any path the API lacks: 404.
+pub(crate) async fn not_found(uri: Uri) -> RestError {
+    RestError(
+        StatusCode::NOT_FOUND,
+        format!("Unable to load requested file {}.", uri.path()),
+    )
+}
+
+/// A method the path lacks: 405, with the path's methods in the `Allow` header (set by axum).
+pub(crate) async fn method_not_allowed(method: Method, uri: Uri) -> RestError {
+    RestError(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "Method {method} is not allowed for {}; the Allow header lists the methods it takes (the API: GET /v1/openapi.json)",
+            uri.path()
+        ),
+    )
 }

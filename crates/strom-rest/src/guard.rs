@@ -55,7 +55,7 @@ impl<S: Clone + Send + Sync + 'static> GuardedRoutes<S> {
                 path,
                 methods
                     .route_layer(check)
-                    .fallback(crate::handlers::method_not_allowed),
+                    .fallback(crate::error::method_not_allowed),
             ),
             guard: self.guard,
         }

@@ -1,6 +1,7 @@
 //! The checkpoint and savepoint endpoints: JSON shapes (field names and JSON types, as Flink 2's
 //! answers) of the views over hand-built statistics, and the error answers over HTTP.
 
+use crate::api::checkpoints::views as cv;
 use crate::test_server::http_call;
 use serde_json::{json, Value};
 use std::collections::{BTreeSet, VecDeque};
@@ -8,7 +9,6 @@ use std::io::{Read, Write};
 use strom_cluster::checkpoint_stats::{
     CheckpointRecord, CheckpointSettingsView, CheckpointStats, CheckpointStatus,
 };
-use strom_cluster::checkpoint_views as cv;
 use strom_common::{JobType, VertexId};
 
 /// Flink 2.3's `GET /jobs/:id/checkpoints` of a job without checkpoints.

@@ -141,7 +141,7 @@ fn run_embedded(compiled: strom_sql::CompiledScript, started: Instant) -> Result
             let (status, progress) = {
                 let st = job.state.lock();
                 let status = st.graph().status();
-                let (rows_in, rows_out) = strom_cluster::views::job_totals(&st);
+                let (rows_in, rows_out) = strom_rest::job_totals(&st);
                 let progress = JobProgress {
                     status: status.to_string(),
                     rows_in,

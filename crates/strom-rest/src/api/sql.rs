@@ -5,12 +5,14 @@
 //! `text/plain` (then `?parallelism=` gives the parallelism). The answer is `202 {"jobids": [...]}`;
 //! a SQL error is `400 {"errors": ["... (at line L, column C)"], "strom-position": {"line", "column"}}`.
 
+use crate::api::Routes;
 use crate::body::{json_object, Expected};
 use crate::error::RestError;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::routing::post;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
@@ -111,6 +113,11 @@ fn session_config(cluster: &Configuration, parallelism: Option<u32>) -> Configur
         c.set(keys::PARALLELISM_DEFAULT, p.to_string());
     }
     c
+}
+
+/// The routes of this resource.
+pub(crate) fn routes(r: Routes) -> Routes {
+    r.route("/sql", post(run_sql))
 }
 
 /// `POST /v1/sql`.

@@ -1,4 +1,4 @@
-//! `job_extras` over HTTP against an embedded cluster of two TaskManagers running a real SQL
+//! Vertex, subtask and job-JobManager endpoints over HTTP, two TaskManagers running a real SQL
 //! job: a vertex's TaskManagers with the records their subtasks moved, subtask accumulators and
 //! metrics, the job's JobManager config and environment, the log URLs, and the 400/404 paths.
 

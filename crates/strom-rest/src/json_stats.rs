@@ -1,7 +1,31 @@
-//! Statistics over a vertex's subtasks (`/jobs/:id/vertices/:vid` entries), in Flink's
-//! `AggregatedTaskDetailsInfo` and `StatsSummaryDto` shapes, shared by the vertex views.
+//! Statistics in Flink's JSON shapes, shared by the views: the percentile estimate Flink uses
+//! (Commons Math), and the statistics over a vertex's subtasks (`/jobs/:id/vertices/:vid`
+//! entries) in Flink's `AggregatedTaskDetailsInfo` and `StatsSummaryDto` shapes.
 
 use serde_json::{json, Map, Value};
+
+/// A percentile as Apache Commons Math's `Percentile` (legacy estimation, Flink's histograms)
+/// computes it over sorted values; NaN without values.
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let n = sorted.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n == 1 {
+        return sorted[0];
+    }
+    let pos = p / 100.0 * (n as f64 + 1.0);
+    if pos < 1.0 {
+        return sorted[0];
+    }
+    if pos >= n as f64 {
+        return sorted[n - 1];
+    }
+    let lower = pos.floor();
+    let d = pos - lower;
+    let i = lower as usize;
+    sorted[i - 1] + d * (sorted[i] - sorted[i - 1])
+}
 
 /// The IO figures of a subtask that Flink's `IOMetricsInfo` has, in its order; the `*-complete`
 /// flags go with the first four.
@@ -26,12 +50,12 @@ const DURATION_STATES: [&str; 5] = [
 
 /// Commons-math's default (legacy) percentile estimate of sorted values, as Flink computes it
 /// (0 without values).
-fn percentile(sorted: &[i64], p: f64) -> i64 {
+fn int_percentile(sorted: &[i64], p: f64) -> i64 {
     if sorted.is_empty() {
         return 0;
     }
     let values: Vec<f64> = sorted.iter().map(|v| *v as f64).collect();
-    crate::checkpoint_views::percentile(&values, p) as i64
+    percentile(&values, p) as i64
 }
 
 /// Flink's `StatsSummaryDto` of some values: min, max, avg, sum, median, p25, p75, p95.
@@ -44,10 +68,10 @@ pub fn summary(values: &[i64]) -> Value {
         "max": v.last().copied().unwrap_or(0),
         "avg": if v.is_empty() { 0 } else { sum / v.len() as i64 },
         "sum": sum,
-        "median": percentile(&v, 50.0),
-        "p25": percentile(&v, 25.0),
-        "p75": percentile(&v, 75.0),
-        "p95": percentile(&v, 95.0),
+        "median": int_percentile(&v, 50.0),
+        "p25": int_percentile(&v, 25.0),
+        "p75": int_percentile(&v, 75.0),
+        "p95": int_percentile(&v, 95.0),
     })
 }
 

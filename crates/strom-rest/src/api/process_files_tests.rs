@@ -1,4 +1,4 @@
-//! `cluster_files` over HTTP: the environment and thread dumps of the process (a thread the test
+//! The process files over HTTP: the environment and thread dumps of the process (a thread the test
 //! names is listed), the process's log file served for the JobManager and its TaskManagers (a
 //! line the test logged is in it), a TaskManager in another "process" asked over gRPC, and the
 //! error answers (404 naming what to set, 503 for a TaskManager that is gone).

@@ -1,4 +1,4 @@
-//! The endpoints of `job_endpoints` over HTTP against an embedded cluster running real SQL jobs:
+//! Job, vertex, JobManager and cluster endpoints over HTTP on a cluster running real SQL jobs:
 //! shapes compared with Flink 2.3's captured answers, values with what was submitted, and the
 //! error paths (400, 404) in Flink's shape.
 
