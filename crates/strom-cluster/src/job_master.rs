@@ -4,6 +4,7 @@
 //! out the core's commands (deployments and cancellations at TaskExecutors, checkpointing).
 
 mod checkpointing;
+mod edge_descriptors;
 mod metrics_sampling;
 
 pub use checkpointing::CheckpointSetup;
@@ -15,16 +16,15 @@ use crate::protocol::{JobEvent, JobMasterId, TaskStateUpdate, TriggerRequest};
 use crate::resource_manager::ResourceManager;
 use checkpointing::{Checkpointing, JobContext};
 use crossbeam_channel::{Receiver, Sender};
+use edge_descriptors::EdgeDescriptors;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use strom_common::time::now_millis;
 use strom_common::{AttemptId, ExecutionState, FailureKind, JobStatus};
-use strom_plan::{JobGraph, ShipStrategy};
-use strom_runtime::deployment::RemoteProducer;
-use strom_runtime::exchange::OutputDescriptor;
-use strom_runtime::{InputDescriptor, TaskDeploymentDescriptor, TaskMetrics, TaskMetricsSnapshot};
+use strom_plan::JobGraph;
+use strom_runtime::{TaskDeploymentDescriptor, TaskMetrics, TaskMetricsSnapshot};
 use strom_scheduler::exception_history::ExceptionHistory;
 use strom_scheduler::execution_graph::{ExecutionGraph, ExecutionVertexId};
 use strom_scheduler::job_core::{JobCommand, JobCore, JobCoreConfig, JobInput};
@@ -330,16 +330,8 @@ impl JobMaster {
         self.with_checkpointing(|c, cx| c.trigger_requested(req, cx));
     }
 
-    /// The data address of the TaskManager holding `slot` ("" in process or unknown).
-    fn data_address(&self, slot: Option<&SlotId>) -> String {
-        slot.and_then(|s| self.rm.task_executor(&s.task_manager))
-            .map(|te| te.info().data_address.clone())
-            .unwrap_or_default()
-    }
-
     /// Builds each subtask's deployment descriptor (its inputs and outputs, local or remote, and
     /// the state it restores) and submits it to its TaskManager.
-    #[allow(clippy::too_many_lines)] // debt: to split into steps
     fn deploy(&mut self, list: Vec<(ExecutionVertexId, SlotId)>) {
         let mut st = self.state.lock();
         let mut submissions = Vec::new();
@@ -349,77 +341,11 @@ impl JobMaster {
                 continue;
             };
             let ev = &ejv.subtasks[id.subtask as usize];
-            let here = self.data_address(Some(&slot));
-            let slot_of = |v, s: u32| {
-                g.job_vertex(v)
-                    .and_then(|jv| jv.subtasks.get(s as usize))
-                    .and_then(|e| e.current.slot.clone())
+            let edges = EdgeDescriptors {
+                graph: g,
+                rm: &self.rm,
             };
-            let inputs = g
-                .edges
-                .iter()
-                .filter(|e| e.target == id.vertex)
-                .map(|e| {
-                    let producer_parallelism =
-                        g.job_vertex(e.source).map(|v| v.parallelism()).unwrap_or(1);
-                    let forward = e.ship_strategy == ShipStrategy::Forward;
-                    let producers = if forward {
-                        id.subtask..id.subtask + 1
-                    } else {
-                        0..producer_parallelism
-                    };
-                    let remote_producers = producers
-                        .filter_map(|p| {
-                            let addr = self.data_address(slot_of(e.source, p).as_ref());
-                            (addr != here).then_some(RemoteProducer {
-                                subtask: p,
-                                data_address: addr,
-                            })
-                        })
-                        .collect();
-                    InputDescriptor {
-                        producer: e.source,
-                        producer_parallelism,
-                        input_index: e.input_index,
-                        result_type: e.result_type,
-                        forward,
-                        remote_producers,
-                    }
-                })
-                .collect();
-            let outputs = g
-                .edges
-                .iter()
-                .filter(|e| e.source == id.vertex)
-                .map(|e| {
-                    let consumer_parallelism =
-                        g.job_vertex(e.target).map(|v| v.parallelism()).unwrap_or(1);
-                    let consumers = if e.ship_strategy == ShipStrategy::Forward {
-                        id.subtask..id.subtask + 1
-                    } else {
-                        0..consumer_parallelism
-                    };
-                    let remote_consumers = match e.result_type {
-                        // stored results are fetched by the consumers wherever they run
-                        strom_plan::ResultType::Blocking => Vec::new(),
-                        strom_plan::ResultType::Pipelined => consumers
-                            .filter(|c| self.data_address(slot_of(e.target, *c).as_ref()) != here)
-                            .collect(),
-                    };
-                    OutputDescriptor {
-                        max_parallelism: g
-                            .job_vertex(e.target)
-                            .map(|v| v.vertex.max_parallelism)
-                            .unwrap_or(128),
-                        consumer: e.target,
-                        consumer_parallelism,
-                        input_index: e.input_index,
-                        ship_strategy: e.ship_strategy.clone(),
-                        result_type: e.result_type,
-                        remote_consumers,
-                    }
-                })
-                .collect();
+            let here = edges.data_address(Some(&slot));
             let vertex_pos = g.vertex_position(id.vertex).unwrap_or(usize::MAX);
             let tdd = TaskDeploymentDescriptor {
                 checkpointing: self.ckpt.as_ref().is_some_and(|c| c.exactly_once()),
@@ -435,34 +361,45 @@ impl JobMaster {
                 attempt_id: ev.current.attempt_id,
                 attempt_number: ev.current.attempt_number,
                 operators: ejv.vertex.operators.clone(),
-                inputs,
-                outputs,
+                inputs: edges.inputs(id, &here),
+                outputs: edges.outputs(id, &here),
             };
             submissions.push((slot, tdd, id));
         }
         for (slot, tdd, id) in submissions {
-            let attempt = tdd.attempt_id;
-            match self.rm.task_executor(&slot.task_manager) {
-                Some(te) => {
-                    let handle = match te.submit_task(tdd, id, self.id) {
-                        Some(m) => TaskMetricsHandle::Live(m),
-                        None => TaskMetricsHandle::Reported(TaskMetricsSnapshot::default()),
-                    };
-                    st.metrics.insert(attempt, handle);
-                }
-                None => {
-                    let job = st.core.graph().job_id;
-                    self.rm.job_masters.update_task_state(TaskStateUpdate {
-                        job,
-                        job_master: self.id,
-                        id,
-                        attempt,
-                        state: ExecutionState::Failed,
-                        error: Some(format!("TaskManager {} is gone", slot.task_manager)),
-                        kind: FailureKind::TaskManagerLost,
-                        metrics: None,
-                    });
-                }
+            self.submit(&mut st, slot, tdd, id);
+        }
+    }
+
+    /// Submits one task to the TaskManager of its slot; one that is gone fails the task.
+    fn submit(
+        &self,
+        st: &mut JobState,
+        slot: SlotId,
+        tdd: TaskDeploymentDescriptor,
+        id: ExecutionVertexId,
+    ) {
+        let attempt = tdd.attempt_id;
+        match self.rm.task_executor(&slot.task_manager) {
+            Some(te) => {
+                let handle = match te.submit_task(tdd, id, self.id) {
+                    Some(m) => TaskMetricsHandle::Live(m),
+                    None => TaskMetricsHandle::Reported(TaskMetricsSnapshot::default()),
+                };
+                st.metrics.insert(attempt, handle);
+            }
+            None => {
+                let job = st.core.graph().job_id;
+                self.rm.job_masters.update_task_state(TaskStateUpdate {
+                    job,
+                    job_master: self.id,
+                    id,
+                    attempt,
+                    state: ExecutionState::Failed,
+                    error: Some(format!("TaskManager {} is gone", slot.task_manager)),
+                    kind: FailureKind::TaskManagerLost,
+                    metrics: None,
+                });
             }
         }
     }
