@@ -24,6 +24,19 @@ pub(crate) fn no_vertex(id: &str, vid: &str) -> RestError {
 }
 
 /// The job and vertex of a path, or 400 (malformed ids) / 404 (unknown ones).
+/// A view of one vertex of a job as the answer: 404 naming the job or the vertex it lacks.
+pub(crate) fn vertex_answer(
+    d: &Dispatcher,
+    id: &str,
+    vid: &str,
+    view: impl FnOnce(&JobEntry, VertexId) -> Option<serde_json::Value>,
+) -> Result<axum::Json<serde_json::Value>, RestError> {
+    let (j, v) = job_vertex(d, id, vid)?;
+    view(&j, v)
+        .map(axum::Json)
+        .ok_or_else(|| no_vertex(id, vid))
+}
+
 pub(crate) fn job_vertex(
     d: &Dispatcher,
     id: &str,

@@ -5,7 +5,7 @@
 
 use crate::api::Routes;
 use crate::error::RestError;
-use crate::params::{job_vertex, lookup_error, no_vertex, number};
+use crate::params::{job_vertex, lookup_error, number, vertex_answer};
 use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::Json;
@@ -71,10 +71,7 @@ pub async fn subtasks_accumulators(
     State(d): D,
     Path((id, vid)): Path<(String, String)>,
 ) -> Result<Json<Value>, RestError> {
-    let (j, v) = job_vertex(&d, &id, &vid)?;
-    views::subtasks_accumulators(&d, &j, v)
-        .map(Json)
-        .ok_or_else(|| no_vertex(&id, &vid))
+    vertex_answer(&d, &id, &vid, |j, v| views::subtasks_accumulators(&d, j, v))
 }
 
 /// `GET /jobs/:id/vertices/:vid/subtasks/:idx/attempts/:n/accumulators`.

@@ -4,7 +4,7 @@
 
 use crate::api::Routes;
 use crate::error::{job_id, RestError};
-use crate::params::{job_vertex, no_vertex, vertex_id};
+use crate::params::{job_vertex, no_vertex, vertex_answer, vertex_id};
 use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::Json;
@@ -67,10 +67,7 @@ pub async fn watermarks(
     State(d): D,
     Path((id, vid)): Path<(String, String)>,
 ) -> Result<Json<Value>, RestError> {
-    let (j, v) = job_vertex(&d, &id, &vid)?;
-    views::watermarks(&j, v)
-        .map(Json)
-        .ok_or_else(|| no_vertex(&id, &vid))
+    vertex_answer(&d, &id, &vid, views::watermarks)
 }
 
 /// `GET /jobs/:id/vertices/:vid/backpressure`.
@@ -78,10 +75,7 @@ pub async fn backpressure(
     State(d): D,
     Path((id, vid)): Path<(String, String)>,
 ) -> Result<Json<Value>, RestError> {
-    let (j, v) = job_vertex(&d, &id, &vid)?;
-    views::backpressure(&j, v)
-        .map(Json)
-        .ok_or_else(|| no_vertex(&id, &vid))
+    vertex_answer(&d, &id, &vid, views::backpressure)
 }
 
 /// `GET /jobs/:id/vertices/:vid/subtasktimes`.
@@ -89,10 +83,7 @@ pub async fn subtask_times(
     State(d): D,
     Path((id, vid)): Path<(String, String)>,
 ) -> Result<Json<Value>, RestError> {
-    let (j, v) = job_vertex(&d, &id, &vid)?;
-    views::subtask_times(&d, &j, v)
-        .map(Json)
-        .ok_or_else(|| no_vertex(&id, &vid))
+    vertex_answer(&d, &id, &vid, |j, v| views::subtask_times(&d, j, v))
 }
 
 /// `GET /jobs/:id/vertices/:vid/taskmanagers`.
@@ -100,10 +91,7 @@ pub async fn vertex_taskmanagers(
     State(d): D,
     Path((id, vid)): Path<(String, String)>,
 ) -> Result<Json<Value>, RestError> {
-    let (j, v) = job_vertex(&d, &id, &vid)?;
-    views::vertex_taskmanagers(&d, &j, v)
-        .map(Json)
-        .ok_or_else(|| no_vertex(&id, &vid))
+    vertex_answer(&d, &id, &vid, |j, v| views::vertex_taskmanagers(&d, j, v))
 }
 
 /// The JSON answers (Flink's shapes), built from the live job state.
