@@ -3,9 +3,12 @@
 //! restart strategy), and the TaskManager goes on to run other jobs.
 #![allow(clippy::unwrap_used)] // a test may unwrap
 
+mod common;
+
+use common::wait;
 use datafusion::arrow::record_batch::RecordBatch;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use strom_cluster::{start_embedded, Dispatcher};
 use strom_common::{Configuration, JobId, JobStatus};
 use strom_plan::TableSpec;
@@ -76,21 +79,6 @@ fn submit(d: &Arc<Dispatcher>, sql: &str) -> JobId {
         .jobs
         .remove(0);
     d.submit(job).unwrap()
-}
-
-fn wait(d: &Dispatcher, id: JobId, within: Duration) -> JobStatus {
-    let deadline = Instant::now() + within;
-    loop {
-        let s = d.status(id).unwrap();
-        if s.is_globally_terminal() {
-            return s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "job {id} did not end within {within:?} (restarting forever?): {s}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]

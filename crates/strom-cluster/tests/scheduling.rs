@@ -3,9 +3,12 @@
 //! with a message that says how many it needs).
 #![allow(clippy::unwrap_used)] // a test may unwrap
 
+mod common;
+
+use common::wait;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use strom_cluster::{start_embedded, Dispatcher};
 use strom_common::{Configuration, JobId, JobStatus};
 
@@ -53,21 +56,6 @@ fn cluster(slots: u32, extra: &[(&str, &str)]) -> Arc<Dispatcher> {
     start_embedded(conf, 1, strom_connectors::default_registry()).unwrap()
 }
 
-fn wait(d: &Dispatcher, id: JobId) -> JobStatus {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let s = d.status(id).unwrap();
-        if s.is_globally_terminal() {
-            return s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "job {id} did not end in time: {s}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn temp_dir(name: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("strom-sched-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -84,7 +72,7 @@ fn batch_job_runs_in_fewer_slots_than_its_parallelism() {
         .remove(0);
     let id = d.submit(job).unwrap();
     assert_eq!(
-        wait(&d, id),
+        wait(&d, id, Duration::from_secs(60)),
         JobStatus::Finished,
         "{:?}",
         d.job(id).unwrap().state.lock().root_cause()
@@ -117,7 +105,7 @@ fn streaming_job_waits_for_all_slots_then_fails_with_a_clear_message() {
         .jobs
         .remove(0);
     let id = d.submit(job).unwrap();
-    assert_eq!(wait(&d, id), JobStatus::Failed);
+    assert_eq!(wait(&d, id, Duration::from_secs(60)), JobStatus::Failed);
     let st = d.job(id).unwrap();
     let st = st.state.lock();
     let cause = st.root_cause().map(str::to_string).unwrap_or_default();
@@ -139,7 +127,7 @@ fn streaming_job_waits_for_all_slots_then_fails_with_a_clear_message() {
         .jobs
         .remove(0);
     let id = d.submit(job).unwrap();
-    assert_eq!(wait(&d, id), JobStatus::Finished);
+    assert_eq!(wait(&d, id, Duration::from_secs(60)), JobStatus::Finished);
     let _ = std::fs::remove_dir_all(&out);
 }
 
@@ -165,7 +153,7 @@ GROUP BY window_start, window_end;",
         .jobs
         .remove(0);
     let id = d.submit(job).unwrap();
-    assert_eq!(wait(&d, id), JobStatus::Finished);
+    assert_eq!(wait(&d, id, Duration::from_secs(60)), JobStatus::Finished);
     let mut got: Vec<String> = Vec::new();
     for f in std::fs::read_dir(&out).unwrap() {
         got.extend(
@@ -215,6 +203,6 @@ fn a_duplicate_job_id_is_rejected_and_the_first_job_goes_on() {
         e.contains(&id.to_string()) && e.contains("already exists"),
         "{e}"
     );
-    assert_eq!(wait(&d, id), JobStatus::Finished);
+    assert_eq!(wait(&d, id, Duration::from_secs(60)), JobStatus::Finished);
     let _ = std::fs::remove_dir_all(&out);
 }
