@@ -7,7 +7,7 @@ use crate::gateway::{Hardware, JobMasterRegistry, TaskManagerInfo};
 use crate::resource_manager::ResourceManager;
 use crate::task_executor::{LocalTaskExecutor, TaskExecutor};
 use std::sync::Arc;
-use strom_common::config::{keys, ConfigError};
+use strom_common::config::{options, ConfigError};
 use strom_common::Configuration;
 use strom_runtime::exchange::LocalShuffle;
 use strom_runtime::ConnectorRegistry;
@@ -20,7 +20,7 @@ pub fn start_embedded(
     taskmanagers: u32,
     connectors: ConnectorRegistry,
 ) -> Result<Arc<Dispatcher>, ConfigError> {
-    let slots = config.get_u32(keys::NUM_TASK_SLOTS, 1)?.max(1);
+    let slots = options::NUM_TASK_SLOTS.get(&config)?.max(1);
     let registry = Arc::new(JobMasterRegistry::default());
     let rm = Arc::new(ResourceManager::new(registry.clone()));
     let shuffle = LocalShuffle::new();

@@ -15,7 +15,7 @@ pub fn jobmanager_metrics(d: &Dispatcher) -> Vec<(&'static str, MetricValue)> {
     let running = d
         .jobs()
         .iter()
-        .filter(|j| !j.state.lock().graph().status().is_globally_terminal())
+        .filter(|j| !j.snapshot().graph().status().is_globally_terminal())
         .count();
     let now = now_millis();
     let (w, s): (UtilisationFigure, UtilisationFigure) = {
@@ -43,7 +43,7 @@ pub fn jobmanager_metrics(d: &Dispatcher) -> Vec<(&'static str, MetricValue)> {
 
 /// Metrics of one job (Flink's job scope on the JobManager).
 pub fn job_metrics(j: &JobEntry) -> Vec<(&'static str, MetricValue)> {
-    let st = j.state.lock();
+    let st = j.snapshot();
     let c = &st.checkpoints;
     let g = &st.graph();
     let status = g.status();
@@ -90,7 +90,7 @@ pub struct TaskRow {
 /// The tasks of a job that are deployed and not yet ended (Flink reports a task's metrics while
 /// it runs).
 pub fn running_tasks(j: &JobEntry) -> Vec<TaskRow> {
-    let st = j.state.lock();
+    let st = j.snapshot();
     let mut out = Vec::new();
     for v in &st.graph().vertices {
         for ev in &v.subtasks {
@@ -115,7 +115,7 @@ pub fn running_tasks(j: &JobEntry) -> Vec<TaskRow> {
 pub fn taskmanager_metrics(d: &Dispatcher, tm: &str) -> Option<Vec<(&'static str, MetricValue)>> {
     let id = strom_scheduler::slot_pool::TaskManagerId(tm.to_string());
     let te = d.rm.task_executor(&id)?;
-    let allocated = d.rm.pool.lock().allocated_on(&id).unwrap_or(0);
+    let allocated = d.rm.allocated_on(&id).unwrap_or(0);
     let slots = te.info().slots as u64;
     let mut tasks = 0u64;
     let mut sum = TaskFigures::default();

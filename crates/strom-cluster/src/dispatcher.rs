@@ -3,7 +3,7 @@
 
 use crate::checkpoint_metadata::{CheckpointMetadata, RestorePlan};
 use crate::checkpoint_storage::CheckpointStorage;
-use crate::job_master::{CheckpointSetup, JobMaster, JobMasterConfig, JobState};
+use crate::job_master::{CheckpointSetup, JobMaster, JobMasterConfig, JobSnapshot, JobSnapshots};
 use crate::protocol::{checkpoint_event, savepoint_event, JobEvent};
 use crate::resource_manager::ResourceManager;
 use crossbeam_channel::Sender;
@@ -11,7 +11,7 @@ use parking_lot::{Mutex, RwLock};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use strom_common::checkpointing::CheckpointingOptions;
-use strom_common::config::keys;
+use strom_common::config::{keys, options, ConfigError};
 use strom_common::time::now_millis;
 use strom_common::{Configuration, JobId, JobStatus, JobType};
 use strom_plan::{JobGraph, OperatorSpec};
@@ -101,7 +101,7 @@ pub struct JobEntry {
     pub id: JobId,
     pub name: String,
     pub submitted_at: i64,
-    pub state: Arc<Mutex<JobState>>,
+    snapshots: JobSnapshots,
     events: Sender<JobEvent>,
     /// Set once the JobMaster has ended (after its terminal status: checkpoints discarded,
     /// TaskManagers' exchanges released).
@@ -109,6 +109,11 @@ pub struct JobEntry {
 }
 
 impl JobEntry {
+    /// The job as its JobMaster last published it.
+    pub fn snapshot(&self) -> Arc<JobSnapshot> {
+        self.snapshots.latest()
+    }
+
     /// Whether the job's JobMaster has ended.
     pub fn is_archived(&self) -> bool {
         self.archived.load(std::sync::atomic::Ordering::Acquire)
@@ -196,26 +201,18 @@ impl Dispatcher {
         for (k, v) in &graph.config {
             job_conf.set(k.clone(), v.clone());
         }
-        let slot_timeout_ms = job_conf
-            .get_duration(
-                keys::SLOT_REQUEST_TIMEOUT,
-                std::time::Duration::from_secs(300),
-            )
-            .map_err(|e| DispatcherError::InvalidGraph(e.to_string()))?
+        let invalid = |e: ConfigError| DispatcherError::InvalidGraph(e.to_string());
+        let slot_timeout_ms = options::SLOT_REQUEST_TIMEOUT
+            .get(&job_conf)
+            .map_err(invalid)?
             .as_millis() as i64;
-        let policy = match job_conf
-            .get(keys::SLOT_POLICY)
-            .map(|s| s.to_ascii_lowercase())
+        let policy = match options::SLOT_POLICY
+            .choice(&job_conf)
+            .map_err(invalid)?
+            .as_str()
         {
-            Some(p) if p == "pack" => SlotPolicy::Pack,
-            Some(p) if p == "spread" => SlotPolicy::Spread,
-            None => SlotPolicy::Spread,
-            Some(p) => {
-                return Err(DispatcherError::InvalidGraph(format!(
-                    "bad value '{p}' for '{}': expected 'spread' or 'pack'",
-                    keys::SLOT_POLICY
-                )))
-            }
+            "pack" => SlotPolicy::Pack,
+            _ => SlotPolicy::Spread,
         };
         let restart_strategy = RestartStrategy::from_config(&job_conf)
             .map_err(|e| DispatcherError::InvalidGraph(e.to_string()))?;
@@ -246,7 +243,7 @@ impl Dispatcher {
             id,
             name: graph.name.clone(),
             submitted_at: now,
-            state: jm.state.clone(),
+            snapshots: jm.snapshots(),
             events: tx,
             archived: Default::default(),
         });
@@ -307,7 +304,7 @@ impl Dispatcher {
     ) -> Result<crossbeam_channel::Receiver<Result<String, String>>, DispatcherError> {
         let job = self.job(id)?;
         let target = target
-            .or_else(|| self.config.get(keys::SAVEPOINT_DIR).map(str::to_string))
+            .or_else(|| options::SAVEPOINT_DIR.get(&self.config).ok().flatten())
             .ok_or_else(|| {
                 DispatcherError::Trigger(format!(
                     "no savepoint directory: give one (strom savepoint JOB_ID DIR, or \
@@ -329,7 +326,7 @@ impl Dispatcher {
     ) -> Result<crossbeam_channel::Receiver<Result<u64, String>>, DispatcherError> {
         let job = self.job(id)?;
         {
-            let st = job.state.lock();
+            let st = job.snapshot();
             if st.graph().job_type == JobType::Batch {
                 // Flink's words (SchedulerBase#triggerCheckpoint)
                 return Err(DispatcherError::Trigger(format!(
@@ -356,6 +353,6 @@ impl Dispatcher {
     }
 
     pub fn status(&self, id: JobId) -> Result<JobStatus, DispatcherError> {
-        Ok(self.job(id)?.state.lock().graph().status())
+        Ok(self.job(id)?.snapshot().graph().status())
     }
 }

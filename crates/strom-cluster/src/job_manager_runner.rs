@@ -20,7 +20,7 @@ use crate::rpc::{self, SecretCheck, PROTOCOL_VERSION};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use strom_common::config::{keys, ConfigError};
+use strom_common::config::{options, ConfigError};
 use strom_common::Configuration;
 use strom_runtime::ConnectorRegistry;
 use strom_scheduler::execution_graph::ExecutionVertexId;
@@ -37,8 +37,8 @@ pub struct HeartbeatConfig {
 impl HeartbeatConfig {
     pub fn from_config(config: &Configuration) -> Result<Self, ConfigError> {
         Ok(Self {
-            interval: config.get_duration(keys::HEARTBEAT_INTERVAL, Duration::from_secs(10))?,
-            timeout: config.get_duration(keys::HEARTBEAT_TIMEOUT, Duration::from_secs(50))?,
+            interval: options::HEARTBEAT_INTERVAL.get(config)?,
+            timeout: options::HEARTBEAT_TIMEOUT.get(config)?,
         })
     }
 }
@@ -68,12 +68,11 @@ pub async fn start_job_manager(
     connectors: ConnectorRegistry,
 ) -> Result<JobManager, JobManagerError> {
     let heartbeat = HeartbeatConfig::from_config(&config)?;
-    let host = config
-        .get(keys::JOBMANAGER_BIND_HOST)
-        .or_else(|| config.get(keys::JOBMANAGER_RPC_ADDRESS))
-        .unwrap_or("127.0.0.1")
-        .to_string();
-    let port = config.get_u16(keys::JOBMANAGER_RPC_PORT, 6123)?;
+    let host = options::JOBMANAGER_BIND_HOST
+        .get(&config)?
+        .or(options::JOBMANAGER_RPC_ADDRESS.get(&config)?)
+        .unwrap_or_else(|| "127.0.0.1".to_string());
+    let port = options::JOBMANAGER_RPC_PORT.get(&config)?;
     let secret = rpc::cluster_secret(&config);
     let registry = Arc::new(JobMasterRegistry::default());
     let rm = Arc::new(ResourceManager::new(registry.clone()));

@@ -6,9 +6,11 @@
 mod checkpointing;
 mod edge_descriptors;
 mod metrics_sampling;
+mod snapshot;
 
 pub use checkpointing::CheckpointSetup;
 pub use metrics_sampling::SAMPLE_INTERVAL_MS;
+pub use snapshot::{JobSnapshot, JobSnapshots};
 
 use crate::checkpoint_stats::CheckpointStats;
 use crate::gateway::TaskStateListener;
@@ -17,7 +19,6 @@ use crate::resource_manager::ResourceManager;
 use checkpointing::{Checkpointing, JobContext};
 use crossbeam_channel::{Receiver, Sender};
 use edge_descriptors::EdgeDescriptors;
-use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,7 +26,6 @@ use strom_common::time::now_millis;
 use strom_common::{AttemptId, ExecutionState, FailureKind, JobStatus};
 use strom_plan::JobGraph;
 use strom_runtime::{TaskDeploymentDescriptor, TaskMetrics, TaskMetricsSnapshot};
-use strom_scheduler::exception_history::ExceptionHistory;
 use strom_scheduler::execution_graph::{ExecutionGraph, ExecutionVertexId};
 use strom_scheduler::job_core::{JobCommand, JobCore, JobCoreConfig, JobInput};
 use strom_scheduler::restart_strategy::RestartStrategy;
@@ -35,59 +35,31 @@ use strom_scheduler::slot_pool::{SlotId, SlotPolicy};
 const EXCEPTION_HISTORY_SIZE: usize = 64;
 
 /// Figures of one task attempt: live counters in process, reported snapshots from a remote one.
+#[derive(Clone)]
 pub enum TaskMetricsHandle {
     Live(Arc<TaskMetrics>),
     Reported(TaskMetricsSnapshot),
 }
 
-/// The part of a job other threads read (REST): the job's decision state (its ExecutionGraph,
-/// exception history, restarts) and live task metrics.
-pub struct JobState {
+/// The job as its JobMaster keeps it, on the JobMaster's thread: the decision core (its
+/// ExecutionGraph, exception history, restarts) and the figures around it. Other threads read
+/// the [`JobSnapshot`]s published from it.
+pub(crate) struct JobState {
     core: JobCore,
-    pub plan: JobGraph,
-    pub metrics: HashMap<AttemptId, TaskMetricsHandle>,
+    plan: Arc<JobGraph>,
+    metrics: HashMap<AttemptId, TaskMetricsHandle>,
     /// Samples of each attempt's figures, for per-second rates.
-    pub rates: HashMap<AttemptId, crate::task_figures::TaskRateMeter>,
-    pub checkpoints: CheckpointStats,
+    rates: HashMap<AttemptId, crate::task_figures::TaskRateMeter>,
+    checkpoints: CheckpointStats,
 }
 
 impl JobState {
-    pub fn core(&self) -> &JobCore {
+    pub(crate) fn core(&self) -> &JobCore {
         &self.core
     }
 
-    pub fn graph(&self) -> &ExecutionGraph {
+    pub(crate) fn graph(&self) -> &ExecutionGraph {
         self.core.graph()
-    }
-
-    /// The root cause of the latest failover (see [`ExceptionHistory`]).
-    pub fn root_cause(&self) -> Option<&str> {
-        self.core.root_cause()
-    }
-
-    pub fn exceptions(&self) -> &ExceptionHistory {
-        self.core.exceptions()
-    }
-
-    pub fn waiting_for_slots(&self) -> Option<&str> {
-        self.core.waiting_for_slots()
-    }
-
-    pub fn restarts(&self) -> u32 {
-        self.core.restarts()
-    }
-
-    /// The restart strategy in Flink's words.
-    pub fn restart_strategy(&self) -> String {
-        self.core.restart_strategy().describe()
-    }
-
-    pub fn metrics_of(&self, attempt: AttemptId) -> TaskMetricsSnapshot {
-        match self.metrics.get(&attempt) {
-            Some(TaskMetricsHandle::Live(m)) => m.snapshot(),
-            Some(TaskMetricsHandle::Reported(s)) => *s,
-            None => TaskMetricsSnapshot::default(),
-        }
     }
 
     /// Records a remote attempt's reported figures.
@@ -109,7 +81,10 @@ pub struct JobMasterConfig {
 
 pub struct JobMaster {
     pub id: JobMasterId,
-    pub state: Arc<Mutex<JobState>>,
+    state: JobState,
+    snapshots: JobSnapshots,
+    /// Whether the state changed since the last published snapshot.
+    dirty: bool,
     events: Receiver<JobEvent>,
     rm: Arc<ResourceManager>,
     ckpt: Option<Checkpointing>,
@@ -159,16 +134,18 @@ impl JobMaster {
                 seed: rand::random(),
             },
         );
-        let state = Arc::new(Mutex::new(JobState {
+        let state = JobState {
             core,
-            plan,
+            plan: Arc::new(plan),
             metrics: HashMap::new(),
             rates: HashMap::new(),
             checkpoints,
-        }));
+        };
         Self {
             id,
+            snapshots: JobSnapshots::new(JobSnapshot::of(&state)),
             state,
+            dirty: false,
             events: events.1,
             rm,
             ckpt,
@@ -177,24 +154,44 @@ impl JobMaster {
         }
     }
 
+    /// Where this job's snapshots are published.
+    pub fn snapshots(&self) -> JobSnapshots {
+        self.snapshots.clone()
+    }
+
     /// Runs the job to a terminal state on the calling thread.
     pub fn run(mut self) {
-        let job = self.state.lock().graph().job_id;
+        let job = self.state.graph().job_id;
         let _span = tracing::info_span!("job", %job).entered();
         self.feed(JobInput::Start);
+        let mut ticks = 0u32;
         while !self.status().is_globally_terminal() {
             let timeout = if self.ckpt.is_some() { 20 } else { 100 };
             match self.events.recv_timeout(Duration::from_millis(timeout)) {
-                Ok(ev) => self.on_event(ev),
-                Err(crossbeam_channel::RecvTimeoutError::Timeout) => self.feed(JobInput::Tick),
+                Ok(ev) => {
+                    self.on_event(ev);
+                    // what queued meanwhile, before publishing once
+                    while let Ok(ev) = self.events.try_recv() {
+                        self.on_event(ev);
+                    }
+                }
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                    self.feed(JobInput::Tick);
+                    // time alone moves the job too (restart delays, slot timeouts)
+                    ticks += 1;
+                    self.dirty |= ticks.is_multiple_of(5);
+                }
                 Err(_) => break,
             }
             self.with_checkpointing(|c, cx| c.tick(cx));
             self.sample_metrics(false);
+            self.publish();
         }
         self.sample_metrics(true);
+        self.dirty = true;
+        self.publish();
         self.rm.job_masters.unregister(job);
-        let round = self.state.lock().core.round();
+        let round = self.state.core.round();
         self.release_round(round);
         let status = self.status();
         tracing::info!("job {job} reached {status}");
@@ -205,16 +202,24 @@ impl JobMaster {
     }
 
     fn status(&self) -> JobStatus {
-        self.state.lock().core.status()
+        self.state.core.status()
+    }
+
+    /// Publishes a snapshot of the job if it changed since the last one.
+    fn publish(&mut self) {
+        if std::mem::take(&mut self.dirty) {
+            self.snapshots.publish(JobSnapshot::of(&self.state));
+        }
     }
 
     /// Feeds the core one input and carries out its commands.
     fn feed(&mut self, input: JobInput) {
-        let commands = {
-            let mut st = self.state.lock();
-            let mut pool = self.rm.pool.lock();
-            st.core.on(input, now_millis(), &mut pool)
-        };
+        let tick = matches!(input, JobInput::Tick);
+        let commands = self
+            .state
+            .core
+            .on(input, now_millis(), &mut self.rm.gateway());
+        self.dirty |= !tick || !commands.is_empty();
         for c in commands {
             self.carry_out(c);
         }
@@ -253,7 +258,7 @@ impl JobMaster {
             JobEvent::SlotsChanged => self.feed(JobInput::SlotsChanged),
             JobEvent::Cancel => self.feed(JobInput::Cancel),
             JobEvent::Metrics(attempt, m) => {
-                let mut st = self.state.lock();
+                let st = &mut self.state;
                 // a heartbeat's figures taken before the task ended can arrive after its final
                 // ones (sent with its terminal state): those stand
                 let running = st
@@ -290,7 +295,7 @@ impl JobMaster {
         } = u;
         if let Some(m) = metrics {
             // final figures of the current attempt (sent with its terminal state)
-            let mut st = self.state.lock();
+            let st = &mut self.state;
             if st.graph().current_attempt(id) == Some(attempt) {
                 st.report(attempt, m);
             }
@@ -305,14 +310,15 @@ impl JobMaster {
     }
 
     /// Runs `f` on the job's checkpointing (streaming jobs) and feeds the core what it decided.
-    fn with_checkpointing(&mut self, f: impl FnOnce(&mut Checkpointing, &JobContext)) {
+    fn with_checkpointing(&mut self, f: impl FnOnce(&mut Checkpointing, &mut JobContext)) {
         let Some(c) = self.ckpt.as_mut() else { return };
-        let cx = JobContext {
-            state: &self.state,
+        let mut cx = JobContext {
+            state: &mut self.state,
             rm: &self.rm,
             job_master: self.id,
         };
-        f(c, &cx);
+        f(c, &mut cx);
+        self.dirty = true;
         for input in c.take_inputs() {
             self.feed(input);
         }
@@ -333,7 +339,7 @@ impl JobMaster {
     /// Builds each subtask's deployment descriptor (its inputs and outputs, local or remote, and
     /// the state it restores) and submits it to its TaskManager.
     fn deploy(&mut self, list: Vec<(ExecutionVertexId, SlotId)>) {
-        let mut st = self.state.lock();
+        let st = &self.state;
         let mut submissions = Vec::new();
         for (id, slot) in list {
             let g = st.core.graph();
@@ -367,18 +373,12 @@ impl JobMaster {
             submissions.push((slot, tdd, id));
         }
         for (slot, tdd, id) in submissions {
-            self.submit(&mut st, slot, tdd, id);
+            self.submit(slot, tdd, id);
         }
     }
 
     /// Submits one task to the TaskManager of its slot; one that is gone fails the task.
-    fn submit(
-        &self,
-        st: &mut JobState,
-        slot: SlotId,
-        tdd: TaskDeploymentDescriptor,
-        id: ExecutionVertexId,
-    ) {
+    fn submit(&mut self, slot: SlotId, tdd: TaskDeploymentDescriptor, id: ExecutionVertexId) {
         let attempt = tdd.attempt_id;
         match self.rm.task_executor(&slot.task_manager) {
             Some(te) => {
@@ -386,10 +386,10 @@ impl JobMaster {
                     Some(m) => TaskMetricsHandle::Live(m),
                     None => TaskMetricsHandle::Reported(TaskMetricsSnapshot::default()),
                 };
-                st.metrics.insert(attempt, handle);
+                self.state.metrics.insert(attempt, handle);
             }
             None => {
-                let job = st.core.graph().job_id;
+                let job = self.state.core.graph().job_id;
                 self.rm.job_masters.update_task_state(TaskStateUpdate {
                     job,
                     job_master: self.id,
@@ -406,7 +406,7 @@ impl JobMaster {
 
     /// Frees a round's exchanges on every TaskManager.
     fn release_round(&self, round: u32) {
-        let job = self.state.lock().graph().job_id;
+        let job = self.state.graph().job_id;
         for te in self.rm.task_executors() {
             te.release_job(job, round);
         }

@@ -1,6 +1,7 @@
 //! ResourceManager: knows the registered TaskManagers and their slots (one slot pool for the
 //! cluster), watches their heartbeats, and tells JobMasters when slots appear, are released, or
-//! are lost with their TaskManager.
+//! are lost with their TaskManager. JobMasters take and return slots through
+//! [`ResourceManager::gateway`] only (each job keeps its own slots in its `JobSlotPool`).
 
 use crate::gateway::{JobMasterRegistry, TaskExecutorGateway};
 use crate::protocol::JobEvent;
@@ -9,10 +10,11 @@ use parking_lot::{Mutex, RwLock};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use strom_common::time::now_millis;
-use strom_scheduler::slot_pool::{SlotPool, TaskManagerId};
+use strom_scheduler::job_slot_pool::ResourceManagerGateway;
+use strom_scheduler::slot_pool::{NotEnoughSlots, SlotId, SlotPolicy, SlotPool, TaskManagerId};
 
 pub struct ResourceManager {
-    pub pool: Mutex<SlotPool>,
+    pool: Mutex<SlotPool>,
     task_executors: RwLock<BTreeMap<TaskManagerId, Arc<dyn TaskExecutorGateway>>>,
     pub job_masters: Arc<JobMasterRegistry>,
     /// Cluster utilisation: slot time as TaskManagers come and go, busy time from JobMasters.
@@ -122,5 +124,34 @@ impl ResourceManager {
     pub fn slot_counts(&self) -> (usize, usize) {
         let p = self.pool.lock();
         (p.total_slots(), p.free_slots())
+    }
+
+    /// Allocated slots on a TaskManager, `None` when it is not registered.
+    pub fn allocated_on(&self, id: &TaskManagerId) -> Option<usize> {
+        self.pool.lock().allocated_on(id)
+    }
+
+    /// What a JobMaster's slot pool reaches this ResourceManager through.
+    pub fn gateway(&self) -> SlotRequests<'_> {
+        SlotRequests(self)
+    }
+}
+
+/// A JobMaster's slot requests to the ResourceManager in process (Flink's
+/// `ResourceManagerGateway`): each request is one allocation, all or nothing, from the
+/// cluster's pool.
+pub struct SlotRequests<'a>(&'a ResourceManager);
+
+impl ResourceManagerGateway for SlotRequests<'_> {
+    fn request_slots(
+        &mut self,
+        n: usize,
+        policy: SlotPolicy,
+    ) -> Result<Vec<SlotId>, NotEnoughSlots> {
+        self.0.pool.lock().allocate(n, policy)
+    }
+
+    fn release_slot(&mut self, slot: &SlotId) -> bool {
+        self.0.pool.lock().release(slot)
     }
 }

@@ -22,7 +22,7 @@ use crate::rpc::{self, AuthChannel, SecretAttach, SecretCheck, PROTOCOL_VERSION}
 use crate::task_executor::TaskExecutor;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use strom_common::config::{keys, ConfigError};
+use strom_common::config::{options, ConfigError};
 use strom_common::Configuration;
 use strom_runtime::exchange::LocalShuffle;
 use strom_runtime::network::NetworkEnvironment;
@@ -60,17 +60,13 @@ pub async fn run_task_manager(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), TaskManagerError> {
     let heartbeat = HeartbeatConfig::from_config(&config)?;
-    let bind = config
-        .get(keys::TASKMANAGER_BIND_HOST)
-        .unwrap_or("127.0.0.1")
-        .to_string();
-    let host = config
-        .get(keys::TASKMANAGER_HOST)
-        .unwrap_or(&bind)
-        .to_string();
+    let bind = options::TASKMANAGER_BIND_HOST.get(&config)?;
+    let host = options::TASKMANAGER_HOST
+        .get(&config)?
+        .unwrap_or_else(|| bind.clone());
     let secret = rpc::cluster_secret(&config);
     let shuffle = LocalShuffle::new();
-    let data_port = config.get_u16(keys::TASKMANAGER_DATA_PORT, 0)?;
+    let data_port = options::TASKMANAGER_DATA_PORT.get(&config)?;
     let network = NetworkEnvironment::start(&bind, data_port, secret.clone(), shuffle.clone())
         .map_err(|source| TaskManagerError::Bind {
             what: "the data port (taskmanager.data.port)",
@@ -83,7 +79,7 @@ pub async fn run_task_manager(
         Some(network),
         Arc::new(connectors),
     ));
-    let rpc_port = config.get_u16(keys::TASKMANAGER_RPC_PORT, 0)?;
+    let rpc_port = options::TASKMANAGER_RPC_PORT.get(&config)?;
     let listener = tokio::net::TcpListener::bind((bind.as_str(), rpc_port))
         .await
         .map_err(|source| TaskManagerError::Bind {

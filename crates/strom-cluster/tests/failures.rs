@@ -98,7 +98,7 @@ INSERT INTO p SELECT auction, price FROM bid;",
     );
     assert_eq!(wait(&d, id, Duration::from_secs(30)), JobStatus::Failed);
     let job = d.job(id).unwrap();
-    let st = job.state.lock();
+    let st = job.snapshot();
     assert_eq!(st.restarts(), 0, "restarted after a panic");
     let cause = st.root_cause().map(str::to_string).unwrap_or_default();
     assert!(

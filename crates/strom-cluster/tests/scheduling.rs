@@ -75,7 +75,7 @@ fn batch_job_runs_in_fewer_slots_than_its_parallelism() {
         wait(&d, id, Duration::from_secs(60)),
         JobStatus::Finished,
         "{:?}",
-        d.job(id).unwrap().state.lock().root_cause()
+        d.job(id).unwrap().snapshot().root_cause()
     );
     let mut got = BTreeMap::new();
     for f in std::fs::read_dir(&out).unwrap() {
@@ -107,7 +107,7 @@ fn streaming_job_waits_for_all_slots_then_fails_with_a_clear_message() {
     let id = d.submit(job).unwrap();
     assert_eq!(wait(&d, id, Duration::from_secs(60)), JobStatus::Failed);
     let st = d.job(id).unwrap();
-    let st = st.state.lock();
+    let st = st.snapshot();
     let cause = st.root_cause().map(str::to_string).unwrap_or_default();
     assert!(
         cause.contains("needs 2 slots") && cause.contains("has 1"),

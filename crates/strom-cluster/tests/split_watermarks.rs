@@ -301,7 +301,7 @@ GROUP BY auction, window_start, window_end;"
         status,
         JobStatus::Finished,
         "{label}: {:?}",
-        d.job(id).unwrap().state.lock().root_cause()
+        d.job(id).unwrap().snapshot().root_cause()
     );
     let mut got = out.lock().unwrap().clone();
     got.sort();

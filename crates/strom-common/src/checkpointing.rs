@@ -1,6 +1,7 @@
 //! A job's checkpointing options (Flink's keys and defaults), read once from its configuration:
 //! the JobMaster's checkpointing and the REST views use these values, not the keys.
 
+use crate::config::options as o;
 use crate::config::{keys, ConfigError, Configuration};
 use std::time::Duration;
 
@@ -49,42 +50,32 @@ pub struct CheckpointingOptions {
 
 impl CheckpointingOptions {
     pub fn from_config(conf: &Configuration) -> Result<Self, ConfigError> {
-        let interval = conf.get_duration(keys::CHECKPOINTING_INTERVAL, Duration::ZERO)?;
-        let retention = match conf.get(keys::CHECKPOINTING_RETENTION) {
-            None => Retention::NoExternalizedCheckpoints,
-            Some(v) => match v.trim().to_ascii_uppercase().as_str() {
-                "NO_EXTERNALIZED_CHECKPOINTS" => Retention::NoExternalizedCheckpoints,
-                "DELETE_ON_CANCELLATION" => Retention::DeleteOnCancellation,
-                "RETAIN_ON_CANCELLATION" => Retention::RetainOnCancellation,
-                _ => {
-                    return Err(ConfigError::BadValue {
-                        key: keys::CHECKPOINTING_RETENTION.to_string(),
-                        value: v.to_string(),
-                        expected: "RETAIN_ON_CANCELLATION, DELETE_ON_CANCELLATION or \
-                                   NO_EXTERNALIZED_CHECKPOINTS",
-                    })
-                }
-            },
+        let interval = o::CHECKPOINTING_INTERVAL.get(conf)?.unwrap_or_default();
+        let retention = match o::CHECKPOINTING_RETENTION.choice(conf)?.as_str() {
+            "delete_on_cancellation" => Retention::DeleteOnCancellation,
+            "retain_on_cancellation" => Retention::RetainOnCancellation,
+            _ => Retention::NoExternalizedCheckpoints,
+        };
+        // either name of the unclaimed-state key allows it
+        let ignore_unclaimed = |key: &str| {
+            let mut only = Configuration::new();
+            if let Some(v) = conf.get(key) {
+                only.set(o::STATE_RECOVERY_IGNORE_UNCLAIMED.key, v);
+            }
+            o::STATE_RECOVERY_IGNORE_UNCLAIMED.get(&only)
         };
         Ok(Self {
             interval: (!interval.is_zero()).then_some(interval),
-            timeout: conf.get_duration(keys::CHECKPOINTING_TIMEOUT, Duration::from_secs(600))?,
-            min_pause: conf.get_duration(keys::CHECKPOINTING_MIN_PAUSE, Duration::ZERO)?,
-            max_concurrent: conf.get_u32(keys::CHECKPOINTING_MAX_CONCURRENT, 1)?.max(1),
-            num_retained: conf.get_u32(keys::CHECKPOINTS_NUM_RETAINED, 1)?.max(1),
-            dir: conf
-                .get(keys::CHECKPOINTING_DIR)
-                .or_else(|| conf.get(keys::CHECKPOINTS_DIR))
-                .map(str::to_string),
-            restore_path: conf
-                .get(keys::STATE_RECOVERY_PATH)
-                .or_else(|| conf.get(keys::SAVEPOINT_PATH))
-                .map(str::to_string),
-            allow_non_restored_state: conf
-                .get_bool(keys::STATE_RECOVERY_IGNORE_UNCLAIMED, false)?
-                || conf.get_bool(keys::SAVEPOINT_IGNORE_UNCLAIMED, false)?,
+            timeout: o::CHECKPOINTING_TIMEOUT.get(conf)?,
+            min_pause: o::CHECKPOINTING_MIN_PAUSE.get(conf)?,
+            max_concurrent: o::CHECKPOINTING_MAX_CONCURRENT.get(conf)?.max(1),
+            num_retained: o::CHECKPOINTS_NUM_RETAINED.get(conf)?.max(1),
+            dir: o::CHECKPOINTS_DIR.get(conf)?,
+            restore_path: o::STATE_RECOVERY_PATH.get(conf)?,
+            allow_non_restored_state: ignore_unclaimed(keys::STATE_RECOVERY_IGNORE_UNCLAIMED)?
+                || ignore_unclaimed(keys::SAVEPOINT_IGNORE_UNCLAIMED)?,
             retention,
-            tolerable_failed: conf.get_u32(keys::CHECKPOINTING_TOLERABLE_FAILED, 0)?,
+            tolerable_failed: o::CHECKPOINTING_TOLERABLE_FAILED.get(conf)?,
         })
     }
 }

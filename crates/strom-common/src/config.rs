@@ -1,5 +1,9 @@
 //! Configuration with Flink's key names: `conf/config.yaml` (nested or flat keys), then `-D k=v`,
-//! then SQL `SET 'k' = 'v';`. Values are kept as strings and parsed by typed getters.
+//! then SQL `SET 'k' = 'v';`. Values are kept as strings and read through the typed options of
+//! [`options`] (each declared once with its default and meaning; `docs/configuration.md` is
+//! generated from them).
+
+pub mod options;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -22,123 +26,63 @@ pub enum ConfigError {
         value: String,
         expected: &'static str,
     },
+    #[error("bad value '{value}' for '{key}': expected '{accepted}'")]
+    BadChoice {
+        key: String,
+        value: String,
+        accepted: String,
+    },
     #[error("bad dynamic property '{0}': expected key=value")]
     BadDynamic(String),
 }
 
 pub mod keys {
-    //! The keys Strom understands (Flink's names).
-    pub const REST_PORT: &str = "rest.port";
-    pub const REST_ADDRESS: &str = "rest.address";
-    pub const REST_BIND_ADDRESS: &str = "rest.bind-address";
-    pub const NUM_TASK_SLOTS: &str = "taskmanager.numberOfTaskSlots";
-    pub const PARALLELISM_DEFAULT: &str = "parallelism.default";
-    pub const RUNTIME_MODE: &str = "execution.runtime-mode";
-    pub const PIPELINE_NAME: &str = "pipeline.name";
-    pub const MAX_PARALLELISM: &str = "pipeline.max-parallelism";
-    pub const SLOT_REQUEST_TIMEOUT: &str = "slot.request.timeout";
-    pub const TASK_SPREAD: &str = "cluster.evenly-spread-out-slots";
-    pub const SLOT_POLICY: &str = "strom.scheduler.slot-assignment";
-    pub const LOCAL_NUMBER_TASKMANAGER: &str = "local.number-taskmanager";
-    pub const JOBMANAGER_RPC_ADDRESS: &str = "jobmanager.rpc.address";
-    pub const JOBMANAGER_RPC_PORT: &str = "jobmanager.rpc.port";
-    pub const WEB_REFRESH_INTERVAL: &str = "web.refresh-interval";
-    pub const TABLE_DML_SYNC: &str = "table.dml-sync";
-    pub const AGG_PHASE_STRATEGY: &str = "table.optimizer.agg-phase-strategy";
-    /// Non-windowed aggregates emit one change per group and input batch instead of per row.
-    pub const MINI_BATCH_ENABLED: &str = "table.exec.mini-batch.enabled";
-    pub const HEARTBEAT_INTERVAL: &str = "heartbeat.interval";
-    pub const HEARTBEAT_TIMEOUT: &str = "heartbeat.timeout";
-    /// Shared secret every TaskManager and RPC caller must present (or `STROM_CLUSTER_SECRET`).
-    pub const CLUSTER_SECRET: &str = "cluster.secret";
-    pub const TASKMANAGER_HOST: &str = "taskmanager.host";
-    pub const TASKMANAGER_BIND_HOST: &str = "taskmanager.bind-host";
-    pub const TASKMANAGER_RPC_PORT: &str = "taskmanager.rpc.port";
-    pub const TASKMANAGER_DATA_PORT: &str = "taskmanager.data.port";
-    pub const JOBMANAGER_BIND_HOST: &str = "jobmanager.bind-host";
-    pub const RESTART_STRATEGY: &str = "restart-strategy.type";
-    pub const CHECKPOINTING_INTERVAL: &str = "execution.checkpointing.interval";
-    pub const CHECKPOINTING_TIMEOUT: &str = "execution.checkpointing.timeout";
-    pub const CHECKPOINTING_MIN_PAUSE: &str = "execution.checkpointing.min-pause";
-    pub const CHECKPOINTING_MAX_CONCURRENT: &str =
-        "execution.checkpointing.max-concurrent-checkpoints";
-    /// Flink 2's name of the checkpoint directory; `state.checkpoints.dir` is the older one.
-    pub const CHECKPOINTING_DIR: &str = "execution.checkpointing.dir";
-    pub const CHECKPOINTS_DIR: &str = "state.checkpoints.dir";
-    pub const CHECKPOINTS_NUM_RETAINED: &str = "state.checkpoints.num-retained";
-    pub const CHECKPOINTING_RETENTION: &str =
-        "execution.checkpointing.externalized-checkpoint-retention";
-    /// Consecutive failed checkpoints a job tolerates before it fails over (Flink's default 0).
-    pub const CHECKPOINTING_TOLERABLE_FAILED: &str =
-        "execution.checkpointing.tolerable-failed-checkpoints";
-    pub const SAVEPOINT_DIR: &str = "state.savepoints.dir";
-    /// Flink 2's restore path key; `execution.savepoint.path` is the older one.
-    pub const STATE_RECOVERY_PATH: &str = "execution.state-recovery.path";
-    pub const SAVEPOINT_PATH: &str = "execution.savepoint.path";
-    pub const STATE_RECOVERY_IGNORE_UNCLAIMED: &str =
-        "execution.state-recovery.ignore-unclaimed-state";
-    pub const SAVEPOINT_IGNORE_UNCLAIMED: &str = "execution.savepoint.ignore-unclaimed-state";
-
-    /// Every key Strom reads; others are kept (and shown) but warned about.
-    pub const KNOWN: &[&str] = &[
-        REST_PORT,
-        REST_ADDRESS,
-        REST_BIND_ADDRESS,
-        NUM_TASK_SLOTS,
-        PARALLELISM_DEFAULT,
-        RUNTIME_MODE,
-        PIPELINE_NAME,
-        MAX_PARALLELISM,
-        SLOT_REQUEST_TIMEOUT,
-        TASK_SPREAD,
-        SLOT_POLICY,
-        LOCAL_NUMBER_TASKMANAGER,
-        JOBMANAGER_RPC_ADDRESS,
-        JOBMANAGER_RPC_PORT,
-        WEB_REFRESH_INTERVAL,
-        TABLE_DML_SYNC,
-        AGG_PHASE_STRATEGY,
-        MINI_BATCH_ENABLED,
-        HEARTBEAT_INTERVAL,
-        HEARTBEAT_TIMEOUT,
-        CLUSTER_SECRET,
-        TASKMANAGER_HOST,
-        TASKMANAGER_BIND_HOST,
-        TASKMANAGER_RPC_PORT,
-        TASKMANAGER_DATA_PORT,
-        JOBMANAGER_BIND_HOST,
-        RESTART_STRATEGY,
-        "restart-strategy.fixed-delay.attempts",
-        "restart-strategy.fixed-delay.delay",
-        "restart-strategy.failure-rate.max-failures-per-interval",
-        "restart-strategy.failure-rate.failure-rate-interval",
-        "restart-strategy.failure-rate.delay",
-        "restart-strategy.exponential-delay.initial-backoff",
-        "restart-strategy.exponential-delay.max-backoff",
-        "restart-strategy.exponential-delay.backoff-multiplier",
-        "restart-strategy.exponential-delay.reset-backoff-threshold",
-        "restart-strategy.exponential-delay.jitter-factor",
-        "restart-strategy.exponential-delay.attempts-before-reset-backoff",
-        CHECKPOINTING_INTERVAL,
-        CHECKPOINTING_TIMEOUT,
-        CHECKPOINTING_MIN_PAUSE,
-        CHECKPOINTING_MAX_CONCURRENT,
-        CHECKPOINTING_DIR,
-        CHECKPOINTS_DIR,
-        CHECKPOINTS_NUM_RETAINED,
-        CHECKPOINTING_RETENTION,
-        CHECKPOINTING_TOLERABLE_FAILED,
-        SAVEPOINT_DIR,
-        STATE_RECOVERY_PATH,
-        SAVEPOINT_PATH,
-        STATE_RECOVERY_IGNORE_UNCLAIMED,
-        SAVEPOINT_IGNORE_UNCLAIMED,
-        "jobmanager.memory.process.size",
-        "taskmanager.memory.process.size",
-        "jobmanager.execution.failover-strategy",
-        "rest.auth.token",
-        "rest.server.max-content-length",
-    ];
+    //! The keys of [`super::options`], for code that sets them.
+    use super::options as o;
+    pub const REST_PORT: &str = o::REST_PORT.key;
+    pub const REST_ADDRESS: &str = o::REST_ADDRESS.key;
+    pub const REST_BIND_ADDRESS: &str = o::REST_BIND_ADDRESS.key;
+    pub const NUM_TASK_SLOTS: &str = o::NUM_TASK_SLOTS.key;
+    pub const PARALLELISM_DEFAULT: &str = o::PARALLELISM_DEFAULT.key;
+    pub const RUNTIME_MODE: &str = o::RUNTIME_MODE.key;
+    pub const PIPELINE_NAME: &str = o::PIPELINE_NAME.key;
+    pub const MAX_PARALLELISM: &str = o::MAX_PARALLELISM.key;
+    pub const SLOT_REQUEST_TIMEOUT: &str = o::SLOT_REQUEST_TIMEOUT.key;
+    pub const TASK_SPREAD: &str = o::TASK_SPREAD.key;
+    pub const SLOT_POLICY: &str = o::SLOT_POLICY.key;
+    pub const LOCAL_NUMBER_TASKMANAGER: &str = o::LOCAL_NUMBER_TASKMANAGER.key;
+    pub const JOBMANAGER_RPC_ADDRESS: &str = o::JOBMANAGER_RPC_ADDRESS.key;
+    pub const JOBMANAGER_RPC_PORT: &str = o::JOBMANAGER_RPC_PORT.key;
+    pub const WEB_REFRESH_INTERVAL: &str = o::WEB_REFRESH_INTERVAL.key;
+    pub const TABLE_DML_SYNC: &str = o::TABLE_DML_SYNC.key;
+    pub const AGG_PHASE_STRATEGY: &str = o::AGG_PHASE_STRATEGY.key;
+    pub const MINI_BATCH_ENABLED: &str = o::MINI_BATCH_ENABLED.key;
+    pub const HEARTBEAT_INTERVAL: &str = o::HEARTBEAT_INTERVAL.key;
+    pub const HEARTBEAT_TIMEOUT: &str = o::HEARTBEAT_TIMEOUT.key;
+    pub const CLUSTER_SECRET: &str = o::CLUSTER_SECRET.key;
+    pub const TASKMANAGER_HOST: &str = o::TASKMANAGER_HOST.key;
+    pub const TASKMANAGER_BIND_HOST: &str = o::TASKMANAGER_BIND_HOST.key;
+    pub const TASKMANAGER_RPC_PORT: &str = o::TASKMANAGER_RPC_PORT.key;
+    pub const TASKMANAGER_DATA_PORT: &str = o::TASKMANAGER_DATA_PORT.key;
+    pub const JOBMANAGER_BIND_HOST: &str = o::JOBMANAGER_BIND_HOST.key;
+    pub const RESTART_STRATEGY: &str = o::RESTART_STRATEGY.key;
+    pub const CHECKPOINTING_INTERVAL: &str = o::CHECKPOINTING_INTERVAL.key;
+    pub const CHECKPOINTING_TIMEOUT: &str = o::CHECKPOINTING_TIMEOUT.key;
+    pub const CHECKPOINTING_MIN_PAUSE: &str = o::CHECKPOINTING_MIN_PAUSE.key;
+    pub const CHECKPOINTING_MAX_CONCURRENT: &str = o::CHECKPOINTING_MAX_CONCURRENT.key;
+    pub const CHECKPOINTING_DIR: &str = o::CHECKPOINTS_DIR.key;
+    pub const CHECKPOINTS_NUM_RETAINED: &str = o::CHECKPOINTS_NUM_RETAINED.key;
+    pub const CHECKPOINTING_RETENTION: &str = o::CHECKPOINTING_RETENTION.key;
+    pub const CHECKPOINTING_TOLERABLE_FAILED: &str = o::CHECKPOINTING_TOLERABLE_FAILED.key;
+    pub const SAVEPOINT_DIR: &str = o::SAVEPOINT_DIR.key;
+    pub const STATE_RECOVERY_PATH: &str = o::STATE_RECOVERY_PATH.key;
+    pub const STATE_RECOVERY_IGNORE_UNCLAIMED: &str = o::STATE_RECOVERY_IGNORE_UNCLAIMED.key;
+    /// The older name of the checkpoint directory key.
+    pub const CHECKPOINTS_DIR: &str = o::CHECKPOINTS_DIR.deprecated_keys[0];
+    /// The older name of the restore path key.
+    pub const SAVEPOINT_PATH: &str = o::STATE_RECOVERY_PATH.deprecated_keys[0];
+    pub const SAVEPOINT_IGNORE_UNCLAIMED: &str =
+        o::STATE_RECOVERY_IGNORE_UNCLAIMED.deprecated_keys[0];
 }
 
 /// A flat map of Flink-style keys to string values.
@@ -253,7 +197,7 @@ impl Configuration {
             .keys()
             .map(String::as_str)
             .filter(|k| {
-                !keys::KNOWN.contains(k)
+                !options::is_known(k)
                     && !k.starts_with("table.")
                     && !k.starts_with("env.")
                     && !k.starts_with("execution.")
@@ -390,6 +334,52 @@ mod tests {
         let e = c.get_u16("rest.port", 8081).unwrap_err().to_string();
         assert!(e.contains("rest.port") && e.contains("eighty"), "{e}");
         assert!(c.set_dynamic("novalue").is_err());
+    }
+
+    /// `docs/configuration.md` is what the options say (`STROM_WRITE_DOCS=1` rewrites it).
+    #[test]
+    fn configuration_docs_are_generated_from_the_options() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/configuration.md");
+        let want = options::markdown();
+        if std::env::var_os("STROM_WRITE_DOCS").is_some() {
+            std::fs::write(&path, &want).unwrap();
+        }
+        let have = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            have == want,
+            "docs/configuration.md is stale: run STROM_WRITE_DOCS=1 cargo test --workspace configuration_docs"
+        );
+    }
+
+    #[test]
+    fn options_read_their_key_then_older_keys_then_the_default() {
+        use options::*;
+        let mut c = Configuration::new();
+        assert_eq!(CHECKPOINTS_DIR.get(&c).unwrap(), None);
+        assert_eq!(REST_PORT.get(&c).unwrap(), 8081);
+        assert_eq!(HEARTBEAT_TIMEOUT.get(&c).unwrap(), Duration::from_secs(50));
+        c.set("state.checkpoints.dir", "/old");
+        assert_eq!(CHECKPOINTS_DIR.get(&c).unwrap().as_deref(), Some("/old"));
+        c.set("execution.checkpointing.dir", "/new");
+        assert_eq!(CHECKPOINTS_DIR.get(&c).unwrap().as_deref(), Some("/new"));
+        c.set("rest.port", "x");
+        let e = REST_PORT.get(&c).unwrap_err().to_string();
+        assert!(e.contains("rest.port") && e.contains("'x'"), "{e}");
+        c.set("strom.scheduler.slot-assignment", "PACK");
+        assert_eq!(SLOT_POLICY.choice(&c).unwrap(), "pack");
+        c.set("strom.scheduler.slot-assignment", "random");
+        let e = SLOT_POLICY.choice(&c).unwrap_err().to_string();
+        assert!(e.contains("'spread', 'pack'"), "{e}");
+        // every key is declared once
+        let mut keys: Vec<&str> = ALL
+            .iter()
+            .flat_map(|o| std::iter::once(o.key()).chain(o.deprecated_keys().iter().copied()))
+            .collect();
+        let n = keys.len();
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(keys.len(), n, "a key is declared twice");
+        assert!(is_known("restart-strategy") && !is_known("rest.prot"));
     }
 
     #[test]

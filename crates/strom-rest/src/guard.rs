@@ -18,11 +18,9 @@ use http_body_util::BodyExt;
 use std::sync::Arc;
 
 /// The configuration key of the token mutating calls need.
-pub const AUTH_TOKEN: &str = "rest.auth.token";
+pub const AUTH_TOKEN: &str = strom_common::config::options::REST_AUTH_TOKEN.key;
 /// The configuration key of the body size limit.
-pub const MAX_CONTENT_LENGTH: &str = "rest.server.max-content-length";
-/// Flink's default `rest.server.max-content-length` is 100 MiB.
-pub const DEFAULT_MAX_CONTENT_LENGTH: usize = 100 * 1024 * 1024;
+pub const MAX_CONTENT_LENGTH: &str = strom_common::config::options::REST_MAX_CONTENT_LENGTH.key;
 
 /// The guard's settings.
 #[derive(Debug, Clone)]

@@ -25,7 +25,7 @@ use axum::Router;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use strom_cluster::Dispatcher;
-use strom_common::config::keys;
+use strom_common::config::options;
 
 pub use api::jobs::views::job_totals;
 pub use api::savepoints::operation_status;
@@ -59,18 +59,16 @@ pub fn router(d: Arc<Dispatcher>) -> Router {
 
 /// The REST router; `DELETE /cluster` notifies `shutdown`.
 fn router_with_shutdown(d: Arc<Dispatcher>, shutdown: api::cluster::ShutdownHook) -> Router {
-    let max_body = d
-        .config
-        .get(guard::MAX_CONTENT_LENGTH)
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .unwrap_or(guard::DEFAULT_MAX_CONTENT_LENGTH);
+    let max = &options::REST_MAX_CONTENT_LENGTH;
+    let max_body = max.get(&d.config).unwrap_or(max.default);
     let guard = Arc::new(guard::Guard {
-        token: d
-            .config
-            .get(guard::AUTH_TOKEN)
+        token: options::REST_AUTH_TOKEN
+            .get(&d.config)
+            .ok()
+            .flatten()
             .map(|t| t.trim().to_string())
             .filter(|t| !t.is_empty()),
-        max_body,
+        max_body: usize::try_from(max_body).unwrap_or(usize::MAX),
     });
     let api = api(guard);
     Router::new()
@@ -90,15 +88,16 @@ fn router_with_shutdown(d: Arc<Dispatcher>, shutdown: api::cluster::ShutdownHook
 
 /// Binds `rest.bind-address` (default 127.0.0.1) : `rest.port` (default 8081; 0 picks a free port).
 pub async fn bind(d: &Dispatcher) -> std::io::Result<tokio::net::TcpListener> {
-    let addr = d
-        .config
-        .get(keys::REST_BIND_ADDRESS)
-        .or(d.config.get(keys::REST_ADDRESS))
-        .unwrap_or("127.0.0.1")
-        .to_string();
-    let port = d
-        .config
-        .get_u16(keys::REST_PORT, 8081)
+    let addr = match options::REST_BIND_ADDRESS.text(&d.config) {
+        Some((_, a)) => a.to_string(),
+        None => options::REST_ADDRESS
+            .get(&d.config)
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| options::REST_BIND_ADDRESS.default.to_string()),
+    };
+    let port = options::REST_PORT
+        .get(&d.config)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
     let addr = if addr == "localhost" {
         "127.0.0.1".to_string()

@@ -82,7 +82,7 @@ pub(crate) fn lookup_error(
 
 /// Whether the job has this vertex.
 pub(crate) fn has_vertex(j: &JobEntry, vertex: VertexId) -> bool {
-    j.state.lock().graph().job_vertex(vertex).is_some()
+    j.snapshot().graph().job_vertex(vertex).is_some()
 }
 
 /// What a subtask lookup can miss.

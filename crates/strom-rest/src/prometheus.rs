@@ -110,7 +110,7 @@ pub fn exposition(d: &Dispatcher) -> String {
         e.add("jobmanager", name, &[], v);
     }
     for j in d.jobs() {
-        if j.state.lock().graph().status().is_globally_terminal() {
+        if j.snapshot().graph().status().is_globally_terminal() {
             continue;
         }
         let (job_id, job_name) = (j.id.to_string(), j.name.clone());

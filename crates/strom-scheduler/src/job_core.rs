@@ -10,9 +10,10 @@
 
 use crate::exception_history::{ExceptionHistory, Failure};
 use crate::execution_graph::{ExecutionGraph, ExecutionVertexId};
+use crate::job_slot_pool::{JobSlotPool, ResourceManagerGateway, SlotProvider};
 use crate::restart_strategy::{RestartBackoff, RestartStrategy};
 use crate::scheduling_strategy::{Scheduler, SchedulerAction, SchedulingMode};
-use crate::slot_pool::{SlotId, SlotPolicy, SlotPool, TaskManagerId};
+use crate::slot_pool::{SlotId, SlotPolicy, TaskManagerId};
 use std::collections::HashSet;
 use strom_common::{AttemptId, ExecutionState, FailureKind, JobStatus};
 
@@ -108,6 +109,7 @@ pub struct JobCore {
     root_cause: Option<String>,
     waiting_for_slots: Option<String>,
     rng: u64,
+    slots: JobSlotPool,
     out: Vec<JobCommand>,
 }
 
@@ -128,6 +130,7 @@ impl JobCore {
             stopped: HashSet::new(),
             root_cause: None,
             waiting_for_slots: None,
+            slots: JobSlotPool::default(),
             out: Vec::new(),
         }
     }
@@ -176,11 +179,32 @@ impl JobCore {
         self.exceptions.note(note);
     }
 
-    /// Feeds one input; returns what to carry out, in order.
-    pub fn on(&mut self, input: JobInput, now: i64, pool: &mut SlotPool) -> Vec<JobCommand> {
+    /// The slots the job holds.
+    pub fn slots(&self) -> &JobSlotPool {
+        &self.slots
+    }
+
+    /// Feeds one input; returns what to carry out, in order. Slots come from and go back to the
+    /// ResourceManager through the job's own slot pool.
+    pub fn on(
+        &mut self,
+        input: JobInput,
+        now: i64,
+        rm: &mut dyn ResourceManagerGateway,
+    ) -> Vec<JobCommand> {
         if self.graph.status().is_globally_terminal() {
             return Vec::new();
         }
+        if let JobInput::TaskManagerLost { task_manager, .. } = &input {
+            self.slots.task_manager_lost(task_manager);
+        }
+        let mut slots = std::mem::take(&mut self.slots);
+        self.decide(input, now, &mut slots.with(rm));
+        self.slots = slots;
+        std::mem::take(&mut self.out)
+    }
+
+    fn decide(&mut self, input: JobInput, now: i64, pool: &mut dyn SlotProvider) {
         match input {
             JobInput::Start => {
                 self.transition_job(JobStatus::Running, now);
@@ -229,7 +253,6 @@ impl JobCore {
                 self.check_all_terminal(now, pool);
             }
         }
-        std::mem::take(&mut self.out)
     }
 
     fn transition_job(&mut self, to: JobStatus, now: i64) {
@@ -247,7 +270,7 @@ impl JobCore {
         error: Option<String>,
         kind: FailureKind,
         now: i64,
-        pool: &mut SlotPool,
+        pool: &mut dyn SlotProvider,
     ) {
         // a task told to stop after a stop-with-savepoint ends FINISHED, also when it saw its
         // upstream or downstream stop first (a failure) before its own stop arrived
@@ -313,7 +336,7 @@ impl JobCore {
         tm: &TaskManagerId,
         reason: String,
         now: i64,
-        pool: &mut SlotPool,
+        pool: &mut dyn SlotProvider,
     ) {
         let on_tm: Vec<(ExecutionVertexId, AttemptId, ExecutionState)> = self
             .graph
@@ -370,7 +393,7 @@ impl JobCore {
     /// strategy allows and none of its failures is certain to happen again; else the job
     /// fails. A failure certain to happen again that joins a failover waiting to restart turns
     /// it into the job's failure.
-    fn on_failure(&mut self, failure: Failure, pool: &mut SlotPool) {
+    fn on_failure(&mut self, failure: Failure, pool: &mut dyn SlotProvider) {
         let now = failure.timestamp;
         let status = self.graph.status();
         let starts = matches!(status, JobStatus::Running | JobStatus::Created);
@@ -424,7 +447,7 @@ impl JobCore {
         (z >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    fn handle(&mut self, actions: Vec<SchedulerAction>, now: i64, pool: &mut SlotPool) {
+    fn handle(&mut self, actions: Vec<SchedulerAction>, now: i64, pool: &mut dyn SlotProvider) {
         for a in actions {
             match a {
                 SchedulerAction::Deploy(list) => self.deploy(list, now),
@@ -513,7 +536,7 @@ impl JobCore {
         }
     }
 
-    fn cancel(&mut self, now: i64, pool: &mut SlotPool) {
+    fn cancel(&mut self, now: i64, pool: &mut dyn SlotProvider) {
         if self.graph.status() == JobStatus::Cancelling {
             return;
         }
@@ -525,7 +548,7 @@ impl JobCore {
 
     /// The job fails (no restart): `cause` is its root cause unless a failover in progress has
     /// one.
-    fn fail(&mut self, cause: String, now: i64, pool: &mut SlotPool) {
+    fn fail(&mut self, cause: String, now: i64, pool: &mut dyn SlotProvider) {
         tracing::warn!("job failing: {cause}");
         if !self.exceptions.is_open() {
             self.exceptions.record(Failure {
@@ -544,7 +567,7 @@ impl JobCore {
 
     /// When every task is terminal: a FAILING or CANCELLING job reaches FAILED or CANCELED and its
     /// slots go back to the pool; a RESTARTING job starts its next attempt once its backoff passed.
-    fn check_all_terminal(&mut self, now: i64, pool: &mut SlotPool) {
+    fn check_all_terminal(&mut self, now: i64, pool: &mut dyn SlotProvider) {
         let all_terminal = self
             .graph
             .vertices
@@ -573,7 +596,7 @@ impl JobCore {
     }
 
     /// Starts the next attempt of every subtask in a new execution round.
-    fn restart(&mut self, now: i64, pool: &mut SlotPool) {
+    fn restart(&mut self, now: i64, pool: &mut dyn SlotProvider) {
         self.restart_at = None;
         self.stopped.clear();
         self.scheduler.on_cancel(pool);

@@ -4,6 +4,7 @@
 //! - [`chain`]: operator chaining of a JobGraph.
 //! - [`ExecutionGraph`]: subtasks, execution attempts and the task and job state machines.
 //! - [`SlotPool`]: the slots of the TaskManagers, allocated all or nothing by [`SlotPolicy`].
+//! - [`JobSlotPool`]: the slots one job holds, requested through a [`ResourceManagerGateway`].
 //! - [`Scheduler`]: eager or lazy (pipelined region) scheduling with slot sharing.
 //! - [`RestartStrategy`] / [`RestartBackoff`]: Flink's restart strategies (whether and when a
 //!   failed job restarts).
@@ -27,6 +28,7 @@ pub mod exception_history;
 pub mod execution_graph;
 mod execution_vertex_id;
 pub mod job_core;
+pub mod job_slot_pool;
 pub mod pipelined_region;
 pub mod restart_strategy;
 pub mod scheduling_strategy;
@@ -43,6 +45,7 @@ pub use execution_graph::{
     Execution, ExecutionGraph, ExecutionJobVertex, ExecutionVertex, ExecutionVertexId,
 };
 pub use job_core::{JobCommand, JobCore, JobCoreConfig, JobInput};
+pub use job_slot_pool::{JobSlotPool, ResourceManagerGateway, SlotProvider};
 pub use pipelined_region::{pipelined_regions, Region};
 pub use restart_strategy::{RestartBackoff, RestartStrategy};
 pub use scheduling_strategy::{Scheduler, SchedulerAction, SchedulerPhase, SchedulingMode};

@@ -39,30 +39,30 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use strom_common::config::options::{self as o, ConfigOption, DurationOption, Float, Integer};
 use strom_common::config::parse_duration;
 use strom_common::Configuration;
 
-/// The configuration keys (Flink's names).
+/// The configuration keys (Flink's names; declared with their defaults in
+/// [`strom_common::config::options`]).
 pub mod keys {
-    pub const TYPE: &str = "restart-strategy.type";
+    use strom_common::config::options as o;
+    pub const TYPE: &str = o::RESTART_STRATEGY.key;
     /// Deprecated in Flink, still read when [`TYPE`] is not set.
-    pub const TYPE_DEPRECATED: &str = "restart-strategy";
-    pub const FIXED_DELAY_ATTEMPTS: &str = "restart-strategy.fixed-delay.attempts";
-    pub const FIXED_DELAY_DELAY: &str = "restart-strategy.fixed-delay.delay";
-    pub const FAILURE_RATE_MAX_FAILURES: &str =
-        "restart-strategy.failure-rate.max-failures-per-interval";
-    pub const FAILURE_RATE_INTERVAL: &str = "restart-strategy.failure-rate.failure-rate-interval";
-    pub const FAILURE_RATE_DELAY: &str = "restart-strategy.failure-rate.delay";
-    pub const EXP_INITIAL_BACKOFF: &str = "restart-strategy.exponential-delay.initial-backoff";
-    pub const EXP_MAX_BACKOFF: &str = "restart-strategy.exponential-delay.max-backoff";
-    pub const EXP_MULTIPLIER: &str = "restart-strategy.exponential-delay.backoff-multiplier";
-    pub const EXP_RESET_THRESHOLD: &str =
-        "restart-strategy.exponential-delay.reset-backoff-threshold";
-    pub const EXP_JITTER: &str = "restart-strategy.exponential-delay.jitter-factor";
-    pub const EXP_ATTEMPTS: &str =
-        "restart-strategy.exponential-delay.attempts-before-reset-backoff";
+    pub const TYPE_DEPRECATED: &str = o::RESTART_STRATEGY.deprecated_keys[0];
+    pub const FIXED_DELAY_ATTEMPTS: &str = o::FIXED_DELAY_ATTEMPTS.key;
+    pub const FIXED_DELAY_DELAY: &str = o::FIXED_DELAY_DELAY.key;
+    pub const FAILURE_RATE_MAX_FAILURES: &str = o::FAILURE_RATE_MAX_FAILURES.key;
+    pub const FAILURE_RATE_INTERVAL: &str = o::FAILURE_RATE_INTERVAL.key;
+    pub const FAILURE_RATE_DELAY: &str = o::FAILURE_RATE_DELAY.key;
+    pub const EXP_INITIAL_BACKOFF: &str = o::EXP_INITIAL_BACKOFF.key;
+    pub const EXP_MAX_BACKOFF: &str = o::EXP_MAX_BACKOFF.key;
+    pub const EXP_MULTIPLIER: &str = o::EXP_MULTIPLIER.key;
+    pub const EXP_RESET_THRESHOLD: &str = o::EXP_RESET_THRESHOLD.key;
+    pub const EXP_JITTER: &str = o::EXP_JITTER.key;
+    pub const EXP_ATTEMPTS: &str = o::EXP_ATTEMPTS.key;
     /// Read to choose the default strategy (not owned by this module).
-    pub const CHECKPOINTING_INTERVAL: &str = "execution.checkpointing.interval";
+    pub const CHECKPOINTING_INTERVAL: &str = o::CHECKPOINTING_INTERVAL.key;
 
     /// Every restart-strategy key read here.
     pub const ALL: &[&str] = &[
@@ -188,17 +188,17 @@ impl RestartStrategy {
         match kind {
             Kind::None => Ok(RestartStrategy::None),
             Kind::FixedDelay => Ok(RestartStrategy::FixedDelay {
-                attempts: uint(config, keys::FIXED_DELAY_ATTEMPTS, 1, 0)?,
-                delay_ms: duration_ms(config, keys::FIXED_DELAY_DELAY, SECOND, 0)?,
+                attempts: uint(config, &o::FIXED_DELAY_ATTEMPTS, 0)?,
+                delay_ms: duration_ms(config, &o::FIXED_DELAY_DELAY, 0)?,
             }),
             Kind::FailureRate => Ok(RestartStrategy::FailureRate {
-                max_failures_per_interval: uint(config, keys::FAILURE_RATE_MAX_FAILURES, 1, 1)?,
-                interval_ms: duration_ms(config, keys::FAILURE_RATE_INTERVAL, MINUTE, 1)?,
-                delay_ms: duration_ms(config, keys::FAILURE_RATE_DELAY, SECOND, 0)?,
+                max_failures_per_interval: uint(config, &o::FAILURE_RATE_MAX_FAILURES, 1)?,
+                interval_ms: duration_ms(config, &o::FAILURE_RATE_INTERVAL, 1)?,
+                delay_ms: duration_ms(config, &o::FAILURE_RATE_DELAY, 0)?,
             }),
             Kind::ExponentialDelay => {
-                let initial_backoff_ms = duration_ms(config, keys::EXP_INITIAL_BACKOFF, SECOND, 1)?;
-                let max_backoff_ms = duration_ms(config, keys::EXP_MAX_BACKOFF, MINUTE, 1)?;
+                let initial_backoff_ms = duration_ms(config, &o::EXP_INITIAL_BACKOFF, 1)?;
+                let max_backoff_ms = duration_ms(config, &o::EXP_MAX_BACKOFF, 1)?;
                 if max_backoff_ms < initial_backoff_ms {
                     let value = config
                         .get(keys::EXP_MAX_BACKOFF)
@@ -218,20 +218,18 @@ impl RestartStrategy {
                     max_backoff_ms,
                     multiplier: float(
                         config,
-                        keys::EXP_MULTIPLIER,
-                        1.5,
+                        &o::EXP_MULTIPLIER,
                         |m| m > 1.0,
                         "a number greater than 1.0, such as 1.5",
                     )?,
-                    reset_threshold_ms: duration_ms(config, keys::EXP_RESET_THRESHOLD, HOUR, 1)?,
+                    reset_threshold_ms: duration_ms(config, &o::EXP_RESET_THRESHOLD, 1)?,
                     jitter_factor: float(
                         config,
-                        keys::EXP_JITTER,
-                        0.1,
+                        &o::EXP_JITTER,
                         |j| (0.0..=1.0).contains(&j),
                         "a number from 0.0 to 1.0, such as 0.1",
                     )?,
-                    attempts_before_reset: uint(config, keys::EXP_ATTEMPTS, u32::MAX, 1)?,
+                    attempts_before_reset: uint(config, &o::EXP_ATTEMPTS, 1)?,
                 })
             }
         }
@@ -325,12 +323,12 @@ fn checkpointing_enabled(config: &Configuration) -> Result<bool, RestartStrategy
 
 fn uint(
     config: &Configuration,
-    key: &str,
-    default: u32,
+    option: &ConfigOption<Integer<u32>>,
     min: u32,
 ) -> Result<u32, RestartStrategyError> {
+    let key = option.key;
     match config.get(key) {
-        None => Ok(default),
+        None => Ok(option.default),
         Some(v) => match v.trim().parse::<u32>() {
             Ok(n) if n >= min => Ok(n),
             _ if min == 0 => Err(bad(key, v, "a non-negative integer")),
@@ -342,12 +340,12 @@ fn uint(
 /// A duration option in milliseconds, at least `min_ms`.
 fn duration_ms(
     config: &Configuration,
-    key: &str,
-    default_ms: i64,
+    option: &ConfigOption<DurationOption>,
     min_ms: i64,
 ) -> Result<i64, RestartStrategyError> {
+    let key = option.key;
     match config.get(key) {
-        None => Ok(default_ms),
+        None => Ok(i64::try_from(option.default.as_millis()).unwrap_or(i64::MAX)),
         Some(v) => {
             match parse_duration(v).map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)) {
                 Some(ms) if ms >= min_ms => Ok(ms),
@@ -367,13 +365,13 @@ fn duration_ms(
 
 fn float(
     config: &Configuration,
-    key: &str,
-    default: f64,
+    option: &ConfigOption<Float>,
     valid: impl Fn(f64) -> bool,
     expected: &str,
 ) -> Result<f64, RestartStrategyError> {
+    let key = option.key;
     match config.get(key) {
-        None => Ok(default),
+        None => Ok(option.default),
         Some(v) => match v.trim().parse::<f64>() {
             Ok(x) if x.is_finite() && valid(x) => Ok(x),
             _ => Err(bad(key, v, expected)),

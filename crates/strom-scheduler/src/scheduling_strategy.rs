@@ -1,7 +1,7 @@
 //! The scheduler: decides which subtasks to deploy into which slots, sans-IO. The JobMaster
 //! feeds it events (start, slots changed, task finished or failed, cancel, timeout check) and
 //! carries out the [`SchedulerAction`]s it returns; the scheduler allocates and releases slots in
-//! the [`SlotPool`] it is handed, the JobMaster tells the TaskManagers.
+//! the [`SlotProvider`] it is handed, the JobMaster tells the TaskManagers.
 //!
 //! - **Eager** (streaming): every subtask of the job at once, all or nothing.
 //! - **Lazy** (batch): pipelined region by pipelined region, each all or nothing, a region once
@@ -12,8 +12,9 @@
 //! a shared slot is released when every subtask in it has finished (or failed).
 
 use crate::execution_graph::{ExecutionGraph, ExecutionVertexId};
+use crate::job_slot_pool::SlotProvider;
 use crate::pipelined_region::RegionGraph;
-use crate::slot_pool::{SlotId, SlotPolicy, SlotPool};
+use crate::slot_pool::{SlotId, SlotPolicy};
 use crate::slot_sharing::{shared_slot_key, shared_slot_keys, SharedSlotKey};
 use crate::topology::Topology;
 use serde::{Deserialize, Serialize};
@@ -190,7 +191,7 @@ impl Scheduler {
 
     /// Starts scheduling: eager deploys the whole job, lazy the regions without BLOCKING inputs.
     /// Only the first call does anything.
-    pub fn start(&mut self, pool: &mut SlotPool) -> Vec<SchedulerAction> {
+    pub fn start(&mut self, pool: &mut dyn SlotProvider) -> Vec<SchedulerAction> {
         if self.phase != SchedulerPhase::Created {
             return Vec::new();
         }
@@ -207,7 +208,7 @@ impl Scheduler {
     }
 
     /// Slots were added to (or removed from) the pool: retries the waiting deployment.
-    pub fn on_slots_changed(&mut self, pool: &mut SlotPool) -> Vec<SchedulerAction> {
+    pub fn on_slots_changed(&mut self, pool: &mut dyn SlotProvider) -> Vec<SchedulerAction> {
         let mut actions = Vec::new();
         if self.phase == SchedulerPhase::Running {
             self.try_deploy(pool, &mut actions);
@@ -221,7 +222,7 @@ impl Scheduler {
     pub fn on_task_finished(
         &mut self,
         id: ExecutionVertexId,
-        pool: &mut SlotPool,
+        pool: &mut dyn SlotProvider,
     ) -> Vec<SchedulerAction> {
         let Some(d) = self.deployed(id) else {
             return Vec::new();
@@ -263,7 +264,7 @@ impl Scheduler {
     pub fn on_task_failed(
         &mut self,
         id: ExecutionVertexId,
-        pool: &mut SlotPool,
+        pool: &mut dyn SlotProvider,
     ) -> Vec<SchedulerAction> {
         let Some(d) = self.deployed(id) else {
             return Vec::new();
@@ -284,7 +285,7 @@ impl Scheduler {
 
     /// The job is canceled (or failed and being cleaned up): deploys nothing more and releases
     /// every slot still held (the TaskManagers cancel what runs in them).
-    pub fn on_cancel(&mut self, pool: &mut SlotPool) -> Vec<SchedulerAction> {
+    pub fn on_cancel(&mut self, pool: &mut dyn SlotProvider) -> Vec<SchedulerAction> {
         if matches!(
             self.phase,
             SchedulerPhase::Created | SchedulerPhase::Running
@@ -353,7 +354,7 @@ impl Scheduler {
     }
 
     /// Marks a deployed subtask done and releases its shared slot when it was the last in it.
-    fn task_done(&mut self, d: usize, pool: &mut SlotPool, released: &mut Vec<SlotId>) {
+    fn task_done(&mut self, d: usize, pool: &mut dyn SlotProvider, released: &mut Vec<SlotId>) {
         let Task::Deployed(k) = self.tasks[d] else {
             return;
         };
@@ -369,7 +370,7 @@ impl Scheduler {
     }
 
     /// Deploys pending regions in order while they fit (eager: all pending regions as one unit).
-    fn try_deploy(&mut self, pool: &mut SlotPool, actions: &mut Vec<SchedulerAction>) {
+    fn try_deploy(&mut self, pool: &mut dyn SlotProvider, actions: &mut Vec<SchedulerAction>) {
         let previous = self.waiting.take();
         let mut deployed: Vec<usize> = Vec::new();
         let mut waiting_action = None;

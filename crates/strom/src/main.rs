@@ -244,7 +244,7 @@ fn run(cli: Cli, started: Instant) -> Result<i32> {
             logging::open_file(&config, logging::Role::TaskManager);
             let slots = match slots {
                 Some(s) => s,
-                None => config.get_u32(strom_common::config::keys::NUM_TASK_SLOTS, 1)?,
+                None => strom_common::config::options::NUM_TASK_SLOTS.get(&config)?,
             };
             taskmanager(config, jobmanager, slots)
         }

@@ -5,7 +5,7 @@ use crate::progress::{JobProgress, ProgressLine};
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use strom_common::config::keys;
+use strom_common::config::{keys, options};
 use strom_common::{Configuration, JobStatus};
 
 /// `println!` that ignores a closed stdout (`strom sql ... | head`): a broken pipe is not a panic.
@@ -110,9 +110,9 @@ fn run_embedded(compiled: strom_sql::CompiledScript, started: Instant) -> Result
         .flat_map(|j| j.vertices.iter().map(|v| v.parallelism))
         .max()
         .unwrap_or(1);
-    let slots = config.get_u32(keys::NUM_TASK_SLOTS, 1)?.max(p);
+    let slots = options::NUM_TASK_SLOTS.get(&config)?.max(p);
     config.set(keys::NUM_TASK_SLOTS, slots.to_string());
-    let tms = config.get_u32(keys::LOCAL_NUMBER_TASKMANAGER, 1)?;
+    let tms = options::LOCAL_NUMBER_TASKMANAGER.get(&config)?;
     let d = strom_cluster::start_embedded(config, tms, strom_connectors::default_registry())?;
     let mut code = 0;
     for g in compiled.jobs {
@@ -127,7 +127,7 @@ fn run_embedded(compiled: strom_sql::CompiledScript, started: Instant) -> Result
         outln!("Job has been submitted with JobID {id}");
         let job = d.job(id)?;
         {
-            let st = job.state.lock();
+            let st = job.snapshot();
             if let Some((_, _, path, _)) = &st.checkpoints.latest_restored {
                 outln!("Restoring the job's state from {path}:");
                 for line in &st.checkpoints.restore_report {
@@ -139,7 +139,7 @@ fn run_embedded(compiled: strom_sql::CompiledScript, started: Instant) -> Result
         let mut last_print: Option<Instant> = None;
         loop {
             let (status, progress) = {
-                let st = job.state.lock();
+                let st = job.snapshot();
                 let status = st.graph().status();
                 let (rows_in, rows_out) = strom_rest::job_totals(&st);
                 let progress = JobProgress {
@@ -155,7 +155,7 @@ fn run_embedded(compiled: strom_sql::CompiledScript, started: Instant) -> Result
             };
             if status.is_globally_terminal() {
                 line.clear();
-                let st = job.state.lock();
+                let st = job.snapshot();
                 let start = st
                     .graph()
                     .status_timestamp(JobStatus::Initializing)

@@ -12,7 +12,6 @@ use crate::checkpoint_storage::CheckpointStorage;
 use crate::protocol::{CheckpointAck, JobMasterId, TriggerRequest};
 use crate::resource_manager::ResourceManager;
 use crossbeam_channel::Sender;
-use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use strom_common::config::keys::CHECKPOINTING_TOLERABLE_FAILED;
 use strom_common::time::now_millis;
@@ -72,7 +71,7 @@ pub(super) struct Checkpointing {
 /// What checkpointing reaches of its job: the shared state, the TaskManagers, and the JobMaster's
 /// fencing token for the calls it makes.
 pub(super) struct JobContext<'a> {
-    pub state: &'a Mutex<JobState>,
+    pub state: &'a mut JobState,
     pub rm: &'a ResourceManager,
     pub job_master: JobMasterId,
 }
@@ -80,7 +79,7 @@ pub(super) struct JobContext<'a> {
 impl JobContext<'_> {
     /// Whether every task runs (checkpoints need all of them, as in Flink before FLIP-147).
     pub fn all_running(&self) -> bool {
-        let st = self.state.lock();
+        let st = &*self.state;
         st.graph().status() == JobStatus::Running
             && st
                 .graph()
@@ -174,7 +173,7 @@ impl Checkpointing {
     }
 
     /// Periodic work: expiry, periodic triggers and the queued requests.
-    pub(super) fn tick(&mut self, cx: &JobContext) {
+    pub(super) fn tick(&mut self, cx: &mut JobContext) {
         let now = now_millis();
         if now - self.last_tick < 20 {
             return;
@@ -194,11 +193,11 @@ impl Checkpointing {
 
     /// Takes a checkpoint or a savepoint now (and stops the job after a savepoint when asked);
     /// the periodic schedule goes on as it was.
-    pub(super) fn trigger_requested(&mut self, req: TriggerRequest, cx: &JobContext) {
+    pub(super) fn trigger_requested(&mut self, req: TriggerRequest, cx: &mut JobContext) {
         if !cx.all_running() {
             req.reply(Err(format!(
                 "the job is {} and not all its tasks are running; try again when it runs",
-                cx.state.lock().core().status()
+                cx.state.core().status()
             )));
             return;
         }
@@ -213,10 +212,10 @@ impl Checkpointing {
         }
     }
 
-    pub(super) fn on_ack(&mut self, ack: CheckpointAck, cx: &JobContext) {
+    pub(super) fn on_ack(&mut self, ack: CheckpointAck, cx: &mut JobContext) {
         let now = now_millis();
         let k = {
-            let st = cx.state.lock();
+            let st = &*cx.state;
             if st.graph().current_attempt(ack.id) != Some(ack.attempt) {
                 return;
             }
@@ -233,7 +232,7 @@ impl Checkpointing {
                     .decline(ack.checkpoint_id, k, ack.decline_kind, reason, now)
             }
             None => {
-                cx.state.lock().checkpoints.acknowledged(
+                cx.state.checkpoints.acknowledged(
                     ack.checkpoint_id,
                     k.0 as usize,
                     ack.id.subtask,
@@ -249,9 +248,9 @@ impl Checkpointing {
 
     /// A task finished: checkpoints in flight cannot complete without it; sinks waiting for the
     /// final commit may now get it.
-    pub(super) fn task_finished(&mut self, id: ExecutionVertexId, cx: &JobContext) {
+    pub(super) fn task_finished(&mut self, id: ExecutionVertexId, cx: &mut JobContext) {
         let now = now_millis();
-        let k = key(cx.state.lock().graph(), id);
+        let k = key(cx.state.graph(), id);
         let mut cmds = Vec::new();
         for p in self.coordinator.pending_ids() {
             cmds.extend(self.coordinator.decline(
@@ -268,9 +267,9 @@ impl Checkpointing {
 
     /// A task failed or was lost: checkpoints in flight are aborted, nobody waits for a final
     /// commit any more (the job restarts from the last checkpoint or fails).
-    pub(super) fn task_failed(&mut self, id: ExecutionVertexId, cx: &JobContext) {
+    pub(super) fn task_failed(&mut self, id: ExecutionVertexId, cx: &mut JobContext) {
         let now = now_millis();
-        let k = key(cx.state.lock().graph(), id);
+        let k = key(cx.state.graph(), id);
         self.final_waiting.clear();
         self.final_sent = false;
         let cmds = self.coordinator.task_failed(k, now);
@@ -278,12 +277,12 @@ impl Checkpointing {
     }
 
     /// When every task finished or waits for the final commit: release the final commit.
-    fn check_final_commit(&mut self, cx: &JobContext) {
+    fn check_final_commit(&mut self, cx: &mut JobContext) {
         if self.final_waiting.is_empty() || self.final_sent {
             return;
         }
         let targets: Option<Vec<_>> = {
-            let st = cx.state.lock();
+            let st = &*cx.state;
             let mut targets = Vec::new();
             let mut ready = true;
             for ev in st.graph().vertices.iter().flat_map(|v| v.subtasks.iter()) {
@@ -309,7 +308,7 @@ impl Checkpointing {
     }
 
     /// Carries out the coordinator's commands (and those they lead to).
-    fn run_commands(&mut self, mut cmds: Vec<CheckpointCommand>, cx: &JobContext) {
+    fn run_commands(&mut self, mut cmds: Vec<CheckpointCommand>, cx: &mut JobContext) {
         while !cmds.is_empty() {
             let cmd = cmds.remove(0);
             let now = now_millis();
@@ -333,7 +332,7 @@ impl Checkpointing {
         }
     }
 
-    fn on_aborted(&mut self, id: u64, reason: AbortReason, now: i64, cx: &JobContext) {
+    fn on_aborted(&mut self, id: u64, reason: AbortReason, now: i64, cx: &mut JobContext) {
         let message = match &reason {
             AbortReason::Expired => "Checkpoint expired before completing.".into(),
             AbortReason::Declined { reason, .. } => reason.clone(),
@@ -343,7 +342,7 @@ impl Checkpointing {
                 format!("Cannot write the checkpoint metadata: {e}")
             }
         };
-        cx.state.lock().checkpoints.failed(id, now, message.clone());
+        cx.state.checkpoints.failed(id, now, message.clone());
         let request = self.requested.remove(&id);
         if let Some(req) = &request {
             req.reply(Err(format!("the {} failed: {message}", req.what())));
@@ -401,13 +400,13 @@ impl Checkpointing {
         }
     }
 
-    fn send_triggers(&mut self, id: u64, timestamp: i64, cx: &JobContext) {
+    fn send_triggers(&mut self, id: u64, timestamp: i64, cx: &mut JobContext) {
         let request = self.requested.get(&id).and_then(TriggerRequest::savepoint);
         let savepoint = request.is_some();
         let stop = request.is_some_and(|r| r.stop);
         let drain = request.is_some_and(|r| r.drain);
         let targets: Vec<_> = {
-            let mut st = cx.state.lock();
+            let st = &mut *cx.state;
             let sizes: Vec<usize> = st
                 .graph()
                 .vertices
@@ -443,10 +442,10 @@ impl Checkpointing {
         &mut self,
         id: u64,
         handles: &[((u32, u32), String)],
-        cx: &JobContext,
+        cx: &mut JobContext,
     ) -> Result<(), String> {
         let meta = {
-            let st = cx.state.lock();
+            let st = &*cx.state;
             let rec = st.checkpoints.record(id);
             let savepoint = rec.is_some_and(|r| r.savepoint);
             let mut meta = CheckpointMetadata::new(
@@ -498,7 +497,7 @@ impl Checkpointing {
         Ok(())
     }
 
-    fn on_completed(&mut self, id: u64, cx: &JobContext) {
+    fn on_completed(&mut self, id: u64, cx: &mut JobContext) {
         self.failures.on_success(id);
         let dir = self.storage.child(&format!("chk-{id}"));
         let mut path = dir.location("");
@@ -515,7 +514,7 @@ impl Checkpointing {
             }
         }
         tracing::debug!("checkpoint {id} completed ({path})");
-        cx.state.lock().checkpoints.completed(id, path.clone());
+        cx.state.checkpoints.completed(id, path.clone());
         if let Some(e) = copy_failed {
             // the checkpoint stands; the savepoint failed (and a stopping job goes on)
             if let Some(req) = requested.take() {
@@ -533,7 +532,7 @@ impl Checkpointing {
         // every task learns of it (sinks commit); after a stop-with-savepoint, tasks then stop
         // and end FINISHED (see `JobInput::Stop`)
         let targets: Vec<_> = {
-            let st = cx.state.lock();
+            let st = &*cx.state;
             st.graph()
                 .vertices
                 .iter()
@@ -576,9 +575,9 @@ impl Checkpointing {
 
     /// Before a restart: restore from the latest retained checkpoint whose metadata reads back,
     /// saying so when it falls back to an older one.
-    pub(super) fn choose_restore_point(&mut self, cx: &JobContext) {
+    pub(super) fn choose_restore_point(&mut self, cx: &mut JobContext) {
         let ids: Vec<u64> = self.retained.keys().rev().copied().collect();
-        let graph = cx.state.lock().plan.clone();
+        let graph = cx.state.plan.clone();
         for (n, id) in ids.iter().enumerate() {
             let dir = self.storage.child(&format!("chk-{id}"));
             match CheckpointMetadata::read(&dir) {
@@ -589,7 +588,7 @@ impl Checkpointing {
                         );
                     }
                     let plan = RestorePlan::new(&meta, &dir, &graph);
-                    let mut st = cx.state.lock();
+                    let st = &mut *cx.state;
                     st.checkpoints.latest_restored =
                         Some((*id, now_millis(), dir.location(""), false));
                     st.checkpoints.restored += 1;
@@ -598,7 +597,7 @@ impl Checkpointing {
                 }
                 Err(e) => {
                     tracing::warn!("checkpoint {id} cannot be restored: {e}");
-                    cx.state.lock().core.note(Failure {
+                    cx.state.core.note(Failure {
                         timestamp: now_millis(),
                         message: format!("checkpoint {id} cannot be restored: {e}"),
                         task: None,

@@ -4,7 +4,7 @@
 //! interval, the cluster's [`crate::utilisation::Utilisation`].
 
 use super::{JobMaster, JobState, TaskMetricsHandle};
-use crate::task_figures::{rate_counters, TaskFigures, TaskRateMeter, TaskRates, RATE_WINDOW_MS};
+use crate::task_figures::{rate_counters, TaskRateMeter, RATE_WINDOW_MS};
 use std::collections::HashMap;
 use strom_common::time::now_millis;
 use strom_common::{AttemptId, ExecutionState};
@@ -27,23 +27,11 @@ pub(super) struct Sampling {
 
 impl JobState {
     /// Adds a sample of an attempt's figures taken at `at`.
-    pub fn record_sample(&mut self, attempt: AttemptId, at: i64, m: &TaskMetricsSnapshot) {
+    pub(super) fn record_sample(&mut self, attempt: AttemptId, at: i64, m: &TaskMetricsSnapshot) {
         self.rates
             .entry(attempt)
             .or_insert_with(|| TaskRateMeter::new(RATE_WINDOW_MS))
             .record(at, rate_counters(m));
-    }
-
-    /// Totals and rates of an attempt; a task that is not running has no rates.
-    pub fn figures_of(&self, attempt: AttemptId, state: ExecutionState) -> TaskFigures {
-        let rates = match self.rates.get(&attempt) {
-            Some(m) if !state.is_terminal() => TaskRates::from_meter(m),
-            _ => TaskRates::default(),
-        };
-        TaskFigures {
-            totals: self.metrics_of(attempt),
-            rates,
-        }
     }
 }
 
@@ -58,8 +46,9 @@ impl JobMaster {
         self.sampling.last_sample = now;
         let mut per_slot: HashMap<SlotId, (i64, i64, u64)> = HashMap::new();
         {
-            let mut st = self.state.lock();
-            // each sample with the time it was read at (the lock may have made us wait)
+            self.dirty = true;
+            let st = &mut self.state;
+            // each sample with the time it was read at
             let live: Vec<(AttemptId, i64, TaskMetricsSnapshot)> = st
                 .metrics
                 .iter()

@@ -95,7 +95,7 @@ pub async fn checkpoints(
 ) -> Result<Json<Value>, RestError> {
     let job = job_id(&id)?;
     let j = d.job(job)?;
-    let st = j.state.lock();
+    let st = j.snapshot();
     if st.graph().job_type == JobType::Batch {
         return Err(not_found(format!(
             "{} (job {job} runs in batch mode: batch jobs take no checkpoints)",
@@ -112,7 +112,7 @@ pub async fn checkpoint_config(
 ) -> Result<Json<Value>, RestError> {
     let job = job_id(&id)?;
     let j = d.job(job)?;
-    let st = j.state.lock();
+    let st = j.snapshot();
     views::checkpoint_config(&st.checkpoints, st.graph().job_type)
         .map(Json)
         .ok_or_else(|| not_found(views::config_not_enabled(&job.to_string())))
@@ -126,7 +126,7 @@ pub async fn checkpoint_details(
     let job = job_id(&id)?;
     let cid = checkpoint_id(&cid)?;
     let j = d.job(job)?;
-    let st = j.state.lock();
+    let st = j.snapshot();
     if st.graph().job_type == JobType::Batch {
         return Err(not_found(views::NOT_ENABLED.to_string()));
     }
@@ -144,7 +144,7 @@ pub async fn checkpoint_subtasks(
     let cid = checkpoint_id(&cid)?;
     let vertex = vertex_id(&vid)?;
     let j = d.job(job)?;
-    let st = j.state.lock();
+    let st = j.snapshot();
     if st.graph().job_type == JobType::Batch {
         return Err(not_found(views::NOT_ENABLED.to_string()));
     }
@@ -298,13 +298,13 @@ pub(crate) mod views {
     use serde_json::{json, Value};
     use strom_cluster::checkpoint_stats::{CheckpointRecord, CheckpointStats, CheckpointStatus};
 
-    use strom_cluster::job_master::JobState;
+    use strom_cluster::job_master::JobSnapshot;
 
     use strom_common::JobType;
     use strom_common::VertexId;
 
     /// The job's vertices by position (the order of `CheckpointRecord::acks`): id and parallelism.
-    pub fn vertices(st: &JobState) -> Vec<(VertexId, usize)> {
+    pub fn vertices(st: &JobSnapshot) -> Vec<(VertexId, usize)> {
         st.graph()
             .vertices
             .iter()

@@ -39,7 +39,7 @@ pub async fn shutdown_cluster(State(d): D, State(hook): State<ShutdownHook>) -> 
     let running: Vec<_> = d
         .jobs()
         .into_iter()
-        .filter(|j| !j.state.lock().graph().status().is_globally_terminal())
+        .filter(|j| !j.snapshot().graph().status().is_globally_terminal())
         .map(|j| j.id)
         .collect();
     tracing::info!(

@@ -19,7 +19,7 @@ pub(crate) fn routes(r: Routes) -> Routes {
 
 pub async fn job_exceptions(State(d): D, Path(id): Path<String>) -> Result<Json<Value>, RestError> {
     let j = d.job(job_id(&id)?)?;
-    let st = j.state.lock();
+    let st = j.snapshot();
     Ok(Json(views::exceptions(&d, &st)))
 }
 
@@ -28,11 +28,11 @@ pub(crate) mod views {
     use serde_json::{json, Value};
 
     use strom_cluster::dispatcher::Dispatcher;
-    use strom_cluster::job_master::JobState;
+    use strom_cluster::job_master::JobSnapshot;
 
     /// `/jobs/:id/exceptions`: one entry per failover, newest first: its root cause, and the
     /// failures that came with it as concurrent exceptions (Flink's exception history).
-    pub fn exceptions(d: &Dispatcher, st: &JobState) -> Value {
+    pub fn exceptions(d: &Dispatcher, st: &JobSnapshot) -> Value {
         let failure = |x: &strom_scheduler::exception_history::Failure| {
             let endpoint = x.task_manager.as_ref().and_then(|tm| {
                 d.rm.task_executor(&strom_scheduler::slot_pool::TaskManagerId(tm.clone()))

@@ -191,7 +191,7 @@ pub async fn job_jobmanager_config(
         .entries()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    merged.extend(j.state.lock().plan.config.clone());
+    merged.extend(j.snapshot().plan.config.clone());
     let entries: Vec<Value> = merged
         .iter()
         .map(|(k, v)| {

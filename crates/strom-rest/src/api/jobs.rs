@@ -52,7 +52,7 @@ pub async fn job_status(State(d): D, Path(id): Path<String>) -> Result<Json<Valu
 
 pub async fn job_plan(State(d): D, Path(id): Path<String>) -> Result<Json<Value>, RestError> {
     let j = d.job(job_id(&id)?)?;
-    let st = j.state.lock();
+    let st = j.snapshot();
     Ok(Json(json!({ "plan": views::plan(&j, &st) })))
 }
 
@@ -61,7 +61,7 @@ pub async fn execution_result(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, RestError> {
     let j = d.job(job_id(&id)?)?;
-    let st = j.state.lock();
+    let st = j.snapshot();
     let status = st.graph().status();
     if !status.is_globally_terminal() {
         return Ok(Json(json!({ "status": { "id": "IN_PROGRESS" } })));
@@ -124,7 +124,7 @@ pub async fn submit(State(d): D, body: Bytes) -> Result<Response, RestError> {
     let mut body = json!({ "jobid": id.to_string(), "jobUrl": format!("/jobs/{id}") });
     // started from a savepoint: which operators get state and which start empty
     if let Ok(job) = d.job(id) {
-        let st = job.state.lock();
+        let st = job.snapshot();
         if let Some((_, _, path, _)) = &st.checkpoints.latest_restored {
             body["strom-restore"] = json!({
                 "path": path,
@@ -161,12 +161,12 @@ pub(crate) mod views {
     use serde_json::Map;
     use serde_json::{json, Value};
     use strom_cluster::dispatcher::{Dispatcher, JobEntry};
-    use strom_cluster::job_master::JobState;
+    use strom_cluster::job_master::JobSnapshot;
     use strom_common::time::now_millis;
     use strom_common::{ExecutionState, JobStatus};
     use strom_runtime::TaskMetricsSnapshot;
 
-    fn task_counts_lower(st: &JobState) -> Value {
+    fn task_counts_lower(st: &JobSnapshot) -> Value {
         let mut m = Map::new();
         let counts = st.graph().task_counts();
         for s in ExecutionState::ALL {
@@ -189,7 +189,7 @@ pub(crate) mod views {
         Value::Object(m)
     }
 
-    fn times(st: &JobState) -> (i64, i64, i64, i64) {
+    fn times(st: &JobSnapshot) -> (i64, i64, i64, i64) {
         let g = &st.graph();
         let start = g.status_timestamp(JobStatus::Initializing).unwrap_or(0);
         let status = g.status();
@@ -216,14 +216,14 @@ pub(crate) mod views {
         .jobs()
         .iter()
         .map(
-            |j| json!({"id": j.id.to_string(), "status": j.state.lock().graph().status().as_str()}),
+            |j| json!({"id": j.id.to_string(), "status": j.snapshot().graph().status().as_str()}),
         )
         .collect();
         json!({ "jobs": jobs })
     }
 
     pub fn job_overview(j: &JobEntry) -> Value {
-        let st = j.state.lock();
+        let st = j.snapshot();
         let (start, end, duration, last) = times(&st);
         json!({
             "jid": j.id.to_string(),
@@ -244,7 +244,7 @@ pub(crate) mod views {
         json!({ "jobs": d.jobs().iter().map(|j| job_overview(j)).collect::<Vec<_>>() })
     }
 
-    pub fn plan(j: &JobEntry, st: &JobState) -> Value {
+    pub fn plan(j: &JobEntry, st: &JobSnapshot) -> Value {
         let g = &st.graph();
         let nodes: Vec<Value> = g
             .vertices
@@ -287,7 +287,7 @@ pub(crate) mod views {
     }
 
     pub fn job_details(j: &JobEntry) -> Value {
-        let st = j.state.lock();
+        let st = j.snapshot();
         let (start, end, duration, _) = times(&st);
         let g = &st.graph();
         let mut timestamps = Map::new();
@@ -374,7 +374,7 @@ pub(crate) mod views {
     }
 
     /// Per-job summary a client prints at the end: records in/out of sources and sinks.
-    pub fn job_totals(st: &JobState) -> (u64, u64) {
+    pub fn job_totals(st: &JobSnapshot) -> (u64, u64) {
         let mut read = 0;
         let mut written = 0;
         for v in &st.graph().vertices {
@@ -402,7 +402,7 @@ pub(crate) mod views {
     /// `/jobs/:id/config`: the job's execution config, from the cluster configuration overlaid by
     /// the job's own (its SET statements and the request's parallelism).
     pub fn job_config(d: &Dispatcher, j: &JobEntry) -> Value {
-        let st = j.state.lock();
+        let st = j.snapshot();
         let job_conf = &st.plan.config;
         let get = |k: &str| {
             job_conf

@@ -18,10 +18,8 @@ pub(crate) fn routes(r: Routes) -> Routes {
 }
 
 pub async fn config(State(d): D) -> Json<Value> {
-    let refresh = d
-        .config
-        .get_u32("web.refresh-interval", 3000)
-        .unwrap_or(3000);
+    let option = &strom_common::config::options::WEB_REFRESH_INTERVAL;
+    let refresh = option.get(&d.config).unwrap_or(option.default);
     Json(json!({
         "refresh-interval": refresh,
         "timezone-name": "Coordinated Universal Time",
@@ -57,7 +55,7 @@ pub(crate) mod views {
         let mut cancelled = 0;
         let mut failed = 0;
         for j in d.jobs() {
-            match j.state.lock().graph().status() {
+            match j.snapshot().graph().status() {
                 JobStatus::Finished => finished += 1,
                 JobStatus::Canceled => cancelled += 1,
                 JobStatus::Failed => failed += 1,

@@ -109,7 +109,7 @@ pub(crate) mod views {
         attempt: Option<u32>,
     ) -> Result<Value, SubtaskLookup> {
         let (current, prior) = {
-            let st = j.state.lock();
+            let st = j.snapshot();
             let ev = subtask_of(st.graph(), vertex, subtask)?;
             let current = ev.current.attempt_number;
             let prior = match attempt {
@@ -140,7 +140,7 @@ pub(crate) mod views {
             }
             return Ok(s);
         };
-        let st = j.state.lock();
+        let st = j.snapshot();
         let now = now_millis();
         let (start, end, duration) = span(&p, now);
         let (tm, endpoint) = location(d, p.slot.as_ref());
@@ -188,7 +188,7 @@ pub(crate) mod views {
 
     /// `/jobs/:id/vertices/:vid/subtasks/accumulators`; None when the job has no such vertex.
     pub fn subtasks_accumulators(d: &Dispatcher, j: &JobEntry, vertex: VertexId) -> Option<Value> {
-        let st = j.state.lock();
+        let st = j.snapshot();
         let v = st.graph().job_vertex(vertex)?;
         let subtasks: Vec<Value> = v
             .subtasks
@@ -217,7 +217,7 @@ pub(crate) mod views {
         subtask: usize,
         attempt: u32,
     ) -> Result<Value, SubtaskLookup> {
-        let st = j.state.lock();
+        let st = j.snapshot();
         let ev = subtask_of(st.graph(), vertex, subtask)?;
         let e = std::iter::once(&ev.current)
             .chain(ev.prior_attempts.iter())

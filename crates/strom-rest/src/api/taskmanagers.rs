@@ -152,9 +152,8 @@ pub(crate) mod views {
     use strom_common::ExecutionState;
 
     pub fn taskmanagers(d: &Dispatcher) -> Value {
-        let pool_allocated = |id: &strom_scheduler::slot_pool::TaskManagerId| {
-            d.rm.pool.lock().allocated_on(id).unwrap_or(0)
-        };
+        let pool_allocated =
+            |id: &strom_scheduler::slot_pool::TaskManagerId| d.rm.allocated_on(id).unwrap_or(0);
         let tms: Vec<Value> =
             d.rm.task_executors()
                 .iter()
@@ -183,7 +182,7 @@ pub(crate) mod views {
     ) -> Vec<AssignedTask> {
         let mut tasks = Vec::new();
         for j in d.jobs() {
-            let st = j.state.lock();
+            let st = j.snapshot();
             for jv in &st.graph().vertices {
                 for ev in &jv.subtasks {
                     let e = &ev.current;
@@ -261,7 +260,7 @@ pub(crate) mod views {
         let tm = strom_scheduler::slot_pool::TaskManagerId(id.to_string());
         let te = d.rm.task_executor(&tm)?;
         let info = te.info();
-        let allocated = d.rm.pool.lock().allocated_on(&tm).unwrap_or(0);
+        let allocated = d.rm.allocated_on(&tm).unwrap_or(0);
         let tasks = assigned_tasks(d, &tm);
         let mut v = taskmanager(info, allocated, tasks.len());
         let per_slot = if info.slots > 0 {

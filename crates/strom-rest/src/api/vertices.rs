@@ -101,7 +101,7 @@ pub(crate) mod views {
     use serde_json::{json, Value};
     use std::collections::BTreeMap;
     use strom_cluster::dispatcher::{Dispatcher, JobEntry};
-    use strom_cluster::job_master::JobState;
+    use strom_cluster::job_master::JobSnapshot;
     use strom_cluster::task_figures::TaskFigures;
     use strom_common::time::now_millis;
     use strom_common::{ExecutionState, VertexId};
@@ -130,7 +130,7 @@ pub(crate) mod views {
 
     /// The figures of a vertex's current attempts, summed.
     pub(crate) fn vertex_figures(
-        st: &JobState,
+        st: &JobSnapshot,
         v: &strom_scheduler::execution_graph::ExecutionJobVertex,
     ) -> TaskFigures {
         let mut f = TaskFigures::default();
@@ -210,7 +210,7 @@ pub(crate) mod views {
         j: &JobEntry,
         vertex: strom_common::VertexId,
     ) -> Option<Value> {
-        let st = j.state.lock();
+        let st = j.snapshot();
         let v = st.graph().job_vertex(vertex)?;
         let source = matches!(
             v.vertex.operators.first(),
@@ -278,7 +278,7 @@ pub(crate) mod views {
         j: &JobEntry,
         vertex: strom_common::VertexId,
     ) -> Option<Vec<TaskFigures>> {
-        let st = j.state.lock();
+        let st = j.snapshot();
         let v = st.graph().job_vertex(vertex)?;
         Some(
             v.subtasks
@@ -320,7 +320,7 @@ pub(crate) mod views {
     /// `/jobs/:id/vertices/:vid/backpressure`: per subtask the share of the last seconds spent
     /// backpressured, idle and busy (from the per-second time rates), and the worst level.
     pub fn backpressure(j: &JobEntry, vertex: VertexId) -> Option<Value> {
-        let st = j.state.lock();
+        let st = j.snapshot();
         let v = st.graph().job_vertex(vertex)?;
         let mut worst = 0.0f64;
         let subtasks: Vec<Value> = v
@@ -351,7 +351,7 @@ pub(crate) mod views {
 
     /// `/jobs/:id/vertices/:vid/subtasktimes`: when each subtask entered each state.
     pub fn subtask_times(d: &Dispatcher, j: &JobEntry, vertex: VertexId) -> Option<Value> {
-        let st = j.state.lock();
+        let st = j.snapshot();
         let v = st.graph().job_vertex(vertex)?;
         let now = now_millis();
         let subtasks: Vec<Value> = v

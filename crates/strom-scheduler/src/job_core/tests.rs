@@ -3,6 +3,7 @@
 //! stop-with-savepoint and time, in random interleavings.
 
 use super::*;
+use crate::slot_pool::SlotPool;
 use crate::testkit::{calc, graph, job_graph, source};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -137,6 +138,11 @@ impl Sim {
                 );
             }
             None => {}
+        }
+        // the job's own pool holds exactly what the cluster gave it (the only job here)
+        prop_assert_eq!(self.core.slots().len(), self.pool.allocated_slots());
+        for s in self.core.slots().held() {
+            prop_assert!(self.pool.is_allocated(s), "{} held but not allocated", s);
         }
         if let RestartStrategy::FixedDelay { attempts, .. } = self.core.restart_strategy() {
             prop_assert!(

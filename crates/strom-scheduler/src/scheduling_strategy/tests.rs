@@ -1,6 +1,7 @@
 //! Unit and property tests of the scheduler, driven by a small simulated cluster.
 
 use super::*;
+use crate::slot_pool::SlotPool;
 use crate::slot_pool::TaskManagerId;
 use crate::testkit::{calc, graph, job_graph, source, vid};
 use proptest::prelude::*;

@@ -31,7 +31,7 @@ use datafusion::sql::planner::{ParserOptions, SqlToRel};
 use sqlparser::ast::{Spanned, Statement};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use strom_common::config::keys;
+use strom_common::config::{keys, options, ConfigError};
 use strom_common::{Configuration, JobType, VertexId};
 use strom_plan::changelog::OP_COLUMN;
 use strom_plan::expr_codec::DEEP_STACK_BYTES;
@@ -109,18 +109,14 @@ fn compile_on_this_thread(sql: &str, config: &Configuration) -> Result<CompiledS
 }
 
 fn runtime_mode(config: &Configuration) -> Result<JobType, SqlError> {
-    match config
-        .get(keys::RUNTIME_MODE)
-        .map(|s| s.to_ascii_lowercase())
-    {
-        None => Ok(JobType::Streaming),
-        Some(m) if m == "streaming" => Ok(JobType::Streaming),
-        Some(m) if m == "batch" => Ok(JobType::Batch),
-        Some(m) => Err(SqlError::new(format!(
-            "bad value '{m}' for '{}': expected 'streaming' or 'batch'",
-            keys::RUNTIME_MODE
-        ))),
+    match config_value(options::RUNTIME_MODE.choice(config))?.as_str() {
+        "batch" => Ok(JobType::Batch),
+        _ => Ok(JobType::Streaming),
     }
+}
+
+fn config_value<T>(r: Result<T, ConfigError>) -> Result<T, SqlError> {
+    r.map_err(|e| SqlError::new(e.to_string()))
 }
 
 #[allow(clippy::too_many_lines)] // debt: to split into steps
@@ -130,19 +126,14 @@ fn plan_statement(
     config: &Configuration,
 ) -> Result<JobGraph, SqlError> {
     let job_type = runtime_mode(config)?;
-    let parallelism = config
-        .get_u32(keys::PARALLELISM_DEFAULT, 1)
-        .map_err(|e| SqlError::new(e.to_string()))?;
+    let parallelism = config_value(options::PARALLELISM_DEFAULT.get(config))?;
     if parallelism == 0 {
         return Err(SqlError::new(format!(
             "'{}' must be a positive integer, got 0",
             keys::PARALLELISM_DEFAULT
         )));
     }
-    if config.get(keys::MAX_PARALLELISM).is_some() {
-        let max = config
-            .get_u32(keys::MAX_PARALLELISM, 0)
-            .map_err(|e| SqlError::new(e.to_string()))?;
+    if let Some(max) = config_value(options::MAX_PARALLELISM.get(config))? {
         if max == 0 || max > UPPER_BOUND_MAX_PARALLELISM {
             return Err(SqlError::new(format!(
                 "'{}' must be between 1 and {UPPER_BOUND_MAX_PARALLELISM} (both inclusive), got {max}",
@@ -185,13 +176,8 @@ fn plan_statement(
         parallelism,
         job_type,
         state: &state,
-        agg_two_phase: config
-            .get(keys::AGG_PHASE_STRATEGY)
-            .map(|s| !s.eq_ignore_ascii_case("ONE_PHASE"))
-            .unwrap_or(true),
-        mini_batch: config
-            .get(keys::MINI_BATCH_ENABLED)
-            .is_some_and(|s| s.trim().eq_ignore_ascii_case("true")),
+        agg_two_phase: config_value(options::AGG_PHASE_STRATEGY.choice(config))? != "one_phase",
+        mini_batch: config_value(options::MINI_BATCH_ENABLED.get(config))?,
     };
     let (name, sink) = match &plan {
         LogicalPlan::Dml(dml)
@@ -284,10 +270,7 @@ fn plan_statement(
             );
         }
     }
-    let name = config
-        .get(keys::PIPELINE_NAME)
-        .map(str::to_string)
-        .unwrap_or(name);
+    let name = config_value(options::PIPELINE_NAME.get(config))?.unwrap_or(name);
     let job_config: BTreeMap<String, String> = config
         .entries()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -520,7 +503,7 @@ impl Builder<'_> {
             }
         }
         let max_parallelism = config
-            .get(strom_common::config::keys::MAX_PARALLELISM)
+            .get(options::MAX_PARALLELISM.key)
             .and_then(|v| v.trim().parse::<u32>().ok())
             .filter(|m| *m > 0)
             .unwrap_or_else(default_max_parallelism);
