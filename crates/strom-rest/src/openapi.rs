@@ -198,6 +198,19 @@ where
     }
 }
 
+/// `PATCH` by `handler`, described by `doc`.
+pub fn patch<H, T, S>(handler: H, doc: Doc) -> Methods<S>
+where
+    H: Handler<T, S>,
+    T: 'static,
+    S: Clone + Send + Sync + 'static,
+{
+    Methods {
+        router: axum::routing::patch(handler),
+        docs: vec![("patch", doc)],
+    }
+}
+
 /// `DELETE` by `handler`, described by `doc`.
 pub fn delete<H, T, S>(handler: H, doc: Doc) -> Methods<S>
 where
@@ -212,6 +225,13 @@ where
 }
 
 impl<S: Clone + Send + Sync + 'static> Methods<S> {
+    /// Also `GET`.
+    pub fn get<H: Handler<T, S>, T: 'static>(mut self, handler: H, doc: Doc) -> Self {
+        self.router = self.router.get(handler);
+        self.docs.push(("get", doc));
+        self
+    }
+
     /// Also `POST`.
     pub fn post<H: Handler<T, S>, T: 'static>(mut self, handler: H, doc: Doc) -> Self {
         self.router = self.router.post(handler);
@@ -223,6 +243,13 @@ impl<S: Clone + Send + Sync + 'static> Methods<S> {
     pub fn patch<H: Handler<T, S>, T: 'static>(mut self, handler: H, doc: Doc) -> Self {
         self.router = self.router.patch(handler);
         self.docs.push(("patch", doc));
+        self
+    }
+
+    /// Also `DELETE`.
+    pub fn delete<H: Handler<T, S>, T: 'static>(mut self, handler: H, doc: Doc) -> Self {
+        self.router = self.router.delete(handler);
+        self.docs.push(("delete", doc));
         self
     }
 }
