@@ -6,13 +6,13 @@
 //! handler a body within the limit. No CORS headers are sent, so browsers refuse cross-origin
 //! calls.
 
+use crate::openapi::{Methods, Operation};
 use crate::RestError;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::MethodRouter;
 use axum::Router;
 use http_body_util::BodyExt;
 use std::sync::Arc;
@@ -33,8 +33,11 @@ pub struct Guard {
 /// A router whose every route passes [`check`] first, inside its method router: a method the
 /// path lacks is 405 (in Flink's error shape) and an unknown path 404 before the token is asked
 /// for (axum's `Router::route_layer` would also wrap each path's 405 answer).
+/// Each route comes with the description of its methods ([`crate::openapi::Methods`]), kept in
+/// `operations` for the OpenAPI document.
 pub(crate) struct GuardedRoutes<S> {
     pub router: Router<S>,
+    pub operations: Vec<Operation>,
     guard: Arc<Guard>,
 }
 
@@ -42,20 +45,28 @@ impl<S: Clone + Send + Sync + 'static> GuardedRoutes<S> {
     pub fn new(guard: Arc<Guard>) -> Self {
         Self {
             router: Router::new(),
+            operations: Vec::new(),
             guard,
         }
     }
 
-    pub fn route(self, path: &str, methods: MethodRouter<S>) -> Self {
+    pub fn route(mut self, path: &str, methods: Methods<S>) -> Self {
         let check = axum::middleware::from_fn_with_state(self.guard.clone(), check);
+        self.operations
+            .extend(methods.docs.into_iter().map(|(method, doc)| Operation {
+                method,
+                path: path.to_string(),
+                doc,
+            }));
         Self {
             router: self.router.route(
                 path,
                 methods
+                    .router
                     .route_layer(check)
                     .fallback(crate::error::method_not_allowed),
             ),
-            guard: self.guard,
+            ..self
         }
     }
 }
@@ -153,7 +164,7 @@ fn too_large(max: usize) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::routing::get;
+    use crate::openapi::{get, Doc};
     use serde_json::Value;
     use std::io::{Read, Write};
 
@@ -166,9 +177,10 @@ mod tests {
         let app = GuardedRoutes::new(Arc::new(g))
             .route(
                 "/jobs",
-                get(|| async { "[]" }).post(|b: axum::body::Bytes| async move {
-                    format!("{{\"got\": {}}}", b.len())
-                }),
+                get(|| async { "[]" }, Doc::new("list")).post(
+                    |b: axum::body::Bytes| async move { format!("{{\"got\": {}}}", b.len()) },
+                    Doc::new("count the body"),
+                ),
             )
             .router
             .layer(axum::extract::DefaultBodyLimit::disable());

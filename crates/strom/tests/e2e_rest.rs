@@ -3,8 +3,8 @@
 //! `env.log.dir`, running four jobs: a checkpointed streaming job (RUNNING), a batch job
 //! (FINISHED), a canceled one and one stopped with a savepoint.
 //!
-//! The walk takes the operations from the cluster's own `/v1/openapi.json` (which a unit test
-//! keeps equal to the router), fills each path with every real id that applies (jobs, vertices,
+//! The walk takes the operations from the cluster's own `/v1/openapi.json` (generated from the
+//! router's routes), fills each path with every real id that applies (jobs, vertices,
 //! subtasks, attempts, checkpoints, savepoint and checkpoint triggers, TaskManagers, log files),
 //! and calls
 //! them all: each answers 200 with JSON (or text where the document says so); where Flink 2.3's

@@ -11,13 +11,13 @@
 use crate::api::Routes;
 use crate::body::{json_object_or_default, Expected};
 use crate::error::{job_id, RestError};
+use crate::openapi::{flink_schema, get, hex32, nullable, Body, Doc};
 use crate::triggers::{Outcome, Triggers};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -30,20 +30,38 @@ use strom_common::{JobId, JobType};
 pub(crate) fn routes(r: Routes) -> Routes {
     r.route(
         "/jobs/{jobid}/checkpoints",
-        get(checkpoints).post(trigger_checkpoint),
+        get(
+            checkpoints,
+            Doc::new("Checkpoint statistics: counts, summary, latest, history")
+                .flink(flink_schema!("job_checkpoints")),
+        )
+        .post(
+            trigger_checkpoint,
+            Doc::new("Trigger a checkpoint now ({\"checkpointType\": \"FULL\" | \"INCREMENTAL\" | \"CONFIGURED\", \"triggerId\"}; 202 with a request id; Strom's checkpoints are always full)")
+                .body(Body::json(checkpoint_body_schema())),
+        ),
     )
-    .route("/jobs/{jobid}/checkpoints/config", get(checkpoint_config))
+    .route(
+        "/jobs/{jobid}/checkpoints/config",
+        get(checkpoint_config, Doc::new("Checkpointing configuration")),
+    )
     .route(
         "/jobs/{jobid}/checkpoints/details/{checkpointid}",
-        get(checkpoint_details),
+        get(checkpoint_details, Doc::new("One checkpoint, per vertex")),
     )
     .route(
         "/jobs/{jobid}/checkpoints/details/{checkpointid}/subtasks/{vertexid}",
-        get(checkpoint_subtasks),
+        get(
+            checkpoint_subtasks,
+            Doc::new("One checkpoint, per subtask of a vertex"),
+        ),
     )
     .route(
         "/jobs/{jobid}/checkpoints/{triggerid}",
-        get(checkpoint_status),
+        get(
+            checkpoint_status,
+            Doc::new("Status of a manual checkpoint (operation.checkpointId once COMPLETED)"),
+        ),
     )
 }
 
@@ -161,6 +179,14 @@ struct CheckpointBody {
     checkpoint_type: Option<CheckpointType>,
     #[serde(rename = "triggerId")]
     trigger_id: Option<String>,
+}
+
+/// The schema of [`CheckpointBody`] (an empty body is `{}`; other fields are refused: 400).
+fn checkpoint_body_schema() -> Value {
+    json!({"type": "object", "additionalProperties": false, "properties": {
+        "checkpointType": {"type": "string",
+            "enum": ["CONFIGURED", "FULL", "INCREMENTAL", null], "nullable": true},
+        "triggerId": nullable(hex32())}})
 }
 
 /// Flink's `CheckpointType` of a manual checkpoint. Strom's snapshots are always complete, so

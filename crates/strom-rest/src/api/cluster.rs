@@ -1,12 +1,12 @@
 //! The cluster's lifecycle: `DELETE /cluster` (cancel every job, then stop the process).
 
 use crate::api::Routes;
+use crate::openapi::{delete, Doc};
 use crate::AppState;
 use axum::extract::FromRef;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::delete;
 use axum::Json;
 use serde_json::json;
 use std::sync::Arc;
@@ -16,7 +16,10 @@ type D = State<Arc<Dispatcher>>;
 
 /// The routes of this resource.
 pub(crate) fn routes(r: Routes) -> Routes {
-    r.route("/cluster", delete(shutdown_cluster))
+    r.route(
+        "/cluster",
+        delete(shutdown_cluster, Doc::new("Shut the cluster down")),
+    )
 }
 
 /// What `DELETE /cluster` pulls: `serve` returns (as on SIGTERM) once it is notified.

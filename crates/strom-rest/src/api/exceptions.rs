@@ -3,8 +3,8 @@
 
 use crate::api::Routes;
 use crate::error::{job_id, RestError};
+use crate::openapi::{flink_schema, get, Doc};
 use axum::extract::{Path, State};
-use axum::routing::get;
 use axum::Json;
 use serde_json::Value;
 use std::sync::Arc;
@@ -14,7 +14,13 @@ type D = State<Arc<Dispatcher>>;
 
 /// The routes of this resource.
 pub(crate) fn routes(r: Routes) -> Routes {
-    r.route("/jobs/{jobid}/exceptions", get(job_exceptions))
+    r.route(
+        "/jobs/{jobid}/exceptions",
+        get(
+            job_exceptions,
+            Doc::new("Root cause and exception history").flink(flink_schema!("job_exceptions")),
+        ),
+    )
 }
 
 pub async fn job_exceptions(State(d): D, Path(id): Path<String>) -> Result<Json<Value>, RestError> {

@@ -5,10 +5,10 @@
 
 use crate::api::Routes;
 use crate::error::{job_id, RestError};
+use crate::openapi::{flink_schema, get, Doc};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::Json;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -24,25 +24,72 @@ type D = State<Arc<Dispatcher>>;
 
 /// The routes of this resource.
 pub(crate) fn routes(r: Routes) -> Routes {
-    r.route("/jobmanager/config", get(jobmanager_config))
-        .route("/jobmanager/logs", get(jobmanager_logs))
-        .route("/jobmanager/logs/{name}", get(jobmanager_named_log))
-        .route("/jobmanager/environment", get(jobmanager_environment))
-        .route("/jobmanager/thread-dump", get(jobmanager_thread_dump))
-        .route("/jobmanager/log", get(jobmanager_log))
-        .route("/jobmanager/stdout", get(jobmanager_stdout))
-        .route(
-            "/jobs/{jobid}/jobmanager/config",
-            get(job_jobmanager_config),
-        )
-        .route(
-            "/jobs/{jobid}/jobmanager/environment",
-            get(job_jobmanager_environment),
-        )
-        .route(
-            "/jobs/{jobid}/jobmanager/log-url",
-            get(job_jobmanager_log_url),
-        )
+    r.route(
+        "/jobmanager/config",
+        get(
+            jobmanager_config,
+            Doc::new("The cluster configuration (secrets hidden)")
+                .flink(flink_schema!("jobmanager_config")),
+        ),
+    )
+    .route(
+        "/jobmanager/logs",
+        get(jobmanager_logs, Doc::new("The JobManager's log files")),
+    )
+    .route(
+        "/jobmanager/logs/{name}",
+        get(jobmanager_named_log, Doc::new("One log file").text()),
+    )
+    .route(
+        "/jobmanager/environment",
+        get(
+            jobmanager_environment,
+            Doc::new("The JobManager process: Strom version, CPU architecture, command line (Flink's EnvironmentInfo)"),
+        ),
+    )
+    .route(
+        "/jobmanager/thread-dump",
+        get(
+            jobmanager_thread_dump,
+            Doc::new("The JobManager process's threads (name, id, kernel state)"),
+        ),
+    )
+    .route(
+        "/jobmanager/log",
+        get(
+            jobmanager_log,
+            Doc::new("The JobManager's log file (env.log.dir)").text(),
+        ),
+    )
+    .route(
+        "/jobmanager/stdout",
+        get(
+            jobmanager_stdout,
+            Doc::new("The JobManager's stdout file, if one was kept in env.log.dir").text(),
+        ),
+    )
+    .route(
+        "/jobs/{jobid}/jobmanager/config",
+        get(
+            job_jobmanager_config,
+            Doc::new("The configuration the job runs with (cluster's overlaid by the job's; secrets hidden)")
+                .flink(flink_schema!("jobmanager_config")),
+        ),
+    )
+    .route(
+        "/jobs/{jobid}/jobmanager/environment",
+        get(
+            job_jobmanager_environment,
+            Doc::new("The environment of the JobManager running the job"),
+        ),
+    )
+    .route(
+        "/jobs/{jobid}/jobmanager/log-url",
+        get(
+            job_jobmanager_log_url,
+            Doc::new("The URL of the JobManager's log"),
+        ),
+    )
 }
 
 #[cfg(test)]

@@ -5,11 +5,11 @@
 use crate::api::Routes;
 use crate::body::{json_object, Expected};
 use crate::error::{job_id, RestError};
+use crate::openapi::{flink_schema, get, Body, Doc};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::Json;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -22,14 +22,69 @@ type D = State<Arc<Dispatcher>>;
 
 /// The routes of this resource.
 pub(crate) fn routes(r: Routes) -> Routes {
-    r.route("/jobs", get(jobs).post(submit))
-        .route("/jobs/overview", get(jobs_overview))
-        .route("/jobs/{jobid}", get(job_details).patch(job_patch))
-        .route("/jobs/{jobid}/status", get(job_status))
-        .route("/jobs/{jobid}/plan", get(job_plan))
-        .route("/jobs/{jobid}/execution-result", get(execution_result))
-        .route("/jobs/{jobid}/config", get(job_config))
-        .route("/jobs/{jobid}/accumulators", get(job_accumulators))
+    let job_graph = Body::json(json!({"type": "object", "required": ["name", "vertices"],
+        "properties": {"name": {"type": "string"}, "vertices": {"type": "array"}}}));
+    r.route(
+        "/jobs",
+        get(
+            jobs,
+            Doc::new("Job ids and states").flink(flink_schema!("jobs")),
+        )
+        .post(
+            submit,
+            Doc::new("Submit a JobGraph as JSON").body(job_graph.required()),
+        ),
+    )
+    .route(
+        "/jobs/overview",
+        get(
+            jobs_overview,
+            Doc::new("Every job with its counts and times").flink(flink_schema!("jobs_overview")),
+        ),
+    )
+    .route(
+        "/jobs/{jobid}",
+        get(
+            job_details,
+            Doc::new("A job: vertices, states, timestamps")
+                .flink(flink_schema!("job_detail_running")),
+        )
+        .patch(
+            job_patch,
+            Doc::new("Cancel a job (?mode=cancel)")
+                .query_of("mode", json!({"type": "string", "enum": ["cancel"]})),
+        ),
+    )
+    .route(
+        "/jobs/{jobid}/status",
+        get(
+            job_status,
+            Doc::new("A job's status").flink(flink_schema!("job_status_running")),
+        ),
+    )
+    .route(
+        "/jobs/{jobid}/plan",
+        get(
+            job_plan,
+            Doc::new("A job's plan (vertices and edges with ship strategies)")
+                .flink(flink_schema!("job_plan")),
+        ),
+    )
+    .route(
+        "/jobs/{jobid}/execution-result",
+        get(execution_result, Doc::new("The result of a finished job")),
+    )
+    .route(
+        "/jobs/{jobid}/config",
+        get(
+            job_config,
+            Doc::new("A job's execution configuration").flink(flink_schema!("job_config")),
+        ),
+    )
+    .route(
+        "/jobs/{jobid}/accumulators",
+        get(job_accumulators, Doc::new("A job's accumulators")),
+    )
 }
 
 pub async fn jobs(State(d): D) -> Json<Value> {

@@ -7,10 +7,10 @@
 
 use crate::api::Routes;
 use crate::error::{job_id, RestError};
+use crate::openapi::{aggregated_metrics, get, metric_list, Doc};
 use crate::params::{job_vertex, lookup_error, no_vertex, number, SubtaskLookup};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::get;
 use axum::Json;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -25,24 +25,84 @@ type Q = Query<HashMap<String, String>>;
 type Named = Vec<(&'static str, MetricValue)>;
 /// The routes of this resource.
 pub(crate) fn routes(r: Routes) -> Routes {
-    r.route("/metrics", get(crate::prometheus::metrics))
-        .route("/jobmanager/metrics", get(jobmanager))
-        .route("/jobs/metrics", get(jobs))
-        .route("/jobs/{jobid}/metrics", get(job))
-        .route("/taskmanagers/metrics", get(taskmanagers))
-        .route("/taskmanagers/{tmid}/metrics", get(taskmanager))
-        .route(
-            "/jobs/{jobid}/vertices/{vertexid}/metrics",
-            get(vertex_metrics),
-        )
-        .route(
-            "/jobs/{jobid}/vertices/{vertexid}/subtasks/metrics",
-            get(subtasks_metrics),
-        )
-        .route(
-            "/jobs/{jobid}/vertices/{vertexid}/subtasks/{subtaskindex}/metrics",
-            get(subtask_metrics),
-        )
+    // a metric list (`?get=` picks values), or aggregated over `over` (`?agg=`, `?<over>=`)
+    let list = |summary| Doc::new(summary).answer(metric_list()).query("get");
+    let aggregated = |summary, over| {
+        Doc::new(summary)
+            .answer(aggregated_metrics())
+            .query("get")
+            .query("agg")
+            .query(over)
+    };
+    r.route(
+        "/metrics",
+        get(
+            crate::prometheus::metrics,
+            Doc::new("Prometheus text exposition (Flink's PrometheusReporter names)").text(),
+        ),
+    )
+    .route(
+        "/jobmanager/metrics",
+        get(
+            jobmanager,
+            list("JobManager metrics (list, or values with ?get=)"),
+        ),
+    )
+    .route(
+        "/jobs/metrics",
+        get(
+            jobs,
+            aggregated(
+                "Metrics aggregated over jobs (?get=, ?agg=, ?jobs=)",
+                "jobs",
+            ),
+        ),
+    )
+    .route(
+        "/jobs/{jobid}/metrics",
+        get(job, list("Job metrics (list, or values with ?get=)")),
+    )
+    .route(
+        "/taskmanagers/metrics",
+        get(
+            taskmanagers,
+            aggregated(
+                "Metrics aggregated over TaskManagers (?get=, ?agg=, ?taskmanagers=)",
+                "taskmanagers",
+            ),
+        ),
+    )
+    .route(
+        "/taskmanagers/{taskmanagerid}/metrics",
+        get(
+            taskmanager,
+            list("TaskManager metrics (list, or values with ?get=)"),
+        ),
+    )
+    .route(
+        "/jobs/{jobid}/vertices/{vertexid}/metrics",
+        get(
+            vertex_metrics,
+            list("Vertex metrics (list, or values with ?get=)"),
+        ),
+    )
+    .route(
+        "/jobs/{jobid}/vertices/{vertexid}/subtasks/metrics",
+        get(
+            subtasks_metrics,
+            aggregated(
+                "Subtask metrics aggregated (?get=, ?agg=, ?subtasks=)",
+                "subtasks",
+            ),
+        ),
+    )
+    .route(
+        "/jobs/{jobid}/vertices/{vertexid}/subtasks/{subtaskindex}/metrics",
+        get(
+            subtask_metrics,
+            list("One subtask's metrics (list, or values with ?get=)"),
+        ),
+    )
 }
 
 const AGGREGATIONS: [&str; 5] = ["min", "max", "avg", "sum", "skew"];

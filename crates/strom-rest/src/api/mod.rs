@@ -1,7 +1,9 @@
 //! The REST API, one file per resource (grouped as Flink's REST handlers are), each holding the
 //! resource's routes (`routes`), its handlers (path and query parsing, errors) and its views
-//! (`views`: Flink's JSON built from the live job state). A new endpoint is one of these files
-//! (and the regenerated `openapi.json`).
+//! (`views`: Flink's JSON built from the live job state). Each route is registered with the
+//! OpenAPI description of each of its methods (`get(handler, Doc::new(...))`, see
+//! [`crate::openapi`]), from which `GET /openapi.json` is generated. A new endpoint is one of
+//! these files (and the regenerated `openapi.json`).
 //!
 //! - [`overview`] — `/overview`, `/config`
 //! - [`jobs`] — `/jobs`, `/jobs/overview`, `/jobs/:id` (details, cancel), submit, status, plan,
@@ -41,30 +43,15 @@ mod job_endpoints_tests;
 #[cfg(test)]
 mod job_extras_tests;
 
-use crate::guard::GuardedRoutes;
+use crate::guard::{Guard, GuardedRoutes};
+use crate::openapi::{get, Doc, Operation};
 use crate::AppState;
-use axum::routing::get;
+use axum::http::header;
+use axum::response::IntoResponse;
+use std::sync::{Arc, OnceLock};
 
 /// Routes being registered, each behind the guard.
 pub(crate) type Routes = GuardedRoutes<AppState>;
-
-/// The sources holding `.route(...)` calls (the OpenAPI test reads them).
-#[cfg(test)]
-pub(crate) const SOURCES: &[&str] = &[
-    include_str!("mod.rs"),
-    include_str!("checkpoints.rs"),
-    include_str!("cluster.rs"),
-    include_str!("exceptions.rs"),
-    include_str!("jobmanager.rs"),
-    include_str!("jobs.rs"),
-    include_str!("metrics.rs"),
-    include_str!("overview.rs"),
-    include_str!("savepoints.rs"),
-    include_str!("sql.rs"),
-    include_str!("subtasks.rs"),
-    include_str!("taskmanagers.rs"),
-    include_str!("vertices.rs"),
-];
 
 /// Every route of the API, relative to its base (the root, and `/v1`).
 pub(crate) fn routes(r: Routes) -> Routes {
@@ -80,5 +67,22 @@ pub(crate) fn routes(r: Routes) -> Routes {
     let r = metrics::routes(r);
     let r = cluster::routes(r);
     let r = sql::routes(r);
-    r.route("/openapi.json", get(crate::openapi::document))
+    r.route("/openapi.json", get(openapi, Doc::new("This document")))
+}
+
+/// Every documented operation: the routes' methods with their descriptions.
+pub(crate) fn operations() -> Vec<Operation> {
+    let guard = Arc::new(Guard {
+        token: None,
+        max_body: 0,
+    });
+    routes(GuardedRoutes::new(guard)).operations
+}
+
+/// `GET /openapi.json`: the document generated from [`operations`] (once), as checked in.
+async fn openapi() -> impl IntoResponse {
+    static TEXT: OnceLock<String> = OnceLock::new();
+    let text =
+        TEXT.get_or_init(|| crate::openapi::to_text(&crate::openapi::document(&operations())));
+    ([(header::CONTENT_TYPE, "application/json")], text.as_str())
 }

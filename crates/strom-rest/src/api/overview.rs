@@ -2,8 +2,8 @@
 //! utilisation) and `GET /config` (the dashboard configuration).
 
 use crate::api::Routes;
+use crate::openapi::{flink_schema, get, Doc};
 use axum::extract::State;
-use axum::routing::get;
 use axum::Json;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -13,8 +13,22 @@ type D = State<Arc<Dispatcher>>;
 
 /// The routes of this resource.
 pub(crate) fn routes(r: Routes) -> Routes {
-    r.route("/config", get(config))
-        .route("/overview", get(overview))
+    r.route(
+        "/config",
+        get(
+            config,
+            Doc::new("Web UI configuration (refresh interval, versions, features)")
+                .flink(flink_schema!("config")),
+        ),
+    )
+    .route(
+        "/overview",
+        get(
+            overview,
+            Doc::new("Cluster overview: TaskManagers, slots, jobs by state, utilisation")
+                .flink(flink_schema!("overview")),
+        ),
+    )
 }
 
 pub async fn config(State(d): D) -> Json<Value> {

@@ -5,13 +5,13 @@ use super::checkpoints::{not_found, operation_result, trigger, trigger_id};
 use crate::api::Routes;
 use crate::body::{json_object_or_default, Expected};
 use crate::error::{job_id, RestError};
+use crate::openapi::{get, hex32, nullable, post, Body, Doc};
 use crate::triggers::Outcome;
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, post};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -19,12 +19,54 @@ use strom_common::JobId;
 
 /// The routes of this resource.
 pub(crate) fn routes(r: Routes) -> Routes {
-    r.route("/jobs/{jobid}/savepoints", post(trigger_savepoint))
-        .route(
-            "/jobs/{jobid}/savepoints/{triggerid}",
-            get(savepoint_status),
-        )
-        .route("/jobs/{jobid}/stop", post(stop_with_savepoint))
+    r.route(
+        "/jobs/{jobid}/savepoints",
+        post(
+            trigger_savepoint,
+            Doc::new("Trigger a savepoint (202 with a request id)")
+                .body(Body::json(savepoint_schema())),
+        ),
+    )
+    .route(
+        "/jobs/{jobid}/savepoints/{triggerid}",
+        get(
+            savepoint_status,
+            Doc::new("Status of a savepoint operation"),
+        ),
+    )
+    .route(
+        "/jobs/{jobid}/stop",
+        post(
+            stop_with_savepoint,
+            Doc::new("Stop with a savepoint ({\"targetDirectory\", \"drain\"})")
+                .body(Body::json(stop_schema())),
+        ),
+    )
+}
+
+/// The schema of [`SavepointBody`] (an empty body is `{}`; other fields are refused: 400).
+fn savepoint_schema() -> Value {
+    json!({"type": "object", "additionalProperties": false, "properties": {
+        "target-directory": target_schema(), "cancel-job": {"type": "boolean"},
+        "triggerId": nullable(hex32()), "formatType": format_schema()}})
+}
+
+/// The schema of [`StopBody`] (an empty body is `{}`; other fields are refused: 400).
+fn stop_schema() -> Value {
+    json!({"type": "object", "additionalProperties": false, "properties": {
+        "targetDirectory": target_schema(), "drain": {"type": "boolean"},
+        "triggerId": nullable(hex32()), "formatType": format_schema()}})
+}
+
+/// A target directory: not blank ([`check_target`]).
+fn target_schema() -> Value {
+    json!({"type": "string", "pattern": "\\S", "nullable": true})
+}
+
+/// The savepoint format ([`check_format`]; OpenAPI 3.0: a nullable enum lists null among its
+/// values).
+fn format_schema() -> Value {
+    json!({"type": "string", "enum": ["CANONICAL", null], "nullable": true})
 }
 
 /// Body of `POST /jobs/:id/savepoints` (Flink's `SavepointTriggerRequestBody`).

@@ -8,11 +8,11 @@
 use crate::api::Routes;
 use crate::body::{json_object, Expected};
 use crate::error::RestError;
+use crate::openapi::{nullable, positive_int, post, Body, Doc};
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
@@ -117,7 +117,21 @@ fn session_config(cluster: &Configuration, parallelism: Option<u32>) -> Configur
 
 /// The routes of this resource.
 pub(crate) fn routes(r: Routes) -> Routes {
-    r.route("/sql", post(run_sql))
+    r.route(
+        "/sql",
+        post(
+            run_sql,
+            Doc::new("Strom only: run a SQL script ({\"sql\", \"parallelism\"} or text/plain; 202 {\"jobids\"}; a SQL error is 400 with its line and column)")
+                .query_of("parallelism", positive_int())
+                .body(Body::json(request_schema()).required().or_text()),
+        ),
+    )
+}
+
+/// The JSON request body ([`SqlRequest`]; other fields are refused).
+fn request_schema() -> serde_json::Value {
+    json!({"type": "object", "required": ["sql"], "additionalProperties": false, "properties": {
+        "sql": {"type": "string"}, "parallelism": nullable(positive_int())}})
 }
 
 /// `POST /v1/sql`.

@@ -5,9 +5,9 @@
 
 use crate::api::Routes;
 use crate::error::RestError;
+use crate::openapi::{get, Doc};
 use crate::params::{job_vertex, lookup_error, number, vertex_answer};
 use axum::extract::{Path, State};
-use axum::routing::get;
 use axum::Json;
 use serde_json::Value;
 use std::sync::Arc;
@@ -19,19 +19,25 @@ type D = State<Arc<Dispatcher>>;
 pub(crate) fn routes(r: Routes) -> Routes {
     r.route(
         "/jobs/{jobid}/vertices/{vertexid}/subtasks/{subtaskindex}",
-        get(subtask),
+        get(subtask, Doc::new("A subtask's current attempt")),
     )
     .route(
         "/jobs/{jobid}/vertices/{vertexid}/subtasks/{subtaskindex}/attempts/{attempt}",
-        get(subtask_attempt),
+        get(subtask_attempt, Doc::new("One attempt of a subtask")),
     )
     .route(
         "/jobs/{jobid}/vertices/{vertexid}/subtasks/accumulators",
-        get(subtasks_accumulators),
+        get(
+            subtasks_accumulators,
+            Doc::new("The accumulators of every subtask of a vertex"),
+        ),
     )
     .route(
         "/jobs/{jobid}/vertices/{vertexid}/subtasks/{subtaskindex}/attempts/{attempt}/accumulators",
-        get(attempt_accumulators),
+        get(
+            attempt_accumulators,
+            Doc::new("The accumulators of one attempt of a subtask"),
+        ),
     )
 }
 

@@ -5,10 +5,10 @@
 use super::jobmanager::{base_url, pattern_url, query_error, text, thread_dump_json};
 use crate::api::Routes;
 use crate::error::{job_id, RestError};
+use crate::openapi::{flink_schema, get, Doc};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::routing::get;
 use axum::Json;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -20,23 +20,68 @@ type D = State<Arc<Dispatcher>>;
 
 /// The routes of this resource.
 pub(crate) fn routes(r: Routes) -> Routes {
-    r.route("/taskmanagers", get(taskmanagers))
-        .route("/taskmanagers/{tmid}", get(taskmanager_detail))
-        .route("/taskmanagers/{tmid}/logs", get(taskmanager_logs))
-        .route(
-            "/taskmanagers/{tmid}/logs/{name}",
-            get(taskmanager_log_file),
-        )
-        .route("/taskmanagers/{tmid}/log", get(taskmanager_log))
-        .route("/taskmanagers/{tmid}/stdout", get(taskmanager_stdout))
-        .route(
-            "/taskmanagers/{tmid}/thread-dump",
-            get(taskmanager_thread_dump),
-        )
-        .route(
-            "/jobs/{jobid}/taskmanagers/{tmid}/log-url",
-            get(job_taskmanager_log_url),
-        )
+    r.route(
+        "/taskmanagers",
+        get(
+            taskmanagers,
+            Doc::new("TaskManagers with slots and resources").flink(flink_schema!("taskmanagers")),
+        ),
+    )
+    .route(
+        "/taskmanagers/{taskmanagerid}",
+        get(
+            taskmanager_detail,
+            Doc::new("One TaskManager").flink(flink_schema!("taskmanager_detail")),
+        ),
+    )
+    .route(
+        "/taskmanagers/{taskmanagerid}/logs",
+        get(
+            taskmanager_logs,
+            Doc::new("The files in a TaskManager's log directory").asks_taskmanager(),
+        ),
+    )
+    .route(
+        "/taskmanagers/{taskmanagerid}/logs/{name}",
+        get(
+            taskmanager_log_file,
+            Doc::new("One of a TaskManager's log files")
+                .text()
+                .asks_taskmanager(),
+        ),
+    )
+    .route(
+        "/taskmanagers/{taskmanagerid}/log",
+        get(
+            taskmanager_log,
+            Doc::new("A TaskManager's log file")
+                .text()
+                .asks_taskmanager(),
+        ),
+    )
+    .route(
+        "/taskmanagers/{taskmanagerid}/stdout",
+        get(
+            taskmanager_stdout,
+            Doc::new("A TaskManager's stdout file, if one was kept")
+                .text()
+                .asks_taskmanager(),
+        ),
+    )
+    .route(
+        "/taskmanagers/{taskmanagerid}/thread-dump",
+        get(
+            taskmanager_thread_dump,
+            Doc::new("A TaskManager process's threads").asks_taskmanager(),
+        ),
+    )
+    .route(
+        "/jobs/{jobid}/taskmanagers/{taskmanagerid}/log-url",
+        get(
+            job_taskmanager_log_url,
+            Doc::new("The URL of a TaskManager's log"),
+        ),
+    )
 }
 
 pub async fn taskmanagers(State(d): D) -> Json<Value> {

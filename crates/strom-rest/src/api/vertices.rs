@@ -4,9 +4,9 @@
 
 use crate::api::Routes;
 use crate::error::{job_id, RestError};
+use crate::openapi::{flink_schema, get, metric_list, Doc};
 use crate::params::{job_vertex, no_vertex, vertex_answer, vertex_id};
 use axum::extract::{Path, State};
-use axum::routing::get;
 use axum::Json;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -16,27 +16,44 @@ type D = State<Arc<Dispatcher>>;
 
 /// The routes of this resource.
 pub(crate) fn routes(r: Routes) -> Routes {
-    r.route("/jobs/{jobid}/vertices/{vertexid}", get(vertex_detail))
-        .route(
-            "/jobs/{jobid}/vertices/{vertexid}/accumulators",
-            get(vertex_accumulators),
-        )
-        .route(
-            "/jobs/{jobid}/vertices/{vertexid}/watermarks",
-            get(watermarks),
-        )
-        .route(
-            "/jobs/{jobid}/vertices/{vertexid}/backpressure",
-            get(backpressure),
-        )
-        .route(
-            "/jobs/{jobid}/vertices/{vertexid}/subtasktimes",
-            get(subtask_times),
-        )
-        .route(
-            "/jobs/{jobid}/vertices/{vertexid}/taskmanagers",
-            get(vertex_taskmanagers),
-        )
+    r.route(
+        "/jobs/{jobid}/vertices/{vertexid}",
+        get(
+            vertex_detail,
+            Doc::new("A vertex and its subtasks (attempts, TaskManagers, time split)")
+                .flink(flink_schema!("vertex_detail")),
+        ),
+    )
+    .route(
+        "/jobs/{jobid}/vertices/{vertexid}/accumulators",
+        get(vertex_accumulators, Doc::new("A vertex's accumulators")),
+    )
+    .route(
+        "/jobs/{jobid}/vertices/{vertexid}/watermarks",
+        get(
+            watermarks,
+            Doc::new("Input watermark of each subtask (Flink's metric list: <subtask>.currentInputWatermark)")
+                .answer(metric_list()),
+        ),
+    )
+    .route(
+        "/jobs/{jobid}/vertices/{vertexid}/backpressure",
+        get(
+            backpressure,
+            Doc::new("Backpressure level and ratios per subtask"),
+        ),
+    )
+    .route(
+        "/jobs/{jobid}/vertices/{vertexid}/subtasktimes",
+        get(subtask_times, Doc::new("State timestamps of each subtask")),
+    )
+    .route(
+        "/jobs/{jobid}/vertices/{vertexid}/taskmanagers",
+        get(
+            vertex_taskmanagers,
+            Doc::new("A vertex's subtasks grouped by TaskManager (IO figures, state counts, statistics)"),
+        ),
+    )
 }
 
 /// `GET /jobs/:id/vertices/:vid`.
