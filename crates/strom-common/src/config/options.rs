@@ -303,7 +303,7 @@ pub const REST_BIND_ADDRESS: ConfigOption<Text> = ConfigOption {
     key: "rest.bind-address",
     deprecated_keys: &[],
     default: "127.0.0.1",
-    description: "Address the REST API binds (after `rest.address`).",
+    description: "Address the REST API binds (when unset: `rest.address`, else this default).",
 };
 pub const REST_AUTH_TOKEN: ConfigOption<Optional<Text>> = ConfigOption {
     key: "rest.auth.token",
