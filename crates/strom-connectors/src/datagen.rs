@@ -899,10 +899,9 @@ fn generate(
 }
 
 #[cfg(test)]
-mod checkpoint_tests;
-
-#[cfg(test)]
 mod tests {
+    mod checkpoint;
+
     use super::*;
     use std::collections::BTreeMap;
     use strom_plan::RowSchema;

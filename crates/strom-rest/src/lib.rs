@@ -17,8 +17,6 @@ mod ui;
 mod test_server;
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod v1_tests;
 
 use axum::extract::FromRef;
 use axum::Router;

@@ -427,5 +427,4 @@ pub fn to_text(doc: &Value) -> String {
 }
 
 #[cfg(test)]
-#[path = "openapi_tests.rs"]
 mod tests;

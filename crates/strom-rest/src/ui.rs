@@ -11,7 +11,6 @@ use axum::routing::get;
 use axum::Router;
 
 #[cfg(test)]
-#[path = "ui_tests.rs"]
 mod tests;
 
 /// One embedded file: its path under `ui/`, content type and bytes.

@@ -300,8 +300,4 @@ fn reader(
 }
 
 #[cfg(test)]
-mod checkpoint_tests;
-#[cfg(test)]
-mod committer_tests;
-#[cfg(test)]
 mod tests;

@@ -66,8 +66,7 @@ pub(crate) fn routes(r: Routes) -> Routes {
 }
 
 #[cfg(test)]
-#[path = "checkpoint_trigger_tests.rs"]
-mod checkpoint_trigger_tests;
+mod tests;
 
 fn checkpoint_id(s: &str) -> Result<u64, RestError> {
     s.parse().map_err(|_| {

@@ -93,8 +93,7 @@ pub(crate) fn routes(r: Routes) -> Routes {
 }
 
 #[cfg(test)]
-#[path = "process_files_tests.rs"]
-mod process_files_tests;
+mod tests;
 
 /// `GET /jobmanager/config`.
 pub async fn jobmanager_config(State(d): D) -> Json<Value> {

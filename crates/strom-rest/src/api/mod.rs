@@ -39,9 +39,7 @@ pub(crate) mod taskmanagers;
 pub(crate) mod vertices;
 
 #[cfg(test)]
-mod job_endpoints_tests;
-#[cfg(test)]
-mod job_extras_tests;
+mod tests;
 
 use crate::guard::{Guard, GuardedRoutes};
 use crate::openapi::{get, Doc, Operation};

@@ -23,7 +23,6 @@ use strom_common::config::keys;
 use strom_common::Configuration;
 
 #[cfg(test)]
-#[path = "sql_tests.rs"]
 mod tests;
 
 /// Cluster configuration keys a SQL session starts from (the rest is the cluster's own business;

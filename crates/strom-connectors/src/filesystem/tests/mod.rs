@@ -1,5 +1,8 @@
 //! Tests of the filesystem connector: CSV/JSON parsing, errors, splits and the sink.
 
+mod checkpoint;
+mod committer;
+
 use super::split::{list_input, plan_split, SplitReader};
 use super::*;
 use arrow::array::{Array, AsArray, RecordBatch};

@@ -1,6 +1,8 @@
 //! The checkpoint and savepoint endpoints: JSON shapes (field names and JSON types, as Flink 2's
 //! answers) of the views over hand-built statistics, and the error answers over HTTP.
 
+mod v1;
+
 use crate::api::checkpoints::views as cv;
 use crate::test_server::http_call;
 use serde_json::{json, Value};
@@ -736,6 +738,6 @@ fn the_openapi_document_is_served() {
     );
     // the document generated from the routes is the checked-in one
     let checked_in: serde_json::Value =
-        serde_json::from_str(include_str!("../openapi.json")).unwrap();
+        serde_json::from_str(include_str!("../../openapi.json")).unwrap();
     assert_eq!(doc, checked_in);
 }

@@ -6,7 +6,7 @@ use crate::test_server::{http_call, Server};
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 
-const CHECKED_IN: &str = include_str!("../openapi.json");
+const CHECKED_IN: &str = include_str!("../../openapi.json");
 
 #[test]
 fn the_checked_in_document_is_the_generated_one() {

@@ -1,9 +1,9 @@
 //! Checkpoint positions of the filesystem source: readers stopped after some batches and
 //! restored (at the same or another parallelism) return every row of the input exactly once.
 
-use super::split::{list_input, plan_split};
-use super::tests::{table, TempDir};
 use super::*;
+use super::{table, TempDir};
+use crate::filesystem::split::{list_input, plan_split};
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Int32Type, Int64Type};
 use proptest::prelude::*;

@@ -1,8 +1,8 @@
 //! The exactly-once filesystem sink: rows become visible when their checkpoint is committed,
 //! exactly once across failures and restores.
 
-use super::tests::{table, TempDir};
 use super::*;
+use super::{table, TempDir};
 use arrow::array::{Int64Array, RecordBatch};
 use std::path::Path;
 use std::sync::Arc;
