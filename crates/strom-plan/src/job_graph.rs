@@ -430,7 +430,7 @@ impl AggCall {
 
     /// The state columns of this call's partial aggregate.
     pub fn state_fields(&self, input: &RowSchema) -> Vec<StateField> {
-        let arg = self.arg.map(|a| &input.columns[a].ty);
+        let arg = self.arg.and_then(|a| input.columns.get(a)).map(|c| &c.ty);
         self.func.state_fields(arg, &self.result_type)
     }
 }

@@ -174,10 +174,6 @@ impl AggFunc {
         REGISTRY.iter().map(|f| AggFunc(*f))
     }
 
-    pub fn function(&self) -> &'static dyn AggregateFunction {
-        self.0
-    }
-
     pub fn name(&self) -> &'static str {
         self.0.name()
     }
