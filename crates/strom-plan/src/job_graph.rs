@@ -2,6 +2,7 @@
 //! the SQL compiler emits them; the JobMaster chains FORWARD neighbours), edges carry a ship
 //! strategy and a result type. Serde JSON is the wire format of `POST /jobs`.
 
+pub use crate::aggregates::{AggFunc, StateField};
 use crate::types::{Column, RowSchema, SqlType};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -405,30 +406,6 @@ pub struct WindowTvfSpec {
     pub output: RowSchema,
 }
 
-/// Aggregate functions Strom evaluates incrementally.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum AggFunc {
-    Count,
-    CountStar,
-    Sum,
-    Min,
-    Max,
-    Avg,
-}
-
-impl AggFunc {
-    pub fn sql_name(&self) -> &'static str {
-        match self {
-            AggFunc::Count | AggFunc::CountStar => "COUNT",
-            AggFunc::Sum => "SUM",
-            AggFunc::Min => "MIN",
-            AggFunc::Max => "MAX",
-            AggFunc::Avg => "AVG",
-        }
-    }
-}
-
 /// One aggregate call: function, argument column (none for COUNT(*)), result name and type.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AggCall {
@@ -450,36 +427,24 @@ impl AggCall {
         let d = if self.distinct { "DISTINCT " } else { "" };
         format!("{}({d}{arg})", self.func.sql_name())
     }
+
+    /// The state columns of this call's partial aggregate.
+    pub fn state_fields(&self, input: &RowSchema) -> Vec<StateField> {
+        let arg = self.arg.and_then(|a| input.columns.get(a)).map(|c| &c.ty);
+        self.func.state_fields(arg, &self.result_type)
+    }
 }
 
 /// Schema of partial aggregate rows: group keys, then per call its state columns
-/// (AVG keeps sum and count).
+/// ([`AggCall::state_fields`]: AVG keeps sum and count).
 pub fn partial_schema(input: &RowSchema, group_by: &[usize], calls: &[AggCall]) -> RowSchema {
     let mut cols: Vec<Column> = group_by.iter().map(|g| input.columns[*g].clone()).collect();
     for (k, c) in calls.iter().enumerate() {
-        match c.func {
-            AggFunc::Avg => {
-                let sum_ty = match c.arg.map(|a| &input.columns[a].ty) {
-                    Some(SqlType::Decimal(_, s)) => SqlType::Decimal(38, *s),
-                    _ => SqlType::Double,
-                };
-                cols.push(Column {
-                    name: format!("$sum{k}"),
-                    ty: sum_ty,
-                    nullable: true,
-                });
-                cols.push(Column {
-                    name: format!("$count{k}"),
-                    ty: SqlType::BigInt,
-                    nullable: false,
-                });
-            }
-            _ => cols.push(Column {
-                name: format!("$state{k}"),
-                ty: c.result_type.clone(),
-                nullable: true,
-            }),
-        }
+        cols.extend(c.state_fields(input).into_iter().map(|f| Column {
+            name: format!("${}{k}", f.name),
+            ty: f.ty,
+            nullable: f.nullable,
+        }));
     }
     RowSchema::new(cols)
 }

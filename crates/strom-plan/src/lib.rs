@@ -1,7 +1,9 @@
 //! Strom's plans: the JobGraph (what a client submits) with its operator specs and encoded
-//! expressions, and the functions they evaluate with ([`functions`]). The SQL compiler that
+//! expressions, and the functions they evaluate with ([`functions`], and the aggregate
+//! functions in [`aggregates`]). The SQL compiler that
 //! builds JobGraphs from Flink-dialect SQL is the `strom-sql` crate.
 
+pub mod aggregates;
 pub mod changelog;
 pub mod expr_codec;
 pub mod functions;

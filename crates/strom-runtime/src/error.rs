@@ -75,6 +75,12 @@ impl From<datafusion::error::DataFusionError> for TaskError {
     }
 }
 
+impl From<strom_plan::aggregates::AggError> for TaskError {
+    fn from(e: strom_plan::aggregates::AggError) -> Self {
+        TaskError::Operator(e.to_string())
+    }
+}
+
 impl From<datafusion::arrow::error::ArrowError> for TaskError {
     fn from(e: datafusion::arrow::error::ArrowError) -> Self {
         TaskError::Operator(e.to_string())

@@ -1,9 +1,9 @@
-//! End-to-end answers of SQL shapes that real queries use, each checked against DuckDB (from
-//! PyPI) on the same bids file: columns read only by WHERE, expressions inside aggregates, a
-//! global aggregate at parallelism > 1, window joins on the window alone (Nexmark's "hot items")
-//! with a residual condition, Flink's DATE_FORMAT; in batch and streaming at several
-//! parallelisms. Also what must be refused before a job runs, and expressions thousands of terms
-//! long (no process may die of them).
+//! End-to-end answers of SQL shapes that real queries use, each checked against DuckDB (from PyPI)
+//! on the same bids file: columns read only by WHERE, expressions inside aggregates, a global
+//! aggregate at parallelism > 1, window joins on the window alone (Nexmark's "hot items") with a
+//! residual condition, Flink's DATE_FORMAT, every aggregate function; in batch and streaming at
+//! several parallelisms. Also what must be refused before a job runs, and expressions thousands of
+//! terms long (no process may die of them).
 #![allow(clippy::unwrap_used)] // a test may unwrap
 
 mod common;
@@ -82,6 +82,47 @@ fn columns_read_only_by_where_and_expressions_inside_aggregates() {
         "SELECT auction, SUM(price * 2), COUNT(*) FROM bid WHERE channel <> 'Apple' \
          GROUP BY auction, time_bucket(INTERVAL '10 seconds', date_time)",
         &[("streaming", 1), ("streaming", 2), ("batch", 2)],
+    );
+}
+
+/// Every aggregate function Strom has (`strom_plan::aggregates`), over numbers and strings, with
+/// and without DISTINCT, in one and two phases and in windows. AVG is compared as
+/// `FLOOR(AVG(x) * 1000)`: the prices are integers, so both engines' means are the same double.
+#[test]
+fn every_aggregate_function() {
+    let aggs = "COUNT(*), COUNT(bidder), SUM(price), MIN(price), MAX(price), MIN(url), MAX(url), \
+                CAST(FLOOR(AVG(price) * 1000) AS BIGINT)";
+    let cols = "c BIGINT, cb BIGINT, s BIGINT, mi BIGINT, ma BIGINT, mis STRING, mas STRING, \
+                a BIGINT";
+    check(
+        "grouped, every function",
+        &sink(&format!("channel STRING, {cols}")),
+        &format!("INSERT INTO out_t SELECT channel, {aggs} FROM bid GROUP BY channel;"),
+        &format!("SELECT channel, {aggs} FROM bid GROUP BY channel"),
+        &[("batch", 1), ("batch", 2)],
+    );
+    check(
+        "windowed, every function",
+        &sink(&format!("auction BIGINT, {cols}")),
+        &format!(
+            "INSERT INTO out_t SELECT auction, {aggs} \
+             FROM TABLE(TUMBLE(TABLE bid, DESCRIPTOR(date_time), INTERVAL '10' SECOND)) \
+             GROUP BY auction, window_start, window_end;"
+        ),
+        &format!(
+            "SELECT auction, {aggs} FROM bid \
+             GROUP BY auction, time_bucket(INTERVAL '10 seconds', date_time)"
+        ),
+        &[("streaming", 2), ("batch", 2)],
+    );
+    let distinct = "COUNT(DISTINCT bidder), SUM(DISTINCT price), MIN(DISTINCT url), \
+                    MAX(DISTINCT price), CAST(FLOOR(AVG(DISTINCT price) * 1000) AS BIGINT)";
+    check(
+        "grouped, DISTINCT",
+        &sink("channel STRING, cb BIGINT, s BIGINT, mis STRING, ma BIGINT, a BIGINT"),
+        &format!("INSERT INTO out_t SELECT channel, {distinct} FROM bid GROUP BY channel;"),
+        &format!("SELECT channel, {distinct} FROM bid GROUP BY channel"),
+        &[("batch", 1), ("batch", 2)],
     );
 }
 

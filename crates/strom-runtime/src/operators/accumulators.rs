@@ -1,56 +1,18 @@
-//! Columnar accumulators for COUNT, SUM, MIN, MAX and AVG: one slot per group.
+//! The per-group state of one aggregate call: the function's accumulator (from
+//! [`strom_plan::aggregates`], one file per function) with what every function shares: the
+//! Final phase's merging of partial states, DISTINCT (the values each group has seen) and
+//! checkpoint snapshots.
 
 use crate::error::TaskError;
+use datafusion::arrow::array::AsArray;
 use datafusion::arrow::array::{
-    Array, ArrayRef, BinaryArray, BinaryBuilder, Decimal128Array, Float64Array, Int64Array,
-    ListArray, ListBuilder, StringArray,
+    Array, ArrayRef, BinaryArray, BinaryBuilder, ListArray, ListBuilder,
 };
-use datafusion::arrow::array::{ArrowPrimitiveType, AsArray};
-use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::arrow::datatypes::{Decimal128Type, Float64Type, Int64Type};
 use std::sync::Arc;
+use strom_plan::aggregates::{Groups, GroupsAccumulator};
 use strom_plan::{AggFunc, SqlType};
-
-/// The value domain an accumulator computes in.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Domain {
-    I64,
-    F64,
-    /// Decimal with the given scale.
-    I128(i8),
-    Str,
-}
-
-impl Domain {
-    /// The domain for values of `t`.
-    pub fn of(t: &DataType) -> Domain {
-        match t {
-            DataType::Float16 | DataType::Float32 | DataType::Float64 => Domain::F64,
-            DataType::Decimal128(_, s) => Domain::I128(*s),
-            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Domain::Str,
-            _ => Domain::I64,
-        }
-    }
-
-    fn arrow(self) -> DataType {
-        match self {
-            Domain::I64 => DataType::Int64,
-            Domain::F64 => DataType::Float64,
-            Domain::I128(s) => DataType::Decimal128(38, s),
-            Domain::Str => DataType::Utf8,
-        }
-    }
-}
-
-#[derive(Debug)]
-enum Values {
-    I64(Vec<i64>),
-    F64(Vec<f64>),
-    I128(Vec<i128>),
-    Str(Vec<Option<String>>),
-}
 
 /// One aggregate's state for every group of a table.
 #[derive(Debug)]
@@ -58,10 +20,7 @@ pub struct Accumulator {
     func: AggFunc,
     /// Final mode: inputs are partial states.
     merge: bool,
-    domain: Domain,
-    values: Values,
-    seen: Vec<bool>,
-    counts: Vec<i64>,
+    inner: Box<dyn GroupsAccumulator>,
     /// DISTINCT aggregates: the argument values each group has seen (only new ones are folded).
     distinct: Option<Vec<hashbrown::HashSet<DistinctKey>>>,
 }
@@ -108,19 +67,6 @@ fn distinct_key(a: &ArrayRef, i: usize) -> Option<DistinctKey> {
     })
 }
 
-#[derive(Clone, Copy, PartialEq)]
-enum Cmp {
-    Min,
-    Max,
-}
-
-fn keep(cmp: Cmp, better: bool) -> bool {
-    match cmp {
-        Cmp::Min => better,
-        Cmp::Max => !better,
-    }
-}
-
 impl Accumulator {
     /// `input_type`: the type of the argument (Single/Partial) or of the state column (Final).
     pub fn new(func: AggFunc, merge: bool, input_type: Option<&DataType>) -> Self {
@@ -135,51 +81,26 @@ impl Accumulator {
         distinct: bool,
         input_type: Option<&DataType>,
     ) -> Self {
-        let domain = match func {
-            AggFunc::Count | AggFunc::CountStar => Domain::I64,
-            AggFunc::Avg => match input_type.map(Domain::of) {
-                Some(Domain::I128(s)) => Domain::I128(s),
-                _ => Domain::F64,
-            },
-            _ => input_type.map(Domain::of).unwrap_or(Domain::I64),
-        };
-        let values = match domain {
-            Domain::I64 => Values::I64(Vec::new()),
-            Domain::F64 => Values::F64(Vec::new()),
-            Domain::I128(_) => Values::I128(Vec::new()),
-            Domain::Str => Values::Str(Vec::new()),
-        };
         Self {
             func,
             merge,
-            domain,
-            values,
-            seen: Vec::new(),
-            counts: Vec::new(),
+            inner: func.accumulator(input_type),
             distinct: (distinct && !merge).then(Vec::new),
         }
     }
 
     /// Makes room for `groups` groups (new ones start empty).
     pub fn grow(&mut self, groups: usize) {
-        if self.seen.len() >= groups {
-            return;
-        }
-        self.seen.resize(groups, false);
-        self.counts.resize(groups, 0);
+        self.inner.grow(groups);
         if let Some(d) = &mut self.distinct {
-            d.resize_with(groups, Default::default);
-        }
-        match &mut self.values {
-            Values::I64(v) => v.resize(groups, 0),
-            Values::F64(v) => v.resize(groups, 0.0),
-            Values::I128(v) => v.resize(groups, 0),
-            Values::Str(v) => v.resize(groups, None),
+            if d.len() < groups {
+                d.resize_with(groups, Default::default);
+            }
         }
     }
 
     /// Adds rows: `groups[i]` is the group of row i; `args` the argument column (none for
-    /// COUNT(*)), or for a merging AVG the sum and count state columns.
+    /// COUNT(*)), or when merging the call's state columns.
     pub fn update(
         &mut self,
         groups: &[u32],
@@ -203,168 +124,39 @@ impl Accumulator {
                 }
             }
             if kept.len() < groups.len() {
+                if kept.is_empty() {
+                    return Ok(());
+                }
                 let idx = datafusion::arrow::array::UInt32Array::from(rows);
                 let arg = datafusion::arrow::compute::take(arg.as_ref(), &idx, None)?;
-                let distinct = self.distinct.take();
-                let r = self.update(&kept, num_groups, &[arg]);
-                self.distinct = distinct;
-                return r;
+                return self.fold(&kept, &[arg], self.merge);
             }
         }
-        match (self.func, self.merge) {
-            (AggFunc::CountStar, false) => {
-                for g in groups {
-                    self.counts[*g as usize] += 1;
-                }
-            }
-            (AggFunc::Count, false) => {
-                let a = &args[0];
-                for (i, g) in groups.iter().enumerate() {
-                    if a.is_valid(i) {
-                        self.counts[*g as usize] += 1;
-                    }
-                }
-            }
-            (AggFunc::Count | AggFunc::CountStar, true) => {
-                let a = as_i64(&args[0])?;
-                for (i, g) in groups.iter().enumerate() {
-                    if a.is_valid(i) {
-                        self.counts[*g as usize] += a.value(i);
-                    }
-                }
-            }
-            (AggFunc::Sum, _) => self.fold(groups, &args[0], None)?,
-            (AggFunc::Min, _) => self.fold(groups, &args[0], Some(Cmp::Min))?,
-            (AggFunc::Max, _) => self.fold(groups, &args[0], Some(Cmp::Max))?,
-            (AggFunc::Avg, false) => {
-                self.fold(groups, &args[0], None)?;
-                let a = &args[0];
-                for (i, g) in groups.iter().enumerate() {
-                    if a.is_valid(i) {
-                        self.counts[*g as usize] += 1;
-                    }
-                }
-            }
-            (AggFunc::Avg, true) => {
-                self.fold(groups, &args[0], None)?;
-                let c = as_i64(&args[1])?;
-                for (i, g) in groups.iter().enumerate() {
-                    if c.is_valid(i) {
-                        self.counts[*g as usize] += c.value(i);
-                    }
-                }
-            }
-        }
-        Ok(())
+        self.fold(groups, args, self.merge)
     }
 
-    /// Sum (cmp None) or min/max of a column into the groups.
-    fn fold(&mut self, groups: &[u32], arg: &ArrayRef, cmp: Option<Cmp>) -> Result<(), TaskError> {
-        let target = self.domain.arrow();
-        let arr = if arg.data_type() == &target {
-            arg.clone()
+    fn fold(&mut self, groups: &[u32], args: &[ArrayRef], merge: bool) -> Result<(), TaskError> {
+        if merge {
+            self.inner.merge(groups, args)?;
         } else {
-            cast(arg, &target)?
-        };
-        let seen = &mut self.seen;
-        match &mut self.values {
-            Values::I64(v) => {
-                fold_primitive::<Int64Type>(v, seen, groups, &arr, cmp, i64::wrapping_add)
-            }
-            Values::F64(v) => {
-                fold_primitive::<Float64Type>(v, seen, groups, &arr, cmp, |a, b| a + b)
-            }
-            Values::I128(v) => {
-                fold_primitive::<Decimal128Type>(v, seen, groups, &arr, cmp, i128::wrapping_add)
-            }
-            Values::Str(v) => {
-                let a = arr
-                    .as_any()
-                    .downcast_ref::<StringArray>()
-                    .expect("cast to Utf8");
-                let c = cmp.ok_or_else(|| TaskError::Operator("SUM/AVG of strings".into()))?;
-                for (i, g) in groups.iter().enumerate() {
-                    if a.is_null(i) {
-                        continue;
-                    }
-                    let g = *g as usize;
-                    let x = a.value(i);
-                    let replace = match &v[g] {
-                        None => true,
-                        Some(cur) => keep(c, x < cur.as_str()) && x != cur.as_str(),
-                    };
-                    if replace {
-                        v[g] = Some(x.to_string());
-                    }
-                    seen[g] = true;
-                }
-            }
+            self.inner.update(groups, args)?;
         }
         Ok(())
     }
 
     /// Final values for groups `0..n`, cast to `result`.
     pub fn evaluate(&self, n: usize, result: &SqlType) -> Result<ArrayRef, TaskError> {
-        self.evaluate_sel(0..n, result)
+        self.evaluate_sel(Groups::First(n), result)
     }
 
     /// Final values of the groups `ids`, in that order, cast to `result`.
     pub fn evaluate_at(&self, ids: &[u32], result: &SqlType) -> Result<ArrayRef, TaskError> {
-        self.evaluate_sel(ids.iter().map(|g| *g as usize), result)
+        self.evaluate_sel(Groups::Ids(ids), result)
     }
 
-    fn evaluate_sel<I>(&self, sel: I, result: &SqlType) -> Result<ArrayRef, TaskError>
-    where
-        I: Iterator<Item = usize> + Clone,
-    {
+    fn evaluate_sel(&self, groups: Groups<'_>, result: &SqlType) -> Result<ArrayRef, TaskError> {
         let target = result.to_arrow();
-        let arr: ArrayRef = match self.func {
-            AggFunc::Count | AggFunc::CountStar => Arc::new(Int64Array::from(
-                sel.map(|g| self.counts[g]).collect::<Vec<_>>(),
-            )),
-            AggFunc::Avg => match (&self.values, &target) {
-                (Values::I128(v), DataType::Decimal128(p, rs)) => {
-                    let Domain::I128(s) = self.domain else {
-                        unreachable!()
-                    };
-                    let mul = 10i128.pow((*rs - s).max(0) as u32);
-                    let vals: Vec<Option<i128>> = sel
-                        .map(|g| {
-                            let c = self.counts[g] as i128;
-                            (c > 0).then(|| {
-                                let num = v[g] * mul;
-                                let q = num / c;
-                                let r = num % c;
-                                if 2 * r.abs() >= c {
-                                    q + num.signum()
-                                } else {
-                                    q
-                                }
-                            })
-                        })
-                        .collect();
-                    Arc::new(Decimal128Array::from(vals).with_precision_and_scale(*p, *rs)?)
-                }
-                (Values::I128(v), _) => {
-                    let Domain::I128(s) = self.domain else {
-                        unreachable!()
-                    };
-                    let f = 10f64.powi(s as i32);
-                    Arc::new(Float64Array::from(
-                        sel.map(|g| {
-                            (self.counts[g] > 0).then(|| v[g] as f64 / f / self.counts[g] as f64)
-                        })
-                        .collect::<Vec<_>>(),
-                    ))
-                }
-                (Values::F64(v), _) => Arc::new(Float64Array::from(
-                    sel.map(|g| (self.counts[g] > 0).then(|| v[g] / self.counts[g] as f64))
-                        .collect::<Vec<_>>(),
-                )),
-                _ => return Err(TaskError::Operator("AVG over unsupported type".into())),
-            },
-            _ => self.values_sel(sel)?,
-        };
+        let arr = self.inner.evaluate(groups, &target)?;
         Ok(if arr.data_type() == &target {
             arr
         } else {
@@ -372,19 +164,11 @@ impl Accumulator {
         })
     }
 
-    /// Partial states for groups `0..n`: one column, or sum and count for AVG.
+    /// Partial states for groups `0..n`, cast to the partial schema's `types`.
     pub fn state(&self, n: usize, types: &[SqlType]) -> Result<Vec<ArrayRef>, TaskError> {
-        let arrs: Vec<ArrayRef> = match self.func {
-            AggFunc::Count | AggFunc::CountStar => {
-                vec![Arc::new(Int64Array::from(self.counts[..n].to_vec()))]
-            }
-            AggFunc::Avg => vec![
-                self.values_array(n)?,
-                Arc::new(Int64Array::from(self.counts[..n].to_vec())),
-            ],
-            _ => vec![self.values_array(n)?],
-        };
-        arrs.into_iter()
+        self.inner
+            .state(n)?
+            .into_iter()
             .zip(types)
             .map(|(a, t)| {
                 let t = t.to_arrow();
@@ -396,53 +180,19 @@ impl Accumulator {
             })
             .collect()
     }
-
-    fn values_array(&self, n: usize) -> Result<ArrayRef, TaskError> {
-        self.values_sel(0..n)
-    }
-
-    fn values_sel<I>(&self, sel: I) -> Result<ArrayRef, TaskError>
-    where
-        I: Iterator<Item = usize> + Clone,
-    {
-        let nulls = NullBuffer::from(sel.clone().map(|g| self.seen[g]).collect::<Vec<_>>());
-        let nulls = (nulls.null_count() > 0).then_some(nulls);
-        Ok(match &self.values {
-            Values::I64(v) => Arc::new(Int64Array::new(sel.map(|g| v[g]).collect(), nulls)),
-            Values::F64(v) => Arc::new(Float64Array::new(sel.map(|g| v[g]).collect(), nulls)),
-            Values::I128(v) => {
-                let Domain::I128(s) = self.domain else {
-                    unreachable!()
-                };
-                Arc::new(
-                    Decimal128Array::new(sel.map(|g| v[g]).collect(), nulls)
-                        .with_precision_and_scale(38, s)?,
-                )
-            }
-            Values::Str(v) => Arc::new(StringArray::from(
-                sel.map(|g| v[g].clone()).collect::<Vec<_>>(),
-            )),
-        })
-    }
 }
 
 impl Accumulator {
     /// Checkpoints: the number of columns [`Accumulator::snapshot`] writes.
     pub fn snapshot_width(&self) -> usize {
-        let state = if self.func == AggFunc::Avg { 2 } else { 1 };
-        state + usize::from(self.distinct.is_some())
+        self.inner.state_width() + usize::from(self.distinct.is_some())
     }
 
     /// Checkpoints: the state of groups `0..n`, losslessly in the accumulator's own types: the
-    /// partial state (as [`Accumulator::state`]: one column, or sum and count for AVG), then for
-    /// a DISTINCT aggregate the argument values each group has seen (a list of encoded keys).
+    /// partial state (one column, or sum and count for AVG), then for a DISTINCT aggregate the
+    /// argument values each group has seen (a list of encoded keys).
     pub fn snapshot(&self, n: usize) -> Result<Vec<ArrayRef>, TaskError> {
-        let counts = || Arc::new(Int64Array::from(self.counts[..n].to_vec())) as ArrayRef;
-        let mut cols: Vec<ArrayRef> = match self.func {
-            AggFunc::Count | AggFunc::CountStar => vec![counts()],
-            AggFunc::Avg => vec![self.values_array(n)?, counts()],
-            _ => vec![self.values_array(n)?],
-        };
+        let mut cols = self.inner.state(n)?;
         if let Some(sets) = &self.distinct {
             let mut b = ListBuilder::new(BinaryBuilder::new());
             for set in &sets[..n] {
@@ -482,7 +232,7 @@ impl Accumulator {
                 .ok_or_else(|| TaskError::Operator("DISTINCT state is not a list".into()))?;
             // folding two states of one group is right only if their value sets are disjoint
             // (MIN/MAX do not care); one group's state comes from one subtask anyway
-            let additive = !matches!(self.func, AggFunc::Min | AggFunc::Max);
+            let additive = !self.func.ignores_duplicates();
             for (i, g) in groups.iter().enumerate() {
                 let set = &mut sets[*g as usize];
                 let vals = lists.value(i);
@@ -501,12 +251,10 @@ impl Accumulator {
                 }
             }
         }
-        let merge = std::mem::replace(&mut self.merge, true);
-        let distinct = self.distinct.take();
-        let r = self.update(groups, num_groups, &cols[..state_width]);
-        self.merge = merge;
-        self.distinct = distinct;
-        r
+        if groups.is_empty() {
+            return Ok(());
+        }
+        self.fold(groups, &cols[..state_width], true)
     }
 }
 
@@ -529,50 +277,13 @@ fn decode_distinct_key(b: &[u8]) -> Result<DistinctKey, TaskError> {
     })
 }
 
-/// Sums (`cmp` None) or keeps the min/max of `arr` per group.
-fn fold_primitive<T: ArrowPrimitiveType>(
-    v: &mut [T::Native],
-    seen: &mut [bool],
-    groups: &[u32],
-    arr: &ArrayRef,
-    cmp: Option<Cmp>,
-    add: impl Fn(T::Native, T::Native) -> T::Native,
-) where
-    T::Native: PartialOrd,
-{
-    let a = arr.as_primitive::<T>();
-    let vals = a.values();
-    let nulls = a.nulls().filter(|n| n.null_count() > 0);
-    for (i, g) in groups.iter().enumerate() {
-        if nulls.is_some_and(|n| n.is_null(i)) {
-            continue;
-        }
-        let g = *g as usize;
-        let x = vals[i];
-        match cmp {
-            None => v[g] = add(v[g], x),
-            Some(c) => {
-                if !seen[g] || keep(c, x < v[g]) && x != v[g] {
-                    v[g] = x;
-                }
-            }
-        }
-        seen[g] = true;
-    }
-}
-
-fn as_i64(a: &ArrayRef) -> Result<&Int64Array, TaskError> {
-    a.as_any().downcast_ref::<Int64Array>().ok_or_else(|| {
-        TaskError::Operator(format!(
-            "expected a BIGINT state column, got {}",
-            a.data_type()
-        ))
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn f(name: &str) -> AggFunc {
+        AggFunc::named(name).unwrap()
+    }
     use datafusion::arrow::array::{Decimal128Array, StringArray};
     use datafusion::arrow::array::{Float64Array, Int32Array, TimestampMillisecondArray};
 
@@ -592,21 +303,21 @@ mod tests {
         let strs = |v: Vec<Option<&str>>| -> ArrayRef { Arc::new(StringArray::from(v)) };
         let cases: Vec<(AggFunc, bool, ArrayRef, ArrayRef, SqlType)> = vec![
             (
-                AggFunc::Sum,
+                f("SUM"),
                 false,
                 dec(vec![Some(125), None, Some(-3), Some(99_999)]),
                 dec(vec![Some(1), Some(2), None, Some(3)]),
                 SqlType::Decimal(38, 2),
             ),
             (
-                AggFunc::Avg,
+                f("AVG"),
                 false,
                 dec(vec![Some(125), None, Some(-3), Some(7)]),
                 dec(vec![Some(1), Some(2), None, Some(3)]),
                 SqlType::Decimal(38, 4),
             ),
             (
-                AggFunc::Avg,
+                f("AVG"),
                 true,
                 Arc::new(Float64Array::from(vec![
                     Some(0.1),
@@ -623,35 +334,35 @@ mod tests {
                 SqlType::Double,
             ),
             (
-                AggFunc::Min,
+                f("MIN"),
                 false,
                 strs(vec![Some("pear"), None, Some("apple"), Some("fig")]),
                 strs(vec![Some("banana"), Some("zz"), None, Some("a")]),
                 SqlType::String,
             ),
             (
-                AggFunc::Max,
+                f("MAX"),
                 true,
                 strs(vec![Some("pear"), None, Some("apple"), Some("fig")]),
                 strs(vec![Some("banana"), Some("zz"), None, Some("a")]),
                 SqlType::String,
             ),
             (
-                AggFunc::Count,
+                f("COUNT"),
                 true,
                 strs(vec![Some("x"), Some("y"), Some("x"), None]),
                 strs(vec![Some("x"), Some("z"), Some("y"), Some("x")]),
                 SqlType::BigInt,
             ),
             (
-                AggFunc::Sum,
+                f("SUM"),
                 true,
                 Arc::new(Int32Array::from(vec![Some(5), Some(5), Some(-2), Some(7)])),
                 Arc::new(Int32Array::from(vec![Some(5), Some(6), Some(-2), Some(1)])),
                 SqlType::BigInt,
             ),
             (
-                AggFunc::Min,
+                f("MIN"),
                 false,
                 Arc::new(TimestampMillisecondArray::from(vec![
                     Some(9),
@@ -668,7 +379,7 @@ mod tests {
                 SqlType::Timestamp(3),
             ),
             (
-                AggFunc::CountStar,
+                f("COUNT_STAR"),
                 false,
                 Arc::new(Int32Array::from(vec![Some(1), None, Some(1), Some(1)])),
                 Arc::new(Int32Array::from(vec![None, None, Some(1), Some(1)])),
@@ -681,7 +392,7 @@ mod tests {
         for (func, distinct, first, more, result) in cases {
             let ty = first.data_type().clone();
             let arg = |a: &ArrayRef| -> Vec<ArrayRef> {
-                if func == AggFunc::CountStar {
+                if func == f("COUNT_STAR") {
                     vec![]
                 } else {
                     vec![a.clone()]
@@ -725,17 +436,17 @@ mod tests {
     #[test]
     fn overlapping_distinct_states_of_one_group_are_refused() {
         let a: ArrayRef = Arc::new(Int32Array::from(vec![1, 2]));
-        let mut acc = Accumulator::with_distinct(AggFunc::Sum, false, true, Some(a.data_type()));
+        let mut acc = Accumulator::with_distinct(f("SUM"), false, true, Some(a.data_type()));
         acc.update(&[0, 0], 1, std::slice::from_ref(&a)).unwrap();
         let snap = acc.snapshot(1).unwrap();
-        let mut r = Accumulator::with_distinct(AggFunc::Sum, false, true, Some(a.data_type()));
+        let mut r = Accumulator::with_distinct(f("SUM"), false, true, Some(a.data_type()));
         r.restore(&[0], 1, &snap).unwrap();
         assert!(r.restore(&[0], 1, &snap).is_err());
         // MIN/MAX do not care
-        let mut max = Accumulator::with_distinct(AggFunc::Max, false, true, Some(a.data_type()));
+        let mut max = Accumulator::with_distinct(f("MAX"), false, true, Some(a.data_type()));
         max.update(&[0, 0], 1, std::slice::from_ref(&a)).unwrap();
         let snap = max.snapshot(1).unwrap();
-        let mut r = Accumulator::with_distinct(AggFunc::Max, false, true, Some(a.data_type()));
+        let mut r = Accumulator::with_distinct(f("MAX"), false, true, Some(a.data_type()));
         r.restore(&[0], 1, &snap).unwrap();
         r.restore(&[0], 1, &snap).unwrap();
         assert_eq!(

@@ -22,7 +22,7 @@ use datafusion::arrow::row::{RowConverter, Rows, SortField};
 use hashbrown::HashMap;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use strom_plan::{AggFunc, AggregateMode, AggregateSpec, SqlType};
+use strom_plan::{AggregateMode, AggregateSpec, SqlType};
 
 /// The group keys of one table.
 enum Keys {
@@ -92,7 +92,7 @@ impl AggregateOperator {
         let partial = strom_plan::partial_schema(&spec.input, &spec.group_by, &spec.aggregates);
         let mut col = spec.group_by.len();
         for c in &spec.aggregates {
-            let width = if c.func == AggFunc::Avg { 2 } else { 1 };
+            let width = c.state_fields(&spec.input).len();
             state_types.push(
                 partial.columns[col..col + width]
                     .iter()
@@ -441,7 +441,7 @@ mod tests {
     use proptest::prelude::*;
     use std::collections::BTreeMap as Map;
     use std::sync::Arc;
-    use strom_plan::{AggCall, RowSchema};
+    use strom_plan::{AggCall, AggFunc, RowSchema};
 
     use crate::operators::testkit::Collect;
 
@@ -451,35 +451,35 @@ mod tests {
         let input = RowSchema::new(vec![col("k", key.clone()), col("v", SqlType::BigInt)]);
         let calls = vec![
             AggCall {
-                func: AggFunc::CountStar,
+                func: AggFunc::named("COUNT_STAR").unwrap(),
                 arg: None,
                 distinct: false,
                 name: "c".into(),
                 result_type: SqlType::BigInt,
             },
             AggCall {
-                func: AggFunc::Sum,
+                func: AggFunc::named("SUM").unwrap(),
                 arg: Some(1),
                 distinct: false,
                 name: "s".into(),
                 result_type: SqlType::BigInt,
             },
             AggCall {
-                func: AggFunc::Min,
+                func: AggFunc::named("MIN").unwrap(),
                 arg: Some(1),
                 distinct: false,
                 name: "mi".into(),
                 result_type: SqlType::BigInt,
             },
             AggCall {
-                func: AggFunc::Max,
+                func: AggFunc::named("MAX").unwrap(),
                 arg: Some(1),
                 distinct: false,
                 name: "ma".into(),
                 result_type: SqlType::BigInt,
             },
             AggCall {
-                func: AggFunc::Avg,
+                func: AggFunc::named("AVG").unwrap(),
                 arg: Some(1),
                 distinct: false,
                 name: "a".into(),

@@ -420,8 +420,8 @@ mod tests {
             col("window_start", ts.clone()),
             col("window_end", ts.clone()),
         ]);
-        let call = |func, arg, distinct, name: &str| AggCall {
-            func,
+        let call = |func: &str, arg, distinct, name: &str| AggCall {
+            func: AggFunc::named(func).unwrap(),
             arg,
             distinct,
             name: name.into(),
@@ -439,9 +439,9 @@ mod tests {
             input,
             group_by: vec![0, 2, 3],
             aggregates: vec![
-                call(AggFunc::CountStar, None, false, "c"),
-                call(AggFunc::Sum, Some(1), false, "s"),
-                call(AggFunc::Count, Some(1), true, "d"),
+                call("COUNT_STAR", None, false, "c"),
+                call("SUM", Some(1), false, "s"),
+                call("COUNT", Some(1), true, "d"),
             ],
             window_end_column: Some(3),
             window_key_columns: vec![2, 3],
@@ -586,8 +586,8 @@ mod checkpoint_tests {
 
     fn spec() -> AggregateSpec {
         let ts = SqlType::Timestamp(3);
-        let call = |func, arg, distinct, name: &str| AggCall {
-            func,
+        let call = |func: &str, arg, distinct, name: &str| AggCall {
+            func: AggFunc::named(func).unwrap(),
             arg,
             distinct,
             name: name.into(),
@@ -605,9 +605,9 @@ mod checkpoint_tests {
             input: input(),
             group_by: vec![0, 2, 3],
             aggregates: vec![
-                call(AggFunc::CountStar, None, false, "c"),
-                call(AggFunc::Sum, Some(1), false, "s"),
-                call(AggFunc::Count, Some(1), true, "d"),
+                call("COUNT_STAR", None, false, "c"),
+                call("SUM", Some(1), false, "s"),
+                call("COUNT", Some(1), true, "d"),
             ],
             window_end_column: Some(3),
             window_key_columns: vec![2, 3],

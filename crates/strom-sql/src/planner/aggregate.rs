@@ -62,24 +62,16 @@ impl Builder<'_> {
                 )));
             }
             let fname = f.func.name().to_ascii_lowercase();
-            let func = match fname.as_str() {
-                "count" => AggFunc::Count,
-                "sum" => AggFunc::Sum,
-                "min" => AggFunc::Min,
-                "max" => AggFunc::Max,
-                "avg" | "mean" => AggFunc::Avg,
-                other => {
-                    return Err(SqlError::new(format!(
-                        "aggregate function '{other}' is not supported yet; Strom supports COUNT, SUM, MIN, MAX, AVG"
-                    )))
-                }
+            let Some(func) = AggFunc::for_sql(&fname) else {
+                return Err(SqlError::new(format!(
+                    "aggregate function '{fname}' is not supported yet; Strom supports {}",
+                    AggFunc::sql_names().join(", ")
+                )));
             };
-            let (func, arg) = match (func, p.args.as_slice()) {
-                (AggFunc::Count, [Expr::Literal(v, _)]) if !v.is_null() && !p.distinct => {
-                    (AggFunc::CountStar, None)
-                }
-                (AggFunc::Count, []) => (AggFunc::CountStar, None),
-                (f, [arg]) => (f, Some(column_for(arg, &in_schema, &mut extra))),
+            let (func, arg) = match (func.star_form(), p.args.as_slice()) {
+                (Some(star), [Expr::Literal(v, _)]) if !v.is_null() && !p.distinct => (star, None),
+                (Some(star), []) => (star, None),
+                (_, [arg]) => (func, Some(column_for(arg, &in_schema, &mut extra))),
                 _ => return Err(SqlError::new(format!("{ae}: expected one argument"))),
             };
             let col = &out_schema.columns[group_by.len() + k];
@@ -243,7 +235,7 @@ impl Builder<'_> {
                     arg: c.arg.map(|_| state_col),
                     ..c.clone()
                 };
-                state_col += if c.func == AggFunc::Avg { 2 } else { 1 };
+                state_col += c.state_fields(&in_schema).len();
                 call
             })
             .collect();

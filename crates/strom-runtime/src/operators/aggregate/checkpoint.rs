@@ -241,20 +241,20 @@ mod tests {
 
     /// COUNT(*), COUNT(v), SUM(v), MIN(v), MAX(v), AVG(v), DISTINCT but COUNT(*) if `distinct`.
     fn calls(distinct: bool) -> Vec<AggCall> {
-        let call = |func, arg, name: &str, result_type| AggCall {
-            func,
+        let call = |func: &str, arg, name: &str, result_type| AggCall {
+            func: AggFunc::named(func).unwrap(),
             arg,
             distinct: distinct && arg.is_some(),
             name: name.into(),
             result_type,
         };
         vec![
-            call(AggFunc::CountStar, None, "c", SqlType::BigInt),
-            call(AggFunc::Count, Some(1), "cv", SqlType::BigInt),
-            call(AggFunc::Sum, Some(1), "s", SqlType::BigInt),
-            call(AggFunc::Min, Some(1), "mi", SqlType::BigInt),
-            call(AggFunc::Max, Some(1), "ma", SqlType::BigInt),
-            call(AggFunc::Avg, Some(1), "a", SqlType::Double),
+            call("COUNT_STAR", None, "c", SqlType::BigInt),
+            call("COUNT", Some(1), "cv", SqlType::BigInt),
+            call("SUM", Some(1), "s", SqlType::BigInt),
+            call("MIN", Some(1), "mi", SqlType::BigInt),
+            call("MAX", Some(1), "ma", SqlType::BigInt),
+            call("AVG", Some(1), "a", SqlType::Double),
         ]
     }
 

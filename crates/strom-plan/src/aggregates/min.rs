@@ -1,0 +1,54 @@
+//! MIN(x): the smallest non-null value (null for none), compared as BIGINT, DOUBLE,
+//! DECIMAL or STRING (dates and times as BIGINT); its own partial state.
+
+use super::group_values::{Domain, Fold, GroupValues};
+use super::{AggError, AggregateFunction, Groups, GroupsAccumulator};
+use datafusion::arrow::array::ArrayRef;
+use datafusion::arrow::datatypes::DataType;
+
+pub struct Min;
+
+impl AggregateFunction for Min {
+    fn name(&self) -> &'static str {
+        "MIN"
+    }
+
+    fn sql_aliases(&self) -> &'static [&'static str] {
+        &["min"]
+    }
+
+    fn ignores_duplicates(&self) -> bool {
+        true
+    }
+
+    fn accumulator(&self, input_type: Option<&DataType>) -> Box<dyn GroupsAccumulator> {
+        Box::new(MinAccumulator(GroupValues::new(
+            input_type.map(Domain::of).unwrap_or(Domain::I64),
+        )))
+    }
+}
+
+#[derive(Debug)]
+struct MinAccumulator(GroupValues);
+
+impl GroupsAccumulator for MinAccumulator {
+    fn grow(&mut self, groups: usize) {
+        self.0.grow(groups);
+    }
+
+    fn update(&mut self, groups: &[u32], args: &[ArrayRef]) -> Result<(), AggError> {
+        self.0.fold(groups, &args[0], Fold::Min)
+    }
+
+    fn merge(&mut self, groups: &[u32], states: &[ArrayRef]) -> Result<(), AggError> {
+        self.0.fold(groups, &states[0], Fold::Min)
+    }
+
+    fn evaluate(&self, groups: Groups<'_>, _result: &DataType) -> Result<ArrayRef, AggError> {
+        self.0.select(groups)
+    }
+
+    fn state(&self, n: usize) -> Result<Vec<ArrayRef>, AggError> {
+        Ok(vec![self.0.select(Groups::First(n))?])
+    }
+}

@@ -1,0 +1,277 @@
+//! Aggregate functions: one file per function behind [`AggregateFunction`], listed once in
+//! [`REGISTRY`]. The SQL planner finds a function by its SQL name, a JobGraph names it
+//! ([`AggFunc`], serialized as [`AggregateFunction::name`]), partial aggregate schemas take its
+//! state columns from it, and the runtime's aggregate operators (and their checkpoints) fold rows
+//! with the [`GroupsAccumulator`] it creates: one virtual call per batch, monomorphic loops over
+//! the batch's rows inside.
+//!
+//! Adding a function: a file here implementing [`AggregateFunction`] and its accumulator, and its
+//! `mod` line and entry in [`REGISTRY`]. DataFusion plans the SQL call (and gives its result
+//! type), so the name must be one of DataFusion's aggregates.
+
+mod avg;
+mod count;
+mod group_values;
+mod max;
+mod min;
+mod sum;
+
+use crate::types::SqlType;
+use datafusion::arrow::array::{ArrayRef, Int64Array};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::error::ArrowError;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Every aggregate function Strom evaluates, in the order its SQL names are listed to users.
+static REGISTRY: &[&dyn AggregateFunction] = &[
+    &count::Count,
+    &count::CountStar,
+    &sum::Sum,
+    &min::Min,
+    &max::Max,
+    &avg::Avg,
+];
+
+/// An aggregate function: how it is planned, the state its partial aggregates carry and the
+/// accumulator that computes it.
+pub trait AggregateFunction: Send + Sync + 'static {
+    /// Its name in a JobGraph (`COUNT_STAR`, `SUM`, ...): stable, checkpoints and submitted
+    /// JobGraphs carry it.
+    fn name(&self) -> &'static str;
+
+    /// Its name in SQL and in plan descriptions.
+    fn sql_name(&self) -> &'static str {
+        self.name()
+    }
+
+    /// The lower-case SQL (DataFusion) function names planned into it; none for a form reached
+    /// only through another function (`COUNT(*)` through `COUNT`).
+    fn sql_aliases(&self) -> &'static [&'static str];
+
+    /// The function that a call with no argument (`COUNT(*)`, `COUNT(1)`) plans into, if any.
+    fn star_form(&self) -> Option<AggFunc> {
+        None
+    }
+
+    /// The state columns of its partial aggregate (and of its checkpoints), given the argument
+    /// type (none without argument) and the result type: one column of the result type unless
+    /// the function says otherwise.
+    fn state_fields(&self, _arg: Option<&SqlType>, result: &SqlType) -> Vec<StateField> {
+        vec![StateField {
+            name: "state",
+            ty: result.clone(),
+            nullable: true,
+        }]
+    }
+
+    /// Whether folding a value twice gives the same result (MIN, MAX): a DISTINCT aggregate's
+    /// group may then be restored from two snapshots holding common values.
+    fn ignores_duplicates(&self) -> bool {
+        false
+    }
+
+    /// A fresh accumulator. `input_type`: the argument's type, or the first state column's type
+    /// for an accumulator that merges partial states; none for a function without argument.
+    fn accumulator(&self, input_type: Option<&DataType>) -> Box<dyn GroupsAccumulator>;
+}
+
+/// One state column of a partial aggregate: named `${name}{k}` for the k-th call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateField {
+    pub name: &'static str,
+    pub ty: SqlType,
+    pub nullable: bool,
+}
+
+/// The groups an accumulator is asked about: the first n, or the given ones in that order.
+#[derive(Debug, Clone, Copy)]
+pub enum Groups<'a> {
+    First(usize),
+    Ids(&'a [u32]),
+}
+
+impl Groups<'_> {
+    /// `f` of each group, in order (one match, then a monomorphic loop).
+    pub fn map<T>(self, f: impl FnMut(usize) -> T) -> Vec<T> {
+        match self {
+            Groups::First(n) => (0..n).map(f).collect(),
+            Groups::Ids(ids) => ids.iter().map(|g| *g as usize).map(f).collect(),
+        }
+    }
+}
+
+/// Why an accumulator failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AggError {
+    #[error(transparent)]
+    Arrow(#[from] ArrowError),
+    #[error("{0}")]
+    State(String),
+}
+
+/// The per-group state of one aggregate function over columnar batches. Group ids index a dense
+/// table; `grow` is called before groups are used.
+pub trait GroupsAccumulator: Send + std::fmt::Debug {
+    /// Makes room for `groups` groups (new ones start empty).
+    fn grow(&mut self, groups: usize);
+
+    /// Folds rows: `groups[i]` is the group of row i, `args` the argument column (none without
+    /// argument).
+    fn update(&mut self, groups: &[u32], args: &[ArrayRef]) -> Result<(), AggError>;
+
+    /// Folds partial states (the columns of [`GroupsAccumulator::state`], possibly cast to the
+    /// partial schema's types): `groups[i]` is the group of row i.
+    fn merge(&mut self, groups: &[u32], states: &[ArrayRef]) -> Result<(), AggError>;
+
+    /// The final values of `groups`; `result` is the type the caller casts them to.
+    fn evaluate(&self, groups: Groups<'_>, result: &DataType) -> Result<ArrayRef, AggError>;
+
+    /// The partial states of groups `0..n`, in the accumulator's own types: lossless, so that
+    /// checkpoints restore exactly.
+    fn state(&self, n: usize) -> Result<Vec<ArrayRef>, AggError>;
+
+    /// The number of columns [`GroupsAccumulator::state`] returns.
+    fn state_width(&self) -> usize {
+        1
+    }
+}
+
+/// An aggregate function, as a JobGraph names it: a handle to its [`REGISTRY`] entry.
+#[derive(Clone, Copy)]
+pub struct AggFunc(&'static dyn AggregateFunction);
+
+impl AggFunc {
+    /// The function with this JobGraph name (any case).
+    pub fn named(name: &str) -> Option<AggFunc> {
+        REGISTRY
+            .iter()
+            .find(|f| f.name().eq_ignore_ascii_case(name))
+            .map(|f| AggFunc(*f))
+    }
+
+    /// The function a SQL call of `name` (DataFusion's function name, any case) plans into.
+    pub fn for_sql(name: &str) -> Option<AggFunc> {
+        let name = name.to_ascii_lowercase();
+        REGISTRY
+            .iter()
+            .find(|f| f.sql_aliases().contains(&name.as_str()))
+            .map(|f| AggFunc(*f))
+    }
+
+    /// The SQL names users can call, in registry order: `COUNT, SUM, ...`.
+    pub fn sql_names() -> Vec<&'static str> {
+        let mut names: Vec<&'static str> = Vec::new();
+        for f in REGISTRY.iter().filter(|f| !f.sql_aliases().is_empty()) {
+            if !names.contains(&f.sql_name()) {
+                names.push(f.sql_name());
+            }
+        }
+        names
+    }
+
+    /// Every registered function.
+    pub fn all() -> impl Iterator<Item = AggFunc> {
+        REGISTRY.iter().map(|f| AggFunc(*f))
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.0.name()
+    }
+
+    pub fn sql_name(&self) -> &'static str {
+        self.0.sql_name()
+    }
+}
+
+impl std::ops::Deref for AggFunc {
+    type Target = dyn AggregateFunction;
+
+    fn deref(&self) -> &Self::Target {
+        self.0
+    }
+}
+
+impl PartialEq for AggFunc {
+    fn eq(&self, other: &Self) -> bool {
+        self.name() == other.name()
+    }
+}
+
+impl Eq for AggFunc {}
+
+impl std::hash::Hash for AggFunc {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name().hash(state);
+    }
+}
+
+impl std::fmt::Debug for AggFunc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Serialize for AggFunc {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for AggFunc {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        AggFunc::named(&name).ok_or_else(|| {
+            let known: Vec<&str> = REGISTRY.iter().map(|f| f.name()).collect();
+            serde::de::Error::custom(format!(
+                "unknown aggregate function '{name}'; known: {}",
+                known.join(", ")
+            ))
+        })
+    }
+}
+
+/// A BIGINT column (a count state).
+fn as_i64(a: &ArrayRef) -> Result<&Int64Array, AggError> {
+    a.as_any().downcast_ref::<Int64Array>().ok_or_else(|| {
+        AggError::State(format!(
+            "expected a BIGINT state column, got {}",
+            a.data_type()
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_serialize_as_before() {
+        let names: Vec<&str> = AggFunc::all().map(|f| f.name()).collect();
+        for (i, n) in names.iter().enumerate() {
+            assert!(!names[i + 1..].contains(n), "{n} registered twice");
+        }
+        // the names JobGraphs were written with before the registry
+        for old in ["COUNT", "COUNT_STAR", "SUM", "MIN", "MAX", "AVG"] {
+            let f: AggFunc = serde_json::from_str(&format!("\"{old}\"")).unwrap();
+            assert_eq!(serde_json::to_string(&f).unwrap(), format!("\"{old}\""));
+        }
+        assert!(serde_json::from_str::<AggFunc>("\"MEDIAN\"").is_err());
+    }
+
+    #[test]
+    fn sql_names_plan_into_functions() {
+        assert_eq!(AggFunc::sql_names(), ["COUNT", "SUM", "MIN", "MAX", "AVG"]);
+        assert_eq!(AggFunc::for_sql("mean").unwrap().name(), "AVG");
+        assert_eq!(AggFunc::for_sql("COUNT").unwrap().name(), "COUNT");
+        assert_eq!(
+            AggFunc::for_sql("count")
+                .unwrap()
+                .star_form()
+                .unwrap()
+                .name(),
+            "COUNT_STAR"
+        );
+        assert_eq!(AggFunc::named("count_star").unwrap().sql_name(), "COUNT");
+        assert!(AggFunc::for_sql("median").is_none());
+    }
+}
