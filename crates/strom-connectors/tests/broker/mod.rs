@@ -48,6 +48,10 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// How long a test reads a topic before it gives up: long enough for a job on a loaded machine
+/// (a windowed job on 2 cores beside a build was seen to need more than 30 s).
+const READ_TIMEOUT: Duration = Duration::from_secs(90);
+
 /// A running tansu broker.
 pub struct Broker {
     child: Child,
@@ -217,7 +221,7 @@ impl Broker {
     }
 
     /// Reads `count` messages from every partition of `topic` from the beginning (at most
-    /// 30 s): `(partition, offset, value)`.
+    /// [`READ_TIMEOUT`]): `(partition, offset, value)`.
     pub fn read_all(
         &self,
         topic: &str,
@@ -235,14 +239,14 @@ impl Broker {
         self.consume(topic, partitions, &[], |out, _| out.len() >= count)
             .unwrap_or_else(|got| {
                 panic!(
-                    "read only {} of {count} messages of {topic} in 30 s",
+                    "read only {} of {count} messages of {topic} in {READ_TIMEOUT:?}",
                     got.len()
                 )
             })
     }
 
     /// Every message of `topic` that a `read_committed` consumer sees now: read from the
-    /// beginning until the end of every partition (at most 30 s).
+    /// beginning until the end of every partition (at most [`READ_TIMEOUT`]).
     pub fn read_committed(&self, topic: &str, partitions: i32) -> Vec<Record> {
         self.consume(
             topic,
@@ -253,11 +257,11 @@ impl Broker {
             ],
             |_, ended| ended >= partitions as usize,
         )
-        .unwrap_or_else(|_| panic!("did not reach the end of {topic} in 30 s"))
+        .unwrap_or_else(|_| panic!("did not reach the end of {topic} in {READ_TIMEOUT:?}"))
     }
 
     /// Reads `topic` from the beginning of every partition with a consumer of the extra
-    /// settings until `done(messages, partitions at their end)`: the messages, or after 30 s
+    /// settings until `done(messages, partitions at their end)`: the messages, or after [`READ_TIMEOUT`]
     /// those read so far as the error.
     fn consume(
         &self,
@@ -284,7 +288,7 @@ impl Broker {
         let mut ended = std::collections::BTreeSet::new();
         let started = Instant::now();
         while !done(&out, ended.len()) {
-            if started.elapsed() > Duration::from_secs(30) {
+            if started.elapsed() > READ_TIMEOUT {
                 return Err(out);
             }
             match c.poll(Duration::from_millis(100)) {
