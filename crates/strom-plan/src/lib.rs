@@ -8,6 +8,8 @@ pub mod changelog;
 pub mod expr_codec;
 pub mod functions;
 pub mod job_graph;
+pub mod specs;
+pub mod table;
 pub mod types;
 
 pub use changelog::{RowKind, OP_COLUMN};

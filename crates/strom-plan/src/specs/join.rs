@@ -1,0 +1,101 @@
+//! The streaming join's spec: inputs, keys, how it bounds its state.
+
+use super::ExprSpec;
+use super::Spec;
+use crate::types::RowSchema;
+use serde::{Deserialize, Serialize};
+
+/// Which rows of a join are kept without a partner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum JoinType {
+    Inner,
+    Left,
+    Right,
+    Full,
+}
+
+/// How a streaming join bounds its state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum JoinKind {
+    /// Both inputs are windowed alike and joined per window (`window_end` columns given); a
+    /// window's rows are joined when the watermark passes its end, then dropped.
+    Window { left_end: usize, right_end: usize },
+    /// `right.ts + lower <= left.ts <= right.ts + upper` on the two rowtime columns; rows are
+    /// dropped once the watermark passes the last time a partner could have.
+    Interval {
+        left_time: usize,
+        right_time: usize,
+        lower_ms: i64,
+        upper_ms: i64,
+    },
+}
+
+/// A two-input join: input 0 is the left side, input 1 the right. Output: left columns, then
+/// right columns (names made unique).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JoinSpec {
+    pub left: RowSchema,
+    pub right: RowSchema,
+    pub join_type: JoinType,
+    /// Equality keys (columns of left and right, pairwise); the inputs are hashed on them.
+    pub left_keys: Vec<usize>,
+    pub right_keys: Vec<usize>,
+    pub kind: JoinKind,
+    /// The rest of the join condition, over `output`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<ExprSpec>,
+    pub output: RowSchema,
+}
+
+impl Spec for JoinSpec {
+    fn name(&self) -> String {
+        match self.kind {
+            JoinKind::Window { .. } => "WindowJoin".into(),
+            JoinKind::Interval { .. } => "IntervalJoin".into(),
+        }
+    }
+
+    fn output_schema(&self) -> &RowSchema {
+        &self.output
+    }
+
+    fn description(&self) -> String {
+        let keys: Vec<String> = self
+            .left_keys
+            .iter()
+            .zip(&self.right_keys)
+            .map(|(l, r)| {
+                format!(
+                    "{} = {}",
+                    self.left.columns[*l].name, self.right.columns[*r].name
+                )
+            })
+            .collect();
+        let kind = match self.kind {
+            JoinKind::Window { .. } => "window".to_string(),
+            JoinKind::Interval {
+                left_time,
+                right_time,
+                lower_ms,
+                upper_ms,
+            } => format!(
+                "{} BETWEEN {} + {lower_ms} ms AND {} + {upper_ms} ms",
+                self.left.columns[left_time].name,
+                self.right.columns[right_time].name,
+                self.right.columns[right_time].name
+            ),
+        };
+        format!(
+            "{}(joinType=[{:?}], keys=[{}], {kind}{})",
+            self.name(),
+            self.join_type,
+            keys.join(", "),
+            self.filter
+                .as_ref()
+                .map(|f| format!(", where=[{}]", f.sql))
+                .unwrap_or_default()
+        )
+    }
+}

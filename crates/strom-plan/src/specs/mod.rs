@@ -1,0 +1,82 @@
+//! Operator specs: what each operator of a JobGraph is, one file per operator kind. A spec says
+//! its name (as Flink names the operator), the schema of the rows it emits and its line in the
+//! plan ([`Spec`]); [`OperatorSpec`] is the tagged union a JobVertex's chain holds.
+//!
+//! A new operator kind: its file here implementing [`Spec`], and its variant in
+//! [`OperatorSpec`] (with its arm in [`OperatorSpec::spec`]).
+
+mod aggregate;
+mod calc;
+mod join;
+mod sink;
+mod source;
+mod window_tvf;
+
+pub use aggregate::{partial_schema, AggCall, AggregateMode, AggregateSpec};
+pub use calc::CalcSpec;
+pub use join::{JoinKind, JoinSpec, JoinType};
+pub use sink::SinkSpec;
+pub use source::{SourceSpec, SourceWatermark};
+pub use window_tvf::{WindowSpec, WindowTvfSpec};
+
+use crate::types::RowSchema;
+use serde::{Deserialize, Serialize};
+
+/// A DataFusion logical expression, serialized with datafusion-proto (base64), with its SQL text
+/// for humans. Column references are unqualified names of the operator's input schema.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ExprSpec {
+    pub sql: String,
+    pub proto: String,
+}
+
+/// What every operator spec tells about itself.
+pub trait Spec {
+    /// Flink-like operator name for vertex names and plans.
+    fn name(&self) -> String;
+    /// The schema of the rows this operator emits (the table's for a sink).
+    fn output_schema(&self) -> &RowSchema;
+    /// A one-line description for the plan (`/jobs/:id/plan`).
+    fn description(&self) -> String;
+}
+
+/// One operator of a chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind")]
+pub enum OperatorSpec {
+    Source(SourceSpec),
+    Calc(CalcSpec),
+    WindowTableFunction(WindowTvfSpec),
+    Aggregate(AggregateSpec),
+    Join(JoinSpec),
+    Sink(SinkSpec),
+}
+
+impl OperatorSpec {
+    /// The operator's spec, whatever its kind.
+    pub fn spec(&self) -> &dyn Spec {
+        match self {
+            OperatorSpec::Source(s) => s,
+            OperatorSpec::Calc(c) => c,
+            OperatorSpec::WindowTableFunction(w) => w,
+            OperatorSpec::Aggregate(a) => a,
+            OperatorSpec::Join(j) => j,
+            OperatorSpec::Sink(s) => s,
+        }
+    }
+
+    /// Flink-like operator name for vertex names and plans.
+    pub fn name(&self) -> String {
+        self.spec().name()
+    }
+
+    /// The schema of the rows this operator emits.
+    pub fn output_schema(&self) -> &RowSchema {
+        self.spec().output_schema()
+    }
+
+    /// A one-line description for the plan (`/jobs/:id/plan`).
+    pub fn description(&self) -> String {
+        self.spec().description()
+    }
+}
