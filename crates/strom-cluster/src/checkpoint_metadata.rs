@@ -12,6 +12,17 @@ pub const METADATA_FILE: &str = "_metadata";
 const VERSION: u32 = 1;
 
 /// Why a checkpoint's metadata cannot be read or written; the message names the file.
+/// Why a completed checkpoint could not be copied into a savepoint directory.
+#[derive(Debug, thiserror::Error)]
+pub enum SavepointCopyError {
+    #[error("the checkpoint's metadata is gone")]
+    MetadataGone,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Metadata(#[from] MetadataError),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum MetadataError {
     #[error("{location} does not exist: not a complete checkpoint or savepoint directory")]

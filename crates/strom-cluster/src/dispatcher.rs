@@ -4,7 +4,7 @@
 use crate::checkpoint_metadata::{CheckpointMetadata, RestorePlan};
 use crate::checkpoint_storage::CheckpointStorage;
 use crate::job_master::{CheckpointSetup, JobMaster, JobMasterConfig, JobSnapshot, JobSnapshots};
-use crate::protocol::{checkpoint_event, savepoint_event, JobEvent};
+use crate::protocol::{checkpoint_event, savepoint_event, JobEvent, TriggerError};
 use crate::resource_manager::ResourceManager;
 use crossbeam_channel::Sender;
 use parking_lot::{Mutex, RwLock};
@@ -35,9 +35,23 @@ pub enum DispatcherError {
     ShuttingDown,
     #[error("cannot restore the job's state: {0}")]
     Restore(String),
-    /// A savepoint or a checkpoint cannot be taken.
-    #[error("{0}")]
-    Trigger(String),
+    /// A savepoint asked for with no directory given and none configured.
+    #[error(
+        "no savepoint directory: give one (strom savepoint JOB_ID DIR, or \"target-directory\" in the request) or set '{}'",
+        keys::SAVEPOINT_DIR
+    )]
+    NoSavepointDirectory,
+    /// A checkpoint asked of a batch job (Flink's words, SchedulerBase#triggerCheckpoint).
+    #[error(
+        "Job {0} is not a streaming job. (it runs in batch mode: batch jobs take no checkpoints)"
+    )]
+    NotStreaming(JobId),
+    /// A checkpoint asked of a job that ended.
+    #[error("Job {job} is {status}: checkpoints are taken of running jobs only")]
+    JobEnded { job: JobId, status: JobStatus },
+    /// The job's JobMaster is gone (the job ended meanwhile).
+    #[error("job {0} is no longer running")]
+    NoLongerRunning(JobId),
 }
 
 /// Checkpoint settings of a streaming job from Flink's keys, and the savepoint it starts from.
@@ -301,17 +315,11 @@ impl Dispatcher {
         target: Option<String>,
         stop: bool,
         drain: bool,
-    ) -> Result<crossbeam_channel::Receiver<Result<String, String>>, DispatcherError> {
+    ) -> Result<crossbeam_channel::Receiver<Result<String, TriggerError>>, DispatcherError> {
         let job = self.job(id)?;
         let target = target
             .or_else(|| options::SAVEPOINT_DIR.get(&self.config).ok().flatten())
-            .ok_or_else(|| {
-                DispatcherError::Trigger(format!(
-                    "no savepoint directory: give one (strom savepoint JOB_ID DIR, or \
-                     \"target-directory\" in the request) or set '{}'",
-                    keys::SAVEPOINT_DIR
-                ))
-            })?;
+            .ok_or(DispatcherError::NoSavepointDirectory)?;
         let (tx, rx) = crossbeam_channel::bounded(1);
         Self::send_trigger(&job, savepoint_event(target, stop, drain, tx))?;
         Ok(rx)
@@ -323,21 +331,16 @@ impl Dispatcher {
     pub fn checkpoint(
         &self,
         id: JobId,
-    ) -> Result<crossbeam_channel::Receiver<Result<u64, String>>, DispatcherError> {
+    ) -> Result<crossbeam_channel::Receiver<Result<u64, TriggerError>>, DispatcherError> {
         let job = self.job(id)?;
         {
             let st = job.snapshot();
             if st.graph().job_type == JobType::Batch {
-                // Flink's words (SchedulerBase#triggerCheckpoint)
-                return Err(DispatcherError::Trigger(format!(
-                    "Job {id} is not a streaming job. (it runs in batch mode: batch jobs take no checkpoints)"
-                )));
+                return Err(DispatcherError::NotStreaming(id));
             }
             let status = st.graph().status();
             if status.is_globally_terminal() {
-                return Err(DispatcherError::Trigger(format!(
-                    "Job {id} is {status}: checkpoints are taken of running jobs only"
-                )));
+                return Err(DispatcherError::JobEnded { job: id, status });
             }
         }
         let (tx, rx) = crossbeam_channel::bounded(1);
@@ -349,7 +352,7 @@ impl Dispatcher {
     fn send_trigger(job: &JobEntry, event: JobEvent) -> Result<(), DispatcherError> {
         job.events
             .send(event)
-            .map_err(|_| DispatcherError::Trigger(format!("job {} is no longer running", job.id)))
+            .map_err(|_| DispatcherError::NoLongerRunning(job.id))
     }
 
     pub fn status(&self, id: JobId) -> Result<JobStatus, DispatcherError> {

@@ -14,7 +14,7 @@ pub use snapshot::{JobSnapshot, JobSnapshots};
 
 use crate::checkpoint_stats::CheckpointStats;
 use crate::gateway::TaskStateListener;
-use crate::protocol::{JobEvent, JobMasterId, TaskStateUpdate, TriggerRequest};
+use crate::protocol::{JobEvent, JobMasterId, TaskStateUpdate, TriggerError, TriggerRequest};
 use crate::resource_manager::ResourceManager;
 use checkpointing::{Checkpointing, JobContext};
 use crossbeam_channel::{Receiver, Sender};
@@ -327,10 +327,7 @@ impl JobMaster {
     /// A checkpoint or savepoint asked for (REST, CLI): streaming jobs only.
     fn trigger_requested(&mut self, req: TriggerRequest) {
         if self.ckpt.is_none() {
-            req.reply(Err(format!(
-                "{}s are taken of streaming jobs only; this job runs in batch mode",
-                req.what()
-            )));
+            req.reply(Err(TriggerError::BatchJob { what: req.what() }));
             return;
         }
         self.with_checkpointing(|c, cx| c.trigger_requested(req, cx));

@@ -2,8 +2,10 @@
 //! reports of its tasks (state changes, checkpoint answers), the checkpoints and savepoints asked
 //! for on request, and the fencing token that tells a JobMaster's messages from a stale one's.
 
+use crate::checkpoint_metadata::SavepointCopyError;
 use crossbeam_channel::Sender;
-use strom_common::{AttemptId, DeclineKind, ExecutionState, FailureKind, JobId};
+use std::sync::Arc;
+use strom_common::{AttemptId, DeclineKind, ExecutionState, FailureKind, JobId, JobStatus};
 use strom_runtime::TaskMetricsSnapshot;
 use strom_scheduler::execution_graph::ExecutionVertexId;
 use strom_scheduler::slot_pool::TaskManagerId;
@@ -90,7 +92,28 @@ pub struct SavepointRequest {
     pub stop: bool,
     /// With `stop`: advance event time to the end first (`stop --drain`).
     pub drain: bool,
-    pub reply: Sender<Result<String, String>>,
+    pub reply: Sender<Result<String, TriggerError>>,
+}
+
+/// Why a checkpoint or savepoint taken on request did not complete: the JobMaster's answer to
+/// whoever waits (REST reports it as the operation's failure cause).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TriggerError {
+    /// Not every task runs (the job starts, restarts or ends): asking again later may work.
+    #[error("the job is {status} and not all its tasks are running; try again when it runs")]
+    NotRunning { status: JobStatus },
+    /// A batch job takes no checkpoints.
+    #[error("{what}s are taken of streaming jobs only; this job runs in batch mode")]
+    BatchJob { what: &'static str },
+    /// The checkpoint was aborted (expired, declined, a task failed, ...).
+    #[error("the {what} failed: {reason}")]
+    Aborted { what: &'static str, reason: String },
+    /// The checkpoint completed but its copy into the savepoint directory failed (I/O).
+    #[error("the savepoint could not be written: {0}")]
+    SavepointWrite(#[source] Arc<SavepointCopyError>),
+    /// The job ended before it answered.
+    #[error("the job ended before the {what} completed")]
+    JobEnded { what: &'static str },
 }
 
 /// A checkpoint or savepoint taken on request (outside the periodic schedule), and who waits for
@@ -99,7 +122,7 @@ pub struct SavepointRequest {
 pub enum TriggerRequest {
     /// One checkpoint now (Flink's `POST /jobs/:id/checkpoints`); the reply is its id. It is a
     /// checkpoint like the periodic ones (retained, subsumed, restored from).
-    Checkpoint(Sender<Result<u64, String>>),
+    Checkpoint(Sender<Result<u64, TriggerError>>),
     Savepoint(SavepointRequest),
 }
 
@@ -124,7 +147,7 @@ impl TriggerRequest {
     }
 
     /// Answers whoever waits: checkpoint `id` completed at `location`, or the failure.
-    pub(crate) fn reply(&self, outcome: Result<(u64, &str), String>) {
+    pub(crate) fn reply(&self, outcome: Result<(u64, &str), TriggerError>) {
         match self {
             Self::Checkpoint(tx) => {
                 let _ = tx.send(outcome.map(|(id, _)| id));
@@ -141,7 +164,7 @@ pub fn savepoint_event(
     target: String,
     stop: bool,
     drain: bool,
-    reply: Sender<Result<String, String>>,
+    reply: Sender<Result<String, TriggerError>>,
 ) -> JobEvent {
     JobEvent::Trigger(TriggerRequest::Savepoint(SavepointRequest {
         target,
@@ -152,6 +175,6 @@ pub fn savepoint_event(
 }
 
 /// A manual checkpoint request for the JobMaster's events.
-pub fn checkpoint_event(reply: Sender<Result<u64, String>>) -> JobEvent {
+pub fn checkpoint_event(reply: Sender<Result<u64, TriggerError>>) -> JobEvent {
     JobEvent::Trigger(TriggerRequest::Checkpoint(reply))
 }

@@ -1,7 +1,7 @@
 //! TaskExecutor: the TaskManager side. Runs deployed tasks on their own threads and reports their
 //! state transitions to the JobMaster that deployed them, through a [`TaskStateListener`].
 
-use crate::checkpoint_storage::CheckpointStorage;
+use crate::checkpoint_storage::{CheckpointStorage, StorageError};
 use crate::gateway::{
     Answer, TaskExecutorGateway, TaskManagerInfo, TaskManagerQueryError, TaskStateListener,
 };
@@ -18,7 +18,9 @@ use strom_runtime::connector::FINAL_CHECKPOINT;
 use strom_runtime::error::catch_panic;
 use strom_runtime::exchange::LocalShuffle;
 use strom_runtime::task::{CheckpointListener, CheckpointTrigger};
-use strom_runtime::task_state::{decode_task_state, encode_task_state, RestoredState, TaskRestore};
+use strom_runtime::task_state::{
+    decode_task_state, encode_task_state, RestoredState, StateFileError, TaskRestore,
+};
 use strom_runtime::{
     run_task, ConnectorRegistry, TaskContext, TaskDeploymentDescriptor, TaskError, TaskMetrics,
     TaskMetricsSnapshot,
@@ -40,7 +42,7 @@ struct RunningTask {
 struct TaskCheckpointListener {
     /// The job's checkpoint directory, or why it cannot be opened here (then every snapshot
     /// with state is declined, which the JobMaster counts as a failed checkpoint).
-    storage: Result<CheckpointStorage, String>,
+    storage: Result<CheckpointStorage, StorageError>,
     file: String,
     ack: CheckpointAck,
     listener: Arc<dyn TaskStateListener>,
@@ -102,16 +104,33 @@ impl CheckpointListener for TaskCheckpointListener {
     }
 }
 
+/// Why the state a task resumes from cannot be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    /// The checkpoint's directory cannot be opened.
+    #[error(transparent)]
+    Open(StorageError),
+    /// A state file cannot be read.
+    #[error("cannot restore: {0}")]
+    Read(#[source] StorageError),
+    /// A state file is not a valid one.
+    #[error(
+        "cannot restore: {location} is corrupt ({source}); restore from another checkpoint or savepoint"
+    )]
+    Corrupt {
+        location: String,
+        source: StateFileError,
+    },
+}
+
 /// Reads the state files a task resumes from; the error names the file and what is wrong.
-fn load_restore(r: &TaskRestore) -> Result<RestoredState, String> {
-    let storage = CheckpointStorage::open(&r.dir).map_err(|e| e.to_string())?;
+fn load_restore(r: &TaskRestore) -> Result<RestoredState, RestoreError> {
+    let storage = CheckpointStorage::open(&r.dir).map_err(RestoreError::Open)?;
     RestoredState::load(r, |f| {
-        let bytes = storage.get(f).map_err(|e| format!("cannot restore: {e}"))?;
-        decode_task_state(&bytes).map_err(|e| {
-            format!(
-                "cannot restore: {} is corrupt ({e}); restore from another checkpoint or savepoint",
-                storage.location(f)
-            )
+        let bytes = storage.get(f).map_err(RestoreError::Read)?;
+        decode_task_state(&bytes).map_err(|source| RestoreError::Corrupt {
+            location: storage.location(f),
+            source,
         })
     })
 }
@@ -140,7 +159,6 @@ impl TaskExecutor {
 
     /// Deploys a task: it reports INITIALIZING, RUNNING and its terminal state to `listener`.
     /// Returns the task's live metrics.
-    #[allow(clippy::too_many_lines)] // debt: to split into steps
     pub fn submit_task(
         self: &Arc<Self>,
         tdd: TaskDeploymentDescriptor,
@@ -150,6 +168,69 @@ impl TaskExecutor {
     ) -> Arc<TaskMetrics> {
         let cancel = Arc::new(AtomicBool::new(false));
         let metrics = Arc::new(TaskMetrics::default());
+        let ctx = self.register(&tdd, id, job_master, &listener, &cancel, &metrics);
+        let name = format!(
+            "{} ({}/{})",
+            tdd.vertex_name,
+            tdd.subtask + 1,
+            tdd.parallelism
+        );
+        let job = tdd.job_id;
+        let attempt = tdd.attempt_id;
+        let send = {
+            let listener = listener.clone();
+            let metrics = metrics.clone();
+            move |state: ExecutionState, error: Option<String>, kind: FailureKind| {
+                listener.update_task_state(TaskStateUpdate {
+                    job,
+                    job_master,
+                    id,
+                    attempt,
+                    state,
+                    error,
+                    kind,
+                    metrics: state.is_terminal().then(|| metrics.snapshot()),
+                })
+            }
+        };
+        let thread_name = format!(
+            "task-{}-{}",
+            tdd.vertex.to_string().get(..8).unwrap_or(""),
+            tdd.subtask
+        );
+        // a deep stack: operators plan and evaluate expressions recursively, as deep as the
+        // SQL planner accepts (strom_sql::depth)
+        let me = self.clone();
+        let spawn = std::thread::Builder::new()
+            .name(thread_name)
+            .stack_size(strom_plan::expr_codec::DEEP_STACK_BYTES)
+            .spawn({
+                let send = send.clone();
+                move || me.run_attempt(tdd, ctx, name, cancel, send)
+            });
+        if let Err(e) = spawn {
+            self.running.lock().remove(&attempt);
+            send(
+                ExecutionState::Failed,
+                Some(format!("cannot start a task thread: {e}")),
+                FailureKind::Recoverable,
+            );
+        }
+        metrics
+    }
+
+    /// Registers a task about to run, with its checkpoint channels (a source gets triggers;
+    /// every task of a job with checkpoints gets completions and a listener that writes its
+    /// snapshots), and answers the context it runs in.
+    fn register(
+        &self,
+        tdd: &TaskDeploymentDescriptor,
+        id: ExecutionVertexId,
+        job_master: JobMasterId,
+        listener: &Arc<dyn TaskStateListener>,
+        cancel: &Arc<AtomicBool>,
+        metrics: &Arc<TaskMetrics>,
+    ) -> TaskContext {
         let is_source = matches!(
             tdd.operators.first(),
             Some(strom_plan::OperatorSpec::Source(_))
@@ -157,9 +238,8 @@ impl TaskExecutor {
         // a directory that cannot be opened fails the checkpoints (they are declined), so
         // that the job learns of it and fails over past the tolerable failures
         let storage = tdd.checkpoint_dir.as_deref().map(|dir| {
-            CheckpointStorage::open(dir).map_err(|e| {
+            CheckpointStorage::open(dir).inspect_err(|e| {
                 tracing::warn!("checkpoints of this task will fail: {e}");
-                e.to_string()
             })
         });
         let (trigger_tx, trigger_rx) = match (&storage, is_source) {
@@ -204,7 +284,7 @@ impl TaskExecutor {
                 listener: listener.clone(),
             }) as Arc<dyn CheckpointListener>
         });
-        let mut ctx = TaskContext {
+        TaskContext {
             shuffle: self.shuffle.clone(),
             network: self.network.clone(),
             connectors: self.connectors.clone(),
@@ -214,88 +294,53 @@ impl TaskExecutor {
             checkpoint_triggers: trigger_rx,
             checkpoint_notifications: note_rx,
             restored: None,
-        };
-        let me = self.clone();
-        let name = format!(
-            "{} ({}/{})",
-            tdd.vertex_name,
-            tdd.subtask + 1,
-            tdd.parallelism
-        );
-        let job = tdd.job_id;
-        let attempt = tdd.attempt_id;
-        let send = {
-            let listener = listener.clone();
-            let metrics = metrics.clone();
-            move |state: ExecutionState, error: Option<String>, kind: FailureKind| {
-                listener.update_task_state(TaskStateUpdate {
-                    job,
-                    job_master,
-                    id,
-                    attempt,
-                    state,
-                    error,
-                    kind,
-                    metrics: state.is_terminal().then(|| metrics.snapshot()),
-                })
-            }
-        };
-        let thread_name = format!(
-            "task-{}-{}",
-            tdd.vertex.to_string().get(..8).unwrap_or(""),
-            tdd.subtask
-        );
-        // a deep stack: operators plan and evaluate expressions recursively, as deep as the
-        // SQL planner accepts (strom_sql::depth)
-        let spawn = std::thread::Builder::new()
-            .name(thread_name)
-            .stack_size(strom_plan::expr_codec::DEEP_STACK_BYTES)
-            .spawn({
-            let send = send.clone();
-            move || {
-                let ok = FailureKind::Recoverable;
-                send(ExecutionState::Initializing, None, ok);
-                send(ExecutionState::Running, None, ok);
-                let _span = tracing::info_span!("task", job = %tdd.job_id, task = %name, attempt = tdd.attempt_number).entered();
-                // operators and sources name themselves when they panic (TaskError::Panic);
-                // this catches what panics around them
-                let result = catch_panic(
-                    || "the task".into(),
-                    || {
-                        if let Some(r) = &tdd.restore {
-                            let restored = load_restore(r).map_err(TaskError::Deployment)?;
-                            ctx.restored = Some(Arc::new(restored));
-                        }
-                        run_task(&tdd, &ctx)
-                    },
-                );
-                me.running.lock().remove(&attempt);
-                match result {
-                    Ok(()) => send(ExecutionState::Finished, None, ok),
-                    Err(TaskError::Canceled) => send(ExecutionState::Canceled, None, ok),
-                    Err(_) if cancel.load(Ordering::Relaxed) => {
-                        send(ExecutionState::Canceled, None, ok)
-                    }
-                    Err(e) => {
-                        if matches!(e, TaskError::Panic { .. }) {
-                            tracing::error!("task {name} failed: {e}");
-                        } else {
-                            tracing::warn!("task {name} failed: {e}");
-                        }
-                        send(ExecutionState::Failed, Some(format!("{name}: {e}")), e.kind())
-                    }
-                }
-            }
-        });
-        if let Err(e) = spawn {
-            self.running.lock().remove(&attempt);
-            send(
-                ExecutionState::Failed,
-                Some(format!("cannot start a task thread: {e}")),
-                FailureKind::Recoverable,
-            );
         }
-        metrics
+    }
+
+    /// The task's thread: loads the state it restores, runs it, and reports how it ended.
+    fn run_attempt(
+        &self,
+        tdd: TaskDeploymentDescriptor,
+        mut ctx: TaskContext,
+        name: String,
+        cancel: Arc<AtomicBool>,
+        send: impl Fn(ExecutionState, Option<String>, FailureKind),
+    ) {
+        let attempt = tdd.attempt_id;
+        let ok = FailureKind::Recoverable;
+        send(ExecutionState::Initializing, None, ok);
+        send(ExecutionState::Running, None, ok);
+        let _span = tracing::info_span!("task", job = %tdd.job_id, task = %name, attempt = tdd.attempt_number).entered();
+        // operators and sources name themselves when they panic (TaskError::Panic);
+        // this catches what panics around them
+        let result = catch_panic(
+            || "the task".into(),
+            || {
+                if let Some(r) = &tdd.restore {
+                    let restored = load_restore(r).map_err(|e| TaskError::Restore(Box::new(e)))?;
+                    ctx.restored = Some(Arc::new(restored));
+                }
+                run_task(&tdd, &ctx)
+            },
+        );
+        self.running.lock().remove(&attempt);
+        match result {
+            Ok(()) => send(ExecutionState::Finished, None, ok),
+            Err(TaskError::Canceled) => send(ExecutionState::Canceled, None, ok),
+            Err(_) if cancel.load(Ordering::Relaxed) => send(ExecutionState::Canceled, None, ok),
+            Err(e) => {
+                if matches!(e, TaskError::Panic { .. }) {
+                    tracing::error!("task {name} failed: {e}");
+                } else {
+                    tracing::warn!("task {name} failed: {e}");
+                }
+                send(
+                    ExecutionState::Failed,
+                    Some(format!("{name}: {e}")),
+                    e.kind(),
+                )
+            }
+        }
     }
 
     /// Asks a running task to stop; it reports CANCELED when it has.

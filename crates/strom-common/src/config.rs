@@ -18,8 +18,11 @@ pub enum ConfigError {
         path: String,
         source: std::io::Error,
     },
-    #[error("configuration file {path} is not valid YAML: {message}")]
-    Yaml { path: String, message: String },
+    #[error("configuration file {path} is not valid YAML: {source}")]
+    Yaml {
+        path: String,
+        source: serde_yaml::Error,
+    },
     #[error("bad value '{value}' for '{key}': expected {expected}")]
     BadValue {
         key: String,
@@ -104,15 +107,15 @@ impl Configuration {
             path: path.display().to_string(),
             source,
         })?;
-        Self::from_yaml_str(&text).map_err(|message| ConfigError::Yaml {
+        Self::from_yaml_str(&text).map_err(|source| ConfigError::Yaml {
             path: path.display().to_string(),
-            message,
+            source,
         })
     }
 
-    /// Parses YAML text; the error is a message with the position.
-    pub fn from_yaml_str(text: &str) -> Result<Self, String> {
-        let value: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
+    /// Parses YAML text; the error says what and where.
+    pub fn from_yaml_str(text: &str) -> Result<Self, serde_yaml::Error> {
+        let value: serde_yaml::Value = serde_yaml::from_str(text)?;
         let mut conf = Self::new();
         flatten("", &value, &mut conf.entries);
         Ok(conf)

@@ -331,6 +331,42 @@ pub fn finish_batch(
         .map_err(err)
 }
 
+/// Why a JSON field value cannot go into its column: which column, what value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FieldError {
+    /// Missing or `null` in a NOT NULL column.
+    #[error("column '{column}' ({ty} NOT NULL) is missing or null")]
+    MissingNotNull { column: String, ty: String },
+    /// Not a value of the column's type (`value` is an excerpt of its JSON text).
+    #[error("column '{column}' ({ty}) cannot take the value {value}")]
+    BadValue {
+        column: String,
+        ty: String,
+        value: String,
+    },
+}
+
+/// Why a JSON row (a line, a message) cannot be decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum JsonRowError {
+    #[error("invalid JSON ({0})")]
+    Invalid(#[source] serde_json::Error),
+    #[error("expected a JSON object")]
+    NotAnObject,
+    #[error(transparent)]
+    Field(#[from] FieldError),
+}
+
+/// Parses one JSON row: it must be an object.
+pub fn json_object(
+    bytes: &[u8],
+) -> Result<serde_json::Map<String, serde_json::Value>, JsonRowError> {
+    match serde_json::from_slice(bytes).map_err(JsonRowError::Invalid)? {
+        serde_json::Value::Object(obj) => Ok(obj),
+        _ => Err(JsonRowError::NotAnObject),
+    }
+}
+
 /// Appends one JSON field value (`None` = missing) to the builder of column `c` (the JSON rules
 /// of the filesystem reader and the Kafka source): numbers and strings are parsed as the column's
 /// text; arrays and objects only go into STRING columns, as their JSON text.
@@ -338,7 +374,7 @@ pub fn push_json_value(
     c: &strom_plan::Column,
     b: &mut ColumnBuilder,
     v: Option<&serde_json::Value>,
-) -> Result<(), String> {
+) -> Result<(), FieldError> {
     let r = match v {
         None | Some(serde_json::Value::Null) => b.push_null(),
         Some(serde_json::Value::Bool(x)) => b.push_bool(*x),
@@ -369,15 +405,15 @@ pub fn push_json_value(
         }
     };
     r.map_err(|e| match e {
-        PushError::NullInNotNull => {
-            format!("column '{}' ({} NOT NULL) is missing or null", c.name, c.ty)
-        }
-        _ => format!(
-            "column '{}' ({}) cannot take the value {}",
-            c.name,
-            c.ty,
-            crate::format::excerpt(v.map(|v| v.to_string()).unwrap_or_default().as_bytes())
-        ),
+        PushError::NullInNotNull => FieldError::MissingNotNull {
+            column: c.name.clone(),
+            ty: c.ty.to_string(),
+        },
+        _ => FieldError::BadValue {
+            column: c.name.clone(),
+            ty: c.ty.to_string(),
+            value: crate::format::excerpt(v.map(|v| v.to_string()).unwrap_or_default().as_bytes()),
+        },
     })
 }
 

@@ -151,46 +151,8 @@ fn int_range(ty: &SqlType) -> Option<(i64, i64)> {
 }
 
 impl Spec {
-    #[allow(clippy::too_many_lines)] // debt: to split into steps
     fn parse(table: &TableSpec) -> Result<Spec, ConnectorError> {
-        // unknown keys
-        for key in table.options.keys() {
-            if let Some(rest) = key.strip_prefix("fields.") {
-                let Some((col, opt)) = rest.rsplit_once('.') else {
-                    return Err(bad(
-                        table,
-                        format!("datagen option '{key}' should be 'fields.<column>.<option>'"),
-                    ));
-                };
-                if table.schema.columns.iter().all(|c| c.name != col) {
-                    return Err(bad(
-                        table,
-                        format!(
-                            "datagen option '{key}' names column '{col}', which the table does not have; columns: {}",
-                            table.schema.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
-                        ),
-                    ));
-                }
-                if !FIELD_KEYS.contains(&opt) {
-                    return Err(bad(
-                        table,
-                        format!(
-                            "unsupported datagen option '{key}'; field options: {}",
-                            FIELD_KEYS.join(", ")
-                        ),
-                    ));
-                }
-            } else if !TABLE_KEYS.contains(&key.as_str()) {
-                return Err(bad(
-                    table,
-                    format!(
-                        "unsupported datagen option '{key}'; supported: {}, fields.<column>.<{}>",
-                        TABLE_KEYS.join(", "),
-                        FIELD_KEYS.join("|")
-                    ),
-                ));
-            }
-        }
+        check_keys(table)?;
         let mut rows = match table.option("number-of-rows") {
             None => None,
             Some(v) => Some(v.trim().parse::<u64>().map_err(|_| {
@@ -210,38 +172,7 @@ impl Spec {
             },
         };
         let generator = match table.option("generator") {
-            Some(g) if g.trim().eq_ignore_ascii_case("bids") => {
-                if let Some(k) = table.options.keys().find(|k| k.starts_with("fields.")) {
-                    return Err(bad(table, format!("option '{k}' does not apply with 'generator' = 'bids'; remove it")));
-                }
-                let mut cols = Vec::new();
-                for c in &table.schema.columns {
-                    let Some(b) = BidColumn::from_name(&c.name) else {
-                        return Err(bad(
-                            table,
-                            format!(
-                                "column '{}' is not a bid column; with 'generator' = 'bids' the columns must be among: {}",
-                                c.name,
-                                bids::BID_COLUMNS.iter().map(|(n, t)| format!("{n} {t}")).collect::<Vec<_>>().join(", ")
-                            ),
-                        ));
-                    };
-                    if c.ty != b.sql_type() {
-                        return Err(bad(
-                            table,
-                            format!(
-                                "bid column '{}' has type {} but the bids generator produces {}; declare it as {}",
-                                c.name,
-                                c.ty,
-                                b.sql_type(),
-                                b.sql_type()
-                            ),
-                        ));
-                    }
-                    cols.push(b);
-                }
-                Generator::Bids(cols)
-            }
+            Some(g) if g.trim().eq_ignore_ascii_case("bids") => bids_generator(table)?,
             Some(g) => {
                 return Err(bad(
                     table,
@@ -269,11 +200,9 @@ impl Spec {
         })
     }
 
-    #[allow(clippy::too_many_lines)] // debt: to split into steps
     fn field(table: &TableSpec, col: &str, ty: &SqlType) -> Result<Field, ConnectorError> {
-        let opt = |o: &str| table.option(&format!("fields.{col}.{o}"));
-        let key = |o: &str| format!("fields.{col}.{o}");
-        let null_rate = match opt("null-rate") {
+        let f = FieldOptions { table, col, ty };
+        let null_rate = match f.opt("null-rate") {
             None => 0.0,
             Some(v) => match v.trim().parse::<f64>() {
                 Ok(x) if (0.0..=1.0).contains(&x) => x,
@@ -282,218 +211,16 @@ impl Spec {
                         table,
                         format!(
                             "'{}' = '{v}' must be a number between 0 and 1",
-                            key("null-rate")
+                            f.key("null-rate")
                         ),
                     ))
                 }
             },
         };
-        let kind = opt("kind").map(|k| k.trim().to_ascii_lowercase());
+        let kind = f.opt("kind").map(|k| k.trim().to_ascii_lowercase());
         let gen = match kind.as_deref() {
-            Some("sequence") => {
-                let get = |o: &str| -> Result<i64, ConnectorError> {
-                    let v = opt(o).ok_or_else(|| {
-                        bad(
-                            table,
-                            format!("sequence column '{col}' needs '{}' (an integer)", key(o)),
-                        )
-                    })?;
-                    v.trim()
-                        .parse::<i64>()
-                        .map_err(|_| bad(table, format!("'{}' = '{v}' is not an integer", key(o))))
-                };
-                let (start, end) = (get("start")?, get("end")?);
-                if end < start {
-                    return Err(bad(
-                        table,
-                        format!(
-                            "sequence column '{col}': 'end' ({end}) is below 'start' ({start})"
-                        ),
-                    ));
-                }
-                match ty {
-                    SqlType::TinyInt | SqlType::SmallInt | SqlType::Int | SqlType::BigInt => {
-                        let (lo, hi) = int_range(ty).unwrap_or((i64::MIN, i64::MAX));
-                        if start < lo || end > hi {
-                            return Err(bad(table, format!("sequence column '{col}': {start}..{end} does not fit {ty}")));
-                        }
-                    }
-                    SqlType::Decimal(p, s) => {
-                        for v in [start, end] {
-                            let scaled = (v as i128).checked_mul(text::pow10((*s).max(0) as u32));
-                            if scaled.is_none_or(|x| x.abs() >= text::pow10(*p as u32)) {
-                                return Err(bad(table, format!("sequence column '{col}': {v} does not fit {ty}")));
-                            }
-                        }
-                    }
-                    SqlType::Float | SqlType::Double | SqlType::String => {}
-                    _ => {
-                        return Err(bad(
-                            table,
-                            format!("column '{col}' ({ty}) cannot be a sequence; use 'kind' = 'random' (sequences: integer, decimal, float, string)"),
-                        ))
-                    }
-                }
-                if ["min", "max", "length", "max-past"]
-                    .iter()
-                    .any(|o| opt(o).is_some())
-                {
-                    return Err(bad(
-                        table,
-                        format!("sequence column '{col}' takes 'start' and 'end' only (min, max, length, max-past are for random columns)"),
-                    ));
-                }
-                FieldGen::Sequence { start, end }
-            }
-            None | Some("random") => {
-                if opt("start").is_some() || opt("end").is_some() {
-                    return Err(bad(
-                        table,
-                        format!(
-                            "'start'/'end' of column '{col}' need 'fields.{col}.kind' = 'sequence'"
-                        ),
-                    ));
-                }
-                let numeric = matches!(
-                    ty,
-                    SqlType::TinyInt
-                        | SqlType::SmallInt
-                        | SqlType::Int
-                        | SqlType::BigInt
-                        | SqlType::Float
-                        | SqlType::Double
-                        | SqlType::Decimal(..)
-                );
-                if !numeric && (opt("min").is_some() || opt("max").is_some()) {
-                    return Err(bad(
-                        table,
-                        format!("'min'/'max' apply to numeric columns, not to '{col}' ({ty})"),
-                    ));
-                }
-                if !matches!(ty, SqlType::String) && opt("length").is_some() {
-                    return Err(bad(
-                        table,
-                        format!("'length' applies to STRING columns, not to '{col}' ({ty})"),
-                    ));
-                }
-                if !matches!(ty, SqlType::Timestamp(_) | SqlType::Date) && opt("max-past").is_some()
-                {
-                    return Err(bad(table, format!("'max-past' applies to TIMESTAMP and DATE columns, not to '{col}' ({ty})")));
-                }
-                let r = match ty {
-                    SqlType::TinyInt | SqlType::SmallInt | SqlType::Int | SqlType::BigInt => {
-                        let (lo, hi) = int_range(ty).unwrap_or((i64::MIN, i64::MAX));
-                        let get = |o: &str, d: i64| -> Result<i64, ConnectorError> {
-                            match opt(o) {
-                                None => Ok(d),
-                                Some(v) => match v.trim().parse::<i64>() {
-                                    Ok(x) if x >= lo && x <= hi => Ok(x),
-                                    _ => Err(bad(
-                                        table,
-                                        format!("'{}' = '{v}' is not a {ty} value", key(o)),
-                                    )),
-                                },
-                            }
-                        };
-                        Random::Int {
-                            min: get("min", lo)?,
-                            max: get("max", hi)?,
-                        }
-                    }
-                    SqlType::Float | SqlType::Double => {
-                        let (lo, hi) = if matches!(ty, SqlType::Float) {
-                            (f32::MIN as f64, f32::MAX as f64)
-                        } else {
-                            (f64::MIN, f64::MAX)
-                        };
-                        let get = |o: &str, d: f64| -> Result<f64, ConnectorError> {
-                            match opt(o) {
-                                None => Ok(d),
-                                Some(v) => match v.trim().parse::<f64>() {
-                                    Ok(x) if x.is_finite() => Ok(x),
-                                    _ => Err(bad(
-                                        table,
-                                        format!("'{}' = '{v}' is not a finite number", key(o)),
-                                    )),
-                                },
-                            }
-                        };
-                        Random::Float {
-                            min: get("min", lo)?,
-                            max: get("max", hi)?,
-                        }
-                    }
-                    SqlType::Decimal(p, s) => {
-                        let lim = text::pow10(*p as u32) - 1;
-                        let get = |o: &str, d: i128| -> Result<i128, ConnectorError> {
-                            match opt(o) {
-                                None => Ok(d),
-                                Some(v) => {
-                                    text::parse_decimal(v.as_bytes(), *p, *s).ok_or_else(|| {
-                                        bad(
-                                            table,
-                                            format!("'{}' = '{v}' is not a {ty} value", key(o)),
-                                        )
-                                    })
-                                }
-                            }
-                        };
-                        Random::Dec {
-                            min: get("min", -lim)?,
-                            max: get("max", lim)?,
-                        }
-                    }
-                    SqlType::String => {
-                        let len = match opt("length") {
-                            None => 100,
-                            Some(v) => v
-                                .trim()
-                                .parse::<usize>()
-                                .ok()
-                                .filter(|l| *l <= 1 << 20)
-                                .ok_or_else(|| {
-                                    bad(
-                                        table,
-                                        format!(
-                                            "'{}' = '{v}' is not a length (0..1048576)",
-                                            key("length")
-                                        ),
-                                    )
-                                })?,
-                        };
-                        Random::Str { len }
-                    }
-                    SqlType::Boolean => Random::Bool,
-                    SqlType::Date | SqlType::Timestamp(_) => {
-                        let max_past_ms = match opt("max-past") {
-                            None => 0,
-                            Some(v) => parse_duration_ms(v).ok_or_else(|| {
-                                bad(table, format!("'{}' = '{v}' is not a duration like '5 s', '100 ms', '1 min'", key("max-past")))
-                            })?,
-                        };
-                        Random::Time { max_past_ms }
-                    }
-                };
-                match &r {
-                    Random::Int { min, max } if min > max => {
-                        return Err(bad(
-                            table,
-                            format!("column '{col}': 'min' ({min}) is above 'max' ({max})"),
-                        ))
-                    }
-                    Random::Float { min, max } if min > max => {
-                        return Err(bad(
-                            table,
-                            format!("column '{col}': 'min' ({min}) is above 'max' ({max})"),
-                        ))
-                    }
-                    Random::Dec { min, max } if min > max => {
-                        return Err(bad(table, format!("column '{col}': 'min' is above 'max'")))
-                    }
-                    _ => {}
-                }
-                FieldGen::Random(r)
-            }
+            Some("sequence") => f.sequence()?,
+            None | Some("random") => f.random()?,
             Some(k) => {
                 return Err(bad(
                     table,
@@ -507,6 +234,311 @@ impl Spec {
             ty: ty.clone(),
             gen,
             null_rate,
+        })
+    }
+}
+
+/// Every option is a known table option or `fields.<column>.<field option>` of a column.
+fn check_keys(table: &TableSpec) -> Result<(), ConnectorError> {
+    for key in table.options.keys() {
+        if let Some(rest) = key.strip_prefix("fields.") {
+            let Some((col, opt)) = rest.rsplit_once('.') else {
+                return Err(bad(
+                    table,
+                    format!("datagen option '{key}' should be 'fields.<column>.<option>'"),
+                ));
+            };
+            if table.schema.columns.iter().all(|c| c.name != col) {
+                return Err(bad(
+                    table,
+                    format!(
+                        "datagen option '{key}' names column '{col}', which the table does not have; columns: {}",
+                        table.schema.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            }
+            if !FIELD_KEYS.contains(&opt) {
+                return Err(bad(
+                    table,
+                    format!(
+                        "unsupported datagen option '{key}'; field options: {}",
+                        FIELD_KEYS.join(", ")
+                    ),
+                ));
+            }
+        } else if !TABLE_KEYS.contains(&key.as_str()) {
+            return Err(bad(
+                table,
+                format!(
+                    "unsupported datagen option '{key}'; supported: {}, fields.<column>.<{}>",
+                    TABLE_KEYS.join(", "),
+                    FIELD_KEYS.join("|")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `'generator' = 'bids'`: every column is a bid column of its type, and no field options.
+fn bids_generator(table: &TableSpec) -> Result<Generator, ConnectorError> {
+    if let Some(k) = table.options.keys().find(|k| k.starts_with("fields.")) {
+        return Err(bad(
+            table,
+            format!("option '{k}' does not apply with 'generator' = 'bids'; remove it"),
+        ));
+    }
+    let mut cols = Vec::new();
+    for c in &table.schema.columns {
+        let Some(b) = BidColumn::from_name(&c.name) else {
+            return Err(bad(
+                table,
+                format!(
+                    "column '{}' is not a bid column; with 'generator' = 'bids' the columns must be among: {}",
+                    c.name,
+                    bids::BID_COLUMNS.iter().map(|(n, t)| format!("{n} {t}")).collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        };
+        if c.ty != b.sql_type() {
+            return Err(bad(
+                table,
+                format!(
+                    "bid column '{}' has type {} but the bids generator produces {}; declare it as {}",
+                    c.name,
+                    c.ty,
+                    b.sql_type(),
+                    b.sql_type()
+                ),
+            ));
+        }
+        cols.push(b);
+    }
+    Ok(Generator::Bids(cols))
+}
+
+/// The `fields.<col>.*` options of one column.
+struct FieldOptions<'a> {
+    table: &'a TableSpec,
+    col: &'a str,
+    ty: &'a SqlType,
+}
+
+impl FieldOptions<'_> {
+    fn opt(&self, o: &str) -> Option<&str> {
+        self.table.option(&format!("fields.{}.{o}", self.col))
+    }
+
+    fn key(&self, o: &str) -> String {
+        format!("fields.{}.{o}", self.col)
+    }
+
+    fn bad(&self, message: String) -> ConnectorError {
+        bad(self.table, message)
+    }
+
+    /// `'kind' = 'sequence'`: `start` to `end`, within the column's type.
+    fn sequence(&self) -> Result<FieldGen, ConnectorError> {
+        let (col, ty) = (self.col, self.ty);
+        let get = |o: &str| -> Result<i64, ConnectorError> {
+            let v = self.opt(o).ok_or_else(|| {
+                self.bad(format!(
+                    "sequence column '{col}' needs '{}' (an integer)",
+                    self.key(o)
+                ))
+            })?;
+            v.trim()
+                .parse::<i64>()
+                .map_err(|_| self.bad(format!("'{}' = '{v}' is not an integer", self.key(o))))
+        };
+        let (start, end) = (get("start")?, get("end")?);
+        if end < start {
+            return Err(self.bad(format!(
+                "sequence column '{col}': 'end' ({end}) is below 'start' ({start})"
+            )));
+        }
+        match ty {
+            SqlType::TinyInt | SqlType::SmallInt | SqlType::Int | SqlType::BigInt => {
+                let (lo, hi) = int_range(ty).unwrap_or((i64::MIN, i64::MAX));
+                if start < lo || end > hi {
+                    return Err(self.bad(format!(
+                        "sequence column '{col}': {start}..{end} does not fit {ty}"
+                    )));
+                }
+            }
+            SqlType::Decimal(p, s) => {
+                for v in [start, end] {
+                    let scaled = (v as i128).checked_mul(text::pow10((*s).max(0) as u32));
+                    if scaled.is_none_or(|x| x.abs() >= text::pow10(*p as u32)) {
+                        return Err(
+                            self.bad(format!("sequence column '{col}': {v} does not fit {ty}"))
+                        );
+                    }
+                }
+            }
+            SqlType::Float | SqlType::Double | SqlType::String => {}
+            _ => {
+                return Err(self.bad(format!("column '{col}' ({ty}) cannot be a sequence; use 'kind' = 'random' (sequences: integer, decimal, float, string)")))
+            }
+        }
+        if ["min", "max", "length", "max-past"]
+            .iter()
+            .any(|o| self.opt(o).is_some())
+        {
+            return Err(self.bad(format!("sequence column '{col}' takes 'start' and 'end' only (min, max, length, max-past are for random columns)")));
+        }
+        Ok(FieldGen::Sequence { start, end })
+    }
+
+    /// `'kind' = 'random'` (the default): values of the column's type within its options.
+    fn random(&self) -> Result<FieldGen, ConnectorError> {
+        self.check_random_options()?;
+        let r = match self.ty {
+            SqlType::TinyInt | SqlType::SmallInt | SqlType::Int | SqlType::BigInt => {
+                self.random_int()?
+            }
+            SqlType::Float | SqlType::Double => self.random_float()?,
+            SqlType::Decimal(p, s) => self.random_decimal(*p, *s)?,
+            SqlType::String => {
+                let len = match self.opt("length") {
+                    None => 100,
+                    Some(v) => v
+                        .trim()
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|l| *l <= 1 << 20)
+                        .ok_or_else(|| {
+                            self.bad(format!(
+                                "'{}' = '{v}' is not a length (0..1048576)",
+                                self.key("length")
+                            ))
+                        })?,
+                };
+                Random::Str { len }
+            }
+            SqlType::Boolean => Random::Bool,
+            SqlType::Date | SqlType::Timestamp(_) => {
+                let max_past_ms = match self.opt("max-past") {
+                    None => 0,
+                    Some(v) => parse_duration_ms(v).ok_or_else(|| {
+                        self.bad(format!(
+                            "'{}' = '{v}' is not a duration like '5 s', '100 ms', '1 min'",
+                            self.key("max-past")
+                        ))
+                    })?,
+                };
+                Random::Time { max_past_ms }
+            }
+        };
+        let col = self.col;
+        match &r {
+            Random::Int { min, max } if min > max => {
+                return Err(self.bad(format!(
+                    "column '{col}': 'min' ({min}) is above 'max' ({max})"
+                )))
+            }
+            Random::Float { min, max } if min > max => {
+                return Err(self.bad(format!(
+                    "column '{col}': 'min' ({min}) is above 'max' ({max})"
+                )))
+            }
+            Random::Dec { min, max } if min > max => {
+                return Err(self.bad(format!("column '{col}': 'min' is above 'max'")))
+            }
+            _ => {}
+        }
+        Ok(FieldGen::Random(r))
+    }
+
+    /// The options a random column takes are those of its type.
+    fn check_random_options(&self) -> Result<(), ConnectorError> {
+        let (col, ty) = (self.col, self.ty);
+        if self.opt("start").is_some() || self.opt("end").is_some() {
+            return Err(self.bad(format!(
+                "'start'/'end' of column '{col}' need 'fields.{col}.kind' = 'sequence'"
+            )));
+        }
+        let numeric = matches!(
+            ty,
+            SqlType::TinyInt
+                | SqlType::SmallInt
+                | SqlType::Int
+                | SqlType::BigInt
+                | SqlType::Float
+                | SqlType::Double
+                | SqlType::Decimal(..)
+        );
+        if !numeric && (self.opt("min").is_some() || self.opt("max").is_some()) {
+            return Err(self.bad(format!(
+                "'min'/'max' apply to numeric columns, not to '{col}' ({ty})"
+            )));
+        }
+        if !matches!(ty, SqlType::String) && self.opt("length").is_some() {
+            return Err(self.bad(format!(
+                "'length' applies to STRING columns, not to '{col}' ({ty})"
+            )));
+        }
+        if !matches!(ty, SqlType::Timestamp(_) | SqlType::Date) && self.opt("max-past").is_some() {
+            return Err(self.bad(format!(
+                "'max-past' applies to TIMESTAMP and DATE columns, not to '{col}' ({ty})"
+            )));
+        }
+        Ok(())
+    }
+
+    fn random_int(&self) -> Result<Random, ConnectorError> {
+        let ty = self.ty;
+        let (lo, hi) = int_range(ty).unwrap_or((i64::MIN, i64::MAX));
+        let get = |o: &str, d: i64| -> Result<i64, ConnectorError> {
+            match self.opt(o) {
+                None => Ok(d),
+                Some(v) => match v.trim().parse::<i64>() {
+                    Ok(x) if x >= lo && x <= hi => Ok(x),
+                    _ => Err(self.bad(format!("'{}' = '{v}' is not a {ty} value", self.key(o)))),
+                },
+            }
+        };
+        Ok(Random::Int {
+            min: get("min", lo)?,
+            max: get("max", hi)?,
+        })
+    }
+
+    fn random_float(&self) -> Result<Random, ConnectorError> {
+        let (lo, hi) = if matches!(self.ty, SqlType::Float) {
+            (f32::MIN as f64, f32::MAX as f64)
+        } else {
+            (f64::MIN, f64::MAX)
+        };
+        let get = |o: &str, d: f64| -> Result<f64, ConnectorError> {
+            match self.opt(o) {
+                None => Ok(d),
+                Some(v) => match v.trim().parse::<f64>() {
+                    Ok(x) if x.is_finite() => Ok(x),
+                    _ => Err(self.bad(format!("'{}' = '{v}' is not a finite number", self.key(o)))),
+                },
+            }
+        };
+        Ok(Random::Float {
+            min: get("min", lo)?,
+            max: get("max", hi)?,
+        })
+    }
+
+    fn random_decimal(&self, p: u8, s: i8) -> Result<Random, ConnectorError> {
+        let ty = self.ty;
+        let lim = text::pow10(p as u32) - 1;
+        let get = |o: &str, d: i128| -> Result<i128, ConnectorError> {
+            match self.opt(o) {
+                None => Ok(d),
+                Some(v) => text::parse_decimal(v.as_bytes(), p, s).ok_or_else(|| {
+                    self.bad(format!("'{}' = '{v}' is not a {ty} value", self.key(o)))
+                }),
+            }
+        };
+        Ok(Random::Dec {
+            min: get("min", -lim)?,
+            max: get("max", lim)?,
         })
     }
 }
@@ -721,7 +753,6 @@ fn rand_wide(r: u64) -> u128 {
     ((bids::splitmix64(r) as u128) << 64) | r as u128
 }
 
-#[allow(clippy::too_many_lines)] // debt: to split into steps
 fn generate(
     f: &Field,
     c: usize,
@@ -801,101 +832,119 @@ fn generate(
                 Arc::new(Float64Array::new(v.into(), nulls))
             }
         }
-        (SqlType::String, gen) => {
-            let mut offsets: Vec<i32> = Vec::with_capacity(n + 1);
-            offsets.push(0);
-            let mut values: Vec<u8> = Vec::new();
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            for j in 0..n {
-                let i = idx(j);
-                match gen {
-                    FieldGen::Sequence { start, .. } => {
-                        let v = *start as i128 + i as i128;
-                        values.extend_from_slice(v.to_string().as_bytes());
-                    }
-                    FieldGen::Random(Random::Str { len }) => {
-                        let mut x = 0u64;
-                        for k in 0..*len {
-                            if k % 16 == 0 {
-                                x = rand(i, c, 1 + (k / 16) as u64);
-                            }
-                            values.push(HEX[(x & 15) as usize]);
-                            x >>= 4;
-                        }
-                    }
-                    _ => {}
-                }
-                let end = i32::try_from(values.len()).map_err(|_| {
-                    arrow::error::ArrowError::ComputeError("string batch over 2 GiB".into())
-                })?;
-                offsets.push(end);
-            }
-            Arc::new(StringArray::try_new(
-                OffsetBuffer::new(ScalarBuffer::from(offsets)),
-                values.into(),
-                nulls,
-            )?)
-        }
+        (SqlType::String, gen) => generate_strings(gen, &idx, c, n, nulls)?,
         (SqlType::Boolean, _) => {
             let v: Vec<bool> = (0..n).map(|j| rand(idx(j), c, 0) & 1 == 1).collect();
             Arc::new(BooleanArray::new(BooleanBuffer::from(v), nulls))
         }
         (SqlType::Timestamp(_) | SqlType::Date, gen) => {
-            let max_past = match gen {
-                FieldGen::Random(Random::Time { max_past_ms }) => *max_past_ms,
-                _ => 0,
-            };
-            let ms: Vec<i64> = (0..n)
-                .map(|j| {
-                    let i = idx(j);
-                    let past = if max_past == 0 {
-                        0
-                    } else {
-                        in_range(rand(i, c, 0), 0, max_past as i128) as i64
-                    };
-                    bids::BASE_EPOCH_MS
-                        .saturating_add(i as i64)
-                        .saturating_sub(past)
-                })
-                .collect();
-            match f.ty.to_arrow() {
-                DataType::Date32 => Arc::new(Date32Array::new(
-                    ms.iter()
-                        .map(|m| m.div_euclid(86_400_000) as i32)
-                        .collect::<Vec<_>>()
-                        .into(),
-                    nulls,
-                )),
-                DataType::Timestamp(TimeUnit::Second, _) => Arc::new(TimestampSecondArray::new(
-                    ms.iter()
-                        .map(|m| m.div_euclid(1000))
-                        .collect::<Vec<_>>()
-                        .into(),
-                    nulls,
-                )),
-                DataType::Timestamp(TimeUnit::Microsecond, _) => {
-                    Arc::new(TimestampMicrosecondArray::new(
-                        ms.iter()
-                            .map(|m| m.saturating_mul(1000))
-                            .collect::<Vec<_>>()
-                            .into(),
-                        nulls,
-                    ))
-                }
-                DataType::Timestamp(TimeUnit::Nanosecond, _) => {
-                    Arc::new(TimestampNanosecondArray::new(
-                        ms.iter()
-                            .map(|m| m.saturating_mul(1_000_000))
-                            .collect::<Vec<_>>()
-                            .into(),
-                        nulls,
-                    ))
-                }
-                _ => Arc::new(TimestampMillisecondArray::new(ms.into(), nulls)),
-            }
+            generate_times(&f.ty, gen, &idx, c, n, nulls)
         }
     };
     Ok(arr)
+}
+
+/// The values of a STRING column: a sequence's numbers, or random hex text.
+fn generate_strings(
+    gen: &FieldGen,
+    idx: &impl Fn(usize) -> u64,
+    c: usize,
+    n: usize,
+    nulls: Option<NullBuffer>,
+) -> Result<ArrayRef, arrow::error::ArrowError> {
+    let mut offsets: Vec<i32> = Vec::with_capacity(n + 1);
+    offsets.push(0);
+    let mut values: Vec<u8> = Vec::new();
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for j in 0..n {
+        let i = idx(j);
+        match gen {
+            FieldGen::Sequence { start, .. } => {
+                let v = *start as i128 + i as i128;
+                values.extend_from_slice(v.to_string().as_bytes());
+            }
+            FieldGen::Random(Random::Str { len }) => {
+                let mut x = 0u64;
+                for k in 0..*len {
+                    if k % 16 == 0 {
+                        x = rand(i, c, 1 + (k / 16) as u64);
+                    }
+                    values.push(HEX[(x & 15) as usize]);
+                    x >>= 4;
+                }
+            }
+            _ => {}
+        }
+        let end = i32::try_from(values.len()).map_err(|_| {
+            arrow::error::ArrowError::ComputeError("string batch over 2 GiB".into())
+        })?;
+        offsets.push(end);
+    }
+    Ok(Arc::new(StringArray::try_new(
+        OffsetBuffer::new(ScalarBuffer::from(offsets)),
+        values.into(),
+        nulls,
+    )?))
+}
+
+/// The values of a DATE or TIMESTAMP column: the rows' instants, random ones up to `max-past`
+/// earlier.
+fn generate_times(
+    ty: &SqlType,
+    gen: &FieldGen,
+    idx: &impl Fn(usize) -> u64,
+    c: usize,
+    n: usize,
+    nulls: Option<NullBuffer>,
+) -> ArrayRef {
+    let max_past = match gen {
+        FieldGen::Random(Random::Time { max_past_ms }) => *max_past_ms,
+        _ => 0,
+    };
+    let ms: Vec<i64> = (0..n)
+        .map(|j| {
+            let i = idx(j);
+            let past = if max_past == 0 {
+                0
+            } else {
+                in_range(rand(i, c, 0), 0, max_past as i128) as i64
+            };
+            bids::BASE_EPOCH_MS
+                .saturating_add(i as i64)
+                .saturating_sub(past)
+        })
+        .collect();
+    match ty.to_arrow() {
+        DataType::Date32 => Arc::new(Date32Array::new(
+            ms.iter()
+                .map(|m| m.div_euclid(86_400_000) as i32)
+                .collect::<Vec<_>>()
+                .into(),
+            nulls,
+        )),
+        DataType::Timestamp(TimeUnit::Second, _) => Arc::new(TimestampSecondArray::new(
+            ms.iter()
+                .map(|m| m.div_euclid(1000))
+                .collect::<Vec<_>>()
+                .into(),
+            nulls,
+        )),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => Arc::new(TimestampMicrosecondArray::new(
+            ms.iter()
+                .map(|m| m.saturating_mul(1000))
+                .collect::<Vec<_>>()
+                .into(),
+            nulls,
+        )),
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => Arc::new(TimestampNanosecondArray::new(
+            ms.iter()
+                .map(|m| m.saturating_mul(1_000_000))
+                .collect::<Vec<_>>()
+                .into(),
+            nulls,
+        )),
+        _ => Arc::new(TimestampMillisecondArray::new(ms.into(), nulls)),
+    }
 }
 
 #[cfg(test)]

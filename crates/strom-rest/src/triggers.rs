@@ -7,13 +7,14 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use strom_cluster::protocol::TriggerError;
 use strom_common::JobId;
 
 /// How long a finished operation's outcome stays (Flink's `rest.async.store-duration`, 5 min).
 pub const STORE_FOR: Duration = Duration::from_secs(300);
 
 /// The outcome of an operation: a savepoint's path (a checkpoint's id), or why it failed.
-pub type Outcome<T = String> = Result<T, String>;
+pub type Outcome<T = String> = Result<T, TriggerError>;
 
 struct Entry<T> {
     /// None while in progress.
@@ -138,18 +139,24 @@ mod tests {
             Ok("/tmp/sp-1".into())
         })
         .unwrap();
-        assert_eq!(t.status(job, "a"), Some(None));
+        assert!(matches!(t.status(job, "a"), Some(None)));
         assert!(t.contains(job, "a"));
-        assert_eq!(t.status(other, "a"), None);
-        assert_eq!(t.status(job, "b"), None);
+        assert!(t.status(other, "a").is_none());
+        assert!(t.status(job, "b").is_none());
         tx.send(()).unwrap();
-        assert_eq!(wait_done(&t, job, "a"), Ok("/tmp/sp-1".into()));
-        t.insert(job, "b".into(), || Err("boom".into())).unwrap();
-        assert_eq!(wait_done(&t, job, "b"), Err("boom".into()));
+        assert_eq!(wait_done(&t, job, "a").unwrap(), "/tmp/sp-1");
+        t.insert(job, "b".into(), || {
+            Err(TriggerError::JobEnded { what: "savepoint" })
+        })
+        .unwrap();
+        assert!(matches!(
+            wait_done(&t, job, "b"),
+            Err(TriggerError::JobEnded { what: "savepoint" })
+        ));
         // checkpoints: their own store, the checkpoint id as the outcome
         let c = CheckpointTriggers::new();
-        assert_eq!(c.status(job, "a"), None);
+        assert!(c.status(job, "a").is_none());
         c.insert(job, "a".into(), || Ok(7)).unwrap();
-        assert_eq!(wait_done(&c, job, "a"), Ok(7));
+        assert_eq!(wait_done(&c, job, "a").unwrap(), 7);
     }
 }

@@ -21,6 +21,9 @@ pub enum TaskError {
     Disconnected(String),
     #[error("bad task deployment: {0}")]
     Deployment(String),
+    /// The state the task resumes from cannot be loaded (the cause names the file).
+    #[error("bad task deployment: {0}")]
+    Restore(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl TaskError {
@@ -29,9 +32,10 @@ impl TaskError {
     /// panics happen again on every attempt; a lost peer is the symptom of a failure elsewhere.
     pub fn kind(&self) -> FailureKind {
         match self {
-            TaskError::Expr { .. } | TaskError::Panic { .. } | TaskError::Deployment(_) => {
-                FailureKind::NonRecoverable
-            }
+            TaskError::Expr { .. }
+            | TaskError::Panic { .. }
+            | TaskError::Deployment(_)
+            | TaskError::Restore(_) => FailureKind::NonRecoverable,
             TaskError::Connector(
                 ConnectorError::Parse(_)
                 | ConnectorError::UnknownConnector { .. }

@@ -34,11 +34,11 @@ pub struct RestoredState {
 
 impl RestoredState {
     /// Gathers each operator's snapshots from decoded state files (`load` reads and decodes one
-    /// file; each file is read once).
-    pub fn load(
+    /// file; each file is read once); the first error of `load` is the answer.
+    pub fn load<E>(
         r: &TaskRestore,
-        mut load: impl FnMut(&str) -> Result<Vec<Option<Vec<u8>>>, String>,
-    ) -> Result<Self, String> {
+        mut load: impl FnMut(&str) -> Result<Vec<Option<Vec<u8>>>, E>,
+    ) -> Result<Self, E> {
         let mut files: HashMap<&str, Vec<Option<Vec<u8>>>> = HashMap::new();
         let mut operators = Vec::with_capacity(r.operators.len());
         for op in &r.operators {

@@ -134,7 +134,6 @@ fn parse_string_or_word(parser: &mut Parser) -> Result<String, SqlError> {
     }
 }
 
-#[allow(clippy::too_many_lines)] // debt: to split into steps
 fn parse_create_table(parser: &mut Parser) -> Result<SqlStatement, SqlError> {
     let start = parser.peek_token().span;
     parser.expect_keyword(Keyword::CREATE)?;
@@ -158,79 +157,21 @@ fn parse_create_table(parser: &mut Parser) -> Result<SqlStatement, SqlError> {
     loop {
         let t = parser.peek_token();
         if word_is(&t.token, "WATERMARK") {
-            parser.next_token();
-            let for_tok = parser.next_token();
-            if !matches!(&for_tok.token, Token::Word(w) if w.keyword == Keyword::FOR) {
-                return Err(SqlError::at_span("SQL parse error: expected FOR after WATERMARK (WATERMARK FOR column AS expression)", for_tok.span));
-            }
-            let col_tok = parser.peek_token();
-            let col = normalize_ident(&parser.parse_identifier()?);
-            parser.expect_keyword(Keyword::AS)?;
-            let expr = parser.parse_expr()?;
-            watermark = Some((
-                WatermarkSpec {
-                    column: col,
-                    sql: expr.to_string(),
-                },
-                col_tok.span,
-            ));
+            watermark = Some(parse_watermark(parser)?);
         } else if matches!(&t.token, Token::Word(w) if w.keyword == Keyword::PRIMARY) {
-            parser.next_token();
-            parser.expect_keyword(Keyword::KEY)?;
-            parser.expect_token(&Token::LParen)?;
-            loop {
-                primary_key.push(normalize_ident(&parser.parse_identifier()?));
-                if !parser.consume_token(&Token::Comma) {
-                    break;
-                }
-            }
-            parser.expect_token(&Token::RParen)?;
-            let _ = parser.parse_keywords(&[Keyword::NOT, Keyword::ENFORCED]);
+            parse_primary_key(parser, &mut primary_key)?;
         } else {
-            let col_tok = parser.peek_token();
-            let col_name = normalize_ident(&parser.parse_identifier()?);
-            let ty_tok = parser.peek_token();
-            let ty = if word_is(&ty_tok.token, "STRING") {
-                parser.next_token();
-                SqlType::String
-            } else {
-                let dt = parser.parse_data_type()?;
-                check_type_range(&dt).map_err(|m| {
-                    SqlError::at_span(format!("column '{col_name}': {m}"), ty_tok.span)
-                })?;
-                sql_type(&dt).ok_or_else(|| {
-                    SqlError::at_span(
-                        format!("unsupported type {dt} for column '{col_name}'; supported: BOOLEAN, TINYINT, SMALLINT, INT, BIGINT, FLOAT, DOUBLE, DECIMAL(p, s), STRING/VARCHAR, DATE, TIMESTAMP(p)"),
-                        ty_tok.span,
-                    )
-                })?
-            };
-            let mut nullable = true;
-            loop {
-                if parser.parse_keywords(&[Keyword::NOT, Keyword::NULL]) {
-                    nullable = false;
-                } else if parser.parse_keyword(Keyword::NULL) {
-                    nullable = true;
-                } else if parser.parse_keywords(&[Keyword::PRIMARY, Keyword::KEY]) {
-                    let _ = parser.parse_keywords(&[Keyword::NOT, Keyword::ENFORCED]);
-                    primary_key.push(col_name.clone());
-                } else if parser.parse_keyword(Keyword::COMMENT) {
-                    parser.parse_literal_string()?;
-                } else {
-                    break;
-                }
-            }
-            if columns.iter().any(|c: &Column| c.name == col_name) {
+            let column = parse_column(parser, &mut primary_key)?;
+            if columns.iter().any(|c: &Column| c.name == column.name) {
                 return Err(SqlError::at_span(
-                    format!("column '{col_name}' is declared twice in table '{name}'"),
-                    col_tok.span,
+                    format!(
+                        "column '{}' is declared twice in table '{name}'",
+                        column.name
+                    ),
+                    t.span,
                 ));
             }
-            columns.push(Column {
-                name: col_name,
-                ty,
-                nullable,
-            });
+            columns.push(column);
         }
         if parser.consume_token(&Token::Comma) {
             continue;
@@ -241,47 +182,10 @@ fn parse_create_table(parser: &mut Parser) -> Result<SqlStatement, SqlError> {
     if parser.parse_keyword(Keyword::COMMENT) {
         parser.parse_literal_string()?;
     }
-    let mut options = BTreeMap::new();
-    if parser.parse_keyword(Keyword::WITH) {
-        parser.expect_token(&Token::LParen)?;
-        if !parser.consume_token(&Token::RParen) {
-            loop {
-                let k = parser.parse_literal_string()?;
-                parser.expect_token(&Token::Eq)?;
-                let v = parser.parse_literal_string()?;
-                options.insert(k, v);
-                if parser.consume_token(&Token::Comma) {
-                    continue;
-                }
-                parser.expect_token(&Token::RParen)?;
-                break;
-            }
-        }
-    }
+    let options = parse_with_options(parser)?;
     let schema = RowSchema::new(columns);
     let watermark = match watermark {
-        Some((w, span)) => {
-            let Some(idx) = schema.index_of(&w.column) else {
-                return Err(SqlError::at_span(
-                    format!(
-                        "WATERMARK FOR '{}': table '{name}' has no such column; columns: {}",
-                        w.column,
-                        column_list(&schema)
-                    ),
-                    span,
-                ));
-            };
-            if !matches!(schema.columns[idx].ty, SqlType::Timestamp(_)) {
-                return Err(SqlError::at_span(
-                    format!(
-                        "WATERMARK FOR '{}': the rowtime column must be TIMESTAMP(3), not {}",
-                        w.column, schema.columns[idx].ty
-                    ),
-                    span,
-                ));
-            }
-            Some(w)
-        }
+        Some((w, span)) => Some(check_watermark(w, span, &schema, &name)?),
         None => None,
     };
     for k in &primary_key {
@@ -311,6 +215,136 @@ fn parse_create_table(parser: &mut Parser) -> Result<SqlStatement, SqlError> {
         if_not_exists,
         span,
     })
+}
+
+/// `WATERMARK FOR column AS expression` (the column's position, for errors).
+fn parse_watermark(parser: &mut Parser) -> Result<(WatermarkSpec, Span), SqlError> {
+    parser.next_token();
+    let for_tok = parser.next_token();
+    if !matches!(&for_tok.token, Token::Word(w) if w.keyword == Keyword::FOR) {
+        return Err(SqlError::at_span(
+            "SQL parse error: expected FOR after WATERMARK (WATERMARK FOR column AS expression)",
+            for_tok.span,
+        ));
+    }
+    let col_tok = parser.peek_token();
+    let col = normalize_ident(&parser.parse_identifier()?);
+    parser.expect_keyword(Keyword::AS)?;
+    let expr = parser.parse_expr()?;
+    Ok((
+        WatermarkSpec {
+            column: col,
+            sql: expr.to_string(),
+        },
+        col_tok.span,
+    ))
+}
+
+/// `PRIMARY KEY (col, ...) [NOT ENFORCED]`.
+fn parse_primary_key(parser: &mut Parser, primary_key: &mut Vec<String>) -> Result<(), SqlError> {
+    parser.next_token();
+    parser.expect_keyword(Keyword::KEY)?;
+    parser.expect_token(&Token::LParen)?;
+    loop {
+        primary_key.push(normalize_ident(&parser.parse_identifier()?));
+        if !parser.consume_token(&Token::Comma) {
+            break;
+        }
+    }
+    parser.expect_token(&Token::RParen)?;
+    let _ = parser.parse_keywords(&[Keyword::NOT, Keyword::ENFORCED]);
+    Ok(())
+}
+
+/// A column: `name type [NOT NULL | NULL | PRIMARY KEY [NOT ENFORCED] | COMMENT '...']*`.
+fn parse_column(parser: &mut Parser, primary_key: &mut Vec<String>) -> Result<Column, SqlError> {
+    let col_name = normalize_ident(&parser.parse_identifier()?);
+    let ty_tok = parser.peek_token();
+    let ty = if word_is(&ty_tok.token, "STRING") {
+        parser.next_token();
+        SqlType::String
+    } else {
+        let dt = parser.parse_data_type()?;
+        check_type_range(&dt)
+            .map_err(|m| SqlError::at_span(format!("column '{col_name}': {m}"), ty_tok.span))?;
+        sql_type(&dt).ok_or_else(|| {
+            SqlError::at_span(
+                format!("unsupported type {dt} for column '{col_name}'; supported: BOOLEAN, TINYINT, SMALLINT, INT, BIGINT, FLOAT, DOUBLE, DECIMAL(p, s), STRING/VARCHAR, DATE, TIMESTAMP(p)"),
+                ty_tok.span,
+            )
+        })?
+    };
+    let mut nullable = true;
+    loop {
+        if parser.parse_keywords(&[Keyword::NOT, Keyword::NULL]) {
+            nullable = false;
+        } else if parser.parse_keyword(Keyword::NULL) {
+            nullable = true;
+        } else if parser.parse_keywords(&[Keyword::PRIMARY, Keyword::KEY]) {
+            let _ = parser.parse_keywords(&[Keyword::NOT, Keyword::ENFORCED]);
+            primary_key.push(col_name.clone());
+        } else if parser.parse_keyword(Keyword::COMMENT) {
+            parser.parse_literal_string()?;
+        } else {
+            break;
+        }
+    }
+    Ok(Column {
+        name: col_name,
+        ty,
+        nullable,
+    })
+}
+
+/// `WITH ('key' = 'value', ...)`, if given.
+fn parse_with_options(parser: &mut Parser) -> Result<BTreeMap<String, String>, SqlError> {
+    let mut options = BTreeMap::new();
+    if parser.parse_keyword(Keyword::WITH) {
+        parser.expect_token(&Token::LParen)?;
+        if !parser.consume_token(&Token::RParen) {
+            loop {
+                let k = parser.parse_literal_string()?;
+                parser.expect_token(&Token::Eq)?;
+                let v = parser.parse_literal_string()?;
+                options.insert(k, v);
+                if parser.consume_token(&Token::Comma) {
+                    continue;
+                }
+                parser.expect_token(&Token::RParen)?;
+                break;
+            }
+        }
+    }
+    Ok(options)
+}
+
+/// The watermark's column is a TIMESTAMP column of the table.
+fn check_watermark(
+    w: WatermarkSpec,
+    span: Span,
+    schema: &RowSchema,
+    name: &str,
+) -> Result<WatermarkSpec, SqlError> {
+    let Some(idx) = schema.index_of(&w.column) else {
+        return Err(SqlError::at_span(
+            format!(
+                "WATERMARK FOR '{}': table '{name}' has no such column; columns: {}",
+                w.column,
+                column_list(schema)
+            ),
+            span,
+        ));
+    };
+    if !matches!(schema.columns[idx].ty, SqlType::Timestamp(_)) {
+        return Err(SqlError::at_span(
+            format!(
+                "WATERMARK FOR '{}': the rowtime column must be TIMESTAMP(3), not {}",
+                w.column, schema.columns[idx].ty
+            ),
+            span,
+        ));
+    }
+    Ok(w)
 }
 
 pub(crate) fn column_list(schema: &RowSchema) -> String {

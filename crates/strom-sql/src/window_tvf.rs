@@ -10,8 +10,10 @@ use sqlparser::ast::{
     DateTimeField, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName,
     Spanned, Statement, TableFactor, Value, VisitMut, VisitorMut,
 };
+use sqlparser::tokenizer::Span;
 use std::ops::ControlFlow;
 use strom_plan::job_graph::WindowSpec;
+use strom_plan::TableSpec;
 
 /// Replaces every `TABLE(TUMBLE|HOP|CUMULATE|SESSION(...))` in `stmt`; returns the window functions found
 /// (index n is table `__window_n`).
@@ -71,34 +73,9 @@ impl VisitorMut for Rewriter<'_> {
 }
 
 impl Rewriter<'_> {
-    #[allow(clippy::too_many_lines)] // debt: to split into steps
     fn window(&self, expr: &Expr) -> Result<WindowTvf, SqlError> {
         let span = expr.span();
-        let Expr::Function(f) = expr else {
-            return Err(SqlError::at_span(
-                "TABLE(...) in FROM must call a window function: TUMBLE, HOP, CUMULATE or SESSION",
-                span,
-            ));
-        };
-        let fname = f.name.to_string().to_ascii_uppercase();
-        let FunctionArguments::List(list) = &f.args else {
-            return Err(SqlError::at_span(format!("{fname} needs arguments"), span));
-        };
-        let args: Vec<&Expr> = list
-            .args
-            .iter()
-            .map(|a| match a {
-                FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Ok(e),
-                FunctionArg::Named {
-                    arg: FunctionArgExpr::Expr(e),
-                    ..
-                } => Ok(e),
-                _ => Err(SqlError::at_span(
-                    format!("unsupported argument in {fname}"),
-                    span,
-                )),
-            })
-            .collect::<Result<_, _>>()?;
+        let (fname, args) = call_args(expr)?;
         let usage = match fname.as_str() {
             "TUMBLE" => "TUMBLE(TABLE t, DESCRIPTOR(time_col), size [, offset])",
             "HOP" => "HOP(TABLE t, DESCRIPTOR(time_col), slide, size [, offset])",
@@ -127,139 +104,16 @@ impl Rewriter<'_> {
                 span,
             ));
         }
-        let (table, partition_by) = match args[0] {
-            Expr::CompoundIdentifier(parts)
-                if parts.len() >= 2 && parts[0].value == TABLE_ARG_MARKER =>
-            {
-                let split = parts
-                    .iter()
-                    .position(|p| p.value == PARTITION_BY_MARKER)
-                    .unwrap_or(parts.len());
-                let keys: Vec<String> = parts[(split + 1).min(parts.len())..]
-                    .iter()
-                    .map(normalize_ident)
-                    .collect();
-                if !keys.is_empty() && fname != "SESSION" {
-                    return Err(SqlError::at_span(
-                        format!("PARTITION BY is only allowed in SESSION windows; usage: {usage}"),
-                        args[0].span(),
-                    ));
-                }
-                (normalize_ident(&parts[split - 1]), keys)
-            }
-            other => {
-                return Err(SqlError::at_span(
-                    format!("the first argument must be TABLE <name>; usage: {usage}"),
-                    other.span(),
-                ))
-            }
-        };
+        let (table, partition_by) = table_arg(args[0], &fname, usage)?;
         let Some(spec) = self.catalog.tables.get(&table) else {
             return Err(SqlError::at_span(
                 format!("unknown table '{table}'; declare it with CREATE TABLE first (known tables: {})", self.known()),
                 args[0].span(),
             ));
         };
-        let time_column = match args[1] {
-            Expr::Function(d) if d.name.to_string().eq_ignore_ascii_case("DESCRIPTOR") => {
-                match &d.args {
-                    FunctionArguments::List(l) if l.args.len() == 1 => match &l.args[0] {
-                        FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Identifier(i))) => {
-                            normalize_ident(i)
-                        }
-                        _ => {
-                            return Err(SqlError::at_span(
-                                format!("DESCRIPTOR takes one column name; usage: {usage}"),
-                                args[1].span(),
-                            ))
-                        }
-                    },
-                    _ => {
-                        return Err(SqlError::at_span(
-                            format!("DESCRIPTOR takes one column name; usage: {usage}"),
-                            args[1].span(),
-                        ))
-                    }
-                }
-            }
-            other => {
-                return Err(SqlError::at_span(
-                    format!("the second argument must be DESCRIPTOR(column); usage: {usage}"),
-                    other.span(),
-                ))
-            }
-        };
-        match spec.schema.index_of(&time_column) {
-            None => {
-                return Err(SqlError::at_span(
-                    format!(
-                    "DESCRIPTOR({time_column}): table '{table}' has no such column; columns: {}",
-                    column_list(&spec.schema)
-                ),
-                    args[1].span(),
-                ))
-            }
-            Some(i) if !matches!(spec.schema.columns[i].ty, strom_plan::SqlType::Timestamp(_)) => {
-                return Err(SqlError::at_span(
-                    format!(
-                        "DESCRIPTOR({time_column}): the time column must be a TIMESTAMP, not {}",
-                        spec.schema.columns[i].ty
-                    ),
-                    args[1].span(),
-                ))
-            }
-            _ => {}
-        }
-        for k in &partition_by {
-            if spec.schema.index_of(k).is_none() {
-                return Err(SqlError::at_span(
-                    format!(
-                        "PARTITION BY {k}: table '{table}' has no such column; columns: {}",
-                        column_list(&spec.schema)
-                    ),
-                    args[0].span(),
-                ));
-            }
-        }
-        let mut ms = Vec::new();
-        for e in &args[2..] {
-            ms.push(interval_ms(e)?);
-        }
-        let offset_ms = ms.get(n_intervals).copied().unwrap_or(0);
-        let window = match fname.as_str() {
-            "TUMBLE" => WindowSpec::Tumble {
-                size_ms: ms[0],
-                offset_ms,
-            },
-            "SESSION" => WindowSpec::Session { gap_ms: ms[0] },
-            "HOP" => WindowSpec::Hop {
-                slide_ms: ms[0],
-                size_ms: ms[1],
-                offset_ms,
-            },
-            _ => WindowSpec::Cumulate {
-                step_ms: ms[0],
-                size_ms: ms[1],
-                offset_ms,
-            },
-        };
-        match window {
-            WindowSpec::Tumble { size_ms, .. } if size_ms <= 0 => {
-                return Err(SqlError::at_span("the window size must be positive", span))
-            }
-            WindowSpec::Session { gap_ms } if gap_ms <= 0 => {
-                return Err(SqlError::at_span("the session gap must be positive", span))
-            }
-            WindowSpec::Hop { slide_ms, size_ms, .. } | WindowSpec::Cumulate { step_ms: slide_ms, size_ms, .. }
-                if slide_ms <= 0 || size_ms <= 0 || size_ms % slide_ms != 0 =>
-            {
-                return Err(SqlError::at_span(
-                    format!("{fname}: the size ({size_ms} ms) must be a positive multiple of the slide/step ({slide_ms} ms)"),
-                    span,
-                ))
-            }
-            _ => {}
-        }
+        let time_column = descriptor_arg(args[1], usage)?;
+        check_columns(spec, &table, &time_column, &partition_by, &args)?;
+        let window = window_spec(&fname, &args[2..], n_intervals, span)?;
         Ok(WindowTvf {
             table,
             time_column,
@@ -276,6 +130,185 @@ impl Rewriter<'_> {
             .collect::<Vec<_>>()
             .join(", ")
     }
+}
+
+/// The window function's name (upper case) and its arguments.
+fn call_args(expr: &Expr) -> Result<(String, Vec<&Expr>), SqlError> {
+    let span = expr.span();
+    let Expr::Function(f) = expr else {
+        return Err(SqlError::at_span(
+            "TABLE(...) in FROM must call a window function: TUMBLE, HOP, CUMULATE or SESSION",
+            span,
+        ));
+    };
+    let fname = f.name.to_string().to_ascii_uppercase();
+    let FunctionArguments::List(list) = &f.args else {
+        return Err(SqlError::at_span(format!("{fname} needs arguments"), span));
+    };
+    let args: Vec<&Expr> = list
+        .args
+        .iter()
+        .map(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Ok(e),
+            FunctionArg::Named {
+                arg: FunctionArgExpr::Expr(e),
+                ..
+            } => Ok(e),
+            _ => Err(SqlError::at_span(
+                format!("unsupported argument in {fname}"),
+                span,
+            )),
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((fname, args))
+}
+
+/// `TABLE t [PARTITION BY keys]` (the parser's markers): the table and the keys.
+fn table_arg(arg: &Expr, fname: &str, usage: &str) -> Result<(String, Vec<String>), SqlError> {
+    match arg {
+        Expr::CompoundIdentifier(parts)
+            if parts.len() >= 2 && parts[0].value == TABLE_ARG_MARKER =>
+        {
+            let split = parts
+                .iter()
+                .position(|p| p.value == PARTITION_BY_MARKER)
+                .unwrap_or(parts.len());
+            let keys: Vec<String> = parts[(split + 1).min(parts.len())..]
+                .iter()
+                .map(normalize_ident)
+                .collect();
+            if !keys.is_empty() && fname != "SESSION" {
+                return Err(SqlError::at_span(
+                    format!("PARTITION BY is only allowed in SESSION windows; usage: {usage}"),
+                    arg.span(),
+                ));
+            }
+            Ok((normalize_ident(&parts[split - 1]), keys))
+        }
+        other => Err(SqlError::at_span(
+            format!("the first argument must be TABLE <name>; usage: {usage}"),
+            other.span(),
+        )),
+    }
+}
+
+/// `DESCRIPTOR(column)`: the time column's name.
+fn descriptor_arg(arg: &Expr, usage: &str) -> Result<String, SqlError> {
+    match arg {
+        Expr::Function(d) if d.name.to_string().eq_ignore_ascii_case("DESCRIPTOR") => {
+            match &d.args {
+                FunctionArguments::List(l) if l.args.len() == 1 => match &l.args[0] {
+                    FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Identifier(i))) => {
+                        Ok(normalize_ident(i))
+                    }
+                    _ => Err(SqlError::at_span(
+                        format!("DESCRIPTOR takes one column name; usage: {usage}"),
+                        arg.span(),
+                    )),
+                },
+                _ => Err(SqlError::at_span(
+                    format!("DESCRIPTOR takes one column name; usage: {usage}"),
+                    arg.span(),
+                )),
+            }
+        }
+        other => Err(SqlError::at_span(
+            format!("the second argument must be DESCRIPTOR(column); usage: {usage}"),
+            other.span(),
+        )),
+    }
+}
+
+/// The time column is a TIMESTAMP column of the table, and the keys are its columns.
+fn check_columns(
+    spec: &TableSpec,
+    table: &str,
+    time_column: &str,
+    partition_by: &[String],
+    args: &[&Expr],
+) -> Result<(), SqlError> {
+    match spec.schema.index_of(time_column) {
+        None => {
+            return Err(SqlError::at_span(
+                format!(
+                    "DESCRIPTOR({time_column}): table '{table}' has no such column; columns: {}",
+                    column_list(&spec.schema)
+                ),
+                args[1].span(),
+            ))
+        }
+        Some(i) if !matches!(spec.schema.columns[i].ty, strom_plan::SqlType::Timestamp(_)) => {
+            return Err(SqlError::at_span(
+                format!(
+                    "DESCRIPTOR({time_column}): the time column must be a TIMESTAMP, not {}",
+                    spec.schema.columns[i].ty
+                ),
+                args[1].span(),
+            ))
+        }
+        _ => {}
+    }
+    for k in partition_by {
+        if spec.schema.index_of(k).is_none() {
+            return Err(SqlError::at_span(
+                format!(
+                    "PARTITION BY {k}: table '{table}' has no such column; columns: {}",
+                    column_list(&spec.schema)
+                ),
+                args[0].span(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The window of `fname` from its interval arguments (size, slide or step, gap, offset).
+fn window_spec(
+    fname: &str,
+    intervals: &[&Expr],
+    n_intervals: usize,
+    span: Span,
+) -> Result<WindowSpec, SqlError> {
+    let mut ms = Vec::new();
+    for e in intervals {
+        ms.push(interval_ms(e)?);
+    }
+    let offset_ms = ms.get(n_intervals).copied().unwrap_or(0);
+    let window = match fname {
+        "TUMBLE" => WindowSpec::Tumble {
+            size_ms: ms[0],
+            offset_ms,
+        },
+        "SESSION" => WindowSpec::Session { gap_ms: ms[0] },
+        "HOP" => WindowSpec::Hop {
+            slide_ms: ms[0],
+            size_ms: ms[1],
+            offset_ms,
+        },
+        _ => WindowSpec::Cumulate {
+            step_ms: ms[0],
+            size_ms: ms[1],
+            offset_ms,
+        },
+    };
+    match window {
+        WindowSpec::Tumble { size_ms, .. } if size_ms <= 0 => {
+            return Err(SqlError::at_span("the window size must be positive", span))
+        }
+        WindowSpec::Session { gap_ms } if gap_ms <= 0 => {
+            return Err(SqlError::at_span("the session gap must be positive", span))
+        }
+        WindowSpec::Hop { slide_ms, size_ms, .. } | WindowSpec::Cumulate { step_ms: slide_ms, size_ms, .. }
+            if slide_ms <= 0 || size_ms <= 0 || size_ms % slide_ms != 0 =>
+        {
+            return Err(SqlError::at_span(
+                format!("{fname}: the size ({size_ms} ms) must be a positive multiple of the slide/step ({slide_ms} ms)"),
+                span,
+            ))
+        }
+        _ => {}
+    }
+    Ok(window)
 }
 
 /// `INTERVAL '10' SECOND`, `INTERVAL '0.5' MINUTE`, `INTERVAL '10 seconds'` in milliseconds.

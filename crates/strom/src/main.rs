@@ -215,7 +215,6 @@ fn main() {
     std::process::exit(code);
 }
 
-#[allow(clippy::too_many_lines)] // debt: to split into steps
 fn run(cli: Cli, started: Instant) -> Result<i32> {
     match cli.cmd {
         Cmd::Standalone {
@@ -273,25 +272,22 @@ fn run(cli: Cli, started: Instant) -> Result<i32> {
             jobmanager,
             detached,
             restore,
-        } => {
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("cannot read {}", file.display()))?;
-            let mut graph: strom_plan::JobGraph = serde_json::from_str(&text)
-                .with_context(|| format!("{} is not a valid JobGraph", file.display()))?;
-            graph.config.extend(restore.config());
-            let rest = client::Rest::new(&jobmanager);
-            let id = rest.submit(&graph)?;
-            println!("Job has been submitted with JobID {id}");
-            if detached {
-                return Ok(0);
-            }
-            sql_cmd::watch_remote(&rest, &id, started)
-        }
+        } => run_job_graph(&file, &jobmanager, detached, &restore, started),
         Cmd::List { jobmanager } => client::list(&client::Rest::new(&jobmanager)),
         Cmd::Info { job_id, jobmanager } => client::info(&client::Rest::new(&jobmanager), &job_id),
         Cmd::Cancel { job_id, jobmanager } => {
             client::cancel(&client::Rest::new(&jobmanager), &job_id)
         }
+        cmd @ (Cmd::Savepoint { .. } | Cmd::Stop { .. } | Cmd::Checkpoint { .. }) => {
+            checkpoint_cmd(cmd)
+        }
+        Cmd::GenBids { rows, out } => gen_bids(rows, &out, started),
+    }
+}
+
+/// `strom savepoint`, `strom stop` and `strom checkpoint`.
+fn checkpoint_cmd(cmd: Cmd) -> Result<i32> {
+    match cmd {
         Cmd::Savepoint {
             job_id,
             target_dir,
@@ -327,17 +323,43 @@ fn run(cli: Cli, started: Instant) -> Result<i32> {
             full,
             std::time::Duration::from_secs(timeout),
         ),
-        Cmd::GenBids { rows, out } => {
-            strom_connectors::write_bids_csv(rows, &out)
-                .with_context(|| format!("cannot write {}", out.display()))?;
-            println!(
-                "wrote {rows} bids to {} in {:.2} s",
-                out.display(),
-                started.elapsed().as_secs_f64()
-            );
-            Ok(0)
-        }
+        _ => anyhow::bail!("not a savepoint, stop or checkpoint command"),
     }
+}
+
+/// `strom gen-bids`: the benchmark's bids as a CSV file.
+fn gen_bids(rows: u64, out: &std::path::Path, started: Instant) -> Result<i32> {
+    strom_connectors::write_bids_csv(rows, out)
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    println!(
+        "wrote {rows} bids to {} in {:.2} s",
+        out.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(0)
+}
+
+/// `strom run job.json`: submits a JobGraph (restoring as asked) and, unless detached, watches
+/// it to its end.
+fn run_job_graph(
+    file: &std::path::Path,
+    jobmanager: &str,
+    detached: bool,
+    restore: &RestoreArgs,
+    started: Instant,
+) -> Result<i32> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let mut graph: strom_plan::JobGraph = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a valid JobGraph", file.display()))?;
+    graph.config.extend(restore.config());
+    let rest = client::Rest::new(jobmanager);
+    let id = rest.submit(&graph)?;
+    println!("Job has been submitted with JobID {id}");
+    if detached {
+        return Ok(0);
+    }
+    sql_cmd::watch_remote(&rest, &id, started)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

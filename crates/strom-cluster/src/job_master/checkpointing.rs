@@ -6,13 +6,16 @@
 //! it returns as [`JobInput`]s for the job's core.
 
 use super::JobState;
-use crate::checkpoint_metadata::{CheckpointMetadata, RestorePlan, VertexStateMeta};
+use crate::checkpoint_metadata::{
+    CheckpointMetadata, MetadataError, RestorePlan, SavepointCopyError, VertexStateMeta,
+};
 use crate::checkpoint_stats::CheckpointSettingsView;
 use crate::checkpoint_storage::CheckpointStorage;
-use crate::protocol::{CheckpointAck, JobMasterId, TriggerRequest};
+use crate::protocol::{CheckpointAck, JobMasterId, TriggerError, TriggerRequest};
 use crate::resource_manager::ResourceManager;
 use crossbeam_channel::Sender;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use strom_common::config::keys::CHECKPOINTING_TOLERABLE_FAILED;
 use strom_common::time::now_millis;
 use strom_common::{DeclineKind, ExecutionState, FailureKind, JobStatus};
@@ -195,10 +198,9 @@ impl Checkpointing {
     /// the periodic schedule goes on as it was.
     pub(super) fn trigger_requested(&mut self, req: TriggerRequest, cx: &mut JobContext) {
         if !cx.all_running() {
-            req.reply(Err(format!(
-                "the job is {} and not all its tasks are running; try again when it runs",
-                cx.state.core().status()
-            )));
+            req.reply(Err(TriggerError::NotRunning {
+                status: cx.state.core().status(),
+            }));
             return;
         }
         match self.coordinator.trigger_now(now_millis()) {
@@ -317,7 +319,9 @@ impl Checkpointing {
                     self.send_triggers(id, timestamp, cx)
                 }
                 CheckpointCommand::WriteMetadata { id, handles } => {
-                    let result = self.write_metadata(id, &handles, cx);
+                    let result = self
+                        .write_metadata(id, &handles, cx)
+                        .map_err(|e| e.to_string());
                     cmds.extend(self.coordinator.metadata_written(id, result, now));
                 }
                 CheckpointCommand::NotifyComplete { id } => self.on_completed(id, cx),
@@ -345,7 +349,10 @@ impl Checkpointing {
         cx.state.checkpoints.failed(id, now, message.clone());
         let request = self.requested.remove(&id);
         if let Some(req) = &request {
-            req.reply(Err(format!("the {} failed: {message}", req.what())));
+            req.reply(Err(TriggerError::Aborted {
+                what: req.what(),
+                reason: message.clone(),
+            }));
         }
         let stop_failed = request.as_ref().is_some_and(TriggerRequest::stops);
         let savepoint = request.as_ref().and_then(TriggerRequest::savepoint);
@@ -443,7 +450,7 @@ impl Checkpointing {
         id: u64,
         handles: &[((u32, u32), String)],
         cx: &mut JobContext,
-    ) -> Result<(), String> {
+    ) -> Result<(), MetadataError> {
         let meta = {
             let st = &*cx.state;
             let rec = st.checkpoints.record(id);
@@ -492,7 +499,7 @@ impl Checkpointing {
             meta
         };
         let dir = self.storage.child(&format!("chk-{id}"));
-        meta.write(&dir).map_err(|e| e.to_string())?;
+        meta.write(&dir)?;
         self.retained.insert(id, meta);
         Ok(())
     }
@@ -507,7 +514,7 @@ impl Checkpointing {
             match copy_savepoint(&dir, self.retained.get(&id), &req.target, id) {
                 Ok(p) => path = p,
                 Err(e) => {
-                    let e = format!("the savepoint could not be written: {e}");
+                    let e = TriggerError::SavepointWrite(Arc::new(e));
                     tracing::warn!("savepoint {id}: {e}");
                     copy_failed = Some(e);
                 }
@@ -627,17 +634,17 @@ fn copy_savepoint(
     meta: Option<&CheckpointMetadata>,
     target: &str,
     id: u64,
-) -> Result<String, String> {
-    let meta = meta.ok_or("the checkpoint's metadata is gone")?;
-    let root = CheckpointStorage::open(target).map_err(|e| e.to_string())?;
+) -> Result<String, SavepointCopyError> {
+    let meta = meta.ok_or(SavepointCopyError::MetadataGone)?;
+    let root = CheckpointStorage::open(target)?;
     let name = format!("savepoint-{id}-{:06x}", rand::random::<u32>() & 0xff_ffff);
     let to = root.child(&name);
     for f in meta.vertices.iter().flat_map(|v| v.files.iter().flatten()) {
-        let bytes = from.get(f).map_err(|e| e.to_string())?;
-        to.put(f, bytes).map_err(|e| e.to_string())?;
+        let bytes = from.get(f)?;
+        to.put(f, bytes)?;
     }
     let mut m = meta.clone();
     m.savepoint = true;
-    m.write(&to).map_err(|e| e.to_string())?;
+    m.write(&to)?;
     Ok(to.location(""))
 }

@@ -84,35 +84,55 @@ struct Decoded {
     segments: Vec<Segment>,
 }
 
-fn decode(bytes: &[u8]) -> Result<Decoded, String> {
-    let v: Value = serde_json::from_slice(bytes).map_err(|e| format!("invalid JSON ({e})"))?;
-    let num = |v: &Value, k: &str| {
+/// Why a datagen position cannot be read back.
+#[derive(Debug, thiserror::Error)]
+enum PositionError {
+    #[error("invalid JSON ({0})")]
+    Json(#[source] serde_json::Error),
+    #[error("'{0}' is missing or not a non-negative integer")]
+    NotANumber(&'static str),
+    #[error("'{0}' is not a non-negative integer")]
+    NotANumberOrNull(&'static str),
+    #[error("unknown version")]
+    Version,
+    #[error("'{0}' is too large")]
+    TooLarge(&'static str),
+    #[error("subtask {subtask} is not below parallelism {parallelism}")]
+    SubtaskOutOfRange { subtask: u32, parallelism: u32 },
+    #[error("'segments' is missing")]
+    NoSegments,
+}
+
+fn decode(bytes: &[u8]) -> Result<Decoded, PositionError> {
+    let v: Value = serde_json::from_slice(bytes).map_err(PositionError::Json)?;
+    let num = |v: &Value, k: &'static str| {
         v.get(k)
             .and_then(Value::as_u64)
-            .ok_or_else(|| format!("'{k}' is missing or not a non-negative integer"))
+            .ok_or(PositionError::NotANumber(k))
     };
-    let opt = |v: &Value, k: &str| match v.get(k) {
+    let opt = |v: &Value, k: &'static str| match v.get(k) {
         Some(Value::Null) | None => Ok(None),
         Some(x) => x
             .as_u64()
             .map(Some)
-            .ok_or_else(|| format!("'{k}' is not a non-negative integer")),
+            .ok_or(PositionError::NotANumberOrNull(k)),
     };
     if num(&v, "version")? != VERSION {
-        return Err("unknown version".into());
+        return Err(PositionError::Version);
     }
-    let small = |x: u64, k: &str| u32::try_from(x).map_err(|_| format!("'{k}' is too large"));
+    let small = |x: u64, k: &'static str| u32::try_from(x).map_err(|_| PositionError::TooLarge(k));
     let subtask = small(num(&v, "subtask")?, "subtask")?;
     let parallelism = small(num(&v, "parallelism")?, "parallelism")?;
     if subtask >= parallelism {
-        return Err(format!(
-            "subtask {subtask} is not below parallelism {parallelism}"
-        ));
+        return Err(PositionError::SubtaskOutOfRange {
+            subtask,
+            parallelism,
+        });
     }
     let segments = v
         .get("segments")
         .and_then(Value::as_array)
-        .ok_or("'segments' is missing")?
+        .ok_or(PositionError::NoSegments)?
         .iter()
         .map(|s| {
             Ok(Segment {
@@ -121,7 +141,7 @@ fn decode(bytes: &[u8]) -> Result<Decoded, String> {
                 end: opt(s, "end")?,
             })
         })
-        .collect::<Result<_, String>>()?;
+        .collect::<Result<_, PositionError>>()?;
     Ok(Decoded {
         subtask,
         parallelism,

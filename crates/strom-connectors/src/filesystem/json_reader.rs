@@ -8,10 +8,9 @@
 
 use super::split::{next_line, SplitReader};
 use super::FsOptions;
-use crate::columns::{push_json_value, ColumnBuilder};
+use crate::columns::{json_object, push_json_value, ColumnBuilder, JsonRowError};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
-use serde_json::Value;
 use strom_plan::{Column, TableSpec};
 use strom_runtime::connector::ConnectorCounters;
 use strom_runtime::{ConnectorError, SourceReader};
@@ -66,12 +65,8 @@ impl JsonReader {
     }
 
     /// Appends one row; on error returns what was wrong.
-    fn parse_row(&mut self, line: &[u8]) -> Result<(), String> {
-        let value: Value =
-            serde_json::from_slice(line).map_err(|e| format!("invalid JSON ({e})"))?;
-        let Value::Object(obj) = value else {
-            return Err("expected a JSON object".to_string());
-        };
+    fn parse_row(&mut self, line: &[u8]) -> Result<(), JsonRowError> {
+        let obj = json_object(line)?;
         for (c, b) in self.columns.iter().zip(self.builders.iter_mut()) {
             push_json_value(c, b, obj.get(&c.name))?;
         }

@@ -73,42 +73,73 @@ struct Run {
 /// A decoded position: `(files, bytes, slices)`.
 type Decoded = (u64, u64, Vec<Run>);
 
-fn decode(bytes: &[u8]) -> Result<Decoded, String> {
-    let v: Value = serde_json::from_slice(bytes).map_err(|e| format!("invalid JSON ({e})"))?;
-    let num = |v: &Value, k: &str| {
+/// Why a filesystem source position cannot be read back.
+#[derive(Debug, thiserror::Error)]
+enum PositionError {
+    #[error("invalid JSON ({0})")]
+    Json(#[source] serde_json::Error),
+    #[error("'{0}' is missing or not a non-negative integer")]
+    NotANumber(&'static str),
+    #[error("unknown version {0}")]
+    Version(u64),
+    #[error("'splits' is missing")]
+    NoSplits,
+    #[error("a split without 'path'")]
+    NoPath,
+    #[error("'next' is neither an offset nor \"done\"")]
+    BadNext,
+    #[error("a split without 'next'")]
+    NoNext,
+    #[error(
+        "split of '{path}' has inconsistent offsets (start {start}, next {next}, end {end}, length {len})"
+    )]
+    Inconsistent {
+        path: String,
+        start: u64,
+        next: u64,
+        end: u64,
+        len: u64,
+    },
+}
+
+fn decode(bytes: &[u8]) -> Result<Decoded, PositionError> {
+    let v: Value = serde_json::from_slice(bytes).map_err(PositionError::Json)?;
+    let num = |v: &Value, k: &'static str| {
         v.get(k)
             .and_then(Value::as_u64)
-            .ok_or_else(|| format!("'{k}' is missing or not a non-negative integer"))
+            .ok_or(PositionError::NotANumber(k))
     };
     match num(&v, "version")? {
         VERSION => {}
-        other => return Err(format!("unknown version {other}")),
+        other => return Err(PositionError::Version(other)),
     }
     let files = num(&v, "files")?;
     let total = num(&v, "bytes")?;
     let splits = v
         .get("splits")
         .and_then(Value::as_array)
-        .ok_or("'splits' is missing")?;
+        .ok_or(PositionError::NoSplits)?;
     let mut runs = Vec::with_capacity(splits.len());
     for s in splits {
         let path = s
             .get("path")
             .and_then(Value::as_str)
-            .ok_or("a split without 'path'")?
+            .ok_or(PositionError::NoPath)?
             .to_string();
         let (len, start, end) = (num(s, "len")?, num(s, "start")?, num(s, "end")?);
         let from = match s.get("next") {
             Some(Value::String(d)) if d == "done" => end,
-            Some(n) => n
-                .as_u64()
-                .ok_or("'next' is neither an offset nor \"done\"")?,
-            None => return Err("a split without 'next'".into()),
+            Some(n) => n.as_u64().ok_or(PositionError::BadNext)?,
+            None => return Err(PositionError::NoNext),
         };
         if !(start <= from && from <= end && end <= len) {
-            return Err(format!(
-                "split of '{path}' has inconsistent offsets (start {start}, next {from}, end {end}, length {len})"
-            ));
+            return Err(PositionError::Inconsistent {
+                path,
+                start,
+                next: from,
+                end,
+                len,
+            });
         }
         runs.push(Run {
             path,

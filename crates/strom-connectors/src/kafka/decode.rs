@@ -10,11 +10,12 @@
 //! (valid UTF-8).
 
 use super::options::KafkaFormat;
-use crate::columns::{push_csv_fields, push_json_value, ColumnBuilder, PushError};
+use crate::columns::{
+    json_object, push_csv_fields, push_json_value, ColumnBuilder, JsonRowError, PushError,
+};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use memchr::memchr;
-use serde_json::Value;
 use strom_plan::{Column, TableSpec};
 use strom_runtime::ConnectorError;
 
@@ -79,15 +80,13 @@ impl Decoder {
     /// Appends the row of one message value; on error nothing is appended and the error says
     /// what was wrong. A `None` value (a tombstone) is `Ok(false)` for JSON and CSV (no row) and
     /// a NULL value for raw.
-    pub fn push(&mut self, value: Option<&[u8]>) -> Result<bool, String> {
+    pub fn push(&mut self, value: Option<&[u8]>) -> Result<bool, DecodeError> {
         let r = match (self.format, value) {
             (KafkaFormat::Json | KafkaFormat::Csv, None) => return Ok(false),
             (KafkaFormat::Json, Some(v)) => self.push_json(v),
             (KafkaFormat::Csv, Some(v)) => self.push_csv(v),
             (KafkaFormat::Raw, v) => self.push_raw(v),
-            (KafkaFormat::DebeziumJson, _) => {
-                return Err("'format' = 'debezium-json' can only be written, not read".into())
-            }
+            (KafkaFormat::DebeziumJson, _) => return Err(DecodeError::DebeziumNotReadable),
         };
         match r {
             Ok(()) => {
@@ -115,49 +114,38 @@ impl Decoder {
         crate::columns::finish_batch(&self.schema, &mut self.builders, rows, what)
     }
 
-    fn push_raw(&mut self, value: Option<&[u8]>) -> Result<(), String> {
+    fn push_raw(&mut self, value: Option<&[u8]>) -> Result<(), DecodeError> {
         let Some(b) = self.builders.first_mut() else {
             // nothing projected: the row only counts
             return match value {
-                Some(v) if std::str::from_utf8(v).is_err() => {
-                    Err("the value is not valid UTF-8".to_string())
-                }
+                Some(v) if std::str::from_utf8(v).is_err() => Err(DecodeError::NotUtf8),
                 _ => Ok(()),
             };
         };
         let c = &self.all[self.projection[0]];
         match value {
-            None => b.push_null().map_err(|_| {
-                format!(
-                    "a message without a value (tombstone) for column '{}' ({} NOT NULL)",
-                    c.name, c.ty
-                )
+            None => b.push_null().map_err(|_| DecodeError::Tombstone {
+                column: c.name.clone(),
+                ty: c.ty.to_string(),
             }),
-            Some(v) => b.push_string(v).map_err(|_| {
-                format!(
-                    "the value is not valid UTF-8 for column '{}' ({}): {}",
-                    c.name,
-                    c.ty,
-                    crate::format::excerpt(v)
-                )
+            Some(v) => b.push_string(v).map_err(|_| DecodeError::NotUtf8For {
+                column: c.name.clone(),
+                ty: c.ty.to_string(),
+                value: crate::format::excerpt(v),
             }),
         }
     }
 
-    fn push_json(&mut self, value: &[u8]) -> Result<(), String> {
-        let value: Value =
-            serde_json::from_slice(value).map_err(|e| format!("invalid JSON ({e})"))?;
-        let Value::Object(obj) = value else {
-            return Err("expected a JSON object".to_string());
-        };
+    fn push_json(&mut self, value: &[u8]) -> Result<(), DecodeError> {
+        let obj = json_object(value)?;
         for (&ci, b) in self.projection.iter().zip(self.builders.iter_mut()) {
             let c = &self.all[ci];
-            push_json_value(c, b, obj.get(&c.name))?;
+            push_json_value(c, b, obj.get(&c.name)).map_err(JsonRowError::from)?;
         }
         Ok(())
     }
 
-    fn push_csv(&mut self, value: &[u8]) -> Result<(), String> {
+    fn push_csv(&mut self, value: &[u8]) -> Result<(), DecodeError> {
         let mut line = value;
         if let Some(l) = line.strip_suffix(b"\n") {
             line = l;
@@ -167,31 +155,75 @@ impl Decoder {
         }
         split_csv_line(line, self.delimiter, &mut self.scratch, &mut self.fields)?;
         if self.fields.len() != self.all.len() {
-            return Err(format!(
-                "expected {} fields separated by '{}' but found {}",
-                self.all.len(),
-                crate::format::printable_char(self.delimiter),
-                self.fields.len()
-            ));
+            return Err(DecodeError::FieldCount {
+                expected: self.all.len(),
+                delimiter: crate::format::printable_char(self.delimiter),
+                found: self.fields.len(),
+            });
         }
         push_csv_fields(&self.plan, &self.fields, &self.scratch, &mut self.builders).map_err(
             |(fi, err, field)| {
                 let c = &self.all[fi];
                 match err {
-                    PushError::NullInNotNull => {
-                        format!("column '{}' ({} NOT NULL) is empty", c.name, c.ty)
-                    }
-                    _ => format!(
-                        "column '{}' ({}) cannot parse '{}'",
-                        c.name,
-                        c.ty,
-                        crate::format::excerpt(field)
-                    ),
+                    PushError::NullInNotNull => DecodeError::EmptyNotNull {
+                        column: c.name.clone(),
+                        ty: c.ty.to_string(),
+                    },
+                    _ => DecodeError::Unparsable {
+                        column: c.name.clone(),
+                        ty: c.ty.to_string(),
+                        value: crate::format::excerpt(field),
+                    },
                 }
             },
         )?;
         Ok(())
     }
+}
+
+/// Why a message value cannot be decoded into a row: which column, what value.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("'format' = 'debezium-json' can only be written, not read")]
+    DebeziumNotReadable,
+    /// A raw message that is not UTF-8 (nothing projected).
+    #[error("the value is not valid UTF-8")]
+    NotUtf8,
+    #[error("a message without a value (tombstone) for column '{column}' ({ty} NOT NULL)")]
+    Tombstone { column: String, ty: String },
+    #[error("the value is not valid UTF-8 for column '{column}' ({ty}): {value}")]
+    NotUtf8For {
+        column: String,
+        ty: String,
+        value: String,
+    },
+    #[error(transparent)]
+    Json(#[from] JsonRowError),
+    #[error(transparent)]
+    Csv(#[from] CsvLineError),
+    #[error("expected {expected} fields separated by '{delimiter}' but found {found}")]
+    FieldCount {
+        expected: usize,
+        delimiter: String,
+        found: usize,
+    },
+    #[error("column '{column}' ({ty} NOT NULL) is empty")]
+    EmptyNotNull { column: String, ty: String },
+    #[error("column '{column}' ({ty}) cannot parse '{value}'")]
+    Unparsable {
+        column: String,
+        ty: String,
+        value: String,
+    },
+}
+
+/// Why a CSV line cannot be split into fields.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CsvLineError {
+    #[error("unterminated quoted field")]
+    UnterminatedQuote,
+    #[error("unexpected character after a closing quote")]
+    AfterClosingQuote,
 }
 
 /// Splits one CSV line into fields (RFC 4180 quoting, no line breaks): the unquoted field texts
@@ -201,7 +233,7 @@ pub fn split_csv_line(
     d: u8,
     scratch: &mut Vec<u8>,
     fields: &mut Vec<(usize, usize, bool)>,
-) -> Result<(), String> {
+) -> Result<(), CsvLineError> {
     scratch.clear();
     fields.clear();
     let len = line.len();
@@ -212,7 +244,7 @@ pub fn split_csv_line(
             let start = scratch.len();
             loop {
                 match memchr(b'"', &line[i..]) {
-                    None => return Err("unterminated quoted field".to_string()),
+                    None => return Err(CsvLineError::UnterminatedQuote),
                     Some(k) => {
                         scratch.extend_from_slice(&line[i..i + k]);
                         i += k + 1;
@@ -230,7 +262,7 @@ pub fn split_csv_line(
                 break;
             }
             if line[i] != d {
-                return Err("unexpected character after a closing quote".to_string());
+                return Err(CsvLineError::AfterClosingQuote);
             }
             i += 1;
         } else {

@@ -118,106 +118,17 @@ pub struct KafkaOptions {
 
 impl KafkaOptions {
     /// Parses and checks the options of `table` (no broker is contacted).
-    #[allow(clippy::too_many_lines)] // debt: to split into steps
     pub fn parse(table: &TableSpec) -> Result<Self, ConnectorError> {
-        let bad = |message: String| ConnectorError::BadOption {
-            table: table.name.clone(),
-            message,
-        };
+        let bad = |message: String| bad(table, message);
         let is_upsert = table.connector() == "upsert-kafka";
-        for k in table.options.keys() {
-            if k.starts_with("properties.")
-                || KNOWN_OPTIONS.contains(&k.as_str())
-                || is_upsert && UPSERT_OPTIONS.contains(&k.as_str())
-            {
-                continue;
-            }
-            return Err(bad(format!(
-                "unsupported option '{k}' for the kafka connector; supported options: {}, and 'properties.*' (passed to librdkafka)",
-                KNOWN_OPTIONS
-                    .iter()
-                    .filter(|o| **o != "connector")
-                    .map(|o| format!("'{o}'"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
-        let topic = match table.option("topic").map(str::trim) {
-            Some(t) if t.contains(';') => {
-                return Err(bad(format!(
-                    "'topic' = '{t}': a list of topics is not supported; the kafka connector reads or writes exactly one topic"
-                )))
-            }
-            Some(t) if !t.is_empty() => t.to_string(),
-            _ => {
-                return Err(bad(
-                    "the kafka connector needs 'topic' = '<topic name>'; add it to the WITH clause"
-                        .into(),
-                ))
-            }
-        };
-        let mut properties = BTreeMap::new();
-        for (k, v) in &table.options {
-            if let Some(p) = k.strip_prefix("properties.") {
-                if p.is_empty() {
-                    return Err(bad(
-                        "option 'properties.' names no librdkafka property".to_string()
-                    ));
-                }
-                properties.insert(p.to_string(), v.clone());
-            }
-        }
-        let servers = match properties.get("bootstrap.servers").map(|s| s.trim()) {
-            Some(s) if !s.is_empty() => s.to_string(),
-            _ => {
-                return Err(bad(
-                    "the kafka connector needs 'properties.bootstrap.servers' = 'host:port[,host:port...]'; add it to the WITH clause".into(),
-                ))
-            }
-        };
-        let group_id = properties
-            .get("group.id")
-            .map(|g| g.trim().to_string())
-            .filter(|g| !g.is_empty());
-        let format = match (table.option("format"), table.option("value.format")) {
-            (Some(_), Some(_)) => {
-                return Err(bad(
-                    "set either 'format' or 'value.format', not both".to_string()
-                ))
-            }
-            (Some(f), None) | (None, Some(f)) => match f.trim().to_ascii_lowercase().as_str() {
-                "json" => KafkaFormat::Json,
-                "csv" => KafkaFormat::Csv,
-                "raw" => KafkaFormat::Raw,
-                "debezium-json" => KafkaFormat::DebeziumJson,
-                other => {
-                    return Err(bad(format!(
-                        "unsupported 'format' = '{other}' for the kafka connector; supported formats: {FORMATS}"
-                    )))
-                }
-            },
-            (None, None) => {
-                return Err(bad(format!(
-                    "the kafka connector needs a 'format'; supported formats: {FORMATS}"
-                )))
-            }
-        };
-        if format == KafkaFormat::Raw {
-            let cols = &table.schema.columns;
-            if cols.len() != 1 || cols[0].ty != SqlType::String {
-                return Err(bad(format!(
-                    "'format' = 'raw' needs exactly one STRING column (the message value), but the table has {}",
-                    if cols.is_empty() {
-                        "no columns".to_string()
-                    } else {
-                        cols.iter()
-                            .map(|c| format!("{} {}", c.name, c.ty))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    }
-                )));
-            }
-        }
+        check_keys(table, is_upsert)?;
+        let topic = topic(table)?;
+        let Properties {
+            all: properties,
+            servers,
+            group_id,
+        } = properties(table)?;
+        let format = value_format(table)?;
         let delimiter = match table.option("csv.field-delimiter") {
             None => b',',
             Some(d) => {
@@ -232,68 +143,7 @@ impl KafkaOptions {
                 }
             }
         };
-        let startup = match table
-            .option("scan.startup.mode")
-            .map(|m| m.trim().to_ascii_lowercase())
-            .as_deref()
-        {
-            None | Some("group-offsets") => StartupMode::GroupOffsets,
-            Some("earliest-offset") => StartupMode::Earliest,
-            Some("latest-offset") => StartupMode::Latest,
-            Some("timestamp") => match table.option("scan.startup.timestamp-millis") {
-                Some(t) => match t.trim().parse::<i64>() {
-                    Ok(ms) if ms >= 0 => StartupMode::Timestamp(ms),
-                    _ => {
-                        return Err(bad(format!(
-                            "'scan.startup.timestamp-millis' = '{t}' must be epoch milliseconds (a non-negative integer)"
-                        )))
-                    }
-                },
-                None => {
-                    return Err(bad(
-                        "'scan.startup.mode' = 'timestamp' needs 'scan.startup.timestamp-millis' = '<epoch milliseconds>'".into(),
-                    ))
-                }
-            },
-            Some(m) => {
-                return Err(bad(format!(
-                    "unsupported 'scan.startup.mode' = '{m}'; supported: 'earliest-offset', 'latest-offset', 'group-offsets' (the default), 'timestamp'"
-                )))
-            }
-        };
-        if table.option("scan.startup.timestamp-millis").is_some()
-            && !matches!(startup, StartupMode::Timestamp(_))
-        {
-            return Err(bad(
-                "'scan.startup.timestamp-millis' is only used with 'scan.startup.mode' = 'timestamp'"
-                    .into(),
-            ));
-        }
-        let bounded = match table
-            .option("scan.bounded.mode")
-            .map(|m| m.trim().to_ascii_lowercase())
-            .as_deref()
-        {
-            None | Some("unbounded") => BoundedMode::Unbounded,
-            Some("latest-offset") => BoundedMode::LatestOffset,
-            Some(m) => {
-                return Err(bad(format!(
-                    "unsupported 'scan.bounded.mode' = '{m}'; supported: 'unbounded' (the default), 'latest-offset'"
-                )))
-            }
-        };
-        let idle_timeout = match table.option("scan.watermark.idle-timeout") {
-            None => None,
-            Some(t) => match strom_common::config::parse_duration(t) {
-                Some(d) if !d.is_zero() => Some(d),
-                Some(_) => None,
-                None => {
-                    return Err(bad(format!(
-                        "'scan.watermark.idle-timeout' = '{t}' is not a duration; write e.g. '5 s' or '500 ms'"
-                    )))
-                }
-            },
-        };
+        let (startup, bounded, idle_timeout) = scan_options(table)?;
         if let Some(p) = table.option("sink.parallelism") {
             if !p.trim().parse::<u32>().is_ok_and(|n| n > 0) {
                 return Err(bad(format!(
@@ -301,27 +151,7 @@ impl KafkaOptions {
                 )));
             }
         }
-        let delivery = match table
-            .option("sink.delivery-guarantee")
-            .map(|m| m.trim().to_ascii_lowercase())
-            .as_deref()
-        {
-            None | Some("at-least-once") => DeliveryGuarantee::AtLeastOnce,
-            Some("none") => DeliveryGuarantee::None,
-            Some("exactly-once") => match table.option("sink.transactional-id-prefix") {
-                Some(p) if !p.trim().is_empty() => DeliveryGuarantee::ExactlyOnce {
-                    prefix: p.trim().to_string(),
-                },
-                _ => return Err(bad(
-                    "'sink.delivery-guarantee' = 'exactly-once' needs 'sink.transactional-id-prefix' (as in Flink): a prefix for the sink's Kafka transactional ids, unique to this job among all jobs writing to the cluster, e.g. 'sink.transactional-id-prefix' = 'orders-job'".into(),
-                )),
-            },
-            Some(m) => {
-                return Err(bad(format!(
-                    "unsupported 'sink.delivery-guarantee' = '{m}'; supported: 'at-least-once' (the default), 'exactly-once' (with checkpoints and 'sink.transactional-id-prefix'), 'none'"
-                )))
-            }
-        };
+        let delivery = delivery(table)?;
         let upsert = if is_upsert {
             Some(upsert_options(table, format).map_err(bad)?)
         } else {
@@ -369,6 +199,240 @@ impl KafkaOptions {
             .clone()
             .unwrap_or_else(|| format!("strom-{}", self.topic))
     }
+}
+
+/// An option of `table` that is wrong.
+fn bad(table: &TableSpec, message: String) -> ConnectorError {
+    ConnectorError::BadOption {
+        table: table.name.clone(),
+        message,
+    }
+}
+
+/// Every option is a known one (or `properties.*`).
+fn check_keys(table: &TableSpec, is_upsert: bool) -> Result<(), ConnectorError> {
+    let bad = |message: String| bad(table, message);
+    for k in table.options.keys() {
+        if k.starts_with("properties.")
+            || KNOWN_OPTIONS.contains(&k.as_str())
+            || is_upsert && UPSERT_OPTIONS.contains(&k.as_str())
+        {
+            continue;
+        }
+        return Err(bad(format!(
+            "unsupported option '{k}' for the kafka connector; supported options: {}, and 'properties.*' (passed to librdkafka)",
+            KNOWN_OPTIONS
+                .iter()
+                .filter(|o| **o != "connector")
+                .map(|o| format!("'{o}'"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// `'topic'`: exactly one.
+fn topic(table: &TableSpec) -> Result<String, ConnectorError> {
+    let bad = |message: String| bad(table, message);
+    let topic = match table.option("topic").map(str::trim) {
+        Some(t) if t.contains(';') => {
+            return Err(bad(format!(
+                "'topic' = '{t}': a list of topics is not supported; the kafka connector reads or writes exactly one topic"
+            )))
+        }
+        Some(t) if !t.is_empty() => t.to_string(),
+        _ => {
+            return Err(bad(
+                "the kafka connector needs 'topic' = '<topic name>'; add it to the WITH clause"
+                    .into(),
+            ))
+        }
+    };
+    Ok(topic)
+}
+
+/// The `'properties.*'` options (without the prefix), with the bootstrap servers and the group
+/// id among them.
+struct Properties {
+    all: BTreeMap<String, String>,
+    servers: String,
+    group_id: Option<String>,
+}
+
+/// The `'properties.*'` options; the bootstrap servers are required.
+fn properties(table: &TableSpec) -> Result<Properties, ConnectorError> {
+    let bad = |message: String| bad(table, message);
+    let mut properties = BTreeMap::new();
+    for (k, v) in &table.options {
+        if let Some(p) = k.strip_prefix("properties.") {
+            if p.is_empty() {
+                return Err(bad(
+                    "option 'properties.' names no librdkafka property".to_string()
+                ));
+            }
+            properties.insert(p.to_string(), v.clone());
+        }
+    }
+    let servers = match properties.get("bootstrap.servers").map(|s| s.trim()) {
+        Some(s) if !s.is_empty() => s.to_string(),
+        _ => {
+            return Err(bad(
+                "the kafka connector needs 'properties.bootstrap.servers' = 'host:port[,host:port...]'; add it to the WITH clause".into(),
+            ))
+        }
+    };
+    let group_id = properties
+        .get("group.id")
+        .map(|g| g.trim().to_string())
+        .filter(|g| !g.is_empty());
+    Ok(Properties {
+        all: properties,
+        servers,
+        group_id,
+    })
+}
+
+/// `'format'` (or `'value.format'`), and the one STRING column `'raw'` needs.
+fn value_format(table: &TableSpec) -> Result<KafkaFormat, ConnectorError> {
+    let bad = |message: String| bad(table, message);
+    let format = match (table.option("format"), table.option("value.format")) {
+        (Some(_), Some(_)) => {
+            return Err(bad(
+                "set either 'format' or 'value.format', not both".to_string()
+            ))
+        }
+        (Some(f), None) | (None, Some(f)) => match f.trim().to_ascii_lowercase().as_str() {
+            "json" => KafkaFormat::Json,
+            "csv" => KafkaFormat::Csv,
+            "raw" => KafkaFormat::Raw,
+            "debezium-json" => KafkaFormat::DebeziumJson,
+            other => {
+                return Err(bad(format!(
+                    "unsupported 'format' = '{other}' for the kafka connector; supported formats: {FORMATS}"
+                )))
+            }
+        },
+        (None, None) => {
+            return Err(bad(format!(
+                "the kafka connector needs a 'format'; supported formats: {FORMATS}"
+            )))
+        }
+    };
+    if format == KafkaFormat::Raw {
+        let cols = &table.schema.columns;
+        if cols.len() != 1 || cols[0].ty != SqlType::String {
+            return Err(bad(format!(
+                "'format' = 'raw' needs exactly one STRING column (the message value), but the table has {}",
+                if cols.is_empty() {
+                    "no columns".to_string()
+                } else {
+                    cols.iter()
+                        .map(|c| format!("{} {}", c.name, c.ty))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            )));
+        }
+    }
+    Ok(format)
+}
+
+/// Where reading starts and ends, and when a quiet partition is idle.
+fn scan_options(
+    table: &TableSpec,
+) -> Result<(StartupMode, BoundedMode, Option<Duration>), ConnectorError> {
+    let bad = |message: String| bad(table, message);
+    let startup = match table
+        .option("scan.startup.mode")
+        .map(|m| m.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("group-offsets") => StartupMode::GroupOffsets,
+        Some("earliest-offset") => StartupMode::Earliest,
+        Some("latest-offset") => StartupMode::Latest,
+        Some("timestamp") => match table.option("scan.startup.timestamp-millis") {
+            Some(t) => match t.trim().parse::<i64>() {
+                Ok(ms) if ms >= 0 => StartupMode::Timestamp(ms),
+                _ => {
+                    return Err(bad(format!(
+                        "'scan.startup.timestamp-millis' = '{t}' must be epoch milliseconds (a non-negative integer)"
+                    )))
+                }
+            },
+            None => {
+                return Err(bad(
+                    "'scan.startup.mode' = 'timestamp' needs 'scan.startup.timestamp-millis' = '<epoch milliseconds>'".into(),
+                ))
+            }
+        },
+        Some(m) => {
+            return Err(bad(format!(
+                "unsupported 'scan.startup.mode' = '{m}'; supported: 'earliest-offset', 'latest-offset', 'group-offsets' (the default), 'timestamp'"
+            )))
+        }
+    };
+    if table.option("scan.startup.timestamp-millis").is_some()
+        && !matches!(startup, StartupMode::Timestamp(_))
+    {
+        return Err(bad(
+            "'scan.startup.timestamp-millis' is only used with 'scan.startup.mode' = 'timestamp'"
+                .into(),
+        ));
+    }
+    let bounded = match table
+        .option("scan.bounded.mode")
+        .map(|m| m.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("unbounded") => BoundedMode::Unbounded,
+        Some("latest-offset") => BoundedMode::LatestOffset,
+        Some(m) => {
+            return Err(bad(format!(
+                "unsupported 'scan.bounded.mode' = '{m}'; supported: 'unbounded' (the default), 'latest-offset'"
+            )))
+        }
+    };
+    let idle_timeout = match table.option("scan.watermark.idle-timeout") {
+        None => None,
+        Some(t) => match strom_common::config::parse_duration(t) {
+            Some(d) if !d.is_zero() => Some(d),
+            Some(_) => None,
+            None => {
+                return Err(bad(format!(
+                    "'scan.watermark.idle-timeout' = '{t}' is not a duration; write e.g. '5 s' or '500 ms'"
+                )))
+            }
+        },
+    };
+    Ok((startup, bounded, idle_timeout))
+}
+
+/// `'sink.delivery-guarantee'` (exactly-once with its transactional id prefix).
+fn delivery(table: &TableSpec) -> Result<DeliveryGuarantee, ConnectorError> {
+    let bad = |message: String| bad(table, message);
+    let delivery = match table
+        .option("sink.delivery-guarantee")
+        .map(|m| m.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("at-least-once") => DeliveryGuarantee::AtLeastOnce,
+        Some("none") => DeliveryGuarantee::None,
+        Some("exactly-once") => match table.option("sink.transactional-id-prefix") {
+            Some(p) if !p.trim().is_empty() => DeliveryGuarantee::ExactlyOnce {
+                prefix: p.trim().to_string(),
+            },
+            _ => return Err(bad(
+                "'sink.delivery-guarantee' = 'exactly-once' needs 'sink.transactional-id-prefix' (as in Flink): a prefix for the sink's Kafka transactional ids, unique to this job among all jobs writing to the cluster, e.g. 'sink.transactional-id-prefix' = 'orders-job'".into(),
+            )),
+        },
+        Some(m) => {
+            return Err(bad(format!(
+                "unsupported 'sink.delivery-guarantee' = '{m}'; supported: 'at-least-once' (the default), 'exactly-once' (with checkpoints and 'sink.transactional-id-prefix'), 'none'"
+            )))
+        }
+    };
+    Ok(delivery)
 }
 
 /// The key options of an upsert-kafka table: a primary key, `'key.format' = 'json'`, a JSON

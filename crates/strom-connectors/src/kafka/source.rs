@@ -440,7 +440,12 @@ impl KafkaReader {
                             if ignore {
                                 self.skipped += 1;
                             } else {
-                                let msg = parse_error_message(&self.opts, p.id, offset, &what);
+                                let msg = parse_error_message(
+                                    &self.opts,
+                                    p.id,
+                                    offset,
+                                    &what.to_string(),
+                                );
                                 return Err(self.fail(msg));
                             }
                         }

@@ -272,6 +272,11 @@ fn partition_assignment() {
     }
 }
 
+/// [`Decoder::push`] with the error as its message.
+fn push(d: &mut Decoder, value: Option<&[u8]>) -> Result<bool, String> {
+    d.push(value).map_err(|e| e.to_string())
+}
+
 fn decoder(t: &TableSpec, projection: &[usize]) -> Decoder {
     let o = KafkaOptions::parse(t).expect("valid");
     Decoder::new(t, o.format, o.delimiter, projection, 16)
@@ -287,9 +292,9 @@ fn json_decoding() {
         br#"{"bidder": {"nested": true}}"#,
     ];
     for m in ok {
-        assert_eq!(d.push(Some(m)), Ok(true));
+        assert_eq!(push(&mut d, Some(m)), Ok(true));
     }
-    assert_eq!(d.push(None), Ok(false), "a tombstone is no row");
+    assert_eq!(push(&mut d, None), Ok(false), "a tombstone is no row");
     let bad: &[(&[u8], &str)] = &[
         (b"{not json", "invalid JSON"),
         (b"[1, 2]", "expected a JSON object"),
@@ -304,7 +309,7 @@ fn json_decoding() {
         (br#"{"auction": {"a": 1}}"#, "column 'auction'"),
     ];
     for (m, want) in bad {
-        let e = d.push(Some(m)).expect_err("malformed");
+        let e = push(&mut d, Some(m)).expect_err("malformed");
         assert!(e.contains(want), "{e:?} should contain {want:?}");
     }
     let b = d.finish().expect("batch");
@@ -346,12 +351,13 @@ fn json_projection_and_not_null() {
     let mut d = decoder(&t, &[2, 0]);
     assert_eq!(d.schema().field(0).name(), "bidder");
     assert_eq!(
-        d.push(Some(br#"{"auction": 7, "bidder": "b", "price": "x"}"#)),
+        push(
+            &mut d,
+            Some(br#"{"auction": 7, "bidder": "b", "price": "x"}"#)
+        ),
         Ok(true)
     );
-    let e = d
-        .push(Some(br#"{"bidder": "c"}"#))
-        .expect_err("auction is NOT NULL");
+    let e = push(&mut d, Some(br#"{"bidder": "c"}"#)).expect_err("auction is NOT NULL");
     assert!(
         e.contains("column 'auction' (BIGINT NOT NULL) is missing or null"),
         "{e}"
@@ -362,8 +368,8 @@ fn json_projection_and_not_null() {
     assert_eq!(b.column(1).as_primitive::<Int64Type>().value(0), 7);
     // no projected column: rows still count
     let mut d = decoder(&t, &[]);
-    assert_eq!(d.push(Some(b"{}")), Ok(true));
-    assert!(d.push(Some(b"nope")).is_err());
+    assert_eq!(push(&mut d, Some(b"{}")), Ok(true));
+    assert!(push(&mut d, Some(b"nope")).is_err());
     assert_eq!(d.finish().expect("batch").num_rows(), 1);
 }
 
@@ -377,9 +383,14 @@ fn csv_decoding() {
         b"3,1,\"\",2024-01-01\r\n",
     ];
     for m in ok {
-        assert_eq!(d.push(Some(m)), Ok(true), "{}", String::from_utf8_lossy(m));
+        assert_eq!(
+            push(&mut d, Some(m)),
+            Ok(true),
+            "{}",
+            String::from_utf8_lossy(m)
+        );
     }
-    assert_eq!(d.push(None), Ok(false));
+    assert_eq!(push(&mut d, None), Ok(false));
     let bad: &[(&[u8], &str)] = &[
         (b"1,2,3", "expected 4 fields separated by ',' but found 3"),
         (b"1,2,3,4,5", "found 5"),
@@ -388,7 +399,7 @@ fn csv_decoding() {
         (b"1,\"2\"x,a,", "unexpected character after a closing quote"),
     ];
     for (m, want) in bad {
-        let e = d.push(Some(m)).expect_err("malformed");
+        let e = push(&mut d, Some(m)).expect_err("malformed");
         assert!(e.contains(want), "{e:?} should contain {want:?}");
     }
     let b = d.finish().expect("batch");
@@ -406,9 +417,11 @@ fn csv_decoding() {
     // another delimiter, projection
     let t = bid_table(&[("format", "csv"), ("csv.field-delimiter", "|")]);
     let mut d = decoder(&t, &[3, 0]);
-    assert_eq!(d.push(Some(b"5|1.5|x|2024-01-01 00:00:01.000")), Ok(true));
-    assert!(d
-        .push(Some(b"5,1.5,x,2024-01-01"))
+    assert_eq!(
+        push(&mut d, Some(b"5|1.5|x|2024-01-01 00:00:01.000")),
+        Ok(true)
+    );
+    assert!(push(&mut d, Some(b"5,1.5,x,2024-01-01"))
         .expect_err("wrong delimiter")
         .contains("separated by '|'"));
     let b = d.finish().expect("batch");
@@ -419,11 +432,10 @@ fn csv_decoding() {
 fn raw_decoding() {
     let t = table(&[("line", SqlType::String)], &[("format", "raw")]);
     let mut d = decoder(&t, &[0]);
-    assert_eq!(d.push(Some(b"hello, {world}")), Ok(true));
-    assert_eq!(d.push(Some(b"")), Ok(true));
-    assert_eq!(d.push(None), Ok(true), "raw: a tombstone is NULL");
-    assert!(d
-        .push(Some(&[0xff, 0xfe]))
+    assert_eq!(push(&mut d, Some(b"hello, {world}")), Ok(true));
+    assert_eq!(push(&mut d, Some(b"")), Ok(true));
+    assert_eq!(push(&mut d, None), Ok(true), "raw: a tombstone is NULL");
+    assert!(push(&mut d, Some(&[0xff, 0xfe]))
         .expect_err("not UTF-8")
         .contains("not valid UTF-8"));
     let b = d.finish().expect("batch");
@@ -435,8 +447,7 @@ fn raw_decoding() {
     let mut t = t;
     t.schema.columns[0].nullable = false;
     let mut d = decoder(&t, &[0]);
-    assert!(d
-        .push(None)
+    assert!(push(&mut d, None)
         .expect_err("NOT NULL")
         .contains("without a value"));
 }
@@ -468,7 +479,7 @@ fn round_trip(t: &TableSpec, batch: &RecordBatch) -> (Vec<Option<Vec<u8>>>, Reco
         let value = w
             .render(batch, &cols, row, strom_plan::RowKind::Insert, &mut buf)
             .then_some(buf);
-        d.push(value.as_deref()).expect("decodes");
+        push(&mut d, value.as_deref()).expect("decodes");
         messages.push(value);
     }
     (messages, d.finish().expect("batch"))

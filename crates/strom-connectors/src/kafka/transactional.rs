@@ -95,20 +95,41 @@ pub struct TxnState {
     pub epochs: Vec<(u64, Messages)>,
 }
 
+/// Why the checkpointed state of an exactly-once Kafka sink cannot be read back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TxnStateError {
+    #[error("it is not the state of an exactly-once kafka sink")]
+    NotASinkState,
+    #[error("its transactional id is not UTF-8")]
+    IdNotUtf8,
+    #[error(
+        "checkpoint {checkpoint}: the message lengths add up to {total} bytes, not {announced}"
+    )]
+    Lengths {
+        checkpoint: u64,
+        total: usize,
+        announced: usize,
+    },
+    #[error("{0} bytes follow its end")]
+    TrailingBytes(usize),
+    #[error("it is truncated ({len} bytes, needs more at byte {at})")]
+    Truncated { len: usize, at: usize },
+}
+
 impl TxnState {
     pub fn encode(&self) -> Vec<u8> {
         encode_state(&self.transactional_id, &self.epochs)
     }
 
     /// Decodes [`TxnState::encode`]; the error says what is wrong.
-    pub fn decode(bytes: &[u8]) -> Result<Self, String> {
+    pub fn decode(bytes: &[u8]) -> Result<Self, TxnStateError> {
         let mut r = Reader { bytes, at: 0 };
         if r.take(4)? != MAGIC {
-            return Err("it is not the state of an exactly-once kafka sink".into());
+            return Err(TxnStateError::NotASinkState);
         }
         let n = r.u32()? as usize;
-        let transactional_id = String::from_utf8(r.take(n)?.to_vec())
-            .map_err(|_| "its transactional id is not UTF-8".to_string())?;
+        let transactional_id =
+            String::from_utf8(r.take(n)?.to_vec()).map_err(|_| TxnStateError::IdNotUtf8)?;
         let epochs = r.u32()? as usize;
         let mut out = Vec::with_capacity(epochs.min(1024));
         for _ in 0..epochs {
@@ -123,15 +144,17 @@ impl TxnState {
                 lens.push((k, v));
             }
             if total != data_len {
-                return Err(format!(
-                    "checkpoint {c}: the message lengths add up to {total} bytes, not {data_len}"
-                ));
+                return Err(TxnStateError::Lengths {
+                    checkpoint: c,
+                    total,
+                    announced: data_len,
+                });
             }
             let data = r.take(data_len)?.to_vec();
             out.push((c, Messages { data, lens }));
         }
         if r.at != bytes.len() {
-            return Err(format!("{} bytes follow its end", bytes.len() - r.at));
+            return Err(TxnStateError::TrailingBytes(bytes.len() - r.at));
         }
         Ok(Self {
             transactional_id,
@@ -170,26 +193,25 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], TxnStateError> {
         let end = self.at.checked_add(n).filter(|&e| e <= self.bytes.len());
         let Some(end) = end else {
-            return Err(format!(
-                "it is truncated ({} bytes, needs more at byte {})",
-                self.bytes.len(),
-                self.at
-            ));
+            return Err(TxnStateError::Truncated {
+                len: self.bytes.len(),
+                at: self.at,
+            });
         };
         let s = &self.bytes[self.at..end];
         self.at = end;
         Ok(s)
     }
-    fn u32(&mut self) -> Result<u32, String> {
+    fn u32(&mut self) -> Result<u32, TxnStateError> {
         Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4")))
     }
-    fn i32(&mut self) -> Result<i32, String> {
+    fn i32(&mut self) -> Result<i32, TxnStateError> {
         Ok(i32::from_le_bytes(self.take(4)?.try_into().expect("4")))
     }
-    fn u64(&mut self) -> Result<u64, String> {
+    fn u64(&mut self) -> Result<u64, TxnStateError> {
         Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8")))
     }
 }
@@ -757,14 +779,17 @@ mod tests {
     #[test]
     fn foreign_bytes_are_refused_with_a_reason() {
         let e = TxnState::decode(br#"{"files": []}"#).expect_err("not a state");
+        assert_eq!(e, TxnStateError::NotASinkState);
         assert!(
-            e.contains("not the state of an exactly-once kafka sink"),
+            e.to_string()
+                .contains("not the state of an exactly-once kafka sink"),
             "{e}"
         );
         let mut enc = TxnState::default().encode();
         enc.push(0);
         assert!(TxnState::decode(&enc)
             .expect_err("trailing")
+            .to_string()
             .contains("follow"));
     }
 

@@ -202,7 +202,8 @@ enum Patterns {
 impl Patterns {
     fn new(arg: Option<&ArrayRef>, default: &str) -> Result<Self> {
         let compile = |p: &str| {
-            JavaPattern::compile(p).map_err(datafusion::error::DataFusionError::Execution)
+            JavaPattern::compile(p)
+                .map_err(|e| datafusion::error::DataFusionError::Execution(e.to_string()))
         };
         let Some(a) = arg else {
             return Ok(Self::One(compile(default)?));
@@ -224,7 +225,7 @@ impl Patterns {
             Self::One(p) => Ok(Some(p.clone())),
             Self::PerRow(a) if a.is_valid(i) => JavaPattern::compile(a.value(i))
                 .map(Some)
-                .map_err(datafusion::error::DataFusionError::Execution),
+                .map_err(|e| datafusion::error::DataFusionError::Execution(e.to_string())),
             Self::PerRow(_) => Ok(None),
         }
     }

@@ -49,9 +49,18 @@ const DAYS: [&str; 7] = [
 /// fields `Y w W F`, which are refused with a clear error).
 const LETTERS: &str = "GyMdHhKkmsSEuaDzZX";
 
+/// Why a date pattern does not compile (Java's `IllegalArgumentException` wording).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PatternError {
+    #[error("unterminated quote in date pattern '{pattern}'")]
+    UnterminatedQuote { pattern: String },
+    #[error("illegal pattern character '{letter}' in date pattern '{pattern}'")]
+    IllegalLetter { letter: char, pattern: String },
+}
+
 impl JavaPattern {
     /// Compiles `pattern`; an unknown letter is an error, as in Java.
-    pub fn compile(pattern: &str) -> Result<Self, String> {
+    pub fn compile(pattern: &str) -> Result<Self, PatternError> {
         let mut pieces = Vec::new();
         let chars: Vec<char> = pattern.chars().collect();
         let mut i = 0;
@@ -69,7 +78,9 @@ impl JavaPattern {
                 loop {
                     match chars.get(j) {
                         None => {
-                            return Err(format!("unterminated quote in date pattern '{pattern}'"))
+                            return Err(PatternError::UnterminatedQuote {
+                                pattern: pattern.to_string(),
+                            })
                         }
                         Some('\'') if chars.get(j + 1) == Some(&'\'') => {
                             text.push('\'');
@@ -85,9 +96,10 @@ impl JavaPattern {
                 i = j + 1;
             } else if c.is_ascii_alphabetic() {
                 if !LETTERS.contains(c) {
-                    return Err(format!(
-                        "illegal pattern character '{c}' in date pattern '{pattern}'"
-                    ));
+                    return Err(PatternError::IllegalLetter {
+                        letter: c,
+                        pattern: pattern.to_string(),
+                    });
                 }
                 let mut n = 1;
                 while chars.get(i + n) == Some(&c) {
@@ -160,15 +172,9 @@ impl JavaPattern {
     }
 
     /// Parses `s` as a whole; `None` when it does not match (Flink's functions answer NULL).
-    #[allow(clippy::too_many_lines)] // debt: to split into steps
     pub fn parse(&self, s: &str) -> Option<NaiveDateTime> {
-        let b = s.as_bytes();
         let mut i = 0;
-        let (mut year, mut month, mut day) = (1970i32, 1u32, 1u32);
-        let (mut hour, mut minute, mut second, mut nanos) = (0u32, 0u32, 0u32, 0u32);
-        let mut pm: Option<bool> = None;
-        let mut hour12 = false;
-        let mut ordinal: Option<u32> = None;
+        let mut f = Parsed::default();
         for (k, p) in self.pieces.iter().enumerate() {
             match p {
                 Piece::Text(t) => {
@@ -180,115 +186,171 @@ impl JavaPattern {
                 Piece::Field(c, n) => {
                     // a numeric field followed directly by another field takes exactly its width
                     let adjacent = matches!(self.pieces.get(k + 1), Some(Piece::Field(..)));
-                    let mut number = |max: usize| -> Option<(u64, usize)> {
-                        let width = if adjacent { *n } else { max.max(*n) };
-                        let start = i;
-                        while i < b.len() && i - start < width && b[i].is_ascii_digit() {
-                            i += 1;
-                        }
-                        if i == start || adjacent && i - start != *n {
-                            return None;
-                        }
-                        Some((s[start..i].parse().ok()?, i - start))
-                    };
-                    match c {
-                        'y' => {
-                            let (v, w) = number(9)?;
-                            year = if *n == 2 && w == 2 {
-                                2000 + v as i32
-                            } else {
-                                v as i32
-                            };
-                        }
-                        'M' if *n >= 3 => {
-                            let rest = s[i..].to_ascii_lowercase();
-                            let (m, len) = MONTHS.iter().enumerate().find_map(|(m, name)| {
-                                let name = name.to_ascii_lowercase();
-                                if *n >= 4 && rest.starts_with(&name) {
-                                    Some((m, name.len()))
-                                } else if rest.starts_with(&name[..3]) {
-                                    Some((m, 3))
-                                } else {
-                                    None
-                                }
-                            })?;
-                            month = m as u32 + 1;
-                            i += len;
-                        }
-                        'M' => month = number(2)?.0 as u32,
-                        'd' => day = number(2)?.0 as u32,
-                        'D' => ordinal = Some(number(3)?.0 as u32),
-                        'H' | 'k' => hour = number(2)?.0 as u32 % 24,
-                        'h' | 'K' => {
-                            hour = number(2)?.0 as u32 % 12;
-                            hour12 = true;
-                        }
-                        'm' => minute = number(2)?.0 as u32,
-                        's' => second = number(2)?.0 as u32,
-                        'S' => {
-                            // Java counts milliseconds; a longer run of digits is a fraction
-                            let (v, w) = number(9)?;
-                            nanos = if w <= 3 && *n <= 3 {
-                                v as u32 * 1_000_000
-                            } else {
-                                (v * 10u64.pow(9 - w as u32)) as u32
-                            };
-                        }
-                        'a' => {
-                            let rest = s[i..].to_ascii_uppercase();
-                            pm = Some(if rest.starts_with("PM") {
-                                true
-                            } else if rest.starts_with("AM") {
-                                false
-                            } else {
-                                return None;
-                            });
-                            i += 2;
-                        }
-                        'E' => {
-                            let rest = s[i..].to_ascii_lowercase();
-                            let len = DAYS.iter().find_map(|d| {
-                                let d = d.to_ascii_lowercase();
-                                if rest.starts_with(&d) {
-                                    Some(d.len())
-                                } else if rest.starts_with(&d[..3]) {
-                                    Some(3)
-                                } else {
-                                    None
-                                }
-                            })?;
-                            i += len;
-                        }
-                        'u' => {
-                            number(1)?;
-                        }
-                        'G' if s[i..].starts_with("AD") || s[i..].starts_with("BC") => i += 2,
-                        'G' => return None,
-                        'z' | 'Z' | 'X' => {
-                            // only UTC is the session zone here
-                            let rest = &s[i..];
-                            let len = ["UTC", "+0000", "+00:00", "Z", "GMT"]
-                                .iter()
-                                .find(|z| rest.starts_with(*z))?
-                                .len();
-                            i += len;
-                        }
-                        _ => return None,
-                    }
+                    f.field(s, &mut i, *c, *n, adjacent)?;
                 }
             }
         }
-        if i != b.len() {
+        if i != s.len() {
             return None;
         }
-        if hour12 && pm == Some(true) {
-            hour += 12;
+        f.date_time()
+    }
+}
+
+/// The fields read so far by [`JavaPattern::parse`] (Java's defaults: 1970-01-01 00:00).
+struct Parsed {
+    year: i32,
+    month: u32,
+    day: u32,
+    hour: u32,
+    minute: u32,
+    second: u32,
+    nanos: u32,
+    pm: Option<bool>,
+    hour12: bool,
+    ordinal: Option<u32>,
+}
+
+impl Default for Parsed {
+    fn default() -> Self {
+        Self {
+            year: 1970,
+            month: 1,
+            day: 1,
+            hour: 0,
+            minute: 0,
+            second: 0,
+            nanos: 0,
+            pm: None,
+            hour12: false,
+            ordinal: None,
         }
-        let date = match ordinal {
-            Some(o) => NaiveDate::from_yo_opt(year, o)?,
-            None => NaiveDate::from_ymd_opt(year, month, day)?,
+    }
+}
+
+/// Reads the digits of a numeric field of `n` letters at `*i` (at most `max` digits, exactly
+/// `n` when `adjacent` to another field): the value and its width.
+fn number(s: &str, i: &mut usize, n: usize, adjacent: bool, max: usize) -> Option<(u64, usize)> {
+    let b = s.as_bytes();
+    let width = if adjacent { n } else { max.max(n) };
+    let start = *i;
+    while *i < b.len() && *i - start < width && b[*i].is_ascii_digit() {
+        *i += 1;
+    }
+    if *i == start || adjacent && *i - start != n {
+        return None;
+    }
+    Some((s[start..*i].parse().ok()?, *i - start))
+}
+
+/// A month's name (`n` >= 4 letters: full or abbreviated) at the start of `rest`: the month
+/// (0-based) and the length read.
+fn month_name(rest: &str, n: usize) -> Option<(usize, usize)> {
+    let rest = rest.to_ascii_lowercase();
+    MONTHS.iter().enumerate().find_map(|(m, name)| {
+        let name = name.to_ascii_lowercase();
+        if n >= 4 && rest.starts_with(&name) {
+            Some((m, name.len()))
+        } else if rest.starts_with(&name[..3]) {
+            Some((m, 3))
+        } else {
+            None
+        }
+    })
+}
+
+/// The length of a day's name (full or abbreviated) at the start of `rest`.
+fn day_name_len(rest: &str) -> Option<usize> {
+    let rest = rest.to_ascii_lowercase();
+    DAYS.iter().find_map(|d| {
+        let d = d.to_ascii_lowercase();
+        if rest.starts_with(&d) {
+            Some(d.len())
+        } else if rest.starts_with(&d[..3]) {
+            Some(3)
+        } else {
+            None
+        }
+    })
+}
+
+impl Parsed {
+    /// Reads the field of letter `c` (`n` letters) at `*i`; None when it does not match.
+    fn field(&mut self, s: &str, i: &mut usize, c: char, n: usize, adjacent: bool) -> Option<()> {
+        let mut number = |max: usize| number(s, i, n, adjacent, max);
+        match c {
+            'y' => {
+                let (v, w) = number(9)?;
+                self.year = if n == 2 && w == 2 {
+                    2000 + v as i32
+                } else {
+                    v as i32
+                };
+            }
+            'M' if n >= 3 => {
+                let (m, len) = month_name(&s[*i..], n)?;
+                self.month = m as u32 + 1;
+                *i += len;
+            }
+            'M' => self.month = number(2)?.0 as u32,
+            'd' => self.day = number(2)?.0 as u32,
+            'D' => self.ordinal = Some(number(3)?.0 as u32),
+            'H' | 'k' => self.hour = number(2)?.0 as u32 % 24,
+            'h' | 'K' => {
+                self.hour = number(2)?.0 as u32 % 12;
+                self.hour12 = true;
+            }
+            'm' => self.minute = number(2)?.0 as u32,
+            's' => self.second = number(2)?.0 as u32,
+            'S' => {
+                // Java counts milliseconds; a longer run of digits is a fraction
+                let (v, w) = number(9)?;
+                self.nanos = if w <= 3 && n <= 3 {
+                    v as u32 * 1_000_000
+                } else {
+                    (v * 10u64.pow(9 - w as u32)) as u32
+                };
+            }
+            'a' => {
+                let rest = s[*i..].to_ascii_uppercase();
+                self.pm = Some(if rest.starts_with("PM") {
+                    true
+                } else if rest.starts_with("AM") {
+                    false
+                } else {
+                    return None;
+                });
+                *i += 2;
+            }
+            'E' => *i += day_name_len(&s[*i..])?,
+            'u' => {
+                number(1)?;
+            }
+            'G' if s[*i..].starts_with("AD") || s[*i..].starts_with("BC") => *i += 2,
+            'G' => return None,
+            'z' | 'Z' | 'X' => {
+                // only UTC is the session zone here
+                let rest = &s[*i..];
+                *i += ["UTC", "+0000", "+00:00", "Z", "GMT"]
+                    .iter()
+                    .find(|z| rest.starts_with(*z))?
+                    .len();
+            }
+            _ => return None,
+        }
+        Some(())
+    }
+
+    /// The date-time the fields make; None when they make none.
+    fn date_time(mut self) -> Option<NaiveDateTime> {
+        if self.hour12 && self.pm == Some(true) {
+            self.hour += 12;
+        }
+        let date = match self.ordinal {
+            Some(o) => NaiveDate::from_yo_opt(self.year, o)?,
+            None => NaiveDate::from_ymd_opt(self.year, self.month, self.day)?,
         };
-        let time = NaiveTime::from_hms_nano_opt(hour, minute, second, nanos)?;
+        let time = NaiveTime::from_hms_nano_opt(self.hour, self.minute, self.second, self.nanos)?;
         Some(NaiveDateTime::new(date, time))
     }
 }

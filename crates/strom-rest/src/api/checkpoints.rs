@@ -22,6 +22,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
+use strom_cluster::protocol::TriggerError;
 use strom_cluster::Dispatcher;
 use strom_common::VertexId;
 use strom_common::{JobId, JobType};
@@ -208,7 +209,7 @@ pub(crate) fn trigger<T, W>(
     triggers: &Triggers<T>,
     job: JobId,
     given: Option<String>,
-    what: &str,
+    what: &'static str,
     start: impl FnOnce() -> Result<W, RestError>,
 ) -> Result<Response, RestError>
 where
@@ -227,7 +228,7 @@ where
     d.job(job)?;
     if !triggers.contains(job, &id) {
         let wait = start()?;
-        let ended = format!("the job ended before the {what} completed");
+        let ended = TriggerError::JobEnded { what };
         triggers
             .insert(job, id.clone(), move || wait().unwrap_or(Err(ended)))
             .map_err(|e| {
@@ -287,7 +288,7 @@ pub(crate) fn operation_result<T>(
             "status": { "id": "COMPLETED" },
             "operation": { "failure-cause": {
                 "class": "org.apache.flink.runtime.checkpoint.CheckpointException",
-                "stack-trace": cause,
+                "stack-trace": cause.to_string(),
                 "serialized-throwable": "",
             } },
         }),

@@ -409,7 +409,11 @@ fn savepoint_status_shapes() {
         crate::operation_status(Some(Ok("file:/tmp/sp/savepoint-1".into()))),
         json!({"status": {"id": "COMPLETED"}, "operation": {"location": "file:/tmp/sp/savepoint-1"}})
     );
-    let failed = crate::operation_status(Some(Err("the savepoint failed: expired".into())));
+    let failed =
+        crate::operation_status(Some(Err(strom_cluster::protocol::TriggerError::Aborted {
+            what: "savepoint",
+            reason: "expired".into(),
+        })));
     assert_eq!(failed["status"]["id"], "COMPLETED");
     assert_eq!(
         keys(&failed["operation"]["failure-cause"]),

@@ -6,7 +6,7 @@ use super::frame::{encode, read_frame, write_frame, Frame, PROTOCOL_VERSION};
 use super::{Control, ServerConn, Shared};
 use crate::element::StreamElement;
 use crate::exchange::ids::{Message, SubpartitionId};
-use crossbeam_channel::{unbounded, Receiver, RecvError, Select, TryRecvError};
+use crossbeam_channel::{unbounded, Receiver, RecvError, Select, Sender, TryRecvError};
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, BufReader, BufWriter, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -128,8 +128,24 @@ fn kind_name(f: &Frame) -> &'static str {
 }
 
 /// One accepted connection: handshake, then this thread reads while another one writes.
-#[allow(clippy::too_many_lines)] // debt: to split into steps
 fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+    let Some((mut reader, control, conn_id)) = open(&stream, peer, &shared) else {
+        return;
+    };
+    read_requests(&mut reader, peer, &shared, &control);
+    shared.server_conns.lock().remove(&conn_id);
+    // dropping the last control sender stops the writer, which drops the receivers it holds
+    drop(control);
+    let _ = stream.shutdown(Shutdown::Both);
+}
+
+/// Sets the connection up: the handshake, its registration and its writer thread. None: the
+/// connection is closed (refused, broken, or the server shuts down).
+fn open(
+    stream: &TcpStream,
+    peer: SocketAddr,
+    shared: &Arc<Shared>,
+) -> Option<(BufReader<TcpStream>, Sender<Control>, u64)> {
     let setup = || -> io::Result<(BufReader<TcpStream>, BufWriter<TcpStream>, TcpStream)> {
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT))?;
@@ -143,19 +159,19 @@ fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
         Ok(s) => s,
         Err(e) => {
             tracing::debug!("data connection from {peer} failed: {e}");
-            return;
+            return None;
         }
     };
-    match handshake(&mut reader, &mut writer, peer, &shared) {
+    match handshake(&mut reader, &mut writer, peer, shared) {
         Ok(true) => {}
-        Ok(false) => return,
+        Ok(false) => return None,
         Err(e) => {
             tracing::debug!("handshake with {peer} failed: {e}");
-            return;
+            return None;
         }
     }
     if stream.set_read_timeout(None).is_err() {
-        return;
+        return None;
     }
     let (control, control_rx) = unbounded();
     let conn_id = shared.next_conn.fetch_add(1, Ordering::Relaxed);
@@ -168,7 +184,7 @@ fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     );
     if shared.shutdown.load(Ordering::SeqCst) {
         shared.server_conns.lock().remove(&conn_id);
-        return;
+        return None;
     }
     let writer_shared = shared.clone();
     let writer_stream = stream.try_clone();
@@ -192,10 +208,21 @@ fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     if let Err(e) = spawned {
         tracing::warn!("cannot start the writer thread for the data connection of {peer}: {e}");
         shared.server_conns.lock().remove(&conn_id);
-        return;
+        return None;
     }
+    Some((reader, control, conn_id))
+}
+
+/// Reads the peer's requests (partition requests, credits, cancellations) and hands them to
+/// the writer, until the connection closes or the writer is gone.
+fn read_requests(
+    reader: &mut BufReader<TcpStream>,
+    peer: SocketAddr,
+    shared: &Shared,
+    control: &Sender<Control>,
+) {
     loop {
-        let frame = match read_frame(&mut reader) {
+        let frame = match read_frame(reader) {
             Ok(Some((f, n))) => {
                 shared.counters.received(n);
                 f
@@ -232,10 +259,6 @@ fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
             break; // the writer is gone
         }
     }
-    shared.server_conns.lock().remove(&conn_id);
-    // dropping the last control sender stops the writer, which drops the receivers it holds
-    drop(control);
-    let _ = stream.shutdown(Shutdown::Both);
 }
 
 enum Source {

@@ -11,7 +11,7 @@ use crate::metrics::{Phase, TaskMetrics};
 use crate::network::RemoteChannel;
 use crate::operator::Chain;
 use crossbeam_channel::Receiver;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use strom_plan::ResultType;
@@ -117,124 +117,185 @@ pub(super) fn open_input(
     Ok(())
 }
 
-#[allow(clippy::too_many_lines)] // debt: to split into steps
+/// An element taken from input `.0` (its position in the inputs), channel tag `.1`.
+type Taken = (usize, u32, StreamElement);
+
+/// What the input processor keeps between elements: per channel its watermark and idleness,
+/// the barrier alignment with the elements it holds back, and the receivers still open.
+struct InputState {
+    /// By gate, by channel.
+    channel_wm: Vec<Vec<i64>>,
+    channel_idle: Vec<Vec<bool>>,
+    /// Whether this task told its consumers it is idle (all its inputs are).
+    idle_sent: bool,
+    /// Checkpoint barriers: channels numbered gate by gate (the first channel of each gate).
+    offsets: Vec<usize>,
+    aligner: BarrierAligner,
+    /// Elements of a blocked channel wait here and come back through `replay` once it is
+    /// unblocked.
+    stash: Vec<VecDeque<Taken>>,
+    replay: VecDeque<Taken>,
+    barrier_time: i64,
+    /// The watermark passed on last.
+    current: i64,
+    /// Receivers still open, by position in the inputs.
+    live: Vec<usize>,
+}
+
 pub(super) fn run_inputs(
     mut inputs: Vec<InputReceiver>,
     chain: &mut Chain,
     out: &mut Outputs,
     ctx: &TaskContext,
 ) -> Result<(), TaskError> {
-    // single logical input: all gates feed the chain; watermark = min over all channels
-    let gates = inputs.iter().map(|r| r.gate + 1).max().unwrap_or(0);
-    let mut channel_wm: Vec<Vec<i64>> = vec![Vec::new(); gates];
-    let mut channel_idle: Vec<Vec<bool>> = vec![Vec::new(); gates];
-    for r in &inputs {
-        channel_wm[r.gate] = vec![i64::MIN; r.width];
-        channel_idle[r.gate] = vec![false; r.width];
-    }
-    // whether this task told its consumers it is idle (all its inputs are)
-    let mut idle_sent = false;
-    // checkpoint barriers: channels numbered gate by gate; elements of a blocked channel wait in
-    // `stash` and come back through `replay` once it is unblocked
-    let mut offsets = vec![0usize; gates];
-    let mut total = 0;
-    for (g, w) in channel_wm.iter().enumerate() {
-        offsets[g] = total;
-        total += w.len();
-    }
-    let mut aligner = BarrierAligner::new(total);
-    let mut stash: Vec<std::collections::VecDeque<(usize, u32, StreamElement)>> =
-        (0..total).map(|_| Default::default()).collect();
-    let mut replay: std::collections::VecDeque<(usize, u32, StreamElement)> = Default::default();
-    let mut barrier_time = 0i64;
-    let mut current = i64::MIN;
-    // receivers still open, by position in `inputs`
-    let mut live: Vec<usize> = (0..inputs.len()).filter(|i| inputs[*i].open > 0).collect();
-    while !live.is_empty() || !replay.is_empty() {
+    let mut st = InputState::new(&inputs);
+    while !st.live.is_empty() || !st.replay.is_empty() {
         // also between elements: a backpressured task always has input waiting
         if ctx.cancel.load(Ordering::Relaxed) {
             return Err(canceled(chain, ctx));
         }
         ctx.metrics.enter(Phase::Idle);
-        let (idx, tag, element) = match replay.pop_front() {
+        let (idx, tag, element) = match st.replay.pop_front() {
             Some(x) => x,
-            None => {
-                let mut sel = crossbeam_channel::Select::new();
-                for i in &live {
-                    sel.recv(&inputs[*i].rx);
-                }
-                let notes = ctx.checkpoint_notifications.as_ref();
-                let notes_slot = notes.map(|n| sel.recv(n));
-                let op = match sel.select_timeout(Duration::from_millis(50)) {
-                    Ok(op) => op,
-                    Err(_) => {
-                        if ctx.cancel.load(Ordering::Relaxed) {
-                            return Err(canceled(chain, ctx));
-                        }
-                        continue;
-                    }
-                };
-                let slot = op.index();
-                if let (Some(n), Some(ns)) = (notes, notes_slot) {
-                    if slot == ns {
-                        let id = op.recv(n);
-                        drop(sel);
-                        if let Ok(id) = id {
-                            chain.notify_checkpoint_complete(id)?;
-                        }
-                        continue;
-                    }
-                }
-                let received = op.recv(&inputs[live[slot]].rx);
-                drop(sel);
-                let r = &inputs[live[slot]];
-                let msg = match received {
-                    Ok(m) => m,
-                    // every open channel of this receiver already delivered its end of input,
-                    // held back behind a barrier: the replay will close it
-                    Err(_)
-                        if stash
-                            .iter()
-                            .flatten()
-                            .filter(|(i, _, e)| {
-                                *i == live[slot] && matches!(e, StreamElement::EndOfInput)
-                            })
-                            .count()
-                            == r.open =>
-                    {
-                        let gone = live[slot];
-                        live.retain(|x| *x != gone);
-                        continue;
-                    }
-                    Err(_) => {
-                        return Err(TaskError::Disconnected(if r.remote.is_empty() {
-                            "an upstream task ended without end of input".into()
-                        } else {
-                            "the connection to an upstream TaskManager was lost".into()
-                        }))
-                    }
-                };
-                if let Some(ch) = r.remote.get(&msg.0) {
-                    ch.consumed();
-                }
-                (live[slot], msg.0, msg.1)
-            }
+            None => match st.receive(&inputs, chain, ctx)? {
+                Some(x) => x,
+                None => continue,
+            },
         };
         ctx.metrics.enter(Phase::Cpu);
-        let r = &mut inputs[idx];
+        st.process(&mut inputs[idx], idx, tag, element, chain, out, ctx)?;
+    }
+    finish(chain, out, ctx)
+}
+
+impl InputState {
+    fn new(inputs: &[InputReceiver]) -> Self {
+        // single logical input: all gates feed the chain; watermark = min over all channels
+        let gates = inputs.iter().map(|r| r.gate + 1).max().unwrap_or(0);
+        let mut channel_wm: Vec<Vec<i64>> = vec![Vec::new(); gates];
+        let mut channel_idle: Vec<Vec<bool>> = vec![Vec::new(); gates];
+        for r in inputs {
+            channel_wm[r.gate] = vec![i64::MIN; r.width];
+            channel_idle[r.gate] = vec![false; r.width];
+        }
+        let mut offsets = vec![0usize; gates];
+        let mut total = 0;
+        for (g, w) in channel_wm.iter().enumerate() {
+            offsets[g] = total;
+            total += w.len();
+        }
+        Self {
+            channel_wm,
+            channel_idle,
+            idle_sent: false,
+            offsets,
+            aligner: BarrierAligner::new(total),
+            stash: (0..total).map(|_| Default::default()).collect(),
+            replay: Default::default(),
+            barrier_time: 0,
+            current: i64::MIN,
+            live: (0..inputs.len()).filter(|i| inputs[*i].open > 0).collect(),
+        }
+    }
+
+    /// Waits for the next element of a live receiver (or a checkpoint notification, passed to
+    /// the chain). None: nothing to process this time (a timeout, a notification, a receiver
+    /// that closed after its ends of input were held back).
+    #[inline]
+    fn receive(
+        &mut self,
+        inputs: &[InputReceiver],
+        chain: &mut Chain,
+        ctx: &TaskContext,
+    ) -> Result<Option<Taken>, TaskError> {
+        let mut sel = crossbeam_channel::Select::new();
+        for i in &self.live {
+            sel.recv(&inputs[*i].rx);
+        }
+        let notes = ctx.checkpoint_notifications.as_ref();
+        let notes_slot = notes.map(|n| sel.recv(n));
+        let op = match sel.select_timeout(Duration::from_millis(50)) {
+            Ok(op) => op,
+            Err(_) => {
+                if ctx.cancel.load(Ordering::Relaxed) {
+                    return Err(canceled(chain, ctx));
+                }
+                return Ok(None);
+            }
+        };
+        let slot = op.index();
+        if let (Some(n), Some(ns)) = (notes, notes_slot) {
+            if slot == ns {
+                let id = op.recv(n);
+                drop(sel);
+                if let Ok(id) = id {
+                    chain.notify_checkpoint_complete(id)?;
+                }
+                return Ok(None);
+            }
+        }
+        let received = op.recv(&inputs[self.live[slot]].rx);
+        drop(sel);
+        let r = &inputs[self.live[slot]];
+        let msg = match received {
+            Ok(m) => m,
+            // every open channel of this receiver already delivered its end of input,
+            // held back behind a barrier: the replay will close it
+            Err(_)
+                if self
+                    .stash
+                    .iter()
+                    .flatten()
+                    .filter(|(i, _, e)| {
+                        *i == self.live[slot] && matches!(e, StreamElement::EndOfInput)
+                    })
+                    .count()
+                    == r.open =>
+            {
+                let gone = self.live[slot];
+                self.live.retain(|x| *x != gone);
+                return Ok(None);
+            }
+            Err(_) => {
+                return Err(TaskError::Disconnected(if r.remote.is_empty() {
+                    "an upstream task ended without end of input".into()
+                } else {
+                    "the connection to an upstream TaskManager was lost".into()
+                }))
+            }
+        };
+        if let Some(ch) = r.remote.get(&msg.0) {
+            ch.consumed();
+        }
+        Ok(Some((self.live[slot], msg.0, msg.1)))
+    }
+
+    /// Processes one element of receiver `r` (at `idx` in the inputs), channel `tag`.
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    fn process(
+        &mut self,
+        r: &mut InputReceiver,
+        idx: usize,
+        tag: u32,
+        element: StreamElement,
+        chain: &mut Chain,
+        out: &mut Outputs,
+        ctx: &TaskContext,
+    ) -> Result<(), TaskError> {
         let g = r.gate;
         let ch = if r.width == 1 { 0 } else { tag as usize };
-        let global = offsets[g] + ch;
-        if aligner.is_blocked(global) {
+        let global = self.offsets[g] + ch;
+        if self.aligner.is_blocked(global) {
             // after its barrier, a channel waits for the others (aligned checkpoints)
-            stash[global].push_back((idx, tag, element));
-            continue;
+            self.stash[global].push_back((idx, tag, element));
+            return Ok(());
         }
         let mut settled = Vec::new();
         match element {
             StreamElement::Batch(b) => {
-                channel_idle[g][ch] = false;
-                idle_sent = false;
+                self.channel_idle[g][ch] = false;
+                self.idle_sent = false;
                 TaskMetrics::add(&ctx.metrics.records_in, b.num_rows() as u64);
                 TaskMetrics::add(&ctx.metrics.bytes_in, b.get_array_memory_size() as u64);
                 chain.process_batch_from(r.input_index, b, out)?;
@@ -243,52 +304,66 @@ pub(super) fn run_inputs(
                     .store(chain.late_records_dropped(), Ordering::Relaxed);
             }
             StreamElement::Watermark(w) => {
-                channel_wm[g][ch] = channel_wm[g][ch].max(w);
-                channel_idle[g][ch] = false;
-                idle_sent = false;
-                if let Some(min) = input_watermark(&channel_wm, &channel_idle) {
-                    if min > current {
-                        current = min;
+                self.channel_wm[g][ch] = self.channel_wm[g][ch].max(w);
+                self.channel_idle[g][ch] = false;
+                self.idle_sent = false;
+                if let Some(min) = input_watermark(&self.channel_wm, &self.channel_idle) {
+                    if min > self.current {
+                        self.current = min;
                         ctx.metrics.input_watermark.store(min, Ordering::Relaxed);
                         chain.process_watermark(min, out)?;
                     }
                 }
             }
             StreamElement::Idle => {
-                channel_idle[g][ch] = true;
-                match input_watermark(&channel_wm, &channel_idle) {
-                    Some(min) if min > current => {
-                        current = min;
+                self.channel_idle[g][ch] = true;
+                match input_watermark(&self.channel_wm, &self.channel_idle) {
+                    Some(min) if min > self.current => {
+                        self.current = min;
                         ctx.metrics.input_watermark.store(min, Ordering::Relaxed);
                         chain.process_watermark(min, out)?;
                     }
-                    None if !idle_sent => {
-                        idle_sent = true;
+                    None if !self.idle_sent => {
+                        self.idle_sent = true;
                         out.emit_idle(chain)?;
                     }
                     _ => {}
                 }
             }
             StreamElement::Barrier { id, timestamp } => {
-                barrier_time = timestamp;
-                settled = aligner.on_barrier(global, id);
+                self.barrier_time = timestamp;
+                settled = self.aligner.on_barrier(global, id);
             }
             StreamElement::EndOfInput => {
                 r.open -= 1;
                 if r.open == 0 {
-                    live.retain(|x| *x != idx);
+                    self.live.retain(|x| *x != idx);
                 }
-                channel_wm[g][ch] = MAX_WATERMARK;
-                channel_idle[g][ch] = false;
-                settled = aligner.on_end(global);
+                self.channel_wm[g][ch] = MAX_WATERMARK;
+                self.channel_idle[g][ch] = false;
+                settled = self.aligner.on_end(global);
             }
         }
+        self.settle(settled, chain, out, ctx)
+    }
+
+    /// Carries out what the barrier alignment settled: a checkpoint taken (the chain's
+    /// snapshot, then the barrier downstream) or aborted; unblocked channels replay the
+    /// elements they held back, in order.
+    #[inline]
+    fn settle(
+        &mut self,
+        settled: Vec<Alignment>,
+        chain: &mut Chain,
+        out: &mut Outputs,
+        ctx: &TaskContext,
+    ) -> Result<(), TaskError> {
         for a in settled {
             match a {
                 Alignment::Wait => {}
                 Alignment::Aligned(id) => {
                     let states = chain.snapshot_state(id);
-                    out.emit_barrier(id, barrier_time)?;
+                    out.emit_barrier(id, self.barrier_time)?;
                     report_snapshot(ctx, id, states);
                 }
                 Alignment::Abort(id) => {
@@ -302,12 +377,12 @@ pub(super) fn run_inputs(
                 }
             }
             // channels no longer blocked take their held-back elements first, in order
-            for (c, held) in stash.iter_mut().enumerate() {
-                if !aligner.is_blocked(c) {
-                    replay.extend(held.drain(..));
+            for (c, held) in self.stash.iter_mut().enumerate() {
+                if !self.aligner.is_blocked(c) {
+                    self.replay.extend(held.drain(..));
                 }
             }
         }
+        Ok(())
     }
-    finish(chain, out, ctx)
 }

@@ -87,7 +87,6 @@ pub(super) fn subtask_watermark(
     }
 }
 
-#[allow(clippy::too_many_lines)] // debt: to split into steps
 pub(super) fn run_source(
     mut reader: Box<dyn SourceReader>,
     watermark: Option<(Arc<dyn PhysicalExpr>, Option<i64>, usize)>,
@@ -108,57 +107,11 @@ pub(super) fn run_source(
         if ctx.cancel.load(Ordering::Relaxed) {
             return Err(canceled(chain, ctx));
         }
-        // a checkpoint: the reader's position and the chain's state after the rows emitted so
-        // far, then the barrier downstream
-        while let Some(CheckpointTrigger {
-            id,
-            timestamp,
-            stop,
-            drain,
-        }) = ctx
-            .checkpoint_triggers
-            .as_ref()
-            .and_then(|t| t.try_recv().ok())
-        {
-            if stop && drain && wms.current < i64::MAX {
-                wms.current = i64::MAX;
-                chain.process_watermark(i64::MAX, out)?;
-            }
-            let states = reader
-                .snapshot_position()
-                .map_err(TaskError::from)
-                .and_then(|p| {
-                    let mut states = vec![p];
-                    states.extend(chain.snapshot_state(id)?);
-                    Ok(states)
-                });
-            out.emit_barrier(id, timestamp)?;
-            report_snapshot(ctx, id, states);
-            if stop {
-                // suspended until the job cancels it (after the savepoint completed)
-                loop {
-                    if ctx.cancel.load(Ordering::Relaxed) {
-                        return Err(canceled(chain, ctx));
-                    }
-                    take_notifications(chain, ctx)?;
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-            }
-        }
+        take_triggers(reader.as_mut(), &mut wms, chain, out, ctx)?;
         take_notifications(chain, ctx)?;
-        // I/O, except where the reader waited for rows (rate limits; a call returning none)
-        let waited = reader.wait_time();
-        ctx.metrics.enter(Phase::Io);
-        let next = reader.next_batch()?;
-        let (_, io_ns) = ctx.metrics.enter(Phase::Cpu);
-        let idle_ns = match &next {
-            Some(b) if b.num_rows() > 0 => {
-                reader.wait_time().saturating_sub(waited).as_nanos() as u64
-            }
-            _ => io_ns,
+        let Some(batch) = read_batch(reader.as_mut(), ctx)? else {
+            break;
         };
-        ctx.metrics.reassign(Phase::Io, Phase::Idle, idle_ns);
-        let Some(batch) = next else { break };
         let rows = batch.num_rows() as u64;
         TaskMetrics::add(&ctx.metrics.records_in, rows);
         ctx.metrics
@@ -173,26 +126,8 @@ pub(super) fn run_source(
         let split = reader.last_split().unwrap_or(wms.splits[0]);
         let si = wms.splits.iter().position(|s| *s == split).unwrap_or(0);
         if rows > 0 {
-            // per-record watermark semantics: cut before rows the watermark has passed
-            let (cuts, after) =
-                watermark::cuts(expr.as_ref(), *delay, *rowtime, &batch, wms.split_wm[si])?;
-            let mut from = 0;
-            for c in cuts {
-                chain.process_batch(batch.slice(from, c.row - from), out)?;
-                wms.advance(si, c.watermark, reader.as_ref(), chain, out)?;
-                from = c.row;
-            }
-            let rest = if from == 0 {
-                batch
-            } else {
-                batch.slice(from, rows as usize - from)
-            };
-            chain.process_batch(rest, out)?;
-            wms.idle = false;
-            ctx.metrics
-                .late_records_dropped
-                .store(chain.late_records_dropped(), Ordering::Relaxed);
-            wms.advance(si, after, reader.as_ref(), chain, out)?;
+            let wm = (expr.as_ref(), *delay, *rowtime);
+            emit_with_watermarks(batch, wm, si, reader.as_ref(), &mut wms, chain, out, ctx)?;
         } else {
             wms.advance(si, i64::MIN, reader.as_ref(), chain, out)?;
         }
@@ -203,4 +138,107 @@ pub(super) fn run_source(
         .skipped_rows
         .store(c.skipped_rows, Ordering::Relaxed);
     finish(chain, out, ctx)
+}
+
+/// Takes the checkpoints triggered since the last batch: the reader's position and the
+/// chain's state after the rows emitted so far, then the barrier downstream. After a
+/// stop-with-savepoint the source stays here until the job cancels it.
+#[inline]
+fn take_triggers(
+    reader: &mut dyn SourceReader,
+    wms: &mut SourceWatermarks,
+    chain: &mut Chain,
+    out: &mut Outputs,
+    ctx: &TaskContext,
+) -> Result<(), TaskError> {
+    while let Some(CheckpointTrigger {
+        id,
+        timestamp,
+        stop,
+        drain,
+    }) = ctx
+        .checkpoint_triggers
+        .as_ref()
+        .and_then(|t| t.try_recv().ok())
+    {
+        if stop && drain && wms.current < i64::MAX {
+            wms.current = i64::MAX;
+            chain.process_watermark(i64::MAX, out)?;
+        }
+        let states = reader
+            .snapshot_position()
+            .map_err(TaskError::from)
+            .and_then(|p| {
+                let mut states = vec![p];
+                states.extend(chain.snapshot_state(id)?);
+                Ok(states)
+            });
+        out.emit_barrier(id, timestamp)?;
+        report_snapshot(ctx, id, states);
+        if stop {
+            // suspended until the job cancels it (after the savepoint completed)
+            loop {
+                if ctx.cancel.load(Ordering::Relaxed) {
+                    return Err(canceled(chain, ctx));
+                }
+                take_notifications(chain, ctx)?;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The reader's next batch (None: the input ended), its time counted as I/O except where the
+/// reader waited for rows (rate limits; a call returning none).
+#[inline]
+fn read_batch(
+    reader: &mut dyn SourceReader,
+    ctx: &TaskContext,
+) -> Result<Option<RecordBatch>, TaskError> {
+    let waited = reader.wait_time();
+    ctx.metrics.enter(Phase::Io);
+    let next = reader.next_batch()?;
+    let (_, io_ns) = ctx.metrics.enter(Phase::Cpu);
+    let idle_ns = match &next {
+        Some(b) if b.num_rows() > 0 => reader.wait_time().saturating_sub(waited).as_nanos() as u64,
+        _ => io_ns,
+    };
+    ctx.metrics.reassign(Phase::Io, Phase::Idle, idle_ns);
+    Ok(next)
+}
+
+/// Emits a non-empty batch of split `si` with per-record watermark semantics: cut before the
+/// rows the watermark (`wm`: expression, delay, rowtime column) has passed.
+#[inline]
+#[allow(clippy::too_many_arguments)]
+fn emit_with_watermarks(
+    batch: RecordBatch,
+    (expr, delay, rowtime): (&dyn PhysicalExpr, Option<i64>, usize),
+    si: usize,
+    reader: &dyn SourceReader,
+    wms: &mut SourceWatermarks,
+    chain: &mut Chain,
+    out: &mut Outputs,
+    ctx: &TaskContext,
+) -> Result<(), TaskError> {
+    let rows = batch.num_rows();
+    let (cuts, after) = watermark::cuts(expr, delay, rowtime, &batch, wms.split_wm[si])?;
+    let mut from = 0;
+    for c in cuts {
+        chain.process_batch(batch.slice(from, c.row - from), out)?;
+        wms.advance(si, c.watermark, reader, chain, out)?;
+        from = c.row;
+    }
+    let rest = if from == 0 {
+        batch
+    } else {
+        batch.slice(from, rows - from)
+    };
+    chain.process_batch(rest, out)?;
+    wms.idle = false;
+    ctx.metrics
+        .late_records_dropped
+        .store(chain.late_records_dropped(), Ordering::Relaxed);
+    wms.advance(si, after, reader, chain, out)
 }

@@ -5,20 +5,8 @@ use super::*;
 impl Builder<'_> {
     /// A streaming join: a window join when both inputs are windowed and joined on
     /// `window_end`, otherwise an interval join bounded by the rowtimes in the condition.
-    #[allow(clippy::too_many_lines)] // debt: to split into steps
     pub(super) fn join(&mut self, j: &datafusion::logical_expr::Join) -> Result<usize, SqlError> {
-        use datafusion::logical_expr::JoinType as DfJoin;
-        let join_type = match j.join_type {
-            DfJoin::Inner => JoinType::Inner,
-            DfJoin::Left => JoinType::Left,
-            DfJoin::Right => JoinType::Right,
-            DfJoin::Full => JoinType::Full,
-            other => {
-                return Err(SqlError::new(format!(
-                    "{other} joins are not supported yet; Strom runs INNER, LEFT, RIGHT and FULL window joins and INNER interval joins"
-                )))
-            }
-        };
+        let join_type = join_type(j)?;
         let l = self.translate(&j.left)?;
         let r = self.translate(&j.right)?;
         if self.nodes[l].updating || self.nodes[r].updating {
@@ -39,47 +27,8 @@ impl Builder<'_> {
                 "internal: the join schema does not match its inputs",
             ));
         }
-        let mut columns = Vec::with_capacity(fields.len());
-        for (i, (q, name)) in fields.iter().enumerate() {
-            let dup = fields.iter().filter(|(_, n)| n == name).count() > 1;
-            let mut c = if i < ls.len() {
-                ls.columns[i].clone()
-            } else {
-                rs.columns[i - ls.len()].clone()
-            };
-            c.name = match (dup, q) {
-                (false, _) => name.clone(),
-                (true, Some(q)) => format!("{q}.{name}"),
-                (true, None) => format!("{name}${i}"),
-            };
-            let outer_side = if i < ls.len() {
-                matches!(join_type, JoinType::Right | JoinType::Full)
-            } else {
-                matches!(join_type, JoinType::Left | JoinType::Full)
-            };
-            c.nullable |= outer_side;
-            columns.push(c);
-        }
-        let output = RowSchema::new(columns);
-        // equality keys
-        let key = |node: usize, schema: &RowSchema, e: &Expr| -> Result<usize, SqlError> {
-            col_index(schema, &unqualify(self.resolve(node, e.clone()))).ok_or_else(|| {
-                SqlError::new(format!(
-                    "join keys must be columns; compute '{e}' in a subquery first"
-                ))
-            })
-        };
-        let mut pairs = Vec::new();
-        for (a, b) in &j.on {
-            let (lk, rk) = (key(l, &ls, a)?, key(r, &rs, b)?);
-            if ls.columns[lk].ty != rs.columns[rk].ty {
-                return Err(SqlError::new(format!(
-                    "join key {} ({}) and {} ({}) have different types; CAST one of them",
-                    ls.columns[lk].name, ls.columns[lk].ty, rs.columns[rk].name, rs.columns[rk].ty
-                )));
-            }
-            pairs.push((lk, rk));
-        }
+        let output = join_output(&fields, &ls, &rs, join_type);
+        let pairs = self.equality_keys(j, (l, &ls), (r, &rs))?;
         // the rest of the condition, over the output's names
         let to_output = |e: Expr| to_unique_names(e, &fields, &output);
         let window_pair = match (&self.nodes[l].window, &self.nodes[r].window) {
@@ -100,43 +49,9 @@ impl Builder<'_> {
                     .collect::<Vec<_>>(),
             ),
             None => {
-                let usage = "a streaming join needs bounded state: join windowed inputs ON their window_start and window_end (a window join), or bound the rowtimes (an interval join: l.ts BETWEEN r.ts - INTERVAL '1' MINUTE AND r.ts + INTERVAL '1' MINUTE)";
-                let (Some(lt), Some(rt)) = (self.nodes[l].rowtime, self.nodes[r].rowtime) else {
-                    return Err(SqlError::new(format!(
-                        "{usage}; both inputs must carry a time attribute (a column with WATERMARK FOR)"
-                    )));
-                };
-                if join_type != JoinType::Inner {
-                    return Err(SqlError::new(
-                        "interval joins are INNER only for now; use a window join for outer joins",
-                    ));
-                }
-                let (lower, upper) = j
-                    .filter
-                    .as_ref()
-                    .map(|f| interval_bounds(&to_output(f.clone()), &output, lt, ls.len() + rt))
-                    .unwrap_or((None, None));
-                let (Some(lower_ms), Some(upper_ms)) = (lower, upper) else {
-                    return Err(SqlError::new(format!(
-                        "{usage}; the condition bounds {} against {} {}",
-                        ls.columns[lt].name,
-                        rs.columns[rt].name,
-                        match (lower, upper) {
-                            (None, None) => "on neither side",
-                            (None, _) => "only from above",
-                            _ => "only from below",
-                        }
-                    )));
-                };
-                (
-                    JoinKind::Interval {
-                        left_time: lt,
-                        right_time: rt,
-                        lower_ms,
-                        upper_ms,
-                    },
-                    pairs,
-                )
+                let cond = j.filter.as_ref().map(|f| to_output(f.clone()));
+                let kind = self.interval_join(join_type, (l, &ls), (r, &rs), cond, &output)?;
+                (kind, pairs)
             }
         };
         let filter = j
@@ -162,6 +77,127 @@ impl Builder<'_> {
         self.nodes[n].qualified = Some(fields);
         Ok(n)
     }
+
+    /// The equality keys of the condition: pairs of (left, right) column positions of the same
+    /// type.
+    fn equality_keys(
+        &self,
+        j: &datafusion::logical_expr::Join,
+        (l, ls): (usize, &RowSchema),
+        (r, rs): (usize, &RowSchema),
+    ) -> Result<Vec<(usize, usize)>, SqlError> {
+        let key = |node: usize, schema: &RowSchema, e: &Expr| -> Result<usize, SqlError> {
+            col_index(schema, &unqualify(self.resolve(node, e.clone()))).ok_or_else(|| {
+                SqlError::new(format!(
+                    "join keys must be columns; compute '{e}' in a subquery first"
+                ))
+            })
+        };
+        let mut pairs = Vec::new();
+        for (a, b) in &j.on {
+            let (lk, rk) = (key(l, ls, a)?, key(r, rs, b)?);
+            if ls.columns[lk].ty != rs.columns[rk].ty {
+                return Err(SqlError::new(format!(
+                    "join key {} ({}) and {} ({}) have different types; CAST one of them",
+                    ls.columns[lk].name, ls.columns[lk].ty, rs.columns[rk].name, rs.columns[rk].ty
+                )));
+            }
+            pairs.push((lk, rk));
+        }
+        Ok(pairs)
+    }
+
+    /// An interval join: INNER, over both inputs' rowtimes, bounded on both sides by `cond`
+    /// (the condition over the output's names).
+    fn interval_join(
+        &self,
+        join_type: JoinType,
+        (l, ls): (usize, &RowSchema),
+        (r, rs): (usize, &RowSchema),
+        cond: Option<Expr>,
+        output: &RowSchema,
+    ) -> Result<JoinKind, SqlError> {
+        let usage = "a streaming join needs bounded state: join windowed inputs ON their window_start and window_end (a window join), or bound the rowtimes (an interval join: l.ts BETWEEN r.ts - INTERVAL '1' MINUTE AND r.ts + INTERVAL '1' MINUTE)";
+        let (Some(lt), Some(rt)) = (self.nodes[l].rowtime, self.nodes[r].rowtime) else {
+            return Err(SqlError::new(format!(
+                "{usage}; both inputs must carry a time attribute (a column with WATERMARK FOR)"
+            )));
+        };
+        if join_type != JoinType::Inner {
+            return Err(SqlError::new(
+                "interval joins are INNER only for now; use a window join for outer joins",
+            ));
+        }
+        let (lower, upper) = cond
+            .map(|c| interval_bounds(&c, output, lt, ls.len() + rt))
+            .unwrap_or((None, None));
+        let (Some(lower_ms), Some(upper_ms)) = (lower, upper) else {
+            return Err(SqlError::new(format!(
+                "{usage}; the condition bounds {} against {} {}",
+                ls.columns[lt].name,
+                rs.columns[rt].name,
+                match (lower, upper) {
+                    (None, None) => "on neither side",
+                    (None, _) => "only from above",
+                    _ => "only from below",
+                }
+            )));
+        };
+        Ok(JoinKind::Interval {
+            left_time: lt,
+            right_time: rt,
+            lower_ms,
+            upper_ms,
+        })
+    }
+}
+
+/// Strom's join type of a DataFusion join (INNER, LEFT, RIGHT, FULL).
+fn join_type(j: &datafusion::logical_expr::Join) -> Result<JoinType, SqlError> {
+    use datafusion::logical_expr::JoinType as DfJoin;
+    Ok(match j.join_type {
+        DfJoin::Inner => JoinType::Inner,
+        DfJoin::Left => JoinType::Left,
+        DfJoin::Right => JoinType::Right,
+        DfJoin::Full => JoinType::Full,
+        other => {
+            return Err(SqlError::new(format!(
+                "{other} joins are not supported yet; Strom runs INNER, LEFT, RIGHT and FULL window joins and INNER interval joins"
+            )))
+        }
+    })
+}
+
+/// The join's output columns: left then right, duplicate names qualified, the outer sides
+/// nullable.
+fn join_output(
+    fields: &[(Option<String>, String)],
+    ls: &RowSchema,
+    rs: &RowSchema,
+    join_type: JoinType,
+) -> RowSchema {
+    let mut columns = Vec::with_capacity(fields.len());
+    for (i, (q, name)) in fields.iter().enumerate() {
+        let dup = fields.iter().filter(|(_, n)| n == name).count() > 1;
+        let mut c = if i < ls.len() {
+            ls.columns[i].clone()
+        } else {
+            rs.columns[i - ls.len()].clone()
+        };
+        c.name = match (dup, q) {
+            (false, _) => name.clone(),
+            (true, Some(q)) => format!("{q}.{name}"),
+            (true, None) => format!("{name}${i}"),
+        };
+        let outer_side = if i < ls.len() {
+            matches!(join_type, JoinType::Right | JoinType::Full)
+        } else {
+            matches!(join_type, JoinType::Left | JoinType::Full)
+        };
+        c.nullable |= outer_side;
+        columns.push(c);
+    }
+    RowSchema::new(columns)
 }
 
 /// A time term of a join condition: `column ± interval` over the join output: (column, ms).

@@ -119,28 +119,13 @@ fn config_value<T>(r: Result<T, ConfigError>) -> Result<T, SqlError> {
     r.map_err(|e| SqlError::new(e.to_string()))
 }
 
-#[allow(clippy::too_many_lines)] // debt: to split into steps
 fn plan_statement(
     stmt: &mut Statement,
     catalog: &Catalog,
     config: &Configuration,
 ) -> Result<JobGraph, SqlError> {
     let job_type = runtime_mode(config)?;
-    let parallelism = config_value(options::PARALLELISM_DEFAULT.get(config))?;
-    if parallelism == 0 {
-        return Err(SqlError::new(format!(
-            "'{}' must be a positive integer, got 0",
-            keys::PARALLELISM_DEFAULT
-        )));
-    }
-    if let Some(max) = config_value(options::MAX_PARALLELISM.get(config))? {
-        if max == 0 || max > UPPER_BOUND_MAX_PARALLELISM {
-            return Err(SqlError::new(format!(
-                "'{}' must be between 1 and {UPPER_BOUND_MAX_PARALLELISM} (both inclusive), got {max}",
-                keys::MAX_PARALLELISM
-            )));
-        }
-    }
+    let parallelism = check_parallelism(config)?;
     let tvfs = rewrite_window_tvfs(stmt, catalog)?;
     let is_query = matches!(stmt, Statement::Query(_));
     if !is_query && !matches!(stmt, Statement::Insert(_)) {
@@ -151,24 +136,7 @@ fn plan_statement(
     }
     let ctx = session_context();
     let state = ctx.state();
-    let provider = Provider::new(&state, catalog, &tvfs);
-    let options = ParserOptions {
-        parse_float_as_decimal: true,
-        enable_ident_normalization: true,
-        collect_spans: true,
-        ..ParserOptions::default()
-    };
-    let planner = SqlToRel::new_with_options(&provider, options);
-    let plan = planner
-        .sql_statement_to_plan(stmt.clone())
-        .map_err(df_error)?;
-    if let LogicalPlan::Dml(dml) = &plan {
-        if let Some(table) = catalog.tables.get(dml.table_name.table()) {
-            check_sink_types(table, &dml.input)?;
-        }
-    }
-    let plan = state.optimize(&plan).map_err(df_error)?;
-    tracing::debug!("optimized plan:\n{}", plan.display_indent());
+    let plan = logical_plan(stmt, catalog, &state, &tvfs)?;
     let mut b = Builder {
         nodes: Vec::new(),
         catalog,
@@ -206,21 +174,85 @@ fn plan_statement(
         _ => ("collect".to_string(), None),
     };
     match sink {
-        Some((table, input)) => {
-            let i = b.translate(&input)?;
-            let changelog = b.nodes[i].updating;
-            let in_schema = b.nodes[i].op.output_schema().without_op();
-            if in_schema.len() != table.schema.len() {
-                return Err(SqlError::new(format!(
-                    "INSERT INTO {}: the query produces {} columns but the table has {} ({})",
-                    table.name,
-                    in_schema.len(),
-                    table.schema.len(),
-                    column_list(&table.schema)
-                )));
-            }
-            let output = table.schema.clone();
-            let sink_parallelism = match table.options.get("sink.parallelism") {
+        Some((table, input)) => b.table_sink(table, &input)?,
+        // A bare SELECT prints its rows (Flink's SQL client shows them).
+        None => b.print_sink(&plan)?,
+    }
+    let name = config_value(options::PIPELINE_NAME.get(config))?.unwrap_or(name);
+    let job_config: BTreeMap<String, String> = config
+        .entries()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Ok(b.into_job_graph(name, job_config))
+}
+
+/// `'parallelism.default'` (positive), after checking `'pipeline.max-parallelism'`.
+fn check_parallelism(config: &Configuration) -> Result<u32, SqlError> {
+    let parallelism = config_value(options::PARALLELISM_DEFAULT.get(config))?;
+    if parallelism == 0 {
+        return Err(SqlError::new(format!(
+            "'{}' must be a positive integer, got 0",
+            keys::PARALLELISM_DEFAULT
+        )));
+    }
+    if let Some(max) = config_value(options::MAX_PARALLELISM.get(config))? {
+        if max == 0 || max > UPPER_BOUND_MAX_PARALLELISM {
+            return Err(SqlError::new(format!(
+                "'{}' must be between 1 and {UPPER_BOUND_MAX_PARALLELISM} (both inclusive), got {max}",
+                keys::MAX_PARALLELISM
+            )));
+        }
+    }
+    Ok(parallelism)
+}
+
+/// DataFusion's optimized logical plan of the statement (an INSERT's types checked against
+/// its table first).
+fn logical_plan(
+    stmt: &Statement,
+    catalog: &Catalog,
+    state: &SessionState,
+    tvfs: &[WindowTvf],
+) -> Result<LogicalPlan, SqlError> {
+    let provider = Provider::new(state, catalog, tvfs);
+    let options = ParserOptions {
+        parse_float_as_decimal: true,
+        enable_ident_normalization: true,
+        collect_spans: true,
+        ..ParserOptions::default()
+    };
+    let planner = SqlToRel::new_with_options(&provider, options);
+    let plan = planner
+        .sql_statement_to_plan(stmt.clone())
+        .map_err(df_error)?;
+    if let LogicalPlan::Dml(dml) = &plan {
+        if let Some(table) = catalog.tables.get(dml.table_name.table()) {
+            check_sink_types(table, &dml.input)?;
+        }
+    }
+    let plan = state.optimize(&plan).map_err(df_error)?;
+    tracing::debug!("optimized plan:\n{}", plan.display_indent());
+    Ok(plan)
+}
+
+impl Builder<'_> {
+    /// `INSERT INTO table`: the query's translation into the table's sink.
+    fn table_sink(&mut self, table: TableSpec, input: &LogicalPlan) -> Result<(), SqlError> {
+        let i = self.translate(input)?;
+        let changelog = self.nodes[i].updating;
+        let in_schema = self.nodes[i].op.output_schema().without_op();
+        if in_schema.len() != table.schema.len() {
+            return Err(SqlError::new(format!(
+                "INSERT INTO {}: the query produces {} columns but the table has {} ({})",
+                table.name,
+                in_schema.len(),
+                table.schema.len(),
+                column_list(&table.schema)
+            )));
+        }
+        let output = table.schema.clone();
+        let sink_parallelism =
+            match table.options.get("sink.parallelism") {
                 None => None,
                 Some(v) => Some(v.trim().parse::<u32>().ok().filter(|p| *p > 0).ok_or_else(
                     || {
@@ -231,51 +263,47 @@ fn plan_statement(
                     },
                 )?),
             };
-            let n = b.add(
-                OperatorSpec::Sink(SinkSpec {
-                    table,
-                    output,
-                    changelog,
-                }),
-                vec![(i, Ship::Forward)],
-                None,
-            );
-            // Flink's 'sink.parallelism': a sink of another parallelism gets a REBALANCE input
-            if let Some(p) = sink_parallelism {
-                b.nodes[n].parallelism = p;
-            }
+        let n = self.add(
+            OperatorSpec::Sink(SinkSpec {
+                table,
+                output,
+                changelog,
+            }),
+            vec![(i, Ship::Forward)],
+            None,
+        );
+        // Flink's 'sink.parallelism': a sink of another parallelism gets a REBALANCE input
+        if let Some(p) = sink_parallelism {
+            self.nodes[n].parallelism = p;
         }
-        None => {
-            // A bare SELECT prints its rows (Flink's SQL client shows them).
-            let i = b.translate(&plan)?;
-            let changelog = b.nodes[i].updating;
-            let schema = b.nodes[i].op.output_schema().without_op();
-            let mut options = BTreeMap::new();
-            options.insert("connector".to_string(), "print".to_string());
-            let table = TableSpec {
-                name: "print".into(),
-                schema: schema.clone(),
-                options,
-                watermark: None,
-                primary_key: vec![],
-            };
-            b.add(
-                OperatorSpec::Sink(SinkSpec {
-                    table,
-                    output: schema,
-                    changelog,
-                }),
-                vec![(i, Ship::Forward)],
-                None,
-            );
-        }
+        Ok(())
     }
-    let name = config_value(options::PIPELINE_NAME.get(config))?.unwrap_or(name);
-    let job_config: BTreeMap<String, String> = config
-        .entries()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    Ok(b.into_job_graph(name, job_config))
+
+    /// A bare SELECT: the query's translation into a print sink.
+    fn print_sink(&mut self, plan: &LogicalPlan) -> Result<(), SqlError> {
+        let i = self.translate(plan)?;
+        let changelog = self.nodes[i].updating;
+        let schema = self.nodes[i].op.output_schema().without_op();
+        let mut options = BTreeMap::new();
+        options.insert("connector".to_string(), "print".to_string());
+        let table = TableSpec {
+            name: "print".into(),
+            schema: schema.clone(),
+            options,
+            watermark: None,
+            primary_key: vec![],
+        };
+        self.add(
+            OperatorSpec::Sink(SinkSpec {
+                table,
+                output: schema,
+                changelog,
+            }),
+            vec![(i, Ship::Forward)],
+            None,
+        );
+        Ok(())
+    }
 }
 
 fn first_words(s: &str) -> String {

@@ -3,130 +3,16 @@
 use super::*;
 
 impl Builder<'_> {
-    #[allow(clippy::too_many_lines)] // debt: to split into steps
     pub(super) fn scan(
         &mut self,
         scan: &datafusion::logical_expr::TableScan,
     ) -> Result<usize, SqlError> {
         let name = scan.table_name.table().to_string();
         let projected = row_schema(&scan.projected_schema)?;
-        let node = if let Some(n) = name.strip_prefix("__window_") {
-            let w = &self.tvfs[n
-                .parse::<usize>()
-                .map_err(|_| SqlError::new("bad window table"))?];
-            let table = self.catalog.tables[&w.table].clone();
-            // read the projected table columns plus the time column
-            let mut proj: Vec<usize> = projected
-                .columns
-                .iter()
-                .filter_map(|c| table.schema.index_of(&c.name))
-                .collect();
-            let time_idx = table
-                .schema
-                .index_of(&w.time_column)
-                .expect("checked when rewriting");
-            if !proj.contains(&time_idx) {
-                proj.push(time_idx);
-            }
-            add_filter_columns(&mut proj, &table.schema, &scan.filters);
-            // batch mode has no watermarks (as Flink): windows fire at the end of the input, so
-            // rows out of order are never late
-            let watermark = match (&table.watermark, self.job_type) {
-                (_, JobType::Batch) => None,
-                (Some(wm), _) if wm.column == w.time_column => Some(self.source_watermark(&table, &proj, wm)?),
-                _ => {
-                    return Err(SqlError::new(format!(
-                        "DESCRIPTOR({}) must be a time attribute in streaming mode: declare WATERMARK FOR {} AS ... in table '{}', or run with SET 'execution.runtime-mode' = 'batch'",
-                        w.time_column, w.time_column, table.name
-                    )))
-                }
-            };
-            let src_out = table.schema.project(&proj);
-            let src = self.add(
-                OperatorSpec::Source(SourceSpec {
-                    table,
-                    projection: proj,
-                    output: src_out.clone(),
-                    watermark,
-                }),
-                vec![],
-                None,
-            );
-            let tcol = src_out.index_of(&w.time_column).expect("projected");
-            let tvf_out = window_schema(&src_out);
-            let we = tvf_out.index_of("window_end").map(|we| {
-                let attrs = ["window_start", "window_end", "window_time"]
-                    .iter()
-                    .filter_map(|n| tvf_out.index_of(n))
-                    .collect();
-                (we, attrs)
-            });
-            let session = match w.window {
-                WindowSpec::Session { gap_ms } => Some((
-                    gap_ms,
-                    w.partition_by.clone(),
-                    w.partition_by.iter().map(|k| tvf_out.index_of(k)).collect(),
-                )),
-                _ => None,
-            };
-            let tvf = self.add(
-                OperatorSpec::WindowTableFunction(WindowTvfSpec {
-                    input: src_out,
-                    time_column: tcol,
-                    window: w.window.clone(),
-                    output: tvf_out,
-                }),
-                vec![(src, Ship::Forward)],
-                we,
-            );
-            self.nodes[tvf].session = session;
-            let exprs = projected
-                .columns
-                .iter()
-                .map(|c| Expr::Column(datafusion::common::Column::new_unqualified(&c.name)))
-                .collect();
-            // the pushed-down filters run before the projection (they may read other columns)
-            let filter = scan.filters.iter().cloned().reduce(|a, b| a.and(b));
-            return self.calc(tvf, filter, exprs, projected);
-        } else {
-            let table = self
-                .catalog
-                .tables
-                .get(&name)
-                .cloned()
-                .ok_or_else(|| unknown_table(&name, self.catalog))?;
-            let mut proj: Vec<usize> = match &scan.projection {
-                Some(p) => p.clone(),
-                None => (0..table.schema.len()).collect(),
-            };
-            // DataFusion pushes filters into the scan and leaves their columns out of its
-            // projection: read them too, the Calc below drops them again
-            add_filter_columns(&mut proj, &table.schema, &scan.filters);
-            let out = table.schema.project(&proj);
-            // the watermark, when the rowtime column is read (an interval join needs it)
-            let rowtime = table
-                .watermark
-                .as_ref()
-                .and_then(|wm| out.index_of(&wm.column).map(|i| (wm.clone(), i)));
-            let watermark = match &rowtime {
-                Some((wm, _)) if self.job_type == JobType::Streaming => {
-                    Some(self.source_watermark(&table, &proj, wm)?)
-                }
-                _ => None,
-            };
-            let n = self.add(
-                OperatorSpec::Source(SourceSpec {
-                    table,
-                    projection: proj,
-                    output: out,
-                    watermark,
-                }),
-                vec![],
-                None,
-            );
-            self.nodes[n].rowtime = rowtime.map(|(_, i)| i);
-            n
-        };
+        if let Some(n) = name.strip_prefix("__window_") {
+            return self.window_scan(scan, n, projected);
+        }
+        let node = self.table_scan(scan, &name)?;
         if scan.filters.is_empty() {
             return Ok(node);
         }
@@ -142,6 +28,138 @@ impl Builder<'_> {
             .map(|c| Expr::Column(datafusion::common::Column::new_unqualified(&c.name)))
             .collect();
         self.calc(node, Some(pred), exprs, projected)
+    }
+
+    /// A scan of window table function `n` (see `window_tvf`): the table's source, the window
+    /// table function, then the pushed-down filters and the projection.
+    fn window_scan(
+        &mut self,
+        scan: &datafusion::logical_expr::TableScan,
+        n: &str,
+        projected: RowSchema,
+    ) -> Result<usize, SqlError> {
+        let w = &self.tvfs[n
+            .parse::<usize>()
+            .map_err(|_| SqlError::new("bad window table"))?];
+        let table = self.catalog.tables[&w.table].clone();
+        // read the projected table columns plus the time column
+        let mut proj: Vec<usize> = projected
+            .columns
+            .iter()
+            .filter_map(|c| table.schema.index_of(&c.name))
+            .collect();
+        let time_idx = table
+            .schema
+            .index_of(&w.time_column)
+            .expect("checked when rewriting");
+        if !proj.contains(&time_idx) {
+            proj.push(time_idx);
+        }
+        add_filter_columns(&mut proj, &table.schema, &scan.filters);
+        // batch mode has no watermarks (as Flink): windows fire at the end of the input, so
+        // rows out of order are never late
+        let watermark = match (&table.watermark, self.job_type) {
+            (_, JobType::Batch) => None,
+            (Some(wm), _) if wm.column == w.time_column => Some(self.source_watermark(&table, &proj, wm)?),
+            _ => {
+                return Err(SqlError::new(format!(
+                    "DESCRIPTOR({}) must be a time attribute in streaming mode: declare WATERMARK FOR {} AS ... in table '{}', or run with SET 'execution.runtime-mode' = 'batch'",
+                    w.time_column, w.time_column, table.name
+                )))
+            }
+        };
+        let src_out = table.schema.project(&proj);
+        let src = self.add(
+            OperatorSpec::Source(SourceSpec {
+                table,
+                projection: proj,
+                output: src_out.clone(),
+                watermark,
+            }),
+            vec![],
+            None,
+        );
+        let tcol = src_out.index_of(&w.time_column).expect("projected");
+        let tvf_out = window_schema(&src_out);
+        let we = tvf_out.index_of("window_end").map(|we| {
+            let attrs = ["window_start", "window_end", "window_time"]
+                .iter()
+                .filter_map(|n| tvf_out.index_of(n))
+                .collect();
+            (we, attrs)
+        });
+        let session = match w.window {
+            WindowSpec::Session { gap_ms } => Some((
+                gap_ms,
+                w.partition_by.clone(),
+                w.partition_by.iter().map(|k| tvf_out.index_of(k)).collect(),
+            )),
+            _ => None,
+        };
+        let tvf = self.add(
+            OperatorSpec::WindowTableFunction(WindowTvfSpec {
+                input: src_out,
+                time_column: tcol,
+                window: w.window.clone(),
+                output: tvf_out,
+            }),
+            vec![(src, Ship::Forward)],
+            we,
+        );
+        self.nodes[tvf].session = session;
+        let exprs = projected
+            .columns
+            .iter()
+            .map(|c| Expr::Column(datafusion::common::Column::new_unqualified(&c.name)))
+            .collect();
+        // the pushed-down filters run before the projection (they may read other columns)
+        let filter = scan.filters.iter().cloned().reduce(|a, b| a.and(b));
+        self.calc(tvf, filter, exprs, projected)
+    }
+
+    /// A scan of table `name`: its source (with the watermark when the rowtime is read).
+    fn table_scan(
+        &mut self,
+        scan: &datafusion::logical_expr::TableScan,
+        name: &str,
+    ) -> Result<usize, SqlError> {
+        let table = self
+            .catalog
+            .tables
+            .get(name)
+            .cloned()
+            .ok_or_else(|| unknown_table(name, self.catalog))?;
+        let mut proj: Vec<usize> = match &scan.projection {
+            Some(p) => p.clone(),
+            None => (0..table.schema.len()).collect(),
+        };
+        // DataFusion pushes filters into the scan and leaves their columns out of its
+        // projection: read them too, the Calc below drops them again
+        add_filter_columns(&mut proj, &table.schema, &scan.filters);
+        let out = table.schema.project(&proj);
+        // the watermark, when the rowtime column is read (an interval join needs it)
+        let rowtime = table
+            .watermark
+            .as_ref()
+            .and_then(|wm| out.index_of(&wm.column).map(|i| (wm.clone(), i)));
+        let watermark = match &rowtime {
+            Some((wm, _)) if self.job_type == JobType::Streaming => {
+                Some(self.source_watermark(&table, &proj, wm)?)
+            }
+            _ => None,
+        };
+        let n = self.add(
+            OperatorSpec::Source(SourceSpec {
+                table,
+                projection: proj,
+                output: out,
+                watermark,
+            }),
+            vec![],
+            None,
+        );
+        self.nodes[n].rowtime = rowtime.map(|(_, i)| i);
+        Ok(n)
     }
 
     pub(super) fn source_watermark(
