@@ -86,7 +86,24 @@ GROUP BY auction, window_start, window_end;
     let id = out.job_id();
 
     // every window of the real rows arrives; none of the future rows (their window stays open)
-    let got = broker.read_all(output, 1, expected.len());
+    let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        broker.read_all(output, 1, expected.len())
+    }))
+    .unwrap_or_else(|e| {
+        // say what the job did: its state, exceptions and each vertex's figures and watermark
+        let job = cluster.get_json(&format!("/jobs/{id}"));
+        eprintln!("GET /jobs/{id}: {job}");
+        let exceptions = cluster.get_json(&format!("/jobs/{id}/exceptions"));
+        eprintln!("GET /jobs/{id}/exceptions: {exceptions}");
+        for v in job["vertices"].as_array().into_iter().flatten() {
+            let path = format!(
+                "/jobs/{id}/vertices/{}/watermarks",
+                v["id"].as_str().unwrap_or("")
+            );
+            eprintln!("GET {path}: {}", cluster.get_json(&path));
+        }
+        std::panic::resume_unwind(e)
+    });
     let mut rows: Vec<String> = got
         .iter()
         .map(|(_, _, v)| {
