@@ -172,57 +172,28 @@ pub struct Methods<S> {
     pub(crate) docs: Vec<(&'static str, Doc)>,
 }
 
-/// `GET` by `handler`, described by `doc`.
-pub fn get<H, T, S>(handler: H, doc: Doc) -> Methods<S>
-where
-    H: Handler<T, S>,
-    T: 'static,
-    S: Clone + Send + Sync + 'static,
-{
-    Methods {
-        router: axum::routing::get(handler),
-        docs: vec![("get", doc)],
-    }
+/// The constructor of one method's route with its description (`get`, `post`, ...).
+macro_rules! method {
+    ($name:ident, $method:literal) => {
+        #[doc = concat!("`", $method, "` by `handler`, described by `doc`.")]
+        pub fn $name<H, T, S>(handler: H, doc: Doc) -> Methods<S>
+        where
+            H: Handler<T, S>,
+            T: 'static,
+            S: Clone + Send + Sync + 'static,
+        {
+            Methods {
+                router: axum::routing::$name(handler),
+                docs: vec![(stringify!($name), doc)],
+            }
+        }
+    };
 }
 
-/// `POST` by `handler`, described by `doc`.
-pub fn post<H, T, S>(handler: H, doc: Doc) -> Methods<S>
-where
-    H: Handler<T, S>,
-    T: 'static,
-    S: Clone + Send + Sync + 'static,
-{
-    Methods {
-        router: axum::routing::post(handler),
-        docs: vec![("post", doc)],
-    }
-}
-
-/// `PATCH` by `handler`, described by `doc`.
-pub fn patch<H, T, S>(handler: H, doc: Doc) -> Methods<S>
-where
-    H: Handler<T, S>,
-    T: 'static,
-    S: Clone + Send + Sync + 'static,
-{
-    Methods {
-        router: axum::routing::patch(handler),
-        docs: vec![("patch", doc)],
-    }
-}
-
-/// `DELETE` by `handler`, described by `doc`.
-pub fn delete<H, T, S>(handler: H, doc: Doc) -> Methods<S>
-where
-    H: Handler<T, S>,
-    T: 'static,
-    S: Clone + Send + Sync + 'static,
-{
-    Methods {
-        router: axum::routing::delete(handler),
-        docs: vec![("delete", doc)],
-    }
-}
+method!(get, "GET");
+method!(post, "POST");
+method!(patch, "PATCH");
+method!(delete, "DELETE");
 
 impl<S: Clone + Send + Sync + 'static> Methods<S> {
     /// Also `GET`.

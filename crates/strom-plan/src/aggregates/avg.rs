@@ -2,7 +2,7 @@
 //! exactly and rounds half away from zero to the result's scale; otherwise it computes in DOUBLE.
 //! Its partial state is the sum and the count.
 
-use super::group_values::{Domain, Fold, GroupValues, Values};
+use super::group_values::{count_non_null, Domain, Fold, GroupValues, Values};
 use super::{as_i64, AggError, AggregateFunction, Groups, GroupsAccumulator, StateField};
 use crate::types::SqlType;
 use datafusion::arrow::array::{Array, ArrayRef, Decimal128Array, Float64Array, Int64Array};
@@ -98,12 +98,7 @@ impl GroupsAccumulator for AvgAccumulator {
 
     fn update(&mut self, groups: &[u32], args: &[ArrayRef]) -> Result<(), AggError> {
         self.sum.fold(groups, &args[0], Fold::Sum)?;
-        let a = &args[0];
-        for (i, g) in groups.iter().enumerate() {
-            if a.is_valid(i) {
-                self.counts[*g as usize] += 1;
-            }
-        }
+        count_non_null(&mut self.counts, groups, &args[0]);
         Ok(())
     }
 

@@ -1,6 +1,7 @@
 //! COUNT(x) (non-null values) and COUNT(*) (rows; also `COUNT(1)`): a BIGINT per group, its own
 //! partial state.
 
+use super::group_values::count_non_null;
 use super::{as_i64, AggError, AggFunc, AggregateFunction, Groups, GroupsAccumulator};
 use datafusion::arrow::array::{Array, ArrayRef, Int64Array};
 use datafusion::arrow::datatypes::DataType;
@@ -74,12 +75,7 @@ impl GroupsAccumulator for CountAccumulator {
             }
             return Ok(());
         }
-        let a = &args[0];
-        for (i, g) in groups.iter().enumerate() {
-            if a.is_valid(i) {
-                self.counts[*g as usize] += 1;
-            }
-        }
+        count_non_null(&mut self.counts, groups, &args[0]);
         Ok(())
     }
 

@@ -210,3 +210,12 @@ fn fold_primitive<T: ArrowPrimitiveType>(
         seen[g] = true;
     }
 }
+
+/// Adds one to each row's group count where the row's value is not NULL (COUNT(x), AVG).
+pub fn count_non_null(counts: &mut [i64], groups: &[u32], values: &ArrayRef) {
+    for (i, g) in groups.iter().enumerate() {
+        if values.is_valid(i) {
+            counts[*g as usize] += 1;
+        }
+    }
+}
