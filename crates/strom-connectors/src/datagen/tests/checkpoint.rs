@@ -3,23 +3,6 @@
 
 use super::*;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
-use std::collections::BTreeMap;
-use strom_plan::RowSchema;
-
-fn table(cols: &[(&str, SqlType)], opts: &[(&str, &str)]) -> TableSpec {
-    let mut options: BTreeMap<String, String> = opts
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    options.insert("connector".into(), "datagen".into());
-    TableSpec {
-        name: "t".into(),
-        schema: RowSchema::nullable(cols),
-        options,
-        watermark: None,
-        primary_key: vec![],
-    }
-}
 
 fn sub(index: u32, parallelism: u32) -> SubtaskInfo {
     SubtaskInfo { index, parallelism }
