@@ -49,6 +49,8 @@ struct Part {
     last_message: Instant,
     /// When a quiet partition's high watermark was last asked for (see `confirm_quiet`).
     quiet_checked: Option<Instant>,
+    /// The broker confirmed that nothing past our position is waiting (since the last message).
+    quiet_confirmed: bool,
 }
 
 /// Reads one subtask's partitions of a topic.
@@ -95,6 +97,7 @@ impl KafkaReader {
             if pending {
                 p.last_message = Instant::now();
             }
+            p.quiet_confirmed = !pending;
         }
     }
 
@@ -180,6 +183,7 @@ impl KafkaReader {
                 done: end.is_some_and(|e| start >= e),
                 last_message: now,
                 quiet_checked: None,
+                quiet_confirmed: false,
             });
             if end.is_none_or(|e| start < e) {
                 tpl.add_partition_offset(&reader.opts.topic, p, Offset::Offset(start))
@@ -435,6 +439,7 @@ impl KafkaReader {
                         let payload = m.payload();
                         self.bytes += payload.map_or(0, |b| b.len() as u64);
                         p.last_message = Instant::now();
+                        p.quiet_confirmed = false;
                         p.pending_next = offset + 1;
                         if let Err(what) = p.decoder.push(payload) {
                             if ignore {
@@ -672,7 +677,9 @@ impl SourceReader for KafkaReader {
 
     /// A partition is finished once it is read to its bounded end (and its rows were
     /// returned), and idle when it delivered no message for `'scan.watermark.idle-timeout'`
-    /// (never without the option). A subtask without partitions (more subtasks than
+    /// (never without the option) and the broker confirmed it holds nothing past our position
+    /// (`confirm_quiet`): the time alone never makes a partition idle, or a slow fetch on a
+    /// loaded machine would make its rows late. A subtask without partitions (more subtasks than
     /// partitions) is idle: the runtime asks about the one split it assumes, and an unbounded
     /// subtask that will never read a row must not hold back the watermark downstream.
     fn split_state(&self, split: u32) -> SplitState {
@@ -687,10 +694,11 @@ impl SourceReader for KafkaReader {
             SplitState::Active
         } else if p.done {
             SplitState::Finished
-        } else if self
-            .opts
-            .idle_timeout
-            .is_some_and(|t| p.last_message.elapsed() >= t)
+        } else if p.quiet_confirmed
+            && self
+                .opts
+                .idle_timeout
+                .is_some_and(|t| p.last_message.elapsed() >= t)
         {
             SplitState::Idle
         } else {
