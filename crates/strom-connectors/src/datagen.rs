@@ -458,16 +458,7 @@ impl FieldOptions<'_> {
                 "'start'/'end' of column '{col}' need 'fields.{col}.kind' = 'sequence'"
             )));
         }
-        let numeric = matches!(
-            ty,
-            SqlType::TinyInt
-                | SqlType::SmallInt
-                | SqlType::Int
-                | SqlType::BigInt
-                | SqlType::Float
-                | SqlType::Double
-                | SqlType::Decimal(..)
-        );
+        let numeric = ty.is_numeric();
         if !numeric && (self.opt("min").is_some() || self.opt("max").is_some()) {
             return Err(self.bad(format!(
                 "'min'/'max' apply to numeric columns, not to '{col}' ({ty})"

@@ -72,7 +72,8 @@ impl SqlType {
 }
 
 impl SqlType {
-    fn is_numeric(&self) -> bool {
+    /// TINYINT to DOUBLE and DECIMAL.
+    pub fn is_numeric(&self) -> bool {
         matches!(
             self,
             SqlType::TinyInt
