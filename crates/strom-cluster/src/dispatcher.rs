@@ -14,7 +14,7 @@ use strom_common::checkpointing::CheckpointingOptions;
 use strom_common::config::{keys, options, ConfigError};
 use strom_common::time::now_millis;
 use strom_common::{Configuration, JobId, JobStatus, JobType};
-use strom_plan::{JobGraph, OperatorSpec};
+use strom_plan::{JobGraph, OperatorSpec, TableSpec};
 use strom_runtime::ConnectorRegistry;
 use strom_scheduler::chaining::chain;
 use strom_scheduler::checkpoint_coordinator::CheckpointConfig;
@@ -166,33 +166,49 @@ impl Dispatcher {
             .map_err(|e| DispatcherError::InvalidGraph(e.to_string()))?;
         for v in &graph.vertices {
             for op in &v.operators {
-                let (table, as_source) = match op {
-                    OperatorSpec::Source(s) => (&s.table, true),
-                    OperatorSpec::Sink(s) => (&s.table, false),
+                let tables: Vec<(&TableSpec, bool)> = match op {
+                    OperatorSpec::Source(s) => vec![(&s.table, true)],
+                    OperatorSpec::Sink(s) => vec![(&s.table, false)],
+                    OperatorSpec::Stage(s) => s.tables.iter().map(|t| (t, true)).collect(),
                     _ => continue,
                 };
-                let f = self
-                    .connectors
-                    .get(table)
-                    .map_err(|e| DispatcherError::InvalidGraph(e.to_string()))?;
-                f.validate(table, as_source)
-                    .map_err(|e| DispatcherError::InvalidGraph(e.to_string()))?;
-                if as_source && graph.job_type == JobType::Batch && !f.is_bounded(table) {
-                    return Err(DispatcherError::InvalidGraph(format!(
-                        "Querying an unbounded table 'default_catalog.default_database.{}' in batch mode is not allowed. The table source is unbounded (connector '{}'): bound it (for example 'number-of-rows' for datagen, 'scan.bounded.mode' for kafka) or run with SET 'execution.runtime-mode' = 'streaming'",
-                        table.name,
-                        table.connector()
-                    )));
+                for (table, as_source) in tables {
+                    self.validate_table(graph, op, table, as_source)?;
                 }
-                if let OperatorSpec::Sink(s) = op {
-                    if s.changelog && !f.supports_changelog(table) {
-                        return Err(DispatcherError::InvalidGraph(format!(
-                            "table sink '{}' (connector '{}') doesn't support consuming update changes, which the non-windowed GROUP BY of this query produces; write to a table with 'connector' = 'upsert-kafka' and a PRIMARY KEY, 'connector' = 'kafka' with 'format' = 'debezium-json', 'print' or 'blackhole', use a windowed aggregation, or run with SET 'execution.runtime-mode' = 'batch'",
-                            table.name,
-                            table.connector()
-                        )));
-                    }
-                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks one table a graph reads (`as_source`) or writes: its connector's options, and
+    /// what the job asks of it.
+    fn validate_table(
+        &self,
+        graph: &JobGraph,
+        op: &OperatorSpec,
+        table: &TableSpec,
+        as_source: bool,
+    ) -> Result<(), DispatcherError> {
+        let f = self
+            .connectors
+            .get(table)
+            .map_err(|e| DispatcherError::InvalidGraph(e.to_string()))?;
+        f.validate(table, as_source)
+            .map_err(|e| DispatcherError::InvalidGraph(e.to_string()))?;
+        if as_source && graph.job_type == JobType::Batch && !f.is_bounded(table) {
+            return Err(DispatcherError::InvalidGraph(format!(
+                "Querying an unbounded table 'default_catalog.default_database.{}' in batch mode is not allowed. The table source is unbounded (connector '{}'): bound it (for example 'number-of-rows' for datagen, 'scan.bounded.mode' for kafka) or run with SET 'execution.runtime-mode' = 'streaming'",
+                table.name,
+                table.connector()
+            )));
+        }
+        if let OperatorSpec::Sink(s) = op {
+            if s.changelog && !f.supports_changelog(table) {
+                return Err(DispatcherError::InvalidGraph(format!(
+                    "table sink '{}' (connector '{}') doesn't support consuming update changes, which the non-windowed GROUP BY of this query produces; write to a table with 'connector' = 'upsert-kafka' and a PRIMARY KEY, 'connector' = 'kafka' with 'format' = 'debezium-json', 'print' or 'blackhole', use a windowed aggregation, or run with SET 'execution.runtime-mode' = 'batch'",
+                    table.name,
+                    table.connector()
+                )));
             }
         }
         Ok(())

@@ -265,7 +265,10 @@ impl JobGraph {
         self.topological_order()?;
         for v in &self.vertices {
             if self.inputs_of(v.id).next().is_none()
-                && !matches!(v.operators.first(), Some(OperatorSpec::Source(_)))
+                && !matches!(
+                    v.operators.first(),
+                    Some(OperatorSpec::Source(_) | OperatorSpec::Stage(_))
+                )
             {
                 return Err(GraphError::NoSource(v.name.clone()));
             }

@@ -9,6 +9,7 @@ pub mod expr_codec;
 pub mod functions;
 pub mod job_graph;
 pub mod specs;
+pub mod stage;
 pub mod table;
 pub mod types;
 

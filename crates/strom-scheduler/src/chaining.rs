@@ -8,7 +8,7 @@ use strom_plan::{JobEdge, JobGraph, OperatorSpec, ShipStrategy};
 
 /// Whether `edge` of `graph` may be chained: FORWARD, equal parallelism, same slot sharing group,
 /// the source has only this outgoing edge and the target only this incoming edge, and the
-/// target does not start with a source. The result type does not matter: BLOCKING forward edges
+/// target does not start with a source or a batch stage (which reads its inputs itself). The result type does not matter: BLOCKING forward edges
 /// chain too.
 pub fn is_chainable(graph: &JobGraph, edge: &JobEdge) -> bool {
     let (Some(s), Some(t)) = (graph.vertex(edge.source), graph.vertex(edge.target)) else {
@@ -20,7 +20,10 @@ pub fn is_chainable(graph: &JobGraph, edge: &JobEdge) -> bool {
         && s.slot_sharing_group == t.slot_sharing_group
         && graph.outputs_of(s.id).count() == 1
         && graph.inputs_of(t.id).count() == 1
-        && !matches!(t.operators.first(), Some(OperatorSpec::Source(_)))
+        && !matches!(
+            t.operators.first(),
+            Some(OperatorSpec::Source(_) | OperatorSpec::Stage(_))
+        )
 }
 
 /// Merges chainable neighbours into one vertex: operators concatenated in chain order, the id

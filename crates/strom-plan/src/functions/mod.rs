@@ -33,6 +33,13 @@ pub fn session_context() -> SessionContext {
         .with_information_schema(false);
     config.options_mut().sql_parser.parse_float_as_decimal = true;
     config.options_mut().execution.time_zone = Some("+00:00".to_string());
+    // uncorrelated scalar subqueries become joins with their single row (as Flink plans them),
+    // not a physical operator that shares the value in memory with the expressions using it:
+    // those may run in other tasks
+    config
+        .options_mut()
+        .optimizer
+        .enable_physical_uncorrelated_scalar_subquery = false;
     // Flink's EXTRACT planned before DataFusion's
     let mut state = SessionStateBuilder::new()
         .with_config(config)

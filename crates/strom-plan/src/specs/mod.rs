@@ -10,6 +10,7 @@ mod calc;
 mod join;
 mod sink;
 mod source;
+mod stage;
 mod window_tvf;
 
 pub use aggregate::{partial_schema, AggCall, AggregateMode, AggregateSpec};
@@ -17,6 +18,7 @@ pub use calc::CalcSpec;
 pub use join::{JoinKind, JoinSpec, JoinType};
 pub use sink::SinkSpec;
 pub use source::{SourceSpec, SourceWatermark};
+pub use stage::StageSpec;
 pub use window_tvf::{WindowSpec, WindowTvfSpec};
 
 use crate::types::RowSchema;
@@ -50,6 +52,7 @@ pub enum OperatorSpec {
     Aggregate(AggregateSpec),
     Join(JoinSpec),
     Sink(SinkSpec),
+    Stage(StageSpec),
 }
 
 impl OperatorSpec {
@@ -62,6 +65,7 @@ impl OperatorSpec {
             OperatorSpec::Aggregate(a) => a,
             OperatorSpec::Join(j) => j,
             OperatorSpec::Sink(s) => s,
+            OperatorSpec::Stage(s) => s,
         }
     }
 

@@ -18,7 +18,8 @@ use crate::operator::{Chain, Operator};
 use std::sync::Arc;
 use strom_plan::OperatorSpec;
 
-/// Builds the operators of a chain, except a leading source (the task drives that itself).
+/// Builds the operators of a chain, except a leading source or batch stage (the task drives
+/// those itself).
 /// `exactly_once`: the job takes checkpoints, sinks commit with them where they can.
 pub fn build_chain(
     specs: &[OperatorSpec],
@@ -33,6 +34,11 @@ pub fn build_chain(
             OperatorSpec::Source(_) => {
                 return Err(TaskError::Deployment(
                     "a source can only be the first operator of a chain".into(),
+                ))
+            }
+            OperatorSpec::Stage(_) => {
+                return Err(TaskError::Deployment(
+                    "a batch stage can only be the first operator of a chain".into(),
                 ))
             }
             OperatorSpec::Calc(c) => Box::new(calc::CalcOperator::new(c)?),

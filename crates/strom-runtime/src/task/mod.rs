@@ -1,11 +1,13 @@
 //! A task: one attempt of one subtask. It drives its chain from a source reader or from its input
 //! gate, writes to its result partitions, and reports how it ended.
 //!
-//! - [`source_loop`]: a source task's loop; [`input_processor`]: a task with input gates.
+//! - [`source_loop`]: a source task's loop; [`input_processor`]: a task with input gates;
+//!   [`stage`]: a batch stage's task (a fragment of DataFusion's physical plan).
 //! - [`crate::deployment`]: what a task is deployed with; [`crate::task_state`]: its state.
 
 mod input_processor;
 mod source_loop;
+mod stage;
 #[cfg(test)]
 mod tests;
 
@@ -132,9 +134,10 @@ impl Output for Outputs<'_> {
 /// Runs a task to its end on the calling thread.
 pub fn run_task(tdd: &TaskDeploymentDescriptor, ctx: &TaskContext) -> Result<(), TaskError> {
     let cancel = &*ctx.cancel;
-    let (source, chain_specs) = match tdd.operators.split_first() {
-        Some((OperatorSpec::Source(s), rest)) => (Some(s), rest),
-        Some(_) => (None, &tdd.operators[..]),
+    let (source, stage, chain_specs) = match tdd.operators.split_first() {
+        Some((OperatorSpec::Source(s), rest)) => (Some(s), None, rest),
+        Some((OperatorSpec::Stage(s), rest)) => (None, Some(s), rest),
+        Some(_) => (None, None, &tdd.operators[..]),
         None => return Err(TaskError::Deployment("empty operator chain".into())),
     };
     let mut chain = build_chain(
@@ -146,7 +149,7 @@ pub fn run_task(tdd: &TaskDeploymentDescriptor, ctx: &TaskContext) -> Result<(),
     )?;
     let scope =
         crate::operator::RestoreScope::new(tdd.subtask, tdd.parallelism, tdd.max_parallelism);
-    let offset = usize::from(source.is_some());
+    let offset = usize::from(source.is_some() || stage.is_some());
     if let Some(r) = &ctx.restored {
         chain.restore_state(r.operators.get(offset..).unwrap_or(&[]), &scope)?;
     }
@@ -211,7 +214,13 @@ pub fn run_task(tdd: &TaskDeploymentDescriptor, ctx: &TaskContext) -> Result<(),
                 run_source(reader, wm, &mut chain, &mut out, ctx)
             },
         ),
-        None => run_inputs(gates, &mut chain, &mut out, ctx),
+        None => match stage {
+            Some(s) => crate::error::catch_panic(
+                || format!("stage '{}'", s.name),
+                || stage::run_stage(s, tdd, gates, &mut chain, &mut out, ctx),
+            ),
+            None => run_inputs(gates, &mut chain, &mut out, ctx),
+        },
     };
     ctx.metrics
         .late_records_dropped

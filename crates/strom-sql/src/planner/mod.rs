@@ -1,6 +1,7 @@
 //! SQL script -> JobGraphs. DataFusion parses (through [`crate::parser`]), plans and optimizes;
 //! Strom translates the optimized logical plan into its own operators, one translation rule per
-//! file ([`scan`], [`calc`], [`aggregate`], [`join`]) over the [`Builder`] here.
+//! file ([`scan`], [`calc`], [`aggregate`], [`join`]) over the [`Builder`] here. In batch mode
+//! the query runs as stages of DataFusion's physical plan instead ([`stages`]).
 
 mod aggregate;
 mod calc;
@@ -8,6 +9,7 @@ mod join;
 mod provider;
 mod scan;
 mod sink_types;
+mod stages;
 
 use calc::to_unique_names;
 use join::time_term;
@@ -136,7 +138,11 @@ fn plan_statement(
     }
     let ctx = session_context();
     let state = ctx.state();
-    let plan = logical_plan(stmt, catalog, &state, &tvfs)?;
+    // batch mode runs DataFusion's physical plan in stages; window table functions are
+    // Strom's operators, planned as in streaming mode
+    let staged = job_type == JobType::Batch && tvfs.is_empty();
+    let batch_partitions = staged.then_some(parallelism as usize);
+    let plan = logical_plan(stmt, catalog, &state, &tvfs, batch_partitions)?;
     let mut b = Builder {
         nodes: Vec::new(),
         catalog,
@@ -173,10 +179,19 @@ fn plan_statement(
         }
         _ => ("collect".to_string(), None),
     };
+    let query = sink
+        .as_ref()
+        .map(|(_, input)| input.as_ref())
+        .unwrap_or(&plan);
+    let root = if staged {
+        b.stages(query)?
+    } else {
+        b.translate(query)?
+    };
     match sink {
-        Some((table, input)) => b.table_sink(table, &input)?,
+        Some((table, _)) => b.table_sink(table, root)?,
         // A bare SELECT prints its rows (Flink's SQL client shows them).
-        None => b.print_sink(&plan)?,
+        None => b.print_sink(root)?,
     }
     let name = config_value(options::PIPELINE_NAME.get(config))?.unwrap_or(name);
     let job_config: BTreeMap<String, String> = config
@@ -207,14 +222,16 @@ fn check_parallelism(config: &Configuration) -> Result<u32, SqlError> {
 }
 
 /// DataFusion's optimized logical plan of the statement (an INSERT's types checked against
-/// its table first).
+/// its table first). With `batch_partitions`, its tables are scanned in that many partitions
+/// by a physical plan (see [`stages`]).
 fn logical_plan(
     stmt: &Statement,
     catalog: &Catalog,
     state: &SessionState,
     tvfs: &[WindowTvf],
+    batch_partitions: Option<usize>,
 ) -> Result<LogicalPlan, SqlError> {
-    let provider = Provider::new(state, catalog, tvfs);
+    let provider = Provider::new(state, catalog, tvfs, batch_partitions);
     let options = ParserOptions {
         parse_float_as_decimal: true,
         enable_ident_normalization: true,
@@ -236,9 +253,8 @@ fn logical_plan(
 }
 
 impl Builder<'_> {
-    /// `INSERT INTO table`: the query's translation into the table's sink.
-    fn table_sink(&mut self, table: TableSpec, input: &LogicalPlan) -> Result<(), SqlError> {
-        let i = self.translate(input)?;
+    /// `INSERT INTO table`: the query's node `i` into the table's sink.
+    fn table_sink(&mut self, table: TableSpec, i: usize) -> Result<(), SqlError> {
         let changelog = self.nodes[i].updating;
         let in_schema = self.nodes[i].op.output_schema().without_op();
         if in_schema.len() != table.schema.len() {
@@ -279,9 +295,8 @@ impl Builder<'_> {
         Ok(())
     }
 
-    /// A bare SELECT: the query's translation into a print sink.
-    fn print_sink(&mut self, plan: &LogicalPlan) -> Result<(), SqlError> {
-        let i = self.translate(plan)?;
+    /// A bare SELECT: the query's node `i` into a print sink.
+    fn print_sink(&mut self, i: usize) -> Result<(), SqlError> {
         let changelog = self.nodes[i].updating;
         let schema = self.nodes[i].op.output_schema().without_op();
         let mut options = BTreeMap::new();
@@ -353,6 +368,8 @@ fn df_error(e: DataFusionError) -> SqlError {
 enum Ship {
     Forward,
     Hash(Vec<usize>),
+    Rebalance,
+    Broadcast,
 }
 
 type Win = Option<(usize, Vec<usize>)>;
@@ -391,26 +408,31 @@ struct Builder<'a> {
 fn row_schema(df: &DFSchema) -> Result<RowSchema, SqlError> {
     let mut cols: Vec<Column> = Vec::new();
     for f in df.fields() {
-        let ty = SqlType::from_arrow(f.data_type()).ok_or_else(|| {
-            SqlError::new(format!(
-                "column '{}' has type {} which Strom cannot carry yet",
-                f.name(),
-                f.data_type()
-            ))
-        })?;
         if cols.iter().any(|c| c.name == *f.name()) {
             return Err(SqlError::new(format!(
                 "the query produces two columns named '{}'; give them distinct aliases",
                 f.name()
             )));
         }
-        cols.push(Column {
-            name: f.name().clone(),
-            ty,
-            nullable: f.is_nullable(),
-        });
+        cols.push(column(f)?);
     }
     Ok(RowSchema::new(cols))
+}
+
+/// A query column as Strom carries it.
+fn column(f: &Field) -> Result<Column, SqlError> {
+    let ty = SqlType::from_arrow(f.data_type()).ok_or_else(|| {
+        SqlError::new(format!(
+            "column '{}' has type {} which Strom cannot carry yet",
+            f.name(),
+            f.data_type()
+        ))
+    })?;
+    Ok(Column {
+        name: f.name().clone(),
+        ty,
+        nullable: f.is_nullable(),
+    })
 }
 
 fn col_index(schema: &RowSchema, e: &Expr) -> Option<usize> {
@@ -514,10 +536,17 @@ impl Builder<'_> {
                 let ship_strategy = match ship {
                     Ship::Hash(_) if p_src == 1 && n.parallelism == 1 => ShipStrategy::Forward,
                     Ship::Hash(keys) => ShipStrategy::Hash { keys: keys.clone() },
+                    Ship::Forward | Ship::Rebalance if p_src == 1 && n.parallelism == 1 => {
+                        ShipStrategy::Forward
+                    }
                     Ship::Forward if p_src == n.parallelism => ShipStrategy::Forward,
-                    Ship::Forward => ShipStrategy::Rebalance,
+                    Ship::Forward | Ship::Rebalance => ShipStrategy::Rebalance,
+                    Ship::Broadcast => ShipStrategy::Broadcast,
                 };
+                // a batch stage reads its inputs once they are finished
+                let into_stage = matches!(n.op, OperatorSpec::Stage(_));
                 let result_type = match (&ship_strategy, self.job_type) {
+                    (_, JobType::Batch) if into_stage => ResultType::Blocking,
                     (ShipStrategy::Forward, _) | (_, JobType::Streaming) => ResultType::Pipelined,
                     (_, JobType::Batch) => ResultType::Blocking,
                 };

@@ -9,10 +9,25 @@ pub(super) struct Provider<'a> {
 }
 
 impl<'a> Provider<'a> {
-    pub(super) fn new(state: &'a SessionState, catalog: &Catalog, tvfs: &[WindowTvf]) -> Self {
+    /// `batch_partitions`: the tables are scanned by a physical plan in that many partitions.
+    pub(super) fn new(
+        state: &'a SessionState,
+        catalog: &Catalog,
+        tvfs: &[WindowTvf],
+        batch_partitions: Option<usize>,
+    ) -> Self {
         let mut sources = BTreeMap::new();
         for (name, t) in &catalog.tables {
-            sources.insert(name.clone(), Catalog::source_for(t.schema.to_arrow()));
+            let source = match batch_partitions {
+                Some(partitions) => datafusion::datasource::provider_as_source(Arc::new(
+                    super::stages::StromTable {
+                        table: t.clone(),
+                        partitions,
+                    },
+                )),
+                None => Catalog::source_for(t.schema.to_arrow()),
+            };
+            sources.insert(name.clone(), source);
         }
         for (i, w) in tvfs.iter().enumerate() {
             let t = &catalog.tables[&w.table];

@@ -1,0 +1,94 @@
+//! A table read by a Strom connector, as a leaf of a stage's fragment (a placeholder the runtime
+//! binds to the connector's reader).
+
+use super::leaf_properties;
+use crate::table::TableSpec;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{internal_err, Result};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
+use std::sync::Arc;
+
+/// Reads the `projection` columns of `table`; partition `k` of `partitions` is the share of
+/// the table subtask `k` of `partitions` reads (its splits).
+#[derive(Debug, Clone)]
+pub struct TableSourceExec {
+    pub table: TableSpec,
+    pub projection: Vec<usize>,
+    pub partitions: usize,
+    schema: SchemaRef,
+    properties: Arc<PlanProperties>,
+}
+
+impl TableSourceExec {
+    pub fn new(table: TableSpec, projection: Vec<usize>, partitions: usize) -> Self {
+        let schema = table.schema.project(&projection).to_arrow();
+        let properties = leaf_properties(schema.clone(), partitions);
+        Self {
+            table,
+            projection,
+            partitions,
+            schema,
+            properties,
+        }
+    }
+}
+
+impl DisplayAs for TableSourceExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        let fields: Vec<&str> = self
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
+        write!(
+            f,
+            "TableSourceScan: table={}, fields=[{}], partitions={}",
+            self.table.name,
+            fields.join(", "),
+            self.partitions
+        )
+    }
+}
+
+impl ExecutionPlan for TableSourceExec {
+    fn name(&self) -> &str {
+        "TableSourceScan"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        _children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    fn execute(
+        &self,
+        _partition: usize,
+        _context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        internal_err!(
+            "the scan of table '{}' runs only once the runtime bound it to its connector",
+            self.table.name
+        )
+    }
+}

@@ -1,0 +1,106 @@
+"""TPC-H answers from DuckDB (PyPI), the oracle of Strom's TPC-H test (e2e_tpch.rs).
+
+  tpch.py sink  <schema.sql> <data dir> <query.sql> <out dir>   prints Strom's sink DDL + INSERT
+  tpch.py check <schema.sql> <data dir> <query.sql> <out dir>   compares Strom's output with DuckDB's
+
+Both read the tables with the types of bench/tpch/schema.sql (CSV files without a header). The
+sink has DuckDB's result columns: integers as BIGINT, other numbers as DOUBLE, dates as DATE,
+the rest as STRING. `check`: rows as a multiset, numbers within 1e-6 (relative beyond 1), and
+for a query with ORDER BY the order of Strom's rows (one sink file) on DuckDB's sort keys.
+"""
+import csv, datetime, decimal, glob, math, os, re, sys
+import duckdb
+
+FLINK_TO_DUCK = {"STRING": "VARCHAR", "INT": "INTEGER", "BIGINT": "BIGINT", "DATE": "DATE"}
+
+
+def load(con, schema_sql, data_dir):
+    for m in re.finditer(r"CREATE TABLE (\w+) \((.*?)\)\s*WITH", schema_sql, re.S):
+        table, cols = m.group(1), m.group(2)
+        columns = {}
+        for c in re.split(r",\s*(?![^()]*\))", cols.strip()):
+            name, ty = c.split(None, 1)
+            ty = ty.strip()
+            columns[name] = FLINK_TO_DUCK.get(ty, ty)
+        spec = ", ".join(f"'{k}': '{v}'" for k, v in columns.items())
+        path = os.path.join(data_dir, f"{table}.csv")
+        con.execute(
+            f"CREATE VIEW {table} AS SELECT * FROM read_csv('{path}', header = false, "
+            f"auto_detect = false, quote = '\"', columns = {{{spec}}})"
+        )
+
+
+def answer(schema, data, query):
+    con = duckdb.connect()
+    con.execute("SET threads = 2")
+    load(con, open(schema).read(), data)
+    cur = con.execute(open(query).read())
+    names = [d[0] for d in cur.description]
+    types = [str(d[1]) for d in cur.description]
+    return names, types, cur.fetchall()
+
+
+def flink_type(duck):
+    if duck in ("BIGINT", "INTEGER", "HUGEINT", "SMALLINT", "TINYINT"):
+        return "BIGINT"
+    if duck.startswith("DECIMAL") or duck in ("DOUBLE", "FLOAT"):
+        return "DOUBLE"
+    if duck == "DATE":
+        return "DATE"
+    return "STRING"
+
+
+def sink(schema, data, query, out):
+    names, types, _ = answer(schema, data, query)
+    cols = ", ".join(f"`{n}` {flink_type(t)}" for n, t in zip(names, types))
+    print(f"CREATE TABLE tpch_out ({cols}) WITH ('connector' = 'filesystem', "
+          f"'path' = '{out}', 'format' = 'csv');")
+    print("INSERT INTO tpch_out " + open(query).read().strip().rstrip(";") + ";")
+
+
+def norm(v, ty):
+    if v is None or v == "":
+        return None
+    t = flink_type(ty)
+    if t in ("BIGINT", "DOUBLE"):
+        return float(v)
+    return str(v)
+
+
+def same(a, b):
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-6) or abs(a - b) <= 1e-6 * max(1.0, abs(b))
+    return a == b
+
+
+def key(row):
+    return tuple((0, "") if v is None else (1, v) if isinstance(v, str) else (2, v) for v in row)
+
+
+def check(schema, data, query, out):
+    names, types, rows = answer(schema, data, query)
+    want = [tuple(norm(v, t) for v, t in zip(r, types)) for r in rows]
+    files = sorted(glob.glob(os.path.join(out, "part-*.csv")))
+    got = []
+    for f in files:
+        with open(f, newline="") as fh:
+            for r in csv.reader(fh):
+                got.append(tuple(norm(v, t) for v, t in zip(r, types)))
+    label = os.path.basename(query)
+    if len(got) != len(want):
+        sys.exit(f"{label}: {len(got)} rows, DuckDB has {len(want)}\n got: {got[:5]}\n want: {want[:5]}")
+    ordered = re.search(r"order\s+by", open(query).read(), re.I) is not None
+    if ordered:
+        if len(files) != 1:
+            sys.exit(f"{label}: ORDER BY query written to {len(files)} files, expected one")
+        for i, (g, w) in enumerate(zip(got, want)):
+            if len(g) != len(w) or not all(same(x, y) for x, y in zip(g, w)):
+                sys.exit(f"{label}: row {i} differs (in order)\n got:  {g}\n want: {w}")
+        return
+    for i, (g, w) in enumerate(zip(sorted(got, key=key), sorted(want, key=key))):
+        if len(g) != len(w) or not all(same(x, y) for x, y in zip(g, w)):
+            sys.exit(f"{label}: sorted row {i} differs\n got:  {g}\n want: {w}")
+
+
+if __name__ == "__main__":
+    {"sink": sink, "check": check}[sys.argv[1]](*sys.argv[2:6])
