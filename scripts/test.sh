@@ -18,6 +18,11 @@ if ! python3 -c "import duckdb" 2>/dev/null; then
     echo "installing duckdb from PyPI for the SQL answer tests" >&2
     python3 -m pip install --quiet duckdb
 fi
+# tpchgen-cli (PyPI) writes the TPC-H tables of the batch SQL tests
+if ! command -v tpchgen-cli >/dev/null; then
+    echo "installing tpchgen-cli from PyPI for the TPC-H tests" >&2
+    python3 -m pip install --quiet tpchgen-cli
+fi
 # one-way module dependencies inside each crate (docs/DESIGN.md)
 python3 scripts/import_cycles.py
 cargo build --workspace --all-targets

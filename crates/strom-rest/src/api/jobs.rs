@@ -433,10 +433,12 @@ pub(crate) mod views {
         let mut read = 0;
         let mut written = 0;
         for v in &st.graph().vertices {
-            let source = matches!(
-                v.vertex.operators.first(),
-                Some(strom_plan::OperatorSpec::Source(_))
-            );
+            // a batch stage that reads tables counts their rows as its input
+            let source = match v.vertex.operators.first() {
+                Some(strom_plan::OperatorSpec::Source(_)) => true,
+                Some(strom_plan::OperatorSpec::Stage(s)) => !s.tables.is_empty(),
+                _ => false,
+            };
             let sink = matches!(
                 v.vertex.operators.last(),
                 Some(strom_plan::OperatorSpec::Sink(_))

@@ -1,7 +1,8 @@
 """TPC-H answers from DuckDB (PyPI), the oracle of Strom's TPC-H test (e2e_tpch.rs).
 
-  tpch.py sink  <schema.sql> <data dir> <query.sql> <out dir>   prints Strom's sink DDL + INSERT
-  tpch.py check <schema.sql> <data dir> <query.sql> <out dir>   compares Strom's output with DuckDB's
+  tpch.py sink  <schema.sql> <data dir> <query.sql>             prints Strom's sink DDL + INSERT
+                                                               (the sink's path is '{out}')
+  tpch.py check <schema.sql> <data dir> <query.sql> <out dir>... compares Strom's outputs with DuckDB's
 
 Both read the tables with the types of bench/tpch/schema.sql (CSV files without a header). The
 sink has DuckDB's result columns: integers as BIGINT, other numbers as DOUBLE, dates as DATE,
@@ -50,11 +51,11 @@ def flink_type(duck):
     return "STRING"
 
 
-def sink(schema, data, query, out):
+def sink(schema, data, query):
     names, types, _ = answer(schema, data, query)
     cols = ", ".join(f"`{n}` {flink_type(t)}" for n, t in zip(names, types))
     print(f"CREATE TABLE tpch_out ({cols}) WITH ('connector' = 'filesystem', "
-          f"'path' = '{out}', 'format' = 'csv');")
+          "'path' = '{out}', 'format' = 'csv');")
     print("INSERT INTO tpch_out " + open(query).read().strip().rstrip(";") + ";")
 
 
@@ -77,16 +78,21 @@ def key(row):
     return tuple((0, "") if v is None else (1, v) if isinstance(v, str) else (2, v) for v in row)
 
 
-def check(schema, data, query, out):
+def check(schema, data, query, *outs):
     names, types, rows = answer(schema, data, query)
     want = [tuple(norm(v, t) for v, t in zip(r, types)) for r in rows]
+    for out in outs:
+        compare(query, types, want, out)
+
+
+def compare(query, types, want, out):
     files = sorted(glob.glob(os.path.join(out, "part-*.csv")))
     got = []
     for f in files:
         with open(f, newline="") as fh:
             for r in csv.reader(fh):
                 got.append(tuple(norm(v, t) for v, t in zip(r, types)))
-    label = os.path.basename(query)
+    label = f"{os.path.basename(query)} ({os.path.basename(out)})"
     if len(got) != len(want):
         sys.exit(f"{label}: {len(got)} rows, DuckDB has {len(want)}\n got: {got[:5]}\n want: {want[:5]}")
     ordered = re.search(r"order\s+by", open(query).read(), re.I) is not None
@@ -103,4 +109,4 @@ def check(schema, data, query, out):
 
 
 if __name__ == "__main__":
-    {"sink": sink, "check": check}[sys.argv[1]](*sys.argv[2:6])
+    {"sink": sink, "check": check}[sys.argv[1]](*sys.argv[2:])

@@ -1,8 +1,9 @@
 //! A table's scan in a stage: partition `k` of `n` is what the connector's reader of subtask
-//! `k` of `n` reads (its splits).
+//! `k` of `n` reads (its splits). Its rows count as the task's input.
 
 use super::{conform, external, Opener, TaskContext};
 use crate::connector::{ConnectorFactory, SubtaskInfo, DEFAULT_BATCH_ROWS};
+use crate::metrics::TaskMetrics;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::ExecutionPlan;
 use std::sync::Arc;
@@ -31,7 +32,11 @@ pub(super) fn opener(
         let batches = futures::stream::poll_fn(move |_| {
             let next = metrics.io(|| reader.next_batch());
             std::task::Poll::Ready(match next {
-                Ok(Some(b)) => Some(conform(b, &out)),
+                Ok(Some(b)) => {
+                    TaskMetrics::add(&metrics.records_in, b.num_rows() as u64);
+                    TaskMetrics::add(&metrics.bytes_in, b.get_array_memory_size() as u64);
+                    Some(conform(b, &out))
+                }
                 Ok(None) => None,
                 Err(e) => Some(Err(external(e))),
             })

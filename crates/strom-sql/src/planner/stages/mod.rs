@@ -21,7 +21,7 @@ impl Builder<'_> {
         let physical = physical_plan(self.state, plan, self.parallelism)?;
         let stages = cutter::cut(physical).map_err(|e| SqlError::new(e.to_string()))?;
         let mut nodes: Vec<usize> = Vec::with_capacity(stages.len());
-        for stage in &stages {
+        for (k, stage) in stages.iter().enumerate() {
             let inputs = stage
                 .inputs
                 .iter()
@@ -34,7 +34,8 @@ impl Builder<'_> {
                     (nodes[*producer], ship)
                 })
                 .collect();
-            let n = self.add(OperatorSpec::Stage(stage_spec(stage)?), inputs, None);
+            let last = k + 1 == stages.len();
+            let n = self.add(OperatorSpec::Stage(stage_spec(stage, last)?), inputs, None);
             self.nodes[n].parallelism = stage.parallelism() as u32;
             nodes.push(n);
         }
@@ -73,7 +74,7 @@ fn physical_plan(
     Ok(physical)
 }
 
-fn stage_spec(stage: &Stage) -> Result<StageSpec, SqlError> {
+fn stage_spec(stage: &Stage, last: bool) -> Result<StageSpec, SqlError> {
     let plan =
         encode_fragment(Arc::clone(&stage.plan)).map_err(|e| SqlError::new(e.to_string()))?;
     let mut tables: Vec<TableSpec> = Vec::new();
@@ -89,7 +90,7 @@ fn stage_spec(stage: &Stage) -> Result<StageSpec, SqlError> {
         name: stage_name(&stage.plan),
         plan,
         display: displayable(stage.plan.as_ref()).indent(false).to_string(),
-        output: stage_schema(stage.plan.schema().fields())?,
+        output: stage_schema(stage.plan.schema().fields(), last)?,
         tables,
     })
 }
@@ -112,20 +113,29 @@ fn stage_name(plan: &Arc<dyn ExecutionPlan>) -> String {
     names.join(" -> ")
 }
 
-/// A stage's output columns (for plans and the UI). Names need not be unique between stages
-/// (a join's output holds both sides' columns): repeated names get a suffix. Unsigned
-/// integers, which SQL has no name for, show as BIGINT.
-fn stage_schema(fields: &datafusion::arrow::datatypes::Fields) -> Result<RowSchema, SqlError> {
+/// A stage's output columns: for the sink after the last stage, and for plans and the UI.
+/// Names need not be unique between stages (a join's output holds both sides' columns):
+/// repeated names get a suffix. An intermediate stage may carry an aggregate's partial state,
+/// of types SQL has no name for (unsigned counts, lists of distinct values): they are listed
+/// as BIGINT and STRING here, their real types travel in the fragments.
+fn stage_schema(
+    fields: &datafusion::arrow::datatypes::Fields,
+    last: bool,
+) -> Result<RowSchema, SqlError> {
     let mut cols: Vec<Column> = Vec::new();
     for f in fields {
-        // an aggregate's partial state between stages may hold unsigned counts
-        let mut c = match f.data_type() {
-            DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => Column {
+        let mut c = match column(f) {
+            Ok(c) => c,
+            Err(e) if last => return Err(e),
+            Err(_) => Column {
                 name: f.name().clone(),
-                ty: SqlType::BigInt,
+                ty: if f.data_type().is_unsigned_integer() {
+                    SqlType::BigInt
+                } else {
+                    SqlType::String
+                },
                 nullable: f.is_nullable(),
             },
-            _ => column(f)?,
         };
         let mut k = 1;
         while cols.iter().any(|x| x.name == c.name) {

@@ -1,6 +1,5 @@
 use super::*;
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::physical_expr::expressions::{col, lit, BinaryExpr};
+use datafusion::physical_expr::expressions::{lit, BinaryExpr};
 use datafusion::physical_expr::{LexOrdering, PhysicalSortExpr};
 use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::joins::HashJoinExecBuilder;
