@@ -1,7 +1,7 @@
-//! How a fragment's Strom leaves travel through datafusion-proto (as JSON in its extension
-//! nodes).
+//! How a fragment's Strom nodes (its leaves, and unions) travel through datafusion-proto (as
+//! JSON in its extension nodes).
 
-use super::{InputMode, StageInputExec, TableSourceExec};
+use super::{InputMode, PartitionUnionExec, StageInputExec, TableSourceExec};
 use crate::table::TableSpec;
 use datafusion::arrow::datatypes::Schema;
 use datafusion::common::{internal_err, DataFusionError, Result};
@@ -17,12 +17,17 @@ use std::sync::Arc;
 pub struct StageCodec;
 
 #[derive(Serialize, Deserialize)]
-#[serde(tag = "leaf", rename_all = "snake_case")]
-enum Leaf {
+#[serde(tag = "node", rename_all = "snake_case")]
+enum Node {
     Table {
         table: TableSpec,
         projection: Vec<usize>,
         partitions: usize,
+    },
+    /// Its inputs travel as the extension node's.
+    Union {
+        /// datafusion-proto's schema message.
+        schema: Vec<u8>,
     },
     Input {
         input: u32,
@@ -33,6 +38,15 @@ enum Leaf {
     },
 }
 
+fn encode_schema(schema: &Schema) -> Result<Vec<u8>> {
+    Ok(datafusion_proto::protobuf::Schema::try_from(schema)?.encode_to_vec())
+}
+
+fn decode_schema(bytes: &[u8]) -> Result<Schema> {
+    let proto = datafusion_proto::protobuf::Schema::decode(bytes).map_err(external)?;
+    Ok(Schema::try_from(&proto)?)
+}
+
 fn external(e: impl std::error::Error + Send + Sync + 'static) -> DataFusionError {
     DataFusionError::External(Box::new(e))
 }
@@ -41,13 +55,13 @@ impl PhysicalExtensionCodec for StageCodec {
     fn try_decode(
         &self,
         buf: &[u8],
-        _inputs: &[Arc<dyn ExecutionPlan>],
+        inputs: &[Arc<dyn ExecutionPlan>],
         _ctx: &TaskContext,
         _proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         Ok(
-            match serde_json::from_slice::<Leaf>(buf).map_err(external)? {
-                Leaf::Table {
+            match serde_json::from_slice::<Node>(buf).map_err(external)? {
+                Node::Table {
                     table,
                     projection,
                     partitions,
@@ -60,22 +74,21 @@ impl PhysicalExtensionCodec for StageCodec {
                     }
                     Arc::new(TableSourceExec::new(table, projection, partitions))
                 }
-                Leaf::Input {
+                Node::Union { schema } => Arc::new(PartitionUnionExec::try_new(
+                    inputs.to_vec(),
+                    Arc::new(decode_schema(&schema)?),
+                )?),
+                Node::Input {
                     input,
                     partitions,
                     mode,
                     schema,
-                } => {
-                    let proto = datafusion_proto::protobuf::Schema::decode(schema.as_slice())
-                        .map_err(external)?;
-                    let schema = Schema::try_from(&proto)?;
-                    Arc::new(StageInputExec::new(
-                        input,
-                        Arc::new(schema),
-                        partitions,
-                        mode,
-                    ))
-                }
+                } => Arc::new(StageInputExec::new(
+                    input,
+                    Arc::new(decode_schema(&schema)?),
+                    partitions,
+                    mode,
+                )),
             },
         )
     }
@@ -86,23 +99,26 @@ impl PhysicalExtensionCodec for StageCodec {
         buf: &mut Vec<u8>,
         _proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> Result<()> {
-        let leaf = if let Some(t) = node.downcast_ref::<TableSourceExec>() {
-            Leaf::Table {
+        let node_spec = if let Some(t) = node.downcast_ref::<TableSourceExec>() {
+            Node::Table {
                 table: t.table.clone(),
                 projection: t.projection.clone(),
                 partitions: t.partitions,
             }
         } else if let Some(i) = node.downcast_ref::<StageInputExec>() {
-            let schema = datafusion_proto::protobuf::Schema::try_from(i.schema().as_ref())?;
-            Leaf::Input {
+            Node::Input {
                 input: i.input,
                 partitions: i.partitions,
                 mode: i.mode,
-                schema: schema.encode_to_vec(),
+                schema: encode_schema(&i.schema())?,
+            }
+        } else if node.is::<PartitionUnionExec>() {
+            Node::Union {
+                schema: encode_schema(&node.schema())?,
             }
         } else {
             return internal_err!("Strom cannot carry plan node {} to its tasks", node.name());
         };
-        serde_json::to_writer(buf, &leaf).map_err(external)
+        serde_json::to_writer(buf, &node_spec).map_err(external)
     }
 }

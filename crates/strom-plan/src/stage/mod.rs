@@ -5,13 +5,16 @@
 //! own leaves, a table read by a Strom connector ([`TableSourceExec`]), or the input of an
 //! earlier stage ([`StageInputExec`]); the last two are placeholders here, carried through the
 //! JobGraph by [`codec::StageCodec`] and bound to their connector or input gate by the runtime
-//! before the fragment runs. Task `s` of a stage runs partition `s` of its fragment.
+//! before the fragment runs. Task `s` of a stage runs partition `s` of its fragment; a UNION
+//! ALL inside it is a [`PartitionUnionExec`], which keeps that numbering.
 
 mod codec;
+mod partition_union;
 mod stage_input;
 mod table_source;
 
 pub use codec::StageCodec;
+pub use partition_union::PartitionUnionExec;
 pub use stage_input::{InputMode, StageInputExec};
 pub use table_source::TableSourceExec;
 

@@ -7,6 +7,8 @@
 //! - `CoalescePartitionsExec`: everything to one task (its `fetch` kept as a limit);
 //! - `SortPreservingMergeExec`: everything to one task, which merges the producers' sorted
 //!   runs, one input partition per producer;
+//! - `UnionExec` stays in its stage as a [`PartitionUnionExec`] (partition `s` of each input);
+//!   an input with fewer partitions than the widest is spread over them (REBALANCE);
 //! - the build side a join collects whole (`HashJoinExec` in `CollectLeft` mode,
 //!   `NestedLoopJoinExec`, `CrossJoinExec`): a BROADCAST edge when the join never emits a build
 //!   row on its own; otherwise both sides go to one task, since every task would emit the
@@ -28,11 +30,12 @@ use datafusion::physical_plan::limit::GlobalLimitExec;
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
+use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::{
     displayable, ExecutionPlan, ExecutionPlanProperties, Partitioning,
 };
 use std::sync::Arc;
-use strom_plan::stage::{InputMode, StageInputExec};
+use strom_plan::stage::{InputMode, PartitionUnionExec, StageInputExec};
 
 /// How an exchange distributes a producer stage's rows over the consumer stage's tasks.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,6 +135,9 @@ impl Cutter {
                 SortPreservingMergeExec::new(m.expr().clone(), leaf).with_fetch(m.fetch()),
             ));
         }
+        if plan.is::<UnionExec>() {
+            return self.union(children, plan.schema());
+        }
         if let Some(join_type) = collected_build_side(plan.as_ref()) {
             let mut children = children.into_iter();
             let (build, probe) = (
@@ -168,6 +174,31 @@ impl Cutter {
         self.exchanges.push((producer, how));
         let id = (self.exchanges.len() - 1) as u32;
         Ok(Arc::new(StageInputExec::new(id, schema, partitions, mode)))
+    }
+
+    /// UNION ALL: partition by partition, each input with as many partitions as the widest
+    /// (an input of another width is spread over them by round robin).
+    fn union(
+        &mut self,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+        schema: datafusion::arrow::datatypes::SchemaRef,
+    ) -> Result<Arc<dyn ExecutionPlan>, CutError> {
+        let width = children
+            .iter()
+            .map(|c| c.output_partitioning().partition_count())
+            .max()
+            .unwrap_or(1);
+        let inputs = children
+            .into_iter()
+            .map(|c| {
+                if c.output_partitioning().partition_count() == width {
+                    Ok(c)
+                } else {
+                    self.exchange(c, Exchange::Rebalance, width, InputMode::Merged)
+                }
+            })
+            .collect::<Result<Vec<_>, CutError>>()?;
+        Ok(Arc::new(PartitionUnionExec::try_new(inputs, schema)?))
     }
 
     /// A join's build side, sent whole to every task of the join's stage. A build side that
@@ -218,7 +249,7 @@ impl Cutter {
             .data;
         if let Some(p) = problem {
             return Err(CutError::Unsupported(format!(
-                "{p} (a UNION of exchanged inputs?) in\n{}",
+                "{p} in\n{}",
                 displayable(plan.as_ref()).indent(false)
             )));
         }

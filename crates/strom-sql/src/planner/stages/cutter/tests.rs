@@ -6,7 +6,7 @@ use datafusion::physical_plan::joins::HashJoinExecBuilder;
 use datafusion::physical_plan::sorts::sort::SortExec;
 use datafusion::physical_plan::union::UnionExec;
 use proptest::prelude::*;
-use strom_plan::stage::TableSourceExec;
+use strom_plan::stage::{PartitionUnionExec, TableSourceExec};
 use strom_plan::types::{Column as RowColumn, RowSchema, SqlType};
 use strom_plan::TableSpec;
 
@@ -152,10 +152,25 @@ fn a_left_join_on_a_collected_build_side_runs_in_one_task() {
 }
 
 #[test]
-fn a_union_of_exchanged_inputs_is_refused_clearly() {
-    let union = UnionExec::try_new(vec![hash(scan("a", 2), 2), hash(scan("b", 2), 2)]).unwrap();
-    let err = cut(union).unwrap_err().to_string();
-    assert!(err.contains("not supported in batch mode yet"), "{err}");
+fn a_union_runs_partition_by_partition() {
+    // exchanged inputs of 2 partitions and a scan of 3: the narrower are spread over 3
+    let union = UnionExec::try_new(vec![
+        hash(scan("a", 2), 2),
+        scan("b", 3),
+        hash(scan("c", 2), 3),
+    ])
+    .unwrap();
+    let stages = cut(union).unwrap();
+    let root = stages.last().unwrap();
+    assert_eq!(root.parallelism(), 3, "{:?}", names(&stages));
+    assert!(root.plan.is::<PartitionUnionExec>());
+    let exchanges: Vec<&Exchange> = root.inputs.iter().map(|(_, how)| how).collect();
+    assert_eq!(
+        exchanges,
+        [&Exchange::Rebalance, &Exchange::Hash(vec![0])],
+        "{:?}",
+        names(&stages)
+    );
 }
 
 /// Plan shapes the cutter meets: scans, filters, hash and round-robin exchanges, gathers,
