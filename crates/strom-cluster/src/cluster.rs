@@ -9,6 +9,7 @@ use crate::task_executor::{LocalTaskExecutor, TaskExecutor};
 use std::sync::Arc;
 use strom_common::config::{options, ConfigError};
 use strom_common::Configuration;
+use strom_runtime::batch_memory::BatchMemory;
 use strom_runtime::exchange::LocalShuffle;
 use strom_runtime::ConnectorRegistry;
 use strom_scheduler::slot_pool::TaskManagerId;
@@ -25,9 +26,13 @@ pub fn start_embedded(
     let rm = Arc::new(ResourceManager::new(registry.clone()));
     let shuffle = LocalShuffle::new();
     let connectors = Arc::new(connectors);
+    let memory = BatchMemory::from_config(&config)?;
     for i in 0..taskmanagers.max(1) {
         let id = TaskManagerId(format!("localhost:{}-{}", i, short_random_id()));
-        let executor = Arc::new(TaskExecutor::new(shuffle.clone(), None, connectors.clone()));
+        let executor = Arc::new(
+            TaskExecutor::new(shuffle.clone(), None, connectors.clone())
+                .with_batch_memory(memory.clone()),
+        );
         rm.register(Arc::new(LocalTaskExecutor {
             info: TaskManagerInfo::new(id, String::new(), String::new(), slots, Hardware::detect()),
             executor,

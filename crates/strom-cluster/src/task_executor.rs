@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use strom_common::{AttemptId, DeclineKind, ExecutionState, FailureKind, JobId};
+use strom_runtime::batch_memory::BatchMemory;
 use strom_runtime::connector::FINAL_CHECKPOINT;
 use strom_runtime::error::catch_panic;
 use strom_runtime::exchange::LocalShuffle;
@@ -141,6 +142,7 @@ pub struct TaskExecutor {
     network: Option<Arc<strom_runtime::network::NetworkEnvironment>>,
     connectors: Arc<ConnectorRegistry>,
     running: Mutex<HashMap<AttemptId, RunningTask>>,
+    batch_memory: BatchMemory,
 }
 
 impl TaskExecutor {
@@ -154,7 +156,14 @@ impl TaskExecutor {
             network,
             connectors,
             running: Mutex::new(HashMap::new()),
+            batch_memory: BatchMemory::default(),
         }
+    }
+
+    /// What each batch task may use (its slot's share of the managed memory).
+    pub fn with_batch_memory(mut self, memory: BatchMemory) -> Self {
+        self.batch_memory = memory;
+        self
     }
 
     /// Deploys a task: it reports INITIALIZING, RUNNING and its terminal state to `listener`.
@@ -294,6 +303,7 @@ impl TaskExecutor {
             checkpoint_triggers: trigger_rx,
             checkpoint_notifications: note_rx,
             restored: None,
+            batch_memory: self.batch_memory.clone(),
         }
     }
 

@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use strom_common::config::{options, ConfigError};
 use strom_common::Configuration;
+use strom_runtime::batch_memory::BatchMemory;
 use strom_runtime::exchange::LocalShuffle;
 use strom_runtime::network::NetworkEnvironment;
 use strom_runtime::{ConnectorRegistry, TaskDeploymentDescriptor};
@@ -74,11 +75,10 @@ pub async fn run_task_manager(
             source,
         })?;
     let data_address = format!("{host}:{}", network.local_addr().port());
-    let executor = Arc::new(TaskExecutor::new(
-        shuffle,
-        Some(network),
-        Arc::new(connectors),
-    ));
+    let executor = Arc::new(
+        TaskExecutor::new(shuffle, Some(network), Arc::new(connectors))
+            .with_batch_memory(BatchMemory::from_config(&config)?),
+    );
     let rpc_port = options::TASKMANAGER_RPC_PORT.get(&config)?;
     let listener = tokio::net::TcpListener::bind((bind.as_str(), rpc_port))
         .await

@@ -2,6 +2,7 @@
 //! tasks, and the connector interface.
 
 pub mod barrier;
+pub mod batch_memory;
 pub mod connector;
 pub mod deployment;
 pub mod element;

@@ -224,3 +224,65 @@ fn batch_sql_shapes_beyond_tpch() {
     }
     assert_all_right(failures);
 }
+
+/// A sort and an aggregation over more data than the slot's managed memory (16 MiB for the
+/// TaskManager, 8 MiB per slot): they spill and give DuckDB's answer; a hash join, whose build
+/// side cannot spill, fails with what to do.
+#[test]
+fn sorts_and_aggregations_spill_beyond_the_managed_memory() {
+    let tmp = TempDir::new("spill");
+    let schema = schema(&tmp);
+    let data = tpch_data();
+    let small = [
+        "-D".to_string(),
+        "taskmanager.memory.managed.size=16m".to_string(),
+    ];
+    for (name, sql) in [
+        ("big_sort", "select l_orderkey, l_linenumber, l_comment from lineitem order by l_comment, l_orderkey, l_linenumber"),
+        ("big_aggregate", "select l_orderkey, l_suppkey, count(*) as c, sum(l_quantity) as q, max(l_comment) as m from lineitem group by l_orderkey, l_suppkey"),
+    ] {
+        let query = tmp.join(&format!("{name}.sql"));
+        write_text(&query, sql);
+        let out_dir = tmp.join(name);
+        let script = tmp.join(&format!("{name}-insert.sql"));
+        write_text(
+            &script,
+            &insert_of(&schema, &query).replace("{out}", &out_dir.display().to_string()),
+        );
+        let mut cmd = strom();
+        cmd.env("STROM_LOG", "info").arg("sql").args(small.clone());
+        cmd.arg("-f").arg(&schema).arg("-f").arg(&script);
+        cmd.args(["-p", "2", "-D", "execution.runtime-mode=batch"]);
+        let out = run_with_timeout(&mut cmd, Duration::from_secs(300));
+        assert_eq!(out.code, Some(0), "{name}\n{}", out.describe());
+        assert!(
+            out.stderr.contains("spilled"),
+            "{name} did not spill\n{}",
+            out.describe()
+        );
+        let check = python(&[Path::new("check"), &schema, &data, &query, &out_dir]);
+        assert_eq!(check.code, Some(0), "{name}: {}{}", check.stdout, check.stderr);
+    }
+    // q18 joins lineitem with itself: the build side does not fit
+    let script = tmp.join("q18-insert.sql");
+    write_text(
+        &script,
+        &insert_of(&schema, &query(18)).replace("{out}", &tmp.join("q18").display().to_string()),
+    );
+    let mut cmd = strom();
+    cmd.arg("sql")
+        .args(small)
+        .arg("-f")
+        .arg(&schema)
+        .arg("-f")
+        .arg(&script);
+    cmd.args(["-p", "2", "-D", "execution.runtime-mode=batch"]);
+    let out = run_with_timeout(&mut cmd, Duration::from_secs(300));
+    assert_ne!(out.code, Some(0), "{}", out.describe());
+    assert!(
+        out.stderr
+            .contains("raise 'taskmanager.memory.managed.size'"),
+        "{}",
+        out.describe()
+    );
+}

@@ -477,7 +477,25 @@ pub const TASKMANAGER_MEMORY: ConfigOption<Optional<MemorySize>> = ConfigOption 
     key: "taskmanager.memory.process.size",
     deprecated_keys: &[],
     default: (),
-    description: "Accepted for Flink's configurations; shown by the REST API, not enforced.",
+    description: "A TaskManager's memory, as Flink's (1728 MiB when unset): its managed part (`taskmanager.memory.managed.fraction`) is what batch stages sort, join and aggregate in; the rest is not enforced.",
+};
+pub const MANAGED_MEMORY_SIZE: ConfigOption<Optional<MemorySize>> = ConfigOption {
+    key: "taskmanager.memory.managed.size",
+    deprecated_keys: &[],
+    default: (),
+    description: "A TaskManager's managed memory, shared equally by its slots: a batch stage's task sorts, joins and aggregates within its slot's share and spills to `io.tmp.dirs` beyond it. Unset: `taskmanager.memory.managed.fraction` of `taskmanager.memory.process.size`.",
+};
+pub const MANAGED_MEMORY_FRACTION: ConfigOption<Float> = ConfigOption {
+    key: "taskmanager.memory.managed.fraction",
+    deprecated_keys: &[],
+    default: 0.4,
+    description: "The part of `taskmanager.memory.process.size` that is managed memory, when `taskmanager.memory.managed.size` is unset.",
+};
+pub const IO_TMP_DIRS: ConfigOption<Optional<Text>> = ConfigOption {
+    key: "io.tmp.dirs",
+    deprecated_keys: &[],
+    default: (),
+    description: "Directories (separated by ',' or the path separator) where batch stages spill what does not fit their memory. Unset: the system's temporary directory.",
 };
 pub const FAILOVER_STRATEGY: ConfigOption<Choice> = ConfigOption {
     key: "jobmanager.execution.failover-strategy",
@@ -667,6 +685,9 @@ pub const ALL: &[&dyn Documented] = &[
     &TASKMANAGER_DATA_PORT,
     &JOBMANAGER_MEMORY,
     &TASKMANAGER_MEMORY,
+    &MANAGED_MEMORY_SIZE,
+    &MANAGED_MEMORY_FRACTION,
+    &IO_TMP_DIRS,
     &FAILOVER_STRATEGY,
     &RESTART_STRATEGY,
     &FIXED_DELAY_ATTEMPTS,

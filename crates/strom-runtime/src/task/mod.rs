@@ -48,6 +48,8 @@ pub struct TaskContext {
     pub checkpoint_notifications: Option<Receiver<u64>>,
     /// The state this attempt starts from.
     pub restored: Option<Arc<RestoredState>>,
+    /// What a batch stage may use: its slot's share of the managed memory, where it spills.
+    pub batch_memory: crate::batch_memory::BatchMemory,
 }
 
 /// A checkpoint trigger for a source task.

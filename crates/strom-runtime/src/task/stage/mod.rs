@@ -1,7 +1,8 @@
 //! A batch stage's task: it decodes its fragment of DataFusion's physical plan, binds the
 //! fragment's leaves (a table's connector: [`source`]; the task's input gates: [`input`]),
 //! runs partition `subtask` of it on a single-threaded Tokio runtime of its own and passes the
-//! rows down its chain (a sink) or to its result partitions.
+//! rows down its chain (a sink) or to its result partitions. It sorts, joins and aggregates
+//! within its slot's share of the managed memory ([`crate::batch_memory`]) and spills beyond it.
 
 mod input;
 mod source;
@@ -35,7 +36,18 @@ pub(in crate::task) fn run_stage(
     ctx: &TaskContext,
 ) -> Result<(), TaskError> {
     let session = session_context();
-    let task_ctx = session.task_ctx();
+    let runtime_env = ctx
+        .batch_memory
+        .runtime()
+        .map_err(|e| TaskError::Deployment(format!("cannot set up the stage's memory: {e}")))?;
+    let mut config = session.state().config().clone();
+    config.options_mut().execution.sort_spill_reservation_bytes =
+        ctx.batch_memory.sort_reservation();
+    let task_ctx = Arc::new(
+        DfTaskContext::from(&session.state())
+            .with_session_config(config)
+            .with_runtime(runtime_env),
+    );
     let fragment =
         decode_fragment(&spec.plan, &task_ctx).map_err(|e| TaskError::Deployment(e.to_string()))?;
     let inputs = input::Inputs::new(gates, ctx);
@@ -55,7 +67,28 @@ pub(in crate::task) fn run_stage(
         }
         Ok(())
     })?;
+    report_spills(&plan, spec, tdd);
     finish(chain, out, ctx)
+}
+
+/// Logs what the fragment's operators spilled, when they did.
+fn report_spills(plan: &Arc<dyn ExecutionPlan>, spec: &StageSpec, tdd: &TaskDeploymentDescriptor) {
+    let (mut files, mut bytes) = (0, 0);
+    let _ = plan.apply(|node| {
+        if let Some(m) = node.metrics() {
+            files += m.spill_count().unwrap_or(0);
+            bytes += m.spilled_bytes().unwrap_or(0);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    if files > 0 {
+        tracing::info!(
+            "stage '{}' ({}/{}) spilled {bytes} bytes in {files} files: its slot's managed memory was too small for it",
+            spec.name,
+            tdd.subtask + 1,
+            tdd.parallelism
+        );
+    }
 }
 
 /// The fragment with its placeholder leaves bound to this task's connectors and inputs.
@@ -164,6 +197,12 @@ fn external(e: impl Into<TaskError>) -> DataFusionError {
 /// The task error behind a DataFusion error: the connector's or the input's own when it
 /// carried one, so that its kind (whether a restart helps) is kept.
 fn task_error(e: DataFusionError) -> TaskError {
+    // a join's build side cannot spill (DataFusion's hash join keeps it in memory)
+    if let DataFusionError::ResourcesExhausted(m) = e.find_root() {
+        return TaskError::Operator(format!(
+            "{m}: the stage needs more memory than its slot's share of the managed memory; raise 'taskmanager.memory.managed.size' (or 'taskmanager.memory.managed.fraction'), or run at a higher parallelism"
+        ));
+    }
     match e {
         DataFusionError::External(b) => match b.downcast::<TaskError>() {
             Ok(t) => *t,

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# TPC-H's 22 queries (bench/tpch/queries) in batch mode: Strom at p=2 on the embedded cluster
+# beside DuckDB (2 threads) and DataFusion (2 partitions, its Python package, in process), in
+# the same run on the same CSV files. Each Strom answer is checked against DuckDB's
+# (crates/strom/tests/tpch/tpch.py). Prints a markdown table: seconds and peak RSS per engine,
+# the ratios, and the geometric means.
+#
+# Environment (all optional):
+#   TPCH_SF=1                   scale factor (data in bench/data/tpch-sf<SF>/, made once)
+#   TPCH_QUERIES="1 2 ... 22"
+#   TPCH_P=2                    Strom's parallelism
+#   BENCH_SKIP_BUILD=1          use the existing target/release/strom
+#   BENCH_OUT=FILE              also write the report to FILE
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SF=${TPCH_SF:-1}
+QUERIES=${TPCH_QUERIES:-$(seq -s ' ' 1 22)}
+P=${TPCH_P:-2}
+BIN=$ROOT/target/release/strom
+DATA=$ROOT/bench/data/tpch-sf$SF
+ORACLE=$ROOT/crates/strom/tests/tpch/tpch.py
+PEER=$ROOT/bench/tpch_peer.py
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+log() { echo "[tpch] $*" >&2; }
+
+[[ -x /usr/bin/time ]] || { apt-get update -qq && apt-get install -y -qq time; }
+python3 -c "import duckdb" 2>/dev/null || python3 -m pip install --quiet duckdb
+python3 -c "import datafusion" 2>/dev/null || python3 -m pip install --quiet datafusion
+command -v tpchgen-cli >/dev/null || python3 -m pip install --quiet tpchgen-cli
+
+if [[ -z ${BENCH_SKIP_BUILD:-} ]]; then
+    log "cargo build --release -p strom"
+    (cd "$ROOT" && cargo build --release -p strom)
+fi
+
+if [[ ! -f $DATA/lineitem.csv ]]; then
+    log "writing TPC-H SF $SF to $DATA"
+    mkdir -p "$DATA.tmp/raw"
+    tpchgen-cli csv -s "$SF" --output-dir "$DATA.tmp/raw"
+    for f in "$DATA.tmp/raw"/*.csv; do tail -n +2 "$f" > "$DATA.tmp/$(basename "$f")"; done
+    rm -rf "$DATA.tmp/raw" && mv "$DATA.tmp" "$DATA"
+fi
+sed -e "s#{dir}#$DATA#g; s#{format}#csv#g" "$ROOT/bench/tpch/schema.sql" > "$WORK/schema.sql"
+
+# seconds and peak RSS (MiB) of a command run under GNU time
+measure() {
+    /usr/bin/time -v "$@" > "$WORK/out" 2> "$WORK/time" || { cat "$WORK/out" "$WORK/time" >&2; return 1; }
+    local rss
+    rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$WORK/time")
+    echo "$((rss / 1024))"
+}
+
+report() { echo "$*"; [[ -z ${BENCH_OUT:-} ]] || echo "$*" >> "$BENCH_OUT"; }
+[[ -z ${BENCH_OUT:-} ]] || : > "$BENCH_OUT"
+
+report "TPC-H SF $SF, CSV, $(nproc) cores; Strom p=$P embedded (job time), DuckDB 2 threads, DataFusion 2 partitions; s = seconds, MiB = peak RSS of the process"
+report ""
+report "| query | right | Strom s | Strom MiB | DuckDB s | DuckDB MiB | DataFusion s | DataFusion MiB | Strom/DuckDB | Strom/DataFusion |"
+report "|---|---|---|---|---|---|---|---|---|---|"
+ln_sum_duck=0; ln_sum_df=0; n=0; worst=0
+for q in $QUERIES; do
+    query=$ROOT/bench/tpch/queries/q$q.sql
+    out=$WORK/q$q
+    python3 "$ORACLE" sink "$WORK/schema.sql" "$DATA" "$query" | sed "s#{out}#$out#" > "$WORK/q$q.sql"
+    strom_mib=$(measure "$BIN" sql -f "$WORK/schema.sql" -f "$WORK/q$q.sql" -p "$P" -D execution.runtime-mode=batch)
+    strom_s=$(grep -o 'FINISHED in [0-9]* ms' "$WORK/out" | awk '{printf "%.3f", $3 / 1000}')
+    right=yes
+    python3 "$ORACLE" check "$WORK/schema.sql" "$DATA" "$query" "$out" > "$WORK/check" 2>&1 || { right=NO; cat "$WORK/check" >&2; }
+    duck_mib=$(measure python3 "$PEER" duckdb "$WORK/schema.sql" "$DATA" "$query")
+    duck_s=$(awk '{print $1}' "$WORK/out")
+    df_mib=$(measure python3 "$PEER" datafusion "$WORK/schema.sql" "$DATA" "$query")
+    df_s=$(awk '{print $1}' "$WORK/out")
+    r_duck=$(awk -v a="$strom_s" -v b="$duck_s" 'BEGIN {printf "%.2f", a / b}')
+    r_df=$(awk -v a="$strom_s" -v b="$df_s" 'BEGIN {printf "%.2f", a / b}')
+    ln_sum_duck=$(awk -v s="$ln_sum_duck" -v r="$r_duck" 'BEGIN {print s + log(r)}')
+    ln_sum_df=$(awk -v s="$ln_sum_df" -v r="$r_df" 'BEGIN {print s + log(r)}')
+    worst=$(awk -v w="$worst" -v r="$r_duck" 'BEGIN {print (r > w) ? r : w}')
+    n=$((n + 1))
+    report "| q$q | $right | $strom_s | $strom_mib | $duck_s | $duck_mib | $df_s | $df_mib | $r_duck | $r_df |"
+    log "q$q: Strom ${strom_s}s ${strom_mib}MiB, DuckDB ${duck_s}s, DataFusion ${df_s}s ($right)"
+done
+report ""
+report "Geometric mean of the ratios: Strom/DuckDB $(awk -v s="$ln_sum_duck" -v n="$n" 'BEGIN {printf "%.2f", exp(s / n)}'), Strom/DataFusion $(awk -v s="$ln_sum_df" -v n="$n" 'BEGIN {printf "%.2f", exp(s / n)}'); slowest against DuckDB: ${worst}x"
