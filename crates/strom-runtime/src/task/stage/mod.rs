@@ -101,7 +101,7 @@ fn bind(
         if let Some(t) = node.downcast_ref::<TableSourceExec>() {
             let factory = ctx.connectors.get(&t.table).map_err(external)?;
             let open = source::opener(t, Arc::clone(factory), ctx);
-            return Ok(Transformed::yes(BoundLeaf::new(
+            return Ok(Transformed::yes(BoundLeaf::bind(
                 "TableSourceScan",
                 &node,
                 open,
@@ -109,7 +109,7 @@ fn bind(
         }
         if let Some(i) = node.downcast_ref::<StageInputExec>() {
             let open = inputs.opener(i).map_err(external)?;
-            return Ok(Transformed::yes(BoundLeaf::new("StageInput", &node, open)));
+            return Ok(Transformed::yes(BoundLeaf::bind("StageInput", &node, open)));
         }
         Ok(Transformed::no(node))
     });
@@ -128,7 +128,8 @@ struct BoundLeaf {
 }
 
 impl BoundLeaf {
-    fn new(
+    /// The placeholder bound to `open`.
+    fn bind(
         name: &'static str,
         placeholder: &Arc<dyn ExecutionPlan>,
         open: Opener,
