@@ -1,5 +1,6 @@
 //! Tables known to a SQL session, and the planning-only table provider DataFusion plans against.
 
+use crate::parser::ViewSpec;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::logical_expr::{LogicalTableSource, TableSource};
 use std::collections::BTreeMap;
@@ -22,10 +23,19 @@ impl WindowTvf {
     }
 }
 
-/// The tables declared by `CREATE TABLE`, by (lower-case) name.
+/// The tables declared by `CREATE TABLE`, by (lower-case) name, and the views declared by
+/// `CREATE VIEW`, in the order declared (a view uses tables and earlier views).
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     pub tables: BTreeMap<String, TableSpec>,
+    pub views: Vec<ViewSpec>,
+}
+
+impl Catalog {
+    /// Whether a table or view is named `name`.
+    pub fn has(&self, name: &str) -> bool {
+        self.tables.contains_key(name) || self.views.iter().any(|v| v.name == name)
+    }
 }
 
 impl Catalog {

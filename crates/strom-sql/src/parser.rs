@@ -5,7 +5,7 @@
 
 use crate::dialect::FlinkDialect;
 use crate::error::SqlError;
-use sqlparser::ast::{DataType, ExactNumberInfo, Spanned, Statement, TimezoneInfo};
+use sqlparser::ast::{DataType, ExactNumberInfo, ObjectType, Spanned, Statement, TimezoneInfo};
 use sqlparser::keywords::Keyword;
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::{Span, Token};
@@ -28,8 +28,30 @@ pub enum SqlStatement {
         if_not_exists: bool,
         span: Span,
     },
+    /// `CREATE [TEMPORARY] VIEW [IF NOT EXISTS] name [(columns)] AS query`.
+    CreateView {
+        view: ViewSpec,
+        if_not_exists: bool,
+        span: Span,
+    },
+    /// `DROP [TEMPORARY] VIEW | TABLE [IF EXISTS] name`.
+    Drop {
+        view: bool,
+        name: String,
+        if_exists: bool,
+        span: Span,
+    },
     /// INSERT INTO ... / SELECT ..., parsed by sqlparser.
     Query(Box<Statement>),
+}
+
+/// A view: a named query, planned where it is used.
+#[derive(Debug, Clone)]
+pub struct ViewSpec {
+    pub name: String,
+    /// Names for the query's columns (empty: the query's own).
+    pub columns: Vec<String>,
+    pub query: Box<sqlparser::ast::Query>,
 }
 
 /// Parses a whole script (statements separated by `;`).
@@ -96,7 +118,58 @@ fn parse_one(parser: &mut Parser) -> Result<SqlStatement, SqlError> {
     if create_table {
         return parse_create_table(parser);
     }
-    Ok(SqlStatement::Query(Box::new(parser.parse_statement()?)))
+    let start = parser.peek_token().span;
+    let stmt = parser.parse_statement()?;
+    let span = start.union(&parser.peek_token().span);
+    match stmt {
+        Statement::CreateView(v) => create_view(v, span),
+        Statement::Drop {
+            object_type: object_type @ (ObjectType::View | ObjectType::Table),
+            if_exists,
+            names,
+            ..
+        } => {
+            let [name] = &names[..] else {
+                return Err(SqlError::at_span(
+                    "DROP takes one name at a time".to_string(),
+                    span,
+                ));
+            };
+            Ok(SqlStatement::Drop {
+                view: object_type == ObjectType::View,
+                name: last_ident(name),
+                if_exists,
+                span,
+            })
+        }
+        other => Ok(SqlStatement::Query(Box::new(other))),
+    }
+}
+
+fn last_ident(name: &sqlparser::ast::ObjectName) -> String {
+    name.0
+        .last()
+        .and_then(|p| p.as_ident())
+        .map(normalize_ident)
+        .unwrap_or_default()
+}
+
+fn create_view(v: sqlparser::ast::CreateView, span: Span) -> Result<SqlStatement, SqlError> {
+    if v.materialized || v.or_replace || v.or_alter {
+        return Err(SqlError::at_span(
+            "Flink SQL creates plain views: CREATE [TEMPORARY] VIEW [IF NOT EXISTS] name [(columns)] AS query".to_string(),
+            span,
+        ));
+    }
+    Ok(SqlStatement::CreateView {
+        view: ViewSpec {
+            name: last_ident(&v.name),
+            columns: v.columns.iter().map(|c| normalize_ident(&c.name)).collect(),
+            query: v.query,
+        },
+        if_not_exists: v.if_not_exists,
+        span,
+    })
 }
 
 fn parse_string_or_word(parser: &mut Parser) -> Result<String, SqlError> {

@@ -3,7 +3,8 @@
 //! `tests/tpch/tpch.py`): rows as a multiset, numbers within 1e-6, and the order of a query
 //! with ORDER BY. Embedded at parallelism 1, 2 and 4, and on a JobManager with two
 //! TaskManager processes. Also SQL shapes TPC-H does not use (set operations, window
-//! functions, grouping sets, outer and non-equi joins, ORDER BY with OFFSET) on its tables. The
+//! functions, grouping sets, outer and non-equi joins, ORDER BY with OFFSET, views) on its
+//! tables. The
 //! data comes from `tpchgen-cli` (PyPI), once per target dir.
 #![allow(clippy::unwrap_used)] // a test may unwrap
 
@@ -204,6 +205,7 @@ const SHAPES: &[(&str, &str)] = &[
     ("left_join_with_residual", "select p_partkey, ps_suppkey from part left join partsupp on p_partkey = ps_partkey and ps_availqty > 9900 where p_partkey < 500"),
     ("non_equi_join", "select n1.n_name as a, n2.n_name as b from nation n1 join nation n2 on n1.n_nationkey < n2.n_nationkey and n1.n_regionkey = n2.n_regionkey + 1"),
     ("not_in_and_scalar", "select c_custkey, (select count(*) from orders where o_custkey = c_custkey) as n from customer where c_nationkey not in (select n_nationkey from nation where n_name like 'A%') and c_custkey < 500"),
+    ("views", "create temporary view big_orders (k, cust, price) as select o_orderkey, o_custkey, o_totalprice from orders where o_totalprice > 300000; create view per_customer as select c_name, count(*) as n, sum(price) as total from customer join big_orders on c_custkey = cust group by c_name; select * from per_customer where n > 1"),
     ("case_like_functions", "select upper(substr(p_name, 1, 5)) as pre, case when p_size > 25 then 'big' when p_size > 10 then 'mid' else 'small' end as sz, count(*) as c, max(length(p_comment)) as m from part where p_type like '%COPPER' group by 1, 2"),
 ];
 

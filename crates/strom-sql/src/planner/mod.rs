@@ -90,13 +90,54 @@ fn compile_on_this_thread(sql: &str, config: &Configuration) -> Result<CompiledS
                 if_not_exists,
                 span,
             } => {
-                if catalog.tables.contains_key(&table.name) {
+                if catalog.has(&table.name) {
                     if if_not_exists {
                         continue;
                     }
                     return Err(SqlError::at_span(format!("table '{}' already exists; use CREATE TABLE IF NOT EXISTS or another name", table.name), span));
                 }
                 catalog.tables.insert(table.name.clone(), table);
+            }
+            SqlStatement::CreateView {
+                view,
+                if_not_exists,
+                span,
+            } => {
+                if catalog.has(&view.name) {
+                    if if_not_exists {
+                        continue;
+                    }
+                    return Err(SqlError::at_span(format!("a table or view '{}' already exists; use CREATE VIEW IF NOT EXISTS or another name", view.name), span));
+                }
+                // planned now, so that a bad view is reported where it is declared
+                Provider::new(&session_context().state(), &catalog, &[], None)
+                    .and_then(|p| p.plan_view(&view).map(|_| ()))
+                    .map_err(|e| e.or_at(span))?;
+                catalog.views.push(view);
+            }
+            SqlStatement::Drop {
+                view,
+                name,
+                if_exists,
+                span,
+            } => {
+                let found = if view {
+                    let before = catalog.views.len();
+                    catalog.views.retain(|v| v.name != name);
+                    before != catalog.views.len()
+                } else {
+                    catalog.tables.remove(&name).is_some()
+                };
+                if !found && !if_exists {
+                    let what = if view { "view" } else { "table" };
+                    return Err(SqlError::at_span(
+                        format!(
+                            "{what} '{name}' does not exist; use DROP {} IF EXISTS to ignore that",
+                            what.to_uppercase()
+                        ),
+                        span,
+                    ));
+                }
             }
             SqlStatement::Query(mut stmt) => {
                 let span = stmt.span();
@@ -231,14 +272,8 @@ fn logical_plan(
     tvfs: &[WindowTvf],
     batch_partitions: Option<usize>,
 ) -> Result<LogicalPlan, SqlError> {
-    let provider = Provider::new(state, catalog, tvfs, batch_partitions);
-    let options = ParserOptions {
-        parse_float_as_decimal: true,
-        enable_ident_normalization: true,
-        collect_spans: true,
-        ..ParserOptions::default()
-    };
-    let planner = SqlToRel::new_with_options(&provider, options);
+    let provider = Provider::new(state, catalog, tvfs, batch_partitions)?;
+    let planner = SqlToRel::new_with_options(&provider, parser_options());
     let plan = planner
         .sql_statement_to_plan(stmt.clone())
         .map_err(df_error)?;
@@ -318,6 +353,16 @@ impl Builder<'_> {
             None,
         );
         Ok(())
+    }
+}
+
+/// How DataFusion plans Flink SQL: decimal literals, lower-case identifiers, positions kept.
+fn parser_options() -> ParserOptions {
+    ParserOptions {
+        parse_float_as_decimal: true,
+        enable_ident_normalization: true,
+        collect_spans: true,
+        ..ParserOptions::default()
     }
 }
 

@@ -1,6 +1,8 @@
-//! The planning-only catalog DataFusion plans against: Strom's tables and window TVF tables, and the session's functions.
+//! The planning-only catalog DataFusion plans against: Strom's tables, views and window TVF
+//! tables, and the session's functions.
 
 use super::*;
+use crate::parser::ViewSpec;
 
 /// DataFusion's view of Strom's catalog during planning.
 pub(super) struct Provider<'a> {
@@ -10,12 +12,13 @@ pub(super) struct Provider<'a> {
 
 impl<'a> Provider<'a> {
     /// `batch_partitions`: the tables are scanned by a physical plan in that many partitions.
+    /// Views are planned here, each over the tables and the views before it.
     pub(super) fn new(
         state: &'a SessionState,
         catalog: &Catalog,
         tvfs: &[WindowTvf],
         batch_partitions: Option<usize>,
-    ) -> Self {
+    ) -> Result<Self, SqlError> {
         let mut sources = BTreeMap::new();
         for (name, t) in &catalog.tables {
             let source = match batch_partitions {
@@ -36,7 +39,47 @@ impl<'a> Provider<'a> {
                 Catalog::source_for(window_schema(&t.schema).to_arrow()),
             );
         }
-        Self { state, sources }
+        let mut provider = Self { state, sources };
+        for view in &catalog.views {
+            let plan = provider.plan_view(view)?;
+            let table = datafusion::datasource::ViewTable::new(plan, Some(view.query.to_string()));
+            provider.sources.insert(
+                view.name.clone(),
+                datafusion::datasource::provider_as_source(Arc::new(table)),
+            );
+        }
+        Ok(provider)
+    }
+
+    /// The logical plan of a view's query over what this provider knows, its columns renamed
+    /// as the view declares.
+    pub(super) fn plan_view(&self, view: &ViewSpec) -> Result<LogicalPlan, SqlError> {
+        let planner = SqlToRel::new_with_options(self, parser_options());
+        let plan = planner
+            .sql_statement_to_plan(Statement::Query(view.query.clone()))
+            .map_err(df_error)?;
+        if view.columns.is_empty() {
+            return Ok(plan);
+        }
+        if view.columns.len() != plan.schema().fields().len() {
+            return Err(SqlError::new(format!(
+                "view '{}' names {} columns but its query has {}",
+                view.name,
+                view.columns.len(),
+                plan.schema().fields().len()
+            )));
+        }
+        let exprs: Vec<Expr> = plan
+            .schema()
+            .columns()
+            .into_iter()
+            .zip(&view.columns)
+            .map(|(c, name)| Expr::Column(c).alias(name))
+            .collect();
+        datafusion::logical_expr::LogicalPlanBuilder::from(plan)
+            .project(exprs)
+            .and_then(|b| b.build())
+            .map_err(df_error)
     }
 }
 

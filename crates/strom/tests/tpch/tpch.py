@@ -4,7 +4,8 @@
                                                                (the sink's path is '{out}')
   tpch.py check <schema.sql> <data dir> <query.sql> <out dir>... compares Strom's outputs with DuckDB's
 
-Both read the tables with the types of bench/tpch/schema.sql (CSV files without a header). The
+A query file may declare views before its query (statements separated by ';'). Both read the
+tables with the types of bench/tpch/schema.sql (CSV files without a header). The
 sink has DuckDB's result columns: integers as BIGINT, other numbers as DOUBLE, dates as DATE,
 the rest as STRING. `check`: rows as a multiset, numbers within 1e-6 (relative beyond 1), and
 for a query with ORDER BY the order of Strom's rows (one sink file) on DuckDB's sort keys.
@@ -31,11 +32,20 @@ def load(con, schema_sql, data_dir):
         )
 
 
+def statements(query):
+    """The statements of a query file: views it declares first, then the query."""
+    parts = [p.strip() for p in open(query).read().split(";") if p.strip()]
+    return parts[:-1], parts[-1]
+
+
 def answer(schema, data, query):
     con = duckdb.connect()
     con.execute("SET threads = 2")
     load(con, open(schema).read(), data)
-    cur = con.execute(open(query).read())
+    setup, last = statements(query)
+    for stmt in setup:
+        con.execute(stmt)
+    cur = con.execute(last)
     names = [d[0] for d in cur.description]
     types = [str(d[1]) for d in cur.description]
     return names, types, cur.fetchall()
@@ -56,7 +66,10 @@ def sink(schema, data, query):
     cols = ", ".join(f"`{n}` {flink_type(t)}" for n, t in zip(names, types))
     print(f"CREATE TABLE tpch_out ({cols}) WITH ('connector' = 'filesystem', "
           "'path' = '{out}', 'format' = 'csv');")
-    print("INSERT INTO tpch_out " + open(query).read().strip().rstrip(";") + ";")
+    setup, last = statements(query)
+    for stmt in setup:
+        print(stmt + ";")
+    print("INSERT INTO tpch_out " + last + ";")
 
 
 def norm(v, ty):
@@ -104,7 +117,7 @@ def compare(query, types, want, out):
     label = f"{os.path.basename(query)} ({os.path.basename(out)})"
     if len(got) != len(want):
         sys.exit(f"{label}: {len(got)} rows, DuckDB has {len(want)}\n got: {got[:5]}\n want: {want[:5]}")
-    ordered = re.search(r"order\s+by", top_level(open(query).read()), re.I) is not None
+    ordered = re.search(r"order\s+by", top_level(statements(query)[1]), re.I) is not None
     if ordered:
         if len(files) != 1:
             sys.exit(f"{label}: ORDER BY query written to {len(files)} files, expected one")
