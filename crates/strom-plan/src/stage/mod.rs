@@ -57,6 +57,40 @@ pub fn decode_fragment(
         .map_err(|e| FragmentCodecError::Decode(e.to_string()))
 }
 
+/// The methods every leaf of a fragment shares (inside `impl ExecutionPlan for ...` of a type
+/// with a `properties: Arc<PlanProperties>` field): no children, no expressions of its own.
+#[macro_export]
+macro_rules! leaf_exec_methods {
+    () => {
+        fn properties(&self) -> &std::sync::Arc<datafusion::physical_plan::PlanProperties> {
+            &self.properties
+        }
+
+        fn children(&self) -> Vec<&std::sync::Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
+            vec![]
+        }
+
+        fn apply_expressions(
+            &self,
+            _f: &mut dyn FnMut(
+                &std::sync::Arc<dyn datafusion::physical_expr::PhysicalExpr>,
+            ) -> datafusion::common::Result<
+                datafusion::common::tree_node::TreeNodeRecursion,
+            >,
+        ) -> datafusion::common::Result<datafusion::common::tree_node::TreeNodeRecursion> {
+            Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+        }
+
+        fn with_new_children(
+            self: std::sync::Arc<Self>,
+            _children: Vec<std::sync::Arc<dyn datafusion::physical_plan::ExecutionPlan>>,
+        ) -> datafusion::common::Result<std::sync::Arc<dyn datafusion::physical_plan::ExecutionPlan>>
+        {
+            Ok(self)
+        }
+    };
+}
+
 /// The properties of a leaf with `partitions` partitions of unknown partitioning.
 fn leaf_properties(
     schema: datafusion::arrow::datatypes::SchemaRef,

@@ -17,7 +17,6 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::error::DataFusionError;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext as DfTaskContext};
-use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 use futures::StreamExt;
 use std::sync::atomic::Ordering;
@@ -124,6 +123,7 @@ type Opener =
 struct BoundLeaf {
     name: &'static str,
     placeholder: Arc<dyn ExecutionPlan>,
+    properties: Arc<PlanProperties>,
     open: Opener,
 }
 
@@ -137,6 +137,7 @@ impl BoundLeaf {
         Arc::new(Self {
             name,
             placeholder: Arc::clone(placeholder),
+            properties: Arc::clone(placeholder.properties()),
             open,
         })
     }
@@ -159,27 +160,7 @@ impl ExecutionPlan for BoundLeaf {
         self.name
     }
 
-    fn properties(&self) -> &Arc<PlanProperties> {
-        self.placeholder.properties()
-    }
-
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![]
-    }
-
-    fn apply_expressions(
-        &self,
-        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> datafusion::common::Result<TreeNodeRecursion>,
-    ) -> datafusion::common::Result<TreeNodeRecursion> {
-        Ok(TreeNodeRecursion::Continue)
-    }
-
-    fn with_new_children(
-        self: Arc<Self>,
-        _children: Vec<Arc<dyn ExecutionPlan>>,
-    ) -> datafusion::common::Result<Arc<dyn ExecutionPlan>> {
-        Ok(self)
-    }
+    strom_plan::leaf_exec_methods!();
 
     fn execute(
         &self,
