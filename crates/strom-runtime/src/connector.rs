@@ -166,6 +166,21 @@ pub trait ConnectorFactory: Send + Sync {
         batch_rows: usize,
     ) -> Result<Box<dyn SourceReader>, ConnectorError>;
 
+    /// [`ConnectorFactory::create_reader`] given the query's `filters` (boolean expressions over
+    /// the whole table's columns, in its column order), which the reader may use to skip data
+    /// (statistics, late materialization). Rows failing them may still come: the plan filters
+    /// them again. Batch stages call this; the default ignores the filters.
+    fn create_filtered_reader(
+        &self,
+        table: &TableSpec,
+        projection: &[usize],
+        _filters: &[std::sync::Arc<dyn datafusion::physical_expr::PhysicalExpr>],
+        subtask: SubtaskInfo,
+        batch_rows: usize,
+    ) -> Result<Box<dyn SourceReader>, ConnectorError> {
+        self.create_reader(table, projection, subtask, batch_rows)
+    }
+
     /// Whether the sink accepts a changelog (updates and deletes): its writer then gets batches
     /// with a trailing `$op` column of row kinds (see [`split_changelog`]). Sinks that only
     /// append refuse updating queries when the job is submitted.

@@ -43,6 +43,12 @@ pub enum SqlStatement {
     },
     /// INSERT INTO ... / SELECT ..., parsed by sqlparser.
     Query(Box<Statement>),
+    /// `EXECUTE STATEMENT SET BEGIN INSERT ...; ... END` (or the SQL client's `BEGIN STATEMENT
+    /// SET; INSERT ...; ... END`): INSERTs that run as one job.
+    StatementSet {
+        inserts: Vec<Statement>,
+        span: Span,
+    },
 }
 
 /// A view: a named query, planned where it is used.
@@ -112,6 +118,13 @@ fn parse_one(parser: &mut Parser) -> Result<SqlStatement, SqlError> {
     }
     let [a, b, c] = parser.peek_tokens();
     let is_kw = |t: &Token, k: Keyword| matches!(t, Token::Word(w) if w.keyword == k);
+    let execute_set =
+        is_kw(&a, Keyword::EXECUTE) && is_kw(&b, Keyword::STATEMENT) && is_kw(&c, Keyword::SET);
+    let begin_set =
+        is_kw(&a, Keyword::BEGIN) && is_kw(&b, Keyword::STATEMENT) && is_kw(&c, Keyword::SET);
+    if execute_set || begin_set {
+        return parse_statement_set(parser, begin_set);
+    }
     let create_table = is_kw(&a, Keyword::CREATE)
         && (is_kw(&b, Keyword::TABLE)
             || (is_kw(&b, Keyword::TEMPORARY) && is_kw(&c, Keyword::TABLE)));
@@ -144,6 +157,54 @@ fn parse_one(parser: &mut Parser) -> Result<SqlStatement, SqlError> {
         }
         other => Ok(SqlStatement::Query(Box::new(other))),
     }
+}
+
+/// The INSERTs of a statement set, after its first three words, up to its `END`.
+fn parse_statement_set(parser: &mut Parser, client_form: bool) -> Result<SqlStatement, SqlError> {
+    let start = parser.peek_token().span;
+    for _ in 0..3 {
+        parser.next_token();
+    }
+    if client_form {
+        // BEGIN STATEMENT SET;
+        parser.expect_token(&Token::SemiColon)?;
+    } else {
+        parser.expect_keyword(Keyword::BEGIN)?;
+    }
+    let mut inserts = Vec::new();
+    loop {
+        while parser.consume_token(&Token::SemiColon) {}
+        let next = parser.peek_token();
+        if parser.parse_keyword(Keyword::END) {
+            break;
+        }
+        if next.token == Token::EOF {
+            return Err(SqlError::at_span(
+                "the statement set has no END: close it with END;".to_string(),
+                start,
+            ));
+        }
+        let stmt = parser.parse_statement()?;
+        if !matches!(stmt, Statement::Insert(_)) {
+            let span = next.span.union(&parser.peek_token().span);
+            return Err(SqlError::at_span(
+                format!(
+                    "a statement set holds only INSERT statements, found '{}'",
+                    stmt.to_string().split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+                ),
+                span,
+            ));
+        }
+        inserts.push(stmt);
+    }
+    let span = start.union(&parser.peek_token().span);
+    if inserts.is_empty() {
+        return Err(SqlError::at_span(
+            "the statement set holds no INSERT statement".to_string(),
+            span,
+        ));
+    }
+    Ok(SqlStatement::StatementSet { inserts, span })
 }
 
 fn last_ident(name: &sqlparser::ast::ObjectName) -> String {

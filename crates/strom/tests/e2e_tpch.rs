@@ -1,8 +1,9 @@
 //! TPC-H's 22 queries (`bench/tpch/queries`, the tables of `bench/tpch/schema.sql`) at scale
-//! factor 0.1 in batch mode, each answer compared with DuckDB's on the same CSV files (through
+//! factor 0.1 in batch mode, each answer compared with DuckDB's on the same files (through
 //! `tests/tpch/tpch.py`): rows as a multiset, numbers within 1e-6, and the order of a query
-//! with ORDER BY. Embedded at parallelism 1, 2 and 4, and on a JobManager with two
-//! TaskManager processes. Also SQL shapes TPC-H does not use (set operations, window
+//! with ORDER BY. From CSV and from Parquet files (row groups of about 1 MB, so that
+//! the larger tables have many splits; the Parquet runs also write Parquet, which DuckDB reads), embedded at parallelism 1, 2 and 4, and on a JobManager
+//! with two TaskManager processes. Also SQL shapes TPC-H does not use (set operations, window
 //! functions, grouping sets, outer and non-equi joins, ORDER BY with OFFSET, views) on its
 //! tables. The
 //! data comes from `tpchgen-cli` (PyPI), once per target dir.
@@ -35,23 +36,47 @@ fn tpch_queries() -> Vec<(String, PathBuf)> {
     (1..=QUERIES).map(|q| (format!("q{q}"), query(q))).collect()
 }
 
-/// The TPC-H tables at scale factor 0.1 as CSV files without a header line, generated once
-/// into cargo's target tmp dir (under a temporary name, then renamed: concurrent test processes
-/// never see a partial directory).
+/// The files the tables are read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Data {
+    Csv,
+    Parquet,
+}
+
+impl Data {
+    fn format(self) -> &'static str {
+        match self {
+            Data::Csv => "csv",
+            Data::Parquet => "parquet",
+        }
+    }
+}
+
+/// The TPC-H tables at scale factor 0.1 as CSV files without a header line.
 fn tpch_data() -> PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
+    data_dir(Data::Csv)
+}
+
+/// The TPC-H tables at scale factor 0.1 in `data`'s format, generated once into cargo's target
+/// tmp dir (under a temporary name, then renamed: concurrent test processes never see a partial
+/// directory).
+fn data_dir(data: Data) -> PathBuf {
+    static DIRS: [OnceLock<PathBuf>; 2] = [OnceLock::new(), OnceLock::new()];
+    DIRS[data as usize].get_or_init(|| {
         let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("strom-e2e");
-        let dir = root.join("tpch-sf0.1-csv");
+        let dir = root.join(format!("tpch-sf0.1-{}", data.format()));
         if dir.is_dir() {
             return dir;
         }
-        let tmp = root.join(format!(".tpch-{}.tmp", std::process::id()));
+        let tmp = root.join(format!(".tpch-{}-{}.tmp", data.format(), std::process::id()));
         let raw = tmp.join("raw");
         std::fs::create_dir_all(&raw).unwrap();
-        let out = run(Command::new("tpchgen-cli")
-            .args(["csv", "-s", "0.1", "--output-dir"])
-            .arg(&raw));
+        let mut cmd = Command::new("tpchgen-cli");
+        match data {
+            Data::Csv => cmd.args(["csv", "-s", "0.1"]),
+            Data::Parquet => cmd.args(["parquet", "-s", "0.1", "--row-group-bytes", "1MB"]),
+        };
+        let out = run(cmd.arg("--output-dir").arg(&raw));
         assert_eq!(
             out.code,
             Some(0),
@@ -59,6 +84,10 @@ fn tpch_data() -> PathBuf {
             out.describe()
         );
         for e in std::fs::read_dir(&raw).unwrap().flatten() {
+            if data == Data::Parquet {
+                std::fs::rename(e.path(), tmp.join(e.file_name())).unwrap();
+                continue;
+            }
             let text = read_text(&e.path());
             let body = text.split_once('\n').map(|x| x.1).unwrap_or("");
             write_text(&tmp.join(e.file_name()), body);
@@ -73,12 +102,17 @@ fn tpch_data() -> PathBuf {
     .clone()
 }
 
-/// `bench/tpch/schema.sql` over the data directory.
+/// `bench/tpch/schema.sql` over the CSV data directory.
 fn schema(tmp: &TempDir) -> PathBuf {
+    schema_of(tmp, Data::Csv)
+}
+
+/// `bench/tpch/schema.sql` over the data directory of `data`.
+fn schema_of(tmp: &TempDir, data: Data) -> PathBuf {
     let text = read_text(&repo().join("bench/tpch/schema.sql"))
-        .replace("{dir}", &tpch_data().display().to_string())
-        .replace("{format}", "csv");
-    let path = tmp.join("schema.sql");
+        .replace("{dir}", &data_dir(data).display().to_string())
+        .replace("{format}", data.format());
+    let path = tmp.join(&format!("schema-{}.sql", data.format()));
     write_text(&path, &text);
     path
 }
@@ -92,7 +126,11 @@ fn python(args: &[&Path]) -> common::Output {
 /// The INSERT of `query` into a CSV sink with DuckDB's result columns, writing to `{out}`.
 fn insert_of(schema: &Path, query: &Path) -> String {
     let data = tpch_data();
-    let out = python(&[Path::new("sink"), schema, &data, query]);
+    insert_over(schema, &data, query)
+}
+
+fn insert_over(schema: &Path, data: &Path, query: &Path) -> String {
+    let out = python(&[Path::new("sink"), schema, data, query]);
     assert_eq!(
         out.code,
         Some(0),
@@ -109,6 +147,11 @@ fn run_all(label: &str, p: u32, extra: &[String]) -> Vec<String> {
     run_queries(&tpch_queries(), label, p, extra)
 }
 
+/// The 22 queries from `data`'s files, embedded at parallelism `p`.
+fn run_all_from(data: Data, p: u32) -> Vec<String> {
+    run_queries_from(&tpch_queries(), data, "embedded", p, &[])
+}
+
 /// Runs `queries` (name, file) and returns what went wrong, one line per query.
 fn run_queries(
     queries: &[(String, PathBuf)],
@@ -116,15 +159,30 @@ fn run_queries(
     p: u32,
     extra: &[String],
 ) -> Vec<String> {
+    run_queries_from(queries, Data::Csv, label, p, extra)
+}
+
+fn run_queries_from(
+    queries: &[(String, PathBuf)],
+    data: Data,
+    label: &str,
+    p: u32,
+    extra: &[String],
+) -> Vec<String> {
     let tmp = TempDir::new("tpch");
-    let schema = schema(&tmp);
+    let schema = schema_of(&tmp, data);
+    let data_path = data_dir(data);
+    let label = format!("{label}-{}", data.format());
     let mut failures = Vec::new();
     for (q, query) in queries {
         let out_dir = tmp.join(&format!("{q}-{label}"));
         let script = tmp.join(&format!("{q}.sql"));
         write_text(
             &script,
-            &insert_of(&schema, query).replace("{out}", &out_dir.display().to_string()),
+            &insert_over(&schema, &data_path, query)
+                .replace("{out}", &out_dir.display().to_string())
+                // the sink writes the format the tables are read from
+                .replace("'format' = 'csv')", &format!("'format' = '{}')", data.format())),
         );
         let mut cmd = strom();
         cmd.arg("sql")
@@ -139,8 +197,7 @@ fn run_queries(
             failures.push(format!("{q} {label} p={p} failed:\n{}", out.describe()));
             continue;
         }
-        let data = tpch_data();
-        let check = python(&[Path::new("check"), &schema, &data, query, &out_dir]);
+        let check = python(&[Path::new("check"), &schema, &data_path, query, &out_dir]);
         if check.code != Some(0) {
             failures.push(format!(
                 "{q} {label} p={p}: {}{}",
@@ -174,6 +231,21 @@ fn tpch_embedded_at_parallelism_2() {
 #[test]
 fn tpch_embedded_at_parallelism_4() {
     assert_all_right(run_all("embedded", 4, &[]));
+}
+
+#[test]
+fn tpch_from_parquet_embedded_at_parallelism_1() {
+    assert_all_right(run_all_from(Data::Parquet, 1));
+}
+
+#[test]
+fn tpch_from_parquet_embedded_at_parallelism_2() {
+    assert_all_right(run_all_from(Data::Parquet, 2));
+}
+
+#[test]
+fn tpch_from_parquet_embedded_at_parallelism_4() {
+    assert_all_right(run_all_from(Data::Parquet, 4));
 }
 
 #[test]
@@ -287,4 +359,104 @@ fn sorts_and_aggregations_spill_beyond_the_managed_memory() {
         "{}",
         out.describe()
     );
+}
+
+/// The rows of the table a batch SELECT prints (Flink's tableau), cells joined by ` | `, and
+/// its row count line.
+fn tableau_rows(stdout: &str) -> (Vec<String>, String) {
+    let lines: Vec<&str> = stdout.lines().collect();
+    let borders: Vec<usize> = (0..lines.len())
+        .filter(|i| lines[*i].starts_with("+-"))
+        .collect();
+    assert_eq!(borders.len(), 3, "a header, a body and a closing border:\n{stdout}");
+    let rows = lines[borders[1] + 1..borders[2]]
+        .iter()
+        .map(|l| {
+            l.trim_matches('|')
+                .split(" | ")
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join(" | ")
+        })
+        .collect();
+    (rows, lines.get(borders[2] + 1).unwrap_or(&"").to_string())
+}
+
+/// A bare SELECT in batch mode prints Flink's SQL client table, in ORDER BY order, with the
+/// row count; at parallelism 1 and 3, and from CSV and Parquet.
+#[test]
+fn a_batch_select_prints_a_table_in_order() {
+    let tmp = TempDir::new("tableau");
+    let sql = "select n_name, n_nationkey, r_name from nation join region on n_regionkey = r_regionkey where n_nationkey < 20 and r_name <> 'ASIA' order by n_name desc limit 9";
+    let query = tmp.join("q.sql");
+    write_text(&query, sql);
+    for data in [Data::Csv, Data::Parquet] {
+        let schema = schema_of(&tmp, data);
+        let want = python(&[Path::new("rows"), &schema, &data_dir(data), &query]);
+        assert_eq!(want.code, Some(0), "{}", want.describe());
+        let want: Vec<String> = want.stdout.lines().map(str::to_string).collect();
+        assert_eq!(want.len(), 9);
+        for p in ["1", "3"] {
+            let mut cmd = strom();
+            cmd.arg("sql").arg("-f").arg(&schema).arg("-f").arg(&query);
+            cmd.args(["-p", p, "-D", "execution.runtime-mode=batch"]);
+            let out = run_with_timeout(&mut cmd, Duration::from_secs(120));
+            assert_eq!(out.code, Some(0), "{}", out.describe());
+            let (rows, count) = tableau_rows(&out.stdout);
+            assert_eq!(rows, want, "p={p} {data:?}\n{}", out.stdout);
+            assert_eq!(count, "9 rows in set", "{}", out.stdout);
+            assert!(out.stdout.contains("|      n_name | n_nationkey |"), "{}", out.stdout);
+        }
+    }
+}
+
+/// `EXECUTE STATEMENT SET` runs its INSERTs as one job; each sink gets DuckDB's answer.
+#[test]
+fn a_statement_set_writes_several_sinks_in_one_job() {
+    let tmp = TempDir::new("statement-set");
+    let schema = schema(&tmp);
+    let data = tpch_data();
+    let queries = [
+        ("by_flag", "select l_returnflag, l_linestatus, count(*) as c, sum(l_quantity) as q from lineitem where l_shipdate <= date '1998-09-01' group by l_returnflag, l_linestatus"),
+        ("big_orders", "select o_orderkey, o_custkey, o_totalprice from orders where o_totalprice > 450000"),
+        ("nations", "select n_name, r_name from nation, region where n_regionkey = r_regionkey order by n_name"),
+    ];
+    let mut script = String::new();
+    let mut inserts = Vec::new();
+    for (name, sql) in queries {
+        let query = tmp.join(&format!("{name}.sql"));
+        write_text(&query, sql);
+        let out_dir = tmp.join(name);
+        let text = insert_of(&schema, &query)
+            .replace("{out}", &out_dir.display().to_string())
+            .replace("tpch_out", &format!("out_{name}"));
+        let (ddl, insert) = text.split_once("\nINSERT").unwrap();
+        script.push_str(ddl);
+        script.push('\n');
+        inserts.push(format!("INSERT{}", insert.trim_end()));
+    }
+    script.push_str("EXECUTE STATEMENT SET BEGIN\n");
+    for i in &inserts {
+        script.push_str(i);
+        script.push('\n');
+    }
+    script.push_str("END;\n");
+    let path = tmp.join("set.sql");
+    write_text(&path, &script);
+    let mut cmd = strom();
+    cmd.arg("sql").arg("-f").arg(&schema).arg("-f").arg(&path);
+    cmd.args(["-p", "2", "-D", "execution.runtime-mode=batch"]);
+    let out = run_with_timeout(&mut cmd, Duration::from_secs(300));
+    assert_eq!(out.code, Some(0), "{script}\n{}", out.describe());
+    assert_eq!(
+        out.stderr.matches("Job has been submitted").count() + out.stdout.matches("Job has been submitted").count(),
+        1,
+        "one job\n{}",
+        out.describe()
+    );
+    for (name, _) in queries {
+        let query = tmp.join(&format!("{name}.sql"));
+        let check = python(&[Path::new("check"), &schema, &data, &query, &tmp.join(name)]);
+        assert_eq!(check.code, Some(0), "{name}: {}{}", check.stdout, check.stderr);
+    }
 }

@@ -16,12 +16,11 @@
 //! Readers of the directory (this connector's source, `cat dir/part-*`) ignore names starting
 //! with `.` or `_`, so they only see committed files.
 
-use super::writer::{batch_to_csv, batch_to_json};
-use super::{Format, FsOptions};
+use super::part_file::{PartFile, PartFormat};
+use super::FsOptions;
 use arrow::array::RecordBatch;
 use serde_json::{json, Value};
 use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use strom_plan::TableSpec;
 use strom_runtime::connector::ConnectorCounters;
@@ -38,7 +37,7 @@ fn io(path: &Path, what: &str, e: std::io::Error) -> ConnectorError {
 /// A file being written.
 struct Open {
     hidden: PathBuf,
-    file: File,
+    file: PartFile,
     n: u64,
 }
 
@@ -52,9 +51,7 @@ struct Prepared {
 
 /// Writes one subtask's part files with a two-phase commit.
 pub struct TwoPhaseFileWriter {
-    format: Format,
-    delimiter: u8,
-    names: Vec<String>,
+    format: PartFormat,
     dir: PathBuf,
     subtask: SubtaskInfo,
     /// Random, distinguishes this writer's files from every other attempt's.
@@ -101,14 +98,7 @@ impl TwoPhaseFileWriter {
         let dir = opts.path.clone();
         std::fs::create_dir_all(&dir).map_err(|e| io(&dir, "create the sink directory", e))?;
         Ok(Self {
-            format: opts.format,
-            delimiter: opts.delimiter,
-            names: table
-                .schema
-                .columns
-                .iter()
-                .map(|c| c.name.clone())
-                .collect(),
+            format: PartFormat::new(table, opts),
             dir,
             subtask,
             run: run_id(),
@@ -141,6 +131,7 @@ impl TwoPhaseFileWriter {
                 .create_new(true)
                 .open(&hidden)
                 .map_err(|e| io(&hidden, "create the in-progress part file", e))?;
+            let file = self.format.open(file, &hidden)?;
             self.opened += 1;
             self.current = Some(Open { hidden, file, n });
         }
@@ -153,10 +144,7 @@ impl TwoPhaseFileWriter {
         }
         let buf = std::mem::take(&mut self.buf);
         let open = self.open()?;
-        let res = open
-            .file
-            .write_all(&buf)
-            .map_err(|e| io(&open.hidden, "write", e));
+        let res = open.file.write_text(&buf, &open.hidden);
         self.bytes += buf.len() as u64;
         self.buf = buf;
         self.buf.clear();
@@ -167,7 +155,9 @@ impl TwoPhaseFileWriter {
     fn close_current(&mut self) -> Result<(), ConnectorError> {
         self.flush_buf()?;
         if let Some(open) = self.current.take() {
+            self.bytes += open.file.parquet_bytes();
             open.file
+                .close(&open.hidden)?
                 .sync_all()
                 .map_err(|e| io(&open.hidden, "sync", e))?;
             self.closed.push((open.hidden, open.n));
@@ -303,12 +293,12 @@ impl SinkWriter for TwoPhaseFileWriter {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        match self.format {
-            Format::Csv => batch_to_csv(batch, self.delimiter, &mut self.buf)?,
-            Format::Json => batch_to_json(batch, &self.names, &mut self.buf)?,
-        }
         // the file exists once it has rows
         self.open()?;
+        if let Some(open) = self.current.as_mut() {
+            self.format
+                .write(batch, &mut open.file, &mut self.buf, &open.hidden)?;
+        }
         if self.buf.len() >= FLUSH_AT {
             self.flush_buf()?;
         }

@@ -4,11 +4,12 @@
 //! CREATE TABLE bid (...) WITH (
 //!   'connector' = 'filesystem',
 //!   'path' = '/data/bids.csv',          -- a file, or a directory of files
-//!   'format' = 'csv',                   -- 'csv' | 'json' (newline-delimited objects)
+//!   'format' = 'csv',                   -- 'csv' | 'json' (newline-delimited objects) | 'parquet'
 //!   'csv.field-delimiter' = ',',        -- one ASCII character ('\t' for tab); default ','
 //!   'csv.ignore-parse-errors' = 'false',
 //!   'json.ignore-parse-errors' = 'false',
-//!   'source.line.max-length' = '64mb'   -- a longer line fails the read (memory stays bounded)
+//!   'source.line.max-length' = '64mb',  -- a longer line fails the read (memory stays bounded)
+//!   'parquet.compression' = 'SNAPPY'    -- the sink's codec: UNCOMPRESSED, SNAPPY, GZIP, LZ4, ZSTD
 //! );
 //! ```
 //!
@@ -18,14 +19,17 @@
 //! CSV has no header; an empty field is NULL (a quoted empty field `""` is an empty string);
 //! RFC 4180 double-quoted fields are supported, except line breaks inside quoted fields. Empty
 //! lines are skipped. JSON lines are objects whose field names are the column names
-//! (case-sensitive; missing or `null` = NULL; unknown fields are ignored).
+//! (case-sensitive; missing or `null` = NULL; unknown fields are ignored). Parquet files are
+//! split by row groups instead, read with projection and predicate pushdown (see
+//! [`parquet_reader`]).
 //!
 //! With checkpoints, a reader's position is the offset of the next unread line of each of its
 //! splits; a restored reader (at any parallelism) reads each split it owns from there, so every
 //! row is read exactly once across the restart (see [`position`]). The input must not change
 //! in between.
 //!
-//! **Sink.** Each sink subtask `k` writes the file `<path>/part-<k>-0.csv` (or `.json`); the
+//! **Sink.** Each sink subtask `k` writes the file `<path>/part-<k>-0.csv` (or `.json`,
+//! `.parquet`, see [`part_file`]); the
 //! directory is created if missing. The name is fixed so that re-running the same job overwrites
 //! its previous output; the file is written as the hidden `.part-<k>-0.<ext>.inprogress` and
 //! renamed at the end of input, and subtask 0 removes `part-<j>-0.<ext>` files of a previous run
@@ -39,24 +43,29 @@
 pub mod committer;
 pub mod csv_reader;
 pub mod json_reader;
+pub mod parquet_reader;
+pub mod part_file;
 pub mod position;
 pub mod split;
 pub mod writer;
 
 use crate::bool_option;
+use datafusion::physical_expr::PhysicalExpr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use strom_plan::TableSpec;
 use strom_runtime::connector::DEFAULT_BATCH_ROWS;
 use strom_runtime::{ConnectorError, ConnectorFactory, SinkWriter, SourceReader, SubtaskInfo};
 
 /// Supported values of `'format'`.
-pub const FORMATS: &str = "'csv', 'json'";
+pub const FORMATS: &str = "'csv', 'json', 'parquet'";
 
 /// A file format of the filesystem connector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Csv,
     Json,
+    Parquet,
 }
 
 impl Format {
@@ -64,6 +73,7 @@ impl Format {
         match self {
             Format::Csv => "csv",
             Format::Json => "json",
+            Format::Parquet => "parquet",
         }
     }
 }
@@ -78,6 +88,8 @@ pub struct FsOptions {
     pub json_ignore_parse_errors: bool,
     /// `'source.line.max-length'` (a memory size, default 64 mb): a longer line fails the read.
     pub max_line: usize,
+    /// `'parquet.compression'`: the Parquet sink's codec.
+    pub parquet_compression: parquet::basic::Compression,
 }
 
 /// Every option of the filesystem connector.
@@ -90,6 +102,7 @@ const KNOWN_OPTIONS: &[&str] = &[
     "json.ignore-parse-errors",
     "source.line.max-length",
     "sink.parallelism",
+    "parquet.compression",
 ];
 
 impl FsOptions {
@@ -116,6 +129,7 @@ impl FsOptions {
         let format = match table.option("format").map(|f| f.trim().to_ascii_lowercase()) {
             Some(f) if f == "csv" => Format::Csv,
             Some(f) if f == "json" => Format::Json,
+            Some(f) if f == "parquet" => Format::Parquet,
             Some(f) => {
                 return Err(bad(format!(
                     "unsupported 'format' = '{f}' for the filesystem connector; supported formats: {FORMATS}"
@@ -166,10 +180,19 @@ impl FsOptions {
                 }
             }
         };
+        let parquet_compression = match table.option("parquet.compression") {
+            None => parquet::basic::Compression::SNAPPY,
+            Some(c) => parse_compression(c).ok_or_else(|| {
+                bad(format!(
+                    "'parquet.compression' = '{c}' is not a codec; use UNCOMPRESSED, SNAPPY, GZIP, LZ4 or ZSTD (ZSTD(level) and GZIP(level) set a level)"
+                ))
+            })?,
+        };
         Ok(Self {
             path,
             format,
             delimiter,
+            parquet_compression,
             csv_ignore_parse_errors: bool_option(table, "csv.ignore-parse-errors", false)?,
             json_ignore_parse_errors: bool_option(table, "json.ignore-parse-errors", false)?,
             max_line,
@@ -177,7 +200,22 @@ impl FsOptions {
     }
 }
 
-/// The `filesystem` connector: CSV and JSON files as bounded sources and as sinks.
+/// A Parquet codec by name (any case): a bare name takes its default level.
+fn parse_compression(name: &str) -> Option<parquet::basic::Compression> {
+    use parquet::basic::{Compression, GzipLevel, ZstdLevel};
+    let name = name.trim().to_ascii_uppercase();
+    match name.as_str() {
+        "UNCOMPRESSED" | "NONE" => Some(Compression::UNCOMPRESSED),
+        "SNAPPY" => Some(Compression::SNAPPY),
+        "GZIP" => Some(Compression::GZIP(GzipLevel::default())),
+        "LZ4" | "LZ4_RAW" => Some(Compression::LZ4_RAW),
+        "ZSTD" => Some(Compression::ZSTD(ZstdLevel::default())),
+        _ if name.starts_with("ZSTD(") || name.starts_with("GZIP(") => name.parse().ok(),
+        _ => None,
+    }
+}
+
+/// The `filesystem` connector: CSV, JSON and Parquet files as bounded sources and as sinks.
 #[derive(Debug, Default)]
 pub struct FileSystemConnector;
 
@@ -189,10 +227,16 @@ impl ConnectorFactory for FileSystemConnector {
     fn validate(&self, table: &TableSpec, as_source: bool) -> Result<(), ConnectorError> {
         let opts = FsOptions::parse(table)?;
         if as_source {
-            split::list_input(&opts.path).map_err(|e| ConnectorError::BadOption {
+            let files = split::list_input(&opts.path).map_err(|e| ConnectorError::BadOption {
                 table: table.name.clone(),
                 message: e.to_string(),
             })?;
+            if opts.format == Format::Parquet {
+                parquet_reader::validate(&files).map_err(|e| ConnectorError::BadOption {
+                    table: table.name.clone(),
+                    message: e.to_string(),
+                })?;
+            }
         } else if opts.path.is_file() {
             return Err(ConnectorError::BadOption {
                 table: table.name.clone(),
@@ -212,11 +256,33 @@ impl ConnectorFactory for FileSystemConnector {
         subtask: SubtaskInfo,
         batch_rows: usize,
     ) -> Result<Box<dyn SourceReader>, ConnectorError> {
+        self.create_filtered_reader(table, projection, &[], subtask, batch_rows)
+    }
+
+    fn create_filtered_reader(
+        &self,
+        table: &TableSpec,
+        projection: &[usize],
+        filters: &[Arc<dyn PhysicalExpr>],
+        subtask: SubtaskInfo,
+        batch_rows: usize,
+    ) -> Result<Box<dyn SourceReader>, ConnectorError> {
         let opts = FsOptions::parse(table)?;
         crate::check_projection(table, projection)?;
         let files = split::list_input(&opts.path)?;
+        if opts.format == Format::Parquet {
+            return Ok(Box::new(parquet_reader::ParquetReader::new(
+                table,
+                projection,
+                filters,
+                &files,
+                subtask,
+                &[],
+                batch_rows_or_default(batch_rows),
+            )?));
+        }
         let slices = split::plan_split(&files, subtask.index, subtask.parallelism);
-        Ok(reader(
+        reader(
             table,
             &opts,
             projection,
@@ -224,7 +290,7 @@ impl ConnectorFactory for FileSystemConnector {
             slices,
             batch_rows,
             split::DEFAULT_CHUNK,
-        ))
+        )
     }
 
     fn restore_reader(
@@ -238,8 +304,19 @@ impl ConnectorFactory for FileSystemConnector {
         let opts = FsOptions::parse(table)?;
         crate::check_projection(table, projection)?;
         let files = split::list_input(&opts.path)?;
+        if opts.format == Format::Parquet {
+            return Ok(Box::new(parquet_reader::ParquetReader::new(
+                table,
+                projection,
+                &[],
+                &files,
+                subtask,
+                positions,
+                batch_rows_or_default(batch_rows),
+            )?));
+        }
         let slices = position::restore_slices(&table.name, &opts.path, &files, positions, subtask)?;
-        Ok(reader(
+        reader(
             table,
             &opts,
             projection,
@@ -247,7 +324,7 @@ impl ConnectorFactory for FileSystemConnector {
             slices,
             batch_rows,
             split::DEFAULT_CHUNK,
-        ))
+        )
     }
 
     fn create_writer(
@@ -282,20 +359,29 @@ fn reader(
     slices: Vec<split::FileSlice>,
     batch_rows: usize,
     chunk: usize,
-) -> Box<dyn SourceReader> {
-    let batch_rows = if batch_rows == 0 {
-        DEFAULT_BATCH_ROWS
-    } else {
-        batch_rows
-    };
+) -> Result<Box<dyn SourceReader>, ConnectorError> {
+    let batch_rows = batch_rows_or_default(batch_rows);
     let lines = split::SplitReader::new(files, slices, chunk).with_max_line(opts.max_line);
-    match opts.format {
+    Ok(match opts.format {
         Format::Csv => Box::new(csv_reader::CsvReader::new(
             table, opts, projection, lines, batch_rows,
         )),
         Format::Json => Box::new(json_reader::JsonReader::new(
             table, opts, projection, lines, batch_rows,
         )),
+        Format::Parquet => {
+            return Err(ConnectorError::Other(
+                "Parquet files are read by row groups, not by lines".into(),
+            ))
+        }
+    })
+}
+
+fn batch_rows_or_default(batch_rows: usize) -> usize {
+    if batch_rows == 0 {
+        DEFAULT_BATCH_ROWS
+    } else {
+        batch_rows
     }
 }
 

@@ -1,6 +1,6 @@
-//! The filesystem sink: one part file per subtask, CSV or newline-delimited JSON.
+//! The filesystem sink: one part file per subtask, CSV, newline-delimited JSON or Parquet.
 //!
-//! Subtask `k` writes `<path>/part-<k>-0.<csv|json>`. The name is fixed (no timestamps or
+//! Subtask `k` writes `<path>/part-<k>-0.<csv|json|parquet>`. The name is fixed (no timestamps or
 //! UUIDs), so re-running the same job overwrites its previous output. The file is written as
 //! the hidden `.part-<k>-0.<ext>.inprogress` (readers skip hidden files) and renamed when the
 //! input ends. Subtask 0 also removes `part-<j>-0.<ext>` of an earlier run with a higher
@@ -8,13 +8,13 @@
 //!
 //! CSV: values as in [`crate::format`], no header. JSON: one object per line, keys = column
 //! names, numbers as JSON numbers (decimals with their scale digits), timestamps and dates as
-//! JSON strings in the CSV text.
+//! JSON strings in the CSV text. Parquet: see [`super::part_file`].
 
+use super::part_file::{PartFile, PartFormat};
 use super::{Format, FsOptions};
 use crate::format::{write_json_string, ColumnText, Style};
 use arrow::array::RecordBatch;
 use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use strom_plan::TableSpec;
 use strom_runtime::connector::ConnectorCounters;
@@ -25,12 +25,10 @@ const FLUSH_AT: usize = 1 << 20;
 
 /// Writes one subtask's part file.
 pub struct FileSinkWriter {
-    format: Format,
-    delimiter: u8,
-    names: Vec<String>,
+    format: PartFormat,
     tmp_path: PathBuf,
     final_path: PathBuf,
-    file: Option<File>,
+    file: Option<PartFile>,
     buf: Vec<u8>,
     bytes: u64,
 }
@@ -59,15 +57,10 @@ impl FileSinkWriter {
             remove_stale_parts(dir, subtask.parallelism, opts.format)?;
         }
         let file = File::create(&tmp_path).map_err(|e| io(&tmp_path, "create", e))?;
+        let format = PartFormat::new(table, opts);
+        let file = format.open(file, &tmp_path)?;
         Ok(Self {
-            format: opts.format,
-            delimiter: opts.delimiter,
-            names: table
-                .schema
-                .columns
-                .iter()
-                .map(|c| c.name.clone())
-                .collect(),
+            format,
             tmp_path,
             final_path,
             file: Some(file),
@@ -86,8 +79,7 @@ impl FileSinkWriter {
                 self.final_path.display()
             )));
         };
-        f.write_all(&self.buf)
-            .map_err(|e| io(&self.tmp_path, "write", e))?;
+        f.write_text(&self.buf, &self.tmp_path)?;
         self.bytes += self.buf.len() as u64;
         self.buf.clear();
         Ok(())
@@ -185,10 +177,14 @@ fn columns(batch: &RecordBatch) -> Result<Vec<ColumnText<'_>>, ConnectorError> {
 
 impl SinkWriter for FileSinkWriter {
     fn write(&mut self, batch: &RecordBatch) -> Result<(), ConnectorError> {
-        match self.format {
-            Format::Csv => batch_to_csv(batch, self.delimiter, &mut self.buf)?,
-            Format::Json => batch_to_json(batch, &self.names, &mut self.buf)?,
-        }
+        let Some(file) = self.file.as_mut() else {
+            return Err(ConnectorError::Other(format!(
+                "write to '{}' after the sink finished",
+                self.final_path.display()
+            )));
+        };
+        self.format
+            .write(batch, file, &mut self.buf, &self.tmp_path)?;
         if self.buf.len() >= FLUSH_AT {
             self.flush_buf()?;
         }
@@ -200,8 +196,9 @@ impl SinkWriter for FileSinkWriter {
             return Ok(());
         }
         self.flush_buf()?;
-        if let Some(mut f) = self.file.take() {
-            f.flush().map_err(|e| io(&self.tmp_path, "write", e))?;
+        if let Some(f) = self.file.take() {
+            self.bytes += f.parquet_bytes();
+            f.close(&self.tmp_path)?;
         }
         std::fs::rename(&self.tmp_path, &self.final_path)
             .map_err(|e| io(&self.final_path, "rename into", e))?;

@@ -7,6 +7,8 @@ use datafusion::arrow::datatypes::Schema;
 use datafusion::common::{internal_err, DataFusionError, Result};
 use datafusion::execution::TaskContext;
 use datafusion::physical_plan::ExecutionPlan;
+use datafusion_proto::physical_plan::from_proto::parse_physical_expr;
+use datafusion_proto::physical_plan::to_proto::serialize_physical_expr;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
 use prost::Message;
 use serde::{Deserialize, Serialize};
@@ -23,6 +25,9 @@ enum Node {
         table: TableSpec,
         projection: Vec<usize>,
         partitions: usize,
+        /// datafusion-proto's physical expression messages, over the table's columns.
+        #[serde(default)]
+        filters: Vec<Vec<u8>>,
     },
     /// Its inputs travel as the extension node's.
     Union {
@@ -56,7 +61,7 @@ impl PhysicalExtensionCodec for StageCodec {
         &self,
         buf: &[u8],
         inputs: &[Arc<dyn ExecutionPlan>],
-        _ctx: &TaskContext,
+        ctx: &TaskContext,
         _proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         Ok(
@@ -65,6 +70,7 @@ impl PhysicalExtensionCodec for StageCodec {
                     table,
                     projection,
                     partitions,
+                    filters,
                 } => {
                     if let Some(bad) = projection.iter().find(|i| **i >= table.schema.len()) {
                         return internal_err!(
@@ -72,7 +78,20 @@ impl PhysicalExtensionCodec for StageCodec {
                             table.name
                         );
                     }
-                    Arc::new(TableSourceExec::new(table, projection, partitions))
+                    let schema = table.schema.to_arrow();
+                    let filters = filters
+                        .iter()
+                        .map(|bytes| {
+                            let proto = datafusion_proto::protobuf::PhysicalExprNode::decode(
+                                bytes.as_slice(),
+                            )
+                            .map_err(external)?;
+                            parse_physical_expr(&proto, ctx, &schema, self)
+                        })
+                        .collect::<Result<Vec<_>>>()?;
+                    Arc::new(TableSourceExec::with_filters(
+                        table, projection, partitions, filters,
+                    ))
                 }
                 Node::Union { schema } => Arc::new(PartitionUnionExec::try_new(
                     inputs.to_vec(),
@@ -104,6 +123,11 @@ impl PhysicalExtensionCodec for StageCodec {
                 table: t.table.clone(),
                 projection: t.projection.clone(),
                 partitions: t.partitions,
+                filters: t
+                    .filters
+                    .iter()
+                    .map(|e| Ok(serialize_physical_expr(e, self)?.encode_to_vec()))
+                    .collect::<Result<_>>()?,
             }
         } else if let Some(i) = node.downcast_ref::<StageInputExec>() {
             Node::Input {

@@ -142,8 +142,16 @@ fn compile_on_this_thread(sql: &str, config: &Configuration) -> Result<CompiledS
             SqlStatement::Query(mut stmt) => {
                 let span = stmt.span();
                 check_depth(&stmt)?;
-                let job =
-                    plan_statement(&mut stmt, &catalog, &config).map_err(|e| e.or_at(span))?;
+                let job = plan_statements(std::slice::from_mut(&mut stmt), &catalog, &config)
+                    .map_err(|e| e.or_at(span))?;
+                jobs.push(job);
+            }
+            SqlStatement::StatementSet { mut inserts, span } => {
+                for stmt in &inserts {
+                    check_depth(stmt)?;
+                }
+                let job = plan_statements(&mut inserts, &catalog, &config)
+                    .map_err(|e| e.or_at(span))?;
                 jobs.push(job);
             }
         }
@@ -162,38 +170,70 @@ fn config_value<T>(r: Result<T, ConfigError>) -> Result<T, SqlError> {
     r.map_err(|e| SqlError::new(e.to_string()))
 }
 
-fn plan_statement(
-    stmt: &mut Statement,
+/// One job of `stmts`: a SELECT or INSERT, or the INSERTs of a statement set (each query
+/// planned on its own, their sinks side by side in one job graph).
+fn plan_statements(
+    stmts: &mut [Statement],
     catalog: &Catalog,
     config: &Configuration,
 ) -> Result<JobGraph, SqlError> {
     let job_type = runtime_mode(config)?;
     let parallelism = check_parallelism(config)?;
-    let tvfs = rewrite_window_tvfs(stmt, catalog)?;
-    let is_query = matches!(stmt, Statement::Query(_));
-    if !is_query && !matches!(stmt, Statement::Insert(_)) {
-        return Err(SqlError::new(format!(
-            "unsupported statement '{}': Strom runs SET, CREATE TABLE, INSERT INTO ... SELECT and SELECT",
-            first_words(&stmt.to_string())
-        )));
+    let mut tvfs = Vec::with_capacity(stmts.len());
+    for stmt in stmts.iter_mut() {
+        tvfs.push(rewrite_window_tvfs(stmt, catalog)?);
+        let is_query = matches!(stmt, Statement::Query(_));
+        if !is_query && !matches!(stmt, Statement::Insert(_)) {
+            return Err(SqlError::new(format!(
+                "unsupported statement '{}': Strom runs SET, CREATE TABLE, INSERT INTO ... SELECT and SELECT",
+                first_words(&stmt.to_string())
+            )));
+        }
     }
     let ctx = session_context();
     let state = ctx.state();
-    // batch mode runs DataFusion's physical plan in stages; window table functions are
-    // Strom's operators, planned as in streaming mode
-    let staged = job_type == JobType::Batch && tvfs.is_empty();
-    let batch_partitions = staged.then_some(parallelism as usize);
-    let plan = logical_plan(stmt, catalog, &state, &tvfs, batch_partitions)?;
     let mut b = Builder {
         nodes: Vec::new(),
         catalog,
-        tvfs: &tvfs,
+        tvfs: &[],
         parallelism,
         job_type,
         state: &state,
         agg_two_phase: config_value(options::AGG_PHASE_STRATEGY.choice(config))? != "one_phase",
         mini_batch: config_value(options::MINI_BATCH_ENABLED.get(config))?,
     };
+    let mut names = Vec::new();
+    for (stmt, tvfs) in stmts.iter().zip(&tvfs) {
+        b.tvfs = tvfs;
+        names.push(plan_into(&mut b, stmt)?);
+    }
+    // Flink names a statement set's job after all its sinks
+    let name = if names.len() > 1 {
+        let tables: Vec<&str> = names
+            .iter()
+            .map(|n| n.strip_prefix("insert-into_").unwrap_or(n))
+            .collect();
+        format!("insert-into_{}", tables.join(","))
+    } else {
+        names.pop().unwrap_or_default()
+    };
+    let name = config_value(options::PIPELINE_NAME.get(config))?.unwrap_or(name);
+    let job_config: BTreeMap<String, String> = config
+        .entries()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Ok(b.into_job_graph(name, job_config))
+}
+
+/// Adds the operators of `stmt` (a SELECT or an INSERT) and its sink to `b`; returns the
+/// statement's job name.
+fn plan_into(b: &mut Builder<'_>, stmt: &Statement) -> Result<String, SqlError> {
+    let catalog = b.catalog;
+    // batch mode runs DataFusion's physical plan in stages; window table functions are
+    // Strom's operators, planned as in streaming mode
+    let staged = b.job_type == JobType::Batch && b.tvfs.is_empty();
+    let batch_partitions = staged.then_some(b.parallelism as usize);
+    let plan = logical_plan(stmt, catalog, b.state, b.tvfs, batch_partitions)?;
     let (name, sink) = match &plan {
         LogicalPlan::Dml(dml)
             if dml.op
@@ -234,12 +274,7 @@ fn plan_statement(
         // A bare SELECT prints its rows (Flink's SQL client shows them).
         None => b.print_sink(root)?,
     }
-    let name = config_value(options::PIPELINE_NAME.get(config))?.unwrap_or(name);
-    let job_config: BTreeMap<String, String> = config
-        .entries()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    Ok(b.into_job_graph(name, job_config))
+    Ok(name)
 }
 
 /// `'parallelism.default'` (positive), after checking `'pipeline.max-parallelism'`.
@@ -330,12 +365,17 @@ impl Builder<'_> {
         Ok(())
     }
 
-    /// A bare SELECT: the query's node `i` into a print sink.
+    /// A bare SELECT: the query's node `i` into a print sink. In batch mode the sink prints
+    /// the result as Flink's SQL client does (a table, at parallelism 1, in the query's order).
     fn print_sink(&mut self, i: usize) -> Result<(), SqlError> {
         let changelog = self.nodes[i].updating;
         let schema = self.nodes[i].op.output_schema().without_op();
         let mut options = BTreeMap::new();
         options.insert("connector".to_string(), "print".to_string());
+        let tableau = self.job_type == JobType::Batch && !changelog;
+        if tableau {
+            options.insert("print.style".to_string(), "tableau".to_string());
+        }
         let table = TableSpec {
             name: "print".into(),
             schema: schema.clone(),
@@ -352,6 +392,10 @@ impl Builder<'_> {
             vec![(i, Ship::Forward)],
             None,
         );
+        if tableau {
+            let n = self.nodes.len() - 1;
+            self.nodes[n].parallelism = 1;
+        }
         Ok(())
     }
 }

@@ -3,11 +3,13 @@
   tpch.py sink  <schema.sql> <data dir> <query.sql>             prints Strom's sink DDL + INSERT
                                                                (the sink's path is '{out}')
   tpch.py check <schema.sql> <data dir> <query.sql> <out dir>... compares Strom's outputs with DuckDB's
+  tpch.py rows  <schema.sql> <data dir> <query.sql>             prints DuckDB's rows ('a | b')
 
 A query file may declare views before its query (statements separated by ';'). Both read the
-tables with the types of bench/tpch/schema.sql (CSV files without a header). The
+tables with the types of bench/tpch/schema.sql (CSV files without a header, or Parquet
+files <table>.parquet where the data directory has them). The
 sink has DuckDB's result columns: integers as BIGINT, other numbers as DOUBLE, dates as DATE,
-the rest as STRING. `check`: rows as a multiset, numbers within 1e-6 (relative beyond 1), and
+the rest as STRING. `check` reads the sink's CSV or Parquet part files: rows as a multiset, numbers within 1e-6 (relative beyond 1), and
 for a query with ORDER BY the order of Strom's rows (one sink file) on DuckDB's sort keys.
 """
 import csv, datetime, decimal, glob, math, os, re, sys
@@ -25,6 +27,11 @@ def load(con, schema_sql, data_dir):
             ty = ty.strip()
             columns[name] = FLINK_TO_DUCK.get(ty, ty)
         spec = ", ".join(f"'{k}': '{v}'" for k, v in columns.items())
+        parquet = os.path.join(data_dir, f"{table}.parquet")
+        if os.path.exists(parquet):
+            cast = ", ".join(f"CAST({k} AS {v}) AS {k}" for k, v in columns.items())
+            con.execute(f"CREATE VIEW {table} AS SELECT {cast} FROM read_parquet('{parquet}')")
+            continue
         path = os.path.join(data_dir, f"{table}.csv")
         con.execute(
             f"CREATE VIEW {table} AS SELECT * FROM read_csv('{path}', header = false, "
@@ -114,6 +121,12 @@ def compare(query, types, want, out):
         with open(f, newline="") as fh:
             for r in csv.reader(fh):
                 got.append(tuple(norm(v, t) for v, t in zip(r, types)))
+    # Parquet part files, read by DuckDB
+    parquet = sorted(glob.glob(os.path.join(out, "part-*.parquet")))
+    for f in parquet:
+        for r in duckdb.connect().execute(f"SELECT * FROM read_parquet('{f}')").fetchall():
+            got.append(tuple(norm(v, t) for v, t in zip(r, types)))
+    files += parquet
     label = f"{os.path.basename(query)} ({os.path.basename(out)})"
     if len(got) != len(want):
         sys.exit(f"{label}: {len(got)} rows, DuckDB has {len(want)}\n got: {got[:5]}\n want: {want[:5]}")
@@ -130,5 +143,12 @@ def compare(query, types, want, out):
             sys.exit(f"{label}: sorted row {i} differs\n got:  {g}\n want: {w}")
 
 
+def rows(schema, data, query):
+    """DuckDB's answer, one row a line, values separated by ' | ' (NULL as <NULL>)."""
+    _, _, result = answer(schema, data, query)
+    for r in result:
+        print(" | ".join("<NULL>" if v is None else str(v) for v in r))
+
+
 if __name__ == "__main__":
-    {"sink": sink, "check": check}[sys.argv[1]](*sys.argv[2:])
+    {"sink": sink, "check": check, "rows": rows}[sys.argv[1]](*sys.argv[2:])

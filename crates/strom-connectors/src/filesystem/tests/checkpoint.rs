@@ -119,7 +119,7 @@ fn open(
         None => plan_split(&files, k, p),
         Some(pos) => position::restore_slices(&t.name, &opts.path, &files, pos, subtask)?,
     };
-    Ok(reader(t, &opts, &[0, 1, 2], files, slices, batch, chunk))
+    reader(t, &opts, &[0, 1, 2], files, slices, batch, chunk)
 }
 
 /// Up to `batches` batches (checking their size) as rows.

@@ -3,7 +3,7 @@
 mod checkpoint;
 mod committer;
 
-use super::split::{list_input, plan_split, SplitReader};
+use super::split::{list_input, plan_split};
 use super::*;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{
@@ -74,15 +74,7 @@ fn reader_with_chunk(
     let opts = FsOptions::parse(t).expect("options");
     let files = list_input(&opts.path).expect("input");
     let slices = plan_split(&files, k, p);
-    let lines = SplitReader::new(files, slices, chunk);
-    match opts.format {
-        Format::Csv => Box::new(csv_reader::CsvReader::new(
-            t, &opts, projection, lines, batch,
-        )),
-        Format::Json => Box::new(json_reader::JsonReader::new(
-            t, &opts, projection, lines, batch,
-        )),
-    }
+    reader(t, &opts, projection, files, slices, batch, chunk).expect("a line reader")
 }
 
 fn drain(mut r: Box<dyn SourceReader>) -> Result<Vec<RecordBatch>, ConnectorError> {
@@ -399,11 +391,14 @@ fn csv_custom_delimiter_and_options() {
             .expect_err("bad")
             .to_string()
     };
-    let m = bad(&[("format", "parquet")]);
+    let m = bad(&[("format", "avro")]);
     assert!(
-        m.contains("'parquet'") && m.contains("'csv', 'json'"),
+        m.contains("'avro'") && m.contains("'csv', 'json', 'parquet'"),
         "{m}"
     );
+    // a CSV file declared as Parquet
+    let m = bad(&[("format", "parquet")]);
+    assert!(m.contains("x.tsv") && m.contains("Parquet"), "{m}");
     assert!(bad(&[("csv.field-delimiter", ";;")]).contains("single ASCII character"));
     assert!(bad(&[("csv.ignore-parse-errors", "maybe")]).contains("'true' or 'false'"));
     assert!(bad(&[("csv.quote-character", "'")]).contains("csv.quote-character"));

@@ -16,6 +16,7 @@ pub(super) fn opener(
 ) -> Opener {
     let table = scan.table.clone();
     let projection = scan.projection.clone();
+    let filters = scan.filters.clone();
     let partitions = scan.partitions as u32;
     let schema = scan.schema();
     let metrics = Arc::clone(&ctx.metrics);
@@ -25,7 +26,7 @@ pub(super) fn opener(
             parallelism: partitions,
         };
         let mut reader = factory
-            .create_reader(&table, &projection, subtask, DEFAULT_BATCH_ROWS)
+            .create_filtered_reader(&table, &projection, &filters, subtask, DEFAULT_BATCH_ROWS)
             .map_err(external)?;
         let metrics = Arc::clone(&metrics);
         let out = Arc::clone(&schema);

@@ -8,6 +8,12 @@
 //! `x:<subtask+1>> `. `'standard-error' = 'true'` prints to standard error instead. Each batch
 //! is formatted into a buffer and written under one lock of the stream, so lines of parallel
 //! subtasks never interleave; the stream is flushed at the end of input.
+//!
+//! With `'print.style' = 'tableau'` (what a bare SELECT in batch mode prints through, at
+//! parallelism 1) the rows come at the end as Flink's SQL client shows a batch result: a table
+//! with a header, then `N rows in set` (see [`tableau`]).
+
+pub mod tableau;
 
 use crate::bool_option;
 use crate::format::{ColumnText, Style};
@@ -22,6 +28,7 @@ const KEYS: &[&str] = &[
     "print-identifier",
     "standard-error",
     "sink.parallelism",
+    "print.style",
 ];
 
 /// The `print` connector.
@@ -33,6 +40,31 @@ enum Target {
     Stderr,
     #[cfg(test)]
     Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>),
+}
+
+impl Target {
+    fn write_all(&self, bytes: &[u8]) -> Result<(), ConnectorError> {
+        let r = match self {
+            Target::Stdout => std::io::stdout().lock().write_all(bytes),
+            Target::Stderr => std::io::stderr().lock().write_all(bytes),
+            #[cfg(test)]
+            Target::Buffer(b) => {
+                b.lock().map(|mut g| g.extend_from_slice(bytes)).ok();
+                Ok(())
+            }
+        };
+        r.map_err(|e| ConnectorError::Io(format!("print sink cannot write: {e}")))
+    }
+
+    fn flush(&self) -> Result<(), ConnectorError> {
+        let r = match self {
+            Target::Stdout => std::io::stdout().lock().flush(),
+            Target::Stderr => std::io::stderr().lock().flush(),
+            #[cfg(test)]
+            Target::Buffer(_) => Ok(()),
+        };
+        r.map_err(|e| ConnectorError::Io(format!("print sink cannot flush: {e}")))
+    }
 }
 
 /// Prints rows of one subtask.
@@ -58,16 +90,7 @@ impl PrintWriter {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let r = match &self.target {
-            Target::Stdout => std::io::stdout().lock().write_all(&self.buf),
-            Target::Stderr => std::io::stderr().lock().write_all(&self.buf),
-            #[cfg(test)]
-            Target::Buffer(b) => {
-                b.lock().map(|mut g| g.extend_from_slice(&self.buf)).ok();
-                Ok(())
-            }
-        };
-        r.map_err(|e| ConnectorError::Io(format!("print sink cannot write: {e}")))?;
+        self.target.write_all(&self.buf)?;
         self.bytes += self.buf.len() as u64;
         self.buf.clear();
         Ok(())
@@ -117,13 +140,7 @@ impl SinkWriter for PrintWriter {
 
     fn finish(&mut self) -> Result<(), ConnectorError> {
         self.flush_buf()?;
-        let r = match &self.target {
-            Target::Stdout => std::io::stdout().lock().flush(),
-            Target::Stderr => std::io::stderr().lock().flush(),
-            #[cfg(test)]
-            Target::Buffer(_) => Ok(()),
-        };
-        r.map_err(|e| ConnectorError::Io(format!("print sink cannot flush: {e}")))
+        self.target.flush()
     }
 
     fn counters(&self) -> ConnectorCounters {
@@ -157,6 +174,7 @@ impl ConnectorFactory for PrintConnector {
             )));
         }
         bool_option(table, "standard-error", false)?;
+        tableau_style(table)?;
         Ok(())
     }
 
@@ -187,12 +205,28 @@ impl ConnectorFactory for PrintConnector {
         } else {
             Target::Stdout
         };
+        if tableau_style(table)? {
+            return Ok(Box::new(tableau::TableauWriter::new(table, target)));
+        }
         Ok(Box::new(PrintWriter {
             prefix: print_prefix(table.option("print-identifier"), subtask).into_bytes(),
             target,
             buf: Vec::new(),
             bytes: 0,
         }))
+    }
+}
+
+/// Whether `'print.style'` is `'tableau'` (else `'changelog'`, the default).
+fn tableau_style(table: &TableSpec) -> Result<bool, ConnectorError> {
+    match table.option("print.style").map(|s| s.trim().to_ascii_lowercase()) {
+        None => Ok(false),
+        Some(s) if s == "changelog" => Ok(false),
+        Some(s) if s == "tableau" => Ok(true),
+        Some(s) => Err(ConnectorError::BadOption {
+            table: table.name.clone(),
+            message: format!("'print.style' = '{s}' must be 'changelog' or 'tableau'"),
+        }),
     }
 }
 
