@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # TPC-H's 22 queries (bench/tpch/queries) in batch mode: Strom at p=2 on the embedded cluster
 # beside DuckDB (2 threads) and DataFusion (2 partitions, its Python package, in process), in
-# the same run on the same CSV files. Each Strom answer is checked against DuckDB's
+# the same run on the same files (CSV, or Parquet with TPCH_FORMAT=parquet). Each Strom answer is checked against DuckDB's
 # (crates/strom/tests/tpch/tpch.py). Prints a markdown table: seconds and peak RSS per engine,
 # the ratios, and the geometric means.
 #
@@ -9,6 +9,7 @@
 #   TPCH_SF=1                   scale factor (data in bench/data/tpch-sf<SF>/, made once)
 #   TPCH_QUERIES="1 2 ... 22"
 #   TPCH_P=2                    Strom's parallelism
+#   TPCH_FORMAT=csv             csv | parquet (tpchgen-cli's Parquet: SNAPPY, row groups of ~7 MiB)
 #   BENCH_SKIP_BUILD=1          use the existing target/release/strom
 #   BENCH_OUT=FILE              also write the report to FILE
 set -euo pipefail
@@ -18,7 +19,9 @@ SF=${TPCH_SF:-1}
 QUERIES=${TPCH_QUERIES:-$(seq -s ' ' 1 22)}
 P=${TPCH_P:-2}
 BIN=$ROOT/target/release/strom
+FORMAT=${TPCH_FORMAT:-csv}
 DATA=$ROOT/bench/data/tpch-sf$SF
+[[ $FORMAT == csv ]] || DATA=$DATA-$FORMAT
 ORACLE=$ROOT/crates/strom/tests/tpch/tpch.py
 PEER=$ROOT/bench/tpch_peer.py
 WORK=$(mktemp -d)
@@ -36,14 +39,18 @@ if [[ -z ${BENCH_SKIP_BUILD:-} ]]; then
     (cd "$ROOT" && cargo build --release -p strom)
 fi
 
-if [[ ! -f $DATA/lineitem.csv ]]; then
+if [[ ! -f $DATA/lineitem.$FORMAT ]]; then
     log "writing TPC-H SF $SF to $DATA"
     mkdir -p "$DATA.tmp/raw"
-    tpchgen-cli csv -s "$SF" --output-dir "$DATA.tmp/raw"
-    for f in "$DATA.tmp/raw"/*.csv; do tail -n +2 "$f" > "$DATA.tmp/$(basename "$f")"; done
+    if [[ $FORMAT == parquet ]]; then
+        tpchgen-cli parquet -s "$SF" --output-dir "$DATA.tmp"
+    else
+        tpchgen-cli csv -s "$SF" --output-dir "$DATA.tmp/raw"
+        for f in "$DATA.tmp/raw"/*.csv; do tail -n +2 "$f" > "$DATA.tmp/$(basename "$f")"; done
+    fi
     rm -rf "$DATA.tmp/raw" && mv "$DATA.tmp" "$DATA"
 fi
-sed -e "s#{dir}#$DATA#g; s#{format}#csv#g" "$ROOT/bench/tpch/schema.sql" > "$WORK/schema.sql"
+sed -e "s#{dir}#$DATA#g; s#{format}#$FORMAT#g" "$ROOT/bench/tpch/schema.sql" > "$WORK/schema.sql"
 
 # seconds and peak RSS (MiB) of a command run under GNU time
 measure() {
@@ -56,7 +63,7 @@ measure() {
 report() { echo "$*"; [[ -z ${BENCH_OUT:-} ]] || echo "$*" >> "$BENCH_OUT"; }
 [[ -z ${BENCH_OUT:-} ]] || : > "$BENCH_OUT"
 
-report "TPC-H SF $SF, CSV, $(nproc) cores; Strom p=$P embedded (job time), DuckDB 2 threads, DataFusion 2 partitions; s = seconds, MiB = peak RSS of the process"
+report "TPC-H SF $SF, $FORMAT, $(nproc) cores; Strom p=$P embedded (job time), DuckDB 2 threads, DataFusion 2 partitions; s = seconds, MiB = peak RSS of the process"
 report ""
 report "| query | right | Strom s | Strom MiB | DuckDB s | DuckDB MiB | DataFusion s | DataFusion MiB | Strom/DuckDB | Strom/DataFusion |"
 report "|---|---|---|---|---|---|---|---|---|---|"

@@ -1,11 +1,11 @@
-"""Runs one TPC-H query on a peer engine over the same CSV files as Strom (bench/tpch.sh).
+"""Runs one TPC-H query on a peer engine over the same CSV or Parquet files as Strom (bench/tpch.sh).
 
   tpch_peer.py duckdb|datafusion <schema.sql> <data dir> <query.sql>
 
-Prints the query's time in seconds (reading the CSV files included, as Strom reads them) and
+Prints the query's time in seconds (reading the files included, as Strom reads them) and
 its row count. Two threads (DuckDB) or two partitions (DataFusion), as Strom's p=2.
 """
-import re, sys, time
+import os, re, sys, time
 
 FLINK_TO_DUCK = {"STRING": "VARCHAR", "INT": "INTEGER", "BIGINT": "BIGINT", "DATE": "DATE"}
 
@@ -24,6 +24,10 @@ def duckdb_run(schema_sql, data, sql):
     con = duckdb.connect()
     con.execute("SET threads = 2")
     for t, cols in tables(schema_sql):
+        if os.path.exists(f"{data}/{t}.parquet"):
+            cast = ", ".join(f"CAST({n} AS {FLINK_TO_DUCK.get(ty, ty)}) AS {n}" for n, ty in cols)
+            con.execute(f"CREATE VIEW {t} AS SELECT {cast} FROM read_parquet('{data}/{t}.parquet')")
+            continue
         spec = ", ".join(f"'{n}': '{FLINK_TO_DUCK.get(ty, ty)}'" for n, ty in cols)
         con.execute(f"CREATE VIEW {t} AS SELECT * FROM read_csv('{data}/{t}.csv', header = false, "
                     f"auto_detect = false, quote = '\"', columns = {{{spec}}})")
@@ -45,6 +49,9 @@ def datafusion_run(schema_sql, data, sql):
     ctx = datafusion.SessionContext(datafusion.SessionConfig().with_target_partitions(2))
     for t, cols in tables(schema_sql):
         schema = pa.schema([(n, arrow_type(ty)) for n, ty in cols])
+        if os.path.exists(f"{data}/{t}.parquet"):
+            ctx.register_parquet(t, f"{data}/{t}.parquet")
+            continue
         ctx.register_csv(t, f"{data}/{t}.csv", schema=schema, has_header=False)
     start = time.time()
     rows = ctx.sql(sql).collect()

@@ -1,6 +1,6 @@
 //! Flink-dialect SQL: parsing ([`parser`], [`dialect`]), the tables of a session ([`catalog`]),
-//! window table functions ([`window_tvf`]), planning with DataFusion and the translation of its
-//! logical plans into JobGraphs ([`planner`], one translation rule per file). It builds on
+//! window table functions ([`window_tvf`]), Flink function spellings ([`flink_functions`]),
+//! planning with DataFusion and the translation of its logical plans into JobGraphs ([`planner`], one translation rule per file). It builds on
 //! `strom-plan` (the JobGraph, the encoded expressions, Flink's functions); nothing at run time
 //! depends on this crate.
 
@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod depth;
 pub mod dialect;
 pub mod error;
+pub mod flink_functions;
 pub mod parser;
 pub mod planner;
 pub mod window_tvf;

@@ -132,8 +132,9 @@ fn parse_one(parser: &mut Parser) -> Result<SqlStatement, SqlError> {
         return parse_create_table(parser);
     }
     let start = parser.peek_token().span;
-    let stmt = parser.parse_statement()?;
+    let mut stmt = parser.parse_statement()?;
     let span = start.union(&parser.peek_token().span);
+    crate::flink_functions::rewrite(&mut stmt);
     match stmt {
         Statement::CreateView(v) => create_view(v, span),
         Statement::Drop {
@@ -184,7 +185,8 @@ fn parse_statement_set(parser: &mut Parser, client_form: bool) -> Result<SqlStat
                 start,
             ));
         }
-        let stmt = parser.parse_statement()?;
+        let mut stmt = parser.parse_statement()?;
+        crate::flink_functions::rewrite(&mut stmt);
         if !matches!(stmt, Statement::Insert(_)) {
             let span = next.span.union(&parser.peek_token().span);
             return Err(SqlError::at_span(

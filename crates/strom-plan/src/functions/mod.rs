@@ -3,7 +3,9 @@
 //! DataFusion share a name but differ: `DATE_FORMAT`, `TO_TIMESTAMP`, `TO_DATE`, `FROM_UNIXTIME`
 //! ([`datetime`], Java date patterns), `LOG` ([`log`], natural logarithm), `CONCAT`, `GREATEST`,
 //! `LEAST` ([`flink_variant`], NULL when an argument is NULL), `EXTRACT(DOW ...)` ([`flink_variant`],
-//! 1 = Sunday).
+//! 1 = Sunday); and Flink's `SPLIT_INDEX` and `REGEXP_EXTRACT` ([`strings`]). Flink spellings of
+//! what DataFusion has (`IF`, `HOUR`, `UNIX_TIMESTAMP`, ...) are rewritten before planning
+//! (`strom_sql::flink_functions`).
 //!
 //! Checked against Flink's list of built-in functions, the other names DataFusion shares with
 //! Flink behave alike for Flink's documented examples (string, math, conditional and temporal
@@ -14,6 +16,7 @@ mod datetime;
 mod flink_variant;
 mod java_time;
 mod log;
+mod strings;
 
 use datafusion::arrow::compute::kernels::numeric::rem;
 use datafusion::arrow::datatypes::DataType;
@@ -62,6 +65,9 @@ pub fn session_context() -> SessionContext {
         ctx.register_udf(ScalarUDF::from(FlinkTimeFunc::new(kind)));
     }
     ctx.register_udf(ScalarUDF::from(log::FlinkLog::new()));
+    for kind in [strings::StringFn::SplitIndex, strings::StringFn::RegexpExtract] {
+        ctx.register_udf(ScalarUDF::from(strings::FlinkStringFunc::new(kind)));
+    }
     ctx.register_udf(ScalarUDF::from(flink_variant::FlinkVariant::date_part()));
     for inner in [
         datafusion::functions::string::concat(),

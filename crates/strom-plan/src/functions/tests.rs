@@ -95,8 +95,38 @@ async fn flink_math_and_string_functions() {
         ("MOD(-7, 3)", "-1"),
         ("POWER(2, 10)", "1024.0"),
         ("ABS(-2)", "2"),
+        // Flink's SPLIT_INDEX counts from 0; out of range or NULL input: NULL
+        ("SPLIT_INDEX('Jack,John,Mary', ',', 2)", "Mary"),
+        ("SPLIT_INDEX('Jack,John,Mary', ',', 0)", "Jack"),
+        ("SPLIT_INDEX('Jack,John,Mary', ',', 3)", "NULL"),
+        ("SPLIT_INDEX('Jack,John,Mary', ',', -1)", "NULL"),
+        ("SPLIT_INDEX('a::b', '::', 1)", "b"),
+        ("SPLIT_INDEX(n, ',', 0)", "NULL"),
+        // Flink's documentation: REGEXP_EXTRACT('foothebar', 'foo(.*?)(bar)', 2) returns 'bar'
+        ("REGEXP_EXTRACT('foothebar', 'foo(.*?)(bar)', 2)", "bar"),
+        ("REGEXP_EXTRACT('foothebar', 'foo(.*?)(bar)', 1)", "the"),
+        ("REGEXP_EXTRACT('foothebar', 'o+')", "oo"),
+        ("REGEXP_EXTRACT('foothebar', 'x(y)', 1)", "NULL"),
+        ("REGEXP_EXTRACT(n, 'x')", "NULL"),
     ] {
         assert_eq!(one(e).await, want, "{e}");
+    }
+}
+
+#[tokio::test]
+async fn a_bad_regex_or_group_is_a_clear_error() {
+    for (sql, want) in [
+        ("SELECT REGEXP_EXTRACT('abc', 'a(')", "bad regex 'a('"),
+        ("SELECT REGEXP_EXTRACT('abc', 'a(b)', 2)", "group 2 does not exist"),
+    ] {
+        let err = session_context()
+            .sql(sql)
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains(want), "{sql}: {err}");
     }
 }
 

@@ -1,0 +1,178 @@
+//! Flink built-in functions that are another spelling of something DataFusion plans, rewritten in
+//! the parsed statement (before DataFusion sees it), so both modes and views get them:
+//!
+//! - `IF(condition, a, b)` is `CASE WHEN condition THEN a ELSE b END` (lazy: the branch not
+//!   taken is not evaluated, and a NULL condition takes `b`, as in Flink);
+//! - `YEAR(t)`, `QUARTER(t)`, `MONTH(t)`, `WEEK(t)`, `DAYOFYEAR(t)`, `DAYOFMONTH(t)`,
+//!   `DAYOFWEEK(t)` (1 = Sunday), `HOUR(t)`, `MINUTE(t)`, `SECOND(t)` are `EXTRACT(... FROM t)`;
+//! - `UNIX_TIMESTAMP()` is the current time in seconds since the epoch, `UNIX_TIMESTAMP(s)` and
+//!   `UNIX_TIMESTAMP(s, format)` the seconds of `TO_TIMESTAMP(s[, format])` (Flink's default
+//!   format `yyyy-MM-dd HH:mm:ss`; UTC, Strom's session time zone).
+//!
+//! Functions that need code of their own (`SPLIT_INDEX`, `REGEXP_EXTRACT`, ...) are UDFs in
+//! `strom_plan::functions`.
+
+use sqlparser::ast::{
+    CaseWhen, CastKind, DataType, DateTimeField, Expr, ExtractSyntax, Function, FunctionArg,
+    FunctionArgExpr, FunctionArguments, ObjectName, VisitMut,
+};
+use std::ops::ControlFlow;
+
+/// Rewrites the Flink spellings in `node` (a statement, a query; see the module doc).
+pub fn rewrite<V: VisitMut>(node: &mut V) {
+    let _ = sqlparser::ast::visit_expressions_mut(node, |e| {
+        if let Some(new) = rewritten(e) {
+            *e = new;
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+/// The plain positional arguments of a call, or `None` for anything else (named arguments,
+/// `DISTINCT`, a subquery, clauses such as `ORDER BY` inside the call).
+fn plain_args(f: &Function) -> Option<Vec<Expr>> {
+    if f.over.is_some() || f.filter.is_some() || !f.within_group.is_empty() {
+        return None;
+    }
+    let FunctionArguments::List(list) = &f.args else {
+        return match &f.args {
+            FunctionArguments::None => Some(Vec::new()),
+            _ => None,
+        };
+    };
+    if list.duplicate_treatment.is_some() || !list.clauses.is_empty() {
+        return None;
+    }
+    list.args
+        .iter()
+        .map(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn function_name(name: &ObjectName) -> Option<String> {
+    match &name.0[..] {
+        [part] => part.as_ident().map(|i| i.value.to_ascii_uppercase()),
+        _ => None,
+    }
+}
+
+fn call(name: &str, args: Vec<Expr>) -> Expr {
+    Expr::Function(Function {
+        name: ObjectName::from(vec![sqlparser::ast::Ident::new(name)]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(sqlparser::ast::FunctionArgumentList {
+            duplicate_treatment: None,
+            args: args
+                .into_iter()
+                .map(|e| FunctionArg::Unnamed(FunctionArgExpr::Expr(e)))
+                .collect(),
+            clauses: Vec::new(),
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: Vec::new(),
+    })
+}
+
+fn extract(field: DateTimeField, expr: Expr) -> Expr {
+    Expr::Extract {
+        field,
+        syntax: ExtractSyntax::From,
+        expr: Box::new(expr),
+    }
+}
+
+/// `CAST(EXTRACT(EPOCH FROM t) AS BIGINT)`: whole seconds since the epoch.
+fn epoch_seconds(t: Expr) -> Expr {
+    Expr::Cast {
+        kind: CastKind::Cast,
+        expr: Box::new(call("floor", vec![extract(DateTimeField::Epoch, t)])),
+        data_type: DataType::BigInt(None),
+        array: false,
+        format: None,
+    }
+}
+
+fn rewritten(e: &Expr) -> Option<Expr> {
+    let Expr::Function(f) = e else { return None };
+    let name = function_name(&f.name)?;
+    let mut args = plain_args(f)?;
+    let part = |field| -> Option<Expr> {
+        let [t] = <[Expr; 1]>::try_from(args.clone()).ok()?;
+        Some(extract(field, t))
+    };
+    match name.as_str() {
+        "IF" if args.len() == 3 => {
+            let b = args.pop()?;
+            let a = args.pop()?;
+            let condition = args.pop()?;
+            Some(Expr::Case {
+                case_token: sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
+                end_token: sqlparser::ast::helpers::attached_token::AttachedToken::empty(),
+                operand: None,
+                conditions: vec![CaseWhen {
+                    condition,
+                    result: a,
+                }],
+                else_result: Some(Box::new(b)),
+            })
+        }
+        "YEAR" => part(DateTimeField::Year),
+        "QUARTER" => part(DateTimeField::Quarter),
+        "MONTH" => part(DateTimeField::Month),
+        "WEEK" => part(DateTimeField::Week(None)),
+        "DAYOFYEAR" => part(DateTimeField::Doy),
+        "DAYOFMONTH" => part(DateTimeField::Day),
+        "DAYOFWEEK" => part(DateTimeField::Dow),
+        "HOUR" => part(DateTimeField::Hour),
+        "MINUTE" => part(DateTimeField::Minute),
+        "SECOND" => part(DateTimeField::Second),
+        "UNIX_TIMESTAMP" => match args.len() {
+            0 => Some(epoch_seconds(call("now", vec![]))),
+            1 | 2 => Some(epoch_seconds(call("to_timestamp", args))),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dialect::FlinkDialect;
+    use sqlparser::parser::Parser;
+
+    fn rewrite_sql(sql: &str) -> String {
+        let mut stmts = Parser::parse_sql(&FlinkDialect, sql).expect("parses");
+        rewrite(&mut stmts[0]);
+        stmts[0].to_string()
+    }
+
+    #[test]
+    fn flink_spellings_become_what_datafusion_plans() {
+        assert_eq!(
+            rewrite_sql("SELECT IF(a > 1, IF(b, 'x', 'y'), NULL) FROM t"),
+            "SELECT CASE WHEN a > 1 THEN CASE WHEN b THEN 'x' ELSE 'y' END ELSE NULL END FROM t"
+        );
+        assert_eq!(
+            rewrite_sql("SELECT HOUR(ts), dayofweek(ts), DAYOFMONTH(d) FROM t"),
+            "SELECT EXTRACT(HOUR FROM ts), EXTRACT(DOW FROM d2), EXTRACT(DAY FROM d) FROM t"
+                .replace("d2", "ts")
+        );
+        assert_eq!(
+            rewrite_sql("SELECT UNIX_TIMESTAMP(s, 'yyyy-MM-dd') FROM t"),
+            "SELECT CAST(floor(EXTRACT(EPOCH FROM to_timestamp(s, 'yyyy-MM-dd'))) AS BIGINT) FROM t"
+        );
+        // other shapes are left alone (DataFusion then reports them)
+        assert_eq!(rewrite_sql("SELECT IF(a, b) FROM t"), "SELECT IF(a, b) FROM t");
+        assert_eq!(
+            rewrite_sql("SELECT x.hour(ts) FROM t"),
+            "SELECT x.hour(ts) FROM t"
+        );
+    }
+}
