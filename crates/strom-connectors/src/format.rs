@@ -13,6 +13,21 @@ use arrow::datatypes::{
 };
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 
+/// The [`ColumnText`] of every column of `batch`.
+pub fn column_texts(
+    batch: &arrow::array::RecordBatch,
+) -> Result<Vec<ColumnText<'_>>, strom_runtime::ConnectorError> {
+    batch
+        .columns()
+        .iter()
+        .map(|a| {
+            ColumnText::new(a).map_err(|e| {
+                strom_runtime::ConnectorError::Other(format!("cannot format column: {e}"))
+            })
+        })
+        .collect()
+}
+
 /// How values are rendered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Style {

@@ -177,6 +177,11 @@ impl RowSchema {
         RowSchema::new(indices.iter().map(|i| self.columns[*i].clone()).collect())
     }
 
+    /// The column names, in order.
+    pub fn names(&self) -> Vec<String> {
+        self.columns.iter().map(|c| c.name.clone()).collect()
+    }
+
     pub fn len(&self) -> usize {
         self.columns.len()
     }

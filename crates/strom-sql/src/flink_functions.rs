@@ -169,7 +169,10 @@ mod tests {
             "SELECT CAST(floor(EXTRACT(EPOCH FROM to_timestamp(s, 'yyyy-MM-dd'))) AS BIGINT) FROM t"
         );
         // other shapes are left alone (DataFusion then reports them)
-        assert_eq!(rewrite_sql("SELECT IF(a, b) FROM t"), "SELECT IF(a, b) FROM t");
+        assert_eq!(
+            rewrite_sql("SELECT IF(a, b) FROM t"),
+            "SELECT IF(a, b) FROM t"
+        );
         assert_eq!(
             rewrite_sql("SELECT x.hour(ts) FROM t"),
             "SELECT x.hour(ts) FROM t"

@@ -192,7 +192,11 @@ fn parse_statement_set(parser: &mut Parser, client_form: bool) -> Result<SqlStat
             return Err(SqlError::at_span(
                 format!(
                     "a statement set holds only INSERT statements, found '{}'",
-                    stmt.to_string().split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+                    stmt.to_string()
+                        .split_whitespace()
+                        .take(3)
+                        .collect::<Vec<_>>()
+                        .join(" ")
                 ),
                 span,
             ));

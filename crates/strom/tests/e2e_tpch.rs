@@ -62,44 +62,49 @@ fn tpch_data() -> PathBuf {
 /// directory).
 fn data_dir(data: Data) -> PathBuf {
     static DIRS: [OnceLock<PathBuf>; 2] = [OnceLock::new(), OnceLock::new()];
-    DIRS[data as usize].get_or_init(|| {
-        let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("strom-e2e");
-        let dir = root.join(format!("tpch-sf0.1-{}", data.format()));
-        if dir.is_dir() {
-            return dir;
-        }
-        let tmp = root.join(format!(".tpch-{}-{}.tmp", data.format(), std::process::id()));
-        let raw = tmp.join("raw");
-        std::fs::create_dir_all(&raw).unwrap();
-        let mut cmd = Command::new("tpchgen-cli");
-        match data {
-            Data::Csv => cmd.args(["csv", "-s", "0.1"]),
-            Data::Parquet => cmd.args(["parquet", "-s", "0.1", "--row-group-bytes", "1MB"]),
-        };
-        let out = run(cmd.arg("--output-dir").arg(&raw));
-        assert_eq!(
-            out.code,
-            Some(0),
-            "tpchgen-cli failed (is it installed? scripts/test.sh installs it)\n{}",
-            out.describe()
-        );
-        for e in std::fs::read_dir(&raw).unwrap().flatten() {
-            if data == Data::Parquet {
-                std::fs::rename(e.path(), tmp.join(e.file_name())).unwrap();
-                continue;
+    DIRS[data as usize]
+        .get_or_init(|| {
+            let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("strom-e2e");
+            let dir = root.join(format!("tpch-sf0.1-{}", data.format()));
+            if dir.is_dir() {
+                return dir;
             }
-            let text = read_text(&e.path());
-            let body = text.split_once('\n').map(|x| x.1).unwrap_or("");
-            write_text(&tmp.join(e.file_name()), body);
-        }
-        std::fs::remove_dir_all(&raw).unwrap();
-        if std::fs::rename(&tmp, &dir).is_err() {
-            // another process was first
-            let _ = std::fs::remove_dir_all(&tmp);
-        }
-        dir
-    })
-    .clone()
+            let tmp = root.join(format!(
+                ".tpch-{}-{}.tmp",
+                data.format(),
+                std::process::id()
+            ));
+            let raw = tmp.join("raw");
+            std::fs::create_dir_all(&raw).unwrap();
+            let mut cmd = Command::new("tpchgen-cli");
+            match data {
+                Data::Csv => cmd.args(["csv", "-s", "0.1"]),
+                Data::Parquet => cmd.args(["parquet", "-s", "0.1", "--row-group-bytes", "1MB"]),
+            };
+            let out = run(cmd.arg("--output-dir").arg(&raw));
+            assert_eq!(
+                out.code,
+                Some(0),
+                "tpchgen-cli failed (is it installed? scripts/test.sh installs it)\n{}",
+                out.describe()
+            );
+            for e in std::fs::read_dir(&raw).unwrap().flatten() {
+                if data == Data::Parquet {
+                    std::fs::rename(e.path(), tmp.join(e.file_name())).unwrap();
+                    continue;
+                }
+                let text = read_text(&e.path());
+                let body = text.split_once('\n').map(|x| x.1).unwrap_or("");
+                write_text(&tmp.join(e.file_name()), body);
+            }
+            std::fs::remove_dir_all(&raw).unwrap();
+            if std::fs::rename(&tmp, &dir).is_err() {
+                // another process was first
+                let _ = std::fs::remove_dir_all(&tmp);
+            }
+            dir
+        })
+        .clone()
 }
 
 /// `bench/tpch/schema.sql` over the CSV data directory.
@@ -182,7 +187,10 @@ fn run_queries_from(
             &insert_over(&schema, &data_path, query)
                 .replace("{out}", &out_dir.display().to_string())
                 // the sink writes the format the tables are read from
-                .replace("'format' = 'csv')", &format!("'format' = '{}')", data.format())),
+                .replace(
+                    "'format' = 'csv')",
+                    &format!("'format' = '{}')", data.format()),
+                ),
         );
         let mut cmd = strom();
         cmd.arg("sql")
@@ -370,7 +378,11 @@ fn tableau_rows(stdout: &str) -> (Vec<String>, String) {
     let borders: Vec<usize> = (0..lines.len())
         .filter(|i| lines[*i].starts_with("+-"))
         .collect();
-    assert_eq!(borders.len(), 3, "a header, a body and a closing border:\n{stdout}");
+    assert_eq!(
+        borders.len(),
+        3,
+        "a header, a body and a closing border:\n{stdout}"
+    );
     let rows = lines[borders[1] + 1..borders[2]]
         .iter()
         .map(|l| {
@@ -407,7 +419,11 @@ fn a_batch_select_prints_a_table_in_order() {
             let (rows, count) = tableau_rows(&out.stdout);
             assert_eq!(rows, want, "p={p} {data:?}\n{}", out.stdout);
             assert_eq!(count, "9 rows in set", "{}", out.stdout);
-            assert!(out.stdout.contains(" n_name | n_nationkey |      r_name |"), "{}", out.stdout);
+            assert!(
+                out.stdout.contains(" n_name | n_nationkey |      r_name |"),
+                "{}",
+                out.stdout
+            );
         }
     }
 }
@@ -451,7 +467,8 @@ fn a_statement_set_writes_several_sinks_in_one_job() {
     let out = run_with_timeout(&mut cmd, Duration::from_secs(300));
     assert_eq!(out.code, Some(0), "{script}\n{}", out.describe());
     assert_eq!(
-        out.stderr.matches("Job has been submitted").count() + out.stdout.matches("Job has been submitted").count(),
+        out.stderr.matches("Job has been submitted").count()
+            + out.stdout.matches("Job has been submitted").count(),
         1,
         "one job\n{}",
         out.describe()
@@ -459,6 +476,12 @@ fn a_statement_set_writes_several_sinks_in_one_job() {
     for (name, _) in queries {
         let query = tmp.join(&format!("{name}.sql"));
         let check = python(&[Path::new("check"), &schema, &data, &query, &tmp.join(name)]);
-        assert_eq!(check.code, Some(0), "{name}: {}{}", check.stdout, check.stderr);
+        assert_eq!(
+            check.code,
+            Some(0),
+            "{name}: {}{}",
+            check.stdout,
+            check.stderr
+        );
     }
 }

@@ -15,9 +15,9 @@
 //! **Predicates** (batch stages hand the plan's filters over, see
 //! [`strom_runtime::ConnectorFactory::create_filtered_reader`]): row groups whose statistics show
 //! that no row can pass are skipped (DataFusion's `PruningPredicate` over the row groups'
-//! min/max/null counts), and each filter over columns of the file is evaluated by the Parquet
-//! reader on those columns first (a `RowFilter`), so the other columns of rows that fail it are
-//! never decoded. The plan filters again: pushdown only saves work.
+//! min/max/null counts), and the filters over columns of the file are evaluated by the Parquet
+//! reader on those columns first (one `RowFilter` of their conjunction), so the other columns
+//! of rows that fail them are never decoded. The plan filters again: pushdown only saves work.
 //!
 //! **Positions** (jobs with checkpoints): the number of rows read of each owned row group, as
 //! JSON `{"version": 1, "row_groups": 6, "read": [[0, 100386], [1, 512]]}`. A restored reader
@@ -129,10 +129,11 @@ pub fn validate(files: &[InputFile]) -> Result<(), ConnectorError> {
 /// The index of the file's top-level field named `name` (exactly, else ignoring ASCII case).
 fn field_index(schema: &Schema, name: &str) -> Option<usize> {
     let fields = schema.fields();
-    fields
-        .iter()
-        .position(|f| f.name() == name)
-        .or_else(|| fields.iter().position(|f| f.name().eq_ignore_ascii_case(name)))
+    fields.iter().position(|f| f.name() == name).or_else(|| {
+        fields
+            .iter()
+            .position(|f| f.name().eq_ignore_ascii_case(name))
+    })
 }
 
 fn cast_column(array: &ArrayRef, to: &DataType, column: &str) -> Result<ArrayRef, ArrowError> {
@@ -232,11 +233,7 @@ impl ParquetReader {
             return true;
         }
         if self.files[file].keep.is_none() {
-            let keep = prune(
-                &self.files[file].meta,
-                &self.filters,
-                &self.table_schema,
-            );
+            let keep = prune(&self.files[file].meta, &self.filters, &self.table_schema);
             self.files[file].keep = Some(keep);
         }
         self.files[file]
@@ -258,10 +255,11 @@ impl ParquetReader {
             .filter_map(|c| field_index(file_schema, c.name()))
             .collect();
         let parquet_schema = f.meta.metadata().file_metadata().schema_descr();
-        let mut builder = ParquetRecordBatchReaderBuilder::new_with_metadata(handle, f.meta.clone())
-            .with_row_groups(vec![index])
-            .with_projection(ProjectionMask::roots(parquet_schema, roots))
-            .with_batch_size(self.batch_rows);
+        let mut builder =
+            ParquetRecordBatchReaderBuilder::new_with_metadata(handle, f.meta.clone())
+                .with_row_groups(vec![index])
+                .with_projection(ProjectionMask::roots(parquet_schema, roots))
+                .with_batch_size(self.batch_rows);
         if skip > 0 {
             builder = builder.with_row_selection(RowSelection::from(vec![
                 RowSelector::skip(skip as usize),
@@ -370,8 +368,11 @@ fn restore(
     };
     let mut read = HashMap::new();
     for (i, bytes) in positions.iter().enumerate() {
-        let v: Value = serde_json::from_slice(bytes)
-            .map_err(|e| fail(format!("position {i} is not a Parquet source position: {e}")))?;
+        let v: Value = serde_json::from_slice(bytes).map_err(|e| {
+            fail(format!(
+                "position {i} is not a Parquet source position: {e}"
+            ))
+        })?;
         if v["version"].as_u64() != Some(VERSION) {
             return Err(fail(format!(
                 "position {i} is not a Parquet source position of version {VERSION}"
@@ -452,7 +453,10 @@ impl RowGroupStatistics<'_> {
 
 impl PruningStatistics for RowGroupStatistics<'_> {
     fn min_values(&self, column: &datafusion::common::Column) -> Option<ArrayRef> {
-        let mins = self.converter(&column.name)?.row_group_mins(self.groups).ok()?;
+        let mins = self
+            .converter(&column.name)?
+            .row_group_mins(self.groups)
+            .ok()?;
         self.typed(&column.name, mins)
     }
 
@@ -492,8 +496,9 @@ impl PruningStatistics for RowGroupStatistics<'_> {
     }
 }
 
-/// One Parquet row predicate per filter whose columns are all in the file: it decodes only
-/// those columns, casts them to the table's types and evaluates the filter on them.
+/// The Parquet row predicate of the filters whose columns are all in the file (their
+/// conjunction, so each column is decoded once for it): it decodes only those columns, casts
+/// them to the table's types and evaluates the filters on them. None if no filter applies.
 fn row_predicates(
     filters: &[Arc<dyn PhysicalExpr>],
     table_schema: &SchemaRef,
@@ -501,47 +506,54 @@ fn row_predicates(
 ) -> Vec<Box<dyn ArrowPredicate>> {
     let file_schema = meta.schema();
     let parquet_schema = meta.metadata().file_metadata().schema_descr();
-    let mut out: Vec<Box<dyn ArrowPredicate>> = Vec::new();
+    // the filters over columns of the file, and those columns with their roots in the file
+    let mut applicable = Vec::new();
+    let mut used: Vec<(usize, usize)> = Vec::new();
     for filter in filters {
-        // the filter's table columns, each with its root in the file
-        let mut used: Vec<(usize, usize)> = Vec::new();
-        let mut missing = false;
-        for c in collect_columns(filter) {
-            match field_index(file_schema, c.name()) {
-                Some(root) => used.push((c.index(), root)),
-                None => missing = true,
+        let columns: Option<Vec<(usize, usize)>> = collect_columns(filter)
+            .iter()
+            .map(|c| field_index(file_schema, c.name()).map(|root| (c.index(), root)))
+            .collect();
+        match columns {
+            Some(columns) if !columns.is_empty() => {
+                used.extend(columns);
+                applicable.push(Arc::clone(filter));
+            }
+            _ => {}
+        }
+    }
+    if applicable.is_empty() {
+        return Vec::new();
+    }
+    // the predicate's batch holds the roots in file order
+    used.sort_by_key(|(_, root)| *root);
+    used.dedup();
+    let position: HashMap<usize, usize> = used
+        .iter()
+        .enumerate()
+        .map(|(pos, (table_index, _))| (*table_index, pos))
+        .collect();
+    let Ok(rewritten) = conjunction(applicable).transform(|e| {
+        if let Some(c) = e.downcast_ref::<ColumnExpr>() {
+            if let Some(pos) = position.get(&c.index()) {
+                let new: Arc<dyn PhysicalExpr> = Arc::new(ColumnExpr::new(c.name(), *pos));
+                return Ok(Transformed::yes(new));
             }
         }
-        if missing || used.is_empty() {
-            continue;
-        }
-        // the predicate's batch holds the roots in file order
-        used.sort_by_key(|(_, root)| *root);
-        used.dedup();
-        let position: HashMap<usize, usize> = used
-            .iter()
-            .enumerate()
-            .map(|(pos, (table_index, _))| (*table_index, pos))
-            .collect();
-        let Ok(rewritten) = Arc::clone(filter).transform(|e| {
-            if let Some(c) = e.downcast_ref::<ColumnExpr>() {
-                if let Some(pos) = position.get(&c.index()) {
-                    let new: Arc<dyn PhysicalExpr> = Arc::new(ColumnExpr::new(c.name(), *pos));
-                    return Ok(Transformed::yes(new));
-                }
-            }
-            Ok(Transformed::no(e))
-        }) else {
-            continue;
-        };
-        let expr = rewritten.data;
-        let fields: Vec<Field> = used
-            .iter()
-            .map(|(table_index, _)| table_schema.field(*table_index).clone().with_nullable(true))
-            .collect();
-        let schema = Arc::new(Schema::new(fields));
-        let mask = ProjectionMask::roots(parquet_schema, used.iter().map(|(_, root)| *root));
-        out.push(Box::new(ArrowPredicateFn::new(mask, move |batch: RecordBatch| {
+        Ok(Transformed::no(e))
+    }) else {
+        return Vec::new();
+    };
+    let expr = rewritten.data;
+    let fields: Vec<Field> = used
+        .iter()
+        .map(|(table_index, _)| table_schema.field(*table_index).clone().with_nullable(true))
+        .collect();
+    let schema = Arc::new(Schema::new(fields));
+    let mask = ProjectionMask::roots(parquet_schema, used.iter().map(|(_, root)| *root));
+    vec![Box::new(ArrowPredicateFn::new(
+        mask,
+        move |batch: RecordBatch| {
             let columns = batch
                 .columns()
                 .iter()
@@ -562,9 +574,8 @@ fn row_predicates(
                     value.data_type()
                 ))),
             }
-        })));
-    }
-    out
+        },
+    ))]
 }
 
 #[cfg(test)]

@@ -51,12 +51,7 @@ impl PartFormat {
         Self {
             format: opts.format,
             delimiter: opts.delimiter,
-            names: table
-                .schema
-                .columns
-                .iter()
-                .map(|c| c.name.clone())
-                .collect(),
+            names: table.schema.names(),
             schema: Arc::new(Schema::new(fields)),
             compression: opts.parquet_compression,
         }

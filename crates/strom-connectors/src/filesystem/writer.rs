@@ -12,7 +12,7 @@
 
 use super::part_file::{PartFile, PartFormat};
 use super::{Format, FsOptions};
-use crate::format::{write_json_string, ColumnText, Style};
+use crate::format::{column_texts, write_json_string, Style};
 use arrow::array::RecordBatch;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -114,7 +114,7 @@ pub fn batch_to_csv(
     delimiter: u8,
     out: &mut Vec<u8>,
 ) -> Result<(), ConnectorError> {
-    let cols = columns(batch)?;
+    let cols = column_texts(batch)?;
     let style = Style::Csv { delimiter };
     for row in 0..batch.num_rows() {
         for (i, c) in cols.iter().enumerate() {
@@ -135,7 +135,7 @@ pub fn batch_to_json(
     names: &[String],
     out: &mut Vec<u8>,
 ) -> Result<(), ConnectorError> {
-    let cols = columns(batch)?;
+    let cols = column_texts(batch)?;
     let schema = batch.schema();
     let keys: Vec<Vec<u8>> = (0..cols.len())
         .map(|i| {
@@ -162,17 +162,6 @@ pub fn batch_to_json(
         out.extend_from_slice(b"}\n");
     }
     Ok(())
-}
-
-fn columns(batch: &RecordBatch) -> Result<Vec<ColumnText<'_>>, ConnectorError> {
-    batch
-        .columns()
-        .iter()
-        .map(|a| {
-            ColumnText::new(a)
-                .map_err(|e| ConnectorError::Other(format!("cannot format column: {e}")))
-        })
-        .collect()
 }
 
 impl SinkWriter for FileSinkWriter {

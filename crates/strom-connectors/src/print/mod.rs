@@ -16,7 +16,7 @@
 pub mod tableau;
 
 use crate::bool_option;
-use crate::format::{ColumnText, Style};
+use crate::format::{column_texts, Style};
 use arrow::array::RecordBatch;
 use std::io::Write;
 use strom_plan::{RowKind, TableSpec};
@@ -105,14 +105,7 @@ pub fn format_rows(
 ) -> Result<(), ConnectorError> {
     let (batch, kinds) = strom_runtime::connector::split_changelog(batch);
     let batch = &batch;
-    let cols: Vec<ColumnText<'_>> = batch
-        .columns()
-        .iter()
-        .map(|a| {
-            ColumnText::new(a)
-                .map_err(|e| ConnectorError::Other(format!("cannot print column: {e}")))
-        })
-        .collect::<Result<_, _>>()?;
+    let cols = column_texts(batch)?;
     for row in 0..batch.num_rows() {
         out.extend_from_slice(prefix);
         let kind = kinds
@@ -219,7 +212,10 @@ impl ConnectorFactory for PrintConnector {
 
 /// Whether `'print.style'` is `'tableau'` (else `'changelog'`, the default).
 fn tableau_style(table: &TableSpec) -> Result<bool, ConnectorError> {
-    match table.option("print.style").map(|s| s.trim().to_ascii_lowercase()) {
+    match table
+        .option("print.style")
+        .map(|s| s.trim().to_ascii_lowercase())
+    {
         None => Ok(false),
         Some(s) if s == "changelog" => Ok(false),
         Some(s) if s == "tableau" => Ok(true),

@@ -18,7 +18,7 @@
 //! behind the query's root, so a query with ORDER BY prints in its order.
 
 use super::Target;
-use crate::format::{ColumnText, Style};
+use crate::format::{column_texts, Style};
 use arrow::array::{Array, RecordBatch};
 use strom_plan::TableSpec;
 use strom_runtime::connector::ConnectorCounters;
@@ -38,12 +38,7 @@ pub struct TableauWriter {
 impl TableauWriter {
     pub(super) fn new(table: &TableSpec, target: Target) -> Self {
         Self {
-            names: table
-                .schema
-                .columns
-                .iter()
-                .map(|c| c.name.clone())
-                .collect(),
+            names: table.schema.names(),
             rows: Vec::new(),
             target,
             bytes: 0,
@@ -96,20 +91,16 @@ pub fn render(names: &[String], rows: &[Vec<String>]) -> String {
     }
     out.push_str(&border);
     let n = rows.len();
-    out.push_str(&format!("{n} row{} in set\n", if n == 1 { "" } else { "s" }));
+    out.push_str(&format!(
+        "{n} row{} in set\n",
+        if n == 1 { "" } else { "s" }
+    ));
     out
 }
 
 impl SinkWriter for TableauWriter {
     fn write(&mut self, batch: &RecordBatch) -> Result<(), ConnectorError> {
-        let cols: Vec<ColumnText<'_>> = batch
-            .columns()
-            .iter()
-            .map(|a| {
-                ColumnText::new(a)
-                    .map_err(|e| ConnectorError::Other(format!("cannot print column: {e}")))
-            })
-            .collect::<Result<_, _>>()?;
+        let cols = column_texts(batch)?;
         let mut buf = Vec::new();
         for row in 0..batch.num_rows() {
             let cells = batch

@@ -65,7 +65,10 @@ pub fn session_context() -> SessionContext {
         ctx.register_udf(ScalarUDF::from(FlinkTimeFunc::new(kind)));
     }
     ctx.register_udf(ScalarUDF::from(log::FlinkLog::new()));
-    for kind in [strings::StringFn::SplitIndex, strings::StringFn::RegexpExtract] {
+    for kind in [
+        strings::StringFn::SplitIndex,
+        strings::StringFn::RegexpExtract,
+    ] {
         ctx.register_udf(ScalarUDF::from(strings::FlinkStringFunc::new(kind)));
     }
     ctx.register_udf(ScalarUDF::from(flink_variant::FlinkVariant::date_part()));

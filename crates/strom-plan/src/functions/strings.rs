@@ -72,7 +72,10 @@ impl ScalarUDFImpl for FlinkStringFunc {
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         let (min, max, usage) = self.arity();
         if !(min..=max).contains(&arg_types.len()) {
-            return plan_err!("{usage} takes {min} to {max} arguments, got {}", arg_types.len());
+            return plan_err!(
+                "{usage} takes {min} to {max} arguments, got {}",
+                arg_types.len()
+            );
         }
         arg_types
             .iter()
@@ -93,7 +96,9 @@ impl ScalarUDFImpl for FlinkStringFunc {
             .map(|a| a.to_array(n))
             .collect::<Result<Vec<ArrayRef>>>()?;
         let text = |i: usize| -> Result<StringArray> {
-            Ok(cast(&arrays[i], &DataType::Utf8)?.as_string::<i32>().clone())
+            Ok(cast(&arrays[i], &DataType::Utf8)?
+                .as_string::<i32>()
+                .clone())
         };
         let (s, second) = (text(0)?, text(1)?);
         let index: Option<Int64Array> = match arrays.get(2) {

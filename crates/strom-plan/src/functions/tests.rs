@@ -117,7 +117,10 @@ async fn flink_math_and_string_functions() {
 async fn a_bad_regex_or_group_is_a_clear_error() {
     for (sql, want) in [
         ("SELECT REGEXP_EXTRACT('abc', 'a(')", "bad regex 'a('"),
-        ("SELECT REGEXP_EXTRACT('abc', 'a(b)', 2)", "group 2 does not exist"),
+        (
+            "SELECT REGEXP_EXTRACT('abc', 'a(b)', 2)",
+            "group 2 does not exist",
+        ),
     ] {
         let err = session_context()
             .sql(sql)

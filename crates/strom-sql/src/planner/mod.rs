@@ -150,8 +150,8 @@ fn compile_on_this_thread(sql: &str, config: &Configuration) -> Result<CompiledS
                 for stmt in &inserts {
                     check_depth(stmt)?;
                 }
-                let job = plan_statements(&mut inserts, &catalog, &config)
-                    .map_err(|e| e.or_at(span))?;
+                let job =
+                    plan_statements(&mut inserts, &catalog, &config).map_err(|e| e.or_at(span))?;
                 jobs.push(job);
             }
         }

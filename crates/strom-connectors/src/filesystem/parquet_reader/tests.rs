@@ -210,8 +210,15 @@ fn positions_resume_at_another_parallelism() {
 fn a_file_that_is_not_parquet_is_a_clear_error() {
     let dir = TempDir::new("pq-bad");
     std::fs::write(dir.path().join("x.parquet"), "id,name\n1,a\n").unwrap();
-    let t = table(&[("id", SqlType::BigInt)], dir.path(), &[("format", "parquet")]);
-    let e = FileSystemConnector.validate(&t, true).unwrap_err().to_string();
+    let t = table(
+        &[("id", SqlType::BigInt)],
+        dir.path(),
+        &[("format", "parquet")],
+    );
+    let e = FileSystemConnector
+        .validate(&t, true)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("x.parquet") && e.contains("Parquet"), "{e}");
 }
 
@@ -219,7 +226,11 @@ fn a_file_that_is_not_parquet_is_a_clear_error() {
 fn a_value_that_does_not_fit_the_declared_type_names_the_column() {
     let dir = TempDir::new("pq-type");
     write_file(&dir.path().join("a.parquet"), 0..10, 5);
-    let t = table(&[("name", SqlType::Int)], dir.path(), &[("format", "parquet")]);
+    let t = table(
+        &[("name", SqlType::Int)],
+        dir.path(),
+        &[("format", "parquet")],
+    );
     let e = reader(&t, &[0], &[], 0, 1, 100)
         .next_batch()
         .unwrap_err()
