@@ -323,7 +323,7 @@ mod tests {
         )
         .expect("batch");
         let mut csv = Vec::new();
-        crate::filesystem::writer::batch_to_csv(&batch, b',', &mut csv).expect("csv");
+        crate::filesystem::part_file::batch_to_csv(&batch, b',', &mut csv).expect("csv");
         assert_eq!(
             String::from_utf8(csv).expect("a"),
             String::from_utf8(out).expect("b")

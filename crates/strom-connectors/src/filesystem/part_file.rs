@@ -1,11 +1,11 @@
 //! A part file being written by either filesystem sink, in the table's format: CSV and JSON
-//! lines are text the writer buffers and appends; Parquet goes through arrow's `ArrowWriter`
+//! lines are text the writer buffers and appends ([`batch_to_csv`], [`batch_to_json`]); Parquet goes through arrow's `ArrowWriter`
 //! (row groups of up to 1 Mi rows, the table's column names and types, the codec of
 //! `'parquet.compression'`, Flink's default SNAPPY), whose footer is written when the file
 //! closes.
 
-use super::writer::{batch_to_csv, batch_to_json};
 use super::{Format, FsOptions};
+use crate::format::{column_texts, write_json_string, Style};
 use arrow::array::RecordBatch;
 use arrow::compute::cast;
 use arrow::datatypes::{Field, Schema, SchemaRef};
@@ -142,4 +142,60 @@ impl PartFile {
         file.flush().map_err(|e| io(path, "write", e))?;
         Ok(file)
     }
+}
+
+/// Appends the CSV text of `batch` (one line per row).
+pub fn batch_to_csv(
+    batch: &RecordBatch,
+    delimiter: u8,
+    out: &mut Vec<u8>,
+) -> Result<(), ConnectorError> {
+    let cols = column_texts(batch)?;
+    let style = Style::Csv { delimiter };
+    for row in 0..batch.num_rows() {
+        for (i, c) in cols.iter().enumerate() {
+            if i > 0 {
+                out.push(delimiter);
+            }
+            c.write(row, out, style);
+        }
+        out.push(b'\n');
+    }
+    Ok(())
+}
+
+/// Appends the JSON lines of `batch` with keys `names` (the batch's field names if the count
+/// differs).
+pub fn batch_to_json(
+    batch: &RecordBatch,
+    names: &[String],
+    out: &mut Vec<u8>,
+) -> Result<(), ConnectorError> {
+    let cols = column_texts(batch)?;
+    let schema = batch.schema();
+    let keys: Vec<Vec<u8>> = (0..cols.len())
+        .map(|i| {
+            let name = if names.len() == cols.len() {
+                names[i].as_str()
+            } else {
+                schema.field(i).name().as_str()
+            };
+            let mut k = Vec::new();
+            write_json_string(&mut k, name.as_bytes());
+            k.push(b':');
+            k
+        })
+        .collect();
+    for row in 0..batch.num_rows() {
+        out.push(b'{');
+        for (i, c) in cols.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(&keys[i]);
+            c.write(row, out, Style::Json);
+        }
+        out.extend_from_slice(b"}\n");
+    }
+    Ok(())
 }

@@ -12,7 +12,6 @@
 
 use super::part_file::{PartFile, PartFormat};
 use super::{Format, FsOptions};
-use crate::format::{column_texts, write_json_string, Style};
 use arrow::array::RecordBatch;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -104,62 +103,6 @@ fn remove_stale_parts(dir: &Path, parallelism: u32, format: Format) -> Result<()
             let p = entry.path();
             std::fs::remove_file(&p).map_err(|e| io(&p, "remove the stale part file", e))?;
         }
-    }
-    Ok(())
-}
-
-/// Appends the CSV text of `batch` (one line per row).
-pub fn batch_to_csv(
-    batch: &RecordBatch,
-    delimiter: u8,
-    out: &mut Vec<u8>,
-) -> Result<(), ConnectorError> {
-    let cols = column_texts(batch)?;
-    let style = Style::Csv { delimiter };
-    for row in 0..batch.num_rows() {
-        for (i, c) in cols.iter().enumerate() {
-            if i > 0 {
-                out.push(delimiter);
-            }
-            c.write(row, out, style);
-        }
-        out.push(b'\n');
-    }
-    Ok(())
-}
-
-/// Appends the JSON lines of `batch` with keys `names` (the batch's field names if the count
-/// differs).
-pub fn batch_to_json(
-    batch: &RecordBatch,
-    names: &[String],
-    out: &mut Vec<u8>,
-) -> Result<(), ConnectorError> {
-    let cols = column_texts(batch)?;
-    let schema = batch.schema();
-    let keys: Vec<Vec<u8>> = (0..cols.len())
-        .map(|i| {
-            let name = if names.len() == cols.len() {
-                names[i].as_str()
-            } else {
-                schema.field(i).name().as_str()
-            };
-            let mut k = Vec::new();
-            write_json_string(&mut k, name.as_bytes());
-            k.push(b':');
-            k
-        })
-        .collect();
-    for row in 0..batch.num_rows() {
-        out.push(b'{');
-        for (i, c) in cols.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            out.extend_from_slice(&keys[i]);
-            c.write(row, out, Style::Json);
-        }
-        out.extend_from_slice(b"}\n");
     }
     Ok(())
 }

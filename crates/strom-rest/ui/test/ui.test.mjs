@@ -1,7 +1,8 @@
 // The Strom Web UI in headless Chromium: starts `target/debug/strom standalone` on a free port,
 // loads the overview, submits an unbounded datagen -> blackhole job through the "Submit SQL" form,
 // opens its DAG and subtasks, visits every page, cancels the job and sees it CANCELED, then stops a
-// second run with a savepoint and sees it FINISHED. Each figure
+// second run with a savepoint and sees it FINISHED, then runs a batch query and sees its stages
+// (the HASH exchange between them) in the DAG. Each figure
 // the UI shows is compared with the REST API's answer. Screenshots go to target/ui-screenshots/.
 //
 // Run: bash scripts/test.sh (or: cargo build -p strom && cd crates/strom-rest/ui/test && npm ci && node ui.test.mjs)
@@ -69,6 +70,16 @@ function checkVendoredDagre() {
   console.log('ok: ui/vendor/dagre.min.js is @dagrejs/dagre\'s release file');
 }
 
+// batch mode: a scan-and-partial-aggregate stage, a HASH exchange, the final aggregate
+const BATCH_SCRIPT = `SET 'execution.runtime-mode' = 'batch';
+CREATE TABLE nums (k INT, v BIGINT) WITH (
+  'connector' = 'datagen',
+  'number-of-rows' = '20000',
+  'fields.k.min' = '1', 'fields.k.max' = '50'
+);
+CREATE TABLE counts (k INT, c BIGINT, s BIGINT) WITH ('connector' = 'blackhole');
+INSERT INTO counts SELECT k, COUNT(*), SUM(v) FROM nums GROUP BY k;
+`;
 const SCRIPT = `SET 'execution.checkpointing.interval' = '500ms';
 CREATE TABLE gen (
   id BIGINT,
@@ -278,6 +289,35 @@ async function main() {
     assert((await page.locator('#action-message').innerText()).includes(made[0]), 'the page names the savepoint');
     assert((await rest(base, `/jobs/${jid2}/status`)).status === 'FINISHED', 'REST says FINISHED');
     await shot('14-stopped');
+
+    // 10. a batch query runs as stages of DataFusion's plan: its DAG shows every stage, the HASH
+    // exchange between them, and all FINISHED
+    await page.click('#nav a[data-route=submit]');
+    await page.locator('#sql').fill(BATCH_SCRIPT);
+    await page.locator('#parallelism').fill('2');
+    await page.click('#submit-sql');
+    const link3 = page.locator('#submit-result a.submitted-job');
+    await link3.waitFor();
+    const jid3 = (await link3.innerText()).trim();
+    await link3.click();
+    await page.locator('#dag svg').waitFor();
+    const batch = await until('the batch job FINISHED', async () => {
+      const j = await rest(base, `/jobs/${jid3}`);
+      return j.state === 'FINISHED' ? j : null;
+    });
+    assert(batch.vertices.length >= 2, `stages: ${batch.vertices.map((v) => v.name)}`);
+    await until('every stage drawn', async () => (await page.locator('#dag g.node').count()) === batch.vertices.length);
+    const batchPlan = (await rest(base, `/jobs/${jid3}/plan`)).plan;
+    const batchEdges = batchPlan.nodes.flatMap((n) => (n.inputs || []).map((i) => i.ship_strategy));
+    assert(batchEdges.includes('HASH'), `a HASH exchange between the stages: ${batchEdges}`);
+    const batchLabels = await page.locator('#dag g.edge text.ship-strategy').allTextContents();
+    // a BLOCKING exchange is labelled as such: 'HASH (blocking)'
+    assert(batchLabels.length === batchEdges.length && batchLabels.includes('HASH (blocking)'), `edge labels ${batchLabels}`);
+    await until('the DAG to show every stage FINISHED', async () => {
+      const states = await page.locator('#dag .vertex-state').allTextContents();
+      return states.length === batch.vertices.length && states.every((st) => st === 'FINISHED');
+    });
+    await shot('15-batch-stages');
 
     assert(prompts === 1, `the page asked for the REST token once, not ${prompts} times`);
     assert(problems.length === 0, `the browser reported:\n${problems.join('\n')}`);
