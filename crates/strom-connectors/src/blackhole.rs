@@ -103,10 +103,10 @@ impl ConnectorFactory for BlackholeConnector {
         _subtask: SubtaskInfo,
         _batch_rows: usize,
     ) -> Result<Box<dyn SourceReader>, ConnectorError> {
-        Err(ConnectorError::BadOption {
-            table: table.name.clone(),
-            message: "the blackhole connector is a sink only; it cannot be read".into(),
-        })
+        crate::unreadable(
+            table,
+            "the blackhole connector is a sink only; it cannot be read",
+        )
     }
 
     fn supports_changelog(&self, _table: &TableSpec) -> bool {

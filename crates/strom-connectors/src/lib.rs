@@ -66,6 +66,17 @@ pub(crate) fn bool_option(
     }
 }
 
+/// The answer of a sink-only connector asked for a reader: `why` it cannot be read.
+pub(crate) fn unreadable(
+    table: &TableSpec,
+    why: &str,
+) -> Result<Box<dyn strom_runtime::SourceReader>, ConnectorError> {
+    Err(ConnectorError::BadOption {
+        table: table.name.clone(),
+        message: why.to_string(),
+    })
+}
+
 /// Checks that a projection indexes the table's columns.
 pub(crate) fn check_projection(
     table: &TableSpec,

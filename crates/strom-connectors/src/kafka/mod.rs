@@ -268,10 +268,7 @@ impl ConnectorFactory for UpsertKafkaConnector {
         _subtask: SubtaskInfo,
         _batch_rows: usize,
     ) -> Result<Box<dyn SourceReader>, ConnectorError> {
-        Err(ConnectorError::BadOption {
-            table: table.name.clone(),
-            message: "'connector' = 'upsert-kafka' cannot be read yet".into(),
-        })
+        crate::unreadable(table, "'connector' = 'upsert-kafka' cannot be read yet")
     }
 
     fn create_writer(

@@ -178,10 +178,10 @@ impl ConnectorFactory for PrintConnector {
         _subtask: SubtaskInfo,
         _batch_rows: usize,
     ) -> Result<Box<dyn SourceReader>, ConnectorError> {
-        Err(ConnectorError::BadOption {
-            table: table.name.clone(),
-            message: "the print connector is a sink only; it cannot be read".into(),
-        })
+        crate::unreadable(
+            table,
+            "the print connector is a sink only; it cannot be read",
+        )
     }
 
     fn supports_changelog(&self, _table: &TableSpec) -> bool {
