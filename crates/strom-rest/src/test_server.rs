@@ -129,11 +129,14 @@ pub(crate) fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-/// A captured Flink 2.3 answer.
+/// A captured Flink 2.3 answer, from the shared directory (`STROM_SHARED_DIR`, as `.ci/run`
+/// sets it, else the checkout's sibling `shared/`).
 pub(crate) fn reference(name: &str) -> Value {
-    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/reference/flink-rest")
-        .join(name);
+    let shared = std::env::var_os("STROM_SHARED_DIR").map_or_else(
+        || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
+        std::path::PathBuf::from,
+    );
+    let p = shared.join("reference/flink-rest").join(name);
     serde_json::from_str(&std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{p:?}: {e}")))
         .unwrap()
 }
