@@ -19,6 +19,7 @@ use strom_runtime::ConnectorRegistry;
 use strom_scheduler::chaining::chain;
 use strom_scheduler::checkpoint_coordinator::CheckpointConfig;
 use strom_scheduler::execution_graph::ExecutionGraph;
+use strom_scheduler::failover_strategy::FailoverStrategy;
 use strom_scheduler::restart_strategy::RestartStrategy;
 use strom_scheduler::slot_pool::SlotPolicy;
 
@@ -244,6 +245,14 @@ impl Dispatcher {
             "pack" => SlotPolicy::Pack,
             _ => SlotPolicy::Spread,
         };
+        let failover = match options::FAILOVER_STRATEGY
+            .choice(&job_conf)
+            .map_err(invalid)?
+            .as_str()
+        {
+            "full" => FailoverStrategy::Full,
+            _ => FailoverStrategy::Region,
+        };
         let restart_strategy = RestartStrategy::from_config(&job_conf)
             .map_err(|e| DispatcherError::InvalidGraph(e.to_string()))?;
         let checkpoints = match chained.job_type {
@@ -260,6 +269,7 @@ impl Dispatcher {
                 slot_timeout_ms,
                 policy,
                 restart_strategy,
+                failover,
                 checkpoints,
             },
             (tx.clone(), rx),

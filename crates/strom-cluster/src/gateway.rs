@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use strom_common::time::now_millis;
-use strom_common::{AttemptId, JobId};
+use strom_common::{AttemptId, JobId, VertexId};
 use strom_runtime::{TaskDeploymentDescriptor, TaskMetrics, TaskMetricsSnapshot};
 use strom_scheduler::execution_graph::ExecutionVertexId;
 pub use strom_scheduler::slot_pool::TaskManagerId;
@@ -170,6 +170,8 @@ pub trait TaskExecutorGateway: Send + Sync {
     );
     /// Frees the exchanges and stored results of a job round (job end or restart).
     fn release_job(&self, job: JobId, round: u32);
+    /// Frees the stored BLOCKING results of `producer` (every round): their consumers finished.
+    fn release_results(&self, job: JobId, producer: VertexId);
     /// The files in the TaskManager process's log directory.
     fn file_list(&self) -> Answer<Vec<LogFileInfo>>;
     /// One of the TaskManager process's log files, as bytes.

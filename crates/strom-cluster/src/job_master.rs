@@ -28,6 +28,7 @@ use strom_plan::JobGraph;
 use strom_runtime::{TaskDeploymentDescriptor, TaskMetrics, TaskMetricsSnapshot};
 use strom_scheduler::execution_graph::{ExecutionGraph, ExecutionVertexId};
 use strom_scheduler::job_core::{JobCommand, JobCore, JobCoreConfig, JobInput};
+use strom_scheduler::failover_strategy::FailoverStrategy;
 use strom_scheduler::restart_strategy::RestartStrategy;
 use strom_scheduler::slot_pool::{SlotId, SlotPolicy};
 
@@ -75,6 +76,7 @@ pub struct JobMasterConfig {
     pub slot_timeout_ms: i64,
     pub policy: SlotPolicy,
     pub restart_strategy: RestartStrategy,
+    pub failover: FailoverStrategy,
     /// Streaming jobs: checkpoints and savepoints.
     pub checkpoints: Option<CheckpointSetup>,
 }
@@ -87,6 +89,8 @@ pub struct JobMaster {
     dirty: bool,
     events: Receiver<JobEvent>,
     rm: Arc<ResourceManager>,
+    /// The execution rounds below this one are freed on the TaskManagers.
+    released_below: u32,
     ckpt: Option<Checkpointing>,
     sampling: metrics_sampling::Sampling,
     /// Called once with the final status.
@@ -130,6 +134,7 @@ impl JobMaster {
                 slot_timeout_ms: config.slot_timeout_ms,
                 policy: config.policy,
                 restart_strategy: config.restart_strategy,
+                failover: config.failover,
                 exception_history_size: EXCEPTION_HISTORY_SIZE,
                 seed: rand::random(),
             },
@@ -148,6 +153,7 @@ impl JobMaster {
             dirty: false,
             events: events.1,
             rm,
+            released_below: 0,
             ckpt,
             sampling: Default::default(),
             on_terminal,
@@ -192,7 +198,7 @@ impl JobMaster {
         self.publish();
         self.rm.job_masters.unregister(job);
         let round = self.state.core.round();
-        self.release_round(round);
+        self.release_rounds(round);
         let status = self.status();
         tracing::info!("job {job} reached {status}");
         if let Some(c) = &self.ckpt {
@@ -247,8 +253,18 @@ impl JobMaster {
             }
             JobCommand::TaskFailed(id) => self.with_checkpointing(|c, cx| c.task_failed(id, cx)),
             JobCommand::Restart { previous_round } => {
-                self.release_round(previous_round);
+                self.release_rounds(previous_round);
                 self.with_checkpointing(|c, cx| c.choose_restore_point(cx));
+            }
+            // the attempts of earlier rounds are gone; their exchanges go at the job's end
+            JobCommand::RestartTasks { tasks, round } => {
+                tracing::info!("{} subtasks restart in round {round}", tasks.len())
+            }
+            JobCommand::ReleaseResults(producer) => {
+                let job = self.state.graph().job_id;
+                for te in self.rm.task_executors() {
+                    te.release_results(job, producer);
+                }
             }
         }
     }
@@ -356,7 +372,7 @@ impl JobMaster {
                 max_parallelism: ejv.vertex.max_parallelism,
                 restore: self.ckpt.as_ref().and_then(|c| c.restore_for(vertex_pos)),
                 job_id: g.job_id,
-                round: st.core.round(),
+                round: ev.current.round,
                 vertex: id.vertex,
                 vertex_name: ejv.vertex.name.clone(),
                 subtask: id.subtask,
@@ -401,11 +417,15 @@ impl JobMaster {
         }
     }
 
-    /// Frees a round's exchanges on every TaskManager.
-    fn release_round(&self, round: u32) {
+    /// Frees the exchanges of the rounds up to `last` not freed yet on every TaskManager (a
+    /// region failover starts a round without ending the earlier ones).
+    fn release_rounds(&mut self, last: u32) {
         let job = self.state.graph().job_id;
-        for te in self.rm.task_executors() {
-            te.release_job(job, round);
+        for round in self.released_below..=last {
+            for te in self.rm.task_executors() {
+                te.release_job(job, round);
+            }
         }
+        self.released_below = self.released_below.max(last + 1);
     }
 }

@@ -11,13 +11,13 @@ use crate::resource_manager::ResourceManager;
 use crate::rpc::proto::task_executor_service_client::TaskExecutorServiceClient;
 use crate::rpc::proto::{
     CancelTaskRequest, FileListRequest, JobMasterHeartbeat, NotifyCheckpointCompleteRequest,
-    ReleaseJobRequest, SubmitTaskRequest, ThreadDumpRequest, TriggerCheckpointRequest,
+    ReleaseJobRequest, ReleaseResultsRequest, SubmitTaskRequest, ThreadDumpRequest, TriggerCheckpointRequest,
 };
 use crate::rpc::{AuthChannel, SecretAttach};
 use crate::thread_dump::ThreadInfo;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
-use strom_common::{AttemptId, ExecutionState, FailureKind, JobId};
+use strom_common::{AttemptId, ExecutionState, FailureKind, JobId, VertexId};
 use strom_runtime::{TaskDeploymentDescriptor, TaskMetrics};
 use strom_scheduler::execution_graph::ExecutionVertexId;
 use tokio::runtime::Handle;
@@ -288,6 +288,17 @@ impl TaskExecutorGateway for RemoteTaskExecutor {
         };
         self.handle.spawn(async move {
             let _ = client.release_job(req).await;
+        });
+    }
+
+    fn release_results(&self, job: JobId, producer: VertexId) {
+        let mut client = self.client.clone();
+        let req = ReleaseResultsRequest {
+            job_id: job.to_string(),
+            producer: producer.to_string(),
+        };
+        self.handle.spawn(async move {
+            let _ = client.release_results(req).await;
         });
     }
 

@@ -13,7 +13,7 @@ use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use strom_common::{AttemptId, DeclineKind, ExecutionState, FailureKind, JobId};
+use strom_common::{AttemptId, DeclineKind, ExecutionState, FailureKind, JobId, VertexId};
 use strom_runtime::batch_memory::BatchMemory;
 use strom_runtime::connector::FINAL_CHECKPOINT;
 use strom_runtime::error::catch_panic;
@@ -413,6 +413,10 @@ impl TaskExecutor {
         }
     }
 
+    pub fn release_results(&self, job: JobId, producer: VertexId) {
+        self.shuffle.release_results(job, producer);
+    }
+
     /// The files in this process's log directory (`env.log.dir`).
     pub fn file_list(&self) -> Vec<LogFileInfo> {
         let files = crate::process_log::current();
@@ -497,6 +501,10 @@ impl TaskExecutorGateway for LocalTaskExecutor {
 
     fn release_job(&self, job: JobId, round: u32) {
         self.executor.release_job(job, round);
+    }
+
+    fn release_results(&self, job: JobId, producer: VertexId) {
+        self.executor.release_results(job, producer);
     }
 
     fn file_list(&self) -> Answer<Vec<LogFileInfo>> {

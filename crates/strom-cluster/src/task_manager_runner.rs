@@ -14,7 +14,7 @@ use crate::rpc::proto::task_executor_service_server::{
 use crate::rpc::proto::{
     Ack, CancelTaskRequest, CheckpointAcknowledgement, FileListRequest, FileListResponse,
     FileRequest, FileResponse, JobMasterHeartbeat, LogFileInfo, NotifyCheckpointCompleteRequest,
-    RegisterTaskExecutorRequest, ReleaseJobRequest, SubmitTaskRequest, TaskExecutionState,
+    RegisterTaskExecutorRequest, ReleaseJobRequest, ReleaseResultsRequest, SubmitTaskRequest, TaskExecutionState,
     TaskExecutorHeartbeat, TaskExecutorReport, TaskMetricsReport, ThreadDumpRequest,
     ThreadDumpResponse, TriggerCheckpointRequest,
 };
@@ -458,6 +458,23 @@ impl TaskExecutorService for TaskExecutorServer {
             .parse()
             .map_err(|_| Status::invalid_argument("bad job id"))?;
         self.executor.release_job(job, r.round);
+        Ok(Response::new(Ack {}))
+    }
+
+    async fn release_results(
+        &self,
+        request: Request<ReleaseResultsRequest>,
+    ) -> Result<Response<Ack>, Status> {
+        let r = request.into_inner();
+        let job = r
+            .job_id
+            .parse()
+            .map_err(|_| Status::invalid_argument("bad job id"))?;
+        let producer = r
+            .producer
+            .parse()
+            .map_err(|_| Status::invalid_argument("bad vertex id"))?;
+        self.executor.release_results(job, producer);
         Ok(Response::new(Ack {}))
     }
 

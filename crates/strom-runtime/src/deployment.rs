@@ -20,6 +20,20 @@ pub struct InputDescriptor {
     /// Producer subtasks that run on another TaskManager, with its data address.
     #[serde(default)]
     pub remote_producers: Vec<RemoteProducer>,
+    /// BLOCKING inputs: `(producer subtask, round)` of the producers whose results were made in
+    /// another execution round than this task's (they finished before a region failover
+    /// restarted this task), ascending by subtask. Empty in the usual case.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub producer_rounds: Vec<(u32, u32)>,
+}
+
+impl InputDescriptor {
+    /// The execution round of producer subtask `p`'s results for a task of round `own`.
+    pub fn producer_round(&self, p: u32, own: u32) -> u32 {
+        self.producer_rounds
+            .binary_search_by_key(&p, |(s, _)| *s)
+            .map_or(own, |i| self.producer_rounds[i].1)
+    }
 }
 
 /// A producer subtask on another TaskManager.

@@ -23,6 +23,11 @@ pub struct Execution {
     pub state_timestamps: BTreeMap<ExecutionState, i64>,
     pub slot: Option<SlotId>,
     pub failure: Option<String>,
+    /// The job's execution round when this attempt was deployed: it names the attempt's
+    /// exchanges, so that a restarted attempt never meets a channel of an older one while
+    /// finished producers' results keep theirs.
+    #[serde(default)]
+    pub round: u32,
 }
 
 impl Execution {
@@ -35,6 +40,7 @@ impl Execution {
             state_timestamps: BTreeMap::from([(ExecutionState::Created, now)]),
             slot: None,
             failure: None,
+            round: 0,
         }
     }
 

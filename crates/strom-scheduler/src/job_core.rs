@@ -10,12 +10,14 @@
 
 use crate::exception_history::{ExceptionHistory, Failure};
 use crate::execution_graph::{ExecutionGraph, ExecutionVertexId};
+use crate::failover_strategy::FailoverStrategy;
 use crate::job_slot_pool::{JobSlotPool, ResourceManagerGateway, SlotProvider};
 use crate::restart_strategy::{RestartBackoff, RestartStrategy};
 use crate::scheduling_strategy::{Scheduler, SchedulerAction, SchedulingMode};
 use crate::slot_pool::{SlotId, SlotPolicy, TaskManagerId};
-use std::collections::HashSet;
-use strom_common::{AttemptId, ExecutionState, FailureKind, JobStatus};
+use std::collections::{BTreeSet, HashSet};
+use strom_common::{AttemptId, ExecutionState, FailureKind, JobStatus, JobType, VertexId};
+use strom_plan::ResultType;
 
 /// How a job is run.
 #[derive(Debug, Clone)]
@@ -24,6 +26,9 @@ pub struct JobCoreConfig {
     pub slot_timeout_ms: i64,
     pub policy: SlotPolicy,
     pub restart_strategy: RestartStrategy,
+    /// What a failure restarts (`region` applies to batch jobs; a streaming job restarts whole
+    /// from its latest checkpoint).
+    pub failover: FailoverStrategy,
     /// Failovers kept in the exception history.
     pub exception_history_size: usize,
     /// Seed of the restart backoff's jitter.
@@ -83,9 +88,25 @@ pub enum JobCommand {
     TaskFinished(ExecutionVertexId),
     /// A task failed or was lost: checkpoints in flight abort.
     TaskFailed(ExecutionVertexId),
+    /// Region failover: these subtasks (whole pipelined regions) start new attempts in round
+    /// `round`, the rest of the job goes on (the `Deploy` of those that can run follows).
+    RestartTasks {
+        tasks: Vec<ExecutionVertexId>,
+        round: u32,
+    },
+    /// Every consumer of this vertex's BLOCKING results finished: free them on every
+    /// TaskManager (a region that needs them again reruns the vertex).
+    ReleaseResults(VertexId),
     /// The job restarts in a new execution round: free the exchanges of `previous_round` and
     /// choose the checkpoint the new attempts restore from (before the `Deploy` that follows).
     Restart { previous_round: u32 },
+}
+
+/// A region failover waiting for its subtasks to stop and its backoff to pass.
+#[derive(Debug, Clone)]
+struct RegionalRestart {
+    tasks: BTreeSet<ExecutionVertexId>,
+    at: i64,
 }
 
 /// The decision state of one job.
@@ -96,6 +117,13 @@ pub struct JobCore {
     backoff: RestartBackoff,
     /// While RESTARTING: when the new attempt may start.
     restart_at: Option<i64>,
+    /// A region failover under way (the job stays RUNNING): its subtasks are canceled, then
+    /// start again once all are terminal and the backoff passed.
+    regional: Option<RegionalRestart>,
+    /// TaskManagers lost: the BLOCKING results of tasks that finished on them are gone.
+    lost_task_managers: HashSet<TaskManagerId>,
+    /// Vertices whose BLOCKING results were freed (all their consumers finished).
+    released_results: HashSet<VertexId>,
     /// The execution round: incremented on every restart.
     round: u32,
     restarts: u32,
@@ -124,6 +152,9 @@ impl JobCore {
             config,
             graph,
             restart_at: None,
+            regional: None,
+            lost_task_managers: HashSet::new(),
+            released_results: HashSet::new(),
             round: 0,
             restarts: 0,
             stopping: false,
@@ -242,6 +273,7 @@ impl JobCore {
                     task_manager: None,
                     kind: FailureKind::Recoverable,
                 },
+                None,
                 pool,
             ),
             JobInput::Stop { attempts } => {
@@ -295,10 +327,11 @@ impl JobCore {
                 let actions = self.scheduler.on_task_finished(id, pool);
                 self.handle(actions, now, pool);
                 self.out.push(JobCommand::TaskFinished(id));
+                self.release_consumed_results(id.vertex);
             }
             ExecutionState::Failed => {
                 self.out.push(JobCommand::TaskFailed(id));
-                let actions = self.scheduler.on_task_failed(id, pool);
+                let actions = self.scheduler.on_task_stopped(id, pool);
                 self.handle(actions, now, pool);
                 let (task, task_manager) = self.describe_task(id);
                 self.on_failure(
@@ -309,8 +342,13 @@ impl JobCore {
                         task_manager,
                         kind,
                     },
+                    Some(&[id]),
                     pool,
                 );
+            }
+            ExecutionState::Canceled => {
+                let actions = self.scheduler.on_task_stopped(id, pool);
+                self.handle(actions, now, pool);
             }
             _ => {}
         }
@@ -352,7 +390,27 @@ impl JobCore {
             })
             .map(|ev| (ev.id, ev.current.attempt_id, ev.current.state))
             .collect();
+        self.lost_task_managers.insert(tm.clone());
         if on_tm.is_empty() {
+            // no task of the job runs there, but results it still needs may have been stored
+            // there: their regions run again
+            if self.uses_regions()
+                && self.graph.status() == JobStatus::Running
+                && !self.tasks_to_restart(&[]).is_empty()
+            {
+                self.on_failure(
+                    Failure {
+                        timestamp: now,
+                        message: reason,
+                        task: None,
+                        task_manager: Some(tm.to_string()),
+                        kind: FailureKind::TaskManagerLost,
+                    },
+                    Some(&[]),
+                    pool,
+                );
+                self.check_all_terminal(now, pool);
+            }
             return;
         }
         let mut lost = Vec::new();
@@ -371,7 +429,7 @@ impl JobCore {
             self.out.push(JobCommand::TaskFailed(*id));
         }
         for id in &lost {
-            let actions = self.scheduler.on_task_failed(*id, pool);
+            let actions = self.scheduler.on_task_stopped(*id, pool);
             self.handle(actions, now, pool);
         }
         let (task, _) = self.describe_task(lost[0]);
@@ -383,6 +441,7 @@ impl JobCore {
                 task_manager: Some(tm.to_string()),
                 kind: FailureKind::TaskManagerLost,
             },
+            Some(&lost),
             pool,
         );
         self.check_all_terminal(now, pool);
@@ -393,10 +452,24 @@ impl JobCore {
     /// strategy allows and none of its failures is certain to happen again; else the job
     /// fails. A failure certain to happen again that joins a failover waiting to restart turns
     /// it into the job's failure.
-    fn on_failure(&mut self, failure: Failure, pool: &mut dyn SlotProvider) {
+    ///
+    /// `failed`: the subtasks that failed (`None`: the job as a whole failed). With the `region`
+    /// failover strategy a batch job restarts only the pipelined regions these touch, and stays
+    /// RUNNING meanwhile.
+    fn on_failure(
+        &mut self,
+        failure: Failure,
+        failed: Option<&[ExecutionVertexId]>,
+        pool: &mut dyn SlotProvider,
+    ) {
         let now = failure.timestamp;
         let status = self.graph.status();
-        let starts = matches!(status, JobStatus::Running | JobStatus::Created);
+        // a subtask of a region failover under way failing (e.g. as its peers are canceled)
+        // joins that failover
+        let joins_regional = self.regional.as_ref().is_some_and(|r| {
+            failed.is_some_and(|f| !f.is_empty() && f.iter().all(|id| r.tasks.contains(id)))
+        });
+        let starts = matches!(status, JobStatus::Running | JobStatus::Created) && !joins_regional;
         if starts {
             self.exceptions.close();
         }
@@ -415,6 +488,9 @@ impl JobCore {
                      every attempt)"
                 );
             }
+            if suppressed && joins_regional {
+                self.fail(cause, now, pool);
+            }
             return;
         }
         if suppressed {
@@ -428,6 +504,10 @@ impl JobCore {
         self.backoff.notify_failure(now, jitter);
         if self.backoff.can_restart() {
             let delay = self.backoff.backoff_ms();
+            if let Some(failed) = failed.filter(|_| self.uses_regions()) {
+                self.restart_regions_later(failed, now, delay, &cause);
+                return;
+            }
             tracing::warn!("job failed ({cause}); restarting in {delay} ms");
             self.transition_job(JobStatus::Restarting, now);
             self.restart_at = Some(now + delay);
@@ -479,6 +559,9 @@ impl JobCore {
             let Some(attempt) = self.graph.current_attempt(*id) else {
                 continue;
             };
+            if let Some(ev) = self.graph.execution_vertex_mut(*id) {
+                ev.current.round = self.round;
+            }
             let _ = self.graph.set_slot(*id, attempt, Some(slot.clone()));
             for to in [ExecutionState::Scheduled, ExecutionState::Deploying] {
                 let _ = self.graph.transition_task(*id, attempt, to, now, None);
@@ -492,9 +575,26 @@ impl JobCore {
     fn cancel_tasks(&mut self, now: i64) {
         // slots that arrive now deploy nothing (a job canceled while waiting for slots)
         self.scheduler.stop_deploying();
+        self.regional = None;
+        self.cancel_where(now, |_| true);
+    }
+
+    /// Cancels the deployed tasks among `ids` that are not terminal yet, at their TaskManagers
+    /// (those not deployed stay as they are, to be deployed by the scheduler later).
+    fn cancel_these(&mut self, ids: &BTreeSet<ExecutionVertexId>, now: i64) {
+        self.cancel_where(now, |ev| {
+            ids.contains(&ev.id) && ev.current.state != ExecutionState::Created
+        });
+    }
+
+    fn cancel_where(
+        &mut self,
+        now: i64,
+        which: impl Fn(&crate::execution_graph::ExecutionVertex) -> bool,
+    ) {
         let mut to_cancel = Vec::new();
         for v in &self.graph.vertices {
-            for ev in &v.subtasks {
+            for ev in v.subtasks.iter().filter(|ev| which(ev)) {
                 let e = &ev.current;
                 match e.state {
                     s if s.is_terminal() => {}
@@ -568,6 +668,7 @@ impl JobCore {
     /// When every task is terminal: a FAILING or CANCELLING job reaches FAILED or CANCELED and its
     /// slots go back to the pool; a RESTARTING job starts its next attempt once its backoff passed.
     fn check_all_terminal(&mut self, now: i64, pool: &mut dyn SlotProvider) {
+        self.check_regional_restart(now, pool);
         let all_terminal = self
             .graph
             .vertices
@@ -595,6 +696,151 @@ impl JobCore {
         self.transition_job(target, now);
     }
 
+    /// Whether a failure restarts pipelined regions rather than the job: batch jobs with the
+    /// `region` failover strategy (a streaming job's regions would have to restore part of a
+    /// checkpoint; they restart whole).
+    fn uses_regions(&self) -> bool {
+        self.config.failover == FailoverStrategy::Region
+            && self.graph.job_type == JobType::Batch
+            && !self.stopping
+    }
+
+    /// The subtasks the `region` strategy restarts when `failed` failed: their regions, the
+    /// regions that produce lost results a restarted or waiting region needs, and the
+    /// unfinished regions consuming a restarted one's results.
+    fn tasks_to_restart(&self, failed: &[ExecutionVertexId]) -> Vec<ExecutionVertexId> {
+        let graph = &self.graph;
+        let lost_tms = &self.lost_task_managers;
+        let released = &self.released_results;
+        let lost = |id: ExecutionVertexId| {
+            let stored = graph
+                .edges
+                .iter()
+                .any(|e| e.source == id.vertex && e.result_type == ResultType::Blocking);
+            stored
+                && (released.contains(&id.vertex)
+                    || graph
+                        .execution_vertex(id)
+                        .and_then(|ev| ev.current.slot.as_ref())
+                        .is_some_and(|s| lost_tms.contains(&s.task_manager)))
+        };
+        self.scheduler.tasks_to_restart(failed, &lost)
+    }
+
+    /// Once every subtask of `vertex` finished: frees the BLOCKING results of its producers
+    /// whose consumers have all finished.
+    fn release_consumed_results(&mut self, vertex: VertexId) {
+        let g = &self.graph;
+        let all_finished = |v: VertexId| {
+            g.job_vertex(v).is_some_and(|jv| {
+                jv.subtasks
+                    .iter()
+                    .all(|s| s.current.state == ExecutionState::Finished)
+            })
+        };
+        let blocking = |e: &&strom_plan::JobEdge| e.result_type == ResultType::Blocking;
+        let producers: Vec<VertexId> = g
+            .edges
+            .iter()
+            .filter(blocking)
+            .filter(|e| e.target == vertex)
+            .map(|e| e.source)
+            .collect();
+        if producers.is_empty() || !all_finished(vertex) {
+            return;
+        }
+        let done: Vec<VertexId> = producers
+            .into_iter()
+            .filter(|p| !self.released_results.contains(p))
+            .filter(|p| {
+                g.edges
+                    .iter()
+                    .filter(blocking)
+                    .filter(|e| e.source == *p)
+                    .all(|e| all_finished(e.target))
+            })
+            .collect();
+        for p in done {
+            self.released_results.insert(p);
+            self.out.push(JobCommand::ReleaseResults(p));
+        }
+    }
+
+    /// Region failover: cancels the regions `failed` touch (joining a failover under way) and
+    /// restarts them at `at` once they all stopped.
+    fn restart_regions_later(
+        &mut self,
+        failed: &[ExecutionVertexId],
+        now: i64,
+        delay: i64,
+        cause: &str,
+    ) {
+        let tasks = self.tasks_to_restart(failed);
+        tracing::warn!(
+            "task failed ({cause}); restarting {} subtasks of its pipelined regions in {delay} ms",
+            tasks.len()
+        );
+        let at = now + delay;
+        let r = self.regional.get_or_insert(RegionalRestart {
+            tasks: BTreeSet::new(),
+            at,
+        });
+        r.tasks.extend(tasks);
+        r.at = r.at.max(at);
+        let ids = r.tasks.clone();
+        self.cancel_these(&ids, now);
+    }
+
+    /// Starts the region failover once its subtasks are all terminal (or never deployed) and
+    /// its backoff passed: new attempts in a new execution round, deployed by the scheduler as
+    /// their inputs allow.
+    fn check_regional_restart(&mut self, now: i64, pool: &mut dyn SlotProvider) {
+        let Some(r) = &self.regional else { return };
+        if self.graph.status() != JobStatus::Running || now < r.at {
+            return;
+        }
+        let stopped = r.tasks.iter().all(|id| {
+            self.graph.execution_vertex(*id).is_none_or(|ev| {
+                ev.current.state.is_terminal() || ev.current.state == ExecutionState::Created
+            })
+        });
+        if !stopped {
+            return;
+        }
+        let Some(r) = self.regional.take() else {
+            return;
+        };
+        let tasks: Vec<ExecutionVertexId> = r.tasks.into_iter().collect();
+        self.round += 1;
+        // attempts that never ran keep theirs
+        let ran: Vec<ExecutionVertexId> = tasks
+            .iter()
+            .copied()
+            .filter(|id| {
+                self.graph
+                    .execution_vertex(*id)
+                    .is_some_and(|ev| ev.current.state != ExecutionState::Created)
+            })
+            .collect();
+        self.graph.reset_for_restart(&ran, now);
+        for id in &ran {
+            self.released_results.remove(&id.vertex);
+        }
+        self.restarts += 1;
+        self.exceptions.close();
+        tracing::info!(
+            "restarting {} subtasks of the job's pipelined regions (attempt round {})",
+            ran.len(),
+            self.round
+        );
+        self.out.push(JobCommand::RestartTasks {
+            tasks: tasks.clone(),
+            round: self.round,
+        });
+        let actions = self.scheduler.restart_tasks(&tasks, pool);
+        self.handle(actions, now, pool);
+    }
+
     /// Starts the next attempt of every subtask in a new execution round.
     fn restart(&mut self, now: i64, pool: &mut dyn SlotProvider) {
         self.restart_at = None;
@@ -606,6 +852,7 @@ impl JobCore {
         self.round += 1;
         let ids: Vec<ExecutionVertexId> = self.graph.execution_vertex_ids().collect();
         self.graph.reset_for_restart(&ids, now);
+        self.released_results.clear();
         self.restarts += 1;
         // the failover is over: the next failure starts another one
         self.exceptions.close();

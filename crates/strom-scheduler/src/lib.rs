@@ -7,7 +7,7 @@
 //! - [`JobSlotPool`]: the slots one job holds, requested through a [`ResourceManagerGateway`].
 //! - [`Scheduler`]: eager or lazy (pipelined region) scheduling with slot sharing.
 //! - [`RestartStrategy`] / [`RestartBackoff`]: Flink's restart strategies (whether and when a
-//!   failed job restarts).
+//!   failed job restarts); [`FailoverStrategy`]: what restarts (the job or its regions).
 //! - [`ExceptionHistory`]: the failovers of a job, the root cause of each, and whether one must
 //!   not restart the job.
 //! - [`JobCore`]: the decisions of one job (placement, failover, TaskManager loss,
@@ -26,6 +26,7 @@ pub mod checkpoint_failures;
 mod error;
 pub mod exception_history;
 pub mod execution_graph;
+pub mod failover_strategy;
 mod execution_vertex_id;
 pub mod job_core;
 pub mod job_slot_pool;
@@ -41,6 +42,7 @@ mod topology;
 pub use chaining::{chain, is_chainable};
 pub use error::SchedulerError;
 pub use exception_history::{ExceptionHistory, Failure, HistoryEntry};
+pub use failover_strategy::FailoverStrategy;
 pub use execution_graph::{
     Execution, ExecutionGraph, ExecutionJobVertex, ExecutionVertex, ExecutionVertexId,
 };

@@ -12,6 +12,7 @@
 //! a shared slot is released when every subtask in it has finished (or failed).
 
 use crate::execution_graph::{ExecutionGraph, ExecutionVertexId};
+use crate::failover_strategy::regions_to_restart;
 use crate::job_slot_pool::SlotProvider;
 use crate::pipelined_region::RegionGraph;
 use crate::slot_pool::{SlotId, SlotPolicy};
@@ -82,8 +83,9 @@ enum Task {
     Waiting,
     /// Deployed into shared slot `shared[k]`.
     Deployed(usize),
-    /// Finished or failed.
-    Done,
+    Finished,
+    /// Failed or canceled: waits for a restart.
+    Stopped,
 }
 
 #[derive(Debug, Clone)]
@@ -228,7 +230,7 @@ impl Scheduler {
             return Vec::new();
         };
         let mut released = Vec::new();
-        self.task_done(d, pool, &mut released);
+        self.task_done(d, Task::Finished, pool, &mut released);
         self.remaining -= 1;
         let r = self.regions.region_of[d];
         self.unfinished_tasks[r] -= 1;
@@ -257,11 +259,11 @@ impl Scheduler {
         actions
     }
 
-    /// A deployed subtask failed: releases its slot once the slot's subtasks are all done, and
-    /// deploys nothing more. Whether the job fails or restarts is the [`crate::JobCore`]'s
-    /// decision (cancel, reset the ExecutionGraph, build a new Scheduler). Unknown or not
-    /// deployed subtasks are ignored.
-    pub fn on_task_failed(
+    /// A deployed subtask failed or was canceled: releases its slot once the slot's subtasks are
+    /// all done. What follows (a restart of its regions, of the job, or the job's failure) is
+    /// the [`crate::JobCore`]'s decision; the regions that depend on it are not deployed before
+    /// it runs again. Unknown or not deployed subtasks are ignored.
+    pub fn on_task_stopped(
         &mut self,
         id: ExecutionVertexId,
         pool: &mut dyn SlotProvider,
@@ -270,17 +272,96 @@ impl Scheduler {
             return Vec::new();
         };
         let mut released = Vec::new();
-        self.task_done(d, pool, &mut released);
+        self.task_done(d, Task::Stopped, pool, &mut released);
+        if released.is_empty() {
+            Vec::new()
+        } else {
+            vec![SchedulerAction::ReleaseSlots(released)]
+        }
+    }
+
+    /// The subtasks of whole pipelined regions start again (region failover): each must be
+    /// finished, failed, canceled or not deployed yet. A region that had finished counts as
+    /// unfinished again for the regions consuming it; the regions whose inputs are all finished
+    /// are deployed (eager: every restarted region).
+    pub fn restart_tasks(
+        &mut self,
+        ids: &[ExecutionVertexId],
+        pool: &mut dyn SlotProvider,
+    ) -> Vec<SchedulerAction> {
+        let mut regions = BTreeSet::new();
+        for id in ids {
+            let Some(d) = self.topo.dense(*id) else {
+                continue;
+            };
+            match self.tasks[d] {
+                Task::Deployed(_) => {
+                    tracing::warn!(subtask = %id, "a running subtask cannot restart; ignored");
+                    continue;
+                }
+                Task::Finished => {
+                    self.remaining += 1;
+                    let r = self.regions.region_of[d];
+                    if self.unfinished_tasks[r] == 0 {
+                        for c in &self.consumers[r] {
+                            self.unfinished_inputs[*c] += 1;
+                        }
+                    }
+                    self.unfinished_tasks[r] += 1;
+                }
+                Task::Waiting | Task::Stopped => {}
+            }
+            self.tasks[d] = Task::Waiting;
+            regions.insert(self.regions.region_of[d]);
+        }
         let mut actions = Vec::new();
-        if !released.is_empty() {
-            actions.push(SchedulerAction::ReleaseSlots(released));
+        if self.phase != SchedulerPhase::Running {
+            return actions;
         }
-        // whether the job fails or restarts is the JobCore's decision: this attempt deploys
-        // nothing more
-        if self.phase == SchedulerPhase::Running {
-            self.stop(SchedulerPhase::Failed);
+        for r in regions {
+            let ready = match self.mode {
+                SchedulingMode::Eager => true,
+                SchedulingMode::Lazy => self.unfinished_inputs[r] == 0,
+            };
+            if ready {
+                self.pending.insert(r);
+            } else {
+                self.pending.remove(&r);
+            }
         }
+        self.try_deploy(pool, &mut actions);
         actions
+    }
+
+    /// The subtasks to restart when `failed` failed, by the `region` failover strategy (see
+    /// [`crate::failover_strategy`]): whole pipelined regions, in priority order. `lost(id)`:
+    /// whether the BLOCKING results finished subtask `id` produced are gone.
+    pub fn tasks_to_restart(
+        &self,
+        failed: &[ExecutionVertexId],
+        lost: &dyn Fn(ExecutionVertexId) -> bool,
+    ) -> Vec<ExecutionVertexId> {
+        let region_lost = |r: usize| {
+            self.regions.members[r]
+                .iter()
+                .any(|d| self.tasks[*d] == Task::Finished && lost(self.topo.task(*d)))
+        };
+        let regions = regions_to_restart(
+            &self.regions,
+            &self.consumers,
+            failed
+                .iter()
+                .filter_map(|id| self.topo.dense(*id))
+                .map(|d| self.regions.region_of[d]),
+            &|r| self.unfinished_tasks[r] == 0,
+            &region_lost,
+        );
+        let mut tasks: Vec<usize> = regions
+            .into_iter()
+            .flat_map(|r| self.regions.members[r].iter().copied())
+            .collect();
+        tasks.sort_unstable();
+        tasks.into_iter().map(|d| self.topo.task(d)).collect()
     }
 
     /// The job is canceled (or failed and being cleaned up): deploys nothing more and releases
@@ -353,12 +434,19 @@ impl Scheduler {
         self.waiting = None;
     }
 
-    /// Marks a deployed subtask done and releases its shared slot when it was the last in it.
-    fn task_done(&mut self, d: usize, pool: &mut dyn SlotProvider, released: &mut Vec<SlotId>) {
+    /// Marks a deployed subtask finished or stopped and releases its shared slot when it was the
+    /// last in it.
+    fn task_done(
+        &mut self,
+        d: usize,
+        end: Task,
+        pool: &mut dyn SlotProvider,
+        released: &mut Vec<SlotId>,
+    ) {
         let Task::Deployed(k) = self.tasks[d] else {
             return;
         };
-        self.tasks[d] = Task::Done;
+        self.tasks[d] = end;
         let s = &mut self.shared[k];
         s.live -= 1;
         if s.live == 0 && !s.released {

@@ -31,6 +31,14 @@ impl EdgeDescriptors<'_> {
             .and_then(|e| e.current.slot.clone())
     }
 
+    /// The execution round of a subtask's current attempt.
+    fn round_of(&self, vertex: VertexId, subtask: u32) -> u32 {
+        self.graph
+            .job_vertex(vertex)
+            .and_then(|jv| jv.subtasks.get(subtask as usize))
+            .map_or(0, |e| e.current.round)
+    }
+
     fn parallelism(&self, vertex: VertexId) -> u32 {
         self.graph
             .job_vertex(vertex)
@@ -52,6 +60,16 @@ impl EdgeDescriptors<'_> {
                 } else {
                     0..producer_parallelism
                 };
+                // results of producers that finished in an earlier round than this attempt's
+                let own = self.round_of(id.vertex, id.subtask);
+                let producer_rounds = match e.result_type {
+                    ResultType::Pipelined => Vec::new(),
+                    ResultType::Blocking => producers
+                        .clone()
+                        .map(|p| (p, self.round_of(e.source, p)))
+                        .filter(|(_, r)| *r != own)
+                        .collect(),
+                };
                 let remote_producers = producers
                     .filter_map(|p| {
                         let addr = self.data_address(self.slot_of(e.source, p).as_ref());
@@ -68,6 +86,7 @@ impl EdgeDescriptors<'_> {
                     result_type: e.result_type,
                     forward,
                     remote_producers,
+                    producer_rounds,
                 }
             })
             .collect()

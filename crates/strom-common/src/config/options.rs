@@ -501,10 +501,10 @@ pub const FAILOVER_STRATEGY: ConfigOption<Choice> = ConfigOption {
     key: "jobmanager.execution.failover-strategy",
     deprecated_keys: &[],
     default: Words {
-        default: "full",
+        default: "region",
         accepted: &["full", "region"],
     },
-    description: "Accepted for Flink's configurations; Strom restarts the whole job on a failure.",
+    description: "What restarts on a failure: `region` (Flink's default) restarts only the pipelined regions the failure touches in a batch job (its finished BLOCKING results are read again; lost ones are recomputed), `full` the whole job. Streaming jobs restart whole from their latest checkpoint.",
 };
 pub const RESTART_STRATEGY: ConfigOption<Optional<Choice>> = ConfigOption {
     key: "restart-strategy.type",

@@ -39,24 +39,26 @@ impl LocalShuffle {
     }
 
     /// Creates an input gate over BLOCKING partitions already produced by `producers` subtasks of
-    /// `producer` in this process (those in `remote` are fetched over the network instead).
+    /// `producer` in this process, subtask p's in round `round_of(p)` (those in `remote` are
+    /// fetched over the network instead). The partitions stay for another attempt of the
+    /// consumer until [`Self::release_results`].
     pub fn open_stored_gate(
         &self,
         gate: GateKey,
         producer: VertexId,
         producers: u32,
         forward: bool,
+        round_of: impl Fn(u32) -> u32,
         remote: &[u32],
     ) -> Result<Receiver<Message>, TaskError> {
         let GateKey {
             job,
-            round,
             vertex: consumer,
             subtask,
             ..
         } = gate;
         let (tx, rx) = unbounded();
-        let mut reg = self.inner.0.lock();
+        let reg = self.inner.0.lock();
         let range = if forward {
             subtask..subtask + 1
         } else {
@@ -65,19 +67,22 @@ impl LocalShuffle {
         for p in range.filter(|p| !remote.contains(p)) {
             let key = PartitionKey {
                 job,
-                round,
+                round: round_of(p),
                 vertex: producer,
                 subtask: p,
                 consumer,
             };
-            let parts = reg.stored.get_mut(&key).ok_or_else(|| {
-                TaskError::Deployment(format!(
-                    "the result of {producer} subtask {p} is not available"
-                ))
-            })?;
-            let elements = std::mem::take(&mut parts[subtask as usize]);
+            let elements = reg
+                .stored
+                .get(&key)
+                .and_then(|parts| parts.get(subtask as usize))
+                .ok_or_else(|| {
+                    TaskError::Deployment(format!(
+                        "the result of {producer} subtask {p} is not available"
+                    ))
+                })?;
             for e in elements {
-                let _ = tx.send((p, e));
+                let _ = tx.send((p, e.clone()));
             }
         }
         Ok(rx)
@@ -101,20 +106,25 @@ impl LocalShuffle {
         }
     }
 
-    /// Takes the stored elements a BLOCKING producer subtask wrote for consumer subtask
-    /// `consumer_subtask` (served once; `None` when the partition is not (or no longer) there).
-    pub fn take_stored(
-        &self,
-        key: PartitionKey,
-        consumer_subtask: u32,
-    ) -> Option<Vec<StreamElement>> {
-        let mut reg = self.inner.0.lock();
-        let parts = reg.stored.get_mut(&key)?;
-        parts.get_mut(consumer_subtask as usize).map(std::mem::take)
+    /// The stored elements a BLOCKING producer subtask wrote for consumer subtask
+    /// `consumer_subtask` (`None` when the partition is not (or no longer) there). They stay for
+    /// another attempt of the consumer until [`Self::release_results`].
+    pub fn stored(&self, key: PartitionKey, consumer_subtask: u32) -> Option<Vec<StreamElement>> {
+        let reg = self.inner.0.lock();
+        reg.stored.get(&key)?.get(consumer_subtask as usize).cloned()
     }
 
     pub(super) fn store(&self, key: PartitionKey, parts: Vec<Vec<StreamElement>>) {
         self.inner.0.lock().stored.insert(key, parts);
+    }
+
+    /// Forgets the stored partitions of `producer` in every round: their consumers finished.
+    pub fn release_results(&self, job: JobId, producer: VertexId) {
+        self.inner
+            .0
+            .lock()
+            .stored
+            .retain(|k, _| !(k.job == job && k.vertex == producer));
     }
 
     /// Forgets every gate and stored partition of a job round (job end or restart).

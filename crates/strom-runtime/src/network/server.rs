@@ -400,7 +400,7 @@ impl ServerWriter {
                     match self
                         .shared
                         .shuffle
-                        .take_stored(id.partition_key(), id.consumer_subtask)
+                        .stored(id.partition_key(), id.consumer_subtask)
                     {
                         Some(elements) if !elements.is_empty() => Source::Stored(elements.into()),
                         _ => {

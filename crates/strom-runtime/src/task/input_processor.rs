@@ -71,6 +71,7 @@ pub(super) fn open_input(
                 i.producer,
                 i.producer_parallelism,
                 i.forward,
+                |p| i.producer_round(p, tdd.round),
                 &remote,
             )?,
         };
@@ -94,7 +95,7 @@ pub(super) fn open_input(
         for r in &i.remote_producers {
             let id = SubpartitionId {
                 job: tdd.job_id,
-                round: tdd.round,
+                round: i.producer_round(r.subtask, tdd.round),
                 producer: i.producer,
                 producer_subtask: r.subtask,
                 consumer: tdd.vertex,

@@ -8,7 +8,7 @@ use crate::testkit::{calc, graph, job_graph, source};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use std::collections::HashSet;
-use strom_common::{JobId, JobType};
+use strom_common::{JobId, JobType, VertexId};
 use strom_plan::{JobGraph, ResultType, ShipStrategy};
 
 fn config(restart_strategy: RestartStrategy) -> JobCoreConfig {
@@ -16,6 +16,7 @@ fn config(restart_strategy: RestartStrategy) -> JobCoreConfig {
         slot_timeout_ms: 5_000,
         policy: SlotPolicy::Spread,
         restart_strategy,
+        failover: FailoverStrategy::Region,
         exception_history_size: 16,
         seed: 7,
     }
@@ -34,6 +35,8 @@ struct Sim {
     queued: Vec<JobInput>,
     terminal: Option<JobStatus>,
     deployments: usize,
+    /// Vertices whose BLOCKING results the core freed (until they run again).
+    released: HashSet<VertexId>,
 }
 
 impl Sim {
@@ -49,6 +52,7 @@ impl Sim {
             queued: Vec::new(),
             terminal: None,
             deployments: 0,
+            released: HashSet::new(),
         };
         for _ in 0..tms {
             let tm = sim.new_tm();
@@ -82,6 +86,7 @@ impl Sim {
     fn carry_out(&mut self, c: JobCommand) -> Result<(), TestCaseError> {
         match c {
             JobCommand::Deploy(list) => {
+                let c_list = list.clone();
                 for (id, slot) in list {
                     prop_assert!(
                         !self.lost.contains(&slot.task_manager),
@@ -91,7 +96,12 @@ impl Sim {
                     let ev = self.core.graph().execution_vertex(id).unwrap();
                     prop_assert_eq!(ev.current.state, ExecutionState::Deploying);
                     prop_assert_eq!(ev.current.slot.as_ref(), Some(&slot));
+                    prop_assert_eq!(ev.current.round, self.core.round());
+                    self.check_inputs_available(id, &c_list)?;
                     self.deployments += 1;
+                }
+                for (id, _) in &c_list {
+                    self.released.remove(&id.vertex);
                 }
             }
             JobCommand::CancelTask { id, attempt, slot } => {
@@ -107,7 +117,63 @@ impl Sim {
             JobCommand::Restart { previous_round } => {
                 prop_assert_eq!(previous_round + 1, self.core.round());
             }
+            JobCommand::RestartTasks { tasks, round } => {
+                prop_assert_eq!(round, self.core.round());
+                prop_assert!(!tasks.is_empty());
+                prop_assert_eq!(self.core.status(), JobStatus::Running);
+            }
+            JobCommand::ReleaseResults(v) => {
+                prop_assert!(self.released.insert(v), "{} released twice", v);
+            }
             JobCommand::TaskFinished(_) | JobCommand::TaskFailed(_) => {}
+        }
+        Ok(())
+    }
+
+
+    /// A deployed subtask finds the BLOCKING results it reads: every producer it reads finished,
+    /// on a TaskManager still there, and its results were not freed (producers deployed with it,
+    /// in its own region, aside).
+    fn check_inputs_available(
+        &self,
+        id: ExecutionVertexId,
+        with: &[(ExecutionVertexId, SlotId)],
+    ) -> Result<(), TestCaseError> {
+        let g = self.core.graph();
+        for e in g.edges.iter().filter(|e| e.target == id.vertex) {
+            if e.result_type != ResultType::Blocking {
+                continue;
+            }
+            if with.iter().any(|(w, _)| w.vertex == e.source) {
+                continue;
+            }
+            prop_assert!(
+                !self.released.contains(&e.source),
+                "{} deployed after the results of {} were freed",
+                id,
+                e.source
+            );
+            let producers = g.job_vertex(e.source).unwrap();
+            for p in &producers.subtasks {
+                if e.ship_strategy == ShipStrategy::Forward && p.id.subtask != id.subtask {
+                    continue;
+                }
+                prop_assert_eq!(
+                    p.current.state,
+                    ExecutionState::Finished,
+                    "{} deployed before its producer {}",
+                    id,
+                    p.id
+                );
+                let tm = &p.current.slot.as_ref().unwrap().task_manager;
+                prop_assert!(
+                    !self.lost.contains(tm),
+                    "{} reads {} from the lost {}",
+                    id,
+                    p.id,
+                    tm
+                );
+            }
         }
         Ok(())
     }
@@ -552,4 +618,114 @@ fn a_job_canceled_while_waiting_for_slots_deploys_nothing_when_they_come() {
         .unwrap();
     assert_eq!(sim.core.status(), JobStatus::Canceled);
     assert_eq!(sim.pool.allocated_slots(), 0);
+}
+
+/// a(2) =HASH blocking=> b(2), batch: a region per subtask.
+fn two_stages() -> JobGraph {
+    let mut g = job_graph(
+        vec![source(1, "a", 2), calc(2, "b", 2)],
+        vec![(1, 2, ShipStrategy::Hash { keys: vec![] }, ResultType::Blocking)],
+    );
+    g.job_type = JobType::Batch;
+    g
+}
+
+fn finish(sim: &mut Sim, id: ExecutionVertexId) {
+    let attempt = sim.core.graph().current_attempt(id).unwrap();
+    for s in [
+        ExecutionState::Initializing,
+        ExecutionState::Running,
+        ExecutionState::Finished,
+    ] {
+        sim.feed(task_state(id, attempt, s)).unwrap();
+    }
+}
+
+fn attempt_numbers(sim: &Sim) -> Vec<u32> {
+    sim.core
+        .graph()
+        .vertices
+        .iter()
+        .flat_map(|v| v.subtasks.iter().map(|s| s.current.attempt_number))
+        .collect()
+}
+
+fn vertex_a_b(sub: u32) -> (ExecutionVertexId, ExecutionVertexId) {
+    (
+        ExecutionVertexId::new(crate::testkit::vid(1), sub),
+        ExecutionVertexId::new(crate::testkit::vid(2), sub),
+    )
+}
+
+#[test]
+fn a_batch_failure_restarts_only_its_region_and_the_job_stays_running() {
+    let strategy = RestartStrategy::FixedDelay {
+        attempts: 2,
+        delay_ms: 1_000,
+    };
+    let mut sim = Sim::new(two_stages(), strategy, 2, 1);
+    sim.feed(JobInput::Start).unwrap();
+    let ((a0, b0), (a1, b1)) = (vertex_a_b(0), vertex_a_b(1));
+    finish(&mut sim, a0);
+    finish(&mut sim, a1);
+    run_all(&mut sim);
+    let attempt = sim.core.graph().current_attempt(b1).unwrap();
+    sim.feed(JobInput::TaskState {
+        id: b1,
+        attempt,
+        state: ExecutionState::Failed,
+        error: Some("disk full".into()),
+        kind: FailureKind::Recoverable,
+    })
+    .unwrap();
+    assert_eq!(sim.core.status(), JobStatus::Running, "region failover");
+    sim.now += 999;
+    sim.feed(JobInput::Tick).unwrap();
+    assert_eq!(attempt_numbers(&sim), [0, 0, 0, 0], "not before the delay");
+    sim.now += 1;
+    sim.feed(JobInput::Tick).unwrap();
+    assert_eq!(attempt_numbers(&sim), [0, 0, 0, 1], "only b1 runs again");
+    assert_eq!(sim.core.round(), 1);
+    assert_eq!(sim.core.restarts(), 1);
+    assert_eq!(
+        sim.core.graph().execution_vertex(b0).unwrap().current.round,
+        0
+    );
+    assert!(sim.released.is_empty(), "b still needs a's results");
+    finish(&mut sim, b0);
+    finish(&mut sim, b1);
+    assert_eq!(sim.core.status(), JobStatus::Finished);
+    assert_eq!(sim.released, HashSet::from([crate::testkit::vid(1)]));
+}
+
+#[test]
+fn results_lost_with_a_task_manager_are_made_again() {
+    let strategy = RestartStrategy::FixedDelay {
+        attempts: 2,
+        delay_ms: 0,
+    };
+    let mut sim = Sim::new(two_stages(), strategy, 2, 1);
+    sim.feed(JobInput::Start).unwrap();
+    let ((a0, _), (a1, _)) = (vertex_a_b(0), vertex_a_b(1));
+    let tm_of = |sim: &Sim, id| {
+        sim.core.graph().execution_vertex(id).unwrap().current.slot.clone().unwrap().task_manager
+    };
+    let (tm0, tm1) = (tm_of(&sim, a0), tm_of(&sim, a1));
+    assert_ne!(tm0, tm1, "spread");
+    finish(&mut sim, a0);
+    finish(&mut sim, a1);
+    // b waits for slots... or runs; either way a0's results go with its TaskManager
+    sim.lose(tm0.clone()).unwrap();
+    sim.ack_cancels();
+    sim.feed(JobInput::Tick).unwrap();
+    assert_eq!(sim.core.status(), JobStatus::Running);
+    let a = sim.core.graph().execution_vertex(a1).unwrap();
+    assert_eq!(a.current.attempt_number, 0, "a1's results are still there");
+    let a = sim.core.graph().execution_vertex(a0).unwrap();
+    assert_eq!(a.current.attempt_number, 1, "a0 runs again");
+    assert_eq!(sim.drain().unwrap(), JobStatus::Finished);
+    assert_eq!(
+        sim.core.graph().execution_vertex(a1).unwrap().current.attempt_number,
+        0
+    );
 }

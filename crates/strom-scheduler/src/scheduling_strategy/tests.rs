@@ -263,22 +263,52 @@ fn lazy_waiting_for_own_slots_does_not_time_out() {
 }
 
 #[test]
-fn failure_fails_the_job_and_cancel_releases_the_rest() {
+fn a_failure_releases_its_slot_once_empty_and_cancel_releases_the_rest() {
     let eg = streaming(2);
     let mut p = pool(1, 4);
     let mut s = Scheduler::new(&eg, SchedulingMode::Eager, SlotPolicy::Spread);
     s.start(&mut p);
     // the failed subtask's slot still holds its neighbour: nothing to release yet, and the
     // failover is the JobCore's decision
-    assert!(s.on_task_failed(t(2, 1), &mut p).is_empty());
-    assert_eq!(s.phase(), SchedulerPhase::Failed);
-    assert!(s.on_task_failed(t(2, 0), &mut p).is_empty());
+    assert!(s.on_task_stopped(t(2, 1), &mut p).is_empty());
+    assert_eq!(s.phase(), SchedulerPhase::Running);
+    assert!(s.on_task_stopped(t(2, 0), &mut p).is_empty());
     let a = s.on_cancel(&mut p);
     assert_eq!(released(&a), 2);
     assert_eq!(p.free_slots(), 4);
     assert!(s.on_task_finished(t(1, 0), &mut p).is_empty());
     assert!(s.on_cancel(&mut p).is_empty());
-    assert_eq!(s.phase(), SchedulerPhase::Failed);
+    assert_eq!(s.phase(), SchedulerPhase::Canceled);
+}
+
+#[test]
+fn restarted_regions_deploy_again_once_their_inputs_are_finished() {
+    // a(2) =HASH blocking=> b(2): four regions, one per subtask
+    let eg = batch(2, false);
+    let mut p = pool(1, 4);
+    let mut s = Scheduler::new(&eg, SchedulingMode::Lazy, SlotPolicy::Spread);
+    assert_eq!(deployed(&s.start(&mut p)).len(), 2);
+    s.on_task_finished(t(1, 0), &mut p);
+    let a = s.on_task_finished(t(1, 1), &mut p);
+    assert_eq!(deployed(&a).len(), 2, "b deploys once a finished");
+    // b1 fails: it alone restarts
+    s.on_task_stopped(t(2, 1), &mut p);
+    assert_eq!(s.tasks_to_restart(&[t(2, 1)], &|_| false), [t(2, 1)]);
+    let a = s.restart_tasks(&[t(2, 1)], &mut p);
+    assert_eq!(deployed(&a).iter().map(|d| d.0).collect::<Vec<_>>(), [t(2, 1)]);
+    // a0's results are lost: a0 reruns first, then b0 and b1 (both consume it)
+    s.on_task_stopped(t(2, 0), &mut p);
+    let lost = |id: ExecutionVertexId| id == t(1, 0);
+    let tasks = s.tasks_to_restart(&[t(2, 0)], &lost);
+    assert_eq!(tasks, [t(1, 0), t(2, 0), t(2, 1)]);
+    s.on_task_stopped(t(2, 1), &mut p);
+    let a = s.restart_tasks(&tasks, &mut p);
+    assert_eq!(deployed(&a).iter().map(|d| d.0).collect::<Vec<_>>(), [t(1, 0)]);
+    let a = s.on_task_finished(t(1, 0), &mut p);
+    assert_eq!(deployed(&a).len(), 2);
+    s.on_task_finished(t(2, 0), &mut p);
+    let a = s.on_task_finished(t(2, 1), &mut p);
+    assert!(a.contains(&SchedulerAction::JobFinished), "{a:?}");
 }
 
 #[test]
