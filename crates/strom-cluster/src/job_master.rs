@@ -27,8 +27,8 @@ use strom_common::{AttemptId, ExecutionState, FailureKind, JobStatus};
 use strom_plan::JobGraph;
 use strom_runtime::{TaskDeploymentDescriptor, TaskMetrics, TaskMetricsSnapshot};
 use strom_scheduler::execution_graph::{ExecutionGraph, ExecutionVertexId};
-use strom_scheduler::job_core::{JobCommand, JobCore, JobCoreConfig, JobInput};
 use strom_scheduler::failover_strategy::FailoverStrategy;
+use strom_scheduler::job_core::{JobCommand, JobCore, JobCoreConfig, JobInput};
 use strom_scheduler::restart_strategy::RestartStrategy;
 use strom_scheduler::slot_pool::{SlotId, SlotPolicy};
 

@@ -11,7 +11,8 @@ use crate::resource_manager::ResourceManager;
 use crate::rpc::proto::task_executor_service_client::TaskExecutorServiceClient;
 use crate::rpc::proto::{
     CancelTaskRequest, FileListRequest, JobMasterHeartbeat, NotifyCheckpointCompleteRequest,
-    ReleaseJobRequest, ReleaseResultsRequest, SubmitTaskRequest, ThreadDumpRequest, TriggerCheckpointRequest,
+    ReleaseJobRequest, ReleaseResultsRequest, SubmitTaskRequest, ThreadDumpRequest,
+    TriggerCheckpointRequest,
 };
 use crate::rpc::{AuthChannel, SecretAttach};
 use crate::thread_dump::ThreadInfo;

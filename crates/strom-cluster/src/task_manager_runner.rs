@@ -14,9 +14,9 @@ use crate::rpc::proto::task_executor_service_server::{
 use crate::rpc::proto::{
     Ack, CancelTaskRequest, CheckpointAcknowledgement, FileListRequest, FileListResponse,
     FileRequest, FileResponse, JobMasterHeartbeat, LogFileInfo, NotifyCheckpointCompleteRequest,
-    RegisterTaskExecutorRequest, ReleaseJobRequest, ReleaseResultsRequest, SubmitTaskRequest, TaskExecutionState,
-    TaskExecutorHeartbeat, TaskExecutorReport, TaskMetricsReport, ThreadDumpRequest,
-    ThreadDumpResponse, TriggerCheckpointRequest,
+    RegisterTaskExecutorRequest, ReleaseJobRequest, ReleaseResultsRequest, SubmitTaskRequest,
+    TaskExecutionState, TaskExecutorHeartbeat, TaskExecutorReport, TaskMetricsReport,
+    ThreadDumpRequest, ThreadDumpResponse, TriggerCheckpointRequest,
 };
 use crate::rpc::{self, AuthChannel, SecretAttach, SecretCheck, PROTOCOL_VERSION};
 use crate::task_executor::TaskExecutor;

@@ -26,8 +26,8 @@ pub mod checkpoint_failures;
 mod error;
 pub mod exception_history;
 pub mod execution_graph;
-pub mod failover_strategy;
 mod execution_vertex_id;
+pub mod failover_strategy;
 pub mod job_core;
 pub mod job_slot_pool;
 pub mod pipelined_region;
@@ -42,10 +42,10 @@ mod topology;
 pub use chaining::{chain, is_chainable};
 pub use error::SchedulerError;
 pub use exception_history::{ExceptionHistory, Failure, HistoryEntry};
-pub use failover_strategy::FailoverStrategy;
 pub use execution_graph::{
     Execution, ExecutionGraph, ExecutionJobVertex, ExecutionVertex, ExecutionVertexId,
 };
+pub use failover_strategy::FailoverStrategy;
 pub use job_core::{JobCommand, JobCore, JobCoreConfig, JobInput};
 pub use job_slot_pool::{JobSlotPool, ResourceManagerGateway, SlotProvider};
 pub use pipelined_region::{pipelined_regions, Region};

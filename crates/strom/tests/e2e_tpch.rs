@@ -485,3 +485,130 @@ fn a_statement_set_writes_several_sinks_in_one_job() {
         );
     }
 }
+
+fn subtasks(vertex: &serde_json::Value) -> &Vec<serde_json::Value> {
+    vertex["subtasks"]
+        .as_array()
+        .unwrap_or_else(|| panic!("vertex detail without subtasks: {vertex}"))
+}
+
+/// Waits for a stage of job `id` to finish with a subtask on TaskManager `tm` while the job
+/// runs on; returns the finished subtasks (vertex id, index) and a TaskManager one of the
+/// stage's subtasks ran on.
+fn a_stage_finished(jm: &JobManager, id: &str, tm: &str) -> (Vec<(String, u64)>, String) {
+    poll(
+        "a stage of the job to finish",
+        Duration::from_secs(120),
+        || {
+            let details = jm.vertex_details(id);
+            let j = jm.job(id);
+            assert_eq!(j["state"], "RUNNING", "the job ended before the kill: {j}");
+            let done = details.iter().find(|v| {
+                subtasks(v).iter().all(|s| s["status"] == "FINISHED")
+                    && subtasks(v).iter().any(|s| s["taskmanager-id"] == tm)
+            })?;
+            let finished: Vec<(String, u64)> = details
+                .iter()
+                .flat_map(|v| {
+                    let vertex = v["id"].as_str().unwrap_or_default().to_string();
+                    subtasks(v)
+                        .iter()
+                        .filter(|s| s["status"] == "FINISHED")
+                        .map(move |s| (vertex.clone(), s["subtask"].as_u64().unwrap_or(0)))
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            let victim = subtasks(done)
+                .iter()
+                .find_map(|s| s["taskmanager-id"].as_str().map(str::to_string))?;
+            Some((finished, victim))
+        },
+    )
+}
+
+/// SIGKILL of a TaskManager in the middle of a multi-stage query (TPC-H q9 at parallelism 2,
+/// 1 JobManager + 2 TaskManager processes): the job stays RUNNING and reruns only the pipelined
+/// regions the kill touched (Flink's region failover, its default): subtasks that finished
+/// before the kill keep their first attempt, the killed TaskManager's tasks and the results
+/// stored there run again on the survivor, and the answer is DuckDB's.
+#[test]
+fn a_taskmanager_killed_mid_query_reruns_only_the_regions_it_touched() {
+    let jm = JobManager::start(&HB_FAST);
+    let (tm1, id1) = start_taskmanager("taskmanager-1", &jm, 2, &HB_FAST);
+    let (tm2, id2) = start_taskmanager("taskmanager-2", &jm, 2, &HB_FAST);
+    let mut tms = [(Some(tm1), id1), (Some(tm2), id2)];
+    let tmp = TempDir::new("tpch-kill");
+    let schema = schema(&tmp);
+    let q = query(9);
+    let out_dir = tmp.join("out");
+    let script = tmp.join("q9.sql");
+    write_text(
+        &script,
+        &format!(
+            "SET 'restart-strategy.type' = 'fixed-delay';\n\
+             SET 'restart-strategy.fixed-delay.attempts' = '10';\n\
+             SET 'restart-strategy.fixed-delay.delay' = '200 ms';\n{}",
+            insert_of(&schema, &q).replace("{out}", &out_dir.display().to_string())
+        ),
+    );
+    let out = run_with_timeout(
+        strom()
+            .arg("sql")
+            .arg("-f")
+            .arg(&schema)
+            .arg("-f")
+            .arg(&script)
+            .args(["-p", "2", "-D", "execution.runtime-mode=batch"])
+            .args(["--jobmanager", &jm.url(), "--detached"]),
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    let id = out.job_id();
+
+    let (finished_before, victim) = a_stage_finished(&jm, &id, &tms[0].1);
+    let k = tms.iter().position(|(_, t)| *t == victim).unwrap();
+    tms[k].0.take().unwrap().kill9();
+    eprintln!(
+        "killed {victim} with {} subtasks finished",
+        finished_before.len()
+    );
+
+    jm.wait_job_state(&id, "FINISHED", Duration::from_secs(180));
+    let check = python(&[Path::new("check"), &schema, &tpch_data(), &q, &out_dir]);
+    assert_eq!(
+        check.code,
+        Some(0),
+        "q9 after the kill: {}{}",
+        check.stdout,
+        tail(&check.stderr, 2000)
+    );
+    let details = jm.vertex_details(&id);
+    let attempt = |vertex: &str, subtask: u64| {
+        details
+            .iter()
+            .find(|v| v["id"] == vertex)
+            .and_then(|v| subtasks(v).iter().find(|s| s["subtask"] == subtask))
+            .and_then(|s| s["attempt"].as_u64())
+            .unwrap()
+    };
+    let all: Vec<u64> = details
+        .iter()
+        .flat_map(|v| subtasks(v).iter().map(|s| s["attempt"].as_u64().unwrap()))
+        .collect();
+    let kept = finished_before
+        .iter()
+        .filter(|(v, s)| attempt(v, *s) == 0)
+        .count();
+    eprintln!("attempts after the kill: {all:?}; {kept} finished subtasks kept");
+    assert!(
+        kept > 0,
+        "every subtask that finished before the kill ran again: {all:?}"
+    );
+    assert!(all.iter().any(|a| *a > 0), "nothing ran again: {all:?}");
+    let j = jm.job(&id);
+    let history = jm.get(&format!("/jobs/{id}/exceptions"));
+    assert!(
+        history.to_string().contains(&victim),
+        "no exception names the killed TaskManager {victim}: {history}\n{j}"
+    );
+}

@@ -111,7 +111,10 @@ impl LocalShuffle {
     /// another attempt of the consumer until [`Self::release_results`].
     pub fn stored(&self, key: PartitionKey, consumer_subtask: u32) -> Option<Vec<StreamElement>> {
         let reg = self.inner.0.lock();
-        reg.stored.get(&key)?.get(consumer_subtask as usize).cloned()
+        reg.stored
+            .get(&key)?
+            .get(consumer_subtask as usize)
+            .cloned()
     }
 
     pub(super) fn store(&self, key: PartitionKey, parts: Vec<Vec<StreamElement>>) {

@@ -130,7 +130,6 @@ impl Sim {
         Ok(())
     }
 
-
     /// A deployed subtask finds the BLOCKING results it reads: every producer it reads finished,
     /// on a TaskManager still there, and its results were not freed (producers deployed with it,
     /// in its own region, aside).
@@ -624,7 +623,12 @@ fn a_job_canceled_while_waiting_for_slots_deploys_nothing_when_they_come() {
 fn two_stages() -> JobGraph {
     let mut g = job_graph(
         vec![source(1, "a", 2), calc(2, "b", 2)],
-        vec![(1, 2, ShipStrategy::Hash { keys: vec![] }, ResultType::Blocking)],
+        vec![(
+            1,
+            2,
+            ShipStrategy::Hash { keys: vec![] },
+            ResultType::Blocking,
+        )],
     );
     g.job_type = JobType::Batch;
     g
@@ -708,7 +712,15 @@ fn results_lost_with_a_task_manager_are_made_again() {
     sim.feed(JobInput::Start).unwrap();
     let ((a0, _), (a1, _)) = (vertex_a_b(0), vertex_a_b(1));
     let tm_of = |sim: &Sim, id| {
-        sim.core.graph().execution_vertex(id).unwrap().current.slot.clone().unwrap().task_manager
+        sim.core
+            .graph()
+            .execution_vertex(id)
+            .unwrap()
+            .current
+            .slot
+            .clone()
+            .unwrap()
+            .task_manager
     };
     let (tm0, tm1) = (tm_of(&sim, a0), tm_of(&sim, a1));
     assert_ne!(tm0, tm1, "spread");
@@ -725,7 +737,12 @@ fn results_lost_with_a_task_manager_are_made_again() {
     assert_eq!(a.current.attempt_number, 1, "a0 runs again");
     assert_eq!(sim.drain().unwrap(), JobStatus::Finished);
     assert_eq!(
-        sim.core.graph().execution_vertex(a1).unwrap().current.attempt_number,
+        sim.core
+            .graph()
+            .execution_vertex(a1)
+            .unwrap()
+            .current
+            .attempt_number,
         0
     );
 }

@@ -295,7 +295,10 @@ fn restarted_regions_deploy_again_once_their_inputs_are_finished() {
     s.on_task_stopped(t(2, 1), &mut p);
     assert_eq!(s.tasks_to_restart(&[t(2, 1)], &|_| false), [t(2, 1)]);
     let a = s.restart_tasks(&[t(2, 1)], &mut p);
-    assert_eq!(deployed(&a).iter().map(|d| d.0).collect::<Vec<_>>(), [t(2, 1)]);
+    assert_eq!(
+        deployed(&a).iter().map(|d| d.0).collect::<Vec<_>>(),
+        [t(2, 1)]
+    );
     // a0's results are lost: a0 reruns first, then b0 and b1 (both consume it)
     s.on_task_stopped(t(2, 0), &mut p);
     let lost = |id: ExecutionVertexId| id == t(1, 0);
@@ -303,7 +306,10 @@ fn restarted_regions_deploy_again_once_their_inputs_are_finished() {
     assert_eq!(tasks, [t(1, 0), t(2, 0), t(2, 1)]);
     s.on_task_stopped(t(2, 1), &mut p);
     let a = s.restart_tasks(&tasks, &mut p);
-    assert_eq!(deployed(&a).iter().map(|d| d.0).collect::<Vec<_>>(), [t(1, 0)]);
+    assert_eq!(
+        deployed(&a).iter().map(|d| d.0).collect::<Vec<_>>(),
+        [t(1, 0)]
+    );
     let a = s.on_task_finished(t(1, 0), &mut p);
     assert_eq!(deployed(&a).len(), 2);
     s.on_task_finished(t(2, 0), &mut p);
