@@ -353,6 +353,7 @@ fn blocking_partition_is_served_from_the_store() {
     let shuffle = LocalShuffle::new();
     let job = JobId(4);
     store_blocking(&shuffle, job, 41);
+    let kept = shuffle.clone();
     let producer = env_with(shuffle);
     let consumer = env(None);
     let (target, rx) = unbounded();
@@ -374,7 +375,14 @@ fn blocking_partition_is_served_from_the_store() {
         assert_same(g, &expected);
     }
     assert_disconnected(&rx);
-    // served once: a second request, or one for an unknown partition, fails with an Error frame
+    // kept for another attempt of a consumer (region failover): served again
+    let (target, rx) = unbounded();
+    let r = consumer
+        .request(&addr(&producer), sub(job, 0, 1), true, 0, target)
+        .unwrap();
+    assert_eq!(consume_all(&rx, &[r])[0].len(), got[1].len());
+    // once released, a request, like one for an unknown partition, fails with an Error frame
+    kept.release_results(job, VertexId::derive(b"producer"));
     for id in [sub(job, 0, 0), sub(JobId(99), 0, 0)] {
         let (target, rx) = unbounded();
         let _r = consumer
