@@ -6,6 +6,7 @@ use crate::checkpoint_storage::CheckpointStorage;
 use crate::job_master::{CheckpointSetup, JobMaster, JobMasterConfig, JobSnapshot, JobSnapshots};
 use crate::protocol::{checkpoint_event, savepoint_event, JobEvent, TriggerError};
 use crate::resource_manager::ResourceManager;
+use crate::result_buffer::ResultBuffer;
 use crossbeam_channel::Sender;
 use parking_lot::{Mutex, RwLock};
 use std::collections::BTreeMap;
@@ -118,6 +119,8 @@ pub struct JobEntry {
     pub submitted_at: i64,
     snapshots: JobSnapshots,
     events: Sender<JobEvent>,
+    /// The rows of the job's `collect` sink, until the client fetches them.
+    pub results: Arc<ResultBuffer>,
     /// Set once the JobMaster has ended (after its terminal status: checkpoints discarded,
     /// TaskManagers' exchanges released).
     archived: std::sync::atomic::AtomicBool,
@@ -190,6 +193,10 @@ impl Dispatcher {
         table: &TableSpec,
         as_source: bool,
     ) -> Result<(), DispatcherError> {
+        // the JobMaster's own sink, not a connector
+        if table.connector() == strom_runtime::collect::CONNECTOR && !as_source {
+            return Ok(());
+        }
         let f = self
             .connectors
             .get(table)
@@ -260,6 +267,7 @@ impl Dispatcher {
             JobType::Batch => None,
         };
         let (tx, rx) = crossbeam_channel::unbounded();
+        let results = Arc::new(ResultBuffer::default());
         let me = Arc::downgrade(self);
         let jm = JobMaster::new(
             eg,
@@ -270,6 +278,7 @@ impl Dispatcher {
                 policy,
                 restart_strategy,
                 failover,
+                results: results.clone(),
                 checkpoints,
             },
             (tx.clone(), rx),
@@ -285,6 +294,7 @@ impl Dispatcher {
             submitted_at: now,
             snapshots: jm.snapshots(),
             events: tx,
+            results,
             archived: Default::default(),
         });
         jobs.insert(id, entry);

@@ -5,6 +5,7 @@
 use crate::log_files::{LogFile, LogFileError, LogFileInfo};
 use crate::process_status::ProcessStatus;
 use crate::protocol::{CheckpointAck, JobEvent, JobMasterId, TaskStateUpdate};
+use crate::result_buffer::ResultBuffer;
 use crate::thread_dump::ThreadInfo;
 use crossbeam_channel::Sender;
 use parking_lot::RwLock;
@@ -120,6 +121,22 @@ impl TaskManagerInfo {
 pub trait TaskStateListener: Send + Sync {
     fn update_task_state(&self, update: TaskStateUpdate);
     fn acknowledge_checkpoint(&self, ack: CheckpointAck);
+    /// Hands a chunk of a collected result to the job's JobMaster (in order with the task's
+    /// state updates); `Ok(false)`: its buffer is full, offer it again later.
+    fn collect(&self, chunk: ResultChunk) -> Result<bool, String>;
+}
+
+/// A chunk of the rows a `collect` sink hands to its JobMaster (see
+/// [`strom_runtime::collect`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultChunk {
+    pub job: JobId,
+    pub job_master: JobMasterId,
+    /// The sink subtask's attempt number: a newer attempt restarts the result.
+    pub attempt_number: u32,
+    /// An Arrow IPC stream (empty with `last`).
+    pub data: Vec<u8>,
+    pub last: bool,
 }
 
 /// Why a TaskManager could not answer a question about its process (files, threads).
@@ -184,6 +201,8 @@ pub trait TaskExecutorGateway: Send + Sync {
 #[derive(Default)]
 pub struct JobMasterRegistry {
     masters: RwLock<HashMap<JobId, (JobMasterId, Sender<JobEvent>)>>,
+    /// The result each job's `collect` sink fills.
+    results: RwLock<HashMap<JobId, Arc<ResultBuffer>>>,
 }
 
 /// A task update was refused.
@@ -200,12 +219,20 @@ pub enum UpdateRefused {
 }
 
 impl JobMasterRegistry {
-    pub fn register(&self, job: JobId, id: JobMasterId, events: Sender<JobEvent>) {
+    pub fn register(
+        &self,
+        job: JobId,
+        id: JobMasterId,
+        events: Sender<JobEvent>,
+        results: Arc<ResultBuffer>,
+    ) {
         self.masters.write().insert(job, (id, events));
+        self.results.write().insert(job, results);
     }
 
     pub fn unregister(&self, job: JobId) {
         self.masters.write().remove(&job);
+        self.results.write().remove(&job);
     }
 
     /// Sends an event to every JobMaster (slot changes, TaskManager loss).
@@ -245,6 +272,18 @@ impl JobMasterRegistry {
         Ok(())
     }
 
+    /// A chunk of a collected result, if the fencing token matches: whether it was taken.
+    pub fn deliver_results(&self, c: ResultChunk) -> Result<bool, UpdateRefused> {
+        self.route(c.job, c.job_master)?;
+        let buffer = self
+            .results
+            .read()
+            .get(&c.job)
+            .cloned()
+            .ok_or(UpdateRefused::UnknownJob(c.job))?;
+        Ok(buffer.offer(c.attempt_number, c.data, c.last))
+    }
+
     /// Remote task metrics from a heartbeat.
     pub fn deliver_metrics(&self, reports: Vec<(JobId, AttemptId, TaskMetricsSnapshot)>) {
         let masters = self.masters.read();
@@ -267,6 +306,10 @@ impl TaskStateListener for JobMasterRegistry {
         if let Err(e) = self.deliver_checkpoint(ack) {
             tracing::debug!("checkpoint answer refused: {e}");
         }
+    }
+
+    fn collect(&self, chunk: ResultChunk) -> Result<bool, String> {
+        self.deliver_results(chunk).map_err(|e| e.to_string())
     }
 }
 
@@ -299,7 +342,8 @@ mod tests {
             r.deliver(update(job, old)),
             Err(UpdateRefused::UnknownJob(job))
         );
-        r.register(job, new, tx);
+        let results = Arc::new(ResultBuffer::default());
+        r.register(job, new, tx, results.clone());
         assert_eq!(
             r.deliver(update(job, old)),
             Err(UpdateRefused::StaleJobMaster {
@@ -311,6 +355,17 @@ mod tests {
         assert!(rx.try_recv().is_err(), "a stale update must not arrive");
         assert_eq!(r.deliver(update(job, new)), Ok(()));
         assert!(matches!(rx.try_recv(), Ok(JobEvent::TaskState(_))));
+        // collected rows are fenced the same way
+        let chunk = |job_master| ResultChunk {
+            job,
+            job_master,
+            attempt_number: 0,
+            data: vec![1],
+            last: false,
+        };
+        assert!(r.deliver_results(chunk(old)).is_err());
+        assert_eq!(r.deliver_results(chunk(new)), Ok(true));
+        assert_eq!(results.fetch(0, usize::MAX).chunks.len(), 1);
         r.unregister(job);
         assert_eq!(
             r.deliver(update(job, new)),

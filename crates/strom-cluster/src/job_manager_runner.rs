@@ -3,7 +3,7 @@
 //! task state updates) and the monitor that declares silent TaskManagers lost.
 
 use crate::dispatcher::Dispatcher;
-use crate::gateway::{Hardware, JobMasterRegistry, TaskManagerInfo};
+use crate::gateway::{Hardware, JobMasterRegistry, ResultChunk, TaskManagerInfo};
 use crate::process_status::ProcessStatus;
 use crate::protocol::{CheckpointAck, JobMasterId, TaskStateUpdate};
 use crate::remote_task_executor::RemoteTaskExecutor;
@@ -292,5 +292,25 @@ impl JobMasterService for Services {
             .deliver_checkpoint(ack)
             .map_err(|e| Status::failed_precondition(e.to_string()))?;
         Ok(Response::new(Ack {}))
+    }
+
+    async fn collect_results(
+        &self,
+        request: Request<rpc::proto::CollectRequest>,
+    ) -> Result<Response<rpc::proto::CollectReply>, Status> {
+        let r = request.into_inner();
+        let bad = |what: &str| Status::invalid_argument(format!("bad {what} in collected rows"));
+        let chunk = ResultChunk {
+            job: r.job_id.parse().map_err(|_| bad("job id"))?,
+            job_master: r.job_master_id.parse().map_err(|_| bad("JobMaster id"))?,
+            attempt_number: r.attempt_number,
+            data: r.data,
+            last: r.last,
+        };
+        let accepted = self
+            .registry
+            .deliver_results(chunk)
+            .map_err(|e| Status::failed_precondition(e.to_string()))?;
+        Ok(Response::new(rpc::proto::CollectReply { accepted }))
     }
 }

@@ -77,6 +77,8 @@ pub struct JobMasterConfig {
     pub policy: SlotPolicy,
     pub restart_strategy: RestartStrategy,
     pub failover: FailoverStrategy,
+    /// Where the job's `collect` sink hands its rows for the client.
+    pub results: Arc<crate::result_buffer::ResultBuffer>,
     /// Streaming jobs: checkpoints and savepoints.
     pub checkpoints: Option<CheckpointSetup>,
 }
@@ -107,7 +109,8 @@ impl JobMaster {
         on_terminal: Box<dyn FnOnce(JobStatus) + Send>,
     ) -> Self {
         let id = JobMasterId::random();
-        rm.job_masters.register(graph.job_id, id, events.0);
+        rm.job_masters
+            .register(graph.job_id, id, events.0, config.results.clone());
         let periodic = config.checkpoints.as_ref().and_then(|c| c.periodic.clone());
         let ckpt = config.checkpoints.map(|setup| {
             let tasks = graph

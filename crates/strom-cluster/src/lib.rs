@@ -16,6 +16,7 @@ pub mod process_status;
 pub mod protocol;
 pub mod rate_meter;
 pub mod resource_manager;
+pub mod result_buffer;
 pub mod task_executor;
 pub mod task_figures;
 pub mod thread_dump;

@@ -3,7 +3,8 @@
 
 use crate::checkpoint_storage::{CheckpointStorage, StorageError};
 use crate::gateway::{
-    Answer, TaskExecutorGateway, TaskManagerInfo, TaskManagerQueryError, TaskStateListener,
+    Answer, ResultChunk, TaskExecutorGateway, TaskManagerInfo, TaskManagerQueryError,
+    TaskStateListener,
 };
 use crate::log_files::{LogFile, LogFileError, LogFileInfo};
 use crate::protocol::{CheckpointAck, JobMasterId, TaskStateUpdate};
@@ -15,6 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use strom_common::{AttemptId, DeclineKind, ExecutionState, FailureKind, JobId, VertexId};
 use strom_runtime::batch_memory::BatchMemory;
+use strom_runtime::collect::ResultCollector;
 use strom_runtime::connector::FINAL_CHECKPOINT;
 use strom_runtime::error::catch_panic;
 use strom_runtime::exchange::LocalShuffle;
@@ -47,6 +49,26 @@ struct TaskCheckpointListener {
     file: String,
     ack: CheckpointAck,
     listener: Arc<dyn TaskStateListener>,
+}
+
+/// A task's line to its JobMaster for the rows of a `collect` sink.
+struct TaskResultCollector {
+    listener: Arc<dyn TaskStateListener>,
+    job: JobId,
+    job_master: JobMasterId,
+    attempt_number: u32,
+}
+
+impl ResultCollector for TaskResultCollector {
+    fn offer(&self, data: Vec<u8>, last: bool) -> Result<bool, String> {
+        self.listener.collect(ResultChunk {
+            job: self.job,
+            job_master: self.job_master,
+            attempt_number: self.attempt_number,
+            data,
+            last,
+        })
+    }
 }
 
 impl CheckpointListener for TaskCheckpointListener {
@@ -304,6 +326,12 @@ impl TaskExecutor {
             checkpoint_notifications: note_rx,
             restored: None,
             batch_memory: self.batch_memory.clone(),
+            collect: Some(Arc::new(TaskResultCollector {
+                listener: listener.clone(),
+                job: tdd.job_id,
+                job_master,
+                attempt_number: tdd.attempt_number,
+            })),
         }
     }
 

@@ -3,7 +3,7 @@
 //! ResourceManager (retried with backoff), heartbeats, and task state updates to the JobMasters.
 
 use crate::cluster::short_random_id;
-use crate::gateway::{Hardware, TaskStateListener};
+use crate::gateway::{Hardware, ResultChunk, TaskStateListener};
 use crate::job_manager_runner::HeartbeatConfig;
 use crate::protocol::{CheckpointAck, TaskStateUpdate};
 use crate::rpc::proto::job_master_service_client::JobMasterServiceClient;
@@ -12,11 +12,12 @@ use crate::rpc::proto::task_executor_service_server::{
     TaskExecutorService, TaskExecutorServiceServer,
 };
 use crate::rpc::proto::{
-    Ack, CancelTaskRequest, CheckpointAcknowledgement, FileListRequest, FileListResponse,
-    FileRequest, FileResponse, JobMasterHeartbeat, LogFileInfo, NotifyCheckpointCompleteRequest,
-    RegisterTaskExecutorRequest, ReleaseJobRequest, ReleaseResultsRequest, SubmitTaskRequest,
-    TaskExecutionState, TaskExecutorHeartbeat, TaskExecutorReport, TaskMetricsReport,
-    ThreadDumpRequest, ThreadDumpResponse, TriggerCheckpointRequest,
+    Ack, CancelTaskRequest, CheckpointAcknowledgement, CollectRequest, FileListRequest,
+    FileListResponse, FileRequest, FileResponse, JobMasterHeartbeat, LogFileInfo,
+    NotifyCheckpointCompleteRequest, RegisterTaskExecutorRequest, ReleaseJobRequest,
+    ReleaseResultsRequest, SubmitTaskRequest, TaskExecutionState, TaskExecutorHeartbeat,
+    TaskExecutorReport, TaskMetricsReport, ThreadDumpRequest, ThreadDumpResponse,
+    TriggerCheckpointRequest,
 };
 use crate::rpc::{self, AuthChannel, SecretAttach, SecretCheck, PROTOCOL_VERSION};
 use crate::task_executor::TaskExecutor;
@@ -272,6 +273,7 @@ impl Session {
 enum Report {
     State(TaskStateUpdate),
     Checkpoint(CheckpointAck),
+    Collect(ResultChunk, crossbeam_channel::Sender<Result<bool, String>>),
 }
 
 /// Task state changes and checkpoint answers leave in order through one queue.
@@ -284,6 +286,17 @@ impl TaskStateListener for UpdateQueue {
 
     fn acknowledge_checkpoint(&self, ack: CheckpointAck) {
         let _ = self.0.send(Report::Checkpoint(ack));
+    }
+
+    /// Called on the task's own thread (which may drive a batch stage's runtime), which waits
+    /// for the JobMaster's answer.
+    fn collect(&self, chunk: ResultChunk) -> Result<bool, String> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.0
+            .send(Report::Collect(chunk, tx))
+            .map_err(|_| "the TaskManager is shutting down".to_string())?;
+        rx.recv()
+            .map_err(|_| "the TaskManager is shutting down".to_string())?
     }
 }
 
@@ -315,6 +328,22 @@ async fn send_updates(
                 if let Err(s) = client.acknowledge_checkpoint(ack_message(a)).await {
                     tracing::debug!("checkpoint answer not delivered: {}", s.message());
                 }
+                continue;
+            }
+            Report::Collect(c, reply) => {
+                let req = CollectRequest {
+                    job_id: c.job.to_string(),
+                    job_master_id: c.job_master.to_string(),
+                    attempt_number: c.attempt_number,
+                    data: c.data,
+                    last: c.last,
+                };
+                let answer = client
+                    .collect_results(req)
+                    .await
+                    .map(|r| r.into_inner().accepted)
+                    .map_err(|s| s.message().to_string());
+                let _ = reply.send(answer);
                 continue;
             }
         };

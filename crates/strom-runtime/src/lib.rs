@@ -3,6 +3,7 @@
 
 pub mod barrier;
 pub mod batch_memory;
+pub mod collect;
 pub mod connector;
 pub mod deployment;
 pub mod element;

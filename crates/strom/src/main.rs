@@ -3,6 +3,7 @@
 //! run on an embedded one.
 
 mod client;
+mod collect_client;
 mod conf;
 mod logging;
 mod progress;
@@ -359,7 +360,7 @@ fn run_job_graph(
     if detached {
         return Ok(0);
     }
-    sql_cmd::watch_remote(&rest, &id, started)
+    sql_cmd::watch_remote(&rest, &id, started, None)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

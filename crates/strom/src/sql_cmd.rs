@@ -1,6 +1,7 @@
 //! `strom sql`: compile a script to JobGraphs and run them, embedded or on a cluster.
 
 use crate::client::Rest;
+use crate::collect_client::CollectedResult;
 use crate::progress::{JobProgress, ProgressLine};
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
@@ -43,9 +44,13 @@ pub fn run(
     files: &[PathBuf],
     jobmanager: Option<&str>,
     detached: bool,
-    config: Configuration,
+    mut config: Configuration,
     started: Instant,
 ) -> Result<i32> {
+    // a SELECT's rows come back through the JobManager (they would print on a TaskManager)
+    if jobmanager.is_some() {
+        config.set(options::SELECT_RESULTS.key, "collect");
+    }
     let mut script = String::new();
     // (file, first line of the file in the script)
     let mut starts: Vec<(&PathBuf, u64)> = Vec::new();
@@ -93,7 +98,8 @@ pub fn run(
                 let id = rest.submit(g)?;
                 outln!("Job has been submitted with JobID {id}");
                 if !detached {
-                    code = code.max(watch_remote(&rest, &id, started)?);
+                    let mut result = CollectedResult::of(g);
+                    code = code.max(watch_remote(&rest, &id, started, result.as_mut())?);
                 }
             }
             Ok(code)
@@ -188,11 +194,20 @@ fn run_embedded(compiled: strom_sql::CompiledScript, started: Instant) -> Result
     Ok(code)
 }
 
-/// Polls a submitted job until it ends; prints progress and the result.
-pub fn watch_remote(rest: &Rest, id: &str, started: Instant) -> Result<i32> {
+/// Polls a submitted job until it ends; prints progress, the rows of its SELECT (`result`) and
+/// the outcome.
+pub fn watch_remote(
+    rest: &Rest,
+    id: &str,
+    started: Instant,
+    mut result: Option<&mut CollectedResult>,
+) -> Result<i32> {
     let mut line = ProgressLine::new();
     let mut last_print: Option<Instant> = None;
     loop {
+        if let Some(r) = result.as_deref_mut() {
+            r.fetch(rest, id)?;
+        }
         let v = rest.get(&format!("/jobs/{id}"))?;
         let state = v["state"].as_str().unwrap_or("UNKNOWN").to_string();
         let done = matches!(state.as_str(), "FINISHED" | "FAILED" | "CANCELED");
@@ -204,6 +219,14 @@ pub fn watch_remote(rest: &Rest, id: &str, started: Instant) -> Result<i32> {
         let progress = remote_progress(rest, id, &v, state.clone());
         if done {
             line.clear();
+            if let Some(r) = result.as_deref_mut() {
+                // the sink's last rows were taken before it reported FINISHED
+                r.fetch(rest, id)?;
+                if state == "FINISHED" && !r.finished() {
+                    eprintln!("The job finished but its result did not arrive completely.");
+                }
+                r.print_table();
+            }
             outln!(
                 "Job {id} {state} in {} ms (job time); read {} rows, wrote {} rows; command wall time {:.3} s{}",
                 v["duration"],

@@ -428,6 +428,56 @@ fn a_batch_select_prints_a_table_in_order() {
     }
 }
 
+/// A SELECT submitted to a cluster (1 JobManager + 2 TaskManager processes) prints its rows at
+/// the client, through the JobManager (Flink's `collect()`), not on a TaskManager: a batch
+/// query's table in ORDER BY order, a streaming query's `+I[...]` lines, both DuckDB's rows.
+#[test]
+fn a_select_on_a_cluster_prints_its_rows_at_the_client() {
+    let jm = JobManager::start(&[]);
+    let (tm1, _) = start_taskmanager("taskmanager-1", &jm, 2, &[]);
+    let (tm2, _) = start_taskmanager("taskmanager-2", &jm, 2, &[]);
+    let tmp = TempDir::new("collect");
+    let schema = schema(&tmp);
+    let run = |sql: &str, mode: &str| {
+        let query = tmp.join(&format!("{mode}.sql"));
+        write_text(&query, sql);
+        let want = python(&[Path::new("rows"), &schema, &tpch_data(), &query]);
+        assert_eq!(want.code, Some(0), "{}", want.describe());
+        let mut cmd = strom();
+        cmd.arg("sql").arg("-f").arg(&schema).arg("-f").arg(&query);
+        cmd.args(["-p", "3", "-D", &format!("execution.runtime-mode={mode}")]);
+        cmd.args(["--jobmanager", &jm.url()]);
+        let out = run_with_timeout(&mut cmd, Duration::from_secs(120));
+        assert_eq!(out.code, Some(0), "{}", out.describe());
+        (want.stdout, out.stdout)
+    };
+    let (want, got) = run("select n_name, n_nationkey, r_name from nation join region on n_regionkey = r_regionkey where n_nationkey < 20 and r_name <> 'ASIA' order by n_name desc limit 9", "batch");
+    let (rows, count) = tableau_rows(&got);
+    assert_eq!(rows, want.lines().collect::<Vec<_>>(), "{got}");
+    assert_eq!(count, "9 rows in set", "{got}");
+
+    let (want, got) = run(
+        "select n_name, n_nationkey from nation where n_regionkey = 1",
+        "streaming",
+    );
+    let mut lines: Vec<String> = got
+        .lines()
+        .filter_map(|l| l.strip_prefix("+I[")?.strip_suffix(']'))
+        .map(|l| l.replace(", ", " | "))
+        .collect();
+    let mut want: Vec<String> = want.lines().map(str::to_string).collect();
+    lines.sort();
+    want.sort();
+    assert_eq!(lines, want, "{got}");
+    for tm in [&tm1, &tm2] {
+        let printed = tm.text(Stream::Stdout);
+        assert!(
+            !printed.contains("rows in set") && !printed.contains("+I["),
+            "a TaskManager printed the result: {printed}"
+        );
+    }
+}
+
 /// `EXECUTE STATEMENT SET` runs its INSERTs as one job; each sink gets DuckDB's answer.
 #[test]
 fn a_statement_set_writes_several_sinks_in_one_job() {

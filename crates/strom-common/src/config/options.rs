@@ -383,6 +383,15 @@ pub const SLOT_POLICY: ConfigOption<Choice> = ConfigOption {
     },
     description: "Which TaskManager a slot comes from: the least used (`spread`) or the most used with a free slot (`pack`).",
 };
+pub const SELECT_RESULTS: ConfigOption<Choice> = ConfigOption {
+    key: "strom.sql.select-results",
+    deprecated_keys: &[],
+    default: Words {
+        default: "print",
+        accepted: &["print", "collect"],
+    },
+    description: "Where the rows of a bare SELECT go: `print` (the standard output of the TaskManager running the sink; the embedded `strom sql` runs it in its own process) or `collect` (through the JobManager to the client, as Flink's `collect()`; what `strom sql --jobmanager` sets).",
+};
 pub const JOBMANAGER_RPC_ADDRESS: ConfigOption<Optional<Text>> = ConfigOption {
     key: "jobmanager.rpc.address",
     deprecated_keys: &[],
@@ -670,6 +679,7 @@ pub const ALL: &[&dyn Documented] = &[
     &SLOT_REQUEST_TIMEOUT,
     &TASK_SPREAD,
     &SLOT_POLICY,
+    &SELECT_RESULTS,
     &JOBMANAGER_RPC_ADDRESS,
     &JOBMANAGER_RPC_PORT,
     &JOBMANAGER_BIND_HOST,

@@ -98,27 +98,32 @@ pub fn render(names: &[String], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// Appends the table cells of `batch`'s rows to `rows` (NULL as `<NULL>`, values clipped).
+pub fn push_cells(batch: &RecordBatch, rows: &mut Vec<Vec<String>>) -> Result<(), ConnectorError> {
+    let cols = column_texts(batch)?;
+    let mut buf = Vec::new();
+    for row in 0..batch.num_rows() {
+        let cells = batch
+            .columns()
+            .iter()
+            .zip(&cols)
+            .map(|(a, c)| {
+                if a.is_null(row) {
+                    return "<NULL>".to_string();
+                }
+                buf.clear();
+                c.write(row, &mut buf, Style::Print);
+                clip(String::from_utf8_lossy(&buf).into_owned())
+            })
+            .collect();
+        rows.push(cells);
+    }
+    Ok(())
+}
+
 impl SinkWriter for TableauWriter {
     fn write(&mut self, batch: &RecordBatch) -> Result<(), ConnectorError> {
-        let cols = column_texts(batch)?;
-        let mut buf = Vec::new();
-        for row in 0..batch.num_rows() {
-            let cells = batch
-                .columns()
-                .iter()
-                .zip(&cols)
-                .map(|(a, c)| {
-                    if a.is_null(row) {
-                        return "<NULL>".to_string();
-                    }
-                    buf.clear();
-                    c.write(row, &mut buf, Style::Print);
-                    clip(String::from_utf8_lossy(&buf).into_owned())
-                })
-                .collect();
-            self.rows.push(cells);
-        }
-        Ok(())
+        push_cells(batch, &mut self.rows)
     }
 
     fn finish(&mut self) -> Result<(), ConnectorError> {

@@ -14,6 +14,7 @@
 //! - [`checkpoints`] — `/jobs/:id/checkpoints/...` (statistics, config, details, manual trigger)
 //! - [`savepoints`] — `/jobs/:id/savepoints/...`, `/jobs/:id/stop`
 //! - [`exceptions`] — `/jobs/:id/exceptions`
+//! - [`results`] — `/jobs/:id/strom-results` (the rows of a collected SELECT, Strom's)
 //! - [`taskmanagers`] — `/taskmanagers/...` (details, logs, stdout, thread dumps), log URLs
 //! - [`jobmanager`] — `/jobmanager/...` (config, environment, logs, thread dump), the job's view
 //! - [`metrics`] — Prometheus `/metrics` and Flink's metric queries (JobManager, jobs, vertices,
@@ -32,6 +33,7 @@ pub(crate) mod jobmanager;
 pub(crate) mod jobs;
 pub(crate) mod metrics;
 pub(crate) mod overview;
+pub(crate) mod results;
 pub(crate) mod savepoints;
 pub(crate) mod sql;
 pub(crate) mod subtasks;
@@ -60,6 +62,7 @@ pub(crate) fn routes(r: Routes) -> Routes {
     let r = checkpoints::routes(r);
     let r = savepoints::routes(r);
     let r = exceptions::routes(r);
+    let r = results::routes(r);
     let r = taskmanagers::routes(r);
     let r = jobmanager::routes(r);
     let r = metrics::routes(r);

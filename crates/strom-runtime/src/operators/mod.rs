@@ -11,22 +11,26 @@ pub mod state_ipc;
 mod testkit;
 pub mod window_tvf;
 
+use crate::collect::{CollectWriter, ResultCollector};
 use crate::connector::{ConnectorRegistry, SubtaskInfo};
 use crate::error::TaskError;
 use crate::metrics::TaskMetrics;
 use crate::operator::{Chain, Operator};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use strom_plan::OperatorSpec;
 
 /// Builds the operators of a chain, except a leading source or batch stage (the task drives
 /// those itself).
 /// `exactly_once`: the job takes checkpoints, sinks commit with them where they can.
+/// `collect`: where a `collect` sink hands its rows, and the task's cancel flag.
 pub fn build_chain(
     specs: &[OperatorSpec],
     registry: &ConnectorRegistry,
     subtask: SubtaskInfo,
     metrics: &Arc<TaskMetrics>,
     exactly_once: bool,
+    collect: Option<(Arc<dyn ResultCollector>, Arc<AtomicBool>)>,
 ) -> Result<Chain, TaskError> {
     let mut operators: Vec<Box<dyn Operator>> = Vec::new();
     for spec in specs {
@@ -49,11 +53,21 @@ pub fn build_chain(
             OperatorSpec::Aggregate(a) => Box::new(aggregate::AggregateOperator::new(a)?),
             OperatorSpec::Join(j) => Box::new(join::JoinOperator::new(j)?),
             OperatorSpec::Sink(s) => {
-                let factory = registry.get(&s.table)?;
-                let writer = if exactly_once {
-                    factory.create_exactly_once_writer(&s.table, subtask)?
+                let writer = if s.table.connector() == crate::collect::CONNECTOR {
+                    let (collector, cancel) = collect.clone().ok_or_else(|| {
+                        TaskError::Deployment(
+                            "a collect sink runs only in a job a client collects the rows of"
+                                .into(),
+                        )
+                    })?;
+                    Box::new(CollectWriter::new(collector, cancel))
                 } else {
-                    factory.create_writer(&s.table, subtask)?
+                    let factory = registry.get(&s.table)?;
+                    if exactly_once {
+                        factory.create_exactly_once_writer(&s.table, subtask)?
+                    } else {
+                        factory.create_writer(&s.table, subtask)?
+                    }
                 };
                 let schema = if s.changelog {
                     s.output.with_op()

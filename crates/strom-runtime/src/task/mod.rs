@@ -50,6 +50,9 @@ pub struct TaskContext {
     pub restored: Option<Arc<RestoredState>>,
     /// What a batch stage may use: its slot's share of the managed memory, where it spills.
     pub batch_memory: crate::batch_memory::BatchMemory,
+    /// Where a `collect` sink hands its rows (the JobMaster; None: the job has no client
+    /// collecting).
+    pub collect: Option<Arc<dyn crate::collect::ResultCollector>>,
 }
 
 /// A checkpoint trigger for a source task.
@@ -148,6 +151,9 @@ pub fn run_task(tdd: &TaskDeploymentDescriptor, ctx: &TaskContext) -> Result<(),
         tdd.subtask_info(),
         &ctx.metrics,
         tdd.checkpointing,
+        ctx.collect
+            .as_ref()
+            .map(|c| (c.clone(), ctx.cancel.clone())),
     )?;
     let scope =
         crate::operator::RestoreScope::new(tdd.subtask, tdd.parallelism, tdd.max_parallelism);

@@ -91,6 +91,7 @@ fn a_source_snapshots_its_position_between_batches() {
         checkpoint_triggers: Some(rx),
         checkpoint_notifications: None,
         restored: None,
+        collect: None,
         batch_memory: Default::default(),
     };
     let mut chain = Chain {
@@ -137,6 +138,7 @@ fn barriers_are_aligned_across_inputs() {
             checkpoint_triggers: None,
             checkpoint_notifications: None,
             restored: None,
+            collect: None,
             batch_memory: Default::default(),
         };
         // two inputs, everything queued up front: the select may take them in any order

@@ -201,6 +201,7 @@ fn plan_statements(
         state: &state,
         agg_two_phase: config_value(options::AGG_PHASE_STRATEGY.choice(config))? != "one_phase",
         mini_batch: config_value(options::MINI_BATCH_ENABLED.get(config))?,
+        collect: config_value(options::SELECT_RESULTS.choice(config))? == "collect",
     };
     let mut names = Vec::new();
     for (stmt, tvfs) in stmts.iter().zip(&tvfs) {
@@ -367,17 +368,23 @@ impl Builder<'_> {
 
     /// A bare SELECT: the query's node `i` into a print sink. In batch mode the sink prints
     /// the result as Flink's SQL client does (a table, at parallelism 1, in the query's order).
+    ///
+    /// With `strom.sql.select-results = collect` (a client of a remote cluster) the rows go to
+    /// a `collect` sink at parallelism 1 instead, which hands them through the JobManager to
+    /// the client, which prints them the same way.
     fn print_sink(&mut self, i: usize) -> Result<(), SqlError> {
         let changelog = self.nodes[i].updating;
         let schema = self.nodes[i].op.output_schema().without_op();
         let mut options = BTreeMap::new();
-        options.insert("connector".to_string(), "print".to_string());
+        let collect = self.collect;
+        let connector = if collect { "collect" } else { "print" };
+        options.insert("connector".to_string(), connector.to_string());
         let tableau = self.job_type == JobType::Batch && !changelog;
         if tableau {
             options.insert("print.style".to_string(), "tableau".to_string());
         }
         let table = TableSpec {
-            name: "print".into(),
+            name: connector.into(),
             schema: schema.clone(),
             options,
             watermark: None,
@@ -392,7 +399,7 @@ impl Builder<'_> {
             vec![(i, Ship::Forward)],
             None,
         );
-        if tableau {
+        if tableau || collect {
             let n = self.nodes.len() - 1;
             self.nodes[n].parallelism = 1;
         }
@@ -492,6 +499,8 @@ struct Builder<'a> {
     state: &'a SessionState,
     agg_two_phase: bool,
     mini_batch: bool,
+    /// A bare SELECT's rows go to a `collect` sink (the client fetches them).
+    collect: bool,
 }
 
 fn row_schema(df: &DFSchema) -> Result<RowSchema, SqlError> {
