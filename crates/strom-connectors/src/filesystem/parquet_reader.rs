@@ -87,6 +87,7 @@ fn open_files(files: &[InputFile]) -> Result<Vec<ParquetFile>, ConnectorError> {
             let file = File::open(&f.path).map_err(|e| io_err(&f.path, e))?;
             let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
                 .map_err(|e| io_err(&f.path, e))?;
+            let meta = without_views(meta).map_err(|e| io_err(&f.path, e))?;
             Ok(ParquetFile {
                 path: f.path.clone(),
                 meta,
@@ -94,6 +95,36 @@ fn open_files(files: &[InputFile]) -> Result<Vec<ParquetFile>, ConnectorError> {
             })
         })
         .collect()
+}
+
+/// The footer read back with view types (`Utf8View`, `BinaryView`, which writers such as
+/// tpchgen-cli record in the file's Arrow schema) as plain `Utf8` / `Binary`: the reader then
+/// decodes strings straight into the type Strom's `STRING` columns have, instead of a cast that
+/// copies every string of every batch.
+fn without_views(meta: ArrowReaderMetadata) -> Result<ArrowReaderMetadata, ArrowError> {
+    let plain = |t: &DataType| match t {
+        DataType::Utf8View => Some(DataType::Utf8),
+        DataType::BinaryView => Some(DataType::Binary),
+        _ => None,
+    };
+    let schema = meta.schema();
+    if !schema.fields().iter().any(|f| plain(f.data_type()).is_some()) {
+        return Ok(meta);
+    }
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match plain(f.data_type()) {
+            Some(t) => f.as_ref().clone().with_data_type(t),
+            None => f.as_ref().clone(),
+        })
+        .collect();
+    let hint = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
+    ArrowReaderMetadata::try_new(
+        meta.metadata().clone(),
+        ArrowReaderOptions::new().with_schema(hint),
+    )
+    .map_err(|e| ArrowError::ParquetError(e.to_string()))
 }
 
 /// Every row group of the input, in file order.
