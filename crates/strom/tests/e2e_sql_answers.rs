@@ -83,6 +83,20 @@ fn columns_read_only_by_where_and_expressions_inside_aggregates() {
          GROUP BY auction, time_bucket(INTERVAL '10 seconds', date_time)",
         &[("streaming", 1), ("streaming", 2), ("batch", 2)],
     );
+    // CUMULATE in batch runs in DataFusion's stages (windows as a view); 10 s windows growing
+    // by 2 s, with an offset of 1 s
+    check(
+        "cumulating windows with an offset",
+        &sink("auction BIGINT, c BIGINT, s BIGINT"),
+        "INSERT INTO out_t SELECT auction, COUNT(*), SUM(price) \
+         FROM TABLE(CUMULATE(TABLE bid, DESCRIPTOR(date_time), INTERVAL '2' SECOND, INTERVAL '10' SECOND, INTERVAL '1' SECOND)) \
+         WHERE channel <> 'Apple' GROUP BY auction, window_start, window_end;",
+        "SELECT auction, COUNT(*), SUM(price) FROM (SELECT auction, price, date_time, \
+         time_bucket(INTERVAL '10 seconds', date_time, INTERVAL '1 second') + k * INTERVAL '2 seconds' AS we, \
+         time_bucket(INTERVAL '10 seconds', date_time, INTERVAL '1 second') AS ws \
+         FROM bid, range(1, 6) t(k) WHERE channel <> 'Apple') WHERE we > date_time GROUP BY auction, ws, we",
+        &[("streaming", 2), ("batch", 1), ("batch", 3)],
+    );
 }
 
 /// Every aggregate function Strom has (`strom_plan::aggregates`), over numbers and strings, with

@@ -108,7 +108,11 @@ fn without_views(meta: ArrowReaderMetadata) -> Result<ArrowReaderMetadata, Arrow
         _ => None,
     };
     let schema = meta.schema();
-    if !schema.fields().iter().any(|f| plain(f.data_type()).is_some()) {
+    if !schema
+        .fields()
+        .iter()
+        .any(|f| plain(f.data_type()).is_some())
+    {
         return Ok(meta);
     }
     let fields: Vec<Field> = schema

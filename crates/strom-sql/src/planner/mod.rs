@@ -10,6 +10,7 @@ mod provider;
 mod scan;
 mod sink_types;
 mod stages;
+mod window_view;
 
 use calc::to_unique_names;
 use join::time_term;
@@ -230,9 +231,10 @@ fn plan_statements(
 /// statement's job name.
 fn plan_into(b: &mut Builder<'_>, stmt: &Statement) -> Result<String, SqlError> {
     let catalog = b.catalog;
-    // batch mode runs DataFusion's physical plan in stages; window table functions are
-    // Strom's operators, planned as in streaming mode
-    let staged = b.job_type == JobType::Batch && b.tvfs.is_empty();
+    // batch mode runs DataFusion's physical plan in stages, with TUMBLE, HOP and CUMULATE as
+    // views (see `window_view`); SESSION windows are Strom's operators, planned as in
+    // streaming mode
+    let staged = b.job_type == JobType::Batch && b.tvfs.iter().all(window_view::is_plannable);
     let batch_partitions = staged.then_some(b.parallelism as usize);
     let plan = logical_plan(stmt, catalog, b.state, b.tvfs, batch_partitions)?;
     let (name, sink) = match &plan {

@@ -32,14 +32,26 @@ impl<'a> Provider<'a> {
             };
             sources.insert(name.clone(), source);
         }
+        let mut provider = Self { state, sources };
         for (i, w) in tvfs.iter().enumerate() {
             let t = &catalog.tables[&w.table];
-            sources.insert(
-                WindowTvf::table_name(i),
-                Catalog::source_for(window_schema(&t.schema).to_arrow()),
-            );
+            // batch: a view DataFusion plans into the stages; streaming: a planning table that
+            // the translation turns into Strom's window operator
+            let view = match batch_partitions {
+                Some(_) => match super::window_view::window_view(w, t)? {
+                    Some(v) => Some(provider.plan_view(&v)?),
+                    None => None,
+                },
+                None => None,
+            };
+            let source = match view {
+                Some(plan) => datafusion::datasource::provider_as_source(Arc::new(
+                    datafusion::datasource::ViewTable::new(plan, None),
+                )),
+                None => Catalog::source_for(window_schema(&t.schema).to_arrow()),
+            };
+            provider.sources.insert(WindowTvf::table_name(i), source);
         }
-        let mut provider = Self { state, sources };
         for view in &catalog.views {
             let plan = provider.plan_view(view)?;
             let table = datafusion::datasource::ViewTable::new(plan, Some(view.query.to_string()));
