@@ -12,6 +12,9 @@
 #   TPCH_FORMAT=csv             csv | parquet (tpchgen-cli's Parquet: SNAPPY, row groups of ~7 MiB)
 #   BENCH_SKIP_BUILD=1          use the existing target/release/strom
 #   BENCH_OUT=FILE              also write the report to FILE
+#   TPCH_FLINK=1                also run Apache Flink 2.3.0 (bench/tpch_flink.py: PyFlink, batch
+#                               mode, p=2, local MiniCluster); adds the columns Flink s (its job
+#                               time), Flink MiB (JVM + Python peak RSS) and Strom/Flink
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -24,6 +27,7 @@ DATA=$ROOT/bench/data/tpch-sf$SF
 [[ $FORMAT == csv ]] || DATA=$DATA-$FORMAT
 ORACLE=$ROOT/crates/strom/tests/tpch/tpch.py
 PEER=$ROOT/bench/tpch_peer.py
+FLINK=$ROOT/bench/tpch_flink.py
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
@@ -63,10 +67,30 @@ measure() {
 report() { echo "$*"; [[ -z ${BENCH_OUT:-} ]] || echo "$*" >> "$BENCH_OUT"; }
 [[ -z ${BENCH_OUT:-} ]] || : > "$BENCH_OUT"
 
-report "TPC-H SF $SF, $FORMAT, $(nproc) cores; Strom p=$P embedded (job time), DuckDB 2 threads, DataFusion 2 partitions; s = seconds, MiB = peak RSS of the process"
+# --- optional: Flink (TPCH_FLINK=1); its columns are empty strings otherwise ---
+fl_title=""; fl_head=""; fl_rule=""; fl_cols=""; ln_sum_fl=0; fl_n=0
+if [[ -n ${TPCH_FLINK:-} ]]; then
+    python3 "$FLINK" --setup > /dev/null   # its virtual environment, made once
+    fl_title=", Flink 2.3.0 p=2 local MiniCluster (job time; MiB = JVM + Python)"
+    fl_head=" Flink s | Flink MiB | Strom/Flink |"; fl_rule="---|---|---|"
+fi
+# Flink's job time and peak RSS for query $1 (from the stats line tpch_flink.py prints on stderr)
+# (a failure leaves the row's Flink cells at "failed" and the mean without that query)
+flink_run() {
+    fl_cols=" failed | | |"
+    measure python3 "$FLINK" "$WORK/schema.sql" "$DATA" "$1" > /dev/null || return 0
+    log "q$q: Flink $(grep '^flink: ' "$WORK/time" | cut -c8-)"
+    fl_s=$(grep -o 'job_s=[0-9.]*' "$WORK/time" | cut -d= -f2)
+    fl_mib=$(grep -o 'peak_rss_mib=[0-9]*' "$WORK/time" | cut -d= -f2)
+    fl_r=$(awk -v a="$strom_s" -v b="$fl_s" 'BEGIN {printf "%.2f", a / b}')
+    ln_sum_fl=$(awk -v s="$ln_sum_fl" -v r="$fl_r" 'BEGIN {print s + log(r)}')
+    fl_cols=" $fl_s | $fl_mib | $fl_r |"; fl_n=$((fl_n + 1))
+}
+
+report "TPC-H SF $SF, $FORMAT, $(nproc) cores; Strom p=$P embedded (job time), DuckDB 2 threads, DataFusion 2 partitions$fl_title; s = seconds, MiB = peak RSS of the process"
 report ""
-report "| query | right | Strom s | Strom MiB | DuckDB s | DuckDB MiB | DataFusion s | DataFusion MiB | Strom/DuckDB | Strom/DataFusion |"
-report "|---|---|---|---|---|---|---|---|---|---|"
+report "| query | right | Strom s | Strom MiB | DuckDB s | DuckDB MiB | DataFusion s | DataFusion MiB | Strom/DuckDB | Strom/DataFusion |$fl_head"
+report "|---|---|---|---|---|---|---|---|---|---|$fl_rule"
 ln_sum_duck=0; ln_sum_df=0; n=0; worst=0
 for q in $QUERIES; do
     query=$ROOT/bench/tpch/queries/q$q.sql
@@ -85,9 +109,11 @@ for q in $QUERIES; do
     ln_sum_duck=$(awk -v s="$ln_sum_duck" -v r="$r_duck" 'BEGIN {print s + log(r)}')
     ln_sum_df=$(awk -v s="$ln_sum_df" -v r="$r_df" 'BEGIN {print s + log(r)}')
     worst=$(awk -v w="$worst" -v r="$r_duck" 'BEGIN {print (r > w) ? r : w}')
+    [[ -z ${TPCH_FLINK:-} ]] || flink_run "$query"
     n=$((n + 1))
-    report "| q$q | $right | $strom_s | $strom_mib | $duck_s | $duck_mib | $df_s | $df_mib | $r_duck | $r_df |"
+    report "| q$q | $right | $strom_s | $strom_mib | $duck_s | $duck_mib | $df_s | $df_mib | $r_duck | $r_df |$fl_cols"
     log "q$q: Strom ${strom_s}s ${strom_mib}MiB, DuckDB ${duck_s}s, DataFusion ${df_s}s ($right)"
 done
 report ""
 report "Geometric mean of the ratios: Strom/DuckDB $(awk -v s="$ln_sum_duck" -v n="$n" 'BEGIN {printf "%.2f", exp(s / n)}'), Strom/DataFusion $(awk -v s="$ln_sum_df" -v n="$n" 'BEGIN {printf "%.2f", exp(s / n)}'); slowest against DuckDB: ${worst}x"
+[[ -z ${TPCH_FLINK:-} ]] || report "Geometric mean of Strom/Flink: $(awk -v s="$ln_sum_fl" -v n="$fl_n" 'BEGIN {printf "%.2f", exp(s / n)}') ($fl_n queries)"
