@@ -50,7 +50,8 @@ pub async fn job_results(
 ) -> Result<Json<Value>, RestError> {
     let from = match query.get("from") {
         None => 0,
-        Some(s) => s.parse::<u64>().map_err(|_| {
+        // int64 in the schema: past i64::MAX is refused like any other bad number.
+        Some(s) => s.parse::<i64>().ok().and_then(|n| u64::try_from(n).ok()).ok_or_else(|| {
             RestError(
                 StatusCode::BAD_REQUEST,
                 format!(
