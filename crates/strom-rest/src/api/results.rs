@@ -51,14 +51,18 @@ pub async fn job_results(
     let from = match query.get("from") {
         None => 0,
         // int64 in the schema: past i64::MAX is refused like any other bad number.
-        Some(s) => s.parse::<i64>().ok().and_then(|n| u64::try_from(n).ok()).ok_or_else(|| {
-            RestError(
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "Bad request: query parameter from='{s}' is not a chunk number (0 or more)"
-                ),
-            )
-        })?,
+        Some(s) => s
+            .parse::<i64>()
+            .ok()
+            .and_then(|n| u64::try_from(n).ok())
+            .ok_or_else(|| {
+                RestError(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "Bad request: query parameter from='{s}' is not a chunk number (0 or more)"
+                    ),
+                )
+            })?,
     };
     let j = d.job(job_id(&id)?)?;
     let f = j.results.fetch(from, MAX_ANSWER_BYTES);
