@@ -311,7 +311,8 @@ fn batch_sql_shapes_beyond_tpch() {
 
 /// A sort and an aggregation over more data than the slot's managed memory (16 MiB for the
 /// TaskManager, 8 MiB per slot): they spill and give DuckDB's answer; a hash join, whose build
-/// side cannot spill, fails with what to do.
+/// side cannot spill, fails with what to do, and runs as a sort-merge join that spills once
+/// hash joins are disabled (`table.exec.disabled-operators`).
 #[test]
 fn sorts_and_aggregations_spill_beyond_the_managed_memory() {
     let tmp = TempDir::new("spill");
@@ -369,6 +370,48 @@ fn sorts_and_aggregations_spill_beyond_the_managed_memory() {
         "{}",
         out.describe()
     );
+    // with Flink's switch to sort-merge joins, the same join spills and finishes; at 32 MiB,
+    // where the hash join still fails (16 MiB leave a sort-merge join's sorters no room beside
+    // what it cannot spill)
+    for memory in ["32m", "64m"] {
+        let mut cmd = strom();
+        cmd.arg("sql")
+            .args(["-D", &format!("taskmanager.memory.managed.size={memory}")]);
+        cmd.arg("-f").arg(&schema).arg("-f").arg(&script);
+        cmd.args(["-p", "2", "-D", "execution.runtime-mode=batch"]);
+        let out = run_with_timeout(&mut cmd, Duration::from_secs(300));
+        assert_eq!(
+            out.code.is_some_and(|c| c != 0),
+            memory == "32m",
+            "{}",
+            out.describe()
+        );
+    }
+    let out_dir = tmp.join("q18-smj");
+    write_text(
+        &script,
+        &insert_of(&schema, &query(18)).replace("{out}", &out_dir.display().to_string()),
+    );
+    let mut cmd = strom();
+    cmd.env("STROM_LOG", "info").arg("sql");
+    cmd.args(["-D", "taskmanager.memory.managed.size=32m"]);
+    cmd.args([
+        "-D",
+        "table.exec.disabled-operators=ShuffleHashJoin,BroadcastHashJoin",
+    ]);
+    cmd.arg("-f").arg(&schema).arg("-f").arg(&script);
+    cmd.args(["-p", "2", "-D", "execution.runtime-mode=batch"]);
+    let out = run_with_timeout(&mut cmd, Duration::from_secs(300));
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    assert!(
+        out.stderr
+            .lines()
+            .any(|l| l.contains("SortMergeJoin") && l.contains("spilled")),
+        "q18's sort-merge join did not spill\n{}",
+        out.describe()
+    );
+    let check = python(&[Path::new("check"), &schema, &data, &query(18), &out_dir]);
+    assert_eq!(check.code, Some(0), "q18: {}{}", check.stdout, check.stderr);
 }
 
 /// The rows of the table a batch SELECT prints (Flink's tableau), cells joined by ` | `, and

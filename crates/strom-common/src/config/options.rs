@@ -427,6 +427,12 @@ pub const AGG_PHASE_STRATEGY: ConfigOption<Choice> = ConfigOption {
     },
     description: "Whether aggregations pre-aggregate before the shuffle (`two_phase`; `auto` does where it can).",
 };
+pub const DISABLED_OPERATORS: ConfigOption<Text> = ConfigOption {
+    key: "table.exec.disabled-operators",
+    deprecated_keys: &[],
+    default: "",
+    description: "Batch join strategies the planner must not use, comma separated (Flink's names): `ShuffleHashJoin` and `BroadcastHashJoin` both disabled plan equi-joins as sort-merge joins, which spill when the slot's managed memory is too small for a hash table; `BroadcastHashJoin` alone stops broadcasting small sides; `ShuffleHashJoin` alone changes nothing (DataFusion picks partitioned or broadcast hash joins by size). `SortMergeJoin`, `NestedLoopJoin`, `HashAgg` and `SortAgg` cannot be disabled (Strom has no other strategy for them).",
+};
 pub const MINI_BATCH_ENABLED: ConfigOption<Boolean> = ConfigOption {
     key: "table.exec.mini-batch.enabled",
     deprecated_keys: &[],
@@ -685,6 +691,7 @@ pub const ALL: &[&dyn Documented] = &[
     &JOBMANAGER_BIND_HOST,
     &TABLE_DML_SYNC,
     &AGG_PHASE_STRATEGY,
+    &DISABLED_OPERATORS,
     &MINI_BATCH_ENABLED,
     &HEARTBEAT_INTERVAL,
     &HEARTBEAT_TIMEOUT,

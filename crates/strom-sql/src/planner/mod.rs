@@ -202,6 +202,9 @@ fn plan_statements(
         state: &state,
         agg_two_phase: config_value(options::AGG_PHASE_STRATEGY.choice(config))? != "one_phase",
         mini_batch: config_value(options::MINI_BATCH_ENABLED.get(config))?,
+        joins: stages::JoinStrategies::from_disabled(&config_value(
+            options::DISABLED_OPERATORS.get(config),
+        )?)?,
         collect: config_value(options::SELECT_RESULTS.choice(config))? == "collect",
     };
     let mut names = Vec::new();
@@ -501,6 +504,8 @@ struct Builder<'a> {
     state: &'a SessionState,
     agg_two_phase: bool,
     mini_batch: bool,
+    /// Batch mode's join strategies.
+    joins: stages::JoinStrategies,
     /// A bare SELECT's rows go to a `collect` sink (the client fetches them).
     collect: bool,
 }

@@ -182,7 +182,7 @@ fn task_error(e: DataFusionError) -> TaskError {
     // a join's build side cannot spill (DataFusion's hash join keeps it in memory)
     if let DataFusionError::ResourcesExhausted(m) = e.find_root() {
         return TaskError::Operator(format!(
-            "{m}: the stage needs more memory than its slot's share of the managed memory; raise 'taskmanager.memory.managed.size' (or 'taskmanager.memory.managed.fraction'), or run at a higher parallelism"
+            "{m}: the stage needs more memory than its slot's share of the managed memory; raise 'taskmanager.memory.managed.size' (or 'taskmanager.memory.managed.fraction'), run at a higher parallelism, or plan hash joins as sort-merge joins, which spill (SET 'table.exec.disabled-operators' = 'HashJoin')"
         ));
     }
     match e {

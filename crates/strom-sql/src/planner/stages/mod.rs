@@ -18,7 +18,7 @@ use strom_plan::stage::{encode_fragment, TableSourceExec};
 impl Builder<'_> {
     /// The stages of `plan`, a vertex each; returns the node of the last stage (the root).
     pub(super) fn stages(&mut self, plan: &LogicalPlan) -> Result<usize, SqlError> {
-        let physical = physical_plan(self.state, plan, self.parallelism)?;
+        let physical = physical_plan(self.state, plan, self.parallelism, self.joins)?;
         let stages = cutter::cut(physical).map_err(|e| SqlError::new(e.to_string()))?;
         let mut nodes: Vec<usize> = Vec::with_capacity(stages.len());
         for (k, stage) in stages.iter().enumerate() {
@@ -46,6 +46,44 @@ impl Builder<'_> {
     }
 }
 
+/// The join strategies the planner may use (Flink's `table.exec.disabled-operators`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct JoinStrategies {
+    /// Equi-joins as hash joins (else sort-merge joins, which spill).
+    pub hash: bool,
+    /// A small side broadcast to every task of the join (a hash join's collected build side).
+    pub broadcast: bool,
+}
+
+impl JoinStrategies {
+    /// The strategies left by `disabled` (Flink's operator names, comma separated, any case).
+    pub(super) fn from_disabled(disabled: &str) -> Result<Self, SqlError> {
+        let (mut shuffle_hash, mut broadcast) = (true, true);
+        for name in disabled.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            match name.to_ascii_lowercase().as_str() {
+                "shufflehashjoin" => shuffle_hash = false,
+                "broadcasthashjoin" => broadcast = false,
+                "hashjoin" => (shuffle_hash, broadcast) = (false, false),
+                "sortmergejoin" | "nestedloopjoin" | "hashagg" | "sortagg" => {
+                    return Err(SqlError::new(format!(
+                        "'table.exec.disabled-operators': Strom cannot disable {name}: it has no other strategy for what it does (only ShuffleHashJoin, BroadcastHashJoin and HashJoin can be disabled)"
+                    )))
+                }
+                _ => {
+                    return Err(SqlError::new(format!(
+                        "'table.exec.disabled-operators': unknown operator '{name}' (Flink's names: ShuffleHashJoin, BroadcastHashJoin, HashJoin, SortMergeJoin, NestedLoopJoin, HashAgg, SortAgg)"
+                    )))
+                }
+            }
+        }
+        Ok(Self {
+            // with both hash strategies disabled, Flink plans sort-merge joins
+            hash: shuffle_hash || broadcast,
+            broadcast,
+        })
+    }
+}
+
 /// DataFusion's physical plan of `plan` with `parallelism` partitions. Dynamic filters stay
 /// off: they are shared in memory between a join and the scan it filters, which may run in
 /// other tasks here. So do round-robin repartitions: every scan already has `parallelism`
@@ -55,10 +93,16 @@ fn physical_plan(
     state: &SessionState,
     plan: &LogicalPlan,
     parallelism: u32,
+    joins: JoinStrategies,
 ) -> Result<Arc<dyn ExecutionPlan>, SqlError> {
     let mut state = state.clone();
     let options = state.config_mut().options_mut();
     options.execution.target_partitions = parallelism as usize;
+    options.optimizer.prefer_hash_join = joins.hash;
+    if !joins.broadcast {
+        options.optimizer.hash_join_single_partition_threshold = 0;
+        options.optimizer.hash_join_single_partition_threshold_rows = 0;
+    }
     options.optimizer.enable_round_robin_repartition = false;
     options.optimizer.enable_dynamic_filter_pushdown = false;
     options.optimizer.enable_join_dynamic_filter_pushdown = false;
@@ -145,4 +189,50 @@ fn stage_schema(
         cols.push(c);
     }
     Ok(RowSchema::new(cols))
+}
+
+#[cfg(test)]
+mod join_strategy_tests {
+    use super::JoinStrategies;
+
+    #[test]
+    fn flinks_disabled_operators_choose_the_join_strategy() {
+        let all = JoinStrategies {
+            hash: true,
+            broadcast: true,
+        };
+        assert_eq!(JoinStrategies::from_disabled("").unwrap(), all);
+        assert_eq!(
+            JoinStrategies::from_disabled("BroadcastHashJoin").unwrap(),
+            JoinStrategies {
+                hash: true,
+                broadcast: false
+            }
+        );
+        assert_eq!(
+            JoinStrategies::from_disabled("ShuffleHashJoin").unwrap(),
+            JoinStrategies {
+                hash: true,
+                broadcast: true
+            }
+        );
+        let sort_merge = JoinStrategies {
+            hash: false,
+            broadcast: false,
+        };
+        for disabled in [
+            "ShuffleHashJoin, BroadcastHashJoin",
+            "hashjoin",
+            " HashJoin ,",
+        ] {
+            assert_eq!(JoinStrategies::from_disabled(disabled).unwrap(), sort_merge);
+        }
+        let e = JoinStrategies::from_disabled("SortMergeJoin").unwrap_err();
+        assert!(
+            e.to_string().contains("cannot disable SortMergeJoin"),
+            "{e}"
+        );
+        let e = JoinStrategies::from_disabled("HashJoin,Bogus").unwrap_err();
+        assert!(e.to_string().contains("unknown operator 'Bogus'"), "{e}");
+    }
 }
