@@ -13,6 +13,7 @@ mod common;
 
 use common::processes::*;
 use common::*;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -585,36 +586,60 @@ fn subtasks(vertex: &serde_json::Value) -> &Vec<serde_json::Value> {
         .unwrap_or_else(|| panic!("vertex detail without subtasks: {vertex}"))
 }
 
-/// Waits for a stage of job `id` to finish with a subtask on TaskManager `tm` while the job
-/// runs on; returns the finished subtasks (vertex id, index) and a TaskManager one of the
-/// stage's subtasks ran on.
-fn a_stage_finished(jm: &JobManager, id: &str, tm: &str) -> (Vec<(String, u64)>, String) {
+/// Waits until the kill can show what region failover keeps: a scan subtask (a vertex without
+/// inputs whose results are all BLOCKING) finished on one TaskManager, and some subtask finished
+/// on the other, the victim. The survivor's finished scans must keep their first attempt: their
+/// results are stored on the survivor and nothing upstream of them reruns. Returns the victim
+/// and those scans. (Any finished subtask on the victim, or downstream of one, may rightly run
+/// again, so they prove nothing.)
+fn a_stage_finished(jm: &JobManager, id: &str) -> (String, Vec<(String, u64)>) {
+    let plan = jm.get(&format!("/jobs/{id}/plan"));
+    let nodes = plan["plan"]["nodes"].as_array().cloned().unwrap_or_default();
+    let blocking_scans: BTreeSet<String> = nodes
+        .iter()
+        .filter(|n| n["inputs"].is_null())
+        .filter_map(|n| n["id"].as_str().map(str::to_string))
+        .filter(|scan| {
+            nodes
+                .iter()
+                .flat_map(|n| n["inputs"].as_array().cloned().unwrap_or_default())
+                .filter(|i| i["id"] == scan.as_str())
+                .all(|i| i["exchange"] == "blocking")
+        })
+        .collect();
+    assert!(!blocking_scans.is_empty(), "q9 has no scan with blocking results: {plan}");
     poll(
-        "a stage of the job to finish",
+        "a scan to finish on one TaskManager and a subtask on the other",
         Duration::from_secs(120),
         || {
             let details = jm.vertex_details(id);
             let j = jm.job(id);
             assert_eq!(j["state"], "RUNNING", "the job ended before the kill: {j}");
-            let done = details.iter().find(|v| {
-                subtasks(v).iter().all(|s| s["status"] == "FINISHED")
-                    && subtasks(v).iter().any(|s| s["taskmanager-id"] == tm)
-            })?;
-            let finished: Vec<(String, u64)> = details
+            let finished: Vec<(String, u64, String)> = details
                 .iter()
                 .flat_map(|v| {
                     let vertex = v["id"].as_str().unwrap_or_default().to_string();
                     subtasks(v)
                         .iter()
                         .filter(|s| s["status"] == "FINISHED")
-                        .map(move |s| (vertex.clone(), s["subtask"].as_u64().unwrap_or(0)))
+                        .map(move |s| {
+                            (
+                                vertex.clone(),
+                                s["subtask"].as_u64().unwrap_or(0),
+                                s["taskmanager-id"].as_str().unwrap_or_default().to_string(),
+                            )
+                        })
                         .collect::<Vec<_>>()
                 })
                 .collect();
-            let victim = subtasks(done)
-                .iter()
-                .find_map(|s| s["taskmanager-id"].as_str().map(str::to_string))?;
-            Some((finished, victim))
+            finished.iter().find_map(|(_, _, victim)| {
+                let kept: Vec<(String, u64)> = finished
+                    .iter()
+                    .filter(|(v, _, tm)| tm != victim && blocking_scans.contains(v))
+                    .map(|(v, s, _)| (v.clone(), *s))
+                    .collect();
+                (!kept.is_empty()).then(|| (victim.clone(), kept))
+            })
         },
     )
 }
@@ -658,13 +683,10 @@ fn a_taskmanager_killed_mid_query_reruns_only_the_regions_it_touched() {
     assert_eq!(out.code, Some(0), "{}", out.describe());
     let id = out.job_id();
 
-    let (finished_before, victim) = a_stage_finished(&jm, &id, &tms[0].1);
+    let (victim, survivors_scans) = a_stage_finished(&jm, &id);
     let k = tms.iter().position(|(_, t)| *t == victim).unwrap();
     tms[k].0.take().unwrap().kill9();
-    eprintln!(
-        "killed {victim} with {} subtasks finished",
-        finished_before.len()
-    );
+    eprintln!("killed {victim}; scans finished on the survivor: {survivors_scans:?}");
 
     jm.wait_job_state(&id, "FINISHED", Duration::from_secs(180));
     let check = python(&[Path::new("check"), &schema, &tpch_data(), &q, &out_dir]);
@@ -688,14 +710,14 @@ fn a_taskmanager_killed_mid_query_reruns_only_the_regions_it_touched() {
         .iter()
         .flat_map(|v| subtasks(v).iter().map(|s| s["attempt"].as_u64().unwrap()))
         .collect();
-    let kept = finished_before
+    let rerun: Vec<_> = survivors_scans
         .iter()
-        .filter(|(v, s)| attempt(v, *s) == 0)
-        .count();
-    eprintln!("attempts after the kill: {all:?}; {kept} finished subtasks kept");
+        .filter(|(v, s)| attempt(v, *s) != 0)
+        .collect();
+    eprintln!("attempts after the kill: {all:?}");
     assert!(
-        kept > 0,
-        "every subtask that finished before the kill ran again: {all:?}"
+        rerun.is_empty(),
+        "scans that finished on the surviving TaskManager ran again: {rerun:?} ({all:?})"
     );
     assert!(all.iter().any(|a| *a > 0), "nothing ran again: {all:?}");
     let j = jm.job(&id);

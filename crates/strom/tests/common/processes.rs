@@ -313,9 +313,10 @@ impl JobManager {
             if s == state {
                 return Some(j);
             }
+            // the exceptions first: CI prints only the head of a long panic message
             assert!(
                 !matches!(s.as_str(), "FAILED" | "FINISHED" | "CANCELED"),
-                "job {id} is {s}, expected {state}: {j}\nexceptions: {}",
+                "job {id} is {s}, expected {state}; exceptions: {}\njob: {j}",
                 self.get(&format!("/jobs/{id}/exceptions"))
             );
             None
