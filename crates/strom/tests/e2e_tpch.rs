@@ -594,7 +594,10 @@ fn subtasks(vertex: &serde_json::Value) -> &Vec<serde_json::Value> {
 /// again, so they prove nothing.)
 fn a_stage_finished(jm: &JobManager, id: &str) -> (String, Vec<(String, u64)>) {
     let plan = jm.get(&format!("/jobs/{id}/plan"));
-    let nodes = plan["plan"]["nodes"].as_array().cloned().unwrap_or_default();
+    let nodes = plan["plan"]["nodes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let blocking_scans: BTreeSet<String> = nodes
         .iter()
         .filter(|n| n["inputs"].is_null())
@@ -607,7 +610,10 @@ fn a_stage_finished(jm: &JobManager, id: &str) -> (String, Vec<(String, u64)>) {
                 .all(|i| i["exchange"] == "blocking")
         })
         .collect();
-    assert!(!blocking_scans.is_empty(), "q9 has no scan with blocking results: {plan}");
+    assert!(
+        !blocking_scans.is_empty(),
+        "q9 has no scan with blocking results: {plan}"
+    );
     poll(
         "a scan to finish on one TaskManager and a subtask on the other",
         Duration::from_secs(120),
