@@ -37,3 +37,23 @@ pub struct WatermarkSpec {
     /// The expression as written (over the table's columns).
     pub sql: String,
 }
+
+/// What the batch planner may know of a table's data before the job runs, for DataFusion's
+/// optimizer to order joins (the smaller input builds the hash table) and to broadcast small
+/// inputs. A connector that knows nothing answers `None`, and the plan is what it was without.
+pub trait TableStatisticsSource: Send + Sync + std::fmt::Debug {
+    /// Statistics of the whole table: one column statistics per column of its schema, in
+    /// order. Every figure is inexact (the data may change before the job reads it), so the
+    /// optimizer never answers a query from them.
+    fn statistics(&self, table: &TableSpec) -> Option<datafusion::common::Statistics>;
+}
+
+/// The source that knows nothing of any table.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoStatistics;
+
+impl TableStatisticsSource for NoStatistics {
+    fn statistics(&self, _table: &TableSpec) -> Option<datafusion::common::Statistics> {
+        None
+    }
+}

@@ -4,6 +4,7 @@
 use datafusion::arrow::record_batch::RecordBatch;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use strom_plan::table::TableStatisticsSource;
 use strom_plan::TableSpec;
 
 /// The checkpoint id of the last commit, made when a job with checkpoints reached its end.
@@ -188,6 +189,12 @@ pub trait ConnectorFactory: Send + Sync {
         false
     }
 
+    /// What the connector knows of the table's data before reading it, for the batch planner
+    /// (see [`TableStatisticsSource`]); `None` (the default) when it knows nothing cheaply.
+    fn statistics(&self, _table: &TableSpec) -> Option<datafusion::common::Statistics> {
+        None
+    }
+
     /// A writer for subtask `subtask` of the sink.
     fn create_writer(
         &self,
@@ -230,6 +237,19 @@ pub trait ConnectorFactory: Send + Sync {
 #[derive(Clone, Default)]
 pub struct ConnectorRegistry {
     factories: BTreeMap<&'static str, Arc<dyn ConnectorFactory>>,
+}
+
+impl std::fmt::Debug for ConnectorRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.factories.keys()).finish()
+    }
+}
+
+/// Each table's statistics from its connector.
+impl TableStatisticsSource for ConnectorRegistry {
+    fn statistics(&self, table: &TableSpec) -> Option<datafusion::common::Statistics> {
+        self.get(table).ok()?.statistics(table)
+    }
 }
 
 impl ConnectorRegistry {

@@ -6,6 +6,7 @@ use datafusion::logical_expr::{LogicalTableSource, TableSource};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use strom_plan::job_graph::{TableSpec, WindowSpec};
+use strom_plan::table::{NoStatistics, TableStatisticsSource};
 
 /// A window table function found in a query, planned as the table `__window_<n>`.
 #[derive(Debug, Clone)]
@@ -25,10 +26,22 @@ impl WindowTvf {
 
 /// The tables declared by `CREATE TABLE`, by (lower-case) name, and the views declared by
 /// `CREATE VIEW`, in the order declared (a view uses tables and earlier views).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Catalog {
     pub tables: BTreeMap<String, TableSpec>,
     pub views: Vec<ViewSpec>,
+    /// What the batch planner may learn of the tables' data (their connectors' statistics).
+    pub statistics: Arc<dyn TableStatisticsSource>,
+}
+
+impl Default for Catalog {
+    fn default() -> Self {
+        Self {
+            tables: BTreeMap::new(),
+            views: Vec::new(),
+            statistics: Arc::new(NoStatistics),
+        }
+    }
 }
 
 impl Catalog {

@@ -14,4 +14,4 @@ pub mod planner;
 pub mod window_tvf;
 
 pub use error::SqlError;
-pub use planner::{compile_script, CompiledScript};
+pub use planner::{compile_script, compile_script_with_statistics, CompiledScript};

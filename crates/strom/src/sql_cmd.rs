@@ -5,6 +5,7 @@ use crate::collect_client::CollectedResult;
 use crate::progress::{JobProgress, ProgressLine};
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use strom_common::config::{keys, options};
 use strom_common::{Configuration, JobStatus};
@@ -61,7 +62,9 @@ pub fn run(
         script.push_str(&substitute(&text, f)?);
         script.push_str("\n;\n");
     }
-    let compiled = match strom_sql::compile_script(&script, &config) {
+    // the planner sizes the tables (Parquet footers) to choose join sides and broadcasts
+    let statistics = Arc::new(strom_connectors::default_registry());
+    let compiled = match strom_sql::compile_script_with_statistics(&script, &config, statistics) {
         Ok(c) => c,
         Err(e) => {
             // positions count lines of the concatenated files: name the file and its own line

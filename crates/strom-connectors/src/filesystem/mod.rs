@@ -249,6 +249,17 @@ impl ConnectorFactory for FileSystemConnector {
         Ok(())
     }
 
+    /// A Parquet table's rows and column figures from its footers; nothing for CSV and JSON,
+    /// which would have to be read whole.
+    fn statistics(&self, table: &TableSpec) -> Option<datafusion::common::Statistics> {
+        let opts = FsOptions::parse(table).ok()?;
+        if opts.format != Format::Parquet {
+            return None;
+        }
+        let files = split::list_input(&opts.path).ok()?;
+        parquet_reader::statistics::table_statistics(table, &files)
+    }
+
     fn create_reader(
         &self,
         table: &TableSpec,

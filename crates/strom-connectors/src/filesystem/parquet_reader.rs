@@ -613,5 +613,7 @@ fn row_predicates(
     ))]
 }
 
+pub mod statistics;
+
 #[cfg(test)]
 mod tests;

@@ -4,9 +4,11 @@
 use super::leaf_properties;
 use crate::table::TableSpec;
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::common::{internal_err, Result};
+use datafusion::common::stats::Precision;
+use datafusion::common::{internal_err, Result, Statistics};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::statistics::StatisticsArgs;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 use std::sync::Arc;
 
@@ -20,6 +22,9 @@ pub struct TableSourceExec {
     pub projection: Vec<usize>,
     pub partitions: usize,
     pub filters: Vec<Arc<dyn PhysicalExpr>>,
+    /// What the planner knew of the projected columns of the whole table (inexact), for
+    /// DataFusion's optimizer; not sent to the TaskManagers.
+    pub statistics: Option<Arc<Statistics>>,
     schema: SchemaRef,
     properties: Arc<PlanProperties>,
 }
@@ -42,9 +47,26 @@ impl TableSourceExec {
             projection,
             partitions,
             filters,
+            statistics: None,
             schema,
             properties,
         }
+    }
+
+    /// With what the planner knows of the whole table (every column, in table order).
+    pub fn with_table_statistics(mut self, table: Statistics) -> Self {
+        let mut s = table.to_inexact().project(Some(&self.projection));
+        let bytes: Option<usize> = s
+            .column_statistics
+            .iter()
+            .map(|c| c.byte_size.get_value().copied())
+            .sum();
+        s.total_byte_size = bytes.map_or(Precision::Absent, Precision::Inexact);
+        if s.total_byte_size == Precision::Absent {
+            s.calculate_total_byte_size(&self.schema);
+        }
+        self.statistics = Some(Arc::new(s));
+        self
     }
 }
 
@@ -77,6 +99,34 @@ impl ExecutionPlan for TableSourceExec {
     }
 
     crate::leaf_exec_methods!();
+
+    /// The table's statistics, each partition an equal share of them.
+    fn statistics_from_inputs(
+        &self,
+        _inputs: &[Arc<Statistics>],
+        args: &StatisticsArgs,
+    ) -> Result<Arc<Statistics>> {
+        let Some(whole) = &self.statistics else {
+            return Ok(Arc::new(Statistics::new_unknown(&self.schema)));
+        };
+        match args.partition() {
+            None => Ok(Arc::clone(whole)),
+            Some(_) => {
+                let share = |p: &Precision<usize>| match p.get_value() {
+                    Some(v) => Precision::Inexact(v.div_ceil(self.partitions.max(1))),
+                    None => Precision::Absent,
+                };
+                let mut s = whole.as_ref().clone();
+                s.num_rows = share(&s.num_rows);
+                s.total_byte_size = share(&s.total_byte_size);
+                for c in &mut s.column_statistics {
+                    c.null_count = share(&c.null_count);
+                    c.byte_size = share(&c.byte_size);
+                }
+                Ok(Arc::new(s))
+            }
+        }
+    }
 
     fn execute(
         &self,

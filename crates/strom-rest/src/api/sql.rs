@@ -21,6 +21,7 @@ use std::sync::Arc;
 use strom_cluster::Dispatcher;
 use strom_common::config::keys;
 use strom_common::Configuration;
+use strom_plan::table::TableStatisticsSource;
 
 #[cfg(test)]
 mod tests;
@@ -143,9 +144,13 @@ pub async fn run_sql(
     let (sql, parallelism) = parse_request(&headers, &query, &body)?;
     let config = session_config(&d.config, parallelism);
     let d2 = d.clone();
+    // the planner sizes the tables through the connectors (Parquet footers) to choose join
+    // sides and broadcasts
+    let statistics = Arc::clone(&d.connectors) as Arc<dyn TableStatisticsSource>;
     // compiling plans with DataFusion and submitting are blocking work
     let outcome = tokio::task::spawn_blocking(move || {
-        let compiled = strom_sql::compile_script(&sql, &config).map_err(Outcome::Sql)?;
+        let compiled = strom_sql::compile_script_with_statistics(&sql, &config, statistics)
+            .map_err(Outcome::Sql)?;
         if compiled.jobs.is_empty() {
             return Err(Outcome::Rest(bad(
                 "Bad request: the script has no INSERT or SELECT statement: nothing to run",

@@ -41,6 +41,7 @@ use strom_plan::expr_codec::DEEP_STACK_BYTES;
 use strom_plan::expr_codec::{encode, unqualify};
 use strom_plan::functions::session_context;
 use strom_plan::job_graph::*;
+use strom_plan::table::{NoStatistics, TableStatisticsSource};
 use strom_plan::types::{Column, RowSchema, SqlType};
 
 /// The result of compiling a script: one JobGraph per INSERT (or SELECT).
@@ -58,11 +59,22 @@ pub struct CompiledScript {
 /// expression, and expressions up to [`crate::depth::MAX_EXPRESSION_DEPTH`] levels are accepted whichever
 /// thread (a REST worker, the CLI's main thread) asks.
 pub fn compile_script(sql: &str, config: &Configuration) -> Result<CompiledScript, SqlError> {
+    compile_script_with_statistics(sql, config, Arc::new(NoStatistics))
+}
+
+/// [`compile_script`], with what `statistics` (the connectors) knows of the tables' data for
+/// the batch planner: DataFusion then builds hash tables on the smaller side of a join and
+/// broadcasts small inputs, as it does for its own tables.
+pub fn compile_script_with_statistics(
+    sql: &str,
+    config: &Configuration,
+    statistics: Arc<dyn TableStatisticsSource>,
+) -> Result<CompiledScript, SqlError> {
     std::thread::scope(|scope| {
         std::thread::Builder::new()
             .name("sql-planner".into())
             .stack_size(DEEP_STACK_BYTES)
-            .spawn_scoped(scope, || compile_on_this_thread(sql, config))
+            .spawn_scoped(scope, || compile_on_this_thread(sql, config, statistics))
             .map_err(|e| SqlError::new(format!("cannot start the SQL planner thread: {e}")))?
             .join()
             .unwrap_or_else(|panic| {
@@ -78,9 +90,16 @@ pub fn compile_script(sql: &str, config: &Configuration) -> Result<CompiledScrip
     })
 }
 
-fn compile_on_this_thread(sql: &str, config: &Configuration) -> Result<CompiledScript, SqlError> {
+fn compile_on_this_thread(
+    sql: &str,
+    config: &Configuration,
+    statistics: Arc<dyn TableStatisticsSource>,
+) -> Result<CompiledScript, SqlError> {
     let mut config = config.clone();
-    let mut catalog = Catalog::default();
+    let mut catalog = Catalog {
+        statistics,
+        ..Catalog::default()
+    };
     let mut jobs = Vec::new();
     for stmt in parse_script(sql)? {
         match stmt {

@@ -23,10 +23,11 @@ impl<'a> Provider<'a> {
         for (name, t) in &catalog.tables {
             let source = match batch_partitions {
                 Some(partitions) => datafusion::datasource::provider_as_source(Arc::new(
-                    super::stages::StromTable {
-                        table: t.clone(),
+                    super::stages::StromTable::new(
+                        t.clone(),
                         partitions,
-                    },
+                        Arc::clone(&catalog.statistics),
+                    ),
                 )),
                 None => Catalog::source_for(t.schema.to_arrow()),
             };

@@ -295,3 +295,49 @@ fn the_sink_writes_parquet_the_source_reads_back() {
     let e = FsOptions::parse(&bad).unwrap_err().to_string();
     assert!(e.contains("'parquet.compression' = 'snappy2'"), "{e}");
 }
+
+/// The footers' figures against what `input` wrote: ids 0..1000, names "n0".."n999", prices
+/// id * 1.50, and `extra`, in no file, unknown.
+#[test]
+fn statistics_from_the_footers() {
+    use datafusion::common::stats::Precision;
+    let dir = TempDir::new("pq-stats");
+    let t = input(&dir, 128);
+    let s = FileSystemConnector
+        .statistics(&t)
+        .expect("Parquet tables have statistics");
+    assert_eq!(s.num_rows, Precision::Inexact(1000));
+    let [id, name, price, extra] = &s.column_statistics[..] else {
+        panic!("one entry per table column: {s:?}")
+    };
+    assert_eq!(
+        id.min_value,
+        Precision::Inexact(ScalarValue::Int64(Some(0)))
+    );
+    assert_eq!(
+        id.max_value,
+        Precision::Inexact(ScalarValue::Int64(Some(999)))
+    );
+    assert_eq!(id.null_count, Precision::Inexact(0));
+    assert_eq!(id.byte_size, Precision::Inexact(8 * 1000));
+    // strings compare as strings: "n999" is the largest, typed as the table's STRING
+    assert_eq!(
+        name.min_value,
+        Precision::Inexact(ScalarValue::Utf8(Some("n0".into())))
+    );
+    assert_eq!(
+        name.max_value,
+        Precision::Inexact(ScalarValue::Utf8(Some("n999".into())))
+    );
+    assert!(matches!(name.byte_size, Precision::Inexact(b) if b > 1000));
+    assert_eq!(
+        price.max_value,
+        Precision::Inexact(ScalarValue::Decimal128(Some(999 * 150), 15, 2))
+    );
+    assert_eq!(extra.min_value, Precision::Absent);
+    assert_eq!(extra.byte_size, Precision::Absent);
+    assert_eq!(s.total_byte_size, Precision::Absent, "a column is unknown");
+    // CSV and JSON would have to be read: no statistics
+    let csv = table(&[("id", SqlType::BigInt)], dir.path(), &[("format", "csv")]);
+    assert!(FileSystemConnector.statistics(&csv).is_none());
+}

@@ -4,20 +4,38 @@
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::Session;
-use datafusion::common::DFSchema;
+use datafusion::common::{DFSchema, Statistics};
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::logical_expr::expr_rewriter::unnormalize_col;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use strom_plan::stage::TableSourceExec;
-use strom_plan::table::TableSpec;
+use strom_plan::table::{TableSpec, TableStatisticsSource};
 
-/// A table read in `partitions` parallel shares.
+/// A table read in `partitions` parallel shares, with what `statistics` knows of its data
+/// (asked once, when a query first scans the table).
 #[derive(Debug)]
 pub(crate) struct StromTable {
     pub table: TableSpec,
     pub partitions: usize,
+    pub statistics: Arc<dyn TableStatisticsSource>,
+    pub known: OnceLock<Option<Statistics>>,
+}
+
+impl StromTable {
+    pub fn new(
+        table: TableSpec,
+        partitions: usize,
+        statistics: Arc<dyn TableStatisticsSource>,
+    ) -> Self {
+        Self {
+            table,
+            partitions,
+            statistics,
+            known: OnceLock::new(),
+        }
+    }
 }
 
 #[async_trait]
@@ -67,11 +85,17 @@ impl TableProvider for StromTable {
                 state.create_physical_expr(f, &schema).ok()
             })
             .collect();
-        Ok(Arc::new(TableSourceExec::with_filters(
-            self.table.clone(),
-            projection,
-            self.partitions,
-            filters,
-        )))
+        let scan =
+            TableSourceExec::with_filters(self.table.clone(), projection, self.partitions, filters);
+        let known = self
+            .known
+            .get_or_init(|| self.statistics.statistics(&self.table))
+            // a source answering for another schema is ignored, not trusted
+            .as_ref()
+            .filter(|s| s.column_statistics.len() == self.table.schema.len());
+        Ok(Arc::new(match known {
+            Some(s) => scan.with_table_statistics(s.clone()),
+            None => scan,
+        }))
     }
 }
