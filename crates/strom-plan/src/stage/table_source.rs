@@ -53,18 +53,15 @@ impl TableSourceExec {
         }
     }
 
-    /// With what the planner knows of the whole table (every column, in table order).
+    /// With what the planner knows of the whole table (every column, in table order). The
+    /// scan's size in bytes is known, as in DataFusion's own scans, only when every projected
+    /// column has a fixed width: otherwise the optimizer compares joins' inputs by rows, as
+    /// DataFusion does (a string column's size on disk says little of its size in memory).
     pub fn with_table_statistics(mut self, table: Statistics) -> Self {
         let mut s = table.to_inexact().project(Some(&self.projection));
-        let bytes: Option<usize> = s
-            .column_statistics
-            .iter()
-            .map(|c| c.byte_size.get_value().copied())
-            .sum();
-        s.total_byte_size = bytes.map_or(Precision::Absent, Precision::Inexact);
-        if s.total_byte_size == Precision::Absent {
-            s.calculate_total_byte_size(&self.schema);
-        }
+        s.total_byte_size = Precision::Absent;
+        s.calculate_total_byte_size(&self.schema);
+        s.total_byte_size = s.total_byte_size.to_inexact();
         self.statistics = Some(Arc::new(s));
         self
     }

@@ -66,3 +66,49 @@ fn garbage_is_a_clear_error() {
         Err(FragmentCodecError::Decode(_))
     ));
 }
+
+/// A scan's statistics: the projected columns of the table's, a size in bytes only when every
+/// projected column has a fixed width, and each partition an equal share of the rows.
+#[test]
+fn a_scan_projects_and_shares_the_table_statistics() {
+    use datafusion::common::stats::Precision;
+    use datafusion::common::{ColumnStatistics, ScalarValue, Statistics};
+    use datafusion::physical_plan::statistics::StatisticsArgs;
+    let whole = Statistics {
+        num_rows: Precision::Exact(1001),
+        total_byte_size: Precision::Exact(50_000),
+        column_statistics: vec![
+            ColumnStatistics {
+                max_value: Precision::Exact(ScalarValue::Int64(Some(7))),
+                ..ColumnStatistics::new_unknown()
+            },
+            ColumnStatistics {
+                byte_size: Precision::Exact(42_000),
+                ..ColumnStatistics::new_unknown()
+            },
+        ],
+    };
+    let stats = |projection: Vec<usize>, partition| {
+        TableSourceExec::new(table(), projection, 2)
+            .with_table_statistics(whole.clone())
+            .statistics_from_inputs(&[], &StatisticsArgs::new().with_partition(partition))
+            .unwrap()
+    };
+    let a = stats(vec![0], None);
+    assert_eq!(a.num_rows, Precision::Inexact(1001));
+    assert_eq!(a.total_byte_size, Precision::Inexact(8 * 1001));
+    assert_eq!(
+        a.column_statistics[0].max_value,
+        Precision::Inexact(ScalarValue::Int64(Some(7)))
+    );
+    let ba = stats(vec![1, 0], None);
+    assert_eq!(ba.total_byte_size, Precision::Absent, "a string column");
+    assert_eq!(ba.column_statistics[0].byte_size, Precision::Inexact(42_000));
+    let half = stats(vec![1, 0], Some(1));
+    assert_eq!(half.num_rows, Precision::Inexact(501));
+    assert_eq!(half.column_statistics[0].byte_size, Precision::Inexact(21_000));
+    let unknown = TableSourceExec::new(table(), vec![0], 2)
+        .statistics_from_inputs(&[], &StatisticsArgs::new())
+        .unwrap();
+    assert_eq!(unknown.num_rows, Precision::Absent);
+}
