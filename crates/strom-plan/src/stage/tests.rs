@@ -103,10 +103,16 @@ fn a_scan_projects_and_shares_the_table_statistics() {
     );
     let ba = stats(vec![1, 0], None);
     assert_eq!(ba.total_byte_size, Precision::Absent, "a string column");
-    assert_eq!(ba.column_statistics[0].byte_size, Precision::Inexact(42_000));
+    assert_eq!(
+        ba.column_statistics[0].byte_size,
+        Precision::Inexact(42_000)
+    );
     let half = stats(vec![1, 0], Some(1));
     assert_eq!(half.num_rows, Precision::Inexact(501));
-    assert_eq!(half.column_statistics[0].byte_size, Precision::Inexact(21_000));
+    assert_eq!(
+        half.column_statistics[0].byte_size,
+        Precision::Inexact(21_000)
+    );
     let unknown = TableSourceExec::new(table(), vec![0], 2)
         .statistics_from_inputs(&[], &StatisticsArgs::new())
         .unwrap();
