@@ -26,7 +26,7 @@ pub fn table_statistics(table: &TableSpec, files: &[InputFile]) -> Option<Statis
     let mut columns: Vec<Option<ColumnSummary>> = table_schema
         .fields()
         .iter()
-        .map(|f| Some(ColumnSummary::new(f.data_type())))
+        .map(|f| ColumnSummary::new(f.data_type()))
         .collect();
     for file in &files {
         let groups = file.meta.metadata().row_groups();
@@ -72,15 +72,16 @@ struct ColumnSummary {
 }
 
 impl ColumnSummary {
-    fn new(data_type: &arrow::datatypes::DataType) -> Self {
-        Self {
+    /// `None` for a type without a minimum and a maximum (its statistics are unknown).
+    fn new(data_type: &arrow::datatypes::DataType) -> Option<Self> {
+        Some(Self {
             nulls: 0,
             bytes: 0,
             width: data_type.primitive_width(),
-            min: MinAccumulator::try_new(data_type).expect("min of any Arrow type"),
-            max: MaxAccumulator::try_new(data_type).expect("max of any Arrow type"),
+            min: MinAccumulator::try_new(data_type).ok()?,
+            max: MaxAccumulator::try_new(data_type).ok()?,
             bounded: true,
-        }
+        })
     }
 
     /// Adds one file's row groups; false when the file has no such column (the column's
