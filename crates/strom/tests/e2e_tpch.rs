@@ -310,6 +310,44 @@ fn batch_sql_shapes_beyond_tpch() {
     assert_all_right(failures);
 }
 
+/// Grouped aggregates joined on their key, from Parquet (whose statistics let the planner
+/// filter the aggregate's input by the other side's keys first, see strom-sql's
+/// `semi_join_reduction`), in the join types and shapes where that is right and where it is
+/// not: each answer is DuckDB's.
+const REDUCIBLE: &[(&str, &str)] = &[
+    ("left_join_aggregate_right", "select p_partkey, s from part left join (select l_partkey, sum(l_quantity) as s from lineitem group by l_partkey) a on p_partkey = l_partkey where p_size = 7 and p_brand = 'Brand#12'"),
+    ("right_join_aggregate_left", "select l_partkey, q, p_partkey from (select l_partkey, avg(l_quantity) as q from lineitem group by l_partkey) a right join part on l_partkey = p_partkey where p_container = 'JUMBO PKG' and p_size = 40"),
+    ("not_exists_aggregate", "select p_partkey from part where p_brand = 'Brand#44' and p_container = 'SM BOX' and not exists (select 1 from (select l_partkey, count(*) as c from lineitem group by l_partkey) x where x.l_partkey = p_partkey and c > 30)"),
+    ("not_in_having", "select p_partkey from part where p_size = 3 and p_brand = 'Brand#44' and p_partkey not in (select l_partkey from lineitem group by l_partkey having sum(l_quantity) > 150)"),
+    ("aggregate_over_a_join", "select p_partkey, t from part, (select ps_partkey, sum(ps_availqty * s_acctbal) as t from partsupp join supplier on ps_suppkey = s_suppkey group by ps_partkey) x where p_partkey = x.ps_partkey and p_size = 1 and p_type like '%TIN'"),
+    ("two_key_aggregate", "select ps_partkey, ps_suppkey, ps_availqty, q from partsupp, part, (select l_partkey, l_suppkey, sum(l_quantity) as q from lineitem group by l_partkey, l_suppkey) x where ps_partkey = p_partkey and p_name like 'forest%' and x.l_partkey = ps_partkey and x.l_suppkey = ps_suppkey"),
+    ("rollup_aggregate", "select p_partkey, q from part join (select l_partkey, sum(l_quantity) as q from lineitem group by rollup (l_partkey)) r on p_partkey = l_partkey where p_brand = 'Brand#23' and p_container = 'MED BOX'"),
+];
+
+#[test]
+fn aggregates_filtered_by_the_other_sides_keys_keep_their_answers() {
+    let tmp = TempDir::new("reducible");
+    let queries: Vec<(String, PathBuf)> = REDUCIBLE
+        .iter()
+        .map(|(name, sql)| {
+            let path = tmp.join(&format!("{name}.sql"));
+            write_text(&path, sql);
+            (name.to_string(), path)
+        })
+        .collect();
+    let mut failures = Vec::new();
+    for p in [1, 3] {
+        failures.extend(run_queries_from(
+            &queries,
+            Data::Parquet,
+            "embedded",
+            p,
+            &[],
+        ));
+    }
+    assert_all_right(failures);
+}
+
 /// A sort and an aggregation over more data than the slot's managed memory (16 MiB for the
 /// TaskManager, 8 MiB per slot): they spill and give DuckDB's answer; a hash join, whose build
 /// side cannot spill, fails with what to do, and runs as a sort-merge join that spills once

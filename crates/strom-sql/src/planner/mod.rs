@@ -342,7 +342,15 @@ fn logical_plan(
             check_sink_types(table, &dml.input)?;
         }
     }
-    let plan = state.optimize(&plan).map_err(df_error)?;
+    let mut plan = state.optimize(&plan).map_err(df_error)?;
+    if batch_partitions.is_some() {
+        let reduced = stages::reduce_aggregates(plan).map_err(df_error)?;
+        plan = reduced.data;
+        // the key sources copied into the plan get their columns pruned and filters pushed
+        if reduced.transformed {
+            plan = state.optimize(&plan).map_err(df_error)?;
+        }
+    }
     tracing::debug!("optimized plan:\n{}", plan.display_indent());
     Ok(plan)
 }

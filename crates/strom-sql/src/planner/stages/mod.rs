@@ -5,8 +5,10 @@
 //! the stages region by region, each once its inputs are finished.
 
 mod cutter;
+mod semi_join_reduction;
 mod table_provider;
 
+pub(super) use semi_join_reduction::reduce_aggregates;
 pub(super) use table_provider::StromTable;
 
 use super::*;

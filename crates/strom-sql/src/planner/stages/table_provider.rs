@@ -38,8 +38,24 @@ impl StromTable {
     }
 }
 
+impl StromTable {
+    /// What the statistics source knows of the whole table (asked once).
+    fn known(&self) -> Option<&Statistics> {
+        self.known
+            .get_or_init(|| self.statistics.statistics(&self.table))
+            // a source answering for another schema is ignored, not trusted
+            .as_ref()
+            .filter(|s| s.column_statistics.len() == self.table.schema.len())
+    }
+}
+
 #[async_trait]
 impl TableProvider for StromTable {
+    /// For logical rewrites that weigh plans by their tables' rows.
+    fn statistics(&self) -> Option<Statistics> {
+        self.known().cloned()
+    }
+
     fn schema(&self) -> SchemaRef {
         self.table.schema.to_arrow()
     }
@@ -87,13 +103,7 @@ impl TableProvider for StromTable {
             .collect();
         let scan =
             TableSourceExec::with_filters(self.table.clone(), projection, self.partitions, filters);
-        let known = self
-            .known
-            .get_or_init(|| self.statistics.statistics(&self.table))
-            // a source answering for another schema is ignored, not trusted
-            .as_ref()
-            .filter(|s| s.column_statistics.len() == self.table.schema.len());
-        Ok(Arc::new(match known {
+        Ok(Arc::new(match self.known() {
             Some(s) => scan.with_table_statistics(s.clone()),
             None => scan,
         }))
