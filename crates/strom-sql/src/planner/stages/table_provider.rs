@@ -64,8 +64,8 @@ impl TableProvider for StromTable {
         TableType::Base
     }
 
-    /// Every deterministic filter is offered to the table's reader (a Parquet reader skips row
-    /// groups and decodes the filter's columns first); the plan keeps applying it.
+    /// Every deterministic filter is offered to the table's reader (a Parquet reader skips the row
+    /// groups its statistics rule out); the plan keeps applying it.
     fn supports_filters_pushdown(
         &self,
         filters: &[&Expr],
