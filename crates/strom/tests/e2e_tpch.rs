@@ -292,10 +292,11 @@ const SHAPES: &[(&str, &str)] = &[
     ("case_like_functions", "select upper(substr(p_name, 1, 5)) as pre, case when p_size > 25 then 'big' when p_size > 10 then 'mid' else 'small' end as sz, count(*) as c, max(length(p_comment)) as m from part where p_type like '%COPPER' group by 1, 2"),
 ];
 
-#[test]
-fn batch_sql_shapes_beyond_tpch() {
-    let tmp = TempDir::new("shapes");
-    let queries: Vec<(String, PathBuf)> = SHAPES
+/// Runs the named `queries` from `data`'s files at parallelism 1 and 3 and asserts DuckDB's
+/// answers.
+fn assert_named_queries_right(queries: &[(&str, &str)], data: Data) {
+    let tmp = TempDir::new("named");
+    let queries: Vec<(String, PathBuf)> = queries
         .iter()
         .map(|(name, sql)| {
             let path = tmp.join(&format!("{name}.sql"));
@@ -305,9 +306,14 @@ fn batch_sql_shapes_beyond_tpch() {
         .collect();
     let mut failures = Vec::new();
     for p in [1, 3] {
-        failures.extend(run_queries(&queries, "embedded", p, &[]));
+        failures.extend(run_queries_from(&queries, data, "embedded", p, &[]));
     }
     assert_all_right(failures);
+}
+
+#[test]
+fn batch_sql_shapes_beyond_tpch() {
+    assert_named_queries_right(SHAPES, Data::Csv);
 }
 
 /// Grouped aggregates joined on their key, from Parquet (whose statistics let the planner
@@ -326,26 +332,7 @@ const REDUCIBLE: &[(&str, &str)] = &[
 
 #[test]
 fn aggregates_filtered_by_the_other_sides_keys_keep_their_answers() {
-    let tmp = TempDir::new("reducible");
-    let queries: Vec<(String, PathBuf)> = REDUCIBLE
-        .iter()
-        .map(|(name, sql)| {
-            let path = tmp.join(&format!("{name}.sql"));
-            write_text(&path, sql);
-            (name.to_string(), path)
-        })
-        .collect();
-    let mut failures = Vec::new();
-    for p in [1, 3] {
-        failures.extend(run_queries_from(
-            &queries,
-            Data::Parquet,
-            "embedded",
-            p,
-            &[],
-        ));
-    }
-    assert_all_right(failures);
+    assert_named_queries_right(REDUCIBLE, Data::Parquet);
 }
 
 /// A sort and an aggregation over more data than the slot's managed memory (16 MiB for the
