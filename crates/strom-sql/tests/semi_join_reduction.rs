@@ -125,6 +125,28 @@ fn without_statistics_or_a_filter_or_a_big_enough_gain_the_plan_is_kept() {
     );
     // a filtered side of 9M rows is estimated at 1.8M: not 8 times smaller than 10M
     assert_reduced(CORRELATED_AVG, sizes(9_000_000), false);
+    // a key source that may give other rows when run again is not copied; below a LIMIT, its
+    // input (all the rows it picks from) serves
+    for (source, reduced) in [
+        (
+            "(SELECT * FROM dim WHERE RANDOM() < 0.5 AND b = 'x')",
+            false,
+        ),
+        ("(SELECT * FROM dim WHERE b = 'x' LIMIT 10)", true),
+    ] {
+        let g = compile(
+            &format!(
+                "SELECT d.k, a.s FROM {source} d JOIN (SELECT k, SUM(v) AS s FROM fact GROUP BY k) a ON d.k = a.k;"
+            ),
+            sizes(100_000),
+        );
+        assert_eq!(
+            scans(&g, "dim"),
+            1 + usize::from(reduced),
+            "{source}\n{}",
+            displays(&g)
+        );
+    }
 }
 
 #[test]

@@ -15,6 +15,9 @@
 //! Any subtree whose key values include the other side's serves as the key source: the other
 //! side's own inputs, and through an inner or semi join on `a = b` the input that has `b`.
 //!
+//! The key source is planned twice (for the join and for the keys), so it must give the same
+//! rows both times: none with a volatile function or a LIMIT is used.
+//!
 //! It applies only where the statistics say it pays: the key source holds a filter and is
 //! estimated at most 1/[`MIN_REDUCTION`] of the aggregate's input rows (rows from the tables'
 //! statistics, 20% per filter as DataFusion estimates). Tables without statistics (CSV, JSON)
@@ -103,6 +106,7 @@ fn reduce_join(join: &Join, reduced: usize) -> Result<Option<LogicalPlan>> {
                 let ratio = rows / key_rows.max(1.0);
                 if ratio >= MIN_REDUCTION
                     && has_filter(keys)
+                    && repeatable(keys)
                     && best.as_ref().is_none_or(|b| ratio > b.ratio)
                 {
                     best = Some(Choice {
@@ -161,6 +165,18 @@ fn has_keys_alias(plan: &LogicalPlan) -> bool {
 fn has_filter(plan: &LogicalPlan) -> bool {
     plan.exists(|n| Ok(matches!(n, LogicalPlan::Filter(_))))
         .unwrap_or(false)
+}
+
+/// Whether `plan` gives the same rows each time it runs, as a copy of it must: no volatile
+/// expression (`RAND()`), no LIMIT (which rows it keeps depends on the order they come in).
+fn repeatable(plan: &LogicalPlan) -> bool {
+    !plan
+        .exists(|n| {
+            Ok(matches!(n, LogicalPlan::Limit(_))
+                || matches!(n, LogicalPlan::TableScan(t) if t.fetch.is_some())
+                || n.expressions().iter().any(Expr::is_volatile))
+        })
+        .unwrap_or(true)
 }
 
 /// The column of `plan`'s (only) input that `column` of `plan`'s output passes through
