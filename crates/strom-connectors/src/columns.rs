@@ -27,6 +27,24 @@ enum Data {
     Ts(Vec<i64>, TimeUnit),
 }
 
+/// Text formats (CSV, JSON, raw) read flat columns only: a clear error for a ROW, ARRAY or MAP
+/// column of a table read with one.
+pub(crate) fn check_flat(
+    table: &strom_plan::TableSpec,
+    format: &str,
+) -> Result<(), strom_runtime::ConnectorError> {
+    match table.schema.columns.iter().find(|c| c.ty.is_nested()) {
+        None => Ok(()),
+        Some(c) => Err(strom_runtime::ConnectorError::BadOption {
+            table: table.name.clone(),
+            message: format!(
+                "column '{}' has type {}; reading nested types (ROW, ARRAY, MAP) from the '{format}' format is not supported yet",
+                c.name, c.ty
+            ),
+        }),
+    }
+}
+
 /// Why a value could not be appended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PushError {
@@ -68,6 +86,11 @@ impl ColumnBuilder {
                     _ => TimeUnit::Millisecond,
                 };
                 Data::Ts(Vec::with_capacity(capacity), unit)
+            }
+            // refused by `check_flat` before a reader is made; as text, the batch would not
+            // match the schema and the reader fails with that error
+            SqlType::Row(_) | SqlType::Array(_) | SqlType::Map(..) => {
+                Data::Str(vec![0], Vec::new())
             }
         };
         Self {

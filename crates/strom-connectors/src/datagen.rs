@@ -429,6 +429,12 @@ impl FieldOptions<'_> {
                 };
                 Random::Time { max_past_ms }
             }
+            SqlType::Row(_) | SqlType::Array(_) | SqlType::Map(..) => {
+                return Err(self.bad(format!(
+                    "datagen cannot generate column '{}' of type {}: nested types (ROW, ARRAY, MAP) are not generated yet",
+                    self.col, self.ty
+                )))
+            }
         };
         let col = self.col;
         match &r {
@@ -830,6 +836,12 @@ fn generate(
         }
         (SqlType::Timestamp(_) | SqlType::Date, gen) => {
             generate_times(&f.ty, gen, &idx, c, n, nulls)
+        }
+        (SqlType::Row(_) | SqlType::Array(_) | SqlType::Map(..), _) => {
+            return Err(arrow::error::ArrowError::NotYetImplemented(format!(
+                "datagen values of type {}",
+                f.ty
+            )))
         }
     };
     Ok(arr)

@@ -1,6 +1,6 @@
 //! Strom's connectors: `filesystem` (CSV and JSON files, source and sink), `kafka` (topics,
-//! source and sink), `datagen` (generated rows, including the benchmark's bids), `blackhole`
-//! and `print` (sinks).
+//! source and sink), `datagen` (generated rows, including the benchmark's bids), `nexmark`
+//! (the Nexmark benchmark's events), `blackhole` and `print` (sinks).
 //!
 //! [`default_registry`] registers them all. Each connector is a
 //! [`strom_runtime::ConnectorFactory`]; see the module docs for its options:
@@ -10,6 +10,7 @@
 //! | `filesystem` ([`filesystem`]) | source, sink | `path`, `format` (`csv`/`json`), `csv.field-delimiter`, `csv.ignore-parse-errors`, `json.ignore-parse-errors` |
 //! | `kafka` ([`kafka`]) | source, sink | `topic`, `properties.bootstrap.servers`, `properties.group.id`, `properties.*` (librdkafka), `format` (`json`/`csv`/`raw`), `json.ignore-parse-errors`, `csv.ignore-parse-errors`, `csv.field-delimiter`, `scan.startup.mode`, `scan.startup.timestamp-millis`, `scan.bounded.mode`, `scan.watermark.idle-timeout`, `sink.parallelism`, `sink.delivery-guarantee` |
 //! | `datagen` ([`datagen`]) | source | `number-of-rows`, `rows-per-second`, `generator` (`bids`), `fields.<col>.{kind,min,max,length,start,end,max-past,null-rate}` |
+//! | `nexmark` ([`nexmark`]) | source | nexmark-flink's (`events.num`, `first-event.rate`, `next-event.rate`, `max-emit-speed`, `person.proportion`, `auction.proportion`, `bid.proportion`, ... see [`nexmark::OPTION_KEYS`]), `base-time-millis`, `seed` |
 //! | `blackhole` ([`blackhole`]) | sink | none |
 //! | `print` ([`print`]) | sink | `print-identifier`, `standard-error` |
 //!
@@ -22,6 +23,7 @@ pub mod datagen;
 pub mod filesystem;
 pub mod format;
 pub mod kafka;
+pub mod nexmark;
 pub mod print;
 pub mod text;
 
@@ -34,16 +36,18 @@ pub use blackhole::{BlackholeConnector, BlackholeWriter};
 pub use datagen::DatagenConnector;
 pub use filesystem::FileSystemConnector;
 pub use kafka::{KafkaConnector, UpsertKafkaConnector};
+pub use nexmark::NexmarkConnector;
 pub use print::PrintConnector;
 
 /// A registry with every connector of this crate: `blackhole`, `datagen`, `filesystem`,
-/// `kafka`, `print`.
+/// `kafka`, `nexmark`, `print`, `upsert-kafka`.
 pub fn default_registry() -> ConnectorRegistry {
     let mut r = ConnectorRegistry::new();
     r.register(Arc::new(FileSystemConnector));
     r.register(Arc::new(KafkaConnector));
     r.register(Arc::new(UpsertKafkaConnector));
     r.register(Arc::new(DatagenConnector));
+    r.register(Arc::new(NexmarkConnector));
     r.register(Arc::new(BlackholeConnector));
     r.register(Arc::new(PrintConnector));
     r
@@ -106,6 +110,7 @@ mod tests {
                 "datagen",
                 "filesystem",
                 "kafka",
+                "nexmark",
                 "print",
                 "upsert-kafka"
             ]

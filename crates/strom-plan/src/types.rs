@@ -19,6 +19,12 @@ pub enum SqlType {
     String,
     Date,
     Timestamp(u8),
+    /// `ROW<name type, ...>`: a struct of named fields (Arrow `Struct`), read with `col.field`.
+    Row(Vec<Column>),
+    /// `ARRAY<type>` (Arrow `List`); elements may be NULL.
+    Array(Box<SqlType>),
+    /// `MAP<key type, value type>` (Arrow `Map`); keys are never NULL.
+    Map(Box<SqlType>, Box<SqlType>),
 }
 
 impl SqlType {
@@ -44,6 +50,29 @@ impl SqlType {
                 },
                 None,
             ),
+            SqlType::Row(fields) => DataType::Struct(
+                fields
+                    .iter()
+                    .map(|c| Field::new(&c.name, c.ty.to_arrow(), c.nullable))
+                    .collect(),
+            ),
+            SqlType::Array(e) => {
+                DataType::List(Arc::new(Field::new_list_field(e.to_arrow(), true)))
+            }
+            SqlType::Map(k, v) => DataType::Map(
+                Arc::new(Field::new(
+                    "entries",
+                    DataType::Struct(
+                        vec![
+                            Field::new("key", k.to_arrow(), false),
+                            Field::new("value", v.to_arrow(), true),
+                        ]
+                        .into(),
+                    ),
+                    false,
+                )),
+                false,
+            ),
         }
     }
 
@@ -66,12 +95,39 @@ impl SqlType {
                 TimeUnit::Microsecond => 6,
                 TimeUnit::Nanosecond => 9,
             }),
+            DataType::Struct(fields) => SqlType::Row(
+                fields
+                    .iter()
+                    .map(|f| {
+                        Some(Column {
+                            name: f.name().clone(),
+                            ty: SqlType::from_arrow(f.data_type())?,
+                            nullable: f.is_nullable(),
+                        })
+                    })
+                    .collect::<Option<Vec<_>>>()?,
+            ),
+            DataType::List(e) | DataType::LargeList(e) | DataType::FixedSizeList(e, _) => {
+                SqlType::Array(Box::new(SqlType::from_arrow(e.data_type())?))
+            }
+            DataType::Map(entries, _) => match entries.data_type() {
+                DataType::Struct(kv) if kv.len() == 2 => SqlType::Map(
+                    Box::new(SqlType::from_arrow(kv[0].data_type())?),
+                    Box::new(SqlType::from_arrow(kv[1].data_type())?),
+                ),
+                _ => return None,
+            },
             _ => return None,
         })
     }
 }
 
 impl SqlType {
+    /// ROW, ARRAY or MAP.
+    pub fn is_nested(&self) -> bool {
+        matches!(self, SqlType::Row(_) | SqlType::Array(_) | SqlType::Map(..))
+    }
+
     /// TINYINT to DOUBLE and DECIMAL.
     pub fn is_numeric(&self) -> bool {
         matches!(
@@ -114,6 +170,21 @@ impl fmt::Display for SqlType {
             SqlType::String => write!(f, "STRING"),
             SqlType::Date => write!(f, "DATE"),
             SqlType::Timestamp(p) => write!(f, "TIMESTAMP({p})"),
+            SqlType::Row(fields) => {
+                write!(f, "ROW<")?;
+                for (i, c) in fields.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, ", ")?;
+                    }
+                    write!(f, "`{}` {}", c.name, c.ty)?;
+                    if !c.nullable {
+                        write!(f, " NOT NULL")?;
+                    }
+                }
+                write!(f, ">")
+            }
+            SqlType::Array(e) => write!(f, "ARRAY<{e}>"),
+            SqlType::Map(k, v) => write!(f, "MAP<{k}, {v}>"),
         }
     }
 }

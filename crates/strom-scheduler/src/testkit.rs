@@ -24,6 +24,7 @@ pub fn source_op(name: &str) -> OperatorSpec {
         projection: vec![],
         output: RowSchema::new(vec![]),
         watermark: None,
+        computed: None,
     })
 }
 

@@ -24,11 +24,21 @@ impl WindowTvf {
     }
 }
 
+/// A computed column: its name and its expression as SQL over the table's physical columns.
+#[derive(Debug, Clone)]
+pub struct ComputedSql {
+    pub name: String,
+    pub sql: String,
+}
+
 /// The tables declared by `CREATE TABLE`, by (lower-case) name, and the views declared by
 /// `CREATE VIEW`, in the order declared (a view uses tables and earlier views).
 #[derive(Debug, Clone)]
 pub struct Catalog {
+    /// Each table's schema lists every column, computed ones (typed) included.
     pub tables: BTreeMap<String, TableSpec>,
+    /// The computed columns of each table that has some (`name AS expression`).
+    pub computed: BTreeMap<String, Vec<ComputedSql>>,
     pub views: Vec<ViewSpec>,
     /// What the batch planner may learn of the tables' data (their connectors' statistics).
     pub statistics: Arc<dyn TableStatisticsSource>,
@@ -38,6 +48,7 @@ impl Default for Catalog {
     fn default() -> Self {
         Self {
             tables: BTreeMap::new(),
+            computed: BTreeMap::new(),
             views: Vec::new(),
             statistics: Arc::new(NoStatistics),
         }

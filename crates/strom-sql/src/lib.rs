@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod depth;
 pub mod dialect;
 pub mod error;
+pub mod field_names;
 pub mod flink_functions;
 pub mod parser;
 pub mod planner;

@@ -24,7 +24,10 @@ pub enum SqlStatement {
         key: Option<String>,
     },
     CreateTable {
+        /// Computed columns have a placeholder type here: the planner infers it.
         table: TableSpec,
+        /// `name AS expression` columns (also in `table.schema`, in declaration order).
+        computed: Vec<ComputedColumn>,
         if_not_exists: bool,
         span: Span,
     },
@@ -49,6 +52,14 @@ pub enum SqlStatement {
         inserts: Vec<Statement>,
         span: Span,
     },
+}
+
+/// A computed column of `CREATE TABLE`: `name AS expression` over the table's other columns.
+#[derive(Debug, Clone)]
+pub struct ComputedColumn {
+    pub name: String,
+    pub expr: sqlparser::ast::Expr,
+    pub span: Span,
 }
 
 /// A view: a named query, planned where it is used.
@@ -135,6 +146,7 @@ fn parse_one(parser: &mut Parser) -> Result<SqlStatement, SqlError> {
     let mut stmt = parser.parse_statement()?;
     let span = start.union(&parser.peek_token().span);
     crate::flink_functions::rewrite(&mut stmt);
+    crate::field_names::name_fields(&mut stmt);
     match stmt {
         Statement::CreateView(v) => create_view(v, span),
         Statement::Drop {
@@ -187,6 +199,7 @@ fn parse_statement_set(parser: &mut Parser, client_form: bool) -> Result<SqlStat
         }
         let mut stmt = parser.parse_statement()?;
         crate::flink_functions::rewrite(&mut stmt);
+        crate::field_names::name_fields(&mut stmt);
         if !matches!(stmt, Statement::Insert(_)) {
             let span = next.span.union(&parser.peek_token().span);
             return Err(SqlError::at_span(
@@ -292,6 +305,7 @@ fn parse_create_table(parser: &mut Parser) -> Result<SqlStatement, SqlError> {
         })?;
     parser.expect_token(&Token::LParen)?;
     let mut columns = Vec::new();
+    let mut computed = Vec::new();
     let mut watermark = None;
     let mut primary_key = Vec::new();
     loop {
@@ -301,7 +315,7 @@ fn parse_create_table(parser: &mut Parser) -> Result<SqlStatement, SqlError> {
         } else if matches!(&t.token, Token::Word(w) if w.keyword == Keyword::PRIMARY) {
             parse_primary_key(parser, &mut primary_key)?;
         } else {
-            let column = parse_column(parser, &mut primary_key)?;
+            let column = parse_column(parser, &mut primary_key, &mut computed)?;
             if columns.iter().any(|c: &Column| c.name == column.name) {
                 return Err(SqlError::at_span(
                     format!(
@@ -325,7 +339,7 @@ fn parse_create_table(parser: &mut Parser) -> Result<SqlStatement, SqlError> {
     let options = parse_with_options(parser)?;
     let schema = RowSchema::new(columns);
     let watermark = match watermark {
-        Some((w, span)) => Some(check_watermark(w, span, &schema, &name)?),
+        Some((w, span)) => Some(check_watermark(w, span, &schema, &computed, &name)?),
         None => None,
     };
     for k in &primary_key {
@@ -352,6 +366,7 @@ fn parse_create_table(parser: &mut Parser) -> Result<SqlStatement, SqlError> {
     let span = start.union(&parser.peek_token().span);
     Ok(SqlStatement::CreateTable {
         table,
+        computed,
         if_not_exists,
         span,
     })
@@ -396,44 +411,175 @@ fn parse_primary_key(parser: &mut Parser, primary_key: &mut Vec<String>) -> Resu
     Ok(())
 }
 
-/// A column: `name type [NOT NULL | NULL | PRIMARY KEY [NOT ENFORCED] | COMMENT '...']*`.
-fn parse_column(parser: &mut Parser, primary_key: &mut Vec<String>) -> Result<Column, SqlError> {
+/// A column: `name type [NOT NULL | NULL | PRIMARY KEY [NOT ENFORCED] | COMMENT '...']*`, or a
+/// computed column `name AS expression [COMMENT '...']` (added to `computed`; its type here is a
+/// placeholder the planner replaces).
+fn parse_column(
+    parser: &mut Parser,
+    primary_key: &mut Vec<String>,
+    computed: &mut Vec<ComputedColumn>,
+) -> Result<Column, SqlError> {
+    let name_tok = parser.peek_token();
     let col_name = normalize_ident(&parser.parse_identifier()?);
-    let ty_tok = parser.peek_token();
-    let ty = if word_is(&ty_tok.token, "STRING") {
-        parser.next_token();
-        SqlType::String
-    } else {
-        let dt = parser.parse_data_type()?;
-        check_type_range(&dt)
-            .map_err(|m| SqlError::at_span(format!("column '{col_name}': {m}"), ty_tok.span))?;
-        sql_type(&dt).ok_or_else(|| {
-            SqlError::at_span(
-                format!("unsupported type {dt} for column '{col_name}'; supported: BOOLEAN, TINYINT, SMALLINT, INT, BIGINT, FLOAT, DOUBLE, DECIMAL(p, s), STRING/VARCHAR, DATE, TIMESTAMP(p)"),
-                ty_tok.span,
-            )
-        })?
-    };
+    if parser.parse_keyword(Keyword::AS) {
+        let start = parser.peek_token().span;
+        let mut expr = parser.parse_expr()?;
+        crate::flink_functions::rewrite(&mut expr);
+        let span = name_tok.span.union(&start.union(&parser.peek_token().span));
+        if parser.parse_keyword(Keyword::COMMENT) {
+            parser.parse_literal_string()?;
+        }
+        computed.push(ComputedColumn {
+            name: col_name.clone(),
+            expr,
+            span,
+        });
+        return Ok(Column {
+            name: col_name,
+            ty: SqlType::String,
+            nullable: true,
+        });
+    }
+    let ty = TypeParser::default()
+        .parse(parser)
+        .map_err(|e| prefix_error(e, &format!("column '{col_name}': ")))?;
+    let nullable = parse_column_constraints(parser, Some((&col_name, primary_key)))?;
+    Ok(Column {
+        name: col_name,
+        ty,
+        nullable,
+    })
+}
+
+/// `[NOT NULL | NULL | PRIMARY KEY [NOT ENFORCED] | COMMENT '...']*` after a column's type;
+/// whether the column is nullable. `key`: the column's name and the table's primary key (a
+/// ROW's fields have none).
+fn parse_column_constraints(
+    parser: &mut Parser,
+    mut key: Option<(&String, &mut Vec<String>)>,
+) -> Result<bool, SqlError> {
     let mut nullable = true;
     loop {
         if parser.parse_keywords(&[Keyword::NOT, Keyword::NULL]) {
             nullable = false;
         } else if parser.parse_keyword(Keyword::NULL) {
             nullable = true;
-        } else if parser.parse_keywords(&[Keyword::PRIMARY, Keyword::KEY]) {
+        } else if key.is_some() && parser.parse_keywords(&[Keyword::PRIMARY, Keyword::KEY]) {
             let _ = parser.parse_keywords(&[Keyword::NOT, Keyword::ENFORCED]);
-            primary_key.push(col_name.clone());
+            if let Some((name, pk)) = key.as_mut() {
+                pk.push((*name).clone());
+            }
         } else if parser.parse_keyword(Keyword::COMMENT) {
             parser.parse_literal_string()?;
         } else {
-            break;
+            return Ok(nullable);
         }
     }
-    Ok(Column {
-        name: col_name,
-        ty,
-        nullable,
-    })
+}
+
+fn prefix_error(mut e: SqlError, prefix: &str) -> SqlError {
+    e.message = format!("{prefix}{}", e.message);
+    e
+}
+
+const SUPPORTED_TYPES: &str = "BOOLEAN, TINYINT, SMALLINT, INT, BIGINT, FLOAT, DOUBLE, DECIMAL(p, s), STRING/VARCHAR, DATE, TIMESTAMP(p), ROW<name type, ...>, ARRAY<type>, MAP<type, type>";
+
+/// Flink's type syntax, nested types included: `ROW<name type, ...>` (or `ROW(name type, ...)`),
+/// `ARRAY<type>`, `MAP<key, value>`. Counts the `>` of a `>>` token that closes two levels.
+#[derive(Default)]
+struct TypeParser {
+    pending_gt: usize,
+}
+
+impl TypeParser {
+    fn parse(&mut self, parser: &mut Parser) -> Result<SqlType, SqlError> {
+        let tok = parser.peek_token();
+        if word_is(&tok.token, "STRING") {
+            parser.next_token();
+            return Ok(SqlType::String);
+        }
+        if word_is(&tok.token, "ROW") {
+            parser.next_token();
+            let angle = if parser.consume_token(&Token::Lt) {
+                true
+            } else {
+                parser.expect_token(&Token::LParen)?;
+                false
+            };
+            let mut fields: Vec<Column> = Vec::new();
+            loop {
+                let name_tok = parser.peek_token();
+                let name = normalize_ident(&parser.parse_identifier()?);
+                if fields.iter().any(|f| f.name == name) {
+                    return Err(SqlError::at_span(
+                        format!("ROW field '{name}' is declared twice"),
+                        name_tok.span,
+                    ));
+                }
+                let ty = self.parse(parser)?;
+                let nullable = if self.pending_gt == 0 {
+                    parse_column_constraints(parser, None)?
+                } else {
+                    true
+                };
+                fields.push(Column { name, ty, nullable });
+                if self.pending_gt == 0 && parser.consume_token(&Token::Comma) {
+                    continue;
+                }
+                break;
+            }
+            if angle {
+                self.close(parser)?;
+            } else {
+                parser.expect_token(&Token::RParen)?;
+            }
+            return Ok(SqlType::Row(fields));
+        }
+        if word_is(&tok.token, "ARRAY") {
+            parser.next_token();
+            parser.expect_token(&Token::Lt)?;
+            let e = self.parse(parser)?;
+            self.close(parser)?;
+            return Ok(SqlType::Array(Box::new(e)));
+        }
+        if word_is(&tok.token, "MAP") {
+            parser.next_token();
+            parser.expect_token(&Token::Lt)?;
+            let k = self.parse(parser)?;
+            parser.expect_token(&Token::Comma)?;
+            let v = self.parse(parser)?;
+            self.close(parser)?;
+            return Ok(SqlType::Map(Box::new(k), Box::new(v)));
+        }
+        let dt = parser.parse_data_type()?;
+        check_type_range(&dt).map_err(|m| SqlError::at_span(m, tok.span))?;
+        sql_type(&dt).ok_or_else(|| {
+            SqlError::at_span(
+                format!("unsupported type {dt}; supported: {SUPPORTED_TYPES}"),
+                tok.span,
+            )
+        })
+    }
+
+    /// The `>` closing a `ROW<`, `ARRAY<` or `MAP<`.
+    fn close(&mut self, parser: &mut Parser) -> Result<(), SqlError> {
+        if self.pending_gt > 0 {
+            self.pending_gt -= 1;
+            return Ok(());
+        }
+        let t = parser.next_token();
+        match t.token {
+            Token::Gt => Ok(()),
+            Token::ShiftRight => {
+                self.pending_gt += 1;
+                Ok(())
+            }
+            other => Err(SqlError::at_span(
+                format!("SQL parse error: expected '>' to close the type, found '{other}'"),
+                t.span,
+            )),
+        }
+    }
 }
 
 /// `WITH ('key' = 'value', ...)`, if given.
@@ -463,6 +609,7 @@ fn check_watermark(
     w: WatermarkSpec,
     span: Span,
     schema: &RowSchema,
+    computed: &[ComputedColumn],
     name: &str,
 ) -> Result<WatermarkSpec, SqlError> {
     let Some(idx) = schema.index_of(&w.column) else {
@@ -475,7 +622,9 @@ fn check_watermark(
             span,
         ));
     };
-    if !matches!(schema.columns[idx].ty, SqlType::Timestamp(_)) {
+    // a computed rowtime's type is known once the planner typed it (checked there)
+    let is_computed = computed.iter().any(|c| c.name == schema.columns[idx].name);
+    if !is_computed && !matches!(schema.columns[idx].ty, SqlType::Timestamp(_)) {
         return Err(SqlError::at_span(
             format!(
                 "WATERMARK FOR '{}': the rowtime column must be TIMESTAMP(3), not {}",

@@ -231,6 +231,9 @@ impl ConnectorFactory for FileSystemConnector {
                 table: table.name.clone(),
                 message: e.to_string(),
             })?;
+            if opts.format != Format::Parquet {
+                crate::columns::check_flat(table, table.option("format").unwrap_or("csv"))?;
+            }
             if opts.format == Format::Parquet {
                 parquet_reader::validate(&files).map_err(|e| ConnectorError::BadOption {
                     table: table.name.clone(),

@@ -140,6 +140,9 @@ impl ConnectorFactory for KafkaConnector {
                 message: "'format' = 'debezium-json' can only be written for now, not read; read the topic with 'format' = 'json'".into(),
             });
         }
+        if as_source {
+            crate::columns::check_flat(table, table.option("format").unwrap_or("json"))?;
+        }
         client::check_topic(&opts)?;
         if !as_source {
             check_transactions(&opts)?;

@@ -15,6 +15,11 @@ pub struct SourceSpec {
     /// Watermark strategy over the projected output (index of the rowtime column, expression).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watermark: Option<SourceWatermark>,
+    /// A table with computed columns (`name AS expression` in its DDL): `table` holds its
+    /// physical columns, the connector reads `projection` of them, and output column `i` is
+    /// expression `i` over the columns read (before the watermark is taken).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub computed: Option<Vec<ExprSpec>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

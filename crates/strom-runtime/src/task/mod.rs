@@ -5,6 +5,7 @@
 //!   [`stage`]: a batch stage's task (a fragment of DataFusion's physical plan).
 //! - [`crate::deployment`]: what a task is deployed with; [`crate::task_state`]: its state.
 
+mod computed_reader;
 mod input_processor;
 mod source_loop;
 mod stage;
@@ -213,6 +214,15 @@ pub fn run_task(tdd: &TaskDeploymentDescriptor, ctx: &TaskContext) -> Result<(),
                         tdd.subtask_info(),
                         DEFAULT_BATCH_ROWS,
                     )?,
+                };
+                let reader: Box<dyn crate::connector::SourceReader> = match &s.computed {
+                    Some(exprs) => Box::new(computed_reader::ComputedReader::new(
+                        reader,
+                        exprs,
+                        &s.table.schema.project(&s.projection),
+                        &s.output,
+                    )?),
+                    None => reader,
                 };
                 let wm = s
                     .watermark

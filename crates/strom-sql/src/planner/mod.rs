@@ -5,6 +5,7 @@
 
 mod aggregate;
 mod calc;
+mod computed;
 mod join;
 mod provider;
 mod scan;
@@ -106,7 +107,8 @@ fn compile_on_this_thread(
             SqlStatement::Set { key, value } => config.set(key, value),
             SqlStatement::Reset { key: _ } => {}
             SqlStatement::CreateTable {
-                table,
+                mut table,
+                computed,
                 if_not_exists,
                 span,
             } => {
@@ -115,6 +117,10 @@ fn compile_on_this_thread(
                         continue;
                     }
                     return Err(SqlError::at_span(format!("table '{}' already exists; use CREATE TABLE IF NOT EXISTS or another name", table.name), span));
+                }
+                if !computed.is_empty() {
+                    let sql = computed::declare(&mut table, &computed, &session_context().state())?;
+                    catalog.computed.insert(table.name.clone(), sql);
                 }
                 catalog.tables.insert(table.name.clone(), table);
             }
@@ -146,6 +152,7 @@ fn compile_on_this_thread(
                     catalog.views.retain(|v| v.name != name);
                     before != catalog.views.len()
                 } else {
+                    catalog.computed.remove(&name);
                     catalog.tables.remove(&name).is_some()
                 };
                 if !found && !if_exists {
@@ -338,7 +345,14 @@ fn logical_plan(
         .sql_statement_to_plan(stmt.clone())
         .map_err(df_error)?;
     if let LogicalPlan::Dml(dml) = &plan {
-        if let Some(table) = catalog.tables.get(dml.table_name.table()) {
+        let name = dml.table_name.table();
+        if let Some(c) = catalog.computed.get(name) {
+            return Err(SqlError::new(format!(
+                "table '{name}' has computed columns ({}): Strom does not write into such a table yet; declare the sink without them",
+                c.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+            )));
+        }
+        if let Some(table) = catalog.tables.get(name) {
             check_sink_types(table, &dml.input)?;
         }
     }

@@ -21,15 +21,31 @@ impl<'a> Provider<'a> {
     ) -> Result<Self, SqlError> {
         let mut sources = BTreeMap::new();
         for (name, t) in &catalog.tables {
-            let source = match batch_partitions {
-                Some(partitions) => datafusion::datasource::provider_as_source(Arc::new(
-                    super::stages::StromTable::new(
-                        t.clone(),
-                        partitions,
-                        Arc::clone(&catalog.statistics),
-                    ),
-                )),
-                None => Catalog::source_for(t.schema.to_arrow()),
+            let source = match (batch_partitions, catalog.computed.get(name)) {
+                (Some(partitions), computed) => {
+                    let physical = match computed {
+                        Some(c) => super::computed::physical_table(t, c),
+                        None => t.clone(),
+                    };
+                    let source = datafusion::datasource::provider_as_source(Arc::new(
+                        super::stages::StromTable::new(
+                            physical,
+                            partitions,
+                            Arc::clone(&catalog.statistics),
+                        ),
+                    ));
+                    match computed {
+                        // the computed columns as a projection over the physical ones
+                        Some(c) => datafusion::datasource::provider_as_source(Arc::new(
+                            datafusion::datasource::ViewTable::new(
+                                super::computed::batch_plan(t, c, source, state)?,
+                                None,
+                            ),
+                        )),
+                        None => source,
+                    }
+                }
+                (None, _) => Catalog::source_for(t.schema.to_arrow()),
             };
             sources.insert(name.clone(), source);
         }

@@ -69,16 +69,8 @@ impl Builder<'_> {
             }
         };
         let src_out = table.schema.project(&proj);
-        let src = self.add(
-            OperatorSpec::Source(SourceSpec {
-                table,
-                projection: proj,
-                output: src_out.clone(),
-                watermark,
-            }),
-            vec![],
-            None,
-        );
+        let spec = self.source_spec(table, proj, watermark)?;
+        let src = self.add(OperatorSpec::Source(spec), vec![], None);
         let tcol = src_out.index_of(&w.time_column).expect("projected");
         let tvf_out = window_schema(&src_out);
         let we = tvf_out.index_of("window_end").map(|we| {
@@ -148,16 +140,8 @@ impl Builder<'_> {
             }
             _ => None,
         };
-        let n = self.add(
-            OperatorSpec::Source(SourceSpec {
-                table,
-                projection: proj,
-                output: out,
-                watermark,
-            }),
-            vec![],
-            None,
-        );
+        let spec = self.source_spec(table, proj, watermark)?;
+        let n = self.add(OperatorSpec::Source(spec), vec![], None);
         self.nodes[n].rowtime = rowtime.map(|(_, i)| i);
         Ok(n)
     }
