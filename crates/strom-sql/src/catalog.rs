@@ -40,6 +40,8 @@ pub struct Catalog {
     /// The computed columns of each table that has some (`name AS expression`).
     pub computed: BTreeMap<String, Vec<ComputedSql>>,
     pub views: Vec<ViewSpec>,
+    /// Each view's output columns (from its plan when it was declared).
+    pub view_schemas: BTreeMap<String, strom_plan::RowSchema>,
     /// What the batch planner may learn of the tables' data (their connectors' statistics).
     pub statistics: Arc<dyn TableStatisticsSource>,
 }
@@ -50,6 +52,7 @@ impl Default for Catalog {
             tables: BTreeMap::new(),
             computed: BTreeMap::new(),
             views: Vec::new(),
+            view_schemas: BTreeMap::new(),
             statistics: Arc::new(NoStatistics),
         }
     }

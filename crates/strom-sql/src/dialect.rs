@@ -61,6 +61,11 @@ impl Dialect for FlinkDialect {
         true
     }
 
+    /// `count(*) FILTER (WHERE price < 10000)`.
+    fn supports_filter_during_aggregation(&self) -> bool {
+        true
+    }
+
     fn parse_prefix(&self, parser: &mut Parser) -> Option<Result<Expr, ParserError>> {
         // `TABLE <name>` where an expression is expected (a table argument).
         let [first, second] = parser.peek_tokens();

@@ -13,7 +13,6 @@ use sqlparser::ast::{
 use sqlparser::tokenizer::Span;
 use std::ops::ControlFlow;
 use strom_plan::job_graph::WindowSpec;
-use strom_plan::TableSpec;
 
 /// Replaces every `TABLE(TUMBLE|HOP|CUMULATE|SESSION(...))` in `stmt`; returns the window functions found
 /// (index n is table `__window_n`).
@@ -105,14 +104,17 @@ impl Rewriter<'_> {
             ));
         }
         let (table, partition_by) = table_arg(args[0], &fname, usage)?;
-        let Some(spec) = self.catalog.tables.get(&table) else {
-            return Err(SqlError::at_span(
-                format!("unknown table '{table}'; declare it with CREATE TABLE first (known tables: {})", self.known()),
-                args[0].span(),
-            ));
+        let schema = match self.catalog.tables.get(&table) {
+            Some(spec) => &spec.schema,
+            None => self.catalog.view_schemas.get(&table).ok_or_else(|| {
+                SqlError::at_span(
+                    format!("unknown table '{table}'; declare it with CREATE TABLE or CREATE VIEW first (known tables and views: {})", self.known()),
+                    args[0].span(),
+                )
+            })?,
         };
         let time_column = descriptor_arg(args[1], usage)?;
-        check_columns(spec, &table, &time_column, &partition_by, &args)?;
+        check_columns(schema, &table, &time_column, &partition_by, &args)?;
         let window = window_spec(&fname, &args[2..], n_intervals, span)?;
         Ok(WindowTvf {
             table,
@@ -126,6 +128,7 @@ impl Rewriter<'_> {
         self.catalog
             .tables
             .keys()
+            .chain(self.catalog.view_schemas.keys())
             .cloned()
             .collect::<Vec<_>>()
             .join(", ")
@@ -221,27 +224,27 @@ fn descriptor_arg(arg: &Expr, usage: &str) -> Result<String, SqlError> {
 
 /// The time column is a TIMESTAMP column of the table, and the keys are its columns.
 fn check_columns(
-    spec: &TableSpec,
+    schema: &strom_plan::RowSchema,
     table: &str,
     time_column: &str,
     partition_by: &[String],
     args: &[&Expr],
 ) -> Result<(), SqlError> {
-    match spec.schema.index_of(time_column) {
+    match schema.index_of(time_column) {
         None => {
             return Err(SqlError::at_span(
                 format!(
                     "DESCRIPTOR({time_column}): table '{table}' has no such column; columns: {}",
-                    column_list(&spec.schema)
+                    column_list(schema)
                 ),
                 args[1].span(),
             ))
         }
-        Some(i) if !matches!(spec.schema.columns[i].ty, strom_plan::SqlType::Timestamp(_)) => {
+        Some(i) if !matches!(schema.columns[i].ty, strom_plan::SqlType::Timestamp(_)) => {
             return Err(SqlError::at_span(
                 format!(
                     "DESCRIPTOR({time_column}): the time column must be a TIMESTAMP, not {}",
-                    spec.schema.columns[i].ty
+                    schema.columns[i].ty
                 ),
                 args[1].span(),
             ))
@@ -249,11 +252,11 @@ fn check_columns(
         _ => {}
     }
     for k in partition_by {
-        if spec.schema.index_of(k).is_none() {
+        if schema.index_of(k).is_none() {
             return Err(SqlError::at_span(
                 format!(
                     "PARTITION BY {k}: table '{table}' has no such column; columns: {}",
-                    column_list(&spec.schema)
+                    column_list(schema)
                 ),
                 args[0].span(),
             ));

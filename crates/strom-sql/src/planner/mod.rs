@@ -136,9 +136,11 @@ fn compile_on_this_thread(
                     return Err(SqlError::at_span(format!("a table or view '{}' already exists; use CREATE VIEW IF NOT EXISTS or another name", view.name), span));
                 }
                 // planned now, so that a bad view is reported where it is declared
-                Provider::new(&session_context().state(), &catalog, &[], None)
-                    .and_then(|p| p.plan_view(&view).map(|_| ()))
+                let schema = Provider::new(&session_context().state(), &catalog, &[], None)
+                    .and_then(|p| p.plan_view(&view))
+                    .and_then(|plan| row_schema(plan.schema()))
                     .map_err(|e| e.or_at(span))?;
+                catalog.view_schemas.insert(view.name.clone(), schema);
                 catalog.views.push(view);
             }
             SqlStatement::Drop {
@@ -150,6 +152,7 @@ fn compile_on_this_thread(
                 let found = if view {
                     let before = catalog.views.len();
                     catalog.views.retain(|v| v.name != name);
+                    catalog.view_schemas.remove(&name);
                     before != catalog.views.len()
                 } else {
                     catalog.computed.remove(&name);

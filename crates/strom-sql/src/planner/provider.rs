@@ -50,12 +50,25 @@ impl<'a> Provider<'a> {
             sources.insert(name.clone(), source);
         }
         let mut provider = Self { state, sources };
+        for view in &catalog.views {
+            let plan = provider.plan_view(view)?;
+            let table = datafusion::datasource::ViewTable::new(plan, Some(view.query.to_string()));
+            provider.sources.insert(
+                view.name.clone(),
+                datafusion::datasource::provider_as_source(Arc::new(table)),
+            );
+        }
         for (i, w) in tvfs.iter().enumerate() {
-            let t = &catalog.tables[&w.table];
+            let schema = match catalog.tables.get(&w.table) {
+                Some(t) => &t.schema,
+                None => catalog.view_schemas.get(&w.table).ok_or_else(|| {
+                    SqlError::new(format!("unknown table or view '{}'", w.table))
+                })?,
+            };
             // batch: a view DataFusion plans into the stages; streaming: a planning table that
             // the translation turns into Strom's window operator
             let view = match batch_partitions {
-                Some(_) => match super::window_view::window_view(w, t)? {
+                Some(_) => match super::window_view::window_view(w, &w.table, schema)? {
                     Some(v) => Some(provider.plan_view(&v)?),
                     None => None,
                 },
@@ -65,17 +78,9 @@ impl<'a> Provider<'a> {
                 Some(plan) => datafusion::datasource::provider_as_source(Arc::new(
                     datafusion::datasource::ViewTable::new(plan, None),
                 )),
-                None => Catalog::source_for(window_schema(&t.schema).to_arrow()),
+                None => Catalog::source_for(window_schema(schema).to_arrow()),
             };
             provider.sources.insert(WindowTvf::table_name(i), source);
-        }
-        for view in &catalog.views {
-            let plan = provider.plan_view(view)?;
-            let table = datafusion::datasource::ViewTable::new(plan, Some(view.query.to_string()));
-            provider.sources.insert(
-                view.name.clone(),
-                datafusion::datasource::provider_as_source(Arc::new(table)),
-            );
         }
         Ok(provider)
     }

@@ -38,39 +38,14 @@ impl Builder<'_> {
         n: &str,
         projected: RowSchema,
     ) -> Result<usize, SqlError> {
-        let w = &self.tvfs[n
+        let w = self.tvfs[n
             .parse::<usize>()
-            .map_err(|_| SqlError::new("bad window table"))?];
-        let table = self.catalog.tables[&w.table].clone();
-        // read the projected table columns plus the time column
-        let mut proj: Vec<usize> = projected
-            .columns
-            .iter()
-            .filter_map(|c| table.schema.index_of(&c.name))
-            .collect();
-        let time_idx = table
-            .schema
-            .index_of(&w.time_column)
-            .expect("checked when rewriting");
-        if !proj.contains(&time_idx) {
-            proj.push(time_idx);
-        }
-        add_filter_columns(&mut proj, &table.schema, &scan.filters);
-        // batch mode has no watermarks (as Flink): windows fire at the end of the input, so
-        // rows out of order are never late
-        let watermark = match (&table.watermark, self.job_type) {
-            (_, JobType::Batch) => None,
-            (Some(wm), _) if wm.column == w.time_column => Some(self.source_watermark(&table, &proj, wm)?),
-            _ => {
-                return Err(SqlError::new(format!(
-                    "DESCRIPTOR({}) must be a time attribute in streaming mode: declare WATERMARK FOR {} AS ... in table '{}', or run with SET 'execution.runtime-mode' = 'batch'",
-                    w.time_column, w.time_column, table.name
-                )))
-            }
+            .map_err(|_| SqlError::new("bad window table"))?]
+        .clone();
+        let (src, src_out) = match self.catalog.tables.get(&w.table).cloned() {
+            Some(table) => self.window_table_input(scan, &w, table, &projected)?,
+            None => self.window_view_input(&w)?,
         };
-        let src_out = table.schema.project(&proj);
-        let spec = self.source_spec(table, proj, watermark)?;
-        let src = self.add(OperatorSpec::Source(spec), vec![], None);
         let tcol = src_out.index_of(&w.time_column).expect("projected");
         let tvf_out = window_schema(&src_out);
         let we = tvf_out.index_of("window_end").map(|we| {
@@ -107,6 +82,66 @@ impl Builder<'_> {
         // the pushed-down filters run before the projection (they may read other columns)
         let filter = scan.filters.iter().cloned().reduce(|a, b| a.and(b));
         self.calc(tvf, filter, exprs, projected)
+    }
+
+    /// The rows of table `table` a window table function reads: its source, reading the
+    /// projected columns, the time column and what the pushed-down filters need.
+    fn window_table_input(
+        &mut self,
+        scan: &datafusion::logical_expr::TableScan,
+        w: &WindowTvf,
+        table: TableSpec,
+        projected: &RowSchema,
+    ) -> Result<(usize, RowSchema), SqlError> {
+        let mut proj: Vec<usize> = projected
+            .columns
+            .iter()
+            .filter_map(|c| table.schema.index_of(&c.name))
+            .collect();
+        let time_idx = table
+            .schema
+            .index_of(&w.time_column)
+            .expect("checked when rewriting");
+        if !proj.contains(&time_idx) {
+            proj.push(time_idx);
+        }
+        add_filter_columns(&mut proj, &table.schema, &scan.filters);
+        // batch mode has no watermarks (as Flink): windows fire at the end of the input, so
+        // rows out of order are never late
+        let watermark = match (&table.watermark, self.job_type) {
+            (_, JobType::Batch) => None,
+            (Some(wm), _) if wm.column == w.time_column => Some(self.source_watermark(&table, &proj, wm)?),
+            _ => return Err(not_time_attribute(w, "table")),
+        };
+        let src_out = table.schema.project(&proj);
+        let spec = self.source_spec(table, proj, watermark)?;
+        Ok((self.add(OperatorSpec::Source(spec), vec![], None), src_out))
+    }
+
+    /// The rows of view `w.table` a window table function reads: the view's query, whose time
+    /// column must be a time attribute (a table's rowtime, passed through) in streaming mode.
+    fn window_view_input(&mut self, w: &WindowTvf) -> Result<(usize, RowSchema), SqlError> {
+        let catalog = self.catalog;
+        let view = catalog
+            .views
+            .iter()
+            .find(|v| v.name == w.table)
+            .ok_or_else(|| unknown_table(&w.table, catalog))?;
+        let plan = Provider::new(self.state, catalog, &[], None)?.plan_view(view)?;
+        let plan = self.state.optimize(&plan).map_err(df_error)?;
+        let node = self.translate(&plan)?;
+        let out = self.out(node).clone();
+        let tcol = out.index_of(&w.time_column);
+        if self.nodes[node].updating {
+            return Err(SqlError::new(format!(
+                "a window table function over view '{}' needs an append-only input, but the view's query produces updates",
+                w.table
+            )));
+        }
+        if self.job_type == JobType::Streaming && (tcol.is_none() || self.nodes[node].rowtime != tcol) {
+            return Err(not_time_attribute(w, "view"));
+        }
+        Ok((node, out))
     }
 
     /// A scan of table `name`: its source (with the watermark when the rowtime is read).
@@ -195,4 +230,12 @@ pub(super) fn add_filter_columns(proj: &mut Vec<usize>, schema: &RowSchema, filt
             }
         }
     }
+}
+
+/// The error for a window whose DESCRIPTOR column is no time attribute in streaming mode.
+fn not_time_attribute(w: &WindowTvf, what: &str) -> SqlError {
+    SqlError::new(format!(
+        "DESCRIPTOR({}) must be a time attribute in streaming mode: declare WATERMARK FOR {} AS ... in the table {what} '{}' reads (and pass the column through unchanged), or run with SET 'execution.runtime-mode' = 'batch'",
+        w.time_column, w.time_column, w.table
+    ))
 }

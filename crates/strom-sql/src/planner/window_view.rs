@@ -20,15 +20,16 @@ use crate::error::SqlError;
 use crate::parser::{parse_script, SqlStatement, ViewSpec};
 use sqlparser::ast::Statement;
 use strom_plan::job_graph::WindowSpec;
-use strom_plan::TableSpec;
+use strom_plan::RowSchema;
 
 /// Whether `tvf` can be planned as a view (not SESSION).
 pub(super) fn is_plannable(tvf: &WindowTvf) -> bool {
     !matches!(tvf.window, WindowSpec::Session { .. })
 }
 
-/// The query of the rows of `tvf` over `table`, with their windows.
-fn window_query(tvf: &WindowTvf, table: &TableSpec) -> Option<String> {
+/// The query of the rows of `tvf` over table or view `name` (of columns `schema`), with their
+/// windows.
+fn window_query(tvf: &WindowTvf, name: &str, schema: &RowSchema) -> Option<String> {
     // (period, window indices, start of window k, end of window k), in SQL over `__b` and `__k`
     let (period, ks, start, end, offset) = match tvf.window {
         WindowSpec::Tumble { size_ms, offset_ms } => (
@@ -66,8 +67,7 @@ fn window_query(tvf: &WindowTvf, table: &TableSpec) -> Option<String> {
         return None;
     }
     let quote = |n: &str| format!("\"{}\"", n.replace('"', "\"\""));
-    let columns: Vec<String> = table
-        .schema
+    let columns: Vec<String> = schema
         .columns
         .iter()
         .map(|c| quote(&c.name))
@@ -84,7 +84,7 @@ fn window_query(tvf: &WindowTvf, table: &TableSpec) -> Option<String> {
                      FROM {table} WHERE {time} IS NOT NULL) AS __rows \
                CROSS JOIN (VALUES {values}) AS __windows(__k)) AS __assigned \
          WHERE __we > __t",
-        table = quote(&table.name),
+        table = quote(name),
         time = quote(&tvf.time_column),
         values = values.join(", "),
     ))
@@ -93,9 +93,10 @@ fn window_query(tvf: &WindowTvf, table: &TableSpec) -> Option<String> {
 /// `tvf`'s planning table over `table` as a view, if it can be planned as one.
 pub(super) fn window_view(
     tvf: &WindowTvf,
-    table: &TableSpec,
+    name: &str,
+    schema: &RowSchema,
 ) -> Result<Option<ViewSpec>, SqlError> {
-    let Some(sql) = window_query(tvf, table) else {
+    let Some(sql) = window_query(tvf, name, schema) else {
         return Ok(None);
     };
     let query = match parse_script(&sql)?.pop() {
@@ -127,14 +128,8 @@ mod tests {
 
     #[test]
     fn window_counts_per_kind() {
-        let table = TableSpec {
-            name: "t".into(),
-            schema: strom_plan::types::RowSchema::new(vec![]),
-            options: Default::default(),
-            watermark: None,
-            primary_key: vec![],
-        };
-        let q = |w| window_query(&tvf(w), &table).unwrap();
+        let schema = strom_plan::types::RowSchema::new(vec![]);
+        let q = |w| window_query(&tvf(w), "t", &schema).unwrap();
         let hop = q(WindowSpec::Hop {
             slide_ms: 2_000,
             size_ms: 5_000,
@@ -155,6 +150,6 @@ mod tests {
             tumble.contains("VALUES (0)") && tumble.contains("- 3"),
             "{tumble}"
         );
-        assert!(window_query(&tvf(WindowSpec::Session { gap_ms: 5 }), &table).is_none());
+        assert!(window_query(&tvf(WindowSpec::Session { gap_ms: 5 }), "t", &schema).is_none());
     }
 }
