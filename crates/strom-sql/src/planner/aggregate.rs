@@ -274,11 +274,21 @@ fn aggregate_calls(
             )));
         };
         let p = &f.params;
-        if p.filter.is_some() || !p.order_by.is_empty() {
+        if !p.order_by.is_empty() {
             return Err(SqlError::new(format!(
-                "{ae}: FILTER and ORDER BY inside aggregates are not supported yet"
+                "{ae}: ORDER BY inside aggregates is not supported yet"
             )));
         }
+        // `agg(x) FILTER (WHERE c)` is `agg(CASE WHEN c THEN x END)`: every aggregate Strom
+        // runs skips NULLs (COUNT(*) becomes COUNT(CASE WHEN c THEN 1 END))
+        let filtered = |arg: Expr| -> Result<Expr, SqlError> {
+            match &p.filter {
+                None => Ok(arg),
+                Some(c) => datafusion::logical_expr::when(c.as_ref().clone().unalias_nested().data, arg)
+                    .end()
+                    .map_err(df_error),
+            }
+        };
         let fname = f.func.name().to_ascii_lowercase();
         let Some(func) = AggFunc::for_sql(&fname) else {
             return Err(SqlError::new(format!(
@@ -286,10 +296,15 @@ fn aggregate_calls(
                 AggFunc::sql_names().join(", ")
             )));
         };
-        let (func, arg) = match (func.star_form(), p.args.as_slice()) {
-            (Some(star), [Expr::Literal(v, _)]) if !v.is_null() && !p.distinct => (star, None),
-            (Some(star), []) => (star, None),
-            (_, [arg]) => (func, Some(column_for(arg, in_schema, extra))),
+        let star = match (func.star_form(), p.args.as_slice()) {
+            (Some(star), [Expr::Literal(v, _)]) if !v.is_null() && !p.distinct => Some(star),
+            (Some(star), []) => Some(star),
+            _ => None,
+        };
+        let (func, arg) = match (star, p.args.as_slice()) {
+            (Some(star), _) if p.filter.is_none() => (star, None),
+            (Some(_), _) => (func, Some(column_for(&filtered(datafusion::logical_expr::lit(1i64))?, in_schema, extra))),
+            (None, [arg]) => (func, Some(column_for(&filtered(arg.clone())?, in_schema, extra))),
             _ => return Err(SqlError::new(format!("{ae}: expected one argument"))),
         };
         let col = &out_schema.columns[group_by.len() + k];
