@@ -13,6 +13,28 @@ pub enum JoinType {
     Left,
     Right,
     Full,
+    /// The left rows with a partner (`EXISTS`, `IN`), each once; output: the left columns.
+    LeftSemi,
+    /// The left rows without a partner (`NOT EXISTS`); output: the left columns.
+    LeftAnti,
+    /// The right rows with a partner, each once; output: the right columns.
+    RightSemi,
+    /// The right rows without a partner; output: the right columns.
+    RightAnti,
+}
+
+impl JoinType {
+    /// The side a semi or anti join outputs (0 left, 1 right) and whether it keeps the rows
+    /// with a partner (semi) or without (anti); `None` for the other joins.
+    pub fn semi_side(self) -> Option<(usize, bool)> {
+        match self {
+            JoinType::LeftSemi => Some((0, true)),
+            JoinType::LeftAnti => Some((0, false)),
+            JoinType::RightSemi => Some((1, true)),
+            JoinType::RightAnti => Some((1, false)),
+            _ => None,
+        }
+    }
 }
 
 /// How a streaming join bounds its state.
@@ -33,7 +55,7 @@ pub enum JoinKind {
 }
 
 /// A two-input join: input 0 is the left side, input 1 the right. Output: left columns, then
-/// right columns (names made unique).
+/// right columns (names made unique); a semi or anti join outputs one side's columns.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JoinSpec {
     pub left: RowSchema,
@@ -43,10 +65,14 @@ pub struct JoinSpec {
     pub left_keys: Vec<usize>,
     pub right_keys: Vec<usize>,
     pub kind: JoinKind,
-    /// The rest of the join condition, over `output`.
+    /// The rest of the join condition, over `output` (over `pair` for a semi or anti join).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<ExprSpec>,
     pub output: RowSchema,
+    /// A semi or anti join: the columns of a pair of rows (left then right, names made
+    /// unique), which `filter` reads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pair: Option<RowSchema>,
 }
 
 impl Spec for JoinSpec {

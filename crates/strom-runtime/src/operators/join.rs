@@ -84,6 +84,8 @@ pub struct JoinOperator {
     converter: RowConverter,
     filter: Option<Arc<dyn PhysicalExpr>>,
     output: SchemaRef,
+    /// The columns of a joined pair of rows: `output`, or a semi or anti join's `pair`.
+    pair: SchemaRef,
     sides: [Side; 2],
     /// Window join: per window end, the kept rows of each side.
     windows: BTreeMap<i64, [Vec<Loc>; 2]>,
@@ -113,11 +115,17 @@ impl JoinOperator {
                 .map(|k| SortField::new(spec.left.columns[*k].ty.to_arrow()))
                 .collect(),
         )?;
+        let pair = spec.pair.as_ref().unwrap_or(&spec.output);
         let filter = spec
             .filter
             .as_ref()
-            .map(|f| physical_expr(f, &spec.output))
+            .map(|f| physical_expr(f, pair))
             .transpose()?;
+        if spec.join_type.semi_side().is_some() && spec.pair.is_none() {
+            return Err(TaskError::Deployment(
+                "a semi or anti join needs the columns of its pairs".into(),
+            ));
+        }
         if matches!(spec.kind, JoinKind::Interval { .. }) && spec.join_type != JoinType::Inner {
             return Err(TaskError::Deployment(
                 "interval joins are inner joins only".into(),
@@ -128,6 +136,7 @@ impl JoinOperator {
             converter,
             filter,
             output: spec.output.to_arrow(),
+            pair: pair.to_arrow(),
             sides: [Side::default(), Side::default()],
             windows: BTreeMap::new(),
             next_batch: 0,
@@ -226,7 +235,32 @@ impl JoinOperator {
         let right: Vec<Option<Loc>> = pairs.iter().map(|p| p.1).collect();
         let mut cols = self.gather(0, &left)?;
         cols.extend(self.gather(1, &right)?);
-        super::conform(&self.output, cols, pairs.len())
+        super::conform(&self.pair, cols, pairs.len())
+    }
+
+    /// A semi or anti join's output for a window: the rows of the output side with a partner
+    /// among `matched` (semi) or without (anti), each once, in arrival order.
+    fn semi_rows(
+        &self,
+        (side, semi): (usize, bool),
+        rows: &[Loc],
+        matched: &[(usize, usize)],
+    ) -> Result<Option<RecordBatch>, TaskError> {
+        let mut hit = vec![false; rows.len()];
+        for (i, j) in matched {
+            hit[if side == 0 { *i } else { *j }] = true;
+        }
+        let keep: Vec<Option<Loc>> = rows
+            .iter()
+            .zip(&hit)
+            .filter(|(_, h)| **h == semi)
+            .map(|(l, _)| Some(*l))
+            .collect();
+        if keep.is_empty() {
+            return Ok(None);
+        }
+        let cols = self.gather(side, &keep)?;
+        super::conform(&self.output, cols, keep.len()).map(Some)
     }
 
     /// Which rows of `batch` pass the rest of the join condition.
@@ -312,23 +346,35 @@ impl JoinOperator {
                 cand.extend(js.iter().map(|j| (i, *j)));
             }
         }
-        let pairs: Vec<(Option<Loc>, Option<Loc>)> = cand
-            .iter()
-            .map(|(i, j)| (Some(left[*i]), Some(right[*j])))
-            .collect();
-        let mut batch = self.joined(&pairs)?;
-        let mut matched: Vec<(usize, usize)> = cand;
-        if let Some(mask) = self.passes(&batch)? {
-            matched = matched
-                .into_iter()
-                .zip(mask.iter())
-                .filter(|(_, m)| *m == Some(true))
-                .map(|(p, _)| p)
-                .collect();
-            batch = filter_record_batch(&batch, &mask)?;
-        }
-        out.emit(batch)?;
         let jt = self.spec.join_type;
+        let semi = jt.semi_side();
+        let mut matched: Vec<(usize, usize)> = cand;
+        // a semi or anti join without a residual condition needs no joined rows
+        if semi.is_none() || self.filter.is_some() {
+            let pairs: Vec<(Option<Loc>, Option<Loc>)> = matched
+                .iter()
+                .map(|(i, j)| (Some(left[*i]), Some(right[*j])))
+                .collect();
+            let mut batch = self.joined(&pairs)?;
+            if let Some(mask) = self.passes(&batch)? {
+                matched = matched
+                    .into_iter()
+                    .zip(mask.iter())
+                    .filter(|(_, m)| *m == Some(true))
+                    .map(|(p, _)| p)
+                    .collect();
+                batch = filter_record_batch(&batch, &mask)?;
+            }
+            if semi.is_none() {
+                out.emit(batch)?;
+            }
+        }
+        if let Some(semi) = semi {
+            let rows = if semi.0 == 0 { &left } else { &right };
+            if let Some(b) = self.semi_rows(semi, rows, &matched)? {
+                out.emit(b)?;
+            }
+        }
         let mut extra: Vec<(Option<Loc>, Option<Loc>)> = Vec::new();
         if matches!(jt, JoinType::Left | JoinType::Full) {
             let mut hit = vec![false; left.len()];
@@ -727,6 +773,7 @@ mod tests {
             },
             filter: None,
             output: RowSchema::new(out),
+            pair: None,
         })
         .unwrap()
     }
@@ -841,6 +888,11 @@ mod checkpoint_tests {
         let (l, r) = (schema("l"), schema("r"));
         let mut out = l.columns.clone();
         out.extend(r.columns.clone());
+        let (output, pair) = match jt.semi_side() {
+            None => (RowSchema::new(out), None),
+            Some((0, _)) => (l.clone(), Some(RowSchema::new(out))),
+            Some(_) => (r.clone(), Some(RowSchema::new(out))),
+        };
         let keyless = keyless && !interval;
         let keys = if keyless { vec![] } else { vec![0] };
         JoinSpec {
@@ -864,7 +916,8 @@ mod checkpoint_tests {
             },
             filter: keyless
                 .then(|| strom_plan::expr_codec::encode(&col("lk").gt_eq(col("rk"))).unwrap()),
-            output: RowSchema::new(out),
+            output,
+            pair,
         }
     }
 
@@ -890,17 +943,21 @@ mod checkpoint_tests {
         .unwrap()
     }
 
-    fn pairs(batches: &[RecordBatch]) -> Vec<Pair> {
+    /// The output rows as pairs (a semi or anti join's rows with the other side NULL).
+    fn pairs(batches: &[RecordBatch], jt: JoinType) -> Vec<Pair> {
         let mut v = Vec::new();
         for b in batches {
             let c = |i: usize| {
                 let a = cast(b.column(i), &DataType::Int64).unwrap();
                 a.as_any().downcast_ref::<Int64Array>().unwrap().clone()
             };
-            let (lk, lt, rk, rt) = (c(0), c(1), c(3), c(4));
             let o = |a: &Int64Array, r: usize| a.is_valid(r).then(|| a.value(r));
             for r in 0..b.num_rows() {
-                v.push((o(&lk, r), o(&lt, r), o(&rk, r), o(&rt, r)));
+                v.push(match jt.semi_side() {
+                    None => (o(&c(0), r), o(&c(1), r), o(&c(3), r), o(&c(4), r)),
+                    Some((0, _)) => (o(&c(0), r), o(&c(1), r), None, None),
+                    Some(_) => (None, None, o(&c(0), r), o(&c(1), r)),
+                });
             }
         }
         v.sort();
@@ -948,10 +1005,28 @@ mod checkpoint_tests {
                 }
         };
         let mut out = Vec::new();
-        for l in &kept[0] {
-            for r in &kept[1] {
-                if matches(l, r) {
-                    out.push((l.0, Some(l.1), r.0, Some(r.1)));
+        match jt.semi_side() {
+            Some((0, semi)) => {
+                for l in &kept[0] {
+                    if kept[1].iter().any(|r| matches(l, r)) == semi {
+                        out.push((l.0, Some(l.1), None, None));
+                    }
+                }
+            }
+            Some((_, semi)) => {
+                for r in &kept[1] {
+                    if kept[0].iter().any(|l| matches(l, r)) == semi {
+                        out.push((None, None, r.0, Some(r.1)));
+                    }
+                }
+            }
+            None => {
+                for l in &kept[0] {
+                    for r in &kept[1] {
+                        if matches(l, r) {
+                            out.push((l.0, Some(l.1), r.0, Some(r.1)));
+                        }
+                    }
                 }
             }
         }
@@ -1021,6 +1096,17 @@ mod checkpoint_tests {
         (out.0, late)
     }
 
+    const JOIN_TYPES: [JoinType; 8] = [
+        JoinType::Inner,
+        JoinType::Left,
+        JoinType::Right,
+        JoinType::Full,
+        JoinType::LeftSemi,
+        JoinType::LeftAnti,
+        JoinType::RightSemi,
+        JoinType::RightAnti,
+    ];
+
     fn steps() -> impl Strategy<Value = Steps> {
         let rows = prop::collection::vec((prop::option::weighted(0.9, 0i64..4), 0i64..60), 0..8);
         prop::collection::vec(
@@ -1042,19 +1128,15 @@ mod checkpoint_tests {
             p2 in 1u32..4,
             max in 3u32..24,
             interval in any::<bool>(),
-            jt in 0usize..4,
+            jt in 0usize..8,
             keyless in any::<bool>(),
         ) {
-            let jt = if interval {
-                JoinType::Inner
-            } else {
-                [JoinType::Inner, JoinType::Left, JoinType::Right, JoinType::Full][jt]
-            };
+            let jt = if interval { JoinType::Inner } else { JOIN_TYPES[jt] };
             let spec = spec(interval, jt, keyless);
             let cut = cut.min(steps.len());
             let (out, late) = run(&spec, &steps, Some(cut), p, p2, max);
             let (want, want_late) = expected(&steps, &spec);
-            prop_assert_eq!(pairs(&out), want);
+            prop_assert_eq!(pairs(&out, jt), want);
             prop_assert_eq!(late, want_late);
         }
 
@@ -1063,11 +1145,10 @@ mod checkpoint_tests {
         fn snapshots_do_not_change_a_join(
             steps in steps(),
             interval in any::<bool>(),
-            jt in 0usize..4,
+            jt in 0usize..8,
             keyless in any::<bool>(),
         ) {
-            let jt = [JoinType::Inner, JoinType::Left, JoinType::Right, JoinType::Full][jt];
-            let jt = if interval { JoinType::Inner } else { jt };
+            let jt = if interval { JoinType::Inner } else { JOIN_TYPES[jt] };
             let spec = spec(interval, jt, keyless);
             let (plain, late) = run(&spec, &steps, None, 1, 1, 128);
             let mut j = JoinOperator::new(&spec).unwrap();

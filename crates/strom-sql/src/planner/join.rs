@@ -7,6 +7,11 @@ impl Builder<'_> {
     /// `window_end`, otherwise an interval join bounded by the rowtimes in the condition.
     pub(super) fn join(&mut self, j: &datafusion::logical_expr::Join) -> Result<usize, SqlError> {
         let join_type = join_type(j)?;
+        if j.null_aware {
+            return Err(SqlError::new(
+                "NOT IN (subquery) is not supported in streaming joins yet (a NULL in the subquery changes every answer); write NOT EXISTS (... WHERE a = b) instead",
+            ));
+        }
         let l = self.translate(&j.left)?;
         let r = self.translate(&j.right)?;
         if self.nodes[l].updating || self.nodes[r].updating {
@@ -16,21 +21,36 @@ impl Builder<'_> {
         }
         let ls = self.out(l).clone();
         let rs = self.out(r).clone();
-        // output columns: left then right, duplicate names qualified
-        let fields: Vec<(Option<String>, String)> = j
-            .schema
-            .iter()
-            .map(|(q, f)| (q.map(|q| q.table().to_string()), f.name().clone()))
-            .collect();
-        if fields.len() != ls.len() + rs.len() {
+        let names = |schema: &DFSchema| -> Vec<(Option<String>, String)> {
+            schema
+                .iter()
+                .map(|(q, f)| (q.map(|q| q.table().to_string()), f.name().clone()))
+                .collect()
+        };
+        // the columns of a pair of rows: left then right, duplicate names qualified
+        let mut pair_fields = names(j.left.schema());
+        pair_fields.extend(names(j.right.schema()));
+        if pair_fields.len() != ls.len() + rs.len() {
             return Err(SqlError::new(
                 "internal: the join schema does not match its inputs",
             ));
         }
-        let output = join_output(&fields, &ls, &rs, join_type);
+        let semi = join_type.semi_side();
+        let pair = join_output(
+            &pair_fields,
+            &ls,
+            &rs,
+            if semi.is_some() { JoinType::Inner } else { join_type },
+        );
+        // the output: the pair, or one side's columns for a semi or anti join
+        let (fields, output) = match semi {
+            None => (pair_fields.clone(), pair.clone()),
+            Some((0, _)) => (names(j.schema.as_ref()), ls.clone()),
+            Some(_) => (names(j.schema.as_ref()), rs.clone()),
+        };
         let pairs = self.equality_keys(j, (l, &ls), (r, &rs))?;
-        // the rest of the condition, over the output's names
-        let to_output = |e: Expr| to_unique_names(e, &fields, &output);
+        // the rest of the condition, over the pair's names
+        let to_output = |e: Expr| to_unique_names(e, &pair_fields, &pair);
         let window_pair = match (&self.nodes[l].window, &self.nodes[r].window) {
             (Some((lwe, lattrs)), Some((rwe, _))) if pairs.contains(&(*lwe, *rwe)) => {
                 Some((*lwe, *rwe, lattrs.clone()))
@@ -50,7 +70,7 @@ impl Builder<'_> {
             ),
             None => {
                 let cond = j.filter.as_ref().map(|f| to_output(f.clone()));
-                let kind = self.interval_join(join_type, (l, &ls), (r, &rs), cond, &output)?;
+                let kind = self.interval_join(join_type, (l, &ls), (r, &rs), cond, &pair)?;
                 (kind, pairs)
             }
         };
@@ -70,6 +90,7 @@ impl Builder<'_> {
                 kind,
                 filter,
                 output,
+                pair: semi.map(|_| pair),
             }),
             vec![(l, Ship::Hash(left_keys)), (r, Ship::Hash(right_keys))],
             None,
@@ -160,9 +181,13 @@ fn join_type(j: &datafusion::logical_expr::Join) -> Result<JoinType, SqlError> {
         DfJoin::Left => JoinType::Left,
         DfJoin::Right => JoinType::Right,
         DfJoin::Full => JoinType::Full,
+        DfJoin::LeftSemi => JoinType::LeftSemi,
+        DfJoin::LeftAnti => JoinType::LeftAnti,
+        DfJoin::RightSemi => JoinType::RightSemi,
+        DfJoin::RightAnti => JoinType::RightAnti,
         other => {
             return Err(SqlError::new(format!(
-                "{other} joins are not supported yet; Strom runs INNER, LEFT, RIGHT and FULL window joins and INNER interval joins"
+                "{other} joins are not supported yet; Strom runs INNER, LEFT, RIGHT, FULL, semi and anti window joins and INNER interval joins"
             )))
         }
     })
