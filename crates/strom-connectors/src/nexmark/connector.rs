@@ -47,8 +47,9 @@ use strom_runtime::{ConnectorError, ConnectorFactory, SinkWriter, SourceReader, 
 
 /// Strom's own options (see the [module docs](self)).
 const STROM_KEYS: [&str; 2] = ["base-time-millis", "seed"];
+/// The event time of the first events unless `'base-time-millis'` says otherwise:
 /// 2024-01-01 00:00:00 UTC.
-const DEFAULT_BASE_TIME: i64 = 1_704_067_200_000;
+pub const DEFAULT_BASE_TIME: i64 = 1_704_067_200_000;
 
 /// The `nexmark` connector.
 #[derive(Debug, Default)]

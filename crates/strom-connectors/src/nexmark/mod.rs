@@ -43,7 +43,7 @@ mod java_random;
 mod reader;
 
 pub use config::{GeneratorConfig, NexmarkConfig, RateShape, DEFAULT_SEED, OPTION_KEYS};
-pub use connector::NexmarkConnector;
+pub use connector::{NexmarkConnector, DEFAULT_BASE_TIME};
 pub use generator::{
     Auction, AuctionRef, Bid, BidRef, Event, EventRef, NexmarkGenerator, NextEvent, NextEventRef,
     Person, PersonRef,

@@ -284,9 +284,11 @@ fn aggregate_calls(
         let filtered = |arg: Expr| -> Result<Expr, SqlError> {
             match &p.filter {
                 None => Ok(arg),
-                Some(c) => datafusion::logical_expr::when(c.as_ref().clone().unalias_nested().data, arg)
-                    .end()
-                    .map_err(df_error),
+                Some(c) => {
+                    datafusion::logical_expr::when(c.as_ref().clone().unalias_nested().data, arg)
+                        .end()
+                        .map_err(df_error)
+                }
             }
         };
         let fname = f.func.name().to_ascii_lowercase();
@@ -303,8 +305,18 @@ fn aggregate_calls(
         };
         let (func, arg) = match (star, p.args.as_slice()) {
             (Some(star), _) if p.filter.is_none() => (star, None),
-            (Some(_), _) => (func, Some(column_for(&filtered(datafusion::logical_expr::lit(1i64))?, in_schema, extra))),
-            (None, [arg]) => (func, Some(column_for(&filtered(arg.clone())?, in_schema, extra))),
+            (Some(_), _) => (
+                func,
+                Some(column_for(
+                    &filtered(datafusion::logical_expr::lit(1i64))?,
+                    in_schema,
+                    extra,
+                )),
+            ),
+            (None, [arg]) => (
+                func,
+                Some(column_for(&filtered(arg.clone())?, in_schema, extra)),
+            ),
             _ => return Err(SqlError::new(format!("{ae}: expected one argument"))),
         };
         let col = &out_schema.columns[group_by.len() + k];

@@ -40,7 +40,11 @@ impl Builder<'_> {
             &pair_fields,
             &ls,
             &rs,
-            if semi.is_some() { JoinType::Inner } else { join_type },
+            if semi.is_some() {
+                JoinType::Inner
+            } else {
+                join_type
+            },
         );
         // the output: the pair, or one side's columns for a semi or anti join
         let (fields, output) = match semi {

@@ -61,9 +61,10 @@ impl<'a> Provider<'a> {
         for (i, w) in tvfs.iter().enumerate() {
             let schema = match catalog.tables.get(&w.table) {
                 Some(t) => &t.schema,
-                None => catalog.view_schemas.get(&w.table).ok_or_else(|| {
-                    SqlError::new(format!("unknown table or view '{}'", w.table))
-                })?,
+                None => catalog
+                    .view_schemas
+                    .get(&w.table)
+                    .ok_or_else(|| SqlError::new(format!("unknown table or view '{}'", w.table)))?,
             };
             // batch: a view DataFusion plans into the stages; streaming: a planning table that
             // the translation turns into Strom's window operator

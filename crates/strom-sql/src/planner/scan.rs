@@ -110,7 +110,9 @@ impl Builder<'_> {
         // rows out of order are never late
         let watermark = match (&table.watermark, self.job_type) {
             (_, JobType::Batch) => None,
-            (Some(wm), _) if wm.column == w.time_column => Some(self.source_watermark(&table, &proj, wm)?),
+            (Some(wm), _) if wm.column == w.time_column => {
+                Some(self.source_watermark(&table, &proj, wm)?)
+            }
             _ => return Err(not_time_attribute(w, "table")),
         };
         let src_out = table.schema.project(&proj);
@@ -138,7 +140,9 @@ impl Builder<'_> {
                 w.table
             )));
         }
-        if self.job_type == JobType::Streaming && (tcol.is_none() || self.nodes[node].rowtime != tcol) {
+        if self.job_type == JobType::Streaming
+            && (tcol.is_none() || self.nodes[node].rowtime != tcol)
+        {
             return Err(not_time_attribute(w, "view"));
         }
         Ok((node, out))

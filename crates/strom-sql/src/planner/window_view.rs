@@ -67,11 +67,7 @@ fn window_query(tvf: &WindowTvf, name: &str, schema: &RowSchema) -> Option<Strin
         return None;
     }
     let quote = |n: &str| format!("\"{}\"", n.replace('"', "\"\""));
-    let columns: Vec<String> = schema
-        .columns
-        .iter()
-        .map(|c| quote(&c.name))
-        .collect();
+    let columns: Vec<String> = schema.columns.iter().map(|c| quote(&c.name)).collect();
     let columns = columns.join(", ");
     let t = format!("CAST({} AS BIGINT)", quote(&tvf.time_column));
     let values: Vec<String> = ks.iter().map(|k| format!("({k})")).collect();

@@ -1,0 +1,424 @@
+//! The Nexmark benchmark's Flink SQL (`bench/nexmark/queries`, vendored unmodified) on the
+//! `nexmark` source, as a Flink user runs it: `ddl_gen.sql`, `ddl_views.sql` and `qN.sql`
+//! through `strom sql` with nexmark-flink's template variables from the environment. Each
+//! query's sink is swapped for one the test can read (a CSV filesystem sink, or `print` for an
+//! updating query, whose changelog is applied to get the final table), in streaming mode at
+//! parallelism 1 and 2 and in batch mode. The answers are compared with DuckDB's (PyPI) over
+//! the same events, written to CSV files by the generator the source runs, split as the
+//! source splits them at that parallelism.
+#![allow(clippy::unwrap_used)] // a test may unwrap
+
+mod common;
+
+use common::*;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+use strom_connectors::nexmark::{
+    Event, GeneratorConfig, NexmarkConfig, NexmarkGenerator, DEFAULT_BASE_TIME,
+};
+
+/// Events per second of event time (`${TPS}`): 100,000 events span 100 s, so windows of
+/// seconds see many rows and fire many times.
+const TPS: u32 = 1000;
+
+fn queries_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../bench/nexmark/queries")
+}
+
+/// nexmark-flink's template variables for `events` events.
+fn template_env(cmd: &mut Command, events: u64) {
+    for (k, v) in [
+        ("TPS", TPS.to_string()),
+        ("EVENTS_NUM", events.to_string()),
+        ("PERSON_PROPORTION", "1".into()),
+        ("AUCTION_PROPORTION", "3".into()),
+        ("BID_PROPORTION", "46".into()),
+        ("NEXMARK_TABLE", "datagen".into()),
+    ] {
+        cmd.env(k, v);
+    }
+}
+
+/// The events a `nexmark` table of `events` events with the vendored DDL's options produces at
+/// parallelism `p`, as `person.csv`, `auction.csv` and `bid.csv` in a new directory.
+fn write_events(events: u64, p: u32) -> TempDir {
+    let dir = TempDir::new(&format!("nexmark-events-{events}-p{p}"));
+    let options: BTreeMap<String, String> = [
+        ("first-event.rate", TPS.to_string()),
+        ("next-event.rate", TPS.to_string()),
+        ("events.num", events.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let conf = NexmarkConfig::from_table_options(&options).unwrap();
+    let table = GeneratorConfig::for_table(conf, p as i32, DEFAULT_BASE_TIME);
+    let (mut person, mut auction, mut bid) = (String::new(), String::new(), String::new());
+    let text = |s: &str| {
+        assert!(
+            !s.contains([',', '"', '\n']),
+            "a generated string needs CSV quoting: {s:?}"
+        );
+        s.to_string()
+    };
+    for config in table.reader_configs(p as usize) {
+        for e in NexmarkGenerator::new(config) {
+            match e.event {
+                Event::Person(x) => writeln!(
+                    person,
+                    "{},{},{},{},{},{},{},{}",
+                    x.id,
+                    text(&x.name),
+                    text(&x.email_address),
+                    text(&x.credit_card),
+                    text(&x.city),
+                    text(&x.state),
+                    fmt_ts(x.date_time),
+                    text(&x.extra)
+                ),
+                Event::Auction(x) => writeln!(
+                    auction,
+                    "{},{},{},{},{},{},{},{},{},{}",
+                    x.id,
+                    text(&x.item_name),
+                    text(&x.description),
+                    x.initial_bid,
+                    x.reserve,
+                    fmt_ts(x.date_time),
+                    fmt_ts(x.expires),
+                    x.seller,
+                    x.category,
+                    text(&x.extra)
+                ),
+                Event::Bid(x) => writeln!(
+                    bid,
+                    "{},{},{},{},{},{},{}",
+                    x.auction,
+                    x.bidder,
+                    x.price,
+                    text(&x.channel),
+                    text(&x.url),
+                    fmt_ts(x.date_time),
+                    text(&x.extra)
+                ),
+            }
+            .unwrap();
+        }
+    }
+    write_text(&dir.join("person.csv"), &person);
+    write_text(&dir.join("auction.csv"), &auction);
+    write_text(&dir.join("bid.csv"), &bid);
+    dir
+}
+
+/// The rows of `sql` in DuckDB over the events in `dir` (views `person`, `auction`, `bid` with
+/// Nexmark's columns), as CSV lines (timestamps as `yyyy-MM-dd HH:mm:ss.SSS`), sorted.
+fn duckdb(dir: &Path, sql: &str) -> Vec<String> {
+    let script = dir.join("oracle.py");
+    let read = |name: &str, columns: &str| {
+        format!(
+            "con.execute(\"\"\"CREATE VIEW {name} AS SELECT * FROM read_csv('{}', header = false, \
+             auto_detect = false, quote = '', escape = '', delim = ',', columns = {{{columns}}})\"\"\")\n",
+            dir.join(format!("{name}.csv")).display()
+        )
+    };
+    let mut py = String::from(
+        "import duckdb, sys, datetime\ncon = duckdb.connect()\ncon.execute(\"SET TimeZone = 'UTC'\")\n",
+    );
+    py += &read(
+        "person",
+        "'id': 'BIGINT', 'name': 'VARCHAR', 'emailAddress': 'VARCHAR', 'creditCard': 'VARCHAR', \
+         'city': 'VARCHAR', 'state': 'VARCHAR', 'dateTime': 'TIMESTAMP', 'extra': 'VARCHAR'",
+    );
+    py += &read(
+        "auction",
+        "'id': 'BIGINT', 'itemName': 'VARCHAR', 'description': 'VARCHAR', 'initialBid': 'BIGINT', \
+         'reserve': 'BIGINT', 'dateTime': 'TIMESTAMP', 'expires': 'TIMESTAMP', 'seller': 'BIGINT', \
+         'category': 'BIGINT', 'extra': 'VARCHAR'",
+    );
+    py += &read(
+        "bid",
+        "'auction': 'BIGINT', 'bidder': 'BIGINT', 'price': 'BIGINT', 'channel': 'VARCHAR', \
+         'url': 'VARCHAR', 'dateTime': 'TIMESTAMP', 'extra': 'VARCHAR'",
+    );
+    py += r#"def fmt(v):
+    if v is None:
+        return ""
+    if isinstance(v, datetime.datetime):
+        return v.strftime("%Y-%m-%d %H:%M:%S.") + "%03d" % (v.microsecond // 1000)
+    return str(v)
+for row in con.execute(sys.stdin.read()).fetchall():
+    print(",".join(fmt(v) for v in row))
+"#;
+    write_text(&script, &py);
+    let sql_file = dir.join("oracle.sql");
+    write_text(&sql_file, sql);
+    let mut cmd = Command::new("python3");
+    cmd.arg(&script)
+        .stdin(std::fs::File::open(&sql_file).unwrap());
+    let out = run_with_timeout(&mut cmd, Duration::from_secs(300));
+    assert_eq!(
+        out.code,
+        Some(0),
+        "DuckDB failed (is the duckdb package installed? scripts/test.sh installs it)\n{}",
+        out.describe()
+    );
+    let mut rows: Vec<String> = out.stdout.lines().map(str::to_string).collect();
+    rows.sort();
+    rows
+}
+
+/// How the test reads a query's result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sink {
+    /// An append-only result: a CSV filesystem sink.
+    Csv,
+    /// An updating result (streaming): `print`, its changelog applied.
+    Changelog,
+}
+
+/// Runs query `q` (its file unmodified but for the sink) over `events` events at parallelism
+/// `p` in `mode`; returns its final rows as CSV lines, sorted.
+fn run_query(q: &str, events: u64, p: u32, mode: &str, sink: Sink) -> Vec<String> {
+    let tmp = TempDir::new(&format!("nexmark-{q}-{mode}-p{p}"));
+    let out_dir = tmp.join("out");
+    let text = read_text(&queries_dir().join(format!("{q}.sql")));
+    let replacement = match sink {
+        Sink::Csv => format!(
+            "'connector' = 'filesystem', 'path' = '{}', 'format' = 'csv'",
+            out_dir.display()
+        ),
+        Sink::Changelog => "'connector' = 'print'".to_string(),
+    };
+    assert_eq!(text.matches("'connector' = 'blackhole'").count(), 1, "{q}");
+    let query = tmp.join(&format!("{q}.sql"));
+    write_text(
+        &query,
+        &text.replace("'connector' = 'blackhole'", &replacement),
+    );
+    let mut cmd = strom();
+    cmd.arg("sql");
+    for f in [
+        queries_dir().join("ddl_gen.sql"),
+        queries_dir().join("ddl_views.sql"),
+        query,
+    ] {
+        cmd.arg("-f").arg(f);
+    }
+    cmd.args(["-p", &p.to_string()])
+        .arg("-D")
+        .arg(format!("execution.runtime-mode={mode}"));
+    template_env(&mut cmd, events);
+    let out = run_with_timeout(&mut cmd, Duration::from_secs(600));
+    out.assert_success();
+    match sink {
+        Sink::Csv => read_sink_rows(&out_dir),
+        Sink::Changelog => final_table(&out.stdout),
+    }
+}
+
+/// The table a changelog printed by `print` (`+I[a, 1]`, `-U[a, 1]`, ...) ends with, as CSV
+/// lines, sorted; asserts that every retraction retracts a row that is there.
+fn final_table(stdout: &str) -> Vec<String> {
+    let mut rows: BTreeMap<String, i64> = BTreeMap::new();
+    for line in stdout.lines() {
+        let line = line.trim_start_matches("\u{1b}[K").trim();
+        // a sink of parallelism > 1 prints its subtask first, as Flink's: `2> +I[...]`
+        let line = match line.split_once("> ") {
+            Some((n, rest)) if n.parse::<u32>().is_ok() => rest,
+            _ => line,
+        };
+        let Some((kind, rest)) = line.split_at_checked(2) else {
+            continue;
+        };
+        let Some(values) = rest.strip_prefix('[').and_then(|r| r.strip_suffix(']')) else {
+            continue;
+        };
+        let row = values.split(", ").collect::<Vec<_>>().join(",");
+        let n = rows.entry(row.clone()).or_default();
+        match kind {
+            "+I" | "+U" => *n += 1,
+            "-U" | "-D" => {
+                assert!(*n > 0, "{kind} of a row that is not in the table: {row}");
+                *n -= 1;
+            }
+            _ => continue,
+        }
+    }
+    let mut out = Vec::new();
+    for (row, n) in rows {
+        out.extend(std::iter::repeat_n(row, n as usize));
+    }
+    out
+}
+
+/// Query `q` in streaming mode at parallelism 1 and 2 and in batch mode equals DuckDB's answer
+/// to `oracle` over the same events.
+fn check(q: &str, events: u64, updating: bool, oracle: &str) {
+    for p in [1, 2] {
+        let data = write_events(events, p);
+        let want = duckdb(data.path(), oracle);
+        assert!(!want.is_empty(), "{q}: the oracle's answer is empty");
+        let sink = if updating { Sink::Changelog } else { Sink::Csv };
+        let streaming = run_query(q, events, p, "streaming", sink);
+        assert_same_rows(&format!("{q} streaming p={p}"), &streaming, &want);
+        let batch = run_query(q, events, p, "batch", Sink::Csv);
+        assert_same_rows(&format!("{q} batch p={p}"), &batch, &want);
+    }
+}
+
+#[test]
+fn q0_pass_through() {
+    check(
+        "q0",
+        100_000,
+        false,
+        "SELECT auction, bidder, price, dateTime, extra FROM bid",
+    );
+}
+
+#[test]
+fn q1_currency_conversion() {
+    check(
+        "q1",
+        100_000,
+        false,
+        "SELECT auction, bidder, CAST(0.908 * price AS DECIMAL(23, 3)), dateTime, extra FROM bid",
+    );
+}
+
+#[test]
+fn q2_selection() {
+    check(
+        "q2",
+        100_000,
+        false,
+        "SELECT auction, price FROM bid WHERE auction % 123 = 0",
+    );
+}
+
+/// HOP windows of 10 s every 2 s: each bid is in the 5 windows starting at its 2 s bucket and
+/// the 4 before; the auctions with the most bids of each window (a semi join of windows).
+#[test]
+fn q5_hot_items() {
+    check(
+        "q5",
+        100_000,
+        false,
+        "WITH w AS (SELECT auction, (epoch_ms(dateTime) // 2000) * 2000 - k * 2000 AS ws \
+                    FROM bid, range(5) t(k)), \
+              ab AS (SELECT auction, ws, count(*) AS num FROM w GROUP BY auction, ws), \
+              mb AS (SELECT ws, max(num) AS maxn FROM ab GROUP BY ws) \
+         SELECT ab.auction, ab.num FROM ab JOIN mb ON ab.ws = mb.ws WHERE ab.num >= mb.maxn",
+    );
+}
+
+/// People who put up an auction in the 10 s window they registered in.
+#[test]
+fn q8_monitor_new_users() {
+    check(
+        "q8",
+        100_000,
+        false,
+        "WITH p AS (SELECT DISTINCT id, name, time_bucket(INTERVAL 10 SECOND, dateTime) AS ws FROM person), \
+              a AS (SELECT DISTINCT seller, time_bucket(INTERVAL 10 SECOND, dateTime) AS ws FROM auction) \
+         SELECT p.id, p.name, p.ws FROM p JOIN a ON p.id = a.seller AND p.ws = a.ws",
+    );
+}
+
+const RANKS: &str = "count(*) FILTER (WHERE price < 10000), \
+     count(*) FILTER (WHERE price >= 10000 AND price < 1000000), \
+     count(*) FILTER (WHERE price >= 1000000)";
+
+fn distinct_ranks(col: &str) -> String {
+    format!(
+        "count(DISTINCT {col}), \
+         count(DISTINCT {col}) FILTER (WHERE price < 10000), \
+         count(DISTINCT {col}) FILTER (WHERE price >= 10000 AND price < 1000000), \
+         count(DISTINCT {col}) FILTER (WHERE price >= 1000000)"
+    )
+}
+
+/// Bids per day, by price range (an updating GROUP BY with FILTER and DISTINCT aggregates).
+#[test]
+fn q15_bidding_statistics_report() {
+    check(
+        "q15",
+        50_000,
+        true,
+        &format!(
+            "SELECT strftime(dateTime, '%Y-%m-%d'), count(*), {RANKS}, {}, {} \
+             FROM bid GROUP BY 1",
+            distinct_ranks("bidder"),
+            distinct_ranks("auction")
+        ),
+    );
+}
+
+/// Bids per channel and day, with the last minute seen.
+#[test]
+fn q16_channel_statistics_report() {
+    check(
+        "q16",
+        50_000,
+        true,
+        &format!(
+            "SELECT channel, strftime(dateTime, '%Y-%m-%d'), max(strftime(dateTime, '%H:%M')), \
+             count(*), {RANKS}, {}, {} FROM bid GROUP BY 1, 2",
+            distinct_ranks("bidder"),
+            distinct_ranks("auction")
+        ),
+    );
+}
+
+/// Bids per auction and day: counts, min, max, average (Flink's AVG of a BIGINT is a BIGINT)
+/// and sum of the price.
+#[test]
+fn q17_auction_statistics_report() {
+    check(
+        "q17",
+        50_000,
+        true,
+        &format!(
+            "SELECT auction, strftime(dateTime, '%Y-%m-%d'), count(*), {RANKS}, min(price), \
+             max(price), sum(price) // count(price), sum(price) FROM bid GROUP BY 1, 2"
+        ),
+    );
+}
+
+/// The channel id from the URL (REGEXP_EXTRACT is NULL without a match, as Flink's).
+#[test]
+fn q21_add_channel_id() {
+    let re = "'(&|^)channel_id=([^&]*)'";
+    check(
+        "q21",
+        100_000,
+        false,
+        &format!(
+            "SELECT auction, bidder, price, channel, \
+               CASE WHEN lower(channel) = 'apple' THEN '0' \
+                    WHEN lower(channel) = 'google' THEN '1' \
+                    WHEN lower(channel) = 'facebook' THEN '2' \
+                    WHEN lower(channel) = 'baidu' THEN '3' \
+                    WHEN regexp_matches(url, {re}) THEN regexp_extract(url, {re}, 2) END \
+             FROM bid \
+             WHERE regexp_matches(url, {re}) \
+                OR lower(channel) IN ('apple', 'google', 'facebook', 'baidu')"
+        ),
+    );
+}
+
+/// URL directories (SPLIT_INDEX is 0-based and NULL past the end, as Flink's).
+#[test]
+fn q22_get_subdirectories() {
+    check(
+        "q22",
+        100_000,
+        false,
+        "SELECT auction, bidder, price, channel, string_split(url, '/')[4], \
+         string_split(url, '/')[5], string_split(url, '/')[6] FROM bid",
+    );
+}
