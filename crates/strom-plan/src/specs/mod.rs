@@ -8,6 +8,7 @@
 mod aggregate;
 mod calc;
 mod join;
+mod rank;
 mod sink;
 mod source;
 mod stage;
@@ -16,6 +17,7 @@ mod window_tvf;
 pub use aggregate::{partial_schema, AggCall, AggregateMode, AggregateSpec};
 pub use calc::CalcSpec;
 pub use join::{JoinKind, JoinSpec, JoinType};
+pub use rank::{RankSpec, SortKey};
 pub use sink::SinkSpec;
 pub use source::{SourceSpec, SourceWatermark};
 pub use stage::StageSpec;
@@ -51,6 +53,7 @@ pub enum OperatorSpec {
     WindowTableFunction(WindowTvfSpec),
     Aggregate(AggregateSpec),
     Join(JoinSpec),
+    Rank(RankSpec),
     Sink(SinkSpec),
     Stage(StageSpec),
 }
@@ -64,6 +67,7 @@ impl OperatorSpec {
             OperatorSpec::WindowTableFunction(w) => w,
             OperatorSpec::Aggregate(a) => a,
             OperatorSpec::Join(j) => j,
+            OperatorSpec::Rank(r) => r,
             OperatorSpec::Sink(s) => s,
             OperatorSpec::Stage(s) => s,
         }

@@ -4,6 +4,7 @@ pub mod accumulators;
 pub mod aggregate;
 pub mod calc;
 pub mod join;
+pub mod rank;
 pub mod session_window;
 pub mod sink;
 pub mod state_ipc;
@@ -52,6 +53,7 @@ pub fn build_chain(
             }
             OperatorSpec::Aggregate(a) => Box::new(aggregate::AggregateOperator::new(a)?),
             OperatorSpec::Join(j) => Box::new(join::JoinOperator::new(j)?),
+            OperatorSpec::Rank(r) => Box::new(rank::RankOperator::new(r)?),
             OperatorSpec::Sink(s) => {
                 let writer = if s.table.connector() == crate::collect::CONNECTOR {
                     let (collector, cancel) = collect.clone().ok_or_else(|| {

@@ -8,6 +8,7 @@ mod calc;
 mod computed;
 mod join;
 mod provider;
+mod rank;
 mod scan;
 mod sink_types;
 mod stages;
@@ -596,6 +597,8 @@ impl Builder<'_> {
     fn add(&mut self, op: OperatorSpec, inputs: Vec<(usize, Ship)>, window: Win) -> usize {
         let parallelism = match (&op, inputs.first()) {
             (OperatorSpec::Source(_), _) | (OperatorSpec::Join(_), _) => self.parallelism,
+            (OperatorSpec::Rank(r), _) if r.partition_by.is_empty() => 1,
+            (OperatorSpec::Rank(_), _) => self.parallelism,
             (OperatorSpec::Aggregate(a), _)
                 if a.group_by.is_empty() && a.mode != AggregateMode::Partial =>
             {
@@ -611,6 +614,7 @@ impl Builder<'_> {
         };
         let updating = match &op {
             OperatorSpec::Aggregate(a) => a.changelog,
+            OperatorSpec::Rank(_) => true,
             OperatorSpec::Calc(_) => inputs.first().is_some_and(|(i, _)| self.nodes[*i].updating),
             _ => false,
         };
@@ -635,13 +639,16 @@ impl Builder<'_> {
         match plan {
             LogicalPlan::Projection(p) => {
                 let (input, filter) = match p.input.as_ref() {
-                    LogicalPlan::Filter(f) => (f.input.as_ref(), Some(f.predicate.clone())),
+                    LogicalPlan::Filter(f) if !rank::is_window(&f.input) => {
+                        (f.input.as_ref(), Some(f.predicate.clone()))
+                    }
                     other => (other, None),
                 };
                 let i = self.translate(input)?;
                 let output = row_schema(&p.schema)?;
                 self.calc(i, filter, p.expr.clone(), output)
             }
+            LogicalPlan::Filter(f) if rank::is_window(&f.input) => self.rank(f),
             LogicalPlan::Filter(f) => {
                 let i = self.translate(&f.input)?;
                 let in_schema = self.out(i).clone();

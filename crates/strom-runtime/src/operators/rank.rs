@@ -1,0 +1,441 @@
+//! Streaming Top-N (Flink's Rank with the append-fast strategy): per partition, the first N rows
+//! in `ORDER BY` order, emitted as a changelog of `(row, rank)`. Deduplication (`N = 1` ordered
+//! by a time attribute) is the same operator.
+//!
+//! The decision core, [`TopN`], is sans-IO: rows are Arrow row-format bytes (a sort key that
+//! compares as the `ORDER BY` says, and the row itself), and inserting one returns the changes.
+//! A row placed after every row of an equal sort key (the arrival order breaks ties, as Flink
+//! does). A row at position `p` shifts the rows after it down one rank: each rank from `p` on
+//! whose row changes gives `-U[old row, rank]` and `+U[new row, rank]`; a rank that had no row
+//! gives `+I`; the row pushed past `N` is dropped (its `-U` was the last rank's).
+//!
+//! State: the kept rows, by partition, checkpointed as the input columns (so that a restore at
+//! another parallelism keeps the partitions whose key group it owns, hashed as the exchange in
+//! front hashes them) in rank order.
+
+use super::state_ipc;
+use crate::error::TaskError;
+use crate::operator::{Operator, Output, RestoreScope};
+use datafusion::arrow::array::{ArrayRef, Int64Array, Int8Array, RecordBatch};
+use datafusion::arrow::compute::SortOptions;
+use datafusion::arrow::datatypes::{Field, SchemaRef};
+use datafusion::arrow::row::{OwnedRow, Row, RowConverter, SortField};
+use std::collections::HashMap;
+use std::sync::Arc;
+use strom_plan::{RankSpec, RowKind};
+
+const SNAPSHOT_FORMAT: &str = "rank/v1";
+
+/// One change of the ranked table: the row (an index into [`TopN`]'s rows), its rank (1-based)
+/// and its kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change<R> {
+    pub row: R,
+    pub rank: u64,
+    pub kind: RowKind,
+}
+
+/// The kept rows of every partition (sans-IO): sort key and row, in rank order.
+#[derive(Debug, Default)]
+pub struct TopN<K, R> {
+    limit: usize,
+    partitions: HashMap<Vec<u8>, Vec<(K, R)>>,
+}
+
+impl<K: Ord + Clone, R: Clone> TopN<K, R> {
+    pub fn new(limit: u64) -> Self {
+        Self {
+            limit: usize::try_from(limit.max(1)).unwrap_or(usize::MAX),
+            partitions: HashMap::new(),
+        }
+    }
+
+    /// Inserts `row` of sort key `key` into partition `partition`; returns the changes.
+    pub fn insert(&mut self, partition: &[u8], key: K, row: R) -> Vec<Change<R>> {
+        let rows = match self.partitions.get_mut(partition) {
+            Some(rows) => rows,
+            None => self.partitions.entry(partition.to_vec()).or_default(),
+        };
+        let p = rows.partition_point(|(k, _)| *k <= key);
+        if p >= self.limit {
+            return Vec::new();
+        }
+        let old_len = rows.len();
+        rows.insert(p, (key, row));
+        let mut changes = Vec::with_capacity(2 * (rows.len() - p));
+        for r in p..rows.len().min(self.limit) {
+            let rank = r as u64 + 1;
+            if r < old_len {
+                // the row that held rank r + 1 was at index r, shifted to r + 1 now
+                changes.push(Change {
+                    row: rows[r + 1].1.clone(),
+                    rank,
+                    kind: RowKind::UpdateBefore,
+                });
+                changes.push(Change {
+                    row: rows[r].1.clone(),
+                    rank,
+                    kind: RowKind::UpdateAfter,
+                });
+            } else {
+                changes.push(Change {
+                    row: rows[r].1.clone(),
+                    rank,
+                    kind: RowKind::Insert,
+                });
+            }
+        }
+        rows.truncate(self.limit);
+        changes
+    }
+
+    /// Every partition's rows in rank order.
+    pub fn partitions(&self) -> impl Iterator<Item = &Vec<(K, R)>> {
+        self.partitions.values()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.partitions.is_empty()
+    }
+}
+
+/// The Rank operator over Arrow batches.
+pub struct RankOperator {
+    spec: RankSpec,
+    /// Partition keys (plain row format); `None` without partition columns.
+    partition: Option<RowConverter>,
+    /// Sort keys, comparing as the `ORDER BY` says.
+    sort: RowConverter,
+    /// Whole input rows.
+    rows: RowConverter,
+    output: SchemaRef,
+    top: TopN<OwnedRow, OwnedRow>,
+}
+
+impl RankOperator {
+    pub fn new(spec: &RankSpec) -> Result<Self, TaskError> {
+        let ty = |c: usize| spec.input.columns[c].ty.to_arrow();
+        let partition = (!spec.partition_by.is_empty())
+            .then(|| {
+                RowConverter::new(
+                    spec.partition_by
+                        .iter()
+                        .map(|c| SortField::new(ty(*c)))
+                        .collect(),
+                )
+            })
+            .transpose()?;
+        let sort = RowConverter::new(
+            spec.order_by
+                .iter()
+                .map(|k| {
+                    SortField::new_with_options(
+                        ty(k.column),
+                        SortOptions {
+                            descending: k.descending,
+                            nulls_first: k.nulls_first,
+                        },
+                    )
+                })
+                .collect(),
+        )?;
+        let rows = RowConverter::new(
+            spec.input
+                .columns
+                .iter()
+                .map(|c| SortField::new(c.ty.to_arrow()))
+                .collect(),
+        )?;
+        if spec.output.len() != spec.input.len() + 2 {
+            return Err(TaskError::Deployment(
+                "a rank's output is its input, the rank and the row kind".into(),
+            ));
+        }
+        Ok(Self {
+            spec: spec.clone(),
+            partition,
+            sort,
+            rows,
+            output: spec.output.to_arrow(),
+            top: TopN::new(spec.limit),
+        })
+    }
+
+    fn columns(batch: &RecordBatch, cols: &[usize]) -> Vec<ArrayRef> {
+        cols.iter().map(|c| batch.column(*c).clone()).collect()
+    }
+
+    /// Inserts the rows of `batch`; returns the changes.
+    fn insert_batch(&mut self, batch: &RecordBatch) -> Result<Vec<Change<OwnedRow>>, TaskError> {
+        let n = batch.num_rows();
+        let parts = match &self.partition {
+            Some(c) => Some(c.convert_columns(&Self::columns(batch, &self.spec.partition_by))?),
+            None => None,
+        };
+        let sort_cols: Vec<usize> = self.spec.order_by.iter().map(|k| k.column).collect();
+        let keys = self
+            .sort
+            .convert_columns(&Self::columns(batch, &sort_cols))?;
+        let rows = self.rows.convert_columns(batch.columns())?;
+        let mut changes = Vec::new();
+        for i in 0..n {
+            let part: &[u8] = parts.as_ref().map_or(&[], |p| p.row(i).data());
+            changes.extend(
+                self.top
+                    .insert(part, keys.row(i).owned(), rows.row(i).owned()),
+            );
+        }
+        Ok(changes)
+    }
+
+    fn emit(&self, changes: &[Change<OwnedRow>], out: &mut dyn Output) -> Result<(), TaskError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<Row<'_>> = changes.iter().map(|c| c.row.row()).collect();
+        let mut cols = self.rows.convert_rows(rows)?;
+        cols.push(Arc::new(Int64Array::from_iter_values(
+            changes.iter().map(|c| c.rank as i64),
+        )));
+        cols.push(Arc::new(Int8Array::from_iter_values(
+            changes.iter().map(|c| c.kind as i8),
+        )));
+        out.emit(super::conform(&self.output, cols, changes.len())?)
+    }
+
+    fn snapshot_schema(&self) -> SchemaRef {
+        let fields: Vec<Field> = self
+            .spec
+            .input
+            .to_arrow()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        state_ipc::schema(fields, SNAPSHOT_FORMAT, i64::MIN)
+    }
+}
+
+impl Operator for RankOperator {
+    fn name(&self) -> &str {
+        "Rank"
+    }
+
+    fn process_batch(&mut self, batch: RecordBatch, out: &mut dyn Output) -> Result<(), TaskError> {
+        let changes = self.insert_batch(&batch)?;
+        self.emit(&changes, out)
+    }
+
+    fn snapshot_state(&mut self, _checkpoint: u64) -> Result<Option<Vec<u8>>, TaskError> {
+        let schema = self.snapshot_schema();
+        let rows: Vec<Row<'_>> = self
+            .top
+            .partitions()
+            .flat_map(|p| p.iter().map(|(_, r)| r.row()))
+            .collect();
+        let batches = if rows.is_empty() {
+            vec![]
+        } else {
+            let n = rows.len();
+            let cols = self.rows.convert_rows(rows)?;
+            vec![state_ipc::batch(&schema, cols, n)?]
+        };
+        state_ipc::write(&schema, &batches).map(Some)
+    }
+
+    fn restore_state(&mut self, states: &[Vec<u8>], scope: &RestoreScope) -> Result<(), TaskError> {
+        let expected = self.snapshot_schema();
+        let input = state_ipc::nullable(&self.spec.input.to_arrow());
+        for bytes in states {
+            let snap = state_ipc::read(bytes, SNAPSHOT_FORMAT, &expected)?;
+            for b in snap.batches {
+                let b = state_ipc::owned(&b, &self.spec.partition_by, scope)?;
+                if b.num_rows() > 0 {
+                    // kept rows in rank order: inserted again in that order, they keep it
+                    let b = RecordBatch::try_new(input.clone(), b.columns().to_vec())?;
+                    self.insert_batch(&b)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::operators::state_ipc::{rescale, route};
+    use crate::operators::testkit::Collect;
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::Int64Type;
+    use proptest::prelude::*;
+    use strom_plan::{Column, RowSchema, SortKey, SqlType};
+
+    /// Rows (partition, sort key, payload).
+    type In = (i64, Option<i64>, i64);
+
+    fn spec(limit: u64, descending: bool, partitioned: bool) -> RankSpec {
+        let c = |name: &str| Column {
+            name: name.into(),
+            ty: SqlType::BigInt,
+            nullable: true,
+        };
+        let input = RowSchema::new(vec![c("p"), c("k"), c("v")]);
+        let mut output = input.clone();
+        output.columns.push(c("rn"));
+        RankSpec {
+            input,
+            partition_by: if partitioned { vec![0] } else { vec![] },
+            order_by: vec![SortKey {
+                column: 1,
+                descending,
+                nulls_first: false,
+            }],
+            limit,
+            output: output.with_op(),
+        }
+    }
+
+    fn batch(spec: &RankSpec, rows: &[In]) -> RecordBatch {
+        RecordBatch::try_new(
+            spec.input.to_arrow(),
+            vec![
+                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))),
+                Arc::new(Int64Array::from_iter(rows.iter().map(|r| r.1))),
+                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.2))),
+            ],
+        )
+        .unwrap()
+    }
+
+    /// The table a changelog ends with: (p, k, v, rank) rows, sorted; panics on a retraction
+    /// of a row that is not there.
+    fn replay(batches: &[RecordBatch]) -> Vec<(i64, Option<i64>, i64, i64)> {
+        let mut table: Vec<(i64, Option<i64>, i64, i64)> = Vec::new();
+        for b in batches {
+            let col = |i: usize| b.column(i).as_primitive::<Int64Type>().clone();
+            let (p, k, v, rn) = (col(0), col(1), col(2), col(3));
+            let op = b
+                .column(4)
+                .as_primitive::<datafusion::arrow::datatypes::Int8Type>();
+            for i in 0..b.num_rows() {
+                let row = (
+                    p.value(i),
+                    k.is_valid(i).then(|| k.value(i)),
+                    v.value(i),
+                    rn.value(i),
+                );
+                match RowKind::from_byte(op.value(i)).unwrap() {
+                    RowKind::Insert | RowKind::UpdateAfter => table.push(row),
+                    _ => {
+                        let at = table
+                            .iter()
+                            .position(|r| *r == row)
+                            .expect("retracted row is there");
+                        table.swap_remove(at);
+                    }
+                }
+            }
+        }
+        table.sort();
+        table
+    }
+
+    /// Top-N computed naively: each partition's rows stably sorted (arrival order breaks ties).
+    fn naive(
+        rows: &[In],
+        limit: u64,
+        descending: bool,
+        partitioned: bool,
+    ) -> Vec<(i64, Option<i64>, i64, i64)> {
+        let mut parts: std::collections::BTreeMap<i64, Vec<In>> = Default::default();
+        for r in rows {
+            parts
+                .entry(if partitioned { r.0 } else { 0 })
+                .or_default()
+                .push(*r);
+        }
+        let mut out = Vec::new();
+        for (_, mut rs) in parts {
+            // NULLS LAST in both directions
+            rs.sort_by(|a, b| match (a.1, b.1) {
+                (None, None) => std::cmp::Ordering::Equal,
+                (None, _) => std::cmp::Ordering::Greater,
+                (_, None) => std::cmp::Ordering::Less,
+                (Some(x), Some(y)) if descending => y.cmp(&x),
+                (Some(x), Some(y)) => x.cmp(&y),
+            });
+            for (i, r) in rs.iter().take(limit as usize).enumerate() {
+                out.push((r.0, r.1, r.2, i as i64 + 1));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn a_new_first_row_shifts_the_ranks_below_it() {
+        let spec = spec(2, true, true);
+        let mut op = RankOperator::new(&spec).unwrap();
+        let mut out = Collect(vec![]);
+        op.process_batch(batch(&spec, &[(1, Some(5), 1), (1, Some(3), 2)]), &mut out)
+            .unwrap();
+        op.process_batch(batch(&spec, &[(1, Some(9), 3), (1, Some(1), 4)]), &mut out)
+            .unwrap();
+        let ops: Vec<i8> = out
+            .0
+            .iter()
+            .flat_map(|b| {
+                b.column(4)
+                    .as_primitive::<datafusion::arrow::datatypes::Int8Type>()
+                    .values()
+                    .to_vec()
+            })
+            .collect();
+        // +I 5@1, +I 3@2; then 9 comes first: -U 5@1 +U 9@1 -U 3@2 +U 5@2; 1 is not in the top 2
+        assert_eq!(ops, vec![0, 0, 1, 2, 1, 2]);
+        assert_eq!(replay(&out.0), vec![(1, Some(5), 1, 2), (1, Some(9), 3, 1)]);
+    }
+
+    fn input() -> impl Strategy<Value = Vec<Vec<In>>> {
+        let row = (0i64..3, prop::option::weighted(0.9, 0i64..8), 0i64..1000);
+        prop::collection::vec(prop::collection::vec(row, 0..12), 1..6)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// The changelog, replayed, is the naive Top-N, also when the operator is checkpointed
+        /// after a prefix at parallelism p and restored at p2.
+        #[test]
+        fn the_changelog_replays_to_the_top_n(
+            batches in input(),
+            limit in 1u64..4,
+            descending in any::<bool>(),
+            partitioned in any::<bool>(),
+            cut in 0usize..6,
+            p in 1u32..4,
+            p2 in 1u32..4,
+        ) {
+            let spec = spec(limit, descending, partitioned);
+            let (p, p2) = if partitioned { (p, p2) } else { (1, 1) };
+            let max = 16;
+            let mut ops: Vec<RankOperator> = (0..p).map(|_| RankOperator::new(&spec).unwrap()).collect();
+            let mut out = Collect(vec![]);
+            for (i, rows) in batches.iter().enumerate() {
+                if i == cut.min(batches.len() - 1) {
+                    rescale(&mut ops, p2, max, || RankOperator::new(&spec).unwrap());
+                }
+                let b = batch(&spec, rows);
+                let n = ops.len() as u32;
+                for (op, part) in ops.iter_mut().zip(route(&b, &spec.partition_by, n, max)) {
+                    if part.num_rows() > 0 {
+                        op.process_batch(part, &mut out).unwrap();
+                    }
+                }
+            }
+            let all: Vec<In> = batches.concat();
+            prop_assert_eq!(replay(&out.0), naive(&all, limit, descending, partitioned));
+        }
+    }
+}

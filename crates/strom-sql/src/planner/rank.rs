@@ -1,0 +1,183 @@
+//! Translation rule: Top-N and deduplication. `ROW_NUMBER() OVER (PARTITION BY k ORDER BY s)`
+//! under a filter `rownum <= N` (or `< N`, `= 1`) becomes Strom's Rank operator (an updating
+//! result, as Flink's); the filter's other conditions run after it.
+
+use super::*;
+use datafusion::logical_expr::utils::split_conjunction;
+use datafusion::logical_expr::{Operator as BinOp, WindowFunctionDefinition};
+use datafusion::scalar::ScalarValue;
+
+/// Whether `plan` is a window aggregate (an `OVER` clause) that a filter above it may bound.
+pub(super) fn is_window(plan: &LogicalPlan) -> bool {
+    matches!(plan, LogicalPlan::Window(_))
+}
+
+impl Builder<'_> {
+    /// A filter over `ROW_NUMBER() OVER (...)`: a Rank operator, then the filter's other
+    /// conditions.
+    pub(super) fn rank(&mut self, f: &datafusion::logical_expr::Filter) -> Result<usize, SqlError> {
+        let LogicalPlan::Window(w) = f.input.as_ref() else {
+            return Err(SqlError::new("internal: a rank filter over no window"));
+        };
+        let usage = "Strom runs ROW_NUMBER() OVER (PARTITION BY ... ORDER BY ...) filtered by rownum <= N (Top-N and deduplication); other OVER aggregates are not supported yet";
+        let [expr] = w.window_expr.as_slice() else {
+            return Err(SqlError::new(format!(
+                "several OVER expressions in one query level: {usage}"
+            )));
+        };
+        let Expr::WindowFunction(wf) = unalias(expr) else {
+            return Err(SqlError::new(format!("{expr}: {usage}")));
+        };
+        let is_row_number =
+            matches!(&wf.fun, WindowFunctionDefinition::WindowUDF(u) if u.name() == "row_number");
+        if !is_row_number {
+            return Err(SqlError::new(format!("{}: {usage}", wf.fun)));
+        }
+        let params = &wf.params;
+        if params.order_by.is_empty() {
+            return Err(SqlError::new(
+                "ROW_NUMBER() needs ORDER BY in its OVER clause (Flink's Top-N orders the rows of each partition)",
+            ));
+        }
+        let input = self.translate(&w.input)?;
+        if self.nodes[input].updating {
+            return Err(SqlError::new(
+                "Top-N over an updating result (a GROUP BY or a join's changes) is not supported yet; Strom ranks append-only inputs",
+            ));
+        }
+        let in_schema = self.out(input).clone();
+        let column = |e: &Expr| -> Result<usize, SqlError> {
+            col_index(&in_schema, &unqualify(self.resolve(input, e.clone()))).ok_or_else(|| {
+                SqlError::new(format!(
+                    "PARTITION BY and ORDER BY of a Top-N take columns; compute '{e}' in a subquery first"
+                ))
+            })
+        };
+        let partition_by = params
+            .partition_by
+            .iter()
+            .map(&column)
+            .collect::<Result<Vec<_>, _>>()?;
+        let order_by = params
+            .order_by
+            .iter()
+            .map(|s| {
+                Ok(SortKey {
+                    column: column(&s.expr)?,
+                    descending: !s.asc,
+                    nulls_first: s.nulls_first,
+                })
+            })
+            .collect::<Result<Vec<_>, SqlError>>()?;
+        // the rank column: the window's last output column
+        let rank_name = w
+            .schema
+            .fields()
+            .last()
+            .map(|f| f.name().clone())
+            .unwrap_or_default();
+        let mut limit: Option<u64> = None;
+        let mut rest: Vec<Expr> = Vec::new();
+        for part in split_conjunction(&f.predicate) {
+            match rank_bound(part, &rank_name) {
+                Some(n) => limit = Some(limit.map_or(n, |l| l.min(n))),
+                None => rest.push(part.clone()),
+            }
+        }
+        let Some(limit) = limit else {
+            return Err(SqlError::new(format!(
+                "ROW_NUMBER() needs a filter on it (WHERE rownum <= N, < N or = 1) in the query around it: {usage}"
+            )));
+        };
+        if limit == 0 {
+            return Err(SqlError::new(
+                "the Top-N filter keeps no row (rownum < 1); Flink requires rownum <= N with N >= 1",
+            ));
+        }
+        let mut output = in_schema.clone();
+        output.columns.push(Column {
+            name: rank_name,
+            ty: SqlType::BigInt,
+            nullable: false,
+        });
+        let spec = RankSpec {
+            input: in_schema,
+            partition_by: partition_by.clone(),
+            order_by,
+            limit,
+            output: output.with_op(),
+        };
+        tracing::warn!(
+            "the Top-N (Rank) operator keeps up to {limit} rows for every partition it has seen: its state grows with the number of partitions (table.exec.state.ttl is not applied yet)"
+        );
+        let n = self.add(
+            OperatorSpec::Rank(spec),
+            vec![(input, Ship::Hash(partition_by))],
+            None,
+        );
+        if rest.is_empty() {
+            return Ok(n);
+        }
+        let exprs = output
+            .columns
+            .iter()
+            .map(|c| Expr::Column(datafusion::common::Column::new_unqualified(&c.name)))
+            .collect();
+        let filter = rest.into_iter().reduce(|a, b| a.and(b));
+        self.calc(n, filter, exprs, output)
+    }
+}
+
+fn unalias(e: &Expr) -> &Expr {
+    match e {
+        Expr::Alias(a) => unalias(&a.expr),
+        e => e,
+    }
+}
+
+/// The highest rank `e` keeps when it bounds column `rank` from above (`rank <= N`, `rank < N`,
+/// `rank = 1`, or the same with the operands swapped).
+fn rank_bound(e: &Expr, rank: &str) -> Option<u64> {
+    let Expr::BinaryExpr(b) = e else {
+        return None;
+    };
+    let is_rank = |e: &Expr| matches!(unalias(e), Expr::Column(c) if c.name == rank);
+    let value = |e: &Expr| -> Option<i128> {
+        match unalias(e) {
+            Expr::Literal(v, _) => scalar_int(v),
+            Expr::Cast(c) => match unalias(&c.expr) {
+                Expr::Literal(v, _) => scalar_int(v),
+                _ => None,
+            },
+            _ => None,
+        }
+    };
+    let (op, n) = if is_rank(&b.left) {
+        (b.op, value(&b.right)?)
+    } else if is_rank(&b.right) {
+        (b.op.swap()?, value(&b.left)?)
+    } else {
+        return None;
+    };
+    let n = match op {
+        BinOp::LtEq => n,
+        BinOp::Lt => n - 1,
+        BinOp::Eq if n == 1 => 1,
+        _ => return None,
+    };
+    u64::try_from(n.max(0)).ok()
+}
+
+fn scalar_int(v: &ScalarValue) -> Option<i128> {
+    match v {
+        ScalarValue::Int8(Some(x)) => Some(*x as i128),
+        ScalarValue::Int16(Some(x)) => Some(*x as i128),
+        ScalarValue::Int32(Some(x)) => Some(*x as i128),
+        ScalarValue::Int64(Some(x)) => Some(*x as i128),
+        ScalarValue::UInt8(Some(x)) => Some(*x as i128),
+        ScalarValue::UInt16(Some(x)) => Some(*x as i128),
+        ScalarValue::UInt32(Some(x)) => Some(*x as i128),
+        ScalarValue::UInt64(Some(x)) => Some(*x as i128),
+        _ => None,
+    }
+}
