@@ -52,6 +52,9 @@ pub enum JoinKind {
         lower_ms: i64,
         upper_ms: i64,
     },
+    /// Flink's regular join: every row of each side is kept (unbounded state) and joined with
+    /// the rows of the other side that arrive later.
+    Regular,
 }
 
 /// A two-input join: input 0 is the left side, input 1 the right. Output: left columns, then
@@ -80,6 +83,7 @@ impl Spec for JoinSpec {
         match self.kind {
             JoinKind::Window { .. } => "WindowJoin".into(),
             JoinKind::Interval { .. } => "IntervalJoin".into(),
+            JoinKind::Regular => "Join".into(),
         }
     }
 
@@ -101,6 +105,7 @@ impl Spec for JoinSpec {
             .collect();
         let kind = match self.kind {
             JoinKind::Window { .. } => "window".to_string(),
+            JoinKind::Regular => "regular".to_string(),
             JoinKind::Interval {
                 left_time,
                 right_time,

@@ -13,6 +13,10 @@
 //! row once it passes `right.ts + upper`: later partners would be late. Rows behind the
 //! watermark on arrival are late: dropped and counted.
 //!
+//! **Regular join** (Flink's join of unbounded inputs, INNER): an interval join without time
+//! bounds. Every row is joined with the kept rows of the other side with the same key and
+//! kept for good (the state grows with the input, as Flink's without `table.exec.state.ttl`).
+//!
 //! The rest of the join condition (`filter`) is evaluated on the joined candidate rows.
 //!
 //! **Checkpoints**: a snapshot holds two Arrow IPC streams (see [`super::state_ipc`]), the kept
@@ -126,9 +130,11 @@ impl JoinOperator {
                 "a semi or anti join needs the columns of its pairs".into(),
             ));
         }
-        if matches!(spec.kind, JoinKind::Interval { .. }) && spec.join_type != JoinType::Inner {
+        if matches!(spec.kind, JoinKind::Interval { .. } | JoinKind::Regular)
+            && spec.join_type != JoinType::Inner
+        {
             return Err(TaskError::Deployment(
-                "interval joins are inner joins only".into(),
+                "interval and regular joins are inner joins only".into(),
             ));
         }
         Ok(Self {
@@ -428,20 +434,24 @@ impl JoinOperator {
         }
     }
 
+    /// A batch of an interval join (`time_col`: its rowtime) or of a regular join (no time).
     fn interval_batch(
         &mut self,
         side: usize,
         batch: RecordBatch,
-        time_col: usize,
+        time_col: Option<usize>,
         out: &mut dyn Output,
     ) -> Result<(), TaskError> {
-        let JoinKind::Interval {
-            lower_ms, upper_ms, ..
-        } = self.spec.kind
-        else {
-            unreachable!("an interval join")
+        let (lower_ms, upper_ms) = match self.spec.kind {
+            JoinKind::Interval {
+                lower_ms, upper_ms, ..
+            } => (lower_ms, upper_ms),
+            _ => (i64::MIN, i64::MAX),
         };
-        let times = millis(batch.column(time_col))?;
+        let times = match time_col {
+            Some(c) => millis(batch.column(c))?,
+            None => TimestampMillisecondArray::from(vec![0; batch.num_rows()]),
+        };
         let keys = self.row_keys(side, &batch)?;
         let b = self.next_batch;
         let other = 1 - side;
@@ -452,7 +462,7 @@ impl JoinOperator {
                 continue;
             }
             let ts = times.value(i);
-            if ts < self.watermark {
+            if time_col.is_some() && ts < self.watermark {
                 self.late_dropped += 1;
                 continue;
             }
@@ -513,7 +523,7 @@ impl JoinOperator {
                 .values()
                 .flat_map(|w| w[side].iter().map(|l| Some(*l)))
                 .collect(),
-            JoinKind::Interval { .. } => self.sides[side]
+            JoinKind::Interval { .. } | JoinKind::Regular => self.sides[side]
                 .by_key
                 .values()
                 .flat_map(|es| es.iter().map(|e| Some(e.loc)))
@@ -586,12 +596,15 @@ impl JoinOperator {
                 left_end,
                 right_end,
             } => self.window_batch(side, batch, if side == 0 { left_end } else { right_end }),
-            JoinKind::Interval {
-                left_time,
-                right_time,
-                ..
-            } => {
-                let times = millis(batch.column(if side == 0 { left_time } else { right_time }))?;
+            kind => {
+                let times = match kind {
+                    JoinKind::Interval {
+                        left_time,
+                        right_time,
+                        ..
+                    } => millis(batch.column(if side == 0 { left_time } else { right_time }))?,
+                    _ => TimestampMillisecondArray::from(vec![0; batch.num_rows()]),
+                };
                 let keys = self.row_keys(side, &batch)?;
                 let b = self.next_batch;
                 let mut kept = 0;
@@ -696,9 +709,10 @@ impl Operator for JoinOperator {
             } => self.interval_batch(
                 side,
                 batch,
-                if side == 0 { left_time } else { right_time },
+                Some(if side == 0 { left_time } else { right_time }),
                 out,
             ),
+            JoinKind::Regular => self.interval_batch(side, batch, None, out),
         }
     }
 
@@ -883,7 +897,9 @@ mod checkpoint_tests {
     /// A window join (tumbling windows of 10 ms) of type `jt`, or the interval join
     /// `l.ts BETWEEN r.ts - 10 AND r.ts + 5`, on k; with `keyless`, a window join on the window
     /// alone with the residual condition `lk >= rk` (Nexmark's "hot items" shape).
-    fn spec(interval: bool, jt: JoinType, keyless: bool) -> JoinSpec {
+    /// `kind`: 0 the window join, 1 the interval join, 2 the regular join.
+    fn spec(kind: usize, jt: JoinType, keyless: bool) -> JoinSpec {
+        let interval = kind > 0;
         use datafusion::logical_expr::col;
         let (l, r) = (schema("l"), schema("r"));
         let mut out = l.columns.clone();
@@ -901,7 +917,9 @@ mod checkpoint_tests {
             join_type: jt,
             left_keys: keys.clone(),
             right_keys: keys,
-            kind: if interval {
+            kind: if kind == 2 {
+                JoinKind::Regular
+            } else if interval {
                 JoinKind::Interval {
                     left_time: 1,
                     right_time: 1,
@@ -967,6 +985,7 @@ mod checkpoint_tests {
     /// The join computed naively, and the number of late rows.
     fn expected(steps: &Steps, spec: &JoinSpec) -> (Vec<Pair>, u64) {
         let interval = matches!(spec.kind, JoinKind::Interval { .. });
+        let regular = spec.kind == JoinKind::Regular;
         let keyless = spec.left_keys.is_empty();
         let jt = spec.join_type;
         let mut wm = i64::MIN;
@@ -975,7 +994,9 @@ mod checkpoint_tests {
         for (l, r, w) in steps {
             for (side, rows) in [l, r].into_iter().enumerate() {
                 for row in rows {
-                    let is_late = if interval {
+                    let is_late = if regular {
+                        false
+                    } else if interval {
                         row.1 < wm
                     } else {
                         end(row.1) - 1 <= wm
@@ -998,7 +1019,9 @@ mod checkpoint_tests {
                 } else {
                     l.0 == r.0
                 }
-                && if interval {
+                && if regular {
+                    true
+                } else if interval {
                     r.1 - 10 <= l.1 && l.1 <= r.1 + 5
                 } else {
                     end(l.1) == end(r.1)
@@ -1088,7 +1111,7 @@ mod checkpoint_tests {
         for op in &mut ops {
             op.process_watermark(i64::MAX, &mut out).unwrap();
             assert!(
-                op.sides.iter().all(|s| s.store.is_empty()),
+                spec.kind == JoinKind::Regular || op.sides.iter().all(|s| s.store.is_empty()),
                 "rows are released"
             );
         }
@@ -1118,7 +1141,7 @@ mod checkpoint_tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(96))]
 
-        /// Window and interval joins checkpointed after a prefix at parallelism p and restored
+        /// Window, interval and regular joins checkpointed after a prefix at parallelism p and restored
         /// at p2 emit the naive join, with the same late rows.
         #[test]
         fn joins_survive_a_restore_at_another_parallelism(
@@ -1127,12 +1150,12 @@ mod checkpoint_tests {
             p in 1u32..4,
             p2 in 1u32..4,
             max in 3u32..24,
-            interval in any::<bool>(),
+            kind in 0usize..3,
             jt in 0usize..8,
             keyless in any::<bool>(),
         ) {
-            let jt = if interval { JoinType::Inner } else { JOIN_TYPES[jt] };
-            let spec = spec(interval, jt, keyless);
+            let jt = if kind > 0 { JoinType::Inner } else { JOIN_TYPES[jt] };
+            let spec = spec(kind, jt, keyless);
             let cut = cut.min(steps.len());
             let (out, late) = run(&spec, &steps, Some(cut), p, p2, max);
             let (want, want_late) = expected(&steps, &spec);
@@ -1144,12 +1167,12 @@ mod checkpoint_tests {
         #[test]
         fn snapshots_do_not_change_a_join(
             steps in steps(),
-            interval in any::<bool>(),
+            kind in 0usize..3,
             jt in 0usize..8,
             keyless in any::<bool>(),
         ) {
-            let jt = if interval { JoinType::Inner } else { JOIN_TYPES[jt] };
-            let spec = spec(interval, jt, keyless);
+            let jt = if kind > 0 { JoinType::Inner } else { JOIN_TYPES[jt] };
+            let spec = spec(kind, jt, keyless);
             let (plain, late) = run(&spec, &steps, None, 1, 1, 128);
             let mut j = JoinOperator::new(&spec).unwrap();
             let mut out = Collect(vec![]);

@@ -74,8 +74,27 @@ impl Builder<'_> {
             ),
             None => {
                 let cond = j.filter.as_ref().map(|f| to_output(f.clone()));
-                let kind = self.interval_join(join_type, (l, &ls), (r, &rs), cond, &pair)?;
-                (kind, pairs)
+                match self.interval_join(join_type, (l, &ls), (r, &rs), cond, &pair) {
+                    Ok(kind) => (kind, pairs),
+                    // no time bounds: Flink's regular join, which keeps every row
+                    Err(_) if join_type == JoinType::Inner && !pairs.is_empty() => {
+                        tracing::warn!(
+                            "a regular join keeps every row of both inputs: its state grows with the input (table.exec.state.ttl is not applied yet); bound it with a window join or an interval join where the query allows"
+                        );
+                        (JoinKind::Regular, pairs)
+                    }
+                    Err(e) if join_type == JoinType::Inner => {
+                        return Err(SqlError::new(format!(
+                            "{}; or join on equality keys (a regular join)",
+                            e.message
+                        )))
+                    }
+                    Err(_) => {
+                        return Err(SqlError::new(format!(
+                            "{join_type:?} joins of unbounded inputs (regular outer joins, with retractions) are not supported yet; Strom runs them as window joins (ON the window_start and window_end of windowed inputs) and INNER regular and interval joins"
+                        )))
+                    }
+                }
             }
         };
         let filter = j

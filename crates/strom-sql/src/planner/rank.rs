@@ -115,6 +115,11 @@ impl Builder<'_> {
             vec![(input, Ship::Hash(partition_by))],
             None,
         );
+        // a join's qualified column names (`a.dateTime`) still name the rank's input columns
+        self.nodes[n].qualified = self.nodes[input].qualified.clone().map(|mut fields| {
+            fields.push((None, rank_name_of(&output)));
+            fields
+        });
         if rest.is_empty() {
             return Ok(n);
         }
@@ -126,6 +131,15 @@ impl Builder<'_> {
         let filter = rest.into_iter().reduce(|a, b| a.and(b));
         self.calc(n, filter, exprs, output)
     }
+}
+
+/// The rank column's name: the last of the rank's output columns.
+fn rank_name_of(output: &RowSchema) -> String {
+    output
+        .columns
+        .last()
+        .map(|c| c.name.clone())
+        .unwrap_or_default()
 }
 
 fn unalias(e: &Expr) -> &Expr {
