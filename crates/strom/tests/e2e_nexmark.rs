@@ -572,3 +572,22 @@ fn q20_expand_bid_with_auction() {
          FROM bid B JOIN auction A ON B.auction = A.id WHERE A.category = 10",
     );
 }
+
+/// Bids per bidder session (a legacy `GROUP BY SESSION(...)` group window, gap 10 s): a row
+/// opens a new session unless it is at most the gap after the bidder's previous one (Flink
+/// merges session windows that touch: `[t1, t1 + gap)` and `[t1 + gap, ...)` are one).
+#[test]
+fn q11_user_sessions() {
+    check(
+        "q11",
+        100_000,
+        false,
+        "WITH o AS (SELECT bidder, dateTime, \
+                      CASE WHEN dateTime - lag(dateTime) OVER (PARTITION BY bidder ORDER BY dateTime) \
+                             <= INTERVAL 10 SECOND THEN 0 ELSE 1 END AS new_session FROM bid), \
+              s AS (SELECT bidder, dateTime, sum(new_session) OVER ( \
+                      PARTITION BY bidder ORDER BY dateTime ROWS UNBOUNDED PRECEDING) AS sid FROM o) \
+         SELECT bidder, count(*), min(dateTime), max(dateTime) + INTERVAL 10 SECOND \
+         FROM s GROUP BY bidder, sid",
+    );
+}

@@ -212,6 +212,7 @@ fn plan_statements(
     let parallelism = check_parallelism(config)?;
     let mut tvfs = Vec::with_capacity(stmts.len());
     for stmt in stmts.iter_mut() {
+        crate::group_windows::rewrite_group_windows(stmt)?;
         tvfs.push(rewrite_window_tvfs(stmt, catalog)?);
         let is_query = matches!(stmt, Statement::Query(_));
         if !is_query && !matches!(stmt, Statement::Insert(_)) {
