@@ -591,3 +591,18 @@ fn q11_user_sessions() {
          FROM s GROUP BY bidder, sid",
     );
 }
+
+/// The average winning price per category: a regular join, a GROUP BY over it, and a GROUP BY
+/// over that GROUP BY's changelog (retracting each auction's previous maximum).
+#[test]
+fn q4_average_price_for_a_category() {
+    check(
+        "q4",
+        50_000,
+        true,
+        "SELECT category, CAST(trunc(avg(final)) AS BIGINT) FROM ( \
+           SELECT max(B.price) AS final, A.category FROM auction A, bid B \
+           WHERE A.id = B.auction AND B.dateTime BETWEEN A.dateTime AND A.expires \
+           GROUP BY A.id, A.category) GROUP BY category",
+    );
+}

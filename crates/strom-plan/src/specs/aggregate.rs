@@ -95,6 +95,17 @@ pub struct AggregateSpec {
     pub output: RowSchema,
 }
 
+impl AggregateSpec {
+    /// Whether the input is a changelog (its schema ends with the row kinds, `$op`): the
+    /// aggregate then retracts the rows `-U` and `-D` take back.
+    pub fn input_is_changelog(&self) -> bool {
+        self.input
+            .columns
+            .last()
+            .is_some_and(|c| c.name == crate::changelog::OP_COLUMN)
+    }
+}
+
 impl Spec for AggregateSpec {
     fn name(&self) -> String {
         if self.session_gap_ms.is_some() {

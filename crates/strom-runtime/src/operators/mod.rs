@@ -5,6 +5,7 @@ pub mod aggregate;
 pub mod calc;
 pub mod join;
 pub mod rank;
+pub mod retract_aggregate;
 pub mod session_window;
 pub mod sink;
 pub mod state_ipc;
@@ -50,6 +51,9 @@ pub fn build_chain(
             OperatorSpec::WindowTableFunction(w) => Box::new(window_tvf::WindowTvfOperator::new(w)),
             OperatorSpec::Aggregate(a) if a.session_gap_ms.is_some() => {
                 Box::new(session_window::SessionWindowOperator::new(a)?)
+            }
+            OperatorSpec::Aggregate(a) if a.input_is_changelog() => {
+                Box::new(retract_aggregate::RetractAggregateOperator::new(a)?)
             }
             OperatorSpec::Aggregate(a) => Box::new(aggregate::AggregateOperator::new(a)?),
             OperatorSpec::Join(j) => Box::new(join::JoinOperator::new(j)?),

@@ -18,23 +18,26 @@ impl Builder<'_> {
             .iter()
             .map(|e| self.resolve(input, e.clone()))
             .collect();
-        if self.nodes[input].updating {
-            return Err(SqlError::new(
-                "aggregating an updating result (a GROUP BY over a non-windowed GROUP BY) is not supported yet; aggregate the source rows directly, or use window aggregations",
-            ));
-        }
+        // over a changelog (a join's or another GROUP BY's updates): retract what -U/-D take back
+        let retracting = self.nodes[input].updating;
         let mut in_schema = self.out(input).clone();
         // group keys and aggregate arguments must be plain columns; compute others first
         let mut extra: Vec<(String, Expr)> = Vec::new();
+        // (a changelog's row kinds are not a column to group or aggregate: computed columns
+        // come before them)
+        let base = in_schema.without_op();
         let group_by: Vec<usize> = group_expr
             .iter()
-            .map(|g| column_for(g, &in_schema, &mut extra))
+            .map(|g| column_for(g, &base, &mut extra))
             .collect();
         let out_schema = row_schema(&a.schema)?;
-        let calls = aggregate_calls(&aggr_expr, &group_by, &out_schema, &in_schema, &mut extra)?;
+        let calls = aggregate_calls(&aggr_expr, &group_by, &out_schema, &base, &mut extra)?;
         if !extra.is_empty() {
             input = self.project_computed(input, &in_schema, &extra)?;
             in_schema = self.out(input).clone();
+        }
+        if retracting {
+            return Ok(self.retracting_aggregate(input, in_schema, group_by, calls, out_schema));
         }
         let (window_end_column, window_key_columns, out_window) =
             self.window_columns(input, &group_by);
@@ -126,12 +129,44 @@ impl Builder<'_> {
     }
 
     /// A Calc appending the computed group keys and aggregate arguments to the input's columns.
+    /// A group aggregate over a changelog: one phase, hashed on the keys (see the runtime's
+    /// retracting aggregate).
+    fn retracting_aggregate(
+        &mut self,
+        input: usize,
+        in_schema: RowSchema,
+        group_by: Vec<usize>,
+        calls: Vec<AggCall>,
+        out_schema: RowSchema,
+    ) -> usize {
+        let spec = AggregateSpec {
+            input: in_schema,
+            group_by: group_by.clone(),
+            aggregates: calls,
+            window_end_column: None,
+            window_key_columns: Vec::new(),
+            mode: AggregateMode::Single,
+            changelog: true,
+            mini_batch: false,
+            session_gap_ms: None,
+            output: out_schema.with_op(),
+        };
+        let ship = if self.nodes[input].parallelism > 1 || !group_by.is_empty() {
+            Ship::Hash(group_by)
+        } else {
+            Ship::Forward
+        };
+        self.add(OperatorSpec::Aggregate(spec), vec![(input, ship)], None)
+    }
+
     fn project_computed(
         &mut self,
         input: usize,
         in_schema: &RowSchema,
         extra: &[(String, Expr)],
     ) -> Result<usize, SqlError> {
+        // a changelog's row kinds stay last: the Calc appends them after the computed columns
+        let in_schema = &in_schema.without_op();
         let mut exprs: Vec<Expr> = in_schema
             .columns
             .iter()
