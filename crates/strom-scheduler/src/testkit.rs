@@ -25,6 +25,7 @@ pub fn source_op(name: &str) -> OperatorSpec {
         output: RowSchema::new(vec![]),
         watermark: None,
         computed: None,
+        processing_time: false,
     })
 }
 

@@ -606,3 +606,32 @@ fn q4_average_price_for_a_category() {
            GROUP BY A.id, A.category) GROUP BY category",
     );
 }
+
+/// Bids per bidder in processing-time windows of 10 s (a view adds `PROCTIME()`): which window
+/// a bid falls in depends on when it is processed, so the answer checked is each bidder's
+/// total over its windows (every bid counted once), and that every window is 10 s.
+#[test]
+fn q12_processing_time_windows() {
+    let per_bidder = |rows: &[String]| -> Vec<String> {
+        let mut totals: BTreeMap<String, i64> = BTreeMap::new();
+        for r in rows {
+            let cols: Vec<&str> = r.split(',').collect();
+            let (start, end) = (parse_ts(cols[2]), parse_ts(cols[3]));
+            assert_eq!(end - start, 10_000, "a window of 10 s: {r}");
+            assert_eq!(start % 10_000, 0, "windows align to 10 s: {r}");
+            *totals.entry(cols[0].to_string()).or_default() += cols[1].parse::<i64>().unwrap();
+        }
+        totals
+            .into_iter()
+            .map(|(b, n)| format!("{b},{n}"))
+            .collect()
+    };
+    check_normalized(
+        "q12",
+        50_000,
+        false,
+        "SELECT bidder, count(*), TIMESTAMP '2000-01-01 00:00:00', \
+           TIMESTAMP '2000-01-01 00:00:10' FROM bid GROUP BY bidder",
+        per_bidder,
+    );
+}

@@ -20,6 +20,10 @@ pub struct SourceSpec {
     /// expression `i` over the columns read (before the watermark is taken).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub computed: Option<Vec<ExprSpec>>,
+    /// Processing-time windows downstream (over a `PROCTIME()` column): the source emits the
+    /// wall clock as its watermark after every batch and while it waits, instead of `watermark`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub processing_time: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

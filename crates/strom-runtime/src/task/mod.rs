@@ -229,7 +229,7 @@ pub fn run_task(tdd: &TaskDeploymentDescriptor, ctx: &TaskContext) -> Result<(),
                     .as_ref()
                     .map(|w| physical_expr(&w.expr, &s.output).map(|e| (e, w.delay_ms, w.rowtime)))
                     .transpose()?;
-                run_source(reader, wm, &mut chain, &mut out, ctx)
+                run_source(reader, wm, s.processing_time, &mut chain, &mut out, ctx)
             },
         ),
         None => match stage {

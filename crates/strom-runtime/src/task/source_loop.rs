@@ -90,6 +90,7 @@ pub(super) fn subtask_watermark(
 pub(super) fn run_source(
     mut reader: Box<dyn SourceReader>,
     watermark: Option<(Arc<dyn PhysicalExpr>, Option<i64>, usize)>,
+    processing_time: bool,
     chain: &mut Chain,
     out: &mut Outputs,
     ctx: &TaskContext,
@@ -117,6 +118,18 @@ pub(super) fn run_source(
         ctx.metrics
             .skipped_rows
             .store(reader.counters().skipped_rows, Ordering::Relaxed);
+        if processing_time {
+            // the wall clock: rows processed from now on get a PROCTIME() at or after it
+            if rows > 0 {
+                chain.process_batch(batch, out)?;
+            }
+            let now = now_millis();
+            if now > wms.current {
+                wms.current = now;
+                chain.process_watermark(now, out)?;
+            }
+            continue;
+        }
         let Some((expr, delay, rowtime)) = &watermark else {
             if rows > 0 {
                 chain.process_batch(batch, out)?;
@@ -138,6 +151,12 @@ pub(super) fn run_source(
         .skipped_rows
         .store(c.skipped_rows, Ordering::Relaxed);
     finish(chain, out, ctx)
+}
+
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Takes the checkpoints triggered since the last batch: the reader's position and the

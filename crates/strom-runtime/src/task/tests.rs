@@ -108,7 +108,7 @@ fn a_source_snapshots_its_position_between_batches() {
         next: 0,
         trigger: tx,
     });
-    run_source(reader, None, &mut chain, &mut out, &ctx).unwrap();
+    run_source(reader, None, false, &mut chain, &mut out, &ctx).unwrap();
     // the trigger came while batch 2 was read: the snapshot follows it
     assert_eq!(
         *seen.lock().unwrap(),

@@ -46,6 +46,12 @@ impl Builder<'_> {
             Some((we, attrs.into_iter().filter_map(pos).collect()))
         });
         let rowtime = self.nodes[input].rowtime.and_then(pos);
+        // a processing-time attribute: passed through, or made here by PROCTIME()
+        let proctime = self.nodes[input].proctime.and_then(pos).or_else(|| {
+            exprs.iter().position(|e| {
+                matches!(unalias_expr(e), Expr::ScalarFunction(f) if f.name().eq_ignore_ascii_case("proctime"))
+            })
+        });
         let session = self.nodes[input].session.clone().map(|(gap, names, keys)| {
             (
                 gap,
@@ -77,7 +83,15 @@ impl Builder<'_> {
         );
         self.nodes[n].session = session;
         self.nodes[n].rowtime = rowtime;
+        self.nodes[n].proctime = proctime;
         Ok(n)
+    }
+}
+
+fn unalias_expr(e: &Expr) -> &Expr {
+    match e {
+        Expr::Alias(a) => unalias_expr(&a.expr),
+        e => e,
     }
 }
 

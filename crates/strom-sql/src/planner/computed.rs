@@ -103,6 +103,7 @@ impl Builder<'_> {
                 output,
                 watermark,
                 computed: None,
+                processing_time: false,
             });
         };
         let physical = physical_table(&table, computed);
@@ -135,6 +136,7 @@ impl Builder<'_> {
             output,
             watermark,
             computed: Some(exprs),
+            processing_time: false,
         })
     }
 }

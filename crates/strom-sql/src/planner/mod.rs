@@ -536,6 +536,8 @@ struct Node {
     session: Option<(i64, Vec<String>, Vec<Option<usize>>)>,
     /// The output column that is the event-time attribute (a rowtime with a watermark).
     rowtime: Option<usize>,
+    /// The output column that is a processing-time attribute (a `PROCTIME()`).
+    proctime: Option<usize>,
     /// For a join: the (qualifier, name) DataFusion gives each output column, to resolve
     /// qualified references (`l.id`, `r.id`) above it to Strom's unique column names.
     qualified: Option<Vec<(Option<String>, String)>>,
@@ -627,6 +629,7 @@ impl Builder<'_> {
             updating,
             session: None,
             rowtime: None,
+            proctime: None,
             qualified: None,
         });
         self.nodes.len() - 1

@@ -108,15 +108,23 @@ impl Builder<'_> {
         add_filter_columns(&mut proj, &table.schema, &scan.filters);
         // batch mode has no watermarks (as Flink): windows fire at the end of the input, so
         // rows out of order are never late
+        // a computed `PROCTIME()` column: processing-time windows
+        let proctime = self.catalog.computed.get(&table.name).is_some_and(|cs| {
+            cs.iter().any(|c| {
+                c.name == w.time_column && c.sql.replace(' ', "").eq_ignore_ascii_case("proctime()")
+            })
+        });
         let watermark = match (&table.watermark, self.job_type) {
             (_, JobType::Batch) => None,
+            _ if proctime => None,
             (Some(wm), _) if wm.column == w.time_column => {
                 Some(self.source_watermark(&table, &proj, wm)?)
             }
             _ => return Err(not_time_attribute(w, "table")),
         };
         let src_out = table.schema.project(&proj);
-        let spec = self.source_spec(table, proj, watermark)?;
+        let mut spec = self.source_spec(table, proj, watermark)?;
+        spec.processing_time = proctime && self.job_type == JobType::Streaming;
         Ok((self.add(OperatorSpec::Source(spec), vec![], None), src_out))
     }
 
@@ -141,11 +149,29 @@ impl Builder<'_> {
             )));
         }
         if self.job_type == JobType::Streaming
+            && tcol.is_some()
+            && self.nodes[node].proctime == tcol
+        {
+            self.processing_time_sources(node);
+        } else if self.job_type == JobType::Streaming
             && (tcol.is_none() || self.nodes[node].rowtime != tcol)
         {
             return Err(not_time_attribute(w, "view"));
         }
         Ok((node, out))
+    }
+
+    /// Processing-time windows over node `n`'s rows: the sources it reads emit the wall clock
+    /// as their watermark.
+    fn processing_time_sources(&mut self, n: usize) {
+        let inputs: Vec<usize> = self.nodes[n].inputs.iter().map(|(i, _)| *i).collect();
+        if let OperatorSpec::Source(s) = &mut self.nodes[n].op {
+            s.processing_time = true;
+            s.watermark = None;
+        }
+        for i in inputs {
+            self.processing_time_sources(i);
+        }
     }
 
     /// A scan of table `name`: its source (with the watermark when the rowtime is read).
@@ -239,7 +265,7 @@ pub(super) fn add_filter_columns(proj: &mut Vec<usize>, schema: &RowSchema, filt
 /// The error for a window whose DESCRIPTOR column is no time attribute in streaming mode.
 fn not_time_attribute(w: &WindowTvf, what: &str) -> SqlError {
     SqlError::new(format!(
-        "DESCRIPTOR({}) must be a time attribute in streaming mode: declare WATERMARK FOR {} AS ... in the table {what} '{}' reads (and pass the column through unchanged), or run with SET 'execution.runtime-mode' = 'batch'",
-        w.time_column, w.time_column, w.table
+        "DESCRIPTOR({}) must be a time attribute in streaming mode: declare WATERMARK FOR {} AS ... in the table {what} '{}' reads (and pass the column through unchanged), or make it a processing-time attribute ({} AS PROCTIME()), or run with SET 'execution.runtime-mode' = 'batch'",
+        w.time_column, w.time_column, w.table, w.time_column
     ))
 }
