@@ -63,6 +63,32 @@ fn group_window(e: &Expr) -> Option<(&'static str, Vec<&Expr>)> {
     Some((kind, args))
 }
 
+/// A legacy session window is per group key: its session function is partitioned by the other
+/// `GROUP BY` items (`keys` but the window at `at`), as ` PARTITION BY (a, b)`.
+fn session_partition(kind: &str, keys: &[Expr], at: usize) -> Result<String, SqlError> {
+    if kind != "SESSION" {
+        return Ok(String::new());
+    }
+    let mut partition = Vec::new();
+    for (i, k) in keys.iter().enumerate() {
+        if i == at {
+            continue;
+        }
+        let c = column(k).ok_or_else(|| {
+            SqlError::at_span(
+                format!("with a SESSION group window, the other GROUP BY items must be columns; compute '{k}' in a view first"),
+                k.span(),
+            )
+        })?;
+        partition.push(c.to_string());
+    }
+    Ok(if partition.is_empty() {
+        String::new()
+    } else {
+        format!(" PARTITION BY ({})", partition.join(", "))
+    })
+}
+
 /// The column an expression names (`ts`, `b.ts`), by its last part.
 fn column(e: &Expr) -> Option<&Ident> {
     match e {
@@ -121,27 +147,7 @@ fn rewrite_select(s: &mut Select) -> Result<(), SqlError> {
             span,
         ));
     };
-    // a legacy session window is per group key: partition the session function by the others
-    let mut partition = Vec::new();
-    if kind == "SESSION" {
-        for (i, k) in keys.iter().enumerate() {
-            if i == at {
-                continue;
-            }
-            let c = column(k).ok_or_else(|| {
-                SqlError::at_span(
-                    format!("with a SESSION group window, the other GROUP BY items must be columns; compute '{k}' in a view first"),
-                    k.span(),
-                )
-            })?;
-            partition.push(c.to_string());
-        }
-    }
-    let partition = if partition.is_empty() {
-        String::new()
-    } else {
-        format!(" PARTITION BY ({})", partition.join(", "))
-    };
+    let partition = session_partition(kind, keys, at)?;
     let rest: Vec<String> = args[1..].iter().map(|a| a.to_string()).collect();
     let sql = format!(
         "{kind}(TABLE {table}{partition}, DESCRIPTOR({time}), {})",
@@ -159,36 +165,41 @@ fn rewrite_select(s: &mut Select) -> Result<(), SqlError> {
             Expr::Identifier(Ident::new("window_end")),
         ],
     );
-    // the auxiliary functions: TUMBLE_START(ts, size) -> window_start, ...
+    rewrite_auxiliary(s, kind)
+}
+
+/// The auxiliary functions of a `kind` group window: `TUMBLE_START(ts, size)` becomes
+/// `window_start`, `*_END` `window_end`, `*_ROWTIME` `window_time`.
+fn rewrite_auxiliary(s: &mut Select, kind: &str) -> Result<(), SqlError> {
     let mut error = None;
     let mut aux = |e: &mut Expr| {
-        if let Expr::Function(f) = e {
-            let name = f.name.to_string().to_ascii_uppercase();
-            if let Some((k, part)) = name.split_once('_') {
-                if KINDS.contains(&k) {
-                    let column = match part {
-                        "START" => "window_start",
-                        "END" => "window_end",
-                        "ROWTIME" => "window_time",
-                        _ => {
-                            error = Some(SqlError::at_span(
-                                format!("{name} is not supported; use {k}_START, {k}_END or {k}_ROWTIME"),
-                                e.span(),
-                            ));
-                            return ControlFlow::Break(());
-                        }
-                    };
-                    if k != kind {
-                        error = Some(SqlError::at_span(
-                            format!("{name} does not match the {kind} window in GROUP BY"),
-                            e.span(),
-                        ));
-                        return ControlFlow::Break(());
-                    }
-                    *e = Expr::Identifier(Ident::new(column));
-                }
+        let Expr::Function(f) = e else {
+            return ControlFlow::Continue(());
+        };
+        let name = f.name.to_string().to_ascii_uppercase();
+        let Some((k, part)) = name.split_once('_').filter(|(k, _)| KINDS.contains(k)) else {
+            return ControlFlow::Continue(());
+        };
+        let column = match part {
+            "START" => "window_start",
+            "END" => "window_end",
+            "ROWTIME" => "window_time",
+            _ => {
+                error = Some(SqlError::at_span(
+                    format!("{name} is not supported; use {k}_START, {k}_END or {k}_ROWTIME"),
+                    e.span(),
+                ));
+                return ControlFlow::Break(());
             }
+        };
+        if k != kind {
+            error = Some(SqlError::at_span(
+                format!("{name} does not match the {kind} window in GROUP BY"),
+                e.span(),
+            ));
+            return ControlFlow::Break(());
         }
+        *e = Expr::Identifier(Ident::new(column));
         ControlFlow::Continue(())
     };
     let _ = visit_expressions_mut(&mut s.projection, &mut aux);

@@ -315,7 +315,7 @@ fn top_n_up_to_ties(rows: &[String], partition: usize, sort_key: usize) -> Vec<S
     }
     let mut out = Vec::new();
     for (part, mut rs) in parts {
-        rs.sort_by(|a, b| b.0.cmp(&a.0));
+        rs.sort_by_key(|r| std::cmp::Reverse(r.0));
         let lowest = rs.last().map(|r| r.0).unwrap_or_default();
         for (key, row) in &rs {
             if *key == lowest {

@@ -330,6 +330,9 @@ impl RetractAggregateOperator {
     }
 }
 
+/// A checkpointed state row: call (-1: the group's row count), value, n, isum, fsum.
+type StateRow<'a> = (i32, Option<&'a [u8]>, i64, Option<i128>, Option<f64>);
+
 /// The changes of one input batch.
 #[derive(Default)]
 struct Changes {
@@ -507,8 +510,7 @@ impl Operator for RetractAggregateOperator {
         let mut isums: Vec<Option<i128>> = Vec::new();
         let mut fsums: Vec<Option<f64>> = Vec::new();
         for (k, g) in &self.groups {
-            let mut rows: Vec<(i32, Option<&[u8]>, i64, Option<i128>, Option<f64>)> =
-                vec![(-1, None, g.rows, None, None)];
+            let mut rows: Vec<StateRow<'_>> = vec![(-1, None, g.rows, None, None)];
             for (c, s) in g.states.iter().enumerate() {
                 match s {
                     State::Running { n, isum, fsum } => {

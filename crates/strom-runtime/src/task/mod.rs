@@ -138,6 +138,60 @@ impl Output for Outputs<'_> {
 }
 
 /// Runs a task to its end on the calling thread.
+/// A source's watermark: its expression over the source's output, the delay when it is
+/// `rowtime - INTERVAL ...`, and the rowtime column.
+type WatermarkExpr = (
+    Arc<dyn datafusion::physical_expr::PhysicalExpr>,
+    Option<i64>,
+    usize,
+);
+
+/// A source's reader (restored at its checkpointed position, computing the table's computed
+/// columns) and its watermark expression, delay and rowtime column.
+fn source_reader(
+    s: &strom_plan::SourceSpec,
+    tdd: &TaskDeploymentDescriptor,
+    ctx: &TaskContext,
+) -> Result<
+    (
+        Box<dyn crate::connector::SourceReader>,
+        Option<WatermarkExpr>,
+    ),
+    TaskError,
+> {
+    let factory = ctx.connectors.get(&s.table)?;
+    let reader = match &ctx.restored {
+        Some(r) => factory.restore_reader(
+            &s.table,
+            &s.projection,
+            tdd.subtask_info(),
+            DEFAULT_BATCH_ROWS,
+            r.operators.first().map(|v| &v[..]).unwrap_or(&[]),
+        )?,
+        None => factory.create_reader(
+            &s.table,
+            &s.projection,
+            tdd.subtask_info(),
+            DEFAULT_BATCH_ROWS,
+        )?,
+    };
+    let reader: Box<dyn crate::connector::SourceReader> = match &s.computed {
+        Some(exprs) => Box::new(computed_reader::ComputedReader::new(
+            reader,
+            exprs,
+            &s.table.schema.project(&s.projection),
+            &s.output,
+        )?),
+        None => reader,
+    };
+    let wm = s
+        .watermark
+        .as_ref()
+        .map(|w| physical_expr(&w.expr, &s.output).map(|e| (e, w.delay_ms, w.rowtime)))
+        .transpose()?;
+    Ok((reader, wm))
+}
+
 pub fn run_task(tdd: &TaskDeploymentDescriptor, ctx: &TaskContext) -> Result<(), TaskError> {
     let cancel = &*ctx.cancel;
     let (source, stage, chain_specs) = match tdd.operators.split_first() {
@@ -199,36 +253,7 @@ pub fn run_task(tdd: &TaskDeploymentDescriptor, ctx: &TaskContext) -> Result<(),
         Some(s) => crate::error::catch_panic(
             || format!("source '{}'", s.table.name),
             || {
-                let factory = ctx.connectors.get(&s.table)?;
-                let reader = match &ctx.restored {
-                    Some(r) => factory.restore_reader(
-                        &s.table,
-                        &s.projection,
-                        tdd.subtask_info(),
-                        DEFAULT_BATCH_ROWS,
-                        r.operators.first().map(|v| &v[..]).unwrap_or(&[]),
-                    )?,
-                    None => factory.create_reader(
-                        &s.table,
-                        &s.projection,
-                        tdd.subtask_info(),
-                        DEFAULT_BATCH_ROWS,
-                    )?,
-                };
-                let reader: Box<dyn crate::connector::SourceReader> = match &s.computed {
-                    Some(exprs) => Box::new(computed_reader::ComputedReader::new(
-                        reader,
-                        exprs,
-                        &s.table.schema.project(&s.projection),
-                        &s.output,
-                    )?),
-                    None => reader,
-                };
-                let wm = s
-                    .watermark
-                    .as_ref()
-                    .map(|w| physical_expr(&w.expr, &s.output).map(|e| (e, w.delay_ms, w.rowtime)))
-                    .transpose()?;
+                let (reader, wm) = source_reader(s, tdd, ctx)?;
                 run_source(reader, wm, s.processing_time, &mut chain, &mut out, ctx)
             },
         ),

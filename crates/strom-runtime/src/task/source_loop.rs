@@ -9,7 +9,6 @@ use crate::operator::Chain;
 use crate::watermark;
 use datafusion::physical_expr::PhysicalExpr;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Per-split watermarks of a source task (one split unless the reader has several, e.g. Kafka
@@ -89,7 +88,7 @@ pub(super) fn subtask_watermark(
 
 pub(super) fn run_source(
     mut reader: Box<dyn SourceReader>,
-    watermark: Option<(Arc<dyn PhysicalExpr>, Option<i64>, usize)>,
+    watermark: Option<WatermarkExpr>,
     processing_time: bool,
     chain: &mut Chain,
     out: &mut Outputs,

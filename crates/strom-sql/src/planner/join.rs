@@ -74,27 +74,9 @@ impl Builder<'_> {
             ),
             None => {
                 let cond = j.filter.as_ref().map(|f| to_output(f.clone()));
-                match self.interval_join(join_type, (l, &ls), (r, &rs), cond, &pair) {
-                    Ok(kind) => (kind, pairs),
-                    // no time bounds: Flink's regular join, which keeps every row
-                    Err(_) if join_type == JoinType::Inner && !pairs.is_empty() => {
-                        tracing::warn!(
-                            "a regular join keeps every row of both inputs: its state grows with the input (table.exec.state.ttl is not applied yet); bound it with a window join or an interval join where the query allows"
-                        );
-                        (JoinKind::Regular, pairs)
-                    }
-                    Err(e) if join_type == JoinType::Inner => {
-                        return Err(SqlError::new(format!(
-                            "{}; or join on equality keys (a regular join)",
-                            e.message
-                        )))
-                    }
-                    Err(_) => {
-                        return Err(SqlError::new(format!(
-                            "{join_type:?} joins of unbounded inputs (regular outer joins, with retractions) are not supported yet; Strom runs them as window joins (ON the window_start and window_end of windowed inputs) and INNER regular and interval joins"
-                        )))
-                    }
-                }
+                let kind =
+                    self.unwindowed_join(join_type, (l, &ls), (r, &rs), cond, &pair, &pairs)?;
+                (kind, pairs)
             }
         };
         let filter = j
@@ -120,6 +102,36 @@ impl Builder<'_> {
         );
         self.nodes[n].qualified = Some(fields);
         Ok(n)
+    }
+
+    /// A join of inputs that are not windowed alike: an interval join when the condition
+    /// bounds the rowtimes on both sides, otherwise Flink's regular join (INNER, on equality
+    /// keys), which keeps every row.
+    fn unwindowed_join(
+        &self,
+        join_type: JoinType,
+        left: (usize, &RowSchema),
+        right: (usize, &RowSchema),
+        cond: Option<Expr>,
+        pair: &RowSchema,
+        keys: &[(usize, usize)],
+    ) -> Result<JoinKind, SqlError> {
+        match self.interval_join(join_type, left, right, cond, pair) {
+            Ok(kind) => Ok(kind),
+            Err(_) if join_type == JoinType::Inner && !keys.is_empty() => {
+                tracing::warn!(
+                    "a regular join keeps every row of both inputs: its state grows with the input (table.exec.state.ttl is not applied yet); bound it with a window join or an interval join where the query allows"
+                );
+                Ok(JoinKind::Regular)
+            }
+            Err(e) if join_type == JoinType::Inner => Err(SqlError::new(format!(
+                "{}; or join on equality keys (a regular join)",
+                e.message
+            ))),
+            Err(_) => Err(SqlError::new(format!(
+                "{join_type:?} joins of unbounded inputs (regular outer joins, with retractions) are not supported yet; Strom runs them as window joins (ON the window_start and window_end of windowed inputs) and INNER regular and interval joins"
+            ))),
+        }
     }
 
     /// The equality keys of the condition: pairs of (left, right) column positions of the same

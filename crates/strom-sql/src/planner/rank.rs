@@ -76,24 +76,7 @@ impl Builder<'_> {
             .last()
             .map(|f| f.name().clone())
             .unwrap_or_default();
-        let mut limit: Option<u64> = None;
-        let mut rest: Vec<Expr> = Vec::new();
-        for part in split_conjunction(&f.predicate) {
-            match rank_bound(part, &rank_name) {
-                Some(n) => limit = Some(limit.map_or(n, |l| l.min(n))),
-                None => rest.push(part.clone()),
-            }
-        }
-        let Some(limit) = limit else {
-            return Err(SqlError::new(format!(
-                "ROW_NUMBER() needs a filter on it (WHERE rownum <= N, < N or = 1) in the query around it: {usage}"
-            )));
-        };
-        if limit == 0 {
-            return Err(SqlError::new(
-                "the Top-N filter keeps no row (rownum < 1); Flink requires rownum <= N with N >= 1",
-            ));
-        }
+        let (limit, rest) = rank_limit(&f.predicate, &rank_name, usage)?;
         let mut output = in_schema.clone();
         output.columns.push(Column {
             name: rank_name,
@@ -131,6 +114,33 @@ impl Builder<'_> {
         let filter = rest.into_iter().reduce(|a, b| a.and(b));
         self.calc(n, filter, exprs, output)
     }
+}
+
+/// The highest rank the filter over the rank keeps, and its other conditions.
+fn rank_limit(
+    predicate: &Expr,
+    rank_name: &str,
+    usage: &str,
+) -> Result<(u64, Vec<Expr>), SqlError> {
+    let mut limit: Option<u64> = None;
+    let mut rest: Vec<Expr> = Vec::new();
+    for part in split_conjunction(predicate) {
+        match rank_bound(part, rank_name) {
+            Some(n) => limit = Some(limit.map_or(n, |l| l.min(n))),
+            None => rest.push(part.clone()),
+        }
+    }
+    let Some(limit) = limit else {
+        return Err(SqlError::new(format!(
+            "ROW_NUMBER() needs a filter on it (WHERE rownum <= N, < N or = 1) in the query around it: {usage}"
+        )));
+    };
+    if limit == 0 {
+        return Err(SqlError::new(
+            "the Top-N filter keeps no row (rownum < 1); Flink requires rownum <= N with N >= 1",
+        ));
+    }
+    Ok((limit, rest))
 }
 
 /// The rank column's name: the last of the rank's output columns.
