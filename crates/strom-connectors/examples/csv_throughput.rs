@@ -44,6 +44,7 @@ fn bid_table(options: &[(&str, &str)]) -> TableSpec {
             .collect::<BTreeMap<_, _>>(),
         watermark: None,
         primary_key: vec![],
+        partition_keys: vec![],
     }
 }
 

@@ -970,6 +970,7 @@ mod tests {
             options,
             watermark: None,
             primary_key: vec![],
+            partition_keys: vec![],
         }
     }
 

@@ -127,6 +127,7 @@ fn table(name: &str, options: &[(&str, &str)]) -> TableSpec {
             .collect::<BTreeMap<_, _>>(),
         watermark: None,
         primary_key: vec![],
+        partition_keys: vec![],
     }
 }
 

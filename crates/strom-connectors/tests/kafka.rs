@@ -25,6 +25,7 @@ fn table(name: &str, columns: &[(&str, SqlType)], options: &[(&str, &str)]) -> T
             .collect(),
         watermark: None,
         primary_key: vec![],
+        partition_keys: vec![],
     }
 }
 

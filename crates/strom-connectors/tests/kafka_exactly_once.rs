@@ -34,6 +34,7 @@ fn table(servers: &str, topic: &str, prefix: &str) -> TableSpec {
         .collect(),
         watermark: None,
         primary_key: vec![],
+        partition_keys: vec![],
     }
 }
 

@@ -15,6 +15,10 @@ pub struct TableSpec {
     pub watermark: Option<WatermarkSpec>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub primary_key: Vec<String>,
+    /// `PARTITIONED BY (col, ...)`: a filesystem sink writes each partition's rows into its
+    /// own directory (`col=value/...`), without those columns.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub partition_keys: Vec<String>,
 }
 
 impl TableSpec {

@@ -20,6 +20,7 @@ pub fn source_op(name: &str) -> OperatorSpec {
             options: BTreeMap::new(),
             watermark: None,
             primary_key: vec![],
+            partition_keys: vec![],
         },
         projection: vec![],
         output: RowSchema::new(vec![]),

@@ -336,8 +336,18 @@ fn parse_create_table(parser: &mut Parser) -> Result<SqlStatement, SqlError> {
     if parser.parse_keyword(Keyword::COMMENT) {
         parser.parse_literal_string()?;
     }
+    let partition_keys = parse_partitioned_by(parser)?;
     let options = parse_with_options(parser)?;
     let schema = RowSchema::new(columns);
+    for (k, span) in &partition_keys {
+        if schema.index_of(k).is_none() {
+            return Err(SqlError::at_span(
+                format!("PARTITIONED BY column '{k}' is not a column of table '{name}'"),
+                *span,
+            ));
+        }
+    }
+    let partition_keys: Vec<String> = partition_keys.into_iter().map(|(k, _)| k).collect();
     let watermark = match watermark {
         Some((w, span)) => Some(check_watermark(w, span, &schema, &computed, &name)?),
         None => None,
@@ -362,6 +372,7 @@ fn parse_create_table(parser: &mut Parser) -> Result<SqlStatement, SqlError> {
         options,
         watermark,
         primary_key,
+        partition_keys,
     };
     let span = start.union(&parser.peek_token().span);
     Ok(SqlStatement::CreateTable {
@@ -370,6 +381,26 @@ fn parse_create_table(parser: &mut Parser) -> Result<SqlStatement, SqlError> {
         if_not_exists,
         span,
     })
+}
+
+/// `PARTITIONED BY (col, ...)`, if there (each column with its position, for errors).
+fn parse_partitioned_by(parser: &mut Parser) -> Result<Vec<(String, Span)>, SqlError> {
+    if !word_is(&parser.peek_token().token, "PARTITIONED") {
+        return Ok(Vec::new());
+    }
+    parser.next_token();
+    parser.expect_keyword(Keyword::BY)?;
+    parser.expect_token(&Token::LParen)?;
+    let mut keys = Vec::new();
+    loop {
+        let t = parser.peek_token();
+        keys.push((normalize_ident(&parser.parse_identifier()?), t.span));
+        if !parser.consume_token(&Token::Comma) {
+            break;
+        }
+    }
+    parser.expect_token(&Token::RParen)?;
+    Ok(keys)
 }
 
 /// `WATERMARK FOR column AS expression` (the column's position, for errors).

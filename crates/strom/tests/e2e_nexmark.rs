@@ -270,20 +270,8 @@ fn check_normalized(
     oracle: &str,
     normalize: impl Fn(&[String]) -> Vec<String>,
 ) {
-    // the CSV sink writes an empty string as `""` (an empty field is NULL); `print` and the
-    // oracle print both as nothing: no generated string holds a comma, so fields are compared
-    // as plain text
     let normalize = |rows: &[String]| -> Vec<String> {
-        let plain: Vec<String> = rows
-            .iter()
-            .map(|r| {
-                r.split(',')
-                    .map(|f| if f == "\"\"" { "" } else { f })
-                    .collect::<Vec<_>>()
-                    .join(",")
-            })
-            .collect();
-        let mut out = normalize(&plain);
+        let mut out = normalize(&plain(rows));
         out.sort();
         out
     };
@@ -297,6 +285,20 @@ fn check_normalized(
         let batch = normalize(&run_query(q, events, p, "batch", Sink::Csv));
         assert_same_rows(&format!("{q} batch p={p}"), &batch, &want);
     }
+}
+
+/// Rows with an empty string's `""` as nothing: the CSV sink writes an empty string as `""`
+/// (an empty field is NULL); `print` and the oracle print both as nothing. No generated string
+/// holds a comma, so fields are compared as plain text.
+fn plain(rows: &[String]) -> Vec<String> {
+    rows.iter()
+        .map(|r| {
+            r.split(',')
+                .map(|f| if f == "\"\"" { "" } else { f })
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect()
 }
 
 /// A Top-N answer (rows `partition,...,sort key,...,rank`) up to the order of rows with equal
@@ -634,4 +636,65 @@ fn q12_processing_time_windows() {
            TIMESTAMP '2000-01-01 00:00:10' FROM bid GROUP BY bidder",
         per_bidder,
     );
+}
+
+/// Bids written into a filesystem sink `PARTITIONED BY (dt, hm)`: each row lands in
+/// `dt=<day>/hm=<HH%3Amm>/` (Flink's escaping of ':') without those columns, each partition
+/// committed with a `_SUCCESS` file.
+#[test]
+fn q10_log_to_file_system() {
+    for p in [1, 2] {
+        let data = write_events(100_000, p);
+        let want = duckdb(
+            data.path(),
+            "SELECT auction, bidder, price, dateTime, extra, strftime(dateTime, '%Y-%m-%d'), \
+             strftime(dateTime, '%H:%M') FROM bid",
+        );
+        for mode in ["streaming", "batch"] {
+            let tmp = TempDir::new(&format!("nexmark-q10-{mode}-p{p}"));
+            let mut cmd = strom();
+            cmd.arg("sql");
+            for f in ["ddl_gen.sql", "ddl_views.sql", "q10.sql"] {
+                cmd.arg("-f").arg(queries_dir().join(f));
+            }
+            cmd.args(["-p", &p.to_string()])
+                .arg("-D")
+                .arg(format!("execution.runtime-mode={mode}"))
+                .env("NEXMARK_DIR", tmp.path())
+                .env("SUBMIT_TIME", "run");
+            template_env(&mut cmd, 100_000);
+            run_with_timeout(&mut cmd, Duration::from_secs(600)).assert_success();
+            let root = tmp.join("data/output/run/bid");
+            let mut got = Vec::new();
+            let mut partitions = 0;
+            for dt in std::fs::read_dir(&root).unwrap().flatten() {
+                let dt_name = dt.file_name().to_string_lossy().into_owned();
+                let day = dt_name
+                    .strip_prefix("dt=")
+                    .expect("a dt= directory")
+                    .to_string();
+                for hm in std::fs::read_dir(dt.path()).unwrap().flatten() {
+                    let hm_name = hm.file_name().to_string_lossy().into_owned();
+                    let minute = hm_name
+                        .strip_prefix("hm=")
+                        .expect("an hm= directory")
+                        .replace("%3A", ":");
+                    assert!(
+                        hm.path().join("_SUCCESS").exists(),
+                        "{mode} p={p}: partition {dt_name}/{hm_name} has no _SUCCESS file"
+                    );
+                    partitions += 1;
+                    for row in read_sink_rows(&hm.path()) {
+                        got.push(format!("{row},{day},{minute}"));
+                    }
+                }
+            }
+            assert!(partitions >= 2, "{mode} p={p}: {partitions} partitions");
+            let mut got = plain(&got);
+            got.sort();
+            let mut want = plain(&want);
+            want.sort();
+            assert_same_rows(&format!("q10 {mode} p={p}"), &got, &want);
+        }
+    }
 }

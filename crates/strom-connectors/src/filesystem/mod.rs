@@ -45,6 +45,7 @@ pub mod csv_reader;
 pub mod json_reader;
 pub mod parquet_reader;
 pub mod part_file;
+pub mod partitioned;
 pub mod position;
 pub mod split;
 pub mod writer;
@@ -103,6 +104,16 @@ const KNOWN_OPTIONS: &[&str] = &[
     "source.line.max-length",
     "sink.parallelism",
     "parquet.compression",
+    // PARTITIONED BY tables (see `partitioned`)
+    "partition.default-name",
+    "partition.time-extractor.timestamp-pattern",
+    "sink.partition-commit.trigger",
+    "sink.partition-commit.delay",
+    "sink.partition-commit.policy.kind",
+    "sink.partition-commit.success-file.name",
+    "sink.rolling-policy.rollover-interval",
+    "sink.rolling-policy.check-interval",
+    "sink.rolling-policy.file-size",
 ];
 
 impl FsOptions {
@@ -226,6 +237,15 @@ impl ConnectorFactory for FileSystemConnector {
 
     fn validate(&self, table: &TableSpec, as_source: bool) -> Result<(), ConnectorError> {
         let opts = FsOptions::parse(table)?;
+        if !table.partition_keys.is_empty() {
+            if as_source {
+                return Err(ConnectorError::BadOption {
+                    table: table.name.clone(),
+                    message: "reading a PARTITIONED BY table (partition values from directory names) is not supported yet; Strom writes such tables".into(),
+                });
+            }
+            partitioned::success_file(table)?;
+        }
         if as_source {
             let files = split::list_input(&opts.path).map_err(|e| ConnectorError::BadOption {
                 table: table.name.clone(),
@@ -347,6 +367,11 @@ impl ConnectorFactory for FileSystemConnector {
         subtask: SubtaskInfo,
     ) -> Result<Box<dyn SinkWriter>, ConnectorError> {
         let opts = FsOptions::parse(table)?;
+        if !table.partition_keys.is_empty() {
+            return Ok(Box::new(partitioned::PartitionedWriter::create(
+                table, &opts, subtask, false,
+            )?));
+        }
         Ok(Box::new(writer::FileSinkWriter::create(
             table, &opts, subtask,
         )?))
@@ -358,6 +383,11 @@ impl ConnectorFactory for FileSystemConnector {
         subtask: SubtaskInfo,
     ) -> Result<Box<dyn SinkWriter>, ConnectorError> {
         let opts = FsOptions::parse(table)?;
+        if !table.partition_keys.is_empty() {
+            return Ok(Box::new(partitioned::PartitionedWriter::create(
+                table, &opts, subtask, true,
+            )?));
+        }
         Ok(Box::new(committer::TwoPhaseFileWriter::create(
             table, &opts, subtask,
         )?))

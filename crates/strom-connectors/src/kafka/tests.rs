@@ -39,6 +39,7 @@ fn table(columns: &[(&str, SqlType)], opts: &[(&str, &str)]) -> TableSpec {
         options,
         watermark: None,
         primary_key: vec![],
+        partition_keys: vec![],
     }
 }
 

@@ -651,6 +651,7 @@ mod tests {
             .collect(),
             watermark: None,
             primary_key: vec![],
+            partition_keys: vec![],
         }
     }
 

@@ -487,6 +487,7 @@ mod tests {
             options: opts,
             watermark: None,
             primary_key: vec![],
+            partition_keys: vec![],
         }
     }
 

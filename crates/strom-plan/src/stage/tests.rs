@@ -24,6 +24,7 @@ fn table() -> TableSpec {
         options: [("connector".to_string(), "filesystem".to_string())].into(),
         watermark: None,
         primary_key: vec![],
+        partition_keys: vec![],
     }
 }
 

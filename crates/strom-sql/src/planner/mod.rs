@@ -440,6 +440,7 @@ impl Builder<'_> {
             options,
             watermark: None,
             primary_key: vec![],
+            partition_keys: vec![],
         };
         self.add(
             OperatorSpec::Sink(SinkSpec {

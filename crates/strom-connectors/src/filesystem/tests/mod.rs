@@ -60,6 +60,7 @@ pub(crate) fn table(cols: &[(&str, SqlType)], path: &Path, opts: &[(&str, &str)]
         options,
         watermark: None,
         primary_key: vec![],
+        partition_keys: vec![],
     }
 }
 

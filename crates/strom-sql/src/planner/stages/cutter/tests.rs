@@ -28,6 +28,7 @@ fn scan(name: &str, partitions: usize) -> Arc<dyn ExecutionPlan> {
         options: Default::default(),
         watermark: None,
         primary_key: vec![],
+        partition_keys: vec![],
     };
     Arc::new(TableSourceExec::new(table, vec![0, 1], partitions))
 }
