@@ -21,6 +21,16 @@ pub const PARTITION_BY_MARKER: &str = "__strom_partition_by__";
 #[derive(Debug, Default, Clone, Copy)]
 pub struct FlinkDialect;
 
+/// Unquoted identifiers are case-insensitive (lower-cased, as DataFusion does); quoted ones keep
+/// their case.
+pub fn normalize_ident(i: &Ident) -> String {
+    if i.quote_style.is_some() {
+        i.value.clone()
+    } else {
+        i.value.to_ascii_lowercase()
+    }
+}
+
 /// `TABLE name [PARTITION BY col | PARTITION BY (col, ...)]` as the compound identifier
 /// `__strom_table_arg__.name[.__strom_partition_by__.col...]`.
 fn parse_table_arg(parser: &mut Parser) -> Result<Expr, ParserError> {

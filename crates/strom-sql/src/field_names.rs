@@ -3,7 +3,7 @@
 //! without an alias is named `z` when `a` is not a table of the SELECT's FROM clause (so `a` is
 //! a ROW column) or when the path is longer than `table.column`.
 
-use crate::parser::normalize_ident;
+use crate::dialect::normalize_ident;
 use sqlparser::ast::{
     Expr, Query, SelectItem, SetExpr, TableFactor, TableWithJoins, VisitMut, VisitorMut,
 };

@@ -3,6 +3,7 @@
 //! ENFORCED) WITH ('k' = 'v', ...)`; everything else (INSERT, SELECT) goes to sqlparser's stock
 //! statement parser with [`FlinkDialect`].
 
+pub use crate::dialect::normalize_ident;
 use crate::dialect::FlinkDialect;
 use crate::error::SqlError;
 use sqlparser::ast::{DataType, ExactNumberInfo, ObjectType, Spanned, Statement, TimezoneInfo};
@@ -678,16 +679,6 @@ pub(crate) fn column_list(schema: &RowSchema) -> String {
 
 fn word_is(t: &Token, text: &str) -> bool {
     matches!(t, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(text))
-}
-
-/// Unquoted identifiers are case-insensitive (lower-cased, as DataFusion does); quoted ones keep
-/// their case.
-pub fn normalize_ident(i: &sqlparser::ast::Ident) -> String {
-    if i.quote_style.is_some() {
-        i.value.clone()
-    } else {
-        i.value.to_ascii_lowercase()
-    }
 }
 
 /// Flink's bounds on type parameters: DECIMAL precision 1 to 38 and scale 0 to the precision,

@@ -41,10 +41,12 @@ mod connector;
 pub mod generator;
 mod java_random;
 mod reader;
+mod table;
 
 pub use config::{GeneratorConfig, NexmarkConfig, RateShape, DEFAULT_SEED, OPTION_KEYS};
-pub use connector::{NexmarkConnector, DEFAULT_BASE_TIME};
+pub use connector::NexmarkConnector;
 pub use generator::{
     Auction, AuctionRef, Bid, BidRef, Event, EventRef, NexmarkGenerator, NextEvent, NextEventRef,
     Person, PersonRef,
 };
+pub use table::DEFAULT_BASE_TIME;

@@ -1,8 +1,8 @@
 //! One subtask's reader of a `nexmark` table: runs its generator, builds Arrow batches of the
 //! projected columns, paces events when asked to, and says where it is for checkpoints.
 
-use super::connector::Spec;
 use super::generator::{EventRef, NexmarkGenerator};
+use super::table::{EventColumn, Kind, RowField, Spec};
 use arrow::array::{
     ArrayRef, Int32Builder, Int64Builder, RecordBatch, StringBuilder, StructArray,
     TimestampMillisecondBuilder,
@@ -11,77 +11,9 @@ use arrow::buffer::NullBuffer;
 use arrow::datatypes::{DataType, SchemaRef};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use strom_plan::{SqlType, TableSpec};
+use strom_plan::TableSpec;
 use strom_runtime::connector::DEFAULT_BATCH_ROWS;
 use strom_runtime::{ConnectorError, SourceReader, SubtaskInfo};
-
-/// A field of one of the event ROWs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum RowField {
-    PersonId,
-    PersonName,
-    PersonEmail,
-    PersonCreditCard,
-    PersonCity,
-    PersonState,
-    PersonDateTime,
-    PersonExtra,
-    AuctionId,
-    AuctionItemName,
-    AuctionDescription,
-    AuctionInitialBid,
-    AuctionReserve,
-    AuctionDateTime,
-    AuctionExpires,
-    AuctionSeller,
-    AuctionCategory,
-    AuctionExtra,
-    BidAuction,
-    BidBidder,
-    BidPrice,
-    BidChannel,
-    BidUrl,
-    BidDateTime,
-    BidExtra,
-}
-
-/// What a field holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Long,
-    Text,
-    Millis,
-}
-
-impl RowField {
-    fn kind(self) -> Kind {
-        use RowField::*;
-        match self {
-            PersonId | AuctionId | AuctionInitialBid | AuctionReserve | AuctionSeller
-            | AuctionCategory | BidAuction | BidBidder | BidPrice => Kind::Long,
-            PersonDateTime | AuctionDateTime | AuctionExpires | BidDateTime => Kind::Millis,
-            _ => Kind::Text,
-        }
-    }
-
-    /// The field's SQL type.
-    pub fn sql_type(self) -> SqlType {
-        match self.kind() {
-            Kind::Long => SqlType::BigInt,
-            Kind::Text => SqlType::String,
-            Kind::Millis => SqlType::Timestamp(3),
-        }
-    }
-}
-
-/// A physical column of the table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum EventColumn {
-    EventType,
-    Person(Vec<RowField>),
-    Auction(Vec<RowField>),
-    Bid(Vec<RowField>),
-}
 
 /// A value of a field of `event`, or `None` when the event is of another kind.
 enum Value<'a> {
@@ -453,7 +385,7 @@ mod tests {
     use arrow::array::{Array, AsArray};
     use arrow::datatypes::Int32Type;
     use std::collections::BTreeMap;
-    use strom_plan::{Column, RowSchema};
+    use strom_plan::{Column, RowSchema, SqlType};
     use strom_runtime::ConnectorFactory;
 
     fn col(name: &str, ty: SqlType) -> Column {
