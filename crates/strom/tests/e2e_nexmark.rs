@@ -154,21 +154,7 @@ for row in con.execute(sys.stdin.read()).fetchall():
     print(",".join(fmt(v) for v in row))
 "#;
     write_text(&script, &py);
-    let sql_file = dir.join("oracle.sql");
-    write_text(&sql_file, sql);
-    let mut cmd = Command::new("python3");
-    cmd.arg(&script)
-        .stdin(std::fs::File::open(&sql_file).unwrap());
-    let out = run_with_timeout(&mut cmd, Duration::from_secs(300));
-    assert_eq!(
-        out.code,
-        Some(0),
-        "DuckDB failed (is the duckdb package installed? scripts/test.sh installs it)\n{}",
-        out.describe()
-    );
-    let mut rows: Vec<String> = out.stdout.lines().map(str::to_string).collect();
-    rows.sort();
-    rows
+    common::duckdb::run_oracle(&script, sql, Duration::from_secs(300))
 }
 
 /// How the test reads a query's result.

@@ -26,12 +26,18 @@ for row in con.execute(sys.stdin.read()).fetchall():
             path = bids.display()
         ),
     );
-    let sql_file = tmp.join("q.sql");
+    run_oracle(&script, sql, Duration::from_secs(120))
+}
+
+/// Runs the Python script `script` (which reads a query on stdin, runs it in DuckDB and prints
+/// its rows) on `sql`; its output lines, sorted.
+pub fn run_oracle(script: &Path, sql: &str, timeout: Duration) -> Vec<String> {
+    let sql_file = script.with_extension("sql");
     write_text(&sql_file, sql);
     let mut cmd = Command::new("python3");
-    cmd.arg(&script)
+    cmd.arg(script)
         .stdin(std::fs::File::open(&sql_file).expect("the query file"));
-    let out = run_with_timeout(&mut cmd, Duration::from_secs(120));
+    let out = run_with_timeout(&mut cmd, timeout);
     assert_eq!(
         out.code,
         Some(0),
