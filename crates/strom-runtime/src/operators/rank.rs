@@ -52,14 +52,29 @@ impl<K: Ord + Clone, R: Clone> TopN<K, R> {
 
     /// Inserts `row` of sort key `key` into partition `partition`; returns the changes.
     pub fn insert(&mut self, partition: &[u8], key: K, row: R) -> Vec<Change<R>> {
+        match self.position(partition, |k| *k <= key) {
+            Some(p) => self.insert_at(partition, p, key, row),
+            None => Vec::new(),
+        }
+    }
+
+    /// Where a row goes in partition `partition`, `at_or_before(k)` telling whether a kept key
+    /// `k` sorts at or before its key; `None` when it falls outside the first N (then nothing
+    /// needs to be built for it).
+    pub fn position(&self, partition: &[u8], at_or_before: impl Fn(&K) -> bool) -> Option<usize> {
+        let p = self
+            .partitions
+            .get(partition)
+            .map_or(0, |rows| rows.partition_point(|(k, _)| at_or_before(k)));
+        (p < self.limit).then_some(p)
+    }
+
+    /// Inserts `row` at position `p` (from [`TopN::position`]); returns the changes.
+    pub fn insert_at(&mut self, partition: &[u8], p: usize, key: K, row: R) -> Vec<Change<R>> {
         let rows = match self.partitions.get_mut(partition) {
             Some(rows) => rows,
             None => self.partitions.entry(partition.to_vec()).or_default(),
         };
-        let p = rows.partition_point(|(k, _)| *k <= key);
-        if p >= self.limit {
-            return Vec::new();
-        }
         let old_len = rows.len();
         rows.insert(p, (key, row));
         let mut changes = Vec::with_capacity(2 * (rows.len() - p));
@@ -180,10 +195,14 @@ impl RankOperator {
         let mut changes = Vec::new();
         for i in 0..n {
             let part: &[u8] = parts.as_ref().map_or(&[], |p| p.row(i).data());
-            changes.extend(
-                self.top
-                    .insert(part, keys.row(i).owned(), rows.row(i).owned()),
-            );
+            let key = keys.row(i);
+            // most rows do not make the first N: compared borrowed, copied only when kept
+            if let Some(p) = self.top.position(part, |k| k.row() <= key) {
+                changes.extend(
+                    self.top
+                        .insert_at(part, p, key.owned(), rows.row(i).owned()),
+                );
+            }
         }
         Ok(changes)
     }
