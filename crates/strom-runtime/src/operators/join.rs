@@ -36,7 +36,7 @@ use datafusion::arrow::array::{
     new_null_array, Array, ArrayRef, BooleanArray, TimestampMillisecondArray,
 };
 use datafusion::arrow::compute::{cast, filter_record_batch, interleave};
-use datafusion::arrow::datatypes::{DataType, Field, SchemaRef, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::physical_expr::PhysicalExpr;
@@ -532,13 +532,7 @@ impl JoinOperator {
     }
 
     fn snapshot_schema(&self, side: usize) -> SchemaRef {
-        let fields: Vec<Field> = self
-            .schema(side)
-            .to_arrow()
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone())
-            .collect();
+        let fields = state_ipc::fields_of(self.schema(side));
         state_ipc::schema(fields, SNAPSHOT_FORMATS[side], self.watermark)
     }
 

@@ -18,7 +18,7 @@ use crate::error::TaskError;
 use crate::operator::{Operator, Output, RestoreScope};
 use datafusion::arrow::array::{ArrayRef, Int64Array, Int8Array, RecordBatch};
 use datafusion::arrow::compute::SortOptions;
-use datafusion::arrow::datatypes::{Field, SchemaRef};
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::row::{OwnedRow, Row, RowConverter, SortField};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -223,14 +223,7 @@ impl RankOperator {
     }
 
     fn snapshot_schema(&self) -> SchemaRef {
-        let fields: Vec<Field> = self
-            .spec
-            .input
-            .to_arrow()
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone())
-            .collect();
+        let fields = state_ipc::fields_of(&self.spec.input);
         state_ipc::schema(fields, SNAPSHOT_FORMAT, i64::MIN)
     }
 }

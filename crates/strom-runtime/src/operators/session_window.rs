@@ -185,14 +185,7 @@ impl SessionWindowOperator {
     }
 
     fn snapshot_schema(&self) -> SchemaRef {
-        let mut fields: Vec<Field> = self
-            .spec
-            .input
-            .to_arrow()
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone())
-            .collect();
+        let mut fields = state_ipc::fields_of(&self.spec.input);
         fields.push(Field::new("$session_start", DataType::Int64, true));
         fields.push(Field::new("$session_end", DataType::Int64, true));
         state_ipc::schema(fields, SNAPSHOT_FORMAT, self.watermark)

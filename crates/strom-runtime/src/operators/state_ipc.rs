@@ -23,6 +23,16 @@ pub const FORMAT_KEY: &str = "strom.state";
 /// Schema metadata key: the operator's watermark when the snapshot was taken.
 pub const WATERMARK_KEY: &str = "strom.watermark";
 
+/// The Arrow fields of a row schema: the columns a snapshot of rows of that schema starts with.
+pub fn fields_of(schema: &strom_plan::RowSchema) -> Vec<Field> {
+    schema
+        .to_arrow()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect()
+}
+
 /// `fields` (all made nullable) with the format and watermark as metadata.
 pub fn schema(fields: Vec<Field>, format: &str, watermark: i64) -> SchemaRef {
     let fields: Vec<Field> = fields.into_iter().map(|f| f.with_nullable(true)).collect();
