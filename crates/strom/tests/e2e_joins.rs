@@ -1,6 +1,6 @@
 //! Streaming joins end to end: an interval join and a FULL window join over the generated
-//! bids, compared with answers computed here from the parsed CSV rows; a join without bounded
-//! state is refused with a clear error.
+//! bids, compared with answers computed here from the parsed CSV rows. Regular joins of
+//! unbounded inputs: tests/e2e_regular_joins.rs.
 #![allow(clippy::unwrap_used)] // a test may unwrap
 
 mod common;
@@ -137,48 +137,4 @@ fn f_channel(b: &Bid) -> String {
             .collect()
     });
     m[&(b.auction, b.bidder, b.price, b.date_time.clone())].clone()
-}
-
-/// Joins of unbounded inputs that Strom cannot run yet are refused at planning, saying why: an
-/// outer join (it would need retractions) and a join without equality keys (its state would
-/// grow without bound and every pair be compared). An INNER equi-join runs as Flink's regular
-/// join (tests/e2e_nexmark.rs).
-#[test]
-fn a_join_without_bounded_state_is_refused() {
-    let tmp = TempDir::new("join-unbounded");
-    let outer = tmp.join("outer.sql");
-    write_text(
-        &outer,
-        "SELECT a.auction, b.price FROM bid a LEFT JOIN bid b ON a.auction = b.auction;",
-    );
-    let out = run(&mut sql_cmd(
-        &[&bench_sql("bid_source.sql"), &outer],
-        1,
-        "streaming",
-        &gen_bids_of(ROWS),
-    ));
-    assert_ne!(out.code, Some(0));
-    assert!(
-        out.stderr.contains("regular outer joins") && out.stderr.contains("not supported yet"),
-        "{}",
-        out.describe()
-    );
-    let q = tmp.join("bad.sql");
-    write_text(
-        &q,
-        "SELECT a.auction, b.price FROM bid a JOIN bid b ON a.price > b.price;",
-    );
-    let out = run(&mut sql_cmd(
-        &[&bench_sql("bid_source.sql"), &q],
-        1,
-        "streaming",
-        &gen_bids_of(ROWS),
-    ));
-    assert_ne!(out.code, Some(0));
-    assert!(
-        out.stderr.contains("a streaming join needs bounded state")
-            && out.stderr.contains("INTERVAL"),
-        "{}",
-        out.describe()
-    );
 }

@@ -13,9 +13,7 @@
 //! row once it passes `right.ts + upper`: later partners would be late. Rows behind the
 //! watermark on arrival are late: dropped and counted.
 //!
-//! **Regular join** (Flink's join of unbounded inputs, INNER): an interval join without time
-//! bounds. Every row is joined with the kept rows of the other side with the same key and
-//! kept for good (the state grows with the input, as Flink's without `table.exec.state.ttl`).
+//! The regular join of unbounded inputs is [`super::regular_join`].
 //!
 //! The rest of the join condition (`filter`) is evaluated on the joined candidate rows.
 //!
@@ -130,12 +128,18 @@ impl JoinOperator {
                 "a semi or anti join needs the columns of its pairs".into(),
             ));
         }
-        if matches!(spec.kind, JoinKind::Interval { .. } | JoinKind::Regular)
-            && spec.join_type != JoinType::Inner
-        {
-            return Err(TaskError::Deployment(
-                "interval and regular joins are inner joins only".into(),
-            ));
+        match spec.kind {
+            JoinKind::Interval { .. } if spec.join_type != JoinType::Inner => {
+                return Err(TaskError::Deployment(
+                    "interval joins are inner joins only".into(),
+                ))
+            }
+            JoinKind::Regular => {
+                return Err(TaskError::Deployment(
+                    "a regular join is the RegularJoinOperator".into(),
+                ))
+            }
+            _ => {}
         }
         Ok(Self {
             spec: spec.clone(),
@@ -434,12 +438,12 @@ impl JoinOperator {
         }
     }
 
-    /// A batch of an interval join (`time_col`: its rowtime) or of a regular join (no time).
+    /// A batch of an interval join (`time_col`: its rowtime).
     fn interval_batch(
         &mut self,
         side: usize,
         batch: RecordBatch,
-        time_col: Option<usize>,
+        time_col: usize,
         out: &mut dyn Output,
     ) -> Result<(), TaskError> {
         let (lower_ms, upper_ms) = match self.spec.kind {
@@ -448,10 +452,7 @@ impl JoinOperator {
             } => (lower_ms, upper_ms),
             _ => (i64::MIN, i64::MAX),
         };
-        let times = match time_col {
-            Some(c) => millis(batch.column(c))?,
-            None => TimestampMillisecondArray::from(vec![0; batch.num_rows()]),
-        };
+        let times = millis(batch.column(time_col))?;
         let keys = self.row_keys(side, &batch)?;
         let b = self.next_batch;
         let other = 1 - side;
@@ -462,7 +463,7 @@ impl JoinOperator {
                 continue;
             }
             let ts = times.value(i);
-            if time_col.is_some() && ts < self.watermark {
+            if ts < self.watermark {
                 self.late_dropped += 1;
                 continue;
             }
@@ -703,10 +704,12 @@ impl Operator for JoinOperator {
             } => self.interval_batch(
                 side,
                 batch,
-                Some(if side == 0 { left_time } else { right_time }),
+                if side == 0 { left_time } else { right_time },
                 out,
             ),
-            JoinKind::Regular => self.interval_batch(side, batch, None, out),
+            JoinKind::Regular => Err(TaskError::Operator(
+                "a regular join is the RegularJoinOperator".into(),
+            )),
         }
     }
 
@@ -891,7 +894,7 @@ mod checkpoint_tests {
     /// A window join (tumbling windows of 10 ms) of type `jt`, or the interval join
     /// `l.ts BETWEEN r.ts - 10 AND r.ts + 5`, on k; with `keyless`, a window join on the window
     /// alone with the residual condition `lk >= rk` (Nexmark's "hot items" shape).
-    /// `kind`: 0 the window join, 1 the interval join, 2 the regular join.
+    /// `kind`: 0 the window join, 1 the interval join.
     fn spec(kind: usize, jt: JoinType, keyless: bool) -> JoinSpec {
         let interval = kind > 0;
         use datafusion::logical_expr::col;
@@ -911,9 +914,7 @@ mod checkpoint_tests {
             join_type: jt,
             left_keys: keys.clone(),
             right_keys: keys,
-            kind: if kind == 2 {
-                JoinKind::Regular
-            } else if interval {
+            kind: if interval {
                 JoinKind::Interval {
                     left_time: 1,
                     right_time: 1,
@@ -979,7 +980,6 @@ mod checkpoint_tests {
     /// The join computed naively, and the number of late rows.
     fn expected(steps: &Steps, spec: &JoinSpec) -> (Vec<Pair>, u64) {
         let interval = matches!(spec.kind, JoinKind::Interval { .. });
-        let regular = spec.kind == JoinKind::Regular;
         let keyless = spec.left_keys.is_empty();
         let jt = spec.join_type;
         let mut wm = i64::MIN;
@@ -988,9 +988,7 @@ mod checkpoint_tests {
         for (l, r, w) in steps {
             for (side, rows) in [l, r].into_iter().enumerate() {
                 for row in rows {
-                    let is_late = if regular {
-                        false
-                    } else if interval {
+                    let is_late = if interval {
                         row.1 < wm
                     } else {
                         end(row.1) - 1 <= wm
@@ -1013,9 +1011,7 @@ mod checkpoint_tests {
                 } else {
                     l.0 == r.0
                 }
-                && if regular {
-                    true
-                } else if interval {
+                && if interval {
                     r.1 - 10 <= l.1 && l.1 <= r.1 + 5
                 } else {
                     end(l.1) == end(r.1)
@@ -1105,7 +1101,7 @@ mod checkpoint_tests {
         for op in &mut ops {
             op.process_watermark(i64::MAX, &mut out).unwrap();
             assert!(
-                spec.kind == JoinKind::Regular || op.sides.iter().all(|s| s.store.is_empty()),
+                op.sides.iter().all(|s| s.store.is_empty()),
                 "rows are released"
             );
         }
@@ -1135,7 +1131,7 @@ mod checkpoint_tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(96))]
 
-        /// Window, interval and regular joins checkpointed after a prefix at parallelism p and restored
+        /// Window and interval joins checkpointed after a prefix at parallelism p and restored
         /// at p2 emit the naive join, with the same late rows.
         #[test]
         fn joins_survive_a_restore_at_another_parallelism(
@@ -1144,7 +1140,7 @@ mod checkpoint_tests {
             p in 1u32..4,
             p2 in 1u32..4,
             max in 3u32..24,
-            kind in 0usize..3,
+            kind in 0usize..2,
             jt in 0usize..8,
             keyless in any::<bool>(),
         ) {
@@ -1161,7 +1157,7 @@ mod checkpoint_tests {
         #[test]
         fn snapshots_do_not_change_a_join(
             steps in steps(),
-            kind in 0usize..3,
+            kind in 0usize..2,
             jt in 0usize..8,
             keyless in any::<bool>(),
         ) {

@@ -5,6 +5,7 @@ pub mod aggregate;
 pub mod calc;
 pub mod join;
 pub mod rank;
+pub mod regular_join;
 pub mod retract_aggregate;
 pub mod session_window;
 pub mod sink;
@@ -56,6 +57,9 @@ pub fn build_chain(
                 Box::new(retract_aggregate::RetractAggregateOperator::new(a)?)
             }
             OperatorSpec::Aggregate(a) => Box::new(aggregate::AggregateOperator::new(a)?),
+            OperatorSpec::Join(j) if j.kind == strom_plan::JoinKind::Regular => {
+                Box::new(regular_join::RegularJoinOperator::new(j)?)
+            }
             OperatorSpec::Join(j) => Box::new(join::JoinOperator::new(j)?),
             OperatorSpec::Rank(r) => Box::new(rank::RankOperator::new(r)?),
             OperatorSpec::Sink(s) => {

@@ -1,4 +1,5 @@
-//! Translation rule: joins (the window join and the interval join) into Strom's join operator.
+//! Translation rule: joins (the window join, the interval join and the regular join) into
+//! Strom's join operators.
 
 use super::*;
 
@@ -7,20 +8,12 @@ impl Builder<'_> {
     /// `window_end`, otherwise an interval join bounded by the rowtimes in the condition.
     pub(super) fn join(&mut self, j: &datafusion::logical_expr::Join) -> Result<usize, SqlError> {
         let join_type = join_type(j)?;
-        if j.null_aware {
-            return Err(SqlError::new(
-                "NOT IN (subquery) is not supported in streaming joins yet (a NULL in the subquery changes every answer); write NOT EXISTS (... WHERE a = b) instead",
-            ));
-        }
         let l = self.translate(&j.left)?;
         let r = self.translate(&j.right)?;
-        if self.nodes[l].updating || self.nodes[r].updating {
-            return Err(SqlError::new(
-                "joining an updating result (a non-windowed GROUP BY) is not supported yet",
-            ));
-        }
-        let ls = self.out(l).clone();
-        let rs = self.out(r).clone();
+        let changelog = [self.nodes[l].updating, self.nodes[r].updating];
+        // the inputs as they arrive (a changelog with `$op`) and their columns
+        let (l_in, r_in) = (self.out(l).clone(), self.out(r).clone());
+        let (ls, rs) = (l_in.without_op(), r_in.without_op());
         let names = |schema: &DFSchema| -> Vec<(Option<String>, String)> {
             schema
                 .iter()
@@ -52,9 +45,26 @@ impl Builder<'_> {
             Some((0, _)) => (names(j.schema.as_ref()), ls.clone()),
             Some(_) => (names(j.schema.as_ref()), rs.clone()),
         };
-        let pairs = self.equality_keys(j, (l, &ls), (r, &rs))?;
+        let mut pairs = self.equality_keys(j, (l, &ls), (r, &rs))?;
         // the rest of the condition, over the pair's names
         let to_output = |e: Expr| to_unique_names(e, &pair_fields, &pair);
+        let mut cond = j.filter.as_ref().map(|f| to_output(f.clone()));
+        if j.null_aware {
+            // `x NOT IN (SELECT y ...)`: a left row stays when `x = y` is FALSE for every right
+            // row (a NULL on either side is no answer, so it removes the row): an anti join on
+            // `(x = y) IS NOT FALSE`, without equality keys
+            let column =
+                |c: &Column| Expr::Column(datafusion::common::Column::new_unqualified(&c.name));
+            for (lk, rk) in std::mem::take(&mut pairs) {
+                let eq = column(&pair.columns[lk])
+                    .eq(column(&pair.columns[ls.len() + rk]))
+                    .is_not_false();
+                cond = Some(match cond {
+                    Some(c) => c.and(eq),
+                    None => eq,
+                });
+            }
+        }
         let window_pair = match (&self.nodes[l].window, &self.nodes[r].window) {
             (Some((lwe, lattrs)), Some((rwe, _))) if pairs.contains(&(*lwe, *rwe)) => {
                 Some((*lwe, *rwe, lattrs.clone()))
@@ -62,6 +72,11 @@ impl Builder<'_> {
             _ => None,
         };
         let (kind, pairs) = match window_pair {
+            Some(_) if changelog[0] || changelog[1] => {
+                return Err(SqlError::new(
+                    "a window join of an updating result (a non-windowed GROUP BY, a Top-N or a regular outer join) is not supported; join the windowed inputs before they are updated",
+                ))
+            }
             Some((lwe, rwe, lattrs)) => (
                 JoinKind::Window {
                     left_end: lwe,
@@ -73,28 +88,38 @@ impl Builder<'_> {
                     .collect::<Vec<_>>(),
             ),
             None => {
-                let cond = j.filter.as_ref().map(|f| to_output(f.clone()));
-                let kind =
-                    self.unwindowed_join(join_type, (l, &ls), (r, &rs), cond, &pair, &pairs)?;
+                let kind = self.unwindowed_join(
+                    join_type,
+                    (l, &ls),
+                    r,
+                    cond.clone(),
+                    &pair,
+                    changelog,
+                );
                 (kind, pairs)
             }
         };
-        let filter = j
-            .filter
-            .as_ref()
-            .map(|f| encode(&to_output(f.clone())))
-            .transpose()?;
+        let filter = cond.as_ref().map(encode).transpose()?;
+        // Flink's changelog mode: an outer or anti join retracts the rows it emitted without
+        // a partner, and a join of a changelog passes its changes on
+        let updating = kind == JoinKind::Regular
+            && (changelog[0]
+                || changelog[1]
+                || !matches!(
+                    join_type,
+                    JoinType::Inner | JoinType::LeftSemi | JoinType::RightSemi
+                ));
         let (left_keys, right_keys): (Vec<usize>, Vec<usize>) = pairs.into_iter().unzip();
         let n = self.add(
             OperatorSpec::Join(JoinSpec {
-                left: ls,
-                right: rs,
+                left: l_in,
+                right: r_in,
                 join_type,
                 left_keys: left_keys.clone(),
                 right_keys: right_keys.clone(),
                 kind,
                 filter,
-                output,
+                output: if updating { output.with_op() } else { output },
                 pair: semi.map(|_| pair),
             }),
             vec![(l, Ship::Hash(left_keys)), (r, Ship::Hash(right_keys))],
@@ -105,33 +130,26 @@ impl Builder<'_> {
     }
 
     /// A join of inputs that are not windowed alike: an interval join when the condition
-    /// bounds the rowtimes on both sides, otherwise Flink's regular join (INNER, on equality
-    /// keys), which keeps every row.
+    /// bounds the rowtimes of two append-only inputs on both sides (INNER), otherwise Flink's
+    /// regular join, which keeps every row.
     fn unwindowed_join(
         &self,
         join_type: JoinType,
         left: (usize, &RowSchema),
-        right: (usize, &RowSchema),
+        right: usize,
         cond: Option<Expr>,
         pair: &RowSchema,
-        keys: &[(usize, usize)],
-    ) -> Result<JoinKind, SqlError> {
-        match self.interval_join(join_type, left, right, cond, pair) {
-            Ok(kind) => Ok(kind),
-            Err(_) if join_type == JoinType::Inner && !keys.is_empty() => {
-                tracing::warn!(
-                    "a regular join keeps every row of both inputs: its state grows with the input (table.exec.state.ttl is not applied yet); bound it with a window join or an interval join where the query allows"
-                );
-                Ok(JoinKind::Regular)
+        changelog: [bool; 2],
+    ) -> JoinKind {
+        if !changelog[0] && !changelog[1] {
+            if let Some(kind) = self.interval_join(join_type, left, right, cond, pair) {
+                return kind;
             }
-            Err(e) if join_type == JoinType::Inner => Err(SqlError::new(format!(
-                "{}; or join on equality keys (a regular join)",
-                e.message
-            ))),
-            Err(_) => Err(SqlError::new(format!(
-                "{join_type:?} joins of unbounded inputs (regular outer joins, with retractions) are not supported yet; Strom runs them as window joins (ON the window_start and window_end of windowed inputs) and INNER regular and interval joins"
-            ))),
         }
+        tracing::warn!(
+            "the regular {join_type:?} join keeps every row of both inputs: its state grows with the input (table.exec.state.ttl is not applied yet); bound it with a window join or an interval join where the query allows"
+        );
+        JoinKind::Regular
     }
 
     /// The equality keys of the condition: pairs of (left, right) column positions of the same
@@ -164,42 +182,24 @@ impl Builder<'_> {
     }
 
     /// An interval join: INNER, over both inputs' rowtimes, bounded on both sides by `cond`
-    /// (the condition over the output's names).
+    /// (the condition over the pair's names); `None` when the condition does not bound them.
     fn interval_join(
         &self,
         join_type: JoinType,
         (l, ls): (usize, &RowSchema),
-        (r, rs): (usize, &RowSchema),
+        r: usize,
         cond: Option<Expr>,
-        output: &RowSchema,
-    ) -> Result<JoinKind, SqlError> {
-        let usage = "a streaming join needs bounded state: join windowed inputs ON their window_start and window_end (a window join), or bound the rowtimes (an interval join: l.ts BETWEEN r.ts - INTERVAL '1' MINUTE AND r.ts + INTERVAL '1' MINUTE)";
-        let (Some(lt), Some(rt)) = (self.nodes[l].rowtime, self.nodes[r].rowtime) else {
-            return Err(SqlError::new(format!(
-                "{usage}; both inputs must carry a time attribute (a column with WATERMARK FOR)"
-            )));
-        };
+        pair: &RowSchema,
+    ) -> Option<JoinKind> {
+        let (lt, rt) = (self.nodes[l].rowtime?, self.nodes[r].rowtime?);
         if join_type != JoinType::Inner {
-            return Err(SqlError::new(
-                "interval joins are INNER only for now; use a window join for outer joins",
-            ));
+            return None;
         }
-        let (lower, upper) = cond
-            .map(|c| interval_bounds(&c, output, lt, ls.len() + rt))
-            .unwrap_or((None, None));
-        let (Some(lower_ms), Some(upper_ms)) = (lower, upper) else {
-            return Err(SqlError::new(format!(
-                "{usage}; the condition bounds {} against {} {}",
-                ls.columns[lt].name,
-                rs.columns[rt].name,
-                match (lower, upper) {
-                    (None, None) => "on neither side",
-                    (None, _) => "only from above",
-                    _ => "only from below",
-                }
-            )));
+        let (Some(lower_ms), Some(upper_ms)) = interval_bounds(&cond?, pair, lt, ls.len() + rt)
+        else {
+            return None;
         };
-        Ok(JoinKind::Interval {
+        Some(JoinKind::Interval {
             left_time: lt,
             right_time: rt,
             lower_ms,

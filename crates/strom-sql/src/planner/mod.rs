@@ -600,6 +600,8 @@ fn col_index(schema: &RowSchema, e: &Expr) -> Option<usize> {
 impl Builder<'_> {
     fn add(&mut self, op: OperatorSpec, inputs: Vec<(usize, Ship)>, window: Win) -> usize {
         let parallelism = match (&op, inputs.first()) {
+            // a join without equality keys sees every row at one subtask
+            (OperatorSpec::Join(j), _) if j.left_keys.is_empty() => 1,
             (OperatorSpec::Source(_), _) | (OperatorSpec::Join(_), _) => self.parallelism,
             (OperatorSpec::Rank(r), _) if r.partition_by.is_empty() => 1,
             (OperatorSpec::Rank(_), _) => self.parallelism,
@@ -619,6 +621,7 @@ impl Builder<'_> {
         let updating = match &op {
             OperatorSpec::Aggregate(a) => a.changelog,
             OperatorSpec::Rank(_) => true,
+            OperatorSpec::Join(j) => j.output.index_of(OP_COLUMN).is_some(),
             OperatorSpec::Calc(_) => inputs.first().is_some_and(|(i, _)| self.nodes[*i].updating),
             _ => false,
         };

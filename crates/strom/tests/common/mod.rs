@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod duckdb;
+pub mod nexmark;
 pub mod processes;
 
 use std::collections::HashMap;

@@ -1,0 +1,243 @@
+//! The decision core of the regular join (sans-IO): the kept rows of both sides by join key,
+//! each with its multiplicity and its number of partners, and the changes one input row makes
+//! to the join's result, as Flink's `StreamingJoinOperator` and `StreamingSemiAntiJoinOperator`
+//! decide them.
+//!
+//! A row of side `s` arrives with its kind and the positions of its partners among the other
+//! side's kept rows of the same key (those that pass the rest of the join condition; the caller
+//! evaluates it). The other side does not change while rows of side `s` are applied, so the
+//! positions stay valid for a whole input batch.
+//!
+//! - **INNER / LEFT / RIGHT / FULL**: an addition joins the row with each partner (a partner
+//!   kept `c` times gives `c` rows); a retraction retracts those rows. A row of an outer side
+//!   without a partner is in the result padded with NULLs: when its first partner arrives the
+//!   padded row is deleted, when its last partner leaves it is inserted again. An inner join
+//!   forwards the input's kind (+I/+U/-U/-D); an outer join emits +I and -D, as Flink does.
+//! - **Semi / anti**: the rows of the output side with a partner (semi) or without (anti); a
+//!   row of the other side toggles the output rows whose partner count goes from 0 to 1 or
+//!   from 1 to 0.
+//!
+//! A row with a NULL key has no partner and is not kept (its retraction finds none either).
+
+use hashbrown::HashMap;
+use indexmap::IndexMap;
+use std::hash::Hash;
+use strom_plan::RowKind;
+
+/// Which rows the join outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// INNER, LEFT, RIGHT or FULL: which sides keep their rows without a partner.
+    Join { outer: [bool; 2] },
+    /// The rows of `side` with a partner (semi) or without one (anti).
+    Semi { side: usize, anti: bool },
+}
+
+/// A kept row's multiplicity and how many rows of the other side it is joined with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub count: u64,
+    pub partners: u64,
+}
+
+/// One change of the join's result: the left and right rows (`None`: padded with NULLs; a
+/// semi or anti join sets only its output side), `times` copies of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change<R> {
+    pub rows: [Option<R>; 2],
+    pub kind: RowKind,
+    pub times: u64,
+}
+
+/// The kept rows of one key, in a stable order while the other side is applied.
+pub type Rows<R> = IndexMap<R, Counts>;
+
+/// The kept rows of both sides.
+#[derive(Debug)]
+pub struct JoinState<R> {
+    mode: Mode,
+    sides: [HashMap<Box<[u8]>, Rows<R>>; 2],
+}
+
+impl<R: Eq + Hash + Clone> JoinState<R> {
+    pub fn new(mode: Mode) -> Self {
+        Self {
+            mode,
+            sides: [HashMap::new(), HashMap::new()],
+        }
+    }
+
+    /// The kept rows of `side` with join key `key`.
+    pub fn rows(&self, side: usize, key: &[u8]) -> Option<&Rows<R>> {
+        self.sides[side].get(key)
+    }
+
+    /// Every kept row of `side` with its key.
+    pub fn iter(&self, side: usize) -> impl Iterator<Item = (&[u8], &R, Counts)> {
+        self.sides[side]
+            .iter()
+            .flat_map(|(k, rows)| rows.iter().map(move |(r, c)| (k.as_ref(), r, *c)))
+    }
+
+    /// Whether no row is kept.
+    pub fn is_empty(&self) -> bool {
+        self.sides.iter().all(|s| s.is_empty())
+    }
+
+    /// Keeps a restored row (its changes were emitted before the checkpoint).
+    pub fn restore(&mut self, side: usize, key: &[u8], row: R, counts: Counts) {
+        let c = self.sides[side]
+            .entry_ref(key)
+            .or_default()
+            .entry(row)
+            .or_default();
+        c.count += counts.count;
+        c.partners = counts.partners;
+    }
+
+    /// Applies a row of `side` with kind `kind` and join key `key` (`None`: a NULL in the key),
+    /// whose partners are the other side's kept rows of that key at positions `partners`;
+    /// appends the changes of the result to `out`.
+    pub fn apply(
+        &mut self,
+        side: usize,
+        key: Option<&[u8]>,
+        row: R,
+        kind: RowKind,
+        partners: &[usize],
+        out: &mut Vec<Change<R>>,
+    ) {
+        let other = 1 - side;
+        let [a, b] = &mut self.sides;
+        let (mine, theirs) = if side == 0 { (a, b) } else { (b, a) };
+        let mut none = Rows::new();
+        let others = match key {
+            Some(k) if !partners.is_empty() => theirs.get_mut(k).unwrap_or(&mut none),
+            _ => &mut none,
+        };
+        let matched: u64 = partners
+            .iter()
+            .filter_map(|j| others.get_index(*j))
+            .map(|(_, c)| c.count)
+            .sum();
+        let add = kind.is_addition();
+        let pair = |me: &R, o: Option<&R>| -> [Option<R>; 2] {
+            let mut rows = [None, None];
+            rows[side] = Some(me.clone());
+            rows[other] = o.cloned();
+            rows
+        };
+        let alone = |o: &R| -> [Option<R>; 2] {
+            let mut rows = [None, None];
+            rows[other] = Some(o.clone());
+            rows
+        };
+        match self.mode {
+            Mode::Join { outer } => {
+                let joined_kind = match (outer[0] || outer[1], add) {
+                    (false, _) => kind,
+                    (true, true) => RowKind::Insert,
+                    (true, false) => RowKind::Delete,
+                };
+                if matched == 0 && outer[side] {
+                    out.push(Change {
+                        rows: pair(&row, None),
+                        kind: if add {
+                            RowKind::Insert
+                        } else {
+                            RowKind::Delete
+                        },
+                        times: 1,
+                    });
+                }
+                for j in partners {
+                    let Some((o, c)) = others.get_index_mut(*j) else {
+                        continue;
+                    };
+                    if add {
+                        if outer[other] && c.partners == 0 {
+                            out.push(Change {
+                                rows: alone(o),
+                                kind: RowKind::Delete,
+                                times: c.count,
+                            });
+                        }
+                        c.partners += 1;
+                        out.push(Change {
+                            rows: pair(&row, Some(o)),
+                            kind: joined_kind,
+                            times: c.count,
+                        });
+                    } else {
+                        out.push(Change {
+                            rows: pair(&row, Some(o)),
+                            kind: joined_kind,
+                            times: c.count,
+                        });
+                        if outer[other] && c.partners == 1 {
+                            out.push(Change {
+                                rows: alone(o),
+                                kind: RowKind::Insert,
+                                times: c.count,
+                            });
+                        }
+                        c.partners = c.partners.saturating_sub(1);
+                    }
+                }
+            }
+            Mode::Semi { side: s, anti } if s == side => {
+                if (matched > 0) != anti {
+                    out.push(Change {
+                        rows: pair(&row, None),
+                        kind,
+                        times: 1,
+                    });
+                }
+            }
+            Mode::Semi { anti, .. } => {
+                for j in partners {
+                    let Some((o, c)) = others.get_index_mut(*j) else {
+                        continue;
+                    };
+                    let toggles = if add {
+                        c.partners == 0
+                    } else {
+                        c.partners == 1
+                    };
+                    if toggles {
+                        out.push(Change {
+                            rows: alone(o),
+                            kind: if add != anti {
+                                RowKind::Insert
+                            } else {
+                                RowKind::Delete
+                            },
+                            times: c.count,
+                        });
+                    }
+                    c.partners = if add {
+                        c.partners + 1
+                    } else {
+                        c.partners.saturating_sub(1)
+                    };
+                }
+            }
+        }
+        let Some(key) = key else { return };
+        if add {
+            let c = mine.entry_ref(key).or_default().entry(row).or_default();
+            c.count += 1;
+            c.partners = matched;
+        } else if let Some(rows) = mine.get_mut(key) {
+            if let Some(c) = rows.get_mut(&row) {
+                c.count -= 1;
+                if c.count == 0 {
+                    rows.swap_remove(&row);
+                }
+            }
+            if rows.is_empty() {
+                mine.remove(key);
+            }
+        }
+    }
+}
