@@ -8,6 +8,7 @@
 mod aggregate;
 mod calc;
 mod join;
+mod over;
 mod rank;
 mod sink;
 mod source;
@@ -17,6 +18,7 @@ mod window_tvf;
 pub use aggregate::{partial_schema, AggCall, AggregateMode, AggregateSpec};
 pub use calc::CalcSpec;
 pub use join::{JoinKind, JoinSpec, JoinType};
+pub use over::{OverAggregateSpec, OverFrame};
 pub use rank::{RankSpec, SortKey};
 pub use sink::SinkSpec;
 pub use source::{SourceSpec, SourceWatermark};
@@ -54,6 +56,7 @@ pub enum OperatorSpec {
     Aggregate(AggregateSpec),
     Join(JoinSpec),
     Rank(RankSpec),
+    OverAggregate(OverAggregateSpec),
     Sink(SinkSpec),
     Stage(StageSpec),
 }
@@ -68,6 +71,7 @@ impl OperatorSpec {
             OperatorSpec::Aggregate(a) => a,
             OperatorSpec::Join(j) => j,
             OperatorSpec::Rank(r) => r,
+            OperatorSpec::OverAggregate(o) => o,
             OperatorSpec::Sink(s) => s,
             OperatorSpec::Stage(s) => s,
         }

@@ -4,9 +4,11 @@ pub mod accumulators;
 pub mod aggregate;
 pub mod calc;
 pub mod join;
+pub mod over_aggregate;
 pub mod rank;
 pub mod regular_join;
 pub mod retract_aggregate;
+pub mod retracting;
 pub mod session_window;
 pub mod sink;
 pub mod state_ipc;
@@ -62,6 +64,9 @@ pub fn build_chain(
             }
             OperatorSpec::Join(j) => Box::new(join::JoinOperator::new(j)?),
             OperatorSpec::Rank(r) => Box::new(rank::RankOperator::new(r)?),
+            OperatorSpec::OverAggregate(o) => {
+                Box::new(over_aggregate::OverAggregateOperator::new(o)?)
+            }
             OperatorSpec::Sink(s) => {
                 let writer = if s.table.connector() == crate::collect::CONNECTOR {
                     let (collector, cancel) = collect.clone().ok_or_else(|| {

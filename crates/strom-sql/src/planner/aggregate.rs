@@ -159,7 +159,7 @@ impl Builder<'_> {
         self.add(OperatorSpec::Aggregate(spec), vec![(input, ship)], None)
     }
 
-    fn project_computed(
+    pub(super) fn project_computed(
         &mut self,
         input: usize,
         in_schema: &RowSchema,
@@ -277,7 +277,11 @@ impl Builder<'_> {
 }
 
 /// The column of `e` in the input, or of the computed column it becomes (appended to `extra`).
-fn column_for(e: &Expr, in_schema: &RowSchema, extra: &mut Vec<(String, Expr)>) -> usize {
+pub(super) fn column_for(
+    e: &Expr,
+    in_schema: &RowSchema,
+    extra: &mut Vec<(String, Expr)>,
+) -> usize {
     let e = unqualify(e.clone());
     if let Some(i) = col_index(in_schema, &e) {
         return i;
@@ -314,54 +318,72 @@ fn aggregate_calls(
                 "{ae}: ORDER BY inside aggregates is not supported yet"
             )));
         }
-        // `agg(x) FILTER (WHERE c)` is `agg(CASE WHEN c THEN x END)`: every aggregate Strom
-        // runs skips NULLs (COUNT(*) becomes COUNT(CASE WHEN c THEN 1 END))
-        let filtered = |arg: Expr| -> Result<Expr, SqlError> {
-            match &p.filter {
-                None => Ok(arg),
-                Some(c) => {
-                    datafusion::logical_expr::when(c.as_ref().clone().unalias_nested().data, arg)
-                        .end()
-                        .map_err(df_error)
-                }
-            }
-        };
-        let fname = f.func.name().to_ascii_lowercase();
-        let Some(func) = AggFunc::for_sql(&fname) else {
-            return Err(SqlError::new(format!(
-                "aggregate function '{fname}' is not supported yet; Strom supports {}",
-                AggFunc::sql_names().join(", ")
-            )));
-        };
-        let star = match (func.star_form(), p.args.as_slice()) {
-            (Some(star), [Expr::Literal(v, _)]) if !v.is_null() && !p.distinct => Some(star),
-            (Some(star), []) => Some(star),
-            _ => None,
-        };
-        let (func, arg) = match (star, p.args.as_slice()) {
-            (Some(star), _) if p.filter.is_none() => (star, None),
-            (Some(_), _) => (
-                func,
-                Some(column_for(
-                    &filtered(datafusion::logical_expr::lit(1i64))?,
-                    in_schema,
-                    extra,
-                )),
-            ),
-            (None, [arg]) => (
-                func,
-                Some(column_for(&filtered(arg.clone())?, in_schema, extra)),
-            ),
-            _ => return Err(SqlError::new(format!("{ae}: expected one argument"))),
-        };
-        let col = &out_schema.columns[group_by.len() + k];
-        calls.push(AggCall {
-            func,
-            arg,
-            distinct: p.distinct,
-            name: col.name.clone(),
-            result_type: col.ty.clone(),
-        });
+        calls.push(agg_call(
+            ae,
+            f.func.name(),
+            (&p.args, p.distinct, p.filter.as_deref()),
+            &out_schema.columns[group_by.len() + k],
+            in_schema,
+            extra,
+        )?);
     }
     Ok(calls)
+}
+
+/// One aggregate call `ae` (of function `fname` over `args`, DISTINCT or not, with its FILTER
+/// clause) whose result is column `col`; its argument as an input column (a computed one
+/// appended to `extra`).
+pub(super) fn agg_call(
+    ae: &Expr,
+    fname: &str,
+    (args, distinct, filter): (&[Expr], bool, Option<&Expr>),
+    col: &Column,
+    in_schema: &RowSchema,
+    extra: &mut Vec<(String, Expr)>,
+) -> Result<AggCall, SqlError> {
+    // `agg(x) FILTER (WHERE c)` is `agg(CASE WHEN c THEN x END)`: every aggregate Strom
+    // runs skips NULLs (COUNT(*) becomes COUNT(CASE WHEN c THEN 1 END))
+    let filtered = |arg: Expr| -> Result<Expr, SqlError> {
+        match filter {
+            None => Ok(arg),
+            Some(c) => datafusion::logical_expr::when(c.clone().unalias_nested().data, arg)
+                .end()
+                .map_err(df_error),
+        }
+    };
+    let fname = fname.to_ascii_lowercase();
+    let Some(func) = AggFunc::for_sql(&fname) else {
+        return Err(SqlError::new(format!(
+            "aggregate function '{fname}' is not supported yet; Strom supports {}",
+            AggFunc::sql_names().join(", ")
+        )));
+    };
+    let star = match (func.star_form(), args) {
+        (Some(star), [Expr::Literal(v, _)]) if !v.is_null() && !distinct => Some(star),
+        (Some(star), []) => Some(star),
+        _ => None,
+    };
+    let (func, arg) = match (star, args) {
+        (Some(star), _) if filter.is_none() => (star, None),
+        (Some(_), _) => (
+            func,
+            Some(column_for(
+                &filtered(datafusion::logical_expr::lit(1i64))?,
+                in_schema,
+                extra,
+            )),
+        ),
+        (None, [arg]) => (
+            func,
+            Some(column_for(&filtered(arg.clone())?, in_schema, extra)),
+        ),
+        _ => return Err(SqlError::new(format!("{ae}: expected one argument"))),
+    };
+    Ok(AggCall {
+        func,
+        arg,
+        distinct,
+        name: col.name.clone(),
+        result_type: col.ty.clone(),
+    })
 }

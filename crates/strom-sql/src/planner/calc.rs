@@ -88,7 +88,7 @@ impl Builder<'_> {
     }
 }
 
-fn unalias_expr(e: &Expr) -> &Expr {
+pub(super) fn unalias_expr(e: &Expr) -> &Expr {
     match e {
         Expr::Alias(a) => unalias_expr(&a.expr),
         e => e,

@@ -7,6 +7,7 @@ mod aggregate;
 mod calc;
 mod computed;
 mod join;
+mod over;
 mod provider;
 mod rank;
 mod scan;
@@ -605,6 +606,8 @@ impl Builder<'_> {
             (OperatorSpec::Source(_), _) | (OperatorSpec::Join(_), _) => self.parallelism,
             (OperatorSpec::Rank(r), _) if r.partition_by.is_empty() => 1,
             (OperatorSpec::Rank(_), _) => self.parallelism,
+            (OperatorSpec::OverAggregate(o), _) if o.partition_by.is_empty() => 1,
+            (OperatorSpec::OverAggregate(_), _) => self.parallelism,
             (OperatorSpec::Aggregate(a), _)
                 if a.group_by.is_empty() && a.mode != AggregateMode::Partial =>
             {
@@ -671,6 +674,7 @@ impl Builder<'_> {
             LogicalPlan::TableScan(scan) => self.scan(scan),
             LogicalPlan::Aggregate(a) => self.aggregate(a),
             LogicalPlan::Join(j) => self.join(j),
+            LogicalPlan::Window(w) => self.over(w),
             other => Err(SqlError::new(format!(
                 "Strom does not support this part of the query yet: {}",
                 other.display().to_string().lines().next().unwrap_or("?")

@@ -2,6 +2,7 @@
 //! under a filter `rownum <= N` (or `< N`, `= 1`) becomes Strom's Rank operator (an updating
 //! result, as Flink's); the filter's other conditions run after it.
 
+use super::calc::unalias_expr;
 use super::*;
 use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{Operator as BinOp, WindowFunctionDefinition};
@@ -25,7 +26,7 @@ impl Builder<'_> {
                 "several OVER expressions in one query level: {usage}"
             )));
         };
-        let Expr::WindowFunction(wf) = unalias(expr) else {
+        let Expr::WindowFunction(wf) = unalias_expr(expr) else {
             return Err(SqlError::new(format!("{expr}: {usage}")));
         };
         let is_row_number =
@@ -152,24 +153,17 @@ fn rank_name_of(output: &RowSchema) -> String {
         .unwrap_or_default()
 }
 
-fn unalias(e: &Expr) -> &Expr {
-    match e {
-        Expr::Alias(a) => unalias(&a.expr),
-        e => e,
-    }
-}
-
 /// The highest rank `e` keeps when it bounds column `rank` from above (`rank <= N`, `rank < N`,
 /// `rank = 1`, or the same with the operands swapped).
 fn rank_bound(e: &Expr, rank: &str) -> Option<u64> {
     let Expr::BinaryExpr(b) = e else {
         return None;
     };
-    let is_rank = |e: &Expr| matches!(unalias(e), Expr::Column(c) if c.name == rank);
+    let is_rank = |e: &Expr| matches!(unalias_expr(e), Expr::Column(c) if c.name == rank);
     let value = |e: &Expr| -> Option<i128> {
-        match unalias(e) {
+        match unalias_expr(e) {
             Expr::Literal(v, _) => scalar_int(v),
-            Expr::Cast(c) => match unalias(&c.expr) {
+            Expr::Cast(c) => match unalias_expr(&c.expr) {
                 Expr::Literal(v, _) => scalar_int(v),
                 _ => None,
             },

@@ -1,0 +1,143 @@
+//! OVER aggregation end to end, over the `nexmark` source: ROWS and RANGE frames, bounded and
+//! unbounded, partitioned and global, with expressions as arguments, on event time (the rows
+//! wait for the watermark) and on processing time, in streaming mode at parallelism 1 and 2 and
+//! in batch mode. The answers are DuckDB's (PyPI) over the same events written to CSV files.
+#![allow(clippy::unwrap_used)] // a test may unwrap
+
+mod common;
+
+use common::nexmark::*;
+use common::*;
+
+const EVENTS: u64 = 30_000;
+
+/// `query` into a CSV sink of columns `columns`, in streaming mode at parallelism 1 and 2 and in
+/// batch mode, equals DuckDB's answer to `oracle` (the same query unless DuckDB's dialect
+/// differs).
+fn check(tag: &str, columns: &str, query: &str, oracle: &str) {
+    let text = format!(
+        "CREATE TABLE out_t ({columns}) WITH ('connector' = 'blackhole');\nINSERT INTO out_t {query};\n"
+    );
+    for p in [1, 2] {
+        let data = write_events(EVENTS, p);
+        // Flink's identifiers keep their case in backquotes; DuckDB ignores case
+        let want = duckdb(data.path(), &oracle.replace('`', ""));
+        assert!(!want.is_empty(), "{tag}: the oracle's answer is empty");
+        let sorted = |rows: Vec<String>| {
+            let mut rows = plain(&rows);
+            rows.sort();
+            rows
+        };
+        let streaming = sorted(run_sql(tag, &text, EVENTS, p, "streaming", Sink::Csv));
+        assert_same_rows(&format!("{tag} streaming p={p}"), &streaming, &want);
+        let batch = sorted(run_sql(tag, &text, EVENTS, p, "batch", Sink::Csv));
+        assert_same_rows(&format!("{tag} batch p={p}"), &batch, &want);
+    }
+}
+
+#[test]
+fn rows_frame_over_the_last_bids_of_each_auction() {
+    let q = "SELECT auction, price, `dateTime`, \
+             SUM(price) OVER w, COUNT(*) OVER w, MAX(price) OVER w, MIN(channel) OVER w \
+             FROM bid WINDOW w AS (PARTITION BY auction ORDER BY `dateTime` \
+             ROWS BETWEEN 2 PRECEDING AND CURRENT ROW)";
+    check(
+        "over-rows",
+        "auction BIGINT, price BIGINT, dt TIMESTAMP(3), s BIGINT, c BIGINT, mx BIGINT, ch STRING",
+        q,
+        q,
+    );
+}
+
+#[test]
+fn range_frame_of_ten_seconds_per_bidder() {
+    let q = "SELECT bidder, price, `dateTime`, \
+             SUM(price * 2) OVER (PARTITION BY bidder ORDER BY `dateTime` \
+               RANGE BETWEEN INTERVAL '10' SECOND PRECEDING AND CURRENT ROW), \
+             COUNT(DISTINCT auction) OVER (PARTITION BY bidder ORDER BY `dateTime` \
+               RANGE BETWEEN INTERVAL '10' SECOND PRECEDING AND CURRENT ROW) \
+             FROM bid";
+    check(
+        "over-range",
+        "bidder BIGINT, price BIGINT, dt TIMESTAMP(3), s BIGINT, d BIGINT",
+        q,
+        q,
+    );
+}
+
+/// (At parallelism 2 two source subtasks emit events of the same times: a ROWS frame over
+/// peers depends on their order, which Flink leaves to arrival; the global window is a RANGE.)
+#[test]
+fn unbounded_frames_and_a_global_partition() {
+    let q = "SELECT auction, `dateTime`, \
+             COUNT(*) OVER (PARTITION BY auction ORDER BY `dateTime`), \
+             MAX(price) OVER (PARTITION BY auction ORDER BY `dateTime`) \
+             FROM bid WHERE price > 1000000";
+    check(
+        "over-unbounded",
+        "auction BIGINT, dt TIMESTAMP(3), c BIGINT, mx BIGINT",
+        q,
+        q,
+    );
+    let q = "SELECT id, `dateTime`, COUNT(*) OVER w, SUM(reserve) OVER w \
+             FROM auction WINDOW w AS (ORDER BY `dateTime` \
+             RANGE BETWEEN INTERVAL '2' SECOND PRECEDING AND CURRENT ROW)";
+    check(
+        "over-global",
+        "id BIGINT, dt TIMESTAMP(3), c BIGINT, s BIGINT",
+        q,
+        q,
+    );
+}
+
+#[test]
+fn processing_time_rows_frame_numbers_each_auctions_bids() {
+    // processing times are the wall clock: each auction's bids are counted 1..n in some order
+    check(
+        "over-proctime",
+        "auction BIGINT, n BIGINT",
+        "SELECT auction, COUNT(*) OVER (PARTITION BY auction ORDER BY p_time \
+           ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) \
+         FROM (SELECT auction, PROCTIME() AS p_time FROM bid)",
+        "SELECT auction, ROW_NUMBER() OVER (PARTITION BY auction ORDER BY `dateTime`) FROM bid",
+    );
+}
+
+/// What Flink's streaming mode refuses is refused, saying why: OVER aggregates over different
+/// windows in one SELECT, an order that is not a time attribute, a frame reaching FOLLOWING rows.
+#[test]
+fn over_windows_flink_refuses_are_refused() {
+    let tmp = TempDir::new("over-refused");
+    for (query, message) in [
+        (
+            "SELECT COUNT(*) OVER (ORDER BY `dateTime` ROWS BETWEEN 5 PRECEDING AND CURRENT ROW), \
+             SUM(price) OVER (ORDER BY `dateTime`) FROM bid",
+            "must be over the same window",
+        ),
+        (
+            "SELECT SUM(price) OVER (PARTITION BY auction ORDER BY price) FROM bid",
+            "ordered by a time attribute",
+        ),
+        (
+            "SELECT SUM(price) OVER (PARTITION BY auction ORDER BY `dateTime` \
+             ROWS BETWEEN 1 PRECEDING AND 1 FOLLOWING) FROM bid",
+            "end at the CURRENT ROW",
+        ),
+    ] {
+        let q = tmp.join("q.sql");
+        write_text(&q, &format!("{query};"));
+        let mut cmd = strom();
+        cmd.arg("sql");
+        for f in [
+            queries_dir().join("ddl_gen.sql"),
+            queries_dir().join("ddl_views.sql"),
+            q,
+        ] {
+            cmd.arg("-f").arg(f);
+        }
+        template_env(&mut cmd, 1000);
+        let out = run(&mut cmd);
+        assert_ne!(out.code, Some(0), "{query}");
+        assert!(out.stderr.contains(message), "{query}\n{}", out.describe());
+    }
+}
