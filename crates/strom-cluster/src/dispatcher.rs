@@ -174,6 +174,7 @@ impl Dispatcher {
                     OperatorSpec::Source(s) => vec![(&s.table, true)],
                     OperatorSpec::Sink(s) => vec![(&s.table, false)],
                     OperatorSpec::Stage(s) => s.tables.iter().map(|t| (t, true)).collect(),
+                    OperatorSpec::LookupJoin(l) => vec![(&l.table, true)],
                     _ => continue,
                 };
                 for (table, as_source) in tables {

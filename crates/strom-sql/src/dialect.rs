@@ -76,6 +76,11 @@ impl Dialect for FlinkDialect {
         true
     }
 
+    /// `JOIN dim FOR SYSTEM_TIME AS OF s.proc_time` (a lookup join).
+    fn supports_table_versioning(&self) -> bool {
+        true
+    }
+
     fn parse_prefix(&self, parser: &mut Parser) -> Option<Result<Expr, ParserError>> {
         // `TABLE <name>` where an expression is expected (a table argument).
         let [first, second] = parser.peek_tokens();

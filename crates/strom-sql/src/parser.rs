@@ -338,7 +338,7 @@ fn parse_create_table(parser: &mut Parser) -> Result<SqlStatement, SqlError> {
         parser.parse_literal_string()?;
     }
     let partition_keys = parse_partitioned_by(parser)?;
-    let options = parse_with_options(parser)?;
+    let options = legacy_options(parse_with_options(parser)?);
     let schema = RowSchema::new(columns);
     for (k, span) in &partition_keys {
         if schema.index_of(k).is_none() {
@@ -801,4 +801,29 @@ mod tests {
                 .unwrap_err();
         assert!(e.message.contains("no such column"), "{e}");
     }
+}
+
+/// Flink's legacy table descriptor keys (`'connector.type' = 'filesystem'`, `'connector.path'`,
+/// `'format.type'`, as Nexmark's q13 writes them) as today's options (`connector`, `path`,
+/// `format`); a `file://` path is a local path.
+fn legacy_options(mut options: BTreeMap<String, String>) -> BTreeMap<String, String> {
+    for (old, new) in [
+        ("connector.type", "connector"),
+        ("connector.path", "path"),
+        ("format.type", "format"),
+    ] {
+        if !options.contains_key(new) {
+            if let Some(v) = options.remove(old) {
+                options.insert(new.to_string(), v);
+            }
+        }
+    }
+    if options.get("connector").map(String::as_str) == Some("filesystem") {
+        if let Some(p) = options.get_mut("path") {
+            if let Some(local) = p.strip_prefix("file://") {
+                *p = local.to_string();
+            }
+        }
+    }
+    options
 }

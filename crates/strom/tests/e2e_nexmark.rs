@@ -272,6 +272,22 @@ fn q19_auction_top_10_price() {
 
 /// Sellers in some states and their auctions of category 10 (a regular join).
 #[test]
+fn q13_bounded_side_input_join() {
+    let side = flink_home().join("data/side_input.txt");
+    check(
+        "q13",
+        20_000,
+        false,
+        &format!(
+            "SELECT B.auction, B.bidder, B.price, B.dateTime, S.value FROM bid B \
+             JOIN read_csv('{}', header = false, columns = {{'key': 'BIGINT', 'value': 'VARCHAR'}}) S \
+             ON B.auction % 10000 = S.key",
+            side.display()
+        ),
+    );
+}
+
+#[test]
 fn q3_local_item_suggestion() {
     check(
         "q3",

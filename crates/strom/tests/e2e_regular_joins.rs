@@ -2,7 +2,9 @@
 //! LEFT, RIGHT and FULL joins with conditions across both sides, joins of updating results
 //! (GROUP BY), IN / EXISTS / NOT EXISTS / NOT IN subqueries and a scalar subquery, at
 //! parallelism 1 and 2 in streaming mode (the printed changelog applied) and in batch mode.
-//! The answers are DuckDB's (PyPI) over the same events written to CSV files.
+//! Lookup joins (`FOR SYSTEM_TIME AS OF`) against a filesystem table, INNER (Nexmark's q13 in
+//! tests/e2e_nexmark.rs) and LEFT with a condition. The answers are DuckDB's (PyPI) over the
+//! same events written to CSV files.
 #![allow(clippy::unwrap_used)] // a test may unwrap
 
 mod common;
@@ -154,4 +156,33 @@ fn scalar_subquery_against_a_global_aggregate() {
          WHERE price > (SELECT MAX(initialBid) FROM auction WHERE category = 10)",
         false,
     );
+}
+
+#[test]
+fn left_lookup_join_with_a_condition() {
+    let side = flink_home().join("data/side_input.txt");
+    let ddl = format!(
+        "CREATE TABLE side (k BIGINT, v STRING) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');\n",
+        side.display()
+    );
+    let query = "SELECT B.auction, B.price, S.v FROM (SELECT *, PROCTIME() AS p FROM bid) B \
+         LEFT JOIN side FOR SYSTEM_TIME AS OF B.p AS S \
+         ON B.auction = S.k AND B.price > 5000000";
+    let text = format!(
+        "{ddl}CREATE TABLE out_t (auction BIGINT, price BIGINT, v STRING) WITH ('connector' = 'blackhole');\nINSERT INTO out_t {query};\n"
+    );
+    let oracle = format!(
+        "SELECT B.auction, B.price, S.v FROM bid B LEFT JOIN read_csv('{}', header = false, \
+         columns = {{'k': 'BIGINT', 'v': 'VARCHAR'}}) S ON B.auction = S.k AND B.price > 5000000",
+        side.display()
+    );
+    for p in [1, 2] {
+        let data = write_events(EVENTS, p);
+        let want = duckdb(data.path(), &oracle);
+        for mode in ["streaming", "batch"] {
+            let mut got = plain(&run_sql("lookup-left", &text, EVENTS, p, mode, Sink::Csv));
+            got.sort();
+            assert_same_rows(&format!("lookup-left {mode} p={p}"), &got, &want);
+        }
+    }
 }

@@ -8,6 +8,7 @@
 mod aggregate;
 mod calc;
 mod join;
+mod lookup_join;
 mod over;
 mod rank;
 mod sink;
@@ -18,6 +19,7 @@ mod window_tvf;
 pub use aggregate::{partial_schema, AggCall, AggregateMode, AggregateSpec};
 pub use calc::CalcSpec;
 pub use join::{JoinKind, JoinSpec, JoinType};
+pub use lookup_join::LookupJoinSpec;
 pub use over::{OverAggregateSpec, OverFrame};
 pub use rank::{RankSpec, SortKey};
 pub use sink::SinkSpec;
@@ -57,6 +59,7 @@ pub enum OperatorSpec {
     Join(JoinSpec),
     Rank(RankSpec),
     OverAggregate(OverAggregateSpec),
+    LookupJoin(LookupJoinSpec),
     Sink(SinkSpec),
     Stage(StageSpec),
 }
@@ -72,6 +75,7 @@ impl OperatorSpec {
             OperatorSpec::Join(j) => j,
             OperatorSpec::Rank(r) => r,
             OperatorSpec::OverAggregate(o) => o,
+            OperatorSpec::LookupJoin(l) => l,
             OperatorSpec::Sink(s) => s,
             OperatorSpec::Stage(s) => s,
         }

@@ -4,6 +4,7 @@ pub mod accumulators;
 pub mod aggregate;
 pub mod calc;
 pub mod join;
+pub mod lookup_join;
 pub mod over_aggregate;
 pub mod rank;
 pub mod regular_join;
@@ -64,6 +65,9 @@ pub fn build_chain(
             }
             OperatorSpec::Join(j) => Box::new(join::JoinOperator::new(j)?),
             OperatorSpec::Rank(r) => Box::new(rank::RankOperator::new(r)?),
+            OperatorSpec::LookupJoin(l) => {
+                Box::new(lookup_join::LookupJoinOperator::new(l, registry)?)
+            }
             OperatorSpec::OverAggregate(o) => {
                 Box::new(over_aggregate::OverAggregateOperator::new(o)?)
             }

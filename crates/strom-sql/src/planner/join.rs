@@ -7,6 +7,14 @@ impl Builder<'_> {
     /// A streaming join: a window join when both inputs are windowed and joined on
     /// `window_end`, otherwise an interval join bounded by the rowtimes in the condition.
     pub(super) fn join(&mut self, j: &datafusion::logical_expr::Join) -> Result<usize, SqlError> {
+        if let Some(scan) = self.lookup_scan(&j.right) {
+            return self.lookup_join(j, scan);
+        }
+        if self.lookup_scan(&j.left).is_some() {
+            return Err(SqlError::new(
+                "a lookup table (FOR SYSTEM_TIME AS OF) is the right side of its join: write the stream first, as Flink requires",
+            ));
+        }
         let join_type = join_type(j)?;
         let l = self.translate(&j.left)?;
         let r = self.translate(&j.right)?;
@@ -230,7 +238,7 @@ fn join_type(j: &datafusion::logical_expr::Join) -> Result<JoinType, SqlError> {
 
 /// The join's output columns: left then right, duplicate names qualified, the outer sides
 /// nullable.
-fn join_output(
+pub(super) fn join_output(
     fields: &[(Option<String>, String)],
     ls: &RowSchema,
     rs: &RowSchema,

@@ -7,6 +7,7 @@ mod aggregate;
 mod calc;
 mod computed;
 mod join;
+mod lookup_join;
 mod over;
 mod provider;
 mod rank;
@@ -35,7 +36,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::sql::planner::{ParserOptions, SqlToRel};
 use sqlparser::ast::{Spanned, Statement};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use strom_common::config::{keys, options, ConfigError};
 use strom_common::{Configuration, JobType, VertexId};
@@ -212,8 +213,10 @@ fn plan_statements(
     let job_type = runtime_mode(config)?;
     let parallelism = check_parallelism(config)?;
     let mut tvfs = Vec::with_capacity(stmts.len());
+    let mut lookups = BTreeSet::new();
     for stmt in stmts.iter_mut() {
         crate::group_windows::rewrite_group_windows(stmt)?;
+        lookups.extend(crate::lookup::take_lookup_tables(stmt)?);
         tvfs.push(rewrite_window_tvfs(stmt, catalog)?);
         let is_query = matches!(stmt, Statement::Query(_));
         if !is_query && !matches!(stmt, Statement::Insert(_)) {
@@ -238,6 +241,7 @@ fn plan_statements(
             options::DISABLED_OPERATORS.get(config),
         )?)?,
         collect: config_value(options::SELECT_RESULTS.choice(config))? == "collect",
+        lookups,
     };
     let mut names = Vec::new();
     for (stmt, tvfs) in stmts.iter().zip(&tvfs) {
@@ -558,6 +562,8 @@ struct Builder<'a> {
     joins: stages::JoinStrategies,
     /// A bare SELECT's rows go to a `collect` sink (the client fetches them).
     collect: bool,
+    /// The names lookup tables (`FOR SYSTEM_TIME AS OF`) go by in the query.
+    lookups: BTreeSet<String>,
 }
 
 fn row_schema(df: &DFSchema) -> Result<RowSchema, SqlError> {

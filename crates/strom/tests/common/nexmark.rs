@@ -19,6 +19,23 @@ pub fn queries_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../bench/nexmark/queries")
 }
 
+/// `${FLINK_HOME}` of q13: a directory whose `data/side_input.txt` is the side input, rows
+/// `key,value` for the keys 0..10000 that are not 1 modulo 3 (so that some bids find none).
+pub fn flink_home() -> PathBuf {
+    static HOME: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    HOME.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("nexmark-flink-home");
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        let mut text = String::new();
+        for k in (0..10_000).filter(|k| k % 3 != 1) {
+            writeln!(text, "{k},value-{k}").unwrap();
+        }
+        write_text(&dir.join("data/side_input.txt"), &text);
+        dir
+    })
+    .clone()
+}
+
 /// nexmark-flink's template variables for `events` events.
 pub fn template_env(cmd: &mut Command, events: u64) {
     for (k, v) in [
@@ -28,6 +45,7 @@ pub fn template_env(cmd: &mut Command, events: u64) {
         ("AUCTION_PROPORTION", "3".into()),
         ("BID_PROPORTION", "46".into()),
         ("NEXMARK_TABLE", "datagen".into()),
+        ("FLINK_HOME", flink_home().display().to_string()),
     ] {
         cmd.env(k, v);
     }

@@ -1,0 +1,160 @@
+//! Translation rule: lookup joins. A join with a table read `FOR SYSTEM_TIME AS OF` a
+//! processing-time attribute (see [`crate::lookup`]) becomes Strom's LookupJoin operator: INNER
+//! or LEFT, the table on the right, each stream row joined with what the table holds when the
+//! row arrives (Flink's semantics; a later change of the table changes no emitted row).
+
+use super::join::join_output;
+use super::*;
+
+impl Builder<'_> {
+    /// The table scan a join's right side is, when it is a lookup table.
+    pub(super) fn lookup_scan<'p>(
+        &self,
+        plan: &'p LogicalPlan,
+    ) -> Option<&'p datafusion::logical_expr::TableScan> {
+        match plan {
+            LogicalPlan::SubqueryAlias(a) if self.lookups.contains(a.alias.table()) => {
+                match a.input.as_ref() {
+                    LogicalPlan::TableScan(s) => Some(s),
+                    _ => None,
+                }
+            }
+            LogicalPlan::TableScan(s) if self.lookups.contains(s.table_name.table()) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub(super) fn lookup_join(
+        &mut self,
+        j: &datafusion::logical_expr::Join,
+        scan: &datafusion::logical_expr::TableScan,
+    ) -> Result<usize, SqlError> {
+        use datafusion::logical_expr::JoinType as DfJoin;
+        let join_type = match j.join_type {
+            DfJoin::Inner => JoinType::Inner,
+            DfJoin::Left => JoinType::Left,
+            other => {
+                return Err(SqlError::new(format!(
+                    "a lookup join (FOR SYSTEM_TIME AS OF) is INNER or LEFT, with the lookup table on the right; this one is {other}"
+                )))
+            }
+        };
+        let table_name = scan.table_name.table().to_string();
+        let table = self
+            .catalog
+            .tables
+            .get(&table_name)
+            .cloned()
+            .ok_or_else(|| SqlError::new(format!("unknown lookup table '{table_name}'")))?;
+        if !scan.filters.is_empty() {
+            return Err(SqlError::new(format!(
+                "a condition on lookup table '{table_name}' alone is not supported yet; put it in the join's ON clause"
+            )));
+        }
+        let mut input = self.translate(&j.left)?;
+        if self.nodes[input].updating {
+            return Err(SqlError::new(
+                "a lookup join of an updating result is not supported yet; Strom looks up rows of append-only streams",
+            ));
+        }
+        let projection: Vec<usize> = scan
+            .projection
+            .clone()
+            .unwrap_or_else(|| (0..table.schema.len()).collect());
+        let dim = RowSchema::new(
+            projection
+                .iter()
+                .map(|i| table.schema.columns[*i].clone())
+                .collect(),
+        );
+        // the stream's key expressions become columns (computed first where they are not)
+        let base = self.out(input).clone();
+        let mut extra: Vec<(String, Expr)> = Vec::new();
+        let mut keys = Vec::new();
+        for (a, b) in &j.on {
+            let a = unqualify(self.resolve(input, a.clone()));
+            let lk = super::aggregate::column_for(&a, &base, &mut extra);
+            let rk = col_index(&dim, &unqualify(b.clone())).ok_or_else(|| {
+                SqlError::new(format!(
+                    "a lookup join looks up columns of table '{table_name}'; '{b}' is not one"
+                ))
+            })?;
+            keys.push((lk, rk));
+        }
+        if keys.is_empty() {
+            return Err(SqlError::new(format!(
+                "a lookup join needs an equality condition on a column of table '{table_name}'"
+            )));
+        }
+        let (rowtime, proctime) = (self.nodes[input].rowtime, self.nodes[input].proctime);
+        if !extra.is_empty() {
+            input = self.project_computed(input, &base, &extra)?;
+        }
+        let ls = self.out(input).clone();
+        for (lk, rk) in &keys {
+            if ls.columns[*lk].ty != dim.columns[*rk].ty {
+                return Err(SqlError::new(format!(
+                    "lookup key {} ({}) and {} ({}) have different types; CAST one of them",
+                    ls.columns[*lk].name,
+                    ls.columns[*lk].ty,
+                    dim.columns[*rk].name,
+                    dim.columns[*rk].ty
+                )));
+            }
+        }
+        // the pair's names: the stream's (with the computed keys), then the table's
+        let names = |schema: &DFSchema| -> Vec<(Option<String>, String)> {
+            schema
+                .iter()
+                .map(|(q, f)| (q.map(|q| q.table().to_string()), f.name().clone()))
+                .collect()
+        };
+        let mut fields = names(j.left.schema());
+        fields.extend(extra.iter().map(|(n, _)| (None, n.clone())));
+        fields.extend(names(j.right.schema()));
+        if fields.len() != ls.len() + dim.len() {
+            return Err(SqlError::new(
+                "internal: the lookup join's schema does not match its inputs",
+            ));
+        }
+        let output = join_output(&fields, &ls, &dim, join_type);
+        let filter = j
+            .filter
+            .as_ref()
+            .map(|f| encode(&to_unique_names(f.clone(), &fields, &output)))
+            .transpose()?;
+        let ttl = table
+            .options
+            .get("lookup.join.cache.ttl")
+            .map(|v| {
+                strom_common::config::parse_duration(v).ok_or_else(|| {
+                    SqlError::new(format!(
+                        "table {table_name}: 'lookup.join.cache.ttl' must be a duration such as '60 min', got '{v}'"
+                    ))
+                })
+            })
+            .transpose()?
+            .unwrap_or(std::time::Duration::from_secs(3600));
+        let (input_keys, dim_keys): (Vec<usize>, Vec<usize>) = keys.into_iter().unzip();
+        let n = self.add(
+            OperatorSpec::LookupJoin(LookupJoinSpec {
+                input: ls,
+                table,
+                projection,
+                dim,
+                join_type,
+                input_keys,
+                dim_keys,
+                filter,
+                cache_ttl_ms: ttl.as_millis().min(i64::MAX as u128) as i64,
+                output,
+            }),
+            vec![(input, Ship::Forward)],
+            None,
+        );
+        self.nodes[n].rowtime = rowtime;
+        self.nodes[n].proctime = proctime;
+        self.nodes[n].qualified = Some(fields);
+        Ok(n)
+    }
+}
