@@ -1,7 +1,9 @@
-//! OVER aggregation end to end, over the `nexmark` source: ROWS and RANGE frames, bounded and
-//! unbounded, partitioned and global, with expressions as arguments, on event time (the rows
-//! wait for the watermark) and on processing time, in streaming mode at parallelism 1 and 2 and
-//! in batch mode. The answers are DuckDB's (PyPI) over the same events written to CSV files.
+//! OVER windows end to end, over the `nexmark` source: aggregation with ROWS and RANGE frames,
+//! bounded and unbounded, partitioned and global, with expressions as arguments, on event time
+//! (the rows wait for the watermark) and on processing time; and rankings (Top-N with
+//! ROW_NUMBER, RANK and DENSE_RANK, over append-only and updating inputs). In streaming mode at
+//! parallelism 1 and 2 (an updating result's printed changelog applied) and in batch mode. The
+//! answers are DuckDB's (PyPI) over the same events written to CSV files.
 #![allow(clippy::unwrap_used)] // a test may unwrap
 
 mod common;
@@ -15,6 +17,11 @@ const EVENTS: u64 = 30_000;
 /// batch mode, equals DuckDB's answer to `oracle` (the same query unless DuckDB's dialect
 /// differs).
 fn check(tag: &str, columns: &str, query: &str, oracle: &str) {
+    check_as(tag, columns, query, oracle, Sink::Csv);
+}
+
+/// [`check`], reading the streaming result through `sink`.
+fn check_as(tag: &str, columns: &str, query: &str, oracle: &str, sink: Sink) {
     let text = format!(
         "CREATE TABLE out_t ({columns}) WITH ('connector' = 'blackhole');\nINSERT INTO out_t {query};\n"
     );
@@ -28,7 +35,7 @@ fn check(tag: &str, columns: &str, query: &str, oracle: &str) {
             rows.sort();
             rows
         };
-        let streaming = sorted(run_sql(tag, &text, EVENTS, p, "streaming", Sink::Csv));
+        let streaming = sorted(run_sql(tag, &text, EVENTS, p, "streaming", sink));
         assert_same_rows(&format!("{tag} streaming p={p}"), &streaming, &want);
         let batch = sorted(run_sql(tag, &text, EVENTS, p, "batch", Sink::Csv));
         assert_same_rows(&format!("{tag} batch p={p}"), &batch, &want);
@@ -140,4 +147,45 @@ fn over_windows_flink_refuses_are_refused() {
         assert_ne!(out.code, Some(0), "{query}");
         assert!(out.stderr.contains(message), "{query}\n{}", out.describe());
     }
+}
+
+#[test]
+fn top_n_over_an_updating_aggregate() {
+    // the auctions with the most bids: the counts change as bids arrive, and the ranking with them
+    let q = "SELECT auction, n, rk FROM (SELECT auction, n, \
+             RANK() OVER (ORDER BY n DESC) AS rk FROM \
+             (SELECT auction, COUNT(*) AS n FROM bid GROUP BY auction)) WHERE rk <= 5";
+    check_as(
+        "rank-updating",
+        "auction BIGINT, n BIGINT, rk BIGINT",
+        q,
+        q,
+        Sink::Changelog,
+    );
+    let q = "SELECT auction, n, rn FROM (SELECT auction, n, \
+             ROW_NUMBER() OVER (PARTITION BY g ORDER BY n DESC, auction) AS rn FROM \
+             (SELECT auction, auction % 4 AS g, COUNT(*) AS n FROM bid GROUP BY auction, auction % 4)) \
+             WHERE rn <= 3";
+    check_as(
+        "row-number-updating",
+        "auction BIGINT, n BIGINT, rn BIGINT",
+        q,
+        q,
+        Sink::Changelog,
+    );
+}
+
+#[test]
+fn dense_rank_keeps_every_tied_row() {
+    let q = "SELECT bidder, price, auction, r FROM (SELECT bidder, price, auction, \
+             DENSE_RANK() OVER (PARTITION BY bidder ORDER BY m DESC) AS r FROM \
+             (SELECT bidder, price, auction, price - price % 1000000 AS m FROM bid)) \
+             WHERE r <= 2";
+    check_as(
+        "dense-rank",
+        "bidder BIGINT, price BIGINT, auction BIGINT, r BIGINT",
+        q,
+        q,
+        Sink::Changelog,
+    );
 }

@@ -14,10 +14,35 @@ pub struct SortKey {
     pub nulls_first: bool,
 }
 
+/// How rows are numbered within a partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RankType {
+    /// 1, 2, 3, ...: rows of equal sort keys numbered in arrival order.
+    #[default]
+    RowNumber,
+    /// Rows of equal sort keys share a rank; the next rank skips (1, 1, 3).
+    Rank,
+    /// Rows of equal sort keys share a rank; the next rank follows (1, 1, 2).
+    DenseRank,
+}
+
+impl RankType {
+    pub fn sql_name(self) -> &'static str {
+        match self {
+            RankType::RowNumber => "ROW_NUMBER",
+            RankType::Rank => "RANK",
+            RankType::DenseRank => "DENSE_RANK",
+        }
+    }
+}
+
 /// Keeps, per partition, the first `limit` rows in `order_by` order (rows of equal keys in
 /// arrival order) and emits the changes of that table with each row's rank: `+I` for a row
 /// that takes a new rank, `-U`/`+U` for a rank whose row changes. Input: an append-only
-/// stream; output: the input columns, the rank (BIGINT) and the row kind (`$op`).
+/// stream or a changelog (`$op` last: retracted rows leave the ranking, the rows after them move
+/// up); output: the input columns, the rank (BIGINT) and the row kind (`$op`). With RANK or
+/// DENSE_RANK every row whose rank is at most `limit` is kept (ties may keep more rows).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RankSpec {
     pub input: RowSchema,
@@ -26,7 +51,23 @@ pub struct RankSpec {
     pub order_by: Vec<SortKey>,
     /// The highest rank kept (`rownum <= limit`), at least 1.
     pub limit: u64,
+    #[serde(default, skip_serializing_if = "is_row_number")]
+    pub rank_type: RankType,
     pub output: RowSchema,
+}
+
+fn is_row_number(t: &RankType) -> bool {
+    *t == RankType::RowNumber
+}
+
+impl RankSpec {
+    /// Whether the input is a changelog (its schema ends with the row kinds, `$op`).
+    pub fn input_is_changelog(&self) -> bool {
+        self.input
+            .columns
+            .last()
+            .is_some_and(|c| c.name == crate::changelog::OP_COLUMN)
+    }
 }
 
 impl Spec for RankSpec {
@@ -53,7 +94,13 @@ impl Spec for RankSpec {
             })
             .collect();
         format!(
-            "Rank(strategy=[AppendFastStrategy], rankType=[ROW_NUMBER], rankRange=[rankStart=1, rankEnd={}], partitionBy=[{}], orderBy=[{}])",
+            "Rank(strategy=[{}], rankType=[{}], rankRange=[rankStart=1, rankEnd={}], partitionBy=[{}], orderBy=[{}])",
+            if self.input_is_changelog() {
+                "RetractStrategy"
+            } else {
+                "AppendFastStrategy"
+            },
+            self.rank_type.sql_name(),
             self.limit,
             partition.join(", "),
             order.join(", ")

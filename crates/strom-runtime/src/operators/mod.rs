@@ -9,6 +9,7 @@ pub mod over_aggregate;
 pub mod rank;
 pub mod regular_join;
 pub mod retract_aggregate;
+pub mod retract_rank;
 pub mod retracting;
 pub mod session_window;
 pub mod sink;
@@ -64,6 +65,11 @@ pub fn build_chain(
                 Box::new(regular_join::RegularJoinOperator::new(j)?)
             }
             OperatorSpec::Join(j) => Box::new(join::JoinOperator::new(j)?),
+            OperatorSpec::Rank(r)
+                if r.rank_type != strom_plan::RankType::RowNumber || r.input_is_changelog() =>
+            {
+                Box::new(retract_rank::RetractRankOperator::new(r)?)
+            }
             OperatorSpec::Rank(r) => Box::new(rank::RankOperator::new(r)?),
             OperatorSpec::LookupJoin(l) => {
                 Box::new(lookup_join::LookupJoinOperator::new(l, registry)?)

@@ -304,6 +304,7 @@ mod tests {
                 nulls_first: false,
             }],
             limit,
+            rank_type: strom_plan::RankType::RowNumber,
             output: output.with_op(),
         }
     }

@@ -8,19 +8,60 @@ use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{Operator as BinOp, WindowFunctionDefinition};
 use datafusion::scalar::ScalarValue;
 
-/// Whether `plan` is a window aggregate (an `OVER` clause) that a filter above it may bound.
+/// Whether `plan` is a ranking (`ROW_NUMBER()`, `RANK()`, `DENSE_RANK()` OVER ...) that a
+/// filter above it bounds (a Top-N); a filter over an OVER aggregate is an ordinary filter.
 pub(super) fn is_window(plan: &LogicalPlan) -> bool {
-    matches!(plan, LogicalPlan::Window(_))
+    ranking_window(plan).is_some()
+}
+
+/// The ranking window a filter bounds: directly, or under a projection of its columns (which
+/// drops the columns computed for the window).
+fn ranking_window(
+    plan: &LogicalPlan,
+) -> Option<(
+    &datafusion::logical_expr::Window,
+    Option<&datafusion::logical_expr::Projection>,
+)> {
+    let is_ranking =
+        |w: &datafusion::logical_expr::Window| w.window_expr.iter().any(|e| rank_type(e).is_some());
+    match plan {
+        LogicalPlan::Window(w) if is_ranking(w) => Some((w, None)),
+        LogicalPlan::Projection(p) => match p.input.as_ref() {
+            LogicalPlan::Window(w)
+                if is_ranking(w) && p.expr.iter().all(|e| matches!(e, Expr::Column(_))) =>
+            {
+                Some((w, Some(p)))
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The ranking function `e` calls, if it is one.
+fn rank_type(e: &Expr) -> Option<RankType> {
+    match unalias_expr(e) {
+        Expr::WindowFunction(wf) => match &wf.fun {
+            WindowFunctionDefinition::WindowUDF(u) => match u.name() {
+                "row_number" => Some(RankType::RowNumber),
+                "rank" => Some(RankType::Rank),
+                "dense_rank" => Some(RankType::DenseRank),
+                _ => None,
+            },
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 impl Builder<'_> {
     /// A filter over `ROW_NUMBER() OVER (...)`: a Rank operator, then the filter's other
     /// conditions.
     pub(super) fn rank(&mut self, f: &datafusion::logical_expr::Filter) -> Result<usize, SqlError> {
-        let LogicalPlan::Window(w) = f.input.as_ref() else {
+        let Some((w, projection)) = ranking_window(&f.input) else {
             return Err(SqlError::new("internal: a rank filter over no window"));
         };
-        let usage = "Strom runs ROW_NUMBER() OVER (PARTITION BY ... ORDER BY ...) filtered by rownum <= N (Top-N and deduplication); other OVER aggregates are not supported yet";
+        let usage = "Strom runs ROW_NUMBER(), RANK() or DENSE_RANK() OVER (PARTITION BY ... ORDER BY ...) filtered by rownum <= N (Top-N and deduplication), and aggregates OVER windows, each in its own SELECT";
         let [expr] = w.window_expr.as_slice() else {
             return Err(SqlError::new(format!(
                 "several OVER expressions in one query level: {usage}"
@@ -29,23 +70,19 @@ impl Builder<'_> {
         let Expr::WindowFunction(wf) = unalias_expr(expr) else {
             return Err(SqlError::new(format!("{expr}: {usage}")));
         };
-        let is_row_number =
-            matches!(&wf.fun, WindowFunctionDefinition::WindowUDF(u) if u.name() == "row_number");
-        if !is_row_number {
+        let Some(rank_type) = rank_type(expr) else {
             return Err(SqlError::new(format!("{}: {usage}", wf.fun)));
-        }
+        };
         let params = &wf.params;
         if params.order_by.is_empty() {
-            return Err(SqlError::new(
-                "ROW_NUMBER() needs ORDER BY in its OVER clause (Flink's Top-N orders the rows of each partition)",
-            ));
+            return Err(SqlError::new(format!(
+                "{}() needs ORDER BY in its OVER clause (Flink's Top-N orders the rows of each partition)",
+                rank_type.sql_name()
+            )));
         }
         let input = self.translate(&w.input)?;
-        if self.nodes[input].updating {
-            return Err(SqlError::new(
-                "Top-N over an updating result (a GROUP BY or a join's changes) is not supported yet; Strom ranks append-only inputs",
-            ));
-        }
+        // over a changelog (a GROUP BY's or a join's changes) the ranking retracts: a row
+        // taken back leaves its rank to the next
         let in_schema = self.out(input).clone();
         let column = |e: &Expr| -> Result<usize, SqlError> {
             col_index(&in_schema, &unqualify(self.resolve(input, e.clone()))).ok_or_else(|| {
@@ -78,7 +115,7 @@ impl Builder<'_> {
             .map(|f| f.name().clone())
             .unwrap_or_default();
         let (limit, rest) = rank_limit(&f.predicate, &rank_name, usage)?;
-        let mut output = in_schema.clone();
+        let mut output = in_schema.without_op();
         output.columns.push(Column {
             name: rank_name,
             ty: SqlType::BigInt,
@@ -89,11 +126,19 @@ impl Builder<'_> {
             partition_by: partition_by.clone(),
             order_by,
             limit,
+            rank_type,
             output: output.with_op(),
         };
-        tracing::warn!(
-            "the Top-N (Rank) operator keeps up to {limit} rows for every partition it has seen: its state grows with the number of partitions (table.exec.state.ttl is not applied yet)"
-        );
+        if spec.input_is_changelog() || rank_type != RankType::RowNumber {
+            tracing::warn!(
+                "the {} Top-N (Rank) operator keeps every row of its input, so that the rows after a retracted or tied one can take its rank: its state grows with the input (table.exec.state.ttl is not applied yet)",
+                rank_type.sql_name()
+            );
+        } else {
+            tracing::warn!(
+                "the Top-N (Rank) operator keeps up to {limit} rows for every partition it has seen: its state grows with the number of partitions (table.exec.state.ttl is not applied yet)"
+            );
+        }
         let n = self.add(
             OperatorSpec::Rank(spec),
             vec![(input, Ship::Hash(partition_by))],
@@ -104,16 +149,36 @@ impl Builder<'_> {
             fields.push((None, rank_name_of(&output)));
             fields
         });
-        if rest.is_empty() {
-            return Ok(n);
-        }
-        let exprs = output
-            .columns
-            .iter()
-            .map(|c| Expr::Column(datafusion::common::Column::new_unqualified(&c.name)))
-            .collect();
         let filter = rest.into_iter().reduce(|a, b| a.and(b));
-        self.calc(n, filter, exprs, output)
+        match projection {
+            // the projection under the filter: with the filter's other conditions
+            Some(p) => {
+                // (its columns as the rank emits them: the rank is a BIGINT)
+                let columns = p
+                    .expr
+                    .iter()
+                    .map(|e| {
+                        col_index(&output, &unqualify(e.clone()))
+                            .map(|i| output.columns[i].clone())
+                            .ok_or_else(|| {
+                                SqlError::new(format!(
+                                    "internal: '{e}' is not a column of the rank"
+                                ))
+                            })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                self.calc(n, filter, p.expr.clone(), RowSchema::new(columns))
+            }
+            None if filter.is_none() => Ok(n),
+            None => {
+                let exprs = output
+                    .columns
+                    .iter()
+                    .map(|c| Expr::Column(datafusion::common::Column::new_unqualified(&c.name)))
+                    .collect();
+                self.calc(n, filter, exprs, output)
+            }
+        }
     }
 }
 
