@@ -751,6 +751,31 @@ pub fn statement_span(s: &Statement) -> Span {
     s.span()
 }
 
+/// Flink's legacy table descriptor keys (`'connector.type' = 'filesystem'`, `'connector.path'`,
+/// `'format.type'`, as Nexmark's q13 writes them) as today's options (`connector`, `path`,
+/// `format`); a `file://` path is a local path.
+fn legacy_options(mut options: BTreeMap<String, String>) -> BTreeMap<String, String> {
+    for (old, new) in [
+        ("connector.type", "connector"),
+        ("connector.path", "path"),
+        ("format.type", "format"),
+    ] {
+        if !options.contains_key(new) {
+            if let Some(v) = options.remove(old) {
+                options.insert(new.to_string(), v);
+            }
+        }
+    }
+    if options.get("connector").map(String::as_str) == Some("filesystem") {
+        if let Some(p) = options.get_mut("path") {
+            if let Some(local) = p.strip_prefix("file://") {
+                *p = local.to_string();
+            }
+        }
+    }
+    options
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -801,29 +826,4 @@ mod tests {
                 .unwrap_err();
         assert!(e.message.contains("no such column"), "{e}");
     }
-}
-
-/// Flink's legacy table descriptor keys (`'connector.type' = 'filesystem'`, `'connector.path'`,
-/// `'format.type'`, as Nexmark's q13 writes them) as today's options (`connector`, `path`,
-/// `format`); a `file://` path is a local path.
-fn legacy_options(mut options: BTreeMap<String, String>) -> BTreeMap<String, String> {
-    for (old, new) in [
-        ("connector.type", "connector"),
-        ("connector.path", "path"),
-        ("format.type", "format"),
-    ] {
-        if !options.contains_key(new) {
-            if let Some(v) = options.remove(old) {
-                options.insert(new.to_string(), v);
-            }
-        }
-    }
-    if options.get("connector").map(String::as_str) == Some("filesystem") {
-        if let Some(p) = options.get_mut("path") {
-            if let Some(local) = p.strip_prefix("file://") {
-                *p = local.to_string();
-            }
-        }
-    }
-    options
 }

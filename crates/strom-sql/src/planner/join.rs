@@ -22,15 +22,9 @@ impl Builder<'_> {
         // the inputs as they arrive (a changelog with `$op`) and their columns
         let (l_in, r_in) = (self.out(l).clone(), self.out(r).clone());
         let (ls, rs) = (l_in.without_op(), r_in.without_op());
-        let names = |schema: &DFSchema| -> Vec<(Option<String>, String)> {
-            schema
-                .iter()
-                .map(|(q, f)| (q.map(|q| q.table().to_string()), f.name().clone()))
-                .collect()
-        };
         // the columns of a pair of rows: left then right, duplicate names qualified
-        let mut pair_fields = names(j.left.schema());
-        pair_fields.extend(names(j.right.schema()));
+        let mut pair_fields = qualified_names(j.left.schema());
+        pair_fields.extend(qualified_names(j.right.schema()));
         if pair_fields.len() != ls.len() + rs.len() {
             return Err(SqlError::new(
                 "internal: the join schema does not match its inputs",
@@ -50,63 +44,30 @@ impl Builder<'_> {
         // the output: the pair, or one side's columns for a semi or anti join
         let (fields, output) = match semi {
             None => (pair_fields.clone(), pair.clone()),
-            Some((0, _)) => (names(j.schema.as_ref()), ls.clone()),
-            Some(_) => (names(j.schema.as_ref()), rs.clone()),
+            Some((0, _)) => (qualified_names(j.schema.as_ref()), ls.clone()),
+            Some(_) => (qualified_names(j.schema.as_ref()), rs.clone()),
         };
         let mut pairs = self.equality_keys(j, (l, &ls), (r, &rs))?;
         // the rest of the condition, over the pair's names
         let to_output = |e: Expr| to_unique_names(e, &pair_fields, &pair);
         let mut cond = j.filter.as_ref().map(|f| to_output(f.clone()));
         if j.null_aware {
-            // `x NOT IN (SELECT y ...)`: a left row stays when `x = y` is FALSE for every right
-            // row (a NULL on either side is no answer, so it removes the row): an anti join on
-            // `(x = y) IS NOT FALSE`, without equality keys
-            let column =
-                |c: &Column| Expr::Column(datafusion::common::Column::new_unqualified(&c.name));
-            for (lk, rk) in std::mem::take(&mut pairs) {
-                let eq = column(&pair.columns[lk])
-                    .eq(column(&pair.columns[ls.len() + rk]))
-                    .is_not_false();
-                cond = Some(match cond {
-                    Some(c) => c.and(eq),
-                    None => eq,
-                });
-            }
+            cond = Some(null_aware_condition(
+                std::mem::take(&mut pairs),
+                &pair,
+                ls.len(),
+                cond,
+            ));
         }
-        let window_pair = match (&self.nodes[l].window, &self.nodes[r].window) {
-            (Some((lwe, lattrs)), Some((rwe, _))) if pairs.contains(&(*lwe, *rwe)) => {
-                Some((*lwe, *rwe, lattrs.clone()))
-            }
-            _ => None,
-        };
-        let (kind, pairs) = match window_pair {
-            Some(_) if changelog[0] || changelog[1] => {
-                return Err(SqlError::new(
-                    "a window join of an updating result (a non-windowed GROUP BY, a Top-N or a regular outer join) is not supported; join the windowed inputs before they are updated",
-                ))
-            }
-            Some((lwe, rwe, lattrs)) => (
-                JoinKind::Window {
-                    left_end: lwe,
-                    right_end: rwe,
-                },
-                pairs
-                    .into_iter()
-                    .filter(|(a, _)| !lattrs.contains(a))
-                    .collect::<Vec<_>>(),
-            ),
-            None => {
-                let kind = self.unwindowed_join(
-                    join_type,
-                    (l, &ls),
-                    r,
-                    cond.clone(),
-                    &pair,
-                    changelog,
-                );
-                (kind, pairs)
-            }
-        };
+        let (kind, pairs) = self.join_kind(
+            join_type,
+            (l, &ls),
+            r,
+            pairs,
+            cond.as_ref(),
+            &pair,
+            changelog,
+        )?;
         let filter = cond.as_ref().map(encode).transpose()?;
         // Flink's changelog mode: an outer or anti join retracts the rows it emitted without
         // a partner, and a join of a changelog passes its changes on
@@ -135,6 +96,49 @@ impl Builder<'_> {
         );
         self.nodes[n].qualified = Some(fields);
         Ok(n)
+    }
+
+    /// How a join bounds its state: a window join when both inputs are windowed alike and
+    /// joined on their window (the window's own keys then leave `pairs`), an interval or
+    /// regular join otherwise.
+    #[allow(clippy::too_many_arguments)]
+    fn join_kind(
+        &self,
+        join_type: JoinType,
+        (l, ls): (usize, &RowSchema),
+        r: usize,
+        pairs: Vec<(usize, usize)>,
+        cond: Option<&Expr>,
+        pair: &RowSchema,
+        changelog: [bool; 2],
+    ) -> Result<(JoinKind, Vec<(usize, usize)>), SqlError> {
+        let window_pair = match (&self.nodes[l].window, &self.nodes[r].window) {
+            (Some((lwe, lattrs)), Some((rwe, _))) if pairs.contains(&(*lwe, *rwe)) => {
+                Some((*lwe, *rwe, lattrs.clone()))
+            }
+            _ => None,
+        };
+        Ok(match window_pair {
+            Some(_) if changelog[0] || changelog[1] => {
+                return Err(SqlError::new(
+                    "a window join of an updating result (a non-windowed GROUP BY, a Top-N or a regular outer join) is not supported; join the windowed inputs before they are updated",
+                ))
+            }
+            Some((lwe, rwe, lattrs)) => (
+                JoinKind::Window {
+                    left_end: lwe,
+                    right_end: rwe,
+                },
+                pairs
+                    .into_iter()
+                    .filter(|(a, _)| !lattrs.contains(a))
+                    .collect::<Vec<_>>(),
+            ),
+            None => (
+                self.unwindowed_join(join_type, (l, ls), r, cond.cloned(), pair, changelog),
+                pairs,
+            ),
+        })
     }
 
     /// A join of inputs that are not windowed alike: an interval join when the condition
@@ -214,6 +218,40 @@ impl Builder<'_> {
             upper_ms,
         })
     }
+}
+
+/// The (qualifier, name) of each column of a DataFusion schema.
+pub(super) fn qualified_names(schema: &DFSchema) -> Vec<(Option<String>, String)> {
+    schema
+        .iter()
+        .map(|(q, f)| (q.map(|q| q.table().to_string()), f.name().clone()))
+        .collect()
+}
+
+/// `x NOT IN (SELECT y ...)`: a left row stays when `x = y` is FALSE for every right row (a
+/// NULL on either side is no answer, so it removes the row): the condition of an anti join
+/// without equality keys, `(x = y) IS NOT FALSE` for each key pair, with `cond`.
+fn null_aware_condition(
+    keys: Vec<(usize, usize)>,
+    pair: &RowSchema,
+    left_len: usize,
+    cond: Option<Expr>,
+) -> Expr {
+    let column = |c: &Column| Expr::Column(datafusion::common::Column::new_unqualified(&c.name));
+    let mut cond = cond;
+    for (lk, rk) in keys {
+        let eq = column(&pair.columns[lk])
+            .eq(column(&pair.columns[left_len + rk]))
+            .is_not_false();
+        cond = Some(match cond {
+            Some(c) => c.and(eq),
+            None => eq,
+        });
+    }
+    cond.unwrap_or(Expr::Literal(
+        datafusion::scalar::ScalarValue::Boolean(Some(true)),
+        None,
+    ))
 }
 
 /// Strom's join type of a DataFusion join (INNER, LEFT, RIGHT, FULL).

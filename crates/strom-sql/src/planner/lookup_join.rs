@@ -3,7 +3,7 @@
 //! or LEFT, the table on the right, each stream row joined with what the table holds when the
 //! row arrives (Flink's semantics; a later change of the table changes no emitted row).
 
-use super::join::join_output;
+use super::join::{join_output, qualified_names};
 use super::*;
 
 impl Builder<'_> {
@@ -57,16 +57,7 @@ impl Builder<'_> {
                 "a lookup join of an updating result is not supported yet; Strom looks up rows of append-only streams",
             ));
         }
-        let projection: Vec<usize> = scan
-            .projection
-            .clone()
-            .unwrap_or_else(|| (0..table.schema.len()).collect());
-        let dim = RowSchema::new(
-            projection
-                .iter()
-                .map(|i| table.schema.columns[*i].clone())
-                .collect(),
-        );
+        let (projection, dim) = lookup_columns(&table, scan);
         // the stream's key expressions become columns (computed first where they are not)
         let base = self.out(input).clone();
         let mut extra: Vec<(String, Expr)> = Vec::new();
@@ -103,15 +94,9 @@ impl Builder<'_> {
             }
         }
         // the pair's names: the stream's (with the computed keys), then the table's
-        let names = |schema: &DFSchema| -> Vec<(Option<String>, String)> {
-            schema
-                .iter()
-                .map(|(q, f)| (q.map(|q| q.table().to_string()), f.name().clone()))
-                .collect()
-        };
-        let mut fields = names(j.left.schema());
+        let mut fields = qualified_names(j.left.schema());
         fields.extend(extra.iter().map(|(n, _)| (None, n.clone())));
-        fields.extend(names(j.right.schema()));
+        fields.extend(qualified_names(j.right.schema()));
         if fields.len() != ls.len() + dim.len() {
             return Err(SqlError::new(
                 "internal: the lookup join's schema does not match its inputs",
@@ -123,18 +108,7 @@ impl Builder<'_> {
             .as_ref()
             .map(|f| encode(&to_unique_names(f.clone(), &fields, &output)))
             .transpose()?;
-        let ttl = table
-            .options
-            .get("lookup.join.cache.ttl")
-            .map(|v| {
-                strom_common::config::parse_duration(v).ok_or_else(|| {
-                    SqlError::new(format!(
-                        "table {table_name}: 'lookup.join.cache.ttl' must be a duration such as '60 min', got '{v}'"
-                    ))
-                })
-            })
-            .transpose()?
-            .unwrap_or(std::time::Duration::from_secs(3600));
+        let ttl = cache_ttl(&table)?;
         let (input_keys, dim_keys): (Vec<usize>, Vec<usize>) = keys.into_iter().unzip();
         let n = self.add(
             OperatorSpec::LookupJoin(LookupJoinSpec {
@@ -157,4 +131,35 @@ impl Builder<'_> {
         self.nodes[n].qualified = Some(fields);
         Ok(n)
     }
+}
+
+/// A filesystem lookup table's `lookup.join.cache.ttl` (Flink's default: 60 min).
+fn cache_ttl(table: &TableSpec) -> Result<std::time::Duration, SqlError> {
+    match table.options.get("lookup.join.cache.ttl") {
+        None => Ok(std::time::Duration::from_secs(3600)),
+        Some(v) => strom_common::config::parse_duration(v).ok_or_else(|| {
+            SqlError::new(format!(
+                "table {}: 'lookup.join.cache.ttl' must be a duration such as '60 min', got '{v}'",
+                table.name
+            ))
+        }),
+    }
+}
+
+/// The columns of lookup table `table` its scan reads: positions and schema.
+fn lookup_columns(
+    table: &TableSpec,
+    scan: &datafusion::logical_expr::TableScan,
+) -> (Vec<usize>, RowSchema) {
+    let projection: Vec<usize> = scan
+        .projection
+        .clone()
+        .unwrap_or_else(|| (0..table.schema.len()).collect());
+    let dim = RowSchema::new(
+        projection
+            .iter()
+            .map(|i| table.schema.columns[*i].clone())
+            .collect(),
+    );
+    (projection, dim)
 }

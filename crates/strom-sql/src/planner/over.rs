@@ -61,37 +61,7 @@ impl Builder<'_> {
         let out_fields: Vec<Column> = row_schema(&w.schema)?.columns;
         let first_call = out_fields.len() - w.window_expr.len();
         let mut extra: Vec<(String, Expr)> = Vec::new();
-        let mut calls = Vec::new();
-        for (k, e) in w.window_expr.iter().enumerate() {
-            let Expr::WindowFunction(wf) = unalias_expr(e) else {
-                return Err(SqlError::new(format!("{e}: not a window function")));
-            };
-            let p = &wf.params;
-            if p.partition_by != params.partition_by
-                || p.order_by != params.order_by
-                || p.window_frame != params.window_frame
-            {
-                return Err(SqlError::new(
-                    "all OVER aggregates of one SELECT must be over the same window (Flink's rule); compute the others in another subquery",
-                ));
-            }
-            let WindowFunctionDefinition::AggregateUDF(f) = &wf.fun else {
-                return Err(SqlError::new(format!(
-                    "{}: Strom runs aggregate functions OVER windows, and ROW_NUMBER() filtered by rownum <= N (Top-N)",
-                    wf.fun
-                )));
-            };
-            let args: Vec<Expr> = p.args.iter().map(&resolve).collect();
-            let filter = p.filter.as_deref().map(&resolve);
-            calls.push(agg_call(
-                e,
-                f.name(),
-                (&args, p.distinct, filter.as_ref()),
-                &out_fields[first_call + k],
-                &base,
-                &mut extra,
-            )?);
-        }
+        let calls = self.over_calls(w, input, &base, &out_fields[first_call..], &mut extra)?;
         // arguments that are expressions are computed first, after the input's columns
         let mut in_schema = base.clone();
         if !extra.is_empty() {
@@ -135,6 +105,53 @@ impl Builder<'_> {
             fields
         });
         Ok(n)
+    }
+
+    /// The aggregate calls of an OVER window, all over the first call's window; their arguments
+    /// as columns of `base` (computed ones appended to `extra`).
+    fn over_calls(
+        &self,
+        w: &datafusion::logical_expr::Window,
+        input: usize,
+        base: &RowSchema,
+        results: &[Column],
+        extra: &mut Vec<(String, Expr)>,
+    ) -> Result<Vec<AggCall>, SqlError> {
+        let resolve = |e: &Expr| unqualify(self.resolve(input, e.clone()));
+        let mut first: Option<&datafusion::logical_expr::expr::WindowFunctionParams> = None;
+        let mut calls = Vec::new();
+        for (e, result) in w.window_expr.iter().zip(results) {
+            let Expr::WindowFunction(wf) = unalias_expr(e) else {
+                return Err(SqlError::new(format!("{e}: not a window function")));
+            };
+            let p = &wf.params;
+            let params = *first.get_or_insert(p);
+            if p.partition_by != params.partition_by
+                || p.order_by != params.order_by
+                || p.window_frame != params.window_frame
+            {
+                return Err(SqlError::new(
+                    "all OVER aggregates of one SELECT must be over the same window (Flink's rule); compute the others in another subquery",
+                ));
+            }
+            let WindowFunctionDefinition::AggregateUDF(f) = &wf.fun else {
+                return Err(SqlError::new(format!(
+                    "{}: Strom runs aggregate functions OVER windows, and ROW_NUMBER() filtered by rownum <= N (Top-N)",
+                    wf.fun
+                )));
+            };
+            let args: Vec<Expr> = p.args.iter().map(resolve).collect();
+            let filter = p.filter.as_deref().map(resolve);
+            calls.push(agg_call(
+                e,
+                f.name(),
+                (&args, p.distinct, filter.as_ref()),
+                result,
+                base,
+                extra,
+            )?);
+        }
+        Ok(calls)
     }
 }
 

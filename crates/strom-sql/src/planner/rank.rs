@@ -150,15 +150,26 @@ impl Builder<'_> {
             fields
         });
         let filter = rest.into_iter().reduce(|a, b| a.and(b));
+        self.after_rank(n, &output, filter, projection)
+    }
+
+    /// What runs after rank node `n` (of output `output`): the filter's other conditions and
+    /// the projection under the filter, if any.
+    fn after_rank(
+        &mut self,
+        n: usize,
+        output: &RowSchema,
+        filter: Option<Expr>,
+        projection: Option<&datafusion::logical_expr::Projection>,
+    ) -> Result<usize, SqlError> {
         match projection {
-            // the projection under the filter: with the filter's other conditions
+            // (its columns as the rank emits them: the rank is a BIGINT)
             Some(p) => {
-                // (its columns as the rank emits them: the rank is a BIGINT)
                 let columns = p
                     .expr
                     .iter()
                     .map(|e| {
-                        col_index(&output, &unqualify(e.clone()))
+                        col_index(output, &unqualify(e.clone()))
                             .map(|i| output.columns[i].clone())
                             .ok_or_else(|| {
                                 SqlError::new(format!(
@@ -176,7 +187,7 @@ impl Builder<'_> {
                     .iter()
                     .map(|c| Expr::Column(datafusion::common::Column::new_unqualified(&c.name)))
                     .collect();
-                self.calc(n, filter, exprs, output)
+                self.calc(n, filter, exprs, output.clone())
             }
         }
     }

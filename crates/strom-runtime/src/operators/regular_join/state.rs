@@ -107,7 +107,6 @@ impl<R: Eq + Hash + Clone> JoinState<R> {
         partners: &[usize],
         out: &mut Vec<Change<R>>,
     ) {
-        let other = 1 - side;
         let [a, b] = &mut self.sides;
         let (mine, theirs) = if side == 0 { (a, b) } else { (b, a) };
         let mut none = Rows::new();
@@ -121,107 +120,22 @@ impl<R: Eq + Hash + Clone> JoinState<R> {
             .map(|(_, c)| c.count)
             .sum();
         let add = kind.is_addition();
-        let pair = |me: &R, o: Option<&R>| -> [Option<R>; 2] {
-            let mut rows = [None, None];
-            rows[side] = Some(me.clone());
-            rows[other] = o.cloned();
-            rows
-        };
-        let alone = |o: &R| -> [Option<R>; 2] {
-            let mut rows = [None, None];
-            rows[other] = Some(o.clone());
-            rows
-        };
         match self.mode {
             Mode::Join { outer } => {
-                let joined_kind = match (outer[0] || outer[1], add) {
-                    (false, _) => kind,
-                    (true, true) => RowKind::Insert,
-                    (true, false) => RowKind::Delete,
-                };
-                if matched == 0 && outer[side] {
-                    out.push(Change {
-                        rows: pair(&row, None),
-                        kind: if add {
-                            RowKind::Insert
-                        } else {
-                            RowKind::Delete
-                        },
-                        times: 1,
-                    });
-                }
-                for j in partners {
-                    let Some((o, c)) = others.get_index_mut(*j) else {
-                        continue;
-                    };
-                    if add {
-                        if outer[other] && c.partners == 0 {
-                            out.push(Change {
-                                rows: alone(o),
-                                kind: RowKind::Delete,
-                                times: c.count,
-                            });
-                        }
-                        c.partners += 1;
-                        out.push(Change {
-                            rows: pair(&row, Some(o)),
-                            kind: joined_kind,
-                            times: c.count,
-                        });
-                    } else {
-                        out.push(Change {
-                            rows: pair(&row, Some(o)),
-                            kind: joined_kind,
-                            times: c.count,
-                        });
-                        if outer[other] && c.partners == 1 {
-                            out.push(Change {
-                                rows: alone(o),
-                                kind: RowKind::Insert,
-                                times: c.count,
-                            });
-                        }
-                        c.partners = c.partners.saturating_sub(1);
-                    }
-                }
+                join_changes(side, outer, &row, kind, (others, partners), matched, out)
             }
             Mode::Semi { side: s, anti } if s == side => {
                 if (matched > 0) != anti {
+                    let mut rows = [None, None];
+                    rows[side] = Some(row.clone());
                     out.push(Change {
-                        rows: pair(&row, None),
+                        rows,
                         kind,
                         times: 1,
                     });
                 }
             }
-            Mode::Semi { anti, .. } => {
-                for j in partners {
-                    let Some((o, c)) = others.get_index_mut(*j) else {
-                        continue;
-                    };
-                    let toggles = if add {
-                        c.partners == 0
-                    } else {
-                        c.partners == 1
-                    };
-                    if toggles {
-                        out.push(Change {
-                            rows: alone(o),
-                            kind: if add != anti {
-                                RowKind::Insert
-                            } else {
-                                RowKind::Delete
-                            },
-                            times: c.count,
-                        });
-                    }
-                    c.partners = if add {
-                        c.partners + 1
-                    } else {
-                        c.partners.saturating_sub(1)
-                    };
-                }
-            }
+            Mode::Semi { anti, .. } => semi_toggles(side, anti, add, (others, partners), out),
         }
         let Some(key) = key else { return };
         if add {
@@ -239,5 +153,116 @@ impl<R: Eq + Hash + Clone> JoinState<R> {
                 mine.remove(key);
             }
         }
+    }
+}
+
+/// The changes of a row of `side` (kind `kind`, `matched` partners counted with multiplicity)
+/// to an INNER / LEFT / RIGHT / FULL join whose outer sides are `outer`.
+fn join_changes<R: Eq + Hash + Clone>(
+    side: usize,
+    outer: [bool; 2],
+    row: &R,
+    kind: RowKind,
+    (others, partners): (&mut Rows<R>, &[usize]),
+    matched: u64,
+    out: &mut Vec<Change<R>>,
+) {
+    let other = 1 - side;
+    let add = kind.is_addition();
+    let pair = |o: Option<&R>| -> [Option<R>; 2] {
+        let mut rows = [None, None];
+        rows[side] = Some(row.clone());
+        rows[other] = o.cloned();
+        rows
+    };
+    let alone = |o: &R| -> [Option<R>; 2] {
+        let mut rows = [None, None];
+        rows[other] = Some(o.clone());
+        rows
+    };
+    let joined_kind = match (outer[0] || outer[1], add) {
+        (false, _) => kind,
+        (true, true) => RowKind::Insert,
+        (true, false) => RowKind::Delete,
+    };
+    if matched == 0 && outer[side] {
+        out.push(Change {
+            rows: pair(None),
+            kind: if add {
+                RowKind::Insert
+            } else {
+                RowKind::Delete
+            },
+            times: 1,
+        });
+    }
+    for j in partners {
+        let Some((o, c)) = others.get_index_mut(*j) else {
+            continue;
+        };
+        // an outer partner's padded row leaves with its first partner, comes back after its last
+        if add && outer[other] && c.partners == 0 {
+            out.push(Change {
+                rows: alone(o),
+                kind: RowKind::Delete,
+                times: c.count,
+            });
+        }
+        out.push(Change {
+            rows: pair(Some(o)),
+            kind: joined_kind,
+            times: c.count,
+        });
+        if !add && outer[other] && c.partners == 1 {
+            out.push(Change {
+                rows: alone(o),
+                kind: RowKind::Insert,
+                times: c.count,
+            });
+        }
+        c.partners = if add {
+            c.partners + 1
+        } else {
+            c.partners.saturating_sub(1)
+        };
+    }
+}
+
+/// The changes a row of the non-output side of a semi or anti join makes: its partners on the
+/// output side whose partner count leaves or reaches 0 come in or go out.
+fn semi_toggles<R: Eq + Hash + Clone>(
+    side: usize,
+    anti: bool,
+    add: bool,
+    (others, partners): (&mut Rows<R>, &[usize]),
+    out: &mut Vec<Change<R>>,
+) {
+    for j in partners {
+        let Some((o, c)) = others.get_index_mut(*j) else {
+            continue;
+        };
+        let toggles = if add {
+            c.partners == 0
+        } else {
+            c.partners == 1
+        };
+        if toggles {
+            let mut rows = [None, None];
+            rows[1 - side] = Some(o.clone());
+            out.push(Change {
+                rows,
+                kind: if add != anti {
+                    RowKind::Insert
+                } else {
+                    RowKind::Delete
+                },
+                times: c.count,
+            });
+        }
+        c.partners = if add {
+            c.partners + 1
+        } else {
+            c.partners.saturating_sub(1)
+        };
     }
 }
