@@ -24,6 +24,18 @@ pub enum JoinType {
 }
 
 impl JoinType {
+    /// Every join type.
+    pub const ALL: [JoinType; 8] = [
+        JoinType::Inner,
+        JoinType::Left,
+        JoinType::Right,
+        JoinType::Full,
+        JoinType::LeftSemi,
+        JoinType::LeftAnti,
+        JoinType::RightSemi,
+        JoinType::RightAnti,
+    ];
+
     /// The side a semi or anti join outputs (0 left, 1 right) and whether it keeps the rows
     /// with a partner (semi) or without (anti); `None` for the other joins.
     pub fn semi_side(self) -> Option<(usize, bool)> {

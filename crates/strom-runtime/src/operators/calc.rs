@@ -2,7 +2,7 @@
 
 use crate::error::TaskError;
 use crate::operator::{Operator, Output};
-use datafusion::arrow::array::{ArrayRef, BooleanArray};
+use datafusion::arrow::array::{Array, ArrayRef, BooleanArray};
 use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -14,6 +14,30 @@ use std::sync::{Arc, OnceLock};
 use strom_plan::expr_codec::decode;
 use strom_plan::functions::session_context;
 use strom_plan::{CalcSpec, ExprSpec, RowSchema};
+
+/// Evaluates condition `f` over `batch`: which rows pass (NULL does not), for the operator
+/// named `operator`.
+pub fn predicate(
+    f: &Arc<dyn PhysicalExpr>,
+    batch: &RecordBatch,
+    operator: &str,
+) -> Result<BooleanArray, TaskError> {
+    let v = f
+        .evaluate(batch)
+        .and_then(|v| v.into_array(batch.num_rows()))
+        .map_err(|e| TaskError::Expr {
+            operator: operator.into(),
+            message: e.to_string(),
+        })?;
+    let mask = v.as_any().downcast_ref::<BooleanArray>().ok_or_else(|| {
+        TaskError::Operator(format!("the condition of {operator} is not boolean"))
+    })?;
+    Ok(match mask.nulls() {
+        // NULL counts as false
+        Some(_) => mask.iter().map(|m| Some(m == Some(true))).collect(),
+        None => mask.clone(),
+    })
+}
 
 /// Compiles an encoded expression against an operator's input schema.
 pub fn physical_expr(
@@ -98,21 +122,11 @@ impl Operator for CalcOperator {
     fn process_batch(&mut self, batch: RecordBatch, out: &mut dyn Output) -> Result<(), TaskError> {
         let batch = match &self.filter {
             Some(f) => {
-                let mask = f
-                    .evaluate(&batch)
-                    .and_then(|v| v.into_array(batch.num_rows()))
-                    .map_err(|e| TaskError::Expr {
-                        operator: "Calc(where)".into(),
-                        message: e.to_string(),
-                    })?;
-                let mask = mask
-                    .as_any()
-                    .downcast_ref::<BooleanArray>()
-                    .ok_or_else(|| TaskError::Operator("filter did not produce booleans".into()))?;
+                let mask = predicate(f, &batch, "Calc(where)")?;
                 if mask.true_count() == 0 {
                     return Ok(());
                 }
-                filter_record_batch(&batch, mask)?
+                filter_record_batch(&batch, &mask)?
             }
             None => batch,
         };

@@ -275,26 +275,10 @@ impl JoinOperator {
 
     /// Which rows of `batch` pass the rest of the join condition.
     fn passes(&self, batch: &RecordBatch) -> Result<Option<BooleanArray>, TaskError> {
-        let Some(f) = &self.filter else {
-            return Ok(None);
-        };
-        let v = f
-            .evaluate(batch)
-            .and_then(|v| v.into_array(batch.num_rows()))
-            .map_err(|e| TaskError::Expr {
-                operator: "Join".into(),
-                message: e.to_string(),
-            })?;
-        let b = v
-            .as_any()
-            .downcast_ref::<BooleanArray>()
-            .ok_or_else(|| TaskError::Operator("the join condition is not boolean".into()))?;
-        // NULL counts as false
-        Ok(Some(
-            b.iter()
-                .map(|x| Some(x == Some(true)))
-                .collect::<BooleanArray>(),
-        ))
+        self.filter
+            .as_ref()
+            .map(|f| super::calc::predicate(f, batch, "Join"))
+            .transpose()
     }
 
     fn store(&mut self, side: usize, batch: RecordBatch, live: usize) -> u64 {
@@ -1109,17 +1093,6 @@ mod checkpoint_tests {
         (out.0, late)
     }
 
-    const JOIN_TYPES: [JoinType; 8] = [
-        JoinType::Inner,
-        JoinType::Left,
-        JoinType::Right,
-        JoinType::Full,
-        JoinType::LeftSemi,
-        JoinType::LeftAnti,
-        JoinType::RightSemi,
-        JoinType::RightAnti,
-    ];
-
     fn steps() -> impl Strategy<Value = Steps> {
         let rows = prop::collection::vec((prop::option::weighted(0.9, 0i64..4), 0i64..60), 0..8);
         prop::collection::vec(
@@ -1144,7 +1117,7 @@ mod checkpoint_tests {
             jt in 0usize..8,
             keyless in any::<bool>(),
         ) {
-            let jt = if kind > 0 { JoinType::Inner } else { JOIN_TYPES[jt] };
+            let jt = if kind > 0 { JoinType::Inner } else { JoinType::ALL[jt] };
             let spec = spec(kind, jt, keyless);
             let cut = cut.min(steps.len());
             let (out, late) = run(&spec, &steps, Some(cut), p, p2, max);
@@ -1161,7 +1134,7 @@ mod checkpoint_tests {
             jt in 0usize..8,
             keyless in any::<bool>(),
         ) {
-            let jt = if kind > 0 { JoinType::Inner } else { JOIN_TYPES[jt] };
+            let jt = if kind > 0 { JoinType::Inner } else { JoinType::ALL[jt] };
             let spec = spec(kind, jt, keyless);
             let (plain, late) = run(&spec, &steps, None, 1, 1, 128);
             let mut j = JoinOperator::new(&spec).unwrap();

@@ -9,7 +9,7 @@ use super::calc::physical_expr;
 use crate::connector::{ConnectorRegistry, SubtaskInfo};
 use crate::error::TaskError;
 use crate::operator::{Operator, Output};
-use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, UInt32Array};
+use datafusion::arrow::array::{Array, ArrayRef, UInt32Array};
 use datafusion::arrow::compute::{concat_batches, take};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -176,17 +176,7 @@ impl LookupJoinOperator {
         let mut pairs = joined(&left, &right_some)?;
         let mut matched = vec![false; batch.num_rows()];
         if let Some(f) = &self.filter {
-            let v = f
-                .evaluate(&pairs)
-                .and_then(|v| v.into_array(pairs.num_rows()))
-                .map_err(|e| TaskError::Expr {
-                    operator: "LookupJoin".into(),
-                    message: e.to_string(),
-                })?;
-            let mask = v.as_any().downcast_ref::<BooleanArray>().ok_or_else(|| {
-                TaskError::Operator("the lookup join condition is not boolean".into())
-            })?;
-            let mask: BooleanArray = mask.iter().map(|m| Some(m == Some(true))).collect();
+            let mask = super::calc::predicate(f, &pairs, "LookupJoin")?;
             for (p, l) in left.iter().enumerate() {
                 matched[*l as usize] |= mask.value(p);
             }

@@ -341,19 +341,8 @@ impl OverAggregateOperator {
             state_rows.extend(Calls::state_rows(&p.states));
             keys.resize(state_rows.len(), k);
         }
-        let states = if state_rows.is_empty() {
-            vec![]
-        } else {
-            let mut cols: Vec<ArrayRef> = match &self.keys {
-                Some(conv) => {
-                    let parser = conv.parser();
-                    conv.convert_rows(keys.iter().map(|b| parser.parse(b)))?
-                }
-                None => Vec::new(),
-            };
-            cols.extend(Calls::state_columns(&state_rows)?);
-            vec![state_ipc::batch(&state_schema, cols, state_rows.len())?]
-        };
+        let states =
+            Calls::keyed_state_batches(&state_schema, self.keys.as_ref(), &keys, &state_rows)?;
         // the rows kept: every frame (oldest first), then the rows waiting
         let mut kept: Vec<(&OwnedRow, bool)> = Vec::new();
         for p in self.partitions.values() {

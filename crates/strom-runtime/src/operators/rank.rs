@@ -22,7 +22,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::row::{OwnedRow, Row, RowConverter, SortField};
 use std::collections::HashMap;
 use std::sync::Arc;
-use strom_plan::{RankSpec, RowKind};
+use strom_plan::{RankSpec, RowKind, RowSchema};
 
 const SNAPSHOT_FORMAT: &str = "rank/v1";
 
@@ -114,6 +114,53 @@ impl<K: Ord + Clone, R: Clone> TopN<K, R> {
     }
 }
 
+/// A rank's row converters: partition keys, sort keys, whole rows.
+pub(super) type Converters = (Option<RowConverter>, RowConverter, RowConverter);
+
+/// A rank's row converters over its input's columns `input` (without `$op`): the partition
+/// keys (none without partition columns), the sort keys (comparing as the `ORDER BY` says) and
+/// whole rows; checks that the output is the input, the rank and the row kind.
+pub(super) fn converters(spec: &RankSpec, input: &RowSchema) -> Result<Converters, TaskError> {
+    let ty = |c: usize| input.columns[c].ty.to_arrow();
+    let partition = (!spec.partition_by.is_empty())
+        .then(|| {
+            RowConverter::new(
+                spec.partition_by
+                    .iter()
+                    .map(|c| SortField::new(ty(*c)))
+                    .collect(),
+            )
+        })
+        .transpose()?;
+    let sort = RowConverter::new(
+        spec.order_by
+            .iter()
+            .map(|k| {
+                SortField::new_with_options(
+                    ty(k.column),
+                    SortOptions {
+                        descending: k.descending,
+                        nulls_first: k.nulls_first,
+                    },
+                )
+            })
+            .collect(),
+    )?;
+    let rows = RowConverter::new(
+        input
+            .columns
+            .iter()
+            .map(|c| SortField::new(c.ty.to_arrow()))
+            .collect(),
+    )?;
+    if spec.output.len() != input.len() + 2 {
+        return Err(TaskError::Deployment(
+            "a rank's output is its input, the rank and the row kind".into(),
+        ));
+    }
+    Ok((partition, sort, rows))
+}
+
 /// The Rank operator over Arrow batches.
 pub struct RankOperator {
     spec: RankSpec,
@@ -129,43 +176,7 @@ pub struct RankOperator {
 
 impl RankOperator {
     pub fn new(spec: &RankSpec) -> Result<Self, TaskError> {
-        let ty = |c: usize| spec.input.columns[c].ty.to_arrow();
-        let partition = (!spec.partition_by.is_empty())
-            .then(|| {
-                RowConverter::new(
-                    spec.partition_by
-                        .iter()
-                        .map(|c| SortField::new(ty(*c)))
-                        .collect(),
-                )
-            })
-            .transpose()?;
-        let sort = RowConverter::new(
-            spec.order_by
-                .iter()
-                .map(|k| {
-                    SortField::new_with_options(
-                        ty(k.column),
-                        SortOptions {
-                            descending: k.descending,
-                            nulls_first: k.nulls_first,
-                        },
-                    )
-                })
-                .collect(),
-        )?;
-        let rows = RowConverter::new(
-            spec.input
-                .columns
-                .iter()
-                .map(|c| SortField::new(c.ty.to_arrow()))
-                .collect(),
-        )?;
-        if spec.output.len() != spec.input.len() + 2 {
-            return Err(TaskError::Deployment(
-                "a rank's output is its input, the rank and the row kind".into(),
-            ));
-        }
+        let (partition, sort, rows) = converters(spec, &spec.input)?;
         Ok(Self {
             spec: spec.clone(),
             partition,

@@ -202,19 +202,7 @@ impl Operator for RetractAggregateOperator {
             rows.extend(Calls::state_rows(&g.states));
             keys.resize(rows.len(), k);
         }
-        let batches = if rows.is_empty() {
-            vec![]
-        } else {
-            let mut cols: Vec<ArrayRef> = match &self.keys {
-                Some(conv) => {
-                    let parser = conv.parser();
-                    conv.convert_rows(keys.iter().map(|b| parser.parse(b)))?
-                }
-                None => Vec::new(),
-            };
-            cols.extend(Calls::state_columns(&rows)?);
-            vec![state_ipc::batch(&schema, cols, rows.len())?]
-        };
+        let batches = Calls::keyed_state_batches(&schema, self.keys.as_ref(), &keys, &rows)?;
         state_ipc::write(&schema, &batches).map(Some)
     }
 

@@ -15,9 +15,8 @@ use super::state_ipc;
 use crate::error::TaskError;
 use crate::operator::{Operator, Output, RestoreScope};
 use datafusion::arrow::array::{ArrayRef, AsArray, Int64Array, Int8Array, RecordBatch};
-use datafusion::arrow::compute::SortOptions;
 use datafusion::arrow::datatypes::{Int8Type, SchemaRef};
-use datafusion::arrow::row::{OwnedRow, Row, RowConverter, SortField};
+use datafusion::arrow::row::{OwnedRow, Row, RowConverter};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use strom_plan::{RankSpec, RankType, RowKind};
@@ -163,43 +162,7 @@ pub struct RetractRankOperator {
 impl RetractRankOperator {
     pub fn new(spec: &RankSpec) -> Result<Self, TaskError> {
         let input = spec.input.without_op();
-        let ty = |c: usize| input.columns[c].ty.to_arrow();
-        let partition = (!spec.partition_by.is_empty())
-            .then(|| {
-                RowConverter::new(
-                    spec.partition_by
-                        .iter()
-                        .map(|c| SortField::new(ty(*c)))
-                        .collect(),
-                )
-            })
-            .transpose()?;
-        let sort = RowConverter::new(
-            spec.order_by
-                .iter()
-                .map(|k| {
-                    SortField::new_with_options(
-                        ty(k.column),
-                        SortOptions {
-                            descending: k.descending,
-                            nulls_first: k.nulls_first,
-                        },
-                    )
-                })
-                .collect(),
-        )?;
-        let rows = RowConverter::new(
-            input
-                .columns
-                .iter()
-                .map(|c| SortField::new(c.ty.to_arrow()))
-                .collect(),
-        )?;
-        if spec.output.len() != input.len() + 2 {
-            return Err(TaskError::Deployment(
-                "a rank's output is its input, the rank and the row kind".into(),
-            ));
-        }
+        let (partition, sort, rows) = super::rank::converters(spec, &input)?;
         Ok(Self {
             spec: spec.clone(),
             partition,

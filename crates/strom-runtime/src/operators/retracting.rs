@@ -273,7 +273,7 @@ impl Calls {
     }
 
     /// The checkpoint columns of `rows`.
-    pub fn state_columns(rows: &[StateRow<'_>]) -> Result<Vec<ArrayRef>, TaskError> {
+    fn state_columns(rows: &[StateRow<'_>]) -> Result<Vec<ArrayRef>, TaskError> {
         use datafusion::arrow::array::{BinaryArray, Int32Array};
         Ok(vec![
             Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.0))),
@@ -289,6 +289,28 @@ impl Calls {
                 rows.iter().map(|r| r.4).collect::<Vec<_>>(),
             )),
         ])
+    }
+
+    /// The checkpoint batches of state rows `rows`, each after its key `keys[i]` (bytes of
+    /// `converter`; no key columns without one), in `schema` (keys, then the state columns).
+    pub fn keyed_state_batches(
+        schema: &datafusion::arrow::datatypes::SchemaRef,
+        converter: Option<&RowConverter>,
+        keys: &[&[u8]],
+        rows: &[StateRow<'_>],
+    ) -> Result<Vec<RecordBatch>, TaskError> {
+        if rows.is_empty() {
+            return Ok(vec![]);
+        }
+        let mut cols: Vec<ArrayRef> = match converter {
+            Some(conv) => {
+                let parser = conv.parser();
+                conv.convert_rows(keys.iter().map(|b| parser.parse(b)))?
+            }
+            None => Vec::new(),
+        };
+        cols.extend(Self::state_columns(rows)?);
+        Ok(vec![super::state_ipc::batch(schema, cols, rows.len())?])
     }
 
     /// Row `i` of checkpoint columns `cols` (call, value, n, isum, fsum).

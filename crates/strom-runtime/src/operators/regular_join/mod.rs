@@ -27,7 +27,7 @@ use super::state_ipc;
 use crate::error::TaskError;
 use crate::operator::{Operator, Output, RestoreScope};
 use datafusion::arrow::array::{
-    new_null_array, Array, ArrayRef, AsArray, BooleanArray, Int8Array, UInt32Array, UInt64Array,
+    new_null_array, Array, ArrayRef, AsArray, Int8Array, UInt32Array, UInt64Array,
 };
 use datafusion::arrow::compute::take;
 use datafusion::arrow::datatypes::{DataType, Field, Int8Type, SchemaRef};
@@ -219,23 +219,12 @@ impl RegularJoinOperator {
                 [theirs, mine].concat()
             };
             let batch = super::conform(&self.pair, cols, chunk.len())?;
-            let v = filter
-                .evaluate(&batch)
-                .and_then(|v| v.into_array(batch.num_rows()))
-                .map_err(|e| TaskError::Expr {
-                    operator: "Join".into(),
-                    message: e.to_string(),
-                })?;
-            let mask = v
-                .as_any()
-                .downcast_ref::<BooleanArray>()
-                .ok_or_else(|| TaskError::Operator("the join condition is not boolean".into()))?;
-            // NULL counts as false
+            let mask = super::calc::predicate(filter, &batch, "Join")?;
             kept.extend(
                 chunk
                     .iter()
                     .enumerate()
-                    .filter(|(p, _)| mask.is_valid(*p) && mask.value(*p))
+                    .filter(|(p, _)| mask.value(*p))
                     .map(|(_, c)| *c),
             );
         }
