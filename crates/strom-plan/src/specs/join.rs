@@ -79,6 +79,8 @@ pub struct JoinSpec {
     /// Equality keys (columns of left and right, pairwise); the inputs are hashed on them.
     pub left_keys: Vec<usize>,
     pub right_keys: Vec<usize>,
+    /// (In JSON `join_kind`: `kind` is the operator's tag in a JobGraph.)
+    #[serde(rename = "join_kind")]
     pub kind: JoinKind,
     /// The rest of the join condition, over `output` (over `pair` for a semi or anti join).
     #[serde(default, skip_serializing_if = "Option::is_none")]

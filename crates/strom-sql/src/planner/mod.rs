@@ -582,7 +582,12 @@ fn row_schema(df: &DFSchema) -> Result<RowSchema, SqlError> {
 
 /// A query column as Strom carries it.
 fn column(f: &Field) -> Result<Column, SqlError> {
-    let ty = SqlType::from_arrow(f.data_type()).ok_or_else(|| {
+    // Flink has no unsigned types: DataFusion's ROW_NUMBER(), RANK(), ... are Flink's BIGINT
+    let ty = match f.data_type() {
+        DataType::UInt64 | DataType::UInt32 => Some(SqlType::BigInt),
+        other => SqlType::from_arrow(other),
+    };
+    let ty = ty.ok_or_else(|| {
         SqlError::new(format!(
             "column '{}' has type {} which Strom cannot carry yet",
             f.name(),

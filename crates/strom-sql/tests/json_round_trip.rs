@@ -1,0 +1,77 @@
+//! Every operator a streaming job can hold survives the JobGraph's JSON (what a client submits
+//! to a cluster): the Nexmark queries and a query for each kind of join, OVER window and
+//! ranking, compiled at parallelism 2 and read back from JSON equal.
+#![allow(clippy::unwrap_used)] // a test may unwrap
+
+use std::path::PathBuf;
+use strom_common::Configuration;
+use strom_sql::compile_script;
+
+fn nexmark(file: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../bench/nexmark/queries")
+        .join(file);
+    std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("${TPS}", "1000")
+        .replace("${EVENTS_NUM}", "1000")
+        .replace("${PERSON_PROPORTION}", "1")
+        .replace("${AUCTION_PROPORTION}", "3")
+        .replace("${BID_PROPORTION}", "46")
+        .replace("${NEXMARK_TABLE}", "datagen")
+        .replace("${FLINK_HOME}", "/tmp")
+        .replace("${NEXMARK_DIR}", "/tmp")
+        .replace("${SUBMIT_TIME}", "t")
+}
+
+fn round_trip(label: &str, sql: &str) {
+    let script = format!(
+        "SET 'parallelism.default' = '2';\n{}\n{}\n{sql}",
+        nexmark("ddl_gen.sql"),
+        nexmark("ddl_views.sql")
+    );
+    let c =
+        compile_script(&script, &Configuration::new()).unwrap_or_else(|e| panic!("{label}: {e}"));
+    for g in &c.jobs {
+        let json = serde_json::to_string(g).unwrap();
+        let back: strom_plan::JobGraph =
+            serde_json::from_str(&json).unwrap_or_else(|e| panic!("{label}: {e}"));
+        assert_eq!(&back, g, "{label}");
+    }
+}
+
+#[test]
+fn the_nexmark_queries_survive_json() {
+    for q in [
+        "q0", "q1", "q2", "q3", "q4", "q5", "q7", "q8", "q9", "q10", "q11", "q12", "q13", "q15",
+        "q16", "q17", "q18", "q19", "q20", "q21", "q22",
+    ] {
+        round_trip(q, &nexmark(&format!("{q}.sql")));
+    }
+}
+
+#[test]
+fn joins_over_windows_and_rankings_survive_json() {
+    for (label, query) in [
+        (
+            "left join",
+            "SELECT a.id, p.name FROM auction a LEFT JOIN person p ON a.seller = p.id",
+        ),
+        (
+            "not in",
+            "SELECT id FROM person WHERE id NOT IN (SELECT seller FROM auction)",
+        ),
+        (
+            "over",
+            "SELECT auction, SUM(price) OVER (PARTITION BY auction ORDER BY `dateTime` \
+             ROWS BETWEEN 2 PRECEDING AND CURRENT ROW) FROM bid",
+        ),
+        (
+            "dense rank",
+            "SELECT * FROM (SELECT auction, price, DENSE_RANK() OVER (PARTITION BY auction \
+             ORDER BY price DESC) AS r FROM bid) WHERE r <= 3",
+        ),
+    ] {
+        round_trip(label, &format!("{query};"));
+    }
+}
