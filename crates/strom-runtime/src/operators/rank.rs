@@ -161,6 +161,27 @@ pub(super) fn converters(spec: &RankSpec, input: &RowSchema) -> Result<Converter
     Ok((partition, sort, rows))
 }
 
+/// Emits a ranking's `changes` as rows of `output`: the row (bytes of `rows`), its rank and
+/// its kind.
+pub(super) fn emit_changes(
+    rows: &RowConverter,
+    output: &SchemaRef,
+    changes: &[Change<OwnedRow>],
+    out: &mut dyn Output,
+) -> Result<(), TaskError> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let mut cols = rows.convert_rows(changes.iter().map(|c| c.row.row()))?;
+    cols.push(Arc::new(Int64Array::from_iter_values(
+        changes.iter().map(|c| c.rank as i64),
+    )));
+    cols.push(Arc::new(Int8Array::from_iter_values(
+        changes.iter().map(|c| c.kind as i8),
+    )));
+    out.emit(super::conform(output, cols, changes.len())?)
+}
+
 /// The Rank operator over Arrow batches.
 pub struct RankOperator {
     spec: RankSpec,
@@ -219,18 +240,7 @@ impl RankOperator {
     }
 
     fn emit(&self, changes: &[Change<OwnedRow>], out: &mut dyn Output) -> Result<(), TaskError> {
-        if changes.is_empty() {
-            return Ok(());
-        }
-        let rows: Vec<Row<'_>> = changes.iter().map(|c| c.row.row()).collect();
-        let mut cols = self.rows.convert_rows(rows)?;
-        cols.push(Arc::new(Int64Array::from_iter_values(
-            changes.iter().map(|c| c.rank as i64),
-        )));
-        cols.push(Arc::new(Int8Array::from_iter_values(
-            changes.iter().map(|c| c.kind as i8),
-        )));
-        out.emit(super::conform(&self.output, cols, changes.len())?)
+        emit_changes(&self.rows, &self.output, changes, out)
     }
 
     fn snapshot_schema(&self) -> SchemaRef {

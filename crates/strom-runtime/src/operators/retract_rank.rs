@@ -14,11 +14,10 @@ use super::rank::Change;
 use super::state_ipc;
 use crate::error::TaskError;
 use crate::operator::{Operator, Output, RestoreScope};
-use datafusion::arrow::array::{ArrayRef, AsArray, Int64Array, Int8Array, RecordBatch};
+use datafusion::arrow::array::{ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{Int8Type, SchemaRef};
 use datafusion::arrow::row::{OwnedRow, Row, RowConverter};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 use strom_plan::{RankSpec, RankType, RowKind};
 
 const SNAPSHOT_FORMAT: &str = "retract-rank/v1";
@@ -214,18 +213,7 @@ impl RetractRankOperator {
     }
 
     fn emit(&self, changes: &[Change<OwnedRow>], out: &mut dyn Output) -> Result<(), TaskError> {
-        if changes.is_empty() {
-            return Ok(());
-        }
-        let rows: Vec<Row<'_>> = changes.iter().map(|c| c.row.row()).collect();
-        let mut cols = self.rows.convert_rows(rows)?;
-        cols.push(Arc::new(Int64Array::from_iter_values(
-            changes.iter().map(|c| c.rank as i64),
-        )));
-        cols.push(Arc::new(Int8Array::from_iter_values(
-            changes.iter().map(|c| c.kind as i8),
-        )));
-        out.emit(super::conform(&self.output, cols, changes.len())?)
+        super::rank::emit_changes(&self.rows, &self.output, changes, out)
     }
 
     fn snapshot_schema(&self) -> SchemaRef {
@@ -281,9 +269,10 @@ mod tests {
     use super::*;
     use crate::operators::state_ipc::{rescale, route};
     use crate::operators::testkit::{col, Collect};
-    use datafusion::arrow::array::Array;
+    use datafusion::arrow::array::{Array, Int64Array, Int8Array};
     use datafusion::arrow::datatypes::Int64Type;
     use proptest::prelude::*;
+    use std::sync::Arc;
     use strom_plan::{RowSchema, SortKey, SqlType};
 
     /// A row (partition, sort key, payload) and whether it is added.
