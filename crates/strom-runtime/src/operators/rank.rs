@@ -19,7 +19,7 @@ use crate::operator::{Operator, Output, RestoreScope};
 use datafusion::arrow::array::{ArrayRef, Int64Array, Int8Array, RecordBatch};
 use datafusion::arrow::compute::SortOptions;
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::arrow::row::{OwnedRow, Row, RowConverter, SortField};
+use datafusion::arrow::row::{OwnedRow, RowConverter, SortField};
 use std::collections::HashMap;
 use std::sync::Arc;
 use strom_plan::{RankSpec, RowKind, RowSchema};
@@ -261,19 +261,11 @@ impl Operator for RankOperator {
 
     fn snapshot_state(&mut self, _checkpoint: u64) -> Result<Option<Vec<u8>>, TaskError> {
         let schema = self.snapshot_schema();
-        let rows: Vec<Row<'_>> = self
+        let rows = self
             .top
             .partitions()
-            .flat_map(|p| p.iter().map(|(_, r)| r.row()))
-            .collect();
-        let batches = if rows.is_empty() {
-            vec![]
-        } else {
-            let n = rows.len();
-            let cols = self.rows.convert_rows(rows)?;
-            vec![state_ipc::batch(&schema, cols, n)?]
-        };
-        state_ipc::write(&schema, &batches).map(Some)
+            .flat_map(|p| p.iter().map(|(_, r)| r.row()));
+        state_ipc::write_rows(&schema, &self.rows, rows).map(Some)
     }
 
     fn restore_state(&mut self, states: &[Vec<u8>], scope: &RestoreScope) -> Result<(), TaskError> {

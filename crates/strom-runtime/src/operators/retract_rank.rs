@@ -16,7 +16,7 @@ use crate::error::TaskError;
 use crate::operator::{Operator, Output, RestoreScope};
 use datafusion::arrow::array::{ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{Int8Type, SchemaRef};
-use datafusion::arrow::row::{OwnedRow, Row, RowConverter};
+use datafusion::arrow::row::{OwnedRow, RowConverter};
 use std::collections::{BTreeMap, HashMap};
 use strom_plan::{RankSpec, RankType, RowKind};
 
@@ -234,15 +234,7 @@ impl Operator for RetractRankOperator {
 
     fn snapshot_state(&mut self, _checkpoint: u64) -> Result<Option<Vec<u8>>, TaskError> {
         let schema = self.snapshot_schema();
-        let rows: Vec<Row<'_>> = self.ranking.rows().map(|r| r.row()).collect();
-        let batches = if rows.is_empty() {
-            vec![]
-        } else {
-            let n = rows.len();
-            let cols = self.rows.convert_rows(rows)?;
-            vec![state_ipc::batch(&schema, cols, n)?]
-        };
-        state_ipc::write(&schema, &batches).map(Some)
+        state_ipc::write_rows(&schema, &self.rows, self.ranking.rows().map(|r| r.row())).map(Some)
     }
 
     fn restore_state(&mut self, states: &[Vec<u8>], scope: &RestoreScope) -> Result<(), TaskError> {

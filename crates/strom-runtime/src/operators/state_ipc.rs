@@ -33,6 +33,24 @@ pub fn fields_of(schema: &strom_plan::RowSchema) -> Vec<Field> {
         .collect()
 }
 
+/// A snapshot of whole rows (Arrow row-format bytes of `converter`) as one IPC stream of
+/// `schema`.
+pub fn write_rows<'a>(
+    schema: &SchemaRef,
+    converter: &datafusion::arrow::row::RowConverter,
+    rows: impl Iterator<Item = datafusion::arrow::row::Row<'a>>,
+) -> Result<Vec<u8>, TaskError> {
+    let rows: Vec<_> = rows.collect();
+    let batches = if rows.is_empty() {
+        vec![]
+    } else {
+        let n = rows.len();
+        let cols = converter.convert_rows(rows)?;
+        vec![batch(schema, cols, n)?]
+    };
+    write(schema, &batches)
+}
+
 /// `fields` (all made nullable) with the format and watermark as metadata.
 pub fn schema(fields: Vec<Field>, format: &str, watermark: i64) -> SchemaRef {
     let fields: Vec<Field> = fields.into_iter().map(|f| f.with_nullable(true)).collect();
