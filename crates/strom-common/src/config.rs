@@ -60,6 +60,7 @@ pub mod keys {
     pub const TABLE_DML_SYNC: &str = o::TABLE_DML_SYNC.key;
     pub const AGG_PHASE_STRATEGY: &str = o::AGG_PHASE_STRATEGY.key;
     pub const MINI_BATCH_ENABLED: &str = o::MINI_BATCH_ENABLED.key;
+    pub const STATE_TTL: &str = o::STATE_TTL.key;
     pub const HEARTBEAT_INTERVAL: &str = o::HEARTBEAT_INTERVAL.key;
     pub const HEARTBEAT_TIMEOUT: &str = o::HEARTBEAT_TIMEOUT.key;
     pub const CLUSTER_SECRET: &str = o::CLUSTER_SECRET.key;

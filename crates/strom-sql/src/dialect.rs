@@ -76,6 +76,11 @@ impl Dialect for FlinkDialect {
         true
     }
 
+    /// `SELECT /*+ STATE_TTL('t' = '1d') */ ...` (Flink's query hints, see [`crate::hints`]).
+    fn supports_comment_optimizer_hint(&self) -> bool {
+        true
+    }
+
     /// `JOIN dim FOR SYSTEM_TIME AS OF s.proc_time` (a lookup join).
     fn supports_table_versioning(&self) -> bool {
         true

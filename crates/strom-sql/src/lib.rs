@@ -11,6 +11,7 @@ pub mod error;
 pub mod field_names;
 pub mod flink_functions;
 pub mod group_windows;
+pub mod hints;
 pub mod lookup;
 pub mod parser;
 pub mod planner;

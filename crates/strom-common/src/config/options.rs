@@ -440,6 +440,12 @@ pub const MINI_BATCH_ENABLED: ConfigOption<Boolean> = ConfigOption {
     description:
         "Non-windowed aggregates emit one change per group and input batch instead of per row.",
 };
+pub const STATE_TTL: ConfigOption<DurationOption> = ConfigOption {
+    key: "table.exec.state.ttl",
+    deprecated_keys: &[],
+    default: Duration::ZERO,
+    description: "How long the state of a key of a regular join, a non-windowed GROUP BY or a Top-N is kept after its last change (processing time); 0 keeps it for good. Expired state is dropped, so later rows of that key may give results that differ from the query's answer over all rows, as in Flink. The `STATE_TTL` hint sets it per join input or aggregate.",
+};
 pub const HEARTBEAT_INTERVAL: ConfigOption<DurationOption> = ConfigOption {
     key: "heartbeat.interval",
     deprecated_keys: &[],
@@ -693,6 +699,7 @@ pub const ALL: &[&dyn Documented] = &[
     &AGG_PHASE_STRATEGY,
     &DISABLED_OPERATORS,
     &MINI_BATCH_ENABLED,
+    &STATE_TTL,
     &HEARTBEAT_INTERVAL,
     &HEARTBEAT_TIMEOUT,
     &CLUSTER_SECRET,

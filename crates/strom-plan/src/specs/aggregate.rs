@@ -90,6 +90,10 @@ pub struct AggregateSpec {
     /// window function) that overlap are merged per group before they fire.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_gap_ms: Option<i64>,
+    /// With `changelog`: a group not written for this long (processing time) is dropped
+    /// (`table.exec.state.ttl`, the `STATE_TTL` hint); 0 keeps every group.
+    #[serde(default, skip_serializing_if = "crate::specs::no_ttl")]
+    pub state_ttl_ms: u64,
     /// Output: group-by columns, then aggregates (or partial states for Partial), then `$op`
     /// with `changelog`.
     pub output: RowSchema,
@@ -137,10 +141,11 @@ impl Spec for AggregateSpec {
             .map(|x| format!("{} AS {}", x.describe(&self.input), x.name))
             .collect();
         format!(
-            "{}(groupBy=[{}], select=[{}])",
+            "{}(groupBy=[{}], select=[{}]{})",
             self.name(),
             keys.join(", "),
-            aggs.join(", ")
+            aggs.join(", "),
+            super::describe_ttl(&[self.state_ttl_ms])
         )
     }
 }

@@ -90,6 +90,14 @@ pub struct JoinSpec {
     /// unique), which `filter` reads.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pair: Option<RowSchema>,
+    /// A regular join: a kept row of the left / right input not written for this long
+    /// (processing time) is dropped (`table.exec.state.ttl`, the `STATE_TTL` hint); 0 keeps it.
+    #[serde(default, skip_serializing_if = "no_ttls")]
+    pub state_ttl_ms: [u64; 2],
+}
+
+fn no_ttls(ttl: &[u64; 2]) -> bool {
+    ttl.iter().all(super::no_ttl)
 }
 
 impl Spec for JoinSpec {
@@ -133,14 +141,15 @@ impl Spec for JoinSpec {
             ),
         };
         format!(
-            "{}(joinType=[{:?}], keys=[{}], {kind}{})",
+            "{}(joinType=[{:?}], keys=[{}], {kind}{}{})",
             self.name(),
             self.join_type,
             keys.join(", "),
             self.filter
                 .as_ref()
                 .map(|f| format!(", where=[{}]", f.sql))
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            super::describe_ttl(&self.state_ttl_ms)
         )
     }
 }

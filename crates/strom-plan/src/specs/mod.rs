@@ -38,6 +38,20 @@ pub struct ExprSpec {
     pub proto: String,
 }
 
+/// A state time-to-live of 0: state is kept for good.
+pub(crate) fn no_ttl(ttl_ms: &u64) -> bool {
+    *ttl_ms == 0
+}
+
+/// `, stateTtl=[...]` for a plan's description (nothing without a TTL): one per input.
+pub(crate) fn describe_ttl(ttl_ms: &[u64]) -> String {
+    if ttl_ms.iter().all(no_ttl) {
+        return String::new();
+    }
+    let each: Vec<String> = ttl_ms.iter().map(|t| format!("{t} ms")).collect();
+    format!(", stateTtl=[{}]", each.join(", "))
+}
+
 /// What every operator spec tells about itself.
 pub trait Spec {
     /// Flink-like operator name for vertex names and plans.

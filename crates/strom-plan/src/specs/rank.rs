@@ -53,6 +53,10 @@ pub struct RankSpec {
     pub limit: u64,
     #[serde(default, skip_serializing_if = "is_row_number")]
     pub rank_type: RankType,
+    /// A partition not written for this long (processing time) is dropped
+    /// (`table.exec.state.ttl`); 0 keeps every partition.
+    #[serde(default, skip_serializing_if = "crate::specs::no_ttl")]
+    pub state_ttl_ms: u64,
     pub output: RowSchema,
 }
 
@@ -94,7 +98,7 @@ impl Spec for RankSpec {
             })
             .collect();
         format!(
-            "Rank(strategy=[{}], rankType=[{}], rankRange=[rankStart=1, rankEnd={}], partitionBy=[{}], orderBy=[{}])",
+            "Rank(strategy=[{}], rankType=[{}], rankRange=[rankStart=1, rankEnd={}], partitionBy=[{}], orderBy=[{}]{})",
             if self.input_is_changelog() {
                 "RetractStrategy"
             } else {
@@ -103,7 +107,8 @@ impl Spec for RankSpec {
             self.rank_type.sql_name(),
             self.limit,
             partition.join(", "),
-            order.join(", ")
+            order.join(", "),
+            super::describe_ttl(&[self.state_ttl_ms])
         )
     }
 }

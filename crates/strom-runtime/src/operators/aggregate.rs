@@ -10,6 +10,7 @@ mod changelog;
 mod checkpoint;
 
 use super::accumulators::Accumulator;
+use super::ttl::{Clock, Ttl};
 use crate::error::TaskError;
 use crate::operator::{Operator, Output, RestoreScope};
 use datafusion::arrow::array::{
@@ -71,6 +72,11 @@ pub struct AggregateOperator {
     /// Changelog mode: per group, the last run it appeared in.
     run_of: Vec<u64>,
     runs: u64,
+    /// Changelog mode: per group, the processing time of its last change, and the state
+    /// time-to-live (`table.exec.state.ttl`, `STATE_TTL`) that drops groups not changed for it.
+    written: Vec<i64>,
+    ttl: Option<Ttl>,
+    clock: Clock,
 }
 
 impl AggregateOperator {
@@ -121,7 +127,16 @@ impl AggregateOperator {
             emitted: Vec::new(),
             run_of: Vec::new(),
             runs: 0,
+            written: Vec::new(),
+            ttl: Ttl::new(if spec.changelog { spec.state_ttl_ms } else { 0 }),
+            clock: Clock::default(),
         })
+    }
+
+    /// Reads processing time from `clock` (tests move it by hand).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     fn new_table(&self, batch: &RecordBatch) -> GroupTable {
@@ -501,6 +516,7 @@ mod tests {
             AggregateMode::Single => (input, out),
         };
         AggregateSpec {
+            state_ttl_ms: 0,
             input,
             group_by: vec![0],
             aggregates: calls,
@@ -638,6 +654,83 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    /// With a state TTL of 100 ms, a group not changed for that long starts afresh (+I), also
+    /// after a checkpoint and a restore, with either kind of key.
+    #[test]
+    fn a_state_ttl_drops_groups_not_changed_for_that_long() {
+        use crate::operators::ttl::Clock;
+        use datafusion::arrow::array::AsArray;
+        use datafusion::arrow::datatypes::{Int64Type, Int8Type};
+        use std::sync::atomic::{AtomicI64, Ordering};
+        for key in [SqlType::BigInt, SqlType::String] {
+            let spec = AggregateSpec {
+                state_ttl_ms: 100,
+                ..changelog_spec(key.clone(), false)
+            };
+            let now = Arc::new(AtomicI64::new(0));
+            let new_op = || {
+                AggregateOperator::new(&spec)
+                    .unwrap()
+                    .with_clock(Clock::manual(now.clone()))
+            };
+            let mut op = new_op();
+            let mut out = Collect(vec![]);
+            let mut at = |op: &mut AggregateOperator, t: i64, rows: &[(i64, Option<i64>)]| {
+                now.store(t, Ordering::Relaxed);
+                op.process_batch(batch(rows, &key), &mut out).unwrap();
+            };
+            at(&mut op, 0, &[(1, Some(5)), (2, Some(7))]);
+            at(&mut op, 60, &[(1, Some(6))]);
+            // group 2 expired at 100, group 1 lives until 160, group 3 is new
+            at(&mut op, 130, &[(1, Some(1)), (2, Some(3)), (3, Some(1))]);
+            let state = op.snapshot_state(1).unwrap().unwrap();
+            let mut op = new_op();
+            op.restore_state(&[state], &RestoreScope::new(0, 1, 128))
+                .unwrap();
+            at(&mut op, 150, &[(2, Some(4))]);
+            at(&mut op, 235, &[(1, Some(2))]);
+            let changes: Vec<(i8, i64, i64, Option<i64>)> = out
+                .0
+                .iter()
+                .flat_map(|b| {
+                    let kinds = b.column(6).as_primitive::<Int8Type>().clone();
+                    let k = cast(b.column(0), &DataType::Int64).unwrap();
+                    let k = k.as_primitive::<Int64Type>().clone();
+                    let c = b.column(1).as_primitive::<Int64Type>().clone();
+                    let s = b.column(2).as_primitive::<Int64Type>().clone();
+                    (0..b.num_rows())
+                        .map(|r| {
+                            (
+                                kinds.value(r),
+                                k.value(r),
+                                c.value(r),
+                                s.is_valid(r).then(|| s.value(r)),
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            let (i, ub, ua) = (0, 1, 2);
+            assert_eq!(
+                changes,
+                vec![
+                    (i, 1, 1, Some(5)),
+                    (i, 2, 1, Some(7)),
+                    (ub, 1, 1, Some(5)),
+                    (ua, 1, 2, Some(11)),
+                    (ub, 1, 2, Some(11)),
+                    (ua, 1, 3, Some(12)),
+                    (i, 2, 1, Some(3)),
+                    (i, 3, 1, Some(1)),
+                    (ub, 2, 1, Some(3)),
+                    (ua, 2, 2, Some(7)),
+                    (i, 1, 1, Some(2)),
+                ],
+                "{key:?}"
+            );
+        }
     }
 
     proptest! {

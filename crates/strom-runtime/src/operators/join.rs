@@ -755,6 +755,7 @@ mod tests {
         let mut out = l.columns.clone();
         out.extend(r.columns.clone());
         JoinOperator::new(&JoinSpec {
+            state_ttl_ms: [0, 0],
             left: l,
             right: r,
             join_type: JoinType::Inner,
@@ -893,6 +894,7 @@ mod checkpoint_tests {
         let keyless = keyless && !interval;
         let keys = if keyless { vec![] } else { vec![0] };
         JoinSpec {
+            state_ttl_ms: [0, 0],
             left: l,
             right: r,
             join_type: jt,

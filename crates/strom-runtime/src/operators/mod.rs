@@ -16,6 +16,7 @@ pub mod sink;
 pub mod state_ipc;
 #[cfg(test)]
 mod testkit;
+pub mod ttl;
 pub mod window_tvf;
 
 use crate::collect::{CollectWriter, ResultCollector};

@@ -14,13 +14,13 @@
 //! front hashes them) in rank order.
 
 use super::state_ipc;
+use super::ttl::{Clock, ExpiringMap, Ttl};
 use crate::error::TaskError;
 use crate::operator::{Operator, Output, RestoreScope};
 use datafusion::arrow::array::{ArrayRef, Int64Array, Int8Array, RecordBatch};
 use datafusion::arrow::compute::SortOptions;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::row::{OwnedRow, RowConverter, SortField};
-use std::collections::HashMap;
 use std::sync::Arc;
 use strom_plan::{RankSpec, RowKind, RowSchema};
 
@@ -35,19 +35,25 @@ pub struct Change<R> {
     pub kind: RowKind,
 }
 
-/// The kept rows of every partition (sans-IO): sort key and row, in rank order.
-#[derive(Debug, Default)]
+/// The kept rows of every partition (sans-IO): sort key and row, in rank order. With a state
+/// time-to-live a partition no row entered for that long is dropped (see [`ExpiringMap`]).
+#[derive(Debug)]
 pub struct TopN<K, R> {
     limit: usize,
-    partitions: HashMap<Vec<u8>, Vec<(K, R)>>,
+    partitions: ExpiringMap<Vec<(K, R)>>,
 }
 
 impl<K: Ord + Clone, R: Clone> TopN<K, R> {
-    pub fn new(limit: u64) -> Self {
+    pub fn new(limit: u64, ttl_ms: u64) -> Self {
         Self {
             limit: usize::try_from(limit.max(1)).unwrap_or(usize::MAX),
-            partitions: HashMap::new(),
+            partitions: ExpiringMap::new(ttl_ms),
         }
+    }
+
+    /// The processing time of the rows inserted next (`sweep`: drop expired partitions).
+    pub fn set_now(&mut self, now: i64, sweep: bool) {
+        self.partitions.set_now(now, sweep);
     }
 
     /// Inserts `row` of sort key `key` into partition `partition`; returns the changes.
@@ -71,10 +77,7 @@ impl<K: Ord + Clone, R: Clone> TopN<K, R> {
 
     /// Inserts `row` at position `p` (from [`TopN::position`]); returns the changes.
     pub fn insert_at(&mut self, partition: &[u8], p: usize, key: K, row: R) -> Vec<Change<R>> {
-        let rows = match self.partitions.get_mut(partition) {
-            Some(rows) => rows,
-            None => self.partitions.entry(partition.to_vec()).or_default(),
-        };
+        let rows = self.partitions.entry(partition);
         let old_len = rows.len();
         rows.insert(p, (key, row));
         let mut changes = Vec::with_capacity(2 * (rows.len() - p));
@@ -193,6 +196,9 @@ pub struct RankOperator {
     rows: RowConverter,
     output: SchemaRef,
     top: TopN<OwnedRow, OwnedRow>,
+    /// `table.exec.state.ttl`: when expired partitions are swept out.
+    ttl: Option<Ttl>,
+    clock: Clock,
 }
 
 impl RankOperator {
@@ -204,8 +210,16 @@ impl RankOperator {
             sort,
             rows,
             output: spec.output.to_arrow(),
-            top: TopN::new(spec.limit),
+            top: TopN::new(spec.limit, spec.state_ttl_ms),
+            ttl: Ttl::new(spec.state_ttl_ms),
+            clock: Clock::default(),
         })
+    }
+
+    /// Reads processing time from `clock` (tests move it by hand).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     fn columns(batch: &RecordBatch, cols: &[usize]) -> Vec<ArrayRef> {
@@ -224,6 +238,10 @@ impl RankOperator {
             .sort
             .convert_columns(&Self::columns(batch, &sort_cols))?;
         let rows = self.rows.convert_columns(batch.columns())?;
+        if let Some(ttl) = &mut self.ttl {
+            let now = self.clock.now();
+            self.top.set_now(now, ttl.sweep_due(now));
+        }
         let mut changes = Vec::new();
         for i in 0..n {
             let part: &[u8] = parts.as_ref().map_or(&[], |p| p.row(i).data());
@@ -309,6 +327,7 @@ mod tests {
         let mut output = input.clone();
         output.columns.push(c("rn"));
         RankSpec {
+            state_ttl_ms: 0,
             input,
             partition_by: if partitioned { vec![0] } else { vec![] },
             order_by: vec![SortKey {
@@ -463,5 +482,44 @@ mod tests {
             let all: Vec<In> = batches.concat();
             prop_assert_eq!(replay(&out.0), naive(&all, limit, descending, partitioned));
         }
+    }
+
+    /// With a state TTL, a partition no row entered for that long starts afresh.
+    #[test]
+    fn a_state_ttl_drops_partitions_no_row_entered_for_that_long() {
+        use crate::operators::ttl::Clock;
+        use std::sync::atomic::{AtomicI64, Ordering};
+        let spec = RankSpec {
+            state_ttl_ms: 100,
+            ..spec(1, false, true)
+        };
+        let now = Arc::new(AtomicI64::new(0));
+        let mut op = RankOperator::new(&spec)
+            .unwrap()
+            .with_clock(Clock::manual(now.clone()));
+        let mut out = Collect(vec![]);
+        for (t, row) in [
+            (0, (1, Some(5), 100)),
+            (50, (1, Some(7), 101)),
+            (120, (1, Some(9), 102)),
+        ] {
+            now.store(t, Ordering::Relaxed);
+            op.process_batch(batch(&spec, &[row]), &mut out).unwrap();
+        }
+        // 101 does not enter the top 1 (no write); 102 finds the partition expired
+        let changes: Vec<(i8, i64, i64)> = out
+            .0
+            .iter()
+            .flat_map(|b| {
+                let v = b.column(2).as_primitive::<Int64Type>().clone();
+                let rn = b.column(3).as_primitive::<Int64Type>().clone();
+                let op = b
+                    .column(4)
+                    .as_primitive::<datafusion::arrow::datatypes::Int8Type>()
+                    .clone();
+                (0..b.num_rows()).map(move |r| (op.value(r), v.value(r), rn.value(r)))
+            })
+            .collect();
+        assert_eq!(changes, vec![(0, 100, 1), (0, 102, 1)]);
     }
 }

@@ -8,11 +8,13 @@
 //!
 //! **Checkpoints**: one Arrow IPC stream of rows `(group keys..., call, value, n, isum, fsum)`:
 //! per group one row with `call = -1` and its row count in `n`, one row per running call and
-//! one per value of a multiset (its multiplicity in `n`). A restore keeps the groups whose key
+//! one per value of a multiset (its multiplicity in `n`); with a state time-to-live one row with
+//! `call = -2` and the time of the group's last write in `n`. A restore keeps the groups whose key
 //! group it owns; what was emitted before is each group's current result.
 
 use super::retracting::{Calls, State, StateRow};
 use super::state_ipc;
+use super::ttl::{self, Clock, Ttl};
 use crate::error::TaskError;
 use crate::operator::{Operator, Output, RestoreScope};
 use datafusion::arrow::array::{ArrayRef, AsArray, Int8Array, RecordBatch};
@@ -31,6 +33,8 @@ struct Group {
     states: Vec<State>,
     /// The result last emitted (None: nothing, or retracted).
     emitted: Option<Vec<ScalarValue>>,
+    /// The processing time of the group's last change (with a state time-to-live).
+    written: i64,
 }
 
 /// The aggregate over a changelog.
@@ -40,6 +44,9 @@ pub struct RetractAggregateOperator {
     calls: Calls,
     groups: HashMap<Vec<u8>, Group>,
     output: SchemaRef,
+    /// `table.exec.state.ttl` / `STATE_TTL`: a group not changed for this long is dropped.
+    ttl: Option<Ttl>,
+    clock: Clock,
 }
 
 fn err(e: impl std::fmt::Display) -> TaskError {
@@ -66,7 +73,24 @@ impl RetractAggregateOperator {
             calls,
             groups: HashMap::new(),
             output: spec.output.to_arrow(),
+            ttl: Ttl::new(spec.state_ttl_ms),
+            clock: Clock::default(),
         })
+    }
+
+    /// Reads processing time from `clock` (tests move it by hand).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    fn new_group(&self) -> Group {
+        Group {
+            rows: 0,
+            states: self.calls.new_states(),
+            emitted: None,
+            written: 0,
+        }
     }
 
     /// The group's result.
@@ -94,6 +118,13 @@ impl RetractAggregateOperator {
             None => None,
         };
         let args = self.calls.prepare(batch)?;
+        let now = self.clock.now();
+        if let Some(t) = &mut self.ttl {
+            if t.sweep_due(now) {
+                let t = &*t;
+                self.groups.retain(|_, g| t.live(g.written, now));
+            }
+        }
         let mut changes = Changes::default();
         for i in 0..n {
             let kind = RowKind::from_byte(kinds.value(i))
@@ -102,14 +133,12 @@ impl RetractAggregateOperator {
             let key: Vec<u8> = keys
                 .as_ref()
                 .map_or(Vec::new(), |k| k.row(i).as_ref().to_vec());
+            // an expired group starts afresh (a retraction for it is then ignored, as Flink's)
             let mut g = match self.groups.remove(&key) {
-                Some(g) => g,
-                None => Group {
-                    rows: 0,
-                    states: self.calls.new_states(),
-                    emitted: None,
-                },
+                Some(g) if ttl::live(self.ttl.as_ref(), g.written, now) => g,
+                _ => self.new_group(),
             };
+            g.written = now;
             g.rows += sign;
             self.calls
                 .accumulate(&mut g.states, &Calls::values(&args, i), sign);
@@ -199,6 +228,9 @@ impl Operator for RetractAggregateOperator {
         for (k, g) in &self.groups {
             // the group's row count, as call -1
             rows.push((-1, None, g.rows, None, None));
+            if self.ttl.is_some() {
+                rows.push((-2, None, g.written, None, None));
+            }
             rows.extend(Calls::state_rows(&g.states));
             keys.resize(rows.len(), k);
         }
@@ -226,14 +258,12 @@ impl Operator for RetractAggregateOperator {
                     let key = keys
                         .as_ref()
                         .map_or(Vec::new(), |r| r.row(i).as_ref().to_vec());
-                    let fresh = self.calls.new_states();
-                    let g = self.groups.entry(key).or_insert_with(|| Group {
-                        rows: 0,
-                        states: fresh,
-                        emitted: None,
-                    });
+                    let fresh = self.new_group();
+                    let g = self.groups.entry(key).or_insert(fresh);
                     let row = Calls::state_row(state_cols, i);
-                    if row.0 < 0 {
+                    if row.0 == -2 {
+                        g.written = g.written.max(row.2);
+                    } else if row.0 < 0 {
                         g.rows += row.2;
                     } else {
                         Calls::restore_row(&mut g.states, row)?;
@@ -242,8 +272,13 @@ impl Operator for RetractAggregateOperator {
             }
         }
         // every result was emitted before the checkpoint
+        // (a group saved without a time of last write is as new at the restore)
         let groups = std::mem::take(&mut self.groups);
+        let now = self.clock.now();
         for (k, mut g) in groups {
+            if g.written == 0 {
+                g.written = now;
+            }
             if g.rows > 0 {
                 g.emitted = Some(self.results(&g)?);
             }
@@ -291,6 +326,7 @@ mod tests {
         let mut out = vec![c("k", SqlType::BigInt)];
         out.extend(aggregates.iter().map(|a| c(&a.name, a.result_type.clone())));
         AggregateSpec {
+            state_ttl_ms: 0,
             input,
             group_by: vec![0],
             aggregates,
@@ -422,5 +458,52 @@ mod tests {
             }
             prop_assert_eq!(replay(&out.0), naive(&live));
         }
+    }
+
+    /// With a state TTL, a group not changed for that long starts afresh: a retraction for it
+    /// changes nothing (as Flink's), an addition gives +I.
+    #[test]
+    fn a_state_ttl_drops_groups_not_changed_for_that_long() {
+        use crate::operators::ttl::Clock;
+        use std::sync::atomic::{AtomicI64, Ordering};
+        let s = AggregateSpec {
+            state_ttl_ms: 100,
+            ..spec()
+        };
+        let now = Arc::new(AtomicI64::new(0));
+        let mut op = RetractAggregateOperator::new(&s)
+            .unwrap()
+            .with_clock(Clock::manual(now.clone()));
+        let mut out = Collect(vec![]);
+        let steps = [
+            (0, (1, Some(5), RowKind::Insert)),
+            (50, (1, Some(6), RowKind::Insert)),
+            (200, (1, Some(5), RowKind::Delete)),
+            (210, (1, Some(7), RowKind::Insert)),
+        ];
+        for (t, row) in steps {
+            now.store(t, Ordering::Relaxed);
+            op.process_batch(batch(&[row]), &mut out).unwrap();
+        }
+        let changes: Vec<(i8, i64, i64)> = out
+            .0
+            .iter()
+            .flat_map(|b| {
+                let c = b
+                    .column(1)
+                    .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+                    .clone();
+                let sum = b
+                    .column(2)
+                    .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+                    .clone();
+                let op = b
+                    .column(b.num_columns() - 1)
+                    .as_primitive::<datafusion::arrow::datatypes::Int8Type>()
+                    .clone();
+                (0..b.num_rows()).map(move |r| (op.value(r), c.value(r), sum.value(r)))
+            })
+            .collect();
+        assert_eq!(changes, vec![(0, 1, 5), (1, 1, 5), (2, 2, 11), (0, 1, 7)]);
     }
 }

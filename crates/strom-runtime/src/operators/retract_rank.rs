@@ -12,12 +12,13 @@
 
 use super::rank::Change;
 use super::state_ipc;
+use super::ttl::{Clock, ExpiringMap, Ttl};
 use crate::error::TaskError;
 use crate::operator::{Operator, Output, RestoreScope};
 use datafusion::arrow::array::{ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{Int8Type, SchemaRef};
 use datafusion::arrow::row::{OwnedRow, RowConverter};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use strom_plan::{RankSpec, RankType, RowKind};
 
 const SNAPSHOT_FORMAT: &str = "retract-rank/v1";
@@ -28,16 +29,22 @@ const SNAPSHOT_FORMAT: &str = "retract-rank/v1";
 pub struct Ranking<K, R> {
     rank_type: RankType,
     limit: u64,
-    partitions: HashMap<Vec<u8>, BTreeMap<K, Vec<R>>>,
+    /// With a state time-to-live a partition not changed for that long is dropped.
+    partitions: ExpiringMap<BTreeMap<K, Vec<R>>>,
 }
 
 impl<K: Ord + Clone, R: PartialEq + Clone> Ranking<K, R> {
-    pub fn new(rank_type: RankType, limit: u64) -> Self {
+    pub fn new(rank_type: RankType, limit: u64, ttl_ms: u64) -> Self {
         Self {
             rank_type,
             limit: limit.max(1),
-            partitions: HashMap::new(),
+            partitions: ExpiringMap::new(ttl_ms),
         }
+    }
+
+    /// The processing time of the rows applied next (`sweep`: drop expired partitions).
+    pub fn set_now(&mut self, now: i64, sweep: bool) {
+        self.partitions.set_now(now, sweep);
     }
 
     /// The ranked rows of a partition: (row, rank) with rank <= limit, in order.
@@ -72,8 +79,7 @@ impl<K: Ord + Clone, R: PartialEq + Clone> Ranking<K, R> {
         let before = self.ranked(partition);
         if add {
             self.partitions
-                .entry(partition.to_vec())
-                .or_default()
+                .entry(partition)
                 .entry(key)
                 .or_default()
                 .push(row);
@@ -156,6 +162,9 @@ pub struct RetractRankOperator {
     changelog: bool,
     output: SchemaRef,
     ranking: Ranking<OwnedRow, OwnedRow>,
+    /// `table.exec.state.ttl`: when expired partitions are swept out.
+    ttl: Option<Ttl>,
+    clock: Clock,
 }
 
 impl RetractRankOperator {
@@ -170,8 +179,16 @@ impl RetractRankOperator {
             width: input.len(),
             changelog: spec.input_is_changelog(),
             output: spec.output.to_arrow(),
-            ranking: Ranking::new(spec.rank_type, spec.limit),
+            ranking: Ranking::new(spec.rank_type, spec.limit, spec.state_ttl_ms),
+            ttl: Ttl::new(spec.state_ttl_ms),
+            clock: Clock::default(),
         })
+    }
+
+    /// Reads processing time from `clock` (tests move it by hand).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Applies the rows of `batch` (additions unless its `$op` says otherwise).
@@ -190,6 +207,10 @@ impl RetractRankOperator {
         let keys = self.sort.convert_columns(&cols(&sort_cols))?;
         let rows = self.rows.convert_columns(&batch.columns()[..self.width])?;
         let kinds = changelog.then(|| batch.column(self.width).as_primitive::<Int8Type>());
+        if let Some(ttl) = &mut self.ttl {
+            let now = self.clock.now();
+            self.ranking.set_now(now, ttl.sweep_due(now));
+        }
         let mut changes = Vec::new();
         for i in 0..batch.num_rows() {
             let part: &[u8] = parts.as_ref().map_or(&[], |p| p.row(i).data());
@@ -281,6 +302,7 @@ mod tests {
         let mut output = input.without_op();
         output.columns.push(col("rn", SqlType::BigInt));
         RankSpec {
+            state_ttl_ms: 0,
             input,
             partition_by: vec![0],
             order_by: vec![SortKey {
@@ -452,5 +474,43 @@ mod tests {
             let got = replay(&out.0).map_err(TestCaseError::fail)?;
             prop_assert_eq!(got, expected(&steps, &s));
         }
+    }
+
+    /// With a state TTL, a partition not changed for that long starts afresh: a retraction for
+    /// it changes nothing, an addition ranks first.
+    #[test]
+    fn a_state_ttl_drops_partitions_not_changed_for_that_long() {
+        use crate::operators::ttl::Clock;
+        use std::sync::atomic::{AtomicI64, Ordering};
+        let s = RankSpec {
+            state_ttl_ms: 100,
+            ..spec(RankType::RowNumber, 2, false)
+        };
+        let now = Arc::new(AtomicI64::new(0));
+        let mut op = RetractRankOperator::new(&s)
+            .unwrap()
+            .with_clock(Clock::manual(now.clone()));
+        let mut out = Collect(vec![]);
+        let steps = [
+            (0, ((1, Some(5), 100), true)),
+            (50, ((1, Some(7), 101), true)),
+            (160, ((1, Some(5), 100), false)),
+            (170, ((1, Some(9), 102), true)),
+        ];
+        for (t, row) in steps {
+            now.store(t, Ordering::Relaxed);
+            op.process_batch(batch(&s, &[row]), &mut out).unwrap();
+        }
+        let changes: Vec<(i8, i64, i64)> = out
+            .0
+            .iter()
+            .flat_map(|b| {
+                let v = b.column(2).as_primitive::<Int64Type>().clone();
+                let rn = b.column(3).as_primitive::<Int64Type>().clone();
+                let op = b.column(4).as_primitive::<Int8Type>().clone();
+                (0..b.num_rows()).map(move |r| (op.value(r), v.value(r), rn.value(r)))
+            })
+            .collect();
+        assert_eq!(changes, vec![(0, 100, 1), (0, 101, 2), (0, 102, 1)]);
     }
 }

@@ -421,6 +421,7 @@ mod tests {
             result_type: SqlType::BigInt,
         };
         let spec = AggregateSpec {
+            state_ttl_ms: 0,
             output: RowSchema::new(vec![
                 col("k", SqlType::String),
                 col("window_start", ts.clone()),
@@ -587,6 +588,7 @@ mod checkpoint_tests {
             result_type: SqlType::BigInt,
         };
         AggregateSpec {
+            state_ttl_ms: 0,
             output: RowSchema::new(vec![
                 col("k", SqlType::String),
                 col("window_start", ts.clone()),

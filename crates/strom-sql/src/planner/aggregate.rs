@@ -37,12 +37,27 @@ impl Builder<'_> {
             in_schema = self.out(input).clone();
         }
         if retracting {
-            return Ok(self.retracting_aggregate(input, in_schema, group_by, calls, out_schema));
+            let ttl = self.aggregate_state_ttl(&a.input);
+            self.note_state_bound(
+                "GroupAggregate over updating input",
+                "keeps every group it has seen",
+                &[ttl],
+            );
+            return Ok(
+                self.retracting_aggregate(input, in_schema, group_by, calls, out_schema, ttl)
+            );
         }
         let (window_end_column, window_key_columns, out_window) =
             self.window_columns(input, &group_by);
         // a non-windowed aggregate of a streaming job emits a changelog, in one phase
         let changelog = window_end_column.is_none() && self.job_type == JobType::Streaming;
+        let state_ttl_ms = if changelog && !group_by.is_empty() {
+            let ttl = self.aggregate_state_ttl(&a.input);
+            self.note_state_bound("GroupAggregate", "keeps every group it has seen", &[ttl]);
+            ttl
+        } else {
+            0
+        };
         let session = match window_end_column {
             Some(_) => self.session_keys(input, &group_by, &window_key_columns)?,
             None => None,
@@ -57,6 +72,7 @@ impl Builder<'_> {
             changelog,
             mini_batch: changelog && self.mini_batch,
             session_gap_ms: session.as_ref().map(|s| s.0),
+            state_ttl_ms,
             output: if changelog {
                 out_schema.with_op()
             } else {
@@ -138,6 +154,7 @@ impl Builder<'_> {
         group_by: Vec<usize>,
         calls: Vec<AggCall>,
         out_schema: RowSchema,
+        state_ttl_ms: u64,
     ) -> usize {
         let spec = AggregateSpec {
             input: in_schema,
@@ -149,6 +166,7 @@ impl Builder<'_> {
             changelog: true,
             mini_batch: false,
             session_gap_ms: None,
+            state_ttl_ms,
             output: out_schema.with_op(),
         };
         let ship = if self.nodes[input].parallelism > 1 || !group_by.is_empty() {

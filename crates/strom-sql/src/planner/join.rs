@@ -79,6 +79,17 @@ impl Builder<'_> {
                     JoinType::Inner | JoinType::LeftSemi | JoinType::RightSemi
                 ));
         let (left_keys, right_keys): (Vec<usize>, Vec<usize>) = pairs.into_iter().unzip();
+        let state_ttl_ms = if kind == JoinKind::Regular {
+            let ttl = self.join_state_ttl(&j.left, &j.right);
+            self.note_state_bound(
+                &format!("regular {join_type:?} join"),
+                "keeps every row of both inputs (bound it with a window join or an interval join where the query allows)",
+                &ttl,
+            );
+            ttl
+        } else {
+            [0, 0]
+        };
         let n = self.add(
             OperatorSpec::Join(JoinSpec {
                 left: l_in,
@@ -90,6 +101,7 @@ impl Builder<'_> {
                 filter,
                 output: if updating { output.with_op() } else { output },
                 pair: semi.map(|_| pair),
+                state_ttl_ms,
             }),
             vec![(l, Ship::Hash(left_keys)), (r, Ship::Hash(right_keys))],
             None,
@@ -158,9 +170,6 @@ impl Builder<'_> {
                 return kind;
             }
         }
-        tracing::warn!(
-            "the regular {join_type:?} join keeps every row of both inputs: its state grows with the input (table.exec.state.ttl is not applied yet); bound it with a window join or an interval join where the query allows"
-        );
         JoinKind::Regular
     }
 

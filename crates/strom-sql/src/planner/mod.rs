@@ -14,6 +14,7 @@ mod rank;
 mod scan;
 mod sink_types;
 mod stages;
+mod state_ttl;
 mod window_view;
 
 use calc::to_unique_names;
@@ -214,7 +215,11 @@ fn plan_statements(
     let parallelism = check_parallelism(config)?;
     let mut tvfs = Vec::with_capacity(stmts.len());
     let mut lookups = BTreeSet::new();
+    let mut ttl_hints = crate::hints::StateTtlHints::default();
     for stmt in stmts.iter_mut() {
+        let hints = crate::hints::state_ttl_hints(stmt)?;
+        ttl_hints.join.extend(hints.join);
+        ttl_hints.aggregate.extend(hints.aggregate);
         crate::group_windows::rewrite_group_windows(stmt)?;
         lookups.extend(crate::lookup::take_lookup_tables(stmt)?);
         tvfs.push(rewrite_window_tvfs(stmt, catalog)?);
@@ -242,6 +247,8 @@ fn plan_statements(
         )?)?,
         collect: config_value(options::SELECT_RESULTS.choice(config))? == "collect",
         lookups,
+        state_ttl_ms: config_value(options::STATE_TTL.get(config))?.as_millis() as u64,
+        ttl_hints,
     };
     let mut names = Vec::new();
     for (stmt, tvfs) in stmts.iter().zip(&tvfs) {
@@ -564,6 +571,9 @@ struct Builder<'a> {
     collect: bool,
     /// The names lookup tables (`FOR SYSTEM_TIME AS OF`) go by in the query.
     lookups: BTreeSet<String>,
+    /// `table.exec.state.ttl` (ms, 0: none) and the `STATE_TTL` hints.
+    state_ttl_ms: u64,
+    ttl_hints: crate::hints::StateTtlHints,
 }
 
 fn row_schema(df: &DFSchema) -> Result<RowSchema, SqlError> {

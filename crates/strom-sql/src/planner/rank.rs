@@ -127,16 +127,20 @@ impl Builder<'_> {
             order_by,
             limit,
             rank_type,
+            state_ttl_ms: self.state_ttl_ms,
             output: output.with_op(),
         };
         if spec.input_is_changelog() || rank_type != RankType::RowNumber {
-            tracing::warn!(
-                "the {} Top-N (Rank) operator keeps every row of its input, so that the rows after a retracted or tied one can take its rank: its state grows with the input (table.exec.state.ttl is not applied yet)",
-                rank_type.sql_name()
+            self.note_state_bound(
+                &format!("{} Top-N (Rank) operator", rank_type.sql_name()),
+                "keeps every row of its input, so that the rows after a retracted or tied one can take its rank",
+                &[spec.state_ttl_ms],
             );
         } else {
-            tracing::warn!(
-                "the Top-N (Rank) operator keeps up to {limit} rows for every partition it has seen: its state grows with the number of partitions (table.exec.state.ttl is not applied yet)"
+            self.note_state_bound(
+                "Top-N (Rank) operator",
+                &format!("keeps up to {limit} rows for every partition it has seen"),
+                &[spec.state_ttl_ms],
             );
         }
         let n = self.add(

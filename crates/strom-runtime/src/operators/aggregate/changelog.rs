@@ -7,10 +7,16 @@
 //! a group after the run equals its result after that row, and the output is exactly the
 //! per-row sequence. With mini-batch (`table.exec.mini-batch.enabled`) a whole input batch is
 //! one run and each group changes once per batch.
+//!
+//! With a state time-to-live, a group not changed for that long is dropped: a batch that
+//! touches an expired group, or a quarter TTL after the last sweep, first compacts the table
+//! to its live groups (through the checkpoint's columns), so an expired group starts afresh
+//! with `+I`, as in Flink.
 
 use super::{AggregateOperator, GroupTable};
 use crate::error::TaskError;
 use crate::operator::Output;
+use crate::operators::ttl::Ttl;
 use datafusion::arrow::array::{
     Array, ArrayRef, BooleanArray, Int8Array, RecordBatch, UInt32Array,
 };
@@ -32,6 +38,22 @@ impl AggregateOperator {
         ids.clear();
         let keys = self.varying_columns(batch);
         self.assign_ids(&mut table, &keys, batch.num_rows(), &mut ids)?;
+        let now = self.clock.now();
+        if let Some(mut ttl) = self.ttl.take() {
+            let due = ttl.sweep_due(now);
+            self.written.resize(table.groups, now);
+            let expired = |g: &u32| !ttl.live(self.written[*g as usize], now);
+            if due || ids.iter().any(expired) {
+                table = self.compact(table, &ttl, now)?;
+                ids.clear();
+                self.assign_ids(&mut table, &keys, batch.num_rows(), &mut ids)?;
+                self.written.resize(table.groups, now);
+            }
+            for g in &ids {
+                self.written[*g as usize] = now;
+            }
+            self.ttl = Some(ttl);
+        }
         self.emitted.resize(table.groups, false);
         self.run_of.resize(table.groups, 0);
         let n = ids.len();
@@ -66,6 +88,41 @@ impl AggregateOperator {
         self.group_ids = ids;
         self.global = Some(table);
         result
+    }
+
+    /// `table` without the groups not alive at `now`.
+    fn compact(
+        &mut self,
+        mut table: GroupTable,
+        ttl: &Ttl,
+        now: i64,
+    ) -> Result<GroupTable, TaskError> {
+        let n = table.groups;
+        // (the groups the batch added have no accumulator state yet)
+        for acc in &mut table.accs {
+            acc.grow(n);
+        }
+        let keep: Vec<u32> = (0..n as u32)
+            .filter(|g| ttl.live(self.written[*g as usize], now))
+            .collect();
+        if keep.len() == n {
+            return Ok(table);
+        }
+        let cols = self.table_columns(&table)?;
+        let keep = UInt32Array::from(keep);
+        let cols = cols
+            .iter()
+            .map(|c| take(c.as_ref(), &keep, None))
+            .collect::<Result<Vec<_>, _>>()?;
+        let schema = self.snapshot_schema()?;
+        let live = RecordBatch::try_new(schema, cols)?;
+        self.emitted.clear();
+        self.run_of.clear();
+        self.written.clear();
+        self.restore_rows(&live, None)?;
+        self.global
+            .take()
+            .ok_or_else(|| TaskError::Operator("internal: the compacted table is missing".into()))
     }
 
     /// Folds rows `start..end` into their groups and emits the changes of `groups`.

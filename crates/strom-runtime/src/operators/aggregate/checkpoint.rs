@@ -6,7 +6,8 @@
 //! the columns the hash exchange in front of the operator hashes), then each aggregate's
 //! [`Accumulator::snapshot`](super::super::accumulators::Accumulator::snapshot) columns (its
 //! partial state in the accumulator's own types, plus the seen values of a DISTINCT aggregate),
-//! then in changelog mode `$emitted` (whether the group's `+I` was emitted). The schema's
+//! then in changelog mode `$emitted` (whether the group's `+I` was emitted) and `$written` (the
+//! processing time of the group's last change, for a state time-to-live). The schema's
 //! metadata holds the format and the operator's watermark.
 //!
 //! **Restore**: every batch of every old subtask's snapshot is read; rows whose key
@@ -30,23 +31,23 @@
 //! the *minimum* of the old subtasks' watermarks: it drops no row that one of them would have
 //! kept, and the Final phase decides what is late.
 
-use super::{window_ends, AggregateOperator};
+use super::{window_ends, AggregateOperator, GroupTable};
 use crate::error::TaskError;
 use crate::operator::RestoreScope;
 use crate::operators::state_ipc;
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, UInt32Array};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, UInt32Array};
 use datafusion::arrow::compute::take;
-use datafusion::arrow::datatypes::{DataType, Field, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, Int64Type, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use strom_plan::AggregateMode;
 
-const FORMAT: &str = "strom-aggregate-v1";
+const FORMAT: &str = "strom-aggregate-v2";
 
 impl AggregateOperator {
     /// The schema of this operator's snapshots (with the current watermark).
-    fn snapshot_schema(&self) -> Result<SchemaRef, TaskError> {
+    pub(super) fn snapshot_schema(&self) -> Result<SchemaRef, TaskError> {
         let empty = RecordBatch::new_empty(self.spec.input.to_arrow());
         let proto = self.new_table(&empty);
         let mut fields = Vec::new();
@@ -65,8 +66,28 @@ impl AggregateOperator {
         }
         if self.spec.changelog {
             fields.push(Field::new("$emitted", DataType::Boolean, true));
+            fields.push(Field::new("$written", DataType::Int64, true));
         }
         Ok(state_ipc::schema(fields, FORMAT, self.watermark))
+    }
+
+    /// The snapshot columns of `table`'s groups (`n` of them).
+    pub(super) fn table_columns(&self, table: &GroupTable) -> Result<Vec<ArrayRef>, TaskError> {
+        let n = table.groups;
+        let mut cols = self.key_columns(table)?;
+        for acc in &table.accs {
+            cols.extend(acc.snapshot(n)?);
+        }
+        if self.spec.changelog {
+            // (groups added by the batch in hand are not emitted nor written yet)
+            let mut emitted = self.emitted.clone();
+            emitted.resize(n, false);
+            cols.push(Arc::new(BooleanArray::from(emitted)));
+            let mut written = self.written.clone();
+            written.resize(n, 0);
+            cols.push(Arc::new(Int64Array::from(written)));
+        }
+        Ok(cols)
     }
 
     pub(super) fn snapshot(&self) -> Result<Vec<u8>, TaskError> {
@@ -77,14 +98,7 @@ impl AggregateOperator {
             if n == 0 {
                 continue;
             }
-            let mut cols = self.key_columns(table)?;
-            for acc in &table.accs {
-                cols.extend(acc.snapshot(n)?);
-            }
-            if self.spec.changelog {
-                cols.push(Arc::new(BooleanArray::from(self.emitted[..n].to_vec())));
-            }
-            batches.push(state_ipc::batch(&schema, cols, n)?);
+            batches.push(state_ipc::batch(&schema, self.table_columns(table)?, n)?);
         }
         state_ipc::write(&schema, &batches)
     }
@@ -153,7 +167,11 @@ impl AggregateOperator {
     }
 
     /// Folds snapshot rows of one table (window `window_end`, or the non-windowed table).
-    fn restore_rows(&mut self, b: &RecordBatch, window_end: Option<i64>) -> Result<(), TaskError> {
+    pub(super) fn restore_rows(
+        &mut self,
+        b: &RecordBatch,
+        window_end: Option<i64>,
+    ) -> Result<(), TaskError> {
         let existing = match window_end {
             Some(end) => self.windows.remove(&end),
             None => self.global.take(),
@@ -194,6 +212,18 @@ impl AggregateOperator {
                 if emitted.is_valid(i) && emitted.value(i) {
                     self.emitted[*g as usize] = true;
                 }
+            }
+            // (a group saved without a time of last write is as new at the restore)
+            let written = b.column(col + 1).as_primitive::<Int64Type>();
+            let now = self.clock.now();
+            self.written.resize(n, 0);
+            for (i, g) in ids.iter().enumerate() {
+                let w = match written.is_valid(i) && written.value(i) != 0 {
+                    true => written.value(i),
+                    false => now,
+                };
+                let g = &mut self.written[*g as usize];
+                *g = (*g).max(w);
             }
         }
         match window_end {
@@ -269,6 +299,7 @@ mod tests {
         let out = RowSchema::new(out);
         let partial = partial_schema(&input, &group_by, &calls);
         let single = AggregateSpec {
+            state_ttl_ms: 0,
             input,
             group_by,
             aggregates: calls,

@@ -8,14 +8,15 @@
 //! without equality keys runs at parallelism 1, every row under one empty key). Each side's rows
 //! are kept for good as Arrow row-format bytes, by key, with their multiplicity and partner
 //! count (see [`state`], the decision core); the state grows with the distinct rows of the
-//! inputs, as Flink's does without `table.exec.state.ttl`.
+//! inputs, as Flink's does, unless a state time-to-live (`table.exec.state.ttl`, the
+//! `STATE_TTL` hint; per side) drops the rows not written for that long.
 //!
 //! For a batch of one side, the partners of its rows are the other side's kept rows of the same
 //! key that pass the rest of the join condition (`filter`), evaluated in one vectorised pass
 //! over the candidate pairs: the other side does not change while the batch is applied.
 //!
 //! **Checkpoints**: two Arrow IPC streams (left then right), each the side's columns plus each
-//! kept row's multiplicity and partner count. A restore keeps the rows whose join key (hashed as
+//! kept row's multiplicity, partner count and time of last write. A restore keeps the rows whose join key (hashed as
 //! the exchange in front of that input hashes it) belongs to this subtask.
 
 pub mod state;
@@ -24,10 +25,11 @@ mod tests;
 
 use super::calc::physical_expr;
 use super::state_ipc;
+use super::ttl::{Clock, Ttl};
 use crate::error::TaskError;
 use crate::operator::{Operator, Output, RestoreScope};
 use datafusion::arrow::array::{
-    new_null_array, Array, ArrayRef, AsArray, Int8Array, UInt32Array, UInt64Array,
+    new_null_array, Array, ArrayRef, AsArray, Int64Array, Int8Array, UInt32Array, UInt64Array,
 };
 use datafusion::arrow::compute::take;
 use datafusion::arrow::datatypes::{DataType, Field, Int8Type, SchemaRef};
@@ -38,7 +40,7 @@ use state::{Change, Counts, JoinState, Mode};
 use std::sync::Arc;
 use strom_plan::{JoinSpec, JoinType, RowKind, RowSchema, OP_COLUMN};
 
-const SNAPSHOT_FORMATS: [&str; 2] = ["strom-regular-join-v1-left", "strom-regular-join-v1-right"];
+const SNAPSHOT_FORMATS: [&str; 2] = ["strom-regular-join-v2-left", "strom-regular-join-v2-right"];
 
 /// Candidate pairs evaluated against the join condition at once.
 const PAIR_CHUNK: usize = 64 * 1024;
@@ -62,6 +64,9 @@ pub struct RegularJoinOperator {
     /// The output carries `$op`.
     updating: bool,
     watermark: i64,
+    /// The state time-to-live (of either side), and the processing time it is measured in.
+    ttl: Option<Ttl>,
+    clock: Clock,
 }
 
 fn mode(join_type: JoinType) -> Mode {
@@ -151,13 +156,27 @@ impl RegularJoinOperator {
             rows,
             null_rows,
             mode,
-            state: JoinState::new(mode),
+            state: JoinState::new(mode, spec.state_ttl_ms),
+            ttl: Ttl::new(
+                spec.state_ttl_ms
+                    .into_iter()
+                    .filter(|t| *t > 0)
+                    .min()
+                    .unwrap_or(0),
+            ),
+            clock: Clock::default(),
             filter,
             pair: pair.to_arrow(),
             output: spec.output.to_arrow(),
             updating: spec.output.index_of(OP_COLUMN).is_some(),
             watermark: i64::MIN,
         })
+    }
+
+    /// Reads processing time from `clock` (tests move it by hand).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Key bytes of each row (None where a key column is NULL: it matches nothing).
@@ -178,18 +197,24 @@ impl RegularJoinOperator {
     }
 
     /// The candidate pairs `(row, partner position)` of a batch of `side` that pass the rest of
-    /// the join condition.
+    /// the join condition, among the partners alive at `now`.
     fn partners(
         &self,
         side: usize,
         cols: &[ArrayRef],
         keys: &[Option<Box<[u8]>>],
+        now: i64,
     ) -> Result<Vec<(u32, u32)>, TaskError> {
         let other = 1 - side;
         let mut cand: Vec<(u32, u32)> = Vec::new();
         for (i, k) in keys.iter().enumerate() {
             if let Some(rows) = k.as_deref().and_then(|k| self.state.rows(other, k)) {
-                cand.extend((0..rows.len() as u32).map(|j| (i as u32, j)));
+                cand.extend(
+                    rows.values()
+                        .enumerate()
+                        .filter(|(_, c)| self.state.live(other, c, now))
+                        .map(|(j, _)| (i as u32, j as u32)),
+                );
             }
         }
         let Some(filter) = &self.filter else {
@@ -275,9 +300,15 @@ impl RegularJoinOperator {
         }
         let cols = batch.columns()[..width].to_vec();
         let kinds = self.changelog[side].then(|| batch.column(width).as_primitive::<Int8Type>());
+        let now = self.clock.now();
+        if let Some(ttl) = &mut self.ttl {
+            if ttl.sweep_due(now) {
+                self.state.expire(now);
+            }
+        }
         let keys = self.row_keys(side, &cols)?;
         let rows: Rows = self.rows[side].convert_columns(&cols)?;
-        let partners = self.partners(side, &cols, &keys)?;
+        let partners = self.partners(side, &cols, &keys, now)?;
         let mut changes = Vec::new();
         let mut next = 0;
         let mut mine: Vec<usize> = Vec::new();
@@ -299,6 +330,7 @@ impl RegularJoinOperator {
                 rows.row(i).owned(),
                 kind,
                 &mine,
+                now,
                 &mut changes,
             );
             if changes.len() >= 8192 {
@@ -313,6 +345,7 @@ impl RegularJoinOperator {
         let mut fields = state_ipc::fields_of(&self.sides[side]);
         fields.push(Field::new("$count", DataType::UInt64, false));
         fields.push(Field::new("$partners", DataType::UInt64, false));
+        fields.push(Field::new("$written", DataType::Int64, false));
         state_ipc::schema(fields, SNAPSHOT_FORMATS[side], self.watermark)
     }
 
@@ -330,6 +363,9 @@ impl RegularJoinOperator {
                 )));
                 cols.push(Arc::new(UInt64Array::from_iter_values(
                     chunk.iter().map(|(_, c)| c.partners),
+                )));
+                cols.push(Arc::new(Int64Array::from_iter_values(
+                    chunk.iter().map(|(_, c)| c.written),
                 )));
                 batches.push(state_ipc::batch(&schema, cols, chunk.len())?);
             }
@@ -360,6 +396,9 @@ impl RegularJoinOperator {
                     let partners = b
                         .column(width + 1)
                         .as_primitive::<datafusion::arrow::datatypes::UInt64Type>();
+                    let written = b
+                        .column(width + 2)
+                        .as_primitive::<datafusion::arrow::datatypes::Int64Type>();
                     let keys = self.row_keys(side, &cols)?;
                     let rows = self.rows[side].convert_columns(&cols)?;
                     for (i, key) in keys.iter().enumerate() {
@@ -371,6 +410,7 @@ impl RegularJoinOperator {
                             Counts {
                                 count: counts.value(i),
                                 partners: partners.value(i),
+                                written: written.value(i),
                             },
                         );
                     }

@@ -18,6 +18,12 @@
 //!   from 1 to 0.
 //!
 //! A row with a NULL key has no partner and is not kept (its retraction finds none either).
+//!
+//! With a state time-to-live per side (see [`crate::operators::ttl`]), each kept row carries
+//! the processing time of its last write (its own additions and retractions, and the changes
+//! of its partner count where an outer or semi join tracks it); an expired row is no partner
+//! (the caller leaves it out of `partners`, see [`JoinState::live`]), a row arriving for an
+//! expired one starts it afresh, and [`JoinState::expire`] drops them.
 
 use hashbrown::HashMap;
 use indexmap::IndexMap;
@@ -33,11 +39,13 @@ pub enum Mode {
     Semi { side: usize, anti: bool },
 }
 
-/// A kept row's multiplicity and how many rows of the other side it is joined with.
+/// A kept row's multiplicity, how many rows of the other side it is joined with, and the
+/// processing time of its last write.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
     pub count: u64,
     pub partners: u64,
+    pub written: i64,
 }
 
 /// One change of the join's result: the left and right rows (`None`: padded with NULLs; a
@@ -57,13 +65,35 @@ pub type Rows<R> = IndexMap<R, Counts>;
 pub struct JoinState<R> {
     mode: Mode,
     sides: [HashMap<Box<[u8]>, Rows<R>>; 2],
+    /// Each side's state time-to-live (ms of processing time; 0: for good).
+    ttl_ms: [i64; 2],
 }
 
 impl<R: Eq + Hash + Clone> JoinState<R> {
-    pub fn new(mode: Mode) -> Self {
+    pub fn new(mode: Mode, ttl_ms: [u64; 2]) -> Self {
         Self {
             mode,
             sides: [HashMap::new(), HashMap::new()],
+            ttl_ms: ttl_ms.map(|t| t.min(i64::MAX as u64) as i64),
+        }
+    }
+
+    /// Whether a kept row of `side` with `counts` is alive at processing time `now`.
+    pub fn live(&self, side: usize, counts: &Counts, now: i64) -> bool {
+        self.ttl_ms[side] == 0 || now.saturating_sub(counts.written) < self.ttl_ms[side]
+    }
+
+    /// Drops the rows that are not alive at `now`.
+    pub fn expire(&mut self, now: i64) {
+        for side in 0..2 {
+            let ttl = self.ttl_ms[side];
+            if ttl == 0 {
+                continue;
+            }
+            self.sides[side].retain(|_, rows| {
+                rows.retain(|_, c| now.saturating_sub(c.written) < ttl);
+                !rows.is_empty()
+            });
         }
     }
 
@@ -93,11 +123,13 @@ impl<R: Eq + Hash + Clone> JoinState<R> {
             .or_default();
         c.count += counts.count;
         c.partners = counts.partners;
+        c.written = c.written.max(counts.written);
     }
 
     /// Applies a row of `side` with kind `kind` and join key `key` (`None`: a NULL in the key),
-    /// whose partners are the other side's kept rows of that key at positions `partners`;
-    /// appends the changes of the result to `out`.
+    /// whose partners are the other side's live kept rows of that key at positions
+    /// `partners`, at processing time `now`; appends the changes of the result to `out`.
+    #[allow(clippy::too_many_arguments)]
     pub fn apply(
         &mut self,
         side: usize,
@@ -105,8 +137,10 @@ impl<R: Eq + Hash + Clone> JoinState<R> {
         row: R,
         kind: RowKind,
         partners: &[usize],
+        now: i64,
         out: &mut Vec<Change<R>>,
     ) {
+        let ttl = self.ttl_ms[side];
         let [a, b] = &mut self.sides;
         let (mine, theirs) = if side == 0 { (a, b) } else { (b, a) };
         let mut none = Rows::new();
@@ -121,9 +155,15 @@ impl<R: Eq + Hash + Clone> JoinState<R> {
             .sum();
         let add = kind.is_addition();
         match self.mode {
-            Mode::Join { outer } => {
-                join_changes(side, outer, &row, kind, (others, partners), matched, out)
-            }
+            Mode::Join { outer } => join_changes(
+                side,
+                outer,
+                &row,
+                kind,
+                (others, partners),
+                (matched, now),
+                out,
+            ),
             Mode::Semi { side: s, anti } if s == side => {
                 if (matched > 0) != anti {
                     let mut rows = [None, None];
@@ -135,16 +175,22 @@ impl<R: Eq + Hash + Clone> JoinState<R> {
                     });
                 }
             }
-            Mode::Semi { anti, .. } => semi_toggles(side, anti, add, (others, partners), out),
+            Mode::Semi { anti, .. } => semi_toggles(side, anti, add, (others, partners), now, out),
         }
         let Some(key) = key else { return };
+        let expired = |c: &Counts| ttl > 0 && now.saturating_sub(c.written) >= ttl;
         if add {
             let c = mine.entry_ref(key).or_default().entry(row).or_default();
+            if expired(c) {
+                *c = Counts::default();
+            }
             c.count += 1;
             c.partners = matched;
+            c.written = now;
         } else if let Some(rows) = mine.get_mut(key) {
             if let Some(c) = rows.get_mut(&row) {
-                c.count -= 1;
+                c.count = if expired(c) { 0 } else { c.count - 1 };
+                c.written = now;
                 if c.count == 0 {
                     rows.swap_remove(&row);
                 }
@@ -164,7 +210,7 @@ fn join_changes<R: Eq + Hash + Clone>(
     row: &R,
     kind: RowKind,
     (others, partners): (&mut Rows<R>, &[usize]),
-    matched: u64,
+    (matched, now): (u64, i64),
     out: &mut Vec<Change<R>>,
 ) {
     let other = 1 - side;
@@ -225,6 +271,10 @@ fn join_changes<R: Eq + Hash + Clone>(
         } else {
             c.partners.saturating_sub(1)
         };
+        // an outer side's partner count is written state (Flink's `OuterJoinRecordStateView`)
+        if outer[other] {
+            c.written = now;
+        }
     }
 }
 
@@ -235,6 +285,7 @@ fn semi_toggles<R: Eq + Hash + Clone>(
     anti: bool,
     add: bool,
     (others, partners): (&mut Rows<R>, &[usize]),
+    now: i64,
     out: &mut Vec<Change<R>>,
 ) {
     for j in partners {
@@ -264,5 +315,6 @@ fn semi_toggles<R: Eq + Hash + Clone>(
         } else {
             c.partners.saturating_sub(1)
         };
+        c.written = now;
     }
 }

@@ -58,6 +58,7 @@ fn spec(jt: JoinType, changelog: [bool; 2], keyless: bool, filter: bool) -> Join
         (false, false) => None,
     };
     JoinSpec {
+        state_ttl_ms: [0, 0],
         left: l,
         right: r,
         join_type: jt,
@@ -312,6 +313,59 @@ fn a_left_join_retracts_its_padded_row_when_a_partner_arrives() {
                 vec![Some(1), Some(10), Some(1), Some(20)],
                 RowKind::Insert as i8
             ),
+        ]
+    );
+}
+
+#[test]
+fn a_state_ttl_drops_rows_not_written_for_that_long_also_after_a_restore() {
+    use crate::operators::ttl::Clock;
+    use std::sync::atomic::{AtomicI64, Ordering};
+    let mut spec = spec(JoinType::Inner, [false, false], false, false);
+    // the left side's rows live 100 ms, the right side's for good
+    spec.state_ttl_ms = [100, 0];
+    let now = Arc::new(AtomicI64::new(0));
+    let new_op = || {
+        RegularJoinOperator::new(&spec)
+            .unwrap()
+            .with_clock(Clock::manual(now.clone()))
+    };
+    let mut op = new_op();
+    let mut out = Collect(vec![]);
+    let at = |op: &mut RegularJoinOperator, t: i64, side: u32, v: i64, out: &mut Collect| {
+        now.store(t, Ordering::Relaxed);
+        let schema = if side == 0 { &spec.left } else { &spec.right };
+        op.process_batch_from(side, batch(schema, &[((Some(1), v), true)]), out)
+            .unwrap();
+    };
+    at(&mut op, 0, 0, 10, &mut out);
+    at(&mut op, 50, 1, 20, &mut out); // joins 10
+    at(&mut op, 120, 1, 21, &mut out); // 10 expired at 100
+    at(&mut op, 130, 0, 11, &mut out); // joins 20 and 21, kept for good
+    let state = op.snapshot_state(1).unwrap().unwrap();
+    let mut op = new_op();
+    op.restore_state(&[state], &RestoreScope::new(0, 1, 128))
+        .unwrap();
+    at(&mut op, 200, 1, 22, &mut out); // 11, written at 130, lives until 230
+    at(&mut op, 231, 1, 23, &mut out);
+    let rows: Vec<Vec<i64>> = out
+        .0
+        .iter()
+        .flat_map(|b| {
+            (0..b.num_rows()).map(move |r| {
+                (0..4)
+                    .map(|c| b.column(c).as_primitive::<Int64Type>().value(r))
+                    .collect()
+            })
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            vec![1, 10, 1, 20],
+            vec![1, 11, 1, 20],
+            vec![1, 11, 1, 21],
+            vec![1, 11, 1, 22],
         ]
     );
 }
