@@ -100,6 +100,19 @@ fn no_ttls(ttl: &[u64; 2]) -> bool {
     ttl.iter().all(super::no_ttl)
 }
 
+impl JoinSpec {
+    /// A regular INNER join of two append-only inputs (no `$op`) without a state TTL: its
+    /// output is append-only and no kept row ever changes, so it may keep its inputs' batches
+    /// as they came (an interval join without time bounds) instead of counting rows.
+    pub fn is_inner_of_appends(&self) -> bool {
+        self.kind == JoinKind::Regular
+            && self.join_type == JoinType::Inner
+            && self.left.index_of(crate::changelog::OP_COLUMN).is_none()
+            && self.right.index_of(crate::changelog::OP_COLUMN).is_none()
+            && no_ttls(&self.state_ttl_ms)
+    }
+}
+
 impl Spec for JoinSpec {
     fn name(&self) -> String {
         match self.kind {

@@ -13,7 +13,9 @@
 //! row once it passes `right.ts + upper`: later partners would be late. Rows behind the
 //! watermark on arrival are late: dropped and counted.
 //!
-//! The regular join of unbounded inputs is [`super::regular_join`].
+//! **Regular INNER join of append-only inputs** (without a state TTL): an interval join without
+//! time bounds, every row kept for good (the fast path: no row ever changes, so the batches are
+//! kept as they came). Every other regular join is [`super::regular_join`].
 //!
 //! The rest of the join condition (`filter`) is evaluated on the joined candidate rows.
 //!
@@ -134,9 +136,9 @@ impl JoinOperator {
                     "interval joins are inner joins only".into(),
                 ))
             }
-            JoinKind::Regular => {
+            JoinKind::Regular if !spec.is_inner_of_appends() => {
                 return Err(TaskError::Deployment(
-                    "a regular join is the RegularJoinOperator".into(),
+                    "only a regular INNER join of append-only inputs is the JoinOperator".into(),
                 ))
             }
             _ => {}
@@ -422,12 +424,12 @@ impl JoinOperator {
         }
     }
 
-    /// A batch of an interval join (`time_col`: its rowtime).
+    /// A batch of an interval join (`time_col`: its rowtime) or of a regular join (no time).
     fn interval_batch(
         &mut self,
         side: usize,
         batch: RecordBatch,
-        time_col: usize,
+        time_col: Option<usize>,
         out: &mut dyn Output,
     ) -> Result<(), TaskError> {
         let (lower_ms, upper_ms) = match self.spec.kind {
@@ -436,7 +438,10 @@ impl JoinOperator {
             } => (lower_ms, upper_ms),
             _ => (i64::MIN, i64::MAX),
         };
-        let times = millis(batch.column(time_col))?;
+        let times = match time_col {
+            Some(c) => millis(batch.column(c))?,
+            None => TimestampMillisecondArray::from(vec![0; batch.num_rows()]),
+        };
         let keys = self.row_keys(side, &batch)?;
         let b = self.next_batch;
         let other = 1 - side;
@@ -447,7 +452,7 @@ impl JoinOperator {
                 continue;
             }
             let ts = times.value(i);
-            if ts < self.watermark {
+            if time_col.is_some() && ts < self.watermark {
                 self.late_dropped += 1;
                 continue;
             }
@@ -688,12 +693,10 @@ impl Operator for JoinOperator {
             } => self.interval_batch(
                 side,
                 batch,
-                if side == 0 { left_time } else { right_time },
+                Some(if side == 0 { left_time } else { right_time }),
                 out,
             ),
-            JoinKind::Regular => Err(TaskError::Operator(
-                "a regular join is the RegularJoinOperator".into(),
-            )),
+            JoinKind::Regular => self.interval_batch(side, batch, None, out),
         }
     }
 

@@ -62,7 +62,9 @@ pub fn build_chain(
                 Box::new(retract_aggregate::RetractAggregateOperator::new(a)?)
             }
             OperatorSpec::Aggregate(a) => Box::new(aggregate::AggregateOperator::new(a)?),
-            OperatorSpec::Join(j) if j.kind == strom_plan::JoinKind::Regular => {
+            OperatorSpec::Join(j)
+                if j.kind == strom_plan::JoinKind::Regular && !j.is_inner_of_appends() =>
+            {
                 Box::new(regular_join::RegularJoinOperator::new(j)?)
             }
             OperatorSpec::Join(j) => Box::new(join::JoinOperator::new(j)?),

@@ -191,12 +191,63 @@ fn expected(steps: &[Step], spec: &JoinSpec) -> Vec<Out> {
     out
 }
 
+/// The operator a job runs for a regular join: the batch-keeping [`JoinOperator`] for an INNER
+/// join of append-only inputs, the [`RegularJoinOperator`] for the others.
+enum Join {
+    Fast(crate::operators::join::JoinOperator),
+    General(RegularJoinOperator),
+}
+
+impl Join {
+    fn new(spec: &JoinSpec) -> Self {
+        if spec.is_inner_of_appends() {
+            Join::Fast(crate::operators::join::JoinOperator::new(spec).unwrap())
+        } else {
+            Join::General(RegularJoinOperator::new(spec).unwrap())
+        }
+    }
+
+    fn op(&mut self) -> &mut dyn Operator {
+        match self {
+            Join::Fast(o) => o,
+            Join::General(o) => o,
+        }
+    }
+}
+
+impl Operator for Join {
+    fn name(&self) -> &str {
+        "Join"
+    }
+
+    fn process_batch(&mut self, b: RecordBatch, out: &mut dyn Output) -> Result<(), TaskError> {
+        self.op().process_batch(b, out)
+    }
+
+    fn process_batch_from(
+        &mut self,
+        input: u32,
+        b: RecordBatch,
+        out: &mut dyn Output,
+    ) -> Result<(), TaskError> {
+        self.op().process_batch_from(input, b, out)
+    }
+
+    fn snapshot_state(&mut self, checkpoint: u64) -> Result<Option<Vec<u8>>, TaskError> {
+        self.op().snapshot_state(checkpoint)
+    }
+
+    fn restore_state(&mut self, states: &[Vec<u8>], scope: &RestoreScope) -> Result<(), TaskError> {
+        self.op().restore_state(states, scope)
+    }
+}
+
 /// Runs `steps` on `p` subtasks, checkpointed before step `cut` and restored on `p2`.
 fn run(spec: &JoinSpec, steps: &[Step], cut: usize, p: u32, p2: u32, max: u32) -> Vec<RecordBatch> {
-    let new = || RegularJoinOperator::new(spec).unwrap();
+    let new = || Join::new(spec);
     let p = if spec.left_keys.is_empty() { 1 } else { p };
     let p2 = if spec.left_keys.is_empty() { 1 } else { p2 };
-    let mut ops: Vec<RegularJoinOperator> = (0..p).map(|_| new()).collect();
+    let mut ops: Vec<Join> = (0..p).map(|_| new()).collect();
     let mut out = Collect(vec![]);
     for (i, (side, rows)) in steps.iter().enumerate() {
         if i == cut {
