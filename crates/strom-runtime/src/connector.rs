@@ -143,6 +143,14 @@ pub trait SinkWriter: Send {
     }
 }
 
+/// Looks rows of a table up by key (Flink's `LookupTableSource`), for a lookup join.
+pub trait LookupClient: Send {
+    /// The rows whose key columns equal one of `keys` (distinct keys: the key columns given at
+    /// creation, in that order); returns the rows (the projected columns) and, per row, the
+    /// position in `keys` of the key it has.
+    fn lookup(&mut self, keys: &RecordBatch) -> Result<(RecordBatch, Vec<u32>), ConnectorError>;
+}
+
 /// Creates readers and writers for one `'connector' = '...'` value.
 pub trait ConnectorFactory: Send + Sync {
     /// The value of the `connector` option this factory serves.
@@ -193,6 +201,18 @@ pub trait ConnectorFactory: Send + Sync {
     /// (see [`TableStatisticsSource`]); `None` (the default) when it knows nothing cheaply.
     fn statistics(&self, _table: &TableSpec) -> Option<datafusion::common::Statistics> {
         None
+    }
+
+    /// A client that looks the table's rows up by the key columns `keys` (positions in the
+    /// table schema), returning the columns `projection`, for a lookup join; `None` (the
+    /// default) when the connector has no such lookup and the join reads the table whole.
+    fn create_lookup(
+        &self,
+        _table: &TableSpec,
+        _projection: &[usize],
+        _keys: &[usize],
+    ) -> Result<Option<Box<dyn LookupClient>>, ConnectorError> {
+        Ok(None)
     }
 
     /// A writer for subtask `subtask` of the sink.

@@ -25,8 +25,27 @@ pub struct LookupJoinSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<ExprSpec>,
     pub cache_ttl_ms: i64,
+    /// For a table its connector looks up by key (jdbc): Flink's `lookup.cache` = `PARTIAL`
+    /// options (`None`: no cache, every batch's keys are looked up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial_cache: Option<LookupCache>,
     /// `input`'s columns, then `dim`'s.
     pub output: RowSchema,
+}
+
+/// Flink's partial lookup cache: the rows of the keys looked up last, by key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LookupCache {
+    /// The most keys kept (the least recently used go first).
+    pub max_rows: u64,
+    /// A key's rows are looked up again this long after they were (0: never).
+    #[serde(default)]
+    pub expire_after_write_ms: u64,
+    /// ... or this long after they were last used (0: never).
+    #[serde(default)]
+    pub expire_after_access_ms: u64,
+    /// Whether a key without rows is cached too.
+    pub cache_missing_key: bool,
 }
 
 impl Spec for LookupJoinSpec {

@@ -1,9 +1,15 @@
-//! The lookup join (Flink's `LookupJoin` against a filesystem table, which Flink reads whole
-//! into a cache): the dimension table is read through its connector when the first row
-//! arrives and again once it is older than `cache_ttl_ms`; each input row is joined with the
-//! table's rows of its key as they are then (INNER, or LEFT padded with NULLs). The output is
-//! append-only and the operator keeps no checkpointed state (a restored job reads the table
+//! The lookup join (Flink's `LookupJoin`): each input row is joined with the dimension table's
+//! rows of its key as they are when it arrives (INNER, or LEFT padded with NULLs). The output
+//! is append-only and the operator keeps no checkpointed state (a restored job reads the table
 //! again), as Flink's.
+//!
+//! - A table whose connector looks rows up by key (jdbc, see
+//!   [`crate::connector::LookupClient`]): the distinct keys of a batch that the partial cache
+//!   (Flink's `lookup.cache` = `PARTIAL`: at most `max-rows` keys, least recently used out
+//!   first, expiring after write or access; missing keys cached or not) does not hold are
+//!   looked up in one call.
+//! - Any other bounded table (filesystem, as Flink's filesystem lookup): read whole through its
+//!   connector when the first row arrives and again once older than `cache_ttl_ms`.
 
 use super::calc::physical_expr;
 use crate::connector::{ConnectorRegistry, SubtaskInfo};
@@ -15,10 +21,12 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::physical_expr::PhysicalExpr;
+use crate::connector::LookupClient;
+use lru::LruCache;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use strom_plan::{JoinType, LookupJoinSpec};
+use strom_plan::{JoinType, LookupCache, LookupJoinSpec};
 
 /// The dimension table as last read: its rows and, per key, their positions.
 struct Cache {
@@ -27,13 +35,30 @@ struct Cache {
     loaded: Instant,
 }
 
+/// A key's rows in the partial cache, with when they were looked up and last used.
+struct Cached {
+    rows: RecordBatch,
+    written: Instant,
+    accessed: Instant,
+}
+
+/// Looks keys up through the connector, through the partial cache.
+struct Keyed {
+    client: Box<dyn LookupClient>,
+    cache: Option<(LookupCache, LruCache<Box<[u8]>, Cached>)>,
+}
+
 pub struct LookupJoinOperator {
     spec: LookupJoinSpec,
     registry: ConnectorRegistry,
     keys: RowConverter,
     filter: Option<Arc<dyn PhysicalExpr>>,
     output: SchemaRef,
+    /// The whole table (connectors without lookups).
     cache: Option<Cache>,
+    /// The connector's lookups (decided when the first row arrives).
+    keyed: Option<Keyed>,
+    started: bool,
 }
 
 impl LookupJoinOperator {
@@ -56,7 +81,158 @@ impl LookupJoinOperator {
             filter,
             output: spec.output.to_arrow(),
             cache: None,
+            keyed: None,
+            started: false,
         })
+    }
+
+    fn table_error(&self, e: crate::connector::ConnectorError) -> TaskError {
+        TaskError::Operator(format!("lookup table '{}': {e}", self.spec.table.name))
+    }
+
+    /// Whether the table's connector looks rows up by key (asked once).
+    fn start(&mut self) -> Result<(), TaskError> {
+        if self.started {
+            return Ok(());
+        }
+        self.started = true;
+        let table = &self.spec.table;
+        let factory = self.registry.get(table).map_err(|e| self.table_error(e))?;
+        let keys: Vec<usize> = self
+            .spec
+            .dim_keys
+            .iter()
+            .map(|k| self.spec.projection[*k])
+            .collect();
+        let client = factory
+            .create_lookup(table, &self.spec.projection, &keys)
+            .map_err(|e| self.table_error(e))?;
+        self.keyed = client.map(|client| Keyed {
+            client,
+            cache: self.spec.partial_cache.clone().map(|c| {
+                let cap = std::num::NonZeroUsize::new(c.max_rows.max(1) as usize)
+                    .unwrap_or(std::num::NonZeroUsize::MIN);
+                (c, LruCache::new(cap))
+            }),
+        });
+        Ok(())
+    }
+
+    /// The rows of the distinct keys `keys` has (with the positions of their rows), from the
+    /// partial cache or looked up; `key_cols` are the input's key columns.
+    fn lookup(
+        &mut self,
+        keys: &[Option<Box<[u8]>>],
+        key_cols: &[ArrayRef],
+    ) -> Result<(RecordBatch, HashMap<Box<[u8]>, Vec<u32>>), TaskError> {
+        let dim = self.spec.dim.to_arrow();
+        let keyed = self.keyed.as_mut().expect("a keyed lookup");
+        let now = Instant::now();
+        let mut found: HashMap<Box<[u8]>, RecordBatch> = HashMap::new();
+        let mut missing: Vec<(Box<[u8]>, u32)> = Vec::new();
+        for (i, k) in keys.iter().enumerate() {
+            let Some(k) = k else { continue };
+            if found.contains_key(k) || missing.iter().any(|(m, _)| m == k) {
+                continue;
+            }
+            let hit = keyed.cache.as_mut().and_then(|(c, lru)| {
+                let live = lru.peek(k).is_some_and(|e| {
+                    (c.expire_after_write_ms == 0
+                        || now.duration_since(e.written).as_millis() < c.expire_after_write_ms as u128)
+                        && (c.expire_after_access_ms == 0
+                            || now.duration_since(e.accessed).as_millis()
+                                < c.expire_after_access_ms as u128)
+                });
+                if !live {
+                    lru.pop(k);
+                    return None;
+                }
+                let e = lru.get_mut(k)?;
+                e.accessed = now;
+                Some(e.rows.clone())
+            });
+            match hit {
+                Some(rows) => {
+                    found.insert(k.clone(), rows);
+                }
+                None => missing.push((k.clone(), i as u32)),
+            }
+        }
+        if !missing.is_empty() {
+            let idx = UInt32Array::from_iter_values(missing.iter().map(|(_, i)| *i));
+            let cols = key_cols
+                .iter()
+                .map(|c| take(c.as_ref(), &idx, None))
+                .collect::<Result<Vec<_>, _>>()?;
+            let key_batch = RecordBatch::try_new_with_options(
+                Arc::new(datafusion::arrow::datatypes::Schema::new(
+                    cols.iter()
+                        .enumerate()
+                        .map(|(j, c)| {
+                            datafusion::arrow::datatypes::Field::new(
+                                format!("k{j}"),
+                                c.data_type().clone(),
+                                true,
+                            )
+                        })
+                        .collect::<Vec<_>>(),
+                )),
+                cols,
+                &datafusion::arrow::array::RecordBatchOptions::new()
+                    .with_row_count(Some(missing.len())),
+            )?;
+            let (rows, positions) = keyed
+                .client
+                .lookup(&key_batch)
+                .map_err(|e| TaskError::Operator(format!("lookup table '{}': {e}", self.spec.table.name)))?;
+            let rows = super::conform(&dim, rows.columns().to_vec(), rows.num_rows())?;
+            let mut of_key: Vec<Vec<u32>> = vec![Vec::new(); missing.len()];
+            for (r, p) in positions.iter().enumerate() {
+                if let Some(v) = of_key.get_mut(*p as usize) {
+                    v.push(r as u32);
+                }
+            }
+            for ((k, _), rs) in missing.into_iter().zip(of_key) {
+                let mine = RecordBatch::try_new(
+                    dim.clone(),
+                    rows.columns()
+                        .iter()
+                        .map(|c| take(c.as_ref(), &UInt32Array::from(rs.clone()), None))
+                        .collect::<Result<Vec<_>, _>>()?,
+                )?;
+                if let Some((c, lru)) = keyed.cache.as_mut() {
+                    if mine.num_rows() > 0 || c.cache_missing_key {
+                        lru.put(
+                            k.clone(),
+                            Cached {
+                                rows: mine.clone(),
+                                written: now,
+                                accessed: now,
+                            },
+                        );
+                    }
+                }
+                found.insert(k, mine);
+            }
+        }
+        // the found rows as one batch, by key
+        let mut by_key: HashMap<Box<[u8]>, Vec<u32>> = HashMap::with_capacity(found.len());
+        let mut parts = Vec::with_capacity(found.len());
+        let mut at = 0u32;
+        for (k, b) in found {
+            let n = b.num_rows() as u32;
+            if n > 0 {
+                by_key.insert(k, (at..at + n).collect());
+                parts.push(b);
+                at += n;
+            }
+        }
+        let rows = if parts.is_empty() {
+            RecordBatch::new_empty(dim)
+        } else {
+            concat_batches(&dim, &parts)?
+        };
+        Ok((rows, by_key))
     }
 
     /// Key bytes of each row of `cols` (None where a key column is NULL: it matches nothing).
@@ -139,21 +315,39 @@ impl LookupJoinOperator {
     }
 
     fn process(&mut self, batch: &RecordBatch, out: &mut dyn Output) -> Result<(), TaskError> {
+        self.start()?;
+        let key_cols: Vec<ArrayRef> = self
+            .spec
+            .input_keys
+            .iter()
+            .map(|k| batch.column(*k).clone())
+            .collect();
+        let keys = self.row_keys(key_cols.clone())?;
+        if self.keyed.is_some() {
+            let (rows, by_key) = self.lookup(&keys, &key_cols)?;
+            return self.join(batch, &keys, &rows, &by_key, out);
+        }
         self.refresh()?;
         let Some(cache) = &self.cache else {
             return Ok(());
         };
-        let keys = self.row_keys(
-            self.spec
-                .input_keys
-                .iter()
-                .map(|k| batch.column(*k).clone())
-                .collect(),
-        )?;
+        self.join(batch, &keys, &cache.rows, &cache.by_key, out)
+    }
+
+    /// Joins the rows of `batch` (their `keys`) with the table's `rows` of their keys
+    /// (`by_key`: their positions).
+    fn join(
+        &self,
+        batch: &RecordBatch,
+        keys: &[Option<Box<[u8]>>],
+        rows: &RecordBatch,
+        by_key: &HashMap<Box<[u8]>, Vec<u32>>,
+        out: &mut dyn Output,
+    ) -> Result<(), TaskError> {
         // candidate pairs: (input row, table row)
         let (mut left, mut right): (Vec<u32>, Vec<u32>) = (Vec::new(), Vec::new());
         for (i, k) in keys.iter().enumerate() {
-            if let Some(rows) = k.as_ref().and_then(|k| cache.by_key.get(k)) {
+            if let Some(rows) = k.as_ref().and_then(|k| by_key.get(k)) {
                 left.extend(std::iter::repeat_n(i as u32, rows.len()));
                 right.extend(rows);
             }
@@ -167,7 +361,7 @@ impl LookupJoinOperator {
                 .take(self.spec.input.len())
                 .map(|c| take(c.as_ref(), &li, None))
                 .collect::<Result<_, _>>()?;
-            for c in cache.rows.columns() {
+            for c in rows.columns() {
                 cols.push(take(c.as_ref(), &ri, None)?);
             }
             super::conform(&self.output, cols, l.len())

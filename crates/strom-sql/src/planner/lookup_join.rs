@@ -121,6 +121,7 @@ impl Builder<'_> {
                 dim_keys,
                 filter,
                 cache_ttl_ms: ttl.as_millis().min(i64::MAX as u128) as i64,
+                partial_cache: partial_cache(&table)?,
                 output,
             }),
             vec![(input, Ship::Forward)],
@@ -143,6 +144,58 @@ fn cache_ttl(table: &TableSpec) -> Result<std::time::Duration, SqlError> {
                 table.name
             ))
         }),
+    }
+}
+
+/// Flink's `lookup.cache` options of a table looked up by key: `'lookup.cache' = 'PARTIAL'`
+/// with `lookup.partial-cache.*`, or the legacy `lookup.cache.max-rows` / `lookup.cache.ttl`.
+fn partial_cache(table: &TableSpec) -> Result<Option<LookupCache>, SqlError> {
+    let opt = |k: &str| table.options.get(k).map(String::as_str);
+    let bad = |k: &str, v: &str, what: &str| {
+        SqlError::new(format!("table {}: '{k}' must be {what}, got '{v}'", table.name))
+    };
+    let millis = |k: &str| -> Result<u64, SqlError> {
+        match opt(k) {
+            None => Ok(0),
+            Some(v) => strom_common::config::parse_duration(v)
+                .map(|d| d.as_millis() as u64)
+                .ok_or_else(|| bad(k, v, "a duration such as '10 min'")),
+        }
+    };
+    let rows = |k: &str| -> Result<Option<u64>, SqlError> {
+        opt(k)
+            .map(|v| v.trim().parse::<u64>().map_err(|_| bad(k, v, "a number of rows")))
+            .transpose()
+    };
+    let flag = |k: &str| -> Result<bool, SqlError> {
+        match opt(k).map(str::to_ascii_lowercase).as_deref() {
+            None | Some("true") => Ok(true),
+            Some("false") => Ok(false),
+            Some(v) => Err(bad(k, v, "true or false")),
+        }
+    };
+    match opt("lookup.cache").map(str::to_ascii_uppercase).as_deref() {
+        Some("PARTIAL") => Ok(Some(LookupCache {
+            max_rows: rows("lookup.partial-cache.max-rows")?.unwrap_or(u64::MAX),
+            expire_after_write_ms: millis("lookup.partial-cache.expire-after-write")?,
+            expire_after_access_ms: millis("lookup.partial-cache.expire-after-access")?,
+            cache_missing_key: flag("lookup.partial-cache.cache-missing-key")?,
+        })),
+        Some("NONE") => Ok(None),
+        Some(other) => Err(bad(
+            "lookup.cache",
+            other,
+            "NONE or PARTIAL (Strom has no FULL cache for a table looked up by key)",
+        )),
+        None => match rows("lookup.cache.max-rows")? {
+            None => Ok(None),
+            Some(max_rows) => Ok(Some(LookupCache {
+                max_rows,
+                expire_after_write_ms: millis("lookup.cache.ttl")?,
+                expire_after_access_ms: 0,
+                cache_missing_key: flag("lookup.cache.caching-missing-key")?,
+            })),
+        },
     }
 }
 
