@@ -109,6 +109,7 @@ impl Builder<'_> {
             .map(|f| encode(&to_unique_names(f.clone(), &fields, &output)))
             .transpose()?;
         let ttl = cache_ttl(&table)?;
+        let partial_cache = partial_cache(&table)?;
         let (input_keys, dim_keys): (Vec<usize>, Vec<usize>) = keys.into_iter().unzip();
         let n = self.add(
             OperatorSpec::LookupJoin(LookupJoinSpec {
@@ -121,7 +122,7 @@ impl Builder<'_> {
                 dim_keys,
                 filter,
                 cache_ttl_ms: ttl.as_millis().min(i64::MAX as u128) as i64,
-                partial_cache: partial_cache(&table)?,
+                partial_cache,
                 output,
             }),
             vec![(input, Ship::Forward)],
