@@ -24,7 +24,8 @@ use crate::columns::{finish_batch, ColumnBuilder};
 use arrow::array::{Array, ArrayRef, RecordBatch};
 use arrow::compute::cast;
 use arrow::datatypes::DataType;
-use postgres::{Client, NoTls};
+use postgres::{Client, NoTls, Row};
+use std::sync::mpsc;
 use strom_plan::{Column, SqlType, TableSpec};
 use strom_runtime::connector::LookupClient;
 use strom_runtime::{ConnectorError, ConnectorFactory, SinkWriter, SourceReader, SubtaskInfo};
@@ -58,9 +59,12 @@ fn quote(name: &str) -> String {
 
 impl Target {
     fn of(table: &TableSpec) -> Result<Self, ConnectorError> {
-        let url = table
-            .option("url")
-            .ok_or_else(|| bad(table, "the jdbc connector needs 'url' ('jdbc:postgresql://host:port/database')"))?;
+        let url = table.option("url").ok_or_else(|| {
+            bad(
+                table,
+                "the jdbc connector needs 'url' ('jdbc:postgresql://host:port/database')",
+            )
+        })?;
         let rest = url.strip_prefix("jdbc:postgresql://").ok_or_else(|| {
             bad(
                 table,
@@ -112,7 +116,10 @@ impl Target {
         let max_retries = match table.option("lookup.max-retries") {
             None => 3,
             Some(v) => v.parse().map_err(|_| {
-                bad(table, format!("'lookup.max-retries' = '{v}' is not a number"))
+                bad(
+                    table,
+                    format!("'lookup.max-retries' = '{v}' is not a number"),
+                )
             })?,
         };
         Ok(Self {
@@ -122,15 +129,74 @@ impl Target {
         })
     }
 
-    fn connect(&self, table: &TableSpec) -> Result<Client, ConnectorError> {
-        self.config.connect(NoTls).map_err(|e| {
-            ConnectorError::Io(format!(
-                "table '{}': cannot connect to PostgreSQL at {:?}:{:?}: {e}",
-                table.name,
-                self.config.get_hosts(),
-                self.config.get_ports()
-            ))
-        })
+    fn connect(&self, table: &TableSpec) -> Result<Connection, ConnectorError> {
+        Connection::open(self.config.clone(), table)
+    }
+}
+
+/// What a connection's thread runs: a statement or two on the client, giving rows.
+type Request = Box<dyn FnOnce(&mut Client) -> Result<Vec<Row>, postgres::Error> + Send>;
+type Reply = mpsc::Sender<Result<Vec<Row>, postgres::Error>>;
+
+/// A PostgreSQL connection on a thread of its own: the `postgres` client blocks on a runtime of
+/// its own, which cannot run on a thread that already drives one (a batch stage's task). The
+/// thread ends when the connection is dropped.
+struct Connection {
+    requests: mpsc::Sender<(Request, Reply)>,
+    table: String,
+}
+
+impl Connection {
+    fn open(config: postgres::Config, table: &TableSpec) -> Result<Self, ConnectorError> {
+        let (requests, rx) = mpsc::channel::<(Request, Reply)>();
+        let (ready_tx, ready) = mpsc::channel();
+        std::thread::Builder::new()
+            .name(format!("jdbc-{}", table.name))
+            .spawn(move || {
+                let mut client = match config.connect(NoTls) {
+                    Ok(c) => {
+                        let _ = ready_tx.send(Ok(()));
+                        c
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(format!(
+                            "cannot connect to PostgreSQL at {:?}:{:?}: {e}",
+                            config.get_hosts(),
+                            config.get_ports()
+                        )));
+                        return;
+                    }
+                };
+                while let Ok((f, reply)) = rx.recv() {
+                    let _ = reply.send(f(&mut client));
+                }
+            })
+            .map_err(|e| ConnectorError::Io(format!("table '{}': {e}", table.name)))?;
+        match ready.recv() {
+            Ok(Ok(())) => Ok(Self {
+                requests,
+                table: table.name.clone(),
+            }),
+            Ok(Err(e)) => Err(ConnectorError::Io(format!("table '{}': {e}", table.name))),
+            Err(_) => Err(ConnectorError::Io(format!(
+                "table '{}': the connection thread ended",
+                table.name
+            ))),
+        }
+    }
+
+    /// Runs `f` on the connection's client.
+    fn run(
+        &self,
+        f: impl FnOnce(&mut Client) -> Result<Vec<Row>, postgres::Error> + Send + 'static,
+    ) -> Result<Vec<Row>, ConnectorError> {
+        let (tx, rx) = mpsc::channel();
+        let gone =
+            || ConnectorError::Io(format!("table '{}': the connection is closed", self.table));
+        self.requests.send((Box::new(f), tx)).map_err(|_| gone())?;
+        rx.recv()
+            .map_err(|_| gone())?
+            .map_err(|e| ConnectorError::Io(format!("table '{}': {e}", self.table)))
     }
 }
 
@@ -168,7 +234,10 @@ fn check_types(table: &TableSpec) -> Result<(), ConnectorError> {
         if matches!(c.ty, SqlType::Row(_) | SqlType::Array(_) | SqlType::Map(..)) {
             return Err(bad(
                 table,
-                format!("column '{}' is {}: the jdbc connector reads flat columns", c.name, c.ty),
+                format!(
+                    "column '{}' is {}: the jdbc connector reads flat columns",
+                    c.name, c.ty
+                ),
             ));
         }
     }
@@ -179,10 +248,12 @@ fn check_types(table: &TableSpec) -> Result<(), ConnectorError> {
 fn to_batch(
     table: &TableSpec,
     columns: &[Column],
-    rows: &[postgres::Row],
+    rows: &[Row],
 ) -> Result<RecordBatch, ConnectorError> {
-    let mut builders: Vec<ColumnBuilder> =
-        columns.iter().map(|c| ColumnBuilder::new(c, rows.len())).collect();
+    let mut builders: Vec<ColumnBuilder> = columns
+        .iter()
+        .map(|c| ColumnBuilder::new(c, rows.len()))
+        .collect();
     for row in rows {
         for (i, b) in builders.iter_mut().enumerate() {
             let v: Option<&str> = row
@@ -238,20 +309,19 @@ impl ConnectorFactory for JdbcConnector {
         let target = Target::of(table)?;
         let columns = projected(table, projection);
         let client = if subtask.index == 0 {
-            let mut client = target.connect(table)?;
+            let connection = target.connect(table)?;
             let select: Vec<String> = columns.iter().map(|c| text_of(c, "")).collect();
             let select = if select.is_empty() {
                 "1".to_string()
             } else {
                 select.join(", ")
             };
-            client
-                .batch_execute(&format!(
-                    "BEGIN READ ONLY; DECLARE strom_scan NO SCROLL CURSOR FOR SELECT {select} FROM {}",
-                    target.table
-                ))
-                .map_err(|e| ConnectorError::Io(format!("table '{}': {e}", table.name)))?;
-            Some(client)
+            let sql = format!(
+                "BEGIN READ ONLY; DECLARE strom_scan NO SCROLL CURSOR FOR SELECT {select} FROM {}",
+                target.table
+            );
+            connection.run(move |c| c.batch_execute(&sql).map(|_| Vec::new()))?;
+            Some(connection)
         } else {
             None
         };
@@ -280,10 +350,7 @@ impl ConnectorFactory for JdbcConnector {
             on.push(format!("t.{} = k.v{i}::{ty}", quote(&c.name)));
         }
         let names: Vec<String> = (0..key_cols.len()).map(|i| format!("v{i}")).collect();
-        let mut select: Vec<String> = columns
-            .iter()
-            .map(|c| text_of(c, "t."))
-            .collect();
+        let mut select: Vec<String> = columns.iter().map(|c| text_of(c, "t.")).collect();
         select.push("k.i".into());
         let sql = format!(
             "SELECT {} FROM {} t JOIN unnest({}) WITH ORDINALITY AS k({}, i) ON {}",
@@ -315,7 +382,7 @@ impl ConnectorFactory for JdbcConnector {
 struct JdbcReader {
     table: TableSpec,
     columns: Vec<Column>,
-    client: Option<Client>,
+    client: Option<Connection>,
 }
 
 impl SourceReader for JdbcReader {
@@ -323,11 +390,12 @@ impl SourceReader for JdbcReader {
         let Some(client) = &mut self.client else {
             return Ok(None);
         };
-        let rows = client
-            .query(&format!("FETCH {FETCH_ROWS} FROM strom_scan"), &[])
-            .map_err(|e| ConnectorError::Io(format!("table '{}': {e}", self.table.name)))?;
+        let rows = client.run(|c| c.query(&format!("FETCH {FETCH_ROWS} FROM strom_scan"), &[]))?;
         if rows.is_empty() {
-            let _ = client.batch_execute("CLOSE strom_scan; COMMIT");
+            let _ = client.run(|c| {
+                c.batch_execute("CLOSE strom_scan; COMMIT")
+                    .map(|_| Vec::new())
+            });
             self.client = None;
             return Ok(None);
         }
@@ -341,22 +409,23 @@ struct JdbcLookup {
     target: Target,
     columns: Vec<Column>,
     sql: String,
-    client: Option<Client>,
+    client: Option<Connection>,
 }
 
 impl JdbcLookup {
-    fn query(&mut self, params: &[Vec<Option<String>>]) -> Result<Vec<postgres::Row>, ConnectorError> {
+    fn query(&mut self, params: &[Vec<Option<String>>]) -> Result<Vec<Row>, ConnectorError> {
         if self.client.is_none() {
             self.client = Some(self.target.connect(&self.table)?);
         }
-        let client = self.client.as_mut().expect("connected");
-        let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = params
-            .iter()
-            .map(|p| p as &(dyn postgres::types::ToSql + Sync))
-            .collect();
-        client
-            .query(&self.sql, &refs)
-            .map_err(|e| ConnectorError::Io(format!("table '{}': lookup: {e}", self.table.name)))
+        let client = self.client.as_ref().expect("connected");
+        let (sql, params) = (self.sql.clone(), params.to_vec());
+        client.run(move |c| {
+            let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = params
+                .iter()
+                .map(|p| p as &(dyn postgres::types::ToSql + Sync))
+                .collect();
+            c.query(&sql, &refs)
+        })
     }
 }
 
@@ -441,18 +510,42 @@ mod tests {
         for (opts, message) in [
             (vec![("table-name", "t"), ("username", "u")], "needs 'url'"),
             (
-                vec![("url", "jdbc:mysql://h/d"), ("table-name", "t"), ("username", "u")],
+                vec![
+                    ("url", "jdbc:mysql://h/d"),
+                    ("table-name", "t"),
+                    ("username", "u"),
+                ],
                 "speaks to PostgreSQL",
             ),
-            (vec![("url", "jdbc:postgresql://h:x/d"), ("table-name", "t"), ("username", "u")], "not a port"),
-            (vec![("url", "jdbc:postgresql://h/d"), ("username", "u")], "needs 'table-name'"),
-            (vec![("url", "jdbc:postgresql://h/d"), ("table-name", "t")], "needs 'username'"),
+            (
+                vec![
+                    ("url", "jdbc:postgresql://h:x/d"),
+                    ("table-name", "t"),
+                    ("username", "u"),
+                ],
+                "not a port",
+            ),
+            (
+                vec![("url", "jdbc:postgresql://h/d"), ("username", "u")],
+                "needs 'table-name'",
+            ),
+            (
+                vec![("url", "jdbc:postgresql://h/d"), ("table-name", "t")],
+                "needs 'username'",
+            ),
         ] {
             let e = JdbcConnector.validate(&table(&opts), true).unwrap_err();
             assert!(e.to_string().contains(message), "{e}");
         }
         let e = JdbcConnector
-            .validate(&table(&[("url", "jdbc:postgresql://h/d"), ("table-name", "t"), ("username", "u")]), false)
+            .validate(
+                &table(&[
+                    ("url", "jdbc:postgresql://h/d"),
+                    ("table-name", "t"),
+                    ("username", "u"),
+                ]),
+                false,
+            )
             .unwrap_err();
         assert!(e.to_string().contains("not supported yet"), "{e}");
     }

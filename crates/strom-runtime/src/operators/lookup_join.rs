@@ -12,6 +12,7 @@
 //!   connector when the first row arrives and again once older than `cache_ttl_ms`.
 
 use super::calc::physical_expr;
+use crate::connector::LookupClient;
 use crate::connector::{ConnectorRegistry, SubtaskInfo};
 use crate::error::TaskError;
 use crate::operator::{Operator, Output};
@@ -21,7 +22,6 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::physical_expr::PhysicalExpr;
-use crate::connector::LookupClient;
 use lru::LruCache;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -138,7 +138,8 @@ impl LookupJoinOperator {
             let hit = keyed.cache.as_mut().and_then(|(c, lru)| {
                 let live = lru.peek(k).is_some_and(|e| {
                     (c.expire_after_write_ms == 0
-                        || now.duration_since(e.written).as_millis() < c.expire_after_write_ms as u128)
+                        || now.duration_since(e.written).as_millis()
+                            < c.expire_after_write_ms as u128)
                         && (c.expire_after_access_ms == 0
                             || now.duration_since(e.accessed).as_millis()
                                 < c.expire_after_access_ms as u128)
@@ -181,10 +182,9 @@ impl LookupJoinOperator {
                 &datafusion::arrow::array::RecordBatchOptions::new()
                     .with_row_count(Some(missing.len())),
             )?;
-            let (rows, positions) = keyed
-                .client
-                .lookup(&key_batch)
-                .map_err(|e| TaskError::Operator(format!("lookup table '{}': {e}", self.spec.table.name)))?;
+            let (rows, positions) = keyed.client.lookup(&key_batch).map_err(|e| {
+                TaskError::Operator(format!("lookup table '{}': {e}", self.spec.table.name))
+            })?;
             let rows = super::conform(&dim, rows.columns().to_vec(), rows.num_rows())?;
             let mut of_key: Vec<Vec<u32>> = vec![Vec::new(); missing.len()];
             for (r, p) in positions.iter().enumerate() {

@@ -153,7 +153,10 @@ fn cache_ttl(table: &TableSpec) -> Result<std::time::Duration, SqlError> {
 fn partial_cache(table: &TableSpec) -> Result<Option<LookupCache>, SqlError> {
     let opt = |k: &str| table.options.get(k).map(String::as_str);
     let bad = |k: &str, v: &str, what: &str| {
-        SqlError::new(format!("table {}: '{k}' must be {what}, got '{v}'", table.name))
+        SqlError::new(format!(
+            "table {}: '{k}' must be {what}, got '{v}'",
+            table.name
+        ))
     };
     let millis = |k: &str| -> Result<u64, SqlError> {
         match opt(k) {
@@ -165,7 +168,11 @@ fn partial_cache(table: &TableSpec) -> Result<Option<LookupCache>, SqlError> {
     };
     let rows = |k: &str| -> Result<Option<u64>, SqlError> {
         opt(k)
-            .map(|v| v.trim().parse::<u64>().map_err(|_| bad(k, v, "a number of rows")))
+            .map(|v| {
+                v.trim()
+                    .parse::<u64>()
+                    .map_err(|_| bad(k, v, "a number of rows"))
+            })
             .transpose()
     };
     let flag = |k: &str| -> Result<bool, SqlError> {
