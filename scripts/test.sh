@@ -3,6 +3,7 @@
 # The Kafka tests start a tansu broker (a Kafka-protocol broker in Rust); it is built once into
 # ~/.cargo/bin when missing (about 8 minutes). The Web UI test runs in Debian's headless chromium,
 # driven by playwright-core from npm; chromium (apt) and the npm packages are installed when missing.
+# The jdbc tests start PostgreSQL servers of their own (Debian's postgresql, installed when missing).
 # The REST fuzz test runs schemathesis (PyPI, installed into target/rest-fuzz/venv when missing)
 # against the API's OpenAPI document.
 set -euo pipefail
@@ -22,6 +23,11 @@ fi
 if ! command -v tpchgen-cli >/dev/null; then
     echo "installing tpchgen-cli from PyPI for the TPC-H tests" >&2
     python3 -m pip install --quiet tpchgen-cli
+fi
+# PostgreSQL (Debian) for the jdbc connector's tests, which start servers of their own
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! command -v psql >/dev/null; then
+    echo "installing postgresql (apt) for the jdbc tests" >&2
+    apt-get update -qq && apt-get install -y -qq postgresql
 fi
 # one-way module dependencies inside each crate (docs/DESIGN.md)
 python3 scripts/import_cycles.py

@@ -360,3 +360,112 @@ fn state_ttl_drops_the_groups_and_join_rows_not_written_for_that_long() {
         out.describe()
     );
 }
+
+/// `sql` run by `strom sql` at parallelism `p` in `mode` with its sink's `'path'` set to a
+/// fresh directory (written as `{out}` in `sql`); the sink's rows, or the failed command.
+fn run_to_files(tag: &str, sql: &str, p: u32, mode: &str) -> Result<Vec<String>, common::Output> {
+    let tmp = TempDir::new(tag);
+    let out_dir = tmp.join("out");
+    let file = tmp.join("q.sql");
+    write_text(&file, &sql.replace("{out}", &out_dir.display().to_string()));
+    let out = run_with_timeout(
+        strom()
+            .arg("sql")
+            .arg("-f")
+            .arg(&file)
+            .args(["-p", &p.to_string()])
+            .arg("-D")
+            .arg(format!("execution.runtime-mode={mode}")),
+        Duration::from_secs(300),
+    );
+    if out.code != Some(0) {
+        return Err(out);
+    }
+    Ok(read_sink_rows(&out_dir))
+}
+
+/// The `jdbc` connector against a real PostgreSQL server started by the test: LEFT lookup
+/// joins with a condition (no cache, Flink's partial cache small enough to evict, the legacy
+/// cache options) at parallelism 1 and 2, a batch scan, and the errors of a bad URL and of a
+/// server that is not there. PostgreSQL itself computes the answers (the same join in SQL).
+#[test]
+fn jdbc_lookup_joins_and_scans_a_real_postgresql() {
+    use common::postgres::Postgres;
+    let pg = Postgres::start();
+    // even ids 0..1500; some names NULL
+    pg.psql(
+        "CREATE TABLE users (id BIGINT PRIMARY KEY, name TEXT, score NUMERIC(10, 2), vip BOOLEAN); \
+         INSERT INTO users SELECT g, CASE WHEN g % 7 = 0 THEN NULL ELSE 'u' || g END, g * 0.25, g % 3 = 0 \
+         FROM generate_series(0, 1500, 2) g;",
+    );
+    let users = |extra: &str| {
+        format!(
+            "CREATE TABLE users (id BIGINT, name STRING, score DECIMAL(10, 2), vip BOOLEAN) WITH (\
+             'connector' = 'jdbc', 'url' = '{}', 'table-name' = 'users', 'username' = 'strom'{extra});\n",
+            pg.url()
+        )
+    };
+    let join = "CREATE TABLE s (id BIGINT, p AS PROCTIME()) WITH ('connector' = 'datagen', \
+                'fields.id.kind' = 'sequence', 'fields.id.start' = '0', 'fields.id.end' = '1999');\n\
+                CREATE TABLE o (id BIGINT, name STRING, score DECIMAL(10, 2), vip BOOLEAN) WITH \
+                ('connector' = 'filesystem', 'path' = '{out}', 'format' = 'csv');\n\
+                INSERT INTO o SELECT s.id, u.name, u.score, u.vip FROM s \
+                LEFT JOIN users FOR SYSTEM_TIME AS OF s.p AS u ON s.id % 1600 = u.id AND u.score > 20;\n";
+    let mut want = pg.psql(
+        "SELECT g, u.name, u.score, CASE WHEN u.vip THEN 'true' WHEN NOT u.vip THEN 'false' END \
+         FROM generate_series(0, 1999) g LEFT JOIN users u ON g % 1600 = u.id AND u.score > 20",
+    );
+    want.sort();
+    assert_eq!(want.len(), 2000);
+    for (p, cache) in [
+        (1, ""),
+        (
+            2,
+            ", 'lookup.cache' = 'PARTIAL', 'lookup.partial-cache.max-rows' = '100', \
+             'lookup.partial-cache.expire-after-access' = '1 min'",
+        ),
+        (
+            1,
+            ", 'lookup.cache.max-rows' = '5000', 'lookup.cache.ttl' = '10 min'",
+        ),
+    ] {
+        let got = run_to_files(
+            "jdbc-lookup",
+            &format!("{}{join}", users(cache)),
+            p,
+            "streaming",
+        )
+        .unwrap_or_else(|o| panic!("{}", o.describe()));
+        assert_same_rows(&format!("jdbc lookup p={p} {cache}"), &got, &want);
+    }
+    // a batch scan of the table
+    let scan = format!(
+        "{}CREATE TABLE o (n BIGINT, s DECIMAL(38, 2), v BIGINT) WITH ('connector' = 'filesystem', \
+         'path' = '{{out}}', 'format' = 'csv');\n\
+         INSERT INTO o SELECT COUNT(*), SUM(score), SUM(CASE WHEN vip THEN 1 ELSE 0 END) FROM users;\n",
+        users("")
+    );
+    let got =
+        run_to_files("jdbc-scan", &scan, 2, "batch").unwrap_or_else(|o| panic!("{}", o.describe()));
+    let want =
+        pg.psql("SELECT COUNT(*), SUM(score), SUM(CASE WHEN vip THEN 1 ELSE 0 END) FROM users");
+    assert_same_rows("jdbc scan", &got, &want);
+    // a URL of another database, and a server that is not there: clear errors
+    let other = users("").replace("jdbc:postgresql://", "jdbc:mysql://");
+    let err = run_to_files("jdbc-mysql", &format!("{other}{join}"), 1, "streaming").unwrap_err();
+    assert!(
+        err.stderr.contains("speaks to PostgreSQL"),
+        "{}",
+        err.describe()
+    );
+    let closed = users("").replace(
+        &format!(":{}/", pg.port),
+        &format!(":{}/", common::processes::free_port()),
+    );
+    let err = run_to_files("jdbc-down", &format!("{closed}{join}"), 1, "streaming").unwrap_err();
+    assert!(
+        err.stderr.contains("lookup table 'users'") && err.stderr.contains("cannot connect"),
+        "{}",
+        err.describe()
+    );
+}

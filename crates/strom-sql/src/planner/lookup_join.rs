@@ -46,10 +46,16 @@ impl Builder<'_> {
             .get(&table_name)
             .cloned()
             .ok_or_else(|| SqlError::new(format!("unknown lookup table '{table_name}'")))?;
-        if !scan.filters.is_empty() {
-            return Err(SqlError::new(format!(
-                "a condition on lookup table '{table_name}' alone is not supported yet; put it in the join's ON clause"
-            )));
+        // a condition on the table alone (pushed into its scan) is part of the join condition:
+        // a row failing it is no partner; its columns named as the join's right side names them
+        let right = qualified_names(j.right.schema());
+        let mut condition = j.filter.clone();
+        for f in &scan.filters {
+            let f = requalify(f.clone(), &right, &table_name)?;
+            condition = Some(match condition {
+                Some(c) => c.and(f),
+                None => f,
+            });
         }
         let mut input = self.translate(&j.left)?;
         if self.nodes[input].updating {
@@ -103,8 +109,7 @@ impl Builder<'_> {
             ));
         }
         let output = join_output(&fields, &ls, &dim, join_type);
-        let filter = j
-            .filter
+        let filter = condition
             .as_ref()
             .map(|f| encode(&to_unique_names(f.clone(), &fields, &output)))
             .transpose()?;
@@ -133,6 +138,30 @@ impl Builder<'_> {
         self.nodes[n].qualified = Some(fields);
         Ok(n)
     }
+}
+
+/// `e` (over the lookup table's columns) with each column qualified as the join's right side
+/// (`right`: its qualified names) names it.
+fn requalify(
+    e: Expr,
+    right: &[(Option<String>, String)],
+    table: &str,
+) -> Result<Expr, SqlError> {
+    use datafusion::common::tree_node::{Transformed, TreeNode};
+    e.transform(|x| match x {
+        Expr::Column(c) => match right.iter().find(|(_, n)| *n == c.name) {
+            Some((q, n)) => Ok(Transformed::yes(Expr::Column(
+                datafusion::common::Column::new(q.clone(), n),
+            ))),
+            None => Err(datafusion::error::DataFusionError::Plan(format!(
+                "the condition on lookup table '{table}' reads column '{}', which the query does not select; select it too",
+                c.name
+            ))),
+        },
+        other => Ok(Transformed::no(other)),
+    })
+    .map(|t| t.data)
+    .map_err(|e| SqlError::new(e.to_string()))
 }
 
 /// A filesystem lookup table's `lookup.join.cache.ttl` (Flink's default: 60 min).

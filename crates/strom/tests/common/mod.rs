@@ -10,6 +10,7 @@
 
 pub mod duckdb;
 pub mod nexmark;
+pub mod postgres;
 pub mod processes;
 
 use std::collections::HashMap;
