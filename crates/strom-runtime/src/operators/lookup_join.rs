@@ -404,3 +404,179 @@ impl Operator for LookupJoinOperator {
         self.process(&batch, out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connector::{ConnectorError, ConnectorFactory, SinkWriter, SourceReader};
+    use crate::operators::testkit::{col, Collect};
+    use datafusion::arrow::array::{AsArray, Int64Array};
+    use datafusion::arrow::datatypes::Int64Type;
+    use std::sync::Mutex;
+    use strom_plan::{RowSchema, SqlType, TableSpec};
+
+    /// A table of rows (k, 10 k) for even k, looked up by key; records the keys of each call.
+    struct Fake(Arc<Mutex<Vec<Vec<i64>>>>);
+
+    struct FakeClient(Arc<Mutex<Vec<Vec<i64>>>>);
+
+    impl LookupClient for FakeClient {
+        fn lookup(
+            &mut self,
+            keys: &RecordBatch,
+        ) -> Result<(RecordBatch, Vec<u32>), ConnectorError> {
+            let k = keys.column(0).as_primitive::<Int64Type>();
+            let asked: Vec<i64> = k.values().to_vec();
+            self.0.lock().unwrap().push(asked.clone());
+            let hits: Vec<(u32, i64)> = asked
+                .iter()
+                .enumerate()
+                .filter(|(_, k)| *k % 2 == 0)
+                .map(|(i, k)| (i as u32, *k))
+                .collect();
+            let rows = RecordBatch::try_new(
+                dim().to_arrow(),
+                vec![
+                    Arc::new(Int64Array::from_iter_values(hits.iter().map(|h| h.1))),
+                    Arc::new(Int64Array::from_iter_values(hits.iter().map(|h| h.1 * 10))),
+                ],
+            )
+            .unwrap();
+            Ok((rows, hits.iter().map(|h| h.0).collect()))
+        }
+    }
+
+    impl ConnectorFactory for Fake {
+        fn name(&self) -> &'static str {
+            "fake"
+        }
+        fn validate(&self, _: &TableSpec, _: bool) -> Result<(), ConnectorError> {
+            Ok(())
+        }
+        fn create_reader(
+            &self,
+            _: &TableSpec,
+            _: &[usize],
+            _: SubtaskInfo,
+            _: usize,
+        ) -> Result<Box<dyn SourceReader>, ConnectorError> {
+            Err(ConnectorError::Other("looked up by key only".into()))
+        }
+        fn create_lookup(
+            &self,
+            _: &TableSpec,
+            _: &[usize],
+            _: &[usize],
+        ) -> Result<Option<Box<dyn LookupClient>>, ConnectorError> {
+            Ok(Some(Box::new(FakeClient(self.0.clone()))))
+        }
+        fn create_writer(
+            &self,
+            _: &TableSpec,
+            _: SubtaskInfo,
+        ) -> Result<Box<dyn SinkWriter>, ConnectorError> {
+            Err(ConnectorError::Other("no".into()))
+        }
+    }
+
+    fn dim() -> RowSchema {
+        RowSchema::new(vec![col("k", SqlType::BigInt), col("v", SqlType::BigInt)])
+    }
+
+    fn spec(cache: Option<LookupCache>) -> LookupJoinSpec {
+        let input = RowSchema::new(vec![col("id", SqlType::BigInt)]);
+        let mut output = input.columns.clone();
+        output.extend(dim().columns);
+        LookupJoinSpec {
+            input,
+            table: TableSpec {
+                name: "d".into(),
+                schema: dim(),
+                options: [("connector".to_string(), "fake".to_string())].into(),
+                watermark: None,
+                primary_key: vec![],
+                partition_keys: vec![],
+            },
+            projection: vec![0, 1],
+            dim: dim(),
+            join_type: JoinType::Inner,
+            input_keys: vec![0],
+            dim_keys: vec![0],
+            filter: None,
+            cache_ttl_ms: 0,
+            partial_cache: cache,
+            output: RowSchema::new(output),
+        }
+    }
+
+    /// Runs batches of ids; returns the keys of each lookup call and the joined (id, v).
+    fn run(cache: Option<LookupCache>, batches: &[&[i64]]) -> (Vec<Vec<i64>>, Vec<(i64, i64)>) {
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let mut registry = ConnectorRegistry::new();
+        registry.register(Arc::new(Fake(calls.clone())));
+        let s = spec(cache);
+        let mut op = LookupJoinOperator::new(&s, &registry).unwrap();
+        let mut out = Collect(vec![]);
+        for b in batches {
+            let batch = RecordBatch::try_new(
+                s.input.to_arrow(),
+                vec![Arc::new(Int64Array::from(b.to_vec()))],
+            )
+            .unwrap();
+            op.process_batch(batch, &mut out).unwrap();
+            std::thread::sleep(Duration::from_millis(3));
+        }
+        let joined = out
+            .0
+            .iter()
+            .flat_map(|b| {
+                let id = b.column(0).as_primitive::<Int64Type>().clone();
+                let v = b.column(2).as_primitive::<Int64Type>().clone();
+                (0..b.num_rows()).map(move |i| (id.value(i), v.value(i)))
+            })
+            .collect();
+        let calls = calls.lock().unwrap().clone();
+        (calls, joined)
+    }
+
+    fn sorted(mut calls: Vec<Vec<i64>>) -> Vec<Vec<i64>> {
+        calls.iter_mut().for_each(|c| c.sort());
+        calls
+    }
+
+    #[test]
+    fn the_partial_cache_keeps_the_last_keys_and_expires_them() {
+        let cache = |max_rows, write, missing| LookupCache {
+            max_rows,
+            expire_after_write_ms: write,
+            expire_after_access_ms: 0,
+            cache_missing_key: missing,
+        };
+        let steps: &[&[i64]] = &[&[2, 2, 3], &[2, 3], &[4, 6], &[2]];
+        // no cache: every batch's distinct keys
+        let (calls, joined) = run(None, steps);
+        assert_eq!(
+            sorted(calls),
+            vec![vec![2, 3], vec![2, 3], vec![4, 6], vec![2]]
+        );
+        assert_eq!(
+            joined,
+            vec![(2, 20), (2, 20), (2, 20), (4, 40), (6, 60), (2, 20)]
+        );
+        // two keys, missing keys not cached: 2 is a hit once, then evicted by 4 and 6
+        let (calls, _) = run(Some(cache(2, 0, false)), steps);
+        assert_eq!(
+            sorted(calls),
+            vec![vec![2, 3], vec![3], vec![4, 6], vec![2]]
+        );
+        // missing keys cached
+        let (calls, _) = run(Some(cache(10, 0, true)), steps);
+        assert_eq!(sorted(calls), vec![vec![2, 3], vec![4, 6]]);
+        // every key expires 1 ms after it was looked up (the batches are 3 ms apart)
+        let (calls, _) = run(Some(cache(10, 1, true)), steps);
+        assert_eq!(
+            sorted(calls),
+            vec![vec![2, 3], vec![2, 3], vec![4, 6], vec![2]]
+        );
+    }
+}

@@ -142,11 +142,7 @@ impl Builder<'_> {
 
 /// `e` (over the lookup table's columns) with each column qualified as the join's right side
 /// (`right`: its qualified names) names it.
-fn requalify(
-    e: Expr,
-    right: &[(Option<String>, String)],
-    table: &str,
-) -> Result<Expr, SqlError> {
+fn requalify(e: Expr, right: &[(Option<String>, String)], table: &str) -> Result<Expr, SqlError> {
     use datafusion::common::tree_node::{Transformed, TreeNode};
     e.transform(|x| match x {
         Expr::Column(c) => match right.iter().find(|(_, n)| *n == c.name) {
