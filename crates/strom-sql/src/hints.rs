@@ -144,9 +144,12 @@ impl Finder {
     }
 }
 
+/// A hint's name and its options.
+type Hint = (String, Vec<(String, String)>);
+
 /// The hints of a hint comment's text: `NAME(k = v, ...) NAME2(...)`, each with its key/value
 /// options (quoted or bare).
-fn parse_hints(text: &str) -> Result<Vec<(String, Vec<(String, String)>)>, SqlError> {
+fn parse_hints(text: &str) -> Result<Vec<Hint>, SqlError> {
     let bad = |why: &str| SqlError::new(format!("query hint '/*+{text}*/': {why}"));
     let tokens = Tokenizer::new(&FlinkDialect, text)
         .tokenize()

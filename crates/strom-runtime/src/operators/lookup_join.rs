@@ -45,8 +45,14 @@ struct Cached {
 /// Looks keys up through the connector, through the partial cache.
 struct Keyed {
     client: Box<dyn LookupClient>,
-    cache: Option<(LookupCache, LruCache<Box<[u8]>, Cached>)>,
+    cache: Option<PartialCache>,
 }
+
+/// Flink's partial lookup cache: its options and the cached keys.
+type PartialCache = (LookupCache, LruCache<Box<[u8]>, Cached>);
+
+/// Rows of the dimension table and, per key, their positions.
+type Dim = (RecordBatch, HashMap<Box<[u8]>, Vec<u32>>);
 
 pub struct LookupJoinOperator {
     spec: LookupJoinSpec,
@@ -124,7 +130,7 @@ impl LookupJoinOperator {
         &mut self,
         keys: &[Option<Box<[u8]>>],
         key_cols: &[ArrayRef],
-    ) -> Result<(RecordBatch, HashMap<Box<[u8]>, Vec<u32>>), TaskError> {
+    ) -> Result<Dim, TaskError> {
         let dim = self.spec.dim.to_arrow();
         let keyed = self.keyed.as_mut().expect("a keyed lookup");
         let now = Instant::now();
@@ -215,24 +221,7 @@ impl LookupJoinOperator {
                 found.insert(k, mine);
             }
         }
-        // the found rows as one batch, by key
-        let mut by_key: HashMap<Box<[u8]>, Vec<u32>> = HashMap::with_capacity(found.len());
-        let mut parts = Vec::with_capacity(found.len());
-        let mut at = 0u32;
-        for (k, b) in found {
-            let n = b.num_rows() as u32;
-            if n > 0 {
-                by_key.insert(k, (at..at + n).collect());
-                parts.push(b);
-                at += n;
-            }
-        }
-        let rows = if parts.is_empty() {
-            RecordBatch::new_empty(dim)
-        } else {
-            concat_batches(&dim, &parts)?
-        };
-        Ok((rows, by_key))
+        assemble(found, dim)
     }
 
     /// Key bytes of each row of `cols` (None where a key column is NULL: it matches nothing).
@@ -393,6 +382,27 @@ impl LookupJoinOperator {
         }
         Ok(())
     }
+}
+
+/// The rows `found` per key as one batch, with each key's positions in it.
+fn assemble(found: HashMap<Box<[u8]>, RecordBatch>, dim: SchemaRef) -> Result<Dim, TaskError> {
+    let mut by_key: HashMap<Box<[u8]>, Vec<u32>> = HashMap::with_capacity(found.len());
+    let mut parts = Vec::with_capacity(found.len());
+    let mut at = 0u32;
+    for (k, b) in found {
+        let n = b.num_rows() as u32;
+        if n > 0 {
+            by_key.insert(k, (at..at + n).collect());
+            parts.push(b);
+            at += n;
+        }
+    }
+    let rows = if parts.is_empty() {
+        RecordBatch::new_empty(dim)
+    } else {
+        concat_batches(&dim, &parts)?
+    };
+    Ok((rows, by_key))
 }
 
 impl Operator for LookupJoinOperator {

@@ -46,17 +46,7 @@ impl Builder<'_> {
             .get(&table_name)
             .cloned()
             .ok_or_else(|| SqlError::new(format!("unknown lookup table '{table_name}'")))?;
-        // a condition on the table alone (pushed into its scan) is part of the join condition:
-        // a row failing it is no partner; its columns named as the join's right side names them
-        let right = qualified_names(j.right.schema());
-        let mut condition = j.filter.clone();
-        for f in &scan.filters {
-            let f = requalify(f.clone(), &right, &table_name)?;
-            condition = Some(match condition {
-                Some(c) => c.and(f),
-                None => f,
-            });
-        }
+        let condition = lookup_condition(j, scan, &table_name)?;
         let mut input = self.translate(&j.left)?;
         if self.nodes[input].updating {
             return Err(SqlError::new(
@@ -138,6 +128,26 @@ impl Builder<'_> {
         self.nodes[n].qualified = Some(fields);
         Ok(n)
     }
+}
+
+/// The join's condition besides its keys, with the condition on the table alone (pushed into
+/// its scan): a row failing it is no partner. Its columns are named as the join's right side
+/// names them.
+fn lookup_condition(
+    j: &datafusion::logical_expr::Join,
+    scan: &datafusion::logical_expr::TableScan,
+    table: &str,
+) -> Result<Option<Expr>, SqlError> {
+    let right = qualified_names(j.right.schema());
+    let mut condition = j.filter.clone();
+    for f in &scan.filters {
+        let f = requalify(f.clone(), &right, table)?;
+        condition = Some(match condition {
+            Some(c) => c.and(f),
+            None => f,
+        });
+    }
+    Ok(condition)
 }
 
 /// `e` (over the lookup table's columns) with each column qualified as the join's right side
