@@ -189,3 +189,38 @@ fn dense_rank_keeps_every_tied_row() {
         Sink::Changelog,
     );
 }
+
+/// Window Top-N (Flink's WindowRank): a ranking partitioned by the window of a window table
+/// function or a window aggregate is emitted once per window when the window ends, so it is
+/// append-only (the CSV sink takes it). ROW_NUMBER over the bids of each 2 s window (the columns
+/// chosen so that ties do not matter) and RANK over a window aggregate.
+#[test]
+fn window_top_n_over_a_window_tvf_and_a_window_aggregate() {
+    let q = "SELECT window_start, window_end, price, rn FROM (SELECT *, ROW_NUMBER() OVER \
+             (PARTITION BY window_start, window_end ORDER BY price DESC) AS rn \
+             FROM TABLE(TUMBLE(TABLE bid, DESCRIPTOR(`dateTime`), INTERVAL '2' SECOND))) WHERE rn <= 3";
+    let oracle = "SELECT ws, ws + INTERVAL 2 SECOND, price, rn FROM (SELECT ws, price, \
+                  ROW_NUMBER() OVER (PARTITION BY ws ORDER BY price DESC) AS rn FROM \
+                  (SELECT time_bucket(INTERVAL 2 SECOND, dateTime) AS ws, price FROM bid)) WHERE rn <= 3";
+    check(
+        "window-top-n",
+        "ws TIMESTAMP(3), we TIMESTAMP(3), price BIGINT, rn BIGINT",
+        q,
+        oracle,
+    );
+    let q = "SELECT window_start, window_end, auction, n, rk FROM (SELECT *, RANK() OVER \
+             (PARTITION BY window_start, window_end ORDER BY n DESC) AS rk FROM \
+             (SELECT window_start, window_end, auction, COUNT(*) AS n FROM \
+             TABLE(TUMBLE(TABLE bid, DESCRIPTOR(`dateTime`), INTERVAL '2' SECOND)) \
+             GROUP BY window_start, window_end, auction)) WHERE rk <= 2";
+    let oracle = "WITH a AS (SELECT time_bucket(INTERVAL 2 SECOND, dateTime) AS ws, auction, \
+                  COUNT(*) AS n FROM bid GROUP BY 1, 2) \
+                  SELECT ws, ws + INTERVAL 2 SECOND, auction, n, rk FROM (SELECT *, RANK() OVER \
+                  (PARTITION BY ws ORDER BY n DESC) AS rk FROM a) WHERE rk <= 2";
+    check(
+        "window-rank-agg",
+        "ws TIMESTAMP(3), we TIMESTAMP(3), auction BIGINT, n BIGINT, rk BIGINT",
+        q,
+        oracle,
+    );
+}

@@ -57,6 +57,11 @@ pub struct RankSpec {
     /// (`table.exec.state.ttl`); 0 keeps every partition.
     #[serde(default, skip_serializing_if = "crate::specs::no_ttl")]
     pub state_ttl_ms: u64,
+    /// A window Top-N (Flink's `WindowRank`): the input column holding `window_end`, which
+    /// `partition_by` includes; each window's ranking is emitted once, when the watermark
+    /// passes its end, append-only (`output` has no `$op`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_end: Option<usize>,
     pub output: RowSchema,
 }
 
@@ -76,7 +81,11 @@ impl RankSpec {
 
 impl Spec for RankSpec {
     fn name(&self) -> String {
-        "Rank".into()
+        if self.window_end.is_some() {
+            "WindowRank".into()
+        } else {
+            "Rank".into()
+        }
     }
 
     fn output_schema(&self) -> &RowSchema {
@@ -98,8 +107,11 @@ impl Spec for RankSpec {
             })
             .collect();
         format!(
-            "Rank(strategy=[{}], rankType=[{}], rankRange=[rankStart=1, rankEnd={}], partitionBy=[{}], orderBy=[{}]{})",
-            if self.input_is_changelog() {
+            "{}(strategy=[{}], rankType=[{}], rankRange=[rankStart=1, rankEnd={}], partitionBy=[{}], orderBy=[{}]{})",
+            self.name(),
+            if self.window_end.is_some() {
+                "WindowFire"
+            } else if self.input_is_changelog() {
                 "RetractStrategy"
             } else {
                 "AppendFastStrategy"

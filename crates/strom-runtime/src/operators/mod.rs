@@ -17,6 +17,7 @@ pub mod state_ipc;
 #[cfg(test)]
 mod testkit;
 pub mod ttl;
+pub mod window_rank;
 pub mod window_tvf;
 
 use crate::collect::{CollectWriter, ResultCollector};
@@ -68,6 +69,12 @@ pub fn build_chain(
                 Box::new(regular_join::RegularJoinOperator::new(j)?)
             }
             OperatorSpec::Join(j) => Box::new(join::JoinOperator::new(j)?),
+            OperatorSpec::Rank(
+                r @ strom_plan::RankSpec {
+                    window_end: Some(we),
+                    ..
+                },
+            ) => Box::new(window_rank::WindowRankOperator::new(r, *we)?),
             OperatorSpec::Rank(r)
                 if r.rank_type != strom_plan::RankType::RowNumber || r.input_is_changelog() =>
             {

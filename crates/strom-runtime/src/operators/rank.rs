@@ -156,9 +156,12 @@ pub(super) fn converters(spec: &RankSpec, input: &RowSchema) -> Result<Converter
             .map(|c| SortField::new(c.ty.to_arrow()))
             .collect(),
     )?;
-    if spec.output.len() != input.len() + 2 {
+    // (a window rank's output is append-only: no row kind)
+    let kinds = usize::from(spec.window_end.is_none());
+    if spec.output.len() != input.len() + 1 + kinds {
         return Err(TaskError::Deployment(
-            "a rank's output is its input, the rank and the row kind".into(),
+            "a rank's output is its input, the rank and (but for a window rank) the row kind"
+                .into(),
         ));
     }
     Ok((partition, sort, rows))
@@ -328,6 +331,7 @@ mod tests {
         output.columns.push(c("rn"));
         RankSpec {
             state_ttl_ms: 0,
+            window_end: None,
             input,
             partition_by: if partitioned { vec![0] } else { vec![] },
             order_by: vec![SortKey {

@@ -49,28 +49,13 @@ impl<K: Ord + Clone, R: PartialEq + Clone> Ranking<K, R> {
 
     /// The ranked rows of a partition: (row, rank) with rank <= limit, in order.
     fn ranked(&self, partition: &[u8]) -> Vec<(R, u64)> {
-        let mut out = Vec::new();
-        let Some(rows) = self.partitions.get(partition) else {
-            return out;
-        };
-        let (mut position, mut dense) = (0u64, 0u64);
-        for group in rows.values() {
-            dense += 1;
-            let rank_of_group = position + 1;
-            for r in group {
-                position += 1;
-                let rank = match self.rank_type {
-                    RankType::RowNumber => position,
-                    RankType::Rank => rank_of_group,
-                    RankType::DenseRank => dense,
-                };
-                if rank > self.limit {
-                    return out;
-                }
-                out.push((r.clone(), rank));
-            }
+        match self.partitions.get(partition) {
+            Some(rows) => ranks(self.rank_type, self.limit, rows.values())
+                .into_iter()
+                .map(|(r, rank)| (r.clone(), rank))
+                .collect(),
+            None => Vec::new(),
         }
-        out
     }
 
     /// Adds (`add`) or retracts `row` of sort key `key` in `partition`; returns the changes of
@@ -111,6 +96,34 @@ impl<K: Ord + Clone, R: PartialEq + Clone> Ranking<K, R> {
             .values()
             .flat_map(|p| p.values().flat_map(|g| g.iter()))
     }
+}
+
+/// The rows of `groups` (the rows of one partition grouped by sort key, in order) with their
+/// ranks by `rank_type`, up to rank `limit`.
+pub fn ranks<'a, R: 'a>(
+    rank_type: RankType,
+    limit: u64,
+    groups: impl Iterator<Item = &'a Vec<R>>,
+) -> Vec<(&'a R, u64)> {
+    let mut out = Vec::new();
+    let (mut position, mut dense) = (0u64, 0u64);
+    for group in groups {
+        dense += 1;
+        let rank_of_group = position + 1;
+        for r in group {
+            position += 1;
+            let rank = match rank_type {
+                RankType::RowNumber => position,
+                RankType::Rank => rank_of_group,
+                RankType::DenseRank => dense,
+            };
+            if rank > limit {
+                return out;
+            }
+            out.push((r, rank));
+        }
+    }
+    out
 }
 
 /// The changes from ranked rows `before` to `after`.
@@ -303,6 +316,7 @@ mod tests {
         output.columns.push(col("rn", SqlType::BigInt));
         RankSpec {
             state_ttl_ms: 0,
+            window_end: None,
             input,
             partition_by: vec![0],
             order_by: vec![SortKey {

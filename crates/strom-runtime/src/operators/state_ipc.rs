@@ -147,6 +147,17 @@ pub fn read(bytes: &[u8], format: &str, expected: &SchemaRef) -> Result<Snapshot
             expected.fields().len()
         )));
     }
+    for (i, (got, want)) in schema.fields().iter().zip(expected.fields()).enumerate() {
+        if got.data_type() != want.data_type() {
+            return Err(TaskError::Operator(format!(
+                "operator state column {i} ('{}') is {}, expected {} ('{}'): was the query changed?",
+                got.name(),
+                got.data_type(),
+                want.data_type(),
+                want.name()
+            )));
+        }
+    }
     let mut batches = Vec::new();
     for b in reader {
         let b = b?;

@@ -644,7 +644,7 @@ impl Builder<'_> {
         };
         let updating = match &op {
             OperatorSpec::Aggregate(a) => a.changelog,
-            OperatorSpec::Rank(_) => true,
+            OperatorSpec::Rank(r) => r.window_end.is_none(),
             OperatorSpec::Join(j) => j.output.index_of(OP_COLUMN).is_some(),
             OperatorSpec::Calc(_) => inputs.first().is_some_and(|(i, _)| self.nodes[*i].updating),
             _ => false,

@@ -115,6 +115,12 @@ impl Builder<'_> {
             .map(|f| f.name().clone())
             .unwrap_or_default();
         let (limit, rest) = rank_limit(&f.predicate, &rank_name, usage)?;
+        // a window Top-N: partitioned by the window of an append-only windowed input, each
+        // window's ranking is final when the window ends (Flink's WindowRank)
+        let window_end = match &self.nodes[input].window {
+            Some((we, _)) if partition_by.contains(we) && !self.nodes[input].updating => Some(*we),
+            _ => None,
+        };
         let mut output = in_schema.without_op();
         output.columns.push(Column {
             name: rank_name,
@@ -127,10 +133,21 @@ impl Builder<'_> {
             order_by,
             limit,
             rank_type,
-            state_ttl_ms: self.state_ttl_ms,
-            output: output.with_op(),
+            state_ttl_ms: if window_end.is_some() {
+                0
+            } else {
+                self.state_ttl_ms
+            },
+            window_end,
+            output: if window_end.is_some() {
+                output.clone()
+            } else {
+                output.with_op()
+            },
         };
-        if spec.input_is_changelog() || rank_type != RankType::RowNumber {
+        if spec.window_end.is_some() {
+            // the window's state goes when it fires
+        } else if spec.input_is_changelog() || rank_type != RankType::RowNumber {
             self.note_state_bound(
                 &format!("{} Top-N (Rank) operator", rank_type.sql_name()),
                 "keeps every row of its input, so that the rows after a retracted or tied one can take its rank",
@@ -143,10 +160,15 @@ impl Builder<'_> {
                 &[spec.state_ttl_ms],
             );
         }
+        // a window Top-N's rows still carry their window (same columns, the rank after them)
+        let window = match window_end {
+            Some(_) => self.nodes[input].window.clone(),
+            None => None,
+        };
         let n = self.add(
             OperatorSpec::Rank(spec),
             vec![(input, Ship::Hash(partition_by))],
-            None,
+            window,
         );
         // a join's qualified column names (`a.dateTime`) still name the rank's input columns
         self.nodes[n].qualified = self.nodes[input].qualified.clone().map(|mut fields| {

@@ -857,7 +857,7 @@ mod tests {
         let e = changelog
             .restore_state(&[windowed], &RestoreScope::new(0, 1, 128))
             .unwrap_err();
-        assert!(e.to_string().contains("columns"), "{e}");
+        assert!(e.to_string().contains("column"), "{e}");
         let mut op =
             AggregateOperator::new(&spec(AggregateMode::Single, &key, true, false)).unwrap();
         assert!(op
