@@ -145,21 +145,7 @@ impl Builder<'_> {
                 output.with_op()
             },
         };
-        if spec.window_end.is_some() {
-            // the window's state goes when it fires
-        } else if spec.input_is_changelog() || rank_type != RankType::RowNumber {
-            self.note_state_bound(
-                &format!("{} Top-N (Rank) operator", rank_type.sql_name()),
-                "keeps every row of its input, so that the rows after a retracted or tied one can take its rank",
-                &[spec.state_ttl_ms],
-            );
-        } else {
-            self.note_state_bound(
-                "Top-N (Rank) operator",
-                &format!("keeps up to {limit} rows for every partition it has seen"),
-                &[spec.state_ttl_ms],
-            );
-        }
+        self.note_rank_state(&spec);
         // a window Top-N's rows still carry their window (same columns, the rank after them)
         let window = match window_end {
             Some(_) => self.nodes[input].window.clone(),
@@ -177,6 +163,26 @@ impl Builder<'_> {
         });
         let filter = rest.into_iter().reduce(|a, b| a.and(b));
         self.after_rank(n, &output, filter, projection)
+    }
+
+    /// Tells in the log how the state of the Top-N `spec` is bounded.
+    fn note_rank_state(&self, spec: &RankSpec) {
+        let (rank_type, limit) = (spec.rank_type, spec.limit);
+        if spec.window_end.is_some() {
+            // the window's state goes when it fires
+        } else if spec.input_is_changelog() || rank_type != RankType::RowNumber {
+            self.note_state_bound(
+                &format!("{} Top-N (Rank) operator", rank_type.sql_name()),
+                "keeps every row of its input, so that the rows after a retracted or tied one can take its rank",
+                &[spec.state_ttl_ms],
+            );
+        } else {
+            self.note_state_bound(
+                "Top-N (Rank) operator",
+                &format!("keeps up to {limit} rows for every partition it has seen"),
+                &[spec.state_ttl_ms],
+            );
+        }
     }
 
     /// What runs after rank node `n` (of output `output`): the filter's other conditions and
