@@ -445,7 +445,7 @@ mod tests {
         let new = || WindowRankOperator::new(&s, 0).unwrap();
         let mut ops = vec![new(), new()];
         let mut out = Collect(vec![]);
-        let mut feed =
+        let feed =
             |ops: &mut Vec<WindowRankOperator>, rows: &[(i64, i64, i64)], out: &mut Collect| {
                 let b = batch(&s, rows);
                 let n = ops.len() as u32;
