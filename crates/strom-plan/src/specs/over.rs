@@ -36,6 +36,10 @@ pub struct OverAggregateSpec {
     pub processing_time: bool,
     pub frame: OverFrame,
     pub aggregates: Vec<AggCall>,
+    /// A partition not written for this long (processing time) is dropped
+    /// (`table.exec.state.ttl`); 0 keeps every partition.
+    #[serde(default, skip_serializing_if = "super::no_ttl")]
+    pub state_ttl_ms: u64,
     pub output: RowSchema,
 }
 
@@ -67,10 +71,11 @@ impl Spec for OverAggregateSpec {
             .map(|c| format!("{} AS {}", c.describe(&self.input), c.name))
             .collect();
         format!(
-            "OverAggregate(partitionBy=[{}], orderBy=[{} ASC], window=[{frame} AND CURRENT ROW], select=[{}])",
+            "OverAggregate(partitionBy=[{}], orderBy=[{} ASC], window=[{frame} AND CURRENT ROW], select=[{}]{})",
             partition.join(", "),
             name(self.order_by),
-            calls.join(", ")
+            calls.join(", "),
+            super::describe_ttl(&[self.state_ttl_ms])
         )
     }
 }

@@ -21,6 +21,7 @@
 
 use super::retracting::{Calls, State, StateRow, Value};
 use super::state_ipc;
+use super::ttl::{Clock, ExpiringMap, Ttl};
 use crate::error::TaskError;
 use crate::operator::{Operator, Output, RestoreScope};
 use datafusion::arrow::array::{
@@ -30,7 +31,7 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, SchemaRef, TimeUnit};
 use datafusion::arrow::row::{OwnedRow, RowConverter, SortField};
 use datafusion::scalar::ScalarValue;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use strom_plan::{OverAggregateSpec, OverFrame};
 
@@ -58,7 +59,11 @@ pub struct OverAggregateOperator {
     rows: RowConverter,
     input: SchemaRef,
     output: SchemaRef,
-    partitions: HashMap<Vec<u8>, Partition>,
+    /// With a state time-to-live, a partition no row was folded into for that long is dropped
+    /// (Flink's `table.exec.state.ttl` of an OVER aggregate).
+    partitions: ExpiringMap<Partition>,
+    ttl: Option<Ttl>,
+    clock: Clock,
     /// Event time: the rows waiting for the watermark, by time, in arrival order.
     pending: BTreeMap<i64, Vec<(Vec<u8>, OwnedRow)>>,
     watermark: i64,
@@ -111,11 +116,19 @@ impl OverAggregateOperator {
             rows,
             input: input.to_arrow(),
             output: spec.output.to_arrow(),
-            partitions: HashMap::new(),
+            partitions: ExpiringMap::new(spec.state_ttl_ms),
+            ttl: Ttl::new(spec.state_ttl_ms),
+            clock: Clock::default(),
             pending: BTreeMap::new(),
             watermark: i64::MIN,
             late: 0,
         })
+    }
+
+    /// Reads processing time from `clock` (tests move it by hand).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The partition key of each row of `batch`.
@@ -194,6 +207,10 @@ impl OverAggregateOperator {
     /// Folds `ready` (in time order) into their partitions; emits each row with its frame's
     /// aggregates.
     fn fold(&mut self, ready: Vec<Ready>, out: &mut dyn Output) -> Result<(), TaskError> {
+        if let Some(ttl) = &mut self.ttl {
+            let now = self.clock.now();
+            self.partitions.set_now(now, ttl.sweep_due(now));
+        }
         let mut start = 0;
         while start < ready.len() {
             // a chunk ends between two times, so that peers are folded together
@@ -245,14 +262,11 @@ impl OverAggregateOperator {
             }
         }
         for (key, rows) in by_partition {
-            let fresh = self.calls.new_states();
-            let part = self
-                .partitions
-                .entry(key.to_vec())
-                .or_insert_with(|| Partition {
-                    states: fresh,
-                    frame: VecDeque::new(),
-                });
+            let calls = &self.calls;
+            let part = self.partitions.entry_with(key, || Partition {
+                states: calls.new_states(),
+                frame: VecDeque::new(),
+            });
             match self.spec.frame {
                 OverFrame::Rows { preceding } => {
                     for i in rows {
@@ -337,7 +351,7 @@ impl OverAggregateOperator {
         // the states, with their partition keys
         let mut keys: Vec<&[u8]> = Vec::new();
         let mut state_rows: Vec<StateRow<'_>> = Vec::new();
-        for (k, p) in &self.partitions {
+        for (k, p) in self.partitions.iter() {
             state_rows.extend(Calls::state_rows(&p.states));
             keys.resize(state_rows.len(), k);
         }
@@ -367,6 +381,8 @@ impl OverAggregateOperator {
     }
 
     fn restore(&mut self, snapshots: &[Vec<u8>], scope: &RestoreScope) -> Result<(), TaskError> {
+        // (restored partitions are as new)
+        self.partitions.set_now(self.clock.now(), false);
         let [state_schema, row_schema] = self.snapshot_schemas();
         let k = self.spec.partition_by.len();
         let key_cols: Vec<usize> = (0..k).collect();
@@ -390,9 +406,9 @@ impl OverAggregateOperator {
                     let key = keys
                         .as_ref()
                         .map_or(Vec::new(), |r| r.row(i).as_ref().to_vec());
-                    let fresh = self.calls.new_states();
-                    let p = self.partitions.entry(key).or_insert_with(|| Partition {
-                        states: fresh,
+                    let calls = &self.calls;
+                    let p = self.partitions.entry_with(&key, || Partition {
+                        states: calls.new_states(),
                         frame: VecDeque::new(),
                     });
                     Calls::restore_row(&mut p.states, Calls::state_row(&b.columns()[k..], i))?;
@@ -415,9 +431,9 @@ impl OverAggregateOperator {
                         self.pending.entry(ts).or_default().push((key, row));
                         continue;
                     }
-                    let fresh = self.calls.new_states();
-                    let p = self.partitions.entry(key).or_insert_with(|| Partition {
-                        states: fresh,
+                    let calls = &self.calls;
+                    let p = self.partitions.entry_with(&key, || Partition {
+                        states: calls.new_states(),
                         frame: VecDeque::new(),
                     });
                     p.frame.push_back(FrameRow {
@@ -522,8 +538,46 @@ mod tests {
             processing_time: false,
             frame,
             aggregates,
+            state_ttl_ms: 0,
             output: RowSchema::new(output),
         }
+    }
+
+    /// With a state TTL of 100 ms, an unbounded OVER's partition no row was folded into for
+    /// that long starts afresh, also after a restore.
+    #[test]
+    fn a_state_ttl_drops_partitions_not_written_for_that_long() {
+        use crate::operators::ttl::Clock;
+        use std::sync::atomic::{AtomicI64, Ordering};
+        let s = OverAggregateSpec {
+            state_ttl_ms: 100,
+            ..spec(OverFrame::Rows { preceding: None })
+        };
+        let now = Arc::new(AtomicI64::new(0));
+        let new_op = || {
+            OverAggregateOperator::new(&s)
+                .unwrap()
+                .with_clock(Clock::manual(now.clone()))
+        };
+        let mut op = new_op();
+        let mut out = Collect(vec![]);
+        let at = |op: &mut OverAggregateOperator, t: i64, row: In, out: &mut Collect| {
+            now.store(t, Ordering::Relaxed);
+            op.process_batch(batch(&s, &[row]), out).unwrap();
+            op.process_watermark(row.1, out).unwrap();
+        };
+        at(&mut op, 0, (1, 10, Some(5)), &mut out);
+        at(&mut op, 50, (1, 20, Some(6)), &mut out); // count 2
+        at(&mut op, 160, (1, 30, Some(7)), &mut out); // expired at 150: count 1
+        let state = op.snapshot_state(1).unwrap().unwrap();
+        now.store(200, Ordering::Relaxed);
+        let mut op = new_op();
+        op.restore_state(&[state], &RestoreScope::new(0, 1, 128))
+            .unwrap();
+        at(&mut op, 250, (1, 40, Some(8)), &mut out); // restored at 200: count 2
+        at(&mut op, 360, (1, 50, Some(9)), &mut out); // expired: count 1
+        let counts: Vec<i64> = rows(&out.0).iter().map(|r| r.3).collect();
+        assert_eq!(counts, vec![1, 2, 1, 2, 1]);
     }
 
     fn batch(s: &OverAggregateSpec, rows: &[In]) -> RecordBatch {

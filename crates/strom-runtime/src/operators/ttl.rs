@@ -81,7 +81,7 @@ pub struct ExpiringMap<V> {
     now: i64,
 }
 
-impl<V: Default> ExpiringMap<V> {
+impl<V> ExpiringMap<V> {
     pub fn new(ttl_ms: u64) -> Self {
         Self {
             map: HashMap::new(),
@@ -125,18 +125,20 @@ impl<V: Default> ExpiringMap<V> {
         })
     }
 
-    /// The value of `key` to write (stamped now): the live one, else a new one.
-    pub fn entry(&mut self, key: &[u8]) -> &mut V {
-        let (now, live) = (self.now, self.map.get(key).map(|(_, w)| self.live(*w)));
-        let (v, w) = match live {
-            Some(_) => self.map.get_mut(key).expect("a present key"),
-            None => self.map.entry(key.to_vec()).or_default(),
-        };
-        if live == Some(false) {
-            *v = V::default();
+    /// The value of `key` to write (stamped now): the live one, else a new one (`make`).
+    pub fn entry_with(&mut self, key: &[u8], make: impl FnOnce() -> V) -> &mut V {
+        let now = self.now;
+        match self.map.get(key).map(|(_, w)| self.live(*w)) {
+            Some(live) => {
+                let (v, w) = self.map.get_mut(key).expect("a present key");
+                if !live {
+                    *v = make();
+                }
+                *w = now;
+                v
+            }
+            None => &mut self.map.entry(key.to_vec()).or_insert((make(), now)).0,
         }
-        *w = now;
-        v
     }
 
     pub fn remove(&mut self, key: &[u8]) {
@@ -145,14 +147,26 @@ impl<V: Default> ExpiringMap<V> {
 
     /// Every live value.
     pub fn values(&self) -> impl Iterator<Item = &V> {
+        self.iter().map(|(_, v)| v)
+    }
+
+    /// Every live key and value.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &V)> {
         self.map
-            .values()
-            .filter(|(_, w)| self.live(*w))
-            .map(|(v, _)| v)
+            .iter()
+            .filter(|(_, (_, w))| self.live(*w))
+            .map(|(k, (v, _))| (k.as_slice(), v))
     }
 
     pub fn is_empty(&self) -> bool {
         self.values().next().is_none()
+    }
+}
+
+impl<V: Default> ExpiringMap<V> {
+    /// The value of `key` to write (stamped now): the live one, else a default one.
+    pub fn entry(&mut self, key: &[u8]) -> &mut V {
+        self.entry_with(key, V::default)
     }
 }
 

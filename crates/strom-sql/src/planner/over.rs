@@ -79,16 +79,14 @@ impl Builder<'_> {
             processing_time,
             frame,
             aggregates: calls,
+            state_ttl_ms: self.state_ttl_ms,
             output,
         };
-        if matches!(
-            frame,
-            OverFrame::Rows { preceding: None } | OverFrame::Range { preceding_ms: None }
-        ) {
-            tracing::warn!(
-                "the OVER aggregate with an UNBOUNDED PRECEDING frame keeps its state for every partition it has seen: its state grows with the number of partitions (table.exec.state.ttl is not applied yet)"
-            );
-        }
+        self.note_state_bound(
+            "OverAggregate",
+            "keeps the state of every partition it has seen",
+            &[spec.state_ttl_ms],
+        );
         let (rowtime, proctime) = (self.nodes[input].rowtime, self.nodes[input].proctime);
         let n = self.add(
             OperatorSpec::OverAggregate(spec),
