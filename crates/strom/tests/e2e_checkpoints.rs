@@ -564,7 +564,7 @@ END;
     );
     let bids = gen_bids_of(ROWS);
     let id = submit(&jm, &sql, 1, &bids, &[]);
-    for kill in 0..2 {
+    for (kill, tm) in tms.iter_mut().enumerate() {
         let before = completed_checkpoints(&jm, &id);
         poll(
             "the job to run and complete a checkpoint",
@@ -578,8 +578,8 @@ END;
                 (s == "RUNNING" && completed_checkpoints(&jm, &id) > before).then_some(())
             },
         );
-        tms[kill].take().expect("alive").kill9();
-        tms[kill] = Some(start_taskmanager(&format!("taskmanager-r{kill}"), &jm, 2, &HB_FAST).0);
+        tm.take().expect("alive").kill9();
+        *tm = Some(start_taskmanager(&format!("taskmanager-r{kill}"), &jm, 2, &HB_FAST).0);
     }
     let before = completed_checkpoints(&jm, &id);
     poll(
