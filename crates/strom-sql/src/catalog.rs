@@ -44,6 +44,8 @@ pub struct Catalog {
     pub view_schemas: BTreeMap<String, strom_plan::RowSchema>,
     /// What the batch planner may learn of the tables' data (their connectors' statistics).
     pub statistics: Arc<dyn TableStatisticsSource>,
+    /// `CREATE FUNCTION name AS 'class'`: each name's native function.
+    pub functions: BTreeMap<String, &'static str>,
 }
 
 impl Default for Catalog {
@@ -54,6 +56,7 @@ impl Default for Catalog {
             views: Vec::new(),
             view_schemas: BTreeMap::new(),
             statistics: Arc::new(NoStatistics),
+            functions: BTreeMap::new(),
         }
     }
 }

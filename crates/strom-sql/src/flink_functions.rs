@@ -18,6 +18,29 @@ use sqlparser::ast::{
 };
 use std::ops::ControlFlow;
 
+/// Renames the calls of functions `CREATE FUNCTION` named (`names`, lower case) to their native
+/// functions.
+pub fn rename_functions<V: VisitMut>(
+    node: &mut V,
+    names: &std::collections::BTreeMap<String, &'static str>,
+) {
+    if names.is_empty() {
+        return;
+    }
+    let _ = sqlparser::ast::visit_expressions_mut(node, |e| {
+        if let Expr::Function(f) = e {
+            let called = match &f.name.0[..] {
+                [part] => part.as_ident().map(crate::dialect::normalize_ident),
+                _ => None,
+            };
+            if let Some(native) = called.and_then(|n| names.get(&n)) {
+                f.name = ObjectName::from(vec![sqlparser::ast::Ident::new(*native)]);
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
 /// Rewrites the Flink spellings in `node` (a statement, a query; see the module doc).
 pub fn rewrite<V: VisitMut>(node: &mut V) {
     let _ = sqlparser::ast::visit_expressions_mut(node, |e| {

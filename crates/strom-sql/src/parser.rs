@@ -38,6 +38,13 @@ pub enum SqlStatement {
         if_not_exists: bool,
         span: Span,
     },
+    /// `CREATE [TEMPORARY [SYSTEM]] FUNCTION [IF NOT EXISTS] name AS 'class' [LANGUAGE JAVA]`.
+    CreateFunction {
+        name: String,
+        class: String,
+        if_not_exists: bool,
+        span: Span,
+    },
     /// `DROP [TEMPORARY] VIEW | TABLE [IF EXISTS] name`.
     Drop {
         view: bool,
@@ -142,6 +149,24 @@ fn parse_one(parser: &mut Parser) -> Result<SqlStatement, SqlError> {
             || (is_kw(&b, Keyword::TEMPORARY) && is_kw(&c, Keyword::TABLE)));
     if create_table {
         return parse_create_table(parser);
+    }
+    let words: Vec<String> = parser
+        .peek_tokens::<4>()
+        .iter()
+        .map(|t| match t {
+            Token::Word(w) => w.value.to_ascii_uppercase(),
+            _ => String::new(),
+        })
+        .collect();
+    let function_at = words.iter().position(|w| w == "FUNCTION");
+    if words[0] == "CREATE"
+        && function_at.is_some_and(|i| {
+            words[1..i]
+                .iter()
+                .all(|w| w == "TEMPORARY" || w == "SYSTEM")
+        })
+    {
+        return parse_create_function(parser);
     }
     let start = parser.peek_token().span;
     let mut stmt = parser.parse_statement()?;
@@ -286,6 +311,42 @@ fn parse_string_or_word(parser: &mut Parser) -> Result<String, SqlError> {
             t.span,
         )),
     }
+}
+
+/// `CREATE [TEMPORARY [SYSTEM]] FUNCTION [IF NOT EXISTS] name AS 'class' [LANGUAGE JAVA |
+/// SCALA | PYTHON] [USING JAR '...']` (the class is bound to a native function when the script
+/// runs, see `strom_plan::functions::java_udfs`).
+fn parse_create_function(parser: &mut Parser) -> Result<SqlStatement, SqlError> {
+    let start = parser.peek_token().span;
+    parser.expect_keyword(Keyword::CREATE)?;
+    let _ = parser.parse_keyword(Keyword::TEMPORARY);
+    let _ = parser.parse_keyword(Keyword::SYSTEM);
+    parser.expect_keyword(Keyword::FUNCTION)?;
+    let if_not_exists = parser.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
+    let name = last_ident(&parser.parse_object_name(false)?);
+    parser.expect_keyword(Keyword::AS)?;
+    let class = parser.parse_literal_string()?;
+    if parser.parse_keyword(Keyword::LANGUAGE) {
+        let language = parser.parse_identifier()?.value.to_ascii_uppercase();
+        if language != "JAVA" && language != "SCALA" {
+            return Err(SqlError::at_span(
+                format!("CREATE FUNCTION ... LANGUAGE {language}: Strom binds Java classes it implements natively, and runs no {language}"),
+                start,
+            ));
+        }
+    }
+    if parser.parse_keyword(Keyword::USING) {
+        // `USING JAR 'path'`: the jar is not needed (nor read)
+        let _ = parser.parse_identifier()?;
+        let _ = parser.parse_literal_string()?;
+    }
+    let span = start.union(&parser.peek_token().span);
+    Ok(SqlStatement::CreateFunction {
+        name,
+        class,
+        if_not_exists,
+        span,
+    })
 }
 
 fn parse_create_table(parser: &mut Parser) -> Result<SqlStatement, SqlError> {

@@ -57,3 +57,36 @@ fn view_mistakes_are_sql_errors_with_their_position() {
     let e = compile("CREATE MATERIALIZED VIEW v AS SELECT a FROM t;").unwrap_err();
     assert!(e.contains("plain views"), "{e}");
 }
+
+/// `CREATE FUNCTION name AS 'java.Class'` binds a name to the native function of a Java class
+/// Strom implements (in a query and in a view); another class, another language or a second
+/// binding of a name is a SQL error at the statement.
+#[test]
+fn create_function_binds_java_classes_strom_implements() {
+    let c = compile(
+        "CREATE TEMPORARY SYSTEM FUNCTION cc AS 'com.github.nexmark.flink.udf.CountChar' LANGUAGE JAVA;
+         CREATE VIEW v AS SELECT cc(b, 'x') AS n FROM t;
+         SELECT n, CC(b, 'y') FROM v, t;",
+    )
+    .unwrap();
+    let text = serde_json::to_string(&c.jobs[0]).unwrap();
+    assert!(text.contains("count_char"), "{text}");
+    for (sql, message) in [
+        (
+            "CREATE FUNCTION f AS 'com.example.Upper';",
+            "the Java functions it implements natively are com.github.nexmark.flink.udf.CountChar",
+        ),
+        (
+            "CREATE FUNCTION f AS 'udfs.upper' LANGUAGE PYTHON;",
+            "runs no PYTHON",
+        ),
+        (
+            "CREATE FUNCTION f AS 'com.github.nexmark.flink.udf.CountChar';
+             CREATE FUNCTION f AS 'com.github.nexmark.flink.udf.CountChar';",
+            "function 'f' already exists",
+        ),
+    ] {
+        let e = compile(sql).unwrap_err();
+        assert!(e.contains(message), "{sql}: {e}");
+    }
+}

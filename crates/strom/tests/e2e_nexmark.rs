@@ -232,6 +232,18 @@ fn q21_add_channel_id() {
 }
 
 /// URL directories (SPLIT_INDEX is 0-based and NULL past the end, as Flink's).
+/// q14: a Java UDF (`CREATE FUNCTION count_char AS 'com.github.nexmark.flink.udf.CountChar'`),
+/// which Strom implements natively, and HOUR in a CASE.
+#[test]
+fn q14_calculation_with_a_java_udf() {
+    check(
+        "q14",
+        100_000,
+        false,
+        "SELECT auction, bidder, CAST(0.908 * price AS DECIMAL(23, 3)),          CASE WHEN hour(dateTime) >= 8 AND hour(dateTime) <= 18 THEN 'dayTime'               WHEN hour(dateTime) <= 6 OR hour(dateTime) >= 20 THEN 'nightTime'               ELSE 'otherTime' END,          dateTime, extra, length(extra) - length(replace(extra, 'c', '')) FROM bid          WHERE 0.908 * price > 1000000 AND 0.908 * price < 50000000",
+    );
+}
+
 #[test]
 fn q22_get_subdirectories() {
     check(

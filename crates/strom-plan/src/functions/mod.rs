@@ -11,10 +11,14 @@
 //! Flink behave alike for Flink's documented examples (string, math, conditional and temporal
 //! functions such as `SUBSTRING`, `TRIM`, `LPAD`, `REPLACE`, `CONCAT_WS`, `ROUND`, `POWER`,
 //! `COALESCE`, `NULLIF`, `NOW`).
+//!
+//! Java UDFs of well-known jobs that Strom implements natively (`CREATE FUNCTION ... AS
+//! 'java.Class'`) are in [`java_udfs`].
 
 mod datetime;
 mod flink_variant;
 mod java_time;
+pub mod java_udfs;
 mod log;
 mod strings;
 
@@ -72,6 +76,7 @@ pub fn session_context() -> SessionContext {
         ctx.register_udf(ScalarUDF::from(strings::FlinkStringFunc::new(kind)));
     }
     ctx.register_udf(ScalarUDF::from(flink_variant::FlinkVariant::date_part()));
+    ctx.register_udf(ScalarUDF::from(java_udfs::CountChar::default()));
     for inner in [
         datafusion::functions::string::concat(),
         datafusion::functions::core::greatest(),

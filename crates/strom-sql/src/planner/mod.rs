@@ -129,10 +129,11 @@ fn compile_on_this_thread(
                 catalog.tables.insert(table.name.clone(), table);
             }
             SqlStatement::CreateView {
-                view,
+                mut view,
                 if_not_exists,
                 span,
             } => {
+                crate::flink_functions::rename_functions(&mut view.query, &catalog.functions);
                 if catalog.has(&view.name) {
                     if if_not_exists {
                         continue;
@@ -146,6 +147,28 @@ fn compile_on_this_thread(
                     .map_err(|e| e.or_at(span))?;
                 catalog.view_schemas.insert(view.name.clone(), schema);
                 catalog.views.push(view);
+            }
+            SqlStatement::CreateFunction {
+                name,
+                class,
+                if_not_exists,
+                span,
+            } => {
+                let Some(native) = strom_plan::functions::java_udfs::native_for_class(&class)
+                else {
+                    let known: Vec<String> = strom_plan::functions::java_udfs::JAVA_CLASSES
+                        .iter()
+                        .map(|(c, f)| format!("{c} ({f})"))
+                        .collect();
+                    return Err(SqlError::at_span(
+                        format!("CREATE FUNCTION {name} AS '{class}': Strom runs no JVM; the Java functions it implements natively are {}", known.join(", ")),
+                        span,
+                    ));
+                };
+                if catalog.functions.contains_key(&name) && !if_not_exists {
+                    return Err(SqlError::at_span(format!("function '{name}' already exists; use CREATE FUNCTION IF NOT EXISTS or another name"), span));
+                }
+                catalog.functions.entry(name).or_insert(native);
             }
             SqlStatement::Drop {
                 view,
@@ -217,6 +240,7 @@ fn plan_statements(
     let mut lookups = BTreeSet::new();
     let mut ttl_hints = crate::hints::StateTtlHints::default();
     for stmt in stmts.iter_mut() {
+        crate::flink_functions::rename_functions(stmt, &catalog.functions);
         let hints = crate::hints::state_ttl_hints(stmt)?;
         ttl_hints.join.extend(hints.join);
         ttl_hints.aggregate.extend(hints.aggregate);
