@@ -153,23 +153,7 @@ fn compile_on_this_thread(
                 class,
                 if_not_exists,
                 span,
-            } => {
-                let Some(native) = strom_plan::functions::java_udfs::native_for_class(&class)
-                else {
-                    let known: Vec<String> = strom_plan::functions::java_udfs::JAVA_CLASSES
-                        .iter()
-                        .map(|(c, f)| format!("{c} ({f})"))
-                        .collect();
-                    return Err(SqlError::at_span(
-                        format!("CREATE FUNCTION {name} AS '{class}': Strom runs no JVM; the Java functions it implements natively are {}", known.join(", ")),
-                        span,
-                    ));
-                };
-                if catalog.functions.contains_key(&name) && !if_not_exists {
-                    return Err(SqlError::at_span(format!("function '{name}' already exists; use CREATE FUNCTION IF NOT EXISTS or another name"), span));
-                }
-                catalog.functions.entry(name).or_insert(native);
-            }
+            } => bind_function(&mut catalog, name, &class, if_not_exists, span)?,
             SqlStatement::Drop {
                 view,
                 name,
@@ -214,6 +198,39 @@ fn compile_on_this_thread(
         }
     }
     Ok(CompiledScript { jobs, config })
+}
+
+/// `CREATE FUNCTION name AS 'class'`: binds `name` to the native function of Java class
+/// `class` (Strom runs no JVM).
+fn bind_function(
+    catalog: &mut Catalog,
+    name: String,
+    class: &str,
+    if_not_exists: bool,
+    span: sqlparser::tokenizer::Span,
+) -> Result<(), SqlError> {
+    use strom_plan::functions::java_udfs::{native_for_class, JAVA_CLASSES};
+    let Some(native) = native_for_class(class) else {
+        let known: Vec<String> = JAVA_CLASSES
+            .iter()
+            .map(|(c, f)| format!("{c} ({f})"))
+            .collect();
+        return Err(SqlError::at_span(
+            format!(
+                "CREATE FUNCTION {name} AS '{class}': Strom runs no JVM; the Java functions it implements natively are {}",
+                known.join(", ")
+            ),
+            span,
+        ));
+    };
+    if catalog.functions.contains_key(&name) && !if_not_exists {
+        return Err(SqlError::at_span(
+            format!("function '{name}' already exists; use CREATE FUNCTION IF NOT EXISTS or another name"),
+            span,
+        ));
+    }
+    catalog.functions.entry(name).or_insert(native);
+    Ok(())
 }
 
 fn runtime_mode(config: &Configuration) -> Result<JobType, SqlError> {
