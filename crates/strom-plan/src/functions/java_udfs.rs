@@ -64,9 +64,7 @@ impl ScalarUDFImpl for CountChar {
         arg_types
             .iter()
             .map(|t| match t {
-                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null => {
-                    Ok(DataType::Utf8)
-                }
+                t if super::strings::is_string(t) => Ok(DataType::Utf8),
                 other => plan_err!("count_char(string, character): an argument is {other}"),
             })
             .collect()

@@ -20,7 +20,7 @@ use crate::operator::{Operator, Output, RestoreScope};
 use datafusion::arrow::array::{ArrayRef, Int64Array, Int8Array, RecordBatch};
 use datafusion::arrow::compute::SortOptions;
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::arrow::row::{OwnedRow, RowConverter, SortField};
+use datafusion::arrow::row::{OwnedRow, RowConverter, Rows, SortField};
 use std::sync::Arc;
 use strom_plan::{RankSpec, RowKind, RowSchema};
 
@@ -115,6 +115,26 @@ impl<K: Ord + Clone, R: Clone> TopN<K, R> {
     pub fn is_empty(&self) -> bool {
         self.partitions.is_empty()
     }
+}
+
+/// A batch in a rank's row formats (`converters`: see [`Converters`]): its partition keys (None
+/// without partition columns), its sort keys, and its first `width` columns as whole rows.
+pub(super) fn convert_batch(
+    (partition, sort, rows): (&Option<RowConverter>, &RowConverter, &RowConverter),
+    spec: &RankSpec,
+    batch: &RecordBatch,
+    width: usize,
+) -> Result<(Option<Rows>, Rows, Rows), TaskError> {
+    let cols =
+        |c: &[usize]| -> Vec<ArrayRef> { c.iter().map(|i| batch.column(*i).clone()).collect() };
+    let parts = partition
+        .as_ref()
+        .map(|c| c.convert_columns(&cols(&spec.partition_by)))
+        .transpose()?;
+    let sort_cols: Vec<usize> = spec.order_by.iter().map(|k| k.column).collect();
+    let keys = sort.convert_columns(&cols(&sort_cols))?;
+    let rows = rows.convert_columns(&batch.columns()[..width])?;
+    Ok((parts, keys, rows))
 }
 
 /// A rank's row converters: partition keys, sort keys, whole rows.
@@ -225,22 +245,15 @@ impl RankOperator {
         self
     }
 
-    fn columns(batch: &RecordBatch, cols: &[usize]) -> Vec<ArrayRef> {
-        cols.iter().map(|c| batch.column(*c).clone()).collect()
-    }
-
     /// Inserts the rows of `batch`; returns the changes.
     fn insert_batch(&mut self, batch: &RecordBatch) -> Result<Vec<Change<OwnedRow>>, TaskError> {
         let n = batch.num_rows();
-        let parts = match &self.partition {
-            Some(c) => Some(c.convert_columns(&Self::columns(batch, &self.spec.partition_by))?),
-            None => None,
-        };
-        let sort_cols: Vec<usize> = self.spec.order_by.iter().map(|k| k.column).collect();
-        let keys = self
-            .sort
-            .convert_columns(&Self::columns(batch, &sort_cols))?;
-        let rows = self.rows.convert_columns(batch.columns())?;
+        let (parts, keys, rows) = convert_batch(
+            (&self.partition, &self.sort, &self.rows),
+            &self.spec,
+            batch,
+            batch.num_columns(),
+        )?;
         if let Some(ttl) = &mut self.ttl {
             let now = self.clock.now();
             self.top.set_now(now, ttl.sweep_due(now));

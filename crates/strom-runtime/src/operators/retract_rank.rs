@@ -15,7 +15,7 @@ use super::state_ipc;
 use super::ttl::{Clock, ExpiringMap, Ttl};
 use crate::error::TaskError;
 use crate::operator::{Operator, Output, RestoreScope};
-use datafusion::arrow::array::{ArrayRef, AsArray, RecordBatch};
+use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{Int8Type, SchemaRef};
 use datafusion::arrow::row::{OwnedRow, RowConverter};
 use std::collections::BTreeMap;
@@ -210,15 +210,12 @@ impl RetractRankOperator {
         batch: &RecordBatch,
         changelog: bool,
     ) -> Result<Vec<Change<OwnedRow>>, TaskError> {
-        let cols =
-            |c: &[usize]| -> Vec<ArrayRef> { c.iter().map(|i| batch.column(*i).clone()).collect() };
-        let parts = match &self.partition {
-            Some(c) => Some(c.convert_columns(&cols(&self.spec.partition_by))?),
-            None => None,
-        };
-        let sort_cols: Vec<usize> = self.spec.order_by.iter().map(|k| k.column).collect();
-        let keys = self.sort.convert_columns(&cols(&sort_cols))?;
-        let rows = self.rows.convert_columns(&batch.columns()[..self.width])?;
+        let (parts, keys, rows) = super::rank::convert_batch(
+            (&self.partition, &self.sort, &self.rows),
+            &self.spec,
+            batch,
+            self.width,
+        )?;
         let kinds = changelog.then(|| batch.column(self.width).as_primitive::<Int8Type>());
         if let Some(ttl) = &mut self.ttl {
             let now = self.clock.now();

@@ -17,7 +17,7 @@ use super::retract_rank::ranks;
 use super::state_ipc;
 use crate::error::TaskError;
 use crate::operator::{Operator, Output, RestoreScope};
-use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch};
+use datafusion::arrow::array::{Int64Array, RecordBatch};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::row::{OwnedRow, RowConverter};
 use std::collections::{BTreeMap, HashMap};
@@ -166,23 +166,16 @@ impl WindowRankOperator {
         })
     }
 
-    fn columns(batch: &RecordBatch, cols: &[usize]) -> Vec<ArrayRef> {
-        cols.iter().map(|c| batch.column(*c).clone()).collect()
-    }
-
     /// Keeps the rows of `batch` that can rank in their window (`late`: drop and count the
     /// rows of windows that have fired).
     fn insert_batch(&mut self, batch: &RecordBatch, late: bool) -> Result<(), TaskError> {
         let ends = super::aggregate::window_ends(batch.column(self.window_end))?;
-        let parts = match &self.partition {
-            Some(c) => Some(c.convert_columns(&Self::columns(batch, &self.spec.partition_by))?),
-            None => None,
-        };
-        let sort_cols: Vec<usize> = self.spec.order_by.iter().map(|k| k.column).collect();
-        let keys = self
-            .sort
-            .convert_columns(&Self::columns(batch, &sort_cols))?;
-        let rows = self.rows.convert_columns(batch.columns())?;
+        let (parts, keys, rows) = super::rank::convert_batch(
+            (&self.partition, &self.sort, &self.rows),
+            &self.spec,
+            batch,
+            batch.num_columns(),
+        )?;
         let (rank_type, limit) = (self.spec.rank_type, self.spec.limit);
         for (i, end) in ends.iter().enumerate() {
             if late && end - 1 <= self.watermark {
