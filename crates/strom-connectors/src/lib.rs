@@ -11,7 +11,7 @@
 //! | `kafka` ([`kafka`]) | source, sink | `topic`, `properties.bootstrap.servers`, `properties.group.id`, `properties.*` (librdkafka), `format` (`json`/`csv`/`raw`), `json.ignore-parse-errors`, `csv.ignore-parse-errors`, `csv.field-delimiter`, `scan.startup.mode`, `scan.startup.timestamp-millis`, `scan.bounded.mode`, `scan.watermark.idle-timeout`, `sink.parallelism`, `sink.delivery-guarantee` |
 //! | `datagen` ([`datagen`]) | source | `number-of-rows`, `rows-per-second`, `generator` (`bids`), `fields.<col>.{kind,min,max,length,start,end,max-past,null-rate}` |
 //! | `nexmark` ([`nexmark`]) | source | nexmark-flink's (`events.num`, `first-event.rate`, `next-event.rate`, `max-emit-speed`, `person.proportion`, `auction.proportion`, `bid.proportion`, ... see [`nexmark::OPTION_KEYS`]), `base-time-millis`, `seed` |
-//! | `jdbc` ([`jdbc`], PostgreSQL) | scan and lookup source | `url`, `table-name`, `username`, `password`, `lookup.cache` (`NONE`/`PARTIAL`), `lookup.partial-cache.{max-rows,expire-after-write,expire-after-access,cache-missing-key}`, `lookup.cache.{max-rows,ttl,caching-missing-key}` (legacy), `lookup.max-retries` |
+//! | `jdbc` ([`jdbc`], PostgreSQL) | scan and lookup source, sink (upsert with a PRIMARY KEY) | `sink.buffer-flush.max-rows`, `sink.buffer-flush.interval`, `sink.max-retries`, `url`, `table-name`, `username`, `password`, `lookup.cache` (`NONE`/`PARTIAL`), `lookup.partial-cache.{max-rows,expire-after-write,expire-after-access,cache-missing-key}`, `lookup.cache.{max-rows,ttl,caching-missing-key}` (legacy), `lookup.max-retries` |
 //! | `blackhole` ([`blackhole`]) | sink | none |
 //! | `print` ([`print`]) | sink | `print-identifier`, `standard-error` |
 //!

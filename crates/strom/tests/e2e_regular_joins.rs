@@ -361,13 +361,15 @@ fn state_ttl_drops_the_groups_and_join_rows_not_written_for_that_long() {
     );
 }
 
-/// `sql` run by `strom sql` at parallelism `p` in `mode` with its sink's `'path'` set to a
-/// fresh directory (written as `{out}` in `sql`); the sink's rows, or the failed command.
-fn run_to_files(tag: &str, sql: &str, p: u32, mode: &str) -> Result<Vec<String>, common::Output> {
+/// `sql` run by `strom sql` at parallelism `p` in `mode`, `{out}` in it replaced by a fresh
+/// directory; that directory, or the failed command.
+fn run_script(tag: &str, sql: &str, p: u32, mode: &str) -> Result<TempDir, common::Output> {
     let tmp = TempDir::new(tag);
-    let out_dir = tmp.join("out");
     let file = tmp.join("q.sql");
-    write_text(&file, &sql.replace("{out}", &out_dir.display().to_string()));
+    write_text(
+        &file,
+        &sql.replace("{out}", &tmp.join("out").display().to_string()),
+    );
     let out = run_with_timeout(
         strom()
             .arg("sql")
@@ -381,7 +383,12 @@ fn run_to_files(tag: &str, sql: &str, p: u32, mode: &str) -> Result<Vec<String>,
     if out.code != Some(0) {
         return Err(out);
     }
-    Ok(read_sink_rows(&out_dir))
+    Ok(tmp)
+}
+
+/// [`run_script`] with a filesystem sink at `'path' = '{out}'`: its rows.
+fn run_to_files(tag: &str, sql: &str, p: u32, mode: &str) -> Result<Vec<String>, common::Output> {
+    run_script(tag, sql, p, mode).map(|dir| read_sink_rows(&dir.join("out")))
 }
 
 /// The `jdbc` connector against a real PostgreSQL server started by the test: LEFT lookup
@@ -450,6 +457,7 @@ fn jdbc_lookup_joins_and_scans_a_real_postgresql() {
     let want =
         pg.psql("SELECT COUNT(*), SUM(score), SUM(CASE WHEN vip THEN 1 ELSE 0 END) FROM users");
     assert_same_rows("jdbc scan", &got, &want);
+    jdbc_sinks(&pg, &users(""));
     // a URL of another database, and a server that is not there: clear errors
     let other = users("").replace("jdbc:postgresql://", "jdbc:mysql://");
     let err = run_to_files("jdbc-mysql", &format!("{other}{join}"), 1, "streaming").unwrap_err();
@@ -468,4 +476,88 @@ fn jdbc_lookup_joins_and_scans_a_real_postgresql() {
         "{}",
         err.describe()
     );
+}
+
+/// The jdbc sink against `pg` (whose table `users` is `users`'s DDL): appends (no key), and
+/// upserts and deletes by the PRIMARY KEY of an updating result at parallelism 1 and 2;
+/// PostgreSQL computes the expected tables.
+fn jdbc_sinks(pg: &common::postgres::Postgres, users: &str) {
+    // the sink: appends (no key), and upserts and deletes by the PRIMARY KEY of an updating result
+    pg.psql(
+        "CREATE TABLE copy (id BIGINT, name TEXT, score NUMERIC(10, 2), vip BOOLEAN); \
+         CREATE TABLE counts (k BIGINT PRIMARY KEY, n BIGINT); \
+         CREATE TABLE top2 (k BIGINT, rk BIGINT, v BIGINT, PRIMARY KEY (k, rk));",
+    );
+    let sink = |name: &str, columns: &str, key: &str| {
+        format!(
+            "CREATE TABLE {name} ({columns}{key}) WITH ('connector' = 'jdbc', 'url' = '{}', \
+             'table-name' = '{name}', 'username' = 'strom', 'sink.buffer-flush.max-rows' = '7');\n",
+            pg.url()
+        )
+    };
+    let copy = format!(
+        "{users}{}INSERT INTO copy SELECT * FROM users;\n",
+        sink(
+            "copy",
+            "id BIGINT, name STRING, score DECIMAL(10, 2), vip BOOLEAN",
+            ""
+        )
+    );
+    run_script("jdbc-sink-copy", &copy, 2, "batch").unwrap_or_else(|o| panic!("{}", o.describe()));
+    assert_eq!(
+        pg.psql("SELECT * FROM copy ORDER BY id"),
+        pg.psql("SELECT * FROM users ORDER BY id")
+    );
+    let stream =
+        "CREATE TABLE s (id BIGINT) WITH ('connector' = 'datagen', 'fields.id.kind' = 'sequence', \
+                  'fields.id.start' = '0', 'fields.id.end' = '1999');\n";
+    for p in [1, 2] {
+        pg.psql("DELETE FROM counts; DELETE FROM top2;");
+        let updating = format!(
+            "{stream}{}{}EXECUTE STATEMENT SET BEGIN \
+             INSERT INTO counts SELECT id % 10, COUNT(*) FROM s GROUP BY id % 10; \
+             INSERT INTO top2 SELECT k, rk, v FROM (SELECT k, v, \
+               RANK() OVER (PARTITION BY k ORDER BY v DESC) AS rk FROM \
+               (SELECT id % 3 AS k, id AS v FROM s)) WHERE rk <= 2; END;\n",
+            sink(
+                "counts",
+                "k BIGINT, n BIGINT",
+                ", PRIMARY KEY (k) NOT ENFORCED"
+            ),
+            sink(
+                "top2",
+                "k BIGINT, rk BIGINT, v BIGINT",
+                ", PRIMARY KEY (k, rk) NOT ENFORCED"
+            ),
+        );
+        run_script("jdbc-sink-upsert", &updating, p, "streaming")
+            .unwrap_or_else(|o| panic!("{}", o.describe()));
+        assert_eq!(
+            pg.psql("SELECT * FROM counts ORDER BY k"),
+            pg.psql(
+                "SELECT g % 10, COUNT(*) FROM generate_series(0, 1999) g GROUP BY 1 ORDER BY 1"
+            ),
+            "p={p}"
+        );
+        assert_eq!(
+            pg.psql("SELECT k, rk, v FROM top2 ORDER BY k, rk"),
+            pg.psql(
+                "SELECT k, rk, v FROM (SELECT g % 3 AS k, g AS v, RANK() OVER (PARTITION BY g % 3 \
+                 ORDER BY g DESC) AS rk FROM generate_series(0, 1999) g) x WHERE rk <= 2 ORDER BY k, rk"
+            ),
+            "p={p}"
+        );
+    }
+    // an updating result into a table without a key is refused before it runs
+    let err = run_script(
+        "jdbc-sink-nokey",
+        &format!(
+            "{stream}{}INSERT INTO copy2 SELECT id % 10, COUNT(*) FROM s GROUP BY id % 10;\n",
+            sink("copy2", "k BIGINT, n BIGINT", "")
+        ),
+        1,
+        "streaming",
+    )
+    .unwrap_err();
+    assert!(err.stderr.contains("copy2"), "{}", err.describe());
 }

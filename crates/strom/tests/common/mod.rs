@@ -96,6 +96,7 @@ pub fn write_text(p: &Path, text: &str) {
 
 /// A fresh directory under the system temp dir, removed on drop (kept when `STROM_KEEP_TMP` is
 /// set, for debugging).
+#[derive(Debug)]
 pub struct TempDir {
     path: PathBuf,
 }

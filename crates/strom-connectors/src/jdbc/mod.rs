@@ -1,6 +1,7 @@
 //! The `jdbc` connector, for PostgreSQL (Flink's JDBC connector with its PostgreSQL dialect): a
-//! bounded scan source and a lookup source (`JOIN t FOR SYSTEM_TIME AS OF s.proc_time`, rows
-//! looked up by key, with Flink's `lookup.cache` options applied by the lookup join).
+//! bounded scan source, a lookup source (`JOIN t FOR SYSTEM_TIME AS OF s.proc_time`, rows
+//! looked up by key, with Flink's `lookup.cache` options applied by the lookup join), and a sink
+//! (appends, or upserts and deletes by the table's PRIMARY KEY: see [`sink`]).
 //!
 //! ```sql
 //! CREATE TABLE users (id BIGINT, name STRING, PRIMARY KEY (id) NOT ENFORCED) WITH (
@@ -18,7 +19,9 @@
 //! timestamps) and parsed into the column's declared type with the same parsers as the CSV
 //! format; keys are sent as text arrays cast to the key columns' SQL types, so that PostgreSQL
 //! uses its indexes. The scan reads through a cursor, 8,192 rows at a time, in subtask 0 (the
-//! others read nothing). Writing is not supported yet.
+//! others read nothing).
+
+mod sink;
 
 use crate::columns::{finish_batch, ColumnBuilder};
 use arrow::array::{Array, ArrayRef, RecordBatch};
@@ -288,14 +291,17 @@ impl ConnectorFactory for JdbcConnector {
     }
 
     fn validate(&self, table: &TableSpec, as_source: bool) -> Result<(), ConnectorError> {
-        if !as_source {
-            return Err(bad(
-                table,
-                "the jdbc connector is a scan and lookup source in Strom; writing to it is not supported yet",
-            ));
-        }
         check_types(table)?;
-        Target::of(table).map(|_| ())
+        if as_source {
+            Target::of(table).map(|_| ())
+        } else {
+            sink::JdbcWriter::new(table).map(|_| ())
+        }
+    }
+
+    /// With a PRIMARY KEY the sink upserts and deletes by it.
+    fn supports_changelog(&self, table: &TableSpec) -> bool {
+        !table.primary_key.is_empty()
     }
 
     fn create_reader(
@@ -374,7 +380,7 @@ impl ConnectorFactory for JdbcConnector {
         table: &TableSpec,
         _subtask: SubtaskInfo,
     ) -> Result<Box<dyn SinkWriter>, ConnectorError> {
-        Err(bad(table, "writing to a jdbc table is not supported yet"))
+        Ok(Box::new(sink::JdbcWriter::new(table)?))
     }
 }
 
@@ -537,16 +543,13 @@ mod tests {
             let e = JdbcConnector.validate(&table(&opts), true).unwrap_err();
             assert!(e.to_string().contains(message), "{e}");
         }
-        let e = JdbcConnector
-            .validate(
-                &table(&[
-                    ("url", "jdbc:postgresql://h/d"),
-                    ("table-name", "t"),
-                    ("username", "u"),
-                ]),
-                false,
-            )
-            .unwrap_err();
-        assert!(e.to_string().contains("not supported yet"), "{e}");
+        let sink = table(&[
+            ("url", "jdbc:postgresql://h/d"),
+            ("table-name", "t"),
+            ("username", "u"),
+            ("sink.buffer-flush.max-rows", "many"),
+        ]);
+        let e = JdbcConnector.validate(&sink, false).unwrap_err();
+        assert!(e.to_string().contains("is not a number"), "{e}");
     }
 }
