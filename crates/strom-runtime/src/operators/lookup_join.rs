@@ -136,9 +136,10 @@ impl LookupJoinOperator {
         let now = Instant::now();
         let mut found: HashMap<Box<[u8]>, RecordBatch> = HashMap::new();
         let mut missing: Vec<(Box<[u8]>, u32)> = Vec::new();
+        let mut seen: std::collections::HashSet<&[u8]> = std::collections::HashSet::new();
         for (i, k) in keys.iter().enumerate() {
             let Some(k) = k else { continue };
-            if found.contains_key(k) || missing.iter().any(|(m, _)| m == k) {
+            if !seen.insert(k.as_ref()) {
                 continue;
             }
             let hit = keyed.cache.as_mut().and_then(|(c, lru)| {
