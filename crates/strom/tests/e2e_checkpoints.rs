@@ -540,12 +540,7 @@ fn window_top_n_and_a_ttl_join_survive_kills_and_a_savepoint_at_parallelism_thre
     write_text(
         &sql,
         &format!(
-            "SET 'execution.checkpointing.interval' = '200ms';
-SET 'state.checkpoints.dir' = '{}';
-SET 'restart-strategy.type' = 'fixed-delay';
-SET 'restart-strategy.fixed-delay.attempts' = '50';
-SET 'restart-strategy.fixed-delay.delay' = '200 ms';
-{}
+            "{}{}
 CREATE TABLE top_t (ws TIMESTAMP(3), price BIGINT, rn BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');
 CREATE TABLE join_t (auction BIGINT, bidder BIGINT, p1 BIGINT, p2 BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');
 EXECUTE STATEMENT SET BEGIN
@@ -556,7 +551,7 @@ INSERT INTO join_t SELECT /*+ STATE_TTL('a' = '1 h', 'b' = '1 h') */ a.auction, 
   FROM bid a JOIN bid b ON a.auction = b.auction AND a.bidder = b.bidder AND a.price < b.price;
 END;
 ",
-            tmp.join("checkpoints").display(),
+            checkpointed_job_settings(&tmp.join("checkpoints")),
             datagen_bid_table(ROWS, 25_000),
             top_dir.display(),
             join_dir.display()

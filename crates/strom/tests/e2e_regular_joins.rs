@@ -223,15 +223,10 @@ fn q20_regular_join_exactly_once_while_taskmanagers_are_killed() {
     write_text(
         &sql,
         &format!(
-            "SET 'execution.checkpointing.interval' = '200ms';
-SET 'state.checkpoints.dir' = '{}';
-SET 'restart-strategy.type' = 'fixed-delay';
-SET 'restart-strategy.fixed-delay.attempts' = '50';
-SET 'restart-strategy.fixed-delay.delay' = '200 ms';
-{paced}
+            "{}{paced}
 {}
 {query}",
-            tmp.join("checkpoints").display(),
+            checkpointed_job_settings(&tmp.join("checkpoints")),
             read_text(&q.join("ddl_views.sql"))
         ),
     );

@@ -575,6 +575,20 @@ pub fn expected_for(query: &str) -> &'static [String] {
     rows
 }
 
+/// The SET statements of a job that checkpoints every 200 ms into `dir` and restarts up to 50
+/// times (a fault-tolerance test's job outlasts the kills it sees).
+pub fn checkpointed_job_settings(dir: &Path) -> String {
+    format!(
+        "SET 'execution.checkpointing.interval' = '200ms';
+SET 'state.checkpoints.dir' = '{}';
+SET 'restart-strategy.type' = 'fixed-delay';
+SET 'restart-strategy.fixed-delay.attempts' = '50';
+SET 'restart-strategy.fixed-delay.delay' = '200 ms';
+",
+        dir.display()
+    )
+}
+
 // ---------------------------------------------------------------------------------------------
 // Sinks and comparison
 
