@@ -68,15 +68,10 @@ fn submit_output(jm: &JobManager, sql: &Path, p: u32, bids: &Path, extra: &[&str
 /// `interval` and a restart strategy that outlasts the kills.
 fn q5_with_checkpoints(out: &Path, ckpt_dir: &Path, interval: &str) -> String {
     format!(
-        "SET 'execution.checkpointing.interval' = '{interval}';
-SET 'state.checkpoints.dir' = '{}';
-SET 'state.checkpoints.num-retained' = '2';
-SET 'restart-strategy.type' = 'fixed-delay';
-SET 'restart-strategy.fixed-delay.attempts' = '50';
-SET 'restart-strategy.fixed-delay.delay' = '200 ms';
+        "{}SET 'state.checkpoints.num-retained' = '2';
 {}
 {}",
-        ckpt_dir.display(),
+        checkpointed_job_settings(ckpt_dir, interval),
         read_text(&bench_sql("bid_source.sql")),
         query_with_file_sink("q5", out)
     )
@@ -529,7 +524,9 @@ SET 'state.checkpoints.dir'",
 #[test]
 #[allow(clippy::too_many_lines)]
 fn window_top_n_and_a_ttl_join_survive_kills_and_a_savepoint_at_parallelism_three() {
-    const ROWS: u64 = 200_000;
+    // 12 s of rows at 25,000 rows/s: the kills and the stop land mid-stream, also on a loaded
+    // machine
+    const ROWS: u64 = 300_000;
     let jm = JobManager::start(&HB_FAST);
     let mut tms: Vec<Option<Proc>> = (0..2)
         .map(|i| Some(start_taskmanager(&format!("taskmanager-{i}"), &jm, 2, &HB_FAST).0))
@@ -551,7 +548,7 @@ INSERT INTO join_t SELECT /*+ STATE_TTL('a' = '1 h', 'b' = '1 h') */ a.auction, 
   FROM bid a JOIN bid b ON a.auction = b.auction AND a.bidder = b.bidder AND a.price < b.price;
 END;
 ",
-            checkpointed_job_settings(&tmp.join("checkpoints")),
+            checkpointed_job_settings(&tmp.join("checkpoints"), "200ms"),
             datagen_bid_table(ROWS, 25_000),
             top_dir.display(),
             join_dir.display()
@@ -576,13 +573,30 @@ END;
         tm.take().expect("alive").kill9();
         *tm = Some(start_taskmanager(&format!("taskmanager-r{kill}"), &jm, 2, &HB_FAST).0);
     }
+    // the killed TaskManagers are gone from the cluster before the stop: a resumed job deployed
+    // to one still listed fails its deployment, and then waits past this test's timeout (a
+    // scheduler bug seen here, left for the scale issue)
+    poll(
+        "the JobManager to drop the killed TaskManagers",
+        Duration::from_secs(60),
+        || {
+            let tms = jm.get("/taskmanagers")["taskmanagers"]
+                .as_array()
+                .map_or(0, |a| a.len());
+            (tms == 2).then_some(())
+        },
+    );
     let before = completed_checkpoints(&jm, &id);
     poll(
         "a checkpoint after the kills",
         Duration::from_secs(120),
         || {
-            (jm.job(&id)["state"] == "RUNNING" && completed_checkpoints(&jm, &id) > before)
-                .then_some(())
+            let state = jm.job(&id)["state"].as_str().unwrap_or("").to_string();
+            assert_ne!(
+                state, "FINISHED",
+                "the job ended before the savepoint: give it more rows"
+            );
+            (state == "RUNNING" && completed_checkpoints(&jm, &id) > before).then_some(())
         },
     );
     let (path, _) = savepoint_with(&jm, &["stop", &id, "--savepoint"], &tmp.join("savepoints"));

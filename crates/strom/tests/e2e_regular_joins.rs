@@ -226,7 +226,7 @@ fn q20_regular_join_exactly_once_while_taskmanagers_are_killed() {
             "{}{paced}
 {}
 {query}",
-            checkpointed_job_settings(&tmp.join("checkpoints")),
+            checkpointed_job_settings(&tmp.join("checkpoints"), "200ms"),
             read_text(&q.join("ddl_views.sql"))
         ),
     );

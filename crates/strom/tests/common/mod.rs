@@ -575,11 +575,11 @@ pub fn expected_for(query: &str) -> &'static [String] {
     rows
 }
 
-/// The SET statements of a job that checkpoints every 200 ms into `dir` and restarts up to 50
-/// times (a fault-tolerance test's job outlasts the kills it sees).
-pub fn checkpointed_job_settings(dir: &Path) -> String {
+/// The SET statements of a job that checkpoints every `interval` into `dir` and restarts up to
+/// 50 times (a fault-tolerance test's job outlasts the kills it sees).
+pub fn checkpointed_job_settings(dir: &Path, interval: &str) -> String {
     format!(
-        "SET 'execution.checkpointing.interval' = '200ms';
+        "SET 'execution.checkpointing.interval' = '{interval}';
 SET 'state.checkpoints.dir' = '{}';
 SET 'restart-strategy.type' = 'fixed-delay';
 SET 'restart-strategy.fixed-delay.attempts' = '50';
