@@ -5,8 +5,10 @@
 use super::group_values::{count_non_null, Domain, Fold, GroupValues, Values};
 use super::{as_i64, AggError, AggregateFunction, Groups, GroupsAccumulator, StateField};
 use crate::types::SqlType;
-use datafusion::arrow::array::{Array, ArrayRef, Decimal128Array, Float64Array, Int64Array};
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Decimal128Array, Float64Array, Int64Array,
+};
+use datafusion::arrow::datatypes::{DataType, Decimal128Type, Float64Type};
 use std::sync::Arc;
 
 pub struct Avg;
@@ -57,34 +59,77 @@ struct AvgAccumulator {
     counts: Vec<i64>,
 }
 
+/// The decimal mean of `sum` (scale `s`) over `count` rows, at scale `rs`, rounded half away
+/// from zero; none without rows.
+fn decimal_mean(sum: i128, count: i64, s: i8, rs: i8) -> Option<i128> {
+    let c = count as i128;
+    (c > 0).then(|| {
+        let num = sum * 10i128.pow((rs - s).max(0) as u32);
+        let q = num / c;
+        let r = num % c;
+        if 2 * r.abs() >= c {
+            q + num.signum()
+        } else {
+            q
+        }
+    })
+}
+
+/// The means of (sum, count) pairs, in `result`'s type (decimal) or DOUBLE.
+fn means(
+    pairs: impl Iterator<Item = (SumValue, i64)>,
+    domain: Domain,
+    result: &DataType,
+) -> Result<ArrayRef, AggError> {
+    Ok(match (domain, result) {
+        (Domain::I128(s), DataType::Decimal128(p, rs)) => Arc::new(
+            Decimal128Array::from_iter(pairs.map(|(v, c)| decimal_mean(v.int(), c, s, *rs)))
+                .with_precision_and_scale(*p, *rs)?,
+        ),
+        (Domain::I128(s), _) => {
+            let f = 10f64.powi(s as i32);
+            Arc::new(Float64Array::from_iter(
+                pairs.map(|(v, c)| (c > 0).then(|| v.int() as f64 / f / c as f64)),
+            ))
+        }
+        (Domain::F64, _) => Arc::new(Float64Array::from_iter(
+            pairs.map(|(v, c)| (c > 0).then(|| v.float() / c as f64)),
+        )),
+        _ => return Err(AggError::State("AVG over unsupported type".into())),
+    })
+}
+
+/// A group's sum: decimal (unscaled) or DOUBLE.
+#[derive(Clone, Copy)]
+enum SumValue {
+    Int(i128),
+    Float(f64),
+}
+
+impl SumValue {
+    fn int(self) -> i128 {
+        match self {
+            SumValue::Int(v) => v,
+            SumValue::Float(v) => v as i128,
+        }
+    }
+
+    fn float(self) -> f64 {
+        match self {
+            SumValue::Int(v) => v as f64,
+            SumValue::Float(v) => v,
+        }
+    }
+}
+
 impl AvgAccumulator {
-    /// The decimal mean of `sum` (scale `s`) over `counts`, at scale `rs`, rounded half away
-    /// from zero.
-    fn decimal_means(
-        &self,
-        groups: Groups<'_>,
-        v: &[i128],
-        s: i8,
-        p: u8,
-        rs: i8,
-    ) -> Result<ArrayRef, AggError> {
-        let mul = 10i128.pow((rs - s).max(0) as u32);
-        let vals: Vec<Option<i128>> = groups.map(|g| {
-            let c = self.counts[g] as i128;
-            (c > 0).then(|| {
-                let num = v[g] * mul;
-                let q = num / c;
-                let r = num % c;
-                if 2 * r.abs() >= c {
-                    q + num.signum()
-                } else {
-                    q
-                }
-            })
-        });
-        Ok(Arc::new(
-            Decimal128Array::from(vals).with_precision_and_scale(p, rs)?,
-        ))
+    fn sum_of(&self, g: usize) -> SumValue {
+        match &self.sum.values {
+            Values::I128(v) => SumValue::Int(v[g]),
+            Values::F64(v) => SumValue::Float(v[g]),
+            Values::I64(v) => SumValue::Int(v[g] as i128),
+            Values::Str(_) => SumValue::Int(0),
+        }
     }
 }
 
@@ -114,24 +159,38 @@ impl GroupsAccumulator for AvgAccumulator {
     }
 
     fn evaluate(&self, groups: Groups<'_>, result: &DataType) -> Result<ArrayRef, AggError> {
-        let counts = &self.counts;
-        match (&self.sum.values, self.sum.domain, result) {
-            (Values::I128(v), Domain::I128(s), DataType::Decimal128(p, rs)) => {
-                self.decimal_means(groups, v, s, *p, *rs)
-            }
-            (Values::I128(v), Domain::I128(s), _) => {
-                let f = 10f64.powi(s as i32);
-                Ok(Arc::new(Float64Array::from(groups.map(|g| {
-                    (counts[g] > 0).then(|| v[g] as f64 / f / counts[g] as f64)
-                }))))
-            }
-            (Values::F64(v), _, _) => {
-                Ok(Arc::new(Float64Array::from(groups.map(|g| {
-                    (counts[g] > 0).then(|| v[g] / counts[g] as f64)
-                }))))
-            }
-            _ => Err(AggError::State("AVG over unsupported type".into())),
+        let pairs = groups.map(|g| (self.sum_of(g), self.counts[g]));
+        means(pairs.into_iter(), self.sum.domain, result)
+    }
+
+    fn update_each(
+        &mut self,
+        groups: &[u32],
+        args: &[ArrayRef],
+        result: &DataType,
+    ) -> Result<ArrayRef, AggError> {
+        let sums = self.sum.fold_each(groups, &args[0], Fold::Sum)?;
+        let sums: Vec<SumValue> = match self.sum.domain {
+            Domain::I128(_) => sums
+                .as_primitive::<Decimal128Type>()
+                .values()
+                .iter()
+                .map(|v| SumValue::Int(*v))
+                .collect(),
+            _ => sums
+                .as_primitive::<Float64Type>()
+                .values()
+                .iter()
+                .map(|v| SumValue::Float(*v))
+                .collect(),
+        };
+        let mut pairs = Vec::with_capacity(groups.len());
+        for (i, (g, sum)) in groups.iter().zip(sums).enumerate() {
+            let c = &mut self.counts[*g as usize];
+            *c += i64::from(args[0].is_valid(i));
+            pairs.push((sum, *c));
         }
+        means(pairs.into_iter(), self.sum.domain, result)
     }
 
     fn state(&self, n: usize) -> Result<Vec<ArrayRef>, AggError> {

@@ -93,6 +93,35 @@ impl GroupsAccumulator for CountAccumulator {
         Ok(Arc::new(Int64Array::from(groups.map(|g| self.counts[g]))))
     }
 
+    fn update_each(
+        &mut self,
+        groups: &[u32],
+        args: &[ArrayRef],
+        _result: &DataType,
+    ) -> Result<ArrayRef, AggError> {
+        let counts = &mut self.counts;
+        let each: Vec<i64> = match (self.star, args.first()) {
+            (false, Some(a)) => groups
+                .iter()
+                .enumerate()
+                .map(|(i, g)| {
+                    let c = &mut counts[*g as usize];
+                    *c += i64::from(a.is_valid(i));
+                    *c
+                })
+                .collect(),
+            _ => groups
+                .iter()
+                .map(|g| {
+                    let c = &mut counts[*g as usize];
+                    *c += 1;
+                    *c
+                })
+                .collect(),
+        };
+        Ok(Arc::new(Int64Array::from(each)))
+    }
+
     fn state(&self, n: usize) -> Result<Vec<ArrayRef>, AggError> {
         Ok(vec![Arc::new(Int64Array::from(self.counts[..n].to_vec()))])
     }

@@ -4,7 +4,7 @@
 use super::{AggError, Groups};
 use datafusion::arrow::array::{
     Array, ArrayRef, ArrowPrimitiveType, AsArray, Decimal128Array, Float64Array, Int64Array,
-    StringArray,
+    PrimitiveArray, StringArray, StringBuilder,
 };
 use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::compute::cast;
@@ -102,14 +102,81 @@ impl GroupValues {
         }
     }
 
-    /// Folds the values of `arg` (cast to the domain) into their groups; nulls are skipped.
-    pub fn fold(&mut self, groups: &[u32], arg: &ArrayRef, fold: Fold) -> Result<(), AggError> {
+    /// `arg` cast to the domain's type.
+    fn in_domain(&self, arg: &ArrayRef) -> Result<ArrayRef, AggError> {
         let target = self.domain.arrow();
-        let arr = if arg.data_type() == &target {
+        Ok(if arg.data_type() == &target {
             arg.clone()
         } else {
             cast(arg, &target)?
-        };
+        })
+    }
+
+    /// Folds as [`GroupValues::fold`], row by row, and returns each row's group value right
+    /// after that row (null while the group has seen no value), in the domain's type.
+    pub fn fold_each(
+        &mut self,
+        groups: &[u32],
+        arg: &ArrayRef,
+        fold: Fold,
+    ) -> Result<ArrayRef, AggError> {
+        let arr = self.in_domain(arg)?;
+        let seen = &mut self.seen;
+        Ok(match &mut self.values {
+            Values::I64(v) => Arc::new(fold_each_primitive::<Int64Type>(
+                v,
+                seen,
+                groups,
+                &arr,
+                fold,
+                i64::wrapping_add,
+            )),
+            Values::F64(v) => Arc::new(fold_each_primitive::<Float64Type>(
+                v,
+                seen,
+                groups,
+                &arr,
+                fold,
+                |a, b| a + b,
+            )),
+            Values::I128(v) => {
+                let Domain::I128(s) = self.domain else {
+                    return Err(AggError::State("decimal values without a scale".into()));
+                };
+                Arc::new(
+                    fold_each_primitive::<Decimal128Type>(
+                        v,
+                        seen,
+                        groups,
+                        &arr,
+                        fold,
+                        i128::wrapping_add,
+                    )
+                    .with_precision_and_scale(38, s)?,
+                )
+            }
+            Values::Str(v) => {
+                let a = as_strings(&arr)?;
+                if fold == Fold::Sum {
+                    return Err(AggError::State("SUM/AVG of strings".into()));
+                }
+                let mut b = StringBuilder::with_capacity(groups.len(), 0);
+                for (i, g) in groups.iter().enumerate() {
+                    let g = *g as usize;
+                    if a.is_valid(i) {
+                        string_step(&mut v[g], a.value(i), fold);
+                        seen[g] = true;
+                    }
+                    b.append_option(v[g].as_deref());
+                }
+                Arc::new(b.finish())
+            }
+        })
+    }
+
+    /// Folds the values of `arg` (cast to the domain) into their groups; nulls are skipped.
+    pub fn fold(&mut self, groups: &[u32], arg: &ArrayRef, fold: Fold) -> Result<(), AggError> {
+        let arr = self.in_domain(arg)?;
         let seen = &mut self.seen;
         match &mut self.values {
             Values::I64(v) => {
@@ -147,6 +214,24 @@ impl GroupValues {
     }
 }
 
+fn as_strings(arr: &ArrayRef) -> Result<&StringArray, AggError> {
+    arr.as_any()
+        .downcast_ref::<StringArray>()
+        .ok_or_else(|| AggError::State("strings not cast to Utf8".into()))
+}
+
+/// Folds the string `x` into a group's value (MIN or MAX).
+#[inline]
+fn string_step(cur: &mut Option<String>, x: &str, fold: Fold) {
+    let replace = match cur {
+        None => true,
+        Some(cur) => keep(fold, x < cur.as_str()) && x != cur.as_str(),
+    };
+    if replace {
+        *cur = Some(x.to_string());
+    }
+}
+
 fn fold_strings(
     v: &mut [Option<String>],
     seen: &mut [bool],
@@ -154,10 +239,7 @@ fn fold_strings(
     arr: &ArrayRef,
     fold: Fold,
 ) -> Result<(), AggError> {
-    let a = arr
-        .as_any()
-        .downcast_ref::<StringArray>()
-        .ok_or_else(|| AggError::State("strings not cast to Utf8".into()))?;
+    let a = as_strings(arr)?;
     if fold == Fold::Sum {
         return Err(AggError::State("SUM/AVG of strings".into()));
     }
@@ -166,17 +248,23 @@ fn fold_strings(
             continue;
         }
         let g = *g as usize;
-        let x = a.value(i);
-        let replace = match &v[g] {
-            None => true,
-            Some(cur) => keep(fold, x < cur.as_str()) && x != cur.as_str(),
-        };
-        if replace {
-            v[g] = Some(x.to_string());
-        }
+        string_step(&mut v[g], a.value(i), fold);
         seen[g] = true;
     }
     Ok(())
+}
+
+/// Folds the value `x` into a group's value `v` (that has seen a value before when `seen`).
+#[inline]
+fn step<N: Copy + PartialOrd>(v: &mut N, seen: bool, x: N, fold: Fold, add: impl Fn(N, N) -> N) {
+    match fold {
+        Fold::Sum => *v = add(*v, x),
+        _ => {
+            if !seen || keep(fold, x < *v) && x != *v {
+                *v = x;
+            }
+        }
+    }
 }
 
 /// Sums or keeps the min/max of `arr` per group.
@@ -198,17 +286,40 @@ fn fold_primitive<T: ArrowPrimitiveType>(
             continue;
         }
         let g = *g as usize;
-        let x = vals[i];
-        match fold {
-            Fold::Sum => v[g] = add(v[g], x),
-            _ => {
-                if !seen[g] || keep(fold, x < v[g]) && x != v[g] {
-                    v[g] = x;
-                }
-            }
-        }
+        step(&mut v[g], seen[g], vals[i], fold, &add);
         seen[g] = true;
     }
+}
+
+/// [`fold_primitive`], returning each row's group value after the row.
+fn fold_each_primitive<T: ArrowPrimitiveType>(
+    v: &mut [T::Native],
+    seen: &mut [bool],
+    groups: &[u32],
+    arr: &ArrayRef,
+    fold: Fold,
+    add: impl Fn(T::Native, T::Native) -> T::Native,
+) -> PrimitiveArray<T>
+where
+    T::Native: PartialOrd,
+{
+    let a = arr.as_primitive::<T>();
+    let vals = a.values();
+    let nulls = a.nulls().filter(|n| n.null_count() > 0);
+    let mut out = Vec::with_capacity(groups.len());
+    let mut valid = Vec::with_capacity(groups.len());
+    for (i, g) in groups.iter().enumerate() {
+        let g = *g as usize;
+        if !nulls.is_some_and(|n| n.is_null(i)) {
+            step(&mut v[g], seen[g], vals[i], fold, &add);
+            seen[g] = true;
+        }
+        out.push(v[g]);
+        valid.push(seen[g]);
+    }
+    let nulls = NullBuffer::from(valid);
+    let nulls = (nulls.null_count() > 0).then_some(nulls);
+    PrimitiveArray::new(out.into(), nulls)
 }
 
 /// Adds one to each row's group count where the row's value is not NULL (COUNT(x), AVG).

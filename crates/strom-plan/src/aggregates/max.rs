@@ -48,6 +48,15 @@ impl GroupsAccumulator for MaxAccumulator {
         self.0.select(groups)
     }
 
+    fn update_each(
+        &mut self,
+        groups: &[u32],
+        args: &[ArrayRef],
+        _result: &DataType,
+    ) -> Result<ArrayRef, AggError> {
+        self.0.fold_each(groups, &args[0], Fold::Max)
+    }
+
     fn state(&self, n: usize) -> Result<Vec<ArrayRef>, AggError> {
         Ok(vec![self.0.select(Groups::First(n))?])
     }

@@ -126,6 +126,30 @@ pub trait GroupsAccumulator: Send + std::fmt::Debug {
     /// The final values of `groups`; `result` is the type the caller casts them to.
     fn evaluate(&self, groups: Groups<'_>, result: &DataType) -> Result<ArrayRef, AggError>;
 
+    /// Folds rows one after another, as [`GroupsAccumulator::update`], and returns for each row
+    /// its group's value right after that row (as [`GroupsAccumulator::evaluate`] would give
+    /// it then): the per-row results of a changelog, in one call. The default folds and
+    /// evaluates row by row; functions override it with one loop.
+    fn update_each(
+        &mut self,
+        groups: &[u32],
+        args: &[ArrayRef],
+        result: &DataType,
+    ) -> Result<ArrayRef, AggError> {
+        let mut parts = Vec::with_capacity(groups.len());
+        for i in 0..groups.len() {
+            let row: Vec<ArrayRef> = args.iter().map(|a| a.slice(i, 1)).collect();
+            self.update(&groups[i..=i], &row)?;
+            parts.push(self.evaluate(Groups::Ids(&groups[i..=i]), result)?);
+        }
+        if parts.is_empty() {
+            return self.evaluate(Groups::Ids(&[]), result);
+        }
+        let parts: Vec<&dyn datafusion::arrow::array::Array> =
+            parts.iter().map(|a| a.as_ref()).collect();
+        Ok(datafusion::arrow::compute::concat(&parts)?)
+    }
+
     /// The partial states of groups `0..n`, in the accumulator's own types: lossless, so that
     /// checkpoints restore exactly.
     fn state(&self, n: usize) -> Result<Vec<ArrayRef>, AggError>;
@@ -243,6 +267,97 @@ fn as_i64(a: &ArrayRef) -> Result<&Int64Array, AggError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use datafusion::arrow::array::{Array, Decimal128Array, Float64Array, StringArray};
+    use proptest::prelude::*;
+    use std::sync::Arc;
+
+    /// The argument columns `update_each` is tried on, with the result type of each function.
+    fn column(kind: usize, vals: &[Option<i64>]) -> (ArrayRef, DataType, DataType) {
+        match kind {
+            0 => (
+                Arc::new(Int64Array::from(vals.to_vec())),
+                DataType::Float64,
+                DataType::Int64,
+            ),
+            1 => (
+                Arc::new(Float64Array::from_iter(
+                    vals.iter().map(|v| v.map(|v| v as f64 / 4.0)),
+                )),
+                DataType::Float64,
+                DataType::Float64,
+            ),
+            2 => (
+                Arc::new(
+                    Decimal128Array::from_iter(vals.iter().map(|v| v.map(i128::from)))
+                        .with_precision_and_scale(10, 2)
+                        .unwrap(),
+                ),
+                DataType::Decimal128(14, 6),
+                DataType::Decimal128(38, 2),
+            ),
+            _ => (
+                Arc::new(StringArray::from_iter(
+                    vals.iter().map(|v| v.map(|v| format!("s{v}"))),
+                )),
+                DataType::Utf8,
+                DataType::Utf8,
+            ),
+        }
+    }
+
+    proptest! {
+        /// Each row's value from `update_each` is what folding the rows one by one and
+        /// evaluating after each gives, for every function and argument type.
+        #[test]
+        fn update_each_gives_every_rows_result(
+            rows in prop::collection::vec((0u32..5, prop::option::weighted(0.8, -50i64..50)), 0..60),
+            kind in 0usize..4,
+            cut in 0usize..60,
+        ) {
+            let groups: Vec<u32> = rows.iter().map(|r| r.0).collect();
+            let vals: Vec<Option<i64>> = rows.iter().map(|r| r.1).collect();
+            let (arg, avg_type, value_type) = column(kind, &vals);
+            let cut = cut.min(rows.len());
+            for f in AggFunc::all() {
+                if kind == 3 && !matches!(f.name(), "MIN" | "MAX" | "COUNT" | "COUNT_STAR") {
+                    continue;
+                }
+                let result = match f.name() {
+                    "COUNT" | "COUNT_STAR" => DataType::Int64,
+                    "AVG" => avg_type.clone(),
+                    _ => value_type.clone(),
+                };
+                let args: Vec<ArrayRef> = if f.name() == "COUNT_STAR" { vec![] } else { vec![arg.clone()] };
+                let mut each = f.accumulator(Some(arg.data_type()));
+                let mut one = f.accumulator(Some(arg.data_type()));
+                each.grow(5);
+                one.grow(5);
+                // a first part folded in bulk, so that update_each starts from non-empty groups
+                let head: Vec<ArrayRef> = args.iter().map(|a| a.slice(0, cut)).collect();
+                each.update(&groups[..cut], &head).unwrap();
+                one.update(&groups[..cut], &head).unwrap();
+                let tail: Vec<ArrayRef> = args.iter().map(|a| a.slice(cut, rows.len() - cut)).collect();
+                let got = each.update_each(&groups[cut..], &tail, &result).unwrap();
+                prop_assert_eq!(got.len(), rows.len() - cut);
+                for i in cut..rows.len() {
+                    let row: Vec<ArrayRef> = args.iter().map(|a| a.slice(i, 1)).collect();
+                    one.update(&groups[i..=i], &row).unwrap();
+                    let want = one.evaluate(Groups::Ids(&groups[i..=i]), &result).unwrap();
+                    let want = datafusion::arrow::compute::cast(&want, got.data_type()).unwrap();
+                    prop_assert_eq!(
+                        got.slice(i - cut, 1).to_data(),
+                        want.to_data(),
+                        "{} row {}", f.name(), i
+                    );
+                }
+                let n = 5;
+                prop_assert_eq!(
+                    each.state(n).unwrap().iter().map(|a| a.to_data()).collect::<Vec<_>>(),
+                    one.state(n).unwrap().iter().map(|a| a.to_data()).collect::<Vec<_>>()
+                );
+            }
+        }
+    }
 
     #[test]
     fn names_are_unique_and_serialize_as_before() {

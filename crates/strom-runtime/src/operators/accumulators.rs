@@ -6,9 +6,9 @@
 use crate::error::TaskError;
 use datafusion::arrow::array::AsArray;
 use datafusion::arrow::array::{
-    Array, ArrayRef, BinaryArray, BinaryBuilder, ListArray, ListBuilder,
+    Array, ArrayRef, BinaryArray, BinaryBuilder, BooleanArray, ListArray, ListBuilder,
 };
-use datafusion::arrow::compute::cast;
+use datafusion::arrow::compute::{cast, nullif};
 use datafusion::arrow::datatypes::DataType;
 use std::sync::Arc;
 use strom_plan::aggregates::{Groups, GroupsAccumulator};
@@ -133,6 +133,47 @@ impl Accumulator {
             }
         }
         self.fold(groups, args, self.merge)
+    }
+
+    /// Adds rows as [`Accumulator::update`] and returns each row's group result right after
+    /// that row, cast to `result` (a changelog's per-row results). Not for merging.
+    pub fn update_each(
+        &mut self,
+        groups: &[u32],
+        num_groups: usize,
+        args: &[ArrayRef],
+        result: &SqlType,
+    ) -> Result<ArrayRef, TaskError> {
+        self.grow(num_groups);
+        if self.merge {
+            return Err(TaskError::Operator(
+                "internal: per-row results of a merging aggregate".into(),
+            ));
+        }
+        let target = result.to_arrow();
+        let distinct_args;
+        let args = match (&mut self.distinct, args.first()) {
+            (Some(sets), Some(arg)) => {
+                // a value the group has seen before folds nothing: as NULL, which every
+                // function skips
+                let seen: BooleanArray = groups
+                    .iter()
+                    .enumerate()
+                    .map(|(i, g)| {
+                        Some(distinct_key(arg, i).is_none_or(|k| !sets[*g as usize].insert(k)))
+                    })
+                    .collect();
+                distinct_args = [nullif(arg.as_ref(), &seen)?];
+                &distinct_args[..]
+            }
+            _ => args,
+        };
+        let arr = self.inner.update_each(groups, args, &target)?;
+        Ok(if arr.data_type() == &target {
+            arr
+        } else {
+            cast(&arr, &target)?
+        })
     }
 
     fn fold(&mut self, groups: &[u32], args: &[ArrayRef], merge: bool) -> Result<(), TaskError> {

@@ -69,8 +69,9 @@ pub struct AggregateOperator {
     group_ids: Vec<u32>,
     /// Changelog mode: per group, whether its result was emitted (+I) already.
     emitted: Vec<bool>,
-    /// Changelog mode: per group, the last run it appeared in.
+    /// Changelog mode: per group, the last batch it appeared in, and its last row there.
     run_of: Vec<u64>,
+    last_row: Vec<u32>,
     runs: u64,
     /// Changelog mode: per group, the processing time of its last change, and the state
     /// time-to-live (`table.exec.state.ttl`, `STATE_TTL`) that drops groups not changed for it.
@@ -126,6 +127,7 @@ impl AggregateOperator {
             group_ids: Vec::new(),
             emitted: Vec::new(),
             run_of: Vec::new(),
+            last_row: Vec::new(),
             runs: 0,
             written: Vec::new(),
             ttl: Ttl::new(if spec.changelog { spec.state_ttl_ms } else { 0 }),
@@ -456,7 +458,7 @@ mod tests {
     use proptest::prelude::*;
     use std::collections::BTreeMap as Map;
     use std::sync::Arc;
-    use strom_plan::{AggCall, AggFunc, RowSchema};
+    use strom_plan::{AggCall, AggFunc, RowKind, RowSchema};
 
     use crate::operators::testkit::Collect;
 
@@ -767,6 +769,45 @@ mod tests {
             }
             fin.finish(&mut out).unwrap();
             prop_assert_eq!(rows_of(&out.0), want);
+        }
+
+        /// Without mini-batch the changelog is the per-row sequence, whatever the batches:
+        /// computed here row by row from each group's rows so far.
+        #[test]
+        fn a_changelog_is_the_sequence_of_its_rows(
+            rows in prop::collection::vec((0i64..6, prop::option::weighted(0.8, -100i64..100)), 1..150),
+            split in 1usize..60,
+            int_key in any::<bool>(),
+        ) {
+            let key = if int_key { SqlType::BigInt } else { SqlType::Int };
+            let mut op = AggregateOperator::new(&changelog_spec(key.clone(), false)).unwrap();
+            let mut out = Collect(vec![]);
+            for chunk in rows.chunks(split) {
+                op.process_batch(batch(chunk, &key), &mut out).unwrap();
+            }
+            op.finish(&mut out).unwrap();
+            let mut got = Vec::new();
+            for b in &out.0 {
+                let kinds = b.column(b.num_columns() - 1).as_any().downcast_ref::<datafusion::arrow::array::Int8Array>().unwrap();
+                for r in 0..b.num_rows() {
+                    got.push((kinds.value(r), rows_of(&[b.slice(r, 1)]).remove(0)));
+                }
+            }
+            let mut want = Vec::new();
+            let mut current: Map<i64, Row> = Map::new();
+            for (i, (k, _)) in rows.iter().enumerate() {
+                let own: Vec<(i64, Option<i64>)> = rows[..=i].iter().filter(|r| r.0 == *k).copied().collect();
+                let row = expected(&own).remove(0);
+                match current.insert(*k, row.clone()) {
+                    None => want.push((RowKind::Insert as i8, row)),
+                    Some(old) if old != row => {
+                        want.push((RowKind::UpdateBefore as i8, old));
+                        want.push((RowKind::UpdateAfter as i8, row));
+                    }
+                    Some(_) => {}
+                }
+            }
+            prop_assert_eq!(got, want);
         }
 
         #[test]

@@ -3,10 +3,11 @@
 //! first row of a group gives `+I[result]`; each later row gives `-U[previous]` and
 //! `+U[new]`, unless the result did not change (then nothing).
 //!
-//! Rows are folded vectorized in *runs*: a run holds each group at most once, so the result of
-//! a group after the run equals its result after that row, and the output is exactly the
-//! per-row sequence. With mini-batch (`table.exec.mini-batch.enabled`) a whole input batch is
-//! one run and each group changes once per batch.
+//! A batch is folded vectorized all the same: each accumulator returns every row's result in
+//! one call ([`crate::operators::accumulators::Accumulator::update_each`]), each row's previous
+//! result is its group's result after the group's previous row (or before the batch), and the
+//! output is exactly the per-row sequence. With mini-batch (`table.exec.mini-batch.enabled`) a
+//! whole input batch is folded first and each group changes once per batch.
 //!
 //! With a state time-to-live, a group not changed for that long is dropped: a batch that
 //! touches an expired group, or a quarter TTL after the last sweep, first compacts the table
@@ -17,9 +18,7 @@ use super::{AggregateOperator, GroupTable};
 use crate::error::TaskError;
 use crate::operator::Output;
 use crate::operators::ttl::Ttl;
-use datafusion::arrow::array::{
-    Array, ArrayRef, BooleanArray, Int8Array, RecordBatch, UInt32Array,
-};
+use datafusion::arrow::array::{ArrayRef, BooleanArray, Int8Array, RecordBatch, UInt32Array};
 use datafusion::arrow::compute::kernels::cmp::not_distinct;
 use datafusion::arrow::compute::{and, concat, take};
 use strom_plan::RowKind;
@@ -56,38 +55,174 @@ impl AggregateOperator {
         }
         self.emitted.resize(table.groups, false);
         self.run_of.resize(table.groups, 0);
-        let n = ids.len();
-        let mut start = 0;
-        let mut result = Ok(());
-        while start < n {
-            self.runs += 1;
-            let run = self.runs;
-            // the run's groups (first appearance) and the row giving each one's keys
-            let mut groups = Vec::new();
-            let mut rows = Vec::new();
-            let mut end = start;
-            while end < n {
-                let g = ids[end] as usize;
-                if self.run_of[g] == run {
-                    if !self.spec.mini_batch {
-                        break;
-                    }
-                } else {
-                    self.run_of[g] = run;
-                    groups.push(g as u32);
-                    rows.push(end as u32);
-                }
-                end += 1;
-            }
-            result = self.emit_run(&mut table, batch, &ids, start, end, &groups, &rows, out);
-            if result.is_err() {
-                break;
-            }
-            start = end;
-        }
+        self.last_row.resize(table.groups, 0);
+        self.runs += 1;
+        let result = if self.spec.mini_batch {
+            self.emit_folded(&mut table, batch, &ids, out)
+        } else {
+            self.emit_rows(&mut table, batch, &ids, out)
+        };
         self.group_ids = ids;
         self.global = Some(table);
         result
+    }
+
+    /// Each group's first row in the batch (`firsts`, the groups in order of first appearance)
+    /// and, per row, the row before it of its group: `-(j + 1)` for the first row of group
+    /// `firsts[j]`, the row's index otherwise.
+    fn previous_rows(&mut self, ids: &[u32]) -> (Vec<u32>, Vec<u32>, Vec<i64>) {
+        let run = self.runs;
+        let mut firsts = Vec::new();
+        let mut first_rows = Vec::new();
+        let mut prev = Vec::with_capacity(ids.len());
+        for (i, g) in ids.iter().enumerate() {
+            let g = *g as usize;
+            if self.run_of[g] == run {
+                prev.push(i64::from(self.last_row[g]));
+            } else {
+                self.run_of[g] = run;
+                prev.push(-(firsts.len() as i64) - 1);
+                firsts.push(g as u32);
+                first_rows.push(i as u32);
+            }
+            self.last_row[g] = i as u32;
+        }
+        (firsts, first_rows, prev)
+    }
+
+    /// Folds the batch row by row (vectorized) and emits each row's change.
+    fn emit_rows(
+        &mut self,
+        table: &mut GroupTable,
+        batch: &RecordBatch,
+        ids: &[u32],
+        out: &mut dyn Output,
+    ) -> Result<(), TaskError> {
+        let n = ids.len();
+        let (firsts, _, prev) = self.previous_rows(ids);
+        let m = firsts.len();
+        let calls = &self.spec.aggregates;
+        for acc in &mut table.accs {
+            acc.grow(table.groups);
+        }
+        // each row's previous result: the result before the batch (the first m values) or
+        // after the group's previous row (the n rows' results that follow)
+        let before_idx = UInt32Array::from_iter_values(prev.iter().map(|p| {
+            if *p < 0 {
+                (-p - 1) as u32
+            } else {
+                (m as i64 + p) as u32
+            }
+        }));
+        let mut old = Vec::with_capacity(calls.len());
+        let mut new = Vec::with_capacity(calls.len());
+        for ((acc, cols), c) in table.accs.iter_mut().zip(&self.arg_columns).zip(calls) {
+            let before = acc.evaluate_at(&firsts, &c.result_type)?;
+            let args: Vec<ArrayRef> = cols.iter().map(|c| batch.column(*c).clone()).collect();
+            let after = acc.update_each(ids, table.groups, &args, &c.result_type)?;
+            let both = concat(&[before.as_ref(), after.as_ref()])?;
+            old.push(take(both.as_ref(), &before_idx, None)?);
+            new.push(after);
+        }
+        let same = unchanged(&old, &new)?;
+        let mut take_idx: Vec<u32> = Vec::with_capacity(2 * n);
+        let mut key_idx: Vec<u32> = Vec::with_capacity(2 * n);
+        let mut kinds: Vec<i8> = Vec::with_capacity(2 * n);
+        for (i, g) in ids.iter().enumerate() {
+            let g = *g as usize;
+            if !self.emitted[g] {
+                self.emitted[g] = true;
+                take_idx.push((n + i) as u32);
+                key_idx.push(i as u32);
+                kinds.push(RowKind::Insert as i8);
+            } else if !same.as_ref().is_some_and(|s| s.value(i)) {
+                take_idx.extend([i as u32, (n + i) as u32]);
+                key_idx.extend([i as u32, i as u32]);
+                kinds.extend([RowKind::UpdateBefore as i8, RowKind::UpdateAfter as i8]);
+            }
+        }
+        self.emit_changes(batch, &key_idx, &old, &new, take_idx, kinds, out)
+    }
+
+    /// Folds the whole batch, then emits one change per group it touched.
+    fn emit_folded(
+        &mut self,
+        table: &mut GroupTable,
+        batch: &RecordBatch,
+        ids: &[u32],
+        out: &mut dyn Output,
+    ) -> Result<(), TaskError> {
+        let (groups, rows, _) = self.previous_rows(ids);
+        let calls = &self.spec.aggregates;
+        for acc in &mut table.accs {
+            acc.grow(table.groups);
+        }
+        let old: Vec<ArrayRef> = table
+            .accs
+            .iter()
+            .zip(calls)
+            .map(|(a, c)| a.evaluate_at(&groups, &c.result_type))
+            .collect::<Result<_, _>>()?;
+        for (acc, cols) in table.accs.iter_mut().zip(&self.arg_columns) {
+            let args: Vec<ArrayRef> = cols.iter().map(|c| batch.column(*c).clone()).collect();
+            acc.update(ids, table.groups, &args)?;
+        }
+        let new: Vec<ArrayRef> = table
+            .accs
+            .iter()
+            .zip(calls)
+            .map(|(a, c)| a.evaluate_at(&groups, &c.result_type))
+            .collect::<Result<_, _>>()?;
+        let same = unchanged(&old, &new)?;
+        let m = groups.len();
+        let mut take_idx: Vec<u32> = Vec::with_capacity(2 * m);
+        let mut key_idx: Vec<u32> = Vec::with_capacity(2 * m);
+        let mut kinds: Vec<i8> = Vec::with_capacity(2 * m);
+        for (j, (g, row)) in groups.iter().zip(&rows).enumerate() {
+            let g = *g as usize;
+            if !self.emitted[g] {
+                self.emitted[g] = true;
+                take_idx.push((m + j) as u32);
+                key_idx.push(*row);
+                kinds.push(RowKind::Insert as i8);
+            } else if !same.as_ref().is_some_and(|s| s.value(j)) {
+                take_idx.extend([j as u32, (m + j) as u32]);
+                key_idx.extend([*row, *row]);
+                kinds.extend([RowKind::UpdateBefore as i8, RowKind::UpdateAfter as i8]);
+            }
+        }
+        self.emit_changes(batch, &key_idx, &old, &new, take_idx, kinds, out)
+    }
+
+    /// Emits the changes: the group keys of `batch`'s rows `key_idx`, the results at
+    /// `take_idx` of `old` followed by `new`, and the row kinds.
+    #[allow(clippy::too_many_arguments)]
+    fn emit_changes(
+        &self,
+        batch: &RecordBatch,
+        key_idx: &[u32],
+        old: &[ArrayRef],
+        new: &[ArrayRef],
+        take_idx: Vec<u32>,
+        kinds: Vec<i8>,
+        out: &mut dyn Output,
+    ) -> Result<(), TaskError> {
+        if take_idx.is_empty() {
+            return Ok(());
+        }
+        let take_idx = UInt32Array::from(take_idx);
+        let key_idx = UInt32Array::from(key_idx.to_vec());
+        let mut columns = Vec::with_capacity(self.output.fields().len());
+        for g in &self.spec.group_by {
+            columns.push(take(batch.column(*g).as_ref(), &key_idx, None)?);
+        }
+        for (o, n) in old.iter().zip(new) {
+            let both = concat(&[o.as_ref(), n.as_ref()])?;
+            columns.push(take(both.as_ref(), &take_idx, None)?);
+        }
+        let rows_out = kinds.len();
+        columns.push(std::sync::Arc::new(Int8Array::from(kinds)) as ArrayRef);
+        out.emit(super::super::conform(&self.output, columns, rows_out)?)
     }
 
     /// `table` without the groups not alive at `now`.
@@ -124,86 +259,17 @@ impl AggregateOperator {
             .take()
             .ok_or_else(|| TaskError::Operator("internal: the compacted table is missing".into()))
     }
+}
 
-    /// Folds rows `start..end` into their groups and emits the changes of `groups`.
-    #[allow(clippy::too_many_arguments)]
-    fn emit_run(
-        &mut self,
-        table: &mut GroupTable,
-        batch: &RecordBatch,
-        ids: &[u32],
-        start: usize,
-        end: usize,
-        groups: &[u32],
-        rows: &[u32],
-        out: &mut dyn Output,
-    ) -> Result<(), TaskError> {
-        let calls = &self.spec.aggregates;
-        for acc in &mut table.accs {
-            acc.grow(table.groups);
-        }
-        let old: Vec<ArrayRef> = table
-            .accs
-            .iter()
-            .zip(calls)
-            .map(|(a, c)| a.evaluate_at(groups, &c.result_type))
-            .collect::<Result<_, _>>()?;
-        let len = end - start;
-        for (acc, cols) in table.accs.iter_mut().zip(&self.arg_columns) {
-            let args: Vec<ArrayRef> = cols
-                .iter()
-                .map(|c| batch.column(*c).slice(start, len))
-                .collect();
-            acc.update(&ids[start..end], table.groups, &args)?;
-        }
-        let new: Vec<ArrayRef> = table
-            .accs
-            .iter()
-            .zip(calls)
-            .map(|(a, c)| a.evaluate_at(groups, &c.result_type))
-            .collect::<Result<_, _>>()?;
-        // which groups' results changed
-        let mut same: Option<BooleanArray> = None;
-        for (o, n) in old.iter().zip(&new) {
-            let eq = not_distinct(o, n)?;
-            same = Some(match same {
-                None => eq,
-                Some(s) => and(&s, &eq)?,
-            });
-        }
-        let m = groups.len();
-        let mut take_idx: Vec<u32> = Vec::with_capacity(2 * m);
-        let mut kinds: Vec<i8> = Vec::with_capacity(2 * m);
-        for (j, g) in groups.iter().enumerate() {
-            let g = *g as usize;
-            if !self.emitted[g] {
-                self.emitted[g] = true;
-                take_idx.push((m + j) as u32);
-                kinds.push(RowKind::Insert as i8);
-            } else if !same.as_ref().is_some_and(|s| s.value(j)) {
-                take_idx.push(j as u32);
-                kinds.push(RowKind::UpdateBefore as i8);
-                take_idx.push((m + j) as u32);
-                kinds.push(RowKind::UpdateAfter as i8);
-            }
-        }
-        if take_idx.is_empty() {
-            return Ok(());
-        }
-        let take_idx = UInt32Array::from(take_idx);
-        let key_rows = UInt32Array::from(rows.to_vec());
-        let mut columns = Vec::with_capacity(self.output.fields().len());
-        for g in &self.spec.group_by {
-            let keys = take(batch.column(*g).as_ref(), &key_rows, None)?;
-            let both = concat(&[keys.as_ref(), keys.as_ref()])?;
-            columns.push(take(both.as_ref(), &take_idx, None)?);
-        }
-        for (o, n) in old.iter().zip(&new) {
-            let both = concat(&[o.as_ref(), n.as_ref()])?;
-            columns.push(take(both.as_ref(), &take_idx, None)?);
-        }
-        let rows_out = kinds.len();
-        columns.push(std::sync::Arc::new(Int8Array::from(kinds)) as ArrayRef);
-        out.emit(super::super::conform(&self.output, columns, rows_out)?)
+/// Per position, whether every result is the same in `old` and `new` (none without results).
+fn unchanged(old: &[ArrayRef], new: &[ArrayRef]) -> Result<Option<BooleanArray>, TaskError> {
+    let mut same: Option<BooleanArray> = None;
+    for (o, n) in old.iter().zip(new) {
+        let eq = not_distinct(o, n)?;
+        same = Some(match same {
+            None => eq,
+            Some(s) => and(&s, &eq)?,
+        });
     }
+    Ok(same)
 }
