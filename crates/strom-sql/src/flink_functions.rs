@@ -14,7 +14,7 @@
 
 use sqlparser::ast::{
     CaseWhen, CastKind, DataType, DateTimeField, Expr, ExtractSyntax, Function, FunctionArg,
-    FunctionArgExpr, FunctionArguments, ObjectName, VisitMut,
+    FunctionArgExpr, FunctionArguments, ObjectName, TimezoneInfo, VisitMut,
 };
 use std::ops::ControlFlow;
 
@@ -121,7 +121,61 @@ fn epoch_seconds(t: Expr) -> Expr {
     }
 }
 
+/// `CAST(x AS STRING)` (or `VARCHAR`): Flink's text of `x` (see
+/// `strom_plan::functions::cast_string`).
+fn cast_to_string(e: &Expr) -> Option<Expr> {
+    let Expr::Cast {
+        kind: CastKind::Cast | CastKind::DoubleColon,
+        expr,
+        data_type,
+        array: false,
+        format: None,
+    } = e
+    else {
+        return None;
+    };
+    match data_type {
+        DataType::String(_)
+        | DataType::Varchar(_)
+        | DataType::Text
+        | DataType::CharacterVarying(_)
+        | DataType::Nvarchar(_) => Some(call(
+            strom_plan::functions::cast_string::NAME,
+            vec![(**expr).clone()],
+        )),
+        _ => None,
+    }
+}
+
+/// `TIMESTAMP '2024-01-02 03:04:05.678'`: as in Flink, of the precision its fraction digits
+/// give (TIMESTAMP(3) here, TIMESTAMP(0) without a fraction), rounded up to the precisions Arrow
+/// has (0, 3, 6, 9); DataFusion would make every such literal TIMESTAMP(9).
+fn timestamp_literal(e: &Expr) -> Option<Expr> {
+    let Expr::TypedString(t) = e else { return None };
+    if !matches!(t.data_type, DataType::Timestamp(None, TimezoneInfo::None)) {
+        return None;
+    }
+    let text = t.value.clone().into_string()?;
+    let digits = text.split_once('.').map_or(0, |(_, f)| {
+        f.chars().take_while(char::is_ascii_digit).count()
+    });
+    let precision = [0u64, 3, 6, 9]
+        .into_iter()
+        .find(|p| *p as usize >= digits)
+        .unwrap_or(9);
+    Some(Expr::Cast {
+        kind: CastKind::Cast,
+        expr: Box::new(Expr::Value(t.value.clone())),
+        data_type: DataType::Timestamp(Some(precision), TimezoneInfo::None),
+        array: false,
+        format: None,
+    })
+}
+
 fn rewritten(e: &Expr) -> Option<Expr> {
+    if let Some(cast) = cast_to_string(e).or_else(|| timestamp_literal(e)) {
+        return Some(cast);
+    }
     let Expr::Function(f) = e else { return None };
     let name = function_name(&f.name)?;
     let mut args = plain_args(f)?;

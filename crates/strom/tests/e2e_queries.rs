@@ -522,3 +522,43 @@ GROUP BY auction, window_start, window_end;",
         out.describe()
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Flink's text of values
+
+#[test]
+fn casts_to_string_give_flinks_text() {
+    // the expected text is what Flink 2.3.0 printed for the same expressions (PyFlink, batch)
+    let tmp = TempDir::new("cast-string");
+    let one = tmp.join("one.csv");
+    write_text(&one, "a\n");
+    let sql = tmp.join("q.sql");
+    write_text(
+        &sql,
+        &format!(
+            "CREATE TABLE one (k STRING) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');
+SELECT CAST(TIMESTAMP '2024-01-02 03:04:05' AS STRING) AS a,
+  CAST(CAST(TIMESTAMP '2024-01-02 03:04:05' AS TIMESTAMP(3)) AS STRING) AS b,
+  CAST(CAST('2024-01-02 03:04:05.678' AS TIMESTAMP(3)) AS STRING) AS c,
+  CAST(TRUE AS STRING) AS d, CAST(CAST(1 AS DOUBLE) AS VARCHAR) AS e,
+  CAST(CAST(0.00001 AS DOUBLE) AS STRING) AS f, CAST(CAST(1.5 AS FLOAT) AS STRING) AS g,
+  CAST(DATE '2024-01-02' AS STRING) AS h, CAST(CAST(12.50 AS DECIMAL(10, 2)) AS STRING) AS i
+FROM one;",
+            one.display()
+        ),
+    );
+    let out = run(strom().args(["sql", "-f", sql.to_str().unwrap()]));
+    out.assert_success();
+    let rows: Vec<&str> = out
+        .stdout
+        .lines()
+        .map(|l| l.trim_start_matches("\u{1b}[K").trim())
+        .filter(|l| l.starts_with("+I["))
+        .collect();
+    assert_eq!(
+        rows,
+        ["+I[2024-01-02 03:04:05, 2024-01-02 03:04:05.000, 2024-01-02 03:04:05.678, TRUE, 1.0, 1.0E-5, 1.5, 2024-01-02, 12.50]"],
+        "{}",
+        out.describe()
+    );
+}

@@ -3,7 +3,8 @@
 //! DataFusion share a name but differ: `DATE_FORMAT`, `TO_TIMESTAMP`, `TO_DATE`, `FROM_UNIXTIME`
 //! ([`datetime`], Java date patterns), `LOG` ([`log`], natural logarithm), `CONCAT`, `GREATEST`,
 //! `LEAST` ([`flink_variant`], NULL when an argument is NULL), `EXTRACT(DOW ...)` ([`flink_variant`],
-//! 1 = Sunday); and Flink's `SPLIT_INDEX` and `REGEXP_EXTRACT` ([`strings`]). Flink spellings of
+//! 1 = Sunday), `CAST(... AS STRING)` ([`cast_string`], Flink's text of timestamps, booleans and
+//! doubles); and Flink's `SPLIT_INDEX` and `REGEXP_EXTRACT` ([`strings`]). Flink spellings of
 //! what DataFusion has (`IF`, `HOUR`, `UNIX_TIMESTAMP`, ...) are rewritten before planning
 //! (`strom_sql::flink_functions`).
 //!
@@ -15,6 +16,7 @@
 //! Java UDFs of well-known jobs that Strom implements natively (`CREATE FUNCTION ... AS
 //! 'java.Class'`) are in [`java_udfs`].
 
+pub mod cast_string;
 mod datetime;
 mod flink_variant;
 mod java_time;
@@ -77,6 +79,7 @@ pub fn session_context() -> SessionContext {
     }
     ctx.register_udf(ScalarUDF::from(flink_variant::FlinkVariant::date_part()));
     ctx.register_udf(ScalarUDF::from(java_udfs::CountChar::default()));
+    ctx.register_udf(ScalarUDF::from(cast_string::FlinkCastString::default()));
     for inner in [
         datafusion::functions::string::concat(),
         datafusion::functions::core::greatest(),
