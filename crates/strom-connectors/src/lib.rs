@@ -28,6 +28,7 @@ pub mod kafka;
 pub mod nexmark;
 pub mod print;
 pub mod text;
+pub mod values;
 
 use std::sync::Arc;
 use strom_plan::TableSpec;
@@ -42,7 +43,7 @@ pub use nexmark::NexmarkConnector;
 pub use print::PrintConnector;
 
 /// A registry with every connector of this crate: `blackhole`, `datagen`, `filesystem`,
-/// `kafka`, `nexmark`, `print`, `upsert-kafka`.
+/// `kafka`, `nexmark`, `print`, `upsert-kafka`, `values`.
 pub fn default_registry() -> ConnectorRegistry {
     let mut r = ConnectorRegistry::new();
     r.register(Arc::new(FileSystemConnector));
@@ -53,6 +54,7 @@ pub fn default_registry() -> ConnectorRegistry {
     r.register(Arc::new(BlackholeConnector));
     r.register(Arc::new(PrintConnector));
     r.register(Arc::new(jdbc::JdbcConnector));
+    r.register(Arc::new(values::ValuesConnector));
     r
 }
 
@@ -116,7 +118,8 @@ mod tests {
                 "kafka",
                 "nexmark",
                 "print",
-                "upsert-kafka"
+                "upsert-kafka",
+                "values"
             ]
         );
     }

@@ -12,6 +12,7 @@ pub mod specs;
 pub mod stage;
 pub mod table;
 pub mod types;
+pub mod values;
 
 pub use changelog::{RowKind, OP_COLUMN};
 pub use job_graph::*;

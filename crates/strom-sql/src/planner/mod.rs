@@ -15,6 +15,7 @@ mod scan;
 mod sink_types;
 mod stages;
 mod state_ttl;
+mod values;
 mod window_view;
 
 use calc::to_unique_names;
@@ -737,6 +738,8 @@ impl Builder<'_> {
             LogicalPlan::Aggregate(a) => self.aggregate(a),
             LogicalPlan::Join(j) => self.join(j),
             LogicalPlan::Window(w) => self.over(w),
+            LogicalPlan::Values(v) => self.values(v),
+            LogicalPlan::EmptyRelation(e) => self.empty_relation(e),
             other => Err(SqlError::new(format!(
                 "Strom does not support this part of the query yet: {}",
                 other.display().to_string().lines().next().unwrap_or("?")
