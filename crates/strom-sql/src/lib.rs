@@ -13,6 +13,7 @@ pub mod flink_functions;
 pub mod group_windows;
 pub mod hints;
 pub mod lookup;
+pub mod nested_values;
 pub mod parser;
 pub mod planner;
 pub mod window_tvf;

@@ -254,6 +254,20 @@ fn plan_statements(
 ) -> Result<JobGraph, SqlError> {
     let job_type = runtime_mode(config)?;
     let parallelism = check_parallelism(config)?;
+    let mut nested = Vec::new();
+    for stmt in stmts.iter_mut() {
+        let first = nested.len();
+        nested.extend(crate::nested_values::take_nested_values(stmt, first));
+    }
+    let with_views;
+    let catalog = if nested.is_empty() {
+        catalog
+    } else {
+        let mut c = catalog.clone();
+        c.views.extend(nested);
+        with_views = c;
+        &with_views
+    };
     let mut tvfs = Vec::with_capacity(stmts.len());
     let mut lookups = BTreeSet::new();
     let mut ttl_hints = crate::hints::StateTtlHints::default();
