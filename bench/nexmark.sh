@@ -114,7 +114,8 @@ for q in $QUERIES; do
             # nexmark-flink's jar, on no registry this project reaches
             line+=" - | - | - |"
         elif [[ -n $FLINK ]]; then
-            if python3 "$ROOT/bench/nexmark_flink.py" "$EVENTS_DIR" "$Q/$q.sql" "$p" \
+            # (PyFlink takes FLINK_HOME for its own installation: not q13's data directory)
+            if env -u FLINK_HOME python3 "$ROOT/bench/nexmark_flink.py" "$EVENTS_DIR" "$Q/$q.sql" "$p" \
                 >"$WORK/flink" 2>&1; then
                 fl=$(grep -o 'job_s=[0-9.]*' "$WORK/flink" | cut -d= -f2)
                 fm=$(grep -o 'peak_rss_mib=[0-9]*' "$WORK/flink" | cut -d= -f2)
