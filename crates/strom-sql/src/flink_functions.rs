@@ -199,6 +199,8 @@ fn rewritten(e: &Expr) -> Option<Expr> {
                 else_result: Some(Box::new(b)),
             })
         }
+        // Flink's VARIANCE is the sample variance (DataFusion spells it VAR_SAMP)
+        "VARIANCE" if args.len() == 1 => Some(call("var_samp", args)),
         "YEAR" => part(DateTimeField::Year),
         "QUARTER" => part(DateTimeField::Quarter),
         "MONTH" => part(DateTimeField::Month),

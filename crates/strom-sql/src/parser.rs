@@ -54,6 +54,9 @@ pub enum SqlStatement {
     },
     /// INSERT INTO ... / SELECT ..., parsed by sqlparser.
     Query(Box<Statement>),
+    /// `EXPLAIN [PLAN FOR | detail, ...] statement` (a SELECT, an INSERT or a statement set):
+    /// the plan, not a run.
+    Explain(Box<SqlStatement>),
     /// `EXECUTE STATEMENT SET BEGIN INSERT ...; ... END` (or the SQL client's `BEGIN STATEMENT
     /// SET; INSERT ...; ... END`): INSERTs that run as one job.
     StatementSet {
@@ -121,6 +124,42 @@ fn parse_statements(sql: &str) -> Result<Vec<SqlStatement>, SqlError> {
     Ok(out)
 }
 
+/// `EXPLAIN [PLAN FOR] statement`, or Flink's `EXPLAIN detail, ... statement` (ESTIMATED_COST,
+/// CHANGELOG_MODE, JSON_EXECUTION_PLAN, PLAN_ADVICE: all plans show the same here).
+fn parse_explain(parser: &mut Parser) -> Result<SqlStatement, SqlError> {
+    let start = parser.peek_token().span;
+    parser.expect_keyword(Keyword::EXPLAIN)?;
+    if parser.parse_keyword(Keyword::PLAN) {
+        parser.expect_keyword(Keyword::FOR)?;
+    } else {
+        const DETAILS: [&str; 4] = [
+            "ESTIMATED_COST",
+            "CHANGELOG_MODE",
+            "JSON_EXECUTION_PLAN",
+            "PLAN_ADVICE",
+        ];
+        while let Token::Word(w) = parser.peek_token().token {
+            if !DETAILS.contains(&w.value.to_ascii_uppercase().as_str()) {
+                break;
+            }
+            parser.next_token();
+            if !parser.consume_token(&Token::Comma) {
+                break;
+            }
+        }
+    }
+    let inner = parse_one(parser)?;
+    match inner {
+        SqlStatement::Query(_) | SqlStatement::StatementSet { .. } => {
+            Ok(SqlStatement::Explain(Box::new(inner)))
+        }
+        _ => Err(SqlError::at_span(
+            "EXPLAIN takes a SELECT, an INSERT INTO or a STATEMENT SET".to_string(),
+            start,
+        )),
+    }
+}
+
 fn parse_one(parser: &mut Parser) -> Result<SqlStatement, SqlError> {
     if parser.parse_keyword(Keyword::SET) {
         let key = parse_string_or_word(parser)?;
@@ -143,6 +182,9 @@ fn parse_one(parser: &mut Parser) -> Result<SqlStatement, SqlError> {
         is_kw(&a, Keyword::BEGIN) && is_kw(&b, Keyword::STATEMENT) && is_kw(&c, Keyword::SET);
     if execute_set || begin_set {
         return parse_statement_set(parser, begin_set);
+    }
+    if is_kw(&a, Keyword::EXPLAIN) {
+        return parse_explain(parser);
     }
     let create_table = is_kw(&a, Keyword::CREATE)
         && (is_kw(&b, Keyword::TABLE)

@@ -89,8 +89,13 @@ pub fn run(
             return Ok(2);
         }
     };
+    for plan in &compiled.explains {
+        outln!("{plan}");
+    }
     if compiled.jobs.is_empty() {
-        outln!("The script has no INSERT or SELECT statement: nothing to run.");
+        if compiled.explains.is_empty() {
+            outln!("The script has no INSERT or SELECT statement: nothing to run.");
+        }
         return Ok(0);
     }
     match jobmanager {

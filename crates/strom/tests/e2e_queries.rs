@@ -638,3 +638,45 @@ SELECT 6 * 7 AS answer, UPPER('x') AS up;",
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// EXPLAIN
+
+#[test]
+fn explain_prints_the_plan_and_runs_nothing() {
+    let tmp = TempDir::new("explain");
+    let out_dir = tmp.join("out");
+    let sql = tmp.join("q.sql");
+    write_text(
+        &sql,
+        &format!(
+            "CREATE TABLE o (k STRING, n BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');
+EXPLAIN PLAN FOR INSERT INTO o SELECT k, COUNT(*) FROM (VALUES ('a'), ('b'), ('a')) AS t(k) GROUP BY k;
+EXPLAIN CHANGELOG_MODE, ESTIMATED_COST SELECT UPPER('x') AS u;",
+            out_dir.display()
+        ),
+    );
+    let out = run(strom().args(["sql", "-f", sql.to_str().unwrap(), "-p", "2"]));
+    out.assert_success();
+    let plans = out.stdout.matches("== Physical Execution Plan ==").count();
+    assert_eq!(plans, 2, "{}", out.describe());
+    // the aggregate reads its input through a hash exchange on the key, at parallelism 2
+    assert!(
+        out.stdout.contains("parallelism=2")
+            && out.stdout.contains("<- [")
+            && out.stdout.contains("HASH"),
+        "{}",
+        out.describe()
+    );
+    assert!(!out.stdout.contains("submitted"), "{}", out.describe());
+    assert!(!out_dir.exists(), "EXPLAIN ran the INSERT");
+    // EXPLAIN of anything else is a SQL error
+    write_text(&sql, "EXPLAIN SET 'a' = 'b';");
+    let out = run(strom().args(["sql", "-f", sql.to_str().unwrap()]));
+    assert_eq!(out.code, Some(2), "{}", out.describe());
+    assert!(
+        out.stderr.contains("EXPLAIN takes a SELECT"),
+        "{}",
+        out.describe()
+    );
+}

@@ -129,6 +129,26 @@ fn every_aggregate_function() {
         ),
         &[("streaming", 2), ("batch", 2)],
     );
+    // the variances, rounded (off a half, so that rounding noise cannot flip a digit)
+    let spread = "CAST(ROUND(STDDEV_POP(price) * 1000 + 0.1234) AS BIGINT), \
+                  CAST(ROUND(STDDEV_SAMP(price) * 1000 + 0.1234) AS BIGINT), \
+                  CAST(ROUND(VAR_POP(price % 100) * 1000 + 0.1234) AS BIGINT), \
+                  CAST(ROUND(VAR_SAMP(price % 100) * 1000 + 0.1234) AS BIGINT)";
+    let spread_cols = "sp BIGINT, ss BIGINT, vp BIGINT, vs BIGINT";
+    check(
+        "windowed, variances",
+        &sink(&format!("auction BIGINT, {spread_cols}")),
+        &format!(
+            "INSERT INTO out_t SELECT auction, {spread} \
+             FROM TABLE(TUMBLE(TABLE bid, DESCRIPTOR(date_time), INTERVAL '10' SECOND)) \
+             GROUP BY auction, window_start, window_end;"
+        ),
+        &format!(
+            "SELECT auction, {spread} FROM bid \
+             GROUP BY auction, time_bucket(INTERVAL '10 seconds', date_time)"
+        ),
+        &[("streaming", 1), ("streaming", 2), ("batch", 2)],
+    );
     let distinct = "COUNT(DISTINCT bidder), SUM(DISTINCT price), MIN(DISTINCT url), \
                     MAX(DISTINCT price), CAST(FLOOR(AVG(DISTINCT price) * 1000) AS BIGINT)";
     check(

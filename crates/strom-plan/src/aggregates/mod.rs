@@ -15,6 +15,7 @@ mod group_values;
 mod max;
 mod min;
 mod sum;
+pub mod variance;
 
 use crate::types::SqlType;
 use datafusion::arrow::array::{ArrayRef, Int64Array};
@@ -30,6 +31,10 @@ static REGISTRY: &[&dyn AggregateFunction] = &[
     &min::Min,
     &max::Max,
     &avg::Avg,
+    &variance::Variance(variance::Spread::VarPop),
+    &variance::Variance(variance::Spread::VarSamp),
+    &variance::Variance(variance::Spread::StddevPop),
+    &variance::Variance(variance::Spread::StddevSamp),
 ];
 
 /// An aggregate function: how it is planned, the state its partial aggregates carry and the
@@ -325,6 +330,7 @@ mod tests {
                 let result = match f.name() {
                     "COUNT" | "COUNT_STAR" => DataType::Int64,
                     "AVG" => avg_type.clone(),
+                    "VAR_POP" | "VAR_SAMP" | "STDDEV_POP" | "STDDEV_SAMP" => DataType::Float64,
                     _ => value_type.clone(),
                 };
                 let args: Vec<ArrayRef> = if f.name() == "COUNT_STAR" { vec![] } else { vec![arg.clone()] };
@@ -375,7 +381,22 @@ mod tests {
 
     #[test]
     fn sql_names_plan_into_functions() {
-        assert_eq!(AggFunc::sql_names(), ["COUNT", "SUM", "MIN", "MAX", "AVG"]);
+        assert_eq!(
+            AggFunc::sql_names(),
+            [
+                "COUNT",
+                "SUM",
+                "MIN",
+                "MAX",
+                "AVG",
+                "VAR_POP",
+                "VAR_SAMP",
+                "STDDEV_POP",
+                "STDDEV_SAMP"
+            ]
+        );
+        assert_eq!(AggFunc::for_sql("var").unwrap().name(), "VAR_SAMP");
+        assert_eq!(AggFunc::for_sql("stddev").unwrap().name(), "STDDEV_SAMP");
         assert_eq!(AggFunc::for_sql("mean").unwrap().name(), "AVG");
         assert_eq!(AggFunc::for_sql("COUNT").unwrap().name(), "COUNT");
         assert_eq!(

@@ -152,9 +152,11 @@ pub async fn run_sql(
         let compiled = strom_sql::compile_script_with_statistics(&sql, &config, statistics)
             .map_err(Outcome::Sql)?;
         if compiled.jobs.is_empty() {
-            return Err(Outcome::Rest(bad(
-                "Bad request: the script has no INSERT or SELECT statement: nothing to run",
-            )));
+            return Err(Outcome::Rest(bad(if compiled.explains.is_empty() {
+                "Bad request: the script has no INSERT or SELECT statement: nothing to run"
+            } else {
+                "Bad request: the script only has EXPLAIN statements (`strom sql` prints their plans): nothing to run"
+            })));
         }
         let total = compiled.jobs.len();
         let mut ids = Vec::with_capacity(total);

@@ -16,6 +16,7 @@ use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::scalar::ScalarValue;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use strom_plan::aggregates::variance::{Moments, Spread};
 use strom_plan::{AggCall, RowSchema, SqlType};
 
 fn err(e: impl std::fmt::Display) -> TaskError {
@@ -31,6 +32,8 @@ enum Kind {
     Avg,
     Min,
     Max,
+    /// VAR_POP, VAR_SAMP, STDDEV_POP, STDDEV_SAMP: computed from the multiset of values.
+    Spread(Spread),
 }
 
 /// The numbers a running SUM or AVG adds up.
@@ -92,6 +95,10 @@ impl Calls {
                 "AVG" => Kind::Avg,
                 "MIN" => Kind::Min,
                 "MAX" => Kind::Max,
+                "VAR_POP" => Kind::Spread(Spread::VarPop),
+                "VAR_SAMP" => Kind::Spread(Spread::VarSamp),
+                "STDDEV_POP" => Kind::Spread(Spread::StddevPop),
+                "STDDEV_SAMP" => Kind::Spread(Spread::StddevSamp),
                 other => {
                     return Err(TaskError::Deployment(format!(
                         "{other} cannot be retracted yet ({what})"
@@ -104,7 +111,7 @@ impl Calls {
                 Some(SqlType::Float | SqlType::Double) => Domain::Float,
                 _ => Domain::Int,
             };
-            let multiset = c.distinct || matches!(kind, Kind::Min | Kind::Max);
+            let multiset = c.distinct || matches!(kind, Kind::Min | Kind::Max | Kind::Spread(_));
             let values = match (&arg_ty, multiset) {
                 (Some(t), true) => Some(Arc::new(RowConverter::new(vec![SortField::new(
                     t.to_arrow(),
@@ -408,13 +415,27 @@ fn result(c: &Call, s: &State) -> Result<ScalarValue, TaskError> {
                 Domain::Decimal(sc) => ScalarValue::Decimal128(Some(*isum), 38, sc),
             },
             Kind::Avg => avg(c, *isum as f64, *fsum, *isum, *n),
-            Kind::Min | Kind::Max => return Err(err("MIN and MAX keep their values")),
+            Kind::Min | Kind::Max | Kind::Spread(_) => {
+                return Err(err("MIN, MAX and the variances keep their values"))
+            }
         },
         State::Multiset(m) => {
             let Some(conv) = &c.values else {
                 return Err(err("a multiset call without a value type"));
             };
             let parser = conv.parser();
+            if let Kind::Spread(spread) = c.kind {
+                // each value as often as it is there (once for DISTINCT)
+                let arr = conv.convert_rows(m.keys().map(|b| parser.parse(b)))?;
+                let x = cast(&arr[0], &DataType::Float64)?;
+                let x = x.as_primitive::<Float64Type>();
+                let mut moments = Moments::default();
+                for (i, n) in m.values().enumerate() {
+                    let w = if c.distinct { 1.0 } else { *n as f64 };
+                    moments.add(x.value(i), w);
+                }
+                return Ok(ScalarValue::Float64(spread.of(moments.n, moments.m2)));
+            }
             let pick = match c.kind {
                 Kind::Min => m.keys().next().into_iter().collect::<Vec<_>>(),
                 Kind::Max => m.keys().next_back().into_iter().collect(),
@@ -491,5 +512,82 @@ fn avg(c: &Call, isum_f: f64, fsum: f64, isum: i128, n: i64) -> ScalarValue {
         }
         (Domain::Float, _) => ScalarValue::Float64(Some(fsum / n as f64)),
         _ => ScalarValue::Float64(Some(isum_f / n as f64)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strom_plan::{AggFunc, Column};
+
+    /// The variances keep their values: a retraction takes one occurrence back.
+    #[test]
+    fn variances_follow_retractions() {
+        let input = RowSchema::new(vec![Column {
+            name: "v".into(),
+            ty: SqlType::BigInt,
+            nullable: true,
+        }]);
+        let call = |f: &str, distinct: bool| AggCall {
+            func: AggFunc::named(f).unwrap(),
+            arg: Some(0),
+            distinct,
+            name: f.into(),
+            result_type: SqlType::Double,
+        };
+        let calls = Calls::new(
+            &input,
+            &[
+                call("VAR_POP", false),
+                call("VAR_SAMP", false),
+                call("STDDEV_POP", true),
+                call("STDDEV_SAMP", false),
+            ],
+            "test",
+        )
+        .unwrap();
+        let mut states = calls.new_states();
+        let batch = RecordBatch::try_new(
+            input.to_arrow(),
+            vec![Arc::new(Int64Array::from(vec![
+                Some(1),
+                Some(2),
+                Some(3),
+                Some(3),
+                None,
+                Some(9),
+            ]))],
+        )
+        .unwrap();
+        let args = calls.prepare(&batch).unwrap();
+        for i in 0..batch.num_rows() {
+            calls.accumulate(&mut states, &Calls::values(&args, i), 1);
+        }
+        // take the 9 back: 1, 2, 3, 3 (distinct: 1, 2, 3)
+        calls.accumulate(&mut states, &Calls::values(&args, 5), -1);
+        let got: Vec<f64> = calls
+            .results(&states)
+            .unwrap()
+            .into_iter()
+            .map(|v| match v {
+                ScalarValue::Float64(Some(x)) => x,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        // mean 2.25, squared deviations 1.5625 + 0.0625 + 0.5625 * 2 = 2.75
+        let want = [
+            2.75 / 4.0,
+            2.75 / 3.0,
+            (2.0f64 / 3.0).sqrt(),
+            (2.75f64 / 3.0).sqrt(),
+        ];
+        for (g, w) in got.iter().zip(want) {
+            assert!((g - w).abs() < 1e-12, "{got:?} vs {want:?}");
+        }
+        // every value taken back: NULL
+        for i in 0..4 {
+            calls.accumulate(&mut states, &Calls::values(&args, i), -1);
+        }
+        assert!(calls.results(&states).unwrap().iter().all(|v| v.is_null()));
     }
 }

@@ -6,6 +6,7 @@
 mod aggregate;
 mod calc;
 mod computed;
+mod explain;
 mod join;
 mod lookup_join;
 mod over;
@@ -54,6 +55,8 @@ use strom_plan::types::{Column, RowSchema, SqlType};
 #[derive(Debug, Clone)]
 pub struct CompiledScript {
     pub jobs: Vec<JobGraph>,
+    /// The plans of the script's `EXPLAIN` statements, as text, in order.
+    pub explains: Vec<String>,
     /// Configuration after the script's `SET` statements.
     pub config: Configuration,
 }
@@ -107,6 +110,7 @@ fn compile_on_this_thread(
         ..Catalog::default()
     };
     let mut jobs = Vec::new();
+    let mut explains = Vec::new();
     for stmt in parse_script(sql)? {
         match stmt {
             SqlStatement::Set { key, value } => config.set(key, value),
@@ -181,24 +185,45 @@ fn compile_on_this_thread(
                     ));
                 }
             }
-            SqlStatement::Query(mut stmt) => {
-                let span = stmt.span();
-                check_depth(&stmt)?;
-                let job = plan_statements(std::slice::from_mut(&mut stmt), &catalog, &config)
-                    .map_err(|e| e.or_at(span))?;
-                jobs.push(job);
+            SqlStatement::Explain(inner) => {
+                let job = plan_job(*inner, &catalog, &config)?;
+                explains.push(explain::explain(&job));
             }
-            SqlStatement::StatementSet { mut inserts, span } => {
-                for stmt in &inserts {
-                    check_depth(stmt)?;
-                }
-                let job =
-                    plan_statements(&mut inserts, &catalog, &config).map_err(|e| e.or_at(span))?;
-                jobs.push(job);
+            stmt @ (SqlStatement::Query(_) | SqlStatement::StatementSet { .. }) => {
+                jobs.push(plan_job(stmt, &catalog, &config)?);
             }
         }
     }
-    Ok(CompiledScript { jobs, config })
+    Ok(CompiledScript {
+        jobs,
+        explains,
+        config,
+    })
+}
+
+/// The job of a SELECT, an INSERT or a statement set.
+fn plan_job(
+    stmt: SqlStatement,
+    catalog: &Catalog,
+    config: &Configuration,
+) -> Result<JobGraph, SqlError> {
+    match stmt {
+        SqlStatement::Query(mut stmt) => {
+            let span = stmt.span();
+            check_depth(&stmt)?;
+            plan_statements(std::slice::from_mut(&mut stmt), catalog, config)
+                .map_err(|e| e.or_at(span))
+        }
+        SqlStatement::StatementSet { mut inserts, span } => {
+            for stmt in &inserts {
+                check_depth(stmt)?;
+            }
+            plan_statements(&mut inserts, catalog, config).map_err(|e| e.or_at(span))
+        }
+        _ => Err(SqlError::new(
+            "EXPLAIN takes a SELECT, an INSERT INTO or a STATEMENT SET",
+        )),
+    }
 }
 
 /// `CREATE FUNCTION name AS 'class'`: binds `name` to the native function of Java class
