@@ -133,3 +133,27 @@ fn an_append_only_sink_refuses_updates_with_a_clear_error() {
     rows.sort();
     assert_eq!(rows, ["a,3", "b,2", "c,1"]);
 }
+
+#[test]
+fn first_and_last_values_follow_the_arrival_order() {
+    let out = run_sql(
+        "changelog-first-last",
+        "SELECT k, FIRST_VALUE(v) AS f, LAST_VALUE(v) AS l FROM t GROUP BY k;",
+    );
+    out.assert_success();
+    // the second 'a,3' changes neither the first nor the last value of 'a'
+    assert_eq!(
+        printed(&out),
+        [
+            "+I[a, 1, 1]",
+            "+I[b, 2, 2]",
+            "-U[a, 1, 1]",
+            "+U[a, 1, 3]",
+            "+I[c, 5, 5]",
+            "-U[b, 2, 2]",
+            "+U[b, 2, 1]",
+        ],
+        "{}",
+        out.describe()
+    );
+}

@@ -278,17 +278,7 @@ fn fold_primitive<T: ArrowPrimitiveType>(
 ) where
     T::Native: PartialOrd,
 {
-    let a = arr.as_primitive::<T>();
-    let vals = a.values();
-    let nulls = a.nulls().filter(|n| n.null_count() > 0);
-    for (i, g) in groups.iter().enumerate() {
-        if nulls.is_some_and(|n| n.is_null(i)) {
-            continue;
-        }
-        let g = *g as usize;
-        step(&mut v[g], seen[g], vals[i], fold, &add);
-        seen[g] = true;
-    }
+    fold_rows::<T>(v, seen, groups, arr, fold, add, |_, _| {});
 }
 
 /// [`fold_primitive`], returning each row's group value after the row.
@@ -303,23 +293,41 @@ fn fold_each_primitive<T: ArrowPrimitiveType>(
 where
     T::Native: PartialOrd,
 {
+    let mut out = Vec::with_capacity(groups.len());
+    let mut valid = Vec::with_capacity(groups.len());
+    fold_rows::<T>(v, seen, groups, arr, fold, add, |x, s| {
+        out.push(x);
+        valid.push(s);
+    });
+    let nulls = NullBuffer::from(valid);
+    let nulls = (nulls.null_count() > 0).then_some(nulls);
+    PrimitiveArray::new(out.into(), nulls)
+}
+
+/// Folds each non-null value of `arr` into its group, then tells `after` the group's value and
+/// whether it has seen one.
+fn fold_rows<T: ArrowPrimitiveType>(
+    v: &mut [T::Native],
+    seen: &mut [bool],
+    groups: &[u32],
+    arr: &ArrayRef,
+    fold: Fold,
+    add: impl Fn(T::Native, T::Native) -> T::Native,
+    mut after: impl FnMut(T::Native, bool),
+) where
+    T::Native: PartialOrd,
+{
     let a = arr.as_primitive::<T>();
     let vals = a.values();
     let nulls = a.nulls().filter(|n| n.null_count() > 0);
-    let mut out = Vec::with_capacity(groups.len());
-    let mut valid = Vec::with_capacity(groups.len());
     for (i, g) in groups.iter().enumerate() {
         let g = *g as usize;
         if !nulls.is_some_and(|n| n.is_null(i)) {
             step(&mut v[g], seen[g], vals[i], fold, &add);
             seen[g] = true;
         }
-        out.push(v[g]);
-        valid.push(seen[g]);
+        after(v[g], seen[g]);
     }
-    let nulls = NullBuffer::from(valid);
-    let nulls = (nulls.null_count() > 0).then_some(nulls);
-    PrimitiveArray::new(out.into(), nulls)
 }
 
 /// Adds one to each row's group count where the row's value is not NULL (COUNT(x), AVG).

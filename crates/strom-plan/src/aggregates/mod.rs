@@ -11,6 +11,7 @@
 
 mod avg;
 mod count;
+mod first_last;
 mod group_values;
 mod max;
 mod min;
@@ -35,6 +36,8 @@ static REGISTRY: &[&dyn AggregateFunction] = &[
     &variance::Variance(variance::Spread::VarSamp),
     &variance::Variance(variance::Spread::StddevPop),
     &variance::Variance(variance::Spread::StddevSamp),
+    &first_last::FirstLast { last: false },
+    &first_last::FirstLast { last: true },
 ];
 
 /// An aggregate function: how it is planned, the state its partial aggregates carry and the
@@ -324,7 +327,12 @@ mod tests {
             let (arg, avg_type, value_type) = column(kind, &vals);
             let cut = cut.min(rows.len());
             for f in AggFunc::all() {
-                if kind == 3 && !matches!(f.name(), "MIN" | "MAX" | "COUNT" | "COUNT_STAR") {
+                if kind == 3
+                    && !matches!(
+                        f.name(),
+                        "MIN" | "MAX" | "COUNT" | "COUNT_STAR" | "FIRST_VALUE" | "LAST_VALUE"
+                    )
+                {
                     continue;
                 }
                 let result = match f.name() {
@@ -392,7 +400,9 @@ mod tests {
                 "VAR_POP",
                 "VAR_SAMP",
                 "STDDEV_POP",
-                "STDDEV_SAMP"
+                "STDDEV_SAMP",
+                "FIRST_VALUE",
+                "LAST_VALUE"
             ]
         );
         assert_eq!(AggFunc::for_sql("var").unwrap().name(), "VAR_SAMP");
