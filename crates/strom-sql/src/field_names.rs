@@ -1,11 +1,14 @@
-//! Flink's names for nested field access: `SELECT person.id FROM t` gives a column `id` (Flink's
-//! rule), where DataFusion would name it after the whole access path. A select item `a.b...z`
-//! without an alias is named `z` when `a` is not a table of the SELECT's FROM clause (so `a` is
-//! a ROW column) or when the path is longer than `table.column`.
+//! Flink's names for select items without an alias. Nested field access: `SELECT person.id
+//! FROM t` gives a column `id` (Flink's rule), where DataFusion would name it after the whole
+//! access path; a select item `a.b...z` without an alias is named `z` when `a` is not a table of
+//! the SELECT's FROM clause (so `a` is a ROW column) or when the path is longer than
+//! `table.column`. Any other expression (`COUNT(*)`, `UPPER(x)`, `1`) is named `EXPR$i` after
+//! its position in the list, as Calcite names it, where DataFusion would name it after its text
+//! (and refuse two items whose texts are alike).
 
 use crate::dialect::normalize_ident;
 use sqlparser::ast::{
-    Expr, Query, SelectItem, SetExpr, TableFactor, TableWithJoins, VisitMut, VisitorMut,
+    Expr, Ident, Query, SelectItem, SetExpr, TableFactor, TableWithJoins, VisitMut, VisitorMut,
 };
 use std::ops::ControlFlow;
 
@@ -29,9 +32,19 @@ fn name_in(body: &mut SetExpr) {
     match body {
         SetExpr::Select(select) => {
             let relations = relation_names(&select.from);
-            for item in &mut select.projection {
-                let SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) = item else {
-                    continue;
+            for (i, item) in select.projection.iter_mut().enumerate() {
+                let parts = match item {
+                    SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => parts,
+                    SelectItem::UnnamedExpr(Expr::Identifier(_) | Expr::Wildcard(_)) => continue,
+                    SelectItem::UnnamedExpr(expr) => {
+                        *item = SelectItem::ExprWithAlias {
+                            expr: expr.clone(),
+                            // quoted: Strom folds unquoted names to lower case
+                            alias: Ident::with_quote('`', format!("EXPR${i}")),
+                        };
+                        continue;
+                    }
+                    _ => continue,
                 };
                 let nested = parts.len() > 2
                     || (parts.len() == 2 && !relations.contains(&normalize_ident(&parts[0])));
@@ -98,6 +111,15 @@ mod tests {
             SqlStatement::CreateView { view, .. } => view.query.to_string(),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn other_expressions_are_named_after_their_position() {
+        let q = first_query("SELECT k, COUNT(*), UPPER(k), v AS s, 1 FROM t GROUP BY k, v");
+        assert_eq!(
+            q,
+            "SELECT k, COUNT(*) AS `EXPR$1`, UPPER(k) AS `EXPR$2`, v AS s, 1 AS `EXPR$4` FROM t GROUP BY k, v"
+        );
     }
 
     #[test]

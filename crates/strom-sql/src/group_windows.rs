@@ -245,7 +245,8 @@ mod tests {
         )
         .unwrap();
         assert!(
-            q.contains("SELECT window_end, sum(v) FROM TABLE(TUMBLE("),
+            // unaliased items are named by their position, as in Flink
+            q.contains("SELECT window_end AS `EXPR$0`, sum(v) AS `EXPR$1` FROM TABLE(TUMBLE("),
             "{q}"
         );
     }
