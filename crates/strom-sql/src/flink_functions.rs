@@ -201,6 +201,14 @@ fn rewritten(e: &Expr) -> Option<Expr> {
         }
         // Flink's VARIANCE is the sample variance (DataFusion spells it VAR_SAMP)
         "VARIANCE" if args.len() == 1 => Some(call("var_samp", args)),
+        // Flink's LISTAGG is DataFusion's STRING_AGG, whose separator is not optional
+        "LISTAGG" if args.len() == 1 => {
+            args.push(Expr::Value(
+                sqlparser::ast::Value::SingleQuotedString(",".into()).into(),
+            ));
+            Some(call("string_agg", args))
+        }
+        "LISTAGG" if args.len() == 2 => Some(call("string_agg", args)),
         "YEAR" => part(DateTimeField::Year),
         "QUARTER" => part(DateTimeField::Quarter),
         "MONTH" => part(DateTimeField::Month),

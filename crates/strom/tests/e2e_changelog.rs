@@ -157,3 +157,28 @@ fn first_and_last_values_follow_the_arrival_order() {
         out.describe()
     );
 }
+
+#[test]
+fn listagg_joins_the_values_in_arrival_order() {
+    let out = run_sql(
+        "changelog-listagg",
+        "SELECT k, LISTAGG(CAST(v AS STRING), '-') AS l FROM t GROUP BY k;",
+    );
+    out.assert_success();
+    assert_eq!(
+        printed(&out),
+        [
+            "+I[a, 1]",
+            "+I[b, 2]",
+            "-U[a, 1]",
+            "+U[a, 1-3]",
+            "-U[a, 1-3]",
+            "+U[a, 1-3-3]",
+            "+I[c, 5]",
+            "-U[b, 2]",
+            "+U[b, 2-1]",
+        ],
+        "{}",
+        out.describe()
+    );
+}

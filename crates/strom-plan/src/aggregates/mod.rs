@@ -13,6 +13,7 @@ mod avg;
 mod count;
 mod first_last;
 mod group_values;
+mod listagg;
 mod max;
 mod min;
 mod sum;
@@ -38,6 +39,7 @@ static REGISTRY: &[&dyn AggregateFunction] = &[
     &variance::Variance(variance::Spread::StddevSamp),
     &first_last::FirstLast { last: false },
     &first_last::FirstLast { last: true },
+    &listagg::ListAgg,
 ];
 
 /// An aggregate function: how it is planned, the state its partial aggregates carry and the
@@ -81,6 +83,16 @@ pub trait AggregateFunction: Send + Sync + 'static {
     /// A fresh accumulator. `input_type`: the argument's type, or the first state column's type
     /// for an accumulator that merges partial states; none for a function without argument.
     fn accumulator(&self, input_type: Option<&DataType>) -> Box<dyn GroupsAccumulator>;
+
+    /// [`AggregateFunction::accumulator`] for a call with a constant argument after its column
+    /// (LISTAGG's separator); the default ignores it.
+    fn accumulator_with(
+        &self,
+        input_type: Option<&DataType>,
+        _literal: Option<&str>,
+    ) -> Box<dyn GroupsAccumulator> {
+        self.accumulator(input_type)
+    }
 }
 
 /// One state column of a partial aggregate: named `${name}{k}` for the k-th call.
@@ -330,15 +342,19 @@ mod tests {
                 if kind == 3
                     && !matches!(
                         f.name(),
-                        "MIN" | "MAX" | "COUNT" | "COUNT_STAR" | "FIRST_VALUE" | "LAST_VALUE"
+                        "MIN" | "MAX" | "COUNT" | "COUNT_STAR" | "FIRST_VALUE" | "LAST_VALUE" | "LISTAGG"
                     )
                 {
+                    continue;
+                }
+                if kind != 3 && f.name() == "LISTAGG" {
                     continue;
                 }
                 let result = match f.name() {
                     "COUNT" | "COUNT_STAR" => DataType::Int64,
                     "AVG" => avg_type.clone(),
                     "VAR_POP" | "VAR_SAMP" | "STDDEV_POP" | "STDDEV_SAMP" => DataType::Float64,
+                    "LISTAGG" => DataType::Utf8,
                     _ => value_type.clone(),
                 };
                 let args: Vec<ArrayRef> = if f.name() == "COUNT_STAR" { vec![] } else { vec![arg.clone()] };
@@ -402,7 +418,8 @@ mod tests {
                 "STDDEV_POP",
                 "STDDEV_SAMP",
                 "FIRST_VALUE",
-                "LAST_VALUE"
+                "LAST_VALUE",
+                "LISTAGG"
             ]
         );
         assert_eq!(AggFunc::for_sql("var").unwrap().name(), "VAR_SAMP");

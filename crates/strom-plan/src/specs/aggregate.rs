@@ -15,6 +15,9 @@ pub struct AggCall {
     pub distinct: bool,
     pub name: String,
     pub result_type: SqlType,
+    /// A constant argument after the column (LISTAGG's separator).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub literal: Option<String>,
 }
 
 impl AggCall {

@@ -12,7 +12,7 @@ use datafusion::arrow::compute::{cast, nullif};
 use datafusion::arrow::datatypes::DataType;
 use std::sync::Arc;
 use strom_plan::aggregates::{Groups, GroupsAccumulator};
-use strom_plan::{AggFunc, SqlType};
+use strom_plan::{AggCall, AggFunc, SqlType};
 
 /// One aggregate's state for every group of a table.
 #[derive(Debug)]
@@ -86,6 +86,16 @@ impl Accumulator {
             merge,
             inner: func.accumulator(input_type),
             distinct: (distinct && !merge).then(Vec::new),
+        }
+    }
+
+    /// The accumulator of aggregate call `call` (its function, DISTINCT and constant argument).
+    pub fn for_call(call: &AggCall, merge: bool, input_type: Option<&DataType>) -> Self {
+        Self {
+            inner: call
+                .func
+                .accumulator_with(input_type, call.literal.as_deref()),
+            ..Self::with_distinct(call.func, merge, call.distinct, input_type)
         }
     }
 

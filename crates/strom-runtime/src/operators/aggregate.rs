@@ -149,12 +149,7 @@ impl AggregateOperator {
             .iter()
             .zip(&self.arg_columns)
             .map(|(c, cols)| {
-                Accumulator::with_distinct(
-                    c.func,
-                    merge,
-                    c.distinct,
-                    cols.first().map(|i| batch.column(*i).data_type()),
-                )
+                Accumulator::for_call(c, merge, cols.first().map(|i| batch.column(*i).data_type()))
             })
             .collect();
         let keys = if self.varying.is_empty() {
@@ -473,6 +468,7 @@ mod tests {
                 distinct: false,
                 name: "c".into(),
                 result_type: SqlType::BigInt,
+                literal: None,
             },
             AggCall {
                 func: AggFunc::named("SUM").unwrap(),
@@ -480,6 +476,7 @@ mod tests {
                 distinct: false,
                 name: "s".into(),
                 result_type: SqlType::BigInt,
+                literal: None,
             },
             AggCall {
                 func: AggFunc::named("MIN").unwrap(),
@@ -487,6 +484,7 @@ mod tests {
                 distinct: false,
                 name: "mi".into(),
                 result_type: SqlType::BigInt,
+                literal: None,
             },
             AggCall {
                 func: AggFunc::named("MAX").unwrap(),
@@ -494,6 +492,7 @@ mod tests {
                 distinct: false,
                 name: "ma".into(),
                 result_type: SqlType::BigInt,
+                literal: None,
             },
             AggCall {
                 func: AggFunc::named("AVG").unwrap(),
@@ -501,6 +500,7 @@ mod tests {
                 distinct: false,
                 name: "a".into(),
                 result_type: SqlType::Double,
+                literal: None,
             },
         ];
         let out = RowSchema::new(vec![

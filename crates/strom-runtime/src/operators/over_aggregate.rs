@@ -522,6 +522,7 @@ mod tests {
             distinct: false,
             name: name.into(),
             result_type: SqlType::BigInt,
+            literal: None,
         };
         let aggregates = vec![
             call("COUNT_STAR", None, "c"),

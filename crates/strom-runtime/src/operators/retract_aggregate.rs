@@ -314,6 +314,7 @@ mod tests {
             distinct,
             name: name.into(),
             result_type: ty,
+            literal: None,
         };
         let aggregates = vec![
             call("COUNT_STAR", None, false, SqlType::BigInt, "c"),

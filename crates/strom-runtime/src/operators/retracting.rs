@@ -534,6 +534,7 @@ mod tests {
             distinct,
             name: f.into(),
             result_type: SqlType::Double,
+            literal: None,
         };
         let calls = Calls::new(
             &input,

@@ -302,12 +302,7 @@ impl SessionWindowOperator {
         }
         for call in &self.spec.aggregates {
             let arg = call.arg.map(|c| column(c, &indices)).transpose()?;
-            let mut acc = Accumulator::with_distinct(
-                call.func,
-                false,
-                call.distinct,
-                arg.as_ref().map(|a| a.data_type()),
-            );
+            let mut acc = Accumulator::for_call(call, false, arg.as_ref().map(|a| a.data_type()));
             let args: Vec<ArrayRef> = arg.into_iter().collect();
             acc.update(&groups, n, &args)?;
             columns.push(acc.evaluate(n, &call.result_type)?);
@@ -419,6 +414,7 @@ mod tests {
             distinct,
             name: name.into(),
             result_type: SqlType::BigInt,
+            literal: None,
         };
         let spec = AggregateSpec {
             state_ttl_ms: 0,
@@ -586,6 +582,7 @@ mod checkpoint_tests {
             distinct,
             name: name.into(),
             result_type: SqlType::BigInt,
+            literal: None,
         };
         AggregateSpec {
             state_ttl_ms: 0,

@@ -381,6 +381,22 @@ pub(super) fn agg_call(
         (Some(star), []) => Some(star),
         _ => None,
     };
+    // LISTAGG(x, separator): the separator is a constant of the call
+    let (args, literal) = match args {
+        [arg, Expr::Literal(sep, _)] if func.name() == "LISTAGG" => match sep {
+            datafusion::scalar::ScalarValue::Utf8(Some(s))
+            | datafusion::scalar::ScalarValue::LargeUtf8(Some(s))
+            | datafusion::scalar::ScalarValue::Utf8View(Some(s)) => {
+                (std::slice::from_ref(arg), Some(s.clone()))
+            }
+            _ => {
+                return Err(SqlError::new(format!(
+                    "{ae}: LISTAGG's separator must be a string literal"
+                )))
+            }
+        },
+        _ => (args, None),
+    };
     let (func, arg) = match (star, args) {
         (Some(star), _) if filter.is_none() => (star, None),
         (Some(_), _) => (
@@ -403,5 +419,6 @@ pub(super) fn agg_call(
         distinct,
         name: col.name.clone(),
         result_type: col.ty.clone(),
+        literal,
     })
 }

@@ -277,6 +277,7 @@ mod tests {
             distinct: distinct && arg.is_some(),
             name: name.into(),
             result_type,
+            literal: None,
         };
         vec![
             call("COUNT_STAR", None, "c", SqlType::BigInt),
