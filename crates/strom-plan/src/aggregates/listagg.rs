@@ -21,16 +21,30 @@ impl AggregateFunction for ListAgg {
     }
 
     fn accumulator(&self, input_type: Option<&DataType>) -> Box<dyn GroupsAccumulator> {
-        self.accumulator_with(input_type, None)
+        self.with_separator(input_type, None)
     }
 
-    fn accumulator_with(
+    fn takes_constant(&self) -> bool {
+        true
+    }
+
+    fn accumulator_for(
+        &self,
+        input_type: Option<&DataType>,
+        call: &crate::AggCall,
+    ) -> Box<dyn GroupsAccumulator> {
+        self.with_separator(input_type, call.literal.as_deref())
+    }
+}
+
+impl ListAgg {
+    fn with_separator(
         &self,
         _input_type: Option<&DataType>,
-        literal: Option<&str>,
+        separator: Option<&str>,
     ) -> Box<dyn GroupsAccumulator> {
         Box::new(ListAggAccumulator {
-            separator: literal.unwrap_or(",").to_string(),
+            separator: separator.unwrap_or(",").to_string(),
             values: Vec::new(),
         })
     }

@@ -1,16 +1,18 @@
 //! Aggregate functions: one file per function behind [`AggregateFunction`], listed once in
-//! [`REGISTRY`]. The SQL planner finds a function by its SQL name, a JobGraph names it
+//! [`OWN`]. The SQL planner finds a function by its SQL name, a JobGraph names it
 //! ([`AggFunc`], serialized as [`AggregateFunction::name`]), partial aggregate schemas take its
 //! state columns from it, and the runtime's aggregate operators (and their checkpoints) fold rows
 //! with the [`GroupsAccumulator`] it creates: one virtual call per batch, monomorphic loops over
 //! the batch's rows inside.
 //!
 //! Adding a function: a file here implementing [`AggregateFunction`] and its accumulator, and its
-//! `mod` line and entry in [`REGISTRY`]. DataFusion plans the SQL call (and gives its result
-//! type), so the name must be one of DataFusion's aggregates.
+//! `mod` line and entry in [`OWN`]. DataFusion plans the SQL call (and gives its result
+//! type), so the name must be one of DataFusion's aggregates. DataFusion's other aggregate
+//! functions run through their own accumulators ([`datafusion_udaf`]).
 
 mod avg;
 mod count;
+mod datafusion_udaf;
 mod first_last;
 mod group_values;
 mod listagg;
@@ -19,14 +21,18 @@ mod min;
 mod sum;
 pub mod variance;
 
+pub use datafusion_udaf::PACKED_FIELD;
+
 use crate::types::SqlType;
+use crate::AggCall;
 use datafusion::arrow::array::{ArrayRef, Int64Array};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::error::ArrowError;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// Every aggregate function Strom evaluates, in the order its SQL names are listed to users.
-static REGISTRY: &[&dyn AggregateFunction] = &[
+/// The aggregate functions with an accumulator of their own, in the order their SQL names are
+/// listed to users.
+static OWN: &[&dyn AggregateFunction] = &[
     &count::Count,
     &count::CountStar,
     &sum::Sum,
@@ -41,6 +47,20 @@ static REGISTRY: &[&dyn AggregateFunction] = &[
     &first_last::FirstLast { last: true },
     &listagg::ListAgg,
 ];
+
+/// Every aggregate function Strom evaluates: [`OWN`], then DataFusion's others.
+fn registry() -> &'static [&'static dyn AggregateFunction] {
+    static ALL: std::sync::OnceLock<Vec<&'static dyn AggregateFunction>> =
+        std::sync::OnceLock::new();
+    ALL.get_or_init(|| {
+        let taken: Vec<&str> = OWN.iter().flat_map(|f| f.sql_aliases()).copied().collect();
+        let mut all = OWN.to_vec();
+        for f in datafusion_udaf::others(&taken) {
+            all.push(Box::leak(Box::new(f)));
+        }
+        all
+    })
+}
 
 /// An aggregate function: how it is planned, the state its partial aggregates carry and the
 /// accumulator that computes it.
@@ -84,14 +104,32 @@ pub trait AggregateFunction: Send + Sync + 'static {
     /// for an accumulator that merges partial states; none for a function without argument.
     fn accumulator(&self, input_type: Option<&DataType>) -> Box<dyn GroupsAccumulator>;
 
-    /// [`AggregateFunction::accumulator`] for a call with a constant argument after its column
-    /// (LISTAGG's separator); the default ignores it.
-    fn accumulator_with(
+    /// [`AggregateFunction::accumulator`] for the call `call`, which may say more (LISTAGG's
+    /// separator, IGNORE NULLS); the default takes only the argument's type.
+    fn accumulator_for(
         &self,
         input_type: Option<&DataType>,
-        _literal: Option<&str>,
+        _call: &AggCall,
     ) -> Box<dyn GroupsAccumulator> {
         self.accumulator(input_type)
+    }
+
+    /// Whether a constant argument after the column(s) is a constant of the call (its
+    /// `literal`: LISTAGG's separator) rather than an argument column.
+    fn takes_constant(&self) -> bool {
+        false
+    }
+
+    /// Whether NULL arguments are skipped (all but ARRAY_AGG and NTH_VALUE): a FILTER clause
+    /// then becomes a NULL argument.
+    fn skips_nulls(&self) -> bool {
+        true
+    }
+
+    /// Whether it can be split into a partial and a final aggregate (its partial state a row of
+    /// SQL types, see [`AggregateFunction::state_fields`]).
+    fn two_phase(&self) -> bool {
+        true
     }
 }
 
@@ -180,14 +218,14 @@ pub trait GroupsAccumulator: Send + std::fmt::Debug {
     }
 }
 
-/// An aggregate function, as a JobGraph names it: a handle to its [`REGISTRY`] entry.
+/// An aggregate function, as a JobGraph names it: a handle to its entry among the registered functions.
 #[derive(Clone, Copy)]
 pub struct AggFunc(&'static dyn AggregateFunction);
 
 impl AggFunc {
     /// The function with this JobGraph name (any case).
     pub fn named(name: &str) -> Option<AggFunc> {
-        REGISTRY
+        registry()
             .iter()
             .find(|f| f.name().eq_ignore_ascii_case(name))
             .map(|f| AggFunc(*f))
@@ -196,7 +234,7 @@ impl AggFunc {
     /// The function a SQL call of `name` (DataFusion's function name, any case) plans into.
     pub fn for_sql(name: &str) -> Option<AggFunc> {
         let name = name.to_ascii_lowercase();
-        REGISTRY
+        registry()
             .iter()
             .find(|f| f.sql_aliases().contains(&name.as_str()))
             .map(|f| AggFunc(*f))
@@ -205,7 +243,7 @@ impl AggFunc {
     /// The SQL names users can call, in registry order: `COUNT, SUM, ...`.
     pub fn sql_names() -> Vec<&'static str> {
         let mut names: Vec<&'static str> = Vec::new();
-        for f in REGISTRY.iter().filter(|f| !f.sql_aliases().is_empty()) {
+        for f in registry().iter().filter(|f| !f.sql_aliases().is_empty()) {
             if !names.contains(&f.sql_name()) {
                 names.push(f.sql_name());
             }
@@ -215,7 +253,7 @@ impl AggFunc {
 
     /// Every registered function.
     pub fn all() -> impl Iterator<Item = AggFunc> {
-        REGISTRY.iter().map(|f| AggFunc(*f))
+        registry().iter().map(|f| AggFunc(*f))
     }
 
     pub fn name(&self) -> &'static str {
@@ -265,7 +303,7 @@ impl<'de> Deserialize<'de> for AggFunc {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let name = String::deserialize(d)?;
         AggFunc::named(&name).ok_or_else(|| {
-            let known: Vec<&str> = REGISTRY.iter().map(|f| f.name()).collect();
+            let known: Vec<&str> = registry().iter().map(|f| f.name()).collect();
             serde::de::Error::custom(format!(
                 "unknown aggregate function '{name}'; known: {}",
                 known.join(", ")
@@ -327,7 +365,8 @@ mod tests {
 
     proptest! {
         /// Each row's value from `update_each` is what folding the rows one by one and
-        /// evaluating after each gives, for every function and argument type.
+        /// evaluating after each gives, for every function with an accumulator of its own and
+        /// argument type (DataFusion's others fold and evaluate row by row).
         #[test]
         fn update_each_gives_every_rows_result(
             rows in prop::collection::vec((0u32..5, prop::option::weighted(0.8, -50i64..50)), 0..60),
@@ -338,7 +377,7 @@ mod tests {
             let vals: Vec<Option<i64>> = rows.iter().map(|r| r.1).collect();
             let (arg, avg_type, value_type) = column(kind, &vals);
             let cut = cut.min(rows.len());
-            for f in AggFunc::all() {
+            for f in AggFunc::all().filter(|f| f.two_phase()) {
                 if kind == 3
                     && !matches!(
                         f.name(),
@@ -400,13 +439,14 @@ mod tests {
             let f: AggFunc = serde_json::from_str(&format!("\"{old}\"")).unwrap();
             assert_eq!(serde_json::to_string(&f).unwrap(), format!("\"{old}\""));
         }
-        assert!(serde_json::from_str::<AggFunc>("\"MEDIAN\"").is_err());
+        assert!(serde_json::from_str::<AggFunc>("\"NO_SUCH_FUNCTION\"").is_err());
     }
 
     #[test]
     fn sql_names_plan_into_functions() {
+        let names = AggFunc::sql_names();
         assert_eq!(
-            AggFunc::sql_names(),
+            names[..12],
             [
                 "COUNT",
                 "SUM",
@@ -435,6 +475,11 @@ mod tests {
             "COUNT_STAR"
         );
         assert_eq!(AggFunc::named("count_star").unwrap().sql_name(), "COUNT");
-        assert!(AggFunc::for_sql("median").is_none());
+        // DataFusion's others, after Strom's own
+        for f in ["ARRAY_AGG", "BOOL_AND", "BIT_XOR", "MEDIAN", "CORR", "NTH_VALUE"] {
+            assert!(names[12..].contains(&f), "{f} missing from {names:?}");
+        }
+        assert_eq!(AggFunc::for_sql("median").unwrap().name(), "MEDIAN");
+        assert!(AggFunc::for_sql("grouping").is_none());
     }
 }

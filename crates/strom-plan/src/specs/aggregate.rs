@@ -15,9 +15,12 @@ pub struct AggCall {
     pub distinct: bool,
     pub name: String,
     pub result_type: SqlType,
-    /// A constant argument after the column (LISTAGG's separator).
+    /// A constant argument after the column (LISTAGG's separator, NTH_VALUE's n), as text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub literal: Option<String>,
+    /// `IGNORE NULLS` (ARRAY_AGG, NTH_VALUE; the other functions skip NULLs anyway).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ignore_nulls: bool,
 }
 
 impl AggCall {

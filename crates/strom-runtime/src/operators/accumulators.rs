@@ -92,9 +92,7 @@ impl Accumulator {
     /// The accumulator of aggregate call `call` (its function, DISTINCT and constant argument).
     pub fn for_call(call: &AggCall, merge: bool, input_type: Option<&DataType>) -> Self {
         Self {
-            inner: call
-                .func
-                .accumulator_with(input_type, call.literal.as_deref()),
+            inner: call.func.accumulator_for(input_type, call),
             ..Self::with_distinct(call.func, merge, call.distinct, input_type)
         }
     }

@@ -469,6 +469,7 @@ mod tests {
                 name: "c".into(),
                 result_type: SqlType::BigInt,
                 literal: None,
+                ignore_nulls: false,
             },
             AggCall {
                 func: AggFunc::named("SUM").unwrap(),
@@ -477,6 +478,7 @@ mod tests {
                 name: "s".into(),
                 result_type: SqlType::BigInt,
                 literal: None,
+                ignore_nulls: false,
             },
             AggCall {
                 func: AggFunc::named("MIN").unwrap(),
@@ -485,6 +487,7 @@ mod tests {
                 name: "mi".into(),
                 result_type: SqlType::BigInt,
                 literal: None,
+                ignore_nulls: false,
             },
             AggCall {
                 func: AggFunc::named("MAX").unwrap(),
@@ -493,6 +496,7 @@ mod tests {
                 name: "ma".into(),
                 result_type: SqlType::BigInt,
                 literal: None,
+                ignore_nulls: false,
             },
             AggCall {
                 func: AggFunc::named("AVG").unwrap(),
@@ -501,6 +505,7 @@ mod tests {
                 name: "a".into(),
                 result_type: SqlType::Double,
                 literal: None,
+                ignore_nulls: false,
             },
         ];
         let out = RowSchema::new(vec![

@@ -523,6 +523,7 @@ mod tests {
             name: name.into(),
             result_type: SqlType::BigInt,
             literal: None,
+            ignore_nulls: false,
         };
         let aggregates = vec![
             call("COUNT_STAR", None, "c"),

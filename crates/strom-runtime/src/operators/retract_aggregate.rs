@@ -315,6 +315,7 @@ mod tests {
             name: name.into(),
             result_type: ty,
             literal: None,
+            ignore_nulls: false,
         };
         let aggregates = vec![
             call("COUNT_STAR", None, false, SqlType::BigInt, "c"),

@@ -2,8 +2,11 @@
 //! by the aggregate over a changelog and the OVER aggregate (whose frames drop old rows).
 //!
 //! Per call a state is either running sums (COUNT, SUM, AVG: a count, an exact integer sum and a
-//! float sum) or the multiset of the argument's values (MIN, MAX and DISTINCT calls, which a
-//! retraction may change back), as Flink keeps a MapView. A state is checkpointed as rows
+//! float sum), the multiset of the argument's values (MIN, MAX, the variances and DISTINCT
+//! calls, which a retraction may change back), as Flink keeps a MapView, or the list of the
+//! argument's values in arrival order (every other function: FIRST_VALUE, LISTAGG, ARRAY_AGG and
+//! DataFusion's others, computed again from the list by the function's accumulator; a retraction
+//! takes the first equal value out, as Flink's ListView). A state is checkpointed as rows
 //! `(call, value, n, isum, fsum)` ([`Calls::state_rows`], [`Calls::restore_row`]).
 
 use crate::error::TaskError;
@@ -17,6 +20,7 @@ use datafusion::scalar::ScalarValue;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use strom_plan::aggregates::variance::{Moments, Spread};
+use strom_plan::aggregates::Groups;
 use strom_plan::{AggCall, RowSchema, SqlType};
 
 fn err(e: impl std::fmt::Display) -> TaskError {
@@ -34,6 +38,9 @@ enum Kind {
     Max,
     /// VAR_POP, VAR_SAMP, STDDEV_POP, STDDEV_SAMP: computed from the multiset of values.
     Spread(Spread),
+    /// Any other function: its accumulator folds the values kept (in arrival order, or the
+    /// distinct ones).
+    Replay,
 }
 
 /// The numbers a running SUM or AVG adds up.
@@ -54,6 +61,9 @@ struct Call {
     /// The argument's values as bytes (multiset calls).
     values: Option<Arc<RowConverter>>,
     result: DataType,
+    /// The call itself and its argument's type (a replayed call's accumulator).
+    call: AggCall,
+    arg_type: Option<DataType>,
 }
 
 impl Call {
@@ -70,6 +80,8 @@ pub enum State {
         fsum: f64,
     },
     Multiset(BTreeMap<Vec<u8>, i64>),
+    /// The argument's values in arrival order (NULLs too).
+    List(Vec<Vec<u8>>),
     #[default]
     Empty,
 }
@@ -99,9 +111,10 @@ impl Calls {
                 "VAR_SAMP" => Kind::Spread(Spread::VarSamp),
                 "STDDEV_POP" => Kind::Spread(Spread::StddevPop),
                 "STDDEV_SAMP" => Kind::Spread(Spread::StddevSamp),
+                _ if c.arg.is_some() => Kind::Replay,
                 other => {
                     return Err(TaskError::Deployment(format!(
-                        "{other} cannot be retracted yet ({what})"
+                        "{other} without argument cannot be retracted ({what})"
                     )))
                 }
             };
@@ -111,7 +124,11 @@ impl Calls {
                 Some(SqlType::Float | SqlType::Double) => Domain::Float,
                 _ => Domain::Int,
             };
-            let multiset = c.distinct || matches!(kind, Kind::Min | Kind::Max | Kind::Spread(_));
+            let multiset = c.distinct
+                || matches!(
+                    kind,
+                    Kind::Min | Kind::Max | Kind::Spread(_) | Kind::Replay
+                );
             let values = match (&arg_ty, multiset) {
                 (Some(t), true) => Some(Arc::new(RowConverter::new(vec![SortField::new(
                     t.to_arrow(),
@@ -125,6 +142,8 @@ impl Calls {
                 domain,
                 values,
                 result: c.result_type.to_arrow(),
+                call: c.clone(),
+                arg_type: arg_ty.map(|t| t.to_arrow()),
             });
         }
         Ok(Self { calls })
@@ -135,7 +154,9 @@ impl Calls {
         self.calls
             .iter()
             .map(|c| {
-                if c.multiset() {
+                if c.kind == Kind::Replay && !c.distinct {
+                    State::List(Vec::new())
+                } else if c.multiset() {
                     State::Multiset(BTreeMap::new())
                 } else {
                     State::Running {
@@ -160,8 +181,12 @@ impl Calls {
                 let col = batch.column(a);
                 if let Some(conv) = &c.values {
                     let rows = conv.convert_columns(std::slice::from_ref(col))?;
+                    // a list keeps NULLs (ARRAY_AGG does)
+                    let nulls = c.kind == Kind::Replay && !c.distinct;
                     let values = (0..col.len())
-                        .map(|i| col.is_valid(i).then(|| rows.row(i).as_ref().to_vec()))
+                        .map(|i| {
+                            (nulls || col.is_valid(i)).then(|| rows.row(i).as_ref().to_vec())
+                        })
                         .collect();
                     return Ok(Prepared::Bytes(values));
                 }
@@ -252,6 +277,11 @@ impl Calls {
                         rows.push((c as i32, Some(v.as_slice()), *n, None, None));
                     }
                 }
+                State::List(l) => {
+                    for v in l {
+                        rows.push((c as i32, Some(v.as_slice()), 1, None, None));
+                    }
+                }
                 State::Empty => {}
             }
         }
@@ -273,6 +303,9 @@ impl Calls {
             }
             Some(State::Multiset(m)) if value.is_some() => {
                 *m.entry(value.unwrap_or_default().to_vec()).or_insert(0) += n;
+            }
+            Some(State::List(l)) if value.is_some() => {
+                l.push(value.unwrap_or_default().to_vec());
             }
             _ => return Err(err("a checkpointed state does not match the query")),
         }
@@ -371,6 +404,13 @@ pub enum Value {
 
 fn accumulate(c: &Call, s: &mut State, v: &Value, sign: i64) {
     match (s, v) {
+        (State::List(l), Value::Bytes(b)) => {
+            if sign > 0 {
+                l.push(b.clone());
+            } else if let Some(p) = l.iter().position(|x| x == b) {
+                l.remove(p);
+            }
+        }
         (State::Multiset(m), Value::Bytes(b)) => {
             let e = m.entry(b.clone()).or_insert(0);
             *e += sign;
@@ -415,10 +455,12 @@ fn result(c: &Call, s: &State) -> Result<ScalarValue, TaskError> {
                 Domain::Decimal(sc) => ScalarValue::Decimal128(Some(*isum), 38, sc),
             },
             Kind::Avg => avg(c, *isum as f64, *fsum, *isum, *n),
-            Kind::Min | Kind::Max | Kind::Spread(_) => {
-                return Err(err("MIN, MAX and the variances keep their values"))
+            Kind::Min | Kind::Max | Kind::Spread(_) | Kind::Replay => {
+                return Err(err("MIN, MAX, the variances and the others keep their values"))
             }
         },
+        State::List(l) => replay(c, l.iter())?,
+        State::Multiset(m) if c.kind == Kind::Replay => replay(c, m.keys())?,
         State::Multiset(m) => {
             let Some(conv) = &c.values else {
                 return Err(err("a multiset call without a value type"));
@@ -493,6 +535,26 @@ fn result(c: &Call, s: &State) -> Result<ScalarValue, TaskError> {
     }
 }
 
+/// A replayed call's result: its accumulator folds `values` (encoded rows of its argument).
+fn replay<'a>(
+    c: &Call,
+    values: impl Iterator<Item = &'a Vec<u8>>,
+) -> Result<ScalarValue, TaskError> {
+    let Some(conv) = &c.values else {
+        return Err(err("a replayed call without a value type"));
+    };
+    let parser = conv.parser();
+    let rows: Vec<_> = values.map(|b| parser.parse(b)).collect();
+    let mut acc = c.call.func.accumulator_for(c.arg_type.as_ref(), &c.call);
+    acc.grow(1);
+    if !rows.is_empty() {
+        let args = conv.convert_rows(rows.iter().copied())?;
+        acc.update(&vec![0; rows.len()], &args)?;
+    }
+    let out = acc.evaluate(Groups::First(1), &c.result)?;
+    ScalarValue::try_from_array(&out, 0).map_err(err)
+}
+
 /// AVG of `n` values summing to `fsum` (floats), `isum_f` / `isum` (integers, decimals).
 fn avg(c: &Call, isum_f: f64, fsum: f64, isum: i128, n: i64) -> ScalarValue {
     match (c.domain, &c.result) {
@@ -535,6 +597,7 @@ mod tests {
             name: f.into(),
             result_type: SqlType::Double,
             literal: None,
+            ignore_nulls: false,
         };
         let calls = Calls::new(
             &input,
@@ -590,5 +653,74 @@ mod tests {
             calls.accumulate(&mut states, &Calls::values(&args, i), -1);
         }
         assert!(calls.results(&states).unwrap().iter().all(|v| v.is_null()));
+    }
+
+    /// The other functions keep their values in arrival order: a retraction takes the first
+    /// equal value out and the function's accumulator folds the rest again.
+    #[test]
+    fn replayed_calls_follow_retractions() {
+        let input = RowSchema::new(vec![Column {
+            name: "v".into(),
+            ty: SqlType::String,
+            nullable: true,
+        }]);
+        let call = |f: &str, distinct: bool, result_type: SqlType| AggCall {
+            func: AggFunc::named(f).unwrap(),
+            arg: Some(0),
+            distinct,
+            name: f.into(),
+            result_type,
+            literal: None,
+            ignore_nulls: false,
+        };
+        let calls = Calls::new(
+            &input,
+            &[
+                call("LISTAGG", false, SqlType::String),
+                call("FIRST_VALUE", false, SqlType::String),
+                call("LAST_VALUE", false, SqlType::String),
+                call("ARRAY_AGG", false, SqlType::Array(Box::new(SqlType::String))),
+                call("LISTAGG", true, SqlType::String),
+            ],
+            "test",
+        )
+        .unwrap();
+        let mut states = calls.new_states();
+        let batch = RecordBatch::try_new(
+            input.to_arrow(),
+            vec![Arc::new(datafusion::arrow::array::StringArray::from(vec![
+                Some("a"),
+                Some("b"),
+                None,
+                Some("a"),
+                Some("c"),
+            ]))],
+        )
+        .unwrap();
+        let args = calls.prepare(&batch).unwrap();
+        for i in 0..batch.num_rows() {
+            calls.accumulate(&mut states, &Calls::values(&args, i), 1);
+        }
+        // take the first "a" back, and the "c"
+        calls.accumulate(&mut states, &Calls::values(&args, 0), -1);
+        calls.accumulate(&mut states, &Calls::values(&args, 4), -1);
+        let text = |v: &ScalarValue| v.to_string();
+        let results = calls.results(&states).unwrap();
+        let got: Vec<String> = results.iter().map(text).collect();
+        assert_eq!(got[..3], ["b,a", "b", "a"]);
+        let ScalarValue::List(list) = &results[3] else {
+            panic!("{:?}", results[3]);
+        };
+        let elements = list.value(0);
+        let elements: Vec<Option<&str>> = elements.as_string::<i32>().iter().collect();
+        assert_eq!(elements, [Some("b"), None, Some("a")]);
+        // DISTINCT: the multiset of the values left (in value order)
+        assert_eq!(got[4], "a,b");
+        // a checkpoint restores the same results
+        let mut restored = calls.new_states();
+        for row in Calls::state_rows(&states) {
+            Calls::restore_row(&mut restored, row).unwrap();
+        }
+        assert_eq!(restored, states);
     }
 }

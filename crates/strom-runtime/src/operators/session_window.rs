@@ -415,6 +415,7 @@ mod tests {
             name: name.into(),
             result_type: SqlType::BigInt,
             literal: None,
+            ignore_nulls: false,
         };
         let spec = AggregateSpec {
             state_ttl_ms: 0,
@@ -583,6 +584,7 @@ mod checkpoint_tests {
             name: name.into(),
             result_type: SqlType::BigInt,
             literal: None,
+            ignore_nulls: false,
         };
         AggregateSpec {
             state_ttl_ms: 0,

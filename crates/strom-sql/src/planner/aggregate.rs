@@ -1,6 +1,7 @@
 //! Translation rule: aggregations into group and window aggregates (one or two phases).
 
 use super::*;
+use datafusion::logical_expr::expr::NullTreatment;
 
 impl Builder<'_> {
     pub(super) fn aggregate(
@@ -104,7 +105,10 @@ impl Builder<'_> {
             ));
         }
         // DISTINCT aggregates keep their value sets in one place: one phase, hashed on the keys
-        if !self.agg_two_phase || changelog || calls.iter().any(|c| c.distinct) {
+        if !self.agg_two_phase
+            || changelog
+            || calls.iter().any(|c| c.distinct || !c.func.two_phase())
+        {
             return Ok(self.add(
                 OperatorSpec::Aggregate(single),
                 vec![(input, Ship::Hash(group_by))],
@@ -339,7 +343,12 @@ fn aggregate_calls(
         calls.push(agg_call(
             ae,
             f.func.name(),
-            (&p.args, p.distinct, p.filter.as_deref()),
+            CallParts {
+                args: &p.args,
+                distinct: p.distinct,
+                filter: p.filter.as_deref(),
+                ignore_nulls: p.null_treatment == Some(NullTreatment::IgnoreNulls),
+            },
             &out_schema.columns[group_by.len() + k],
             in_schema,
             extra,
@@ -348,19 +357,47 @@ fn aggregate_calls(
     Ok(calls)
 }
 
+/// One aggregate call's parts as DataFusion planned them.
+pub(super) struct CallParts<'a> {
+    pub args: &'a [Expr],
+    pub distinct: bool,
+    pub filter: Option<&'a Expr>,
+    /// `IGNORE NULLS`.
+    pub ignore_nulls: bool,
+}
+
 /// One aggregate call `ae` (of function `fname` over `args`, DISTINCT or not, with its FILTER
 /// clause) whose result is column `col`; its argument as an input column (a computed one
-/// appended to `extra`).
+/// appended to `extra`; several arguments packed in one ROW column).
 pub(super) fn agg_call(
     ae: &Expr,
     fname: &str,
-    (args, distinct, filter): (&[Expr], bool, Option<&Expr>),
+    parts: CallParts<'_>,
     col: &Column,
     in_schema: &RowSchema,
     extra: &mut Vec<(String, Expr)>,
 ) -> Result<AggCall, SqlError> {
-    // `agg(x) FILTER (WHERE c)` is `agg(CASE WHEN c THEN x END)`: every aggregate Strom
-    // runs skips NULLs (COUNT(*) becomes COUNT(CASE WHEN c THEN 1 END))
+    let CallParts {
+        args,
+        distinct,
+        filter,
+        ignore_nulls,
+    } = parts;
+    let fname = fname.to_ascii_lowercase();
+    let Some(func) = AggFunc::for_sql(&fname) else {
+        return Err(SqlError::new(format!(
+            "aggregate function '{fname}' is not supported yet; Strom supports {}",
+            AggFunc::sql_names().join(", ")
+        )));
+    };
+    // `agg(x) FILTER (WHERE c)` is `agg(CASE WHEN c THEN x END)`: for the functions that skip
+    // NULLs (COUNT(*) becomes COUNT(CASE WHEN c THEN 1 END))
+    if filter.is_some() && !func.skips_nulls() && !ignore_nulls {
+        return Err(SqlError::new(format!(
+            "{ae}: FILTER is not supported yet on {}, which keeps NULLs (add IGNORE NULLS, or filter in a subquery)",
+            func.sql_name()
+        )));
+    }
     let filtered = |arg: Expr| -> Result<Expr, SqlError> {
         match filter {
             None => Ok(arg),
@@ -369,32 +406,29 @@ pub(super) fn agg_call(
                 .map_err(df_error),
         }
     };
-    let fname = fname.to_ascii_lowercase();
-    let Some(func) = AggFunc::for_sql(&fname) else {
-        return Err(SqlError::new(format!(
-            "aggregate function '{fname}' is not supported yet; Strom supports {}",
-            AggFunc::sql_names().join(", ")
-        )));
-    };
     let star = match (func.star_form(), args) {
         (Some(star), [Expr::Literal(v, _)]) if !v.is_null() && !distinct => Some(star),
         (Some(star), []) => Some(star),
         _ => None,
     };
-    // LISTAGG(x, separator): the separator is a constant of the call
+    // a constant after the columns (LISTAGG's separator, NTH_VALUE's n) is a constant of the call
     let (args, literal) = match args {
-        [arg, Expr::Literal(sep, _)] if func.name() == "LISTAGG" => match sep {
-            datafusion::scalar::ScalarValue::Utf8(Some(s))
-            | datafusion::scalar::ScalarValue::LargeUtf8(Some(s))
-            | datafusion::scalar::ScalarValue::Utf8View(Some(s)) => {
-                (std::slice::from_ref(arg), Some(s.clone()))
-            }
-            _ => {
-                return Err(SqlError::new(format!(
-                    "{ae}: LISTAGG's separator must be a string literal"
-                )))
-            }
-        },
+        [cols @ .., Expr::Literal(v, _)] if func.takes_constant() && !cols.is_empty() => {
+            use datafusion::scalar::ScalarValue;
+            let text = match v {
+                ScalarValue::Utf8(Some(s))
+                | ScalarValue::LargeUtf8(Some(s))
+                | ScalarValue::Utf8View(Some(s)) => s.clone(),
+                v if !v.is_null() && !v.data_type().is_nested() => v.to_string(),
+                _ => {
+                    return Err(SqlError::new(format!(
+                        "{ae}: the last argument of {} must be a constant",
+                        func.sql_name()
+                    )))
+                }
+            };
+            (cols, Some(text))
+        }
         _ => (args, None),
     };
     let (func, arg) = match (star, args) {
@@ -411,6 +445,19 @@ pub(super) fn agg_call(
             func,
             Some(column_for(&filtered(arg.clone())?, in_schema, extra)),
         ),
+        // several columns: one ROW column of them, unpacked by the function's accumulator
+        (None, args) if args.len() > 1 && !func.two_phase() => {
+            let mut fields = Vec::with_capacity(2 * args.len());
+            for (i, a) in args.iter().enumerate() {
+                fields.push(datafusion::logical_expr::lit(format!(
+                    "{}{i}",
+                    strom_plan::aggregates::PACKED_FIELD
+                )));
+                fields.push(filtered(a.clone())?);
+            }
+            let packed = datafusion::functions::core::expr_fn::named_struct(fields);
+            (func, Some(column_for(&packed, in_schema, extra)))
+        }
         _ => return Err(SqlError::new(format!("{ae}: expected one argument"))),
     };
     Ok(AggCall {
@@ -420,5 +467,6 @@ pub(super) fn agg_call(
         name: col.name.clone(),
         result_type: col.ty.clone(),
         literal,
+        ignore_nulls,
     })
 }

@@ -4,7 +4,8 @@
 //! every call of one query level over the same window, ordered ascending by a time attribute,
 //! ending at the current row.
 
-use super::aggregate::agg_call;
+use super::aggregate::{agg_call, CallParts};
+use datafusion::logical_expr::expr::NullTreatment;
 use super::calc::unalias_expr;
 use super::join::interval_literal_ms;
 use super::*;
@@ -143,7 +144,12 @@ impl Builder<'_> {
             calls.push(agg_call(
                 e,
                 f.name(),
-                (&args, p.distinct, filter.as_ref()),
+                CallParts {
+                    args: &args,
+                    distinct: p.distinct,
+                    filter: filter.as_ref(),
+                    ignore_nulls: p.null_treatment == Some(NullTreatment::IgnoreNulls),
+                },
                 result,
                 base,
                 extra,

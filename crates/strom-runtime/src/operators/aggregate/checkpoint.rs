@@ -278,6 +278,7 @@ mod tests {
             name: name.into(),
             result_type,
             literal: None,
+            ignore_nulls: false,
         };
         vec![
             call("COUNT_STAR", None, "c", SqlType::BigInt),
