@@ -160,6 +160,38 @@ fn every_aggregate_function() {
     );
 }
 
+/// DataFusion's other aggregate functions (through their own accumulators, one per group) in
+/// streaming windows and in batch: booleans, bits, the median, and two-argument statistics
+/// (rounded off a half, so that rounding noise cannot flip a digit; over windows where they are
+/// defined, DuckDB's NaN is not a BIGINT).
+#[test]
+fn datafusions_other_aggregate_functions() {
+    // booleans as numbers: Python prints True
+    let aggs = "CASE WHEN BOOL_AND(price > 1000) THEN 1 ELSE 0 END, \
+                CASE WHEN BOOL_OR(price > 9000000) THEN 1 ELSE 0 END, BIT_AND(bidder), BIT_OR(auction), \
+                BIT_XOR(price), CAST(ROUND(MEDIAN(CAST(price AS DOUBLE)) * 10) AS BIGINT), \
+                CAST(ROUND(CORR(price, bidder) * 1000000 + 0.1234) AS BIGINT), \
+                CAST(ROUND(REGR_SLOPE(price, auction) * 1000 + 0.1234) AS BIGINT), \
+                CAST(ROUND(COVAR_POP(price, bidder) + 0.1234) AS BIGINT)";
+    let defined = "HAVING VAR_POP(price) > 0 AND VAR_POP(bidder) > 0 AND VAR_POP(auction) > 0";
+    let cols = "ba INT, bo INT, band BIGINT, bor BIGINT, bx BIGINT, med BIGINT, \
+                co BIGINT, sl BIGINT, cv BIGINT";
+    check(
+        "windowed, DataFusion's functions",
+        &sink(&format!("channel STRING, {cols}")),
+        &format!(
+            "INSERT INTO out_t SELECT channel, {aggs} \
+             FROM TABLE(TUMBLE(TABLE bid, DESCRIPTOR(date_time), INTERVAL '1' MINUTE)) \
+             GROUP BY channel, window_start, window_end {defined};"
+        ),
+        &format!(
+            "SELECT channel, {aggs} FROM bid \
+             GROUP BY channel, time_bucket(INTERVAL '1 minute', date_time) {defined}"
+        ),
+        &[("streaming", 1), ("streaming", 2), ("batch", 2)],
+    );
+}
+
 /// Per-auction bid counts per HOP window, and the auctions whose count is the window's maximum:
 /// a join on the window alone (no other key) with `num >= maxn` in `cond`.
 fn hot_items(cond_in_on: bool) -> String {

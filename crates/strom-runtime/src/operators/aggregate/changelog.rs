@@ -19,7 +19,9 @@ use crate::error::TaskError;
 use crate::operator::Output;
 use crate::operators::ttl::Ttl;
 use datafusion::arrow::array::{ArrayRef, BooleanArray, Int8Array, RecordBatch, UInt32Array};
+use datafusion::arrow::array::make_comparator;
 use datafusion::arrow::compute::kernels::cmp::not_distinct;
+use datafusion::arrow::compute::SortOptions;
 use datafusion::arrow::compute::{and, concat, take};
 use strom_plan::RowKind;
 
@@ -265,7 +267,15 @@ impl AggregateOperator {
 fn unchanged(old: &[ArrayRef], new: &[ArrayRef]) -> Result<Option<BooleanArray>, TaskError> {
     let mut same: Option<BooleanArray> = None;
     for (o, n) in old.iter().zip(new) {
-        let eq = not_distinct(o, n)?;
+        let eq = if o.data_type().is_nested() {
+            // ARRAY_AGG's lists: compared row by row (NULL equals NULL)
+            let cmp = make_comparator(o.as_ref(), n.as_ref(), SortOptions::default())?;
+            (0..o.len())
+                .map(|i| Some(cmp(i, i).is_eq()))
+                .collect::<BooleanArray>()
+        } else {
+            not_distinct(o, n)?
+        };
         same = Some(match same {
             None => eq,
             Some(s) => and(&s, &eq)?,
