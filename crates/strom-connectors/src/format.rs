@@ -73,7 +73,8 @@ pub struct ColumnText<'a> {
     kind: Kind<'a>,
 }
 
-static FORMAT_OPTIONS: FormatOptions<'static> = FormatOptions::new();
+/// Nested values (ARRAY, MAP, ROW): a NULL inside is `null`, as Flink prints it.
+static FORMAT_OPTIONS: FormatOptions<'static> = FormatOptions::new().with_null("null");
 
 impl<'a> ColumnText<'a> {
     pub fn new(array: &'a ArrayRef) -> Result<Self, arrow::error::ArrowError> {

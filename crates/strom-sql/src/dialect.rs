@@ -76,6 +76,11 @@ impl Dialect for FlinkDialect {
         true
     }
 
+    /// `ARRAY_AGG(x IGNORE NULLS)`, Flink's place of the null treatment.
+    fn supports_window_function_null_treatment_arg(&self) -> bool {
+        true
+    }
+
     /// `SELECT /*+ STATE_TTL('t' = '1d') */ ...` (Flink's query hints, see [`crate::hints`]).
     fn supports_comment_optimizer_hint(&self) -> bool {
         true

@@ -243,3 +243,24 @@ fn datafusions_aggregates_over_a_changelog() {
         out.describe()
     );
 }
+
+/// ARRAY_AGG keeps NULL elements (printed `null`, as Flink) unless IGNORE NULLS.
+#[test]
+fn array_agg_keeps_nulls_unless_ignored() {
+    let out = run_sql(
+        "changelog-array-agg-nulls",
+        "SELECT k, ARRAY_AGG(CASE WHEN v > 1 THEN v END) AS a, \
+         ARRAY_AGG(CASE WHEN v > 1 THEN v END IGNORE NULLS) AS b FROM t GROUP BY k;",
+    );
+    out.assert_success();
+    assert_eq!(
+        final_table(&out),
+        [
+            "[a, [null, 3, 3], [3, 3]]",
+            "[b, [2, null], [2]]",
+            "[c, [5], [5]]"
+        ],
+        "{}",
+        out.describe()
+    );
+}
