@@ -213,7 +213,11 @@ fn arrival_order_aggregates_over_a_changelog() {
     out.assert_success();
     assert_eq!(
         final_table(&out),
-        ["[1, [c], c, c, c, 1]", "[2, [b], b, b, b, 1]", "[3, [a], a, a, a, 1]"],
+        [
+            "[1, [c], c, c, c, 1]",
+            "[2, [b], b, b, b, 1]",
+            "[3, [a], a, a, a, 1]"
+        ],
         "{}",
         out.describe()
     );

@@ -152,7 +152,9 @@ impl Factory {
     ) -> Factory {
         let (packed, types): (bool, Vec<DataType>) = match input_type {
             Some(DataType::Struct(fs))
-                if fs.first().is_some_and(|f| f.name().starts_with(PACKED_FIELD)) =>
+                if fs
+                    .first()
+                    .is_some_and(|f| f.name().starts_with(PACKED_FIELD)) =>
             {
                 (true, fs.iter().map(|f| f.data_type().clone()).collect())
             }
@@ -226,7 +228,6 @@ impl Factory {
             _ => args.to_vec(),
         }
     }
-
 }
 
 fn df(e: datafusion::error::DataFusionError) -> AggError {
@@ -404,7 +405,11 @@ mod tests {
         let lists = out.as_any().downcast_ref::<ListArray>().unwrap();
         let group = |lists: &ListArray, g: usize| -> Vec<Option<i64>> {
             let v = lists.value(g);
-            v.as_any().downcast_ref::<Int64Array>().unwrap().iter().collect()
+            v.as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap()
+                .iter()
+                .collect()
         };
         assert_eq!(group(lists, 0), [Some(1), None, Some(3)]);
         assert_eq!(group(lists, 1), [Some(2), Some(4)]);
@@ -438,22 +443,26 @@ mod tests {
             Field::new(format!("{PACKED_FIELD}1"), DataType::Float64, true),
         ]);
         let packed: ArrayRef = Arc::new(StructArray::new(fields.clone(), vec![x, y], None));
-        let mut acc = f.accumulator_for(
-            Some(&DataType::Struct(fields)),
-            &call("COVAR_POP", None),
-        );
+        let mut acc = f.accumulator_for(Some(&DataType::Struct(fields)), &call("COVAR_POP", None));
         acc.grow(1);
         acc.update(&[0, 0, 0, 0], &[packed]).unwrap();
         let out = acc.evaluate(Groups::First(1), &DataType::Float64).unwrap();
-        let got = out.as_any().downcast_ref::<Float64Array>().unwrap().value(0);
+        let got = out
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .unwrap()
+            .value(0);
         // means 2.5 and 5.25; sum of products of deviations 11.5 over 4 rows
         assert!((got - 11.5 / 4.0).abs() < 1e-12, "{got}");
 
         let f = AggFunc::named("NTH_VALUE").unwrap();
         let mut acc = f.accumulator_for(Some(&DataType::Int64), &call("NTH_VALUE", Some("2")));
         acc.grow(2);
-        acc.update(&[0, 1, 0, 0], &[ints(&[Some(7), Some(8), Some(9), Some(10)])])
-            .unwrap();
+        acc.update(
+            &[0, 1, 0, 0],
+            &[ints(&[Some(7), Some(8), Some(9), Some(10)])],
+        )
+        .unwrap();
         let out = acc.evaluate(Groups::First(2), &DataType::Int64).unwrap();
         let out = out.as_any().downcast_ref::<Int64Array>().unwrap();
         assert_eq!(out.iter().collect::<Vec<_>>(), [Some(9), None]);

@@ -476,7 +476,14 @@ mod tests {
         );
         assert_eq!(AggFunc::named("count_star").unwrap().sql_name(), "COUNT");
         // DataFusion's others, after Strom's own
-        for f in ["ARRAY_AGG", "BOOL_AND", "BIT_XOR", "MEDIAN", "CORR", "NTH_VALUE"] {
+        for f in [
+            "ARRAY_AGG",
+            "BOOL_AND",
+            "BIT_XOR",
+            "MEDIAN",
+            "CORR",
+            "NTH_VALUE",
+        ] {
             assert!(names[12..].contains(&f), "{f} missing from {names:?}");
         }
         assert_eq!(AggFunc::for_sql("median").unwrap().name(), "MEDIAN");

@@ -7,7 +7,7 @@
 use super::java_time::{parse_default_timestamp, JavaPattern};
 use chrono::{DateTime, NaiveDateTime};
 use datafusion::arrow::array::{
-    Array, ArrayRef, Date32Array, Int64Array, StringArray, TimestampMillisecondArray,
+    Array, ArrayRef, Date32Array, Int64Array, StringArray, StringBuilder, TimestampMillisecondArray,
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
@@ -143,14 +143,19 @@ impl ScalarUDFImpl for FlinkTimeFunc {
         let values = datetimes(&arrays[0], self.kind)?;
         let result: ArrayRef = match self.kind {
             TimeFn::DateFormat | TimeFn::FromUnixtime => {
-                let mut out = Vec::with_capacity(rows);
+                let mut out = StringBuilder::with_capacity(rows, rows * 16);
+                let mut text = String::new();
                 for (i, v) in values.iter().enumerate() {
-                    out.push(match (v, patterns.get(i)?) {
-                        (Some(t), Some(p)) => Some(p.format(t)),
-                        _ => None,
-                    });
+                    match (v, patterns.get(i)?) {
+                        (Some(t), Some(p)) => {
+                            text.clear();
+                            p.format_into(t, &mut text);
+                            out.append_value(&text);
+                        }
+                        _ => out.append_null(),
+                    }
                 }
-                Arc::new(StringArray::from(out))
+                Arc::new(out.finish())
             }
             TimeFn::ToTimestamp | TimeFn::ToDate => {
                 let strings = arrays[0].as_any().downcast_ref::<StringArray>();
@@ -193,7 +198,8 @@ impl ScalarUDFImpl for FlinkTimeFunc {
     }
 }
 
-/// The pattern of each row: one compiled pattern when it is a constant.
+/// The pattern of each row: one compiled pattern when it is the same for every row (a constant,
+/// as an array or not).
 enum Patterns {
     One(JavaPattern),
     PerRow(StringArray),
@@ -214,17 +220,20 @@ impl Patterns {
             .downcast_ref::<StringArray>()
             .expect("cast to Utf8")
             .clone();
-        if a.len() == 1 && a.is_valid(0) {
+        let constant =
+            a.null_count() == 0 && !a.is_empty() && (1..a.len()).all(|i| a.value(i) == a.value(0));
+        if constant {
             return Ok(Self::One(compile(a.value(0))?));
         }
         Ok(Self::PerRow(a))
     }
 
-    fn get(&self, i: usize) -> Result<Option<JavaPattern>> {
+    fn get(&self, i: usize) -> Result<Option<std::borrow::Cow<'_, JavaPattern>>> {
+        use std::borrow::Cow;
         match self {
-            Self::One(p) => Ok(Some(p.clone())),
+            Self::One(p) => Ok(Some(Cow::Borrowed(p))),
             Self::PerRow(a) if a.is_valid(i) => JavaPattern::compile(a.value(i))
-                .map(Some)
+                .map(|p| Some(Cow::Owned(p)))
                 .map_err(|e| datafusion::error::DataFusionError::Execution(e.to_string())),
             Self::PerRow(_) => Ok(None),
         }

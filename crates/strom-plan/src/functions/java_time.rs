@@ -122,9 +122,38 @@ impl JavaPattern {
     }
 
     /// Formats a date-time (the session time zone, UTC, is the zone).
+    #[cfg(test)]
     pub fn format(&self, t: &NaiveDateTime) -> String {
         let mut out = String::new();
-        let pad = |out: &mut String, v: i64, n: usize| out.push_str(&format!("{v:0n$}"));
+        self.format_into(t, &mut out);
+        out
+    }
+
+    /// Formats a date-time (the session time zone, UTC, is the zone), appended to `out`.
+    pub fn format_into(&self, t: &NaiveDateTime, out: &mut String) {
+        // `v` with at least `n` digits (zeros in front), without the formatting machinery
+        let pad = |out: &mut String, v: i64, n: usize| {
+            if v < 0 {
+                use std::fmt::Write;
+                let _ = write!(out, "{v:0n$}");
+                return;
+            }
+            let mut digits = [0u8; 20];
+            let mut i = digits.len();
+            let mut x = v as u64;
+            loop {
+                i -= 1;
+                digits[i] = b'0' + (x % 10) as u8;
+                x /= 10;
+                if x == 0 {
+                    break;
+                }
+            }
+            for _ in digits.len() - i..n {
+                out.push('0');
+            }
+            out.extend(digits[i..].iter().map(|d| *d as char));
+        };
         for p in &self.pieces {
             match p {
                 Piece::Text(s) => out.push_str(s),
@@ -132,33 +161,29 @@ impl JavaPattern {
                     let n = *n;
                     match c {
                         'G' => out.push_str(if t.year() > 0 { "AD" } else { "BC" }),
-                        'y' if n == 2 => pad(&mut out, (t.year() % 100) as i64, 2),
-                        'y' => pad(&mut out, t.year() as i64, n),
+                        'y' if n == 2 => pad(out, (t.year() % 100) as i64, 2),
+                        'y' => pad(out, t.year() as i64, n),
                         'M' if n >= 4 => out.push_str(MONTHS[t.month0() as usize]),
                         'M' if n == 3 => out.push_str(&MONTHS[t.month0() as usize][..3]),
-                        'M' => pad(&mut out, t.month() as i64, n),
-                        'd' => pad(&mut out, t.day() as i64, n),
-                        'D' => pad(&mut out, t.ordinal() as i64, n),
-                        'H' => pad(&mut out, t.hour() as i64, n),
-                        'k' => pad(
-                            &mut out,
-                            if t.hour() == 0 { 24 } else { t.hour() } as i64,
-                            n,
-                        ),
-                        'K' => pad(&mut out, (t.hour() % 12) as i64, n),
+                        'M' => pad(out, t.month() as i64, n),
+                        'd' => pad(out, t.day() as i64, n),
+                        'D' => pad(out, t.ordinal() as i64, n),
+                        'H' => pad(out, t.hour() as i64, n),
+                        'k' => pad(out, if t.hour() == 0 { 24 } else { t.hour() } as i64, n),
+                        'K' => pad(out, (t.hour() % 12) as i64, n),
                         'h' => pad(
-                            &mut out,
+                            out,
                             [12, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11][t.hour() as usize % 12],
                             n,
                         ),
-                        'm' => pad(&mut out, t.minute() as i64, n),
-                        's' => pad(&mut out, t.second() as i64, n),
-                        'S' => pad(&mut out, (t.nanosecond() / 1_000_000) as i64, n),
+                        'm' => pad(out, t.minute() as i64, n),
+                        's' => pad(out, t.second() as i64, n),
+                        'S' => pad(out, (t.nanosecond() / 1_000_000) as i64, n),
                         'E' => {
                             let d = DAYS[t.weekday().num_days_from_monday() as usize];
                             out.push_str(if n >= 4 { d } else { &d[..3] })
                         }
-                        'u' => pad(&mut out, t.weekday().number_from_monday() as i64, n),
+                        'u' => pad(out, t.weekday().number_from_monday() as i64, n),
                         'a' => out.push_str(if t.hour() < 12 { "AM" } else { "PM" }),
                         'z' => out.push_str("UTC"),
                         'Z' => out.push_str("+0000"),
@@ -168,7 +193,6 @@ impl JavaPattern {
                 }
             }
         }
-        out
     }
 
     /// Parses `s` as a whole; `None` when it does not match (Flink's functions answer NULL).

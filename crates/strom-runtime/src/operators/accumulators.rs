@@ -3,11 +3,9 @@
 //! Final phase's merging of partial states, DISTINCT (the values each group has seen) and
 //! checkpoint snapshots.
 
+use super::distinct_sets::DistinctSets;
 use crate::error::TaskError;
-use datafusion::arrow::array::AsArray;
-use datafusion::arrow::array::{
-    Array, ArrayRef, BinaryArray, BinaryBuilder, BooleanArray, ListArray, ListBuilder,
-};
+use datafusion::arrow::array::{Array, ArrayRef, BooleanArray};
 use datafusion::arrow::compute::{cast, nullif};
 use datafusion::arrow::datatypes::DataType;
 use std::sync::Arc;
@@ -22,49 +20,7 @@ pub struct Accumulator {
     merge: bool,
     inner: Box<dyn GroupsAccumulator>,
     /// DISTINCT aggregates: the argument values each group has seen (only new ones are folded).
-    distinct: Option<Vec<hashbrown::HashSet<DistinctKey>>>,
-}
-
-/// A value of a DISTINCT aggregate's argument, as a hashable key.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum DistinctKey {
-    Int(i128),
-    Float(u64),
-    Str(String),
-}
-
-fn distinct_key(a: &ArrayRef, i: usize) -> Option<DistinctKey> {
-    if a.is_null(i) {
-        return None;
-    }
-    use datafusion::arrow::datatypes::*;
-    Some(match a.data_type() {
-        DataType::Int8 => DistinctKey::Int(a.as_primitive::<Int8Type>().value(i) as i128),
-        DataType::Int16 => DistinctKey::Int(a.as_primitive::<Int16Type>().value(i) as i128),
-        DataType::Int32 => DistinctKey::Int(a.as_primitive::<Int32Type>().value(i) as i128),
-        DataType::Int64 => DistinctKey::Int(a.as_primitive::<Int64Type>().value(i) as i128),
-        DataType::Date32 => DistinctKey::Int(a.as_primitive::<Date32Type>().value(i) as i128),
-        DataType::Timestamp(TimeUnit::Millisecond, _) => {
-            DistinctKey::Int(a.as_primitive::<TimestampMillisecondType>().value(i) as i128)
-        }
-        DataType::Timestamp(TimeUnit::Microsecond, _) => {
-            DistinctKey::Int(a.as_primitive::<TimestampMicrosecondType>().value(i) as i128)
-        }
-        DataType::Decimal128(_, _) => DistinctKey::Int(a.as_primitive::<Decimal128Type>().value(i)),
-        DataType::Float32 => {
-            DistinctKey::Float((a.as_primitive::<Float32Type>().value(i) as f64).to_bits())
-        }
-        DataType::Float64 => DistinctKey::Float(a.as_primitive::<Float64Type>().value(i).to_bits()),
-        DataType::Boolean => DistinctKey::Int(a.as_boolean().value(i) as i128),
-        DataType::Utf8 => DistinctKey::Str(a.as_string::<i32>().value(i).to_string()),
-        DataType::LargeUtf8 => DistinctKey::Str(a.as_string::<i64>().value(i).to_string()),
-        DataType::Utf8View => DistinctKey::Str(a.as_string_view().value(i).to_string()),
-        _ => {
-            let s =
-                datafusion::arrow::util::display::array_value_to_string(a, i).unwrap_or_default();
-            DistinctKey::Str(s)
-        }
-    })
+    distinct: Option<DistinctSets>,
 }
 
 impl Accumulator {
@@ -85,7 +41,7 @@ impl Accumulator {
             func,
             merge,
             inner: func.accumulator(input_type),
-            distinct: (distinct && !merge).then(Vec::new),
+            distinct: (distinct && !merge).then(|| DistinctSets::new(input_type)),
         }
     }
 
@@ -101,9 +57,7 @@ impl Accumulator {
     pub fn grow(&mut self, groups: usize) {
         self.inner.grow(groups);
         if let Some(d) = &mut self.distinct {
-            if d.len() < groups {
-                d.resize_with(groups, Default::default);
-            }
+            d.grow(groups);
         }
     }
 
@@ -123,12 +77,10 @@ impl Accumulator {
             // keep only the first occurrence of each value per group
             let mut rows = Vec::new();
             let mut kept = Vec::new();
-            for (i, g) in groups.iter().enumerate() {
-                if let Some(k) = distinct_key(arg, i) {
-                    if sets[*g as usize].insert(k) {
-                        rows.push(i as u32);
-                        kept.push(*g);
-                    }
+            for ((i, g), new) in groups.iter().enumerate().zip(sets.first_seen(groups, arg)) {
+                if new {
+                    rows.push(i as u32);
+                    kept.push(*g);
                 }
             }
             if kept.len() < groups.len() {
@@ -164,12 +116,10 @@ impl Accumulator {
             (Some(sets), Some(arg)) => {
                 // a value the group has seen before folds nothing: as NULL, which every
                 // function skips
-                let seen: BooleanArray = groups
-                    .iter()
-                    .enumerate()
-                    .map(|(i, g)| {
-                        Some(distinct_key(arg, i).is_none_or(|k| !sets[*g as usize].insert(k)))
-                    })
+                let seen: BooleanArray = sets
+                    .first_seen(groups, arg)
+                    .into_iter()
+                    .map(|new| Some(!new))
                     .collect();
                 distinct_args = [nullif(arg.as_ref(), &seen)?];
                 &distinct_args[..]
@@ -243,14 +193,7 @@ impl Accumulator {
     pub fn snapshot(&self, n: usize) -> Result<Vec<ArrayRef>, TaskError> {
         let mut cols = self.inner.state(n)?;
         if let Some(sets) = &self.distinct {
-            let mut b = ListBuilder::new(BinaryBuilder::new());
-            for set in &sets[..n] {
-                for k in set {
-                    b.values().append_value(encode_distinct_key(k));
-                }
-                b.append(true);
-            }
-            cols.push(Arc::new(b.finish()));
+            cols.push(Arc::new(sets.snapshot(n)));
         }
         Ok(cols)
     }
@@ -275,55 +218,15 @@ impl Accumulator {
         self.grow(num_groups);
         let state_width = cols.len() - usize::from(self.distinct.is_some());
         if let Some(sets) = &mut self.distinct {
-            let lists = cols[state_width]
-                .as_any()
-                .downcast_ref::<ListArray>()
-                .ok_or_else(|| TaskError::Operator("DISTINCT state is not a list".into()))?;
             // folding two states of one group is right only if their value sets are disjoint
             // (MIN/MAX do not care); one group's state comes from one subtask anyway
-            let additive = !self.func.ignores_duplicates();
-            for (i, g) in groups.iter().enumerate() {
-                let set = &mut sets[*g as usize];
-                let vals = lists.value(i);
-                let vals = vals
-                    .as_any()
-                    .downcast_ref::<BinaryArray>()
-                    .ok_or_else(|| TaskError::Operator("DISTINCT state is not binary".into()))?;
-                for v in vals.iter().flatten() {
-                    let k = decode_distinct_key(v)?;
-                    if !set.insert(k) && additive {
-                        return Err(TaskError::Operator(
-                            "a DISTINCT aggregate's group is in two snapshots with common values"
-                                .into(),
-                        ));
-                    }
-                }
-            }
+            sets.restore(groups, &cols[state_width], !self.func.ignores_duplicates())?;
         }
         if groups.is_empty() {
             return Ok(());
         }
         self.fold(groups, &cols[..state_width], true)
     }
-}
-
-fn encode_distinct_key(k: &DistinctKey) -> Vec<u8> {
-    match k {
-        DistinctKey::Int(v) => [&[0u8][..], &v.to_le_bytes()].concat(),
-        DistinctKey::Float(v) => [&[1u8][..], &v.to_le_bytes()].concat(),
-        DistinctKey::Str(s) => [&[2u8][..], s.as_bytes()].concat(),
-    }
-}
-
-fn decode_distinct_key(b: &[u8]) -> Result<DistinctKey, TaskError> {
-    let bad = || TaskError::Operator("corrupt DISTINCT state".into());
-    let (tag, rest) = b.split_first().ok_or_else(bad)?;
-    Ok(match tag {
-        0 => DistinctKey::Int(i128::from_le_bytes(rest.try_into().map_err(|_| bad())?)),
-        1 => DistinctKey::Float(u64::from_le_bytes(rest.try_into().map_err(|_| bad())?)),
-        2 => DistinctKey::Str(String::from_utf8(rest.to_vec()).map_err(|_| bad())?),
-        _ => return Err(bad()),
-    })
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 pub mod accumulators;
 pub mod aggregate;
 pub mod calc;
+mod distinct_sets;
 pub mod join;
 pub mod lookup_join;
 pub mod over_aggregate;

@@ -125,10 +125,7 @@ impl Calls {
                 _ => Domain::Int,
             };
             let multiset = c.distinct
-                || matches!(
-                    kind,
-                    Kind::Min | Kind::Max | Kind::Spread(_) | Kind::Replay
-                );
+                || matches!(kind, Kind::Min | Kind::Max | Kind::Spread(_) | Kind::Replay);
             let values = match (&arg_ty, multiset) {
                 (Some(t), true) => Some(Arc::new(RowConverter::new(vec![SortField::new(
                     t.to_arrow(),
@@ -184,9 +181,7 @@ impl Calls {
                     // a list keeps NULLs (ARRAY_AGG does)
                     let nulls = c.kind == Kind::Replay && !c.distinct;
                     let values = (0..col.len())
-                        .map(|i| {
-                            (nulls || col.is_valid(i)).then(|| rows.row(i).as_ref().to_vec())
-                        })
+                        .map(|i| (nulls || col.is_valid(i)).then(|| rows.row(i).as_ref().to_vec()))
                         .collect();
                     return Ok(Prepared::Bytes(values));
                 }
@@ -456,7 +451,9 @@ fn result(c: &Call, s: &State) -> Result<ScalarValue, TaskError> {
             },
             Kind::Avg => avg(c, *isum as f64, *fsum, *isum, *n),
             Kind::Min | Kind::Max | Kind::Spread(_) | Kind::Replay => {
-                return Err(err("MIN, MAX, the variances and the others keep their values"))
+                return Err(err(
+                    "MIN, MAX, the variances and the others keep their values",
+                ))
             }
         },
         State::List(l) => replay(c, l.iter())?,
@@ -679,7 +676,11 @@ mod tests {
                 call("LISTAGG", false, SqlType::String),
                 call("FIRST_VALUE", false, SqlType::String),
                 call("LAST_VALUE", false, SqlType::String),
-                call("ARRAY_AGG", false, SqlType::Array(Box::new(SqlType::String))),
+                call(
+                    "ARRAY_AGG",
+                    false,
+                    SqlType::Array(Box::new(SqlType::String)),
+                ),
                 call("LISTAGG", true, SqlType::String),
             ],
             "test",

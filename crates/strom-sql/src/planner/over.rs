@@ -5,10 +5,10 @@
 //! ending at the current row.
 
 use super::aggregate::{agg_call, CallParts};
-use datafusion::logical_expr::expr::NullTreatment;
 use super::calc::unalias_expr;
 use super::join::interval_literal_ms;
 use super::*;
+use datafusion::logical_expr::expr::NullTreatment;
 use datafusion::logical_expr::{WindowFrameBound, WindowFrameUnits, WindowFunctionDefinition};
 
 impl Builder<'_> {
