@@ -12,6 +12,7 @@ pub mod regular_join;
 pub mod retract_aggregate;
 pub mod retract_rank;
 pub mod retracting;
+mod row_arena;
 pub mod session_window;
 pub mod sink;
 pub mod state_ipc;

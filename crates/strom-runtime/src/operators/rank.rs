@@ -13,12 +13,13 @@
 //! another parallelism keeps the partitions whose key group it owns, hashed as the exchange in
 //! front hashes them) in rank order.
 
+use super::row_arena::{RowArena, RowRef};
 use super::state_ipc;
 use super::ttl::{Clock, ExpiringMap, Ttl};
 use crate::error::TaskError;
 use crate::operator::{Operator, Output, RestoreScope};
-use datafusion::arrow::array::{ArrayRef, Int64Array, Int8Array, RecordBatch};
-use datafusion::arrow::compute::SortOptions;
+use datafusion::arrow::array::{ArrayRef, Int64Array, Int8Array, RecordBatch, UInt32Array};
+use datafusion::arrow::compute::{take_record_batch, SortOptions};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::row::{OwnedRow, RowConverter, Rows, SortField};
 use std::sync::Arc;
@@ -41,6 +42,9 @@ pub struct Change<R> {
 pub struct TopN<K, R> {
     limit: usize,
     partitions: ExpiringMap<Vec<(K, R)>>,
+    /// Rows kept in all partitions (counted again at each sweep; until then it may count the
+    /// rows of partitions that expired).
+    len: usize,
 }
 
 impl<K: Ord + Clone, R: Clone> TopN<K, R> {
@@ -48,12 +52,21 @@ impl<K: Ord + Clone, R: Clone> TopN<K, R> {
         Self {
             limit: usize::try_from(limit.max(1)).unwrap_or(usize::MAX),
             partitions: ExpiringMap::new(ttl_ms),
+            len: 0,
         }
     }
 
     /// The processing time of the rows inserted next (`sweep`: drop expired partitions).
     pub fn set_now(&mut self, now: i64, sweep: bool) {
         self.partitions.set_now(now, sweep);
+        if sweep {
+            self.len = self.partitions.values().map(Vec::len).sum();
+        }
+    }
+
+    /// Rows kept (see `len`).
+    pub fn len(&self) -> usize {
+        self.len
     }
 
     /// Inserts `row` of sort key `key` into partition `partition`; returns the changes.
@@ -103,13 +116,24 @@ impl<K: Ord + Clone, R: Clone> TopN<K, R> {
                 });
             }
         }
-        rows.truncate(self.limit);
+        if rows.len() > self.limit {
+            rows.pop();
+        } else {
+            self.len += 1;
+        }
         changes
     }
 
     /// Every partition's rows in rank order.
     pub fn partitions(&self) -> impl Iterator<Item = &Vec<(K, R)>> {
         self.partitions.values()
+    }
+
+    /// Every kept row, to rewrite in place.
+    pub fn rows_mut(&mut self) -> impl Iterator<Item = &mut R> {
+        self.partitions
+            .values_mut()
+            .flat_map(|rows| rows.iter_mut().map(|(_, r)| r))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -125,6 +149,18 @@ pub(super) fn convert_batch(
     batch: &RecordBatch,
     width: usize,
 ) -> Result<(Option<Rows>, Rows, Rows), TaskError> {
+    let (parts, keys) = convert_keys((partition, sort), spec, batch)?;
+    let rows = rows.convert_columns(&batch.columns()[..width])?;
+    Ok((parts, keys, rows))
+}
+
+/// A batch's partition keys (None without partition columns) and sort keys, in a rank's row
+/// formats.
+fn convert_keys(
+    (partition, sort): (&Option<RowConverter>, &RowConverter),
+    spec: &RankSpec,
+    batch: &RecordBatch,
+) -> Result<(Option<Rows>, Rows), TaskError> {
     let cols =
         |c: &[usize]| -> Vec<ArrayRef> { c.iter().map(|i| batch.column(*i).clone()).collect() };
     let parts = partition
@@ -133,8 +169,7 @@ pub(super) fn convert_batch(
         .transpose()?;
     let sort_cols: Vec<usize> = spec.order_by.iter().map(|k| k.column).collect();
     let keys = sort.convert_columns(&cols(&sort_cols))?;
-    let rows = rows.convert_columns(&batch.columns()[..width])?;
-    Ok((parts, keys, rows))
+    Ok((parts, keys))
 }
 
 /// A rank's row converters: partition keys, sort keys, whole rows.
@@ -187,18 +222,14 @@ pub(super) fn converters(spec: &RankSpec, input: &RowSchema) -> Result<Converter
     Ok((partition, sort, rows))
 }
 
-/// Emits a ranking's `changes` as rows of `output`: the row (bytes of `rows`), its rank and
-/// its kind.
-pub(super) fn emit_changes(
-    rows: &RowConverter,
+/// Emits a ranking's `changes` as rows of `output`: the rows (`rows`: their columns, one row
+/// per change), each change's rank and its kind.
+pub(super) fn emit_changes<R>(
+    mut cols: Vec<ArrayRef>,
     output: &SchemaRef,
-    changes: &[Change<OwnedRow>],
+    changes: &[Change<R>],
     out: &mut dyn Output,
 ) -> Result<(), TaskError> {
-    if changes.is_empty() {
-        return Ok(());
-    }
-    let mut cols = rows.convert_rows(changes.iter().map(|c| c.row.row()))?;
     cols.push(Arc::new(Int64Array::from_iter_values(
         changes.iter().map(|c| c.rank as i64),
     )));
@@ -215,10 +246,10 @@ pub struct RankOperator {
     partition: Option<RowConverter>,
     /// Sort keys, comparing as the `ORDER BY` says.
     sort: RowConverter,
-    /// Whole input rows.
-    rows: RowConverter,
+    /// The kept rows' columns.
+    arena: RowArena,
     output: SchemaRef,
-    top: TopN<OwnedRow, OwnedRow>,
+    top: TopN<OwnedRow, RowRef>,
     /// `table.exec.state.ttl`: when expired partitions are swept out.
     ttl: Option<Ttl>,
     clock: Clock,
@@ -226,12 +257,12 @@ pub struct RankOperator {
 
 impl RankOperator {
     pub fn new(spec: &RankSpec) -> Result<Self, TaskError> {
-        let (partition, sort, rows) = converters(spec, &spec.input)?;
+        let (partition, sort, _) = converters(spec, &spec.input)?;
         Ok(Self {
             spec: spec.clone(),
             partition,
             sort,
-            rows,
+            arena: RowArena::new(spec.input.to_arrow()),
             output: spec.output.to_arrow(),
             top: TopN::new(spec.limit, spec.state_ttl_ms),
             ttl: Ttl::new(spec.state_ttl_ms),
@@ -245,36 +276,64 @@ impl RankOperator {
         self
     }
 
-    /// Inserts the rows of `batch`; returns the changes.
-    fn insert_batch(&mut self, batch: &RecordBatch) -> Result<Vec<Change<OwnedRow>>, TaskError> {
-        let n = batch.num_rows();
-        let (parts, keys, rows) = convert_batch(
-            (&self.partition, &self.sort, &self.rows),
-            &self.spec,
-            batch,
-            batch.num_columns(),
-        )?;
+    /// Compacts the kept rows at every chance (tests of the compaction path).
+    #[cfg(test)]
+    fn compacting_eagerly(mut self) -> Self {
+        self.arena = RowArena::new(self.spec.input.to_arrow()).eager();
+        self
+    }
+
+    /// Inserts the rows of `batch`; returns the changes (valid until the next compaction).
+    fn insert_batch(&mut self, batch: &RecordBatch) -> Result<Vec<Change<RowRef>>, TaskError> {
+        let (parts, keys) = convert_keys((&self.partition, &self.sort), &self.spec, batch)?;
         if let Some(ttl) = &mut self.ttl {
             let now = self.clock.now();
             self.top.set_now(now, ttl.sweep_due(now));
         }
+        let part = |i: usize| -> &[u8] { parts.as_ref().map_or(&[], |p| p.row(i).data()) };
+        // Most rows do not make the first N. A row that does not now enters no later state
+        // either (rows only ever push a partition's N-th key up): only the others are kept.
+        let top = &self.top;
+        let entering: Vec<u32> = (0..batch.num_rows())
+            .filter(|&i| top.position(part(i), |k| k.row() <= keys.row(i)).is_some())
+            .map(|i| i as u32)
+            .collect();
+        if entering.is_empty() {
+            return Ok(Vec::new());
+        }
+        let kept = if entering.len() == batch.num_rows() {
+            batch.clone()
+        } else {
+            take_record_batch(batch, &UInt32Array::from(entering.clone()))?
+        };
+        let at = self.arena.add(kept)?;
         let mut changes = Vec::new();
-        for i in 0..n {
-            let part: &[u8] = parts.as_ref().map_or(&[], |p| p.row(i).data());
-            let key = keys.row(i);
-            // most rows do not make the first N: compared borrowed, copied only when kept
+        for (j, i) in entering.into_iter().enumerate() {
+            let (part, key) = (part(i as usize), keys.row(i as usize));
             if let Some(p) = self.top.position(part, |k| k.row() <= key) {
-                changes.extend(
-                    self.top
-                        .insert_at(part, p, key.owned(), rows.row(i).owned()),
-                );
+                changes.extend(self.top.insert_at(part, p, key.owned(), at(j)));
             }
         }
         Ok(changes)
     }
 
-    fn emit(&self, changes: &[Change<OwnedRow>], out: &mut dyn Output) -> Result<(), TaskError> {
-        emit_changes(&self.rows, &self.output, changes, out)
+    /// Compacts the kept rows once the arena holds too many that left the first N.
+    fn compact_if_due(&mut self) -> Result<(), TaskError> {
+        if self.arena.wants_compaction(self.top.len()) {
+            if self.ttl.is_some() {
+                self.top.set_now(self.clock.now(), true);
+            }
+            self.arena.compact(self.top.rows_mut())?;
+        }
+        Ok(())
+    }
+
+    fn emit(&mut self, changes: &[Change<RowRef>], out: &mut dyn Output) -> Result<(), TaskError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let rows = self.arena.gather(changes.iter().map(|c| c.row))?;
+        emit_changes(rows, &self.output, changes, out)
     }
 
     fn snapshot_schema(&self) -> SchemaRef {
@@ -290,16 +349,28 @@ impl Operator for RankOperator {
 
     fn process_batch(&mut self, batch: RecordBatch, out: &mut dyn Output) -> Result<(), TaskError> {
         let changes = self.insert_batch(&batch)?;
-        self.emit(&changes, out)
+        self.emit(&changes, out)?;
+        self.compact_if_due()
     }
 
     fn snapshot_state(&mut self, _checkpoint: u64) -> Result<Option<Vec<u8>>, TaskError> {
         let schema = self.snapshot_schema();
-        let rows = self
+        let rows: Vec<RowRef> = self
             .top
             .partitions()
-            .flat_map(|p| p.iter().map(|(_, r)| r.row()));
-        state_ipc::write_rows(&schema, &self.rows, rows).map(Some)
+            .flat_map(|p| p.iter().map(|(_, r)| *r))
+            .collect();
+        let batches = if rows.is_empty() {
+            vec![]
+        } else {
+            let n = rows.len();
+            vec![state_ipc::batch(
+                &schema,
+                self.arena.gather(rows.into_iter())?,
+                n,
+            )?]
+        };
+        state_ipc::write(&schema, &batches).map(Some)
     }
 
     fn restore_state(&mut self, states: &[Vec<u8>], scope: &RestoreScope) -> Result<(), TaskError> {
@@ -313,6 +384,7 @@ impl Operator for RankOperator {
                     // kept rows in rank order: inserted again in that order, they keep it
                     let b = RecordBatch::try_new(input.clone(), b.columns().to_vec())?;
                     self.insert_batch(&b)?;
+                    self.compact_if_due()?;
                 }
             }
         }
@@ -468,7 +540,8 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(128))]
 
         /// The changelog, replayed, is the naive Top-N, also when the operator is checkpointed
-        /// after a prefix at parallelism p and restored at p2.
+        /// after a prefix at parallelism p and restored at p2, and when it compacts its kept
+        /// rows after every batch.
         #[test]
         fn the_changelog_replays_to_the_top_n(
             batches in input(),
@@ -478,15 +551,20 @@ mod tests {
             cut in 0usize..6,
             p in 1u32..4,
             p2 in 1u32..4,
+            eager in any::<bool>(),
         ) {
             let spec = spec(limit, descending, partitioned);
             let (p, p2) = if partitioned { (p, p2) } else { (1, 1) };
             let max = 16;
-            let mut ops: Vec<RankOperator> = (0..p).map(|_| RankOperator::new(&spec).unwrap()).collect();
+            let make = || {
+                let op = RankOperator::new(&spec).unwrap();
+                if eager { op.compacting_eagerly() } else { op }
+            };
+            let mut ops: Vec<RankOperator> = (0..p).map(|_| make()).collect();
             let mut out = Collect(vec![]);
             for (i, rows) in batches.iter().enumerate() {
                 if i == cut.min(batches.len() - 1) {
-                    rescale(&mut ops, p2, max, || RankOperator::new(&spec).unwrap());
+                    rescale(&mut ops, p2, max, make);
                 }
                 let b = batch(&spec, rows);
                 let n = ops.len() as u32;

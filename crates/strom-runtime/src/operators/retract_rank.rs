@@ -244,7 +244,13 @@ impl RetractRankOperator {
     }
 
     fn emit(&self, changes: &[Change<OwnedRow>], out: &mut dyn Output) -> Result<(), TaskError> {
-        super::rank::emit_changes(&self.rows, &self.output, changes, out)
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let rows = self
+            .rows
+            .convert_rows(changes.iter().map(|c| c.row.row()))?;
+        super::rank::emit_changes(rows, &self.output, changes, out)
     }
 
     fn snapshot_schema(&self) -> SchemaRef {

@@ -101,7 +101,7 @@ impl<V> ExpiringMap<V> {
     }
 
     fn live(&self, written: i64) -> bool {
-        self.ttl_ms == 0 || self.now.saturating_sub(written) < self.ttl_ms
+        written_live(self.now, self.ttl_ms, written)
     }
 
     /// The live value of `key`.
@@ -150,6 +150,15 @@ impl<V> ExpiringMap<V> {
         self.iter().map(|(_, v)| v)
     }
 
+    /// Every live value, to write in place (not stamped).
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
+        let (now, ttl) = (self.now, self.ttl_ms);
+        self.map
+            .values_mut()
+            .filter(move |(_, w)| written_live(now, ttl, *w))
+            .map(|(v, _)| v)
+    }
+
     /// Every live key and value.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &V)> {
         self.map
@@ -161,6 +170,11 @@ impl<V> ExpiringMap<V> {
     pub fn is_empty(&self) -> bool {
         self.values().next().is_none()
     }
+}
+
+/// Whether a value written at `written` is live at `now` under a TTL of `ttl_ms` (0: none).
+fn written_live(now: i64, ttl_ms: i64, written: i64) -> bool {
+    ttl_ms == 0 || now.saturating_sub(written) < ttl_ms
 }
 
 impl<V: Default> ExpiringMap<V> {
