@@ -153,6 +153,7 @@ impl RowArena {
     }
 
     /// Rows in all chunks, live or not.
+    #[cfg(test)]
     pub fn stored(&self) -> usize {
         self.stored
     }
