@@ -1,6 +1,7 @@
 //! `FlinkDialect`: sqlparser's generic dialect plus the Flink syntax Strom needs inside
 //! expressions: `TABLE name` as a table argument of a window table function
-//! (`TUMBLE(TABLE bid, DESCRIPTOR(date_time), INTERVAL '10' SECOND)`).
+//! (`TUMBLE(TABLE bid, DESCRIPTOR(date_time), INTERVAL '10' SECOND)`), and Flink's JSON syntax
+//! (`JSON_OBJECT(KEY k VALUE v)`, `x IS JSON`; see [`crate::json_syntax`]).
 //!
 //! Statement-level Flink syntax (`CREATE TABLE ... WATERMARK FOR ... WITH (...)`, `SET 'k' = 'v'`)
 //! is handled by [`crate::parser`], which drives the same parser instance, so every error
@@ -92,6 +93,9 @@ impl Dialect for FlinkDialect {
     }
 
     fn parse_prefix(&self, parser: &mut Parser) -> Option<Result<Expr, ParserError>> {
+        if let Some(call) = crate::json_syntax::parse_object_call(parser) {
+            return Some(call);
+        }
         // `TABLE <name>` where an expression is expected (a table argument).
         let [first, second] = parser.peek_tokens();
         let is_table = matches!(&first, Token::Word(w) if w.keyword == Keyword::TABLE);
@@ -101,5 +105,15 @@ impl Dialect for FlinkDialect {
         }
         parser.next_token();
         Some(parse_table_arg(parser))
+    }
+
+    /// `x IS [NOT] JSON [VALUE | SCALAR | ARRAY | OBJECT]`.
+    fn parse_infix(
+        &self,
+        parser: &mut Parser,
+        expr: &Expr,
+        _precedence: u8,
+    ) -> Option<Result<Expr, ParserError>> {
+        crate::json_syntax::parse_is_json(parser, expr)
     }
 }

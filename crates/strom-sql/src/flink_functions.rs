@@ -7,7 +7,9 @@
 //!   `DAYOFWEEK(t)` (1 = Sunday), `HOUR(t)`, `MINUTE(t)`, `SECOND(t)` are `EXTRACT(... FROM t)`;
 //! - `UNIX_TIMESTAMP()` is the current time in seconds since the epoch, `UNIX_TIMESTAMP(s)` and
 //!   `UNIX_TIMESTAMP(s, format)` the seconds of `TO_TIMESTAMP(s[, format])` (Flink's default
-//!   format `yyyy-MM-dd HH:mm:ss`; UTC, Strom's session time zone).
+//!   format `yyyy-MM-dd HH:mm:ss`; UTC, Strom's session time zone);
+//! - a numeric literal with an exponent (`1e10`) is a DOUBLE, as in Flink;
+//! - the JSON functions' syntax (see [`crate::json_syntax`]).
 //!
 //! Functions that need code of their own (`SPLIT_INDEX`, `REGEXP_EXTRACT`, ...) are UDFs in
 //! `strom_plan::functions`.
@@ -172,8 +174,35 @@ fn timestamp_literal(e: &Expr) -> Option<Expr> {
     })
 }
 
+/// A numeric literal with an exponent (`1e10`, `2.5E-3`) is a DOUBLE in Flink (DataFusion,
+/// reading literals as decimals here, would make it a DECIMAL): `CAST('1e10' AS DOUBLE)`.
+fn exponent_literal(e: &Expr) -> Option<Expr> {
+    let Expr::Value(v) = e else { return None };
+    let sqlparser::ast::Value::Number(text, _) = &v.value else {
+        return None;
+    };
+    if !text.contains(['e', 'E']) {
+        return None;
+    }
+    Some(Expr::Cast {
+        kind: CastKind::Cast,
+        expr: Box::new(Expr::Value(
+            sqlparser::ast::Value::SingleQuotedString(text.clone()).into(),
+        )),
+        data_type: DataType::Double(sqlparser::ast::ExactNumberInfo::None),
+        array: false,
+        format: None,
+    })
+}
+
 fn rewritten(e: &Expr) -> Option<Expr> {
-    if let Some(cast) = cast_to_string(e).or_else(|| timestamp_literal(e)) {
+    if let Some(json) = crate::json_syntax::rewritten(e) {
+        return Some(json);
+    }
+    if let Some(cast) = cast_to_string(e)
+        .or_else(|| timestamp_literal(e))
+        .or_else(|| exponent_literal(e))
+    {
         return Some(cast);
     }
     let Expr::Function(f) = e else { return None };
@@ -254,6 +283,10 @@ mod tests {
         assert_eq!(
             rewrite_sql("SELECT UNIX_TIMESTAMP(s, 'yyyy-MM-dd') FROM t"),
             "SELECT CAST(floor(EXTRACT(EPOCH FROM to_timestamp(s, 'yyyy-MM-dd'))) AS BIGINT) FROM t"
+        );
+        assert_eq!(
+            rewrite_sql("SELECT 1e10, 2.5E-3, 1.5 FROM t"),
+            "SELECT CAST('1e10' AS DOUBLE), CAST('2.5E-3' AS DOUBLE), 1.5 FROM t"
         );
         // other shapes are left alone (DataFusion then reports them)
         assert_eq!(

@@ -12,6 +12,7 @@ pub mod field_names;
 pub mod flink_functions;
 pub mod group_windows;
 pub mod hints;
+pub mod json_syntax;
 pub mod lookup;
 pub mod nested_values;
 pub mod parser;

@@ -248,6 +248,26 @@ fn datafusions_aggregates_over_a_changelog() {
     );
 }
 
+/// JSON_OBJECTAGG (keys sorted) and JSON_ARRAYAGG (arrival order) over an updating input:
+/// a retracted sum leaves the object and the array.
+#[test]
+fn json_aggregates_over_a_changelog() {
+    let out = run_sql(
+        "changelog-json-aggregates",
+        "SELECT JSON_OBJECTAGG(KEY k VALUE s) AS o, JSON_ARRAYAGG(s) AS a, \
+         JSON_ARRAYAGG(CASE WHEN s > 3 THEN k END NULL ON NULL) AS n \
+         FROM (SELECT k, SUM(v) AS s FROM t GROUP BY k);",
+    );
+    out.assert_success();
+    // sums: a 7, b 3, c 5 (arrival of the keys' last updates: a, c, b)
+    assert_eq!(
+        final_table(&out),
+        [r#"[{"a":7,"b":3,"c":5}, [7,5,3], ["a","c",null]]"#],
+        "{}",
+        out.describe()
+    );
+}
+
 /// ARRAY_AGG keeps NULL elements (printed `null`, as Flink) unless IGNORE NULLS.
 #[test]
 fn array_agg_keeps_nulls_unless_ignored() {

@@ -175,6 +175,22 @@ fn top_n_over_an_updating_aggregate() {
     );
 }
 
+/// PARTITION BY and ORDER BY take expressions (computed before the ranking and not in its
+/// output: `SELECT *` over the ranking has the window's columns only).
+#[test]
+fn top_n_partitioned_and_ordered_by_expressions() {
+    let q = "SELECT * FROM (SELECT auction, bidder, price, ROW_NUMBER() OVER \
+             (PARTITION BY auction % 7 ORDER BY price * 2 + bidder % 3 DESC, auction, bidder, \
+             `dateTime`) AS rn FROM bid) WHERE rn <= 3";
+    check_as(
+        "top-n-expressions",
+        "auction BIGINT, bidder BIGINT, price BIGINT, rn BIGINT",
+        q,
+        q,
+        Sink::Changelog,
+    );
+}
+
 #[test]
 fn dense_rank_keeps_every_tied_row() {
     let q = "SELECT bidder, price, auction, r FROM (SELECT bidder, price, auction, \

@@ -1,7 +1,7 @@
 //! End-to-end answers of SQL shapes that real queries use, each checked against DuckDB (from PyPI)
 //! on the same bids file: columns read only by WHERE, expressions inside aggregates, a global
 //! aggregate at parallelism > 1, window joins on the window alone (Nexmark's "hot items") with a
-//! residual condition, Flink's DATE_FORMAT, every aggregate function; in batch and streaming at
+//! residual condition, Flink's DATE_FORMAT, every aggregate function, the JSON functions; in batch and streaming at
 //! several parallelisms. Also what must be refused before a job runs, and expressions thousands of
 //! terms long (no process may die of them).
 #![allow(clippy::unwrap_used)] // a test may unwrap
@@ -194,6 +194,47 @@ fn datafusions_other_aggregate_functions() {
 
 /// Per-auction bid counts per HOP window, and the auctions whose count is the window's maximum:
 /// a join on the window alone (no other key) with `num >= maxn` in `cond`.
+/// Flink's JSON functions: objects and arrays built by JSON_OBJECT / JSON_ARRAY read back by
+/// JSON_VALUE (with RETURNING), JSON_QUERY, JSON_EXISTS and IS JSON; JSON_OBJECTAGG and
+/// JSON_ARRAYAGG per group. DuckDB answers from the plain columns (the JSON texts' quotes and
+/// commas replaced, so that CSV quoting does not matter).
+#[test]
+fn json_functions_round_trip() {
+    check(
+        "json scalar functions",
+        &sink("auction BIGINT, b BIGINT, c STRING, e STRING, x BIGINT, o BIGINT, q STRING, n STRING"),
+        "INSERT INTO out_t SELECT auction, JSON_VALUE(j, '$.b' RETURNING BIGINT) + 1, \
+         JSON_VALUE(j, '$.c'), JSON_VALUE(j, 'lax $.arr[1]'), \
+         CASE WHEN JSON_EXISTS(j, '$.x') THEN 1 ELSE 0 END, \
+         CASE WHEN j IS JSON OBJECT AND NOT (JSON_QUERY(j, '$.arr') IS NOT JSON ARRAY) THEN 1 ELSE 0 END, \
+         REPLACE(JSON_QUERY(j, '$.arr[0:1]'), ',', ';'), JSON_VALUE(j, '$.arr[2]') \
+         FROM (SELECT auction, JSON_OBJECT(KEY 'b' VALUE bidder, KEY 'c' VALUE channel, \
+         KEY 'arr' VALUE JSON_ARRAY(price, extra, NULL NULL ON NULL), \
+         KEY 'x' VALUE NULLIF(price % 3, 0) ABSENT ON NULL) AS j FROM bid WHERE auction % 10 = 0);",
+        "SELECT auction, bidder + 1, channel, extra, CASE WHEN price % 3 <> 0 THEN 1 ELSE 0 END, 1, \
+         '[' || price || ']', NULL FROM bid WHERE auction % 10 = 0",
+        &[("batch", 1), ("batch", 2), ("streaming", 2)],
+    );
+    let per_group = |inner: &str| {
+        format!(
+            "SELECT channel, REPLACE(REPLACE(JSON_OBJECTAGG(KEY CAST(auction AS STRING) VALUE n), '\"', ''), ',', ';'), \
+             CHAR_LENGTH(JSON_ARRAYAGG(n)) FROM ({inner}) GROUP BY channel"
+        )
+    };
+    let inner = "SELECT channel, auction, COUNT(*) AS n FROM bid WHERE auction % 50 = 0 GROUP BY channel, auction";
+    check(
+        "json aggregates",
+        &sink("channel STRING, o STRING, l BIGINT"),
+        &format!("INSERT INTO out_t {};", per_group(inner)),
+        &format!(
+            "SELECT channel, '{{' || string_agg(CAST(auction AS VARCHAR) || ':' || n, ';' \
+             ORDER BY CAST(auction AS VARCHAR)) || '}}', SUM(length(CAST(n AS VARCHAR))) + COUNT(*) + 1 \
+             FROM ({inner}) GROUP BY channel"
+        ),
+        &[("batch", 1), ("batch", 2)],
+    );
+}
+
 fn hot_items(cond_in_on: bool) -> String {
     let counts = "SELECT auction, COUNT(*) AS num, window_start, window_end \
          FROM TABLE(HOP(TABLE bid, DESCRIPTOR(date_time), INTERVAL '2' SECOND, INTERVAL '10' SECOND)) \

@@ -4,7 +4,8 @@
 //! ([`datetime`], Java date patterns), `LOG` ([`log`], natural logarithm), `CONCAT`, `GREATEST`,
 //! `LEAST` ([`flink_variant`], NULL when an argument is NULL), `EXTRACT(DOW ...)` ([`flink_variant`],
 //! 1 = Sunday), `CAST(... AS STRING)` ([`cast_string`], Flink's text of timestamps, booleans and
-//! doubles); and Flink's `SPLIT_INDEX` and `REGEXP_EXTRACT` ([`strings`]). Flink spellings of
+//! doubles); Flink's `SPLIT_INDEX` and `REGEXP_EXTRACT` ([`strings`]); and Flink's JSON
+//! functions ([`json`]). Flink spellings of
 //! what DataFusion has (`IF`, `HOUR`, `UNIX_TIMESTAMP`, ...) are rewritten before planning
 //! (`strom_sql::flink_functions`).
 //!
@@ -21,6 +22,7 @@ mod datetime;
 mod flink_variant;
 mod java_time;
 pub mod java_udfs;
+pub mod json;
 mod log;
 mod strings;
 
@@ -78,6 +80,9 @@ pub fn session_context() -> SessionContext {
         ctx.register_udf(ScalarUDF::from(strings::FlinkStringFunc::new(kind)));
     }
     ctx.register_udf(ScalarUDF::from(flink_variant::FlinkVariant::date_part()));
+    for kind in json::JsonFn::ALL {
+        ctx.register_udf(ScalarUDF::from(json::JsonFunc::new(kind)));
+    }
     ctx.register_udf(ScalarUDF::from(java_udfs::CountChar::default()));
     ctx.register_udf(ScalarUDF::from(cast_string::FlinkCastString::default()));
     for inner in [

@@ -215,7 +215,13 @@ impl Builder<'_> {
             &DFSchema::try_from(Schema::new(df_fields))
                 .map_err(|e| SqlError::new(e.to_string()))?,
         )?;
-        self.calc(input, None, exprs, out)
+        let n = self.calc(input, None, exprs, out)?;
+        // a join's qualified column names (`a.dateTime`) still name the input's columns
+        self.nodes[n].qualified = self.nodes[input].qualified.clone().map(|mut fields| {
+            fields.extend(extra.iter().map(|(name, _)| (None, name.clone())));
+            fields
+        });
+        Ok(n)
     }
 
     /// A SESSION window aggregate's partition keys (its group keys other than the window's), with

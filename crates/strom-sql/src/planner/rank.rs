@@ -2,6 +2,7 @@
 //! under a filter `rownum <= N` (or `< N`, `= 1`) becomes Strom's Rank operator (an updating
 //! result, as Flink's); the filter's other conditions run after it.
 
+use super::aggregate::column_for;
 use super::calc::unalias_expr;
 use super::*;
 use datafusion::logical_expr::utils::split_conjunction;
@@ -54,6 +55,16 @@ fn rank_type(e: &Expr) -> Option<RankType> {
     }
 }
 
+/// A ranking's keys as columns (see `Builder::rank_keys`).
+struct RankKeys {
+    /// The node the ranking reads.
+    read: usize,
+    partition_by: Vec<usize>,
+    order_by: Vec<SortKey>,
+    /// The computed key columns, dropped after the ranking.
+    computed: Vec<String>,
+}
+
 impl Builder<'_> {
     /// A filter over `ROW_NUMBER() OVER (...)`: a Rank operator, then the filter's other
     /// conditions.
@@ -81,32 +92,17 @@ impl Builder<'_> {
             )));
         }
         let input = self.translate(&w.input)?;
+        let window_of_input = self.nodes[input].window.clone();
+        let updating = self.nodes[input].updating;
+        let RankKeys {
+            read: input,
+            partition_by,
+            order_by,
+            computed,
+        } = self.rank_keys(input, params)?;
         // over a changelog (a GROUP BY's or a join's changes) the ranking retracts: a row
         // taken back leaves its rank to the next
         let in_schema = self.out(input).clone();
-        let column = |e: &Expr| -> Result<usize, SqlError> {
-            col_index(&in_schema, &unqualify(self.resolve(input, e.clone()))).ok_or_else(|| {
-                SqlError::new(format!(
-                    "PARTITION BY and ORDER BY of a Top-N take columns; compute '{e}' in a subquery first"
-                ))
-            })
-        };
-        let partition_by = params
-            .partition_by
-            .iter()
-            .map(&column)
-            .collect::<Result<Vec<_>, _>>()?;
-        let order_by = params
-            .order_by
-            .iter()
-            .map(|s| {
-                Ok(SortKey {
-                    column: column(&s.expr)?,
-                    descending: !s.asc,
-                    nulls_first: s.nulls_first,
-                })
-            })
-            .collect::<Result<Vec<_>, SqlError>>()?;
         // the rank column: the window's last output column
         let rank_name = w
             .schema
@@ -117,8 +113,8 @@ impl Builder<'_> {
         let (limit, rest) = rank_limit(&f.predicate, &rank_name, usage)?;
         // a window Top-N: partitioned by the window of an append-only windowed input, each
         // window's ranking is final when the window ends (Flink's WindowRank)
-        let window_end = match &self.nodes[input].window {
-            Some((we, _)) if partition_by.contains(we) && !self.nodes[input].updating => Some(*we),
+        let window_end = match &window_of_input {
+            Some((we, _)) if partition_by.contains(we) && !updating => Some(*we),
             _ => None,
         };
         let mut output = in_schema.without_op();
@@ -148,7 +144,7 @@ impl Builder<'_> {
         self.note_rank_state(&spec);
         // a window Top-N's rows still carry their window (same columns, the rank after them)
         let window = match window_end {
-            Some(_) => self.nodes[input].window.clone(),
+            Some(_) => window_of_input,
             None => None,
         };
         let n = self.add(
@@ -162,7 +158,49 @@ impl Builder<'_> {
             fields
         });
         let filter = rest.into_iter().reduce(|a, b| a.and(b));
-        self.after_rank(n, &output, filter, projection)
+        let mut visible = output.clone();
+        visible.columns.retain(|c| !computed.contains(&c.name));
+        self.after_rank(n, &output, filter, projection, visible)
+    }
+
+    /// A ranking's PARTITION BY and ORDER BY keys as columns of what it reads: expressions other
+    /// than columns are computed first, into columns after those of `input` (dropped again
+    /// after the rank). Returns the node the ranking reads, its keys and the computed columns.
+    fn rank_keys(
+        &mut self,
+        input: usize,
+        params: &datafusion::logical_expr::expr::WindowFunctionParams,
+    ) -> Result<RankKeys, SqlError> {
+        let base = self.out(input).clone();
+        let mut computed: Vec<(String, Expr)> = Vec::new();
+        let mut column = |e: &Expr| {
+            column_for(
+                &self.resolve(input, e.clone()),
+                &base.without_op(),
+                &mut computed,
+            )
+        };
+        let partition_by: Vec<usize> = params.partition_by.iter().map(&mut column).collect();
+        let order_by: Vec<SortKey> = params
+            .order_by
+            .iter()
+            .map(|s| SortKey {
+                column: column(&s.expr),
+                descending: !s.asc,
+                nulls_first: s.nulls_first,
+            })
+            .collect();
+        let read = if computed.is_empty() {
+            input
+        } else {
+            self.project_computed(input, &base, &computed)?
+        };
+        Ok(RankKeys {
+            read,
+            partition_by,
+            order_by,
+            computed: computed.into_iter().map(|(name, _)| name).collect(),
+        })
     }
 
     /// Tells in the log how the state of the Top-N `spec` is bounded.
@@ -186,13 +224,15 @@ impl Builder<'_> {
     }
 
     /// What runs after rank node `n` (of output `output`): the filter's other conditions and
-    /// the projection under the filter, if any.
+    /// the projection under the filter, if any, or else a projection of the `visible` columns
+    /// (the rank's without the computed keys).
     fn after_rank(
         &mut self,
         n: usize,
         output: &RowSchema,
         filter: Option<Expr>,
         projection: Option<&datafusion::logical_expr::Projection>,
+        visible: RowSchema,
     ) -> Result<usize, SqlError> {
         match projection {
             // (its columns as the rank emits them: the rank is a BIGINT)
@@ -212,14 +252,14 @@ impl Builder<'_> {
                     .collect::<Result<Vec<_>, _>>()?;
                 self.calc(n, filter, p.expr.clone(), RowSchema::new(columns))
             }
-            None if filter.is_none() => Ok(n),
+            None if filter.is_none() && visible.len() == output.len() => Ok(n),
             None => {
-                let exprs = output
+                let exprs = visible
                     .columns
                     .iter()
                     .map(|c| Expr::Column(datafusion::common::Column::new_unqualified(&c.name)))
                     .collect();
-                self.calc(n, filter, exprs, output.clone())
+                self.calc(n, filter, exprs, visible)
             }
         }
     }

@@ -1,0 +1,355 @@
+//! Flink's JSON syntax, parsed into calls of the functions in `strom_plan::functions::json`:
+//!
+//! - `JSON_OBJECT([KEY] k VALUE v, ... [NULL | ABSENT ON NULL])` and
+//!   `JSON_OBJECTAGG([KEY] k VALUE v [NULL | ABSENT ON NULL])` (parsed by [`parse_object_call`],
+//!   which the dialect calls where an expression starts);
+//! - `x IS [NOT] JSON [VALUE | SCALAR | ARRAY | OBJECT]` ([`parse_is_json`], after an
+//!   expression);
+//! - and, in the parsed statement ([`rewritten`]): `JSON_VALUE(j, p RETURNING t)` as
+//!   `CAST(json_value(j, p) AS t)`; `JSON_OBJECT` / `JSON_ARRAY` as `json_object_texts` /
+//!   `json_array_texts` of the values' JSON texts (`JSON_STRING(v)`, or a nested constructor's
+//!   text as it is) after whether NULLs are kept; `JSON_ARRAYAGG(v)` as
+//!   `json_arrayagg_result(ARRAY_AGG(JSON_STRING(v)))` and `JSON_OBJECTAGG(KEY k VALUE v)` as
+//!   `json_objectagg_result(ARRAY_AGG(named_struct('k', k, 'v', JSON_STRING(v))), keep_nulls)`,
+//!   keeping the call's FILTER and OVER.
+
+use sqlparser::ast::{
+    CastKind, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentClause,
+    FunctionArgumentList, FunctionArguments, Ident, JsonNullClause, NullTreatment, ObjectName,
+    Value, WindowType,
+};
+use sqlparser::keywords::Keyword;
+use sqlparser::parser::{Parser, ParserError};
+use sqlparser::tokenizer::Token;
+
+/// Names of the JSON constructors after the rewrite (their values are JSON texts).
+const OBJECT_TEXTS: &str = "json_object_texts";
+const ARRAY_TEXTS: &str = "json_array_texts";
+
+/// `JSON_OBJECT(...)` or `JSON_OBJECTAGG(...)` with Flink's `KEY k VALUE v` arguments, where an
+/// expression starts; `None` for anything else.
+pub fn parse_object_call(parser: &mut Parser) -> Option<Result<Expr, ParserError>> {
+    let [first, second] = parser.peek_tokens();
+    let name = match &first {
+        Token::Word(w)
+            if w.quote_style.is_none()
+                && (w.value.eq_ignore_ascii_case("JSON_OBJECT")
+                    || w.value.eq_ignore_ascii_case("JSON_OBJECTAGG")) =>
+        {
+            w.value.to_ascii_uppercase()
+        }
+        _ => return None,
+    };
+    if second != Token::LParen {
+        return None;
+    }
+    parser.next_token();
+    parser.next_token();
+    Some(object_call(parser, name))
+}
+
+fn object_call(parser: &mut Parser, name: String) -> Result<Expr, ParserError> {
+    let mut args = Vec::new();
+    let mut clauses = Vec::new();
+    if !parser.consume_token(&Token::RParen) {
+        loop {
+            if let Some(c) = null_clause(parser) {
+                clauses.push(FunctionArgumentClause::JsonNullClause(c));
+                parser.expect_token(&Token::RParen)?;
+                break;
+            }
+            let _optional_key = parser.parse_keyword(Keyword::KEY);
+            args.push(parser.parse_expr()?);
+            parser.expect_keyword_is(Keyword::VALUE)?;
+            args.push(parser.parse_expr()?);
+            if !parser.consume_token(&Token::Comma) {
+                if let Some(c) = null_clause(parser) {
+                    clauses.push(FunctionArgumentClause::JsonNullClause(c));
+                }
+                parser.expect_token(&Token::RParen)?;
+                break;
+            }
+        }
+    }
+    // FILTER (WHERE ...) and OVER, as after any other call
+    let filter = if parser.parse_keyword(Keyword::FILTER) {
+        parser.expect_token(&Token::LParen)?;
+        parser.expect_keyword_is(Keyword::WHERE)?;
+        let f = parser.parse_expr()?;
+        parser.expect_token(&Token::RParen)?;
+        Some(Box::new(f))
+    } else {
+        None
+    };
+    let over = if parser.parse_keyword(Keyword::OVER) {
+        if parser.consume_token(&Token::LParen) {
+            Some(WindowType::WindowSpec(parser.parse_window_spec()?))
+        } else {
+            Some(WindowType::NamedWindow(parser.parse_identifier()?))
+        }
+    } else {
+        None
+    };
+    let mut f = function(&name, args);
+    if let FunctionArguments::List(list) = &mut f.args {
+        list.clauses = clauses;
+    }
+    f.filter = filter;
+    f.over = over;
+    Ok(Expr::Function(f))
+}
+
+fn null_clause(parser: &mut Parser) -> Option<JsonNullClause> {
+    if parser.parse_keywords(&[Keyword::NULL, Keyword::ON, Keyword::NULL]) {
+        Some(JsonNullClause::NullOnNull)
+    } else if parser.parse_keywords(&[Keyword::ABSENT, Keyword::ON, Keyword::NULL]) {
+        Some(JsonNullClause::AbsentOnNull)
+    } else {
+        None
+    }
+}
+
+/// `expr IS [NOT] JSON [VALUE | SCALAR | ARRAY | OBJECT]` after `expr`; `None` when the next
+/// tokens are not that.
+pub fn parse_is_json(parser: &mut Parser, expr: &Expr) -> Option<Result<Expr, ParserError>> {
+    let [is, second, third] = parser.peek_tokens();
+    let word = |t: &Token, k: Keyword| matches!(t, Token::Word(w) if w.keyword == k);
+    if !word(&is, Keyword::IS) {
+        return None;
+    }
+    let negated = word(&second, Keyword::NOT);
+    if !word(if negated { &third } else { &second }, Keyword::JSON) {
+        return None;
+    }
+    parser.next_token();
+    if negated {
+        parser.next_token();
+    }
+    parser.next_token();
+    let kind = match parser.peek_token().token {
+        Token::Word(w)
+            if ["VALUE", "SCALAR", "ARRAY", "OBJECT"]
+                .contains(&w.value.to_ascii_uppercase().as_str()) =>
+        {
+            parser.next_token();
+            w.value.to_ascii_uppercase()
+        }
+        _ => "VALUE".to_string(),
+    };
+    let test = Expr::Function(function("is_json", vec![expr.clone(), string(&kind)]));
+    Some(Ok(if negated {
+        Expr::UnaryOp {
+            op: sqlparser::ast::UnaryOperator::Not,
+            expr: Box::new(Expr::Nested(Box::new(test))),
+        }
+    } else {
+        test
+    }))
+}
+
+fn function(name: &str, args: Vec<Expr>) -> Function {
+    Function {
+        name: ObjectName::from(vec![Ident::new(name)]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: args
+                .into_iter()
+                .map(|e| FunctionArg::Unnamed(FunctionArgExpr::Expr(e)))
+                .collect(),
+            clauses: Vec::new(),
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: Vec::new(),
+    }
+}
+
+fn string(s: &str) -> Expr {
+    Expr::Value(Value::SingleQuotedString(s.into()).into())
+}
+
+fn boolean(b: bool) -> Expr {
+    Expr::Value(Value::Boolean(b).into())
+}
+
+/// The call's plain arguments and its JSON clauses (NULL treatment, RETURNING); `None` when it
+/// has anything else (DISTINCT, ORDER BY, named arguments).
+fn json_args(
+    f: &Function,
+) -> Option<(
+    Vec<Expr>,
+    Option<JsonNullClause>,
+    Option<sqlparser::ast::DataType>,
+)> {
+    let list = match &f.args {
+        FunctionArguments::List(list) => list,
+        FunctionArguments::None => return Some((Vec::new(), None, None)),
+        FunctionArguments::Subquery(_) => return None,
+    };
+    if list.duplicate_treatment.is_some() || !f.within_group.is_empty() {
+        return None;
+    }
+    let (mut nulls, mut returning) = (None, None);
+    for c in &list.clauses {
+        match c {
+            FunctionArgumentClause::JsonNullClause(n) => nulls = Some(n.clone()),
+            FunctionArgumentClause::JsonReturningClause(r) => returning = Some(r.data_type.clone()),
+            _ => return None,
+        }
+    }
+    let args = list
+        .args
+        .iter()
+        .map(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e.clone()),
+            _ => None,
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some((args, nulls, returning))
+}
+
+fn name_of(f: &Function) -> Option<String> {
+    match &f.name.0[..] {
+        [part] => part.as_ident().map(|i| i.value.to_ascii_uppercase()),
+        _ => None,
+    }
+}
+
+/// A value of a JSON constructor as JSON text: a nested constructor's text as it is, anything
+/// else through JSON_STRING.
+fn json_text(e: Expr) -> Expr {
+    let nested = match &e {
+        Expr::Function(f) => name_of(f).is_some_and(|n| {
+            [
+                "JSON_OBJECT",
+                "JSON_ARRAY",
+                "JSON_OBJECT_TEXTS",
+                "JSON_ARRAY_TEXTS",
+            ]
+            .contains(&n.as_str())
+        }),
+        _ => false,
+    };
+    if nested {
+        e
+    } else {
+        Expr::Function(function("json_string", vec![e]))
+    }
+}
+
+/// The rewrite of a JSON call (see the module doc), `None` for anything else.
+pub fn rewritten(e: &Expr) -> Option<Expr> {
+    let Expr::Function(f) = e else { return None };
+    let name = name_of(f)?;
+    if !name.starts_with("JSON_") {
+        return None;
+    }
+    let (args, nulls, returning) = json_args(f)?;
+    let keep_nulls = |default: bool| match &nulls {
+        Some(JsonNullClause::NullOnNull) => true,
+        Some(JsonNullClause::AbsentOnNull) => false,
+        None => default,
+    };
+    let aggregate = f.filter.is_some() || f.over.is_some();
+    match name.as_str() {
+        "JSON_VALUE" | "JSON_QUERY" | "JSON_EXISTS" if aggregate || nulls.is_some() => None,
+        "JSON_VALUE" => {
+            let call = Expr::Function(function("json_value", args));
+            Some(match returning {
+                Some(data_type) => Expr::Cast {
+                    kind: CastKind::Cast,
+                    expr: Box::new(call),
+                    data_type,
+                    array: false,
+                    format: None,
+                },
+                None => call,
+            })
+        }
+        _ if returning.is_some() || (aggregate && !name.ends_with("AGG")) => None,
+        "JSON_OBJECT" => {
+            let mut out = vec![boolean(keep_nulls(true))];
+            for (i, a) in args.into_iter().enumerate() {
+                out.push(if i % 2 == 0 { a } else { json_text(a) });
+            }
+            Some(Expr::Function(function(OBJECT_TEXTS, out)))
+        }
+        "JSON_ARRAY" => {
+            let mut out = vec![boolean(keep_nulls(false))];
+            out.extend(args.into_iter().map(json_text));
+            Some(Expr::Function(function(ARRAY_TEXTS, out)))
+        }
+        "JSON_ARRAYAGG" | "JSON_OBJECTAGG" => {
+            let (item, keep, result) = match (name.as_str(), <[Expr; 2]>::try_from(args.clone())) {
+                ("JSON_OBJECTAGG", Ok([k, v])) => (
+                    Expr::Function(function(
+                        "named_struct",
+                        vec![string("k"), k, string("v"), json_text(v)],
+                    )),
+                    // (the rows are never NULL: only a FILTER makes them so, and then they
+                    // are left out)
+                    false,
+                    "json_objectagg_result",
+                ),
+                ("JSON_ARRAYAGG", _) if args.len() == 1 => (
+                    json_text(args.into_iter().next()?),
+                    keep_nulls(false),
+                    "json_arrayagg_result",
+                ),
+                _ => return None,
+            };
+            let mut agg = function("array_agg", vec![item]);
+            if !keep {
+                if let FunctionArguments::List(list) = &mut agg.args {
+                    list.clauses
+                        .push(FunctionArgumentClause::IgnoreOrRespectNulls(
+                            NullTreatment::IgnoreNulls,
+                        ));
+                }
+            }
+            agg.filter = f.filter.clone();
+            agg.over = f.over.clone();
+            let mut result_args = vec![Expr::Function(agg)];
+            if name == "JSON_OBJECTAGG" {
+                result_args.push(boolean(keep_nulls(true)));
+            }
+            Some(Expr::Function(function(result, result_args)))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::dialect::FlinkDialect;
+    use sqlparser::parser::Parser;
+
+    fn rewrite_sql(sql: &str) -> String {
+        let mut stmts = Parser::parse_sql(&FlinkDialect, sql).expect("parses");
+        crate::flink_functions::rewrite(&mut stmts[0]);
+        stmts[0].to_string()
+    }
+
+    #[test]
+    fn flinks_json_syntax_becomes_calls() {
+        assert_eq!(
+            rewrite_sql("SELECT JSON_OBJECT(KEY 'a' VALUE x, 'b' VALUE JSON_ARRAY(1, y NULL ON NULL) ABSENT ON NULL) FROM t"),
+            "SELECT json_object_texts(false, 'a', json_string(x), 'b', json_array_texts(true, json_string(1), json_string(y))) FROM t"
+        );
+        assert_eq!(
+            rewrite_sql("SELECT JSON_VALUE(j, '$.a' RETURNING INT), JSON_QUERY(j, '$.b') FROM t"),
+            "SELECT CAST(json_value(j, '$.a') AS INT), JSON_QUERY(j, '$.b') FROM t"
+        );
+        assert_eq!(
+            rewrite_sql("SELECT k, JSON_OBJECTAGG(KEY c VALUE n) FILTER (WHERE n > 1), JSON_ARRAYAGG(c NULL ON NULL) FROM t GROUP BY k"),
+            "SELECT k, json_objectagg_result(array_agg(named_struct('k', c, 'v', json_string(n)) IGNORE NULLS) FILTER (WHERE n > 1), true), json_arrayagg_result(array_agg(json_string(c))) FROM t GROUP BY k"
+        );
+        assert_eq!(
+            rewrite_sql("SELECT j IS JSON, j IS NOT JSON OBJECT, j IS NULL FROM t"),
+            "SELECT is_json(j, 'VALUE'), NOT (is_json(j, 'OBJECT')), j IS NULL FROM t"
+        );
+    }
+}
