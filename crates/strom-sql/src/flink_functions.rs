@@ -85,7 +85,12 @@ fn function_name(name: &ObjectName) -> Option<String> {
 }
 
 fn call(name: &str, args: Vec<Expr>) -> Expr {
-    Expr::Function(Function {
+    Expr::Function(function(name, args))
+}
+
+/// A plain call of `name` with positional `args`.
+pub(crate) fn function(name: &str, args: Vec<Expr>) -> Function {
+    Function {
         name: ObjectName::from(vec![sqlparser::ast::Ident::new(name)]),
         uses_odbc_syntax: false,
         parameters: FunctionArguments::None,
@@ -101,7 +106,7 @@ fn call(name: &str, args: Vec<Expr>) -> Expr {
         null_treatment: None,
         over: None,
         within_group: Vec::new(),
-    })
+    }
 }
 
 fn extract(field: DateTimeField, expr: Expr) -> Expr {

@@ -13,10 +13,10 @@
 //!   `json_objectagg_result(ARRAY_AGG(named_struct('k', k, 'v', JSON_STRING(v))), keep_nulls)`,
 //!   keeping the call's FILTER and OVER.
 
+use crate::flink_functions::function;
 use sqlparser::ast::{
     CastKind, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentClause,
-    FunctionArgumentList, FunctionArguments, Ident, JsonNullClause, NullTreatment, ObjectName,
-    Value, WindowType,
+    FunctionArguments, JsonNullClause, NullTreatment, Value, WindowType,
 };
 use sqlparser::keywords::Keyword;
 use sqlparser::parser::{Parser, ParserError};
@@ -145,26 +145,6 @@ pub fn parse_is_json(parser: &mut Parser, expr: &Expr) -> Option<Result<Expr, Pa
     } else {
         test
     }))
-}
-
-fn function(name: &str, args: Vec<Expr>) -> Function {
-    Function {
-        name: ObjectName::from(vec![Ident::new(name)]),
-        uses_odbc_syntax: false,
-        parameters: FunctionArguments::None,
-        args: FunctionArguments::List(FunctionArgumentList {
-            duplicate_treatment: None,
-            args: args
-                .into_iter()
-                .map(|e| FunctionArg::Unnamed(FunctionArgExpr::Expr(e)))
-                .collect(),
-            clauses: Vec::new(),
-        }),
-        filter: None,
-        null_treatment: None,
-        over: None,
-        within_group: Vec::new(),
-    }
 }
 
 fn string(s: &str) -> Expr {

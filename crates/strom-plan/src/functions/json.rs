@@ -24,6 +24,7 @@
 //! Flink's optional `lax` / `strict` mode word in front (both read as lax here). A constant
 //! path that does not parse fails at planning.
 
+use super::strings::is_string;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, GenericListArray, OffsetSizeTrait, StringArray,
     StructArray,
@@ -148,13 +149,6 @@ impl Paths {
     }
 }
 
-fn is_string(t: &DataType) -> bool {
-    matches!(
-        t,
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null
-    )
-}
-
 impl JsonFunc {
     fn usage(&self) -> &'static str {
         match self.kind {
@@ -276,16 +270,8 @@ impl ScalarUDFImpl for JsonFunc {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let n = args.number_rows;
-        let arrays = args
-            .args
-            .iter()
-            .map(|a| a.to_array(n))
-            .collect::<Result<Vec<ArrayRef>>>()?;
-        let text = |i: usize| -> Result<StringArray> {
-            Ok(cast(&arrays[i], &DataType::Utf8)?
-                .as_string::<i32>()
-                .clone())
-        };
+        let arrays = super::arrays(&args)?;
+        let text = |i: usize| super::utf8(&arrays[i]);
         let out: ArrayRef = match self.kind {
             JsonFn::Value | JsonFn::Query | JsonFn::Exists => {
                 let (json, path) = (text(0)?, text(1)?);

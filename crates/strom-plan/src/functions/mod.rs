@@ -97,6 +97,22 @@ pub fn session_context() -> SessionContext {
     ctx
 }
 
+/// The arguments of a call as arrays of its rows.
+fn arrays(args: &ScalarFunctionArgs) -> Result<Vec<datafusion::arrow::array::ArrayRef>> {
+    args.args
+        .iter()
+        .map(|a| a.to_array(args.number_rows))
+        .collect()
+}
+
+/// `a` as a string array (cast).
+fn utf8(a: &datafusion::arrow::array::ArrayRef) -> Result<datafusion::arrow::array::StringArray> {
+    use datafusion::arrow::array::AsArray;
+    Ok(datafusion::arrow::compute::cast(a, &DataType::Utf8)?
+        .as_string::<i32>()
+        .clone())
+}
+
 /// Flink's `PROCTIME()`: the wall-clock time when the row is processed, as TIMESTAMP(3) (UTC),
 /// evaluated per batch at run time (volatile: never folded into a constant at planning).
 #[derive(Debug, PartialEq, Eq, Hash)]

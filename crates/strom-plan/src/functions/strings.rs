@@ -7,7 +7,7 @@
 //!   when nothing matches, the group did not take part in the match, or an argument is NULL.
 //!   A regex that does not compile, or an index beyond its groups, fails the query.
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Array, StringArray};
+use datafusion::arrow::array::{Array, AsArray, Int64Array, StringArray, StringBuilder};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{exec_err, plan_err, Result};
@@ -90,16 +90,8 @@ impl ScalarUDFImpl for FlinkStringFunc {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let n = args.number_rows;
-        let arrays = args
-            .args
-            .iter()
-            .map(|a| a.to_array(n))
-            .collect::<Result<Vec<ArrayRef>>>()?;
-        let text = |i: usize| -> Result<StringArray> {
-            Ok(cast(&arrays[i], &DataType::Utf8)?
-                .as_string::<i32>()
-                .clone())
-        };
+        let arrays = super::arrays(&args)?;
+        let text = |i: usize| super::utf8(&arrays[i]);
         let (s, second) = (text(0)?, text(1)?);
         let index: Option<Int64Array> = match arrays.get(2) {
             Some(a) => Some(cast(a, &DataType::Int64)?.as_primitive().clone()),
@@ -127,29 +119,37 @@ impl ScalarUDFImpl for FlinkStringFunc {
                 })
                 .collect(),
             StringFn::RegexpExtract => {
+                // one compiled regex per distinct pattern of the batch; the last one used is
+                // kept at hand (a constant pattern: every row), its capture slots reused
                 let mut compiled: HashMap<&str, regex::Regex> = HashMap::new();
-                let mut out = Vec::with_capacity(n);
+                let mut last: Option<(&str, regex::Regex, regex::CaptureLocations)> = None;
+                let mut out = StringBuilder::with_capacity(n, n * 4);
                 for row in 0..n {
-                    if s.is_null(row) || second.is_null(row) {
-                        out.push(None);
-                        continue;
-                    }
-                    let Some(group) = index_at(row) else {
-                        out.push(None);
-                        continue;
+                    let group = match index_at(row) {
+                        Some(g) if s.is_valid(row) && second.is_valid(row) => g,
+                        _ => {
+                            out.append_null();
+                            continue;
+                        }
                     };
                     let pattern = second.value(row);
-                    if !compiled.contains_key(pattern) {
-                        match regex::Regex::new(pattern) {
-                            Ok(r) => {
-                                compiled.insert(pattern, r);
-                            }
-                            Err(e) => {
-                                return exec_err!("REGEXP_EXTRACT: bad regex '{pattern}': {e}")
-                            }
-                        }
+                    if last.as_ref().is_none_or(|(p, _, _)| *p != pattern) {
+                        let re = match compiled.get(pattern) {
+                            Some(re) => re.clone(),
+                            None => match regex::Regex::new(pattern) {
+                                Ok(re) => {
+                                    compiled.insert(pattern, re.clone());
+                                    re
+                                }
+                                Err(e) => {
+                                    return exec_err!("REGEXP_EXTRACT: bad regex '{pattern}': {e}")
+                                }
+                            },
+                        };
+                        let locations = re.capture_locations();
+                        last = Some((pattern, re, locations));
                     }
-                    let Some(re) = compiled.get(pattern) else {
+                    let Some((_, re, locations)) = last.as_mut() else {
                         return exec_err!("REGEXP_EXTRACT: regex '{pattern}' lost");
                     };
                     let groups = re.captures_len() as i64;
@@ -159,13 +159,16 @@ impl ScalarUDFImpl for FlinkStringFunc {
                             groups - 1
                         );
                     }
-                    out.push(
-                        re.captures(s.value(row))
-                            .and_then(|c| c.get(group as usize))
-                            .map(|m| m.as_str().to_string()),
-                    );
+                    let text = s.value(row);
+                    match re
+                        .captures_read(locations, text)
+                        .and_then(|_| locations.get(group as usize))
+                    {
+                        Some((from, to)) => out.append_value(&text[from..to]),
+                        None => out.append_null(),
+                    }
                 }
-                out.into_iter().collect()
+                out.finish()
             }
         };
         Ok(ColumnarValue::Array(Arc::new(out)))

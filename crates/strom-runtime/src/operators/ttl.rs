@@ -7,7 +7,7 @@
 //!
 //! Processing time comes from a [`Clock`]: the system's, or a manual one in tests.
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -127,17 +127,17 @@ impl<V> ExpiringMap<V> {
 
     /// The value of `key` to write (stamped now): the live one, else a new one (`make`).
     pub fn entry_with(&mut self, key: &[u8], make: impl FnOnce() -> V) -> &mut V {
-        let now = self.now;
-        match self.map.get(key).map(|(_, w)| self.live(*w)) {
-            Some(live) => {
-                let (v, w) = self.map.get_mut(key).expect("a present key");
-                if !live {
+        let (now, ttl) = (self.now, self.ttl_ms);
+        match self.map.entry_ref(key) {
+            hashbrown::hash_map::EntryRef::Occupied(o) => {
+                let (v, w) = o.into_mut();
+                if !written_live(now, ttl, *w) {
                     *v = make();
                 }
                 *w = now;
                 v
             }
-            None => &mut self.map.entry(key.to_vec()).or_insert((make(), now)).0,
+            hashbrown::hash_map::EntryRef::Vacant(slot) => &mut slot.insert((make(), now)).0,
         }
     }
 
