@@ -14,6 +14,7 @@
 //! Functions that need code of their own (`SPLIT_INDEX`, `REGEXP_EXTRACT`, ...) are UDFs in
 //! `strom_plan::functions`.
 
+use crate::calls::function;
 use sqlparser::ast::{
     CaseWhen, CastKind, DataType, DateTimeField, Expr, ExtractSyntax, Function, FunctionArg,
     FunctionArgExpr, FunctionArguments, ObjectName, TimezoneInfo, VisitMut,
@@ -86,27 +87,6 @@ fn function_name(name: &ObjectName) -> Option<String> {
 
 fn call(name: &str, args: Vec<Expr>) -> Expr {
     Expr::Function(function(name, args))
-}
-
-/// A plain call of `name` with positional `args`.
-pub(crate) fn function(name: &str, args: Vec<Expr>) -> Function {
-    Function {
-        name: ObjectName::from(vec![sqlparser::ast::Ident::new(name)]),
-        uses_odbc_syntax: false,
-        parameters: FunctionArguments::None,
-        args: FunctionArguments::List(sqlparser::ast::FunctionArgumentList {
-            duplicate_treatment: None,
-            args: args
-                .into_iter()
-                .map(|e| FunctionArg::Unnamed(FunctionArgExpr::Expr(e)))
-                .collect(),
-            clauses: Vec::new(),
-        }),
-        filter: None,
-        null_treatment: None,
-        over: None,
-        within_group: Vec::new(),
-    }
 }
 
 fn extract(field: DateTimeField, expr: Expr) -> Expr {
@@ -301,6 +281,26 @@ mod tests {
         assert_eq!(
             rewrite_sql("SELECT x.hour(ts) FROM t"),
             "SELECT x.hour(ts) FROM t"
+        );
+    }
+
+    #[test]
+    fn flinks_json_syntax_becomes_calls() {
+        assert_eq!(
+            rewrite_sql("SELECT JSON_OBJECT(KEY 'a' VALUE x, 'b' VALUE JSON_ARRAY(1, y NULL ON NULL) ABSENT ON NULL) FROM t"),
+            "SELECT json_object_texts(false, 'a', json_string(x), 'b', json_array_texts(true, json_string(1), json_string(y))) FROM t"
+        );
+        assert_eq!(
+            rewrite_sql("SELECT JSON_VALUE(j, '$.a' RETURNING INT), JSON_QUERY(j, '$.b') FROM t"),
+            "SELECT CAST(json_value(j, '$.a') AS INT), JSON_QUERY(j, '$.b') FROM t"
+        );
+        assert_eq!(
+            rewrite_sql("SELECT k, JSON_OBJECTAGG(KEY c VALUE n) FILTER (WHERE n > 1), JSON_ARRAYAGG(c NULL ON NULL) FROM t GROUP BY k"),
+            "SELECT k, json_objectagg_result(array_agg(named_struct('k', c, 'v', json_string(n)) IGNORE NULLS) FILTER (WHERE n > 1), true), json_arrayagg_result(array_agg(json_string(c))) FROM t GROUP BY k"
+        );
+        assert_eq!(
+            rewrite_sql("SELECT j IS JSON, j IS NOT JSON OBJECT, j IS NULL FROM t"),
+            "SELECT is_json(j, 'VALUE'), NOT (is_json(j, 'OBJECT')), j IS NULL FROM t"
         );
     }
 }

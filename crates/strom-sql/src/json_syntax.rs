@@ -13,7 +13,7 @@
 //!   `json_objectagg_result(ARRAY_AGG(named_struct('k', k, 'v', JSON_STRING(v))), keep_nulls)`,
 //!   keeping the call's FILTER and OVER.
 
-use crate::flink_functions::function;
+use crate::calls::function;
 use sqlparser::ast::{
     CastKind, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentClause,
     FunctionArguments, JsonNullClause, NullTreatment, Value, WindowType,
@@ -299,37 +299,5 @@ pub fn rewritten(e: &Expr) -> Option<Expr> {
             Some(Expr::Function(function(result, result_args)))
         }
         _ => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::dialect::FlinkDialect;
-    use sqlparser::parser::Parser;
-
-    fn rewrite_sql(sql: &str) -> String {
-        let mut stmts = Parser::parse_sql(&FlinkDialect, sql).expect("parses");
-        crate::flink_functions::rewrite(&mut stmts[0]);
-        stmts[0].to_string()
-    }
-
-    #[test]
-    fn flinks_json_syntax_becomes_calls() {
-        assert_eq!(
-            rewrite_sql("SELECT JSON_OBJECT(KEY 'a' VALUE x, 'b' VALUE JSON_ARRAY(1, y NULL ON NULL) ABSENT ON NULL) FROM t"),
-            "SELECT json_object_texts(false, 'a', json_string(x), 'b', json_array_texts(true, json_string(1), json_string(y))) FROM t"
-        );
-        assert_eq!(
-            rewrite_sql("SELECT JSON_VALUE(j, '$.a' RETURNING INT), JSON_QUERY(j, '$.b') FROM t"),
-            "SELECT CAST(json_value(j, '$.a') AS INT), JSON_QUERY(j, '$.b') FROM t"
-        );
-        assert_eq!(
-            rewrite_sql("SELECT k, JSON_OBJECTAGG(KEY c VALUE n) FILTER (WHERE n > 1), JSON_ARRAYAGG(c NULL ON NULL) FROM t GROUP BY k"),
-            "SELECT k, json_objectagg_result(array_agg(named_struct('k', c, 'v', json_string(n)) IGNORE NULLS) FILTER (WHERE n > 1), true), json_arrayagg_result(array_agg(json_string(c))) FROM t GROUP BY k"
-        );
-        assert_eq!(
-            rewrite_sql("SELECT j IS JSON, j IS NOT JSON OBJECT, j IS NULL FROM t"),
-            "SELECT is_json(j, 'VALUE'), NOT (is_json(j, 'OBJECT')), j IS NULL FROM t"
-        );
     }
 }

@@ -4,6 +4,7 @@
 //! `strom-plan` (the JobGraph, the encoded expressions, Flink's functions); nothing at run time
 //! depends on this crate.
 
+mod calls;
 pub mod catalog;
 pub mod depth;
 pub mod dialect;
