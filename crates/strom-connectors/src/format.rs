@@ -3,6 +3,7 @@
 //! Integers plain; decimals as plain text with exactly `scale` fraction digits; floats in their
 //! shortest round-trip text (`1.0`, `1e20`, `NaN`, `Infinity`); dates `YYYY-MM-DD`; timestamps
 //! `YYYY-MM-DD HH:MM:SS[.fff]` with the unit's fraction digits (3 for `TIMESTAMP(3)`), UTC.
+//! The print sink writes a DOUBLE as Flink does, with Java's text (`1.0E10`, `1.0E-4`).
 
 use crate::text;
 use arrow::array::{Array, ArrayRef, AsArray};
@@ -147,6 +148,12 @@ impl<'a> ColumnText<'a> {
                 } else {
                     text::write_f32(out, x);
                 }
+            }
+            Kind::F64(v) if style == Style::Print => {
+                // Flink prints a DOUBLE with Java's text, as its CAST to STRING (`1.0E10`)
+                out.extend_from_slice(
+                    strom_plan::functions::cast_string::java_double(v[row]).as_bytes(),
+                );
             }
             Kind::F64(v) => {
                 let x = v[row];
@@ -331,6 +338,9 @@ mod tests {
         let f: ArrayRef = Arc::new(Float64Array::from(vec![1.0, f64::NAN]));
         assert_eq!(render(f.clone(), csv), vec!["1.0", "NaN"]);
         assert_eq!(render(f, Style::Json), vec!["1.0", "\"NaN\""]);
+        // the print sink: Java's text, as Flink prints a DOUBLE
+        let f: ArrayRef = Arc::new(Float64Array::from(vec![1e10, 0.5, 1e-4]));
+        assert_eq!(render(f, Style::Print), vec!["1.0E10", "0.5", "1.0E-4"]);
     }
 
     #[test]
