@@ -93,7 +93,9 @@ impl Dialect for FlinkDialect {
     }
 
     fn parse_prefix(&self, parser: &mut Parser) -> Option<Result<Expr, ParserError>> {
-        if let Some(call) = crate::json_syntax::parse_object_call(parser) {
+        if let Some(call) = crate::json_syntax::parse_object_call(parser)
+            .or_else(|| crate::json_syntax::parse_value_call(parser))
+        {
             return Some(call);
         }
         // `TABLE <name>` where an expression is expected (a table argument).

@@ -295,6 +295,15 @@ mod tests {
             "SELECT CAST(json_value(j, '$.a') AS INT), JSON_QUERY(j, '$.b') FROM t"
         );
         assert_eq!(
+            rewrite_sql("SELECT JSON_VALUE(j, '$.a' RETURNING DOUBLE DEFAULT 1.5 ON EMPTY ERROR ON ERROR) FROM t"),
+            "SELECT CAST(json_value(j, '$.a', 'DEFAULT', flink_cast_string(1.5), 'ERROR', NULL) AS DOUBLE) FROM t"
+        );
+        // the call's own spelling parses back (a view's text)
+        assert_eq!(
+            rewrite_sql("SELECT json_value(j, '$.a', 'NULL', NULL, 'DEFAULT', '0') FROM t"),
+            "SELECT json_value(j, '$.a', 'NULL', NULL, 'DEFAULT', '0') FROM t"
+        );
+        assert_eq!(
             rewrite_sql("SELECT k, JSON_OBJECTAGG(KEY c VALUE n) FILTER (WHERE n > 1), JSON_ARRAYAGG(c NULL ON NULL) FROM t GROUP BY k"),
             "SELECT k, json_objectagg_result(array_agg(named_struct('k', c, 'v', json_string(n)) IGNORE NULLS) FILTER (WHERE n > 1), true), json_arrayagg_result(array_agg(json_string(c))) FROM t GROUP BY k"
         );

@@ -5,8 +5,8 @@
 //!   which the dialect calls where an expression starts);
 //! - `x IS [NOT] JSON [VALUE | SCALAR | ARRAY | OBJECT]` ([`parse_is_json`], after an
 //!   expression);
-//! - and, in the parsed statement ([`rewritten`]): `JSON_VALUE(j, p RETURNING t)` as
-//!   `CAST(json_value(j, p) AS t)`; `JSON_OBJECT` / `JSON_ARRAY` as `json_object_texts` /
+//! - `JSON_VALUE(j, p [RETURNING t] [... ON EMPTY] [... ON ERROR])` ([`parse_value_call`]);
+//! - and, in the parsed statement ([`rewritten`]): `JSON_OBJECT` / `JSON_ARRAY` as `json_object_texts` /
 //!   `json_array_texts` of the values' JSON texts (`JSON_STRING(v)`, or a nested constructor's
 //!   text as it is) after whether NULLs are kept; `JSON_ARRAYAGG(v)` as
 //!   `json_arrayagg_result(ARRAY_AGG(JSON_STRING(v)))` and `JSON_OBJECTAGG(KEY k VALUE v)` as
@@ -25,6 +25,87 @@ use sqlparser::tokenizer::Token;
 /// Names of the JSON constructors after the rewrite (their values are JSON texts).
 const OBJECT_TEXTS: &str = "json_object_texts";
 const ARRAY_TEXTS: &str = "json_array_texts";
+
+/// `JSON_VALUE(json, path [RETURNING type] [{NULL | ERROR | DEFAULT expr} ON EMPTY]
+/// [{NULL | ERROR | DEFAULT expr} ON ERROR])` where an expression starts, as
+/// `[CAST(] json_value(json, path, empty_mode, empty_default, error_mode, error_default) [AS
+/// type)]` (the defaults as strings); `None` for anything else. The call's own spelling (six
+/// plain arguments) parses too.
+pub fn parse_value_call(parser: &mut Parser) -> Option<Result<Expr, ParserError>> {
+    let [first, second] = parser.peek_tokens();
+    let is_value = matches!(&first, Token::Word(w)
+        if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("JSON_VALUE"));
+    if !is_value || second != Token::LParen {
+        return None;
+    }
+    parser.next_token();
+    parser.next_token();
+    Some(value_call(parser))
+}
+
+fn value_call(parser: &mut Parser) -> Result<Expr, ParserError> {
+    let mut args = vec![parser.parse_expr()?];
+    parser.expect_token(&Token::Comma)?;
+    args.push(parser.parse_expr()?);
+    if parser.consume_token(&Token::Comma) {
+        args.extend(parser.parse_comma_separated(Parser::parse_expr)?);
+        parser.expect_token(&Token::RParen)?;
+        return Ok(Expr::Function(function("json_value", args)));
+    }
+    let returning = if parser.parse_keyword(Keyword::RETURNING) {
+        Some(parser.parse_data_type()?)
+    } else {
+        None
+    };
+    // (mode, default) on empty, then on error
+    let mut behaviors = [(string("NULL"), null()), (string("NULL"), null())];
+    let (mut seen_error, mut clauses) = (false, false);
+    while !parser.consume_token(&Token::RParen) {
+        let behavior = if parser.parse_keyword(Keyword::NULL) {
+            (string("NULL"), null())
+        } else if parser.parse_keyword(Keyword::ERROR) {
+            (string("ERROR"), null())
+        } else {
+            parser.expect_keyword_is(Keyword::DEFAULT)?;
+            let default = parser.parse_expr()?;
+            (
+                string("DEFAULT"),
+                Expr::Cast {
+                    kind: CastKind::Cast,
+                    expr: Box::new(default),
+                    data_type: sqlparser::ast::DataType::String(None),
+                    array: false,
+                    format: None,
+                },
+            )
+        };
+        parser.expect_keyword_is(Keyword::ON)?;
+        // ON EMPTY comes before ON ERROR, each at most once
+        if !seen_error && parser.parse_keyword(Keyword::EMPTY) {
+            behaviors[0] = behavior;
+        } else {
+            parser.expect_keyword_is(Keyword::ERROR)?;
+            behaviors[1] = behavior;
+            seen_error = true;
+        }
+        clauses = true;
+    }
+    if clauses {
+        let [(empty_mode, empty_default), (error_mode, error_default)] = behaviors;
+        args.extend([empty_mode, empty_default, error_mode, error_default]);
+    }
+    let call = Expr::Function(function("json_value", args));
+    Ok(match returning {
+        Some(data_type) => Expr::Cast {
+            kind: CastKind::Cast,
+            expr: Box::new(call),
+            data_type,
+            array: false,
+            format: None,
+        },
+        None => call,
+    })
+}
 
 /// `JSON_OBJECT(...)` or `JSON_OBJECTAGG(...)` with Flink's `KEY k VALUE v` arguments, where an
 /// expression starts; `None` for anything else.
@@ -151,6 +232,10 @@ fn string(s: &str) -> Expr {
     Expr::Value(Value::SingleQuotedString(s.into()).into())
 }
 
+fn null() -> Expr {
+    Expr::Value(Value::Null.into())
+}
+
 fn boolean(b: bool) -> Expr {
     Expr::Value(Value::Boolean(b).into())
 }
@@ -235,20 +320,8 @@ pub fn rewritten(e: &Expr) -> Option<Expr> {
     };
     let aggregate = f.filter.is_some() || f.over.is_some();
     match name.as_str() {
-        "JSON_VALUE" | "JSON_QUERY" | "JSON_EXISTS" if aggregate || nulls.is_some() => None,
-        "JSON_VALUE" => {
-            let call = Expr::Function(function("json_value", args));
-            Some(match returning {
-                Some(data_type) => Expr::Cast {
-                    kind: CastKind::Cast,
-                    expr: Box::new(call),
-                    data_type,
-                    array: false,
-                    format: None,
-                },
-                None => call,
-            })
-        }
+        // (JSON_VALUE is parsed whole by `parse_value_call`)
+        "JSON_VALUE" | "JSON_QUERY" | "JSON_EXISTS" => None,
         _ if returning.is_some() || (aggregate && !name.ends_with("AGG")) => None,
         "JSON_OBJECT" => {
             let mut out = vec![boolean(keep_nulls(true))];

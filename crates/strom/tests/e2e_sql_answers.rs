@@ -195,24 +195,26 @@ fn datafusions_other_aggregate_functions() {
 /// Per-auction bid counts per HOP window, and the auctions whose count is the window's maximum:
 /// a join on the window alone (no other key) with `num >= maxn` in `cond`.
 /// Flink's JSON functions: objects and arrays built by JSON_OBJECT / JSON_ARRAY read back by
-/// JSON_VALUE (with RETURNING), JSON_QUERY, JSON_EXISTS and IS JSON; JSON_OBJECTAGG and
+/// JSON_VALUE (with RETURNING and ON EMPTY), JSON_QUERY, JSON_EXISTS and IS JSON; JSON_OBJECTAGG and
 /// JSON_ARRAYAGG per group. DuckDB answers from the plain columns (the JSON texts' quotes and
 /// commas replaced, so that CSV quoting does not matter).
 #[test]
 fn json_functions_round_trip() {
     check(
         "json scalar functions",
-        &sink("auction BIGINT, b BIGINT, c STRING, e STRING, x BIGINT, o BIGINT, q STRING, n STRING"),
+        &sink("auction BIGINT, b BIGINT, c STRING, e STRING, x BIGINT, o BIGINT, q STRING, n STRING, d BIGINT"),
         "INSERT INTO out_t SELECT auction, JSON_VALUE(j, '$.b' RETURNING BIGINT) + 1, \
          JSON_VALUE(j, '$.c'), JSON_VALUE(j, 'lax $.arr[1]'), \
          CASE WHEN JSON_EXISTS(j, '$.x') THEN 1 ELSE 0 END, \
          CASE WHEN j IS JSON OBJECT AND NOT (JSON_QUERY(j, '$.arr') IS NOT JSON ARRAY) THEN 1 ELSE 0 END, \
-         REPLACE(JSON_QUERY(j, '$.arr[0:1]'), ',', ';'), JSON_VALUE(j, '$.arr[2]') \
+         REPLACE(JSON_QUERY(j, '$.arr[0:1]'), ',', ';'), JSON_VALUE(j, '$.arr[2]'), \
+         JSON_VALUE(j, '$.x' RETURNING BIGINT DEFAULT -1 ON EMPTY NULL ON ERROR) \
          FROM (SELECT auction, JSON_OBJECT(KEY 'b' VALUE bidder, KEY 'c' VALUE channel, \
          KEY 'arr' VALUE JSON_ARRAY(price, extra, NULL NULL ON NULL), \
          KEY 'x' VALUE NULLIF(price % 3, 0) ABSENT ON NULL) AS j FROM bid WHERE auction % 10 = 0);",
         "SELECT auction, bidder + 1, channel, extra, CASE WHEN price % 3 <> 0 THEN 1 ELSE 0 END, 1, \
-         '[' || price || ']', NULL FROM bid WHERE auction % 10 = 0",
+         '[' || price || ']', NULL, CASE WHEN price % 3 <> 0 THEN price % 3 ELSE -1 END \
+         FROM bid WHERE auction % 10 = 0",
         &[("batch", 1), ("batch", 2), ("streaming", 2)],
     );
     let per_group = |inner: &str| {

@@ -3,7 +3,8 @@
 //! - `JSON_VALUE(json, path)`: the scalar at `path` as a STRING (a JSON string unquoted, a
 //!   number or boolean as written); NULL when the path selects nothing, an object or an array,
 //!   or when `json` is not JSON (Flink's defaults, `NULL ON EMPTY` and `NULL ON ERROR`).
-//!   `RETURNING type` becomes a CAST of that string (`strom_sql::flink_functions`).
+//!   `RETURNING type` becomes a CAST of that string, and `{NULL | ERROR | DEFAULT expr} ON EMPTY`
+//!   / `ON ERROR` arrive as four more arguments (`strom_sql::json_syntax`).
 //! - `JSON_QUERY(json, path)`: the object or array at `path` as JSON text; a path with
 //!   wildcards, slices, unions, filters or `..` gives the array of what it selects (as Jayway's
 //!   JsonPath, which Flink uses); NULL for a scalar, for nothing, and on error.
@@ -235,6 +236,9 @@ impl ScalarUDFImpl for JsonFunc {
 
     fn coerce_types(&self, args: &[DataType]) -> Result<Vec<DataType>> {
         match self.kind {
+            JsonFn::Value if args.len() == 6 && args.iter().all(is_string) => {
+                Ok(vec![DataType::Utf8; 6])
+            }
             JsonFn::Value | JsonFn::Query | JsonFn::Exists => self.json_and_path(args),
             JsonFn::IsJson => match args {
                 [j, k] if is_string(j) && is_string(k) => Ok(vec![DataType::Utf8, DataType::Utf8]),
@@ -273,6 +277,11 @@ impl ScalarUDFImpl for JsonFunc {
         let arrays = super::arrays(&args)?;
         let text = |i: usize| super::utf8(&arrays[i]);
         let out: ArrayRef = match self.kind {
+            JsonFn::Value if arrays.len() == 6 => {
+                let (json, path) = (text(0)?, text(1)?);
+                let behaviors = [text(2)?, text(3)?, text(4)?, text(5)?];
+                json_value_with(&json, &path, &behaviors)?
+            }
             JsonFn::Value | JsonFn::Query | JsonFn::Exists => {
                 let (json, path) = (text(0)?, text(1)?);
                 self.query(&json, &path)?
@@ -359,13 +368,16 @@ impl JsonFunc {
                 exists.push(Some(false));
                 continue;
             };
+            if self.kind == JsonFn::Value {
+                texts.push(match scalar_at(&doc, p) {
+                    Found::Value(v) => v,
+                    Found::Empty | Found::Error(_) => None,
+                });
+                continue;
+            }
             let nodes = p.path.query(&doc);
             match self.kind {
                 JsonFn::Exists => exists.push(Some(!nodes.is_empty())),
-                JsonFn::Value if p.definite => {
-                    texts.push(nodes.at_most_one().ok().flatten().and_then(scalar_text))
-                }
-                JsonFn::Value => texts.push(None),
                 _ if p.definite => texts.push(
                     nodes
                         .at_most_one()
@@ -385,6 +397,72 @@ impl JsonFunc {
             Arc::new(StringArray::from(texts))
         })
     }
+}
+
+/// What JSON_VALUE finds at a path.
+enum Found {
+    /// A scalar's text, or NULL (an SQL NULL argument, a JSON null).
+    Value(Option<String>),
+    /// The path selects nothing.
+    Empty,
+    /// Not JSON, or not a scalar.
+    Error(&'static str),
+}
+
+/// What JSON_VALUE finds at `path` in `doc`.
+fn scalar_at(doc: &Value, path: &Path) -> Found {
+    let nodes = path.path.query(doc);
+    match nodes.at_most_one() {
+        Ok(None) => Found::Empty,
+        Ok(Some(v)) if path.definite => match v {
+            Value::Array(_) | Value::Object(_) => Found::Error("the value is not a scalar"),
+            v => Found::Value(scalar_text(v)),
+        },
+        _ if nodes.is_empty() => Found::Empty,
+        _ => Found::Error("the path selects a list, not a scalar"),
+    }
+}
+
+/// JSON_VALUE with Flink's ON EMPTY and ON ERROR behaviours: `behaviors` are, per row, the
+/// mode on empty (`NULL`, `ERROR`, `DEFAULT`), its default's text, the mode on error and its
+/// default's text.
+fn json_value_with(
+    json: &StringArray,
+    path: &StringArray,
+    behaviors: &[StringArray; 4],
+) -> Result<ArrayRef> {
+    let mut paths = Paths::default();
+    let mut out = Vec::with_capacity(json.len());
+    for r in 0..json.len() {
+        let (Some(j), Some(p)) = (text_at(json, r), text_at(path, r)) else {
+            out.push(None);
+            continue;
+        };
+        let compiled = match paths.get(p) {
+            Ok(c) => c,
+            Err(e) => return exec_err!("JSON_VALUE: {e}"),
+        };
+        let found = match serde_json::from_str::<Value>(j) {
+            Ok(doc) => scalar_at(&doc, compiled),
+            Err(_) => Found::Error("the input is not JSON"),
+        };
+        let (mode, default, why) = match found {
+            Found::Value(v) => {
+                out.push(v);
+                continue;
+            }
+            Found::Empty => (&behaviors[0], &behaviors[1], "no value at the path"),
+            Found::Error(why) => (&behaviors[2], &behaviors[3], why),
+        };
+        match text_at(mode, r) {
+            Some("ERROR") => {
+                return exec_err!("JSON_VALUE: {why} (path '{p}', input '{j}')");
+            }
+            Some("DEFAULT") => out.push(text_at(default, r).map(str::to_string)),
+            _ => out.push(None),
+        }
+    }
+    Ok(Arc::new(StringArray::from(out)))
 }
 
 /// Row `r` of `c` (None for NULL).
@@ -668,6 +746,56 @@ mod tests {
             ],
         ));
         assert_eq!(got, vec![None, None]);
+    }
+
+    #[test]
+    fn json_value_on_empty_and_on_error() {
+        let docs = [Some(DOC), Some(DOC), Some("{oops"), Some(DOC)];
+        let paths = [Some("$.s"), Some("$.nope"), Some("$.s"), Some("$.a")];
+        let behave = |empty: &str, error: &str| {
+            texts(&run(
+                JsonFn::Value,
+                vec![
+                    strings(&docs),
+                    strings(&paths),
+                    strings(&[Some(empty); 4]),
+                    strings(&[Some("e"); 4]),
+                    strings(&[Some(error); 4]),
+                    strings(&[Some("x"); 4]),
+                ],
+            ))
+        };
+        let t = |v: &str| Some(v.to_string());
+        assert_eq!(behave("NULL", "NULL"), vec![t("hi"), None, None, None]);
+        assert_eq!(
+            behave("DEFAULT", "DEFAULT"),
+            vec![t("hi"), t("e"), t("x"), t("x")]
+        );
+        assert_eq!(behave("DEFAULT", "NULL"), vec![t("hi"), t("e"), None, None]);
+        // ERROR ON ERROR fails on the input that is not JSON
+        let f = JsonFunc::new(JsonFn::Value);
+        let args: Vec<ArrayRef> = vec![
+            strings(&docs),
+            strings(&paths),
+            strings(&[Some("NULL"); 4]),
+            strings(&[None; 4]),
+            strings(&[Some("ERROR"); 4]),
+            strings(&[None; 4]),
+        ];
+        let arg_fields = args
+            .iter()
+            .map(|a| Arc::new(Field::new("a", a.data_type().clone(), true)))
+            .collect();
+        let err = f
+            .invoke_with_args(ScalarFunctionArgs {
+                args: args.into_iter().map(ColumnarValue::Array).collect(),
+                arg_fields,
+                number_rows: 4,
+                return_field: Arc::new(Field::new("r", DataType::Utf8, true)),
+                config_options: Arc::new(Default::default()),
+            })
+            .unwrap_err();
+        assert!(err.to_string().contains("not JSON"), "{err}");
     }
 
     #[test]
