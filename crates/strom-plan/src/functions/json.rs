@@ -671,23 +671,26 @@ fn list_item_type(t: &DataType) -> DataType {
 mod tests {
     use super::*;
 
-    fn run(kind: JsonFn, args: Vec<ArrayRef>) -> ArrayRef {
+    /// `kind` called on `args` (columns of equal length).
+    fn try_run(kind: JsonFn, args: Vec<ArrayRef>) -> Result<ArrayRef> {
         let n = args[0].len();
-        let f = JsonFunc::new(kind);
         let arg_fields = args
             .iter()
             .map(|a| Arc::new(Field::new("a", a.data_type().clone(), true)))
             .collect();
-        let out = f
+        JsonFunc::new(kind)
             .invoke_with_args(ScalarFunctionArgs {
                 args: args.into_iter().map(ColumnarValue::Array).collect(),
                 arg_fields,
                 number_rows: n,
                 return_field: Arc::new(Field::new("r", DataType::Utf8, true)),
                 config_options: Arc::new(Default::default()),
-            })
-            .unwrap();
-        out.to_array(n).unwrap()
+            })?
+            .to_array(n)
+    }
+
+    fn run(kind: JsonFn, args: Vec<ArrayRef>) -> ArrayRef {
+        try_run(kind, args).unwrap()
     }
 
     fn strings(v: &[Option<&str>]) -> ArrayRef {
@@ -773,28 +776,18 @@ mod tests {
         );
         assert_eq!(behave("DEFAULT", "NULL"), vec![t("hi"), t("e"), None, None]);
         // ERROR ON ERROR fails on the input that is not JSON
-        let f = JsonFunc::new(JsonFn::Value);
-        let args: Vec<ArrayRef> = vec![
-            strings(&docs),
-            strings(&paths),
-            strings(&[Some("NULL"); 4]),
-            strings(&[None; 4]),
-            strings(&[Some("ERROR"); 4]),
-            strings(&[None; 4]),
-        ];
-        let arg_fields = args
-            .iter()
-            .map(|a| Arc::new(Field::new("a", a.data_type().clone(), true)))
-            .collect();
-        let err = f
-            .invoke_with_args(ScalarFunctionArgs {
-                args: args.into_iter().map(ColumnarValue::Array).collect(),
-                arg_fields,
-                number_rows: 4,
-                return_field: Arc::new(Field::new("r", DataType::Utf8, true)),
-                config_options: Arc::new(Default::default()),
-            })
-            .unwrap_err();
+        let err = try_run(
+            JsonFn::Value,
+            vec![
+                strings(&docs),
+                strings(&paths),
+                strings(&[Some("NULL"); 4]),
+                strings(&[None; 4]),
+                strings(&[Some("ERROR"); 4]),
+                strings(&[None; 4]),
+            ],
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("not JSON"), "{err}");
     }
 
