@@ -191,6 +191,30 @@ fn top_n_partitioned_and_ordered_by_expressions() {
     );
 }
 
+/// Deduplication (Flink's Deduplicate: ROW_NUMBER() = 1 ordered by the rowtime alone) keeps the
+/// first or the last row in time of each key, also with a column used only in WHERE. (Of rows
+/// of the same time Flink keeps the later one when keeping the last, which the order of two
+/// source subtasks leaves open: the answers here are the times, equal among such rows.)
+#[test]
+fn deduplication_keeps_the_first_or_the_last_row_in_time() {
+    check_as(
+        "dedup-first",
+        "auction BIGINT, dt TIMESTAMP(3)",
+        "SELECT auction, `dateTime` FROM (SELECT auction, `dateTime`, ROW_NUMBER() OVER \
+         (PARTITION BY auction ORDER BY `dateTime`) AS rn FROM bid WHERE price > 2000) WHERE rn = 1",
+        "SELECT auction, MIN(dateTime) FROM bid WHERE price > 2000 GROUP BY auction",
+        Sink::Changelog,
+    );
+    check_as(
+        "dedup-last",
+        "bidder BIGINT, a BIGINT, dt TIMESTAMP(3)",
+        "SELECT bidder, auction % 5, `dateTime` FROM (SELECT *, ROW_NUMBER() OVER \
+         (PARTITION BY bidder, auction % 5 ORDER BY `dateTime` DESC) AS rn FROM bid) WHERE rn <= 1",
+        "SELECT bidder, auction % 5, MAX(dateTime) FROM bid GROUP BY bidder, auction % 5",
+        Sink::Changelog,
+    );
+}
+
 #[test]
 fn dense_rank_keeps_every_tied_row() {
     let q = "SELECT bidder, price, auction, r FROM (SELECT bidder, price, auction, \

@@ -21,7 +21,7 @@ pub use calc::CalcSpec;
 pub use join::{JoinKind, JoinSpec, JoinType};
 pub use lookup_join::{LookupCache, LookupJoinSpec};
 pub use over::{OverAggregateSpec, OverFrame};
-pub use rank::{RankSpec, RankType, SortKey};
+pub use rank::{RankSpec, RankType, SortKey, TimeAttribute};
 pub use sink::SinkSpec;
 pub use source::{SourceSpec, SourceWatermark};
 pub use stage::StageSpec;

@@ -62,7 +62,21 @@ pub struct RankSpec {
     /// passes its end, append-only (`output` has no `$op`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window_end: Option<usize>,
+    /// A deduplication (Flink's Deduplicate): `ROW_NUMBER` with `limit` 1 ordered by this time
+    /// attribute alone, over an append-only input, the rank not selected. Per partition it keeps
+    /// the first row in time (`ASC`) or the last (`DESC`); keeping the last, a row of the same
+    /// time as the kept one replaces it (a Top-N keeps the earlier of two equal keys).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deduplicate: Option<TimeAttribute>,
     pub output: RowSchema,
+}
+
+/// The time attribute a deduplication orders by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TimeAttribute {
+    Rowtime,
+    Proctime,
 }
 
 fn is_row_number(t: &RankType) -> bool {
@@ -83,6 +97,8 @@ impl Spec for RankSpec {
     fn name(&self) -> String {
         if self.window_end.is_some() {
             "WindowRank".into()
+        } else if self.deduplicate.is_some() {
+            "Deduplicate".into()
         } else {
             "Rank".into()
         }
@@ -95,6 +111,22 @@ impl Spec for RankSpec {
     fn description(&self) -> String {
         let name = |i: usize| self.input.columns[i].name.clone();
         let partition: Vec<String> = self.partition_by.iter().map(|i| name(*i)).collect();
+        if let (Some(time), [key]) = (self.deduplicate, self.order_by.as_slice()) {
+            return format!(
+                "Deduplicate(keep=[{}], key=[{}], order=[{}]{})",
+                if key.descending {
+                    "LastRow"
+                } else {
+                    "FirstRow"
+                },
+                partition.join(", "),
+                match time {
+                    TimeAttribute::Rowtime => "ROWTIME",
+                    TimeAttribute::Proctime => "PROCTIME",
+                },
+                super::describe_ttl(&[self.state_ttl_ms])
+            );
+        }
         let order: Vec<String> = self
             .order_by
             .iter()

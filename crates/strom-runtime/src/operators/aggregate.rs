@@ -10,6 +10,7 @@ mod changelog;
 mod checkpoint;
 
 use super::accumulators::Accumulator;
+use super::distinct_sets::SharedInts;
 use super::ttl::{Clock, Ttl};
 use crate::error::TaskError;
 use crate::operator::{Operator, Output, RestoreScope};
@@ -143,6 +144,7 @@ impl AggregateOperator {
 
     fn new_table(&self, batch: &RecordBatch) -> GroupTable {
         let merge = self.spec.mode == AggregateMode::Final;
+        let shared = SharedInts::default();
         let accs = self
             .spec
             .aggregates
@@ -150,6 +152,7 @@ impl AggregateOperator {
             .zip(&self.arg_columns)
             .map(|(c, cols)| {
                 Accumulator::for_call(c, merge, cols.first().map(|i| batch.column(*i).data_type()))
+                    .sharing_distinct(&shared)
             })
             .collect();
         let keys = if self.varying.is_empty() {

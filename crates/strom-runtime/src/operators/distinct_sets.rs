@@ -2,13 +2,21 @@
 //! are folded. Integer-like arguments (up to 64 bits: BIGINT, INT, DATE, TIMESTAMP, ...) are kept
 //! as the numbers themselves, 8 bytes an entry; other types as [`DistinctKey`]s. Checkpoints
 //! write every value as an encoded key, whichever way it is kept.
+//!
+//! The integer DISTINCT calls of one aggregate share their values ([`SharedInts`], as Flink's
+//! `DistinctAggCodeGen` shares one map per distinct argument among the calls that differ only in
+//! their FILTER): per group one map from a value to the calls (bits) that have seen it, so that
+//! `COUNT(DISTINCT x)` and `COUNT(DISTINCT x) FILTER (WHERE ...)` look a value up once in a
+//! large map and again where it is cached, and keep it once.
 
 use crate::error::TaskError;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BinaryArray, BinaryBuilder, ListArray, ListBuilder,
 };
 use datafusion::arrow::datatypes::*;
-use hashbrown::HashSet;
+use hashbrown::{HashMap, HashSet};
+use parking_lot::Mutex;
+use std::sync::Arc;
 
 /// A value of a DISTINCT aggregate's argument, as a hashable key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -23,6 +31,34 @@ pub(crate) enum DistinctKey {
 pub(crate) enum DistinctSets {
     Ints(Vec<HashSet<i64>>),
     Keys(Vec<HashSet<DistinctKey>>),
+    /// Integer values kept with other calls' (this call's bit in them: `1 << slot`).
+    Shared {
+        slot: u32,
+        sets: SharedInts,
+    },
+}
+
+/// The integer values of the DISTINCT calls of one aggregate (up to 64 calls): per group, each
+/// value seen and the calls that have seen it (a bit each). The calls of one aggregate run one
+/// after another on its task's thread; the lock is taken once per call and batch.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SharedInts(Arc<Mutex<SharedState>>);
+
+#[derive(Debug, Default)]
+struct SharedState {
+    calls: u32,
+    groups: Vec<HashMap<i64, u64>>,
+}
+
+impl SharedInts {
+    /// A bit for one more call, if there is one left.
+    fn join(&self) -> Option<u32> {
+        let mut s = self.0.lock();
+        (s.calls < 64).then(|| {
+            s.calls += 1;
+            s.calls - 1
+        })
+    }
 }
 
 /// Whether values of `t` are kept as numbers.
@@ -133,11 +169,32 @@ impl DistinctSets {
         }
     }
 
+    /// These sets kept in `shared` with those of the aggregate's other calls, when they are
+    /// integer sets not yet written (else as they are).
+    pub(crate) fn shared(self, shared: &SharedInts) -> Self {
+        match self {
+            DistinctSets::Ints(s) if s.iter().all(HashSet::is_empty) => match shared.join() {
+                Some(slot) => DistinctSets::Shared {
+                    slot,
+                    sets: shared.clone(),
+                },
+                None => DistinctSets::Ints(s),
+            },
+            other => other,
+        }
+    }
+
     /// Makes room for `groups` groups.
     pub(crate) fn grow(&mut self, groups: usize) {
         match self {
             DistinctSets::Ints(s) if s.len() < groups => s.resize_with(groups, Default::default),
             DistinctSets::Keys(s) if s.len() < groups => s.resize_with(groups, Default::default),
+            DistinctSets::Shared { sets, .. } => {
+                let mut s = sets.0.lock();
+                if s.groups.len() < groups {
+                    s.groups.resize_with(groups, Default::default);
+                }
+            }
             _ => {}
         }
     }
@@ -156,6 +213,22 @@ impl DistinctSets {
                 .zip(keys(arg))
                 .map(|(g, k)| k.is_some_and(|k| sets[*g as usize].insert(k)))
                 .collect(),
+            DistinctSets::Shared { slot, sets } => {
+                let bit = 1u64 << *slot;
+                let mut s = sets.0.lock();
+                groups
+                    .iter()
+                    .zip(numbers(arg))
+                    .map(|(g, v)| {
+                        v.is_some_and(|v| {
+                            let seen = s.groups[*g as usize].entry(v).or_insert(0);
+                            let new = *seen & bit == 0;
+                            *seen |= bit;
+                            new
+                        })
+                    })
+                    .collect()
+            }
         }
     }
 
@@ -176,6 +249,18 @@ impl DistinctSets {
                 for set in &sets[..n] {
                     for k in set {
                         b.values().append_value(encode(k));
+                    }
+                    b.append(true);
+                }
+            }
+            DistinctSets::Shared { slot, sets } => {
+                let bit = 1u64 << *slot;
+                for values in &sets.0.lock().groups[..n] {
+                    for (v, seen) in values {
+                        if seen & bit != 0 {
+                            b.values()
+                                .append_value(encode(&DistinctKey::Int(i128::from(*v))));
+                        }
                     }
                     b.append(true);
                 }
@@ -210,7 +295,18 @@ impl DistinctSets {
                         let v = i64::try_from(v).map_err(|_| corrupt())?;
                         sets[*g as usize].insert(v)
                     }
-                    (DistinctSets::Ints(_), _) => return Err(corrupt()),
+                    (DistinctSets::Shared { slot, sets }, DistinctKey::Int(v)) => {
+                        let v = i64::try_from(v).map_err(|_| corrupt())?;
+                        let bit = 1u64 << *slot;
+                        let mut s = sets.0.lock();
+                        let seen = s.groups[*g as usize].entry(v).or_insert(0);
+                        let new = *seen & bit == 0;
+                        *seen |= bit;
+                        new
+                    }
+                    (DistinctSets::Ints(_) | DistinctSets::Shared { .. }, _) => {
+                        return Err(corrupt())
+                    }
                     (DistinctSets::Keys(sets), k) => sets[*g as usize].insert(k),
                 };
                 if !new && additive {

@@ -3,6 +3,7 @@
 pub mod accumulators;
 pub mod aggregate;
 pub mod calc;
+pub mod deduplicate;
 mod distinct_sets;
 pub mod join;
 pub mod lookup_join;
@@ -81,6 +82,9 @@ pub fn build_chain(
                 if r.rank_type != strom_plan::RankType::RowNumber || r.input_is_changelog() =>
             {
                 Box::new(retract_rank::RetractRankOperator::new(r)?)
+            }
+            OperatorSpec::Rank(r) if r.deduplicate.is_some() => {
+                Box::new(deduplicate::DeduplicateOperator::new(r)?)
             }
             OperatorSpec::Rank(r) => Box::new(rank::RankOperator::new(r)?),
             OperatorSpec::LookupJoin(l) => {

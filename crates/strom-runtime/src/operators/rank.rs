@@ -25,7 +25,7 @@ use datafusion::arrow::row::{OwnedRow, RowConverter, Rows, SortField};
 use std::sync::Arc;
 use strom_plan::{RankSpec, RowKind, RowSchema};
 
-const SNAPSHOT_FORMAT: &str = "rank/v1";
+pub(super) const SNAPSHOT_FORMAT: &str = "rank/v1";
 
 /// One change of the ranked table: the row (an index into [`TopN`]'s rows), its rank (1-based)
 /// and its kind.
@@ -239,6 +239,11 @@ pub(super) fn emit_changes<R>(
     out.emit(super::conform(output, cols, changes.len())?)
 }
 
+/// The schema of a ranking's checkpoints: its kept rows as the input columns.
+pub(super) fn snapshot_schema(spec: &RankSpec) -> SchemaRef {
+    state_ipc::schema(state_ipc::fields_of(&spec.input), SNAPSHOT_FORMAT, i64::MIN)
+}
+
 /// The Rank operator over Arrow batches.
 pub struct RankOperator {
     spec: RankSpec,
@@ -335,11 +340,6 @@ impl RankOperator {
         let rows = self.arena.gather(changes.iter().map(|c| c.row))?;
         emit_changes(rows, &self.output, changes, out)
     }
-
-    fn snapshot_schema(&self) -> SchemaRef {
-        let fields = state_ipc::fields_of(&self.spec.input);
-        state_ipc::schema(fields, SNAPSHOT_FORMAT, i64::MIN)
-    }
 }
 
 impl Operator for RankOperator {
@@ -354,7 +354,7 @@ impl Operator for RankOperator {
     }
 
     fn snapshot_state(&mut self, _checkpoint: u64) -> Result<Option<Vec<u8>>, TaskError> {
-        let schema = self.snapshot_schema();
+        let schema = snapshot_schema(&self.spec);
         let rows: Vec<RowRef> = self
             .top
             .partitions()
@@ -374,7 +374,7 @@ impl Operator for RankOperator {
     }
 
     fn restore_state(&mut self, states: &[Vec<u8>], scope: &RestoreScope) -> Result<(), TaskError> {
-        let expected = self.snapshot_schema();
+        let expected = snapshot_schema(&self.spec);
         let input = state_ipc::nullable(&self.spec.input.to_arrow());
         for bytes in states {
             let snap = state_ipc::read(bytes, SNAPSHOT_FORMAT, &expected)?;
@@ -417,6 +417,7 @@ mod tests {
         RankSpec {
             state_ttl_ms: 0,
             window_end: None,
+            deduplicate: None,
             input,
             partition_by: if partitioned { vec![0] } else { vec![] },
             order_by: vec![SortKey {

@@ -320,6 +320,7 @@ mod tests {
         RankSpec {
             state_ttl_ms: 0,
             window_end: None,
+            deduplicate: None,
             input,
             partition_by: vec![0],
             order_by: vec![SortKey {

@@ -70,13 +70,17 @@ pub fn live(ttl: Option<&Ttl>, written: i64, now: i64) -> bool {
     ttl.is_none_or(|t| t.live(written, now))
 }
 
+/// A key's bytes, inline up to 24 bytes (most partition keys: no allocation and no second
+/// cache miss to compare them).
+type Key = smallvec::SmallVec<[u8; 24]>;
+
 /// Values by key (partitions of a ranking), each stamped with the processing time of its last
 /// write, under a time-to-live (0: none). Sans-IO: the operator sets the time of the rows it
 /// applies next ([`ExpiringMap::set_now`]); an expired value reads as absent and is written
 /// afresh.
 #[derive(Debug)]
 pub struct ExpiringMap<V> {
-    map: HashMap<Vec<u8>, (V, i64)>,
+    map: HashMap<Key, (V, i64)>,
     ttl_ms: i64,
     now: i64,
 }
@@ -139,6 +143,40 @@ impl<V> ExpiringMap<V> {
             }
             hashbrown::hash_map::EntryRef::Vacant(slot) => &mut slot.insert((make(), now)).0,
         }
+    }
+
+    /// One lookup of `key`: `decide` sees its live value (None when there is none) and returns
+    /// the value to write in its place (stamped now), if any, and what the caller gets back.
+    pub fn update<T>(
+        &mut self,
+        key: &[u8],
+        decide: impl FnOnce(Option<&V>) -> (Option<V>, T),
+    ) -> T {
+        let (now, ttl) = (self.now, self.ttl_ms);
+        match self.map.entry_ref(key) {
+            hashbrown::hash_map::EntryRef::Occupied(mut o) => {
+                let (v, w) = o.get_mut();
+                let live = written_live(now, ttl, *w);
+                let (write, out) = decide(live.then_some(&*v));
+                if let Some(new) = write {
+                    *v = new;
+                    *w = now;
+                }
+                out
+            }
+            hashbrown::hash_map::EntryRef::Vacant(slot) => {
+                let (write, out) = decide(None);
+                if let Some(new) = write {
+                    slot.insert((new, now));
+                }
+                out
+            }
+        }
+    }
+
+    /// Values held, the expired ones not yet swept out included.
+    pub fn len(&self) -> usize {
+        self.map.len()
     }
 
     pub fn remove(&mut self, key: &[u8]) {

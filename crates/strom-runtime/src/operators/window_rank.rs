@@ -390,6 +390,7 @@ mod tests {
             rank_type,
             state_ttl_ms: 0,
             window_end: Some(0),
+            deduplicate: None,
             output,
         }
     }

@@ -1,6 +1,9 @@
 //! Translation rule: Top-N and deduplication. `ROW_NUMBER() OVER (PARTITION BY k ORDER BY s)`
 //! under a filter `rownum <= N` (or `< N`, `= 1`) becomes Strom's Rank operator (an updating
-//! result, as Flink's); the filter's other conditions run after it.
+//! result, as Flink's); the filter's other conditions run after it. `rownum = 1` ordered by a
+//! time attribute alone over an append-only input is a deduplication, as Flink plans it (Flink
+//! also wants the rank not selected; selecting it here still deduplicates, so of two rows of the
+//! same time the later one is kept, where Flink's Top-N would keep the earlier).
 
 use super::aggregate::column_for;
 use super::calc::unalias_expr;
@@ -117,6 +120,24 @@ impl Builder<'_> {
             Some((we, _)) if partition_by.contains(we) && !updating => Some(*we),
             _ => None,
         };
+        // a deduplication: the first or last row in time per partition (Flink's Deduplicate)
+        let deduplicate = match order_by.as_slice() {
+            [key]
+                if limit == 1
+                    && rank_type == RankType::RowNumber
+                    && window_end.is_none()
+                    && !updating =>
+            {
+                if self.nodes[input].rowtime == Some(key.column) {
+                    Some(TimeAttribute::Rowtime)
+                } else if self.nodes[input].proctime == Some(key.column) {
+                    Some(TimeAttribute::Proctime)
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        };
         let mut output = in_schema.without_op();
         output.columns.push(Column {
             name: rank_name,
@@ -135,6 +156,7 @@ impl Builder<'_> {
                 self.state_ttl_ms
             },
             window_end,
+            deduplicate,
             output: if window_end.is_some() {
                 output.clone()
             } else {
@@ -208,6 +230,12 @@ impl Builder<'_> {
         let (rank_type, limit) = (spec.rank_type, spec.limit);
         if spec.window_end.is_some() {
             // the window's state goes when it fires
+        } else if spec.deduplicate.is_some() {
+            self.note_state_bound(
+                "Deduplicate operator",
+                "keeps one row for every partition it has seen",
+                &[spec.state_ttl_ms],
+            );
         } else if spec.input_is_changelog() || rank_type != RankType::RowNumber {
             self.note_state_bound(
                 &format!("{} Top-N (Rank) operator", rank_type.sql_name()),
