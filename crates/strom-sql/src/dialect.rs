@@ -95,6 +95,8 @@ impl Dialect for FlinkDialect {
     fn parse_prefix(&self, parser: &mut Parser) -> Option<Result<Expr, ParserError>> {
         if let Some(call) = crate::json_syntax::parse_object_call(parser)
             .or_else(|| crate::json_syntax::parse_value_call(parser))
+            .or_else(|| crate::json_syntax::parse_query_call(parser))
+            .or_else(|| crate::json_syntax::parse_exists_call(parser))
         {
             return Some(call);
         }

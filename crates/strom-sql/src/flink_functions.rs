@@ -292,11 +292,21 @@ mod tests {
         );
         assert_eq!(
             rewrite_sql("SELECT JSON_VALUE(j, '$.a' RETURNING INT), JSON_QUERY(j, '$.b') FROM t"),
-            "SELECT CAST(json_value(j, '$.a') AS INT), JSON_QUERY(j, '$.b') FROM t"
+            "SELECT CAST(json_value(j, '$.a') AS INT), json_query(j, '$.b') FROM t"
+        );
+        assert_eq!(
+            rewrite_sql("SELECT JSON_QUERY(j, 'lax $.b' WITH CONDITIONAL ARRAY WRAPPER), JSON_QUERY(j, '$' RETURNING STRING WITH WRAPPER EMPTY OBJECT ON EMPTY ERROR ON ERROR), JSON_QUERY(j, '$' WITHOUT WRAPPER EMPTY ARRAY ON ERROR) FROM t"),
+            "SELECT json_query(j, 'lax $.b', 'CONDITIONAL', 'NULL', 'NULL'), flink_cast_string(json_query(j, '$', 'UNCONDITIONAL', 'EMPTY OBJECT', 'ERROR')), json_query(j, '$', 'WITHOUT', 'NULL', 'EMPTY ARRAY') FROM t"
         );
         assert_eq!(
             rewrite_sql("SELECT JSON_VALUE(j, '$.a' RETURNING DOUBLE DEFAULT 1.5 ON EMPTY ERROR ON ERROR) FROM t"),
             "SELECT CAST(json_value(j, '$.a', 'DEFAULT', flink_cast_string(1.5), 'ERROR', NULL) AS DOUBLE) FROM t"
+        );
+        assert_eq!(
+            rewrite_sql(
+                "SELECT JSON_EXISTS(j, 'strict $.a' TRUE ON ERROR), JSON_EXISTS(j, '$.a') FROM t"
+            ),
+            "SELECT json_exists(j, 'strict $.a', 'TRUE'), json_exists(j, '$.a') FROM t"
         );
         // the call's own spelling parses back (a view's text)
         assert_eq!(

@@ -6,6 +6,9 @@
 //! - `x IS [NOT] JSON [VALUE | SCALAR | ARRAY | OBJECT]` ([`parse_is_json`], after an
 //!   expression);
 //! - `JSON_VALUE(j, p [RETURNING t] [... ON EMPTY] [... ON ERROR])` ([`parse_value_call`]);
+//! - `JSON_QUERY(j, p [RETURNING t] [... WRAPPER] [... ON EMPTY] [... ON ERROR])`
+//!   ([`parse_query_call`]);
+//! - `JSON_EXISTS(j, p [{TRUE | FALSE | UNKNOWN | ERROR} ON ERROR])` ([`parse_exists_call`]);
 //! - and, in the parsed statement ([`rewritten`]): `JSON_OBJECT` / `JSON_ARRAY` as `json_object_texts` /
 //!   `json_array_texts` of the values' JSON texts (`JSON_STRING(v)`, or a nested constructor's
 //!   text as it is) after whether NULLs are kept; `JSON_ARRAYAGG(v)` as
@@ -105,6 +108,153 @@ fn value_call(parser: &mut Parser) -> Result<Expr, ParserError> {
         },
         None => call,
     })
+}
+
+/// `JSON_QUERY(json, path [RETURNING type] [{WITHOUT | WITH [CONDITIONAL | UNCONDITIONAL]}
+/// [ARRAY] WRAPPER] [{NULL | EMPTY ARRAY | EMPTY OBJECT | ERROR} ON EMPTY] [... ON ERROR])` where
+/// an expression starts, as `json_query(json, path, wrapper, on_empty, on_error)` (the clauses
+/// as strings: `WITHOUT`, `CONDITIONAL`, `UNCONDITIONAL`; `NULL`, `EMPTY ARRAY`, `EMPTY OBJECT`,
+/// `ERROR`), cast to RETURNING's type; `None` for anything else. Without clauses it stays the
+/// two-argument call.
+pub fn parse_query_call(parser: &mut Parser) -> Option<Result<Expr, ParserError>> {
+    let [first, second] = parser.peek_tokens();
+    let is_query = matches!(&first, Token::Word(w)
+        if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("JSON_QUERY"));
+    if !is_query || second != Token::LParen {
+        return None;
+    }
+    parser.next_token();
+    parser.next_token();
+    Some(query_call(parser))
+}
+
+fn query_call(parser: &mut Parser) -> Result<Expr, ParserError> {
+    let mut args = vec![parser.parse_expr()?];
+    parser.expect_token(&Token::Comma)?;
+    args.push(parser.parse_expr()?);
+    if parser.consume_token(&Token::Comma) {
+        args.extend(parser.parse_comma_separated(Parser::parse_expr)?);
+        parser.expect_token(&Token::RParen)?;
+        return Ok(Expr::Function(function("json_query", args)));
+    }
+    let returning = if parser.parse_keyword(Keyword::RETURNING) {
+        Some(parser.parse_data_type()?)
+    } else {
+        None
+    };
+    let mut wrapper = None;
+    if word(parser, "WITHOUT") {
+        word(parser, "ARRAY");
+        expect_word(parser, "WRAPPER")?;
+        wrapper = Some("WITHOUT");
+    } else if word(parser, "WITH") {
+        let kind = if word(parser, "CONDITIONAL") {
+            "CONDITIONAL"
+        } else {
+            word(parser, "UNCONDITIONAL");
+            "UNCONDITIONAL"
+        };
+        word(parser, "ARRAY");
+        expect_word(parser, "WRAPPER")?;
+        wrapper = Some(kind);
+    }
+    // on empty, then on error
+    let mut behaviors: [Option<&str>; 2] = [None, None];
+    let mut seen_error = false;
+    while !parser.consume_token(&Token::RParen) {
+        let behavior = if word(parser, "NULL") {
+            "NULL"
+        } else if word(parser, "ERROR") {
+            "ERROR"
+        } else {
+            expect_word(parser, "EMPTY")?;
+            if word(parser, "ARRAY") {
+                "EMPTY ARRAY"
+            } else {
+                expect_word(parser, "OBJECT")?;
+                "EMPTY OBJECT"
+            }
+        };
+        expect_word(parser, "ON")?;
+        // ON EMPTY comes before ON ERROR, each at most once
+        if !seen_error && word(parser, "EMPTY") {
+            behaviors[0] = Some(behavior);
+        } else {
+            expect_word(parser, "ERROR")?;
+            behaviors[1] = Some(behavior);
+            seen_error = true;
+        }
+    }
+    if wrapper.is_some() || behaviors.iter().any(Option::is_some) {
+        args.push(string(wrapper.unwrap_or("WITHOUT")));
+        args.extend(behaviors.map(|b| string(b.unwrap_or("NULL"))));
+    }
+    let call = Expr::Function(function("json_query", args));
+    Ok(match returning {
+        Some(data_type) => Expr::Cast {
+            kind: CastKind::Cast,
+            expr: Box::new(call),
+            data_type,
+            array: false,
+            format: None,
+        },
+        None => call,
+    })
+}
+
+/// `JSON_EXISTS(json, path [{TRUE | FALSE | UNKNOWN | ERROR} ON ERROR])` where an expression
+/// starts, as `json_exists(json, path, on_error)` (the behaviour as a string); `None` for
+/// anything else. Without the clause it stays the two-argument call.
+pub fn parse_exists_call(parser: &mut Parser) -> Option<Result<Expr, ParserError>> {
+    let [first, second] = parser.peek_tokens();
+    let is_exists = matches!(&first, Token::Word(w)
+        if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("JSON_EXISTS"));
+    if !is_exists || second != Token::LParen {
+        return None;
+    }
+    parser.next_token();
+    parser.next_token();
+    Some(exists_call(parser))
+}
+
+fn exists_call(parser: &mut Parser) -> Result<Expr, ParserError> {
+    let mut args = vec![parser.parse_expr()?];
+    parser.expect_token(&Token::Comma)?;
+    args.push(parser.parse_expr()?);
+    if parser.consume_token(&Token::Comma) {
+        args.extend(parser.parse_comma_separated(Parser::parse_expr)?);
+    } else if !matches!(parser.peek_token().token, Token::RParen) {
+        let behavior = ["TRUE", "FALSE", "UNKNOWN", "ERROR"]
+            .into_iter()
+            .find(|b| word(parser, b));
+        let Some(behavior) = behavior else {
+            return parser.expected("TRUE, FALSE, UNKNOWN or ERROR", parser.peek_token());
+        };
+        expect_word(parser, "ON")?;
+        expect_word(parser, "ERROR")?;
+        args.push(string(behavior));
+    }
+    parser.expect_token(&Token::RParen)?;
+    Ok(Expr::Function(function("json_exists", args)))
+}
+
+/// Consumes the next token if it is the unquoted word `w` (any case).
+fn word(parser: &mut Parser, w: &str) -> bool {
+    let is = matches!(parser.peek_token().token, Token::Word(ref t)
+        if t.quote_style.is_none() && t.value.eq_ignore_ascii_case(w));
+    if is {
+        parser.next_token();
+    }
+    is
+}
+
+/// Consumes the word `w`, or says what was found instead.
+fn expect_word(parser: &mut Parser, w: &str) -> Result<(), ParserError> {
+    if word(parser, w) {
+        Ok(())
+    } else {
+        parser.expected(w, parser.peek_token())
+    }
 }
 
 /// `JSON_OBJECT(...)` or `JSON_OBJECTAGG(...)` with Flink's `KEY k VALUE v` arguments, where an

@@ -89,23 +89,25 @@ impl JsonFunc {
 struct Path {
     path: JsonPath,
     definite: bool,
+    /// `strict $...`: a missing value or a scalar where JSON_QUERY wants an array or object is
+    /// an error (`lax`, the default: empty).
+    strict: bool,
 }
 
 impl Path {
     fn parse(text: &str) -> std::result::Result<Self, String> {
         let t = text.trim_start();
-        let t = ["lax", "strict"]
-            .iter()
-            .find_map(|mode| {
-                t.strip_prefix(mode)
-                    .filter(|rest| rest.starts_with(char::is_whitespace))
-            })
-            .unwrap_or(t)
-            .trim();
+        let mode = |m: &str| {
+            t.strip_prefix(m)
+                .filter(|rest| rest.starts_with(char::is_whitespace))
+        };
+        let strict = mode("strict").is_some();
+        let t = mode("lax").or(mode("strict")).unwrap_or(t).trim();
         let path = JsonPath::parse(t).map_err(|e| format!("invalid JSON path '{text}': {e}"))?;
         Ok(Self {
             path,
             definite: is_definite(t),
+            strict,
         })
     }
 }
@@ -239,6 +241,12 @@ impl ScalarUDFImpl for JsonFunc {
             JsonFn::Value if args.len() == 6 && args.iter().all(is_string) => {
                 Ok(vec![DataType::Utf8; 6])
             }
+            JsonFn::Query if args.len() == 5 && args.iter().all(is_string) => {
+                Ok(vec![DataType::Utf8; 5])
+            }
+            JsonFn::Exists if args.len() == 3 && args.iter().all(is_string) => {
+                Ok(vec![DataType::Utf8; 3])
+            }
             JsonFn::Value | JsonFn::Query | JsonFn::Exists => self.json_and_path(args),
             JsonFn::IsJson => match args {
                 [j, k] if is_string(j) && is_string(k) => Ok(vec![DataType::Utf8, DataType::Utf8]),
@@ -281,6 +289,13 @@ impl ScalarUDFImpl for JsonFunc {
                 let (json, path) = (text(0)?, text(1)?);
                 let behaviors = [text(2)?, text(3)?, text(4)?, text(5)?];
                 json_value_with(&json, &path, &behaviors)?
+            }
+            JsonFn::Exists if arrays.len() == 3 => {
+                json_exists_with(&text(0)?, &text(1)?, &text(2)?)?
+            }
+            JsonFn::Query if arrays.len() == 5 => {
+                let (json, path) = (text(0)?, text(1)?);
+                json_query_with(&json, &path, &[text(2)?, text(3)?, text(4)?])?
             }
             JsonFn::Value | JsonFn::Query | JsonFn::Exists => {
                 let (json, path) = (text(0)?, text(1)?);
@@ -463,6 +478,113 @@ fn json_value_with(
         }
     }
     Ok(Arc::new(StringArray::from(out)))
+}
+
+/// JSON_QUERY with Flink's wrapper and ON EMPTY / ON ERROR behaviours, as Calcite's
+/// `jsonQuery`: `modes` are, per row, the wrapper (`WITHOUT`, `CONDITIONAL`: an array stays as
+/// it is, anything else is wrapped; `UNCONDITIONAL`) and the behaviour on empty and on error
+/// (`NULL`, `EMPTY ARRAY`, `EMPTY OBJECT`, `ERROR`). Nothing at the path (or a JSON null) is
+/// empty, and so is a scalar that is not wrapped, but under a `strict` path where it is an
+/// error as a missing value is; a text that is not JSON is an error.
+fn json_query_with(
+    json: &StringArray,
+    path: &StringArray,
+    modes: &[StringArray; 3],
+) -> Result<ArrayRef> {
+    let mut paths = Paths::default();
+    let mut out = Vec::with_capacity(json.len());
+    for r in 0..json.len() {
+        let (Some(j), Some(p)) = (text_at(json, r), text_at(path, r)) else {
+            out.push(None);
+            continue;
+        };
+        let compiled = match paths.get(p) {
+            Ok(c) => c,
+            Err(e) => return exec_err!("JSON_QUERY: {e}"),
+        };
+        let found: std::result::Result<Option<Value>, &str> = match serde_json::from_str(j) {
+            Err(_) => Err("the input is not JSON"),
+            Ok(doc) => {
+                let nodes = compiled.path.query(&doc);
+                match nodes.at_most_one() {
+                    Ok(v) if compiled.definite => match v {
+                        None if compiled.strict => Err("no value at the path"),
+                        v => Ok(v.cloned()),
+                    },
+                    _ => Ok(Some(Value::Array(
+                        nodes.all().into_iter().cloned().collect(),
+                    ))),
+                }
+            }
+        };
+        let wrapped = found.map(|v| {
+            v.filter(|v| !v.is_null())
+                .map(|v| match text_at(&modes[0], r) {
+                    Some("UNCONDITIONAL") => Value::Array(vec![v]),
+                    Some("CONDITIONAL") if !v.is_array() => Value::Array(vec![v]),
+                    _ => v,
+                })
+        });
+        let (mode, why) = match wrapped {
+            Ok(Some(v)) if v.is_array() || v.is_object() => {
+                out.push(Some(v.to_string()));
+                continue;
+            }
+            Ok(Some(_)) if compiled.strict => (&modes[2], "the value is not an array or object"),
+            Ok(_) => (&modes[1], "no array or object at the path"),
+            Err(why) => (&modes[2], why),
+        };
+        match text_at(mode, r) {
+            Some("ERROR") => return exec_err!("JSON_QUERY: {why} (path '{p}', input '{j}')"),
+            Some("EMPTY ARRAY") => out.push(Some("[]".to_string())),
+            Some("EMPTY OBJECT") => out.push(Some("{}".to_string())),
+            _ => out.push(None),
+        }
+    }
+    Ok(Arc::new(StringArray::from(out)))
+}
+
+/// JSON_EXISTS with Flink's ON ERROR behaviour (`on_error`, per row: `TRUE`, `FALSE`,
+/// `UNKNOWN`, `ERROR`), as Calcite's `jsonExists`: a text that is not JSON, and a missing value
+/// under a `strict` path, are errors; otherwise whether the path selects anything.
+fn json_exists_with(
+    json: &StringArray,
+    path: &StringArray,
+    on_error: &StringArray,
+) -> Result<ArrayRef> {
+    let mut paths = Paths::default();
+    let mut out = Vec::with_capacity(json.len());
+    for r in 0..json.len() {
+        let (Some(j), Some(p)) = (text_at(json, r), text_at(path, r)) else {
+            out.push(None);
+            continue;
+        };
+        let compiled = match paths.get(p) {
+            Ok(c) => c,
+            Err(e) => return exec_err!("JSON_EXISTS: {e}"),
+        };
+        let found = match serde_json::from_str::<Value>(j) {
+            Err(_) => Err("the input is not JSON"),
+            Ok(doc) => {
+                let empty = compiled.path.query(&doc).is_empty();
+                if empty && compiled.strict {
+                    Err("no value at the path")
+                } else {
+                    Ok(!empty)
+                }
+            }
+        };
+        out.push(match found {
+            Ok(b) => Some(b),
+            Err(why) => match text_at(on_error, r) {
+                Some("ERROR") => return exec_err!("JSON_EXISTS: {why} (path '{p}', input '{j}')"),
+                Some("TRUE") => Some(true),
+                Some("UNKNOWN") => None,
+                _ => Some(false),
+            },
+        });
+    }
+    Ok(Arc::new(BooleanArray::from(out)))
 }
 
 /// Row `r` of `c` (None for NULL).
@@ -808,6 +930,109 @@ mod tests {
             None,
         ];
         assert_eq!(got, want.map(|v| v.map(str::to_string)));
+    }
+
+    /// Flink's documented examples of JSON_QUERY's wrappers and behaviours.
+    #[test]
+    fn json_query_wrappers_and_behaviours() {
+        let cases: [(&str, &str, [&str; 3], Option<&str>); 10] = [
+            ("{}", "$", ["CONDITIONAL", "NULL", "NULL"], Some("[{}]")),
+            (
+                "[1, 2]",
+                "$",
+                ["CONDITIONAL", "NULL", "NULL"],
+                Some("[1,2]"),
+            ),
+            (
+                "[1, 2]",
+                "$",
+                ["UNCONDITIONAL", "NULL", "NULL"],
+                Some("[[1,2]]"),
+            ),
+            ("1", "$", ["WITHOUT", "NULL", "NULL"], None),
+            ("1", "$", ["CONDITIONAL", "NULL", "NULL"], Some("[1]")),
+            (
+                "{}",
+                "lax $.invalid",
+                ["WITHOUT", "EMPTY OBJECT", "NULL"],
+                Some("{}"),
+            ),
+            (
+                "{}",
+                "strict $.invalid",
+                ["WITHOUT", "NULL", "EMPTY ARRAY"],
+                Some("[]"),
+            ),
+            (
+                r#"{"a":[{"c":"c1"},{"c":"c2"}]}"#,
+                "lax $.a[*].c",
+                ["CONDITIONAL", "NULL", "NULL"],
+                Some(r#"["c1","c2"]"#),
+            ),
+            (
+                "{",
+                "$",
+                ["WITHOUT", "EMPTY ARRAY", "EMPTY OBJECT"],
+                Some("{}"),
+            ),
+            (
+                r#"{"s":"x"}"#,
+                "strict $.s",
+                ["WITHOUT", "EMPTY ARRAY", "EMPTY OBJECT"],
+                Some("{}"),
+            ),
+        ];
+        for (doc, path, modes, want) in cases {
+            let got = texts(&run(
+                JsonFn::Query,
+                vec![
+                    strings(&[Some(doc)]),
+                    strings(&[Some(path)]),
+                    strings(&[Some(modes[0])]),
+                    strings(&[Some(modes[1])]),
+                    strings(&[Some(modes[2])]),
+                ],
+            ));
+            assert_eq!(
+                got,
+                vec![want.map(str::to_string)],
+                "{doc} {path} {modes:?}"
+            );
+        }
+        let err = try_run(
+            JsonFn::Query,
+            vec![
+                strings(&[Some("{}")]),
+                strings(&[Some("$.a")]),
+                strings(&[Some("WITHOUT")]),
+                strings(&[Some("ERROR")]),
+                strings(&[Some("NULL")]),
+            ],
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("no array or object"), "{err}");
+    }
+
+    #[test]
+    fn json_exists_on_error() {
+        let exists = |doc: &str, path: &str, mode: &str| {
+            try_run(
+                JsonFn::Exists,
+                vec![
+                    strings(&[Some(doc)]),
+                    strings(&[Some(path)]),
+                    strings(&[Some(mode)]),
+                ],
+            )
+            .map(|a| a.as_boolean().iter().next().flatten())
+        };
+        assert_eq!(exists(DOC, "$.n", "ERROR").unwrap(), Some(true));
+        assert_eq!(exists(DOC, "lax $.zz", "ERROR").unwrap(), Some(false));
+        assert_eq!(exists(DOC, "strict $.zz", "FALSE").unwrap(), Some(false));
+        assert_eq!(exists(DOC, "strict $.zz", "TRUE").unwrap(), Some(true));
+        assert_eq!(exists("[", "$", "UNKNOWN").unwrap(), None);
+        let err = exists("[", "$", "ERROR").unwrap_err();
+        assert!(err.to_string().contains("not JSON"), "{err}");
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! them; checkpoints are the Top-N's too (the kept rows as the input columns, see
 //! [`super::rank`]), so a savepoint of either restores into the other.
 
-use super::rank::{emit_changes, snapshot_schema, Change, SNAPSHOT_FORMAT};
+use super::rank::{emit_changes, partition_keys, snapshot_schema, Change, SNAPSHOT_FORMAT};
 use super::row_arena::{RowArena, RowRef};
 use super::state_ipc;
 use super::ttl::{Clock, ExpiringMap, Ttl};
@@ -20,7 +20,7 @@ use crate::operator::{Operator, Output, RestoreScope};
 use datafusion::arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
 use datafusion::arrow::compute::{cast, take_record_batch};
 use datafusion::arrow::datatypes::{DataType, Int64Type, SchemaRef};
-use datafusion::arrow::row::{RowConverter, Rows};
+use datafusion::arrow::row::RowConverter;
 use strom_plan::{RankSpec, RowKind};
 
 /// What one row did to its partition.
@@ -159,25 +159,9 @@ impl DeduplicateOperator {
             .collect())
     }
 
-    fn partition_keys(&self, batch: &RecordBatch) -> Result<Option<Rows>, TaskError> {
-        self.partition
-            .as_ref()
-            .map(|c| {
-                let cols: Vec<_> = self
-                    .spec
-                    .partition_by
-                    .iter()
-                    .map(|i| batch.column(*i).clone())
-                    .collect();
-                c.convert_columns(&cols)
-            })
-            .transpose()
-            .map_err(Into::into)
-    }
-
     /// Offers the rows of `batch`; returns the changes (valid until the next compaction).
     fn insert_batch(&mut self, batch: &RecordBatch) -> Result<Changes, TaskError> {
-        let parts = self.partition_keys(batch)?;
+        let parts = partition_keys(&self.partition, &self.spec, batch)?;
         let times = self.times(batch)?;
         if let Some(ttl) = &mut self.ttl {
             let now = self.clock.now();

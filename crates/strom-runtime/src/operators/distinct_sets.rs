@@ -219,14 +219,7 @@ impl DistinctSets {
                 groups
                     .iter()
                     .zip(numbers(arg))
-                    .map(|(g, v)| {
-                        v.is_some_and(|v| {
-                            let seen = s.groups[*g as usize].entry(v).or_insert(0);
-                            let new = *seen & bit == 0;
-                            *seen |= bit;
-                            new
-                        })
-                    })
+                    .map(|(g, v)| v.is_some_and(|v| mark(&mut s.groups[*g as usize], v, bit)))
                     .collect()
             }
         }
@@ -297,12 +290,7 @@ impl DistinctSets {
                     }
                     (DistinctSets::Shared { slot, sets }, DistinctKey::Int(v)) => {
                         let v = i64::try_from(v).map_err(|_| corrupt())?;
-                        let bit = 1u64 << *slot;
-                        let mut s = sets.0.lock();
-                        let seen = s.groups[*g as usize].entry(v).or_insert(0);
-                        let new = *seen & bit == 0;
-                        *seen |= bit;
-                        new
+                        mark(&mut sets.0.lock().groups[*g as usize], v, 1u64 << *slot)
                     }
                     (DistinctSets::Ints(_) | DistinctSets::Shared { .. }, _) => {
                         return Err(corrupt())
@@ -319,6 +307,14 @@ impl DistinctSets {
         }
         Ok(())
     }
+}
+
+/// Marks `v` as seen by the call of `bit`; whether it was new to that call.
+fn mark(values: &mut HashMap<i64, u64>, v: i64, bit: u64) -> bool {
+    let seen = values.entry(v).or_insert(0);
+    let new = *seen & bit == 0;
+    *seen |= bit;
+    new
 }
 
 fn corrupt() -> TaskError {

@@ -161,15 +161,30 @@ fn convert_keys(
     spec: &RankSpec,
     batch: &RecordBatch,
 ) -> Result<(Option<Rows>, Rows), TaskError> {
-    let cols =
-        |c: &[usize]| -> Vec<ArrayRef> { c.iter().map(|i| batch.column(*i).clone()).collect() };
-    let parts = partition
-        .as_ref()
-        .map(|c| c.convert_columns(&cols(&spec.partition_by)))
-        .transpose()?;
-    let sort_cols: Vec<usize> = spec.order_by.iter().map(|k| k.column).collect();
-    let keys = sort.convert_columns(&cols(&sort_cols))?;
-    Ok((parts, keys))
+    let sort_cols: Vec<ArrayRef> = spec
+        .order_by
+        .iter()
+        .map(|k| batch.column(k.column).clone())
+        .collect();
+    let keys = sort.convert_columns(&sort_cols)?;
+    Ok((partition_keys(partition, spec, batch)?, keys))
+}
+
+/// A batch's partition keys in a rank's row format (None without partition columns).
+pub(super) fn partition_keys(
+    partition: &Option<RowConverter>,
+    spec: &RankSpec,
+    batch: &RecordBatch,
+) -> Result<Option<Rows>, TaskError> {
+    let Some(converter) = partition else {
+        return Ok(None);
+    };
+    let cols: Vec<ArrayRef> = spec
+        .partition_by
+        .iter()
+        .map(|i| batch.column(*i).clone())
+        .collect();
+    Ok(Some(converter.convert_columns(&cols)?))
 }
 
 /// A rank's row converters: partition keys, sort keys, whole rows.
