@@ -83,7 +83,7 @@ impl<R: Copy> Dedup<R> {
     }
 
     /// Partitions held (expired ones not yet swept out included).
-    pub fn len(&self) -> usize {
+    pub fn partitions(&self) -> usize {
         self.rows.len()
     }
 
@@ -251,7 +251,7 @@ impl DeduplicateOperator {
 
     /// Compacts the kept rows once the arena holds too many that were replaced.
     fn compact_if_due(&mut self) -> Result<(), TaskError> {
-        if self.arena.wants_compaction(self.dedup.len()) {
+        if self.arena.wants_compaction(self.dedup.partitions()) {
             if self.ttl.is_some() {
                 self.dedup.set_now(self.clock.now(), true);
             }

@@ -120,22 +120,8 @@ impl Builder<'_> {
             Some((we, _)) if partition_by.contains(we) && !updating => Some(*we),
             _ => None,
         };
-        // a deduplication: the first or last row in time per partition (Flink's Deduplicate)
-        let deduplicate = match order_by.as_slice() {
-            [key]
-                if limit == 1
-                    && rank_type == RankType::RowNumber
-                    && window_end.is_none()
-                    && !updating =>
-            {
-                if self.nodes[input].rowtime == Some(key.column) {
-                    Some(TimeAttribute::Rowtime)
-                } else if self.nodes[input].proctime == Some(key.column) {
-                    Some(TimeAttribute::Proctime)
-                } else {
-                    None
-                }
-            }
+        let deduplicate = match window_end {
+            None if !updating => self.deduplication(input, &order_by, limit, rank_type),
             _ => None,
         };
         let mut output = in_schema.without_op();
@@ -223,6 +209,30 @@ impl Builder<'_> {
             order_by,
             computed: computed.into_iter().map(|(name, _)| name).collect(),
         })
+    }
+
+    /// Whether a ranking of append-only node `input` (not a window Top-N) is a deduplication
+    /// (Flink's Deduplicate): the first or last row in time per partition, `ROW_NUMBER` with
+    /// `rownum = 1` ordered by the input's time attribute alone.
+    fn deduplication(
+        &self,
+        input: usize,
+        order_by: &[SortKey],
+        limit: u64,
+        rank_type: RankType,
+    ) -> Option<TimeAttribute> {
+        let [key] = order_by else {
+            return None;
+        };
+        if limit != 1 || rank_type != RankType::RowNumber {
+            None
+        } else if self.nodes[input].rowtime == Some(key.column) {
+            Some(TimeAttribute::Rowtime)
+        } else if self.nodes[input].proctime == Some(key.column) {
+            Some(TimeAttribute::Proctime)
+        } else {
+            None
+        }
     }
 
     /// Tells in the log how the state of the Top-N `spec` is bounded.
