@@ -35,30 +35,13 @@ const ARRAY_TEXTS: &str = "json_array_texts";
 /// type)]` (the defaults as strings); `None` for anything else. The call's own spelling (six
 /// plain arguments) parses too.
 pub fn parse_value_call(parser: &mut Parser) -> Option<Result<Expr, ParserError>> {
-    let [first, second] = parser.peek_tokens();
-    let is_value = matches!(&first, Token::Word(w)
-        if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("JSON_VALUE"));
-    if !is_value || second != Token::LParen {
-        return None;
-    }
-    parser.next_token();
-    parser.next_token();
-    Some(value_call(parser))
+    call_of(parser, "JSON_VALUE").then(|| value_call(parser))
 }
 
 fn value_call(parser: &mut Parser) -> Result<Expr, ParserError> {
-    let mut args = vec![parser.parse_expr()?];
-    parser.expect_token(&Token::Comma)?;
-    args.push(parser.parse_expr()?);
-    if parser.consume_token(&Token::Comma) {
-        args.extend(parser.parse_comma_separated(Parser::parse_expr)?);
-        parser.expect_token(&Token::RParen)?;
-        return Ok(Expr::Function(function("json_value", args)));
-    }
-    let returning = if parser.parse_keyword(Keyword::RETURNING) {
-        Some(parser.parse_data_type()?)
-    } else {
-        None
+    let (mut args, returning) = match head(parser)? {
+        Head::Plain(args) => return Ok(Expr::Function(function("json_value", args))),
+        Head::Clauses(args, returning) => (args, returning),
     };
     // (mode, default) on empty, then on error
     let mut behaviors = [(string("NULL"), null()), (string("NULL"), null())];
@@ -98,16 +81,7 @@ fn value_call(parser: &mut Parser) -> Result<Expr, ParserError> {
         args.extend([empty_mode, empty_default, error_mode, error_default]);
     }
     let call = Expr::Function(function("json_value", args));
-    Ok(match returning {
-        Some(data_type) => Expr::Cast {
-            kind: CastKind::Cast,
-            expr: Box::new(call),
-            data_type,
-            array: false,
-            format: None,
-        },
-        None => call,
-    })
+    Ok(returned_as(call, returning))
 }
 
 /// `JSON_QUERY(json, path [RETURNING type] [{WITHOUT | WITH [CONDITIONAL | UNCONDITIONAL]}
@@ -117,30 +91,13 @@ fn value_call(parser: &mut Parser) -> Result<Expr, ParserError> {
 /// `ERROR`), cast to RETURNING's type; `None` for anything else. Without clauses it stays the
 /// two-argument call.
 pub fn parse_query_call(parser: &mut Parser) -> Option<Result<Expr, ParserError>> {
-    let [first, second] = parser.peek_tokens();
-    let is_query = matches!(&first, Token::Word(w)
-        if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("JSON_QUERY"));
-    if !is_query || second != Token::LParen {
-        return None;
-    }
-    parser.next_token();
-    parser.next_token();
-    Some(query_call(parser))
+    call_of(parser, "JSON_QUERY").then(|| query_call(parser))
 }
 
 fn query_call(parser: &mut Parser) -> Result<Expr, ParserError> {
-    let mut args = vec![parser.parse_expr()?];
-    parser.expect_token(&Token::Comma)?;
-    args.push(parser.parse_expr()?);
-    if parser.consume_token(&Token::Comma) {
-        args.extend(parser.parse_comma_separated(Parser::parse_expr)?);
-        parser.expect_token(&Token::RParen)?;
-        return Ok(Expr::Function(function("json_query", args)));
-    }
-    let returning = if parser.parse_keyword(Keyword::RETURNING) {
-        Some(parser.parse_data_type()?)
-    } else {
-        None
+    let (mut args, returning) = match head(parser)? {
+        Head::Plain(args) => return Ok(Expr::Function(function("json_query", args))),
+        Head::Clauses(args, returning) => (args, returning),
     };
     let mut wrapper = None;
     if word(parser, "WITHOUT") {
@@ -190,40 +147,22 @@ fn query_call(parser: &mut Parser) -> Result<Expr, ParserError> {
         args.extend(behaviors.map(|b| string(b.unwrap_or("NULL"))));
     }
     let call = Expr::Function(function("json_query", args));
-    Ok(match returning {
-        Some(data_type) => Expr::Cast {
-            kind: CastKind::Cast,
-            expr: Box::new(call),
-            data_type,
-            array: false,
-            format: None,
-        },
-        None => call,
-    })
+    Ok(returned_as(call, returning))
 }
 
 /// `JSON_EXISTS(json, path [{TRUE | FALSE | UNKNOWN | ERROR} ON ERROR])` where an expression
 /// starts, as `json_exists(json, path, on_error)` (the behaviour as a string); `None` for
 /// anything else. Without the clause it stays the two-argument call.
 pub fn parse_exists_call(parser: &mut Parser) -> Option<Result<Expr, ParserError>> {
-    let [first, second] = parser.peek_tokens();
-    let is_exists = matches!(&first, Token::Word(w)
-        if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("JSON_EXISTS"));
-    if !is_exists || second != Token::LParen {
-        return None;
-    }
-    parser.next_token();
-    parser.next_token();
-    Some(exists_call(parser))
+    call_of(parser, "JSON_EXISTS").then(|| exists_call(parser))
 }
 
 fn exists_call(parser: &mut Parser) -> Result<Expr, ParserError> {
-    let mut args = vec![parser.parse_expr()?];
-    parser.expect_token(&Token::Comma)?;
-    args.push(parser.parse_expr()?);
-    if parser.consume_token(&Token::Comma) {
-        args.extend(parser.parse_comma_separated(Parser::parse_expr)?);
-    } else if !matches!(parser.peek_token().token, Token::RParen) {
+    let mut args = match head(parser)? {
+        Head::Plain(args) => return Ok(Expr::Function(function("json_exists", args))),
+        Head::Clauses(args, _) => args,
+    };
+    if !matches!(parser.peek_token().token, Token::RParen) {
         let behavior = ["TRUE", "FALSE", "UNKNOWN", "ERROR"]
             .into_iter()
             .find(|b| word(parser, b));
@@ -236,6 +175,59 @@ fn exists_call(parser: &mut Parser) -> Result<Expr, ParserError> {
     }
     parser.expect_token(&Token::RParen)?;
     Ok(Expr::Function(function("json_exists", args)))
+}
+
+/// The start of a JSON function's call, after `name(`.
+enum Head {
+    /// Plain arguments only (the call's own spelling, as a view's text has it), the closing
+    /// parenthesis consumed.
+    Plain(Vec<Expr>),
+    /// The json and path arguments and the RETURNING type; the clauses follow.
+    Clauses(Vec<Expr>, Option<sqlparser::ast::DataType>),
+}
+
+fn head(parser: &mut Parser) -> Result<Head, ParserError> {
+    let mut args = vec![parser.parse_expr()?];
+    parser.expect_token(&Token::Comma)?;
+    args.push(parser.parse_expr()?);
+    if parser.consume_token(&Token::Comma) {
+        args.extend(parser.parse_comma_separated(Parser::parse_expr)?);
+        parser.expect_token(&Token::RParen)?;
+        return Ok(Head::Plain(args));
+    }
+    let returning = if parser.parse_keyword(Keyword::RETURNING) {
+        Some(parser.parse_data_type()?)
+    } else {
+        None
+    };
+    Ok(Head::Clauses(args, returning))
+}
+
+/// Consumes `name(` if that is what comes next (`name` unquoted, in any case).
+fn call_of(parser: &mut Parser, name: &str) -> bool {
+    let [first, second] = parser.peek_tokens();
+    let is_call = matches!(&first, Token::Word(w)
+        if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(name));
+    if !is_call || second != Token::LParen {
+        return false;
+    }
+    parser.next_token();
+    parser.next_token();
+    true
+}
+
+/// `call` cast to RETURNING's type, if there is one.
+fn returned_as(call: Expr, returning: Option<sqlparser::ast::DataType>) -> Expr {
+    match returning {
+        Some(data_type) => Expr::Cast {
+            kind: CastKind::Cast,
+            expr: Box::new(call),
+            data_type,
+            array: false,
+            format: None,
+        },
+        None => call,
+    }
 }
 
 /// Consumes the next token if it is the unquoted word `w` (any case).

@@ -11,9 +11,8 @@
 //! them; checkpoints are the Top-N's too (the kept rows as the input columns, see
 //! [`super::rank`]), so a savepoint of either restores into the other.
 
-use super::rank::{emit_changes, partition_keys, snapshot_schema, Change, SNAPSHOT_FORMAT};
+use super::rank::{emit_changes, partition_keys, restore_rows, snapshot_rows, Change};
 use super::row_arena::{RowArena, RowRef};
-use super::state_ipc;
 use super::ttl::{Clock, ExpiringMap, Ttl};
 use crate::error::TaskError;
 use crate::operator::{Operator, Output, RestoreScope};
@@ -285,36 +284,16 @@ impl Operator for DeduplicateOperator {
     }
 
     fn snapshot_state(&mut self, _checkpoint: u64) -> Result<Option<Vec<u8>>, TaskError> {
-        let schema = snapshot_schema(&self.spec);
         let rows: Vec<RowRef> = self.dedup.rows().copied().collect();
-        let batches = if rows.is_empty() {
-            vec![]
-        } else {
-            let n = rows.len();
-            vec![state_ipc::batch(
-                &schema,
-                self.arena.gather(rows.into_iter())?,
-                n,
-            )?]
-        };
-        state_ipc::write(&schema, &batches).map(Some)
+        snapshot_rows(&self.spec, &mut self.arena, rows).map(Some)
     }
 
     fn restore_state(&mut self, states: &[Vec<u8>], scope: &RestoreScope) -> Result<(), TaskError> {
-        let expected = snapshot_schema(&self.spec);
-        let input = state_ipc::nullable(&self.spec.input.to_arrow());
-        for bytes in states {
-            let snap = state_ipc::read(bytes, SNAPSHOT_FORMAT, &expected)?;
-            for b in snap.batches {
-                let b = state_ipc::owned(&b, &self.spec.partition_by, scope)?;
-                if b.num_rows() > 0 {
-                    let b = RecordBatch::try_new(input.clone(), b.columns().to_vec())?;
-                    self.insert_batch(&b)?;
-                    self.compact_if_due()?;
-                }
-            }
-        }
-        Ok(())
+        let spec = self.spec.clone();
+        restore_rows(&spec, states, scope, |b| {
+            self.insert_batch(b)?;
+            self.compact_if_due()
+        })
     }
 }
 

@@ -25,7 +25,7 @@ use datafusion::arrow::row::{OwnedRow, RowConverter, Rows, SortField};
 use std::sync::Arc;
 use strom_plan::{RankSpec, RowKind, RowSchema};
 
-pub(super) const SNAPSHOT_FORMAT: &str = "rank/v1";
+const SNAPSHOT_FORMAT: &str = "rank/v1";
 
 /// One change of the ranked table: the row (an index into [`TopN`]'s rows), its rank (1-based)
 /// and its kind.
@@ -255,7 +255,7 @@ pub(super) fn emit_changes<R>(
 }
 
 /// The schema of a ranking's checkpoints: its kept rows as the input columns.
-pub(super) fn snapshot_schema(spec: &RankSpec) -> SchemaRef {
+fn snapshot_schema(spec: &RankSpec) -> SchemaRef {
     state_ipc::schema(state_ipc::fields_of(&spec.input), SNAPSHOT_FORMAT, i64::MIN)
 }
 
@@ -369,42 +369,64 @@ impl Operator for RankOperator {
     }
 
     fn snapshot_state(&mut self, _checkpoint: u64) -> Result<Option<Vec<u8>>, TaskError> {
-        let schema = snapshot_schema(&self.spec);
         let rows: Vec<RowRef> = self
             .top
             .partitions()
             .flat_map(|p| p.iter().map(|(_, r)| *r))
             .collect();
-        let batches = if rows.is_empty() {
-            vec![]
-        } else {
-            let n = rows.len();
-            vec![state_ipc::batch(
-                &schema,
-                self.arena.gather(rows.into_iter())?,
-                n,
-            )?]
-        };
-        state_ipc::write(&schema, &batches).map(Some)
+        snapshot_rows(&self.spec, &mut self.arena, rows).map(Some)
     }
 
     fn restore_state(&mut self, states: &[Vec<u8>], scope: &RestoreScope) -> Result<(), TaskError> {
-        let expected = snapshot_schema(&self.spec);
-        let input = state_ipc::nullable(&self.spec.input.to_arrow());
-        for bytes in states {
-            let snap = state_ipc::read(bytes, SNAPSHOT_FORMAT, &expected)?;
-            for b in snap.batches {
-                let b = state_ipc::owned(&b, &self.spec.partition_by, scope)?;
-                if b.num_rows() > 0 {
-                    // kept rows in rank order: inserted again in that order, they keep it
-                    let b = RecordBatch::try_new(input.clone(), b.columns().to_vec())?;
-                    self.insert_batch(&b)?;
-                    self.compact_if_due()?;
-                }
+        // kept rows in rank order: inserted again in that order, they keep it
+        let spec = self.spec.clone();
+        restore_rows(&spec, states, scope, |b| {
+            self.insert_batch(b)?;
+            self.compact_if_due()
+        })
+    }
+}
+
+/// A ranking's checkpoint: its kept rows `rows` (of `arena`) as the input columns.
+pub(super) fn snapshot_rows(
+    spec: &RankSpec,
+    arena: &mut RowArena,
+    rows: Vec<RowRef>,
+) -> Result<Vec<u8>, TaskError> {
+    let schema = snapshot_schema(spec);
+    let batches = if rows.is_empty() {
+        vec![]
+    } else {
+        let n = rows.len();
+        vec![state_ipc::batch(
+            &schema,
+            arena.gather(rows.into_iter())?,
+            n,
+        )?]
+    };
+    state_ipc::write(&schema, &batches)
+}
+
+/// Restores a ranking from the checkpoints `states` of every subtask of the previous run: each
+/// batch of kept rows whose partitions `scope` owns goes to `insert`, in the order kept.
+pub(super) fn restore_rows(
+    spec: &RankSpec,
+    states: &[Vec<u8>],
+    scope: &RestoreScope,
+    mut insert: impl FnMut(&RecordBatch) -> Result<(), TaskError>,
+) -> Result<(), TaskError> {
+    let expected = snapshot_schema(spec);
+    let input = state_ipc::nullable(&spec.input.to_arrow());
+    for bytes in states {
+        let snap = state_ipc::read(bytes, SNAPSHOT_FORMAT, &expected)?;
+        for b in snap.batches {
+            let b = state_ipc::owned(&b, &spec.partition_by, scope)?;
+            if b.num_rows() > 0 {
+                insert(&RecordBatch::try_new(input.clone(), b.columns().to_vec())?)?;
             }
         }
-        Ok(())
     }
+    Ok(())
 }
 
 #[cfg(test)]
