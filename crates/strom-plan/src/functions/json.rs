@@ -446,37 +446,22 @@ fn json_value_with(
     path: &StringArray,
     behaviors: &[StringArray; 4],
 ) -> Result<ArrayRef> {
-    let mut paths = Paths::default();
-    let mut out = Vec::with_capacity(json.len());
-    for r in 0..json.len() {
-        let (Some(j), Some(p)) = (text_at(json, r), text_at(path, r)) else {
-            out.push(None);
-            continue;
-        };
-        let compiled = match paths.get(p) {
-            Ok(c) => c,
-            Err(e) => return exec_err!("JSON_VALUE: {e}"),
-        };
+    let out = per_row("JSON_VALUE", json, path, |r, j, p, compiled| {
         let found = match serde_json::from_str::<Value>(j) {
             Ok(doc) => scalar_at(&doc, compiled),
             Err(_) => Found::Error("the input is not JSON"),
         };
         let (mode, default, why) = match found {
-            Found::Value(v) => {
-                out.push(v);
-                continue;
-            }
+            Found::Value(v) => return Ok(v),
             Found::Empty => (&behaviors[0], &behaviors[1], "no value at the path"),
             Found::Error(why) => (&behaviors[2], &behaviors[3], why),
         };
         match text_at(mode, r) {
-            Some("ERROR") => {
-                return exec_err!("JSON_VALUE: {why} (path '{p}', input '{j}')");
-            }
-            Some("DEFAULT") => out.push(text_at(default, r).map(str::to_string)),
-            _ => out.push(None),
+            Some("ERROR") => exec_err!("JSON_VALUE: {why} (path '{p}', input '{j}')"),
+            Some("DEFAULT") => Ok(text_at(default, r).map(str::to_string)),
+            _ => Ok(None),
         }
-    }
+    })?;
     Ok(Arc::new(StringArray::from(out)))
 }
 
@@ -491,17 +476,7 @@ fn json_query_with(
     path: &StringArray,
     modes: &[StringArray; 3],
 ) -> Result<ArrayRef> {
-    let mut paths = Paths::default();
-    let mut out = Vec::with_capacity(json.len());
-    for r in 0..json.len() {
-        let (Some(j), Some(p)) = (text_at(json, r), text_at(path, r)) else {
-            out.push(None);
-            continue;
-        };
-        let compiled = match paths.get(p) {
-            Ok(c) => c,
-            Err(e) => return exec_err!("JSON_QUERY: {e}"),
-        };
+    let out = per_row("JSON_QUERY", json, path, |r, j, p, compiled| {
         let found: std::result::Result<Option<Value>, &str> = match serde_json::from_str(j) {
             Err(_) => Err("the input is not JSON"),
             Ok(doc) => {
@@ -526,21 +501,18 @@ fn json_query_with(
                 })
         });
         let (mode, why) = match wrapped {
-            Ok(Some(v)) if v.is_array() || v.is_object() => {
-                out.push(Some(v.to_string()));
-                continue;
-            }
+            Ok(Some(v)) if v.is_array() || v.is_object() => return Ok(Some(v.to_string())),
             Ok(Some(_)) if compiled.strict => (&modes[2], "the value is not an array or object"),
             Ok(_) => (&modes[1], "no array or object at the path"),
             Err(why) => (&modes[2], why),
         };
         match text_at(mode, r) {
-            Some("ERROR") => return exec_err!("JSON_QUERY: {why} (path '{p}', input '{j}')"),
-            Some("EMPTY ARRAY") => out.push(Some("[]".to_string())),
-            Some("EMPTY OBJECT") => out.push(Some("{}".to_string())),
-            _ => out.push(None),
+            Some("ERROR") => exec_err!("JSON_QUERY: {why} (path '{p}', input '{j}')"),
+            Some("EMPTY ARRAY") => Ok(Some("[]".to_string())),
+            Some("EMPTY OBJECT") => Ok(Some("{}".to_string())),
+            _ => Ok(None),
         }
-    }
+    })?;
     Ok(Arc::new(StringArray::from(out)))
 }
 
@@ -552,17 +524,7 @@ fn json_exists_with(
     path: &StringArray,
     on_error: &StringArray,
 ) -> Result<ArrayRef> {
-    let mut paths = Paths::default();
-    let mut out = Vec::with_capacity(json.len());
-    for r in 0..json.len() {
-        let (Some(j), Some(p)) = (text_at(json, r), text_at(path, r)) else {
-            out.push(None);
-            continue;
-        };
-        let compiled = match paths.get(p) {
-            Ok(c) => c,
-            Err(e) => return exec_err!("JSON_EXISTS: {e}"),
-        };
+    let out = per_row("JSON_EXISTS", json, path, |r, j, p, compiled| {
         let found = match serde_json::from_str::<Value>(j) {
             Err(_) => Err("the input is not JSON"),
             Ok(doc) => {
@@ -574,17 +536,41 @@ fn json_exists_with(
                 }
             }
         };
-        out.push(match found {
-            Ok(b) => Some(b),
+        match found {
+            Ok(b) => Ok(Some(b)),
             Err(why) => match text_at(on_error, r) {
-                Some("ERROR") => return exec_err!("JSON_EXISTS: {why} (path '{p}', input '{j}')"),
-                Some("TRUE") => Some(true),
-                Some("UNKNOWN") => None,
-                _ => Some(false),
+                Some("ERROR") => exec_err!("JSON_EXISTS: {why} (path '{p}', input '{j}')"),
+                Some("TRUE") => Ok(Some(true)),
+                Some("UNKNOWN") => Ok(None),
+                _ => Ok(Some(false)),
             },
-        });
-    }
+        }
+    })?;
     Ok(Arc::new(BooleanArray::from(out)))
+}
+
+/// `f(row, json, path text, compiled path)` for each row of `json` and `path` (NULL where
+/// either is); a path that does not parse fails `name`.
+fn per_row<T>(
+    name: &str,
+    json: &StringArray,
+    path: &StringArray,
+    mut f: impl FnMut(usize, &str, &str, &Path) -> Result<Option<T>>,
+) -> Result<Vec<Option<T>>> {
+    let mut paths = Paths::default();
+    let mut out = Vec::with_capacity(json.len());
+    for r in 0..json.len() {
+        let (Some(j), Some(p)) = (text_at(json, r), text_at(path, r)) else {
+            out.push(None);
+            continue;
+        };
+        let compiled = match paths.get(p) {
+            Ok(c) => c,
+            Err(e) => return exec_err!("{name}: {e}"),
+        };
+        out.push(f(r, j, p, compiled)?);
+    }
+    Ok(out)
 }
 
 /// Row `r` of `c` (None for NULL).
