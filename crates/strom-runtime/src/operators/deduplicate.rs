@@ -471,6 +471,34 @@ mod tests {
         assert!(DeduplicateOperator::new(&s).is_err());
     }
 
+    /// Keeping the first row, a later row of an earlier time replaces it (a write); a row that
+    /// replaces nothing does not keep the partition alive, and a partition not written for the
+    /// TTL starts afresh.
+    #[test]
+    fn a_state_ttl_drops_partitions_not_written_for_that_long() {
+        use std::sync::atomic::{AtomicI64, Ordering};
+        let s = RankSpec {
+            state_ttl_ms: 100,
+            ..spec(false)
+        };
+        let now = Arc::new(AtomicI64::new(0));
+        let mut op = DeduplicateOperator::new(&s)
+            .unwrap()
+            .with_clock(Clock::manual(now.clone()));
+        let mut out = Collect(vec![]);
+        for (t, row) in [(0, (1, 10, 100)), (50, (1, 12, 101)), (120, (1, 11, 102))] {
+            now.store(t, Ordering::Relaxed);
+            op.process_batch(batch(&s, &[row]), &mut out).unwrap();
+        }
+        assert_eq!(
+            changes(&out.0),
+            vec![
+                (RowKind::Insert as i8, (1, 10, 100), 1),
+                (RowKind::Insert as i8, (1, 11, 102), 1),
+            ]
+        );
+    }
+
     proptest! {
         /// Rows in any order of time and partition, in batches of any size, compacting at
         /// every chance or not: the replayed changelog is the row kept by hand, and the state
