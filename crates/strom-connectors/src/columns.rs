@@ -24,7 +24,7 @@ enum Data {
     Dec(Vec<i128>, u8, i8),
     Str(Vec<i32>, Vec<u8>),
     Date(Vec<i32>),
-    Ts(Vec<i64>, TimeUnit),
+    Ts(Vec<i64>, TimeUnit, text::DateCache),
 }
 
 /// Text formats (CSV, JSON, raw) read flat columns only: a clear error for a ROW, ARRAY or MAP
@@ -85,7 +85,7 @@ impl ColumnBuilder {
                     DataType::Timestamp(u, _) => u,
                     _ => TimeUnit::Millisecond,
                 };
-                Data::Ts(Vec::with_capacity(capacity), unit)
+                Data::Ts(Vec::with_capacity(capacity), unit, Default::default())
             }
             // refused by `check_flat` before a reader is made; as text, the batch would not
             // match the schema and the reader fails with that error
@@ -124,7 +124,7 @@ impl ColumnBuilder {
             Data::Dec(v, ..) => v.push(0),
             Data::Str(o, vals) => o.push(vals.len() as i32),
             Data::Date(v) => v.push(0),
-            Data::Ts(v, _) => v.push(0),
+            Data::Ts(v, ..) => v.push(0),
         }
         self.nulls.append_null();
         Ok(())
@@ -138,7 +138,9 @@ impl ColumnBuilder {
         }
         let ok = match &mut self.data {
             Data::I64(v) => text::parse_i64(s).map(|x| v.push(x)).is_some(),
-            Data::Ts(v, unit) => text::parse_timestamp(s, *unit).map(|x| v.push(x)).is_some(),
+            Data::Ts(v, unit, dates) => text::parse_timestamp_with(s, *unit, dates)
+                .map(|x| v.push(x))
+                .is_some(),
             Data::Str(..) => return self.push_string(s),
             Data::I32(v) => text::parse_i64(s)
                 .and_then(|x| i32::try_from(x).ok())
@@ -268,7 +270,7 @@ impl ColumnBuilder {
                 vals.truncate(o[len] as usize);
             }
             Data::Date(v) => v.truncate(len),
-            Data::Ts(v, _) => v.truncate(len),
+            Data::Ts(v, ..) => v.truncate(len),
         }
         self.nulls.truncate(len);
     }
@@ -313,7 +315,7 @@ impl ColumnBuilder {
                 ScalarBuffer::from(take_cap(v, cap)),
                 nulls,
             )),
-            Data::Ts(v, unit) => {
+            Data::Ts(v, unit, _) => {
                 let values = ScalarBuffer::from(take_cap(v, cap));
                 match unit {
                     TimeUnit::Second => Arc::new(TimestampSecondArray::new(values, nulls)),
@@ -342,13 +344,28 @@ pub fn finish_batch(
     rows: usize,
     what: &str,
 ) -> Result<arrow::record_batch::RecordBatch, crate::ConnectorError> {
+    finish_batch_in(schema, builders, None, rows, what)
+}
+
+/// [`finish_batch`], the batch's columns being the arrays of the builders `order` names (a
+/// builder may be named twice), or of every builder in turn.
+pub fn finish_batch_in(
+    schema: &arrow::datatypes::SchemaRef,
+    builders: &mut [ColumnBuilder],
+    order: Option<&[usize]>,
+    rows: usize,
+    what: &str,
+) -> Result<arrow::record_batch::RecordBatch, crate::ConnectorError> {
     let err = |e: arrow::error::ArrowError| {
         crate::ConnectorError::Other(format!("building a {what} batch: {e}"))
     };
-    let arrays = builders
+    let mut arrays = builders
         .iter_mut()
         .map(|b| b.finish().map_err(err))
         .collect::<Result<Vec<_>, _>>()?;
+    if let Some(order) = order {
+        arrays = order.iter().map(|&b| arrays[b].clone()).collect();
+    }
     let options = arrow::array::RecordBatchOptions::new().with_row_count(Some(rows));
     arrow::record_batch::RecordBatch::try_new_with_options(schema.clone(), arrays, &options)
         .map_err(err)

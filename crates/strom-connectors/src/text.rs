@@ -301,6 +301,21 @@ fn parse_date_prefix(s: &[u8], i: &mut usize) -> Option<i64> {
 /// truncated.
 #[inline]
 pub fn parse_timestamp(s: &[u8], unit: TimeUnit) -> Option<i64> {
+    parse_timestamp_with(s, unit, &mut DateCache::default())
+}
+
+/// The last date a column's timestamps had (`YYYY-MM-DD` and its day number): consecutive
+/// rows of a file mostly share their date, and the calendar arithmetic is then done once.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DateCache {
+    text: [u8; 10],
+    days: i64,
+}
+
+/// [`parse_timestamp`], with the day number of the date taken from `cache` when the date is the
+/// one seen last.
+#[inline]
+pub fn parse_timestamp_with(s: &[u8], unit: TimeUnit, cache: &mut DateCache) -> Option<i64> {
     if s.len() >= 19
         && s[4] == b'-'
         && s[7] == b'-'
@@ -308,9 +323,19 @@ pub fn parse_timestamp(s: &[u8], unit: TimeUnit) -> Option<i64> {
         && s[13] == b':'
         && s[16] == b':'
     {
-        let y = two_digits(s, 0)? * 100 + two_digits(s, 2)?;
-        let mo = two_digits(s, 5)?;
-        let d = two_digits(s, 8)?;
+        let days = if s[..10] == cache.text {
+            Some(cache.days)
+        } else {
+            let y = two_digits(s, 0)? * 100 + two_digits(s, 2)?;
+            let mo = two_digits(s, 5)?;
+            let d = two_digits(s, 8)?;
+            ((1..=12).contains(&mo) && d >= 1 && d <= days_in_month(y as i64, mo)).then(|| {
+                let days = days_from_civil(y as i64, mo, d);
+                cache.text.copy_from_slice(&s[..10]);
+                cache.days = days;
+                days
+            })
+        };
         let h = two_digits(s, 11)?;
         let mi = two_digits(s, 14)?;
         let se = two_digits(s, 17)?;
@@ -322,14 +347,8 @@ pub fn parse_timestamp(s: &[u8], unit: TimeUnit) -> Option<i64> {
             None
         };
         if let Some(frac) = frac {
-            if (1..=12).contains(&mo)
-                && d >= 1
-                && d <= days_in_month(y as i64, mo)
-                && h < 24
-                && mi < 60
-                && se < 60
-            {
-                let days = days_from_civil(y as i64, mo, d);
+            let days = days?;
+            if h < 24 && mi < 60 && se < 60 {
                 let secs = days * 86_400 + (h * 3600 + mi * 60 + se) as i64;
                 return secs.checked_mul(units_per_second(unit))?.checked_add(frac);
             }

@@ -1,17 +1,18 @@
-//! The CSV source: a hand-written parser that finds lines and fields with `memchr` and parses
+//! The CSV source: a hand-written parser that finds lines and fields with SIMD compares and parses
 //! only the projected columns straight into Arrow buffers.
 //!
-//! Lines without a double quote take the fast path (fields are split at the delimiter and
-//! unprojected fields are skipped without parsing); a line containing a quote is split by the
-//! RFC 4180 rules (quoted fields may contain the delimiter and doubled quotes `""`, but not
+//! Lines without a double quote take the fast path: one pass of SIMD compares finds every
+//! delimiter, line end and quote ([`super::structurals`]), and unprojected fields are skipped
+//! without parsing. A line containing a quote is split by the RFC 4180 rules (quoted fields may contain the delimiter and doubled quotes `""`, but not
 //! line breaks). Every row must have exactly as many fields as the table has columns.
 
 use super::split::{next_line, SplitReader};
+use super::structurals::Structurals;
 use super::FsOptions;
 use crate::columns::{push_csv_fields, ColumnBuilder, PushError};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
-use memchr::{memchr, memchr_iter};
+use memchr::memchr;
 use strom_plan::{Column, TableSpec};
 use strom_runtime::connector::ConnectorCounters;
 use strom_runtime::{ConnectorError, SourceReader};
@@ -30,11 +31,26 @@ enum RowError {
     Quote(&'static str),
 }
 
+/// A field no builder reads.
+const NOT_READ: u32 = u32::MAX;
+
+/// What became of one line.
+enum Line {
+    Row,
+    /// An empty line: skipped.
+    Empty,
+    Bad(RowError),
+}
+
 /// The parsing state: everything but the input.
 struct Parser {
     columns: Vec<Column>,
-    /// `(field index, builder index)` sorted by field index.
+    /// `(field index, builder index)` of the projected fields, sorted by field index.
     plan: Vec<(usize, usize)>,
+    /// The builder of each field ([`NOT_READ`]: not projected).
+    targets: Vec<u32>,
+    /// The builder of each projected column (a column may be projected twice).
+    order: Vec<usize>,
     builders: Vec<ColumnBuilder>,
     ncols: usize,
     delim: u8,
@@ -42,9 +58,6 @@ struct Parser {
     batch_rows: usize,
     rows: usize,
     skipped: u64,
-    /// Buffer position of the next `"` at or after the current line, for `quote_gen`.
-    next_quote: usize,
-    quote_gen: u64,
     scratch: Vec<u8>,
     fields: Vec<(usize, usize, bool)>,
 }
@@ -67,21 +80,30 @@ impl CsvReader {
         batch_rows: usize,
     ) -> Self {
         let schema = table.schema.project(projection).to_arrow();
-        let builders = projection
+        // each field is parsed once, however often it is projected
+        let mut fields = projection.to_vec();
+        fields.sort_unstable();
+        fields.dedup();
+        let builders = fields
             .iter()
             .map(|&i| ColumnBuilder::new(&table.schema.columns[i], batch_rows))
             .collect();
-        let mut plan: Vec<(usize, usize)> = projection
+        let plan: Vec<(usize, usize)> = fields.iter().enumerate().map(|(b, &f)| (f, b)).collect();
+        let mut targets = vec![NOT_READ; table.schema.columns.len()];
+        for &(f, b) in &plan {
+            targets[f] = b as u32;
+        }
+        let order = projection
             .iter()
-            .enumerate()
-            .map(|(b, &f)| (f, b))
+            .map(|f| fields.binary_search(f).unwrap_or_default())
             .collect();
-        plan.sort();
         Self {
             lines,
             parser: Parser {
                 columns: table.schema.columns.clone(),
                 plan,
+                targets,
+                order,
                 builders,
                 ncols: table.schema.columns.len(),
                 delim: opts.delimiter,
@@ -89,8 +111,6 @@ impl CsvReader {
                 batch_rows: batch_rows.max(1),
                 rows: 0,
                 skipped: 0,
-                next_quote: 0,
-                quote_gen: u64::MAX,
                 scratch: Vec::new(),
                 fields: Vec::new(),
             },
@@ -103,7 +123,8 @@ impl CsvReader {
     fn emit(&mut self) -> Result<Option<RecordBatch>, ConnectorError> {
         let p = &mut self.parser;
         let rows = std::mem::take(&mut p.rows);
-        crate::columns::finish_batch(&self.schema, &mut p.builders, rows, "CSV").map(Some)
+        crate::columns::finish_batch_in(&self.schema, &mut p.builders, Some(&p.order), rows, "CSV")
+            .map(Some)
     }
 
     fn error_message(&self, line_in_slice: u64, e: RowError) -> String {
@@ -185,6 +206,19 @@ impl SourceReader for CsvReader {
     }
 }
 
+/// Moves `ends` past the line whose field ends at `end`: returns where the next line starts and
+/// how many more fields the line has.
+#[inline]
+fn skip_line(data: &[u8], mut end: usize, ends: &mut Structurals<'_>) -> (usize, usize) {
+    let len = data.len();
+    let mut more = 0;
+    while end < len && data[end] != b'\n' {
+        end = ends.next().unwrap_or(len);
+        more += 1;
+    }
+    ((end + 1).min(len), more)
+}
+
 impl Parser {
     /// Parses lines of `chunk` until the batch is full or the chunk is used up. Returns the
     /// bytes and lines consumed and, on a row error (when errors are not ignored), the 1-based
@@ -194,33 +228,19 @@ impl Parser {
         chunk: &super::split::Lines<'_>,
     ) -> (usize, u64, Result<(), (u64, RowError)>) {
         let data = chunk.data;
-        if chunk.generation != self.quote_gen {
-            self.quote_gen = chunk.generation;
-            self.next_quote = memchr(b'"', data).map_or(usize::MAX, |k| chunk.buf_pos + k);
-        }
+        // positioned at the start of the next line throughout
+        let mut ends = Structurals::new(data, self.delim);
         let mut off = 0;
         let mut nlines = 0u64;
         while off < data.len() && self.rows < self.batch_rows {
             let line_off = off;
-            let (line, next) = next_line(data, off);
-            off = next;
             nlines += 1;
-            if line.is_empty() {
-                continue;
-            }
-            let abs_start = chunk.buf_pos + line_off;
-            if self.next_quote < abs_start {
-                self.next_quote =
-                    memchr(b'"', &data[line_off..]).map_or(usize::MAX, |k| abs_start + k);
-            }
-            let res = if self.next_quote < chunk.buf_pos + off {
-                self.parse_quoted(line)
-            } else {
-                self.parse_fast(line)
-            };
-            match res {
-                Ok(()) => self.rows += 1,
-                Err(e) => {
+            let (next, line) = self.parse_fields(data, line_off, &mut ends);
+            off = next;
+            match line {
+                Line::Row => self.rows += 1,
+                Line::Empty => {}
+                Line::Bad(e) => {
                     for b in &mut self.builders {
                         b.truncate(self.rows);
                     }
@@ -235,44 +255,84 @@ impl Parser {
         (off, nlines, Ok(()))
     }
 
+    /// Parses the line starting at `line_off` (no quotes in it), `ends` positioned there: its
+    /// projected fields go into the builders (a bad row leaves them for the caller to roll
+    /// back). Returns where the next line starts, with `ends` moved there.
     #[inline]
-    fn parse_fast(&mut self, line: &[u8]) -> Result<(), RowError> {
-        let d = self.delim;
-        let len = line.len();
-        let mut f = 0usize;
-        let mut s = 0usize;
-        let mut e = memchr(d, line).unwrap_or(len);
-        for &(fi, bi) in &self.plan {
-            while f < fi {
-                if e >= len {
-                    return Err(RowError::FieldCount {
-                        found: 1 + memchr_iter(d, line).count(),
-                    });
+    fn parse_fields(
+        &mut self,
+        data: &[u8],
+        line_off: usize,
+        ends: &mut Structurals<'_>,
+    ) -> (usize, Line) {
+        let len = data.len();
+        let mut start = line_off;
+        let mut field = 0usize;
+        loop {
+            let end = ends.next().unwrap_or(len);
+            let last = match data.get(end) {
+                None | Some(b'\n') => true,
+                Some(b'"') => return self.quoted_line(data, line_off, ends),
+                Some(_) => false,
+            };
+            let mut value_end = end;
+            if last {
+                if value_end > start && data[value_end - 1] == b'\r' {
+                    value_end -= 1;
                 }
-                s = e + 1;
-                f += 1;
-                e = memchr(d, &line[s..]).map_or(len, |k| s + k);
+                if field == 0 && value_end == start {
+                    return ((end + 1).min(len), Line::Empty);
+                }
             }
-            let field = &line[s..e];
-            if let Err(err) = self.builders[bi].push_text(field) {
-                return Err(RowError::Value {
-                    field: fi,
-                    err,
-                    text: field.to_vec(),
-                });
+            let b = self.targets.get(field).copied().unwrap_or(NOT_READ);
+            if b != NOT_READ {
+                let text = &data[start..value_end];
+                if let Err(err) = self.builders[b as usize].push_text(text) {
+                    let e = RowError::Value {
+                        field,
+                        err,
+                        text: text.to_vec(),
+                    };
+                    return (skip_line(data, end, ends).0, Line::Bad(e));
+                }
             }
+            field += 1;
+            if last || field == self.ncols {
+                let (next, more) = skip_line(data, end, ends);
+                let line = if more == 0 && field == self.ncols {
+                    Line::Row
+                } else {
+                    Line::Bad(RowError::FieldCount {
+                        found: field + more,
+                    })
+                };
+                return (next, line);
+            }
+            start = end + 1;
         }
-        let rest = if e >= len {
-            0
-        } else {
-            1 + memchr_iter(d, &line[e + 1..]).count()
+    }
+
+    /// A line with a quote in it, after [`parse_fields`](Self::parse_fields) met the quote:
+    /// its fields pushed so far are taken back and the whole line is parsed by
+    /// [`parse_quoted`](Self::parse_quoted).
+    #[cold]
+    #[inline(never)]
+    fn quoted_line(
+        &mut self,
+        data: &[u8],
+        line_off: usize,
+        ends: &mut Structurals<'_>,
+    ) -> (usize, Line) {
+        for b in &mut self.builders {
+            b.truncate(self.rows);
+        }
+        let (line, next) = next_line(data, line_off);
+        ends.seek(next);
+        let line = match self.parse_quoted(line) {
+            Ok(()) => Line::Row,
+            Err(e) => Line::Bad(e),
         };
-        if f + 1 + rest != self.ncols {
-            return Err(RowError::FieldCount {
-                found: f + 1 + rest,
-            });
-        }
-        Ok(())
+        (next, line)
     }
 
     /// The RFC 4180 path for lines containing a quote.

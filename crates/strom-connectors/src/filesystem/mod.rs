@@ -47,7 +47,9 @@ pub mod parquet_reader;
 pub mod part_file;
 pub mod partitioned;
 pub mod position;
+pub mod read_ahead;
 pub mod split;
+mod structurals;
 pub mod writer;
 
 use crate::bool_option;
@@ -305,7 +307,7 @@ impl ConnectorFactory for FileSystemConnector {
         crate::check_projection(table, projection)?;
         let files = split::list_input(&opts.path)?;
         if opts.format == Format::Parquet {
-            return Ok(Box::new(parquet_reader::ParquetReader::new(
+            let r = parquet_reader::ParquetReader::new(
                 table,
                 projection,
                 filters,
@@ -313,7 +315,8 @@ impl ConnectorFactory for FileSystemConnector {
                 subtask,
                 &[],
                 batch_rows_or_default(batch_rows),
-            )?));
+            )?;
+            return ahead(table, Box::new(r));
         }
         let slices = split::plan_split(&files, subtask.index, subtask.parallelism);
         reader(
@@ -339,7 +342,7 @@ impl ConnectorFactory for FileSystemConnector {
         crate::check_projection(table, projection)?;
         let files = split::list_input(&opts.path)?;
         if opts.format == Format::Parquet {
-            return Ok(Box::new(parquet_reader::ParquetReader::new(
+            let r = parquet_reader::ParquetReader::new(
                 table,
                 projection,
                 &[],
@@ -347,7 +350,8 @@ impl ConnectorFactory for FileSystemConnector {
                 subtask,
                 positions,
                 batch_rows_or_default(batch_rows),
-            )?));
+            )?;
+            return ahead(table, Box::new(r));
         }
         let slices = position::restore_slices(&table.name, &opts.path, &files, positions, subtask)?;
         reader(
@@ -406,7 +410,7 @@ fn reader(
 ) -> Result<Box<dyn SourceReader>, ConnectorError> {
     let batch_rows = batch_rows_or_default(batch_rows);
     let lines = split::SplitReader::new(files, slices, chunk).with_max_line(opts.max_line);
-    Ok(match opts.format {
+    let reader: Box<dyn SourceReader> = match opts.format {
         Format::Csv => Box::new(csv_reader::CsvReader::new(
             table, opts, projection, lines, batch_rows,
         )),
@@ -418,7 +422,19 @@ fn reader(
                 "Parquet files are read by row groups, not by lines".into(),
             ))
         }
-    })
+    };
+    ahead(table, reader)
+}
+
+/// `reader` reading ahead on a fetcher thread of its own ([`read_ahead`]).
+fn ahead(
+    table: &TableSpec,
+    reader: Box<dyn SourceReader>,
+) -> Result<Box<dyn SourceReader>, ConnectorError> {
+    Ok(Box::new(read_ahead::ReadAhead::start(
+        reader,
+        format!("fetch-{}", table.name),
+    )?))
 }
 
 fn batch_rows_or_default(batch_rows: usize) -> usize {

@@ -22,10 +22,11 @@ use memchr::{memchr, memrchr};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender};
 use strom_runtime::ConnectorError;
 
 /// Default size of one read.
-pub const DEFAULT_CHUNK: usize = 8 << 20;
+pub const DEFAULT_CHUNK: usize = 512 << 10;
 
 /// Default longest line (`'source.line.max-length'`): a longer line fails the read instead of
 /// growing the buffer without bound.
@@ -222,9 +223,10 @@ pub fn plan_split(files: &[InputFile], index: u32, parallelism: u32) -> Vec<File
 
 struct Current {
     slice: FileSlice,
-    file: File,
-    /// File offset of `buf[0]`.
-    buf_off: u64,
+    /// The file's bytes from the slice on, read ahead on a thread of its own.
+    blocks: Prefetch,
+    /// File offset of `buf[0]` (below zero when `buf` starts with unfilled headroom).
+    buf_off: i64,
     /// Start of the next unconsumed line.
     pos: usize,
     /// End of valid bytes in the buffer.
@@ -249,6 +251,8 @@ pub struct SplitReader {
     next_slice: usize,
     cur: Option<Current>,
     buf: Vec<u8>,
+    /// Bytes of one read.
+    chunk: usize,
     bytes_read: u64,
     generation: u64,
     /// The longest line the buffer grows for.
@@ -274,7 +278,8 @@ impl SplitReader {
             slices,
             next_slice: 0,
             cur: None,
-            buf: vec![0; chunk.max(1)],
+            buf: Vec::new(),
+            chunk: chunk.max(1),
             bytes_read: 0,
             generation: 0,
             max_line: DEFAULT_MAX_LINE,
@@ -284,9 +289,6 @@ impl SplitReader {
     /// Fails a read on a line longer than `max` bytes (instead of buffering it whole).
     pub fn with_max_line(mut self, max: usize) -> Self {
         self.max_line = max.max(1);
-        // a buffer never holds more than one longest line (and its newline), so a longer line
-        // never fits and always meets the check in `read_more`
-        self.buf.truncate(self.buf.len().min(self.max_line + 1));
         self
     }
 
@@ -313,7 +315,7 @@ impl SplitReader {
                         // still looking for the first line: nothing of the slice consumed
                         Some(c) if c.skipping => s.from,
                         Some(c) if c.done && c.pos >= c.complete => s.end,
-                        Some(c) => c.buf_off + c.pos as u64,
+                        Some(c) => (c.buf_off + c.pos as i64) as u64,
                     }
                 };
                 FileSlice {
@@ -369,11 +371,12 @@ impl SplitReader {
                         file.seek(SeekFrom::Start(seek_to))
                             .map_err(|e| io_err(path, "seek in", e))?;
                     }
+                    let blocks = Prefetch::start(file, seek_to, slice.end, self.chunk, path)?;
                     self.generation += 1;
                     self.cur = Some(Current {
                         slice,
-                        file,
-                        buf_off: seek_to,
+                        blocks,
+                        buf_off: seek_to as i64,
                         pos: 0,
                         filled: 0,
                         complete: 0,
@@ -457,50 +460,124 @@ fn read_more(
     path: &Path,
     max_line: usize,
 ) -> Result<(), ConnectorError> {
-    // drop consumed bytes
-    if c.pos > 0 {
-        buf.copy_within(c.pos..c.filled, 0);
-        c.buf_off += c.pos as u64;
-        c.filled -= c.pos;
-        c.complete = c.complete.saturating_sub(c.pos);
-        c.pos = 0;
+    let partial = c.filled - c.pos;
+    if partial > max_line && !c.skipping {
+        // the same data fails every attempt: a parse error (the job fails, no restarts)
+        return Err(ConnectorError::Parse(format!(
+            "a line of '{}' starting at byte {} is longer than 'source.line.max-length' = {max_line} bytes; raise the option if such lines are expected",
+            path.display(),
+            c.buf_off + c.pos as i64
+        )));
     }
-    if c.filled == buf.len() {
-        // one line longer than the buffer: grow, up to the longest line allowed
-        if c.filled > max_line && !c.skipping {
-            // the same data fails every attempt: a parse error (the job fails, no restarts)
-            return Err(ConnectorError::Parse(format!(
-                "a line of '{}' starting at byte {} is longer than 'source.line.max-length' = {max_line} bytes; raise the option if such lines are expected",
-                path.display(),
-                c.buf_off
-            )));
-        }
-        let new_len = (buf.len() * 2).min(max_line + 1).max(buf.len() + 1);
-        buf.resize(new_len, 0);
+    let (mut block, len) = c.blocks.next().map_err(|e| io_err(path, "read", e))?;
+    if len == 0 {
+        c.eof = true;
+        c.blocks.recycle(block);
+        return Ok(());
     }
-    let file_pos = c.buf_off + c.filled as u64;
-    let space = buf.len() - c.filled;
-    // read up to the owned end (plus a little to finish the last line), not a whole chunk past it
-    let want = if file_pos < c.slice.end {
-        (c.slice.end - file_pos).saturating_add(4096)
+    *bytes_read += len as u64;
+    let line_off = c.buf_off + c.pos as i64;
+    if partial <= HEADROOM {
+        // the unfinished line goes into the headroom just before the new bytes
+        let start = HEADROOM - partial;
+        block[start..HEADROOM].copy_from_slice(&buf[c.pos..c.filled]);
+        c.blocks.recycle(std::mem::replace(buf, block));
+        c.buf_off = line_off - start as i64;
+        c.pos = start;
+        c.filled = HEADROOM + len;
     } else {
-        64 << 10
-    };
-    let want = (want.min(space as u64) as usize).max(1);
-    loop {
-        match c.file.read(&mut buf[c.filled..c.filled + want]) {
-            Ok(0) => {
-                c.eof = true;
-                return Ok(());
-            }
-            Ok(n) => {
-                c.filled += n;
-                *bytes_read += n as u64;
-                return Ok(());
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(io_err(path, "read", e)),
+        // a long line: the buffer grows
+        buf.copy_within(c.pos..c.filled, 0);
+        buf.truncate(partial);
+        buf.extend_from_slice(&block[HEADROOM..HEADROOM + len]);
+        c.blocks.recycle(block);
+        c.buf_off = line_off;
+        c.pos = 0;
+        c.filled = buf.len();
+    }
+    c.complete = c.pos;
+    Ok(())
+}
+
+/// Bytes before the data of each block read ahead, to put the unfinished last line of the
+/// block before in front of it without moving the block.
+const HEADROOM: usize = 4096;
+
+/// One file read in blocks from an offset on, a block ahead of the reader, on a thread of its
+/// own. Each block is `HEADROOM` bytes of space and the bytes read; a block of no bytes is the
+/// end of the file. Dropping it stops the thread at its next block.
+struct Prefetch {
+    rx: Receiver<std::io::Result<(Vec<u8>, usize)>>,
+    spare: Sender<Vec<u8>>,
+    /// The end of the file or an error was handed out.
+    ended: bool,
+}
+
+impl Prefetch {
+    /// Reads `file` (positioned at `from`) in blocks of `chunk` bytes up to `end`, then in
+    /// smaller blocks (the reader needs only the rest of its last line past `end`).
+    fn start(
+        mut file: File,
+        from: u64,
+        end: u64,
+        chunk: usize,
+        path: &Path,
+    ) -> Result<Self, ConnectorError> {
+        let (tx, rx) = sync_channel(1);
+        let (spare, spares) = channel::<Vec<u8>>();
+        std::thread::Builder::new()
+            .name("read-ahead".into())
+            .spawn(move || {
+                let mut pos = from;
+                loop {
+                    let want = if pos < end {
+                        (end - pos).saturating_add(4096).min(chunk as u64) as usize
+                    } else {
+                        chunk.min(64 << 10)
+                    };
+                    let mut block = spares.try_recv().unwrap_or_default();
+                    if block.len() < HEADROOM + want {
+                        block.resize(HEADROOM + want, 0);
+                    }
+                    let read = loop {
+                        match file.read(&mut block[HEADROOM..HEADROOM + want]) {
+                            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                            r => break r,
+                        }
+                    };
+                    let stop = !matches!(read, Ok(n) if n > 0);
+                    if let Ok(n) = read {
+                        pos += n as u64;
+                    }
+                    if tx.send(read.map(|n| (block, n))).is_err() || stop {
+                        return;
+                    }
+                }
+            })
+            .map_err(|e| io_err(path, "start a reader thread for", e))?;
+        Ok(Self {
+            rx,
+            spare,
+            ended: false,
+        })
+    }
+
+    /// The next block and the bytes in it (0: the end of the file).
+    fn next(&mut self) -> std::io::Result<(Vec<u8>, usize)> {
+        if self.ended {
+            return Ok((Vec::new(), 0));
         }
+        let next = self
+            .rx
+            .recv()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the read-ahead thread stopped")));
+        self.ended = !matches!(next, Ok((_, n)) if n > 0);
+        next
+    }
+
+    /// A block read to its end, for the thread to fill again.
+    fn recycle(&self, block: Vec<u8>) {
+        let _ = self.spare.send(block);
     }
 }
 
@@ -511,7 +588,7 @@ fn scan(c: &mut Current, buf: &[u8]) {
                 c.pos += k + 1;
                 c.complete = c.pos;
                 c.skipping = false;
-                c.first_line_start = c.buf_off + c.pos as u64;
+                c.first_line_start = (c.buf_off + c.pos as i64) as u64;
                 if c.first_line_start >= c.slice.end {
                     c.done = true;
                     return;
@@ -528,11 +605,11 @@ fn scan(c: &mut Current, buf: &[u8]) {
         }
     }
     let search_start = c.complete.max(c.pos);
-    let filled_end = c.buf_off + c.filled as u64;
+    let filled_end = (c.buf_off + c.filled as i64) as u64;
     if c.slice.end <= filled_end {
         // the buffer holds the last owned byte: the last owned line ends at the first newline
         // at or after it
-        let last = (c.slice.end - 1 - c.buf_off) as usize;
+        let last = (c.slice.end as i64 - 1 - c.buf_off) as usize;
         let from = search_start.max(last);
         if let Some(k) = memchr(b'\n', &buf[from..c.filled]) {
             c.complete = from + k + 1;
