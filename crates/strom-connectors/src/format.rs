@@ -54,6 +54,14 @@ enum Kind<'a> {
     Date32(&'a [i32]),
     Date64(&'a [i64]),
     Ts(&'a [i64], TimeUnit),
+    /// A MAP (and a MULTISET, a map to counts): printed as Flink prints a Java map,
+    /// `{k1=v1, k2=v2}`; other styles take the Arrow text of `text`.
+    Map {
+        offsets: &'a [i32],
+        keys: Box<ColumnText<'a>>,
+        values: Box<ColumnText<'a>>,
+        text: ArrayFormatter<'a>,
+    },
     Other(ArrayFormatter<'a>),
 }
 
@@ -109,6 +117,15 @@ impl<'a> ColumnText<'a> {
                     TimeUnit::Nanosecond => a.as_primitive::<TimestampNanosecondType>().values(),
                 };
                 Kind::Ts(v, *u)
+            }
+            DataType::Map(..) => {
+                let m = a.as_map();
+                Kind::Map {
+                    offsets: m.value_offsets(),
+                    keys: Box::new(ColumnText::new(m.keys())?),
+                    values: Box::new(ColumnText::new(m.values())?),
+                    text: ArrayFormatter::try_new(a, &FORMAT_OPTIONS)?,
+                }
             }
             _ => Kind::Other(ArrayFormatter::try_new(a, &FORMAT_OPTIONS)?),
         };
@@ -184,7 +201,24 @@ impl<'a> ColumnText<'a> {
                 text::write_timestamp(out, v[row], *u);
                 quote_if(out, quoted);
             }
-            Kind::Other(f) => {
+            Kind::Map {
+                offsets,
+                keys,
+                values,
+                ..
+            } if style == Style::Print => {
+                out.push(b'{');
+                for e in offsets[row] as usize..offsets[row + 1] as usize {
+                    if e > offsets[row] as usize {
+                        out.extend_from_slice(b", ");
+                    }
+                    keys.write(e, out, style);
+                    out.push(b'=');
+                    values.write(e, out, style);
+                }
+                out.push(b'}');
+            }
+            Kind::Map { text: f, .. } | Kind::Other(f) => {
                 let s = f.value(row).to_string();
                 write_str(out, s.as_bytes(), style);
             }

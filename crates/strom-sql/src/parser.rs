@@ -617,10 +617,11 @@ fn prefix_error(mut e: SqlError, prefix: &str) -> SqlError {
     e
 }
 
-const SUPPORTED_TYPES: &str = "BOOLEAN, TINYINT, SMALLINT, INT, BIGINT, FLOAT, DOUBLE, DECIMAL(p, s), STRING/VARCHAR, DATE, TIMESTAMP(p), ROW<name type, ...>, ARRAY<type>, MAP<type, type>";
+const SUPPORTED_TYPES: &str = "BOOLEAN, TINYINT, SMALLINT, INT, BIGINT, FLOAT, DOUBLE, DECIMAL(p, s), STRING/VARCHAR, DATE, TIMESTAMP(p), ROW<name type, ...>, ARRAY<type>, MAP<type, type>, MULTISET<type>";
 
 /// Flink's type syntax, nested types included: `ROW<name type, ...>` (or `ROW(name type, ...)`),
-/// `ARRAY<type>`, `MAP<key, value>`. Counts the `>` of a `>>` token that closes two levels.
+/// `ARRAY<type>`, `MAP<key, value>`, `MULTISET<type>` (as `MAP<type, INT>`, the element's
+/// count). Counts the `>` of a `>>` token that closes two levels.
 #[derive(Default)]
 struct TypeParser {
     pending_gt: usize,
@@ -685,6 +686,14 @@ impl TypeParser {
             let v = self.parse(parser)?;
             self.close(parser)?;
             return Ok(SqlType::Map(Box::new(k), Box::new(v)));
+        }
+        if word_is(&tok.token, "MULTISET") {
+            // Flink's MULTISET<T> (COLLECT's result) is a map from each element to its count
+            parser.next_token();
+            parser.expect_token(&Token::Lt)?;
+            let e = self.parse(parser)?;
+            self.close(parser)?;
+            return Ok(SqlType::Map(Box::new(e), Box::new(SqlType::Int)));
         }
         let dt = parser.parse_data_type()?;
         check_type_range(&dt).map_err(|m| SqlError::at_span(m, tok.span))?;
@@ -897,6 +906,32 @@ mod tests {
         assert_eq!(table.schema.columns[5].ty, SqlType::Timestamp(3));
         assert_eq!(table.watermark.as_ref().unwrap().column, "date_time");
         assert_eq!(table.option("format"), Some("csv"));
+    }
+
+    /// Nested types, `>>` closing two levels, and MULTISET as a map to counts.
+    #[test]
+    fn nested_and_collection_types() {
+        let stmts = parse_script(
+            "CREATE TABLE t (m MULTISET<STRING>, n MAP<STRING, ARRAY<MULTISET<INT>>>, \
+             r ROW<a INT, b MULTISET<BIGINT>>) WITH ('connector' = 'blackhole')",
+        )
+        .unwrap();
+        let SqlStatement::CreateTable { table, .. } = &stmts[0] else {
+            panic!("{stmts:?}")
+        };
+        let ms = |t: SqlType| SqlType::Map(Box::new(t), Box::new(SqlType::Int));
+        let tys: Vec<&SqlType> = table.schema.columns.iter().map(|c| &c.ty).collect();
+        assert_eq!(tys[0], &ms(SqlType::String));
+        assert_eq!(
+            tys[1],
+            &SqlType::Map(
+                Box::new(SqlType::String),
+                Box::new(SqlType::Array(Box::new(ms(SqlType::Int))))
+            )
+        );
+        assert_eq!(tys[2].to_string(), "ROW<`a` INT, `b` MAP<BIGINT, INT>>");
+        let e = parse_script("CREATE TABLE t (m MULTISET<>) WITH ('connector' = 'x')").unwrap_err();
+        assert!(e.position.is_some(), "{e}");
     }
 
     #[test]

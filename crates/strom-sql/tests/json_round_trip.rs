@@ -85,15 +85,24 @@ fn joins_over_windows_and_rankings_survive_json() {
     ] {
         round_trip(label, &format!("{query};"));
     }
-    // a lookup join against PostgreSQL with Flink's partial cache (the table is not read here)
-    round_trip(
-        "jdbc lookup",
-        "CREATE TABLE users (id BIGINT, name STRING) WITH ('connector' = 'jdbc', \
-         'url' = 'jdbc:postgresql://127.0.0.1:5432/db', 'table-name' = 'users', 'username' = 'u', \
-         'lookup.cache' = 'PARTIAL', 'lookup.partial-cache.max-rows' = '100', \
-         'lookup.partial-cache.expire-after-write' = '1 min');
-         CREATE TEMPORARY VIEW b2 AS SELECT *, PROCTIME() AS p FROM bid;
-         SELECT b2.auction, u.name FROM b2 JOIN users FOR SYSTEM_TIME AS OF b2.p AS u \
-         ON b2.bidder = u.id;",
-    );
+    // a lookup join against PostgreSQL with Flink's partial cache, and with its full cache
+    // reloaded at a time of day (the table is not read here)
+    for cache in [
+        "'lookup.cache' = 'PARTIAL', 'lookup.partial-cache.max-rows' = '100', \
+         'lookup.partial-cache.expire-after-write' = '1 min'",
+        "'lookup.cache' = 'FULL', 'lookup.full-cache.reload-strategy' = 'TIMED', \
+         'lookup.full-cache.timed-reload.iso-time' = '10:15+07:00'",
+    ] {
+        round_trip(
+            &format!("jdbc lookup, {cache}"),
+            &format!(
+                "CREATE TABLE users (id BIGINT, name STRING) WITH ('connector' = 'jdbc', \
+                 'url' = 'jdbc:postgresql://127.0.0.1:5432/db', 'table-name' = 'users', \
+                 'username' = 'u', {cache});
+                 CREATE TEMPORARY VIEW b2 AS SELECT *, PROCTIME() AS p FROM bid;
+                 SELECT b2.auction, u.name FROM b2 JOIN users FOR SYSTEM_TIME AS OF b2.p AS u \
+                 ON b2.bidder = u.id;"
+            ),
+        );
+    }
 }

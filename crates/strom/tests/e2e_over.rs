@@ -56,6 +56,22 @@ fn rows_frame_over_the_last_bids_of_each_auction() {
     );
 }
 
+/// FIRST_VALUE and LAST_VALUE, aggregate functions in Flink (window functions in DataFusion's
+/// planning), over a ROWS frame: the frame's oldest and newest values.
+#[test]
+fn first_and_last_values_over_a_rows_frame() {
+    let q = "SELECT auction, price, `dateTime`, FIRST_VALUE(price) OVER w, \
+             LAST_VALUE(channel) OVER w, FIRST_VALUE(price * 2 + bidder) OVER w \
+             FROM bid WINDOW w AS (PARTITION BY auction ORDER BY `dateTime` \
+             ROWS BETWEEN 1 PRECEDING AND CURRENT ROW)";
+    check(
+        "over-first-last",
+        "auction BIGINT, price BIGINT, dt TIMESTAMP(3), f BIGINT, l STRING, fx BIGINT",
+        q,
+        q,
+    );
+}
+
 #[test]
 fn range_frame_of_ten_seconds_per_bidder() {
     let q = "SELECT bidder, price, `dateTime`, \

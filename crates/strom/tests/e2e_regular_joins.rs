@@ -430,6 +430,15 @@ fn jdbc_lookup_joins_and_scans_a_real_postgresql() {
             1,
             ", 'lookup.cache.max-rows' = '5000', 'lookup.cache.ttl' = '10 min'",
         ),
+        (
+            2,
+            ", 'lookup.cache' = 'FULL', 'lookup.full-cache.periodic-reload.interval' = '10 ms'",
+        ),
+        (
+            1,
+            ", 'lookup.cache' = 'FULL', 'lookup.full-cache.reload-strategy' = 'TIMED', \
+             'lookup.full-cache.timed-reload.iso-time' = '03:30Z'",
+        ),
     ] {
         let got = run_to_files(
             "jdbc-lookup",

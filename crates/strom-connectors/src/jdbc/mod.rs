@@ -1,6 +1,7 @@
 //! The `jdbc` connector, for PostgreSQL (Flink's JDBC connector with its PostgreSQL dialect): a
 //! bounded scan source, a lookup source (`JOIN t FOR SYSTEM_TIME AS OF s.proc_time`, rows
-//! looked up by key, with Flink's `lookup.cache` options applied by the lookup join), and a sink
+//! looked up by key, with Flink's `lookup.cache` options applied by the lookup join; with
+//! `'lookup.cache' = 'FULL'` the join reads the table whole through the scan instead), and a sink
 //! (appends, or upserts and deletes by the table's PRIMARY KEY: see [`sink`]).
 //!
 //! ```sql

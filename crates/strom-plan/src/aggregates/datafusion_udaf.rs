@@ -1,6 +1,6 @@
 //! Every other aggregate function DataFusion has (ARRAY_AGG, BOOL_AND, BIT_XOR, MEDIAN, CORR,
-//! REGR_SLOPE, APPROX_DISTINCT, NTH_VALUE, ...), computed by DataFusion's own `Accumulator`, one
-//! per group. The functions Strom has a file of its own for (COUNT, SUM, ... LISTAGG) keep their
+//! REGR_SLOPE, APPROX_DISTINCT, NTH_VALUE, ...), and Flink's that Strom adds to DataFusion
+//! (COLLECT), computed by their own DataFusion `Accumulator`, one per group. The functions Strom has a file of its own for (COUNT, SUM, ... LISTAGG) keep their
 //! columnar accumulators; these take one virtual call per group and batch instead.
 //!
 //! Arguments: one column, or several packed by the planner into one ROW column whose fields are
@@ -50,6 +50,7 @@ pub(super) struct Udaf {
 pub(super) fn others(taken: &[&str]) -> Vec<Udaf> {
     datafusion::functions_aggregate::all_default_aggregate_functions()
         .into_iter()
+        .chain(crate::functions::aggregate_functions())
         .filter(|u| !taken.contains(&u.name()) && !LEFT_OUT.contains(&u.name()))
         .map(|udaf| {
             let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };

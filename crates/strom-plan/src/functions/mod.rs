@@ -4,8 +4,8 @@
 //! ([`datetime`], Java date patterns), `LOG` ([`log`], natural logarithm), `CONCAT`, `GREATEST`,
 //! `LEAST` ([`flink_variant`], NULL when an argument is NULL), `EXTRACT(DOW ...)` ([`flink_variant`],
 //! 1 = Sunday), `CAST(... AS STRING)` ([`cast_string`], Flink's text of timestamps, booleans and
-//! doubles); Flink's `SPLIT_INDEX` and `REGEXP_EXTRACT` ([`strings`]); and Flink's JSON
-//! functions ([`json`]). Flink spellings of
+//! doubles); Flink's `SPLIT_INDEX` and `REGEXP_EXTRACT` ([`strings`]); Flink's JSON
+//! functions ([`json`]); and Flink's `COLLECT` aggregate ([`collect`]). Flink spellings of
 //! what DataFusion has (`IF`, `HOUR`, `UNIX_TIMESTAMP`, ...) are rewritten before planning
 //! (`strom_sql::flink_functions`).
 //!
@@ -18,6 +18,7 @@
 //! 'java.Class'`) are in [`java_udfs`].
 
 pub mod cast_string;
+pub mod collect;
 mod datetime;
 mod flink_variant;
 mod java_time;
@@ -62,6 +63,9 @@ pub fn session_context() -> SessionContext {
     let ctx = SessionContext::new_with_state(state.build());
     // registered after DataFusion's functions, so that Flink's win where names (or DataFusion's
     // aliases, such as to_char's `date_format`) are shared
+    for udaf in aggregate_functions() {
+        ctx.register_udaf(udaf.as_ref().clone());
+    }
     ctx.register_udf(ScalarUDF::from(ModFunc::new()));
     ctx.register_udf(ScalarUDF::from(ProcTimeFunc::new()));
     for kind in [
@@ -95,6 +99,13 @@ pub fn session_context() -> SessionContext {
         )));
     }
     ctx
+}
+
+/// Flink's aggregate functions DataFusion lacks: `COLLECT` ([`collect`]).
+pub fn aggregate_functions() -> Vec<Arc<datafusion::logical_expr::AggregateUDF>> {
+    vec![Arc::new(datafusion::logical_expr::AggregateUDF::from(
+        collect::Collect::default(),
+    ))]
 }
 
 /// The arguments of a call as arrays of its rows.

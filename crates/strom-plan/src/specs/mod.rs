@@ -19,7 +19,7 @@ mod window_tvf;
 pub use aggregate::{partial_schema, AggCall, AggregateMode, AggregateSpec};
 pub use calc::CalcSpec;
 pub use join::{JoinKind, JoinSpec, JoinType};
-pub use lookup_join::{LookupCache, LookupJoinSpec};
+pub use lookup_join::{FullCacheReload, LookupCache, LookupJoinSpec};
 pub use over::{OverAggregateSpec, OverFrame};
 pub use rank::{RankSpec, RankType, SortKey, TimeAttribute};
 pub use sink::SinkSpec;

@@ -8,8 +8,10 @@
 //!   (Flink's `lookup.cache` = `PARTIAL`: at most `max-rows` keys, least recently used out
 //!   first, expiring after write or access; missing keys cached or not) does not hold are
 //!   looked up in one call.
-//! - Any other bounded table (filesystem, as Flink's filesystem lookup): read whole through its
-//!   connector when the first row arrives and again once older than `cache_ttl_ms`.
+//! - Any other bounded table (filesystem, as Flink's filesystem lookup), and a table of the
+//!   first kind with Flink's `lookup.cache` = `FULL`: read whole through its connector when the
+//!   first row arrives and again once older than `cache_ttl_ms`, or on the full cache's
+//!   schedule ([`FullCacheReload`]: periodic, or at a time of day).
 
 use super::calc::physical_expr;
 use crate::connector::LookupClient;
@@ -25,14 +27,16 @@ use datafusion::physical_expr::PhysicalExpr;
 use lru::LruCache;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
+use strom_plan::specs::FullCacheReload;
 use strom_plan::{JoinType, LookupCache, LookupJoinSpec};
 
 /// The dimension table as last read: its rows and, per key, their positions.
 struct Cache {
     rows: RecordBatch,
     by_key: HashMap<Box<[u8]>, Vec<u32>>,
-    loaded: Instant,
+    /// When it is read again (epoch milliseconds).
+    reload_at_ms: i64,
 }
 
 /// A key's rows in the partial cache, with when they were looked up and last used.
@@ -50,6 +54,13 @@ struct Keyed {
 
 /// Flink's partial lookup cache: its options and the cached keys.
 type PartialCache = (LookupCache, LruCache<Box<[u8]>, Cached>);
+
+/// The wall clock in epoch milliseconds (a timed reload is at a time of day).
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis().min(i64::MAX as u128) as i64)
+}
 
 /// Rows of the dimension table and, per key, their positions.
 type Dim = (RecordBatch, HashMap<Box<[u8]>, Vec<u32>>);
@@ -110,6 +121,10 @@ impl LookupJoinOperator {
             .iter()
             .map(|k| self.spec.projection[*k])
             .collect();
+        if self.spec.full_cache.is_some() {
+            // the whole table is read instead
+            return Ok(());
+        }
         let client = factory
             .create_lookup(table, &self.spec.projection, &keys)
             .map_err(|e| self.table_error(e))?;
@@ -234,16 +249,14 @@ impl LookupJoinOperator {
             .collect())
     }
 
-    /// Reads the whole table (again, when the cache is older than its time to live).
+    /// Reads the whole table (again, when its reload is due).
     fn refresh(&mut self) -> Result<(), TaskError> {
-        let ttl = Duration::from_millis(self.spec.cache_ttl_ms.max(0) as u64);
-        if self
-            .cache
-            .as_ref()
-            .is_some_and(|c| c.loaded.elapsed() < ttl)
-        {
-            return Ok(());
-        }
+        let started_ms = now_ms();
+        let last_due = match &self.cache {
+            Some(c) if started_ms < c.reload_at_ms => return Ok(()),
+            Some(c) => Some(c.reload_at_ms),
+            None => None,
+        };
         let table = &self.spec.table;
         let lookup_err = |e: crate::connector::ConnectorError| {
             TaskError::Operator(format!("lookup table '{}': {e}", table.name))
@@ -290,16 +303,22 @@ impl LookupJoinOperator {
                 by_key.entry(k).or_default().push(i as u32);
             }
         }
+        let reload = self.spec.full_cache.unwrap_or(FullCacheReload::Periodic {
+            interval_ms: self.spec.cache_ttl_ms.max(0) as u64,
+            fixed_rate: false,
+        });
+        let reload_at_ms = reload.next_reload(started_ms, now_ms(), last_due);
         tracing::info!(
-            "lookup table '{}' read: {} rows, {} keys",
+            "lookup table '{}' read: {} rows, {} keys; read again at {reload_at_ms} ms ({})",
             table.name,
             rows.num_rows(),
-            by_key.len()
+            by_key.len(),
+            reload.describe()
         );
         self.cache = Some(Cache {
             rows,
             by_key,
-            loaded: Instant::now(),
+            reload_at_ms,
         });
         Ok(())
     }
@@ -471,7 +490,18 @@ mod tests {
             _: SubtaskInfo,
             _: usize,
         ) -> Result<Box<dyn SourceReader>, ConnectorError> {
-            Err(ConnectorError::Other("looked up by key only".into()))
+            // a scan of the whole table: recorded as a call without keys
+            self.0.lock().unwrap().push(Vec::new());
+            let k: Vec<i64> = (0..20).step_by(2).collect();
+            let rows = RecordBatch::try_new(
+                dim().to_arrow(),
+                vec![
+                    Arc::new(Int64Array::from(k.clone())),
+                    Arc::new(Int64Array::from_iter_values(k.iter().map(|k| k * 10))),
+                ],
+            )
+            .unwrap();
+            Ok(Box::new(crate::operators::testkit::Batches(vec![rows])))
         }
         fn create_lookup(
             &self,
@@ -516,16 +546,20 @@ mod tests {
             filter: None,
             cache_ttl_ms: 0,
             partial_cache: cache,
+            full_cache: None,
             output: RowSchema::new(output),
         }
     }
 
     /// Runs batches of ids; returns the keys of each lookup call and the joined (id, v).
     fn run(cache: Option<LookupCache>, batches: &[&[i64]]) -> (Vec<Vec<i64>>, Vec<(i64, i64)>) {
+        run_spec(spec(cache), batches)
+    }
+
+    fn run_spec(s: LookupJoinSpec, batches: &[&[i64]]) -> (Vec<Vec<i64>>, Vec<(i64, i64)>) {
         let calls = Arc::new(Mutex::new(Vec::new()));
         let mut registry = ConnectorRegistry::new();
         registry.register(Arc::new(Fake(calls.clone())));
-        let s = spec(cache);
         let mut op = LookupJoinOperator::new(&s, &registry).unwrap();
         let mut out = Collect(vec![]);
         for b in batches {
@@ -535,7 +569,7 @@ mod tests {
             )
             .unwrap();
             op.process_batch(batch, &mut out).unwrap();
-            std::thread::sleep(Duration::from_millis(3));
+            std::thread::sleep(std::time::Duration::from_millis(3));
         }
         let joined = out
             .0
@@ -553,6 +587,31 @@ mod tests {
     fn sorted(mut calls: Vec<Vec<i64>>) -> Vec<Vec<i64>> {
         calls.iter_mut().for_each(|c| c.sort());
         calls
+    }
+
+    /// `lookup.cache` = `FULL`: the table is scanned, not looked up by key, and scanned again
+    /// when its reload is due.
+    #[test]
+    fn the_full_cache_scans_the_table_and_reloads_on_schedule() {
+        let steps: &[&[i64]] = &[&[2, 2, 3], &[2, 3], &[4, 6], &[2]];
+        let full = |interval_ms| LookupJoinSpec {
+            full_cache: Some(FullCacheReload::Periodic {
+                interval_ms,
+                fixed_rate: false,
+            }),
+            ..spec(None)
+        };
+        let (calls, joined) = run_spec(full(3_600_000), steps);
+        assert_eq!(calls, vec![Vec::<i64>::new()]);
+        assert_eq!(
+            joined,
+            vec![(2, 20), (2, 20), (2, 20), (4, 40), (6, 60), (2, 20)]
+        );
+        // due again at every batch (each 3 ms after the one before)
+        let (calls, joined2) = run_spec(full(1), steps);
+        assert_eq!(calls.len(), steps.len());
+        assert!(calls.iter().all(Vec::is_empty));
+        assert_eq!(joined2, joined);
     }
 
     #[test]

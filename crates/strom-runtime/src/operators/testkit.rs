@@ -27,3 +27,12 @@ pub fn col(name: &str, ty: SqlType) -> Column {
         nullable: true,
     }
 }
+
+/// A source reader of the batches it was given, in order.
+pub struct Batches(pub Vec<RecordBatch>);
+
+impl crate::connector::SourceReader for Batches {
+    fn next_batch(&mut self) -> Result<Option<RecordBatch>, crate::connector::ConnectorError> {
+        Ok((!self.0.is_empty()).then(|| self.0.remove(0)))
+    }
+}

@@ -104,7 +104,7 @@ impl Builder<'_> {
             .map(|f| encode(&to_unique_names(f.clone(), &fields, &output)))
             .transpose()?;
         let ttl = cache_ttl(&table)?;
-        let partial_cache = partial_cache(&table)?;
+        let (partial_cache, full_cache) = lookup_cache(&table)?;
         let (input_keys, dim_keys): (Vec<usize>, Vec<usize>) = keys.into_iter().unzip();
         let n = self.add(
             OperatorSpec::LookupJoin(LookupJoinSpec {
@@ -118,6 +118,7 @@ impl Builder<'_> {
                 filter,
                 cache_ttl_ms: ttl.as_millis().min(i64::MAX as u128) as i64,
                 partial_cache,
+                full_cache,
                 output,
             }),
             vec![(input, Ship::Forward)],
@@ -184,8 +185,11 @@ fn cache_ttl(table: &TableSpec) -> Result<std::time::Duration, SqlError> {
 }
 
 /// Flink's `lookup.cache` options of a table looked up by key: `'lookup.cache' = 'PARTIAL'`
-/// with `lookup.partial-cache.*`, or the legacy `lookup.cache.max-rows` / `lookup.cache.ttl`.
-fn partial_cache(table: &TableSpec) -> Result<Option<LookupCache>, SqlError> {
+/// with `lookup.partial-cache.*` (or the legacy `lookup.cache.max-rows` / `lookup.cache.ttl`),
+/// or `'lookup.cache' = 'FULL'` with `lookup.full-cache.*`.
+fn lookup_cache(
+    table: &TableSpec,
+) -> Result<(Option<LookupCache>, Option<FullCacheReload>), SqlError> {
     let opt = |k: &str| table.options.get(k).map(String::as_str);
     let bad = |k: &str, v: &str, what: &str| {
         SqlError::new(format!(
@@ -217,29 +221,145 @@ fn partial_cache(table: &TableSpec) -> Result<Option<LookupCache>, SqlError> {
             Some(v) => Err(bad(k, v, "true or false")),
         }
     };
-    match opt("lookup.cache").map(str::to_ascii_uppercase).as_deref() {
-        Some("PARTIAL") => Ok(Some(LookupCache {
+    let partial = match opt("lookup.cache").map(str::to_ascii_uppercase).as_deref() {
+        Some("PARTIAL") => Some(LookupCache {
             max_rows: rows("lookup.partial-cache.max-rows")?.unwrap_or(u64::MAX),
             expire_after_write_ms: millis("lookup.partial-cache.expire-after-write")?,
             expire_after_access_ms: millis("lookup.partial-cache.expire-after-access")?,
             cache_missing_key: flag("lookup.partial-cache.cache-missing-key")?,
-        })),
-        Some("NONE") => Ok(None),
-        Some(other) => Err(bad(
-            "lookup.cache",
-            other,
-            "NONE or PARTIAL (Strom has no FULL cache for a table looked up by key)",
-        )),
+        }),
+        Some("FULL") => return Ok((None, Some(full_cache_reload(table)?))),
+        Some("NONE") => None,
+        Some(other) => return Err(bad("lookup.cache", other, "NONE, PARTIAL or FULL")),
         None => match rows("lookup.cache.max-rows")? {
-            None => Ok(None),
-            Some(max_rows) => Ok(Some(LookupCache {
+            None => None,
+            Some(max_rows) => Some(LookupCache {
                 max_rows,
                 expire_after_write_ms: millis("lookup.cache.ttl")?,
                 expire_after_access_ms: 0,
                 cache_missing_key: flag("lookup.cache.caching-missing-key")?,
-            })),
+            }),
         },
+    };
+    Ok((partial, None))
+}
+
+/// The reload schedule of a full lookup cache, from Flink's `lookup.full-cache.*` options:
+/// `reload-strategy` `PERIODIC` (the default: `periodic-reload.interval`, required, and
+/// `periodic-reload.schedule-mode` `FIXED_DELAY` or `FIXED_RATE`) or `TIMED`
+/// (`timed-reload.iso-time`, required, and `timed-reload.interval-in-days`, 1 by default).
+fn full_cache_reload(table: &TableSpec) -> Result<FullCacheReload, SqlError> {
+    let opt = |k: &str| table.options.get(k).map(|v| v.trim());
+    let bad = |k: &str, v: &str, what: &str| {
+        SqlError::new(format!(
+            "table {}: '{k}' must be {what}, got '{v}'",
+            table.name
+        ))
+    };
+    let required = |k: &str, strategy: &str, example: &str| {
+        opt(k).ok_or_else(|| {
+            SqlError::new(format!(
+                "table {}: 'lookup.cache' = 'FULL' with the {strategy} reload strategy needs '{k}' (such as '{example}')",
+                table.name
+            ))
+        })
+    };
+    const STRATEGY: &str = "lookup.full-cache.reload-strategy";
+    match opt(STRATEGY).map(str::to_ascii_uppercase).as_deref() {
+        None | Some("PERIODIC") => {
+            const INTERVAL: &str = "lookup.full-cache.periodic-reload.interval";
+            const MODE: &str = "lookup.full-cache.periodic-reload.schedule-mode";
+            let v = required(INTERVAL, "PERIODIC", "1 h")?;
+            let interval_ms = strom_common::config::parse_duration(v)
+                .map(|d| d.as_millis().min(u64::MAX as u128) as u64)
+                .filter(|ms| *ms > 0)
+                .ok_or_else(|| bad(INTERVAL, v, "a positive duration such as '1 h'"))?;
+            let fixed_rate = match opt(MODE).map(str::to_ascii_uppercase).as_deref() {
+                None | Some("FIXED_DELAY") => false,
+                Some("FIXED_RATE") => true,
+                Some(_) => {
+                    return Err(bad(
+                        MODE,
+                        opt(MODE).unwrap_or(""),
+                        "FIXED_DELAY or FIXED_RATE",
+                    ))
+                }
+            };
+            Ok(FullCacheReload::Periodic {
+                interval_ms,
+                fixed_rate,
+            })
+        }
+        Some("TIMED") => {
+            const AT: &str = "lookup.full-cache.timed-reload.iso-time";
+            const DAYS: &str = "lookup.full-cache.timed-reload.interval-in-days";
+            let v = required(AT, "TIMED", "10:15Z")?;
+            let at_ms = iso_time_of_day_utc(v).ok_or_else(|| {
+                bad(
+                    AT,
+                    v,
+                    "an ISO-8601 time of day such as '10:15', '10:15:30Z' or '10:15+07:00'",
+                )
+            })?;
+            let interval_days = match opt(DAYS) {
+                None => 1,
+                Some(d) => d
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|d| *d > 0)
+                    .ok_or_else(|| bad(DAYS, d, "a positive number of days"))?,
+            };
+            Ok(FullCacheReload::Timed {
+                at_ms,
+                interval_days,
+            })
+        }
+        Some(_) => Err(bad(
+            STRATEGY,
+            opt(STRATEGY).unwrap_or(""),
+            "PERIODIC or TIMED",
+        )),
     }
+}
+
+/// `HH:MM[:SS[.fff]]` with an optional zone (`Z`, `+hh:mm`, `-hh:mm`; none: UTC, the zone
+/// Strom's processes run in) as milliseconds after midnight UTC.
+fn iso_time_of_day_utc(text: &str) -> Option<u64> {
+    let (time, offset_min) = match text.find(['Z', 'z', '+', '-']) {
+        None => (text, 0i64),
+        Some(i) => {
+            let (time, zone) = text.split_at(i);
+            let offset = match zone {
+                "Z" | "z" => 0,
+                _ => {
+                    let sign = if zone.starts_with('-') { -1 } else { 1 };
+                    let (h, m) = zone[1..].split_once(':').unwrap_or((&zone[1..], "0"));
+                    let (h, m) = (h.parse::<i64>().ok()?, m.parse::<i64>().ok()?);
+                    if h > 18 || m > 59 {
+                        return None;
+                    }
+                    sign * (h * 60 + m)
+                }
+            };
+            (time, offset)
+        }
+    };
+    let mut parts = time.split(':');
+    let h = parts.next()?.parse::<i64>().ok()?;
+    let m = parts.next()?.parse::<i64>().ok()?;
+    let s = match parts.next() {
+        None => 0.0,
+        Some(s) => s.parse::<f64>().ok()?,
+    };
+    if parts.next().is_some()
+        || !(0..24).contains(&h)
+        || !(0..60).contains(&m)
+        || !(0.0..60.0).contains(&s)
+    {
+        return None;
+    }
+    let local_ms = (h * 3600 + m * 60) * 1000 + (s * 1000.0) as i64;
+    Some((local_ms - offset_min * 60_000).rem_euclid(86_400_000) as u64)
 }
 
 /// The columns of lookup table `table` its scan reads: positions and schema.
@@ -258,4 +378,137 @@ fn lookup_columns(
             .collect(),
     );
     (projection, dim)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(opts: &[(&str, &str)]) -> TableSpec {
+        TableSpec {
+            name: "users".into(),
+            schema: RowSchema::nullable(&[("id", SqlType::BigInt)]),
+            options: opts
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            watermark: None,
+            primary_key: vec![],
+            partition_keys: vec![],
+        }
+    }
+
+    fn full(opts: &[(&str, &str)]) -> Result<Option<FullCacheReload>, String> {
+        let mut all = vec![("lookup.cache", "FULL")];
+        all.extend_from_slice(opts);
+        lookup_cache(&table(&all))
+            .map(|(p, f)| {
+                assert!(p.is_none());
+                f
+            })
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn full_cache_options_as_flink_names_them() {
+        assert_eq!(
+            full(&[("lookup.full-cache.periodic-reload.interval", "10 min")]),
+            Ok(Some(FullCacheReload::Periodic {
+                interval_ms: 600_000,
+                fixed_rate: false
+            }))
+        );
+        assert_eq!(
+            full(&[
+                ("lookup.full-cache.reload-strategy", "periodic"),
+                ("lookup.full-cache.periodic-reload.interval", "2 s"),
+                (
+                    "lookup.full-cache.periodic-reload.schedule-mode",
+                    "FIXED_RATE"
+                ),
+            ]),
+            Ok(Some(FullCacheReload::Periodic {
+                interval_ms: 2000,
+                fixed_rate: true
+            }))
+        );
+        assert_eq!(
+            full(&[
+                ("lookup.full-cache.reload-strategy", "TIMED"),
+                ("lookup.full-cache.timed-reload.iso-time", "10:15+07:00"),
+                ("lookup.full-cache.timed-reload.interval-in-days", "2"),
+            ]),
+            Ok(Some(FullCacheReload::Timed {
+                at_ms: 3 * 3_600_000 + 15 * 60_000,
+                interval_days: 2
+            }))
+        );
+        for (opts, says) in [
+            (vec![], "needs 'lookup.full-cache.periodic-reload.interval'"),
+            (
+                vec![("lookup.full-cache.periodic-reload.interval", "soon")],
+                "must be a positive duration",
+            ),
+            (
+                vec![
+                    ("lookup.full-cache.periodic-reload.interval", "1 h"),
+                    (
+                        "lookup.full-cache.periodic-reload.schedule-mode",
+                        "SOMETIMES",
+                    ),
+                ],
+                "FIXED_DELAY or FIXED_RATE",
+            ),
+            (
+                vec![("lookup.full-cache.reload-strategy", "TIMED")],
+                "needs 'lookup.full-cache.timed-reload.iso-time'",
+            ),
+            (
+                vec![
+                    ("lookup.full-cache.reload-strategy", "TIMED"),
+                    ("lookup.full-cache.timed-reload.iso-time", "25:00"),
+                ],
+                "an ISO-8601 time of day",
+            ),
+            (
+                vec![
+                    ("lookup.full-cache.reload-strategy", "TIMED"),
+                    ("lookup.full-cache.timed-reload.iso-time", "10:15"),
+                    ("lookup.full-cache.timed-reload.interval-in-days", "0"),
+                ],
+                "a positive number of days",
+            ),
+            (
+                vec![("lookup.full-cache.reload-strategy", "HOURLY")],
+                "PERIODIC or TIMED",
+            ),
+        ] {
+            let e = full(&opts).expect_err("refused");
+            assert!(e.contains(says), "{e}");
+        }
+        let e = lookup_cache(&table(&[("lookup.cache", "ALL")])).expect_err("refused");
+        assert!(e.to_string().contains("NONE, PARTIAL or FULL"), "{e}");
+    }
+
+    #[test]
+    fn iso_times_of_day() {
+        assert_eq!(iso_time_of_day_utc("00:00"), Some(0));
+        assert_eq!(iso_time_of_day_utc("10:15"), Some(36_900_000));
+        assert_eq!(iso_time_of_day_utc("10:15Z"), Some(36_900_000));
+        assert_eq!(iso_time_of_day_utc("10:15:30.5Z"), Some(36_930_500));
+        assert_eq!(iso_time_of_day_utc("01:00+02:00"), Some(23 * 3_600_000));
+        assert_eq!(iso_time_of_day_utc("23:30-01:00"), Some(30 * 60_000));
+        for bad in [
+            "",
+            "10",
+            "24:00",
+            "10:60",
+            "10:15:61",
+            "10:15+19:00",
+            "a:b",
+            "1:2:3:4",
+        ] {
+            assert_eq!(iso_time_of_day_utc(bad), None, "{bad}");
+        }
+    }
 }

@@ -133,17 +133,26 @@ impl Builder<'_> {
                     "all OVER aggregates of one SELECT must be over the same window (Flink's rule); compute the others in another subquery",
                 ));
             }
-            let WindowFunctionDefinition::AggregateUDF(f) = &wf.fun else {
-                return Err(SqlError::new(format!(
-                    "{}: Strom runs aggregate functions OVER windows, and ROW_NUMBER() filtered by rownum <= N (Top-N)",
-                    wf.fun
-                )));
+            let name = match &wf.fun {
+                WindowFunctionDefinition::AggregateUDF(f) => f.name(),
+                // aggregate functions in Flink, window functions in DataFusion's planning: the
+                // aggregate of that name over the frame
+                WindowFunctionDefinition::WindowUDF(f)
+                    if matches!(f.name(), "first_value" | "last_value") =>
+                {
+                    f.name()
+                }
+                other => {
+                    return Err(SqlError::new(format!(
+                        "{other}: Strom runs aggregate functions OVER windows, and ROW_NUMBER() filtered by rownum <= N (Top-N)"
+                    )))
+                }
             };
             let args: Vec<Expr> = p.args.iter().map(resolve).collect();
             let filter = p.filter.as_deref().map(resolve);
             calls.push(agg_call(
                 e,
-                f.name(),
+                name,
                 CallParts {
                     args: &args,
                     distinct: p.distinct,
