@@ -486,8 +486,10 @@ fn read_more(
         c.pos = start;
         c.filled = HEADROOM + len;
     } else {
-        // a long line: the buffer grows
-        buf.copy_within(c.pos..c.filled, 0);
+        // a long line: the buffer grows (amortized: the line moves to the front once)
+        if c.pos > 0 {
+            buf.copy_within(c.pos..c.filled, 0);
+        }
         buf.truncate(partial);
         buf.extend_from_slice(&block[HEADROOM..HEADROOM + len]);
         c.blocks.recycle(block);
