@@ -54,8 +54,21 @@ enum Kind<'a> {
     Date32(&'a [i32]),
     Date64(&'a [i64]),
     Ts(&'a [i64], TimeUnit),
+    /// An ARRAY: a JSON array in JSON; other styles take the Arrow text of `text`.
+    List {
+        offsets: &'a [i32],
+        values: Box<ColumnText<'a>>,
+        text: ArrayFormatter<'a>,
+    },
+    /// A ROW: a JSON object of its fields in JSON; other styles take the Arrow text of `text`.
+    Struct {
+        names: Vec<&'a str>,
+        fields: Vec<ColumnText<'a>>,
+        text: ArrayFormatter<'a>,
+    },
     /// A MAP (and a MULTISET, a map to counts): printed as Flink prints a Java map,
-    /// `{k1=v1, k2=v2}`; other styles take the Arrow text of `text`.
+    /// `{k1=v1, k2=v2}`; a JSON object in JSON (keys as their text); CSV takes the Arrow text
+    /// of `text`.
     Map {
         offsets: &'a [i32],
         keys: Box<ColumnText<'a>>,
@@ -117,6 +130,26 @@ impl<'a> ColumnText<'a> {
                     TimeUnit::Nanosecond => a.as_primitive::<TimestampNanosecondType>().values(),
                 };
                 Kind::Ts(v, *u)
+            }
+            DataType::List(_) => {
+                let l = a.as_list::<i32>();
+                Kind::List {
+                    offsets: l.value_offsets(),
+                    values: Box::new(ColumnText::new(l.values())?),
+                    text: ArrayFormatter::try_new(a, &FORMAT_OPTIONS)?,
+                }
+            }
+            DataType::Struct(fs) => {
+                let st = a.as_struct();
+                Kind::Struct {
+                    names: fs.iter().map(|f| f.name().as_str()).collect(),
+                    fields: st
+                        .columns()
+                        .iter()
+                        .map(ColumnText::new)
+                        .collect::<Result<_, _>>()?,
+                    text: ArrayFormatter::try_new(a, &FORMAT_OPTIONS)?,
+                }
             }
             DataType::Map(..) => {
                 let m = a.as_map();
@@ -218,7 +251,54 @@ impl<'a> ColumnText<'a> {
                 }
                 out.push(b'}');
             }
-            Kind::Map { text: f, .. } | Kind::Other(f) => {
+            Kind::List {
+                offsets, values, ..
+            } if style == Style::Json => {
+                out.push(b'[');
+                for e in offsets[row] as usize..offsets[row + 1] as usize {
+                    if e > offsets[row] as usize {
+                        out.push(b',');
+                    }
+                    values.write(e, out, style);
+                }
+                out.push(b']');
+            }
+            Kind::Struct { names, fields, .. } if style == Style::Json => {
+                out.push(b'{');
+                for (i, (name, field)) in names.iter().zip(fields).enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    write_json_string(out, name.as_bytes());
+                    out.push(b':');
+                    field.write(row, out, style);
+                }
+                out.push(b'}');
+            }
+            Kind::Map {
+                offsets,
+                keys,
+                values,
+                ..
+            } if style == Style::Json => {
+                out.push(b'{');
+                let mut key = Vec::new();
+                for e in offsets[row] as usize..offsets[row + 1] as usize {
+                    if e > offsets[row] as usize {
+                        out.push(b',');
+                    }
+                    key.clear();
+                    keys.write(e, &mut key, Style::Print);
+                    write_json_string(out, &key);
+                    out.push(b':');
+                    values.write(e, out, style);
+                }
+                out.push(b'}');
+            }
+            Kind::List { text: f, .. }
+            | Kind::Struct { text: f, .. }
+            | Kind::Map { text: f, .. }
+            | Kind::Other(f) => {
                 let s = f.value(row).to_string();
                 write_str(out, s.as_bytes(), style);
             }
@@ -375,6 +455,55 @@ mod tests {
         // the print sink: Java's text, as Flink prints a DOUBLE
         let f: ArrayRef = Arc::new(Float64Array::from(vec![1e10, 0.5, 1e-4]));
         assert_eq!(render(f, Style::Print), vec!["1.0E10", "0.5", "1.0E-4"]);
+    }
+
+    /// Nested values: JSON arrays and objects in JSON (as Flink's JSON format writes them), a
+    /// map printed as Flink prints a Java map, Arrow's text in CSV.
+    #[test]
+    fn nested_values() {
+        use arrow::array::{Int64Builder, ListBuilder, MapBuilder, StringBuilder, StructArray};
+        use arrow::datatypes::{DataType, Field};
+        let mut lb = ListBuilder::new(Int64Builder::new());
+        lb.append_value([Some(1), None, Some(3)]);
+        lb.append_null();
+        lb.append_value([]);
+        let list: ArrayRef = Arc::new(lb.finish());
+        assert_eq!(
+            render(list.clone(), Style::Json),
+            vec!["[1,null,3]", "null", "[]"]
+        );
+        assert_eq!(
+            render(list, Style::Print),
+            vec!["[1, null, 3]", "null", "[]"]
+        );
+        let mut mb = MapBuilder::new(None, StringBuilder::new(), Int64Builder::new());
+        mb.keys().append_value("a\"");
+        mb.values().append_value(2);
+        mb.keys().append_value("b");
+        mb.values().append_null();
+        mb.append(true).expect("map");
+        mb.append(true).expect("map");
+        let map: ArrayRef = Arc::new(mb.finish());
+        assert_eq!(
+            render(map.clone(), Style::Json),
+            vec![r#"{"a\"":2,"b":null}"#, "{}"]
+        );
+        assert_eq!(render(map, Style::Print), vec!["{a\"=2, b=null}", "{}"]);
+        let row: ArrayRef = Arc::new(StructArray::from(vec![
+            (
+                Arc::new(Field::new("x", DataType::Int64, true)),
+                Arc::new(Int64Array::from(vec![Some(1), None])) as ArrayRef,
+            ),
+            (
+                Arc::new(Field::new("y", DataType::Utf8, true)),
+                Arc::new(StringArray::from(vec![Some("p"), Some("q")])) as ArrayRef,
+            ),
+        ]));
+        let json = render(row, Style::Json);
+        assert_eq!(json, vec![r#"{"x":1,"y":"p"}"#, r#"{"x":null,"y":"q"}"#]);
+        for j in json {
+            serde_json::from_str::<serde_json::Value>(&j).expect("valid JSON");
+        }
     }
 
     #[test]

@@ -662,7 +662,7 @@ pub fn read_sink_rows(dir: &Path) -> Vec<String> {
             "an in-progress file is left in {} after the job: {name}",
             dir.display()
         );
-        if name.starts_with("part-") && name.ends_with(".csv") {
+        if name.starts_with("part-") && (name.ends_with(".csv") || name.ends_with(".json")) {
             parts += 1;
             let text = read_text(&e.path());
             assert!(
@@ -674,7 +674,7 @@ pub fn read_sink_rows(dir: &Path) -> Vec<String> {
     }
     assert!(
         parts > 0,
-        "no part-*.csv file in {} (files: {names:?})",
+        "no part-*.csv or part-*.json file in {} (files: {names:?})",
         dir.display()
     );
     rows.sort();
