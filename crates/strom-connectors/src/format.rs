@@ -234,6 +234,19 @@ impl<'a> ColumnText<'a> {
                 text::write_timestamp(out, v[row], *u);
                 quote_if(out, quoted);
             }
+            Kind::List { .. } | Kind::Struct { .. } | Kind::Map { .. } => {
+                self.write_collection(row, out, style)
+            }
+            Kind::Other(f) => {
+                let s = f.value(row).to_string();
+                write_str(out, s.as_bytes(), style);
+            }
+        }
+    }
+
+    /// Appends the text of row `row` of an ARRAY, ROW or MAP column.
+    fn write_collection(&self, row: usize, out: &mut Vec<u8>, style: Style) {
+        match &self.kind {
             Kind::Map {
                 offsets,
                 keys,
@@ -297,11 +310,11 @@ impl<'a> ColumnText<'a> {
             }
             Kind::List { text: f, .. }
             | Kind::Struct { text: f, .. }
-            | Kind::Map { text: f, .. }
-            | Kind::Other(f) => {
+            | Kind::Map { text: f, .. } => {
                 let s = f.value(row).to_string();
                 write_str(out, s.as_bytes(), style);
             }
+            _ => {}
         }
     }
 }

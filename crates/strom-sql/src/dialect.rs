@@ -97,6 +97,7 @@ impl Dialect for FlinkDialect {
             .or_else(|| crate::json_syntax::parse_value_call(parser))
             .or_else(|| crate::json_syntax::parse_query_call(parser))
             .or_else(|| crate::json_syntax::parse_exists_call(parser))
+            .or_else(|| crate::collection_syntax::parse_map_constructor(parser))
         {
             return Some(call);
         }

@@ -6,6 +6,7 @@
 
 mod calls;
 pub mod catalog;
+pub mod collection_syntax;
 pub mod depth;
 pub mod dialect;
 pub mod error;

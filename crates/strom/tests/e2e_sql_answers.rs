@@ -487,22 +487,23 @@ fn an_over_long_csv_line_fails_the_job_with_its_file() {
 }
 
 /// Flink's collection constructors and access (`ARRAY[...]`, `a[i]`, CARDINALITY, `MAP(keys,
-/// values)`) into the JSON format, whose arrays and maps are JSON arrays and objects (as Flink's
+/// values)`, `MAP[k1, v1, ...]`) into the JSON format, whose arrays and maps are JSON arrays and objects (as Flink's
 /// JSON format writes them), against DuckDB's `to_json` of the same values.
 #[test]
 fn collections_into_json() {
     let sink = format!(
         "CREATE TABLE out_t (auction BIGINT, a ARRAY<BIGINT>, second BIGINT, n INT, \
-         m MAP<STRING, BIGINT>) {SINK_OPEN}{{out}}', 'format' = 'json');"
+         m MAP<STRING, BIGINT>, f MAP<STRING, BIGINT>) {SINK_OPEN}{{out}}', 'format' = 'json');"
     );
     check(
         "collections-json",
         &sink,
         "INSERT INTO out_t SELECT auction, ARRAY[price, bidder], ARRAY[price, bidder][2], \
-         CARDINALITY(ARRAY[price, bidder, auction]), MAP(ARRAY[channel], ARRAY[price]) \
-         FROM bid WHERE auction % 100 = 7;",
+         CARDINALITY(ARRAY[price, bidder, auction]), MAP(ARRAY[channel], ARRAY[price]), \
+         MAP['p', price, 'b', bidder] FROM bid WHERE auction % 100 = 7;",
         "SELECT to_json({'auction': auction, 'a': [price, bidder], 'second': bidder, 'n': 3, \
-         'm': map([channel], [price])}) FROM bid WHERE auction % 100 = 7",
+         'm': map([channel], [price]), 'f': map(['p', 'b'], [price, bidder])}) \
+         FROM bid WHERE auction % 100 = 7",
         &[("streaming", 1), ("streaming", 2), ("batch", 2)],
     );
 }
