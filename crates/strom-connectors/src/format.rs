@@ -253,40 +253,33 @@ impl<'a> ColumnText<'a> {
                 values,
                 ..
             } if style == Style::Print => {
-                out.push(b'{');
-                for e in offsets[row] as usize..offsets[row + 1] as usize {
-                    if e > offsets[row] as usize {
-                        out.extend_from_slice(b", ");
-                    }
-                    keys.write(e, out, style);
-                    out.push(b'=');
-                    values.write(e, out, style);
-                }
-                out.push(b'}');
+                delimited(
+                    out,
+                    (b'{', b", ", b'}'),
+                    offsets[row]..offsets[row + 1],
+                    |e, out| {
+                        keys.write(e, out, style);
+                        out.push(b'=');
+                        values.write(e, out, style);
+                    },
+                );
             }
             Kind::List {
                 offsets, values, ..
             } if style == Style::Json => {
-                out.push(b'[');
-                for e in offsets[row] as usize..offsets[row + 1] as usize {
-                    if e > offsets[row] as usize {
-                        out.push(b',');
-                    }
-                    values.write(e, out, style);
-                }
-                out.push(b']');
+                delimited(
+                    out,
+                    (b'[', b",", b']'),
+                    offsets[row]..offsets[row + 1],
+                    |e, out| values.write(e, out, style),
+                );
             }
             Kind::Struct { names, fields, .. } if style == Style::Json => {
-                out.push(b'{');
-                for (i, (name, field)) in names.iter().zip(fields).enumerate() {
-                    if i > 0 {
-                        out.push(b',');
-                    }
-                    write_json_string(out, name.as_bytes());
+                delimited(out, (b'{', b",", b'}'), 0..names.len() as i32, |i, out| {
+                    write_json_string(out, names[i].as_bytes());
                     out.push(b':');
-                    field.write(row, out, style);
-                }
-                out.push(b'}');
+                    fields[i].write(row, out, style);
+                });
             }
             Kind::Map {
                 offsets,
@@ -294,19 +287,19 @@ impl<'a> ColumnText<'a> {
                 values,
                 ..
             } if style == Style::Json => {
-                out.push(b'{');
                 let mut key = Vec::new();
-                for e in offsets[row] as usize..offsets[row + 1] as usize {
-                    if e > offsets[row] as usize {
-                        out.push(b',');
-                    }
-                    key.clear();
-                    keys.write(e, &mut key, Style::Print);
-                    write_json_string(out, &key);
-                    out.push(b':');
-                    values.write(e, out, style);
-                }
-                out.push(b'}');
+                delimited(
+                    out,
+                    (b'{', b",", b'}'),
+                    offsets[row]..offsets[row + 1],
+                    |e, out| {
+                        key.clear();
+                        keys.write(e, &mut key, Style::Print);
+                        write_json_string(out, &key);
+                        out.push(b':');
+                        values.write(e, out, style);
+                    },
+                );
             }
             Kind::List { text: f, .. }
             | Kind::Struct { text: f, .. }
@@ -317,6 +310,23 @@ impl<'a> ColumnText<'a> {
             _ => {}
         }
     }
+}
+
+/// `open`, `each` of the items `items` separated by `sep`, `close`.
+fn delimited(
+    out: &mut Vec<u8>,
+    (open, sep, close): (u8, &[u8], u8),
+    items: std::ops::Range<i32>,
+    mut each: impl FnMut(usize, &mut Vec<u8>),
+) {
+    out.push(open);
+    for i in items.clone() {
+        if i > items.start {
+            out.extend_from_slice(sep);
+        }
+        each(i as usize, out);
+    }
+    out.push(close);
 }
 
 #[inline]
