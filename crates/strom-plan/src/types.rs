@@ -145,14 +145,26 @@ impl SqlType {
     /// Whether a query column of this type may be written into a sink column of type `sink`
     /// (cast on the way): the same family, as Flink's implicit casts allow (numbers into
     /// numbers, a DATE or TIMESTAMP into a TIMESTAMP of any precision); never across families
-    /// such as STRING into BIGINT.
+    /// such as STRING into BIGINT. A ROW goes into a ROW field by field, by position whatever
+    /// the names (as Flink's `ROW(a, b)` into `ROW<x, y>`); an ARRAY or MAP by its elements.
     pub fn insertable_into(&self, sink: &SqlType) -> bool {
-        self == sink
-            || self.is_numeric() && sink.is_numeric()
-            || matches!(
-                (self, sink),
-                (SqlType::Timestamp(_) | SqlType::Date, SqlType::Timestamp(_))
-            )
+        match (self, sink) {
+            (SqlType::Row(a), SqlType::Row(b)) => {
+                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.ty.insertable_into(&y.ty))
+            }
+            (SqlType::Array(a), SqlType::Array(b)) => a.insertable_into(b),
+            (SqlType::Map(ka, va), SqlType::Map(kb, vb)) => {
+                ka.insertable_into(kb) && va.insertable_into(vb)
+            }
+            _ => {
+                self == sink
+                    || self.is_numeric() && sink.is_numeric()
+                    || matches!(
+                        (self, sink),
+                        (SqlType::Timestamp(_) | SqlType::Date, SqlType::Timestamp(_))
+                    )
+            }
+        }
     }
 }
 

@@ -490,7 +490,9 @@ fn jdbc_sinks(pg: &common::postgres::Postgres, users: &str) {
     pg.psql(
         "CREATE TABLE copy (id BIGINT, name TEXT, score NUMERIC(10, 2), vip BOOLEAN); \
          CREATE TABLE counts (k BIGINT PRIMARY KEY, n BIGINT); \
-         CREATE TABLE top2 (k BIGINT, rk BIGINT, v BIGINT, PRIMARY KEY (k, rk));",
+         CREATE TABLE top2 (k BIGINT, rk BIGINT, v BIGINT, PRIMARY KEY (k, rk)); \
+         CREATE TABLE latest (k BIGINT, n BIGINT, PRIMARY KEY (k, n)); \
+         CREATE TABLE pairs (k BIGINT PRIMARY KEY, n BIGINT, m BIGINT);",
     );
     let sink = |name: &str, columns: &str, key: &str| {
         format!(
@@ -516,13 +518,17 @@ fn jdbc_sinks(pg: &common::postgres::Postgres, users: &str) {
         "CREATE TABLE s (id BIGINT) WITH ('connector' = 'datagen', 'fields.id.kind' = 'sequence', \
                   'fields.id.start' = '0', 'fields.id.end' = '1999');\n";
     for p in [1, 2] {
-        pg.psql("DELETE FROM counts; DELETE FROM top2;");
+        pg.psql("DELETE FROM counts; DELETE FROM top2; DELETE FROM latest; DELETE FROM pairs;");
         let updating = format!(
-            "{stream}{}{}EXECUTE STATEMENT SET BEGIN \
+            "{stream}{}{}{}{}EXECUTE STATEMENT SET BEGIN \
              INSERT INTO counts SELECT id % 10, COUNT(*) FROM s GROUP BY id % 10; \
              INSERT INTO top2 SELECT k, rk, v FROM (SELECT k, v, \
                RANK() OVER (PARTITION BY k ORDER BY v DESC) AS rk FROM \
-               (SELECT id % 3 AS k, id AS v FROM s)) WHERE rk <= 2; END;\n",
+               (SELECT id % 3 AS k, id AS v FROM s)) WHERE rk <= 2; \
+             INSERT INTO latest SELECT id % 10, COUNT(*) FROM s GROUP BY id % 10; \
+             INSERT INTO pairs SELECT a.k, a.n, b.m FROM \
+               (SELECT id % 10 AS k, COUNT(*) AS n FROM s GROUP BY id % 10) a JOIN \
+               (SELECT id % 5 AS k, MAX(id) AS m FROM s GROUP BY id % 5) b ON a.k = b.k; END;\n",
             sink(
                 "counts",
                 "k BIGINT, n BIGINT",
@@ -532,6 +538,18 @@ fn jdbc_sinks(pg: &common::postgres::Postgres, users: &str) {
                 "top2",
                 "k BIGINT, rk BIGINT, v BIGINT",
                 ", PRIMARY KEY (k, rk) NOT ENFORCED"
+            ),
+            // keyed by more than the aggregate's group, and by a join's column: each goes
+            // through a SinkMaterializer (else every count a key passed through stays)
+            sink(
+                "latest",
+                "k BIGINT, n BIGINT",
+                ", PRIMARY KEY (k, n) NOT ENFORCED"
+            ),
+            sink(
+                "pairs",
+                "k BIGINT, n BIGINT, m BIGINT",
+                ", PRIMARY KEY (k) NOT ENFORCED"
             ),
         );
         run_script("jdbc-sink-upsert", &updating, p, "streaming")
@@ -548,6 +566,22 @@ fn jdbc_sinks(pg: &common::postgres::Postgres, users: &str) {
             pg.psql(
                 "SELECT k, rk, v FROM (SELECT g % 3 AS k, g AS v, RANK() OVER (PARTITION BY g % 3 \
                  ORDER BY g DESC) AS rk FROM generate_series(0, 1999) g) x WHERE rk <= 2 ORDER BY k, rk"
+            ),
+            "p={p}"
+        );
+        assert_eq!(
+            pg.psql("SELECT * FROM latest ORDER BY k"),
+            pg.psql(
+                "SELECT g % 10, COUNT(*) FROM generate_series(0, 1999) g GROUP BY 1 ORDER BY 1"
+            ),
+            "p={p}"
+        );
+        assert_eq!(
+            pg.psql("SELECT * FROM pairs ORDER BY k"),
+            pg.psql(
+                "SELECT a.k, a.n, b.m FROM (SELECT g % 10 AS k, COUNT(*) AS n FROM \
+                 generate_series(0, 1999) g GROUP BY 1) a JOIN (SELECT g % 5 AS k, MAX(g) AS m \
+                 FROM generate_series(0, 1999) g GROUP BY 1) b ON a.k = b.k ORDER BY 1"
             ),
             "p={p}"
         );

@@ -507,3 +507,22 @@ fn collections_into_json() {
         &[("streaming", 1), ("streaming", 2), ("batch", 2)],
     );
 }
+
+/// A ROW goes into a ROW column by position, as Flink inserts it, whatever the field names (a
+/// nested ROW too); DuckDB builds the same objects by name.
+#[test]
+fn rows_into_rows_by_position() {
+    let sink = format!(
+        "CREATE TABLE out_t (auction BIGINT, r ROW<x BIGINT, inner ROW<c STRING, d BIGINT>>) \
+         {SINK_OPEN}{{out}}', 'format' = 'json');"
+    );
+    check(
+        "rows-by-position",
+        &sink,
+        "INSERT INTO out_t SELECT auction, ROW(price, ROW(channel, bidder)) FROM bid \
+         WHERE auction % 100 = 7;",
+        "SELECT to_json({'auction': auction, 'r': {'x': price, 'inner': {'c': channel, 'd': bidder}}}) \
+         FROM bid WHERE auction % 100 = 7",
+        &[("streaming", 1), ("batch", 2)],
+    );
+}

@@ -446,6 +446,15 @@ pub const STATE_TTL: ConfigOption<DurationOption> = ConfigOption {
     default: Duration::ZERO,
     description: "How long the state of a key of a regular join, a non-windowed GROUP BY or a Top-N is kept after its last change (processing time); 0 keeps it for good. Expired state is dropped, so later rows of that key may give results that differ from the query's answer over all rows, as in Flink. The `STATE_TTL` hint sets it per join input or aggregate.",
 };
+pub const SINK_UPSERT_MATERIALIZE: ConfigOption<Choice> = ConfigOption {
+    key: "table.exec.sink.upsert-materialize",
+    deprecated_keys: &[],
+    default: Words {
+        default: "auto",
+        accepted: &["none", "auto", "force"],
+    },
+    description: "Whether an updating result written into a table with a PRIMARY KEY passes through a SinkMaterializer, which keeps every row per key and turns the changes into upserts and deletes of that key (Flink's SinkUpsertMaterializer): `auto` adds one where the result's own unique key is not the table's key, `force` wherever a changelog meets a key, `none` never (rows may then be wrong in the table).",
+};
 pub const HEARTBEAT_INTERVAL: ConfigOption<DurationOption> = ConfigOption {
     key: "heartbeat.interval",
     deprecated_keys: &[],
@@ -700,6 +709,7 @@ pub const ALL: &[&dyn Documented] = &[
     &DISABLED_OPERATORS,
     &MINI_BATCH_ENABLED,
     &STATE_TTL,
+    &SINK_UPSERT_MATERIALIZE,
     &HEARTBEAT_INTERVAL,
     &HEARTBEAT_TIMEOUT,
     &CLUSTER_SECRET,

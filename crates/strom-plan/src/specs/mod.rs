@@ -14,6 +14,7 @@ mod rank;
 mod sink;
 mod source;
 mod stage;
+mod upsert_materialize;
 mod window_tvf;
 
 pub use aggregate::{partial_schema, AggCall, AggregateMode, AggregateSpec};
@@ -25,6 +26,7 @@ pub use rank::{RankSpec, RankType, SortKey, TimeAttribute};
 pub use sink::SinkSpec;
 pub use source::{SourceSpec, SourceWatermark};
 pub use stage::StageSpec;
+pub use upsert_materialize::UpsertMaterializeSpec;
 pub use window_tvf::{WindowSpec, WindowTvfSpec};
 
 use crate::types::RowSchema;
@@ -74,6 +76,7 @@ pub enum OperatorSpec {
     Rank(RankSpec),
     OverAggregate(OverAggregateSpec),
     LookupJoin(LookupJoinSpec),
+    UpsertMaterialize(UpsertMaterializeSpec),
     Sink(SinkSpec),
     Stage(StageSpec),
 }
@@ -90,6 +93,7 @@ impl OperatorSpec {
             OperatorSpec::Rank(r) => r,
             OperatorSpec::OverAggregate(o) => o,
             OperatorSpec::LookupJoin(l) => l,
+            OperatorSpec::UpsertMaterialize(u) => u,
             OperatorSpec::Sink(s) => s,
             OperatorSpec::Stage(s) => s,
         }

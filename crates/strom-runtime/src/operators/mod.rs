@@ -20,6 +20,7 @@ pub mod state_ipc;
 #[cfg(test)]
 mod testkit;
 pub mod ttl;
+pub mod upsert_materializer;
 pub mod window_rank;
 pub mod window_tvf;
 
@@ -89,6 +90,9 @@ pub fn build_chain(
             OperatorSpec::Rank(r) => Box::new(rank::RankOperator::new(r)?),
             OperatorSpec::LookupJoin(l) => {
                 Box::new(lookup_join::LookupJoinOperator::new(l, registry)?)
+            }
+            OperatorSpec::UpsertMaterialize(u) => {
+                Box::new(upsert_materializer::UpsertMaterializeOperator::new(u)?)
             }
             OperatorSpec::OverAggregate(o) => {
                 Box::new(over_aggregate::OverAggregateOperator::new(o)?)

@@ -59,6 +59,11 @@ impl Builder<'_> {
                 keys.into_iter().map(|k| k.and_then(pos)).collect(),
             )
         });
+        let upsert_keys = upsert_keys::through_calc(&self.nodes[input].upsert_keys, |c| {
+            exprs
+                .iter()
+                .position(|e| upsert_keys::key_column(&in_schema, e) == Some(c))
+        });
         let filter = filter.map(|f| encode(&f)).transpose()?;
         let exprs = exprs
             .iter()
@@ -84,6 +89,7 @@ impl Builder<'_> {
         self.nodes[n].session = session;
         self.nodes[n].rowtime = rowtime;
         self.nodes[n].proctime = proctime;
+        self.nodes[n].upsert_keys = upsert_keys;
         Ok(n)
     }
 }

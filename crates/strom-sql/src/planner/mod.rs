@@ -12,10 +12,12 @@ mod lookup_join;
 mod over;
 mod provider;
 mod rank;
+mod row_casts;
 mod scan;
 mod sink_types;
 mod stages;
 mod state_ttl;
+mod upsert_keys;
 mod values;
 mod window_view;
 
@@ -330,6 +332,7 @@ fn plan_statements(
         lookups,
         state_ttl_ms: config_value(options::STATE_TTL.get(config))?.as_millis() as u64,
         ttl_hints,
+        materialize: upsert_keys::Materialize::of(config)?,
     };
     let mut names = Vec::new();
     for (stmt, tvfs) in stmts.iter().zip(&tvfs) {
@@ -455,6 +458,7 @@ fn logical_plan(
         }
     }
     let mut plan = state.optimize(&plan).map_err(df_error)?;
+    plan = row_casts::by_position(plan).map_err(df_error)?;
     if batch_partitions.is_some() {
         let reduced = stages::reduce_aggregates(plan).map_err(df_error)?;
         plan = reduced.data;
@@ -494,16 +498,18 @@ impl Builder<'_> {
                     },
                 )?),
             };
+        let input = self.sink_input(&table, i, sink_parallelism)?;
         let n = self.add(
             OperatorSpec::Sink(SinkSpec {
                 table,
                 output,
                 changelog,
             }),
-            vec![(i, Ship::Forward)],
+            vec![input],
             None,
         );
-        // Flink's 'sink.parallelism': a sink of another parallelism gets a REBALANCE input
+        // Flink's 'sink.parallelism': a sink of another parallelism gets a REBALANCE input (a
+        // HASH one for a changelog, see `sink_input`)
         if let Some(p) = sink_parallelism {
             self.nodes[n].parallelism = p;
         }
@@ -635,6 +641,10 @@ struct Node {
     /// For a join: the (qualifier, name) DataFusion gives each output column, to resolve
     /// qualified references (`l.id`, `r.id`) above it to Strom's unique column names.
     qualified: Option<Vec<(Option<String>, String)>>,
+    /// For a changelog: its upsert keys (Flink's), the sets of output columns known to be unique
+    /// among the rows of the result it describes, so that a change of one key value is `-U` of
+    /// that value's row and `+U` of its new row. See [`upsert_keys`].
+    upsert_keys: Vec<Vec<usize>>,
 }
 
 struct Builder<'a> {
@@ -655,6 +665,8 @@ struct Builder<'a> {
     /// `table.exec.state.ttl` (ms, 0: none) and the `STATE_TTL` hints.
     state_ttl_ms: u64,
     ttl_hints: crate::hints::StateTtlHints,
+    /// `table.exec.sink.upsert-materialize`.
+    materialize: upsert_keys::Materialize,
 }
 
 fn row_schema(df: &DFSchema) -> Result<RowSchema, SqlError> {
@@ -710,6 +722,7 @@ impl Builder<'_> {
             (OperatorSpec::Rank(_), _) => self.parallelism,
             (OperatorSpec::OverAggregate(o), _) if o.partition_by.is_empty() => 1,
             (OperatorSpec::OverAggregate(_), _) => self.parallelism,
+            (OperatorSpec::UpsertMaterialize(_), _) => self.parallelism,
             (OperatorSpec::Aggregate(a), _)
                 if a.group_by.is_empty() && a.mode != AggregateMode::Partial =>
             {
@@ -728,7 +741,13 @@ impl Builder<'_> {
             OperatorSpec::Rank(r) => r.window_end.is_none(),
             OperatorSpec::Join(j) => j.output.index_of(OP_COLUMN).is_some(),
             OperatorSpec::Calc(_) => inputs.first().is_some_and(|(i, _)| self.nodes[*i].updating),
+            OperatorSpec::UpsertMaterialize(_) => true,
             _ => false,
+        };
+        let upsert_keys = if updating {
+            upsert_keys::of_operator(&op)
+        } else {
+            vec![]
         };
         self.nodes.push(Node {
             op,
@@ -740,6 +759,7 @@ impl Builder<'_> {
             rowtime: None,
             proctime: None,
             qualified: None,
+            upsert_keys,
         });
         self.nodes.len() - 1
     }
