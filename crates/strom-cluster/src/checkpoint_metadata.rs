@@ -9,7 +9,7 @@ use strom_plan::JobGraph;
 use strom_runtime::task_state::{OperatorRestore, TaskRestore};
 
 pub const METADATA_FILE: &str = "_metadata";
-const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 1;
 
 /// Why a checkpoint's metadata cannot be read or written; the message names the file.
 /// Why a completed checkpoint could not be copied into a savepoint directory.

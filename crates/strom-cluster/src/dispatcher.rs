@@ -56,6 +56,17 @@ pub enum DispatcherError {
     NoLongerRunning(JobId),
 }
 
+/// Where jobs' checkpoints go: `state.checkpoints.dir`, else `strom-checkpoints` in the
+/// temporary directory.
+pub(crate) fn checkpoints_dir(o: &CheckpointingOptions) -> String {
+    o.dir.clone().unwrap_or_else(|| {
+        std::env::temp_dir()
+            .join("strom-checkpoints")
+            .display()
+            .to_string()
+    })
+}
+
 /// Checkpoint settings of a streaming job from Flink's keys, and the savepoint it starts from.
 fn checkpoint_setup(
     conf: &Configuration,
@@ -72,12 +83,7 @@ fn checkpoint_setup(
         max_concurrent: o.max_concurrent as usize,
         num_retained: o.num_retained as usize,
     });
-    let dir = o.dir.clone().unwrap_or_else(|| {
-        std::env::temp_dir()
-            .join("strom-checkpoints")
-            .display()
-            .to_string()
-    });
+    let dir = checkpoints_dir(&o);
     let storage = CheckpointStorage::open(&dir)
         .map_err(|e| DispatcherError::InvalidGraph(e.to_string()))?
         .child(&job.to_string());

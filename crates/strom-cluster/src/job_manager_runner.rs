@@ -68,6 +68,10 @@ pub async fn start_job_manager(
     connectors: ConnectorRegistry,
 ) -> Result<JobManager, JobManagerError> {
     let heartbeat = HeartbeatConfig::from_config(&config)?;
+    // what earlier runs left in the checkpoint directory, and how to resume it
+    let checkpoints = strom_common::checkpointing::CheckpointingOptions::from_config(&config)?;
+    let dir = crate::dispatcher::checkpoints_dir(&checkpoints);
+    tokio::task::spawn_blocking(move || crate::retained_checkpoints::log_found(&dir));
     let host = options::JOBMANAGER_BIND_HOST
         .get(&config)?
         .or(options::JOBMANAGER_RPC_ADDRESS.get(&config)?)

@@ -17,6 +17,7 @@ pub mod protocol;
 pub mod rate_meter;
 pub mod resource_manager;
 pub mod result_buffer;
+pub mod retained_checkpoints;
 pub mod task_executor;
 pub mod task_figures;
 pub mod thread_dump;

@@ -338,6 +338,48 @@ fn stop_with_savepoint_and_resume_at_another_parallelism() {
     );
 }
 
+/// `kill -9` of a JobManager without high availability mid-job: the JobManager started in its
+/// place says in its log which checkpoint the job retained and how to resume it; resumed from
+/// there, the committed output of both runs together is exact.
+#[test]
+fn a_restarted_jobmanager_names_the_retained_checkpoint_to_resume_from() {
+    const ROWS: u64 = 300_000;
+    let tmp = TempDir::new("ckpt-jm-restart");
+    let (out_dir, ckpts) = (tmp.join("out"), tmp.join("checkpoints"));
+    let dir = format!("state.checkpoints.dir={}", ckpts.display());
+    let conf = [HB_FAST[0], HB_FAST[1], dir.as_str()];
+    let mut jm = JobManager::start(&conf);
+    let (mut tm, _) = start_taskmanager("taskmanager-1", &jm, 2, &HB_FAST);
+    let sql = tmp.join("job.sql");
+    write_text(&sql, &q5_datagen_sql(ROWS, 60_000, &out_dir, &ckpts));
+    let bids = gen_bids_of(ROWS);
+    let id = submit(&jm, &sql, 2, &bids, &[]);
+    poll("two checkpoints", Duration::from_secs(60), || {
+        (jm.job(&id)["state"] == "RUNNING" && completed_checkpoints(&jm, &id) >= 2).then_some(())
+    });
+    jm.proc.kill9();
+    tm.kill9();
+    let jm = JobManager::start(&conf);
+    let line = jm
+        .proc
+        .wait_for_line(&format!("job {id}: checkpoint"), Duration::from_secs(30));
+    let path = line
+        .split("--from-savepoint ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no path to resume from in '{line}'"))
+        .to_string();
+    assert!(Path::new(&path).join("_metadata").is_file(), "{line}");
+    let (_tm, _) = start_taskmanager("taskmanager-2", &jm, 2, &HB_FAST);
+    let out = submit_output(&jm, &sql, 2, &bids, &["--from-savepoint", &path]);
+    jm.wait_job_state(&out.job_id(), "FINISHED", Duration::from_secs(120));
+    assert_same_rows(
+        "q5 resumed from the checkpoint a killed JobManager retained",
+        &read_sink_rows(&out_dir),
+        &expected_for_rows("q5", ROWS),
+    );
+}
+
 /// `strom stop --drain` mid-stream: event time advances to the end before the savepoint, so
 /// every window of the rows read fires; at p=1 the rows read are the generator's first rows,
 /// and the output is exactly q5 over them (without --drain, the open windows would stay in the

@@ -517,6 +517,29 @@ fn jdbc_sinks(pg: &common::postgres::Postgres, users: &str) {
     let stream =
         "CREATE TABLE s (id BIGINT) WITH ('connector' = 'datagen', 'fields.id.kind' = 'sequence', \
                   'fields.id.start' = '0', 'fields.id.end' = '1999');\n";
+    jdbc_upsert_sinks(pg, &sink, stream);
+    // an updating result into a table without a key is refused before it runs
+    let err = run_script(
+        "jdbc-sink-nokey",
+        &format!(
+            "{stream}{}INSERT INTO copy2 SELECT id % 10, COUNT(*) FROM s GROUP BY id % 10;\n",
+            sink("copy2", "k BIGINT, n BIGINT", "")
+        ),
+        1,
+        "streaming",
+    )
+    .unwrap_err();
+    assert!(err.stderr.contains("copy2"), "{}", err.describe());
+}
+
+/// Updating results into jdbc tables with a PRIMARY KEY (`sink` declares one), at parallelism 1
+/// and 2: upserts and deletes by the key, through a SinkMaterializer where the result's own
+/// key is not the table's.
+fn jdbc_upsert_sinks(
+    pg: &common::postgres::Postgres,
+    sink: &dyn Fn(&str, &str, &str) -> String,
+    stream: &str,
+) {
     for p in [1, 2] {
         pg.psql("DELETE FROM counts; DELETE FROM top2; DELETE FROM latest; DELETE FROM pairs;");
         let updating = format!(
@@ -586,16 +609,4 @@ fn jdbc_sinks(pg: &common::postgres::Postgres, users: &str) {
             "p={p}"
         );
     }
-    // an updating result into a table without a key is refused before it runs
-    let err = run_script(
-        "jdbc-sink-nokey",
-        &format!(
-            "{stream}{}INSERT INTO copy2 SELECT id % 10, COUNT(*) FROM s GROUP BY id % 10;\n",
-            sink("copy2", "k BIGINT, n BIGINT", "")
-        ),
-        1,
-        "streaming",
-    )
-    .unwrap_err();
-    assert!(err.stderr.contains("copy2"), "{}", err.describe());
 }
