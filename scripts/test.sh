@@ -29,6 +29,11 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! command -v psql >/
     echo "installing postgresql (apt) for the jdbc tests" >&2
     apt-get update -qq && apt-get install -y -qq postgresql
 fi
+# etcd (Debian's etcd-server) for the high-availability tests, which start servers of their own
+if ! command -v etcd >/dev/null; then
+    echo "installing etcd-server (apt) for the high-availability tests" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server
+fi
 # one-way module dependencies inside each crate (docs/DESIGN.md)
 python3 scripts/import_cycles.py
 cargo build --workspace --all-targets

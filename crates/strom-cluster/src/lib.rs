@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod cluster_metrics;
 pub mod dispatcher;
 pub mod gateway;
+pub mod ha;
 pub mod job_master;
 pub mod log_files;
 pub mod process_log;

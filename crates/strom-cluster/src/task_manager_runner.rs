@@ -104,16 +104,24 @@ pub async fn run_task_manager(
         Err(e) => tracing::warn!("cannot open the log file in env.log.dir: {e}"),
     }
     let timeout = heartbeat.timeout.max(Duration::from_secs(1));
-    let channel = rpc::channel(&opts.jobmanager, timeout)
-        .map_err(|_| TaskManagerError::BadAddress(opts.jobmanager.clone()))?;
+    let ha = match crate::ha::HaMode::from_config(&config)? {
+        crate::ha::HaMode::Etcd(e) => Some(e),
+        crate::ha::HaMode::None => None,
+    };
+    // with high availability the JobManager is whoever leads, found in etcd
+    let jobmanager = match &ha {
+        Some(e) => crate::ha::etcd::serving_leader(e).await.rpc,
+        None => opts.jobmanager.clone(),
+    };
+    let channel = rpc::channel(&jobmanager, timeout)
+        .map_err(|_| TaskManagerError::BadAddress(jobmanager.clone()))?;
     let attach = SecretAttach::new(secret.as_deref());
     let (updates_tx, updates_rx) = mpsc::unbounded_channel();
     let listener_to_jm: Arc<dyn TaskStateListener> = Arc::new(UpdateQueue(updates_tx));
-    tokio::spawn(send_updates(
+    let (job_masters, job_master) = tokio::sync::watch::channel(
         JobMasterServiceClient::with_interceptor(channel.clone(), attach.clone()),
-        updates_rx,
-        heartbeat.timeout,
-    ));
+    );
+    tokio::spawn(send_updates(job_master, updates_rx, heartbeat.timeout));
     let service = TaskExecutorServer {
         executor: executor.clone(),
         listener: listener_to_jm,
@@ -131,10 +139,13 @@ pub async fn run_task_manager(
             tracing::error!("the TaskManager RPC service stopped: {e}");
         }
     });
-    let rm = ResourceManagerServiceClient::with_interceptor(channel, attach);
+    let rm = ResourceManagerServiceClient::with_interceptor(channel, attach.clone());
     let session = Session {
         rm,
-        jobmanager: opts.jobmanager.clone(),
+        job_masters,
+        attach,
+        ha,
+        jobmanager,
         rpc_address,
         data_address,
         slots: opts.slots.max(1),
@@ -152,6 +163,11 @@ pub async fn run_task_manager(
 
 struct Session {
     rm: ResourceManagerServiceClient<AuthChannel>,
+    /// Where task updates go (the JobManager registered at).
+    job_masters: tokio::sync::watch::Sender<JobMasterServiceClient<AuthChannel>>,
+    attach: SecretAttach,
+    /// High availability: the leader is looked up in etcd before each registration.
+    ha: Option<crate::ha::EtcdConfig>,
     jobmanager: String,
     rpc_address: String,
     data_address: String,
@@ -165,6 +181,7 @@ impl Session {
     /// ResourceManager forgets this TaskManager or stops answering.
     async fn run(mut self) -> Result<(), TaskManagerError> {
         loop {
+            self.follow_leader().await?;
             let resource_id = format!("{}-{}", self.rpc_address, short_random_id());
             let rm_id = self.register(&resource_id).await?;
             println!(
@@ -177,6 +194,35 @@ impl Session {
                 tracing::warn!("canceled {n} tasks: the JobManager lost this TaskManager");
             }
         }
+    }
+
+    /// With high availability: talks to the JobManager that leads now.
+    async fn follow_leader(&mut self) -> Result<(), TaskManagerError> {
+        let Some(ha) = &self.ha else {
+            return Ok(());
+        };
+        let leader = crate::ha::etcd::serving_leader(ha).await;
+        if leader.rpc == self.jobmanager {
+            return Ok(());
+        }
+        tracing::info!(
+            "following the new leader {} at {} (was {})",
+            leader.name,
+            leader.rpc,
+            self.jobmanager
+        );
+        let timeout = self.heartbeat.timeout.max(Duration::from_secs(1));
+        let channel = rpc::channel(&leader.rpc, timeout)
+            .map_err(|_| TaskManagerError::BadAddress(leader.rpc.clone()))?;
+        self.rm =
+            ResourceManagerServiceClient::with_interceptor(channel.clone(), self.attach.clone());
+        self.job_masters
+            .send_replace(JobMasterServiceClient::with_interceptor(
+                channel,
+                self.attach.clone(),
+            ));
+        self.jobmanager = leader.rpc;
+        Ok(())
     }
 
     async fn register(&mut self, resource_id: &str) -> Result<String, TaskManagerError> {
@@ -221,6 +267,8 @@ impl Session {
                     );
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(5));
+                    // the leader may have changed meanwhile
+                    self.follow_leader().await?;
                 }
             }
         }
@@ -316,11 +364,12 @@ fn ack_message(a: CheckpointAck) -> CheckpointAcknowledgement {
 }
 
 async fn send_updates(
-    mut client: JobMasterServiceClient<AuthChannel>,
+    clients: tokio::sync::watch::Receiver<JobMasterServiceClient<AuthChannel>>,
     mut rx: mpsc::UnboundedReceiver<Report>,
     give_up_after: Duration,
 ) {
     while let Some(report) = rx.recv().await {
+        let mut client = clients.borrow().clone();
         let u = match report {
             Report::State(u) => u,
             Report::Checkpoint(a) => {

@@ -385,7 +385,22 @@ async fn interrupted() {
 }
 
 fn jobmanager(config: strom_common::Configuration, started: Instant) -> Result<i32> {
+    use strom_cluster::ha::{etcd, HaMode, LeaderRecord};
     runtime()?.block_on(async move {
+        let ha = HaMode::from_config(&config)?;
+        let name = strom_cluster::ha::process_name();
+        // with high availability: stand by until elected (see strom_cluster::ha)
+        let leadership = match &ha {
+            HaMode::Etcd(e) => {
+                println!(
+                    "JobManager {name} campaigning to lead the cluster '{}' (etcd {})",
+                    e.cluster_id,
+                    e.endpoints.join(",")
+                );
+                Some(etcd::campaign(e, &name).await)
+            }
+            HaMode::None => None,
+        };
         let jm = strom_cluster::job_manager_runner::start_job_manager(
             config,
             strom_connectors::default_registry(),
@@ -395,8 +410,26 @@ fn jobmanager(config: strom_common::Configuration, started: Instant) -> Result<i
             .await
             .context("cannot bind the REST port (rest.port)")?;
         let addr = listener.local_addr()?;
+        let mut leads = String::new();
+        if let Some(mut l) = leadership {
+            let record = LeaderRecord {
+                rest: format!("http://{addr}"),
+                rpc: jm.rpc_address.to_string(),
+                name,
+            };
+            l.publish(&record).await?;
+            leads = format!(", leader (fencing token {})", l.token);
+            tokio::spawn(async move {
+                let why = l.lost().await;
+                eprintln!(
+                    "JobManager {} is no longer the leader: {why}; exiting so that a standby takes over",
+                    record.name
+                );
+                std::process::exit(3);
+            });
+        }
         println!(
-            "Strom JobManager ready in {:.1} ms: REST http://{addr}, RPC {} (TaskManagers: strom taskmanager --jobmanager {})",
+            "Strom JobManager ready in {:.1} ms: REST http://{addr}, RPC {} (TaskManagers: strom taskmanager --jobmanager {}){leads}",
             started.elapsed().as_secs_f64() * 1e3,
             jm.rpc_address,
             jm.rpc_address

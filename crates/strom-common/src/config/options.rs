@@ -455,6 +455,34 @@ pub const SINK_UPSERT_MATERIALIZE: ConfigOption<Choice> = ConfigOption {
     },
     description: "Whether an updating result written into a table with a PRIMARY KEY passes through a SinkMaterializer, which keeps every row per key and turns the changes into upserts and deletes of that key (Flink's SinkUpsertMaterializer): `auto` adds one where the result's own unique key is not the table's key, `force` wherever a changelog meets a key, `none` never (rows may then be wrong in the table).",
 };
+pub const HA_TYPE: ConfigOption<Choice> = ConfigOption {
+    key: "high-availability.type",
+    deprecated_keys: &["high-availability"],
+    default: Words {
+        default: "none",
+        accepted: &["none", "etcd"],
+    },
+    description: "High availability of the JobManager: `etcd` elects one leader among the JobManagers started with the same `high-availability.cluster-id` through etcd (`high-availability.etcd.endpoints`); the others stand by and one of them takes over when the leader is gone. TaskManagers find the leader through etcd.",
+};
+pub const HA_ETCD_ENDPOINTS: ConfigOption<Text> = ConfigOption {
+    key: "high-availability.etcd.endpoints",
+    deprecated_keys: &[],
+    default: "127.0.0.1:2379",
+    description:
+        "The etcd cluster's client endpoints (HOST:PORT or http://HOST:PORT), comma separated.",
+};
+pub const HA_CLUSTER_ID: ConfigOption<Text> = ConfigOption {
+    key: "high-availability.cluster-id",
+    deprecated_keys: &[],
+    default: "default",
+    description: "The cluster's name in etcd: its JobManagers and TaskManagers use the keys under `/strom/<cluster-id>/`.",
+};
+pub const HA_ETCD_LEASE_TTL: ConfigOption<DurationOption> = ConfigOption {
+    key: "high-availability.etcd.lease-ttl",
+    deprecated_keys: &[],
+    default: secs(15),
+    description: "How long the leader's etcd lease outlives the leader (whole seconds, at least 1): a standby takes over at most this long after the leader is gone. The leader renews it every third of it; a leader that cannot renew it for that long steps down (its process exits). Flink's Kubernetes lease is 15 s.",
+};
 pub const HEARTBEAT_INTERVAL: ConfigOption<DurationOption> = ConfigOption {
     key: "heartbeat.interval",
     deprecated_keys: &[],
@@ -710,6 +738,10 @@ pub const ALL: &[&dyn Documented] = &[
     &MINI_BATCH_ENABLED,
     &STATE_TTL,
     &SINK_UPSERT_MATERIALIZE,
+    &HA_TYPE,
+    &HA_ETCD_ENDPOINTS,
+    &HA_CLUSTER_ID,
+    &HA_ETCD_LEASE_TTL,
     &HEARTBEAT_INTERVAL,
     &HEARTBEAT_TIMEOUT,
     &CLUSTER_SECRET,

@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod duckdb;
+pub mod etcd;
 pub mod nexmark;
 pub mod postgres;
 pub mod processes;

@@ -222,6 +222,11 @@ pub struct JobManager {
 impl JobManager {
     /// `strom jobmanager -D rest.port=0 [-D jobmanager.rpc.port=0] -D <dynamic>...`.
     pub fn start(dynamic: &[&str]) -> JobManager {
+        JobManager::ready(JobManager::spawn(dynamic), Duration::from_secs(30))
+    }
+
+    /// [`JobManager::start`]'s process, not waited for.
+    pub fn spawn(dynamic: &[&str]) -> Proc {
         let mut cmd = strom();
         cmd.arg("jobmanager").args(["-D", "rest.port=0"]);
         if !dynamic
@@ -233,12 +238,13 @@ impl JobManager {
         for d in dynamic {
             cmd.args(["-D", d]);
         }
-        let proc = Proc::spawn("jobmanager", &mut cmd);
-        let ready = proc.wait_for_line_in(
-            Some(Stream::Stdout),
-            "Strom JobManager ready in",
-            Duration::from_secs(30),
-        );
+        Proc::spawn("jobmanager", &mut cmd)
+    }
+
+    /// The JobManager of `proc` once it says it is ready (within `timeout`).
+    pub fn ready(proc: Proc, timeout: Duration) -> JobManager {
+        let ready =
+            proc.wait_for_line_in(Some(Stream::Stdout), "Strom JobManager ready in", timeout);
         let rest_port = ready
             .split("REST http://")
             .nth(1)

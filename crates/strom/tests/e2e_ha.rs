@@ -1,0 +1,133 @@
+//! High availability of the JobManager with a real etcd (started by the test on loopback): the
+//! JobManagers of a cluster elect one leader, the others stand by; a leader frozen (SIGSTOP)
+//! past its lease is replaced and, resumed, finds itself deposed and exits; a leader killed
+//! (SIGKILL) is replaced; TaskManagers follow each new leader (they find it in etcd), and jobs
+//! submitted to it run with the right answer.
+#![allow(clippy::unwrap_used)] // a test may unwrap
+
+mod common;
+
+use common::etcd::Etcd;
+use common::processes::*;
+use common::*;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// A batch job on the leader `jm`: 1,000 ids counted by `id % 10` into CSV files.
+fn count_job(jm: &JobManager, tmp: &TempDir, tag: &str) {
+    let out = tmp.join(&format!("out-{tag}"));
+    let sql = tmp.join(&format!("{tag}.sql"));
+    write_text(
+        &sql,
+        &format!(
+            "SET 'execution.runtime-mode' = 'batch';
+CREATE TABLE s (id BIGINT) WITH ('connector' = 'datagen', 'fields.id.kind' = 'sequence',
+  'fields.id.start' = '0', 'fields.id.end' = '999');
+CREATE TABLE o (k BIGINT, n BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');
+INSERT INTO o SELECT id % 10, COUNT(*) FROM s GROUP BY id % 10;",
+            out.display()
+        ),
+    );
+    run_with_timeout(
+        strom()
+            .args(["sql", "-f"])
+            .arg(&sql)
+            .args(["-p", "2", "--jobmanager", &jm.url()]),
+        Duration::from_secs(60),
+    )
+    .assert_success();
+    // by hand: ten keys of a hundred ids each
+    let want: Vec<String> = (0..10).map(|k| format!("{k},100")).collect();
+    assert_same_rows(tag, &read_sink_rows(&out), &want);
+}
+
+fn signal(p: &Proc, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &p.pid().to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "kill {sig} {}", p.pid());
+}
+
+/// The fencing token a leader printed in its ready line.
+fn token(jm: &JobManager) -> i64 {
+    let line = jm
+        .proc
+        .wait_for_line("fencing token", Duration::from_secs(1));
+    line.split("fencing token ")
+        .nth(1)
+        .and_then(|s| s.trim_end_matches(')').trim().parse().ok())
+        .unwrap_or_else(|| panic!("no token in '{line}'"))
+}
+
+#[test]
+fn a_standby_takes_over_from_a_frozen_and_from_a_killed_leader() {
+    let etcd = Etcd::start();
+    let tmp = TempDir::new("ha");
+    let conf = etcd.ha_conf("e2e", 2);
+    let with = |extra: &[&str]| -> Vec<String> {
+        let mut c = conf.clone();
+        c.extend(extra.iter().map(|s| s.to_string()));
+        c
+    };
+    let jm_conf: Vec<String> = with(&[HB_FAST[0], HB_FAST[1]]);
+    let jm_args: Vec<&str> = jm_conf.iter().map(String::as_str).collect();
+    let a = JobManager::start(&jm_args);
+    let b = JobManager::spawn(&jm_args);
+    b.wait_for_line("stands by", Duration::from_secs(30));
+    // the TaskManager is given no JobManager address: it finds the leader in etcd
+    let tm_conf = with(&[HB_FAST[0], HB_FAST[1]]);
+    let tm_args: Vec<&str> = tm_conf.iter().map(String::as_str).collect();
+    let tm = spawn_taskmanager("taskmanager", "127.0.0.1:1", 2, &tm_args);
+    tm.wait_for_line(
+        &format!("registered at the JobManager {}", a.rpc),
+        Duration::from_secs(30),
+    );
+    count_job(&a, &tmp, "first-leader");
+    // the leader renews its lease: past the lease's time the standby still stands by
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        !b.text(Stream::Stdout).contains("Strom JobManager ready"),
+        "{}",
+        b.describe()
+    );
+
+    // frozen past its lease, the leader is replaced; resumed, it finds out and exits
+    signal(&a.proc, "-STOP");
+    let frozen = Instant::now();
+    let b = JobManager::ready(b, Duration::from_secs(30));
+    let takeover = frozen.elapsed();
+    assert!(token(&b) > token(&a), "a new fencing token");
+    let mut a = a;
+    signal(&a.proc, "-CONT");
+    let status = a.proc.wait_exit(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(3), "{}", a.proc.describe());
+    assert!(
+        a.proc
+            .text(Stream::Stderr)
+            .contains("is no longer the leader"),
+        "{}",
+        a.proc.describe()
+    );
+    tm.wait_for_line(
+        &format!("registered at the JobManager {}", b.rpc),
+        Duration::from_secs(30),
+    );
+    count_job(&b, &tmp, "second-leader");
+
+    // killed, the leader is replaced by the next standby
+    let c = JobManager::spawn(&jm_args);
+    c.wait_for_line("stands by", Duration::from_secs(30));
+    let mut b = b;
+    b.proc.kill9();
+    let killed = Instant::now();
+    let c = JobManager::ready(c, Duration::from_secs(30));
+    let takeover2 = killed.elapsed();
+    tm.wait_for_line(
+        &format!("registered at the JobManager {}", c.rpc),
+        Duration::from_secs(30),
+    );
+    count_job(&c, &tmp, "third-leader");
+    eprintln!("takeover after a freeze: {takeover:?}; after a kill: {takeover2:?} (lease 2 s)");
+    assert!(takeover2 < Duration::from_secs(10), "{takeover2:?}");
+}
