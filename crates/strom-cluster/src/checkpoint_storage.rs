@@ -189,6 +189,14 @@ impl CheckpointStorage {
         Ok(names)
     }
 
+    /// Deletes the file `rel`; errors are logged only.
+    pub fn delete(&self, rel: &str) {
+        let (store, path) = (self.store.clone(), self.path(rel));
+        if let Err(e) = block(async move { store.delete(&path).await }) {
+            tracing::warn!("cannot delete {}: {e}", self.location(rel));
+        }
+    }
+
     /// Deletes everything below `rel` (a discarded checkpoint); errors are logged only.
     pub fn delete_all(&self, rel: &str) {
         let (store, path) = (self.store.clone(), self.path(rel));

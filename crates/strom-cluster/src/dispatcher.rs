@@ -54,6 +54,17 @@ pub enum DispatcherError {
     /// The job's JobMaster is gone (the job ended meanwhile).
     #[error("job {0} is no longer running")]
     NoLongerRunning(JobId),
+    /// The job could not be kept in the job store of a highly available cluster.
+    #[error("cannot keep the job in the high-availability job store: {0}")]
+    JobStore(String),
+}
+
+/// Where a highly available cluster's leader keeps the jobs it runs (see
+/// [`crate::ha::job_store`]): a job is put when it is submitted and removed, with its final
+/// status, when it ends.
+pub trait JobStore: Send + Sync {
+    fn put(&self, graph: &JobGraph) -> Result<(), String>;
+    fn remove(&self, id: JobId, status: JobStatus) -> Result<(), String>;
 }
 
 /// Where jobs' checkpoints go: `state.checkpoints.dir`, else `strom-checkpoints` in the
@@ -151,6 +162,8 @@ pub struct Dispatcher {
     pub started_at: i64,
     jobs: RwLock<BTreeMap<JobId, Arc<JobEntry>>>,
     order: Mutex<Vec<JobId>>,
+    /// A highly available cluster's job store (set by the leader).
+    job_store: std::sync::OnceLock<Arc<dyn JobStore>>,
 }
 
 impl Dispatcher {
@@ -166,6 +179,7 @@ impl Dispatcher {
             started_at: now_millis(),
             jobs: RwLock::new(BTreeMap::new()),
             order: Mutex::new(Vec::new()),
+            job_store: std::sync::OnceLock::new(),
         }
     }
 
@@ -229,11 +243,49 @@ impl Dispatcher {
         Ok(())
     }
 
+    /// Keeps the jobs in `store` from now on (a highly available cluster's leader).
+    pub fn set_job_store(&self, store: Arc<dyn JobStore>) {
+        let _ = self.job_store.set(store);
+    }
+
+    /// The latest readable checkpoint of `graph`'s job in its checkpoint directory, if any.
+    pub fn latest_checkpoint(&self, graph: &JobGraph) -> Option<String> {
+        let mut conf = self.config.clone();
+        for (k, v) in &graph.config {
+            conf.set(k.clone(), v.clone());
+        }
+        let o = CheckpointingOptions::from_config(&conf).ok()?;
+        let job = graph.job_id?.to_string();
+        let dir = CheckpointStorage::open(&checkpoints_dir(&o))
+            .ok()?
+            .child(&job);
+        crate::retained_checkpoints::latest(&dir, &job).map(|r| r.location)
+    }
+
     /// Accepts a job and starts its JobMaster; returns its id.
-    pub fn submit(self: &Arc<Self>, mut graph: JobGraph) -> Result<JobId, DispatcherError> {
+    pub fn submit(self: &Arc<Self>, graph: JobGraph) -> Result<JobId, DispatcherError> {
+        self.start_job(graph, true)
+    }
+
+    /// Starts a job a new leader found in the job store (kept there already).
+    pub fn submit_recovered(self: &Arc<Self>, graph: JobGraph) -> Result<JobId, DispatcherError> {
+        self.start_job(graph, false)
+    }
+
+    fn start_job(
+        self: &Arc<Self>,
+        mut graph: JobGraph,
+        persist: bool,
+    ) -> Result<JobId, DispatcherError> {
         self.validate(&graph)?;
         let id = graph.job_id.unwrap_or_else(JobId::random);
         graph.job_id = Some(id);
+        if self.jobs.read().contains_key(&id) {
+            return Err(DispatcherError::DuplicateJob(id));
+        }
+        if let (true, Some(store)) = (persist, self.job_store.get()) {
+            store.put(&graph).map_err(DispatcherError::JobStore)?;
+        }
         let mut jobs = self.jobs.write();
         if jobs.contains_key(&id) {
             return Err(DispatcherError::DuplicateJob(id));
@@ -319,6 +371,11 @@ impl Dispatcher {
 
     fn on_job_terminal(&self, id: JobId, status: JobStatus) {
         tracing::info!("job {id} is {status}; archived");
+        if let (true, Some(store)) = (status.is_globally_terminal(), self.job_store.get()) {
+            if let Err(e) = store.remove(id, status) {
+                tracing::warn!("job {id}: cannot record its end in the job store: {e}");
+            }
+        }
         if let Ok(j) = self.job(id) {
             j.archived.store(true, std::sync::atomic::Ordering::Release);
         }

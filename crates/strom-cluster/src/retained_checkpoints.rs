@@ -21,28 +21,32 @@ pub struct Retained {
 /// The latest readable checkpoint (`chk-<n>` with a `_metadata` that reads back) of every job
 /// directory under `dir`, by job.
 pub fn find(dir: &CheckpointStorage) -> Vec<Retained> {
-    let mut found = Vec::new();
-    for job in dir.list("").unwrap_or_default() {
-        let mut ids: Vec<u64> = dir
-            .list(&job)
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|n| n.strip_prefix("chk-")?.parse().ok())
-            .collect();
-        ids.sort_unstable_by(|a, b| b.cmp(a));
-        let latest = ids.into_iter().find_map(|id| {
-            let chk = dir.child(&format!("{job}/chk-{id}"));
-            let meta = CheckpointMetadata::read(&chk).ok()?;
-            Some(Retained {
-                job: job.clone(),
-                checkpoint: id,
-                location: chk.location(""),
-                timestamp: meta.timestamp,
-            })
-        });
-        found.extend(latest);
-    }
-    found
+    dir.list("")
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|job| latest(&dir.child(&job), &job))
+        .collect()
+}
+
+/// The latest readable checkpoint in `job_dir`, the checkpoint directory of job `job`.
+pub fn latest(job_dir: &CheckpointStorage, job: &str) -> Option<Retained> {
+    let mut ids: Vec<u64> = job_dir
+        .list("")
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|n| n.strip_prefix("chk-")?.parse().ok())
+        .collect();
+    ids.sort_unstable_by(|a, b| b.cmp(a));
+    ids.into_iter().find_map(|id| {
+        let chk = job_dir.child(&format!("chk-{id}"));
+        let meta = CheckpointMetadata::read(&chk).ok()?;
+        Some(Retained {
+            job: job.to_string(),
+            checkpoint: id,
+            location: chk.location(""),
+            timestamp: meta.timestamp,
+        })
+    })
 }
 
 /// Says in the log what [`find`] finds under `dir` (a `state.checkpoints.dir` location).

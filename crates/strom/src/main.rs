@@ -388,6 +388,12 @@ fn jobmanager(config: strom_common::Configuration, started: Instant) -> Result<i
     use strom_cluster::ha::{etcd, HaMode, LeaderRecord};
     runtime()?.block_on(async move {
         let ha = HaMode::from_config(&config)?;
+        let storage_dir = strom_common::config::options::HA_STORAGE_DIR.get(&config)?;
+        if matches!(ha, HaMode::Etcd(_)) && storage_dir.is_none() {
+            anyhow::bail!(
+                "high-availability.storageDir is required with high-availability.type: etcd (where the leader keeps the JobGraphs of its jobs)"
+            );
+        }
         let name = strom_cluster::ha::process_name();
         // with high availability: stand by until elected (see strom_cluster::ha)
         let leadership = match &ha {
@@ -411,6 +417,25 @@ fn jobmanager(config: strom_common::Configuration, started: Instant) -> Result<i
             .context("cannot bind the REST port (rest.port)")?;
         let addr = listener.local_addr()?;
         let mut leads = String::new();
+        if let (Some(l), HaMode::Etcd(e)) = (&leadership, &ha) {
+            // the jobs the leaders before kept, resumed from their latest checkpoints
+            let dir = storage_dir.clone().unwrap_or_default();
+            let (e, token, d) = (e.clone(), l.token, jm.dispatcher.clone());
+            let store = tokio::task::spawn_blocking(move || {
+                strom_cluster::ha::job_store::EtcdJobStore::open(&e, token, &dir)
+            })
+            .await?
+            .map_err(anyhow::Error::msg)?;
+            let store = std::sync::Arc::new(store);
+            d.set_job_store(store.clone());
+            let recovered = tokio::task::spawn_blocking(move || store.recover(&d))
+                .await?
+                .map_err(anyhow::Error::msg)?;
+            if !recovered.is_empty() {
+                println!("JobManager resumed {} job(s) of the leaders before: {}", recovered.len(),
+                    recovered.iter().map(|j| j.to_string()).collect::<Vec<_>>().join(", "));
+            }
+        }
         if let Some(mut l) = leadership {
             let record = LeaderRecord {
                 rest: format!("http://{addr}"),

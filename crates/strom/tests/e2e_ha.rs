@@ -131,3 +131,84 @@ fn a_standby_takes_over_from_a_frozen_and_from_a_killed_leader() {
     eprintln!("takeover after a freeze: {takeover:?}; after a kill: {takeover2:?} (lease 2 s)");
     assert!(takeover2 < Duration::from_secs(10), "{takeover2:?}");
 }
+
+/// `kill -9` of the leader while a streaming job with checkpoints runs (q5 from the bids
+/// generator into the exactly-once file sink): the standby takes over, finds the job in the
+/// job store and resumes it from its latest checkpoint under the same id; the job finishes
+/// with exactly q5's answer. A finished job is in the job result store: the leader after it
+/// does not run it again.
+#[test]
+fn a_new_leader_resumes_the_running_job_from_its_latest_checkpoint() {
+    const ROWS: u64 = 300_000;
+    let etcd = Etcd::start();
+    let tmp = TempDir::new("ha-jobs");
+    let mut conf = etcd.ha_conf("jobs", 2);
+    conf.extend(HB_FAST.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = conf.iter().map(String::as_str).collect();
+    let mut a = JobManager::start(&args);
+    let b = JobManager::spawn(&args);
+    b.wait_for_line("stands by", Duration::from_secs(30));
+    let tm = spawn_taskmanager("taskmanager", "127.0.0.1:1", 4, &args);
+    tm.wait_for_line(
+        &format!("registered at the JobManager {}", a.rpc),
+        Duration::from_secs(30),
+    );
+    let out_dir = tmp.join("out");
+    let sql = tmp.join("q5.sql");
+    write_text(
+        &sql,
+        &format!(
+            "SET 'execution.checkpointing.interval' = '200ms';
+SET 'state.checkpoints.dir' = '{}';
+{}{}",
+            tmp.join("checkpoints").display(),
+            datagen_bid_table(ROWS, 60_000),
+            query_with_file_sink("q5", &out_dir)
+        ),
+    );
+    let bids = gen_bids_of(ROWS);
+    let submitted = run_with_timeout(
+        strom()
+            .args(["sql", "-f"])
+            .arg(&sql)
+            .args(["-p", "2", "--jobmanager", &a.url(), "--detached"])
+            .env("BID_PATH", &bids),
+        Duration::from_secs(60),
+    );
+    let id = submitted.assert_success().job_id();
+    poll("two checkpoints", Duration::from_secs(60), || {
+        let done = a.get(&format!("/jobs/{id}/checkpoints"))["counts"]["completed"]
+            .as_u64()
+            .unwrap_or(0);
+        (a.job(&id)["state"] == "RUNNING" && done >= 2).then_some(())
+    });
+    a.proc.kill9();
+    let mut b = JobManager::ready(b, Duration::from_secs(30));
+    b.proc.wait_for_line(
+        &format!("resumed 1 job(s) of the leaders before: {id}"),
+        Duration::from_secs(5),
+    );
+    let done = b.wait_job_state(&id, "FINISHED", Duration::from_secs(120));
+    let ck = b.get(&format!("/jobs/{id}/checkpoints"));
+    assert!(
+        ck["latest"]["restored"]["id"].as_u64().unwrap_or(0) >= 2,
+        "restored from a checkpoint: {ck}\n{done}"
+    );
+    assert_same_rows(
+        "q5 across a failover of the JobManager",
+        &read_sink_rows(&out_dir),
+        &expected_for_rows("q5", ROWS),
+    );
+    // the next leader finds the job ended and leaves it
+    let c = JobManager::spawn(&args);
+    c.wait_for_line("stands by", Duration::from_secs(30));
+    b.proc.kill9();
+    let c = JobManager::ready(c, Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !c.proc.text(Stream::Stdout).contains("resumed"),
+        "{}",
+        c.proc.describe()
+    );
+    assert_eq!(c.overview()["jobs-running"], 0, "{}", c.overview());
+}

@@ -15,6 +15,7 @@
 //!   its tasks, and nothing it would write after that can land.
 
 pub mod etcd;
+pub mod job_store;
 
 use serde::{Deserialize, Serialize};
 use std::time::Duration;

@@ -477,6 +477,12 @@ pub const HA_CLUSTER_ID: ConfigOption<Text> = ConfigOption {
     default: "default",
     description: "The cluster's name in etcd: its JobManagers and TaskManagers use the keys under `/strom/<cluster-id>/`.",
 };
+pub const HA_STORAGE_DIR: ConfigOption<Optional<Text>> = ConfigOption {
+    key: "high-availability.storageDir",
+    deprecated_keys: &["high-availability.storage-dir"],
+    default: (),
+    description: "Where the leader keeps the JobGraphs of the jobs it runs (a directory or an object store URL, as `state.checkpoints.dir`); etcd holds only their locations. Required with `high-availability.type: etcd`: a new leader resumes every job found there from its latest checkpoint.",
+};
 pub const HA_ETCD_LEASE_TTL: ConfigOption<DurationOption> = ConfigOption {
     key: "high-availability.etcd.lease-ttl",
     deprecated_keys: &[],
@@ -741,6 +747,7 @@ pub const ALL: &[&dyn Documented] = &[
     &HA_TYPE,
     &HA_ETCD_ENDPOINTS,
     &HA_CLUSTER_ID,
+    &HA_STORAGE_DIR,
     &HA_ETCD_LEASE_TTL,
     &HEARTBEAT_INTERVAL,
     &HEARTBEAT_TIMEOUT,

@@ -37,10 +37,14 @@ impl Etcd {
     }
 
     /// The `-D` settings of a highly available cluster `cluster` on this etcd, with a lease of
-    /// `ttl_secs`.
+    /// `ttl_secs` (its JobGraphs in this server's temporary directory).
     pub fn ha_conf(&self, cluster: &str, ttl_secs: u32) -> Vec<String> {
         vec![
             "high-availability.type=etcd".into(),
+            format!(
+                "high-availability.storageDir={}",
+                self._dir.join(&format!("ha-{cluster}")).display()
+            ),
             format!("high-availability.etcd.endpoints=127.0.0.1:{}", self.port),
             format!("high-availability.cluster-id={cluster}"),
             format!("high-availability.etcd.lease-ttl={ttl_secs}s"),

@@ -1,0 +1,167 @@
+//! The job store and job result store of a highly available cluster (Flink's `JobGraphStore`
+//! and `JobResultStore`), in etcd under `/strom/<cluster-id>/`:
+//!
+//! - `jobs/<job id>`: the location of the job's JobGraph, which is kept in
+//!   `high-availability.storageDir` (`jobs/<job id>.json`), for every job not yet globally
+//!   terminal;
+//! - `results/<job id>`: the final status of a job that ended, so that a new leader never runs
+//!   a finished job again.
+//!
+//! Every write is a transaction conditional on the leader key still having the writer's
+//! fencing token, so a deposed leader writes nothing. A new leader submits every stored job
+//! again with its id, from the latest checkpoint found in the job's checkpoint directory.
+
+use super::etcd::{connect, HaError};
+use super::EtcdConfig;
+use crate::checkpoint_storage::CheckpointStorage;
+use crate::dispatcher::{Dispatcher, JobStore};
+use etcd_client::{Client, Compare, CompareOp, GetOptions, Txn, TxnOp};
+use std::sync::{Arc, OnceLock};
+use strom_common::{JobId, JobStatus};
+use strom_plan::JobGraph;
+
+/// The runtime the job store's etcd calls run on: the Dispatcher calls it from threads of
+/// every kind (REST handlers, JobMasters).
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("ha-io")
+            .enable_all()
+            .build()
+            .expect("the HA I/O runtime starts")
+    })
+}
+
+/// Runs `f` on the job store's runtime and waits for it (from any thread, async or not).
+fn block<T: Send + 'static>(f: impl std::future::Future<Output = T> + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    runtime().spawn(async move {
+        let _ = tx.send(f.await);
+    });
+    rx.recv().expect("the HA I/O task ends")
+}
+
+pub struct EtcdJobStore {
+    client: Client,
+    cfg: EtcdConfig,
+    /// The leader's fencing token.
+    token: i64,
+    blobs: CheckpointStorage,
+}
+
+impl EtcdJobStore {
+    /// The store of the leader holding `token`, with JobGraphs in `storage_dir`.
+    pub fn open(cfg: &EtcdConfig, token: i64, storage_dir: &str) -> Result<Self, String> {
+        let blobs = CheckpointStorage::open(storage_dir)
+            .map_err(|e| format!("high-availability.storageDir: {e}"))?;
+        let c = cfg.clone();
+        let client = block(async move { connect(&c).await }).map_err(|e| e.to_string())?;
+        Ok(Self {
+            client,
+            cfg: cfg.clone(),
+            token,
+            blobs,
+        })
+    }
+
+    fn key(&self, kind: &str, id: &str) -> String {
+        format!("/strom/{}/{kind}/{id}", self.cfg.cluster_id)
+    }
+
+    /// Runs `ops` if this leader still leads.
+    fn fenced(&self, ops: Vec<TxnOp>) -> Result<(), String> {
+        let txn = Txn::new()
+            .when([Compare::create_revision(
+                self.cfg.leader_key(),
+                CompareOp::Equal,
+                self.token,
+            )])
+            .and_then(ops);
+        let mut client = self.client.clone();
+        let endpoints = self.cfg.endpoints.join(",");
+        let r = block(async move { client.txn(txn).await })
+            .map_err(|source| HaError::Etcd { endpoints, source }.to_string())?;
+        if !r.succeeded() {
+            return Err(
+                HaError::Lost("another JobManager leads the cluster now".into()).to_string(),
+            );
+        }
+        Ok(())
+    }
+
+    /// The values of the keys under `/strom/<cluster-id>/<kind>/`, by job id.
+    fn list(&self, kind: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
+        let prefix = self.key(kind, "");
+        let mut client = self.client.clone();
+        let p = prefix.clone();
+        let r = block(async move { client.get(p, Some(GetOptions::new().with_prefix())).await })
+            .map_err(|e| e.to_string())?;
+        Ok(r.kvs()
+            .iter()
+            .filter_map(|kv| {
+                let key = kv.key_str().ok()?;
+                Some((key.strip_prefix(&prefix)?.to_string(), kv.value().to_vec()))
+            })
+            .collect())
+    }
+
+    /// Submits again every job of the store that has no result yet, each from its latest
+    /// checkpoint; returns the ids.
+    pub fn recover(&self, dispatcher: &Arc<Dispatcher>) -> Result<Vec<JobId>, String> {
+        let ended: std::collections::HashSet<String> = self
+            .list("results")?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        let mut recovered = Vec::new();
+        for (id, location) in self.list("jobs")? {
+            if ended.contains(&id) {
+                continue;
+            }
+            let rel = String::from_utf8_lossy(&location).to_string();
+            let graph: JobGraph = self
+                .blobs
+                .get(&rel)
+                .map_err(|e| e.to_string())
+                .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+                .map_err(|e| format!("job {id}: cannot read its JobGraph at {rel}: {e}"))?;
+            let mut graph = graph;
+            if let Some(latest) = dispatcher.latest_checkpoint(&graph) {
+                tracing::info!("job {id}: resuming from its checkpoint {}", latest);
+                graph.config.insert(
+                    strom_common::config::keys::STATE_RECOVERY_PATH.to_string(),
+                    latest,
+                );
+            } else {
+                tracing::info!("job {id}: no completed checkpoint; starting it over");
+            }
+            let job = dispatcher
+                .submit_recovered(graph)
+                .map_err(|e| format!("job {id}: cannot resume it: {e}"))?;
+            recovered.push(job);
+        }
+        Ok(recovered)
+    }
+}
+
+impl JobStore for EtcdJobStore {
+    fn put(&self, graph: &JobGraph) -> Result<(), String> {
+        let id = graph.job_id.map(|j| j.to_string()).unwrap_or_default();
+        let rel = format!("jobs/{id}.json");
+        let bytes = serde_json::to_vec(graph).map_err(|e| e.to_string())?;
+        self.blobs.put(&rel, bytes).map_err(|e| e.to_string())?;
+        self.fenced(vec![TxnOp::put(self.key("jobs", &id), rel, None)])
+    }
+
+    fn remove(&self, id: JobId, status: JobStatus) -> Result<(), String> {
+        let id = id.to_string();
+        self.fenced(vec![
+            TxnOp::put(self.key("results", &id), status.to_string(), None),
+            TxnOp::delete(self.key("jobs", &id), None),
+        ])?;
+        self.blobs.delete(&format!("jobs/{id}.json"));
+        Ok(())
+    }
+}
