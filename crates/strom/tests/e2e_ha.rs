@@ -132,25 +132,33 @@ fn a_standby_takes_over_from_a_frozen_and_from_a_killed_leader() {
     assert!(takeover2 < Duration::from_secs(10), "{takeover2:?}");
 }
 
+/// Completed checkpoints of job `id` on `jm`, and the one it restored from (0: none).
+fn checkpoint_counts(jm: &JobManager, id: &str) -> (u64, u64) {
+    let ck = jm.get(&format!("/jobs/{id}/checkpoints"));
+    (
+        ck["counts"]["completed"].as_u64().unwrap_or(0),
+        ck["latest"]["restored"]["id"].as_u64().unwrap_or(0),
+    )
+}
+
 /// `kill -9` of the leader while a streaming job with checkpoints runs (q5 from the bids
-/// generator into the exactly-once file sink): the standby takes over, finds the job in the
-/// job store and resumes it from its latest checkpoint under the same id; the job finishes
-/// with exactly q5's answer. A finished job is in the job result store: the leader after it
-/// does not run it again.
+/// generator into the exactly-once file sink), five times in a row, each new leader too: each
+/// standby takes over, finds the job in the job store and resumes it from its latest checkpoint
+/// under the same id; the job finishes with exactly q5's answer. A finished job is in the job
+/// result store: the leader after it does not run it again.
 #[test]
-fn a_new_leader_resumes_the_running_job_from_its_latest_checkpoint() {
-    const ROWS: u64 = 300_000;
+fn five_leaders_killed_in_a_row_and_the_job_gives_the_exact_answer() {
+    const ROWS: u64 = 500_000;
+    const KILLS: usize = 5;
     let etcd = Etcd::start();
     let tmp = TempDir::new("ha-jobs");
     let mut conf = etcd.ha_conf("jobs", 2);
     conf.extend(HB_FAST.iter().map(|s| s.to_string()));
     let args: Vec<&str> = conf.iter().map(String::as_str).collect();
-    let mut a = JobManager::start(&args);
-    let b = JobManager::spawn(&args);
-    b.wait_for_line("stands by", Duration::from_secs(30));
+    let mut leader = JobManager::start(&args);
     let tm = spawn_taskmanager("taskmanager", "127.0.0.1:1", 4, &args);
     tm.wait_for_line(
-        &format!("registered at the JobManager {}", a.rpc),
+        &format!("registered at the JobManager {}", leader.rpc),
         Duration::from_secs(30),
     );
     let out_dir = tmp.join("out");
@@ -162,7 +170,7 @@ fn a_new_leader_resumes_the_running_job_from_its_latest_checkpoint() {
 SET 'state.checkpoints.dir' = '{}';
 {}{}",
             tmp.join("checkpoints").display(),
-            datagen_bid_table(ROWS, 60_000),
+            datagen_bid_table(ROWS, 40_000),
             query_with_file_sink("q5", &out_dir)
         ),
     );
@@ -171,44 +179,53 @@ SET 'state.checkpoints.dir' = '{}';
         strom()
             .args(["sql", "-f"])
             .arg(&sql)
-            .args(["-p", "2", "--jobmanager", &a.url(), "--detached"])
+            .args(["-p", "2", "--jobmanager", &leader.url(), "--detached"])
             .env("BID_PATH", &bids),
         Duration::from_secs(60),
     );
     let id = submitted.assert_success().job_id();
-    poll("two checkpoints", Duration::from_secs(60), || {
-        let done = a.get(&format!("/jobs/{id}/checkpoints"))["counts"]["completed"]
-            .as_u64()
-            .unwrap_or(0);
-        (a.job(&id)["state"] == "RUNNING" && done >= 2).then_some(())
-    });
-    a.proc.kill9();
-    let mut b = JobManager::ready(b, Duration::from_secs(30));
-    b.proc.wait_for_line(
-        &format!("resumed 1 job(s) of the leaders before: {id}"),
-        Duration::from_secs(5),
-    );
-    let done = b.wait_job_state(&id, "FINISHED", Duration::from_secs(120));
-    let ck = b.get(&format!("/jobs/{id}/checkpoints"));
-    assert!(
-        ck["latest"]["restored"]["id"].as_u64().unwrap_or(0) >= 2,
-        "restored from a checkpoint: {ck}\n{done}"
-    );
+    let mut failovers = Vec::new();
+    for kill in 0..KILLS {
+        // a checkpoint of this leader's run of the job, then the next leader waits
+        let (_, restored) = checkpoint_counts(&leader, &id);
+        poll("a checkpoint of this run", Duration::from_secs(60), || {
+            let (done, _) = checkpoint_counts(&leader, &id);
+            (leader.job(&id)["state"] == "RUNNING" && done > restored).then_some(())
+        });
+        let next = JobManager::spawn(&args);
+        next.wait_for_line("stands by", Duration::from_secs(30));
+        leader.proc.kill9();
+        let killed = Instant::now();
+        let next = JobManager::ready(next, Duration::from_secs(30));
+        next.proc.wait_for_line(
+            &format!("resumed 1 job(s) of the leaders before: {id}"),
+            Duration::from_secs(5),
+        );
+        poll("the job running again", Duration::from_secs(30), || {
+            (next.job(&id)["state"] == "RUNNING").then_some(())
+        });
+        failovers.push(killed.elapsed());
+        let (_, restored) = checkpoint_counts(&next, &id);
+        assert!(restored > 0, "kill {kill}: the job did not restore a checkpoint");
+        leader = next;
+    }
+    eprintln!("kill -9 to the job RUNNING again (lease 2 s): {failovers:?}");
+    leader.wait_job_state(&id, "FINISHED", Duration::from_secs(120));
     assert_same_rows(
-        "q5 across a failover of the JobManager",
+        "q5 across five failovers of the JobManager",
         &read_sink_rows(&out_dir),
         &expected_for_rows("q5", ROWS),
     );
     // the next leader finds the job ended and leaves it
-    let c = JobManager::spawn(&args);
-    c.wait_for_line("stands by", Duration::from_secs(30));
-    b.proc.kill9();
-    let c = JobManager::ready(c, Duration::from_secs(30));
+    let next = JobManager::spawn(&args);
+    next.wait_for_line("stands by", Duration::from_secs(30));
+    leader.proc.kill9();
+    let next = JobManager::ready(next, Duration::from_secs(30));
     std::thread::sleep(Duration::from_millis(500));
     assert!(
-        !c.proc.text(Stream::Stdout).contains("resumed"),
+        !next.proc.text(Stream::Stdout).contains("resumed"),
         "{}",
-        c.proc.describe()
+        next.proc.describe()
     );
-    assert_eq!(c.overview()["jobs-running"], 0, "{}", c.overview());
+    assert_eq!(next.overview()["jobs-running"], 0, "{}", next.overview());
 }
