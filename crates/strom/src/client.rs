@@ -4,7 +4,10 @@ use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
 pub struct Rest {
-    base: String,
+    /// The cluster's REST address (the leader's, followed when it changes).
+    base: std::sync::Mutex<String>,
+    /// A highly available cluster: where its leader is found.
+    ha: Option<strom_cluster::ha::EtcdConfig>,
     agent: ureq::Agent,
     /// `STROM_REST_TOKEN`: sent as `Authorization: Bearer ...` with every mutating call, for a
     /// cluster with `rest.auth.token`.
@@ -31,7 +34,54 @@ impl Rest {
             .ok()
             .map(|t| t.trim().to_string())
             .filter(|t| !t.is_empty());
-        Self { base, agent, token }
+        Self {
+            base: std::sync::Mutex::new(base),
+            ha: None,
+            agent,
+            token,
+        }
+    }
+
+    /// The client of a highly available cluster: the REST address of its leader, found in
+    /// etcd, and of each leader after it when one goes.
+    pub fn of_leader(ha: strom_cluster::ha::EtcdConfig) -> Result<Self> {
+        Ok(Self::new(&leader_rest(&ha)?).following(ha))
+    }
+
+    /// This client follows the leader of highly available cluster `ha` when it changes.
+    pub fn following(mut self, ha: strom_cluster::ha::EtcdConfig) -> Self {
+        self.ha = Some(ha);
+        self
+    }
+
+    fn base(&self) -> String {
+        self.base.lock().map(|b| b.clone()).unwrap_or_default()
+    }
+
+    /// With high availability, once the leader asked did not answer: whether another leader
+    /// serves within a minute (then it is asked from now on). The record of a leader that is
+    /// gone stays in etcd until its lease runs out.
+    fn follow_leader(&self) -> bool {
+        let Some(ha) = &self.ha else {
+            return false;
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while std::time::Instant::now() < deadline {
+            let Ok(leader) = leader_rest(ha) else {
+                return false;
+            };
+            let Ok(mut base) = self.base.lock() else {
+                return false;
+            };
+            if *base != leader {
+                eprintln!("following the new leader of the cluster at {leader}");
+                *base = leader;
+                return true;
+            }
+            drop(base);
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        false
     }
 
     fn auth<B>(&self, req: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
@@ -61,47 +111,54 @@ impl Rest {
     }
 
     pub fn get(&self, path: &str) -> Result<Value> {
-        let url = format!("{}{path}", self.base);
-        let mut resp = self.agent.get(&url).call().with_context(|| {
-            format!("cannot reach the cluster at {}; is it running?", self.base)
-        })?;
+        let mut resp = loop {
+            let base = self.base();
+            match self.agent.get(&format!("{base}{path}")).call() {
+                Ok(r) => break r,
+                Err(_) if self.follow_leader() => continue,
+                Err(e) => {
+                    return Err(e).with_context(|| {
+                        format!("cannot reach the cluster at {base}; is it running?")
+                    })
+                }
+            }
+        };
         let status = resp.status().as_u16();
         let body: Value = resp.body_mut().read_json().unwrap_or(Value::Null);
         self.check(status, body, &format!("GET {path}"))
     }
 
     pub fn patch(&self, path: &str) -> Result<Value> {
-        let url = format!("{}{path}", self.base);
+        let base = self.base();
+        let url = format!("{base}{path}");
         let mut resp = self
             .auth(self.agent.patch(&url))
             .send_empty()
-            .with_context(|| format!("cannot reach the cluster at {}", self.base))?;
+            .with_context(|| format!("cannot reach the cluster at {base}"))?;
         let status = resp.status().as_u16();
         let body: Value = resp.body_mut().read_json().unwrap_or(Value::Null);
         self.check(status, body, &format!("PATCH {path}"))
     }
 
     pub fn post(&self, path: &str, body: &Value) -> Result<Value> {
-        let url = format!("{}{path}", self.base);
+        let base = self.base();
+        let url = format!("{base}{path}");
         let mut resp = self
             .auth(self.agent.post(&url))
             .send_json(body)
-            .with_context(|| {
-                format!("cannot reach the cluster at {}; is it running?", self.base)
-            })?;
+            .with_context(|| format!("cannot reach the cluster at {base}; is it running?"))?;
         let status = resp.status().as_u16();
         let body: Value = resp.body_mut().read_json().unwrap_or(Value::Null);
         self.check(status, body, &format!("POST {path}"))
     }
 
     pub fn submit(&self, graph: &strom_plan::JobGraph) -> Result<String> {
-        let url = format!("{}/jobs", self.base);
+        let base = self.base();
+        let url = format!("{base}/jobs");
         let mut resp = self
             .auth(self.agent.post(&url))
             .send_json(graph)
-            .with_context(|| {
-                format!("cannot reach the cluster at {}; is it running?", self.base)
-            })?;
+            .with_context(|| format!("cannot reach the cluster at {base}; is it running?"))?;
         let status = resp.status().as_u16();
         let body: Value = resp.body_mut().read_json().unwrap_or(Value::Null);
         let body = self.check(status, body, "job submission")?;
@@ -120,6 +177,29 @@ impl Rest {
             .as_str()
             .map(str::to_string)
             .context("the cluster answered without a job id")
+    }
+}
+
+/// The REST address of the cluster's leader, found in etcd (waits up to a minute for one that
+/// serves).
+fn leader_rest(ha: &strom_cluster::ha::EtcdConfig) -> Result<String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let found = rt.block_on(async {
+        tokio::time::timeout(
+            std::time::Duration::from_secs(60),
+            strom_cluster::ha::etcd::serving_leader(ha),
+        )
+        .await
+    });
+    match found {
+        Ok(leader) => Ok(leader.rest),
+        Err(_) => bail!(
+            "no leader of the cluster '{}' in etcd ({}) for a minute",
+            ha.cluster_id,
+            ha.endpoints.join(",")
+        ),
     }
 }
 

@@ -72,7 +72,8 @@ enum Cmd {
         #[arg(short = 'f', long = "file", required = true)]
         files: Vec<PathBuf>,
         /// REST address of a cluster (e.g. http://127.0.0.1:8081); without it, an embedded
-        /// cluster runs the job in this process.
+        /// cluster runs the job in this process, or, with high-availability.type: etcd, the
+        /// leader found in etcd does (and the client follows each new leader).
         #[arg(long)]
         jobmanager: Option<String>,
         /// Parallelism (parallelism.default), at least 1.

@@ -48,8 +48,15 @@ pub fn run(
     mut config: Configuration,
     started: Instant,
 ) -> Result<i32> {
+    // a highly available cluster is the one its leader leads (found in etcd)
+    let remote = match (jobmanager, strom_cluster::ha::HaMode::from_config(&config)?) {
+        (Some(url), strom_cluster::ha::HaMode::Etcd(ha)) => Some(Rest::new(url).following(ha)),
+        (Some(url), strom_cluster::ha::HaMode::None) => Some(Rest::new(url)),
+        (None, strom_cluster::ha::HaMode::Etcd(ha)) => Some(Rest::of_leader(ha)?),
+        (None, strom_cluster::ha::HaMode::None) => None,
+    };
     // a SELECT's rows come back through the JobManager (they would print on a TaskManager)
-    if jobmanager.is_some() {
+    if remote.is_some() {
         config.set(options::SELECT_RESULTS.key, "collect");
     }
     let mut script = String::new();
@@ -98,9 +105,8 @@ pub fn run(
         }
         return Ok(0);
     }
-    match jobmanager {
-        Some(url) => {
-            let rest = Rest::new(url);
+    match remote {
+        Some(rest) => {
             let mut code = 0;
             for g in &compiled.jobs {
                 let id = rest.submit(g)?;

@@ -175,15 +175,19 @@ SET 'state.checkpoints.dir' = '{}';
         ),
     );
     let bids = gen_bids_of(ROWS);
-    let submitted = run_with_timeout(
-        strom()
-            .args(["sql", "-f"])
-            .arg(&sql)
-            .args(["-p", "2", "--jobmanager", &leader.url(), "--detached"])
-            .env("BID_PATH", &bids),
-        Duration::from_secs(60),
-    );
-    let id = submitted.assert_success().job_id();
+    // an attached client given no JobManager: it finds the leader in etcd, and follows each
+    let mut client_cmd = strom();
+    client_cmd
+        .args(["sql", "-f"])
+        .arg(&sql)
+        .args(["-p", "2"])
+        .env("BID_PATH", &bids);
+    for c in &conf {
+        client_cmd.args(["-D", c]);
+    }
+    let mut client = Proc::spawn("client", &mut client_cmd);
+    let line = client.wait_for_line("Job has been submitted with JobID", Duration::from_secs(60));
+    let id = line.rsplit(' ').next().unwrap().trim().to_string();
     let mut failovers = Vec::new();
     for kill in 0..KILLS {
         // a checkpoint of this leader's run of the job, then the next leader waits
@@ -206,11 +210,26 @@ SET 'state.checkpoints.dir' = '{}';
         });
         failovers.push(killed.elapsed());
         let (_, restored) = checkpoint_counts(&next, &id);
-        assert!(restored > 0, "kill {kill}: the job did not restore a checkpoint");
+        assert!(
+            restored > 0,
+            "kill {kill}: the job did not restore a checkpoint"
+        );
         leader = next;
     }
     eprintln!("kill -9 to the job RUNNING again (lease 2 s): {failovers:?}");
     leader.wait_job_state(&id, "FINISHED", Duration::from_secs(120));
+    assert!(
+        client.wait_exit(Duration::from_secs(30)).success(),
+        "{}",
+        client.describe()
+    );
+    assert!(
+        client
+            .text(Stream::Stdout)
+            .contains(&format!("Job {id} FINISHED")),
+        "{}",
+        client.describe()
+    );
     assert_same_rows(
         "q5 across five failovers of the JobManager",
         &read_sink_rows(&out_dir),
