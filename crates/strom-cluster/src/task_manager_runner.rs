@@ -192,6 +192,13 @@ impl Session {
             let n = self.executor.cancel_all(None);
             if n > 0 {
                 tracing::warn!("canceled {n} tasks: the JobManager lost this TaskManager");
+                // their slots are offered again once the tasks are gone (as Flink frees a
+                // slot when its task ends), so the next deployment never meets them
+                let since = Instant::now();
+                while self.executor.running_tasks() > 0 && since.elapsed() < Duration::from_secs(30)
+                {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
             }
         }
     }

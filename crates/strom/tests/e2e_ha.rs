@@ -248,3 +248,65 @@ SET 'state.checkpoints.dir' = '{}';
     );
     assert_eq!(next.overview()["jobs-running"], 0, "{}", next.overview());
 }
+
+/// etcd unavailable (frozen with SIGSTOP) for longer than the lease while a job runs: the
+/// leader cannot renew its lease and steps down (its process exits); when etcd is back the
+/// standby, which kept campaigning, leads and resumes the job, which gives q5's exact answer.
+#[test]
+fn etcd_away_for_longer_than_the_lease_and_the_cluster_resumes_when_it_is_back() {
+    const ROWS: u64 = 300_000;
+    let etcd = Etcd::start();
+    let tmp = TempDir::new("ha-etcd-away");
+    let mut conf = etcd.ha_conf("away", 2);
+    conf.extend(HB_FAST.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = conf.iter().map(String::as_str).collect();
+    let mut leader = JobManager::start(&args);
+    let standby = JobManager::spawn(&args);
+    standby.wait_for_line("stands by", Duration::from_secs(30));
+    let tm = spawn_taskmanager("taskmanager", "127.0.0.1:1", 4, &args);
+    tm.wait_for_line(
+        &format!("registered at the JobManager {}", leader.rpc),
+        Duration::from_secs(30),
+    );
+    let out_dir = tmp.join("out");
+    let sql = tmp.join("q5.sql");
+    write_text(
+        &sql,
+        &format!(
+            "SET 'execution.checkpointing.interval' = '200ms';
+SET 'state.checkpoints.dir' = '{}';
+{}{}",
+            tmp.join("checkpoints").display(),
+            datagen_bid_table(ROWS, 40_000),
+            query_with_file_sink("q5", &out_dir)
+        ),
+    );
+    let bids = gen_bids_of(ROWS);
+    let submitted = run_with_timeout(
+        strom()
+            .args(["sql", "-f"])
+            .arg(&sql)
+            .args(["-p", "2", "--jobmanager", &leader.url(), "--detached"])
+            .env("BID_PATH", &bids),
+        Duration::from_secs(60),
+    );
+    let id = submitted.assert_success().job_id();
+    poll("a checkpoint", Duration::from_secs(60), || {
+        (checkpoint_counts(&leader, &id).0 >= 2).then_some(())
+    });
+    signal(&etcd.proc, "-STOP");
+    let status = leader.proc.wait_exit(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(3), "{}", leader.proc.describe());
+    signal(&etcd.proc, "-CONT");
+    let next = JobManager::ready(standby, Duration::from_secs(60));
+    next.proc.wait_for_line(
+        &format!("resumed 1 job(s) of the leaders before: {id}"),
+        Duration::from_secs(5),
+    );
+    next.wait_job_state(&id, "FINISHED", Duration::from_secs(40));
+    assert_same_rows(
+        "q5 across an absence of etcd",
+        &read_sink_rows(&out_dir),
+        &expected_for_rows("q5", ROWS),
+    );
+}
