@@ -200,7 +200,7 @@ impl ResourceManagerService for Services {
         let te = Arc::new(
             RemoteTaskExecutor::new(
                 info,
-                self.secret.as_deref(),
+                (self.secret.as_deref(), &self.resource_manager_id),
                 self.heartbeat.timeout.max(Duration::from_secs(1)),
                 tokio::runtime::Handle::current(),
                 self.registry.clone(),

@@ -79,20 +79,39 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Client side: attaches the secret to every call.
+/// The metadata key a JobManager's calls to a TaskManager name their ResourceManager by.
+pub const RESOURCE_MANAGER_KEY: &str = "strom-resource-manager";
+
+/// Client side: attaches the secret to every call (and, for a JobManager's calls to a
+/// TaskManager, the id of the ResourceManager it registered at, see [`RESOURCE_MANAGER_KEY`]).
 #[derive(Clone)]
-pub struct SecretAttach(Option<MetadataValue<tonic::metadata::Ascii>>);
+pub struct SecretAttach {
+    secret: Option<MetadataValue<tonic::metadata::Ascii>>,
+    resource_manager: Option<MetadataValue<tonic::metadata::Ascii>>,
+}
 
 impl SecretAttach {
     pub fn new(secret: Option<&str>) -> Self {
-        Self(secret.and_then(|s| format!("Bearer {s}").parse().ok()))
+        Self {
+            secret: secret.and_then(|s| format!("Bearer {s}").parse().ok()),
+            resource_manager: None,
+        }
+    }
+
+    /// Calls that say they come from ResourceManager `id`.
+    pub fn from_resource_manager(mut self, id: &str) -> Self {
+        self.resource_manager = id.parse().ok();
+        self
     }
 }
 
 impl tonic::service::Interceptor for SecretAttach {
     fn call(&mut self, mut req: Request<()>) -> Result<Request<()>, Status> {
-        if let Some(v) = &self.0 {
+        if let Some(v) = &self.secret {
             req.metadata_mut().insert("authorization", v.clone());
+        }
+        if let Some(v) = &self.resource_manager {
+            req.metadata_mut().insert(RESOURCE_MANAGER_KEY, v.clone());
         }
         Ok(req)
     }

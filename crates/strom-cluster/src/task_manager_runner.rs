@@ -122,9 +122,11 @@ pub async fn run_task_manager(
         JobMasterServiceClient::with_interceptor(channel.clone(), attach.clone()),
     );
     tokio::spawn(send_updates(job_master, updates_rx, heartbeat.timeout));
+    let registered_at = Arc::new(parking_lot::Mutex::new(String::new()));
     let service = TaskExecutorServer {
         executor: executor.clone(),
         listener: listener_to_jm,
+        registered_at: registered_at.clone(),
     };
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     tokio::spawn(async move {
@@ -145,6 +147,7 @@ pub async fn run_task_manager(
         job_masters,
         attach,
         ha,
+        registered_at,
         jobmanager,
         rpc_address,
         data_address,
@@ -168,6 +171,8 @@ struct Session {
     attach: SecretAttach,
     /// High availability: the leader is looked up in etcd before each registration.
     ha: Option<crate::ha::EtcdConfig>,
+    /// The ResourceManager registered at: calls of any other are refused.
+    registered_at: Arc<parking_lot::Mutex<String>>,
     jobmanager: String,
     rpc_address: String,
     data_address: String,
@@ -184,6 +189,7 @@ impl Session {
             self.follow_leader().await?;
             let resource_id = format!("{}-{}", self.rpc_address, short_random_id());
             let rm_id = self.register(&resource_id).await?;
+            *self.registered_at.lock() = rm_id.clone();
             println!(
                 "TaskManager {resource_id} registered at the JobManager {} with {} slots (data port {})",
                 self.jobmanager, self.slots, self.data_address
@@ -453,6 +459,34 @@ fn parse_attempt(s: &str) -> Result<strom_common::AttemptId, Status> {
 struct TaskExecutorServer {
     executor: Arc<TaskExecutor>,
     listener: Arc<dyn TaskStateListener>,
+    /// The ResourceManager this TaskManager is registered at (empty before the first
+    /// registration).
+    registered_at: Arc<parking_lot::Mutex<String>>,
+}
+
+impl TaskExecutorServer {
+    /// Refuses a call from a JobManager other than the one this TaskManager is registered at
+    /// (a leader that was replaced and does not know it yet): its deployments, checkpoints and
+    /// commits must not land.
+    fn from_current<T>(&self, request: &Request<T>, what: &str) -> Result<(), Status> {
+        let Some(sender) = request
+            .metadata()
+            .get(crate::rpc::RESOURCE_MANAGER_KEY)
+            .and_then(|v| v.to_str().ok())
+        else {
+            return Ok(());
+        };
+        let current = self.registered_at.lock();
+        if current.is_empty() || *current == sender {
+            return Ok(());
+        }
+        tracing::warn!(
+            "refused {what} from the ResourceManager {sender}: this TaskManager is registered at {current} now"
+        );
+        Err(Status::failed_precondition(format!(
+            "this TaskManager is registered at another JobManager now ({what} refused)"
+        )))
+    }
 }
 
 #[tonic::async_trait]
@@ -461,6 +495,7 @@ impl TaskExecutorService for TaskExecutorServer {
         &self,
         request: Request<SubmitTaskRequest>,
     ) -> Result<Response<Ack>, Status> {
+        self.from_current(&request, "a task deployment")?;
         let r = request.into_inner();
         let tdd: TaskDeploymentDescriptor = serde_json::from_slice(&r.tdd_json).map_err(|e| {
             Status::invalid_argument(format!("bad task deployment descriptor: {e}"))
@@ -479,6 +514,7 @@ impl TaskExecutorService for TaskExecutorServer {
         &self,
         request: Request<CancelTaskRequest>,
     ) -> Result<Response<Ack>, Status> {
+        self.from_current(&request, "a cancellation")?;
         let attempt = parse_attempt(&request.into_inner().attempt_id)?;
         self.executor.cancel_task(attempt);
         Ok(Response::new(Ack {}))
@@ -486,8 +522,9 @@ impl TaskExecutorService for TaskExecutorServer {
 
     async fn heartbeat_from_job_manager(
         &self,
-        _request: Request<JobMasterHeartbeat>,
+        request: Request<JobMasterHeartbeat>,
     ) -> Result<Response<TaskExecutorReport>, Status> {
+        self.from_current(&request, "a heartbeat")?;
         let tasks = self
             .executor
             .metrics_report()
@@ -505,6 +542,7 @@ impl TaskExecutorService for TaskExecutorServer {
         &self,
         request: Request<TriggerCheckpointRequest>,
     ) -> Result<Response<Ack>, Status> {
+        self.from_current(&request, "a checkpoint")?;
         let r = request.into_inner();
         let attempt = parse_attempt(&r.attempt_id)?;
         self.executor.trigger_checkpoint(
@@ -523,6 +561,7 @@ impl TaskExecutorService for TaskExecutorServer {
         &self,
         request: Request<NotifyCheckpointCompleteRequest>,
     ) -> Result<Response<Ack>, Status> {
+        self.from_current(&request, "a checkpoint commit")?;
         let r = request.into_inner();
         let attempt = parse_attempt(&r.attempt_id)?;
         self.executor
@@ -537,6 +576,7 @@ impl TaskExecutorService for TaskExecutorServer {
         &self,
         request: Request<ReleaseJobRequest>,
     ) -> Result<Response<Ack>, Status> {
+        self.from_current(&request, "a job release")?;
         let r = request.into_inner();
         let job = r
             .job_id
@@ -550,6 +590,7 @@ impl TaskExecutorService for TaskExecutorServer {
         &self,
         request: Request<ReleaseResultsRequest>,
     ) -> Result<Response<Ack>, Status> {
+        self.from_current(&request, "a release of results")?;
         let r = request.into_inner();
         let job = r
             .job_id
@@ -609,5 +650,53 @@ impl TaskExecutorService for TaskExecutorServer {
             .map(Into::into)
             .collect();
         Ok(Response::new(ThreadDumpResponse { threads }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Nobody;
+    impl TaskStateListener for Nobody {
+        fn update_task_state(&self, _: TaskStateUpdate) {}
+        fn acknowledge_checkpoint(&self, _: CheckpointAck) {}
+        fn collect(&self, _: ResultChunk) -> Result<bool, String> {
+            Ok(true)
+        }
+    }
+
+    /// Calls of a JobManager the TaskManager is no longer registered at are refused; calls
+    /// that name no ResourceManager (an embedded cluster's) and calls before the first
+    /// registration are not.
+    #[test]
+    fn calls_of_a_replaced_jobmanager_are_refused() {
+        let server = TaskExecutorServer {
+            executor: Arc::new(TaskExecutor::new(
+                LocalShuffle::new(),
+                None,
+                Arc::new(ConnectorRegistry::new()),
+            )),
+            listener: Arc::new(Nobody),
+            registered_at: Arc::new(parking_lot::Mutex::new(String::new())),
+        };
+        let from = |rm: Option<&str>| {
+            let mut r = Request::new(());
+            if let Some(rm) = rm {
+                r.metadata_mut()
+                    .insert(crate::rpc::RESOURCE_MANAGER_KEY, rm.parse().unwrap());
+            }
+            server.from_current(&r, "a heartbeat")
+        };
+        assert!(from(Some("old")).is_ok(), "before any registration");
+        *server.registered_at.lock() = "new".into();
+        assert!(from(Some("new")).is_ok());
+        assert!(from(None).is_ok());
+        let refused = from(Some("old")).unwrap_err();
+        assert_eq!(refused.code(), Code::FailedPrecondition);
+        assert!(
+            refused.message().contains("another JobManager"),
+            "{refused:?}"
+        );
     }
 }
