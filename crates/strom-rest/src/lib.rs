@@ -10,6 +10,7 @@ mod json_stats;
 pub mod openapi;
 mod params;
 pub mod prometheus;
+pub mod standby;
 pub mod triggers;
 mod ui;
 
@@ -86,16 +87,23 @@ fn router_with_shutdown(d: Arc<Dispatcher>, shutdown: api::cluster::ShutdownHook
 
 /// Binds `rest.bind-address` (default 127.0.0.1) : `rest.port` (default 8081; 0 picks a free port).
 pub async fn bind(d: &Dispatcher) -> std::io::Result<tokio::net::TcpListener> {
-    let addr = match options::REST_BIND_ADDRESS.text(&d.config) {
+    bind_config(&d.config).await
+}
+
+/// [`bind`] with the settings of `config`.
+pub async fn bind_config(
+    config: &strom_common::Configuration,
+) -> std::io::Result<tokio::net::TcpListener> {
+    let addr = match options::REST_BIND_ADDRESS.text(config) {
         Some((_, a)) => a.to_string(),
         None => options::REST_ADDRESS
-            .get(&d.config)
+            .get(config)
             .ok()
             .flatten()
             .unwrap_or_else(|| options::REST_BIND_ADDRESS.default.to_string()),
     };
     let port = options::REST_PORT
-        .get(&d.config)
+        .get(config)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
     let addr = if addr == "localhost" {
         "127.0.0.1".to_string()

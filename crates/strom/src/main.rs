@@ -396,15 +396,34 @@ fn jobmanager(config: strom_common::Configuration, started: Instant) -> Result<i
             );
         }
         let name = strom_cluster::ha::process_name();
-        // with high availability: stand by until elected (see strom_cluster::ha)
+        // with high availability: stand by until elected (see strom_cluster::ha), the REST
+        // port redirecting to the leader meanwhile
+        let mut config = config;
         let leadership = match &ha {
             HaMode::Etcd(e) => {
+                let listener = strom_rest::bind_config(&config)
+                    .await
+                    .context("cannot bind the REST port (rest.port)")?;
+                let rest = listener.local_addr()?;
+                // the leader this one becomes serves on the same port
+                config.set(
+                    strom_common::config::keys::REST_PORT,
+                    rest.port().to_string(),
+                );
                 println!(
-                    "JobManager {name} campaigning to lead the cluster '{}' (etcd {})",
+                    "JobManager {name} campaigning to lead the cluster '{}' (etcd {}); REST http://{rest} redirects to the leader meanwhile",
                     e.cluster_id,
                     e.endpoints.join(",")
                 );
-                Some(etcd::campaign(e, &name).await)
+                let (seen, leader) = tokio::sync::watch::channel(LeaderRecord::default());
+                let (elected, until) = tokio::sync::oneshot::channel::<()>();
+                let standby = tokio::spawn(strom_rest::standby::serve(listener, leader, async {
+                    let _ = until.await;
+                }));
+                let won = etcd::campaign(e, &name, &seen).await;
+                let _ = elected.send(());
+                standby.await??;
+                Some(won)
             }
             HaMode::None => None,
         };

@@ -41,6 +41,22 @@ INSERT INTO o SELECT id % 10, COUNT(*) FROM s GROUP BY id % 10;",
     assert_same_rows(tag, &read_sink_rows(&out), &want);
 }
 
+/// The status line and headers of `GET path` at `addr` (HOST:PORT).
+fn http_head(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut c) = std::net::TcpStream::connect(addr) else {
+        return String::new();
+    };
+    let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = write!(
+        c,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    );
+    let mut out = String::new();
+    let _ = c.read_to_string(&mut out);
+    out.split("\r\n\r\n").next().unwrap_or("").to_string()
+}
+
 fn signal(p: &Proc, sig: &str) {
     let ok = Command::new("kill")
         .args([sig, &p.pid().to_string()])
@@ -75,6 +91,23 @@ fn a_standby_takes_over_from_a_frozen_and_from_a_killed_leader() {
     let a = JobManager::start(&jm_args);
     let b = JobManager::spawn(&jm_args);
     b.wait_for_line("stands by", Duration::from_secs(30));
+    // the standby's REST sends every request to the leader
+    let line = b.wait_for_line("redirects to the leader", Duration::from_secs(1));
+    let standby_rest = line
+        .split("REST http://")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    let head = poll("the standby's redirect", Duration::from_secs(10), || {
+        let head = http_head(&standby_rest, "/jobs/overview?x=1");
+        head.starts_with("HTTP/1.1 307").then_some(head)
+    });
+    assert!(
+        head.to_ascii_lowercase()
+            .contains(&format!("location: {}/jobs/overview?x=1", a.url())),
+        "{head}"
+    );
     // the TaskManager is given no JobManager address: it finds the leader in etcd
     let tm_conf = with(&[HB_FAST[0], HB_FAST[1]]);
     let tm_args: Vec<&str> = tm_conf.iter().map(String::as_str).collect();

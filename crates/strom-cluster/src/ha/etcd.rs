@@ -88,11 +88,16 @@ impl Leadership {
 }
 
 /// Campaigns until this JobManager (`name`: how the record names it) leads; says who leads
-/// while another does. An error of etcd while standing by is retried.
-pub async fn campaign(cfg: &EtcdConfig, name: &str) -> Leadership {
+/// while another does, and keeps `seen` at the latest record of the leader. An error of etcd
+/// while standing by is retried.
+pub async fn campaign(
+    cfg: &EtcdConfig,
+    name: &str,
+    seen: &watch::Sender<LeaderRecord>,
+) -> Leadership {
     let mut delay = Duration::from_millis(200);
     loop {
-        match campaign_once(cfg, name).await {
+        match campaign_once(cfg, name, seen).await {
             Ok(l) => return l,
             Err(e) => {
                 tracing::warn!("campaigning for the leadership: {e}; again in {delay:?}");
@@ -103,7 +108,11 @@ pub async fn campaign(cfg: &EtcdConfig, name: &str) -> Leadership {
     }
 }
 
-async fn campaign_once(cfg: &EtcdConfig, name: &str) -> Result<Leadership, HaError> {
+async fn campaign_once(
+    cfg: &EtcdConfig,
+    name: &str,
+    seen: &watch::Sender<LeaderRecord>,
+) -> Result<Leadership, HaError> {
     let err = etcd_error(cfg);
     let mut client = connect(cfg).await?;
     let lease = client
@@ -146,6 +155,7 @@ async fn campaign_once(cfg: &EtcdConfig, name: &str) -> Result<Leadership, HaErr
             _ => None,
         });
         if let Some(leader) = leader {
+            seen.send_replace(leader.clone());
             if leader.name != announced {
                 println!(
                     "JobManager {name} stands by: {} leads the cluster '{}' (REST {})",
@@ -166,11 +176,17 @@ async fn campaign_once(cfg: &EtcdConfig, name: &str) -> Result<Leadership, HaErr
         loop {
             match stream.message().await.map_err(&err)? {
                 Some(resp) => {
+                    for e in resp.events() {
+                        if let (EventType::Put, Some(kv)) = (e.event_type(), e.kv()) {
+                            seen.send_replace(LeaderRecord::parse(kv.value()));
+                        }
+                    }
                     if resp
                         .events()
                         .iter()
                         .any(|e| e.event_type() == EventType::Delete)
                     {
+                        seen.send_replace(LeaderRecord::default());
                         break;
                     }
                 }
