@@ -109,9 +109,12 @@ pub async fn run_task_manager(
         crate::ha::HaMode::None => None,
     };
     // with high availability the JobManager is whoever leads, found in etcd
-    let jobmanager = match &ha {
-        Some(e) => crate::ha::etcd::serving_leader(e).await.rpc,
-        None => opts.jobmanager.clone(),
+    let (jobmanager, leader_token) = match &ha {
+        Some(e) => {
+            let leader = crate::ha::etcd::serving_leader(e).await;
+            (leader.rpc, leader.token)
+        }
+        None => (opts.jobmanager.clone(), 0),
     };
     let channel = rpc::channel(&jobmanager, timeout)
         .map_err(|_| TaskManagerError::BadAddress(jobmanager.clone()))?;
@@ -146,6 +149,8 @@ pub async fn run_task_manager(
         rm,
         job_masters,
         attach,
+        leader_now: ha.as_ref().map(crate::ha::etcd::follow_leader),
+        leader_token,
         ha,
         registered_at,
         jobmanager,
@@ -173,6 +178,11 @@ struct Session {
     ha: Option<crate::ha::EtcdConfig>,
     /// The ResourceManager registered at: calls of any other are refused.
     registered_at: Arc<parking_lot::Mutex<String>>,
+    /// High availability: the leader's record as etcd has it, so that a new leader is followed
+    /// as soon as it serves (not only once the old one's heartbeats time out).
+    leader_now: Option<tokio::sync::watch::Receiver<crate::ha::LeaderRecord>>,
+    /// The fencing token of the leader followed.
+    leader_token: i64,
     jobmanager: String,
     rpc_address: String,
     data_address: String,
@@ -218,6 +228,7 @@ impl Session {
         if leader.rpc == self.jobmanager {
             return Ok(());
         }
+        self.leader_token = leader.token;
         tracing::info!(
             "following the new leader {} at {} (was {})",
             leader.name,
@@ -294,7 +305,15 @@ impl Session {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_ok = Instant::now();
         loop {
-            tick.tick().await;
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = leader_moved(&mut self.leader_now, self.leader_token) => {
+                    tracing::warn!(
+                        "another JobManager leads the cluster now; registering with it"
+                    );
+                    return;
+                }
+            }
             let p = crate::process_status::ProcessStatus::current();
             let req = TaskExecutorHeartbeat {
                 resource_id: resource_id.to_string(),
@@ -326,6 +345,28 @@ impl Session {
                     }
                 }
             }
+        }
+    }
+}
+
+/// Resolves when the leader's record names a later leader than the one of fencing token
+/// `token`, and it serves (never without high availability).
+async fn leader_moved(
+    leader: &mut Option<tokio::sync::watch::Receiver<crate::ha::LeaderRecord>>,
+    token: i64,
+) {
+    let Some(rx) = leader else {
+        return std::future::pending().await;
+    };
+    loop {
+        {
+            let r = rx.borrow_and_update();
+            if r.serving() && r.token > token {
+                return;
+            }
+        }
+        if rx.changed().await.is_err() {
+            return std::future::pending().await;
         }
     }
 }

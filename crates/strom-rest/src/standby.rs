@@ -59,6 +59,7 @@ mod tests {
             rest: "http://10.0.0.1:8081".into(),
             rpc: "10.0.0.1:6123".into(),
             name: "j1:42".into(),
+            token: 3,
         };
         let r = redirect(&leader, &uri);
         assert_eq!(r.status(), StatusCode::TEMPORARY_REDIRECT);

@@ -461,6 +461,7 @@ fn jobmanager(config: strom_common::Configuration, started: Instant) -> Result<i
                 rest: format!("http://{addr}"),
                 rpc: jm.rpc_address.to_string(),
                 name,
+                token: l.token,
             };
             l.publish(&record).await?;
             leads = format!(", leader (fencing token {})", l.token);

@@ -86,7 +86,10 @@ fn a_standby_takes_over_from_a_frozen_and_from_a_killed_leader() {
         c.extend(extra.iter().map(|s| s.to_string()));
         c
     };
-    let jm_conf: Vec<String> = with(&[HB_FAST[0], HB_FAST[1]]);
+    // heartbeats that time out only after 30 s: the TaskManager follows each new leader
+    // because it sees it in etcd
+    let hb = ["heartbeat.interval=200ms", "heartbeat.timeout=30s"];
+    let jm_conf: Vec<String> = with(&hb);
     let jm_args: Vec<&str> = jm_conf.iter().map(String::as_str).collect();
     let a = JobManager::start(&jm_args);
     let b = JobManager::spawn(&jm_args);
@@ -109,7 +112,7 @@ fn a_standby_takes_over_from_a_frozen_and_from_a_killed_leader() {
         "{head}"
     );
     // the TaskManager is given no JobManager address: it finds the leader in etcd
-    let tm_conf = with(&[HB_FAST[0], HB_FAST[1]]);
+    let tm_conf = with(&hb);
     let tm_args: Vec<&str> = tm_conf.iter().map(String::as_str).collect();
     let tm = spawn_taskmanager("taskmanager", "127.0.0.1:1", 2, &tm_args);
     tm.wait_for_line(
@@ -144,7 +147,7 @@ fn a_standby_takes_over_from_a_frozen_and_from_a_killed_leader() {
     );
     tm.wait_for_line(
         &format!("registered at the JobManager {}", b.rpc),
-        Duration::from_secs(30),
+        Duration::from_secs(10),
     );
     count_job(&b, &tmp, "second-leader");
 
@@ -158,7 +161,7 @@ fn a_standby_takes_over_from_a_frozen_and_from_a_killed_leader() {
     let takeover2 = killed.elapsed();
     tm.wait_for_line(
         &format!("registered at the JobManager {}", c.rpc),
-        Duration::from_secs(30),
+        Duration::from_secs(10),
     );
     count_job(&c, &tmp, "third-leader");
     eprintln!("takeover after a freeze: {takeover:?}; after a kill: {takeover2:?} (lease 2 s)");

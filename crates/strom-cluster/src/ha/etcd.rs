@@ -270,3 +270,37 @@ pub async fn serving_leader(cfg: &EtcdConfig) -> LeaderRecord {
         delay = (delay * 2).min(Duration::from_secs(1));
     }
 }
+
+/// The leader's record as it changes (read every half second; the default record while none
+/// is found), for as long as the receiver lives.
+pub fn follow_leader(cfg: &EtcdConfig) -> watch::Receiver<LeaderRecord> {
+    let (tx, rx) = watch::channel(LeaderRecord::default());
+    let cfg = cfg.clone();
+    tokio::spawn(async move {
+        let mut client = None;
+        while !tx.is_closed() {
+            if client.is_none() {
+                client = connect(&cfg).await.ok();
+            }
+            if let Some(c) = client.as_mut() {
+                match c.get(cfg.leader_key(), None).await {
+                    Ok(r) => {
+                        let rec = r
+                            .kvs()
+                            .first()
+                            .map(|kv| LeaderRecord::parse(kv.value()))
+                            .unwrap_or_default();
+                        tx.send_if_modified(|old| {
+                            let changed = *old != rec;
+                            *old = rec;
+                            changed
+                        });
+                    }
+                    Err(_) => client = None,
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    });
+    rx
+}

@@ -118,6 +118,9 @@ pub struct LeaderRecord {
     /// Who leads (a name for logs: host and process id).
     #[serde(default)]
     pub name: String,
+    /// The leader's fencing token: a later leader's is greater.
+    #[serde(default)]
+    pub token: i64,
 }
 
 impl LeaderRecord {
@@ -171,6 +174,7 @@ mod tests {
             rest: "http://127.0.0.1:1".into(),
             rpc: "127.0.0.1:2".into(),
             name: "a".into(),
+            token: 7,
         };
         assert!(LeaderRecord::parse(&r.to_bytes()).serving());
         assert!(!LeaderRecord::parse(b"").serving());
