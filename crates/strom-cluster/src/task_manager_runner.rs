@@ -92,17 +92,7 @@ pub async fn run_task_manager(
         "{host}:{}",
         listener.local_addr().map(|a| a.port()).unwrap_or(rpc_port)
     );
-    let port = listener.local_addr().map(|a| a.port()).unwrap_or(rpc_port);
-    match crate::process_log::name_pending(&format!("taskmanager-{port}.log")) {
-        Ok(true) => tracing::info!(
-            "logging to {}",
-            crate::process_log::current()
-                .map(|f| f.log_path().display().to_string())
-                .unwrap_or_default()
-        ),
-        Ok(false) => {}
-        Err(e) => tracing::warn!("cannot open the log file in env.log.dir: {e}"),
-    }
+    name_log_file(listener.local_addr().map(|a| a.port()).unwrap_or(rpc_port));
     let timeout = heartbeat.timeout.max(Duration::from_secs(1));
     let ha = match crate::ha::HaMode::from_config(&config)? {
         crate::ha::HaMode::Etcd(e) => Some(e),
@@ -166,6 +156,20 @@ pub async fn run_task_manager(
             tracing::info!("TaskManager shutting down");
             Ok(())
         }
+    }
+}
+
+/// Names the process's log file after its RPC port (`taskmanager-<port>.log` in env.log.dir).
+fn name_log_file(port: u16) {
+    match crate::process_log::name_pending(&format!("taskmanager-{port}.log")) {
+        Ok(true) => tracing::info!(
+            "logging to {}",
+            crate::process_log::current()
+                .map(|f| f.log_path().display().to_string())
+                .unwrap_or_default()
+        ),
+        Ok(false) => {}
+        Err(e) => tracing::warn!("cannot open the log file in env.log.dir: {e}"),
     }
 }
 
@@ -509,7 +513,7 @@ impl TaskExecutorServer {
     /// Refuses a call from a JobManager other than the one this TaskManager is registered at
     /// (a leader that was replaced and does not know it yet): its deployments, checkpoints and
     /// commits must not land.
-    fn from_current<T>(&self, request: &Request<T>, what: &str) -> Result<(), Status> {
+    fn check_sender<T>(&self, request: &Request<T>, what: &str) -> Result<(), Status> {
         let Some(sender) = request
             .metadata()
             .get(crate::rpc::RESOURCE_MANAGER_KEY)
@@ -536,7 +540,7 @@ impl TaskExecutorService for TaskExecutorServer {
         &self,
         request: Request<SubmitTaskRequest>,
     ) -> Result<Response<Ack>, Status> {
-        self.from_current(&request, "a task deployment")?;
+        self.check_sender(&request, "a task deployment")?;
         let r = request.into_inner();
         let tdd: TaskDeploymentDescriptor = serde_json::from_slice(&r.tdd_json).map_err(|e| {
             Status::invalid_argument(format!("bad task deployment descriptor: {e}"))
@@ -555,7 +559,7 @@ impl TaskExecutorService for TaskExecutorServer {
         &self,
         request: Request<CancelTaskRequest>,
     ) -> Result<Response<Ack>, Status> {
-        self.from_current(&request, "a cancellation")?;
+        self.check_sender(&request, "a cancellation")?;
         let attempt = parse_attempt(&request.into_inner().attempt_id)?;
         self.executor.cancel_task(attempt);
         Ok(Response::new(Ack {}))
@@ -565,7 +569,7 @@ impl TaskExecutorService for TaskExecutorServer {
         &self,
         request: Request<JobMasterHeartbeat>,
     ) -> Result<Response<TaskExecutorReport>, Status> {
-        self.from_current(&request, "a heartbeat")?;
+        self.check_sender(&request, "a heartbeat")?;
         let tasks = self
             .executor
             .metrics_report()
@@ -583,7 +587,7 @@ impl TaskExecutorService for TaskExecutorServer {
         &self,
         request: Request<TriggerCheckpointRequest>,
     ) -> Result<Response<Ack>, Status> {
-        self.from_current(&request, "a checkpoint")?;
+        self.check_sender(&request, "a checkpoint")?;
         let r = request.into_inner();
         let attempt = parse_attempt(&r.attempt_id)?;
         self.executor.trigger_checkpoint(
@@ -602,7 +606,7 @@ impl TaskExecutorService for TaskExecutorServer {
         &self,
         request: Request<NotifyCheckpointCompleteRequest>,
     ) -> Result<Response<Ack>, Status> {
-        self.from_current(&request, "a checkpoint commit")?;
+        self.check_sender(&request, "a checkpoint commit")?;
         let r = request.into_inner();
         let attempt = parse_attempt(&r.attempt_id)?;
         self.executor
@@ -617,7 +621,7 @@ impl TaskExecutorService for TaskExecutorServer {
         &self,
         request: Request<ReleaseJobRequest>,
     ) -> Result<Response<Ack>, Status> {
-        self.from_current(&request, "a job release")?;
+        self.check_sender(&request, "a job release")?;
         let r = request.into_inner();
         let job = r
             .job_id
@@ -631,7 +635,7 @@ impl TaskExecutorService for TaskExecutorServer {
         &self,
         request: Request<ReleaseResultsRequest>,
     ) -> Result<Response<Ack>, Status> {
-        self.from_current(&request, "a release of results")?;
+        self.check_sender(&request, "a release of results")?;
         let r = request.into_inner();
         let job = r
             .job_id
@@ -727,7 +731,7 @@ mod tests {
                 r.metadata_mut()
                     .insert(crate::rpc::RESOURCE_MANAGER_KEY, rm.parse().unwrap());
             }
-            server.from_current(&r, "a heartbeat")
+            server.check_sender(&r, "a heartbeat")
         };
         assert!(from(Some("old")).is_ok(), "before any registration");
         *server.registered_at.lock() = "new".into();

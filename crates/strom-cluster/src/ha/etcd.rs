@@ -173,24 +173,19 @@ async fn campaign_once(
         // until the key is deleted (the leader's lease ran out), from the revision seen on
         let opts = WatchOptions::new().with_start_revision(revision + 1);
         let mut stream = client.watch(key.clone(), Some(opts)).await.map_err(&err)?;
-        loop {
-            match stream.message().await.map_err(&err)? {
-                Some(resp) => {
-                    for e in resp.events() {
-                        if let (EventType::Put, Some(kv)) = (e.event_type(), e.kv()) {
-                            seen.send_replace(LeaderRecord::parse(kv.value()));
-                        }
-                    }
-                    if resp
-                        .events()
-                        .iter()
-                        .any(|e| e.event_type() == EventType::Delete)
-                    {
-                        seen.send_replace(LeaderRecord::default());
-                        break;
-                    }
+        while let Some(resp) = stream.message().await.map_err(&err)? {
+            for e in resp.events() {
+                if let (EventType::Put, Some(kv)) = (e.event_type(), e.kv()) {
+                    seen.send_replace(LeaderRecord::parse(kv.value()));
                 }
-                None => break,
+            }
+            if resp
+                .events()
+                .iter()
+                .any(|e| e.event_type() == EventType::Delete)
+            {
+                seen.send_replace(LeaderRecord::default());
+                break;
             }
         }
     }
