@@ -40,8 +40,11 @@ fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
-/// Runs `f` on the storage runtime and waits for it (from any thread, async or not).
-fn block<T: Send + 'static>(f: impl std::future::Future<Output = T> + Send + 'static) -> T {
+/// Runs `f` on the storage runtime and waits for it (from any thread, async or not). The
+/// high-availability job store runs its etcd calls here too.
+pub(crate) fn block<T: Send + 'static>(
+    f: impl std::future::Future<Output = T> + Send + 'static,
+) -> T {
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     runtime().spawn(async move {
         let _ = tx.send(f.await);

@@ -202,6 +202,9 @@ impl Session {
         loop {
             self.follow_leader().await?;
             let resource_id = format!("{}-{}", self.rpc_address, short_random_id());
+            // while registering, the calls of the JobManager registered at are taken (it
+            // deploys as soon as it has the slots, before its answer is read here)
+            self.registered_at.lock().clear();
             let rm_id = self.register(&resource_id).await?;
             *self.registered_at.lock() = rm_id.clone();
             println!(

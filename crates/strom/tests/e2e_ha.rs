@@ -168,6 +168,36 @@ fn a_standby_takes_over_from_a_frozen_and_from_a_killed_leader() {
     assert!(takeover2 < Duration::from_secs(10), "{takeover2:?}");
 }
 
+/// A script of q5 from the bids generator (`rows` at 40,000 rows/s) into the exactly-once
+/// file sink, checkpointed every 200 ms: its path and the sink's directory.
+fn q5_script(tmp: &TempDir, rows: u64) -> (std::path::PathBuf, std::path::PathBuf) {
+    let out_dir = tmp.join("out");
+    let sql = tmp.join("q5.sql");
+    write_text(
+        &sql,
+        &format!(
+            "SET 'execution.checkpointing.interval' = '200ms';
+SET 'state.checkpoints.dir' = '{}';
+{}{}",
+            tmp.join("checkpoints").display(),
+            datagen_bid_table(rows, 40_000),
+            query_with_file_sink("q5", &out_dir)
+        ),
+    );
+    (sql, out_dir)
+}
+
+/// A TaskManager of 4 slots given no JobManager (it finds the leader in etcd), once it has
+/// registered at `leader`.
+fn taskmanager_of(leader: &JobManager, args: &[&str]) -> Proc {
+    let tm = spawn_taskmanager("taskmanager", "127.0.0.1:1", 4, args);
+    tm.wait_for_line(
+        &format!("registered at the JobManager {}", leader.rpc),
+        Duration::from_secs(30),
+    );
+    tm
+}
+
 /// Completed checkpoints of job `id` on `jm`, and the one it restored from (0: none).
 fn checkpoint_counts(jm: &JobManager, id: &str) -> (u64, u64) {
     let ck = jm.get(&format!("/jobs/{id}/checkpoints"));
@@ -192,24 +222,8 @@ fn five_leaders_killed_in_a_row_and_the_job_gives_the_exact_answer() {
     conf.extend(HB_FAST.iter().map(|s| s.to_string()));
     let args: Vec<&str> = conf.iter().map(String::as_str).collect();
     let mut leader = JobManager::start(&args);
-    let tm = spawn_taskmanager("taskmanager", "127.0.0.1:1", 4, &args);
-    tm.wait_for_line(
-        &format!("registered at the JobManager {}", leader.rpc),
-        Duration::from_secs(30),
-    );
-    let out_dir = tmp.join("out");
-    let sql = tmp.join("q5.sql");
-    write_text(
-        &sql,
-        &format!(
-            "SET 'execution.checkpointing.interval' = '200ms';
-SET 'state.checkpoints.dir' = '{}';
-{}{}",
-            tmp.join("checkpoints").display(),
-            datagen_bid_table(ROWS, 40_000),
-            query_with_file_sink("q5", &out_dir)
-        ),
-    );
+    let _tm = taskmanager_of(&leader, &args);
+    let (sql, out_dir) = q5_script(&tmp, ROWS);
     let bids = gen_bids_of(ROWS);
     // an attached client given no JobManager: it finds the leader in etcd, and follows each
     let mut client_cmd = strom();
@@ -299,24 +313,8 @@ fn etcd_away_for_longer_than_the_lease_and_the_cluster_resumes_when_it_is_back()
     let mut leader = JobManager::start(&args);
     let standby = JobManager::spawn(&args);
     standby.wait_for_line("stands by", Duration::from_secs(30));
-    let tm = spawn_taskmanager("taskmanager", "127.0.0.1:1", 4, &args);
-    tm.wait_for_line(
-        &format!("registered at the JobManager {}", leader.rpc),
-        Duration::from_secs(30),
-    );
-    let out_dir = tmp.join("out");
-    let sql = tmp.join("q5.sql");
-    write_text(
-        &sql,
-        &format!(
-            "SET 'execution.checkpointing.interval' = '200ms';
-SET 'state.checkpoints.dir' = '{}';
-{}{}",
-            tmp.join("checkpoints").display(),
-            datagen_bid_table(ROWS, 40_000),
-            query_with_file_sink("q5", &out_dir)
-        ),
-    );
+    let _tm = taskmanager_of(&leader, &args);
+    let (sql, out_dir) = q5_script(&tmp, ROWS);
     let bids = gen_bids_of(ROWS);
     let submitted = run_with_timeout(
         strom()

@@ -13,35 +13,12 @@
 
 use super::etcd::{connect, HaError};
 use super::EtcdConfig;
-use crate::checkpoint_storage::CheckpointStorage;
+use crate::checkpoint_storage::{block, CheckpointStorage};
 use crate::dispatcher::{Dispatcher, JobStore};
 use etcd_client::{Client, Compare, CompareOp, GetOptions, Txn, TxnOp};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use strom_common::{JobId, JobStatus};
 use strom_plan::JobGraph;
-
-/// The runtime the job store's etcd calls run on: the Dispatcher calls it from threads of
-/// every kind (REST handlers, JobMasters).
-fn runtime() -> &'static tokio::runtime::Runtime {
-    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RT.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("ha-io")
-            .enable_all()
-            .build()
-            .expect("the HA I/O runtime starts")
-    })
-}
-
-/// Runs `f` on the job store's runtime and waits for it (from any thread, async or not).
-fn block<T: Send + 'static>(f: impl std::future::Future<Output = T> + Send + 'static) -> T {
-    let (tx, rx) = std::sync::mpsc::sync_channel(1);
-    runtime().spawn(async move {
-        let _ = tx.send(f.await);
-    });
-    rx.recv().expect("the HA I/O task ends")
-}
 
 pub struct EtcdJobStore {
     client: Client,
