@@ -44,7 +44,7 @@ etcd --data-dir "$WORK/etcd" --name b --listen-client-urls "http://127.0.0.1:$EP
     --advertise-client-urls "http://127.0.0.1:$EP" --listen-peer-urls "http://127.0.0.1:$PEER" \
     --initial-advertise-peer-urls "http://127.0.0.1:$PEER" --initial-cluster "b=http://127.0.0.1:$PEER" \
     >"$WORK/etcd.log" 2>&1 &
-PIDS+=($!)
+PIDS+=($!); disown $!
 until grep -q "ready to serve client requests" "$WORK/etcd.log"; do sleep 0.1; done
 
 CONF=(-D high-availability.type=etcd -D "high-availability.etcd.endpoints=127.0.0.1:$EP"
@@ -55,7 +55,7 @@ N=0
 start_jm() {
     N=$((N + 1))
     "$BIN" jobmanager -D rest.port=0 -D jobmanager.rpc.port=0 "${CONF[@]}" >"$WORK/jm$N.out" 2>"$WORK/jm$N.err" &
-    PIDS+=($!)
+    PIDS+=($!); disown $!
     JM_PID=$!
 }
 rest_of() { sed -n 's/.*REST \(http:[^,]*\),.*/\1/p' "$WORK/jm$1.out" | head -1; }
@@ -63,7 +63,7 @@ wait_ready() { until grep -q "Strom JobManager ready" "$WORK/jm$1.out"; do sleep
 
 start_jm; LEADER=$N; LEADER_PID=$JM_PID; wait_ready "$LEADER"
 "$BIN" taskmanager --slots 4 "${CONF[@]}" >"$WORK/tm.out" 2>"$WORK/tm.err" &
-PIDS+=($!)
+PIDS+=($!); disown $!
 until grep -q "registered at the JobManager" "$WORK/tm.out"; do sleep 0.1; done
 
 # a job long enough for every trial: 50,000 bids/s
