@@ -417,16 +417,13 @@ pub(super) fn restore_rows(
 ) -> Result<(), TaskError> {
     let expected = snapshot_schema(spec);
     let input = state_ipc::nullable(&spec.input.to_arrow());
-    for bytes in states {
-        let snap = state_ipc::read(bytes, SNAPSHOT_FORMAT, &expected)?;
-        for b in snap.batches {
-            let b = state_ipc::owned(&b, &spec.partition_by, scope)?;
-            if b.num_rows() > 0 {
-                insert(&RecordBatch::try_new(input.clone(), b.columns().to_vec())?)?;
-            }
-        }
-    }
-    Ok(())
+    state_ipc::restore_owned(
+        states,
+        (SNAPSHOT_FORMAT, &expected),
+        &spec.partition_by,
+        scope,
+        |b| insert(&RecordBatch::try_new(input.clone(), b.columns().to_vec())?),
+    )
 }
 
 #[cfg(test)]

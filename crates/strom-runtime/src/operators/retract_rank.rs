@@ -277,19 +277,19 @@ impl Operator for RetractRankOperator {
     fn restore_state(&mut self, states: &[Vec<u8>], scope: &RestoreScope) -> Result<(), TaskError> {
         let expected = self.snapshot_schema();
         let input = state_ipc::nullable(&self.spec.input.without_op().to_arrow());
-        for bytes in states {
-            let snap = state_ipc::read(bytes, SNAPSHOT_FORMAT, &expected)?;
-            for b in snap.batches {
-                let b = state_ipc::owned(&b, &self.spec.partition_by, scope)?;
-                if b.num_rows() > 0 {
-                    // every row in order: added again in that order, they keep it (their
-                    // ranks were emitted before the checkpoint)
-                    let b = RecordBatch::try_new(input.clone(), b.columns().to_vec())?;
-                    self.apply_batch(&b, false)?;
-                }
-            }
-        }
-        Ok(())
+        let partition_by = self.spec.partition_by.clone();
+        // every row in order: added again in that order, they keep it (their ranks were
+        // emitted before the checkpoint)
+        state_ipc::restore_owned(
+            states,
+            (SNAPSHOT_FORMAT, &expected),
+            &partition_by,
+            scope,
+            |b| {
+                let b = RecordBatch::try_new(input.clone(), b.columns().to_vec())?;
+                self.apply_batch(&b, false).map(|_| ())
+            },
+        )
     }
 }
 

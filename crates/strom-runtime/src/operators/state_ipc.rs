@@ -184,6 +184,27 @@ pub fn owned(
     Ok(filter_record_batch(batch, &mask)?)
 }
 
+/// Reads snapshots `states` (of format `format` and schema `expected`) and hands `take` each
+/// non-empty batch of the rows whose key (`keys`: column indices, as the hash exchange hashes
+/// them) this subtask owns, in the order written.
+pub fn restore_owned(
+    states: &[Vec<u8>],
+    (format, expected): (&str, &SchemaRef),
+    keys: &[usize],
+    scope: &RestoreScope,
+    mut take: impl FnMut(RecordBatch) -> Result<(), TaskError>,
+) -> Result<(), TaskError> {
+    for bytes in states {
+        for b in read(bytes, format, expected)?.batches {
+            let b = owned(&b, keys, scope)?;
+            if b.num_rows() > 0 {
+                take(b)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Several byte strings as one (length-prefixed), e.g. one IPC stream per input of a join.
 pub fn concat_sections(sections: &[Vec<u8>]) -> Vec<u8> {
     let mut out = Vec::with_capacity(sections.iter().map(|s| s.len() + 8).sum());

@@ -196,16 +196,12 @@ impl Operator for UpsertMaterializeOperator {
 
     fn restore_state(&mut self, states: &[Vec<u8>], scope: &RestoreScope) -> Result<(), TaskError> {
         let expected = self.snapshot_schema();
-        for bytes in states {
-            let snap = state_ipc::read(bytes, SNAPSHOT_FORMAT, &expected)?;
-            for b in snap.batches {
-                let b = state_ipc::owned(&b, &self.spec.key, scope)?;
-                // each key's rows in order: added again in that order, they keep it (what
-                // they made the sink write was emitted before the checkpoint)
-                self.apply(&b, false)?;
-            }
-        }
-        Ok(())
+        let key = self.spec.key.clone();
+        // each key's rows in order: added again in that order, they keep it (what they made
+        // the sink write was emitted before the checkpoint)
+        state_ipc::restore_owned(states, (SNAPSHOT_FORMAT, &expected), &key, scope, |b| {
+            self.apply(&b, false).map(|_| ())
+        })
     }
 }
 
