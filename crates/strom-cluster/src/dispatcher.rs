@@ -248,13 +248,18 @@ impl Dispatcher {
         let _ = self.job_store.set(store);
     }
 
-    /// The latest readable checkpoint of `graph`'s job in its checkpoint directory, if any.
-    pub fn latest_checkpoint(&self, graph: &JobGraph) -> Option<String> {
+    /// The cluster's configuration overlaid by the job's own (its SET statements).
+    fn job_config(&self, graph: &JobGraph) -> Configuration {
         let mut conf = self.config.clone();
         for (k, v) in &graph.config {
             conf.set(k.clone(), v.clone());
         }
-        let o = CheckpointingOptions::from_config(&conf).ok()?;
+        conf
+    }
+
+    /// The latest readable checkpoint of `graph`'s job in its checkpoint directory, if any.
+    pub fn latest_checkpoint(&self, graph: &JobGraph) -> Option<String> {
+        let o = CheckpointingOptions::from_config(&self.job_config(graph)).ok()?;
         let job = graph.job_id?.to_string();
         let dir = CheckpointStorage::open(&checkpoints_dir(&o))
             .ok()?
@@ -294,10 +299,7 @@ impl Dispatcher {
         let chained = chain(&graph);
         let eg = ExecutionGraph::new(id, chained.clone(), now)
             .map_err(|e| DispatcherError::InvalidGraph(e.to_string()))?;
-        let mut job_conf = self.config.clone();
-        for (k, v) in &graph.config {
-            job_conf.set(k.clone(), v.clone());
-        }
+        let job_conf = self.job_config(&graph);
         let invalid = |e: ConfigError| DispatcherError::InvalidGraph(e.to_string());
         let slot_timeout_ms = options::SLOT_REQUEST_TIMEOUT
             .get(&job_conf)

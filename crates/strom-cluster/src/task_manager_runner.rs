@@ -94,14 +94,14 @@ pub async fn run_task_manager(
     );
     name_log_file(listener.local_addr().map(|a| a.port()).unwrap_or(rpc_port));
     let timeout = heartbeat.timeout.max(Duration::from_secs(1));
-    let ha = match crate::ha::HaMode::from_config(&config)? {
-        crate::ha::HaMode::Etcd(e) => Some(e),
+    // with high availability the JobManager is whoever leads, found in etcd
+    let mut leader_now = match crate::ha::HaMode::from_config(&config)? {
+        crate::ha::HaMode::Etcd(e) => Some(crate::ha::etcd::follow_leader(&e)),
         crate::ha::HaMode::None => None,
     };
-    // with high availability the JobManager is whoever leads, found in etcd
-    let (jobmanager, leader_token) = match &ha {
-        Some(e) => {
-            let leader = crate::ha::etcd::serving_leader(e).await;
+    let (jobmanager, leader_token) = match leader_now.as_mut() {
+        Some(rx) => {
+            let leader = crate::ha::etcd::serving(rx).await;
             (leader.rpc, leader.token)
         }
         None => (opts.jobmanager.clone(), 0),
@@ -139,9 +139,8 @@ pub async fn run_task_manager(
         rm,
         job_masters,
         attach,
-        leader_now: ha.as_ref().map(crate::ha::etcd::follow_leader),
+        leader_now,
         leader_token,
-        ha,
         registered_at,
         jobmanager,
         rpc_address,
@@ -178,12 +177,11 @@ struct Session {
     /// Where task updates go (the JobManager registered at).
     job_masters: tokio::sync::watch::Sender<JobMasterServiceClient<AuthChannel>>,
     attach: SecretAttach,
-    /// High availability: the leader is looked up in etcd before each registration.
-    ha: Option<crate::ha::EtcdConfig>,
     /// The ResourceManager registered at: calls of any other are refused.
     registered_at: Arc<parking_lot::Mutex<String>>,
-    /// High availability: the leader's record as etcd has it, so that a new leader is followed
-    /// as soon as it serves (not only once the old one's heartbeats time out).
+    /// High availability: the leader's record as etcd has it, looked at before each
+    /// registration and while registered, so that a new leader is followed as soon as it
+    /// serves (not only once the old one's heartbeats time out).
     leader_now: Option<tokio::sync::watch::Receiver<crate::ha::LeaderRecord>>,
     /// The fencing token of the leader followed.
     leader_token: i64,
@@ -228,10 +226,10 @@ impl Session {
 
     /// With high availability: talks to the JobManager that leads now.
     async fn follow_leader(&mut self) -> Result<(), TaskManagerError> {
-        let Some(ha) = &self.ha else {
+        let Some(leader_now) = self.leader_now.as_mut() else {
             return Ok(());
         };
-        let leader = crate::ha::etcd::serving_leader(ha).await;
+        let leader = crate::ha::etcd::serving(leader_now).await;
         if leader.rpc == self.jobmanager {
             return Ok(());
         }

@@ -240,29 +240,21 @@ fn keep_alive(mut client: Client, lease: i64, ttl_secs: i64) -> watch::Receiver<
 
 /// The leader's record once its services are up (waits for a leader that serves).
 pub async fn serving_leader(cfg: &EtcdConfig) -> LeaderRecord {
-    let mut delay = Duration::from_millis(100);
-    let mut client = None;
+    serving(&mut follow_leader(cfg)).await
+}
+
+/// The record `leader` ([`follow_leader`]) has once it names a leader that serves.
+pub async fn serving(leader: &mut watch::Receiver<LeaderRecord>) -> LeaderRecord {
     loop {
-        if client.is_none() {
-            client = connect(cfg).await.ok();
-        }
-        if let Some(c) = client.as_mut() {
-            match c.get(cfg.leader_key(), None).await {
-                Ok(r) => {
-                    if let Some(rec) = r.kvs().first().map(|kv| LeaderRecord::parse(kv.value())) {
-                        if rec.serving() {
-                            return rec;
-                        }
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!("looking up the leader in etcd: {e}");
-                    client = None;
-                }
+        {
+            let r = leader.borrow_and_update();
+            if r.serving() {
+                return r.clone();
             }
         }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(1));
+        if leader.changed().await.is_err() {
+            return std::future::pending().await;
+        }
     }
 }
 
@@ -291,7 +283,10 @@ pub fn follow_leader(cfg: &EtcdConfig) -> watch::Receiver<LeaderRecord> {
                             changed
                         });
                     }
-                    Err(_) => client = None,
+                    Err(e) => {
+                        tracing::warn!("looking up the leader in etcd: {e}");
+                        client = None;
+                    }
                 }
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
