@@ -5,7 +5,8 @@
 # aggregation (every row crosses the hash exchange). See bench/README.md.
 #
 # Environment (all optional): BENCH_ROWS (5000000), BENCH_QUERIES ("q0 q1 q2 q5 q7"), BENCH_RUNS (3),
-# BENCH_SKIP_BUILD=1, BENCH_OUT=FILE, STROM_SHARED_DIR.
+# BENCH_SKIP_BUILD=1, BENCH_OUT=FILE, STROM_SHARED_DIR, BENCH_TLS=1 (the cluster's processes talk
+# through internal TLS, with certificates from scripts/tls-certs.sh: what encryption costs).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -39,7 +40,13 @@ cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 
 # --- the cluster -----------------------------------------------------------------------------
-(cd "$LOGS" && exec "$BIN" jobmanager -D rest.port=0 -D jobmanager.rpc.port=0 >jm.out 2>jm.err) &
+TLS=()
+if [[ ${BENCH_TLS:-0} == 1 ]]; then
+    bash "$ROOT/scripts/tls-certs.sh" "$LOGS/tls" >&2
+    TLS=(-D security.ssl.internal.enabled=true -D "security.ssl.internal.keystore=$LOGS/tls/node.pem"
+         -D "security.ssl.internal.truststore=$LOGS/tls/ca.pem")
+fi
+(cd "$LOGS" && exec "$BIN" jobmanager -D rest.port=0 -D jobmanager.rpc.port=0 "${TLS[@]}" >jm.out 2>jm.err) &
 PIDS+=($!)
 for _ in $(seq 1 500); do grep -q 'ready in' "$LOGS/jm.out" 2>/dev/null && break; sleep 0.01; done
 REST=$(grep -oE 'REST http://[0-9.]+:[0-9]+' "$LOGS/jm.out" | sed 's/REST //')
@@ -47,7 +54,7 @@ RPC=$(grep -oE 'RPC [0-9.]+:[0-9]+' "$LOGS/jm.out" | sed 's/RPC //')
 [[ -n $REST && -n $RPC ]] || die "the JobManager did not start: $(cat "$LOGS/jm.err")"
 TM_PIDS=()
 for i in 1 2; do
-    (cd "$LOGS" && exec "$BIN" taskmanager --jobmanager "$RPC" --slots 2 >"tm$i.out" 2>"tm$i.err") &
+    (cd "$LOGS" && exec "$BIN" taskmanager --jobmanager "$RPC" --slots 2 "${TLS[@]}" >"tm$i.out" 2>"tm$i.err") &
     PIDS+=($!)
     TM_PIDS+=($!)
 done
@@ -96,7 +103,7 @@ RSS2=$(rss_mib "${TM_PIDS[1]}")
 RSSJ=$(rss_mib "${PIDS[0]}")
 
 {
-    echo "## Strom on 1 JobManager + 2 TaskManager processes"
+    echo "## Strom on 1 JobManager + 2 TaskManager processes$([[ ${BENCH_TLS:-0} == 1 ]] && echo ', internal TLS')"
     echo
     echo "$ROWS bids, $(nproc) cores, strom $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'), $(date -u +%Y-%m-%dT%H:%MZ), p=2 streaming, medians of $RUNS."
     echo

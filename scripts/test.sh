@@ -4,6 +4,7 @@
 # ~/.cargo/bin when missing (about 8 minutes). The Web UI test runs in Debian's headless chromium,
 # driven by playwright-core from npm; chromium (apt) and the npm packages are installed when missing.
 # The jdbc tests start PostgreSQL servers of their own (Debian's postgresql, installed when missing).
+# The TLS and multi-host tests need root: they capture with tcpdump and make network namespaces.
 # The REST fuzz test runs schemathesis (PyPI, installed into target/rest-fuzz/venv when missing)
 # against the API's OpenAPI document.
 set -euo pipefail
@@ -34,6 +35,14 @@ if ! command -v etcd >/dev/null; then
     echo "installing etcd-server (apt) for the high-availability tests" >&2
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server
 fi
+# tcpdump (Debian) captures what crosses loopback and the test hosts' links in the TLS tests;
+# iproute2 makes those hosts (network namespaces), curl asks their REST
+for tool in tcpdump:tcpdump ip:iproute2 curl:curl openssl:openssl; do
+    if ! command -v "${tool%%:*}" >/dev/null; then
+        echo "installing ${tool#*:} (apt) for the TLS and multi-host tests" >&2
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${tool#*:}"
+    fi
+done
 # one-way module dependencies inside each crate (docs/DESIGN.md)
 python3 scripts/import_cycles.py
 cargo build --workspace --all-targets

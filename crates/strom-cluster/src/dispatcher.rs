@@ -164,6 +164,8 @@ pub struct Dispatcher {
     order: Mutex<Vec<JobId>>,
     /// A highly available cluster's job store (set by the leader).
     job_store: std::sync::OnceLock<Arc<dyn JobStore>>,
+    /// A highly available cluster: this JobManager's record as its leader (REST shows it).
+    leader: std::sync::OnceLock<crate::ha::LeaderRecord>,
 }
 
 impl Dispatcher {
@@ -180,6 +182,7 @@ impl Dispatcher {
             jobs: RwLock::new(BTreeMap::new()),
             order: Mutex::new(Vec::new()),
             job_store: std::sync::OnceLock::new(),
+            leader: std::sync::OnceLock::new(),
         }
     }
 
@@ -244,6 +247,16 @@ impl Dispatcher {
     }
 
     /// Keeps the jobs in `store` from now on (a highly available cluster's leader).
+    /// This JobManager leads a highly available cluster, as `record` says.
+    pub fn set_leader(&self, record: crate::ha::LeaderRecord) {
+        let _ = self.leader.set(record);
+    }
+
+    /// The leader's record when this JobManager leads a highly available cluster.
+    pub fn leader(&self) -> Option<&crate::ha::LeaderRecord> {
+        self.leader.get()
+    }
+
     pub fn set_job_store(&self, store: Arc<dyn JobStore>) {
         let _ = self.job_store.set(store);
     }
@@ -400,6 +413,17 @@ impl Dispatcher {
             .rev()
             .filter_map(|id| jobs.get(id).cloned())
             .collect()
+    }
+
+    /// This JobManager lost its leadership (high availability): every job that has not ended
+    /// cancels its tasks and ends SUSPENDED, left in the job store for the next leader. The
+    /// number of jobs suspended.
+    pub fn suspend_all(&self) -> usize {
+        self.jobs()
+            .iter()
+            .filter(|job| !job.snapshot().graph().status().is_globally_terminal())
+            .filter(|job| job.events.send(JobEvent::Suspend).is_ok())
+            .count()
     }
 
     pub fn cancel(&self, id: JobId) -> Result<(), DispatcherError> {

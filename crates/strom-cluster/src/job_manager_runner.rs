@@ -47,6 +47,8 @@ impl HeartbeatConfig {
 pub enum JobManagerError {
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error(transparent)]
+    Tls(#[from] strom_common::tls::TlsError),
     #[error(
         "cannot bind the RPC port {addr} (jobmanager.rpc.address / jobmanager.rpc.port): {source}"
     )]
@@ -77,7 +79,7 @@ pub async fn start_job_manager(
         .or(options::JOBMANAGER_RPC_ADDRESS.get(&config)?)
         .unwrap_or_else(|| "127.0.0.1".to_string());
     let port = options::JOBMANAGER_RPC_PORT.get(&config)?;
-    let secret = rpc::cluster_secret(&config);
+    let credentials = rpc::Credentials::from_config(&config)?;
     let registry = Arc::new(JobMasterRegistry::default());
     let rm = Arc::new(ResourceManager::new(registry.clone()));
     let dispatcher = Arc::new(Dispatcher::new(config, rm.clone(), Arc::new(connectors)));
@@ -98,19 +100,19 @@ pub async fn start_job_manager(
         rm: rm.clone(),
         registry,
         heartbeat,
-        secret: secret.clone(),
+        credentials: credentials.clone(),
         resource_manager_id: JobMasterId::random().to_string(),
     };
-    let check = SecretCheck::new(secret, "JobManager");
+    let check = SecretCheck::new(credentials.secret, "JobManager");
     let router = tonic::transport::Server::builder()
         .add_service(ResourceManagerServiceServer::with_interceptor(
             services.clone(),
             check.clone(),
         ))
         .add_service(JobMasterServiceServer::with_interceptor(services, check));
-    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    let tls = credentials.tls;
     tokio::spawn(async move {
-        if let Err(e) = router.serve_with_incoming(incoming).await {
+        if let Err(e) = rpc::serve(router, listener, tls, "the JobManager's RPC").await {
             tracing::error!("the JobManager RPC service stopped: {e}");
         }
     });
@@ -150,7 +152,7 @@ struct Services {
     rm: Arc<ResourceManager>,
     registry: Arc<JobMasterRegistry>,
     heartbeat: HeartbeatConfig,
-    secret: Option<String>,
+    credentials: rpc::Credentials,
     resource_manager_id: String,
 }
 
@@ -200,7 +202,7 @@ impl ResourceManagerService for Services {
         let te = Arc::new(
             RemoteTaskExecutor::new(
                 info,
-                (self.secret.as_deref(), &self.resource_manager_id),
+                (&self.credentials, &self.resource_manager_id),
                 self.heartbeat.timeout.max(Duration::from_secs(1)),
                 tokio::runtime::Handle::current(),
                 self.registry.clone(),

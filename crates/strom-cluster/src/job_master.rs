@@ -276,6 +276,7 @@ impl JobMaster {
         match ev {
             JobEvent::SlotsChanged => self.feed(JobInput::SlotsChanged),
             JobEvent::Cancel => self.feed(JobInput::Cancel),
+            JobEvent::Suspend => self.feed(JobInput::Suspend),
             JobEvent::Metrics(attempt, m) => {
                 let st = &mut self.state;
                 // a heartbeat's figures taken before the task ended can arrive after its final

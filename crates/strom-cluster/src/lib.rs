@@ -22,6 +22,7 @@ pub mod retained_checkpoints;
 pub mod task_executor;
 pub mod task_figures;
 pub mod thread_dump;
+pub mod tls;
 pub mod utilisation;
 
 pub use cluster::start_embedded;

@@ -44,6 +44,8 @@ pub enum JobEvent {
     /// A TaskManager is gone with its slots and tasks.
     TaskManagerLost(TaskManagerId, String),
     Cancel,
+    /// This JobManager lost its leadership: cancel the tasks, end SUSPENDED.
+    Suspend,
     /// A task acknowledged or declined a checkpoint.
     Checkpoint(CheckpointAck),
     /// Take a checkpoint or a savepoint now (and stop the job after a stop-with-savepoint).

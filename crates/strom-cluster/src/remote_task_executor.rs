@@ -54,16 +54,18 @@ fn refused(status: &tonic::Status) -> bool {
 impl RemoteTaskExecutor {
     pub fn new(
         info: TaskManagerInfo,
-        (secret, resource_manager): (Option<&str>, &str),
+        (credentials, resource_manager): (&crate::rpc::Credentials, &str),
         rpc_timeout: Duration,
         handle: Handle,
         registry: Arc<JobMasterRegistry>,
     ) -> Result<Self, tonic::transport::Error> {
-        let channel = crate::rpc::channel(&info.rpc_address, rpc_timeout)?;
+        let channel =
+            crate::rpc::channel(&info.rpc_address, rpc_timeout, credentials.tls.as_ref())?;
         // files come whole up to log_files::MAX_FILE_BYTES, beyond tonic's 4 MiB default
         let client = TaskExecutorServiceClient::with_interceptor(
             channel,
-            SecretAttach::new(secret).from_resource_manager(resource_manager),
+            SecretAttach::new(credentials.secret.as_deref())
+                .from_resource_manager(resource_manager),
         )
         .max_decoding_message_size(crate::log_files::MAX_FILE_BYTES as usize + (1 << 20));
         Ok(Self {

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 use strom_common::config::keys;
+use strom_common::tls::Tls;
 use strom_common::{Configuration, ExecutionState};
 use tonic::metadata::MetadataValue;
 use tonic::service::interceptor::InterceptedService;
@@ -119,13 +120,86 @@ impl tonic::service::Interceptor for SecretAttach {
 
 pub type AuthChannel = InterceptedService<Channel, SecretAttach>;
 
-/// A lazily connecting channel to `addr` (host:port) with bounded timeouts.
-pub fn channel(addr: &str, timeout: Duration) -> Result<Channel, tonic::transport::Error> {
-    Ok(Endpoint::from_shared(format!("http://{addr}"))?
+/// How this process is admitted by its peers and admits them: the cluster secret and the
+/// internal TLS (`security.ssl.internal.*`).
+#[derive(Clone, Default)]
+pub struct Credentials {
+    pub secret: Option<String>,
+    pub tls: Option<Arc<Tls>>,
+}
+
+impl Credentials {
+    pub fn from_config(config: &Configuration) -> Result<Self, strom_common::tls::TlsError> {
+        let credentials = Self {
+            secret: cluster_secret(config),
+            tls: strom_common::tls::internal(config)?,
+        };
+        if credentials.secret.is_some() && credentials.tls.is_none() {
+            tracing::info!(
+                "the cluster secret travels in clear between processes: set security.ssl.internal.enabled to encrypt it"
+            );
+        }
+        Ok(credentials)
+    }
+}
+
+/// A lazily connecting channel to `addr` (host:port) with bounded timeouts, through TLS when
+/// `tls` is Some.
+pub fn channel(
+    addr: &str,
+    timeout: Duration,
+    tls: Option<&Arc<Tls>>,
+) -> Result<Channel, tonic::transport::Error> {
+    let endpoint = Endpoint::from_shared(format!("http://{addr}"))?
         .connect_timeout(timeout)
         .timeout(timeout)
-        .tcp_nodelay(true)
-        .connect_lazy())
+        .tcp_nodelay(true);
+    Ok(match tls {
+        None => endpoint.connect_lazy(),
+        Some(tls) => endpoint.connect_with_connector_lazy(crate::tls::Connector {
+            config: tls.client.clone(),
+            addr: addr.to_string(),
+            timeout,
+        }),
+    })
+}
+
+/// Serves `router`'s services on `listener` (`what` names them in the log), through TLS when
+/// `tls` is Some.
+pub async fn serve(
+    router: tonic::transport::server::Router,
+    listener: tokio::net::TcpListener,
+    tls: Option<Arc<Tls>>,
+    what: &'static str,
+) -> Result<(), tonic::transport::Error> {
+    match tls {
+        None => {
+            let incoming =
+                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+            router.serve_with_incoming(incoming).await
+        }
+        Some(tls) => {
+            router
+                .serve_with_incoming(crate::tls::incoming(listener, tls.server.clone(), what))
+                .await
+        }
+    }
+}
+
+/// A failed call's message with the causes behind it (a transport error says only "transport
+/// error"; the refused connection or the failed TLS handshake is in its sources).
+pub fn status_text(status: &Status) -> String {
+    let mut text = status.message().to_string();
+    let mut source = std::error::Error::source(status);
+    while let Some(e) = source {
+        let cause = e.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+        source = e.source();
+    }
+    text
 }
 
 pub fn execution_state(name: &str) -> Option<ExecutionState> {

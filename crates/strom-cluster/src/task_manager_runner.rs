@@ -37,6 +37,8 @@ use tonic::{Code, Request, Response, Status};
 pub enum TaskManagerError {
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error(transparent)]
+    Tls(#[from] strom_common::tls::TlsError),
     #[error("cannot bind {what} on {addr}: {source}")]
     Bind {
         what: &'static str,
@@ -66,15 +68,21 @@ pub async fn run_task_manager(
     let host = options::TASKMANAGER_HOST
         .get(&config)?
         .unwrap_or_else(|| bind.clone());
-    let secret = rpc::cluster_secret(&config);
+    let credentials = rpc::Credentials::from_config(&config)?;
+    let secret = credentials.secret.clone();
     let shuffle = LocalShuffle::new();
     let data_port = options::TASKMANAGER_DATA_PORT.get(&config)?;
-    let network = NetworkEnvironment::start(&bind, data_port, secret.clone(), shuffle.clone())
-        .map_err(|source| TaskManagerError::Bind {
-            what: "the data port (taskmanager.data.port)",
-            addr: format!("{bind}:{data_port}"),
-            source,
-        })?;
+    let network = NetworkEnvironment::start(
+        &bind,
+        data_port,
+        (secret.clone(), credentials.tls.clone()),
+        shuffle.clone(),
+    )
+    .map_err(|source| TaskManagerError::Bind {
+        what: "the data port (taskmanager.data.port)",
+        addr: format!("{bind}:{data_port}"),
+        source,
+    })?;
     let data_address = format!("{host}:{}", network.local_addr().port());
     let executor = Arc::new(
         TaskExecutor::new(shuffle, Some(network), Arc::new(connectors))
@@ -106,7 +114,7 @@ pub async fn run_task_manager(
         }
         None => (opts.jobmanager.clone(), 0),
     };
-    let channel = rpc::channel(&jobmanager, timeout)
+    let channel = rpc::channel(&jobmanager, timeout, credentials.tls.as_ref())
         .map_err(|_| TaskManagerError::BadAddress(jobmanager.clone()))?;
     let attach = SecretAttach::new(secret.as_deref());
     let (updates_tx, updates_rx) = mpsc::unbounded_channel();
@@ -121,15 +129,15 @@ pub async fn run_task_manager(
         listener: listener_to_jm,
         registered_at: registered_at.clone(),
     };
-    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    let router = tonic::transport::Server::builder().add_service(
+        TaskExecutorServiceServer::with_interceptor(
+            service,
+            SecretCheck::new(secret, "TaskManager"),
+        ),
+    );
+    let tls = credentials.tls.clone();
     tokio::spawn(async move {
-        let r = tonic::transport::Server::builder()
-            .add_service(TaskExecutorServiceServer::with_interceptor(
-                service,
-                SecretCheck::new(secret, "TaskManager"),
-            ))
-            .serve_with_incoming(incoming)
-            .await;
+        let r = rpc::serve(router, listener, tls, "the TaskManager's RPC").await;
         if let Err(e) = r {
             tracing::error!("the TaskManager RPC service stopped: {e}");
         }
@@ -139,6 +147,7 @@ pub async fn run_task_manager(
         rm,
         job_masters,
         attach,
+        tls: credentials.tls,
         leader_now,
         leader_token,
         registered_at,
@@ -177,6 +186,8 @@ struct Session {
     /// Where task updates go (the JobManager registered at).
     job_masters: tokio::sync::watch::Sender<JobMasterServiceClient<AuthChannel>>,
     attach: SecretAttach,
+    /// The internal TLS of the connections to the JobManager.
+    tls: Option<Arc<strom_common::tls::Tls>>,
     /// The ResourceManager registered at: calls of any other are refused.
     registered_at: Arc<parking_lot::Mutex<String>>,
     /// High availability: the leader's record as etcd has it, looked at before each
@@ -241,7 +252,7 @@ impl Session {
             self.jobmanager
         );
         let timeout = self.heartbeat.timeout.max(Duration::from_secs(1));
-        let channel = rpc::channel(&leader.rpc, timeout)
+        let channel = rpc::channel(&leader.rpc, timeout, self.tls.as_ref())
             .map_err(|_| TaskManagerError::BadAddress(leader.rpc.clone()))?;
         self.rm =
             ResourceManagerServiceClient::with_interceptor(channel.clone(), self.attach.clone());
@@ -291,7 +302,7 @@ impl Session {
                     tracing::warn!(
                         "registration attempt {attempt} at the JobManager {} failed ({}); retrying in {} ms",
                         self.jobmanager,
-                        s.message(),
+                        rpc::status_text(&s),
                         delay.as_millis()
                     );
                     tokio::time::sleep(delay).await;

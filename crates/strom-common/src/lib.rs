@@ -6,6 +6,7 @@ pub mod failure;
 pub mod ids;
 pub mod states;
 pub mod time;
+pub mod tls;
 
 pub use config::{ConfigError, Configuration};
 pub use failure::{DeclineKind, FailureKind};

@@ -139,6 +139,7 @@ impl JobStatus {
                 | (Failing, Failed)
                 | (Failing, Restarting)
                 | (Failing, Cancelling)
+                | (Failing, Suspended)
                 | (Restarting, Running)
                 | (Restarting, Created)
                 | (Restarting, Cancelling)
@@ -146,6 +147,7 @@ impl JobStatus {
                 | (Restarting, Suspended)
                 | (Cancelling, Canceled)
                 | (Cancelling, Failed)
+                | (Cancelling, Suspended)
         )
     }
 

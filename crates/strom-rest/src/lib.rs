@@ -7,11 +7,13 @@ mod body;
 mod error;
 pub mod guard;
 mod json_stats;
+mod listener;
 pub mod openapi;
 mod params;
 pub mod prometheus;
 pub mod standby;
 pub mod triggers;
+pub use listener::RestListener;
 mod ui;
 
 #[cfg(test)]
@@ -86,14 +88,15 @@ fn router_with_shutdown(d: Arc<Dispatcher>, shutdown: api::cluster::ShutdownHook
 }
 
 /// Binds `rest.bind-address` (default 127.0.0.1) : `rest.port` (default 8081; 0 picks a free port).
-pub async fn bind(d: &Dispatcher) -> std::io::Result<tokio::net::TcpListener> {
+/// With `security.ssl.rest.enabled` the port serves HTTPS.
+pub async fn bind(d: &Dispatcher) -> std::io::Result<RestListener> {
     bind_config(&d.config).await
 }
 
 /// [`bind`] with the settings of `config`.
-pub async fn bind_config(
-    config: &strom_common::Configuration,
-) -> std::io::Result<tokio::net::TcpListener> {
+pub async fn bind_config(config: &strom_common::Configuration) -> std::io::Result<RestListener> {
+    let tls = strom_common::tls::rest_server(config)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
     let addr = match options::REST_BIND_ADDRESS.text(config) {
         Some((_, a)) => a.to_string(),
         None => options::REST_ADDRESS
@@ -116,19 +119,22 @@ pub async fn bind_config(
             format!("bad rest address {addr}:{port}: {e}"),
         )
     })?;
-    tokio::net::TcpListener::bind(sock).await
+    Ok(RestListener::new(
+        tokio::net::TcpListener::bind(sock).await?,
+        tls,
+    ))
 }
 
 /// Serves until the future `shutdown` completes or `DELETE /cluster` is called.
 pub async fn serve(
-    listener: tokio::net::TcpListener,
+    listener: RestListener,
     d: Arc<Dispatcher>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let hook = api::cluster::ShutdownHook::default();
     let deleted = hook.0.clone();
-    axum::serve(listener, router_with_shutdown(d, hook))
-        .with_graceful_shutdown(async move {
+    listener
+        .serve(router_with_shutdown(d, hook), async move {
             tokio::select! {
                 _ = shutdown => {}
                 _ = deleted.notified() => {}

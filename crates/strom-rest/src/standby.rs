@@ -33,7 +33,7 @@ pub fn redirect(leader: &LeaderRecord, uri: &Uri) -> Response {
 /// Serves the redirects on `listener` until `until` completes; `leader` is the latest leader
 /// record the standby saw.
 pub async fn serve(
-    listener: tokio::net::TcpListener,
+    listener: crate::RestListener,
     leader: watch::Receiver<LeaderRecord>,
     until: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -41,9 +41,7 @@ pub async fn serve(
         let leader = leader.borrow().clone();
         async move { redirect(&leader, &uri) }
     });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(until)
-        .await
+    listener.serve(app, until).await
 }
 
 #[cfg(test)]

@@ -46,7 +46,11 @@ impl Server {
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .unwrap();
         let addr = listener.local_addr().unwrap();
-        let served = rt.spawn(crate::serve(listener, d.clone(), std::future::pending()));
+        let served = rt.spawn(crate::serve(
+            crate::RestListener::new(listener, None),
+            d.clone(),
+            std::future::pending(),
+        ));
         Self {
             addr,
             dispatcher: d,

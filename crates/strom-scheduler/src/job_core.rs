@@ -57,6 +57,9 @@ pub enum JobInput {
     },
     /// Cancel the job.
     Cancel,
+    /// This JobManager lost its leadership (high availability): the job's tasks are canceled
+    /// and it ends SUSPENDED, only locally terminal, for the next leader to resume it.
+    Suspend,
     /// Time passed: slot timeouts, and a restart whose backoff is over.
     Tick,
     /// A failure of the job as a whole, no task of its own (checkpoints failing past the
@@ -223,7 +226,9 @@ impl JobCore {
         now: i64,
         rm: &mut dyn ResourceManagerGateway,
     ) -> Vec<JobCommand> {
-        if self.graph.status().is_globally_terminal() {
+        let status = self.graph.status();
+        if status.is_globally_terminal() || status == JobStatus::Suspended {
+            // nothing more happens to a job that ended or was suspended here
             return Vec::new();
         }
         if let JobInput::TaskManagerLost { task_manager, .. } = &input {
@@ -258,6 +263,7 @@ impl JobCore {
                 reason,
             } => self.on_task_manager_lost(&task_manager, reason, now, pool),
             JobInput::Cancel => self.cancel(now, pool),
+            JobInput::Suspend => self.suspend(now),
             JobInput::Tick => {
                 let actions = self
                     .scheduler
@@ -634,6 +640,14 @@ impl JobCore {
                 }
             }
         }
+    }
+
+    /// Cancels every task and ends SUSPENDED at once (the tasks' last reports go unheard:
+    /// another JobManager leads now).
+    fn suspend(&mut self, now: i64) {
+        self.restart_at = None;
+        self.cancel_tasks(now);
+        self.transition_job(JobStatus::Suspended, now);
     }
 
     fn cancel(&mut self, now: i64, pool: &mut dyn SlotProvider) {

@@ -18,34 +18,79 @@ pub struct Rest {
 pub const TOKEN_ENV: &str = "STROM_REST_TOKEN";
 
 impl Rest {
-    pub fn new(base: &str) -> Self {
+    /// The client of the cluster at `base`, with the settings of `conf/config.yaml`.
+    pub fn new(base: &str) -> Result<Self> {
+        Self::connect(Some(base), &crate::conf::load(&[])?)?.context("no cluster address given")
+    }
+
+    /// The client of the cluster `target` names: a REST address, or
+    /// `etcd://HOST:PORT[,HOST:PORT...]/CLUSTER-ID` for the leader of a highly available
+    /// cluster; without `target`, the leader `config`'s high-availability settings name, else
+    /// None (no cluster: the caller runs an embedded one).
+    pub fn connect(
+        target: Option<&str>,
+        config: &strom_common::Configuration,
+    ) -> Result<Option<Self>> {
+        use strom_cluster::ha::HaMode;
+        let mut config = config.clone();
+        if let Some(etcd) = target.and_then(|t| t.strip_prefix("etcd://")) {
+            let (endpoints, cluster) = etcd.split_once('/').unwrap_or((etcd, "default"));
+            config.set(strom_common::config::options::HA_TYPE.key, "etcd");
+            config.set(
+                strom_common::config::options::HA_ETCD_ENDPOINTS.key,
+                endpoints,
+            );
+            config.set(strom_common::config::options::HA_CLUSTER_ID.key, cluster);
+            let HaMode::Etcd(ha) = HaMode::from_config(&config)? else {
+                bail!("'{}' names no etcd", target.unwrap_or_default());
+            };
+            return Ok(Some(Self::of_leader(ha, &config)?));
+        }
+        Ok(match (target, HaMode::from_config(&config)?) {
+            (Some(url), HaMode::Etcd(ha)) => Some(Self::with_config(url, &config)?.following(ha)),
+            (Some(url), HaMode::None) => Some(Self::with_config(url, &config)?),
+            (None, HaMode::Etcd(ha)) => Some(Self::of_leader(ha, &config)?),
+            (None, HaMode::None) => None,
+        })
+    }
+
+    /// The client of the cluster at `base` (`HOST:PORT` or a URL). With
+    /// `security.ssl.rest.enabled` it speaks HTTPS, trusting `security.ssl.rest.truststore`
+    /// (and presenting `security.ssl.rest.keystore` when the cluster authenticates clients).
+    pub fn with_config(base: &str, config: &strom_common::Configuration) -> Result<Self> {
+        let files = strom_common::tls::RestClientFiles::read(config)?;
+        let scheme = if files.is_some() { "https" } else { "http" };
         let base = base.trim_end_matches('/');
-        let base = if base.starts_with("http://") || base.starts_with("https://") {
-            base.to_string()
-        } else {
-            format!("http://{base}")
-        };
-        let agent: ureq::Agent = ureq::Agent::config_builder()
+        let authority = base
+            .strip_prefix("http://")
+            .or_else(|| base.strip_prefix("https://"))
+            .unwrap_or(base);
+        let base = format!("{scheme}://{authority}");
+        let mut agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_global(Some(std::time::Duration::from_secs(30)))
-            .build()
-            .into();
+            .timeout_global(Some(std::time::Duration::from_secs(30)));
+        if let Some(files) = files {
+            agent = agent.tls_config(tls_config(files));
+        }
         let token = std::env::var(TOKEN_ENV)
             .ok()
             .map(|t| t.trim().to_string())
             .filter(|t| !t.is_empty());
-        Self {
+        Ok(Self {
             base: std::sync::Mutex::new(base),
             ha: None,
-            agent,
+            agent: agent.build().into(),
             token,
-        }
+        })
     }
 
     /// The client of a highly available cluster: the REST address of its leader, found in
     /// etcd, and of each leader after it when one goes.
-    pub fn of_leader(ha: strom_cluster::ha::EtcdConfig) -> Result<Self> {
-        Ok(Self::new(&leader_rest(&ha)?).following(ha))
+    pub fn of_leader(
+        ha: strom_cluster::ha::EtcdConfig,
+        config: &strom_common::Configuration,
+    ) -> Result<Self> {
+        Ok(Self::with_config(&leader_rest(&ha)?, config)?.following(ha))
     }
 
     /// This client follows the leader of highly available cluster `ha` when it changes.
@@ -178,6 +223,33 @@ impl Rest {
             .map(str::to_string)
             .context("the cluster answered without a job id")
     }
+}
+
+/// ureq's TLS settings for a cluster's REST endpoint.
+fn tls_config(files: strom_common::tls::RestClientFiles) -> ureq::tls::TlsConfig {
+    use strom_common::tls::rustls::pki_types::PrivateKeyDer;
+    use ureq::tls::{Certificate, ClientCert, KeyKind, PrivateKey, RootCerts, TlsConfig};
+    let der = |c: &strom_common::tls::rustls::pki_types::CertificateDer<'_>| {
+        Certificate::from_der(c.as_ref()).to_owned()
+    };
+    let roots = files.roots.iter().map(der).collect::<Vec<_>>();
+    let client_cert = files.identity.map(|id| {
+        let kind = match &id.key {
+            PrivateKeyDer::Pkcs1(_) => KeyKind::Pkcs1,
+            PrivateKeyDer::Sec1(_) => KeyKind::Sec1,
+            _ => KeyKind::Pkcs8,
+        };
+        let chain = id.chain.iter().map(der).collect::<Vec<_>>();
+        ClientCert::new_with_certs(
+            &chain,
+            PrivateKey::from_der(kind, id.key.secret_der()).to_owned(),
+        )
+    });
+    TlsConfig::builder()
+        .root_certs(RootCerts::Specific(std::sync::Arc::new(roots)))
+        .client_cert(client_cert)
+        .unversioned_rustls_crypto_provider(strom_common::tls::provider())
+        .build()
 }
 
 /// The REST address of the cluster's leader, found in etcd (waits up to a minute for one that

@@ -13,7 +13,7 @@ mod sql_cmd;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// mimalloc, as DataFusion's own CLI: batch stages allocate and free Arrow buffers at a high
 /// rate, and the system allocator hands their pages back and faults them in again (a fifth of a
@@ -71,9 +71,11 @@ enum Cmd {
         /// SQL files, run as one script in the order given.
         #[arg(short = 'f', long = "file", required = true)]
         files: Vec<PathBuf>,
-        /// REST address of a cluster (e.g. http://127.0.0.1:8081); without it, an embedded
-        /// cluster runs the job in this process, or, with high-availability.type: etcd, the
-        /// leader found in etcd does (and the client follows each new leader).
+        /// REST address of a cluster (e.g. http://127.0.0.1:8081), or
+        /// etcd://HOST:PORT/CLUSTER-ID for the leader of a highly available cluster; without
+        /// it, an embedded cluster runs the job in this process, or, with
+        /// high-availability.type: etcd, the leader found in etcd does (the client follows each
+        /// new leader).
         #[arg(long)]
         jobmanager: Option<String>,
         /// Parallelism (parallelism.default), at least 1.
@@ -281,10 +283,10 @@ fn run(cli: Cli, started: Instant) -> Result<i32> {
             detached,
             restore,
         } => run_job_graph(&file, &jobmanager, detached, &restore, started),
-        Cmd::List { jobmanager } => client::list(&client::Rest::new(&jobmanager)),
-        Cmd::Info { job_id, jobmanager } => client::info(&client::Rest::new(&jobmanager), &job_id),
+        Cmd::List { jobmanager } => client::list(&client::Rest::new(&jobmanager)?),
+        Cmd::Info { job_id, jobmanager } => client::info(&client::Rest::new(&jobmanager)?, &job_id),
         Cmd::Cancel { job_id, jobmanager } => {
-            client::cancel(&client::Rest::new(&jobmanager), &job_id)
+            client::cancel(&client::Rest::new(&jobmanager)?, &job_id)
         }
         cmd @ (Cmd::Savepoint { .. } | Cmd::Stop { .. } | Cmd::Checkpoint { .. }) => {
             checkpoint_cmd(cmd)
@@ -302,7 +304,7 @@ fn checkpoint_cmd(cmd: Cmd) -> Result<i32> {
             jobmanager,
             timeout,
         } => savepoint_cmd::savepoint(
-            &client::Rest::new(&jobmanager),
+            &client::Rest::new(&jobmanager)?,
             &job_id,
             target_dir.as_deref(),
             std::time::Duration::from_secs(timeout),
@@ -314,7 +316,7 @@ fn checkpoint_cmd(cmd: Cmd) -> Result<i32> {
             jobmanager,
             timeout,
         } => savepoint_cmd::stop(
-            &client::Rest::new(&jobmanager),
+            &client::Rest::new(&jobmanager)?,
             &job_id,
             savepoint.as_deref().filter(|s| !s.is_empty()),
             drain,
@@ -326,7 +328,7 @@ fn checkpoint_cmd(cmd: Cmd) -> Result<i32> {
             jobmanager,
             timeout,
         } => savepoint_cmd::checkpoint(
-            &client::Rest::new(&jobmanager),
+            &client::Rest::new(&jobmanager)?,
             &job_id,
             full,
             std::time::Duration::from_secs(timeout),
@@ -361,7 +363,7 @@ fn run_job_graph(
     let mut graph: strom_plan::JobGraph = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a valid JobGraph", file.display()))?;
     graph.config.extend(restore.config());
-    let rest = client::Rest::new(jobmanager);
+    let rest = client::Rest::new(jobmanager)?;
     let id = rest.submit(&graph)?;
     println!("Job has been submitted with JobID {id}");
     if detached {
@@ -405,13 +407,14 @@ fn jobmanager(config: strom_common::Configuration, started: Instant) -> Result<i
                     .await
                     .context("cannot bind the REST port (rest.port)")?;
                 let rest = listener.local_addr()?;
+                let rest_url = listener.url()?;
                 // the leader this one becomes serves on the same port
                 config.set(
                     strom_common::config::keys::REST_PORT,
                     rest.port().to_string(),
                 );
                 println!(
-                    "JobManager {name} campaigning to lead the cluster '{}' (etcd {}); REST http://{rest} redirects to the leader meanwhile",
+                    "JobManager {name} campaigning to lead the cluster '{}' (etcd {}); REST {rest_url} redirects to the leader meanwhile",
                     e.cluster_id,
                     e.endpoints.join(",")
                 );
@@ -435,7 +438,7 @@ fn jobmanager(config: strom_common::Configuration, started: Instant) -> Result<i
         let listener = strom_rest::bind(&jm.dispatcher)
             .await
             .context("cannot bind the REST port (rest.port)")?;
-        let addr = listener.local_addr()?;
+        let url = listener.url()?;
         let mut leads = String::new();
         if let (Some(l), HaMode::Etcd(e)) = (&leadership, &ha) {
             // the jobs the leaders before kept, resumed from their latest checkpoints
@@ -456,26 +459,36 @@ fn jobmanager(config: strom_common::Configuration, started: Instant) -> Result<i
                     recovered.iter().map(|j| j.to_string()).collect::<Vec<_>>().join(", "));
             }
         }
+        let leader_ttl = match &ha {
+            HaMode::Etcd(e) => Duration::from_secs(e.lease_ttl_secs as u64),
+            HaMode::None => Duration::ZERO,
+        };
         if let Some(mut l) = leadership {
             let record = LeaderRecord {
-                rest: format!("http://{addr}"),
+                rest: url.clone(),
                 rpc: jm.rpc_address.to_string(),
                 name,
                 token: l.token,
             };
             l.publish(&record).await?;
+            jm.dispatcher.set_leader(record.clone());
             leads = format!(", leader (fencing token {})", l.token);
+            let (d, ttl) = (jm.dispatcher.clone(), leader_ttl);
             tokio::spawn(async move {
                 let why = l.lost().await;
+                // the lease still holds for a third of its time: the tasks are canceled before
+                // a standby can be elected and deploy them again
+                let n = d.suspend_all();
                 eprintln!(
-                    "JobManager {} is no longer the leader: {why}; exiting so that a standby takes over",
+                    "JobManager {} is no longer the leader: {why}; suspended {n} job(s) and canceled their tasks; exiting so that a standby takes over",
                     record.name
                 );
+                tokio::time::sleep(ttl / 6).await;
                 std::process::exit(3);
             });
         }
         println!(
-            "Strom JobManager ready in {:.1} ms: REST http://{addr}, RPC {} (TaskManagers: strom taskmanager --jobmanager {}){leads}",
+            "Strom JobManager ready in {:.1} ms: REST {url}, RPC {} (TaskManagers: strom taskmanager --jobmanager {}){leads}",
             started.elapsed().as_secs_f64() * 1e3,
             jm.rpc_address,
             jm.rpc_address
@@ -506,10 +519,10 @@ fn standalone(
     runtime()?.block_on(async move {
         let d = strom_cluster::start_embedded(config, taskmanagers, strom_connectors::default_registry())?;
         let listener = strom_rest::bind(&d).await.context("cannot bind the REST port (rest.port)")?;
-        let addr = listener.local_addr()?;
+        let url = listener.url()?;
         let (total, _) = d.rm.slot_counts();
         println!(
-            "Strom standalone cluster ready in {:.1} ms: REST http://{addr}, {} TaskManager(s), {total} slots",
+            "Strom standalone cluster ready in {:.1} ms: REST {url}, {} TaskManager(s), {total} slots",
             started.elapsed().as_secs_f64() * 1e3,
             d.rm.task_executors().len()
         );

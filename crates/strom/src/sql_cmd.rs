@@ -49,12 +49,7 @@ pub fn run(
     started: Instant,
 ) -> Result<i32> {
     // a highly available cluster is the one its leader leads (found in etcd)
-    let remote = match (jobmanager, strom_cluster::ha::HaMode::from_config(&config)?) {
-        (Some(url), strom_cluster::ha::HaMode::Etcd(ha)) => Some(Rest::new(url).following(ha)),
-        (Some(url), strom_cluster::ha::HaMode::None) => Some(Rest::new(url)),
-        (None, strom_cluster::ha::HaMode::Etcd(ha)) => Some(Rest::of_leader(ha)?),
-        (None, strom_cluster::ha::HaMode::None) => None,
-    };
+    let remote = Rest::connect(jobmanager, &config)?;
     // a SELECT's rows come back through the JobManager (they would print on a TaskManager)
     if remote.is_some() {
         config.set(options::SELECT_RESULTS.key, "collect");

@@ -120,6 +120,24 @@ fn a_standby_takes_over_from_a_frozen_and_from_a_killed_leader() {
         Duration::from_secs(30),
     );
     count_job(&a, &tmp, "first-leader");
+    // REST (and the Web UI) say who leads
+    let leader = &a.overview()["strom-leader"];
+    assert_eq!(leader["rpc"], a.rpc.as_str(), "{leader}");
+    assert_eq!(leader["fencing-token"], token(&a), "{leader}");
+    // the CLI finds the leader from an etcd:// address
+    let listed = run_with_timeout(
+        strom().args([
+            "list",
+            "--jobmanager",
+            &format!("etcd://127.0.0.1:{}/e2e", etcd.port),
+        ]),
+        Duration::from_secs(30),
+    );
+    assert!(
+        listed.assert_success().stdout.contains("FINISHED"),
+        "{}",
+        listed.describe()
+    );
     // the leader renews its lease: past the lease's time the standby still stands by
     std::thread::sleep(Duration::from_secs(3));
     assert!(
@@ -300,7 +318,8 @@ fn five_leaders_killed_in_a_row_and_the_job_gives_the_exact_answer() {
 }
 
 /// etcd unavailable (frozen with SIGSTOP) for longer than the lease while a job runs: the
-/// leader cannot renew its lease and steps down (its process exits); when etcd is back the
+/// leader cannot renew its lease and steps down before the lease runs out (its job SUSPENDED,
+/// its tasks canceled, its process exits); when etcd is back the
 /// standby, which kept campaigning, leads and resumes the job, which gives q5's exact answer.
 #[test]
 fn etcd_away_for_longer_than_the_lease_and_the_cluster_resumes_when_it_is_back() {
@@ -331,6 +350,15 @@ fn etcd_away_for_longer_than_the_lease_and_the_cluster_resumes_when_it_is_back()
     signal(&etcd.proc, "-STOP");
     let status = leader.proc.wait_exit(Duration::from_secs(30));
     assert_eq!(status.code(), Some(3), "{}", leader.proc.describe());
+    // it stepped down within its lease, its job SUSPENDED and its tasks canceled
+    assert!(
+        leader
+            .proc
+            .text(Stream::Stderr)
+            .contains("suspended 1 job(s) and canceled their tasks"),
+        "{}",
+        leader.proc.describe()
+    );
     signal(&etcd.proc, "-CONT");
     let next = JobManager::ready(standby, Duration::from_secs(60));
     next.proc.wait_for_line(

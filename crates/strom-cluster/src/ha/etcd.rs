@@ -191,19 +191,22 @@ async fn campaign_once(
     }
 }
 
-/// Renews `lease` every third of its time to live; the receiver learns why when it is lost
-/// (expired, or not renewed for `ttl_secs`). Ends when the receiver is dropped.
+/// Renews `lease` every third of its time to live; the receiver learns why when it is lost:
+/// expired, or not renewed for two thirds of `ttl_secs` (counted from when the last renewal
+/// that succeeded was sent, Flink's renew deadline), so that the leader steps down while its
+/// lease still holds, before a standby can be elected. Ends when the receiver is dropped.
 fn keep_alive(mut client: Client, lease: i64, ttl_secs: i64) -> watch::Receiver<Option<String>> {
     let (tx, rx) = watch::channel(None);
     tokio::spawn(async move {
         let period = Duration::from_millis((ttl_secs as u64 * 1000 / 3).max(100));
-        let ttl = Duration::from_secs(ttl_secs as u64);
+        let deadline = Duration::from_millis(ttl_secs as u64 * 2000 / 3);
         let mut last_ok = Instant::now();
         let mut keeper = None;
         while !tx.is_closed() {
             if keeper.is_none() {
                 keeper = client.lease_keep_alive(lease).await.ok();
             }
+            let sent = Instant::now();
             let renewed = match keeper.as_mut() {
                 Some((k, s)) => {
                     let once = async {
@@ -225,14 +228,21 @@ fn keep_alive(mut client: Client, lease: i64, ttl_secs: i64) -> watch::Receiver<
                 None => false,
             };
             if renewed {
-                last_ok = Instant::now();
-            } else if last_ok.elapsed() >= ttl {
+                last_ok = sent;
+            } else if last_ok.elapsed() >= deadline {
                 let _ = tx.send(Some(format!(
-                    "its etcd lease could not be renewed for {ttl_secs} s"
+                    "its etcd lease could not be renewed for {:.1} s of its {ttl_secs} s",
+                    deadline.as_secs_f64()
                 )));
                 return;
             }
-            tokio::time::sleep(period).await;
+            // after a failed renewal, the next try comes soon: the deadline is near
+            let pause = if renewed {
+                period
+            } else {
+                period.min(Duration::from_millis(200))
+            };
+            tokio::time::sleep(pause).await;
         }
     });
     rx

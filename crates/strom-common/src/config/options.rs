@@ -507,6 +507,54 @@ pub const CLUSTER_SECRET: ConfigOption<Optional<Text>> = ConfigOption {
     default: (),
     description: "Shared secret every TaskManager and RPC caller presents (else `STROM_CLUSTER_SECRET`; none: no check).",
 };
+pub const SSL_INTERNAL_ENABLED: ConfigOption<Boolean> = ConfigOption {
+    key: "security.ssl.internal.enabled",
+    deprecated_keys: &["security.ssl.enabled"],
+    default: false,
+    description: "Mutual TLS on every connection between the cluster's processes: the JobManager's and TaskManagers' RPC and the data plane between TaskManagers. Each side presents `security.ssl.internal.keystore` and accepts only peers whose certificate `security.ssl.internal.truststore` trusts, so the cluster secret and the data never travel in clear.",
+};
+pub const SSL_INTERNAL_KEYSTORE: ConfigOption<Optional<Text>> = ConfigOption {
+    key: "security.ssl.internal.keystore",
+    deprecated_keys: &["security.ssl.keystore"],
+    default: (),
+    description: "With internal TLS: a PEM file holding this process's certificate chain and its unencrypted private key (PKCS#8, PKCS#1 or SEC1). Flink's JKS/PKCS12 keystores are not read: convert them with `openssl pkcs12 -nodes`.",
+};
+pub const SSL_INTERNAL_TRUSTSTORE: ConfigOption<Optional<Text>> = ConfigOption {
+    key: "security.ssl.internal.truststore",
+    deprecated_keys: &["security.ssl.truststore"],
+    default: (),
+    description: "With internal TLS: a PEM file of the certificates (usually one CA) a peer's certificate must chain to.",
+};
+pub const SSL_REST_ENABLED: ConfigOption<Boolean> = ConfigOption {
+    key: "security.ssl.rest.enabled",
+    deprecated_keys: &[],
+    default: false,
+    description: "HTTPS on the REST endpoint (and the Web UI) with `security.ssl.rest.keystore`; the CLI then connects with `https://` and trusts `security.ssl.rest.truststore`.",
+};
+pub const SSL_REST_KEYSTORE: ConfigOption<Optional<Text>> = ConfigOption {
+    key: "security.ssl.rest.keystore",
+    deprecated_keys: &[],
+    default: (),
+    description: "With REST TLS: a PEM file with the REST endpoint's certificate chain and unencrypted private key (on clients, their own, when `security.ssl.rest.authentication-enabled`).",
+};
+pub const SSL_REST_TRUSTSTORE: ConfigOption<Optional<Text>> = ConfigOption {
+    key: "security.ssl.rest.truststore",
+    deprecated_keys: &[],
+    default: (),
+    description: "With REST TLS: a PEM file of the certificates a client trusts the REST endpoint by (and the endpoint trusts clients by, when `security.ssl.rest.authentication-enabled`).",
+};
+pub const SSL_REST_AUTHENTICATION: ConfigOption<Boolean> = ConfigOption {
+    key: "security.ssl.rest.authentication-enabled",
+    deprecated_keys: &[],
+    default: false,
+    description: "With REST TLS: the REST endpoint accepts only clients presenting a certificate its truststore trusts (mutual TLS).",
+};
+pub const SSL_VERIFY_HOSTNAME: ConfigOption<Boolean> = ConfigOption {
+    key: "security.ssl.verify-hostname",
+    deprecated_keys: &[],
+    default: true,
+    description: "Whether a TLS client checks that the server's certificate names the host it connects to. With `false`, internal connections accept any certificate of the truststore's chain, for a cluster sharing one certificate across hosts (the CLI's REST client always checks).",
+};
 pub const TASKMANAGER_BIND_HOST: ConfigOption<Text> = ConfigOption {
     key: "taskmanager.bind-host",
     deprecated_keys: &[],
@@ -752,6 +800,14 @@ pub const ALL: &[&dyn Documented] = &[
     &HEARTBEAT_INTERVAL,
     &HEARTBEAT_TIMEOUT,
     &CLUSTER_SECRET,
+    &SSL_INTERNAL_ENABLED,
+    &SSL_INTERNAL_KEYSTORE,
+    &SSL_INTERNAL_TRUSTSTORE,
+    &SSL_REST_ENABLED,
+    &SSL_REST_KEYSTORE,
+    &SSL_REST_TRUSTSTORE,
+    &SSL_REST_AUTHENTICATION,
+    &SSL_VERIFY_HOSTNAME,
     &TASKMANAGER_BIND_HOST,
     &TASKMANAGER_HOST,
     &TASKMANAGER_RPC_PORT,

@@ -87,6 +87,13 @@ pub(crate) mod views {
             "flink-version": version(),
             "flink-commit": option_env!("STROM_COMMIT").unwrap_or("unknown"),
             "utilisation": utilisation(d),
+            // with high availability: who leads (this JobManager), else null
+            "strom-leader": d.leader().map(|l| json!({
+                "name": l.name,
+                "rest": l.rest,
+                "rpc": l.rpc,
+                "fencing-token": l.token,
+            })),
         })
     }
 

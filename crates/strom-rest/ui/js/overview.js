@@ -42,6 +42,8 @@ export async function overviewPage() {
       util),
     util.length ? null : h('p', { class: 'muted' }, 'Utilisation: this cluster\'s /overview has no utilisation field.'),
     h('p', { class: 'muted' }, `Version ${ov['flink-version']} (commit ${ov['flink-commit']})`),
+    ov['strom-leader'] ? h('p', { class: 'muted', id: 'leader' },
+      `High availability: this JobManager (${ov['strom-leader'].name}) leads, fencing token ${ov['strom-leader']['fencing-token']}; RPC ${ov['strom-leader'].rpc}`) : null,
     h('h2', {}, 'Running jobs'), jobsTable(running, 'No running jobs.'),
     h('h2', {}, 'Completed jobs'), jobsTable(done.slice(0, 10), 'No completed jobs.'));
 }

@@ -3,6 +3,7 @@
 //! consumers' targets.
 
 use super::frame::{read_frame, write_frame, Frame, PROTOCOL_VERSION};
+use super::tls::{self, DataReader, DataWriter};
 use super::{ClientSlot, Shared, INITIAL_CREDITS};
 use crate::element::StreamElement;
 use crate::error::TaskError;
@@ -264,8 +265,25 @@ fn connect(
     stream
         .set_read_timeout(Some(HANDSHAKE_TIMEOUT))
         .map_err(io_err)?;
-    let mut reader = BufReader::new(stream.try_clone().map_err(io_err)?);
-    let mut writer = BufWriter::with_capacity(WRITE_BUFFER, stream.try_clone().map_err(io_err)?);
+    let side = match &shared.tls {
+        Some(tls) => Some(tls::Side::Client(
+            &tls.client,
+            strom_common::tls::server_name(addr)
+                .map_err(|e| TaskError::Deployment(e.to_string()))?,
+        )),
+        None => None,
+    };
+    let (reader, writer) = tls::split(&stream, side).map_err(|e| {
+        if e.kind() == io::ErrorKind::PermissionDenied {
+            TaskError::Deployment(format!(
+                "the TaskManager at {addr} refused the data connection: {e}"
+            ))
+        } else {
+            io_err(e)
+        }
+    })?;
+    let mut reader = BufReader::new(reader);
+    let mut writer = BufWriter::with_capacity(WRITE_BUFFER, writer);
     let mut scratch = Vec::new();
     let hello = Frame::Handshake {
         version: PROTOCOL_VERSION,
@@ -338,12 +356,12 @@ fn connect(
 
 fn write_loop(
     commands: &Receiver<Command>,
-    out: &mut BufWriter<TcpStream>,
+    out: &mut BufWriter<DataWriter>,
     shared: &Shared,
 ) -> io::Result<()> {
     let mut scratch = Vec::new();
     let mut credits: HashMap<u32, u32> = HashMap::new();
-    let mut send = |out: &mut BufWriter<TcpStream>, f: &Frame| -> io::Result<()> {
+    let mut send = |out: &mut BufWriter<DataWriter>, f: &Frame| -> io::Result<()> {
         let n = write_frame(out, f, &mut scratch)?;
         shared.counters.sent(n);
         Ok(())
@@ -382,7 +400,7 @@ fn write_loop(
 }
 
 fn read_loop(
-    reader: &mut BufReader<TcpStream>,
+    reader: &mut BufReader<DataReader>,
     conn: &ClientConn,
     shared: &Shared,
     addr: &str,

@@ -19,6 +19,7 @@ mod frame;
 mod server;
 #[cfg(test)]
 mod tests;
+mod tls;
 
 use crate::error::TaskError;
 use crate::exchange::ids::{Message, SubpartitionId, CHANNEL_CAPACITY};
@@ -101,6 +102,8 @@ type ClientSlot = Arc<Mutex<Option<Arc<client::ClientConn>>>>;
 /// State shared by the environment and its threads.
 struct Shared {
     secret: Option<String>,
+    /// `security.ssl.internal.enabled`: every connection, both ways, goes through TLS.
+    tls: Option<Arc<strom_common::tls::Tls>>,
     shuffle: LocalShuffle,
     /// Pipelined subpartitions registered by producers and not yet requested.
     outgoing: Mutex<HashMap<SubpartitionId, Receiver<Message>>>,
@@ -132,17 +135,19 @@ impl NetworkEnvironment {
     /// Binds `bind_address:port` (port 0 = any free port) and starts serving. `secret`, when
     /// Some, must be presented by every connecting peer in the handshake (else the connection is
     /// refused). `shuffle` is where BLOCKING partitions are stored. The same secret is presented
-    /// to the TaskManagers this environment connects to.
+    /// to the TaskManagers this environment connects to. With `tls`, connections both ways are
+    /// mutually authenticated TLS (the secret travels inside).
     pub fn start(
         bind_address: &str,
         port: u16,
-        secret: Option<String>,
+        (secret, tls): (Option<String>, Option<Arc<strom_common::tls::Tls>>),
         shuffle: LocalShuffle,
     ) -> std::io::Result<Arc<Self>> {
         let listener = TcpListener::bind((bind_address, port))?;
         let local_addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             secret,
+            tls,
             shuffle,
             outgoing: Mutex::new(HashMap::new()),
             released: Mutex::new(HashSet::new()),

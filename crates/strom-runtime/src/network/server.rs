@@ -3,6 +3,7 @@
 //! subpartitions that have credit.
 
 use super::frame::{encode, read_frame, write_frame, Frame, PROTOCOL_VERSION};
+use super::tls::{self, DataReader, DataWriter};
 use super::{Control, ServerConn, Shared};
 use crate::element::StreamElement;
 use crate::exchange::ids::{Message, SubpartitionId};
@@ -63,8 +64,8 @@ fn secret_eq(a: &str, b: &str) -> bool {
 
 /// Runs the handshake; `Ok(true)` when the peer is accepted.
 fn handshake(
-    reader: &mut BufReader<TcpStream>,
-    writer: &mut BufWriter<TcpStream>,
+    reader: &mut BufReader<DataReader>,
+    writer: &mut BufWriter<DataWriter>,
     peer: SocketAddr,
     shared: &Shared,
 ) -> io::Result<bool> {
@@ -145,18 +146,24 @@ fn open(
     stream: &TcpStream,
     peer: SocketAddr,
     shared: &Arc<Shared>,
-) -> Option<(BufReader<TcpStream>, Sender<Control>, u64)> {
-    let setup = || -> io::Result<(BufReader<TcpStream>, BufWriter<TcpStream>, TcpStream)> {
+) -> Option<(BufReader<DataReader>, Sender<Control>, u64)> {
+    let setup = || -> io::Result<(BufReader<DataReader>, BufWriter<DataWriter>, TcpStream)> {
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT))?;
+        let side = shared.tls.as_ref().map(|t| tls::Side::Server(&t.server));
+        let (reader, writer) = tls::split(stream, side)?;
         Ok((
-            BufReader::new(stream.try_clone()?),
-            BufWriter::with_capacity(WRITE_BUFFER, stream.try_clone()?),
+            BufReader::new(reader),
+            BufWriter::with_capacity(WRITE_BUFFER, writer),
             stream.try_clone()?,
         ))
     };
     let (mut reader, mut writer, registered) = match setup() {
         Ok(s) => s,
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            tracing::warn!("refused a data connection from {peer}: {e}");
+            return None;
+        }
         Err(e) => {
             tracing::debug!("data connection from {peer} failed: {e}");
             return None;
@@ -216,7 +223,7 @@ fn open(
 /// Reads the peer's requests (partition requests, credits, cancellations) and hands them to
 /// the writer, until the connection closes or the writer is gone.
 fn read_requests(
-    reader: &mut BufReader<TcpStream>,
+    reader: &mut BufReader<DataReader>,
     peer: SocketAddr,
     shared: &Shared,
     control: &Sender<Control>,
@@ -283,7 +290,7 @@ enum Event {
 
 struct ServerWriter {
     channels: HashMap<u32, OutChannel>,
-    out: BufWriter<TcpStream>,
+    out: BufWriter<DataWriter>,
     scratch: Vec<u8>,
     dirty: bool,
     shared: Arc<Shared>,

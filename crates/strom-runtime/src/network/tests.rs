@@ -17,14 +17,14 @@ fn env(secret: Option<&str>) -> Arc<NetworkEnvironment> {
     NetworkEnvironment::start(
         "127.0.0.1",
         0,
-        secret.map(str::to_string),
+        (secret.map(str::to_string), None),
         LocalShuffle::new(),
     )
     .unwrap()
 }
 
 fn env_with(shuffle: LocalShuffle) -> Arc<NetworkEnvironment> {
-    NetworkEnvironment::start("127.0.0.1", 0, None, shuffle).unwrap()
+    NetworkEnvironment::start("127.0.0.1", 0, (None, None), shuffle).unwrap()
 }
 
 fn addr(e: &NetworkEnvironment) -> String {
@@ -579,4 +579,101 @@ fn reconnects_after_the_connection_broke() {
     tx.send((0, StreamElement::EndOfInput)).unwrap();
     let got = consume_all(&rx, &[r]);
     assert_eq!(got[0].len(), 1);
+}
+
+/// PEM files of a CA and of a certificate it signs for 127.0.0.1, in a fresh directory:
+/// (keystore, truststore).
+fn tls_files(name: &str) -> (String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let dir = std::env::temp_dir().join(format!("strom-tls-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&key, &ca, &ca_key)
+        .unwrap();
+    let keystore = dir.join("node.pem");
+    let truststore = dir.join("ca.pem");
+    std::fs::write(&keystore, format!("{}{}", cert.pem(), key.serialize_pem())).unwrap();
+    std::fs::write(&truststore, ca.pem()).unwrap();
+    (
+        keystore.display().to_string(),
+        truststore.display().to_string(),
+    )
+}
+
+fn tls_env(files: &(String, String)) -> Arc<NetworkEnvironment> {
+    let mut c = strom_common::Configuration::default();
+    c.set("security.ssl.internal.enabled", "true");
+    c.set("security.ssl.internal.keystore", &files.0);
+    c.set("security.ssl.internal.truststore", &files.1);
+    let tls = strom_common::tls::internal(&c).unwrap();
+    NetworkEnvironment::start(
+        "127.0.0.1",
+        0,
+        (Some("s3cret".into()), tls),
+        LocalShuffle::new(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn tls_carries_data_both_ways_and_refuses_strangers() {
+    let files = tls_files("cluster");
+    let (a, b) = (tls_env(&files), tls_env(&files));
+    // both directions at once, with batches larger than the TLS and socket buffers
+    let big = |i: i64| {
+        let ids = Int64Array::from_iter_values(i * 50_000..(i + 1) * 50_000);
+        let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)]));
+        RecordBatch::try_new(schema, vec![Arc::new(ids)]).unwrap()
+    };
+    let mut flows = Vec::new();
+    for (from, to, job) in [(&a, &b, 40), (&b, &a, 41)] {
+        let id = sub(JobId(job), 0, 0);
+        let tx = from.register_outgoing(id);
+        let (target, rx) = unbounded();
+        let r = to.request(&addr(from), id, false, 0, target).unwrap();
+        let sender = std::thread::spawn(move || {
+            for i in 0..20 {
+                tx.send((0, StreamElement::Batch(big(i)))).unwrap();
+            }
+            tx.send((0, StreamElement::EndOfInput)).unwrap();
+        });
+        flows.push((rx, r, sender));
+    }
+    for (rx, r, sender) in flows {
+        let got = consume_all(&rx, &[r]);
+        sender.join().unwrap();
+        let rows: usize = got[0]
+            .iter()
+            .map(|e| match e {
+                StreamElement::Batch(b) => b.num_rows(),
+                _ => 0,
+            })
+            .sum();
+        assert_eq!(rows, 20 * 50_000);
+    }
+    // a TaskManager whose certificate another CA signed, and one without TLS, are refused
+    let stranger = tls_env(&tls_files("stranger"));
+    let (target, _rx) = unbounded();
+    let err = stranger
+        .request(&addr(&a), sub(JobId(42), 0, 0), false, 0, target)
+        .unwrap_err();
+    assert!(err.to_string().contains("TLS handshake failed"), "{err}");
+    let plain = env(Some("s3cret"));
+    let (target, _rx) = unbounded();
+    assert!(plain
+        .request(&addr(&a), sub(JobId(42), 0, 0), false, 0, target)
+        .is_err());
+    // the server stays up for its peers
+    let id = sub(JobId(43), 0, 0);
+    let tx = a.register_outgoing(id);
+    let (target, rx) = unbounded();
+    let r = b.request(&addr(&a), id, false, 0, target).unwrap();
+    tx.send((0, StreamElement::EndOfInput)).unwrap();
+    assert_eq!(consume_all(&rx, &[r])[0].len(), 1);
 }

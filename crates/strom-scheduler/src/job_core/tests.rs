@@ -585,6 +585,26 @@ fn cancel_cancels_deployed_tasks_at_their_task_managers_and_ends_canceled() {
 }
 
 #[test]
+fn suspend_cancels_the_tasks_and_ends_suspended_at_once_and_for_good() {
+    let mut sim = Sim::new(pipeline(), RestartStrategy::None, 1, 2);
+    sim.feed(JobInput::Start).unwrap();
+    sim.feed(JobInput::Suspend).unwrap();
+    assert_eq!(sim.core.status(), JobStatus::Suspended);
+    assert_eq!(sim.canceling.len(), 4);
+    // the next leader resumes the job: nothing here redeploys or ends it for good
+    let deployed = sim.deployments;
+    let (id, attempt, _) = sim.canceling[0].clone();
+    sim.feed(task_state(id, attempt, ExecutionState::Failed))
+        .unwrap();
+    sim.feed(JobInput::SlotsChanged).unwrap();
+    sim.now += 60_000;
+    sim.feed(JobInput::Tick).unwrap();
+    sim.feed(JobInput::Cancel).unwrap();
+    assert_eq!(sim.core.status(), JobStatus::Suspended);
+    assert_eq!(sim.deployments, deployed);
+}
+
+#[test]
 fn a_job_without_enough_slots_waits_then_times_out() {
     let mut sim = Sim::new(pipeline(), RestartStrategy::None, 1, 1);
     sim.feed(JobInput::Start).unwrap();

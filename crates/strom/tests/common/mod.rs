@@ -10,6 +10,7 @@
 
 pub mod duckdb;
 pub mod etcd;
+pub mod netns;
 pub mod nexmark;
 pub mod postgres;
 pub mod processes;

@@ -215,6 +215,7 @@ pub const HB_FAST: [&str; 2] = ["heartbeat.interval=200ms", "heartbeat.timeout=1
 pub struct JobManager {
     pub proc: Proc,
     pub rest_port: u16,
+    pub rest_url: String,
     /// HOST:PORT of the RPC endpoint TaskManagers register at.
     pub rpc: String,
 }
@@ -227,7 +228,11 @@ impl JobManager {
 
     /// [`JobManager::start`]'s process, not waited for.
     pub fn spawn(dynamic: &[&str]) -> Proc {
-        let mut cmd = strom();
+        JobManager::spawn_cmd(strom(), dynamic)
+    }
+
+    /// [`JobManager::spawn`] of a `strom` command of the caller's (on another host).
+    pub fn spawn_cmd(mut cmd: Command, dynamic: &[&str]) -> Proc {
         cmd.arg("jobmanager").args(["-D", "rest.port=0"]);
         if !dynamic
             .iter()
@@ -245,11 +250,15 @@ impl JobManager {
     pub fn ready(proc: Proc, timeout: Duration) -> JobManager {
         let ready =
             proc.wait_for_line_in(Some(Stream::Stdout), "Strom JobManager ready in", timeout);
-        let rest_port = ready
-            .split("REST http://")
+        let rest_url = ready
+            .split("REST ")
             .nth(1)
             .and_then(|s| s.split([',', ' ']).next())
-            .and_then(|a| a.rsplit(':').next())
+            .unwrap_or_else(|| panic!("no REST URL in '{ready}'"))
+            .to_string();
+        let rest_port = rest_url
+            .rsplit(':')
+            .next()
             .and_then(|p| p.parse::<u16>().ok())
             .unwrap_or_else(|| panic!("no REST port in '{ready}'"));
         let rpc = ready
@@ -259,19 +268,18 @@ impl JobManager {
             .unwrap_or_else(|| panic!("no RPC address in '{ready}'"))
             .to_string();
         assert_ne!(rest_port, 0, "{ready}");
-        assert!(
-            rpc.starts_with("127.0.0.1:") && !rpc.ends_with(":0"),
-            "RPC address '{rpc}' in '{ready}'"
-        );
+        assert!(!rpc.ends_with(":0"), "RPC address '{rpc}' in '{ready}'");
         JobManager {
             proc,
             rest_port,
+            rest_url,
             rpc,
         }
     }
 
+    /// The REST endpoint's URL (`https://` with `security.ssl.rest.enabled`).
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.rest_port)
+        self.rest_url.clone()
     }
 
     pub fn http(&self, method: &str, path: &str) -> Resp {
@@ -342,7 +350,17 @@ impl JobManager {
 
 /// `strom taskmanager --jobmanager RPC --slots N -D <dynamic>...` (not waited for).
 pub fn spawn_taskmanager(name: &str, rpc: &str, slots: u32, dynamic: &[&str]) -> Proc {
-    let mut cmd = strom();
+    spawn_taskmanager_cmd(strom(), name, rpc, slots, dynamic)
+}
+
+/// [`spawn_taskmanager`] of a `strom` command of the caller's (on another host).
+pub fn spawn_taskmanager_cmd(
+    mut cmd: Command,
+    name: &str,
+    rpc: &str,
+    slots: u32,
+    dynamic: &[&str],
+) -> Proc {
     cmd.arg("taskmanager")
         .args(["--jobmanager", rpc, "--slots", &slots.to_string()]);
     for d in dynamic {
