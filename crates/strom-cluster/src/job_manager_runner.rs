@@ -156,6 +156,17 @@ struct Services {
     resource_manager_id: String,
 }
 
+impl Services {
+    /// The answer to a registration that succeeded.
+    fn registered(&self) -> RegisterTaskExecutorResponse {
+        RegisterTaskExecutorResponse {
+            resource_manager_id: self.resource_manager_id.clone(),
+            heartbeat_interval_ms: self.heartbeat.interval.as_millis() as i64,
+            heartbeat_timeout_ms: self.heartbeat.timeout.as_millis() as i64,
+        }
+    }
+}
+
 #[tonic::async_trait]
 impl ResourceManagerService for Services {
     async fn register_task_executor(
@@ -182,7 +193,15 @@ impl ResourceManagerService for Services {
             ));
         }
         let id = TaskManagerId(r.resource_id.clone());
-        if self.rm.task_executor(&id).is_some() {
+        if let Some(known) = self.rm.task_executor(&id) {
+            let info = known.info();
+            if info.rpc_address == r.rpc_address
+                && info.data_address == r.data_address
+                && info.slots == r.slots
+            {
+                // the same registration again: its answer was lost (a timeout, a cut link)
+                return Ok(Response::new(self.registered()));
+            }
             return Err(Status::already_exists(format!(
                 "TaskManager {} is already registered",
                 r.resource_id
@@ -216,11 +235,7 @@ impl ResourceManagerService for Services {
             self.heartbeat.interval.min(Duration::from_secs(1)),
         );
         self.rm.register(te);
-        Ok(Response::new(RegisterTaskExecutorResponse {
-            resource_manager_id: self.resource_manager_id.clone(),
-            heartbeat_interval_ms: self.heartbeat.interval.as_millis() as i64,
-            heartbeat_timeout_ms: self.heartbeat.timeout.as_millis() as i64,
-        }))
+        Ok(Response::new(self.registered()))
     }
 
     async fn heartbeat(

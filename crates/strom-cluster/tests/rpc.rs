@@ -39,7 +39,7 @@ async fn refuses_wrong_versions_secrets_and_stale_job_masters() {
         .await
         .expect("JobManager starts");
     let addr = jm.rpc_address.to_string();
-    let ch = channel(&addr, Duration::from_secs(5)).expect("channel");
+    let ch = channel(&addr, Duration::from_secs(5), None).expect("channel");
     let mut rm = ResourceManagerServiceClient::with_interceptor(
         ch.clone(),
         SecretAttach::new(Some("right")),

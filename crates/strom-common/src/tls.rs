@@ -49,7 +49,10 @@ fn rustls_err(e: impl std::fmt::Display) -> TlsError {
     TlsError::Rustls(e.to_string())
 }
 
-/// The crypto provider every configuration uses (ring).
+/// The crypto provider every configuration uses (ring). rustls deprecates ring's provider for
+/// lacking post-quantum key exchange; its alternative, aws-lc-rs, needs cmake and a long C
+/// build on every machine that builds Strom, so ring stays until rustls' own provider is ready.
+#[allow(deprecated)]
 pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }

@@ -70,7 +70,7 @@ impl Rest {
             .http_status_as_error(false)
             .timeout_global(Some(std::time::Duration::from_secs(30)));
         if let Some(files) = files {
-            agent = agent.tls_config(tls_config(files));
+            agent = agent.tls_config(tls_config(files)?);
         }
         let token = std::env::var(TOKEN_ENV)
             .ok()
@@ -226,30 +226,36 @@ impl Rest {
 }
 
 /// ureq's TLS settings for a cluster's REST endpoint.
-fn tls_config(files: strom_common::tls::RestClientFiles) -> ureq::tls::TlsConfig {
+fn tls_config(files: strom_common::tls::RestClientFiles) -> Result<ureq::tls::TlsConfig> {
+    use base64::Engine;
     use strom_common::tls::rustls::pki_types::PrivateKeyDer;
-    use ureq::tls::{Certificate, ClientCert, KeyKind, PrivateKey, RootCerts, TlsConfig};
+    use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig};
     let der = |c: &strom_common::tls::rustls::pki_types::CertificateDer<'_>| {
         Certificate::from_der(c.as_ref()).to_owned()
     };
     let roots = files.roots.iter().map(der).collect::<Vec<_>>();
-    let client_cert = files.identity.map(|id| {
-        let kind = match &id.key {
-            PrivateKeyDer::Pkcs1(_) => KeyKind::Pkcs1,
-            PrivateKeyDer::Sec1(_) => KeyKind::Sec1,
-            _ => KeyKind::Pkcs8,
-        };
-        let chain = id.chain.iter().map(der).collect::<Vec<_>>();
-        ClientCert::new_with_certs(
-            &chain,
-            PrivateKey::from_der(kind, id.key.secret_der()).to_owned(),
-        )
-    });
-    TlsConfig::builder()
+    let client_cert = match files.identity {
+        None => None,
+        Some(id) => {
+            // ureq reads a key of a kind it is told only from PEM
+            let label = match &id.key {
+                PrivateKeyDer::Pkcs1(_) => "RSA PRIVATE KEY",
+                PrivateKeyDer::Sec1(_) => "EC PRIVATE KEY",
+                _ => "PRIVATE KEY",
+            };
+            let body = base64::engine::general_purpose::STANDARD.encode(id.key.secret_der());
+            let pem = format!("-----BEGIN {label}-----\n{body}\n-----END {label}-----\n");
+            let key =
+                PrivateKey::from_pem(pem.as_bytes()).context("the REST keystore's private key")?;
+            let chain = id.chain.iter().map(der).collect::<Vec<_>>();
+            Some(ClientCert::new_with_certs(&chain, key))
+        }
+    };
+    Ok(TlsConfig::builder()
         .root_certs(RootCerts::Specific(std::sync::Arc::new(roots)))
         .client_cert(client_cert)
         .unversioned_rustls_crypto_provider(strom_common::tls::provider())
-        .build()
+        .build())
 }
 
 /// The REST address of the cluster's leader, found in etcd (waits up to a minute for one that

@@ -77,13 +77,14 @@ fn q5_across_three_hosts_through_tls_survives_a_partition() {
     let capture = net.capture("tm2", tmp.join("tm2.pcap"));
 
     // q5 from the bids generator, checkpointed, into the exactly-once file sink, at p=4 spread
-    // over both TaskManagers (4 slots each); the client on a host of its own
+    // over both TaskManagers (4 slots each), aggregated in one phase so that every row crosses
+    // the hash exchange (half of them to the other TaskManager); the client on a host of its own
     let out_dir = tmp.join("out");
     let sql = tmp.join("q5.sql");
     write_text(
         &sql,
         &format!(
-            "{}{}{}",
+            "{}SET 'table.optimizer.agg-phase-strategy' = 'ONE_PHASE';\n{}{}",
             checkpointed_job_settings(&tmp.join("checkpoints"), "300ms"),
             datagen_bid_table(ROWS, 25_000),
             query_with_file_sink("q5", &out_dir)
@@ -105,8 +106,8 @@ fn q5_across_three_hosts_through_tls_survives_a_partition() {
             .as_u64()
             .unwrap_or(0)
     };
-    poll("two checkpoints", Duration::from_secs(60), || {
-        (completed(&net) >= 2).then_some(())
+    poll("four checkpoints", Duration::from_secs(60), || {
+        (completed(&net) >= 4).then_some(())
     });
 
     // tm2 cut off for longer than the heartbeat timeout: the job fails over to tm1's slots
@@ -148,7 +149,7 @@ fn q5_across_three_hosts_through_tls_survives_a_partition() {
     for name in ["tm1", "tm2"] {
         let (tx, rx) = net.bytes(name);
         assert!(
-            tx > 100_000 && rx > 100_000,
+            tx > 300_000 && rx > 300_000,
             "{name} sent {tx} and received {rx} bytes"
         );
     }

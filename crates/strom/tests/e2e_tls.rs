@@ -50,9 +50,19 @@ fn tls_conf(keystore: &Path, truststore: &Path) -> Vec<String> {
 /// tcpdump on loopback into `file`.
 fn capture_loopback(file: PathBuf) -> Capture {
     let mut c = Command::new("tcpdump");
-    c.args(["-i", "lo", "-U", "-s", "0", "-Z", "root", "-w"])
-        .arg(&file)
-        .arg("tcp");
+    c.args([
+        "-i",
+        "lo",
+        "--immediate-mode",
+        "-U",
+        "-s",
+        "0",
+        "-Z",
+        "root",
+        "-w",
+    ])
+    .arg(&file)
+    .arg("tcp");
     Capture::start(c, file)
 }
 
@@ -96,7 +106,8 @@ fn run_cluster(tag: &str, conf: &[String]) -> Vec<u8> {
     write_text(
         &sql,
         &format!(
-            "CREATE TABLE t (id BIGINT, name STRING) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');
+            "SET 'execution.runtime-mode' = 'batch';
+CREATE TABLE t (id BIGINT, name STRING) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');
 CREATE TABLE o (name STRING, n BIGINT, s BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'csv');
 INSERT INTO o SELECT name, COUNT(*), SUM(id) FROM t GROUP BY name;
 ",

@@ -179,7 +179,7 @@ impl Net {
         let mut c = Command::new("ip");
         c.args(["netns", "exec", &self.switch, "tcpdump", "-i"])
             .arg(&self.host(name).bridge_end)
-            .args(["-U", "-s", "0", "-Z", "root", "-w"])
+            .args(["--immediate-mode", "-U", "-s", "0", "-Z", "root", "-w"])
             .arg(&file)
             .arg("tcp");
         Capture::start(c, file)

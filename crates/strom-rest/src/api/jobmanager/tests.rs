@@ -240,7 +240,7 @@ fn a_taskmanager_process_answers_over_grpc_and_a_gone_one_is_a_clear_503() {
             1,
             strom_cluster::gateway::Hardware::detect(),
         ),
-        (None, "test-rm"),
+        (&Default::default(), "test-rm"),
         Duration::from_secs(2),
         s.rt.handle().clone(),
         s.dispatcher.rm.job_masters.clone(),
