@@ -129,19 +129,14 @@ pub async fn run_task_manager(
         listener: listener_to_jm,
         registered_at: registered_at.clone(),
     };
-    let router = tonic::transport::Server::builder().add_service(
-        TaskExecutorServiceServer::with_interceptor(
-            service,
-            SecretCheck::new(secret, "TaskManager"),
-        ),
+    spawn_rpc_service(
+        service,
+        listener,
+        rpc::Credentials {
+            secret,
+            tls: credentials.tls.clone(),
+        },
     );
-    let tls = credentials.tls.clone();
-    tokio::spawn(async move {
-        let r = rpc::serve(router, listener, tls, "the TaskManager's RPC").await;
-        if let Err(e) = r {
-            tracing::error!("the TaskManager RPC service stopped: {e}");
-        }
-    });
     let rm = ResourceManagerServiceClient::with_interceptor(channel, attach.clone());
     let session = Session {
         rm,
@@ -165,6 +160,26 @@ pub async fn run_task_manager(
             Ok(())
         }
     }
+}
+
+/// Serves the TaskExecutor's RPC on `listener`, to callers with `credentials`.
+fn spawn_rpc_service(
+    service: TaskExecutorServer,
+    listener: tokio::net::TcpListener,
+    credentials: rpc::Credentials,
+) {
+    let router = tonic::transport::Server::builder().add_service(
+        TaskExecutorServiceServer::with_interceptor(
+            service,
+            SecretCheck::new(credentials.secret, "TaskManager"),
+        ),
+    );
+    tokio::spawn(async move {
+        let r = rpc::serve(router, listener, credentials.tls, "the TaskManager's RPC").await;
+        if let Err(e) = r {
+            tracing::error!("the TaskManager RPC service stopped: {e}");
+        }
+    });
 }
 
 /// Names the process's log file after its RPC port (`taskmanager-<port>.log` in env.log.dir).

@@ -72,16 +72,25 @@ async fn refuses_wrong_versions_secrets_and_stale_job_masters() {
     }
     assert_eq!(jm.dispatcher.rm.slot_counts(), (0, 0));
 
-    // the right version and secret: registered with its slots; a second registration of the
-    // same id is refused
+    // the right version and secret: registered with its slots; the same registration again
+    // (its answer was lost) is answered again, once; another one under the same id is refused
     let ok = rm
         .register_task_executor(registration(PROTOCOL_VERSION, "tm-c"))
         .await
         .expect("registered")
         .into_inner();
     assert_eq!(jm.dispatcher.rm.slot_counts(), (2, 2));
-    let e = rm
+    let again = rm
         .register_task_executor(registration(PROTOCOL_VERSION, "tm-c"))
+        .await
+        .expect("the same registration again")
+        .into_inner();
+    assert_eq!(again.resource_manager_id, ok.resource_manager_id);
+    assert_eq!(jm.dispatcher.rm.slot_counts(), (2, 2));
+    let mut other = registration(PROTOCOL_VERSION, "tm-c");
+    other.rpc_address = "127.0.0.1:3".into();
+    let e = rm
+        .register_task_executor(other)
         .await
         .expect_err("duplicate");
     assert_eq!(e.code(), Code::AlreadyExists);

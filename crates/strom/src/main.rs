@@ -459,11 +459,7 @@ fn jobmanager(config: strom_common::Configuration, started: Instant) -> Result<i
                     recovered.iter().map(|j| j.to_string()).collect::<Vec<_>>().join(", "));
             }
         }
-        let leader_ttl = match &ha {
-            HaMode::Etcd(e) => Duration::from_secs(e.lease_ttl_secs as u64),
-            HaMode::None => Duration::ZERO,
-        };
-        if let Some(mut l) = leadership {
+        if let (Some(mut l), HaMode::Etcd(e)) = (leadership, &ha) {
             let record = LeaderRecord {
                 rest: url.clone(),
                 rpc: jm.rpc_address.to_string(),
@@ -473,19 +469,8 @@ fn jobmanager(config: strom_common::Configuration, started: Instant) -> Result<i
             l.publish(&record).await?;
             jm.dispatcher.set_leader(record.clone());
             leads = format!(", leader (fencing token {})", l.token);
-            let (d, ttl) = (jm.dispatcher.clone(), leader_ttl);
-            tokio::spawn(async move {
-                let why = l.lost().await;
-                // the lease still holds for a third of its time: the tasks are canceled before
-                // a standby can be elected and deploy them again
-                let n = d.suspend_all();
-                eprintln!(
-                    "JobManager {} is no longer the leader: {why}; suspended {n} job(s) and canceled their tasks; exiting so that a standby takes over",
-                    record.name
-                );
-                tokio::time::sleep(ttl / 6).await;
-                std::process::exit(3);
-            });
+            let ttl = Duration::from_secs(e.lease_ttl_secs as u64);
+            tokio::spawn(step_down_when_lost(l, record, jm.dispatcher.clone(), ttl));
         }
         println!(
             "Strom JobManager ready in {:.1} ms: REST {url}, RPC {} (TaskManagers: strom taskmanager --jobmanager {}){leads}",
@@ -496,6 +481,25 @@ fn jobmanager(config: strom_common::Configuration, started: Instant) -> Result<i
         strom_rest::serve(listener, jm.dispatcher, interrupted()).await?;
         Ok(0)
     })
+}
+
+/// Once the leadership `l` is lost: suspends the jobs (their tasks canceled while the lease,
+/// of `ttl`, still holds for a third of its time, before a standby can be elected and deploy
+/// them again) and exits.
+async fn step_down_when_lost(
+    mut l: strom_cluster::ha::etcd::Leadership,
+    record: strom_cluster::ha::LeaderRecord,
+    d: std::sync::Arc<strom_cluster::Dispatcher>,
+    ttl: Duration,
+) {
+    let why = l.lost().await;
+    let n = d.suspend_all();
+    eprintln!(
+        "JobManager {} is no longer the leader: {why}; suspended {n} job(s) and canceled their tasks; exiting so that a standby takes over",
+        record.name
+    );
+    tokio::time::sleep(ttl / 6).await;
+    std::process::exit(3);
 }
 
 fn taskmanager(config: strom_common::Configuration, jobmanager: String, slots: u32) -> Result<i32> {

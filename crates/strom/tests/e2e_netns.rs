@@ -24,56 +24,9 @@ const ROWS: u64 = 400_000;
 fn q5_across_three_hosts_through_tls_survives_a_partition() {
     let net = Net::new(&["jm", "tm1", "tm2", "client"]);
     let tmp = TempDir::new("netns-q5");
-    let certs = tmp.join("tls");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/tls-certs.sh");
-    let mut make = Command::new("bash");
-    make.arg(script).arg(&certs);
-    for h in &net.hosts {
-        make.arg(format!("IP:{}", h.ip));
-    }
-    run(&mut make).assert_success();
     let secret = format!("netns-secret-{}", std::process::id());
-    let common_conf = vec![
-        "security.ssl.internal.enabled=true".to_string(),
-        format!(
-            "security.ssl.internal.keystore={}",
-            certs.join("node.pem").display()
-        ),
-        format!(
-            "security.ssl.internal.truststore={}",
-            certs.join("ca.pem").display()
-        ),
-        format!("cluster.secret={secret}"),
-        "heartbeat.interval=500ms".into(),
-        "heartbeat.timeout=3s".into(),
-    ];
-    let jm_ip = net.host("jm").ip.clone();
-    let mut jm_conf = common_conf.clone();
-    jm_conf.extend([
-        format!("jobmanager.bind-host={jm_ip}"),
-        format!("jobmanager.rpc.address={jm_ip}"),
-        format!("rest.bind-address={jm_ip}"),
-    ]);
-    let args: Vec<&str> = jm_conf.iter().map(String::as_str).collect();
-    let jm = JobManager::ready(
-        JobManager::spawn_cmd(net.strom("jm"), &args),
-        Duration::from_secs(30),
-    );
-    assert!(jm.rpc.starts_with(&jm_ip), "{}", jm.rpc);
-    let rest = format!("http://{jm_ip}:{}", jm.rest_port);
-    let mut tms = Vec::new();
-    for name in ["tm1", "tm2"] {
-        let tm_ip = net.host(name).ip.clone();
-        let mut conf = common_conf.clone();
-        conf.extend([
-            format!("taskmanager.bind-host={tm_ip}"),
-            format!("taskmanager.host={tm_ip}"),
-        ]);
-        let args: Vec<&str> = conf.iter().map(String::as_str).collect();
-        let tm = spawn_taskmanager_cmd(net.strom(name), name, &jm.rpc, 4, &args);
-        registered_id(&tm, Duration::from_secs(30));
-        tms.push(tm);
-    }
+    let (jm, tms) = start_cluster(&net, &tmp, &secret);
+    let rest = format!("http://{}:{}", net.host("jm").ip, jm.rest_port);
     let capture = net.capture("tm2", tmp.join("tm2.pcap"));
 
     // q5 from the bids generator, checkpointed, into the exactly-once file sink, at p=4 spread
@@ -160,4 +113,59 @@ fn q5_across_three_hosts_through_tls_survives_a_partition() {
     );
     // in clear, the deployments and the data's Arrow schemas name q5's columns
     assert!(!contains(&pcap, "auction"), "clear text on the link");
+}
+
+/// The JobManager on host `jm` and a TaskManager of 4 slots on each of `tm1` and `tm2`, through
+/// internal TLS (certificates naming every host) with cluster secret `secret`, heartbeats timing
+/// out after 3 s.
+fn start_cluster(net: &Net, tmp: &TempDir, secret: &str) -> (JobManager, Vec<Proc>) {
+    let certs = tmp.join("tls");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/tls-certs.sh");
+    let mut make = Command::new("bash");
+    make.arg(script).arg(&certs);
+    for h in &net.hosts {
+        make.arg(format!("IP:{}", h.ip));
+    }
+    run(&mut make).assert_success();
+    let common_conf = vec![
+        "security.ssl.internal.enabled=true".to_string(),
+        format!(
+            "security.ssl.internal.keystore={}",
+            certs.join("node.pem").display()
+        ),
+        format!(
+            "security.ssl.internal.truststore={}",
+            certs.join("ca.pem").display()
+        ),
+        format!("cluster.secret={secret}"),
+        "heartbeat.interval=500ms".into(),
+        "heartbeat.timeout=3s".into(),
+    ];
+    let jm_ip = net.host("jm").ip.clone();
+    let mut jm_conf = common_conf.clone();
+    jm_conf.extend([
+        format!("jobmanager.bind-host={jm_ip}"),
+        format!("jobmanager.rpc.address={jm_ip}"),
+        format!("rest.bind-address={jm_ip}"),
+    ]);
+    let args: Vec<&str> = jm_conf.iter().map(String::as_str).collect();
+    let jm = JobManager::ready(
+        JobManager::spawn_cmd(net.strom("jm"), &args),
+        Duration::from_secs(30),
+    );
+    assert!(jm.rpc.starts_with(&jm_ip), "{}", jm.rpc);
+    let mut tms = Vec::new();
+    for name in ["tm1", "tm2"] {
+        let tm_ip = net.host(name).ip.clone();
+        let mut conf = common_conf.clone();
+        conf.extend([
+            format!("taskmanager.bind-host={tm_ip}"),
+            format!("taskmanager.host={tm_ip}"),
+        ]);
+        let args: Vec<&str> = conf.iter().map(String::as_str).collect();
+        let tm = spawn_taskmanager_cmd(net.strom(name), name, &jm.rpc, 4, &args);
+        registered_id(&tm, Duration::from_secs(30));
+        tms.push(tm);
+    }
+    (jm, tms)
 }

@@ -131,7 +131,7 @@ INSERT INTO o SELECT name, COUNT(*), SUM(id) FROM t GROUP BY name;
     assert_same_rows(tag, &read_sink_rows(&out_dir), &expected);
     let pcap = capture.finish();
     assert!(
-        contains(&pcap, &marker) == !tls_on(&conf),
+        contains(&pcap, &marker) != tls_on(&conf),
         "{tag}: the capture {} the rows in clear",
         if tls_on(&conf) {
             "shows"
