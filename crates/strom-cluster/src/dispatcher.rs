@@ -65,7 +65,19 @@ pub enum DispatcherError {
 pub trait JobStore: Send + Sync {
     fn put(&self, graph: &JobGraph) -> Result<(), String>;
     fn remove(&self, id: JobId, status: JobStatus) -> Result<(), String>;
+    /// Checkpoint `id` of `job` is about to be triggered: the id is taken here first, so that
+    /// a later leader never uses it again (Flink's `CheckpointIDCounter`). An error: this
+    /// JobManager may no longer take ids (it was deposed), and the checkpoint is not triggered.
+    fn checkpoint_id(&self, job: JobId, id: u64) -> Result<(), String>;
+    /// Checkpoint `id` of `job` completed at `location`: the checkpoint a new leader resumes
+    /// the job from (Flink's `CompletedCheckpointStore`). An error: it does not count as
+    /// completed.
+    fn checkpoint_completed(&self, job: JobId, id: u64, location: &str) -> Result<(), String>;
 }
+
+/// The job configuration key a new leader gives a recovered job its first checkpoint id by
+/// (past every id the leaders before it took).
+pub const NEXT_CHECKPOINT_ID_KEY: &str = "strom.ha.next-checkpoint-id";
 
 /// Where jobs' checkpoints go: `state.checkpoints.dir`, else `strom-checkpoints` in the
 /// temporary directory.
@@ -126,6 +138,10 @@ fn checkpoint_setup(
         restore,
         retain_on_cancellation: o.retention.retains_on_cancellation(),
         tolerable_failed_checkpoints: o.tolerable_failed,
+        first_id: conf
+            .get(NEXT_CHECKPOINT_ID_KEY)
+            .and_then(|v| v.parse().ok()),
+        store: None,
     })
 }
 
@@ -270,16 +286,6 @@ impl Dispatcher {
         conf
     }
 
-    /// The latest readable checkpoint of `graph`'s job in its checkpoint directory, if any.
-    pub fn latest_checkpoint(&self, graph: &JobGraph) -> Option<String> {
-        let o = CheckpointingOptions::from_config(&self.job_config(graph)).ok()?;
-        let job = graph.job_id?.to_string();
-        let dir = CheckpointStorage::open(&checkpoints_dir(&o))
-            .ok()?
-            .child(&job);
-        crate::retained_checkpoints::latest(&dir, &job).map(|r| r.location)
-    }
-
     /// Accepts a job and starts its JobMaster; returns its id.
     pub fn submit(self: &Arc<Self>, graph: JobGraph) -> Result<JobId, DispatcherError> {
         self.start_job(graph, true)
@@ -337,7 +343,10 @@ impl Dispatcher {
         let restart_strategy = RestartStrategy::from_config(&job_conf)
             .map_err(|e| DispatcherError::InvalidGraph(e.to_string()))?;
         let checkpoints = match chained.job_type {
-            JobType::Streaming => Some(checkpoint_setup(&job_conf, id, &chained)?),
+            JobType::Streaming => Some(CheckpointSetup {
+                store: self.job_store.get().cloned(),
+                ..checkpoint_setup(&job_conf, id, &chained)?
+            }),
             JobType::Batch => None,
         };
         let (tx, rx) = crossbeam_channel::unbounded();

@@ -29,7 +29,7 @@ pub fn find(dir: &CheckpointStorage) -> Vec<Retained> {
 }
 
 /// The latest readable checkpoint in `job_dir`, the checkpoint directory of job `job`.
-pub fn latest(job_dir: &CheckpointStorage, job: &str) -> Option<Retained> {
+fn latest(job_dir: &CheckpointStorage, job: &str) -> Option<Retained> {
     let mut ids: Vec<u64> = job_dir
         .list("")
         .unwrap_or_default()

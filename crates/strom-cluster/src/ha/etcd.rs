@@ -204,7 +204,10 @@ fn keep_alive(mut client: Client, lease: i64, ttl_secs: i64) -> watch::Receiver<
         let mut keeper = None;
         while !tx.is_closed() {
             if keeper.is_none() {
-                keeper = client.lease_keep_alive(lease).await.ok();
+                keeper = tokio::time::timeout(deadline / 4, client.lease_keep_alive(lease))
+                    .await
+                    .ok()
+                    .and_then(Result::ok);
             }
             let sent = Instant::now();
             let renewed = match keeper.as_mut() {
@@ -213,7 +216,8 @@ fn keep_alive(mut client: Client, lease: i64, ttl_secs: i64) -> watch::Receiver<
                         k.keep_alive().await?;
                         s.message().await
                     };
-                    match tokio::time::timeout(period, once).await {
+                    // short tries: several fit in the renew deadline
+                    match tokio::time::timeout(deadline / 4, once).await {
                         Ok(Ok(Some(r))) if r.ttl() > 0 => true,
                         Ok(Ok(Some(_))) => {
                             let _ = tx.send(Some("its etcd lease expired".into()));
@@ -240,7 +244,7 @@ fn keep_alive(mut client: Client, lease: i64, ttl_secs: i64) -> watch::Receiver<
             let pause = if renewed {
                 period
             } else {
-                period.min(Duration::from_millis(200))
+                period.min(Duration::from_millis(100))
             };
             tokio::time::sleep(pause).await;
         }

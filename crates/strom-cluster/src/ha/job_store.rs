@@ -5,11 +5,17 @@
 //!   `high-availability.storageDir` (`jobs/<job id>.json`), for every job not yet globally
 //!   terminal;
 //! - `results/<job id>`: the final status of a job that ended, so that a new leader never runs
-//!   a finished job again.
+//!   a finished job again;
+//! - `checkpoint-ids/<job id>`: the highest checkpoint id the job's leaders took (Flink's
+//!   `CheckpointIDCounter`), written before a checkpoint is triggered;
+//! - `checkpoints/<job id>`: the latest completed checkpoint, `{"id": N, "location": ...}`
+//!   (its data and metadata stay in `state.checkpoints.dir`), written before it counts as
+//!   completed.
 //!
 //! Every write is a transaction conditional on the leader key still having the writer's
-//! fencing token, so a deposed leader writes nothing. A new leader submits every stored job
-//! again with its id, from the latest checkpoint found in the job's checkpoint directory.
+//! fencing token, so a deposed leader writes nothing: it can neither complete a checkpoint nor
+//! take an id a new leader will use. A new leader submits every stored job again with its id,
+//! from its latest completed checkpoint, its checkpoint ids going on past every id taken.
 
 use super::etcd::{connect, HaError};
 use super::EtcdConfig;
@@ -84,6 +90,14 @@ impl EtcdJobStore {
             .collect())
     }
 
+    /// The value of `/strom/<cluster-id>/<kind>/<id>`, if any.
+    fn get(&self, kind: &str, id: &str) -> Result<Option<Vec<u8>>, String> {
+        let mut client = self.client.clone();
+        let key = self.key(kind, id);
+        let r = block(async move { client.get(key, None).await }).map_err(|e| e.to_string())?;
+        Ok(r.kvs().first().map(|kv| kv.value().to_vec()))
+    }
+
     /// Submits again every job of the store that has no result yet, each from its latest
     /// checkpoint; returns the ids.
     pub fn recover(&self, dispatcher: &Arc<Dispatcher>) -> Result<Vec<JobId>, String> {
@@ -105,14 +119,30 @@ impl EtcdJobStore {
                 .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
                 .map_err(|e| format!("job {id}: cannot read its JobGraph at {rel}: {e}"))?;
             let mut graph = graph;
-            if let Some(latest) = dispatcher.latest_checkpoint(&graph) {
-                tracing::info!("job {id}: resuming from its checkpoint {}", latest);
+            let latest = self
+                .get("checkpoints", &id)?
+                .and_then(|v| serde_json::from_slice::<CompletedPointer>(&v).ok());
+            if let Some(latest) = latest {
+                tracing::info!(
+                    "job {id}: resuming from its checkpoint {} ({})",
+                    latest.id,
+                    latest.location
+                );
                 graph.config.insert(
                     strom_common::config::keys::STATE_RECOVERY_PATH.to_string(),
-                    latest,
+                    latest.location,
                 );
             } else {
                 tracing::info!("job {id}: no completed checkpoint; starting it over");
+            }
+            let taken = self
+                .get("checkpoint-ids", &id)?
+                .and_then(|v| String::from_utf8_lossy(&v).parse::<u64>().ok());
+            if let Some(taken) = taken {
+                graph.config.insert(
+                    crate::dispatcher::NEXT_CHECKPOINT_ID_KEY.to_string(),
+                    (taken + 1).to_string(),
+                );
             }
             let job = dispatcher
                 .submit_recovered(graph)
@@ -137,8 +167,38 @@ impl JobStore for EtcdJobStore {
         self.fenced(vec![
             TxnOp::put(self.key("results", &id), status.to_string(), None),
             TxnOp::delete(self.key("jobs", &id), None),
+            TxnOp::delete(self.key("checkpoints", &id), None),
+            TxnOp::delete(self.key("checkpoint-ids", &id), None),
         ])?;
         self.blobs.delete(&format!("jobs/{id}.json"));
         Ok(())
     }
+
+    fn checkpoint_id(&self, job: JobId, id: u64) -> Result<(), String> {
+        self.fenced(vec![TxnOp::put(
+            self.key("checkpoint-ids", &job.to_string()),
+            id.to_string(),
+            None,
+        )])
+    }
+
+    fn checkpoint_completed(&self, job: JobId, id: u64, location: &str) -> Result<(), String> {
+        let pointer = CompletedPointer {
+            id,
+            location: location.to_string(),
+        };
+        let value = serde_json::to_vec(&pointer).map_err(|e| e.to_string())?;
+        self.fenced(vec![TxnOp::put(
+            self.key("checkpoints", &job.to_string()),
+            value,
+            None,
+        )])
+    }
+}
+
+/// What `checkpoints/<job id>` holds.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CompletedPointer {
+    id: u64,
+    location: String,
 }

@@ -43,10 +43,17 @@ pub struct CheckpointSetup {
     pub retain_on_cancellation: bool,
     /// `execution.checkpointing.tolerable-failed-checkpoints`.
     pub tolerable_failed_checkpoints: u32,
+    /// The first checkpoint id when the leaders before took ids past the restored checkpoint's.
+    pub first_id: Option<u64>,
+    /// A highly available cluster's store: each checkpoint id is taken there before it is
+    /// triggered, and each completed checkpoint recorded there before it counts.
+    pub store: Option<std::sync::Arc<dyn crate::dispatcher::JobStore>>,
 }
 
 pub(super) struct Checkpointing {
     coordinator: CheckpointCoordinator,
+    /// See [`CheckpointSetup::store`].
+    store: Option<std::sync::Arc<dyn crate::dispatcher::JobStore>>,
     /// Which failed checkpoints the job tolerates.
     failures: CheckpointFailureManager,
     periodic: bool,
@@ -104,7 +111,8 @@ impl Checkpointing {
             .restore
             .as_ref()
             .map(|r| r.checkpoint_id + 1)
-            .unwrap_or(1);
+            .unwrap_or(1)
+            .max(setup.first_id.unwrap_or(1));
         let mut coordinator = CheckpointCoordinator::new(config, tasks, first_id);
         if !periodic {
             coordinator.stop();
@@ -114,6 +122,7 @@ impl Checkpointing {
             failures: CheckpointFailureManager::new(setup.tolerable_failed_checkpoints),
             periodic,
             storage: setup.storage,
+            store: setup.store,
             retained: BTreeMap::new(),
             restore: setup.restore,
             final_waiting: HashSet::new(),
@@ -316,12 +325,24 @@ impl Checkpointing {
             let now = now_millis();
             match cmd {
                 CheckpointCommand::Trigger { id, timestamp } => {
-                    self.send_triggers(id, timestamp, cx)
+                    let job = cx.state.graph().job_id;
+                    match self.store.as_ref().map(|s| s.checkpoint_id(job, id)) {
+                        // a deposed leader triggers nothing: the checkpoint expires
+                        Some(Err(e)) => tracing::warn!("checkpoint {id} not triggered: {e}"),
+                        _ => self.send_triggers(id, timestamp, cx),
+                    }
                 }
                 CheckpointCommand::WriteMetadata { id, handles } => {
                     let result = self
                         .write_metadata(id, &handles, cx)
-                        .map_err(|e| e.to_string());
+                        .map_err(|e| e.to_string())
+                        .and_then(|location| match &self.store {
+                            Some(store) => {
+                                let job = cx.state.graph().job_id;
+                                store.checkpoint_completed(job, id, &location)
+                            }
+                            None => Ok(()),
+                        });
                     cmds.extend(self.coordinator.metadata_written(id, result, now));
                 }
                 CheckpointCommand::NotifyComplete { id } => self.on_completed(id, cx),
@@ -450,7 +471,7 @@ impl Checkpointing {
         id: u64,
         handles: &[((u32, u32), String)],
         cx: &mut JobContext,
-    ) -> Result<(), MetadataError> {
+    ) -> Result<String, MetadataError> {
         let meta = {
             let st = &*cx.state;
             let rec = st.checkpoints.record(id);
@@ -501,7 +522,7 @@ impl Checkpointing {
         let dir = self.storage.child(&format!("chk-{id}"));
         meta.write(&dir)?;
         self.retained.insert(id, meta);
-        Ok(())
+        Ok(dir.location(""))
     }
 
     fn on_completed(&mut self, id: u64, cx: &mut JobContext) {
