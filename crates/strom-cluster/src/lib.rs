@@ -11,6 +11,7 @@ pub mod dispatcher;
 pub mod gateway;
 pub mod ha;
 pub mod job_master;
+pub mod job_store;
 pub mod log_files;
 pub mod process_log;
 pub mod process_status;

@@ -54,6 +54,8 @@ fn capture_loopback(file: PathBuf) -> Capture {
         "-i",
         "lo",
         "--immediate-mode",
+        "-B",
+        "65536",
         "-U",
         "-s",
         "0",

@@ -47,13 +47,13 @@ pub struct CheckpointSetup {
     pub first_id: Option<u64>,
     /// A highly available cluster's store: each checkpoint id is taken there before it is
     /// triggered, and each completed checkpoint recorded there before it counts.
-    pub store: Option<std::sync::Arc<dyn crate::dispatcher::JobStore>>,
+    pub store: Option<std::sync::Arc<dyn crate::job_store::JobStore>>,
 }
 
 pub(super) struct Checkpointing {
     coordinator: CheckpointCoordinator,
     /// See [`CheckpointSetup::store`].
-    store: Option<std::sync::Arc<dyn crate::dispatcher::JobStore>>,
+    store: Option<std::sync::Arc<dyn crate::job_store::JobStore>>,
     /// Which failed checkpoints the job tolerates.
     failures: CheckpointFailureManager,
     periodic: bool,

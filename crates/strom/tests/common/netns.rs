@@ -135,26 +135,17 @@ impl Net {
 
     /// Cuts host `name` off the bridge (its packets are lost both ways).
     pub fn cut(&self, name: &str) {
-        ip(&[
-            "-n",
-            &self.switch,
-            "link",
-            "set",
-            &self.host(name).bridge_end,
-            "down",
-        ]);
+        self.set_link(name, "down");
     }
 
     /// Joins host `name` to the bridge again.
     pub fn heal(&self, name: &str) {
-        ip(&[
-            "-n",
-            &self.switch,
-            "link",
-            "set",
-            &self.host(name).bridge_end,
-            "up",
-        ]);
+        self.set_link(name, "up");
+    }
+
+    fn set_link(&self, name: &str, state: &str) {
+        let end = &self.host(name).bridge_end;
+        ip(&["-n", &self.switch, "link", "set", end, state]);
     }
 
     /// Bytes host `name` sent and received on its interface.
@@ -179,7 +170,17 @@ impl Net {
         let mut c = Command::new("ip");
         c.args(["netns", "exec", &self.switch, "tcpdump", "-i"])
             .arg(&self.host(name).bridge_end)
-            .args(["--immediate-mode", "-U", "-s", "0", "-Z", "root", "-w"])
+            .args([
+                "--immediate-mode",
+                "-B",
+                "65536",
+                "-U",
+                "-s",
+                "0",
+                "-Z",
+                "root",
+                "-w",
+            ])
             .arg(&file)
             .arg("tcp");
         Capture::start(c, file)
