@@ -47,27 +47,6 @@ fn tls_conf(keystore: &Path, truststore: &Path) -> Vec<String> {
     conf
 }
 
-/// tcpdump on loopback into `file`.
-fn capture_loopback(file: PathBuf) -> Capture {
-    let mut c = Command::new("tcpdump");
-    c.args([
-        "-i",
-        "lo",
-        "--immediate-mode",
-        "-B",
-        "65536",
-        "-U",
-        "-s",
-        "0",
-        "-Z",
-        "root",
-        "-w",
-    ])
-    .arg(&file)
-    .arg("tcp");
-    Capture::start(c, file)
-}
-
 const GROUPS: u64 = 13;
 const ROWS: u64 = 20_000;
 
@@ -98,7 +77,7 @@ fn run_cluster(tag: &str, conf: &[String]) -> Vec<u8> {
     let tmp = TempDir::new(tag);
     let marker = format!("cleartext-row-{tag}-{}", std::process::id());
     let (csv, expected) = input(tmp.path(), &marker);
-    let capture = capture_loopback(tmp.join("lo.pcap"));
+    let capture = Capture::tcpdump(Command::new("tcpdump"), "lo", tmp.join("lo.pcap"));
     let conf: Vec<&str> = conf.iter().map(String::as_str).collect();
     let jm = JobManager::start(&conf);
     let (_tm1, _) = start_taskmanager("taskmanager-1", &jm, 2, &conf);
