@@ -63,15 +63,6 @@ pub struct Identity {
     pub key: PrivateKeyDer<'static>,
 }
 
-impl Clone for Identity {
-    fn clone(&self) -> Self {
-        Self {
-            chain: self.chain.clone(),
-            key: self.key.clone_key(),
-        }
-    }
-}
-
 fn path_of(
     config: &Configuration,
     enabled: &ConfigOption<o::Boolean>,
@@ -210,15 +201,6 @@ impl RestClientFiles {
             None
         };
         Ok(Some(Self { roots, identity }))
-    }
-}
-
-/// The URL scheme of this process's REST endpoint.
-pub fn rest_scheme(config: &Configuration) -> &'static str {
-    if o::SSL_REST_ENABLED.get(config).unwrap_or(false) {
-        "https"
-    } else {
-        "http"
     }
 }
 
